@@ -1,0 +1,26 @@
+"""Exceptions with one-line messages, so the CLI can print them without a traceback."""
+
+from __future__ import annotations
+
+
+class LabelerError(Exception):
+    """Base class: every error the toolkit raises on purpose.
+
+    ``str(err)`` is a single line fit to show a user after the file name.
+    """
+
+
+class UnsupportedFormat(LabelerError):
+    """The file's content is not a container this toolkit handles."""
+
+
+class CorruptFile(LabelerError):
+    """The container is truncated or structurally broken."""
+
+
+class UnsafeInput(LabelerError):
+    """The input exceeds a safety bound (size, nesting depth, element count, XML entities)."""
+
+
+class InvalidLabel(LabelerError):
+    """A label record violates GB 45438-2025 Appendix E and cannot be written."""

@@ -1,0 +1,131 @@
+"""Implicit metadata labels (GB 45438-2025 section 6, Appendix E): one carrier module per container.
+
+Each carrier module (``jpeg``, ``png``, ``webp``, ``tiff``, ``gif``, ``riff``,
+``id3``, ``flac``, ``isobmff``) exposes the same two functions:
+
+``read(src: BinaryIO) -> list[FoundLabel]``
+    Every AIGC label value found in the file, standard carrier first,
+    without judging it (``detectors.metadata`` parses and judges).
+``write(src: BinaryIO, dst: BinaryIO, value: str) -> None``
+    Copy ``src`` to ``dst`` with the label ``value`` (the JSON text) in the
+    format's standard carrier. The media payload is copied byte for byte; all
+    other metadata is kept; an existing label is replaced, never duplicated.
+
+Both raise :class:`~labeler.errors.CorruptFile` or
+:class:`~labeler.errors.UnsafeInput` on broken or hostile input.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+from dataclasses import dataclass
+from types import ModuleType
+
+from labeler.atomic import atomic_output
+from labeler.errors import LabelerError
+from labeler.formats import sniff_file
+
+
+@dataclass(frozen=True)
+class FoundLabel:
+    """One label value found in a file.
+
+    Attributes
+    ----------
+    carrier : str
+        Carrier name, e.g. ``"xmp-tc260"``, ``"png-text"``, ``"id3-txxx"``; see ``docs/formats.md``.
+    raw : str
+        The value as stored, after container-level decoding (XML unescaping,
+        zlib, text encodings) but before any JSON parsing.
+    location : str
+        Where in the file it was found, for people (e.g. ``"APP1 XMP packet"``).
+    standard : bool
+        False for non-standard AI declarations (vendor keys, JSON in EXIF
+        ImageDescription, bare ``AIGC{...}`` blobs): reported, never taken as a compliant label.
+    """
+
+    carrier: str
+    raw: str
+    location: str
+    standard: bool = True
+
+
+#: format name -> carrier module name
+_CARRIER_MODULES = {
+    "jpeg": "jpeg",
+    "png": "png",
+    "webp": "webp",
+    "tiff": "tiff",
+    "gif": "gif",
+    "wav": "riff",
+    "mp3": "id3",
+    "flac": "flac",
+    "mp4": "isobmff",
+    "mov": "isobmff",
+    "m4a": "isobmff",
+}
+
+
+def carrier_module(fmt: str) -> ModuleType:
+    """Return the carrier module for a format name (see :data:`labeler.formats.FORMATS`)."""
+    try:
+        name = _CARRIER_MODULES[fmt]
+    except KeyError:
+        raise LabelerError(f"no metadata carrier for format {fmt!r}") from None
+    return importlib.import_module(f"labeler.metadata.{name}")
+
+
+def read_labels(path: str | os.PathLike[str]) -> tuple[str, list[FoundLabel]]:
+    """Sniff ``path`` and return ``(format, labels found)``."""
+    fmt = sniff_file(path)
+    with open(path, "rb") as src:
+        return fmt, carrier_module(fmt).read(src)
+
+
+def write_label(src_path: str | os.PathLike[str], dst_path: str | os.PathLike[str], value: str) -> str:
+    """Copy ``src_path`` to ``dst_path`` carrying ``value`` in the format's carrier; return the format.
+
+    ``dst_path`` is written atomically; ``src_path`` is never modified (if both
+    name the same file, the file is rewritten atomically in place).
+    """
+    fmt = sniff_file(src_path)
+    module = carrier_module(fmt)
+    with open(src_path, "rb") as src, atomic_output(dst_path) as dst:
+        module.write(src, dst, value)
+    return fmt
+
+
+def copy_stream(src, dst, length: int | None = None, chunk: int = 1 << 20) -> None:
+    """Copy ``length`` bytes (or everything) from ``src``'s current position to ``dst``.
+
+    Raises :class:`~labeler.errors.CorruptFile` if ``src`` ends early.
+    """
+    if length is None:
+        shutil.copyfileobj(src, dst, chunk)
+        return
+    remaining = length
+    while remaining > 0:
+        block = src.read(min(chunk, remaining))
+        if not block:
+            from labeler.errors import CorruptFile
+
+            raise CorruptFile(f"file is truncated ({remaining} bytes missing)")
+        dst.write(block)
+        remaining -= len(block)
+
+
+def read_all(src, limit: int) -> bytes:
+    """Read the whole of ``src`` (from the start), refusing files over ``limit`` bytes."""
+    from labeler.errors import UnsafeInput
+
+    src.seek(0, os.SEEK_END)
+    size = src.tell()
+    if size > limit:
+        raise UnsafeInput(f"file is {size} bytes, over the {limit}-byte limit for this format")
+    src.seek(0)
+    return src.read()
+
+
+__all__ = ["FoundLabel", "carrier_module", "read_labels", "write_label", "copy_stream", "read_all"]
