@@ -84,17 +84,56 @@ def read_labels(path: str | os.PathLike[str]) -> tuple[str, list[FoundLabel]]:
         return fmt, carrier_module(fmt).read(src)
 
 
-def write_label(src_path: str | os.PathLike[str], dst_path: str | os.PathLike[str], value: str) -> str:
-    """Copy ``src_path`` to ``dst_path`` carrying ``value`` in the format's carrier; return the format.
+@dataclass(frozen=True)
+class WriteResult:
+    """What :func:`write_label` did.
 
-    ``dst_path`` is written atomically; ``src_path`` is never modified (if both
-    name the same file, the file is rewritten atomically in place).
+    Attributes
+    ----------
+    format : str
+        Container format of the file.
+    carrier : str
+        Carrier that holds the label now.
+    bytes_added : int
+        Output size minus input size (bytes; negative if a removed copy was larger).
+    other_copies : tuple of FoundLabel
+        Label copies left in carriers the writer cannot edit (e.g. EXIF
+        UserComment), which a reader will flag as duplicates or conflicts.
+    """
+
+    format: str
+    carrier: str
+    bytes_added: int
+    other_copies: tuple[FoundLabel, ...] = ()
+
+
+def write_label(
+    src_path: str | os.PathLike[str], dst_path: str | os.PathLike[str], value: str
+) -> WriteResult:
+    """Copy ``src_path`` to ``dst_path`` carrying ``value`` in the format's standard carrier.
+
+    ``dst_path`` is written atomically and read back before it is renamed into
+    place; ``src_path`` is never modified (if both name the same file, the file
+    is replaced atomically).
     """
     fmt = sniff_file(src_path)
     module = carrier_module(fmt)
     with open(src_path, "rb") as src, atomic_output(dst_path) as dst:
         module.write(src, dst, value)
-    return fmt
+        # Read back before the rename: a carrier that silently dropped the value (as ffmpeg does
+        # without -movflags use_metadata_tags) must fail here, not ship an unlabeled file.
+        dst.flush()
+        size_out = dst.seek(0, os.SEEK_END)
+        size_in = src.seek(0, os.SEEK_END)
+        dst.seek(0)
+        found = module.read(dst)
+        if not found or found[0].raw != value or not found[0].standard:
+            raise LabelerError(f"read-back after writing the {fmt} label did not return the label")
+        same_carrier = [f for f in found[1:] if f.carrier == found[0].carrier and f.standard]
+        if same_carrier:
+            count = len(same_carrier) + 1
+            raise LabelerError(f"writing the {fmt} label left {count} copies in {found[0].carrier}")
+    return WriteResult(fmt, found[0].carrier, size_out - size_in, tuple(found[1:]))
 
 
 def copy_stream(src, dst, length: int | None = None, chunk: int = 1 << 20) -> None:
@@ -128,4 +167,12 @@ def read_all(src, limit: int) -> bytes:
     return src.read()
 
 
-__all__ = ["FoundLabel", "carrier_module", "read_labels", "write_label", "copy_stream", "read_all"]
+__all__ = [
+    "FoundLabel",
+    "WriteResult",
+    "carrier_module",
+    "read_labels",
+    "write_label",
+    "copy_stream",
+    "read_all",
+]

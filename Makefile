@@ -1,0 +1,42 @@
+# Set-up and everyday commands. `make demo` and `make test` work on a fresh clone.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PRODUCER := 001191110102MACQD9K64010000
+DEMO_MEDIA := $(wildcard samples/*.jpg samples/*.png samples/*.wav samples/*.flac samples/*.mp3 samples/*.mp4)
+
+.PHONY: demo test lint venv install install-test clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+venv: $(BIN)/python
+
+install: venv
+	$(BIN)/python -m pip install -q -e .
+
+install-test: venv
+	$(BIN)/python -m pip install -q -e '.[test]'
+
+## Label every file in samples/ into demo-out/, then verify the originals and the labeled copies.
+demo: install
+	@rm -rf demo-out && mkdir -p demo-out
+	@for f in $(DEMO_MEDIA); do \
+	  $(BIN)/aigc label "$$f" "demo-out/$$(basename "$$f")" --producer $(PRODUCER) \
+	    --produce-id "demo-$$(basename "$$f" | tr . -)" || exit 1; \
+	done
+	@echo "--- verify (originals, then labeled copies) ---"
+	@$(BIN)/aigc verify $(DEMO_MEDIA) demo-out/*
+	@echo "--- one report as JSON ---"
+	@$(BIN)/aigc verify --json demo-out/photo.jpg
+
+## Install with the test extra and run the suite.
+test: install-test
+	$(BIN)/python -m pytest -q
+
+lint: install-test
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf demo-out build dist *.egg-info .pytest_cache .ruff_cache

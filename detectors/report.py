@@ -1,0 +1,96 @@
+"""The verification report: one per file, JSON-ready, with a one-line human summary.
+
+The schema is documented in ``docs/report.md`` and ``docs/report.schema.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from detectors.metadata import MetadataLayer
+
+#: Identifies the report layout; bumped on incompatible changes.
+SCHEMA = "aigc-verify/1"
+
+
+@dataclass
+class Report:
+    """The result of verifying one file.
+
+    Attributes
+    ----------
+    file : str
+        The path as given.
+    format : str or None
+        Container format from the content (``jpeg``, ``mp4``...); ``None`` if unrecognised.
+    medium : str or None
+        ``image``, ``audio`` or ``video``.
+    size : int or None
+        File size in bytes.
+    verdict : str or None
+        ``confirmed``, ``possible``, ``suspected`` or ``none``; ``None`` when the
+        file could not be read (see ``errors``): unreadable is not the same as unlabeled.
+    reasons : list of str
+        Why the verdict is what it is.
+    metadata : MetadataLayer or None
+        The implicit metadata label layer.
+    errors : list of str
+        Why the file could not be read; non-empty means the verdict is ``None``.
+    warnings : list of str
+        File-level findings that do not stop reading (e.g. an extension that contradicts the content).
+    """
+
+    file: str
+    format: str | None = None
+    medium: str | None = None
+    size: int | None = None
+    verdict: str | None = None
+    reasons: list[str] = field(default_factory=list)
+    metadata: MetadataLayer | None = None
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when the file was read (whatever the verdict)."""
+        return not self.errors
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, keys in a stable order."""
+        layers: dict[str, Any] = {}
+        if self.metadata is not None:
+            layers["metadata"] = self.metadata.to_dict()
+        return {
+            "schema": SCHEMA,
+            "file": self.file,
+            "format": self.format,
+            "medium": self.medium,
+            "size": self.size,
+            "verdict": self.verdict,
+            "reasons": self.reasons,
+            "layers": layers,
+            "errors": self.errors,
+            "warnings": self.warnings,
+        }
+
+    def to_json(self) -> str:
+        """One line of JSON (for JSON Lines output)."""
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+    def summary(self) -> str:
+        """A short human summary: ``FILE: verdict - details``."""
+        if self.errors:
+            return f"{self.file}: error - {self.errors[0]}"
+        parts = [f"{self.file}: {self.verdict}"]
+        md = self.metadata
+        if md is not None and md.present and md.fields:
+            f = md.fields
+            parts.append(
+                f"metadata {md.carrier} Label={f.get('Label')} producer={f.get('ContentProducer')} "
+                f"id={f.get('ProduceID')}" + ("" if md.valid else f" [{len(md.problems)} problem(s)]")
+            )
+        elif self.reasons:
+            parts.append(self.reasons[0])
+        return " - ".join(parts)

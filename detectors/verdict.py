@@ -1,0 +1,35 @@
+"""Turn the layers of a report into one verdict (Labeling Measures Art. 6 categories).
+
+``confirmed``  a label says AI-generated (Label "1");
+``possible``   a label says "possibly" (Label "2"), or AIGC metadata is present but its Label value
+               is not one of 1/2/3, or only a non-standard AI declaration was found;
+``suspected``  a label says "suspected" (Label "3");
+``none``       no layer found anything.
+See ``docs/report.md`` for the table.
+"""
+
+from __future__ import annotations
+
+from detectors.metadata import MetadataLayer
+from labeler.record import LABEL_MEANINGS
+
+VERDICTS = ("confirmed", "possible", "suspected", "none")
+_BY_LABEL = {"1": "confirmed", "2": "possible", "3": "suspected"}
+
+
+def decide(metadata: MetadataLayer) -> tuple[str, list[str]]:
+    """Return ``(verdict, reasons)`` for the layers read so far."""
+    if metadata.present:
+        label = metadata.label_value
+        where = metadata.carrier or "metadata"
+        if label in _BY_LABEL:
+            reasons = [f"metadata label in {where} says Label={label} ({LABEL_MEANINGS[label]})"]
+            if not metadata.valid:
+                reasons.append("the label does not fully comply with GB 45438 Appendix E (see problems)")
+            return _BY_LABEL[label], reasons
+        shown = "missing" if label is None else repr(label)
+        return "possible", [f"AIGC metadata in {where} but its Label value is {shown}, not 1/2/3"]
+    if metadata.declarations:
+        kinds = ", ".join(sorted({d["carrier"] for d in metadata.declarations}))
+        return "possible", [f"non-standard AI declaration ({kinds}), not a GB 45438 label"]
+    return "none", ["no AIGC label found"]

@@ -1,0 +1,142 @@
+"""The ``aigc`` command line: ``aigc label`` writes labels, ``aigc verify`` reads and judges them.
+
+Exit codes (stable, for scripts):
+
+* 0 - success (``verify``: every file was read, whatever its verdict);
+* 1 - an unexpected internal error (a bug: please report it);
+* 2 - bad input or usage (``verify``: at least one file could not be read).
+
+Errors are one line on stderr: ``aigc: error: FILE: reason``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+
+import click
+
+from labeler import __version__
+from labeler.errors import LabelerError
+from labeler.pipeline import LAYER_ORDER, label_file
+from labeler.record import AIGCLabel
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_BAD_INPUT = 2
+
+
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
+    click.echo(f"aigc: error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="aigc")
+def cli() -> None:
+    """Label AI-generated media (GB 45438-2025) and verify labels."""
+
+
+@cli.command("label")
+@click.argument("src", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("dst", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--producer", required=True, help="ContentProducer: 27-char TC260 provider code, or a name.")
+@click.option("--produce-id", required=True, help="ProduceID: the provider's unique ID for this content.")
+@click.option(
+    "--label",
+    "label_value",
+    type=click.Choice(["1", "2", "3"]),
+    default="1",
+    show_default=True,
+    help="1 AI-generated, 2 possibly, 3 suspected.",
+)
+@click.option("--propagator", default=None, help="ContentPropagator (default: the producer).")
+@click.option("--propagate-id", default=None, help="PropagateID (default: the produce ID).")
+@click.option("--reserved1", default="", help="ReservedCode1: producer's protection data.")
+@click.option("--reserved2", default="", help="ReservedCode2: propagator's protection data.")
+@click.option(
+    "--layers",
+    default="metadata",
+    show_default=True,
+    help=f"Comma-separated layers to add ({', '.join(LAYER_ORDER)}; this version: metadata).",
+)
+@click.option("--overwrite", is_flag=True, help="Replace DST if it exists (SRC is never overwritten).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+def label_cmd(
+    src: str,
+    dst: str,
+    producer: str,
+    produce_id: str,
+    label_value: str,
+    propagator: str | None,
+    propagate_id: str | None,
+    reserved1: str,
+    reserved2: str,
+    layers: str,
+    overwrite: bool,
+    as_json: bool,
+) -> None:
+    """Copy SRC to DST with AIGC labels added (the media data is never re-encoded)."""
+    record = AIGCLabel(
+        content_producer=producer,
+        produce_id=produce_id,
+        label=label_value,
+        reserved_code1=reserved1,
+        content_propagator=propagator,
+        propagate_id=propagate_id,
+        reserved_code2=reserved2,
+    )
+    try:
+        result = label_file(src, dst, record, layers=layers, overwrite=overwrite)
+    except LabelerError as exc:
+        _fail(f"{src}: {exc}")
+    except OSError as exc:
+        _fail(f"{exc.filename or src}: {exc.strerror or exc}")
+    except Exception as exc:  # noqa: BLE001 - one line, not a traceback, even for a bug
+        _fail(f"{src}: internal error ({type(exc).__name__}: {exc}); please report it", EXIT_INTERNAL)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+    else:
+        done = ", ".join(
+            f"{name} in {info['carrier']} (+{info['bytes_added']} bytes)" if name == "metadata" else name
+            for name, info in result.layers.items()
+        )
+        click.echo(f"{dst}: labeled {result.format} - {done}")
+    for warning in result.warnings:
+        click.echo(f"aigc: warning: {dst}: {warning}", err=True)
+
+
+@cli.command("verify")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file (JSON Lines).")
+def verify_cmd(files: Sequence[str], as_json: bool) -> None:
+    """Read and judge the labels of FILES: confirmed, possible, suspected or none."""
+    from detectors import verify
+
+    unreadable = 0
+    for path in files:
+        report = verify(path)
+        if not report.ok:
+            unreadable += 1
+        if as_json:
+            click.echo(report.to_json())
+        else:
+            click.echo(report.summary())
+            if report.metadata is not None:
+                for problem in report.metadata.problems:
+                    click.echo(f"  problem: {problem}")
+    sys.exit(EXIT_BAD_INPUT if unreadable else EXIT_OK)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point."""
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="aigc", standalone_mode=True)
+    except KeyboardInterrupt:
+        click.echo("aigc: interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""The order of layers when labeling a file: pixels/samples first, then metadata, then C2PA.
+
+Pixel layers (watermark, visible label) change the media and so must come before the
+metadata label (which never re-encodes), and a C2PA manifest signs the final bytes, so it
+comes last. Only the metadata layer exists so far; the others plug in here.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labeler.errors import LabelerError
+from labeler.formats import EXTENSIONS, sniff_file
+from labeler.metadata import write_label
+from labeler.record import AIGCLabel
+
+#: Every layer name, in the order they are applied.
+LAYER_ORDER = ("watermark", "visible", "metadata", "c2pa")
+#: Layers this version can write.
+AVAILABLE_LAYERS = ("metadata",)
+
+
+@dataclass
+class LabelResult:
+    """What :func:`label_file` wrote.
+
+    Attributes
+    ----------
+    src, dst : str
+        Input and output paths.
+    format : str
+        Container format (unchanged from the input).
+    layers : dict
+        Per layer, what was written (for ``metadata``: ``carrier``, ``bytes_added``, ``value``).
+    seconds : float
+        Wall time of the whole call.
+    warnings : list of str
+        Things the user should know (e.g. an old label copy in a carrier that cannot be edited).
+    """
+
+    src: str
+    dst: str
+    format: str
+    layers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "src": self.src,
+            "dst": self.dst,
+            "format": self.format,
+            "layers": self.layers,
+            "seconds": round(self.seconds, 6),
+            "warnings": self.warnings,
+        }
+
+
+def parse_layers(spec: str | Sequence[str]) -> tuple[str, ...]:
+    """Validate a layer list (``"metadata,watermark"`` or a sequence) and return it in application order."""
+    names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
+    if not names:
+        raise LabelerError("no layers given")
+    for name in names:
+        if name not in LAYER_ORDER:
+            raise LabelerError(f"unknown layer {name!r} (layers: {', '.join(LAYER_ORDER)})")
+        if name not in AVAILABLE_LAYERS:
+            raise LabelerError(f"layer {name!r} is not available in this version (available: metadata)")
+    return tuple(n for n in LAYER_ORDER if n in names)
+
+
+def label_file(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    label: AIGCLabel,
+    *,
+    layers: str | Sequence[str] = ("metadata",),
+    overwrite: bool = False,
+) -> LabelResult:
+    """Label the file ``src`` and write the result to ``dst``.
+
+    Parameters
+    ----------
+    src : path
+        Input media file; never modified.
+    dst : path
+        Output path; written atomically (a temporary file renamed into place),
+        so a failure leaves nothing behind. Must not be ``src``.
+    label : AIGCLabel
+        The implicit label; validated against GB 45438 Appendix E first.
+    layers : str or sequence of str
+        Which layers to add (``"metadata"`` for now).
+    overwrite : bool
+        Replace an existing ``dst`` (never ``src``).
+
+    Raises
+    ------
+    LabelerError
+        With a one-line reason, for bad input, an invalid label or an unsafe file.
+    """
+    started = time.perf_counter()
+    order = parse_layers(layers)
+    label.check()
+    src_p, dst_p = Path(src), Path(dst)
+    if not src_p.exists():
+        raise LabelerError("no such file")
+    if not src_p.is_file():
+        raise LabelerError("not a regular file")
+    if dst_p.exists() and (os.path.samefile(src_p, dst_p)):
+        raise LabelerError("refusing to overwrite the input file; give another output path")
+    if dst_p.exists() and not overwrite:
+        raise LabelerError(f"output {dst_p} exists (use --overwrite to replace it)")
+    fmt = sniff_file(src_p)
+    ext = dst_p.suffix.lower()
+    if ext and ext not in EXTENSIONS[fmt]:
+        raise LabelerError(
+            f"output extension {ext} does not fit the input's format ({fmt}); labeling never converts formats"
+        )
+    result = LabelResult(os.fspath(src), os.fspath(dst), fmt)
+    if "metadata" in order:
+        value = label.to_json()
+        written = write_label(src_p, dst_p, value)
+        result.layers["metadata"] = {
+            "carrier": written.carrier,
+            "bytes_added": written.bytes_added,
+            "value": value,
+        }
+        for other in written.other_copies:
+            what = "another label copy" if other.standard else "a non-standard AI declaration"
+            result.warnings.append(f"{what} remains in {other.carrier} ({other.location}), left as it was")
+    result.seconds = time.perf_counter() - started
+    return result
