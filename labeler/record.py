@@ -220,6 +220,7 @@ def parse_label(raw: str | bytes | Mapping[str, Any]) -> ParsedLabel:
     if inner_key is not None:
         inner = obj[inner_key]
         if isinstance(inner, str):
+            shape_notes.append("+double-encoded")
             inner = _load_json_object(inner, shape_notes)
         if isinstance(inner, Mapping):
             obj, shape = dict(inner), "wrapped"

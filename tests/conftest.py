@@ -1,0 +1,71 @@
+"""Shared fixtures: paths to samples/ and ../shared/corpus, the CLI runner, decoders for identity checks."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "samples"
+CORPUS = ROOT.parent / "shared" / "corpus"
+PRODUCER = "001191110102MACQD9K64010000"
+
+
+def corpus_path(*parts: str) -> Path:
+    """A path inside ../shared/corpus; skips the test when the corpus is absent."""
+    path = CORPUS.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"corpus file {path} not available")
+    return path
+
+
+def run_cli(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run ``aigc ARGS`` in a subprocess (real exit codes, real stderr)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "labeler.cli", *args], capture_output=True, text=True, timeout=120
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"aigc {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
+    return proc
+
+
+def ffmpeg_exe() -> str:
+    return shutil.which("ffmpeg") or imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def decoded_digest(path: Path) -> str:
+    """Digest of the decoded media: pixels for images (Pillow), every decoded stream otherwise (ffmpeg)."""
+    suffix = path.suffix.lower()
+    if suffix in (".jpg", ".jpeg", ".png", ".webp", ".gif", ".tif", ".tiff"):
+        from PIL import Image
+
+        with Image.open(path) as im:
+            frames = []
+            for index in range(getattr(im, "n_frames", 1)):
+                im.seek(index)
+                frames.append(np.asarray(im.convert("RGBA") if im.mode == "P" else im).tobytes())
+        return hashlib.sha256(b"".join(frames)).hexdigest()
+    proc = subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", "0", "-f", "framemd5", "-"],
+        capture_output=True,
+        check=True,
+    )
+    lines = [ln for ln in proc.stdout.splitlines() if not ln.startswith(b"#")]
+    return hashlib.sha256(b"\n".join(lines)).hexdigest()
+
+
+def ffmpeg_warnings(path: Path) -> str:
+    """What ffmpeg prints at warning level or above while decoding the whole file."""
+    proc = subprocess.run(
+        [ffmpeg_exe(), "-v", "warning", "-nostdin", "-i", str(path), "-map", "0", "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+    )
+    return proc.stderr.strip() + ("" if proc.returncode == 0 else f" (exit {proc.returncode})")
