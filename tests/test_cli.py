@@ -262,3 +262,15 @@ def test_reports_match_the_documented_schema(labeled, tmp_path):
     assert len(reports) == len(files)
     for report in reports:
         jsonschema.validate(report, schema)
+
+
+@pytest.mark.exiftool
+@pytest.mark.parametrize(("name", "tag"), [("photo.jpg", "XMP-TC260:AIGC"), ("photo.png", "XMP-TC260:AIGC"),
+                                           ("photo.webp", "XMP-TC260:AIGC"), ("clip.mp4", "Keys:AIGC"),
+                                           ("clip.mov", "Keys:AIGC"), ("speech.m4a", "Keys:AIGC")])
+def test_exiftool_reads_the_label(labeled, name, tag):
+    exiftool = shutil.which("exiftool")
+    if exiftool is None:
+        pytest.skip("exiftool is not installed")
+    proc = subprocess.run([exiftool, "-s3", f"-{tag}", str(labeled[name])], capture_output=True, text=True)
+    assert proc.stdout.strip() == AIGCLabel(PRODUCER, f"id-{name}").to_json()
