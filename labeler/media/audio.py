@@ -1,0 +1,416 @@
+"""Read and write audio as NumPy arrays: float32 samples in [-1, 1], shape ``(frames, channels)``.
+
+Decoding: WAV, FLAC, OGG (Vorbis/Opus), AIFF and the other formats of libsndfile go
+through :mod:`soundfile`; MP3, M4A/AAC and anything soundfile refuses go through
+``ffmpeg``, which decodes the first audio stream to 32-bit float at the stream's own
+sample rate and channel count (no resampling, no down-mix). Integer PCM is scaled by
+``1 / 2**(bits-1)`` (so 16-bit -32768..32767 becomes -1.0..0.99997), which float32 holds
+exactly for up to 24 bits; 32-bit integer PCM loses its lowest 8 bits. Values are not
+clipped on reading: float files and lossy decoders (MP3/AAC overshoot) may go slightly
+beyond [-1, 1].
+
+Encoding: WAV, FLAC, OGG through soundfile (default subtypes ``PCM_16``, ``PCM_16``,
+``VORBIS``), MP3 (libmp3lame) and M4A (AAC-LC, ``aac``) through ffmpeg. Samples are
+clipped to [-1, 1] first; writing 16-bit PCM samples read by :func:`read_audio` gives
+the same integers back. Every writer goes through a temporary file renamed into place.
+
+:func:`iter_audio_blocks` streams long files block by block with bounded memory;
+:func:`read_audio` refuses to hold more than :data:`MAX_DECODED_BYTES` of samples.
+All functions are thread-safe.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import soundfile as sf
+
+from labeler.atomic import atomic_output
+from labeler.errors import CorruptFile, LabelerError, UnsafeInput, UnsupportedFormat
+from labeler.formats import sniff
+from labeler.media import ffmpeg as ff
+
+#: Most decoded sample bytes (float32) :func:`read_audio` holds: 2 GiB, about 3 h of 44.1 kHz stereo.
+MAX_DECODED_BYTES = 1 << 31
+
+#: Output formats and how they are written.
+_SOUNDFILE_FORMATS = {"wav": ("WAV", "PCM_16"), "flac": ("FLAC", "PCM_16"), "ogg": ("OGG", "VORBIS")}
+_FFMPEG_FORMATS = {"mp3": ("libmp3lame", "192k"), "m4a": ("aac", "192k")}
+_EXTENSIONS = {
+    ".wav": "wav", ".wave": "wav", ".flac": "flac", ".ogg": "ogg", ".oga": "ogg",
+    ".mp3": "mp3", ".m4a": "m4a", ".m4b": "m4a", ".mp4": "m4a",
+}
+# Containers sniffed as these go straight to ffmpeg (libsndfile's MP3 support is optional).
+_FFMPEG_FIRST = {"mp3", "m4a", "mp4", "mov"}
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """Facts about an audio file, known without decoding it.
+
+    Attributes
+    ----------
+    sample_rate : int
+        Samples per second per channel, in Hz.
+    channels : int
+        Channel count.
+    frames : int or None
+        Samples per channel, when the container says (soundfile formats).
+    duration : float or None
+        Length in seconds.
+    format : str
+        Container: ``"wav"``, ``"flac"``, ``"ogg"``, ``"mp3"``, ``"m4a"``...
+    subtype : str or None
+        soundfile's subtype (``"PCM_16"``, ``"VORBIS"``) or ffmpeg's codec name (``"mp3"``, ``"aac"``).
+    decoder : str
+        ``"soundfile"`` or ``"ffmpeg"``: which one decodes this file.
+    stream : int or None
+        Index of the decoded stream in the file (ffmpeg only).
+    """
+
+    sample_rate: int
+    channels: int
+    frames: int | None
+    duration: float | None
+    format: str
+    subtype: str | None
+    decoder: str
+    stream: int | None = None
+
+
+@dataclass(eq=False)
+class AudioData:
+    """Decoded audio.
+
+    Attributes
+    ----------
+    samples : numpy.ndarray
+        float32, shape ``(frames, channels)``, values in [-1, 1].
+    sample_rate : int
+        Samples per second per channel, in Hz.
+    format : str or None
+        Container it came from (``"wav"``, ``"flac"``, ``"mp3"``...).
+    subtype : str or None
+        soundfile's subtype or ffmpeg's codec name, as in :class:`AudioInfo`.
+    """
+
+    samples: np.ndarray
+    sample_rate: int
+    format: str | None = None
+    subtype: str | None = None
+
+    @property
+    def frames(self) -> int:
+        """Samples per channel."""
+        return int(self.samples.shape[0])
+
+    @property
+    def channels(self) -> int:
+        """Channel count."""
+        return int(self.samples.shape[1])
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return self.frames / self.sample_rate
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
+    """Describe an audio file (rate, channels, length, codec) without decoding it.
+
+    Raises
+    ------
+    CorruptFile
+        Empty or unreadable file.
+    UnsupportedFormat
+        A media file with no audio stream.
+    OSError
+        When ``path`` cannot be opened.
+    """
+    size = os.path.getsize(path)
+    if size == 0:
+        raise CorruptFile("empty file (0 bytes)")
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+    try:
+        kind: str | None = sniff(head, os.fspath(path))
+    except LabelerError:
+        kind = None
+    if kind not in _FFMPEG_FIRST:
+        try:
+            with sf.SoundFile(path) as snd:
+                if snd.format != "MPEG":
+                    return AudioInfo(
+                        sample_rate=int(snd.samplerate),
+                        channels=int(snd.channels),
+                        frames=int(snd.frames),
+                        duration=snd.frames / snd.samplerate if snd.samplerate else None,
+                        format=snd.format.lower(),
+                        subtype=snd.subtype,
+                        decoder="soundfile",
+                    )
+        except (sf.LibsndfileError, RuntimeError, ValueError, TypeError):
+            pass  # not for libsndfile, or broken: ffmpeg has the last word below
+    info = ff.probe(path)
+    streams = info.audio
+    if not streams:
+        raise UnsupportedFormat("no audio stream in this file")
+    stream = streams[0]
+    if not stream.sample_rate or not stream.channels:
+        raise CorruptFile(f"cannot tell the sample rate and channels of the {stream.codec} stream")
+    return AudioInfo(
+        sample_rate=stream.sample_rate,
+        channels=stream.channels,
+        frames=None,
+        duration=info.duration,
+        format=kind or info.container.split(",")[0],
+        subtype=stream.codec,
+        decoder="ffmpeg",
+        stream=stream.index,
+    )
+
+
+def read_audio(path: str | os.PathLike[str]) -> AudioData:
+    """Decode a whole audio file.
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+
+    Returns
+    -------
+    AudioData
+        float32 samples ``(frames, channels)`` in [-1, 1] at the file's own rate.
+
+    Raises
+    ------
+    CorruptFile
+        Empty, truncated beyond use or undecodable.
+    UnsupportedFormat
+        No audio stream.
+    UnsafeInput
+        More than :data:`MAX_DECODED_BYTES` of decoded samples (use :func:`iter_audio_blocks`).
+    """
+    info = audio_info(path)
+    if info.frames is not None and info.frames * info.channels * 4 > MAX_DECODED_BYTES:
+        raise UnsafeInput(f"{info.frames} frames x {info.channels} channels is too long to decode at once")
+    blocks: list[np.ndarray] = []
+    total = 0
+    for block in _blocks(path, info, 1 << 16):
+        total += block.nbytes
+        if total > MAX_DECODED_BYTES:
+            raise UnsafeInput(f"decoded audio is over {MAX_DECODED_BYTES} bytes; read it in blocks")
+        blocks.append(block)
+    samples = np.concatenate(blocks) if blocks else np.zeros((0, info.channels), np.float32)
+    return AudioData(samples, info.sample_rate, info.format, info.subtype)
+
+
+def iter_audio_blocks(path: str | os.PathLike[str], block_frames: int = 1 << 16) -> Iterator[np.ndarray]:
+    """Decode an audio file block by block, holding one block in memory at a time.
+
+    The file is checked at once (errors as :func:`read_audio`); decoding starts on the
+    first ``next()``. Closing the iterator early stops the decoder (ffmpeg is killed
+    and reaped).
+
+    Parameters
+    ----------
+    path : path-like
+        The file. :func:`audio_info` gives its sample rate.
+    block_frames : int
+        Samples per channel in each block; the last block may be shorter.
+
+    Yields
+    ------
+    numpy.ndarray
+        float32, shape ``(n, channels)``, values in [-1, 1]; writable, owned by the caller.
+    """
+    if block_frames <= 0:
+        raise ValueError(f"block_frames must be positive, got {block_frames}")
+    return _blocks(path, audio_info(path), block_frames)
+
+
+def _blocks(path: str | os.PathLike[str], info: AudioInfo, block_frames: int) -> Iterator[np.ndarray]:
+    if info.decoder == "soundfile":
+        return _soundfile_blocks(path, block_frames)
+    return _ffmpeg_blocks(path, info, block_frames)
+
+
+def _soundfile_blocks(path: str | os.PathLike[str], block_frames: int) -> Iterator[np.ndarray]:
+    try:
+        with sf.SoundFile(path) as snd:
+            while True:
+                block = snd.read(block_frames, dtype="float32", always_2d=True)
+                if not len(block):
+                    return
+                yield block
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise CorruptFile(f"cannot decode audio: {' '.join(str(exc).split())[:200]}") from None
+
+
+def _ffmpeg_blocks(path: str | os.PathLike[str], info: AudioInfo, block_frames: int) -> Iterator[np.ndarray]:
+    url = ff.input_url(path)
+    args = [
+        ff.ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error",
+        "-protocol_whitelist", ff.PROTOCOLS, "-i", url,
+        "-map", f"0:{info.stream}", "-vn", "-sn", "-dn",
+        "-f", "f32le", "-acodec", "pcm_f32le", "-ac", str(info.channels), "-ar", str(info.sample_rate),
+        "pipe:1",
+    ]
+    frame_bytes = 4 * info.channels
+    block_bytes = block_frames * frame_bytes
+    with ff.stderr_file() as err:
+        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
+        finished = False
+        try:
+            assert proc.stdout is not None
+            while True:
+                buf = ff.read_up_to(proc.stdout, block_bytes)
+                usable = len(buf) - len(buf) % frame_bytes
+                if usable:
+                    yield np.frombuffer(buf, "<f4", count=usable // 4).reshape(-1, info.channels).astype(
+                        np.float32, copy=False
+                    )
+                if len(buf) < block_bytes:
+                    break
+            finished = True
+        finally:
+            # Abandoned (consumer stopped, or an error): kill. Finished: it has closed stdout; reap it.
+            status = ff.stop(proc, kill=not finished)
+        if status != 0:
+            reason = ff.error_line(ff.read_tail(err), [url]) or f"exit status {status}"
+            raise CorruptFile(f"ffmpeg: {reason}")
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def audio_format_for(path: str | os.PathLike[str]) -> str | None:
+    """Return the audio format a file name's extension asks for (``"x.MP3"`` -> ``"mp3"``), or None."""
+    return _EXTENSIONS.get(os.path.splitext(os.fspath(path))[1].lower())
+
+
+def as_float_samples(samples: np.ndarray) -> np.ndarray:
+    """Return ``samples`` as C-contiguous float32 ``(frames, channels)`` clipped to [-1, 1].
+
+    1-D input is one channel. int16 and int32 are scaled by ``1 / 2**15`` and ``1 / 2**31``;
+    NaN becomes 0.
+
+    Raises
+    ------
+    ValueError
+        For other dtypes or shapes, or no channels.
+    """
+    arr = np.asarray(samples)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2 or arr.shape[1] == 0:
+        raise ValueError(f"samples must be (frames,) or (frames, channels), got shape {arr.shape}")
+    if arr.dtype == np.int16:
+        arr = arr.astype(np.float32) / 32768.0
+    elif arr.dtype == np.int32:
+        arr = (arr.astype(np.float64) / 2147483648.0).astype(np.float32)
+    elif not np.issubdtype(arr.dtype, np.floating):
+        raise ValueError(f"samples must be float, int16 or int32, got {arr.dtype}")
+    out = np.nan_to_num(arr.astype(np.float32, copy=False), nan=0.0, posinf=1.0, neginf=-1.0)
+    return np.ascontiguousarray(np.clip(out, -1.0, 1.0))
+
+
+def write_audio(
+    path: str | os.PathLike[str],
+    samples: np.ndarray,
+    sample_rate: int,
+    *,
+    format: str | None = None,  # noqa: A002 - the name soundfile uses
+    subtype: str | None = None,
+    bitrate: str | int | None = None,
+) -> None:
+    """Encode samples and write them to ``path`` atomically.
+
+    Parameters
+    ----------
+    path : path-like
+        Output file; replaced only when encoding succeeded.
+    samples : numpy.ndarray
+        ``(frames,)`` or ``(frames, channels)``; float in [-1, 1] (clipped), or int16/int32.
+    sample_rate : int
+        Samples per second per channel, in Hz. For MP3 and M4A, ffmpeg resamples a rate the
+        encoder cannot take to the nearest one it can (MP3: at most 48 kHz).
+    format : str, optional
+        ``"wav"``, ``"flac"``, ``"ogg"``, ``"mp3"`` or ``"m4a"``; by default from the extension.
+    subtype : str, optional
+        soundfile subtype for WAV/FLAC/OGG (``"PCM_16"``, ``"PCM_24"``, ``"FLOAT"``...);
+        default ``PCM_16`` for WAV and FLAC, ``VORBIS`` for OGG. Not used for MP3/M4A.
+    bitrate : str or int, optional
+        MP3/M4A bit rate, ``"192k"`` or bit/s (default 192 kbit/s).
+
+    Raises
+    ------
+    UnsupportedFormat
+        Unknown format, or a subtype the format cannot hold.
+    LabelerError
+        The encoder failed (its reason in the message).
+    ValueError
+        Bad samples, sample rate or an option that does not apply to the format.
+    """
+    fmt = (format or audio_format_for(path) or "").lower()
+    if fmt not in _SOUNDFILE_FORMATS and fmt not in _FFMPEG_FORMATS:
+        wanted = fmt or os.fspath(path)
+        raise UnsupportedFormat(f"cannot write audio as {wanted!r} (wav, flac, ogg, mp3, m4a)")
+    if int(sample_rate) != sample_rate or sample_rate <= 0:
+        raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
+    data = as_float_samples(samples)
+    if fmt in _SOUNDFILE_FORMATS:
+        if bitrate is not None:
+            raise ValueError(f"bitrate applies to mp3 and m4a, not {fmt}")
+        container, default = _SOUNDFILE_FORMATS[fmt]
+        kind = (subtype or default).upper()
+        if not sf.check_format(container, kind):
+            raise UnsupportedFormat(f"{fmt} cannot hold subtype {kind}")
+        with atomic_output(path) as handle:
+            try:
+                sf.write(handle, data, int(sample_rate), format=container, subtype=kind)
+            except (sf.LibsndfileError, RuntimeError) as exc:
+                raise LabelerError(f"cannot encode {fmt}: {' '.join(str(exc).split())[:200]}") from None
+        return
+    if subtype is not None:
+        raise ValueError(f"subtype applies to wav, flac and ogg, not {fmt}")
+    codec, default_rate = _FFMPEG_FORMATS[fmt]
+    _ffmpeg_encode(path, data, int(sample_rate), codec, str(bitrate or default_rate))
+
+
+def _ffmpeg_encode(
+    path: str | os.PathLike[str], data: np.ndarray, rate: int, codec: str, bitrate: str
+) -> None:
+    with ff.output_path(path) as tmp:
+        args = [
+            ff.ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+            "-f", "f32le", "-ar", str(rate), "-ac", str(data.shape[1]), "-i", "pipe:0",
+            "-c:a", codec, "-b:a", bitrate, "file:" + os.path.abspath(tmp),
+        ]
+        with ff.stderr_file() as err:
+            proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
+            finished = broken = False
+            try:
+                assert proc.stdin is not None
+                raw = memoryview(data.astype("<f4", copy=False).reshape(-1)).cast("B")
+                step = 1 << 20
+                for start in range(0, len(raw), step):
+                    proc.stdin.write(raw[start:start + step])
+                proc.stdin.close()
+                finished = True
+            except BrokenPipeError:
+                broken = True  # ffmpeg stopped reading: it is exiting and its stderr says why
+            finally:
+                # Any other exception (KeyboardInterrupt...) abandons the job: kill, then reap.
+                status = ff.stop(proc, kill=not (finished or broken))
+            if status != 0 or not finished:
+                reason = ff.error_line(ff.read_tail(err), [tmp]) or f"exit status {status}"
+                raise LabelerError(f"cannot encode {codec}: ffmpeg: {reason}")

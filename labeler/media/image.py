@@ -1,0 +1,726 @@
+"""Read and write still images as NumPy arrays, keeping ICC, EXIF, XMP and resolution.
+
+Pixel layout after :func:`read_image` (the rules are few on purpose):
+
+* grey (``L``) and bilevel (``1``): ``(H, W)`` uint8 (bilevel as 0 or 255);
+* grey + alpha (``LA``): ``(H, W, 2)`` uint8;
+* RGB, YCbCr and CMYK: ``(H, W, 3)`` uint8;
+* RGBA: ``(H, W, 4)`` uint8;
+* palette (``P``: GIF, PNG-8): ``(H, W, 3)``, or ``(H, W, 4)`` when it has transparency;
+* 16-bit grey PNG/TIFF: ``(H, W)`` uint16;
+* 16-bit grey + alpha, RGB, RGBA: ``(H, W, 2|3|4)`` uint16.
+
+* Samples are the stored code values (0..255 or 0..65535), not normalised.
+* A colour-key transparency (PNG ``tRNS`` on grey or RGB) becomes an alpha channel.
+* CMYK (usually JPEG) is converted to RGB through its embedded ICC profile into sRGB
+  when it has one (``icc`` then holds an sRGB profile), else with Pillow's plain formula
+  (``icc`` then is None, as the CMYK profile no longer describes the pixels).
+* Pixels are in **stored orientation**: the EXIF Orientation tag is not applied, it is
+  carried in ``exif`` so a file written with ``like=`` displays the same way.
+* Animated GIF/WebP/PNG: the first frame only (``n_frames`` says how many there are).
+* 16-bit colour is decoded with OpenCV because Pillow reduces it to 8 bits.
+
+Limits: an image over :data:`MAX_PIXELS` pixels raises :class:`~labeler.errors.UnsafeInput`
+before its pixels are decoded (the size is read from the header). Pillow's own
+decompression-bomb check (``2 * PIL.Image.MAX_IMAGE_PIXELS``, 179 MP by default) may
+reject one earlier; this module never changes that global. Files over
+:data:`labeler.limits.MAX_IMAGE_FILE` bytes are refused unread.
+
+Writing (:func:`write_image`, :func:`encode_image`) accepts the same layouts. What each
+format can hold: JPEG 8-bit L/RGB; WebP 8-bit RGB/RGBA (grey is widened); GIF 8-bit
+(exact when the picture has at most 256 colours, else quantised by Pillow; alpha below
+128 becomes transparent, the rest opaque); PNG everything above; TIFF everything but
+16-bit grey+alpha (Pillow cannot read that back). TIFF files and 16-bit PNGs are written
+by small encoders in this module: Pillow cannot hold 16-bit colour, and its compressed
+TIFF path drops the Exif sub-IFD. Metadata comes from ``like``: its ICC profile (only
+when its colour space matches the pixels: GRAY for grey, RGB for colour), EXIF, XMP and
+dpi. GIF stores none of them.
+
+All functions are thread-safe; nothing here keeps global state.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image, ImageCms, TiffImagePlugin, UnidentifiedImageError
+from PIL.PngImagePlugin import PngInfo
+
+from labeler import limits
+from labeler.atomic import atomic_output
+from labeler.errors import CorruptFile, LabelerError, UnsafeInput, UnsupportedFormat
+from labeler.formats import EXTENSIONS, IMAGE_FORMATS, sniff
+
+#: Most pixels (width x height) an image may have before it is refused unread: 16384 x 16384.
+MAX_PIXELS = 16384 * 16384
+
+EXIF_PREFIX = b"Exif\x00\x00"
+
+# Pillow's format names -> ours (labeler.formats names).
+_FORMAT_NAMES = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png", "WEBP": "webp", "TIFF": "tiff", "GIF": "gif"}
+
+
+@dataclass(eq=False)
+class ImageData:
+    """Pixels of one image plus the metadata needed to write it back faithfully.
+
+    Attributes
+    ----------
+    pixels : numpy.ndarray
+        ``(H, W)``, ``(H, W, 2)``, ``(H, W, 3)`` or ``(H, W, 4)``; uint8 (0..255) or
+        uint16 (0..65535); grey, grey+alpha, RGB or RGBA. In stored orientation.
+    format : str or None
+        Container the pixels came from (``"jpeg"``, ``"png"``, ``"webp"``, ``"tiff"``,
+        ``"gif"``, or Pillow's name in lower case for others); None for arrays.
+    mode : str or None
+        How the file stored them, before any conversion: Pillow's mode (``"P"``,
+        ``"CMYK"``, ``"I;16"``...), or ``"RGB;16"``/``"RGBA;16"``/``"LA;16"`` for 16-bit colour.
+    icc : bytes or None
+        The embedded ICC profile, whole.
+    exif : bytes or None
+        The EXIF block, always starting with ``b"Exif\\0\\0"`` followed by a TIFF
+        structure (Pillow's convention), whatever the container stored. For TIFF
+        sources it holds the descriptive tags only (see :func:`read_image`).
+    xmp : bytes or None
+        The XMP packet (UTF-8 XML).
+    dpi : tuple of float or None
+        Horizontal and vertical resolution in dots per inch.
+    n_frames : int
+        Frames in the file (animations); ``pixels`` is the first.
+    """
+
+    pixels: np.ndarray
+    format: str | None = None
+    mode: str | None = None
+    icc: bytes | None = None
+    exif: bytes | None = None
+    xmp: bytes | None = None
+    dpi: tuple[float, float] | None = None
+    n_frames: int = 1
+
+    @property
+    def height(self) -> int:
+        """Rows, in pixels."""
+        return int(self.pixels.shape[0])
+
+    @property
+    def width(self) -> int:
+        """Columns, in pixels."""
+        return int(self.pixels.shape[1])
+
+    @property
+    def channels(self) -> int:
+        """Samples per pixel: 1 (grey), 2 (grey+alpha), 3 (RGB) or 4 (RGBA)."""
+        return 1 if self.pixels.ndim == 2 else int(self.pixels.shape[2])
+
+    @property
+    def has_alpha(self) -> bool:
+        """True for grey+alpha and RGBA."""
+        return self.channels in (2, 4)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_image(src: str | os.PathLike[str] | bytes | BinaryIO) -> ImageData:
+    """Decode an image file into an :class:`ImageData` (see the module notes for the layout).
+
+    Parameters
+    ----------
+    src : path-like, bytes or binary file
+        The image. A file object is read from its current position to the end.
+
+    Returns
+    -------
+    ImageData
+
+    Raises
+    ------
+    CorruptFile
+        Empty, truncated or damaged file.
+    UnsupportedFormat
+        Not an image Pillow can read, or a pixel type this module does not handle
+        (32-bit integer or float samples, LAB).
+    UnsafeInput
+        More than :data:`MAX_PIXELS` pixels, or a file over ``limits.MAX_IMAGE_FILE`` bytes.
+    OSError
+        When a path cannot be opened.
+    """
+    data = _read_source(src)
+    if not data:
+        raise CorruptFile("empty file (0 bytes)")
+    try:
+        kind = sniff(data[:4096])
+    except LabelerError:
+        kind = None
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return _decode(im, data, kind)
+    except LabelerError:
+        raise
+    except Image.DecompressionBombError:
+        raise UnsafeInput("image too large to decode safely (pillow's decompression-bomb check)") from None
+    except UnidentifiedImageError:
+        if kind in IMAGE_FORMATS:
+            raise CorruptFile(f"damaged {kind} header: pillow cannot identify it") from None
+        raise UnsupportedFormat("not an image format this toolkit can decode") from None
+    except MemoryError:
+        raise UnsafeInput("not enough memory to decode this image") from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError,
+            struct.error, zlib.error, ZeroDivisionError) as exc:
+        # Pillow reports broken files with all of these (SyntaxError from several plugins).
+        raise CorruptFile(f"damaged {kind or 'image'} file: {_one_line(exc)}") from None
+
+
+def _read_source(src: str | os.PathLike[str] | bytes | BinaryIO) -> bytes:
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        data = bytes(src)
+    elif isinstance(src, (str, os.PathLike)):
+        size = os.path.getsize(src)
+        if size > limits.MAX_IMAGE_FILE:
+            raise UnsafeInput(f"image file of {size} bytes is over the {limits.MAX_IMAGE_FILE}-byte limit")
+        with open(src, "rb") as handle:
+            data = handle.read()
+    else:
+        data = src.read(limits.MAX_IMAGE_FILE + 1)
+    if len(data) > limits.MAX_IMAGE_FILE:
+        raise UnsafeInput(f"image file is over the {limits.MAX_IMAGE_FILE}-byte limit")
+    return data
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:1].lower() + text[1:200]
+
+
+def _decode(im: Image.Image, data: bytes, kind: str | None) -> ImageData:
+    width, height = im.size
+    if width <= 0 or height <= 0:
+        raise CorruptFile(f"image has no pixels ({width}x{height})")
+    if width * height > MAX_PIXELS:
+        # Checked before .load(): the header alone is enough to refuse a decompression bomb.
+        raise UnsafeInput(f"image is {width}x{height} pixels, over the limit of {MAX_PIXELS} pixels")
+    fmt = _FORMAT_NAMES.get(im.format or "", (im.format or kind or "unknown").lower())
+    info = dict(im.info)
+    icc = info.get("icc_profile") or None
+    xmp = info.get("xmp") or None
+    if isinstance(xmp, str):
+        xmp = xmp.encode("utf-8")
+    dpi = _dpi(info.get("dpi"))
+    exif = _tiff_exif(im) if fmt == "tiff" else _normal_exif(info.get("exif"))
+    n_frames = int(getattr(im, "n_frames", 1) or 1)
+    mode = im.mode
+
+    # Pillow's and OpenCV's TIFF readers apply the Orientation tag (Pillow already reports the
+    # turned size); undo it so every format comes back in stored orientation.
+    orientation = im.tag_v2.get(274, 1) if fmt == "tiff" and hasattr(im, "tag_v2") else 1
+    deep = _deep_colour(im, data, fmt)
+    if deep is not None:
+        pixels, mode = _decode_deep(data, deep, width, height)
+    else:
+        im.load()
+        pixels, icc = _to_array(im, icc)
+    if orientation in _UNDO_ORIENTATION:
+        pixels = np.ascontiguousarray(_UNDO_ORIENTATION[orientation](pixels))
+    return ImageData(pixels, fmt, mode, icc, exif, xmp, dpi, n_frames)
+
+
+# EXIF 2.32 4.6.4 Orientation: how a reader turned stored pixels for display, undone.
+_UNDO_ORIENTATION = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1),
+    6: lambda a: np.rot90(a, 1),
+    7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
+    8: lambda a: np.rot90(a, -1),
+}
+
+
+def _dpi(value: object) -> tuple[float, float] | None:
+    try:
+        x, y = value  # type: ignore[misc]
+        x, y = float(x), float(y)
+    except (TypeError, ValueError):
+        return None
+    return (x, y) if x > 0 and y > 0 else None
+
+
+def _normal_exif(exif: object) -> bytes | None:
+    if not exif or not isinstance(exif, (bytes, bytearray)):
+        return None
+    exif = bytes(exif)
+    return exif if exif.startswith(EXIF_PREFIX) else EXIF_PREFIX + exif
+
+
+# IFD0 tags of a TIFF that describe the picture rather than its storage (TIFF 6.0 section 8,
+# EXIF 2.32 4.6.3): these are what a TIFF's "EXIF" is taken to be.
+_TIFF_DESCRIPTIVE = (270, 271, 272, 274, 305, 306, 315, 316, 33432)
+_EXIF_IFD, _GPS_IFD = 0x8769, 0x8825
+
+
+def _tiff_exif(im: Image.Image) -> bytes | None:
+    try:
+        source = im.getexif()
+        out = Image.Exif()
+        for tag in _TIFF_DESCRIPTIVE:
+            if tag in source:
+                out[tag] = source[tag]
+        for tag in (_EXIF_IFD, _GPS_IFD):
+            sub = source.get_ifd(tag)
+            if sub:
+                out[tag] = dict(sub)
+        return out.tobytes() if len(out) else None
+    except Exception:  # noqa: BLE001 - odd EXIF must not stop the pixels from being read
+        return None
+
+
+def _deep_colour(im: Image.Image, data: bytes, fmt: str) -> str | None:
+    """Return ``"LA"``, ``"RGB"`` or ``"RGBA"`` when the file holds 16-bit samples Pillow would truncate."""
+    if fmt == "png" and len(data) >= 26 and data[12:16] == b"IHDR":
+        depth, colour_type = data[24], data[25]
+        # PNG spec 11.2.2: colour types 2 (RGB), 4 (grey+alpha), 6 (RGBA)
+        if depth == 16:
+            return {2: "RGB", 4: "LA", 6: "RGBA"}.get(colour_type)
+        return None
+    if fmt == "tiff":
+        bits = im.tag_v2.get(258) if hasattr(im, "tag_v2") else None
+        if isinstance(bits, int):
+            bits = (bits,)
+        if bits and len(bits) > 1 and all(b == 16 for b in bits):
+            return {2: "LA", 3: "RGB", 4: "RGBA"}.get(len(bits))
+    return None
+
+
+def _decode_deep(data: bytes, layout: str, width: int, height: int) -> tuple[np.ndarray, str]:
+    import cv2
+
+    try:
+        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:
+        raise CorruptFile(f"damaged 16-bit image data: {_one_line(exc)}") from None
+    if decoded is None:
+        raise CorruptFile("damaged 16-bit image data")
+    if decoded.dtype != np.uint16 or decoded.shape[:2] != (height, width):
+        raise UnsupportedFormat(f"unexpected 16-bit {layout} layout {decoded.dtype} {decoded.shape}")
+    channels = 1 if decoded.ndim == 2 else decoded.shape[2]
+    # OpenCV orders colour as BGR(A) and widens grey+alpha to BGRA.
+    if layout == "LA" and channels == 4:
+        pixels = decoded[..., [0, 3]]
+    elif layout == "RGB" and channels == 3:
+        pixels = decoded[..., ::-1]
+    elif layout in ("RGB", "RGBA") and channels == 4:
+        # RGBA, or RGB whose tRNS colour key OpenCV turned into alpha (as the 8-bit rule does).
+        pixels = decoded[..., [2, 1, 0, 3]]
+    else:
+        raise UnsupportedFormat(f"unexpected 16-bit {layout} layout with {channels} channels")
+    return np.ascontiguousarray(pixels), f"{layout};16"
+
+
+def _srgb_profile() -> bytes:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def _to_array(im: Image.Image, icc: bytes | None) -> tuple[np.ndarray, bytes | None]:
+    mode = im.mode
+    keyed = "transparency" in im.info
+    if mode in ("L", "RGB", "LA", "RGBA") and not (keyed and mode in ("L", "RGB")):
+        return np.array(im), icc
+    if mode in ("L", "RGB"):
+        return np.array(im.convert(mode[0] + "A" if mode == "L" else "RGBA")), icc
+    if mode == "1":
+        return np.array(im.convert("L")), icc
+    if mode in ("P", "PA"):
+        return np.array(im.convert("RGBA" if keyed or mode == "PA" else "RGB")), icc
+    if mode == "La":
+        return np.array(im.convert("LA")), icc
+    if mode in ("RGBa", "RGBX", "YCbCr", "HSV"):
+        return np.array(im.convert("RGBA" if mode == "RGBa" else "RGB")), icc
+    if mode == "CMYK":
+        return _cmyk_to_rgb(im, icc)
+    if mode.startswith("I;16") and mode not in ("I;16S", "I;16BS"):
+        return np.array(im).astype(np.uint16), icc
+    if mode == "I":
+        values = np.array(im)
+        if values.size and (values.min() < 0 or values.max() > 65535):
+            raise UnsupportedFormat("32-bit integer samples outside 0..65535 are not supported")
+        return values.astype(np.uint16), icc
+    raise UnsupportedFormat(f"pixel mode {mode} is not supported")
+
+
+def _cmyk_to_rgb(im: Image.Image, icc: bytes | None) -> tuple[np.ndarray, bytes | None]:
+    if icc:
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            target = ImageCms.createProfile("sRGB")
+            converted = ImageCms.profileToProfile(im, source, target, outputMode="RGB")
+            if converted is not None:
+                return np.array(converted), _srgb_profile()
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            pass  # a broken profile: fall back to the plain formula below
+    return np.array(im.convert("RGB")), None
+
+
+# --------------------------------------------------------------------------- arrays
+
+
+def image_from_array(pixels: np.ndarray, *, like: ImageData | None = None) -> ImageData:
+    """Check ``pixels`` against the layouts this module handles and wrap them with ``like``'s metadata.
+
+    Parameters
+    ----------
+    pixels : numpy.ndarray
+        ``(H, W)``, ``(H, W, 1)``, ``(H, W, 2)``, ``(H, W, 3)`` or ``(H, W, 4)``, uint8 or uint16.
+        ``(H, W, 1)`` is taken as ``(H, W)``.
+    like : ImageData, optional
+        Source of ``format``, ``icc``, ``exif``, ``xmp`` and ``dpi``.
+
+    Returns
+    -------
+    ImageData
+        Holding a C-contiguous view or copy of ``pixels``.
+
+    Raises
+    ------
+    ValueError
+        For any other shape or dtype, or an empty image.
+    """
+    arr = np.asarray(pixels)
+    if arr.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"pixels must be uint8 or uint16, got {arr.dtype}")
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (2, 3, 4))):
+        raise ValueError(f"pixels must be (H, W) or (H, W, 2|3|4), got shape {arr.shape}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"image has no pixels (shape {arr.shape})")
+    arr = np.ascontiguousarray(arr)
+    if like is None:
+        return ImageData(arr)
+    return replace(like, pixels=arr, mode=None, n_frames=1)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def image_format_for(path: str | os.PathLike[str]) -> str | None:
+    """Return the image format a file name's extension asks for (``"x.JPG"`` -> ``"jpeg"``), or None."""
+    ext = os.path.splitext(os.fspath(path))[1].lower()
+    for fmt in IMAGE_FORMATS:
+        if ext in EXTENSIONS[fmt]:
+            return fmt
+    return None
+
+
+def write_image(
+    path: str | os.PathLike[str],
+    pixels: np.ndarray | ImageData,
+    *,
+    format: str | None = None,  # noqa: A002 - the name imageio and Pillow use
+    like: ImageData | None = None,
+    quality: int = 95,
+    lossless: bool = False,
+) -> None:
+    """Encode ``pixels`` and write them to ``path`` atomically (a temporary file renamed into place).
+
+    Parameters
+    ----------
+    path : path-like
+        Output file; replaced only when encoding succeeded.
+    pixels : numpy.ndarray or ImageData
+        See :func:`image_from_array`. An :class:`ImageData` also serves as ``like``
+        when ``like`` is not given.
+    format : str, optional
+        ``"jpeg"``, ``"png"``, ``"webp"``, ``"tiff"`` or ``"gif"``; by default from the
+        extension of ``path``, else ``like.format``.
+    like : ImageData, optional
+        Image whose ICC profile, EXIF, XMP and dpi are written with the pixels.
+    quality : int
+        JPEG and lossy WebP quality, 1..100.
+    lossless : bool
+        Lossless WebP.
+
+    Raises
+    ------
+    UnsupportedFormat
+        The format cannot store these pixels (alpha or 16 bits in JPEG...), or is unknown.
+    ValueError
+        Pixels of a shape or dtype :func:`image_from_array` refuses.
+    """
+    if isinstance(pixels, ImageData):
+        like = like or pixels
+        pixels = pixels.pixels
+    fmt = format or image_format_for(path) or (like.format if like else None)
+    if fmt is None:
+        raise UnsupportedFormat(f"cannot tell the image format from the name {os.fspath(path)!r}")
+    data = encode_image(pixels, fmt, like=like, quality=quality, lossless=lossless)
+    with atomic_output(path) as handle:
+        handle.write(data)
+
+
+def encode_image(
+    pixels: np.ndarray,
+    format: str,  # noqa: A002 - the name imageio and Pillow use
+    *,
+    like: ImageData | None = None,
+    quality: int = 95,
+    lossless: bool = False,
+) -> bytes:
+    """Encode ``pixels`` as an image file in memory; see :func:`write_image` for the parameters.
+
+    Returns
+    -------
+    bytes
+        The whole file.
+    """
+    fmt = format.lower()
+    fmt = {"jpg": "jpeg", "tif": "tiff"}.get(fmt, fmt)
+    if fmt not in IMAGE_FORMATS:
+        raise UnsupportedFormat(f"cannot write images as {format!r}")
+    if not 1 <= quality <= 100:
+        raise ValueError(f"quality must be 1..100, got {quality}")
+    img = image_from_array(pixels, like=like)
+    arr = img.pixels
+    deep = arr.dtype == np.uint16
+    channels = img.channels
+    icc = img.icc if _icc_fits(img.icc, channels) else None
+    if fmt == "png" and deep:
+        return _encode_png16(arr, icc=icc, exif=img.exif, xmp=img.xmp, dpi=img.dpi)
+    if fmt == "tiff":
+        if deep and channels == 2:
+            raise UnsupportedFormat("16-bit grey+alpha tiff is not supported (pillow cannot read it)")
+        return _encode_tiff(arr, icc=icc, exif=img.exif, xmp=img.xmp, dpi=img.dpi)
+    if deep:
+        raise UnsupportedFormat(f"{fmt} stores 8-bit samples only; write png or tiff for 16-bit")
+    if fmt == "jpeg" and channels in (2, 4):
+        raise UnsupportedFormat("jpeg has no alpha channel; drop it or write png, webp or tiff")
+    options: dict[str, object] = {}
+    if fmt == "gif":
+        im, transparency = _gif_image(arr)
+        if transparency is not None:
+            options["transparency"] = transparency
+    else:
+        im = Image.fromarray(arr)
+    if fmt == "webp" and channels < 3:
+        im = im.convert("RGBA" if channels == 2 else "RGB")  # WebP has no grey pixel format
+    if fmt != "gif":
+        if icc:
+            options["icc_profile"] = icc
+        if img.dpi:
+            options["dpi"] = img.dpi
+        if img.exif:
+            options["exif"] = _normal_exif(img.exif)
+        if img.xmp:
+            if fmt == "png":
+                info = PngInfo()
+                # XMP spec part 3, 1.1.5: PNG iTXt with keyword XML:com.adobe.xmp, uncompressed.
+                info.add_itxt("XML:com.adobe.xmp", img.xmp.decode("utf-8", "replace"), zip=False)
+                options["pnginfo"] = info
+            else:
+                options["xmp"] = img.xmp
+    if fmt == "jpeg":
+        options["quality"] = quality
+    elif fmt == "webp":
+        options.update(quality=quality, lossless=lossless, method=4)
+    elif fmt == "png":
+        options["compress_level"] = 6
+    out = io.BytesIO()
+    try:
+        im.save(out, format=fmt.upper(), **options)
+    except ValueError as exc:
+        # Pillow says "EXIF data is too long" etc. for what a JPEG segment cannot hold.
+        raise UnsupportedFormat(f"cannot write this {fmt}: {_one_line(exc)}") from None
+    return out.getvalue()
+
+
+def _gif_image(arr: np.ndarray) -> tuple[Image.Image, int | None]:
+    """A palette image for GIF: exact when the picture has at most 256 colours (255 with
+    transparency), else quantised by Pillow. Alpha below 128 becomes the transparent index."""
+    if arr.ndim == 2:
+        return Image.fromarray(arr), None
+    if arr.shape[2] == 2:
+        arr = np.dstack([arr[..., 0]] * 3 + [arr[..., 1]])
+    rgb = arr[..., :3].reshape(-1, 3).astype(np.uint32)
+    keys = (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
+    clear = (arr[..., 3] < 128).reshape(-1) if arr.shape[2] == 4 else np.zeros(len(keys), bool)
+    colours, index = np.unique(keys[~clear], return_inverse=True)
+    if len(colours) > (255 if clear.any() else 256):
+        if arr.shape[2] == 4:
+            # Pillow's quantiser makes only alpha 0 transparent: binarise alpha first.
+            arr = np.dstack([arr[..., :3], np.where(arr[..., 3] < 128, 0, 255).astype(np.uint8)])
+        return Image.fromarray(arr), None
+    indices = np.full(len(keys), len(colours), np.uint8)
+    indices[~clear] = index.reshape(-1)
+    palette = np.zeros((256, 3), np.uint8)
+    palette[: len(colours)] = np.stack([(colours >> 16) & 255, (colours >> 8) & 255, colours & 255], 1)
+    im = Image.frombytes("P", (arr.shape[1], arr.shape[0]), indices.tobytes())
+    im.putpalette(palette.tobytes())
+    return im, (len(colours) if clear.any() else None)
+
+
+def _icc_fits(icc: bytes | None, channels: int) -> bool:
+    # ICC.1:2022 7.2.6: the header's data colour space signature at bytes 16..19.
+    if not icc or len(icc) < 128:
+        return False
+    space = icc[16:20]
+    return space == (b"GRAY" if channels <= 2 else b"RGB ")
+
+
+def _tiff_tags(exif: bytes | None, xmp: bytes | None) -> TiffImagePlugin.ImageFileDirectory_v2:
+    """The TIFF IFD0 entries that carry ``exif`` (its descriptive tags and Exif/GPS sub-IFDs) and ``xmp``."""
+    ifd = TiffImagePlugin.ImageFileDirectory_v2(prefix=b"II")
+    if exif:
+        parsed = Image.Exif()
+        parsed.load(exif)
+        for tag in _TIFF_DESCRIPTIVE:
+            if tag in parsed:
+                ifd[tag] = parsed[tag]
+        for tag in (_EXIF_IFD, _GPS_IFD):
+            sub = parsed.get_ifd(tag)
+            if sub:
+                ifd.tagtype[tag] = 4
+                ifd[tag] = dict(sub)  # a dict value is written as a sub-IFD
+    if xmp:
+        ifd.tagtype[700] = 1  # TIFF tag 700 XMP, BYTE (XMP spec part 3, 1.1.6)
+        ifd[700] = xmp
+    return ifd
+
+
+# --------------------------------------------------------------------------- 16-bit encoders
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    # PNG spec 5.3: length, type, data, CRC-32 over type and data.
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def _encode_png16(
+    pixels: np.ndarray,
+    *,
+    icc: bytes | None,
+    exif: bytes | None,
+    xmp: bytes | None,
+    dpi: tuple[float, float] | None,
+) -> bytes:
+    """Write a 16-bit PNG (grey, grey+alpha, RGB or RGBA), non-interlaced."""
+    height, width = pixels.shape[:2]
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]  # PNG spec 11.2.2
+    header = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
+    parts = [_PNG_SIGNATURE, _png_chunk(b"IHDR", header)]
+    if icc:
+        # PNG spec 11.3.3.3 iCCP: profile name, null, compression method 0, zlib data.
+        parts.append(_png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc)))
+    if dpi:
+        ppm = [int(round(d / 0.0254)) for d in dpi]  # pHYs is in pixels per metre (unit 1)
+        parts.append(_png_chunk(b"pHYs", struct.pack(">IIB", ppm[0], ppm[1], 1)))
+    if exif:
+        # PNG 3rd edition 11.3.6 eXIf: the TIFF structure without the JPEG "Exif\0\0" prefix.
+        parts.append(_png_chunk(b"eXIf", exif.removeprefix(EXIF_PREFIX)))
+    if xmp:
+        parts.append(_png_chunk(b"iTXt", b"XML:com.adobe.xmp\x00\x00\x00\x00\x00" + xmp))
+    rows = pixels.astype(">u2", copy=False).reshape(height, width * channels).view(np.uint8)
+    compressor = zlib.compressobj(6)
+    idat = bytearray()
+    for block in _filtered_rows(rows, bpp=2 * channels):
+        idat += compressor.compress(block)
+        while len(idat) >= 1 << 20:
+            parts.append(_png_chunk(b"IDAT", bytes(idat[: 1 << 20])))
+            del idat[: 1 << 20]
+    idat += compressor.flush()
+    parts.append(_png_chunk(b"IDAT", bytes(idat)))
+    parts.append(_png_chunk(b"IEND", b""))
+    return b"".join(parts)
+
+
+def _filtered_rows(rows: np.ndarray, bpp: int) -> Iterator[bytes]:
+    """Yield PNG-filtered scanlines in bands, each row with the filter that minimises
+    the sum of absolute signed bytes (PNG spec 12.8 heuristic; filters from 9.2-9.4)."""
+    height, length = rows.shape
+    band = max(1, (1 << 20) // max(length, 1))
+    previous = np.zeros(length, np.uint8)
+    for start in range(0, height, band):
+        x = rows[start:start + band].astype(np.int16)
+        up = np.vstack([previous[None].astype(np.int16), x[:-1]])
+        left = np.zeros_like(x)
+        left[:, bpp:] = x[:, :-bpp]
+        upleft = np.zeros_like(x)
+        upleft[:, bpp:] = up[:, :-bpp]
+        estimate = left + up - upleft
+        pa, pb, pc = np.abs(estimate - left), np.abs(estimate - up), np.abs(estimate - upleft)
+        paeth = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, up, upleft))
+        candidates = np.stack([x, x - left, x - up, x - ((left + up) >> 1), x - paeth]).astype(np.uint8)
+        cost = np.abs(candidates.view(np.int8).astype(np.int32)).sum(axis=2)
+        best = cost.argmin(axis=0)
+        out = np.empty((x.shape[0], length + 1), np.uint8)
+        out[:, 0] = best
+        out[:, 1:] = candidates[best, np.arange(x.shape[0])]
+        previous = rows[start + x.shape[0] - 1]
+        yield out.tobytes()
+
+
+def _encode_tiff(
+    pixels: np.ndarray,
+    *,
+    icc: bytes | None,
+    exif: bytes | None,
+    xmp: bytes | None,
+    dpi: tuple[float, float] | None,
+) -> bytes:
+    """Write a baseline TIFF (8 or 16 bits, 1-4 samples): one Deflate strip with horizontal differencing.
+
+    Pillow's TIFF writer goes through libtiff for compressed files, which drops the
+    Exif/GPS sub-IFDs, and it cannot hold 16-bit colour; this small writer does both.
+    """
+    height, width = pixels.shape[:2]
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    bits = pixels.dtype.itemsize * 8
+    # TIFF 6.0 section 14: predictor 2 stores each sample minus its left neighbour, modulo 2**bits.
+    samples = pixels.reshape(height, width, channels)
+    diff = samples.copy()
+    diff[:, 1:] -= samples[:, :-1]
+    compressor = zlib.compressobj(6)
+    strip = bytearray()
+    band = max(1, (1 << 20) // (width * channels * pixels.dtype.itemsize))
+    little = diff.dtype.newbyteorder("<")
+    for start in range(0, height, band):
+        strip += compressor.compress(diff[start:start + band].astype(little, copy=False).tobytes())
+    strip += compressor.flush()
+
+    ifd = _tiff_tags(exif, xmp)
+    # TIFF 6.0 baseline fields (sections 3-8, 18 for ExtraSamples, 19 for SampleFormat).
+    tags: list[tuple[int, int, object]] = [
+        (256, 4, width),
+        (257, 4, height),
+        (258, 3, (bits,) * channels),
+        (259, 3, 8),  # Adobe Deflate
+        (262, 3, 1 if channels <= 2 else 2),  # BlackIsZero / RGB
+        (273, 4, 0),  # StripOffsets: see the end
+        (277, 3, channels),
+        (278, 4, height),
+        (279, 4, len(strip)),
+        (284, 3, 1),
+        (317, 3, 2),
+        (339, 3, (1,) * channels),
+    ]
+    if channels in (2, 4):
+        tags.append((338, 3, (2,)))  # unassociated alpha
+    if dpi:
+        tags += [(282, 5, float(dpi[0])), (283, 5, float(dpi[1])), (296, 3, 2)]
+    if icc:
+        tags.append((34675, 7, icc))
+    for tag, kind, value in tags:
+        ifd.tagtype[tag] = kind  # before the value: Pillow converts the value by this type
+        ifd[tag] = value
+    # Pillow adds the end of the directory and its out-of-line values to StripOffsets, so the
+    # 0 above comes out as the offset right after them, where the strip is placed.
+    return b"II*\x00" + struct.pack("<I", 8) + ifd.tobytes(8) + bytes(strip)
