@@ -264,6 +264,8 @@ def _load_json_object(raw: str | bytes, notes: list[str]) -> dict[str, Any]:
     for attempt in range(3):
         try:
             obj = json.loads(text)
+        except RecursionError:
+            raise LabelParseError("label value nests JSON too deeply") from None
         except ValueError:
             obj = _embedded_object(text)
             if obj is not None:
@@ -290,7 +292,7 @@ def _embedded_object(text: str) -> Any:
         return None
     try:
         obj, _ = json.JSONDecoder().raw_decode(text[start:])
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return obj
 

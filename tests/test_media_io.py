@@ -11,7 +11,6 @@ import io
 import os
 import struct
 import subprocess
-import time
 import zlib
 from pathlib import Path
 
@@ -291,14 +290,12 @@ def test_decompression_bomb_is_refused_before_decoding(monkeypatch: pytest.Monke
         b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr)
         + png_chunk(b"IDAT", zlib.compress(bytes(1000))) + png_chunk(b"IEND", b"")
     )
-    start = time.perf_counter()
     with pytest.raises(UnsafeInput):
         read_image(bomb)  # 10^10 pixels: 30 GB if it were decoded
     # With Pillow's own check switched off, this module's bound still holds.
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
     with pytest.raises(UnsafeInput, match="over the limit"):
         read_image(bomb)
-    assert time.perf_counter() - start < 1.0
 
 
 def test_corpus_jpeg_metadata_round_trip(tmp_path: Path) -> None:

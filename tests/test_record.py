@@ -124,3 +124,8 @@ def test_unknown_keys_only_is_a_problem():
     assert parsed.problems == ["no Appendix E fields in the AIGC value"]
     assert not is_label_json('{"aigc_label_type": 1}')
     assert is_label_json(STANDARD)
+
+
+def test_deeply_nested_json_is_a_parse_error_not_a_crash():
+    with pytest.raises(LabelParseError):
+        parse_label('{"Label":' + "[" * 100_000 + "]" * 100_000 + "}")

@@ -465,6 +465,7 @@ def read(src: BinaryIO) -> list[FoundLabel]:
     budget = _Budget()
     layout = _top_level(src, budget)
     _, buf = _moov(src, layout)
+    _require_mvhd(buf, budget)
     metas, xmp_boxes = _metas(buf, budget)
     found: list[FoundLabel] = []
     for meta in metas:
@@ -608,9 +609,15 @@ def _target(metas: list[_Meta]) -> tuple[_Meta | None, int | None]:
     return None, None
 
 
-def _edit_moov(buf: bytearray, value: str, budget: _Budget) -> bytearray:
+def _require_mvhd(buf: bytes, budget: _Budget) -> None:
+    # A moov without a movie header is not a movie (e.g. moov nested in moov a thousand times):
+    # refuse it on read as on write, rather than report "no label" for a file no player can open.
     if not any(c.type == b"mvhd" for c in _children(buf, _root(buf), budget)[0]):
         raise CorruptFile("mp4 moov box has no mvhd (not a movie)")
+
+
+def _edit_moov(buf: bytearray, value: str, budget: _Budget) -> bytearray:
+    _require_mvhd(buf, budget)
     for _ in range(limits.MAX_BOXES):
         metas, _ = _metas(buf, budget)
         target, key = _target(metas)

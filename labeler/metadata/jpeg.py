@@ -1,0 +1,253 @@
+"""JPEG carrier: the XMP packet of the APP1 ``http://ns.adobe.com/xap/1.0/`` segment (``xmp-tc260``).
+
+The image practice guide TC260-PG-20259A (digest section 4) puts the label of a
+JPEG file in its XMP packet, APP1 segment with the namespace header
+``http://ns.adobe.com/xap/1.0/\\0`` (XMP Specification Part 3 (2016) 1.1.3).
+JPEG layout: ITU-T T.81 (ISO/IEC 10918-1) B.1.1 (markers, fill bytes 0xFF, 2-byte
+lengths that include themselves) and B.2.4 (segments before the first SOS).
+
+The marker segments are walked from SOI up to the first SOS (everything from SOS
+on -- entropy-coded data, later scans, EOI and trailing bytes such as MPF images --
+is copied as one block), at most :data:`labeler.limits.MAX_BOXES` segments; a
+segment that runs past the end of the file, bytes that are no marker, or a file
+without SOS is :class:`~labeler.errors.CorruptFile`.
+
+Labels read (standard first):
+
+* ``xmp-tc260``: ``TC260:AIGC`` in an APP1 XMP packet (Extended XMP segments,
+  ``http://ns.adobe.com/xmp/extension/``, are ignored: the label is a small
+  property of the main packet);
+* ``exif-usercomment``: EXIF UserComment with label JSON (APP1 ``Exif\\0\\0``,
+  see :func:`labeler.metadata.tiff.exif_labels`);
+* ``exif-imagedescription`` (``standard=False``): AI-declaration JSON in EXIF ImageDescription;
+* ``app-blob`` (``standard=False``): any other APPn or COM segment whose payload
+  starts with ``AIGC`` followed by JSON or contains ``{"AIGC"`` (a vendor's bare blob).
+
+Write policy
+------------
+* The first APP1 XMP packet gets the label (:func:`labeler.metadata.xmp.upsert_aigc`:
+  a textual edit, every other property kept, the packet padding absorbing the
+  size change where it can). Further standard XMP APP1 segments (invalid, but
+  seen) lose their ``TC260:AIGC`` properties, so one label remains.
+* Without an XMP segment a new APP1 XMP segment is inserted after the leading
+  APP0 (JFIF/JFXX) and APP1 Exif segments: Exif 2.32 (CIPA DC-008 4.5.4) wants
+  the Exif APP1 right after SOI (after JFIF APP0 where present), so XMP goes
+  after them; exiftool (12.57) places a new XMP APP1 there too, before ICC APP2.
+* Every other byte is kept: EXIF, ICC (APP2), MPF (APP2), JUMBF/C2PA (APP11),
+  quantization and Huffman tables, and the whole entropy-coded data from SOS on.
+  When an MPF index (CIPA DC-007) precedes a segment whose size changed, its
+  offsets to the following images are moved by the same amount.
+* The packet must fit one APP1 segment (65 504 bytes after the 29-byte header):
+  Extended XMP is not written; a larger packet is a :class:`~labeler.errors.LabelerError`.
+* EXIF UserComment / ImageDescription and APP blobs are left as they are.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from labeler import limits
+from labeler.errors import CorruptFile, LabelerError, UnsafeInput
+from labeler.metadata import FoundLabel, read_all
+from labeler.metadata.tiff import TiffData, exif_labels
+from labeler.metadata.xmp import extract_aigc, remove_aigc, upsert_aigc
+
+XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"  # XMP Part 3 1.1.3
+_XMP_PREFIX = b"http://ns.adobe.com/xap/1.0/"
+_EXTENDED_XMP = b"http://ns.adobe.com/xmp/extension/\x00"
+_EXIF_HEADER = b"Exif\x00"  # CIPA DC-008 4.5.4: "Exif" NUL + one pad byte
+_MPF_HEADER = b"MPF\x00"  # CIPA DC-007 5.2
+_SOI, _SOS, _EOI, _APP0, _APP1, _APP2, _APP15, _COM = 0xD8, 0xDA, 0xD9, 0xE0, 0xE1, 0xE2, 0xEF, 0xFE
+_MAX_SEGMENT = 0xFFFF - 2  # payload bytes of one marker segment (T.81 B.1.1.4)
+MAX_PACKET = _MAX_SEGMENT - len(XMP_HEADER)
+_MP_ENTRY = 0xB002  # CIPA DC-007 5.2.3.3
+
+
+@dataclass
+class _Segment:
+    marker: int
+    offset: int  # first 0xFF (fill bytes included)
+    start: int  # first payload byte (after the length field)
+    end: int  # just after the segment
+
+    def payload(self, data: bytes) -> bytes:
+        return data[self.start:self.end]
+
+
+def _segments(data: bytes) -> tuple[list[_Segment], int]:
+    """Marker segments between SOI and the first SOS, and the offset of that SOS marker."""
+    if not data.startswith(b"\xff\xd8"):
+        raise CorruptFile("not a jpeg file (no SOI marker)")
+    segments: list[_Segment] = []
+    pos, size = 2, len(data)
+    while True:
+        if len(segments) >= limits.MAX_BOXES:
+            raise UnsafeInput(f"jpeg has more than {limits.MAX_BOXES} marker segments")
+        if pos >= size:
+            raise CorruptFile("jpeg is truncated: it ends before the image data (no SOS marker)")
+        if data[pos] != 0xFF:
+            raise CorruptFile(f"jpeg has bytes that are no marker at offset {pos}")
+        offset = pos
+        while pos + 1 < size and data[pos + 1] == 0xFF:
+            pos += 1  # T.81 B.1.1.2: any number of 0xFF fill bytes may precede a marker
+        if pos + 1 >= size:
+            raise CorruptFile("jpeg is truncated inside a marker")
+        marker = data[pos + 1]
+        if marker == _SOS:
+            return segments, offset
+        if marker == _EOI:
+            raise CorruptFile("jpeg ends (EOI) before any image data")
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            segments.append(_Segment(marker, offset, pos + 2, pos + 2))  # RSTn / TEM: no length
+            pos += 2
+            continue
+        if marker in (0x00, _SOI):
+            raise CorruptFile(f"jpeg has an invalid marker 0x{marker:02x} at offset {pos}")
+        if pos + 4 > size:
+            raise CorruptFile("jpeg is truncated inside a segment header")
+        length = struct.unpack_from(">H", data, pos + 2)[0]
+        if length < 2:
+            raise CorruptFile(f"jpeg segment at offset {pos} has an invalid length {length}")
+        end = pos + 2 + length
+        if end > size:
+            raise CorruptFile(f"jpeg is truncated: segment 0x{marker:02x} at offset {pos} runs past the end")
+        segments.append(_Segment(marker, offset, pos + 4, end))
+        pos = end
+
+
+def _xmp_packet(data: bytes, seg: _Segment) -> bytes | None:
+    """The XMP packet of a standard XMP APP1 segment, else None (Extended XMP is not standard XMP)."""
+    if seg.marker != _APP1:
+        return None
+    payload = seg.payload(data)
+    if not payload.startswith(_XMP_PREFIX):
+        return None
+    body = payload[len(_XMP_PREFIX):]
+    # A few writers leave out the NUL after the namespace; the packet then starts right after it.
+    return body[1:] if body[:1] == b"\x00" else body
+
+
+def _blob(payload: bytes) -> str | None:
+    head = payload.lstrip(b"\x00 \t\r\n")
+    if head[:4].upper() == b"AIGC" and b"{" in head[4:16]:
+        raw = head
+    else:
+        at = payload.find(b'{"AIGC"')
+        if at < 0:
+            return None
+        raw = payload[at:]
+    return raw[:limits.MAX_TEXT_VALUE].decode("utf-8", "replace").strip("\x00 \t\r\n")
+
+
+def read(src: BinaryIO) -> list[FoundLabel]:
+    """Every AIGC label value in a JPEG file: XMP first, then EXIF UserComment, then non-standard ones."""
+    data = read_all(src, limits.MAX_IMAGE_FILE)
+    segments, _ = _segments(data)
+    xmp_found: list[FoundLabel] = []
+    other: list[FoundLabel] = []
+    for seg in segments:
+        payload = seg.payload(data)
+        packet = _xmp_packet(data, seg)
+        if packet is not None:
+            xmp_found += [FoundLabel("xmp-tc260", v, "APP1 XMP packet") for v in extract_aigc(packet)]
+        elif seg.marker == _APP1 and payload.startswith(_EXIF_HEADER):
+            other += exif_labels(payload[6:], "APP1 Exif")
+        elif seg.marker == _APP1 and payload.startswith(_EXTENDED_XMP):
+            continue  # Extended XMP (XMP Part 3 1.1.3.1): not where the label goes
+        elif _APP0 <= seg.marker <= _APP15 or seg.marker == _COM:
+            text = _blob(payload)
+            if text is not None:
+                name = "COM" if seg.marker == _COM else f"APP{seg.marker - _APP0}"
+                other.append(FoundLabel("app-blob", text, f"{name} segment at offset {seg.offset}", False))
+    return xmp_found + sorted(other, key=lambda f: not f.standard)
+
+
+def write(src: BinaryIO, dst: BinaryIO, value: str) -> None:
+    """Copy a JPEG file to ``dst`` with ``value`` as ``TC260:AIGC`` in its APP1 XMP packet (module doc)."""
+    data = read_all(src, limits.MAX_IMAGE_FILE)
+    segments, sos = _segments(data)
+    # Replacement bytes per segment index; index -1 - i means "insert before segment i".
+    parts: list[bytes] = [data[s.offset:s.end] for s in segments]
+    new_parts: dict[int, bytes] = {}
+    inserted: tuple[int, bytes] | None = None
+    xmp_indices = [i for i, s in enumerate(segments) if _xmp_packet(data, s) is not None]
+    if xmp_indices:
+        first = xmp_indices[0]
+        seg = segments[first]
+        old = _xmp_packet(data, seg)
+        header = seg.payload(data)[:len(seg.payload(data)) - len(old)]
+        packet = upsert_aigc(old, value)
+        if len(header) + len(packet) > _MAX_SEGMENT:
+            packet = upsert_aigc(old, value, size_hint=_MAX_SEGMENT - len(header))
+        new_parts[first] = _app1(header, packet)
+        for i in xmp_indices[1:]:
+            extra = _xmp_packet(data, segments[i])
+            if extract_aigc(extra):
+                cut = segments[i].payload(data)
+                new_parts[i] = _app1(cut[:len(cut) - len(extra)], remove_aigc(extra))
+    else:
+        packet = upsert_aigc(None, value)
+        at = 0
+        while at < len(segments) and (
+            segments[at].marker == _APP0
+            or (segments[at].marker == _APP1 and segments[at].payload(data).startswith(_EXIF_HEADER))
+        ):
+            at += 1
+        inserted = (at, _app1(XMP_HEADER, packet))
+    for i, blob in new_parts.items():
+        parts[i] = blob
+    _fix_mpf(data, segments, parts, inserted)
+    if inserted is not None:
+        parts.insert(inserted[0], inserted[1])
+    dst.write(data[:2])
+    for part in parts:
+        dst.write(part)
+    dst.write(data[sos:])
+
+
+def _app1(header: bytes, packet: bytes) -> bytes:
+    length = len(header) + len(packet) + 2
+    if length - 2 > _MAX_SEGMENT:
+        raise LabelerError(
+            f"xmp packet would be {len(packet)} bytes, over the {_MAX_SEGMENT - len(header)} "
+            "bytes a jpeg app1 segment holds"
+        )
+    return b"\xff\xe1" + struct.pack(">H", length) + header + packet
+
+
+def _fix_mpf(data: bytes, segments: list[_Segment], parts: list[bytes], inserted) -> None:
+    """Move the MPF image offsets (CIPA DC-007 5.2.3.3.3) by the growth of the segments after the MPF index.
+
+    MPF offsets count from the MP header inside the APP2 segment, so a size change
+    before that segment moves both ends alike and needs no fix.
+    """
+    for index, seg in enumerate(segments):
+        payload = seg.payload(data)
+        if seg.marker != _APP2 or not payload.startswith(_MPF_HEADER):
+            continue
+        delta = sum(len(parts[i]) - (s.end - s.offset) for i, s in enumerate(segments) if i > index)
+        if inserted is not None and inserted[0] > index:
+            delta += len(inserted[1])
+        if delta == 0:
+            return
+        try:
+            tiff = TiffData(payload[4:], "mpf")
+            ifd = tiff.ifd(tiff.ifd0)
+            entry = ifd.get(_MP_ENTRY)
+            if entry is None:
+                return
+            start, end = tiff.value_span(entry)
+            table = bytearray(tiff.data)
+            for pos in range(start, end - 15, 16):
+                offset = tiff.u32(pos + 8)
+                if offset:
+                    struct.pack_into(tiff.endian + "I", table, pos + 8, offset + delta)
+        except CorruptFile:
+            return  # a broken MPF index is left as it was: it was unusable before too
+        parts[index] = data[seg.offset:seg.start] + payload[:4] + bytes(table)
+        return
+
+
+__all__ = ["XMP_HEADER", "MAX_PACKET", "read", "write"]

@@ -1,0 +1,240 @@
+"""PNG carrier: XMP in an ``iTXt`` chunk with keyword ``XML:com.adobe.xmp`` (carrier ``xmp-tc260``).
+
+The image practice guide TC260-PG-20259A (digest section 4) puts the label of a
+PNG file in its XMP packet, stored as XMP Specification Part 3 (2016) 1.1.4 says:
+an ``iTXt`` chunk, keyword ``XML:com.adobe.xmp``, uncompressed, empty language
+tag and translated keyword. Its Annex B alternative, a ``tEXt``/``zTXt`` chunk
+with keyword ``AIGC`` holding the JSON, is read as ``png-text``. PNG layout: PNG
+Specification (Third Edition, W3C 2025; ISO/IEC 15948) 5.3 (chunk layout, CRC-32 over
+type and data), 5.6 (chunk ordering), 11.3.3 (``tEXt``/``zTXt``/``iTXt``), 11.3.2.6 (``eXIf``).
+
+The chunks are walked from the signature to ``IEND`` (bytes after ``IEND`` are
+kept as they are), at most :data:`labeler.limits.MAX_BOXES` chunks; a chunk longer
+than 2^31-1 bytes or running past the end of the file, or a file without ``IHDR``
+first or without ``IEND`` is :class:`~labeler.errors.CorruptFile`. CRCs are
+checked on the chunks whose content is read or edited (text chunks, ``eXIf``); a
+bad CRC on a chunk that is only copied is kept as it is. Compressed text is
+inflated at most to :data:`labeler.limits.MAX_INFLATED` bytes
+(:class:`~labeler.errors.UnsafeInput` beyond).
+
+Labels read (standard first): ``xmp-tc260`` (``TC260:AIGC`` in any
+``XML:com.adobe.xmp`` iTXt, compressed or not), ``png-text`` (``tEXt``,
+``zTXt`` or ``iTXt`` with keyword ``AIGC``, any letter case), then the EXIF of an
+``eXIf`` chunk (``exif-usercomment``; ``exif-imagedescription`` not standard).
+
+Write policy
+------------
+* The first XMP ``iTXt`` gets the label (:func:`labeler.metadata.xmp.upsert_aigc`,
+  a textual edit keeping every other property) and is rewritten in place,
+  uncompressed, keeping its language tag and translated keyword. Further XMP
+  ``iTXt`` chunks lose their ``TC260:AIGC`` properties.
+* Without one, a new uncompressed XMP ``iTXt`` is inserted immediately before the
+  first ``IDAT`` (before the first ``fcTL`` in an APNG): PNG 5.6 lets ``iTXt``
+  stand anywhere between ``IHDR`` and ``IEND``; before the image data lets
+  readers that stop at ``IDAT`` find it, and after the existing ancillary chunks
+  (``PLTE``, ``iCCP``, ``sRGB``, ``pHYs``...) leaves the head of the file as it was.
+  exiftool (12.57) puts a new XMP ``iTXt`` at the same place.
+* ``tEXt``/``zTXt``/``iTXt`` chunks with keyword ``AIGC`` are removed: they
+  would be a second copy of the label (GB 45438-2025 6.1 c).
+* All other chunks, including ``eXIf`` and image data, are copied byte for byte.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from labeler import limits
+from labeler.errors import CorruptFile, UnsafeInput
+from labeler.metadata import FoundLabel, read_all
+from labeler.metadata.tiff import exif_labels
+from labeler.metadata.xmp import extract_aigc, remove_aigc, upsert_aigc
+
+SIGNATURE = b"\x89PNG\r\n\x1a\n"
+XMP_KEYWORD = b"XML:com.adobe.xmp"  # XMP Part 3 1.1.4
+_TEXT_TYPES = (b"tEXt", b"zTXt", b"iTXt")
+_MAX_CHUNK = (1 << 31) - 1  # PNG 5.3: lengths are at most 2^31 - 1
+
+
+@dataclass
+class _Chunk:
+    ctype: bytes
+    offset: int  # of the length field
+    length: int  # data bytes
+
+    @property
+    def start(self) -> int:
+        return self.offset + 8
+
+    @property
+    def end(self) -> int:
+        return self.offset + 12 + self.length
+
+
+@dataclass
+class _Text:
+    keyword: bytes
+    text: bytes  # decoded: inflated, still in the chunk's charset (Latin-1 or UTF-8)
+    compressed: bool
+    lang: bytes = b""
+    translated: bytes = b""
+
+
+def _chunks(data: bytes) -> tuple[list[_Chunk], int]:
+    """The chunks from IHDR to IEND (inclusive) and the offset just after IEND."""
+    if not data.startswith(SIGNATURE):
+        raise CorruptFile("not a png file (bad signature)")
+    chunks: list[_Chunk] = []
+    pos, size = len(SIGNATURE), len(data)
+    while True:
+        if len(chunks) >= limits.MAX_BOXES:
+            raise UnsafeInput(f"png has more than {limits.MAX_BOXES} chunks")
+        if pos + 12 > size:
+            raise CorruptFile("png is truncated (no IEND chunk)")
+        length, ctype = struct.unpack_from(">I4s", data, pos)
+        if length > _MAX_CHUNK:
+            raise CorruptFile(f"png chunk at offset {pos} has an invalid length {length}")
+        if not ctype.isalpha():
+            raise CorruptFile(f"png chunk at offset {pos} has an invalid type {ctype!r}")
+        chunk = _Chunk(ctype, pos, length)
+        if chunk.end > size:
+            raise CorruptFile(f"png is truncated: chunk {ctype.decode()} at offset {pos} runs past the end")
+        if not chunks and ctype != b"IHDR":
+            raise CorruptFile("png does not start with an IHDR chunk")
+        chunks.append(chunk)
+        pos = chunk.end
+        if ctype == b"IEND":
+            return chunks, pos
+
+
+def _data(data: bytes, chunk: _Chunk) -> bytes:
+    """A chunk's data after checking its CRC (PNG 5.3: CRC-32 over type and data)."""
+    body = data[chunk.offset + 4:chunk.start + chunk.length]
+    stored = struct.unpack_from(">I", data, chunk.start + chunk.length)[0]
+    if zlib.crc32(body) != stored:
+        raise CorruptFile(f"png {chunk.ctype.decode()} chunk at offset {chunk.offset} fails its crc check")
+    return body[4:]
+
+
+def _inflate(blob: bytes, what: str) -> bytes:
+    inflater = zlib.decompressobj()
+    try:
+        out = inflater.decompress(blob, limits.MAX_INFLATED + 1)
+    except zlib.error:
+        raise CorruptFile(f"png {what} holds corrupt compressed data") from None
+    if len(out) > limits.MAX_INFLATED or inflater.unconsumed_tail:
+        raise UnsafeInput(f"png {what} inflates to more than {limits.MAX_INFLATED} bytes")
+    return out
+
+
+def _keyword(data: bytes, chunk: _Chunk) -> bytes:
+    """The keyword of a text chunk (PNG 11.3.3: 1-79 bytes then NUL), read without a CRC check."""
+    head = data[chunk.start:chunk.start + min(chunk.length, 80)]
+    return head.split(b"\x00", 1)[0] if b"\x00" in head else b""
+
+
+def _text(data: bytes, chunk: _Chunk, *, inflate: bool = True) -> _Text:
+    body = _data(data, chunk)
+    what = f"{chunk.ctype.decode()} chunk at offset {chunk.offset}"
+    keyword, sep, rest = body.partition(b"\x00")
+    if not sep:
+        raise CorruptFile(f"png {what} has no keyword separator")
+    if chunk.ctype == b"tEXt":
+        return _Text(keyword, rest, False)
+    if chunk.ctype == b"zTXt":
+        if not rest or rest[0] != 0:
+            raise CorruptFile(f"png {what} uses an unknown compression method")
+        return _Text(keyword, _inflate(rest[1:], what) if inflate else b"", True)
+    # iTXt: compression flag, method, language tag NUL, translated keyword NUL, text.
+    if len(rest) < 2:
+        raise CorruptFile(f"png {what} is truncated")
+    flag, method = rest[0], rest[1]
+    lang, sep1, rest = rest[2:].partition(b"\x00")
+    translated, sep2, text = rest.partition(b"\x00")
+    if not (sep1 and sep2) or flag not in (0, 1) or (flag and method != 0):
+        raise CorruptFile(f"png {what} has a malformed header")
+    if flag and inflate:
+        text = _inflate(text, what)
+    return _Text(keyword, text, bool(flag), lang, translated)
+
+
+def _is_aigc(keyword: bytes) -> bool:
+    return keyword.strip().upper() == b"AIGC"
+
+
+def read(src: BinaryIO) -> list[FoundLabel]:
+    """Every AIGC label value in a PNG file: XMP first, then AIGC text chunks, then EXIF."""
+    data = read_all(src, limits.MAX_IMAGE_FILE)
+    chunks, _ = _chunks(data)
+    xmp_found: list[FoundLabel] = []
+    text_found: list[FoundLabel] = []
+    exif_found: list[FoundLabel] = []
+    for chunk in chunks:
+        where = f"{chunk.ctype.decode()} chunk at offset {chunk.offset}"
+        if chunk.ctype in _TEXT_TYPES:
+            keyword = _keyword(data, chunk)
+            if chunk.ctype == b"iTXt" and keyword == XMP_KEYWORD:
+                if chunk.length > limits.MAX_XMP_PACKET + 200:
+                    raise UnsafeInput(f"png xmp {where} is {chunk.length} bytes, over the xmp packet limit")
+                packet = _text(data, chunk).text
+                xmp_found += [FoundLabel("xmp-tc260", v, f"XMP {where}") for v in extract_aigc(packet)]
+            elif _is_aigc(keyword):
+                if chunk.length > limits.MAX_TEXT_VALUE + 100:
+                    raise UnsafeInput(f"png {where} is {chunk.length} bytes, over the text value limit")
+                item = _text(data, chunk)
+                charset = "utf-8" if chunk.ctype == b"iTXt" else "latin-1"  # PNG 11.3.3.2 / 11.3.3.4
+                text = item.text.decode(charset, "replace")
+                where += f" (keyword {keyword.decode('latin-1')})"
+                text_found.append(FoundLabel("png-text", text, where))
+        elif chunk.ctype == b"eXIf":
+            exif_found += exif_labels(_data(data, chunk), "eXIf")
+    return xmp_found + text_found + sorted(exif_found, key=lambda f: not f.standard)
+
+
+def _chunk_bytes(ctype: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + ctype + body + struct.pack(">I", zlib.crc32(ctype + body))
+
+
+def _itxt(packet: bytes, lang: bytes = b"", translated: bytes = b"") -> bytes:
+    # XMP Part 3 1.1.4: uncompressed (flag 0, method 0), so the packet can be found and edited in place.
+    header = XMP_KEYWORD + b"\x00\x00\x00" + lang + b"\x00" + translated + b"\x00"
+    return _chunk_bytes(b"iTXt", header + packet)
+
+
+def write(src: BinaryIO, dst: BinaryIO, value: str) -> None:
+    """Copy a PNG file to ``dst`` with ``value`` as ``TC260:AIGC`` in its XMP ``iTXt`` chunk (module doc)."""
+    data = read_all(src, limits.MAX_IMAGE_FILE)
+    chunks, iend_end = _chunks(data)
+    out: list[bytes] = [SIGNATURE]
+    # An XMP chunk anywhere (even after IDAT) is edited where it is, never joined by a new one.
+    done = False
+    has_xmp = any(c.ctype == b"iTXt" and _keyword(data, c) == XMP_KEYWORD for c in chunks)
+    for chunk in chunks:
+        raw = data[chunk.offset:chunk.end]
+        if chunk.ctype in _TEXT_TYPES:
+            keyword = _keyword(data, chunk)
+            if chunk.ctype == b"iTXt" and keyword == XMP_KEYWORD:
+                if chunk.length > limits.MAX_XMP_PACKET + 200:
+                    raise UnsafeInput(f"png xmp chunk at offset {chunk.offset} is over the xmp packet limit")
+                item = _text(data, chunk)
+                if not done:
+                    raw = _itxt(upsert_aigc(item.text, value), item.lang, item.translated)
+                    done = True
+                elif extract_aigc(item.text):
+                    raw = _itxt(remove_aigc(item.text), item.lang, item.translated)
+            elif _is_aigc(keyword):
+                continue  # a second label copy (Annex B alternative): removed
+        elif chunk.ctype in (b"IDAT", b"fcTL") and not has_xmp and not done:
+            out.append(_itxt(upsert_aigc(None, value)))
+            done = True
+        elif chunk.ctype == b"IEND" and not done:
+            raise CorruptFile("png has no IDAT chunk")
+        out.append(raw)
+    out.append(data[iend_end:])
+    for part in out:
+        dst.write(part)
+
+
+__all__ = ["SIGNATURE", "XMP_KEYWORD", "read", "write"]
