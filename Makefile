@@ -13,11 +13,18 @@ $(BIN)/python:
 
 venv: $(BIN)/python
 
-install: venv
+# Editable installs: code changes need no reinstall, only pyproject.toml changes do (the stamps).
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e .
+	@touch $@
 
-install-test: venv
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
 
 ## Label every file in samples/ into demo-out/, then verify the originals and the labeled copies.
 demo: install
