@@ -57,6 +57,7 @@ from labeler import limits
 from labeler.atomic import atomic_output
 from labeler.errors import CorruptFile, LabelerError, UnsafeInput, UnsupportedFormat
 from labeler.formats import EXTENSIONS, IMAGE_FORMATS, sniff
+from labeler.metadata.png import chunk_bytes
 
 #: Most pixels (width x height) an image may have before it is refused unread: 16384 x 16384.
 MAX_PIXELS = 16384 * 16384
@@ -598,11 +599,6 @@ def _tiff_tags(exif: bytes | None, xmp: bytes | None) -> TiffImagePlugin.ImageFi
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def _png_chunk(kind: bytes, payload: bytes) -> bytes:
-    # PNG spec 5.3: length, type, data, CRC-32 over type and data.
-    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-
-
 def _encode_png16(
     pixels: np.ndarray,
     *,
@@ -616,29 +612,29 @@ def _encode_png16(
     channels = 1 if pixels.ndim == 2 else pixels.shape[2]
     colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]  # PNG spec 11.2.2
     header = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
-    parts = [_PNG_SIGNATURE, _png_chunk(b"IHDR", header)]
+    parts = [_PNG_SIGNATURE, chunk_bytes(b"IHDR", header)]
     if icc:
         # PNG spec 11.3.3.3 iCCP: profile name, null, compression method 0, zlib data.
-        parts.append(_png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc)))
+        parts.append(chunk_bytes(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc)))
     if dpi:
         ppm = [int(round(d / 0.0254)) for d in dpi]  # pHYs is in pixels per metre (unit 1)
-        parts.append(_png_chunk(b"pHYs", struct.pack(">IIB", ppm[0], ppm[1], 1)))
+        parts.append(chunk_bytes(b"pHYs", struct.pack(">IIB", ppm[0], ppm[1], 1)))
     if exif:
         # PNG 3rd edition 11.3.6 eXIf: the TIFF structure without the JPEG "Exif\0\0" prefix.
-        parts.append(_png_chunk(b"eXIf", exif.removeprefix(EXIF_PREFIX)))
+        parts.append(chunk_bytes(b"eXIf", exif.removeprefix(EXIF_PREFIX)))
     if xmp:
-        parts.append(_png_chunk(b"iTXt", b"XML:com.adobe.xmp\x00\x00\x00\x00\x00" + xmp))
+        parts.append(chunk_bytes(b"iTXt", b"XML:com.adobe.xmp\x00\x00\x00\x00\x00" + xmp))
     rows = pixels.astype(">u2", copy=False).reshape(height, width * channels).view(np.uint8)
     compressor = zlib.compressobj(6)
     idat = bytearray()
     for block in _filtered_rows(rows, bpp=2 * channels):
         idat += compressor.compress(block)
         while len(idat) >= 1 << 20:
-            parts.append(_png_chunk(b"IDAT", bytes(idat[: 1 << 20])))
+            parts.append(chunk_bytes(b"IDAT", bytes(idat[: 1 << 20])))
             del idat[: 1 << 20]
     idat += compressor.flush()
-    parts.append(_png_chunk(b"IDAT", bytes(idat)))
-    parts.append(_png_chunk(b"IEND", b""))
+    parts.append(chunk_bytes(b"IDAT", bytes(idat)))
+    parts.append(chunk_bytes(b"IEND", b""))
     return b"".join(parts)
 
 

@@ -193,14 +193,15 @@ def read(src: BinaryIO) -> list[FoundLabel]:
     return xmp_found + text_found + sorted(exif_found, key=lambda f: not f.standard)
 
 
-def _chunk_bytes(ctype: bytes, body: bytes) -> bytes:
+def chunk_bytes(ctype: bytes, body: bytes) -> bytes:
+    """One PNG chunk: length, type, data, CRC-32 over type and data (PNG spec 5.3)."""
     return struct.pack(">I", len(body)) + ctype + body + struct.pack(">I", zlib.crc32(ctype + body))
 
 
 def _itxt(packet: bytes, lang: bytes = b"", translated: bytes = b"") -> bytes:
     # XMP Part 3 1.1.4: uncompressed (flag 0, method 0), so the packet can be found and edited in place.
     header = XMP_KEYWORD + b"\x00\x00\x00" + lang + b"\x00" + translated + b"\x00"
-    return _chunk_bytes(b"iTXt", header + packet)
+    return chunk_bytes(b"iTXt", header + packet)
 
 
 def write(src: BinaryIO, dst: BinaryIO, value: str) -> None:
