@@ -129,6 +129,20 @@ def verify_cmd(files: Sequence[str], as_json: bool) -> None:
     sys.exit(EXIT_BAD_INPUT if unreadable else EXIT_OK)
 
 
+@cli.command("keygen")
+@click.argument("key_file", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--overwrite", is_flag=True, help="Replace an existing key file (its marks become unreadable).")
+def keygen_cmd(key_file: str, overwrite: bool) -> None:
+    """Write a random 256-bit watermark key to KEY_FILE (mode 0600) and print its public key ID."""
+    from labeler.watermark.keyfile import key_id, write_key_file
+
+    try:
+        key = write_key_file(key_file, overwrite=overwrite)
+    except LabelerError as exc:
+        _fail(str(exc))
+    click.echo(f"{key_file}: watermark key {key_id(key)} (keep this file secret)")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
     try:

@@ -53,3 +53,14 @@ def test_bare_hex_accepted(tmp_path):
     path = tmp_path / "hex.key"
     path.write_text("# comment\n" + "ab" * 16 + "\n")
     assert read_key_file(path) == bytes([0xAB]) * 16
+
+
+def test_cli_keygen(tmp_path):
+    from conftest import run_cli
+
+    path = tmp_path / "k"
+    proc = run_cli("keygen", str(path))
+    assert proc.returncode == 0 and "watermark key" in proc.stdout
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    again = run_cli("keygen", str(path))
+    assert again.returncode == 2 and again.stderr.startswith("aigc: error: ") and "Traceback" not in again.stderr
