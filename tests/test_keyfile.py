@@ -63,4 +63,5 @@ def test_cli_keygen(tmp_path):
     assert proc.returncode == 0 and "watermark key" in proc.stdout
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     again = run_cli("keygen", str(path))
-    assert again.returncode == 2 and again.stderr.startswith("aigc: error: ") and "Traceback" not in again.stderr
+    assert again.returncode == 2 and again.stderr.startswith("aigc: error: ")
+    assert "Traceback" not in again.stderr

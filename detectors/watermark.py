@@ -1,0 +1,215 @@
+"""Watermark detector: is a keyed mark of :mod:`labeler.watermark` present, what payload, how sure.
+
+::
+
+    >>> from detectors.watermark import detect
+    >>> r = detect(pixels, key=key)              # doctest: +SKIP
+    >>> r.found, r.payload.hex(), r.p_value, r.method
+
+The p-value bounds the probability that an image *without* this key's mark produces a result at least
+as strong. It is the product of two independent null probabilities (derivation in
+``docs/watermark.md``): the pilot's peak correlation, a standard normal at each of the ``M`` shifts and
+scales the search looked at (Bonferroni: ``M * Q(z)``), and the CRC-16 matching by chance on the data
+slots, which are disjoint from the pilot slots (``2**-16``). ``found`` is ``p_value <= threshold``
+(default 1e-6) with a matching CRC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from labeler.watermark import METHODS, _scheme
+from labeler.watermark.payload import CRC_BITS, check_key, conv_encode, info_bits, split_info, viterbi_decode
+from labeler.watermark.scheme import Scheme
+from labeler.watermark.sync import gaussian_tail, scale_candidates, shift_search
+from labeler.watermark.transforms import MIN_SIDE, luma, prefilter
+
+__all__ = ["detect", "WatermarkResult", "DEFAULT_THRESHOLD"]
+
+#: Default false-positive threshold on the p-value.
+DEFAULT_THRESHOLD = 1e-6
+#: Rescale candidates tried after the scale-1 attempt fails (per method), for images of >= 2 MP; small
+#: images (where the period estimate is noisier and each try is cheap) get up to MAX_SCALE_TRIES.
+SCALE_TRIES, MAX_SCALE_TRIES = 3, 8
+#: Largest image (pixels) a rescale attempt resamples to; bigger ones are read in a centred window.
+MAX_RESAMPLED = 1920 * 1080
+
+
+def scale_tries(h: int, w: int) -> int:
+    """Rescale candidates tried for an h x w image (fixed before looking at it: the p-value counts them)."""
+    return int(min(MAX_SCALE_TRIES, max(SCALE_TRIES, 2_000_000 // (h * w))))
+
+
+@dataclass
+class WatermarkResult:
+    """Outcome of :func:`detect`.
+
+    Attributes
+    ----------
+    found : bool
+        True when a CRC-valid payload was read and ``p_value <= threshold``.
+    payload : bytes or None
+        The 8 payload bytes when ``found``, else None.
+    p_value : float
+        Upper bound on the probability of a result at least this strong without the mark (0..1).
+    method : str or None
+        ``"dct"`` or ``"dwt"`` for the best attempt.
+    z : float
+        Pilot correlation peak in standard deviations of its null distribution.
+    scale : tuple of float
+        (y, x) resize factor the image was read at (1.0 = as embedded).
+    offset : tuple of int
+        Tile phase (pixels, at the embedding scale) of the image's top-left corner.
+    bit_errors : int or None
+        Coded bits (of 258) whose hard decision disagrees with the re-encoded payload, when the CRC
+        matched: a margin indicator (the code corrects roughly 15-20 % of them).
+    trials : int
+        Number of (shift, scale, method) hypotheses covered by the p-value.
+    threshold : float
+        The threshold ``found`` was decided with.
+    """
+
+    found: bool
+    payload: bytes | None
+    p_value: float
+    method: str | None
+    z: float = 0.0
+    scale: tuple[float, float] = (1.0, 1.0)
+    offset: tuple[int, int] = (0, 0)
+    bit_errors: int | None = None
+    trials: int = 0
+    threshold: float = DEFAULT_THRESHOLD
+
+    def to_dict(self) -> dict[str, object]:
+        """The ``layers.watermark`` report fields (``payload`` as hex)."""
+        return {
+            "present": self.found,
+            "payload": self.payload.hex() if self.payload is not None else None,
+            "p_value": self.p_value,
+            "method": self.method if self.found else None,
+        }
+
+
+@dataclass
+class _Attempt:
+    scheme: Scheme
+    z: float
+    shifts: int
+    payload: bytes
+    crc_ok: bool
+    offset: tuple[int, int]
+    scale: tuple[float, float]
+    bit_errors: int | None
+
+
+def _read(z_img: np.ndarray, scheme: Scheme, key: bytes, scale: tuple[float, float]) -> _Attempt:
+    """Fold, synchronise and decode one prefiltered image with one method."""
+    folded = scheme.folded(z_img)
+    shift = shift_search(folded, scheme.pilot_tile(key), grid=16 // scheme.subsample)
+    aligned = np.roll(folded, (-shift.dy, -shift.dx), axis=(0, 1))
+    layout = scheme.layout(key)
+    soft = layout.soft_bits(scheme.tile_to_slots(aligned))
+    payload, ok = split_info(viterbi_decode(soft))
+    errors = None
+    if ok:
+        errors = int(np.count_nonzero(np.sign(soft) != conv_encode(info_bits(payload))))
+    t = scheme.tile
+    off = ((t - shift.dy) % t * scheme.subsample, (t - shift.dx) % t * scheme.subsample)
+    return _Attempt(scheme, shift.z, shift.shifts, payload, ok, off, scale, errors)
+
+
+def _p_value(a: _Attempt, trials: int) -> float:
+    p = min(1.0, trials * gaussian_tail(a.z))
+    return p * 2.0 ** -CRC_BITS if a.crc_ok else p
+
+
+def _resample(y: np.ndarray, sy: float, sx: float) -> np.ndarray | None:
+    """Luma resized by (1/sy, 1/sx) back to the embedding scale, or None if it gets too small."""
+    h, w = y.shape
+    nh, nw = int(round(h / sy)), int(round(w / sx))
+    if min(nh, nw) < MIN_SIDE:
+        return None
+    if nh * nw > MAX_RESAMPLED:  # a centred window keeps the cost bounded (an upscale of 4K is 16K)
+        f = (MAX_RESAMPLED / (nh * nw)) ** 0.5
+        ch, cw = max(MIN_SIDE, int(h * f)), max(MIN_SIDE, int(w * f))
+        y0, x0 = (h - ch) // 2, (w - cw) // 2
+        y = y[y0 : y0 + ch, x0 : x0 + cw]
+        h, w = y.shape
+        nh, nw = int(round(h / sy)), int(round(w / sx))
+    interp = cv2.INTER_AREA if (sy > 1.0 and sx > 1.0) else cv2.INTER_CUBIC
+    return cv2.resize(y, (nw, nh), interpolation=interp)
+
+
+def detect(image: np.ndarray, *, key: bytes, method: str | None = None,
+           threshold: float = DEFAULT_THRESHOLD, search_scale: bool = True) -> WatermarkResult:
+    """Look for a watermark made with ``key``; never raises for an unmarked image.
+
+    Parameters
+    ----------
+    image : ndarray, uint8 or uint16, shape (H, W) or (H, W, 1|2|3|4)
+        Pixels to test, at least 128 x 128.
+    key : bytes
+        The key used to embed.
+    method : {"dct", "dwt"} or None
+        Method to look for; None tries both (the p-value then counts both).
+    threshold : float
+        Largest p-value reported as found (default 1e-6).
+    search_scale : bool
+        When the image as given does not decode, estimate a rescale factor from the tile period and
+        retry (up to :data:`SCALE_TRIES` candidates). Off: offsets only (faster).
+
+    Returns
+    -------
+    WatermarkResult
+
+    Raises
+    ------
+    WatermarkError
+        Bad key, unknown method, unsupported dtype/shape, or an image smaller than 128 x 128.
+    """
+    key = check_key(key)
+    schemes = [_scheme(method)] if method is not None else list(METHODS.values())
+    y = luma(image)
+    # every hypothesis the search may look at, fixed in advance so the p-value does not depend on
+    # which path the search took: all shifts of every method at scale 1 and at each scale candidate
+    per_scale = sum(s.tile * s.tile for s in schemes)
+    tries = scale_tries(*y.shape) if search_scale else 0
+    trials = per_scale * (1 + tries)
+
+    attempts: list[_Attempt] = []
+    z_img = prefilter(y)
+
+    def done() -> _Attempt | None:
+        good = [a for a in attempts if a.crc_ok and _p_value(a, trials) <= threshold]
+        return min(good, key=lambda a: _p_value(a, trials)) if good else None
+
+    for scheme in schemes:
+        attempts.append(_read(z_img, scheme, key, (1.0, 1.0)))
+        if done():
+            break
+    if done() is None and search_scale:
+        tile_px = schemes[0].tile_px
+        candidates = [c for c in scale_candidates(z_img, tile_px, count=tries + 1)
+                      if abs(c[0] - 1.0) > 0.004 or abs(c[1] - 1.0) > 0.004]  # scale 1 was tried
+        for sy, sx in candidates[:tries]:
+            y2 = _resample(y, sy, sx)
+            if y2 is None:
+                continue
+            z2 = prefilter(y2)
+            for scheme in schemes:
+                attempts.append(_read(z2, scheme, key, (sy, sx)))
+            if done():
+                break
+
+    best = done()
+    if best is None:
+        best = max(attempts, key=lambda a: a.z)
+        return WatermarkResult(found=False, payload=None, p_value=_p_value(best, trials),
+                               method=best.scheme.name, z=best.z, scale=best.scale, offset=best.offset,
+                               trials=trials, threshold=threshold)
+    return WatermarkResult(found=True, payload=best.payload, p_value=_p_value(best, trials),
+                           method=best.scheme.name, z=best.z, scale=best.scale, offset=best.offset,
+                           bit_errors=best.bit_errors, trials=trials, threshold=threshold)

@@ -1,0 +1,227 @@
+"""Payload layer shared by every watermark method: CRC, convolutional code, key-seeded layout.
+
+The 64 user bits are protected in three steps:
+
+1. **CRC-16** (CCITT polynomial ``0x1021``, init ``0xFFFF``) appended -> 80 bits. It is the integrity
+   check and one of the two factors of the false-positive bound (``docs/watermark.md``).
+2. **Convolutional code**, rate 1/3, constraint length 7, generators 133/171/165 (octal), the code of
+   3GPP TS 36.212 section 5.1.3.1, zero-terminated with 6 tail bits -> 258 coded bits. Decoded with a
+   soft-decision Viterbi decoder (correlation metric, so the decoder does not need the noise level).
+   ``benchmarks/watermark_ecc.py`` measures it against a repetition code at the same chip budget.
+3. **Key-seeded layout**: a generator seeded from SHA-256 of the key picks which embedding slots carry
+   the pilot (the payload-independent synchronisation pattern) and which coded bit each other slot
+   repeats, and draws the +-1 spreading sign of every slot. Another key gives another pilot and other
+   signs, so it neither synchronises nor decodes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from labeler.errors import LabelerError
+
+#: User payload size in bytes (64 bits).
+PAYLOAD_BYTES = 8
+#: CRC length in bits.
+CRC_BITS = 16
+#: Convolutional code: constraint length and generator polynomials (octal 133, 171, 165).
+CONSTRAINT = 7
+GENERATORS = (0o133, 0o171, 0o165)
+TAIL = CONSTRAINT - 1
+INFO_BITS = PAYLOAD_BYTES * 8 + CRC_BITS
+CODED_BITS = (INFO_BITS + TAIL) * len(GENERATORS)
+
+_NSTATES = 1 << (CONSTRAINT - 1)
+_DOMAIN = b"aigc-labeler/watermark/v1\0"
+
+
+class WatermarkError(LabelerError):
+    """Bad input to the watermark layer (payload size, key, image shape or type)."""
+
+
+def check_payload(payload: bytes) -> bytes:
+    """Return ``payload`` as bytes, or raise :class:`WatermarkError` when it is not 8 bytes."""
+    if not isinstance(payload, (bytes, bytearray)) or len(payload) != PAYLOAD_BYTES:
+        raise WatermarkError(f"watermark payload must be {PAYLOAD_BYTES} bytes (64 bits)")
+    return bytes(payload)
+
+
+def check_key(key: bytes) -> bytes:
+    """Return ``key`` as bytes, or raise :class:`WatermarkError` when it is empty or not bytes."""
+    if not isinstance(key, (bytes, bytearray)) or len(key) == 0:
+        raise WatermarkError("watermark key must be non-empty bytes")
+    return bytes(key)
+
+
+def payload_from_produce_id(produce_id: str) -> bytes:
+    """The default 64-bit payload for a label: the first 8 bytes of SHA-256 of its ProduceID (UTF-8).
+
+    A verifier recomputes it from the metadata's ``ProduceID`` and compares it with the watermark.
+    """
+    return hashlib.sha256(produce_id.encode("utf-8")).digest()[:PAYLOAD_BYTES]
+
+
+# --- CRC ---------------------------------------------------------------------------------------------
+
+
+def crc16(data: bytes) -> int:
+    """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, no final xor) of ``data``."""
+    crc = 0xFFFF
+    for byte in data:  # 8 bytes: a loop over payload bytes, not pixels
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+    return crc
+
+
+def _to_bits(data: bytes) -> np.ndarray:
+    return np.unpackbits(np.frombuffer(data, dtype=np.uint8))
+
+
+def info_bits(payload: bytes) -> np.ndarray:
+    """Payload plus its CRC as 80 bits (uint8 0/1), MSB first."""
+    payload = check_payload(payload)
+    return _to_bits(payload + crc16(payload).to_bytes(2, "big"))
+
+
+def split_info(bits: np.ndarray) -> tuple[bytes, bool]:
+    """Inverse of :func:`info_bits`: (payload, crc_ok) from 80 decoded bits."""
+    raw = np.packbits(bits.astype(np.uint8)).tobytes()
+    payload, crc = raw[:PAYLOAD_BYTES], int.from_bytes(raw[PAYLOAD_BYTES:], "big")
+    return payload, crc16(payload) == crc
+
+
+# --- convolutional code ------------------------------------------------------------------------------
+
+
+def _trellis() -> tuple[np.ndarray, np.ndarray]:
+    """Output signs for every (state, input) pair and the predecessor table.
+
+    The register holds ``(state << 1) | input`` (7 bits, newest bit lowest); the next state is the low
+    6 bits. Returns ``out[reg, g]`` in {-1, +1} (bit 1 -> +1) for the 128 register values and
+    ``prev[ns, j]``, the register values that lead to next state ``ns`` (j = oldest bit 0 or 1).
+    """
+    regs = np.arange(1 << CONSTRAINT)
+    out = np.empty((regs.size, len(GENERATORS)), dtype=np.float32)
+    for g, poly in enumerate(GENERATORS):
+        taps = regs & poly
+        parity = np.zeros_like(regs)
+        for b in range(CONSTRAINT):
+            parity ^= (taps >> b) & 1
+        out[:, g] = 2.0 * parity - 1.0
+    ns = np.arange(_NSTATES)
+    prev = np.stack([ns, ns | _NSTATES], axis=1)  # register = oldest bit (6) | next state bits
+    return out, prev
+
+
+_OUT, _PREV = _trellis()
+
+
+def conv_encode(bits: np.ndarray) -> np.ndarray:
+    """Encode 0/1 bits (plus 6 zero tail bits) to a {-1, +1} float32 codeword of length 3*(n+6)."""
+    u = np.concatenate([bits.astype(np.int64), np.zeros(TAIL, dtype=np.int64)])
+    reg = np.zeros(u.size, dtype=np.int64)
+    for b in range(CONSTRAINT):  # register at step t holds u[t-6..t]; built by shifts, no per-step loop
+        reg |= np.concatenate([np.zeros(b, dtype=np.int64), u[: u.size - b]]) << b
+    return _OUT[reg].reshape(-1)
+
+
+def viterbi_decode(soft: np.ndarray) -> np.ndarray:
+    """Soft-decision Viterbi decoding of a zero-terminated rate-1/3 codeword.
+
+    Parameters
+    ----------
+    soft : ndarray, shape (3 * (n + 6),)
+        Soft values, positive meaning coded bit 1; any scale (the correlation metric is scale-free).
+
+    Returns
+    -------
+    ndarray of uint8, shape (n,)
+        The maximum-likelihood information bits (tail removed).
+    """
+    r = np.asarray(soft, dtype=np.float32).reshape(-1, len(GENERATORS))
+    steps = r.shape[0]
+    branch = r @ _OUT.T  # (steps, 128): metric of every register value at every step
+    metric = np.full(_NSTATES, -np.inf, dtype=np.float32)
+    metric[0] = 0.0
+    choice = np.empty((steps, _NSTATES), dtype=np.uint8)
+    # predecessor state of register value reg is reg >> 1; loop over trellis steps (86), vectorized
+    # over the 64 states
+    prev_state = _PREV >> 1
+    for t in range(steps):
+        cand = metric[prev_state] + branch[t][_PREV]
+        pick = cand[:, 1] > cand[:, 0]
+        choice[t] = pick
+        metric = np.where(pick, cand[:, 1], cand[:, 0])
+    state = 0  # zero-terminated
+    bits = np.empty(steps, dtype=np.uint8)
+    for t in range(steps - 1, -1, -1):
+        bits[t] = state & 1
+        state = int(_PREV[state, choice[t, state]]) >> 1
+    return bits[: steps - TAIL]
+
+
+# --- key-seeded layout -------------------------------------------------------------------------------
+
+
+def key_rng(key: bytes, label: str) -> np.random.Generator:
+    """A generator seeded from SHA-256 of (domain, ``label``, key); no global RNG state is touched."""
+    digest = hashlib.sha256(_DOMAIN + label.encode() + b"\0" + check_key(key)).digest()
+    return np.random.default_rng(np.frombuffer(digest, dtype=np.uint32))
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Which slot carries what, for one key and one method.
+
+    Attributes
+    ----------
+    sign : ndarray of float32, shape (slots,)
+        Key-derived +-1 spreading sign of every slot.
+    pilot : ndarray of bool, shape (slots,)
+        True where the slot carries the pilot (constant +1 before the sign).
+    bit_of_slot : ndarray of int64, shape (slots,)
+        Coded-bit index carried by each data slot (-1 for pilot slots).
+    """
+
+    sign: np.ndarray
+    pilot: np.ndarray
+    bit_of_slot: np.ndarray
+
+    def chips(self, codeword: np.ndarray | None) -> np.ndarray:
+        """Slot values in {-1, +1}: pilot slots get the sign, data slots sign * codeword bit.
+
+        With ``codeword`` None only the pilot is filled (data slots 0).
+        """
+        values = np.where(self.pilot, 1.0, 0.0).astype(np.float32)
+        if codeword is not None:
+            data = ~self.pilot
+            values[data] = codeword[self.bit_of_slot[data]]
+        return values * self.sign
+
+    def soft_bits(self, slot_values: np.ndarray) -> np.ndarray:
+        """Despread received slot values into one soft value per coded bit (sum over its slots)."""
+        data = ~self.pilot
+        return np.bincount(self.bit_of_slot[data], weights=(slot_values * self.sign)[data],
+                           minlength=CODED_BITS).astype(np.float32)
+
+
+def make_layout(key: bytes, label: str, slots: int, pilot_fraction: float) -> Layout:
+    """Draw the layout for ``slots`` embedding slots, ``pilot_fraction`` of them pilot.
+
+    The data slots are dealt to the 258 coded bits in a key-random order so that a burst of lost slots
+    (a flat or clipped region) spreads over many coded bits instead of erasing a few.
+    """
+    rng = key_rng(key, label)
+    order = rng.permutation(slots)
+    n_pilot = int(round(slots * pilot_fraction))
+    pilot = np.zeros(slots, dtype=bool)
+    pilot[order[:n_pilot]] = True
+    bit_of_slot = np.full(slots, -1, dtype=np.int64)
+    data_slots = order[n_pilot:]
+    bit_of_slot[data_slots] = np.arange(data_slots.size) % CODED_BITS
+    sign = rng.integers(0, 2, slots).astype(np.float32) * 2.0 - 1.0
+    return Layout(sign=sign, pilot=pilot, bit_of_slot=bit_of_slot)

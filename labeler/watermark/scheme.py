@@ -1,0 +1,116 @@
+"""A watermark method: where the slots live, how a tile pattern is built, how slots are read back.
+
+Both methods share this machinery and the payload layer; they differ only in the analysis domain
+(pixels for ``dct``, the Haar LL subband for ``dwt``) and in the coefficients used.
+
+A *tile* is ``blocks x blocks`` DCT blocks of 8 x 8 samples of the analysis domain. The mark is the
+same tile repeated over the whole image (periodic layout), so any crop larger than one tile holds every
+slot, and the detector can sum ("fold") all tiles before reading.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from labeler.watermark.payload import Layout, make_layout
+from labeler.watermark.transforms import (
+    block_dct,
+    block_idct,
+    fold,
+    haar_ll,
+    haar_ll_synthesis,
+)
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """Parameters of one method.
+
+    Attributes
+    ----------
+    name : str
+        ``"dct"`` or ``"dwt"``.
+    coefficients : tuple of (u, v)
+        DCT coefficient positions (row frequency, column frequency) used in every 8 x 8 block.
+    blocks : int
+        Tile side in blocks; the tile is ``8 * blocks`` analysis samples, ``8 * blocks * subsample``
+        pixels.
+    subsample : int
+        Pixels per analysis sample along each axis: 1 (pixels) or 2 (Haar LL subband).
+    pilot_fraction : float
+        Share of the slots given to the payload-independent pilot used for synchronisation.
+    """
+
+    name: str
+    coefficients: tuple[tuple[int, int], ...]
+    blocks: int = 16
+    subsample: int = 1
+    pilot_fraction: float = 0.25
+    _uv: tuple[np.ndarray, np.ndarray] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        u = np.array([c[0] for c in self.coefficients])
+        v = np.array([c[1] for c in self.coefficients])
+        object.__setattr__(self, "_uv", (u, v))
+
+    @property
+    def tile(self) -> int:
+        """Tile side in analysis samples."""
+        return 8 * self.blocks
+
+    @property
+    def tile_px(self) -> int:
+        """Tile side in pixels (the period of the mark in the image)."""
+        return self.tile * self.subsample
+
+    @property
+    def slots(self) -> int:
+        return self.blocks * self.blocks * len(self.coefficients)
+
+    def layout(self, key: bytes) -> Layout:
+        return _layout(self, key)
+
+    def analysis(self, z: np.ndarray) -> np.ndarray:
+        """Map a prefiltered luma image (pixels) to the analysis domain."""
+        return z if self.subsample == 1 else haar_ll(z)
+
+    def slots_to_tile(self, values: np.ndarray) -> np.ndarray:
+        """Analysis-domain tile (tile x tile) with ``values`` (one per slot) in the chosen coefficients."""
+        b = self.blocks
+        coef = np.zeros((b, b, 8, 8), dtype=np.float32)
+        u, v = self._uv
+        coef[:, :, u, v] = values.reshape(b, b, len(u))
+        return block_idct(coef)
+
+    def tile_to_slots(self, tile: np.ndarray) -> np.ndarray:
+        """Read the slot values of an aligned analysis-domain tile (inverse of :meth:`slots_to_tile`)."""
+        u, v = self._uv
+        return block_dct(tile)[:, :, u, v].reshape(-1)
+
+    def pixel_pattern(self, key: bytes, codeword: np.ndarray) -> np.ndarray:
+        """The pixel-domain tile of the full mark (pilot + data), RMS 1, float32 (tile_px x tile_px)."""
+        tile = self.slots_to_tile(self.layout(key).chips(codeword))
+        if self.subsample == 2:
+            tile = haar_ll_synthesis(tile)
+        return (tile / np.sqrt(np.mean(tile * tile))).astype(np.float32)
+
+    def pilot_tile(self, key: bytes) -> np.ndarray:
+        """The analysis-domain pilot tile (data slots zero) the synchroniser correlates with."""
+        return _pilot_tile(self, key)
+
+    def folded(self, z: np.ndarray) -> np.ndarray:
+        """Fold a prefiltered pixel image into one analysis-domain tile."""
+        return fold(self.analysis(z), self.tile)
+
+
+@lru_cache(maxsize=32)
+def _layout(scheme: Scheme, key: bytes) -> Layout:
+    return make_layout(key, scheme.name, scheme.slots, scheme.pilot_fraction)
+
+
+@lru_cache(maxsize=32)
+def _pilot_tile(scheme: Scheme, key: bytes) -> np.ndarray:
+    return scheme.slots_to_tile(scheme.layout(key).chips(None))

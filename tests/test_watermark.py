@@ -1,0 +1,239 @@
+"""Invisible watermark: embed/detect round trips through real encoders, keys, unmarked images, formats."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from detectors.watermark import DEFAULT_THRESHOLD, WatermarkResult, detect
+from labeler.errors import LabelerError
+from labeler.watermark import embed, payload_from_produce_id
+from labeler.watermark.payload import (
+    CODED_BITS,
+    WatermarkError,
+    conv_encode,
+    crc16,
+    info_bits,
+    split_info,
+    viterbi_decode,
+)
+from labeler.watermark.transforms import block_dct, block_idct, dct_matrix
+from tests.conftest import corpus_path
+
+KEY = bytes(range(32))
+PAYLOAD = payload_from_produce_id("img-20261123-0001")
+
+
+def photo_like(h: int = 512, w: int = 640, seed: int = 1) -> np.ndarray:
+    """RGB uint8 with 1/f texture, smooth shading and a hard-edged object (runs without the corpus)."""
+    rng = np.random.default_rng(seed)
+    fy, fx = np.fft.fftfreq(h)[:, None], np.fft.rfftfreq(w)[None, :]
+    amp = 1.0 / np.maximum(np.hypot(fy, fx), 1.0 / max(h, w)) ** 1.4
+    planes = []
+    for _ in range(3):
+        x = np.fft.irfft2(amp * np.exp(2j * np.pi * rng.random(amp.shape)), s=(h, w))
+        planes.append((x - x.mean()) / x.std())
+    base = np.stack(planes, -1)
+    img = 120 + 35 * base[..., :1] + 10 * base
+    img[h // 3 : h // 2, w // 4 : w // 2] += 45
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def codec(a: np.ndarray, fmt: str, **kw: object) -> np.ndarray:
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, fmt, **kw)
+    with Image.open(io.BytesIO(buf.getvalue())) as im:
+        return np.asarray(im)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(255.0**2 / np.mean((a.astype(float) - b.astype(float)) ** 2)))
+
+
+@pytest.fixture(scope="module")
+def corpus_photo() -> np.ndarray:
+    """A 1024 x 768 region of a real corpus photo (skips when the corpus is absent)."""
+    with Image.open(corpus_path("images", "mate-Garden.jpg")) as im:
+        return np.asarray(im.convert("RGB"))[300:1068, 700:1724]
+
+
+# --- round trips ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["dct", "dwt"])
+def test_round_trip_synthetic_through_jpeg(method: str) -> None:
+    img = photo_like()
+    marked = embed(img, PAYLOAD, key=KEY, method=method)
+    assert marked.shape == img.shape and marked.dtype == np.uint8
+    assert psnr(img, marked) > 38.0
+    r = detect(codec(marked, "JPEG", quality=75), key=KEY, method=method)
+    assert r.found and r.payload == PAYLOAD and r.method == method
+    assert r.p_value <= DEFAULT_THRESHOLD
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize(("fmt", "kw"), [("JPEG", {"quality": 50}), ("WEBP", {"quality": 75})])
+def test_round_trip_corpus_photo_through_lossy_codecs(corpus_photo: np.ndarray, fmt: str, kw: dict) -> None:
+    marked = embed(corpus_photo, PAYLOAD, key=KEY)
+    assert psnr(corpus_photo, marked) > 40.0
+    r = detect(codec(marked, fmt, **kw), key=KEY)  # method None: tries both
+    assert r.found and r.payload == PAYLOAD and r.method == "dct"
+    assert r.p_value <= 1e-9
+
+
+@pytest.mark.corpus
+def test_corpus_photo_survives_crop_resize_and_jpeg(corpus_photo: np.ndarray) -> None:
+    marked = embed(corpus_photo, PAYLOAD, key=KEY)
+    crop = marked[137:137 + 543, 61:61 + 724]  # ~50 % of the area at an offset off the 8-px grid
+    small = np.asarray(Image.fromarray(crop).resize((543, 407), Image.BICUBIC))  # 0.75x
+    r = detect(codec(small, "JPEG", quality=80), key=KEY, method="dct")
+    assert r.found and r.payload == PAYLOAD
+    assert r.scale[0] == pytest.approx(0.75, abs=0.01)
+
+
+@pytest.mark.corpus
+def test_dwt_mark_found_by_method_none(corpus_photo: np.ndarray) -> None:
+    marked = embed(corpus_photo, PAYLOAD, key=KEY, method="dwt")
+    r = detect(codec(marked, "JPEG", quality=60), key=KEY)
+    assert r.found and r.payload == PAYLOAD and r.method == "dwt"
+
+
+# --- no mark, wrong key -----------------------------------------------------------------------------
+
+
+def test_wrong_key_reads_nothing() -> None:
+    marked = embed(photo_like(), PAYLOAD, key=KEY)
+    r = detect(marked, key=b"another key")
+    assert not r.found and r.payload is None
+    assert r.p_value > 1e-3
+
+
+@pytest.mark.corpus
+def test_unmarked_photo_is_not_detected(corpus_photo: np.ndarray) -> None:
+    r = detect(corpus_photo, key=KEY)
+    assert isinstance(r, WatermarkResult)
+    assert not r.found and r.p_value > 1e-3
+    assert r.to_dict() == {"present": False, "payload": None, "p_value": r.p_value, "method": None}
+
+
+def test_unmarked_synthetic_is_not_detected() -> None:
+    r = detect(photo_like(seed=5), key=KEY)
+    assert not r.found and r.p_value > 1e-3
+
+
+# --- image kinds ------------------------------------------------------------------------------------
+
+
+def test_rgba_alpha_kept_exactly() -> None:
+    rgb = photo_like(300, 400)
+    alpha = np.random.default_rng(3).integers(0, 256, rgb.shape[:2], dtype=np.uint8)
+    rgba = np.dstack([rgb, alpha])
+    marked = embed(rgba, PAYLOAD, key=KEY)
+    assert marked.shape == rgba.shape and marked.dtype == np.uint8
+    assert np.array_equal(marked[..., 3], alpha)
+    r = detect(marked, key=KEY)
+    assert r.found and r.payload == PAYLOAD
+
+
+def test_uint16_rgb_round_trip_through_png() -> None:
+    img16 = photo_like(320, 480).astype(np.uint16) * 257 + 100
+    marked = embed(img16, PAYLOAD, key=KEY)
+    assert marked.dtype == np.uint16 and marked.shape == img16.shape
+    # same relative amplitude as 8-bit: RMS change of a few 8-bit levels
+    rms = np.sqrt(np.mean((marked.astype(float) - img16) ** 2)) / 257
+    assert 0.5 < rms < 4.0
+    gray16 = marked[..., 1]
+    buf = io.BytesIO()
+    Image.fromarray(gray16).save(buf, "PNG")  # 16-bit grayscale PNG
+    with Image.open(io.BytesIO(buf.getvalue())) as im:
+        back = np.asarray(im)
+    assert back.dtype.kind in "iu" and back.max() > 255
+    assert detect(marked, key=KEY).payload == PAYLOAD
+
+
+def test_gray_and_odd_sizes() -> None:
+    gray = photo_like(301, 517)[..., 1]
+    marked = embed(gray, PAYLOAD, key=KEY, method="dct")
+    assert marked.shape == (301, 517) and marked.dtype == np.uint8
+    assert detect(marked, key=KEY).payload == PAYLOAD
+    marked3 = embed(gray[:, :, None], PAYLOAD, key=KEY, method="dwt")
+    assert marked3.shape == (301, 517, 1)
+    assert detect(marked3, key=KEY, method="dwt").payload == PAYLOAD
+
+
+def test_smallest_image_works_and_smaller_is_a_clear_error() -> None:
+    img = photo_like(128, 128)
+    assert detect(embed(img, PAYLOAD, key=KEY), key=KEY).payload == PAYLOAD
+    with pytest.raises(LabelerError, match="at least 128x128") as err:
+        embed(img[:127], PAYLOAD, key=KEY)
+    assert "\n" not in str(err.value)
+    with pytest.raises(WatermarkError):
+        detect(img[:, :100], key=KEY)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"payload": b"short"}, "8 bytes"), ({"key": b""}, "key"), ({"method": "svd"}, "unknown"),
+     ({"strength": 0.0}, "strength")],
+)
+def test_bad_arguments(kwargs: dict, match: str) -> None:
+    args = {"payload": PAYLOAD, "key": KEY, "method": "dct", "strength": 2.0} | kwargs
+    with pytest.raises(WatermarkError, match=match):
+        embed(photo_like(128, 128), args.pop("payload"), **args)
+
+
+def test_bad_dtype_and_shape() -> None:
+    with pytest.raises(WatermarkError, match="dtype"):
+        embed(np.zeros((200, 200), np.float32), PAYLOAD, key=KEY)
+    with pytest.raises(WatermarkError, match="shape"):
+        embed(np.zeros((200, 200, 5), np.uint8), PAYLOAD, key=KEY)
+
+
+def test_luma_only_change_keeps_colour() -> None:
+    img = photo_like(256, 256)
+    marked = embed(img, PAYLOAD, key=KEY)
+    d = marked.astype(int) - img.astype(int)
+    inside = (img > 10).all(-1) & (img < 245).all(-1)  # no clipping there
+    # the same change on R, G and B: chroma (Cb, Cr) unchanged
+    assert np.array_equal(d[inside][:, 0], d[inside][:, 1])
+    assert np.array_equal(d[inside][:, 1], d[inside][:, 2])
+
+
+def test_deterministic_and_key_dependent() -> None:
+    img = photo_like(256, 256)
+    a, b = embed(img, PAYLOAD, key=KEY), embed(img, PAYLOAD, key=KEY)
+    c = embed(img, PAYLOAD, key=KEY + b"x")
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+# --- payload layer and transforms ---------------------------------------------------------------------
+
+
+def test_viterbi_corrects_noise_and_crc_catches_garbage() -> None:
+    rng = np.random.default_rng(0)
+    cw = conv_encode(info_bits(PAYLOAD))
+    assert cw.size == CODED_BITS
+    noisy = cw + rng.normal(0, 0.8, cw.size)  # ~11 % of hard decisions wrong
+    assert np.mean(np.sign(noisy) != cw) > 0.05
+    assert split_info(viterbi_decode(noisy)) == (PAYLOAD, True)
+    passes = sum(split_info(viterbi_decode(rng.normal(size=cw.size)))[1] for _ in range(200))
+    assert passes == 0  # 2**-16 per try
+
+
+def test_crc_and_produce_id_payload() -> None:
+    assert crc16(b"123456789") == 0x29B1  # CRC-16/CCITT-FALSE check value
+    assert payload_from_produce_id("a") == payload_from_produce_id("a") != payload_from_produce_id("b")
+    assert len(payload_from_produce_id("img-1")) == 8
+
+
+def test_block_dct_is_orthonormal_and_invertible() -> None:
+    d = dct_matrix(8)
+    assert np.allclose(d @ d.T, np.eye(8), atol=1e-6)
+    x = np.random.default_rng(1).normal(size=(32, 48)).astype(np.float32)
+    c = block_dct(x)
+    assert c.shape == (4, 6, 8, 8)
+    assert np.allclose(block_idct(c), x, atol=1e-4)
+    assert np.allclose(c[1, 2], d @ x[8:16, 16:24] @ d.T, atol=1e-4)
