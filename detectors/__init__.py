@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from detectors.metadata import MetadataLayer, judge_metadata
 from detectors.report import SCHEMA, Report
@@ -22,8 +23,15 @@ from labeler.metadata import read_labels
 __all__ = ["verify", "Report", "MetadataLayer", "VERDICTS", "SCHEMA"]
 
 
-def verify(path: str | os.PathLike[str]) -> Report:
+def verify(path: str | os.PathLike[str], *, key: bytes | None = None) -> Report:
     """Read every label layer of the file at ``path`` and judge them.
+
+    Parameters
+    ----------
+    path : path-like
+        The file to verify.
+    key : bytes, optional
+        Watermark key; without it the watermark layer is not examined (``layers.watermark`` absent).
 
     Never raises for a bad file: problems reading it are in ``report.errors``
     (and ``report.verdict`` is then ``None``). Thread-safe; keeps no state.
@@ -49,5 +57,39 @@ def verify(path: str | os.PathLike[str]) -> Report:
     if ext and ext not in EXTENSIONS.get(fmt, ()):
         report.warnings.append(f"extension {ext} does not match the content ({fmt})")
     report.metadata = judge_metadata(found)
-    report.verdict, report.reasons = decide(report.metadata)
+    if key is not None:
+        report.watermark = watermark_layer(p, fmt, key, report.metadata)
+        if report.watermark.get("matches_metadata") is False:
+            report.warnings.append("the watermark payload does not match the metadata label's ProduceID")
+    report.verdict, report.reasons = decide(report.metadata, report.watermark)
     return report
+
+
+def watermark_layer(path: Path, fmt: str, key: bytes, metadata: MetadataLayer) -> dict[str, Any]:
+    """The ``layers.watermark`` entry: detection result, key ID, and agreement with the metadata label.
+
+    ``matches_metadata`` is true/false when both a watermark and a metadata ProduceID exist (the
+    default payload is derived from the ProduceID), else null. A file the detector cannot read
+    (audio, video, an image under 128 px) gets ``checked: false`` and a ``note``.
+    """
+    from detectors.watermark import detect
+    from labeler.media.image import read_image
+    from labeler.watermark import payload_from_produce_id
+    from labeler.watermark.keyfile import key_id
+
+    layer: dict[str, Any] = {"present": False, "checked": False, "payload": None, "p_value": None,
+                             "method": None, "matches_metadata": None, "key_id": key_id(key)}
+    if medium(fmt) != "image":
+        layer["note"] = f"watermark detection covers images; this file is {medium(fmt)}"
+        return layer
+    try:
+        result = detect(read_image(path).pixels, key=key)
+    except LabelerError as exc:
+        layer["note"] = str(exc)
+        return layer
+    layer.update(result.to_dict())
+    layer["checked"] = True
+    produce_id = metadata.fields.get("ProduceID") if metadata.fields else None
+    if result.found and result.payload is not None and produce_id:
+        layer["matches_metadata"] = result.payload == payload_from_produce_id(produce_id)
+    return layer

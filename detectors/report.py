@@ -36,6 +36,8 @@ class Report:
         Why the verdict is what it is.
     metadata : MetadataLayer or None
         The implicit metadata label layer.
+    watermark : dict or None
+        The invisible watermark layer (only when a key was given); see ``docs/report.md``.
     errors : list of str
         Why the file could not be read; non-empty means the verdict is ``None``.
     warnings : list of str
@@ -49,6 +51,7 @@ class Report:
     verdict: str | None = None
     reasons: list[str] = field(default_factory=list)
     metadata: MetadataLayer | None = None
+    watermark: dict[str, Any] | None = None
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -62,6 +65,8 @@ class Report:
         layers: dict[str, Any] = {}
         if self.metadata is not None:
             layers["metadata"] = self.metadata.to_dict()
+        if self.watermark is not None:
+            layers["watermark"] = self.watermark
         return {
             "schema": SCHEMA,
             "file": self.file,
@@ -93,4 +98,9 @@ class Report:
             )
         elif self.reasons:
             parts.append(self.reasons[0])
+        wm = self.watermark
+        if wm is not None and wm.get("present"):
+            agree = {True: ", matches metadata", False: ", DOES NOT match metadata", None: ""}
+            parts.append(f"watermark {wm['method']} payload={wm['payload']} p={wm['p_value']:.1e}"
+                         + agree[wm.get("matches_metadata")])
         return " - ".join(parts)

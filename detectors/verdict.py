@@ -10,6 +10,8 @@ See ``docs/report.md`` for the table.
 
 from __future__ import annotations
 
+from typing import Any
+
 from detectors.metadata import MetadataLayer
 from labeler.record import LABEL_MEANINGS
 
@@ -17,8 +19,29 @@ VERDICTS = ("confirmed", "possible", "suspected", "none")
 _BY_LABEL = {"1": "confirmed", "2": "possible", "3": "suspected"}
 
 
-def decide(metadata: MetadataLayer) -> tuple[str, list[str]]:
-    """Return ``(verdict, reasons)`` for the layers read so far."""
+def decide(metadata: MetadataLayer, watermark: dict[str, Any] | None = None) -> tuple[str, list[str]]:
+    """Return ``(verdict, reasons)`` for the layers read so far.
+
+    The metadata label decides when present; a watermark confirms or contradicts it, and a watermark
+    alone (metadata stripped) is ``confirmed``: our watermark is only ever embedded into AI output.
+    """
+    verdict, reasons = _from_metadata(metadata)
+    if watermark and watermark.get("present"):
+        where = f"{watermark['method']} watermark (key {watermark['key_id']}, p={watermark['p_value']:.1e})"
+        agrees = watermark.get("matches_metadata")
+        if not metadata.present:
+            return "confirmed", [f"watermark only: {where} found but no metadata label (stripped?)"]
+        if agrees is True:
+            reasons.append(f"{where} carries the payload of the label's ProduceID")
+        elif agrees is False:
+            reasons.append(f"{where} payload does not match the label's ProduceID (label changed or forged?)")
+        if verdict != "confirmed" and agrees is not False:
+            label = metadata.label_value
+            reasons.append(f"the watermark says AI-generated although the label says Label={label}")
+    return verdict, reasons
+
+
+def _from_metadata(metadata: MetadataLayer) -> tuple[str, list[str]]:
     if metadata.present:
         label = metadata.label_value
         where = metadata.carrier or "metadata"

@@ -19,7 +19,7 @@ import click
 
 from labeler import __version__
 from labeler.errors import LabelerError
-from labeler.pipeline import LAYER_ORDER, label_file
+from labeler.pipeline import AVAILABLE_LAYERS, LAYER_ORDER, label_file
 from labeler.record import AIGCLabel
 
 EXIT_OK = 0
@@ -59,8 +59,15 @@ def cli() -> None:
     "--layers",
     default="metadata",
     show_default=True,
-    help=f"Comma-separated layers to add ({', '.join(LAYER_ORDER)}; this version: metadata).",
+    help=f"Comma-separated layers to add, applied in the order {', '.join(LAYER_ORDER)} "
+    f"(available: {', '.join(AVAILABLE_LAYERS)}).",
 )
+@click.option("--key-file", type=click.Path(dir_okay=False, path_type=str), help="Watermark key file.")
+@click.option("--watermark-method", type=click.Choice(["dct", "dwt"]), default="dct", show_default=True)
+@click.option("--watermark-strength", type=click.FloatRange(0.25, 16), default=None,
+              help="RMS luma change in 8-bit levels in textured areas [default: 2.0].")
+@click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True,
+              help="JPEG/WebP quality when the watermark layer re-encodes pixels.")
 @click.option("--overwrite", is_flag=True, help="Replace DST if it exists (SRC is never overwritten).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 def label_cmd(
@@ -74,10 +81,17 @@ def label_cmd(
     reserved1: str,
     reserved2: str,
     layers: str,
+    key_file: str | None,
+    watermark_method: str,
+    watermark_strength: float | None,
+    quality: int,
     overwrite: bool,
     as_json: bool,
 ) -> None:
-    """Copy SRC to DST with AIGC labels added (the media data is never re-encoded)."""
+    """Copy SRC to DST with AIGC labels added.
+
+    The metadata layer never re-encodes the media; the watermark layer re-encodes the pixels once.
+    """
     record = AIGCLabel(
         content_producer=producer,
         produce_id=produce_id,
@@ -88,7 +102,18 @@ def label_cmd(
         reserved_code2=reserved2,
     )
     try:
-        result = label_file(src, dst, record, layers=layers, overwrite=overwrite)
+        key = _read_key(key_file)
+        result = label_file(
+            src,
+            dst,
+            record,
+            layers=layers,
+            overwrite=overwrite,
+            key=key,
+            watermark_method=watermark_method,
+            watermark_strength=watermark_strength,
+            quality=quality,
+        )
     except LabelerError as exc:
         _fail(f"{src}: {exc}")
     except OSError as exc:
@@ -98,25 +123,44 @@ def label_cmd(
     if as_json:
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
     else:
-        done = ", ".join(
-            f"{name} in {info['carrier']} (+{info['bytes_added']} bytes)" if name == "metadata" else name
-            for name, info in result.layers.items()
-        )
+        done = ", ".join(_describe(name, info) for name, info in result.layers.items())
         click.echo(f"{dst}: labeled {result.format} - {done}")
     for warning in result.warnings:
         click.echo(f"aigc: warning: {dst}: {warning}", err=True)
 
 
+def _describe(name: str, info: dict) -> str:
+    if name == "metadata":
+        return f"metadata in {info['carrier']} (+{info['bytes_added']} bytes)"
+    if name == "watermark":
+        return f"watermark {info['method']} payload {info['payload']} key {info['key_id']}"
+    return name
+
+
+def _read_key(key_file: str | None) -> bytes | None:
+    if key_file is None:
+        return None
+    from labeler.watermark.keyfile import read_key_file
+
+    return read_key_file(key_file)
+
+
 @cli.command("verify")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file (JSON Lines).")
-def verify_cmd(files: Sequence[str], as_json: bool) -> None:
+@click.option("--key-file", type=click.Path(dir_okay=False, path_type=str),
+              help="Watermark key: also look for our invisible watermark (images).")
+def verify_cmd(files: Sequence[str], as_json: bool, key_file: str | None) -> None:
     """Read and judge the labels of FILES: confirmed, possible, suspected or none."""
     from detectors import verify
 
+    try:
+        key = _read_key(key_file)
+    except LabelerError as exc:
+        _fail(str(exc))
     unreadable = 0
     for path in files:
-        report = verify(path)
+        report = verify(path, key=key)
         if not report.ok:
             unreadable += 1
         if as_json:

@@ -2,12 +2,14 @@
 
 Pixel layers (watermark, visible label) change the media and so must come before the
 metadata label (which never re-encodes), and a C2PA manifest signs the final bytes, so it
-comes last. Only the metadata layer exists so far; the others plug in here.
+comes last. Available now: ``watermark`` (images) and ``metadata``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,7 +24,9 @@ from labeler.record import AIGCLabel
 #: Every layer name, in the order they are applied.
 LAYER_ORDER = ("watermark", "visible", "metadata", "c2pa")
 #: Layers this version can write.
-AVAILABLE_LAYERS = ("metadata",)
+AVAILABLE_LAYERS = ("watermark", "metadata")
+#: Image formats the watermark layer can re-encode without destroying the mark (GIF's palette would).
+WATERMARK_FORMATS = ("jpeg", "png", "webp", "tiff")
 
 
 @dataclass
@@ -71,7 +75,9 @@ def parse_layers(spec: str | Sequence[str]) -> tuple[str, ...]:
         if name not in LAYER_ORDER:
             raise LabelerError(f"unknown layer {name!r} (layers: {', '.join(LAYER_ORDER)})")
         if name not in AVAILABLE_LAYERS:
-            raise LabelerError(f"layer {name!r} is not available in this version (available: metadata)")
+            raise LabelerError(
+                f"layer {name!r} is not available in this version (available: {', '.join(AVAILABLE_LAYERS)})"
+            )
     return tuple(n for n in LAYER_ORDER if n in names)
 
 
@@ -82,6 +88,10 @@ def label_file(
     *,
     layers: str | Sequence[str] = ("metadata",),
     overwrite: bool = False,
+    key: bytes | None = None,
+    watermark_method: str = "dct",
+    watermark_strength: float | None = None,
+    quality: int = 95,
 ) -> LabelResult:
     """Label the file ``src`` and write the result to ``dst``.
 
@@ -95,9 +105,18 @@ def label_file(
     label : AIGCLabel
         The implicit label; validated against GB 45438 Appendix E first.
     layers : str or sequence of str
-        Which layers to add (``"metadata"`` for now).
+        Which layers to add: ``"metadata"`` (default), ``"watermark"`` (images), comma-separated or a
+        sequence; they are applied in :data:`LAYER_ORDER` whatever the order given.
     overwrite : bool
         Replace an existing ``dst`` (never ``src``).
+    key : bytes, optional
+        Watermark key (required by the ``watermark`` layer; see :mod:`labeler.watermark.keyfile`).
+    watermark_method : {"dct", "dwt"}
+        Watermark method.
+    watermark_strength : float, optional
+        Watermark strength in 8-bit luma levels (default :data:`labeler.watermark.DEFAULT_STRENGTH`).
+    quality : int
+        JPEG / lossy WebP quality (1-100) used when the watermark layer re-encodes the pixels.
 
     Raises
     ------
@@ -123,16 +142,62 @@ def label_file(
             f"output extension {ext} does not fit the input's format ({fmt}); labeling never converts formats"
         )
     result = LabelResult(os.fspath(src), os.fspath(dst), fmt)
-    if "metadata" in order:
-        value = label.to_json()
-        written = write_label(src_p, dst_p, value)
-        result.layers["metadata"] = {
-            "carrier": written.carrier,
-            "bytes_added": written.bytes_added,
-            "value": value,
-        }
-        for other in written.other_copies:
-            what = "another label copy" if other.standard else "a non-standard AI declaration"
-            result.warnings.append(f"{what} remains in {other.carrier} ({other.location}), left as it was")
+    if "watermark" in order and fmt not in WATERMARK_FORMATS:
+        raise LabelerError(f"the watermark layer supports {', '.join(WATERMARK_FORMATS)} images, not {fmt}")
+    if "watermark" in order and key is None:
+        raise LabelerError("the watermark layer needs a key (--key-file; make one with aigc keygen)")
+    if not dst_p.parent.is_dir():
+        raise LabelerError(f"output folder does not exist: {dst_p.parent}")
+    # Pixel layers stage their output beside dst (same filesystem, so the final rename is atomic).
+    staging = (
+        tempfile.TemporaryDirectory(prefix=".aigc-", dir=dst_p.parent)
+        if "watermark" in order
+        else contextlib.nullcontext("")
+    )
+    with staging as scratch:
+        current = src_p
+        if "watermark" in order:
+            assert key is not None
+            staged = Path(scratch) / f"watermarked{dst_p.suffix or '.' + fmt}"
+            result.layers["watermark"] = _watermark(
+                current, staged, label, key, watermark_method, watermark_strength, quality
+            )
+            current = staged
+        if "metadata" in order:
+            value = label.to_json()
+            written = write_label(current, dst_p, value)
+            result.layers["metadata"] = {
+                "carrier": written.carrier,
+                "bytes_added": written.bytes_added,
+                "value": value,
+            }
+            for other in written.other_copies:
+                what = "another label copy" if other.standard else "a non-standard AI declaration"
+                where = f"{other.carrier} ({other.location})"
+                result.warnings.append(f"{what} remains in {where}, left as it was")
+        elif current != src_p:
+            os.replace(current, dst_p)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _watermark(
+    src: Path, out: Path, label: AIGCLabel, key: bytes, method: str, strength: float | None, quality: int
+) -> dict[str, Any]:
+    """Embed the watermark into the pixels of ``src`` and write ``out`` in the same format.
+
+    The payload is derived from the label's ProduceID, so a verifier can check watermark and metadata
+    against each other. ICC profile, EXIF and XMP of the input are written with the new pixels.
+    """
+    from labeler.media.image import read_image, write_image
+    from labeler.watermark import DEFAULT_STRENGTH, embed, payload_from_produce_id
+    from labeler.watermark.keyfile import key_id
+
+    image = read_image(src)
+    if image.n_frames > 1:
+        raise LabelerError("the watermark layer does not support animated images")
+    payload = payload_from_produce_id(label.produce_id)
+    chosen = DEFAULT_STRENGTH if strength is None else strength
+    marked = embed(image.pixels, payload, key=key, method=method, strength=chosen)
+    write_image(out, marked, format=image.format, like=image, quality=quality)
+    return {"method": method, "payload": payload.hex(), "key_id": key_id(key), "strength": chosen}

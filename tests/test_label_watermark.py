@@ -1,0 +1,111 @@
+"""The watermark layer through the CLI: label, strip the metadata, verify with and without the key."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import PRODUCER, SAMPLES, run_cli
+from PIL import Image
+
+from labeler.watermark import payload_from_produce_id
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("keys")
+    good, other = folder / "good.key", folder / "other.key"
+    run_cli("keygen", str(good), check=True)
+    run_cli("keygen", str(other), check=True)
+    return good, other
+
+
+@pytest.fixture(scope="module")
+def marked(tmp_path_factory, keys) -> Path:
+    out = tmp_path_factory.mktemp("marked") / "photo.jpg"
+    run_cli("label", str(SAMPLES / "photo.jpg"), str(out), "--producer", PRODUCER, "--produce-id", "wm-1",
+            "--layers", "watermark,metadata", "--key-file", str(keys[0]), check=True)
+    return out
+
+
+def verify_json(path: Path, *args: str) -> dict:
+    proc = run_cli("verify", "--json", str(path), *args)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_label_and_verify_with_key(marked, keys):
+    report = verify_json(marked, "--key-file", str(keys[0]))
+    wm = report["layers"]["watermark"]
+    assert report["verdict"] == "confirmed"
+    assert wm["present"] and wm["matches_metadata"] is True
+    assert wm["payload"] == payload_from_produce_id("wm-1").hex()
+    assert wm["p_value"] < 1e-6
+    # ICC and EXIF of the input survive the pixel re-encode.
+    with Image.open(SAMPLES / "photo.jpg") as a, Image.open(marked) as b:
+        assert a.info["icc_profile"] == b.info["icc_profile"]
+        assert a.getexif() == b.getexif()
+        assert a.size == b.size
+
+
+def test_stripped_metadata_still_confirmed_by_watermark(marked, keys, tmp_path):
+    stripped = tmp_path / "screenshot.png"
+    with Image.open(marked) as im:
+        small = im.resize((im.width * 3 // 4, im.height * 3 // 4), Image.Resampling.BICUBIC)
+    Image.fromarray(np.asarray(small)).save(stripped)  # no metadata at all
+    report = verify_json(stripped, "--key-file", str(keys[0]))
+    assert report["layers"]["metadata"]["present"] is False
+    assert report["verdict"] == "confirmed"
+    assert report["reasons"][0].startswith("watermark only")
+    assert report["layers"]["watermark"]["matches_metadata"] is None
+
+
+def test_wrong_key_and_no_key(marked, keys, tmp_path):
+    stripped = tmp_path / "plain.png"
+    Image.open(marked).save(stripped)
+    report = verify_json(stripped, "--key-file", str(keys[1]))
+    assert report["verdict"] == "none" and report["layers"]["watermark"]["present"] is False
+    assert "watermark" not in verify_json(stripped)["layers"]
+
+
+def test_relabeled_with_other_id_is_flagged(marked, keys, tmp_path):
+    forged = tmp_path / "forged.jpg"
+    run_cli("label", str(marked), str(forged), "--producer", PRODUCER, "--produce-id", "other-id", check=True)
+    report = verify_json(forged, "--key-file", str(keys[0]))
+    assert report["layers"]["watermark"]["matches_metadata"] is False
+    assert report["warnings"] == ["the watermark payload does not match the metadata label's ProduceID"]
+
+
+@pytest.mark.parametrize(
+    ("src", "extra", "needle"),
+    [
+        ("photo.jpg", [], "needs a key"),
+        ("speech.wav", ["--key-file", "KEY"], "supports jpeg, png, webp, tiff images, not wav"),
+    ],
+)
+def test_watermark_layer_errors(keys, tmp_path, src, extra, needle):
+    extra = [str(keys[0]) if a == "KEY" else a for a in extra]
+    out = tmp_path / src
+    proc = run_cli("label", str(SAMPLES / src), str(out), "--producer", PRODUCER, "--produce-id", "x",
+                   "--layers", "watermark,metadata", *extra)
+    assert proc.returncode == 2 and needle in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_bad_key_file_is_one_line_error(tmp_path):
+    bad = tmp_path / "bad.key"
+    bad.write_text("nope\n")
+    proc = run_cli("verify", "--key-file", str(bad), str(SAMPLES / "photo.jpg"))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "holds no key" in proc.stderr
+
+
+def test_watermark_reports_match_schema(marked, keys):
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((Path(__file__).resolve().parents[1] / "docs" / "report.schema.json").read_text())
+    proc = run_cli("verify", "--json", "--key-file", str(keys[0]), str(marked), str(SAMPLES / "speech.wav"))
+    reports = [json.loads(line) for line in proc.stdout.splitlines()]
+    for report in reports:
+        jsonschema.validate(report, schema)
+    assert reports[1]["layers"]["watermark"]["checked"] is False
