@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PRODUCER := 001191110102MACQD9K64010000
 DEMO_MEDIA := $(wildcard samples/*.jpg samples/*.png samples/*.wav samples/*.flac samples/*.mp3 samples/*.mp4)
 
-.PHONY: demo test lint venv install install-test clean
+.PHONY: demo test lint bench bench-quick venv install install-test install-bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,22 @@ demo: install
 ## Install with the test extra and run the suite.
 test: install-test
 	$(BIN)/python -m pytest -q
+
+install-bench: install-test
+	$(BIN)/python -m pip install -q -e '.[test,bench]'
+
+## Benchmarks (write their tables into benchmarks/RESULTS*.md). bench-quick: a few minutes.
+bench-quick: install-bench
+	$(BIN)/python benchmarks/metadata_label.py --quick
+	$(BIN)/python benchmarks/watermark_speed.py --quick
+	$(BIN)/python benchmarks/watermark_robustness.py --quick
+	$(BIN)/python benchmarks/watermark_false_positives.py --quick
+
+bench: install-bench
+	$(BIN)/python benchmarks/metadata_label.py --write
+	$(BIN)/python benchmarks/watermark_speed.py --write
+	$(BIN)/python benchmarks/watermark_robustness.py --write
+	$(BIN)/python benchmarks/watermark_false_positives.py --write
 
 lint: install-test
 	$(BIN)/ruff check .
