@@ -265,28 +265,12 @@ def _ffmpeg_blocks(path: str | os.PathLike[str], info: AudioInfo, block_frames: 
         "pipe:1",
     ]
     frame_bytes = 4 * info.channels
-    block_bytes = block_frames * frame_bytes
-    with ff.stderr_file() as err:
-        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
-        finished = False
-        try:
-            assert proc.stdout is not None
-            while True:
-                buf = ff.read_up_to(proc.stdout, block_bytes)
-                usable = len(buf) - len(buf) % frame_bytes
-                if usable:
-                    yield np.frombuffer(buf, "<f4", count=usable // 4).reshape(-1, info.channels).astype(
-                        np.float32, copy=False
-                    )
-                if len(buf) < block_bytes:
-                    break
-            finished = True
-        finally:
-            # Abandoned (consumer stopped, or an error): kill. Finished: it has closed stdout; reap it.
-            status = ff.stop(proc, kill=not finished)
-        if status != 0:
-            reason = ff.error_line(ff.read_tail(err), [url]) or f"exit status {status}"
-            raise CorruptFile(f"ffmpeg: {reason}")
+    for buf in ff.pipe_chunks(args, url, block_frames * frame_bytes):
+        usable = len(buf) - len(buf) % frame_bytes
+        if usable:
+            yield np.frombuffer(buf, "<f4", count=usable // 4).reshape(-1, info.channels).astype(
+                np.float32, copy=False
+            )
 
 
 # --------------------------------------------------------------------------- writing

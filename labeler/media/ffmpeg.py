@@ -634,6 +634,33 @@ def read_up_to(stream: IO[bytes], size: int) -> bytearray:
     return buf
 
 
+def pipe_chunks(args: Sequence[str], url: str, chunk_bytes: int) -> Iterator[bytearray]:
+    """Run ffmpeg ``args`` and yield its stdout in chunks of ``chunk_bytes`` (the last may be shorter).
+
+    stderr goes to a temporary file, so a chatty decoder cannot block the pipe. A consumer that stops
+    early (or an exception) kills the process; a failed decode raises :class:`CorruptFile` with
+    ffmpeg's reason, after the data it did produce.
+    """
+    with stderr_file() as err:
+        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
+        finished = False
+        try:
+            assert proc.stdout is not None
+            while True:
+                buf = read_up_to(proc.stdout, chunk_bytes)
+                if buf:
+                    yield buf
+                if len(buf) < chunk_bytes:
+                    break
+            finished = True
+        finally:
+            # Abandoned (consumer stopped, or an error): kill. Finished: it has closed stdout; reap it.
+            status = stop(proc, kill=not finished)
+        if status != 0:
+            reason = error_line(read_tail(err), [url]) or f"exit status {status}"
+            raise CorruptFile(f"ffmpeg: {reason}")
+
+
 def stop(proc: subprocess.Popen[bytes], *, kill: bool) -> int:
     """End an ffmpeg process and reap it (no zombie), closing our ends of its pipes.
 

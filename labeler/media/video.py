@@ -194,26 +194,12 @@ def _frames(
     args = graph.compile(cmd=ff.ffmpeg_exe())
     shape = (info.height, info.width) if channels == 1 else (info.height, info.width, channels)
     frame_bytes = info.width * info.height * channels * np.dtype(dtype).itemsize
-    with ff.stderr_file() as err:
-        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
-        finished = False
-        try:
-            assert proc.stdout is not None
-            while True:
-                buf = ff.read_up_to(proc.stdout, frame_bytes)
-                if not buf:
-                    break
-                if len(buf) < frame_bytes:
-                    raise CorruptFile(f"decoder output ended inside a frame ({len(buf)} of {frame_bytes} B)")
-                yield np.frombuffer(buf, dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape).astype(
-                    dtype, copy=False
-                )
-            finished = True
-        finally:
-            status = ff.stop(proc, kill=not finished)
-        if status != 0:
-            reason = ff.error_line(ff.read_tail(err), [url]) or f"exit status {status}"
-            raise CorruptFile(f"ffmpeg: {reason}")
+    for buf in ff.pipe_chunks(args, url, frame_bytes):
+        if len(buf) < frame_bytes:
+            raise CorruptFile(f"decoder output ended inside a frame ({len(buf)} of {frame_bytes} B)")
+        yield np.frombuffer(buf, dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape).astype(
+            dtype, copy=False
+        )
 
 
 class VideoWriter:
