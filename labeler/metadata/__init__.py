@@ -136,6 +136,25 @@ def write_label(
     return WriteResult(fmt, found[0].carrier, size_out - size_in, tuple(found[1:]))
 
 
+def aigc_blob(payload: bytes) -> str | None:
+    """A bare ``AIGC{...}`` or ``{"AIGC": ...}`` blob in a free-form segment (JPEG APPn/COM, GIF comment).
+
+    These are non-standard declarations seen in real files (digest section 5); the text is returned
+    for reporting, cut to :data:`labeler.limits.MAX_TEXT_VALUE` bytes, or None when there is none.
+    """
+    from labeler import limits
+
+    head = payload.lstrip(b"\x00 \t\r\n")
+    if head[:4].upper() == b"AIGC" and b"{" in head[4:16]:
+        raw = head
+    else:
+        at = payload.find(b'{"AIGC"')
+        if at < 0:
+            return None
+        raw = payload[at:]
+    return raw[: limits.MAX_TEXT_VALUE].decode("utf-8", "replace").strip("\x00 \t\r\n")
+
+
 def copy_stream(src, dst, length: int | None = None, chunk: int = 1 << 20) -> None:
     """Copy ``length`` bytes (or everything) from ``src``'s current position to ``dst``.
 
@@ -173,6 +192,7 @@ __all__ = [
     "carrier_module",
     "read_labels",
     "write_label",
+    "aigc_blob",
     "copy_stream",
     "read_all",
 ]

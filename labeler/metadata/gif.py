@@ -41,7 +41,7 @@ from typing import BinaryIO
 
 from labeler import limits
 from labeler.errors import CorruptFile, LabelerError, UnsafeInput
-from labeler.metadata import FoundLabel, read_all
+from labeler.metadata import FoundLabel, aigc_blob, read_all
 from labeler.metadata.xmp import extract_aigc, remove_aigc, upsert_aigc
 
 XMP_APP_ID = b"XMP DataXMP"  # XMP Part 3 1.1.2: identifier "XMP Data" + authentication code "XMP"
@@ -140,17 +140,6 @@ def _join_sub_blocks(region: bytes) -> bytes:
     return b"".join(out)
 
 
-def _comment_blob(text: bytes) -> str | None:
-    head = text.lstrip(b"\x00 \t\r\n")
-    if head[:4].upper() == b"AIGC" and b"{" in head[4:16]:
-        raw = head
-    elif b'{"AIGC"' in text:
-        raw = text[text.find(b'{"AIGC"'):]
-    else:
-        return None
-    return raw[:limits.MAX_TEXT_VALUE].decode("utf-8", "replace").strip("\x00 \t\r\n")
-
-
 def read(src: BinaryIO) -> list[FoundLabel]:
     """Every AIGC label value in a GIF file: XMP first, then AIGC comment blobs."""
     data = read_all(src, limits.MAX_IMAGE_FILE)
@@ -166,7 +155,7 @@ def read(src: BinaryIO) -> list[FoundLabel]:
             where = f"XMP application extension {where}"
             found += [FoundLabel("xmp-tc260", v, where) for v in extract_aigc(packet)]
         elif block.label == _COMMENT:
-            text = _comment_blob(_join_sub_blocks(data[block.offset + 2:block.end]))
+            text = aigc_blob(_join_sub_blocks(data[block.offset + 2:block.end]))
             if text is not None:
                 blobs.append(FoundLabel("app-blob", text, f"comment extension {where}", standard=False))
     return found + blobs

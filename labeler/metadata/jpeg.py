@@ -50,7 +50,7 @@ from typing import BinaryIO
 
 from labeler import limits
 from labeler.errors import CorruptFile, LabelerError, UnsafeInput
-from labeler.metadata import FoundLabel, read_all
+from labeler.metadata import FoundLabel, aigc_blob, read_all
 from labeler.metadata.tiff import TiffData, exif_labels
 from labeler.metadata.xmp import extract_aigc, remove_aigc, upsert_aigc
 
@@ -129,18 +129,6 @@ def _xmp_packet(data: bytes, seg: _Segment) -> bytes | None:
     return body[1:] if body[:1] == b"\x00" else body
 
 
-def _blob(payload: bytes) -> str | None:
-    head = payload.lstrip(b"\x00 \t\r\n")
-    if head[:4].upper() == b"AIGC" and b"{" in head[4:16]:
-        raw = head
-    else:
-        at = payload.find(b'{"AIGC"')
-        if at < 0:
-            return None
-        raw = payload[at:]
-    return raw[:limits.MAX_TEXT_VALUE].decode("utf-8", "replace").strip("\x00 \t\r\n")
-
-
 def read(src: BinaryIO) -> list[FoundLabel]:
     """Every AIGC label value in a JPEG file: XMP first, then EXIF UserComment, then non-standard ones."""
     data = read_all(src, limits.MAX_IMAGE_FILE)
@@ -157,7 +145,7 @@ def read(src: BinaryIO) -> list[FoundLabel]:
         elif seg.marker == _APP1 and payload.startswith(_EXTENDED_XMP):
             continue  # Extended XMP (XMP Part 3 1.1.3.1): not where the label goes
         elif _APP0 <= seg.marker <= _APP15 or seg.marker == _COM:
-            text = _blob(payload)
+            text = aigc_blob(payload)
             if text is not None:
                 name = "COM" if seg.marker == _COM else f"APP{seg.marker - _APP0}"
                 other.append(FoundLabel("app-blob", text, f"{name} segment at offset {seg.offset}", False))
