@@ -13,9 +13,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from detectors.c2pa import read_c2pa
 from detectors.metadata import MetadataLayer, judge_metadata
 from detectors.report import SCHEMA, Report
-from detectors.verdict import VERDICTS, decide
+from detectors.verdict import VERDICTS, cross_check, decide
 from labeler.errors import LabelerError
 from labeler.formats import EXTENSIONS, medium
 from labeler.metadata import read_labels
@@ -23,7 +24,9 @@ from labeler.metadata import read_labels
 __all__ = ["verify", "Report", "MetadataLayer", "VERDICTS", "SCHEMA"]
 
 
-def verify(path: str | os.PathLike[str], *, key: bytes | None = None) -> Report:
+def verify(
+    path: str | os.PathLike[str], *, key: bytes | None = None, trust_anchors: list[str] | None = None
+) -> Report:
     """Read every label layer of the file at ``path`` and judge them.
 
     Parameters
@@ -32,6 +35,9 @@ def verify(path: str | os.PathLike[str], *, key: bytes | None = None) -> Report:
         The file to verify.
     key : bytes, optional
         Watermark key; without it the watermark layer is not examined (``layers.watermark`` absent).
+    trust_anchors : list of str, optional
+        PEM files of trusted C2PA roots; a manifest whose chain ends in one is ``Trusted``. The C2PA
+        layer is always read, offline (no remote manifests, no OCSP).
 
     Never raises for a bad file: problems reading it are in ``report.errors``
     (and ``report.verdict`` is then ``None``). Thread-safe; keeps no state.
@@ -61,7 +67,9 @@ def verify(path: str | os.PathLike[str], *, key: bytes | None = None) -> Report:
         report.watermark = watermark_layer(p, fmt, key, report.metadata)
         if report.watermark.get("matches_metadata") is False:
             report.warnings.append("the watermark payload does not match the metadata label's ProduceID")
-    report.verdict, report.reasons = decide(report.metadata, report.watermark)
+    report.c2pa = read_c2pa(p, trust_anchors=trust_anchors).to_dict()
+    report.warnings.extend(cross_check(report.metadata, report.watermark, report.c2pa))
+    report.verdict, report.reasons = decide(report.metadata, report.watermark, report.c2pa)
     return report
 
 

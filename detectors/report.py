@@ -38,6 +38,8 @@ class Report:
         The implicit metadata label layer.
     watermark : dict or None
         The invisible watermark layer (only when a key was given); see ``docs/report.md``.
+    c2pa : dict or None
+        The C2PA manifest layer (see :class:`detectors.c2pa.C2paLayer`).
     errors : list of str
         Why the file could not be read; non-empty means the verdict is ``None``.
     warnings : list of str
@@ -52,6 +54,7 @@ class Report:
     reasons: list[str] = field(default_factory=list)
     metadata: MetadataLayer | None = None
     watermark: dict[str, Any] | None = None
+    c2pa: dict[str, Any] | None = None
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -67,6 +70,8 @@ class Report:
             layers["metadata"] = self.metadata.to_dict()
         if self.watermark is not None:
             layers["watermark"] = self.watermark
+        if self.c2pa is not None:
+            layers["c2pa"] = self.c2pa
         return {
             "schema": SCHEMA,
             "file": self.file,
@@ -103,4 +108,8 @@ class Report:
             agree = {True: ", matches metadata", False: ", DOES NOT match metadata", None: ""}
             parts.append(f"watermark {wm['method']} payload={wm['payload']} p={wm['p_value']:.1e}"
                          + agree[wm.get("matches_metadata")])
+        cp = self.c2pa
+        if cp is not None and cp.get("present"):
+            ai = {True: ", AI-generated", False: ", not AI-generated", None: ""}[cp.get("ai_generated")]
+            parts.append(f"c2pa {cp.get('state') or 'unreadable'} signer={cp.get('signer')}{ai}")
         return " - ".join(parts)

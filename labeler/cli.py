@@ -68,6 +68,11 @@ def cli() -> None:
               help="RMS luma change in 8-bit levels in textured areas [default: 2.0].")
 @click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True,
               help="JPEG/WebP quality when the watermark layer re-encodes pixels.")
+@click.option("--sign-cert", type=click.Path(dir_okay=False, path_type=str),
+              help="C2PA signing certificate chain PEM (leaf first).")
+@click.option("--sign-key", type=click.Path(dir_okay=False, path_type=str), help="C2PA signing key PEM.")
+@click.option("--tsa", default=None, help="RFC 3161 time-stamp authority URL for the C2PA signature.")
+@click.option("--c2pa-thumbnail", is_flag=True, help="Embed a claim thumbnail in the C2PA manifest.")
 @click.option("--overwrite", is_flag=True, help="Replace DST if it exists (SRC is never overwritten).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 def label_cmd(
@@ -85,6 +90,10 @@ def label_cmd(
     watermark_method: str,
     watermark_strength: float | None,
     quality: int,
+    sign_cert: str | None,
+    sign_key: str | None,
+    tsa: str | None,
+    c2pa_thumbnail: bool,
     overwrite: bool,
     as_json: bool,
 ) -> None:
@@ -103,6 +112,7 @@ def label_cmd(
     )
     try:
         key = _read_key(key_file)
+        signer = _signer(sign_cert, sign_key, tsa)
         result = label_file(
             src,
             dst,
@@ -113,6 +123,8 @@ def label_cmd(
             watermark_method=watermark_method,
             watermark_strength=watermark_strength,
             quality=quality,
+            signer=signer,
+            c2pa_thumbnail=c2pa_thumbnail,
         )
     except LabelerError as exc:
         _fail(f"{src}: {exc}")
@@ -134,7 +146,19 @@ def _describe(name: str, info: dict) -> str:
         return f"metadata in {info['carrier']} (+{info['bytes_added']} bytes)"
     if name == "watermark":
         return f"watermark {info['method']} payload {info['payload']} key {info['key_id']}"
+    if name == "c2pa":
+        return f"c2pa manifest signed by {info['signer']} (+{info['bytes_added']} bytes)"
     return name
+
+
+def _signer(cert: str | None, key: str | None, tsa: str | None):
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise LabelerError("--sign-cert and --sign-key go together")
+    from labeler.provenance.c2pa_sign import local_signer
+
+    return local_signer(cert, key, tsa_url=tsa)
 
 
 def _read_key(key_file: str | None) -> bytes | None:
@@ -150,17 +174,24 @@ def _read_key(key_file: str | None) -> bytes | None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file (JSON Lines).")
 @click.option("--key-file", type=click.Path(dir_okay=False, path_type=str),
               help="Watermark key: also look for our invisible watermark (images).")
-def verify_cmd(files: Sequence[str], as_json: bool, key_file: str | None) -> None:
+@click.option("--trust-anchors", "anchor_files", multiple=True,
+              type=click.Path(dir_okay=False, path_type=str),
+              help="PEM file of trusted C2PA root certificates (repeatable); a chain to one gives Trusted.")
+def verify_cmd(
+    files: Sequence[str], as_json: bool, key_file: str | None, anchor_files: Sequence[str]
+) -> None:
     """Read and judge the labels of FILES: confirmed, possible, suspected or none."""
     from detectors import verify
+    from detectors.c2pa import load_trust_anchors
 
     try:
         key = _read_key(key_file)
+        load_trust_anchors(anchor_files)  # fail early, once, on an unreadable anchor file
     except LabelerError as exc:
         _fail(str(exc))
     unreadable = 0
     for path in files:
-        report = verify(path, key=key)
+        report = verify(path, key=key, trust_anchors=list(anchor_files) or None)
         if not report.ok:
             unreadable += 1
         if as_json:
@@ -171,6 +202,31 @@ def verify_cmd(files: Sequence[str], as_json: bool, key_file: str | None) -> Non
                 for problem in report.metadata.problems:
                     click.echo(f"  problem: {problem}")
     sys.exit(EXIT_BAD_INPUT if unreadable else EXIT_OK)
+
+
+@cli.group("keys")
+def keys_group() -> None:
+    """C2PA signing keys."""
+
+
+@keys_group.command("init")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=str))
+@click.option("--overwrite", is_flag=True, help="Replace a PKI already in DIRECTORY.")
+def keys_init_cmd(directory: str, overwrite: bool) -> None:
+    """Create a private TEST PKI in DIRECTORY: root -> intermediate -> ES256 C2PA signer."""
+    from labeler.provenance.pki import init_test_pki
+
+    try:
+        pki = init_test_pki(directory, overwrite=overwrite)
+    except LabelerError as exc:
+        _fail(str(exc))
+    click.echo(
+        "aigc: warning: this PKI is for testing only; its root is trusted by nobody but you. "
+        "Sign production content with a certificate from a CA on the C2PA trust list.",
+        err=True,
+    )
+    click.echo(f"sign with:   --sign-cert {pki.chain} --sign-key {pki.signer_key}")
+    click.echo(f"verify with: --trust-anchors {pki.trust_anchor}")
 
 
 @cli.command("keygen")

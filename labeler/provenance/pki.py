@@ -1,0 +1,270 @@
+"""A private test PKI for C2PA signing during development: ``aigc keys init DIR``.
+
+Three ES256 (ECDSA P-256 / SHA-256) certificates::
+
+    root CA (self-signed, the trust anchor a verifier is given)
+      -> intermediate CA (pathlen 0)
+           -> signer (leaf: digitalSignature, EKU emailProtection + C2PA claim signing)
+
+The profile is what c2pa-rs (the native library in c2pa-python 0.38) checks under its default settings:
+a leaf must not be self-signed, must carry a critical ``keyUsage`` with ``digitalSignature``, an EKU that
+its default ``trust_config`` accepts (emailProtection is; the C2PA claim-signing EKU
+``1.3.6.1.4.1.62558.2.1`` alone is not under those defaults, so both are set), an Authority Key
+Identifier, and ``basicConstraints CA:FALSE``. Certificates are for testing only: anyone who trusts the
+root trusts whatever this directory's keys sign.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
+
+from labeler.errors import LabelerError
+
+__all__ = ["TestPki", "init_test_pki", "pki_paths", "C2PA_CLAIM_SIGNING_EKU", "FILE_NAMES"]
+
+#: The C2PA claim-signing extended key usage (C2PA 2.x, "c2pa-kp-claimSigning").
+C2PA_CLAIM_SIGNING_EKU = ObjectIdentifier("1.3.6.1.4.1.62558.2.1")
+
+#: File names inside the PKI directory, by :class:`TestPki` attribute.
+FILE_NAMES = {
+    "root_cert": "root-ca.cert.pem",
+    "root_key": "root-ca.key.pem",
+    "intermediate_cert": "intermediate-ca.cert.pem",
+    "intermediate_key": "intermediate-ca.key.pem",
+    "signer_cert": "signer.cert.pem",
+    "signer_key": "signer.key.pem",
+    "chain": "signer-chain.pem",
+    "trust_anchor": "trust-anchors.pem",
+}
+
+# Validity: long enough not to expire under a developer, short enough to be obviously not production.
+_ROOT_DAYS, _INTERMEDIATE_DAYS, _SIGNER_DAYS = 3650, 1825, 730
+# Backdating absorbs clock skew between the machine that makes the PKI and the one that verifies.
+_BACKDATE = _dt.timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class TestPki:
+    """Paths of the files :func:`init_test_pki` wrote (all PEM).
+
+    Attributes
+    ----------
+    directory : Path
+        The PKI directory.
+    root_cert, root_key : Path
+        Root CA certificate and private key.
+    intermediate_cert, intermediate_key : Path
+        Intermediate CA certificate and private key.
+    signer_cert, signer_key : Path
+        Signing (leaf) certificate and its private key: pass ``signer_key`` as ``--sign-key``.
+    chain : Path
+        Leaf then intermediate: pass it as ``--sign-cert`` (the chain embedded in each manifest).
+    trust_anchor : Path
+        The root certificate alone: pass it to verify as ``--trust-anchors``.
+    """
+
+    # pytest would otherwise try to collect this class when a test module imports it.
+    __test__ = False
+
+    directory: Path
+    root_cert: Path
+    root_key: Path
+    intermediate_cert: Path
+    intermediate_key: Path
+    signer_cert: Path
+    signer_key: Path
+    chain: Path
+    trust_anchor: Path
+
+
+def pki_paths(directory: str | os.PathLike[str]) -> TestPki:
+    """The paths a test PKI in ``directory`` has (whether or not the files exist)."""
+    base = Path(directory)
+    return TestPki(directory=base, **{attr: base / name for attr, name in FILE_NAMES.items()})
+
+
+def init_test_pki(
+    directory: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    organization: str = "aigc-labeler test PKI",
+    signer_name: str = "aigc-labeler test signer",
+    email: str | None = None,
+) -> TestPki:
+    """Create a root -> intermediate -> signer test PKI in ``directory`` (created if missing).
+
+    Parameters
+    ----------
+    directory : path
+        Where to write the PEM files (names in :data:`FILE_NAMES`).
+    overwrite : bool
+        Replace an existing PKI. Without it any existing PKI file makes this fail, because replacing
+        the keys orphans every manifest signed with them.
+    organization : str
+        ``O`` of all three subjects.
+    signer_name : str
+        ``CN`` of the signer; verifiers report it as the signer.
+    email : str, optional
+        An ``rfc822Name`` subject alternative name for the signer (emailProtection certificates
+        usually carry one).
+
+    Returns
+    -------
+    TestPki
+        The paths written. Private keys are mode 0600. Nothing is printed: the caller warns the user
+        that this PKI is for testing only.
+
+    Raises
+    ------
+    LabelerError
+        If files exist (without ``overwrite``) or cannot be written.
+    """
+    paths = pki_paths(directory)
+    base = paths.directory
+    if base.exists() and not base.is_dir():
+        raise LabelerError(f"{base} exists and is not a folder")
+    existing = [p.name for p in _files(paths) if p.exists()]
+    if existing and not overwrite:
+        raise LabelerError(f"{base} already holds a PKI ({existing[0]}); not overwriting (use --overwrite)")
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LabelerError(f"{base}: {exc.strerror}") from None
+
+    now = _dt.datetime.now(_dt.timezone.utc) - _BACKDATE
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    inter_key = ec.generate_private_key(ec.SECP256R1())
+    leaf_key = ec.generate_private_key(ec.SECP256R1())
+    root_name = _name(organization, f"{organization} root CA")
+    inter_name = _name(organization, f"{organization} intermediate CA")
+    leaf_name = _name(organization, signer_name)
+
+    root = (
+        _base(root_name, root_name, root_key.public_key(), now, _ROOT_DAYS)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
+        .add_extension(_ca_key_usage(), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), critical=False)
+        .sign(root_key, hashes.SHA256())
+    )
+    inter = (
+        _base(inter_name, root_name, inter_key.public_key(), now, _INTERMEDIATE_DAYS)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_ca_key_usage(), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(inter_key.public_key()), critical=False)
+        .add_extension(_aki(root), critical=False)
+        .sign(root_key, hashes.SHA256())
+    )
+    leaf_builder = (
+        _base(leaf_name, inter_name, leaf_key.public_key(), now, _SIGNER_DAYS)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
+                encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION, C2PA_CLAIM_SIGNING_EKU]),
+            critical=False,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(leaf_key.public_key()), critical=False)
+        .add_extension(_aki(inter), critical=False)
+    )
+    if email:
+        leaf_builder = leaf_builder.add_extension(
+            x509.SubjectAlternativeName([x509.RFC822Name(email)]), critical=False
+        )
+    leaf = leaf_builder.sign(inter_key, hashes.SHA256())
+
+    def pem(cert: x509.Certificate) -> bytes:
+        return cert.public_bytes(serialization.Encoding.PEM)
+
+    # Keys first: if writing them fails, no certificate points at a key that does not exist.
+    _write(paths.root_key, _key_pem(root_key), private=True, overwrite=overwrite)
+    _write(paths.intermediate_key, _key_pem(inter_key), private=True, overwrite=overwrite)
+    _write(paths.signer_key, _key_pem(leaf_key), private=True, overwrite=overwrite)
+    _write(paths.root_cert, pem(root), private=False, overwrite=overwrite)
+    _write(paths.intermediate_cert, pem(inter), private=False, overwrite=overwrite)
+    _write(paths.signer_cert, pem(leaf), private=False, overwrite=overwrite)
+    # The chain a manifest embeds is leaf first, then the issuers, without the root (C2PA x5chain).
+    _write(paths.chain, pem(leaf) + pem(inter), private=False, overwrite=overwrite)
+    _write(paths.trust_anchor, pem(root), private=False, overwrite=overwrite)
+    return paths
+
+
+def _files(paths: TestPki) -> list[Path]:
+    return [getattr(paths, attr) for attr in FILE_NAMES]
+
+
+def _name(organization: str, common_name: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "FOR TESTING ONLY"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+def _base(
+    subject: x509.Name,
+    issuer: x509.Name,
+    public_key: ec.EllipticCurvePublicKey,
+    start: _dt.datetime,
+    days: int,
+) -> x509.CertificateBuilder:
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + _dt.timedelta(days=days))
+    )
+
+
+def _ca_key_usage() -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=False, content_commitment=False, key_encipherment=False, data_encipherment=False,
+        key_agreement=False, key_cert_sign=True, crl_sign=True, encipher_only=False, decipher_only=False,
+    )
+
+
+def _aki(issuer: x509.Certificate) -> x509.AuthorityKeyIdentifier:
+    ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    # PKCS#8 is what c2pa-rs's PEM loader and most KMS import tools expect.
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _write(path: Path, data: bytes, *, private: bool, overwrite: bool) -> None:
+    mode = 0o600 if private else 0o644
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags, mode)
+    except FileExistsError:
+        raise LabelerError(f"{path} exists; refusing to overwrite it (use --overwrite)") from None
+    except OSError as exc:
+        raise LabelerError(f"{path}: {exc.strerror}") from None
+    with os.fdopen(fd, "wb") as handle:
+        if private:
+            # O_CREAT's mode does not apply to a file that already existed (overwrite), so set it.
+            os.fchmod(handle.fileno(), 0o600)
+        handle.write(data)
