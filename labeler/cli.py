@@ -38,93 +38,91 @@ def cli() -> None:
     """Label AI-generated media (GB 45438-2025) and verify labels."""
 
 
+# Options several commands share; click builds a fresh Option each time one is applied.
+_trust_anchors_option = click.option(
+    "--trust-anchors", "anchor_files", multiple=True, type=click.Path(dir_okay=False, path_type=str),
+    help="PEM file of trusted C2PA root certificates (repeatable); a chain to one gives Trusted.",
+)
+
+
+def _label_options(batch: bool):
+    """The options ``aigc label`` and ``aigc batch label`` share (one definition, one behaviour)."""
+    produce_help = (
+        "ProduceID template per file: text with {path_hash} (stable per relative path) and/or {content_hash}."
+        if batch
+        else "ProduceID: the provider's unique ID for this content."
+    )
+    options = [
+        click.option("--producer", required=True, help="ContentProducer: 27-char TC260 code, or a name."),
+        click.option("--produce-id", required=not batch, default="{path_hash}" if batch else None,
+                     show_default=batch, help=produce_help),
+        click.option("--label", "label_value", type=click.Choice(["1", "2", "3"]), default="1",
+                     show_default=True, help="1 AI-generated, 2 possibly, 3 suspected."),
+        click.option("--propagator", default=None, help="ContentPropagator (default: the producer)."),
+        click.option("--propagate-id", default=None, help="PropagateID (default: the produce ID)."),
+        click.option("--reserved1", default="", help="ReservedCode1: producer's protection data."),
+        click.option("--reserved2", default="", help="ReservedCode2: propagator's protection data."),
+        click.option("--layers", default="metadata", show_default=True,
+                     help=f"Comma-separated layers to add, applied in the order {', '.join(LAYER_ORDER)} "
+                     f"(available: {', '.join(AVAILABLE_LAYERS)})."),
+        click.option("--key-file", type=click.Path(dir_okay=False, path_type=str), help="Watermark key."),
+        click.option("--watermark-method", type=click.Choice(["dct", "dwt"]), default="dct",
+                     show_default=True),
+        click.option("--watermark-strength", type=click.FloatRange(0.25, 16), default=None,
+                     help="RMS luma change in 8-bit levels in textured areas [default: 2.0]."),
+        click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True,
+                     help="JPEG/WebP quality when the watermark layer re-encodes pixels."),
+        click.option("--sign-cert", type=click.Path(dir_okay=False, path_type=str),
+                     help="C2PA signing certificate chain PEM (leaf first)."),
+        click.option("--sign-key", type=click.Path(dir_okay=False, path_type=str), help="C2PA signing key."),
+        click.option("--tsa", default=None, help="RFC 3161 time-stamp authority URL for the C2PA signature."),
+        click.option("--c2pa-thumbnail", is_flag=True, help="Embed a claim thumbnail in the C2PA manifest."),
+        click.option("--overwrite", is_flag=True, help="Replace existing outputs (never inputs)."),
+    ]
+
+    def apply(func):
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return apply
+
+
+def _record(opts: dict) -> AIGCLabel:
+    return AIGCLabel(
+        content_producer=opts["producer"],
+        produce_id=opts["produce_id"],
+        label=opts["label_value"],
+        reserved_code1=opts["reserved1"],
+        content_propagator=opts["propagator"],
+        propagate_id=opts["propagate_id"],
+        reserved_code2=opts["reserved2"],
+    )
+
+
 @cli.command("label")
 @click.argument("src", type=click.Path(dir_okay=False, path_type=str))
 @click.argument("dst", type=click.Path(dir_okay=False, path_type=str))
-@click.option("--producer", required=True, help="ContentProducer: 27-char TC260 provider code, or a name.")
-@click.option("--produce-id", required=True, help="ProduceID: the provider's unique ID for this content.")
-@click.option(
-    "--label",
-    "label_value",
-    type=click.Choice(["1", "2", "3"]),
-    default="1",
-    show_default=True,
-    help="1 AI-generated, 2 possibly, 3 suspected.",
-)
-@click.option("--propagator", default=None, help="ContentPropagator (default: the producer).")
-@click.option("--propagate-id", default=None, help="PropagateID (default: the produce ID).")
-@click.option("--reserved1", default="", help="ReservedCode1: producer's protection data.")
-@click.option("--reserved2", default="", help="ReservedCode2: propagator's protection data.")
-@click.option(
-    "--layers",
-    default="metadata",
-    show_default=True,
-    help=f"Comma-separated layers to add, applied in the order {', '.join(LAYER_ORDER)} "
-    f"(available: {', '.join(AVAILABLE_LAYERS)}).",
-)
-@click.option("--key-file", type=click.Path(dir_okay=False, path_type=str), help="Watermark key file.")
-@click.option("--watermark-method", type=click.Choice(["dct", "dwt"]), default="dct", show_default=True)
-@click.option("--watermark-strength", type=click.FloatRange(0.25, 16), default=None,
-              help="RMS luma change in 8-bit levels in textured areas [default: 2.0].")
-@click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True,
-              help="JPEG/WebP quality when the watermark layer re-encodes pixels.")
-@click.option("--sign-cert", type=click.Path(dir_okay=False, path_type=str),
-              help="C2PA signing certificate chain PEM (leaf first).")
-@click.option("--sign-key", type=click.Path(dir_okay=False, path_type=str), help="C2PA signing key PEM.")
-@click.option("--tsa", default=None, help="RFC 3161 time-stamp authority URL for the C2PA signature.")
-@click.option("--c2pa-thumbnail", is_flag=True, help="Embed a claim thumbnail in the C2PA manifest.")
-@click.option("--overwrite", is_flag=True, help="Replace DST if it exists (SRC is never overwritten).")
+@_label_options(batch=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
-def label_cmd(
-    src: str,
-    dst: str,
-    producer: str,
-    produce_id: str,
-    label_value: str,
-    propagator: str | None,
-    propagate_id: str | None,
-    reserved1: str,
-    reserved2: str,
-    layers: str,
-    key_file: str | None,
-    watermark_method: str,
-    watermark_strength: float | None,
-    quality: int,
-    sign_cert: str | None,
-    sign_key: str | None,
-    tsa: str | None,
-    c2pa_thumbnail: bool,
-    overwrite: bool,
-    as_json: bool,
-) -> None:
+def label_cmd(src: str, dst: str, as_json: bool, **opts) -> None:
     """Copy SRC to DST with AIGC labels added.
 
     The metadata layer never re-encodes the media; the watermark layer re-encodes the pixels once.
     """
-    record = AIGCLabel(
-        content_producer=producer,
-        produce_id=produce_id,
-        label=label_value,
-        reserved_code1=reserved1,
-        content_propagator=propagator,
-        propagate_id=propagate_id,
-        reserved_code2=reserved2,
-    )
     try:
-        key = _read_key(key_file)
-        signer = _signer(sign_cert, sign_key, tsa)
         result = label_file(
             src,
             dst,
-            record,
-            layers=layers,
-            overwrite=overwrite,
-            key=key,
-            watermark_method=watermark_method,
-            watermark_strength=watermark_strength,
-            quality=quality,
-            signer=signer,
-            c2pa_thumbnail=c2pa_thumbnail,
+            _record(opts),
+            layers=opts["layers"],
+            overwrite=opts["overwrite"],
+            key=_read_key(opts["key_file"]),
+            watermark_method=opts["watermark_method"],
+            watermark_strength=opts["watermark_strength"],
+            quality=opts["quality"],
+            signer=_signer(opts["sign_cert"], opts["sign_key"], opts["tsa"]),
+            c2pa_thumbnail=opts["c2pa_thumbnail"],
         )
     except LabelerError as exc:
         _fail(f"{src}: {exc}")
@@ -174,9 +172,7 @@ def _read_key(key_file: str | None) -> bytes | None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file (JSON Lines).")
 @click.option("--key-file", type=click.Path(dir_okay=False, path_type=str),
               help="Watermark key: also look for our invisible watermark (images).")
-@click.option("--trust-anchors", "anchor_files", multiple=True,
-              type=click.Path(dir_okay=False, path_type=str),
-              help="PEM file of trusted C2PA root certificates (repeatable); a chain to one gives Trusted.")
+@_trust_anchors_option
 def verify_cmd(
     files: Sequence[str], as_json: bool, key_file: str | None, anchor_files: Sequence[str]
 ) -> None:
@@ -202,6 +198,137 @@ def verify_cmd(
                 for problem in report.metadata.problems:
                     click.echo(f"  problem: {problem}")
     sys.exit(EXIT_BAD_INPUT if unreadable else EXIT_OK)
+
+
+@cli.command("propagate")
+@click.argument("src", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("dst", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--propagator", required=True, help="ContentPropagator: the platform's code or name.")
+@click.option("--propagate-id", required=True, help="PropagateID: the platform's ID for this content.")
+@click.option("--reserved2", default="", help="ReservedCode2: the platform's protection data.")
+@click.option("--declared-ai", is_flag=True, help="The uploader declares the content AI-generated.")
+@click.option("--key-file", type=click.Path(dir_okay=False, path_type=str),
+              help="Watermark key: a found watermark counts as a trace of AI generation.")
+@_trust_anchors_option
+@click.option("--overwrite", is_flag=True, help="Replace DST if it exists.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+def propagate_cmd(src: str, dst: str, propagator: str, propagate_id: str, reserved2: str, declared_ai: bool,
+                  key_file: str | None, anchor_files: Sequence[str], overwrite: bool, as_json: bool) -> None:
+    """What a distribution platform does on upload (Labeling Measures Art. 6), SRC to DST.
+
+    A labeled file keeps the producer's fields and gets the platform's ContentPropagator and
+    PropagateID; an unlabeled file declared AI (--declared-ai) gets Label 2, one with detected traces
+    Label 3; a file with nothing found is copied unchanged. See docs/verdicts.md.
+    """
+    from labeler.propagate import propagate_file
+
+    try:
+        result = propagate_file(src, dst, propagator=propagator, propagate_id=propagate_id,
+                                declared_ai=declared_ai, reserved_code2=reserved2, key=_read_key(key_file),
+                                trust_anchors=list(anchor_files) or None, overwrite=overwrite)
+    except LabelerError as exc:
+        _fail(f"{src}: {exc}")
+    except OSError as exc:
+        _fail(f"{exc.filename or src}: {exc.strerror or exc}")
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+    else:
+        click.echo(f"{dst}: {result.action} (input verdict {result.verdict})")
+    for warning in result.warnings:
+        click.echo(f"aigc: warning: {dst}: {warning}", err=True)
+
+
+@cli.group("batch")
+def batch_group() -> None:
+    """Label or verify whole folder trees: parallel, journaled, resumable."""
+
+
+def _batch_options(func):
+    options = [
+        click.option("--workers", type=click.IntRange(1, 1024), default=None,
+                     help="Worker processes [default: all cores]."),
+        click.option("--list", "list_file", type=click.Path(dir_okay=False, path_type=str),
+                     help="Take the files from this list (one path per line, relative to SRC)."),
+        click.option("--retry-errors", is_flag=True, help="Redo files the journal records as failed."),
+        click.option("--no-progress", is_flag=True, help="No progress bar or progress lines."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _run_batch(task, journal: str | None, opts: dict) -> None:
+    from labeler.batch import run_batch
+
+    try:
+        summary = run_batch(task, workers=opts["workers"], journal_path=journal, list_file=opts["list_file"],
+                            retry_errors=opts["retry_errors"], progress=not opts["no_progress"])
+    except LabelerError as exc:
+        _fail(str(exc))
+    click.echo(summary.line(), err=True)
+    if summary.interrupted:
+        sys.exit(130)
+    sys.exit(EXIT_BAD_INPUT if summary.errors else EXIT_OK)
+
+
+@batch_group.command("label")
+@click.argument("src", type=click.Path(file_okay=False, exists=True, path_type=str))
+@click.argument("dst", type=click.Path(file_okay=False, path_type=str))
+@_label_options(batch=True)
+@_batch_options
+@click.option("--journal", type=click.Path(dir_okay=False, path_type=str),
+              help="Journal file [default: DST/.aigc-journal.jsonl].")
+def batch_label_cmd(src: str, dst: str, journal: str | None, **opts) -> None:
+    """Label every file under SRC into the same tree under DST; re-run to resume.
+
+    Exit 0 when every file was labeled, 2 when any failed (each is in the journal with its reason),
+    130 when interrupted.
+    """
+    from labeler.batch import BatchTask, SignerRef
+
+    if (opts["sign_cert"] is None) != (opts["sign_key"] is None):
+        _fail("--sign-cert and --sign-key go together")
+    try:
+        key = _read_key(opts["key_file"])
+    except LabelerError as exc:
+        _fail(str(exc))
+    signer = None
+    if opts["sign_cert"]:
+        signer = SignerRef(opts["sign_cert"], opts["sign_key"], opts["tsa"])
+    task = BatchTask(
+        "label", src, dst, producer=opts["producer"], produce_id=opts["produce_id"],
+        label=opts["label_value"], reserved_code1=opts["reserved1"], propagator=opts["propagator"],
+        propagate_id=opts["propagate_id"],
+        reserved_code2=opts["reserved2"], layers=tuple(opts["layers"].split(",")), key=key,
+        watermark_method=opts["watermark_method"], watermark_strength=opts["watermark_strength"],
+        quality=opts["quality"], signer=signer, c2pa_thumbnail=opts["c2pa_thumbnail"],
+        overwrite=opts["overwrite"],
+    )
+    _run_batch(task, journal, opts)
+
+
+@batch_group.command("verify")
+@click.argument("src", type=click.Path(file_okay=False, exists=True, path_type=str))
+@click.option("--report", required=True, type=click.Path(dir_okay=False, path_type=str),
+              help="JSON Lines report, one line per file as it finishes; also the resume journal.")
+@click.option("--key-file", type=click.Path(dir_okay=False, path_type=str), help="Watermark key.")
+@_trust_anchors_option
+@_batch_options
+def batch_verify_cmd(
+    src: str, report: str, key_file: str | None, anchor_files: Sequence[str], **opts
+) -> None:
+    """Verify every file under SRC into REPORT (JSON Lines); re-run to resume.
+
+    Exit 0 when every file was read, 2 when any could not be, 130 when interrupted.
+    """
+    from labeler.batch import BatchTask
+
+    try:
+        key = _read_key(key_file)
+    except LabelerError as exc:
+        _fail(str(exc))
+    task = BatchTask("verify", src, key=key, trust_anchors=tuple(anchor_files))
+    _run_batch(task, report, opts)
 
 
 @cli.group("keys")

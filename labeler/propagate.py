@@ -1,0 +1,211 @@
+"""The platform step (Labeling Measures Art. 6): what a distribution platform does to a file on upload.
+
+The rules, and why, are in ``docs/verdicts.md`` ("Propagation"). In short:
+
+* the file has a GB 45438 metadata label -> every producer field is kept (``Label``, ``ContentProducer``,
+  ``ProduceID``, ``ReservedCode1``), ``ContentPropagator``/``PropagateID`` become the platform's, and
+  ``ReservedCode2`` becomes the platform's own protection data (empty by default): the previous
+  propagator's value protected fields that are now replaced, so keeping it would leave a stale signature;
+* no metadata label, and the uploader declares AI content -> a new label with ``Label`` "2" (Art. 6 (2));
+* no metadata label, no declaration, but the verifier found traces (watermark, C2PA, a non-standard
+  declaration) -> a new label with ``Label`` "3" (Art. 6 (3));
+* in both of those the platform is the first writer, so it fills ``ContentProducer``/``ProduceID`` too
+  (first-write rule), since the generator is unknown and guessing it would be forging a label (Art. 10);
+* nothing at all -> an unchanged byte copy (``action == "copied"``), so an upload pipeline can run every
+  file through this step;
+* a label that is present but not compliant -> :class:`~labeler.errors.LabelerError`: rewriting the
+  producer's fields would be tampering (Art. 10), and keeping them would write a non-compliant label.
+
+Only the metadata carrier is rewritten (:func:`labeler.metadata.write_label`): pixels and samples stay
+byte for byte as they were.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labeler.atomic import atomic_output
+from labeler.errors import LabelerError
+from labeler.metadata import write_label
+from labeler.record import AIGCLabel, field_problems
+
+#: Values of :attr:`PropagateResult.action`.
+ACTIONS = ("propagated", "labeled", "copied")
+
+
+@dataclass
+class PropagateResult:
+    """What :func:`propagate_file` did.
+
+    Attributes
+    ----------
+    src, dst : str
+        Input and output paths.
+    action : {"propagated", "labeled", "copied"}
+        ``propagated``: the producer's label was kept and the propagator fields filled;
+        ``labeled``: the file had no label and the platform added one (Label "2" or "3");
+        ``copied``: nothing to label, the output is a byte copy of the input.
+    verdict : str
+        The verification verdict of the input (``confirmed``, ``possible``, ``suspected``, ``none``).
+    reasons : list of str
+        Why: the verifier's reasons, then the rule applied.
+    before : dict or None
+        The seven fields of the input's label, as read; ``None`` when it had none.
+    label : dict or None
+        The seven fields written; ``None`` for ``copied``.
+    carrier : str or None
+        Where the label was written (``xmp-tc260``, ``id3-txxx``...).
+    format : str or None
+        Container format.
+    warnings : list of str
+        Things the platform should know (e.g. a C2PA manifest whose hard binding the new metadata breaks).
+    """
+
+    src: str
+    dst: str
+    action: str
+    verdict: str
+    reasons: list[str] = field(default_factory=list)
+    before: dict[str, str | None] | None = None
+    label: dict[str, str] | None = None
+    carrier: str | None = None
+    format: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "src": self.src,
+            "dst": self.dst,
+            "action": self.action,
+            "verdict": self.verdict,
+            "reasons": self.reasons,
+            "before": self.before,
+            "label": self.label,
+            "carrier": self.carrier,
+            "format": self.format,
+            "warnings": self.warnings,
+        }
+
+
+def propagate_file(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    *,
+    propagator: str,
+    propagate_id: str,
+    declared_ai: bool = False,
+    reserved_code2: str = "",
+    key: bytes | None = None,
+    trust_anchors: list[str] | None = None,
+    overwrite: bool = False,
+) -> PropagateResult:
+    """Apply the distribution platform's labeling duty to ``src`` and write the result to ``dst``.
+
+    Parameters
+    ----------
+    src : path
+        The uploaded file; never modified.
+    dst : path
+        Output path, written atomically; must not be ``src``.
+    propagator : str
+        ContentPropagator: the platform's name or (preferred) 27-character TC260 code.
+    propagate_id : str
+        PropagateID: the platform's ID for this content.
+    declared_ai : bool
+        The uploader declared the content AI-generated (Art. 6 (2)); used only when the file has no label.
+    reserved_code2 : str
+        ReservedCode2, the propagator's protection data; replaces any previous propagator's value.
+    key : bytes, optional
+        Watermark key, so a stripped-but-watermarked file counts as "traces detected".
+    trust_anchors : list of str, optional
+        PEM files of trusted C2PA roots (passed to :func:`detectors.verify`).
+    overwrite : bool
+        Replace an existing ``dst`` (never ``src``).
+
+    Returns
+    -------
+    PropagateResult
+
+    Raises
+    ------
+    LabelerError
+        One line: unreadable or unsupported input, a non-compliant existing label, invalid propagator
+        values, an existing ``dst`` without ``overwrite``.
+    """
+    from detectors import verify  # detectors imports labeler: import here to keep the package graph acyclic
+
+    src_p, dst_p = Path(src), Path(dst)
+    if not src_p.is_file():
+        raise LabelerError("no such file" if not src_p.exists() else "not a regular file")
+    if dst_p.exists():
+        if os.path.samefile(src_p, dst_p):
+            raise LabelerError("refusing to overwrite the input file; give another output path")
+        if not overwrite:
+            raise LabelerError(f"output {dst_p} exists (use --overwrite to replace it)")
+    # Check the platform's own values first: a typo in --propagator must not depend on the file.
+    platform_problems = field_problems(
+        {"ContentPropagator": propagator, "PropagateID": propagate_id, "ReservedCode2": reserved_code2}
+    )
+    platform_problems = [p for p in platform_problems if not p.startswith(("Label ", "ContentProducer ",
+                                                                            "ProduceID "))]
+    if platform_problems:
+        raise LabelerError("invalid propagator values: " + "; ".join(platform_problems))
+
+    report = verify(src_p, key=key, trust_anchors=trust_anchors)
+    if report.verdict is None:
+        raise LabelerError(report.errors[0] if report.errors else "file could not be read")
+    md = report.metadata
+    result = PropagateResult(os.fspath(src), os.fspath(dst), "copied", report.verdict,
+                             list(report.reasons), format=report.format)
+    if report.c2pa and report.c2pa.get("present"):
+        # The manifest's hard binding hashes the bytes we are about to change.
+        result.warnings.append("the file's C2PA manifest will no longer match its bytes after the metadata "
+                               "change; re-sign it as the propagator if the platform keeps C2PA")
+
+    if md is not None and md.present:
+        fields = dict(md.fields or {})
+        result.before = fields
+        if not md.valid or fields.get("Label") not in ("1", "2", "3"):
+            why = "; ".join(md.problems) or f"Label is {fields.get('Label')!r}"
+            raise LabelerError(f"the file's label is not compliant ({why}); not propagated: rewriting the "
+                               "producer's fields would be tampering (Labeling Measures Art. 10)")
+        record = AIGCLabel.from_fields({k: v or "" for k, v in fields.items()}).replace(
+            content_propagator=propagator, propagate_id=propagate_id, reserved_code2=reserved_code2
+        )
+        result.action = "propagated"
+        result.reasons.append("label kept; propagator fields filled (Labeling Measures Art. 6 (4))")
+    elif declared_ai or report.verdict != "none":
+        # Art. 6 order: a declaration decides before detected traces (item (3) applies only without one).
+        value = "2" if declared_ai else "3"
+        record = AIGCLabel(content_producer=propagator, produce_id=propagate_id, label=value,
+                           content_propagator=propagator, propagate_id=propagate_id,
+                           reserved_code2=reserved_code2)
+        result.action = "labeled"
+        result.reasons.append(
+            "no metadata label; the uploader declares AI content -> Label=2 (Labeling Measures Art. 6 (2))"
+            if declared_ai
+            else "no metadata label; traces of generation detected -> Label=3 (Labeling Measures Art. 6 (3))"
+        )
+    else:
+        _copy(src_p, dst_p)
+        result.reasons.append("no label, no declaration, no traces: copied unchanged")
+        return result
+
+    record.check()
+    written = write_label(src_p, dst_p, record.to_json())
+    result.label = record.as_dict()
+    result.carrier = written.carrier
+    for other in written.other_copies:
+        what = "another label copy" if other.standard else "a non-standard AI declaration"
+        result.warnings.append(f"{what} remains in {other.carrier} ({other.location}), left as it was")
+    return result
+
+
+def _copy(src: Path, dst: Path) -> None:
+    with open(src, "rb") as fin, atomic_output(dst) as fout:
+        shutil.copyfileobj(fin, fout, 1 << 20)
