@@ -40,6 +40,8 @@ class Report:
         The invisible watermark layer (only when a key was given); see ``docs/report.md``.
     c2pa : dict or None
         The C2PA manifest layer (see :class:`detectors.c2pa.C2paLayer`).
+    visible : dict or None
+        The explicit (visible) label layer; images only for now.
     errors : list of str
         Why the file could not be read; non-empty means the verdict is ``None``.
     warnings : list of str
@@ -55,6 +57,7 @@ class Report:
     metadata: MetadataLayer | None = None
     watermark: dict[str, Any] | None = None
     c2pa: dict[str, Any] | None = None
+    visible: dict[str, Any] | None = None
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -70,6 +73,8 @@ class Report:
             layers["metadata"] = self.metadata.to_dict()
         if self.watermark is not None:
             layers["watermark"] = self.watermark
+        if self.visible is not None:
+            layers["visible"] = self.visible
         if self.c2pa is not None:
             layers["c2pa"] = self.c2pa
         return {
@@ -108,6 +113,9 @@ class Report:
             agree = {True: ", matches metadata", False: ", DOES NOT match metadata", None: ""}
             parts.append(f"watermark {wm['method']} payload={wm['payload']} p={wm['p_value']:.1e}"
                          + agree[wm.get("matches_metadata")])
+        vis = self.visible
+        if vis is not None and vis.get("present") and md is not None and md.present:
+            parts.append(f"visible {vis.get('text')!r} at {vis['position']}")
         cp = self.c2pa
         if cp is not None and cp.get("present"):
             ai = {True: ", AI-generated", False: ", not AI-generated", None: ""}[cp.get("ai_generated")]

@@ -20,7 +20,10 @@ _BY_LABEL = {"1": "confirmed", "2": "possible", "3": "suspected"}
 
 
 def decide(
-    metadata: MetadataLayer, watermark: dict[str, Any] | None = None, c2pa: dict[str, Any] | None = None
+    metadata: MetadataLayer,
+    watermark: dict[str, Any] | None = None,
+    c2pa: dict[str, Any] | None = None,
+    visible: dict[str, Any] | None = None,
 ) -> tuple[str, list[str]]:
     """Return ``(verdict, reasons)`` for the layers read so far.
 
@@ -28,8 +31,17 @@ def decide(
     alone (metadata stripped) is ``confirmed``: our watermark is only ever embedded into AI output.
     Without either, a C2PA manifest whose actions declare an AI digital source type decides:
     ``confirmed`` when its signature is intact (Trusted or Valid), ``possible`` when it is Invalid.
+    A visible "AI生成"-style mark alone gives ``possible``: the text is seen, but anyone can draw it
+    and no machine-readable layer backs it.
     """
     verdict, reasons = _from_metadata(metadata)
+    if visible and visible.get("present"):
+        seen = f"visible label {visible.get('text')!r} at {visible.get('position')}"
+        if verdict == "none" and not (watermark and watermark.get("present")) and not (
+            c2pa and c2pa.get("present") and c2pa.get("ai_generated")
+        ):
+            return "possible", [f"{seen}, but no machine-readable label"]
+        reasons.append(seen)
     claims_ai = bool(c2pa and c2pa.get("present") and c2pa.get("ai_generated"))
     if claims_ai and c2pa is not None:
         state = c2pa.get("state")

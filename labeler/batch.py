@@ -126,6 +126,8 @@ class BatchTask:
         Replace outputs that exist and were not written by this task.
     trust_anchors : tuple of str
         C2PA trust anchor PEM files (``verify``).
+    text, position : str
+        Visible label wording and placement (the ``visible`` layer).
     """
 
     kind: str
@@ -147,6 +149,8 @@ class BatchTask:
     c2pa_thumbnail: bool = False
     overwrite: bool = False
     trust_anchors: tuple[str, ...] = ()
+    text: str = "AI生成"
+    position: str = "bottom-right"
 
     def check(self) -> BatchTask:
         """Validate before any file is touched; raise :class:`LabelerError` (one line) otherwise."""
@@ -442,6 +446,7 @@ def _label_one(task: BatchTask, rel: str, size: int | None, mtime_ns: int | None
                 layers=task.layers, overwrite=task.overwrite, key=task.key,
                 watermark_method=task.watermark_method, watermark_strength=task.watermark_strength,
                 quality=task.quality, signer=_WORKER.get("signer"), c2pa_thumbnail=task.c2pa_thumbnail,
+                text=task.text, position=task.position,
             )
             record.update(status="ok", format=result.format, layers=list(result.layers),
                           warnings=result.warnings)

@@ -22,6 +22,9 @@ from labeler.errors import LabelerError
 from labeler.pipeline import AVAILABLE_LAYERS, LAYER_ORDER, label_file
 from labeler.record import AIGCLabel
 
+# The six placements of labeler.visible.POSITIONS, spelled out so --help needs no font loading.
+VISIBLE_POSITIONS = ("bottom-right", "bottom-left", "top-right", "top-left", "bottom-center", "top-center")
+
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_BAD_INPUT = 2
@@ -71,7 +74,11 @@ def _label_options(batch: bool):
         click.option("--watermark-strength", type=click.FloatRange(0.25, 16), default=None,
                      help="RMS luma change in 8-bit levels in textured areas [default: 2.0]."),
         click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True,
-                     help="JPEG/WebP quality when the watermark layer re-encodes pixels."),
+                     help="JPEG/WebP quality when a pixel layer (watermark, visible) re-encodes."),
+        click.option("--text", default="AI生成", show_default=True,
+                     help="Visible label wording (needs AI/人工智能 and 生成/合成)."),
+        click.option("--position", type=click.Choice(VISIBLE_POSITIONS), default="bottom-right",
+                     show_default=True, help="Where the visible label goes."),
         click.option("--sign-cert", type=click.Path(dir_okay=False, path_type=str),
                      help="C2PA signing certificate chain PEM (leaf first)."),
         click.option("--sign-key", type=click.Path(dir_okay=False, path_type=str), help="C2PA signing key."),
@@ -123,6 +130,8 @@ def label_cmd(src: str, dst: str, as_json: bool, **opts) -> None:
             quality=opts["quality"],
             signer=_signer(opts["sign_cert"], opts["sign_key"], opts["tsa"]),
             c2pa_thumbnail=opts["c2pa_thumbnail"],
+            text=opts["text"],
+            position=opts["position"],
         )
     except LabelerError as exc:
         _fail(f"{src}: {exc}")
@@ -144,6 +153,9 @@ def _describe(name: str, info: dict) -> str:
         return f"metadata in {info['carrier']} (+{info['bytes_added']} bytes)"
     if name == "watermark":
         return f"watermark {info['method']} payload {info['payload']} key {info['key_id']}"
+    if name == "visible":
+        share = f"{info['height_ratio']:.1%} of the short side"
+        return f"visible {info['text']!r} at {info['position']} ({share})"
     if name == "c2pa":
         return f"c2pa manifest signed by {info['signer']} (+{info['bytes_added']} bytes)"
     return name
@@ -301,7 +313,8 @@ def batch_label_cmd(src: str, dst: str, journal: str | None, **opts) -> None:
         propagate_id=opts["propagate_id"],
         reserved_code2=opts["reserved2"], layers=tuple(opts["layers"].split(",")), key=key,
         watermark_method=opts["watermark_method"], watermark_strength=opts["watermark_strength"],
-        quality=opts["quality"], signer=signer, c2pa_thumbnail=opts["c2pa_thumbnail"],
+        quality=opts["quality"], signer=signer, c2pa_thumbnail=opts["c2pa_thumbnail"], text=opts["text"],
+        position=opts["position"],
         overwrite=opts["overwrite"],
     )
     _run_batch(task, journal, opts)

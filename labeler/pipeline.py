@@ -2,7 +2,7 @@
 
 Pixel layers (watermark, visible label) change the media and so must come before the
 metadata label (which never re-encodes), and a C2PA manifest signs the final bytes, so it
-comes last. Available now: ``watermark`` (images), ``metadata`` and ``c2pa``.
+comes last. Available now: ``watermark`` and ``visible`` (images), ``metadata`` and ``c2pa``.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ if TYPE_CHECKING:
 #: Every layer name, in the order they are applied.
 LAYER_ORDER = ("watermark", "visible", "metadata", "c2pa")
 #: Layers this version can write.
-AVAILABLE_LAYERS = ("watermark", "metadata", "c2pa")
-#: Image formats the watermark layer can re-encode without destroying the mark (GIF's palette would).
-WATERMARK_FORMATS = ("jpeg", "png", "webp", "tiff")
+AVAILABLE_LAYERS = ("watermark", "visible", "metadata", "c2pa")
+#: Image formats the pixel layers can re-encode without ruining them (GIF's 256-colour palette would).
+PIXEL_FORMATS = ("jpeg", "png", "webp", "tiff")
 
 
 @dataclass
@@ -97,6 +97,8 @@ def label_file(
     quality: int = 95,
     signer: SignerSpec | None = None,
     c2pa_thumbnail: bool = False,
+    text: str = "AI生成",
+    position: str = "bottom-right",
 ) -> LabelResult:
     """Label the file ``src`` and write the result to ``dst``.
 
@@ -127,6 +129,10 @@ def label_file(
         for PEM files, :func:`~labeler.provenance.c2pa_sign.callback_signer` for a KMS/HSM.
     c2pa_thumbnail : bool
         Embed a claim thumbnail in the manifest (adds 35-440 KB per image; off by default).
+    text : str
+        Wording of the visible label (must contain "AI"/"人工智能" and "生成"/"合成", GB 45438 5).
+    position : str
+        Where the visible label goes: one of :data:`labeler.visible.POSITIONS`.
 
     Raises
     ------
@@ -152,8 +158,11 @@ def label_file(
             f"output extension {ext} does not fit the input's format ({fmt}); labeling never converts formats"
         )
     result = LabelResult(os.fspath(src), os.fspath(dst), fmt)
-    if "watermark" in order and fmt not in WATERMARK_FORMATS:
-        raise LabelerError(f"the watermark layer supports {', '.join(WATERMARK_FORMATS)} images, not {fmt}")
+    for pixel_layer in ("watermark", "visible"):
+        if pixel_layer in order and fmt not in PIXEL_FORMATS:
+            raise LabelerError(
+                f"the {pixel_layer} layer supports {', '.join(PIXEL_FORMATS)} images, not {fmt}"
+            )
     if "watermark" in order and key is None:
         raise LabelerError("the watermark layer needs a key (--key-file; make one with aigc keygen)")
     if not dst_p.parent.is_dir():
@@ -176,6 +185,8 @@ def label_file(
                 result.layers["watermark"] = _watermark(
                     current, out, label, key, watermark_method, watermark_strength, quality
                 )
+            elif name == "visible":
+                result.layers["visible"] = _visible(current, out, text, position, quality)
             elif name == "metadata":
                 result.layers["metadata"] = _metadata(current, out, label, result.warnings)
             elif name == "c2pa":
@@ -188,6 +199,22 @@ def label_file(
             current = out
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _visible(src: Path, out: Path, text: str, position: str, quality: int) -> dict[str, Any]:
+    """Draw the visible label (GB 45438 section 5.2) on the pixels of ``src`` and write ``out``."""
+    from labeler.media.image import read_image, write_image
+    from labeler.visible import add_image_label, place_label
+
+    image = read_image(src)
+    if image.n_frames > 1:
+        raise LabelerError("the visible layer does not support animated images")
+    height, width = image.pixels.shape[:2]
+    placement = place_label(height, width, text, position=position)
+    write_image(out, add_image_label(image.pixels, text, position=position), format=image.format,
+                like=image, quality=quality)
+    return {"kind": "image-text", "text": text, "position": placement.position,
+            "height_ratio": round(placement.height_ratio, 4), "box": list(placement.box)}
 
 
 def _metadata(src: Path, out: Path, label: AIGCLabel, warnings: list[str]) -> dict[str, Any]:

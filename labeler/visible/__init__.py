@@ -1,0 +1,43 @@
+"""Explicit labels people perceive (GB 45438-2025 section 5): visible text marks on images and video.
+
+* :func:`add_image_label` draws "AI生成" (or another accepted wording) on an image array, sized by
+  its ink height (>= 5 % of the shorter side), in a corner or at the top/bottom centre;
+* :func:`place_label` says where and how large that label is, without drawing it;
+* video (overlay on the first seconds with ffmpeg) and audio cues are not written yet.
+
+The glyphs come from a subset of Noto Sans CJK SC Bold shipped in ``fonts/`` (SIL OFL 1.1).
+Detection lives in :mod:`detectors.visible`.
+"""
+
+from __future__ import annotations
+
+from labeler.visible.image import (
+    DEFAULT_TEXT,
+    MIN_HEIGHT_RATIO,
+    MIN_INK_PX,
+    POSITIONS,
+    LabelStyle,
+    Placement,
+    RenderedLabel,
+    add_image_label,
+    check_wording,
+    font_path,
+    place_label,
+    render_label,
+)
+
+__all__ = [
+    "DEFAULT_TEXT",
+    "MIN_HEIGHT_RATIO",
+    "MIN_INK_PX",
+    "POSITIONS",
+    "LabelStyle",
+    "Placement",
+    "RenderedLabel",
+    "add_image_label",
+    "check_wording",
+    "font_path",
+    "place_label",
+    "render_label",
+]
+

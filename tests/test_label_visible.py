@@ -1,0 +1,57 @@
+"""The visible layer through the CLI: label, re-encode, verify (the renderer itself: test_visible.py)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from conftest import PRODUCER, SAMPLES, run_cli
+from PIL import Image
+
+
+def verify_json(*paths: Path) -> list[dict]:
+    proc = run_cli("verify", "--json", *map(str, paths))
+    assert proc.returncode == 0, proc.stderr
+    return [json.loads(line) for line in proc.stdout.splitlines()]
+
+
+@pytest.mark.parametrize("position", ["bottom-right", "top-left", "bottom-center"])
+def test_visible_label_found_after_jpeg_and_resize(tmp_path, position):
+    out = tmp_path / "v.jpg"
+    proc = run_cli("label", str(SAMPLES / "photo.jpg"), str(out), "--producer", PRODUCER, "--produce-id", "v",
+                   "--layers", "visible,metadata", "--position", position)
+    assert proc.returncode == 0, proc.stderr
+    with Image.open(out) as im:
+        half = im.resize((im.width // 2, im.height // 2), Image.Resampling.BILINEAR)
+        buf = io.BytesIO()
+        half.save(buf, "JPEG", quality=70)
+    stripped = tmp_path / "stripped.jpg"
+    stripped.write_bytes(buf.getvalue())
+    labeled, copy, plain = verify_json(out, stripped, SAMPLES / "photo.jpg")
+    assert labeled["verdict"] == "confirmed"
+    assert labeled["layers"]["visible"]["present"] and labeled["layers"]["visible"]["position"] == position
+    assert labeled["layers"]["visible"]["height_ratio"] >= 0.045
+    assert copy["verdict"] == "possible" and copy["layers"]["visible"]["position"] == position
+    assert plain["verdict"] == "none" and plain["layers"]["visible"]["present"] is False
+
+
+def test_visible_layer_refuses_audio_and_bad_wording(tmp_path):
+    proc = run_cli("label", str(SAMPLES / "speech.wav"), str(tmp_path / "a.wav"), "--producer", PRODUCER,
+                   "--produce-id", "x", "--layers", "visible,metadata")
+    assert proc.returncode == 2 and "visible layer supports" in proc.stderr
+    proc = run_cli("label", str(SAMPLES / "photo.png"), str(tmp_path / "b.png"), "--producer", PRODUCER,
+                   "--produce-id", "x", "--layers", "visible", "--text", "hello")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_visible_reports_match_schema(tmp_path):
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((Path(__file__).resolve().parents[1] / "docs" / "report.schema.json").read_text())
+    out = tmp_path / "v.png"
+    run_cli("label", str(SAMPLES / "photo.png"), str(out), "--producer", PRODUCER, "--produce-id", "v",
+            "--layers", "visible,metadata", check=True)
+    for report in verify_json(out, SAMPLES / "photo.png"):
+        jsonschema.validate(report, schema)
