@@ -26,17 +26,26 @@ install: $(VENV)/.installed
 
 install-test: $(VENV)/.installed-test
 
-## Label every file in samples/ into demo-out/, then verify the originals and the labeled copies.
+## Label every file in samples/ into demo-out/, verify originals and copies, then show every layer on the photo.
 demo: install
-	@rm -rf demo-out && mkdir -p demo-out
+	@rm -rf demo-out && mkdir -p demo-out/keys demo-out/all-layers
 	@for f in $(DEMO_MEDIA); do \
 	  $(BIN)/aigc label "$$f" "demo-out/$$(basename "$$f")" --producer $(PRODUCER) \
 	    --produce-id "demo-$$(basename "$$f" | tr . -)" || exit 1; \
 	done
 	@echo "--- verify (originals, then labeled copies) ---"
-	@$(BIN)/aigc verify $(DEMO_MEDIA) demo-out/*
-	@echo "--- one report as JSON ---"
-	@$(BIN)/aigc verify --json demo-out/photo.jpg
+	@$(BIN)/aigc verify $(DEMO_MEDIA) demo-out/*.*
+	@echo "--- every layer on the photo: watermark, visible mark, metadata, C2PA (test PKI) ---"
+	@$(BIN)/aigc keygen demo-out/keys/wm.key
+	@$(BIN)/aigc keys init demo-out/keys/pki
+	@$(BIN)/aigc label samples/photo.jpg demo-out/all-layers/photo.jpg --producer $(PRODUCER) --produce-id demo-all-1 \
+	  --layers watermark,visible,metadata,c2pa --key-file demo-out/keys/wm.key \
+	  --sign-cert demo-out/keys/pki/signer-chain.pem --sign-key demo-out/keys/pki/signer.key.pem
+	@$(BIN)/aigc verify demo-out/all-layers/photo.jpg --key-file demo-out/keys/wm.key \
+	  --trust-anchors demo-out/keys/pki/trust-anchors.pem
+	@echo "--- the same, as JSON ---"
+	@$(BIN)/aigc verify --json demo-out/all-layers/photo.jpg --key-file demo-out/keys/wm.key \
+	  --trust-anchors demo-out/keys/pki/trust-anchors.pem
 
 ## Install with the test extra and run the suite.
 test: install-test
