@@ -179,7 +179,7 @@ ATTACKS: dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarray]] = {
     "resize0.75+jpeg75": chain(resize(0.75), jpeg(75)),
     "crop50+jpeg80": chain(crop(0.5), jpeg(80)),
 }
-QUICK_ATTACKS = ["none", "jpeg50", "webp75", "resize0.5", "crop50", "blur1", "noise5", "contrast0.8",
+QUICK_ATTACKS = ["none", "jpeg50", "webp75", "resize0.5", "crop50", "rot2", "blur1", "noise5", "contrast0.8",
                  "resize0.75+jpeg75"]
 
 

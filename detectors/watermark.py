@@ -8,9 +8,10 @@
 
 The p-value bounds the probability that an image *without* this key's mark produces a result at least
 as strong. It is the product of two independent null probabilities (derivation in
-``docs/watermark.md``): the pilot's peak correlation, a standard normal at each of the ``M`` shifts and
-scales the search looked at (Bonferroni: ``M * Q(z)``), and the CRC-16 matching by chance on the data
-slots, which are disjoint from the pilot slots (``2**-16``). ``found`` is ``p_value <= threshold``
+``docs/watermark.md``): the pilot's self-normalised correlation, a weighted sum of the key's random signs
+whose tail is bounded for any image (Bentkus-Dzindzalieta / Hoeffding), times the ``M`` shifts, geometries
+and methods the search may look at (union bound), and the CRC-16 matching by chance on the data slots,
+whose signs are independent of the pilot's (``2**-16``). ``found`` is ``p_value <= threshold``
 (default 1e-6) with a matching CRC.
 """
 
@@ -24,7 +25,7 @@ import numpy as np
 from labeler.watermark import METHODS, _scheme
 from labeler.watermark.payload import CRC_BITS, check_key, conv_encode, info_bits, split_info, viterbi_decode
 from labeler.watermark.scheme import Scheme
-from labeler.watermark.sync import gaussian_tail, scale_candidates, shift_search
+from labeler.watermark.sync import null_tail, scale_candidates, shift_search
 from labeler.watermark.transforms import MIN_SIDE, luma, prefilter
 
 __all__ = ["detect", "WatermarkResult", "DEFAULT_THRESHOLD"]
@@ -58,9 +59,12 @@ class WatermarkResult:
     method : str or None
         ``"dct"`` or ``"dwt"`` for the best attempt.
     z : float
-        Pilot correlation peak in standard deviations of its null distribution.
+        Self-normalised pilot correlation at the chosen shift (its null tail is bounded by
+        :func:`labeler.watermark.sync.null_tail`).
     scale : tuple of float
         (y, x) resize factor the image was read at (1.0 = as embedded).
+    rotation : float
+        Rotation (degrees) the image was read at (0.0 = as embedded).
     offset : tuple of int
         Tile phase (pixels, at the embedding scale) of the image's top-left corner.
     bit_errors : int or None
@@ -78,6 +82,7 @@ class WatermarkResult:
     method: str | None
     z: float = 0.0
     scale: tuple[float, float] = (1.0, 1.0)
+    rotation: float = 0.0
     offset: tuple[int, int] = (0, 0)
     bit_errors: int | None = None
     trials: int = 0
@@ -103,12 +108,14 @@ class _Attempt:
     offset: tuple[int, int]
     scale: tuple[float, float]
     bit_errors: int | None
+    rotation: float = 0.0
 
 
-def _read(z_img: np.ndarray, scheme: Scheme, key: bytes, scale: tuple[float, float]) -> _Attempt:
+def _read(z_img: np.ndarray, scheme: Scheme, key: bytes, scale: tuple[float, float],
+          rotation: float = 0.0) -> _Attempt:
     """Fold, synchronise and decode one prefiltered image with one method."""
     folded = scheme.folded(z_img)
-    shift = shift_search(folded, scheme.pilot_tile(key), grid=16 // scheme.subsample)
+    shift = shift_search(folded, scheme.pilot_tile(key), scheme.pilot_terms(key), grid=16 // scheme.subsample)
     aligned = np.roll(folded, (-shift.dy, -shift.dx), axis=(0, 1))
     layout = scheme.layout(key)
     soft = layout.soft_bits(scheme.tile_to_slots(aligned))
@@ -118,29 +125,51 @@ def _read(z_img: np.ndarray, scheme: Scheme, key: bytes, scale: tuple[float, flo
         errors = int(np.count_nonzero(np.sign(soft) != conv_encode(info_bits(payload))))
     t = scheme.tile
     off = ((t - shift.dy) % t * scheme.subsample, (t - shift.dx) % t * scheme.subsample)
-    return _Attempt(scheme, shift.z, shift.shifts, payload, ok, off, scale, errors)
+    return _Attempt(scheme, shift.z, shift.shifts, payload, ok, off, scale, errors, rotation)
 
 
 def _p_value(a: _Attempt, trials: int) -> float:
-    p = min(1.0, trials * gaussian_tail(a.z))
+    p = min(1.0, trials * null_tail(a.z))
     return p * 2.0 ** -CRC_BITS if a.crc_ok else p
 
 
-def _resample(y: np.ndarray, sy: float, sx: float) -> np.ndarray | None:
-    """Luma resized by (1/sy, 1/sx) back to the embedding scale, or None if it gets too small."""
+def _resample(y: np.ndarray, mat: np.ndarray) -> np.ndarray | None:
+    """Luma mapped back to the embedding geometry, or None if it gets too small.
+
+    ``mat`` (2 x 2) maps a displacement (dy, dx) at the embedding geometry to the image under test
+    (see :func:`labeler.watermark.sync.scale_candidates`). A diagonal ``mat`` is a resize (cv2.resize);
+    otherwise the image is warped (cv2.warpAffine, bicubic) about its centre, into the largest
+    upright rectangle that stays inside it.
+    """
     h, w = y.shape
-    nh, nw = int(round(h / sy)), int(round(w / sx))
+    sy, sx = float(mat[0, 0]), float(mat[1, 1])
+    if abs(mat[0, 1]) < 2e-3 and abs(mat[1, 0]) < 2e-3:
+        nh, nw = int(round(h / sy)), int(round(w / sx))
+        if min(nh, nw) < MIN_SIDE:
+            return None
+        if nh * nw > MAX_RESAMPLED:  # a centred window keeps the cost bounded (an upscale of 4K is 16K)
+            f = (MAX_RESAMPLED / (nh * nw)) ** 0.5
+            ch, cw = max(MIN_SIDE, int(h * f)), max(MIN_SIDE, int(w * f))
+            y0, x0 = (h - ch) // 2, (w - cw) // 2
+            y = y[y0 : y0 + ch, x0 : x0 + cw]
+            h, w = y.shape
+            nh, nw = int(round(h / sy)), int(round(w / sx))
+        interp = cv2.INTER_AREA if (sy > 1.0 and sx > 1.0) else cv2.INTER_CUBIC
+        return cv2.resize(y, (nw, nh), interpolation=interp)
+    scale = abs(float(np.linalg.det(mat))) ** 0.5
+    sin = min(0.5, abs(float(mat[1, 0] - mat[0, 1])) / (2.0 * scale))
+    nh, nw = h / scale, w / scale
+    nh, nw = int(nh - nw * sin), int(nw - nh * sin)  # inscribed rectangle, to first order in the angle
+    if nh * nw > MAX_RESAMPLED:
+        f = (MAX_RESAMPLED / (nh * nw)) ** 0.5
+        nh, nw = int(nh * f), int(nw * f)
     if min(nh, nw) < MIN_SIDE:
         return None
-    if nh * nw > MAX_RESAMPLED:  # a centred window keeps the cost bounded (an upscale of 4K is 16K)
-        f = (MAX_RESAMPLED / (nh * nw)) ** 0.5
-        ch, cw = max(MIN_SIDE, int(h * f)), max(MIN_SIDE, int(w * f))
-        y0, x0 = (h - ch) // 2, (w - cw) // 2
-        y = y[y0 : y0 + ch, x0 : x0 + cw]
-        h, w = y.shape
-        nh, nw = int(round(h / sy)), int(round(w / sx))
-    interp = cv2.INTER_AREA if (sy > 1.0 and sx > 1.0) else cv2.INTER_CUBIC
-    return cv2.resize(y, (nw, nh), interpolation=interp)
+    # dst (x, y) -> src (x, y): the matrix in x-first order, centre onto centre
+    m2 = np.array([[mat[1, 1], mat[1, 0]], [mat[0, 1], mat[0, 0]]], dtype=np.float64)
+    t = np.array([(w - 1) / 2.0, (h - 1) / 2.0]) - m2 @ np.array([(nw - 1) / 2.0, (nh - 1) / 2.0])
+    return cv2.warpAffine(y, np.hstack([m2, t[:, None]]), (nw, nh),
+                          flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
 
 
 def detect(image: np.ndarray, *, key: bytes, method: str | None = None,
@@ -158,8 +187,9 @@ def detect(image: np.ndarray, *, key: bytes, method: str | None = None,
     threshold : float
         Largest p-value reported as found (default 1e-6).
     search_scale : bool
-        When the image as given does not decode, estimate a rescale factor from the tile period and
-        retry (up to :data:`SCALE_TRIES` candidates). Off: offsets only (faster).
+        When the image as given does not decode, estimate the mark's lattice (rescale, rotation) from
+        the image's autocorrelation and retry (3 to 8 candidates, :func:`scale_tries`). Off: offsets
+        only (faster).
 
     Returns
     -------
@@ -193,14 +223,16 @@ def detect(image: np.ndarray, *, key: bytes, method: str | None = None,
     if done() is None and search_scale:
         tile_px = schemes[0].tile_px
         candidates = [c for c in scale_candidates(z_img, tile_px, count=tries + 1)
-                      if abs(c[0] - 1.0) > 0.004 or abs(c[1] - 1.0) > 0.004]  # scale 1 was tried
-        for sy, sx in candidates[:tries]:
-            y2 = _resample(y, sy, sx)
+                      if np.abs(c - np.eye(2)).max() > 0.004]  # the geometry as given was tried
+        for mat in candidates[:tries]:
+            y2 = _resample(y, mat)
             if y2 is None:
                 continue
             z2 = prefilter(y2)
+            geometry = (float(np.hypot(mat[0, 0], mat[1, 0])), float(np.hypot(mat[0, 1], mat[1, 1])))
+            angle = float(np.degrees(np.arctan2(mat[1, 0] - mat[0, 1], mat[0, 0] + mat[1, 1])))
             for scheme in schemes:
-                attempts.append(_read(z2, scheme, key, (sy, sx)))
+                attempts.append(_read(z2, scheme, key, geometry, angle))
             if done():
                 break
 
@@ -208,8 +240,10 @@ def detect(image: np.ndarray, *, key: bytes, method: str | None = None,
     if best is None:
         best = max(attempts, key=lambda a: a.z)
         return WatermarkResult(found=False, payload=None, p_value=_p_value(best, trials),
-                               method=best.scheme.name, z=best.z, scale=best.scale, offset=best.offset,
+                               method=best.scheme.name, z=best.z, scale=best.scale, rotation=best.rotation,
+                               offset=best.offset,
                                trials=trials, threshold=threshold)
     return WatermarkResult(found=True, payload=best.payload, p_value=_p_value(best, trials),
-                           method=best.scheme.name, z=best.z, scale=best.scale, offset=best.offset,
+                           method=best.scheme.name, z=best.z, scale=best.scale, rotation=best.rotation,
+                               offset=best.offset,
                            bit_errors=best.bit_errors, trials=trials, threshold=threshold)

@@ -10,7 +10,7 @@ from PIL import Image
 
 from detectors.watermark import DEFAULT_THRESHOLD, WatermarkResult, detect
 from labeler.errors import LabelerError
-from labeler.watermark import embed, payload_from_produce_id
+from labeler.watermark import DCT, embed, payload_from_produce_id
 from labeler.watermark.payload import (
     CODED_BITS,
     WatermarkError,
@@ -20,7 +20,8 @@ from labeler.watermark.payload import (
     split_info,
     viterbi_decode,
 )
-from labeler.watermark.transforms import block_dct, block_idct, dct_matrix
+from labeler.watermark.sync import RADEMACHER_C, gaussian_tail, null_tail, shift_search
+from labeler.watermark.transforms import add_luma, block_dct, block_idct, dct_matrix, haar_ll, luma, prefilter
 from tests.conftest import corpus_path
 
 KEY = bytes(range(32))
@@ -99,6 +100,30 @@ def test_dwt_mark_found_by_method_none(corpus_photo: np.ndarray) -> None:
     marked = embed(corpus_photo, PAYLOAD, key=KEY, method="dwt")
     r = detect(codec(marked, "JPEG", quality=60), key=KEY)
     assert r.found and r.payload == PAYLOAD and r.method == "dwt"
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("method", ["dct", "dwt"])
+def test_small_photo_survives_half_size(method: str) -> None:
+    """512 px photo, halved to 256 px (two tile periods): the 2-D lattice finds the scale."""
+    with Image.open(corpus_path("images", "skimage-astronaut.png")) as im:
+        photo = np.asarray(im.convert("RGB"))
+    marked = embed(photo, PAYLOAD, key=KEY, method=method)
+    half = np.asarray(Image.fromarray(marked).resize((256, 256), Image.BICUBIC))
+    r = detect(half, key=KEY, method=method)
+    assert r.found and r.payload == PAYLOAD
+    assert r.scale[0] == pytest.approx(0.5, abs=0.005) and r.scale[1] == pytest.approx(0.5, abs=0.005)
+
+
+@pytest.mark.corpus
+def test_corpus_photo_survives_rotation_and_jpeg(corpus_photo: np.ndarray) -> None:
+    marked = embed(corpus_photo, PAYLOAD, key=KEY)
+    h, w = marked.shape[:2]
+    rot = np.asarray(Image.fromarray(marked).rotate(2.0, Image.BICUBIC))
+    m = int(np.ceil(np.sin(np.radians(2.0)) * max(h, w))) + 2  # drop the black corners
+    r = detect(codec(rot[m : h - m, m : w - m], "JPEG", quality=85), key=KEY, method="dct")
+    assert r.found and r.payload == PAYLOAD
+    assert abs(r.rotation) == pytest.approx(2.0, abs=0.3)
 
 
 # --- no mark, wrong key -----------------------------------------------------------------------------
@@ -227,6 +252,63 @@ def test_crc_and_produce_id_payload() -> None:
     assert crc16(b"123456789") == 0x29B1  # CRC-16/CCITT-FALSE check value
     assert payload_from_produce_id("a") == payload_from_produce_id("a") != payload_from_produce_id("b")
     assert len(payload_from_produce_id("img-1")) == 8
+
+
+@pytest.mark.parametrize("n", [4, 16, 64])
+def test_null_tail_bounds_exact_rademacher_tails(n: int) -> None:
+    """The per-shift bound dominates the exact tail of a sum of n equal-weight random signs."""
+    from math import comb
+
+    k = np.arange(n + 1)
+    values = (2 * k - n) / np.sqrt(n)  # S / ||a|| with k plus signs
+    probs = np.array([comb(n, int(i)) for i in k], dtype=float) / 2.0**n
+    for x in values[values > 0]:
+        exact = probs[values >= x - 1e-12].sum()
+        assert exact <= null_tail(float(x)) * (1 + 1e-9)
+    assert null_tail(0.0) == 1.0
+    assert null_tail(6.0) == pytest.approx(RADEMACHER_C * gaussian_tail(6.0))
+
+
+@pytest.mark.corpus
+def test_null_distribution_over_keys_on_a_jpeg_photo(corpus_photo: np.ndarray) -> None:
+    """Unmarked JPEG photo, 300 keys: the reported per-search p-value is conservative.
+
+    On JPEG photos the raw correlation has ~2x the variance at shifts aligned with the 8 x 8 grid;
+    the self-normalised statistic accounts for it, whatever the image.
+    """
+    folded = DCT.folded(prefilter(luma(codec(corpus_photo, "JPEG", quality=75))))
+    p = []
+    for i in range(300):
+        k = b"null-key-%d" % i
+        r = shift_search(folded, DCT.pilot_tile(k), DCT.pilot_terms(k))
+        p.append(min(1.0, r.shifts * null_tail(r.z)))
+    p = np.array(p)
+    assert np.mean(p <= 0.1) <= 0.1 and np.mean(p <= 0.5) <= 0.5
+    assert p.min() > 1e-4
+
+
+def test_haar_ll_matches_pywavelets() -> None:
+    import pywt
+
+    x = np.random.default_rng(2).normal(size=(131, 200)).astype(np.float32)
+    assert np.allclose(haar_ll(x), pywt.dwt2(x, "haar", mode="periodization")[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("channels", [0, 1, 2, 3, 4])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_add_luma_equals_rounded_clipped_float_sum(channels: int, dtype: type) -> None:
+    rng = np.random.default_rng(channels)
+    top = np.iinfo(dtype).max
+    shape = (140, 150) if channels == 0 else (140, 150, channels)
+    img = rng.integers(0, top + 1, shape).astype(dtype)
+    delta = rng.normal(0, 40, (140, 150)).astype(np.float32)
+    out = add_luma(img, delta)
+    scale = 257 if dtype == np.uint16 else 1
+    ref = img.astype(np.float64).reshape(140, 150, -1)
+    colour = 3 if ref.shape[2] >= 3 else 1
+    ref[..., :colour] += np.rint(delta * np.float32(scale))[..., None]
+    assert out.dtype == dtype and out.shape == img.shape
+    assert np.array_equal(out, np.clip(ref, 0, top).reshape(shape).astype(dtype))
 
 
 def test_block_dct_is_orthonormal_and_invertible() -> None:

@@ -151,8 +151,9 @@ def viterbi_decode(soft: np.ndarray) -> np.ndarray:
     # predecessor state of register value reg is reg >> 1; loop over trellis steps (86), vectorized
     # over the 64 states
     prev_state = _PREV >> 1
+    branches = branch[:, _PREV]  # (steps, 64, 2): all steps at once, outside the loop
     for t in range(steps):
-        cand = metric[prev_state] + branch[t][_PREV]
+        cand = metric[prev_state] + branches[t]
         pick = cand[:, 1] > cand[:, 0]
         choice[t] = pick
         metric = np.where(pick, cand[:, 1], cand[:, 0])

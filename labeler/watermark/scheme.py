@@ -10,6 +10,7 @@ slot, and the detector can sum ("fold") all tiles before reading.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -100,6 +101,27 @@ class Scheme:
     def pilot_tile(self, key: bytes) -> np.ndarray:
         """The analysis-domain pilot tile (data slots zero) the synchroniser correlates with."""
         return _pilot_tile(self, key)
+
+    def tiles_to_slots(self, tiles: np.ndarray) -> np.ndarray:
+        """Slot values of a stack of aligned tiles: (k, tile, tile) -> (k, slots), one block DCT pass."""
+        k, t, _ = tiles.shape
+        u, v = self._uv
+        coef = block_dct(np.ascontiguousarray(tiles, dtype=np.float32).reshape(k * t, t))
+        return coef.reshape(k, self.blocks, self.blocks, 8, 8)[:, :, :, u, v].reshape(k, -1)
+
+    def pilot_terms(self, key: bytes) -> Callable[[np.ndarray], np.ndarray]:
+        """``tiles (k, tile, tile) -> (k, pilot slots)``: each pilot slot's value times its key sign.
+
+        Summed over the slots this is the correlation with :meth:`pilot_tile`; the detector's
+        statistic also needs the terms themselves (:func:`labeler.watermark.sync.shift_search`).
+        """
+        layout = self.layout(key)
+        sign = layout.sign[layout.pilot]
+
+        def terms(tiles: np.ndarray) -> np.ndarray:
+            return self.tiles_to_slots(tiles)[:, layout.pilot] * sign
+
+        return terms
 
     def folded(self, z: np.ndarray) -> np.ndarray:
         """Fold a prefiltered pixel image into one analysis-domain tile."""

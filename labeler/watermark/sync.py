@@ -3,31 +3,32 @@
 Shift
     The folded tile is the embedded tile cyclically shifted by the crop offset modulo the tile size,
     whatever the offset (all 64 positions of the 8 x 8 grid and all block phases at once). One
-    phase-only correlation with the key's pilot tile, computed by FFT, scores every shift; the
-    statistic at each shift has a known null distribution (see :func:`shift_search`).
+    phase-only correlation with the key's pilot tile, computed by FFT, scores every shift; the best
+    few are scored with a self-normalised statistic whose null tail is bounded for any image, because
+    its randomness is the key's (see :func:`shift_search`).
 
-Scale
-    A periodic mark makes the autocorrelation of the prefiltered image peak at the tile period. A
-    rescaled image has period ``scale * tile``; :func:`scale_candidates` reads it from the
-    autocorrelation along each axis (FFT of the power spectrum, cv2 float32 DFT) at the first few
-    multiples of the period and returns the best few candidates for the detector to try.
+Geometry
+    A periodic mark makes the autocorrelation of the prefiltered image peak on the lattice of the tile.
+    A rescaled or rotated image has the lattice ``L @ (m, n) * tile``; :func:`scale_candidates` fits
+    ``L`` from the whitened 2-D autocorrelation (and, for the period alone, from the autocorrelation
+    along each axis) and returns the best few candidates for the detector to undo.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-#: Empirical widening of the null standard deviation. The phase model gives exactly unit variance (and
-#: the surface's variance over all shifts is 1 by Parseval), but on large unmarked JPEG photos the
-#: peak of the ``dct`` surface exceeds the Gaussian-max bound ~3-7x more often than it should at the
-#: 1 %-10 % levels (kurtosis 3.0-3.3; cause not yet pinned down, see docs/watermark.md). Dividing z by
-#: 1.1 makes the tail bound 10-15x more conservative there, which restores P(p <= a) <= a on the
-#: 2,000-trial calibration run of benchmarks/watermark_false_positives.py.
-NULL_SCALE = 1.1
+#: Bentkus & Dzindzalieta (Bernoulli 21(2), 2015): for a weighted sum of independent random signs with
+#: sum of squared weights <= 1, P(S >= x) <= C * P(N(0,1) >= x) for every x, with the optimal constant
+#: C = 1 / (4 P(N(0,1) >= sqrt(2))) ~ 3.178.
+RADEMACHER_C = 1.0 / (4.0 * 0.5 * math.erfc(1.0))
+#: Shifts (best pilot correlation first) at which the self-normalised statistic is evaluated.
+TOP_SHIFTS = 8
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,8 @@ class ShiftResult:
     dy, dx : int
         Shift (analysis samples) that aligns the folded tile: ``np.roll(folded, (-dy, -dx))``.
     z : float
-        Peak score in units of its null standard deviation (a standard normal under no mark).
+        Self-normalised correlation ``s(t) / sqrt(V(t))`` at the chosen shift; without this key's mark,
+        ``P(z >= x) <= null_tail(x)`` per shift, for any image.
     shifts : int
         Number of shifts scored (the multiplicity the p-value must account for).
     """
@@ -50,52 +52,94 @@ class ShiftResult:
     shifts: int
 
 
-def _weighted_pilot_spectrum(pilot: np.ndarray, grid: int = 16) -> np.ndarray:
-    """rfft2 of the pilot with the DC row/column and the harmonics of a ``grid``-sample lattice removed.
+def _keep_mask(n: int, grid: int) -> np.ndarray:
+    """Real 0/1 weights on the rfft2 bins of an n x n tile: DC row/column and ``grid`` harmonics off.
 
     JPEG blocking (8 px luma, 16 px chroma MCUs with 4:2:0), the rounding of a block-based mark and the
-    detector's own pyramid filter add energy that is periodic in both axes with period 8 or 16 px; in
-    the folded tile it lands on bins whose indices are multiples of ``tile / 16`` in both axes, it adds
-    up coherently over tiles and its phases are not random. Zeroing those bins (and DC) keeps the null
-    distribution as modelled (measured: ``benchmarks/watermark_false_positives.py``).
+    detector's own pyramid filter put energy that is periodic in both axes with period 8 or 16 px on
+    bins whose indices are multiples of ``n / grid`` in both axes; it adds up coherently over tiles.
+    It cannot fake a mark (the statistic's null distribution does not depend on the image, see
+    :func:`shift_search`), but it is noise to the correlation, so those bins are dropped.
     """
-    n = pilot.shape[0]
-    spec = np.fft.rfft2(pilot)
     step = max(1, n // grid)
     ky = np.arange(n)[:, None]
-    kx = np.arange(spec.shape[1])[None, :]
-    grid = (ky % step == 0) & (kx % step == 0)
-    spec[grid] = 0.0
-    spec[0, :] = 0.0
-    spec[:, 0] = 0.0
+    kx = np.arange(n // 2 + 1)[None, :]
+    drop = ((ky % step == 0) & (kx % step == 0)) | (ky == 0) | (kx == 0)
+    return (~drop).astype(np.float32)
+
+
+_SPECTRA: dict[tuple[int, bytes], np.ndarray] = {}
+
+
+def _conj_spectrum(pilot: np.ndarray) -> np.ndarray:
+    """``conj(rfft2(pilot))``, cached by content (a pilot tile is fixed per key and method)."""
+    key = (pilot.shape[0], pilot.tobytes())
+    spec = _SPECTRA.get(key)
+    if spec is None:
+        if len(_SPECTRA) >= 32:
+            _SPECTRA.clear()
+        spec = _SPECTRA[key] = np.conj(np.fft.rfft2(pilot))
     return spec
 
 
-def shift_search(folded: np.ndarray, pilot: np.ndarray, grid: int = 16) -> ShiftResult:
-    """Score every cyclic shift of ``folded`` against ``pilot`` by weighted phase-only correlation.
+def shift_search(folded: np.ndarray, pilot: np.ndarray, pilot_terms: Callable[[np.ndarray], np.ndarray],
+                 grid: int = 16, top: int = TOP_SHIFTS) -> ShiftResult:
+    """Find the cyclic shift of ``folded`` that best matches ``pilot``; score it with a key-only null.
 
-    With ``F`` the spectrum of the folded tile and ``P`` that of the pilot (grid bins removed), the
-    score is ``s(t) = irfft2(conj(P) * F / |F|)(t)``. If no mark is present the phases of ``F`` are
-    independent and uniform, and then ``s(t)`` has mean 0 and variance ``sum_k |P_k|^2 / N^2`` exactly
-    (``N`` = samples per tile; derivation in ``docs/watermark.md``), and is close to normal by the
-    central limit theorem. The returned ``z`` is the peak divided by that standard deviation.
-    ``grid`` is the lattice period (analysis samples) whose harmonics are ignored.
+    Parameters
+    ----------
+    folded : ndarray (n, n)
+        Folded analysis-domain tile of the image under test.
+    pilot : ndarray (n, n)
+        The key's pilot tile: ``sum_j e_j b_j`` over the pilot slots ``j``, with ``b_j`` the slot's
+        block-DCT basis function and ``e_j = +-1`` the key's sign.
+    pilot_terms : callable
+        Maps a stack of aligned tiles (k, n, n) to the signed pilot-slot responses (k, J):
+        ``e_j * <b_j, tile>`` (the scheme's block DCT read at the pilot slots, times the signs).
+    grid : int
+        Lattice period (analysis samples) whose harmonics are ignored (see :func:`_keep_mask`).
+    top : int
+        Number of best-correlating shifts at which the statistic is evaluated.
+
+    The image is whitened by a phase-only transform, ``w = irfft2(keep * F / |F|)``, and each shift
+    ``t`` gets the correlation ``s(t) = <pilot, roll(w, -t)> = sum_j e_j a_j(t)`` with
+    ``a_j(t) = <b_j, roll(w, -t)>`` (one FFT scores all shifts). Under the null hypothesis (no mark of
+    this key) the signs ``e_j`` are independent fair coin flips drawn from the key, independent of the
+    image, so *conditionally on the image* ``s(t)`` is a weighted Rademacher sum with
+    ``sum_j a_j(t)^2 =: V(t)`` known. The statistic ``z(t) = s(t) / sqrt(V(t))`` therefore satisfies
+    ``P(z(t) >= x) <= min(C Q(x), exp(-x^2 / 2))`` for every image (Bentkus-Dzindzalieta, Hoeffding),
+    with no model of the image at all. ``z`` is evaluated at the ``top`` best shifts by ``s`` and the
+    largest is returned; it is at most ``max_t z(t)``, so a union bound over all ``n * n`` shifts
+    (``shifts``) stays valid however the shift was chosen.
     """
     n = folded.shape[0]
-    spec_p = _weighted_pilot_spectrum(pilot, grid)
     spec_f = np.fft.rfft2(folded)
-    unit = spec_f / np.maximum(np.abs(spec_f), 1e-12)
-    surface = np.fft.irfft2(np.conj(spec_p) * unit, s=folded.shape)
-    # sum over the full (Hermitian) spectrum of |P|^2 from the half spectrum rfft2 returns
-    full = np.abs(spec_p) ** 2
-    weight = np.full(spec_p.shape[1], 2.0)
-    weight[0] = 1.0
-    if n % 2 == 0:
-        weight[-1] = 1.0
-    sigma = math.sqrt(float((full * weight).sum())) / (n * n)
-    idx = int(np.argmax(surface))
-    dy, dx = divmod(idx, n)
-    return ShiftResult(dy=dy, dx=dx, z=float(surface.flat[idx]) / (sigma * NULL_SCALE), shifts=n * n)
+    unit = spec_f * (_keep_mask(n, grid) / np.maximum(np.abs(spec_f), 1e-12))
+    w = np.fft.irfft2(unit, s=folded.shape).astype(np.float32)
+    surface = np.fft.irfft2(_conj_spectrum(pilot) * unit, s=folded.shape)
+    k = min(top, surface.size)
+    cand = np.argpartition(surface.ravel(), -k)[-k:]
+    ty, tx = np.divmod(cand, n)
+    # aligned tiles roll(w, -t): windows of w tiled 2 x 2
+    w2 = np.tile(w, (2, 2))
+    tiles = np.stack([w2[a : a + n, b : b + n] for a, b in zip(ty.tolist(), tx.tolist(), strict=True)])
+    terms = pilot_terms(tiles).astype(np.float64)
+    s = terms.sum(axis=1)
+    v = (terms * terms).sum(axis=1)
+    z = np.where(v > 0, s / np.sqrt(np.maximum(v, 1e-30)), 0.0)
+    i = int(np.argmax(z))
+    return ShiftResult(dy=int(ty[i]), dx=int(tx[i]), z=float(z[i]), shifts=n * n)
+
+
+def null_tail(z: float) -> float:
+    """Upper bound on P(z(t) >= z) for one shift under the null (weighted sum of random signs).
+
+    ``min(C * Q(z), exp(-z^2 / 2))``: the optimal Gaussian comparison constant C ~ 3.18 of Bentkus and
+    Dzindzalieta (2015), and Hoeffding's bound, which is the smaller one for z < ~1.3.
+    """
+    if z <= 0.0:
+        return 1.0
+    return min(1.0, RADEMACHER_C * gaussian_tail(z), math.exp(-0.5 * z * z))
 
 
 def gaussian_tail(z: float) -> float:
@@ -174,9 +218,147 @@ def _refine(pk: np.ndarray, period: float) -> float:
     return period
 
 
+def _acf2d(z: np.ndarray, max_side: int) -> tuple[np.ndarray, int, int]:
+    """Whitened 2-D autocorrelation of a centred window of ``z`` (at most ``max_side`` per axis).
+
+    The window is zero-padded to twice its size (linear correlation), its power spectrum divided by the
+    radial mean power at the same spatial frequency (an isotropic whitening: the image's 1/f decay goes,
+    the mark's line spectrum stays) and capped at 8x that mean (strong image lines and edges), and
+    transformed back. A mark with period ``p`` leaves peaks at every lattice point ``(m p, n p)``.
+    Returns the autocorrelation (float32, padded size) and the window's height and width.
+    """
+    h, w = z.shape
+    lh, lw = min(h, max_side), min(w, max_side)
+    y0, x0 = (h - lh) // 2, (w - lw) // 2
+    sh, sw = cv2.getOptimalDFTSize(2 * lh), cv2.getOptimalDFTSize(2 * lw)
+    buf = np.zeros((sh, sw), dtype=np.float32)
+    win = z[y0 : y0 + lh, x0 : x0 + lw]
+    buf[:lh, :lw] = win - win.mean()
+    spec = np.fft.rfft2(buf)
+    power = (spec.real * spec.real + spec.imag * spec.imag).astype(np.float32)
+    radius = np.hypot(np.fft.fftfreq(sh)[:, None], np.fft.rfftfreq(sw)[None, :]).astype(np.float32)
+    nbins = 128
+    ring = np.minimum((radius * (nbins / 0.7072)).astype(np.int64), nbins - 1).ravel()
+    mean = np.bincount(ring, power.ravel(), nbins) / np.maximum(np.bincount(ring, None, nbins), 1)
+    white = np.minimum(power / np.maximum(mean[ring].reshape(power.shape), 1e-20), 8.0)
+    white[0, 0] = 0.0
+    return np.fft.irfft2(white, s=(sh, sw)).astype(np.float32), lh, lw
+
+
+def _lattice(periods: np.ndarray, lh: int, lw: int,
+             reach: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lattice offsets (m, n) for each period with |m p| <= reach*lh, |n p| <= reach*lw, (m, n) != 0.
+
+    Returns m, n (broadcastable integer grids) and a mask (periods, points) of the usable ones.
+    """
+    my, mx = int(reach * lh // periods.min()), int(reach * lw // periods.min())
+    m, n = np.meshgrid(np.arange(-my, my + 1), np.arange(0, mx + 1), indexing="ij")
+    keep = (n > 0) | ((n == 0) & (m > 0))  # one of each +-(m, n) pair: the ACF is even
+    m, n = m[keep].astype(np.float32), n[keep].astype(np.float32)
+    p = periods[:, None]
+    ok = (np.abs(m)[None] * p <= reach * lh) & (n[None] * p <= reach * lw)
+    return m, n, ok
+
+
+def _lattice_score(acf: np.ndarray, lh: int, lw: int, periods: np.ndarray, reach: float = 0.8) -> np.ndarray:
+    """Sum of the autocorrelation at the lattice points of each period / sqrt(their number).
+
+    A fractional position takes the highest of its four integer neighbours.
+    """
+    sh, sw = acf.shape
+    m, n, ok = _lattice(periods, lh, lw, reach)
+    y = m[None] * periods[:, None]
+    x = n[None] * periods[:, None]
+    y0, x0 = np.floor(y).astype(np.int64), np.floor(x).astype(np.int64)
+    vals = np.maximum(np.maximum(acf[y0 % sh, x0 % sw], acf[(y0 + 1) % sh, x0 % sw]),
+                      np.maximum(acf[y0 % sh, (x0 + 1) % sw], acf[(y0 + 1) % sh, (x0 + 1) % sw]))
+    count = ok.sum(axis=1)
+    return np.where(ok, vals, 0.0).sum(axis=1) / np.sqrt(np.maximum(count, 1))
+
+
+def _refine_lattice(acf: np.ndarray, lh: int, lw: int, period: float, window: int,
+                    reach: float = 0.8) -> np.ndarray:
+    """Sub-pixel lattice matrix ``L`` (2 x 2, pixels): the peak near ``(m, n)`` sits at ``L @ (m, n)``.
+
+    Starts from ``period * I``. At each step every lattice point within ``radius`` lattice steps is
+    moved to the highest sample within ``window`` samples of where ``L`` puts it, plus a parabolic
+    sub-pixel offset per axis, and ``L`` is refitted by least squares to all of them (so rotation,
+    different factors per axis and shear come out, not only the period). The radius doubles and the
+    window shrinks to 1 sample, so far points, which shrink the error most, are found reliably.
+    """
+    sh, sw = acf.shape
+    mat = np.eye(2) * float(period)
+    m_all, n_all, _ = _lattice(np.array([period * 0.9], dtype=np.float32), lh, lw, reach)
+    radius, win = 1, max(1, int(window))
+    last = max(np.abs(m_all).max(initial=0), n_all.max(initial=0))
+
+    def vertex(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+        den = a - 2.0 * b + c
+        return np.where(den < 0, np.clip(0.5 * (a - c) / np.where(den < 0, den, -1.0), -0.5, 0.5), 0.0)
+
+    while True:
+        pos = mat @ np.stack([m_all, n_all])  # (2, points)
+        sel = (np.abs(m_all) <= radius) & (n_all <= radius) & (np.abs(pos[0]) <= reach * lh) & \
+            (np.abs(pos[1]) <= reach * lw)
+        if sel.sum() < 2:
+            return mat
+        m, n = m_all[sel], n_all[sel]
+        cy, cx = np.rint(pos[0, sel]).astype(np.int64), np.rint(pos[1, sel]).astype(np.int64)
+        d = np.arange(-win, win + 1)
+        k = 2 * win + 1
+        patch = acf[(cy[:, None, None] + d[None, :, None]) % sh, (cx[:, None, None] + d[None, None, :]) % sw]
+        j = patch.reshape(len(m), k * k).argmax(axis=1)
+        ys, xs = cy + j // k - win, cx + j % k - win
+        b = acf[ys % sh, xs % sw]
+        fy = ys + vertex(acf[(ys - 1) % sh, xs % sw], b, acf[(ys + 1) % sh, xs % sw])
+        fx = xs + vertex(acf[ys % sh, (xs - 1) % sw], b, acf[ys % sh, (xs + 1) % sw])
+        design = np.stack([m, n], axis=1).astype(np.float64)
+        sol, *_ = np.linalg.lstsq(design, np.stack([fy, fx], axis=1), rcond=None)
+        mat = sol.T  # rows: y, x; columns: m, n
+        if radius >= last:
+            return mat
+        radius *= 2
+        win = max(1, win // 2)
+
+
+def _candidates_2d(z: np.ndarray, tile: int, lo: float, hi: float,
+                   max_side: int, count: int = 8) -> list[np.ndarray]:
+    """Lattice matrices (2 x 2, in tiles) from the 2-D lattice score, best first, refined.
+
+    Two rankings are interleaved: the autocorrelation as it is (sharp, best for pure rescales) and
+    dilated by a 9 x 9 maximum filter over the nearer half of the lattice (tolerates the few pixels
+    by which a rotation of a degree or two moves the peaks). The refinement starts with a search
+    window of 6 % of the period (about 3.4 degrees) around the nearest lattice points.
+    """
+    acf, lh, lw = _acf2d(z, max_side)
+    top = min(hi * tile, 0.5 * max(lh, lw))
+    if top <= lo * tile:
+        return []
+    periods = np.arange(lo * tile, top, 0.25, dtype=np.float32)
+    sharp = np.argsort(_lattice_score(acf, lh, lw, periods))[::-1][:64]
+    wide = np.argsort(_lattice_score(cv2.dilate(acf, np.ones((9, 9), np.uint8)), lh, lw, periods,
+                                     reach=0.5))[::-1][:64]
+    out: list[np.ndarray] = []
+    seen: list[float] = []
+    for i, j in zip(sharp, wide, strict=True):
+        for idx in (i, j):
+            p = float(periods[idx])
+            if any(abs(p - q) < 0.03 * p for q in seen):
+                continue
+            seen.append(p)
+            out.append(_refine_lattice(acf, lh, lw, p, int(np.ceil(0.06 * p))) / tile)
+            if len(out) == count:
+                return out
+    return out
+
+
 def scale_candidates(z: np.ndarray, tile: int, lo: float = 0.45, hi: float = 2.2, count: int = 3,
-                     max_len: int = 1024) -> list[tuple[float, float]]:
-    """Candidate (scale_y, scale_x) factors by which the marked image was resized, best first.
+                     max_len: int = 1024, max_side_2d: int = 512) -> list[np.ndarray]:
+    """Candidate geometric changes of the marked image, best first, as 2 x 2 lattice matrices.
+
+    A candidate ``L`` says that a displacement ``(dy, dx)`` in the marked image as embedded is now
+    ``L @ (dy, dx)``: ``diag(sy, sx)`` for a resize by ``sy`` along y and ``sx`` along x, a rotation
+    matrix times the scale for a rotated image.
 
     Parameters
     ----------
@@ -189,22 +371,35 @@ def scale_candidates(z: np.ndarray, tile: int, lo: float = 0.45, hi: float = 2.2
     count : int
         Number of candidates returned.
     max_len : int
-        Longest stretch of each axis used for the autocorrelation (pixels).
+        Longest stretch of each axis used for the 1-D autocorrelations (pixels).
+    max_side_2d : int
+        Largest window side for the 2-D lattice estimate (:func:`_acf2d`).
+
+    Two estimators are interleaved, best first: a 2-D one (whitened 2-D autocorrelation scored on the
+    whole lattice ``(m p, n p)``: many more peaks than the axes hold, so it works down to two periods
+    per axis, e.g. a 512 px image halved) and the per-axis one (longer reach on large images).
     """
+    two_d = _candidates_2d(z, tile, lo, hi, max_side_2d, count)
     pk_y = _peaks(_axis_acf(z, 0, max_len))
     pk_x = _peaks(_axis_acf(z, 1, max_len))
     top = min(hi * tile, min(pk_y.size, pk_x.size) - 3)
-    if top <= lo * tile:
-        return []
-    periods = np.arange(lo * tile, top, 0.25, dtype=np.float32)
-    # isotropic resizes are the common case: add the evidence of both axes at the same period
-    score = _harmonic_score(pk_y, periods) + _harmonic_score(pk_x, periods)
-    out: list[tuple[float, float]] = []
-    for i in np.argsort(score)[::-1]:
-        p = float(periods[i])
-        if any(abs(p - q * tile) < 0.03 * p for q, _ in out):
-            continue
-        out.append((_refine(pk_y, p) / tile, _refine(pk_x, p) / tile))
-        if len(out) == count:
-            break
-    return out
+    one_d: list[np.ndarray] = []
+    if top > lo * tile:
+        periods = np.arange(lo * tile, top, 0.25, dtype=np.float32)
+        # isotropic resizes are the common case: add the evidence of both axes at the same period
+        score = _harmonic_score(pk_y, periods) + _harmonic_score(pk_x, periods)
+        for i in np.argsort(score)[::-1]:
+            p = float(periods[i])
+            if any(abs(p - q[0, 0] * tile) < 0.03 * p for q in one_d):
+                continue
+            one_d.append(np.diag([_refine(pk_y, p) / tile, _refine(pk_x, p) / tile]))
+            if len(one_d) == count:
+                break
+    # interleave, 2-D first (it is the better estimator on small images); drop near-duplicates
+    out: list[np.ndarray] = []
+    for pair in zip(two_d + [None] * len(one_d), one_d + [None] * len(two_d), strict=False):
+        for c in pair:
+            if c is None or any(np.abs(c - q).max() < 0.003 * np.abs(c).max() for q in out):
+                continue
+            out.append(c)
+    return out[:count]

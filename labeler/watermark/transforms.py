@@ -60,8 +60,17 @@ def haar_ll_synthesis(ll: np.ndarray) -> np.ndarray:
 
 
 def haar_ll(x: np.ndarray) -> np.ndarray:
-    """LL subband of a one-level 'haar' DWT (``pywt.dwt2``), float32, half size (odd sides padded)."""
-    return pywt.dwt2(x, "haar", mode="periodization")[0].astype(np.float32)
+    """LL subband of a one-level 'haar' DWT, float32, half size (odd sides padded).
+
+    Equal to ``pywt.dwt2(x, "haar", mode="periodization")[0]`` (pywavelets extends an odd side by its
+    last sample; tested): the Haar LL sample is twice the mean of a 2 x 2 block, which cv2's area resize
+    computes ~40x faster than the generic ``dwtn``.
+    """
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    h, w = x.shape
+    if h % 2 or w % 2:
+        x = cv2.copyMakeBorder(x, 0, h % 2, 0, w % 2, cv2.BORDER_REPLICATE)
+    return cv2.resize(x, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA) * np.float32(2.0)
 
 
 def _check_image(image: np.ndarray) -> tuple[int, int, int]:
@@ -108,25 +117,27 @@ def add_luma(image: np.ndarray, delta: np.ndarray) -> np.ndarray:
     (before rounding and clipping). Alpha is copied unchanged. Returns a new array of the input dtype.
 
     ``delta`` is rounded once to integers of the image's depth and added with saturation (cv2's
-    saturating add/subtract on the positive and negative parts), which equals rounding and clipping
-    the float sum per channel up to ties, at a third of the cost.
+    mixed-depth add), which equals rounding and clipping the float sum per channel up to ties.
     """
     scale = _scale(image)
     dtype = image.dtype
-    top = 255 if dtype == np.uint8 else 65535
-    d = np.rint(delta if scale == 1.0 else delta * np.float32(scale))
-    pos = np.clip(d, 0, top).astype(dtype)
-    neg = np.clip(-d, 0, top).astype(dtype)
     if image.ndim == 2 or image.shape[2] == 1:
-        flat = image.reshape(image.shape[0], image.shape[1])
-        return cv2.subtract(cv2.add(flat, pos), neg).reshape(image.shape)
-    c = image.shape[2]
-    zero = np.zeros_like(pos)
-    colour = 3 if c >= 3 else 1
-    planes_pos = [pos] * colour + [zero] * (c - colour)  # alpha (last plane) gets no change
-    planes_neg = [neg] * colour + [zero] * (c - colour)
-    src = np.ascontiguousarray(image)
-    return cv2.subtract(cv2.add(src, cv2.merge(planes_pos)), cv2.merge(planes_neg))
+        colour, c = 1, 1
+    else:
+        c = image.shape[2]
+        colour = 3 if c >= 3 else 1
+    if dtype == np.uint8:
+        # one rounding pass to int16, then cv2's saturating mixed-depth add (uint8 + int16 -> uint8)
+        d = np.rint(delta).astype(np.int16)
+        cv_depth = cv2.CV_8U
+    else:
+        d = np.rint(delta * np.float32(scale)).astype(np.int32)
+        cv_depth = cv2.CV_16U
+    src = np.ascontiguousarray(image).reshape(image.shape[0], image.shape[1], c)
+    if c == 1:
+        return cv2.add(src[:, :, 0], d, dtype=cv_depth).reshape(image.shape)
+    planes = [d] * colour + [np.zeros_like(d)] * (c - colour)  # alpha (last plane) gets no change
+    return cv2.add(src, cv2.merge(planes), dtype=cv_depth)
 
 
 def block_activity(y: np.ndarray, n: int = 8) -> np.ndarray:
