@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/watermark_ecc.py            # 400 trials per point
     python benchmarks/watermark_ecc.py --quick    # 100 trials per point
-    python benchmarks/watermark_ecc.py --write    # also write RESULTS_watermark.md
+    python benchmarks/watermark_ecc.py --write    # also write RESULTS.md
 
 Both codes carry the same 80 bits (64 payload + CRC-16) on the same 2,304 data slots of one ``dct``
 tile, each slot a +-1 chip plus Gaussian noise of standard deviation sigma (the folded host and attack

@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/watermark_false_positives.py            # corpus + 2,000 random crops/rescales
     python benchmarks/watermark_false_positives.py --quick    # corpus + 200
-    python benchmarks/watermark_false_positives.py --write    # also write RESULTS_watermark.md
+    python benchmarks/watermark_false_positives.py --write    # also write RESULTS.md
 
 Every unmarked corpus photo, then random crops (128 px up to the whole photo, any offset) of them, half
 of them also rescaled by a random factor in [0.5, 2], a fifth rotated by up to 3 degrees and a third

@@ -1,4 +1,4 @@
-"""Write one marked section of ``benchmarks/RESULTS_watermark.md`` (the lead merges it into RESULTS.md)."""
+"""Write one marked section of ``benchmarks/RESULTS.md`` (replaced in place, other sections kept)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ import platform
 import re
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS_watermark.md"
-HEADER = ("# Watermark benchmarks\n\n"
-          "Written by `benchmarks/watermark_*.py --write`; each section is replaced in place.\n")
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+HEADER = "# Benchmark results\n"
 
 
 def machine() -> str:

@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/watermark_robustness.py            # every corpus photo, every attack, anchors
     python benchmarks/watermark_robustness.py --quick    # every 3rd photo, the target attacks, no anchors
-    python benchmarks/watermark_robustness.py --write    # also write the tables into RESULTS_watermark.md
+    python benchmarks/watermark_robustness.py --write    # also write the tables into RESULTS.md
 
 For each photo and attack: the exact-payload recovery rate (our 64-bit payload; anchors: all their bits)
 and the mean bit accuracy. Ours is read with ``detectors.watermark.detect`` (key, full sync search), so

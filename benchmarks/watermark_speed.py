@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/watermark_speed.py            # 512x512, 1920x1080, 3840x2160; anchors; 7 repeats
     python benchmarks/watermark_speed.py --quick    # same sizes, 3 repeats, anchors only at 1920x1080
-    python benchmarks/watermark_speed.py --write    # also write the table into RESULTS_watermark.md
+    python benchmarks/watermark_speed.py --write    # also write the table into RESULTS.md
 
 Single thread: BLAS/OpenMP thread counts are set to 1 before numpy loads and ``cv2.setNumThreads(1)``.
 Times are medians of in-process calls on a photo-like image (a corpus photo resized, or a synthetic
