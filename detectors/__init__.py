@@ -76,6 +76,8 @@ def verify(
             report.warnings.append("the watermark payload does not match the metadata label's ProduceID")
     if visible and pixels is not None:
         report.visible = visible_layer(pixels)
+    elif visible and medium(fmt) == "video":
+        report.visible = video_visible_layer(p)
     report.c2pa = read_c2pa(p, trust_anchors=trust_anchors).to_dict()
     report.warnings.extend(cross_check(report.metadata, report.watermark, report.c2pa))
     report.verdict, report.reasons = decide(report.metadata, report.watermark, report.c2pa, report.visible)
@@ -112,6 +114,20 @@ def visible_layer(pixels: _Pixels) -> dict[str, Any]:
     layer = detect_image_label(image).to_dict()
     if not layer["present"]:
         layer.update(kind=None, position=None, height_ratio=None)
+    return layer
+
+
+def video_visible_layer(path: Path) -> dict[str, Any]:
+    """The ``layers.visible`` entry for a video: our mark in the first seconds, and for how long."""
+    from detectors.visible import detect_video_label
+
+    try:
+        layer = detect_video_label(path).to_dict()
+    except LabelerError as exc:
+        return {"present": False, "kind": None, "position": None, "height_ratio": None, "seconds": None,
+                "note": str(exc)}
+    if not layer["present"]:
+        layer.update(kind=None, position=None, height_ratio=None, seconds=None)
     return layer
 
 

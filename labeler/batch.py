@@ -128,6 +128,8 @@ class BatchTask:
         C2PA trust anchor PEM files (``verify``).
     text, position : str
         Visible label wording and placement (the ``visible`` layer).
+    visible_seconds : float or None
+        Video: seconds the visible label shows from the start; None for the whole duration.
     """
 
     kind: str
@@ -151,6 +153,7 @@ class BatchTask:
     trust_anchors: tuple[str, ...] = ()
     text: str = "AI生成"
     position: str = "bottom-right"
+    visible_seconds: float | None = 3.0
 
     def check(self) -> BatchTask:
         """Validate before any file is touched; raise :class:`LabelerError` (one line) otherwise."""
@@ -446,7 +449,7 @@ def _label_one(task: BatchTask, rel: str, size: int | None, mtime_ns: int | None
                 layers=task.layers, overwrite=task.overwrite, key=task.key,
                 watermark_method=task.watermark_method, watermark_strength=task.watermark_strength,
                 quality=task.quality, signer=_WORKER.get("signer"), c2pa_thumbnail=task.c2pa_thumbnail,
-                text=task.text, position=task.position,
+                text=task.text, position=task.position, visible_seconds=task.visible_seconds,
             )
             record.update(status="ok", format=result.format, layers=list(result.layers),
                           warnings=result.warnings)

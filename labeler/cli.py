@@ -79,6 +79,9 @@ def _label_options(batch: bool):
                      help="Visible label wording (needs AI/人工智能 and 生成/合成)."),
         click.option("--position", type=click.Choice(VISIBLE_POSITIONS), default="bottom-right",
                      show_default=True, help="Where the visible label goes."),
+        click.option("--duration", type=click.FloatRange(min=2.0), default=3.0, show_default=True,
+                     help="Video: seconds the visible label shows from the start (GB 45438: at least 2)."),
+        click.option("--whole", is_flag=True, help="Video: show the visible label for the whole duration."),
         click.option("--sign-cert", type=click.Path(dir_okay=False, path_type=str),
                      help="C2PA signing certificate chain PEM (leaf first)."),
         click.option("--sign-key", type=click.Path(dir_okay=False, path_type=str), help="C2PA signing key."),
@@ -132,6 +135,7 @@ def label_cmd(src: str, dst: str, as_json: bool, **opts) -> None:
             c2pa_thumbnail=opts["c2pa_thumbnail"],
             text=opts["text"],
             position=opts["position"],
+            visible_seconds=None if opts["whole"] else opts["duration"],
         )
     except LabelerError as exc:
         _fail(f"{src}: {exc}")
@@ -155,7 +159,8 @@ def _describe(name: str, info: dict) -> str:
         return f"watermark {info['method']} payload {info['payload']} key {info['key_id']}"
     if name == "visible":
         share = f"{info['height_ratio']:.1%} of the short side"
-        return f"visible {info['text']!r} at {info['position']} ({share})"
+        shown = f", first {info['seconds']:g} s" if info.get("seconds") else ""
+        return f"visible {info['text']!r} at {info['position']} ({share}{shown})"
     if name == "c2pa":
         return f"c2pa manifest signed by {info['signer']} (+{info['bytes_added']} bytes)"
     return name
@@ -314,7 +319,7 @@ def batch_label_cmd(src: str, dst: str, journal: str | None, **opts) -> None:
         reserved_code2=opts["reserved2"], layers=tuple(opts["layers"].split(",")), key=key,
         watermark_method=opts["watermark_method"], watermark_strength=opts["watermark_strength"],
         quality=opts["quality"], signer=signer, c2pa_thumbnail=opts["c2pa_thumbnail"], text=opts["text"],
-        position=opts["position"],
+        position=opts["position"], visible_seconds=None if opts["whole"] else opts["duration"],
         overwrite=opts["overwrite"],
     )
     _run_batch(task, journal, opts)

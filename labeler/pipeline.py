@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labeler.errors import LabelerError
-from labeler.formats import EXTENSIONS, sniff_file
+from labeler.formats import EXTENSIONS, VIDEO_FORMATS, sniff_file
 from labeler.metadata import write_label
 from labeler.record import AIGCLabel
 
@@ -99,6 +99,7 @@ def label_file(
     c2pa_thumbnail: bool = False,
     text: str = "AI生成",
     position: str = "bottom-right",
+    visible_seconds: float | None = 3.0,
 ) -> LabelResult:
     """Label the file ``src`` and write the result to ``dst``.
 
@@ -133,6 +134,9 @@ def label_file(
         Wording of the visible label (must contain "AI"/"人工智能" and "生成"/"合成", GB 45438 5).
     position : str
         Where the visible label goes: one of :data:`labeler.visible.POSITIONS`.
+    visible_seconds : float or None
+        Video: how long the visible label shows from the start, in seconds (>= 2, GB 45438 5.3);
+        None for the whole duration. The video stream is re-encoded once (libx264); audio is copied.
 
     Raises
     ------
@@ -158,11 +162,12 @@ def label_file(
             f"output extension {ext} does not fit the input's format ({fmt}); labeling never converts formats"
         )
     result = LabelResult(os.fspath(src), os.fspath(dst), fmt)
-    for pixel_layer in ("watermark", "visible"):
-        if pixel_layer in order and fmt not in PIXEL_FORMATS:
-            raise LabelerError(
-                f"the {pixel_layer} layer supports {', '.join(PIXEL_FORMATS)} images, not {fmt}"
-            )
+    if "watermark" in order and fmt not in PIXEL_FORMATS:
+        raise LabelerError(f"the watermark layer supports {', '.join(PIXEL_FORMATS)} images, not {fmt}")
+    if "visible" in order and fmt not in PIXEL_FORMATS + VIDEO_FORMATS:
+        raise LabelerError(
+            f"the visible layer supports {', '.join(PIXEL_FORMATS + VIDEO_FORMATS)} files, not {fmt}"
+        )
     if "watermark" in order and key is None:
         raise LabelerError("the watermark layer needs a key (--key-file; make one with aigc keygen)")
     if not dst_p.parent.is_dir():
@@ -186,7 +191,15 @@ def label_file(
                     current, out, label, key, watermark_method, watermark_strength, quality
                 )
             elif name == "visible":
-                result.layers["visible"] = _visible(current, out, text, position, quality)
+                if fmt in VIDEO_FORMATS:
+                    from labeler.visible import add_video_label
+
+                    result.layers["visible"] = add_video_label(
+                        current, out, text=text, position=position, seconds=visible_seconds,
+                        whole=visible_seconds is None, overwrite=True,
+                    )
+                else:
+                    result.layers["visible"] = _visible(current, out, text, position, quality)
             elif name == "metadata":
                 result.layers["metadata"] = _metadata(current, out, label, result.warnings)
             elif name == "c2pa":

@@ -55,3 +55,23 @@ def test_visible_reports_match_schema(tmp_path):
             "--layers", "visible,metadata", check=True)
     for report in verify_json(out, SAMPLES / "photo.png"):
         jsonschema.validate(report, schema)
+
+
+def test_video_visible_label_through_cli(tmp_path):
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((Path(__file__).resolve().parents[1] / "docs" / "report.schema.json").read_text())
+    out = tmp_path / "v.mp4"
+    proc = run_cli("label", str(SAMPLES / "clip.mp4"), str(out), "--producer", PRODUCER,
+                   "--produce-id", "vid", "--layers", "visible,metadata", "--duration", "2",
+                   "--position", "top-right")
+    assert proc.returncode == 0, proc.stderr
+    report, plain = verify_json(out, SAMPLES / "clip.mp4")
+    visible = report["layers"]["visible"]
+    assert report["verdict"] == "confirmed"
+    assert (visible["kind"], visible["position"], visible["seconds"]) == ("video-text", "top-right", 2.0)
+    assert plain["layers"]["visible"]["present"] is False
+    for r in (report, plain):
+        jsonschema.validate(r, schema)
+    too_short = run_cli("label", str(SAMPLES / "clip.mp4"), str(tmp_path / "w.mp4"), "--producer", PRODUCER,
+                        "--produce-id", "vid", "--layers", "visible", "--duration", "1")
+    assert too_short.returncode == 2 and not (tmp_path / "w.mp4").exists()

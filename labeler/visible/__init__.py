@@ -3,7 +3,8 @@
 * :func:`add_image_label` draws "AI生成" (or another accepted wording) on an image array, sized by
   its ink height (>= 5 % of the shorter side), in a corner or at the top/bottom centre;
 * :func:`place_label` says where and how large that label is, without drawing it;
-* video (overlay on the first seconds with ffmpeg) and audio cues are not written yet.
+* :func:`add_video_label` overlays the same label on the first seconds of a video (one ffmpeg run,
+  audio and metadata copied); audio cues are not written yet.
 
 The glyphs come from a subset of Noto Sans CJK SC Bold shipped in ``fonts/`` (SIL OFL 1.1).
 Detection lives in :mod:`detectors.visible`.
@@ -25,16 +26,19 @@ from labeler.visible.image import (
     place_label,
     render_label,
 )
+from labeler.visible.video import MIN_SECONDS, add_video_label
 
 __all__ = [
     "DEFAULT_TEXT",
     "MIN_HEIGHT_RATIO",
     "MIN_INK_PX",
+    "MIN_SECONDS",
     "POSITIONS",
     "LabelStyle",
     "Placement",
     "RenderedLabel",
     "add_image_label",
+    "add_video_label",
     "check_wording",
     "font_path",
     "place_label",
