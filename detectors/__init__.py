@@ -78,6 +78,8 @@ def verify(
         report.visible = visible_layer(pixels)
     elif visible and medium(fmt) == "video":
         report.visible = video_visible_layer(p)
+    elif visible and medium(fmt) == "audio":
+        report.visible = audio_visible_layer(p)
     report.c2pa = read_c2pa(p, trust_anchors=trust_anchors).to_dict()
     report.warnings.extend(cross_check(report.metadata, report.watermark, report.c2pa))
     report.verdict, report.reasons = decide(report.metadata, report.watermark, report.c2pa, report.visible)
@@ -128,6 +130,22 @@ def video_visible_layer(path: Path) -> dict[str, Any]:
                 "note": str(exc)}
     if not layer["present"]:
         layer.update(kind=None, position=None, height_ratio=None, seconds=None)
+    return layer
+
+
+def audio_visible_layer(path: Path) -> dict[str, Any]:
+    """The ``layers.visible`` entry for audio: our rhythm cue (Morse "AI"), where and when it starts."""
+    from detectors.visible import detect_audio_cue
+    from labeler.media.audio import read_audio
+
+    try:
+        audio = read_audio(path)
+        layer = detect_audio_cue(audio.samples, audio.sample_rate).to_dict()
+    except LabelerError as exc:
+        return {"present": False, "kind": None, "position": None, "height_ratio": None, "seconds": None,
+                "note": str(exc)}
+    if not layer["present"]:
+        layer.update(kind=None, position=None, seconds=None)
     return layer
 
 

@@ -115,7 +115,8 @@ class Report:
                          + agree[wm.get("matches_metadata")])
         vis = self.visible
         if vis is not None and vis.get("present") and md is not None and md.present:
-            parts.append(f"visible {vis.get('text')!r} at {vis['position']}")
+            what = "rhythm cue" if vis.get("kind") == "audio-rhythm" else f"visible {vis.get('text')!r}"
+            parts.append(f"{what} at {vis['position']}")
         cp = self.c2pa
         if cp is not None and cp.get("present"):
             ai = {True: ", AI-generated", False: ", not AI-generated", None: ""}[cp.get("ai_generated")]

@@ -36,7 +36,10 @@ def decide(
     """
     verdict, reasons = _from_metadata(metadata)
     if visible and visible.get("present"):
-        seen = f"visible label {visible.get('text')!r} at {visible.get('position')}"
+        if visible.get("kind") == "audio-rhythm":
+            seen = f"audio rhythm cue (Morse AI) at {visible.get('position')} ({visible.get('seconds')} s)"
+        else:
+            seen = f"visible label {visible.get('text')!r} at {visible.get('position')}"
         if verdict == "none" and not (watermark and watermark.get("present")) and not (
             c2pa and c2pa.get("present") and c2pa.get("ai_generated")
         ):

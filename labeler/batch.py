@@ -130,6 +130,8 @@ class BatchTask:
         Visible label wording and placement (the ``visible`` layer).
     visible_seconds : float or None
         Video: seconds the visible label shows from the start; None for the whole duration.
+    cue_positions : tuple of str
+        Audio: where the rhythm cue goes (``start``, ``end``, ``middle``).
     """
 
     kind: str
@@ -154,6 +156,7 @@ class BatchTask:
     text: str = "AI生成"
     position: str = "bottom-right"
     visible_seconds: float | None = 3.0
+    cue_positions: tuple[str, ...] = ("start",)
 
     def check(self) -> BatchTask:
         """Validate before any file is touched; raise :class:`LabelerError` (one line) otherwise."""
@@ -450,6 +453,7 @@ def _label_one(task: BatchTask, rel: str, size: int | None, mtime_ns: int | None
                 watermark_method=task.watermark_method, watermark_strength=task.watermark_strength,
                 quality=task.quality, signer=_WORKER.get("signer"), c2pa_thumbnail=task.c2pa_thumbnail,
                 text=task.text, position=task.position, visible_seconds=task.visible_seconds,
+                cue_positions=task.cue_positions,
             )
             record.update(status="ok", format=result.format, layers=list(result.layers),
                           warnings=result.warnings)

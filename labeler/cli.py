@@ -82,6 +82,8 @@ def _label_options(batch: bool):
         click.option("--duration", type=click.FloatRange(min=2.0), default=3.0, show_default=True,
                      help="Video: seconds the visible label shows from the start (GB 45438: at least 2)."),
         click.option("--whole", is_flag=True, help="Video: show the visible label for the whole duration."),
+        click.option("--cue", default="start", show_default=True,
+                     help="Audio: where the rhythm cue goes, comma-separated: start, end, middle."),
         click.option("--sign-cert", type=click.Path(dir_okay=False, path_type=str),
                      help="C2PA signing certificate chain PEM (leaf first)."),
         click.option("--sign-key", type=click.Path(dir_okay=False, path_type=str), help="C2PA signing key."),
@@ -136,6 +138,7 @@ def label_cmd(src: str, dst: str, as_json: bool, **opts) -> None:
             text=opts["text"],
             position=opts["position"],
             visible_seconds=None if opts["whole"] else opts["duration"],
+            cue_positions=_cue_positions(opts["cue"]),
         )
     except LabelerError as exc:
         _fail(f"{src}: {exc}")
@@ -158,12 +161,22 @@ def _describe(name: str, info: dict) -> str:
     if name == "watermark":
         return f"watermark {info['method']} payload {info['payload']} key {info['key_id']}"
     if name == "visible":
+        if info.get("kind") == "audio-rhythm":
+            return f"audio rhythm cue (Morse AI) at {', '.join(info['where'])}"
         share = f"{info['height_ratio']:.1%} of the short side"
         shown = f", first {info['seconds']:g} s" if info.get("seconds") else ""
         return f"visible {info['text']!r} at {info['position']} ({share}{shown})"
     if name == "c2pa":
         return f"c2pa manifest signed by {info['signer']} (+{info['bytes_added']} bytes)"
     return name
+
+
+def _cue_positions(spec: str) -> tuple[str, ...]:
+    where = tuple(p.strip() for p in spec.split(",") if p.strip())
+    bad = [p for p in where if p not in ("start", "end", "middle")]
+    if bad or not where:
+        raise LabelerError(f"--cue takes start, end and/or middle, not {spec!r}")
+    return where
 
 
 def _signer(cert: str | None, key: str | None, tsa: str | None):
@@ -320,6 +333,7 @@ def batch_label_cmd(src: str, dst: str, journal: str | None, **opts) -> None:
         watermark_method=opts["watermark_method"], watermark_strength=opts["watermark_strength"],
         quality=opts["quality"], signer=signer, c2pa_thumbnail=opts["c2pa_thumbnail"], text=opts["text"],
         position=opts["position"], visible_seconds=None if opts["whole"] else opts["duration"],
+        cue_positions=_cue_positions(opts["cue"]),
         overwrite=opts["overwrite"],
     )
     _run_batch(task, journal, opts)

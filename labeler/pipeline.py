@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labeler.errors import LabelerError
-from labeler.formats import EXTENSIONS, VIDEO_FORMATS, sniff_file
+from labeler.formats import AUDIO_FORMATS, EXTENSIONS, VIDEO_FORMATS, sniff_file
 from labeler.metadata import write_label
 from labeler.record import AIGCLabel
 
@@ -100,6 +100,7 @@ def label_file(
     text: str = "AI生成",
     position: str = "bottom-right",
     visible_seconds: float | None = 3.0,
+    cue_positions: Sequence[str] = ("start",),
 ) -> LabelResult:
     """Label the file ``src`` and write the result to ``dst``.
 
@@ -137,6 +138,9 @@ def label_file(
     visible_seconds : float or None
         Video: how long the visible label shows from the start, in seconds (>= 2, GB 45438 5.3);
         None for the whole duration. The video stream is re-encoded once (libx264); audio is copied.
+    cue_positions : sequence of {"start", "end", "middle"}
+        Audio: where the rhythm cue (Morse "AI") goes. WAV/FLAC keep their sample format; MP3/M4A are
+        re-encoded once at about the input's bit rate.
 
     Raises
     ------
@@ -164,10 +168,8 @@ def label_file(
     result = LabelResult(os.fspath(src), os.fspath(dst), fmt)
     if "watermark" in order and fmt not in PIXEL_FORMATS:
         raise LabelerError(f"the watermark layer supports {', '.join(PIXEL_FORMATS)} images, not {fmt}")
-    if "visible" in order and fmt not in PIXEL_FORMATS + VIDEO_FORMATS:
-        raise LabelerError(
-            f"the visible layer supports {', '.join(PIXEL_FORMATS + VIDEO_FORMATS)} files, not {fmt}"
-        )
+    if "visible" in order and fmt not in PIXEL_FORMATS + VIDEO_FORMATS + AUDIO_FORMATS:
+        raise LabelerError(f"the visible layer does not support {fmt} files")
     if "watermark" in order and key is None:
         raise LabelerError("the watermark layer needs a key (--key-file; make one with aigc keygen)")
     if not dst_p.parent.is_dir():
@@ -191,7 +193,12 @@ def label_file(
                     current, out, label, key, watermark_method, watermark_strength, quality
                 )
             elif name == "visible":
-                if fmt in VIDEO_FORMATS:
+                if fmt in AUDIO_FORMATS:
+                    from labeler.visible import add_audio_cue_file
+
+                    add_audio_cue_file(current, out, where=cue_positions)
+                    result.layers["visible"] = {"kind": "audio-rhythm", "where": list(cue_positions)}
+                elif fmt in VIDEO_FORMATS:
                     from labeler.visible import add_video_label
 
                     result.layers["visible"] = add_video_label(

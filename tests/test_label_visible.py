@@ -37,10 +37,12 @@ def test_visible_label_found_after_jpeg_and_resize(tmp_path, position):
     assert plain["verdict"] == "none" and plain["layers"]["visible"]["present"] is False
 
 
-def test_visible_layer_refuses_audio_and_bad_wording(tmp_path):
-    proc = run_cli("label", str(SAMPLES / "speech.wav"), str(tmp_path / "a.wav"), "--producer", PRODUCER,
+def test_visible_layer_refuses_gif_and_bad_wording(tmp_path):
+    gif = tmp_path.parent / f"{tmp_path.name}-in.gif"
+    Image.open(SAMPLES / "photo.png").convert("P").save(gif)
+    proc = run_cli("label", str(gif), str(tmp_path / "a.gif"), "--producer", PRODUCER,
                    "--produce-id", "x", "--layers", "visible,metadata")
-    assert proc.returncode == 2 and "visible layer supports" in proc.stderr
+    assert proc.returncode == 2 and "visible layer does not support gif" in proc.stderr
     proc = run_cli("label", str(SAMPLES / "photo.png"), str(tmp_path / "b.png"), "--producer", PRODUCER,
                    "--produce-id", "x", "--layers", "visible", "--text", "hello")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
@@ -75,3 +77,20 @@ def test_video_visible_label_through_cli(tmp_path):
     too_short = run_cli("label", str(SAMPLES / "clip.mp4"), str(tmp_path / "w.mp4"), "--producer", PRODUCER,
                         "--produce-id", "vid", "--layers", "visible", "--duration", "1")
     assert too_short.returncode == 2 and not (tmp_path / "w.mp4").exists()
+
+
+@pytest.mark.parametrize("name", ["speech.wav", "speech.mp3"])
+def test_audio_cue_through_cli(tmp_path, name):
+    out = tmp_path / name
+    proc = run_cli("label", str(SAMPLES / name), str(out), "--producer", PRODUCER, "--produce-id", "cue",
+                   "--layers", "visible,metadata", "--cue", "start")
+    assert proc.returncode == 0, proc.stderr
+    report, plain = verify_json(out, SAMPLES / name)
+    cue = report["layers"]["visible"]
+    assert (cue["present"], cue["kind"], cue["position"]) == (True, "audio-rhythm", "start")
+    assert cue["seconds"] < 0.05
+    assert report["verdict"] == "confirmed"
+    assert plain["layers"]["visible"]["present"] is False
+    bad = run_cli("label", str(SAMPLES / name), str(tmp_path / f"x-{name}"), "--producer", PRODUCER,
+                  "--produce-id", "cue", "--layers", "visible", "--cue", "sideways")
+    assert bad.returncode == 2 and "--cue takes" in bad.stderr

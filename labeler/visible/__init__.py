@@ -1,10 +1,12 @@
-"""Explicit labels people perceive (GB 45438-2025 section 5): visible text marks on images and video.
+"""Explicit labels people perceive (GB 45438-2025 section 5): text marks on images/video, audio cues.
 
 * :func:`add_image_label` draws "AI生成" (or another accepted wording) on an image array, sized by
   its ink height (>= 5 % of the shorter side), in a corner or at the top/bottom centre;
 * :func:`place_label` says where and how large that label is, without drawing it;
 * :func:`add_video_label` overlays the same label on the first seconds of a video (one ffmpeg run,
-  audio and metadata copied); audio cues are not written yet.
+  audio and metadata copied);
+* :func:`add_audio_cue` / :func:`add_audio_cue_file` put the rhythm cue (Morse "AI", short-long
+  short-short tones) at the start, end or middle of audio, loudness-matched to the programme.
 
 The glyphs come from a subset of Noto Sans CJK SC Bold shipped in ``fonts/`` (SIL OFL 1.1).
 Detection lives in :mod:`detectors.visible`.
@@ -12,6 +14,13 @@ Detection lives in :mod:`detectors.visible`.
 
 from __future__ import annotations
 
+from labeler.visible.audio import (
+    add_audio_cue,
+    add_audio_cue_file,
+    cue_length,
+    loudness,
+    morse_ai_cue,
+)
 from labeler.visible.image import (
     DEFAULT_TEXT,
     MIN_HEIGHT_RATIO,
@@ -37,10 +46,15 @@ __all__ = [
     "LabelStyle",
     "Placement",
     "RenderedLabel",
+    "add_audio_cue",
+    "add_audio_cue_file",
     "add_image_label",
     "add_video_label",
     "check_wording",
+    "cue_length",
     "font_path",
+    "loudness",
+    "morse_ai_cue",
     "place_label",
     "render_label",
 ]
