@@ -91,6 +91,10 @@ def test_audio_cue_through_cli(tmp_path, name):
     assert cue["seconds"] < 0.05
     assert report["verdict"] == "confirmed"
     assert plain["layers"]["visible"]["present"] is False
+    if name.endswith(".mp3"):  # re-encoded, but the source's tags are kept
+        import mutagen
+
+        assert str(mutagen.File(out)["TIT2"]) == "aigc-labeler sample speech"
     bad = run_cli("label", str(SAMPLES / name), str(tmp_path / f"x-{name}"), "--producer", PRODUCER,
                   "--produce-id", "cue", "--layers", "visible", "--cue", "sideways")
     assert bad.returncode == 2 and "--cue takes" in bad.stderr

@@ -315,6 +315,7 @@ def write_audio(
     format: str | None = None,  # noqa: A002 - the name soundfile uses
     subtype: str | None = None,
     bitrate: str | int | None = None,
+    metadata_from: str | os.PathLike[str] | None = None,
 ) -> None:
     """Encode samples and write them to ``path`` atomically.
 
@@ -334,6 +335,9 @@ def write_audio(
         default ``PCM_16`` for WAV and FLAC, ``VORBIS`` for OGG. Not used for MP3/M4A.
     bitrate : str or int, optional
         MP3/M4A bit rate, ``"192k"`` or bit/s (default 192 kbit/s).
+    metadata_from : path-like, optional
+        MP3/M4A: copy the global tags (title, artist, an AIGC tag...) of this file into the output, so
+        re-encoding a file does not drop its metadata. Not used for WAV/FLAC/OGG.
 
     Raises
     ------
@@ -367,18 +371,30 @@ def write_audio(
     if subtype is not None:
         raise ValueError(f"subtype applies to wav, flac and ogg, not {fmt}")
     codec, default_rate = _FFMPEG_FORMATS[fmt]
-    _ffmpeg_encode(path, data, int(sample_rate), codec, str(bitrate or default_rate))
+    _ffmpeg_encode(path, data, int(sample_rate), codec, str(bitrate or default_rate), metadata_from)
 
 
 def _ffmpeg_encode(
-    path: str | os.PathLike[str], data: np.ndarray, rate: int, codec: str, bitrate: str
+    path: str | os.PathLike[str],
+    data: np.ndarray,
+    rate: int,
+    codec: str,
+    bitrate: str,
+    metadata_from: str | os.PathLike[str] | None = None,
 ) -> None:
     with ff.output_path(path) as tmp:
         args = [
             ff.ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
             "-f", "f32le", "-ar", str(rate), "-ac", str(data.shape[1]), "-i", "pipe:0",
-            "-c:a", codec, "-b:a", bitrate, "file:" + os.path.abspath(tmp),
         ]
+        if metadata_from is not None:
+            # The source's tags only (-map 0:a keeps its streams out); use_metadata_tags keeps an
+            # mdta AIGC key in M4A, which ffmpeg otherwise drops without a word.
+            args += ["-protocol_whitelist", ff.PROTOCOLS, "-i", ff.input_url(metadata_from),
+                     "-map", "0:a", "-map_metadata", "1"]
+            if codec == "aac":
+                args += ["-movflags", "use_metadata_tags"]
+        args += ["-c:a", codec, "-b:a", bitrate, "file:" + os.path.abspath(tmp)]
         with ff.stderr_file() as err:
             proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
             finished = broken = False

@@ -342,7 +342,7 @@ def add_audio_cue_file(
     out = add_audio_cue(data.samples, data.sample_rate, **opts)  # type: ignore[arg-type]
     fmt = audio_format_for(dst) or (data.format or "").lower()
     if fmt in ("mp3", "m4a"):
-        write_audio(dst, out, data.sample_rate, format=fmt, bitrate=_bitrate_of(src))
+        write_audio(dst, out, data.sample_rate, format=fmt, bitrate=_bitrate_of(src), metadata_from=src)
     elif fmt in ("wav", "flac", "ogg"):
         same = audio_format_for(src) == fmt and data.subtype and data.subtype.isupper()
         write_audio(dst, out, data.sample_rate, format=fmt, subtype=data.subtype if same else None)
