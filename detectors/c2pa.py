@@ -30,7 +30,7 @@ from typing import Any
 import c2pa
 
 from labeler.errors import LabelerError
-from labeler.provenance.c2pa_sign import AIGC_ASSERTION, SOFT_BINDING_ASSERTION
+from labeler.provenance.c2pa_sign import AIGC_ASSERTION, SOFT_BINDING_ASSERTION, closing_native
 from labeler.record import FIELD_NAMES, LabelParseError, parse_label
 
 __all__ = ["C2paLayer", "read_c2pa", "load_trust_anchors", "AI_SOURCE_TYPES", "AIGC_ASSERTION"]
@@ -168,11 +168,11 @@ def read_c2pa(path: str | os.PathLike[str], *, trust_anchors: list[str] | None =
         raise LabelerError(exc.strerror or str(exc)) from None
     with handle:
         try:
-            with _closing(c2pa.Context.from_dict(settings)) as ctx:
+            with closing_native(c2pa.Context.from_dict(settings)) as ctx:
                 reader = c2pa.Reader.try_create(None, handle, None, ctx)
                 if reader is None:
                     return layer
-                with _closing(reader):
+                with closing_native(reader):
                     layer.present = True
                     layer.remote = not reader.is_embedded()
                     store = json.loads(reader.json())
@@ -301,12 +301,4 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-@contextlib.contextmanager
-def _closing(obj: Any) -> Any:
-    # Free native handles now, on this thread, rather than in __del__ later.
-    try:
-        yield obj
-    finally:
-        with contextlib.suppress(Exception):
-            obj.close()
 

@@ -46,3 +46,22 @@ def _create_beside(target: Path) -> tuple[int, str]:
         except FileExistsError:
             continue
     raise LabelerError(f"cannot create a temporary file beside {target}")
+
+
+def check_paths(
+    src: str | os.PathLike[str], dst: str | os.PathLike[str], *, overwrite: bool
+) -> tuple[Path, Path]:
+    """Check an input/output pair before any work: ``src`` is a file, ``dst`` is not ``src``, and an
+    existing ``dst`` is replaced only when ``overwrite``. Returns both as :class:`~pathlib.Path`.
+
+    Raises :class:`LabelerError` with a one-line reason otherwise.
+    """
+    src_p, dst_p = Path(src), Path(dst)
+    if not src_p.is_file():
+        raise LabelerError("no such file" if not src_p.exists() else "not a regular file")
+    if dst_p.exists():
+        if os.path.samefile(src_p, dst_p):
+            raise LabelerError("refusing to overwrite the input file; give another output path")
+        if not overwrite:
+            raise LabelerError(f"output {dst_p} exists (use --overwrite to replace it)")
+    return src_p, dst_p

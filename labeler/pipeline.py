@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from labeler.atomic import check_paths
 from labeler.errors import LabelerError
 from labeler.formats import AUDIO_FORMATS, EXTENSIONS, VIDEO_FORMATS, sniff_file
 from labeler.metadata import write_label
@@ -150,15 +151,7 @@ def label_file(
     started = time.perf_counter()
     order = parse_layers(layers)
     label.check()
-    src_p, dst_p = Path(src), Path(dst)
-    if not src_p.exists():
-        raise LabelerError("no such file")
-    if not src_p.is_file():
-        raise LabelerError("not a regular file")
-    if dst_p.exists() and (os.path.samefile(src_p, dst_p)):
-        raise LabelerError("refusing to overwrite the input file; give another output path")
-    if dst_p.exists() and not overwrite:
-        raise LabelerError(f"output {dst_p} exists (use --overwrite to replace it)")
+    src_p, dst_p = check_paths(src, dst, overwrite=overwrite)
     fmt = sniff_file(src_p)
     ext = dst_p.suffix.lower()
     if ext and ext not in EXTENSIONS[fmt]:

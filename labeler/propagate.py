@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labeler.atomic import atomic_output
+from labeler.atomic import atomic_output, check_paths
 from labeler.errors import LabelerError
 from labeler.metadata import write_label
 from labeler.record import AIGCLabel, field_problems
@@ -139,14 +139,7 @@ def propagate_file(
     """
     from detectors import verify  # detectors imports labeler: import here to keep the package graph acyclic
 
-    src_p, dst_p = Path(src), Path(dst)
-    if not src_p.is_file():
-        raise LabelerError("no such file" if not src_p.exists() else "not a regular file")
-    if dst_p.exists():
-        if os.path.samefile(src_p, dst_p):
-            raise LabelerError("refusing to overwrite the input file; give another output path")
-        if not overwrite:
-            raise LabelerError(f"output {dst_p} exists (use --overwrite to replace it)")
+    src_p, dst_p = check_paths(src, dst, overwrite=overwrite)
     # Check the platform's own values first: a typo in --propagator must not depend on the file.
     platform_problems = field_problems(
         {"ContentPropagator": propagator, "PropagateID": propagate_id, "ReservedCode2": reserved_code2}

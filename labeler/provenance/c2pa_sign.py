@@ -29,7 +29,6 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import c2pa
@@ -38,7 +37,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from labeler.atomic import atomic_output
+from labeler.atomic import atomic_output, check_paths
 from labeler.errors import LabelerError
 from labeler.formats import sniff_file
 from labeler.record import AIGCLabel
@@ -351,14 +350,7 @@ def sign_file(
     from labeler import __version__
 
     started = time.perf_counter()
-    src_p, dst_p = Path(src), Path(dst)
-    if not src_p.is_file():
-        raise LabelerError("no such file" if not src_p.exists() else "not a regular file")
-    if dst_p.exists():
-        if os.path.samefile(src_p, dst_p):
-            raise LabelerError("refusing to overwrite the input file; give another output path")
-        if not overwrite:
-            raise LabelerError(f"output {dst_p} exists (use --overwrite to replace it)")
+    src_p, dst_p = check_paths(src, dst, overwrite=overwrite)
     if not isinstance(signer, SignerSpec):
         raise C2paSignError("signer must come from local_signer() or callback_signer()")
     fmt = sniff_file(src_p)
@@ -401,7 +393,7 @@ def sign_file(
                 "builder": {"thumbnail": {"enabled": bool(thumbnail)}},
             }
             ctx = c2pa.Context.from_dict(settings)
-            with _closing(ctx), _closing(c2pa.Builder(manifest, ctx)) as builder:
+            with closing_native(ctx), closing_native(c2pa.Builder(manifest, ctx)) as builder:
                 if parent:
                     source.seek(0)
                     # The old store travels whole inside the new one, with its validation results;
@@ -410,7 +402,7 @@ def sign_file(
                         {"title": src_p.name, "relationship": "parentOf", "label": _PARENT_ID}, mime, source
                     )
                 source.seek(0)
-                with atomic_output(dst_p) as out, _closing(signer._native(failures)) as native:
+                with atomic_output(dst_p) as out, closing_native(signer._native(failures)) as native:
                     store = builder.sign(native, mime, source, out)
                     out.flush()
                     out.seek(0)
@@ -447,7 +439,7 @@ def _has_manifest(source: io.BufferedReader, mime: str) -> bool:
     """True if ``source`` holds a C2PA manifest store (embedded or a remote reference)."""
     source.seek(0)
     try:
-        with _closing(c2pa.Context.from_dict(_READ_SETTINGS)) as ctx:
+        with closing_native(c2pa.Context.from_dict(_READ_SETTINGS)) as ctx:
             reader = c2pa.Reader.try_create(mime, source, None, ctx)
             if reader is not None:
                 reader.close()
@@ -471,7 +463,7 @@ def _has_manifest(source: io.BufferedReader, mime: str) -> bool:
 def _read_back(out: Any, mime: str) -> str:
     """Read the manifest just written from the temporary output; return its label."""
     ctx = c2pa.Context.from_dict(_READ_SETTINGS)
-    with _closing(ctx), _closing(c2pa.Reader(mime, out, None, ctx)) as r:
+    with closing_native(ctx), closing_native(c2pa.Reader(mime, out, None, ctx)) as r:
         state = r.get_validation_state()
         active = r.get_active_manifest() or {}
         label = active.get("label")
@@ -563,9 +555,12 @@ def _one_line(exc: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def _closing(obj: Any) -> Any:
-    # Native handles are freed deterministically here rather than by __del__ at an arbitrary time on
-    # an arbitrary thread.
+def closing_native(obj: Any) -> Any:
+    """Context manager that closes a c2pa native object (Context, Builder, Reader, Signer) on exit.
+
+    Native handles are freed here, on this thread, rather than by ``__del__`` at an arbitrary time on
+    an arbitrary thread (shared or late-freed handles crash the native library under threads).
+    """
     try:
         yield obj
     finally:
