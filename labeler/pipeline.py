@@ -169,37 +169,39 @@ def label_file(
         raise LabelerError(f"output folder does not exist: {dst_p.parent}")
     if "c2pa" in order and signer is None:
         raise LabelerError("the c2pa layer needs a signer (--sign-cert and --sign-key; see aigc keys init)")
-    # Each layer but the last writes a staged file beside dst (same filesystem: the final rename is
-    # atomic, and a failure anywhere leaves no output); the last layer writes dst atomically itself.
+    # Image pixel layers share one decode and one encode (a second JPEG generation would cost quality
+    # for nothing); every other layer is a step of its own.
+    pixel = [n for n in order if n in ("watermark", "visible") and fmt in PIXEL_FORMATS]
+    steps: list[tuple[str, ...]] = ([tuple(pixel)] if pixel else []) + [(n,) for n in order if n not in pixel]
+    # Each step but the last writes a staged file beside dst (same filesystem: the final rename is
+    # atomic, and a failure anywhere leaves no output); the last step writes dst atomically itself.
     staging = (
         tempfile.TemporaryDirectory(prefix=".aigc-", dir=dst_p.parent)
-        if len(order) > 1
+        if len(steps) > 1
         else contextlib.nullcontext("")
     )
     with staging as scratch:
         current = src_p
-        for index, name in enumerate(order):
-            out = dst_p if index == len(order) - 1 else Path(scratch) / f"{name}{dst_p.suffix or '.' + fmt}"
-            if name == "watermark":
-                assert key is not None
-                result.layers["watermark"] = _watermark(
-                    current, out, label, key, watermark_method, watermark_strength, quality
+        for index, step in enumerate(steps):
+            out = dst_p if index == len(steps) - 1 else Path(scratch) / f"{index}{dst_p.suffix or '.' + fmt}"
+            name = step[0]
+            if step == tuple(pixel):
+                result.layers.update(
+                    _image_pixels(current, out, step, label, key, watermark_method, watermark_strength,
+                                  quality, text, position)
                 )
+            elif name == "visible" and fmt in AUDIO_FORMATS:
+                from labeler.visible import add_audio_cue_file
+
+                add_audio_cue_file(current, out, where=cue_positions)
+                result.layers["visible"] = {"kind": "audio-rhythm", "where": list(cue_positions)}
             elif name == "visible":
-                if fmt in AUDIO_FORMATS:
-                    from labeler.visible import add_audio_cue_file
+                from labeler.visible import add_video_label
 
-                    add_audio_cue_file(current, out, where=cue_positions)
-                    result.layers["visible"] = {"kind": "audio-rhythm", "where": list(cue_positions)}
-                elif fmt in VIDEO_FORMATS:
-                    from labeler.visible import add_video_label
-
-                    result.layers["visible"] = add_video_label(
-                        current, out, text=text, position=position, seconds=visible_seconds,
-                        whole=visible_seconds is None, overwrite=True,
-                    )
-                else:
-                    result.layers["visible"] = _visible(current, out, text, position, quality)
+                result.layers["visible"] = add_video_label(
+                    current, out, text=text, position=position, seconds=visible_seconds,
+                    whole=visible_seconds is None, overwrite=True,
+                )
             elif name == "metadata":
                 result.layers["metadata"] = _metadata(current, out, label, result.warnings)
             elif name == "c2pa":
@@ -214,22 +216,6 @@ def label_file(
     return result
 
 
-def _visible(src: Path, out: Path, text: str, position: str, quality: int) -> dict[str, Any]:
-    """Draw the visible label (GB 45438 section 5.2) on the pixels of ``src`` and write ``out``."""
-    from labeler.media.image import read_image, write_image
-    from labeler.visible import add_image_label, place_label
-
-    image = read_image(src)
-    if image.n_frames > 1:
-        raise LabelerError("the visible layer does not support animated images")
-    height, width = image.pixels.shape[:2]
-    placement = place_label(height, width, text, position=position)
-    write_image(out, add_image_label(image.pixels, text, position=position), format=image.format,
-                like=image, quality=quality)
-    return {"kind": "image-text", "text": text, "position": placement.position,
-            "height_ratio": round(placement.height_ratio, 4), "box": list(placement.box)}
-
-
 def _metadata(src: Path, out: Path, label: AIGCLabel, warnings: list[str]) -> dict[str, Any]:
     value = label.to_json()
     written = write_label(src, out, value)
@@ -239,23 +225,46 @@ def _metadata(src: Path, out: Path, label: AIGCLabel, warnings: list[str]) -> di
     return {"carrier": written.carrier, "bytes_added": written.bytes_added, "value": value}
 
 
-def _watermark(
-    src: Path, out: Path, label: AIGCLabel, key: bytes, method: str, strength: float | None, quality: int
-) -> dict[str, Any]:
-    """Embed the watermark into the pixels of ``src`` and write ``out`` in the same format.
+def _image_pixels(
+    src: Path,
+    out: Path,
+    layers: tuple[str, ...],
+    label: AIGCLabel,
+    key: bytes | None,
+    method: str,
+    strength: float | None,
+    quality: int,
+    text: str,
+    position: str,
+) -> dict[str, dict[str, Any]]:
+    """Apply the image pixel layers in order (watermark, then visible label) and write ``out`` once.
 
-    The payload is derived from the label's ProduceID, so a verifier can check watermark and metadata
-    against each other. ICC profile, EXIF and XMP of the input are written with the new pixels.
+    The watermark payload is derived from the label's ProduceID, so a verifier can check watermark and
+    metadata against each other. ICC profile, EXIF and XMP of the input are written with the new pixels.
     """
     from labeler.media.image import read_image, write_image
-    from labeler.watermark import DEFAULT_STRENGTH, embed, payload_from_produce_id
-    from labeler.watermark.keyfile import key_id
 
     image = read_image(src)
     if image.n_frames > 1:
-        raise LabelerError("the watermark layer does not support animated images")
-    payload = payload_from_produce_id(label.produce_id)
-    chosen = DEFAULT_STRENGTH if strength is None else strength
-    marked = embed(image.pixels, payload, key=key, method=method, strength=chosen)
-    write_image(out, marked, format=image.format, like=image, quality=quality)
-    return {"method": method, "payload": payload.hex(), "key_id": key_id(key), "strength": chosen}
+        raise LabelerError(f"the {layers[0]} layer does not support animated images")
+    pixels = image.pixels
+    done: dict[str, dict[str, Any]] = {}
+    if "watermark" in layers:
+        from labeler.watermark import DEFAULT_STRENGTH, embed, payload_from_produce_id
+        from labeler.watermark.keyfile import key_id
+
+        assert key is not None
+        payload = payload_from_produce_id(label.produce_id)
+        chosen = DEFAULT_STRENGTH if strength is None else strength
+        pixels = embed(pixels, payload, key=key, method=method, strength=chosen)
+        done["watermark"] = {"method": method, "payload": payload.hex(), "key_id": key_id(key),
+                             "strength": chosen}
+    if "visible" in layers:
+        from labeler.visible import add_image_label, place_label
+
+        placement = place_label(pixels.shape[0], pixels.shape[1], text, position=position)
+        pixels = add_image_label(pixels, text, position=position)
+        done["visible"] = {"kind": "image-text", "text": text, "position": placement.position,
+                           "height_ratio": round(placement.height_ratio, 4), "box": list(placement.box)}
+    write_image(out, pixels, format=image.format, like=image, quality=quality)
+    return done

@@ -109,3 +109,21 @@ def test_watermark_reports_match_schema(marked, keys):
     for report in reports:
         jsonschema.validate(report, schema)
     assert reports[1]["layers"]["watermark"]["checked"] is False
+
+
+def test_watermark_and_visible_in_one_encode(keys, tmp_path):
+    out, wm_only = tmp_path / "both.jpg", tmp_path / "wm.jpg"
+    common = ["--producer", PRODUCER, "--produce-id", "both", "--key-file", str(keys[0])]
+    proc = run_cli("label", str(SAMPLES / "photo.jpg"), str(out), *common,
+                   "--layers", "visible,watermark,metadata", "--json", check=True)
+    x, y, w, h = json.loads(proc.stdout)["layers"]["visible"]["box"]
+    report = verify_json(out, "--key-file", str(keys[0]))
+    assert report["layers"]["watermark"]["present"] and report["layers"]["watermark"]["matches_metadata"]
+    assert report["layers"]["visible"]["present"]
+    # One JPEG generation: outside the label's 8x8 blocks the pixels equal those of the watermark-only
+    # output (a second decode/encode pass differs by about 0.5 levels on average there).
+    run_cli("label", str(SAMPLES / "photo.jpg"), str(wm_only), *common, "--layers", "watermark", check=True)
+    with Image.open(wm_only) as a, Image.open(out) as b:
+        diff = np.abs(np.asarray(a, np.float32) - np.asarray(b, np.float32))
+    diff[(y // 8) * 8 - 8:y + h + 16, (x // 8) * 8 - 8:x + w + 16] = 0
+    assert float(diff.mean()) < 0.01
