@@ -71,19 +71,31 @@ def verify(
     report.metadata = judge_metadata(found)
     pixels = _Pixels(p) if medium(fmt) == "image" else None
     if key is not None:
-        report.watermark = watermark_layer(pixels, fmt, key, report.metadata)
-        if report.watermark.get("matches_metadata") is False:
+        report.watermark = _guarded(report, "watermark", watermark_layer, pixels, fmt, key, report.metadata)
+        if report.watermark and report.watermark.get("matches_metadata") is False:
             report.warnings.append("the watermark payload does not match the metadata label's ProduceID")
     if visible and pixels is not None:
-        report.visible = visible_layer(pixels)
+        report.visible = _guarded(report, "visible", visible_layer, pixels)
     elif visible and medium(fmt) == "video":
-        report.visible = video_visible_layer(p)
+        report.visible = _guarded(report, "visible", video_visible_layer, p)
     elif visible and medium(fmt) == "audio":
-        report.visible = audio_visible_layer(p)
-    report.c2pa = read_c2pa(p, trust_anchors=trust_anchors).to_dict()
+        report.visible = _guarded(report, "visible", audio_visible_layer, p)
+    c2pa_layer = _guarded(report, "c2pa", read_c2pa, p, trust_anchors=trust_anchors)
+    report.c2pa = c2pa_layer.to_dict() if c2pa_layer is not None else None
     report.warnings.extend(cross_check(report.metadata, report.watermark, report.c2pa))
     report.verdict, report.reasons = decide(report.metadata, report.watermark, report.c2pa, report.visible)
     return report
+
+
+def _guarded(report: Report, name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    # A bug in one detector must not cost the other layers' findings (nor stop a batch): the layer is
+    # left out and the report says why. Expected failures are handled inside each layer function.
+    try:
+        return fn(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001
+        report.warnings.append(f"the {name} layer failed: internal error ({type(exc).__name__}: {exc}); "
+                               "please report it")
+        return None
 
 
 class _Pixels:

@@ -160,3 +160,20 @@ def test_mp4_without_use_metadata_tags_has_no_label(tmp_path: Path):
     subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(src), "-c", "copy", "-metadata", f"AIGC={BARE}",
                     str(out)], check=True)
     assert verify(out).verdict == "none"
+
+
+def test_a_failing_detector_costs_only_its_layer(tmp_path: Path, monkeypatch):
+    import detectors.visible
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated detector bug")
+
+    monkeypatch.setattr(detectors.visible, "detect_image_label", broken)
+    out = tmp_path / "l.png"
+    label_file(Path(__file__).resolve().parents[1] / "samples" / "photo.png", out, LABEL)
+    report = verify(out)
+    assert report.verdict == "confirmed" and report.errors == []
+    assert report.visible is None and "visible" not in report.to_dict()["layers"]
+    assert report.warnings == [
+        "the visible layer failed: internal error (RuntimeError: simulated detector bug); please report it"
+    ]
