@@ -45,6 +45,8 @@ def _create_beside(target: Path) -> tuple[int, str]:
             return os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), tmp
         except FileExistsError:
             continue
+        except OSError as exc:
+            raise LabelerError(f"cannot write {target}: {exc.strerror or exc}") from None
     raise LabelerError(f"cannot create a temporary file beside {target}")
 
 

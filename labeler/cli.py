@@ -409,6 +409,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("aigc: interrupted", err=True)
         sys.exit(130)
+    except LabelerError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}")
+    except Exception as exc:  # noqa: BLE001 - every command: one line, never a traceback
+        _fail(f"internal error ({type(exc).__name__}: {exc}); please report it", EXIT_INTERNAL)
 
 
 if __name__ == "__main__":
