@@ -132,6 +132,8 @@ class BatchTask:
         Video: seconds the visible label shows from the start; None for the whole duration.
     cue_positions : tuple of str
         Audio: where the rhythm cue goes (``start``, ``end``, ``middle``).
+    visible : bool
+        ``verify``: also search for our visible mark / audio cue (the slow layer).
     """
 
     kind: str
@@ -157,6 +159,7 @@ class BatchTask:
     position: str = "bottom-right"
     visible_seconds: float | None = 3.0
     cue_positions: tuple[str, ...] = ("start",)
+    visible: bool = True
 
     def check(self) -> BatchTask:
         """Validate before any file is touched; raise :class:`LabelerError` (one line) otherwise."""
@@ -417,7 +420,8 @@ def _verify_one(task: BatchTask, rel: str, size: int | None, mtime_ns: int | Non
 
     src = Path(task.src_root) / rel
     try:
-        record = verify(src, key=task.key, trust_anchors=list(task.trust_anchors) or None).to_dict()
+        record = verify(src, key=task.key, trust_anchors=list(task.trust_anchors) or None,
+                        visible=task.visible).to_dict()
     except Exception as exc:  # noqa: BLE001 - verify never raises for a bad file; a bug must not stop a batch
         from detectors.report import Report
 

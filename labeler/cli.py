@@ -42,6 +42,10 @@ def cli() -> None:
 
 
 # Options several commands share; click builds a fresh Option each time one is applied.
+_no_visible_option = click.option(
+    "--no-visible", is_flag=True,
+    help="Skip the search for our visible mark / audio cue (the slow layer: 0.03-0.5 s per file).",
+)
 _trust_anchors_option = click.option(
     "--trust-anchors", "anchor_files", multiple=True, type=click.Path(dir_okay=False, path_type=str),
     help="PEM file of trusted C2PA root certificates (repeatable); a chain to one gives Trusted.",
@@ -203,8 +207,9 @@ def _read_key(key_file: str | None) -> bytes | None:
 @click.option("--key-file", type=click.Path(dir_okay=False, path_type=str),
               help="Watermark key: also look for our invisible watermark (images).")
 @_trust_anchors_option
+@_no_visible_option
 def verify_cmd(
-    files: Sequence[str], as_json: bool, key_file: str | None, anchor_files: Sequence[str]
+    files: Sequence[str], as_json: bool, key_file: str | None, anchor_files: Sequence[str], no_visible: bool
 ) -> None:
     """Read and judge the labels of FILES: confirmed, possible, suspected or none."""
     from detectors import verify
@@ -217,7 +222,7 @@ def verify_cmd(
         _fail(str(exc))
     unreadable = 0
     for path in files:
-        report = verify(path, key=key, trust_anchors=list(anchor_files) or None)
+        report = verify(path, key=key, trust_anchors=list(anchor_files) or None, visible=not no_visible)
         if not report.ok:
             unreadable += 1
         if as_json:
@@ -345,9 +350,10 @@ def batch_label_cmd(src: str, dst: str, journal: str | None, **opts) -> None:
               help="JSON Lines report, one line per file as it finishes; also the resume journal.")
 @click.option("--key-file", type=click.Path(dir_okay=False, path_type=str), help="Watermark key.")
 @_trust_anchors_option
+@_no_visible_option
 @_batch_options
 def batch_verify_cmd(
-    src: str, report: str, key_file: str | None, anchor_files: Sequence[str], **opts
+    src: str, report: str, key_file: str | None, anchor_files: Sequence[str], no_visible: bool, **opts
 ) -> None:
     """Verify every file under SRC into REPORT (JSON Lines); re-run to resume.
 
@@ -359,7 +365,7 @@ def batch_verify_cmd(
         key = _read_key(key_file)
     except LabelerError as exc:
         _fail(str(exc))
-    task = BatchTask("verify", src, key=key, trust_anchors=tuple(anchor_files))
+    task = BatchTask("verify", src, key=key, trust_anchors=tuple(anchor_files), visible=not no_visible)
     _run_batch(task, report, opts)
 
 

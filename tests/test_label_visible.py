@@ -98,3 +98,11 @@ def test_audio_cue_through_cli(tmp_path, name):
     bad = run_cli("label", str(SAMPLES / name), str(tmp_path / f"x-{name}"), "--producer", PRODUCER,
                   "--produce-id", "cue", "--layers", "visible", "--cue", "sideways")
     assert bad.returncode == 2 and "--cue takes" in bad.stderr
+
+
+def test_no_visible_skips_the_layer(tmp_path):
+    out = tmp_path / "v.png"
+    run_cli("label", str(SAMPLES / "photo.png"), str(out), "--producer", PRODUCER, "--produce-id", "v",
+            "--layers", "visible,metadata", check=True)
+    report = json.loads(run_cli("verify", "--json", "--no-visible", str(out)).stdout)
+    assert "visible" not in report["layers"] and report["verdict"] == "confirmed"
