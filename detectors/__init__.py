@@ -1,53 +1,97 @@
 """Everything that reads and judges labels: metadata readers, the verdict, the report.
 
-The entry point is :func:`verify`::
+The entry point is :func:`verify`; it takes a path, an encoded file in memory or a pixel array::
 
     >>> from detectors import verify
     >>> report = verify("labeled.jpg")
-    >>> report.verdict, report.metadata.fields["ProduceID"]
+    >>> report.verdict, report.confidence, report.metadata.fields["ProduceID"]
+    >>> verify(upload_bytes).to_dict()              # e.g. the body of an HTTP upload
+    >>> verify(pixels, key=key).watermark           # a generation backend's own array
 """
 
 from __future__ import annotations
 
+import io
 import os
+import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
 from detectors.c2pa import read_c2pa
 from detectors.metadata import MetadataLayer, judge_metadata
 from detectors.report import SCHEMA, Report
-from detectors.verdict import VERDICTS, cross_check, decide
+from detectors.verdict import CONFIDENCES, VERDICTS, Decision, cross_check, decide
 from labeler.errors import LabelerError
-from labeler.formats import EXTENSIONS, medium
-from labeler.metadata import read_labels
+from labeler.formats import EXTENSIONS, medium, sniff
+from labeler.metadata import carrier_module, read_labels
 
-__all__ = ["verify", "Report", "MetadataLayer", "VERDICTS", "SCHEMA"]
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["verify", "Report", "MetadataLayer", "VERDICTS", "CONFIDENCES", "SCHEMA", "Decision", "decide",
+           "cross_check", "Source", "TEMP_PREFIX"]
+
+#: What :func:`verify` accepts.
+Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, "np.ndarray"]
+#: Prefix of the private temporary folder :func:`verify` makes for in-memory data that a reader can only
+#: take as a file (C2PA, ffmpeg); the folder is removed before ``verify`` returns, also on error.
+TEMP_PREFIX = "aigc-verify-"
 
 
 def verify(
-    path: str | os.PathLike[str],
+    source: Source,
     *,
     key: bytes | None = None,
     trust_anchors: list[str] | None = None,
     visible: bool = True,
 ) -> Report:
-    """Read every label layer of the file at ``path`` and judge them.
+    """Read every label layer of ``source`` and judge them.
 
     Parameters
     ----------
-    path : path-like
-        The file to verify.
+    source : path-like, bytes-like or ndarray
+        A file path; or a whole encoded file in memory (``bytes``, ``bytearray``, ``memoryview``: the
+        format is sniffed from the content; ``report.file`` is ``"<bytes>"``); or decoded pixels, a
+        NumPy array ``(H, W)`` or ``(H, W, C)`` with C in 1..4, uint8 or uint16 (``report.file`` is
+        ``"<array>"``, ``format`` None, ``medium`` ``"image"``): an array has no container, so only
+        the pixel layers apply (watermark with ``key``, visible mark); ``layers.metadata`` and
+        ``layers.c2pa`` are absent.
     key : bytes, optional
         Watermark key; without it the watermark layer is not examined (``layers.watermark`` absent).
     trust_anchors : list of str, optional
         PEM files of trusted C2PA roots; a manifest whose chain ends in one is ``Trusted``. The C2PA
-        layer is always read, offline (no remote manifests, no OCSP).
+        layer is always read (not for arrays), offline (no remote manifests, no OCSP).
     visible : bool
-        Look for our visible "AI生成"-style mark in images (``layers.visible``; about 0.1-0.5 s per image).
+        Look for our explicit label: the visible "AI生成"-style mark in images and video, the audio cue
+        (``layers.visible``; about 0.03-0.5 s per image or audio file, 0.4-1.7 s per video).
 
-    Never raises for a bad file: problems reading it are in ``report.errors``
-    (and ``report.verdict`` is then ``None``). Thread-safe; keeps no state.
+    Returns
+    -------
+    Report
+        ``verdict``, ``confidence``, ``reasons``, the layers and ``warnings``; the rules are in
+        ``docs/verdicts.md``.
+
+    Notes
+    -----
+    Never raises for bad input: problems reading it are in ``report.errors`` (and ``report.verdict``
+    is then ``None``). Thread-safe: keeps no state between calls, so a web server may call it from many
+    threads at once. In-memory data is parsed from memory where the readers allow (metadata, image
+    pixels); the C2PA reader and ffmpeg need a file, so the bytes are also written to a private
+    temporary folder (prefix :data:`TEMP_PREFIX`) that is removed before this function returns.
     """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return _verify_bytes(bytes(source), key, trust_anchors, visible)
+    if isinstance(source, (str, os.PathLike)):
+        return _verify_path(source, key, trust_anchors, visible)
+    if hasattr(source, "__array_interface__"):
+        return _verify_array(source, key, visible)
+    report = Report(file=f"<{type(source).__name__}>")
+    report.errors.append(f"cannot verify a {type(source).__name__}: give a path, bytes or a NumPy array")
+    return report
+
+
+def _verify_path(path: str | os.PathLike[str], key: bytes | None, trust_anchors: list[str] | None,
+                 visible: bool) -> Report:
     report = Report(file=os.fspath(path))
     p = Path(path)
     try:
@@ -55,36 +99,99 @@ def verify(
             raise LabelerError("is a folder, not a file")
         report.size = p.stat().st_size
         fmt, found = read_labels(p)
-        report.format, report.medium = fmt, medium(fmt)
-    except LabelerError as exc:
-        report.errors.append(str(exc))
-        return report
-    except OSError as exc:
-        report.errors.append(exc.strerror or str(exc))
-        return report
-    except Exception as exc:  # noqa: BLE001 - a parser bug must not stop a batch; it is reported
-        report.errors.append(f"internal error while reading ({type(exc).__name__}: {exc}); please report it")
+    except Exception as exc:  # noqa: BLE001 - reported, see _read_error
+        report.errors.append(_read_error(exc))
         return report
     ext = p.suffix.lower()
     if ext and ext not in EXTENSIONS.get(fmt, ()):
         report.warnings.append(f"extension {ext} does not match the content ({fmt})")
-    report.metadata = judge_metadata(found)
     pixels = _Pixels(p) if medium(fmt) == "image" else None
+    _judge(report, fmt, found, pixels, p, key, trust_anchors, visible)
+    return report
+
+
+def _verify_bytes(data: bytes, key: bytes | None, trust_anchors: list[str] | None, visible: bool) -> Report:
+    report = Report(file="<bytes>", size=len(data))
+    try:
+        # The whole buffer as the "head": sniff looks past an ID3 tag (FLAC behind ID3) within it.
+        fmt = sniff(data)
+        found = carrier_module(fmt).read(io.BytesIO(data))
+        with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as folder:
+            # Only for the readers that need a path; private (mode 0700 folder), removed on any exit.
+            spilled = Path(folder) / f"input{EXTENSIONS[fmt][0]}"
+            spilled.write_bytes(data)
+            pixels = _Pixels(data) if medium(fmt) == "image" else None
+            _judge(report, fmt, found, pixels, spilled, key, trust_anchors, visible)
+    except Exception as exc:  # noqa: BLE001 - reported, see _read_error
+        report.errors.append(_read_error(exc))
+    return report
+
+
+def _verify_array(array: Any, key: bytes | None, visible: bool) -> Report:
+    import numpy as np
+
+    report = Report(file="<array>", medium="image")
+    pixels = np.asarray(array)
+    problem = _array_problem(pixels)
+    if problem:
+        report.errors.append(problem)
+        return report
+    source = _Pixels.of(pixels)
+    # No container: no metadata label, no C2PA manifest. The verdict sees an empty metadata layer; the
+    # report leaves both layers out rather than claim they were looked for.
+    empty = MetadataLayer()
     if key is not None:
-        report.watermark = _guarded(report, "watermark", watermark_layer, pixels, fmt, key, report.metadata)
-        if report.watermark and report.watermark.get("matches_metadata") is False:
-            report.warnings.append("the watermark payload does not match the metadata label's ProduceID")
+        report.watermark = _guarded(report, "watermark", watermark_layer, source, "image", key, empty)
+    if visible:
+        report.visible = _guarded(report, "visible", visible_layer, source)
+    _conclude(report, decide(empty, report.watermark, None, report.visible))
+    return report
+
+
+def _array_problem(pixels: Any) -> str | None:
+    import numpy as np
+
+    if pixels.dtype not in (np.uint8, np.uint16):
+        return f"pixel array must be uint8 or uint16, not {pixels.dtype}"
+    if pixels.ndim not in (2, 3) or (pixels.ndim == 3 and not 1 <= pixels.shape[2] <= 4):
+        return f"pixel array must be (H, W) or (H, W, 1..4), not {pixels.shape}"
+    if min(pixels.shape[:2]) < 1:
+        return f"pixel array is empty {pixels.shape}"
+    return None
+
+
+def _judge(report: Report, fmt: str, found: list[Any], pixels: _Pixels | None, path: Path,
+           key: bytes | None, trust_anchors: list[str] | None, visible: bool) -> None:
+    """Every layer of a container file (read from ``path`` where a reader needs a file), then the verdict."""
+    report.format, report.medium = fmt, medium(fmt)
+    report.metadata = judge_metadata(found)
+    if key is not None:
+        report.watermark = _guarded(report, "watermark", watermark_layer, pixels, report.medium, key,
+                                    report.metadata)
     if visible and pixels is not None:
         report.visible = _guarded(report, "visible", visible_layer, pixels)
-    elif visible and medium(fmt) == "video":
-        report.visible = _guarded(report, "visible", video_visible_layer, p)
-    elif visible and medium(fmt) == "audio":
-        report.visible = _guarded(report, "visible", audio_visible_layer, p)
-    c2pa_layer = _guarded(report, "c2pa", read_c2pa, p, trust_anchors=trust_anchors)
+    elif visible and report.medium == "video":
+        report.visible = _guarded(report, "visible", video_visible_layer, path)
+    elif visible and report.medium == "audio":
+        report.visible = _guarded(report, "visible", audio_visible_layer, path)
+    c2pa_layer = _guarded(report, "c2pa", read_c2pa, path, trust_anchors=trust_anchors)
     report.c2pa = c2pa_layer.to_dict() if c2pa_layer is not None else None
-    report.warnings.extend(cross_check(report.metadata, report.watermark, report.c2pa))
-    report.verdict, report.reasons = decide(report.metadata, report.watermark, report.c2pa, report.visible)
-    return report
+    _conclude(report, decide(report.metadata, report.watermark, report.c2pa, report.visible))
+
+
+def _conclude(report: Report, decision: Decision) -> None:
+    report.verdict, report.confidence = decision.verdict, decision.confidence
+    report.reasons = list(decision.reasons)
+    report.warnings.extend(decision.warnings)
+
+
+def _read_error(exc: BaseException) -> str:
+    if isinstance(exc, LabelerError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    # A parser bug must not stop a batch (nor a server): it is reported.
+    return f"internal error while reading ({type(exc).__name__}: {exc}); please report it"
 
 
 def _guarded(report: Report, name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -99,19 +206,29 @@ def _guarded(report: Report, name: str, fn: Any, *args: Any, **kwargs: Any) -> A
 
 
 class _Pixels:
-    """Decode an image at most once for the pixel layers, and remember a decoding error."""
+    """Decode an image at most once for the pixel layers, and remember a decoding error.
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    One per :func:`verify` call (never shared between calls), so threads do not meet here.
+    """
+
+    def __init__(self, source: Path | bytes) -> None:
+        self.source = source
         self._pixels: Any = None
         self.error: str | None = None
+
+    @classmethod
+    def of(cls, pixels: Any) -> _Pixels:
+        """Already decoded pixels (an array given to :func:`verify`)."""
+        made = cls(b"")
+        made._pixels = pixels
+        return made
 
     def get(self) -> Any:
         if self._pixels is None and self.error is None:
             from labeler.media.image import read_image
 
             try:
-                self._pixels = read_image(self.path).pixels
+                self._pixels = read_image(self.source).pixels
             except LabelerError as exc:
                 self.error = str(exc)
         return self._pixels
@@ -146,22 +263,36 @@ def video_visible_layer(path: Path) -> dict[str, Any]:
 
 
 def audio_visible_layer(path: Path) -> dict[str, Any]:
-    """The ``layers.visible`` entry for audio: our rhythm cue (Morse "AI"), where and when it starts."""
-    from detectors.visible import detect_audio_cue
+    """The ``layers.visible`` entry for audio: our rhythm cue (Morse "AI") and voice prompt.
+
+    The entry describes the highest-scoring label found (``kind`` audio-rhythm or audio-voice, its
+    ``position``, onset ``seconds``, ``score``; ``language`` for a prompt); ``found`` lists every cue
+    and prompt found, in time order, as ``{kind, position, seconds, score[, language]}``.
+    """
+    from detectors.visible import detect_audio_cue, detect_voice_prompt
     from labeler.media.audio import read_audio
 
     try:
         audio = read_audio(path)
-        layer = detect_audio_cue(audio.samples, audio.sample_rate).to_dict()
+        cue = detect_audio_cue(audio.samples, audio.sample_rate)
+        voice = detect_voice_prompt(audio.samples, audio.sample_rate)
     except LabelerError as exc:
         return {"present": False, "kind": None, "position": None, "height_ratio": None, "seconds": None,
                 "note": str(exc)}
+    present = [r for r in (cue, voice) if r.present]
+    layer = max(present or [cue, voice], key=lambda r: r.score).to_dict()
+    found = [{"kind": "audio-rhythm", "position": p, "seconds": t, "score": s} for t, p, s in cue.cues]
+    found += [{"kind": "audio-voice", "position": p, "seconds": t, "score": s, "language": lang}
+              for t, p, lang, s in voice.prompts]
+    layer["found"] = sorted(found, key=lambda f: f["seconds"])
     if not layer["present"]:
-        layer.update(kind=None, position=None, seconds=None)
+        layer.update(kind=None, position=None, seconds=None, text=None)
+        if "language" in layer:
+            layer["language"] = None
     return layer
 
 
-def watermark_layer(pixels: _Pixels | None, fmt: str, key: bytes, metadata: MetadataLayer) -> dict[str, Any]:
+def watermark_layer(pixels: _Pixels | None, what: str, key: bytes, metadata: MetadataLayer) -> dict[str, Any]:
     """The ``layers.watermark`` entry: detection result, key ID, and agreement with the metadata label.
 
     ``matches_metadata`` is true/false when both a watermark and a metadata ProduceID exist (the
@@ -175,7 +306,7 @@ def watermark_layer(pixels: _Pixels | None, fmt: str, key: bytes, metadata: Meta
     layer: dict[str, Any] = {"present": False, "checked": False, "payload": None, "p_value": None,
                              "method": None, "matches_metadata": None, "key_id": key_id(key)}
     if pixels is None:
-        layer["note"] = f"watermark detection covers images; this file is {medium(fmt)}"
+        layer["note"] = f"watermark detection covers images; this file is {what}"
         return layer
     image = pixels.get()
     if image is None:

@@ -22,16 +22,19 @@ class Report:
     Attributes
     ----------
     file : str
-        The path as given.
+        The path as given; ``"<bytes>"`` or ``"<array>"`` for data verified from memory.
     format : str or None
         Container format from the content (``jpeg``, ``mp4``...); ``None`` if unrecognised.
     medium : str or None
         ``image``, ``audio`` or ``video``.
     size : int or None
-        File size in bytes.
+        File size in bytes (of the encoded data for bytes; ``None`` for an array).
     verdict : str or None
         ``confirmed``, ``possible``, ``suspected`` or ``none``; ``None`` when the
         file could not be read (see ``errors``): unreadable is not the same as unlabeled.
+    confidence : str or None
+        How strongly the layers back the verdict: ``high``, ``medium`` or ``low``
+        (rule in ``docs/verdicts.md``); ``None`` when the verdict is ``none`` or ``None``.
     reasons : list of str
         Why the verdict is what it is.
     metadata : MetadataLayer or None
@@ -41,7 +44,7 @@ class Report:
     c2pa : dict or None
         The C2PA manifest layer (see :class:`detectors.c2pa.C2paLayer`).
     visible : dict or None
-        The explicit (visible) label layer; images only for now.
+        The explicit label layer: visible mark (images, video), audio cue or voice prompt.
     errors : list of str
         Why the file could not be read; non-empty means the verdict is ``None``.
     warnings : list of str
@@ -53,6 +56,7 @@ class Report:
     medium: str | None = None
     size: int | None = None
     verdict: str | None = None
+    confidence: str | None = None
     reasons: list[str] = field(default_factory=list)
     metadata: MetadataLayer | None = None
     watermark: dict[str, Any] | None = None
@@ -84,6 +88,7 @@ class Report:
             "medium": self.medium,
             "size": self.size,
             "verdict": self.verdict,
+            "confidence": self.confidence,
             "reasons": self.reasons,
             "layers": layers,
             "errors": self.errors,
@@ -115,7 +120,9 @@ class Report:
                          + agree[wm.get("matches_metadata")])
         vis = self.visible
         if vis is not None and vis.get("present") and md is not None and md.present:
-            what = "rhythm cue" if vis.get("kind") == "audio-rhythm" else f"visible {vis.get('text')!r}"
+            kind = str(vis.get("kind") or "")
+            what = ("rhythm cue" if kind == "audio-rhythm" else "voice prompt" if kind.startswith("audio")
+                    else f"visible {vis.get('text')!r}")
             parts.append(f"{what} at {vis['position']}")
         cp = self.c2pa
         if cp is not None and cp.get("present"):

@@ -1,22 +1,105 @@
-"""Turn the layers of a report into one verdict (Labeling Measures Art. 6 categories).
+"""Turn the layers of a report into one verdict (Labeling Measures Art. 6 categories) and a confidence.
 
-``confirmed``  a label says AI-generated (Label "1");
-``possible``   a label says "possibly" (Label "2"), or AIGC metadata is present but its Label value
-               is not one of 1/2/3, or only a non-standard AI declaration was found;
-``suspected``  a label says "suspected" (Label "3");
-``none``       no layer found anything.
-See ``docs/report.md`` for the table.
+The rules, the confidence rule and a row-by-row table of layer combinations are in ``docs/verdicts.md``;
+``tests/test_verdict.py`` checks every row of that table against :func:`decide`.
+
+Verdict (first rule that applies):
+
+1. a metadata label with ``Label`` "1"/"2"/"3" -> ``confirmed`` / ``possible`` / ``suspected``;
+2. else our watermark in the pixels -> ``confirmed`` (it is only ever embedded into AI output);
+3. else a C2PA manifest declaring AI content -> the category of the ``Label`` in its AIGC assertion,
+   ``confirmed`` without one; but a manifest whose signature or hashes do not verify (not Trusted or
+   Valid) cannot confirm: ``possible`` instead;
+4. else AIGC metadata without a usable ``Label`` value -> ``possible``;
+5. else a non-standard AI declaration -> ``possible``;
+6. else an explicit label (visible mark, audio cue or voice prompt) -> ``possible``;
+7. else ``none``.
+
+Confidence (``None`` for ``none``): ``low`` when layers contradict each other; otherwise ``high`` when two
+independent machine-readable layers back the verdict or a Trusted C2PA manifest does, ``medium`` for
+one, ``low`` for none (only weak evidence).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from detectors.metadata import MetadataLayer
 from labeler.record import LABEL_MEANINGS
 
+__all__ = ["VERDICTS", "CONFIDENCES", "Decision", "decide", "cross_check"]
+
 VERDICTS = ("confirmed", "possible", "suspected", "none")
+#: The confidence vocabulary, strongest first; a report's ``confidence`` is one of these or None.
+CONFIDENCES = ("high", "medium", "low")
 _BY_LABEL = {"1": "confirmed", "2": "possible", "3": "suspected"}
+_INTACT = ("Trusted", "Valid")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What :func:`decide` concludes from the layers of one file.
+
+    Attributes
+    ----------
+    verdict : str
+        One of :data:`VERDICTS`.
+    confidence : str or None
+        One of :data:`CONFIDENCES`; None when the verdict is ``none``.
+    reasons : tuple of str
+        Why: the deciding layer first, then what the other layers add.
+    warnings : tuple of str
+        Findings across layers, for the report's top-level ``warnings``: contradictions, and a C2PA AIGC
+        assertion in a file without a metadata label.
+    contradictions : tuple of str
+        What lowered the confidence to ``low``: the contradicting ``warnings``, and conflicting label
+        copies inside the metadata (those are listed in ``layers.metadata.problems``).
+    """
+
+    verdict: str
+    confidence: str | None
+    reasons: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+    contradictions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """The layers reduced to what the rules look at (one place, so rules and confidence agree)."""
+
+    label: str | None  # the metadata Label value when it is 1/2/3
+    wm: dict[str, Any] | None  # the watermark layer when our mark was found
+    c2pa: dict[str, Any] | None  # the C2PA layer when a manifest is present
+    c2pa_ai: bool  # the manifest declares AI content
+    c2pa_not_ai: bool  # the manifest declares only non-AI digital source types (e.g. digitalCapture)
+    c2pa_intact: bool  # Trusted or Valid
+    c2pa_label: str | None  # Label (1/2/3) of the manifest's AIGC assertion
+    copies_conflict: bool
+
+
+def _facts(metadata: MetadataLayer, watermark: dict[str, Any] | None, c2pa: dict[str, Any] | None) -> _Facts:
+    label = metadata.label_value if metadata.present else None
+    wm = watermark if watermark and watermark.get("present") else None
+    cp = c2pa if c2pa and c2pa.get("present") else None
+    fields = cp.get("aigc_fields") if cp else None
+    c2pa_label = fields.get("Label") if isinstance(fields, dict) else None
+    c2pa_label = c2pa_label if c2pa_label in _BY_LABEL else None
+    ai = cp.get("ai_generated") if cp else None
+    conflict = any(
+        c.get("fields") is not None and c.get("fields") != metadata.fields for c in metadata.copies
+    ) if metadata.fields else False
+    return _Facts(
+        label=label if label in _BY_LABEL else None,
+        wm=wm,
+        c2pa=cp,
+        # An AIGC assertion with a Label is a declaration too when the actions name no source type.
+        c2pa_ai=bool(cp) and (ai is True or (ai is None and c2pa_label is not None)),
+        c2pa_not_ai=bool(cp) and ai is False,
+        c2pa_intact=bool(cp) and cp.get("state") in _INTACT,
+        c2pa_label=c2pa_label,
+        copies_conflict=conflict,
+    )
 
 
 def decide(
@@ -24,92 +107,185 @@ def decide(
     watermark: dict[str, Any] | None = None,
     c2pa: dict[str, Any] | None = None,
     visible: dict[str, Any] | None = None,
-) -> tuple[str, list[str]]:
-    """Return ``(verdict, reasons)`` for the layers read so far.
+) -> Decision:
+    """Judge the layers read from one file.
 
-    The metadata label decides when present; a watermark confirms or contradicts it, and a watermark
-    alone (metadata stripped) is ``confirmed``: our watermark is only ever embedded into AI output.
-    Without either, a C2PA manifest whose actions declare an AI digital source type decides:
-    ``confirmed`` when its signature is intact (Trusted or Valid), ``possible`` when it is Invalid.
-    A visible "AI生成"-style mark alone gives ``possible``: the text is seen, but anyone can draw it
-    and no machine-readable layer backs it.
+    Parameters
+    ----------
+    metadata : MetadataLayer
+        The implicit metadata label layer (an empty ``MetadataLayer()`` when there is none, e.g. for
+        a bare pixel array).
+    watermark : dict, optional
+        ``layers.watermark`` as :func:`detectors.watermark_layer` builds it (only with a key).
+    c2pa : dict, optional
+        ``layers.c2pa`` (:meth:`detectors.c2pa.C2paLayer.to_dict`).
+    visible : dict, optional
+        ``layers.visible``: any ``kind`` (``image-text``, ``video-text``, ``audio-rhythm``,
+        ``audio-voice``...).
+
+    Returns
+    -------
+    Decision
+        Verdict, confidence, reasons and the cross-layer warnings; the rules are in
+        ``docs/verdicts.md``. Never raises for odd layer contents.
     """
-    verdict, reasons = _from_metadata(metadata)
-    if visible and visible.get("present"):
-        if visible.get("kind") == "audio-rhythm":
-            seen = f"audio rhythm cue (Morse AI) at {visible.get('position')} ({visible.get('seconds')} s)"
+    f = _facts(metadata, watermark, c2pa)
+    seen = _explicit(visible)
+    primary: str | None = None  # which layer gave the first reason (it is not repeated below)
+    if f.label is not None:
+        verdict, primary = _BY_LABEL[f.label], "metadata"
+        reasons = [f"metadata label in {metadata.carrier or 'metadata'} says Label={f.label} "
+                   f"({LABEL_MEANINGS[f.label]})"]
+    elif f.wm is not None:
+        verdict, primary = "confirmed", "watermark"
+        where = _wm_where(f.wm)
+        if metadata.present:
+            reasons = [f"{where} found; the AIGC metadata has no usable Label value"]
+        elif f.c2pa_ai:
+            reasons = [f"{where} found but no metadata label"]
         else:
-            seen = f"visible label {visible.get('text')!r} at {visible.get('position')}"
-        if verdict == "none" and not (watermark and watermark.get("present")) and not (
-            c2pa and c2pa.get("present") and c2pa.get("ai_generated")
-        ):
-            return "possible", [f"{seen}, but no machine-readable label"]
-        reasons.append(seen)
-    claims_ai = bool(c2pa and c2pa.get("present") and c2pa.get("ai_generated"))
-    if claims_ai and c2pa is not None:
-        state = c2pa.get("state")
-        signed_by = f"C2PA manifest ({state}, signer {c2pa.get('signer')}) declares AI-generated content"
-        if verdict == "none" and not (watermark and watermark.get("present")):
-            return ("confirmed" if state in ("Trusted", "Valid") else "possible"), [signed_by]
-        reasons.append(signed_by)
-    if watermark and watermark.get("present"):
-        where = f"{watermark['method']} watermark (key {watermark['key_id']}, p={watermark['p_value']:.1e})"
-        agrees = watermark.get("matches_metadata")
-        if not metadata.present:
-            return "confirmed", [f"watermark only: {where} found but no metadata label (stripped?)"]
+            reasons = [f"watermark only: {where} found but no metadata label (stripped?)"]
+    elif f.c2pa_ai:
+        assert f.c2pa is not None
+        primary = "c2pa"
+        verdict = _BY_LABEL.get(f.c2pa_label or "", "confirmed")
+        if verdict == "confirmed" and not f.c2pa_intact:
+            verdict = "possible"  # a manifest that does not verify cannot confirm anything
+        said = f" (its AIGC assertion says Label={f.c2pa_label})" if f.c2pa_label in ("2", "3") else ""
+        reasons = [_c2pa_line(f.c2pa, ai=True) + said]
+    elif metadata.present:
+        verdict, primary = "possible", "metadata"
+        reasons = [_bad_label_line(metadata)]
+    elif metadata.declarations:
+        kinds = ", ".join(sorted({d["carrier"] for d in metadata.declarations}))
+        verdict, primary = "possible", "declaration"
+        reasons = [f"non-standard AI declaration ({kinds}), not a GB 45438 label"]
+    elif seen is not None:
+        verdict, primary = "possible", "visible"
+        reasons = [f"{seen}, but no machine-readable label"]
+    else:
+        verdict = "none"
+        reasons = ["no AIGC label found"]
+
+    # What the other layers add, in a fixed order: metadata, watermark, C2PA, explicit label.
+    if f.label is not None and not metadata.valid:
+        reasons.append("the label does not fully comply with GB 45438 Appendix E (see problems)")
+    if metadata.present and f.label is None and primary != "metadata":
+        reasons.append(_bad_label_line(metadata))
+    if f.wm is not None and primary != "watermark":
+        where, agrees = _wm_where(f.wm), f.wm.get("matches_metadata")
         if agrees is True:
             reasons.append(f"{where} carries the payload of the label's ProduceID")
         elif agrees is False:
             reasons.append(f"{where} payload does not match the label's ProduceID (label changed or forged?)")
+        else:
+            reasons.append(f"{where} found (the label has no ProduceID to compare with)")
         if verdict != "confirmed" and agrees is not False:
-            label = metadata.label_value
-            reasons.append(f"the watermark says AI-generated although the label says Label={label}")
-    return verdict, reasons
+            reasons.append(f"the watermark says AI-generated although the label says Label={f.label}")
+    if f.c2pa is not None and primary != "c2pa" and (f.c2pa_ai or f.c2pa_not_ai):
+        reasons.append(_c2pa_line(f.c2pa, ai=f.c2pa_ai))
+    if seen is not None and primary != "visible":
+        reasons.append(seen)
+
+    warnings, contradictions = _cross(metadata, f)
+    if f.copies_conflict:
+        contradictions.append("conflicting label copies in the metadata (see layers.metadata.problems)")
+    return Decision(verdict, _confidence(verdict, f, contradictions), tuple(reasons), tuple(warnings),
+                    tuple(contradictions))
 
 
-def _from_metadata(metadata: MetadataLayer) -> tuple[str, list[str]]:
-    if metadata.present:
-        label = metadata.label_value
-        where = metadata.carrier or "metadata"
-        if label in _BY_LABEL:
-            reasons = [f"metadata label in {where} says Label={label} ({LABEL_MEANINGS[label]})"]
-            if not metadata.valid:
-                reasons.append("the label does not fully comply with GB 45438 Appendix E (see problems)")
-            return _BY_LABEL[label], reasons
-        shown = "missing" if label is None else repr(label)
-        return "possible", [f"AIGC metadata in {where} but its Label value is {shown}, not 1/2/3"]
-    if metadata.declarations:
-        kinds = ", ".join(sorted({d["carrier"] for d in metadata.declarations}))
-        return "possible", [f"non-standard AI declaration ({kinds}), not a GB 45438 label"]
-    return "none", ["no AIGC label found"]
+def _confidence(verdict: str, f: _Facts, contradictions: list[str]) -> str | None:
+    if verdict == "none":
+        return None
+    if contradictions:
+        return "low"
+    # Independent, intact, machine-readable layers pointing at AI content. A visible mark (anyone can
+    # draw it), a non-standard declaration, a Label value outside 1/2/3 and a manifest that does not
+    # verify are evidence for the verdict but do not count here.
+    strong = (f.label is not None) + (f.wm is not None) + (f.c2pa_ai and f.c2pa_intact)
+    trusted = f.c2pa_ai and f.c2pa is not None and f.c2pa.get("state") == "Trusted"
+    if strong >= 2 or trusted:
+        return "high"
+    return "medium" if strong == 1 else "low"
 
 
 def cross_check(
     metadata: MetadataLayer, watermark: dict[str, Any] | None, c2pa: dict[str, Any] | None
 ) -> list[str]:
-    """Contradictions between layers, as report warnings (never exceptions).
+    """Findings across layers, as report warnings (never exceptions).
 
-    The C2PA AIGC assertion must carry the same seven fields as the metadata label, and the C2PA soft
-    binding the same payload as the watermark found in the pixels.
+    The same list as ``decide(...).warnings``: the watermark payload must match the label's ProduceID,
+    the C2PA AIGC assertion must carry the same seven fields as the metadata label, the C2PA soft binding
+    the same payload as the watermark in the pixels, and a manifest that declares a non-AI source must
+    not sit beside an AIGC label or our watermark.
     """
-    out: list[str] = []
-    if not c2pa or not c2pa.get("present"):
-        return out
-    fields = c2pa.get("aigc_fields")
+    return _cross(metadata, _facts(metadata, watermark, c2pa))[0]
+
+
+def _cross(metadata: MetadataLayer, f: _Facts) -> tuple[list[str], list[str]]:
+    """``(warnings, contradictions)``; every contradiction is also a warning."""
+    warnings: list[str] = []
+    contradictions: list[str] = []
+
+    def add(text: str, contradiction: bool = True) -> None:
+        warnings.append(text)
+        if contradiction:
+            contradictions.append(text)
+
+    if f.wm is not None and f.wm.get("matches_metadata") is False:
+        add("the watermark payload does not match the metadata label's ProduceID")
+    cp = f.c2pa
+    if cp is None:
+        return warnings, contradictions
+    fields = cp.get("aigc_fields")
     if fields and metadata.present and metadata.fields and fields != metadata.fields:
         differing = [k for k in metadata.fields if fields.get(k) != metadata.fields.get(k)]
-        out.append(f"the C2PA AIGC assertion differs from the metadata label in {', '.join(differing)}")
-    if fields and metadata.present is False:
-        out.append("the C2PA manifest carries an AIGC assertion but the file has no metadata label")
-    binding = c2pa.get("soft_binding")
+        add(f"the C2PA AIGC assertion differs from the metadata label in {', '.join(differing)}")
+    if fields and not metadata.present:
+        # Signed without the metadata layer, or the metadata was stripped: worth a look, but the
+        # manifest says nothing the file contradicts.
+        add("the C2PA manifest carries an AIGC assertion but the file has no metadata label", False)
+    binding = cp.get("soft_binding")
     if (
         binding
-        and watermark
-        and watermark.get("present")
+        and f.wm is not None
         and binding.get("payload")
-        and str(binding["payload"]).lower() != str(watermark.get("payload")).lower()
+        and str(binding["payload"]).lower() != str(f.wm.get("payload")).lower()
     ):
-        out.append("the C2PA soft binding names another watermark payload than the one in the pixels")
-    if c2pa.get("ai_generated") is False and metadata.present and metadata.label_value == "1":
-        out.append("the C2PA manifest does not declare AI generation but the metadata label says Label=1")
-    return out
+        add("the C2PA soft binding names another watermark payload than the one in the pixels")
+    if f.c2pa_not_ai and f.label is not None:
+        add(f"the C2PA manifest does not declare AI generation but the metadata label says Label={f.label}")
+    if f.c2pa_not_ai and f.wm is not None:
+        add("the C2PA manifest does not declare AI generation but the pixels carry the watermark")
+    return warnings, contradictions
+
+
+def _wm_where(wm: dict[str, Any]) -> str:
+    p = wm.get("p_value")
+    shown = f"{p:.1e}" if isinstance(p, (int, float)) else "?"
+    return f"{wm.get('method')} watermark (key {wm.get('key_id')}, p={shown})"
+
+
+def _c2pa_line(cp: dict[str, Any], *, ai: bool) -> str:
+    head = f"C2PA manifest ({cp.get('state') or 'not validated'}, signer {cp.get('signer')})"
+    return f"{head} declares AI-generated content" if ai else f"{head} declares a non-AI digital source type"
+
+
+def _bad_label_line(metadata: MetadataLayer) -> str:
+    label = metadata.label_value
+    shown = "missing" if label is None else repr(label)
+    return f"AIGC metadata in {metadata.carrier or 'metadata'} but its Label value is {shown}, not 1/2/3"
+
+
+def _explicit(visible: dict[str, Any] | None) -> str | None:
+    """One line for an explicit label that was found, whatever its kind; None when there is none."""
+    if not visible or not visible.get("present"):
+        return None
+    kind = str(visible.get("kind") or "")
+    at, text = visible.get("position"), visible.get("text")
+    if kind == "audio-rhythm":
+        return f"audio rhythm cue (Morse AI) at {at} ({visible.get('seconds')} s)"
+    if kind.startswith("audio"):
+        said = f" {text!r}" if text else ""
+        return f"audio voice prompt{said} at {at} ({visible.get('seconds')} s)"
+    return f"visible label {text!r} at {at}"

@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +38,8 @@ import numpy as np
 
 from labeler.visible.image import DEFAULT_STYLE, MIN_HEIGHT_RATIO, MIN_INK_PX, LabelStyle, render_label
 
-__all__ = ["DEFAULT_TEXTS", "DEFAULT_THRESHOLD", "VisibleResult", "detect_image_label", "detect_video_label"]
+__all__ = ["DEFAULT_TEXTS", "DEFAULT_THRESHOLD", "VideoLabelResult", "VisibleResult", "detect_image_label",
+           "detect_video_label"]
 
 #: Wordings looked for by default (the labeler's default first).
 DEFAULT_TEXTS: tuple[str, ...] = ("AI生成", "人工智能生成", "AI合成", "人工智能合成")
@@ -238,38 +240,166 @@ def detect_image_label(
 VIDEO_STEP = 0.5
 #: Latest time (s) :func:`detect_video_label` follows a label to.
 VIDEO_MAX_SECONDS = 10.0
+#: Sample times (s) around the centre of the middle interval and of the end interval (centred 1 s
+#: before the end): the labeler's shortest interval is 2 s, so all three lie inside it.
+VIDEO_INTERVAL_OFFSETS = (-0.5, 0.0, 0.5)
+# Start samples that must show the label for the start to count (fewer when the video has fewer).
+_VIDEO_MIN_HITS = 2
+
+
+@dataclass
+class VideoLabelResult(VisibleResult):
+    """Outcome of :func:`detect_video_label`: a :class:`VisibleResult` with the intervals found.
+
+    Attributes
+    ----------
+    kind : str
+        ``"video-text"``.
+    seconds : float or None
+        The last sampled time (s) at which the label was still found at the start; None when the
+        start does not carry it.
+    intervals : tuple of str
+        Which of ``"start"``, ``"middle"``, ``"end"`` carry the label (in that order).
+    """
+
+    kind: str = "video-text"
+    intervals: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``layers.visible`` entry of a verify report (with ``intervals``)."""
+        out = super().to_dict()
+        out["intervals"] = list(self.intervals)
+        return out
+
+
+def _video_frames(path: str | os.PathLike[str], info: Any, times: list[float],
+                  seek: float = 0.0) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield ``(t, frame)``: the upright RGB frame at or just after each time in ``times`` (s).
+
+    One ffmpeg run: input seek to ``seek`` (``-ss`` before ``-i``: jump to the keyframe before it,
+    decode from there), input read no further than the last time, a ``select`` filter through a pipe.
+    Stopping the iteration kills ffmpeg.
+    """
+    from labeler.media import ffmpeg as ff
+
+    # ffmpeg autorotates while transcoding, so the labeler drew on upright frames: decode them upright.
+    quarter = round((info.rotation or 0) / 90) % 2
+    height, width = (info.width, info.height) if quarter else (info.height, info.width)
+    # Select the first frame at or after each sample time; half a frame early, so the frame stamped
+    # exactly at T (the last one a between(t,0,T) overlay covers) is the one taken. After an input
+    # seek, t counts from the seek point.
+    half = 0.5 / info.fps
+    # prev_t is NaN on the first frame (lt() is then 0): isnan() lets a late-starting first frame count.
+    select = "+".join(f"gte(t,{t - seek - half:.4f})*(lt(prev_t,{t - seek - half:.4f})+isnan(prev_t))"
+                      for t in times)
+    url = ff.input_url(path)
+    options: dict[str, Any] = {"protocol_whitelist": ff.PROTOCOLS, "t": f"{times[-1] - seek + 0.5:.3f}"}
+    if seek > 0:
+        options["ss"] = f"{seek:.3f}"
+    source = ffmpeg_python.input(url, **options)
+    args = (
+        source[str(info.stream)]  # the main video stream, never a cover picture
+        .filter("select", select)
+        .output("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}", fps_mode="passthrough")
+        .global_args("-hide_banner", "-nostdin", "-loglevel", "error")
+        .compile(cmd=ff.ffmpeg_exe())
+    )
+    frame_bytes = width * height * 3
+    chunks = ff.pipe_chunks(args, url, frame_bytes)
+    try:
+        for at, buf in zip(times, chunks, strict=False):
+            if len(buf) < frame_bytes:
+                return
+            yield at, np.frombuffer(buf, np.uint8).reshape(height, width, 3)
+    finally:
+        chunks.close()  # kills ffmpeg when we stopped early
+
+
+def _recheck(image: np.ndarray, found: VisibleResult, threshold: float, style: LabelStyle) -> VisibleResult:
+    """Is the label ``found`` (by :func:`detect_image_label` in a frame of the same size) still in ``image``?
+
+    Only its wording, at its ink height and one ladder step either side, around its box (a quarter of
+    its height of slack): three small ``matchTemplate`` calls instead of the full search, so a label
+    followed over many frames costs about one full search.
+    """
+    assert found.box is not None and found.height_ratio is not None and found.text is not None
+    grey = _luma(image)
+    height, width = grey.shape
+    factor = min(1.0, WORK_SIDE / min(height, width))
+    if factor < 1:
+        grey = cv2.resize(grey, (max(1, round(width * factor)), max(1, round(height * factor))),
+                          interpolation=cv2.INTER_AREA)
+    wh, ww = grey.shape
+    bx, by, bw, bh = (v * factor for v in found.box)
+    best = 0.0
+    for ink in (found.height_ratio * min(wh, ww) * k for k in (1 / SCALE_STEP, 1.0, SCALE_STEP)):
+        tpl, _ = _template(found.text, ink, style)
+        th, tw = tpl.shape
+        pad = max(3, math.ceil(0.25 * max(th, bh)))
+        x0, y0 = max(0, math.floor(bx) - pad), max(0, math.floor(by) - pad)
+        x1, y1 = min(ww, math.ceil(bx + max(bw, tw)) + pad), min(wh, math.ceil(by + max(bh, th)) + pad)
+        region = grey[y0:y1, x0:x1]
+        if region.shape[0] < th or region.shape[1] < tw:
+            continue
+        result = cv2.matchTemplate(region, tpl, cv2.TM_CCOEFF_NORMED)
+        result[~np.isfinite(result)] = 0
+        result[_flat(region, th, tw)] = 0
+        best = max(best, float(np.abs(result).max()))
+    if best < threshold:
+        return VisibleResult(False, score=best)
+    return VisibleResult(True, position=found.position, height_ratio=found.height_ratio, score=best,
+                         text=found.text, box=found.box)
 
 
 def detect_video_label(
     path: str | os.PathLike[str],
     *,
-    seconds_probe: float = 4.0,
+    seconds_probe: float = 2.0,
+    intervals: bool = True,
     texts: tuple[str, ...] = DEFAULT_TEXTS,
     threshold: float = DEFAULT_THRESHOLD,
     style: LabelStyle = DEFAULT_STYLE,
-) -> VisibleResult:
-    """Look for a visible label drawn by :func:`labeler.visible.add_video_label` at the start of a video.
+) -> VideoLabelResult:
+    """Look for a visible label drawn by :func:`labeler.visible.add_video_label`: at the start, middle, end.
 
-    Frames at t = 0.5, 1.0, ... s are decoded (one ffmpeg run, a ``select`` filter through a pipe,
-    decoding stops as soon as the answer is known) and passed to :func:`detect_image_label`. Every
-    sample up to ``seconds_probe`` is looked at; after that, sampling goes on only while the label is
-    still found, up to :data:`VIDEO_MAX_SECONDS`.
+    Start: frames at t = 0.5, 1.0, ... s are decoded (one ffmpeg run, a ``select`` filter through a
+    pipe, decoding stops as soon as the answer is known) and passed to :func:`detect_image_label`.
+    Every sample up to ``seconds_probe`` is looked at; after that, sampling goes on only while the
+    label is still found, up to :data:`VIDEO_MAX_SECONDS`. Middle and end (``intervals``, when the
+    duration is known): three frames each, :data:`VIDEO_INTERVAL_OFFSETS` around the midpoint and
+    around 1 s before the end, taken from the start scan when it already passed them, else decoded
+    by one ffmpeg run per interval that seeks there (``-ss`` before ``-i``). The first frame showing
+    the label is searched in full; later frames are only rechecked at its place, wording and scale
+    (a few small matches), falling back to a full search when that fails. So a video costs at most
+    three ffmpeg runs and 26 frame looks, whatever its length; an unlabeled one 4 + 1 + 1 full searches
+    (the first miss in a middle or end window ends it).
+
+    The start carries the label when at least 2 of its samples show it (all of them when there are
+    fewer), so a single look-alike frame does not count; the middle and the end when all three of
+    theirs do (the label is seen across the second around the midpoint, or across 1.5 .. 0.5 s
+    before the end), so a start label that reaches past the midpoint of a short clip is not also
+    reported as a middle one.
 
     Parameters
     ----------
     path : path-like
         The video.
     seconds_probe : float
-        Samples up to this time (s) are always examined (>= :data:`VIDEO_STEP`).
+        Samples up to this time (s) are always examined (>= :data:`VIDEO_STEP`; default the
+        standard's 2 s minimum at the start).
+    intervals : bool
+        Also look at the middle and the end.
     texts, threshold, style
         As for :func:`detect_image_label`.
 
     Returns
     -------
-    VisibleResult
-        ``kind="video-text"``; position, ratio, text and box from the best-scoring frame; ``seconds``
-        the last sampled time where the label was found (resolution :data:`VIDEO_STEP`). A label shown
-        for the first S seconds reports S rounded down to the step (the frame at exactly S included).
+    VideoLabelResult
+        ``present`` when any interval carries the label; ``intervals`` which ones; position, ratio,
+        text and box from the best-scoring frame; ``seconds`` the last sample of the unbroken run of
+        hits from the start (resolution :data:`VIDEO_STEP`; a label shown for the first S seconds
+        reports S rounded down to the step, the frame at exactly S included), None when the start
+        lacks it.
 
     Raises
     ------
@@ -283,7 +413,6 @@ def detect_video_label(
     The i-th selected frame is taken to be the i-th sample time; on variable-frame-rate video with
     gaps longer than :data:`VIDEO_STEP` that mapping can shift (``seconds`` may come out early).
     """
-    from labeler.media import ffmpeg as ff
     from labeler.media.video import video_info
 
     info = video_info(path)
@@ -292,48 +421,76 @@ def detect_video_label(
     times = [VIDEO_STEP * k for k in range(1, int(limit / VIDEO_STEP + 1e-9) + 1)]
     if not times:
         times = [0.0]  # a clip shorter than one step: look at its first frame
-    # ffmpeg autorotates while transcoding, so the labeler drew on upright frames: decode them upright.
-    quarter = round((info.rotation or 0) / 90) % 2
-    height, width = (info.width, info.height) if quarter else (info.height, info.width)
-    # Select the first frame at or after each sample time; half a frame early, so the frame stamped
-    # exactly at T (the last one a between(t,0,T) overlay covers) is the one taken.
-    half = 0.5 / info.fps
-    # prev_t is NaN on the first frame (lt() is then 0): isnan() lets a late-starting first frame count.
-    select = "+".join(f"gte(t,{t - half:.4f})*(lt(prev_t,{t - half:.4f})+isnan(prev_t))" for t in times)
-    url = ff.input_url(path)
-    source = ffmpeg_python.input(url, protocol_whitelist=ff.PROTOCOLS, t=f"{times[-1] + 0.5:.3f}")
-    args = (
-        source[str(info.stream)]  # the main video stream, never a cover picture
-        .filter("select", select)
-        .output("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}", fps_mode="passthrough")
-        .global_args("-hide_banner", "-nostdin", "-loglevel", "error")
-        .compile(cmd=ff.ffmpeg_exe())
-    )
-    frame_bytes = width * height * 3
-    best: VisibleResult | None = None
-    last_found: float | None = None
-    top_score = 0.0
-    chunks = ff.pipe_chunks(args, url, frame_bytes)
+    seen: dict[float, VisibleResult] = {}
+
+    anchor: list[VisibleResult] = []  # the first full-search hit: later frames are only rechecked
+
+    def judge(frame: np.ndarray) -> VisibleResult:
+        if anchor:
+            again = _recheck(frame, anchor[0], threshold, style)
+            if again.present:
+                return again
+        result = detect_image_label(frame, texts=texts, threshold=threshold, style=style)
+        if result.present and not anchor:
+            anchor.append(result)
+        return result
+
+    frames = _video_frames(path, info, times)
     try:
-        for at, buf in zip(times, chunks, strict=False):
-            if len(buf) < frame_bytes:
-                break
-            frame = np.frombuffer(buf, np.uint8).reshape(height, width, 3)
-            result = detect_image_label(frame, texts=texts, threshold=threshold, style=style)
-            top_score = max(top_score, result.score)
-            if result.present:
-                last_found = at
-                if best is None or result.score > best.score:
-                    best = result
-            elif at >= probe_until:
+        for at, frame in frames:
+            result = seen[at] = judge(frame)
+            if not result.present and at >= probe_until:
                 break  # past the always-examined window and the label is gone: done
     finally:
-        chunks.close()  # kills ffmpeg when we stopped early
-    if best is None:
-        return VisibleResult(False, kind="video-text", score=top_score)
-    best.kind = "video-text"
-    best.seconds = last_found
-    return best
+        frames.close()
+    start = sorted(seen.items())
+    hits = [at for at, r in start if r.present]
+    found = ["start"] if start and len(hits) >= min(_VIDEO_MIN_HITS, len(start)) else []
+    # How long the start label lasts: the run of hits from the first one to the first miss after it
+    # (a middle or end label further on is not part of it).
+    run_end: float | None = None
+    for at, r in start:
+        if r.present:
+            run_end = at
+        elif run_end is not None:
+            break
+
+    if intervals and info.duration:
+        duration, last = info.duration, max(seen, default=0.0)
+        newest = max(0.0, duration - 1.0 / info.fps)
+        for name, centre in (("middle", duration / 2), ("end", duration - 1.0)):
+            wanted = sorted({min(newest, max(0.0, centre + d)) for d in VIDEO_INTERVAL_OFFSETS})
+            results: list[VisibleResult] = []
+            covered = all(any(abs(t - s) <= VIDEO_STEP / 2 + 1e-6 for s in seen) for t in wanted)
+            if covered and wanted[-1] <= last + 1e-6:
+                # The start scan passed here already: reuse its nearest samples.
+                results = [seen[min(seen, key=lambda s, t=t: abs(s - t))] for t in wanted]
+            else:
+                sampled = _video_frames(path, info, wanted, seek=max(0.0, wanted[0] - VIDEO_STEP / 2))
+                try:
+                    for at, frame in sampled:
+                        seen[at] = judge(frame)
+                        results.append(seen[at])
+                        if not results[-1].present:
+                            break  # all must show it: the first miss settles the interval
+                finally:
+                    sampled.close()
+            if results and all(r.present for r in results):
+                found.append(name)
+
+    best = max(seen.values(), key=lambda r: r.score, default=VisibleResult(False))
+    if not found or not best.present:
+        return VideoLabelResult(False, score=best.score)
+    return VideoLabelResult(
+        True,
+        position=best.position,
+        height_ratio=best.height_ratio,
+        score=best.score,
+        text=best.text,
+        box=best.box,
+        seconds=run_end if "start" in found else None,
+        intervals=tuple(found),
+    )
 
 
 # --------------------------------------------------------------------------- audio rhythm cue
@@ -587,3 +744,203 @@ def detect_audio_cue(
 
 
 __all__ += ["AUDIO_CUE_THRESHOLD", "AudioCueResult", "detect_audio_cue"]
+
+
+# --------------------------------------------------------------------------- audio voice prompt
+
+#: Score (0..1) from which a voice prompt counts as present (chosen in ``docs/visible.md``).
+VOICE_THRESHOLD = 0.5
+#: Rate the search runs at (Hz) and the band kept (Hz): telephone speech, inside any MP3/AAC low-pass
+#: and above the bass that dominates music's energy.
+VOICE_RATE_HZ = 8000
+VOICE_BAND_HZ = (250.0, 3600.0)
+#: The prompt is matched as this many consecutive parts, each normalized on its own; the score is
+#: their mean, so a single word the programme shares with a prompt scores at most ~1/parts.
+VOICE_PARTS = 4
+# FFT length of one batch of onsets (2^19 samples at 8 kHz, ~65 s; the batch scores what is left after
+# the longest clip and the margins): bounded memory on long files. Margin (samples) cut from either
+# end of a batch's band-pass, where the FFT's wrap-around leaks in.
+_VOICE_FFT = 1 << 19
+_VOICE_MARGIN = 1024
+# Windows below this mean power (-80 dBFS) count as silence: a score ~0, not 0/0.
+_VOICE_FLOOR = 1e-8
+
+
+@dataclass
+class VoicePromptResult(VisibleResult):
+    """Outcome of :func:`detect_voice_prompt`: a :class:`VisibleResult` with the prompt's time and language.
+
+    Attributes
+    ----------
+    kind : str
+        ``"audio-voice"``.
+    position : str or None
+        ``"start"``, ``"end"`` or ``"middle"`` of the earliest prompt found; None when not present.
+    seconds : float or None
+        Onset of that prompt (first sample of the shipped clip), seconds from the start of the samples.
+    language : str or None
+        ``"zh"`` or ``"en"``: which shipped clip matched.
+    prompts : tuple of (float, str, str, float)
+        Every prompt found, ``(seconds, position, language, score)``, in time order.
+    """
+
+    kind: str = "audio-voice"
+    seconds: float | None = None
+    language: str | None = None
+    prompts: tuple[tuple[float, str, str, float], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``layers.visible`` entry of a verify report."""
+        out = super().to_dict()
+        out["seconds"] = None if self.seconds is None else round(self.seconds, 3)
+        out["language"] = self.language
+        return out
+
+
+def _voice_band(x: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Spectrum (``size`` points) of the band-passed analytic signal, and the band-passed real signal."""
+    spec = np.fft.fft(x.astype(np.complex64), size)
+    freqs = np.fft.fftfreq(size, 1.0 / VOICE_RATE_HZ)
+    band = (np.abs(freqs) >= VOICE_BAND_HZ[0]) & (np.abs(freqs) <= VOICE_BAND_HZ[1])
+    real = np.fft.ifft(spec * band)[: len(x)].real.astype(np.float32)
+    # Analytic: positive frequencies doubled, negative ones dropped. Its correlation with a real
+    # template is the complex envelope of the real correlation: its magnitude does not care about the
+    # sub-sample offset or the phase shifts a lossy codec leaves.
+    return (spec * (band & (freqs > 0)) * 2).astype(np.complex64), real
+
+
+@functools.lru_cache(maxsize=2)
+def _voice_templates() -> tuple[tuple[str, int, tuple[tuple[int, np.ndarray], ...]], ...]:
+    """Per language: clip length at 8 kHz and its parts ``(offset, unit-norm band-passed samples)``."""
+    from labeler.visible.voice_prompt import LANGUAGES, voice_clip
+
+    out = []
+    for language in LANGUAGES:
+        clip = voice_clip(language, VOICE_RATE_HZ)
+        _, real = _voice_band(clip, 1 << (len(clip) - 1).bit_length())
+        edges = np.linspace(0, len(real), VOICE_PARTS + 1).astype(int)
+        spans = zip(edges[:-1], edges[1:], strict=True)
+        parts = tuple((int(a), real[a:b] / np.linalg.norm(real[a:b])) for a, b in spans)
+        out.append((language, len(real), parts))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=4)
+def _voice_spectra(size: int) -> tuple[tuple[np.ndarray, ...], ...]:
+    """Conjugate spectra (``size`` points) of each language's parts, in :func:`_voice_templates` order."""
+    return tuple(tuple(np.conj(np.fft.fft(part.astype(np.complex64), size)) for _, part in parts)
+                 for _, _, parts in _voice_templates())
+
+
+def _voice_scores(x: np.ndarray) -> dict[str, np.ndarray]:
+    """Score of each shipped prompt starting at each sample of ``x`` (8 kHz mono)."""
+    templates = _voice_templates()
+    longest = max(length for _, length, _ in templates)
+    n = len(x)
+    chunk = _VOICE_FFT - longest - 2 * _VOICE_MARGIN
+    scores = {lang: np.zeros(max(0, n - length + 1), np.float32) for lang, length, _ in templates}
+    for a in range(0, n, chunk):
+        lo, hi = max(0, a - _VOICE_MARGIN), min(n, a + chunk + longest + _VOICE_MARGIN)
+        size = 1 << (hi - lo - 1).bit_length()
+        analytic, real = _voice_band(x[lo:hi], size)
+        energy = np.concatenate([[0.0], np.cumsum(real.astype(np.float64) ** 2)])
+        for (language, length, parts), spectra in zip(templates, _voice_spectra(size), strict=True):
+            t0, t1 = a, min(a + chunk, n - length + 1)
+            if t1 <= t0:
+                continue
+            total = np.zeros(t1 - t0, np.float64)
+            for (offset, part), spectrum in zip(parts, spectra, strict=True):
+                corr = np.fft.ifft(analytic * spectrum)
+                idx = np.arange(t0, t1) - lo + offset
+                power = np.maximum(energy[idx + len(part)] - energy[idx], len(part) * _VOICE_FLOOR)
+                total += np.abs(corr[idx]) / np.sqrt(power)
+            scores[language][t0:t1] = total / len(parts)
+    return scores
+
+
+def detect_voice_prompt(
+    samples: np.ndarray,
+    sample_rate: int,
+    *,
+    threshold: float = VOICE_THRESHOLD,
+) -> VoicePromptResult:
+    """Look for the shipped voice prompts of :mod:`labeler.visible.voice_prompt` anywhere in audio.
+
+    A matched filter for known clips. The channels are averaged, resampled to 8 kHz
+    (:func:`labeler.visible.voice_prompt.resample`) and band-passed to 250-3600 Hz by FFT. Each
+    language's clip, treated the same way, is cut into :data:`VOICE_PARTS` consecutive parts; at every
+    onset each part's normalized cross-correlation with the signal is taken as the magnitude of the
+    analytic signal's correlation over the part's norm times the window's norm (1 for an exact copy at
+    any level, ~0.1 for unrelated speech or music), and the score is the parts' mean. Greedy
+    non-maximum suppression (one clip length) picks every prompt at or above ``threshold``.
+
+    Parameters
+    ----------
+    samples : numpy.ndarray
+        float, ``(frames,)`` or ``(frames, channels)``.
+    sample_rate : int
+        Hz (at least 4000).
+    threshold : float
+        Score from which a prompt counts as present.
+
+    Returns
+    -------
+    VoicePromptResult
+        ``present``, ``position``, ``seconds`` (onset), ``language`` and ``score`` of the earliest
+        prompt found, all prompts in ``prompts``; when none is found, ``score`` is the best score seen.
+
+    Raises
+    ------
+    LabelerError
+        Empty samples, NaN/inf, a non-float dtype or a bad sample rate.
+    """
+    from labeler.errors import LabelerError
+    from labeler.visible.voice_prompt import VOICE_TEXTS, resample
+
+    arr = np.asarray(samples)
+    if arr.ndim not in (1, 2) or arr.size == 0 or (arr.ndim == 2 and arr.shape[1] == 0):
+        raise LabelerError(f"samples must be a non-empty (frames,) or (frames, channels) array: {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise LabelerError(f"samples must be float, got {arr.dtype}")
+    if int(sample_rate) != sample_rate or sample_rate < 4000:
+        raise LabelerError(f"sample_rate must be an integer of at least 4000 Hz, got {sample_rate!r}")
+    if not np.isfinite(arr).all():
+        raise LabelerError("samples contain NaN or infinity")
+    mono = (arr if arr.ndim == 1 else arr.mean(axis=1)).astype(np.float32)
+    x = resample(mono, int(sample_rate), VOICE_RATE_HZ)
+    duration = len(mono) / sample_rate
+    scores = _voice_scores(x)
+    lengths = {language: length for language, length, _ in _voice_templates()}
+    best = max((float(s.max(initial=0.0)) for s in scores.values()), default=0.0)
+    found: list[tuple[float, str, str, float]] = []
+    work = {language: s.copy() for language, s in scores.items()}
+    while len(found) < 32:
+        language = max(work, key=lambda k: float(work[k].max(initial=0.0)))
+        s = work[language]
+        if not len(s) or s.max() < threshold:
+            break
+        t = int(np.argmax(s))
+        onset = t / VOICE_RATE_HZ
+        end_gap = duration - (onset + lengths[language] / VOICE_RATE_HZ)
+        position = "start" if onset <= _CUE_EDGE_S else "end" if end_gap <= _CUE_EDGE_S else "middle"
+        found.append((onset, position, language, float(s[t])))
+        # One prompt per stretch of audio, whatever the language: suppress both around it.
+        for other, arr_ in work.items():
+            reach = max(lengths[other], lengths[language])
+            arr_[max(0, t - reach):t + reach] = 0
+    if not found:
+        return VoicePromptResult(False, score=best)
+    found.sort()
+    onset, position, language, score = found[0]
+    return VoicePromptResult(
+        True,
+        position=position,
+        score=score,
+        seconds=onset,
+        language=language,
+        text=VOICE_TEXTS[language],
+        prompts=tuple((round(f[0], 3), f[1], f[2], round(f[3], 4)) for f in found),
+    )
+
+
+__all__ += ["VOICE_THRESHOLD", "VoicePromptResult", "detect_voice_prompt"]

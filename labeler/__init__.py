@@ -2,9 +2,11 @@
 
 The public surface for generation backends::
 
-    >>> from labeler import AIGCLabel, label_file
+    >>> from labeler import AIGCLabel, label, label_file
     >>> rec = AIGCLabel(content_producer="001191110102MACQD9K64010000", produce_id="img-42")
     >>> label_file("render.png", "render.labeled.png", rec)   # doctest: +SKIP
+    >>> label(png_bytes, rec)                                  # doctest: +SKIP  (bytes in, bytes out)
+    >>> label(pixels, rec, layers="watermark", key=key)        # doctest: +SKIP  (array in, array out)
 
 Reading and judging labels lives in the sibling package :mod:`detectors`.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from labeler.api import label
 from labeler.errors import CorruptFile, InvalidLabel, LabelerError, UnsafeInput, UnsupportedFormat
 from labeler.formats import FORMATS, sniff_file
 from labeler.metadata import FoundLabel, read_labels, write_label
@@ -25,6 +28,7 @@ __all__ = [
     "ParsedLabel",
     "parse_label",
     "FIELD_NAMES",
+    "label",
     "label_file",
     "LabelResult",
     "write_label",

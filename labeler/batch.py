@@ -1,4 +1,4 @@
-"""Archive-scale batch labeling and verification on a local process pool, resumable through a journal.
+"""Archive-scale batch labeling and verification on a local process pool or a Dask cluster, resumable.
 
 The pieces, for the ``aigc batch`` commands and for backends:
 
@@ -8,9 +8,10 @@ The pieces, for the ``aigc batch`` commands and for backends:
 * :class:`BatchTask` is a picklable description of the per-file work (``kind="label"`` or ``"verify"``
   plus its options; a C2PA signer travels as :class:`SignerRef` paths, the watermark key as bytes), from
   which each worker process rebuilds what it needs once;
-* :func:`run_batch` runs it on a :class:`~concurrent.futures.ProcessPoolExecutor` with a bounded number
-  of files in flight, appends one JSON line per finished file to the journal, shows progress and
-  returns a :class:`BatchSummary`.
+* :func:`run_batch` runs it on a :class:`~concurrent.futures.ProcessPoolExecutor` or, with ``dask=``, on
+  Dask distributed (the same :func:`process_file` and the same loop, through a small executor adapter)
+  with a bounded number of files in flight, appends one JSON line per finished file to the journal
+  (written by this process only), shows progress and returns a :class:`BatchSummary`.
 
 Journal and resume
 ------------------
@@ -43,12 +44,12 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from labeler.errors import LabelerError
 
@@ -61,6 +62,8 @@ ID_PLACEHOLDERS = ("path_hash", "content_hash")
 # Temporary names left by labeler.atomic (".NAME.HEX12.part") and labeler.pipeline (".aigc-XXXX/").
 _PART_RE = re.compile(r"^\..+\.[0-9a-f]{12}\.part$")
 _TMPDIR_PREFIX = ".aigc-"
+# "s3://bucket/x", "gs://...", "file://...": fsspec-style URLs, refused for SRC and DST.
+_URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 # How many times a file whose worker died (BrokenProcessPool) is tried before it is recorded as failed.
 _MAX_ATTEMPTS = 2
 _DIED = "the worker process died on this file (crash or out of memory)"
@@ -132,6 +135,10 @@ class BatchTask:
         Video: seconds the visible label shows from the start; None for the whole duration.
     cue_positions : tuple of str
         Audio: where the rhythm cue goes (``start``, ``end``, ``middle``).
+    video_at : tuple of str
+        Video: where the visible label shows (``start`` required, ``middle``, ``end``).
+    audio_label, voice_language : str
+        Audio: ``rhythm``, ``voice`` or ``both``; the spoken prompt's language, ``zh`` or ``en``.
     visible : bool
         ``verify``: also search for our visible mark / audio cue (the slow layer).
     """
@@ -159,12 +166,21 @@ class BatchTask:
     position: str = "bottom-right"
     visible_seconds: float | None = 3.0
     cue_positions: tuple[str, ...] = ("start",)
+    video_at: tuple[str, ...] = ("start",)
+    audio_label: str = "rhythm"
+    voice_language: str = "zh"
     visible: bool = True
 
     def check(self) -> BatchTask:
         """Validate before any file is touched; raise :class:`LabelerError` (one line) otherwise."""
         if self.kind not in ("label", "verify"):
             raise LabelerError(f"unknown batch kind {self.kind!r} (label or verify)")
+        for name, root in (("SRC", self.src_root), ("DST", self.dst_root)):
+            if root and _URL_RE.match(root):
+                # fsspec storage would need every reader and writer (Pillow, ffmpeg, c2pa) to stream
+                # through it; until then workers share files through a mounted file system.
+                raise LabelerError(f"{name} {root}: URLs are not supported yet; mount the storage on every "
+                                   "worker and give its path")
         if not Path(self.src_root).is_dir():
             raise LabelerError(f"SRC is not a folder: {self.src_root}")
         if self.kind == "label":
@@ -373,22 +389,37 @@ def _ident(path: Path) -> tuple[int, int] | None:
 
 
 # -- per-file work (runs in the worker processes) -------------------------------------------------------
-# One per worker process, set by _init_worker: the task and what it needs rebuilt (signer). Worker-local,
-# so the library itself keeps no global state in the calling process.
+# A per-process cache of what the current task needs rebuilt (the signer), filled by _prepare on the first
+# file of a task: pool workers fill it in their initializer, Dask workers (which have no initializer and
+# may serve several batches in turn) on their first file of each task. Nothing else is kept between files.
 _WORKER: dict[str, Any] = {}
+_WORKER_LOCK = threading.Lock()  # a Dask worker with several threads may start two files at once
 
 
 def _init_worker(task: BatchTask) -> None:
     # The parent handles Ctrl-C: a terminal sends SIGINT to the whole process group, and workers that
     # died mid-file would lose finished work; ignoring it lets in-flight files finish and be journaled.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _WORKER["task"] = task
-    _WORKER["signer"] = None
-    if task.kind == "label" and task.signer is not None:
-        try:
-            _WORKER["signer"] = task.signer.build()
-        except LabelerError as exc:
-            _WORKER["signer_error"] = str(exc)
+    _prepare(task)
+
+
+def _prepare(task: BatchTask) -> dict[str, Any]:
+    """The task's rebuilt parts (``signer``, ``signer_error``), built once per process and task."""
+    state = _WORKER.get("state")
+    if state is not None and state["task"] == task:
+        return state
+    with _WORKER_LOCK:
+        state = _WORKER.get("state")
+        if state is not None and state["task"] == task:
+            return state
+        state = {"task": task, "signer": None, "signer_error": None}
+        if task.kind == "label" and task.signer is not None:
+            try:
+                state["signer"] = task.signer.build()
+            except LabelerError as exc:
+                state["signer_error"] = str(exc)
+        _WORKER["state"] = state  # one assignment: a reader sees the old state or the new one, whole
+    return state
 
 
 def process_file(task: BatchTask, rel: str, size: int | None, mtime_ns: int | None) -> dict[str, Any]:
@@ -441,8 +472,9 @@ def _label_one(task: BatchTask, rel: str, size: int | None, mtime_ns: int | None
     record: dict[str, Any] = {"path": rel, "size": size, "mtime_ns": mtime_ns, "status": "error",
                               "error": None, "dst": os.fspath(dst)}
     try:
-        if _WORKER.get("signer_error"):
-            raise LabelerError(_WORKER["signer_error"])
+        state = _prepare(task)
+        if state["signer_error"]:
+            raise LabelerError(state["signer_error"])
         label = task.make_label(_path_hash(rel), lambda: _content_hash(src))
         record["produce_id"] = label.produce_id
         dst.parent.mkdir(parents=True, exist_ok=True)
@@ -455,9 +487,10 @@ def _label_one(task: BatchTask, rel: str, size: int | None, mtime_ns: int | None
                 src, dst, label,
                 layers=task.layers, overwrite=task.overwrite, key=task.key,
                 watermark_method=task.watermark_method, watermark_strength=task.watermark_strength,
-                quality=task.quality, signer=_WORKER.get("signer"), c2pa_thumbnail=task.c2pa_thumbnail,
+                quality=task.quality, signer=state["signer"], c2pa_thumbnail=task.c2pa_thumbnail,
                 text=task.text, position=task.position, visible_seconds=task.visible_seconds,
-                cue_positions=task.cue_positions,
+                cue_positions=task.cue_positions, video_at=task.video_at,
+                audio_label=task.audio_label, voice_language=task.voice_language,
             )
             record.update(status="ok", format=result.format, layers=list(result.layers),
                           warnings=result.warnings)
@@ -725,8 +758,9 @@ def run_batch(
     list_file: str | os.PathLike[str] | None = None,
     retry_errors: bool = False,
     max_in_flight: int | None = None,
+    dask: str | Any | None = None,
 ) -> BatchSummary:
-    """Run ``task`` over every source file on a local process pool, journaling each result.
+    """Run ``task`` over every source file on a local process pool or a Dask cluster, journaling each result.
 
     Parameters
     ----------
@@ -736,7 +770,8 @@ def run_batch(
         Files under ``task.src_root``; default :func:`iter_sources` over SRC (or ``list_file``), with walk
         problems journaled as errors. Files outside SRC are recorded as errors.
     workers : int, optional
-        Worker processes (default ``os.cpu_count()``).
+        Worker processes of the local pool or of ``dask="local"`` (default ``os.cpu_count()``); unused
+        with a scheduler address or a client (the cluster's size decides).
     journal_path : path, optional
         The JSON Lines journal; default ``DST/.aigc-journal.jsonl`` for label; required for verify (the
         report file).
@@ -748,7 +783,14 @@ def run_batch(
     retry_errors : bool
         Redo files that the journal records as failed (default: they count as done).
     max_in_flight : int, optional
-        Files queued or running at once (default ``4 * workers``): bounds memory whatever SRC's size.
+        Files queued or running at once (default ``4 *`` worker processes or Dask worker threads): bounds
+        memory whatever SRC's size.
+    dask : str or distributed.Client, optional
+        Run the per-file function on Dask distributed instead of the local pool: a scheduler address
+        (``"tcp://host:8786"``), ``"local"`` for a :class:`distributed.LocalCluster` of ``workers``
+        single-threaded processes, or an existing client (left open). Workers must see SRC and DST at
+        the same absolute paths (a shared file system); the journal is written here only. Needs the
+        ``dask`` extra, imported only then.
 
     Returns
     -------
@@ -759,16 +801,30 @@ def run_batch(
     Raises
     ------
     LabelerError
-        Invalid task, unusable journal (e.g. locked by another batch).
+        Invalid task, unusable journal (e.g. locked by another batch), a Dask scheduler that cannot be
+        reached or workers that cannot run the task.
     """
     task.check()
     started = time.monotonic()
+    if dask is not None:
+        # Workers elsewhere have their own working folder: they get absolute paths.
+        task = _absolute_paths(task)
+        if sources is not None:
+            sources = (Path(os.path.abspath(p)) for p in sources)
     src_root = Path(task.src_root)
     journal_p = Path(journal_path) if journal_path is not None else default_journal(task)
     workers = max(1, workers or os.cpu_count() or 1)
-    limit = max_in_flight or 4 * workers
     done_keys, good_bytes = read_journal(journal_p, retry_errors=retry_errors)
-    journal = _Journal(journal_p, good_bytes)
+    # The executor starts before the journal is opened and DST made: a scheduler that cannot be reached
+    # or workers that cannot start stop the batch without leaving anything on disk.
+    executor: _Executor = (_DaskExecutor(dask, workers, task) if dask is not None
+                           else _PoolExecutor(workers, task))
+    try:
+        journal = _Journal(journal_p, good_bytes)
+    except BaseException:
+        executor.shutdown(wait=False, pending=[])
+        raise
+    limit = max_in_flight or 4 * executor.slots
     summary = BatchSummary(task.kind, journal=os.fspath(journal_p))
     counts: Counter[str] = Counter()
     if task.kind == "label":
@@ -790,6 +846,15 @@ def run_batch(
             done_keys.add(_key(key["path"], key.get("size"), key.get("mtime_ns")))
         bar.update(done=1)
 
+    def finish(rec: dict[str, Any]) -> None:
+        # A file that ran twice (listed twice, or re-run by a Dask scheduler after its worker was lost
+        # just as it reported) is journaled once.
+        if _record_key(rec) in done_keys:
+            summary.skipped += 1
+            bar.update(skipped=1)
+            return
+        record(rec)
+
     def walk_problem(path: str, reason: str) -> None:
         rel = _relative(Path(path), src_root) or path
         if _key(rel, None, None) in done_keys:
@@ -805,8 +870,7 @@ def run_batch(
         if progress:
             _count_in_background(bar, src_root, lf, exclude, stop)
     interrupted = False
-    pool = _new_pool(workers, task)
-    in_flight: dict[Future, tuple[str, int | None, int | None, int]] = {}
+    in_flight: dict[Any, tuple[str, int | None, int | None, int]] = {}
     retry: list[tuple[str, int | None, int | None, int]] = []
     source_iter = iter(sources)
     exhausted = False
@@ -820,7 +884,7 @@ def run_batch(
                     if in_flight:
                         break
                     item = retry.pop()
-                    in_flight[_submit(pool, task, item)] = item
+                    in_flight[executor.submit(item)] = item
                     break
                 else:
                     path = next(source_iter, None)
@@ -831,50 +895,44 @@ def run_batch(
                     if item is None:
                         bar.update(skipped=summary.skipped - bar.skipped)
                         continue
-                in_flight[_submit(pool, task, item)] = item
+                in_flight[executor.submit(item)] = item
             if not in_flight:
                 break
-            finished, _ = wait(in_flight, timeout=1.0, return_when=FIRST_COMPLETED)
             broken = False
-            for fut in finished:
+            for fut in executor.wait(in_flight, timeout=1.0):
                 item = in_flight.pop(fut)
                 try:
-                    rec = fut.result()
-                except BrokenProcessPool:
+                    rec = executor.result(fut, item)
+                except _WorkerDied:
                     broken = True
-                    if item[3] + 1 < _MAX_ATTEMPTS:
+                    if item[3] + 1 < executor.attempts:
                         retry.append((*item[:3], item[3] + 1))
                     else:
                         record(_problem_record(task, item[0], os.fspath(src_root / item[0]), _DIED))
                     continue
-                record(rec)
-            if broken:
+                finish(rec)
+            if broken and executor.shared_fate:
                 # Every future of a broken pool fails: requeue the rest too and start a new pool.
                 for fut, item in list(in_flight.items()):
                     in_flight.pop(fut)
-                    if item[3] + 1 < _MAX_ATTEMPTS:
+                    if item[3] + 1 < executor.attempts:
                         retry.append((*item[:3], item[3] + 1))
                     else:
                         record(_problem_record(task, item[0], os.fspath(src_root / item[0]), _DIED))
-                pool.shutdown(wait=False, cancel_futures=True)
-                pool = _new_pool(workers, task)
+                executor.restart()
             bar.update(force=False)
     except KeyboardInterrupt:
         interrupted = True
-        # Pending files are dropped; running ones (workers ignore SIGINT) finish and are journaled, so
-        # what was paid for is kept. A second Ctrl-C while waiting abandons them (journal still whole).
-        for fut in in_flight:
-            fut.cancel()
+        # Pending files are dropped; running ones (pool workers ignore SIGINT) finish and are journaled,
+        # so what was paid for is kept. A second Ctrl-C while waiting abandons them (journal still whole).
         with contextlib.suppress(KeyboardInterrupt):
-            for fut in list(in_flight):
-                if fut.cancelled():
-                    continue
+            for fut in executor.cancel_pending(list(in_flight)):
                 with contextlib.suppress(Exception):
-                    record(fut.result())
+                    finish(executor.result(fut, in_flight[fut]))
     finally:
         stop.set()
-        pool.shutdown(wait=not interrupted, cancel_futures=True)
-        journal.close()
+        journal.close()  # first: nothing is recorded past here, and a Ctrl-C in the shutdown keeps it whole
+        executor.shutdown(wait=not interrupted, pending=list(in_flight))
         bar.update(force=True)
         bar.close()
     summary.counts = dict(counts)
@@ -908,6 +966,214 @@ def _submit(pool: ProcessPoolExecutor, task: BatchTask, item: tuple) -> Future:
         fut: Future = Future()
         fut.set_exception(exc)
         return fut
+
+
+class _WorkerDied(Exception):
+    """The process running a file died (crash, out of memory): the file may be tried again."""
+
+
+class _Executor(Protocol):
+    """What :func:`run_batch` needs from where the files run: the local pool or a Dask cluster."""
+
+    #: Files a worker death is allowed to take before the file is recorded as failed.
+    attempts: int
+    #: A worker death fails every file in flight (a broken process pool), which then need a restart.
+    shared_fate: bool
+    #: Files that can run at once (worker processes or threads).
+    slots: int
+
+    def submit(self, item: tuple[str, int | None, int | None, int]) -> Any: ...
+    def wait(self, futures: Collection[Any], timeout: float) -> list[Any]: ...
+    def result(self, future: Any, item: tuple[str, int | None, int | None, int]) -> dict[str, Any]: ...
+    def restart(self) -> None: ...
+    def cancel_pending(self, futures: list[Any]) -> list[Any]: ...
+    def shutdown(self, wait: bool, pending: list[Any]) -> None: ...
+
+
+class _PoolExecutor:
+    """The local :class:`~concurrent.futures.ProcessPoolExecutor` (the default)."""
+
+    attempts = _MAX_ATTEMPTS
+    shared_fate = True
+
+    def __init__(self, workers: int, task: BatchTask) -> None:
+        self.slots, self.task = workers, task
+        self.pool = _new_pool(workers, task)
+
+    def submit(self, item: tuple[str, int | None, int | None, int]) -> Future:
+        return _submit(self.pool, self.task, item)
+
+    def wait(self, futures: Collection[Future], timeout: float) -> list[Future]:
+        return list(wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)[0])
+
+    def result(self, future: Future, item: tuple[str, int | None, int | None, int]) -> dict[str, Any]:
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            raise _WorkerDied from None
+
+    def restart(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.pool = _new_pool(self.slots, self.task)
+
+    def cancel_pending(self, futures: list[Future]) -> list[Future]:
+        # Future.cancel() fails exactly for the files already running: those are waited for.
+        return [fut for fut in futures if not fut.cancel()]
+
+    def shutdown(self, wait: bool, pending: list[Future]) -> None:
+        self.pool.shutdown(wait=wait, cancel_futures=True)
+
+
+class _DaskExecutor:
+    """A Dask distributed client: a scheduler address, ``"local"`` (a LocalCluster) or a given client."""
+
+    # Dask reschedules a file whose worker died by itself (``distributed.scheduler.allowed-failures``
+    # times) and raises KilledWorker only then; trying it again here would multiply that.
+    attempts = 1
+    shared_fate = False
+
+    def __init__(self, dask: str | Any, workers: int, task: BatchTask) -> None:
+        try:
+            import distributed
+        except ImportError:
+            raise LabelerError("--dask needs Dask distributed: pip install 'aigc-labeler[dask]'") from None
+        self.distributed, self.task = distributed, task
+        self.cluster: Any = None
+        self.own_client = not isinstance(dask, distributed.Client)
+        if not self.own_client:
+            self.client = dask
+            self.where = f"the Dask scheduler at {dask.scheduler.address}"
+        elif dask == "local":
+            import logging
+
+            self.where = "a local Dask cluster"
+            try:
+                # preload: this module's dask_setup runs in every worker process, restarted ones too.
+                self.cluster = distributed.LocalCluster(
+                    n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                    silence_logs=logging.ERROR, preload=[__name__],
+                )
+                self.client = distributed.Client(self.cluster, set_as_default=False)
+            except Exception as exc:  # noqa: BLE001 - whatever stops the start is reported in one line
+                if self.cluster is not None:
+                    self.cluster.close()
+                raise LabelerError(f"cannot start {self.where}: {_one_line(exc)}") from None
+        else:
+            if not isinstance(dask, str) or not dask.strip():
+                raise LabelerError(f"bad Dask scheduler address {dask!r} (tcp://HOST:PORT or local)")
+            self.where = f"the Dask scheduler at {dask}"
+            try:
+                # Checked first: a Client that fails on its address leaves a half-built object whose
+                # finalizer prints a traceback at exit.
+                from distributed.comm.addressing import parse_address
+                from distributed.comm.registry import get_backend
+
+                get_backend(parse_address(dask)[0])
+                # Waits up to distributed.comm.timeouts.connect (30 s unless configured).
+                self.client = distributed.Client(dask, set_as_default=False)
+            except (OSError, ValueError, TypeError) as exc:
+                raise LabelerError(f"cannot connect to {self.where}: {_one_line(exc)}") from None
+        try:
+            self.ready = distributed.as_completed(loop=self.client.loop)
+            self._check_workers()
+            self.slots = max(1, sum(self.client.nthreads().values()))
+        except BaseException:
+            self.shutdown(wait=False, pending=[])
+            raise
+
+    def _check_workers(self) -> None:
+        """Every worker there now can import this package and sees SRC (a shared file system)."""
+        try:
+            answers = self.client.run(_worker_check, self.task.src_root)
+        except Exception as exc:  # noqa: BLE001 - e.g. ModuleNotFoundError from a worker without the package
+            raise LabelerError(f"the workers of {self.where} cannot run the batch ({_one_line(exc)}); "
+                               "install aigc-labeler on every worker") from None
+        blind = sorted(worker for worker, problem in answers.items() if problem)
+        if blind:
+            raise LabelerError(f"{len(blind)} worker(s) of {self.where} ({blind[0]}...) "
+                               f"{answers[blind[0]]}: workers need SRC and DST on a shared file system")
+
+    def submit(self, item: tuple[str, int | None, int | None, int]) -> Any:
+        future = self.client.submit(process_file, self.task, *item[:3], pure=False)
+        self.ready.add(future)
+        return future
+
+    def wait(self, futures: Collection[Any], timeout: float) -> list[Any]:
+        # as_completed has no timeout per batch: poll it, so progress lines keep coming during long files.
+        deadline = time.monotonic() + timeout
+        while not self.ready.has_ready() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.ready.next_batch(block=False)
+
+    def result(self, future: Any, item: tuple[str, int | None, int | None, int]) -> dict[str, Any]:
+        try:
+            return future.result()
+        except self.distributed.KilledWorker:
+            raise _WorkerDied from None
+        except Exception as exc:  # noqa: BLE001 - lost scheduler, cancelled: the batch cannot go on
+            if future.status == "cancelled" or isinstance(exc, (OSError, CancelledError)):
+                raise LabelerError(f"{self.where} stopped running the batch: {_one_line(exc)}") from None
+            # process_file itself never raises; this is the cluster failing this one file (a worker
+            # that cannot unpickle it, say): record it and go on.
+            return _problem_record(self.task, item[0], os.fspath(Path(self.task.src_root) / item[0]),
+                                   f"the Dask worker failed ({type(exc).__name__}: {_one_line(exc)})")
+
+    def restart(self) -> None:  # Dask replaces dead workers itself (a nanny restarts them)
+        pass
+
+    def cancel_pending(self, futures: list[Any]) -> list[Any]:
+        # Files already executing on a worker cannot be stopped there; they are waited for and journaled,
+        # as with the local pool. call_stack lists exactly those (not the ones merely queued on a worker).
+        try:
+            running = {key for stacks in self.client.call_stack().values() for key in stacks}
+        except Exception:  # noqa: BLE001 - cannot ask: cancel everything, resume redoes them
+            running = set()
+        self.client.cancel([fut for fut in futures if fut.key not in running])
+        return [fut for fut in futures if fut.key in running]
+
+    def shutdown(self, wait: bool, pending: list[Any]) -> None:
+        with contextlib.suppress(Exception):
+            if pending:
+                self.client.cancel(pending)
+            if self.own_client:
+                self.client.close()
+            if self.cluster is not None:
+                self.cluster.close()
+
+
+def dask_setup(worker: Any) -> None:
+    """Dask preload hook for the workers of ``dask="local"``: they ignore SIGINT.
+
+    Ctrl-C on a terminal reaches the whole process group, local Dask workers included; like the pool's
+    workers they leave it to the batch, which lets running files finish and journals them. Workers
+    started by hand (``dask worker``) are not touched.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _worker_check(src_root: str) -> str | None:
+    """Run on each Dask worker before the batch: None when it can work on SRC, else why not."""
+    import labeler.pipeline  # noqa: F401 - fails here, once, on a worker that lacks a dependency
+
+    return None if os.path.isdir(src_root) else f"cannot see SRC {src_root}"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _absolute_paths(task: BatchTask) -> BatchTask:
+    """The task with every path absolute, as workers with another working folder need."""
+    signer = task.signer
+    if signer is not None:
+        signer = replace(signer, cert_chain=os.path.abspath(signer.cert_chain),
+                         key=os.path.abspath(signer.key))
+    return replace(
+        task, src_root=os.path.abspath(task.src_root),
+        dst_root=os.path.abspath(task.dst_root) if task.dst_root else task.dst_root, signer=signer,
+        trust_anchors=tuple(os.path.abspath(a) for a in task.trust_anchors),
+    )
 
 
 def _queue_item(

@@ -86,8 +86,17 @@ def _label_options(batch: bool):
         click.option("--duration", type=click.FloatRange(min=2.0), default=3.0, show_default=True,
                      help="Video: seconds the visible label shows from the start (GB 45438: at least 2)."),
         click.option("--whole", is_flag=True, help="Video: show the visible label for the whole duration."),
+        click.option("--video-at", default="start", show_default=True,
+                     help="Video: where the visible label shows (--duration s each), comma-separated: "
+                          "start (required), middle, end."),
         click.option("--cue", default="start", show_default=True,
-                     help="Audio: where the rhythm cue goes, comma-separated: start, end, middle."),
+                     help="Audio: where the audio label goes, comma-separated: start, end, middle."),
+        click.option("--audio-label", type=click.Choice(("rhythm", "voice", "both")), default="rhythm",
+                     show_default=True,
+                     help="Audio: Morse 'AI' rhythm cue, spoken prompt, or the cue then the prompt."),
+        click.option("--voice-language", type=click.Choice(("zh", "en")), default="zh", show_default=True,
+                     help="Audio: language of the spoken prompt (本内容由人工智能生成 / This content is "
+                          "AI-generated)."),
         click.option("--sign-cert", type=click.Path(dir_okay=False, path_type=str),
                      help="C2PA signing certificate chain PEM (leaf first)."),
         click.option("--sign-key", type=click.Path(dir_okay=False, path_type=str), help="C2PA signing key."),
@@ -143,6 +152,9 @@ def label_cmd(src: str, dst: str, as_json: bool, **opts) -> None:
             position=opts["position"],
             visible_seconds=None if opts["whole"] else opts["duration"],
             cue_positions=_cue_positions(opts["cue"]),
+            video_at=_video_at(opts["video_at"]),
+            audio_label=opts["audio_label"],
+            voice_language=opts["voice_language"],
         )
     except LabelerError as exc:
         _fail(f"{src}: {exc}")
@@ -167,12 +179,25 @@ def _describe(name: str, info: dict) -> str:
     if name == "visible":
         if info.get("kind") == "audio-rhythm":
             return f"audio rhythm cue (Morse AI) at {', '.join(info['where'])}"
+        if info.get("kind") == "audio-voice":
+            cue = "rhythm cue + " if "audio-rhythm" in info.get("kinds", ()) else ""
+            return f"audio {cue}voice prompt ({info.get('language')}) at {', '.join(info['where'])}"
         share = f"{info['height_ratio']:.1%} of the short side"
         shown = f", first {info['seconds']:g} s" if info.get("seconds") else ""
+        if info.get("whole"):
+            shown = ", whole duration"
+        elif len(info.get("at", ())) > 1:
+            shown = f", {info['seconds']:g} s at {' + '.join(info['at'])}"
         return f"visible {info['text']!r} at {info['position']} ({share}{shown})"
     if name == "c2pa":
         return f"c2pa manifest signed by {info['signer']} (+{info['bytes_added']} bytes)"
     return name
+
+
+def _video_at(spec: str) -> tuple[str, ...]:
+    from labeler.visible.video import parse_places  # imported here: the CLI starts without numpy
+
+    return parse_places(spec)
 
 
 def _cue_positions(spec: str) -> tuple[str, ...]:
@@ -286,6 +311,10 @@ def _batch_options(func):
                      help="Take the files from this list (one path per line, relative to SRC)."),
         click.option("--retry-errors", is_flag=True, help="Redo files the journal records as failed."),
         click.option("--no-progress", is_flag=True, help="No progress bar or progress lines."),
+        click.option("--dask", "dask", metavar="ADDRESS|local",
+                     help="Run on Dask distributed: a scheduler address (tcp://HOST:8786) or 'local' for a "
+                          "local cluster of --workers processes. Workers must see SRC and DST at the same "
+                          "paths (shared file system). Needs the dask extra."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -297,7 +326,8 @@ def _run_batch(task, journal: str | None, opts: dict) -> None:
 
     try:
         summary = run_batch(task, workers=opts["workers"], journal_path=journal, list_file=opts["list_file"],
-                            retry_errors=opts["retry_errors"], progress=not opts["no_progress"])
+                            retry_errors=opts["retry_errors"], progress=not opts["no_progress"],
+                            dask=opts["dask"])
     except LabelerError as exc:
         _fail(str(exc))
     click.echo(summary.line(), err=True)
@@ -338,7 +368,8 @@ def batch_label_cmd(src: str, dst: str, journal: str | None, **opts) -> None:
         watermark_method=opts["watermark_method"], watermark_strength=opts["watermark_strength"],
         quality=opts["quality"], signer=signer, c2pa_thumbnail=opts["c2pa_thumbnail"], text=opts["text"],
         position=opts["position"], visible_seconds=None if opts["whole"] else opts["duration"],
-        cue_positions=_cue_positions(opts["cue"]),
+        cue_positions=_cue_positions(opts["cue"]), video_at=_video_at(opts["video_at"]),
+        audio_label=opts["audio_label"], voice_language=opts["voice_language"],
         overwrite=opts["overwrite"],
     )
     _run_batch(task, journal, opts)

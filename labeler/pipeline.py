@@ -102,6 +102,9 @@ def label_file(
     position: str = "bottom-right",
     visible_seconds: float | None = 3.0,
     cue_positions: Sequence[str] = ("start",),
+    video_at: Sequence[str] = ("start",),
+    audio_label: str = "rhythm",
+    voice_language: str = "zh",
 ) -> LabelResult:
     """Label the file ``src`` and write the result to ``dst``.
 
@@ -139,9 +142,16 @@ def label_file(
     visible_seconds : float or None
         Video: how long the visible label shows from the start, in seconds (>= 2, GB 45438 5.3);
         None for the whole duration. The video stream is re-encoded once (libx264); audio is copied.
+    video_at : sequence of {"start", "middle", "end"}
+        Video: where in time the visible label shows, ``visible_seconds`` at each; must include
+        ``"start"`` (GB 45438 5). A video no longer than ``visible_seconds`` is labelled throughout.
     cue_positions : sequence of {"start", "end", "middle"}
-        Audio: where the rhythm cue (Morse "AI") goes. WAV/FLAC keep their sample format; MP3/M4A are
-        re-encoded once at about the input's bit rate.
+        Audio: where the audio label (rhythm cue, voice prompt or both) goes. WAV/FLAC keep their
+        sample format and tags; MP3/M4A are re-encoded once at about the input's bit rate, tags kept.
+    audio_label : {"rhythm", "voice", "both"}
+        Audio: the Morse "AI" rhythm cue, the spoken prompt, or the cue followed by the prompt.
+    voice_language : {"zh", "en"}
+        Audio: language of the spoken prompt ("本内容由人工智能生成" / "This content is AI-generated.").
 
     Raises
     ------
@@ -163,6 +173,9 @@ def label_file(
         raise LabelerError(f"the watermark layer supports {', '.join(PIXEL_FORMATS)} images, not {fmt}")
     if "visible" in order and fmt not in PIXEL_FORMATS + VIDEO_FORMATS + AUDIO_FORMATS:
         raise LabelerError(f"the visible layer does not support {fmt} files")
+    if audio_label not in ("rhythm", "voice", "both") or voice_language not in ("zh", "en"):
+        raise LabelerError(f"audio label must be rhythm, voice or both and its language zh or en, "
+                           f"not {audio_label!r} / {voice_language!r}")
     if "watermark" in order and key is None:
         raise LabelerError("the watermark layer needs a key (--key-file; make one with aigc keygen)")
     if not dst_p.parent.is_dir():
@@ -191,16 +204,21 @@ def label_file(
                                   quality, text, position)
                 )
             elif name == "visible" and fmt in AUDIO_FORMATS:
-                from labeler.visible import add_audio_cue_file
+                from labeler.visible import add_audio_label_file
 
-                add_audio_cue_file(current, out, where=cue_positions)
-                result.layers["visible"] = {"kind": "audio-rhythm", "where": list(cue_positions)}
+                add_audio_label_file(current, out, kind=audio_label, language=voice_language,
+                                     where=tuple(cue_positions))
+                kinds = {"rhythm": ["audio-rhythm"], "voice": ["audio-voice"]}.get(
+                    audio_label, ["audio-rhythm", "audio-voice"])
+                result.layers["visible"] = {"kind": kinds[-1], "kinds": kinds, "where": list(cue_positions)}
+                if audio_label != "rhythm":
+                    result.layers["visible"]["language"] = voice_language
             elif name == "visible":
                 from labeler.visible import add_video_label
 
                 result.layers["visible"] = add_video_label(
                     current, out, text=text, position=position, seconds=visible_seconds,
-                    whole=visible_seconds is None, overwrite=True,
+                    at=video_at, whole=visible_seconds is None, overwrite=True,
                 )
             elif name == "metadata":
                 result.layers["metadata"] = _metadata(current, out, label, result.warnings)

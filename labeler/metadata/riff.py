@@ -230,6 +230,9 @@ def _id3_tag(src: BinaryIO, chunk: _Chunk) -> bytes | None:
 def read(src: BinaryIO) -> list[FoundLabel]:
     """Every AIGC label of a WAV file: ``riff-aigc`` chunks, ``riff-info`` entries, ``id3 `` chunk frames."""
     layout = _layout(src)
+    if not layout.chunks:
+        # Only the 12-byte RIFF header (maybe plus a torn chunk header): a cut file, not a label-less WAV.
+        raise CorruptFile("wav file is truncated: no complete chunk after the RIFF header")
     chunks, infos, others = [], [], []
     budget = [len(layout.chunks)]
     for chunk in layout.chunks:

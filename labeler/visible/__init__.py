@@ -6,7 +6,10 @@
 * :func:`add_video_label` overlays the same label on the first seconds of a video (one ffmpeg run,
   audio and metadata copied);
 * :func:`add_audio_cue` / :func:`add_audio_cue_file` put the rhythm cue (Morse "AI", short-long
-  short-short tones) at the start, end or middle of audio, loudness-matched to the programme.
+  short-short tones) at the start, end or middle of audio, loudness-matched to the programme;
+* :func:`add_voice_prompt` / :func:`add_voice_prompt_file` speak "本内容由人工智能生成" (or "This content
+  is AI-generated.") there instead, from clips shipped in ``voice/``; :func:`add_audio_label` /
+  :func:`add_audio_label_file` pick rhythm, voice or both.
 
 The glyphs come from a subset of Noto Sans CJK SC Bold shipped in ``fonts/`` (SIL OFL 1.1).
 Detection lives in :mod:`detectors.visible`.
@@ -36,6 +39,13 @@ from labeler.visible.image import (
     render_label,
 )
 from labeler.visible.video import MIN_SECONDS, add_video_label
+from labeler.visible.voice_prompt import (
+    add_audio_label,
+    add_audio_label_file,
+    add_voice_prompt,
+    add_voice_prompt_file,
+    voice_clip,
+)
 
 __all__ = [
     "DEFAULT_TEXT",
@@ -48,8 +58,12 @@ __all__ = [
     "RenderedLabel",
     "add_audio_cue",
     "add_audio_cue_file",
+    "add_audio_label",
+    "add_audio_label_file",
     "add_image_label",
     "add_video_label",
+    "add_voice_prompt",
+    "add_voice_prompt_file",
     "check_wording",
     "cue_length",
     "font_path",
@@ -57,5 +71,6 @@ __all__ = [
     "morse_ai_cue",
     "place_label",
     "render_label",
+    "voice_clip",
 ]
 

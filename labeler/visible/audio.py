@@ -25,10 +25,14 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable
+import struct
+import tempfile
+from collections.abc import Callable, Iterable
+from typing import BinaryIO
 
 import numpy as np
 
+from labeler.atomic import atomic_output
 from labeler.errors import LabelerError
 from labeler.media.audio import read_audio, write_audio
 
@@ -45,6 +49,7 @@ __all__ = [
     "cue_length",
     "loudness",
     "morse_ai_cue",
+    "rewrite_audio_file",
 ]
 
 #: Tone frequency (Hz).
@@ -282,9 +287,7 @@ def add_audio_cue(
     """
     one_d = np.ndim(samples) == 1
     x = _as_2d(samples)
-    places = tuple(where)
-    if not places or any(p not in _WHERE for p in places):
-        raise LabelerError(f"where must name some of {_WHERE}, got {places!r}")
+    places = _check_places(where)
     unknown = set(cue_opts) - {"freq_hz", "unit_s", "ramp_ms"}
     if unknown:
         raise LabelerError(f"unknown cue options: {sorted(unknown)}")
@@ -297,24 +300,58 @@ def add_audio_cue(
         level_db = float(level)
     else:
         raise LabelerError(f"level must be 'match' or a number of dBFS, got {level!r}")
-    cue = morse_ai_cue(sample_rate, level_dbfs=level_db, **cue_opts)[:, None]
+    cue = morse_ai_cue(sample_rate, level_dbfs=level_db, **cue_opts)
+    result = _place(x, cue, places, round(gap_s * sample_rate))
+    return result[:, 0] if one_d else result
+
+
+def _check_places(where: Iterable[str]) -> tuple[str, ...]:
+    places = (where,) if isinstance(where, str) else tuple(where)
+    if not places or any(p not in _WHERE for p in places):
+        raise LabelerError(f"where must name some of {_WHERE}, got {places!r}")
+    return places
+
+
+def _place(
+    x: np.ndarray,
+    block: np.ndarray,
+    places: tuple[str, ...],
+    gap: int,
+    *,
+    duck: float = 1.0,
+    ramp: int = 0,
+    end_block: np.ndarray | None = None,
+) -> np.ndarray:
+    """Put the mono ``block`` on every channel of ``x`` (2-D float32) at ``places``; ``gap`` in samples.
+
+    ``"middle"`` mixes it over the centre of ``x`` (inserting would cut a word or a note in two), with
+    ``x`` scaled by ``duck`` under the block and raised-cosine ramps of ``ramp`` samples either side.
+    ``end_block``, when given, goes at the end instead of ``block``.
+    """
     channels = x.shape[1]
-    gap = np.zeros((round(gap_s * sample_rate), channels), np.float32)
-    block = np.repeat(cue, channels, axis=1)
+    piece = np.repeat(block.astype(np.float32, copy=False)[:, None], channels, axis=1)
+    last = piece if end_block is None else np.repeat(end_block.astype(np.float32)[:, None], channels, axis=1)
+    silence = np.zeros((gap, channels), np.float32)
     out = x.copy()
     if "middle" in places:
-        # Mixed rather than inserted: inserting would cut a word or a note in two.
-        start = max(0, (len(out) - len(block)) // 2)
-        part = block[: len(out) - start]
-        out[start:start + len(part)] = np.clip(out[start:start + len(part)] + part, -1.0, 1.0)
+        start = max(0, (len(out) - len(piece)) // 2)
+        stop = min(len(out), start + len(piece))
+        if duck != 1.0:
+            lo, hi = max(0, start - ramp), min(len(out), stop + ramp)
+            idx = np.arange(lo, hi)
+            # 1 outside, `duck` over [start, stop), raised-cosine in between.
+            dist = np.maximum(np.maximum(start - idx, idx - (stop - 1)), 0) / max(ramp, 1)
+            fade = 0.5 + 0.5 * np.cos(np.pi * np.minimum(dist, 1.0))
+            gain = (duck + (1.0 - duck) * (1.0 - fade)).astype(np.float32)
+            out[lo:hi] *= gain[:, None]
+        out[start:stop] = np.clip(out[start:stop] + piece[: stop - start], -1.0, 1.0)
     pieces = []
     if "start" in places:
-        pieces += [block, gap]
+        pieces += [piece, silence]
     pieces.append(out)
     if "end" in places:
-        pieces += [gap, block]
-    result = np.concatenate(pieces).astype(np.float32, copy=False)
-    return result[:, 0] if one_d else result
+        pieces += [silence, last]
+    return np.concatenate(pieces).astype(np.float32, copy=False)
 
 
 def add_audio_cue_file(
@@ -324,10 +361,7 @@ def add_audio_cue_file(
 ) -> None:
     """Add the cue to an audio file and write the result (atomically) in the same format.
 
-    WAV, FLAC and OGG keep their soundfile subtype (``PCM_16``, ``PCM_24``, ``FLOAT``...). MP3 and
-    M4A are decoded and re-encoded (lossy, one extra generation) at the input's bit rate rounded to
-    the nearest of 64..320 kbit/s when ffprobe reports it, else 192 kbit/s. ``dst``'s extension
-    picks the format when it names one; otherwise the source's format is kept.
+    Decoding, encoding and tags as :func:`rewrite_audio_file`.
 
     Parameters
     ----------
@@ -336,18 +370,167 @@ def add_audio_cue_file(
     **opts
         Passed to :func:`add_audio_cue` (``where``, ``gap_s``, ``level``, ``freq_hz``...).
     """
+    rewrite_audio_file(src, dst, lambda x, rate: add_audio_cue(x, rate, **opts))  # type: ignore[arg-type]
+
+
+def rewrite_audio_file(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    transform: Callable[[np.ndarray, int], np.ndarray],
+) -> None:
+    """Decode ``src``, pass its samples through ``transform``, write ``dst`` atomically, tags kept.
+
+    The one read/write path of the audio explicit labels. WAV, FLAC and OGG keep their soundfile
+    subtype (``PCM_16``, ``PCM_24``, ``FLOAT``...). MP3 and M4A are decoded and re-encoded (lossy, one
+    extra generation) at the input's bit rate rounded to the nearest of 64..320 kbit/s when ffprobe
+    reports it, else 192 kbit/s. ``dst``'s extension picks the format when it names one; otherwise the
+    source's format is kept.
+
+    Tags survive the re-encode when the format stays the same. MP3/M4A: ffmpeg copies the global
+    tags. FLAC: every metadata block of the source but ``STREAMINFO``, ``SEEKTABLE`` and ``CUESHEET``
+    (Vorbis comments, pictures, application blocks, padding; a leading ID3v2 tag too) is copied byte
+    for byte after the new ``STREAMINFO``. WAV: every chunk of the source but ``fmt``, ``fact``,
+    ``data``, ``ds64``, ``PEAK`` and the ones that point at sample positions (``cue``, ``smpl``,
+    ``plst``, ``LIST``/``adtl``), which the label's shift would make wrong, is copied byte for byte
+    (``LIST``/``INFO``, ``id3``, ``bext``, ``iXML``, ``AIGC``...), before or after ``data`` as in the
+    source. OGG: the Vorbis comments, through mutagen.
+
+    Parameters
+    ----------
+    src, dst : path-like
+        Input and output files (may be the same path).
+    transform : callable
+        ``(samples (frames, channels) float32, sample_rate) -> samples``.
+
+    Raises
+    ------
+    LabelerError
+        Undecodable input, an output format that cannot be written, or the transform's own errors.
+    """
     from labeler.media.audio import audio_format_for
 
     data = read_audio(src)
-    out = add_audio_cue(data.samples, data.sample_rate, **opts)  # type: ignore[arg-type]
+    out = transform(data.samples, data.sample_rate)
     fmt = audio_format_for(dst) or (data.format or "").lower()
     if fmt in ("mp3", "m4a"):
         write_audio(dst, out, data.sample_rate, format=fmt, bitrate=_bitrate_of(src), metadata_from=src)
-    elif fmt in ("wav", "flac", "ogg"):
-        same = audio_format_for(src) == fmt and data.subtype and data.subtype.isupper()
-        write_audio(dst, out, data.sample_rate, format=fmt, subtype=data.subtype if same else None)
-    else:
+        return
+    if fmt not in _TAG_COPIERS:
         raise LabelerError(f"cannot write the labeled audio as {fmt or os.fspath(dst)!r}")
+    same = audio_format_for(src) == fmt and data.subtype and data.subtype.isupper()
+    subtype = data.subtype if same else None
+    if (data.format or "").lower() != fmt:
+        write_audio(dst, out, data.sample_rate, format=fmt, subtype=subtype)  # other container: no tags
+        return
+    folder = os.path.dirname(os.path.abspath(dst))
+    if not os.path.isdir(folder):
+        raise LabelerError(f"output folder does not exist: {folder}")
+    with tempfile.TemporaryDirectory(prefix=".aigc-", dir=folder) as scratch:
+        encoded = os.path.join(scratch, "encoded." + fmt)
+        write_audio(encoded, out, data.sample_rate, format=fmt, subtype=subtype)
+        with open(src, "rb") as source, open(encoded, "r+b") as fresh, atomic_output(dst) as handle:
+            _TAG_COPIERS[fmt](source, fresh, handle)
+
+
+# WAV chunks the encoder writes itself, and chunks whose contents are sample positions.
+_WAV_OWN = {b"fmt ", b"fact", b"data", b"ds64", b"PEAK"}
+_WAV_POSITIONAL = {b"cue ", b"smpl", b"plst"}
+
+
+def _wav_with_tags(src: BinaryIO, fresh: BinaryIO, out: BinaryIO) -> None:
+    """``fresh`` (a RIFF WAVE just encoded) with ``src``'s other chunks, written to ``out``."""
+    from labeler.metadata import copy_stream, riff
+
+    old, new = riff._layout(src), riff._layout(fresh)
+    before: list = []
+    after: list = []
+    seen_data = False
+    for chunk in old.chunks:
+        if chunk.cid == b"data":
+            seen_data = True
+            continue
+        if chunk.cid in _WAV_OWN or chunk.cid in _WAV_POSITIONAL:
+            continue
+        if chunk.cid == b"LIST" and riff._list_type(src, chunk) == b"adtl":
+            continue  # labels and notes of cue points, dropped with them
+        (after if seen_data else before).append(chunk)
+    if new.form != b"RIFF" or not (before or after):
+        fresh.seek(0)
+        copy_stream(fresh, out)
+        return
+    carried = {c.cid for c in before + after}
+    out.write(b"RIFF\x00\x00\x00\x00WAVE")
+    for chunk in new.chunks:
+        if chunk.cid == b"data":
+            for extra in before:
+                riff._copy_chunk(src, out, extra)
+        elif chunk.cid in carried:
+            continue  # the source's copy (its LIST/INFO, say) wins over the encoder's
+        riff._copy_chunk(fresh, out, chunk)
+    for extra in after:
+        riff._copy_chunk(src, out, extra)
+    size = out.tell() - 8
+    if size > 0xFFFFFFFF:
+        raise LabelerError("labeled wav would exceed the 4 GiB RIFF limit")
+    out.seek(4)
+    out.write(struct.pack("<I", size))
+    out.seek(0, os.SEEK_END)
+
+
+# FLAC metadata block types (RFC 9639 8.1) that describe the old audio frames.
+_FLAC_STREAMINFO, _FLAC_SEEKTABLE, _FLAC_CUESHEET = 0, 3, 5
+
+
+def _flac_with_tags(src: BinaryIO, fresh: BinaryIO, out: BinaryIO) -> None:
+    """``fresh``'s STREAMINFO, SEEKTABLE and frames with ``src``'s other metadata blocks, to ``out``."""
+    from labeler.metadata import copy_stream, flac
+
+    old, new = flac._layout(src), flac._layout(fresh)
+    kept = [(src, b) for b in old.blocks if b.kind not in (_FLAC_STREAMINFO, _FLAC_SEEKTABLE, _FLAC_CUESHEET)]
+    kinds = {b.kind for _, b in kept}
+    # STREAMINFO (first, RFC 9639 8) and SEEKTABLE describe the new frames; the encoder's other blocks
+    # (its Vorbis comment with its vendor string, padding) stay only where the source has none.
+    framing = (_FLAC_STREAMINFO, _FLAC_SEEKTABLE)
+    own = [(fresh, b) for b in new.blocks if b.kind in framing or b.kind not in kinds]
+    blocks = own + kept
+    if old.id3 is not None:
+        out.write(old.id3)
+    out.write(b"fLaC")
+    for i, (handle, block) in enumerate(blocks):
+        last = 0x80 if i == len(blocks) - 1 else 0
+        out.write(bytes((block.kind | last,)) + block.length.to_bytes(3, "big"))
+        handle.seek(block.start)
+        copy_stream(handle, out, block.length)
+    fresh.seek(new.audio)
+    copy_stream(fresh, out, new.file_size - new.audio)
+
+
+def _ogg_with_tags(src: BinaryIO, fresh: BinaryIO, out: BinaryIO) -> None:
+    """``fresh`` with ``src``'s Vorbis comments (mutagen rewrites the comment packet), to ``out``."""
+    import mutagen
+    from mutagen import MutagenError
+
+    from labeler.metadata import copy_stream
+
+    try:
+        old = mutagen.File(src)
+        new = mutagen.File(fresh)
+        if old is not None and old.tags is not None and new is not None and new.tags is not None:
+            del new.tags[:]
+            new.tags.extend(list(old.tags))
+            fresh.seek(0)
+            new.save(fresh)
+    except (MutagenError, ValueError) as exc:
+        raise LabelerError(f"cannot carry the ogg comments over: {exc}") from None
+    fresh.seek(0)
+    copy_stream(fresh, out)
+
+
+_TAG_COPIERS: dict[str, Callable[[BinaryIO, BinaryIO, BinaryIO], None]] = {
+    "wav": _wav_with_tags,
+    "flac": _flac_with_tags,
+    "ogg": _ogg_with_tags,
+}
 
 
 _BITRATES = (64, 80, 96, 112, 128, 160, 192, 224, 256, 320)

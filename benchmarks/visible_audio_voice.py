@@ -1,0 +1,122 @@
+"""Audio voice prompt: detection after MP3 128k / 64k at each position, and false alarms.
+
+Usage::
+
+    python benchmarks/visible_audio_voice.py           # corpus speech + music + samples/speech.wav
+    python benchmarks/visible_audio_voice.py --quick   # samples/speech.wav only, fewer trials
+    python benchmarks/visible_audio_voice.py --write   # also write the section into benchmarks/RESULTS.md
+
+Positives: each language's prompt prepended, appended, and mixed in (programme ducked 10 dB) at
+several offsets, at the matched level, each encoded to MP3 128k and 64k and decoded; found = one prompt
+of the right language at the right position with its onset within 20 ms. Negatives: each whole file
+(original, MP3 128k, 64k), and random 1.5-20 s excerpts of each, at a random gain of -30..+6 dB
+(clipped), the original or its MP3. Prints the counts and the score extremes (docs/visible.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from detectors.visible import VOICE_THRESHOLD, detect_voice_prompt  # noqa: E402
+from labeler.media.audio import read_audio, write_audio  # noqa: E402
+from labeler.visible.audio import loudness  # noqa: E402
+from labeler.visible.voice_prompt import LANGUAGES, add_voice_prompt, voice_clip  # noqa: E402
+
+CORPUS = ROOT.parent / "shared" / "corpus" / "audio"
+
+
+def mp3_round_trip(x: np.ndarray, sr: int, bitrate: str) -> np.ndarray:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "a.mp3"
+        write_audio(path, x, sr, bitrate=bitrate)
+        return read_audio(path).samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
+    args = parser.parse_args()
+    files = [ROOT / "samples" / "speech.wav"]
+    if not args.quick:
+        files += [p for p in (CORPUS / "speech-en.wav", CORPUS / "music-piano.wav") if p.exists()]
+    offsets, excerpts = (2, 6) if args.quick else (4, 40)
+    bitrates = ("128k", "64k")
+    rng = np.random.default_rng(7)
+    hits = {(b, w): [0, 0] for b in bitrates for w in ("start", "middle", "end")}
+    worst_hit, best_miss, alarms, negatives, seconds = 1.0, 0.0, 0, 0, 0.0
+    detect_time: list[float] = []
+    for path in files:
+        audio = read_audio(path)
+        x, sr = audio.samples, audio.sample_rate
+        target = loudness(x, sr)
+        for language in LANGUAGES:
+            n = len(voice_clip(language, sr))
+            gap = round(0.3 * sr)
+            cases = [(add_voice_prompt(x, sr, language=language, where=("start",)), "start", 0),
+                     (add_voice_prompt(x, sr, language=language, where=("end",)), "end", len(x) + gap)]
+            # "middle" = more than 2 s from either edge (the detector's rule); none fit in a short file.
+            last = len(x) / sr - n / sr - 2.1
+            for off in np.linspace(2.1, last, offsets) if last > 2.1 else ():
+                s = round(off * sr)
+                y = x.copy()
+                y[s:s + n] = add_voice_prompt(x[s:s + n], sr, language=language, where=("middle",),
+                                              level=target)
+                cases.append((y, "middle", s))
+            for y, where, onset in cases:
+                for bitrate in bitrates:
+                    started = time.perf_counter()
+                    r = detect_voice_prompt(mp3_round_trip(y, sr, bitrate), sr)
+                    detect_time.append((time.perf_counter() - started) / (len(y) / sr))
+                    ok = (r.present and len(r.prompts) == 1 and r.prompts[0][1] == where
+                          and r.prompts[0][2] == language and abs(r.prompts[0][0] - onset / sr) < 0.02)
+                    hits[bitrate, where][0] += ok
+                    hits[bitrate, where][1] += 1
+                    worst_hit = min(worst_hit, r.score)
+        clean = [x] + [mp3_round_trip(x, sr, b) for b in bitrates]
+        trials = list(clean)
+        for _ in range(excerpts):
+            length = int(rng.integers(round(1.5 * sr), round(20 * sr)))
+            start = int(rng.integers(0, max(1, len(x) - length)))
+            gain = 10 ** (rng.uniform(-30, 6) / 20)
+            source = clean[int(rng.integers(0, len(clean)))]
+            trials.append(np.clip(source[start:start + length] * gain, -1, 1))
+        for t in trials:
+            r = detect_voice_prompt(t, sr)
+            negatives += 1
+            alarms += r.present
+            best_miss = max(best_miss, r.score)
+            seconds += len(t) / sr
+        print(f"{path.name}: done", flush=True)
+    lines = ["| set | result |", "|---|---|"]
+    for (bitrate, where), (ok, total) in hits.items():
+        lines.append(f"| MP3 {bitrate}, {where} (both languages) | {ok} / {total} found |")
+    lines.append(f"| lowest positive score | {worst_hit:.3f} (threshold {VOICE_THRESHOLD}) |")
+    lines.append(f"| unlabeled: whole files (clean, MP3 128k, 64k) and random excerpts x gain | "
+                 f"**{alarms} / {negatives} false alarms** ({seconds / 60:.1f} min of audio), "
+                 f"highest score {best_miss:.3f} |")
+    per_second = 1000 * float(np.median(detect_time))
+    lines.append(f"| detection time | median {per_second:.0f} ms per second of audio |")
+    table = "\n".join(lines)
+    print(table)
+    if args.write:
+        from watermark_results import write_section
+
+        mode = " (--quick)" if args.quick else ""
+        files_list = ", ".join(p.name for p in files)
+        title = f"## Audio voice prompt (`benchmarks/visible_audio_voice.py{mode} --write`)"
+        write_section("voice", f"{title}\n\nFiles: {files_list}.\n\n{table}")
+
+
+if __name__ == "__main__":
+    main()

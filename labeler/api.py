@@ -1,0 +1,201 @@
+"""One entry point for generation backends: :func:`label` takes a path, an encoded file in memory or pixels.
+
+::
+
+    >>> from labeler import AIGCLabel, label
+    >>> rec = AIGCLabel("001191110102MACQD9K64010000", "img-42")
+    >>> label("in.png", rec, dst="out.png")                                  # doctest: +SKIP
+    >>> labeled = label(png_bytes, rec, layers="watermark,metadata", key=key)  # doctest: +SKIP
+    >>> marked = label(pixels, rec, layers="watermark,visible", key=key)       # doctest: +SKIP
+
+Files and bytes go through :func:`labeler.pipeline.label_file` (bytes via a private temporary folder that
+is always removed); arrays through the same array functions the pipeline uses
+(:func:`labeler.watermark.embed`, :func:`labeler.visible.add_image_label`). Nothing here keeps state, so
+calls may run on many threads at once.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, overload
+
+from labeler.errors import LabelerError
+from labeler.formats import EXTENSIONS, FORMATS, sniff, sniff_file
+from labeler.pipeline import LabelResult, label_file, parse_layers
+from labeler.record import AIGCLabel
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["label", "TEMP_PREFIX"]
+
+#: Prefix of the private temporary folder :func:`label` uses for bytes (removed before it returns).
+TEMP_PREFIX = "aigc-label-"
+#: Layers that need a container, so an array cannot take them.
+_CONTAINER_LAYERS = ("metadata", "c2pa")
+
+
+@overload
+def label(source: str | os.PathLike[str], record: AIGCLabel, *, dst: str | os.PathLike[str],
+          **options: Any) -> LabelResult: ...
+@overload
+def label(source: bytes | bytearray | memoryview, record: AIGCLabel, **options: Any) -> bytes: ...
+@overload
+def label(source: np.ndarray, record: AIGCLabel, **options: Any) -> np.ndarray: ...
+
+
+def label(
+    source: Any,
+    record: AIGCLabel,
+    *,
+    dst: str | os.PathLike[str] | None = None,
+    layers: str | Sequence[str] = ("metadata",),
+    fmt: str | None = None,
+    key: bytes | None = None,
+    watermark_method: str = "dct",
+    watermark_strength: float | None = None,
+    text: str = "AI生成",
+    position: str = "bottom-right",
+    **options: Any,
+) -> Any:
+    """Label a file, an encoded file in memory, or an image array.
+
+    Parameters
+    ----------
+    source : path-like, bytes-like or numpy.ndarray
+        * a path: the labeled copy is written to ``dst`` (required), atomically; returns the
+          :class:`~labeler.pipeline.LabelResult`. Exactly :func:`~labeler.pipeline.label_file`.
+        * ``bytes``, ``bytearray`` or ``memoryview``: a whole encoded file (any format of
+          :data:`labeler.formats.FORMATS`, sniffed from the content); returns the labeled file as
+          ``bytes``, in the same format.
+        * a NumPy array ``(H, W)`` or ``(H, W, 1..4)``, uint8 (0..255) or uint16 (0..65535), at least
+          128 x 128 for the watermark: only the pixel layers apply (``watermark``, ``visible``); returns
+          a new array of the same shape and dtype (``source`` is not modified). An array has no
+          container, so ``metadata`` and ``c2pa`` are refused: encode it first
+          (:func:`labeler.media.encode_image`) and label the bytes.
+    record : AIGCLabel
+        The implicit label; validated against GB 45438 Appendix E first. For arrays it gives the
+        watermark payload (derived from its ProduceID, as for files).
+    dst : path-like, optional
+        Output path; required for a path ``source``, refused otherwise.
+    layers : str or sequence of str
+        ``"metadata"`` (default), ``"watermark"``, ``"visible"``, ``"c2pa"``; comma-separated or a
+        sequence, applied in :data:`labeler.pipeline.LAYER_ORDER`.
+    fmt : str, optional
+        Container format of a path or bytes ``source``. It must agree with the content; it only
+        decides between readings the content leaves open (``m4a`` or ``mp4`` for an ``isom`` brand).
+    key : bytes, optional
+        Watermark key (required by the ``watermark`` layer; see :mod:`labeler.watermark.keyfile`).
+    watermark_method : {"dct", "dwt"}
+        Watermark method.
+    watermark_strength : float, optional
+        Watermark strength in 8-bit luma levels (default :data:`labeler.watermark.DEFAULT_STRENGTH`).
+    text : str
+        Wording of the visible label (must contain "AI"/"人工智能" and "生成"/"合成", GB 45438 5).
+    position : str
+        Where the visible label goes: one of :data:`labeler.visible.POSITIONS`.
+    **options
+        Files and bytes only: the other keyword arguments of :func:`~labeler.pipeline.label_file`,
+        passed on unchanged (e.g. ``overwrite``, ``quality`` 1-100, ``signer``, ``c2pa_thumbnail``,
+        ``visible_seconds``, ``cue_positions``); an unknown name is a ``TypeError``, as there.
+
+    Returns
+    -------
+    LabelResult, bytes or numpy.ndarray
+        As described for each kind of ``source``.
+
+    Raises
+    ------
+    LabelerError
+        One-line reason: bad input, an invalid label, a layer the source cannot take, a missing key or
+        signer. A failure leaves no output and no temporary file behind.
+    """
+    common = {"layers": layers, "key": key, "watermark_method": watermark_method,
+              "watermark_strength": watermark_strength, "text": text, "position": position, **options}
+    if isinstance(source, (str, os.PathLike)):
+        if dst is None:
+            raise LabelerError("labeling a file needs dst= (the output path)")
+        if fmt is not None:
+            _check_fmt(fmt)
+            try:
+                found = sniff_file(source)
+            except OSError:
+                found = fmt  # a missing or unreadable source: label_file says so, in its words
+            if found != fmt and not {found, fmt} <= {"mp4", "m4a", "mov"}:
+                raise LabelerError(f"fmt={fmt!r} does not match the content ({found})")
+        return label_file(source, dst, record, **common)
+    if dst is not None:
+        raise LabelerError("dst= is for labeling a file; bytes and arrays are returned")
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return _label_bytes(bytes(source), record, fmt, common)
+    if hasattr(source, "__array_interface__"):
+        if fmt is not None or options:
+            extra = ", ".join(["fmt"] * (fmt is not None) + sorted(options))
+            raise LabelerError(f"{extra}: only for files and bytes, not arrays")
+        return _label_array(source, record, parse_layers(layers), key, watermark_method, watermark_strength,
+                            text, position)
+    raise LabelerError(f"cannot label a {type(source).__name__}: give a path, bytes or a NumPy array")
+
+
+def _check_fmt(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise LabelerError(f"unknown format {fmt!r} (formats: {', '.join(FORMATS)})")
+
+
+def _label_bytes(data: bytes, record: AIGCLabel, fmt: str | None, common: dict[str, Any]) -> bytes:
+    if fmt is not None:
+        _check_fmt(fmt)
+    # The whole buffer as the head (an ID3 tag before FLAC is looked past); fmt's extension is the
+    # name hint that tells m4a from mp4 when the brand does not.
+    found = sniff(data, f"input{EXTENSIONS[fmt][0]}" if fmt else "")
+    if fmt is not None and found != fmt:
+        raise LabelerError(f"fmt={fmt!r} does not match the content ({found})")
+    ext = EXTENSIONS[found][0]
+    # label_file works on paths (ffmpeg, c2pa and the atomic writers need files): a private folder
+    # (mode 0700), removed on every exit, also when labeling fails.
+    with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as folder:
+        src, out = Path(folder) / f"input{ext}", Path(folder) / f"output{ext}"
+        try:
+            src.write_bytes(data)
+        except OSError as exc:
+            raise LabelerError(f"cannot write a temporary file: {exc.strerror or exc}") from None
+        label_file(src, out, record, **common)
+        return out.read_bytes()
+
+
+def _label_array(source: Any, record: AIGCLabel, order: tuple[str, ...], key: bytes | None, method: str,
+                 strength: float | None, text: str, position: str) -> np.ndarray:
+    import numpy as np
+
+    refused = [name for name in order if name in _CONTAINER_LAYERS]
+    if refused:
+        raise LabelerError(
+            f"an array has no container for the {' and '.join(refused)} layer"
+            f"{'s' if len(refused) > 1 else ''}: encode it first (labeler.media.encode_image) and label "
+            "the bytes, or use layers='watermark' / 'visible'"
+        )
+    pixels = np.asarray(source)
+    if pixels.dtype not in (np.uint8, np.uint16):
+        raise LabelerError(f"pixel array must be uint8 or uint16, not {pixels.dtype}")
+    if pixels.ndim not in (2, 3) or (pixels.ndim == 3 and not 1 <= pixels.shape[2] <= 4):
+        raise LabelerError(f"pixel array must be (H, W) or (H, W, 1..4), not {pixels.shape}")
+    record.check()
+    if "watermark" in order:
+        from labeler.watermark import DEFAULT_STRENGTH, embed, payload_from_produce_id
+
+        if key is None:
+            raise LabelerError("the watermark layer needs a key (see labeler.watermark.keyfile)")
+        chosen = DEFAULT_STRENGTH if strength is None else strength
+        pixels = embed(pixels, payload_from_produce_id(record.produce_id), key=key, method=method,
+                       strength=chosen)
+    if "visible" in order:
+        from labeler.visible import add_image_label
+
+        try:
+            pixels = add_image_label(pixels, text, position=position)
+        except ValueError as exc:  # a parameter out of range: the caller's input, not a bug
+            raise LabelerError(str(exc).splitlines()[0]) from None
+    return pixels

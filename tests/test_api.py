@@ -1,0 +1,182 @@
+"""Library entry points for backends: labeler.label and detectors.verify on paths, bytes and arrays.
+
+Round trips through the real writers and readers; no temporary files left behind (also after errors);
+verify gives the same reports from 8 threads as serially.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import PRODUCER, SAMPLES, decoded_digest
+
+import detectors
+from detectors import verify
+from labeler import AIGCLabel, LabelerError, LabelResult, label
+from labeler.api import TEMP_PREFIX as LABEL_PREFIX
+from labeler.media import read_image
+from labeler.watermark import payload_from_produce_id
+from labeler.watermark.keyfile import generate_key
+
+PREFIXES = (LABEL_PREFIX, detectors.TEMP_PREFIX)
+
+
+def ours_in_tmp() -> set[str]:
+    return {n for n in os.listdir(tempfile.gettempdir()) if n.startswith(PREFIXES)}
+
+
+@pytest.fixture
+def no_leftovers():
+    before = ours_in_tmp()
+    yield
+    assert ours_in_tmp() - before == set(), "temporary files left behind"
+
+
+@pytest.fixture(scope="module")
+def key() -> bytes:
+    return generate_key()
+
+
+@pytest.mark.parametrize("name", ["photo.jpg", "photo.png", "speech.mp3"])
+def test_bytes_in_bytes_out(name, tmp_path, no_leftovers):
+    source = bytearray((SAMPLES / name).read_bytes())
+    original = bytes(source)
+    rec = AIGCLabel(PRODUCER, f"api-{name}")
+    labeled = label(source, rec)
+    assert isinstance(labeled, bytes) and labeled != original
+    assert bytes(source) == original  # the caller's buffer is not touched
+    report = verify(memoryview(labeled), visible=False)
+    assert report.file == "<bytes>" and report.size == len(labeled) and report.errors == []
+    assert report.format == {"photo.jpg": "jpeg", "photo.png": "png", "speech.mp3": "mp3"}[name]
+    assert (report.verdict, report.confidence) == ("confirmed", "medium")
+    assert report.metadata is not None and report.metadata.fields is not None
+    assert report.metadata.fields["ProduceID"] == f"api-{name}"
+    # The same bytes as a file give the same report (but for the name), and the media is unchanged.
+    on_disk = tmp_path / name
+    on_disk.write_bytes(labeled)
+    from_path = verify(on_disk, visible=False).to_dict()
+    assert {**report.to_dict(), "file": None} == {**from_path, "file": None}
+    assert decoded_digest(on_disk) == decoded_digest(SAMPLES / name)
+
+
+def test_path_in_file_out(tmp_path, no_leftovers):
+    out = tmp_path / "out.png"
+    result = label(SAMPLES / "photo.png", AIGCLabel(PRODUCER, "api-path"), dst=out, fmt="png")
+    assert isinstance(result, LabelResult) and result.layers["metadata"]["carrier"] == "xmp-tc260"
+    assert verify(out, visible=False).verdict == "confirmed"
+
+
+def test_array_in_array_out_with_the_watermark(key, no_leftovers):
+    pixels = read_image(SAMPLES / "photo.png").pixels
+    before = pixels.copy()
+    rec = AIGCLabel(PRODUCER, "api-array")
+    marked = label(pixels, rec, layers="watermark,visible", key=key)
+    assert np.array_equal(pixels, before)  # input not modified
+    assert (marked.shape, marked.dtype) == (pixels.shape, pixels.dtype)
+    assert not np.array_equal(marked, pixels)
+    report = verify(marked, key=key)
+    assert (report.file, report.format, report.medium, report.size) == ("<array>", None, "image", None)
+    assert report.metadata is None and report.c2pa is None
+    assert set(report.to_dict()["layers"]) == {"watermark", "visible"}
+    assert report.watermark is not None and report.watermark["present"]
+    assert report.watermark["payload"] == payload_from_produce_id("api-array").hex()
+    assert report.visible is not None and report.visible["present"]
+    assert (report.verdict, report.confidence) == ("confirmed", "medium")
+    assert report.reasons[0].startswith("watermark only")
+    plain = verify(pixels, key=key)
+    assert (plain.verdict, plain.watermark["present"], plain.visible["present"]) == ("none", False, False)
+    # 16-bit grey works the same way.
+    grey16 = (pixels[..., 0].astype(np.uint16) * 257)
+    grey_marked = label(grey16, rec, layers="watermark", key=key)
+    assert verify(grey_marked, key=key, visible=False).verdict == "confirmed"
+
+
+@pytest.mark.parametrize(
+    ("call", "needle"),
+    [
+        (lambda px, k: label(px, AIGCLabel(PRODUCER, "x"), key=k), "no container for the metadata layer"),
+        (lambda px, k: label(px, AIGCLabel(PRODUCER, "x"), layers="watermark,c2pa", key=k), "c2pa layer"),
+        (lambda px, k: label(px, AIGCLabel(PRODUCER, "x"), layers="watermark"), "needs a key"),
+        (lambda px, k: label(px.astype(np.float32), AIGCLabel(PRODUCER, "x"), layers="visible"),
+         "uint8 or uint16"),
+        (lambda px, k: label(px, AIGCLabel(PRODUCER, "x"), layers="visible", quality=80),
+         "quality: only for"),
+        (lambda px, k: label(px, AIGCLabel(PRODUCER, "x"), layers="visible", position="middle"), "position"),
+        (lambda px, k: label(b"not media at all", AIGCLabel(PRODUCER, "x")), "unrecognised file content"),
+        (lambda px, k: label((SAMPLES / "photo.png").read_bytes(), AIGCLabel(PRODUCER, "x"), fmt="jpeg"),
+         "does not match the content (png)"),
+        (lambda px, k: label(SAMPLES / "photo.png", AIGCLabel(PRODUCER, "x")), "needs dst="),
+        (lambda px, k: label(42, AIGCLabel(PRODUCER, "x")), "cannot label a int"),
+    ],
+    ids=["array-metadata", "array-c2pa", "array-no-key", "array-float", "array-file-option",
+         "array-bad-position", "bytes-garbage", "bytes-wrong-fmt", "path-no-dst", "wrong-type"],
+)
+def test_label_errors_are_one_line(call, needle, key, no_leftovers):
+    pixels = read_image(SAMPLES / "photo.png").pixels
+    with pytest.raises(LabelerError) as info:
+        call(pixels, key)
+    message = str(info.value)
+    assert needle in message and "\n" not in message
+
+
+def test_no_temp_files_after_errors(monkeypatch, no_leftovers):
+    data = (SAMPLES / "photo.jpg").read_bytes()
+    # Fails inside label_file, after the temporary folder was made.
+    with pytest.raises(LabelerError, match="needs a key"):
+        label(data, AIGCLabel(PRODUCER, "x"), layers="watermark,metadata")
+    # A reader that breaks while verify's temporary folder exists: reported, folder still removed.
+
+    def broken(found):
+        raise RuntimeError("simulated reader bug")
+
+    monkeypatch.setattr(detectors, "judge_metadata", broken)
+    report = verify(data)
+    assert report.verdict is None and report.errors == [
+        "internal error while reading (RuntimeError: simulated reader bug); please report it"
+    ]
+    monkeypatch.undo()
+    assert verify(data[:100]).errors  # truncated: an error line, never an exception
+    assert verify(np.zeros((4, 4, 7), np.uint8)).errors == ["pixel array must be (H, W) or (H, W, 1..4), "
+                                                            "not (4, 4, 7)"]
+    assert verify(3.5).errors == ["cannot verify a float: give a path, bytes or a NumPy array"]
+
+
+def test_verify_from_8_threads_matches_serial(key, tmp_path, no_leftovers):
+    rec = AIGCLabel(PRODUCER, "api-threads")
+    pixels = read_image(SAMPLES / "photo.png").pixels
+    marked = label(pixels, rec, layers="watermark", key=key)
+    labeled_jpeg = label((SAMPLES / "photo.jpg").read_bytes(), rec)
+    wav = tmp_path / "speech.wav"
+    wav.write_bytes(label((SAMPLES / "speech.wav").read_bytes(), rec))
+    jobs = [
+        (marked, {"key": key}),
+        (pixels, {"key": key}),
+        (labeled_jpeg, {}),
+        (labeled_jpeg, {"key": key}),
+        (wav, {"visible": False}),  # the audio cue/voice search is slow and not what is tested here
+        (SAMPLES / "photo.png", {}),
+        (wav.read_bytes(), {"visible": False}),
+        (marked, {"key": key, "visible": False}),
+    ]
+
+    def run(job):
+        source, kwargs = job
+        return verify(source, **kwargs).to_dict()
+
+    serial = [run(j) for j in jobs]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        threaded = list(pool.map(run, jobs))
+    assert threaded == serial
+    verdicts = [r["verdict"] for r in serial]
+    assert verdicts == ["confirmed", "none", "confirmed", "confirmed", "confirmed", "none", "confirmed",
+                        "confirmed"]
+
+
+def test_path_objects_and_strings_agree():
+    assert verify(str(SAMPLES / "photo.png"), visible=False).to_dict() == {
+        **verify(Path(SAMPLES / "photo.png"), visible=False).to_dict()}
