@@ -60,12 +60,14 @@ bench-quick: install-bench
 	$(BIN)/python benchmarks/watermark_speed.py --quick
 	$(BIN)/python benchmarks/watermark_robustness.py --quick
 	$(BIN)/python benchmarks/watermark_false_positives.py --quick
+	$(BIN)/python benchmarks/robustness_batch.py --quick
 
 bench: install-bench
 	$(BIN)/python benchmarks/metadata_label.py --write
 	$(BIN)/python benchmarks/watermark_speed.py --write
 	$(BIN)/python benchmarks/watermark_robustness.py --write
 	$(BIN)/python benchmarks/watermark_false_positives.py --write
+	$(BIN)/python benchmarks/robustness_batch.py --write
 
 lint: install-test
 	$(BIN)/ruff check .

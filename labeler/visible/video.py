@@ -5,16 +5,26 @@
     >>> from labeler.visible import add_video_label
     >>> add_video_label("in.mp4", "out.mp4")                  # first 3 s, bottom-right  # doctest: +SKIP
     {'kind': 'video-text', 'text': 'AI生成', 'position': 'bottom-right', 'height_ratio': 0.05, ...}
+    >>> add_video_label("in.mp4", "out.mp4", at=("start", "end"), overwrite=True)  # doctest: +SKIP
 
 How. The label is rendered **once**, with the same size and look rules as images
 (:func:`labeler.visible.place_label`, :func:`labeler.visible.render_label`: ink height >= 5 % of the
 frame's shorter side), into an RGBA PNG the size of the label plate. One ffmpeg run (built with
-ffmpeg-python) then overlays that PNG on the video with ``enable='between(t,0,SECONDS)'`` and re-encodes
-the video stream only (libx264, ``-crf``, the source's 4:2:0 pixel format, every frame kept with its
-timestamp: ``-fps_mode passthrough``); audio, subtitle and data streams are copied, global metadata is
-kept (``-map_metadata 0``, plus ``-movflags use_metadata_tags`` for MP4/MOV so an ``AIGC`` key written
-by :func:`labeler.metadata.write_label` survives). The overlay costs a few blended pixels per frame, so
-the run streams at encoder speed.
+ffmpeg-python) then overlays that PNG on the video with an ``enable`` expression covering the chosen
+intervals (:func:`label_intervals`) and re-encodes the video stream only (libx264, ``-crf``,
+``-preset``, the source's 4:2:0 pixel format, every frame kept with its timestamp:
+``-fps_mode passthrough``); audio, subtitle and data streams are copied, global metadata is kept
+(``-map_metadata 0``, plus ``-movflags use_metadata_tags`` for MP4/MOV so an ``AIGC`` key written by
+:func:`labeler.metadata.write_label` survives). Outside its intervals the overlay filter is bypassed
+(ffmpeg's timeline support passes the frame through untouched); inside, it blends a few thousand
+pixels of a plate that ffmpeg converted to ``yuva420p`` once. So the run streams at encoder speed: the
+label's only measurable cost is the fixed start-up (the probe and the first frame, run concurrently).
+
+When. GB 45438 asks for the text *at the start*, shown >= 2 s, and allows it also at the end and in
+the middle. ``at`` picks any of ``"start"``, ``"middle"``, ``"end"`` (``"start"`` is required), each
+``seconds`` long; ``whole=True`` shows it throughout. A video no longer than ``seconds`` (so every
+video under the 2 s minimum) carries the label for its whole duration: that is the closest it can
+come to the standard's "at least 2 s", and it covers every interval asked for.
 
 Colour scheme. ``"auto"`` picks light-on-dark or dark-on-light from the mean luminance under the
 label box in the first frame (one decoded frame); a label that must stay legible over a changing
@@ -30,9 +40,12 @@ Output is written to a temporary file beside ``dst`` and renamed into place only
 
 from __future__ import annotations
 
+import concurrent.futures
+import io
 import math
 import os
 import tempfile
+from collections.abc import Iterable
 from typing import Any
 
 import ffmpeg as ffmpeg_python
@@ -52,15 +65,28 @@ from labeler.visible.image import (
     place_label,
 )
 
-__all__ = ["MIN_SECONDS", "add_video_label", "label_rgba"]
+__all__ = ["END_MARGIN_S", "MIN_SECONDS", "PLACES", "X264_PRESETS", "add_video_label", "label_intervals",
+           "label_rgba", "parse_places"]
 
 #: Shortest time (seconds) the label may be shown at the start: GB 45438 section 5 (spec digest, 2.).
 MIN_SECONDS = 2.0
+#: Where in time the label can go (GB 45438 section 5: at the start; also allowed at the end, in the middle).
+PLACES = ("start", "middle", "end")
+#: libx264's preset names (x264 ``--preset``), fastest first.
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
+                "veryslow", "placebo")
+#: Seconds the end interval starts early. It is measured from the container's duration, which can
+#: outlast the video by the audio's tail (AAC priming and padding: ~0.08 s on a looped samples/clip.mp4);
+#: the margin keeps ``seconds`` of the last video frames labelled unless the audio outlasts it by more.
+END_MARGIN_S = 0.5
 # Containers whose muxer takes "-movflags use_metadata_tags" (ffmpeg's mov/mp4 family).
 _MOV_SUFFIXES = {".mp4", ".m4v", ".mov", ".3gp", ".3g2"}
 # Coded pixel formats kept as they are; anything else is encoded as yuv420p (what players expect).
 _KEEP_PIX_FMTS = {"yuv420p", "yuvj420p"}
 _LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
+# The first frame is only averaged under the label box, so it is decoded at most this wide (px): a cap
+# that also keeps a huge frame from being piped before video_info has checked its size.
+_SCHEME_WIDTH = 640
 
 
 def label_rgba(placement: Placement, scheme: str) -> np.ndarray:
@@ -90,38 +116,171 @@ def label_rgba(placement: Placement, scheme: str) -> np.ndarray:
     return rgba
 
 
+def parse_places(at: str | Iterable[str]) -> tuple[str, ...]:
+    """Check and normalise where in time the video label goes.
+
+    Parameters
+    ----------
+    at : str or iterable of str
+        Any of :data:`PLACES`, as names or one comma-separated string (case and spaces ignored).
+
+    Returns
+    -------
+    tuple of str
+        The places, each once, in time order (start, middle, end).
+
+    Raises
+    ------
+    LabelerError
+        An unknown name, or no ``"start"`` (GB 45438 section 5 requires the label at the start).
+    """
+    items = at.split(",") if isinstance(at, str) else list(at)
+    names = {str(item).strip().lower() for item in items} - {""}
+    unknown = sorted(names - set(PLACES))
+    if unknown:
+        raise LabelerError(f"video label places are start, middle and end, not {', '.join(unknown)}")
+    if "start" not in names:
+        raise LabelerError("the video label must be shown at the start (GB 45438 section 5); "
+                           "add 'start' to the places")
+    return tuple(p for p in PLACES if p in names)
+
+
+def label_intervals(
+    duration: float | None, seconds: float, at: str | Iterable[str] = ("start",)
+) -> tuple[tuple[float, float | None], ...] | None:
+    """Time intervals (s) the label covers: ``seconds`` at each place in ``at``, overlaps merged.
+
+    Parameters
+    ----------
+    duration : float or None
+        The video's duration in seconds (None when unknown).
+    seconds : float
+        Length of each interval in seconds, >= :data:`MIN_SECONDS`.
+    at : str or iterable of str
+        Any of :data:`PLACES` (a comma-separated string works); must include ``"start"``.
+        ``"end"`` is the last ``seconds`` (plus :data:`END_MARGIN_S`) of the video, ``"middle"``
+        ``seconds`` centred on its midpoint.
+
+    Returns
+    -------
+    tuple of (float, float or None), or None
+        ``(from, to)`` pairs in time order; ``to`` is None for "until the last frame" (the end
+        interval). None when the label must cover the whole video: ``duration <= seconds``.
+
+    Raises
+    ------
+    LabelerError
+        ``at`` names an unknown place or lacks ``"start"``; ``seconds`` below the minimum; a middle
+        or end interval asked for when ``duration`` is unknown.
+    """
+    places = parse_places(at)
+    seconds = float(seconds)
+    if not (math.isfinite(seconds) and seconds >= MIN_SECONDS):
+        raise LabelerError(f"the label must show for at least {MIN_SECONDS:g} s at the start "
+                           f"(GB 45438 section 5), got seconds={seconds!r}")
+    if duration is not None and duration <= seconds:
+        return None
+    if duration is None and places != ("start",):
+        raise LabelerError("the video's duration is unknown, so the label cannot be placed at its "
+                           f"{' or '.join(p for p in places if p != 'start')}; use whole=True")
+    spans: list[tuple[float, float | None]] = [(0.0, seconds)]
+    if "middle" in places:
+        assert duration is not None
+        spans.append((max(0.0, duration / 2 - seconds / 2), duration / 2 + seconds / 2))
+    if "end" in places:
+        assert duration is not None
+        spans.append((max(0.0, duration - seconds - END_MARGIN_S), None))
+    merged: list[tuple[float, float | None]] = []
+    for lo, hi in spans:
+        if merged and (merged[-1][1] is None or lo <= merged[-1][1]):
+            prev_lo, prev_hi = merged[-1]
+            merged[-1] = (prev_lo, None if hi is None or prev_hi is None else max(prev_hi, hi))
+        else:
+            merged.append((lo, hi))
+    if merged == [(0.0, None)]:
+        return None
+    return tuple((round(lo, 3), None if hi is None else round(hi, 3)) for lo, hi in merged)
+
+
+def _enable(intervals: tuple[tuple[float, float | None], ...]) -> str:
+    """The overlay's ``enable`` expression: true on frames whose time ``t`` lies in any interval."""
+    terms = [f"gte(t,{lo:g})" if hi is None else f"between(t,{lo:g},{hi:g})" for lo, hi in intervals]
+    return "+".join(terms)
+
+
 def _upright_size(info: VideoInfo) -> tuple[int, int]:
     """``(height, width)`` of the frames the filter graph sees (ffmpeg autorotates when transcoding)."""
     quarter = round((info.rotation or 0) / 90) % 2
     return (info.width, info.height) if quarter else (info.height, info.width)
 
 
-def _scheme_for(frame: np.ndarray | None, box: tuple[int, int, int, int], style: LabelStyle) -> str:
+def _scheme_for(frame: np.ndarray | None, box: tuple[int, int, int, int], size: tuple[int, int],
+                style: LabelStyle) -> str:
+    """``style.scheme``, or for ``"auto"`` the scheme that contrasts with ``frame`` under ``box``.
+
+    ``box`` is in upright frame pixels of ``size`` = ``(height, width)``; ``frame`` may be smaller.
+    """
     if style.scheme != "auto":
         return style.scheme
     if frame is None:
         return "light"
+    sy, sx = frame.shape[0] / size[0], frame.shape[1] / size[1]
     x, y, w, h = box
-    region = frame[y:y + h, x:x + w, :3].astype(np.float32)
+    x0, y0 = int(x * sx), int(y * sy)
+    x1, y1 = max(x0 + 1, math.ceil((x + w) * sx)), max(y0 + 1, math.ceil((y + h) * sy))
+    region = frame[y0:y1, x0:x1, :3].astype(np.float32)
     lum = float((region @ _LUMA).mean()) / 255 if region.size else 0.5
     return "dark" if lum > 0.5 else "light"
 
 
-def _first_frame(src: str | os.PathLike[str], height: int, width: int) -> np.ndarray | None:
-    """The first decoded frame, upright, as ``(height, width, 3)`` RGB; None when it does not decode."""
+def _first_frame(src: str | os.PathLike[str]) -> np.ndarray | None:
+    """The first decoded frame, upright, at most :data:`_SCHEME_WIDTH` wide, as RGB; None if none decodes.
+
+    Needs no probe (the frame comes as a PPM, which carries its size), so it runs beside
+    :func:`video_info`.
+    """
     url = ff.input_url(src)
     args = (
-        ffmpeg_python.input(url, protocol_whitelist=ff.PROTOCOLS)
-        .output("pipe:", format="rawvideo", pix_fmt="rgb24", vframes=1, s=f"{width}x{height}")
+        # Only the first real video stream (a cover picture is "v" but not "V").
+        ffmpeg_python.input(url, protocol_whitelist=ff.PROTOCOLS)["V:0"]
+        .filter("scale", f"min(iw,{_SCHEME_WIDTH})", -2, flags="area")
+        .output("pipe:", format="image2pipe", vcodec="ppm", vframes=1)
         .global_args("-loglevel", "error")
         .get_args()
     )
-    # Map only the first real video stream (a cover picture is "v" but not "V").
-    args[args.index("pipe:"):args.index("pipe:")] = ["-map", "0:V:0"]
     data = ff.run(args, timeout=120, names=[url])
-    if len(data) < height * width * 3:
+    if not data:
         return None
-    return np.frombuffer(data[: height * width * 3], np.uint8).reshape(height, width, 3)
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return np.asarray(im.convert("RGB"))
+    except (OSError, ValueError):
+        return None
+
+
+def _probe_and_first_frame(src: str, need_frame: bool) -> tuple[VideoInfo, np.ndarray | None]:
+    """:func:`video_info` and (when ``need_frame``) :func:`_first_frame`, as two concurrent ffmpeg runs.
+
+    Each run costs an ffmpeg start-up (~0.1 s); side by side they cost one, which is most of the fixed
+    overhead of a label over a plain re-encode.
+    """
+    if not need_frame:
+        return _video_info(src), None
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(_first_frame, src)
+        try:
+            info = _video_info(src)
+        except BaseException:
+            pending.cancel()
+            raise
+        return info, pending.result()
+
+
+def _video_info(src: str) -> VideoInfo:
+    try:
+        return video_info(src)
+    except UnsupportedFormat:
+        raise UnsupportedFormat("not a video: no video stream in this file") from None
 
 
 def add_video_label(
@@ -130,14 +289,16 @@ def add_video_label(
     *,
     text: str = DEFAULT_TEXT,
     position: str = "bottom-right",
-    seconds: float = 3.0,
+    seconds: float | None = 3.0,
+    at: str | Iterable[str] = ("start",),
     whole: bool = False,
     crf: int = 18,
+    preset: str = "medium",
     overwrite: bool = False,
     height_ratio: float = MIN_HEIGHT_RATIO,
     style: LabelStyle = DEFAULT_STYLE,
 ) -> dict[str, Any]:
-    """Write ``dst``: ``src`` with a visible AI-content label over its first ``seconds`` (or all of it).
+    """Write ``dst``: ``src`` with a visible AI-content label at its start (and optionally more).
 
     Parameters
     ----------
@@ -149,12 +310,18 @@ def add_video_label(
         The wording (checked with :func:`labeler.visible.check_wording`).
     position : str
         One of :data:`labeler.visible.POSITIONS`.
-    seconds : float
-        How long the label is shown from the start, >= :data:`MIN_SECONDS` (the standard's minimum).
+    seconds : float or None
+        How long the label is shown at each place, >= :data:`MIN_SECONDS` (the standard's minimum);
+        None is the same as ``whole=True``.
+    at : str or iterable of str
+        Where in time: any of :data:`PLACES`, ``"start"`` required (``"start,end"`` works too). See
+        :func:`label_intervals`; a video no longer than ``seconds`` is labelled throughout.
     whole : bool
         Show the label for the whole duration instead.
     crf : int
         libx264 constant rate factor for the re-encoded video, 0..51.
+    preset : str
+        libx264 preset, one of :data:`X264_PRESETS` (speed against size at the same quality).
     overwrite : bool
         Replace an existing ``dst``.
     height_ratio : float
@@ -165,26 +332,32 @@ def add_video_label(
     Returns
     -------
     dict
-        ``{"kind": "video-text", "text", "position", "height_ratio", "seconds", "box"}``; ``seconds``
-        is None when ``whole``; ``box`` is ``(x, y, w, h)`` of the label plate in upright frame pixels.
+        ``{"kind": "video-text", "text", "position", "height_ratio", "seconds", "box", "at", "whole",
+        "intervals"}``: ``seconds`` is None when the label covers the whole video (``whole``, or a
+        video no longer than ``seconds``); ``box`` is ``(x, y, w, h)`` of the label plate in upright
+        frame pixels; ``at`` the places asked for; ``whole`` whether it covers every frame;
+        ``intervals`` the ``(from, to)`` seconds it is shown (``to`` None: until the last frame).
 
     Raises
     ------
     LabelerError
-        Wording, ``seconds`` or ``crf`` not acceptable, ``dst`` exists (without ``overwrite``) or is
-        ``src``. Whatever fails, nothing is left at ``dst``.
+        Wording, ``seconds``, ``at``, ``crf`` or ``preset`` not acceptable, ``dst`` exists (without
+        ``overwrite``) or is ``src``. Whatever fails, nothing is left at ``dst``.
     UnsupportedFormat
         ``src`` has no video stream.
     CorruptFile
         ``src`` cannot be read, or ffmpeg stopped on a decoding error (``-xerror``: a damaged input is
         refused rather than labelled with frames missing).
     """
-    seconds = float(seconds)
-    if not whole and not (math.isfinite(seconds) and seconds >= MIN_SECONDS):
-        raise LabelerError(f"the label must show for at least {MIN_SECONDS:g} s at the start "
-                           f"(GB 45438 section 5), got seconds={seconds!r}")
+    whole = whole or seconds is None
+    places = parse_places(at)
+    seconds = 0.0 if seconds is None else float(seconds)
+    if not whole:
+        label_intervals(None, seconds)  # the seconds check, before any file is touched
     if not 0 <= int(crf) <= 51:
         raise LabelerError(f"crf must be 0..51, got {crf!r}")
+    if preset not in X264_PRESETS:
+        raise LabelerError(f"preset must be one of {', '.join(X264_PRESETS)}, got {preset!r}")
     check_wording(text)
     src_path, dst_path = os.path.abspath(os.fspath(src)), os.path.abspath(os.fspath(dst))
     if os.path.exists(dst_path):
@@ -192,20 +365,17 @@ def add_video_label(
             raise LabelerError("output would overwrite the input; pick another name")
         if not overwrite:
             raise LabelerError(f"output exists: {os.fspath(dst)} (pass overwrite=True)")
-    try:
-        info = video_info(src_path)
-    except UnsupportedFormat:
-        raise UnsupportedFormat("not a video: no video stream in this file") from None
+    info, frame = _probe_and_first_frame(src_path, style.scheme == "auto")
+    intervals = None if whole else label_intervals(info.duration, seconds, places)
     height, width = _upright_size(info)
     placement = place_label(height, width, text, position=position, height_ratio=height_ratio, style=style)
-    frame = _first_frame(src_path, height, width) if style.scheme == "auto" else None
-    scheme = _scheme_for(frame, placement.box, style)
+    scheme = _scheme_for(frame, placement.box, (height, width), style)
     x, y, _, _ = placement.box
 
     with tempfile.TemporaryDirectory(prefix="aigc-label-") as workdir:
         png = os.path.join(workdir, "label.png")
         Image.fromarray(label_rgba(placement, scheme), "RGBA").save(png, compress_level=1)
-        args = _command(src_path, png, info, x, y, None if whole else seconds, int(crf), dst_path)
+        args = _command(src_path, png, info, x, y, intervals, int(crf), preset, dst_path)
         with ff.output_path(dst_path) as tmp:
             args[-1] = tmp
             # -y: the temporary file exists already (created empty, so its name is ours). -xerror: a
@@ -217,19 +387,23 @@ def add_video_label(
         "text": text,
         "position": placement.position,
         "height_ratio": round(placement.height_ratio, 4),
-        "seconds": None if whole else seconds,
+        "seconds": None if intervals is None else seconds,
         "box": placement.box,
+        "at": places,
+        "whole": intervals is None,
+        "intervals": ((0.0, None),) if intervals is None else intervals,
     }
 
 
-def _command(src: str, png: str, info: VideoInfo, x: int, y: int, seconds: float | None, crf: int,
+def _command(src: str, png: str, info: VideoInfo, x: int, y: int,
+             intervals: tuple[tuple[float, float | None], ...] | None, crf: int, preset: str,
              dst: str) -> list[str]:
     """ffmpeg arguments (without the program name) for the labelling run; the last one is ``dst``."""
     source = ffmpeg_python.input(ff.input_url(src), protocol_whitelist=ff.PROTOCOLS)
     mark = ffmpeg_python.input(ff.input_url(png))
     overlay: dict[str, Any] = {"x": x, "y": y}
-    if seconds is not None:
-        overlay["enable"] = f"between(t,0,{seconds:g})"
+    if intervals is not None:
+        overlay["enable"] = _enable(intervals)
     video = ffmpeg_python.overlay(source[str(info.stream)], mark, **overlay)
     # Every input stream keeps its place in the output: the labelled video where it was, the rest copied.
     streams = [video if s.index == info.stream else source[str(s.index)] for s in info.media.streams]
@@ -239,6 +413,7 @@ def _command(src: str, png: str, info: VideoInfo, x: int, y: int, seconds: float
         "c": "copy",
         f"c:{out_index}": "libx264",
         f"crf:{out_index}": crf,
+        f"preset:{out_index}": preset,
         f"pix_fmt:{out_index}": pix_fmt,
         # Every frame kept with its own timestamp: same count and rate (cfr would drop/duplicate on VFR).
         f"fps_mode:{out_index}": "passthrough",
