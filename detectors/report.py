@@ -100,10 +100,10 @@ class Report:
         return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
 
     def summary(self) -> str:
-        """A short human summary: ``FILE: verdict - details``."""
+        """A short human summary: ``FILE: verdict (confidence) - details``."""
         if self.errors:
             return f"{self.file}: error - {self.errors[0]}"
-        parts = [f"{self.file}: {self.verdict}"]
+        parts = [f"{self.file}: {self.verdict}" + (f" ({self.confidence})" if self.confidence else "")]
         md = self.metadata
         if md is not None and md.present and md.fields:
             f = md.fields

@@ -932,13 +932,28 @@ def run_batch(
     finally:
         stop.set()
         journal.close()  # first: nothing is recorded past here, and a Ctrl-C in the shutdown keeps it whole
-        executor.shutdown(wait=not interrupted, pending=list(in_flight))
+        # A Ctrl-C that lands while the pool shuts down (the batch is over) would otherwise lose the
+        # summary and print a traceback from the executor's threads.
+        with _sigint_ignored():
+            executor.shutdown(wait=not interrupted, pending=list(in_flight))
         bar.update(force=True)
         bar.close()
     summary.counts = dict(counts)
     summary.interrupted = interrupted
     summary.seconds = time.monotonic() - started
     return summary
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be changed from the main thread; none are delivered elsewhere
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _new_pool(workers: int, task: BatchTask) -> ProcessPoolExecutor:

@@ -12,7 +12,9 @@ Errors are one line on stderr: ``aigc: error: FILE: reason``.
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 import click
@@ -452,6 +454,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         _fail(f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}")
     except Exception as exc:  # noqa: BLE001 - every command: one line, never a traceback
         _fail(f"internal error ({type(exc).__name__}: {exc}); please report it", EXIT_INTERNAL)
+    finally:
+        # The work is done (or reported): a Ctrl-C now would only interrupt the interpreter's exit
+        # handlers (pool threads, temp-dir cleanup) and print a traceback instead of our last line.
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

@@ -147,16 +147,18 @@ def viterbi_decode(soft: np.ndarray) -> np.ndarray:
     branch = r @ _OUT.T  # (steps, 128): metric of every register value at every step
     metric = np.full(_NSTATES, -np.inf, dtype=np.float32)
     metric[0] = 0.0
-    choice = np.empty((steps, _NSTATES), dtype=np.uint8)
-    # predecessor state of register value reg is reg >> 1; loop over trellis steps (86), vectorized
-    # over the 64 states
-    prev_state = _PREV >> 1
-    branches = branch[:, _PREV]  # (steps, 64, 2): all steps at once, outside the loop
+    # next state ns = 2k + b (b the new bit) has predecessors k and 32 + k (register's oldest bit j):
+    # with the metrics as a (2, 32) array and the branch metrics as (steps, j, k, b), one step is three
+    # ufunc calls on views, no gather (the loop over the 86 trellis steps is inherently sequential)
+    half = _NSTATES // 2
+    branches = branch[:, _PREV].reshape(steps, half, 2, 2).transpose(0, 3, 1, 2).copy()  # (t, j, k, b)
+    choice = np.empty((steps, half, 2), dtype=bool)
+    m2 = metric.reshape(2, half)
     for t in range(steps):
-        cand = metric[prev_state] + branches[t]
-        pick = cand[:, 1] > cand[:, 0]
-        choice[t] = pick
-        metric = np.where(pick, cand[:, 1], cand[:, 0])
+        cand = m2[:, :, None] + branches[t]
+        np.greater(cand[1], cand[0], out=choice[t])
+        m2 = np.maximum(cand[0], cand[1]).reshape(2, half)
+    choice = choice.reshape(steps, _NSTATES).view(np.uint8)
     state = 0  # zero-terminated
     bits = np.empty(steps, dtype=np.uint8)
     for t in range(steps - 1, -1, -1):

@@ -18,6 +18,7 @@ import numpy as np
 
 from labeler.watermark.payload import Layout, make_layout
 from labeler.watermark.transforms import (
+    Prefiltered,
     block_dct,
     block_idct,
     fold,
@@ -58,6 +59,12 @@ class Scheme:
         object.__setattr__(self, "_uv", (u, v))
 
     @property
+    def _keep(self) -> int:
+        """DCT frequencies 0..keep-1 per axis cover every coefficient used."""
+        u, v = self._uv
+        return int(max(u.max(), v.max())) + 1
+
+    @property
     def tile(self) -> int:
         """Tile side in analysis samples."""
         return 8 * self.blocks
@@ -89,7 +96,7 @@ class Scheme:
     def tile_to_slots(self, tile: np.ndarray) -> np.ndarray:
         """Read the slot values of an aligned analysis-domain tile (inverse of :meth:`slots_to_tile`)."""
         u, v = self._uv
-        return block_dct(tile)[:, :, u, v].reshape(-1)
+        return block_dct(tile, keep=self._keep)[:, :, u, v].reshape(-1)
 
     def pixel_pattern(self, key: bytes, codeword: np.ndarray) -> np.ndarray:
         """The pixel-domain tile of the full mark (pilot + data), RMS 1, float32 (tile_px x tile_px)."""
@@ -106,8 +113,9 @@ class Scheme:
         """Slot values of a stack of aligned tiles: (k, tile, tile) -> (k, slots), one block DCT pass."""
         k, t, _ = tiles.shape
         u, v = self._uv
-        coef = block_dct(np.ascontiguousarray(tiles, dtype=np.float32).reshape(k * t, t))
-        return coef.reshape(k, self.blocks, self.blocks, 8, 8)[:, :, :, u, v].reshape(k, -1)
+        coef = block_dct(np.ascontiguousarray(tiles, dtype=np.float32).reshape(k * t, t), keep=self._keep)
+        kk = self._keep
+        return coef.reshape(k, self.blocks, self.blocks, kk, kk)[:, :, :, u, v].reshape(k, -1)
 
     def pilot_terms(self, key: bytes) -> Callable[[np.ndarray], np.ndarray]:
         """``tiles (k, tile, tile) -> (k, pilot slots)``: each pilot slot's value times its key sign.
@@ -123,9 +131,19 @@ class Scheme:
 
         return terms
 
-    def folded(self, z: np.ndarray) -> np.ndarray:
-        """Fold a prefiltered pixel image into one analysis-domain tile."""
-        return fold(self.analysis(z), self.tile)
+    def folded(self, z: np.ndarray | Prefiltered) -> np.ndarray:
+        """Fold a prefiltered pixel image into one analysis-domain tile.
+
+        The pixel image is folded first and the (linear, 2 x 2 block) Haar LL taken of the folded tile:
+        the same as folding the LL subband, because the tile side is even, at a fraction of the cost.
+        An array with an odd side is cropped to even sides.
+        """
+        if isinstance(z, Prefiltered):
+            tile = z.fold(self.tile_px)
+        else:
+            h, w = z.shape
+            tile = fold(z[: h // 2 * 2, : w // 2 * 2], self.tile_px)
+        return tile if self.subsample == 1 else haar_ll(tile)
 
 
 @lru_cache(maxsize=32)

@@ -1,8 +1,8 @@
 """Vectorized transforms: colour <-> luma, 8x8 block DCT by matrix products, DWT, detector prefilter, fold.
 
-Everything works on float32 arrays in 8-bit luma units (0..255, whatever the input bit depth) and has
-no Python loop over pixels or blocks: blocks are a reshape, the block DCT is two matrix products with the
-orthonormal DCT-II matrix.
+Everything works in 8-bit luma units (0..255, whatever the input bit depth), float32 (the detector
+keeps 8-bit luma as uint8 until its first product), and has no Python loop over pixels or blocks:
+blocks are a reshape, the block DCT is two matrix products with the orthonormal DCT-II matrix.
 """
 
 from __future__ import annotations
@@ -31,17 +31,21 @@ def dct_matrix(n: int = 8) -> np.ndarray:
 _D8 = dct_matrix(8)
 
 
-def block_dct(x: np.ndarray, n: int = 8) -> np.ndarray:
-    """2-D DCT of every n x n block of ``x`` (H, W both multiples of n) -> array (H/n, W/n, n, n).
+def block_dct(x: np.ndarray, n: int = 8, keep: int | None = None) -> np.ndarray:
+    """2-D DCT of every n x n block of ``x`` (H, W both multiples of n) -> array (H/n, W/n, k, k).
 
     Computed as ``D @ B @ D.T`` for all blocks at once: the row transform is one batched product over
-    block rows with a long inner dimension, the column transform one (N x n) @ (n x n) product.
+    block rows with a long inner dimension, the column transform one (N x n) @ (n x k) product. With
+    ``keep`` = k only the frequencies u, v < k are computed (k = n by default): the detector reads
+    coefficients up to 3 or 4, so it does a half to a quarter of the work.
     """
     d = _D8 if n == 8 else dct_matrix(n)
+    k = n if keep is None else int(keep)
+    d = d[:k]
     h, w = x.shape
     nby, nbx = h // n, w // n
-    rows = np.matmul(d, x.reshape(nby, n, w))  # (nby, n, w): transform along y inside each block row
-    coef = rows.reshape(nby, n, nbx, n) @ d.T  # transform along x inside each block
+    rows = np.matmul(d, x.reshape(nby, n, w))  # (nby, k, w): transform along y inside each block row
+    coef = rows.reshape(nby, k, nbx, n) @ d.T  # transform along x inside each block
     return coef.transpose(0, 2, 1, 3)  # (nby, nbx, u, v)
 
 
@@ -109,6 +113,19 @@ def luma(image: np.ndarray) -> np.ndarray:
     return y if s == 1.0 else y * np.float32(1.0 / s)
 
 
+def luma_fast(image: np.ndarray) -> np.ndarray:
+    """:func:`luma`, but uint8 (rounded, no float pass) for 8-bit images; float32 for 16-bit ones.
+
+    For the detector, whose prefilter takes either.
+    """
+    _, _, channels = _check_image(image)
+    if image.dtype != np.uint8:
+        return luma(image)
+    if channels <= 2:
+        return image if image.ndim == 2 else image[:, :, 0]
+    return cv2.cvtColor(np.ascontiguousarray(image[:, :, :3]), cv2.COLOR_RGB2GRAY)
+
+
 def add_luma(image: np.ndarray, delta: np.ndarray) -> np.ndarray:
     """Add a luma change ``delta`` (float32, 8-bit units, shape (H, W)) to the colour channels.
 
@@ -159,15 +176,101 @@ def block_activity(y: np.ndarray, n: int = 8) -> np.ndarray:
     return act.astype(np.float32)
 
 
-def _smooth(x: np.ndarray, levels: int = 3) -> np.ndarray:
-    """Wide low-pass: ``levels`` steps down a Gaussian pyramid and back up (cv2.pyrDown / pyrUp).
+class Prefiltered:
+    """The detector's prefiltered luma ``z = W * (y - U(low))``, kept as two terms so folding is cheap.
 
-    Three levels cut off near 1/16 cycle per pixel at ~2 ms per megapixel (a Gaussian of similar width
-    costs ~10). The pyramid's 5-tap binomial kernels keep the result smooth; what is left of its
-    sampling grid has period 2**levels = 8 px, whose harmonics the synchroniser ignores. (Area means
-    with bilinear interpolation were as fast but left a 16-px periodic ripple right on the ``dct``
-    pilot's frequencies, which made the null distribution heavy-tailed.)
+    ``low`` (a wide low-pass of the luma) and ``W_h`` (a local-energy weight) are half-resolution
+    arrays; ``U`` repeats each half-resolution sample over its 2 x 2 pixel block and ``W = U(W_h)``.
+    Then ``W * U(low) = U(W_h * low)``, and ``U`` commutes exactly with folding (the tile side is even
+    and both grids start at the image's corner), so ``fold(z) = fold(W * y) - U(fold(W_h * low))``:
+    one full-resolution product and sum, the low-pass term folded at a quarter of the cost.
+
+    Attributes
+    ----------
+    wy : ndarray (H2, W2), float32
+        ``W * y`` on the image cropped to even sides (8-bit units times the weight).
+    lw : ndarray (H2 / 2, W2 / 2), float32
+        ``W_h * low`` at half resolution.
     """
+
+    def __init__(self, wy: np.ndarray, lw: np.ndarray) -> None:
+        self.wy, self.lw = wy, lw
+        self._folds: dict[int, np.ndarray] = {}
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(H2, W2): the even-sided size of the prefiltered image (pixels)."""
+        h, w = self.wy.shape
+        return h, w
+
+    def image(self) -> np.ndarray:
+        """The prefiltered image ``z`` itself (float32, H2 x W2), for the geometry search."""
+        h, w = self.wy.shape
+        up = cv2.resize(self.lw, (w, h), interpolation=cv2.INTER_NEAREST_EXACT)  # exact 2 x 2 repetition
+        return cv2.subtract(self.wy, up)
+
+    def fold(self, tile: int) -> np.ndarray:
+        """``fold(z, tile)`` for an even ``tile`` (pixels), computed from the two terms; cached."""
+        out = self._folds.get(tile)
+        if out is None:
+            low = fold(self.lw, tile // 2)
+            out = fold(self.wy, tile) - np.repeat(np.repeat(low, 2, axis=0), 2, axis=1)
+            self._folds[tile] = out
+        return out
+
+
+def prefilter_parts(y: np.ndarray, floor: float = 1.0) -> Prefiltered:
+    """Detector prefilter: remove the image's low frequencies, then normalise local energy.
+
+    Parameters
+    ----------
+    y : ndarray (H, W), uint8 or float32
+        Luma in 8-bit units (uint8 saves a conversion pass); H, W >= 16.
+    floor : float
+        Energy floor (8-bit levels RMS) that keeps flat areas from being amplified without bound.
+
+    Returns
+    -------
+    Prefiltered
+        ``z = W * (y - U(low))`` on the image cropped to even sides (at most one row and column less).
+
+    ``low``: two steps down a Gaussian pyramid (cv2.pyrDown), a Gaussian of sigma 1 sample at quarter
+    resolution, bilinear back up to half resolution; a low-pass whose response is 1/2 near 1/25 cycle
+    per pixel, below the band the marks live in (1/16 to 3/16 cycle per pixel). ``W``: the inverse local
+    RMS of the half-resolution residual ``pyrDown(y) - low`` in 8 x 8 pixel blocks, smoothed over
+    neighbouring blocks and interpolated (bilinear to half resolution, then constant on 2 x 2 blocks).
+    Dividing by the local RMS keeps a few strongly textured regions from drowning the folded sum; a
+    mark whose amplitude follows texture is then weighted about evenly. Measuring the energy at half
+    resolution misses the top octave (mostly noise and JPEG error) and costs a quarter. Both steps are
+    (nearly) shift-invariant, so they commute with cropping. The whole prefilter costs about four
+    full-resolution passes; the earlier one (Gaussian pyramids down and up at full resolution, twice)
+    cost about ten, half of the detector's time.
+    """
+    h, w = y.shape
+    h2, w2 = h // 2 * 2, w // 2 * 2
+    y = y[:h2, :w2]
+    if y.dtype != np.uint8:
+        y = np.ascontiguousarray(y, dtype=np.float32)
+    half = cv2.pyrDown(y)  # uint8 stays uint8: its rounding is far below any texture that matters
+    hh, hw = h2 // 2, w2 // 2
+    quarter = cv2.GaussianBlur(cv2.pyrDown(half).astype(np.float32), (0, 0), 1.0)
+    low = cv2.resize(quarter, (hw, hh), interpolation=cv2.INTER_LINEAR)
+    resid = cv2.subtract(half, low, dtype=cv2.CV_32F)
+    # energy per 8 x 8 pixel block = 4 x 4 half-resolution samples (area mean of the square)
+    nby, nbx = hh // 4, hw // 4
+    core = resid[: nby * 4, : nbx * 4]
+    energy = cv2.resize(cv2.multiply(core, core), (nbx, nby), interpolation=cv2.INTER_AREA)
+    energy = cv2.GaussianBlur(energy, (0, 0), 1.0)
+    energy += np.float32(floor * floor)
+    weight = cv2.resize(cv2.pow(energy, -0.5), (nbx * 4, nby * 4), interpolation=cv2.INTER_LINEAR)
+    if (nby * 4, nbx * 4) != (hh, hw):
+        weight = cv2.copyMakeBorder(weight, 0, hh - nby * 4, 0, hw - nbx * 4, cv2.BORDER_REPLICATE)
+    full = cv2.resize(weight, (w2, h2), interpolation=cv2.INTER_NEAREST_EXACT)  # exact 2 x 2 repetition
+    return Prefiltered(cv2.multiply(y, full, dtype=cv2.CV_32F), cv2.multiply(low, weight))
+
+
+def _smooth(x: np.ndarray, levels: int = 3) -> np.ndarray:
+    """Wide low-pass: ``levels`` steps down a Gaussian pyramid and back up (cv2.pyrDown / pyrUp)."""
     sizes, cur = [], x
     for _ in range(levels):
         if min(cur.shape) < 4:
@@ -179,33 +282,52 @@ def _smooth(x: np.ndarray, levels: int = 3) -> np.ndarray:
     return cur
 
 
-def prefilter(y: np.ndarray, floor: float = 1.0) -> np.ndarray:
-    """Detector prefilter: remove the image's low frequencies, then normalise local energy.
+def geometry_image(y: np.ndarray, max_side: int = 1088, floor: float = 1.0) -> np.ndarray:
+    """Prefiltered luma of a centred window (at most ``max_side`` per side) for the lattice estimate.
 
-    ``y - lowpass(y)`` (3-level Gaussian pyramid: cutoff ~1/16 cycle per pixel) keeps the band the marks
-    live in and drops the smooth image content that dominates a photo's spectrum. Dividing by the local
-    RMS (same low-pass of the squared residual, ``floor`` in 8-bit units) keeps a few strongly textured
-    regions from drowning the folded sum; a mark whose amplitude follows texture is then weighted
-    about evenly.
-    Both steps are (nearly) shift-invariant, so they commute with cropping.
+    ``y - lowpass(y)`` and division by the local RMS, both with full-resolution Gaussian pyramids
+    (3 levels, cutoff ~1/16 cycle per pixel; the pyramid's sampling grid has period 8 px, whose
+    harmonics the estimators tolerate). Smoother than :func:`prefilter_parts`, whose 2 x 2 block
+    structure is harmless to the folded correlation but blurs the autocorrelation peaks that
+    :func:`labeler.watermark.sync.scale_candidates` ranks: on small rotated photos the true lattice came
+    4 to 11 places further down the list. Only the centred window the estimators read (<= 1024 px along
+    an axis) is filtered, so the cost is bounded whatever the image size.
     """
-    y = np.ascontiguousarray(y, dtype=np.float32)
-    hp = y - _smooth(y)
+    h, w = y.shape
+    ch, cw = min(h, max_side), min(w, max_side)
+    y0, x0 = (h - ch) // 2, (w - cw) // 2
+    win = np.ascontiguousarray(y[y0 : y0 + ch, x0 : x0 + cw], dtype=np.float32)
+    hp = win - _smooth(win)
     energy = _smooth(hp * hp)
     energy += np.float32(floor * floor)
     return hp * cv2.pow(energy, -0.5)
+
+
+def prefilter(y: np.ndarray, floor: float = 1.0) -> np.ndarray:
+    """The prefiltered image of :func:`prefilter_parts` as an array (float32, sides cropped to even)."""
+    return prefilter_parts(y, floor).image()
 
 
 def fold(z: np.ndarray, tile: int) -> np.ndarray:
     """Sum all ``tile`` x ``tile`` tiles of ``z`` (zero-padded at the far edges) into one tile.
 
     A periodic mark adds up coherently while the image adds up like noise; the result is the original
-    tile cyclically shifted by the (unknown) crop offset modulo ``tile``.
+    tile cyclically shifted by the (unknown) crop offset modulo ``tile``. Rows of tiles are summed first
+    (one cv2 reduction over a reshape), then the tiles of the remaining row; partial tiles at the far
+    edges are added into their corner of the tile instead of zero-padding a copy of the image.
     """
+    z = np.ascontiguousarray(z, dtype=np.float32)
     h, w = z.shape
-    ty, tx = -(-h // tile), -(-w // tile)
-    if ty * tile != h or tx * tile != w:
-        pad = np.zeros((ty * tile, tx * tile), dtype=np.float32)
-        pad[:h, :w] = z
-        z = pad
-    return z.reshape(ty, tile, tx, tile).sum(axis=(0, 2), dtype=np.float32)
+    fh, fw = h // tile, w // tile
+    rows = np.zeros((tile, w), dtype=np.float32)
+    if fh:
+        rows[:] = cv2.reduce(z[: fh * tile].reshape(fh, tile * w), 0, cv2.REDUCE_SUM).reshape(tile, w)
+    if h > fh * tile:
+        rows[: h - fh * tile] += z[fh * tile :]
+    if fw:
+        out = rows[:, : fw * tile].reshape(tile, fw, tile).sum(axis=1, dtype=np.float32)
+    else:
+        out = np.zeros((tile, tile), dtype=np.float32)
+    if w > fw * tile:
+        out[:, : w - fw * tile] += rows[:, fw * tile :]
+    return out
