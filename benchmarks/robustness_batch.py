@@ -1281,13 +1281,13 @@ def main(argv: list[str] | None = None) -> int:
     verdict = "all checks pass" if not failed else f"FAILED: {', '.join(failed)}"
     print(f"robustness_batch: {verdict}")
     if args.write:
-        from watermark_results import write_section
+        from results import write_section
 
         head = (f"### Batch robustness (`python benchmarks/robustness_batch.py --write`, "
                 f"{'quick' if args.quick else 'full'} run, {verdict})\n\n"
                 "Timings are wall clock of the `aigc` CLI, worker start-up included; load average "
                 f"{load_start} at the start, {_load()} at the end (speed figures need an idle machine).")
-        write_section("robustness_batch", head + "\n\n" + "\n\n".join(sections))
+        write_section("batch:robustness", head + "\n\n" + "\n\n".join(sections))
     return 1 if failed else 0
 
 

@@ -110,12 +110,12 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     if args.write:
-        from watermark_results import write_section
+        from results import write_section
 
         mode = " (--quick)" if args.quick else ""
         files_list = ", ".join(p.name for p in files)
         title = f"## Audio voice prompt (`benchmarks/visible_audio_voice.py{mode} --write`)"
-        write_section("voice", f"{title}\n\nFiles: {files_list}.\n\n{table}")
+        write_section("visible:voice", f"{title}\n\nFiles: {files_list}.\n\n{table}")
 
 
 if __name__ == "__main__":

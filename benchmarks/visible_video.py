@@ -36,7 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from watermark_results import write_section  # noqa: E402
+from results import write_section  # noqa: E402
 
 import labeler.visible.video as video_mod  # noqa: E402
 from detectors.visible import detect_video_label  # noqa: E402
@@ -220,7 +220,7 @@ def main() -> None:
     ])
     print(body)
     if args.write:
-        write_section("visible_video", body)
+        write_section("visible:video", body)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import argparse
 
 import numpy as np
 from watermark_common import KEY  # noqa: F401 - sets sys.path to the project root
-from watermark_results import write_section
+from results import write_section
 
 from labeler.watermark.payload import conv_encode, info_bits, split_info, viterbi_decode
 
@@ -54,7 +54,7 @@ def main() -> None:
             + "\n".join(lines))
     print(text)
     if args.write:
-        write_section("ecc", text)
+        write_section("watermark:ecc", text)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import time
 import numpy as np
 from PIL import Image
 from watermark_common import KEY, corpus_images, synthetic_photo
-from watermark_results import write_section
+from results import write_section
 
 from detectors.watermark import detect
 
@@ -95,7 +95,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if args.write:
-        write_section("false_positives", text)
+        write_section("watermark:false_positives", text)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from watermark_common import (
     ssim,
     synthetic_photo,
 )
-from watermark_results import write_section
+from results import write_section
 
 from detectors.watermark import detect
 from labeler.watermark import embed
@@ -117,7 +117,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if args.write:
-        write_section("robustness", text)
+        write_section("watermark:robustness", text)
 
 
 if __name__ == "__main__":

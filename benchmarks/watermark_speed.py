@@ -30,7 +30,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 from watermark_common import KEY, anchors, corpus_images, resize, synthetic_photo  # noqa: E402
-from watermark_results import write_section  # noqa: E402
+from results import write_section  # noqa: E402
 
 from detectors.watermark import detect  # noqa: E402
 from labeler.watermark import embed  # noqa: E402
@@ -133,7 +133,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if args.write:
-        write_section("speed", text)
+        write_section("watermark:speed", text)
 
 
 if __name__ == "__main__":

@@ -548,6 +548,22 @@ class AudioCueResult(VisibleResult):
         return out
 
 
+def _mono_samples(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Validated float32 mono mix of ``(frames,)`` or ``(frames, channels)`` float samples."""
+    from labeler.errors import LabelerError
+
+    arr = np.asarray(samples)
+    if arr.ndim not in (1, 2) or arr.size == 0 or (arr.ndim == 2 and arr.shape[1] == 0):
+        raise LabelerError(f"samples must be a non-empty (frames,) or (frames, channels) array: {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise LabelerError(f"samples must be float, got {arr.dtype}")
+    if int(sample_rate) != sample_rate or sample_rate < 4000:
+        raise LabelerError(f"sample_rate must be an integer of at least 4000 Hz, got {sample_rate!r}")
+    if not np.isfinite(arr).all():
+        raise LabelerError("samples contain NaN or infinity")
+    return (arr if arr.ndim == 1 else arr.mean(axis=1)).astype(np.float32)
+
+
 def _cue_template(unit_frames: float, length: int, erode: int) -> tuple[np.ndarray, np.ndarray]:
     """On/off (1/0) of Morse "AI" sampled at frame centres, ``unit_frames`` frames per unit.
 
@@ -663,19 +679,9 @@ def detect_audio_cue(
     LabelerError
         Empty samples, NaN/inf, a non-float dtype or a bad sample rate.
     """
-    from labeler.errors import LabelerError
     from labeler.visible.audio import CUE_UNITS
 
-    arr = np.asarray(samples)
-    if arr.ndim not in (1, 2) or arr.size == 0 or (arr.ndim == 2 and arr.shape[1] == 0):
-        raise LabelerError(f"samples must be a non-empty (frames,) or (frames, channels) array: {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.floating):
-        raise LabelerError(f"samples must be float, got {arr.dtype}")
-    if int(sample_rate) != sample_rate or sample_rate < 4000:
-        raise LabelerError(f"sample_rate must be an integer of at least 4000 Hz, got {sample_rate!r}")
-    if not np.isfinite(arr).all():
-        raise LabelerError("samples contain NaN or infinity")
-    mono = (arr if arr.ndim == 1 else arr.mean(axis=1)).astype(np.float32)
+    mono = _mono_samples(samples, sample_rate)
     low, high = AUDIO_CUE_SEARCH_HZ if freq_hz is None else (freq_hz - 50.0, freq_hz + 50.0)
     _, ratio, level = _tone_ratio(mono, int(sample_rate), low, high)
     erode = math.ceil(_CUE_WIN_S / 2 / _CUE_HOP_S) + 1
@@ -894,19 +900,9 @@ def detect_voice_prompt(
     LabelerError
         Empty samples, NaN/inf, a non-float dtype or a bad sample rate.
     """
-    from labeler.errors import LabelerError
     from labeler.visible.voice_prompt import VOICE_TEXTS, resample
 
-    arr = np.asarray(samples)
-    if arr.ndim not in (1, 2) or arr.size == 0 or (arr.ndim == 2 and arr.shape[1] == 0):
-        raise LabelerError(f"samples must be a non-empty (frames,) or (frames, channels) array: {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.floating):
-        raise LabelerError(f"samples must be float, got {arr.dtype}")
-    if int(sample_rate) != sample_rate or sample_rate < 4000:
-        raise LabelerError(f"sample_rate must be an integer of at least 4000 Hz, got {sample_rate!r}")
-    if not np.isfinite(arr).all():
-        raise LabelerError("samples contain NaN or infinity")
-    mono = (arr if arr.ndim == 1 else arr.mean(axis=1)).astype(np.float32)
+    mono = _mono_samples(samples, sample_rate)
     x = resample(mono, int(sample_rate), VOICE_RATE_HZ)
     duration = len(mono) / sample_rate
     scores = _voice_scores(x)

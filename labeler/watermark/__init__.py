@@ -90,10 +90,13 @@ def watermark_delta(y: np.ndarray, payload: bytes, key: bytes, method: str = "dc
     mask = texture_mask(y, bs) * np.float32(strength)
     nby, nbx = mask.shape
     t = scheme.tile_px
-    reps = (-(-nby * bs // t), -(-nbx * bs // t))
-    full = np.tile(pattern, reps)[: nby * bs, : nbx * bs]
-    delta = (full.reshape(nby, bs, nbx, bs) * mask[:, None, :, None]).reshape(nby * bs, nbx * bs)
-    return delta[:h, :w]
+    k = t // bs  # mask blocks per tile side
+    ry, rx = -(-nby // k), -(-nbx // k)
+    mask = np.pad(mask, ((0, ry * k - nby), (0, rx * k - nbx)))
+    # One broadcast product writes the tiled, masked pattern in a single pass (no np.tile copy).
+    delta = np.empty((ry, k, bs, rx, k, bs), np.float32)
+    np.multiply(pattern.reshape(1, k, bs, 1, k, bs), mask.reshape(ry, k, 1, rx, k, 1), out=delta)
+    return delta.reshape(ry * t, rx * t)[:h, :w]
 
 
 def embed(image: np.ndarray, payload: bytes, *, key: bytes, method: str = "dct",

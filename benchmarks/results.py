@@ -30,8 +30,11 @@ def machine() -> str:
 
 
 def write_section(name: str, body: str) -> None:
-    """Replace (or append) the section between ``<!-- watermark:NAME:start/end -->`` markers."""
-    start, end = f"<!-- watermark:{name}:start -->", f"<!-- watermark:{name}:end -->"
+    """Replace (or append) the section between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->``.
+
+    ``name`` is ``TOPIC:PART`` (e.g. ``watermark:speed``, ``visible:video``, ``batch:robustness``).
+    """
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     block = f"{start}\n_Machine: {machine()}_\n\n{body.strip()}\n{end}"
     text = RESULTS.read_text() if RESULTS.exists() else HEADER
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
