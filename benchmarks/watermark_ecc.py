@@ -18,8 +18,8 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from watermark_common import KEY  # noqa: F401 - sets sys.path to the project root
 from results import write_section
+from watermark_common import KEY  # noqa: F401 - sets sys.path to the project root
 
 from labeler.watermark.payload import conv_encode, info_bits, split_info, viterbi_decode
 

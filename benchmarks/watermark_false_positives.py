@@ -22,8 +22,8 @@ import time
 
 import numpy as np
 from PIL import Image
-from watermark_common import KEY, corpus_images, synthetic_photo
 from results import write_section
+from watermark_common import KEY, corpus_images, synthetic_photo
 
 from detectors.watermark import detect
 

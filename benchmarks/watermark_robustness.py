@@ -19,6 +19,7 @@ import time
 import zlib
 
 import numpy as np
+from results import write_section
 from watermark_common import (
     ATTACKS,
     KEY,
@@ -29,7 +30,6 @@ from watermark_common import (
     ssim,
     synthetic_photo,
 )
-from results import write_section
 
 from detectors.watermark import detect
 from labeler.watermark import embed

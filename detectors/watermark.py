@@ -11,8 +11,8 @@ as strong. It is the product of two independent null probabilities (derivation i
 ``docs/watermark.md``): the pilot's self-normalised correlation, a weighted sum of the key's random signs
 whose tail is bounded for any image (Bentkus-Dzindzalieta / Hoeffding), times the ``M`` shifts, geometries
 and methods the search may look at (union bound), and the CRC-16 matching by chance on the data slots,
-whose signs are independent of the pilot's (``2**-16``). ``found`` is ``p_value <= threshold``
-(default 1e-6) with a matching CRC.
+whose signs are independent of the pilot's (``2 * 2**-16``: two decodings are tried). ``found`` is
+``p_value <= threshold`` (default 1e-6) with a matching CRC.
 """
 
 from __future__ import annotations
@@ -23,7 +23,15 @@ import cv2
 import numpy as np
 
 from labeler.watermark import METHODS, _scheme
-from labeler.watermark.payload import CRC_BITS, check_key, conv_encode, info_bits, split_info, viterbi_decode
+from labeler.watermark.payload import (
+    CRC_BITS,
+    Layout,
+    check_key,
+    conv_encode,
+    info_bits,
+    split_info,
+    viterbi_decode,
+)
 from labeler.watermark.scheme import Scheme
 from labeler.watermark.sync import null_tail, scale_candidates, shift_search
 from labeler.watermark.transforms import MIN_SIDE, Prefiltered, geometry_image, luma_fast, prefilter_parts
@@ -34,7 +42,10 @@ __all__ = ["detect", "WatermarkResult", "DEFAULT_THRESHOLD"]
 DEFAULT_THRESHOLD = 1e-6
 #: Rescale candidates tried after the scale-1 attempt fails (per method), for images of >= 1 MP; small
 #: images (where the period estimate is noisier and each try is cheap) get up to MAX_SCALE_TRIES.
-SCALE_TRIES, MAX_SCALE_TRIES = 3, 12
+SCALE_TRIES, MAX_SCALE_TRIES = 3, 6
+#: Decodings tried per attempt (weighted and plain despreading); each passes the CRC by chance with
+#: probability 2**-16 without the mark, so the p-value's CRC factor is DECODINGS * 2**-16.
+DECODINGS = 2
 #: Largest image (pixels) a geometry attempt resamples to; bigger ones are read in a centred window (1 MP
 #: holds ~60 tiles, plenty of folding gain; it halves the cost of each attempt at 1080p).
 MAX_RESAMPLED = 1024 * 1024
@@ -116,22 +127,53 @@ def _read(z_img: Prefiltered, scheme: Scheme, key: bytes, scale: tuple[float, fl
           rotation: float = 0.0) -> _Attempt:
     """Fold, synchronise and decode one prefiltered image with one method."""
     folded = scheme.folded(z_img)
-    shift = shift_search(folded, scheme.pilot_tile(key), scheme.pilot_terms(key), grid=16 // scheme.subsample)
+    shift = shift_search(folded, scheme.pilot_tile(key), scheme.pilot_terms(key), grid=16)
     aligned = np.roll(folded, (-shift.dy, -shift.dx), axis=(0, 1))
     layout = scheme.layout(key)
-    soft = layout.soft_bits(scheme.tile_to_slots(aligned))
-    payload, ok = split_info(viterbi_decode(soft))
+    values = scheme.tile_to_slots(aligned)
+    # list decoding: the weighted despreading first (better on average), the plain sum if its CRC fails
+    # (the weights' pilot estimate is noisy on small crops); the p-value counts both (DECODINGS)
+    for soft in (layout.soft_bits(values * _coefficient_weights(values, layout, len(scheme.coefficients))),
+                 layout.soft_bits(values)):
+        payload, ok = split_info(viterbi_decode(soft))
+        if ok:
+            break
     errors = None
     if ok:
         errors = int(np.count_nonzero(np.sign(soft) != conv_encode(info_bits(payload))))
-    t = scheme.tile
-    off = ((t - shift.dy) % t * scheme.subsample, (t - shift.dx) % t * scheme.subsample)
+    t = scheme.tile_px
+    off = ((t - shift.dy) % t, (t - shift.dx) % t)
     return _Attempt(scheme, shift.z, shift.shifts, payload, ok, off, scale, errors, rotation)
+
+
+def _coefficient_weights(values: np.ndarray, layout: Layout, ncoef: int) -> np.ndarray:
+    """Per-slot despreading weights, one per DCT coefficient position: ``a_c / E[v^2]_c`` (``a_c >= 0``).
+
+    ``values`` are the slot values of an aligned tile (block-major, ``ncoef`` per block). The mark's
+    amplitude ``a_c`` at coefficient ``c`` is estimated from the pilot slots (value times key sign,
+    averaged) and ``E[v^2]_c``, the mean square of all slots at ``c``, is signal plus host noise. The
+    weight ``a / (a^2 + sigma^2)`` is the linear MMSE estimator's gain: it follows the amplitude where
+    noise dominates (an attack that removes high frequencies leaves their slots nearly pure noise), and
+    stays bounded where the signal dominates, unlike ``a / sigma^2``, whose noise estimate collapses on
+    large images where low coefficients are almost noise-free. Measured on the corpus (3 random attacks
+    each on 13 photos): 128 x 128 crops decoded `dwt` 27 -> 32 of 39, crop 50 % then JPEG q50 `dct`
+    37 -> 39, and fewer coded-bit errors after JPEG q30 (`dwt` 8.4 -> 5.8 of 258). The weights use the
+    pilot's signs and squared slot values only, so given the image and the pilot the data slots' signs
+    stay independent fair coin flips: the CRC factor of the p-value is unchanged.
+    """
+    v = values.reshape(-1, ncoef)
+    pilot = layout.pilot.reshape(-1, ncoef)
+    signed = (values * layout.sign).reshape(-1, ncoef)
+    amplitude = np.where(pilot, signed, 0.0).sum(axis=0) / np.maximum(pilot.sum(axis=0), 1)
+    power = (v * v).mean(axis=0)
+    w = np.maximum(amplitude, 0.0) / np.maximum(power, 1e-30)
+    w = w / max(float(w.max()), 1e-30)
+    return np.tile(w.astype(np.float32), v.shape[0])
 
 
 def _p_value(a: _Attempt, trials: int) -> float:
     p = min(1.0, trials * null_tail(a.z))
-    return p * 2.0 ** -CRC_BITS if a.crc_ok else p
+    return p * DECODINGS * 2.0 ** -CRC_BITS if a.crc_ok else p
 
 
 def _resample(y: np.ndarray, mat: np.ndarray) -> np.ndarray | None:
@@ -190,7 +232,7 @@ def detect(image: np.ndarray, *, key: bytes, method: str | None = None,
         Largest p-value reported as found (default 1e-6).
     search_scale : bool
         When the image as given does not decode, estimate the mark's lattice (rescale, rotation) from
-        the image's autocorrelation and retry (3 to 12 candidates, :func:`scale_tries`). Off: offsets
+        the image's autocorrelation and retry (3 to 6 candidates, :func:`scale_tries`). Off: offsets
         only (faster).
 
     Returns
@@ -207,7 +249,7 @@ def detect(image: np.ndarray, *, key: bytes, method: str | None = None,
     y = luma_fast(image)
     # every hypothesis the search may look at, fixed in advance so the p-value does not depend on
     # which path the search took: all shifts of every method at scale 1 and at each scale candidate
-    per_scale = sum(s.tile * s.tile for s in schemes)
+    per_scale = sum(s.shifts for s in schemes)
     tries = scale_tries(*y.shape) if search_scale else 0
     trials = per_scale * (1 + tries)
 

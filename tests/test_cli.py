@@ -119,7 +119,8 @@ def test_relabel_replaces_not_duplicates(labeled, tmp_path):
 def test_human_summary(labeled):
     proc = run_cli("verify", str(labeled["photo.jpg"]), str(SAMPLES / "photo.jpg"))
     lines = proc.stdout.splitlines()
-    assert lines[0].endswith(f"confirmed (medium) - metadata xmp-tc260 Label=1 producer={PRODUCER} id=id-photo.jpg")
+    assert lines[0].endswith(
+        f"confirmed (medium) - metadata xmp-tc260 Label=1 producer={PRODUCER} id=id-photo.jpg")
     assert lines[1].endswith("photo.jpg: none - no AIGC label found")
 
 

@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 import pytest
-from conftest import corpus_path
+from conftest import SAMPLES, corpus_path
 from PIL import Image
 
 from detectors.watermark import DEFAULT_THRESHOLD, WatermarkResult, detect
@@ -21,8 +21,18 @@ from labeler.watermark.payload import (
     split_info,
     viterbi_decode,
 )
-from labeler.watermark.sync import RADEMACHER_C, gaussian_tail, null_tail, shift_search
-from labeler.watermark.transforms import add_luma, block_dct, block_idct, dct_matrix, haar_ll, luma, prefilter
+from labeler.watermark.sync import RADEMACHER_C, gaussian_tail, null_tail, scale_candidates, shift_search
+from labeler.watermark.transforms import (
+    add_luma,
+    block_dct,
+    block_idct,
+    dct_matrix,
+    geometry_image,
+    haar_ll,
+    luma,
+    luma_fast,
+    prefilter,
+)
 
 KEY = bytes(range(32))
 PAYLOAD = payload_from_produce_id("img-20261123-0001")
@@ -140,6 +150,59 @@ def test_small_photo_survives_rotation(method: str) -> None:
     r = detect(rot[m : h - m, m : w - m], key=KEY, method=method)
     assert r.found and r.payload == PAYLOAD
     assert abs(r.rotation) == pytest.approx(2.0, abs=0.3)
+
+
+def test_dwt_reads_crops_at_odd_offsets() -> None:
+    """Half-area crops of a 300 x 450 photo region at odd offsets, ``dwt``: the shift search runs at
+    pixel resolution, so the phase of the 2 x 2 Haar grid is found too (the search over the LL
+    subband's shifts read none of these: the LL taken on the wrong phase mixes neighbouring samples)."""
+    with Image.open(SAMPLES / "photo.jpg") as im:
+        region = np.asarray(im.convert("RGB"))[100:400, 200:650]
+    marked = embed(region, PAYLOAD, key=KEY, method="dwt")
+    for oy, ox in [(1, 3), (7, 9), (13, 1), (31, 37), (2, 5)]:
+        r = detect(marked[oy : oy + 212, ox : ox + 318], key=KEY, method="dwt", search_scale=False)
+        assert r.found and r.payload == PAYLOAD, (oy, ox)
+        assert r.offset == (oy, ox)
+
+
+@pytest.mark.corpus
+def test_true_rotation_ranks_first_among_lattice_candidates() -> None:
+    """A 451 x 300 photo rotated 2 degrees (``dwt``): lattices of half the period fit the coarse scores
+    about as well and ranked first, the truth 10th to 14th; reading each refined lattice on the
+    autocorrelation, with the proposals' doubles added, puts it first."""
+    with Image.open(corpus_path("images", "skimage-chelsea.png")) as im:
+        photo = np.asarray(im.convert("RGB"))
+    marked = embed(photo, PAYLOAD, key=KEY, method="dwt")
+    h, w = marked.shape[:2]
+    rot = np.asarray(Image.fromarray(marked).rotate(2.0, Image.BICUBIC))
+    m = int(np.ceil(np.sin(np.radians(2.0)) * max(h, w))) + 2
+    best = scale_candidates(geometry_image(luma_fast(rot[m : h - m, m : w - m])), 128, count=6)[0]
+    angle = np.degrees(np.arctan2(best[1, 0] - best[0, 1], best[0, 0] + best[1, 1]))
+    assert angle == pytest.approx(2.0, abs=0.2)
+    assert abs(np.linalg.det(best)) ** 0.5 == pytest.approx(1.0, abs=0.01)
+
+
+def test_despreading_weights_follow_the_surviving_coefficients() -> None:
+    """Slot values where half the coefficient positions lost the mark (an attack removed those
+    frequencies) and carry only noise: the pilot-estimated weights drop them, which decodes a case the
+    plain sum does not."""
+    from detectors.watermark import _coefficient_weights
+    from labeler.watermark import METHODS
+
+    scheme = METHODS["dct"]
+    layout = scheme.layout(KEY)
+    ncoef = len(scheme.coefficients)
+    rng = np.random.default_rng(3)
+    chips = layout.chips(conv_encode(info_bits(PAYLOAD))).reshape(-1, ncoef)
+    amplitude = np.where(np.arange(ncoef) % 2 == 0, 1.0, 0.0)
+    noise = np.where(np.arange(ncoef) % 2 == 0, 1.5, 4.0)
+    values = (chips * amplitude + rng.normal(size=chips.shape) * noise).astype(np.float32).reshape(-1)
+    weights = _coefficient_weights(values, layout, ncoef).reshape(-1, ncoef)[0]
+    assert weights[1::2].mean() < 0.25 * weights[0::2].mean()
+    plain = split_info(viterbi_decode(layout.soft_bits(values)))
+    weighted = split_info(viterbi_decode(layout.soft_bits(values * np.tile(weights, values.size // ncoef))))
+    assert weighted == (PAYLOAD, True)
+    assert plain != (PAYLOAD, True)
 
 
 # --- no mark, wrong key -----------------------------------------------------------------------------

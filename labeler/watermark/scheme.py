@@ -75,15 +75,16 @@ class Scheme:
         return self.tile * self.subsample
 
     @property
+    def shifts(self) -> int:
+        """Cyclic shifts of the folded tile the detector searches (every pixel offset: tile_px ** 2)."""
+        return self.tile_px * self.tile_px
+
+    @property
     def slots(self) -> int:
         return self.blocks * self.blocks * len(self.coefficients)
 
     def layout(self, key: bytes) -> Layout:
         return _layout(self, key)
-
-    def analysis(self, z: np.ndarray) -> np.ndarray:
-        """Map a prefiltered luma image (pixels) to the analysis domain."""
-        return z if self.subsample == 1 else haar_ll(z)
 
     def slots_to_tile(self, values: np.ndarray) -> np.ndarray:
         """Analysis-domain tile (tile x tile) with ``values`` (one per slot) in the chosen coefficients."""
@@ -94,9 +95,8 @@ class Scheme:
         return block_idct(coef)
 
     def tile_to_slots(self, tile: np.ndarray) -> np.ndarray:
-        """Read the slot values of an aligned analysis-domain tile (inverse of :meth:`slots_to_tile`)."""
-        u, v = self._uv
-        return block_dct(tile, keep=self._keep)[:, :, u, v].reshape(-1)
+        """Slot values of an aligned pixel-domain tile (tile_px x tile_px); see :meth:`tiles_to_slots`."""
+        return self.tiles_to_slots(tile[None])[0]
 
     def pixel_pattern(self, key: bytes, codeword: np.ndarray) -> np.ndarray:
         """The pixel-domain tile of the full mark (pilot + data), RMS 1, float32 (tile_px x tile_px)."""
@@ -106,19 +106,31 @@ class Scheme:
         return (tile / np.sqrt(np.mean(tile * tile))).astype(np.float32)
 
     def pilot_tile(self, key: bytes) -> np.ndarray:
-        """The analysis-domain pilot tile (data slots zero) the synchroniser correlates with."""
+        """The pixel-domain pilot tile (data slots zero) the synchroniser correlates with.
+
+        It is the adjoint of :meth:`tiles_to_slots` applied to the key's pilot chips (for ``dwt`` the
+        Haar LL synthesis of the analysis-domain pilot, which is the adjoint of :func:`haar_ll`), so
+        its correlation with a pixel tile equals the sum of the signed pilot-slot responses.
+        """
         return _pilot_tile(self, key)
 
     def tiles_to_slots(self, tiles: np.ndarray) -> np.ndarray:
-        """Slot values of a stack of aligned tiles: (k, tile, tile) -> (k, slots), one block DCT pass."""
+        """Slot values of a stack of aligned pixel-domain tiles: (k, tile_px, tile_px) -> (k, slots).
+
+        ``dwt`` takes the Haar LL subband of every tile first (the tile side is even, so the 2 x 2
+        blocks never straddle two tiles of the stack); then one block DCT pass.
+        """
         k, t, _ = tiles.shape
+        stack = np.ascontiguousarray(tiles, dtype=np.float32).reshape(k * t, t)
+        if self.subsample == 2:
+            stack = haar_ll(stack)
         u, v = self._uv
-        coef = block_dct(np.ascontiguousarray(tiles, dtype=np.float32).reshape(k * t, t), keep=self._keep)
+        coef = block_dct(stack, keep=self._keep)
         kk = self._keep
         return coef.reshape(k, self.blocks, self.blocks, kk, kk)[:, :, :, u, v].reshape(k, -1)
 
     def pilot_terms(self, key: bytes) -> Callable[[np.ndarray], np.ndarray]:
-        """``tiles (k, tile, tile) -> (k, pilot slots)``: each pilot slot's value times its key sign.
+        """``tiles (k, tile_px, tile_px) -> (k, pilot slots)``: each pilot slot's value times its key sign.
 
         Summed over the slots this is the correlation with :meth:`pilot_tile`; the detector's
         statistic also needs the terms themselves (:func:`labeler.watermark.sync.shift_search`).
@@ -132,18 +144,17 @@ class Scheme:
         return terms
 
     def folded(self, z: np.ndarray | Prefiltered) -> np.ndarray:
-        """Fold a prefiltered pixel image into one analysis-domain tile.
+        """Fold a prefiltered pixel image into one pixel-domain tile (tile_px x tile_px).
 
-        The pixel image is folded first and the (linear, 2 x 2 block) Haar LL taken of the folded tile:
-        the same as folding the LL subband, because the tile side is even, at a fraction of the cost.
-        An array with an odd side is cropped to even sides.
+        The detector searches the shift of the folded tile at pixel resolution for both methods: for
+        ``dwt`` the 2 x 2 Haar grid of the embedding has an unknown phase in a cropped image, and an
+        LL subband taken on the wrong phase (an odd crop offset) mixes neighbouring LL samples, which
+        cost up to half of the decoding margin. An array with an odd side is cropped to even sides.
         """
         if isinstance(z, Prefiltered):
-            tile = z.fold(self.tile_px)
-        else:
-            h, w = z.shape
-            tile = fold(z[: h // 2 * 2, : w // 2 * 2], self.tile_px)
-        return tile if self.subsample == 1 else haar_ll(tile)
+            return z.fold(self.tile_px)
+        h, w = z.shape
+        return fold(z[: h // 2 * 2, : w // 2 * 2], self.tile_px)
 
 
 @lru_cache(maxsize=32)
@@ -153,4 +164,5 @@ def _layout(scheme: Scheme, key: bytes) -> Layout:
 
 @lru_cache(maxsize=32)
 def _pilot_tile(scheme: Scheme, key: bytes) -> np.ndarray:
-    return scheme.slots_to_tile(scheme.layout(key).chips(None))
+    tile = scheme.slots_to_tile(scheme.layout(key).chips(None))
+    return haar_ll_synthesis(tile) if scheme.subsample == 2 else tile

@@ -30,6 +30,8 @@ import numpy as np
 RADEMACHER_C = 1.0 / (4.0 * 0.5 * math.erfc(1.0))
 #: Shifts (best pilot correlation first) at which the self-normalised statistic is evaluated.
 TOP_SHIFTS = 8
+#: Lattice proposals per estimator that :func:`scale_candidates` ranks (plus their doubles).
+POOL = 20
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class ShiftResult:
     Attributes
     ----------
     dy, dx : int
-        Shift (analysis samples) that aligns the folded tile: ``np.roll(folded, (-dy, -dx))``.
+        Shift (pixels) that aligns the folded tile: ``np.roll(folded, (-dy, -dx))``.
     z : float
         Self-normalised correlation ``s(t) / sqrt(V(t))`` at the chosen shift; without this key's mark,
         ``P(z >= x) <= null_tail(x)`` per shift, for any image.
@@ -53,6 +55,7 @@ class ShiftResult:
     shifts: int
 
 
+@lru_cache(maxsize=8)
 def _keep_mask(n: int, grid: int) -> np.ndarray:
     """Real 0/1 weights on the rfft2 bins of an n x n tile: DC row/column and ``grid`` harmonics off.
 
@@ -98,7 +101,7 @@ def shift_search(folded: np.ndarray, pilot: np.ndarray, pilot_terms: Callable[[n
         Maps a stack of aligned tiles (k, n, n) to the signed pilot-slot responses (k, J):
         ``e_j * <b_j, tile>`` (the scheme's block DCT read at the pilot slots, times the signs).
     grid : int
-        Lattice period (analysis samples) whose harmonics are ignored (see :func:`_keep_mask`).
+        Lattice period (samples) whose harmonics are ignored (see :func:`_keep_mask`).
     top : int
         Number of best-correlating shifts at which the statistic is evaluated.
 
@@ -335,8 +338,8 @@ def _refine_lattice(acf: np.ndarray, lh: int, lw: int, period: float, window: in
         win = max(1, win // 2)
 
 
-def _candidates_2d(z: np.ndarray, tile: int, lo: float, hi: float,
-                   max_side: int, count: int = 8) -> list[np.ndarray]:
+def _candidates_2d(acf: np.ndarray, lh: int, lw: int, tile: int, lo: float, hi: float,
+                   count: int = 8) -> list[np.ndarray]:
     """Lattice matrices (2 x 2, in tiles) from the 2-D lattice score, best first, refined.
 
     Two rankings are interleaved: the autocorrelation as it is (sharp, best for pure rescales) and
@@ -344,7 +347,6 @@ def _candidates_2d(z: np.ndarray, tile: int, lo: float, hi: float,
     by which a rotation of a degree or two moves the peaks). The refinement starts with a search
     window of 6 % of the period (about 3.4 degrees) around the nearest lattice points.
     """
-    acf, lh, lw = _acf2d(z, max_side)
     top = min(hi * tile, 0.5 * max(lh, lw))
     if top <= lo * tile:
         return []
@@ -389,11 +391,16 @@ def scale_candidates(z: np.ndarray, tile: int, lo: float = 0.45, hi: float = 2.2
     max_side_2d : int
         Largest window side for the 2-D lattice estimate (:func:`_acf2d`).
 
-    Two estimators are interleaved, best first: a 2-D one (whitened 2-D autocorrelation scored on the
-    whole lattice ``(m p, n p)``: many more peaks than the axes hold, so it works down to two periods
-    per axis, e.g. a 512 px image halved) and the per-axis one (longer reach on large images).
+    Two estimators propose a pool of ``max(count, POOL)`` lattices: a 2-D one (whitened 2-D
+    autocorrelation scored on the whole lattice ``(m p, n p)``: many more peaks than the axes hold, so
+    it works down to two periods per axis, e.g. a 512 px image halved) and the per-axis one (longer
+    reach on large images). Each proposal's double is added (a lattice of half the true period holds
+    every true peak, so it can outscore the truth on the estimators' coarse scores), and the pool is
+    ranked by :func:`_lattice_fit`, the autocorrelation read on each refined lattice itself.
     """
-    two_d = _candidates_2d(z, tile, lo, hi, max_side_2d, count)
+    pool = max(count, POOL)
+    acf, lh, lw = _acf2d(z, max_side_2d)
+    two_d = _candidates_2d(acf, lh, lw, tile, lo, hi, pool)
     pk_y = _peaks(_axis_acf(z, 0, max_len))
     pk_x = _peaks(_axis_acf(z, 1, max_len))
     top = min(hi * tile, min(pk_y.size, pk_x.size) - 3)
@@ -407,13 +414,51 @@ def scale_candidates(z: np.ndarray, tile: int, lo: float = 0.45, hi: float = 2.2
             if any(abs(p - q[0, 0] * tile) < 0.03 * p for q in one_d):
                 continue
             one_d.append(np.diag([_refine(pk_y, p) / tile, _refine(pk_x, p) / tile]))
-            if len(one_d) == count:
+            if len(one_d) == pool:
                 break
-    # interleave, 2-D first (it is the better estimator on small images); drop near-duplicates
+    proposals = two_d + one_d
+    proposals += [2.0 * c for c in proposals if 2.0 * abs(float(np.linalg.det(c))) ** 0.5 <= hi]
+    fit = _lattice_fit(acf, lh, lw)
+    scores = [fit(c * tile) for c in proposals]
     out: list[np.ndarray] = []
-    for pair in zip(two_d + [None] * len(one_d), one_d + [None] * len(two_d), strict=False):
-        for c in pair:
-            if c is None or any(np.abs(c - q).max() < 0.003 * np.abs(c).max() for q in out):
-                continue
-            out.append(c)
-    return out[:count]
+    for i in np.argsort(scores, kind="stable")[::-1]:
+        c = proposals[int(i)]
+        if any(np.abs(c - q).max() < 0.003 * np.abs(c).max() for q in out):
+            continue
+        out.append(c)
+        if len(out) == count:
+            break
+    return out
+
+
+def _lattice_fit(acf: np.ndarray, lh: int, lw: int, reach: float = 0.8) -> Callable[[np.ndarray], float]:
+    """A scorer of how well a lattice ``mat @ (m, n)`` (pixels) sits on the peaks of ``acf``.
+
+    The autocorrelation is dilated by 3 x 3 (a refined lattice point is within a sample of its peak),
+    standardised by the median and MAD of the dilated lags within ``reach`` of the window, read at every
+    lattice point within that reach and summed / sqrt(points): a robust z-score, about N(0, 1) for a
+    lattice that fits nothing whatever its period, so lattices of different periods compare fairly. A
+    lattice of half the true period reads the true peaks at a quarter of its points and noise at the
+    others, so it scores about half as much as the truth.
+    """
+    sh, sw = acf.shape
+    dil = cv2.dilate(acf, np.ones((3, 3), np.uint8))
+    ry, rx = int(reach * lh), int(reach * lw)
+    region = np.concatenate([dil[: ry + 1, : rx + 1].ravel(), dil[sh - ry :, : rx + 1].ravel()])
+    med = float(np.median(region))
+    mad = 1.4826 * float(np.median(np.abs(region - med))) + 1e-12
+
+    def score(mat: np.ndarray) -> float:
+        side = abs(float(np.linalg.det(mat))) ** 0.5
+        r = int(max(lh, lw) / max(side, 1.0)) + 1
+        m, n = np.meshgrid(np.arange(-r, r + 1), np.arange(0, r + 1), indexing="ij")
+        keep = (n > 0) | ((n == 0) & (m > 0))  # one of each +-(m, n) pair: the ACF is even
+        pos = mat @ np.stack([m[keep], n[keep]]).astype(np.float64)
+        ok = (np.abs(pos[0]) <= ry) & (np.abs(pos[1]) <= rx)
+        if ok.sum() < 2:
+            return -np.inf
+        cy = np.rint(pos[0, ok]).astype(np.int64) % sh
+        cx = np.rint(pos[1, ok]).astype(np.int64) % sw
+        return float(((dil[cy, cx] - med) / mad).sum() / np.sqrt(ok.sum()))
+
+    return score
