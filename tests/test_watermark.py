@@ -11,7 +11,7 @@ from PIL import Image
 
 from detectors.watermark import DEFAULT_THRESHOLD, WatermarkResult, detect
 from labeler.errors import LabelerError
-from labeler.watermark import DCT, embed, payload_from_produce_id
+from labeler.watermark import DCT, embed, payload_from_produce_id, watermark_delta
 from labeler.watermark.payload import (
     CODED_BITS,
     WatermarkError,
@@ -426,6 +426,23 @@ def test_add_luma_equals_rounded_clipped_float_sum(channels: int, dtype: type) -
     ref[..., :colour] += np.rint(delta * np.float32(scale))[..., None]
     assert out.dtype == dtype and out.shape == img.shape
     assert np.array_equal(out, np.clip(ref, 0, top).reshape(shape).astype(dtype))
+
+
+@pytest.mark.parametrize("method", ["dct", "dwt"])
+@pytest.mark.parametrize(("shape", "dtype"), [((517, 130, 3), np.uint8), ((131, 257), np.uint8),
+                                              ((300, 451, 4), np.uint16), ((200, 183, 2), np.uint8)])
+def test_strip_embed_equals_whole_image_delta(method: str, shape: tuple[int, ...], dtype: type) -> None:
+    """embed works in strips of rows (luma, mask and delta stay in the cache); the result must equal
+    adding the public whole-image :func:`watermark_delta` in one go, edge blocks included."""
+    rng = np.random.default_rng(4)
+    top = np.iinfo(dtype).max
+    base = photo_like(*shape[:2]).astype(np.float64)[..., 0] / 255 * top
+    if len(shape) == 3:
+        base = base[..., None]
+    img = np.clip(base + rng.normal(0, top / 60, shape), 0, top).astype(dtype)
+    y = luma(img)
+    whole = add_luma(img, watermark_delta(y, PAYLOAD, KEY, method, strength=3.0))
+    assert np.array_equal(embed(img, PAYLOAD, key=KEY, method=method, strength=3.0), whole)
 
 
 def test_block_dct_is_orthonormal_and_invertible() -> None:

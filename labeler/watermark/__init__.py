@@ -17,6 +17,7 @@ an amplitude that follows the local texture. Design, measurements and the false-
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from labeler.watermark.dct import DCT
@@ -31,7 +32,15 @@ from labeler.watermark.payload import (
     payload_from_produce_id,
 )
 from labeler.watermark.scheme import Scheme
-from labeler.watermark.transforms import MIN_SIDE, add_luma, block_activity, luma
+from labeler.watermark.transforms import (
+    MIN_SIDE,
+    STRIP_ROWS,
+    _check_image,
+    _luma,
+    add_luma,
+    block_activity,
+    strip_activity,
+)
 
 __all__ = [
     "embed",
@@ -61,7 +70,10 @@ def texture_mask(y: np.ndarray, block: int) -> np.ndarray:
 
     Shape (ceil(H/block), ceil(W/block)); ``y`` is luma in 8-bit units.
     """
-    act = block_activity(y, block)
+    return _mask_from_activity(block_activity(y, block))
+
+
+def _mask_from_activity(act: np.ndarray) -> np.ndarray:
     return np.clip((act / _MASK_REF) ** _MASK_GAMMA, _MASK_LO, _MASK_HI).astype(np.float32)
 
 
@@ -81,22 +93,42 @@ def watermark_delta(y: np.ndarray, payload: bytes, key: bytes, method: str = "dc
     strength : float
         Amplitude in 8-bit luma levels (RMS of the change in a block of reference texture); 0 < s <= 20.
     """
+    scheme, pattern = _pattern(payload, key, method, strength)
+    bs = 8 * scheme.subsample  # one mask value per pattern block
+    h, w = y.shape
+    mask = texture_mask(y, bs) * np.float32(strength)
+    wide = _wide(pattern, w)
+    t = scheme.tile_px
+    return np.concatenate([_masked_pattern(wide, mask, bs, r0, min(h, r0 + t), w) for r0 in range(0, h, t)])
+
+
+def _pattern(payload: bytes, key: bytes, method: str, strength: float) -> tuple[Scheme, np.ndarray]:
     scheme = _scheme(method)
     if not (0.0 < float(strength) <= 20.0):
         raise WatermarkError(f"watermark strength must be in (0, 20], not {strength}")
-    pattern = scheme.pixel_pattern(check_key(key), conv_encode(info_bits(check_payload(payload))))
-    h, w = y.shape
-    bs = 8 * scheme.subsample  # one mask value per pattern block
-    mask = texture_mask(y, bs) * np.float32(strength)
-    nby, nbx = mask.shape
-    t = scheme.tile_px
-    k = t // bs  # mask blocks per tile side
-    ry, rx = -(-nby // k), -(-nbx // k)
-    mask = np.pad(mask, ((0, ry * k - nby), (0, rx * k - nbx)))
-    # One broadcast product writes the tiled, masked pattern in a single pass (no np.tile copy).
-    delta = np.empty((ry, k, bs, rx, k, bs), np.float32)
-    np.multiply(pattern.reshape(1, k, bs, 1, k, bs), mask.reshape(ry, k, 1, rx, k, 1), out=delta)
-    return delta.reshape(ry * t, rx * t)[:h, :w]
+    return scheme, scheme.pixel_pattern(check_key(key), conv_encode(info_bits(check_payload(payload))))
+
+
+def _masked_pattern(pattern: np.ndarray, mask: np.ndarray, bs: int, r0: int, r1: int, w: int) -> np.ndarray:
+    """Rows ``r0:r1`` (pixels) of the tiled pattern times the block mask, float32 (r1 - r0, w).
+
+    ``r0`` is a multiple of ``bs`` and the rows stay inside one tile row. ``pattern`` is the tile
+    repeated across the image width (``_wide``); each block row of the mask is repeated over its
+    ``bs`` columns and broadcast down its ``bs`` rows, so the product runs over contiguous rows.
+    """
+    b0, b1 = r0 // bs, -(-r1 // bs)
+    rows = mask[b0:b1]  # the mask has ceil(H / bs) rows, so this is never short
+    nb = b1 - b0
+    p0 = r0 % pattern.shape[0]
+    delta = np.empty((nb, bs, w), np.float32)
+    np.multiply(pattern[p0 : p0 + nb * bs, :w].reshape(nb, bs, w),
+                np.repeat(rows, bs, axis=1)[:, None, :w], out=delta)
+    return delta.reshape(nb * bs, w)[: r1 - r0]
+
+
+def _wide(pattern: np.ndarray, w: int) -> np.ndarray:
+    """The pattern tile repeated across ``w`` pixels (tile rows x >= w)."""
+    return np.tile(pattern, (1, -(-w // pattern.shape[1])))
 
 
 def embed(image: np.ndarray, payload: bytes, *, key: bytes, method: str = "dct",
@@ -127,8 +159,23 @@ def embed(image: np.ndarray, payload: bytes, *, key: bytes, method: str = "dct",
     WatermarkError
         Bad payload, key, method, strength, dtype, shape, or an image smaller than 128 x 128.
     """
-    y = luma(image)  # validates dtype, shape and size
-    return add_luma(image, watermark_delta(y, payload, key, method, strength))
+    h, w, channels = _check_image(image)
+    scheme, pattern = _pattern(payload, key, method, strength)
+    bs = 8 * scheme.subsample
+
+    def rows(r0: int, r1: int) -> np.ndarray:
+        strip = image[r0:r1]
+        if image.dtype == np.uint8 and channels >= 3:  # uint8 luma: exact integer block sums, no float pass
+            return cv2.cvtColor(np.ascontiguousarray(strip[:, :, :3]), cv2.COLOR_RGB2GRAY)
+        return _luma(strip)
+
+    mask = _mask_from_activity(strip_activity(rows, h, w, bs)) * np.float32(strength)
+    wide = _wide(pattern, w)
+    out = np.empty_like(image, order="C")
+    for r0 in range(0, h, STRIP_ROWS):
+        r1 = min(h, r0 + STRIP_ROWS)
+        add_luma(image[r0:r1], _masked_pattern(wide, mask, bs, r0, r1, w), out=out[r0:r1])
+    return out
 
 
 def _scheme(method: str) -> Scheme:

@@ -7,6 +7,8 @@ blocks are a reshape, the block DCT is two matrix products with the orthonormal 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 import pywt
@@ -100,7 +102,13 @@ def _scale(image: np.ndarray) -> float:
 
 def luma(image: np.ndarray) -> np.ndarray:
     """BT.601 luma of a uint8/uint16 gray, gray+alpha, RGB or RGBA image, float32 in 8-bit units."""
-    _, _, channels = _check_image(image)
+    _check_image(image)
+    return _luma(image)
+
+
+def _luma(image: np.ndarray) -> np.ndarray:
+    """:func:`luma` of an already validated image (any number of rows: embed works in strips)."""
+    channels = 1 if image.ndim == 2 else image.shape[2]
     if channels <= 2:
         y = image if image.ndim == 2 else image[:, :, 0]
         y = y.astype(np.float32)
@@ -126,7 +134,7 @@ def luma_fast(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(image[:, :, :3]), cv2.COLOR_RGB2GRAY)
 
 
-def add_luma(image: np.ndarray, delta: np.ndarray) -> np.ndarray:
+def add_luma(image: np.ndarray, delta: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Add a luma change ``delta`` (float32, 8-bit units, shape (H, W)) to the colour channels.
 
     The same value goes to R, G and B: BT.601 luma weights sum to 1, so luma changes by exactly
@@ -134,7 +142,8 @@ def add_luma(image: np.ndarray, delta: np.ndarray) -> np.ndarray:
     (before rounding and clipping). Alpha is copied unchanged. Returns a new array of the input dtype.
 
     ``delta`` is rounded once to integers of the image's depth and added with saturation (cv2's
-    mixed-depth add), which equals rounding and clipping the float sum per channel up to ties.
+    mixed-depth add), which equals rounding and clipping the float sum per channel up to ties. With
+    ``out`` (C-contiguous, the image's shape and dtype) the result is written there and returned.
     """
     scale = _scale(image)
     dtype = image.dtype
@@ -143,6 +152,19 @@ def add_luma(image: np.ndarray, delta: np.ndarray) -> np.ndarray:
     else:
         c = image.shape[2]
         colour = 3 if c >= 3 else 1
+    src = np.ascontiguousarray(image).reshape(image.shape[0], image.shape[1], c)
+    if out is None:
+        out = np.empty_like(src)
+    if dtype == np.uint8 and c == 3:
+        # The rounded change split into its positive and negative parts, each saturated to uint8 and
+        # replicated to R, G and B, then a saturating add and subtract: the same result as clipping
+        # the int16 sum (one part is 0 at every pixel), in uint8 SIMD passes, ~25 % faster.
+        dst = out.reshape(src.shape)
+        pos = cv2.cvtColor(cv2.add(delta, 0.0, dtype=cv2.CV_8U), cv2.COLOR_GRAY2RGB)
+        neg = cv2.cvtColor(cv2.subtract(0.0, delta, dtype=cv2.CV_8U), cv2.COLOR_GRAY2RGB)
+        cv2.add(src, pos, dst=dst)
+        cv2.subtract(dst, neg, dst=dst)
+        return out.reshape(image.shape)
     if dtype == np.uint8:
         # one rounding pass to int16, then cv2's saturating mixed-depth add (uint8 + int16 -> uint8)
         d = np.rint(delta).astype(np.int16)
@@ -150,25 +172,53 @@ def add_luma(image: np.ndarray, delta: np.ndarray) -> np.ndarray:
     else:
         d = np.rint(delta * np.float32(scale)).astype(np.int32)
         cv_depth = cv2.CV_16U
-    src = np.ascontiguousarray(image).reshape(image.shape[0], image.shape[1], c)
+    dst = out.reshape(src.shape)
     if c == 1:
-        return cv2.add(src[:, :, 0], d, dtype=cv_depth).reshape(image.shape)
-    planes = [d] * colour + [np.zeros_like(d)] * (c - colour)  # alpha (last plane) gets no change
-    return cv2.add(src, cv2.merge(planes), dtype=cv_depth)
+        cv2.add(src[:, :, 0], d, dst=dst[:, :, 0], dtype=cv_depth)
+    else:
+        planes = [d] * colour + [np.zeros_like(d)] * (c - colour)  # alpha (last plane) gets no change
+        cv2.add(src, cv2.merge(planes), dst=dst, dtype=cv_depth)
+    return out.reshape(image.shape)
+
+
+#: Rows of pixels the embedder (and :func:`block_activity`) processes at a time: the luma, block sums
+#: and delta of a strip stay in the CPU cache, so the image itself is read twice and written once. A
+#: multiple of 16 (the largest mask block) that divides the 128 px tile.
+STRIP_ROWS = 64
 
 
 def block_activity(y: np.ndarray, n: int = 8) -> np.ndarray:
     """Standard deviation of luma in every n x n block (8-bit units), shape (ceil(H/n), ceil(W/n)).
 
     By Parseval this is the RMS of the block's AC DCT coefficients / n, the texture energy that masks
-    an added pattern. Block means of y and y^2 come from cv2's area resize (an exact block average for
-    an integer factor, SIMD); partial edge blocks reuse the nearest full block's value.
+    an added pattern. Partial edge blocks reuse the nearest full block's value.
     """
     h, w = y.shape
+    return strip_activity(lambda r0, r1: y[r0:r1], h, w, n)
+
+
+def strip_activity(rows: Callable[[int, int], np.ndarray], h: int, w: int, n: int) -> np.ndarray:
+    """:func:`block_activity` of an h x w luma image delivered in strips by ``rows(r0, r1)``.
+
+    ``rows`` returns luma rows r0..r1-1 (uint8, or float32 in 8-bit units). Block sums of y and y^2
+    come from cv2's integral images in float64, exact for 8-bit luma; strips of :data:`STRIP_ROWS`
+    rows keep the work in the cache, and the same strips are used whatever the caller, so the
+    embedder's strip-wise mask equals the one computed from a whole luma array bit for bit.
+    """
     nby, nbx = h // n, w // n
-    core = np.ascontiguousarray(y[: nby * n, : nbx * n])
-    m1 = cv2.resize(core, (nbx, nby), interpolation=cv2.INTER_AREA)
-    m2 = cv2.resize(core * core, (nbx, nby), interpolation=cv2.INTER_AREA)
+    m1 = np.empty((nby, nbx), np.float64)
+    m2 = np.empty((nby, nbx), np.float64)
+    step = STRIP_ROWS - STRIP_ROWS % n
+    inv = 1.0 / (n * n)
+    for r0 in range(0, nby * n, step):
+        r1 = min(nby * n, r0 + step)
+        y = rows(r0, r1)[:, : nbx * n]
+        depth = cv2.CV_32S if y.dtype == np.uint8 else cv2.CV_64F
+        s, q = cv2.integral2(y, sdepth=depth, sqdepth=cv2.CV_64F)
+        s, q = s[::n, ::n].astype(np.float64), q[::n, ::n]  # the integral at block corners
+        b0, b1 = r0 // n, r1 // n
+        m1[b0:b1] = (s[1:, 1:] - s[:-1, 1:] - s[1:, :-1] + s[:-1, :-1]) * inv
+        m2[b0:b1] = (q[1:, 1:] - q[:-1, 1:] - q[1:, :-1] + q[:-1, :-1]) * inv
     act = np.sqrt(np.maximum(m2 - m1 * m1, 0.0))
     py, px = -(-h // n) - nby, -(-w // n) - nbx
     if py or px:
