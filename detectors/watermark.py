@@ -124,10 +124,17 @@ class _Attempt:
 
 
 def _read(z_img: Prefiltered, scheme: Scheme, key: bytes, scale: tuple[float, float],
-          rotation: float = 0.0) -> _Attempt:
-    """Fold, synchronise and decode one prefiltered image with one method."""
+          rotation: float = 0.0, z_min: float = 0.0) -> _Attempt:
+    """Fold, synchronise and decode one prefiltered image with one method.
+
+    Below ``z_min`` no CRC could make the result significant, so the payload is not decoded.
+    """
     folded = scheme.folded(z_img)
     shift = shift_search(folded, scheme.pilot_tile(key), scheme.pilot_terms(key), grid=16)
+    t = scheme.tile_px
+    off = ((t - shift.dy) % t, (t - shift.dx) % t)
+    if shift.z < z_min:
+        return _Attempt(scheme, shift.z, shift.shifts, b"", False, off, scale, None, rotation)
     aligned = np.roll(folded, (-shift.dy, -shift.dx), axis=(0, 1))
     layout = scheme.layout(key)
     values = scheme.tile_to_slots(aligned)
@@ -141,9 +148,19 @@ def _read(z_img: Prefiltered, scheme: Scheme, key: bytes, scale: tuple[float, fl
     errors = None
     if ok:
         errors = int(np.count_nonzero(np.sign(soft) != conv_encode(info_bits(payload))))
-    t = scheme.tile_px
-    off = ((t - shift.dy) % t, (t - shift.dx) % t)
     return _Attempt(scheme, shift.z, shift.shifts, payload, ok, off, scale, errors, rotation)
+
+
+def _z_min(trials: int, threshold: float) -> float:
+    """Smallest pilot z whose p-value, with a matching CRC, can be <= ``threshold`` (bisection)."""
+    lo, hi = 0.0, 40.0
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        if trials * null_tail(mid) * DECODINGS * 2.0 ** -CRC_BITS <= threshold:
+            hi = mid
+        else:
+            lo = mid
+    return lo
 
 
 def _coefficient_weights(values: np.ndarray, layout: Layout, ncoef: int) -> np.ndarray:
@@ -255,13 +272,14 @@ def detect(image: np.ndarray, *, key: bytes, method: str | None = None,
 
     attempts: list[_Attempt] = []
     z_img = prefilter_parts(y)
+    z_min = _z_min(trials, threshold)
 
     def done() -> _Attempt | None:
         good = [a for a in attempts if a.crc_ok and _p_value(a, trials) <= threshold]
         return min(good, key=lambda a: _p_value(a, trials)) if good else None
 
     for scheme in schemes:
-        attempts.append(_read(z_img, scheme, key, (1.0, 1.0)))
+        attempts.append(_read(z_img, scheme, key, (1.0, 1.0), z_min=z_min))
         if done():
             break
     if done() is None and search_scale:
@@ -276,7 +294,7 @@ def detect(image: np.ndarray, *, key: bytes, method: str | None = None,
             geometry = (float(np.hypot(mat[0, 0], mat[1, 0])), float(np.hypot(mat[0, 1], mat[1, 1])))
             angle = float(np.degrees(np.arctan2(mat[1, 0] - mat[0, 1], mat[0, 0] + mat[1, 1])))
             for scheme in schemes:
-                attempts.append(_read(z2, scheme, key, geometry, angle))
+                attempts.append(_read(z2, scheme, key, geometry, angle, z_min=z_min))
             if done():
                 break
 

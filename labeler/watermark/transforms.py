@@ -227,46 +227,70 @@ def strip_activity(rows: Callable[[int, int], np.ndarray], h: int, w: int, n: in
 
 
 class Prefiltered:
-    """The detector's prefiltered luma ``z = W * (y - U(low))``, kept as two terms so folding is cheap.
+    """The detector's prefiltered luma ``z = W * (y - U(low))``, kept in parts so folding is cheap.
 
     ``low`` (a wide low-pass of the luma) and ``W_h`` (a local-energy weight) are half-resolution
     arrays; ``U`` repeats each half-resolution sample over its 2 x 2 pixel block and ``W = U(W_h)``.
     Then ``W * U(low) = U(W_h * low)``, and ``U`` commutes exactly with folding (the tile side is even
     and both grids start at the image's corner), so ``fold(z) = fold(W * y) - U(fold(W_h * low))``:
-    one full-resolution product and sum, the low-pass term folded at a quarter of the cost.
+    the low-pass term is folded at a quarter of the cost, and ``W * y`` is formed and folded strip by
+    strip (64 rows at a time, in the cache), never as a full-size array.
 
     Attributes
     ----------
-    wy : ndarray (H2, W2), float32
-        ``W * y`` on the image cropped to even sides (8-bit units times the weight).
+    y : ndarray (H2, W2), uint8 or float32
+        Luma cropped to even sides (8-bit units).
+    weight : ndarray (H2 / 2, W2 / 2), float32
+        ``W_h``, the half-resolution weight.
     lw : ndarray (H2 / 2, W2 / 2), float32
         ``W_h * low`` at half resolution.
     """
 
-    def __init__(self, wy: np.ndarray, lw: np.ndarray) -> None:
-        self.wy, self.lw = wy, lw
+    def __init__(self, y: np.ndarray, weight: np.ndarray, lw: np.ndarray) -> None:
+        self.y, self.weight, self.lw = y, weight, lw
         self._folds: dict[int, np.ndarray] = {}
 
     @property
     def shape(self) -> tuple[int, int]:
         """(H2, W2): the even-sided size of the prefiltered image (pixels)."""
-        h, w = self.wy.shape
+        h, w = self.y.shape
         return h, w
 
+    def _weight_rows(self, r0: int, r1: int) -> np.ndarray:
+        """``W`` for pixel rows r0..r1-1 (both even): the weight's rows repeated 2 x 2, exactly."""
+        w = self.y.shape[1]
+        return cv2.resize(self.weight[r0 // 2 : r1 // 2], (w, r1 - r0), interpolation=cv2.INTER_NEAREST_EXACT)
+
     def image(self) -> np.ndarray:
-        """The prefiltered image ``z`` itself (float32, H2 x W2), for the geometry search."""
-        h, w = self.wy.shape
+        """The prefiltered image ``z`` itself (float32, H2 x W2)."""
+        h, w = self.y.shape
+        wy = cv2.multiply(self.y, self._weight_rows(0, h), dtype=cv2.CV_32F)
         up = cv2.resize(self.lw, (w, h), interpolation=cv2.INTER_NEAREST_EXACT)  # exact 2 x 2 repetition
-        return cv2.subtract(self.wy, up)
+        return cv2.subtract(wy, up)
 
     def fold(self, tile: int) -> np.ndarray:
-        """``fold(z, tile)`` for an even ``tile`` (pixels), computed from the two terms; cached."""
+        """``fold(z, tile)`` for an even ``tile`` (pixels), computed from the parts; cached."""
         out = self._folds.get(tile)
         if out is None:
             low = fold(self.lw, tile // 2)
-            out = fold(self.wy, tile) - np.repeat(np.repeat(low, 2, axis=0), 2, axis=1)
+            out = self._fold_wy(tile) - np.repeat(np.repeat(low, 2, axis=0), 2, axis=1)
             self._folds[tile] = out
         return out
+
+    def _fold_wy(self, tile: int) -> np.ndarray:
+        """``fold(W * y, tile)``: each strip's product is added into its rows of a (tile, W2) sum."""
+        h, w = self.y.shape
+        rows = np.zeros((tile, w), dtype=np.float32)
+        step = tile if tile <= STRIP_ROWS else STRIP_ROWS - STRIP_ROWS % 2
+        for r0 in range(0, h, step):
+            r1 = min(h, r0 + step)
+            p0 = r0 % tile
+            n = min(r1 - r0, tile - p0)  # a strip that crosses a tile boundary is added in two parts
+            prod = cv2.multiply(self.y[r0:r1], self._weight_rows(r0, r1), dtype=cv2.CV_32F)
+            cv2.add(rows[p0 : p0 + n], prod[:n], dst=rows[p0 : p0 + n])
+            if n < r1 - r0:
+                cv2.add(rows[: r1 - r0 - n], prod[n:], dst=rows[: r1 - r0 - n])
+        return fold_columns(rows, tile)
 
 
 def prefilter_parts(y: np.ndarray, floor: float = 1.0) -> Prefiltered:
@@ -315,8 +339,7 @@ def prefilter_parts(y: np.ndarray, floor: float = 1.0) -> Prefiltered:
     weight = cv2.resize(cv2.pow(energy, -0.5), (nbx * 4, nby * 4), interpolation=cv2.INTER_LINEAR)
     if (nby * 4, nbx * 4) != (hh, hw):
         weight = cv2.copyMakeBorder(weight, 0, hh - nby * 4, 0, hw - nbx * 4, cv2.BORDER_REPLICATE)
-    full = cv2.resize(weight, (w2, h2), interpolation=cv2.INTER_NEAREST_EXACT)  # exact 2 x 2 repetition
-    return Prefiltered(cv2.multiply(y, full, dtype=cv2.CV_32F), cv2.multiply(low, weight))
+    return Prefiltered(y, weight, cv2.multiply(low, weight))
 
 
 def _smooth(x: np.ndarray, levels: int = 3) -> np.ndarray:
@@ -368,12 +391,20 @@ def fold(z: np.ndarray, tile: int) -> np.ndarray:
     """
     z = np.ascontiguousarray(z, dtype=np.float32)
     h, w = z.shape
-    fh, fw = h // tile, w // tile
+    fh = h // tile
     rows = np.zeros((tile, w), dtype=np.float32)
     if fh:
         rows[:] = cv2.reduce(z[: fh * tile].reshape(fh, tile * w), 0, cv2.REDUCE_SUM).reshape(tile, w)
     if h > fh * tile:
         rows[: h - fh * tile] += z[fh * tile :]
+    return fold_columns(rows, tile)
+
+
+def fold_columns(rows: np.ndarray, tile: int) -> np.ndarray:
+    """Sum the ``tile``-wide column blocks of a (tile, W) array into one tile (the far edge's partial
+    block added into its corner)."""
+    w = rows.shape[1]
+    fw = w // tile
     if fw:
         out = rows[:, : fw * tile].reshape(tile, fw, tile).sum(axis=1, dtype=np.float32)
     else:
