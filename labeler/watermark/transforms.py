@@ -278,18 +278,26 @@ class Prefiltered:
         return out
 
     def _fold_wy(self, tile: int) -> np.ndarray:
-        """``fold(W * y, tile)``: each strip's product is added into its rows of a (tile, W2) sum."""
+        """``fold(W * y, tile)``: each strip's product is added into its rows of a (tile, W2) sum.
+
+        ``W`` is never expanded to full size: the half-resolution weight's rows are repeated along the
+        columns only and broadcast over each pair of pixel rows.
+        """
         h, w = self.y.shape
         rows = np.zeros((tile, w), dtype=np.float32)
         step = tile if tile <= STRIP_ROWS else STRIP_ROWS - STRIP_ROWS % 2
+        prod = np.empty((step // 2, 2, w), dtype=np.float32)
         for r0 in range(0, h, step):
             r1 = min(h, r0 + step)
             p0 = r0 % tile
+            half = (r1 - r0) // 2
+            wcols = np.repeat(self.weight[r0 // 2 : r1 // 2], 2, axis=1)
+            np.multiply(self.y[r0:r1].reshape(half, 2, w), wcols[:, None, :], out=prod[:half])
+            strip = prod[:half].reshape(r1 - r0, w)
             n = min(r1 - r0, tile - p0)  # a strip that crosses a tile boundary is added in two parts
-            prod = cv2.multiply(self.y[r0:r1], self._weight_rows(r0, r1), dtype=cv2.CV_32F)
-            cv2.add(rows[p0 : p0 + n], prod[:n], dst=rows[p0 : p0 + n])
+            rows[p0 : p0 + n] += strip[:n]
             if n < r1 - r0:
-                cv2.add(rows[: r1 - r0 - n], prod[n:], dst=rows[: r1 - r0 - n])
+                rows[: r1 - r0 - n] += strip[n:]
         return fold_columns(rows, tile)
 
 
