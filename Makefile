@@ -59,6 +59,7 @@ bench-quick: install-bench
 	$(BIN)/python benchmarks/metadata_label.py --quick
 	$(BIN)/python benchmarks/watermark_speed.py --quick
 	$(BIN)/python benchmarks/watermark_robustness.py --quick
+	$(BIN)/python benchmarks/watermark_geometry.py --quick
 	$(BIN)/python benchmarks/watermark_false_positives.py --quick
 	$(BIN)/python benchmarks/robustness_batch.py --quick
 
@@ -66,6 +67,7 @@ bench: install-bench
 	$(BIN)/python benchmarks/metadata_label.py --write
 	$(BIN)/python benchmarks/watermark_speed.py --write
 	$(BIN)/python benchmarks/watermark_robustness.py --write
+	$(BIN)/python benchmarks/watermark_geometry.py --write
 	$(BIN)/python benchmarks/watermark_false_positives.py --write
 	$(BIN)/python benchmarks/robustness_batch.py --write
 
