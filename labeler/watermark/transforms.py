@@ -291,7 +291,8 @@ class Prefiltered:
             r1 = min(h, r0 + step)
             p0 = r0 % tile
             half = (r1 - r0) // 2
-            wcols = np.repeat(self.weight[r0 // 2 : r1 // 2], 2, axis=1)
+            wcols = cv2.resize(self.weight[r0 // 2 : r1 // 2], (w, half),
+                               interpolation=cv2.INTER_NEAREST_EXACT)  # each column twice
             np.multiply(self.y[r0:r1].reshape(half, 2, w), wcols[:, None, :], out=prod[:half])
             strip = prod[:half].reshape(r1 - r0, w)
             n = min(r1 - r0, tile - p0)  # a strip that crosses a tile boundary is added in two parts
