@@ -143,16 +143,18 @@ class Scheme:
 
         return terms
 
-    def folded(self, z: np.ndarray | Prefiltered) -> np.ndarray:
+    def folded(self, z: np.ndarray | Prefiltered, half: bool = False) -> np.ndarray:
         """Fold a prefiltered pixel image into one pixel-domain tile (tile_px x tile_px).
 
         The detector searches the shift of the folded tile at pixel resolution for both methods: for
         ``dwt`` the 2 x 2 Haar grid of the embedding has an unknown phase in a cropped image, and an
         LL subband taken on the wrong phase (an odd crop offset) mixes neighbouring LL samples, which
         cost up to half of the decoding margin. An array with an odd side is cropped to even sides.
+        With ``half`` (a :class:`Prefiltered` only) the band-limited fold from the half-resolution
+        image (:meth:`Prefiltered.fold_half`).
         """
         if isinstance(z, Prefiltered):
-            return z.fold(self.tile_px)
+            return z.fold_half(self.tile_px) if half else z.fold(self.tile_px)
         h, w = z.shape
         return fold(z[: h // 2 * 2, : w // 2 * 2], self.tile_px)
 

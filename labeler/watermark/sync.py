@@ -56,8 +56,12 @@ class ShiftResult:
 
 
 @lru_cache(maxsize=8)
-def _keep_mask(n: int, grid: int) -> np.ndarray:
+def _keep_mask(n: int, grid: int, band: int = 1) -> np.ndarray:
     """Real 0/1 weights on the rfft2 bins of an n x n tile: DC row/column and ``grid`` harmonics off.
+
+    With ``band`` = b > 1, only frequencies below 1 / (2 b) cycle per sample along both axes are kept
+    (a tile upsampled from a b-times decimated fold has nothing above; phase-only whitening would turn
+    its empty bins into noise).
 
     JPEG blocking (8 px luma, 16 px chroma MCUs with 4:2:0), the rounding of a block-based mark and the
     detector's own pyramid filter put energy that is periodic in both axes with period 8 or 16 px on
@@ -69,6 +73,9 @@ def _keep_mask(n: int, grid: int) -> np.ndarray:
     ky = np.arange(n)[:, None]
     kx = np.arange(n // 2 + 1)[None, :]
     drop = ((ky % step == 0) & (kx % step == 0)) | (ky == 0) | (kx == 0)
+    if band > 1:
+        limit = n // (2 * band)
+        drop |= (np.minimum(ky, n - ky) >= limit) | (kx >= limit)
     return (~drop).astype(np.float32)
 
 
@@ -87,7 +94,7 @@ def _conj_spectrum(pilot: np.ndarray) -> np.ndarray:
 
 
 def shift_search(folded: np.ndarray, pilot: np.ndarray, pilot_terms: Callable[[np.ndarray], np.ndarray],
-                 grid: int = 16, top: int = TOP_SHIFTS) -> ShiftResult:
+                 grid: int = 16, top: int = TOP_SHIFTS, band: int = 1) -> ShiftResult:
     """Find the cyclic shift of ``folded`` that best matches ``pilot``; score it with a key-only null.
 
     Parameters
@@ -104,6 +111,9 @@ def shift_search(folded: np.ndarray, pilot: np.ndarray, pilot_terms: Callable[[n
         Lattice period (samples) whose harmonics are ignored (see :func:`_keep_mask`).
     top : int
         Number of best-correlating shifts at which the statistic is evaluated.
+    band : int
+        2 for a tile upsampled from a half-resolution fold: only frequencies below 1/4 cycle per
+        sample are used (:func:`_keep_mask`).
 
     The image is whitened by a phase-only transform, ``w = irfft2(keep * F / |F|)``, and each shift
     ``t`` gets the correlation ``s(t) = <pilot, roll(w, -t)> = sum_j e_j a_j(t)`` with
@@ -118,7 +128,7 @@ def shift_search(folded: np.ndarray, pilot: np.ndarray, pilot_terms: Callable[[n
     """
     n = folded.shape[0]
     spec_f = np.fft.rfft2(folded)
-    unit = spec_f * (_keep_mask(n, grid) / np.maximum(np.abs(spec_f), 1e-12))
+    unit = spec_f * (_keep_mask(n, grid, band) / np.maximum(np.abs(spec_f), 1e-12))
     w = np.fft.irfft2(unit, s=folded.shape).astype(np.float32)
     surface = np.fft.irfft2(_conj_spectrum(pilot) * unit, s=folded.shape)
     k = min(top, surface.size)

@@ -242,13 +242,24 @@ class Prefiltered:
         Luma cropped to even sides (8-bit units).
     weight : ndarray (H2 / 2, W2 / 2), float32
         ``W_h``, the half-resolution weight.
-    lw : ndarray (H2 / 2, W2 / 2), float32
-        ``W_h * low`` at half resolution.
+    low : ndarray (H2 / 2, W2 / 2), float32
+        The low-pass at half resolution (``lw = W_h * low`` is formed when a full fold needs it).
+    half : ndarray (H2 / 2, W2 / 2), float32
+        ``W_h * (pyrDown(y) - low)``: the prefiltered image at half resolution (:meth:`fold_half`).
     """
 
-    def __init__(self, y: np.ndarray, weight: np.ndarray, lw: np.ndarray) -> None:
-        self.y, self.weight, self.lw = y, weight, lw
+    def __init__(self, y: np.ndarray, weight: np.ndarray, low: np.ndarray, half: np.ndarray) -> None:
+        self.y, self.weight, self.low, self.half = y, weight, low, half
+        self._lw: np.ndarray | None = None
         self._folds: dict[int, np.ndarray] = {}
+        self._half_folds: dict[int, np.ndarray] = {}
+
+    @property
+    def lw(self) -> np.ndarray:
+        """``W_h * low`` at half resolution (float32), computed once."""
+        if self._lw is None:
+            self._lw = cv2.multiply(self.low, self.weight)
+        return self._lw
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -275,6 +286,27 @@ class Prefiltered:
             low = fold(self.lw, tile // 2)
             out = self._fold_wy(tile) - np.repeat(np.repeat(low, 2, axis=0), 2, axis=1)
             self._folds[tile] = out
+        return out
+
+    def fold_half(self, tile: int) -> np.ndarray:
+        """A band-limited ``fold(z, tile)`` from the half-resolution image; cached.
+
+        The half-resolution prefiltered image is folded with period ``tile / 2`` and the folded tile
+        brought back to ``tile`` x ``tile`` by zero-padding its spectrum: folding commutes with the
+        (shift-invariant) pyramid filter and the 2x decimation, so this is the full-resolution fold
+        low-passed below 1/4 cycle per pixel, where both methods' coefficients live (at most 3/16),
+        for a quarter of the pixels. Frequencies above 1/4 cycle per pixel are zero: the shift search
+        must ignore them (``band=2`` of :func:`labeler.watermark.sync.shift_search`).
+        """
+        out = self._half_folds.get(tile)
+        if out is None:
+            k = tile // 2
+            spec = np.fft.rfft2(fold(self.half, k))
+            padded = np.zeros((tile, tile // 2 + 1), dtype=spec.dtype)
+            padded[: k // 2, : k // 2 + 1] = spec[: k // 2]
+            padded[tile - k // 2 :, : k // 2 + 1] = spec[k // 2 :]
+            out = (np.fft.irfft2(padded, s=(tile, tile)) * 4.0).astype(np.float32)
+            self._half_folds[tile] = out
         return out
 
     def _fold_wy(self, tile: int) -> np.ndarray:
@@ -348,7 +380,7 @@ def prefilter_parts(y: np.ndarray, floor: float = 1.0) -> Prefiltered:
     weight = cv2.resize(cv2.pow(energy, -0.5), (nbx * 4, nby * 4), interpolation=cv2.INTER_LINEAR)
     if (nby * 4, nbx * 4) != (hh, hw):
         weight = cv2.copyMakeBorder(weight, 0, hh - nby * 4, 0, hw - nbx * 4, cv2.BORDER_REPLICATE)
-    return Prefiltered(y, weight, cv2.multiply(low, weight))
+    return Prefiltered(y, weight, low, cv2.multiply(resid, weight))
 
 
 def _smooth(x: np.ndarray, levels: int = 3) -> np.ndarray:
