@@ -185,7 +185,8 @@ def _coefficient_weights(values: np.ndarray, layout: Layout, ncoef: int) -> np.n
     each on 13 photos): 128 x 128 crops decoded `dwt` 27 -> 32 of 39, crop 50 % then JPEG q50 `dct`
     37 -> 39, and fewer coded-bit errors after JPEG q30 (`dwt` 8.4 -> 5.8 of 258). The weights use the
     pilot's signs and squared slot values only, so given the image and the pilot the data slots' signs
-    stay independent fair coin flips: the CRC factor of the p-value is unchanged.
+    stay independent fair coin flips and a weighted decoding passes the CRC by chance with probability
+    2**-16, like the plain one (the p-value counts both, :data:`DECODINGS`).
     """
     v = values.reshape(-1, ncoef)
     pilot = layout.pilot.reshape(-1, ncoef)
