@@ -17,7 +17,6 @@ an amplitude that follows the local texture. Design, measurements and the false-
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from labeler.watermark.dct import DCT
@@ -36,7 +35,7 @@ from labeler.watermark.transforms import (
     MIN_SIDE,
     STRIP_ROWS,
     _check_image,
-    _luma,
+    _luma_fast,
     add_luma,
     block_activity,
     strip_activity,
@@ -159,17 +158,11 @@ def embed(image: np.ndarray, payload: bytes, *, key: bytes, method: str = "dct",
     WatermarkError
         Bad payload, key, method, strength, dtype, shape, or an image smaller than 128 x 128.
     """
-    h, w, channels = _check_image(image)
+    h, w, _ = _check_image(image)
     scheme, pattern = _pattern(payload, key, method, strength)
     bs = 8 * scheme.subsample
-
-    def rows(r0: int, r1: int) -> np.ndarray:
-        strip = image[r0:r1]
-        if image.dtype == np.uint8 and channels >= 3:  # uint8 luma: exact integer block sums, no float pass
-            return cv2.cvtColor(np.ascontiguousarray(strip[:, :, :3]), cv2.COLOR_RGB2GRAY)
-        return _luma(strip)
-
-    mask = _mask_from_activity(strip_activity(rows, h, w, bs)) * np.float32(strength)
+    activity = strip_activity(lambda r0, r1: _luma_fast(image[r0:r1]), h, w, bs)
+    mask = _mask_from_activity(activity) * np.float32(strength)
     wide = _wide(pattern, w)
     out = np.empty_like(image, order="C")
     for r0 in range(0, h, STRIP_ROWS):

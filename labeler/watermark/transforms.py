@@ -124,12 +124,18 @@ def _luma(image: np.ndarray) -> np.ndarray:
 def luma_fast(image: np.ndarray) -> np.ndarray:
     """:func:`luma`, but uint8 (rounded, no float pass) for 8-bit images; float32 for 16-bit ones.
 
-    For the detector, whose prefilter takes either.
+    For the detector, whose prefilter takes either, and the embedder's texture mask (exact integer
+    block sums for 8-bit images).
     """
-    _, _, channels = _check_image(image)
+    _check_image(image)
+    return _luma_fast(image)
+
+
+def _luma_fast(image: np.ndarray) -> np.ndarray:
+    """:func:`luma_fast` of an already validated image (any number of rows: embed works in strips)."""
     if image.dtype != np.uint8:
-        return luma(image)
-    if channels <= 2:
+        return _luma(image)
+    if image.ndim == 2 or image.shape[2] <= 2:
         return image if image.ndim == 2 else image[:, :, 0]
     return cv2.cvtColor(np.ascontiguousarray(image[:, :, :3]), cv2.COLOR_RGB2GRAY)
 
