@@ -37,8 +37,21 @@ def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
     sys.exit(code)
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from labeler.environment import describe_environment, summary_lines
+
+    # The version plus what it runs with: the ffmpeg build and the C2PA library decide what a file becomes.
+    lines = summary_lines(describe_environment())
+    click.echo(f"aigc {__version__}")
+    click.echo("\n".join(line for line in lines if line.startswith(("ffmpeg:", "c2pa:"))))
+    ctx.exit()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="aigc")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the version, the ffmpeg program in use and the C2PA library, then exit.")
 def cli() -> None:
     """Label AI-generated media (GB 45438-2025) and verify labels."""
 
@@ -439,6 +452,23 @@ def keygen_cmd(key_file: str, overwrite: bool) -> None:
     except LabelerError as exc:
         _fail(str(exc))
     click.echo(f"{key_file}: watermark key {key_id(key)} (keep this file secret)")
+
+
+@cli.command("doctor")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def doctor_cmd(as_json: bool) -> None:
+    """Show what aigc runs with: ffmpeg (path, version, encoders), C2PA, libraries.
+
+    The ffmpeg program is $AIGC_FFMPEG (a path, a command, or "bundled" for the imageio-ffmpeg
+    binary), else the one on PATH, else the imageio-ffmpeg binary. Exits 2 when something the default
+    layers need is missing.
+    """
+    from labeler.environment import describe_environment, summary_lines
+
+    env = describe_environment()
+    click.echo(json.dumps(env, ensure_ascii=False) if as_json else "\n".join(summary_lines(env)))
+    if env["problems"]:
+        sys.exit(EXIT_BAD_INPUT)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
-import imageio_ffmpeg
 import numpy as np
 import pytest
+
+from labeler.media.ffmpeg import ffmpeg_exe as _project_ffmpeg_exe
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
@@ -37,7 +39,27 @@ def run_cli(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]
 
 
 def ffmpeg_exe() -> str:
-    return shutil.which("ffmpeg") or imageio_ffmpeg.get_ffmpeg_exe()
+    """The ffmpeg the project itself runs ($AIGC_FFMPEG, else PATH, else the imageio-ffmpeg wheel's)."""
+    return _project_ffmpeg_exe()
+
+
+# A log context such as "[aist#0:0/pcm_s16le @ 0x55f1b5bc25c0]" names the object's memory address,
+# which differs in every process: what a message says is the rest of the line.
+_ADDRESS = re.compile(r" @ 0x[0-9a-fA-F]+")
+
+
+def tool_messages(stderr: str, *paths: str | os.PathLike[str]) -> list[str]:
+    """The lines a tool printed, comparable across processes and machines.
+
+    Memory addresses are removed and each of ``paths`` (as given, absolute, or as a ``file:`` URL)
+    becomes ``FILE``, so two runs on two files compare by what the tool said about them.
+    """
+    text = _ADDRESS.sub("", stderr)
+    for path in paths:
+        absolute = os.path.abspath(os.fspath(path))
+        for form in (f"file:{absolute}", absolute, os.fspath(path)):
+            text = text.replace(form, "FILE")
+    return [line.rstrip() for line in text.strip().splitlines()]
 
 
 def decoded_digest(path: Path) -> str:
@@ -61,11 +83,14 @@ def decoded_digest(path: Path) -> str:
     return hashlib.sha256(b"\n".join(lines)).hexdigest()
 
 
-def ffmpeg_warnings(path: Path) -> str:
-    """What ffmpeg prints at warning level or above while decoding the whole file."""
+def ffmpeg_warnings(path: Path) -> list[str]:
+    """What ffmpeg says at warning level or above while decoding the whole file (see :func:`tool_messages`).
+
+    A non-zero exit is the last line, so a file that fails to decode never equals one that decodes.
+    """
     proc = subprocess.run(
         [ffmpeg_exe(), "-v", "warning", "-nostdin", "-i", str(path), "-map", "0", "-f", "null", "-"],
         capture_output=True,
         text=True,
     )
-    return proc.stderr.strip() + ("" if proc.returncode == 0 else f" (exit {proc.returncode})")
+    return tool_messages(proc.stderr, path) + ([] if proc.returncode == 0 else [f"(exit {proc.returncode})"])

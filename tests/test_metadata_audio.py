@@ -14,14 +14,13 @@ import subprocess
 import zlib
 from pathlib import Path
 
-import imageio_ffmpeg
 import mutagen.flac
 import mutagen.id3
 import mutagen.wave
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import PRODUCER, corpus_path, decoded_digest, ffmpeg_warnings
+from conftest import PRODUCER, corpus_path, decoded_digest, ffmpeg_exe, ffmpeg_warnings
 
 from labeler import limits
 from labeler.errors import CorruptFile, LabelerError, UnsafeInput
@@ -32,7 +31,7 @@ VALUE = AIGCLabel(PRODUCER, "tts-2025-000042").to_json()  # 211 characters
 VALUE2 = AIGCLabel(PRODUCER, "tts-2025-000043").to_json()
 ODD = '{"Label":"1","ContentProducer":"x","ProduceID":"odd"}'  # 53 bytes: exercises RIFF padding
 NON_ASCII = '{"Label":"1","ContentProducer":"豆包","ProduceID":"ÿ-1"}'
-FF = imageio_ffmpeg.get_ffmpeg_exe()
+FF = ffmpeg_exe()
 PROVENANCE = ("provenance",)
 
 

@@ -19,10 +19,9 @@ import struct
 import subprocess
 from pathlib import Path
 
-import imageio_ffmpeg
 import mutagen.mp4
 import pytest
-from conftest import PRODUCER, corpus_path
+from conftest import PRODUCER, corpus_path, ffmpeg_exe
 
 from labeler import limits
 from labeler.errors import CorruptFile, LabelerError, UnsafeInput, UnsupportedFormat
@@ -32,7 +31,7 @@ from labeler.record import AIGCLabel
 VALUE = AIGCLabel(PRODUCER, "vid-2025-000042").to_json()
 VALUE2 = AIGCLabel(PRODUCER, "vid-2025-000043-b").to_json()
 OLD = '{"Label":"1","ContentProducer":"kling","ProduceID":"KLingMuse-1"}'
-FF = imageio_ffmpeg.get_ffmpeg_exe()
+FF = ffmpeg_exe()
 # A new meta (hdlr 33 + keys 28 + ilst/item/data 32 + meta header 12) around the UTF-8 value.
 NEW_META = 105
 STD = "moov/udta/meta (mdta) key 'AIGC' (item {})"

@@ -37,18 +37,72 @@ PROTOCOLS = "file,pipe"
 PROBE_TIMEOUT = 60.0
 
 
-@functools.lru_cache(maxsize=1)
-def ffmpeg_exe() -> str:
-    """Return the path of the ``ffmpeg`` program: the one on ``PATH``, else imageio-ffmpeg's.
+#: Environment variable naming the ffmpeg program to use: a path, a command name looked up on
+#: ``PATH``, or ``bundled`` for the imageio-ffmpeg wheel's binary.
+FFMPEG_ENV = "AIGC_FFMPEG"
+#: The value of :data:`FFMPEG_ENV` that selects the imageio-ffmpeg wheel's binary.
+BUNDLED = "bundled"
+
+
+@dataclass(frozen=True)
+class FFmpegChoice:
+    """Which ``ffmpeg`` program the project runs, and why that one.
+
+    Attributes
+    ----------
+    path : str
+        Absolute path of the program.
+    source : str
+        ``"AIGC_FFMPEG"`` (named by the environment variable), ``"PATH"`` (found on ``PATH``) or
+        ``"imageio-ffmpeg"`` (the wheel's static build).
+    """
+
+    path: str
+    source: str
+
+
+def ffmpeg_choice() -> FFmpegChoice:
+    """Return the ``ffmpeg`` program to run: ``$AIGC_FFMPEG``, else the one on ``PATH``, else the wheel's.
+
+    ``AIGC_FFMPEG`` may hold a path, a command name (looked up on ``PATH``) or ``bundled`` (the
+    imageio-ffmpeg wheel's binary even when another ffmpeg is on ``PATH``). The answer is cached per
+    value of ``AIGC_FFMPEG`` and ``PATH``, so changing either takes effect on the next call.
 
     Raises
     ------
     LabelerError
-        When neither is available.
+        When ``AIGC_FFMPEG`` names no runnable program, or no ffmpeg is available at all.
     """
-    found = shutil.which("ffmpeg")
-    if found:
-        return found
+    return _choose(os.environ.get(FFMPEG_ENV, "").strip(), os.environ.get("PATH", ""))
+
+
+def ffmpeg_exe() -> str:
+    """Return the path of the ``ffmpeg`` program (see :func:`ffmpeg_choice` for the order).
+
+    Raises
+    ------
+    LabelerError
+        When no ffmpeg is available.
+    """
+    return ffmpeg_choice().path
+
+
+@functools.lru_cache(maxsize=8)
+def _choose(named: str, path_env: str) -> FFmpegChoice:
+    if named and named != BUNDLED:
+        found = shutil.which(named, path=path_env)
+        if not found:
+            raise LabelerError(f"{FFMPEG_ENV}={named!r} is not an executable program (a path, a command "
+                               f"on PATH, or {BUNDLED!r} for the imageio-ffmpeg binary)")
+        return FFmpegChoice(os.path.abspath(found), FFMPEG_ENV)
+    if not named:
+        found = shutil.which("ffmpeg", path=path_env)
+        if found:
+            return FFmpegChoice(os.path.abspath(found), "PATH")
+    return FFmpegChoice(_bundled_exe(), "imageio-ffmpeg")
+
+
+def _bundled_exe() -> str:
     try:
         import imageio_ffmpeg
 

@@ -1,0 +1,162 @@
+"""What this installation runs with: the ffmpeg program, its codecs, the C2PA library, the array stack.
+
+``aigc doctor`` prints :func:`describe_environment`; ``aigc --version`` prints its first lines. A bug
+report that carries this output says which build decoded and encoded the user's file, which is the
+first thing to know when two machines disagree (ffmpeg builds differ in their warnings, their
+encoders and their defaults).
+"""
+
+from __future__ import annotations
+
+import platform
+import re
+import subprocess
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from typing import Any
+
+from labeler import __version__
+from labeler.errors import LabelerError
+
+#: Encoders the layers use, by what they are for. ``required`` ones are used for the default output of
+#: a supported format; the rest only for a source that already uses that codec.
+ENCODERS: dict[str, tuple[str, ...]] = {
+    "required": ("libx264", "aac", "libmp3lame", "flac", "pcm_s16le"),
+    "optional": ("libx265", "libvpx-vp9", "libaom-av1", "libsvtav1", "libopus", "libvorbis", "libwebp"),
+}
+#: Python distributions reported, in this order (``None`` when not installed).
+PACKAGES = ("numpy", "opencv-python-headless", "pillow", "pywavelets", "soundfile", "mutagen", "c2pa-python",
+            "imageio-ffmpeg", "cryptography", "dask", "distributed")
+
+
+@dataclass(frozen=True)
+class FFmpegReport:
+    """The ffmpeg program in use.
+
+    Attributes
+    ----------
+    path : str or None
+        Absolute path, None when no ffmpeg could be found.
+    source : str or None
+        ``"AIGC_FFMPEG"``, ``"PATH"`` or ``"imageio-ffmpeg"``
+        (see :func:`labeler.media.ffmpeg.ffmpeg_choice`).
+    version : str or None
+        The version word of ``ffmpeg -version``, e.g. ``"5.1.6-0+deb12u1"`` (Debian 12) or
+        ``"n9.0.2-17-g2a571b6068-20260930"`` (the imageio-ffmpeg wheel).
+    encoders : dict of str to bool
+        For every encoder in :data:`ENCODERS`, whether this build has it.
+    error : str or None
+        Why ffmpeg is unusable, when it is.
+    """
+
+    path: str | None
+    source: str | None
+    version: str | None
+    encoders: dict[str, bool] = field(default_factory=dict)
+    error: str | None = None
+
+
+def ffmpeg_report() -> FFmpegReport:
+    """Describe the ffmpeg program the project would run now (never raises)."""
+    from labeler.media.ffmpeg import ffmpeg_choice
+
+    try:
+        choice = ffmpeg_choice()
+    except LabelerError as exc:
+        return FFmpegReport(None, None, None, error=str(exc))
+    try:
+        ver = subprocess.run([choice.path, "-hide_banner", "-version"], capture_output=True, text=True,
+                             timeout=30)
+        enc = subprocess.run([choice.path, "-hide_banner", "-encoders"], capture_output=True, text=True,
+                             timeout=30)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return FFmpegReport(choice.path, choice.source, None, error=f"cannot run {choice.path}: {exc}")
+    match = re.search(r"ffmpeg version (\S+)", ver.stdout)
+    # An encoder line is " V....D libx264  description": flags, then the name.
+    names = {line.split()[1] for line in enc.stdout.splitlines() if re.match(r"^\s[VAS][.A-Z]{5}\s", line)}
+    wanted = ENCODERS["required"] + ENCODERS["optional"]
+    return FFmpegReport(choice.path, choice.source, match.group(1) if match else None,
+                        {name: name in names for name in wanted})
+
+
+def _c2pa_versions() -> dict[str, str | None]:
+    try:
+        import c2pa
+    except ImportError as exc:  # a broken native wheel is worth reporting, not crashing on
+        return {"c2pa-python": None, "c2pa-rs": None, "error": str(exc)}
+    sdk = getattr(c2pa, "sdk_version", None)
+    return {"c2pa-python": getattr(c2pa, "__version__", None), "c2pa-rs": sdk() if callable(sdk) else None}
+
+
+def _package_versions() -> dict[str, str | None]:
+    found: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def describe_environment() -> dict[str, Any]:
+    """Everything :command:`aigc doctor` reports, as a JSON-ready dict (never raises).
+
+    Returns
+    -------
+    dict
+        ``aigc`` (our version), ``python``, ``platform``, ``ffmpeg`` (:class:`FFmpegReport` as a dict),
+        ``c2pa`` (``c2pa-python`` and ``c2pa-rs`` versions), ``libsndfile``, ``packages`` (distribution
+        name -> version or None) and ``problems`` (one line each; empty when everything the default
+        layers need is there).
+    """
+    ff = ffmpeg_report()
+    c2pa = _c2pa_versions()
+    try:
+        import soundfile
+
+        libsndfile: str | None = soundfile.__libsndfile_version__
+    except (ImportError, OSError):
+        libsndfile = None
+    problems = []
+    if ff.error:
+        problems.append(f"ffmpeg: {ff.error}")
+    else:
+        problems += [f"ffmpeg at {ff.path} has no {name} encoder"
+                     for name in ENCODERS["required"] if not ff.encoders.get(name)]
+    if c2pa.get("error"):
+        problems.append(f"c2pa: {c2pa['error']}")
+    if libsndfile is None:
+        problems.append("soundfile: libsndfile could not be loaded")
+    return {
+        "aigc": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "ffmpeg": asdict(ff),
+        "c2pa": c2pa,
+        "libsndfile": libsndfile,
+        "packages": _package_versions(),
+        "problems": problems,
+    }
+
+
+def summary_lines(env: dict[str, Any]) -> list[str]:
+    """The human form of :func:`describe_environment`: short ``name: value`` lines, problems last."""
+    ff = env["ffmpeg"]
+    c2pa = env["c2pa"]
+    lines = [
+        f"aigc {env['aigc']} (Python {env['python']}, {env['platform']})",
+        f"ffmpeg: {ff['version'] or '?'} at {ff['path']} (from {ff['source']})" if ff["path"]
+        else f"ffmpeg: none ({ff['error']})",
+    ]
+    if ff["encoders"]:
+        have = [name for name, ok in ff["encoders"].items() if ok]
+        missing = [name for name, ok in ff["encoders"].items() if not ok]
+        absent = f" (missing: {', '.join(missing)})" if missing else ""
+        lines.append(f"encoders: {', '.join(have)}{absent}")
+    lines.append(f"c2pa: c2pa-python {c2pa.get('c2pa-python')}, c2pa-rs {c2pa.get('c2pa-rs')}")
+    lines.append(f"libsndfile: {env['libsndfile']}")
+    packages = env["packages"]
+    lines.append("packages: " + ", ".join(f"{k} {v}" for k, v in packages.items() if v is not None))
+    problems = env["problems"]
+    lines += [f"problem: {p}" for p in problems] or ["problems: none"]
+    return lines
