@@ -1,0 +1,326 @@
+"""Find the visible label of :func:`labeler.visible.add_video_label` in a video: start, middle, end.
+
+How. Start: frames at t = 0.5, 1.0, ... s are decoded (one ffmpeg run, a ``select`` filter through a
+pipe, decoding stops as soon as the answer is known) and passed to
+:func:`detectors.visible.detect_image_label`. Every sample up to ``seconds_probe`` is looked at; after
+that, sampling goes on only while the label is still found, up to :data:`VIDEO_MAX_SECONDS`. Middle
+and end (``intervals``, when the duration is known): three frames each,
+:data:`VIDEO_INTERVAL_OFFSETS` around the midpoint and around 1 s before the end, taken from the start
+scan when it already passed them, else decoded by one ffmpeg run per interval that seeks there
+(``-ss`` before ``-i``). The first frame showing the label is searched in full; later frames are only
+rechecked at its place, wording and scale (a few small matches), falling back to a full search when
+that fails. So a video costs at most three ffmpeg runs and 26 frame looks, whatever its length; an
+unlabeled one 4 + 1 + 1 full searches (the first miss in a middle or end window ends it).
+
+The start carries the label when at least 2 of its samples show it (all of them when there are
+fewer), so a single look-alike frame does not count; the middle and the end when all three of theirs
+do (the label is seen across the second around the midpoint, or across 1.5 .. 0.5 s before the end),
+so a start label that reaches past the midpoint of a short clip is not also reported as a middle one.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import ffmpeg as ffmpeg_python
+import numpy as np
+
+from detectors.visible.common import VisibleResult
+from detectors.visible.image import (
+    DEFAULT_TEXTS,
+    DEFAULT_THRESHOLD,
+    SCALE_STEP,
+    WORK_SIDE,
+    _flat,
+    _luma,
+    _template,
+    detect_image_label,
+)
+from labeler.visible.image import DEFAULT_STYLE, LabelStyle
+
+__all__ = ["VIDEO_INTERVAL_OFFSETS", "VIDEO_MAX_SECONDS", "VIDEO_STEP", "VideoLabelResult",
+           "detect_video_label"]
+
+
+#: Spacing (s) of the frames :func:`detect_video_label` samples; also the resolution of ``seconds``.
+VIDEO_STEP = 0.5
+#: Latest time (s) :func:`detect_video_label` follows a label to.
+VIDEO_MAX_SECONDS = 10.0
+#: Sample times (s) around the centre of the middle interval and of the end interval (centred 1 s
+#: before the end): the labeler's shortest interval is 2 s, so all three lie inside it.
+VIDEO_INTERVAL_OFFSETS = (-0.5, 0.0, 0.5)
+# Start samples that must show the label for the start to count (fewer when the video has fewer).
+_VIDEO_MIN_HITS = 2
+
+
+@dataclass
+class VideoLabelResult(VisibleResult):
+    """Outcome of :func:`detect_video_label`: a :class:`VisibleResult` with the intervals found.
+
+    Attributes
+    ----------
+    kind : str
+        ``"video-text"``.
+    seconds : float or None
+        The last sampled time (s) at which the label was still found at the start; None when the
+        start does not carry it.
+    intervals : tuple of str
+        Which of ``"start"``, ``"middle"``, ``"end"`` carry the label (in that order).
+    """
+
+    kind: str = "video-text"
+    intervals: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``layers.visible`` entry of a verify report (with ``intervals``)."""
+        out = super().to_dict()
+        out["intervals"] = list(self.intervals)
+        return out
+
+
+def _video_frames(path: str | os.PathLike[str], info: Any, times: list[float],
+                  seek: float = 0.0) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield ``(t, frame)``: the upright RGB frame at or just after each time in ``times`` (s).
+
+    One ffmpeg run: input seek to ``seek`` (``-ss`` before ``-i``: jump to the keyframe before it,
+    decode from there), input read no further than the last time, a ``select`` filter through a pipe.
+    Stopping the iteration kills ffmpeg.
+    """
+    from labeler.media import ffmpeg as ff
+
+    # ffmpeg autorotates while transcoding, so the labeler drew on upright frames: decode them upright.
+    quarter = round((info.rotation or 0) / 90) % 2
+    height, width = (info.width, info.height) if quarter else (info.height, info.width)
+    # Select the first frame at or after each sample time; half a frame early, so the frame stamped
+    # exactly at T (the last one a between(t,0,T) overlay covers) is the one taken. After an input
+    # seek, t counts from the seek point.
+    half = 0.5 / info.fps
+    # prev_t is NaN on the first frame (lt() is then 0): isnan() lets a late-starting first frame count.
+    select = "+".join(f"gte(t,{t - seek - half:.4f})*(lt(prev_t,{t - seek - half:.4f})+isnan(prev_t))"
+                      for t in times)
+    url = ff.input_url(path)
+    options: dict[str, Any] = {"protocol_whitelist": ff.PROTOCOLS, "t": f"{times[-1] - seek + 0.5:.3f}"}
+    if seek > 0:
+        options["ss"] = f"{seek:.3f}"
+    source = ffmpeg_python.input(url, **options)
+    args = (
+        source[str(info.stream)]  # the main video stream, never a cover picture
+        .filter("select", select)
+        .output("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}", fps_mode="passthrough")
+        .global_args("-hide_banner", "-nostdin", "-loglevel", "error")
+        .compile(cmd=ff.ffmpeg_exe())
+    )
+    frame_bytes = width * height * 3
+    chunks = ff.pipe_chunks(args, url, frame_bytes)
+    try:
+        for at, buf in zip(times, chunks, strict=False):
+            if len(buf) < frame_bytes:
+                return
+            yield at, np.frombuffer(buf, np.uint8).reshape(height, width, 3)
+    finally:
+        chunks.close()  # kills ffmpeg when we stopped early
+
+
+def _recheck(image: np.ndarray, found: VisibleResult, threshold: float, style: LabelStyle) -> VisibleResult:
+    """Is the label ``found`` (by :func:`detect_image_label` in a frame of the same size) still in ``image``?
+
+    Only its wording, at its ink height and one ladder step either side, around its box (a quarter of
+    its height of slack): three small ``matchTemplate`` calls instead of the full search, so a label
+    followed over many frames costs about one full search.
+    """
+    assert found.box is not None and found.height_ratio is not None and found.text is not None
+    grey = _luma(image)
+    height, width = grey.shape
+    factor = min(1.0, WORK_SIDE / min(height, width))
+    if factor < 1:
+        grey = cv2.resize(grey, (max(1, round(width * factor)), max(1, round(height * factor))),
+                          interpolation=cv2.INTER_AREA)
+    wh, ww = grey.shape
+    bx, by, bw, bh = (v * factor for v in found.box)
+    best = 0.0
+    for ink in (found.height_ratio * min(wh, ww) * k for k in (1 / SCALE_STEP, 1.0, SCALE_STEP)):
+        tpl, _ = _template(found.text, ink, style)
+        th, tw = tpl.shape
+        pad = max(3, math.ceil(0.25 * max(th, bh)))
+        x0, y0 = max(0, math.floor(bx) - pad), max(0, math.floor(by) - pad)
+        x1, y1 = min(ww, math.ceil(bx + max(bw, tw)) + pad), min(wh, math.ceil(by + max(bh, th)) + pad)
+        region = grey[y0:y1, x0:x1]
+        if region.shape[0] < th or region.shape[1] < tw:
+            continue
+        result = cv2.matchTemplate(region, tpl, cv2.TM_CCOEFF_NORMED)
+        result[~np.isfinite(result)] = 0
+        result[_flat(region, th, tw)] = 0
+        best = max(best, float(np.abs(result).max()))
+    if best < threshold:
+        return VisibleResult(False, score=best)
+    return VisibleResult(True, position=found.position, height_ratio=found.height_ratio, score=best,
+                         text=found.text, box=found.box)
+
+
+class _Judge:
+    """Looks at one frame: the first full-search hit becomes the anchor, later frames are rechecked there."""
+
+    def __init__(self, texts: tuple[str, ...], threshold: float, style: LabelStyle) -> None:
+        self.texts, self.threshold, self.style = texts, threshold, style
+        self.anchor: VisibleResult | None = None
+
+    def __call__(self, frame: np.ndarray) -> VisibleResult:
+        if self.anchor is not None:
+            again = _recheck(frame, self.anchor, self.threshold, self.style)
+            if again.present:
+                return again
+        result = detect_image_label(frame, texts=self.texts, threshold=self.threshold, style=self.style)
+        if result.present and self.anchor is None:
+            self.anchor = result
+        return result
+
+
+def _start_times(info: Any) -> list[float]:
+    """Sample times (s) of the start scan: every :data:`VIDEO_STEP` up to :data:`VIDEO_MAX_SECONDS`."""
+    limit = VIDEO_MAX_SECONDS if info.duration is None else min(VIDEO_MAX_SECONDS, info.duration)
+    times = [VIDEO_STEP * k for k in range(1, int(limit / VIDEO_STEP + 1e-9) + 1)]
+    if not times:
+        times = [0.0]  # a clip shorter than one step: look at its first frame
+    return times
+
+
+def _scan_start(path: str | os.PathLike[str], info: Any, probe_until: float, judge: _Judge,
+                seen: dict[float, VisibleResult]) -> None:
+    """Judge the start samples into ``seen``, stopping at the first miss past ``probe_until``."""
+    frames = _video_frames(path, info, _start_times(info))
+    try:
+        for at, frame in frames:
+            result = seen[at] = judge(frame)
+            if not result.present and at >= probe_until:
+                break  # past the always-examined window and the label is gone: done
+    finally:
+        frames.close()
+
+
+def _start_run(seen: dict[float, VisibleResult]) -> tuple[bool, float | None]:
+    """Does the start carry the label, and the last sample of its unbroken run of hits."""
+    start = sorted(seen.items())
+    hits = [at for at, r in start if r.present]
+    carries = bool(start) and len(hits) >= min(_VIDEO_MIN_HITS, len(start))
+    # How long the start label lasts: the run of hits from the first one to the first miss after it
+    # (a middle or end label further on is not part of it).
+    run_end: float | None = None
+    for at, r in start:
+        if r.present:
+            run_end = at
+        elif run_end is not None:
+            break
+    return carries, run_end
+
+
+def _interval_carries(path: str | os.PathLike[str], info: Any, wanted: list[float], last: float,
+                      judge: _Judge, seen: dict[float, VisibleResult]) -> bool:
+    """Do all the samples ``wanted`` (s) show the label? Reuses the start scan's when it passed them."""
+    results: list[VisibleResult] = []
+    covered = all(any(abs(t - s) <= VIDEO_STEP / 2 + 1e-6 for s in seen) for t in wanted)
+    if covered and wanted[-1] <= last + 1e-6:
+        # The start scan passed here already: reuse its nearest samples.
+        results = [seen[min(seen, key=lambda s, t=t: abs(s - t))] for t in wanted]
+    else:
+        sampled = _video_frames(path, info, wanted, seek=max(0.0, wanted[0] - VIDEO_STEP / 2))
+        try:
+            for at, frame in sampled:
+                seen[at] = judge(frame)
+                results.append(seen[at])
+                if not results[-1].present:
+                    break  # all must show it: the first miss settles the interval
+        finally:
+            sampled.close()
+    return bool(results) and all(r.present for r in results)
+
+
+def _later_intervals(path: str | os.PathLike[str], info: Any, judge: _Judge,
+                     seen: dict[float, VisibleResult]) -> list[str]:
+    """Which of ``"middle"`` and ``"end"`` carry the label (needs ``info.duration``)."""
+    duration, last = info.duration, max(seen, default=0.0)
+    newest = max(0.0, duration - 1.0 / info.fps)
+    found = []
+    for name, centre in (("middle", duration / 2), ("end", duration - 1.0)):
+        wanted = sorted({min(newest, max(0.0, centre + d)) for d in VIDEO_INTERVAL_OFFSETS})
+        if _interval_carries(path, info, wanted, last, judge, seen):
+            found.append(name)
+    return found
+
+
+def detect_video_label(
+    path: str | os.PathLike[str],
+    *,
+    seconds_probe: float = 2.0,
+    intervals: bool = True,
+    texts: tuple[str, ...] = DEFAULT_TEXTS,
+    threshold: float = DEFAULT_THRESHOLD,
+    style: LabelStyle = DEFAULT_STYLE,
+) -> VideoLabelResult:
+    """Look for a visible label drawn by :func:`labeler.visible.add_video_label`: at the start, middle, end.
+
+    How the frames are sampled and judged, and when an interval carries the label: see the module
+    docstring (:mod:`detectors.visible.video`).
+
+    Parameters
+    ----------
+    path : path-like
+        The video.
+    seconds_probe : float
+        Samples up to this time (s) are always examined (>= :data:`VIDEO_STEP`; default the
+        standard's 2 s minimum at the start).
+    intervals : bool
+        Also look at the middle and the end.
+    texts, threshold, style
+        As for :func:`detect_image_label`.
+
+    Returns
+    -------
+    VideoLabelResult
+        ``present`` when any interval carries the label; ``intervals`` which ones; position, ratio,
+        text and box from the best-scoring frame; ``seconds`` the last sample of the unbroken run of
+        hits from the start (resolution :data:`VIDEO_STEP`; a label shown for the first S seconds
+        reports S rounded down to the step, the frame at exactly S included), None when the start
+        lacks it.
+
+    Raises
+    ------
+    CorruptFile
+        The file cannot be decoded.
+    UnsupportedFormat
+        No video stream.
+
+    Notes
+    -----
+    The i-th selected frame is taken to be the i-th sample time; on variable-frame-rate video with
+    gaps longer than :data:`VIDEO_STEP` that mapping can shift (``seconds`` may come out early).
+    """
+    from labeler.media.video import video_info
+
+    info = video_info(path)
+    probe_until = max(VIDEO_STEP, float(seconds_probe))
+    seen: dict[float, VisibleResult] = {}
+    judge = _Judge(texts, threshold, style)
+    _scan_start(path, info, probe_until, judge, seen)
+    carries, run_end = _start_run(seen)
+    found = ["start"] if carries else []
+    if intervals and info.duration:
+        found += _later_intervals(path, info, judge, seen)
+
+    best = max(seen.values(), key=lambda r: r.score, default=VisibleResult(False))
+    if not found or not best.present:
+        return VideoLabelResult(False, score=best.score)
+    return VideoLabelResult(
+        True,
+        position=best.position,
+        height_ratio=best.height_ratio,
+        score=best.score,
+        text=best.text,
+        box=best.box,
+        seconds=run_end if "start" in found else None,
+        intervals=tuple(found),
+    )
