@@ -1,0 +1,161 @@
+"""The per-file jobs a worker runs: label one file (:func:`labeler.label_file` into DST) or verify one
+(:func:`detectors.verify`), each returning the file's journal record and never raising for a bad file.
+
+:func:`process_file` is the one function the local pool and Dask run; :func:`problem_record` is the
+record of a file that never reached a worker, in the same shape. ``detectors`` and the pipeline are
+imported inside the jobs, not here: ``labeler`` never imports ``detectors`` at import time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from labeler.errors import LabelerError
+
+if TYPE_CHECKING:
+    from labeler.batch.task import BatchTask
+
+# A per-process cache of what the current task needs rebuilt (the signer), filled by prepare on the first
+# file of a task: pool workers fill it in their initializer, Dask workers (which have no initializer and
+# may serve several batches in turn) on their first file of each task. Nothing else is kept between files.
+_WORKER: dict[str, Any] = {}
+_WORKER_LOCK = threading.Lock()  # a Dask worker with several threads may start two files at once
+
+
+def prepare(task: BatchTask) -> dict[str, Any]:
+    """The task's rebuilt parts (``signer``, ``signer_error``), built once per process and task."""
+    state = _WORKER.get("state")
+    if state is not None and state["task"] == task:
+        return state
+    with _WORKER_LOCK:
+        state = _WORKER.get("state")
+        if state is not None and state["task"] == task:
+            return state
+        state = {"task": task, "signer": None, "signer_error": None}
+        if task.kind == "label" and task.signer is not None:
+            try:
+                state["signer"] = task.signer.build()
+            except LabelerError as exc:
+                state["signer_error"] = str(exc)
+        _WORKER["state"] = state  # one assignment: a reader sees the old state or the new one, whole
+    return state
+
+
+def process_file(task: BatchTask, rel: str, size: int | None, mtime_ns: int | None) -> dict[str, Any]:
+    """Do the task's work on one file and return its journal record (never raises for a bad file).
+
+    Parameters
+    ----------
+    task : BatchTask
+        What to do.
+    rel : str
+        Path relative to ``task.src_root`` (POSIX separators).
+    size, mtime_ns : int or None
+        The file's stat when it was queued: with ``rel``, the resume key.
+
+    Returns
+    -------
+    dict
+        ``label``: ``path``, ``size``, ``mtime_ns``, ``status`` (``ok``, ``kept``, ``error``), ``error``,
+        ``dst``, ``format``, ``produce_id``, ``layers``, ``warnings``, ``seconds``.
+        ``verify``: ``Report.to_dict()`` plus ``batch`` = {``path``, ``size``, ``mtime_ns``}.
+    """
+    if task.kind == "verify":
+        return _verify_one(task, rel, size, mtime_ns)
+    return _label_one(task, rel, size, mtime_ns)
+
+
+def _verify_one(task: BatchTask, rel: str, size: int | None, mtime_ns: int | None) -> dict[str, Any]:
+    from detectors import verify
+
+    src = Path(task.src_root) / rel
+    try:
+        record = verify(src, key=task.key, trust_anchors=list(task.trust_anchors) or None,
+                        visible=task.visible).to_dict()
+    except Exception as exc:  # noqa: BLE001 - verify never raises for a bad file; a bug must not stop a batch
+        from detectors.report import Report
+
+        why = f"internal error ({type(exc).__name__}: {exc}); please report it"
+        record = Report(file=os.fspath(src), errors=[why]).to_dict()
+    record["batch"] = {"path": rel, "size": size, "mtime_ns": mtime_ns}
+    return record
+
+
+def _label_one(task: BatchTask, rel: str, size: int | None, mtime_ns: int | None) -> dict[str, Any]:
+    from labeler.pipeline import label_file
+
+    started = time.perf_counter()
+    src = Path(task.src_root) / rel
+    assert task.dst_root is not None
+    dst = Path(task.dst_root) / rel
+    record: dict[str, Any] = {"path": rel, "size": size, "mtime_ns": mtime_ns, "status": "error",
+                              "error": None, "dst": os.fspath(dst)}
+    try:
+        state = prepare(task)
+        if state["signer_error"]:
+            raise LabelerError(state["signer_error"])
+        label = task.make_label(_path_hash(rel), lambda: _content_hash(src))
+        record["produce_id"] = label.produce_id
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if not task.overwrite and os.path.lexists(dst) and _carries(dst, label.to_json()):
+            # Output of an earlier run killed before its journal line: outputs are renamed into place
+            # whole, so an existing one with our exact label is complete.
+            record.update(status="kept", error=None)
+        else:
+            result = label_file(
+                src, dst, label,
+                layers=task.layers, overwrite=task.overwrite, key=task.key,
+                watermark_method=task.watermark_method, watermark_strength=task.watermark_strength,
+                quality=task.quality, signer=state["signer"], c2pa_thumbnail=task.c2pa_thumbnail,
+                text=task.text, position=task.position, visible_seconds=task.visible_seconds,
+                cue_positions=task.cue_positions, video_at=task.video_at,
+                audio_label=task.audio_label, voice_language=task.voice_language,
+            )
+            record.update(status="ok", format=result.format, layers=list(result.layers),
+                          warnings=result.warnings)
+    except LabelerError as exc:
+        record["error"] = str(exc)
+    except OSError as exc:
+        record["error"] = f"{exc.filename or src}: {exc.strerror or exc}" if exc.filename else str(exc)
+    except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch; recorded as a bug
+        record["error"] = f"internal error ({type(exc).__name__}: {exc}); please report it"
+    record["seconds"] = round(time.perf_counter() - started, 6)
+    return record
+
+
+def _carries(path: Path, value: str) -> bool:
+    from labeler.metadata import read_labels
+
+    try:
+        _, found = read_labels(path)
+    except (LabelerError, OSError):
+        return False
+    return bool(found) and found[0].raw == value
+
+
+def _path_hash(rel: str) -> str:
+    return hashlib.sha256(rel.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+def _content_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def problem_record(task: BatchTask, rel: str, path: str, reason: str) -> dict[str, Any]:
+    """The journal line of a file that never reached a worker (walk problem, vanished file)."""
+    if task.kind == "verify":
+        from detectors.report import Report
+
+        rec = Report(file=path, errors=[reason]).to_dict()
+        rec["batch"] = {"path": rel, "size": None, "mtime_ns": None}
+        return rec
+    return {"path": rel, "size": None, "mtime_ns": None, "status": "error", "error": reason, "dst": None}

@@ -1,0 +1,124 @@
+"""The resumable journal: one JSON line per finished file, written by the process that runs the batch.
+
+Each finished file (success or failure) is one JSON line, written whole, flushed at once and fsync'ed
+every :data:`FSYNC_EVERY` lines and at the end. A file is identified by its path relative to SRC, its
+size and its ``mtime_ns`` (:func:`resume_key`): a re-run skips every file whose key is in the journal,
+and redoes a file that changed since. A line torn by a SIGKILL is cut off before appending, so the
+journal stays valid JSON Lines. For ``label`` the journal defaults to ``DST/.aigc-journal.jsonl``; for
+``verify`` the report file itself is the journal (each line is ``Report.to_dict()`` plus a ``batch``
+object with the key), so a resumed verification appends to the same report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from labeler.errors import LabelerError
+
+if TYPE_CHECKING:
+    from labeler.batch.task import BatchTask
+
+#: Journal lines between two fsyncs (each line is flushed to the OS at once; fsync guards power loss).
+FSYNC_EVERY = 32
+#: Default name of the label journal inside DST.
+LABEL_JOURNAL = ".aigc-journal.jsonl"
+
+
+def default_journal(task: BatchTask) -> Path:
+    """``DST/.aigc-journal.jsonl`` for label; verify has no default (the report file is its journal)."""
+    if task.kind == "label" and task.dst_root:
+        return Path(task.dst_root) / LABEL_JOURNAL
+    raise LabelerError("a verify batch needs a report path (it is also the journal)")
+
+
+def resume_key(rel: str, size: int | None, mtime_ns: int | None) -> int:
+    # An 8-byte digest per done file keeps the resume set at ~70 bytes per entry even for millions.
+    raw = f"{rel}\0{size}\0{mtime_ns}".encode("utf-8", "surrogateescape")
+    return int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "big")
+
+
+def record_key(record: dict[str, Any]) -> int | None:
+    key = record.get("batch", record)
+    if not isinstance(key, dict) or not isinstance(key.get("path"), str):
+        return None
+    return resume_key(key["path"], key.get("size"), key.get("mtime_ns"))
+
+
+def read_journal(path: Path, *, retry_errors: bool = False) -> tuple[set[int], int]:
+    """The resume keys in a journal and the byte length of its complete lines.
+
+    Lines that are not JSON objects (a line torn by a SIGKILL) are ignored. With ``retry_errors``, lines
+    of failed files do not count as done.
+    """
+    done: set[int] = set()
+    good = 0
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 - with below
+    except FileNotFoundError:
+        return done, 0
+    with handle:
+        for line in handle:
+            if not line.endswith(b"\n"):
+                break  # torn tail: cut off before appending
+            good += len(line)
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(record, dict):
+                continue
+            if retry_errors and _failed(record):
+                continue
+            key = record_key(record)
+            if key is not None:
+                done.add(key)
+    return done, good
+
+
+def _failed(record: dict[str, Any]) -> bool:
+    return record.get("status") == "error" or bool(record.get("errors"))
+
+
+class Journal:
+    """Appends whole JSON lines; flush per line, fsync per :data:`FSYNC_EVERY` lines and on close."""
+
+    def __init__(self, path: Path, keep_bytes: int) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.handle: IO[bytes] = open(path, "ab")  # noqa: SIM115 - closed by close()
+        try:
+            import fcntl
+
+            fcntl.flock(self.handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # not POSIX: no lock, documented
+            pass
+        except OSError:
+            self.handle.close()
+            raise LabelerError(f"journal {path} is in use by another batch") from None
+        if self.handle.seek(0, os.SEEK_END) > keep_bytes:
+            self.handle.truncate(keep_bytes)  # drop a torn last line so the next one starts clean
+        self.unsynced = 0
+
+    def write(self, record: dict[str, Any]) -> None:
+        try:
+            data = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        except UnicodeEncodeError:  # undecodable file names (surrogate escapes): ASCII-escaped JSON
+            data = json.dumps(record, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+        self.handle.write(data + b"\n")
+        self.handle.flush()
+        self.unsynced += 1
+        if self.unsynced >= FSYNC_EVERY:
+            self.sync()
+
+    def sync(self) -> None:
+        os.fsync(self.handle.fileno())
+        self.unsynced = 0
+
+    def close(self) -> None:
+        if not self.handle.closed:
+            self.sync()
+            self.handle.close()

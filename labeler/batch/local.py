@@ -1,0 +1,96 @@
+"""The local runner: the files run on a :class:`~concurrent.futures.ProcessPoolExecutor` (the default).
+
+A worker that dies on a file (a crash, the OOM killer) breaks the whole pool: the runner tries the files
+it held again, one at a time on a new pool, so the culprit is found and recorded as failed while the
+others go through.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from collections.abc import Collection
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import TYPE_CHECKING, Any
+
+from labeler.batch.executor import WorkerDied
+from labeler.batch.jobs import prepare, process_file
+from labeler.batch.plan import Item
+from labeler.errors import LabelerError
+
+if TYPE_CHECKING:
+    from labeler.batch.task import BatchTask
+
+# How many times a file whose worker died (BrokenProcessPool) is tried before it is recorded as failed.
+_MAX_ATTEMPTS = 2
+
+
+def init_worker(task: BatchTask) -> None:
+    """The pool's initializer: ignore SIGINT and build what the task needs, once per worker process."""
+    # The parent handles Ctrl-C: a terminal sends SIGINT to the whole process group, and workers that
+    # died mid-file would lose finished work; ignoring it lets in-flight files finish and be journaled.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    prepare(task)
+
+
+def _new_pool(workers: int, task: BatchTask) -> ProcessPoolExecutor:
+    # forkserver, not fork: the parent has threads (progress counting, tqdm's monitor), and forking a
+    # threaded process can deadlock the child; spawn elsewhere.
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method),
+                               initializer=init_worker, initargs=(task,))
+    # Probe: a pool whose workers cannot even start (unimportable __main__, no memory) must stop the
+    # batch with one error, not record every file as "worker died".
+    try:
+        pool.submit(os.getpid).result()
+    except BrokenProcessPool:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise LabelerError("worker processes cannot start (run from a script or module, not stdin; "
+                           "check memory)") from None
+    return pool
+
+
+def _submit(pool: ProcessPoolExecutor, task: BatchTask, item: tuple) -> Future:
+    """Submit one file; a pool broken meanwhile gives a failed future, handled like any other break."""
+    try:
+        return pool.submit(process_file, task, *item[:3])
+    except BrokenProcessPool as exc:
+        fut: Future = Future()
+        fut.set_exception(exc)
+        return fut
+
+
+class PoolExecutor:
+    """The local :class:`~concurrent.futures.ProcessPoolExecutor` (the default)."""
+
+    attempts = _MAX_ATTEMPTS
+    shared_fate = True
+
+    def __init__(self, workers: int, task: BatchTask) -> None:
+        self.slots, self.task = workers, task
+        self.pool = _new_pool(workers, task)
+
+    def submit(self, item: Item) -> Future:
+        return _submit(self.pool, self.task, item)
+
+    def wait(self, futures: Collection[Future], timeout: float) -> list[Future]:
+        return list(wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)[0])
+
+    def result(self, future: Future, item: Item) -> dict[str, Any]:
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            raise WorkerDied from None
+
+    def restart(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.pool = _new_pool(self.slots, self.task)
+
+    def cancel_pending(self, futures: list[Future]) -> list[Future]:
+        # Future.cancel() fails exactly for the files already running: those are waited for.
+        return [fut for fut in futures if not fut.cancel()]
+
+    def shutdown(self, wait: bool, pending: list[Future]) -> None:
+        self.pool.shutdown(wait=wait, cancel_futures=True)

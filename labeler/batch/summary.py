@@ -1,0 +1,61 @@
+"""The outcome of a batch: :class:`BatchSummary`, its JSON form and the one summary line ``aigc batch``
+prints at the end."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class BatchSummary:
+    """The outcome of :func:`run_batch`.
+
+    Attributes
+    ----------
+    kind : str
+        ``label`` or ``verify``.
+    done : int
+        Files processed in this run (journaled), failures and walk problems included.
+    skipped : int
+        Files skipped because the journal already had them.
+    counts : dict
+        Per status (``label``: ``ok``, ``kept``, ``error``) or verdict (``verify``: ``confirmed``,
+        ``possible``, ``suspected``, ``none``, ``error``) for this run.
+    errors : int
+        Files recorded with an error in this run.
+    seconds : float
+        Wall time.
+    interrupted : bool
+        Stopped by Ctrl-C (KeyboardInterrupt); the journal holds every file finished until then.
+    journal : str
+        The journal path.
+    """
+
+    kind: str
+    done: int = 0
+    skipped: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    errors: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+    journal: str = ""
+
+    @property
+    def files_per_s(self) -> float:
+        """Throughput of this run (files processed per second of wall time)."""
+        return self.done / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        out = asdict(self)
+        out["files_per_s"] = round(self.files_per_s, 3)
+        out["seconds"] = round(self.seconds, 3)
+        return out
+
+    def line(self) -> str:
+        """One human line, e.g. ``label: 120 done (ok 118, error 2), 5000 skipped, 41.2 files/s``."""
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items()))
+        head = "interrupted after" if self.interrupted else "finished:"
+        return (f"{self.kind} {head} {self.done} done ({counts or 'nothing new'}), {self.skipped} skipped, "
+                f"{self.files_per_s:.1f} files/s in {self.seconds:.1f} s; journal {self.journal}")
