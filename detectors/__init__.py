@@ -105,7 +105,7 @@ def _verify_path(path: str | os.PathLike[str], key: bytes | None, trust_anchors:
     ext = p.suffix.lower()
     if ext and ext not in EXTENSIONS.get(fmt, ()):
         report.warnings.append(f"extension {ext} does not match the content ({fmt})")
-    pixels = _Pixels(p) if medium(fmt) == "image" else None
+    pixels = _Pixels(p, fmt) if medium(fmt) == "image" else None
     _judge(report, fmt, found, pixels, p, key, trust_anchors, visible)
     return report
 
@@ -120,7 +120,7 @@ def _verify_bytes(data: bytes, key: bytes | None, trust_anchors: list[str] | Non
             # Only for the readers that need a path; private (mode 0700 folder), removed on any exit.
             spilled = Path(folder) / f"input{EXTENSIONS[fmt][0]}"
             spilled.write_bytes(data)
-            pixels = _Pixels(data) if medium(fmt) == "image" else None
+            pixels = _Pixels(data, fmt) if medium(fmt) == "image" else None
             _judge(report, fmt, found, pixels, spilled, key, trust_anchors, visible)
     except Exception as exc:  # noqa: BLE001 - reported, see _read_error
         report.errors.append(_read_error(exc))
@@ -211,8 +211,9 @@ class _Pixels:
     One per :func:`verify` call (never shared between calls), so threads do not meet here.
     """
 
-    def __init__(self, source: Path | bytes) -> None:
+    def __init__(self, source: Path | bytes, fmt: str | None = None) -> None:
         self.source = source
+        self.fmt = fmt
         self._pixels: Any = None
         self.error: str | None = None
 
@@ -228,7 +229,7 @@ class _Pixels:
             from labeler.media.image import read_image
 
             try:
-                self._pixels = read_image(self.source).pixels
+                self._pixels = read_image(self.source, fmt=self.fmt).pixels
             except LabelerError as exc:
                 self.error = str(exc)
         return self._pixels

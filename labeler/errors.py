@@ -24,3 +24,11 @@ class UnsafeInput(LabelerError):
 
 class InvalidLabel(LabelerError):
     """A label record violates GB 45438-2025 Appendix E and cannot be written."""
+
+
+class UnsupportedLayer(LabelerError):
+    """A requested layer does not apply to this input (e.g. the watermark on a GIF, C2PA on an array)."""
+
+
+class InvalidArgument(LabelerError, ValueError):
+    """A parameter has a value the function cannot use (also a ``ValueError``, as callers expect)."""

@@ -1,32 +1,126 @@
-"""Recognise a media container from its first bytes (never from the file name)."""
+"""The formats this toolkit reads and writes: one table, and recognising a file from its first bytes.
+
+Every fact about a container lives in its row of :data:`FORMAT_TABLE`: the medium, the file name
+extensions, the leading bytes that identify it, the MIME type (what C2PA is told), the metadata
+carrier module (``labeler.metadata.<carrier>``), whether the image pixel layers may re-encode it, and
+Pillow's name for it. Adding a container is one carrier module plus one row; the sniffer, the
+pipeline, the image I/O, C2PA signing and the readers all read the table.
+
+Formats are recognised from the content, never from the file name (a name only tells an audio-only
+``.m4a`` from a video ``.mp4`` when the ISO-BMFF brand does not).
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
-from labeler.errors import CorruptFile, UnsupportedFormat
+from labeler.errors import CorruptFile, InvalidArgument, UnsupportedFormat
 
-#: Container names this toolkit reads and writes, grouped by medium.
-IMAGE_FORMATS = ("jpeg", "png", "webp", "tiff", "gif")
-AUDIO_FORMATS = ("wav", "mp3", "flac", "m4a")
-VIDEO_FORMATS = ("mp4", "mov")
+
+@dataclass(frozen=True)
+class Format:
+    """One row of :data:`FORMAT_TABLE`.
+
+    Attributes
+    ----------
+    name : str
+        Our name for the container (``"jpeg"``, ``"wav"``, ``"mp4"``...).
+    medium : {"image", "audio", "video"}
+        What it holds.
+    extensions : tuple of str
+        File name extensions that are normal for it, lower case with the dot; the first is canonical.
+    mime : str
+        MIME type (what c2pa-rs is told; from the content, never from the file name).
+    carrier : str
+        Module under :mod:`labeler.metadata` that reads and writes the AIGC label in it.
+    magic : tuple of tuple of (int, bytes)
+        Alternatives, each a list of ``(offset, bytes)`` that must all match, for the formats that a
+        fixed signature identifies; empty for the ones :func:`sniff` recognises by parsing (MP3 frame
+        sync, ISO-BMFF brands).
+    pixel_layers : bool
+        The image pixel layers (watermark, visible mark) may decode and re-encode it. GIF is False:
+        re-quantising to a 256-colour palette would ruin both the picture and the mark.
+    pillow : str or None
+        Pillow's format name (images).
+    """
+
+    name: str
+    medium: str
+    extensions: tuple[str, ...]
+    mime: str
+    carrier: str
+    magic: tuple[tuple[tuple[int, bytes], ...], ...] = ()
+    pixel_layers: bool = False
+    pillow: str | None = None
+
+
+def _riff(form: bytes, *containers: bytes) -> tuple[tuple[tuple[int, bytes], ...], ...]:
+    return tuple(((0, c), (8, form)) for c in containers)
+
+
+#: Every format, in the order :func:`sniff` tries the fixed signatures.
+FORMAT_TABLE: tuple[Format, ...] = (
+    Format("jpeg", "image", (".jpg", ".jpeg", ".jpe", ".jfif"), "image/jpeg", "jpeg",
+           (((0, b"\xff\xd8\xff"),),), pixel_layers=True, pillow="JPEG"),
+    Format("png", "image", (".png",), "image/png", "png", (((0, b"\x89PNG\r\n\x1a\n"),),),
+           pixel_layers=True, pillow="PNG"),
+    Format("webp", "image", (".webp",), "image/webp", "webp", _riff(b"WEBP", b"RIFF", b"RF64"),
+           pixel_layers=True, pillow="WEBP"),
+    Format("tiff", "image", (".tif", ".tiff"), "image/tiff", "tiff",
+           (((0, b"II*\x00"),), ((0, b"MM\x00*"),)), pixel_layers=True, pillow="TIFF"),
+    Format("gif", "image", (".gif",), "image/gif", "gif", (((0, b"GIF87a"),), ((0, b"GIF89a"),)),
+           pillow="GIF"),
+    Format("wav", "audio", (".wav", ".wave"), "audio/wav", "riff", _riff(b"WAVE", b"RIFF", b"RF64", b"BW64")),
+    Format("flac", "audio", (".flac",), "audio/flac", "flac", (((0, b"fLaC"),),)),
+    Format("mp3", "audio", (".mp3",), "audio/mpeg", "id3"),
+    Format("m4a", "audio", (".m4a", ".m4b", ".mp4", ".aac"), "audio/mp4", "isobmff"),
+    Format("mp4", "video", (".mp4", ".m4v", ".m4a", ".mov"), "video/mp4", "isobmff"),
+    Format("mov", "video", (".mov", ".qt", ".mp4"), "video/quicktime", "isobmff"),
+)
+_BY_NAME = {f.name: f for f in FORMAT_TABLE}
+
+
+def format_info(name: str) -> Format:
+    """Return the :data:`FORMAT_TABLE` row of a format name.
+
+    Raises
+    ------
+    UnsupportedFormat
+        For a name that is not in the table.
+    """
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise UnsupportedFormat(f"unknown format {name!r} (formats: {', '.join(_BY_NAME)})") from None
+
+
+#: Container names this toolkit reads and writes, grouped by medium (derived from the table).
+IMAGE_FORMATS = tuple(f.name for f in FORMAT_TABLE if f.medium == "image")
+AUDIO_FORMATS = tuple(f.name for f in FORMAT_TABLE if f.medium == "audio")
+VIDEO_FORMATS = tuple(f.name for f in FORMAT_TABLE if f.medium == "video")
 FORMATS = IMAGE_FORMATS + AUDIO_FORMATS + VIDEO_FORMATS
-
 #: File name extensions that are normal for each format (first one is canonical).
-EXTENSIONS: dict[str, tuple[str, ...]] = {
-    "jpeg": (".jpg", ".jpeg", ".jpe", ".jfif"),
-    "png": (".png",),
-    "webp": (".webp",),
-    "tiff": (".tif", ".tiff"),
-    "gif": (".gif",),
-    "wav": (".wav", ".wave"),
-    "mp3": (".mp3",),
-    "flac": (".flac",),
-    "m4a": (".m4a", ".m4b", ".mp4", ".aac"),
-    "mp4": (".mp4", ".m4v", ".m4a", ".mov"),
-    "mov": (".mov", ".qt", ".mp4"),
-}
+EXTENSIONS: dict[str, tuple[str, ...]] = {f.name: f.extensions for f in FORMAT_TABLE}
+#: Image formats the pixel layers can re-encode without ruining them.
+PIXEL_FORMATS = tuple(f.name for f in FORMAT_TABLE if f.pixel_layers)
+
+
+def check_extension(fmt: str, path: str | os.PathLike[str]) -> None:
+    """Refuse an output name whose extension belongs to another format (labeling never converts).
+
+    Raises
+    ------
+    InvalidArgument
+        When ``path`` has an extension that is not one of ``fmt``'s.
+    """
+    ext = os.path.splitext(os.fspath(path))[1].lower()
+    if ext and ext not in EXTENSIONS[fmt]:
+        raise InvalidArgument(
+            f"output extension {ext} does not fit the input's format ({fmt}); labeling never converts formats"
+        )
+
 
 # Top-level ISO-BMFF box types that may open a file without 'ftyp' (old QuickTime).
 _QT_FIRST_BOXES = {b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
@@ -42,20 +136,9 @@ def sniff(head: bytes, name: str = "") -> str:
     ext = os.path.splitext(name)[1].lower()
     if not head:
         raise CorruptFile("empty file (0 bytes)")
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if head[:4] in (b"RIFF", b"RF64") and head[8:12] == b"WEBP":
-        return "webp"
-    if head[:4] in (b"RIFF", b"RF64", b"BW64") and head[8:12] == b"WAVE":
-        return "wav"
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return "gif"
-    if head[:4] in (b"II*\x00", b"MM\x00*"):
-        return "tiff"
-    if head.startswith(b"fLaC"):
-        return "flac"
+    for fmt in FORMAT_TABLE:
+        if any(all(head[at:at + len(sig)] == sig for at, sig in alt) for alt in fmt.magic):
+            return fmt.name
     if head.startswith(b"ID3"):
         return _after_id3(head)
     if len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0 and (head[1] & 0x06) != 0:
@@ -99,8 +182,4 @@ def sniff_file(path: str | os.PathLike[str]) -> str:
 
 def medium(fmt: str) -> str:
     """Return ``"image"``, ``"audio"`` or ``"video"`` for a format name."""
-    if fmt in IMAGE_FORMATS:
-        return "image"
-    if fmt in AUDIO_FORMATS:
-        return "audio"
-    return "video"
+    return format_info(fmt).medium

@@ -2,7 +2,8 @@
 
 Pixel layers (watermark, visible label) change the media and so must come before the
 metadata label (which never re-encodes), and a C2PA manifest signs the final bytes, so it
-comes last. Available now: ``watermark`` and ``visible`` (images), ``metadata`` and ``c2pa``.
+comes last. Which code writes a layer for a format is the stage table, :data:`labeler.stages.STAGES`;
+this module probes the input once, plans the steps and runs them with staged, atomic outputs.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from labeler.atomic import check_paths
 from labeler.errors import LabelerError
-from labeler.formats import AUDIO_FORMATS, EXTENSIONS, VIDEO_FORMATS, sniff_file
-from labeler.metadata import write_label
+from labeler.formats import PIXEL_FORMATS, check_extension
+from labeler.options import C2paOptions, LabelOptions, OutputOptions, VisibleOptions, WatermarkOptions
+from labeler.probe import Probe, probe_path
 from labeler.record import AIGCLabel
+from labeler.stages import StageCall, plan
 
 if TYPE_CHECKING:
     from labeler.provenance.c2pa_sign import SignerSpec
@@ -29,8 +32,8 @@ if TYPE_CHECKING:
 LAYER_ORDER = ("watermark", "visible", "metadata", "c2pa")
 #: Layers this version can write.
 AVAILABLE_LAYERS = ("watermark", "visible", "metadata", "c2pa")
-#: Image formats the pixel layers can re-encode without ruining them (GIF's 256-colour palette would).
-PIXEL_FORMATS = ("jpeg", "png", "webp", "tiff")
+__all__ = ["LAYER_ORDER", "AVAILABLE_LAYERS", "PIXEL_FORMATS", "LabelResult", "parse_layers", "label_file",
+           "run_stages"]
 
 
 @dataclass
@@ -159,33 +162,40 @@ def label_file(
         With a one-line reason, for bad input, an invalid label or an unsafe file.
     """
     started = time.perf_counter()
-    order = parse_layers(layers)
+    options = LabelOptions(
+        layers=parse_layers(layers),
+        watermark=WatermarkOptions(key, watermark_method, watermark_strength),
+        visible=VisibleOptions(text, position, visible_seconds, LabelOptions.positions(video_at),
+                               LabelOptions.positions(cue_positions), audio_label, voice_language),
+        output=OutputOptions(quality, overwrite),
+        c2pa=C2paOptions(signer, c2pa_thumbnail),
+    )
+    result = run_stages(src, dst, label, options)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def run_stages(src: str | os.PathLike[str], dst: str | os.PathLike[str], label: AIGCLabel,
+               options: LabelOptions, probe: Probe | None = None) -> LabelResult:
+    """Label ``src`` into ``dst`` with grouped options: the work of :func:`label_file`.
+
+    ``probe`` is the input's :class:`~labeler.probe.Probe` when the caller has one already (it is
+    probed here otherwise); every stage reads the format from it.
+    """
     label.check()
-    src_p, dst_p = check_paths(src, dst, overwrite=overwrite)
-    fmt = sniff_file(src_p)
-    ext = dst_p.suffix.lower()
-    if ext and ext not in EXTENSIONS[fmt]:
-        raise LabelerError(
-            f"output extension {ext} does not fit the input's format ({fmt}); labeling never converts formats"
-        )
-    result = LabelResult(os.fspath(src), os.fspath(dst), fmt)
-    if "watermark" in order and fmt not in PIXEL_FORMATS:
-        raise LabelerError(f"the watermark layer supports {', '.join(PIXEL_FORMATS)} images, not {fmt}")
-    if "visible" in order and fmt not in PIXEL_FORMATS + VIDEO_FORMATS + AUDIO_FORMATS:
-        raise LabelerError(f"the visible layer does not support {fmt} files")
-    if audio_label not in ("rhythm", "voice", "both") or voice_language not in ("zh", "en"):
-        raise LabelerError(f"audio label must be rhythm, voice or both and its language zh or en, "
-                           f"not {audio_label!r} / {voice_language!r}")
-    if "watermark" in order and key is None:
-        raise LabelerError("the watermark layer needs a key (--key-file; make one with aigc keygen)")
+    src_p, dst_p = check_paths(src, dst, overwrite=options.output.overwrite)
+    probe = probe or probe_path(src_p)
+    fmt = probe.format
+    assert fmt is not None
+    check_extension(fmt, dst_p)
+    steps = plan(options.layers, fmt)
+    options.visible.check()
+    for stage, _ in steps:
+        if stage.check is not None:
+            stage.check(probe, options)
     if not dst_p.parent.is_dir():
         raise LabelerError(f"output folder does not exist: {dst_p.parent}")
-    if "c2pa" in order and signer is None:
-        raise LabelerError("the c2pa layer needs a signer (--sign-cert and --sign-key; see aigc keys init)")
-    # Image pixel layers share one decode and one encode (a second JPEG generation would cost quality
-    # for nothing); every other layer is a step of its own.
-    pixel = [n for n in order if n in ("watermark", "visible") and fmt in PIXEL_FORMATS]
-    steps: list[tuple[str, ...]] = ([tuple(pixel)] if pixel else []) + [(n,) for n in order if n not in pixel]
+    result = LabelResult(os.fspath(src), os.fspath(dst), fmt)
     # Each step but the last writes a staged file beside dst (same filesystem: the final rename is
     # atomic, and a failure anywhere leaves no output); the last step writes dst atomically itself.
     staging = (
@@ -195,94 +205,9 @@ def label_file(
     )
     with staging as scratch:
         current = src_p
-        for index, step in enumerate(steps):
+        for index, (stage, layers) in enumerate(steps):
             out = dst_p if index == len(steps) - 1 else Path(scratch) / f"{index}{dst_p.suffix or '.' + fmt}"
-            name = step[0]
-            if step == tuple(pixel):
-                result.layers.update(
-                    _image_pixels(current, out, step, label, key, watermark_method, watermark_strength,
-                                  quality, text, position)
-                )
-            elif name == "visible" and fmt in AUDIO_FORMATS:
-                from labeler.visible import add_audio_label_file
-
-                add_audio_label_file(current, out, kind=audio_label, language=voice_language,
-                                     where=tuple(cue_positions))
-                kinds = {"rhythm": ["audio-rhythm"], "voice": ["audio-voice"]}.get(
-                    audio_label, ["audio-rhythm", "audio-voice"])
-                result.layers["visible"] = {"kind": kinds[-1], "kinds": kinds, "where": list(cue_positions)}
-                if audio_label != "rhythm":
-                    result.layers["visible"]["language"] = voice_language
-            elif name == "visible":
-                from labeler.visible import add_video_label
-
-                result.layers["visible"] = add_video_label(
-                    current, out, text=text, position=position, seconds=visible_seconds,
-                    at=video_at, whole=visible_seconds is None, overwrite=True,
-                )
-            elif name == "metadata":
-                result.layers["metadata"] = _metadata(current, out, label, result.warnings)
-            elif name == "c2pa":
-                from labeler.provenance.c2pa_sign import sign_file
-
-                assert signer is not None
-                signed = sign_file(current, out, signer=signer, label=label,
-                                   soft_binding=result.layers.get("watermark"), thumbnail=c2pa_thumbnail)
-                result.layers["c2pa"] = signed.to_dict()
+            call = StageCall(current, out, probe, label, options, layers, result.layers, result.warnings)
+            result.layers.update(stage.run(call))
             current = out
-    result.seconds = time.perf_counter() - started
     return result
-
-
-def _metadata(src: Path, out: Path, label: AIGCLabel, warnings: list[str]) -> dict[str, Any]:
-    value = label.to_json()
-    written = write_label(src, out, value)
-    for other in written.other_copies:
-        what = "another label copy" if other.standard else "a non-standard AI declaration"
-        warnings.append(f"{what} remains in {other.carrier} ({other.location}), left as it was")
-    return {"carrier": written.carrier, "bytes_added": written.bytes_added, "value": value}
-
-
-def _image_pixels(
-    src: Path,
-    out: Path,
-    layers: tuple[str, ...],
-    label: AIGCLabel,
-    key: bytes | None,
-    method: str,
-    strength: float | None,
-    quality: int,
-    text: str,
-    position: str,
-) -> dict[str, dict[str, Any]]:
-    """Apply the image pixel layers in order (watermark, then visible label) and write ``out`` once.
-
-    The watermark payload is derived from the label's ProduceID, so a verifier can check watermark and
-    metadata against each other. ICC profile, EXIF and XMP of the input are written with the new pixels.
-    """
-    from labeler.media.image import read_image, write_image
-
-    image = read_image(src)
-    if image.n_frames > 1:
-        raise LabelerError(f"the {layers[0]} layer does not support animated images")
-    pixels = image.pixels
-    done: dict[str, dict[str, Any]] = {}
-    if "watermark" in layers:
-        from labeler.watermark import DEFAULT_STRENGTH, embed, payload_from_produce_id
-        from labeler.watermark.keyfile import key_id
-
-        assert key is not None
-        payload = payload_from_produce_id(label.produce_id)
-        chosen = DEFAULT_STRENGTH if strength is None else strength
-        pixels = embed(pixels, payload, key=key, method=method, strength=chosen)
-        done["watermark"] = {"method": method, "payload": payload.hex(), "key_id": key_id(key),
-                             "strength": chosen}
-    if "visible" in layers:
-        from labeler.visible import add_image_label, place_label
-
-        placement = place_label(pixels.shape[0], pixels.shape[1], text, position=position)
-        pixels = add_image_label(pixels, text, position=position)
-        done["visible"] = {"kind": "image-text", "text": text, "position": placement.position,
-                           "height_ratio": round(placement.height_ratio, 4), "box": list(placement.box)}
-    write_image(out, pixels, format=image.format, like=image, quality=quality)
-    return done

@@ -26,15 +26,17 @@ from labeler.watermark.keyfile import generate_key
 PREFIXES = (LABEL_PREFIX, detectors.TEMP_PREFIX)
 
 
-def ours_in_tmp() -> set[str]:
-    return {n for n in os.listdir(tempfile.gettempdir()) if n.startswith(PREFIXES)}
-
-
 @pytest.fixture
-def no_leftovers():
-    before = ours_in_tmp()
+def no_leftovers(tmp_path, monkeypatch):
+    # A private temporary folder for the test: other processes on the machine (a second test run)
+    # may have their own aigc-* folders in the shared one at any moment.
+    private = tmp_path / "tmp"
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
     yield
-    assert ours_in_tmp() - before == set(), "temporary files left behind"
+    left = {n for n in os.listdir(private) if n.startswith(PREFIXES)}
+    assert left == set(), "temporary files left behind"
+    assert os.listdir(private) == [], "temporary files left behind"
 
 
 @pytest.fixture(scope="module")

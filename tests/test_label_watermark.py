@@ -82,7 +82,7 @@ def test_relabeled_with_other_id_is_flagged(marked, keys, tmp_path):
     ("src", "extra", "needle"),
     [
         ("photo.jpg", [], "needs a key"),
-        ("speech.wav", ["--key-file", "KEY"], "supports jpeg, png, webp, tiff images, not wav"),
+        ("speech.wav", ["--key-file", "KEY"], "supports jpeg, png, webp, tiff files, not wav"),
     ],
 )
 def test_watermark_layer_errors(keys, tmp_path, src, extra, needle):

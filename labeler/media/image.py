@@ -56,7 +56,7 @@ from PIL.PngImagePlugin import PngInfo
 from labeler import limits
 from labeler.atomic import atomic_output
 from labeler.errors import CorruptFile, LabelerError, UnsafeInput, UnsupportedFormat
-from labeler.formats import EXTENSIONS, IMAGE_FORMATS, sniff
+from labeler.formats import EXTENSIONS, FORMAT_TABLE, IMAGE_FORMATS, sniff
 from labeler.metadata.png import chunk_bytes
 
 #: Most pixels (width x height) an image may have before it is refused unread: 16384 x 16384.
@@ -64,8 +64,8 @@ MAX_PIXELS = 16384 * 16384
 
 EXIF_PREFIX = b"Exif\x00\x00"
 
-# Pillow's format names -> ours (labeler.formats names).
-_FORMAT_NAMES = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png", "WEBP": "webp", "TIFF": "tiff", "GIF": "gif"}
+# Pillow's format names -> ours (from the format table; Pillow calls a multi-picture JPEG "MPO").
+_FORMAT_NAMES = {f.pillow: f.name for f in FORMAT_TABLE if f.pillow} | {"MPO": "jpeg"}
 
 
 @dataclass(eq=False)
@@ -130,13 +130,16 @@ class ImageData:
 # --------------------------------------------------------------------------- reading
 
 
-def read_image(src: str | os.PathLike[str] | bytes | BinaryIO) -> ImageData:
+def read_image(src: str | os.PathLike[str] | bytes | BinaryIO, *, fmt: str | None = None) -> ImageData:
     """Decode an image file into an :class:`ImageData` (see the module notes for the layout).
 
     Parameters
     ----------
     src : path-like, bytes or binary file
         The image. A file object is read from its current position to the end.
+    fmt : str, optional
+        The container format when the caller has probed it already (:class:`labeler.probe.Probe`);
+        only names the format in error messages, and is sniffed otherwise.
 
     Returns
     -------
@@ -157,10 +160,12 @@ def read_image(src: str | os.PathLike[str] | bytes | BinaryIO) -> ImageData:
     data = _read_source(src)
     if not data:
         raise CorruptFile("empty file (0 bytes)")
-    try:
-        kind = sniff(data[:4096])
-    except LabelerError:
-        kind = None
+    kind = fmt
+    if kind is None:
+        try:
+            kind = sniff(data[:4096])
+        except LabelerError:
+            kind = None
     try:
         with Image.open(io.BytesIO(data)) as im:
             return _decode(im, data, kind)

@@ -25,7 +25,7 @@ from types import ModuleType
 
 from labeler.atomic import atomic_output
 from labeler.errors import LabelerError
-from labeler.formats import sniff_file
+from labeler.formats import FORMAT_TABLE, sniff_file
 
 
 @dataclass(frozen=True)
@@ -53,19 +53,7 @@ class FoundLabel:
 
 
 #: format name -> carrier module name
-_CARRIER_MODULES = {
-    "jpeg": "jpeg",
-    "png": "png",
-    "webp": "webp",
-    "tiff": "tiff",
-    "gif": "gif",
-    "wav": "riff",
-    "mp3": "id3",
-    "flac": "flac",
-    "mp4": "isobmff",
-    "mov": "isobmff",
-    "m4a": "isobmff",
-}
+_CARRIER_MODULES = {f.name: f.carrier for f in FORMAT_TABLE}
 
 
 def carrier_module(fmt: str) -> ModuleType:
@@ -77,9 +65,9 @@ def carrier_module(fmt: str) -> ModuleType:
     return importlib.import_module(f"labeler.metadata.{name}")
 
 
-def read_labels(path: str | os.PathLike[str]) -> tuple[str, list[FoundLabel]]:
-    """Sniff ``path`` and return ``(format, labels found)``."""
-    fmt = sniff_file(path)
+def read_labels(path: str | os.PathLike[str], fmt: str | None = None) -> tuple[str, list[FoundLabel]]:
+    """Return ``(format, labels found)`` for ``path``; its format is sniffed unless ``fmt`` gives it."""
+    fmt = fmt or sniff_file(path)
     with open(path, "rb") as src:
         return fmt, carrier_module(fmt).read(src)
 
@@ -108,15 +96,16 @@ class WriteResult:
 
 
 def write_label(
-    src_path: str | os.PathLike[str], dst_path: str | os.PathLike[str], value: str
+    src_path: str | os.PathLike[str], dst_path: str | os.PathLike[str], value: str, *, fmt: str | None = None
 ) -> WriteResult:
     """Copy ``src_path`` to ``dst_path`` carrying ``value`` in the format's standard carrier.
 
     ``dst_path`` is written atomically and read back before it is renamed into
     place; ``src_path`` is never modified (if both name the same file, the file
-    is replaced atomically).
+    is replaced atomically). ``fmt`` is the source's format when the caller has probed it
+    already (:class:`labeler.probe.Probe`); it is sniffed from the content otherwise.
     """
-    fmt = sniff_file(src_path)
+    fmt = fmt or sniff_file(src_path)
     module = carrier_module(fmt)
     with open(src_path, "rb") as src, atomic_output(dst_path) as dst:
         module.write(src, dst, value)

@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from labeler.atomic import atomic_output, check_paths
 from labeler.errors import LabelerError
-from labeler.formats import sniff_file
+from labeler.formats import FORMAT_TABLE, sniff_file
 from labeler.record import AIGCLabel
 
 __all__ = [
@@ -64,19 +64,7 @@ SOFT_BINDING_ASSERTION = "c2pa.soft-binding"
 #: IPTC digital source type for content made by a trained model (what GB 45438 calls AI-generated).
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 #: Our formats -> the MIME type c2pa-rs is told (from the content, never from the file name).
-MIME_TYPES = {
-    "jpeg": "image/jpeg",
-    "png": "image/png",
-    "webp": "image/webp",
-    "tiff": "image/tiff",
-    "gif": "image/gif",
-    "wav": "audio/wav",
-    "mp3": "audio/mpeg",
-    "flac": "audio/flac",
-    "m4a": "audio/mp4",
-    "mp4": "video/mp4",
-    "mov": "video/quicktime",
-}
+MIME_TYPES = {f.name: f.mime for f in FORMAT_TABLE}
 _ALGS = {"es256", "es384", "es512", "ps256", "ps384", "ps512", "ed25519"}
 # ECDSA: c2pa-rs wants the raw r||s form (IEEE P1363) from a callback; these are the halves' lengths.
 _EC_HALF = {"es256": 32, "es384": 48, "es512": 66}
@@ -312,6 +300,7 @@ def sign_file(
     thumbnail: bool = False,
     digital_source_type: str = TRAINED_ALGORITHMIC_MEDIA,
     overwrite: bool = True,
+    fmt: str | None = None,
 ) -> SignResult:
     """Copy ``src`` to ``dst`` with a signed C2PA manifest declaring the content AI-generated.
 
@@ -337,6 +326,9 @@ def sign_file(
         IPTC digital source type of the ``c2pa.created`` action (default trainedAlgorithmicMedia).
     overwrite : bool
         Replace an existing ``dst`` (never ``src``).
+    fmt : str, optional
+        ``src``'s format when the caller has probed it already (:class:`labeler.probe.Probe`);
+        sniffed from the content otherwise.
 
     Returns
     -------
@@ -353,7 +345,7 @@ def sign_file(
     src_p, dst_p = check_paths(src, dst, overwrite=overwrite)
     if not isinstance(signer, SignerSpec):
         raise C2paSignError("signer must come from local_signer() or callback_signer()")
-    fmt = sniff_file(src_p)
+    fmt = fmt or sniff_file(src_p)
     mime = MIME_TYPES.get(fmt)
     if mime is None:
         raise C2paSignError(f"C2PA signing does not support {fmt} files")

@@ -1,0 +1,137 @@
+"""The label options, grouped by the layer that reads them (frozen: shared safely by threads, workers).
+
+:func:`labeler.pipeline.label_file` builds one :class:`LabelOptions` from its keyword arguments and
+every stage reads only its own group, so a new option is one field here plus the stage that uses it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from labeler.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from labeler.provenance.c2pa_sign import SignerSpec
+
+AUDIO_LABELS = ("rhythm", "voice", "both")
+VOICE_LANGUAGES = ("zh", "en")
+
+
+@dataclass(frozen=True)
+class WatermarkOptions:
+    """The invisible watermark.
+
+    Attributes
+    ----------
+    key : bytes or None
+        Watermark key (the layer refuses to run without one).
+    method : {"dct", "dwt"}
+        Image watermark method.
+    strength : float or None
+        Strength in 8-bit luma levels; None for the method's default.
+    """
+
+    key: bytes | None = None
+    method: str = "dct"
+    strength: float | None = None
+
+
+@dataclass(frozen=True)
+class VisibleOptions:
+    """The explicit label people perceive: the image/video mark and the audio cue or prompt.
+
+    Attributes
+    ----------
+    text : str
+        Wording of the visible mark (GB 45438 5).
+    position : str
+        Placement of the mark, one of :data:`labeler.visible.POSITIONS`.
+    seconds : float or None
+        Video: seconds the mark shows at each place (>= 2); None for the whole duration.
+    video_at : tuple of str
+        Video: ``"start"``, ``"middle"``, ``"end"``.
+    cue_positions : tuple of str
+        Audio: where the cue/prompt goes (``"start"``, ``"middle"``, ``"end"``).
+    audio_label : {"rhythm", "voice", "both"}
+        Audio: the Morse rhythm cue, the spoken prompt, or both.
+    voice_language : {"zh", "en"}
+        Audio: language of the spoken prompt.
+    """
+
+    text: str = "AI生成"
+    position: str = "bottom-right"
+    seconds: float | None = 3.0
+    video_at: tuple[str, ...] = ("start",)
+    cue_positions: tuple[str, ...] = ("start",)
+    audio_label: str = "rhythm"
+    voice_language: str = "zh"
+
+    def check(self) -> None:
+        """Refuse an audio label kind or language that does not exist.
+
+        Raises
+        ------
+        InvalidArgument
+            With a one-line reason.
+        """
+        if self.audio_label not in AUDIO_LABELS or self.voice_language not in VOICE_LANGUAGES:
+            raise InvalidArgument(f"audio label must be rhythm, voice or both and its language zh or en, "
+                                  f"not {self.audio_label!r} / {self.voice_language!r}")
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    """How the output file is written.
+
+    Attributes
+    ----------
+    quality : int
+        JPEG / lossy WebP quality, 1-100, when a pixel layer re-encodes an image.
+    overwrite : bool
+        Replace an existing output (never the input).
+    """
+
+    quality: int = 95
+    overwrite: bool = False
+
+
+@dataclass(frozen=True)
+class C2paOptions:
+    """The C2PA manifest.
+
+    Attributes
+    ----------
+    signer : SignerSpec or None
+        The signer (the layer refuses to run without one).
+    thumbnail : bool
+        Embed a claim thumbnail.
+    """
+
+    signer: SignerSpec | None = None
+    thumbnail: bool = False
+
+
+@dataclass(frozen=True)
+class LabelOptions:
+    """Everything a label call needs besides the input, the output and the record.
+
+    Attributes
+    ----------
+    layers : tuple of str
+        The layers to add, in application order (see :func:`labeler.pipeline.parse_layers`).
+    watermark, visible, output, c2pa
+        The option group each stage reads.
+    """
+
+    layers: tuple[str, ...] = ("metadata",)
+    watermark: WatermarkOptions = field(default_factory=WatermarkOptions)
+    visible: VisibleOptions = field(default_factory=VisibleOptions)
+    output: OutputOptions = field(default_factory=OutputOptions)
+    c2pa: C2paOptions = field(default_factory=C2paOptions)
+
+    @staticmethod
+    def positions(value: Sequence[str]) -> tuple[str, ...]:
+        """A sequence of place names as a tuple (a str is one name, not its letters)."""
+        return (value,) if isinstance(value, str) else tuple(value)

@@ -1,0 +1,111 @@
+"""Identify an input once: what it is (path, bytes or array), its format and medium, and its facts.
+
+The label pipeline and :func:`detectors.verify` call :func:`probe_path` / :func:`probe_bytes` /
+:func:`probe_array` once and pass the :class:`Probe` on; no layer sniffs or re-opens the input to find
+out what it is. Facts that cost a decoder run (an ffmpeg probe of a video's streams, an image header)
+are read on first use and kept in the value, so a layer that does not need them costs nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from labeler.formats import Format, format_info, sniff, sniff_file
+
+if TYPE_CHECKING:
+    from labeler.media.ffmpeg import MediaInfo
+
+SOURCES = ("path", "bytes", "array")
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What one input is.
+
+    Attributes
+    ----------
+    source : {"path", "bytes", "array"}
+        How it was given.
+    format : str or None
+        Container format (:data:`labeler.formats.FORMATS`), from the content; None for an array.
+    medium : {"image", "audio", "video"}
+        What it holds.
+    size : int
+        Bytes: the file's size, the buffer's length, or the array's ``nbytes``.
+    path : pathlib.Path or None
+        The file, for a path.
+    data : bytes or None
+        The encoded file, for bytes (not copied again by the layers).
+    shape : tuple of int or None
+        The array's shape, for an array.
+    """
+
+    source: str
+    format: str | None
+    medium: str
+    size: int
+    path: Path | None = None
+    data: bytes | None = None
+    shape: tuple[int, ...] | None = None
+
+    @property
+    def info(self) -> Format | None:
+        """The format's :data:`labeler.formats.FORMAT_TABLE` row (None for an array)."""
+        return format_info(self.format) if self.format else None
+
+    @functools.cached_property
+    def media(self) -> MediaInfo | None:
+        """Streams, duration, rates and dimensions from ffmpeg (audio/video paths; read once, on first use).
+
+        None for images, bytes and arrays. Raises what :func:`labeler.media.ffmpeg.probe` raises.
+        """
+        if self.path is None or self.medium == "image":
+            return None
+        from labeler.media.ffmpeg import probe
+
+        return probe(self.path)
+
+    @functools.cached_property
+    def image_size(self) -> tuple[int, int] | None:
+        """``(width, height)`` of an image from its header (no pixel decode), or of an array."""
+        if self.shape is not None:
+            return (self.shape[1], self.shape[0])
+        if self.medium != "image":
+            return None
+        import io
+
+        from PIL import Image
+
+        with Image.open(self.path if self.path is not None else io.BytesIO(self.data or b"")) as im:
+            return im.size
+
+
+def probe_path(path: str | os.PathLike[str]) -> Probe:
+    """Probe a file by its content (reads its first bytes; see :func:`labeler.formats.sniff_file`).
+
+    Raises
+    ------
+    LabelerError
+        Empty or unrecognised content.
+    OSError
+        When the file cannot be read.
+    """
+    p = Path(path)
+    fmt = sniff_file(p)
+    return Probe("path", fmt, format_info(fmt).medium, p.stat().st_size, path=p)
+
+
+def probe_bytes(data: bytes, name: str = "") -> Probe:
+    """Probe an encoded file in memory; ``name`` only tells ``m4a`` from ``mp4`` when the brand does not."""
+    # The whole buffer as the head: sniff looks past an ID3 tag (FLAC behind ID3) within it.
+    fmt = sniff(data, name)
+    return Probe("bytes", fmt, format_info(fmt).medium, len(data), data=data)
+
+
+def probe_array(array: Any) -> Probe:
+    """Probe a pixel array ``(H, W)`` or ``(H, W, C)``: an image with no container."""
+    return Probe("array", None, "image", int(array.nbytes), shape=tuple(array.shape))

@@ -1,0 +1,214 @@
+"""The stages that write label layers, one per (layers, media) pair, in one table.
+
+A stage takes the current file, writes the next one, and returns what it wrote per layer. The
+pipeline (:func:`labeler.pipeline.label_file`) finds, for each requested layer, the first stage in
+:data:`STAGES` that writes that layer for the input's format, and runs consecutive layers that one
+stage writes in a single step: the image watermark and visible mark share one decode and one encode
+(a second JPEG generation would cost quality for nothing). Adding a layer for a medium (the audio or
+video watermark) is adding a :class:`Stage` row here, not editing the pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labeler.errors import LabelerError, UnsupportedLayer
+from labeler.formats import AUDIO_FORMATS, FORMATS, PIXEL_FORMATS, VIDEO_FORMATS
+from labeler.options import LabelOptions
+from labeler.probe import Probe
+from labeler.record import AIGCLabel
+
+
+@dataclass
+class StageCall:
+    """One run of a stage.
+
+    Attributes
+    ----------
+    src, out : pathlib.Path
+        The file to read and the file to write (``out`` is written atomically by the stage's writer).
+    probe : Probe
+        The input as probed once (its format is also the format of ``src``: labeling never converts).
+    record : AIGCLabel
+        The label.
+    options : LabelOptions
+        All options; a stage reads its own group.
+    layers : tuple of str
+        The layers this call writes, in order.
+    done : dict
+        What earlier stages wrote, per layer (C2PA reads the watermark's soft binding from it).
+    warnings : list of str
+        Where a stage adds what the user should know.
+    """
+
+    src: Path
+    out: Path
+    probe: Probe
+    record: AIGCLabel
+    options: LabelOptions
+    layers: tuple[str, ...]
+    done: dict[str, dict[str, Any]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One row of :data:`STAGES`.
+
+    Attributes
+    ----------
+    name : str
+        What it is, for messages and docs.
+    layers : tuple of str
+        The layers it writes, in application order.
+    formats : tuple of str
+        The input formats it takes.
+    run : callable
+        ``run(call) -> {layer: result}``.
+    check : callable or None
+        ``check(probe, options)``: refuses before anything is written (missing key, ...).
+    """
+
+    name: str
+    layers: tuple[str, ...]
+    formats: tuple[str, ...]
+    run: Callable[[StageCall], dict[str, dict[str, Any]]]
+    check: Callable[[Probe, LabelOptions], None] | None = None
+
+
+def _needs_key(probe: Probe, options: LabelOptions) -> None:
+    if "watermark" in options.layers and options.watermark.key is None:
+        raise LabelerError("the watermark layer needs a key (--key-file; make one with aigc keygen)")
+
+
+def _needs_signer(probe: Probe, options: LabelOptions) -> None:
+    if options.c2pa.signer is None:
+        raise LabelerError("the c2pa layer needs a signer (--sign-cert and --sign-key; see aigc keys init)")
+
+
+def _image_pixels(call: StageCall) -> dict[str, dict[str, Any]]:
+    """Watermark, then visible mark, on one decode; ICC, EXIF and XMP written back with the pixels."""
+    from labeler.media.image import read_image, write_image
+
+    image = read_image(call.src, fmt=call.probe.format)
+    if image.n_frames > 1:
+        raise UnsupportedLayer(f"the {call.layers[0]} layer does not support animated images")
+    pixels = image.pixels
+    done: dict[str, dict[str, Any]] = {}
+    if "watermark" in call.layers:
+        pixels, done["watermark"] = _watermark_pixels(pixels, call)
+    if "visible" in call.layers:
+        from labeler.visible import add_image_label, place_label
+
+        vis = call.options.visible
+        placement = place_label(pixels.shape[0], pixels.shape[1], vis.text, position=vis.position)
+        pixels = add_image_label(pixels, vis.text, position=vis.position)
+        done["visible"] = {"kind": "image-text", "text": vis.text, "position": placement.position,
+                           "height_ratio": round(placement.height_ratio, 4), "box": list(placement.box)}
+    write_image(call.out, pixels, format=image.format, like=image, quality=call.options.output.quality)
+    return done
+
+
+def _watermark_pixels(pixels: Any, call: StageCall) -> tuple[Any, dict[str, Any]]:
+    # The payload is derived from the ProduceID, so a verifier can check watermark against metadata.
+    from labeler.watermark import DEFAULT_STRENGTH, embed, payload_from_produce_id
+    from labeler.watermark.keyfile import key_id
+
+    wm = call.options.watermark
+    assert wm.key is not None
+    payload = payload_from_produce_id(call.record.produce_id)
+    chosen = DEFAULT_STRENGTH if wm.strength is None else wm.strength
+    marked = embed(pixels, payload, key=wm.key, method=wm.method, strength=chosen)
+    done = {"method": wm.method, "payload": payload.hex(), "key_id": key_id(wm.key), "strength": chosen}
+    return marked, done
+
+
+def _audio_cue(call: StageCall) -> dict[str, dict[str, Any]]:
+    from labeler.visible import add_audio_label_file
+
+    vis = call.options.visible
+    add_audio_label_file(call.src, call.out, kind=vis.audio_label, language=vis.voice_language,
+                         where=vis.cue_positions)
+    kinds = {"rhythm": ["audio-rhythm"], "voice": ["audio-voice"]}.get(vis.audio_label,
+                                                                        ["audio-rhythm", "audio-voice"])
+    done: dict[str, Any] = {"kind": kinds[-1], "kinds": kinds, "where": list(vis.cue_positions)}
+    if vis.audio_label != "rhythm":
+        done["language"] = vis.voice_language
+    return {"visible": done}
+
+
+def _video_mark(call: StageCall) -> dict[str, dict[str, Any]]:
+    from labeler.visible import add_video_label
+
+    vis = call.options.visible
+    return {"visible": add_video_label(call.src, call.out, text=vis.text, position=vis.position,
+                                       seconds=vis.seconds, at=vis.video_at, whole=vis.seconds is None,
+                                       overwrite=True)}
+
+
+def _metadata(call: StageCall) -> dict[str, dict[str, Any]]:
+    from labeler.metadata import write_label
+
+    value = call.record.to_json()
+    written = write_label(call.src, call.out, value, fmt=call.probe.format)
+    for other in written.other_copies:
+        what = "another label copy" if other.standard else "a non-standard AI declaration"
+        call.warnings.append(f"{what} remains in {other.carrier} ({other.location}), left as it was")
+    return {"metadata": {"carrier": written.carrier, "bytes_added": written.bytes_added, "value": value}}
+
+
+def _c2pa(call: StageCall) -> dict[str, dict[str, Any]]:
+    from labeler.provenance.c2pa_sign import sign_file
+
+    opts = call.options.c2pa
+    assert opts.signer is not None
+    signed = sign_file(call.src, call.out, signer=opts.signer, label=call.record,
+                       soft_binding=call.done.get("watermark"), thumbnail=opts.thumbnail,
+                       fmt=call.probe.format)
+    return {"c2pa": signed.to_dict()}
+
+
+#: Every stage, in the order the pipeline looks for a layer's writer.
+STAGES: tuple[Stage, ...] = (
+    Stage("image pixels (watermark, visible mark)", ("watermark", "visible"), PIXEL_FORMATS, _image_pixels,
+          _needs_key),
+    Stage("audio cue / voice prompt", ("visible",), AUDIO_FORMATS, _audio_cue),
+    Stage("video visible mark", ("visible",), VIDEO_FORMATS, _video_mark),
+    Stage("metadata label", ("metadata",), FORMATS, _metadata),
+    Stage("C2PA manifest", ("c2pa",), FORMATS, _c2pa, _needs_signer),
+)
+
+
+def stage_for(layer: str, fmt: str, stages: tuple[Stage, ...] = STAGES) -> Stage:
+    """Return the stage that writes ``layer`` on ``fmt`` files.
+
+    Raises
+    ------
+    UnsupportedLayer
+        When no stage does, naming the formats that layer supports.
+    """
+    for stage in stages:
+        if layer in stage.layers and fmt in stage.formats:
+            return stage
+    if layer == "visible":
+        raise UnsupportedLayer(f"the visible layer does not support {fmt} files")
+    supported = [f for f in FORMATS if any(layer in s.layers and f in s.formats for s in stages)]
+    raise UnsupportedLayer(f"the {layer} layer supports {', '.join(supported)} files, not {fmt}")
+
+
+Step = tuple[Stage, tuple[str, ...]]
+
+
+def plan(layers: tuple[str, ...], fmt: str, stages: tuple[Stage, ...] = STAGES) -> list[Step]:
+    """Group ``layers`` (in application order) into steps: consecutive layers of one stage run together."""
+    steps: list[Step] = []
+    for layer in layers:
+        stage = stage_for(layer, fmt, stages)
+        if steps and steps[-1][0] is stage:
+            steps[-1] = (stage, steps[-1][1] + (layer,))
+        else:
+            steps.append((stage, (layer,)))
+    return steps
