@@ -27,8 +27,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import c2pa
-
 from labeler.errors import LabelerError
 from labeler.provenance.c2pa_sign import AIGC_ASSERTION, SOFT_BINDING_ASSERTION, closing_native
 from labeler.record import FIELD_NAMES, LabelParseError, parse_label
@@ -154,6 +152,7 @@ def read_c2pa(path: str | os.PathLike[str], *, trust_anchors: list[str] | None =
     LabelerError
         Only when ``path`` or a trust-anchor file cannot be opened.
     """
+    import c2pa  # loaded on first use: it is most of `import detectors`' time
     settings: dict[str, Any] = {
         # Offline and deterministic: no remote manifests, no OCSP; trust is checked against the anchors.
         "verify": {"remote_manifest_fetch": False, "ocsp_fetch": False, "verify_trust": True},
@@ -186,6 +185,7 @@ def read_c2pa(path: str | os.PathLike[str], *, trust_anchors: list[str] | None =
 
 
 def _error_layer(layer: C2paLayer, exc: BaseException) -> C2paLayer:
+    import c2pa
     text = " ".join(str(exc).split())
     if text.startswith("Remote") or isinstance(exc, c2pa.C2paError.RemoteManifest):
         url = _REMOTE_URL.search(text)

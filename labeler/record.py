@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from labeler.errors import InvalidLabel
+from labeler.errors import InvalidLabel, LabelerError
 
 #: Appendix E field names, in the standard's order.
 FIELD_NAMES = (
@@ -192,7 +192,7 @@ class ParsedLabel:
         return AIGCLabel.from_fields({k: v or "" for k, v in self.fields.items()})
 
 
-class LabelParseError(ValueError):
+class LabelParseError(LabelerError, ValueError):
     """The stored value holds no JSON object at all."""
 
 

@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 
 from detectors.visible.common import VisibleResult
+from labeler.errors import InvalidArgument
 from labeler.visible.image import DEFAULT_STYLE, MIN_HEIGHT_RATIO, MIN_INK_PX, LabelStyle, render_label
 
 __all__ = ["DEFAULT_TEXTS", "DEFAULT_THRESHOLD", "MAX_RATIO", "SCALE_STEP", "WORK_SIDE", "detect_image_label"]
@@ -57,7 +58,7 @@ _LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
 def _luma(image: np.ndarray) -> np.ndarray:
     arr = np.asarray(image)
     if arr.dtype not in (np.uint8, np.uint16):
-        raise ValueError(f"image must be uint8 or uint16, got {arr.dtype}")
+        raise InvalidArgument(f"image must be uint8 or uint16, got {arr.dtype}")
     scale = np.float32(255.0 / np.iinfo(arr.dtype).max)
     if arr.ndim == 2:
         return arr.astype(np.float32) * scale

@@ -30,7 +30,7 @@ import numpy as np
 import soundfile as sf
 
 from labeler.atomic import atomic_output
-from labeler.errors import CorruptFile, LabelerError, UnsafeInput, UnsupportedFormat
+from labeler.errors import CorruptFile, InvalidArgument, LabelerError, UnsafeInput, UnsupportedFormat
 from labeler.formats import sniff
 from labeler.media import ffmpeg as ff
 
@@ -233,7 +233,7 @@ def iter_audio_blocks(path: str | os.PathLike[str], block_frames: int = 1 << 16)
         float32, shape ``(n, channels)``, values in [-1, 1]; writable, owned by the caller.
     """
     if block_frames <= 0:
-        raise ValueError(f"block_frames must be positive, got {block_frames}")
+        raise InvalidArgument(f"block_frames must be positive, got {block_frames}")
     return _blocks(path, audio_info(path), block_frames)
 
 
@@ -296,13 +296,13 @@ def as_float_samples(samples: np.ndarray) -> np.ndarray:
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2 or arr.shape[1] == 0:
-        raise ValueError(f"samples must be (frames,) or (frames, channels), got shape {arr.shape}")
+        raise InvalidArgument(f"samples must be (frames,) or (frames, channels), got shape {arr.shape}")
     if arr.dtype == np.int16:
         arr = arr.astype(np.float32) / 32768.0
     elif arr.dtype == np.int32:
         arr = (arr.astype(np.float64) / 2147483648.0).astype(np.float32)
     elif not np.issubdtype(arr.dtype, np.floating):
-        raise ValueError(f"samples must be float, int16 or int32, got {arr.dtype}")
+        raise InvalidArgument(f"samples must be float, int16 or int32, got {arr.dtype}")
     out = np.nan_to_num(arr.astype(np.float32, copy=False), nan=0.0, posinf=1.0, neginf=-1.0)
     return np.ascontiguousarray(np.clip(out, -1.0, 1.0))
 
@@ -353,11 +353,11 @@ def write_audio(
         wanted = fmt or os.fspath(path)
         raise UnsupportedFormat(f"cannot write audio as {wanted!r} (wav, flac, ogg, mp3, m4a)")
     if int(sample_rate) != sample_rate or sample_rate <= 0:
-        raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
+        raise InvalidArgument(f"sample_rate must be a positive integer, got {sample_rate!r}")
     data = as_float_samples(samples)
     if fmt in _SOUNDFILE_FORMATS:
         if bitrate is not None:
-            raise ValueError(f"bitrate applies to mp3 and m4a, not {fmt}")
+            raise InvalidArgument(f"bitrate applies to mp3 and m4a, not {fmt}")
         container, default = _SOUNDFILE_FORMATS[fmt]
         kind = (subtype or default).upper()
         if not sf.check_format(container, kind):
@@ -369,7 +369,7 @@ def write_audio(
                 raise LabelerError(f"cannot encode {fmt}: {' '.join(str(exc).split())[:200]}") from None
         return
     if subtype is not None:
-        raise ValueError(f"subtype applies to wav, flac and ogg, not {fmt}")
+        raise InvalidArgument(f"subtype applies to wav, flac and ogg, not {fmt}")
     codec, default_rate = _FFMPEG_FORMATS[fmt]
     _ffmpeg_encode(path, data, int(sample_rate), codec, str(bitrate or default_rate), metadata_from)
 

@@ -29,7 +29,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import IO
 
-from labeler.errors import CorruptFile, LabelerError, UnsafeInput
+from labeler.errors import CorruptFile, InvalidArgument, LabelerError, UnsafeInput
 
 #: Protocols an input may use; ``pipe`` is for frames and samples we send ourselves.
 PROTOCOLS = "file,pipe"
@@ -535,7 +535,7 @@ def exact_rate(value: float | str | Fraction) -> Fraction:
     else:
         rate = Fraction(str(value))
     if rate <= 0:
-        raise ValueError(f"frame rate must be positive, got {value!r}")
+        raise InvalidArgument(f"frame rate must be positive, got {value!r}")
     if rate.denominator != 1 and rate.denominator != 1001:
         # ffmpeg prints 2 decimals; n*1000/1001 (ATSC/SMPTE rates) is the usual origin of a fraction.
         for base in range(1, 241):

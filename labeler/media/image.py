@@ -55,7 +55,7 @@ from PIL.PngImagePlugin import PngInfo
 
 from labeler import limits
 from labeler.atomic import atomic_output
-from labeler.errors import CorruptFile, LabelerError, UnsafeInput, UnsupportedFormat
+from labeler.errors import CorruptFile, InvalidArgument, LabelerError, UnsafeInput, UnsupportedFormat
 from labeler.formats import EXTENSIONS, FORMAT_TABLE, IMAGE_FORMATS, sniff
 from labeler.metadata.png import chunk_bytes
 
@@ -400,13 +400,13 @@ def image_from_array(pixels: np.ndarray, *, like: ImageData | None = None) -> Im
     """
     arr = np.asarray(pixels)
     if arr.dtype not in (np.uint8, np.uint16):
-        raise ValueError(f"pixels must be uint8 or uint16, got {arr.dtype}")
+        raise InvalidArgument(f"pixels must be uint8 or uint16, got {arr.dtype}")
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
     if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (2, 3, 4))):
-        raise ValueError(f"pixels must be (H, W) or (H, W, 2|3|4), got shape {arr.shape}")
+        raise InvalidArgument(f"pixels must be (H, W) or (H, W, 2|3|4), got shape {arr.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"image has no pixels (shape {arr.shape})")
+        raise InvalidArgument(f"image has no pixels (shape {arr.shape})")
     arr = np.ascontiguousarray(arr)
     if like is None:
         return ImageData(arr)
@@ -491,7 +491,7 @@ def encode_image(
     if fmt not in IMAGE_FORMATS:
         raise UnsupportedFormat(f"cannot write images as {format!r}")
     if not 1 <= quality <= 100:
-        raise ValueError(f"quality must be 1..100, got {quality}")
+        raise InvalidArgument(f"quality must be 1..100, got {quality}")
     img = image_from_array(pixels, like=like)
     arr = img.pixels
     deep = arr.dtype == np.uint16

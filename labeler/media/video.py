@@ -32,7 +32,7 @@ from typing import IO
 import ffmpeg as ffmpeg_python
 import numpy as np
 
-from labeler.errors import CorruptFile, LabelerError, UnsafeInput, UnsupportedFormat
+from labeler.errors import CorruptFile, InvalidArgument, LabelerError, UnsafeInput, UnsupportedFormat
 from labeler.media import ffmpeg as ff
 from labeler.media.image import MAX_PIXELS
 
@@ -141,7 +141,7 @@ def _frame_layout(pix_fmt: str) -> tuple[int, type[np.generic]]:
     try:
         return PIXEL_FORMATS[pix_fmt]
     except KeyError:
-        raise ValueError(f"pix_fmt must be one of {', '.join(PIXEL_FORMATS)}, got {pix_fmt!r}") from None
+        raise InvalidArgument(f"pix_fmt must be one of {', '.join(PIXEL_FORMATS)}, got {pix_fmt!r}") from None
 
 
 def read_video_frames(path: str | os.PathLike[str], *, pix_fmt: str = "rgb24") -> Iterator[np.ndarray]:
@@ -263,11 +263,11 @@ class VideoWriter:
         metadata: dict[str, str] | None = None,
     ) -> None:
         if width <= 0 or height <= 0:
-            raise ValueError(f"frame size must be positive, got {width}x{height}")
+            raise InvalidArgument(f"frame size must be positive, got {width}x{height}")
         if width * height > MAX_PIXELS:
-            raise ValueError(f"frame size {width}x{height} is over {MAX_PIXELS} pixels")
+            raise InvalidArgument(f"frame size {width}x{height} is over {MAX_PIXELS} pixels")
         if color_space is not None and color_space not in _MATRICES:
-            raise ValueError(f"color_space must be one of {', '.join(_MATRICES)}, got {color_space!r}")
+            raise InvalidArgument(f"color_space must be one of {', '.join(_MATRICES)}, got {color_space!r}")
         if audio_from is not None and not os.path.isfile(audio_from):
             raise FileNotFoundError(f"no such file: {os.fspath(audio_from)}")
         self.path = os.fspath(path)
@@ -382,7 +382,7 @@ class VideoWriter:
             raise LabelerError("video writer is closed")
         arr = np.asarray(frame)
         if arr.shape != self._shape or arr.dtype != self._dtype:
-            raise ValueError(
+            raise InvalidArgument(
                 f"frame must be {np.dtype(self._dtype).name} {self._shape}, got {arr.dtype} {arr.shape}"
             )
         self.open()

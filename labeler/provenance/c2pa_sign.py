@@ -29,9 +29,8 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import c2pa
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -71,6 +70,9 @@ _EC_HALF = {"es256": 32, "es384": 48, "es512": 66}
 _MAX_PEM = 1 << 20
 _PARENT_ID = "parent"
 
+if TYPE_CHECKING:
+    import c2pa
+
 
 class C2paSignError(LabelerError):
     """Signing failed (bad key or certificate, unsupported input, native library error)."""
@@ -105,6 +107,7 @@ class SignerSpec:
 
     def _native(self, failures: list[BaseException]) -> c2pa.Signer:
         """A new native signer (consumed by one signing); callback exceptions go to ``failures``."""
+        import c2pa  # loaded on first use: it is most of `import detectors`' time
         if self._key_pem is not None:
             info = c2pa.C2paSignerInfo(
                 self.alg.encode(),
@@ -339,6 +342,8 @@ def sign_file(
     LabelerError
         One-line reason (:class:`C2paSignError` for signing failures); ``dst`` is then left as it was.
     """
+    import c2pa
+
     from labeler import __version__
 
     started = time.perf_counter()
@@ -429,6 +434,7 @@ _READ_SETTINGS = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False
 
 def _has_manifest(source: io.BufferedReader, mime: str) -> bool:
     """True if ``source`` holds a C2PA manifest store (embedded or a remote reference)."""
+    import c2pa
     source.seek(0)
     try:
         with closing_native(c2pa.Context.from_dict(_READ_SETTINGS)) as ctx:
@@ -454,6 +460,7 @@ def _has_manifest(source: io.BufferedReader, mime: str) -> bool:
 
 def _read_back(out: Any, mime: str) -> str:
     """Read the manifest just written from the temporary output; return its label."""
+    import c2pa
     ctx = c2pa.Context.from_dict(_READ_SETTINGS)
     with closing_native(ctx), closing_native(c2pa.Reader(mime, out, None, ctx)) as r:
         state = r.get_validation_state()
@@ -528,6 +535,7 @@ def _check_tsa(url: str | None) -> str | None:
 
 
 def _signing_alg(alg: str) -> c2pa.C2paSigningAlg:
+    import c2pa
     return c2pa.C2paSigningAlg[alg.upper()]
 
 

@@ -40,7 +40,7 @@ from importlib import resources
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from labeler.errors import LabelerError
+from labeler.errors import InvalidArgument, LabelerError
 
 __all__ = [
     "DEFAULT_TEXT",
@@ -103,12 +103,12 @@ class LabelStyle:
 
     def __post_init__(self) -> None:
         if self.scheme not in ("auto", "light", "dark"):
-            raise ValueError(f"scheme must be 'auto', 'light' or 'dark', got {self.scheme!r}")
+            raise InvalidArgument(f"scheme must be 'auto', 'light' or 'dark', got {self.scheme!r}")
         for name, low, high in (("outline_ratio", 0, 0.3), ("plate_opacity", 0, 1),
                                 ("padding_ratio", 0, 2), ("corner_ratio", 0, 0.5)):
             value = getattr(self, name)
             if not low <= value <= high:
-                raise ValueError(f"{name} must be in [{low}, {high}], got {value!r}")
+                raise InvalidArgument(f"{name} must be in [{low}, {high}], got {value!r}")
 
 
 DEFAULT_STYLE = LabelStyle()
@@ -317,7 +317,7 @@ def render_label(text: str, ink_px: int, style: LabelStyle = DEFAULT_STYLE) -> R
     """
     check_glyphs(text)
     if not 1 <= int(ink_px) <= _MAX_INK_PX:
-        raise ValueError(f"ink height must be 1..{_MAX_INK_PX} px, got {ink_px}")
+        raise InvalidArgument(f"ink height must be 1..{_MAX_INK_PX} px, got {ink_px}")
     return _render(text, int(ink_px), style)
 
 
@@ -368,7 +368,7 @@ def _canonical_position(position: str) -> str:
     name = {"center-bottom": "bottom-center", "center-top": "top-center", "bottom": "bottom-center",
             "top": "top-center"}.get(name, name)
     if name not in POSITIONS:
-        raise ValueError(f"position must be one of {', '.join(POSITIONS)}, got {position!r}")
+        raise InvalidArgument(f"position must be one of {', '.join(POSITIONS)}, got {position!r}")
     return name
 
 
@@ -412,12 +412,12 @@ def place_label(
     """
     pos = _canonical_position(position)
     if not MIN_HEIGHT_RATIO <= height_ratio <= 0.5:
-        raise ValueError(f"height_ratio must be in [{MIN_HEIGHT_RATIO}, 0.5] (GB 45438: >= 5 %), "
+        raise InvalidArgument(f"height_ratio must be in [{MIN_HEIGHT_RATIO}, 0.5] (GB 45438: >= 5 %), "
                          f"got {height_ratio!r}")
     if not 0 <= margin_ratio <= 0.25:
-        raise ValueError(f"margin_ratio must be in [0, 0.25], got {margin_ratio!r}")
+        raise InvalidArgument(f"margin_ratio must be in [0, 0.25], got {margin_ratio!r}")
     if height < 1 or width < 1:
-        raise ValueError(f"image size must be positive, got {width}x{height}")
+        raise InvalidArgument(f"image size must be positive, got {width}x{height}")
     short = min(height, width)
     floor_px = max(1, math.ceil(height_ratio * short - 1e-9))
     ink = min(max(floor_px, MIN_INK_PX), _MAX_INK_PX)
@@ -515,9 +515,9 @@ def add_image_label(
     """
     arr = np.asarray(image)
     if arr.dtype not in (np.uint8, np.uint16):
-        raise ValueError(f"image must be uint8 or uint16, got {arr.dtype}")
+        raise InvalidArgument(f"image must be uint8 or uint16, got {arr.dtype}")
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 2, 3, 4)):
-        raise ValueError(f"image must be (H, W) or (H, W, 1|2|3|4), got {arr.shape}")
+        raise InvalidArgument(f"image must be (H, W) or (H, W, 1|2|3|4), got {arr.shape}")
     if check_wording:
         _check_wording(text)
     placement = place_label(arr.shape[0], arr.shape[1], text, position=position, height_ratio=height_ratio,

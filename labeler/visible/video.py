@@ -52,7 +52,7 @@ import ffmpeg as ffmpeg_python
 import numpy as np
 from PIL import Image
 
-from labeler.errors import CorruptFile, LabelerError, UnsupportedFormat
+from labeler.errors import CorruptFile, InvalidArgument, LabelerError, UnsupportedFormat
 from labeler.media import ffmpeg as ff
 from labeler.media.video import VideoInfo, video_info
 from labeler.visible.image import (
@@ -104,7 +104,7 @@ def label_rgba(placement: Placement, scheme: str) -> np.ndarray:
     numpy.ndarray
     """
     if scheme not in ("light", "dark"):
-        raise ValueError(f"scheme must be 'light' or 'dark', got {scheme!r}")
+        raise InvalidArgument(f"scheme must be 'light' or 'dark', got {scheme!r}")
     t, b = placement.rendered.text_alpha, placement.rendered.back_alpha
     text_level, back_level = (255.0, 0.0) if scheme == "light" else (0.0, 255.0)
     alpha = t + b
