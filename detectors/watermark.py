@@ -36,7 +36,7 @@ from labeler.watermark.scheme import Scheme
 from labeler.watermark.sync import null_tail, scale_candidates, shift_search
 from labeler.watermark.transforms import MIN_SIDE, Prefiltered, geometry_image, luma_fast, prefilter_parts
 
-__all__ = ["detect", "WatermarkResult", "DEFAULT_THRESHOLD"]
+__all__ = ["detect", "detect_audio", "WatermarkResult", "DEFAULT_THRESHOLD"]
 
 #: Default false-positive threshold on the p-value.
 DEFAULT_THRESHOLD = 1e-6
@@ -93,6 +93,18 @@ class WatermarkResult:
         Number of (shift, scale, method) hypotheses covered by the p-value.
     threshold : float
         The threshold ``found`` was decided with.
+    offset_seconds : float
+        Audio only: where the mark's period starts in the input (s, modulo the 3.07 s period).
+    speed : float
+        Audio only: playback speed of the input relative to the embedded audio (1.0 = unchanged).
+    pitch : float
+        Audio only: frequency factor of the input relative to the embedded audio (1.0 = unchanged).
+    blocks_read : int
+        Audio only: analysis windows read (detection stops at the first window that decodes).
+    zero_bit_p_value : float
+        Audio only: p-value of the presence test alone (pilot correlation, no payload/CRC needed).
+    reason : str or None
+        Why nothing could be decided (e.g. "too short to carry a watermark"), else None.
     """
 
     found: bool
@@ -106,6 +118,12 @@ class WatermarkResult:
     bit_errors: int | None = None
     trials: int = 0
     threshold: float = DEFAULT_THRESHOLD
+    offset_seconds: float = 0.0
+    speed: float = 1.0
+    pitch: float = 1.0
+    blocks_read: int = 0
+    zero_bit_p_value: float = 1.0
+    reason: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         """The ``layers.watermark`` report fields (``payload`` as hex)."""
@@ -327,3 +345,11 @@ def detect(image: np.ndarray, *, key: bytes, method: str | None = None,
                            method=best.scheme.name, z=best.z, scale=best.scale, rotation=best.rotation,
                                offset=best.offset,
                            bit_errors=best.bit_errors, trials=trials, threshold=threshold)
+
+
+def detect_audio(samples: np.ndarray, sample_rate: int, *, key: bytes, **kwargs: object) -> WatermarkResult:
+    """The audio watermark detector, :func:`detectors.watermark_audio.detect_audio` (imported lazily:
+    that module imports this one for :class:`WatermarkResult`)."""
+    from detectors.watermark_audio import detect_audio as _detect_audio
+
+    return _detect_audio(samples, sample_rate, key=key, **kwargs)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from labeler.watermark.audio import embed_audio
 from labeler.watermark.dct import DCT
 from labeler.watermark.dwt import DWT
 from labeler.watermark.payload import (
@@ -43,6 +44,7 @@ from labeler.watermark.transforms import (
 
 __all__ = [
     "embed",
+    "embed_audio",
     "payload_from_produce_id",
     "watermark_delta",
     "METHODS",

@@ -1,0 +1,283 @@
+"""Audio watermark detector: is a keyed mark of :mod:`labeler.watermark.audio` present, what payload, how sure.
+
+::
+
+    >>> from detectors.watermark import detect_audio
+    >>> r = detect_audio(samples, 44100, key=key)             # doctest: +SKIP
+    >>> r.found, r.payload.hex(), r.p_value, r.zero_bit_p_value, r.speed
+
+Steps (``docs/watermark-audio.md``): log band energies of the mono downmix on the embedder's bands, a
+key-independent 2-D high-pass (the host's envelope out, the cells' +-a steps in), then for every
+hypothesis (replay speed, tempo, pitch) resample to the embedding time grid, fold the 3.07 s periods,
+find the period phase by one FFT circular cross-correlation with the pilot, read the cells, despread,
+soft Viterbi, CRC. The p-value is a union bound over every (phase, hypothesis, window) tried of the
+Bentkus-Dzindzalieta bound on the pilot's self-normalised correlation, times ``2**-16`` when the CRC
+is required.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from detectors.watermark import DEFAULT_THRESHOLD, WatermarkResult
+from labeler.watermark.audio import (
+    CELL,
+    CELL_TICKS,
+    N_BANDS,
+    PERIOD_CELLS,
+    TICK,
+    Pattern,
+    as_float_pcm,
+    band_matrix,
+    check_rate,
+    frame_length,
+    make_pattern,
+)
+from labeler.watermark.payload import CRC_BITS, WatermarkError, check_key, split_info, viterbi_decode
+from labeler.watermark.sync import null_tail
+
+__all__ = ["detect_audio", "MIN_DETECT_SECONDS", "WINDOW_SECONDS", "hypotheses"]
+
+#: Shortest excerpt read (s): below this nothing is decided ("too short").
+MIN_DETECT_SECONDS = 1.5
+#: Longest window read at once (s); longer input is read in consecutive windows (stop at the first
+#: found), each counted in the p-value.
+WINDOW_SECONDS = 30.0
+#: Speed range searched: replay speed and tempo 1 +- SPEED_RANGE, pitch 1 +- PITCH_RANGE.
+SPEED_RANGE, PITCH_RANGE = 0.06, 0.065
+#: Frequency-factor step: +-0.25 % is at most 9.5 Hz (0.22 band) at the top of the band. Replay-speed
+#: hypotheses use the nearest frequency factor on this grid, so band maps are shared.
+PITCH_STEP = 0.005
+#: Phases kept from the FFT correlation per hypothesis and hypotheses decoded per window.
+TOP_PHASES, DECODE_TOP = 3, 6
+#: High-pass: the log band energy minus its mean over this many ticks x bands (a cell is 2 x 1).
+DETREND = (5, 3)
+#: Detrended values are clipped to +- this (log units): a transient or a gap cannot dominate a sum.
+CLIP = 1.0
+#: Energies below this fraction of the window's mean band energy count as silence (read as 0).
+FLOOR = 1e-3
+#: Decodings tried per read (band-weighted and plain despreading): the CRC factor is DECODINGS * 2**-16.
+DECODINGS = 2
+_PERIOD_TICKS = PERIOD_CELLS * CELL_TICKS
+
+
+def hypotheses(seconds: float) -> list[tuple[float, float]]:
+    """The (time factor, frequency factor) pairs searched for a window of ``seconds``.
+
+    Time factor = received / embedded duration; frequency factor = received / embedded frequency.
+    Replay speed v gives (1/v, v), a tempo change (1/v, 1), a pitch shift (1, p). The time step keeps
+    the drift across the window under ~0.4 cell, so it is finer for longer windows; the list depends
+    on the length only (fixed before looking at the audio: the p-value counts it).
+    """
+    step = min(0.02, max(0.0015, 0.8 * CELL / max(seconds, 1e-9)))
+    k = int(math.ceil(SPEED_RANGE / step))
+    speeds = 1.0 + step * np.arange(-k, k + 1)
+    hyps = [(1.0, 1.0)]
+    hyps += [(1.0 / v, 1.0 + PITCH_STEP * round((v - 1.0) / PITCH_STEP)) for v in speeds if v != 1.0]
+    hyps += [(1.0 / v, 1.0) for v in speeds if v != 1.0]
+    kp = int(round(PITCH_RANGE / PITCH_STEP))
+    hyps += [(1.0, 1.0 + PITCH_STEP * i) for i in range(-kp, kp + 1) if i != 0]
+    return hyps
+
+
+@dataclass
+class _Read:
+    z: float
+    phase: int
+    hyp: tuple[float, float]
+    cells: np.ndarray  # (PERIOD_CELLS, N_BANDS) folded, aligned cell values
+
+
+def _spectrogram(mono: np.ndarray, fs: int) -> tuple[np.ndarray, float]:
+    """Power spectrogram (frames, bins) of ``mono`` (float32) and the frame hop (s)."""
+    n = frame_length(fs)
+    hop = n // 2
+    if mono.shape[0] < n:
+        mono = np.pad(mono, (0, n - mono.shape[0]))
+    frames = np.lib.stride_tricks.sliding_window_view(mono, n)[::hop]
+    win = np.hanning(n).astype(np.float32)
+    spec = np.fft.rfft(frames * win, axis=1)
+    return (spec.real ** 2 + spec.imag ** 2).astype(np.float32), hop / fs
+
+
+def _band_map(power: np.ndarray, fs: int, freq: float) -> np.ndarray:
+    """Detrended, clipped log band energies (frames, N_BANDS) for frequency factor ``freq``."""
+    n = 2 * (power.shape[1] - 1)
+    lo, hi, mat = band_matrix(fs, n, freq)
+    energy = power[:, lo:hi] @ mat
+    floor = np.float32(FLOOR) * max(float(energy.mean()), 1e-20)
+    log = np.log(energy + floor)
+    trend = cv2.blur(log, (DETREND[1], DETREND[0]), borderType=cv2.BORDER_REFLECT)
+    return np.clip(log - trend, -CLIP, CLIP)
+
+
+def _ticks(dmap: np.ndarray, hop_s: float, time: float) -> np.ndarray:
+    """Resample the frame map to embedding ticks under time factor ``time``; (ticks, N_BANDS)."""
+    dur = dmap.shape[0] * hop_s
+    nt = int(dur / (TICK * time))
+    pos = (np.arange(nt, dtype=np.float32) * np.float32(TICK * time / hop_s))
+    i0 = np.minimum(pos.astype(np.int64), dmap.shape[0] - 2)
+    w = (pos - i0).astype(np.float32)[:, None]
+    return dmap[i0] * (1.0 - w) + dmap[i0 + 1] * w
+
+
+def _fold(ticks: np.ndarray) -> np.ndarray:
+    """Sum of the tick map over periods, (period ticks, N_BANDS)."""
+    nt = ticks.shape[0]
+    pad = (-nt) % _PERIOD_TICKS
+    if pad:
+        ticks = np.concatenate([ticks, np.zeros((pad, N_BANDS), ticks.dtype)])
+    return ticks.reshape(-1, _PERIOD_TICKS, N_BANDS).sum(axis=0)
+
+
+def _pilot_spectrum(pattern: Pattern) -> np.ndarray:
+    ticks = np.repeat(pattern.pilot_chips, CELL_TICKS, axis=0)
+    return np.conj(np.fft.rfft(ticks, axis=0))
+
+
+def _phase_search(folded: np.ndarray, pilot_conj: np.ndarray, pattern: Pattern,
+                  hyp: tuple[float, float]) -> _Read:
+    """Best period phase by one circular cross-correlation, then the self-normalised pilot z there."""
+    corr = np.fft.irfft((np.fft.rfft(folded, axis=0) * pilot_conj).sum(axis=1), _PERIOD_TICKS)
+    best = None
+    pilot = pattern.layout.pilot.reshape(PERIOD_CELLS, N_BANDS)
+    for phase in np.argsort(corr)[::-1][:TOP_PHASES]:
+        cells = np.roll(folded, -int(phase), axis=0).reshape(PERIOD_CELLS, CELL_TICKS, N_BANDS).sum(axis=1)
+        a = cells[pilot]
+        v = float((a * a).sum())
+        z = float((a * pattern.pilot_chips[pilot]).sum()) / math.sqrt(v) if v > 0 else 0.0
+        if best is None or z > best.z:
+            best = _Read(z, int(phase), hyp, cells)
+    return best
+
+
+def _band_weights(cells: np.ndarray, pattern: Pattern) -> np.ndarray:
+    """Per-band despreading weight ``a_b / E[v^2]_b`` (LMMSE gain), from the pilot cells of each band.
+
+    A codec or a low-pass that removes some bands leaves their cells mostly host noise: the weight
+    follows what survived. It uses the pilot signs and squared values only, so the data signs stay
+    independent fair coins under the null (the CRC still passes by chance with probability 2**-16).
+    """
+    pilot = pattern.layout.pilot.reshape(PERIOD_CELLS, N_BANDS)
+    amp = np.where(pilot, cells * pattern.pilot_chips, 0.0).sum(axis=0) / np.maximum(pilot.sum(axis=0), 1)
+    power = (cells * cells).mean(axis=0)
+    w = np.maximum(amp, 0.0) / np.maximum(power, 1e-30)
+    return np.broadcast_to(w / max(float(w.max()), 1e-30), cells.shape)
+
+
+def _decode(read: _Read, pattern: Pattern) -> tuple[bytes, bool]:
+    """Weighted despreading, then the plain sum if its CRC fails (list of :data:`DECODINGS`)."""
+    for weights in (_band_weights(read.cells, pattern), 1.0):
+        soft = pattern.layout.soft_bits((read.cells * weights).reshape(-1))
+        payload, ok = split_info(viterbi_decode(soft))
+        if ok:
+            break
+    return payload, ok
+
+
+def _window_reads(mono: np.ndarray, fs: int, pattern: Pattern) -> list[_Read]:
+    power, hop_s = _spectrogram(mono, fs)
+    pilot_conj = _pilot_spectrum(pattern)
+    hyps = hypotheses(mono.shape[0] / fs)
+    maps: dict[float, np.ndarray] = {}
+    reads = []
+    for hyp in hyps:
+        time, freq = hyp
+        if freq not in maps:
+            maps[freq] = _band_map(power, fs, freq)
+        folded = _fold(_ticks(maps[freq], hop_s, time))
+        reads.append(_phase_search(folded, pilot_conj, pattern, hyp))
+    return reads
+
+
+def detect_audio(samples: np.ndarray, sample_rate: int, *, key: bytes,
+                 threshold: float = DEFAULT_THRESHOLD, max_windows: int | None = None) -> WatermarkResult:
+    """Look for the audio watermark of ``key``; return found, payload and a calibrated p-value.
+
+    Parameters
+    ----------
+    samples : ndarray, shape (n,) or (n, channels)
+        float or integer PCM, any length (under :data:`MIN_DETECT_SECONDS` gives found=False with
+        ``reason`` "too short"). NaN/inf in float input give found=False with a reason.
+    sample_rate : int
+        8000-192000 Hz.
+    key : bytes
+        The embedding key.
+    threshold : float
+        ``found`` requires a CRC-valid payload with ``p_value <= threshold`` (default 1e-6).
+    max_windows : int, optional
+        Read at most this many consecutive :data:`WINDOW_SECONDS` windows (default: all).
+
+    Returns
+    -------
+    WatermarkResult
+        ``method`` is ``"audio"``; ``z`` the pilot's self-normalised correlation, ``speed`` the replay /
+        tempo factor (received speed / embedded), ``pitch`` the frequency factor, ``offset_seconds`` the
+        window start plus the period phase, ``zero_bit_p_value`` the presence p-value (pilot only, no
+        CRC), ``blocks_read`` the windows read, ``trials`` the hypotheses the p-value counts.
+
+    Raises
+    ------
+    WatermarkError
+        Bad key, sample rate, shape or dtype (not for silence, short or non-finite audio).
+    """
+    check_key(key)
+    fs = check_rate(sample_rate)
+    try:
+        x, _ = as_float_pcm(samples)
+    except WatermarkError as err:
+        if "NaN" not in str(err):
+            raise
+        return WatermarkResult(False, None, 1.0, None, threshold=threshold, reason=str(err))
+    mono = x.mean(axis=1, dtype=np.float32) if x.shape[1] > 1 else x[:, 0]
+    if mono.shape[0] < MIN_DETECT_SECONDS * fs:
+        return WatermarkResult(False, None, 1.0, None, threshold=threshold,
+                               reason=f"too short to carry a watermark ({mono.shape[0] / fs:.2f} s)")
+    pattern = make_pattern(key, None)
+    win = int(WINDOW_SECONDS * fs)
+    starts = list(range(0, max(1, mono.shape[0] - int(MIN_DETECT_SECONDS * fs) + 1), win))
+    if max_windows is not None:
+        starts = starts[: max(1, int(max_windows))]
+    trials = 0
+    best: WatermarkResult | None = None
+    for i, s0 in enumerate(starts):
+        seg = mono[s0: s0 + win]
+        trials += len(hypotheses(seg.shape[0] / fs)) * _PERIOD_TICKS
+        res = _read_window(seg, fs, pattern, trials, threshold)
+        res.offset_seconds += s0 / fs
+        res.blocks_read = i + 1
+        if best is None or res.found or res.zero_bit_p_value < best.zero_bit_p_value:
+            best = res
+        if res.found:
+            break
+    best.blocks_read = min(len(starts), (best.blocks_read or 1)) if best.found else len(starts)
+    return best
+
+
+def _read_window(seg: np.ndarray, fs: int, pattern: Pattern, trials: int, threshold: float) -> WatermarkResult:
+    """Search and decode one window; ``trials`` counts every hypothesis tried so far (this one included)."""
+    reads = sorted(_window_reads(seg, fs, pattern), key=lambda r: -r.z)
+    top = reads[0]
+    p0 = min(1.0, trials * null_tail(top.z))
+    crc = DECODINGS * 2.0 ** -CRC_BITS
+    for r in reads[:DECODE_TOP]:
+        if trials * null_tail(r.z) * crc > threshold:
+            break  # no CRC could make this (or any weaker) read significant
+        payload, ok = _decode(r, pattern)
+        if ok:
+            p = min(1.0, trials * null_tail(r.z)) * crc
+            return _result(r, payload if p <= threshold else None, p, p0, trials, threshold)
+    return _result(top, None, p0, p0, trials, threshold)
+
+
+def _result(r: _Read, payload: bytes | None, p: float, p0: float, trials: int, threshold: float) -> WatermarkResult:
+    time, freq = r.hyp
+    return WatermarkResult(
+        found=payload is not None, payload=payload, p_value=p, method="audio" if payload else None,
+        z=r.z, trials=trials, threshold=threshold, offset_seconds=(r.phase * TICK * time) % (PERIOD_CELLS * CELL),
+        speed=1.0 / time, pitch=freq, zero_bit_p_value=p0,
+    )
