@@ -22,6 +22,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from types import ModuleType
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from labeler.atomic import atomic_output
 from labeler.errors import LabelerError
@@ -50,6 +51,28 @@ class FoundLabel:
     raw: str
     location: str
     standard: bool = True
+
+
+@runtime_checkable
+class Carrier(Protocol):
+    """What every carrier module (``labeler.metadata.<carrier>`` of the format table) provides.
+
+    A carrier never decodes or re-encodes media: it copies the container and changes only the label.
+    """
+
+    def read(self, src: BinaryIO) -> list[FoundLabel]:
+        """Every label value in the file open at ``src`` (from its start), standard copies first.
+
+        Raises :class:`~labeler.errors.LabelerError` for a damaged or unsafe container.
+        """
+        ...
+
+    def write(self, src: BinaryIO, dst: BinaryIO, value: str) -> None:
+        """Copy ``src`` to ``dst`` with ``value`` in the standard carrier, replacing older copies there.
+
+        Raises :class:`~labeler.errors.LabelerError` for a damaged or unsafe container.
+        """
+        ...
 
 
 #: format name -> carrier module name

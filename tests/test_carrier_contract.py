@@ -1,0 +1,63 @@
+"""One contract, every carrier: each format of the table reads and writes its label the same way."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import SAMPLES, ffmpeg_exe
+from PIL import Image
+
+from labeler.errors import LabelerError
+from labeler.formats import FORMAT_TABLE
+from labeler.metadata import Carrier, carrier_module
+
+VALUE = ('{"Label":"1","ContentProducer":"x","ProduceID":"contract","ReservedCode1":"",'
+         '"ContentPropagator":"x","PropagateID":"contract","ReservedCode2":""}')
+
+
+def _ffmpeg(*args: str) -> None:
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-nostdin", "-y", *args], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def unlabeled(tmp_path_factory) -> dict[str, bytes]:
+    """One unlabeled file of every format in the table, made from samples/."""
+    d = tmp_path_factory.mktemp("contract")
+    made = {"jpeg": SAMPLES / "photo.jpg", "png": SAMPLES / "photo.png", "wav": SAMPLES / "speech.wav",
+            "flac": SAMPLES / "speech.flac", "mp3": SAMPLES / "speech.mp3", "mp4": SAMPLES / "clip.mp4"}
+    with Image.open(SAMPLES / "photo.png") as im:
+        small = im.convert("RGB").resize((64, 48))
+        for fmt, pil in (("webp", "WEBP"), ("tiff", "TIFF"), ("gif", "GIF")):
+            made[fmt] = d / f"x.{fmt}"
+            small.save(made[fmt], pil)
+    made["m4a"] = d / "x.m4a"
+    _ffmpeg("-i", str(SAMPLES / "speech.wav"), "-t", "1", "-c:a", "aac", "-b:a", "64k", str(made["m4a"]))
+    made["mov"] = d / "x.mov"
+    _ffmpeg("-i", str(SAMPLES / "clip.mp4"), "-c", "copy", str(made["mov"]))
+    assert set(made) == {f.name for f in FORMAT_TABLE}, "a format of the table has no contract sample"
+    return {fmt: Path(p).read_bytes() for fmt, p in made.items()}
+
+
+@pytest.mark.parametrize("fmt", [f.name for f in FORMAT_TABLE])
+def test_carrier_contract(unlabeled, fmt):
+    module = carrier_module(fmt)
+    assert isinstance(module, Carrier)
+    original = unlabeled[fmt]
+    assert [f for f in module.read(io.BytesIO(original)) if f.standard] == []
+    once = io.BytesIO()
+    module.write(io.BytesIO(original), once, VALUE)
+    found = module.read(io.BytesIO(once.getvalue()))
+    assert [(f.raw, f.standard) for f in found] == [(VALUE, True)]
+    # Writing again replaces: still one standard copy, with the new value.
+    twice = io.BytesIO()
+    module.write(io.BytesIO(once.getvalue()), twice, VALUE.replace("contract", "again"))
+    assert [f.raw for f in module.read(io.BytesIO(twice.getvalue())) if f.standard] == [
+        VALUE.replace("contract", "again")]
+    # A damaged container is a LabelerError or a clean empty read, never another exception.
+    for cut in (len(original) // 2, 16):
+        with contextlib.suppress(LabelerError):
+            module.read(io.BytesIO(original[:cut]))
