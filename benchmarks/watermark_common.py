@@ -1,19 +1,17 @@
-"""Shared pieces of the watermark benchmarks: corpus loading, attacks, anchors, quality metrics.
+"""Shared pieces of the watermark benchmarks: corpus loading, anchors, quality metrics.
 
-The attacks use real encoders (Pillow JPEG/WebP/PNG) and ordinary editing operations (Pillow resize
-with its default antialiasing filter, rotation, enhancement; numpy noise). The anchors are the PyPI
-packages ``invisible-watermark`` (module ``imwatermark``) and ``blind-watermark``, imported only here.
+The attacks (JPEG/WebP re-encode, resize, crop, rotation, blur, noise, ...) live in ``benchmarks/attacks.py``,
+shared with the other benchmarks and the tests. The anchors are the PyPI packages
+``invisible-watermark`` (module ``imwatermark``) and ``blind-watermark``, imported only here.
 """
 
 from __future__ import annotations
 
-import io
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageEnhance, ImageFilter
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -78,109 +76,6 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     sxx, syy, sxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
     s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
     return float(s.mean())
-
-
-# --- attacks -----------------------------------------------------------------------------------------
-
-
-def _codec(a: np.ndarray, fmt: str, **kw: object) -> np.ndarray:
-    buf = io.BytesIO()
-    Image.fromarray(a).save(buf, fmt, **kw)
-    with Image.open(io.BytesIO(buf.getvalue())) as im:
-        return np.asarray(im.convert("RGB"))
-
-
-def jpeg(q: int) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
-    return lambda a, rng: _codec(a, "JPEG", quality=q)
-
-
-def webp(q: int) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
-    return lambda a, rng: _codec(a, "WEBP", quality=q)
-
-
-def resize(f: float) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
-    def run(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        h, w = a.shape[:2]
-        return np.asarray(Image.fromarray(a).resize((round(w * f), round(h * f)), Image.BICUBIC))
-
-    return run
-
-
-def crop(area: float) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
-    def run(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        h, w = a.shape[:2]
-        s = np.sqrt(area)
-        ch, cw = int(h * s), int(w * s)
-        y0, x0 = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
-        return a[y0 : y0 + ch, x0 : x0 + cw]
-
-    return run
-
-
-def rotate(deg: float) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
-    def run(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        r = np.asarray(Image.fromarray(a).rotate(deg, Image.BICUBIC))
-        h, w = a.shape[:2]
-        m = int(np.ceil(np.sin(np.radians(abs(deg))) * max(h, w))) + 2  # drop the black corners
-        return r[m : h - m, m : w - m]
-
-    return run
-
-
-def blur(sigma: float) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
-    return lambda a, rng: np.asarray(Image.fromarray(a).filter(ImageFilter.GaussianBlur(sigma)))
-
-
-def noise(sigma: float) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
-    return lambda a, rng: np.clip(a + rng.normal(0, sigma, a.shape), 0, 255).astype(np.uint8)
-
-
-def enhance(kind: str, f: float) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
-    cls = {"brightness": ImageEnhance.Brightness, "contrast": ImageEnhance.Contrast}[kind]
-    return lambda a, rng: np.asarray(cls(Image.fromarray(a)).enhance(f))
-
-
-def gamma(g: float) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
-    lut = np.clip(255.0 * (np.arange(256) / 255.0) ** g + 0.5, 0, 255).astype(np.uint8)
-    return lambda a, rng: lut[a]
-
-
-def chain(*fs: Callable[[np.ndarray, np.random.Generator], np.ndarray]
-          ) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
-    def run(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        for f in fs:
-            a = f(a, rng)
-        return a
-
-    return run
-
-
-ATTACKS: dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarray]] = {
-    "none": lambda a, rng: a,
-    "png": lambda a, rng: _codec(a, "PNG"),
-    "jpeg90": jpeg(90),
-    "jpeg75": jpeg(75),
-    "jpeg50": jpeg(50),
-    "jpeg30": jpeg(30),
-    "webp75": webp(75),
-    "resize0.5": resize(0.5),
-    "resize0.75": resize(0.75),
-    "resize1.5": resize(1.5),
-    "crop80": crop(0.8),
-    "crop50": crop(0.5),
-    "rot1": rotate(1.0),
-    "rot2": rotate(2.0),
-    "blur1": blur(1.0),
-    "noise5": noise(5.0),
-    "bright+20": enhance("brightness", 1.2),
-    "bright-20": enhance("brightness", 0.8),
-    "contrast0.8": enhance("contrast", 0.8),
-    "gamma0.8": gamma(0.8),
-    "resize0.75+jpeg75": chain(resize(0.75), jpeg(75)),
-    "crop50+jpeg80": chain(crop(0.5), jpeg(80)),
-}
-QUICK_ATTACKS = ["none", "jpeg50", "webp75", "resize0.5", "crop50", "rot2", "blur1", "noise5", "contrast0.8",
-                 "resize0.75+jpeg75"]
 
 
 # --- anchors -----------------------------------------------------------------------------------------

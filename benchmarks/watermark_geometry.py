@@ -19,8 +19,9 @@ import argparse
 import time
 
 import numpy as np
+from attacks import chain, resize, rotate
 from results import write_section
-from watermark_common import KEY, chain, corpus_images, resize, rotate, synthetic_photo
+from watermark_common import KEY, corpus_images, synthetic_photo
 
 from labeler.watermark import embed
 from labeler.watermark.sync import scale_candidates

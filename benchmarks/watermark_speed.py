@@ -28,9 +28,10 @@ from collections.abc import Callable  # noqa: E402
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+from attacks import resize  # noqa: E402
 from PIL import Image  # noqa: E402
 from results import write_section  # noqa: E402
-from watermark_common import KEY, anchors, corpus_images, resize, synthetic_photo  # noqa: E402
+from watermark_common import KEY, anchors, corpus_images, synthetic_photo  # noqa: E402
 
 from detectors.watermark import detect  # noqa: E402
 from labeler.watermark import embed  # noqa: E402
