@@ -167,7 +167,7 @@ def _judge(report: Report, fmt: str, found: list[Any], pixels: _Pixels | None, p
     report.metadata = judge_metadata(found)
     if key is not None:
         report.watermark = _guarded(report, "watermark", watermark_layer, pixels, report.medium, key,
-                                    report.metadata)
+                                    report.metadata, path)
     if visible and pixels is not None:
         report.visible = _guarded(report, "visible", visible_layer, pixels)
     elif visible and report.medium == "video":
@@ -293,34 +293,54 @@ def audio_visible_layer(path: Path) -> dict[str, Any]:
     return layer
 
 
-def watermark_layer(pixels: _Pixels | None, what: str, key: bytes, metadata: MetadataLayer) -> dict[str, Any]:
+def watermark_layer(pixels: _Pixels | None, what: str, key: bytes, metadata: MetadataLayer,
+                    path: Path | None = None) -> dict[str, Any]:
     """The ``layers.watermark`` entry: detection result, key ID, and agreement with the metadata label.
 
+    Images are read from their decoded pixels, audio from its decoded samples (``path``).
     ``matches_metadata`` is true/false when both a watermark and a metadata ProduceID exist (the
     default payload is derived from the ProduceID), else null. A file the detector cannot read
-    (audio, video, an image under 128 px) gets ``checked: false`` and a ``note``.
+    (video, an image under 128 px, audio under 1.5 s) gets ``checked: false`` and a ``note``.
     """
-    from detectors.watermark import detect
-    from labeler.watermark import payload_from_produce_id
     from labeler.watermark.keyfile import key_id
 
     layer: dict[str, Any] = {"present": False, "checked": False, "payload": None, "p_value": None,
                              "method": None, "matches_metadata": None, "key_id": key_id(key)}
-    if pixels is None:
-        layer["note"] = f"watermark detection covers images; this file is {what}"
-        return layer
-    image = pixels.get()
-    if image is None:
-        layer["note"] = pixels.error
-        return layer
     try:
-        result = detect(image, key=key)
+        if pixels is not None:
+            result = _detect_image(pixels, key)
+        elif what == "audio" and path is not None:
+            result = _detect_audio_file(path, key)
+        else:
+            layer["note"] = f"watermark detection covers images and audio; this file is {what}"
+            return layer
     except LabelerError as exc:
         layer["note"] = str(exc)
         return layer
     layer.update(result.to_dict())
     layer["checked"] = True
+    if getattr(result, "reason", None):
+        layer["note"] = result.reason
     produce_id = metadata.fields.get("ProduceID") if metadata.fields else None
     if result.found and result.payload is not None and produce_id:
+        from labeler.watermark import payload_from_produce_id
+
         layer["matches_metadata"] = result.payload == payload_from_produce_id(produce_id)
     return layer
+
+
+def _detect_image(pixels: _Pixels, key: bytes) -> Any:
+    from detectors.watermark import detect
+
+    image = pixels.get()
+    if image is None:
+        raise LabelerError(pixels.error or "the image could not be decoded")
+    return detect(image, key=key)
+
+
+def _detect_audio_file(path: Path, key: bytes) -> Any:
+    from detectors.watermark import detect_audio
+    from labeler.media.audio import read_audio
+
+    data = read_audio(path)
+    return detect_audio(data.samples, data.sample_rate, key=key)

@@ -126,18 +126,71 @@ def _watermark_pixels(pixels: Any, call: StageCall) -> tuple[Any, dict[str, Any]
     return marked, done
 
 
-def _audio_cue(call: StageCall) -> dict[str, dict[str, Any]]:
-    from labeler.visible import add_audio_label_file
+def _audio_samples(call: StageCall) -> dict[str, dict[str, Any]]:
+    """Watermark, then the audio cue / voice prompt, on one decode and one encode, tags kept.
 
+    WAV and FLAC keep their sample format; MP3 and M4A are re-encoded once at about the source's bit
+    rate (:func:`labeler.visible.audio.rewrite_audio_file`), so the two layers never cost two
+    generations of loss.
+    """
+    from labeler.visible.audio import rewrite_audio_file
+
+    done: dict[str, dict[str, Any]] = {}
+    steps: list[Callable[[Any, int], Any]] = []
+    if "watermark" in call.layers:
+        steps.append(_audio_watermark_step(call, done))
+    if "visible" in call.layers:
+        steps.append(_audio_label_step(call, done))
+
+    def transform(samples: Any, rate: int) -> Any:
+        for step in steps:
+            samples = step(samples, rate)
+        return samples
+
+    rewrite_audio_file(call.src, call.out, transform)
+    return done
+
+
+def _audio_watermark_step(call: StageCall, done: dict[str, dict[str, Any]]) -> Callable[[Any, int], Any]:
+    from labeler.watermark import embed_audio, payload_from_produce_id
+    from labeler.watermark.audio import DEFAULT_AUDIO_STRENGTH
+    from labeler.watermark.keyfile import key_id
+
+    wm = call.options.watermark
+    assert wm.key is not None
+    key = wm.key
+    payload = payload_from_produce_id(call.record.produce_id)
+    if wm.strength is not None:
+        # The image strength is in luma levels; the audio mark has its own scale (docs/watermark-audio.md).
+        call.warnings.append("the watermark strength applies to images; audio uses its default strength")
+    done["watermark"] = {"method": "audio", "payload": payload.hex(), "key_id": key_id(key),
+                         "strength": DEFAULT_AUDIO_STRENGTH}
+
+    def step(samples: Any, rate: int) -> Any:
+        return embed_audio(samples, rate, payload, key=key)
+
+    return step
+
+
+def _audio_label_step(call: StageCall, done: dict[str, dict[str, Any]]) -> Callable[[Any, int], Any]:
     vis = call.options.visible
-    add_audio_label_file(call.src, call.out, kind=vis.audio_label, language=vis.voice_language,
-                         where=vis.cue_positions)
     kinds = {"rhythm": ["audio-rhythm"], "voice": ["audio-voice"]}.get(vis.audio_label,
                                                                         ["audio-rhythm", "audio-voice"])
-    done: dict[str, Any] = {"kind": kinds[-1], "kinds": kinds, "where": list(vis.cue_positions)}
+    done["visible"] = {"kind": kinds[-1], "kinds": kinds, "where": list(vis.cue_positions)}
     if vis.audio_label != "rhythm":
-        done["language"] = vis.voice_language
-    return {"visible": done}
+        done["visible"]["language"] = vis.voice_language
+
+    def step(samples: Any, rate: int) -> Any:
+        if vis.audio_label == "rhythm":
+            from labeler.visible.audio import add_audio_cue
+
+            return add_audio_cue(samples, rate, where=vis.cue_positions)
+        from labeler.visible.voice_prompt import add_audio_label
+
+        return add_audio_label(samples, rate, kind=vis.audio_label, language=vis.voice_language,
+                               where=vis.cue_positions)
+
+    return step
 
 
 def _video_mark(call: StageCall) -> dict[str, dict[str, Any]]:
@@ -175,7 +228,8 @@ def _c2pa(call: StageCall) -> dict[str, dict[str, Any]]:
 STAGES: tuple[Stage, ...] = (
     Stage("image pixels (watermark, visible mark)", ("watermark", "visible"), PIXEL_FORMATS, _image_pixels,
           _needs_key),
-    Stage("audio cue / voice prompt", ("visible",), AUDIO_FORMATS, _audio_cue),
+    Stage("audio samples (watermark, cue / voice prompt)", ("watermark", "visible"), AUDIO_FORMATS,
+          _audio_samples, _needs_key),
     Stage("video visible mark", ("visible",), VIDEO_FORMATS, _video_mark),
     Stage("metadata label", ("metadata",), FORMATS, _metadata),
     Stage("C2PA manifest", ("c2pa",), FORMATS, _c2pa, _needs_signer),

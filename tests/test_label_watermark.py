@@ -82,7 +82,7 @@ def test_relabeled_with_other_id_is_flagged(marked, keys, tmp_path):
     ("src", "extra", "needle"),
     [
         ("photo.jpg", [], "needs a key"),
-        ("speech.wav", ["--key-file", "KEY"], "supports jpeg, png, webp, tiff files, not wav"),
+        ("clip.mp4", ["--key-file", "KEY"], "supports jpeg, png, webp, tiff, wav, flac, mp3, m4a files, not"),
     ],
 )
 def test_watermark_layer_errors(keys, tmp_path, src, extra, needle):
@@ -104,11 +104,15 @@ def test_bad_key_file_is_one_line_error(tmp_path):
 def test_watermark_reports_match_schema(marked, keys):
     jsonschema = pytest.importorskip("jsonschema")
     schema = json.loads((Path(__file__).resolve().parents[1] / "docs" / "report.schema.json").read_text())
-    proc = run_cli("verify", "--json", "--key-file", str(keys[0]), str(marked), str(SAMPLES / "speech.wav"))
+    proc = run_cli("verify", "--json", "--key-file", str(keys[0]), str(marked), str(SAMPLES / "speech.wav"),
+                   str(SAMPLES / "clip.mp4"))
     reports = [json.loads(line) for line in proc.stdout.splitlines()]
     for report in reports:
         jsonschema.validate(report, schema)
-    assert reports[1]["layers"]["watermark"]["checked"] is False
+    image, audio, video = (r["layers"]["watermark"] for r in reports)
+    assert image["checked"] is True and image["present"] is True
+    assert audio["checked"] is True and audio["present"] is False and audio["p_value"] > 1e-3  # unmarked
+    assert video["checked"] is False and "video" in video["note"]
 
 
 def test_watermark_and_visible_in_one_encode(keys, tmp_path):
