@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -34,6 +37,54 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+#: Prefix of the staging folders multi-step labeling makes beside its output; the owner's PID follows.
+STAGING_PREFIX = ".aigc-"
+_STAGING = re.compile(r"^\.aigc-(\d+)-")
+
+
+def staging_folder(directory: Path) -> tempfile.TemporaryDirectory[str]:
+    """A private folder beside an output (same file system, so the final rename is atomic).
+
+    Its name carries this process's ID, so a later run can tell a folder left by a killed process from
+    one that a live process is still using (:func:`clean_stale_staging`).
+    """
+    return tempfile.TemporaryDirectory(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=directory)
+
+
+def clean_stale_staging(directory: Path) -> list[Path]:
+    """Remove staging folders in ``directory`` whose owning process is gone (killed mid-write).
+
+    A folder is removed only when its name carries a process ID (:func:`staging_folder`) and no such
+    process exists; a live process's folder (ours, another user's, or a reused ID's) is left alone.
+    Never raises: a folder that cannot be removed stays. Returns the folders removed.
+    """
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _STAGING.match(entry.name)
+        if not match or not entry.is_dir(follow_symlinks=False) or _alive(int(match.group(1))):
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        if not os.path.exists(entry.path):
+            removed.append(Path(entry.path))
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # another user's process (or a number we cannot ask about): not ours to clean
+    return True
 
 
 def _create_beside(target: Path) -> tuple[int, str]:

@@ -150,6 +150,13 @@ def label_cmd(src: str, dst: str, as_json: bool, **opts) -> None:
 
     The metadata layer never re-encodes the media; the watermark layer re-encodes the pixels once.
     """
+    from pathlib import Path
+
+    from labeler.atomic import clean_stale_staging
+
+    # A run killed mid-write (SIGKILL, power loss) leaves its staging folder beside DST; its owner is gone.
+    for stale in clean_stale_staging(Path(dst).parent):
+        click.echo(f"aigc: warning: removed {stale} (left by an interrupted run)", err=True)
     try:
         result = label_file(
             src,

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labeler.atomic import check_paths
+from labeler.atomic import check_paths, staging_folder
 from labeler.errors import LabelerError
 from labeler.formats import PIXEL_FORMATS, check_extension
 from labeler.options import C2paOptions, LabelOptions, OutputOptions, VisibleOptions, WatermarkOptions
@@ -199,7 +198,7 @@ def run_stages(src: str | os.PathLike[str], dst: str | os.PathLike[str], label: 
     # Each step but the last writes a staged file beside dst (same filesystem: the final rename is
     # atomic, and a failure anywhere leaves no output); the last step writes dst atomically itself.
     staging = (
-        tempfile.TemporaryDirectory(prefix=".aigc-", dir=dst_p.parent)
+        staging_folder(dst_p.parent)
         if len(steps) > 1
         else contextlib.nullcontext("")
     )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -277,3 +279,21 @@ def test_exiftool_reads_the_label(labeled, name, tag):
         pytest.skip("exiftool is not installed")
     proc = subprocess.run([exiftool, "-s3", f"-{tag}", str(labeled[name])], capture_output=True, text=True)
     assert proc.stdout.strip() == AIGCLabel(PRODUCER, f"id-{name}").to_json()
+
+
+def test_label_cleans_staging_folders_of_dead_runs_only(tmp_path):
+    # What a SIGKILL mid-label leaves: a staging folder named after its (now dead) process.
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead = tmp_path / f".aigc-{gone.pid}-k1ll3d"
+    dead.mkdir()
+    (dead / "0.jpg").write_bytes(b"partial")
+    live = tmp_path / f".aigc-{os.getpid()}-inuse"  # this test's process is alive: a concurrent run
+    live.mkdir()
+    unrelated = tmp_path / ".aigc-notours"
+    unrelated.mkdir()
+    proc = run_cli("label", str(SAMPLES / "photo.jpg"), str(tmp_path / "out.jpg"), "--producer", PRODUCER,
+                   "--produce-id", "x", check=True)
+    assert not dead.exists() and live.is_dir() and unrelated.is_dir()
+    assert f"removed {dead}" in proc.stderr
+    assert (tmp_path / "out.jpg").is_file()

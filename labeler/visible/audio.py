@@ -26,13 +26,13 @@ from __future__ import annotations
 import math
 import os
 import struct
-import tempfile
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
-from labeler.atomic import atomic_output
+from labeler.atomic import atomic_output, staging_folder
 from labeler.errors import LabelerError
 from labeler.media.audio import read_audio, write_audio
 
@@ -425,7 +425,7 @@ def rewrite_audio_file(
     folder = os.path.dirname(os.path.abspath(dst))
     if not os.path.isdir(folder):
         raise LabelerError(f"output folder does not exist: {folder}")
-    with tempfile.TemporaryDirectory(prefix=".aigc-", dir=folder) as scratch:
+    with staging_folder(Path(folder)) as scratch:
         encoded = os.path.join(scratch, "encoded." + fmt)
         write_audio(encoded, out, data.sample_rate, format=fmt, subtype=subtype)
         with open(src, "rb") as source, open(encoded, "r+b") as fresh, atomic_output(dst) as handle:
