@@ -11,8 +11,10 @@ File attacks (hostile inputs for the parsers and the batch): decompression bombs
 :class:`Mutator` (bit flips, interesting integers, chunk/box/segment length corruption, truncation,
 splices, label-text edits).
 
-There are no audio or video attacks here yet: the benchmarks that had them re-encode through ffmpeg
-inline (``visible_video.py``, ``visible_audio_*.py``).
+Audio and video attacks (through the project's ffmpeg): :func:`mp3_round_trip` (MP3 encode and decode
+back, the visible audio cue and voice prompt benchmarks) and :func:`video_reencodes` (the re-encodes the
+visible video benchmark applies). The two import the project (``labeler``) when called, so the project
+root must be on ``sys.path`` then; the rest of this module needs only numpy and Pillow.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ import functools
 import io
 import random
 import struct
+import tempfile
 import zlib
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
@@ -136,6 +140,32 @@ QUICK_ATTACKS = ["none", "jpeg50", "webp75", "resize0.5", "crop50", "rot2", "blu
 def is_random(attack: str) -> bool:
     """Attacks of :data:`ATTACKS` that draw from the generator (so repeated draws are different trials)."""
     return "crop" in attack or "noise" in attack
+
+
+# --- audio and video attacks --------------------------------------------------------------------------
+
+
+def mp3_round_trip(x: np.ndarray, sr: int, bitrate: str = "128k") -> np.ndarray:
+    """Samples ``x`` (rate ``sr``) encoded to MP3 at ``bitrate`` and decoded back (labeler.media.audio)."""
+    from labeler.media.audio import read_audio, write_audio
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "a.mp3"
+        write_audio(path, x, sr, bitrate=bitrate)
+        return read_audio(path).samples
+
+
+def video_reencodes(quick: bool) -> dict[str, tuple[str, list[str]]]:
+    """Video re-encodes: name -> (output suffix, ffmpeg output options); "as is" has no options."""
+    out = {
+        "as is": ("", []),
+        "crf 28, 0.5x": (".mp4", ["-vf", "scale=iw/2:ih/2", "-c:v", "libx264", "-crf", "28", "-c:a", "copy"]),
+    }
+    if not quick:
+        out["VP9/WebM"] = (".webm", ["-c:v", "libvpx-vp9", "-crf", "40", "-b:v", "0", "-deadline", "realtime",
+                                     "-cpu-used", "8", "-c:a", "libopus"])
+        out["MPEG-4 part 2"] = (".mp4", ["-c:v", "mpeg4", "-q:v", "6", "-c:a", "copy"])
+    return out
 
 
 # --- file attacks: decompression bombs -------------------------------------------------------------------

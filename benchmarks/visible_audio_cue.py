@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -22,18 +21,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from attacks import mp3_round_trip  # noqa: E402
+
 from detectors.visible import detect_audio_cue  # noqa: E402
-from labeler.media.audio import read_audio, write_audio  # noqa: E402
+from labeler.media.audio import read_audio  # noqa: E402
 from labeler.visible.audio import _matched_level, add_audio_cue, cue_length  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus" / "audio"
-
-
-def mp3_round_trip(x: np.ndarray, sr: int) -> np.ndarray:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "a.mp3"
-        write_audio(path, x, sr, bitrate="128k")
-        return read_audio(path).samples
 
 
 def main() -> None:

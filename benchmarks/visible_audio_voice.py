@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,19 +26,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from attacks import mp3_round_trip  # noqa: E402
+
 from detectors.visible import VOICE_THRESHOLD, detect_voice_prompt  # noqa: E402
-from labeler.media.audio import read_audio, write_audio  # noqa: E402
+from labeler.media.audio import read_audio  # noqa: E402
 from labeler.visible.audio import loudness  # noqa: E402
 from labeler.visible.voice_prompt import LANGUAGES, add_voice_prompt, voice_clip  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus" / "audio"
-
-
-def mp3_round_trip(x: np.ndarray, sr: int, bitrate: str) -> np.ndarray:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "a.mp3"
-        write_audio(path, x, sr, bitrate=bitrate)
-        return read_audio(path).samples
 
 
 def main() -> None:

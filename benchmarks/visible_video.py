@@ -36,6 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from attacks import video_reencodes  # noqa: E402
 from results import write_section  # noqa: E402
 
 import labeler.visible.video as video_mod  # noqa: E402
@@ -125,19 +126,6 @@ def throughput(path: Path, repeats: int, work: Path) -> list[str]:
     return rows
 
 
-def transforms(quick: bool) -> dict[str, tuple[str, list[str]]]:
-    """name -> (suffix, ffmpeg output options)."""
-    out = {
-        "as is": ("", []),
-        "crf 28, 0.5x": (".mp4", ["-vf", "scale=iw/2:ih/2", "-c:v", "libx264", "-crf", "28", "-c:a", "copy"]),
-    }
-    if not quick:
-        out["VP9/WebM"] = (".webm", ["-c:v", "libvpx-vp9", "-crf", "40", "-b:v", "0", "-deadline", "realtime",
-                                     "-cpu-used", "8", "-c:a", "libopus"])
-        out["MPEG-4 part 2"] = (".mp4", ["-c:v", "mpeg4", "-q:v", "6", "-c:a", "copy"])
-    return out
-
-
 def detection(quick: bool, work: Path) -> tuple[list[str], str]:
     """Table rows per transform and a summary line."""
     loop = work / "loop.mp4"
@@ -155,7 +143,7 @@ def detection(quick: bool, work: Path) -> tuple[list[str], str]:
         labelled.append((name, out, expect))
     clean = [("pan-720p", PAN), ("clip", CLIP), ("clip x3", loop)]
     rows, found_all, alarms_all, times = [], 0, 0, []
-    for tname, (suffix, options) in transforms(quick).items():
+    for tname, (suffix, options) in video_reencodes(quick).items():
         found, misses, alarms = 0, [], []
         negatives = [(n, p, ()) for n, p in clean]
         for kind, items in (("pos", labelled), ("neg", negatives)):
@@ -178,7 +166,7 @@ def detection(quick: bool, work: Path) -> tuple[list[str], str]:
         alarms_all += len(alarms)
         rows.append(f"| {tname} | {found} / {len(labelled)} | {len(alarms)} / {len(clean)} | "
                     f"{'; '.join(misses + alarms) or '-'} |")
-    n = len(transforms(quick))
+    n = len(video_reencodes(quick))
     summary = (f"{found_all} / {n * len(labelled)} labelled found with exactly their intervals, "
                f"{alarms_all} / {n * len(clean)} false alarms; detect_video_label median "
                f"{statistics.median(times):.2f} s, max {max(times):.2f} s per video.")
