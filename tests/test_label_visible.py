@@ -6,6 +6,7 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import PRODUCER, SAMPLES, run_cli
 from PIL import Image
@@ -106,3 +107,22 @@ def test_no_visible_skips_the_layer(tmp_path):
             "--layers", "visible,metadata", check=True)
     report = json.loads(run_cli("verify", "--json", "--no-visible", str(out)).stdout)
     assert "visible" not in report["layers"] and report["verdict"] == "confirmed"
+
+
+@pytest.mark.parametrize(("fmt", "options"), [("webp", {"lossless": True}), ("png", {})])
+def test_lossless_sources_stay_lossless_after_a_pixel_layer(tmp_path, fmt, options):
+    from labeler.media.image import read_image
+
+    src = tmp_path / f"src.{fmt}"
+    with Image.open(SAMPLES / "photo.png") as im:
+        im.convert("RGB").save(src, fmt.upper(), **options)
+    out = tmp_path / f"out.{fmt}"
+    proc = run_cli("label", str(src), str(out), "--producer", PRODUCER, "--produce-id", "x", "--layers",
+                   "visible", "--json", check=True)
+    assert read_image(out).lossless == read_image(src).lossless == (fmt == "webp")
+    before, after = read_image(src).pixels, read_image(out).pixels
+    # Outside the label's box nothing changed at all: a lossy re-encode changes pixels everywhere.
+    x, y, w, h = json.loads(proc.stdout)["layers"]["visible"]["box"]
+    mask = np.ones(before.shape[:2], bool)
+    mask[max(0, y - 4):y + h + 4, max(0, x - 4):x + w + 4] = False
+    assert np.array_equal(before[mask], after[mask])

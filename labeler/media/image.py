@@ -95,6 +95,8 @@ class ImageData:
         Horizontal and vertical resolution in dots per inch.
     n_frames : int
         Frames in the file (animations); ``pixels`` is the first.
+    lossless : bool
+        A WebP stored losslessly (``VP8L``): :func:`write_image` with this as ``like`` keeps it lossless.
     """
 
     pixels: np.ndarray
@@ -105,6 +107,7 @@ class ImageData:
     xmp: bytes | None = None
     dpi: tuple[float, float] | None = None
     n_frames: int = 1
+    lossless: bool = False
 
     @property
     def height(self) -> int:
@@ -235,7 +238,21 @@ def _decode(im: Image.Image, data: bytes, kind: str | None) -> ImageData:
         pixels, icc = _to_array(im, icc)
     if orientation in _UNDO_ORIENTATION:
         pixels = np.ascontiguousarray(_UNDO_ORIENTATION[orientation](pixels))
-    return ImageData(pixels, fmt, mode, icc, exif, xmp, dpi, n_frames)
+    lossless = fmt == "webp" and _webp_lossless(data)
+    return ImageData(pixels, fmt, mode, icc, exif, xmp, dpi, n_frames, lossless)
+
+
+def _webp_lossless(data: bytes) -> bool:
+    """Whether a WebP's first image bitstream is ``VP8L`` (lossless) rather than ``VP8 `` (lossy)."""
+    at = 12
+    while at + 8 <= len(data):
+        fourcc = data[at:at + 4]
+        if fourcc in (b"VP8L", b"VP8 "):
+            return fourcc == b"VP8L"
+        size = int.from_bytes(data[at + 4:at + 8], "little")
+        # ANMF (animation frame) holds its bitstream after a 16-byte frame header: step into it.
+        at += 8 + 16 if fourcc == b"ANMF" else 8 + size + (size & 1)
+    return False
 
 
 # EXIF 2.32 4.6.4 Orientation: how a reader turned stored pixels for display, undone.
@@ -451,7 +468,7 @@ def write_image(
     quality : int
         JPEG and lossy WebP quality, 1..100.
     lossless : bool
-        Lossless WebP.
+        Lossless WebP; also when ``like`` was a lossless WebP (a lossless file stays lossless).
 
     Raises
     ------
@@ -466,6 +483,7 @@ def write_image(
     fmt = format or image_format_for(path) or (like.format if like else None)
     if fmt is None:
         raise UnsupportedFormat(f"cannot tell the image format from the name {os.fspath(path)!r}")
+    lossless = lossless or bool(like is not None and like.lossless and fmt == "webp")
     data = encode_image(pixels, fmt, like=like, quality=quality, lossless=lossless)
     with atomic_output(path) as handle:
         handle.write(data)
