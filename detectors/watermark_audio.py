@@ -1,4 +1,4 @@
-"""Audio watermark detector: is a keyed mark of :mod:`labeler.watermark.audio` present, what payload, how sure.
+"""Audio watermark detector: is a keyed audio mark present, which payload, how sure.
 
 ::
 
@@ -55,11 +55,11 @@ PITCH_STEP = 0.005
 #: Phases kept from the FFT correlation per hypothesis and hypotheses decoded per window.
 TOP_PHASES, DECODE_TOP = 3, 6
 #: High-pass: the log band energy minus its mean over this many ticks x bands (a cell is 2 x 1).
-DETREND = (5, 3)
+DETREND = (1, 5)
 #: Detrended values are clipped to +- this (log units): a transient or a gap cannot dominate a sum.
-CLIP = 1.0
+CLIP = 1.5
 #: Energies below this fraction of the window's mean band energy count as silence (read as 0).
-FLOOR = 1e-3
+FLOOR = 1e-5
 #: Decodings tried per read (band-weighted and plain despreading): the CRC factor is DECODINGS * 2**-16.
 DECODINGS = 2
 _PERIOD_TICKS = PERIOD_CELLS * CELL_TICKS
@@ -254,11 +254,12 @@ def detect_audio(samples: np.ndarray, sample_rate: int, *, key: bytes,
             best = res
         if res.found:
             break
-    best.blocks_read = min(len(starts), (best.blocks_read or 1)) if best.found else len(starts)
+    best.blocks_read = i + 1  # windows actually read (the loop stops at the first that decodes)
     return best
 
 
-def _read_window(seg: np.ndarray, fs: int, pattern: Pattern, trials: int, threshold: float) -> WatermarkResult:
+def _read_window(seg: np.ndarray, fs: int, pattern: Pattern, trials: int,
+                 threshold: float) -> WatermarkResult:
     """Search and decode one window; ``trials`` counts every hypothesis tried so far (this one included)."""
     reads = sorted(_window_reads(seg, fs, pattern), key=lambda r: -r.z)
     top = reads[0]
@@ -274,10 +275,12 @@ def _read_window(seg: np.ndarray, fs: int, pattern: Pattern, trials: int, thresh
     return _result(top, None, p0, p0, trials, threshold)
 
 
-def _result(r: _Read, payload: bytes | None, p: float, p0: float, trials: int, threshold: float) -> WatermarkResult:
+def _result(r: _Read, payload: bytes | None, p: float, p0: float, trials: int,
+            threshold: float) -> WatermarkResult:
     time, freq = r.hyp
     return WatermarkResult(
         found=payload is not None, payload=payload, p_value=p, method="audio" if payload else None,
-        z=r.z, trials=trials, threshold=threshold, offset_seconds=(r.phase * TICK * time) % (PERIOD_CELLS * CELL),
+        z=r.z, trials=trials, threshold=threshold,
+        offset_seconds=(r.phase * TICK * time) % (PERIOD_CELLS * CELL),
         speed=1.0 / time, pitch=freq, zero_bit_p_value=p0,
     )
