@@ -1,0 +1,216 @@
+"""16-bit PNG and TIFF: what Pillow would truncate to 8 bits, decoded with OpenCV and encoded here.
+
+:func:`labeler.media.image.read_image` and :func:`~labeler.media.image.encode_image` call these for
+16-bit colour (grey+alpha, RGB, RGBA); 16-bit grey and every 8-bit image go through Pillow.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Iterator
+
+import numpy as np
+from PIL import Image, TiffImagePlugin
+
+from labeler.errors import CorruptFile, UnsupportedFormat
+from labeler.metadata.png import chunk_bytes
+
+EXIF_PREFIX = b"Exif\x00\x00"
+# IFD0 tags of a TIFF that describe the picture rather than its storage (TIFF 6.0 section 8,
+# EXIF 2.32 4.6.3): these are what a TIFF's "EXIF" is taken to be.
+TIFF_DESCRIPTIVE = (270, 271, 272, 274, 305, 306, 315, 316, 33432)
+EXIF_IFD, GPS_IFD = 0x8769, 0x8825
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def deep_layout(im: Image.Image, data: bytes, fmt: str) -> str | None:
+    """Return ``"LA"``, ``"RGB"`` or ``"RGBA"`` when the file holds 16-bit samples Pillow would truncate."""
+    if fmt == "png" and len(data) >= 26 and data[12:16] == b"IHDR":
+        depth, colour_type = data[24], data[25]
+        # PNG spec 11.2.2: colour types 2 (RGB), 4 (grey+alpha), 6 (RGBA)
+        if depth == 16:
+            return {2: "RGB", 4: "LA", 6: "RGBA"}.get(colour_type)
+        return None
+    if fmt == "tiff":
+        bits = im.tag_v2.get(258) if hasattr(im, "tag_v2") else None
+        if isinstance(bits, int):
+            bits = (bits,)
+        if bits and len(bits) > 1 and all(b == 16 for b in bits):
+            return {2: "LA", 3: "RGB", 4: "RGBA"}.get(len(bits))
+    return None
+
+
+def decode_deep(data: bytes, layout: str, width: int, height: int) -> tuple[np.ndarray, str]:
+    import cv2
+
+    try:
+        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:
+        raise CorruptFile(f"damaged 16-bit image data: {_one_line(exc)}") from None
+    if decoded is None:
+        raise CorruptFile("damaged 16-bit image data")
+    if decoded.dtype != np.uint16 or decoded.shape[:2] != (height, width):
+        raise UnsupportedFormat(f"unexpected 16-bit {layout} layout {decoded.dtype} {decoded.shape}")
+    channels = 1 if decoded.ndim == 2 else decoded.shape[2]
+    # OpenCV orders colour as BGR(A) and widens grey+alpha to BGRA.
+    if layout == "LA" and channels == 4:
+        pixels = decoded[..., [0, 3]]
+    elif layout == "RGB" and channels == 3:
+        pixels = decoded[..., ::-1]
+    elif layout in ("RGB", "RGBA") and channels == 4:
+        # RGBA, or RGB whose tRNS colour key OpenCV turned into alpha (as the 8-bit rule does).
+        pixels = decoded[..., [2, 1, 0, 3]]
+    else:
+        raise UnsupportedFormat(f"unexpected 16-bit {layout} layout with {channels} channels")
+    return np.ascontiguousarray(pixels), f"{layout};16"
+
+
+def tiff_tags(exif: bytes | None, xmp: bytes | None) -> TiffImagePlugin.ImageFileDirectory_v2:
+    """The TIFF IFD0 entries that carry ``exif`` (its descriptive tags and Exif/GPS sub-IFDs) and ``xmp``."""
+    ifd = TiffImagePlugin.ImageFileDirectory_v2(prefix=b"II")
+    if exif:
+        parsed = Image.Exif()
+        parsed.load(exif)
+        for tag in TIFF_DESCRIPTIVE:
+            if tag in parsed:
+                ifd[tag] = parsed[tag]
+        for tag in (EXIF_IFD, GPS_IFD):
+            sub = parsed.get_ifd(tag)
+            if sub:
+                ifd.tagtype[tag] = 4
+                ifd[tag] = dict(sub)  # a dict value is written as a sub-IFD
+    if xmp:
+        ifd.tagtype[700] = 1  # TIFF tag 700 XMP, BYTE (XMP spec part 3, 1.1.6)
+        ifd[700] = xmp
+    return ifd
+
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def encode_png16(
+    pixels: np.ndarray,
+    *,
+    icc: bytes | None,
+    exif: bytes | None,
+    xmp: bytes | None,
+    dpi: tuple[float, float] | None,
+) -> bytes:
+    """Write a 16-bit PNG (grey, grey+alpha, RGB or RGBA), non-interlaced."""
+    height, width = pixels.shape[:2]
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]  # PNG spec 11.2.2
+    header = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
+    parts = [_PNG_SIGNATURE, chunk_bytes(b"IHDR", header)]
+    if icc:
+        # PNG spec 11.3.3.3 iCCP: profile name, null, compression method 0, zlib data.
+        parts.append(chunk_bytes(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc)))
+    if dpi:
+        ppm = [int(round(d / 0.0254)) for d in dpi]  # pHYs is in pixels per metre (unit 1)
+        parts.append(chunk_bytes(b"pHYs", struct.pack(">IIB", ppm[0], ppm[1], 1)))
+    if exif:
+        # PNG 3rd edition 11.3.6 eXIf: the TIFF structure without the JPEG "Exif\0\0" prefix.
+        parts.append(chunk_bytes(b"eXIf", exif.removeprefix(EXIF_PREFIX)))
+    if xmp:
+        parts.append(chunk_bytes(b"iTXt", b"XML:com.adobe.xmp\x00\x00\x00\x00\x00" + xmp))
+    rows = pixels.astype(">u2", copy=False).reshape(height, width * channels).view(np.uint8)
+    compressor = zlib.compressobj(6)
+    idat = bytearray()
+    for block in _filtered_rows(rows, bpp=2 * channels):
+        idat += compressor.compress(block)
+        while len(idat) >= 1 << 20:
+            parts.append(chunk_bytes(b"IDAT", bytes(idat[: 1 << 20])))
+            del idat[: 1 << 20]
+    idat += compressor.flush()
+    parts.append(chunk_bytes(b"IDAT", bytes(idat)))
+    parts.append(chunk_bytes(b"IEND", b""))
+    return b"".join(parts)
+
+
+def _filtered_rows(rows: np.ndarray, bpp: int) -> Iterator[bytes]:
+    """Yield PNG-filtered scanlines in bands, each row with the filter that minimises
+    the sum of absolute signed bytes (PNG spec 12.8 heuristic; filters from 9.2-9.4)."""
+    height, length = rows.shape
+    band = max(1, (1 << 20) // max(length, 1))
+    previous = np.zeros(length, np.uint8)
+    for start in range(0, height, band):
+        x = rows[start:start + band].astype(np.int16)
+        up = np.vstack([previous[None].astype(np.int16), x[:-1]])
+        left = np.zeros_like(x)
+        left[:, bpp:] = x[:, :-bpp]
+        upleft = np.zeros_like(x)
+        upleft[:, bpp:] = up[:, :-bpp]
+        estimate = left + up - upleft
+        pa, pb, pc = np.abs(estimate - left), np.abs(estimate - up), np.abs(estimate - upleft)
+        paeth = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, up, upleft))
+        candidates = np.stack([x, x - left, x - up, x - ((left + up) >> 1), x - paeth]).astype(np.uint8)
+        cost = np.abs(candidates.view(np.int8).astype(np.int32)).sum(axis=2)
+        best = cost.argmin(axis=0)
+        out = np.empty((x.shape[0], length + 1), np.uint8)
+        out[:, 0] = best
+        out[:, 1:] = candidates[best, np.arange(x.shape[0])]
+        previous = rows[start + x.shape[0] - 1]
+        yield out.tobytes()
+
+
+def encode_tiff16(
+    pixels: np.ndarray,
+    *,
+    icc: bytes | None,
+    exif: bytes | None,
+    xmp: bytes | None,
+    dpi: tuple[float, float] | None,
+) -> bytes:
+    """Write a baseline TIFF (8 or 16 bits, 1-4 samples): one Deflate strip with horizontal differencing.
+
+    Pillow's TIFF writer goes through libtiff for compressed files, which drops the
+    Exif/GPS sub-IFDs, and it cannot hold 16-bit colour; this small writer does both.
+    """
+    height, width = pixels.shape[:2]
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    bits = pixels.dtype.itemsize * 8
+    # TIFF 6.0 section 14: predictor 2 stores each sample minus its left neighbour, modulo 2**bits.
+    samples = pixels.reshape(height, width, channels)
+    diff = samples.copy()
+    diff[:, 1:] -= samples[:, :-1]
+    compressor = zlib.compressobj(6)
+    strip = bytearray()
+    band = max(1, (1 << 20) // (width * channels * pixels.dtype.itemsize))
+    little = diff.dtype.newbyteorder("<")
+    for start in range(0, height, band):
+        strip += compressor.compress(diff[start:start + band].astype(little, copy=False).tobytes())
+    strip += compressor.flush()
+
+    ifd = tiff_tags(exif, xmp)
+    # TIFF 6.0 baseline fields (sections 3-8, 18 for ExtraSamples, 19 for SampleFormat).
+    tags: list[tuple[int, int, object]] = [
+        (256, 4, width),
+        (257, 4, height),
+        (258, 3, (bits,) * channels),
+        (259, 3, 8),  # Adobe Deflate
+        (262, 3, 1 if channels <= 2 else 2),  # BlackIsZero / RGB
+        (273, 4, 0),  # StripOffsets: see the end
+        (277, 3, channels),
+        (278, 4, height),
+        (279, 4, len(strip)),
+        (284, 3, 1),
+        (317, 3, 2),
+        (339, 3, (1,) * channels),
+    ]
+    if channels in (2, 4):
+        tags.append((338, 3, (2,)))  # unassociated alpha
+    if dpi:
+        tags += [(282, 5, float(dpi[0])), (283, 5, float(dpi[1])), (296, 3, 2)]
+    if icc:
+        tags.append((34675, 7, icc))
+    for tag, kind, value in tags:
+        ifd.tagtype[tag] = kind  # before the value: Pillow converts the value by this type
+        ifd[tag] = value
+    # Pillow adds the end of the directory and its out-of-line values to StripOffsets, so the
+    # 0 above comes out as the offset right after them, where the strip is placed.
+    return b"II*\x00" + struct.pack("<I", 8) + ifd.tobytes(8) + bytes(strip)
