@@ -22,7 +22,7 @@ from detectors.metadata import MetadataLayer, judge_metadata
 from detectors.report import SCHEMA, Report
 from detectors.verdict import CONFIDENCES, VERDICTS, Decision, cross_check, decide
 from labeler.errors import LabelerError
-from labeler.formats import EXTENSIONS, medium, sniff
+from labeler.formats import EXTENSIONS, format_info, medium, sniff
 from labeler.metadata import carrier_module, read_labels
 
 if TYPE_CHECKING:
@@ -75,8 +75,9 @@ def verify(
     -----
     Never raises for bad input: problems reading it are in ``report.errors`` (and ``report.verdict``
     is then ``None``). Thread-safe: keeps no state between calls, so a web server may call it from many
-    threads at once. In-memory data is parsed from memory where the readers allow (metadata, image
-    pixels); the C2PA reader and ffmpeg need a file, so the bytes are also written to a private
+    threads at once. Images in memory (JPEG, PNG, WebP, TIFF, GIF) are read entirely from memory:
+    the carriers, the pixels and C2PA (c2pa-python's stream API); no temporary file. Audio and video
+    need a file for ffmpeg and the sample readers, so their bytes are also written to a private
     temporary folder (prefix :data:`TEMP_PREFIX`) that is removed before this function returns.
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
@@ -116,12 +117,15 @@ def _verify_bytes(data: bytes, key: bytes | None, trust_anchors: list[str] | Non
         # The whole buffer as the "head": sniff looks past an ID3 tag (FLAC behind ID3) within it.
         fmt = sniff(data)
         found = carrier_module(fmt).read(io.BytesIO(data))
+        if medium(fmt) == "image":
+            # Every image reader takes memory: the pixels, the carriers, C2PA through its stream API.
+            _judge(report, fmt, found, _Pixels(data, fmt), data, key, trust_anchors, visible)
+            return report
         with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as folder:
             # Only for the readers that need a path; private (mode 0700 folder), removed on any exit.
             spilled = Path(folder) / f"input{EXTENSIONS[fmt][0]}"
             spilled.write_bytes(data)
-            pixels = _Pixels(data, fmt) if medium(fmt) == "image" else None
-            _judge(report, fmt, found, pixels, spilled, key, trust_anchors, visible)
+            _judge(report, fmt, found, None, spilled, key, trust_anchors, visible)
     except Exception as exc:  # noqa: BLE001 - reported, see _read_error
         report.errors.append(_read_error(exc))
     return report
@@ -160,9 +164,13 @@ def _array_problem(pixels: Any) -> str | None:
     return None
 
 
-def _judge(report: Report, fmt: str, found: list[Any], pixels: _Pixels | None, path: Path,
+def _judge(report: Report, fmt: str, found: list[Any], pixels: _Pixels | None, path: Path | bytes,
            key: bytes | None, trust_anchors: list[str] | None, visible: bool) -> None:
-    """Every layer of a container file (read from ``path`` where a reader needs a file), then the verdict."""
+    """Every layer of a container file, then the verdict.
+
+    ``path`` is the file for the readers that need one (ffmpeg, the audio readers), or the encoded
+    image itself when every reader takes memory.
+    """
     report.format, report.medium = fmt, medium(fmt)
     report.metadata = judge_metadata(found)
     if key is not None:
@@ -174,7 +182,8 @@ def _judge(report: Report, fmt: str, found: list[Any], pixels: _Pixels | None, p
         report.visible = _guarded(report, "visible", video_visible_layer, path)
     elif visible and report.medium == "audio":
         report.visible = _guarded(report, "visible", audio_visible_layer, path)
-    c2pa_layer = _guarded(report, "c2pa", read_c2pa, path, trust_anchors=trust_anchors)
+    c2pa_layer = _guarded(report, "c2pa", read_c2pa, path, trust_anchors=trust_anchors,
+                          mime=format_info(fmt).mime)
     report.c2pa = c2pa_layer.to_dict() if c2pa_layer is not None else None
     _conclude(report, decide(report.metadata, report.watermark, report.c2pa, report.visible))
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import io
 import json
 import os
 import re
@@ -130,13 +131,17 @@ def load_trust_anchors(paths: Iterable[str | os.PathLike[str]]) -> str:
     return "".join(out)
 
 
-def read_c2pa(path: str | os.PathLike[str], *, trust_anchors: list[str] | None = None) -> C2paLayer:
-    """Read and validate the C2PA manifest of the file at ``path``.
+def read_c2pa(path: str | os.PathLike[str] | bytes, *, trust_anchors: list[str] | None = None,
+              mime: str | None = None) -> C2paLayer:
+    """Read and validate the C2PA manifest of the file at ``path`` (or of an encoded file in memory).
 
     Parameters
     ----------
-    path : path
-        Any file; its type is detected from the content.
+    path : path or bytes
+        Any file; its type is detected from the content. ``bytes`` are read from memory through
+        c2pa-python's stream API (no temporary file); ``mime`` must then name their type.
+    mime : str, optional
+        MIME type of the content (:data:`labeler.formats.FORMAT_TABLE`); required for ``bytes``.
     trust_anchors : list of paths, optional
         PEM files of root certificates to trust (e.g. ``trust-anchors.pem`` of ``aigc keys init``).
         A manifest whose signing chain ends at one of them is ``Trusted``.
@@ -162,13 +167,14 @@ def read_c2pa(path: str | os.PathLike[str], *, trust_anchors: list[str] | None =
         settings["trust"] = {"user_anchors": load_trust_anchors(trust_anchors)}
     layer = C2paLayer()
     try:
-        handle = open(path, "rb")  # noqa: SIM115 - closed below, after the Reader that borrows it
+        # Closed below, after the Reader that borrows it.
+        handle = io.BytesIO(path) if isinstance(path, bytes) else open(path, "rb")  # noqa: SIM115
     except OSError as exc:
         raise LabelerError(exc.strerror or str(exc)) from None
     with handle:
         try:
             with closing_native(c2pa.Context.from_dict(settings)) as ctx:
-                reader = c2pa.Reader.try_create(None, handle, None, ctx)
+                reader = c2pa.Reader.try_create(mime, handle, None, ctx)
                 if reader is None:
                     return layer
                 with closing_native(reader):

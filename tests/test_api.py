@@ -182,3 +182,24 @@ def test_verify_from_8_threads_matches_serial(key, tmp_path, no_leftovers):
 def test_path_objects_and_strings_agree():
     assert verify(str(SAMPLES / "photo.png"), visible=False).to_dict() == {
         **verify(Path(SAMPLES / "photo.png"), visible=False).to_dict()}
+
+
+def test_verify_of_image_bytes_makes_no_temporary_file(tmp_path, monkeypatch, key):
+    from labeler.provenance.c2pa_sign import local_signer
+    from labeler.provenance.pki import init_test_pki
+
+    pki = init_test_pki(tmp_path / "pki")
+    signed = tmp_path / "signed.jpg"
+    label(SAMPLES / "photo.jpg", AIGCLabel(PRODUCER, "api-c2pa"), dst=signed,
+          layers="watermark,metadata,c2pa", key=key, signer=local_signer(pki.chain, pki.signer_key))
+    from_path = verify(signed, key=key, trust_anchors=[str(pki.trust_anchor)]).to_dict()
+
+    def no_temp(*args, **kwargs):
+        raise AssertionError("verify(bytes) of an image made a temporary file")
+
+    monkeypatch.setattr(tempfile, "TemporaryDirectory", no_temp)
+    monkeypatch.setattr(tempfile, "mkstemp", no_temp)
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", no_temp)
+    from_bytes = verify(signed.read_bytes(), key=key, trust_anchors=[str(pki.trust_anchor)]).to_dict()
+    assert from_bytes["layers"]["c2pa"]["state"] == "Trusted"
+    assert {**from_bytes, "file": None} == {**from_path, "file": None}
