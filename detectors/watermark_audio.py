@@ -3,7 +3,7 @@
 ::
 
     >>> from detectors.watermark import detect_audio
-    >>> r = detect_audio(samples, 44100, key=key)             # doctest: +SKIP
+    >>> r = detect_audio(samples, 44100, key=key)
     >>> r.found, r.payload.hex(), r.p_value, r.zero_bit_p_value, r.speed
 
 Steps (``docs/watermark-audio.md``): log band energies of the mono downmix on the embedder's bands, a
@@ -111,8 +111,10 @@ def _band_map(power: np.ndarray, fs: int, freq: float) -> np.ndarray:
     energy = power[:, lo:hi] @ mat
     floor = np.float32(FLOOR) * max(float(energy.mean()), 1e-20)
     log = np.log(energy + floor)
-    trend = cv2.blur(log, (DETREND[1], DETREND[0]), borderType=cv2.BORDER_REFLECT)
-    return np.clip(log - trend, -CLIP, CLIP)
+    d = log - cv2.blur(log, (DETREND[1], DETREND[0]), borderType=cv2.BORDER_REFLECT)
+    np.minimum(d, np.float32(CLIP), out=d)  # in place: np.clip with Python scalars is ~5x slower here
+    np.maximum(d, np.float32(-CLIP), out=d)
+    return d
 
 
 def _ticks(dmap: np.ndarray, hop_s: float, time: float) -> np.ndarray:
@@ -233,7 +235,8 @@ def detect_audio(samples: np.ndarray, sample_rate: int, *, key: bytes,
         if "NaN" not in str(err):
             raise
         return WatermarkResult(False, None, 1.0, None, threshold=threshold, reason=str(err))
-    mono = x.mean(axis=1, dtype=np.float32) if x.shape[1] > 1 else x[:, 0]
+    # channel mean as a matrix-vector product (numpy's mean over a short last axis is ~10x slower)
+    mono = x @ np.full(x.shape[1], 1.0 / x.shape[1], np.float32) if x.shape[1] > 1 else x[:, 0]
     if mono.shape[0] < MIN_DETECT_SECONDS * fs:
         return WatermarkResult(False, None, 1.0, None, threshold=threshold,
                                reason=f"too short to carry a watermark ({mono.shape[0] / fs:.2f} s)")

@@ -74,7 +74,7 @@ SNR_BLOCK_SECONDS = 3.0
 #: under the louder bands' masking), the loudest bands less (they dominate the SNR). The detector's
 #: z per unit of mark energy went up 2.5-3x against a flat factor (30 dB SNR: music 12 -> 34,
 #: speech 3.7 -> 11).
-MASK_LO, MASK_BOOST, MASK_SLOPE = 0.3, 3.0, 0.3
+MASK_LO, MASK_BOOST, MASK_SLOPE = 0.2, 4.0, 0.45
 #: The same across frames, against the SNR block's mean frame energy.
 TIME_SLOPE = 0.5
 #: Shortest input (s) that embedding accepts: one cell is the least that carries anything.
