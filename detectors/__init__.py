@@ -5,8 +5,11 @@ The entry point is :func:`verify`; it takes a path, an encoded file in memory or
     >>> from detectors import verify
     >>> report = verify("labeled.jpg")
     >>> report.verdict, report.confidence, report.metadata.fields["ProduceID"]
-    >>> verify(upload_bytes).to_dict()              # e.g. the body of an HTTP upload
-    >>> verify(pixels, key=key).watermark           # a generation backend's own array
+    ('confirmed', 'medium', 'img-42')
+    >>> verify(upload_bytes).to_dict()["verdict"]   # e.g. the body of an HTTP upload
+    'confirmed'
+    >>> verify(pixels, key=key).watermark["present"]   # a generation backend's own array
+    False
 """
 
 from __future__ import annotations

@@ -3,8 +3,11 @@
 ::
 
     >>> from detectors.watermark import detect
-    >>> r = detect(pixels, key=key)              # doctest: +SKIP
-    >>> r.found, r.payload.hex(), r.p_value, r.method
+    >>> from labeler.watermark import embed, payload_from_produce_id
+    >>> payload = payload_from_produce_id("img-42")
+    >>> r = detect(embed(pixels, payload, key=key), key=key)
+    >>> r.found, r.payload == payload, r.p_value < 1e-6, r.method
+    (True, True, True, 'dct')
 
 The p-value bounds the probability that an image *without* this key's mark produces a result at least
 as strong. It is the product of two independent null probabilities (derivation in
@@ -105,6 +108,8 @@ class WatermarkResult:
         Audio only: p-value of the presence test alone (pilot correlation, no payload/CRC needed).
     reason : str or None
         Why nothing could be decided (e.g. "too short to carry a watermark"), else None.
+    frames_read : int
+        Video only: frames decoded before the decision (detection stops at the first significant read).
     """
 
     found: bool
@@ -124,6 +129,7 @@ class WatermarkResult:
     blocks_read: int = 0
     zero_bit_p_value: float = 1.0
     reason: str | None = None
+    frames_read: int = 0
 
     def to_dict(self) -> dict[str, object]:
         """The ``layers.watermark`` report fields (``payload`` as hex)."""

@@ -3,8 +3,11 @@
 ::
 
     >>> from detectors.watermark import detect_audio
-    >>> r = detect_audio(samples, 44100, key=key)
-    >>> r.found, r.payload.hex(), r.p_value, r.zero_bit_p_value, r.speed
+    >>> from labeler.watermark import embed_audio, payload_from_produce_id
+    >>> payload = payload_from_produce_id("aud-42")
+    >>> r = detect_audio(embed_audio(samples, 44100, payload, key=key), 44100, key=key)
+    >>> r.found, r.payload == payload, r.p_value < 1e-6
+    (True, True, True)
 
 Steps (``docs/watermark-audio.md``): log band energies of the mono downmix on the embedder's bands, a
 key-independent 2-D high-pass (the host's envelope out, the cells' +-a steps in), then for every

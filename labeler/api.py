@@ -4,9 +4,10 @@
 
     >>> from labeler import AIGCLabel, label
     >>> rec = AIGCLabel("001191110102MACQD9K64010000", "img-42")
-    >>> label("in.png", rec, dst="out.png")                                  # doctest: +SKIP
-    >>> labeled = label(png_bytes, rec, layers="watermark,metadata", key=key)  # doctest: +SKIP
-    >>> marked = label(pixels, rec, layers="watermark,visible", key=key)       # doctest: +SKIP
+    >>> label("in.png", rec, dst="out.png").format
+    'png'
+    >>> labeled = label(png_bytes, rec, layers="watermark,metadata", key=key)
+    >>> marked = label(pixels, rec, layers="watermark,visible", key=key)
 
 Files and bytes go through :func:`labeler.pipeline.label_file` (bytes via a private temporary folder that
 is always removed); arrays through the same array functions the pipeline uses

@@ -11,8 +11,10 @@
 ::
 
     >>> from detectors.visible import detect_image_label
-    >>> r = detect_image_label(pixels)                 # doctest: +SKIP
-    >>> r.present, r.position, r.height_ratio, r.score
+    >>> from labeler.visible import add_image_label
+    >>> r = detect_image_label(add_image_label(pixels))
+    >>> r.present, r.position
+    (True, 'bottom-right')
 """
 
 from __future__ import annotations

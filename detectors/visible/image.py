@@ -3,8 +3,10 @@
 ::
 
     >>> from detectors.visible import detect_image_label
-    >>> r = detect_image_label(pixels)                 # doctest: +SKIP
-    >>> r.present, r.position, r.height_ratio, r.score
+    >>> from labeler.visible import add_image_label
+    >>> r = detect_image_label(add_image_label(pixels))
+    >>> r.present, r.position
+    (True, 'bottom-right')
 
 How. The image is turned to luminance and reduced so its shorter side is at most
 :data:`WORK_SIDE` px (labels are sized relative to that side, so this fixes their expected size).

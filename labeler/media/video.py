@@ -205,7 +205,8 @@ def _frames(
 class VideoWriter:
     """Encode frames into a video file, atomically, optionally copying audio and metadata.
 
-    >>> with VideoWriter("out.mp4", 1280, 720, info.frame_rate, audio_from="in.mp4") as w:  # doctest: +SKIP
+    >>> from labeler.media.video import VideoWriter, read_video_frames
+    >>> with VideoWriter("out.mp4", info.width, info.height, info.frame_rate, audio_from="in.mp4") as w:
     ...     for frame in read_video_frames("in.mp4"):
     ...         w.write(frame)
 

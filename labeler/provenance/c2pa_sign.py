@@ -3,8 +3,9 @@
 ::
 
     >>> from labeler.provenance.c2pa_sign import local_signer, sign_file
-    >>> signer = local_signer("pki/signer-chain.pem", "pki/signer.key.pem")       # doctest: +SKIP
-    >>> sign_file("out.labeled.jpg", "out.signed.jpg", signer=signer, label=label)   # doctest: +SKIP
+    >>> signer = local_signer("pki/signer-chain.pem", "pki/signer.key.pem")
+    >>> sign_file("out.labeled.jpg", "out.signed.jpg", signer=signer, label=label).assertions
+    ['c2pa.actions.v2', 'cn.tc260.aigc']
 
 The manifest (details and choices in ``docs/c2pa.md``) holds:
 

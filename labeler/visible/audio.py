@@ -3,8 +3,8 @@
 ::
 
     >>> from labeler.visible.audio import add_audio_cue, morse_ai_cue
-    >>> labeled = add_audio_cue(samples, 44100)                      # doctest: +SKIP
-    >>> labeled = add_audio_cue(samples, 44100, where=("start", "end"), level=-20.0)  # doctest: +SKIP
+    >>> labeled = add_audio_cue(samples, 44100)
+    >>> labeled = add_audio_cue(samples, 44100, where=("start", "end"), level=-20.0)
 
 The standard fixes the rhythm, "short-long-short-short", and nothing else. The tone frequency,
 unit length and level are ours (see ``docs/visible.md``, "Audio rhythm cue"):

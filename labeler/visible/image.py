@@ -3,8 +3,9 @@
 ::
 
     >>> from labeler.visible import add_image_label, place_label
-    >>> out = add_image_label(pixels)                       # "AI生成", bottom-right   # doctest: +SKIP
-    >>> place_label(*pixels.shape[:2], "AI生成").box          # (x, y, w, h) of the plate # doctest: +SKIP
+    >>> out = add_image_label(pixels)                       # "AI生成", bottom-right
+    >>> place_label(*pixels.shape[:2], "AI生成").box          # (x, y, w, h) of the plate
+    (393, 373, 79, 38)
 
 Size rule. The standard asks for text at least 5 % of the image's shorter side tall. Font size is not
 glyph height (the em box of Noto Sans CJK is ~1.2x the ink height of "AI生成"), so the label is sized by

@@ -3,9 +3,10 @@
 ::
 
     >>> from labeler.visible import add_video_label
-    >>> add_video_label("in.mp4", "out.mp4")                  # first 3 s, bottom-right  # doctest: +SKIP
+    >>> add_video_label("in.mp4", "out.mp4")                  # first 3 s, bottom-right
     {'kind': 'video-text', 'text': 'AI生成', 'position': 'bottom-right', 'height_ratio': 0.05, ...}
-    >>> add_video_label("in.mp4", "out.mp4", at=("start", "end"), overwrite=True)  # doctest: +SKIP
+    >>> add_video_label("in.mp4", "out.mp4", at=("start", "end"), overwrite=True)["at"]
+    ('start', 'end')
 
 How. The label is rendered **once**, with the same size and look rules as images
 (:func:`labeler.visible.place_label`, :func:`labeler.visible.render_label`: ink height >= 5 % of the

@@ -3,9 +3,9 @@
 ::
 
     >>> from labeler.visible.voice_prompt import add_voice_prompt, add_audio_label
-    >>> labeled = add_voice_prompt(samples, 44100)                           # doctest: +SKIP
-    >>> labeled = add_voice_prompt(samples, 44100, language="en", where=("start", "end"))  # doctest: +SKIP
-    >>> labeled = add_audio_label(samples, 44100, kind="both")   # rhythm cue, then voice  # doctest: +SKIP
+    >>> labeled = add_voice_prompt(samples, 44100)
+    >>> labeled = add_voice_prompt(samples, 44100, language="en", where=("start", "end"))
+    >>> labeled = add_audio_label(samples, 44100, kind="both")   # rhythm cue, then voice
 
 The digest (section 2) asks for "a voice prompt (speech containing the wording) ... at the start, and/or
 end or middle", spoken "at normal rate (about 120-160 Chinese characters per minute)". The prompts are
