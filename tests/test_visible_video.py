@@ -259,3 +259,18 @@ def test_detected_after_crf28_half_size(tmp_path: Path) -> None:
     assert found.seconds == 2.0  # the end label (from 3.5 s) is not counted as part of the start
     # Unlabeled: samples/clip.mp4 here (test_detect_video_label); the corpus clip and its transcodes in
     # benchmarks/visible_video.py (six full-frame searches each: too slow for the suite).
+
+
+@pytest.mark.parametrize("tagging", [["-pix_fmt", "yuvj420p"], ["-pix_fmt", "yuv420p", "-color_range", "pc"]])
+def test_full_range_video_keeps_its_range(tmp_path, tagging):
+    src = _ffmpeg("-f", "lavfi", "-i", "testsrc2=s=320x240:d=2", *tagging, "-c:v", "libx264",
+                  tmp_path / "full.mp4")
+    out = tmp_path / "labelled.mp4"
+    add_video_label(src, out, seconds=SECONDS)
+    assert probe(out).video[0].color_range == "pc"
+    # Same levels outside the label: a range squeeze (0..255 -> 16..235) would move every pixel.
+    before, after = (next(read_video_frames(p)).astype(np.float32) for p in (src, out))
+    keep = np.ones(before.shape[:2], bool)
+    keep[180:, 240:] = False
+    assert abs(float(before[keep].mean() - after[keep].mean())) < 0.5
+    assert before[keep].min() == 0 and after[keep].min() <= 2 and after[keep].max() >= 253
