@@ -1,0 +1,179 @@
+"""The CPU work, in a process pool sized by ``--workers``: off the event loop, one job per request.
+
+The functions run in the pool's processes and take only plain values (paths, bytes, dataclasses), so
+they pickle. :func:`run_job` waits for one with the request's timeout; a job that outlives it keeps
+its worker (a process cannot be interrupted safely) and its request's place and folder until it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import sys
+import traceback
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from labeler.errors import LabelerError, UnsupportedFormat
+from labeler.server.errors import ApiError
+
+__all__ = ["make_pool", "run_job", "verify_job", "label_job", "Pending"]
+
+
+def make_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of ``workers`` fresh processes (``spawn``: no copy of the server's threads or sockets)."""
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_warm_up)
+
+
+def _warm_up() -> None:
+    # Import the readers once per process, so the first request does not pay for NumPy, OpenCV, c2pa.
+    import detectors  # noqa: F401
+    import labeler.pipeline  # noqa: F401
+
+
+class Pending:
+    """What a timed-out request leaves behind until its job ends: a callback that cleans up then."""
+
+    def __init__(self) -> None:
+        self.future: Future[Any] | None = None
+
+
+async def run_job(pool_holder: Any, pending: Pending, timeout_s: float, fn: Callable[..., Any],
+                  *args: Any) -> Any:
+    """Run ``fn(*args)`` in the pool and wait at most ``timeout_s`` seconds.
+
+    Parameters
+    ----------
+    pool_holder : object
+        Has ``pool`` (a ``ProcessPoolExecutor``) and ``renew_pool()`` (after a worker died).
+    pending : Pending
+        Receives the job's future when the wait ends before the job (timeout, cancelled request).
+    timeout_s : float
+    fn : callable
+        A module-level function of this module (it must pickle).
+
+    Raises
+    ------
+    ApiError
+        504 on timeout; 500 when a worker process died (the pool is renewed for the next request).
+    """
+    try:
+        future = pool_holder.pool.submit(fn, *args)
+    except BrokenProcessPool:
+        pool_holder.renew_pool()
+        try:
+            future = pool_holder.pool.submit(fn, *args)
+        except BrokenProcessPool:
+            raise ApiError(500, "the worker processes are not available; see the server log") from None
+    try:
+        return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), timeout_s)
+    except asyncio.TimeoutError:
+        if not future.cancel():  # not started yet: it never will; else it runs on, see Pending
+            pending.future = future
+        raise ApiError(504, f"the job took longer than {timeout_s:g} s") from None
+    except asyncio.CancelledError:
+        if not future.cancel():
+            pending.future = future
+        raise
+    except BrokenProcessPool:
+        pool_holder.renew_pool()
+        raise ApiError(500, "a worker process died (out of memory?); the server has restarted its workers") \
+            from None
+
+
+def _bug(exc: BaseException) -> RuntimeError:
+    # An exception that is not the client's fault: its traceback goes to the server log (stderr) here,
+    # and only its type travels back, so what reaches the client is one line and always pickles.
+    traceback.print_exception(exc, file=sys.stderr)
+    return RuntimeError(type(exc).__name__)
+
+
+def verify_job(path: str, name: str, keys: tuple[bytes, ...], anchors: tuple[str, ...],
+               want_box: bool) -> dict[str, Any]:
+    """Verify the file at ``path`` as ``aigc verify --json`` does; ``name`` becomes ``report.file``.
+
+    Returns
+    -------
+    dict
+        ``report`` (``Report.to_dict()``), ``unsupported`` (the content is no format we read: the
+        single-file API answers 415) and ``box`` (the visible label's box on the decoded image,
+        ``{x, y, w, h, width, height}``, when asked and found; else None).
+    """
+    from detectors import verify
+    from labeler.formats import sniff_file
+
+    try:
+        try:
+            sniff_file(path)
+            unsupported = False
+        except UnsupportedFormat:
+            unsupported = True
+        except LabelerError:
+            unsupported = False  # e.g. empty: verify says so in report.errors
+        report = None
+        # Each key in turn until one finds its watermark: rotated keys keep old files recognised.
+        for key in keys or (None,):
+            report = verify(path, key=key, trust_anchors=list(anchors) or None)
+            if key is None or (report.watermark or {}).get("present"):
+                break
+        assert report is not None
+        report.file = name
+        box = _visible_box(path, report.to_dict()) if want_box else None
+        return {"report": report.to_dict(), "unsupported": unsupported, "box": box}
+    except Exception as exc:  # noqa: BLE001 - verify never raises on purpose: this is a bug
+        raise _bug(exc) from None
+
+
+def _visible_box(path: str, report: dict[str, Any]) -> dict[str, int] | None:
+    """Where the visible label is on the image (for the page's drawing).
+
+    The report gives the label's wording, position and size but not its box, and its JSON must stay
+    exactly the CLI's; so the box is looked for again, for the found wording only (about 0.07 s for a
+    1000 px photo), and travels beside the report, not in it.
+    """
+    visible = (report.get("layers") or {}).get("visible") or {}
+    if report.get("medium") != "image" or not visible.get("present") or not visible.get("text"):
+        return None
+    from detectors.visible import detect_image_label
+    from labeler.media.image import read_image
+
+    try:
+        pixels = read_image(path).pixels
+    except LabelerError:
+        return None
+    found = detect_image_label(pixels, texts=(visible["text"],))
+    if not found.present or found.box is None:
+        return None
+    x, y, w, h = (int(v) for v in found.box)
+    return {"x": x, "y": y, "w": w, "h": h, "width": int(pixels.shape[1]), "height": int(pixels.shape[0])}
+
+
+def label_job(src: str, dst: str, record: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """Label ``src`` into ``dst`` (paths in the request's folder) with :func:`labeler.pipeline.label_file`.
+
+    Returns
+    -------
+    dict
+        ``LabelResult.to_dict()`` without the paths (they are the server's temporary names).
+
+    Raises
+    ------
+    LabelerError
+        The client's input or fields (mapped to 4xx); anything else becomes a one-word RuntimeError.
+    """
+    from labeler.pipeline import label_file
+
+    try:
+        result = label_file(src, dst, record, **options).to_dict()
+    except LabelerError:
+        raise
+    except OSError as exc:
+        raise LabelerError(f"cannot read or write the file: {exc.strerror or exc}") from None
+    except Exception as exc:  # noqa: BLE001 - see _bug
+        raise _bug(exc) from None
+    result.pop("src", None)
+    result.pop("dst", None)
+    return result

@@ -1,0 +1,83 @@
+"""The API's OpenAPI 3.1 description, written by hand (Starlette has no schema generator we want).
+
+Served at ``/v1/openapi.json`` and rendered by the offline page ``/docs``. ``tests/test_server_api.py``
+checks that every route of the app is described here and nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from labeler import __version__
+from labeler.server.routes_label import LABEL_FIELDS, RESULT_HEADER
+from labeler.server.routes_verify import BOXES_HEADER
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_REPORT = {"$ref": "#/components/schemas/Report"}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    words = {400: "bad request: not multipart, no or empty file, wrong field, bad option",
+             401: "no or wrong bearer token (when the server has --token-file)",
+             403: "labeling disabled: the server has no watermark key or C2PA signer",
+             413: "upload over the server's --max-upload-mb",
+             415: "the content is no format this toolkit reads (sniffed, never the name or Content-Type)",
+             422: "recognised but unreadable or unfit (truncated, damaged, too large to decode, layer n/a)",
+             503: "the server is handling its --max-concurrent requests already (see Retry-After)",
+             504: "the job took longer than the server's timeout"}
+    return {str(c): {"description": words[c], "content": {"application/json": {"schema": _ERROR}}}
+            for c in codes}
+
+
+def _upload(many: bool, fields: dict[str, str] | None = None) -> dict[str, Any]:
+    file_schema = {"type": "string", "format": "binary"}
+    props: dict[str, Any] = {"file": {"type": "array", "items": file_schema} if many else file_schema}
+    for name, text in (fields or {}).items():
+        props[name] = {"type": "string", "description": text}
+    required = ["file"] + (["producer", "produce_id"] if fields else [])
+    return {"required": True, "content": {"multipart/form-data": {
+        "schema": {"type": "object", "properties": props, "required": required}}}}
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document (a fresh dict each call)."""
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "aigc-labeler", "version": __version__,
+                 "description": "Label AI-generated media (GB 45438-2025) and verify labels. Reports are "
+                                "those of `aigc verify --json` (docs/report.md)."},
+        "paths": {
+            "/v1/verify": {"post": {
+                "summary": "Verify one or more files",
+                "parameters": [{"name": "boxes", "in": "query", "required": False,
+                                "schema": {"type": "string", "enum": ["0", "1"]},
+                                "description": f"1: add the {BOXES_HEADER} header (visible label boxes)"}],
+                "requestBody": _upload(True),
+                "responses": {"200": {"description": "one report (one file) or a list (several files)",
+                                      "content": {"application/json": {"schema": {"oneOf": [
+                                          _REPORT, {"type": "array", "items": _REPORT}]}}}},
+                              **_errors(400, 413, 415, 422, 503, 504)}}},
+            "/v1/label": {"post": {
+                "summary": "Label a file with the server's key and signer",
+                "security": [{"bearer": []}],
+                "requestBody": _upload(False, LABEL_FIELDS),
+                "responses": {"200": {"description": "the labeled file, same format; Content-Type from "
+                                                     "the content",
+                                      "headers": {RESULT_HEADER: {"schema": {"type": "string"},
+                                                                  "description": "JSON summary (ASCII)"}},
+                                      "content": {"application/octet-stream": {
+                                          "schema": {"type": "string", "format": "binary"}}}},
+                              **_errors(400, 401, 403, 413, 415, 422, 503, 504)}}},
+            "/v1/health": {"get": {"summary": "Alive, and what this server offers",
+                                   "responses": {"200": {"description": "health document",
+                                                         "content": {"application/json": {}}}}}},
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error", "detail"],
+                          "properties": {"error": {"type": "string"}, "detail": {"type": "string"}}},
+                "Report": {"type": "object", "description": "docs/report.schema.json (aigc-verify/1)"},
+            },
+        },
+    }

@@ -1,0 +1,170 @@
+"""``POST /v1/label``: a file and the label's fields in, the labeled file out.
+
+The watermark key and the C2PA signer are the server's (``aigc serve --key-file``, ``--sign-cert``);
+a request that tries to send one is refused. The options are those of ``aigc label``, as form fields.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from typing import Any
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from labeler.errors import LabelerError
+from labeler.formats import EXTENSIONS, format_info
+from labeler.record import AIGCLabel
+from labeler.server.auth import require_token
+from labeler.server.errors import NO_STORE, ApiError, error_response, response_for
+from labeler.server.jobs import label_job, run_job
+from labeler.server.uploads import Work, admitted, read_form
+
+#: Header with the JSON summary of what was written (ASCII only: non-ASCII is \\u-escaped).
+RESULT_HEADER = "X-AIGC-Label-Result"
+#: The form fields (besides ``file``) and what they mean; the same names and values as ``aigc label``.
+LABEL_FIELDS = {
+    "producer": "ContentProducer (required): 27-char TC260 code, or a name",
+    "produce_id": "ProduceID (required): the provider's unique ID for this content",
+    "label": "1 AI-generated (default), 2 possibly, 3 suspected",
+    "propagator": "ContentPropagator (default: the producer)",
+    "propagate_id": "PropagateID (default: the produce ID)",
+    "reserved1": "ReservedCode1", "reserved2": "ReservedCode2",
+    "layers": "comma-separated: watermark, visible, metadata, c2pa (default metadata)",
+    "text": "visible label wording (default AI生成)", "position": "where the visible label goes",
+    "quality": "JPEG/WebP quality 1-100 when a pixel layer re-encodes (default 95)",
+    "watermark_method": "dct (default) or dwt", "watermark_strength": "0.25-16 (default 2.0)",
+    "duration": "video: seconds the visible label shows (>= 2, default 3)",
+    "whole": "video: show the visible label for the whole duration (true/false)",
+    "video_at": "video: start[,middle][,end]", "cue": "audio: start, end and/or middle",
+    "audio_label": "audio: rhythm (default), voice or both", "voice_language": "zh (default) or en",
+    "c2pa_thumbnail": "embed a claim thumbnail in the C2PA manifest (true/false)",
+}
+_SECRETS = ("key", "key_file", "sign_cert", "sign_key", "signer", "tsa", "token")
+
+
+async def label_endpoint(request: Request) -> Response:
+    """``POST /v1/label``: 200 with the labeled bytes; 400/401/403/413/415/422/503/504 with a JSON error."""
+    state = request.app.state.server
+    config = state.config
+    try:
+        require_token(request, config.token)
+        if not config.labeling_enabled:
+            raise ApiError(403, "labeling is disabled on this server: it has no watermark key or C2PA signer")
+        async with admitted(state) as work:
+            await read_form(request, work, max_files=1, max_bytes=config.max_upload_bytes,
+                            allowed_fields=frozenset(LABEL_FIELDS) | frozenset(_SECRETS))
+            record, options = _label_request(work.fields, config)
+            body, summary = await _label(state, work, record, options)
+    except ClientDisconnect:
+        return error_response(400, "the client went away before the upload ended")
+    except LabelerError as exc:
+        return response_for(exc)
+    except ValueError as exc:  # a label option out of range (e.g. --video-at's parser)
+        return error_response(400, str(exc))
+    fmt = summary["format"]
+    headers = {**NO_STORE, RESULT_HEADER: json.dumps(summary, ensure_ascii=True, separators=(",", ":")),
+               "Content-Disposition": f'attachment; filename="{_download_name(work.uploads[0].name, fmt)}"'}
+    return Response(body, media_type=format_info(fmt).mime, headers=headers)
+
+
+async def _label(state: Any, work: Work, record: AIGCLabel, options: dict[str, Any]) -> tuple[bytes, dict]:
+    upload = work.uploads[0]
+    dst = work.folder / f"labeled{upload.path.suffix}"
+    started = time.monotonic()
+    summary = await run_job(state, work.pending, state.config.timeout_s, label_job, str(upload.path),
+                            str(dst), record, options)
+    summary["seconds"] = round(time.monotonic() - started, 3)
+    # Read before the folder goes (admitted's exit): the response never depends on a file on disk.
+    return await asyncio.to_thread(dst.read_bytes), summary
+
+
+def _label_request(fields: dict[str, str], config: Any) -> tuple[AIGCLabel, dict[str, Any]]:
+    """The record and ``label_file`` options from the form; 400 on anything missing or wrong."""
+    from labeler.cli import _cue_positions, _video_at  # one parser, one behaviour with `aigc label`
+    from labeler.pipeline import parse_layers
+
+    sent = [name for name in _SECRETS if name in fields]
+    if sent:
+        raise ApiError(400, f"{', '.join(sent)}: the watermark key, the signer and the token are the "
+                            "server's own; a client never sends them")
+    missing = [name for name in ("producer", "produce_id") if not fields.get(name, "").strip()]
+    if missing:
+        raise ApiError(400, f"missing field(s): {', '.join(missing)}")
+    record = AIGCLabel(
+        content_producer=fields["producer"], produce_id=fields["produce_id"],
+        label=_choice(fields, "label", ("1", "2", "3"), "1"),
+        reserved_code1=fields.get("reserved1", ""), content_propagator=fields.get("propagator") or None,
+        propagate_id=fields.get("propagate_id") or None, reserved_code2=fields.get("reserved2", ""),
+    ).check()
+    layers = parse_layers(fields.get("layers", "metadata"))
+    refused = [name for name in layers if name not in config.labeling_layers]
+    if refused:
+        raise ApiError(400, f"layer(s) {', '.join(refused)} not available on this server "
+                            f"(it offers {', '.join(config.labeling_layers)})")
+    return record, _options(fields, config, layers, _cue_positions, _video_at)
+
+
+def _options(fields: dict[str, str], config: Any, layers: tuple[str, ...], cue: Any, video_at: Any
+             ) -> dict[str, Any]:
+    from labeler.cli import VISIBLE_POSITIONS
+
+    whole = _flag(fields, "whole")
+    return {
+        "layers": layers,
+        "key": config.keys[0] if config.keys and "watermark" in layers else None,
+        "signer": config.signer if "c2pa" in layers else None,
+        "watermark_method": _choice(fields, "watermark_method", ("dct", "dwt"), "dct"),
+        "watermark_strength": _number(fields, "watermark_strength", 0.25, 16.0, None),
+        "quality": int(_number(fields, "quality", 1, 100, 95, integer=True)),
+        "text": fields.get("text") or "AI生成",
+        "position": _choice(fields, "position", VISIBLE_POSITIONS, "bottom-right"),
+        "visible_seconds": None if whole else _number(fields, "duration", 2.0, 86400.0, 3.0),
+        "cue_positions": cue(fields.get("cue") or "start"),
+        "video_at": video_at(fields.get("video_at") or "start"),
+        "audio_label": _choice(fields, "audio_label", ("rhythm", "voice", "both"), "rhythm"),
+        "voice_language": _choice(fields, "voice_language", ("zh", "en"), "zh"),
+        "c2pa_thumbnail": _flag(fields, "c2pa_thumbnail"),
+    }
+
+
+def _choice(fields: dict[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+    value = fields.get(name) or default
+    if value not in allowed:
+        raise ApiError(400, f"{name} must be one of {', '.join(allowed)}, not {value[:40]!r}")
+    return value
+
+
+def _number(fields: dict[str, str], name: str, low: float, high: float, default: float | None, *,
+            integer: bool = False) -> float | None:
+    text = fields.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text) if integer else float(text)
+    except ValueError:
+        raise ApiError(400, f"{name} must be a{'n integer' if integer else ' number'}, not {text[:40]!r}") \
+            from None
+    if not low <= value <= high:  # also refuses nan
+        raise ApiError(400, f"{name} must be in [{low:g}, {high:g}], not {text[:40]!r}")
+    return value
+
+
+def _flag(fields: dict[str, str], name: str) -> bool:
+    value = fields.get(name, "").strip().lower()
+    if value not in ("", "0", "1", "true", "false", "yes", "no", "on", "off"):
+        raise ApiError(400, f"{name} must be true or false, not {value[:40]!r}")
+    return value in ("1", "true", "yes", "on")
+
+
+def _download_name(name: str, fmt: str) -> str:
+    # ASCII letters, digits, dot, dash and underscore only: a header value, and a name a browser saves.
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", name.rsplit(".", 1)[0]).strip("._")[:80] or "upload"
+    return f"{stem}.labeled{EXTENSIONS[fmt][0]}"
+
+
+routes = [Route("/v1/label", label_endpoint, methods=["POST"])]

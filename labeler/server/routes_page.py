@@ -1,0 +1,38 @@
+"""The page for people (``GET /``), its static files, and the API's documentation (``/docs``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from labeler.server.openapi import openapi_document
+
+#: The page's HTML, CSS and JavaScript, shipped in the package (no CDN: it works offline).
+STATIC = Path(__file__).with_name("static")
+
+
+async def page(request: Request) -> Response:
+    """``GET /``: the verification page."""
+    return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+
+
+async def docs(request: Request) -> Response:
+    """``GET /docs``: the API's documentation, rendered from the OpenAPI document by our own script."""
+    return FileResponse(STATIC / "docs.html", media_type="text/html; charset=utf-8")
+
+
+async def openapi(request: Request) -> JSONResponse:
+    """``GET /v1/openapi.json``."""
+    return JSONResponse(openapi_document())
+
+
+routes = [
+    Route("/", page, methods=["GET"]),
+    Route("/docs", docs, methods=["GET"]),
+    Route("/v1/openapi.json", openapi, methods=["GET"]),
+    Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+]

@@ -1,0 +1,81 @@
+"""Running the app under uvicorn for ``aigc serve``: the private temporary folder, the config, the banner."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+from labeler.server.app import SERVER_PREFIX, create_app
+from labeler.server.config import ServerConfig, read_token_file
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """``aigc serve``'s options, checked by the CLI (keys read, signer built, anchors loadable)."""
+
+    host: str
+    port: int
+    keys: tuple[bytes, ...]
+    signer: Any
+    trust_anchors: tuple[str, ...]
+    token_file: str | None
+    max_upload_mb: int
+    workers: int
+    max_concurrent: int
+    timeout_s: float
+
+
+def serve(options: ServeOptions) -> None:
+    """Serve until interrupted; the private temporary folder is removed on the way out.
+
+    Raises
+    ------
+    LabelerError
+        An unreadable token file.
+    """
+    import uvicorn
+
+    token = read_token_file(options.token_file) if options.token_file else None
+    # One private folder (mode 0700) for everything the server writes: the multipart parser's spooled
+    # files (anonymous, via tempfile.tempdir), the requests' folders, and - through TMPDIR, which the
+    # worker processes inherit - the library's own aigc-label-*/aigc-verify-* folders.
+    root = tempfile.mkdtemp(prefix=SERVER_PREFIX)
+    tempfile.tempdir = root
+    os.environ["TMPDIR"] = root
+    config = ServerConfig(keys=options.keys, signer=options.signer, trust_anchors=options.trust_anchors,
+                          token=token, max_upload_bytes=options.max_upload_mb << 20, workers=options.workers,
+                          max_concurrent=options.max_concurrent, timeout_s=options.timeout_s, temp_dir=root)
+    _banner(options, config)
+    try:
+        uvicorn.run(create_app(config), host=options.host, port=options.port, log_level="info",
+                    server_header=False, timeout_graceful_shutdown=10)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _banner(options: ServeOptions, config: ServerConfig) -> None:
+    labeling = (f"labeling enabled ({', '.join(config.labeling_layers)}"
+                f"{', token required' if config.token else ', NO token'})" if config.labeling_enabled
+                else "labeling disabled (no --key-file or --sign-cert/--sign-key)")
+    shown = f"[{options.host}]" if ":" in options.host else options.host
+    print(f"aigc serve: http://{shown}:{options.port}/ - {labeling}; {options.workers} worker(s), "
+          f"uploads up to {options.max_upload_mb} MB", file=sys.stderr, flush=True)
+    if not _loopback(options.host):
+        print(f"aigc: warning: listening on {options.host}, not only this machine: put it behind a "
+              "reverse proxy with TLS (docs/server.md)" + ("" if config.token or not config.labeling_enabled
+                                                          else ", and give /v1/label a --token-file"),
+              file=sys.stderr, flush=True)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
