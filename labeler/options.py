@@ -135,3 +135,21 @@ class LabelOptions:
     def positions(value: Sequence[str]) -> tuple[str, ...]:
         """A sequence of place names as a tuple (a str is one name, not its letters)."""
         return (value,) if isinstance(value, str) else tuple(value)
+
+    @classmethod
+    def build(cls, *, layers: tuple[str, ...], key: bytes | None = None, watermark_method: str = "dct",
+              watermark_strength: float | None = None, quality: int = 95, overwrite: bool = False,
+              signer: SignerSpec | None = None, c2pa_thumbnail: bool = False, text: str = "AI生成",
+              position: str = "bottom-right", visible_seconds: float | None = 3.0,
+              cue_positions: Sequence[str] = ("start",), video_at: Sequence[str] = ("start",),
+              audio_label: str = "rhythm", voice_language: str = "zh") -> LabelOptions:
+        """The groups from the flat keyword options of :func:`labeler.pipeline.label_file` (one mapping,
+        used by ``label_file``, the batch worker and the CLI); ``layers`` already parsed."""
+        return cls(
+            layers=layers,
+            watermark=WatermarkOptions(key, watermark_method, watermark_strength),
+            visible=VisibleOptions(text, position, visible_seconds, cls.positions(video_at),
+                                   cls.positions(cue_positions), audio_label, voice_language),
+            output=OutputOptions(quality, overwrite),
+            c2pa=C2paOptions(signer, c2pa_thumbnail),
+        )

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from labeler.atomic import check_paths, staging_folder
 from labeler.errors import LabelerError
 from labeler.formats import PIXEL_FORMATS, check_extension
-from labeler.options import C2paOptions, LabelOptions, OutputOptions, VisibleOptions, WatermarkOptions
+from labeler.options import LabelOptions
 from labeler.probe import Probe, probe_path
 from labeler.record import AIGCLabel
 from labeler.stages import StageCall, plan
@@ -161,26 +161,26 @@ def label_file(
         With a one-line reason, for bad input, an invalid label or an unsafe file.
     """
     started = time.perf_counter()
-    options = LabelOptions(
-        layers=parse_layers(layers),
-        watermark=WatermarkOptions(key, watermark_method, watermark_strength),
-        visible=VisibleOptions(text, position, visible_seconds, LabelOptions.positions(video_at),
-                               LabelOptions.positions(cue_positions), audio_label, voice_language),
-        output=OutputOptions(quality, overwrite),
-        c2pa=C2paOptions(signer, c2pa_thumbnail),
+    options = LabelOptions.build(
+        layers=parse_layers(layers), key=key, watermark_method=watermark_method,
+        watermark_strength=watermark_strength, quality=quality, overwrite=overwrite, signer=signer,
+        c2pa_thumbnail=c2pa_thumbnail, text=text, position=position, visible_seconds=visible_seconds,
+        cue_positions=cue_positions, video_at=video_at, audio_label=audio_label,
+        voice_language=voice_language,
     )
-    result = run_stages(src, dst, label, options)
-    result.seconds = time.perf_counter() - started
-    return result
+    return run_stages(src, dst, label, options, started=started)
 
 
 def run_stages(src: str | os.PathLike[str], dst: str | os.PathLike[str], label: AIGCLabel,
-               options: LabelOptions, probe: Probe | None = None) -> LabelResult:
+               options: LabelOptions, probe: Probe | None = None, *,
+               started: float | None = None) -> LabelResult:
     """Label ``src`` into ``dst`` with grouped options: the work of :func:`label_file`.
 
     ``probe`` is the input's :class:`~labeler.probe.Probe` when the caller has one already (it is
-    probed here otherwise); every stage reads the format from it.
+    probed here otherwise); every stage reads the format from it. ``started`` (``time.perf_counter()``)
+    is when the caller's work began, for ``LabelResult.seconds``; default: now.
     """
+    started = time.perf_counter() if started is None else started
     label.check()
     src_p, dst_p = check_paths(src, dst, overwrite=options.output.overwrite)
     probe = probe or probe_path(src_p)
@@ -209,4 +209,5 @@ def run_stages(src: str | os.PathLike[str], dst: str | os.PathLike[str], label: 
             call = StageCall(current, out, probe, label, options, layers, result.layers, result.warnings)
             result.layers.update(stage.run(call))
             current = out
+    result.seconds = time.perf_counter() - started
     return result

@@ -87,7 +87,7 @@ def _verify_one(task: BatchTask, rel: str, size: int | None, mtime_ns: int | Non
 
 
 def _label_one(task: BatchTask, rel: str, size: int | None, mtime_ns: int | None) -> dict[str, Any]:
-    from labeler.pipeline import label_file
+    from labeler.pipeline import run_stages
 
     started = time.perf_counter()
     src = Path(task.src_root) / rel
@@ -107,15 +107,7 @@ def _label_one(task: BatchTask, rel: str, size: int | None, mtime_ns: int | None
             # whole, so an existing one with our exact label is complete.
             record.update(status="kept", error=None)
         else:
-            result = label_file(
-                src, dst, label,
-                layers=task.layers, overwrite=task.overwrite, key=task.key,
-                watermark_method=task.watermark_method, watermark_strength=task.watermark_strength,
-                quality=task.quality, signer=state["signer"], c2pa_thumbnail=task.c2pa_thumbnail,
-                text=task.text, position=task.position, visible_seconds=task.visible_seconds,
-                cue_positions=task.cue_positions, video_at=task.video_at,
-                audio_label=task.audio_label, voice_language=task.voice_language,
-            )
+            result = run_stages(src, dst, label, task.label_options(state["signer"]))
             record.update(status="ok", format=result.format, layers=list(result.layers),
                           warnings=result.warnings)
     except LabelerError as exc:

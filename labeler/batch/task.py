@@ -143,6 +143,19 @@ class BatchTask:
             self.make_label("0" * 16, lambda: "0" * 16).check()
         return self
 
+    def label_options(self, signer: Any = None) -> Any:
+        """The :class:`~labeler.options.LabelOptions` of every file, with the worker's built ``signer``."""
+        from labeler.options import LabelOptions
+        from labeler.pipeline import parse_layers
+
+        return LabelOptions.build(
+            layers=parse_layers(self.layers), key=self.key, watermark_method=self.watermark_method,
+            watermark_strength=self.watermark_strength, quality=self.quality, overwrite=self.overwrite,
+            signer=signer, c2pa_thumbnail=self.c2pa_thumbnail, text=self.text, position=self.position,
+            visible_seconds=self.visible_seconds, cue_positions=self.cue_positions, video_at=self.video_at,
+            audio_label=self.audio_label, voice_language=self.voice_language,
+        )
+
     def make_label(self, path_hash: str, content_hash: Callable[[], str]) -> Any:
         """The :class:`~labeler.record.AIGCLabel` for one file (``content_hash`` is called only if used)."""
         from labeler.record import AIGCLabel
