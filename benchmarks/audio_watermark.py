@@ -293,8 +293,8 @@ def speed(x: np.ndarray, fs: int, repeats: int = 3) -> dict[str, float]:
             "detect (unmarked)": best(lambda: detect_audio(x, fs, key=KEY))}
 
 
-def false_positives(count: int, seed: int) -> tuple[int, list[float], dict[str, int]]:
-    """Clean excerpts (speech, music, noise, silence, tones; 3-12 s; 8-48 kHz) read with random keys."""
+def false_positives(count: int, seed: int, lo: float, hi: float) -> tuple[int, list[float], dict[str, int]]:
+    """Clean excerpts (speech, music, noise, silence, tones; lo-hi s; 8-48 kHz) read with random keys."""
     rng = np.random.default_rng(seed)
     sources: list[tuple[str, np.ndarray, int]] = []
     for name in ("speech-en.wav", "music-piano.wav"):
@@ -307,7 +307,7 @@ def false_positives(count: int, seed: int) -> tuple[int, list[float], dict[str, 
     found, pvals, kinds = 0, [], {}
     for i in range(count):
         kind = ("file", "file", "noise", "silence", "tones")[i % 5]
-        secs = float(rng.uniform(3.0, 12.0))
+        secs = float(rng.uniform(lo, hi))
         if kind == "file":
             name, x, fs = sources[int(rng.integers(len(sources)))]
             n = min(x.shape[0], int(secs * fs))
@@ -346,21 +346,23 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--write", action="store_true")
     ap.add_argument("--fp", type=int, default=0, help="false-positive run over N clean excerpts (only that)")
+    ap.add_argument("--fp-seconds", default="3,6", help="excerpt length range of the --fp run [3,6]")
     ap.add_argument("--attacks", default=None, help="comma-separated subset of: " + ",".join(ATTACKS))
     ap.add_argument("--seed", type=int, default=14)
     args = ap.parse_args()
     if args.fp:
         t0 = time.perf_counter()
-        found, pvals, kinds = false_positives(args.fp, args.seed)
+        lo, hi = (float(v) for v in args.fp_seconds.split(","))
+        found, pvals, kinds = false_positives(args.fp, args.seed, lo, hi)
         p = np.array(pvals)
         rows = "\n".join(f"| {a:g} | {int((p <= a).sum())} | {a * len(p):.3g} |" for a in (1e-1, 1e-2, 1e-3, 1e-6))
-        text = (f"{len(p)} clean excerpts of 3-12 s ({', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))}), "
+        text = (f"{len(p)} clean excerpts of {lo:g}-{hi:g} s ({', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))}), "
                 f"each read with its own random key; `found` (payload, p <= 1e-6): **{found}**; smallest "
                 f"p (min of payload and zero-bit p-values): {p.min():.2g}; {time.perf_counter() - t0:.0f} s.\n\n"
                 "| a | excerpts with p <= a | bound a x N |\n|---|---|---|\n" + rows)
         print(text)
         if args.write:
-            write_section("watermark:audio-false-positives", text)
+            write_section(f"watermark:audio-false-positives-{lo:g}-{hi:g}s", text)
         return
     attacks = args.attacks.split(",") if args.attacks else (QUICK if args.quick else list(ATTACKS))
     with tempfile.TemporaryDirectory(prefix="aigc-audio-bench-") as td:

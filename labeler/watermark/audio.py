@@ -1,6 +1,6 @@
 """Invisible audio watermark: keyed band-energy modulation in the STFT domain, shared by embed and detect.
 
-The mark multiplies the short-time spectrum of the audio, in 80 bands of 43.75 Hz between 300 and
+The mark multiplies the short-time spectrum of the audio, in 80 bands of one FFT bin (43.07 Hz) between 300 and
 3800 Hz, by ``1 + a * c`` for time-frequency *cells* of 32 ms x one band, ``c = +-1`` a key-derived chip
 and ``a`` a few per cent (perceptual strength: relative to the band's own energy, a little more in bands
 well below the loudest band of the frame, nothing where there is no sound). A *period* of 96 cells
@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+
+import math
 
 import numpy as np
 
@@ -46,9 +48,14 @@ __all__ = [
 ]
 
 #: Marked band (Hz): inside what an 8 kHz resample, a 4 kHz low-pass and speech codecs keep.
-BAND_LO, BAND_HI = 300.0, 3800.0
-#: Number of equal-width bands (43.75 Hz, about one FFT bin) between BAND_LO and BAND_HI.
-N_BANDS = 80
+#: Every band is one FFT bin of BIN_HZ (the bin of 1024 samples at 44.1 kHz); all rates use frames of
+#: about fs / BIN_HZ samples, so a mark read at another rate (resampled, or embedded at 48 kHz and read
+#: at 44.1 kHz) falls on the same bins. Reading on another bin grid mixes neighbouring bands' chips:
+#: measured on speech, frames of 30 ms instead of 23.2 ms halved the pilot z (11.5 -> 5.2).
+BIN_HZ = 44100.0 / 1024.0
+#: Bands: bins 7 .. 86 (301-3704 Hz); the band edges are half-way between bins.
+FIRST_BIN, N_BANDS = 7, 80
+BAND_LO, BAND_HI = (FIRST_BIN - 0.5) * BIN_HZ, (FIRST_BIN + N_BANDS - 0.5) * BIN_HZ
 #: Time grid of the detector (s) and cell length in ticks: a cell is 32 ms.
 TICK = 0.016
 CELL_TICKS = 2
@@ -87,16 +94,30 @@ CHUNK_BLOCKS = 1
 _LABEL = "audio-bandenergy-v1"
 
 
-#: Band edges (Hz): equal widths of 43.75 Hz, one FFT bin or more at every rate (frames of 21-32 ms).
-#: Many small cells beat fewer large ones: the host's log-energy spread per cell is about the same
-#: for both, so the pilot's z grows with the square root of the number of cells (measured: 80 linear
-#: bands x 32 ms gave z 7-10 on 24-32 s of speech / music where 24 mel bands x 64 ms gave 2-3).
-BAND_EDGES = np.linspace(BAND_LO, BAND_HI, N_BANDS + 1)
+#: Band edges (Hz), one bin each. Many small cells beat fewer large ones: the host's log-energy spread
+#: per cell is about the same for both, so the pilot's z grows with the square root of the number of
+#: cells (measured: 80 linear bands x 32 ms gave z 7-10 on 24-32 s of speech / music where 24 mel bands
+#: x 64 ms gave 2-3).
+BAND_EDGES = BAND_LO + BIN_HZ * np.arange(N_BANDS + 1)
 
 
+@lru_cache(maxsize=64)
 def frame_length(sample_rate: int) -> int:
-    """STFT frame (samples): the power of two nearest 30 ms (21-32 ms, bins <= 47 Hz); hop is half."""
-    return int(2 ** round(np.log2(0.03 * sample_rate)))
+    """STFT frame (samples, even, ~23.2 ms): ``sample_rate / BIN_HZ`` within 0.15 %, the length with the
+    smallest largest prime factor there (FFT speed); hop is half. 48 kHz: 1116 (bins 43.01 Hz)."""
+    ideal = sample_rate / BIN_HZ
+    lo, hi = int(math.floor(ideal * 0.9985)), int(math.ceil(ideal * 1.0015))
+    cands = [n for n in range(lo, hi + 1) if n % 2 == 0] or [2 * int(round(ideal / 2))]
+    return min(cands, key=lambda n: (_largest_prime(n), abs(n - ideal)))
+
+
+def _largest_prime(n: int) -> int:
+    best, p = 1, 2
+    while p * p <= n:
+        while n % p == 0:
+            best, n = p, n // p
+        p += 1
+    return max(best, n) if n > 1 else best
 
 
 @lru_cache(maxsize=64)
