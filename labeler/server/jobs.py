@@ -151,23 +151,33 @@ def _visible_box(path: str, report: dict[str, Any]) -> dict[str, int] | None:
     return {"x": x, "y": y, "w": w, "h": h, "width": int(pixels.shape[1]), "height": int(pixels.shape[0])}
 
 
-def label_job(src: str, dst: str, record: Any, options: dict[str, Any]) -> dict[str, Any]:
-    """Label ``src`` into ``dst`` (paths in the request's folder) with :func:`labeler.pipeline.label_file`.
+def label_job(src: str, record: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """Label the upload ``src`` with :func:`labeler.pipeline.label_file`, beside it in the request's folder.
+
+    The format is sniffed from the content (the client's name only tells m4a from mp4 when the brand
+    does not); input and output are named with that format's extension, so a name that lies is moot.
 
     Returns
     -------
     dict
-        ``LabelResult.to_dict()`` without the paths (they are the server's temporary names).
+        ``result``: ``LabelResult.to_dict()`` without the paths (they are the server's temporary
+        names); ``output``: the labeled file's path.
 
     Raises
     ------
     LabelerError
         The client's input or fields (mapped to 4xx); anything else becomes a one-word RuntimeError.
     """
+    from pathlib import Path
+
+    from labeler.formats import EXTENSIONS, sniff_file
     from labeler.pipeline import label_file
 
     try:
-        result = label_file(src, dst, record, **options).to_dict()
+        upload = Path(src)
+        ext = EXTENSIONS[sniff_file(upload)][0]
+        source, dst = upload.rename(upload.with_name(f"input{ext}")), upload.with_name(f"labeled{ext}")
+        result = label_file(source, dst, record, **options).to_dict()
     except LabelerError:
         raise
     except OSError as exc:
@@ -176,4 +186,4 @@ def label_job(src: str, dst: str, record: Any, options: dict[str, Any]) -> dict[
         raise _bug(exc) from None
     result.pop("src", None)
     result.pop("dst", None)
-    return result
+    return {"result": result, "output": str(dst)}

@@ -10,6 +10,7 @@ import asyncio
 import json
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
@@ -73,14 +74,13 @@ async def label_endpoint(request: Request) -> Response:
 
 
 async def _label(state: Any, work: Work, record: AIGCLabel, options: dict[str, Any]) -> tuple[bytes, dict]:
-    upload = work.uploads[0]
-    dst = work.folder / f"labeled{upload.path.suffix}"
     started = time.monotonic()
-    summary = await run_job(state, work.pending, state.config.timeout_s, label_job, str(upload.path),
-                            str(dst), record, options)
+    done = await run_job(state, work.pending, state.config.timeout_s, label_job, str(work.uploads[0].path),
+                         record, options)
+    summary = done["result"]
     summary["seconds"] = round(time.monotonic() - started, 3)
     # Read before the folder goes (admitted's exit): the response never depends on a file on disk.
-    return await asyncio.to_thread(dst.read_bytes), summary
+    return await asyncio.to_thread(Path(done["output"]).read_bytes), summary
 
 
 def _label_request(fields: dict[str, str], config: Any) -> tuple[AIGCLabel, dict[str, Any]]:

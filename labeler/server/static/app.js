@@ -1,0 +1,317 @@
+// The verification page: each file is sent to POST /v1/verify on its own, so each card shows its own
+// progress. Everything the server returns is put on the page with textContent only (never as HTML):
+// file names and label fields come from strangers.
+"use strict";
+
+const LAYER_TITLES = {
+  metadata: "Metadata label (GB 45438 Appendix E)",
+  watermark: "Invisible watermark",
+  visible: "Visible label / audio cue",
+  c2pa: "C2PA manifest",
+};
+const FIELD_NAMES = ["Label", "ContentProducer", "ProduceID", "ReservedCode1", "ContentPropagator",
+  "PropagateID", "ReservedCode2"];
+const LABEL_MEANING = { "1": "AI-generated", "2": "possibly AI-generated", "3": "suspected AI-generated" };
+
+let cardCount = 0;
+let renderingCard = ""; // the card whose sections are being built: their heading ids start with it
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) {
+    if (child !== null && child !== undefined) node.append(child);
+  }
+  return node;
+}
+
+function say(text) {
+  document.getElementById("status").textContent = text;
+}
+
+function yesNo(value) {
+  if (value === true) return "yes";
+  if (value === false) return "no";
+  return "—";
+}
+
+function shown(value) {
+  if (value === null || value === undefined) return "—";
+  if (value === "") return "(empty)";
+  return String(value);
+}
+
+function fieldTable(rows) {
+  const body = el("tbody");
+  for (const [name, value] of rows) {
+    const cell = el("td");
+    if (value instanceof Node) cell.append(value);
+    else cell.textContent = shown(value);
+    body.append(el("tr", {}, el("th", { scope: "row", text: name }), cell));
+  }
+  return el("table", { class: "fields" }, body);
+}
+
+function list(items, cls) {
+  if (!items || items.length === 0) return null;
+  const node = el("ul", { class: cls });
+  for (const item of items) node.append(el("li", { text: typeof item === "string" ? item : JSON.stringify(item) }));
+  return node;
+}
+
+// "p = 3e-12" in words: how likely an unmarked file would show a match this strong.
+function pValueWords(p, present) {
+  if (p === null || p === undefined) return "not measured";
+  if (p <= 0) return "p = 0: no unmarked file would match this strongly";
+  const exponent = Math.floor(-Math.log10(p));
+  const odds = exponent >= 1 ? `about 1 in 10^${exponent}` : `about ${Math.round(p * 100)} %`;
+  const verdict = present ? "a real watermark" : "below the detection threshold (1 in a million)";
+  return `p = ${p.toExponential(1)}: the chance that an unmarked file matches this strongly is ${odds}; ${verdict}`;
+}
+
+function section(name, ...content) {
+  const id = `${renderingCard}-${name}`;
+  return el("section", { class: `layer layer-${name}`, "aria-labelledby": id },
+    el("h4", { id, text: LAYER_TITLES[name] || name }), ...content);
+}
+
+function metadataSection(md) {
+  if (!md.present) return section("metadata", el("p", { class: "state", text: "No AIGC metadata label found." }));
+  const fields = md.fields || {};
+  const rows = FIELD_NAMES.map((name) => [name, fields[name]]);
+  const label = fields.Label;
+  if (LABEL_MEANING[label]) rows[0][1] = `${label} (${LABEL_MEANING[label]})`;
+  rows.push(["Where", `${shown(md.carrier)} — ${shown(md.location)}`]);
+  rows.push(["Complies with Appendix E", yesNo(md.valid)]);
+  return section("metadata", fieldTable(rows),
+    md.problems.length ? el("p", { text: "Problems:" }) : null, list(md.problems, "problems"),
+    list(md.warnings, "warnings"));
+}
+
+function watermarkSection(wm) {
+  const rows = [
+    ["Found", yesNo(wm.present)],
+    ["Payload", wm.payload],
+    ["Likelihood", pValueWords(wm.p_value, wm.present)],
+    ["Matches the metadata ProduceID", yesNo(wm.matches_metadata)],
+    ["Method", wm.method],
+    ["Key ID", wm.key_id],
+  ];
+  return section("watermark", fieldTable(rows), wm.note ? el("p", { class: "note", text: wm.note }) : null);
+}
+
+function drawBox(img, canvas, box) {
+  canvas.width = img.naturalWidth;
+  canvas.height = img.naturalHeight;
+  const sx = img.naturalWidth / box.width;
+  const sy = img.naturalHeight / box.height;
+  const ctx = canvas.getContext("2d");
+  ctx.lineWidth = Math.max(3, Math.round(img.naturalWidth / 200));
+  ctx.strokeStyle = getComputedStyle(document.documentElement).getPropertyValue("--box").trim() || "#e11d48";
+  ctx.strokeRect(box.x * sx, box.y * sy, box.w * sx, box.h * sy);
+  canvas.dataset.drawn = "true";
+}
+
+function imagePreview(file, box, vis) {
+  const img = el("img", { alt: `Preview of ${file.name}` });
+  const canvas = el("canvas", { "aria-hidden": "true", "data-box": `${box.x},${box.y},${box.w},${box.h}` });
+  img.addEventListener("load", () => drawBox(img, canvas, box));
+  img.src = URL.createObjectURL(file);
+  const caption = el("p", { class: "note",
+    text: `Red box: the visible label "${vis.text}" found at ${vis.position} (${box.w}×${box.h} px at ${box.x}, ${box.y}).` });
+  return el("figure", { class: "preview-figure" }, el("div", { class: "preview" }, img, canvas), caption);
+}
+
+function audioFound(found) {
+  if (!found || found.length === 0) return null;
+  return list(found.map((f) => {
+    const what = f.kind === "audio-voice" ? `spoken prompt (${f.language})` : "rhythm cue (Morse “AI”)";
+    return `${what} at ${Number(f.seconds).toFixed(2)} s (${f.position}), score ${f.score}`;
+  }), "found");
+}
+
+function visibleSection(vis, report, file, box) {
+  if (!vis.present) {
+    return section("visible", el("p", { class: "state",
+      text: `No visible label found (best score ${shown(vis.score)}).` }),
+      vis.note ? el("p", { class: "note", text: vis.note }) : null);
+  }
+  const rows = [["Kind", vis.kind], ["Wording", vis.text], ["Position", vis.position]];
+  if (vis.height_ratio !== null && vis.height_ratio !== undefined) {
+    rows.push(["Height", `${(vis.height_ratio * 100).toFixed(1)} % of the shorter side (GB 45438: at least 5 %)`]);
+  }
+  if (report.medium === "audio") rows.push(["Time", `${Number(vis.seconds).toFixed(2)} s`]);
+  if (report.medium === "video" && vis.seconds !== null) rows.push(["Seen until", `${vis.seconds} s (sampled every 0.5 s)`]);
+  if (vis.language) rows.push(["Language", vis.language]);
+  rows.push(["Score", vis.score]);
+  let extra = null;
+  if (report.medium === "image" && box) extra = imagePreview(file, box, vis);
+  else if (report.medium === "image") extra = el("p", { class: "note", text: "The preview cannot show this image format." });
+  else if (report.medium === "video") extra = el("p", { class: "note", text: "Video: the mark was found in the sampled frames; no preview is drawn." });
+  return section("visible", fieldTable(rows), extra, audioFound(vis.found));
+}
+
+function c2paSection(cp) {
+  if (!cp.present) return section("c2pa", el("p", { class: "state", text: "No C2PA manifest." }));
+  const ingredients = (cp.ingredients || []).map((i) => (typeof i === "string" ? i :
+    [i.title, i.relationship, i.format].filter(Boolean).join(" — ") || JSON.stringify(i)));
+  const rows = [
+    ["State", cp.state],
+    ["Declares AI generation", yesNo(cp.ai_generated)],
+    ["Signer", cp.signer],
+    ["Issuer", cp.issuer],
+    ["Validation codes", cp.codes && cp.codes.length ? cp.codes.join(", ") : "none"],
+    ["Ingredients", ingredients.length ? ingredients.join("; ") : "none"],
+  ];
+  if (cp.remote) rows.push(["Remote manifest", "yes (not fetched)"]);
+  if (cp.error) rows.push(["Error", cp.error]);
+  return section("c2pa", fieldTable(rows));
+}
+
+function verdictBadge(report) {
+  const node = el("span");
+  if (report.verdict === null) {
+    node.append(el("span", { class: "verdict verdict-error", text: "unreadable" }));
+  } else {
+    node.append(el("span", { class: `verdict verdict-${report.verdict}`, text: report.verdict }));
+    if (report.confidence) node.append(el("span", { class: "confidence", text: `(${report.confidence} confidence)` }));
+  }
+  return node;
+}
+
+function renderReport(card, report, box, file) {
+  renderingCard = card.id;
+  const body = card.querySelector(".card-body");
+  card.querySelector(".card-verdict").replaceChildren(verdictBadge(report));
+  card.dataset.verdict = report.verdict === null ? "unreadable" : report.verdict;
+  const what = [report.format, report.medium, report.size !== null ? `${report.size} bytes` : null]
+    .filter(Boolean).join(", ");
+  body.replaceChildren(el("p", { class: "note", text: what }), list(report.reasons, "reasons"),
+    list(report.warnings, "warnings"), list(report.errors, "errors"));
+  const layers = report.layers || {};
+  if (layers.metadata) body.append(metadataSection(layers.metadata));
+  if (layers.watermark) body.append(watermarkSection(layers.watermark));
+  if (layers.visible) body.append(visibleSection(layers.visible, report, file, box));
+  if (layers.c2pa) body.append(c2paSection(layers.c2pa));
+  say(`${file.name}: ${report.verdict === null ? "unreadable" : report.verdict}`);
+}
+
+function renderError(card, status, problem, file) {
+  card.dataset.verdict = "error";
+  card.querySelector(".card-verdict").replaceChildren(el("span", { class: "verdict verdict-error", text: "error" }));
+  const detail = problem && problem.detail ? problem.detail : `the server answered ${status}`;
+  card.querySelector(".card-body").replaceChildren(
+    el("p", { class: "errors", role: "alert", text: `${problem && problem.error ? problem.error : "error"}: ${detail}` }));
+  say(`${file.name}: error, ${detail}`);
+}
+
+function setProgress(card, label, percent) {
+  const row = card.querySelector(".progress-row");
+  const bar = row.querySelector("progress");
+  row.hidden = false;
+  row.querySelector(".progress-label").textContent = label;
+  if (percent === null) bar.removeAttribute("value"); // indeterminate while the server checks
+  else bar.value = percent;
+}
+
+function newCard(file) {
+  cardCount += 1;
+  const card = document.getElementById("card-template").content.firstElementChild.cloneNode(true);
+  card.id = `card-${cardCount}`;
+  card.dataset.name = file.name;
+  card.querySelector(".card-title").textContent = file.name;
+  const bar = card.querySelector("progress");
+  bar.id = `progress-${cardCount}`;
+  card.querySelector(".progress-label").setAttribute("for", bar.id);
+  card.setAttribute("aria-busy", "true");
+  document.getElementById("cards").prepend(card);
+  return card;
+}
+
+function check(file) {
+  const card = newCard(file);
+  setProgress(card, "Uploading 0 %", 0);
+  const form = new FormData();
+  form.append("file", file, file.name);
+  const xhr = new XMLHttpRequest();
+  xhr.open("POST", "/v1/verify?boxes=1");
+  xhr.responseType = "text";
+  xhr.upload.addEventListener("progress", (event) => {
+    if (event.lengthComputable) {
+      const percent = Math.round((100 * event.loaded) / event.total);
+      setProgress(card, `Uploading ${percent} %`, percent);
+    }
+  });
+  xhr.upload.addEventListener("load", () => setProgress(card, "Checking…", null));
+  xhr.addEventListener("load", () => {
+    card.querySelector(".progress-row").hidden = true;
+    card.removeAttribute("aria-busy");
+    let data = null;
+    try { data = JSON.parse(xhr.responseText); } catch (e) { data = null; }
+    if (xhr.status === 200 && data && !Array.isArray(data)) {
+      let boxes = null;
+      try { boxes = JSON.parse(xhr.getResponseHeader("X-AIGC-Visible-Boxes") || "null"); } catch (e) { boxes = null; }
+      renderReport(card, data, boxes ? boxes[0] : null, file);
+    } else {
+      renderError(card, xhr.status, data, file);
+    }
+  });
+  xhr.addEventListener("error", () => {
+    card.querySelector(".progress-row").hidden = true;
+    card.removeAttribute("aria-busy");
+    renderError(card, 0, { error: "network error", detail: "the server could not be reached" }, file);
+  });
+  xhr.send(form);
+}
+
+function checkAll(files) {
+  for (const file of files) check(file);
+}
+
+async function loadHealth() {
+  const info = document.getElementById("server-info");
+  try {
+    const response = await fetch("/v1/health", { cache: "no-store" });
+    const health = await response.json();
+    const labeling = health.labeling;
+    if (labeling.enabled) {
+      info.textContent = `Labeling API (POST /v1/label): enabled — layers ${labeling.layers.join(", ")}` +
+        (labeling.token_required ? "; a bearer token is required." : ".");
+    } else {
+      info.textContent = `Labeling API: disabled on this server — ${labeling.reason}. Verification works.`;
+      info.classList.add("disabled");
+    }
+    info.dataset.labeling = labeling.enabled ? "enabled" : "disabled";
+    const mb = Math.floor(health.limits.max_upload_bytes / (1 << 20));
+    document.getElementById("limits-hint").textContent =
+      `JPEG, PNG, WebP, TIFF, GIF, WAV, MP3, FLAC, M4A, MP4, MOV; up to ${mb} MB each.`;
+  } catch (e) {
+    info.textContent = "The server did not say what it offers; verification may still work.";
+  }
+}
+
+function setUp() {
+  const input = document.getElementById("file-input");
+  input.addEventListener("change", () => {
+    checkAll(Array.from(input.files));
+    input.value = ""; // the same file may be chosen again
+  });
+  const drop = document.getElementById("drop");
+  for (const kind of ["dragenter", "dragover"]) {
+    drop.addEventListener(kind, (event) => { event.preventDefault(); drop.classList.add("over"); });
+  }
+  for (const kind of ["dragleave", "drop"]) {
+    drop.addEventListener(kind, () => drop.classList.remove("over"));
+  }
+  drop.addEventListener("drop", (event) => {
+    event.preventDefault();
+    checkAll(Array.from(event.dataTransfer.files));
+  });
+  loadHealth();
+}
+
+document.addEventListener("DOMContentLoaded", setUp);

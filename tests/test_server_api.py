@@ -1,0 +1,341 @@
+"""`aigc serve`'s HTTP API through Starlette's test client: every status path, several media, clean-up.
+
+One process pool (one worker) serves every app of this module. Each test points :mod:`tempfile` at a
+private folder and checks that it is empty afterwards (uploads, request folders, spooled parts); the
+worker's own temporary folder (TMPDIR, inherited at spawn) is checked once at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("starlette", reason="the serve extra (starlette) is not installed")
+pytest.importorskip("multipart", reason="the serve extra (python-multipart) is not installed")
+
+with warnings.catch_warnings():  # Starlette 1.x nudges towards httpx2; httpx is what the test extra has
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient  # noqa: E402
+
+from detectors import verify  # noqa: E402
+from labeler.server import ServerConfig, create_app  # noqa: E402
+from labeler.server.jobs import make_pool  # noqa: E402
+from tests.conftest import PRODUCER, SAMPLES  # noqa: E402
+
+TOKEN = "s3cret-token-for-tests-0123456789"
+KEY = bytes(range(32))
+
+
+@pytest.fixture(scope="module")
+def pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    worker_tmp = tmp_path_factory.mktemp("worker-tmp")
+    old = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(worker_tmp)  # the spawned worker's tempfile folder
+    executor = make_pool(1)
+    executor.submit(int).result(timeout=120)  # started with this TMPDIR
+    if old is None:
+        os.environ.pop("TMPDIR")
+    else:
+        os.environ["TMPDIR"] = old
+    yield executor
+    executor.shutdown(wait=True)
+    assert list(worker_tmp.iterdir()) == [], "the worker left temporary files"
+
+
+@pytest.fixture(autouse=True)
+def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    folder = tmp_path / "server-tmp"
+    folder.mkdir(mode=0o700)
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    yield folder
+    assert _left(folder) == [], "the server left files behind"
+
+
+def _left(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def _client(pool: object, **config: object) -> TestClient:
+    return TestClient(create_app(ServerConfig(**config), executor=pool))  # type: ignore[arg-type]
+
+
+def _sample(name: str) -> bytes:
+    return (SAMPLES / name).read_bytes()
+
+
+def _cli_json(path: Path, name: str, key: bytes | None = None) -> dict:
+    """What `aigc verify --json` prints for the file (Report.to_json), with the upload's name as file."""
+    report = verify(path, key=key)
+    report.file = name
+    return json.loads(report.to_json())
+
+
+def _error(response: object, status: int) -> str:
+    assert response.status_code == status, response.text  # type: ignore[attr-defined]
+    body = response.json()  # type: ignore[attr-defined]
+    assert set(body) == {"error", "detail"}
+    assert "\n" not in body["detail"] and "Traceback" not in body["detail"]
+    return body["detail"]
+
+
+@pytest.mark.parametrize("name", ["photo.jpg", "photo.png", "speech.mp3", "clip.mp4"])
+def test_verify_is_the_cli_report(pool: object, name: str) -> None:
+    with _client(pool) as client:
+        response = client.post("/v1/verify", files={"file": (name, _sample(name))})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == _cli_json(SAMPLES / name, name)
+
+
+def test_several_files_give_a_list_in_order(pool: object, private_tmp: Path) -> None:
+    files = [("file", ("a.png", _sample("photo.png"))), ("file", ("bad.bin", b"not media at all")),
+             ("file", ("b.mp3", _sample("speech.mp3")))]
+    with _client(pool) as client:
+        response = client.post("/v1/verify", files=files)
+    assert response.status_code == 200
+    reports = response.json()
+    assert [r["file"] for r in reports] == ["a.png", "bad.bin", "b.mp3"]
+    assert [r["verdict"] for r in reports] == ["none", None, "none"]
+    assert reports[1]["errors"] and reports[1]["format"] is None
+
+
+def test_label_then_verify_with_the_box(pool: object) -> None:
+    fields = {"producer": PRODUCER, "produce_id": "srv-1", "layers": "watermark,visible,metadata"}
+    with _client(pool, keys=(KEY,)) as client:
+        labeled = client.post("/v1/label", files={"file": ("photo.jpg", _sample("photo.jpg"))}, data=fields)
+        assert labeled.status_code == 200, labeled.text
+        assert labeled.headers["content-type"] == "image/jpeg"
+        assert labeled.headers["content-disposition"] == 'attachment; filename="photo.labeled.jpg"'
+        summary_text = labeled.headers["x-aigc-label-result"]
+        assert summary_text.isascii()
+        summary = json.loads(summary_text)
+        assert summary["format"] == "jpeg" and set(summary["layers"]) == {"watermark", "visible", "metadata"}
+        assert "src" not in summary and "dst" not in summary  # no server paths leak
+        checked = client.post("/v1/verify?boxes=1", files={"file": ("x.jpg", labeled.content)})
+    report = checked.json()
+    assert report["verdict"] == "confirmed"
+    assert report["layers"]["watermark"]["present"] and report["layers"]["watermark"]["matches_metadata"]
+    assert report["layers"]["metadata"]["fields"]["ProduceID"] == "srv-1"
+    (box,) = json.loads(checked.headers["x-aigc-visible-boxes"])
+    assert box["width"] == 1000 and box["x"] > 500 and box["y"] > 500 and box["w"] > 50
+
+
+@pytest.mark.parametrize(("name", "mime"), [("photo.png", "image/png"), ("speech.mp3", "audio/mpeg"),
+                                            ("clip.mp4", "video/mp4")])
+def test_label_content_type_from_the_content(pool: object, name: str, mime: str) -> None:
+    fields = {"producer": PRODUCER, "produce_id": f"srv-{name}"}
+    with _client(pool, keys=(KEY,)) as client:
+        # The declared type and the name lie; the answer follows the bytes.
+        response = client.post("/v1/label", files={"file": ("upload.txt", _sample(name), "text/plain")},
+                               data=fields)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == mime
+    assert verify(response.content).metadata.fields["ProduceID"] == f"srv-{name}"
+
+
+def test_jpeg_declared_as_mp4_is_a_jpeg(pool: object) -> None:
+    with _client(pool) as client:
+        response = client.post("/v1/verify", files={"file": ("photo.jpg", _sample("photo.jpg"), "video/mp4")})
+    assert response.status_code == 200
+    assert response.json()["format"] == "jpeg" and response.json()["medium"] == "image"
+
+
+def test_a_path_as_file_name_is_only_a_name(pool: object, tmp_path: Path) -> None:
+    with _client(pool) as client:
+        response = client.post("/v1/verify", files={"file": ("../../etc/passwd", _sample("photo.png"))})
+    assert response.status_code == 200
+    assert response.json()["file"] == "passwd"
+    assert response.json()["format"] == "png"
+
+
+def test_name_extension_that_lies_is_warned_about_as_by_the_cli(pool: object, tmp_path: Path) -> None:
+    lying = tmp_path / "photo.mp4"
+    lying.write_bytes(_sample("photo.jpg"))
+    with _client(pool) as client:
+        response = client.post("/v1/verify", files={"file": ("photo.mp4", lying.read_bytes())})
+    assert response.json() == _cli_json(lying, "photo.mp4")
+    assert any(".mp4 does not match" in w for w in response.json()["warnings"])
+
+
+def test_400_bad_requests(pool: object) -> None:
+    with _client(pool) as client:
+        assert "multipart" in _error(client.post("/v1/verify"), 400)
+        assert "multipart" in _error(client.post("/v1/verify", json={"file": "x"}), 400)
+        assert "'file'" in _error(client.post("/v1/verify", files={"upload": ("a.jpg", b"\xff\xd8")}), 400)
+        assert "empty" in _error(client.post("/v1/verify", files={"file": ("a.jpg", b"")}), 400)
+        assert "not text" in _error(client.post("/v1/verify", data={"file": "just text"},
+                                                files={"x": ("a.bin", b"1")}), 400)
+
+
+def test_400_label_fields(pool: object) -> None:
+    jpg = {"file": ("a.jpg", _sample("photo.jpg"))}
+    with _client(pool, keys=(KEY,)) as client:
+        assert "produce_id" in _error(client.post("/v1/label", files=jpg, data={"producer": PRODUCER}), 400)
+        assert "server's own" in _error(client.post("/v1/label", files=jpg, data={
+            "producer": PRODUCER, "produce_id": "a", "key": "00" * 32}), 400)
+        assert "c2pa" in _error(client.post("/v1/label", files=jpg, data={
+            "producer": PRODUCER, "produce_id": "a", "layers": "metadata,c2pa"}), 400)
+        assert "unknown field" in _error(client.post("/v1/label", files=jpg, data={
+            "producer": PRODUCER, "produce_id": "a", "colour": "red"}), 400)
+        assert "quality" in _error(client.post("/v1/label", files=jpg, data={
+            "producer": PRODUCER, "produce_id": "a", "quality": "200"}), 400)
+        assert "label" in _error(client.post("/v1/label", files=jpg, data={
+            "producer": PRODUCER, "produce_id": "a", "label": "7"}), 400)
+
+
+def test_401_without_the_token(pool: object) -> None:
+    fields = {"producer": PRODUCER, "produce_id": "tok-1"}
+    with _client(pool, keys=(KEY,), token=TOKEN) as client:
+        files = {"file": ("a.png", _sample("photo.png"))}
+        response = client.post("/v1/label", files=files, data=fields)
+        _error(response, 401)
+        assert response.headers["www-authenticate"].startswith("Bearer")
+        _error(client.post("/v1/label", files=files, data=fields,
+                           headers={"Authorization": "Bearer wrong-token-0000000000"}), 401)
+        good = client.post("/v1/label", files=files, data=fields,
+                           headers={"Authorization": f"Bearer {TOKEN}"})
+        assert good.status_code == 200 and good.headers["content-type"] == "image/png"
+        # Verifying needs no token.
+        assert client.post("/v1/verify", files=files).status_code == 200
+
+
+def test_403_when_labeling_is_disabled(pool: object) -> None:
+    with _client(pool) as client:
+        health = client.get("/v1/health").json()
+        assert health["labeling"]["enabled"] is False and "key" in health["labeling"]["reason"]
+        detail = _error(client.post("/v1/label", files={"file": ("a.png", _sample("photo.png"))},
+                                    data={"producer": PRODUCER, "produce_id": "x"}), 403)
+    assert "disabled" in detail
+
+
+def test_413_over_the_limit(pool: object) -> None:
+    with _client(pool, max_upload_bytes=100_000) as client:
+        _error(client.post("/v1/verify", files={"file": ("a.jpg", _sample("photo.jpg"))}), 413)  # 420 kB
+
+        def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it streams
+            yield b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jpg\"\r\n\r\n"
+            for _ in range(40):
+                yield b"\xff" * 65536
+
+        response = client.post("/v1/verify", content=chunks(),
+                               headers={"Content-Type": "multipart/form-data; boundary=B"})
+        _error(response, 413)
+        small = client.post("/v1/verify", files={"file": ("s.png", _sample("photo.png")[:50_000])})
+        assert small.status_code in (200, 422)  # under the limit: served
+
+
+def test_413_limit_between_part_and_body(pool: object) -> None:
+    # The body limit has room for the multipart framing; the file itself is held to the limit.
+    with _client(pool, max_upload_bytes=300_000) as client:
+        response = client.post("/v1/verify", files={"file": ("a.png", _sample("photo.png"))})
+        assert "limit" in _error(response, 413)
+
+
+def test_415_unsupported_content(pool: object) -> None:
+    with _client(pool) as client:
+        detail = _error(client.post("/v1/verify", files={"file": ("a.jpg", b"%PDF-1.7 not an image")}), 415)
+    assert detail.startswith("a.jpg: unrecognised file content")
+
+
+def test_422_truncated_mp4(pool: object) -> None:
+    with _client(pool) as client:
+        response = client.post("/v1/verify", files={"file": ("cut.mp4", _sample("clip.mp4")[:5000])})
+        detail = _error(response, 422)
+    assert detail.startswith("cut.mp4: ")
+
+
+def test_503_when_full(pool: object) -> None:
+    with _client(pool, max_concurrent=0) as client:
+        response = client.post("/v1/verify", files={"file": ("a.png", _sample("photo.png"))})
+        _error(response, 503)
+        assert response.headers["retry-after"] == "5"
+        assert client.get("/v1/health").status_code == 200  # still serving
+
+
+def test_504_and_clean_up_after_the_job(pool: object, private_tmp: Path) -> None:
+    with _client(pool, timeout_s=0.01) as client:
+        _error(client.post("/v1/verify", files={"file": ("a.mp4", _sample("clip.mp4"))}), 504)
+        state = client.app.state.server  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 60
+        while state.gate.active and time.monotonic() < deadline:  # the job runs on, then cleans up
+            time.sleep(0.1)
+        assert state.gate.active == 0
+        assert _left(Path(state.root)) == []
+
+
+def test_client_disconnect_mid_upload_leaves_nothing(pool: object, private_tmp: Path) -> None:
+    with _client(pool) as client:
+        app = client.app
+        part = (b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jpg\"\r\n\r\n"
+                + _sample("photo.jpg") * 4)  # > 1 MiB: the parser has spilled to disk
+        messages = [{"type": "http.request", "body": part, "more_body": True}, {"type": "http.disconnect"}]
+        sent: list[dict] = []
+
+        async def receive() -> dict:
+            return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+                 "scheme": "http", "path": "/v1/verify", "raw_path": b"/v1/verify", "query_string": b"",
+                 "root_path": "", "server": ("127.0.0.1", 8000), "client": ("127.0.0.1", 5000),
+                 "headers": [(b"content-type", b"multipart/form-data; boundary=B")]}
+        client.portal.call(app, scope, receive, send)  # type: ignore[attr-defined]
+        assert client.app.state.server.gate.active == 0  # type: ignore[attr-defined]
+        assert _left(Path(client.app.state.server.root)) == []  # type: ignore[attr-defined]
+        assert client.get("/v1/health").status_code == 200
+
+
+def test_errors_are_json_everywhere(pool: object) -> None:
+    with _client(pool) as client:
+        _error(client.get("/nowhere"), 404)
+        _error(client.get("/v1/verify"), 405)
+
+
+def test_health_openapi_page_and_docs(pool: object) -> None:
+    with _client(pool, keys=(KEY,), token=TOKEN, max_upload_bytes=5 << 20) as client:
+        health = client.get("/v1/health").json()
+        assert health["labeling"] == {"enabled": True, "layers": ["watermark", "metadata", "visible"],
+                                      "token_required": True, "reason": None}
+        assert health["limits"]["max_upload_bytes"] == 5 << 20
+        assert TOKEN not in json.dumps(health)
+        spec = client.get("/v1/openapi.json").json()
+        assert set(spec["paths"]) == {"/v1/verify", "/v1/label", "/v1/health"}
+        page = client.get("/")
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+        assert "default-src 'self'" in page.headers["content-security-policy"]
+        assert "http://" not in page.text and "https://" not in page.text  # no CDN
+        script = client.get("/static/app.js")
+        assert script.status_code == 200 and "innerHTML" not in script.text
+        assert client.get("/docs").status_code == 200
+        assert client.get("/static/../config.py").status_code == 404
+
+
+def test_bomb_png_is_answered(pool: object, tmp_path: Path) -> None:
+    # 100 megapixels of one colour: a few hundred kB of PNG that decodes to 300 MB.
+    import zlib
+
+    width = height = 10_000
+    row = b"\x00" + b"\x00" * (width * 3)
+    data = zlib.compress(row * height, 9)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", width.to_bytes(4, "big") + height.to_bytes(4, "big")
+                                        + bytes([8, 2, 0, 0, 0]))
+           + chunk(b"IDAT", data) + chunk(b"IEND", b""))
+    with _client(pool, timeout_s=120) as client:
+        response = client.post("/v1/verify", files={"file": ("bomb.png", png)})
+        assert response.status_code in (200, 422, 504), response.text
+        if response.status_code == 200:
+            assert response.json()["format"] == "png"
+        assert client.get("/v1/health").status_code == 200
