@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 __all__ = ["verify", "Report", "MetadataLayer", "VERDICTS", "CONFIDENCES", "SCHEMA", "Decision", "decide",
            "cross_check", "Source", "TEMP_PREFIX"]
 
+#: Formats :func:`verify` reads from bytes without a temporary file (MP4/MOV/M4A need a seekable file
+#: for ffmpeg: their index may sit at the end).
+IN_MEMORY_FORMATS = ("jpeg", "png", "webp", "tiff", "gif", "wav", "flac", "mp3")
 #: What :func:`verify` accepts.
 Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, "np.ndarray"]
 #: Prefix of the private temporary folder :func:`verify` makes for in-memory data that a reader can only
@@ -78,10 +81,11 @@ def verify(
     -----
     Never raises for bad input: problems reading it are in ``report.errors`` (and ``report.verdict``
     is then ``None``). Thread-safe: keeps no state between calls, so a web server may call it from many
-    threads at once. Images in memory (JPEG, PNG, WebP, TIFF, GIF) are read entirely from memory:
-    the carriers, the pixels and C2PA (c2pa-python's stream API); no temporary file. Audio and video
-    need a file for ffmpeg and the sample readers, so their bytes are also written to a private
-    temporary folder (prefix :data:`TEMP_PREFIX`) that is removed before this function returns.
+    threads at once. Images and WAV, FLAC and MP3 in memory (:data:`IN_MEMORY_FORMATS`) are read
+    entirely from memory: the carriers, the pixels or samples (MP3 through ffmpeg's standard input)
+    and C2PA (c2pa-python's stream API); no temporary file. M4A and video need a seekable file for
+    ffmpeg, so their bytes are also written to a private temporary folder (prefix
+    :data:`TEMP_PREFIX`) that is removed before this function returns.
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
         return _verify_bytes(bytes(source), key, trust_anchors, visible)
@@ -120,9 +124,10 @@ def _verify_bytes(data: bytes, key: bytes | None, trust_anchors: list[str] | Non
         # The whole buffer as the "head": sniff looks past an ID3 tag (FLAC behind ID3) within it.
         fmt = sniff(data)
         found = carrier_module(fmt).read(io.BytesIO(data))
-        if medium(fmt) == "image":
-            # Every image reader takes memory: the pixels, the carriers, C2PA through its stream API.
-            _judge(report, fmt, found, _Pixels(data, fmt), data, key, trust_anchors, visible)
+        if fmt in IN_MEMORY_FORMATS:
+            # Every reader takes memory here: the carriers, the pixels or samples, C2PA's stream API.
+            _judge(report, fmt, found, _Pixels(data, fmt) if medium(fmt) == "image" else None, data, key,
+                   trust_anchors, visible)
             return report
         with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as folder:
             # Only for the readers that need a path; private (mode 0700 folder), removed on any exit.
@@ -176,15 +181,16 @@ def _judge(report: Report, fmt: str, found: list[Any], pixels: _Pixels | None, p
     """
     report.format, report.medium = fmt, medium(fmt)
     report.metadata = judge_metadata(found)
+    samples = _Samples(path) if report.medium == "audio" else None
     if key is not None:
         report.watermark = _guarded(report, "watermark", watermark_layer, pixels, report.medium, key,
-                                    report.metadata, path)
+                                    report.metadata, path, samples)
     if visible and pixels is not None:
         report.visible = _guarded(report, "visible", visible_layer, pixels)
     elif visible and report.medium == "video":
         report.visible = _guarded(report, "visible", video_visible_layer, path)
-    elif visible and report.medium == "audio":
-        report.visible = _guarded(report, "visible", audio_visible_layer, path)
+    elif visible and samples is not None:
+        report.visible = _guarded(report, "visible", audio_visible_layer, samples)
     c2pa_layer = _guarded(report, "c2pa", read_c2pa, path, trust_anchors=trust_anchors,
                           mime=format_info(fmt).mime)
     report.c2pa = c2pa_layer.to_dict() if c2pa_layer is not None else None
@@ -275,7 +281,7 @@ def video_visible_layer(path: Path) -> dict[str, Any]:
     return layer
 
 
-def audio_visible_layer(path: Path) -> dict[str, Any]:
+def audio_visible_layer(samples: _Samples) -> dict[str, Any]:
     """The ``layers.visible`` entry for audio: our rhythm cue (Morse "AI") and voice prompt.
 
     The entry describes the highest-scoring label found (``kind`` audio-rhythm or audio-voice, its
@@ -283,10 +289,9 @@ def audio_visible_layer(path: Path) -> dict[str, Any]:
     and prompt found, in time order, as ``{kind, position, seconds, score[, language]}``.
     """
     from detectors.visible import detect_audio_cue, detect_voice_prompt
-    from labeler.media.audio import read_audio
 
     try:
-        audio = read_audio(path)
+        audio = samples.get()
         cue = detect_audio_cue(audio.samples, audio.sample_rate)
         voice = detect_voice_prompt(audio.samples, audio.sample_rate)
     except LabelerError as exc:
@@ -306,10 +311,11 @@ def audio_visible_layer(path: Path) -> dict[str, Any]:
 
 
 def watermark_layer(pixels: _Pixels | None, what: str, key: bytes, metadata: MetadataLayer,
-                    path: Path | None = None) -> dict[str, Any]:
+                    path: Path | bytes | None = None, samples: _Samples | None = None) -> dict[str, Any]:
     """The ``layers.watermark`` entry: detection result, key ID, and agreement with the metadata label.
 
-    Images are read from their decoded pixels, audio from its decoded samples (``path``).
+    Images are read from their decoded pixels, audio from its decoded ``samples`` (one decode shared
+    with the audio cue search); ``path`` is the file (or bytes) for media read from a file.
     ``matches_metadata`` is true/false when both a watermark and a metadata ProduceID exist (the
     default payload is derived from the ProduceID), else null. A file the detector cannot read
     (video, an image under 128 px, audio under 1.5 s) gets ``checked: false`` and a ``note``.
@@ -321,8 +327,11 @@ def watermark_layer(pixels: _Pixels | None, what: str, key: bytes, metadata: Met
     try:
         if pixels is not None:
             result = _detect_image(pixels, key)
-        elif what == "audio" and path is not None:
-            result = _detect_audio_file(path, key)
+        elif samples is not None:
+            from detectors.watermark import detect_audio
+
+            audio = samples.get()
+            result = detect_audio(audio.samples, audio.sample_rate, key=key)
         else:
             layer["note"] = f"watermark detection covers images and audio; this file is {what}"
             return layer
@@ -350,9 +359,26 @@ def _detect_image(pixels: _Pixels, key: bytes) -> Any:
     return detect(image, key=key)
 
 
-def _detect_audio_file(path: Path, key: bytes) -> Any:
-    from detectors.watermark import detect_audio
-    from labeler.media.audio import read_audio
+class _Samples:
+    """Decode an audio file at most once for the sample layers (watermark, cue); errors re-raised.
 
-    data = read_audio(path)
-    return detect_audio(data.samples, data.sample_rate, key=key)
+    One per :func:`verify` call, like :class:`_Pixels`.
+    """
+
+    def __init__(self, source: Path | bytes) -> None:
+        self.source = source
+        self._audio: Any = None
+        self._error: LabelerError | None = None
+
+    def get(self) -> Any:
+        """The :class:`~labeler.media.audio.AudioData`; raises the decoding's ``LabelerError``."""
+        if self._audio is None and self._error is None:
+            from labeler.media.audio import read_audio
+
+            try:
+                self._audio = read_audio(self.source)
+            except LabelerError as exc:
+                self._error = exc
+        if self._error is not None:
+            raise self._error
+        return self._audio

@@ -203,3 +203,20 @@ def test_verify_of_image_bytes_makes_no_temporary_file(tmp_path, monkeypatch, ke
     from_bytes = verify(signed.read_bytes(), key=key, trust_anchors=[str(pki.trust_anchor)]).to_dict()
     assert from_bytes["layers"]["c2pa"]["state"] == "Trusted"
     assert {**from_bytes, "file": None} == {**from_path, "file": None}
+
+
+@pytest.mark.parametrize("name", ["speech.wav", "speech.flac", "speech.mp3"])
+def test_verify_of_audio_bytes_makes_no_temporary_file(tmp_path, monkeypatch, name):
+    labeled = tmp_path / name
+    label(SAMPLES / name, AIGCLabel(PRODUCER, f"api-{name}"), dst=labeled, layers="visible,metadata")
+    from_path = verify(labeled).to_dict()
+
+    def no_temp(*args, **kwargs):
+        raise AssertionError("verify(bytes) of WAV/FLAC/MP3 made a temporary file")
+
+    monkeypatch.setattr(tempfile, "TemporaryDirectory", no_temp)
+    monkeypatch.setattr(tempfile, "mkstemp", no_temp)
+    from_bytes = verify(labeled.read_bytes()).to_dict()
+    assert from_bytes["errors"] == [] and from_bytes["verdict"] == "confirmed"
+    assert from_bytes["layers"]["visible"]["kind"] == "audio-rhythm"
+    assert {**from_bytes, "file": None} == {**from_path, "file": None}

@@ -21,6 +21,7 @@ All functions are thread-safe.
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 from collections.abc import Iterator
@@ -177,13 +178,14 @@ def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
     )
 
 
-def read_audio(path: str | os.PathLike[str]) -> AudioData:
+def read_audio(path: str | os.PathLike[str] | bytes) -> AudioData:
     """Decode a whole audio file.
 
     Parameters
     ----------
-    path : path-like
-        The file.
+    path : path-like or bytes
+        The file, or a whole encoded file in memory (WAV, FLAC and OGG through libsndfile, MP3 and
+        M4A through ffmpeg's standard input; no temporary file either way).
 
     Returns
     -------
@@ -199,6 +201,8 @@ def read_audio(path: str | os.PathLike[str]) -> AudioData:
     UnsafeInput
         More than :data:`MAX_DECODED_BYTES` of decoded samples (use :func:`iter_audio_blocks`).
     """
+    if isinstance(path, (bytes, bytearray, memoryview)):
+        return _read_audio_bytes(bytes(path))
     info = audio_info(path)
     if info.frames is not None and info.frames * info.channels * 4 > MAX_DECODED_BYTES:
         raise UnsafeInput(f"{info.frames} frames x {info.channels} channels is too long to decode at once")
@@ -211,6 +215,55 @@ def read_audio(path: str | os.PathLike[str]) -> AudioData:
         blocks.append(block)
     samples = np.concatenate(blocks) if blocks else np.zeros((0, info.channels), np.float32)
     return AudioData(samples, info.sample_rate, info.format, info.subtype)
+
+
+def _read_audio_bytes(data: bytes) -> AudioData:
+    if not data:
+        raise CorruptFile("empty file (0 bytes)")
+    try:
+        kind: str | None = sniff(data)
+    except LabelerError:
+        kind = None
+    if kind not in _FFMPEG_FIRST:
+        try:
+            with sf.SoundFile(io.BytesIO(data)) as snd:
+                if snd.format != "MPEG":
+                    if snd.frames * snd.channels * 4 > MAX_DECODED_BYTES:
+                        raise UnsafeInput(f"{snd.frames} frames x {snd.channels} channels is too long to "
+                                          "decode at once")
+                    samples = snd.read(dtype="float32", always_2d=True)
+                    return AudioData(samples, int(snd.samplerate), snd.format.lower(), snd.subtype)
+        except (sf.LibsndfileError, RuntimeError, ValueError, TypeError):
+            pass  # not for libsndfile, or broken: ffmpeg has the last word below
+    return _ffmpeg_decode_bytes(data, kind)
+
+
+def _ffmpeg_decode_bytes(data: bytes, kind: str | None) -> AudioData:
+    # One ffmpeg run: the banner (stderr, info level) gives rate and channels, stdout the samples at
+    # the stream's own rate and channel count. communicate() feeds stdin and drains both pipes.
+    args = [ff.ffmpeg_exe(), "-hide_banner", "-nostdin", "-protocol_whitelist", ff.PROTOCOLS,
+            "-i", "pipe:0", "-map", "0:a:0", "-vn", "-sn", "-dn", "-f", "f32le", "-acodec", "pcm_f32le",
+            "pipe:1"]
+    # Bounded by the input: no audio codec expands by more than ~100x into f32 samples.
+    if len(data) * 100 > MAX_DECODED_BYTES * 4:
+        raise UnsafeInput(f"{len(data)} bytes of compressed audio is too much to decode in memory")
+    proc = subprocess.run(args, input=data, capture_output=True, timeout=600)
+    stderr = proc.stderr.decode("utf-8", "replace")
+    info = ff.parse_banner(stderr)
+    streams = info.audio if info else ()
+    if proc.returncode != 0 or not streams:
+        if info is not None and not streams:
+            raise UnsupportedFormat("no audio stream in this file")
+        raise CorruptFile(f"ffmpeg: {ff.error_line(stderr, ['pipe:0']) or f'exit status {proc.returncode}'}")
+    stream = streams[0]
+    if not stream.sample_rate or not stream.channels:
+        raise CorruptFile(f"cannot tell the sample rate and channels of the {stream.codec} stream")
+    if len(proc.stdout) > MAX_DECODED_BYTES:
+        raise UnsafeInput(f"decoded audio is over {MAX_DECODED_BYTES} bytes; read it in blocks")
+    usable = len(proc.stdout) - len(proc.stdout) % (4 * stream.channels)
+    samples = np.frombuffer(proc.stdout, "<f4", count=usable // 4).reshape(-1, stream.channels)
+    return AudioData(samples.astype(np.float32), stream.sample_rate,
+                     kind or info.container.split(",")[0], stream.codec)
 
 
 def iter_audio_blocks(path: str | os.PathLike[str], block_frames: int = 1 << 16) -> Iterator[np.ndarray]:
