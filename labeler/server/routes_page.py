@@ -25,6 +25,13 @@ async def docs(request: Request) -> Response:
     return FileResponse(STATIC / "docs.html", media_type="text/html; charset=utf-8")
 
 
+async def label_font(request: Request) -> Response:
+    """``GET /fonts/label-cjk.otf``: the package's CJK subset, so the label wordings show everywhere."""
+    from labeler.visible.image import font_path
+
+    return FileResponse(font_path(), media_type="font/otf")
+
+
 async def openapi(request: Request) -> JSONResponse:
     """``GET /v1/openapi.json``."""
     return JSONResponse(openapi_document())
@@ -34,5 +41,6 @@ routes = [
     Route("/", page, methods=["GET"]),
     Route("/docs", docs, methods=["GET"]),
     Route("/v1/openapi.json", openapi, methods=["GET"]),
+    Route("/fonts/label-cjk.otf", label_font, methods=["GET"]),
     Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
 ]

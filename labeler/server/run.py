@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -51,11 +52,18 @@ def serve(options: ServeOptions) -> None:
                           token=token, max_upload_bytes=options.max_upload_mb << 20, workers=options.workers,
                           max_concurrent=options.max_concurrent, timeout_s=options.timeout_s, temp_dir=root)
     _banner(options, config)
+    # uvicorn re-raises SIGTERM after its graceful shutdown; make that an exit that runs our finally
+    # (the default action would end the process before the folder is removed).
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         uvicorn.run(create_app(config), host=options.host, port=options.port, log_level="info",
                     server_header=False, timeout_graceful_shutdown=10)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _terminated(signum: int, _frame: Any) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _banner(options: ServeOptions, config: ServerConfig) -> None:

@@ -142,7 +142,7 @@ function visibleSection(vis, report, file, box) {
   }
   const rows = [["Kind", vis.kind], ["Wording", vis.text], ["Position", vis.position]];
   if (vis.height_ratio !== null && vis.height_ratio !== undefined) {
-    rows.push(["Height", `${(vis.height_ratio * 100).toFixed(1)} % of the shorter side (GB 45438: at least 5 %)`]);
+    rows.push(["Height", `${(vis.height_ratio * 100).toFixed(1)} % of the shorter side (GB 45438 asks at least 5 %)`]);
   }
   if (report.medium === "audio") rows.push(["Time", `${Number(vis.seconds).toFixed(2)} s`]);
   if (report.medium === "video" && vis.seconds !== null) rows.push(["Seen until", `${vis.seconds} s (sampled every 0.5 s)`]);
@@ -190,8 +190,8 @@ function renderReport(card, report, box, file) {
   card.dataset.verdict = report.verdict === null ? "unreadable" : report.verdict;
   const what = [report.format, report.medium, report.size !== null ? `${report.size} bytes` : null]
     .filter(Boolean).join(", ");
-  body.replaceChildren(el("p", { class: "note", text: what }), list(report.reasons, "reasons"),
-    list(report.warnings, "warnings"), list(report.errors, "errors"));
+  body.replaceChildren(...[el("p", { class: "note", text: what }), list(report.reasons, "reasons"),
+    list(report.warnings, "warnings"), list(report.errors, "errors")].filter(Boolean));
   const layers = report.layers || {};
   if (layers.metadata) body.append(metadataSection(layers.metadata));
   if (layers.watermark) body.append(watermarkSection(layers.watermark));

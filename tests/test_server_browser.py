@@ -1,0 +1,202 @@
+"""The verification page end to end: `aigc serve` in a subprocess, a real headless Chromium via Selenium.
+
+Uploads a labeled JPEG (visible + metadata), a labeled MP3 (rhythm cue + metadata) and an unlabeled
+PNG through the page's file input, checks the verdicts, the box drawn over the JPEG's preview and the
+cue's time, and saves a screenshot of each card (and of the page) under the test's tmp_path.
+Skipped, with one line, where Debian's chromium and chromium-driver are not installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from labeler import AIGCLabel, label
+from tests.conftest import PRODUCER, SAMPLES
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+if not (CHROMIUM and CHROMEDRIVER):
+    pytest.skip("chromium and chromedriver not installed (apt-get install chromium chromium-driver)",
+                allow_module_level=True)
+pytest.importorskip("selenium", reason="selenium not installed (the test extra)")
+pytest.importorskip("starlette", reason="the serve extra not installed")
+
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+#: Where the screenshots also go when set (docs/ for the README's picture).
+SHOTS_ENV = "AIGC_SCREENSHOT_DIR"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`aigc serve` on a free loopback port, verify only (so the page must say labeling is off)."""
+    port = _free_port()
+    tmp = tmp_path_factory.mktemp("serve-tmp")
+    log = tmp_path_factory.mktemp("serve-log") / "server.log"
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "labeler.cli", "serve", "--port", str(port)],
+                                stdout=out, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/v1/health", timeout=2) as response:
+                    json.load(response)
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"aigc serve did not start: {log.read_text()[-2000:]}") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert list(tmp.iterdir()) == [], "aigc serve left files in its temporary folder"
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1000,2400"):
+        options.add_argument(arg)
+    # The driver's path is given, so Selenium Manager never looks for (or downloads) one.
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("media")
+    jpg = folder / "labeled-photo.jpg"
+    jpg.write_bytes(label((SAMPLES / "photo.jpg").read_bytes(), AIGCLabel(PRODUCER, "browser-jpg-1"),
+                          layers="visible,metadata"))
+    mp3 = folder / "labeled-speech.mp3"
+    mp3.write_bytes(label((SAMPLES / "speech.mp3").read_bytes(), AIGCLabel(PRODUCER, "browser-mp3-1"),
+                          layers="visible,metadata"))
+    png = folder / "plain-photo.png"
+    shutil.copyfile(SAMPLES / "photo.png", png)
+    return {"jpg": jpg, "mp3": mp3, "png": png}
+
+
+def _card(driver: webdriver.Chrome, name: str):
+    return WebDriverWait(driver, 180).until(
+        lambda d: next((c for c in d.find_elements(By.CSS_SELECTOR, "li.card")
+                        if c.get_attribute("data-name") == name and c.get_attribute("data-verdict")), False))
+
+
+def _shoot(element, path: Path) -> None:
+    # Top of the card at the top of the window: a card below the fold would be cut off.
+    element.parent.execute_script("arguments[0].scrollIntoView(true)", element)
+    element.screenshot(str(path))
+    assert path.stat().st_size > 1000
+    if os.environ.get(SHOTS_ENV):
+        shutil.copyfile(path, Path(os.environ[SHOTS_ENV]) / path.name)
+
+
+def test_page_checks_three_files(server: str, browser: webdriver.Chrome, media: dict[str, Path],
+                                 tmp_path: Path) -> None:
+    browser.get(server + "/")
+    info = WebDriverWait(browser, 30).until(
+        lambda d: d.find_element(By.ID, "server-info") if d.find_element(By.ID, "server-info")
+        .get_attribute("data-labeling") else False)
+    assert info.get_attribute("data-labeling") == "disabled" and "disabled" in info.text
+
+    upload = browser.find_element(By.ID, "file-input")
+    upload.send_keys("\n".join(str(media[k]) for k in ("jpg", "mp3", "png")))
+
+    jpg = _card(browser, media["jpg"].name)
+    assert jpg.get_attribute("data-verdict") == "confirmed"
+    assert "confirmed" in jpg.find_element(By.CSS_SELECTOR, ".card-verdict").text
+    assert "browser-jpg-1" in jpg.text and "bottom-right" in jpg.text
+    canvas = jpg.find_element(By.CSS_SELECTOR, ".preview canvas")
+    WebDriverWait(browser, 30).until(lambda d: canvas.get_attribute("data-drawn") == "true")
+    x, y, w, h = (int(v) for v in canvas.get_attribute("data-box").split(","))
+    assert x > 500 and y > 500 and w > 50 and h > 20  # bottom-right of a 1000 x 872 photo
+    # The stroke is on the canvas, on screen: a red pixel on the box's top edge, none at its centre.
+    edge, middle = browser.execute_script(
+        "const c = arguments[0], ctx = c.getContext('2d');"
+        "const px = (x, y) => Array.from(ctx.getImageData(x, y, 1, 1).data);"
+        "return [px(arguments[1] + arguments[3] / 2, arguments[2] + 1), px(arguments[1] + arguments[3] / 2,"
+        " arguments[2] + arguments[4] / 2)];", canvas, x, y, w, h)
+    assert edge[3] > 200 and edge[0] > 150 and edge[1] < 100, edge
+    assert middle[3] == 0, middle
+    assert canvas.size["width"] > 100 and canvas.is_displayed()
+    # The canvas lies exactly over the image, so the box is drawn where the label is.
+    canvas_rect, image_rect = browser.execute_script(
+        "const r = (e) => { const b = e.getBoundingClientRect(); return [b.x, b.y, b.width, b.height]; };"
+        "return [r(arguments[0]), r(arguments[0].previousElementSibling)];", canvas)
+    assert canvas_rect == pytest.approx(image_rect, abs=1)
+    _shoot(jpg, tmp_path / "card-labeled-jpeg.png")
+
+    mp3 = _card(browser, media["mp3"].name)
+    assert mp3.get_attribute("data-verdict") == "confirmed"
+    assert "rhythm cue" in mp3.text and " s (start)" in mp3.text
+    _shoot(mp3, tmp_path / "card-labeled-mp3.png")
+
+    png = _card(browser, media["png"].name)
+    assert png.get_attribute("data-verdict") == "none"
+    assert "No AIGC metadata label found" in png.text and "No visible label found" in png.text
+    assert not png.find_elements(By.CSS_SELECTOR, "canvas")
+    _shoot(png, tmp_path / "card-unlabeled-png.png")
+
+    browser.execute_script("window.scrollTo(0, 0)")
+    browser.save_screenshot(str(tmp_path / "page.png"))
+    if os.environ.get(SHOTS_ENV):
+        shutil.copyfile(tmp_path / "page.png", Path(os.environ[SHOTS_ENV]) / "page.png")
+
+
+def test_page_keyboard_and_phone_width(server: str, browser: webdriver.Chrome) -> None:
+    browser.get(server + "/")
+    body = browser.find_element(By.TAG_NAME, "body")
+    for _ in range(5):  # the file picker is reached with the keyboard
+        body.send_keys(Keys.TAB)
+        if browser.execute_script("return document.activeElement.id") == "file-input":
+            break
+    assert browser.execute_script("return document.activeElement.id") == "file-input"
+    assert browser.find_element(By.CSS_SELECTOR, "label[for=file-input]").is_displayed()
+    browser.set_window_size(390, 844)
+    try:
+        assert browser.execute_script(
+            "return document.documentElement.scrollWidth <= window.innerWidth + 1")  # no sideways scroll
+    finally:
+        browser.set_window_size(1000, 2400)
+
+
+def test_page_shows_an_error_card(server: str, browser: webdriver.Chrome, tmp_path: Path) -> None:
+    bad = tmp_path / "notes.jpg"
+    bad.write_bytes(b"%PDF-1.7 this is not a picture")
+    browser.get(server + "/")
+    browser.find_element(By.ID, "file-input").send_keys(str(bad))
+    card = _card(browser, "notes.jpg")
+    assert card.get_attribute("data-verdict") == "error"
+    assert "unsupported media type" in card.text and "unrecognised file content" in card.text
