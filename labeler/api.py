@@ -9,8 +9,10 @@
     >>> labeled = label(png_bytes, rec, layers="watermark,metadata", key=key)
     >>> marked = label(pixels, rec, layers="watermark,visible", key=key)
 
-Files and bytes go through :func:`labeler.pipeline.label_file` (bytes via a private temporary folder that
-is always removed); arrays through the same array functions the pipeline uses
+Files go through :func:`labeler.pipeline.label_file`. Bytes stay in memory when every layer asked for
+can (the metadata label on any format, the image pixel layers on JPEG, PNG, WebP, TIFF); otherwise
+(C2PA, audio and video layers) they go through ``label_file`` via a private temporary folder that is
+always removed. Arrays go through the same array functions the pipeline uses
 (:func:`labeler.watermark.embed`, :func:`labeler.visible.add_image_label`). Nothing here keeps state, so
 calls may run on many threads at once.
 """
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
 from labeler.errors import LabelerError
-from labeler.formats import EXTENSIONS, FORMATS, sniff, sniff_file
+from labeler.formats import EXTENSIONS, FORMATS, PIXEL_FORMATS, sniff, sniff_file
 from labeler.pipeline import LabelResult, label_file, parse_layers
 from labeler.record import AIGCLabel
 
@@ -154,6 +156,9 @@ def _label_bytes(data: bytes, record: AIGCLabel, fmt: str | None, common: dict[s
     found = sniff(data, f"input{EXTENSIONS[fmt][0]}" if fmt else "")
     if fmt is not None and found != fmt:
         raise LabelerError(f"fmt={fmt!r} does not match the content ({found})")
+    in_memory = _label_in_memory(data, record, found, common)
+    if in_memory is not None:
+        return in_memory
     ext = EXTENSIONS[found][0]
     # label_file works on paths (ffmpeg, c2pa and the atomic writers need files): a private folder
     # (mode 0700), removed on every exit, also when labeling fails.
@@ -165,6 +170,36 @@ def _label_bytes(data: bytes, record: AIGCLabel, fmt: str | None, common: dict[s
             raise LabelerError(f"cannot write a temporary file: {exc.strerror or exc}") from None
         label_file(src, out, record, **common)
         return out.read_bytes()
+
+
+def _label_in_memory(data: bytes, record: AIGCLabel, fmt: str, common: dict[str, Any]) -> bytes | None:
+    """Label without any file when every requested layer can: the metadata label on any format, and
+    the image pixel layers (watermark, visible mark) on JPEG, PNG, WebP and TIFF. None otherwise
+    (C2PA signing, audio and video layers go through :func:`label_file`)."""
+    from labeler.options import LabelOptions
+    from labeler.stages import image_layers, stage_for
+
+    options = LabelOptions.build(**{**common, "layers": parse_layers(common["layers"])})
+    pixel = tuple(n for n in options.layers if n != "metadata")
+    if pixel and (fmt not in PIXEL_FORMATS or set(pixel) - {"watermark", "visible"}):
+        return None
+    record.check()
+    for layer in options.layers:
+        stage = stage_for(layer, fmt)
+        if stage.check is not None:
+            stage.check(None, options)  # type: ignore[arg-type] - the checks read options only
+    if pixel:
+        from labeler.media.image import encode_image, read_image
+
+        image = read_image(data, fmt=fmt)
+        pixels, _ = image_layers(image, pixel, record, options)
+        data = encode_image(pixels, fmt, like=image, quality=options.output.quality,
+                            lossless=image.lossless)
+    if "metadata" in options.layers:
+        from labeler.metadata import write_label_bytes
+
+        data, _ = write_label_bytes(data, record.to_json(), fmt)
+    return data
 
 
 def _label_array(source: Any, record: AIGCLabel, order: tuple[str, ...], key: bytes | None, method: str,

@@ -94,32 +94,43 @@ def _image_pixels(call: StageCall) -> dict[str, dict[str, Any]]:
     from labeler.media.image import read_image, write_image
 
     image = read_image(call.src, fmt=call.probe.format)
-    if image.n_frames > 1:
-        raise UnsupportedLayer(f"the {call.layers[0]} layer does not support animated images")
-    pixels = image.pixels
-    done: dict[str, dict[str, Any]] = {}
-    if "watermark" in call.layers:
-        pixels, done["watermark"] = _watermark_pixels(pixels, call)
-    if "visible" in call.layers:
-        from labeler.visible import add_image_label, place_label
-
-        vis = call.options.visible
-        placement = place_label(pixels.shape[0], pixels.shape[1], vis.text, position=vis.position)
-        pixels = add_image_label(pixels, vis.text, position=vis.position)
-        done["visible"] = {"kind": "image-text", "text": vis.text, "position": placement.position,
-                           "height_ratio": round(placement.height_ratio, 4), "box": list(placement.box)}
+    pixels, done = image_layers(image, call.layers, call.record, call.options)
     write_image(call.out, pixels, format=image.format, like=image, quality=call.options.output.quality)
     return done
 
 
-def _watermark_pixels(pixels: Any, call: StageCall) -> tuple[Any, dict[str, Any]]:
+def image_layers(image: Any, layers: tuple[str, ...], record: AIGCLabel,
+                 options: LabelOptions) -> tuple[Any, dict[str, dict[str, Any]]]:
+    """Apply the image pixel ``layers`` (watermark, then visible mark) to a decoded :class:`ImageData`.
+
+    Returns the new pixel array and what each layer wrote; the caller encodes once (a file stage or
+    :func:`labeler.label` on bytes).
+    """
+    if image.n_frames > 1:
+        raise UnsupportedLayer(f"the {layers[0]} layer does not support animated images")
+    pixels = image.pixels
+    done: dict[str, dict[str, Any]] = {}
+    if "watermark" in layers:
+        pixels, done["watermark"] = _watermark_pixels(pixels, record, options)
+    if "visible" in layers:
+        from labeler.visible import add_image_label, place_label
+
+        vis = options.visible
+        placement = place_label(pixels.shape[0], pixels.shape[1], vis.text, position=vis.position)
+        pixels = add_image_label(pixels, vis.text, position=vis.position)
+        done["visible"] = {"kind": "image-text", "text": vis.text, "position": placement.position,
+                           "height_ratio": round(placement.height_ratio, 4), "box": list(placement.box)}
+    return pixels, done
+
+
+def _watermark_pixels(pixels: Any, record: AIGCLabel, options: LabelOptions) -> tuple[Any, dict[str, Any]]:
     # The payload is derived from the ProduceID, so a verifier can check watermark against metadata.
     from labeler.watermark import DEFAULT_STRENGTH, embed, payload_from_produce_id
     from labeler.watermark.keyfile import key_id
 
-    wm = call.options.watermark
+    wm = options.watermark
     assert wm.key is not None
-    payload = payload_from_produce_id(call.record.produce_id)
+    payload = payload_from_produce_id(record.produce_id)
     chosen = DEFAULT_STRENGTH if wm.strength is None else wm.strength
     marked = embed(pixels, payload, key=wm.key, method=wm.method, strength=chosen)
     done = {"method": wm.method, "payload": payload.hex(), "key_id": key_id(wm.key), "strength": chosen}
@@ -207,10 +218,15 @@ def _metadata(call: StageCall) -> dict[str, dict[str, Any]]:
 
     value = call.record.to_json()
     written = write_label(call.src, call.out, value, fmt=call.probe.format)
+    return {"metadata": metadata_result(written, value, call.warnings)}
+
+
+def metadata_result(written: Any, value: str, warnings: list[str]) -> dict[str, Any]:
+    """The ``metadata`` entry of a label result from a :class:`~labeler.metadata.WriteResult`."""
     for other in written.other_copies:
         what = "another label copy" if other.standard else "a non-standard AI declaration"
-        call.warnings.append(f"{what} remains in {other.carrier} ({other.location}), left as it was")
-    return {"metadata": {"carrier": written.carrier, "bytes_added": written.bytes_added, "value": value}}
+        warnings.append(f"{what} remains in {other.carrier} ({other.location}), left as it was")
+    return {"carrier": written.carrier, "bytes_added": written.bytes_added, "value": value}
 
 
 def _c2pa(call: StageCall) -> dict[str, dict[str, Any]]:

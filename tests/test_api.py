@@ -220,3 +220,19 @@ def test_verify_of_audio_bytes_makes_no_temporary_file(tmp_path, monkeypatch, na
     assert from_bytes["errors"] == [] and from_bytes["verdict"] == "confirmed"
     assert from_bytes["layers"]["visible"]["kind"] == "audio-rhythm"
     assert {**from_bytes, "file": None} == {**from_path, "file": None}
+
+
+@pytest.mark.parametrize(("name", "layers"), [("photo.jpg", "watermark,visible,metadata"),
+                                              ("photo.png", "watermark,metadata"),
+                                              ("speech.mp3", "metadata"), ("clip.mp4", "metadata")])
+def test_label_of_bytes_stays_in_memory_and_equals_the_file_path(tmp_path, monkeypatch, key, name, layers):
+    rec = AIGCLabel(PRODUCER, f"mem-{name}")
+    on_disk = tmp_path / name
+    label(SAMPLES / name, rec, dst=on_disk, layers=layers, key=key)
+
+    def no_temp(*args, **kwargs):
+        raise AssertionError("label(bytes) made a temporary file")
+
+    monkeypatch.setattr(tempfile, "TemporaryDirectory", no_temp)
+    monkeypatch.setattr(tempfile, "mkstemp", no_temp)
+    assert label((SAMPLES / name).read_bytes(), rec, layers=layers, key=key) == on_disk.read_bytes()

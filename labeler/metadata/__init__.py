@@ -18,6 +18,7 @@ Both raise :class:`~labeler.errors.CorruptFile` or
 from __future__ import annotations
 
 import importlib
+import io
 import os
 import shutil
 from dataclasses import dataclass
@@ -129,22 +130,33 @@ def write_label(
     already (:class:`labeler.probe.Probe`); it is sniffed from the content otherwise.
     """
     fmt = fmt or sniff_file(src_path)
-    module = carrier_module(fmt)
     with open(src_path, "rb") as src, atomic_output(dst_path) as dst:
-        module.write(src, dst, value)
-        # Read back before the rename: a carrier that silently dropped the value (as ffmpeg does
-        # without -movflags use_metadata_tags) must fail here, not ship an unlabeled file.
-        dst.flush()
-        size_out = dst.seek(0, os.SEEK_END)
-        size_in = src.seek(0, os.SEEK_END)
-        dst.seek(0)
-        found = module.read(dst)
-        if not found or found[0].raw != value or not found[0].standard:
-            raise LabelerError(f"read-back after writing the {fmt} label did not return the label")
-        same_carrier = [f for f in found[1:] if f.carrier == found[0].carrier and f.standard]
-        if same_carrier:
-            count = len(same_carrier) + 1
-            raise LabelerError(f"writing the {fmt} label left {count} copies in {found[0].carrier}")
+        return _write_checked(fmt, src, dst, value)
+
+
+def write_label_bytes(data: bytes, value: str, fmt: str) -> tuple[bytes, WriteResult]:
+    """:func:`write_label` on an encoded file in memory: returns the labeled bytes (no file involved)."""
+    out = io.BytesIO()
+    result = _write_checked(fmt, io.BytesIO(data), out, value)
+    return out.getvalue(), result
+
+
+def _write_checked(fmt: str, src: BinaryIO, dst: BinaryIO, value: str) -> WriteResult:
+    module = carrier_module(fmt)
+    module.write(src, dst, value)
+    # Read back before the rename: a carrier that silently dropped the value (as ffmpeg does
+    # without -movflags use_metadata_tags) must fail here, not ship an unlabeled file.
+    dst.flush()
+    size_out = dst.seek(0, os.SEEK_END)
+    size_in = src.seek(0, os.SEEK_END)
+    dst.seek(0)
+    found = module.read(dst)
+    if not found or found[0].raw != value or not found[0].standard:
+        raise LabelerError(f"read-back after writing the {fmt} label did not return the label")
+    same_carrier = [f for f in found[1:] if f.carrier == found[0].carrier and f.standard]
+    if same_carrier:
+        count = len(same_carrier) + 1
+        raise LabelerError(f"writing the {fmt} label left {count} copies in {found[0].carrier}")
     return WriteResult(fmt, found[0].carrier, size_out - size_in, tuple(found[1:]))
 
 
