@@ -29,9 +29,12 @@ import numpy as np
 from detectors.watermark import DEFAULT_THRESHOLD, WatermarkResult
 from labeler.watermark.audio import (
     ALPHA_MAX,
+    BAND_HI,
+    BIN_HZ,
     CELL,
     CELL_TICKS,
     DEFAULT_AUDIO_STRENGTH,
+    FIRST_BIN,
     MASK_BOOST,
     MASK_LO,
     MASK_SLOPE,
@@ -42,7 +45,6 @@ from labeler.watermark.audio import (
     TIME_SLOPE,
     Pattern,
     as_float_pcm,
-    band_matrix,
     check_rate,
     frame_length,
     make_pattern,
@@ -71,8 +73,9 @@ DETREND = (1, 5)
 CLIP = 1.5
 #: Energies below this fraction of the window's mean band energy count as silence (read as 0).
 FLOOR = 1e-5
-#: Frequency factors re-read on a matched spectrogram (bins scaled with the content).
-REFINE = 2
+#: Zero-padding factor of the detector's FFT: the mark's bins are read within 1/4 bin of their centre
+#: under any frequency factor.
+OVERSAMPLE = 2
 #: Decodings tried per read (band-weighted and plain despreading): the CRC factor is DECODINGS * 2**-16.
 DECODINGS = 2
 _PERIOD_TICKS = PERIOD_CELLS * CELL_TICKS
@@ -105,28 +108,32 @@ class _Read:
     cells: np.ndarray  # (PERIOD_CELLS, N_BANDS) folded, aligned cell values
 
 
-def _spectrogram(mono: np.ndarray, fs: int, freq: float = 1.0) -> tuple[np.ndarray, float]:
-    """Power spectrogram (frames, bins) of ``mono`` (float32) and the frame hop (s).
+def _spectrogram(mono: np.ndarray, fs: int) -> tuple[np.ndarray, float, float]:
+    """Zero-padded power spectrogram of ``mono``: (frames, bins up to ~4 kHz), frame hop (s), bin (Hz).
 
-    The frame is the embedder's divided by ``freq``, so that its bins sit on the mark's bins after the
-    content's frequencies were scaled by ``freq`` (replay speed, pitch shift).
+    Frames and hop are the embedder's; the FFT is OVERSAMPLE times longer, so the energy at any
+    frequency (the mark's bins after a speed or pitch change moved them by a factor) is read within
+    1/(2 OVERSAMPLE) of a bin of its centre, from one transform for all frequency factors. Reading on a
+    grid that misses the mark's bins mixes neighbouring cells' chips (half a bin off cost ~half of z).
     """
-    n = frame_length(fs) if freq == 1.0 else 2 * int(round(frame_length(fs) / freq / 2))
+    n = frame_length(fs)
     hop = n // 2
     if mono.shape[0] < n:
         mono = np.pad(mono, (0, n - mono.shape[0]))
     frames = np.lib.stride_tricks.sliding_window_view(mono, n)[::hop]
     win = np.hanning(n).astype(np.float32)
-    spec = np.fft.rfft(frames * win, axis=1)
-    return (spec.real ** 2 + spec.imag ** 2).astype(np.float32), hop / fs
+    nfft = OVERSAMPLE * n
+    keep = min(nfft // 2 + 1, int(math.ceil(BAND_HI * (1 + PITCH_RANGE + SPEED_RANGE) * nfft / fs)) + 2)
+    spec = np.fft.rfft(frames * win, n=nfft, axis=1)[:, :keep]
+    return (spec.real ** 2 + spec.imag ** 2).astype(np.float32), hop / fs, fs / nfft
 
 
-def _band_map(power: np.ndarray, fs: int, freq: float, hop_s: float) -> np.ndarray:
+def _band_map(power: np.ndarray, bin_hz: float, freq: float, hop_s: float) -> np.ndarray:
     """Detrended, clipped, depth-weighted log band energies (frames, N_BANDS) at frequency factor ``freq``.
     """
-    n = 2 * (power.shape[1] - 1)
-    lo, hi, mat = band_matrix(fs, n, freq)
-    energy = power[:, lo:hi] @ mat
+    centres = (FIRST_BIN + np.arange(N_BANDS)) * BIN_HZ * freq / bin_hz
+    idx = np.minimum(np.round(centres).astype(np.int64), power.shape[1] - 1)
+    energy = power[:, idx]
     floor = np.float32(FLOOR) * max(float(energy.mean()), 1e-20)
     log = np.log(energy + floor)
     d = log - cv2.blur(log, (DETREND[1], DETREND[0]), borderType=cv2.BORDER_REFLECT)
@@ -136,27 +143,30 @@ def _band_map(power: np.ndarray, fs: int, freq: float, hop_s: float) -> np.ndarr
     # masking rule), and the detector can re-estimate it from the received energies (key-independent,
     # so the null law is unchanged). Weighting by its square root measured best: z on speech +8-12 %,
     # on music -2-6 % (full weight: speech +10-15 %, music -4-11 %).
-    d *= np.sqrt(_expected_depth(energy, hop_s))
+    d *= _sqrt_depth(log, energy, hop_s)
     return d
 
 
-def _expected_depth(energy: np.ndarray, hop_s: float) -> np.ndarray:
-    """The embedder's relative modulation depth per (frame, band), re-estimated from received energies.
-
-    The same rule as :func:`labeler.watermark.audio._mark_frames` at the default strength, with the SNR
-    blocks counted from the window's start (the embedder's are anchored at the file's start: close
-    enough for a weight).
-    """
-    ref = energy.mean(axis=1, keepdims=True)
-    rel = np.maximum(energy / np.maximum(ref, 1e-30), 1e-12)
-    boost = np.clip(rel ** np.float32(-MASK_SLOPE), MASK_LO, MASK_BOOST)
+def _sqrt_depth(log: np.ndarray, energy: np.ndarray, hop_s: float) -> np.ndarray:
+    """Square root of the embedder's modulation depth per (frame, band), re-estimated from the received
+    energies: the rule of :func:`labeler.watermark.audio._mark_frames` at the default strength, in the
+    log domain (one ``exp``), with the SNR blocks counted from the window's start (the embedder's start
+    at the file's: close enough for a weight)."""
+    ref = energy.mean(axis=1)
     block = max(1, int(round(SNR_BLOCK_SECONDS / hop_s)))
     nb = -(-ref.shape[0] // block)
     pad = nb * block - ref.shape[0]
-    bmean = np.repeat(np.pad(ref[:, 0], (0, pad)).reshape(nb, block).mean(axis=1), block)[: ref.shape[0]]
-    trel = np.maximum(ref[:, 0] / np.maximum(bmean, 1e-30), 1e-12)
-    boost *= np.clip(trel ** np.float32(-TIME_SLOPE), MASK_LO, MASK_BOOST)[:, None]
-    return np.minimum(boost * np.float32(DEFAULT_AUDIO_STRENGTH), np.float32(ALPHA_MAX))
+    bmean = np.repeat(np.pad(ref, (0, pad)).reshape(nb, block).mean(axis=1), block)[: ref.shape[0]]
+    lref = np.log(np.maximum(ref, 1e-30)).astype(np.float32)
+    lo, hi = np.float32(math.log(MASK_LO)), np.float32(math.log(MASK_BOOST))
+    tboost = np.clip(-TIME_SLOPE * (lref - np.log(np.maximum(bmean, 1e-30))), lo, hi).astype(np.float32)
+    lb = np.float32(-MASK_SLOPE) * (log - lref[:, None])
+    np.minimum(lb, hi, out=lb)
+    np.maximum(lb, lo, out=lb)
+    lb += tboost[:, None] + np.float32(math.log(DEFAULT_AUDIO_STRENGTH))
+    np.minimum(lb, np.float32(math.log(ALPHA_MAX)), out=lb)
+    lb *= np.float32(0.5)
+    return np.exp(lb)
 
 
 def _ticks(dmap: np.ndarray, hop_s: float, time: float) -> np.ndarray:
@@ -224,28 +234,15 @@ def _decode(read: _Read, pattern: Pattern) -> tuple[bytes, bool]:
 
 
 def _window_reads(mono: np.ndarray, fs: int, pattern: Pattern) -> list[_Read]:
-    """Every hypothesis on the embedder's bin grid, then the best REFINE frequency factors again on a
-    spectrogram whose bins follow the scaled content (the p-value counts both passes in full)."""
+    """Phase search for every hypothesis of a window of ``mono``."""
+    power, hop_s, bin_hz = _spectrogram(mono, fs)
     pilot_conj = _pilot_spectrum(pattern)
-    hyps = hypotheses(mono.shape[0] / fs)
-    reads = _reads(mono, fs, pattern, pilot_conj, hyps, None)
-    ranked = sorted(reads, key=lambda r: -r.z)
-    freqs = list(dict.fromkeys(r.hyp[1] for r in ranked if r.hyp[1] != 1.0))[:REFINE]
-    for f in freqs:
-        reads += _reads(mono, fs, pattern, pilot_conj, [h for h in hyps if h[1] == f], f)
-    return reads
-
-
-def _reads(mono: np.ndarray, fs: int, pattern: Pattern, pilot_conj: np.ndarray,
-           hyps: list[tuple[float, float]], matched: float | None) -> list[_Read]:
-    """Phase search for each hypothesis; ``matched``: the spectrogram's bins follow that frequency factor."""
-    power, hop_s = _spectrogram(mono, fs, matched or 1.0)
     maps: dict[float, np.ndarray] = {}
     reads = []
-    for hyp in hyps:
+    for hyp in hypotheses(mono.shape[0] / fs):
         time, freq = hyp
         if freq not in maps:
-            maps[freq] = _band_map(power, fs, freq, hop_s)
+            maps[freq] = _band_map(power, bin_hz, freq, hop_s)
         folded = _fold(_ticks(maps[freq], hop_s, time))
         reads.append(_phase_search(folded, pilot_conj, pattern, hyp))
     return reads
@@ -305,7 +302,7 @@ def detect_audio(samples: np.ndarray, sample_rate: int, *, key: bytes,
     best: WatermarkResult | None = None
     for i, s0 in enumerate(starts):
         seg = mono[s0: s0 + win]
-        trials += 2 * len(hypotheses(seg.shape[0] / fs)) * _PERIOD_TICKS  # both passes, every phase
+        trials += len(hypotheses(seg.shape[0] / fs)) * _PERIOD_TICKS  # every phase of every hypothesis
         res = _read_window(seg, fs, pattern, trials, threshold)
         res.offset_seconds += s0 / fs
         res.blocks_read = i + 1
