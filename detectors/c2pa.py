@@ -41,6 +41,8 @@ _OUR_ALG = re.compile(r"^aigc-labeler\.wm\.([a-z0-9]+)\.1$")
 _LABEL_SUFFIX = re.compile(r"(\.v\d+)?(__\d+)?$")
 _MAX_PEM = 1 << 20
 _REMOTE_URL = re.compile(r"https?://\S+")
+# "timestamp message digest matched: Test TSA", "timestamp cert untrusted: Test TSA" (c2pa-rs 0.91).
+_TSA_NAME = re.compile(r"^timestamp [^:]*:\s*([^,]+)")
 
 
 @dataclass
@@ -74,6 +76,12 @@ class C2paLayer:
         one) and ``codes`` (its failure codes, e.g. a tampered parent's ``assertion.dataHash.mismatch``).
     remote : bool
         The manifest is only referenced by URL (not fetched: verification is offline).
+    time_stamp : dict or None
+        The RFC 3161 time-stamp on the active manifest's signature (signed with ``--tsa``): ``time``
+        (ISO 8601, UTC, the TSA's time of signing), ``tsa`` (the time-stamp certificate's common
+        name, as c2pa-rs names it; None if it does not) and ``codes`` (the ``timeStamp.*`` status
+        codes, e.g. ``timeStamp.validated``, ``timeStamp.trusted`` or ``timeStamp.untrusted``).
+        None when the signature carries no time-stamp.
     error : str or None
         One line when a manifest exists (or may) but could not be read or validated.
     """
@@ -88,6 +96,7 @@ class C2paLayer:
     soft_binding: dict[str, Any] | None = None
     ingredients: list[dict[str, Any]] = field(default_factory=list)
     remote: bool = False
+    time_stamp: dict[str, Any] | None = None
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -103,6 +112,8 @@ class C2paLayer:
             "soft_binding": dict(self.soft_binding) if self.soft_binding is not None else None,
             "ingredients": [dict(i) for i in self.ingredients],
             "remote": self.remote,
+            "time_stamp": dict(self.time_stamp, codes=list(self.time_stamp["codes"]))
+            if self.time_stamp is not None else None,
             "error": self.error,
         }
 
@@ -221,6 +232,7 @@ def _fill(layer: C2paLayer, store: Mapping[str, Any]) -> None:
     if isinstance(info, Mapping):
         layer.issuer = _text(info.get("issuer"))
         layer.signer = _text(info.get("common_name")) or layer.issuer
+    layer.time_stamp = _time_stamp(store, info if isinstance(info, Mapping) else {})
     assertions = [a for a in active.get("assertions") or [] if isinstance(a, Mapping)]
     layer.ai_generated = _ai_generated(assertions)
     for assertion in assertions:
@@ -257,6 +269,31 @@ def _failure_codes(store: Mapping[str, Any]) -> list[str]:
         if isinstance(code, str) and code not in codes:
             codes.append(code)
     return codes
+
+
+def _time_stamp(store: Mapping[str, Any], info: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The signature's RFC 3161 time-stamp: time, TSA name and ``timeStamp.*`` codes, or None."""
+    codes: list[str] = []
+    tsa = None
+    results = store.get("validation_results")
+    active = results.get("activeManifest") if isinstance(results, Mapping) else None
+    for kind in ("success", "informational", "failure"):
+        entries = active.get(kind) if isinstance(active, Mapping) else None
+        for entry in entries if isinstance(entries, list) else []:
+            code = entry.get("code") if isinstance(entry, Mapping) else None
+            if not (isinstance(code, str) and code.startswith("timeStamp.")):
+                continue
+            if code not in codes:
+                codes.append(code)
+            # c2pa-rs names the TSA only in its explanations ("timestamp cert trusted: NAME, trust list:
+            # ..."); there is no structured field for it in 0.91.
+            match = _TSA_NAME.match(str(entry.get("explanation") or ""))
+            if tsa is None and match:
+                tsa = match.group(1).strip() or None
+    time = _text(info.get("time"))
+    if time is None and not codes:
+        return None
+    return {"time": time, "tsa": tsa, "codes": codes}
 
 
 def _ai_generated(assertions: list[Mapping[str, Any]]) -> bool | None:

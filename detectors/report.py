@@ -127,5 +127,9 @@ class Report:
         cp = self.c2pa
         if cp is not None and cp.get("present"):
             ai = {True: ", AI-generated", False: ", not AI-generated", None: ""}[cp.get("ai_generated")]
-            parts.append(f"c2pa {cp.get('state') or 'unreadable'} signer={cp.get('signer')}{ai}")
+            ts = cp.get("time_stamp") or {}
+            # The TSA's time is what makes the signing time credible; show it when there is one.
+            stamped = (f", time-stamped {ts['time']}" + (f" by {ts['tsa']}" if ts.get("tsa") else "")
+                       if ts.get("time") else "")
+            parts.append(f"c2pa {cp.get('state') or 'unreadable'} signer={cp.get('signer')}{ai}{stamped}")
         return " - ".join(parts)

@@ -223,7 +223,8 @@ def test_signing_errors_are_one_line(inputs, pki, signer, tmp_path):
 def test_unsigned_and_bad_anchor_files(inputs, tmp_path):
     assert read_c2pa(inputs["jpg"]).to_dict() == {
         "present": False, "state": None, "ai_generated": None, "signer": None, "issuer": None, "codes": [],
-        "aigc_fields": None, "soft_binding": None, "ingredients": [], "remote": False, "error": None,
+        "aigc_fields": None, "soft_binding": None, "ingredients": [], "remote": False, "time_stamp": None,
+        "error": None,
     }
     bogus = tmp_path / "anchors.pem"
     bogus.write_text("nothing here")

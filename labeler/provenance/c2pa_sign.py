@@ -27,6 +27,7 @@ import binascii
 import contextlib
 import io
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -70,6 +71,9 @@ _ALGS = {"es256", "es384", "es512", "ps256", "ps384", "ps512", "ed25519"}
 _EC_HALF = {"es256": 32, "es384": 48, "es512": 66}
 _MAX_PEM = 1 << 20
 _PARENT_ID = "parent"
+# c2pa-rs reports a failed time-stamp request as a Signature error carrying the HTTP client's words
+# ("error sending request for url ...", "service responded with an HTTP error (status = 500 ...)").
+_TSA_FAILURE = re.compile(r"http|time.?stamp|resolver", re.IGNORECASE)
 
 if TYPE_CHECKING:
     import c2pa
@@ -410,6 +414,11 @@ def sign_file(
     except c2pa.C2paError as exc:
         if failures:
             raise C2paSignError(f"signing callback failed: {_one_line(failures[0])}") from None
+        text = _one_line(exc)
+        if signer.tsa_url and text.startswith("Signature") and _TSA_FAILURE.search(text):
+            # The TSA is the only network peer of a signing: name it, so the user knows what to fix.
+            reason = re.sub(r"^Signature: (?:internal error )?\((.*)\)$", r"\1", text)
+            raise C2paSignError(f"time-stamp authority {signer.tsa_url} failed: {reason}") from None
         raise C2paSignError(f"C2PA signing failed: {_one_line(exc)}") from None
     except OSError as exc:
         raise LabelerError(f"{exc.filename or src_p}: {exc.strerror or exc}") from None
