@@ -161,8 +161,8 @@ def synth_music(seconds: float, seed: int, fs: int = 44100) -> np.ndarray:
         m = min(n - s0, int(0.25 * fs))
         tt = np.arange(m) / fs
         if k % 4 == 0:  # kick: falling sine
-            out[s0:s0 + m] += (0.4 * np.exp(-tt / 0.05) * np.sin(2 * np.pi * (50 + 80 * np.exp(-tt / 0.03)) * tt)
-                               )[:, None].astype(np.float32)
+            sweep = np.sin(2 * np.pi * (50 + 80 * np.exp(-tt / 0.03)) * tt)
+            out[s0:s0 + m] += (0.4 * np.exp(-tt / 0.05) * sweep)[:, None].astype(np.float32)
         elif k % 4 == 2:  # snare: noise burst
             out[s0:s0 + m] += (0.15 * np.exp(-tt / 0.04) * rng.normal(size=m))[:, None].astype(np.float32)
         hh = min(m, int(0.03 * fs))  # hi-hat every half beat: high-passed noise
@@ -203,7 +203,8 @@ def material(tmp: Path, quick: bool) -> dict[str, list[tuple[str, np.ndarray, in
             (tune_s if "speech" in name else tune_m).append((name[:-4], x, fs))
     x, fs = sf.read(str(ROOT / "samples" / "speech.wav"), dtype="float32", always_2d=True)
     tune_s.append(("samples-speech", x, fs))
-    hold_m = [(f"synth-{s}", synth_music(30.0, s), 44100) for s in ((101, 102) if quick else (101, 102, 103, 104))]
+    seeds = (101, 102) if quick else (101, 102, 103, 104)
+    hold_m = [(f"synth-{s}", synth_music(30.0, s), 44100) for s in seeds]
     return {"speech": tune_s, "music": tune_m, "held-out speech": espeak_speech(tmp, 2 if quick else 5),
             "held-out music": hold_m}
 
@@ -226,7 +227,8 @@ def quality(x: np.ndarray, y: np.ndarray, fs: int) -> tuple[float, float, float]
     def db(a: float, b: float) -> float:
         return 10 * np.log10(max(a, 1e-30) / max(b, 1e-30))
 
-    return snr, db(float(ed[quiet].mean()), float(ex.mean())), db(float(ed[quiet].sum()), float(ex[quiet].sum()))
+    rel_file = db(float(ed[quiet].mean()), float(ex.mean()))
+    return snr, rel_file, db(float(ed[quiet].sum()), float(ex[quiet].sum()))
 
 
 def robustness(groups: dict[str, list[tuple[str, np.ndarray, int]]], attacks: list[str], tmp: Path,
@@ -355,10 +357,13 @@ def main() -> None:
         lo, hi = (float(v) for v in args.fp_seconds.split(","))
         found, pvals, kinds = false_positives(args.fp, args.seed, lo, hi)
         p = np.array(pvals)
-        rows = "\n".join(f"| {a:g} | {int((p <= a).sum())} | {a * len(p):.3g} |" for a in (1e-1, 1e-2, 1e-3, 1e-6))
-        text = (f"{len(p)} clean excerpts of {lo:g}-{hi:g} s ({', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))}), "
+        rows = "\n".join(f"| {a:g} | {int((p <= a).sum())} | {a * len(p):.3g} |"
+                         for a in (1e-1, 1e-2, 1e-3, 1e-6))
+        mix = ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
+        text = (f"{len(p)} clean excerpts of {lo:g}-{hi:g} s ({mix}), "
                 f"each read with its own random key; `found` (payload, p <= 1e-6): **{found}**; smallest "
-                f"p (min of payload and zero-bit p-values): {p.min():.2g}; {time.perf_counter() - t0:.0f} s.\n\n"
+                f"p (min of payload and zero-bit p-values): {p.min():.2g}; "
+                f"{time.perf_counter() - t0:.0f} s.\n\n"
                 "| a | excerpts with p <= a | bound a x N |\n|---|---|---|\n" + rows)
         print(text)
         if args.write:
@@ -376,19 +381,24 @@ def main() -> None:
     sp = speed(x44, 44100)
     names = list(groups)
     head = "| attack | " + " | ".join(names) + " |\n|---|" + "---|" * len(names) + "\n"
-    table = head + "\n".join(f"| {a} | " + " | ".join(_rate(res[a][g]) for g in names) + " |" for a in attacks)
+    table = head + "\n".join(f"| {a} | " + " | ".join(_rate(res[a][g]) for g in names) + " |"
+                              for a in attacks)
     table += "\n| presence, 3 s excerpt (zero-bit p <= 1e-6) | " + " | ".join(
         f"{pres[g][0]}/{pres[g][1]}" for g in names) + " |"
     table += "\n| presence, 10 s excerpt (zero-bit p <= 1e-6) | " + " | ".join(
         f"{pres10[g][0]}/{pres10[g][1]}" for g in names) + " |"
     qtab = ("| group | file | s | rate / ch | SNR dB | mark in quietest 10 % frames, dB re file mean power | "
-            "same, dB re those frames | z unattacked |\n|---|---|---|---|---|---|---|---|\n" + "\n".join(qual))
+            "same, dB re those frames | z unattacked |\n"
+            "|---|---|---|---|---|---|---|---|\n" + "\n".join(qual))
     stab = ("| 44.1 kHz stereo, one thread | x real time |\n|---|---|\n"
             + "\n".join(f"| {k} | {v:.0f} |" for k, v in sp.items()))
-    vorbis = "yes" if "libvorbis" in subprocess.run([ffmpeg_exe(), "-hide_banner", "-encoders"],
-                                                    capture_output=True, text=True).stdout else "NO (row fails)"
-    aw = "audiowmark not on PATH: not run (see benchmarks/README-audio.md)" if not shutil.which("audiowmark") else \
-        "audiowmark on PATH: side-by-side run not implemented in this version"
+    encoders = subprocess.run([ffmpeg_exe(), "-hide_banner", "-encoders"], capture_output=True,
+                              text=True).stdout
+    vorbis = "yes" if "libvorbis" in encoders else "NO (row fails)"
+    if shutil.which("audiowmark"):
+        aw = "audiowmark on PATH: side-by-side run not implemented in this version"
+    else:
+        aw = "audiowmark not on PATH: not run (see benchmarks/README-audio.md)"
     text = (f"Exact 64-bit payload (found, p <= 1e-6, right payload) per file, default strength; "
             f"ffmpeg {ffmpeg_exe()}, libvorbis: {vorbis}. {aw}.\n\n{table}\n\n{qtab}\n\n{stab}")
     print(text)

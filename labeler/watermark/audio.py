@@ -1,14 +1,15 @@
 """Invisible audio watermark: keyed band-energy modulation in the STFT domain, shared by embed and detect.
 
-The mark multiplies the short-time spectrum of the audio, in 80 bands of one FFT bin (43.07 Hz) between 300 and
-3800 Hz, by ``1 + a * c`` for time-frequency *cells* of 32 ms x one band, ``c = +-1`` a key-derived chip
-and ``a`` a few per cent (perceptual strength: relative to the band's own energy, a little more in bands
-well below the loudest band of the frame, nothing where there is no sound). A *period* of 96 cells
-(3.07 s) x 80 bands holds the pilot (a third of the cells, payload-independent) and the 258 coded bits
-of the 64-bit payload (:mod:`labeler.watermark.payload`); it repeats for the whole file, so any excerpt
-can be read. The detector (``detectors.watermark_audio``) measures log band energies, folds the periods,
-finds the period's phase with one FFT cross-correlation and searches replay speed, tempo and pitch
-scales. Design, measurements and the false-positive theory: ``docs/watermark-audio.md``.
+The mark multiplies the short-time spectrum of the audio, in 80 bands of one FFT bin (43.07 Hz) between
+301 and 3704 Hz, by ``1 + a * c`` for time-frequency *cells* of 32 ms x one bin: ``c = +-1`` a key-derived
+chip, ``a`` the perceptual depth (relative to the bin's own energy, more in bins and frames below their
+frame's / block's mean, nothing in digital silence), with every ~3 s block's mark kept ``snr_db`` below
+the block's energy. A *period* of 96 cells (3.07 s) x 80 bins holds the pilot (a quarter of the cells,
+payload-independent) and the 258 coded bits of the 64-bit payload (:mod:`labeler.watermark.payload`);
+it repeats for the whole file, so any excerpt can be read. The detector (``detectors.watermark_audio``)
+measures log bin energies, folds the periods, finds the period's phase with one FFT cross-correlation
+and searches replay speed, tempo and pitch factors. Design, measurements and the false-positive
+theory: ``docs/watermark-audio.md``.
 
 Everything here is a pure function of its arguments (no global state), vectorised over frames and
 bins; the only Python loop is over chunks of frames, which bounds memory (``CHUNK_BLOCKS``).
@@ -16,11 +17,10 @@ bins; the only Python loop is over chunks of frames, which bounds memory (``CHUN
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-
-import math
 
 import numpy as np
 
