@@ -52,7 +52,7 @@ from labeler.watermark.audio import (
 from labeler.watermark.payload import CRC_BITS, WatermarkError, check_key, split_info, viterbi_decode
 from labeler.watermark.sync import null_tail
 
-__all__ = ["detect_audio", "MIN_DETECT_SECONDS", "WINDOW_SECONDS", "hypotheses"]
+__all__ = ["detect_audio", "AudioDetector", "MIN_DETECT_SECONDS", "WINDOW_SECONDS", "hypotheses"]
 
 #: Shortest excerpt read (s): below this nothing is decided ("too short").
 MIN_DETECT_SECONDS = 1.5
@@ -298,11 +298,11 @@ def detect_audio(samples: np.ndarray, sample_rate: int, *, key: bytes,
     starts = list(range(0, mono.shape[0], win))
     if max_windows is not None:
         starts = starts[: max(1, int(max_windows))]
-    trials = 0
+    # every phase of every hypothesis of every window that may be read, fixed before reading any
+    trials = sum(len(hypotheses(min(win, mono.shape[0] - s0) / fs)) for s0 in starts) * _PERIOD_TICKS
     best: WatermarkResult | None = None
     for i, s0 in enumerate(starts):
         seg = mono[s0: s0 + win]
-        trials += len(hypotheses(seg.shape[0] / fs)) * _PERIOD_TICKS  # every phase of every hypothesis
         res = _read_window(seg, fs, pattern, trials, threshold)
         res.offset_seconds += s0 / fs
         res.blocks_read = i + 1
@@ -314,9 +314,72 @@ def detect_audio(samples: np.ndarray, sample_rate: int, *, key: bytes,
     return best
 
 
+class AudioDetector:
+    """Streaming detector for long audio: memory is one analysis window, reading stops once decided.
+
+    Feed float or integer PCM blocks (n,) or (n, channels) of any length with :meth:`push`; each time
+    ``WINDOW_SECONDS`` of audio have arrived that window is read and dropped. :meth:`push` returns the
+    result as soon as a window decodes (stop feeding then); :meth:`result` reads what is left (if at least
+    ``MIN_DETECT_SECONDS``) and returns the best result so far.
+
+    The length is not known in advance, so the p-value spends the false-positive budget over windows:
+    window k (1, 2, ...) is tested with ``trials = M_k * k * (k + 1)``, ``M_k`` its own hypotheses x
+    phases; since ``sum 1 / (k (k + 1)) = 1`` the p-value stays valid for a stream of any length (a
+    second window costs a factor 6 in p, ~0.4 in z).
+    """
+
+    def __init__(self, sample_rate: int, *, key: bytes, threshold: float = DEFAULT_THRESHOLD) -> None:
+        self.fs = check_rate(sample_rate)
+        self.threshold = float(threshold)
+        self.pattern = make_pattern(check_key(key), None)
+        self.window = int(WINDOW_SECONDS * self.fs)
+        self._parts: list[np.ndarray] = []
+        self._held = 0
+        self._k = 0  # windows read
+        self._start = 0.0  # seconds consumed before the buffered audio
+        self.best: WatermarkResult | None = None
+
+    def push(self, block: np.ndarray) -> WatermarkResult | None:
+        """Add a block; returns the result once a window has decoded, else None."""
+        if self.best is not None and self.best.found:
+            return self.best
+        x, _ = as_float_pcm(block)  # NaN/inf raise WatermarkError here: a stream cannot skip them silently
+        mono = x @ np.full(x.shape[1], 1.0 / x.shape[1], np.float32) if x.shape[1] > 1 else x[:, 0]
+        self._parts.append(np.array(mono, dtype=np.float32))
+        self._held += mono.shape[0]
+        while self._held >= self.window:
+            buf = np.concatenate(self._parts)
+            self._parts, self._held = [buf[self.window:]], buf.shape[0] - self.window
+            self._read(buf[: self.window])
+            if self.best.found:
+                return self.best
+        return None
+
+    def result(self) -> WatermarkResult:
+        """Read the remaining audio (if long enough) and return the best result of all windows."""
+        if (self.best is None or not self.best.found) and self._held >= MIN_DETECT_SECONDS * self.fs:
+            self._read(np.concatenate(self._parts))
+            self._parts, self._held = [], 0
+        if self.best is None:
+            return WatermarkResult(False, None, 1.0, None, threshold=self.threshold,
+                                   reason="too short to carry a watermark")
+        return self.best
+
+    def _read(self, seg: np.ndarray) -> None:
+        self._k += 1
+        trials = len(hypotheses(seg.shape[0] / self.fs)) * _PERIOD_TICKS * self._k * (self._k + 1)
+        res = _read_window(seg, self.fs, self.pattern, trials, self.threshold)
+        res.offset_seconds += self._start
+        res.blocks_read = self._k
+        self._start += seg.shape[0] / self.fs
+        if self.best is None or res.found or res.zero_bit_p_value < self.best.zero_bit_p_value:
+            self.best = res
+        self.best.blocks_read = self._k
+
+
 def _read_window(seg: np.ndarray, fs: int, pattern: Pattern, trials: int,
                  threshold: float) -> WatermarkResult:
-    """Search and decode one window; ``trials`` counts every hypothesis tried so far (this one included)."""
+    """Search and decode one window; ``trials`` is the multiplicity the p-value uses (>= this window's)."""
     reads = sorted(_window_reads(seg, fs, pattern), key=lambda r: -r.z)
     top = reads[0]
     p0 = min(1.0, trials * null_tail(top.z))

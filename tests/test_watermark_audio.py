@@ -205,6 +205,27 @@ def test_streaming_equals_whole_file(music) -> None:
     assert first.shape[0] == 0  # output lags by up to one ~3 s block, never more
 
 
+def test_streaming_detector(monkeypatch, speech, marked_speech) -> None:
+    from detectors import watermark_audio
+
+    monkeypatch.setattr(watermark_audio, "WINDOW_SECONDS", 20.0)
+    x, fs = speech
+    det = watermark_audio.AudioDetector(fs, key=KEY)
+    found = None
+    for s0 in range(0, marked_speech.shape[0], fs):  # 1 s blocks
+        found = det.push(marked_speech[s0: s0 + fs])
+        assert det._held < 21 * fs  # never more than one window plus one block in memory
+        if found:
+            break
+    assert found is not None and found.blocks_read == 1 and s0 < 21 * fs  # decided after the first window
+    assert_found(found)
+    clean = watermark_audio.AudioDetector(fs, key=KEY)
+    for s0 in range(0, x.shape[0], 4 * fs):
+        assert clean.push(x[s0: s0 + 4 * fs]) is None
+    r = clean.result()
+    assert not r.found and r.blocks_read == 2  # a 20 s window and the 5 s rest
+
+
 def test_integer_pcm_and_shapes(speech) -> None:
     x, fs = speech
     pcm = np.round(x * 32767).astype(np.int16)
