@@ -12,6 +12,7 @@ Errors are one line on stderr: ``aigc: error: FILE: reason``.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -117,6 +118,9 @@ def _label_options(batch: bool):
         click.option("--sign-key", type=click.Path(dir_okay=False, path_type=str), help="C2PA signing key."),
         click.option("--tsa", default=None, help="RFC 3161 time-stamp authority URL for the C2PA signature."),
         click.option("--c2pa-thumbnail", is_flag=True, help="Embed a claim thumbnail in the C2PA manifest."),
+        click.option("--manifest-store", default=None, type=click.Path(dir_okay=False, path_type=str),
+                     help="With c2pa and watermark: keep the signed manifest in this SQLite file, under the "
+                     "watermark's payload, so verify --manifest-store finds it in a stripped copy."),
         click.option("--overwrite", is_flag=True, help="Replace existing outputs (never inputs)."),
     ]
 
@@ -170,6 +174,7 @@ def label_cmd(src: str, dst: str, as_json: bool, **opts) -> None:
             quality=opts["quality"],
             signer=_signer(opts["sign_cert"], opts["sign_key"], opts["tsa"]),
             c2pa_thumbnail=opts["c2pa_thumbnail"],
+            manifest_store=opts["manifest_store"],
             text=opts["text"],
             position=opts["position"],
             visible_seconds=None if opts["whole"] else opts["duration"],
@@ -388,7 +393,10 @@ def batch_label_cmd(src: str, dst: str, journal: str | None, **opts) -> None:
         propagate_id=opts["propagate_id"],
         reserved_code2=opts["reserved2"], layers=tuple(opts["layers"].split(",")), key=key,
         watermark_method=opts["watermark_method"], watermark_strength=opts["watermark_strength"],
-        quality=opts["quality"], signer=signer, c2pa_thumbnail=opts["c2pa_thumbnail"], text=opts["text"],
+        quality=opts["quality"], signer=signer, c2pa_thumbnail=opts["c2pa_thumbnail"],
+        # Absolute: workers (Dask ones too) may run in another folder.
+        manifest_store=os.path.abspath(opts["manifest_store"]) if opts["manifest_store"] else None,
+        text=opts["text"],
         position=opts["position"], visible_seconds=None if opts["whole"] else opts["duration"],
         cue_positions=_cue_positions(opts["cue"]), video_at=_video_at(opts["video_at"]),
         audio_label=opts["audio_label"], voice_language=opts["voice_language"],
@@ -481,9 +489,11 @@ def keygen_cmd(key_file: str, overwrite: bool) -> None:
               help="Label/verify requests admitted at once (503 beyond).")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(1, 86400), default=300, show_default=True,
               help="Seconds one request's work may take (504 beyond).")
+@click.option("--max-megapixels", type=click.IntRange(1, 268), default=50, show_default=True,
+              help="Largest image decoded (422 beyond): bounds a worker's memory against image bombs.")
 def serve_cmd(host: str, port: int, key_files: Sequence[str], sign_cert: str | None, sign_key: str | None,
               anchor_files: Sequence[str], token_file: str | None, max_upload_mb: int, workers: int,
-              max_concurrent: int, timeout_s: float) -> None:
+              max_concurrent: int, timeout_s: float, max_megapixels: int) -> None:
     """Serve the verification page (GET /) and the HTTP API (/v1/verify, /v1/label, /v1/health).
 
     Labeling is enabled when the server has a watermark key or a C2PA signer; keys and signer are the
@@ -500,7 +510,7 @@ def serve_cmd(host: str, port: int, key_files: Sequence[str], sign_cert: str | N
         signer = _signer(sign_cert, sign_key, None)
         load_trust_anchors(anchor_files)  # fail now, not on the first request
         options = ServeOptions(host, port, keys, signer, tuple(anchor_files), token_file, max_upload_mb,
-                               workers, max_concurrent, timeout_s)
+                               workers, max_concurrent, timeout_s, max_megapixels)
     except LabelerError as exc:
         _fail(str(exc))
     serve(options)

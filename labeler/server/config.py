@@ -21,6 +21,9 @@ DEFAULT_MAX_UPLOAD_MB = 200
 DEFAULT_TIMEOUT_S = 300.0
 #: Default requests admitted at once (uploading, queued or running) before 503.
 DEFAULT_MAX_CONCURRENT = 16
+#: Default largest image (megapixels) the server decodes: 50 MP covers 48 MP phone photos, and one
+#: decode then costs about 1 GB instead of the 5+ GB the toolkit's own bound (16384 x 16384) allows.
+DEFAULT_MAX_MEGAPIXELS = 50
 #: Most files one ``POST /v1/verify`` may carry.
 MAX_FILES_PER_REQUEST = 32
 
@@ -48,6 +51,9 @@ class ServerConfig:
         Label and verify requests admitted at once (503 beyond); 0 refuses every one (maintenance).
     timeout_s : float
         Seconds a job may run before the client gets 504.
+    max_pixels : int
+        Largest image (width x height) the server decodes; beyond it verify answers 422 and label
+        refuses the pixel layers (422). The toolkit's own limits apply below it.
     temp_dir : str or None
         Folder under which each request gets its private folder; None: :func:`tempfile.gettempdir`.
     """
@@ -60,6 +66,7 @@ class ServerConfig:
     workers: int = 1
     max_concurrent: int = DEFAULT_MAX_CONCURRENT
     timeout_s: float = DEFAULT_TIMEOUT_S
+    max_pixels: int = DEFAULT_MAX_MEGAPIXELS * 1_000_000
     temp_dir: str | None = None
 
     @property

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from labeler.errors import LabelerError, UnsupportedFormat
+from labeler.errors import LabelerError, UnsafeInput, UnsupportedFormat
 from labeler.server.errors import ApiError
 
 __all__ = ["make_pool", "run_job", "verify_job", "label_job", "Pending"]
@@ -91,8 +92,31 @@ def _bug(exc: BaseException) -> RuntimeError:
     return RuntimeError(type(exc).__name__)
 
 
+def pixels_problem(path: str, max_pixels: int) -> str | None:
+    """Why an image at ``path`` is too large to decode here (from its header only), or None.
+
+    A decompression bomb (a few hundred kB of PNG that decodes to 100 megapixels) is refused before
+    any pixel is decoded, so a worker's memory stays bounded by ``max_pixels``.
+    """
+    from labeler.probe import probe_path
+
+    try:
+        probe = probe_path(path)
+        if probe.medium != "image":
+            return None
+        width, height = probe.image_size or (0, 0)
+    except LabelerError:
+        return None  # not an image we read: the caller's reader says why
+    except Exception:  # noqa: BLE001 - Pillow's own bomb check (DecompressionBombError) and the like
+        return f"the image is too large to decode (over {max_pixels / 1e6:g} megapixels)"
+    if width * height > max_pixels:
+        return (f"the image is {width} x {height} = {width * height / 1e6:.0f} megapixels; this server "
+                f"decodes at most {max_pixels / 1e6:g}")
+    return None
+
+
 def verify_job(path: str, name: str, keys: tuple[bytes, ...], anchors: tuple[str, ...],
-               want_box: bool) -> dict[str, Any]:
+               want_box: bool, max_pixels: int) -> dict[str, Any]:
     """Verify the file at ``path`` as ``aigc verify --json`` does; ``name`` becomes ``report.file``.
 
     Returns
@@ -102,7 +126,7 @@ def verify_job(path: str, name: str, keys: tuple[bytes, ...], anchors: tuple[str
         single-file API answers 415) and ``box`` (the visible label's box on the decoded image,
         ``{x, y, w, h, width, height}``, when asked and found; else None).
     """
-    from detectors import verify
+    from detectors import Report, verify
     from labeler.formats import sniff_file
 
     try:
@@ -113,6 +137,11 @@ def verify_job(path: str, name: str, keys: tuple[bytes, ...], anchors: tuple[str
             unsupported = True
         except LabelerError:
             unsupported = False  # e.g. empty: verify says so in report.errors
+        too_large = pixels_problem(path, max_pixels)
+        if too_large:
+            refused = Report(file=name, size=os.path.getsize(path))
+            refused.errors.append(too_large)
+            return {"report": refused.to_dict(), "unsupported": False, "box": None}
         report = None
         # Each key in turn until one finds its watermark: rotated keys keep old files recognised.
         for key in keys or (None,):
@@ -151,7 +180,7 @@ def _visible_box(path: str, report: dict[str, Any]) -> dict[str, int] | None:
     return {"x": x, "y": y, "w": w, "h": h, "width": int(pixels.shape[1]), "height": int(pixels.shape[0])}
 
 
-def label_job(src: str, record: Any, options: dict[str, Any]) -> dict[str, Any]:
+def label_job(src: str, record: Any, options: dict[str, Any], max_pixels: int) -> dict[str, Any]:
     """Label the upload ``src`` with :func:`labeler.pipeline.label_file`, beside it in the request's folder.
 
     The format is sniffed from the content (the client's name only tells m4a from mp4 when the brand
@@ -167,6 +196,8 @@ def label_job(src: str, record: Any, options: dict[str, Any]) -> dict[str, Any]:
     ------
     LabelerError
         The client's input or fields (mapped to 4xx); anything else becomes a one-word RuntimeError.
+    UnsafeInput
+        An image over ``max_pixels`` with a layer that decodes it (watermark, visible, C2PA thumbnail).
     """
     from pathlib import Path
 
@@ -176,6 +207,10 @@ def label_job(src: str, record: Any, options: dict[str, Any]) -> dict[str, Any]:
     try:
         upload = Path(src)
         ext = EXTENSIONS[sniff_file(upload)][0]
+        decodes = {"watermark", "visible"} & set(options["layers"]) or options.get("c2pa_thumbnail")
+        too_large = pixels_problem(src, max_pixels) if decodes else None
+        if too_large:
+            raise UnsafeInput(f"{too_large}; only the metadata and c2pa layers apply")
         source, dst = upload.rename(upload.with_name(f"input{ext}")), upload.with_name(f"labeled{ext}")
         result = label_file(source, dst, record, **options).to_dict()
     except LabelerError:

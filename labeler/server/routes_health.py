@@ -37,6 +37,7 @@ def health_info(state: Any) -> dict[str, Any]:
             "active": state.gate.active,
             "workers": config.workers,
             "timeout_s": config.timeout_s,
+            "max_pixels": config.max_pixels,
         },
     }
 

@@ -76,7 +76,7 @@ async def label_endpoint(request: Request) -> Response:
 async def _label(state: Any, work: Work, record: AIGCLabel, options: dict[str, Any]) -> tuple[bytes, dict]:
     started = time.monotonic()
     done = await run_job(state, work.pending, state.config.timeout_s, label_job, str(work.uploads[0].path),
-                         record, options)
+                         record, options, state.config.max_pixels)
     summary = done["result"]
     summary["seconds"] = round(time.monotonic() - started, 3)
     # Read before the folder goes (admitted's exit): the response never depends on a file on disk.

@@ -29,6 +29,7 @@ class ServeOptions:
     workers: int
     max_concurrent: int
     timeout_s: float
+    max_megapixels: int
 
 
 def serve(options: ServeOptions) -> None:
@@ -50,7 +51,8 @@ def serve(options: ServeOptions) -> None:
     os.environ["TMPDIR"] = root
     config = ServerConfig(keys=options.keys, signer=options.signer, trust_anchors=options.trust_anchors,
                           token=token, max_upload_bytes=options.max_upload_mb << 20, workers=options.workers,
-                          max_concurrent=options.max_concurrent, timeout_s=options.timeout_s, temp_dir=root)
+                          max_concurrent=options.max_concurrent, timeout_s=options.timeout_s, temp_dir=root,
+                          max_pixels=options.max_megapixels * 1_000_000)
     _banner(options, config)
     # uvicorn re-raises SIGTERM after its graceful shutdown; make that an exit that runs our finally
     # (the default action would end the process before the folder is removed).
