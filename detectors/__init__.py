@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 __all__ = ["verify", "Report", "MetadataLayer", "VERDICTS", "CONFIDENCES", "SCHEMA", "Decision", "decide",
-           "cross_check", "Source", "TEMP_PREFIX"]
+           "cross_check", "Source", "TEMP_PREFIX", "VerifyOptions"]
 
 #: Formats :func:`verify` reads from bytes without a temporary file (MP4/MOV/M4A need a seekable file
 #: for ffmpeg: their index may sit at the end).
@@ -50,6 +51,7 @@ def verify(
     key: bytes | None = None,
     trust_anchors: list[str] | None = None,
     visible: bool = True,
+    manifest_store: str | None = None,
 ) -> Report:
     """Read every label layer of ``source`` and judge them.
 
@@ -70,6 +72,12 @@ def verify(
     visible : bool
         Look for our explicit label: the visible "AI生成"-style mark in images and video, the audio cue
         (``layers.visible``; about 0.03-0.5 s per image or audio file, 0.4-1.7 s per video).
+    manifest_store : str, optional
+        A manifest store (:func:`labeler.provenance.store.open_store`: a SQLite file) in which to look
+        up the watermark's payload when the file carries no valid manifest of its own (stripped by a
+        re-upload): a manifest found there is validated against the file with the same trust settings
+        and reported as ``layers.c2pa`` with ``source: "store"`` (its hard binding may not match a
+        re-encoded file; that is expected, see :mod:`detectors.recovery`). Needs ``key``.
 
     Returns
     -------
@@ -87,19 +95,29 @@ def verify(
     ffmpeg, so their bytes are also written to a private temporary folder (prefix
     :data:`TEMP_PREFIX`) that is removed before this function returns.
     """
+    opts = VerifyOptions(key, tuple(trust_anchors or ()), visible, manifest_store)
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return _verify_bytes(bytes(source), key, trust_anchors, visible)
+        return _verify_bytes(bytes(source), opts)
     if isinstance(source, (str, os.PathLike)):
-        return _verify_path(source, key, trust_anchors, visible)
+        return _verify_path(source, opts)
     if hasattr(source, "__array_interface__"):
-        return _verify_array(source, key, visible)
+        return _verify_array(source, opts)
     report = Report(file=f"<{type(source).__name__}>")
     report.errors.append(f"cannot verify a {type(source).__name__}: give a path, bytes or a NumPy array")
     return report
 
 
-def _verify_path(path: str | os.PathLike[str], key: bytes | None, trust_anchors: list[str] | None,
-                 visible: bool) -> Report:
+@dataclass(frozen=True)
+class VerifyOptions:
+    """What :func:`verify` examines and with what (see its parameters)."""
+
+    key: bytes | None = None
+    trust_anchors: tuple[str, ...] = ()
+    visible: bool = True
+    manifest_store: str | None = None
+
+
+def _verify_path(path: str | os.PathLike[str], opts: VerifyOptions) -> Report:
     report = Report(file=os.fspath(path))
     p = Path(path)
     try:
@@ -114,11 +132,11 @@ def _verify_path(path: str | os.PathLike[str], key: bytes | None, trust_anchors:
     if ext and ext not in EXTENSIONS.get(fmt, ()):
         report.warnings.append(f"extension {ext} does not match the content ({fmt})")
     pixels = _Pixels(p, fmt) if medium(fmt) == "image" else None
-    _judge(report, fmt, found, pixels, p, key, trust_anchors, visible)
+    _judge(report, fmt, found, pixels, p, opts)
     return report
 
 
-def _verify_bytes(data: bytes, key: bytes | None, trust_anchors: list[str] | None, visible: bool) -> Report:
+def _verify_bytes(data: bytes, opts: VerifyOptions) -> Report:
     report = Report(file="<bytes>", size=len(data))
     try:
         # The whole buffer as the "head": sniff looks past an ID3 tag (FLAC behind ID3) within it.
@@ -126,20 +144,19 @@ def _verify_bytes(data: bytes, key: bytes | None, trust_anchors: list[str] | Non
         found = carrier_module(fmt).read(io.BytesIO(data))
         if fmt in IN_MEMORY_FORMATS:
             # Every reader takes memory here: the carriers, the pixels or samples, C2PA's stream API.
-            _judge(report, fmt, found, _Pixels(data, fmt) if medium(fmt) == "image" else None, data, key,
-                   trust_anchors, visible)
+            _judge(report, fmt, found, _Pixels(data, fmt) if medium(fmt) == "image" else None, data, opts)
             return report
         with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as folder:
             # Only for the readers that need a path; private (mode 0700 folder), removed on any exit.
             spilled = Path(folder) / f"input{EXTENSIONS[fmt][0]}"
             spilled.write_bytes(data)
-            _judge(report, fmt, found, None, spilled, key, trust_anchors, visible)
+            _judge(report, fmt, found, None, spilled, opts)
     except Exception as exc:  # noqa: BLE001 - reported, see _read_error
         report.errors.append(_read_error(exc))
     return report
 
 
-def _verify_array(array: Any, key: bytes | None, visible: bool) -> Report:
+def _verify_array(array: Any, opts: VerifyOptions) -> Report:
     import numpy as np
 
     report = Report(file="<array>", medium="image")
@@ -152,9 +169,9 @@ def _verify_array(array: Any, key: bytes | None, visible: bool) -> Report:
     # No container: no metadata label, no C2PA manifest. The verdict sees an empty metadata layer; the
     # report leaves both layers out rather than claim they were looked for.
     empty = MetadataLayer()
-    if key is not None:
-        report.watermark = _guarded(report, "watermark", watermark_layer, source, "image", key, empty)
-    if visible:
+    if opts.key is not None:
+        report.watermark = _guarded(report, "watermark", watermark_layer, source, "image", opts.key, empty)
+    if opts.visible:
         report.visible = _guarded(report, "visible", visible_layer, source)
     _conclude(report, decide(empty, report.watermark, None, report.visible))
     return report
@@ -173,7 +190,7 @@ def _array_problem(pixels: Any) -> str | None:
 
 
 def _judge(report: Report, fmt: str, found: list[Any], pixels: _Pixels | None, path: Path | bytes,
-           key: bytes | None, trust_anchors: list[str] | None, visible: bool) -> None:
+           opts: VerifyOptions) -> None:
     """Every layer of a container file, then the verdict.
 
     ``path`` is the file for the readers that need one (ffmpeg, the audio readers), or the encoded
@@ -182,19 +199,39 @@ def _judge(report: Report, fmt: str, found: list[Any], pixels: _Pixels | None, p
     report.format, report.medium = fmt, medium(fmt)
     report.metadata = judge_metadata(found)
     samples = _Samples(path) if report.medium == "audio" else None
-    if key is not None:
-        report.watermark = _guarded(report, "watermark", watermark_layer, pixels, report.medium, key,
+    if opts.key is not None:
+        report.watermark = _guarded(report, "watermark", watermark_layer, pixels, report.medium, opts.key,
                                     report.metadata, path, samples)
-    if visible and pixels is not None:
+    if opts.visible and pixels is not None:
         report.visible = _guarded(report, "visible", visible_layer, pixels)
-    elif visible and report.medium == "video":
+    elif opts.visible and report.medium == "video":
         report.visible = _guarded(report, "visible", video_visible_layer, path)
-    elif visible and samples is not None:
+    elif opts.visible and samples is not None:
         report.visible = _guarded(report, "visible", audio_visible_layer, samples)
-    c2pa_layer = _guarded(report, "c2pa", read_c2pa, path, trust_anchors=trust_anchors,
-                          mime=format_info(fmt).mime)
+    anchors = list(opts.trust_anchors) or None
+    mime = format_info(fmt).mime
+    c2pa_layer = _guarded(report, "c2pa", read_c2pa, path, trust_anchors=anchors, mime=mime)
     report.c2pa = c2pa_layer.to_dict() if c2pa_layer is not None else None
+    if report.c2pa is not None and report.c2pa["present"]:
+        report.c2pa["source"] = "embedded"
+    if opts.manifest_store and report.watermark and report.watermark.get("present") and not (
+            report.c2pa and report.c2pa["present"] and report.c2pa["state"] in ("Trusted", "Valid")):
+        _recover(report, opts.manifest_store, path, mime, anchors)
     _conclude(report, decide(report.metadata, report.watermark, report.c2pa, report.visible))
+
+
+def _recover(report: Report, store: str, content: Path | bytes, mime: str, anchors: list[str] | None) -> None:
+    """Look the watermark's payload up in the manifest store; keep what it gives as ``layers.c2pa``."""
+    from detectors.recovery import recover_manifest
+
+    assert report.watermark is not None
+    try:
+        recovered = recover_manifest(store, report.watermark, content, mime, anchors)
+    except LabelerError as exc:
+        report.warnings.append(f"manifest store: {exc}")
+        return
+    if recovered is not None:
+        report.c2pa = recovered
 
 
 def _conclude(report: Report, decision: Decision) -> None:

@@ -143,7 +143,7 @@ def load_trust_anchors(paths: Iterable[str | os.PathLike[str]]) -> str:
 
 
 def read_c2pa(path: str | os.PathLike[str] | bytes, *, trust_anchors: list[str] | None = None,
-              mime: str | None = None) -> C2paLayer:
+              mime: str | None = None, manifest_data: bytes | None = None) -> C2paLayer:
     """Read and validate the C2PA manifest of the file at ``path`` (or of an encoded file in memory).
 
     Parameters
@@ -153,6 +153,9 @@ def read_c2pa(path: str | os.PathLike[str] | bytes, *, trust_anchors: list[str] 
         c2pa-python's stream API (no temporary file); ``mime`` must then name their type.
     mime : str, optional
         MIME type of the content (:data:`labeler.formats.FORMAT_TABLE`); required for ``bytes``.
+    manifest_data : bytes, optional
+        A manifest store kept apart from the file (``application/c2pa``, e.g. from a manifest
+        repository) to validate against the content instead of an embedded one.
     trust_anchors : list of paths, optional
         PEM files of root certificates to trust (e.g. ``trust-anchors.pem`` of ``aigc keys init``).
         A manifest whose signing chain ends at one of them is ``Trusted``.
@@ -185,7 +188,7 @@ def read_c2pa(path: str | os.PathLike[str] | bytes, *, trust_anchors: list[str] 
     with handle:
         try:
             with closing_native(c2pa.Context.from_dict(settings)) as ctx:
-                reader = c2pa.Reader.try_create(mime, handle, None, ctx)
+                reader = c2pa.Reader.try_create(mime, handle, manifest_data, ctx)
                 if reader is None:
                     return layer
                 with closing_native(reader):

@@ -267,7 +267,9 @@ def _wm_where(wm: dict[str, Any]) -> str:
 
 
 def _c2pa_line(cp: dict[str, Any], *, ai: bool) -> str:
-    head = f"C2PA manifest ({cp.get('state') or 'not validated'}, signer {cp.get('signer')})"
+    stored = cp.get("source") == "store"
+    what = "C2PA manifest recovered from the manifest store" if stored else "C2PA manifest"
+    head = f"{what} ({cp.get('state') or 'not validated'}, signer {cp.get('signer')})"
     return f"{head} declares AI-generated content" if ai else f"{head} declares a non-AI digital source type"
 
 

@@ -62,6 +62,11 @@ _no_visible_option = click.option(
     "--no-visible", is_flag=True,
     help="Skip the search for our visible mark / audio cue (the slow layer: 0.03-0.5 s per file).",
 )
+_store_option = click.option(
+    "--manifest-store", default=None, type=click.Path(dir_okay=False, path_type=str),
+    help="Manifest store (SQLite file): a file whose manifest was stripped but whose watermark is found "
+    "gets its manifest back from there (needs --key-file).",
+)
 _trust_anchors_option = click.option(
     "--trust-anchors", "anchor_files", multiple=True, type=click.Path(dir_okay=False, path_type=str),
     help="PEM file of trusted C2PA root certificates (repeatable); a chain to one gives Trusted.",
@@ -260,8 +265,10 @@ def _read_key(key_file: str | None) -> bytes | None:
               help="Watermark key: also look for our invisible watermark (images).")
 @_trust_anchors_option
 @_no_visible_option
+@_store_option
 def verify_cmd(
-    files: Sequence[str], as_json: bool, key_file: str | None, anchor_files: Sequence[str], no_visible: bool
+    files: Sequence[str], as_json: bool, key_file: str | None, anchor_files: Sequence[str], no_visible: bool,
+    manifest_store: str | None,
 ) -> None:
     """Read and judge the labels of FILES: confirmed, possible, suspected or none."""
     from detectors import verify
@@ -274,7 +281,8 @@ def verify_cmd(
         _fail(str(exc))
     unreadable = 0
     for path in files:
-        report = verify(path, key=key, trust_anchors=list(anchor_files) or None, visible=not no_visible)
+        report = verify(path, key=key, trust_anchors=list(anchor_files) or None, visible=not no_visible,
+                        manifest_store=manifest_store)
         if not report.ok:
             unreadable += 1
         if as_json:
@@ -412,9 +420,11 @@ def batch_label_cmd(src: str, dst: str, journal: str | None, **opts) -> None:
 @click.option("--key-file", type=click.Path(dir_okay=False, path_type=str), help="Watermark key.")
 @_trust_anchors_option
 @_no_visible_option
+@_store_option
 @_batch_options
 def batch_verify_cmd(
-    src: str, report: str, key_file: str | None, anchor_files: Sequence[str], no_visible: bool, **opts
+    src: str, report: str, key_file: str | None, anchor_files: Sequence[str], no_visible: bool,
+    manifest_store: str | None, **opts
 ) -> None:
     """Verify every file under SRC into REPORT (JSON Lines); re-run to resume.
 
@@ -426,7 +436,8 @@ def batch_verify_cmd(
         key = _read_key(key_file)
     except LabelerError as exc:
         _fail(str(exc))
-    task = BatchTask("verify", src, key=key, trust_anchors=tuple(anchor_files), visible=not no_visible)
+    task = BatchTask("verify", src, key=key, trust_anchors=tuple(anchor_files), visible=not no_visible,
+                     manifest_store=os.path.abspath(manifest_store) if manifest_store else None)
     _run_batch(task, report, opts)
 
 

@@ -107,10 +107,15 @@ class C2paOptions:
         The signer (the layer refuses to run without one).
     thumbnail : bool
         Embed a claim thumbnail.
+    manifest_store : str or None
+        Where to keep the signed manifest under the watermark's soft binding (a SQLite file path,
+        :func:`labeler.provenance.store.open_store`), so a verifier can find it again after the file
+        is stripped; None keeps none.
     """
 
     signer: SignerSpec | None = None
     thumbnail: bool = False
+    manifest_store: str | None = None
 
 
 @dataclass(frozen=True)
@@ -142,7 +147,8 @@ class LabelOptions:
               signer: SignerSpec | None = None, c2pa_thumbnail: bool = False, text: str = "AI生成",
               position: str = "bottom-right", visible_seconds: float | None = 3.0,
               cue_positions: Sequence[str] = ("start",), video_at: Sequence[str] = ("start",),
-              audio_label: str = "rhythm", voice_language: str = "zh") -> LabelOptions:
+              audio_label: str = "rhythm", voice_language: str = "zh",
+              manifest_store: str | None = None) -> LabelOptions:
         """The groups from the flat keyword options of :func:`labeler.pipeline.label_file` (one mapping,
         used by ``label_file``, the batch worker and the CLI); ``layers`` already parsed."""
         return cls(
@@ -151,5 +157,5 @@ class LabelOptions:
             visible=VisibleOptions(text, position, visible_seconds, cls.positions(video_at),
                                    cls.positions(cue_positions), audio_label, voice_language),
             output=OutputOptions(quality, overwrite),
-            c2pa=C2paOptions(signer, c2pa_thumbnail),
+            c2pa=C2paOptions(signer, c2pa_thumbnail, manifest_store),
         )

@@ -107,6 +107,7 @@ def label_file(
     video_at: Sequence[str] = ("start",),
     audio_label: str = "rhythm",
     voice_language: str = "zh",
+    manifest_store: str | None = None,
 ) -> LabelResult:
     """Label the file ``src`` and write the result to ``dst``.
 
@@ -154,6 +155,10 @@ def label_file(
         Audio: the Morse "AI" rhythm cue, the spoken prompt, or the cue followed by the prompt.
     voice_language : {"zh", "en"}
         Audio: language of the spoken prompt ("本内容由人工智能生成" / "This content is AI-generated.").
+    manifest_store : str, optional
+        With the ``c2pa`` and ``watermark`` layers: a SQLite file where the signed manifest is kept
+        under the watermark's soft binding (:mod:`labeler.provenance.store`), for ``verify
+        --manifest-store`` to recover it from a stripped copy.
 
     Raises
     ------
@@ -166,7 +171,7 @@ def label_file(
         watermark_strength=watermark_strength, quality=quality, overwrite=overwrite, signer=signer,
         c2pa_thumbnail=c2pa_thumbnail, text=text, position=position, visible_seconds=visible_seconds,
         cue_positions=cue_positions, video_at=video_at, audio_label=audio_label,
-        voice_language=voice_language,
+        voice_language=voice_language, manifest_store=manifest_store,
     )
     return run_stages(src, dst, label, options, started=started)
 

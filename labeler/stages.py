@@ -237,7 +237,26 @@ def _c2pa(call: StageCall) -> dict[str, dict[str, Any]]:
     signed = sign_file(call.src, call.out, signer=opts.signer, label=call.record,
                        soft_binding=call.done.get("watermark"), thumbnail=opts.thumbnail,
                        fmt=call.probe.format)
-    return {"c2pa": signed.to_dict()}
+    done = signed.to_dict()
+    if opts.manifest_store is not None:
+        done["manifest_store"] = _keep_manifest(opts.manifest_store, signed, call)
+    return {"c2pa": done}
+
+
+def _keep_manifest(spec: str, signed: Any, call: StageCall) -> bool:
+    """Store the signed manifest under the watermark's soft binding; False (and a warning) without one."""
+    from labeler.provenance.c2pa_sign import soft_binding_alg
+    from labeler.provenance.store import open_store
+
+    mark = call.done.get("watermark")
+    if mark is None:
+        call.warnings.append("no watermark layer: the manifest was not stored (a store finds manifests "
+                             "by the watermark's payload)")
+        return False
+    open_store(spec).put(alg=soft_binding_alg(mark["method"]), key_id=mark["key_id"],
+                         payload=bytes.fromhex(mark["payload"]), manifest_id=signed.manifest,
+                         mime=signed.mime, store=signed.store, label=call.record.to_json())
+    return True
 
 
 #: Every stage, in the order the pipeline looks for a layer's writer.

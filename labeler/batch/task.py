@@ -68,7 +68,7 @@ class BatchTask:
         Layers for :func:`labeler.label_file`.
     key : bytes or None
         Watermark key (the ``watermark`` layer when labeling; detection when verifying).
-    watermark_method, watermark_strength, quality, c2pa_thumbnail
+    watermark_method, watermark_strength, quality, c2pa_thumbnail, manifest_store
         As for :func:`labeler.label_file`.
     signer : SignerRef or None
         C2PA signer for the ``c2pa`` layer.
@@ -107,6 +107,7 @@ class BatchTask:
     quality: int = 95
     signer: SignerRef | None = None
     c2pa_thumbnail: bool = False
+    manifest_store: str | None = None
     overwrite: bool = False
     trust_anchors: tuple[str, ...] = ()
     text: str = "AI生成"
@@ -151,7 +152,8 @@ class BatchTask:
         return LabelOptions.build(
             layers=parse_layers(self.layers), key=self.key, watermark_method=self.watermark_method,
             watermark_strength=self.watermark_strength, quality=self.quality, overwrite=self.overwrite,
-            signer=signer, c2pa_thumbnail=self.c2pa_thumbnail, text=self.text, position=self.position,
+            signer=signer, c2pa_thumbnail=self.c2pa_thumbnail, manifest_store=self.manifest_store,
+            text=self.text, position=self.position,
             visible_seconds=self.visible_seconds, cue_positions=self.cue_positions, video_at=self.video_at,
             audio_label=self.audio_label, voice_language=self.voice_language,
         )

@@ -259,6 +259,9 @@ class SignResult:
         The signing certificate's subject.
     seconds : float
         Wall time.
+    store : bytes
+        The signed manifest store itself (``application/c2pa``), for a manifest repository
+        (:mod:`labeler.provenance.store`); not in :meth:`to_dict`.
     """
 
     src: str
@@ -273,6 +276,7 @@ class SignResult:
     thumbnail: bool
     signer: str
     seconds: float = 0.0
+    store: bytes = field(default=b"", repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (what ``LabelResult.layers["c2pa"]`` can hold)."""
@@ -429,6 +433,7 @@ def sign_file(
         mime=mime,
         manifest=active,
         manifest_bytes=len(store),
+        store=bytes(store),
         bytes_added=dst_p.stat().st_size - src_p.stat().st_size,
         assertions=["c2pa.actions.v2", *(a["label"] for a in assertions)],
         parent=parent,

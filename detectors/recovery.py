@@ -1,0 +1,77 @@
+"""Durable credentials: find a stripped file's C2PA manifest again through its watermark.
+
+When ``verify`` finds our watermark but no embedded manifest, it looks the watermark's soft binding
+(algorithm, key ID, payload) up in a manifest store (:mod:`labeler.provenance.store`) and validates
+each manifest found against the file in hand, with the same trust settings as an embedded one
+(C2PA 2.2 section 18.10). A recovered manifest's hard binding (the hash of the bytes it was signed
+for) cannot match a re-encoded copy, so those mismatch codes are expected and do not make it
+``Invalid``: the state is then what the signature and the trust chain say. Its soft binding must
+match what was found (section 18.10.5), or it is not taken.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from detectors.c2pa import read_c2pa
+from labeler.provenance.c2pa_sign import soft_binding_alg
+from labeler.provenance.store import open_store
+
+#: Failure codes of a hard binding that no longer matches the bytes (the content was re-encoded).
+HARD_BINDING_MISMATCH = frozenset({
+    "assertion.dataHash.mismatch", "assertion.bmffHash.mismatch", "assertion.boxesHash.mismatch",
+    "assertion.collectionHash.mismatch",
+})
+#: Failure codes that only say the signer is not in the trust list: the manifest is still Valid.
+_UNTRUSTED = frozenset({"signingCredential.untrusted"})
+
+
+def recover_manifest(spec: str, watermark: dict[str, Any], content: Path | bytes, mime: str,
+                     trust_anchors: list[str] | None = None) -> dict[str, Any] | None:
+    """The ``layers.c2pa`` entry of the manifest stored for ``watermark``'s payload, or None.
+
+    Parameters
+    ----------
+    spec : str
+        The manifest store (:func:`labeler.provenance.store.open_store`).
+    watermark : dict
+        ``layers.watermark`` of the report: ``method``, ``payload`` (hex) and ``key_id`` of a mark found.
+    content : path or bytes
+        The file in hand, to validate the manifest against.
+    mime : str
+        Its MIME type.
+    trust_anchors : list of str, optional
+        As for an embedded manifest.
+
+    Returns
+    -------
+    dict or None
+        As :meth:`detectors.c2pa.C2paLayer.to_dict`, plus ``source: "store"``, ``manifest_id`` and
+        ``hard_binding`` (``"match"`` or ``"mismatch"``: expected after a re-encode). None when the store
+        holds no manifest whose soft binding matches.
+
+    Raises
+    ------
+    labeler.provenance.store.StoreError
+        When the store is missing, locked or corrupt (the report keeps it as a warning).
+    """
+    method, payload, key_id = watermark.get("method"), watermark.get("payload"), watermark.get("key_id")
+    if not (watermark.get("present") and method and payload and key_id):
+        return None
+    found = open_store(spec, readonly=True).find(alg=soft_binding_alg(str(method)), key_id=str(key_id),
+                                                 payload=bytes.fromhex(str(payload)))
+    for stored in found:
+        layer = read_c2pa(content, trust_anchors=trust_anchors, mime=mime, manifest_data=stored.store)
+        binding = layer.soft_binding or {}
+        if binding.get("method") != method or binding.get("payload") != payload:
+            continue  # 18.10.5: every soft binding of the manifest must match what was found
+        entry = layer.to_dict()
+        mismatched = [c for c in layer.codes if c in HARD_BINDING_MISMATCH]
+        rest = set(layer.codes) - HARD_BINDING_MISMATCH
+        if layer.error is None and rest <= _UNTRUSTED:
+            entry["state"] = "Valid" if rest else "Trusted"
+        entry.update(source="store", manifest_id=stored.manifest_id,
+                     hard_binding="mismatch" if mismatched else "match")
+        return entry
+    return None

@@ -1,0 +1,179 @@
+"""A manifest store: the watermark's soft binding -> the signed C2PA manifest, for durable credentials.
+
+When :func:`labeler.label_file` signs a manifest for content it also watermarks, it keeps
+``(alg, key_id, payload) -> manifest store`` here (and the AIGC label record). A verifier that finds
+the watermark in a file whose metadata and manifest were stripped looks the payload up and validates
+the manifest it gets back (C2PA 2.2 section 18.10, "durable content credentials"). The store holds
+manifests and labels, never media, and is keyed by the key's public ID, never by the key.
+
+One backend here: SQLite, a single file in WAL mode, safe for the processes of ``aigc batch`` writing
+at once (each write is one short transaction; a busy database is waited for, up to
+:data:`BUSY_TIMEOUT_S`). :func:`open_store` takes a path (or ``sqlite:///PATH``).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from labeler.errors import LabelerError
+
+#: Seconds a writer waits for another process's transaction before giving up.
+BUSY_TIMEOUT_S = 30.0
+#: Largest manifest store kept (bytes): a manifest with a thumbnail is well under this.
+MAX_MANIFEST_BYTES = 16 << 20
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS manifests (
+    manifest_id TEXT PRIMARY KEY,
+    mime TEXT NOT NULL,
+    store BLOB NOT NULL,
+    label TEXT,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS bindings (
+    alg TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    manifest_id TEXT NOT NULL REFERENCES manifests(manifest_id),
+    PRIMARY KEY (alg, key_id, payload, manifest_id)
+);
+"""
+
+
+class StoreError(LabelerError):
+    """The manifest store is missing, locked, corrupt, read-only or unreachable."""
+
+
+@dataclass(frozen=True)
+class StoredManifest:
+    """One manifest found for a soft binding.
+
+    Attributes
+    ----------
+    manifest_id : str
+        The active manifest's label (URN).
+    mime : str
+        MIME type of the content it was signed for.
+    store : bytes
+        The whole C2PA manifest store (``application/c2pa``).
+    label : str or None
+        The AIGC label record (JSON) written with it.
+    created : float
+        When it was stored (Unix time, seconds).
+    """
+
+    manifest_id: str
+    mime: str
+    store: bytes
+    label: str | None
+    created: float
+
+
+class SqliteStore:
+    """The manifest store in one SQLite file (created on first write).
+
+    Parameters
+    ----------
+    path : path-like
+        The database file. Its folder must exist.
+    readonly : bool
+        Open for lookups only (a missing file is then an error, not created).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False) -> None:
+        self.path = Path(path)
+        self.readonly = readonly
+        if readonly and not self.path.is_file():
+            raise StoreError(f"manifest store {self.path} does not exist")
+        if not readonly and not self.path.parent.is_dir():
+            raise StoreError(f"manifest store folder does not exist: {self.path.parent}")
+
+    def _connect(self) -> sqlite3.Connection:
+        uri = f"file:{self.path}?mode={'ro' if self.readonly else 'rwc'}"
+        try:
+            conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            if not self.readonly:
+                # WAL: readers never block the writer, and concurrent batch workers queue for the lock.
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.executescript(_SCHEMA)
+            return conn
+        except sqlite3.Error as exc:
+            raise StoreError(f"manifest store {self.path}: {exc}") from None
+
+    def put(self, *, alg: str, key_id: str, payload: bytes, manifest_id: str, mime: str, store: bytes,
+            label: str | None = None) -> None:
+        """Keep ``store`` for the soft binding ``(alg, key_id, payload)``; storing it again changes nothing.
+
+        Raises
+        ------
+        StoreError
+            When the database cannot be written (locked longer than :data:`BUSY_TIMEOUT_S`, read-only,
+            corrupt).
+        """
+        if len(store) > MAX_MANIFEST_BYTES:
+            raise StoreError(f"manifest store of {len(store)} bytes is over {MAX_MANIFEST_BYTES}")
+        conn = self._connect()
+        try:
+            with conn:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("INSERT OR IGNORE INTO manifests VALUES (?, ?, ?, ?, ?)",
+                             (manifest_id, mime, store, label, time.time()))
+                conn.execute("INSERT OR IGNORE INTO bindings VALUES (?, ?, ?, ?)",
+                             (alg, key_id, payload, manifest_id))
+        except sqlite3.Error as exc:
+            raise StoreError(f"manifest store {self.path}: {exc}") from None
+        finally:
+            conn.close()
+
+    def find(self, *, alg: str, key_id: str, payload: bytes) -> list[StoredManifest]:
+        """The manifests stored for a soft binding, newest first (empty when none).
+
+        Raises
+        ------
+        StoreError
+            When the database cannot be read.
+        """
+        conn = self._connect()
+        try:
+            rows = conn.execute(
+                "SELECT m.manifest_id, m.mime, m.store, m.label, m.created FROM bindings b "
+                "JOIN manifests m ON m.manifest_id = b.manifest_id "
+                "WHERE b.alg = ? AND b.key_id = ? AND b.payload = ? ORDER BY m.created DESC",
+                (alg, key_id, payload),
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"manifest store {self.path}: {exc}") from None
+        finally:
+            conn.close()
+        return [StoredManifest(r[0], r[1], bytes(r[2]), r[3], r[4]) for r in rows]
+
+    def count(self) -> int:
+        """Number of soft bindings stored."""
+        conn = self._connect()
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM bindings").fetchone()[0])
+        except sqlite3.Error as exc:
+            raise StoreError(f"manifest store {self.path}: {exc}") from None
+        finally:
+            conn.close()
+
+
+def open_store(spec: str | os.PathLike[str], *, readonly: bool = False) -> SqliteStore:
+    """Open the manifest store that ``spec`` names: a file path or ``sqlite:///PATH``.
+
+    Raises
+    ------
+    StoreError
+        For a scheme this version cannot reach (e.g. ``postgresql://``, ``https://``) or a bad path.
+    """
+    text = os.fspath(spec)
+    if text.startswith("sqlite:///"):
+        text = text[len("sqlite:///"):]  # SQLAlchemy's form: sqlite:///relative, sqlite:////absolute
+    elif "://" in text:
+        scheme = text.split("://", 1)[0]
+        raise StoreError(f"manifest store {scheme}:// is not supported yet (give a SQLite file path)")
+    return SqliteStore(text, readonly=readonly)
