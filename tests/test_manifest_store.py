@@ -120,3 +120,19 @@ def test_store_specs(tmp_path):
                            "metadata", "--manifest-store", str(tmp_path / "no" / "such" / "m.db")],
                           capture_output=True, text=True)
     assert proc.returncode == 0  # no c2pa layer: the store is not used at all
+
+
+def test_audio_transcoded_to_mp3_gets_its_manifest_back(setup, tmp_path):
+    from conftest import ffmpeg_exe
+
+    labeled = tmp_path / "speech.wav"
+    result = json.loads(_label(setup, SAMPLES / "speech.wav", labeled, "durable-audio").stdout)
+    assert result["layers"]["c2pa"]["manifest_store"] is True
+    stripped = tmp_path / "reuploaded.mp3"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(labeled), "-map_metadata", "-1",
+                    "-c:a", "libmp3lame", "-b:a", "128k", str(stripped)], check=True)
+    report = _verify(setup, stripped, "--manifest-store", str(setup / "manifests.db"))
+    c2pa = report["layers"]["c2pa"]
+    assert report["layers"]["metadata"]["present"] is False and report["layers"]["watermark"]["present"]
+    assert c2pa["source"] == "store" and c2pa["state"] == "Trusted"
+    assert c2pa["aigc_fields"]["ProduceID"] == "durable-audio" and report["verdict"] == "confirmed"
