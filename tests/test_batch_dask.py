@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -133,6 +136,92 @@ def test_unreachable_scheduler_is_one_line_and_leaves_nothing(src, tmp_path, mon
     assert not report.exists()
 
 
+def _wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop a process started in its own session, and its children (a worker's nannies)."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
+def test_scheduler_lost_mid_batch_stops_in_one_line_and_resumes(tmp_path):
+    """`dask scheduler` killed while files run: one line, exit 2, a whole journal; a re-run does the rest."""
+    pytest.importorskip("distributed")
+    dask_cli = Path(sys.executable).with_name("dask")
+    if not dask_cli.exists():
+        pytest.skip("the dask command is not installed next to this Python")
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    names = [f"p{i:02d}.png" for i in range(30)]
+    for name in names:
+        shutil.copy(SAMPLES / "photo.png", src / name)
+    # A lost scheduler must not cost the 30 s default reconnect wait in the batch, nor in the worker.
+    env = dict(os.environ, DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT="3s")
+    sched_file = tmp_path / "scheduler.json"
+    procs: list[subprocess.Popen] = []
+    try:
+        procs.append(subprocess.Popen(
+            [str(dask_cli), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+             "--scheduler-file", str(sched_file)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+        _wait_for(lambda: sched_file.exists() and sched_file.stat().st_size > 0, 30, "the scheduler")
+        address = json.loads(sched_file.read_text())["address"]
+        procs.append(subprocess.Popen(
+            [str(dask_cli), "worker", address, "--nworkers", "1", "--nthreads", "1", "--no-dashboard",
+             "--death-timeout", "5"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+        command = [sys.executable, "-m", "labeler.cli", "batch", "label", str(src), str(dst),
+                   "--producer", PRODUCER, "--produce-id", "s-{path_hash}", "--layers", "visible,metadata",
+                   "--no-progress"]
+        batch = subprocess.Popen([*command, "--dask", address], env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True, start_new_session=True)
+        procs.append(batch)
+        journal = dst / LABEL_JOURNAL
+
+        def journaled() -> int:
+            return len(journal.read_bytes().splitlines()) if journal.exists() else 0
+
+        # The visible layer takes a fraction of a second per image: two done, the rest still to come.
+        _wait_for(lambda: journaled() >= 2 or batch.poll() is not None, 45, "the first files")
+        assert batch.poll() is None, f"the batch ended before its scheduler was lost: {batch.stderr.read()}"
+        os.killpg(procs[0].pid, signal.SIGKILL)
+        try:
+            _, stderr = batch.communicate(timeout=45)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("the batch hangs after losing its scheduler") from None
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)
+    assert batch.returncode == 2, stderr
+    assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1, stderr
+    assert stderr.startswith(f"aigc: error: lost the connection to the Dask scheduler at {address}"), stderr
+    assert "run the same command again to resume" in stderr
+
+    first = lines(journal)  # every line whole JSON
+    done_first = [rec["path"] for rec in first]
+    assert len(done_first) == len(set(done_first)) and 2 <= len(done_first) < len(names)
+    assert all(rec["status"] == "ok" for rec in first)
+
+    # Resume on the local pool: exactly the files not journaled yet, each once.
+    resumed = subprocess.run([*command, "--workers", "1"], capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    records = lines(journal)
+    assert records[:len(first)] == first
+    again = [rec["path"] for rec in records[len(first):]]
+    assert sorted(again) == sorted(set(names) - set(done_first)) and len(again) == len(set(again))
+    # A file a worker finished after the loss but before its line was written is "kept", not redone.
+    assert all(rec["status"] in ("ok", "kept") for rec in records[len(first):])
+    assert sorted(p.name for p in dst.iterdir() if not p.name.startswith(".")) == names
+
+
 def test_worker_killed_mid_file_is_rescheduled_and_journaled_once(client, tmp_path):
     """Last of the cluster tests: it leaves one worker restarting."""
     src = tmp_path / "src"
@@ -161,6 +250,10 @@ def test_worker_killed_mid_file_is_rescheduled_and_journaled_once(client, tmp_pa
     records = lines(report)
     assert [r["batch"]["path"] for r in records] == ["clip.mp4"]
     assert summary.errors == 0 and all(not r["errors"] and r["verdict"] == "none" for r in records)
+    # A re-run finds the file done: nothing runs twice, the journal is unchanged.
+    again = run_batch(BatchTask("verify", os.fspath(src), visible=True), journal_path=report,
+                      dask=client, progress=False)
+    assert (again.done, again.skipped) == (0, 1) and lines(report) == records
 
 
 def test_urls_are_refused_before_anything_runs(src, tmp_path):

@@ -9,6 +9,7 @@ on SRC and DST at the same absolute paths (a shared file system); the journal st
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import time
@@ -41,13 +42,12 @@ class DaskExecutor:
             raise LabelerError("--dask needs Dask distributed: pip install 'aigc-labeler[dask]'") from None
         self.distributed, self.task = distributed, task
         self.cluster: Any = None
+        self.lost = False  # the client lost its scheduler mid-batch
         self.own_client = not isinstance(dask, distributed.Client)
         if not self.own_client:
             self.client = dask
             self.where = f"the Dask scheduler at {dask.scheduler.address}"
         elif dask == "local":
-            import logging
-
             self.where = "a local Dask cluster"
             try:
                 # preload: this module's dask_setup runs in every worker process, restarted ones too.
@@ -96,6 +96,9 @@ class DaskExecutor:
                                f"{answers[blind[0]]}: workers need SRC and DST on a shared file system")
 
     def submit(self, item: Item) -> Any:
+        if self.client.status != "running":
+            # Reconnecting or closed: a future submitted now would wait for a scheduler that is gone.
+            raise self._lost()
         future = self.client.submit(process_file, self.task, *item[:3], pure=False)
         self.ready.add(future)
         return future
@@ -104,6 +107,9 @@ class DaskExecutor:
         # as_completed has no timeout per batch: poll it, so progress lines keep coming during long files.
         deadline = time.monotonic() + timeout
         while not self.ready.has_ready() and time.monotonic() < deadline:
+            if self.client.status in ("closing", "closed", "failed"):
+                # The client gave up on its scheduler: what is still in flight never comes back.
+                raise self._lost()
             time.sleep(0.02)
         return self.ready.next_batch(block=False)
 
@@ -113,6 +119,10 @@ class DaskExecutor:
         except self.distributed.KilledWorker:
             raise WorkerDied from None
         except Exception as exc:  # noqa: BLE001 - lost scheduler, cancelled: the batch cannot go on
+            # On a lost connection the client cancels every future at once (reason
+            # "scheduler-connection-lost"), then tries to reconnect; the files' results are gone either way.
+            if "scheduler-connection-lost" in str(exc) or self.client.status != "running":
+                raise self._lost() from None
             if future.status == "cancelled" or isinstance(exc, (OSError, CancelledError)):
                 raise LabelerError(f"{self.where} stopped running the batch: {_one_line(exc)}") from None
             # process_file itself never raises; this is the cluster failing this one file (a worker
@@ -134,6 +144,15 @@ class DaskExecutor:
         return [fut for fut in futures if fut.key in running]
 
     def shutdown(self, wait: bool, pending: list[Any]) -> None:
+        if self.lost:
+            # Closing stops the client's reconnect attempt, which distributed logs as an error with a
+            # traceback; the batch has said what happened in one line already.
+            with _quiet("distributed"), contextlib.suppress(Exception):
+                if self.own_client:
+                    self.client.close(timeout=5)
+                if self.cluster is not None:
+                    self.cluster.close()
+            return
         with contextlib.suppress(Exception):
             if pending:
                 self.client.cancel(pending)
@@ -141,6 +160,12 @@ class DaskExecutor:
                 self.client.close()
             if self.cluster is not None:
                 self.cluster.close()
+
+    def _lost(self) -> LabelerError:
+        """The one-line error that stops a batch whose scheduler went away (marks the client lost)."""
+        self.lost = True
+        return LabelerError(f"lost the connection to {self.where} mid-batch; the files journaled so far are "
+                            "kept: run the same command again to resume")
 
 
 def dask_setup(worker: Any) -> None:
@@ -158,6 +183,23 @@ def _worker_check(src_root: str) -> str | None:
     import labeler.pipeline  # noqa: F401 - fails here, once, on a worker that lacks a dependency
 
     return None if os.path.isdir(src_root) else f"cannot see SRC {src_root}"
+
+
+@contextlib.contextmanager
+def _quiet(name: str) -> Any:
+    """Raise the level of logger ``name`` and its children to CRITICAL for the ``with`` block."""
+    loggers = [logging.getLogger(name)] + [
+        logging.getLogger(other) for other in list(logging.root.manager.loggerDict)
+        if other.startswith(name + ".")
+    ]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def _one_line(exc: BaseException) -> str:
