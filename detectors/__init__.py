@@ -228,7 +228,7 @@ def _recover(report: Report, store: str, content: Path | bytes, mime: str, ancho
     try:
         recovered = recover_manifest(store, report.watermark, content, mime, anchors)
     except LabelerError as exc:
-        report.warnings.append(f"manifest store: {exc}")
+        report.warnings.append(str(exc))  # StoreError: "manifest store PATH: reason"
         return
     if recovered is not None:
         report.c2pa = recovered
@@ -369,8 +369,13 @@ def watermark_layer(pixels: _Pixels | None, what: str, key: bytes, metadata: Met
 
             audio = samples.get()
             result = detect_audio(audio.samples, audio.sample_rate, key=key)
+        elif what == "video" and isinstance(path, Path):
+            from detectors.watermark_video import detect_video
+
+            result = detect_video(path, key=key)
+            layer["frames_read"] = result.frames_read
         else:
-            layer["note"] = f"watermark detection covers images and audio; this file is {what}"
+            layer["note"] = f"watermark detection covers images, audio and video; this file is {what}"
             return layer
     except LabelerError as exc:
         layer["note"] = str(exc)

@@ -204,6 +204,27 @@ def _audio_label_step(call: StageCall, done: dict[str, dict[str, Any]]) -> Calla
     return step
 
 
+def _video_pixels(call: StageCall) -> dict[str, dict[str, Any]]:
+    """Watermark (and visible label) on one decode and one encode; visible alone: :func:`_video_mark`."""
+    if "watermark" not in call.layers:
+        return _video_mark(call)
+    from labeler.watermark import DEFAULT_STRENGTH, payload_from_produce_id
+    from labeler.watermark.keyfile import key_id
+    from labeler.watermark.video import VIDEO_METHOD, watermark_video
+
+    wm, vis = call.options.watermark, call.options.visible
+    assert wm.key is not None
+    payload = payload_from_produce_id(call.record.produce_id)
+    visible = None
+    if "visible" in call.layers:
+        visible = {"text": vis.text, "position": vis.position, "seconds": vis.seconds, "at": vis.video_at}
+    done = watermark_video(call.src, call.out, payload, key=wm.key, method=VIDEO_METHOD,
+                           strength=DEFAULT_STRENGTH if wm.strength is None else wm.strength,
+                           visible=visible, overwrite=True)
+    done["watermark"].update(payload=payload.hex(), key_id=key_id(wm.key))
+    return done
+
+
 def _video_mark(call: StageCall) -> dict[str, dict[str, Any]]:
     from labeler.visible import add_video_label
 
@@ -265,6 +286,8 @@ STAGES: tuple[Stage, ...] = (
           _needs_key),
     Stage("audio samples (watermark, cue / voice prompt)", ("watermark", "visible"), AUDIO_FORMATS,
           _audio_samples, _needs_key),
+    Stage("video pixels (watermark, visible mark)", ("watermark", "visible"), VIDEO_FORMATS, _video_pixels,
+          _needs_key),
     Stage("video visible mark", ("visible",), VIDEO_FORMATS, _video_mark),
     Stage("metadata label", ("metadata",), FORMATS, _metadata),
     Stage("C2PA manifest", ("c2pa",), FORMATS, _c2pa, _needs_signer),

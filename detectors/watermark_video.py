@@ -1,0 +1,355 @@
+"""Video watermark detector: the image detector's reads on the temporal sum of many frames' folds.
+
+::
+
+    >>> from detectors.watermark_video import detect_video
+    >>> r = detect_video("clip.mp4", key=key)            # doctest: +SKIP
+    >>> r.found, r.payload.hex(), r.p_value, r.frames_read
+
+The mark (:mod:`labeler.watermark.video`) is the same tile at the same place in every frame, so the
+prefiltered, folded tiles of successive frames add up coherently while the changing picture adds up
+like noise: the detector streams luma frames (``-pix_fmt gray``, one frame in memory at a time), folds
+each one (:class:`labeler.watermark.transforms.Prefiltered`), adds the folds, and at checkpoints
+(1, 2, 4, 8, ... frames) runs the image detector's read (shift search, pilot statistic, Viterbi, CRC)
+on the sums. It stops at the first checkpoint whose result is significant. No frame is special, so any
+excerpt works; dropped or repeated frames (a changed frame rate) change nothing; letterboxing and crops
+only move the tile's phase, which the shift search finds. A rescaled video is handled like a rescaled
+image: after :data:`GEOMETRY_FRAMES` frames without a result the mark's lattice is estimated from the
+mean of those frames' geometry images, and every later frame is also resampled to each candidate
+geometry and folded into that candidate's sum.
+
+p-value. Every read is one more set of hypotheses: the union bound counts all shifts of every method,
+for the reads as given and every geometry candidate, at every checkpoint the run may reach (fixed in
+advance from ``max_frames``), so stopping early at whichever checkpoint decodes first keeps the bound
+valid (the derivation in ``docs/watermark.md`` holds for any image that does not depend on the key,
+and the frame sum is such an image).
+"""
+
+from __future__ import annotations
+
+import os
+
+import cv2
+import numpy as np
+
+from detectors.watermark import (
+    DEFAULT_THRESHOLD,
+    FULL_READ_MIN_Z,
+    READS_AS_GIVEN,
+    WatermarkResult,
+    _Attempt,
+    _p_value,
+    _read,
+    _resample,
+    _z_min,
+    scale_tries,
+)
+from labeler.errors import CorruptFile
+from labeler.media import ffmpeg as ff
+from labeler.media.video import video_info
+from labeler.watermark import METHODS, _scheme
+from labeler.watermark.payload import check_key
+from labeler.watermark.scheme import Scheme
+from labeler.watermark.sync import scale_candidates
+from labeler.watermark.transforms import MIN_SIDE, Prefiltered, fold, geometry_image, prefilter_parts
+from labeler.watermark.video import VIDEO_METHOD, ZOOM_MIN_SIDE
+
+__all__ = ["detect_video", "MAX_FRAMES", "GEOMETRY_FRAMES"]
+
+#: Frames read at most (10 s at 25 fps): an unmarked video costs this many frame reads.
+MAX_FRAMES = 250
+#: Frames read at the scale as given before the lattice is estimated (their mean geometry image).
+GEOMETRY_FRAMES = 8
+#: Smallest rescale the lattice search proposes: 1080p -> 480p is 0.444 (the image detector's 0.45 is
+#: just above it).
+MIN_SCALE = 0.4
+
+
+def checkpoints(max_frames: int) -> list[int]:
+    """Frame counts at which the sums are read: powers of two below ``max_frames``, then ``max_frames``.
+
+    A shorter video adds one read at its last frame instead; the p-value counts ``len + 1`` reads.
+    """
+    points = [1 << i for i in range(max(1, max_frames).bit_length()) if (1 << i) < max_frames]
+    return [*points, max_frames]
+
+
+class FoldSum(Prefiltered):
+    """Sum of many frames' folds, presented as a :class:`Prefiltered` so the image detector reads it.
+
+    ``period`` is the largest tile (pixels) of the methods searched; folds for smaller tiles that divide
+    it are folds of the sum (folding is linear, and the modular row/column index commutes). The
+    half-resolution image is kept as the sum of half-resolution folds at ``period / 2``.
+    """
+
+    def __init__(self, period: int) -> None:  # no super().__init__: there is no single image
+        self.period = period
+        self.full = np.zeros((period, period), np.float32)
+        self.half = np.zeros((period // 2, period // 2), np.float32)
+        self.frames = 0
+        self._half_folds: dict[int, np.ndarray] = {}
+
+    def add(self, z: Prefiltered) -> None:
+        """Add one frame's prefiltered luma (both folds); invalidates the cached reads."""
+        self.full += z.fold(self.period)
+        self.half += fold(z.half, self.period // 2)
+        self.frames += 1
+        self._half_folds = {}
+
+    def fold(self, tile: int) -> np.ndarray:
+        """The summed full-resolution fold at ``tile`` pixels (a divisor of ``period``)."""
+        return fold(self.full, tile)
+
+
+def _frames(path: str, height: int, width: int, stream: int):  # noqa: ANN202 - a generator of arrays
+    url = ff.input_url(path)
+    args = [ff.ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error",
+            "-protocol_whitelist", ff.PROTOCOLS, "-i", url, "-map", f"0:{stream}", "-an", "-sn", "-dn",
+            "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "gray", "-s", f"{width}x{height}",
+            "pipe:"]
+    for buf in ff.pipe_chunks(args, url, width * height):
+        if len(buf) < width * height:
+            return
+        yield np.frombuffer(buf, np.uint8).reshape(height, width)
+
+
+def detect_video(path: str | os.PathLike[str], *, key: bytes, method: str | None = VIDEO_METHOD,
+                 threshold: float = DEFAULT_THRESHOLD, max_frames: int = MAX_FRAMES,
+                 search_scale: bool = True) -> WatermarkResult:
+    """Look for a watermark made with ``key`` in a video's frames; stops as soon as it is decided.
+
+    Parameters
+    ----------
+    path : path-like
+        A video file (any container and codec ffmpeg decodes).
+    key : bytes
+        The key used to embed.
+    method : {"dct", "dwt"} or None
+        Method to look for: by default the one the video labeler uses (``"dwt"``); None tries both
+        (the p-value counts both).
+    threshold : float
+        Largest p-value reported as found (default 1e-6).
+    max_frames : int
+        Frames read at most (from the start of the file); the p-value counts every checkpoint up to it.
+    search_scale : bool
+        Estimate a rescale from the frames when the video as given does not decode.
+
+    Returns
+    -------
+    WatermarkResult
+        With ``frames_read`` (frames decoded before the decision). ``scale`` is the mark's lattice scale
+        in the view it was read in: 1.0 as decoded, 0.5 on the halved frames (a 2x-zoomed mark read
+        intact), other values after a rescale.
+
+    Raises
+    ------
+    UnsupportedFormat
+        No video stream.
+    CorruptFile
+        ffmpeg cannot read the file (a decoding error after some frames only ends the reading).
+    WatermarkError
+        Bad key or method, or frames under 128 px a side.
+    """
+    key = check_key(key)
+    schemes = [_scheme(method)] if method is not None else list(METHODS.values())
+    info = video_info(path)
+    quarter = round((info.rotation or 0) / 90) % 2
+    h, w = (info.width, info.height) if quarter else (info.height, info.width)
+    if min(h, w) < MIN_SIDE:
+        from labeler.watermark.payload import WatermarkError
+
+        raise WatermarkError(f"video frames of {w}x{h} are too small for the watermark "
+                             f"(at least {MIN_SIDE} px)")
+    points = checkpoints(max_frames)
+    tries = scale_tries(h, w) if search_scale else 0
+    views = (2, 1) if min(h, w) >= 2 * MIN_SIDE else (1,)
+    standard = standard_scales(h) if search_scale and 2 in views else []
+    per_read = sum(s.shifts for s in schemes)
+    reads = READS_AS_GIVEN * len(views) + (tries + len(standard)) * len(schemes)
+    trials = per_read * reads * (len(points) + 1)
+    return _Search(schemes, key, trials, threshold, tries, points, views, h, standard).run(
+        _frames(os.fspath(path), h, w, info.stream))
+
+
+#: Frame heights videos are published at: a rescale between two of them is snapped to its exact ratio.
+STANDARD_HEIGHTS = (240, 360, 480, 540, 576, 720, 1080, 1440, 2160)
+#: How far (relative) a lattice estimate may be from a standard ratio to be snapped to it.
+SNAP_TOLERANCE = 0.04
+
+
+def snap_scale(mat: np.ndarray, height: int, view: int, zoom_min_side: int) -> np.ndarray:
+    """Replace a near-isotropic lattice estimate by the exact ratio of two standard frame heights.
+
+    The estimate's relative error (~0.5-1 % on 8 frames) smears the fold over a frame several tiles
+    wide; videos are rescaled between a few standard heights, so when ``height / s`` (the original
+    height under either zoom hypothesis: a mark at zoom 2 comes from a frame of >= ``zoom_min_side``
+    px) is within :data:`SNAP_TOLERANCE` of a standard height, the exact ratio is used instead. Only
+    the frame size enters, never the key, so the p-value is unaffected.
+
+    Parameters
+    ----------
+    mat : ndarray (2, 2)
+        Lattice matrix in units of the 128 px tile, for the view's frames (pixels of the view).
+    height : int
+        Height of the frames as decoded (pixels).
+    view : int
+        How many times the view was shrunk (1 or 2).
+    zoom_min_side : int
+        Smallest source frame side whose mark is zoomed 2x.
+    """
+    if abs(mat[0, 1]) > 0.01 or abs(mat[1, 0]) > 0.01 or abs(mat[0, 0] / mat[1, 1] - 1) > 0.02:
+        return mat
+    s = 0.5 * float(mat[0, 0] + mat[1, 1])
+    best = None
+    for zoom in (1, 2):
+        full = s * view / zoom  # the video's rescale if the mark was made at this zoom
+        for h0 in STANDARD_HEIGHTS:
+            if (h0 >= zoom_min_side) != (zoom == 2):
+                continue
+            err = abs(height / full - h0) / h0
+            if err < SNAP_TOLERANCE and (best is None or err < best[0]):
+                best = (err, height / h0 * zoom / view)
+    return mat if best is None else np.eye(2) * best[1]
+
+
+def standard_scales(height: int) -> list[float]:
+    """Rescales tried from the first frame: a 2x-zoomed mark (source >= 720p) brought down to ``height``.
+
+    ``height / h0`` for every standard height ``h0 >= 720`` above ``height`` whose ratio is at least
+    :data:`MIN_SCALE` (e.g. 480p: 0.667 from 720p, 0.444 from 1080p), as lattice matrices of the halved
+    view, where the zoomed mark is the image core's 128 px tile at this scale.
+    """
+    return [height / h0 for h0 in STANDARD_HEIGHTS
+            if h0 >= ZOOM_MIN_SIDE and h0 > height * 1.01 and height / h0 >= MIN_SCALE]
+
+
+def _halve(y: np.ndarray) -> np.ndarray:
+    """Luma at half size, each pixel the exact mean of a 2 x 2 block (undoes the 2x zoom of the mark)."""
+    h, w = y.shape
+    return cv2.resize(y[: h // 2 * 2, : w // 2 * 2], (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+
+
+class _Search:
+    """The streaming search: frame sums per geometry, reads at checkpoints, stop at the first success."""
+
+    def __init__(self, schemes: list[Scheme], key: bytes, trials: int, threshold: float, tries: int,
+                 points: list[int], views: tuple[int, ...] = (1,), height: int = 0,
+                 standard: list[float] | None = None) -> None:
+        self.schemes, self.key, self.trials, self.threshold = schemes, key, trials, threshold
+        self.tries, self.points, self.height = tries, set(points), height
+        self.period = max(s.tile_px for s in schemes)
+        self.z_min = _z_min(trials, threshold)
+        # one frame sum per view: 1 = frames as decoded, 2 = halved (a mark made at zoom 2, >= 720p)
+        self.views = {v: FoldSum(self.period) for v in views}
+        self.geometries: list[tuple[Scheme, np.ndarray, tuple[float, float], float, FoldSum]] = []
+        self.buffer: list[np.ndarray] = []
+        for f in standard or []:  # known before any frame is read: their sums start at the first frame
+            for scheme in schemes:
+                self.geometries.append((scheme, np.eye(2) * f, (f, f), 0.0, FoldSum(scheme.tile_px)))
+        self.estimated = False
+        self.attempts: list[_Attempt] = []
+
+    def run(self, frames) -> WatermarkResult:  # noqa: ANN001 - an iterator of luma arrays
+        n = 0
+        best = None
+        try:
+            for y in frames:
+                n += 1
+                self._add(y, n)
+                if n in self.points:
+                    best = self._read_all()
+                    if best is not None or n >= max(self.points):
+                        break
+        except CorruptFile:
+            if n == 0:
+                raise
+        finally:
+            close = getattr(frames, "close", None)
+            if close is not None:
+                close()  # kills the decoder when we stop early
+        if best is None and n and n not in self.points:
+            best = self._read_all()  # the video ended between checkpoints: one last read
+        return self._result(best, n)
+
+    def _add(self, y: np.ndarray, n: int) -> None:
+        imgs = {v: (y if v == 1 else _halve(y)) for v in self.views}
+        for v, acc in self.views.items():
+            acc.add(prefilter_parts(imgs[v]))
+        # the lattice is estimated and undone on the smallest view: a 2x-zoomed mark's band (1/32 to 1/16
+        # cycle per pixel) lies below the geometry image's high-pass, and the halved frame costs a quarter
+        geo = imgs[max(self.views)]
+        for _, mat, _, _, acc in self.geometries:
+            self._add_resampled(geo, mat, acc)
+        if self.tries and not self.estimated and n <= GEOMETRY_FRAMES:
+            self.buffer.append(geometry_image(geo))
+            if n == GEOMETRY_FRAMES:
+                self._choose_geometries()
+
+    @staticmethod
+    def _add_resampled(y: np.ndarray, mat: np.ndarray, acc: FoldSum) -> None:
+        y2 = _resample(y, mat)
+        if y2 is not None:
+            acc.add(prefilter_parts(y2))
+
+    def _choose_geometries(self) -> None:
+        """Lattice candidates from the mean geometry image of the first frames (the mark adds up).
+
+        Each method gets its own candidates, in units of its own tile (a ``dwt`` mark repeats every
+        256 px, a ``dct`` one every 128 px, so the same lattice means a different rescale).
+        """
+        self.estimated = True
+        if self._best() is not None:
+            return
+        mean = np.mean(self.buffer, axis=0, dtype=np.float32)
+        self.buffer = []
+        for scheme in self.schemes:
+            found = scale_candidates(mean, scheme.tile_px, lo=MIN_SCALE, count=self.tries + 1)
+            v = max(self.views)
+            snapped = [snap_scale(c, self.height, v, ZOOM_MIN_SIDE) for c in found]
+            known = [g[1] for g in self.geometries if g[0] is scheme]
+            fresh = [c for c in snapped if np.abs(c - np.eye(2)).max() > 0.004
+                     and all(np.abs(c - k).max() > 0.004 for k in known)]
+            for mat in fresh[: self.tries]:
+                geometry = (float(np.hypot(mat[0, 0], mat[1, 0])), float(np.hypot(mat[0, 1], mat[1, 1])))
+                angle = float(np.degrees(np.arctan2(mat[1, 0] - mat[0, 1], mat[0, 0] + mat[1, 1])))
+                self.geometries.append((scheme, mat, geometry, angle, FoldSum(scheme.tile_px)))
+        # the frames before this one are not kept; the candidates' sums start here (bounded memory)
+
+    def _read_all(self) -> _Attempt | None:
+        for v, acc in self.views.items():
+            fast = []
+            scale = (1.0 / v, 1.0 / v)
+            for scheme in self.schemes:
+                fast.append(_read(acc, scheme, self.key, scale, z_min=self.z_min, half=True))
+                self.attempts.append(fast[-1])
+                if self._best():
+                    return self._best()
+            for scheme, a in zip(self.schemes, fast, strict=True):
+                if a.z >= FULL_READ_MIN_Z:
+                    self.attempts.append(_read(acc, scheme, self.key, scale, z_min=self.z_min))
+                    if self._best():
+                        return self._best()
+        for scheme, _, geometry, angle, acc in self.geometries:
+            if acc.frames == 0:
+                continue
+            self.attempts.append(_read(acc, scheme, self.key, geometry, angle, z_min=self.z_min))
+            if self._best():
+                return self._best()
+        return None
+
+    def _best(self) -> _Attempt | None:
+        good = [a for a in self.attempts if a.crc_ok and _p_value(a, self.trials) <= self.threshold]
+        return min(good, key=lambda a: _p_value(a, self.trials)) if good else None
+
+    def _result(self, best: _Attempt | None, n: int) -> WatermarkResult:
+        if not self.attempts:
+            return WatermarkResult(found=False, payload=None, p_value=1.0, method=None, trials=self.trials,
+                                   threshold=self.threshold, frames_read=n, reason="no frame could be read")
+        found = best is not None
+        a = best if best is not None else max(self.attempts, key=lambda x: x.z)
+        return WatermarkResult(found=found, payload=a.payload if found else None,
+                               p_value=_p_value(a, self.trials), method=a.scheme.name, z=a.z, scale=a.scale,
+                               rotation=a.rotation, offset=a.offset,
+                               bit_errors=a.bit_errors if found else None, trials=self.trials,
+                               threshold=self.threshold, frames_read=n)
+
