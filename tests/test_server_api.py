@@ -366,3 +366,15 @@ def test_fifty_parallel_uploads_get_200_or_503(pool: object, private_tmp: Path) 
         state = client.app.state.server  # type: ignore[attr-defined]
         assert state.gate.active == 0 and _left(Path(state.root)) == []
         assert client.get("/v1/health").status_code == 200
+
+
+def test_verify_body_is_byte_for_byte_the_cli_line(pool: object, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "speech.mp3").write_bytes(_sample("speech.mp3"))
+    cli = subprocess.run([sys.executable, "-m", "labeler.cli", "verify", "--json", "speech.mp3"],
+                         cwd=tmp_path, capture_output=True, timeout=120, check=True)
+    with _client(pool) as client:
+        response = client.post("/v1/verify", files={"file": ("speech.mp3", _sample("speech.mp3"))})
+    assert response.content + b"\n" == cli.stdout

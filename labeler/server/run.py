@@ -11,6 +11,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any
 
+from labeler.errors import LabelerError
 from labeler.server.app import SERVER_PREFIX, create_app
 from labeler.server.config import ServerConfig, read_token_file
 
@@ -38,10 +39,15 @@ def serve(options: ServeOptions) -> None:
     Raises
     ------
     LabelerError
-        An unreadable token file.
+        An unreadable token file, or python-multipart missing.
     """
+    import importlib.util
+
     import uvicorn
 
+    if not (importlib.util.find_spec("python_multipart") or importlib.util.find_spec("multipart")):
+        # Starlette imports without it and would fail on the first upload instead.
+        raise LabelerError("aigc serve needs python-multipart: pip install 'aigc-labeler[serve]'")
     token = read_token_file(options.token_file) if options.token_file else None
     # One private folder (mode 0700) for everything the server writes: the multipart parser's spooled
     # files (anonymous, via tempfile.tempdir), the requests' folders, and - through TMPDIR, which the
