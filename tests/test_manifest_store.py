@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import pytest
 from conftest import PRODUCER, SAMPLES, run_cli
@@ -110,8 +114,8 @@ def test_concurrent_writers_lose_and_duplicate_nothing(tmp_path):
 
 
 def test_store_specs(tmp_path):
-    with pytest.raises(StoreError, match="postgresql:// is not supported"):
-        open_store("postgresql://localhost/x")
+    with pytest.raises(StoreError, match="https:// is not supported"):
+        open_store("https://resolver.example/v1")
     with pytest.raises(StoreError, match="does not exist"):
         open_store(tmp_path / "nope.db", readonly=True)
     assert open_store(f"sqlite:///{tmp_path}/x.db").path == tmp_path / "x.db"
@@ -136,3 +140,85 @@ def test_audio_transcoded_to_mp3_gets_its_manifest_back(setup, tmp_path):
     assert report["layers"]["metadata"]["present"] is False and report["layers"]["watermark"]["present"]
     assert c2pa["source"] == "store" and c2pa["state"] == "Trusted"
     assert c2pa["aigc_fields"]["ProduceID"] == "durable-audio" and report["verdict"] == "confirmed"
+
+
+# -- PostgreSQL: a real server, started here when Debian's postgresql is installed -----------------
+
+
+def _as_postgres():
+    import pwd
+
+    user = pwd.getpwnam("postgres")
+
+    def drop() -> None:
+        os.setgid(user.pw_gid)
+        os.setuid(user.pw_uid)
+
+    return user, drop
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    pytest.importorskip("psycopg", reason="psycopg is not installed")
+    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
+    if not (initdb and pg_ctl):
+        pytest.skip("PostgreSQL's initdb/pg_ctl are not installed (Debian package postgresql)")
+    try:
+        user, drop = _as_postgres()
+    except KeyError:
+        pytest.skip("no postgres system user to run the server as")
+    if os.geteuid() not in (0, user.pw_uid):
+        pytest.skip("the server must run as the postgres user: run the tests as root or as postgres")
+    # Not under pytest's own temp folder: that one is private to root, and the server runs as postgres.
+    folder = Path(tempfile.mkdtemp(prefix="aigc-pg-"))
+    data, sock = folder / "data", folder / "sock"
+    sock.mkdir()
+    for path in (folder, sock):
+        os.chown(path, user.pw_uid, user.pw_gid)
+    run = {"preexec_fn": drop if os.geteuid() == 0 else None, "capture_output": True, "text": True}
+    subprocess.run([initdb, "-D", str(data), "-A", "trust", "-U", "aigc"], check=True, **run)
+    port = 20000 + os.getpid() % 20000
+    subprocess.run([pg_ctl, "-D", str(data), "-w", "-l", str(folder / "log"), "-o",
+                    f"-k {sock} -p {port} -c listen_addresses=''", "start"], check=True, **run)
+    try:
+        yield f"postgresql://aigc@/postgres?host={sock}&port={port}"
+    finally:
+        subprocess.run([pg_ctl, "-D", str(data), "-m", "fast", "stop"], **run)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_postgres_store_round_trip_and_concurrent_writers(postgres_url):
+    with ProcessPoolExecutor(2) as pool:
+        list(pool.map(_put, [postgres_url] * 100, range(100)))
+        list(pool.map(_put, [postgres_url] * 30, range(30)))
+    store = open_store(postgres_url)
+    assert store.count() == 100
+    found = store.find(alg="aigc-labeler.wm.dct.1", key_id="k", payload=(7).to_bytes(8, "big"))
+    assert [f.manifest_id for f in found] == ["urn:c2pa:7"] and found[0].store == b"x" * 1000
+
+
+def test_postgres_store_end_to_end(setup, postgres_url, tmp_path):
+    labeled = tmp_path / "pg.jpg"
+    d = setup
+    run_cli("label", str(SAMPLES / "photo.jpg"), str(labeled), "--producer", PRODUCER, "--produce-id", "pg-1",
+            "--layers", "watermark,metadata,c2pa", "--key-file", str(d / "wm.key"), "--sign-cert",
+            str(d / "pki" / "signer-chain.pem"), "--sign-key", str(d / "pki" / "signer.key.pem"),
+            "--manifest-store", postgres_url, check=True)
+    with Image.open(labeled) as im:
+        im.convert("RGB").save(tmp_path / "s.jpg", "JPEG", quality=80)
+    report = _verify(setup, tmp_path / "s.jpg", "--manifest-store", postgres_url)
+    assert report["layers"]["c2pa"]["source"] == "store" and report["layers"]["c2pa"]["state"] == "Trusted"
+
+
+def test_postgres_server_down_is_a_warning(setup, tmp_path):
+    pytest.importorskip("psycopg", reason="psycopg is not installed")
+    labeled = tmp_path / "l.jpg"
+    _label(setup, SAMPLES / "photo.jpg", labeled, "pg-down")
+    with Image.open(labeled) as im:
+        im.convert("RGB").save(tmp_path / "s.jpg", "JPEG", quality=85)
+    down = f"postgresql://aigc:secret@/postgres?host={tmp_path}&port=1"
+    report = _verify(setup, tmp_path / "s.jpg", "--manifest-store", down)
+    assert report["verdict"] == "confirmed" and report["layers"]["c2pa"]["present"] is False
+    warnings = report["warnings"]
+    assert any(w.startswith("manifest store postgresql://aigc@") for w in warnings), warnings
+    assert not any("secret" in w for w in report["warnings"])

@@ -6,18 +6,21 @@ the watermark in a file whose metadata and manifest were stripped looks the payl
 the manifest it gets back (C2PA 2.2 section 18.10, "durable content credentials"). The store holds
 manifests and labels, never media, and is keyed by the key's public ID, never by the key.
 
-One backend here: SQLite, a single file in WAL mode, safe for the processes of ``aigc batch`` writing
-at once (each write is one short transaction; a busy database is waited for, up to
-:data:`BUSY_TIMEOUT_S`). :func:`open_store` takes a path (or ``sqlite:///PATH``).
+Two backends with one interface: SQLite, a single file in WAL mode, safe for the processes of
+``aigc batch`` writing at once (each write is one short transaction; a busy database is waited for, up
+to :data:`BUSY_TIMEOUT_S`); and PostgreSQL through a ``postgresql://`` URL for many machines (the
+``psycopg`` package, extra ``aigc-labeler[postgres]``). :func:`open_store` picks one from its argument.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from labeler.errors import LabelerError
 
@@ -162,18 +165,107 @@ class SqliteStore:
             conn.close()
 
 
-def open_store(spec: str | os.PathLike[str], *, readonly: bool = False) -> SqliteStore:
-    """Open the manifest store that ``spec`` names: a file path or ``sqlite:///PATH``.
+class PostgresStore:
+    """The manifest store in a PostgreSQL database (tables created on first write).
+
+    Parameters
+    ----------
+    url : str
+        A libpq URL, ``postgresql://USER:PASSWORD@HOST:PORT/DB`` (or ``postgres://``).
+    readonly : bool
+        Lookups only: the tables are not created.
+    """
+
+    def __init__(self, url: str, *, readonly: bool = False) -> None:
+        try:
+            import psycopg  # noqa: F401 - checked here so a missing package is one clear line
+        except ImportError:
+            raise StoreError("a postgresql:// manifest store needs the psycopg package "
+                             "(pip install 'aigc-labeler[postgres]')") from None
+        self.url = url
+        self.readonly = readonly
+
+    def _connect(self) -> Any:
+        import psycopg
+
+        try:
+            conn = psycopg.connect(self.url, connect_timeout=int(BUSY_TIMEOUT_S), autocommit=True)
+            if not self.readonly:
+                # Two writers may both create the tables at first use: IF NOT EXISTS plus a lock.
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(26045438)")
+                    conn.execute(_SCHEMA.replace("BLOB", "BYTEA").replace("REAL", "DOUBLE PRECISION"))
+            return conn
+        except psycopg.Error as exc:
+            raise StoreError(f"manifest store {_safe_url(self.url)}: {_one_line(exc)}") from None
+
+    def put(self, *, alg: str, key_id: str, payload: bytes, manifest_id: str, mime: str, store: bytes,
+            label: str | None = None) -> None:
+        """As :meth:`SqliteStore.put`."""
+        import psycopg
+
+        if len(store) > MAX_MANIFEST_BYTES:
+            raise StoreError(f"manifest store of {len(store)} bytes is over {MAX_MANIFEST_BYTES}")
+        try:
+            with self._connect() as conn, conn.transaction():
+                conn.execute("INSERT INTO manifests VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                             (manifest_id, mime, store, label, time.time()))
+                conn.execute("INSERT INTO bindings VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                             (alg, key_id, payload, manifest_id))
+        except psycopg.Error as exc:
+            raise StoreError(f"manifest store {_safe_url(self.url)}: {_one_line(exc)}") from None
+
+    def find(self, *, alg: str, key_id: str, payload: bytes) -> list[StoredManifest]:
+        """As :meth:`SqliteStore.find`."""
+        import psycopg
+
+        try:
+            with self._connect() as conn:
+                rows = conn.execute(
+                    "SELECT m.manifest_id, m.mime, m.store, m.label, m.created FROM bindings b "
+                    "JOIN manifests m ON m.manifest_id = b.manifest_id "
+                    "WHERE b.alg = %s AND b.key_id = %s AND b.payload = %s ORDER BY m.created DESC",
+                    (alg, key_id, payload),
+                ).fetchall()
+        except psycopg.Error as exc:
+            raise StoreError(f"manifest store {_safe_url(self.url)}: {_one_line(exc)}") from None
+        return [StoredManifest(r[0], r[1], bytes(r[2]), r[3], r[4]) for r in rows]
+
+    def count(self) -> int:
+        """Number of soft bindings stored."""
+        import psycopg
+
+        try:
+            with self._connect() as conn:
+                return int(conn.execute("SELECT COUNT(*) FROM bindings").fetchone()[0])
+        except psycopg.Error as exc:
+            raise StoreError(f"manifest store {_safe_url(self.url)}: {_one_line(exc)}") from None
+
+
+def _safe_url(url: str) -> str:
+    # Never print a password: postgresql://user:secret@host/db -> postgresql://user@host/db
+    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1@", url)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300] or type(exc).__name__
+
+
+def open_store(spec: str | os.PathLike[str], *, readonly: bool = False) -> SqliteStore | PostgresStore:
+    """Open the manifest store that ``spec`` names: a file path, ``sqlite:///PATH`` or ``postgresql://...``.
 
     Raises
     ------
     StoreError
-        For a scheme this version cannot reach (e.g. ``postgresql://``, ``https://``) or a bad path.
+        For a scheme this version cannot reach (e.g. ``https://``), a bad path, or a missing driver.
     """
     text = os.fspath(spec)
     if text.startswith("sqlite:///"):
         text = text[len("sqlite:///"):]  # SQLAlchemy's form: sqlite:///relative, sqlite:////absolute
+    elif text.startswith(("postgresql://", "postgres://")):
+        return PostgresStore(text, readonly=readonly)
     elif "://" in text:
         scheme = text.split("://", 1)[0]
-        raise StoreError(f"manifest store {scheme}:// is not supported yet (give a SQLite file path)")
+        raise StoreError(f"manifest store {scheme}:// is not supported yet (a SQLite file path or a "
+                         "postgresql:// URL)")
     return SqliteStore(text, readonly=readonly)
