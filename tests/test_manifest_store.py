@@ -114,8 +114,10 @@ def test_concurrent_writers_lose_and_duplicate_nothing(tmp_path):
 
 
 def test_store_specs(tmp_path):
-    with pytest.raises(StoreError, match="https:// is not supported"):
-        open_store("https://resolver.example/v1")
+    with pytest.raises(StoreError, match="ftp:// is not supported"):
+        open_store("ftp://resolver.example/v1")
+    with pytest.raises(StoreError, match="must be https://"):
+        open_store("http://resolver.example/v1")
     with pytest.raises(StoreError, match="does not exist"):
         open_store(tmp_path / "nope.db", readonly=True)
     assert open_store(f"sqlite:///{tmp_path}/x.db").path == tmp_path / "x.db"

@@ -251,21 +251,110 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:300] or type(exc).__name__
 
 
-def open_store(spec: str | os.PathLike[str], *, readonly: bool = False) -> SqliteStore | PostgresStore:
-    """Open the manifest store that ``spec`` names: a file path, ``sqlite:///PATH`` or ``postgresql://...``.
+class RemoteStore:
+    """A C2PA Soft Binding Resolution API service (read only), e.g. another ``aigc serve``.
+
+    ``find`` asks ``GET {base}/matches/byBinding?alg=...&value=...`` (value: base64 of the payload, the
+    soft binding's own value; our services also take ``keyId``, others ignore it), then fetches each
+    match with ``GET {endpoint or base}/manifests/{manifestId}`` (``application/c2pa``). Every request
+    has a timeout; a service that is down, slow or answers garbage is a :class:`StoreError`, which
+    ``verify`` reports as a warning.
+
+    Parameters
+    ----------
+    base : str
+        The service's base URL: ``https://...``; plain ``http://`` only for a service on this machine
+        (127.0.0.1, ::1, localhost).
+    token : str, optional
+        Bearer token, default the ``AIGC_RESOLVER_TOKEN`` environment variable.
+    timeout : float
+        Seconds per request.
+    """
+
+    #: Matches fetched per lookup.
+    MAX_RESULTS = 5
+
+    def __init__(self, base: str, *, token: str | None = None, timeout: float = 5.0) -> None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(base)
+        local = parts.hostname in ("127.0.0.1", "::1", "localhost")
+        if parts.scheme != "https" and not (parts.scheme == "http" and local):
+            raise StoreError(f"manifest store {base}: a resolution service must be https:// "
+                             "(http:// only on this machine)")
+        self.base = base.rstrip("/")
+        self.token = token if token is not None else os.environ.get("AIGC_RESOLVER_TOKEN")
+        self.timeout = timeout
+
+    def _get(self, url: str, limit: int) -> tuple[bytes, str]:
+        import urllib.error
+        import urllib.request
+
+        request = urllib.request.Request(url, headers={"Accept": "application/json, application/c2pa"})
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as answer:  # noqa: S310 - scheme checked
+                body = answer.read(limit + 1)
+                kind = answer.headers.get_content_type()
+        except urllib.error.HTTPError as exc:
+            raise StoreError(f"manifest store {self.base}: HTTP {exc.code} for {url}") from None
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise StoreError(f"manifest store {self.base}: {_one_line(reason)}") from None
+        if len(body) > limit:
+            raise StoreError(f"manifest store {self.base}: answer over {limit} bytes")
+        return body, kind
+
+    def find(self, *, alg: str, key_id: str, payload: bytes) -> list[StoredManifest]:
+        """As :meth:`SqliteStore.find`, over the network."""
+        import base64
+        import json
+        from urllib.parse import quote, urlencode
+
+        query = urlencode({"alg": alg, "value": base64.b64encode(payload).decode(), "keyId": key_id,
+                           "maxResults": self.MAX_RESULTS})
+        body, _ = self._get(f"{self.base}/matches/byBinding?{query}", 1 << 20)
+        try:
+            matches = json.loads(body)["matches"]
+            ids = [(str(m["manifestId"]), str(m.get("endpoint") or self.base).rstrip("/")) for m in matches]
+        except (ValueError, KeyError, TypeError):
+            raise StoreError(f"manifest store {self.base}: not a soft-binding query result") from None
+        found = []
+        for manifest_id, endpoint in ids[: self.MAX_RESULTS]:
+            if endpoint != self.base:
+                continue  # another service's manifest: not fetched (one trust decision per lookup)
+            url = f"{self.base}/manifests/{quote(manifest_id, safe='')}"
+            store, kind = self._get(url, MAX_MANIFEST_BYTES)
+            if kind != "application/c2pa":
+                raise StoreError(f"manifest store {self.base}: /manifests gave {kind}, not application/c2pa")
+            found.append(StoredManifest(manifest_id, "", store, None, 0.0))
+        return found
+
+    def put(self, **_: object) -> None:
+        """A resolution service is read only here."""
+        raise StoreError(f"manifest store {self.base}: a resolution service is read only")
+
+
+def open_store(spec: str | os.PathLike[str], *,
+               readonly: bool = False) -> SqliteStore | PostgresStore | RemoteStore:
+    """Open the manifest store that ``spec`` names: a file path, ``sqlite:///PATH``, ``postgresql://...``,
+    or a resolution service's ``https://`` base URL (read only).
 
     Raises
     ------
     StoreError
-        For a scheme this version cannot reach (e.g. ``https://``), a bad path, or a missing driver.
+        For a scheme this version cannot reach (e.g. ``ftp://``), a bad path, or a missing driver.
     """
     text = os.fspath(spec)
     if text.startswith("sqlite:///"):
         text = text[len("sqlite:///"):]  # SQLAlchemy's form: sqlite:///relative, sqlite:////absolute
     elif text.startswith(("postgresql://", "postgres://")):
         return PostgresStore(text, readonly=readonly)
+    elif text.startswith(("https://", "http://")):
+        return RemoteStore(text)
     elif "://" in text:
         scheme = text.split("://", 1)[0]
-        raise StoreError(f"manifest store {scheme}:// is not supported yet (a SQLite file path or a "
-                         "postgresql:// URL)")
+        raise StoreError(f"manifest store {scheme}:// is not supported (a SQLite file path, a "
+                         "postgresql:// URL or a resolution service's https:// URL)")
     return SqliteStore(text, readonly=readonly)
