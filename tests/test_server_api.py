@@ -378,3 +378,14 @@ def test_verify_body_is_byte_for_byte_the_cli_line(pool: object, tmp_path: Path)
     with _client(pool) as client:
         response = client.post("/v1/verify", files={"file": ("speech.mp3", _sample("speech.mp3"))})
     assert response.content + b"\n" == cli.stdout
+
+
+def test_video_box_on_the_first_frame(pool: object) -> None:
+    fields = {"producer": PRODUCER, "produce_id": "srv-video", "layers": "visible,metadata"}
+    with _client(pool, keys=(KEY,)) as client:
+        labeled = client.post("/v1/label", files={"file": ("clip.mp4", _sample("clip.mp4"))}, data=fields)
+        assert labeled.status_code == 200, labeled.text
+        checked = client.post("/v1/verify?boxes=1", files={"file": ("clip.mp4", labeled.content)})
+    assert checked.json()["verdict"] == "confirmed" and checked.json()["layers"]["visible"]["present"]
+    (box,) = json.loads(checked.headers["x-aigc-visible-boxes"])
+    assert box is not None and box["x"] > box["width"] / 2 and box["y"] > box["height"] / 2  # bottom-right

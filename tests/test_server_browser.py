@@ -108,6 +108,14 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"jpg": jpg, "mp3": mp3, "png": png}
 
 
+@pytest.fixture(scope="module")
+def labeled_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    mp4 = tmp_path_factory.mktemp("video") / "labeled-clip.mp4"
+    mp4.write_bytes(label((SAMPLES / "clip.mp4").read_bytes(), AIGCLabel(PRODUCER, "browser-mp4-1"),
+                          layers="visible,metadata"))
+    return mp4
+
+
 def _card(driver: webdriver.Chrome, name: str):
     return WebDriverWait(driver, 180).until(
         lambda d: next((c for c in d.find_elements(By.CSS_SELECTOR, "li.card")
@@ -200,3 +208,23 @@ def test_page_shows_an_error_card(server: str, browser: webdriver.Chrome, tmp_pa
     card = _card(browser, "notes.jpg")
     assert card.get_attribute("data-verdict") == "error"
     assert "unsupported media type" in card.text and "unrecognised file content" in card.text
+
+
+def test_page_video_box_on_the_first_frame(server: str, browser: webdriver.Chrome, labeled_video: Path,
+                                          tmp_path: Path) -> None:
+    browser.get(server + "/")
+    browser.find_element(By.ID, "file-input").send_keys(str(labeled_video))
+    card = _card(browser, labeled_video.name)
+    assert card.get_attribute("data-verdict") == "confirmed" and "Seen until" in card.text
+    canvas = card.find_element(By.CSS_SELECTOR, ".preview canvas")
+    x, y, w, h = (int(v) for v in canvas.get_attribute("data-box").split(","))
+    # Drawn once the browser has decoded the first frame; a browser without the codec says so instead.
+    WebDriverWait(browser, 30).until(
+        lambda d: canvas.get_attribute("data-drawn") == "true" or "cannot show the video" in card.text)
+    if canvas.get_attribute("data-drawn") == "true":
+        edge = browser.execute_script(
+            "const ctx = arguments[0].getContext('2d');"
+            "return Array.from(ctx.getImageData(arguments[1], arguments[2], 1, 1).data);",
+            canvas, x + w // 2, y)  # the stroke is centred on the box's edge
+        assert edge[3] > 200 and edge[0] > 150, edge
+    _shoot(card, tmp_path / "card-labeled-mp4.png")

@@ -157,27 +157,46 @@ def verify_job(path: str, name: str, keys: tuple[bytes, ...], anchors: tuple[str
 
 
 def _visible_box(path: str, report: dict[str, Any]) -> dict[str, int] | None:
-    """Where the visible label is on the image (for the page's drawing).
+    """Where the visible label is on the image, or on a video's first frame (for the page's drawing).
 
     The report gives the label's wording, position and size but not its box, and its JSON must stay
     exactly the CLI's; so the box is looked for again, for the found wording only (about 0.07 s for a
     1000 px photo), and travels beside the report, not in it.
     """
     visible = (report.get("layers") or {}).get("visible") or {}
-    if report.get("medium") != "image" or not visible.get("present") or not visible.get("text"):
+    medium = report.get("medium")
+    if medium not in ("image", "video") or not visible.get("present") or not visible.get("text"):
         return None
     from detectors.visible import detect_image_label
-    from labeler.media.image import read_image
 
     try:
-        pixels = read_image(path).pixels
+        pixels = _first_frame(path) if medium == "video" else _image(path)
     except LabelerError:
+        return None
+    if pixels is None:
         return None
     found = detect_image_label(pixels, texts=(visible["text"],))
     if not found.present or found.box is None:
         return None
     x, y, w, h = (int(v) for v in found.box)
     return {"x": x, "y": y, "w": w, "h": h, "width": int(pixels.shape[1]), "height": int(pixels.shape[0])}
+
+
+def _image(path: str) -> Any:
+    from labeler.media.image import read_image
+
+    return read_image(path).pixels
+
+
+def _first_frame(path: str) -> Any:
+    # The video mark starts with the first frame: the page shows that frame, with the box on it.
+    from labeler.media.video import read_video_frames
+
+    frames = read_video_frames(path)
+    try:
+        return next(frames, None)
+    finally:
+        frames.close()  # stops and reaps ffmpeg
 
 
 def label_job(src: str, record: Any, options: dict[str, Any], max_pixels: int) -> dict[str, Any]:

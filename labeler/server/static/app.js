@@ -104,13 +104,13 @@ function watermarkSection(wm) {
   return section("watermark", fieldTable(rows), wm.note ? el("p", { class: "note", text: wm.note }) : null);
 }
 
-function drawBox(img, canvas, box) {
-  canvas.width = img.naturalWidth;
-  canvas.height = img.naturalHeight;
-  const sx = img.naturalWidth / box.width;
-  const sy = img.naturalHeight / box.height;
+function drawBox(width, height, canvas, box) {
+  canvas.width = width;
+  canvas.height = height;
+  const sx = width / box.width;
+  const sy = height / box.height;
   const ctx = canvas.getContext("2d");
-  ctx.lineWidth = Math.max(3, Math.round(img.naturalWidth / 200));
+  ctx.lineWidth = Math.max(3, Math.round(width / 200));
   ctx.strokeStyle = getComputedStyle(document.documentElement).getPropertyValue("--box").trim() || "#e11d48";
   ctx.strokeRect(box.x * sx, box.y * sy, box.w * sx, box.h * sy);
   canvas.dataset.drawn = "true";
@@ -119,11 +119,28 @@ function drawBox(img, canvas, box) {
 function imagePreview(file, box, vis) {
   const img = el("img", { alt: `Preview of ${file.name}` });
   const canvas = el("canvas", { "aria-hidden": "true", "data-box": `${box.x},${box.y},${box.w},${box.h}` });
-  img.addEventListener("load", () => drawBox(img, canvas, box));
+  img.addEventListener("load", () => drawBox(img.naturalWidth, img.naturalHeight, canvas, box));
   img.src = URL.createObjectURL(file);
   const caption = el("p", { class: "note",
     text: `Red box: the visible label "${vis.text}" found at ${vis.position} (${box.w}×${box.h} px at ${box.x}, ${box.y}).` });
   return el("figure", { class: "preview-figure" }, el("div", { class: "preview" }, img, canvas), caption);
+}
+
+// A video's first frame (where the mark starts), still, with the box over it. A browser that cannot
+// decode the video says so instead.
+function videoPreview(file, box, vis) {
+  const video = el("video", { muted: "", playsinline: "", preload: "auto", "aria-label": `First frame of ${file.name}` });
+  const canvas = el("canvas", { "aria-hidden": "true", "data-box": `${box.x},${box.y},${box.w},${box.h}` });
+  const caption = el("p", { class: "note",
+    text: `Red box: the visible label "${vis.text}" found at ${vis.position} in the first frame (${box.w}×${box.h} px at ${box.x}, ${box.y}).` });
+  video.muted = true;
+  video.addEventListener("loadeddata", () => drawBox(video.videoWidth, video.videoHeight, canvas, box));
+  video.addEventListener("error", () => {
+    caption.textContent = `This browser cannot show the video; the label was found at ${vis.position} (${box.w}×${box.h} px at ${box.x}, ${box.y}).`;
+    video.parentElement.hidden = true;
+  });
+  video.src = URL.createObjectURL(file);
+  return el("figure", { class: "preview-figure" }, el("div", { class: "preview" }, video, canvas), caption);
 }
 
 function audioFound(found) {
@@ -151,6 +168,7 @@ function visibleSection(vis, report, file, box) {
   let extra = null;
   if (report.medium === "image" && box) extra = imagePreview(file, box, vis);
   else if (report.medium === "image") extra = el("p", { class: "note", text: "The preview cannot show this image format." });
+  else if (report.medium === "video" && box) extra = videoPreview(file, box, vis);
   else if (report.medium === "video") extra = el("p", { class: "note", text: "Video: the mark was found in the sampled frames; no preview is drawn." });
   return section("visible", fieldTable(rows), extra, audioFound(vis.found));
 }
