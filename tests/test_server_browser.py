@@ -51,12 +51,38 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`aigc serve` on a free loopback port, verify only (so the page must say labeling is off)."""
+    yield from _serve(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def pki_and_key(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from labeler.provenance.pki import init_test_pki
+    from labeler.watermark.keyfile import write_key_file
+
+    folder = tmp_path_factory.mktemp("secrets")
+    pki = init_test_pki(folder / "pki")
+    write_key_file(folder / "wm.key")
+    (folder / "token.txt").write_text("browser-test-token-0123456789\n")
+    return {"key": folder / "wm.key", "chain": pki.chain, "signer_key": pki.signer_key,
+            "anchors": pki.trust_anchor, "token": folder / "token.txt"}
+
+
+@pytest.fixture(scope="module")
+def full_server(tmp_path_factory: pytest.TempPathFactory, pki_and_key: dict[str, Path]) -> Iterator[str]:
+    """`aigc serve` with a watermark key, a C2PA signer, trust anchors and a token."""
+    s = pki_and_key
+    yield from _serve(tmp_path_factory, "--key-file", str(s["key"]), "--sign-cert", str(s["chain"]),
+                      "--sign-key", str(s["signer_key"]), "--trust-anchors", str(s["anchors"]),
+                      "--token-file", str(s["token"]))
+
+
+def _serve(tmp_path_factory: pytest.TempPathFactory, *args: str) -> Iterator[str]:
     port = _free_port()
     tmp = tmp_path_factory.mktemp("serve-tmp")
     log = tmp_path_factory.mktemp("serve-log") / "server.log"
     env = {**os.environ, "TMPDIR": str(tmp)}
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "labeler.cli", "serve", "--port", str(port)],
+        proc = subprocess.Popen([sys.executable, "-m", "labeler.cli", "serve", "--port", str(port), *args],
                                 stdout=out, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -228,3 +254,30 @@ def test_page_video_box_on_the_first_frame(server: str, browser: webdriver.Chrom
             canvas, x + w // 2, y)  # the stroke is centred on the box's edge
         assert edge[3] > 200 and edge[0] > 150, edge
     _shoot(card, tmp_path / "card-labeled-mp4.png")
+
+
+def test_page_every_layer_on_a_fully_configured_server(full_server: str, browser: webdriver.Chrome,
+                                                      pki_and_key: dict[str, Path], tmp_path: Path) -> None:
+    from labeler.provenance.c2pa_sign import local_signer
+    from labeler.watermark.keyfile import read_key_file
+
+    photo = tmp_path / "all-layers.jpg"
+    photo.write_bytes(label((SAMPLES / "photo.jpg").read_bytes(), AIGCLabel(PRODUCER, "browser-all-1"),
+                            layers="watermark,visible,metadata,c2pa", key=read_key_file(pki_and_key["key"]),
+                            signer=local_signer(pki_and_key["chain"], pki_and_key["signer_key"])))
+    browser.get(full_server + "/")
+    info = WebDriverWait(browser, 30).until(
+        lambda d: d.find_element(By.ID, "server-info") if d.find_element(By.ID, "server-info")
+        .get_attribute("data-labeling") else False)
+    assert info.get_attribute("data-labeling") == "enabled"
+    assert "watermark, metadata, visible, c2pa" in info.text and "token is required" in info.text
+    browser.find_element(By.ID, "file-input").send_keys(str(photo))
+    card = _card(browser, photo.name)
+    assert card.get_attribute("data-verdict") == "confirmed" and "(high confidence)" in card.text
+    watermark = card.find_element(By.CSS_SELECTOR, ".layer-watermark").text
+    assert "Matches the metadata ProduceID yes" in watermark and "about 1 in 10^" in watermark
+    c2pa = card.find_element(By.CSS_SELECTOR, ".layer-c2pa").text
+    assert "Trusted" in c2pa and "aigc-labeler test signer" in c2pa and "Declares AI generation yes" in c2pa
+    WebDriverWait(browser, 30).until(
+        lambda d: card.find_element(By.CSS_SELECTOR, ".preview canvas").get_attribute("data-drawn") == "true")
+    _shoot(card, tmp_path / "card-all-layers.png")
