@@ -50,7 +50,7 @@ from labeler.media.video import video_info
 from labeler.watermark import METHODS, _scheme
 from labeler.watermark.payload import check_key
 from labeler.watermark.scheme import Scheme
-from labeler.watermark.sync import scale_candidates
+from labeler.watermark.sync import null_tail, scale_candidates
 from labeler.watermark.transforms import MIN_SIDE, Prefiltered, fold, geometry_image, prefilter_parts
 from labeler.watermark.video import VIDEO_METHOD, ZOOM_MIN_SIDE
 
@@ -137,9 +137,11 @@ def detect_video(path: str | os.PathLike[str], *, key: bytes, method: str | None
     Returns
     -------
     WatermarkResult
-        With ``frames_read`` (frames decoded before the decision). ``scale`` is the mark's lattice scale
-        in the view it was read in: 1.0 as decoded, 0.5 on the halved frames (a 2x-zoomed mark read
-        intact), other values after a rescale.
+        With ``frames_read`` (frames decoded before the decision) and ``zero_bit_p_value``, the
+        p-value of presence alone (the strongest pilot correlation under the same union bound, no
+        payload needed: a mark too damaged to decode can still be shown present). ``scale`` is the
+        mark's lattice scale in the view it was read in: 1.0 as decoded, 0.5 on the halved frames
+        (a 2x-zoomed mark read intact), other values after a rescale.
 
     Raises
     ------
@@ -167,10 +169,12 @@ def detect_video(path: str | os.PathLike[str], *, key: bytes, method: str | None
     per_read = sum(s.shifts for s in schemes)
     reads = READS_AS_GIVEN * len(views) + (tries + len(standard)) * len(schemes)
     trials = per_read * reads * (len(points) + 1)
-    return _Search(schemes, key, trials, threshold, tries, points, views, h, standard).run(
+    return _Search(schemes, key, trials, threshold, tries, points, views, h, standard, min(h, w)).run(
         _frames(os.fspath(path), h, w, info.stream))
 
 
+#: Frames at least this small side (pixels) have their lattice estimated on the halved view.
+GEOMETRY_HALVED_SIDE = 400
 #: Frame heights videos are published at: a rescale between two of them is snapped to its exact ratio.
 STANDARD_HEIGHTS = (240, 360, 480, 540, 576, 720, 1080, 1440, 2160)
 #: How far (relative) a lattice estimate may be from a standard ratio to be snapped to it.
@@ -234,18 +238,23 @@ class _Search:
 
     def __init__(self, schemes: list[Scheme], key: bytes, trials: int, threshold: float, tries: int,
                  points: list[int], views: tuple[int, ...] = (1,), height: int = 0,
-                 standard: list[float] | None = None) -> None:
+                 standard: list[float] | None = None, min_side: int = 0) -> None:
         self.schemes, self.key, self.trials, self.threshold = schemes, key, trials, threshold
         self.tries, self.points, self.height = tries, set(points), height
         self.period = max(s.tile_px for s in schemes)
         self.z_min = _z_min(trials, threshold)
         # one frame sum per view: 1 = frames as decoded, 2 = halved (a mark made at zoom 2, >= 720p)
         self.views = {v: FoldSum(self.period) for v in views}
-        self.geometries: list[tuple[Scheme, np.ndarray, tuple[float, float], float, FoldSum]] = []
+        # (method, view, lattice matrix in that view, reported scale, rotation, frame sum)
+        self.geometries: list[tuple[Scheme, int, np.ndarray, tuple[float, float], float, FoldSum]] = []
+        # the view the lattice is estimated on: the halved frames for frames of >= GEOMETRY_HALVED_SIDE px
+        # (a 2x-zoomed mark's band, 1/32 to 1/16 cycle per pixel, lies below the geometry image's
+        # high-pass at full size), else the frames as decoded (a 1x mark made on a smaller source)
+        self.geo_view = 2 if 2 in views and min_side >= GEOMETRY_HALVED_SIDE else 1
         self.buffer: list[np.ndarray] = []
         for f in standard or []:  # known before any frame is read: their sums start at the first frame
             for scheme in schemes:
-                self.geometries.append((scheme, np.eye(2) * f, (f, f), 0.0, FoldSum(scheme.tile_px)))
+                self.geometries.append((scheme, 2, np.eye(2) * f, (f, f), 0.0, FoldSum(scheme.tile_px)))
         self.estimated = False
         self.attempts: list[_Attempt] = []
 
@@ -275,13 +284,10 @@ class _Search:
         imgs = {v: (y if v == 1 else _halve(y)) for v in self.views}
         for v, acc in self.views.items():
             acc.add(prefilter_parts(imgs[v]))
-        # the lattice is estimated and undone on the smallest view: a 2x-zoomed mark's band (1/32 to 1/16
-        # cycle per pixel) lies below the geometry image's high-pass, and the halved frame costs a quarter
-        geo = imgs[max(self.views)]
-        for _, mat, _, _, acc in self.geometries:
-            self._add_resampled(geo, mat, acc)
+        for _, v, mat, _, _, acc in self.geometries:
+            self._add_resampled(imgs[v], mat, acc)
         if self.tries and not self.estimated and n <= GEOMETRY_FRAMES:
-            self.buffer.append(geometry_image(geo))
+            self.buffer.append(geometry_image(imgs[self.geo_view]))
             if n == GEOMETRY_FRAMES:
                 self._choose_geometries()
 
@@ -304,15 +310,15 @@ class _Search:
         self.buffer = []
         for scheme in self.schemes:
             found = scale_candidates(mean, scheme.tile_px, lo=MIN_SCALE, count=self.tries + 1)
-            v = max(self.views)
+            v = self.geo_view
             snapped = [snap_scale(c, self.height, v, ZOOM_MIN_SIDE) for c in found]
-            known = [g[1] for g in self.geometries if g[0] is scheme]
+            known = [g[2] for g in self.geometries if g[0] is scheme and g[1] == v]
             fresh = [c for c in snapped if np.abs(c - np.eye(2)).max() > 0.004
                      and all(np.abs(c - k).max() > 0.004 for k in known)]
             for mat in fresh[: self.tries]:
                 geometry = (float(np.hypot(mat[0, 0], mat[1, 0])), float(np.hypot(mat[0, 1], mat[1, 1])))
                 angle = float(np.degrees(np.arctan2(mat[1, 0] - mat[0, 1], mat[0, 0] + mat[1, 1])))
-                self.geometries.append((scheme, mat, geometry, angle, FoldSum(scheme.tile_px)))
+                self.geometries.append((scheme, v, mat, geometry, angle, FoldSum(scheme.tile_px)))
         # the frames before this one are not kept; the candidates' sums start here (bounded memory)
 
     def _read_all(self) -> _Attempt | None:
@@ -329,7 +335,7 @@ class _Search:
                     self.attempts.append(_read(acc, scheme, self.key, scale, z_min=self.z_min))
                     if self._best():
                         return self._best()
-        for scheme, _, geometry, angle, acc in self.geometries:
+        for scheme, _, _, geometry, angle, acc in self.geometries:
             if acc.frames == 0:
                 continue
             self.attempts.append(_read(acc, scheme, self.key, geometry, angle, z_min=self.z_min))
@@ -347,9 +353,12 @@ class _Search:
                                    threshold=self.threshold, frames_read=n, reason="no frame could be read")
         found = best is not None
         a = best if best is not None else max(self.attempts, key=lambda x: x.z)
+        # presence alone (the pilot's z, no payload): the same union bound without the CRC factor
+        strongest = max(x.z for x in self.attempts)
+        presence = min(1.0, self.trials * null_tail(strongest))
         return WatermarkResult(found=found, payload=a.payload if found else None,
                                p_value=_p_value(a, self.trials), method=a.scheme.name, z=a.z, scale=a.scale,
                                rotation=a.rotation, offset=a.offset,
                                bit_errors=a.bit_errors if found else None, trials=self.trials,
-                               threshold=self.threshold, frames_read=n)
+                               threshold=self.threshold, frames_read=n, zero_bit_p_value=presence)
 

@@ -1,0 +1,179 @@
+"""Invisible video watermark: real round trips (labeler.watermark.video, detectors.watermark_video).
+
+Files are made with ffmpeg; the whole module runs in about a minute on 2 cores."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from detectors import verify
+from detectors.watermark_video import checkpoints, detect_video, snap_scale, standard_scales
+from labeler import AIGCLabel, label_file
+from labeler.errors import LabelerError, UnsupportedFormat
+from labeler.media.ffmpeg import ffmpeg_exe, probe
+from labeler.watermark import payload_from_produce_id
+from labeler.watermark.video import VideoPattern, watermark_video
+
+ROOT = Path(__file__).resolve().parent.parent
+CLIP = ROOT / "samples" / "clip.mp4"
+PAN = ROOT.parent / "shared" / "corpus" / "video" / "pan-720p.mp4"
+KEY = bytes(range(32))
+RECORD = AIGCLabel("001191110102MACQD9K64010000", "vid-test-0001")
+PAYLOAD = payload_from_produce_id(RECORD.produce_id)
+
+
+def ff(*args: str) -> None:
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args], check=True)
+
+
+def packets_md5(path: Path, what: str = "a") -> str:
+    """MD5 of a file's stream packets (``-c copy``), so two files' audio can be compared bit for bit."""
+    args = [ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", f"0:{what}", "-c", "copy", "-f", "md5", "-"]
+    out = subprocess.run(args, capture_output=True, check=True).stdout
+    return out.decode().strip()
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("vwm")
+
+
+@pytest.fixture(scope="module")
+def labeled(folder: Path) -> Path:
+    """samples/clip.mp4 labeled with the watermark and the metadata label."""
+    dst = folder / "clip.labeled.mp4"
+    label_file(CLIP, dst, RECORD, layers="watermark,metadata", key=KEY)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def synthetic(folder: Path) -> Path:
+    """A 640x360 animation-like clip (testsrc2, 3 s, 25 fps) with a tone, watermarked."""
+    src = folder / "testsrc2.mp4"
+    ff("-f", "lavfi", "-i", "testsrc2=s=640x360:r=25:d=3", "-f", "lavfi", "-i", "sine=d=3", "-c:v", "libx264",
+       "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(src))
+    dst = folder / "testsrc2.wm.mp4"
+    watermark_video(src, dst, PAYLOAD, key=KEY)
+    return dst
+
+
+def test_label_then_verify_matches_metadata(labeled: Path) -> None:
+    report = verify(labeled, key=KEY)
+    wm = report.to_dict()["layers"]["watermark"]
+    assert wm["present"] and wm["matches_metadata"] is True
+    assert wm["payload"] == PAYLOAD.hex()
+    assert wm["p_value"] <= 1e-6
+    assert 1 <= wm["frames_read"] <= 8  # stops early on an intact mark
+    assert report.verdict == "confirmed"
+
+
+def test_audio_bit_identical_and_stream_layout(labeled: Path) -> None:
+    assert packets_md5(labeled) == packets_md5(CLIP)
+    src, out = probe(CLIP), probe(labeled)
+    assert [s.kind for s in out.streams] == [s.kind for s in src.streams]
+    v_src, v_out = src.video[0], out.video[0]
+    assert (v_out.width, v_out.height, v_out.frame_rate, v_out.pix_fmt) == (
+        v_src.width, v_src.height, v_src.frame_rate, v_src.pix_fmt)  # yuvj420p (full range) kept
+    assert abs(out.duration - src.duration) < 0.05
+
+
+def test_wrong_key_not_found(labeled: Path) -> None:
+    r = detect_video(labeled, key=b"another key, not the labeler's")
+    assert not r.found and r.payload is None and r.p_value > 1e-6
+
+
+@pytest.mark.parametrize("name, options", [
+    ("crf28", ["-c:v", "libx264", "-preset", "veryfast", "-crf", "28"]),
+    ("excerpt", ["-ss", "1.0", "-t", "1", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23"]),
+    ("downscale", ["-vf", "scale=480:270", "-c:v", "libx264", "-preset", "veryfast", "-crf", "20"]),
+    ("fps", ["-r", "30", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23"]),
+])
+def test_attacks_on_synthetic_clip(synthetic: Path, folder: Path, name: str, options: list[str]) -> None:
+    out = folder / f"attack-{name}.mp4"
+    ff("-i", str(synthetic), "-an", *options, str(out))
+    r = detect_video(out, key=KEY)
+    assert r.found and r.payload == PAYLOAD, (name, r)
+    assert r.p_value <= 1e-6
+
+
+def test_reencode_of_sample_clip(labeled: Path, folder: Path) -> None:
+    # 320x240 is ~2 x 2 tiles: CRF 23 decodes; after CRF 28 only presence is shown (zero_bit_p_value),
+    # the payload needs the larger frames of test_attacks_on_synthetic_clip (docs/watermark-video.md)
+    out = folder / "clip-crf23.mp4"
+    ff("-i", str(labeled), "-an", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", str(out))
+    r = detect_video(out, key=KEY)
+    assert r.found and r.payload == PAYLOAD
+    ff("-i", str(labeled), "-an", "-c:v", "libx264", "-preset", "veryfast", "-crf", "28", str(out))
+    assert detect_video(out, key=KEY).zero_bit_p_value <= 1e-6
+
+
+def test_unmarked_clip_not_found() -> None:
+    r = detect_video(CLIP, key=KEY)
+    assert not r.found and r.frames_read == 100  # the whole 4 s clip was read
+
+
+def test_watermark_and_visible_in_one_pass(folder: Path) -> None:
+    dst = folder / "both.mp4"
+    result = label_file(CLIP, dst, RECORD, layers="watermark,visible,metadata", key=KEY)
+    assert result.layers["watermark"]["frames"] == 100 and result.layers["visible"]["kind"] == "video-text"
+    report = verify(dst, key=KEY).to_dict()["layers"]
+    assert report["watermark"]["present"] and report["watermark"]["matches_metadata"] is True
+    assert report["visible"]["present"]
+
+
+def test_no_video_stream_is_one_line_error(folder: Path) -> None:
+    audio = folder / "tone.m4a"
+    ff("-f", "lavfi", "-i", "sine=d=1", "-c:a", "aac", str(audio))
+    with pytest.raises(UnsupportedFormat) as info:
+        watermark_video(audio, folder / "x.mp4", PAYLOAD, key=KEY)
+    assert "\n" not in str(info.value)
+    with pytest.raises(UnsupportedFormat):
+        detect_video(audio, key=KEY)
+    assert not (folder / "x.mp4").exists()
+
+
+def test_truncated_input_leaves_nothing(folder: Path) -> None:
+    bad = folder / "truncated.mp4"
+    bad.write_bytes(CLIP.read_bytes()[: CLIP.stat().st_size // 2])
+    dst = folder / "truncated.out.mp4"
+    with pytest.raises(LabelerError) as info:
+        watermark_video(bad, dst, PAYLOAD, key=KEY)
+    assert "\n" not in str(info.value)
+    assert not dst.exists()
+    assert not [p for p in folder.iterdir() if p.name.startswith(".truncated.out")]
+
+
+def test_existing_output_refused(labeled: Path) -> None:
+    with pytest.raises(LabelerError):
+        watermark_video(CLIP, labeled, PAYLOAD, key=KEY)
+
+
+def test_pattern_matches_image_core() -> None:
+    """At zoom 1 the per-frame delta is the image core's watermark_delta of the same luma."""
+    from labeler.watermark import watermark_delta
+
+    y = np.random.default_rng(3).integers(0, 256, (200, 300), dtype=np.uint8)
+    marker = VideoPattern.build(200, 300, PAYLOAD, KEY, method="dwt", zoom=1)
+    ref = watermark_delta(y.astype(np.float32), PAYLOAD, KEY, method="dwt", strength=2.0)
+    np.testing.assert_allclose(marker.delta(y), ref, atol=1e-4)
+
+
+def test_checkpoints_and_scales() -> None:
+    assert checkpoints(250) == [1, 2, 4, 8, 16, 32, 64, 128, 250]
+    assert standard_scales(480) == pytest.approx([480 / 720, 480 / 1080])
+    snapped = snap_scale(np.eye(2) * 0.335, 720, 2, 720)  # 1080p -> 720p estimated on the halved view
+    assert snapped[0, 0] == pytest.approx(720 / 1080 / 2)
+
+
+@pytest.mark.skipif(not PAN.exists(), reason="shared corpus not present")
+def test_corpus_pan_720p(folder: Path) -> None:
+    dst = folder / "pan.wm.mp4"
+    watermark_video(PAN, dst, PAYLOAD, key=KEY)
+    attacked = folder / "pan.crf28.mp4"
+    ff("-i", str(dst), "-an", "-c:v", "libx264", "-preset", "veryfast", "-crf", "28", str(attacked))
+    r = detect_video(attacked, key=KEY)
+    assert r.found and r.payload == PAYLOAD
