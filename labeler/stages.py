@@ -144,7 +144,7 @@ def _audio_samples(call: StageCall) -> dict[str, dict[str, Any]]:
     rate (:func:`labeler.visible.audio.rewrite_audio_file`), so the two layers never cost two
     generations of loss.
     """
-    from labeler.visible.audio import rewrite_audio_file
+    from labeler.visible.audio import AudioEdit, rewrite_audio_file
 
     done: dict[str, dict[str, Any]] = {}
     steps: list[Callable[[Any, int], Any]] = []
@@ -153,10 +153,17 @@ def _audio_samples(call: StageCall) -> dict[str, dict[str, Any]]:
     if "visible" in call.layers:
         steps.append(_audio_label_step(call, done))
 
-    def transform(samples: Any, rate: int) -> Any:
+    def transform(samples: Any, rate: int) -> AudioEdit:
+        # The watermark keeps the length; the label step says how many samples it put before the
+        # programme, so the rewriter can move the file's cue points and cue sheet by as much.
+        delay = 0
         for step in steps:
-            samples = step(samples, rate)
-        return samples
+            result = step(samples, rate)
+            if isinstance(result, AudioEdit):
+                samples, delay = result.samples, delay + result.delay
+            else:
+                samples = result
+        return AudioEdit(samples, delay)
 
     rewrite_audio_file(call.src, call.out, transform)
     return done
@@ -193,13 +200,13 @@ def _audio_label_step(call: StageCall, done: dict[str, dict[str, Any]]) -> Calla
 
     def step(samples: Any, rate: int) -> Any:
         if vis.audio_label == "rhythm":
-            from labeler.visible.audio import add_audio_cue
+            from labeler.visible.audio import audio_cue_edit
 
-            return add_audio_cue(samples, rate, where=vis.cue_positions)
-        from labeler.visible.voice_prompt import add_audio_label
+            return audio_cue_edit(samples, rate, where=vis.cue_positions)
+        from labeler.visible.voice_prompt import audio_label_edit
 
-        return add_audio_label(samples, rate, kind=vis.audio_label, language=vis.voice_language,
-                               where=vis.cue_positions)
+        return audio_label_edit(samples, rate, kind=vis.audio_label, language=vis.voice_language,
+                                where=vis.cue_positions)
 
     return step
 

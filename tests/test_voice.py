@@ -162,8 +162,8 @@ def test_wav_chunks_kept(tmp_path) -> None:
     found = _riff_chunks(dst)
     ids = [cid for cid, _ in found]
     assert ids.index(b"LIST") < ids.index(b"data") < ids.index(b"iXML")
-    assert b"cue " not in ids  # points at sample positions the label has moved
-    for cid in (b"LIST", b"bext", b"iXML"):
+    assert ids.index(b"data") < ids.index(b"cue ")  # kept: "end" moves no sample position
+    for cid in (b"LIST", b"bext", b"iXML", b"cue "):
         assert dict(found)[cid] == chunks[cid]
     audio = read_audio(dst)
     assert sf.info(dst).subtype == "PCM_16" and len(audio.samples) > len(x)

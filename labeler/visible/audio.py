@@ -27,8 +27,9 @@ import math
 import os
 import struct
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -44,8 +45,10 @@ __all__ = [
     "MATCH_OFFSET_DB",
     "MATCH_RANGE_DBFS",
     "MORSE_AI",
+    "AudioEdit",
     "add_audio_cue",
     "add_audio_cue_file",
+    "audio_cue_edit",
     "cue_length",
     "loudness",
     "morse_ai_cue",
@@ -70,6 +73,29 @@ MATCH_OFFSET_DB = -3.0
 #: programmes, never louder than a loud one needs.
 MATCH_RANGE_DBFS = (-30.0, -12.0)
 _WHERE = ("start", "end", "middle")
+
+
+
+@dataclass(frozen=True)
+class AudioEdit:
+    """What an audio explicit label did to a programme: the new samples and how far the programme moved.
+
+    Returned by :func:`audio_cue_edit` and :func:`labeler.visible.voice_prompt.audio_label_edit`, and
+    accepted from a transform by :func:`rewrite_audio_file`, which shifts the file's cue points, loops
+    and cue sheet by ``delay`` so they still point at the same programme sample.
+
+    Attributes
+    ----------
+    samples : numpy.ndarray
+        float32, the labeled programme (the transform's input dimensions and channels).
+    delay : int
+        Samples inserted before the programme's first sample (``"start"``: label + gap); 0 when the
+        label is only mixed in (``"middle"``) or appended (``"end"``).
+    """
+
+    samples: np.ndarray
+    delay: int = 0
+
 
 # ITU-R BS.1770-4 K-weighting, the two biquads as specified at 48 kHz (pre-filter shelf, RLB high-pass).
 _K_SHELF = (
@@ -243,7 +269,7 @@ def _as_2d(samples: np.ndarray) -> np.ndarray:
     return arr.astype(np.float32, copy=False)
 
 
-def add_audio_cue(
+def audio_cue_edit(
     samples: np.ndarray,
     sample_rate: int,
     *,
@@ -251,8 +277,8 @@ def add_audio_cue(
     gap_s: float = 0.3,
     level: str | float = "match",
     **cue_opts: float,
-) -> np.ndarray:
-    """Add the Morse "AI" cue to a programme.
+) -> AudioEdit:
+    """Add the Morse "AI" cue to a programme; say how far the programme moved.
 
     Parameters
     ----------
@@ -277,8 +303,9 @@ def add_audio_cue(
 
     Returns
     -------
-    numpy.ndarray
-        float32 with the input's number of dimensions and channels; the cue is on every channel.
+    AudioEdit
+        ``samples``: float32 with the input's number of dimensions and channels, the cue on every
+        channel; ``delay``: ``cue_length + round(gap_s * rate)`` samples with ``"start"``, else 0.
 
     Raises
     ------
@@ -301,8 +328,46 @@ def add_audio_cue(
     else:
         raise LabelerError(f"level must be 'match' or a number of dBFS, got {level!r}")
     cue = morse_ai_cue(sample_rate, level_dbfs=level_db, **cue_opts)
-    result = _place(x, cue, places, round(gap_s * sample_rate))
-    return result[:, 0] if one_d else result
+    gap = round(gap_s * sample_rate)
+    result = _place(x, cue, places, gap)
+    return AudioEdit(result[:, 0] if one_d else result, start_delay(places, len(cue), gap))
+
+
+def add_audio_cue(
+    samples: np.ndarray,
+    sample_rate: int,
+    *,
+    where: Iterable[str] = ("start",),
+    gap_s: float = 0.3,
+    level: str | float = "match",
+    **cue_opts: float,
+) -> np.ndarray:
+    """Add the Morse "AI" cue to a programme: :func:`audio_cue_edit`'s samples.
+
+    Parameters
+    ----------
+    samples, sample_rate, where, gap_s, level, **cue_opts
+        As :func:`audio_cue_edit`.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 with the input's number of dimensions and channels; the cue is on every channel.
+    """
+    return audio_cue_edit(samples, sample_rate, where=where, gap_s=gap_s, level=level, **cue_opts).samples
+
+
+def start_delay(places: tuple[str, ...], block: int, gap: int) -> int:
+    """Samples :func:`_place` inserts before the programme: ``block + gap`` for ``"start"``, else 0.
+
+    Parameters
+    ----------
+    places : tuple of str
+        Where the label goes (``"start"``, ``"middle"``, ``"end"``).
+    block, gap : int
+        Length of the label put at the start and of the silence after it, in samples.
+    """
+    return block + gap if "start" in places else 0
 
 
 def _check_places(where: Iterable[str]) -> tuple[str, ...]:
@@ -370,13 +435,13 @@ def add_audio_cue_file(
     **opts
         Passed to :func:`add_audio_cue` (``where``, ``gap_s``, ``level``, ``freq_hz``...).
     """
-    rewrite_audio_file(src, dst, lambda x, rate: add_audio_cue(x, rate, **opts))  # type: ignore[arg-type]
+    rewrite_audio_file(src, dst, lambda x, rate: audio_cue_edit(x, rate, **opts))  # type: ignore[arg-type]
 
 
 def rewrite_audio_file(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
-    transform: Callable[[np.ndarray, int], np.ndarray],
+    transform: Callable[[np.ndarray, int], np.ndarray | AudioEdit],
 ) -> None:
     """Decode ``src``, pass its samples through ``transform``, write ``dst`` atomically, tags kept.
 
@@ -387,20 +452,26 @@ def rewrite_audio_file(
     source's format is kept.
 
     Tags survive the re-encode when the format stays the same. MP3/M4A: ffmpeg copies the global
-    tags. FLAC: every metadata block of the source but ``STREAMINFO``, ``SEEKTABLE`` and ``CUESHEET``
-    (Vorbis comments, pictures, application blocks, padding; a leading ID3v2 tag too) is copied byte
-    for byte after the new ``STREAMINFO``. WAV: every chunk of the source but ``fmt``, ``fact``,
-    ``data``, ``ds64``, ``PEAK`` and the ones that point at sample positions (``cue``, ``smpl``,
-    ``plst``, ``LIST``/``adtl``), which the label's shift would make wrong, is copied byte for byte
-    (``LIST``/``INFO``, ``id3``, ``bext``, ``iXML``, ``AIGC``...), before or after ``data`` as in the
-    source. OGG: the Vorbis comments, through mutagen.
+    tags. FLAC: every metadata block of the source but ``STREAMINFO`` and ``SEEKTABLE`` (Vorbis
+    comments, pictures, application blocks, padding; a leading ID3v2 tag too) is copied byte for byte
+    after the new ``STREAMINFO``; a ``CUESHEET`` gets its track offsets moved by the delay and its
+    lead-out set to the new length. WAV: every chunk of the source but ``fmt``, ``fact``, ``data``,
+    ``ds64`` and ``PEAK`` is copied byte for byte (``LIST``/``INFO``, ``id3``, ``bext``, ``iXML``,
+    ``AIGC``, ``plst``, ``LIST``/``adtl``...), before or after ``data`` as in the source, except that
+    the sample positions of ``cue`` points and ``smpl`` loops are moved by the delay. OGG: the Vorbis
+    comments, through mutagen.
+
+    The delay is what the transform says: an :class:`AudioEdit`'s ``delay`` (samples inserted before
+    the programme). A transform that returns bare samples of the input's length moved nothing (delay
+    0); one that returns bare samples of another length cannot say where the programme went, so the
+    chunks and blocks that hold sample positions are then left out rather than left wrong.
 
     Parameters
     ----------
     src, dst : path-like
         Input and output files (may be the same path).
     transform : callable
-        ``(samples (frames, channels) float32, sample_rate) -> samples``.
+        ``(samples (frames, channels) float32, sample_rate) -> samples`` or :class:`AudioEdit`.
 
     Raises
     ------
@@ -410,7 +481,13 @@ def rewrite_audio_file(
     from labeler.media.audio import audio_format_for
 
     data = read_audio(src)
-    out = transform(data.samples, data.sample_rate)
+    edited = transform(data.samples, data.sample_rate)
+    if isinstance(edited, AudioEdit):
+        out, delay = edited.samples, int(edited.delay)
+    else:
+        out = edited
+        delay = 0 if len(out) == len(data.samples) else None
+    shift = _Shift(delay, len(out))
     fmt = audio_format_for(dst) or (data.format or "").lower()
     if fmt in ("mp3", "m4a"):
         write_audio(dst, out, data.sample_rate, format=fmt, bitrate=_bitrate_of(src), metadata_from=src)
@@ -429,46 +506,75 @@ def rewrite_audio_file(
         encoded = os.path.join(scratch, "encoded." + fmt)
         write_audio(encoded, out, data.sample_rate, format=fmt, subtype=subtype)
         with open(src, "rb") as source, open(encoded, "r+b") as fresh, atomic_output(dst) as handle:
-            _TAG_COPIERS[fmt](source, fresh, handle)
+            _TAG_COPIERS[fmt](source, fresh, handle, shift)
 
 
-# WAV chunks the encoder writes itself, and chunks whose contents are sample positions.
+@dataclass(frozen=True)
+class _Shift:
+    """How sample positions move from the source to the labeled file.
+
+    ``delay``: samples inserted before the programme (None: unknown, positions cannot be kept);
+    ``frames``: length of the labeled audio in samples per channel.
+    """
+
+    delay: int | None
+    frames: int
+
+
+# WAV chunks the encoder writes itself; chunks whose contents are sample positions, and the lists that
+# only make sense beside them (a playlist and the cue points' labels refer to cue point IDs).
 _WAV_OWN = {b"fmt ", b"fact", b"data", b"ds64", b"PEAK"}
 _WAV_POSITIONAL = {b"cue ", b"smpl", b"plst"}
+_U32_MAX = 0xFFFFFFFF
 
 
-def _wav_with_tags(src: BinaryIO, fresh: BinaryIO, out: BinaryIO) -> None:
+def _wav_with_tags(src: BinaryIO, fresh: BinaryIO, out: BinaryIO, shift: _Shift) -> None:
     """``fresh`` (a RIFF WAVE just encoded) with ``src``'s other chunks, written to ``out``."""
     from labeler.metadata import copy_stream, riff
 
     old, new = riff._layout(src), riff._layout(fresh)
     before: list = []
     after: list = []
+    moved: dict[int, bytes] = {}  # chunk offset in src -> the whole chunk with its positions moved
     seen_data = False
     for chunk in old.chunks:
         if chunk.cid == b"data":
             seen_data = True
             continue
-        if chunk.cid in _WAV_OWN or chunk.cid in _WAV_POSITIONAL:
+        if chunk.cid in _WAV_OWN:
             continue
-        if chunk.cid == b"LIST" and riff._list_type(src, chunk) == b"adtl":
-            continue  # labels and notes of cue points, dropped with them
+        positional = chunk.cid in _WAV_POSITIONAL or (
+            chunk.cid == b"LIST" and riff._list_type(src, chunk) == b"adtl")
+        if positional and shift.delay is None:
+            continue  # where the programme went is unknown: no cue point rather than a wrong one
+        if chunk.cid in (b"cue ", b"smpl"):
+            payload = _moved_wav_positions(src, chunk, shift.delay or 0)
+            if payload is None:
+                continue  # malformed: its positions cannot be moved
+            moved[chunk.offset] = riff._chunk_bytes(chunk.cid, payload)
         (after if seen_data else before).append(chunk)
     if new.form != b"RIFF" or not (before or after):
         fresh.seek(0)
         copy_stream(fresh, out)
         return
     carried = {c.cid for c in before + after}
+
+    def carry(chunk: Any) -> None:
+        if chunk.offset in moved:
+            out.write(moved[chunk.offset])
+        else:
+            riff._copy_chunk(src, out, chunk)
+
     out.write(b"RIFF\x00\x00\x00\x00WAVE")
     for chunk in new.chunks:
         if chunk.cid == b"data":
             for extra in before:
-                riff._copy_chunk(src, out, extra)
+                carry(extra)
         elif chunk.cid in carried:
             continue  # the source's copy (its LIST/INFO, say) wins over the encoder's
         riff._copy_chunk(fresh, out, chunk)
     for extra in after:
-        riff._copy_chunk(src, out, extra)
+        carry(extra)
     size = out.tell() - 8
     if size > 0xFFFFFFFF:
         raise LabelerError("labeled wav would exceed the 4 GiB RIFF limit")
@@ -477,35 +583,118 @@ def _wav_with_tags(src: BinaryIO, fresh: BinaryIO, out: BinaryIO) -> None:
     out.seek(0, os.SEEK_END)
 
 
-# FLAC metadata block types (RFC 9639 8.1) that describe the old audio frames.
+def _moved_wav_positions(src: BinaryIO, chunk: Any, delay: int) -> bytes | None:
+    """The payload of a ``cue `` or ``smpl`` chunk with its sample positions moved ``delay`` later.
+
+    ``cue ``: a count, then 24-byte points (ID, position, chunk ID, chunk start, block start, sample
+    offset); the position (in play order) and the sample offset move. ``smpl``: a 36-byte header whose
+    eighth field counts the loops, then 24-byte loops (ID, type, start, end, fraction, play count);
+    start and end move. None when the chunk is malformed or too large to hold in memory.
+    """
+    from labeler import limits
+
+    if chunk.stored != chunk.size or chunk.size > limits.MAX_XMP_PACKET:
+        return None
+    src.seek(chunk.start)
+    payload = bytearray(src.read(chunk.size))
+    if chunk.cid == b"cue ":
+        head, count_at, fields = 4, 0, (4, 20)
+    else:
+        head, count_at, fields = 36, 28, (8, 12)
+    if len(payload) < head:
+        return None
+    count = struct.unpack_from("<I", payload, count_at)[0]
+    if head + 24 * count > len(payload):
+        return None
+    for i in range(count):
+        for field_at in fields:
+            at = head + 24 * i + field_at
+            # Saturate rather than wrap: a position past 4 Gi samples cannot exist in a RIFF file anyway.
+            moved = min(struct.unpack_from("<I", payload, at)[0] + delay, _U32_MAX)
+            struct.pack_into("<I", payload, at, moved)
+    return bytes(payload)
+
+
+# FLAC metadata block types (RFC 9639 8.1) that describe the old audio frames, and the cue sheet.
 _FLAC_STREAMINFO, _FLAC_SEEKTABLE, _FLAC_CUESHEET = 0, 3, 5
+# RFC 9639 8.7: a CD-DA cue sheet's offsets are whole CD sectors of 588 samples.
+_CD_SECTOR = 588
 
 
-def _flac_with_tags(src: BinaryIO, fresh: BinaryIO, out: BinaryIO) -> None:
+def _flac_with_tags(src: BinaryIO, fresh: BinaryIO, out: BinaryIO, shift: _Shift) -> None:
     """``fresh``'s STREAMINFO, SEEKTABLE and frames with ``src``'s other metadata blocks, to ``out``."""
     from labeler.metadata import copy_stream, flac
 
     old, new = flac._layout(src), flac._layout(fresh)
-    kept = [(src, b) for b in old.blocks if b.kind not in (_FLAC_STREAMINFO, _FLAC_SEEKTABLE, _FLAC_CUESHEET)]
-    kinds = {b.kind for _, b in kept}
+    kept: list[tuple[BinaryIO, Any, bytes | None]] = []
+    for block in old.blocks:
+        if block.kind in (_FLAC_STREAMINFO, _FLAC_SEEKTABLE):
+            continue
+        payload = None
+        if block.kind == _FLAC_CUESHEET:
+            payload = None if shift.delay is None else _moved_cuesheet(src, block, shift)
+            if payload is None:
+                continue  # unknown delay or a malformed sheet: none rather than a wrong one
+        kept.append((src, block, payload))
+    kinds = {b.kind for _, b, _ in kept}
     # STREAMINFO (first, RFC 9639 8) and SEEKTABLE describe the new frames; the encoder's other blocks
     # (its Vorbis comment with its vendor string, padding) stay only where the source has none.
     framing = (_FLAC_STREAMINFO, _FLAC_SEEKTABLE)
-    own = [(fresh, b) for b in new.blocks if b.kind in framing or b.kind not in kinds]
+    own = [(fresh, b, None) for b in new.blocks if b.kind in framing or b.kind not in kinds]
     blocks = own + kept
     if old.id3 is not None:
         out.write(old.id3)
     out.write(b"fLaC")
-    for i, (handle, block) in enumerate(blocks):
+    for i, (handle, block, payload) in enumerate(blocks):
         last = 0x80 if i == len(blocks) - 1 else 0
-        out.write(bytes((block.kind | last,)) + block.length.to_bytes(3, "big"))
-        handle.seek(block.start)
-        copy_stream(handle, out, block.length)
+        length = block.length if payload is None else len(payload)
+        out.write(bytes((block.kind | last,)) + length.to_bytes(3, "big"))
+        if payload is None:
+            handle.seek(block.start)
+            copy_stream(handle, out, block.length)
+        else:
+            out.write(payload)
     fresh.seek(new.audio)
     copy_stream(fresh, out, new.file_size - new.audio)
 
 
-def _ogg_with_tags(src: BinaryIO, fresh: BinaryIO, out: BinaryIO) -> None:
+def _moved_cuesheet(src: BinaryIO, block: Any, shift: _Shift) -> bytes | None:
+    """A FLAC CUESHEET payload (RFC 9639 8.7) with its tracks moved ``shift.delay`` samples later.
+
+    Track offsets count from the start of the stream and move; index points count from their track
+    and stay. The lead-out (the last track) marks the end of the audio, so it becomes the new length.
+    A CD-DA sheet whose offsets no longer fall on 588-sample sectors is marked as not CD-DA (lead-in
+    0, lead-out track number 255), as RFC 9639 requires of such a sheet. None when malformed.
+    """
+    assert shift.delay is not None
+    src.seek(block.start)
+    sheet = bytearray(src.read(block.length))
+    head = 128 + 8 + 259 + 1  # catalog number, lead-in samples, CD flag and reserved, track count
+    if len(sheet) < head:
+        return None
+    count = sheet[head - 1]
+    tracks: list[int] = []
+    pos = head
+    for _ in range(count):
+        if pos + 36 > len(sheet):
+            return None
+        tracks.append(pos)
+        pos += 36 + 12 * sheet[pos + 35]  # offset, number, ISRC, flags and reserved, index count
+    if not tracks or pos != len(sheet):
+        return None
+    for at in tracks[:-1]:
+        offset = int.from_bytes(sheet[at:at + 8], "big") + shift.delay
+        sheet[at:at + 8] = offset.to_bytes(8, "big")
+    sheet[tracks[-1]:tracks[-1] + 8] = shift.frames.to_bytes(8, "big")
+    is_cd = bool(sheet[136] & 0x80)
+    if is_cd and (shift.delay % _CD_SECTOR or shift.frames % _CD_SECTOR):
+        sheet[136] &= 0x7F
+        sheet[128:136] = bytes(8)
+        sheet[tracks[-1] + 8] = 255
+    return bytes(sheet)
+
+
+def _ogg_with_tags(src: BinaryIO, fresh: BinaryIO, out: BinaryIO, shift: _Shift) -> None:
     """``fresh`` with ``src``'s Vorbis comments (mutagen rewrites the comment packet), to ``out``."""
     import mutagen
     from mutagen import MutagenError
@@ -526,7 +715,7 @@ def _ogg_with_tags(src: BinaryIO, fresh: BinaryIO, out: BinaryIO) -> None:
     copy_stream(fresh, out)
 
 
-_TAG_COPIERS: dict[str, Callable[[BinaryIO, BinaryIO, BinaryIO], None]] = {
+_TAG_COPIERS: dict[str, Callable[[BinaryIO, BinaryIO, BinaryIO, _Shift], None]] = {
     "wav": _wav_with_tags,
     "flac": _flac_with_tags,
     "ogg": _ogg_with_tags,

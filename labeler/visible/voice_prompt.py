@@ -34,13 +34,16 @@ import numpy as np
 
 from labeler.errors import LabelerError
 from labeler.visible.audio import (
+    AudioEdit,
     _as_2d,
     _check_places,
     _matched_level,
     _place,
+    audio_cue_edit,
     loudness,
     morse_ai_cue,
     rewrite_audio_file,
+    start_delay,
 )
 
 __all__ = [
@@ -57,6 +60,7 @@ __all__ = [
     "add_audio_label_file",
     "add_voice_prompt",
     "add_voice_prompt_file",
+    "audio_label_edit",
     "resample",
     "voice_clip",
     "voice_clip_path",
@@ -269,7 +273,34 @@ def add_audio_label(
     level: str | float = "match",
     duck_db: float = DUCK_DB,
 ) -> np.ndarray:
-    """Add the audio explicit label of ``kind`` to a programme.
+    """Add the audio explicit label of ``kind`` to a programme: :func:`audio_label_edit`'s samples.
+
+    Parameters
+    ----------
+    samples, sample_rate, kind, language, where, gap_s, level, duck_db
+        As :func:`audio_label_edit`.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 with the input's dimensions and channels; the label is on every channel.
+    """
+    return audio_label_edit(samples, sample_rate, kind=kind, language=language, where=where, gap_s=gap_s,
+                            level=level, duck_db=duck_db).samples
+
+
+def audio_label_edit(
+    samples: np.ndarray,
+    sample_rate: int,
+    *,
+    kind: str = "voice",
+    language: str = "zh",
+    where: Iterable[str] = ("start",),
+    gap_s: float = 0.3,
+    level: str | float = "match",
+    duck_db: float = DUCK_DB,
+) -> AudioEdit:
+    """Add the audio explicit label of ``kind`` to a programme; say how far the programme moved.
 
     Parameters
     ----------
@@ -298,8 +329,9 @@ def add_audio_label(
 
     Returns
     -------
-    numpy.ndarray
-        float32 with the input's dimensions and channels; the label is on every channel.
+    AudioEdit
+        ``samples``: float32 with the input's dimensions and channels, the label on every channel;
+        ``delay``: with ``"start"`` the label's length plus ``round(gap_s * rate)`` samples, else 0.
 
     Raises
     ------
@@ -321,9 +353,9 @@ def add_audio_label(
         raise LabelerError(f"duck_db must be between 0 and 60 dB, got {duck_db!r}")
     block, end_block = _prompt_blocks(x, int(sample_rate), kind, language, gap_s, level)
     ramp = round(_DUCK_RAMP_S * sample_rate)
-    result = _place(x, block, places, round(gap_s * sample_rate), duck=10 ** (-duck_db / 20), ramp=ramp,
-                    end_block=end_block)
-    return result[:, 0] if one_d else result
+    gap = round(gap_s * sample_rate)
+    result = _place(x, block, places, gap, duck=10 ** (-duck_db / 20), ramp=ramp, end_block=end_block)
+    return AudioEdit(result[:, 0] if one_d else result, start_delay(places, len(block), gap))
 
 
 def add_voice_prompt(
@@ -371,12 +403,10 @@ def add_audio_label_file(
     ``level`` passed on, ``language`` ignored).
     """
     if opts.get("kind", "voice") == "rhythm":
-        from labeler.visible.audio import add_audio_cue
-
         cue_opts = {k: v for k, v in opts.items() if k not in ("kind", "language")}
-        rewrite_audio_file(src, dst, lambda x, rate: add_audio_cue(x, rate, **cue_opts))  # type: ignore[arg-type]
+        rewrite_audio_file(src, dst, lambda x, rate: audio_cue_edit(x, rate, **cue_opts))  # type: ignore[arg-type]
         return
-    rewrite_audio_file(src, dst, lambda x, rate: add_audio_label(x, rate, **opts))  # type: ignore[arg-type]
+    rewrite_audio_file(src, dst, lambda x, rate: audio_label_edit(x, rate, **opts))  # type: ignore[arg-type]
 
 
 def add_voice_prompt_file(
@@ -385,4 +415,5 @@ def add_voice_prompt_file(
     **opts: object,
 ) -> None:
     """Add the voice prompt to an audio file (:func:`add_voice_prompt`), atomically, tags kept."""
-    rewrite_audio_file(src, dst, lambda x, rate: add_voice_prompt(x, rate, **opts))  # type: ignore[arg-type]
+    rewrite_audio_file(src, dst,
+                       lambda x, rate: audio_label_edit(x, rate, kind="voice", **opts))  # type: ignore[arg-type]
