@@ -213,3 +213,50 @@ def test_flac_blocks_and_cuesheet_kept(tmp_path, kind, where):
     assert tracks == [(off + delay, num, idx) for off, num, idx in TRACKS] + [(len(out), 255, [])]
     assert [t.start_offset for t in tagged.cuesheet.tracks] == [t[0] for t in tracks]
     assert np.array_equal(out[delay:delay + len(x)], x)
+
+
+# --------------------------------------------------------------------------- the rewriter's contract
+
+
+def test_bare_samples_keep_positions_only_when_the_length_is_unchanged(tmp_path):
+    """A transform that does not say its delay: same length moves nothing; a new length drops positions."""
+    from labeler.visible.audio import AudioEdit, rewrite_audio_file
+
+    src = tmp_path / "in.wav"
+    _, extras = _wav_with_positions(src)
+    same, longer, told = tmp_path / "same.wav", tmp_path / "longer.wav", tmp_path / "told.wav"
+    rewrite_audio_file(src, same, lambda x, rate: x * 0.5)
+    rewrite_audio_file(src, longer, lambda x, rate: np.concatenate([np.zeros_like(x[:100]), x]))
+    rewrite_audio_file(src, told, lambda x, rate: AudioEdit(np.concatenate([np.zeros_like(x[:100]), x]), 100))
+    assert dict(_riff_chunks(same))[b"cue "] == extras["cue"]
+    dropped = [cid for cid, _ in _riff_chunks(longer)]
+    assert b"cue " not in dropped and b"smpl" not in dropped and b"plst" not in dropped
+    assert [p for cid, p in _riff_chunks(longer) if cid == b"LIST"] == [extras["info"]]  # adtl went too
+    cue = dict(_riff_chunks(told))[b"cue "]
+    offsets = [struct.unpack_from("<I", cue, 4 + 24 * i + 20)[0] for i in range(2)]
+    assert offsets == [p + 100 for _, p in CUE_POINTS]
+
+
+@pytest.mark.parametrize(("delay", "still_cd"), [(588 * 10, True), (1000, False)])
+def test_cd_cuesheet_leaves_the_cd_grid_only_when_it_must(tmp_path, delay, still_cd):
+    from labeler.visible.audio import AudioEdit, rewrite_audio_file
+
+    rate, frames = 44100, 588 * 100
+    src = tmp_path / "cd.flac"
+    write_audio(src, np.zeros((frames, 2), np.float32), rate, subtype="PCM_16")
+    blocks, audio = _flac_blocks(src.read_bytes())
+    sheet = bytearray(_cuesheet([(0, 1, [(0, 1)]), (588 * 50, 2, [(0, 1)]), (frames, 170, [])]))
+    sheet[128:136] = struct.pack(">Q", 88200)  # lead-in (CD only)
+    sheet[136] = 0x80  # CD-DA
+    raw = src.read_bytes()
+    metadata = _flac_block(0, blocks[0][1]) + _flac_block(5, bytes(sheet), last=True)
+    src.write_bytes(b"fLaC" + metadata + raw[audio:])
+    dst = tmp_path / "out.flac"
+    rewrite_audio_file(src, dst, lambda x, r: AudioEdit(np.concatenate([np.zeros((delay, 2), np.float32), x]),
+                                                        delay))
+    out = dict(_flac_blocks(dst.read_bytes())[0])[5]
+    assert _cue_tracks(out)[:2] == [(delay, 1, [(0, 1)]), (588 * 50 + delay, 2, [(0, 1)])]
+    lead_out = _cue_tracks(out)[2]
+    assert lead_out[0] == frames + delay
+    assert bool(out[136] & 0x80) is still_cd
+    assert (lead_out[1], struct.unpack_from(">Q", out, 128)[0]) == ((170, 88200) if still_cd else (255, 0))
