@@ -362,7 +362,7 @@ def test_fifty_parallel_uploads_get_200_or_503(pool: object, private_tmp: Path) 
 
         with ThreadPoolExecutor(50) as threads:
             codes = list(threads.map(post, range(50)))
-        assert set(codes) <= {200, 503} and 200 in codes, codes
+        assert set(codes) == {200, 503}, codes  # some served, the rest refused at once
         state = client.app.state.server  # type: ignore[attr-defined]
         assert state.gate.active == 0 and _left(Path(state.root)) == []
         assert client.get("/v1/health").status_code == 200
