@@ -315,6 +315,10 @@ def test_health_openapi_page_and_docs(pool: object) -> None:
         assert "http://" not in page.text and "https://" not in page.text  # no CDN
         script = client.get("/static/app.js")
         assert script.status_code == 200 and "innerHTML" not in script.text
+        for asset in ("app.js", "style.css", "docs.js", "docs.html"):  # nothing loads from elsewhere
+            text = client.get(f"/static/{asset}").text
+            assert "http://" not in text and "https://" not in text and "//cdn" not in text, asset
+        assert client.get("/fonts/label-cjk.otf").content[:4] == b"OTTO"
         assert client.get("/docs").status_code == 200
         assert client.get("/static/../config.py").status_code == 404
 
