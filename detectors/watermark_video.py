@@ -56,8 +56,12 @@ from labeler.watermark.video import VIDEO_METHOD, ZOOM_MIN_SIDE
 
 __all__ = ["detect_video", "MAX_FRAMES", "GEOMETRY_FRAMES"]
 
-#: Frames read at most (10 s at 25 fps): an unmarked video costs this many frame reads.
-MAX_FRAMES = 250
+#: Frames read at most (5 s at 30 fps): an unmarked video costs this many frame reads. More frames
+#: help little (consecutive frames share most of their picture; see docs/watermark-video.md).
+MAX_FRAMES = 150
+#: A rescale candidate reads a centred window of at most this many pixels a side after resampling:
+#: ~10 tiles per frame, plenty once frames are summed, at a fraction of a 1 MP resample.
+RESAMPLE_SIDE = 640
 #: Frames read at the scale as given before the lattice is estimated (their mean geometry image).
 GEOMETRY_FRAMES = 8
 #: Smallest rescale the lattice search proposes: 1080p -> 480p is 0.444 (the image detector's 0.45 is
@@ -164,7 +168,10 @@ def detect_video(path: str | os.PathLike[str], *, key: bytes, method: str | None
                              f"(at least {MIN_SIDE} px)")
     points = checkpoints(max_frames)
     tries = scale_tries(h, w) if search_scale else 0
-    views = (2, 1) if min(h, w) >= 2 * MIN_SIDE else (1,)
+    # the halved view reads a 2x-zoomed mark (sources >= 720p); the frames as decoded a 1x mark. Frames
+    # of >= 720p hold a 1x mark only if upscaled from a smaller source, which the halved view and its
+    # rescale candidates cover, so they skip the costliest prefilter
+    views = (2,) if min(h, w) >= ZOOM_MIN_SIDE else (2, 1) if min(h, w) >= 2 * MIN_SIDE else (1,)
     standard = standard_scales(h) if search_scale and 2 in views else []
     per_read = sum(s.shifts for s in schemes)
     reads = READS_AS_GIVEN * len(views) + (tries + len(standard)) * len(schemes)
@@ -293,7 +300,12 @@ class _Search:
 
     @staticmethod
     def _add_resampled(y: np.ndarray, mat: np.ndarray, acc: FoldSum) -> None:
-        y2 = _resample(y, mat)
+        # a centred window of the same size every frame, so the tile phase stays the same
+        h, w = y.shape
+        ch = min(h, int(np.ceil(RESAMPLE_SIDE * float(np.hypot(mat[0, 0], mat[1, 0])))))
+        cw = min(w, int(np.ceil(RESAMPLE_SIDE * float(np.hypot(mat[0, 1], mat[1, 1])))))
+        y0, x0 = (h - ch) // 2, (w - cw) // 2
+        y2 = _resample(y[y0 : y0 + ch, x0 : x0 + cw], mat)
         if y2 is not None:
             acc.add(prefilter_parts(y2))
 

@@ -163,7 +163,7 @@ def test_pattern_matches_image_core() -> None:
 
 
 def test_checkpoints_and_scales() -> None:
-    assert checkpoints(250) == [1, 2, 4, 8, 16, 32, 64, 128, 250]
+    assert checkpoints(150) == [1, 2, 4, 8, 16, 32, 64, 128, 150]
     assert standard_scales(480) == pytest.approx([480 / 720, 480 / 1080])
     snapped = snap_scale(np.eye(2) * 0.335, 720, 2, 720)  # 1080p -> 720p estimated on the halved view
     assert snapped[0, 0] == pytest.approx(720 / 1080 / 2)
