@@ -1,0 +1,246 @@
+"""What one ``verify`` costs, per medium, as ratios that hold on any machine (issue #17).
+
+Run: ``.venv/bin/python benchmarks/verify_throughput.py [--quick] [--write] [--label before|after]``.
+
+One core (the process pins itself to CPU 0 and sets the BLAS/OpenMP/OpenCV threads to 1), ratios taken
+within one run:
+
+* image (a corpus photo resized to 1920x1080 and 2560x1440, JPEG q90; labeled = watermark + visible +
+  metadata, clean = as is): ``verify`` with the key, all layers, over one decode of the same file
+  (``labeler.media.read_image``); ``--quick`` verify (metadata, C2PA, watermark) too where it exists;
+* video (10 s 1920x1080 25 fps H.264, ``testsrc2``; labeled = visible at start, middle, end + metadata):
+  ``verify`` wall time over the clip's duration;
+* audio (32 s 44.1 kHz stereo, the corpus piano looped; labeled = rhythm cue + voice prompt at start
+  and end): audio duration over ``verify`` wall time, "x real time";
+* ``aigc batch verify`` over a folder of images (half labeled), files per second on 1 and 2 workers
+  (not pinned: the workers need their own cores).
+
+``--label before`` measures another checkout: run it with that checkout's code first on
+``PYTHONPATH`` (``git worktree add /tmp/before <commit>``; ``PYTHONPATH=/tmp/before python
+benchmarks/verify_throughput.py --label before``); its numbers are kept in a JSON file beside
+``RESULTS.md`` and shown as the "before" column when ``--label after --write`` runs.
+"""
+
+from __future__ import annotations
+
+import os
+
+# One core: set before NumPy/OpenCV load their thread pools.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import inspect  # noqa: E402
+import json  # noqa: E402
+import shutil  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Callable  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT.parent / "shared" / "corpus"
+SAVED = Path(__file__).resolve().parent / "verify_throughput.json"
+PRODUCER = "001191110102MACQD9K64010000"
+
+
+def _pin() -> None:
+    cv2.setNumThreads(1)
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+
+
+def _median_time(fn: Callable[[], Any], repeats: int) -> float:
+    fn()  # warm caches (templates, FFT plans, imports)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def make_media(folder: Path) -> dict[str, Path]:
+    """The clean and labeled files of every medium in ``folder``."""
+    from labeler import AIGCLabel, label_file
+    from labeler.media import ffmpeg as ff
+    from labeler.media import read_image
+
+    photo = CORPUS / "images" / "mate-Garden.jpg"
+    src = read_image(photo if photo.exists() else ROOT / "samples" / "photo.jpg").pixels
+    from labeler.watermark.keyfile import generate_key, read_key_file, write_key_file
+
+    key = folder / "key.txt"
+    write_key_file(key, generate_key())
+    files: dict[str, Path] = {"key": key}
+    rec = AIGCLabel(PRODUCER, "bench-1")
+    for w, h in ((1920, 1080), (2560, 1440)):
+        img = cv2.resize(src, (w, h), interpolation=cv2.INTER_CUBIC)
+        clean = folder / f"clean{w}.jpg"
+        cv2.imwrite(str(clean), np.ascontiguousarray(img[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 90])
+        files[f"image{w}-clean"] = clean
+        files[f"image{w}-labeled"] = folder / f"labeled{w}.jpg"
+        label_file(clean, files[f"image{w}-labeled"], rec, layers=("watermark", "visible", "metadata"),
+                   key=read_key_file(key), quality=90)
+    exe = ff.ffmpeg_exe()
+    clip = folder / "clean.mp4"
+    subprocess.run([exe, "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=1920x1080:rate=25:duration=10", "-f", "lavfi", "-i", "sine=f=440:duration=10",
+                    "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p", "-c:a", "aac",
+                    "-shortest", str(clip)], check=True)
+    files["video-clean"], files["video-labeled"] = clip, folder / "labeled.mp4"
+    label_file(clip, files["video-labeled"], rec, layers=("visible", "metadata"), visible_seconds=2.0,
+               video_at=("start", "middle", "end"))
+    piano = CORPUS / "audio" / "music-piano.wav"
+    wav = folder / "clean.wav"
+    subprocess.run([exe, "-y", "-loglevel", "error", "-stream_loop", "-1", "-i",
+                    str(piano if piano.exists() else ROOT / "samples" / "speech.wav"), "-t", "32", "-ac", "2",
+                    "-ar", "44100", str(wav)], check=True)
+    files["audio-clean"], files["audio-labeled"] = wav, folder / "labeled.wav"
+    label_file(wav, files["audio-labeled"], rec, layers=("visible", "metadata"), audio_label="both",
+               cue_positions=("start", "end"))
+    return files
+
+
+def _has_layers() -> bool:
+    from detectors import verify
+
+    return "layers" in inspect.signature(verify).parameters
+
+
+def measure(files: dict[str, Path], repeats: int) -> dict[str, float]:
+    """Ratios per medium and state (see the module docstring)."""
+    from detectors import verify
+    from labeler.media import read_image
+    from labeler.media.audio import read_audio
+    from labeler.media.video import video_info
+
+    from labeler.watermark.keyfile import read_key_file
+
+    key = read_key_file(files["key"])
+    out: dict[str, float] = {}
+    for w in (1920, 2560):
+        for state in ("labeled", "clean"):
+            path = files[f"image{w}-{state}"]
+            decode = _median_time(lambda p=path: read_image(p), repeats)
+            full = _median_time(lambda p=path: verify(p, key=key), repeats)
+            out[f"image{w}-{state}"] = full / decode
+            out[f"image{w}-{state}-ms"] = 1000 * full
+            if _has_layers():
+                quick = _median_time(lambda p=path: verify(p, key=key, layers="quick"), repeats)
+                out[f"image{w}-{state}-quick"] = quick / decode
+            print(f"image {w} {state}: decode {1000 * decode:.0f} ms, verify {1000 * full:.0f} ms "
+                  f"({full / decode:.1f}x)", flush=True)
+    for state in ("labeled", "clean"):
+        path = files[f"video-{state}"]
+        seconds = _median_time(lambda p=path: verify(p, key=key), max(1, repeats // 3))
+        duration = video_info(path).duration
+        out[f"video-{state}"] = seconds / duration
+        print(f"video {state}: verify {seconds:.2f} s for {duration:.1f} s ({seconds / duration:.3f}x)", flush=True)
+        report = verify(path, key=key).to_dict()
+        out[f"video-{state}-found"] = float(bool((report["layers"].get("visible") or {}).get("present")))
+    for state in ("labeled", "clean"):
+        path = files[f"audio-{state}"]
+        seconds = _median_time(lambda p=path: verify(p, key=key), repeats)
+        audio = read_audio(path)
+        duration = audio.samples.shape[0] / audio.sample_rate
+        out[f"audio-{state}"] = duration / seconds
+        print(f"audio {state}: verify {1000 * seconds:.0f} ms for {duration:.0f} s ({duration / seconds:.0f}x real "
+              "time)", flush=True)
+    return out
+
+
+def batch_rate(files: dict[str, Path], folder: Path, count: int, workers: int) -> float:
+    """Files per second of ``aigc batch verify`` over ``count`` 1080p images, half labeled."""
+    src = folder / "batch"
+    if not src.exists():
+        src.mkdir()
+        for i in range(count):
+            state = "labeled" if i % 2 else "clean"
+            shutil.copy(files[f"image1920-{state}"], src / f"{i:03d}.jpg")
+    report = folder / f"batch-{workers}.jsonl"
+    report.unlink(missing_ok=True)
+    env = dict(os.environ)
+    cmd = [sys.executable, "-m", "labeler.cli", "batch", "verify", str(src), "--report", str(report),
+           "--key-file", str(files["key"]), "--workers", str(workers), "--no-progress"]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
+    return count / (time.perf_counter() - t0)
+
+
+def table(now: dict[str, float], before: dict[str, float] | None) -> str:
+    """Markdown tables: the ratios, and batch files/s."""
+    def cell(d: dict[str, float] | None, k: str, fmt: str) -> str:
+        return "-" if d is None or k not in d else format(d[k], fmt)
+
+    rows = ["| medium | what | state | before | after | target |", "|---|---|---|---:|---:|---|"]
+    for w in (1920, 2560):
+        for state in ("labeled", "clean"):
+            k = f"image{w}-{state}"
+            rows.append(f"| image {w} px JPEG | verify (all layers, key) / decode | {state} | "
+                        f"{cell(before, k, '.2f')}x | {cell(now, k, '.2f')}x | <= 2x |")
+            rows.append(f"| image {w} px JPEG | `--quick` verify / decode | {state} | "
+                        f"{cell(before, k + '-quick', '.2f')}x | {cell(now, k + '-quick', '.2f')}x | <= 1.2x |")
+    for state in ("labeled", "clean"):
+        k = f"video-{state}"
+        rows.append(f"| video 10 s 1080p25 H.264 | verify / duration | {state} | {cell(before, k, '.3f')} | "
+                    f"{cell(now, k, '.3f')} | <= 0.1 |")
+    for state in ("labeled", "clean"):
+        k = f"audio-{state}"
+        rows.append(f"| audio 32 s 44.1 kHz stereo | x real time | {state} | {cell(before, k, '.0f')} | "
+                    f"{cell(now, k, '.0f')} | >= 500 |")
+    rows += ["", "| `aigc batch verify`, 1080p JPEGs (half labeled), all layers + key | before | after |",
+             "|---|---:|---:|"]
+    for workers in (1, 2):
+        k = f"batch-{workers}"
+        rows.append(f"| files/s, {workers} worker{'s' if workers > 1 else ''} | {cell(before, k, '.1f')} | "
+                    f"{cell(now, k, '.1f')} |")
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and batch files")
+    parser.add_argument("--write", action="store_true", help="write the section verify:throughput of RESULTS.md")
+    parser.add_argument("--label", default="after", help="'before' saves the numbers for a later 'after' run")
+    parser.add_argument("--media", type=Path, help="keep the generated media in this folder (reused when there)")
+    args = parser.parse_args()
+    repeats, count = (3, 8) if args.quick else (7, 24)
+    folder = args.media or Path(tempfile.mkdtemp(prefix="aigc-verify-bench-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    index = folder / "files.json"
+    if index.exists():
+        files = {k: Path(v) for k, v in json.loads(index.read_text()).items()}
+    else:
+        files = make_media(folder)
+        index.write_text(json.dumps({k: str(v) for k, v in files.items()}))
+    try:
+        rates = {f"batch-{w}": batch_rate(files, folder, count, w) for w in (1, 2)}
+        print(f"batch verify: {rates}", flush=True)
+        _pin()
+        now = measure(files, repeats) | rates
+    finally:
+        if args.media is None:
+            shutil.rmtree(folder, ignore_errors=True)
+    saved = json.loads(SAVED.read_text()) if SAVED.exists() else {}
+    saved[args.label] = now
+    SAVED.write_text(json.dumps(saved, indent=1, sort_keys=True))
+    text = table(now, saved.get("before") if args.label != "before" else None)
+    print(text)
+    if args.write:
+        from results import write_section
+
+        body = ("`benchmarks/verify_throughput.py`" + (" --quick" if args.quick else "") + ": one core (CPU 0, "
+                "1 thread), median of repeats; ratios within one run. 'before' = the commit issue #17 started "
+                "from, run with its own code.\n\n" + text)
+        write_section("verify:throughput", body)
+
+
+if __name__ == "__main__":
+    main()
