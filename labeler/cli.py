@@ -22,11 +22,9 @@ import click
 
 from labeler import __version__
 from labeler.errors import LabelerError
+from labeler.options import VISIBLE_POSITIONS, parse_cue_places, parse_video_places
 from labeler.pipeline import AVAILABLE_LAYERS, LAYER_ORDER, label_file
 from labeler.record import AIGCLabel
-
-# The six placements of labeler.visible.POSITIONS, spelled out so --help needs no font loading.
-VISIBLE_POSITIONS = ("bottom-right", "bottom-left", "top-right", "top-left", "bottom-center", "top-center")
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -226,18 +224,8 @@ def _describe(name: str, info: dict) -> str:
     return name
 
 
-def _video_at(spec: str) -> tuple[str, ...]:
-    from labeler.visible.video import parse_places  # imported here: the CLI starts without numpy
-
-    return parse_places(spec)
-
-
-def _cue_positions(spec: str) -> tuple[str, ...]:
-    where = tuple(p.strip() for p in spec.split(",") if p.strip())
-    bad = [p for p in where if p not in ("start", "end", "middle")]
-    if bad or not where:
-        raise LabelerError(f"--cue takes start, end and/or middle, not {spec!r}")
-    return where
+_video_at = parse_video_places
+_cue_positions = parse_cue_places
 
 
 def _signer(cert: str | None, key: str | None, tsa: str | None):
@@ -502,9 +490,12 @@ def keygen_cmd(key_file: str, overwrite: bool) -> None:
               help="Seconds one request's work may take (504 beyond).")
 @click.option("--max-megapixels", type=click.IntRange(1, 268), default=50, show_default=True,
               help="Largest image decoded (422 beyond): bounds a worker's memory against image bombs.")
+@click.option("--manifest-store", default=None,
+              help="Manifest store (SQLite file or postgresql:// URL): /v1/label keeps manifests there, "
+              "/v1/verify recovers them, and the C2PA resolution API (/matches/byBinding) serves them.")
 def serve_cmd(host: str, port: int, key_files: Sequence[str], sign_cert: str | None, sign_key: str | None,
               anchor_files: Sequence[str], token_file: str | None, max_upload_mb: int, workers: int,
-              max_concurrent: int, timeout_s: float, max_megapixels: int) -> None:
+              max_concurrent: int, timeout_s: float, max_megapixels: int, manifest_store: str | None) -> None:
     """Serve the verification page (GET /) and the HTTP API (/v1/verify, /v1/label, /v1/health).
 
     Labeling is enabled when the server has a watermark key or a C2PA signer; keys and signer are the
@@ -520,8 +511,10 @@ def serve_cmd(host: str, port: int, key_files: Sequence[str], sign_cert: str | N
         keys = tuple(_read_key(path) for path in key_files)
         signer = _signer(sign_cert, sign_key, None)
         load_trust_anchors(anchor_files)  # fail now, not on the first request
+        if manifest_store and "://" not in manifest_store:
+            manifest_store = os.path.abspath(manifest_store)  # the workers may not share our folder
         options = ServeOptions(host, port, keys, signer, tuple(anchor_files), token_file, max_upload_mb,
-                               workers, max_concurrent, timeout_s, max_megapixels)
+                               workers, max_concurrent, timeout_s, max_megapixels, manifest_store)
     except LabelerError as exc:
         _fail(str(exc))
     serve(options)

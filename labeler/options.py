@@ -17,6 +17,33 @@ if TYPE_CHECKING:
 
 AUDIO_LABELS = ("rhythm", "voice", "both")
 VOICE_LANGUAGES = ("zh", "en")
+#: The six placements of :data:`labeler.visible.POSITIONS`, spelled out so option parsing (the CLI's
+#: --help, the server's form fields) needs no font loading.
+VISIBLE_POSITIONS = ("bottom-right", "bottom-left", "top-right", "top-left", "bottom-center", "top-center")
+#: Where an audio cue may go.
+CUE_PLACES = ("start", "end", "middle")
+
+
+def parse_cue_places(spec: str) -> tuple[str, ...]:
+    """``"start,end"`` -> ``("start", "end")``: where the audio cue goes (``aigc label --cue``).
+
+    Raises
+    ------
+    InvalidArgument
+        An unknown or empty place list.
+    """
+    where = tuple(p.strip() for p in spec.split(",") if p.strip())
+    bad = [p for p in where if p not in CUE_PLACES]
+    if bad or not where:
+        raise InvalidArgument(f"--cue takes start, end and/or middle, not {spec!r}")
+    return where
+
+
+def parse_video_places(spec: str) -> tuple[str, ...]:
+    """``"start,end"`` -> the places the visible label shows in a video (``aigc label --video-at``)."""
+    from labeler.visible.video import parse_places  # imported here: option parsing starts without numpy
+
+    return parse_places(spec)
 
 
 @dataclass(frozen=True)

@@ -132,8 +132,10 @@ class SqliteStore:
         finally:
             conn.close()
 
-    def find(self, *, alg: str, key_id: str, payload: bytes) -> list[StoredManifest]:
+    def find(self, *, alg: str, key_id: str | None, payload: bytes) -> list[StoredManifest]:
         """The manifests stored for a soft binding, newest first (empty when none).
+
+        ``key_id`` None matches any key (a resolution query carries only the algorithm and value).
 
         Raises
         ------
@@ -145,14 +147,26 @@ class SqliteStore:
             rows = conn.execute(
                 "SELECT m.manifest_id, m.mime, m.store, m.label, m.created FROM bindings b "
                 "JOIN manifests m ON m.manifest_id = b.manifest_id "
-                "WHERE b.alg = ? AND b.key_id = ? AND b.payload = ? ORDER BY m.created DESC",
-                (alg, key_id, payload),
+                "WHERE b.alg = ? AND (? IS NULL OR b.key_id = ?) AND b.payload = ? ORDER BY m.created DESC",
+                (alg, key_id, key_id, payload),
             ).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"manifest store {self.path}: {exc}") from None
         finally:
             conn.close()
         return [StoredManifest(r[0], r[1], bytes(r[2]), r[3], r[4]) for r in rows]
+
+    def get(self, manifest_id: str) -> StoredManifest | None:
+        """The manifest stored under ``manifest_id``, or None."""
+        conn = self._connect()
+        try:
+            row = conn.execute("SELECT manifest_id, mime, store, label, created FROM manifests "
+                               "WHERE manifest_id = ?", (manifest_id,)).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"manifest store {self.path}: {exc}") from None
+        finally:
+            conn.close()
+        return StoredManifest(row[0], row[1], bytes(row[2]), row[3], row[4]) if row else None
 
     def count(self) -> int:
         """Number of soft bindings stored."""
@@ -215,7 +229,7 @@ class PostgresStore:
         except psycopg.Error as exc:
             raise StoreError(f"manifest store {_safe_url(self.url)}: {_one_line(exc)}") from None
 
-    def find(self, *, alg: str, key_id: str, payload: bytes) -> list[StoredManifest]:
+    def find(self, *, alg: str, key_id: str | None, payload: bytes) -> list[StoredManifest]:
         """As :meth:`SqliteStore.find`."""
         import psycopg
 
@@ -224,12 +238,25 @@ class PostgresStore:
                 rows = conn.execute(
                     "SELECT m.manifest_id, m.mime, m.store, m.label, m.created FROM bindings b "
                     "JOIN manifests m ON m.manifest_id = b.manifest_id "
-                    "WHERE b.alg = %s AND b.key_id = %s AND b.payload = %s ORDER BY m.created DESC",
-                    (alg, key_id, payload),
+                    "WHERE b.alg = %s AND (%s::text IS NULL OR b.key_id = %s) AND b.payload = %s "
+                    "ORDER BY m.created DESC",
+                    (alg, key_id, key_id, payload),
                 ).fetchall()
         except psycopg.Error as exc:
             raise StoreError(f"manifest store {_safe_url(self.url)}: {_one_line(exc)}") from None
         return [StoredManifest(r[0], r[1], bytes(r[2]), r[3], r[4]) for r in rows]
+
+    def get(self, manifest_id: str) -> StoredManifest | None:
+        """As :meth:`SqliteStore.get`."""
+        import psycopg
+
+        try:
+            with self._connect() as conn:
+                row = conn.execute("SELECT manifest_id, mime, store, label, created FROM manifests "
+                                   "WHERE manifest_id = %s", (manifest_id,)).fetchone()
+        except psycopg.Error as exc:
+            raise StoreError(f"manifest store {_safe_url(self.url)}: {_one_line(exc)}") from None
+        return StoredManifest(row[0], row[1], bytes(row[2]), row[3], row[4]) if row else None
 
     def count(self) -> int:
         """Number of soft bindings stored."""
@@ -306,14 +333,14 @@ class RemoteStore:
             raise StoreError(f"manifest store {self.base}: answer over {limit} bytes")
         return body, kind
 
-    def find(self, *, alg: str, key_id: str, payload: bytes) -> list[StoredManifest]:
+    def find(self, *, alg: str, key_id: str | None, payload: bytes) -> list[StoredManifest]:
         """As :meth:`SqliteStore.find`, over the network."""
         import base64
         import json
         from urllib.parse import quote, urlencode
 
-        query = urlencode({"alg": alg, "value": base64.b64encode(payload).decode(), "keyId": key_id,
-                           "maxResults": self.MAX_RESULTS})
+        fields = {"alg": alg, "value": base64.b64encode(payload).decode(), "maxResults": self.MAX_RESULTS}
+        query = urlencode({**fields, **({"keyId": key_id} if key_id else {})})
         body, _ = self._get(f"{self.base}/matches/byBinding?{query}", 1 << 20)
         try:
             matches = json.loads(body)["matches"]

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from labeler.server import routes_health, routes_label, routes_page, routes_verify
+from labeler.server import routes_health, routes_label, routes_page, routes_resolution, routes_verify
 from labeler.server.config import ServerConfig
 from labeler.server.errors import error_response, response_for
 from labeler.server.jobs import make_pool
@@ -111,7 +111,8 @@ def create_app(config: ServerConfig | None = None, *, executor: Executor | None 
             shutil.rmtree(state.root, ignore_errors=True)
 
     app = Starlette(
-        routes=[*routes_page.routes, *routes_health.routes, *routes_verify.routes, *routes_label.routes],
+        routes=[*routes_page.routes, *routes_health.routes, *routes_verify.routes, *routes_label.routes,
+                *routes_resolution.routes],
         middleware=[Middleware(SecurityHeaders),
                     Middleware(BodyLimit, limit=config.max_upload_bytes + FORM_OVERHEAD)],
         exception_handlers={HTTPException: _http_error, Exception: _any_error},

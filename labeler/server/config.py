@@ -56,6 +56,10 @@ class ServerConfig:
         refuses the pixel layers (422). The toolkit's own limits apply below it.
     temp_dir : str or None
         Folder under which each request gets its private folder; None: :func:`tempfile.gettempdir`.
+    manifest_store : str or None
+        Manifest store (:func:`labeler.provenance.store.open_store`): ``/v1/label`` keeps signed
+        manifests there, ``/v1/verify`` recovers stripped files' manifests from it, and the C2PA Soft
+        Binding Resolution API (``/matches/byBinding``, ``/manifests/{id}``) serves it.
     """
 
     keys: tuple[bytes, ...] = ()
@@ -68,6 +72,7 @@ class ServerConfig:
     timeout_s: float = DEFAULT_TIMEOUT_S
     max_pixels: int = DEFAULT_MAX_MEGAPIXELS * 1_000_000
     temp_dir: str | None = None
+    manifest_store: str | None = None
 
     @property
     def labeling_layers(self) -> tuple[str, ...]:

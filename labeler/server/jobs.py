@@ -116,7 +116,7 @@ def pixels_problem(path: str, max_pixels: int) -> str | None:
 
 
 def verify_job(path: str, name: str, keys: tuple[bytes, ...], anchors: tuple[str, ...],
-               want_box: bool, max_pixels: int) -> dict[str, Any]:
+               want_box: bool, max_pixels: int, store: str | None = None) -> dict[str, Any]:
     """Verify the file at ``path`` as ``aigc verify --json`` does; ``name`` becomes ``report.file``.
 
     Returns
@@ -145,7 +145,7 @@ def verify_job(path: str, name: str, keys: tuple[bytes, ...], anchors: tuple[str
         report = None
         # Each key in turn until one finds its watermark: rotated keys keep old files recognised.
         for key in keys or (None,):
-            report = verify(path, key=key, trust_anchors=list(anchors) or None)
+            report = verify(path, key=key, trust_anchors=list(anchors) or None, manifest_store=store)
             if key is None or (report.watermark or {}).get("present"):
                 break
         assert report is not None

@@ -85,7 +85,8 @@ async def _label(state: Any, work: Work, record: AIGCLabel, options: dict[str, A
 
 def _label_request(fields: dict[str, str], config: Any) -> tuple[AIGCLabel, dict[str, Any]]:
     """The record and ``label_file`` options from the form; 400 on anything missing or wrong."""
-    from labeler.cli import _cue_positions, _video_at  # one parser, one behaviour with `aigc label`
+    from labeler.options import parse_cue_places as _cue_positions  # one parser with `aigc label`
+    from labeler.options import parse_video_places as _video_at
     from labeler.pipeline import parse_layers
 
     sent = [name for name in _SECRETS if name in fields]
@@ -111,7 +112,7 @@ def _label_request(fields: dict[str, str], config: Any) -> tuple[AIGCLabel, dict
 
 def _options(fields: dict[str, str], config: Any, layers: tuple[str, ...], cue: Any, video_at: Any
              ) -> dict[str, Any]:
-    from labeler.cli import VISIBLE_POSITIONS
+    from labeler.options import VISIBLE_POSITIONS
 
     whole = _flag(fields, "whole")
     return {
@@ -129,6 +130,7 @@ def _options(fields: dict[str, str], config: Any, layers: tuple[str, ...], cue: 
         "audio_label": _choice(fields, "audio_label", ("rhythm", "voice", "both"), "rhythm"),
         "voice_language": _choice(fields, "voice_language", ("zh", "en"), "zh"),
         "c2pa_thumbnail": _flag(fields, "c2pa_thumbnail"),
+        "manifest_store": config.manifest_store if "c2pa" in layers else None,
     }
 
 

@@ -60,7 +60,8 @@ async def _verify_all(state: Any, work: Any, want_box: bool) -> list[dict[str, A
         if left <= 0:
             raise ApiError(504, f"the request took longer than {config.timeout_s:g} s")
         outcomes.append(await run_job(state, work.pending, left, verify_job, str(upload.path), upload.name,
-                                      config.keys, config.trust_anchors, want_box, config.max_pixels))
+                                      config.keys, config.trust_anchors, want_box, config.max_pixels,
+                                      config.manifest_store))
     return outcomes
 
 

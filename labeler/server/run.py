@@ -31,6 +31,7 @@ class ServeOptions:
     max_concurrent: int
     timeout_s: float
     max_megapixels: int
+    manifest_store: str | None = None
 
 
 def serve(options: ServeOptions) -> None:
@@ -58,7 +59,8 @@ def serve(options: ServeOptions) -> None:
     config = ServerConfig(keys=options.keys, signer=options.signer, trust_anchors=options.trust_anchors,
                           token=token, max_upload_bytes=options.max_upload_mb << 20, workers=options.workers,
                           max_concurrent=options.max_concurrent, timeout_s=options.timeout_s, temp_dir=root,
-                          max_pixels=options.max_megapixels * 1_000_000)
+                          max_pixels=options.max_megapixels * 1_000_000,
+                          manifest_store=options.manifest_store)
     _banner(options, config)
     # uvicorn re-raises SIGTERM after its graceful shutdown; make that an exit that runs our finally
     # (the default action would end the process before the folder is removed).
