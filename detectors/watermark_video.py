@@ -2,9 +2,13 @@
 
 ::
 
+    >>> from labeler.watermark import payload_from_produce_id
+    >>> from labeler.watermark.video import watermark_video
     >>> from detectors.watermark_video import detect_video
-    >>> r = detect_video("clip.mp4", key=key)            # doctest: +SKIP
-    >>> r.found, r.payload.hex(), r.p_value, r.frames_read
+    >>> _ = watermark_video("in.mp4", "clip.mp4", payload_from_produce_id("vid-7"), key=key, overwrite=True)
+    >>> r = detect_video("clip.mp4", key=key)
+    >>> r.found, r.payload == payload_from_produce_id("vid-7"), r.p_value <= 1e-6, r.frames_read
+    (True, True, True, 1)
 
 The mark (:mod:`labeler.watermark.video`) is the same tile at the same place in every frame, so the
 prefiltered, folded tiles of successive frames add up coherently while the changing picture adds up

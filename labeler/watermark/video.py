@@ -2,11 +2,15 @@
 
 ::
 
+    >>> from labeler.watermark import payload_from_produce_id
     >>> from labeler.watermark.video import watermark_video
-    >>> watermark_video("in.mp4", "out.mp4", payload, key=key)          # doctest: +SKIP
-    {'method': 'dct', 'strength': 2.0, 'encoder': 'libx264', 'frames': 100, ...}
+    >>> payload = payload_from_produce_id("vid-0001")
+    >>> done = watermark_video("in.mp4", "out.mp4", payload, key=key, overwrite=True)
+    >>> done["watermark"]["method"], done["watermark"]["encoder"], done["watermark"]["audio"]
+    ('dwt', 'libx264', 'copied')
     >>> from detectors.watermark_video import detect_video
-    >>> detect_video("out.mp4", key=key).payload                         # doctest: +SKIP
+    >>> detect_video("out.mp4", key=key).payload == payload
+    True
 
 One streaming pass: ffmpeg decodes the video stream to raw planar YUV (the source's 8-bit planar
 format, so no RGB round trip and no chroma resampling) through a pipe; each frame's luma plane gets
