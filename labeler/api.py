@@ -95,7 +95,8 @@ def label(
     watermark_method : {"dct", "dwt"}
         Watermark method.
     watermark_strength : float, optional
-        Watermark strength in 8-bit luma levels (default :data:`labeler.watermark.DEFAULT_STRENGTH`).
+        Watermark strength in 8-bit luma levels; None (default): the per-image budget
+        (:func:`labeler.watermark.budget_mask`).
     text : str
         Wording of the visible label (must contain "AI"/"人工智能" and "生成"/"合成", GB 45438 5).
     position : str
@@ -220,13 +221,13 @@ def _label_array(source: Any, record: AIGCLabel, order: tuple[str, ...], key: by
         raise LabelerError(f"pixel array must be (H, W) or (H, W, 1..4), not {pixels.shape}")
     record.check()
     if "watermark" in order:
-        from labeler.watermark import DEFAULT_STRENGTH, embed, payload_from_produce_id
+        from labeler.watermark import embed, payload_from_produce_id
 
         if key is None:
             raise LabelerError("the watermark layer needs a key (see labeler.watermark.keyfile)")
-        chosen = DEFAULT_STRENGTH if strength is None else strength
+        # None: the per-image budget (docs/watermark.md); a number: the fixed texture-mask strength
         pixels = embed(pixels, payload_from_produce_id(record.produce_id), key=key, method=method,
-                       strength=chosen)
+                       strength=strength)
     if "visible" in order:
         from labeler.visible import add_image_label
 

@@ -57,7 +57,7 @@ class WatermarkOptions:
     method : {"dct", "dwt"}
         Image watermark method.
     strength : float or None
-        Strength in 8-bit luma levels; None for the method's default.
+        Strength in 8-bit luma levels (the fixed texture-mask model); None for the per-image budget.
     """
 
     key: bytes | None = None

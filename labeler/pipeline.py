@@ -130,7 +130,8 @@ def label_file(
     watermark_method : {"dct", "dwt"}
         Watermark method.
     watermark_strength : float, optional
-        Watermark strength in 8-bit luma levels (default :data:`labeler.watermark.DEFAULT_STRENGTH`).
+        Watermark strength in 8-bit luma levels; None (default): the per-image budget
+        (:func:`labeler.watermark.budget_mask`).
     quality : int
         JPEG / lossy WebP quality (1-100) used when the watermark layer re-encodes the pixels.
     signer : SignerSpec, optional

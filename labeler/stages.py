@@ -125,15 +125,16 @@ def image_layers(image: Any, layers: tuple[str, ...], record: AIGCLabel,
 
 def _watermark_pixels(pixels: Any, record: AIGCLabel, options: LabelOptions) -> tuple[Any, dict[str, Any]]:
     # The payload is derived from the ProduceID, so a verifier can check watermark against metadata.
-    from labeler.watermark import DEFAULT_STRENGTH, embed, payload_from_produce_id
+    from labeler.watermark import embed, payload_from_produce_id
     from labeler.watermark.keyfile import key_id
 
     wm = options.watermark
     assert wm.key is not None
     payload = payload_from_produce_id(record.produce_id)
-    chosen = DEFAULT_STRENGTH if wm.strength is None else wm.strength
-    marked = embed(pixels, payload, key=wm.key, method=wm.method, strength=chosen)
-    done = {"method": wm.method, "payload": payload.hex(), "key_id": key_id(wm.key), "strength": chosen}
+    # None: the per-image budget (docs/watermark.md); a number: the fixed texture-mask strength
+    marked = embed(pixels, payload, key=wm.key, method=wm.method, strength=wm.strength)
+    done = {"method": wm.method, "payload": payload.hex(), "key_id": key_id(wm.key),
+            "strength": "budget" if wm.strength is None else wm.strength}
     return marked, done
 
 
