@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
@@ -25,15 +26,21 @@ from detectors.c2pa import read_c2pa
 from detectors.metadata import MetadataLayer, judge_metadata
 from detectors.report import SCHEMA, Report
 from detectors.verdict import CONFIDENCES, VERDICTS, Decision, cross_check, decide
-from labeler.errors import LabelerError
-from labeler.formats import EXTENSIONS, format_info, medium, sniff
+from labeler.errors import InvalidArgument, LabelerError
+from labeler.formats import EXTENSIONS, format_info, medium, sniff, sniff_file
 from labeler.metadata import carrier_module, read_labels
 
 if TYPE_CHECKING:
     import numpy as np
 
 __all__ = ["verify", "Report", "MetadataLayer", "VERDICTS", "CONFIDENCES", "SCHEMA", "Decision", "decide",
-           "cross_check", "Source", "TEMP_PREFIX", "VerifyOptions"]
+           "cross_check", "Source", "TEMP_PREFIX", "VerifyOptions", "VERIFY_LAYERS", "QUICK_LAYERS",
+           "parse_verify_layers"]
+
+#: The layers :func:`verify` can examine, in report order.
+VERIFY_LAYERS = ("metadata", "c2pa", "watermark", "visible")
+#: ``layers="quick"`` (``aigc verify --quick``): triage without the visible search, the slow layer.
+QUICK_LAYERS = ("metadata", "c2pa", "watermark")
 
 #: Formats :func:`verify` reads from bytes without a temporary file (MP4/MOV/M4A need a seekable file
 #: for ffmpeg: their index may sit at the end).
@@ -52,6 +59,7 @@ def verify(
     trust_anchors: list[str] | None = None,
     visible: bool = True,
     manifest_store: str | None = None,
+    layers: str | Sequence[str] | None = None,
 ) -> Report:
     """Read every label layer of ``source`` and judge them.
 
@@ -71,19 +79,30 @@ def verify(
         layer is always read (not for arrays), offline (no remote manifests, no OCSP).
     visible : bool
         Look for our explicit label: the visible "AI生成"-style mark in images and video, the audio cue
-        (``layers.visible``; about 0.03-0.5 s per image or audio file, 0.4-1.7 s per video).
+        and voice prompt (``layers.visible``). False is the same as leaving ``visible`` out of ``layers``.
     manifest_store : str, optional
         A manifest store (:func:`labeler.provenance.store.open_store`: a SQLite file) in which to look
         up the watermark's payload when the file carries no valid manifest of its own (stripped by a
         re-upload): a manifest found there is validated against the file with the same trust settings
         and reported as ``layers.c2pa`` with ``source: "store"`` (its hard binding may not match a
         re-encoded file; that is expected, see :mod:`detectors.recovery`). Needs ``key``.
+    layers : str or sequence of str, optional
+        Which layers to examine: names from :data:`VERIFY_LAYERS` (``"metadata,c2pa"`` or a sequence),
+        or ``"quick"`` for :data:`QUICK_LAYERS` (metadata, C2PA and, with ``key``, the watermark: no
+        visible search). Default: all. ``report.examined`` lists the layers examined, so a layer left
+        out reads as "not examined", never as "absent"; the verdict rules are unchanged for those
+        examined (a metadata layer not examined counts as no label, as for a pixel array).
 
     Returns
     -------
     Report
         ``verdict``, ``confidence``, ``reasons``, the layers and ``warnings``; the rules are in
         ``docs/verdicts.md``.
+
+    Raises
+    ------
+    InvalidArgument
+        ``layers`` names an unknown layer or none (a caller's mistake, not bad input).
 
     Notes
     -----
@@ -95,7 +114,8 @@ def verify(
     ffmpeg, so their bytes are also written to a private temporary folder (prefix
     :data:`TEMP_PREFIX`) that is removed before this function returns.
     """
-    opts = VerifyOptions(key, tuple(trust_anchors or ()), visible, manifest_store)
+    wanted = tuple(n for n in parse_verify_layers(layers) if visible or n != "visible")
+    opts = VerifyOptions(key, tuple(trust_anchors or ()), "visible" in wanted, manifest_store, wanted)
     if isinstance(source, (bytes, bytearray, memoryview)):
         return _verify_bytes(bytes(source), opts)
     if isinstance(source, (str, os.PathLike)):
@@ -115,6 +135,28 @@ class VerifyOptions:
     trust_anchors: tuple[str, ...] = ()
     visible: bool = True
     manifest_store: str | None = None
+    layers: tuple[str, ...] = VERIFY_LAYERS
+
+
+def parse_verify_layers(spec: str | Sequence[str] | None) -> tuple[str, ...]:
+    """Validate the ``layers`` of :func:`verify` and return them in :data:`VERIFY_LAYERS` order.
+
+    ``None`` is every layer; ``"quick"`` is :data:`QUICK_LAYERS`; otherwise comma-separated names
+    (or a sequence of them). Raises :class:`~labeler.errors.InvalidArgument` (one line) for an unknown
+    name or an empty list.
+    """
+    if spec is None:
+        return VERIFY_LAYERS
+    names = [n.strip() for n in (spec.split(",") if isinstance(spec, str) else spec) if n.strip()]
+    if names == ["quick"]:
+        return QUICK_LAYERS
+    if not names:
+        raise InvalidArgument("no layers to verify given")
+    for name in names:
+        if name not in VERIFY_LAYERS:
+            raise InvalidArgument(f"unknown layer {name!r} to verify (layers: {', '.join(VERIFY_LAYERS)}; "
+                                  "or quick)")
+    return tuple(n for n in VERIFY_LAYERS if n in names)
 
 
 def _verify_path(path: str | os.PathLike[str], opts: VerifyOptions) -> Report:
@@ -124,7 +166,8 @@ def _verify_path(path: str | os.PathLike[str], opts: VerifyOptions) -> Report:
         if p.is_dir():
             raise LabelerError("is a folder, not a file")
         report.size = p.stat().st_size
-        fmt, found = read_labels(p)
+        # Without the metadata layer only the format is needed (no carrier parsing).
+        fmt, found = read_labels(p) if "metadata" in opts.layers else (sniff_file(p), [])
     except Exception as exc:  # noqa: BLE001 - reported, see _read_error
         report.errors.append(_read_error(exc))
         return report
@@ -141,7 +184,7 @@ def _verify_bytes(data: bytes, opts: VerifyOptions) -> Report:
     try:
         # The whole buffer as the "head": sniff looks past an ID3 tag (FLAC behind ID3) within it.
         fmt = sniff(data)
-        found = carrier_module(fmt).read(io.BytesIO(data))
+        found = carrier_module(fmt).read(io.BytesIO(data)) if "metadata" in opts.layers else []
         if fmt in IN_MEMORY_FORMATS:
             # Every reader takes memory here: the carriers, the pixels or samples, C2PA's stream API.
             _judge(report, fmt, found, _Pixels(data, fmt) if medium(fmt) == "image" else None, data, opts)
@@ -169,9 +212,11 @@ def _verify_array(array: Any, opts: VerifyOptions) -> Report:
     # No container: no metadata label, no C2PA manifest. The verdict sees an empty metadata layer; the
     # report leaves both layers out rather than claim they were looked for.
     empty = MetadataLayer()
-    if opts.key is not None:
+    if opts.key is not None and "watermark" in opts.layers:
+        report.examined.append("watermark")
         report.watermark = _guarded(report, "watermark", watermark_layer, source, "image", opts.key, empty)
     if opts.visible:
+        report.examined.append("visible")
         report.visible = _guarded(report, "visible", visible_layer, source)
     _conclude(report, decide(empty, report.watermark, None, report.visible))
     return report
@@ -191,17 +236,27 @@ def _array_problem(pixels: Any) -> str | None:
 
 def _judge(report: Report, fmt: str, found: list[Any], pixels: _Pixels | None, path: Path | bytes,
            opts: VerifyOptions) -> None:
-    """Every layer of a container file, then the verdict.
+    """The layers of a container file that ``opts.layers`` asks for, then the verdict.
 
     ``path`` is the file for the readers that need one (ffmpeg, the audio readers), or the encoded
     image itself when every reader takes memory.
     """
     report.format, report.medium = fmt, medium(fmt)
-    report.metadata = judge_metadata(found)
+    # A layer not examined is judged as the verdict judges a missing one; the report leaves it out and
+    # ``examined`` says it was not looked at.
+    metadata = judge_metadata(found) if "metadata" in opts.layers else MetadataLayer()
+    if "metadata" in opts.layers:
+        report.metadata = metadata
+        report.examined.append("metadata")
+    if "c2pa" in opts.layers:
+        report.examined.append("c2pa")
     samples = _Samples(path) if report.medium == "audio" else None
-    if opts.key is not None:
+    if opts.key is not None and "watermark" in opts.layers:
+        report.examined.append("watermark")
         report.watermark = _guarded(report, "watermark", watermark_layer, pixels, report.medium, opts.key,
-                                    report.metadata, path, samples)
+                                    metadata, path, samples)
+    if opts.visible and (pixels is not None or report.medium == "video" or samples is not None):
+        report.examined.append("visible")
     if opts.visible and pixels is not None:
         report.visible = _guarded(report, "visible", visible_layer, pixels)
     elif opts.visible and report.medium == "video":
@@ -210,14 +265,15 @@ def _judge(report: Report, fmt: str, found: list[Any], pixels: _Pixels | None, p
         report.visible = _guarded(report, "visible", audio_visible_layer, samples)
     anchors = list(opts.trust_anchors) or None
     mime = format_info(fmt).mime
-    c2pa_layer = _guarded(report, "c2pa", read_c2pa, path, trust_anchors=anchors, mime=mime)
-    report.c2pa = c2pa_layer.to_dict() if c2pa_layer is not None else None
+    if "c2pa" in opts.layers:
+        c2pa_layer = _guarded(report, "c2pa", read_c2pa, path, trust_anchors=anchors, mime=mime)
+        report.c2pa = c2pa_layer.to_dict() if c2pa_layer is not None else None
     if report.c2pa is not None and report.c2pa["present"]:
         report.c2pa["source"] = "embedded"
     if opts.manifest_store and report.watermark and report.watermark.get("present") and not (
             report.c2pa and report.c2pa["present"] and report.c2pa["state"] in ("Trusted", "Valid")):
         _recover(report, opts.manifest_store, path, mime, anchors)
-    _conclude(report, decide(report.metadata, report.watermark, report.c2pa, report.visible))
+    _conclude(report, decide(metadata, report.watermark, report.c2pa, report.visible))
 
 
 def _recover(report: Report, store: str, content: Path | bytes, mime: str, anchors: list[str] | None) -> None:

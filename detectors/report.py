@@ -49,6 +49,10 @@ class Report:
         Why the file could not be read; non-empty means the verdict is ``None``.
     warnings : list of str
         File-level findings that do not stop reading (e.g. an extension that contradicts the content).
+    examined : list of str
+        The layers examined (of ``metadata``, ``c2pa``, ``watermark``, ``visible``, in that order): a
+        layer missing from ``layers`` and from this list was not looked at, which says nothing about
+        whether the file carries it. Empty when the file could not be read.
     """
 
     file: str
@@ -64,6 +68,7 @@ class Report:
     visible: dict[str, Any] | None = None
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    examined: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -91,6 +96,7 @@ class Report:
             "confidence": self.confidence,
             "reasons": self.reasons,
             "layers": layers,
+            "examined": self.examined,
             "errors": self.errors,
             "warnings": self.warnings,
         }
@@ -132,4 +138,9 @@ class Report:
             stamped = (f", time-stamped {ts['time']}" + (f" by {ts['tsa']}" if ts.get("tsa") else "")
                        if ts.get("time") else "")
             parts.append(f"c2pa {cp.get('state') or 'unreadable'} signer={cp.get('signer')}{ai}{stamped}")
+        # --layers / --quick / --no-visible: say what was skipped, so a verdict of none is not read as
+        # "checked and absent" for those layers.
+        skipped = [n for n in ("metadata", "c2pa", "visible") if n not in self.examined]
+        if skipped:
+            parts.append(f"not examined: {', '.join(skipped)}")
         return " - ".join(parts)

@@ -60,6 +60,16 @@ _no_visible_option = click.option(
     "--no-visible", is_flag=True,
     help="Skip the search for our visible mark / audio cue (the slow layer: 0.03-0.5 s per file).",
 )
+_verify_layers_option = click.option(
+    "--layers", "verify_layers", default=None, metavar="LAYERS",
+    help="Comma-separated layers to examine (metadata, c2pa, watermark, visible; default all); the report's "
+    "'examined' lists them, so a layer left out reads as not examined, never as absent.",
+)
+_quick_option = click.option(
+    "--quick", is_flag=True,
+    help="Triage: metadata, C2PA and (with --key-file) the watermark only, no visible search "
+    "(= --layers metadata,c2pa,watermark).",
+)
 _store_option = click.option(
     "--manifest-store", default=None, type=click.Path(dir_okay=False, path_type=str),
     help="Manifest store (SQLite file): a file whose manifest was stripped but whose watermark is found "
@@ -253,10 +263,12 @@ def _read_key(key_file: str | None) -> bytes | None:
               help="Watermark key: also look for our invisible watermark (images).")
 @_trust_anchors_option
 @_no_visible_option
+@_verify_layers_option
+@_quick_option
 @_store_option
 def verify_cmd(
     files: Sequence[str], as_json: bool, key_file: str | None, anchor_files: Sequence[str], no_visible: bool,
-    manifest_store: str | None,
+    verify_layers: str | None, quick: bool, manifest_store: str | None,
 ) -> None:
     """Read and judge the labels of FILES: confirmed, possible, suspected or none."""
     from detectors import verify
@@ -264,12 +276,13 @@ def verify_cmd(
 
     try:
         key = _read_key(key_file)
+        layers = _layers_to_verify(verify_layers, quick, no_visible, key)
         load_trust_anchors(anchor_files)  # fail early, once, on an unreadable anchor file
     except LabelerError as exc:
         _fail(str(exc))
     unreadable = 0
     for path in files:
-        report = verify(path, key=key, trust_anchors=list(anchor_files) or None, visible=not no_visible,
+        report = verify(path, key=key, trust_anchors=list(anchor_files) or None, layers=layers,
                         manifest_store=manifest_store)
         if not report.ok:
             unreadable += 1
@@ -281,6 +294,18 @@ def verify_cmd(
                 for problem in report.metadata.problems:
                     click.echo(f"  problem: {problem}")
     sys.exit(EXIT_BAD_INPUT if unreadable else EXIT_OK)
+
+
+def _layers_to_verify(spec: str | None, quick: bool, no_visible: bool, key: bytes | None) -> tuple[str, ...]:
+    """The layers ``aigc verify`` / ``aigc batch verify`` examine; ``LabelerError`` (one line) on misuse."""
+    from detectors import parse_verify_layers
+
+    if quick and spec:
+        raise LabelerError("--quick and --layers are exclusive (--quick is --layers metadata,c2pa,watermark)")
+    layers = parse_verify_layers("quick" if quick else spec)
+    if spec and "watermark" in layers and key is None:
+        raise LabelerError("--layers watermark needs --key-file")
+    return tuple(n for n in layers if not (no_visible and n == "visible"))
 
 
 @cli.command("propagate")
@@ -408,11 +433,13 @@ def batch_label_cmd(src: str, dst: str, journal: str | None, **opts) -> None:
 @click.option("--key-file", type=click.Path(dir_okay=False, path_type=str), help="Watermark key.")
 @_trust_anchors_option
 @_no_visible_option
+@_verify_layers_option
+@_quick_option
 @_store_option
 @_batch_options
 def batch_verify_cmd(
     src: str, report: str, key_file: str | None, anchor_files: Sequence[str], no_visible: bool,
-    manifest_store: str | None, **opts
+    verify_layers: str | None, quick: bool, manifest_store: str | None, **opts
 ) -> None:
     """Verify every file under SRC into REPORT (JSON Lines); re-run to resume.
 
@@ -422,9 +449,11 @@ def batch_verify_cmd(
 
     try:
         key = _read_key(key_file)
+        layers = _layers_to_verify(verify_layers, quick, no_visible, key)
     except LabelerError as exc:
         _fail(str(exc))
-    task = BatchTask("verify", src, key=key, trust_anchors=tuple(anchor_files), visible=not no_visible,
+    task = BatchTask("verify", src, key=key, trust_anchors=tuple(anchor_files), visible="visible" in layers,
+                     verify_layers=layers,
                      manifest_store=os.path.abspath(manifest_store) if manifest_store else None)
     _run_batch(task, report, opts)
 

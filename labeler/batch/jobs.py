@@ -76,7 +76,8 @@ def _verify_one(task: BatchTask, rel: str, size: int | None, mtime_ns: int | Non
     src = Path(task.src_root) / rel
     try:
         record = verify(src, key=task.key, trust_anchors=list(task.trust_anchors) or None,
-                        visible=task.visible, manifest_store=task.manifest_store).to_dict()
+                        visible=task.visible, manifest_store=task.manifest_store,
+                        layers=task.verify_layers).to_dict()
     except Exception as exc:  # noqa: BLE001 - verify never raises for a bad file; a bug must not stop a batch
         from detectors.report import Report
 

@@ -88,6 +88,9 @@ class BatchTask:
         Audio: ``rhythm``, ``voice`` or ``both``; the spoken prompt's language, ``zh`` or ``en``.
     visible : bool
         ``verify``: also search for our visible mark / audio cue (the slow layer).
+    verify_layers : tuple of str or None
+        ``verify``: the layers to examine (:data:`detectors.VERIFY_LAYERS` names; None: all, less
+        ``visible`` when ``visible`` is false); each report's ``examined`` lists them.
     """
 
     kind: str
@@ -118,6 +121,7 @@ class BatchTask:
     audio_label: str = "rhythm"
     voice_language: str = "zh"
     visible: bool = True
+    verify_layers: tuple[str, ...] | None = None
 
     def check(self) -> BatchTask:
         """Validate before any file is touched; raise :class:`LabelerError` (one line) otherwise."""

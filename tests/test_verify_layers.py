@@ -1,0 +1,128 @@
+"""verify chooses what to examine: ``layers=`` / ``--layers`` / ``--quick``, and the report's ``examined``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import PRODUCER, SAMPLES, run_cli
+
+from detectors import QUICK_LAYERS, VERIFY_LAYERS, parse_verify_layers, verify
+from labeler import AIGCLabel, label_file
+from labeler.errors import InvalidArgument, LabelerError
+from labeler.watermark.keyfile import generate_key, write_key_file
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def labeled(tmp_path_factory) -> tuple[Path, Path, bytes]:
+    """samples/photo.jpg with watermark, visible mark and metadata; the key file and key."""
+    out = tmp_path_factory.mktemp("layers")
+    key_file = out / "key.txt"
+    key = write_key_file(key_file, generate_key())
+    dst = out / "photo.jpg"
+    label_file(SAMPLES / "photo.jpg", dst, AIGCLabel(PRODUCER, "layers-1"),
+               layers=("watermark", "visible", "metadata"), key=key)
+    return dst, key_file, key
+
+
+def _schema_valid(report: dict) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.validate(report, json.loads((ROOT / "docs" / "report.schema.json").read_text()))
+
+
+def test_parse_verify_layers() -> None:
+    assert parse_verify_layers(None) == VERIFY_LAYERS
+    assert parse_verify_layers("quick") == QUICK_LAYERS == ("metadata", "c2pa", "watermark")
+    assert parse_verify_layers("visible, metadata") == ("metadata", "visible")  # report order
+    assert parse_verify_layers(["c2pa"]) == ("c2pa",)
+    for bad in ("metadata,nope", "", " , "):
+        with pytest.raises(InvalidArgument) as info:
+            parse_verify_layers(bad)
+        assert isinstance(info.value, LabelerError) and "\n" not in str(info.value)
+
+
+def test_default_examines_every_layer(labeled) -> None:
+    path, _, key = labeled
+    report = verify(path, key=key).to_dict()
+    assert report["examined"] == ["metadata", "c2pa", "watermark", "visible"]
+    assert set(report["layers"]) == {"metadata", "c2pa", "watermark", "visible"}
+    assert report["verdict"] == "confirmed"
+    _schema_valid(report)
+    # Without a key the watermark is not examined, and the report says so.
+    assert verify(path).examined == ["metadata", "c2pa", "visible"]
+
+
+def test_quick_skips_the_visible_search_and_says_so(labeled) -> None:
+    path, _, key = labeled
+    full, quick = verify(path, key=key), verify(path, key=key, layers="quick")
+    assert quick.examined == ["metadata", "c2pa", "watermark"]
+    assert quick.visible is None and "visible" not in quick.to_dict()["layers"]
+    # The verdict rules are unchanged for what was examined: metadata + watermark confirm it alone.
+    assert (quick.verdict, quick.watermark["present"]) == (full.verdict, True) == ("confirmed", True)
+    assert "not examined: visible" in quick.summary()
+    _schema_valid(quick.to_dict())
+
+
+def test_visible_false_still_means_not_examined(labeled) -> None:
+    path, _, key = labeled
+    report = verify(path, key=key, visible=False)
+    assert report.examined == ["metadata", "c2pa", "watermark"] and report.visible is None
+    # visible=False wins over a layers list naming it.
+    assert "visible" not in verify(path, layers="metadata,visible", visible=False).examined
+
+
+def test_metadata_not_examined_is_not_reported_absent(labeled) -> None:
+    path, _, _ = labeled
+    report = verify(path, layers="c2pa")
+    assert report.examined == ["c2pa"] and report.metadata is None
+    assert "metadata" not in report.to_dict()["layers"]
+    assert report.verdict == "none"  # nothing examined shows a label...
+    assert "not examined: metadata, visible" in report.summary()  # ...and the line says what was skipped
+    only_visible = verify(path, layers=["visible"])
+    assert only_visible.examined == ["visible"] and only_visible.visible["present"]
+
+
+def test_layers_on_bytes_arrays_and_audio(labeled) -> None:
+    path, _, key = labeled
+    data = path.read_bytes()
+    assert verify(data, key=key, layers="quick").examined == ["metadata", "c2pa", "watermark"]
+    from labeler.media import read_image
+
+    pixels = read_image(path).pixels
+    assert verify(pixels, key=key, layers="quick").examined == ["watermark"]  # no container
+    audio = verify(SAMPLES / "speech.wav", layers="metadata,visible")
+    assert audio.examined == ["metadata", "visible"] and audio.c2pa is None
+    unreadable = verify(SAMPLES / "does-not-exist.jpg", layers="quick")
+    assert unreadable.errors and unreadable.examined == []
+
+
+def test_cli_layers_and_quick(labeled, tmp_path) -> None:
+    path, key_file, _ = labeled
+    quick = run_cli("verify", "--json", "--quick", "--key-file", str(key_file), str(path), check=True)
+    report = json.loads(quick.stdout)
+    assert report["examined"] == ["metadata", "c2pa", "watermark"] and report["verdict"] == "confirmed"
+    chosen = json.loads(run_cli("verify", "--json", "--layers", "metadata,visible", str(path), check=True).stdout)
+    assert chosen["examined"] == ["metadata", "visible"]
+    for args, needle in ((("--layers", "watermark"), "needs --key-file"),
+                         (("--layers", "nope"), "unknown layer 'nope'"),
+                         (("--quick", "--layers", "metadata"), "exclusive")):
+        proc = run_cli("verify", *args, str(path))
+        assert proc.returncode == 2 and needle in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_cli_batch_verify_quick(labeled, tmp_path) -> None:
+    path, key_file, _ = labeled
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.jpg").write_bytes(path.read_bytes())
+    (src / "b.wav").write_bytes((SAMPLES / "speech.wav").read_bytes())
+    report = tmp_path / "report.jsonl"
+    run_cli("batch", "verify", str(src), "--report", str(report), "--quick", "--key-file", str(key_file),
+            "--workers", "1", "--no-progress", check=True)
+    records = {r["batch"]["path"]: r for r in map(json.loads, report.read_text().splitlines())}
+    assert records["a.jpg"]["examined"] == ["metadata", "c2pa", "watermark"]
+    assert records["b.wav"]["examined"][:2] == ["metadata", "c2pa"]
+    assert all("visible" not in r["layers"] for r in records.values())
