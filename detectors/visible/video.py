@@ -56,6 +56,8 @@ VIDEO_MAX_SECONDS = 10.0
 VIDEO_INTERVAL_OFFSETS = (-0.5, 0.0, 0.5)
 # Start samples that must show the label for the start to count (fewer when the video has fewer).
 _VIDEO_MIN_HITS = 2
+# Middle and end windows at most this far apart (s) are decoded in one run (see _later_intervals).
+_JOIN_GAP_S = 10.0
 
 
 @dataclass
@@ -83,19 +85,38 @@ class VideoLabelResult(VisibleResult):
         return out
 
 
+def _upright_size(info: Any) -> tuple[int, int]:
+    """``(height, width)`` upright (ffmpeg autorotates, so the labeler drew on upright frames)."""
+    quarter = round((info.rotation or 0) / 90) % 2
+    return (info.width, info.height) if quarter else (info.height, info.width)
+
+
+def _work_size(info: Any) -> tuple[int, int]:
+    """``(height, width)`` frames are decoded at: the image detector's working size, never larger.
+
+    :func:`detect_image_label` reduces every image so its shorter side is :data:`WORK_SIDE` before
+    matching; letting ffmpeg's scaler do it (area averaging, grey) keeps full-size RGB frames out of
+    the pipe and out of Python, and the detector then sees the same picture.
+    """
+    height, width = _upright_size(info)
+    factor = min(1.0, WORK_SIDE / min(height, width))
+    return max(1, round(height * factor)), max(1, round(width * factor))
+
+
 def _video_frames(path: str | os.PathLike[str], info: Any, times: list[float],
-                  seek: float = 0.0) -> Iterator[tuple[float, np.ndarray]]:
-    """Yield ``(t, frame)``: the upright RGB frame at or just after each time in ``times`` (s).
+                  seek: float = 0.0, skip_noref: bool = False) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield ``(t, frame)``: the upright grey frame at or just after each time in ``times`` (s).
 
     One ffmpeg run: input seek to ``seek`` (``-ss`` before ``-i``: jump to the keyframe before it,
-    decode from there), input read no further than the last time, a ``select`` filter through a pipe.
-    Stopping the iteration kills ffmpeg.
+    decode from there), input read no further than the last time, a ``select`` filter, then ffmpeg's
+    area scaler to :func:`_work_size` and grey (8 bits), through a pipe. ``skip_noref`` has the decoder
+    drop frames no other frame refers to (most B-frames: about half the decoding of a typical H.264
+    stream); a sample then falls on the next decoded frame, a frame or two later. Stopping the
+    iteration kills ffmpeg.
     """
     from labeler.media import ffmpeg as ff
 
-    # ffmpeg autorotates while transcoding, so the labeler drew on upright frames: decode them upright.
-    quarter = round((info.rotation or 0) / 90) % 2
-    height, width = (info.width, info.height) if quarter else (info.height, info.width)
+    height, width = _work_size(info)
     # Select the first frame at or after each sample time; half a frame early, so the frame stamped
     # exactly at T (the last one a between(t,0,T) overlay covers) is the one taken. After an input
     # seek, t counts from the seek point.
@@ -107,21 +128,23 @@ def _video_frames(path: str | os.PathLike[str], info: Any, times: list[float],
     options: dict[str, Any] = {"protocol_whitelist": ff.PROTOCOLS, "t": f"{times[-1] - seek + 0.5:.3f}"}
     if seek > 0:
         options["ss"] = f"{seek:.3f}"
+    if skip_noref:
+        options["skip_frame"] = "noref"
     source = ffmpeg_python.input(url, **options)
     args = (
         source[str(info.stream)]  # the main video stream, never a cover picture
         .filter("select", select)
-        .output("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}", fps_mode="passthrough")
-        .global_args("-hide_banner", "-nostdin", "-loglevel", "error")
+        .output("pipe:", format="rawvideo", pix_fmt="gray", s=f"{width}x{height}", fps_mode="passthrough")
+        .global_args("-hide_banner", "-nostdin", "-loglevel", "error", "-sws_flags", "area")
         .compile(cmd=ff.ffmpeg_exe())
     )
-    frame_bytes = width * height * 3
+    frame_bytes = width * height
     chunks = ff.pipe_chunks(args, url, frame_bytes)
     try:
         for at, buf in zip(times, chunks, strict=False):
             if len(buf) < frame_bytes:
                 return
-            yield at, np.frombuffer(buf, np.uint8).reshape(height, width, 3)
+            yield at, np.frombuffer(buf, np.uint8).reshape(height, width)
     finally:
         chunks.close()  # kills ffmpeg when we stopped early
 
@@ -218,38 +241,71 @@ def _start_run(seen: dict[float, VisibleResult]) -> tuple[bool, float | None]:
     return carries, run_end
 
 
-def _interval_carries(path: str | os.PathLike[str], info: Any, wanted: list[float], last: float,
-                      judge: _Judge, seen: dict[float, VisibleResult]) -> bool:
-    """Do all the samples ``wanted`` (s) show the label? Reuses the start scan's when it passed them."""
-    results: list[VisibleResult] = []
+def _covered(wanted: list[float], last: float,
+             seen: dict[float, VisibleResult]) -> list[VisibleResult] | None:
+    """The start scan's nearest samples for ``wanted`` (s) when it passed them all, else None."""
     covered = all(any(abs(t - s) <= VIDEO_STEP / 2 + 1e-6 for s in seen) for t in wanted)
     if covered and wanted[-1] <= last + 1e-6:
-        # The start scan passed here already: reuse its nearest samples.
-        results = [seen[min(seen, key=lambda s, t=t: abs(s - t))] for t in wanted]
-    else:
-        sampled = _video_frames(path, info, wanted, seek=max(0.0, wanted[0] - VIDEO_STEP / 2))
-        try:
-            for at, frame in sampled:
-                seen[at] = judge(frame)
-                results.append(seen[at])
-                if not results[-1].present:
-                    break  # all must show it: the first miss settles the interval
-        finally:
-            sampled.close()
-    return bool(results) and all(r.present for r in results)
+        return [seen[min(seen, key=lambda s, t=t: abs(s - t))] for t in wanted]
+    return None
+
+
+def _judge_windows(path: str | os.PathLike[str], info: Any, windows: list[list[float]], judge: _Judge,
+                   seen: dict[float, VisibleResult]) -> list[bool]:
+    """Do all the samples of each window (s; windows in time order, disjoint) show the label?
+
+    One ffmpeg run for all of them, seeking to the first, decoding without the unreferenced frames (a
+    window only needs frames somewhere inside it, not the exact one at a boundary). A window's first
+    miss settles it (its later frames are not judged); the run stops once every window is settled.
+    """
+    times = [t for window in windows for t in window]
+    owner = [i for i, window in enumerate(windows) for _ in window]
+    results: list[list[VisibleResult]] = [[] for _ in windows]
+    settled = [False] * len(windows)
+    sampled = _video_frames(path, info, times, seek=max(0.0, times[0] - VIDEO_STEP / 2), skip_noref=True)
+    try:
+        for k, (at, frame) in enumerate(sampled):
+            i = owner[k]
+            if settled[i]:
+                continue
+            seen[at] = judge(frame)
+            results[i].append(seen[at])
+            settled[i] = not seen[at].present or len(results[i]) == len(windows[i])
+            if all(settled):
+                break
+    finally:
+        sampled.close()
+    return [len(r) == len(w) and all(x.present for x in r) for r, w in zip(results, windows, strict=True)]
 
 
 def _later_intervals(path: str | os.PathLike[str], info: Any, judge: _Judge,
                      seen: dict[float, VisibleResult]) -> list[str]:
-    """Which of ``"middle"`` and ``"end"`` carry the label (needs ``info.duration``)."""
+    """Which of ``"middle"`` and ``"end"`` carry the label (needs ``info.duration``).
+
+    Windows the start scan already passed reuse its samples. The others are decoded in one ffmpeg run
+    when at most :data:`_JOIN_GAP_S` separates them (decoding the gap costs less than a second seek
+    would when keyframes are far apart, as with x264's default of one per 10 s), else one run each.
+    """
     duration, last = info.duration, max(seen, default=0.0)
     newest = max(0.0, duration - 1.0 / info.fps)
-    found = []
-    for name, centre in (("middle", duration / 2), ("end", duration - 1.0)):
-        wanted = sorted({min(newest, max(0.0, centre + d)) for d in VIDEO_INTERVAL_OFFSETS})
-        if _interval_carries(path, info, wanted, last, judge, seen):
-            found.append(name)
-    return found
+    names = ("middle", "end")
+    windows = [sorted({min(newest, max(0.0, centre + d)) for d in VIDEO_INTERVAL_OFFSETS})
+               for centre in (duration / 2, duration - 1.0)]
+    carries: dict[str, bool] = {}
+    todo = []
+    for name, wanted in zip(names, windows, strict=True):
+        reused = _covered(wanted, last, seen)
+        if reused is not None:
+            carries[name] = all(r.present for r in reused)
+        else:
+            todo.append((name, wanted))
+    joined = len(todo) == 2 and 0 < todo[1][1][0] - todo[0][1][-1] <= _JOIN_GAP_S
+    for group in ([todo] if joined else [[item] for item in todo]):
+        if group:
+            for (name, _), ok in zip(group, _judge_windows(path, info, [w for _, w in group], judge, seen),
+                                     strict=True):
+                carries[name] = ok
+    return [name for name in names if carries.get(name)]
 
 
 def detect_video_label(
@@ -314,13 +370,17 @@ def detect_video_label(
     best = max(seen.values(), key=lambda r: r.score, default=VisibleResult(False))
     if not found or not best.present:
         return VideoLabelResult(False, score=best.score)
+    # Frames were decoded at the working size: the box goes back to the video's own pixels.
+    (full_h, full_w), (work_h, work_w) = _upright_size(info), _work_size(info)
+    box = None if best.box is None else tuple(round(v * (full_w / work_w if i % 2 == 0 else full_h / work_h))
+                                              for i, v in enumerate(best.box))
     return VideoLabelResult(
         True,
         position=best.position,
         height_ratio=best.height_ratio,
         score=best.score,
         text=best.text,
-        box=best.box,
+        box=box,
         seconds=run_end if "start" in found else None,
         intervals=tuple(found),
     )
