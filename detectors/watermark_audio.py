@@ -62,12 +62,13 @@ MIN_DETECT_SECONDS = 1.5
 WINDOW_SECONDS = 60.0
 #: Speed range searched: replay speed and tempo 1 +- SPEED_RANGE, pitch 1 +- PITCH_RANGE.
 SPEED_RANGE, PITCH_RANGE = 0.06, 0.065
-#: Frequency-factor step: +-0.25 % is at most 9.5 Hz (0.22 band) at the top of the band. Replay-speed
+#: Frequency-factor step: +-0.25 % is at most 9.3 Hz (0.22 bin) at the top of the band. Replay-speed
 #: hypotheses use the nearest frequency factor on this grid, so band maps are shared.
 PITCH_STEP = 0.005
 #: Phases kept from the FFT correlation per hypothesis and hypotheses decoded per window.
 TOP_PHASES, DECODE_TOP = 3, 6
-#: High-pass: the log band energy minus its mean over this many ticks x bands (a cell is 2 x 1).
+#: High-pass: the log bin energy minus its mean over this many frames x bins: across frequency only
+#: (smoothing over time too subtracted part of the cell's own step; per-cell SNR 0.089 against 0.046).
 DETREND = (1, 5)
 #: Detrended values are clipped to +- this (log units): a transient or a gap cannot dominate a sum.
 CLIP = 1.5
@@ -400,6 +401,6 @@ def _result(r: _Read, payload: bytes | None, p: float, p0: float, trials: int,
     return WatermarkResult(
         found=payload is not None, payload=payload, p_value=p, method="audio" if payload else None,
         z=r.z, trials=trials, threshold=threshold,
-        offset_seconds=(r.phase * TICK * time) % (PERIOD_CELLS * CELL),
-        speed=1.0 / time, pitch=freq, zero_bit_p_value=p0,
+        offset_seconds=float((r.phase * TICK * time) % (PERIOD_CELLS * CELL)),
+        speed=float(1.0 / time), pitch=float(freq), zero_bit_p_value=float(p0),
     )
