@@ -238,12 +238,12 @@ def stage_speed(w: int = 1920, h: int = 1080, frames: int = 30) -> dict[str, flo
     """fps of the watermark stage alone on one thread, 1080p luma frames already in memory.
 
     ``embed_fps``: :meth:`VideoPattern.mark` per frame. ``detect_fps``: the detector's per-frame work
-    (prefilter and fold of both views, the 2 standard-scale candidates, after frame 8 the 3 estimated
+    (shrink, prefilter and fold of the view, the rescale candidates, after frame 8 the 3 estimated
     ones: the unmarked worst case, every read at the checkpoints included); ``detect_marked_fps``: the
     same with the standard-scale and estimated candidates off (``search_scale=False``), what a file
     whose mark is intact costs until it stops.
     """
-    from detectors.watermark_video import MAX_FRAMES, _Search, checkpoints, standard_scales
+    from detectors.watermark_video import MAX_FRAMES, _Search, checkpoints, rescale_candidates
     from labeler.watermark import METHODS
 
     cv2.setNumThreads(1)
@@ -258,9 +258,9 @@ def stage_speed(w: int = 1920, h: int = 1080, frames: int = 30) -> dict[str, flo
     embed = frames / (time.perf_counter() - t)
     out = {"embed_fps": embed}
     points = checkpoints(MAX_FRAMES)
-    for name, tries, std in (("detect_fps", 3, standard_scales(h)), ("detect_marked_fps", 0, [])):
+    for name, tries, std in (("detect_fps", 3, rescale_candidates(h, 3)), ("detect_marked_fps", 0, [])):
         key = b"another key"
-        search = _Search([METHODS["dwt"]], key, 10**6, 1e-6, tries, points, (2, 1), h, std, min(h, w))
+        search = _Search([METHODS["dwt"]], key, 10**6, 1e-6, tries, points, (3,), min(h, w), std)
         t = time.perf_counter()
         for n, y in enumerate(ys, 1):
             search._add(y, n)

@@ -56,7 +56,7 @@ from labeler.watermark.payload import check_key
 from labeler.watermark.scheme import Scheme
 from labeler.watermark.sync import null_tail, scale_candidates
 from labeler.watermark.transforms import MIN_SIDE, Prefiltered, fold, geometry_image, prefilter_parts
-from labeler.watermark.video import VIDEO_METHOD, ZOOM_MIN_SIDE
+from labeler.watermark.video import VIDEO_METHOD, ZOOMS, zoom_for
 
 __all__ = ["detect_video", "MAX_FRAMES", "GEOMETRY_FRAMES"]
 
@@ -172,100 +172,109 @@ def detect_video(path: str | os.PathLike[str], *, key: bytes, method: str | None
                              f"(at least {MIN_SIDE} px)")
     points = checkpoints(max_frames)
     tries = scale_tries(h, w) if search_scale else 0
-    # the halved view reads a 2x-zoomed mark (sources >= 720p); the frames as decoded a 1x mark. Frames
-    # of >= 720p hold a 1x mark only if upscaled from a smaller source, which the halved view and its
-    # rescale candidates cover, so they skip the costliest prefilter
-    views = (2,) if min(h, w) >= ZOOM_MIN_SIDE else (2, 1) if min(h, w) >= 2 * MIN_SIDE else (1,)
-    standard = standard_scales(h) if search_scale and 2 in views else []
+    # one view: the frames shrunk by the zoom the labeler uses at this size (exact box average), where an
+    # intact mark is the image core's mark; other sizes are rescale candidates in that view
+    view = zoom_for(h, w)
+    standard = rescale_candidates(min(h, w), view) if search_scale else []
     per_read = sum(s.shifts for s in schemes)
-    reads = READS_AS_GIVEN * len(views) + (tries + len(standard)) * len(schemes)
+    reads = READS_AS_GIVEN + (tries + len(standard)) * len(schemes)
     trials = per_read * reads * (len(points) + 1)
-    return _Search(schemes, key, trials, threshold, tries, points, views, h, standard, min(h, w)).run(
+    return _Search(schemes, key, trials, threshold, tries, points, (view,), min(h, w), standard).run(
         _frames(os.fspath(path), h, w, info.stream))
 
 
-#: Frames at least this small side (pixels) have their lattice estimated on the halved view.
-GEOMETRY_HALVED_SIDE = 400
-#: Frame heights videos are published at: a rescale between two of them is snapped to its exact ratio.
+#: Shorter sides (pixels) videos are published at: a rescale between two of them is snapped to its ratio.
 STANDARD_HEIGHTS = (240, 360, 480, 540, 576, 720, 1080, 1440, 2160)
+#: Largest lattice scale the search reads (the image detector's).
+MAX_SCALE = 2.2
 #: How far (relative) a lattice estimate may be from a standard ratio to be snapped to it.
 SNAP_TOLERANCE = 0.04
 
 
-def snap_scale(mat: np.ndarray, height: int, view: int, zoom_min_side: int) -> np.ndarray:
-    """Replace a near-isotropic lattice estimate by the exact ratio of two standard frame heights.
+def _zoom_of_side(side: int) -> int:
+    return next((z for least, z in ZOOMS if side >= least), 1)
+
+
+def snap_scale(mat: np.ndarray, side: int, view: int) -> np.ndarray:
+    """Replace a near-isotropic lattice estimate by the exact scale of a standard-size source.
 
     The estimate's relative error (~0.5-1 % on 8 frames) smears the fold over a frame several tiles
-    wide; videos are rescaled between a few standard heights, so when ``height / s`` (the original
-    height under either zoom hypothesis: a mark at zoom 2 comes from a frame of >= ``zoom_min_side``
-    px) is within :data:`SNAP_TOLERANCE` of a standard height, the exact ratio is used instead. Only
-    the frame size enters, never the key, so the p-value is unaffected.
+    wide; videos are rescaled between a few standard sizes, so when the source side implied by the
+    estimate (under each zoom hypothesis) is within :data:`SNAP_TOLERANCE` of a standard side whose zoom
+    is that zoom, the exact scale is used instead. Only the frame size enters, never the key, so the
+    p-value is unaffected.
 
     Parameters
     ----------
     mat : ndarray (2, 2)
-        Lattice matrix in units of the 128 px tile, for the view's frames (pixels of the view).
-    height : int
-        Height of the frames as decoded (pixels).
+        Lattice matrix in units of the 128 px tile, in the view's pixels.
+    side : int
+        Shorter side of the frames as decoded (pixels).
     view : int
-        How many times the view was shrunk (1 or 2).
-    zoom_min_side : int
-        Smallest source frame side whose mark is zoomed 2x.
+        How many times the view shrinks the frames.
     """
     if abs(mat[0, 1]) > 0.01 or abs(mat[1, 0]) > 0.01 or abs(mat[0, 0] / mat[1, 1] - 1) > 0.02:
         return mat
     s = 0.5 * float(mat[0, 0] + mat[1, 1])
     best = None
-    for zoom in (1, 2):
-        full = s * view / zoom  # the video's rescale if the mark was made at this zoom
-        for h0 in STANDARD_HEIGHTS:
-            if (h0 >= zoom_min_side) != (zoom == 2):
-                continue
-            err = abs(height / full - h0) / h0
-            if err < SNAP_TOLERANCE and (best is None or err < best[0]):
-                best = (err, height / h0 * zoom / view)
+    for h0 in STANDARD_HEIGHTS:
+        zoom = _zoom_of_side(h0)
+        exact = zoom * side / h0 / view  # the lattice scale of a mark made on an h0 source, in this view
+        err = abs(s / exact - 1)
+        if err < SNAP_TOLERANCE and (best is None or err < best[0]):
+            best = (err, exact)
     return mat if best is None else np.eye(2) * best[1]
 
 
-def standard_scales(height: int) -> list[float]:
-    """Rescales tried from the first frame: a 2x-zoomed mark (source >= 720p) brought down to ``height``.
+def rescale_candidates(side: int, view: int) -> list[float]:
+    """Lattice scales (in the view's pixels) read from the first frame: the plausible histories of a frame.
 
-    ``height / h0`` for every standard height ``h0 >= 720`` above ``height`` whose ratio is at least
-    :data:`MIN_SCALE` (e.g. 480p: 0.667 from 720p, 0.444 from 1080p), as lattice matrices of the halved
-    view, where the zoomed mark is the image core's 128 px tile at this scale.
+    A crop without rescale of a source marked at another zoom (``zoom / view``), and a rescale from
+    every standard source side (``zoom(h0) * side / h0 / view``: 1080p -> 480p is 1.33 in the view of
+    480p frames, 1080p -> 720p is 1.5 in the halved view of 720p frames). Scales within 1 % of 1 (read
+    as given anyway) or of each other are dropped, and only :data:`MIN_SCALE` to :data:`MAX_SCALE` kept.
     """
-    return [height / h0 for h0 in STANDARD_HEIGHTS
-            if h0 >= ZOOM_MIN_SIDE and h0 > height * 1.01 and height / h0 >= MIN_SCALE]
+    raw = [z / view for _, z in ZOOMS] + [1.0 / view]
+    raw += [_zoom_of_side(h0) * side / h0 / view for h0 in STANDARD_HEIGHTS if h0 > side * 1.01]
+    out: list[float] = []
+    for c in raw:
+        if MIN_SCALE <= c <= MAX_SCALE and abs(c - 1) > 0.01 and all(abs(c / o - 1) > 0.01 for o in out):
+            out.append(c)
+    return out
 
 
-def _halve(y: np.ndarray) -> np.ndarray:
-    """Luma at half size, each pixel the exact mean of a 2 x 2 block (undoes the 2x zoom of the mark)."""
+def _shrink(y: np.ndarray, factor: int) -> np.ndarray:
+    """Luma shrunk ``factor`` times, each pixel the exact mean of a ``factor`` x ``factor`` block (undoes
+    the zoom of the mark; an integer INTER_AREA reduction is that mean)."""
+    if factor == 1:
+        return y
     h, w = y.shape
-    return cv2.resize(y[: h // 2 * 2, : w // 2 * 2], (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    return cv2.resize(y[: h // factor * factor, : w // factor * factor], (w // factor, h // factor),
+                      interpolation=cv2.INTER_AREA)
 
 
 class _Search:
     """The streaming search: frame sums per geometry, reads at checkpoints, stop at the first success."""
 
     def __init__(self, schemes: list[Scheme], key: bytes, trials: int, threshold: float, tries: int,
-                 points: list[int], views: tuple[int, ...] = (1,), height: int = 0,
-                 standard: list[float] | None = None, min_side: int = 0) -> None:
+                 points: list[int], views: tuple[int, ...] = (1,), side: int = 0,
+                 standard: list[float] | None = None) -> None:
         self.schemes, self.key, self.trials, self.threshold = schemes, key, trials, threshold
-        self.tries, self.points, self.height = tries, set(points), height
+        self.tries, self.points, self.side = tries, set(points), side
         self.period = max(s.tile_px for s in schemes)
         self.z_min = _z_min(trials, threshold)
-        # one frame sum per view: 1 = frames as decoded, 2 = halved (a mark made at zoom 2, >= 720p)
+        # one frame sum per view (the frames shrunk by that factor; detect_video uses one view)
         self.views = {v: FoldSum(self.period) for v in views}
         # (method, view, lattice matrix in that view, reported scale, rotation, frame sum)
         self.geometries: list[tuple[Scheme, int, np.ndarray, tuple[float, float], float, FoldSum]] = []
-        # the view the lattice is estimated on: the halved frames for frames of >= GEOMETRY_HALVED_SIDE px
-        # (a 2x-zoomed mark's band, 1/32 to 1/16 cycle per pixel, lies below the geometry image's
-        # high-pass at full size), else the frames as decoded (a 1x mark made on a smaller source)
-        self.geo_view = 2 if 2 in views and min_side >= GEOMETRY_HALVED_SIDE else 1
+        # the view the lattice is estimated on (a zoomed mark's band lies below the geometry image's
+        # high-pass at full size; in the shrunk view it is back near its native band)
+        self.geo_view = max(views)
         self.buffer: list[np.ndarray] = []
         for f in standard or []:  # known before any frame is read: their sums start at the first frame
             for scheme in schemes:
-                self.geometries.append((scheme, 2, np.eye(2) * f, (f, f), 0.0, FoldSum(scheme.tile_px)))
+                self.geometries.append((scheme, self.geo_view, np.eye(2) * f, (f, f), 0.0,
+                                        FoldSum(scheme.tile_px)))
         self.estimated = False
         self.attempts: list[_Attempt] = []
 
@@ -292,7 +301,7 @@ class _Search:
         return self._result(best, n)
 
     def _add(self, y: np.ndarray, n: int) -> None:
-        imgs = {v: (y if v == 1 else _halve(y)) for v in self.views}
+        imgs = {v: _shrink(y, v) for v in self.views}
         for v, acc in self.views.items():
             acc.add(prefilter_parts(imgs[v]))
         for _, v, mat, _, _, acc in self.geometries:
@@ -327,7 +336,7 @@ class _Search:
         for scheme in self.schemes:
             found = scale_candidates(mean, scheme.tile_px, lo=MIN_SCALE, count=self.tries + 1)
             v = self.geo_view
-            snapped = [snap_scale(c, self.height, v, ZOOM_MIN_SIDE) for c in found]
+            snapped = [snap_scale(c, self.side, v) for c in found]
             known = [g[2] for g in self.geometries if g[0] is scheme and g[1] == v]
             fresh = [c for c in snapped if np.abs(c - np.eye(2)).max() > 0.004
                      and all(np.abs(c - k).max() > 0.004 for k in known)]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from detectors import verify
-from detectors.watermark_video import checkpoints, detect_video, snap_scale, standard_scales
+from detectors.watermark_video import checkpoints, detect_video, rescale_candidates, snap_scale
 from labeler import AIGCLabel, label_file
 from labeler.errors import LabelerError, UnsupportedFormat
 from labeler.media.ffmpeg import ffmpeg_exe, probe
@@ -164,9 +164,13 @@ def test_pattern_matches_image_core() -> None:
 
 def test_checkpoints_and_scales() -> None:
     assert checkpoints(150) == [1, 2, 4, 8, 16, 32, 64, 128, 150]
-    assert standard_scales(480) == pytest.approx([480 / 720, 480 / 1080])
-    snapped = snap_scale(np.eye(2) * 0.335, 720, 2, 720)  # 1080p -> 720p estimated on the halved view
-    assert snapped[0, 0] == pytest.approx(720 / 1080 / 2)
+    # 480p frames (view 1): a crop of a 720p source (zoom 2), 720p or 1080p -> 480p (x4/3), 2160p -> 480p
+    cands = rescale_candidates(480, 1)
+    assert all(any(abs(c - x) < 1e-9 for c in cands) for x in (2.0, 4 / 3, 480 / 2160 * 3))
+    # 720p frames (halved view): 1080p -> 720p is 1.5, a crop of a 1080p source too
+    assert 1.5 in rescale_candidates(720, 2)
+    snapped = snap_scale(np.eye(2) * 1.49, 720, 2)  # an estimate near 1080p -> 720p
+    assert snapped[0, 0] == pytest.approx(1.5)
 
 
 @pytest.mark.skipif(not PAN.exists(), reason="shared corpus not present")

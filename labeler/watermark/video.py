@@ -79,21 +79,29 @@ _FALLBACK = {".webm": "vp9"}
 _MOV_SUFFIXES = {".mp4", ".m4v", ".mov", ".3gp", ".3g2"}
 
 
-#: Frames whose shorter side is at least this (pixels) get the pattern at 2x zoom (:func:`zoom_for`).
+#: Frames whose shorter side is at least this (pixels) get the pattern zoomed (:func:`zoom_for`).
 ZOOM_MIN_SIDE = 720
+#: (shorter side at least, zoom): 1080p and up 3x (a 384 px tile), 720p 2x (256 px), smaller 1x (128 px).
+ZOOMS = ((1080, 3), (ZOOM_MIN_SIDE, 2))
 
 
 def zoom_for(height: int, width: int) -> int:
-    """Magnification of the image core's pattern for an ``height`` x ``width`` frame: 2 for >= 720p, else 1.
+    """Magnification of the image core's pattern for an ``height`` x ``width`` frame (pixels).
 
-    At 2x the ``dwt`` band (1/16 to 1/8 cycle per pixel) moves to 1/32 to 1/16: what survives a
-    downscale to 480p followed by x264 CRF 30 (at 1x the mark, intact after the downscale alone, was
-    gone after the re-encode: the band lands at 1/8 to 1/4 cycle per pixel of the small frame, where
-    x264 quantizes hardest). The detector reads such a mark on frames halved with an exact 2 x 2
-    average, where it is the image core's mark again. Below 720p a 256 px tile would leave too few
-    tiles per frame, so the pattern stays at 1x.
+    The ``dwt`` band of the image core is 1/16 to 1/8 cycle per pixel. A video is downscaled before it is
+    re-encoded on most platforms, and x264 quantizes hardest near 1/8 to 1/4 cycle per pixel of the
+    small frame: measured on a 720p pan, the 1x mark survived a downscale to 360p alone (z 11.4) but
+    not the downscale and CRF 23 (z 4.6); a 2x mark decoded after 720p -> 480p + CRF 30 from one frame,
+    and a 2x mark on 1080p did not survive 1080p -> 480p + CRF 30 (z 5.9 after 120 frames), its band
+    landing where the 1x band lands on 720p -> 360p. Zooming in proportion to the frame (x3 for
+    1080p, x2 for 720p, ~1 per 360 px of shorter side) keeps the mark at about the same fraction of
+    the picture whatever the source size, so a downscale to 480p or 360p brings it near its native
+    band. Below 720p a bigger tile would leave too few tiles per frame, so it stays at 1x (and 4K stays
+    at 3x: 5.6 tiles of 384 px a frame height). The detector reads a zoomed mark on frames shrunk by an
+    exact ``zoom`` x ``zoom`` average, where it is the image core's mark again.
     """
-    return 2 if min(height, width) >= ZOOM_MIN_SIDE else 1
+    side = min(height, width)
+    return next((z for least, z in ZOOMS if side >= least), 1)
 
 
 @dataclass(frozen=True)
@@ -126,7 +134,7 @@ class VideoPattern:
               strength: float = DEFAULT_STRENGTH, zoom: int | None = None) -> VideoPattern:
         """Tile the image core's pattern over an ``height`` x ``width`` frame (pixels).
 
-        ``zoom`` None picks :func:`zoom_for`. A 2x tile is the 1x tile magnified with cubic
+        ``zoom`` None picks :func:`zoom_for`. A zoomed tile is the 1x tile magnified with cubic
         interpolation of its periodic extension (so the tile stays seamless), rescaled to RMS 1.
 
         Raises
