@@ -2,7 +2,8 @@
 
 ::
 
-    >>> import numpy as np
+    >>> import cv2
+import numpy as np
     >>> from labeler.watermark import embed, payload_from_produce_id
     >>> marked = embed(pixels, payload_from_produce_id("img-0001"), key=key)
     >>> from detectors.watermark import detect
@@ -21,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import lru_cache
 
+import cv2
 import numpy as np
 
 from labeler.watermark.audio import embed_audio
@@ -43,6 +45,7 @@ from labeler.watermark.transforms import (
     _luma_fast,
     add_luma,
     block_activity,
+    haar_ll_synthesis,
     strip_activity,
 )
 
@@ -87,27 +90,27 @@ def _mask_from_activity(act: np.ndarray) -> np.ndarray:
 
 # The per-image budget (``strength=None``). SSIM's contrast-structure term for a block of host standard
 # deviation s with an added, uncorrelated change of RMS a is (2 s^2 + C2) / (2 s^2 + a^2 + C2), C2 =
-# (0.03 * 255)^2 (Wang et al., IEEE TIP 13(4) 2004). Giving every block a = K sqrt(2 s^2 + C2) makes that
-# term 1 / (1 + K^2) everywhere: the same SSIM cost in flat and textured areas. In a flat block this is
-# K sqrt(C2) ~ 0.94 levels RMS, dither-like energy that is invisible there (the fixed model gave 0.6 at
-# strength 2), and in texture it grows linearly with the masker up to _BUDGET_HI. The whole image is then
-# scaled down (never up) so the change's RMS stays within the PSNR budget: photos are limited by PSNR,
-# flat images by SSIM, and neither by a mean over a corpus.
+# (0.03 * 255)^2 (Wang et al., IEEE TIP 13(4) 2004). Giving every block a = g sqrt((2 s^2 + C2) / C2)
+# (BUDGET_SHAPE 0.5) makes that term the same everywhere: the same SSIM cost in flat and textured areas,
+# g levels RMS of dither-like change where flat, more where texture masks it, at most _BUDGET_HI. The
+# image-wide g is the largest that keeps the predicted SSIM at BUDGET_SSIM and the PSNR at BUDGET_PSNR:
+# photos come out bound by either, flat images by SSIM, each image on its own (no corpus mean).
 #
-# Where the host is smooth, a `dct` mark of that amplitude does not survive a lossy codec: its energy is
-# spread over 12 coefficients of 1/8-3/16 cycle/px, each below half of JPEG q50's quantisation step
-# (10-24 levels), and a smooth block has no texture to dither the quantiser, so the codec rounds the whole
-# mark to 0 (measured: 0 of 6 gradient images decode after JPEG q50 or WebP q75 at strength 2 or at this
-# budget). The `dwt` pattern, an octave lower, lands largely in the block mean and the first AC
-# coefficients of the codec's blocks, which survive: on the same images 3/3 after JPEG q50. So with
-# method "dct" the budget carries the smooth blocks' share as a `dwt` mark (same key and payload) and the
-# textured blocks' as `dct`; the detector already tries both and its p-value counts both.
+# Where the host is smooth, a `dct` mark does not survive a lossy codec: its energy is spread over 12
+# coefficients of 1/8-3/16 cycle/px, each below half of JPEG q50's quantisation step (10-24 levels), and
+# a smooth block has no texture to dither the quantiser, so the codec rounds the mark to 0 (measured on
+# 6 gradient images: 0 decode after JPEG q50 or WebP q75, at strength 2 or at this budget). The `dwt`
+# pattern, an octave lower, lands largely in the block means and first AC coefficients of the codec's
+# blocks, which survive (6 of 6 after JPEG q50). So with method "dct" the budget carries the smooth
+# blocks' share as a `dwt` mark (same key and payload, its own independent signs) and the textured
+# blocks' as `dct`; the detector tries both methods anyway and its p-value counts both. The budget's
+# `dwt` pattern is tilted to its lower coefficients (DWT_TILT), which SSIM sees least and codecs keep best.
 #
 # Activity for the budget is the smallest standard deviation of the 4 x 4 sub-blocks of a block: a block
 # that holds one edge of flat vector art has a large standard deviation but flat quarters, where a mark
-# scaled to the edge's contrast shows as a halo; real texture fills every quarter.
-#: SSIM contrast-structure term each block keeps (0.985: the worst image measured stays >= 0.98).
-BUDGET_SSIM = 0.985
+# scaled to the edge's contrast would show as a halo; real texture fills every quarter.
+#: Predicted SSIM of the marked image (rounding included; the floor promised is 0.98).
+BUDGET_SSIM = 0.9815
 #: PSNR (dB, 8-bit peak) the mark's RMS may reach on an image (the floor promised is 40 dB).
 BUDGET_PSNR = 42.0
 #: Exponent of the amplitude's growth with (2 s^2 + C2): 0.5 gives every block the same SSIM loss; more
@@ -122,11 +125,6 @@ _SUB = 4
 #: 8 x 8 block activity (levels) below which a block's budget goes to the `dwt` mark entirely, and above
 #: which entirely to `dct` (linear share of the energy in between).
 _SMOOTH_LO, _SMOOTH_HI = 1.5, 4.0
-#: Share of a `dwt` change that SSIM's 11 x 11 Gaussian window (sigma 1.5 px) sees as local variance: a
-#: sinusoid of f cycles/px keeps exp(-2 pi^2 1.5^2 f^2) of its amplitude in the local mean, so 1/16 to
-#: 5/32 cycle/px (the `dwt` band) is 29-70 % variance; the rest moves the local mean, which SSIM's
-#: luminance term barely charges (measured: the budget's dwt-only marks kept 0.988 SSIM for a 0.985 aim).
-_DWT_SEEN = 0.6
 
 
 def _block_min(sub: np.ndarray, k: int, hb: int, wb: int, op: str = "min") -> np.ndarray:
@@ -148,32 +146,25 @@ def _block_min(sub: np.ndarray, k: int, hb: int, wb: int, op: str = "min") -> np
     return np.ascontiguousarray(x)
 
 
-def _ssim_scale(c: np.ndarray, e: np.ndarray, target: float) -> float:
-    """Largest g with mean(c / (c + g^2 e)) >= target (bisection; the mean falls as g grows).
+def _ssim_scale(c: np.ndarray, e: np.ndarray, target: float, n0: float = 1.0 / 12.0) -> float:
+    """Largest g with mean(c / (c + g^2 e + n0)) >= target, by bisection (the mean falls as g grows).
 
-    Bracketed around the small-change estimate ``g0^2 mean(e / c) = 1 / target - 1`` (the mean is at
-    least ``1 - g^2 mean(e / c)``, so ``g0`` is feasible; the answer lies within 16 ``g0``).
+    ``c`` is SSIM's ``2 var + C2`` per block, ``e`` the mark's SSIM-seen energy per block at g = 1 and
+    ``n0`` the rounding of the change to integers (uniform, 1/12 level^2), seen in full.
     """
-    # r = c / e: a block's SSIM loss at scale g is 1 / (1 + r / g^2)
-    r = c.ravel() / np.maximum(e.ravel(), np.float32(1e-12))
-    ratio = float(np.mean(1.0 / r))
-    if ratio <= 0.0:
-        return 64.0
-    lo = float(np.sqrt(max(1.0 - target, 0.0) / ratio))
-    hi = 16.0 * lo
-    inv = 1.0 / r
-    for _ in range(14):
+    c, e = c.ravel(), e.ravel()
+    lo, hi = 0.0, 64.0
+    for _ in range(20):
         mid = 0.5 * (lo + hi)
-        g2 = np.float32(mid * mid)
-        if 1.0 - float(np.mean(g2 * inv / (1.0 + g2 * inv))) >= target:
+        if float(np.mean(c / (c + (np.float32(mid * mid) * e + np.float32(n0))))) >= target:
             lo = mid
         else:
             hi = mid
     return lo
 
 
-def budget_mask(sub_activity: np.ndarray, h: int, w: int, method: str = "dct"
-                ) -> tuple[np.ndarray | None, np.ndarray | None]:
+def budget_mask(sub_activity: np.ndarray, h: int, w: int, method: str = "dct",
+                sub_means: np.ndarray | None = None) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Per-block amplitudes (RMS luma change, 8-bit levels, float32) of the per-image budget.
 
     Parameters
@@ -185,6 +176,11 @@ def budget_mask(sub_activity: np.ndarray, h: int, w: int, method: str = "dct"
     method : {"dct", "dwt"}
         ``"dct"``: textured blocks carry a ``dct`` mark, smooth ones a ``dwt`` mark (module comment);
         ``"dwt"``: a ``dwt`` mark everywhere.
+    sub_means : ndarray, float32, optional
+        Luma mean of every 4 x 4 block (levels). Where a whole block sits at 0 or 255 (white UI panels,
+        black bars) half of the change is clipped away, so the actual change has half the energy and
+        half the correlation: those blocks get sqrt(2) x the amplitude, which costs what the
+        predictions charge for the unclipped one.
 
     Returns
     -------
@@ -194,8 +190,9 @@ def budget_mask(sub_activity: np.ndarray, h: int, w: int, method: str = "dct"
         standard deviation) gets ``g * min(((2 s^2 + C2) / C2) ** BUDGET_SHAPE, 5 / g)``: ``g`` levels
         RMS where flat, growing with the texture that masks it; the energy is split between the two
         marks by smoothness. ``g`` is the largest factor that keeps both the predicted SSIM (the mean
-        over 8 x 8 blocks of ``(2 v + C2) / (2 v + C2 + seen energy)``, ``v`` the block's variance within
-        its 4 x 4 sub-blocks, ``seen`` 1 for ``dct`` and :data:`_DWT_SEEN` for ``dwt``) at
+        over 8 x 8 blocks of ``(2 v + C2) / (2 v + C2 + seen energy + 1/12)``, ``v`` the block's variance
+        within its 4 x 4 sub-blocks, "seen" the share of each pattern's energy SSIM's window sees,
+        :func:`_seen_share`, 1/12 the rounding) at
         :data:`BUDGET_SSIM` and the RMS change (rounding included) at that of a :data:`BUDGET_PSNR` dB
         change. Each block of either pattern has the same energy and the two patterns' signs are
         independent, so the RMS is exact before clipping at 0 and 255.
@@ -220,11 +217,13 @@ def budget_mask(sub_activity: np.ndarray, h: int, w: int, method: str = "dct"
         if not np.any(dwt > 0):
             dwt = None
     var8 = _block_min(act * act, 8 // _SUB, hb8, wb8, op="mean")
-    seen = np.zeros((hb8, wb8), np.float32) if dct is None else dct * dct
+    seen = np.zeros((hb8, wb8), np.float32)
+    if dct is not None:
+        seen += np.float32(_seen_share("dct", 0.0)) * dct * dct
     energy = 0.0 if dct is None else float(np.mean(np.square(dct, dtype=np.float64)))
     if dwt is not None:
         up = np.repeat(np.repeat(dwt * dwt, 2, axis=0), 2, axis=1)[:hb8, :wb8]
-        seen = seen + np.float32(_DWT_SEEN) * up
+        seen = seen + np.float32(_seen_share("dwt", DWT_TILT)) * up
         energy += float(np.mean(np.square(dwt, dtype=np.float64)))
     g_ssim = _ssim_scale(2.0 * var8 + c2, seen, BUDGET_SSIM)
     target = 255.0 * 10.0 ** (-BUDGET_PSNR / 20.0)
@@ -232,19 +231,31 @@ def budget_mask(sub_activity: np.ndarray, h: int, w: int, method: str = "dct"
     g = np.float32(min(g_ssim, target / np.sqrt(energy)) if energy > 0 else 1.0)
     # the per-block cap applied after the scale only lowers both costs
     hi = np.float32(_BUDGET_HI)
-    return tuple(None if m is None else np.minimum(m * g, hi) for m in (dct, dwt))  # type: ignore[return-value]
+    out = [None if m is None else np.minimum(m * g, hi) for m in (dct, dwt)]
+    if sub_means is not None:
+        head = np.minimum(sub_means, np.float32(255.0) - sub_means)  # room to the nearer end (levels)
+        sat8 = -_block_min(-head, 8 // _SUB, hb8, wb8) <= 0.5  # every 4 x 4 block at 0 or 255
+        sat16 = -_block_min(-sat8.astype(np.float32), 2, hb16, wb16, op="min") > 0.5
+        boost = np.float32(np.sqrt(2.0))
+        if out[0] is not None:
+            out[0] = np.where(sat8, out[0] * boost, out[0]).astype(np.float32)
+        if out[1] is not None:
+            out[1] = np.where(sat16, out[1] * boost, out[1]).astype(np.float32)
+    return tuple(out)  # type: ignore[return-value]
 
 
-def _parts(activity: Callable[[int], np.ndarray], h: int, w: int, method: str, strength: float | None
-           ) -> list[tuple[Scheme, np.ndarray]]:
+def _parts(stats: Callable[[int, bool], np.ndarray | tuple[np.ndarray, np.ndarray]], h: int, w: int,
+           method: str, strength: float | None) -> list[tuple[Scheme, np.ndarray]]:
     """The (scheme, per-block amplitude) pairs to add: one for a fixed strength, one or two for the budget.
 
-    ``activity(n)`` gives the luma activity of every n x n block (levels).
+    ``stats(n, means)`` gives the luma activity of every n x n block (levels), and their means with
+    ``means`` (:func:`strip_activity`).
     """
     scheme = _scheme(method)
     if strength is not None:
-        return [(scheme, _mask_from_activity(activity(8 * scheme.subsample)) * np.float32(strength))]
-    dct, dwt = budget_mask(activity(_SUB), h, w, method)
+        return [(scheme, _mask_from_activity(stats(8 * scheme.subsample, False)) * np.float32(strength))]
+    act, means = stats(_SUB, True)
+    dct, dwt = budget_mask(act, h, w, method, means)
     out = []
     if dct is not None:
         out.append((DCT, dct))
@@ -273,14 +284,25 @@ def watermark_delta(y: np.ndarray, payload: bytes, key: bytes, method: str = "dc
     _check_strength(strength)
     h, w = y.shape
     out = np.zeros((h, w), np.float32)
-    for scheme, mask in _parts(lambda n: block_activity(y, n), h, w, method, strength):
-        _, pattern = _pattern(payload, key, scheme.name, 1.0)
+    def stats(n: int, means: bool) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        return strip_activity(lambda r0, r1: y[r0:r1], h, w, n, means)
+
+    for scheme, mask in _parts(stats, h, w, method, strength):
+        pattern = _tile_for(payload, key, scheme.name, strength)
         bs = 8 * scheme.subsample
         wide = _wide(pattern, w)
         t = scheme.tile_px
         out += np.concatenate([_masked_pattern(wide, mask, bs, r0, min(h, r0 + t), w)
                                for r0 in range(0, h, t)])
     return out
+
+
+def _tile_for(payload: bytes, key: bytes, method: str, strength: float | None) -> np.ndarray:
+    """The pattern tile a mark of ``method`` uses: the budget's (tilted `dwt`) or the fixed model's."""
+    payload, key = check_payload(payload), check_key(key)
+    if strength is None:
+        return _budget_pattern(payload, key, method, DWT_TILT)
+    return _pixel_pattern(payload, key, method)
 
 
 def _check_strength(strength: float | None) -> None:
@@ -292,6 +314,51 @@ def _pattern(payload: bytes, key: bytes, method: str, strength: float | None) ->
     scheme = _scheme(method)
     _check_strength(strength)
     return scheme, _pixel_pattern(check_payload(payload), check_key(key), scheme.name)
+
+
+#: Exponent of the budget's `dwt` coefficient weights ``seen_c ** -DWT_TILT`` (0: the flat spectrum of
+#: the fixed model). SSIM sees the mark's lowest coefficients least, and codecs keep them best.
+DWT_TILT = 0.5
+
+
+def _seen(scheme: Scheme) -> np.ndarray:
+    """Per coefficient of ``scheme``: the share of a unit change there that SSIM's window sees as variance."""
+    u, v = (np.array(c, np.float64) for c in zip(*scheme.coefficients, strict=True))
+    f = np.hypot(u, v) / (16.0 * scheme.subsample)  # cycles per pixel: DCT index k of an 8-sample block
+    return 1.0 - np.exp(-4.0 * np.pi**2 * 1.5**2 * f * f)
+
+
+@lru_cache(maxsize=16)
+def _budget_pattern(payload: bytes, key: bytes, method: str, tilt: float) -> np.ndarray:
+    """The budget's pattern tile (RMS 1, read-only): `dct` as the fixed model's, `dwt` tilted to its low
+    coefficients (weights ``seen ** -DWT_TILT``); the detector's despreading weights follow the tilt."""
+    scheme = METHODS[method]
+    if method != "dwt" or tilt == 0:
+        return _pixel_pattern(payload, key, method)
+    wc = _seen(scheme) ** -tilt
+    chips = scheme.layout(key).chips(conv_encode(info_bits(payload)))
+    tile = scheme.slots_to_tile(chips * np.tile(wc, scheme.blocks * scheme.blocks).astype(np.float32))
+    tile = haar_ll_synthesis(tile) if scheme.subsample == 2 else tile
+    tile = (tile / np.sqrt(np.mean(tile * tile))).astype(np.float32)
+    tile.setflags(write=False)
+    return tile
+
+
+@lru_cache(maxsize=4)
+def _seen_share(method: str, tilt: float) -> float:
+    """Share of a budget pattern's energy that SSIM's local variance sees (0..1), measured on the tile.
+
+    SSIM compares local variances in a Gaussian window of sigma 1.5 px; a change slow enough to move
+    the window's mean is charged only by the (tolerant) luminance term. Measured rather than derived:
+    the 2 x 2 pixel blocks of the `dwt` synthesis put part of its energy near Nyquist, where all of it is
+    seen. The share hardly depends on the key or payload, so a fixed one is used (``tilt`` is the
+    :data:`DWT_TILT` it was measured for: the cache follows changes to it).
+    """
+    tile = _budget_pattern(bytes(8), b"ssim-share", method, tilt).astype(np.float64)
+    pad = np.pad(tile, 8, mode="wrap")  # the tile repeats: a periodic window
+    mean = cv2.GaussianBlur(pad, (11, 11), 1.5)[8:-8, 8:-8]
+    square = cv2.GaussianBlur(pad * pad, (11, 11), 1.5)[8:-8, 8:-8]
+    return float(np.mean(square - mean * mean) / np.mean(tile * tile))
 
 
 @lru_cache(maxsize=16)
@@ -360,9 +427,11 @@ def embed(image: np.ndarray, payload: bytes, *, key: bytes, method: str = "dct",
     h, w, _ = _check_image(image)
     _check_strength(strength)
     parts = []
-    for scheme, mask in _parts(lambda n: strip_activity(lambda r0, r1: _luma_fast(image[r0:r1]), h, w, n),
-                               h, w, method, strength):
-        _, pattern = _pattern(payload, key, scheme.name, 1.0)
+    def stats(n: int, means: bool) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        return strip_activity(lambda r0, r1: _luma_fast(image[r0:r1]), h, w, n, means)
+
+    for scheme, mask in _parts(stats, h, w, method, strength):
+        pattern = _tile_for(payload, key, scheme.name, strength)
         parts.append((_wide(pattern, w), mask, 8 * scheme.subsample))
     out = np.empty_like(image, order="C")
     for r0 in range(0, h, STRIP_ROWS):

@@ -203,13 +203,15 @@ def block_activity(y: np.ndarray, n: int = 8) -> np.ndarray:
     return strip_activity(lambda r0, r1: y[r0:r1], h, w, n)
 
 
-def strip_activity(rows: Callable[[int, int], np.ndarray], h: int, w: int, n: int) -> np.ndarray:
+def strip_activity(rows: Callable[[int, int], np.ndarray], h: int, w: int, n: int,
+                   means: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """:func:`block_activity` of an h x w luma image delivered in strips by ``rows(r0, r1)``.
 
     ``rows`` returns luma rows r0..r1-1 (uint8, or float32 in 8-bit units). Block sums of y and y^2
     come from cv2's integral images in float64, exact for 8-bit luma; strips of :data:`STRIP_ROWS`
     rows keep the work in the cache, and the same strips are used whatever the caller, so the
-    embedder's strip-wise mask equals the one computed from a whole luma array bit for bit.
+    embedder's strip-wise mask equals the one computed from a whole luma array bit for bit. With
+    ``means`` the block means (8-bit levels, same shape) are returned too: ``(activity, means)``.
     """
     nby, nbx = h // n, w // n
     m1 = np.empty((nby, nbx), np.float64)
@@ -229,6 +231,9 @@ def strip_activity(rows: Callable[[int, int], np.ndarray], h: int, w: int, n: in
     py, px = -(-h // n) - nby, -(-w // n) - nbx
     if py or px:
         act = np.pad(act, ((0, py), (0, px)), mode="edge")
+        m1 = np.pad(m1, ((0, py), (0, px)), mode="edge")
+    if means:  # also the block means (levels), from the same sums
+        return act.astype(np.float32), m1.astype(np.float32)
     return act.astype(np.float32)
 
 
