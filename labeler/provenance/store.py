@@ -44,7 +44,14 @@ CREATE TABLE IF NOT EXISTS bindings (
     manifest_id TEXT NOT NULL REFERENCES manifests(manifest_id),
     PRIMARY KEY (alg, key_id, payload, manifest_id)
 );
+CREATE INDEX IF NOT EXISTS bindings_by_payload ON bindings (payload, alg);
 """
+
+
+# Two plain conditions rather than "(? IS NULL OR key_id = ?)", which would stop either index being
+# used: the primary key serves lookups with a key ID, bindings_by_payload those without.
+_WHERE_KEY = "b.alg = ? AND b.key_id = ? AND b.payload = ?"
+_WHERE_ANY = "b.payload = ? AND b.alg = ?"
 
 
 class StoreError(LabelerError):
@@ -147,8 +154,8 @@ class SqliteStore:
             rows = conn.execute(
                 "SELECT m.manifest_id, m.mime, m.store, m.label, m.created FROM bindings b "
                 "JOIN manifests m ON m.manifest_id = b.manifest_id "
-                "WHERE b.alg = ? AND (? IS NULL OR b.key_id = ?) AND b.payload = ? ORDER BY m.created DESC",
-                (alg, key_id, key_id, payload),
+                f"WHERE {_WHERE_KEY if key_id is not None else _WHERE_ANY} ORDER BY m.created DESC",
+                (alg, key_id, payload) if key_id is not None else (payload, alg),
             ).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"manifest store {self.path}: {exc}") from None
@@ -238,9 +245,9 @@ class PostgresStore:
                 rows = conn.execute(
                     "SELECT m.manifest_id, m.mime, m.store, m.label, m.created FROM bindings b "
                     "JOIN manifests m ON m.manifest_id = b.manifest_id "
-                    "WHERE b.alg = %s AND (%s::text IS NULL OR b.key_id = %s) AND b.payload = %s "
-                    "ORDER BY m.created DESC",
-                    (alg, key_id, key_id, payload),
+                    f"WHERE {_WHERE_KEY if key_id is not None else _WHERE_ANY} ORDER BY m.created DESC"
+                    .replace("?", "%s"),
+                    (alg, key_id, payload) if key_id is not None else (payload, alg),
                 ).fetchall()
         except psycopg.Error as exc:
             raise StoreError(f"manifest store {_safe_url(self.url)}: {_one_line(exc)}") from None
