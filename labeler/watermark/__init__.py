@@ -2,8 +2,6 @@
 
 ::
 
-    >>> import cv2
-import numpy as np
     >>> from labeler.watermark import embed, payload_from_produce_id
     >>> marked = embed(pixels, payload_from_produce_id("img-0001"), key=key)
     >>> from detectors.watermark import detect
