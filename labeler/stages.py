@@ -163,10 +163,10 @@ def _audio_samples(call: StageCall) -> dict[str, dict[str, Any]]:
     """Watermark, then the audio cue / voice prompt, on one decode and one encode, tags kept.
 
     WAV and FLAC keep their sample format; MP3 and M4A are re-encoded once at about the source's bit
-    rate (:func:`labeler.visible.audio.rewrite_audio_file`), so the two layers never cost two
+    rate (:func:`labeler.media.audio_rewrite.rewrite_audio_file`), so the two layers never cost two
     generations of loss.
     """
-    from labeler.visible.audio import AudioEdit, rewrite_audio_file
+    from labeler.media.audio_rewrite import AudioEdit, rewrite_audio_file
 
     done: dict[str, dict[str, Any]] = {}
     steps: list[Callable[[Any, int], Any]] = []

@@ -1,0 +1,346 @@
+"""Rewrite an audio file's samples in its own container: tags, chunks and sample positions kept.
+
+The one read/write path of the audio layers that change samples (the watermark, the rhythm cue, the
+voice prompt; :mod:`labeler.stages`). A transform returns the new samples, or an :class:`AudioEdit`
+that also says how many samples it inserted before the programme, so cue points, loops and cue sheets
+are moved to stay on the same programme sample.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from labeler.atomic import atomic_output, staging_folder
+from labeler.errors import LabelerError
+from labeler.media.audio import read_audio, write_audio
+
+
+@dataclass(frozen=True)
+class AudioEdit:
+    """What an audio explicit label did to a programme: the new samples and how far the programme moved.
+
+    Returned by :func:`labeler.visible.audio.audio_cue_edit` and
+    :func:`labeler.visible.voice_prompt.audio_label_edit`, and
+    accepted from a transform by :func:`rewrite_audio_file`, which shifts the file's cue points, loops
+    and cue sheet by ``delay`` so they still point at the same programme sample.
+
+    Attributes
+    ----------
+    samples : numpy.ndarray
+        float32, the labeled programme (the transform's input dimensions and channels).
+    delay : int
+        Samples inserted before the programme's first sample (``"start"``: label + gap); 0 when the
+        label is only mixed in (``"middle"``) or appended (``"end"``).
+    """
+
+    samples: np.ndarray
+    delay: int = 0
+
+
+def rewrite_audio_file(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    transform: Callable[[np.ndarray, int], np.ndarray | AudioEdit],
+) -> None:
+    """Decode ``src``, pass its samples through ``transform``, write ``dst`` atomically, tags kept.
+
+    The one read/write path of the audio explicit labels. WAV, FLAC and OGG keep their soundfile
+    subtype (``PCM_16``, ``PCM_24``, ``FLOAT``...). MP3 and M4A are decoded and re-encoded (lossy, one
+    extra generation) at the input's bit rate rounded to the nearest of 64..320 kbit/s when ffprobe
+    reports it, else 192 kbit/s. ``dst``'s extension picks the format when it names one; otherwise the
+    source's format is kept.
+
+    Tags survive the re-encode when the format stays the same. MP3/M4A: ffmpeg copies the global
+    tags. FLAC: every metadata block of the source but ``STREAMINFO`` and ``SEEKTABLE`` (Vorbis
+    comments, pictures, application blocks, padding; a leading ID3v2 tag too) is copied byte for byte
+    after the new ``STREAMINFO``; a ``CUESHEET`` gets its track offsets moved by the delay and its
+    lead-out set to the new length. WAV: every chunk of the source but ``fmt``, ``fact``, ``data``,
+    ``ds64`` and ``PEAK`` is copied byte for byte (``LIST``/``INFO``, ``id3``, ``bext``, ``iXML``,
+    ``AIGC``, ``plst``, ``LIST``/``adtl``...), before or after ``data`` as in the source, except that
+    the sample positions of ``cue`` points and ``smpl`` loops are moved by the delay. OGG: the Vorbis
+    comments, through mutagen.
+
+    The delay is what the transform says: an :class:`AudioEdit`'s ``delay`` (samples inserted before
+    the programme). A transform that returns bare samples of the input's length moved nothing (delay
+    0); one that returns bare samples of another length cannot say where the programme went, so the
+    chunks and blocks that hold sample positions are then left out rather than left wrong.
+
+    Parameters
+    ----------
+    src, dst : path-like
+        Input and output files (may be the same path).
+    transform : callable
+        ``(samples (frames, channels) float32, sample_rate) -> samples`` or :class:`AudioEdit`.
+
+    Raises
+    ------
+    LabelerError
+        Undecodable input, an output format that cannot be written, or the transform's own errors.
+    """
+    from labeler.media.audio import audio_format_for
+
+    data = read_audio(src)
+    edited = transform(data.samples, data.sample_rate)
+    if isinstance(edited, AudioEdit):
+        out, delay = edited.samples, int(edited.delay)
+    else:
+        out = edited
+        delay = 0 if len(out) == len(data.samples) else None
+    shift = _Shift(delay, len(out))
+    fmt = audio_format_for(dst) or (data.format or "").lower()
+    if fmt in ("mp3", "m4a"):
+        write_audio(dst, out, data.sample_rate, format=fmt, bitrate=_bitrate_of(src), metadata_from=src)
+        return
+    if fmt not in _TAG_COPIERS:
+        raise LabelerError(f"cannot write the labeled audio as {fmt or os.fspath(dst)!r}")
+    same = audio_format_for(src) == fmt and data.subtype and data.subtype.isupper()
+    subtype = data.subtype if same else None
+    if (data.format or "").lower() != fmt:
+        write_audio(dst, out, data.sample_rate, format=fmt, subtype=subtype)  # other container: no tags
+        return
+    folder = os.path.dirname(os.path.abspath(dst))
+    if not os.path.isdir(folder):
+        raise LabelerError(f"output folder does not exist: {folder}")
+    with staging_folder(Path(folder)) as scratch:
+        encoded = os.path.join(scratch, "encoded." + fmt)
+        write_audio(encoded, out, data.sample_rate, format=fmt, subtype=subtype)
+        with open(src, "rb") as source, open(encoded, "r+b") as fresh, atomic_output(dst) as handle:
+            _TAG_COPIERS[fmt](source, fresh, handle, shift)
+
+
+@dataclass(frozen=True)
+class _Shift:
+    """How sample positions move from the source to the labeled file.
+
+    ``delay``: samples inserted before the programme (None: unknown, positions cannot be kept);
+    ``frames``: length of the labeled audio in samples per channel.
+    """
+
+    delay: int | None
+    frames: int
+
+
+# WAV chunks the encoder writes itself; chunks whose contents are sample positions, and the lists that
+# only make sense beside them (a playlist and the cue points' labels refer to cue point IDs).
+_WAV_OWN = {b"fmt ", b"fact", b"data", b"ds64", b"PEAK"}
+_WAV_POSITIONAL = {b"cue ", b"smpl", b"plst"}
+_U32_MAX = 0xFFFFFFFF
+
+
+def _wav_with_tags(src: BinaryIO, fresh: BinaryIO, out: BinaryIO, shift: _Shift) -> None:
+    """``fresh`` (a RIFF WAVE just encoded) with ``src``'s other chunks, written to ``out``."""
+    from labeler.metadata import copy_stream, riff
+
+    old, new = riff._layout(src), riff._layout(fresh)
+    before: list = []
+    after: list = []
+    moved: dict[int, bytes] = {}  # chunk offset in src -> the whole chunk with its positions moved
+    seen_data = False
+    for chunk in old.chunks:
+        if chunk.cid == b"data":
+            seen_data = True
+            continue
+        if chunk.cid in _WAV_OWN:
+            continue
+        positional = chunk.cid in _WAV_POSITIONAL or (
+            chunk.cid == b"LIST" and riff._list_type(src, chunk) == b"adtl")
+        if positional and shift.delay is None:
+            continue  # where the programme went is unknown: no cue point rather than a wrong one
+        if chunk.cid in (b"cue ", b"smpl"):
+            payload = _moved_wav_positions(src, chunk, shift.delay or 0)
+            if payload is None:
+                continue  # malformed: its positions cannot be moved
+            moved[chunk.offset] = riff._chunk_bytes(chunk.cid, payload)
+        (after if seen_data else before).append(chunk)
+    if new.form != b"RIFF" or not (before or after):
+        fresh.seek(0)
+        copy_stream(fresh, out)
+        return
+    carried = {c.cid for c in before + after}
+
+    def carry(chunk: Any) -> None:
+        if chunk.offset in moved:
+            out.write(moved[chunk.offset])
+        else:
+            riff._copy_chunk(src, out, chunk)
+
+    out.write(b"RIFF\x00\x00\x00\x00WAVE")
+    for chunk in new.chunks:
+        if chunk.cid == b"data":
+            for extra in before:
+                carry(extra)
+        elif chunk.cid in carried:
+            continue  # the source's copy (its LIST/INFO, say) wins over the encoder's
+        riff._copy_chunk(fresh, out, chunk)
+    for extra in after:
+        carry(extra)
+    size = out.tell() - 8
+    if size > 0xFFFFFFFF:
+        raise LabelerError("labeled wav would exceed the 4 GiB RIFF limit")
+    out.seek(4)
+    out.write(struct.pack("<I", size))
+    out.seek(0, os.SEEK_END)
+
+
+def _moved_wav_positions(src: BinaryIO, chunk: Any, delay: int) -> bytes | None:
+    """The payload of a ``cue `` or ``smpl`` chunk with its sample positions moved ``delay`` later.
+
+    ``cue ``: a count, then 24-byte points (ID, position, chunk ID, chunk start, block start, sample
+    offset); the position (in play order) and the sample offset move. ``smpl``: a 36-byte header whose
+    eighth field counts the loops, then 24-byte loops (ID, type, start, end, fraction, play count);
+    start and end move. None when the chunk is malformed or too large to hold in memory.
+    """
+    from labeler import limits
+
+    if chunk.stored != chunk.size or chunk.size > limits.MAX_XMP_PACKET:
+        return None
+    src.seek(chunk.start)
+    payload = bytearray(src.read(chunk.size))
+    if chunk.cid == b"cue ":
+        head, count_at, fields = 4, 0, (4, 20)
+    else:
+        head, count_at, fields = 36, 28, (8, 12)
+    if len(payload) < head:
+        return None
+    count = struct.unpack_from("<I", payload, count_at)[0]
+    if head + 24 * count > len(payload):
+        return None
+    for i in range(count):
+        for field_at in fields:
+            at = head + 24 * i + field_at
+            # Saturate rather than wrap: a position past 4 Gi samples cannot exist in a RIFF file anyway.
+            moved = min(struct.unpack_from("<I", payload, at)[0] + delay, _U32_MAX)
+            struct.pack_into("<I", payload, at, moved)
+    return bytes(payload)
+
+
+# FLAC metadata block types (RFC 9639 8.1) that describe the old audio frames, and the cue sheet.
+_FLAC_STREAMINFO, _FLAC_SEEKTABLE, _FLAC_CUESHEET = 0, 3, 5
+# RFC 9639 8.7: a CD-DA cue sheet's offsets are whole CD sectors of 588 samples.
+_CD_SECTOR = 588
+
+
+def _flac_with_tags(src: BinaryIO, fresh: BinaryIO, out: BinaryIO, shift: _Shift) -> None:
+    """``fresh``'s STREAMINFO, SEEKTABLE and frames with ``src``'s other metadata blocks, to ``out``."""
+    from labeler.metadata import copy_stream, flac
+
+    old, new = flac._layout(src), flac._layout(fresh)
+    kept: list[tuple[BinaryIO, Any, bytes | None]] = []
+    for block in old.blocks:
+        if block.kind in (_FLAC_STREAMINFO, _FLAC_SEEKTABLE):
+            continue
+        payload = None
+        if block.kind == _FLAC_CUESHEET:
+            payload = None if shift.delay is None else _moved_cuesheet(src, block, shift)
+            if payload is None:
+                continue  # unknown delay or a malformed sheet: none rather than a wrong one
+        kept.append((src, block, payload))
+    kinds = {b.kind for _, b, _ in kept}
+    # STREAMINFO (first, RFC 9639 8) and SEEKTABLE describe the new frames; the encoder's other blocks
+    # (its Vorbis comment with its vendor string, padding) stay only where the source has none.
+    framing = (_FLAC_STREAMINFO, _FLAC_SEEKTABLE)
+    own = [(fresh, b, None) for b in new.blocks if b.kind in framing or b.kind not in kinds]
+    blocks = own + kept
+    if old.id3 is not None:
+        out.write(old.id3)
+    out.write(b"fLaC")
+    for i, (handle, block, payload) in enumerate(blocks):
+        last = 0x80 if i == len(blocks) - 1 else 0
+        length = block.length if payload is None else len(payload)
+        out.write(bytes((block.kind | last,)) + length.to_bytes(3, "big"))
+        if payload is None:
+            handle.seek(block.start)
+            copy_stream(handle, out, block.length)
+        else:
+            out.write(payload)
+    fresh.seek(new.audio)
+    copy_stream(fresh, out, new.file_size - new.audio)
+
+
+def _moved_cuesheet(src: BinaryIO, block: Any, shift: _Shift) -> bytes | None:
+    """A FLAC CUESHEET payload (RFC 9639 8.7) with its tracks moved ``shift.delay`` samples later.
+
+    Track offsets count from the start of the stream and move; index points count from their track
+    and stay. The lead-out (the last track) marks the end of the audio, so it becomes the new length.
+    A CD-DA sheet whose offsets no longer fall on 588-sample sectors is marked as not CD-DA (lead-in
+    0, lead-out track number 255), as RFC 9639 requires of such a sheet. None when malformed.
+    """
+    assert shift.delay is not None
+    src.seek(block.start)
+    sheet = bytearray(src.read(block.length))
+    head = 128 + 8 + 259 + 1  # catalog number, lead-in samples, CD flag and reserved, track count
+    if len(sheet) < head:
+        return None
+    count = sheet[head - 1]
+    tracks: list[int] = []
+    pos = head
+    for _ in range(count):
+        if pos + 36 > len(sheet):
+            return None
+        tracks.append(pos)
+        pos += 36 + 12 * sheet[pos + 35]  # offset, number, ISRC, flags and reserved, index count
+    if not tracks or pos != len(sheet):
+        return None
+    for at in tracks[:-1]:
+        offset = int.from_bytes(sheet[at:at + 8], "big") + shift.delay
+        sheet[at:at + 8] = offset.to_bytes(8, "big")
+    sheet[tracks[-1]:tracks[-1] + 8] = shift.frames.to_bytes(8, "big")
+    is_cd = bool(sheet[136] & 0x80)
+    if is_cd and (shift.delay % _CD_SECTOR or shift.frames % _CD_SECTOR):
+        sheet[136] &= 0x7F
+        sheet[128:136] = bytes(8)
+        sheet[tracks[-1] + 8] = 255
+    return bytes(sheet)
+
+
+def _ogg_with_tags(src: BinaryIO, fresh: BinaryIO, out: BinaryIO, shift: _Shift) -> None:
+    """``fresh`` with ``src``'s Vorbis comments (mutagen rewrites the comment packet), to ``out``."""
+    import mutagen
+    from mutagen import MutagenError
+
+    from labeler.metadata import copy_stream
+
+    try:
+        old = mutagen.File(src)
+        new = mutagen.File(fresh)
+        if old is not None and old.tags is not None and new is not None and new.tags is not None:
+            del new.tags[:]
+            new.tags.extend(list(old.tags))
+            fresh.seek(0)
+            new.save(fresh)
+    except (MutagenError, ValueError) as exc:
+        raise LabelerError(f"cannot carry the ogg comments over: {exc}") from None
+    fresh.seek(0)
+    copy_stream(fresh, out)
+
+
+_TAG_COPIERS: dict[str, Callable[[BinaryIO, BinaryIO, BinaryIO, _Shift], None]] = {
+    "wav": _wav_with_tags,
+    "flac": _flac_with_tags,
+    "ogg": _ogg_with_tags,
+}
+
+
+_BITRATES = (64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
+
+
+def _bitrate_of(path: str | os.PathLike[str]) -> str:
+    """The file's audio bit rate snapped to a common encoder setting, e.g. ``"128k"``; 192k if unknown."""
+    from labeler.media import ffmpeg as ff
+
+    try:
+        info = ff.probe(path)
+    except (LabelerError, OSError):
+        return "192k"
+    rates = [s.bitrate for s in info.audio[:1]] + [info.bitrate]
+    bps = next((r for r in rates if r), None)
+    if not bps:
+        return "192k"
+    return f"{min(_BITRATES, key=lambda b: abs(b - bps / 1000))}k"
