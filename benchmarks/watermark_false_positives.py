@@ -5,6 +5,7 @@ Usage::
     python benchmarks/watermark_false_positives.py            # corpus + 2,000 random crops/rescales
     python benchmarks/watermark_false_positives.py --quick    # corpus + 200
     python benchmarks/watermark_false_positives.py --write    # also write RESULTS.md
+    python benchmarks/watermark_false_positives.py --images flat -n 300   # a generated content class
 
 Every unmarked corpus photo, then random crops (128 px up to the whole photo, any offset) of them, half
 of them also rescaled by a random factor in [0.5, 2], a fifth rotated by up to 3 degrees and a third
@@ -66,9 +67,17 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--write", action="store_true")
     ap.add_argument("-n", type=int, default=None, help="random crops/rescales (default 2000, quick 200)")
+    ap.add_argument("--images", default="photos",
+                    help="photos (the corpus), or flat, gradient, text (benchmarks/content_corpus.py)")
+    ap.add_argument("--per-class", type=int, default=15, help="generated images of the class (--images)")
     args = ap.parse_args()
     n = args.n if args.n is not None else (200 if args.quick else 2000)
-    images = corpus_images() or [("synthetic", synthetic_photo())]
+    if args.images == "photos":
+        images = corpus_images() or [("synthetic", synthetic_photo())]
+    else:
+        from content_corpus import load
+
+        images = [(f"{args.images}-{i:03d}", load(args.images, i)) for i in range(args.per_class)]
     other_key = bytes(reversed(KEY))  # never used to mark anything
 
     found, pvals, total, t0 = [], [], 0, time.perf_counter()
@@ -81,7 +90,8 @@ def main() -> None:
         if total % 250 == 0:
             print(f"[{time.perf_counter() - t0:6.1f}s] {total} trials, {len(found)} detections", flush=True)
     p = np.array(pvals)
-    lines = [f"Trials: {total} ({len(images)} unmarked corpus photos + {n} random crops, half also rescaled "
+    what = "corpus photos" if args.images == "photos" else f"generated {args.images} images"
+    lines = [f"Trials: {total} ({len(images)} unmarked {what} + {n} random crops, half also rescaled "
              "0.5-2x, a fifth rotated +-3 degrees, a third JPEG q40-95), wrong key, both methods, full sync "
              "search (offsets, rescales, rotations). "
              f"Threshold 1e-6. **False detections: {len(found)}.**", "",
@@ -95,7 +105,8 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if args.write:
-        write_section("watermark:false_positives", text)
+        section = "" if args.images == "photos" else f"_{args.images}"
+        write_section(f"watermark:false_positives{section}", text)
 
 
 if __name__ == "__main__":
