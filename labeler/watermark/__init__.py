@@ -145,23 +145,6 @@ def _block_min(sub: np.ndarray, k: int, hb: int, wb: int, op: str = "min") -> np
     return np.ascontiguousarray(x)
 
 
-def _ssim_scale(c: np.ndarray, e: np.ndarray, target: float, n0: float = 1.0 / 12.0) -> float:
-    """Largest g with mean(c / (c + g^2 e + n0)) >= target, by bisection (the mean falls as g grows).
-
-    ``c`` is SSIM's ``2 var + C2`` per block, ``e`` the mark's SSIM-seen energy per block at g = 1 and
-    ``n0`` the rounding of the change to integers (uniform, 1/12 level^2), seen in full.
-    """
-    c, e = c.ravel(), e.ravel()
-    lo, hi = 0.0, 64.0
-    for _ in range(20):
-        mid = 0.5 * (lo + hi)
-        if float(np.mean(c / (c + (np.float32(mid * mid) * e + np.float32(n0))))) >= target:
-            lo = mid
-        else:
-            hi = mid
-    return lo
-
-
 def budget_mask(sub_activity: np.ndarray, h: int, w: int, method: str = "dct",
                 sub_means: np.ndarray | None = None) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Per-block amplitudes (RMS luma change, 8-bit levels, float32) of the per-image budget.
@@ -193,8 +176,9 @@ def budget_mask(sub_activity: np.ndarray, h: int, w: int, method: str = "dct",
         within its 4 x 4 sub-blocks, "seen" the share of each pattern's energy SSIM's window sees,
         :func:`_seen_share`, 1/12 the rounding) at
         :data:`BUDGET_SSIM` and the RMS change (rounding included) at that of a :data:`BUDGET_PSNR` dB
-        change. Each block of either pattern has the same energy and the two patterns' signs are
-        independent, so the RMS is exact before clipping at 0 and 255.
+        change, both with the per-block cap applied (bisection on ``g``). Each block of either pattern
+        has the same energy and the two patterns' signs are independent, so the RMS is exact before
+        clipping at 0 and 255.
     """
     act = sub_activity.astype(np.float32)
     hb8, wb8, hb16, wb16 = -(-h // 8), -(-w // 8), -(-h // 16), -(-w // 16)
@@ -206,8 +190,7 @@ def budget_mask(sub_activity: np.ndarray, h: int, w: int, method: str = "dct",
     a8 = _block_min(act, 8 // _SUB, hb8, wb8)
     a16 = _block_min(a8, 2, hb16, wb16, op="mean")  # a 16 x 16 block: the mean of its four 8 x 8 ones
     # SSIM's host variance per block, from within its quarters only: an edge's variance sits on a line
-    # while the mark covers the whole block, so counting it predicted too little loss (measured 0.9785
-    # for a 0.9815 aim when edges also set the `dct` amplitude)
+    # while the mark covers the whole block, so counting it predicts too little loss
     var8 = _block_min(act * act, 8 // _SUB, hb8, wb8, op="mean")
     if method == "dwt":
         dct, dwt = None, shape(a16)
@@ -219,20 +202,32 @@ def budget_mask(sub_activity: np.ndarray, h: int, w: int, method: str = "dct",
         dwt = shape(a16) * np.sqrt(smooth(a16))
         if not np.any(dwt > 0):
             dwt = None
-    seen = np.zeros((hb8, wb8), np.float32)
-    if dct is not None:
-        seen += np.float32(_seen_share("dct", 0.0)) * dct * dct
-    energy = 0.0 if dct is None else float(np.mean(np.square(dct, dtype=np.float64)))
-    if dwt is not None:
-        up = np.repeat(np.repeat(dwt * dwt, 2, axis=0), 2, axis=1)[:hb8, :wb8]
-        seen = seen + np.float32(_seen_share("dwt", DWT_TILT)) * up
-        energy += float(np.mean(np.square(dwt, dtype=np.float64)))
-    g_ssim = _ssim_scale(2.0 * var8 + c2, seen, BUDGET_SSIM)
-    target = 255.0 * 10.0 ** (-BUDGET_PSNR / 20.0)
-    target = np.sqrt(max(target * target - 1.0 / 12.0, 0.0))  # rounding to integers adds ~1/12 level^2
-    g = np.float32(min(g_ssim, target / np.sqrt(energy)) if energy > 0 else 1.0)
-    # the per-block cap applied after the scale only lowers both costs
+    c = 2.0 * var8 + c2
     hi = np.float32(_BUDGET_HI)
+    share_dct, share_dwt = np.float32(_seen_share("dct", 0.0)), np.float32(_seen_share("dwt", DWT_TILT))
+    target = 255.0 * 10.0 ** (-BUDGET_PSNR / 20.0)
+    target2 = max(target * target - 1.0 / 12.0, 0.0)  # rounding to integers adds ~1/12 level^2
+
+    def fits(g: float) -> bool:
+        """Both predictions hold at scale g, with the per-block cap applied (it binds on strong edges)."""
+        seen = np.zeros((hb8, wb8), np.float32)
+        energy = 0.0
+        if dct is not None:
+            d2 = np.square(np.minimum(dct * np.float32(g), hi))
+            seen += share_dct * d2
+            energy += float(np.mean(d2, dtype=np.float64))
+        if dwt is not None:
+            w2 = np.square(np.minimum(dwt * np.float32(g), hi))
+            seen += share_dwt * np.repeat(np.repeat(w2, 2, axis=0), 2, axis=1)[:hb8, :wb8]
+            energy += float(np.mean(w2, dtype=np.float64))
+        ssim = float(np.mean(c / (c + seen + np.float32(1.0 / 12.0))))
+        return ssim >= BUDGET_SSIM and energy <= target2
+
+    lo, up = 0.0, 64.0
+    for _ in range(18):
+        mid = 0.5 * (lo + up)
+        lo, up = (mid, up) if fits(mid) else (lo, mid)
+    g = np.float32(lo)
     out = [None if m is None else np.minimum(m * g, hi) for m in (dct, dwt)]
     if sub_means is not None:
         head = np.minimum(sub_means, np.float32(255.0) - sub_means)  # room to the nearer end (levels)
