@@ -203,6 +203,8 @@ def budget_mask(sub_activity: np.ndarray, h: int, w: int, method: str = "dct",
         dwt = shape(a16) * np.sqrt(smooth(a16))
         if not np.any(dwt > 0):
             dwt = None
+        if not np.any(dct > 0):  # a smooth image: one pattern pass per strip instead of two
+            dct = None
     c = (2.0 * var8 + c2).astype(np.float32)
     hi = np.float32(_BUDGET_HI)
     target = 255.0 * 10.0 ** (-BUDGET_PSNR / 20.0)
