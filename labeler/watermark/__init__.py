@@ -110,8 +110,10 @@ def _mask_from_activity(act: np.ndarray) -> np.ndarray:
 # scaled to the edge's contrast would show as a halo; real texture fills every quarter.
 #: Predicted SSIM of the marked image (rounding included; the floor promised is 0.98).
 BUDGET_SSIM = 0.9815
-#: PSNR (dB, 8-bit peak) the mark's RMS may reach on an image (the floor promised is 40 dB).
-BUDGET_PSNR = 42.0
+#: PSNR (dB, 8-bit peak) the mark's RMS may reach on an image (the floor promised is 40 dB). 43, not 42:
+#: on small textured photos, which are PSNR-bound, the SSIM prediction is optimistic (the 512 px
+#: astronaut measured 0.9773 at 42 dB, 0.9798 at 42.5, 0.9821 at 43).
+BUDGET_PSNR = 43.0
 #: Exponent of the amplitude's growth with (2 s^2 + C2): 0.5 gives every block the same SSIM loss; more
 #: puts the energy where SSIM (and the eye) charge least for it, the texture (the optimum of
 #: sum(a) under sum(a^2 / (2 s^2 + C2)) fixed is 1).
@@ -433,7 +435,7 @@ def embed(image: np.ndarray, payload: bytes, *, key: bytes, method: str = "dct",
     strength : float or None
         None (default): the per-image budget (:func:`budget_mask`): every block loses the same share of
         SSIM (about a level RMS where flat, more in texture), scaled so the image's predicted SSIM is
-        0.9815 and its PSNR at least 42 dB; with ``method="dct"`` smooth areas carry their share as a
+        0.9815 and its PSNR at least 43 dB; with ``method="dct"`` smooth areas carry their share as a
         ``dwt`` mark (read it with ``detect(method=None)``). A number: the fixed texture-mask model of
         earlier versions, one method, amplitude in 8-bit luma levels at reference texture (2.0 was the
         default: PSNR ~ 42 dB on photos, but 50 dB on flat art, too faint to survive one lossy
