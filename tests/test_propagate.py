@@ -6,7 +6,6 @@ import hashlib
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 from conftest import PRODUCER, SAMPLES, decoded_digest
 
@@ -76,13 +75,9 @@ def test_traces_without_label_give_label_3(tmp_path):
     from labeler.watermark.keyfile import generate_key
 
     key = generate_key()
-    rng = np.random.default_rng(3)
-    from PIL import Image
-
-    plain = tmp_path / "plain.png"
-    Image.fromarray(rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)).save(plain)
     marked = tmp_path / "marked.png"
-    label_file(plain, marked, AIGCLabel(PRODUCER, "wm-1"), layers=("watermark",), key=key)
+    # A watermark but no metadata label: traces of AI generation without a label.
+    label_file(SAMPLES / "photo.png", marked, AIGCLabel(PRODUCER, "wm-1"), layers=("watermark",), key=key)
     out = tmp_path / "out.png"
     result = propagate_file(marked, out, propagator=PLATFORM, propagate_id="up-3", key=key)
     assert result.action == "labeled" and result.verdict == "confirmed"
