@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from detectors.watermark_audio import detect_audio
+from detectors.watermark_result import DEFAULT_THRESHOLD, WatermarkResult
 from labeler.watermark import METHODS, _scheme
 from labeler.watermark.payload import (
     CRC_BITS,
@@ -41,8 +43,6 @@ from labeler.watermark.transforms import MIN_SIDE, Prefiltered, geometry_image, 
 
 __all__ = ["detect", "detect_audio", "WatermarkResult", "DEFAULT_THRESHOLD"]
 
-#: Default false-positive threshold on the p-value.
-DEFAULT_THRESHOLD = 1e-6
 #: Rescale candidates tried after the scale-1 attempt fails (per method), for images of >= 1 MP; small
 #: images (where the period estimate is noisier and each try is cheap) get up to MAX_SCALE_TRIES.
 SCALE_TRIES, MAX_SCALE_TRIES = 3, 6
@@ -69,81 +69,6 @@ MAX_RESAMPLED = 1024 * 1024
 def scale_tries(h: int, w: int) -> int:
     """Rescale candidates tried for an h x w image (fixed before looking at it: the p-value counts them)."""
     return int(min(MAX_SCALE_TRIES, max(SCALE_TRIES, 3_000_000 // (h * w))))
-
-
-@dataclass
-class WatermarkResult:
-    """Outcome of :func:`detect`.
-
-    Attributes
-    ----------
-    found : bool
-        True when a CRC-valid payload was read and ``p_value <= threshold``.
-    payload : bytes or None
-        The 8 payload bytes when ``found``, else None.
-    p_value : float
-        Upper bound on the probability of a result at least this strong without the mark (0..1).
-    method : str or None
-        ``"dct"`` or ``"dwt"`` for the best attempt.
-    z : float
-        Self-normalised pilot correlation at the chosen shift (its null tail is bounded by
-        :func:`labeler.watermark.sync.null_tail`).
-    scale : tuple of float
-        (y, x) resize factor the image was read at (1.0 = as embedded).
-    rotation : float
-        Rotation (degrees) the image was read at (0.0 = as embedded).
-    offset : tuple of int
-        Tile phase (pixels, at the embedding scale) of the image's top-left corner.
-    bit_errors : int or None
-        Coded bits (of 258) whose hard decision disagrees with the re-encoded payload, when the CRC
-        matched: a margin indicator (the code corrects roughly 15-20 % of them).
-    trials : int
-        Number of (shift, scale, method) hypotheses covered by the p-value.
-    threshold : float
-        The threshold ``found`` was decided with.
-    offset_seconds : float
-        Audio only: where the mark's period starts in the input (s, modulo the 3.07 s period).
-    speed : float
-        Audio only: playback speed of the input relative to the embedded audio (1.0 = unchanged).
-    pitch : float
-        Audio only: frequency factor of the input relative to the embedded audio (1.0 = unchanged).
-    blocks_read : int
-        Audio only: analysis windows read (detection stops at the first window that decodes).
-    zero_bit_p_value : float
-        Audio only: p-value of the presence test alone (pilot correlation, no payload/CRC needed).
-    reason : str or None
-        Why nothing could be decided (e.g. "too short to carry a watermark"), else None.
-    frames_read : int
-        Video only: frames decoded before the decision (detection stops at the first significant read).
-    """
-
-    found: bool
-    payload: bytes | None
-    p_value: float
-    method: str | None
-    z: float = 0.0
-    scale: tuple[float, float] = (1.0, 1.0)
-    rotation: float = 0.0
-    offset: tuple[int, int] = (0, 0)
-    bit_errors: int | None = None
-    trials: int = 0
-    threshold: float = DEFAULT_THRESHOLD
-    offset_seconds: float = 0.0
-    speed: float = 1.0
-    pitch: float = 1.0
-    blocks_read: int = 0
-    zero_bit_p_value: float = 1.0
-    reason: str | None = None
-    frames_read: int = 0
-
-    def to_dict(self) -> dict[str, object]:
-        """The ``layers.watermark`` report fields (``payload`` as hex)."""
-        return {
-            "present": self.found,
-            "payload": self.payload.hex() if self.payload is not None else None,
-            "p_value": self.p_value,
-            "method": self.method if self.found else None,
-        }
 
 
 @dataclass
@@ -356,11 +281,3 @@ def detect(image: np.ndarray, *, key: bytes, method: str | None = None,
                            method=best.scheme.name, z=best.z, scale=best.scale, rotation=best.rotation,
                                offset=best.offset,
                            bit_errors=best.bit_errors, trials=trials, threshold=threshold)
-
-
-def detect_audio(samples: np.ndarray, sample_rate: int, *, key: bytes, **kwargs: object) -> WatermarkResult:
-    """The audio watermark detector, :func:`detectors.watermark_audio.detect_audio` (imported lazily:
-    that module imports this one for :class:`WatermarkResult`)."""
-    from detectors.watermark_audio import detect_audio as _detect_audio
-
-    return _detect_audio(samples, sample_rate, key=key, **kwargs)

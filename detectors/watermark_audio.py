@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from detectors.watermark import DEFAULT_THRESHOLD, WatermarkResult
+from detectors.watermark_result import DEFAULT_THRESHOLD, WatermarkResult
 from labeler.watermark.audio import (
     ALPHA_MAX,
     BAND_HI,
