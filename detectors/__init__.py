@@ -430,6 +430,8 @@ def watermark_layer(pixels: _Pixels | None, what: str, key: bytes, metadata: Met
 
             result = detect_video(path, key=key)
             layer["frames_read"] = result.frames_read
+            if result.found:
+                result.method = "video"  # the mark's name, as the label result and the soft binding say
         else:
             layer["note"] = f"watermark detection covers images, audio and video; this file is {what}"
             return layer

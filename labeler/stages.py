@@ -250,7 +250,10 @@ def _video_pixels(call: StageCall) -> dict[str, dict[str, Any]]:
     done = watermark_video(call.src, call.out, payload, key=wm.key, method=VIDEO_METHOD,
                            strength=DEFAULT_STRENGTH if wm.strength is None else wm.strength,
                            visible=visible, overwrite=True)
-    done["watermark"].update(payload=payload.hex(), key_id=key_id(wm.key))
+    # "video" names the mark (and its C2PA soft-binding algorithm, aigc-labeler.wm.video.1): the image
+    # core's method inside it is kept as "core_method".
+    done["watermark"].update(method="video", core_method=done["watermark"]["method"], payload=payload.hex(),
+                             key_id=key_id(wm.key))
     return done
 
 

@@ -224,3 +224,23 @@ def test_postgres_server_down_is_a_warning(setup, tmp_path):
     warnings = report["warnings"]
     assert any(w.startswith("manifest store postgresql://aigc@") for w in warnings), warnings
     assert not any("secret" in w for w in report["warnings"])
+
+
+def test_video_reencoded_gets_its_manifest_back(setup, tmp_path):
+    from conftest import ffmpeg_exe
+
+    ff = [ffmpeg_exe(), "-v", "error", "-nostdin", "-y"]
+    src = tmp_path / "gen.mp4"
+    subprocess.run([*ff, "-f", "lavfi", "-i", "testsrc2=s=1280x720:d=2:r=25", "-c:v", "libx264", "-crf", "18",
+                    "-pix_fmt", "yuv420p", str(src)], check=True)
+    labeled = tmp_path / "labeled.mp4"
+    result = json.loads(_label(setup, src, labeled, "durable-video").stdout)
+    assert result["layers"]["watermark"]["method"] == "video" and result["layers"]["c2pa"]["manifest_store"]
+    stripped = tmp_path / "reuploaded.mp4"  # a platform's re-encode: H.264 CRF 28, no metadata
+    subprocess.run([*ff, "-i", str(labeled), "-map_metadata", "-1", "-c:v", "libx264", "-crf", "28",
+                    str(stripped)], check=True)
+    report = _verify(setup, stripped, "--manifest-store", str(setup / "manifests.db"))
+    assert report["layers"]["metadata"]["present"] is False and report["layers"]["watermark"]["present"]
+    c2pa = report["layers"]["c2pa"]
+    assert c2pa["source"] == "store" and c2pa["state"] == "Trusted" and c2pa["hard_binding"] == "mismatch"
+    assert c2pa["aigc_fields"]["ProduceID"] == "durable-video" and report["verdict"] == "confirmed"
