@@ -54,6 +54,8 @@ _MIN_MATCH_PX = 5.0
 # Rendered ink height the templates are resampled from (px).
 _RENDER_PX = 40
 _MIN_STD = 8.0
+# Flat best windows dropped one by one before masking every flat window of the region (see _match_region).
+_FLAT_TRIES = 4
 #: Coarse pass: the copy is reduced so the smallest ink height searched is this tall (px).
 COARSE_INK_PX = 10.0
 #: Coarse pass: ratio between neighbouring ink heights (the confirmation covers one step either side).
@@ -237,8 +239,18 @@ def _match_region(grey: np.ndarray, y0: int, y1: int, x0: int, x1: int, tpl: np.
     result = cv2.matchTemplate(region, tpl, cv2.TM_CCOEFF_NORMED)
     # Flat areas give 0/0: OpenCV returns inf, nan or a spurious 1 there.
     result[~np.isfinite(result)] = 0
-    result[_flat(region, th, tw)] = 0
     np.abs(result, out=result)
+    # Only the best window matters: check it for flatness, and drop it and look again while it is flat
+    # (a few tries, then the whole flat map) - the same answer as masking every flat window first, for
+    # one window's statistics instead of two box filters over the region.
+    for _ in range(_FLAT_TRIES):
+        _, score, _, (mx, my) = cv2.minMaxLoc(result)
+        if score <= best or not np.isfinite(score):
+            return best, -1, -1
+        if float(region[my:my + th, mx:mx + tw].var()) >= _MIN_STD**2:
+            return float(score), x0 + mx, y0 + my
+        result[my, mx] = 0
+    result[_flat(region, th, tw)] = 0
     _, score, _, (mx, my) = cv2.minMaxLoc(result)
     if score > best and np.isfinite(score):
         return float(score), x0 + mx, y0 + my
@@ -283,8 +295,12 @@ def _template_spectrum(text: str, ink4: int, style: LabelStyle, rows: int, cols:
     return spectrum
 
 
-def _ncc_maps(region: np.ndarray, keys: list[tuple[str, int]], style: LabelStyle) -> list[np.ndarray]:
+def _ncc_maps(region: np.ndarray, keys: list[tuple[str, int]], style: LabelStyle,
+              spans: list[tuple[int, int]]) -> list[np.ndarray]:
     """``|normalized cross-correlation|`` of every template ``keys`` (text, ink4) over ``region``, by FFT.
+
+    Only the window rows ``spans[i] = (first, stop)`` of template ``i`` are scored (clipped to the
+    windows inside the region): the rows a label of that size may start at.
 
     One forward transform of the region and one batched inverse for all templates (instead of one
     ``matchTemplate`` each); window sums from an integral image. The region is circularly correlated at
@@ -301,15 +317,18 @@ def _ncc_maps(region: np.ndarray, keys: list[tuple[str, int]], style: LabelStyle
     corr = np.fft.irfft2(stack * spectrum, s=size, axes=(-2, -1))
     total, squares = cv2.integral2(centred.astype(np.float64))
     maps = []
-    for (text, ink4), c in zip(keys, corr, strict=True):
+    for (text, ink4), c, (a, b) in zip(keys, corr, spans, strict=True):
         th, tw = _template_cached(text, ink4, style)[0].shape
-        h, w = rows - th + 1, cols - tw + 1
-        s = total[th:th + h, tw:tw + w] - total[:h, tw:tw + w] - total[th:th + h, :w] + total[:h, :w]
-        q = squares[th:th + h, tw:tw + w] - squares[:h, tw:tw + w] - squares[th:th + h, :w] + squares[:h, :w]
+        a, b, w = max(0, a), min(b, rows - th + 1), cols - tw + 1
+        b = max(a, b)
+        s = (total[a + th:b + th, tw:tw + w] - total[a:b, tw:tw + w] - total[a + th:b + th, :w]
+             + total[a:b, :w])
+        q = (squares[a + th:b + th, tw:tw + w] - squares[a:b, tw:tw + w] - squares[a + th:b + th, :w]
+             + squares[a:b, :w])
         n = th * tw
         spread = q - s * s / n  # n x the window's variance
         flat = spread < n * _MIN_STD**2
-        score = np.abs(c[:h, :w]) / np.sqrt(np.maximum(spread, 1e-6))
+        score = np.abs(c[a:b, :w]) / np.sqrt(np.maximum(spread, 1e-6))
         score[flat] = 0
         maps.append(score.astype(np.float32))
     return maps
@@ -354,13 +373,16 @@ def _coarse_then_confirm(grey: np.ndarray, texts: tuple[str, ...], ladder: list[
     candidates = []  # coarse score, top?, centre x, centre y (working px), ink (working px), text
     for top in (True, False):
         y0 = 0 if top else sh - depth
-        for (text, ink4), score in zip(keys, _ncc_maps(small[y0:y0 + depth], keys, style), strict=True):
-            th, tw = _template_cached(text, ink4, style)[0].shape
+        spans = []
+        for text, ink4 in keys:
+            th = _template_cached(text, ink4, style)[0].shape[0]
             # Rows a fine template of this size may start at: the reference search's band.
             fine_th = round(th / sy)
             limit = math.ceil((_band_rows(fine_th, work_short, wh) - fine_th) * sy) + 1
-            off = 0 if top else max(0, score.shape[0] - limit)
-            usable = score[off:off + limit]
+            spans.append((0, limit) if top else (max(0, depth - th + 1 - limit), depth - th + 1))
+        maps = _ncc_maps(small[y0:y0 + depth], keys, style, spans)
+        for (text, ink4), usable, (off, _) in zip(keys, maps, spans, strict=True):
+            th, tw = _template_cached(text, ink4, style)[0].shape
             if not usable.size:
                 continue
             my, mx = np.unravel_index(int(np.argmax(usable)), usable.shape)
