@@ -426,12 +426,7 @@ def watermark_layer(pixels: _Pixels | None, what: str, key: bytes, metadata: Met
             audio = samples.get()
             result = detect_audio(audio.samples, audio.sample_rate, key=key)
         elif what == "video" and isinstance(path, Path):
-            from detectors.watermark_video import detect_video
-
-            result = detect_video(path, key=key)
-            layer["frames_read"] = result.frames_read
-            if result.found:
-                result.method = "video"  # the mark's name, as the label result and the soft binding say
+            result = _video_mark(path, key, layer)
         else:
             layer["note"] = f"watermark detection covers images, audio and video; this file is {what}"
             return layer
@@ -448,6 +443,43 @@ def watermark_layer(pixels: _Pixels | None, what: str, key: bytes, metadata: Met
 
         layer["matches_metadata"] = result.payload == payload_from_produce_id(produce_id)
     return layer
+
+
+def _video_mark(path: Path, key: bytes, layer: dict[str, Any]) -> Any:
+    """The frames' mark, else the soundtrack's; ``layer`` gets ``frames_read`` and ``stream``."""
+    from detectors.watermark_video import detect_video
+
+    problem = None
+    try:
+        result = detect_video(path, key=key)
+        layer["frames_read"] = result.frames_read
+    except LabelerError as exc:  # e.g. frames too small: the soundtrack may still carry the mark
+        result, problem = None, exc
+    if result is not None and result.found:
+        result.method = "video"  # the mark's name, as the label result and the soft binding say
+        layer["stream"] = "video"
+        return result
+    audio = _soundtrack_mark(path, key)
+    if audio is not None:
+        layer["stream"] = "audio"
+        return audio
+    if problem is not None:
+        raise problem
+    layer["stream"] = None
+    return result
+
+
+def _soundtrack_mark(path: Path, key: bytes) -> Any:
+    """The audio watermark of a video's soundtrack (the frames gave none), or None without one."""
+    from detectors.watermark import detect_audio
+    from labeler.media.audio import read_audio
+
+    try:
+        audio = read_audio(path)
+    except LabelerError:
+        return None  # no audio stream, or none decodable: the frames' answer stands
+    result = detect_audio(audio.samples, audio.sample_rate, key=key)
+    return result if result.found else None
 
 
 def _detect_image(pixels: _Pixels, key: bytes) -> Any:

@@ -254,6 +254,10 @@ def _video_pixels(call: StageCall) -> dict[str, dict[str, Any]]:
     # core's method inside it is kept as "core_method".
     done["watermark"].update(method="video", core_method=done["watermark"]["method"], payload=payload.hex(),
                              key_id=key_id(wm.key))
+    from labeler.watermark.soundtrack import mark_soundtrack
+
+    # The soundtrack carries the same payload: it survives alone when a platform keeps only the sound.
+    done["watermark"].update(mark_soundtrack(call.out, payload, key=wm.key))
     return done
 
 

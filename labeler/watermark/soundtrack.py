@@ -1,0 +1,85 @@
+"""The audio watermark on a video's soundtrack: the same payload on a second stream of the file.
+
+A platform may keep the picture and re-encode only the sound, or the reverse; a clip's soundtrack is
+also often re-used alone. :func:`mark_soundtrack` decodes the first audio stream of a video file,
+adds the audio watermark (:func:`labeler.watermark.audio.embed_audio`), encodes it once with the
+stream's own codec family at about its bit rate, and writes the file again with every other stream
+copied (the picture is not re-encoded a second time). The result is written beside the file and
+renamed into place.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from typing import Any
+
+import numpy as np
+
+from labeler.errors import LabelerError
+from labeler.media import ffmpeg as ff
+from labeler.media.audio import read_audio
+from labeler.watermark.audio import MIN_SECONDS, embed_audio
+
+#: Source audio codec -> (ffmpeg encoder, default bit rate) for the marked stream.
+ENCODERS = {"aac": ("aac", "128k"), "mp3": ("libmp3lame", "128k"), "opus": ("libopus", "96k"),
+            "vorbis": ("libvorbis", "128k")}
+#: Bit rates the encoders are given: the source's, rounded up to one of these (never below it).
+_BITRATES = (64, 96, 128, 160, 192, 256, 320)
+
+
+def mark_soundtrack(path: str | os.PathLike[str], payload: bytes, *, key: bytes) -> dict[str, Any]:
+    """Watermark the first audio stream of the video file at ``path`` in place.
+
+    Parameters
+    ----------
+    path : path-like
+        An MP4/MOV file (rewritten atomically; on any error it is left as it was).
+    payload : bytes
+        The 8-byte payload (the frames' payload).
+    key : bytes
+        The watermark key.
+
+    Returns
+    -------
+    dict
+        ``{"audio": "marked", "codec", "bitrate"}``, or ``{"audio": reason}`` when the file has no
+        audio stream, several, or one too short to carry the mark (then nothing is written).
+
+    Raises
+    ------
+    LabelerError
+        When decoding or encoding fails.
+    """
+    info = ff.probe(path)
+    streams = info.audio
+    if len(streams) != 1:
+        return {"audio": "none" if not streams else "copied (several audio streams)"}
+    stream = streams[0]
+    data = read_audio(path)
+    if data.samples.shape[0] < MIN_SECONDS * data.sample_rate or not np.any(data.samples):
+        return {"audio": "copied (too short or silent for the audio mark)"}
+    marked = embed_audio(data.samples, data.sample_rate, payload, key=key)
+    encoder, default = ENCODERS.get(stream.codec, ENCODERS["aac"])
+    bitrate = _bitrate(stream.bitrate, default)
+    channels = marked.shape[1] if marked.ndim == 2 else 1
+    with ff.output_path(path) as tmp:
+        args = [ff.ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+                "-protocol_whitelist", ff.PROTOCOLS, "-i", ff.input_url(path),
+                "-f", "f32le", "-ar", str(data.sample_rate), "-ac", str(channels), "-i", "pipe:0",
+                "-map", "0", "-map", f"-0:{stream.index}", "-map", "1:a", "-c", "copy",
+                "-c:a", encoder, "-b:a", bitrate, "-map_metadata", "0", "-movflags", "use_metadata_tags",
+                "file:" + tmp]
+        proc = subprocess.run(args, input=np.ascontiguousarray(marked, "<f4").tobytes(),
+                              capture_output=True, timeout=3600)
+        if proc.returncode != 0:
+            reason = ff.error_line(proc.stderr.decode("utf-8", "replace"), [ff.input_url(path)])
+            raise LabelerError(f"marking the soundtrack failed: {reason or f'exit {proc.returncode}'}")
+    return {"audio": "marked", "codec": encoder, "bitrate": bitrate}
+
+
+def _bitrate(source: int | None, default: str) -> str:
+    if not source:
+        return default
+    kbps = source / 1000
+    return f"{next((b for b in _BITRATES if b >= kbps), _BITRATES[-1])}k"

@@ -1,0 +1,61 @@
+"""A video's soundtrack carries the same audio watermark: found alone, and when the frames lose theirs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+from conftest import PRODUCER, SAMPLES, ffmpeg_exe, run_cli
+
+
+def _ff(*args: str) -> None:
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-nostdin", "-y", *args], check=True)
+
+
+@pytest.fixture(scope="module")
+def labeled(tmp_path_factory):
+    d = tmp_path_factory.mktemp("soundtrack")
+    run_cli("keygen", str(d / "wm.key"), check=True)
+    # 360p frames with 16.6 s of speech (the sample twice) as AAC 128k: the audio mark wants >= ~10 s
+    # of speech to carry its payload reliably (docs/watermark-audio.md).
+    clip = d / "clip.mp4"
+    _ff("-f", "lavfi", "-i", "testsrc2=s=640x360:d=17:r=10", "-stream_loop", "1", "-i",
+        str(SAMPLES / "speech.wav"), "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-crf", "18",
+        "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-shortest", str(clip))
+    out = d / "labeled.mp4"
+    proc = run_cli("label", str(clip), str(out), "--producer", PRODUCER, "--produce-id", "vid-sound",
+                   "--layers", "watermark,metadata", "--key-file", str(d / "wm.key"), "--json", check=True)
+    return d, out, json.loads(proc.stdout)
+
+
+def _watermark(d, path):
+    proc = run_cli("verify", "--json", "--key-file", str(d / "wm.key"), str(path))
+    return json.loads(proc.stdout)
+
+
+def test_label_marks_the_soundtrack_too(labeled):
+    d, out, result = labeled
+    wm = result["layers"]["watermark"]
+    assert wm["method"] == "video" and wm["audio"] == "marked" and wm["codec"] == "aac"
+    report = _watermark(d, out)
+    assert report["layers"]["watermark"]["stream"] == "video" and report["verdict"] == "confirmed"
+
+
+def test_soundtrack_alone_after_aac_64k(labeled):
+    d, out, result = labeled
+    sound = d / "sound.m4a"
+    _ff("-i", str(out), "-vn", "-map_metadata", "-1", "-c:a", "aac", "-b:a", "64k", str(sound))
+    report = _watermark(d, sound)
+    assert report["layers"]["watermark"]["present"] and report["layers"]["watermark"]["method"] == "audio"
+    assert report["layers"]["watermark"]["payload"] == result["layers"]["watermark"]["payload"]
+
+
+def test_the_soundtrack_answers_when_the_frames_cannot(labeled):
+    d, out, result = labeled
+    tiny = d / "tiny.mp4"  # frames far too small for the frame mark; sound copied
+    _ff("-i", str(out), "-map_metadata", "-1", "-vf", "scale=128:72", "-c:v", "libx264", "-crf", "45",
+        "-c:a", "copy", str(tiny))
+    wm = _watermark(d, tiny)["layers"]["watermark"]
+    assert wm["present"] and wm["stream"] == "audio"
+    assert wm["payload"] == result["layers"]["watermark"]["payload"]
