@@ -104,7 +104,8 @@ def test_cli_layers_and_quick(labeled, tmp_path) -> None:
     quick = run_cli("verify", "--json", "--quick", "--key-file", str(key_file), str(path), check=True)
     report = json.loads(quick.stdout)
     assert report["examined"] == ["metadata", "c2pa", "watermark"] and report["verdict"] == "confirmed"
-    chosen = json.loads(run_cli("verify", "--json", "--layers", "metadata,visible", str(path), check=True).stdout)
+    chosen = json.loads(run_cli("verify", "--json", "--layers", "metadata,visible", str(path),
+                                check=True).stdout)
     assert chosen["examined"] == ["metadata", "visible"]
     for args, needle in ((("--layers", "watermark"), "needs --key-file"),
                          (("--layers", "nope"), "unknown layer 'nope'"),
