@@ -27,6 +27,18 @@ HARD_BINDING_MISMATCH = frozenset({
 _UNTRUSTED = frozenset({"signingCredential.untrusted"})
 
 
+#: Image methods that read one embedding: a mark made with "dct" and the per-image budget carries its
+#: smooth areas as "dwt", so the detector may name either; both name the same soft binding's mark.
+IMAGE_METHODS = ("dct", "dwt")
+
+
+def _same_mark(method: str) -> tuple[str, ...]:
+    """The methods whose soft bindings a mark read by ``method`` may have been stored under, that first."""
+    if method in IMAGE_METHODS:
+        return (method, *(m for m in IMAGE_METHODS if m != method))
+    return (method,)
+
+
 def recover_manifest(spec: str, watermark: dict[str, Any], content: Path | bytes, mime: str,
                      trust_anchors: list[str] | None = None) -> dict[str, Any] | None:
     """The ``layers.c2pa`` entry of the manifest stored for ``watermark``'s payload, or None.
@@ -59,12 +71,15 @@ def recover_manifest(spec: str, watermark: dict[str, Any], content: Path | bytes
     method, payload, key_id = watermark.get("method"), watermark.get("payload"), watermark.get("key_id")
     if not (watermark.get("present") and method and payload and key_id):
         return None
-    found = open_store(spec, readonly=True).find(alg=soft_binding_alg(str(method)), key_id=str(key_id),
-                                                 payload=bytes.fromhex(str(payload)))
+    methods = _same_mark(str(method))
+    store = open_store(spec, readonly=True)
+    value = bytes.fromhex(str(payload))
+    found = [m for name in methods
+             for m in store.find(alg=soft_binding_alg(name), key_id=str(key_id), payload=value)]
     for stored in found:
         layer = read_c2pa(content, trust_anchors=trust_anchors, mime=mime, manifest_data=stored.store)
         binding = layer.soft_binding or {}
-        if binding.get("method") != method or binding.get("payload") != payload:
+        if binding.get("method") not in methods or binding.get("payload") != payload:
             continue  # 18.10.5: every soft binding of the manifest must match what was found
         entry = layer.to_dict()
         mismatched = [c for c in layer.codes if c in HARD_BINDING_MISMATCH]

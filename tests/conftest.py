@@ -94,3 +94,47 @@ def ffmpeg_warnings(path: Path) -> list[str]:
         text=True,
     )
     return tool_messages(proc.stderr, path) + ([] if proc.returncode == 0 else [f"(exit {proc.returncode})"])
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (the OS picks it)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def aigc_serve(tmp_path_factory: pytest.TempPathFactory, *args: str):
+    """Run `aigc serve ARGS` on a free loopback port; yield its base URL; stop it; check its temp folder.
+
+    A generator for module fixtures (``yield from aigc_serve(...)``).
+    """
+    import json
+    import time
+    import urllib.request
+
+    port = free_port()
+    tmp = tmp_path_factory.mktemp("serve-tmp")
+    log = tmp_path_factory.mktemp("serve-log") / "server.log"
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "labeler.cli", "serve", "--port", str(port), *args],
+                                stdout=out, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/v1/health", timeout=2) as response:
+                    json.load(response)
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"aigc serve did not start: {log.read_text()[-2000:]}") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert list(tmp.iterdir()) == [], "aigc serve left files in its temporary folder"

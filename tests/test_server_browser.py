@@ -8,21 +8,15 @@ Skipped, with one line, where Debian's chromium and chromium-driver are not inst
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from labeler import AIGCLabel, label
-from tests.conftest import PRODUCER, SAMPLES
+from tests.conftest import PRODUCER, SAMPLES, aigc_serve
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -42,16 +36,10 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 SHOTS_ENV = "AIGC_SCREENSHOT_DIR"
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`aigc serve` on a free loopback port, verify only (so the page must say labeling is off)."""
-    yield from _serve(tmp_path_factory)
+    yield from aigc_serve(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -71,36 +59,9 @@ def pki_and_key(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def full_server(tmp_path_factory: pytest.TempPathFactory, pki_and_key: dict[str, Path]) -> Iterator[str]:
     """`aigc serve` with a watermark key, a C2PA signer, trust anchors and a token."""
     s = pki_and_key
-    yield from _serve(tmp_path_factory, "--key-file", str(s["key"]), "--sign-cert", str(s["chain"]),
+    yield from aigc_serve(tmp_path_factory, "--key-file", str(s["key"]), "--sign-cert", str(s["chain"]),
                       "--sign-key", str(s["signer_key"]), "--trust-anchors", str(s["anchors"]),
                       "--token-file", str(s["token"]))
-
-
-def _serve(tmp_path_factory: pytest.TempPathFactory, *args: str) -> Iterator[str]:
-    port = _free_port()
-    tmp = tmp_path_factory.mktemp("serve-tmp")
-    log = tmp_path_factory.mktemp("serve-log") / "server.log"
-    env = {**os.environ, "TMPDIR": str(tmp)}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "labeler.cli", "serve", "--port", str(port), *args],
-                                stdout=out, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/v1/health", timeout=2) as response:
-                    json.load(response)
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"aigc serve did not start: {log.read_text()[-2000:]}") from None
-                time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-    assert list(tmp.iterdir()) == [], "aigc serve left files in its temporary folder"
 
 
 @pytest.fixture(scope="module")
