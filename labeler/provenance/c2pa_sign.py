@@ -31,7 +31,8 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -353,8 +354,6 @@ def sign_file(
     """
     import c2pa
 
-    from labeler import __version__
-
     started = time.perf_counter()
     src_p, dst_p = check_paths(src, dst, overwrite=overwrite)
     if not isinstance(signer, SignerSpec):
@@ -363,67 +362,18 @@ def sign_file(
     mime = MIME_TYPES.get(fmt)
     if mime is None:
         raise C2paSignError(f"C2PA signing does not support {fmt} files")
-    agent_name, _, agent_version = (software_agent or f"aigc-labeler {__version__}").partition(" ")
-    agent = {"name": agent_name, **({"version": agent_version} if agent_version else {})}
-
-    assertions: list[dict[str, Any]] = []
-    if label is not None:
-        label.check()
-        assertions.append({"label": AIGC_ASSERTION, "data": label.as_dict()})
-    if soft_binding is not None:
-        assertions.append({"label": SOFT_BINDING_ASSERTION, "data": _soft_binding_data(soft_binding)})
-
+    assertions = _our_assertions(label, soft_binding)
     failures: list[BaseException] = []
     try:
         with open(src_p, "rb") as source:
             parent = _has_manifest(source, mime)
-            action: dict[str, Any] = {
-                "action": "c2pa.opened" if parent else "c2pa.created",
-                "digitalSourceType": digital_source_type,
-                "softwareAgent": agent,
-            }
-            if parent:
-                # C2PA requires c2pa.opened to name its ingredient; c2pa-rs resolves this id to the
-                # ingredient assertion's hashed URI.
-                action["parameters"] = {"ingredientIds": [_PARENT_ID]}
-            manifest = {
-                "claim_generator_info": [{"name": "aigc-labeler", "version": __version__}],
-                "title": dst_p.name,
-                "format": mime,
-                "assertions": [{"label": "c2pa.actions.v2", "data": {"actions": [action]}}, *assertions],
-            }
-            settings = {
-                # Our own read-back of the written file (_read_back) replaces c2pa-rs's verify-after-sign,
-                # which would hash the whole output a second time.
-                "verify": {"remote_manifest_fetch": False, "ocsp_fetch": False, "verify_after_sign": False},
-                "builder": {"thumbnail": {"enabled": bool(thumbnail)}},
-            }
-            ctx = c2pa.Context.from_dict(settings)
-            with closing_native(ctx), closing_native(c2pa.Builder(manifest, ctx)) as builder:
-                if parent:
-                    source.seek(0)
-                    # The old store travels whole inside the new one, with its validation results;
-                    # c2pa-rs links it to the c2pa.opened action as that action's ingredient.
-                    builder.add_ingredient(
-                        {"title": src_p.name, "relationship": "parentOf", "label": _PARENT_ID}, mime, source
-                    )
-                source.seek(0)
-                with atomic_output(dst_p) as out, closing_native(signer._native(failures)) as native:
-                    store = builder.sign(native, mime, source, out)
-                    out.flush()
-                    out.seek(0)
-                    active = _read_back(out, mime)
+            manifest = _manifest(dst_p.name, mime, parent, digital_source_type, software_agent, assertions)
+            store, active = _sign(manifest, source, dst_p, src_p.name, mime, parent, signer, failures,
+                                  thumbnail)
     except LabelerError:
         raise
     except c2pa.C2paError as exc:
-        if failures:
-            raise C2paSignError(f"signing callback failed: {_one_line(failures[0])}") from None
-        text = _one_line(exc)
-        if signer.tsa_url and text.startswith("Signature") and _TSA_FAILURE.search(text):
-            # The TSA is the only network peer of a signing: name it, so the user knows what to fix.
-            reason = re.sub(r"^Signature: (?:internal error )?\((.*)\)$", r"\1", text)
-            raise C2paSignError(f"time-stamp authority {signer.tsa_url} failed: {reason}") from None
-        raise C2paSignError(f"C2PA signing failed: {_one_line(exc)}") from None
+        raise _signing_error(exc, signer, failures) from None
     except OSError as exc:
         raise LabelerError(f"{exc.filename or src_p}: {exc.strerror or exc}") from None
     return SignResult(
@@ -487,6 +437,80 @@ def _read_back(out: Any, mime: str) -> str:
             why = ", ".join(map(str, codes)) or state
             raise C2paSignError(f"the signed output does not validate ({why})")
         return str(label)
+
+
+def _our_assertions(label: AIGCLabel | None, soft_binding: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """The AIGC label and soft-binding assertions (the label validated first)."""
+    assertions: list[dict[str, Any]] = []
+    if label is not None:
+        label.check()
+        assertions.append({"label": AIGC_ASSERTION, "data": label.as_dict()})
+    if soft_binding is not None:
+        assertions.append({"label": SOFT_BINDING_ASSERTION, "data": _soft_binding_data(soft_binding)})
+    return assertions
+
+
+def _manifest(title: str, mime: str, parent: bool, digital_source_type: str, software_agent: str | None,
+              assertions: list[dict[str, Any]]) -> dict[str, Any]:
+    """The manifest definition c2pa-rs signs: the created/opened action first, then our assertions."""
+    from labeler import __version__
+
+    agent_name, _, agent_version = (software_agent or f"aigc-labeler {__version__}").partition(" ")
+    agent = {"name": agent_name, **({"version": agent_version} if agent_version else {})}
+    action: dict[str, Any] = {
+        "action": "c2pa.opened" if parent else "c2pa.created",
+        "digitalSourceType": digital_source_type,
+        "softwareAgent": agent,
+    }
+    if parent:
+        # C2PA requires c2pa.opened to name its ingredient; c2pa-rs resolves this id to the
+        # ingredient assertion's hashed URI.
+        action["parameters"] = {"ingredientIds": [_PARENT_ID]}
+    return {
+        "claim_generator_info": [{"name": "aigc-labeler", "version": __version__}],
+        "title": title,
+        "format": mime,
+        "assertions": [{"label": "c2pa.actions.v2", "data": {"actions": [action]}}, *assertions],
+    }
+
+
+def _sign(manifest: dict[str, Any], source: BinaryIO, dst: Path, src_name: str, mime: str, parent: bool,
+          signer: SignerSpec, failures: list[BaseException], thumbnail: bool) -> tuple[bytes, str]:
+    """Sign ``source`` into ``dst`` atomically; return the manifest store and the active manifest's label."""
+    import c2pa
+
+    settings = {
+        # Our own read-back of the written file (_read_back) replaces c2pa-rs's verify-after-sign,
+        # which would hash the whole output a second time.
+        "verify": {"remote_manifest_fetch": False, "ocsp_fetch": False, "verify_after_sign": False},
+        "builder": {"thumbnail": {"enabled": bool(thumbnail)}},
+    }
+    ctx = c2pa.Context.from_dict(settings)
+    with closing_native(ctx), closing_native(c2pa.Builder(manifest, ctx)) as builder:
+        if parent:
+            source.seek(0)
+            # The old store travels whole inside the new one, with its validation results;
+            # c2pa-rs links it to the c2pa.opened action as that action's ingredient.
+            builder.add_ingredient({"title": src_name, "relationship": "parentOf", "label": _PARENT_ID}, mime,
+                                   source)
+        source.seek(0)
+        with atomic_output(dst) as out, closing_native(signer._native(failures)) as native:
+            store = builder.sign(native, mime, source, out)
+            out.flush()
+            out.seek(0)
+            return bytes(store), _read_back(out, mime)
+
+
+def _signing_error(exc: BaseException, signer: SignerSpec, failures: list[BaseException]) -> LabelerError:
+    """One line for a failed signing: the callback's own error, the TSA, or c2pa-rs's reason."""
+    if failures:
+        return C2paSignError(f"signing callback failed: {_one_line(failures[0])}")
+    text = _one_line(exc)
+    if signer.tsa_url and text.startswith("Signature") and _TSA_FAILURE.search(text):
+        # The TSA is the only network peer of a signing: name it, so the user knows what to fix.
+        reason = re.sub(r"^Signature: (?:internal error )?\((.*)\)$", r"\1", text)
+        return C2paSignError(f"time-stamp authority {signer.tsa_url} failed: {reason}")
+    return C2paSignError(f"C2PA signing failed: {text}")
 
 
 def _soft_binding_data(sb: Mapping[str, Any]) -> dict[str, Any]:
