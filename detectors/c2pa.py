@@ -335,11 +335,18 @@ def _soft_binding(data: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(value, str):
             with contextlib.suppress(binascii.Error, ValueError):
                 payload = base64.b64decode(value, validate=True).hex()
+    timespan = None
+    if isinstance(blocks, list) and blocks and isinstance(blocks[0], Mapping):
+        scope = blocks[0].get("scope")
+        span = scope.get("timespan") if isinstance(scope, Mapping) else None
+        if isinstance(span, Mapping) and all(isinstance(span.get(k), int) for k in ("start", "end")):
+            timespan = [span["start"], span["end"]]
     return {
         "alg": alg,
         "method": ours.group(1) if ours else None,
         "key_id": _text(data.get("key_id")) if ours else None,
         "payload": payload,
+        "timespan_ms": timespan,
     }
 
 

@@ -145,9 +145,14 @@ def test_sign_and_verify_every_format(ext, inputs, pki, signer, tmp_path):
     assert trusted["codes"] == [] and trusted["ai_generated"] is True
     assert trusted["signer"] == "aigc-labeler test signer"
     assert trusted["aigc_fields"] == label.as_dict()
-    assert trusted["soft_binding"] == {
+    binding = dict(trusted["soft_binding"])
+    timespan = binding.pop("timespan_ms")
+    assert binding == {
         "alg": "aigc-labeler.wm.dct.1", "method": "dct", "key_id": SOFT["key_id"], "payload": SOFT["payload"]
     }
+    # Audio and video bindings are scoped to the whole timeline (ms), images to the whole picture.
+    timed = ext in ("wav", "mp3", "flac", "m4a", "mp4", "mov")
+    assert (timespan is not None and timespan[0] == 0 and timespan[1] > 0) if timed else timespan is None
     untrusted = read_c2pa(signed).to_dict()
     assert untrusted["state"] == "Valid" and untrusted["codes"] == ["signingCredential.untrusted"]
 

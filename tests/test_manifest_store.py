@@ -52,6 +52,8 @@ def test_stripped_jpeg_gets_its_manifest_back(setup, tmp_path):
     stripped = tmp_path / "reuploaded.jpg"
     with Image.open(labeled) as im:
         im.convert("RGB").save(stripped, "JPEG", quality=80)
+    embedded = _verify(setup, labeled)["layers"]["c2pa"]["soft_binding"]
+    assert embedded["method"] == "dct" and embedded["timespan_ms"] is None  # an image: no timespan
     without = _verify(setup, stripped)
     assert without["layers"]["c2pa"]["present"] is False and without["layers"]["watermark"]["present"]
     report = _verify(setup, stripped, "--manifest-store", str(setup / "manifests.db"))
@@ -142,6 +144,9 @@ def test_audio_transcoded_to_mp3_gets_its_manifest_back(setup, tmp_path):
     assert report["layers"]["metadata"]["present"] is False and report["layers"]["watermark"]["present"]
     assert c2pa["source"] == "store" and c2pa["state"] == "Trusted"
     assert c2pa["aigc_fields"]["ProduceID"] == "durable-audio" and report["verdict"] == "confirmed"
+    # The soft binding's scope is the programme's timespan (ms from the start), as C2PA 2.x defines it.
+    start, end = c2pa["soft_binding"]["timespan_ms"]
+    assert start == 0 and 8200 < end < 8500
 
 
 # -- PostgreSQL: a real server, started here when Debian's postgresql is installed -----------------

@@ -362,7 +362,7 @@ def sign_file(
     mime = MIME_TYPES.get(fmt)
     if mime is None:
         raise C2paSignError(f"C2PA signing does not support {fmt} files")
-    assertions = _our_assertions(label, soft_binding)
+    assertions = _our_assertions(label, soft_binding, _timespan_ms(src_p, fmt) if soft_binding else None)
     failures: list[BaseException] = []
     try:
         with open(src_p, "rb") as source:
@@ -439,14 +439,31 @@ def _read_back(out: Any, mime: str) -> str:
         return str(label)
 
 
-def _our_assertions(label: AIGCLabel | None, soft_binding: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+def _timespan_ms(path: Path, fmt: str) -> tuple[int, int] | None:
+    """``(0, duration)`` in milliseconds for audio and video (the soft binding's scope), else None."""
+    from labeler.formats import medium
+
+    if medium(fmt) == "image":
+        return None
+    from labeler.media.ffmpeg import probe
+
+    try:
+        duration = probe(path).duration
+    except LabelerError:
+        return None
+    return (0, round(duration * 1000)) if duration else None
+
+
+def _our_assertions(label: AIGCLabel | None, soft_binding: Mapping[str, Any] | None,
+                    timespan: tuple[int, int] | None = None) -> list[dict[str, Any]]:
     """The AIGC label and soft-binding assertions (the label validated first)."""
     assertions: list[dict[str, Any]] = []
     if label is not None:
         label.check()
         assertions.append({"label": AIGC_ASSERTION, "data": label.as_dict()})
     if soft_binding is not None:
-        assertions.append({"label": SOFT_BINDING_ASSERTION, "data": _soft_binding_data(soft_binding)})
+        data = _soft_binding_data(soft_binding, timespan)
+        assertions.append({"label": SOFT_BINDING_ASSERTION, "data": data})
     return assertions
 
 
@@ -513,7 +530,7 @@ def _signing_error(exc: BaseException, signer: SignerSpec, failures: list[BaseEx
     return C2paSignError(f"C2PA signing failed: {text}")
 
 
-def _soft_binding_data(sb: Mapping[str, Any]) -> dict[str, Any]:
+def _soft_binding_data(sb: Mapping[str, Any], timespan: tuple[int, int] | None = None) -> dict[str, Any]:
     method = str(sb.get("method") or "")
     key_id = str(sb.get("key_id") or "")
     payload_hex = str(sb.get("payload") or "")
@@ -525,8 +542,10 @@ def _soft_binding_data(sb: Mapping[str, Any]) -> dict[str, Any]:
         raise LabelerError(f"soft_binding payload is not hex: {payload_hex[:40]!r}") from None
     return {
         "alg": soft_binding_alg(method),
-        # One block for the whole asset (empty scope): the mark is tiled over every pixel.
-        "blocks": [{"scope": {}, "value": base64.b64encode(payload).decode("ascii")}],
+        # One block for the whole asset: the mark is tiled over every pixel (empty scope) or repeated
+        # over the whole timeline (a timespan in milliseconds from the media start, C2PA 2.x).
+        "blocks": [{"scope": {"timespan": {"start": timespan[0], "end": timespan[1]}} if timespan else {},
+                    "value": base64.b64encode(payload).decode("ascii")}],
         "pad": [],
         "name": f"aigc-labeler {method} watermark",
         # Not in the C2PA soft-binding schema; c2pa-rs keeps unknown keys. Names the key without revealing it.
