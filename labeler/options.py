@@ -60,7 +60,7 @@ class WatermarkOptions:
         Strength in 8-bit luma levels (the fixed texture-mask model); None for the per-image budget.
     """
 
-    key: bytes | None = None
+    key: bytes | None = field(default=None, repr=False)  # a secret: never in logs or tracebacks
     method: str = "dct"
     strength: float | None = None
 
