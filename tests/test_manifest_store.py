@@ -131,10 +131,17 @@ def test_store_specs(tmp_path):
 
 
 def test_audio_transcoded_to_mp3_gets_its_manifest_back(setup, tmp_path):
+    import numpy as np
+    import soundfile as sf
     from conftest import ffmpeg_exe
 
+    # The sample twice (16.6 s): the audio mark wants >= ~10 s of speech to carry its payload reliably
+    # through a lossy codec (docs/watermark-audio.md); 8.3 s passes only for some keys.
+    speech, rate = sf.read(SAMPLES / "speech.wav", dtype="int16")
+    source = tmp_path / "source.wav"
+    sf.write(source, np.concatenate([speech, speech]), rate, subtype="PCM_16")
     labeled = tmp_path / "speech.wav"
-    result = json.loads(_label(setup, SAMPLES / "speech.wav", labeled, "durable-audio").stdout)
+    result = json.loads(_label(setup, source, labeled, "durable-audio").stdout)
     assert result["layers"]["c2pa"]["manifest_store"] is True
     stripped = tmp_path / "reuploaded.mp3"
     subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(labeled), "-map_metadata", "-1",
@@ -146,7 +153,7 @@ def test_audio_transcoded_to_mp3_gets_its_manifest_back(setup, tmp_path):
     assert c2pa["aigc_fields"]["ProduceID"] == "durable-audio" and report["verdict"] == "confirmed"
     # The soft binding's scope is the programme's timespan (ms from the start), as C2PA 2.x defines it.
     start, end = c2pa["soft_binding"]["timespan_ms"]
-    assert start == 0 and 8200 < end < 8500
+    assert start == 0 and 16500 < end < 16800
 
 
 # -- PostgreSQL: a real server, started here when Debian's postgresql is installed -----------------
