@@ -10,6 +10,7 @@ video watermark) is adding a :class:`Stage` row here, not editing the pipeline.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -247,17 +248,23 @@ def _video_pixels(call: StageCall) -> dict[str, dict[str, Any]]:
     visible = None
     if "visible" in call.layers:
         visible = {"text": vis.text, "position": vis.position, "seconds": vis.seconds, "at": vis.video_at}
-    done = watermark_video(call.src, call.out, payload, key=wm.key, method=VIDEO_METHOD,
-                           strength=DEFAULT_STRENGTH if wm.strength is None else wm.strength,
-                           visible=visible, overwrite=True)
+    from labeler.atomic import staging_folder
+    from labeler.watermark.soundtrack import mark_soundtrack
+
+    # Frames, then soundtrack, in a private folder beside the output: the output appears only when both
+    # are done, so a failed soundtrack never leaves a half-labeled file where the output should be.
+    with staging_folder(call.out.parent) as scratch:
+        staged = Path(scratch) / f"marked{call.out.suffix}"
+        done = watermark_video(call.src, staged, payload, key=wm.key, method=VIDEO_METHOD,
+                               strength=DEFAULT_STRENGTH if wm.strength is None else wm.strength,
+                               visible=visible, overwrite=True)
+        # The soundtrack carries the same payload: it survives alone when a platform keeps only the sound.
+        done["watermark"].update(mark_soundtrack(staged, payload, key=wm.key))
+        os.replace(staged, call.out)
     # "video" names the mark (and its C2PA soft-binding algorithm, aigc-labeler.wm.video.1): the image
     # core's method inside it is kept as "core_method".
     done["watermark"].update(method="video", core_method=done["watermark"]["method"], payload=payload.hex(),
                              key_id=key_id(wm.key))
-    from labeler.watermark.soundtrack import mark_soundtrack
-
-    # The soundtrack carries the same payload: it survives alone when a platform keeps only the sound.
-    done["watermark"].update(mark_soundtrack(call.out, payload, key=wm.key))
     return done
 
 

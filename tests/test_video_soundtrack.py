@@ -59,3 +59,22 @@ def test_the_soundtrack_answers_when_the_frames_cannot(labeled):
     wm = _watermark(d, tiny)["layers"]["watermark"]
     assert wm["present"] and wm["stream"] == "audio"
     assert wm["payload"] == result["layers"]["watermark"]["payload"]
+
+
+def test_a_failing_soundtrack_leaves_no_output(labeled, tmp_path, monkeypatch):
+    from labeler import AIGCLabel, label_file
+    from labeler.errors import LabelerError
+    from labeler.watermark import soundtrack
+    from labeler.watermark.keyfile import read_key_file
+
+    d, _, _ = labeled
+
+    def broken(*args, **kwargs):
+        raise LabelerError("marking the soundtrack failed: simulated")
+
+    monkeypatch.setattr(soundtrack, "mark_soundtrack", broken)
+    out = tmp_path / "out.mp4"
+    with pytest.raises(LabelerError, match="soundtrack failed"):
+        label_file(d / "clip.mp4", out, AIGCLabel(PRODUCER, "x"), layers="watermark",
+                   key=read_key_file(d / "wm.key"))
+    assert list(tmp_path.iterdir()) == []  # no output, no staging folder
