@@ -83,6 +83,37 @@ class StoredManifest:
     created: float
 
 
+def _prepare(conn: sqlite3.Connection) -> None:
+    """Switch ``conn``'s database to WAL and create the tables, retrying while another process does.
+
+    SQLite answers "database is locked" at once, without its busy handler, to a journal-mode change
+    racing another connection's and to a schema write from a stale snapshot; both happen when batch
+    workers open a new store together. The schema is written inside ``BEGIN IMMEDIATE`` (the write
+    lock first, so never from a stale snapshot) and the whole step is retried up to
+    :data:`BUSY_TIMEOUT_S`.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    delay = 0.005
+    while True:
+        try:
+            # WAL: readers never block the writer, and concurrent batch workers queue for the lock.
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    conn.execute(statement)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+
 class SqliteStore:
     """The manifest store in one SQLite file (created on first write).
 
@@ -107,9 +138,7 @@ class SqliteStore:
         try:
             conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
             if not self.readonly:
-                # WAL: readers never block the writer, and concurrent batch workers queue for the lock.
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.executescript(_SCHEMA)
+                _prepare(conn)
             return conn
         except sqlite3.Error as exc:
             raise StoreError(f"manifest store {self.path}: {exc}") from None
