@@ -44,6 +44,9 @@ class Format:
         re-quantising to a 256-colour palette would ruin both the picture and the mark.
     pillow : str or None
         Pillow's format name (images).
+    c2pa : bool
+        c2pa-rs can embed and read a manifest in it (checked with ``c2pa.Builder.get_supported_mime_types()``
+        of c2pa-python 0.38: no Matroska or WebM type is listed).
     """
 
     name: str
@@ -54,6 +57,7 @@ class Format:
     magic: tuple[tuple[tuple[int, bytes], ...], ...] = ()
     pixel_layers: bool = False
     pillow: str | None = None
+    c2pa: bool = True
 
 
 def _riff(form: bytes, *containers: bytes) -> tuple[tuple[tuple[int, bytes], ...], ...]:
@@ -78,6 +82,9 @@ FORMAT_TABLE: tuple[Format, ...] = (
     Format("m4a", "audio", (".m4a", ".m4b", ".mp4", ".aac"), "audio/mp4", "isobmff"),
     Format("mp4", "video", (".mp4", ".m4v", ".m4a", ".mov"), "video/mp4", "isobmff"),
     Format("mov", "video", (".mov", ".qt", ".mp4"), "video/quicktime", "isobmff"),
+    # Matroska and WebM share the EBML magic 1A 45 DF A3; sniff() tells them apart by the header's DocType.
+    Format("mkv", "video", (".mkv", ".mk3d"), "video/x-matroska", "matroska", c2pa=False),
+    Format("webm", "video", (".webm",), "video/webm", "matroska", c2pa=False),
 )
 _BY_NAME = {f.name: f for f in FORMAT_TABLE}
 
@@ -105,6 +112,8 @@ FORMATS = IMAGE_FORMATS + AUDIO_FORMATS + VIDEO_FORMATS
 EXTENSIONS: dict[str, tuple[str, ...]] = {f.name: f.extensions for f in FORMAT_TABLE}
 #: Image formats the pixel layers can re-encode without ruining them.
 PIXEL_FORMATS = tuple(f.name for f in FORMAT_TABLE if f.pixel_layers)
+#: Formats a C2PA manifest can be embedded in.
+C2PA_FORMATS = tuple(f.name for f in FORMAT_TABLE if f.c2pa)
 
 
 def check_extension(fmt: str, path: str | os.PathLike[str]) -> None:
@@ -139,6 +148,8 @@ def sniff(head: bytes, name: str = "") -> str:
     for fmt in FORMAT_TABLE:
         if any(all(head[at:at + len(sig)] == sig for at, sig in alt) for alt in fmt.magic):
             return fmt.name
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return _ebml(head)
     if head.startswith(b"ID3"):
         return _after_id3(head)
     if len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0 and (head[1] & 0x06) != 0:
@@ -153,8 +164,19 @@ def sniff(head: bytes, name: str = "") -> str:
     if len(head) >= 8 and head[4:8] in _QT_FIRST_BOXES:
         return "mov"
     raise UnsupportedFormat(
-        "unrecognised file content (not JPEG, PNG, WebP, TIFF, GIF, WAV, MP3, FLAC, MP4, MOV or M4A)"
+        "unrecognised file content (not JPEG, PNG, WebP, TIFF, GIF, WAV, MP3, FLAC, MP4, MOV, M4A, MKV "
+        "or WebM)"
     )
+
+
+def _ebml(head: bytes) -> str:
+    # The EBML header's DocType says which: "matroska" or "webm" (RFC 8794 11.2.6, RFC 9559 6).
+    from labeler.metadata.matroska import DOCTYPES, doctype_of
+
+    doctype = doctype_of(head)
+    if doctype in DOCTYPES:
+        return DOCTYPES[doctype]
+    raise UnsupportedFormat(f"EBML file with DocType {doctype!r} (only matroska and webm are supported)")
 
 
 def _after_id3(head: bytes) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from labeler.errors import LabelerError, UnsupportedLayer
-from labeler.formats import AUDIO_FORMATS, FORMATS, PIXEL_FORMATS, VIDEO_FORMATS
+from labeler.formats import AUDIO_FORMATS, C2PA_FORMATS, FORMATS, PIXEL_FORMATS, VIDEO_FORMATS
 from labeler.options import LabelOptions
 from labeler.probe import Probe
 from labeler.record import AIGCLabel
@@ -333,7 +333,7 @@ STAGES: tuple[Stage, ...] = (
           _needs_key),
     Stage("video visible mark", ("visible",), VIDEO_FORMATS, _video_mark),
     Stage("metadata label", ("metadata",), FORMATS, _metadata),
-    Stage("C2PA manifest", ("c2pa",), FORMATS, _c2pa, _needs_signer),
+    Stage("C2PA manifest", ("c2pa",), C2PA_FORMATS, _c2pa, _needs_signer),
 )
 
 

@@ -49,6 +49,13 @@ def main() -> None:
          str(HERE / "clip.mp4")],
         check=True,
     )
+    # The same clip as MKV (streams copied) and as WebM (VP9 + Opus), for the Matroska carrier and stages.
+    subprocess.run([ffmpeg, "-y", "-v", "error", "-i", str(HERE / "clip.mp4"), "-map", "0", "-c", "copy",
+                    "-metadata", "title=aigc-labeler sample clip", str(HERE / "clip.mkv")], check=True)
+    subprocess.run([ffmpeg, "-y", "-v", "error", "-i", str(HERE / "clip.mp4"), "-map", "0",
+                    "-c:v", "libvpx-vp9", "-crf", "36", "-b:v", "0", "-row-mt", "1", "-deadline", "good",
+                    "-cpu-used", "4", "-c:a", "libopus", "-b:a", "32k",
+                    "-metadata", "title=aigc-labeler sample clip", str(HERE / "clip.webm")], check=True)
 
 
 if __name__ == "__main__":

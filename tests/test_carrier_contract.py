@@ -28,7 +28,8 @@ def unlabeled(tmp_path_factory) -> dict[str, bytes]:
     """One unlabeled file of every format in the table, made from samples/."""
     d = tmp_path_factory.mktemp("contract")
     made = {"jpeg": SAMPLES / "photo.jpg", "png": SAMPLES / "photo.png", "wav": SAMPLES / "speech.wav",
-            "flac": SAMPLES / "speech.flac", "mp3": SAMPLES / "speech.mp3", "mp4": SAMPLES / "clip.mp4"}
+            "flac": SAMPLES / "speech.flac", "mp3": SAMPLES / "speech.mp3", "mp4": SAMPLES / "clip.mp4",
+            "mkv": SAMPLES / "clip.mkv", "webm": SAMPLES / "clip.webm"}
     with Image.open(SAMPLES / "photo.png") as im:
         small = im.convert("RGB").resize((64, 48))
         for fmt, pil in (("webp", "WEBP"), ("tiff", "TIFF"), ("gif", "GIF")):
