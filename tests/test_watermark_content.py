@@ -90,7 +90,7 @@ def test_budget_keeps_quality_floor(content: tuple[np.ndarray, np.ndarray]) -> N
 @pytest.mark.parametrize(("fmt", "quality"), [("JPEG", 50), ("WEBP", 75)])
 def test_budget_mark_survives_lossy_reencode(content: tuple[np.ndarray, np.ndarray], fmt: str,
                                              quality: int) -> None:
-    """(The benchmark's flat and text/UI classes still miss some WebP q75 reads: docs/watermark.md.)"""
+    """(The benchmark's text/UI class still misses some WebP q75 reads: docs/watermark.md.)"""
     _, marked = content
     r = detect(codec(marked, fmt, quality), key=KEY, search_scale=False)
     assert r.found and r.payload == PAYLOAD and r.p_value <= 1e-6
@@ -130,6 +130,51 @@ def test_budget_mask_shapes_and_split() -> None:
     assert dwt[flat16].min() > 0.5  # ...but about a level of dwt, not the fixed model's 0.6 x 0.3
     only_dct, only_dwt = budget_mask(act, 256, 384, "dwt")
     assert only_dct is None and only_dwt.shape == (16, 24)
+
+
+def test_textured_photo_gets_one_dct_mark_that_survives_resize_and_jpeg() -> None:
+    """A small textured photo puts the whole budget into one `dct` mark: the detector reads each method on
+    its own, and the split (part `dct`, part `dwt`) lost this photo after resize 0.75 + JPEG q75 (z 5.0)."""
+    from tests.conftest import SAMPLES
+
+    with Image.open(SAMPLES / "photo.png") as im:
+        img = np.asarray(im.convert("RGB"))
+    h, w = img.shape[:2]
+    act, means = block_activity(luma(img), 4), None
+    dct, dwt = budget_mask(act, h, w, "dct", means)
+    assert dct is not None and dwt is None
+    marked = embed(img, PAYLOAD, key=KEY)
+    assert psnr(img, marked) >= 42.9 and ssim(img, marked) >= 0.98  # a dark photo: 0.9809
+    small = cv2.resize(marked, (round(w * 0.75), round(h * 0.75)), interpolation=cv2.INTER_AREA)
+    r = detect(codec(small, "JPEG", 75), key=KEY)
+    assert r.found and r.payload == PAYLOAD
+
+
+def test_budget_dwt_pattern_has_no_energy_above_its_band() -> None:
+    """The budget's `dwt` tile keeps only what the detector's Haar LL read and the codecs keep (below
+    DWT_BAND cycles/px per axis): the 2 x 2 staircase of the Haar synthesis is gone, the fixed model's
+    tile keeps it."""
+    from labeler.watermark import DWT_BAND, DWT_TILT, _budget_pattern, _pixel_pattern
+
+    def above(tile: np.ndarray) -> float:
+        spec = np.abs(np.fft.fft2(tile.astype(np.float64))) ** 2
+        f = np.abs(np.fft.fftfreq(tile.shape[0]))
+        out = (f[:, None] > DWT_BAND + 1e-9) | (f[None, :] > DWT_BAND + 1e-9)
+        return float(spec[out].sum() / spec.sum())
+
+    assert above(_budget_pattern(PAYLOAD, KEY, "dwt", DWT_TILT, DWT_BAND)) < 1e-9
+    assert above(_pixel_pattern(PAYLOAD, KEY, "dwt")) > 0.05
+
+
+def test_dark_fill_gets_less_of_the_budget_than_mid_grey() -> None:
+    """Weber-aware budget: a level of change is ~1.3x more visible (CIELAB L*) on a fill at level 30 than
+    at 128, so where an image has both, the dark fill gets that much less amplitude."""
+    img = np.full((256, 512, 3), 128, np.uint8)
+    img[:, :256] = 30
+    y = luma(img)
+    _, dwt = budget_mask(block_activity(y, 4), 256, 512, "dct", block_activity(y, 4) * 0 + y[::4, ::4])
+    dark, mid = float(dwt[:, :16].mean()), float(dwt[:, 16:].mean())
+    assert dark / mid == pytest.approx(0.79, abs=0.03)
 
 
 @pytest.mark.parametrize("method", ["dct", "dwt"])
