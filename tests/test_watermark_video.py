@@ -11,11 +11,21 @@ import numpy as np
 import pytest
 
 from detectors import verify
-from detectors.watermark_video import checkpoints, detect_video, rescale_candidates, snap_scale
+from detectors.watermark import _z_min
+from detectors.watermark_video import (
+    FUTILE_FROM,
+    FUTILE_MARGIN,
+    MAX_FRAMES,
+    _Search,
+    checkpoints,
+    detect_video,
+    rescale_candidates,
+    snap_scale,
+)
 from labeler import AIGCLabel, label_file
 from labeler.errors import LabelerError, UnsupportedFormat
 from labeler.media.ffmpeg import ffmpeg_exe, probe
-from labeler.watermark import payload_from_produce_id
+from labeler.watermark import _scheme, payload_from_produce_id
 from labeler.watermark.video import VideoPattern, watermark_video
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,7 +127,21 @@ def test_reencode_of_sample_clip(labeled: Path, folder: Path) -> None:
 
 def test_unmarked_clip_not_found() -> None:
     r = detect_video(CLIP, key=KEY)
-    assert not r.found and r.frames_read == 100  # the whole 4 s clip was read
+    # the whole 4 s clip, or the futility checkpoint when its strongest z is far below what a payload needs
+    assert not r.found and r.frames_read in (FUTILE_FROM, 100)
+
+
+def test_unmarked_frames_stop_at_the_futility_checkpoint() -> None:
+    """Clean frames (shifted noise, no mark) are declared absent after FUTILE_FROM frames, not MAX_FRAMES."""
+    rng = np.random.default_rng(5)
+    base = rng.normal(128, 20, (400, 560)).astype(np.float32)
+    clean = np.clip(base, 0, 255).astype(np.uint8)
+    frames = (clean[i % 40 : i % 40 + 360, 2 * (i % 40) : 2 * (i % 40) + 480] for i in range(MAX_FRAMES))
+    scheme = _scheme("dwt")
+    points = checkpoints(MAX_FRAMES)
+    trials = 10**8  # z_min ~6.1; a clean sum's strongest z (largest of ~16,000 shifts) is ~4-4.7
+    r = _Search([scheme], KEY, trials, 1e-6, 0, points).run(frames)
+    assert not r.found and r.frames_read == FUTILE_FROM and r.z < _z_min(trials, 1e-6) - FUTILE_MARGIN
 
 
 def test_watermark_and_visible_in_one_pass(folder: Path) -> None:
