@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any, overload
 
 from labeler.errors import LabelerError
 from labeler.formats import EXTENSIONS, FORMATS, PIXEL_FORMATS, sniff, sniff_file
-from labeler.pipeline import LabelResult, label_file, parse_layers
+from labeler.options import LabelOptions
+from labeler.pipeline import LabelResult, label_file, resolve_options
 from labeler.record import AIGCLabel
 
 if TYPE_CHECKING:
@@ -43,11 +44,11 @@ _CONTAINER_LAYERS = ("metadata", "c2pa")
 
 @overload
 def label(source: str | os.PathLike[str], record: AIGCLabel, *, dst: str | os.PathLike[str],
-          **options: Any) -> LabelResult: ...
+          **more: Any) -> LabelResult: ...
 @overload
-def label(source: bytes | bytearray | memoryview, record: AIGCLabel, **options: Any) -> bytes: ...
+def label(source: bytes | bytearray | memoryview, record: AIGCLabel, **more: Any) -> bytes: ...
 @overload
-def label(source: np.ndarray, record: AIGCLabel, **options: Any) -> np.ndarray: ...
+def label(source: np.ndarray, record: AIGCLabel, **more: Any) -> np.ndarray: ...
 
 
 def label(
@@ -62,7 +63,8 @@ def label(
     watermark_strength: float | None = None,
     text: str = "AI生成",
     position: str = "bottom-right",
-    **options: Any,
+    options: LabelOptions | None = None,
+    **more: Any,
 ) -> Any:
     """Label a file, an encoded file in memory, or an image array.
 
@@ -101,7 +103,10 @@ def label(
         Wording of the visible label (must contain "AI"/"人工智能" and "生成"/"合成", GB 45438 5).
     position : str
         Where the visible label goes: one of :data:`labeler.visible.POSITIONS`.
-    **options
+    options : LabelOptions, optional
+        All the options as the frozen groups of :mod:`labeler.options`, instead of the keywords (an
+        array reads only its layers, its watermark group and the visible text and position).
+    **more
         Files and bytes only: the other keyword arguments of :func:`~labeler.pipeline.label_file`,
         passed on unchanged (e.g. ``overwrite``, ``quality`` 1-100, ``signer``, ``c2pa_thumbnail``,
         ``visible_seconds``, ``cue_positions``); an unknown name is a ``TypeError``, as there.
@@ -117,8 +122,8 @@ def label(
         One-line reason: bad input, an invalid label, a layer the source cannot take, a missing key or
         signer. A failure leaves no output and no temporary file behind.
     """
-    common = {"layers": layers, "key": key, "watermark_method": watermark_method,
-              "watermark_strength": watermark_strength, "text": text, "position": position, **options}
+    flat = {"layers": layers, "key": key, "watermark_method": watermark_method,
+            "watermark_strength": watermark_strength, "text": text, "position": position}
     if isinstance(source, (str, os.PathLike)):
         if dst is None:
             raise LabelerError("labeling a file needs dst= (the output path)")
@@ -130,17 +135,16 @@ def label(
                 found = fmt  # a missing or unreadable source: label_file says so, in its words
             if found != fmt and not {found, fmt} <= {"mp4", "m4a", "mov"}:
                 raise LabelerError(f"fmt={fmt!r} does not match the content ({found})")
-        return label_file(source, dst, record, **common)
+        return label_file(source, dst, record, options=resolve_options(options, **flat, **more))
     if dst is not None:
         raise LabelerError("dst= is for labeling a file; bytes and arrays are returned")
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return _label_bytes(bytes(source), record, fmt, common)
+        return _label_bytes(bytes(source), record, fmt, resolve_options(options, **flat, **more))
     if hasattr(source, "__array_interface__"):
-        if fmt is not None or options:
-            extra = ", ".join(["fmt"] * (fmt is not None) + sorted(options))
+        if fmt is not None or more:
+            extra = ", ".join(["fmt"] * (fmt is not None) + sorted(more))
             raise LabelerError(f"{extra}: only for files and bytes, not arrays")
-        return _label_array(source, record, parse_layers(layers), key, watermark_method, watermark_strength,
-                            text, position)
+        return _label_array(source, record, resolve_options(options, **flat))
     raise LabelerError(f"cannot label a {type(source).__name__}: give a path, bytes or a NumPy array")
 
 
@@ -149,7 +153,7 @@ def _check_fmt(fmt: str) -> None:
         raise LabelerError(f"unknown format {fmt!r} (formats: {', '.join(FORMATS)})")
 
 
-def _label_bytes(data: bytes, record: AIGCLabel, fmt: str | None, common: dict[str, Any]) -> bytes:
+def _label_bytes(data: bytes, record: AIGCLabel, fmt: str | None, options: LabelOptions) -> bytes:
     if fmt is not None:
         _check_fmt(fmt)
     # The whole buffer as the head (an ID3 tag before FLAC is looked past); fmt's extension is the
@@ -157,7 +161,7 @@ def _label_bytes(data: bytes, record: AIGCLabel, fmt: str | None, common: dict[s
     found = sniff(data, f"input{EXTENSIONS[fmt][0]}" if fmt else "")
     if fmt is not None and found != fmt:
         raise LabelerError(f"fmt={fmt!r} does not match the content ({found})")
-    in_memory = _label_in_memory(data, record, found, common)
+    in_memory = _label_in_memory(data, record, found, options)
     if in_memory is not None:
         return in_memory
     ext = EXTENSIONS[found][0]
@@ -169,18 +173,16 @@ def _label_bytes(data: bytes, record: AIGCLabel, fmt: str | None, common: dict[s
             src.write_bytes(data)
         except OSError as exc:
             raise LabelerError(f"cannot write a temporary file: {exc.strerror or exc}") from None
-        label_file(src, out, record, **common)
+        label_file(src, out, record, options=options)
         return out.read_bytes()
 
 
-def _label_in_memory(data: bytes, record: AIGCLabel, fmt: str, common: dict[str, Any]) -> bytes | None:
+def _label_in_memory(data: bytes, record: AIGCLabel, fmt: str, options: LabelOptions) -> bytes | None:
     """Label without any file when every requested layer can: the metadata label on any format, and
     the image pixel layers (watermark, visible mark) on JPEG, PNG, WebP and TIFF. None otherwise
     (C2PA signing, audio and video layers go through :func:`label_file`)."""
-    from labeler.options import LabelOptions
     from labeler.stages import image_layers, stage_for
 
-    options = LabelOptions.build(**{**common, "layers": parse_layers(common["layers"])})
     pixel = tuple(n for n in options.layers if n != "metadata")
     if pixel and (fmt not in PIXEL_FORMATS or set(pixel) - {"watermark", "visible"}):
         return None
@@ -203,10 +205,10 @@ def _label_in_memory(data: bytes, record: AIGCLabel, fmt: str, common: dict[str,
     return data
 
 
-def _label_array(source: Any, record: AIGCLabel, order: tuple[str, ...], key: bytes | None, method: str,
-                 strength: float | None, text: str, position: str) -> np.ndarray:
+def _label_array(source: Any, record: AIGCLabel, options: LabelOptions) -> np.ndarray:
     import numpy as np
 
+    order, mark = options.layers, options.watermark
     refused = [name for name in order if name in _CONTAINER_LAYERS]
     if refused:
         raise LabelerError(
@@ -223,16 +225,16 @@ def _label_array(source: Any, record: AIGCLabel, order: tuple[str, ...], key: by
     if "watermark" in order:
         from labeler.watermark import embed, payload_from_produce_id
 
-        if key is None:
+        if mark.key is None:
             raise LabelerError("the watermark layer needs a key (see labeler.watermark.keyfile)")
         # None: the per-image budget (docs/watermark.md); a number: the fixed texture-mask strength
-        pixels = embed(pixels, payload_from_produce_id(record.produce_id), key=key, method=method,
-                       strength=strength)
+        pixels = embed(pixels, payload_from_produce_id(record.produce_id), key=mark.key, method=mark.method,
+                       strength=mark.strength)
     if "visible" in order:
         from labeler.visible import add_image_label
 
         try:
-            pixels = add_image_label(pixels, text, position=position)
+            pixels = add_image_label(pixels, options.visible.text, position=options.visible.position)
         except ValueError as exc:  # a parameter out of range: the caller's input, not a bug
             raise LabelerError(str(exc).splitlines()[0]) from None
     return pixels

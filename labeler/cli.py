@@ -22,8 +22,8 @@ import click
 
 from labeler import __version__
 from labeler.errors import LabelerError
-from labeler.options import VISIBLE_POSITIONS, parse_cue_places, parse_video_places
-from labeler.pipeline import AVAILABLE_LAYERS, LAYER_ORDER, label_file
+from labeler.options import VISIBLE_POSITIONS, LabelOptions, SignerRef, parse_cue_places, parse_video_places
+from labeler.pipeline import AVAILABLE_LAYERS, LAYER_ORDER, label_file, parse_layers
 from labeler.record import AIGCLabel
 
 EXIT_OK = 0
@@ -145,6 +145,37 @@ def _label_options(batch: bool):
     return apply
 
 
+def _label_groups(opts: dict) -> tuple[LabelOptions, SignerRef | None]:
+    """The option groups of ``aigc label`` and ``aigc batch label`` from their shared options
+    (:func:`_label_options`): the :class:`LabelOptions`, without a signer, and the C2PA signer's paths.
+
+    Raises :class:`LabelerError` (one line) for a bad layer list, cue or video place, or key file.
+    """
+    if (opts["sign_cert"] is None) != (opts["sign_key"] is None):
+        raise LabelerError("--sign-cert and --sign-key go together")
+    signer = SignerRef(opts["sign_cert"], opts["sign_key"], opts["tsa"]) if opts["sign_cert"] else None
+    options = LabelOptions.build(
+        layers=parse_layers(opts["layers"]), key=_read_key(opts["key_file"]),
+        watermark_method=opts["watermark_method"], watermark_strength=opts["watermark_strength"],
+        quality=opts["quality"], overwrite=opts["overwrite"], c2pa_thumbnail=opts["c2pa_thumbnail"],
+        manifest_store=_absolute_store(opts["manifest_store"]), text=opts["text"], position=opts["position"],
+        visible_seconds=None if opts["whole"] else opts["duration"],
+        cue_positions=parse_cue_places(opts["cue"]), video_at=parse_video_places(opts["video_at"]),
+        audio_label=opts["audio_label"], voice_language=opts["voice_language"],
+    )
+    return options, signer
+
+
+def _absolute_store(spec: str | None) -> str | None:
+    """A manifest store spec with its file path absolute: batch and server workers (Dask ones too) may
+    run in another folder. URLs (``postgresql://``, ``https://``) are left as they are."""
+    if not spec:
+        return None
+    if spec.startswith("sqlite:///"):
+        return "sqlite:///" + os.path.abspath(spec[len("sqlite:///"):])
+    return spec if "://" in spec else os.path.abspath(spec)
+
+
 def _record(opts: dict) -> AIGCLabel:
     return AIGCLabel(
         content_producer=opts["producer"],
@@ -175,27 +206,10 @@ def label_cmd(src: str, dst: str, as_json: bool, **opts) -> None:
     for stale in clean_stale_staging(Path(dst).parent):
         click.echo(f"aigc: warning: removed {stale} (left by an interrupted run)", err=True)
     try:
-        result = label_file(
-            src,
-            dst,
-            _record(opts),
-            layers=opts["layers"],
-            overwrite=opts["overwrite"],
-            key=_read_key(opts["key_file"]),
-            watermark_method=opts["watermark_method"],
-            watermark_strength=opts["watermark_strength"],
-            quality=opts["quality"],
-            signer=_signer(opts["sign_cert"], opts["sign_key"], opts["tsa"]),
-            c2pa_thumbnail=opts["c2pa_thumbnail"],
-            manifest_store=opts["manifest_store"],
-            text=opts["text"],
-            position=opts["position"],
-            visible_seconds=None if opts["whole"] else opts["duration"],
-            cue_positions=_cue_positions(opts["cue"]),
-            video_at=_video_at(opts["video_at"]),
-            audio_label=opts["audio_label"],
-            voice_language=opts["voice_language"],
-        )
+        options, signer = _label_groups(opts)
+        if signer is not None:
+            options = options.with_signer(signer.build())
+        result = label_file(src, dst, _record(opts), options=options)
     except LabelerError as exc:
         _fail(f"{src}: {exc}")
     except OSError as exc:
@@ -232,10 +246,6 @@ def _describe(name: str, info: dict) -> str:
     if name == "c2pa":
         return f"c2pa manifest signed by {info['signer']} (+{info['bytes_added']} bytes)"
     return name
-
-
-_video_at = parse_video_places
-_cue_positions = parse_cue_places
 
 
 def _signer(cert: str | None, key: str | None, tsa: str | None):
@@ -397,32 +407,18 @@ def batch_label_cmd(src: str, dst: str, journal: str | None, **opts) -> None:
     Exit 0 when every file was labeled, 2 when any failed (each is in the journal with its reason),
     130 when interrupted.
     """
-    from labeler.batch import BatchTask, SignerRef
+    from labeler.batch import BatchTask, RecordTemplate
 
-    if (opts["sign_cert"] is None) != (opts["sign_key"] is None):
-        _fail("--sign-cert and --sign-key go together")
     try:
-        key = _read_key(opts["key_file"])
+        options, signer = _label_groups(opts)
     except LabelerError as exc:
         _fail(str(exc))
-    signer = None
-    if opts["sign_cert"]:
-        signer = SignerRef(opts["sign_cert"], opts["sign_key"], opts["tsa"])
-    task = BatchTask(
-        "label", src, dst, producer=opts["producer"], produce_id=opts["produce_id"],
-        label=opts["label_value"], reserved_code1=opts["reserved1"], propagator=opts["propagator"],
-        propagate_id=opts["propagate_id"],
-        reserved_code2=opts["reserved2"], layers=tuple(opts["layers"].split(",")), key=key,
-        watermark_method=opts["watermark_method"], watermark_strength=opts["watermark_strength"],
-        quality=opts["quality"], signer=signer, c2pa_thumbnail=opts["c2pa_thumbnail"],
-        # Absolute: workers (Dask ones too) may run in another folder.
-        manifest_store=os.path.abspath(opts["manifest_store"]) if opts["manifest_store"] else None,
-        text=opts["text"],
-        position=opts["position"], visible_seconds=None if opts["whole"] else opts["duration"],
-        cue_positions=_cue_positions(opts["cue"]), video_at=_video_at(opts["video_at"]),
-        audio_label=opts["audio_label"], voice_language=opts["voice_language"],
-        overwrite=opts["overwrite"],
+    record = RecordTemplate(
+        producer=opts["producer"], produce_id=opts["produce_id"], label=opts["label_value"],
+        reserved_code1=opts["reserved1"], propagator=opts["propagator"], propagate_id=opts["propagate_id"],
+        reserved_code2=opts["reserved2"],
     )
+    task = BatchTask("label", src, dst, record, options, signer)
     _run_batch(task, journal, opts)
 
 
@@ -445,16 +441,16 @@ def batch_verify_cmd(
 
     Exit 0 when every file was read, 2 when any could not be, 130 when interrupted.
     """
-    from labeler.batch import BatchTask
+    from labeler.batch import BatchTask, VerifySettings
 
     try:
         key = _read_key(key_file)
         layers = _layers_to_verify(verify_layers, quick, no_visible, key)
     except LabelerError as exc:
         _fail(str(exc))
-    task = BatchTask("verify", src, key=key, trust_anchors=tuple(anchor_files), visible="visible" in layers,
-                     verify_layers=layers,
-                     manifest_store=os.path.abspath(manifest_store) if manifest_store else None)
+    settings = VerifySettings(key, tuple(anchor_files), "visible" in layers, layers,
+                              _absolute_store(manifest_store))
+    task = BatchTask("verify", src, verify=settings)
     _run_batch(task, report, opts)
 
 
@@ -540,10 +536,9 @@ def serve_cmd(host: str, port: int, key_files: Sequence[str], sign_cert: str | N
         keys = tuple(_read_key(path) for path in key_files)
         signer = _signer(sign_cert, sign_key, None)
         load_trust_anchors(anchor_files)  # fail now, not on the first request
-        if manifest_store and "://" not in manifest_store:
-            manifest_store = os.path.abspath(manifest_store)  # the workers may not share our folder
         options = ServeOptions(host, port, keys, signer, tuple(anchor_files), token_file, max_upload_mb,
-                               workers, max_concurrent, timeout_s, max_megapixels, manifest_store)
+                               workers, max_concurrent, timeout_s, max_megapixels,
+                               _absolute_store(manifest_store))
     except LabelerError as exc:
         _fail(str(exc))
     serve(options)

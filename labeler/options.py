@@ -1,13 +1,17 @@
 """The label options, grouped by the layer that reads them (frozen: shared safely by threads, workers).
 
-:func:`labeler.pipeline.label_file` builds one :class:`LabelOptions` from its keyword arguments and
-every stage reads only its own group, so a new option is one field here plus the stage that uses it.
+One :class:`LabelOptions` is what every label caller passes along: :func:`labeler.pipeline.label_file`
+(``options=``, or built from its keyword arguments by :meth:`LabelOptions.build`, the one mapping
+from flat keywords), :func:`labeler.label` for files and bytes, the batch worker
+(:class:`labeler.batch.BatchTask` carries one, with the signer as a picklable :class:`SignerRef`) and
+the ``aigc label`` / ``aigc batch label`` commands. Every stage reads only its own group, so a new
+option is one field here plus the stage that uses it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from labeler.errors import InvalidArgument
@@ -146,6 +150,31 @@ class C2paOptions:
 
 
 @dataclass(frozen=True)
+class SignerRef:
+    """A picklable reference to a local C2PA signer (PEM paths): batch workers call :meth:`build` once each.
+
+    Attributes
+    ----------
+    cert_chain : str
+        Certificate chain PEM path (signing certificate first).
+    key : str
+        Private key PEM path.
+    tsa_url : str or None
+        RFC 3161 time-stamp authority.
+    """
+
+    cert_chain: str
+    key: str
+    tsa_url: str | None = None
+
+    def build(self) -> SignerSpec:
+        """The :class:`~labeler.provenance.c2pa_sign.SignerSpec` (raises ``C2paSignError``)."""
+        from labeler.provenance.c2pa_sign import local_signer
+
+        return local_signer(self.cert_chain, self.key, tsa_url=self.tsa_url)
+
+
+@dataclass(frozen=True)
 class LabelOptions:
     """Everything a label call needs besides the input, the output and the record.
 
@@ -162,6 +191,10 @@ class LabelOptions:
     visible: VisibleOptions = field(default_factory=VisibleOptions)
     output: OutputOptions = field(default_factory=OutputOptions)
     c2pa: C2paOptions = field(default_factory=C2paOptions)
+
+    def with_signer(self, signer: SignerSpec | None) -> LabelOptions:
+        """These options with the C2PA ``signer`` (built where it is used: a signer may not pickle)."""
+        return replace(self, c2pa=replace(self.c2pa, signer=signer))
 
     @staticmethod
     def positions(value: Sequence[str]) -> tuple[str, ...]:

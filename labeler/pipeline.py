@@ -12,7 +12,7 @@ import contextlib
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +32,7 @@ LAYER_ORDER = ("watermark", "visible", "metadata", "c2pa")
 #: Layers this version can write.
 AVAILABLE_LAYERS = ("watermark", "visible", "metadata", "c2pa")
 __all__ = ["LAYER_ORDER", "AVAILABLE_LAYERS", "PIXEL_FORMATS", "LabelResult", "parse_layers", "label_file",
-           "run_stages"]
+           "resolve_options", "run_stages"]
 
 
 @dataclass
@@ -108,6 +108,7 @@ def label_file(
     audio_label: str = "rhythm",
     voice_language: str = "zh",
     manifest_store: str | None = None,
+    options: LabelOptions | None = None,
 ) -> LabelResult:
     """Label the file ``src`` and write the result to ``dst``.
 
@@ -160,21 +161,46 @@ def label_file(
         With the ``c2pa`` and ``watermark`` layers: a SQLite file where the signed manifest is kept
         under the watermark's soft binding (:mod:`labeler.provenance.store`), for ``verify
         --manifest-store`` to recover it from a stripped copy.
+    options : LabelOptions, optional
+        All of the above as the frozen groups of :mod:`labeler.options` (what the CLI and the batch
+        worker pass); then the keywords above stay at their defaults.
 
     Raises
     ------
     LabelerError
         With a one-line reason, for bad input, an invalid label or an unsafe file.
+    TypeError
+        ``options`` together with a keyword above that differs from its default.
     """
     started = time.perf_counter()
-    options = LabelOptions.build(
-        layers=parse_layers(layers), key=key, watermark_method=watermark_method,
+    options = resolve_options(
+        options, layers=layers, key=key, watermark_method=watermark_method,
         watermark_strength=watermark_strength, quality=quality, overwrite=overwrite, signer=signer,
         c2pa_thumbnail=c2pa_thumbnail, text=text, position=position, visible_seconds=visible_seconds,
         cue_positions=cue_positions, video_at=video_at, audio_label=audio_label,
         voice_language=voice_language, manifest_store=manifest_store,
     )
     return run_stages(src, dst, label, options, started=started)
+
+
+def resolve_options(options: LabelOptions | None, *, layers: str | Sequence[str] = ("metadata",),
+                    **flat: Any) -> LabelOptions:
+    """The :class:`LabelOptions` a label call runs with: ``options`` with its layers validated and put in
+    :data:`LAYER_ORDER`, or else the flat keywords of :func:`label_file` through :meth:`LabelOptions.build`.
+
+    Raises
+    ------
+    TypeError
+        ``options`` together with a flat keyword that differs from its default, or an unknown keyword.
+    LabelerError
+        An unknown or unavailable layer.
+    """
+    built = LabelOptions.build(layers=parse_layers(layers), **flat)
+    if options is None:
+        return built
+    if built != LabelOptions():
+        raise TypeError("give options= or the separate option keywords, not both")
+    return replace(options, layers=parse_layers(options.layers))
 
 
 def run_stages(src: str | os.PathLike[str], dst: str | os.PathLike[str], label: AIGCLabel,

@@ -236,3 +236,32 @@ def test_label_of_bytes_stays_in_memory_and_equals_the_file_path(tmp_path, monke
     monkeypatch.setattr(tempfile, "TemporaryDirectory", no_temp)
     monkeypatch.setattr(tempfile, "mkstemp", no_temp)
     assert label((SAMPLES / name).read_bytes(), rec, layers=layers, key=key) == on_disk.read_bytes()
+
+
+def test_option_groups_label_exactly_as_the_keywords(tmp_path, key):
+    from labeler.options import LabelOptions, VisibleOptions, WatermarkOptions
+    from labeler.pipeline import label_file
+
+    rec = AIGCLabel(PRODUCER, "api-groups")
+    flat = {"layers": "metadata,visible,watermark", "key": key, "watermark_method": "dwt",
+            "text": "AI合成", "position": "top-left"}
+    # Layers given out of order: the groups are put in application order, as the keywords are.
+    groups = LabelOptions(layers=("metadata", "visible", "watermark"), watermark=WatermarkOptions(key, "dwt"),
+                          visible=VisibleOptions("AI合成", "top-left"))
+    by_keywords, by_groups = tmp_path / "k.jpg", tmp_path / "g.jpg"
+    label_file(SAMPLES / "photo.jpg", by_keywords, rec, **flat)
+    assert list(label_file(SAMPLES / "photo.jpg", by_groups, rec, options=groups).layers) == [
+        "watermark", "visible", "metadata"]
+    assert by_groups.read_bytes() == by_keywords.read_bytes()
+    data = (SAMPLES / "photo.png").read_bytes()
+    assert label(data, rec, options=groups) == label(data, rec, **flat)
+    pixels = read_image(SAMPLES / "photo.png").pixels
+    array_groups = LabelOptions(layers=("watermark",), watermark=WatermarkOptions(key))
+    by_keywords_array = label(pixels, rec, layers="watermark", key=key)
+    assert np.array_equal(label(pixels, rec, options=array_groups), by_keywords_array)
+    # Both ways at once would leave one of them unread: refused.
+    with pytest.raises(TypeError, match="not both"):
+        label_file(SAMPLES / "photo.jpg", tmp_path / "x.jpg", rec, options=groups, quality=80)
+    with pytest.raises(TypeError, match="not both"):
+        label(data, rec, options=groups, text="AI生成内容")
+    assert not (tmp_path / "x.jpg").exists()

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 from conftest import PRODUCER, ROOT, SAMPLES
 
-from labeler.batch import LABEL_JOURNAL, BatchTask, iter_sources, read_journal, run_batch
+from labeler.batch import LABEL_JOURNAL, BatchTask, RecordTemplate, iter_sources, read_journal, run_batch
 from labeler.errors import LabelerError
 from labeler.metadata import read_labels
+from labeler.options import LabelOptions
 
 GOOD = {
     "photo.jpg": "photo.jpg",
@@ -62,9 +63,8 @@ def tree(tmp_path: Path) -> tuple[Path, set[str], set[str]]:
     return src, set(GOOD), bad
 
 
-def label_task(src: Path, dst: Path, **kw) -> BatchTask:
-    return BatchTask("label", os.fspath(src), os.fspath(dst), producer=PRODUCER, produce_id="b-{path_hash}",
-                     **kw)
+def label_task(src: Path, dst: Path) -> BatchTask:
+    return BatchTask("label", os.fspath(src), os.fspath(dst), RecordTemplate(PRODUCER, "b-{path_hash}"))
 
 
 def test_label_then_verify_mixed_tree(tree, tmp_path):
@@ -129,8 +129,7 @@ def test_existing_outputs_kept_or_refused(tree, tmp_path):
     assert summary.counts["kept"] == len(good)
     (dst / LABEL_JOURNAL).unlink()
     # Another label: outputs exist and are not ours -> error, unless overwrite.
-    other = BatchTask("label", os.fspath(src), os.fspath(dst), producer=PRODUCER,
-                      produce_id="other-{path_hash}")
+    other = BatchTask("label", os.fspath(src), os.fspath(dst), RecordTemplate(PRODUCER, "other-{path_hash}"))
     summary = run_batch(other, workers=1, progress=False)
     assert "ok" not in summary.counts and "kept" not in summary.counts
     assert any("exists" in r["error"] for r in lines(dst / LABEL_JOURNAL) if r["path"] in good)
@@ -167,14 +166,23 @@ def test_walk_reports_loops_and_skips_own_files(tmp_path):
 
 def test_bad_tasks(tmp_path):
     with pytest.raises(LabelerError, match="placeholder"):
-        run_batch(BatchTask("label", os.fspath(SAMPLES), os.fspath(tmp_path), producer=PRODUCER,
-                            produce_id="{name}"))
+        run_batch(BatchTask("label", os.fspath(SAMPLES), os.fspath(tmp_path),
+                            RecordTemplate(PRODUCER, "{name}")))
     with pytest.raises(LabelerError, match="report path"):
         run_batch(BatchTask("verify", os.fspath(SAMPLES)))
     with pytest.raises(LabelerError, match="not a folder"):
         run_batch(BatchTask("verify", os.fspath(tmp_path / "nope")), journal_path=tmp_path / "r")
     with pytest.raises(LabelerError, match="invalid label"):
-        run_batch(BatchTask("label", os.fspath(SAMPLES), os.fspath(tmp_path), producer="a b"))
+        run_batch(BatchTask("label", os.fspath(SAMPLES), os.fspath(tmp_path), RecordTemplate("a b")))
+    # A built signer may not pickle: it travels as a SignerRef that each worker rebuilds.
+    built = LabelOptions().with_signer(object())  # type: ignore[arg-type]
+    with pytest.raises(LabelerError, match="BatchTask.signer"):
+        run_batch(BatchTask("label", os.fspath(SAMPLES), os.fspath(tmp_path), RecordTemplate(PRODUCER),
+                            built))
+    with pytest.raises(LabelerError, match="unknown layer 'sparkle'"):
+        run_batch(BatchTask("label", os.fspath(SAMPLES), os.fspath(tmp_path), RecordTemplate(PRODUCER),
+                            LabelOptions(layers=("metadata", "sparkle"))))
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written
 
 
 # -- interruption ----------------------------------------------------------------------------------------
@@ -190,9 +198,9 @@ def many_files(tmp_path: Path, n: int) -> Path:
 
 def start_batch(src: Path, dst: Path) -> subprocess.Popen:
     code = (
-        "import json, sys; from labeler.batch import BatchTask, run_batch; "
-        f"t = BatchTask('label', {os.fspath(src)!r}, {os.fspath(dst)!r}, producer={PRODUCER!r}, "
-        "produce_id='b-{path_hash}'); "
+        "import json, sys; from labeler.batch import BatchTask, RecordTemplate, run_batch; "
+        f"t = BatchTask('label', {os.fspath(src)!r}, {os.fspath(dst)!r}, RecordTemplate({PRODUCER!r}, "
+        "'b-{path_hash}')); "
         "s = run_batch(t, workers=1, progress=True, progress_interval=0.2); print(json.dumps(s.to_dict()))"
     )
     # Own session: the test can kill the batch and its workers as one group, and nothing else.

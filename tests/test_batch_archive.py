@@ -19,7 +19,7 @@ import pytest
 from conftest import CORPUS, PRODUCER, ROOT
 
 from detectors import verify
-from labeler.batch import LABEL_JOURNAL, BatchTask, run_batch
+from labeler.batch import LABEL_JOURNAL, BatchTask, RecordTemplate, VerifySettings, run_batch
 from labeler.errors import CorruptFile
 from labeler.metadata import read_labels, riff
 
@@ -48,8 +48,8 @@ def test_archive_good_files_labeled_bad_files_explained(archive: rb.Archive, tmp
     assert kinds["bad"] >= 40 and kinds["good"] >= 20 and kinds["hostile"] >= 9
     before = rb.fingerprint(archive.src)
     dst = tmp_path / "dst"
-    task = BatchTask("label", os.fspath(archive.src), os.fspath(dst), producer=PRODUCER,
-                     produce_id=rb.ID_TEMPLATE)
+    task = BatchTask("label", os.fspath(archive.src), os.fspath(dst),
+                     RecordTemplate(PRODUCER, rb.ID_TEMPLATE))
     summary = run_batch(task, workers=2, progress=False)
     assert not summary.interrupted
 
@@ -81,8 +81,8 @@ def test_archive_good_files_labeled_bad_files_explained(archive: rb.Archive, tmp
     assert rb.fingerprint(archive.src) == before  # content, mode and mtime of every input
 
     report = tmp_path / "verify.jsonl"
-    run_batch(BatchTask("verify", os.fspath(dst), visible=False), workers=2, journal_path=report,
-              progress=False)
+    run_batch(BatchTask("verify", os.fspath(dst), verify=VerifySettings(visible=False)), workers=2,
+              journal_path=report, progress=False)
     reports = {r["batch"]["path"]: r for r in lines(report)}
     assert set(reports) == labeled
     for rel, rep in reports.items():
@@ -96,8 +96,8 @@ def test_archive_good_files_labeled_bad_files_explained(archive: rb.Archive, tmp
 
 def test_archive_verify_reads_or_explains_every_file(archive: rb.Archive, tmp_path: Path) -> None:
     report = tmp_path / "src.jsonl"
-    run_batch(BatchTask("verify", os.fspath(archive.src), visible=False), workers=2, journal_path=report,
-              progress=False)
+    run_batch(BatchTask("verify", os.fspath(archive.src), verify=VerifySettings(visible=False)), workers=2,
+              journal_path=report, progress=False)
     reports = {r["batch"]["path"]: r for r in lines(report)}
     assert set(reports) == set(archive.entries)
     for rel, entry in archive.entries.items():

@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import PRODUCER, SAMPLES, run_cli
 
-from labeler.batch import LABEL_JOURNAL, BatchTask, run_batch
+from labeler.batch import LABEL_JOURNAL, BatchTask, RecordTemplate, VerifySettings, run_batch
 from labeler.cli import cli
 from labeler.errors import LabelerError
 
@@ -65,7 +65,7 @@ def normalized(records: list[dict], root: Path) -> dict[str, dict]:
 
 
 def label_task(src: Path, dst: Path) -> BatchTask:
-    return BatchTask("label", os.fspath(src), os.fspath(dst), producer=PRODUCER, produce_id="d-{path_hash}")
+    return BatchTask("label", os.fspath(src), os.fspath(dst), RecordTemplate(PRODUCER, "d-{path_hash}"))
 
 
 def test_dask_gives_the_pool_records_and_resumes(client, src, tmp_path):
@@ -83,8 +83,9 @@ def test_dask_gives_the_pool_records_and_resumes(client, src, tmp_path):
     reports = {}
     for name, dst in (("pool", pool_dst), ("dask", dask_dst)):
         report = tmp_path / f"{name}.jsonl"
-        run_batch(BatchTask("verify", os.fspath(dst), visible=False), journal_path=report, progress=False,
-                  workers=2, dask=client if name == "dask" else None)
+        task = BatchTask("verify", os.fspath(dst), verify=VerifySettings(visible=False))
+        run_batch(task, journal_path=report, progress=False, workers=2,
+                  dask=client if name == "dask" else None)
         reports[name] = normalized(lines(report), dst)
     assert reports["dask"] == reports["pool"]
     assert {rel: rec["verdict"] for rel, rec in reports["dask"].items()} == dict.fromkeys(GOOD, "confirmed")
@@ -243,21 +244,20 @@ def test_worker_killed_mid_file_is_rescheduled_and_journaled_once(client, tmp_pa
     killer.start()
     report = tmp_path / "report.jsonl"
     # The visible search on a video takes seconds: long enough to be caught mid-file.
-    summary = run_batch(BatchTask("verify", os.fspath(src), visible=True), journal_path=report,
-                        dask=client, progress=False)
+    task = BatchTask("verify", os.fspath(src), verify=VerifySettings(visible=True))
+    summary = run_batch(task, journal_path=report, dask=client, progress=False)
     killer.join()
     assert killed, "no worker was seen running a file"
     records = lines(report)
     assert [r["batch"]["path"] for r in records] == ["clip.mp4"]
     assert summary.errors == 0 and all(not r["errors"] and r["verdict"] == "none" for r in records)
     # A re-run finds the file done: nothing runs twice, the journal is unchanged.
-    again = run_batch(BatchTask("verify", os.fspath(src), visible=True), journal_path=report,
-                      dask=client, progress=False)
+    again = run_batch(task, journal_path=report, dask=client, progress=False)
     assert (again.done, again.skipped) == (0, 1) and lines(report) == records
 
 
 def test_urls_are_refused_before_anything_runs(src, tmp_path):
-    task = BatchTask("label", os.fspath(src), "s3://bucket/out", producer=PRODUCER)
+    task = BatchTask("label", os.fspath(src), "s3://bucket/out", RecordTemplate(PRODUCER))
     with pytest.raises(LabelerError, match=r"^DST s3://bucket/out: URLs are not supported yet"):
         run_batch(task, dask="local", progress=False)
     with pytest.raises(LabelerError, match="URLs are not supported"):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
+import pytest
 from conftest import PRODUCER, SAMPLES, run_cli
 
 
@@ -56,3 +58,19 @@ def test_propagate_cli(tmp_path):
     run_cli("propagate", str(SAMPLES / "photo.png"), str(declared), "--propagator", "platformX",
             "--propagate-id", "px-10", "--declared-ai", check=True)
     assert json.loads(run_cli("verify", "--json", str(declared)).stdout)["verdict"] == "possible"
+
+
+@pytest.mark.parametrize(("spec", "expected"), [
+    ("store.db", "{cwd}/store.db"),
+    ("sqlite:///store.db", "sqlite:///{cwd}/store.db"),
+    ("sqlite:////var/store.db", "sqlite:////var/store.db"),
+    ("postgresql://user@db.example/manifests", "postgresql://user@db.example/manifests"),
+    ("https://resolver.example/v1", "https://resolver.example/v1"),
+    (None, None),
+])
+def test_batch_and_serve_give_workers_an_absolute_manifest_store(spec, expected, tmp_path, monkeypatch):
+    from labeler.cli import _absolute_store
+
+    monkeypatch.chdir(tmp_path)
+    # Workers may run in another folder; a URL is not a path (it was once joined to the folder).
+    assert _absolute_store(spec) == (expected.format(cwd=os.getcwd()) if expected else None)

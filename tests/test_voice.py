@@ -215,9 +215,11 @@ def test_cli_label_voice_then_verify(name: str, tmp_path) -> None:
 def test_batch_label_passes_the_voice_options(tmp_path) -> None:
     import pickle
 
-    from labeler.batch import BatchTask
+    from labeler.batch import BatchTask, RecordTemplate, SignerRef
+    from labeler.options import LabelOptions, VisibleOptions
 
-    task = BatchTask("label", "in", "out", producer=PRODUCER, audio_label="both", voice_language="en")
+    options = LabelOptions(visible=VisibleOptions(audio_label="both", voice_language="en"))
+    task = BatchTask("label", "in", "out", RecordTemplate(PRODUCER), options, SignerRef("chain.pem", "k.pem"))
     assert pickle.loads(pickle.dumps(task)) == task
     src, dst = tmp_path / "in", tmp_path / "out"
     src.mkdir()

@@ -3,8 +3,9 @@
 The pieces, for the ``aigc batch`` commands and for backends (each module holds one of them):
 
 * :mod:`~labeler.batch.task`: :class:`BatchTask`, a picklable description of the per-file work
-  (``kind="label"`` or ``"verify"`` plus its options; a C2PA signer travels as :class:`SignerRef` paths,
-  the watermark key as bytes), from which each worker process rebuilds what it needs once;
+  (``kind="label"`` or ``"verify"`` plus its frozen groups: the :class:`RecordTemplate`, the
+  :class:`~labeler.options.LabelOptions`, a C2PA signer as :class:`SignerRef` paths, the
+  :class:`VerifySettings`), from which each worker process rebuilds what it needs once;
 * :mod:`~labeler.batch.jobs`: :func:`process_file`, the label job and the verify job a worker runs on one
   file, returning its journal record;
 * :mod:`~labeler.batch.plan`: :func:`iter_sources` streams the files of a folder tree (``os.scandir``, one
@@ -41,7 +42,7 @@ from labeler.batch.journal import FSYNC_EVERY, LABEL_JOURNAL, default_journal, r
 from labeler.batch.plan import OnError, iter_sources
 from labeler.batch.runner import run_batch
 from labeler.batch.summary import BatchSummary
-from labeler.batch.task import ID_PLACEHOLDERS, BatchTask, SignerRef
+from labeler.batch.task import ID_PLACEHOLDERS, BatchTask, RecordTemplate, SignerRef, VerifySettings
 
 __all__ = [
     "FSYNC_EVERY",
@@ -50,7 +51,9 @@ __all__ = [
     "BatchSummary",
     "BatchTask",
     "OnError",
+    "RecordTemplate",
     "SignerRef",
+    "VerifySettings",
     "dask_setup",
     "default_journal",
     "iter_sources",

@@ -75,9 +75,7 @@ def _verify_one(task: BatchTask, rel: str, size: int | None, mtime_ns: int | Non
 
     src = Path(task.src_root) / rel
     try:
-        record = verify(src, key=task.key, trust_anchors=list(task.trust_anchors) or None,
-                        visible=task.visible, manifest_store=task.manifest_store,
-                        layers=task.verify_layers).to_dict()
+        record = verify(src, **task.verify.kwargs()).to_dict()
     except Exception as exc:  # noqa: BLE001 - verify never raises for a bad file; a bug must not stop a batch
         from detectors.report import Report
 
@@ -100,10 +98,10 @@ def _label_one(task: BatchTask, rel: str, size: int | None, mtime_ns: int | None
         state = prepare(task)
         if state["signer_error"]:
             raise LabelerError(state["signer_error"])
-        label = task.make_label(_path_hash(rel), lambda: _content_hash(src))
+        label = task.record.make_label(_path_hash(rel), lambda: _content_hash(src))
         record["produce_id"] = label.produce_id
         dst.parent.mkdir(parents=True, exist_ok=True)
-        if not task.overwrite and os.path.lexists(dst) and _carries(dst, label.to_json()):
+        if not task.options.output.overwrite and os.path.lexists(dst) and _carries(dst, label.to_json()):
             # Output of an earlier run killed before its journal line: outputs are renamed into place
             # whole, so an existing one with our exact label is complete.
             record.update(status="kept", error=None)

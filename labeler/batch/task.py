@@ -1,6 +1,7 @@
-"""What a batch does with each file: :class:`BatchTask` (``label`` or ``verify`` plus its options) and
-:class:`SignerRef`, both picklable so they travel once to each worker process; the ProduceID /
-PropagateID templates are checked here, before any file is touched."""
+"""What a batch does with each file: :class:`BatchTask` (``label`` or ``verify``) and its groups - the
+:class:`RecordTemplate`, the :class:`~labeler.options.LabelOptions`, the :class:`SignerRef` and the
+:class:`VerifySettings` - all frozen and picklable, so they travel once to each worker process; the
+ProduceID / PropagateID templates are checked here, before any file is touched."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from labeler.errors import LabelerError
+from labeler.options import LabelOptions, SignerRef
+
+__all__ = ["ID_PLACEHOLDERS", "BatchTask", "RecordTemplate", "SignerRef", "VerifySettings", "absolute_paths"]
 
 #: Placeholders allowed in ProduceID / PropagateID templates.
 ID_PLACEHOLDERS = ("path_hash", "content_hash")
@@ -20,82 +24,25 @@ _URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 @dataclass(frozen=True)
-class SignerRef:
-    """A picklable reference to a local C2PA signer: workers call :meth:`build` once each.
+class RecordTemplate:
+    """The AIGC label record of a ``label`` batch, with per-file ID templates.
 
     Attributes
     ----------
-    cert_chain : str
-        Certificate chain PEM path (signing certificate first).
-    key : str
-        Private key PEM path.
-    tsa_url : str or None
-        RFC 3161 time-stamp authority.
-    """
-
-    cert_chain: str
-    key: str
-    tsa_url: str | None = None
-
-    def build(self) -> Any:
-        """The :class:`~labeler.provenance.c2pa_sign.SignerSpec` (raises ``C2paSignError``)."""
-        from labeler.provenance.c2pa_sign import local_signer
-
-        return local_signer(self.cert_chain, self.key, tsa_url=self.tsa_url)
-
-
-@dataclass(frozen=True)
-class BatchTask:
-    """What to do with each file; picklable, so it is sent once to each worker process.
-
-    Attributes
-    ----------
-    kind : {"label", "verify"}
-        The per-file function.
-    src_root : str
-        SRC: relative paths (the journal key and the mirror under ``dst_root``) are taken from here.
-    dst_root : str or None
-        DST, required for ``label``: outputs mirror SRC under it.
-    producer, label, reserved_code1, reserved_code2 : str
-        Label fields (``label`` only), as for ``aigc label``.
+    producer : str
+        ContentProducer, as for ``aigc label --producer``.
     produce_id : str
         ProduceID template, one per file: literal text plus ``{path_hash}`` (16 hex digits of SHA-256 of
         the relative path: stable across runs) and/or ``{content_hash}`` (16 hex digits of SHA-256 of
         the file's bytes). Default ``{path_hash}``.
+    label : {"1", "2", "3"}
+        AI-generated, possibly, suspected.
+    reserved_code1, reserved_code2 : str
+        The producer's and the propagator's protection data.
     propagator, propagate_id : str or None
         ContentPropagator and its ID template (same placeholders); ``None`` applies the first-write rule.
-    layers : tuple of str
-        Layers for :func:`labeler.label_file`.
-    key : bytes or None
-        Watermark key (the ``watermark`` layer when labeling; detection when verifying).
-    watermark_method, watermark_strength, quality, c2pa_thumbnail, manifest_store
-        As for :func:`labeler.label_file`.
-    signer : SignerRef or None
-        C2PA signer for the ``c2pa`` layer.
-    overwrite : bool
-        Replace outputs that exist and were not written by this task.
-    trust_anchors : tuple of str
-        C2PA trust anchor PEM files (``verify``).
-    text, position : str
-        Visible label wording and placement (the ``visible`` layer).
-    visible_seconds : float or None
-        Video: seconds the visible label shows from the start; None for the whole duration.
-    cue_positions : tuple of str
-        Audio: where the rhythm cue goes (``start``, ``end``, ``middle``).
-    video_at : tuple of str
-        Video: where the visible label shows (``start`` required, ``middle``, ``end``).
-    audio_label, voice_language : str
-        Audio: ``rhythm``, ``voice`` or ``both``; the spoken prompt's language, ``zh`` or ``en``.
-    visible : bool
-        ``verify``: also search for our visible mark / audio cue (the slow layer).
-    verify_layers : tuple of str or None
-        ``verify``: the layers to examine (:data:`detectors.VERIFY_LAYERS` names; None: all, less
-        ``visible`` when ``visible`` is false); each report's ``examined`` lists them.
     """
 
-    kind: str
-    src_root: str
-    dst_root: str | None = None
     producer: str = ""
     produce_id: str = "{path_hash}"
     label: str = "1"
@@ -103,64 +50,14 @@ class BatchTask:
     propagator: str | None = None
     propagate_id: str | None = None
     reserved_code2: str = ""
-    layers: tuple[str, ...] = ("metadata",)
-    key: bytes | None = field(default=None, repr=False)
-    watermark_method: str = "dct"
-    watermark_strength: float | None = None
-    quality: int = 95
-    signer: SignerRef | None = None
-    c2pa_thumbnail: bool = False
-    manifest_store: str | None = None
-    overwrite: bool = False
-    trust_anchors: tuple[str, ...] = ()
-    text: str = "AI生成"
-    position: str = "bottom-right"
-    visible_seconds: float | None = 3.0
-    cue_positions: tuple[str, ...] = ("start",)
-    video_at: tuple[str, ...] = ("start",)
-    audio_label: str = "rhythm"
-    voice_language: str = "zh"
-    visible: bool = True
-    verify_layers: tuple[str, ...] | None = None
 
-    def check(self) -> BatchTask:
-        """Validate before any file is touched; raise :class:`LabelerError` (one line) otherwise."""
-        if self.kind not in ("label", "verify"):
-            raise LabelerError(f"unknown batch kind {self.kind!r} (label or verify)")
-        for name, root in (("SRC", self.src_root), ("DST", self.dst_root)):
-            if root and _URL_RE.match(root):
-                # fsspec storage would need every reader and writer (Pillow, ffmpeg, c2pa) to stream
-                # through it; until then workers share files through a mounted file system.
-                raise LabelerError(f"{name} {root}: URLs are not supported yet; mount the storage on every "
-                                   "worker and give its path")
-        if not Path(self.src_root).is_dir():
-            raise LabelerError(f"SRC is not a folder: {self.src_root}")
-        if self.kind == "label":
-            from labeler.pipeline import parse_layers
-
-            if not self.dst_root:
-                raise LabelerError("a label batch needs DST")
-            parse_layers(self.layers)
-            for template in (self.produce_id, self.propagate_id):
-                if template is not None:
-                    _check_template(template)
-            # A label with sample IDs shows bad producer/propagator values before the first file.
-            self.make_label("0" * 16, lambda: "0" * 16).check()
-        return self
-
-    def label_options(self, signer: Any = None) -> Any:
-        """The :class:`~labeler.options.LabelOptions` of every file, with the worker's built ``signer``."""
-        from labeler.options import LabelOptions
-        from labeler.pipeline import parse_layers
-
-        return LabelOptions.build(
-            layers=parse_layers(self.layers), key=self.key, watermark_method=self.watermark_method,
-            watermark_strength=self.watermark_strength, quality=self.quality, overwrite=self.overwrite,
-            signer=signer, c2pa_thumbnail=self.c2pa_thumbnail, manifest_store=self.manifest_store,
-            text=self.text, position=self.position,
-            visible_seconds=self.visible_seconds, cue_positions=self.cue_positions, video_at=self.video_at,
-            audio_label=self.audio_label, voice_language=self.voice_language,
-        )
+    def check(self) -> None:
+        """Refuse an unknown placeholder or a bad label value before any file is touched (one line)."""
+        for template in (self.produce_id, self.propagate_id):
+            if template is not None:
+                _check_template(template)
+        # A label with sample IDs shows bad producer/propagator values before the first file.
+        self.make_label("0" * 16, lambda: "0" * 16).check()
 
     def make_label(self, path_hash: str, content_hash: Callable[[], str]) -> Any:
         """The :class:`~labeler.record.AIGCLabel` for one file (``content_hash`` is called only if used)."""
@@ -183,6 +80,103 @@ class BatchTask:
             propagate_id=fill(self.propagate_id),
             reserved_code2=self.reserved_code2,
         )
+
+
+@dataclass(frozen=True)
+class VerifySettings:
+    """What a ``verify`` batch examines and with what: the keyword arguments of :func:`detectors.verify`.
+
+    Kept here rather than as :class:`detectors.VerifyOptions` because ``labeler`` never imports
+    ``detectors`` at import time (a label batch must start without it).
+
+    Attributes
+    ----------
+    key : bytes or None
+        Watermark key: also look for our invisible watermark.
+    trust_anchors : tuple of str
+        C2PA trust anchor PEM files.
+    visible : bool
+        Also search for our visible mark / audio cue (the slow layer).
+    layers : tuple of str or None
+        The layers to examine (:data:`detectors.VERIFY_LAYERS` names; None: all, less ``visible`` when
+        ``visible`` is false); each report's ``examined`` lists them.
+    manifest_store : str or None
+        Manifest store (SQLite file) a stripped file's manifest is recovered from.
+    """
+
+    key: bytes | None = field(default=None, repr=False)  # a secret: never in logs or tracebacks
+    trust_anchors: tuple[str, ...] = ()
+    visible: bool = True
+    layers: tuple[str, ...] | None = None
+    manifest_store: str | None = None
+
+    def kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`detectors.verify`."""
+        return {"key": self.key, "trust_anchors": list(self.trust_anchors) or None, "visible": self.visible,
+                "manifest_store": self.manifest_store, "layers": self.layers}
+
+
+@dataclass(frozen=True)
+class BatchTask:
+    """What to do with each file; picklable, so it is sent once to each worker process.
+
+    Attributes
+    ----------
+    kind : {"label", "verify"}
+        The per-file function.
+    src_root : str
+        SRC: relative paths (the journal key and the mirror under ``dst_root``) are taken from here.
+    dst_root : str or None
+        DST, required for ``label``: outputs mirror SRC under it.
+    record : RecordTemplate
+        ``label``: the label record, its IDs filled in per file.
+    options : LabelOptions
+        ``label``: the layers and their option groups, as for :func:`labeler.pipeline.run_stages`
+        (``options.output.overwrite`` replaces outputs that exist and were not written by this task).
+        Its C2PA signer stays None: the signer travels as ``signer``.
+    signer : SignerRef or None
+        ``label``: the C2PA signer, rebuilt once in each worker.
+    verify : VerifySettings
+        ``verify``: what each file is examined for.
+    """
+
+    kind: str
+    src_root: str
+    dst_root: str | None = None
+    record: RecordTemplate = field(default_factory=RecordTemplate)
+    options: LabelOptions = field(default_factory=LabelOptions)
+    signer: SignerRef | None = None
+    verify: VerifySettings = field(default_factory=VerifySettings)
+
+    def check(self) -> BatchTask:
+        """Validate before any file is touched; raise :class:`LabelerError` (one line) otherwise."""
+        if self.kind not in ("label", "verify"):
+            raise LabelerError(f"unknown batch kind {self.kind!r} (label or verify)")
+        for name, root in (("SRC", self.src_root), ("DST", self.dst_root)):
+            if root and _URL_RE.match(root):
+                # fsspec storage would need every reader and writer (Pillow, ffmpeg, c2pa) to stream
+                # through it; until then workers share files through a mounted file system.
+                raise LabelerError(f"{name} {root}: URLs are not supported yet; mount the storage on every "
+                                   "worker and give its path")
+        if not Path(self.src_root).is_dir():
+            raise LabelerError(f"SRC is not a folder: {self.src_root}")
+        if self.kind == "label":
+            from labeler.pipeline import parse_layers
+
+            if not self.dst_root:
+                raise LabelerError("a label batch needs DST")
+            if self.options.c2pa.signer is not None:
+                raise LabelerError("a batch takes its C2PA signer as BatchTask.signer (a SignerRef that each "
+                                   "worker rebuilds), not in options")
+            parse_layers(self.options.layers)
+            self.record.check()
+        return self
+
+    def label_options(self, signer: Any = None) -> LabelOptions:
+        """The :class:`~labeler.options.LabelOptions` of every file, with the worker's built ``signer``."""
+        from labeler.pipeline import parse_layers
+
+        return replace(self.options, layers=parse_layers(self.options.layers)).with_signer(signer)
 
 
 class _Missing(dict):
@@ -212,5 +206,5 @@ def absolute_paths(task: BatchTask) -> BatchTask:
     return replace(
         task, src_root=os.path.abspath(task.src_root),
         dst_root=os.path.abspath(task.dst_root) if task.dst_root else task.dst_root, signer=signer,
-        trust_anchors=tuple(os.path.abspath(a) for a in task.trust_anchors),
+        verify=replace(task.verify, trust_anchors=tuple(map(os.path.abspath, task.verify.trust_anchors))),
     )
