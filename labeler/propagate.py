@@ -141,54 +141,23 @@ def propagate_file(
 
     src_p, dst_p = check_paths(src, dst, overwrite=overwrite)
     # Check the platform's own values first: a typo in --propagator must not depend on the file.
-    platform_problems = field_problems(
-        {"ContentPropagator": propagator, "PropagateID": propagate_id, "ReservedCode2": reserved_code2}
-    )
-    platform_problems = [p for p in platform_problems if not p.startswith(("Label ", "ContentProducer ",
-                                                                            "ProduceID "))]
-    if platform_problems:
-        raise LabelerError("invalid propagator values: " + "; ".join(platform_problems))
-
+    _check_platform_values(propagator, propagate_id, reserved_code2)
     report = verify(src_p, key=key, trust_anchors=trust_anchors)
     if report.verdict is None:
         raise LabelerError(report.errors[0] if report.errors else "file could not be read")
-    md = report.metadata
     result = PropagateResult(os.fspath(src), os.fspath(dst), "copied", report.verdict,
                              list(report.reasons), format=report.format)
     if report.c2pa and report.c2pa.get("present"):
         # The manifest's hard binding hashes the bytes we are about to change.
         result.warnings.append("the file's C2PA manifest will no longer match its bytes after the metadata "
                                "change; re-sign it as the propagator if the platform keeps C2PA")
-
-    if md is not None and md.present:
-        fields = dict(md.fields or {})
-        result.before = fields
-        if not md.valid or fields.get("Label") not in ("1", "2", "3"):
-            why = "; ".join(md.problems) or f"Label is {fields.get('Label')!r}"
-            raise LabelerError(f"the file's label is not compliant ({why}); not propagated: rewriting the "
-                               "producer's fields would be tampering (Labeling Measures Art. 10)")
-        record = AIGCLabel.from_fields({k: v or "" for k, v in fields.items()}).replace(
-            content_propagator=propagator, propagate_id=propagate_id, reserved_code2=reserved_code2
-        )
-        result.action = "propagated"
-        result.reasons.append("label kept; propagator fields filled (Labeling Measures Art. 6 (4))")
-    elif declared_ai or report.verdict != "none":
-        # Art. 6 order: a declaration decides before detected traces (item (3) applies only without one).
-        value = "2" if declared_ai else "3"
-        record = AIGCLabel(content_producer=propagator, produce_id=propagate_id, label=value,
-                           content_propagator=propagator, propagate_id=propagate_id,
-                           reserved_code2=reserved_code2)
-        result.action = "labeled"
-        result.reasons.append(
-            "no metadata label; the uploader declares AI content -> Label=2 (Labeling Measures Art. 6 (2))"
-            if declared_ai
-            else "no metadata label; traces of generation detected -> Label=3 (Labeling Measures Art. 6 (3))"
-        )
-    else:
+    record = _platform_record(report, result, declared_ai, AIGCLabel(
+        content_producer=propagator, produce_id=propagate_id, content_propagator=propagator,
+        propagate_id=propagate_id, reserved_code2=reserved_code2))
+    if record is None:
         _copy(src_p, dst_p)
         result.reasons.append("no label, no declaration, no traces: copied unchanged")
         return result
-
     record.check()
     written = write_label(src_p, dst_p, record.to_json())
     result.label = record.as_dict()
@@ -197,6 +166,47 @@ def propagate_file(
         what = "another label copy" if other.standard else "a non-standard AI declaration"
         result.warnings.append(f"{what} remains in {other.carrier} ({other.location}), left as it was")
     return result
+
+
+def _check_platform_values(propagator: str, propagate_id: str, reserved_code2: str) -> None:
+    """Refuse bad propagator fields (one line) whatever the file holds."""
+    problems = field_problems(
+        {"ContentPropagator": propagator, "PropagateID": propagate_id, "ReservedCode2": reserved_code2}
+    )
+    problems = [p for p in problems if not p.startswith(("Label ", "ContentProducer ", "ProduceID "))]
+    if problems:
+        raise LabelerError("invalid propagator values: " + "; ".join(problems))
+
+
+def _platform_record(report: Any, result: PropagateResult, declared_ai: bool,
+                     platform: AIGCLabel) -> AIGCLabel | None:
+    """The record Art. 6 asks the platform to write (``result``'s action and reasons updated), or None
+    when the file is copied unchanged. ``report`` is the upload's :class:`detectors.report.Report`;
+    ``platform`` holds the propagator's fields (its Label is set here)."""
+    md = report.metadata
+    if md is not None and md.present:
+        fields = dict(md.fields or {})
+        result.before = fields
+        if not md.valid or fields.get("Label") not in ("1", "2", "3"):
+            why = "; ".join(md.problems) or f"Label is {fields.get('Label')!r}"
+            raise LabelerError(f"the file's label is not compliant ({why}); not propagated: rewriting the "
+                               "producer's fields would be tampering (Labeling Measures Art. 10)")
+        result.action = "propagated"
+        result.reasons.append("label kept; propagator fields filled (Labeling Measures Art. 6 (4))")
+        return AIGCLabel.from_fields({k: v or "" for k, v in fields.items()}).replace(
+            content_propagator=platform.content_propagator, propagate_id=platform.propagate_id,
+            reserved_code2=platform.reserved_code2,
+        )
+    if not (declared_ai or report.verdict != "none"):
+        return None
+    # Art. 6 order: a declaration decides before detected traces (item (3) applies only without one).
+    result.action = "labeled"
+    result.reasons.append(
+        "no metadata label; the uploader declares AI content -> Label=2 (Labeling Measures Art. 6 (2))"
+        if declared_ai
+        else "no metadata label; traces of generation detected -> Label=3 (Labeling Measures Art. 6 (3))"
+    )
+    return platform.replace(label="2" if declared_ai else "3")
 
 
 def _copy(src: Path, dst: Path) -> None:
