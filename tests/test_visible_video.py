@@ -274,3 +274,40 @@ def test_full_range_video_keeps_its_range(tmp_path, tagging):
     keep[180:, 240:] = False
     assert abs(float(before[keep].mean() - after[keep].mean())) < 0.5
     assert before[keep].min() == 0 and after[keep].min() <= 2 and after[keep].max() >= 253
+
+
+# --------------------------------------------------------------------------- MKV / WebM, keyframe index
+
+
+@pytest.mark.parametrize("name, codec", [("clip.mkv", "h264"), ("clip.webm", "vp9")])
+def test_matroska_label_found_and_codec_family_kept(tmp_path: Path, name: str, codec: str) -> None:
+    out = tmp_path / name
+    add_video_label(SAMPLES / name, out, seconds=SECONDS)
+    assert probe(out).video[0].codec == codec  # WebM holds VP9: never re-encoded as H.264
+    found = detect_video_label(out)
+    # Within one sample step: ffmpeg moves an MKV whose AAC starts at -46 ms (priming) to start at 0,
+    # so the frame at 2.00 s of the label's timeline is stamped 2.006 s.
+    assert found.present and found.intervals == ("start",) and abs(found.seconds - SECONDS) <= 0.5
+
+
+def test_keyframe_index_from_mp4_and_matroska(tmp_path: Path) -> None:
+    from labeler.media.video import keyframe_times
+
+    gop = _ffmpeg("-i", str(CLIP), "-an", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25",
+                  "-keyint_min", "25", "-sc_threshold", "0", tmp_path / "gop1s.mp4")
+    assert np.allclose(keyframe_times(gop, 0), [0, 1, 2, 3])
+    mkv = _ffmpeg("-i", str(gop), "-c", "copy", tmp_path / "gop1s.mkv")
+    assert np.allclose(keyframe_times(mkv, 0), [0, 1, 2, 3])
+    assert keyframe_times(SAMPLES / "speech.wav", 0) is None  # no index to read: nothing assumed
+
+
+def test_windows_join_only_when_a_seek_would_not_skip_decoding() -> None:
+    from detectors.visible.video import _segments
+
+    middle, end = [29.5, 30.0, 30.5], [58.5, 59.0, 59.5]
+    # One keyframe per 10 s: the end's keyframe (50 s) is past the middle: two seeks, one process.
+    assert _segments([middle, end], np.arange(0, 60, 10.0)) == [(29.25, middle), (58.25, end)]
+    # One keyframe a minute: seeking to the end would decode from 0 s again: decoded through.
+    assert _segments([middle, end], np.array([0.0])) == [(29.25, middle + end)]
+    # No index: joined when at most 10 s apart.
+    assert _segments([[4.5, 5.0, 5.5], [8.5, 9.0, 9.5]], None) == [(4.25, [4.5, 5.0, 5.5, 8.5, 9.0, 9.5])]

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import cv2
-import ffmpeg as ffmpeg_python
 import numpy as np
 
 from detectors.visible.common import VisibleResult
@@ -103,41 +102,55 @@ def _work_size(info: Any) -> tuple[int, int]:
     return max(1, round(height * factor)), max(1, round(width * factor))
 
 
-def _video_frames(path: str | os.PathLike[str], info: Any, times: list[float],
-                  seek: float = 0.0, skip_noref: bool = False) -> Iterator[tuple[float, np.ndarray]]:
-    """Yield ``(t, frame)``: the upright grey frame at or just after each time in ``times`` (s).
+def _select(times: list[float], seek: float, half: float) -> str:
+    """A ``select`` expression taking the first frame at or after each time (s), half a frame early.
 
-    One ffmpeg run: input seek to ``seek`` (``-ss`` before ``-i``: jump to the keyframe before it,
-    decode from there), input read no further than the last time, a ``select`` filter, then ffmpeg's
-    area scaler to :func:`_work_size` and grey (8 bits), through a pipe. ``skip_noref`` has the decoder
-    drop frames no other frame refers to (most B-frames: about half the decoding of a typical H.264
-    stream); a sample then falls on the next decoded frame, a frame or two later. Stopping the
-    iteration kills ffmpeg.
+    Half a frame early, so the frame stamped exactly at T (the last one a between(t,0,T) overlay covers)
+    is the one taken. After an input seek, t counts from the seek point. prev_t is NaN on the first
+    frame (lt() is then 0): isnan() lets a late-starting first frame count.
+    """
+    return "+".join(f"gte(t,{t - seek - half:.4f})*(lt(prev_t,{t - seek - half:.4f})+isnan(prev_t))"
+                    for t in times)
+
+
+def _video_frames(path: str | os.PathLike[str], info: Any, segments: list[tuple[float, list[float]]],
+                  skip_noref: bool = False) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield ``(t, frame)``: the upright grey frame at or just after each time of each segment (s).
+
+    ``segments`` are ``(seek, times)`` in time order. One ffmpeg run: the file is opened once per segment,
+    each input seeking to its ``seek`` (``-ss`` before ``-i``: jump to the keyframe before it, decode
+    from there) and read no further than its last time; each gets a ``select`` filter, the selected
+    frames of all segments are concatenated, then ffmpeg's area scaler takes them to :func:`_work_size`
+    and grey (8 bits), through a pipe. One process for all the places looked at: an ffmpeg start costs
+    about as much as decoding a second of 1080p. The decoder skips the deblocking filter (invisible at
+    the working size, ~10 % of H.264 decoding); ``skip_noref`` also drops frames no other frame refers
+    to (most B-frames: about a quarter of the decoding of a typical H.264 stream); a sample then falls
+    on the next decoded frame, a frame or two later. Stopping the iteration kills ffmpeg.
     """
     from labeler.media import ffmpeg as ff
 
     height, width = _work_size(info)
-    # Select the first frame at or after each sample time; half a frame early, so the frame stamped
-    # exactly at T (the last one a between(t,0,T) overlay covers) is the one taken. After an input
-    # seek, t counts from the seek point.
     half = 0.5 / info.fps
-    # prev_t is NaN on the first frame (lt() is then 0): isnan() lets a late-starting first frame count.
-    select = "+".join(f"gte(t,{t - seek - half:.4f})*(lt(prev_t,{t - seek - half:.4f})+isnan(prev_t))"
-                      for t in times)
     url = ff.input_url(path)
-    options: dict[str, Any] = {"protocol_whitelist": ff.PROTOCOLS, "t": f"{times[-1] - seek + 0.5:.3f}"}
-    if seek > 0:
-        options["ss"] = f"{seek:.3f}"
-    if skip_noref:
-        options["skip_frame"] = "noref"
-    source = ffmpeg_python.input(url, **options)
-    args = (
-        source[str(info.stream)]  # the main video stream, never a cover picture
-        .filter("select", select)
-        .output("pipe:", format="rawvideo", pix_fmt="gray", s=f"{width}x{height}", fps_mode="passthrough")
-        .global_args("-hide_banner", "-nostdin", "-loglevel", "error", "-sws_flags", "area")
-        .compile(cmd=ff.ffmpeg_exe())
-    )
+    args = [ff.ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error"]
+    graph = []
+    for i, (seek, times) in enumerate(segments):
+        if skip_noref:
+            args += ["-skip_frame", "noref"]
+        args += ["-skip_loop_filter", "all", "-protocol_whitelist", ff.PROTOCOLS]
+        if seek > 0:
+            args += ["-ss", f"{seek:.3f}"]
+        args += ["-t", f"{times[-1] - seek + 0.5:.3f}", "-i", url]
+        # the main video stream, never a cover picture
+        graph.append(f"[{i}:{info.stream}]select='{_select(times, seek, half)}'[s{i}]")
+    joined = "".join(f"[s{i}]" for i in range(len(segments)))
+    if len(segments) > 1:
+        graph.append(f"{joined}concat=n={len(segments)}:v=1:a=0[c]")
+        joined = "[c]"
+    graph.append(f"{joined}scale={width}:{height}:flags=area,format=gray[out]")
+    args += ["-filter_complex", ";".join(graph), "-map", "[out]", "-fps_mode", "passthrough",
+             "-f", "rawvideo", "-pix_fmt", "gray", "pipe:"]
+    times = [t for _, ts in segments for t in ts]
     frame_bytes = width * height
     chunks = ff.pipe_chunks(args, url, frame_bytes)
     try:
@@ -215,12 +228,17 @@ def _start_times(info: Any) -> list[float]:
 def _scan_start(path: str | os.PathLike[str], info: Any, probe_until: float, judge: _Judge,
                 seen: dict[float, VisibleResult]) -> None:
     """Judge the start samples into ``seen``, stopping at the first miss past ``probe_until``."""
-    frames = _video_frames(path, info, _start_times(info))
+    times = _start_times(info)
+    probed = sum(1 for t in times if t <= probe_until + 1e-9)
+    frames = _video_frames(path, info, [(0.0, times)])
     try:
-        for at, frame in frames:
+        for k, (at, frame) in enumerate(frames):
             result = seen[at] = judge(frame)
             if not result.present and at >= probe_until:
                 break  # past the always-examined window and the label is gone: done
+            hits = sum(r.present for r in seen.values())
+            if hits + (probed - k - 1) < min(_VIDEO_MIN_HITS, probed):
+                break  # too few samples left for the start to carry the label: it does not
     finally:
         frames.close()
 
@@ -250,19 +268,47 @@ def _covered(wanted: list[float], last: float,
     return None
 
 
+def _segments(windows: list[list[float]], keyframes: np.ndarray | None) -> list[tuple[float, list[float]]]:
+    """Group the windows (s, in time order) into ``(seek, times)`` decoding segments.
+
+    A window joins the one before it when seeking to it would restart decoding no later than where the
+    previous one ended: its keyframe (from the container's index, :func:`labeler.media.video.keyframe_times`)
+    is at or before the previous window's last time, as with x264's default of one keyframe per 10 s.
+    Without an index, windows at most :data:`_JOIN_GAP_S` apart are joined.
+    """
+    segments: list[tuple[float, list[float]]] = []
+    for wanted in windows:
+        seek = max(0.0, wanted[0] - VIDEO_STEP / 2)
+        if segments:
+            previous = segments[-1][1][-1]
+            if keyframes is None or not len(keyframes):
+                join = 0 < wanted[0] - previous <= _JOIN_GAP_S
+            else:
+                before = keyframes[keyframes <= seek + 1e-6]
+                join = (before[-1] if len(before) else 0.0) <= previous
+            if join:
+                segments[-1] = (segments[-1][0], segments[-1][1] + list(wanted))
+                continue
+        segments.append((seek, list(wanted)))
+    return segments
+
+
 def _judge_windows(path: str | os.PathLike[str], info: Any, windows: list[list[float]], judge: _Judge,
                    seen: dict[float, VisibleResult]) -> list[bool]:
     """Do all the samples of each window (s; windows in time order, disjoint) show the label?
 
-    One ffmpeg run for all of them, seeking to the first, decoding without the unreferenced frames (a
-    window only needs frames somewhere inside it, not the exact one at a boundary). A window's first
-    miss settles it (its later frames are not judged); the run stops once every window is settled.
+    One ffmpeg run for all of them (:func:`_segments` says which are decoded through and which are
+    sought), without the unreferenced frames (a window only needs frames somewhere inside it, not the
+    exact one at a boundary). A window's first miss settles it (its later frames are not judged); the
+    run stops once every window is settled.
     """
-    times = [t for window in windows for t in window]
+    from labeler.media.video import keyframe_times
+
     owner = [i for i, window in enumerate(windows) for _ in window]
     results: list[list[VisibleResult]] = [[] for _ in windows]
     settled = [False] * len(windows)
-    sampled = _video_frames(path, info, times, seek=max(0.0, times[0] - VIDEO_STEP / 2), skip_noref=True)
+    segments = _segments(windows, keyframe_times(path, info.stream))
+    sampled = _video_frames(path, info, segments, skip_noref=True)
     try:
         for k, (at, frame) in enumerate(sampled):
             i = owner[k]
@@ -282,9 +328,8 @@ def _later_intervals(path: str | os.PathLike[str], info: Any, judge: _Judge,
                      seen: dict[float, VisibleResult]) -> list[str]:
     """Which of ``"middle"`` and ``"end"`` carry the label (needs ``info.duration``).
 
-    Windows the start scan already passed reuse its samples. The others are decoded in one ffmpeg run
-    when at most :data:`_JOIN_GAP_S` separates them (decoding the gap costs less than a second seek
-    would when keyframes are far apart, as with x264's default of one per 10 s), else one run each.
+    Windows the start scan already passed reuse its samples; the others are judged in one ffmpeg run
+    (:func:`_judge_windows`).
     """
     duration, last = info.duration, max(seen, default=0.0)
     newest = max(0.0, duration - 1.0 / info.fps)
@@ -299,12 +344,9 @@ def _later_intervals(path: str | os.PathLike[str], info: Any, judge: _Judge,
             carries[name] = all(r.present for r in reused)
         else:
             todo.append((name, wanted))
-    joined = len(todo) == 2 and 0 < todo[1][1][0] - todo[0][1][-1] <= _JOIN_GAP_S
-    for group in ([todo] if joined else [[item] for item in todo]):
-        if group:
-            for (name, _), ok in zip(group, _judge_windows(path, info, [w for _, w in group], judge, seen),
-                                     strict=True):
-                carries[name] = ok
+    if todo:
+        judged = _judge_windows(path, info, [w for _, w in todo], judge, seen)
+        carries.update((name, ok) for (name, _), ok in zip(todo, judged, strict=True))
     return [name for name in names if carries.get(name)]
 
 

@@ -55,7 +55,7 @@ from PIL import Image
 
 from labeler.errors import CorruptFile, InvalidArgument, LabelerError, UnsupportedFormat
 from labeler.media import ffmpeg as ff
-from labeler.media.video import VideoInfo, video_info
+from labeler.media.video import VideoInfo, stream_time_base, video_info
 from labeler.visible.image import (
     DEFAULT_STYLE,
     DEFAULT_TEXT,
@@ -416,10 +416,20 @@ def _command(src: str, png: str, info: VideoInfo, x: int, y: int,
         f"crf:{out_index}": crf,
         f"preset:{out_index}": preset,
         f"pix_fmt:{out_index}": pix_fmt,
-        # Every frame kept with its own timestamp: same count and rate (cfr would drop/duplicate on VFR).
+        # Every frame kept with its own timestamp: same count and rate (cfr would drop/duplicate on VFR),
+        # in the source's time base (ffmpeg's default, 1/frame rate, rounds a variable rate's timestamps).
         f"fps_mode:{out_index}": "passthrough",
+        f"enc_time_base:{out_index}": str(stream_time_base(src, info.stream)),
         "map_metadata": 0,
     }
+    if os.path.splitext(dst)[1].lower() == ".webm":
+        # WebM holds VP8/VP9/AV1 only: the source's family, as the watermark pass encodes it (VP9 else).
+        from labeler.watermark.video import encoder_settings
+
+        encoder, quality = encoder_settings(info.codec, ".webm")
+        del options[f"crf:{out_index}"], options[f"preset:{out_index}"]
+        options[f"c:{out_index}"] = encoder
+        options.update({f"{k[1:]}:{out_index}": v for k, v in zip(quality[::2], quality[1::2], strict=True)})
     if os.path.splitext(dst)[1].lower() in _MOV_SUFFIXES:
         options["movflags"] = "use_metadata_tags"
     graph = ffmpeg_python.output(*streams, dst, **options)
