@@ -145,6 +145,32 @@ def _band_map(power: np.ndarray, bin_hz: float, freq: float, hop_s: float) -> np
     # so the null law is unchanged). Weighting by its square root measured best: z on speech +8-12 %,
     # on music -2-6 % (full weight: speech +10-15 %, music -4-11 %).
     d *= _sqrt_depth(log, energy, hop_s)
+    return _time_whiten(d, hop_s)
+
+
+def _time_whiten(d: np.ndarray, hop_s: float) -> np.ndarray:
+    """Subtract from every frame the least-squares share of its neighbours one cell before and after.
+
+    Sustained content (a held piano chord, a drone) keeps its across-frequency pattern from cell to cell,
+    and that pattern is host noise to the detector. The frames one cell away lie in the neighbouring
+    cells, whose chips are independent of this cell's, so the prediction removes host, not mark. The
+    weight ``beta`` (0-1) is fitted on the window's own map without the key, so the null law of the
+    pilot statistic is unchanged. Measured on 3 s excerpts: piano z 7.9 -> 11.0; speech, whose
+    spectrum changes within 32 ms, gets beta ~0 and is unchanged.
+    """
+    lag = int(math.ceil(CELL / hop_s))
+    if d.shape[0] <= 2 * lag:
+        return d
+    s = np.empty_like(d)
+    s[lag:-lag] = d[: -2 * lag] + d[2 * lag:]
+    s[lag:-lag] *= np.float32(0.5)
+    s[:lag] = d[lag: 2 * lag]
+    s[-lag:] = d[-2 * lag: -lag]
+    den = float(np.einsum("ij,ij->", s, s))
+    beta = min(1.0, max(0.0, float(np.einsum("ij,ij->", d, s)) / den)) if den > 0 else 0.0
+    if beta > 0:
+        s *= np.float32(beta)
+        d -= s
     return d
 
 

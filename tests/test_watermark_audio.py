@@ -17,9 +17,10 @@ import soundfile as sf
 from conftest import SAMPLES, corpus_path
 
 from detectors.watermark import WatermarkResult, detect_audio
+from detectors.watermark_audio import _time_whiten
 from labeler.media.ffmpeg import ffmpeg_exe
 from labeler.watermark import WatermarkError, embed_audio
-from labeler.watermark.audio import AudioEmbedder, embed_audio_blocks
+from labeler.watermark.audio import DEFAULT_SNR_DB, AudioEmbedder, embed_audio_blocks
 
 KEY = b"audio-test-key-0123456789abcdef!"
 PAYLOAD = bytes.fromhex("0123456789abcdef")
@@ -110,7 +111,9 @@ def assert_found(r: WatermarkResult) -> None:
 def test_round_trip_speech_and_music(speech, music, marked_speech, marked_music) -> None:
     for (x, fs), y in ((speech, marked_speech), (music, marked_music)):
         assert y.shape == x.shape and y.dtype == np.float32
-        assert snr_db(x, y) >= 30.0  # the default strength's quality target
+        # the quality target is 30 dB; the block limit is measured on the overlap-added mark, so the file
+        # comes out at the default floor (30.5 dB), not 0.2-0.5 dB below it as when it was estimated
+        assert DEFAULT_SNR_DB - 0.05 <= snr_db(x, y) <= DEFAULT_SNR_DB + 1.0
         r = detect_audio(y, fs, key=KEY)
         assert_found(r)
         assert abs(r.speed - 1.0) < 0.01 and abs(r.pitch - 1.0) < 0.01
@@ -118,6 +121,34 @@ def test_round_trip_speech_and_music(speech, music, marked_speech, marked_music)
         assert r.to_dict() == expected
         unmarked = detect_audio(x, fs, key=KEY)
         assert not unmarked.found and unmarked.payload is None
+
+
+def test_presence_from_3_s(speech, marked_speech, music, marked_music) -> None:
+    # zero-bit presence (pilot only, p <= 1e-6) from 3 s excerpts; v1 (a quarter of the cells pilot,
+    # shallower depth, no time whitening in the detector) reached z ~4 on 3 s of speech, never enough.
+    # Speech: the excerpts with the most speech in the 8.3 s sample (z 7.8-8.6 with this key, margin
+    # over the 6.6 needed); music: the test's synth pad, whose held chords the time whitening removes.
+    fs = speech[1]
+    for start in (10.0, 14.0, 19.0):
+        r = detect_audio(marked_speech[int(start * fs): int((start + 3) * fs)], fs, key=KEY)
+        assert r.zero_bit_p_value <= 1e-6, (start, r.z)
+        clean = detect_audio(speech[0][int(start * fs): int((start + 3) * fs)], fs, key=KEY)
+        assert clean.zero_bit_p_value > 1e-3 and not clean.found
+    for start in (1.0, 25.0):
+        r = detect_audio(marked_music[int(start * 44100): int((start + 3) * 44100)], 44100, key=KEY)
+        assert r.zero_bit_p_value <= 1e-6, (start, r.z)
+
+
+def test_time_whitening_removes_held_content() -> None:
+    # a map whose across-frequency pattern is held over time (a sustained chord) plus a little noise:
+    # the whitening fits a weight near 1 and removes most of it; white noise alone is left as it is
+    rng = np.random.default_rng(0)
+    held = np.repeat(rng.normal(size=(1, 80)), 600, axis=0).astype(np.float32)
+    noise = rng.normal(size=(600, 80)).astype(np.float32)
+    out = _time_whiten(held + 0.1 * noise, 0.0116)
+    assert float((out ** 2).mean()) < 0.05 * float(((held + 0.1 * noise) ** 2).mean())
+    white = _time_whiten(noise.copy(), 0.0116)
+    assert float(np.abs(white - noise).max()) < 0.2
 
 
 def test_wrong_key_is_not_found(marked_speech, speech, marked_music) -> None:
@@ -145,7 +176,7 @@ def test_mp3_music(tmp_path, marked_music) -> None:
 
 def test_opus_32k_at_a_lower_snr(tmp_path, speech) -> None:
     # Opus re-synthesises the fine structure inside its own, wider bands, so one-bin cells lose most
-    # of their modulation at the default 31 dB floor (benchmark: rarely decoded); at a 25 dB floor the
+    # of their modulation at the default 30.5 dB floor (benchmark: rarely decoded); at a 25 dB floor the
     # speech decodes after Opus 32k.
     x, fs = speech
     y = embed_audio(x, fs, PAYLOAD, key=KEY, snr_db=25.0)
@@ -186,6 +217,14 @@ def test_downmix_gain_and_noise(marked_music) -> None:
     # -6 dB, then white noise at 20 dB SNR
     noisy = 0.5 * mono + rng.normal(0, np.sqrt((0.25 * mono ** 2).mean() / 100), mono.shape)
     assert_found(detect_audio(noisy.astype(np.float32), 44100, key=KEY))
+
+
+def test_speech_noise_20db(marked_speech, speech) -> None:
+    # white noise at 20 dB SNR buries speech's quiet bins, where the depth rule puts much of the mark
+    rng = np.random.default_rng(3)
+    x = marked_speech
+    noisy = x + rng.normal(0, np.sqrt(float((x ** 2).mean()) / 100), x.shape).astype(np.float32)
+    assert_found(detect_audio(noisy, speech[1], key=KEY))
 
 
 # --- API -----------------------------------------------------------------------------------------------
