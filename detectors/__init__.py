@@ -381,12 +381,11 @@ def audio_visible_layer(samples: _Samples) -> dict[str, Any]:
     ``position``, onset ``seconds``, ``score``; ``language`` for a prompt); ``found`` lists every cue
     and prompt found, in time order, as ``{kind, position, seconds, score[, language]}``.
     """
-    from detectors.visible import detect_audio_cue, detect_voice_prompt
+    from detectors.visible.audio_labels import detect_audio_labels
 
     try:
         audio = samples.get()
-        cue = detect_audio_cue(audio.samples, audio.sample_rate)
-        voice = detect_voice_prompt(audio.samples, audio.sample_rate)
+        cue, voice = detect_audio_labels(audio.samples, audio.sample_rate)  # one shared analysis
     except LabelerError as exc:
         return {"present": False, "kind": None, "position": None, "height_ratio": None, "seconds": None,
                 "note": str(exc)}

@@ -8,7 +8,18 @@ from typing import Any
 
 import numpy as np
 
-from detectors.visible.common import _CUE_EDGE_S, VisibleResult, _mono_samples
+from detectors.visible.common import (
+    _ANALYSIS_HOP_S,
+    _ANALYSIS_WIN_S,
+    _COARSE_STEP,
+    _CUE_EDGE_S,
+    VisibleResult,
+    _analysis_frames,
+    _analysis_geometry,
+    _decimated,
+    _mono_samples,
+    _stft_power,
+)
 
 __all__ = ["AUDIO_CUE_SEARCH_HZ", "AUDIO_CUE_THRESHOLD", "AUDIO_CUE_UNITS_S", "AudioCueResult",
            "detect_audio_cue"]
@@ -19,16 +30,18 @@ AUDIO_CUE_THRESHOLD = 0.6
 AUDIO_CUE_SEARCH_HZ = (600.0, 1200.0)
 #: Morse unit lengths tried (s); neighbours 10 ms apart, so any unit in 80-140 ms is within 5 %.
 AUDIO_CUE_UNITS_S = (0.08, 0.09, 0.1, 0.11, 0.12, 0.13, 0.14)
-# Analysis: 25 ms Hann frames every 5 ms; tone band +-90 Hz (the Hann main lobe is +-80 Hz) against a
-# local band of +-300 Hz, so a tone scores ~1 and speech harmonics (100-250 Hz apart) well below.
-_CUE_WIN_S = 0.025
-_CUE_HOP_S = 0.005
+# Analysis (detectors.visible.common): 25 ms Hann frames every 5 ms at ~5.5 kHz; tone band +-90 Hz (the
+# Hann main lobe is +-80 Hz) against a local band of +-300 Hz, so a tone scores ~1 and speech harmonics
+# (100-250 Hz apart) well below.
+_CUE_WIN_S = _ANALYSIS_WIN_S
+_CUE_HOP_S = _ANALYSIS_HOP_S
 _CUE_BAND_HZ = 90.0
 _CUE_LOCAL_HZ = 300.0
-# The analysis runs at the input rate halved while it stays at or above this (Hz): the cue and its
-# +-300 Hz neighbourhood lie below 1.5 kHz, and halving keeps the STFT's bin width (window and FFT
-# length halve together), so 44.1 kHz is analysed at 5.5 kHz with an 8x cheaper STFT.
-_CUE_MIN_RATE = 5000.0
+# Coarse pass: every _COARSE_STEP-th frame (10 ms) and candidate frequency (~43 Hz apart, inside the
+# +-90 Hz band), 4x fewer cells; only where it reaches _COARSE_SHARE of the threshold are the frames
+# around (+-_COARSE_PAD frames) scored at full resolution, and only those exact scores decide.
+_COARSE_SHARE = 0.5
+_COARSE_PAD = 8
 # Contrast (mean tone ratio on - off) at which the score stops being discounted.
 _CUE_CONTRAST = 0.5
 # Spread (dB, standard deviation) of the in-band level over the tones' cores tolerated in full; the
@@ -83,79 +96,62 @@ def _cue_template(unit_frames: float, length: int, erode: int) -> tuple[np.ndarr
     return on, core
 
 
-class _Rows:
-    """Rows of frames (per candidate frequency) and their spectrum, transformed once for every kernel.
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """``[start, end)`` of each run of ones in a 0/1 template."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0.0], mask, [0.0]])))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
-    The spectrum is taken at a size that fits the longest kernel, so each unit length's template costs
-    one kernel transform and one inverse, not a forward transform of all the rows again.
+
+def _box_sum(csum: np.ndarray, runs: list[tuple[int, int]], count: int) -> np.ndarray:
+    """``out[k, t] = sum over runs (a, b) of x[k, t + a : t + b]``, ``t < count``, from x's ``csum``.
+
+    ``csum`` is the cumulative sum along the frames with a zero first column. The cue's templates are
+    a few boxes (its tones), so a sliding dot product with one is a handful of differences of the
+    cumulative sum: exact, and cheaper than an FFT correlation.
     """
-
-    def __init__(self, rows: np.ndarray, longest: int) -> None:
-        self.frames = rows.shape[1]
-        self.size = 1 << (self.frames + longest - 1).bit_length()
-        self.spectrum = np.fft.rfft(rows, self.size, axis=1)
-
-    def sliding_dot(self, kernel: np.ndarray) -> np.ndarray:
-        """``out[k, t] = sum_j rows[k, t + j] * kernel[j]`` for every full window, via FFT."""
-        spec = self.spectrum * np.conj(np.fft.rfft(kernel, self.size))
-        return np.fft.irfft(spec, self.size, axis=1)[:, : self.frames - len(kernel) + 1]
+    a, b = runs[0]
+    out = csum[:, b:b + count] - csum[:, a:a + count]
+    for a, b in runs[1:]:
+        out += csum[:, b:b + count]
+        out -= csum[:, a:a + count]
+    return out
 
 
-def _decimated(mono: np.ndarray, sample_rate: float) -> tuple[np.ndarray, float]:
-    """``mono`` low-passed and decimated by the largest power of two leaving at least :data:`_CUE_MIN_RATE`.
-
-    A polyphase windowed-sinc FIR (Blackman, cut-off at the new Nyquist frequency, about 74 dB down
-    from 2.5 kHz above the 1.5 kHz the analysis uses): only every ``factor``-th output is computed, as
-    one matrix-vector product over a strided view. Returns the samples (centred: output ``j`` is input
-    time ``j * factor``) and their rate (Hz).
-    """
-    factor = 1
-    while sample_rate / (2 * factor) >= _CUE_MIN_RATE:
-        factor *= 2
-    if factor == 1:
-        return mono, sample_rate
-    taps = 2 * math.ceil(5.5 * sample_rate / 2500 / 2) + 1  # Blackman transition width 5.5 / taps
-    n = np.arange(taps, dtype=np.float64) - taps // 2
-    kernel = (np.sinc(n / factor) / factor * np.blackman(taps)).astype(np.float32)
-    kernel /= kernel.sum()  # unit gain at 0 Hz: levels in dBFS stay as they were
-    padded = np.concatenate([np.zeros(taps // 2, np.float32), mono, np.zeros(taps // 2 + factor, np.float32)])
-    windows = np.lib.stride_tricks.sliding_window_view(padded, taps)[::factor][:-(-len(mono) // factor)]
-    return windows @ kernel, sample_rate / factor
-
-
-def _tone_ratio(
-    mono: np.ndarray, sample_rate: float, low: float, high: float
+def _ratio_level(
+    power: np.ndarray, rate: float, low: float, high: float, every: int = 1
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per candidate frequency and frame: power within +-90 Hz over power within +-300 Hz.
+    """Per candidate frequency and frame: power within +-90 Hz over power within +-300 Hz, and its level.
 
-    Returns the candidate frequencies (Hz), the ratios (0..1) and the in-band level (dB), both of
-    shape ``(len(freqs), frames)``. Frame ``t`` is centred on sample ``t * hop``.
+    ``power`` is :func:`~detectors.visible.common._stft_power`'s ``(frames, bins)``; every ``every``-th
+    candidate bin in ``low..high`` Hz is kept. Returns the candidate frequencies (Hz), the ratios (0..1)
+    and the in-band level (dB), both of shape ``(len(freqs), frames)``.
     """
-    win = max(16, round(_CUE_WIN_S * sample_rate))
-    hop = max(1, round(_CUE_HOP_S * sample_rate))
-    nfft = 1 << (win - 1).bit_length()
-    df = sample_rate / nfft
+    win, _, nfft = _analysis_geometry(rate)
+    df = rate / nfft
+    band, local, centres = _centres(df, nfft, low, high)
+    centres = centres[::every]
+    # Below -90 dBFS (a sine's band power) a frame counts as silence: the ratio is then ~0, not 0/0.
+    floor = 1e-9 * (np.hanning(win).sum() / 2) ** 2
+    # Band sums as one matrix product: (bins, centres) 0/1 matrices of the +-90 Hz and +-300 Hz bands.
+    rows = np.arange(power.shape[1])[:, None]
+    in_band = (power @ (np.abs(rows - centres) <= band)).T
+    around = (power @ (np.abs(rows - centres) <= local)).T
+    level = 10 * np.log10(in_band + floor)
+    return centres * df, in_band / (around + floor), level
+
+
+def _centres(df: float, nfft: int, low: float, high: float) -> tuple[int, int, np.ndarray]:
+    """Half-widths (bins) of the tone band and its neighbourhood, and the candidate centre bins."""
     band = max(1, math.ceil(_CUE_BAND_HZ / df))
     local = max(band + 1, math.ceil(_CUE_LOCAL_HZ / df))
     centres = np.arange(max(local, math.ceil(low / df)), min(nfft // 2 - local, math.floor(high / df)) + 1)
-    lo_bin, hi_bin = centres[0] - local, centres[-1] + local + 1
-    padded = np.concatenate([np.zeros(win // 2, np.float32), mono, np.zeros(win, np.float32)])
-    frames = np.lib.stride_tricks.sliding_window_view(padded, win)[::hop]
-    window = np.hanning(win).astype(np.float32)
-    # Below -90 dBFS (a sine's band power) a frame counts as silence: the ratio is then ~0, not 0/0.
-    floor = 1e-9 * (window.sum() / 2) ** 2
-    power = np.empty((len(frames), hi_bin - lo_bin), np.float32)
-    step = 4096  # frames per FFT batch: bounded memory on long files
-    for s in range(0, len(frames), step):
-        spec = np.fft.rfft(frames[s:s + step] * window, nfft, axis=1)[:, lo_bin:hi_bin]
-        power[s:s + step] = spec.real**2 + spec.imag**2
-    csum = np.concatenate([np.zeros((len(power), 1), np.float64), np.cumsum(power, axis=1, dtype=np.float64)],
-                          axis=1)
-    c = centres - lo_bin
-    in_band = csum[:, c + band + 1] - csum[:, c - band]
-    around = csum[:, c + local + 1] - csum[:, c - local]
-    level = 10 * np.log10(in_band + floor)
-    return centres * df, (in_band / (around + floor)).T, level.T
+    return band, local, centres
+
+
+def _cue_bins(df: float, nfft: int, low: float, high: float) -> int:
+    """STFT bins (from 0) the cue search reads for candidates in ``low..high`` Hz."""
+    _, local, centres = _centres(df, nfft, low, high)
+    return int(centres[-1] + local + 1) if len(centres) else 1
 
 
 def _dash_freq(
@@ -172,53 +168,61 @@ def _dash_freq(
     return float(freqs[inside][np.argmax(power[inside])])
 
 
-def _unit_scores(ratio: _Rows, level: _Rows, level_sq: _Rows, csum: np.ndarray, csq: np.ndarray,
-                 unit_frames: float, length: int, erode: int) -> np.ndarray:
-    """Score, per candidate frequency and start frame, of the cue's template at one unit length."""
+def _unit_scores(csums: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], unit_frames: float,
+                 length: int, erode: int) -> np.ndarray:
+    """Score, per candidate frequency and start frame, of the cue's template at one unit length.
+
+    ``csums`` are the cumulative sums (a zero first column) of the ratio, its square, the level and
+    its square along the frames.
+    """
+    csum, csq, lsum, lsq = csums
+    count = csum.shape[1] - length
     template, core = _cue_template(unit_frames, length, erode)
     n_on = template.sum()
     n_off = length - n_on
-    on_sum = ratio.sliding_dot(template)
-    total = csum[:, length:] - csum[:, :-length]
-    total_sq = csq[:, length:] - csq[:, :-length]
-    on_mean = on_sum / n_on
-    off_mean = (total - on_sum) / n_off
+    on_sum = _box_sum(csum, _runs(template), count)
+    total = csum[:, length:] - csum[:, :count]
+    total_sq = csq[:, length:] - csq[:, :count]
+    contrast = on_sum / n_on - (total - on_sum) / n_off  # mean under the tones - under the gaps
     # Pearson r of a two-level template: (mean_on - mean_off) sqrt(p (1 - p)) / std(x).
     var = np.maximum(total_sq / length - (total / length) ** 2, 1e-12)
     p = n_on / length
-    contrast = on_mean - off_mean
     score = contrast * math.sqrt(p * (1 - p)) / np.sqrt(var) * np.clip(contrast / _CUE_CONTRAST, 0, 1)
     # Our four tones have one steady level; piano notes decay and speech wavers.
     n_core = core.sum()
-    level_mean = level.sliding_dot(core) / n_core
-    level_sd = np.sqrt(np.maximum(level_sq.sliding_dot(core) / n_core - level_mean**2, 0))
+    cores = _runs(core)
+    level_mean = _box_sum(lsum, cores, count) / n_core
+    level_sd = np.sqrt(np.maximum(_box_sum(lsq, cores, count) / n_core - level_mean**2, 0))
     score *= np.clip(1 - (level_sd - _CUE_STEADY_DB) / _CUE_STEADY_DB, 0, 1)
     return score
 
 
-def _best_per_frame(
-    ratio: np.ndarray, level: np.ndarray, hop: float, units_s: tuple[float, ...]
-) -> tuple[np.ndarray, np.ndarray]:
-    """``best_score[t]``, ``best_unit[t]``: the best template starting at frame t (any frequency, unit)."""
+def _unit_lengths(hop: float, units_s: tuple[float, ...]) -> dict[float, int]:
+    """Template length (frames) of each unit length (s) at a frame hop of ``hop`` s."""
     from labeler.visible.audio import CUE_UNITS
 
-    erode = math.ceil(_CUE_WIN_S / 2 / _CUE_HOP_S) + 1
+    return {unit: round(CUE_UNITS * unit / hop) for unit in units_s}
+
+
+def _best_per_frame(
+    ratio: np.ndarray, level: np.ndarray, hop: float, units_s: tuple[float, ...], step: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """``best_score[t]``, ``best_unit[t]``: the best template starting at frame t (any frequency, unit).
+
+    ``hop`` is the frame hop (s); ``step`` says the frames are every ``step``-th analysis frame (the
+    coarse pass), which shortens the tones' cores by the same factor.
+    """
+    erode = math.ceil(_CUE_WIN_S / 2 / (step * _CUE_HOP_S)) + 1
     frames = ratio.shape[1]
-    csum = np.concatenate([np.zeros((len(ratio), 1)), np.cumsum(ratio, axis=1)], axis=1)
-    csq = np.concatenate([np.zeros((len(ratio), 1)), np.cumsum(ratio * ratio, axis=1)], axis=1)
+    zero = np.zeros((len(ratio), 1))
+    csums = tuple(np.concatenate([zero, np.cumsum(x, axis=1)], axis=1)
+                  for x in (ratio, ratio * ratio, level, level * level))
     best_score = np.zeros(frames)
     best_unit = np.zeros(frames)
-    lengths = {unit: round(CUE_UNITS * unit / hop) for unit in units_s}
-    longest = max([n for n in lengths.values() if n < frames], default=0)
-    if not longest:
-        return best_score, best_unit
-    rows = [_Rows(x, longest) for x in (ratio, level, level * level)]
-    for unit in units_s:
-        length = lengths[unit]
+    for unit, length in _unit_lengths(hop, units_s).items():
         if length >= frames:
             continue
-        score = _unit_scores(*rows, csum, csq, unit / hop, length, erode)
-        top = score.max(axis=0)
+        top = _unit_scores(csums, unit / hop, length, erode).max(axis=0)
         better = top > best_score[: len(top)]
         best_score[: len(top)][better] = top[better]
         best_unit[: len(top)][better] = unit
@@ -294,14 +298,43 @@ def detect_audio_cue(
     """
 
     mono = _mono_samples(samples, sample_rate)
-    low, high = AUDIO_CUE_SEARCH_HZ if freq_hz is None else (freq_hz - 50.0, freq_hz + 50.0)
     work, rate = _decimated(mono, float(sample_rate))
-    _, ratio, level = _tone_ratio(work, rate, low, high)
-    hop = max(1, round(_CUE_HOP_S * rate)) / rate
-    best_score, best_unit = _best_per_frame(ratio, level, hop, units_s)
-    cues = _pick_cues(best_score, best_unit, hop, threshold, mono, sample_rate, low, high)
+    return _search(mono, sample_rate, work, rate, None, freq_hz=freq_hz, threshold=threshold, units_s=units_s)
+
+
+def _search(
+    mono: np.ndarray, sample_rate: int, work: np.ndarray, rate: float, coarse_power: np.ndarray | None, *,
+    freq_hz: float | None = None, threshold: float = AUDIO_CUE_THRESHOLD,
+    units_s: tuple[float, ...] = AUDIO_CUE_UNITS_S,
+) -> AudioCueResult:
+    """:func:`detect_audio_cue` on the validated mono mix and its decimation (``work`` at ``rate`` Hz).
+
+    ``coarse_power`` is the coarse pass's STFT (every :data:`_COARSE_STEP`-th frame, at least
+    :func:`_cue_bins` bins) when the caller has it (shared with the voice search), else computed here.
+    """
+    low, high = AUDIO_CUE_SEARCH_HZ if freq_hz is None else (freq_hz - 50.0, freq_hz + 50.0)
+    _, hop, nfft = _analysis_geometry(rate)
+    frames = _analysis_frames(len(work), rate)
+    bins = _cue_bins(rate / nfft, nfft, low, high)
+    if coarse_power is None:
+        coarse_power = _stft_power(work, rate, 0, (frames - 1) // _COARSE_STEP + 1, _COARSE_STEP, bins)
+    _, ratio, level = _ratio_level(coarse_power, rate, low, high, every=_COARSE_STEP)
+    cut = _COARSE_SHARE * threshold
+    coarse, _ = _best_per_frame(ratio, level, _COARSE_STEP * hop / rate, units_s, _COARSE_STEP)
+    best_score, best_unit = np.zeros(frames), np.zeros(frames)
+    longest = max(_unit_lengths(hop / rate, units_s).values())
+    for a, b in _regions(coarse >= cut, _COARSE_STEP, _COARSE_PAD, frames):
+        count = min(frames - a, b - a + longest)
+        power = _stft_power(work, rate, a, count, 1, bins)
+        score, unit = _best_per_frame(*_ratio_level(power, rate, low, high)[1:], hop / rate, units_s)
+        better = score > best_score[a:a + count]
+        best_score[a:a + count][better] = score[better]
+        best_unit[a:a + count][better] = unit[better]
+    cues = _pick_cues(best_score, best_unit, hop / rate, threshold, mono, sample_rate, low, high)
     if not cues:
-        return AudioCueResult(False, score=float(best_score.max(initial=0.0)))
+        # The best exact score where the coarse pass pointed; its own best where it pointed nowhere.
+        seen = best_score.max(initial=0.0) if best_score.any() else coarse.max(initial=0.0)
+        return AudioCueResult(False, score=float(seen))
     cues.sort()
     onset, position, score, freq, unit = cues[0]
     return AudioCueResult(
@@ -313,3 +346,19 @@ def detect_audio_cue(
         unit_s=unit,
         cues=tuple((round(c[0], 3), c[1], round(c[2], 4)) for c in cues),
     )
+
+
+def _regions(hits: np.ndarray, step: int, pad: int, frames: int) -> list[tuple[int, int]]:
+    """Full-resolution frame ranges ``[a, b)`` around the coarse frames in ``hits``, merged."""
+    idx = np.flatnonzero(hits)
+    if not len(idx):
+        return []
+    starts = np.maximum(idx * step - pad, 0)
+    ends = np.minimum(idx * step + pad + 1, frames)
+    out: list[tuple[int, int]] = []
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
