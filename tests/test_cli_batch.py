@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import PRODUCER, SAMPLES, run_cli
 
+from labeler.provenance.store import open_store
+
 
 def tree(root: Path) -> dict[str, str]:
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -74,3 +76,36 @@ def test_batch_and_serve_give_workers_an_absolute_manifest_store(spec, expected,
     monkeypatch.chdir(tmp_path)
     # Workers may run in another folder; a URL is not a path (it was once joined to the folder).
     assert _absolute_store(spec) == (expected.format(cwd=os.getcwd()) if expected else None)
+
+
+def test_batch_label_gives_every_option_group_to_the_workers(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the manifest store is given relative to this folder
+    run_cli("keygen", "wm.key", check=True)
+    run_cli("keys", "init", "pki", check=True)
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    (src / "sub").mkdir(parents=True)
+    shutil.copy(SAMPLES / "photo.png", src / "sub" / "a.png")
+    shutil.copy(SAMPLES / "photo.jpg", src / "b.jpg")
+    looks = ["--producer", PRODUCER, "--layers", "watermark,visible,metadata", "--key-file", "wm.key",
+             "--watermark-method", "dwt", "--text", "AI合成", "--position", "top-left", "--quality", "80"]
+    run_cli("batch", "label", str(src), str(dst), "--produce-id", "b-{path_hash}", *looks, "--workers", "2",
+            "--no-progress", check=True)
+    # Each output is byte for byte what `aigc label` writes with the same options and ID.
+    for rel in ("sub/a.png", "b.jpg"):
+        one = tmp_path / f"one{Path(rel).suffix}"
+        path_hash = hashlib.sha256(rel.encode()).hexdigest()[:16]
+        run_cli("label", str(src / rel), str(one), "--produce-id", f"b-{path_hash}", *looks, "--overwrite",
+                check=True)
+        assert (dst / rel).read_bytes() == one.read_bytes(), rel
+    # The signer (rebuilt in each worker from its paths) and the store (a path relative to here).
+    signed, report = tmp_path / "signed", tmp_path / "report.jsonl"
+    run_cli("batch", "label", str(src), str(signed), "--producer", PRODUCER, "--layers",
+            "watermark,metadata,c2pa", "--key-file", "wm.key", "--sign-cert", "pki/signer-chain.pem",
+            "--sign-key", "pki/signer.key.pem", "--manifest-store", "manifests.db", "--workers", "2",
+            "--no-progress", check=True)
+    run_cli("batch", "verify", str(signed), "--report", str(report), "--key-file", "wm.key",
+            "--trust-anchors", "pki/trust-anchors.pem", "--no-visible", "--no-progress", check=True)
+    reports = [json.loads(line) for line in report.read_text().splitlines()]
+    assert len(reports) == 2 and all(r["layers"]["c2pa"]["state"] == "Trusted" for r in reports)
+    assert all(r["verdict"] == "confirmed" and r["layers"]["watermark"]["present"] for r in reports)
+    assert open_store(tmp_path / "manifests.db", readonly=True).count() == 2
