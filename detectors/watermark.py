@@ -64,6 +64,13 @@ SCALE_RANGE = (0.38, 2.2)
 #: Largest image (pixels) a geometry attempt resamples to; bigger ones are read in a centred window (1 MP
 #: holds ~60 tiles, plenty of folding gain; it halves the cost of each attempt at 1080p).
 MAX_RESAMPLED = 1024 * 1024
+#: A geometry candidate is first screened on a cheap read: the half-resolution luma (cv2.pyrDown) is
+#: resampled to half of the embedding resolution and folded there, a quarter of the pixels and no
+#: full-resolution prefilter. Only a candidate whose screening pilot ``z`` (either method) reaches this
+#: gets the full read, the one whose ``z`` the p-value counts. Screening reads are never reported, so
+#: they add no hypothesis to ``M``; skipping a full read only makes the union smaller. On unmarked images
+#: the screening ``z`` (the best of 16,384 shifts) is 3.3-5, and 4.5 or more for about one candidate in 8.
+SCREEN_MIN_Z = 4.5
 
 
 def scale_tries(h: int, w: int) -> int:
@@ -157,24 +164,25 @@ def _p_value(a: _Attempt, trials: int) -> float:
     return p * DECODINGS * 2.0 ** -CRC_BITS if a.crc_ok else p
 
 
-def _resample(y: np.ndarray, mat: np.ndarray) -> np.ndarray | None:
-    """Luma mapped back to the embedding geometry, or None if it gets too small.
+def _resample(y: np.ndarray, mat: np.ndarray, limit: int = MAX_RESAMPLED,
+              min_side: int = MIN_SIDE) -> np.ndarray | None:
+    """Luma mapped back to the embedding geometry, or None if it gets smaller than ``min_side``.
 
     ``mat`` (2 x 2) maps a displacement (dy, dx) at the embedding geometry to the image under test
     (see :func:`labeler.watermark.sync.scale_candidates`). A diagonal ``mat`` is a resize (cv2.resize);
     otherwise the image is warped (cv2.warpAffine, bicubic) about its centre, into the largest
-    upright rectangle that stays inside it.
+    upright rectangle that stays inside it. At most ``limit`` pixels come out (a centred window).
     """
-    y = y.astype(np.float32)  # resample without a second rounding to 8 bits
+    y = np.asarray(y, dtype=np.float32)  # resample without a second rounding to 8 bits
     h, w = y.shape
     sy, sx = float(mat[0, 0]), float(mat[1, 1])
     if abs(mat[0, 1]) < 2e-3 and abs(mat[1, 0]) < 2e-3:
         nh, nw = int(round(h / sy)), int(round(w / sx))
-        if min(nh, nw) < MIN_SIDE:
+        if min(nh, nw) < min_side:
             return None
-        if nh * nw > MAX_RESAMPLED:  # a centred window keeps the cost bounded (an upscale of 4K is 16K)
-            f = (MAX_RESAMPLED / (nh * nw)) ** 0.5
-            ch, cw = max(MIN_SIDE, int(h * f)), max(MIN_SIDE, int(w * f))
+        if nh * nw > limit:  # a centred window keeps the cost bounded (an upscale of 4K is 16K)
+            f = (limit / (nh * nw)) ** 0.5
+            ch, cw = max(min_side, int(h * f)), max(min_side, int(w * f))
             y0, x0 = (h - ch) // 2, (w - cw) // 2
             y = y[y0 : y0 + ch, x0 : x0 + cw]
             h, w = y.shape
@@ -185,16 +193,54 @@ def _resample(y: np.ndarray, mat: np.ndarray) -> np.ndarray | None:
     sin = min(0.5, abs(float(mat[1, 0] - mat[0, 1])) / (2.0 * scale))
     nh, nw = h / scale, w / scale
     nh, nw = int(nh - nw * sin), int(nw - nh * sin)  # inscribed rectangle, to first order in the angle
-    if nh * nw > MAX_RESAMPLED:
-        f = (MAX_RESAMPLED / (nh * nw)) ** 0.5
+    if nh * nw > limit:
+        f = (limit / (nh * nw)) ** 0.5
         nh, nw = int(nh * f), int(nw * f)
-    if min(nh, nw) < MIN_SIDE:
+    if min(nh, nw) < min_side:
         return None
     # dst (x, y) -> src (x, y): the matrix in x-first order, centre onto centre
     m2 = np.array([[mat[1, 1], mat[1, 0]], [mat[0, 1], mat[0, 0]]], dtype=np.float64)
     t = np.array([(w - 1) / 2.0, (h - 1) / 2.0]) - m2 @ np.array([(nw - 1) / 2.0, (nh - 1) / 2.0])
     return cv2.warpAffine(y, np.hstack([m2, t[:, None]]), (nw, nh),
                           flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _half_prefiltered(half: np.ndarray, floor: float = 1.0) -> Prefiltered:
+    """The half-resolution part of :func:`labeler.watermark.transforms.prefilter_parts` for a luma that is
+    already at half resolution (float32): ``W_h * (half - low)``, enough for ``fold_half``.
+
+    The same low-pass (pyrDown, Gaussian sigma 1, bilinear back up) and the same weight (inverse RMS
+    of the residual in 4 x 4 blocks, smoothed, floor ``floor`` levels) as the detector's own prefilter,
+    so a screening read sees what a full read's first half-resolution fold would.
+    """
+    hh, hw = half.shape
+    quarter = cv2.GaussianBlur(cv2.pyrDown(half), (0, 0), 1.0)
+    low = cv2.resize(quarter, (hw, hh), interpolation=cv2.INTER_LINEAR)
+    resid = cv2.subtract(half, low)
+    nby, nbx = hh // 4, hw // 4
+    core = resid[: nby * 4, : nbx * 4]
+    energy = cv2.resize(cv2.multiply(core, core), (nbx, nby), interpolation=cv2.INTER_AREA)
+    energy = cv2.GaussianBlur(energy, (0, 0), 1.0)
+    energy += np.float32(floor * floor)
+    weight = cv2.resize(cv2.pow(energy, -0.5), (nbx * 4, nby * 4), interpolation=cv2.INTER_LINEAR)
+    if (nby * 4, nbx * 4) != (hh, hw):
+        weight = cv2.copyMakeBorder(weight, 0, hh - nby * 4, 0, hw - nbx * 4, cv2.BORDER_REPLICATE)
+    # ``y`` of a Prefiltered is the full-resolution luma; only ``fold_half`` (which reads ``half``) is used
+    return Prefiltered(half, weight, low, cv2.multiply(resid, weight))
+
+
+def _screen(y: np.ndarray, mat: np.ndarray, schemes: list[Scheme], key: bytes) -> float:
+    """Largest screening pilot ``z`` of a geometry candidate over ``schemes`` (see :data:`SCREEN_MIN_Z`).
+
+    The luma is resampled straight to half of the embedding resolution (a displacement of one sample
+    there is ``2 mat`` pixels here: a quarter of the output pixels of the full read's resampling),
+    folded with period ``tile / 2`` and read like the first read of the image as given.
+    """
+    h2 = _resample(y, 2.0 * mat, limit=MAX_RESAMPLED // 4, min_side=MIN_SIDE // 2)
+    if h2 is None:
+        return np.inf  # too small to screen: let the full read decide
+    z_half = _half_prefiltered(h2)
+    return max(_read(z_half, s, key, (1.0, 1.0), z_min=np.inf, half=True).z for s in schemes)
 
 
 def detect(image: np.ndarray, *, key: bytes, method: str | None = None,
@@ -260,8 +306,11 @@ def detect(image: np.ndarray, *, key: bytes, method: str | None = None,
         tile_px = schemes[0].tile_px
         candidates = [c for c in scale_candidates(geometry_image(y), tile_px, *SCALE_RANGE, count=tries + 1)
                       if np.abs(c - np.eye(2)).max() > 0.004]  # the geometry as given was tried
+        y_float = y.astype(np.float32)  # once for every resampling below
         for mat in candidates[:tries]:
-            y2 = _resample(y, mat)
+            if _screen(y_float, mat, schemes, key) < SCREEN_MIN_Z:
+                continue
+            y2 = _resample(y_float, mat)
             if y2 is None:
                 continue
             z2 = prefilter_parts(y2)

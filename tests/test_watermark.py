@@ -489,3 +489,79 @@ def test_block_dct_is_orthonormal_and_invertible() -> None:
     assert c.shape == (4, 6, 8, 8)
     assert np.allclose(block_idct(c), x, atol=1e-4)
     assert np.allclose(c[1, 2], d @ x[8:16, 16:24] @ d.T, atol=1e-4)
+
+
+# --- the cost of "absent": screening the geometry candidates ----------------------------------------
+
+
+@pytest.mark.parametrize("method", ["dct", "dwt"])
+def test_geometry_screen_passes_the_true_candidate_only_with_the_key(method: str) -> None:
+    """The cheap half-resolution screen of a geometry candidate (detectors.watermark._screen) must let the
+    true geometry of a marked, rotated and JPEG-compressed image through with a wide margin, and stay below
+    the bar for the same candidate read with another key (whose mark is absent); the full read then
+    decodes it as before."""
+    from detectors.watermark import SCREEN_MIN_Z, _screen
+    from labeler.watermark import METHODS
+
+    marked = embed(photo_like(640, 800, seed=1), PAYLOAD, key=KEY, method=method, strength=FIXED)
+    h, w = marked.shape[:2]
+    rot = np.asarray(Image.fromarray(marked).rotate(2.0, Image.BICUBIC))
+    m = int(np.ceil(np.sin(np.radians(2.0)) * max(h, w))) + 2
+    attacked = codec(rot[m : h - m, m : w - m], "JPEG", quality=80)
+    y = luma_fast(attacked).astype(np.float32)
+    cands = scale_candidates(geometry_image(luma_fast(attacked)), 128, 0.38, 2.2, count=6)
+    truth = next(c for c in cands if abs(abs(np.linalg.det(c)) ** 0.5 - 1.0) < 0.01
+                 and abs(np.degrees(np.arctan2(c[1, 0] - c[0, 1], c[0, 0] + c[1, 1]))) > 1.7)
+    schemes = [METHODS[method]]
+    assert _screen(y, truth, schemes, KEY) > SCREEN_MIN_Z + 2.0
+    assert _screen(y, truth, schemes, b"another key") < SCREEN_MIN_Z
+    r = detect(attacked, key=KEY, method=method)
+    assert r.found and r.payload == PAYLOAD and abs(r.rotation) == pytest.approx(2.0, abs=0.3)
+
+
+def test_unmarked_image_gets_no_full_geometry_read_below_the_screen(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the mark, a geometry candidate whose screen stays below SCREEN_MIN_Z costs no resampling
+    at full resolution and no full read; the result (not found, the p-value's trial count) is unchanged."""
+    import detectors.watermark as wm
+
+    screens: list[float] = []
+    full: list[tuple[float, float]] = []
+    real_screen, real_read = wm._screen, wm._read
+
+    def screen(*args: object, **kw: object) -> float:
+        screens.append(real_screen(*args, **kw))
+        return screens[-1]
+
+    def read(*args: object, **kw: object) -> object:
+        out = real_read(*args, **kw)
+        if out.scale != (1.0, 1.0):
+            full.append(out.scale)
+        return out
+
+    monkeypatch.setattr(wm, "_screen", screen)
+    monkeypatch.setattr(wm, "_read", read)
+    img = photo_like(512, 640, seed=9)
+    r = detect(img, key=KEY)
+    assert not r.found and r.trials == 2 * 128 * 128 * (2 + wm.scale_tries(512, 640))
+    assert screens, "the geometry search ran"
+    passed = sum(z >= wm.SCREEN_MIN_Z for z in screens)
+    assert len(full) == 2 * passed  # both methods read each screened-in candidate, no other
+
+
+def test_whitened_autocorrelation_matches_numpy_reference() -> None:
+    """sync._acf2d (cv2's float32 DFT, mirrored half spectrum) equals the numpy rfft2 / irfft2 version."""
+    from labeler.watermark.sync import _acf2d, _rings
+
+    z = geometry_image(luma_fast(photo_like(300, 420, seed=2)))
+    acf, lh, lw = _acf2d(z, 512)
+    sh, sw = acf.shape
+    buf = np.zeros((sh, sw), dtype=np.float64)
+    buf[:lh, :lw] = z - z.mean()
+    spec = np.fft.rfft2(buf)
+    power = np.abs(spec) ** 2
+    ring, count = _rings(sh, sw)
+    mean = np.bincount(ring, power.ravel(), count.size) / count
+    white = np.minimum(power / np.maximum(mean[ring].reshape(power.shape), 1e-20), 8.0)
+    white[0, 0] = 0.0
+    ref = np.fft.irfft2(white, s=(sh, sw))
+    assert np.abs(acf - ref).max() < 1e-5 * np.abs(ref).max()

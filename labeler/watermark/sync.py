@@ -253,15 +253,23 @@ def _acf2d(z: np.ndarray, max_side: int) -> tuple[np.ndarray, int, int]:
     buf = np.zeros((sh, sw), dtype=np.float32)
     win = z[y0 : y0 + lh, x0 : x0 + lw]
     buf[:lh, :lw] = win - win.mean()
-    spec = np.fft.rfft2(buf)
-    power = spec.real * spec.real
-    power += spec.imag * spec.imag
-    power = power.astype(np.float32)
+    # cv2's float32 DFT (the rfft2 half of its complex output), ~2x numpy's pocketfft here
+    half = sw // 2 + 1
+    spec = cv2.dft(buf, flags=cv2.DFT_COMPLEX_OUTPUT)[:, :half]
+    power = cv2.magnitude(spec[..., 0], spec[..., 1]) ** 2
     ring, count = _rings(sh, sw)
     mean = (np.bincount(ring, power.ravel(), count.size) / count).astype(np.float32)
     white = np.minimum(power / np.maximum(mean[ring].reshape(power.shape), 1e-20), 8.0)
     white[0, 0] = 0.0
-    return np.fft.irfft2(white, s=(sh, sw)).astype(np.float32), lh, lw
+    # irfft2 of the real, even ``white``: mirror it to the full spectrum; the forward DFT of a real even
+    # array is real and sh * sw times its inverse
+    full = np.empty((sh, sw), dtype=np.float32)
+    full[:, :half] = white
+    mirror = white[:, sw - half : 0 : -1]  # columns sw - j for j = half .. sw - 1
+    full[0, half:] = mirror[0]
+    full[1:, half:] = mirror[:0:-1]  # rows (sh - i) for i = 1 .. sh - 1
+    acf = cv2.dft(full, flags=cv2.DFT_COMPLEX_OUTPUT)[..., 0]
+    return acf * np.float32(1.0 / (sh * sw)), lh, lw
 
 
 @lru_cache(maxsize=8)
@@ -462,9 +470,7 @@ def _lattice_fit(acf: np.ndarray, lh: int, lw: int, reach: float = 0.8) -> Calla
     def score(mat: np.ndarray) -> float:
         side = abs(float(np.linalg.det(mat))) ** 0.5
         r = int(max(lh, lw) / max(side, 1.0)) + 1
-        m, n = np.meshgrid(np.arange(-r, r + 1), np.arange(0, r + 1), indexing="ij")
-        keep = (n > 0) | ((n == 0) & (m > 0))  # one of each +-(m, n) pair: the ACF is even
-        pos = mat @ np.stack([m[keep], n[keep]]).astype(np.float64)
+        pos = mat @ _half_plane(r)
         ok = (np.abs(pos[0]) <= ry) & (np.abs(pos[1]) <= rx)
         if ok.sum() < 2:
             return -np.inf
@@ -473,3 +479,13 @@ def _lattice_fit(acf: np.ndarray, lh: int, lw: int, reach: float = 0.8) -> Calla
         return float(((dil[cy, cx] - med) / mad).sum() / np.sqrt(ok.sum()))
 
     return score
+
+
+@lru_cache(maxsize=64)
+def _half_plane(r: int) -> np.ndarray:
+    """Lattice offsets (m, n), |m| <= r, 0 <= n <= r, one of each +-(m, n) pair (the ACF is even): (2, k)."""
+    m, n = np.meshgrid(np.arange(-r, r + 1), np.arange(0, r + 1), indexing="ij")
+    keep = (n > 0) | ((n == 0) & (m > 0))
+    out = np.stack([m[keep], n[keep]]).astype(np.float64)
+    out.flags.writeable = False
+    return out
