@@ -9,7 +9,10 @@ of the process and its ffmpeg children (the machine is shared), ratios taken wit
   metadata, clean = as is): ``verify`` with the key, all layers, over one decode of the same file
   (``labeler.media.read_image``); ``--quick`` verify (metadata, C2PA, watermark) too where it exists;
 * video (10 s 1920x1080 25 fps H.264, ``testsrc2``; labeled = visible at start, middle, end + metadata):
-  ``verify`` wall time over the clip's duration;
+  ``verify`` CPU time over the clip's duration; the same re-encoded with a keyframe every 2 s; a 120 s
+  and a 1-hour clip (a 60 s 1080p clip, keyframe every 2 s, looped by stream copy: real H.264 packets,
+  made in seconds), CPU seconds and the peak memory of the process and its ffmpeg children;
+  ``--video-only`` measures just these (and leaves RESULTS.md alone);
 * audio (32 s 44.1 kHz stereo, the corpus piano looped; labeled = rhythm cue + voice prompt at start
   and end): audio duration over ``verify`` wall time, "x real time";
 * ``aigc batch verify`` over a folder of images (half labeled), files per second on 1 and 2 workers
@@ -78,6 +81,41 @@ def _median_time(fn: Callable[[], Any], repeats: int) -> float:
     return statistics.median(times)
 
 
+def make_video_media(folder: Path, files: dict[str, Path]) -> None:
+    """The 10 s clips (clean, labeled, 2 s keyframes), the 120 s and the 1-hour clip, into ``files``."""
+    from labeler import AIGCLabel, label_file
+    from labeler.media import ffmpeg as ff
+
+    exe = ff.ffmpeg_exe()
+    clip = folder / "clean.mp4"
+    subprocess.run([exe, "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=1920x1080:rate=25:duration=10", "-f", "lavfi", "-i",
+                    "sine=f=440:duration=10", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
+                    "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(clip)], check=True)
+    files["video-clean"], files["video-labeled"] = clip, folder / "labeled.mp4"
+    label_file(clip, files["video-labeled"], AIGCLabel(PRODUCER, "bench-1"), layers=("visible", "metadata"),
+               visible_seconds=2.0, video_at=("start", "middle", "end"))
+    # Both clips re-encoded with a keyframe every 2 s, as a platform's transcode leaves them (the
+    # labeler's re-encode keeps x264's default of one per 10 s, so reaching the middle and the end of
+    # the clips above means decoding from their first frame).
+    for state in ("clean", "labeled"):
+        gop = folder / f"{state}-gop2s.mp4"
+        subprocess.run([exe, "-y", "-loglevel", "error", "-i", str(files[f"video-{state}"]), "-c:v",
+                        "libx264", "-preset", "veryfast", "-crf", "23", "-g", "50", "-c:a", "copy", str(gop)],
+                       check=True)
+        files[f"video2s-{state}"] = gop
+    # Long ones (the cost must not grow with the duration): 60 s of 1080p, keyframe every 2 s, looped by
+    # stream copy to 120 s and to 1 hour.
+    minute = folder / "clean-60s.mp4"
+    subprocess.run([exe, "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=1920x1080:rate=25:duration=60", "-c:v", "libx264", "-preset", "ultrafast",
+                    "-crf", "30", "-g", "50", "-pix_fmt", "yuv420p", str(minute)], check=True)
+    for seconds in (120, 3600):
+        files[f"video{seconds}-clean"] = folder / f"clean-{seconds}s.mp4"
+        subprocess.run([exe, "-y", "-loglevel", "error", "-stream_loop", str(seconds // 60 - 1), "-i",
+                        str(minute), "-c", "copy", str(files[f"video{seconds}-clean"])], check=True)
+
+
 def make_media(folder: Path) -> dict[str, Path]:
     """The clean and labeled files of every medium in ``folder``."""
     from labeler import AIGCLabel, label_file
@@ -100,29 +138,8 @@ def make_media(folder: Path) -> dict[str, Path]:
         files[f"image{w}-labeled"] = folder / f"labeled{w}.jpg"
         label_file(clean, files[f"image{w}-labeled"], rec, layers=("watermark", "visible", "metadata"),
                    key=read_key_file(key), quality=90)
+    make_video_media(folder, files)
     exe = ff.ffmpeg_exe()
-    clip = folder / "clean.mp4"
-    subprocess.run([exe, "-y", "-loglevel", "error", "-f", "lavfi", "-i",
-                    "testsrc2=size=1920x1080:rate=25:duration=10", "-f", "lavfi", "-i",
-                    "sine=f=440:duration=10", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
-                    "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(clip)], check=True)
-    files["video-clean"], files["video-labeled"] = clip, folder / "labeled.mp4"
-    label_file(clip, files["video-labeled"], rec, layers=("visible", "metadata"), visible_seconds=2.0,
-               video_at=("start", "middle", "end"))
-    # Both clips re-encoded with a keyframe every 2 s, as a platform's transcode leaves them (the
-    # labeler's re-encode keeps x264's default of one per 10 s, so reaching the middle and the end of
-    # the clips above means decoding from their first frame).
-    for state in ("clean", "labeled"):
-        gop = folder / f"{state}-gop2s.mp4"
-        subprocess.run([exe, "-y", "-loglevel", "error", "-i", str(files[f"video-{state}"]), "-c:v",
-                        "libx264", "-preset", "veryfast", "-crf", "23", "-g", "50", "-c:a", "copy", str(gop)],
-                       check=True)
-        files[f"video2s-{state}"] = gop
-    # A long one: 120 s 1080p, keyframe every 2 s (the cost must not grow with the duration).
-    files["video120-clean"] = folder / "clean-120s.mp4"
-    subprocess.run([exe, "-y", "-loglevel", "error", "-f", "lavfi", "-i",
-                    "testsrc2=size=1920x1080:rate=25:duration=120", "-c:v", "libx264", "-preset", "ultrafast",
-                    "-g", "50", "-pix_fmt", "yuv420p", str(files["video120-clean"])], check=True)
     piano = CORPUS / "audio" / "music-piano.wav"
     wav = folder / "clean.wav"
     subprocess.run([exe, "-y", "-loglevel", "error", "-stream_loop", "-1", "-i",
@@ -145,7 +162,6 @@ def measure(files: dict[str, Path], repeats: int) -> dict[str, float]:
     from detectors import verify
     from labeler.media import read_image
     from labeler.media.audio import read_audio
-    from labeler.media.video import video_info
     from labeler.watermark.keyfile import read_key_file
 
     key = read_key_file(files["key"])
@@ -162,22 +178,7 @@ def measure(files: dict[str, Path], repeats: int) -> dict[str, float]:
                 out[f"image{w}-{state}-quick"] = quick / decode
             print(f"image {w} {state}: decode {1000 * decode:.0f} ms, verify {1000 * full:.0f} ms "
                   f"({full / decode:.1f}x)", flush=True)
-    # Video and audio: without the key (every layer that exists for them at the starting commit), and
-    # with it (adds the video / audio watermark detectors, newer than issue #17's starting point).
-    for state in ("labeled", "clean"):
-        path = files[f"video-{state}"]
-        seconds = _median_time(lambda p=path: verify(p), max(1, repeats // 3))
-        duration = video_info(path).duration
-        out[f"video-{state}"] = seconds / duration
-        out[f"video-{state}-key"] = _median_time(lambda p=path: verify(p, key=key), 1) / duration
-        gop = files[f"video2s-{state}"]
-        out[f"video2s-{state}"] = _median_time(lambda p=gop: verify(p), max(1, repeats // 3)) / duration
-        print(f"video {state}: verify {seconds:.2f} s for {duration:.1f} s ({seconds / duration:.3f}x)",
-              flush=True)
-        report = verify(path).to_dict()
-        out[f"video-{state}-found"] = float(bool((report["layers"].get("visible") or {}).get("present")))
-    long = files["video120-clean"]
-    out["video120-clean-s"] = _median_time(lambda: verify(long), 1)
+    out |= measure_video(files, repeats, key)
     for state in ("labeled", "clean"):
         path = files[f"audio-{state}"]
         seconds = _median_time(lambda p=path: verify(p), repeats)
@@ -187,6 +188,42 @@ def measure(files: dict[str, Path], repeats: int) -> dict[str, float]:
         out[f"audio-{state}-key"] = duration / _median_time(lambda p=path: verify(p, key=key), 1)
         print(f"audio {state}: verify {1000 * seconds:.0f} ms for {duration:.0f} s "
               f"({duration / seconds:.0f}x real time)", flush=True)
+    return out
+
+
+def measure_video(files: dict[str, Path], repeats: int, key: bytes | None) -> dict[str, float]:
+    """Video: verify CPU time / duration, without the key (every layer that exists for video at the
+    starting commit) and with it (adds the video watermark detector, newer than issue #17's start);
+    the long clips in CPU seconds and peak memory (MiB, the process or its largest ffmpeg child)."""
+    import resource
+
+    from detectors import verify
+    from labeler.media.video import video_info
+
+    out: dict[str, float] = {}
+    for state in ("labeled", "clean"):
+        path = files[f"video-{state}"]
+        seconds = _median_time(lambda p=path: verify(p), max(1, repeats // 3))
+        duration = video_info(path).duration
+        out[f"video-{state}"] = seconds / duration
+        if key is not None:
+            out[f"video-{state}-key"] = _median_time(lambda p=path: verify(p, key=key), 1) / duration
+        gop = files[f"video2s-{state}"]
+        out[f"video2s-{state}"] = _median_time(lambda p=gop: verify(p), max(1, repeats // 3)) / duration
+        print(f"video {state}: verify {seconds:.2f} s for {duration:.1f} s ({seconds / duration:.3f}x), "
+              f"2 s keyframes {out[f'video2s-{state}']:.3f}x", flush=True)
+        report = verify(path).to_dict()
+        out[f"video-{state}-found"] = float(bool((report["layers"].get("visible") or {}).get("present")))
+    for seconds in (120, 3600):
+        long = files.get(f"video{seconds}-clean")
+        if long is None:
+            continue
+        out[f"video{seconds}-clean-s"] = _median_time(lambda p=long: verify(p), 1)
+        peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                   resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+        out[f"video{seconds}-clean-mib"] = peak / 1024
+        print(f"video {seconds} s clean: verify {out[f'video{seconds}-clean-s']:.2f} s CPU, peak "
+              f"{peak / 1024:.0f} MiB", flush=True)
     return out
 
 
@@ -232,9 +269,10 @@ def table(now: dict[str, float], before: dict[str, float] | None) -> str:
         rows.append(f"| video 10 s 1080p25 H.264 | verify with key (+ video watermark) / duration "
                     f"| {state} | "
                     f"{cell(before, k + '-key', '.3f')} | {cell(now, k + '-key', '.3f')} | - |")
-    rows.append(f"| video 120 s 1080p25, keyframe every 2 s | verify, seconds of CPU | clean | "
-                f"{cell(before, 'video120-clean-s', '.1f')} s | {cell(now, 'video120-clean-s', '.1f')} s | "
-                "1 h <= 30 s |")
+    for seconds, name in ((120, "120 s"), (3600, "1 hour")):
+        rows.append(f"| video {name} 1080p25, keyframe every 2 s | verify, seconds of CPU | clean | "
+                    f"{cell(before, f'video{seconds}-clean-s', '.1f')} s | "
+                    f"{cell(now, f'video{seconds}-clean-s', '.1f')} s | 1 h <= 30 s |")
     for state in ("labeled", "clean"):
         k = f"audio-{state}"
         rows.append(f"| audio 32 s 44.1 kHz stereo | x real time | {state} | {cell(before, k, '.0f')} | "
@@ -250,12 +288,25 @@ def table(now: dict[str, float], before: dict[str, float] | None) -> str:
     return "\n".join(rows)
 
 
+def run_video_only(folder: Path, index: Path, repeats: int) -> None:
+    """``--video-only``: make (or reuse) the video media, measure, print."""
+    files = {k: Path(v) for k, v in json.loads(index.read_text()).items()} if index.exists() else {}
+    if "video3600-clean" not in files:
+        make_video_media(folder, files)
+        index.write_text(json.dumps({k: str(v) for k, v in files.items()}))
+    _pin()
+    for k, v in measure_video(files, repeats, None).items():
+        print(f"{k}: {v:.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats and batch files")
     parser.add_argument("--write", action="store_true",
                         help="write the section verify:throughput of RESULTS.md")
     parser.add_argument("--label", default="after", help="'before' saves the numbers for a later 'after' run")
+    parser.add_argument("--video-only", action="store_true",
+                        help="only the video rows (printed; RESULTS.md and the saved numbers are left alone)")
     parser.add_argument("--media", type=Path,
                         help="keep the generated media in this folder (reused when there)")
     args = parser.parse_args()
@@ -263,6 +314,9 @@ def main() -> None:
     folder = args.media or Path(tempfile.mkdtemp(prefix="aigc-verify-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
     index = folder / "files.json"
+    if args.video_only:
+        run_video_only(folder, index, repeats)
+        return
     if index.exists():
         files = {k: Path(v) for k, v in json.loads(index.read_text()).items()}
     else:
