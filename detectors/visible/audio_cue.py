@@ -316,11 +316,8 @@ def _search(
     _, hop, nfft = _analysis_geometry(rate)
     frames = _analysis_frames(len(work), rate)
     bins = _cue_bins(rate / nfft, nfft, low, high)
-    if coarse_power is None:
-        coarse_power = _stft_power(work, rate, 0, (frames - 1) // _COARSE_STEP + 1, _COARSE_STEP, bins)
-    _, ratio, level = _ratio_level(coarse_power, rate, low, high, every=_COARSE_STEP)
+    coarse = _coarse_pass(work, rate, coarse_power, low, high, units_s)
     cut = _COARSE_SHARE * threshold
-    coarse, _ = _best_per_frame(ratio, level, _COARSE_STEP * hop / rate, units_s, _COARSE_STEP)
     best_score, best_unit = np.zeros(frames), np.zeros(frames)
     longest = max(_unit_lengths(hop / rate, units_s).values())
     for a, b in _regions(coarse >= cut, _COARSE_STEP, _COARSE_PAD, frames):
@@ -346,6 +343,21 @@ def _search(
         unit_s=unit,
         cues=tuple((round(c[0], 3), c[1], round(c[2], 4)) for c in cues),
     )
+
+
+def _coarse_pass(work: np.ndarray, rate: float, power: np.ndarray | None, low: float, high: float,
+                 units_s: tuple[float, ...] = AUDIO_CUE_UNITS_S) -> np.ndarray:
+    """Best coarse score per coarse frame (every :data:`_COARSE_STEP`-th analysis frame), any tone, unit.
+
+    ``power`` is that STFT when the caller has it (with at least :func:`_cue_bins` bins), else None.
+    """
+    _, hop, nfft = _analysis_geometry(rate)
+    if power is None:
+        frames = _analysis_frames(len(work), rate)
+        power = _stft_power(work, rate, 0, (frames - 1) // _COARSE_STEP + 1, _COARSE_STEP,
+                            _cue_bins(rate / nfft, nfft, low, high))
+    _, ratio, level = _ratio_level(power, rate, low, high, every=_COARSE_STEP)
+    return _best_per_frame(ratio, level, _COARSE_STEP * hop / rate, units_s, _COARSE_STEP)[0]
 
 
 def _regions(hits: np.ndarray, step: int, pad: int, frames: int) -> list[tuple[int, int]]:

@@ -217,6 +217,19 @@ def _coarse_scores(features: np.ndarray, sample_rate: int) -> dict[str, np.ndarr
     return out
 
 
+def _coarse_pass(
+    work: np.ndarray, rate: float, sample_rate: int, power: np.ndarray | None
+) -> dict[str, np.ndarray]:
+    """Coarse score per language and coarse frame (every :data:`_COARSE_STEP`-th analysis frame).
+
+    ``power`` is that STFT when the caller has it (with at least :func:`_coarse_bins` bins), else None.
+    """
+    if power is None:
+        frames = _analysis_frames(len(work), rate)
+        power = _stft_power(work, rate, 0, (frames - 1) // _COARSE_STEP + 1, _COARSE_STEP, _coarse_bins(rate))
+    return _coarse_scores(_band_features(power[:, :_coarse_bins(rate)], rate), sample_rate)
+
+
 def _exact_near(
     mono: np.ndarray, sample_rate: int, coarse: dict[str, np.ndarray], hop_s: float, cut: float
 ) -> dict[str, np.ndarray]:
@@ -339,11 +352,7 @@ def _search(
     """
     from labeler.visible.voice_prompt import VOICE_TEXTS
 
-    if coarse_power is None:
-        frames = _analysis_frames(len(work), rate)
-        coarse_power = _stft_power(work, rate, 0, (frames - 1) // _COARSE_STEP + 1, _COARSE_STEP,
-                                   _coarse_bins(rate))
-    coarse = _coarse_scores(_band_features(coarse_power[:, :_coarse_bins(rate)], rate), sample_rate)
+    coarse = _coarse_pass(work, rate, sample_rate, coarse_power)
     hop_s = _COARSE_STEP * _analysis_geometry(rate)[1] / rate
     duration = len(mono) / sample_rate
     scores = _exact_near(mono, sample_rate, coarse, hop_s, min(_COARSE_THRESHOLD, threshold))
