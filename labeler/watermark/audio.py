@@ -392,8 +392,12 @@ class AudioEmbedder:
         ola = _overlap_add(mark, hop)
         mark_e = np.einsum("ij,ij->i", ola[:nf], ola[:nf])
         mark_e[-1] += float(ola[nf] @ ola[nf])  # the tail segment: this chunk's last frame only
-        mark *= _block_scale(host_e, mark_e, self.block, self.snr_db)[:, None]
-        ola = _overlap_add(mark, hop)
+        scale = _block_scale(host_e, mark_e, self.block, self.snr_db)
+        if scale[0] == scale[-1] and scale.min() == scale.max():  # one SNR block per chunk: one factor
+            ola *= scale[0]
+        else:
+            mark *= scale[:, None]
+            ola = _overlap_add(mark, hop)
         ola = ola.reshape(-1)
         ola[:hop] += self._tail
         out = seg[: nf * hop] + ola[: nf * hop, None]
