@@ -190,7 +190,7 @@ def budget_mask(sub_activity: np.ndarray, h: int, w: int, method: str = "dct",
     dct, dwt = _budget_shapes(act, method, hb8, wb8, hb16, wb16)
     m8 = None if sub_means is None else _block_min(sub_means, 8 // _SUB, hb8, wb8, op="mean")
     if sub_means is not None and DARK_WEBER:
-        f8 = _WEBER[np.clip(np.rint(m8), 0, 255).astype(np.intp)]
+        f8 = cv2.LUT(cv2.convertScaleAbs(m8), _WEBER)  # rounded, saturated level -> factor
         dct = None if dct is None else dct * f8
         dwt = None if dwt is None else dwt * _block_min(f8, 2, hb16, wb16, op="mean")
     # SSIM's host variance per block, from within its quarters only: an edge's variance sits on a line
