@@ -82,6 +82,12 @@ def _vint(data: bytes, at: int, max_len: int, what: str) -> tuple[int, int, bool
     return value, length, value == (1 << (7 * length)) - 1
 
 
+def read_vint(data: bytes, at: int = 0) -> tuple[int, int]:
+    """(value, length) of the variable-length integer at ``data[at:]`` (1-8 bytes, e.g. a track number)."""
+    value, length, _ = _vint(data, at, 8, "integer")
+    return value, length
+
+
 def read_header(data: bytes, at: int = 0, base: int = 0) -> Element:
     """Parse the element header at ``data[at:]``; ``base`` is added to the reported offset.
 
@@ -209,5 +215,5 @@ def fit(ident: int, data: bytes, room: int) -> bytes | None:
 
 __all__ = [
     "CRC32", "Element", "UNKNOWN_SIZE", "VOID", "element", "encode_id", "encode_size", "fit", "header_at",
-    "parse_children", "read_header", "read_uint", "uint_element", "void",
+    "parse_children", "read_header", "read_uint", "read_vint", "uint_element", "void",
 ]
