@@ -13,6 +13,13 @@ JPEG-compressed, are read with a key
 that never marked anything, both methods (``method=None``) and the full sync search. A detection is a
 false positive. Besides the count, the table checks the calibration of the p-value's synchronisation
 factor: without a mark, P(p <= a) must be <= a for every a.
+
+``--classes N`` (issue #16) instead reads N fresh small images (256-512 px a side) of every content class
+(flat fills, vector-like SVG art, cartoon illustrations, gradients / AI-look portraits, text / UI renders,
+crops of the corpus photos), each generated from its own seed, a third JPEG-compressed, each with its own
+random key, on ``--workers`` processes (one thread each)::
+
+    python benchmarks/watermark_false_positives.py --classes 10000 --workers 2 --write
 """
 
 from __future__ import annotations
@@ -62,6 +69,111 @@ def trials(images: list[tuple[str, np.ndarray]], n: int, seed: int = 7):  # noqa
         yield tag, out
 
 
+#: Content classes of ``--classes`` (generators of benchmarks/content_corpus.py at small sizes).
+CLASSES = ("flat", "vector", "illustrated", "gradient", "text", "photo")
+_PHOTOS: list[np.ndarray] = []
+
+
+def class_image(cls: str, seed: int) -> np.ndarray:
+    """A fresh unmarked RGB image of class ``cls`` (256-512 px a side) for ``seed``; a third JPEG q40-95."""
+    rng = np.random.default_rng([16, CLASSES.index(cls), seed])
+    w, h = (int(v) for v in rng.integers(256, 513, size=2))
+    for _ in range(8):
+        try:
+            img = _generate(cls, seed, rng, w, h)
+            break
+        except OverflowError:  # content_corpus._colour can overflow uint8 at high saturation: draw again
+            continue
+    if seed % 3 == 0:
+        buf = io.BytesIO()
+        Image.fromarray(np.ascontiguousarray(img)).save(buf, "JPEG", quality=int(rng.integers(40, 96)))
+        img = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+    return np.ascontiguousarray(img)
+
+
+def _generate(cls: str, seed: int, rng: np.random.Generator, w: int, h: int) -> np.ndarray:
+    """One image of class ``cls``, about w x h (a photo crop may be smaller than asked)."""
+    import content_corpus as cc
+
+    if cls == "flat":
+        img = cc._pillow_vector(rng, w, h)  # flat fills and shapes, drawn at 4x and downsampled
+    elif cls == "vector":
+        img = cc._render_svg(cc._svg(rng, w, h), w, h)
+        img = cc._pillow_vector(rng, w, h) if img is None else img
+    elif cls == "illustrated":
+        img = cc._cartoon(rng, w, h)
+    elif cls == "gradient":
+        img = cc._wallpaper(rng, w, h) if seed % 2 else cc._portrait(rng, w, h)
+    elif cls == "text":
+        img = cc._ui(rng, w, h) if seed % 2 else cc._poster(rng, w, h)
+    else:  # a crop of a corpus photo, half of them rescaled 0.5-2x first
+        if not _PHOTOS:
+            _PHOTOS.extend(img for _, img in (corpus_images() or [("synthetic", synthetic_photo())]))
+        src = _PHOTOS[int(rng.integers(len(_PHOTOS)))]
+        if seed % 2:
+            f = float(np.exp(rng.uniform(np.log(0.5), np.log(2.0))))
+            src = np.asarray(Image.fromarray(src).resize((max(256, round(src.shape[1] * f)),
+                                                           max(256, round(src.shape[0] * f))), Image.BICUBIC))
+        h, w = min(h, src.shape[0]), min(w, src.shape[1])
+        y0, x0 = int(rng.integers(0, src.shape[0] - h + 1)), int(rng.integers(0, src.shape[1] - w + 1))
+        img = src[y0 : y0 + h, x0 : x0 + w]
+    return img
+
+
+def _class_trial(job: tuple[str, int]) -> tuple[str, float, float, bool, float]:
+    """(class, p-value, z, found, seconds) of one fresh image read with a fresh random key."""
+    cls, seed = job
+    img = class_image(cls, seed)
+    key = np.random.default_rng([17, CLASSES.index(cls), seed]).bytes(32)
+    t0 = time.process_time()
+    r = detect(img, key=key)
+    return cls, r.p_value, r.z, r.found, time.process_time() - t0
+
+
+def _init_worker() -> None:
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+def run_classes(per_class: int, workers: int, budget_s: float) -> str:
+    """False positives per content class over ``per_class`` fresh images each (classes interleaved, so
+    a run stopped by ``budget_s`` seconds covers every class equally); the RESULTS.md text."""
+    import multiprocessing as mp
+
+    jobs = [(cls, seed) for seed in range(per_class) for cls in CLASSES]
+    res: dict[str, list[tuple[float, float, bool, float]]] = {c: [] for c in CLASSES}
+    t0 = time.perf_counter()
+    with mp.get_context("fork").Pool(workers, initializer=_init_worker) as pool:
+        for i, (cls, p, z, found, sec) in enumerate(pool.imap(_class_trial, jobs, chunksize=6)):
+            res[cls].append((p, z, found, sec))
+            if (i + 1) % 600 == 0:
+                print(f"[{time.perf_counter() - t0:6.0f}s] {i + 1} trials, "
+                      f"{sum(r[2] for v in res.values() for r in v)} detections", flush=True)
+            if time.perf_counter() - t0 > budget_s:
+                pool.terminate()
+                break
+    wall = time.perf_counter() - t0
+    total = sum(len(v) for v in res.values())
+    lines = [f"Fresh unmarked images, 256-512 px a side, a third JPEG q40-95, each read with its own random "
+             f"32-byte key, both methods, full sync search (`--classes {per_class}`, {workers} workers, "
+             f"{total} trials in {wall:.0f} s). Threshold 1e-6. Classes: flat fills and shapes, vector-like "
+             "SVG art (rsvg-convert), cartoon illustrations, gradients / AI-look portraits, text / UI "
+             "renders, crops of the 13 corpus photos (half rescaled 0.5-2x). Calibration: without a mark "
+             "P(p <= a) <= a must hold for every a.", "",
+             "| class | images | false detections | smallest p | largest z | P(p <= 0.1) | P(p <= 0.01) "
+             "| P(p <= 0.001) | ms / image (CPU) |", "|---|---|---|---|---|---|---|---|---|"]
+    for cls in CLASSES:
+        v = res[cls]
+        if not v:
+            continue
+        p = np.array([r[0] for r in v])
+        lines.append(f"| {cls} | {len(v)} | {sum(r[2] for r in v)} | {p.min():.3g} | "
+                     f"{max(r[1] for r in v):.2f} | {np.mean(p <= 0.1):.4f} | {np.mean(p <= 0.01):.4f} | "
+                     f"{np.mean(p <= 1e-3):.4f} | {1000 * np.mean([r[3] for r in v]):.0f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
@@ -70,7 +182,17 @@ def main() -> None:
     ap.add_argument("--images", default="photos",
                     help="photos (the corpus), or flat, gradient, text (benchmarks/content_corpus.py)")
     ap.add_argument("--per-class", type=int, default=15, help="generated images of the class (--images)")
+    ap.add_argument("--classes", type=int, default=0, help="fresh small images per content class (issue #16)")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--budget", type=float, default=float("inf"),
+                    help="stop --classes after this many seconds")
     args = ap.parse_args()
+    if args.classes:
+        text = run_classes(args.classes, args.workers, args.budget)
+        print(text)
+        if args.write:
+            write_section("watermark:false_positives_classes", text)
+        return
     n = args.n if args.n is not None else (200 if args.quick else 2000)
     if args.images == "photos":
         images = corpus_images() or [("synthetic", synthetic_photo())]
