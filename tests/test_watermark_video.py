@@ -26,7 +26,15 @@ from labeler import AIGCLabel, label_file
 from labeler.errors import LabelerError, UnsupportedFormat
 from labeler.media.ffmpeg import ffmpeg_exe, probe
 from labeler.watermark import _scheme, payload_from_produce_id
-from labeler.watermark.video import VideoPattern, watermark_video
+from labeler.watermark.video import (
+    NOISE_REF,
+    SMALL_FRAME_STRENGTH,
+    VIDEO_STRENGTH,
+    VideoPattern,
+    budget_strength,
+    noise_sigma,
+    watermark_video,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIP = ROOT / "samples" / "clip.mp4"
@@ -180,14 +188,36 @@ def test_existing_output_refused(labeled: Path) -> None:
         watermark_video(CLIP, labeled, PAYLOAD, key=KEY)
 
 
-def test_pattern_matches_image_core() -> None:
-    """At zoom 1 the per-frame delta is the image core's watermark_delta of the same luma."""
-    from labeler.watermark import watermark_delta
+def test_pattern_is_the_image_core_tile_at_a_uniform_amplitude() -> None:
+    """At zoom 1 the change is the image core's tile times the strength everywhere (no texture mask), and
+    marking a frame adds it rounded to levels, saturated."""
+    from labeler.watermark import _pattern
 
+    scheme, tile = _pattern(PAYLOAD, KEY, "dwt", 1.0)
+    t = scheme.tile_px
+    marker = VideoPattern.build(200, 300, PAYLOAD, KEY, method="dwt", strength=1.25, zoom=1)
+    expected = np.tile(tile, (-(-200 // t), -(-300 // t)))[:200, :300] * 1.25
+    np.testing.assert_allclose(marker.delta(), expected, atol=1e-5)
     y = np.random.default_rng(3).integers(0, 256, (200, 300), dtype=np.uint8)
-    marker = VideoPattern.build(200, 300, PAYLOAD, KEY, method="dwt", zoom=1)
-    ref = watermark_delta(y.astype(np.float32), PAYLOAD, KEY, method="dwt", strength=2.0)
-    np.testing.assert_allclose(marker.delta(y), ref, atol=1e-4)
+    marked = marker.mark(y.copy())
+    np.testing.assert_array_equal(marked, np.clip(y + np.rint(expected), 0, 255).astype(np.uint8))
+    # the same change on a flat mid-grey and a flat dark frame (the image core would scale it by texture)
+    grey, dark = marker.mark(np.full_like(y, 128)), marker.mark(np.full_like(y, 16))
+    np.testing.assert_array_equal(grey.astype(int) - 128, dark.astype(int) - 16)
+
+
+def test_budget_follows_the_grain_of_the_source() -> None:
+    """noise_sigma reads white noise on a smooth picture back; the budget is the floor on clean frames and
+    grows with grain."""
+    rng = np.random.default_rng(11)
+    ramp = np.add.outer(np.linspace(40, 200, 720), np.linspace(0, 30, 1280)).astype(np.float32)  # 720p
+    clean = np.rint(ramp).astype(np.uint8)
+    assert noise_sigma(clean) < 0.35  # rounding alone is 0.29 levels RMS
+    assert budget_strength(clean) == pytest.approx(VIDEO_STRENGTH, abs=0.03)
+    assert budget_strength(clean[:360, :640]) == pytest.approx(SMALL_FRAME_STRENGTH, abs=0.06)  # zoom 1
+    grainy = np.clip(np.rint(ramp + rng.normal(0, 3.0, ramp.shape)), 0, 255).astype(np.uint8)
+    assert noise_sigma(grainy) == pytest.approx(3.0, rel=0.15)
+    assert budget_strength(grainy) == pytest.approx(VIDEO_STRENGTH * np.hypot(1, 3.0 / NOISE_REF), rel=0.1)
 
 
 def test_checkpoints_and_scales() -> None:

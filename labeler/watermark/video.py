@@ -14,17 +14,18 @@
 
 One streaming pass: ffmpeg decodes the video stream to raw planar YUV (the source's 8-bit planar
 format, so no RGB round trip and no chroma resampling) through a pipe; each frame's luma plane gets
-the image core's delta (:func:`labeler.watermark.watermark_delta`: same transforms, payload coding,
-tile layout and texture mask); a second ffmpeg encodes the frames with the source's codec family and
-copies every other stream of the source (audio packets bit-identical). One frame is in Python's hands
-at a time, so memory does not grow with the video's length. The output is written beside ``dst`` and
-renamed into place only when both ffmpeg runs succeeded.
+the image core's pattern (same transforms, payload coding and tile layout, magnified with the frame:
+:func:`zoom_for`) at a uniform amplitude (:data:`VIDEO_STRENGTH`); a second ffmpeg encodes the
+frames with the source's codec family and copies every other stream of the source (audio packets
+bit-identical). One frame is in Python's hands at a time, so memory does not grow with the video's
+length. The output is written beside ``dst`` and renamed into place only when both ffmpeg runs
+succeeded.
 
-The tiled pattern depends only on the frame size, the key and the payload, so it is built once per
-video; per frame only the texture mask (block standard deviations from integral images) and one
-multiply-add run, vectorized in float32. The visible label of the explicit-labels layer can be drawn
-in the same encoder run (ffmpeg ``overlay`` of the same RGBA plate :mod:`labeler.visible.video`
-makes), so a video with both layers is encoded once. Design and measurements: ``docs/watermark-video.md``.
+The tiled pattern depends only on the frame size, the key and the payload, so it is built and rounded
+to levels once per video; a frame costs one saturating add (cv2). The visible label of the
+explicit-labels layer can be drawn in the same encoder run (ffmpeg ``overlay`` of the same RGBA plate
+:mod:`labeler.visible.video` makes), so a video with both layers is encoded once. Design and
+measurements: ``docs/watermark-video.md``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import os
 import subprocess
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import cv2
@@ -42,16 +43,70 @@ import numpy as np
 from labeler.errors import CorruptFile, LabelerError, UnsupportedFormat
 from labeler.media import ffmpeg as ff
 from labeler.media.video import VideoInfo, video_info
-from labeler.watermark import DEFAULT_STRENGTH, _mask_from_activity, _pattern
-from labeler.watermark.transforms import MIN_SIDE, block_activity
+from labeler.watermark import _pattern
+from labeler.watermark.transforms import MIN_SIDE
 
-__all__ = ["VideoPattern", "encoder_settings", "watermark_video", "KEEP_PIX_FMTS", "ENCODERS", "VIDEO_METHOD"]
+__all__ = ["VideoPattern", "encoder_settings", "watermark_video", "KEEP_PIX_FMTS", "ENCODERS", "VIDEO_METHOD",
+           "VIDEO_STRENGTH", "budget_strength", "noise_sigma"]
 
 #: The image core's method video uses: ``dwt`` (block DCT in the Haar LL subband, 1/16 to 1/8 cycle per
 #: pixel). Measured on a 720p camera-like pan after x264 CRF 28: ``dct`` (up to 3/16 cycle/px) was gone
 #: (z 4.9 after 90 frames), ``dwt`` decoded from the first frame (z 7.9); it also stays under Nyquist
 #: after the 1080p -> 480p downscale (0.44x).
 VIDEO_METHOD = "dwt"
+
+#: Amplitude of the video mark (the per-video budget's floor): 8-bit luma levels RMS, the same
+#: everywhere in the frame (no texture mask). The detector divides the picture by its local RMS, so a
+#: region's contribution to the pilot statistic is the mark's amplitude there over the local texture:
+#: per unit of added energy (what PSNR counts) a uniform mark gives more than the image core's texture
+#: mask (``clip((std / 8) ** 0.6, 0.3, 2)``, which puts the energy where the detector weighs it least).
+#: Measured on 1.5 s 1080p clips, x264 CRF 18 medium, then 1080p -> 480p + CRF 30 (the weakest
+#: attack): texture mask at strength 1.0 (mark RMS 0.87) lost the camera-like pan (z 4.8 after 45
+#: frames); uniform 1.0 decoded it (z 6.5 at 32 frames) and the three clean clips (screen, dark pan,
+#: fast pan) from one frame (z 8.9-9.7); uniform 0.8 gave z 7.0 on the fast pan.
+VIDEO_STRENGTH = 0.75
+#: Grain in the source (noise sigma, levels, :func:`noise_sigma`) at which the budget is sqrt(2) times
+#: :data:`VIDEO_STRENGTH`. Grain is host noise the detector has to beat after every re-encode (a codec
+#: spends its bits on it, not on the mark): the pan with grain (sigma ~1.7) needed 1.0 where clean clips
+#: (sigma <= 0.35) decode at 0.8 with margin. Grain also masks the mark to the eye, and a grainy
+#: source's re-encode is further from it (PSNR 44.5 dB against 48.5-52.7), so the mark costs it less.
+NOISE_REF = 1.6
+#: Largest budgeted amplitude (levels RMS).
+BUDGET_MAX = 2.5
+#: The floor for frames under 720 px (zoom 1): the mark's band is then 1/16-1/8 cycle/px of the frame,
+#: where x264 quantizes hard, and a 640 x 360 or 320 x 240 frame holds few tiles. At 0.75 a 640 x 360
+#: animation lost x264 CRF 28 and 320 x 240 lost CRF 23 (tests/test_watermark_video.py); the former
+#: default (strength 2.0 under the texture mask, ~1.8 RMS) held both.
+SMALL_FRAME_STRENGTH = 1.8
+
+
+def noise_sigma(y: np.ndarray) -> float:
+    """Noise (grain) of luma ``y`` (uint8, H x W), 8-bit levels: Immerkaer's estimator on the quietest
+    blocks.
+
+    The 3 x 3 kernel ``[[1,-2,1],[-2,4,-2],[1,-2,1]]`` cancels smooth picture up to second order, so its
+    mean absolute response, times ``sqrt(pi / 2) / 6``, is the standard deviation of white noise
+    (Immerkaer, CVIU 64(2) 1996). Edges and texture respond too, so the 10th percentile over 32 x 32 px
+    blocks is taken: the grain that is everywhere, not the picture's detail.
+    """
+    k = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+    r = np.abs(cv2.filter2D(y, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT))
+    h, w = (y.shape[0] // 32) * 32, (y.shape[1] // 32) * 32
+    blocks = r[:h, :w].reshape(h // 32, 32, w // 32, 32).mean(axis=(1, 3))
+    return float(np.percentile(blocks, 10) * np.sqrt(np.pi / 2) / 6)
+
+
+def budget_strength(y: np.ndarray) -> float:
+    """The per-video amplitude (levels RMS) for a video whose first frame's luma is ``y`` (uint8).
+
+    ``floor * sqrt(1 + (noise / NOISE_REF) ** 2)``, at most :data:`BUDGET_MAX`: the floor on clean
+    (rendered, screen, generated) video, more on grainy camera video (:data:`NOISE_REF`). The floor is
+    :data:`VIDEO_STRENGTH` for frames of 720 px and more (a zoomed pattern), else
+    :data:`SMALL_FRAME_STRENGTH`.
+    """
+    floor = VIDEO_STRENGTH if zoom_for(*y.shape) > 1 else SMALL_FRAME_STRENGTH
+    s = floor * float(np.sqrt(1.0 + (noise_sigma(y) / NOISE_REF) ** 2))
+    return round(min(BUDGET_MAX, s), 3)
 
 #: 8-bit planar YUV formats the pass keeps as they are: name -> chroma subsampling (x, y) as shifts.
 #: The luma plane is the first ``W * H`` bytes of a frame in each. Anything else (10-bit, RGB,
@@ -114,9 +169,9 @@ class VideoPattern:
         The image core's RMS-1 tile (magnified ``zoom`` times) repeated over the frame from its
         top-left corner.
     block : int
-        Side (pixels) of the texture-mask blocks (8 x subsample x zoom).
+        Side (pixels) of the image core's blocks at this zoom (8 x subsample x zoom).
     strength : float
-        Amplitude in 8-bit luma levels (RMS of the change in a block of reference texture).
+        Amplitude in 8-bit luma levels RMS (:data:`VIDEO_STRENGTH`), uniform over the frame.
     method : str
         ``"dct"`` or ``"dwt"``.
     zoom : int
@@ -128,10 +183,16 @@ class VideoPattern:
     strength: float
     method: str
     zoom: int = 1
+    rounded: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # the change each frame gets, rounded to levels once per video (int16 for the saturating add)
+        change = np.rint(self.pattern * np.float32(self.strength)).astype(np.int16)
+        object.__setattr__(self, "rounded", change)
 
     @classmethod
     def build(cls, height: int, width: int, payload: bytes, key: bytes, method: str = VIDEO_METHOD,
-              strength: float = DEFAULT_STRENGTH, zoom: int | None = None) -> VideoPattern:
+              strength: float = VIDEO_STRENGTH, zoom: int | None = None) -> VideoPattern:
         """Tile the image core's pattern over an ``height`` x ``width`` frame (pixels).
 
         ``zoom`` None picks :func:`zoom_for`. A zoomed tile is the 1x tile magnified with cubic
@@ -154,21 +215,21 @@ class VideoPattern:
         full = np.ascontiguousarray(full, dtype=np.float32)
         return cls(full, 8 * scheme.subsample * zoom, float(strength), method, zoom)
 
-    def delta(self, y: np.ndarray) -> np.ndarray:
-        """The luma change for frame luma ``y`` (uint8, H x W): float32, 8-bit units.
+    def delta(self, y: np.ndarray | None = None) -> np.ndarray:
+        """The luma change (float32, H x W, 8-bit units): ``strength * pattern``, the same for every frame.
 
-        At zoom 1 equal to :func:`labeler.watermark.watermark_delta` of the same luma (same mask, same
-        tiles); the mask is expanded to pixels with an exact nearest-neighbour resize, one multiply.
+        ``y`` (the frame's luma) is accepted for symmetry with the image core and not used: the video
+        mark has no texture mask (:data:`VIDEO_STRENGTH`).
         """
-        h, w = y.shape
-        mask = _mask_from_activity(block_activity(y, self.block)) * np.float32(self.strength)
-        full = cv2.resize(mask, (mask.shape[1] * self.block, mask.shape[0] * self.block),
-                          interpolation=cv2.INTER_NEAREST_EXACT)
-        return cv2.multiply(self.pattern, full[:h, :w])
+        return self.pattern * np.float32(self.strength)
 
     def mark(self, y: np.ndarray) -> np.ndarray:
-        """Add the mark to luma ``y`` (uint8, H x W) in place, rounded and saturated; returns ``y``."""
-        cv2.add(y, self.delta(y), dst=y, dtype=cv2.CV_8U)
+        """Add the mark to luma ``y`` (uint8, H x W) in place, rounded and saturated; returns ``y``.
+
+        ``round(y + d) == y + round(d)`` for integer ``y``, so the rounded change is computed once per
+        video and a frame costs one saturating add.
+        """
+        cv2.add(y, self.rounded, dst=y, dtype=cv2.CV_8U)
         return y
 
 
@@ -298,7 +359,7 @@ def _visible_overlay(src: str, info: VideoInfo, size: tuple[int, int], workdir: 
 
 
 def watermark_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], payload: bytes, *, key: bytes,
-                    method: str = VIDEO_METHOD, strength: float = DEFAULT_STRENGTH,
+                    method: str = VIDEO_METHOD, strength: float | None = None,
                     visible: dict[str, Any] | None = None, quality: tuple[str, ...] | None = None,
                     overwrite: bool = False) -> dict[str, Any]:
     """Write ``dst``: ``src`` with the invisible watermark on every frame's luma (and the visible label).
@@ -315,8 +376,9 @@ def watermark_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], pa
         Secret key; the same key detects.
     method : {"dct", "dwt"}
         The image core's method.
-    strength : float
-        Amplitude in 8-bit luma levels, as for images (0 < s <= 20).
+    strength : float or None
+        Amplitude in 8-bit luma levels RMS, uniform over the frame (0 < s <= 20). None: the per-video
+        budget, :func:`budget_strength` of the first frame.
     visible : dict, optional
         Draw the visible label in the same encode: ``text``, ``position``, ``seconds`` (None: whole
         video), ``at`` (as :func:`labeler.visible.add_video_label`).
@@ -330,7 +392,8 @@ def watermark_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], pa
     -------
     dict
         ``{"watermark": {...}, "visible": {...}}`` (visible only when asked): the watermark entry has
-        ``method``, ``strength``, ``encoder``, ``pix_fmt``, ``frames``, ``mark_seconds`` (CPU time of
+        ``method``, ``strength`` (the amplitude used), ``budget`` (True when it was budgeted),
+        ``encoder``, ``pix_fmt``, ``frames``, ``mark_seconds`` (CPU time of
         the marking itself) and ``audio`` (``"copied"``).
 
     Raises
@@ -359,18 +422,20 @@ def watermark_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], pa
                            f"(at least {MIN_SIDE} px a side)")
     pix_fmt = info.pix_fmt if info.pix_fmt in KEEP_PIX_FMTS else "yuv420p"
     encoder, options = encoder_settings(info.codec, os.path.splitext(dst_path)[1])
-    marker = VideoPattern.build(size[0], size[1], payload, key, method, strength)
+    marker = VideoPattern.build(size[0], size[1], payload, key, method,
+                                VIDEO_STRENGTH if strength is None else strength)
     with tempfile.TemporaryDirectory(prefix="aigc-label-") as workdir:
         overlay, vis_done = (_visible_overlay(src_path, info, size, workdir, visible) if visible is not None
                              else (None, None))
         with ff.output_path(dst_path) as tmp:
             enc = _encoder_args(src_path, info, pix_fmt, size, encoder, quality or options, overlay,
                                 "file:" + tmp)
-            frames, seconds = _stream(_decoder_args(src_path, info, pix_fmt), enc, marker, pix_fmt, size,
-                                      ff.input_url(src_path))
+            frames, seconds, marker = _stream(_decoder_args(src_path, info, pix_fmt), enc, marker, pix_fmt,
+                                              size, ff.input_url(src_path), budget=strength is None)
     done: dict[str, Any] = {"watermark": {
-        "method": method, "strength": float(strength), "zoom": marker.zoom, "encoder": encoder,
-        "pix_fmt": pix_fmt, "frames": frames, "mark_seconds": round(seconds, 3), "audio": "copied"}}
+        "method": method, "strength": marker.strength, "budget": strength is None, "zoom": marker.zoom,
+        "encoder": encoder, "pix_fmt": pix_fmt, "frames": frames, "mark_seconds": round(seconds, 3),
+        "audio": "copied"}}
     if info.pix_fmt not in KEEP_PIX_FMTS:
         done["watermark"]["converted_from"] = info.pix_fmt
     if vis_done is not None:
@@ -379,8 +444,9 @@ def watermark_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], pa
 
 
 def _stream(dec: list[str], enc: list[str], marker: VideoPattern, pix_fmt: str, size: tuple[int, int],
-            url: str) -> tuple[int, float]:
-    """Decode -> mark -> encode, one frame at a time. Returns (frames, CPU seconds spent marking)."""
+            url: str, budget: bool = False) -> tuple[int, float, VideoPattern]:
+    """Decode -> mark -> encode, one frame at a time. Returns (frames, CPU seconds spent marking, the
+    pattern used). With ``budget`` the amplitude is set from the first frame (:func:`budget_strength`)."""
     import time
 
     h, w = size
@@ -395,7 +461,10 @@ def _stream(dec: list[str], enc: list[str], marker: VideoPattern, pix_fmt: str, 
                 if len(buf) < frame_bytes:
                     raise CorruptFile(f"decoder output ended inside a frame ({len(buf)} of {frame_bytes} B)")
                 t0 = time.process_time()
-                marker.mark(np.frombuffer(buf, np.uint8, count=luma).reshape(h, w))
+                y = np.frombuffer(buf, np.uint8, count=luma).reshape(h, w)
+                if budget and frames == 0:
+                    marker = replace(marker, strength=budget_strength(y))
+                marker.mark(y)
                 spent += time.process_time() - t0
                 try:
                     proc.stdin.write(buf)
@@ -410,4 +479,4 @@ def _stream(dec: list[str], enc: list[str], marker: VideoPattern, pix_fmt: str, 
             raise LabelerError(f"ffmpeg (encoding the watermarked video): {reason}")
     if frames == 0:
         raise CorruptFile("no video frame could be decoded")
-    return frames, spent
+    return frames, spent, marker
