@@ -238,7 +238,7 @@ def _video_pixels(call: StageCall) -> dict[str, dict[str, Any]]:
     """Watermark (and visible label) on one decode and one encode; visible alone: :func:`_video_mark`."""
     if "watermark" not in call.layers:
         return _video_mark(call)
-    from labeler.watermark import DEFAULT_STRENGTH, payload_from_produce_id
+    from labeler.watermark import payload_from_produce_id
     from labeler.watermark.keyfile import key_id
     from labeler.watermark.video import VIDEO_METHOD, watermark_video
 
@@ -256,7 +256,7 @@ def _video_pixels(call: StageCall) -> dict[str, dict[str, Any]]:
     with staging_folder(call.out.parent) as scratch:
         staged = Path(scratch) / f"marked{call.out.suffix}"
         done = watermark_video(call.src, staged, payload, key=wm.key, method=VIDEO_METHOD,
-                               strength=DEFAULT_STRENGTH if wm.strength is None else wm.strength,
+                               strength=wm.strength,
                                visible=visible, overwrite=True)
         # The soundtrack carries the same payload: it survives alone when a platform keeps only the sound.
         done["watermark"].update(mark_soundtrack(staged, payload, key=wm.key))
