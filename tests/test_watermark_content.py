@@ -151,9 +151,9 @@ def test_textured_photo_gets_one_dct_mark_that_survives_resize_and_jpeg() -> Non
 
 
 def test_budget_dwt_pattern_has_no_energy_above_its_band() -> None:
-    """The budget's `dwt` tile keeps only what the detector's Haar LL read and the codecs keep (below
-    DWT_BAND cycles/px per axis): the 2 x 2 staircase of the Haar synthesis is gone, the fixed model's
-    tile keeps it."""
+    """The split's `dwt` tile keeps only what the detector's Haar LL read and the codecs keep (below
+    DWT_BAND cycles/px per axis): the 2 x 2 staircase of the Haar synthesis is gone; the fixed model's
+    tile and the all-`dwt` budget's keep it."""
     from labeler.watermark import DWT_BAND, DWT_TILT, _budget_pattern, _pixel_pattern
 
     def above(tile: np.ndarray) -> float:
@@ -162,7 +162,11 @@ def test_budget_dwt_pattern_has_no_energy_above_its_band() -> None:
         out = (f[:, None] > DWT_BAND + 1e-9) | (f[None, :] > DWT_BAND + 1e-9)
         return float(spec[out].sum() / spec.sum())
 
+    from labeler.watermark import _tile_for
+
     assert above(_budget_pattern(PAYLOAD, KEY, "dwt", DWT_TILT, DWT_BAND)) < 1e-9
+    assert above(_tile_for(PAYLOAD, KEY, "dwt", None, "dct")) < 1e-9  # the split's smooth areas
+    assert above(_tile_for(PAYLOAD, KEY, "dwt", None, "dwt")) > 0.05  # method="dwt": on texture too
     assert above(_pixel_pattern(PAYLOAD, KEY, "dwt")) > 0.05
 
 
