@@ -22,6 +22,7 @@ from labeler.api import label
 from labeler.errors import CorruptFile, InvalidLabel, LabelerError, UnsafeInput, UnsupportedFormat
 from labeler.formats import FORMATS, sniff_file
 from labeler.metadata import FoundLabel, read_labels, write_label
+from labeler.options import LabelOptions
 from labeler.pipeline import LabelResult, label_file
 from labeler.record import FIELD_NAMES, AIGCLabel, ParsedLabel, parse_label
 
@@ -33,6 +34,7 @@ __all__ = [
     "FIELD_NAMES",
     "label",
     "label_file",
+    "LabelOptions",
     "LabelResult",
     "write_label",
     "read_labels",

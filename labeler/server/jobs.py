@@ -18,6 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from labeler.errors import LabelerError, UnsafeInput, UnsupportedFormat
+from labeler.options import LabelOptions
 from labeler.server.errors import ApiError
 
 __all__ = ["make_pool", "run_job", "verify_job", "label_job", "Pending"]
@@ -199,7 +200,7 @@ def _first_frame(path: str) -> Any:
         frames.close()  # stops and reaps ffmpeg
 
 
-def label_job(src: str, record: Any, options: dict[str, Any], max_pixels: int) -> dict[str, Any]:
+def label_job(src: str, record: Any, options: LabelOptions, max_pixels: int) -> dict[str, Any]:
     """Label the upload ``src`` with :func:`labeler.pipeline.label_file`, beside it in the request's folder.
 
     The format is sniffed from the content (the client's name only tells m4a from mp4 when the brand
@@ -226,12 +227,12 @@ def label_job(src: str, record: Any, options: dict[str, Any], max_pixels: int) -
     try:
         upload = Path(src)
         ext = EXTENSIONS[sniff_file(upload)][0]
-        decodes = {"watermark", "visible"} & set(options["layers"]) or options.get("c2pa_thumbnail")
+        decodes = {"watermark", "visible"} & set(options.layers) or options.c2pa.thumbnail
         too_large = pixels_problem(src, max_pixels) if decodes else None
         if too_large:
             raise UnsafeInput(f"{too_large}; only the metadata and c2pa layers apply")
         source, dst = upload.rename(upload.with_name(f"input{ext}")), upload.with_name(f"labeled{ext}")
-        result = label_file(source, dst, record, **options).to_dict()
+        result = label_file(source, dst, record, options=options).to_dict()
     except LabelerError:
         raise
     except OSError as exc:

@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from labeler.errors import LabelerError
 from labeler.formats import EXTENSIONS, format_info
+from labeler.options import LabelOptions
 from labeler.record import AIGCLabel
 from labeler.server.auth import require_token
 from labeler.server.errors import NO_STORE, ApiError, error_response, response_for
@@ -83,7 +84,7 @@ async def _label(state: Any, work: Work, record: AIGCLabel, options: dict[str, A
     return await asyncio.to_thread(Path(done["output"]).read_bytes), summary
 
 
-def _label_request(fields: dict[str, str], config: Any) -> tuple[AIGCLabel, dict[str, Any]]:
+def _label_request(fields: dict[str, str], config: Any) -> tuple[AIGCLabel, LabelOptions]:
     """The record and ``label_file`` options from the form; 400 on anything missing or wrong."""
     from labeler.options import parse_cue_places as _cue_positions  # one parser with `aigc label`
     from labeler.options import parse_video_places as _video_at
@@ -111,11 +112,11 @@ def _label_request(fields: dict[str, str], config: Any) -> tuple[AIGCLabel, dict
 
 
 def _options(fields: dict[str, str], config: Any, layers: tuple[str, ...], cue: Any, video_at: Any
-             ) -> dict[str, Any]:
+             ) -> LabelOptions:
     from labeler.options import VISIBLE_POSITIONS
 
     whole = _flag(fields, "whole")
-    return {
+    return LabelOptions.build(**{
         "layers": layers,
         "key": config.keys[0] if config.keys and "watermark" in layers else None,
         "signer": config.signer if "c2pa" in layers else None,
@@ -131,7 +132,7 @@ def _options(fields: dict[str, str], config: Any, layers: tuple[str, ...], cue: 
         "voice_language": _choice(fields, "voice_language", ("zh", "en"), "zh"),
         "c2pa_thumbnail": _flag(fields, "c2pa_thumbnail"),
         "manifest_store": config.manifest_store if "c2pa" in layers else None,
-    }
+    })
 
 
 def _choice(fields: dict[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
