@@ -55,11 +55,11 @@ def decoder_args(src: str | os.PathLike[str], stream: int, pix_fmt: str, time_ba
             "-f", "matroska", "-cluster_size_limit", "1", "-write_crc32", "0", "pipe:"]
 
 
-def _read(src: BinaryIO, n: int) -> bytes:
-    data = ff.read_up_to(src, n) if n else b""
+def _read(src: BinaryIO, n: int) -> bytearray:
+    data = ff.read_up_to(src, n) if n else bytearray()
     if len(data) < n:
         raise CorruptFile("raw video stream ended inside an element")
-    return bytes(data)
+    return data
 
 
 def _header(src: BinaryIO) -> ebml.Element | None:
@@ -74,11 +74,13 @@ def _header(src: BinaryIO) -> ebml.Element | None:
     size_len = next((i for i in range(1, 9) if size_first[0] & (0x80 >> (i - 1))), 0)
     if not size_len:
         raise CorruptFile("raw video stream: bad EBML size")
-    return ebml.read_header(head + size_first + _read(src, size_len - 1))
+    return ebml.read_header(bytes(head + size_first + _read(src, size_len - 1)))
 
 
-def read_frames(src: BinaryIO, frame_bytes: int) -> Iterator[tuple[bytes, int]]:
+def read_frames(src: BinaryIO, frame_bytes: int) -> Iterator[tuple[bytearray, int]]:
     """``(frame, presentation time in ns)`` for each block of a Matroska raw video stream (one track).
+
+    Each frame is a fresh writable buffer (a pass may mark it in place).
 
     Masters (Segment, Cluster, BlockGroup) are entered, other elements are read past (at most 16 MiB
     each), so the stream is read strictly in order.
@@ -98,7 +100,7 @@ def read_frames(src: BinaryIO, frame_bytes: int) -> Iterator[tuple[bytes, int]]:
             if element.size > frame_bytes + 16:
                 raise CorruptFile(f"raw video block of {element.size} bytes for frames of {frame_bytes}")
             data = _read(src, element.size)
-            _, track_len = ebml.read_vint(data)
+            _, track_len = ebml.read_vint(bytes(data[:8]))
             rel = int.from_bytes(data[track_len : track_len + 2], "big", signed=True)
             frame = data[track_len + 3 :]
             if len(frame) != frame_bytes:
@@ -109,9 +111,9 @@ def read_frames(src: BinaryIO, frame_bytes: int) -> Iterator[tuple[bytes, int]]:
             raise UnsafeInput(f"raw video stream: element of {element.size} bytes")
         data = _read(src, element.size)
         if element.id == _TIMESTAMP:
-            cluster = ebml.read_uint(data)
+            cluster = ebml.read_uint(bytes(data))
         elif element.id == _INFO:
-            scale = next((ebml.read_uint(d) for c, d in ebml.parse_children(data, 1, 2)
+            scale = next((ebml.read_uint(d) for c, d in ebml.parse_children(bytes(data), 1, 2)
                           if c.id == _TIMESTAMP_SCALE), scale)
 
 
@@ -150,6 +152,35 @@ class ExactTimes:
         return Fraction(ns, 1_000_000_000)
 
 
+def timed_frames(src: str | os.PathLike[str], stream: int, pix_fmt: str,
+                 frame_bytes: int) -> Iterator[tuple[bytearray, Fraction]]:
+    """Decode stream ``stream`` of ``src``: ``(frame, exact presentation time in s)`` one at a time.
+
+    Frames are writable ``pix_fmt`` buffers of ``frame_bytes``; times are the stream's own packet times
+    (:class:`ExactTimes`). Closing the iterator early kills the decoder.
+
+    Raises
+    ------
+    CorruptFile
+        The decoder failed (its reason in the message), after the frames it produced.
+    """
+    exact = ExactTimes(src, stream)
+    url = ff.input_url(src)
+    with ff.stderr_file() as err:
+        proc = subprocess.Popen(decoder_args(src, stream, pix_fmt, exact.time_base), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=err)
+        finished = False
+        try:
+            assert proc.stdout is not None
+            for frame, ns in read_frames(proc.stdout, frame_bytes):
+                yield frame, exact.snap(ns)
+            finished = True
+        finally:
+            status = ff.stop(proc, kill=not finished)
+        if status != 0:
+            raise CorruptFile(f"ffmpeg: {ff.error_line(ff.read_tail(err), [url]) or f'exit status {status}'}")
+
+
 class TimedWriter:
     """Write raw frames with their presentation times as a Matroska stream (for ``-f matroska -i pipe:0``).
 
@@ -169,6 +200,10 @@ class TimedWriter:
         self.out, self.started = out, False
         video = (ebml.uint_element(0xB0, width) + ebml.uint_element(0xBA, height)
                  + ebml.element(0x2EB524, FOURCC[pix_fmt]))
+        if pix_fmt.startswith("yuvj"):
+            # The FourCC names yuv420p/yuv422p; Colour/Range 2 says full range, so the encoder's
+            # yuvj format is reached without a levels conversion (RFC 9559 5.1.4.1.28.40).
+            video += ebml.element(0x55B0, ebml.uint_element(0x55B9, 2))
         track = (ebml.uint_element(0xD7, 1) + ebml.uint_element(0x73C5, 1) + ebml.uint_element(0x83, 1)
                  + ebml.element(0x86, b"V_UNCOMPRESSED") + ebml.element(0xE0, video))
         header = ebml.element(_EBML, ebml.uint_element(0x4286, 1) + ebml.uint_element(0x42F7, 1)
@@ -195,4 +230,4 @@ class TimedWriter:
         self.out.write(frame)
 
 
-__all__ = ["FOURCC", "ExactTimes", "TimedWriter", "decoder_args", "read_frames"]
+__all__ = ["FOURCC", "ExactTimes", "TimedWriter", "decoder_args", "read_frames", "timed_frames"]
