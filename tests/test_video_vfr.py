@@ -114,3 +114,27 @@ def test_timed_reader_refuses_a_stream_that_is_not_frames() -> None:
         list(timed.read_frames(io.BytesIO(block), 6))
     with pytest.raises(LabelerError):
         list(timed.read_frames(io.BytesIO(b"\x00\x00\x00"), 6))
+
+
+def test_timed_pipe_keeps_full_range_levels(tmp_path: Path) -> None:
+    """A yuvj420p source (samples/clip.mp4) goes through without a levels conversion."""
+
+    from conftest import SAMPLES
+
+    from labeler.media import timed
+    from labeler.media.video import read_video_frames
+
+    src, out = SAMPLES / "clip.mp4", tmp_path / "out.mp4"
+    enc = subprocess.Popen([ffmpeg_exe(), "-v", "error", "-y", "-f", "matroska", "-i", "pipe:0",
+                            "-c:v", "libx264",
+                            "-crf", "12", "-preset", "ultrafast", "-pix_fmt", "yuvj420p", str(out)],
+                           stdin=subprocess.PIPE)
+    assert enc.stdin is not None
+    writer = timed.TimedWriter(enc.stdin, 320, 240, "yuvj420p")
+    for frame, pts in timed.timed_frames(src, 0, "yuvj420p", 320 * 240 * 3 // 2):
+        writer.write(frame, pts)
+    enc.stdin.close()
+    assert enc.wait() == 0
+    before = next(iter(read_video_frames(src, pix_fmt="gray"))).astype(float)
+    after = next(iter(read_video_frames(out, pix_fmt="gray"))).astype(float)
+    assert abs(after.mean() - before.mean()) < 1 and abs(after.std() - before.std()) < 1
