@@ -145,46 +145,10 @@ def init_test_pki(
     leaf_key = ec.generate_private_key(ec.SECP256R1())
     root_name = _name(organization, f"{organization} root CA")
     inter_name = _name(organization, f"{organization} intermediate CA")
-    leaf_name = _name(organization, signer_name)
-
-    root = (
-        _base(root_name, root_name, root_key.public_key(), now, _ROOT_DAYS)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
-        .add_extension(_ca_key_usage(), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), critical=False)
-        .sign(root_key, hashes.SHA256())
-    )
-    inter = (
-        _base(inter_name, root_name, inter_key.public_key(), now, _INTERMEDIATE_DAYS)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_ca_key_usage(), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(inter_key.public_key()), critical=False)
-        .add_extension(_aki(root), critical=False)
-        .sign(root_key, hashes.SHA256())
-    )
-    leaf_builder = (
-        _base(leaf_name, inter_name, leaf_key.public_key(), now, _SIGNER_DAYS)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
-                encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION, C2PA_CLAIM_SIGNING_EKU]),
-            critical=False,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(leaf_key.public_key()), critical=False)
-        .add_extension(_aki(inter), critical=False)
-    )
-    if email:
-        leaf_builder = leaf_builder.add_extension(
-            x509.SubjectAlternativeName([x509.RFC822Name(email)]), critical=False
-        )
-    leaf = leaf_builder.sign(inter_key, hashes.SHA256())
+    root = _ca_cert(root_name, root_name, root_key, root_key, now, _ROOT_DAYS, path_length=1, issuer=None)
+    inter = _ca_cert(inter_name, root_name, inter_key, root_key, now, _INTERMEDIATE_DAYS, path_length=0,
+                     issuer=root)
+    leaf = _signer_cert(_name(organization, signer_name), inter_name, leaf_key, inter_key, inter, now, email)
 
     def pem(cert: x509.Certificate) -> bytes:
         return cert.public_bytes(serialization.Encoding.PEM)
@@ -200,6 +164,49 @@ def init_test_pki(
     _write(paths.chain, pem(leaf) + pem(inter), private=False, overwrite=overwrite)
     _write(paths.trust_anchor, pem(root), private=False, overwrite=overwrite)
     return paths
+
+
+_Key = ec.EllipticCurvePrivateKey
+
+
+def _ca_cert(subject: x509.Name, issuer_name: x509.Name, key: _Key, signing_key: _Key, now: _dt.datetime,
+             days: int, *, path_length: int, issuer: x509.Certificate | None) -> x509.Certificate:
+    """A CA certificate for ``key`` signed by ``signing_key`` (self-signed when ``issuer`` is None)."""
+    builder = (
+        _base(subject, issuer_name, key.public_key(), now, days)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+        .add_extension(_ca_key_usage(), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    )
+    if issuer is not None:
+        builder = builder.add_extension(_aki(issuer), critical=False)
+    return builder.sign(signing_key, hashes.SHA256())
+
+
+def _signer_cert(subject: x509.Name, issuer_name: x509.Name, key: _Key, signing_key: _Key,
+                 issuer: x509.Certificate, now: _dt.datetime, email: str | None) -> x509.Certificate:
+    """The C2PA claim-signing certificate: digitalSignature only, the C2PA and emailProtection EKUs."""
+    builder = (
+        _base(subject, issuer_name, key.public_key(), now, _SIGNER_DAYS)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
+                encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION, C2PA_CLAIM_SIGNING_EKU]),
+            critical=False,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(_aki(issuer), critical=False)
+    )
+    if email:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.RFC822Name(email)]), critical=False)
+    return builder.sign(signing_key, hashes.SHA256())
 
 
 def _files(paths: TestPki) -> list[Path]:
