@@ -136,17 +136,26 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)
 
 
-def run_classes(per_class: int, workers: int, budget_s: float) -> str:
-    """False positives per content class over ``per_class`` fresh images each (classes interleaved, so
-    a run stopped by ``budget_s`` seconds covers every class equally); the RESULTS.md text."""
+def run_classes(per_class: int, workers: int, budget_s: float, start: int = 0,
+                dump: str | None = None) -> str:
+    """False positives per content class over ``per_class`` fresh images each (seeds ``start`` on;
+    classes interleaved, so a run stopped by ``budget_s`` seconds covers every class equally); the
+    RESULTS.md text. With ``dump`` the (class, seed, p, z, found, seconds) rows go to that JSON file, and
+    rows already there (an earlier run with other seeds) are counted in the table too."""
+    import json
     import multiprocessing as mp
+    from pathlib import Path
 
-    jobs = [(cls, seed) for seed in range(per_class) for cls in CLASSES]
+    jobs = [(cls, seed) for seed in range(start, start + per_class) for cls in CLASSES]
     res: dict[str, list[tuple[float, float, bool, float]]] = {c: [] for c in CLASSES}
+    rows = json.loads(Path(dump).read_text()) if dump and Path(dump).exists() else []
+    for cls, _seed, p, z, found, sec in rows:
+        res[cls].append((p, z, found, sec))
     t0 = time.perf_counter()
     with mp.get_context("fork").Pool(workers, initializer=_init_worker) as pool:
         for i, (cls, p, z, found, sec) in enumerate(pool.imap(_class_trial, jobs, chunksize=6)):
             res[cls].append((p, z, found, sec))
+            rows.append((cls, jobs[i][1], p, z, found, sec))
             if (i + 1) % 600 == 0:
                 print(f"[{time.perf_counter() - t0:6.0f}s] {i + 1} trials, "
                       f"{sum(r[2] for v in res.values() for r in v)} detections", flush=True)
@@ -154,13 +163,15 @@ def run_classes(per_class: int, workers: int, budget_s: float) -> str:
                 pool.terminate()
                 break
     wall = time.perf_counter() - t0
+    if dump:
+        Path(dump).write_text(json.dumps(rows))
     total = sum(len(v) for v in res.values())
     lines = [f"Fresh unmarked images, 256-512 px a side, a third JPEG q40-95, each read with its own random "
              f"32-byte key, both methods, full sync search (`--classes {per_class}`, {workers} workers, "
-             f"{total} trials in {wall:.0f} s). Threshold 1e-6. Classes: flat fills and shapes, vector-like "
-             "SVG art (rsvg-convert), cartoon illustrations, gradients / AI-look portraits, text / UI "
-             "renders, crops of the 13 corpus photos (half rescaled 0.5-2x). Calibration: without a mark "
-             "P(p <= a) <= a must hold for every a.", "",
+             f"{total} trials, the last run {wall:.0f} s). Threshold 1e-6. Classes: flat fills and shapes, "
+             "vector-like SVG art (rsvg-convert), cartoon illustrations, gradients / AI-look portraits, "
+             "text / UI renders, crops of the 13 corpus photos (half rescaled 0.5-2x). Calibration: "
+             "without a mark P(p <= a) <= a must hold for every a.", "",
              "| class | images | false detections | smallest p | largest z | P(p <= 0.1) | P(p <= 0.01) "
              "| P(p <= 0.001) | ms / image (CPU) |", "|---|---|---|---|---|---|---|---|---|"]
     for cls in CLASSES:
@@ -184,11 +195,13 @@ def main() -> None:
     ap.add_argument("--per-class", type=int, default=15, help="generated images of the class (--images)")
     ap.add_argument("--classes", type=int, default=0, help="fresh small images per content class (issue #16)")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--start", type=int, default=0, help="first seed of --classes (continue a run)")
+    ap.add_argument("--dump", default=None, help="JSON file of --classes rows: read, extended, written")
     ap.add_argument("--budget", type=float, default=float("inf"),
                     help="stop --classes after this many seconds")
     args = ap.parse_args()
     if args.classes:
-        text = run_classes(args.classes, args.workers, args.budget)
+        text = run_classes(args.classes, args.workers, args.budget, args.start, args.dump)
         print(text)
         if args.write:
             write_section("watermark:false_positives_classes", text)
