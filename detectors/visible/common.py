@@ -102,8 +102,8 @@ def _mono_samples(samples: np.ndarray, sample_rate: int) -> np.ndarray:
 _ANALYSIS_WIN_S = 0.025
 _ANALYSIS_HOP_S = 0.005
 _ANALYSIS_MIN_RATE = 5000.0
-# Both searches start with a coarse pass over every _COARSE_STEP-th analysis frame (10 ms apart).
-_COARSE_STEP = 2
+# Both searches start with a coarse pass over every _COARSE_STEP-th analysis frame (15 ms apart).
+_COARSE_STEP = 3
 
 
 def _decimated(mono: np.ndarray, sample_rate: float) -> tuple[np.ndarray, float]:
