@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -99,6 +100,15 @@ def _cue_template(unit_frames: float, length: int, erode: int) -> tuple[np.ndarr
     return on, core
 
 
+@functools.lru_cache(maxsize=64)
+def _template_runs(
+    unit_frames: float, length: int, erode: int
+) -> tuple[float, list[tuple[int, int]], float, list[tuple[int, int]]]:
+    """:func:`_cue_template` as box runs: on-frame count, tone runs, core-frame count, core runs."""
+    on, core = _cue_template(unit_frames, length, erode)
+    return float(on.sum()), _runs(on), float(core.sum()), _runs(core)
+
+
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """``[start, end)`` of each run of ones in a 0/1 template."""
     edges = np.flatnonzero(np.diff(np.concatenate([[0.0], mask, [0.0]])))
@@ -184,10 +194,9 @@ def _unit_scores(csums: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], u
     """
     csum, csq, lsum, lsq = csums
     count = csum.shape[1] - length
-    template, core = _cue_template(unit_frames, length, erode)
-    n_on = template.sum()
+    n_on, tones, n_core, cores = _template_runs(unit_frames, length, erode)
     n_off = length - n_on
-    on_sum = _box_sum(csum, _runs(template), count)
+    on_sum = _box_sum(csum, tones, count)
     total = csum[:, length:] - csum[:, :count]
     total_sq = csq[:, length:] - csq[:, :count]
     contrast = on_sum / n_on - (total - on_sum) / n_off  # mean under the tones - under the gaps
@@ -196,8 +205,6 @@ def _unit_scores(csums: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], u
     p = n_on / length
     score = contrast * math.sqrt(p * (1 - p)) / np.sqrt(var) * np.clip(contrast / _CUE_CONTRAST, 0, 1)
     # Our four tones have one steady level; piano notes decay and speech wavers.
-    n_core = core.sum()
-    cores = _runs(core)
     level_mean = _box_sum(lsum, cores, count) / n_core
     level_sd = np.sqrt(np.maximum(_box_sum(lsq, cores, count) / n_core - level_mean**2, 0))
     score *= np.clip(1 - (level_sd - _CUE_STEADY_DB) / _CUE_STEADY_DB, 0, 1)
