@@ -6,11 +6,13 @@ pipe, decoding stops as soon as the answer is known) and passed to
 that, sampling goes on only while the label is still found, up to :data:`VIDEO_MAX_SECONDS`. Middle
 and end (``intervals``, when the duration is known): three frames each,
 :data:`VIDEO_INTERVAL_OFFSETS` around the midpoint and around 1 s before the end, taken from the start
-scan when it already passed them, else decoded by one ffmpeg run per interval that seeks there
-(``-ss`` before ``-i``). The first frame showing the label is searched in full; later frames are only
-rechecked at its place, wording and scale (a few small matches), falling back to a full search when
-that fails. So a video costs at most three ffmpeg runs and 26 frame looks, whatever its length; an
-unlabeled one 4 + 1 + 1 full searches (the first miss in a middle or end window ends it).
+scan when it already passed them, else decoded by one ffmpeg run that opens the file once per seek
+(``-ss`` before ``-i``) and concatenates the samples; the container's keyframe index says whether a
+seek or decoding through is cheaper (:func:`_segments`). The first frame showing the label is searched
+in full; later frames are only rechecked at its place, wording and scale (a few small matches), falling
+back to a full search when that fails. So a video costs at most two decoding runs (plus the probe) and
+26 frame looks, whatever its length; an unlabeled one 3 + 1 + 1 full searches (the start stops once
+too few samples are left to carry the label; the first miss in a middle or end window ends it).
 
 The start carries the label when at least 2 of its samples show it (all of them when there are
 fewer), so a single look-alike frame does not count; the middle and the end when all three of theirs
