@@ -90,8 +90,10 @@ def _label_options(batch: bool):
     )
     options = [
         click.option("--producer", required=True, help="ContentProducer: 27-char TC260 code, or a name."),
-        click.option("--produce-id", required=not batch, default="{path_hash}" if batch else None,
-                     show_default=batch, help=produce_help),
+        # No default=None for `label`: click 8.3+ treats an explicit None default as a value, and the
+        # option would stop being required (a record with ProduceID "None" was written).
+        click.option("--produce-id", **({"default": "{path_hash}", "show_default": True} if batch
+                                         else {"required": True}), help=produce_help),
         click.option("--label", "label_value", type=click.Choice(["1", "2", "3"]), default="1",
                      show_default=True, help="1 AI-generated, 2 possibly, 3 suspected."),
         click.option("--propagator", default=None, help="ContentPropagator (default: the producer)."),

@@ -89,7 +89,9 @@ class AIGCLabel:
     # -- views -------------------------------------------------------------------------------------
     def as_dict(self) -> dict[str, str]:
         """The seven fields under their Appendix E names, in the standard's order."""
-        return {name: str(getattr(self, attr)) for name, attr in _ATTR.items()}
+        # None (a field never given) is empty, never the text "None": check() then refuses it.
+        return {name: "" if getattr(self, attr) is None else str(getattr(self, attr))
+                for name, attr in _ATTR.items()}
 
     def to_json(self, *, wrapped: bool = False) -> str:
         """Serialize in the standard's shape.

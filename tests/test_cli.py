@@ -297,3 +297,11 @@ def test_label_cleans_staging_folders_of_dead_runs_only(tmp_path):
     assert not dead.exists() and live.is_dir() and unrelated.is_dir()
     assert f"removed {dead}" in proc.stderr
     assert (tmp_path / "out.jpg").is_file()
+
+
+def test_label_without_produce_id_is_refused_and_writes_nothing(tmp_path):
+    # click 8.3+ took the old explicit default=None as a value: the record was written with ProduceID "None".
+    out = tmp_path / "o.jpg"
+    proc = run_cli("label", str(SAMPLES / "photo.jpg"), str(out), "--producer", PRODUCER)
+    assert proc.returncode == 2 and "Missing option '--produce-id'" in proc.stderr
+    assert not out.exists()

@@ -129,3 +129,11 @@ def test_unknown_keys_only_is_a_problem():
 def test_deeply_nested_json_is_a_parse_error_not_a_crash():
     with pytest.raises(LabelParseError):
         parse_label('{"Label":' + "[" * 100_000 + "]" * 100_000 + "}")
+
+
+def test_a_field_never_given_is_refused_not_written_as_none():
+    # A None ProduceID used to be written as the text "None" (the CLI's required option was not enforced).
+    record = AIGCLabel(content_producer="X", produce_id=None)
+    assert record.as_dict()["ProduceID"] == ""
+    with pytest.raises(InvalidLabel, match="ProduceID is empty"):
+        record.check()
