@@ -162,3 +162,55 @@ def test_bad_options() -> None:
     for kwargs in ({"where": ("front",)}, {"level": "loud"}, {"freq_hz": 30000.0}, {"gap_s": -1.0}):
         with pytest.raises(LabelerError):
             add_audio_cue(x, SR, **kwargs)
+
+
+def _exhaustive_cues(samples: np.ndarray, rate: int) -> list[tuple[float, str]]:
+    """The cue search at full resolution over every frame (no coarse pass): onsets and positions."""
+    from detectors.visible import audio_cue as ac
+    from detectors.visible.common import _analysis_frames, _analysis_geometry, _decimated, _mono_samples
+
+    mono = _mono_samples(samples, rate)
+    work, low_rate = _decimated(mono, float(rate))
+    _, hop, nfft = _analysis_geometry(low_rate)
+    low, high = ac.AUDIO_CUE_SEARCH_HZ
+    power = ac._stft_power(work, low_rate, 0, _analysis_frames(len(work), low_rate), 1,
+                           ac._cue_bins(low_rate / nfft, nfft, low, high))
+    _, ratio, level = ac._ratio_level(power, low_rate, low, high)
+    best, unit = ac._best_per_frame(ratio, level, hop / low_rate, ac.AUDIO_CUE_UNITS_S)
+    cues = ac._pick_cues(best, unit, hop / low_rate, ac.AUDIO_CUE_THRESHOLD, len(mono) / rate, work,
+                         low_rate, low, high)
+    return sorted((round(c[0], 3), c[1]) for c in cues)
+
+
+@pytest.mark.parametrize(("rate", "unit_s", "freq_hz"), [(44100, 0.1, 880.0), (16000, 0.13, 640.0),
+                                                         (48000, 0.08, 1150.0)])
+def test_coarse_pass_keeps_every_cue_of_the_full_search(rate: int, unit_s: float, freq_hz: float) -> None:
+    # The coarse pass (15 ms frames, every other tone frequency) only chooses where to score exactly:
+    # over speech, with cues at the start, in the middle and at the end (units and tones off the
+    # defaults), it must find what scoring every frame finds, at the same onsets.
+    speech = read_audio(SAMPLES / "speech.wav")
+    from labeler.visible.voice_prompt import resample
+
+    programme = np.tile(resample(speech.samples, speech.sample_rate, rate), (2, 2))
+    cue = morse_ai_cue(rate, freq_hz=freq_hz, unit_s=unit_s, level_dbfs=-20.0)
+    labeled = add_audio_cue(programme, rate, where=("start", "end"), freq_hz=freq_hz, unit_s=unit_s)
+    at = len(labeled) // 2
+    labeled[at:at + len(cue)] += cue[:, None]
+    result = detect_audio_cue(labeled, rate)
+    assert [c[1] for c in result.cues] == ["start", "middle", "end"]
+    assert [(c[0], c[1]) for c in result.cues] == _exhaustive_cues(labeled, rate)
+    assert abs(result.cues[1][0] - at / rate) < 0.01 and abs(result.freq_hz - freq_hz) < 5
+
+
+def test_both_labels_from_one_analysis_equal_the_separate_searches() -> None:
+    from detectors.visible import detect_voice_prompt
+    from detectors.visible.audio_labels import detect_audio_labels
+    from labeler.visible import add_audio_label
+
+    speech = read_audio(SAMPLES / "speech.wav")
+    labeled = add_audio_label(speech.samples, speech.sample_rate, kind="both", language="en",
+                              where=("start", "end"))
+    cue, voice = detect_audio_labels(labeled, speech.sample_rate)
+    assert cue == detect_audio_cue(labeled, speech.sample_rate)
+    assert voice == detect_voice_prompt(labeled, speech.sample_rate)
+    assert [c[1] for c in cue.cues] == ["start", "end"] and [p[1] for p in voice.prompts] == ["start", "end"]
