@@ -214,3 +214,27 @@ def test_both_labels_from_one_analysis_equal_the_separate_searches() -> None:
     assert cue == detect_audio_cue(labeled, speech.sample_rate)
     assert voice == detect_voice_prompt(labeled, speech.sample_rate)
     assert [c[1] for c in cue.cues] == ["start", "end"] and [p[1] for p in voice.prompts] == ["start", "end"]
+
+
+def test_voice_coarse_pass_keeps_the_prompts_of_the_full_search() -> None:
+    # The voice prompt's coarse pass (band energies every 15 ms) only chooses where the 8 kHz matched
+    # filter runs: over speech, prompts at the start, mixed in the middle and at the end must come out
+    # where scoring every onset of the whole file puts them.
+    from detectors.visible import detect_voice_prompt
+    from detectors.visible.voice import _voice_scores
+    from labeler.visible.voice_prompt import add_voice_prompt, resample, voice_clip
+
+    speech = read_audio(SAMPLES / "speech.wav")
+    rate = speech.sample_rate
+    programme = np.tile(speech.samples, (3, 1))
+    n = len(voice_clip("zh", rate))
+    at = len(programme) // 2
+    programme[at:at + n] = add_voice_prompt(programme[at:at + n], rate, language="zh", where=("middle",))
+    labeled = add_voice_prompt(programme, rate, language="en", where=("start", "end"))
+    result = detect_voice_prompt(labeled, rate)
+    assert [(p[1], p[2]) for p in result.prompts] == [("start", "en"), ("middle", "zh"), ("end", "en")]
+    full = _voice_scores(resample(labeled.mean(axis=1), rate, 8000))
+    for onset, _, language, score in result.prompts:  # onsets rounded to 1 ms
+        first = max(0, round(onset * 8000) - 400)
+        near = full[language][first:first + 800]
+        assert abs((first + int(np.argmax(near))) / 8000 - onset) <= 0.0006 and abs(near.max() - score) < 0.01
