@@ -138,3 +138,25 @@ def test_timed_pipe_keeps_full_range_levels(tmp_path: Path) -> None:
     before = next(iter(read_video_frames(src, pix_fmt="gray"))).astype(float)
     after = next(iter(read_video_frames(out, pix_fmt="gray"))).astype(float)
     assert abs(after.mean() - before.mean()) < 1 and abs(after.std() - before.std()) < 1
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_watermark_keeps_every_timestamp_and_is_read_back(vfr: Path, tmp_path: Path, suffix: str) -> None:
+    from detectors.watermark_video import detect_video
+    from labeler.watermark.video import watermark_video
+
+    src = vfr if suffix == ".mp4" else _ffmpeg("-i", str(vfr), "-map", "0", "-c", "copy",
+                                               tmp_path / "vfr.mkv")
+    key, payload = b"k" * 32, bytes(range(8))
+    out = tmp_path / f"marked{suffix}"
+    watermark_video(src, out, payload, key=key)
+    before, after = video_pts(src), video_pts(out)
+    assert len(after) == len(before)
+    if suffix == ".mp4":
+        assert after == before  # the raw frames travel with their times (labeler.media.timed)
+    else:
+        shift = after[0] - before[0]
+        assert all(a - b == shift for a, b in zip(after, before, strict=True))
+        assert abs(shift) < Fraction(1, 10)
+    found = detect_video(out, key=key)
+    assert found.found and found.payload == payload

@@ -33,7 +33,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -42,7 +42,8 @@ import numpy as np
 
 from labeler.errors import CorruptFile, LabelerError, UnsupportedFormat
 from labeler.media import ffmpeg as ff
-from labeler.media.video import VideoInfo, video_info
+from labeler.media import timed
+from labeler.media.video import VideoInfo, stream_time_base, video_info
 from labeler.watermark import _pattern
 from labeler.watermark.transforms import MIN_SIDE
 
@@ -285,9 +286,13 @@ def _encoder_args(src: str, info: VideoInfo, pix_fmt: str, size: tuple[int, int]
                   quality: Iterable[str], overlay: _Overlay | None, out: str) -> list[str]:
     """ffmpeg arguments: raw frames on stdin (input 0), the label PNG (1, optional), the source (last)."""
     h, w = size
-    args = [ff.ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-            "-f", "rawvideo", "-pix_fmt", pix_fmt, "-s", f"{w}x{h}", "-framerate", info.frame_rate,
-            "-i", "pipe:0"]
+    args = [ff.ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
+    if pix_fmt in timed.FOURCC:
+        # Frames come with their own times (labeler.media.timed): a variable frame rate is kept.
+        args += ["-f", "matroska", "-i", "pipe:0"]
+    else:
+        args += ["-f", "rawvideo", "-pix_fmt", pix_fmt, "-s", f"{w}x{h}", "-framerate", info.frame_rate,
+                 "-i", "pipe:0"]
     if overlay is not None:
         args += ["-i", ff.input_url(overlay.png)]
     src_in = 2 if overlay is not None else 1
@@ -309,6 +314,8 @@ def _encoder_args(src: str, info: VideoInfo, pix_fmt: str, size: tuple[int, int]
     args += ["-c", "copy", f"-c:{out_index}", encoder]
     args += [f"{opt}:{out_index}" if opt.startswith("-") else opt for opt in quality]
     args += [f"-pix_fmt:{out_index}", pix_fmt, f"-fps_mode:{out_index}", "passthrough"]
+    if pix_fmt in timed.FOURCC:  # every frame's time in the source's own time base
+        args += [f"-enc_time_base:{out_index}", str(stream_time_base(src, info.stream))]
     stream_info = info.media.streams[out_index]
     if stream_info.color_space:
         args += [f"-colorspace:{out_index}", stream_info.color_space]
@@ -430,7 +437,7 @@ def watermark_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], pa
         with ff.output_path(dst_path) as tmp:
             enc = _encoder_args(src_path, info, pix_fmt, size, encoder, quality or options, overlay,
                                 "file:" + tmp)
-            frames, seconds, marker = _stream(_decoder_args(src_path, info, pix_fmt), enc, marker, pix_fmt,
+            frames, seconds, marker = _stream(src_path, info, enc, marker, pix_fmt,
                                               size, ff.input_url(src_path), budget=strength is None)
     done: dict[str, Any] = {"watermark": {
         "method": method, "strength": marker.strength, "budget": strength is None, "zoom": marker.zoom,
@@ -443,8 +450,15 @@ def watermark_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], pa
     return done
 
 
-def _stream(dec: list[str], enc: list[str], marker: VideoPattern, pix_fmt: str, size: tuple[int, int],
-            url: str, budget: bool = False) -> tuple[int, float, VideoPattern]:
+def _frames(src: str, info: VideoInfo, pix_fmt: str, frame_bytes: int, url: str) -> Iterator[tuple[Any, Any]]:
+    """(frame buffer, presentation time or None): timed Matroska frames, or a raw pipe for other formats."""
+    if pix_fmt in timed.FOURCC:
+        return timed.timed_frames(src, info.stream, pix_fmt, frame_bytes)
+    return ((buf, None) for buf in ff.pipe_chunks(_decoder_args(src, info, pix_fmt), url, frame_bytes))
+
+
+def _stream(src: str, info: VideoInfo, enc: list[str], marker: VideoPattern, pix_fmt: str,
+            size: tuple[int, int], url: str, budget: bool = False) -> tuple[int, float, VideoPattern]:
     """Decode -> mark -> encode, one frame at a time. Returns (frames, CPU seconds spent marking, the
     pattern used). With ``budget`` the amplitude is set from the first frame (:func:`budget_strength`)."""
     import time
@@ -457,7 +471,8 @@ def _stream(dec: list[str], enc: list[str], marker: VideoPattern, pix_fmt: str, 
         ok = False
         try:
             assert proc.stdin is not None
-            for buf in ff.pipe_chunks(dec, url, frame_bytes):
+            writer = timed.TimedWriter(proc.stdin, w, h, pix_fmt) if pix_fmt in timed.FOURCC else None
+            for buf, pts in _frames(src, info, pix_fmt, frame_bytes, url):
                 if len(buf) < frame_bytes:
                     raise CorruptFile(f"decoder output ended inside a frame ({len(buf)} of {frame_bytes} B)")
                 t0 = time.process_time()
@@ -467,7 +482,10 @@ def _stream(dec: list[str], enc: list[str], marker: VideoPattern, pix_fmt: str, 
                 marker.mark(y)
                 spent += time.process_time() - t0
                 try:
-                    proc.stdin.write(buf)
+                    if writer is not None:
+                        writer.write(buf, pts)
+                    else:
+                        proc.stdin.write(buf)
                 except BrokenPipeError:
                     break  # the encoder died: its reason is read below
                 frames += 1
