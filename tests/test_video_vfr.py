@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import ffmpeg_exe
 
-from labeler.media.video import stream_time_base
+from labeler.media.video_index import stream_time_base
 from labeler.visible import add_video_label
 
 

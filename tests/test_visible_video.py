@@ -291,7 +291,7 @@ def test_matroska_label_found_and_codec_family_kept(tmp_path: Path, name: str, c
 
 
 def test_keyframe_index_from_mp4_and_matroska(tmp_path: Path) -> None:
-    from labeler.media.video import keyframe_times
+    from labeler.media.video_index import keyframe_times
 
     gop = _ffmpeg("-i", str(CLIP), "-an", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25",
                   "-keyint_min", "25", "-sc_threshold", "0", tmp_path / "gop1s.mp4")

@@ -274,9 +274,10 @@ def _segments(windows: list[list[float]], keyframes: np.ndarray | None) -> list[
     """Group the windows (s, in time order) into ``(seek, times)`` decoding segments.
 
     A window joins the one before it when seeking to it would restart decoding no later than where the
-    previous one ended: its keyframe (from the container's index, :func:`labeler.media.video.keyframe_times`)
-    is at or before the previous window's last time, as with x264's default of one keyframe per 10 s.
-    Without an index, windows at most :data:`_JOIN_GAP_S` apart are joined.
+    previous one ended: its keyframe (from the container's index,
+    :func:`labeler.media.video_index.keyframe_times`) is at or before the previous window's last time,
+    as with x264's default of one keyframe per 10 s. Without an index, windows at most
+    :data:`_JOIN_GAP_S` apart are joined.
     """
     segments: list[tuple[float, list[float]]] = []
     for wanted in windows:
@@ -304,7 +305,7 @@ def _judge_windows(path: str | os.PathLike[str], info: Any, windows: list[list[f
     exact one at a boundary). A window's first miss settles it (its later frames are not judged); the
     run stops once every window is settled.
     """
-    from labeler.media.video import keyframe_times
+    from labeler.media.video_index import keyframe_times
 
     owner = [i for i, window in enumerate(windows) for _ in window]
     results: list[list[VisibleResult]] = [[] for _ in windows]

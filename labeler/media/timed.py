@@ -12,7 +12,7 @@ natively:
   ``framecrc``, no decoding): each frame takes the packet time within half a millisecond of it.
 * :class:`TimedWriter` writes frames with their times as Matroska (one cluster per frame, 1 ns ticks) to
   an encoder reading ``-f matroska -i pipe:0``; with ``-fps_mode passthrough`` and ``-enc_time_base``
-  set to the source's time base (:func:`labeler.media.video.stream_time_base`) every frame keeps its
+  set to the source's time base (:func:`labeler.media.video_index.stream_time_base`) every frame keeps its
   timestamp exactly (``tests/test_video_vfr.py`` compares the packet times before and after). Give the
   encoder ``-copyts`` when it also copies streams from the source: ffmpeg otherwise moves each input to
   start at 0 on its own, and a source whose video starts after its audio (AAC priming in MKV) would come

@@ -55,7 +55,8 @@ from PIL import Image
 
 from labeler.errors import CorruptFile, InvalidArgument, LabelerError, UnsupportedFormat
 from labeler.media import ffmpeg as ff
-from labeler.media.video import VideoInfo, stream_time_base, video_info
+from labeler.media.video import VideoInfo, video_info
+from labeler.media.video_index import stream_time_base
 from labeler.visible.image import (
     DEFAULT_STYLE,
     DEFAULT_TEXT,

@@ -43,7 +43,8 @@ import numpy as np
 from labeler.errors import CorruptFile, LabelerError, UnsupportedFormat
 from labeler.media import ffmpeg as ff
 from labeler.media import timed
-from labeler.media.video import VideoInfo, stream_time_base, video_info
+from labeler.media.video import VideoInfo, video_info
+from labeler.media.video_index import stream_time_base
 from labeler.watermark import _pattern
 from labeler.watermark.transforms import MIN_SIDE
 
