@@ -39,7 +39,14 @@ from labeler.watermark.payload import (
 )
 from labeler.watermark.scheme import Scheme
 from labeler.watermark.sync import null_tail, scale_candidates, shift_search
-from labeler.watermark.transforms import MIN_SIDE, Prefiltered, geometry_image, luma_fast, prefilter_parts
+from labeler.watermark.transforms import (
+    MIN_SIDE,
+    Prefiltered,
+    geometry_image,
+    half_band,
+    luma_fast,
+    prefilter_parts,
+)
 
 __all__ = ["detect", "detect_audio", "WatermarkResult", "DEFAULT_THRESHOLD"]
 
@@ -213,20 +220,9 @@ def _half_prefiltered(half: np.ndarray, floor: float = 1.0) -> Prefiltered:
     of the residual in 4 x 4 blocks, smoothed, floor ``floor`` levels) as the detector's own prefilter,
     so a screening read sees what a full read's first half-resolution fold would.
     """
-    hh, hw = half.shape
-    quarter = cv2.GaussianBlur(cv2.pyrDown(half), (0, 0), 1.0)
-    low = cv2.resize(quarter, (hw, hh), interpolation=cv2.INTER_LINEAR)
-    resid = cv2.subtract(half, low)
-    nby, nbx = hh // 4, hw // 4
-    core = resid[: nby * 4, : nbx * 4]
-    energy = cv2.resize(cv2.multiply(core, core), (nbx, nby), interpolation=cv2.INTER_AREA)
-    energy = cv2.GaussianBlur(energy, (0, 0), 1.0)
-    energy += np.float32(floor * floor)
-    weight = cv2.resize(cv2.pow(energy, -0.5), (nbx * 4, nby * 4), interpolation=cv2.INTER_LINEAR)
-    if (nby * 4, nbx * 4) != (hh, hw):
-        weight = cv2.copyMakeBorder(weight, 0, hh - nby * 4, 0, hw - nbx * 4, cv2.BORDER_REPLICATE)
+    low, weight, z = half_band(half, floor)
     # ``y`` of a Prefiltered is the full-resolution luma; only ``fold_half`` (which reads ``half``) is used
-    return Prefiltered(half, weight, low, cv2.multiply(resid, weight))
+    return Prefiltered(half, weight, low, z)
 
 
 def _screen(y: np.ndarray, mat: np.ndarray, schemes: list[Scheme], key: bytes) -> float:

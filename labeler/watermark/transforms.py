@@ -378,7 +378,26 @@ def prefilter_parts(y: np.ndarray, floor: float = 1.0) -> Prefiltered:
     if y.dtype != np.uint8:
         y = np.ascontiguousarray(y, dtype=np.float32)
     half = cv2.pyrDown(y)  # uint8 stays uint8: its rounding is far below any texture that matters
-    hh, hw = h2 // 2, w2 // 2
+    low, weight, z = half_band(half, floor)
+    return Prefiltered(y, weight, low, z)
+
+
+def half_band(half: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The half-resolution core of :func:`prefilter_parts` (the detector's screening read uses it too).
+
+    Parameters
+    ----------
+    half : ndarray
+        Luma at half resolution (uint8 or float32, levels 0..255).
+    floor : float
+        RMS floor of the weight (levels).
+
+    Returns
+    -------
+    low, weight, z : ndarray (float32, the shape of ``half``)
+        The low-pass, the inverse local RMS weight and ``weight * (half - low)``.
+    """
+    hh, hw = half.shape
     quarter = cv2.GaussianBlur(cv2.pyrDown(half).astype(np.float32), (0, 0), 1.0)
     low = cv2.resize(quarter, (hw, hh), interpolation=cv2.INTER_LINEAR)
     resid = cv2.subtract(half, low, dtype=cv2.CV_32F)
@@ -391,7 +410,7 @@ def prefilter_parts(y: np.ndarray, floor: float = 1.0) -> Prefiltered:
     weight = cv2.resize(cv2.pow(energy, -0.5), (nbx * 4, nby * 4), interpolation=cv2.INTER_LINEAR)
     if (nby * 4, nbx * 4) != (hh, hw):
         weight = cv2.copyMakeBorder(weight, 0, hh - nby * 4, 0, hw - nbx * 4, cv2.BORDER_REPLICATE)
-    return Prefiltered(y, weight, low, cv2.multiply(resid, weight))
+    return low, weight, cv2.multiply(resid, weight)
 
 
 def _smooth(x: np.ndarray, levels: int = 3) -> np.ndarray:
