@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from labeler.errors import LabelerError
-from labeler.provenance.c2pa_sign import AIGC_ASSERTION, SOFT_BINDING_ASSERTION, closing_native
+from labeler.provenance.c2pa_manifest import AIGC_ASSERTION, SOFT_BINDING_ASSERTION
+from labeler.provenance.c2pa_sign import closing_native
 from labeler.record import FIELD_NAMES, LabelParseError, parse_label
 
 __all__ = ["C2paLayer", "read_c2pa", "load_trust_anchors", "AI_SOURCE_TYPES", "AIGC_ASSERTION"]
