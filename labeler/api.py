@@ -10,11 +10,13 @@
     >>> marked = label(pixels, rec, layers="watermark,visible", key=key)
 
 Files go through :func:`labeler.pipeline.label_file`. Bytes stay in memory when every layer asked for
-can (the metadata label on any format, the image pixel layers on JPEG, PNG, WebP, TIFF); otherwise
-(C2PA, audio and video layers) they go through ``label_file`` via a private temporary folder that is
-always removed. Arrays go through the same array functions the pipeline uses
-(:func:`labeler.watermark.embed`, :func:`labeler.visible.add_image_label`). Nothing here keeps state, so
-calls may run on many threads at once.
+can: the metadata label on any format, the image pixel layers on JPEG, PNG, WebP, TIFF, and the C2PA
+manifest on every format C2PA carries (c2pa-python signs and reads back file-like streams). The
+layers that need ffmpeg or a file (the audio watermark and cue, the video layers) and a C2PA
+``manifest_store`` go through ``label_file`` via a private temporary folder that is always removed.
+Arrays go through the same array functions the pipeline uses (:func:`labeler.watermark.embed`,
+:func:`labeler.visible.add_image_label`). Nothing here keeps state, so calls may run on many threads
+at once.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
 from labeler.errors import LabelerError
-from labeler.formats import EXTENSIONS, FORMATS, PIXEL_FORMATS, sniff, sniff_file
+from labeler.formats import C2PA_FORMATS, EXTENSIONS, FORMATS, PIXEL_FORMATS, sniff, sniff_file
 from labeler.options import LabelOptions
 from labeler.pipeline import LabelResult, label_file, resolve_options
 from labeler.record import AIGCLabel
@@ -75,12 +77,12 @@ def label(
           :class:`~labeler.pipeline.LabelResult`. Exactly :func:`~labeler.pipeline.label_file`.
         * ``bytes``, ``bytearray`` or ``memoryview``: a whole encoded file (any format of
           :data:`labeler.formats.FORMATS`, sniffed from the content); returns the labeled file as
-          ``bytes``, in the same format.
+          ``bytes``, in the same format. No temporary file unless a layer needs ffmpeg (audio and
+          video sample layers) or ``manifest_store`` is given (see the module docstring).
         * a NumPy array ``(H, W)`` or ``(H, W, 1..4)``, uint8 (0..255) or uint16 (0..65535), at least
-          128 x 128 for the watermark: only the pixel layers apply (``watermark``, ``visible``); returns
-          a new array of the same shape and dtype (``source`` is not modified). An array has no
-          container, so ``metadata`` and ``c2pa`` are refused: encode it first
-          (:func:`labeler.media.encode_image`) and label the bytes.
+          128 x 128 for the watermark: only the pixel layers apply (``watermark``, ``visible``; an
+          array has no container for ``metadata`` or ``c2pa``); returns a new array of the same shape
+          and dtype (``source`` is not modified).
     record : AIGCLabel
         The implicit label; validated against GB 45438 Appendix E first. For arrays it gives the
         watermark payload (derived from its ProduceID, as for files).
@@ -92,17 +94,9 @@ def label(
     fmt : str, optional
         Container format of a path or bytes ``source``. It must agree with the content; it only
         decides between readings the content leaves open (``m4a`` or ``mp4`` for an ``isom`` brand).
-    key : bytes, optional
-        Watermark key (required by the ``watermark`` layer; see :mod:`labeler.watermark.keyfile`).
-    watermark_method : {"dct", "dwt"}
-        Watermark method.
-    watermark_strength : float, optional
-        Watermark strength in 8-bit luma levels; None (default): the per-image budget
-        (:func:`labeler.watermark.budget_mask`).
-    text : str
-        Wording of the visible label (must contain "AI"/"人工智能" and "生成"/"合成", GB 45438 5).
-    position : str
-        Where the visible label goes: one of :data:`labeler.visible.POSITIONS`.
+    key, watermark_method, watermark_strength, text, position
+        As for :func:`~labeler.pipeline.label_file`: the watermark key, ``"dct"``/``"dwt"``, the strength
+        in 8-bit luma levels (None: the per-image budget), the visible label's wording and position.
     options : LabelOptions, optional
         All the options as the frozen groups of :mod:`labeler.options`, instead of the keywords (an
         array reads only its layers, its watermark group and the visible text and position).
@@ -127,30 +121,40 @@ def label(
     if isinstance(source, (str, os.PathLike)):
         if dst is None:
             raise LabelerError("labeling a file needs dst= (the output path)")
-        if fmt is not None:
-            _check_fmt(fmt)
-            try:
-                found = sniff_file(source)
-            except OSError:
-                found = fmt  # a missing or unreadable source: label_file says so, in its words
-            if found != fmt and not {found, fmt} <= {"mp4", "m4a", "mov"}:
-                raise LabelerError(f"fmt={fmt!r} does not match the content ({found})")
+        _check_path_fmt(source, fmt)
         return label_file(source, dst, record, options=resolve_options(options, **flat, **more))
     if dst is not None:
         raise LabelerError("dst= is for labeling a file; bytes and arrays are returned")
     if isinstance(source, (bytes, bytearray, memoryview)):
         return _label_bytes(bytes(source), record, fmt, resolve_options(options, **flat, **more))
     if hasattr(source, "__array_interface__"):
-        if fmt is not None or more:
-            extra = ", ".join(["fmt"] * (fmt is not None) + sorted(more))
-            raise LabelerError(f"{extra}: only for files and bytes, not arrays")
+        _check_array_keywords(fmt, more)
         return _label_array(source, record, resolve_options(options, **flat))
     raise LabelerError(f"cannot label a {type(source).__name__}: give a path, bytes or a NumPy array")
+
+
+def _check_array_keywords(fmt: str | None, more: dict[str, Any]) -> None:
+    if fmt is not None or more:
+        extra = ", ".join(["fmt"] * (fmt is not None) + sorted(more))
+        raise LabelerError(f"{extra}: only for files and bytes, not arrays")
 
 
 def _check_fmt(fmt: str) -> None:
     if fmt not in FORMATS:
         raise LabelerError(f"unknown format {fmt!r} (formats: {', '.join(FORMATS)})")
+
+
+def _check_path_fmt(source: str | os.PathLike[str], fmt: str | None) -> None:
+    """Refuse a ``fmt`` that the file's content contradicts (m4a/mp4/mov share a container)."""
+    if fmt is None:
+        return
+    _check_fmt(fmt)
+    try:
+        found = sniff_file(source)
+    except OSError:
+        return  # a missing or unreadable source: label_file says so, in its words
+    if found != fmt and not {found, fmt} <= {"mp4", "m4a", "mov"}:
+        raise LabelerError(f"fmt={fmt!r} does not match the content ({found})")
 
 
 def _label_bytes(data: bytes, record: AIGCLabel, fmt: str | None, options: LabelOptions) -> bytes:
@@ -161,11 +165,10 @@ def _label_bytes(data: bytes, record: AIGCLabel, fmt: str | None, options: Label
     found = sniff(data, f"input{EXTENSIONS[fmt][0]}" if fmt else "")
     if fmt is not None and found != fmt:
         raise LabelerError(f"fmt={fmt!r} does not match the content ({found})")
-    in_memory = _label_in_memory(data, record, found, options)
-    if in_memory is not None:
-        return in_memory
+    if _in_memory(found, options):
+        return _label_in_memory(data, record, found, options)
     ext = EXTENSIONS[found][0]
-    # label_file works on paths (ffmpeg, c2pa and the atomic writers need files): a private folder
+    # label_file works on paths (ffmpeg and the audio/video writers need files): a private folder
     # (mode 0700), removed on every exit, also when labeling fails.
     with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as folder:
         src, out = Path(folder) / f"input{ext}", Path(folder) / f"output{ext}"
@@ -177,31 +180,45 @@ def _label_bytes(data: bytes, record: AIGCLabel, fmt: str | None, options: Label
         return out.read_bytes()
 
 
-def _label_in_memory(data: bytes, record: AIGCLabel, fmt: str, options: LabelOptions) -> bytes | None:
-    """Label without any file when every requested layer can: the metadata label on any format, and
-    the image pixel layers (watermark, visible mark) on JPEG, PNG, WebP and TIFF. None otherwise
-    (C2PA signing, audio and video layers go through :func:`label_file`)."""
+def _in_memory(fmt: str, options: LabelOptions) -> bool:
+    """Whether every requested layer can label ``fmt`` in memory (see the module docstring)."""
+    pixel = set(options.layers) - {"metadata", "c2pa"}
+    if pixel and (fmt not in PIXEL_FORMATS or pixel - {"watermark", "visible"}):
+        return False
+    # The manifest store is written by the file pipeline's C2PA stage; a format C2PA cannot carry
+    # gets that stage's own refusal there.
+    return "c2pa" not in options.layers or (fmt in C2PA_FORMATS and options.c2pa.manifest_store is None)
+
+
+def _label_in_memory(data: bytes, record: AIGCLabel, fmt: str, options: LabelOptions) -> bytes:
+    """Label without any file: image pixel layers, then the metadata label, then the C2PA manifest,
+    each on the previous one's bytes (the order and the writers of :func:`label_file`)."""
     from labeler.stages import image_layers, stage_for
 
-    pixel = tuple(n for n in options.layers if n != "metadata")
-    if pixel and (fmt not in PIXEL_FORMATS or set(pixel) - {"watermark", "visible"}):
-        return None
     record.check()
     for layer in options.layers:
         stage = stage_for(layer, fmt)
         if stage.check is not None:
             stage.check(None, options)  # type: ignore[arg-type] - the checks read options only
+    pixel = tuple(n for n in options.layers if n in ("watermark", "visible"))
+    done: dict[str, dict[str, Any]] = {}
     if pixel:
         from labeler.media.image import encode_image, read_image
 
         image = read_image(data, fmt=fmt)
-        pixels, _ = image_layers(image, pixel, record, options)
+        pixels, done = image_layers(image, pixel, record, options)
         data = encode_image(pixels, fmt, like=image, quality=options.output.quality,
                             lossless=image.lossless)
     if "metadata" in options.layers:
         from labeler.metadata import write_label_bytes
 
         data, _ = write_label_bytes(data, record.to_json(), fmt)
+    if "c2pa" in options.layers:
+        from labeler.provenance.c2pa_sign import sign_bytes
+
+        assert options.c2pa.signer is not None  # the stage's check above
+        data, _ = sign_bytes(data, signer=options.c2pa.signer, label=record,
+                             soft_binding=done.get("watermark"), thumbnail=options.c2pa.thumbnail, fmt=fmt)
     return data
 
 

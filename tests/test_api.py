@@ -238,6 +238,63 @@ def test_label_of_bytes_stays_in_memory_and_equals_the_file_path(tmp_path, monke
     assert label((SAMPLES / name).read_bytes(), rec, layers=layers, key=key) == on_disk.read_bytes()
 
 
+@pytest.fixture(scope="module")
+def pki_signer(tmp_path_factory):
+    from labeler.provenance.c2pa_sign import local_signer
+    from labeler.provenance.pki import init_test_pki
+
+    pki = init_test_pki(tmp_path_factory.mktemp("pki") / "keys")
+    return local_signer(pki.chain, pki.signer_key), str(pki.trust_anchor)
+
+
+def _sample_bytes(name: str) -> bytes:
+    if name == "photo.webp":  # no WebP in samples/: the PNG photo encoded losslessly in memory
+        import io
+
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.open(SAMPLES / "photo.png").save(buf, "WEBP", lossless=True)
+        return buf.getvalue()
+    return (SAMPLES / name).read_bytes()
+
+
+@pytest.mark.parametrize(("name", "layers"), [("photo.jpg", "watermark,visible,metadata,c2pa"),
+                                              ("photo.png", "metadata,c2pa"),
+                                              ("photo.webp", "watermark,metadata,c2pa"),
+                                              ("speech.wav", "metadata,c2pa"), ("speech.mp3", "c2pa"),
+                                              ("speech.flac", "metadata,c2pa")])
+def test_label_of_bytes_with_c2pa_makes_no_temporary_file(tmp_path, monkeypatch, key, pki_signer, name,
+                                                           layers):
+    # c2pa-python signs and reads back file-like streams, so the C2PA layer needs no file for these
+    # formats (before: a private folder, a staging folder and two atomic outputs per call).
+    import labeler.atomic
+
+    signer, anchor = pki_signer
+    rec = AIGCLabel(PRODUCER, f"mem-c2pa-{name}")
+    data = _sample_bytes(name)
+    # Named as label(bytes) titles its manifest, so the two manifests are the same size.
+    on_disk = tmp_path / f"untitled{Path(name).suffix}"
+    (tmp_path / f"in-{name}").write_bytes(data)
+    label(tmp_path / f"in-{name}", rec, dst=on_disk, layers=layers, key=key, signer=signer)
+    from_path = verify(on_disk, key=key, trust_anchors=[anchor]).to_dict()
+
+    def no_temp(*args, **kwargs):
+        raise AssertionError("label(bytes) with the c2pa layer made a temporary file")
+
+    monkeypatch.setattr(tempfile, "TemporaryDirectory", no_temp)
+    monkeypatch.setattr(tempfile, "mkstemp", no_temp)
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", no_temp)
+    monkeypatch.setattr(labeler.atomic, "_create_beside", no_temp)
+    labeled = label(data, rec, layers=layers, key=key, signer=signer)
+    from_bytes = verify(labeled, key=key, trust_anchors=[anchor]).to_dict()
+    assert from_bytes["layers"]["c2pa"]["state"] == "Trusted"
+    assert from_bytes["layers"]["c2pa"]["aigc_fields"]["ProduceID"] == f"mem-c2pa-{name}"
+    assert (from_bytes["verdict"], from_bytes["confidence"]) == ("confirmed", "high")
+    # The same layers as labeling the file: the manifest differs only in its title and signature.
+    assert from_bytes["layers"] == from_path["layers"]
+
+
 def test_option_groups_label_exactly_as_the_keywords(tmp_path, key):
     from labeler.options import LabelOptions, VisibleOptions, WatermarkOptions
     from labeler.pipeline import label_file
