@@ -59,8 +59,9 @@ def _size(rng: np.random.Generator) -> tuple[int, int]:
 
 
 def _colour(rng: np.random.Generator, sat: float = 0.7) -> tuple[int, int, int]:
+    # saturation capped at 255: with sat > 0.75 the draw can pass 1.0, and np.uint8 of 256+ raises
     hsv = np.uint8(
-        [[[rng.integers(0, 180), int(255 * rng.uniform(0.25, sat + 0.25) ** 1), rng.integers(90, 256)]]]
+        [[[rng.integers(0, 180), min(255, int(255 * rng.uniform(0.25, sat + 0.25))), rng.integers(90, 256)]]]
     )
     r, g, b = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0]
     return int(r), int(g), int(b)

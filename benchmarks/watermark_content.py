@@ -14,7 +14,7 @@ default embed (``strength=None``: the per-image budget) and read after every att
 64-bit payload came back with p <= 1e-6. Quality is PSNR (all channels) and SSIM (luma) of the marked
 image against the original: worst / median / best per class. The flattest 256 x 256 area of every
 ``--crops`` image is saved (original | marked | marked with contrast x8 around its mean) as PNG under the
-corpus cache for a person to look at.
+corpus cache for a person to look at, and where it is elsewhere the darkest flat area (``<name>-dark.png``).
 """
 
 from __future__ import annotations
@@ -83,25 +83,47 @@ CONTENT_ATTACKS = {
 QUICK = ["none", "jpeg50", "webp75", "resize0.5", "resize0.75+jpeg75", "social 1080w jpeg85 x2", "rot+2"]
 
 
-def flattest_crop(img: np.ndarray, side: int = 256) -> tuple[int, int]:
-    """Top-left corner of the ``side`` x ``side`` window (on a 64 px grid) with the least luma activity."""
-    act = block_activity(luma(img), 64)
+def _window_sums(a: np.ndarray, k: int) -> np.ndarray:
+    """Sum of ``a`` over every k x k window of its cells."""
+    c = np.cumsum(np.cumsum(np.pad(a, ((1, 0), (1, 0))), 0), 1)
+    return c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]
+
+
+def flattest_crop(img: np.ndarray, side: int = 256, dark: bool = False) -> tuple[int, int]:
+    """Top-left corner of the ``side`` x ``side`` window (on a 64 px grid) with the least luma activity.
+
+    With ``dark``, the darkest (lowest mean luma) of the windows whose activity is within 1.5x of the
+    least (plus 0.5 level per cell): a flat dark fill, where a level of change is most visible (CIELAB
+    lightness slope 0.51 per level near level 25, 0.41 at 128).
+    """
+    y = luma(img)
+    act = block_activity(y, 64)
     k = side // 64
     h, w = act.shape
     if h < k or w < k:
         return 0, 0
-    c = np.cumsum(np.cumsum(np.pad(act, ((1, 0), (1, 0))), 0), 1)
-    win = c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]
+    win = _window_sums(act, k)
+    if dark:
+        hb, wb = h * 64, w * 64
+        grow = ((0, max(0, hb - y.shape[0])), (0, max(0, wb - y.shape[1])))
+        pad = np.pad(y.astype(np.float64), grow, "edge")
+        means = pad[:hb, :wb].reshape(h, 64, w, 64).mean(axis=(1, 3))
+        flat = win <= 1.5 * win.min() + 0.5 * k * k
+        win = np.where(flat, _window_sums(means, k), np.inf)
     i, j = np.unravel_index(int(np.argmin(win)), win.shape)
     return int(i) * 64, int(j) * 64
 
 
-def save_crop(name: str, img: np.ndarray, marked: np.ndarray, tag: str, side: int = 256) -> str:
-    """original | marked | marked with contrast x8 around its mean, as one PNG; returns the path."""
-    y0, x0 = flattest_crop(img, side)
+def save_crop(name: str, img: np.ndarray, marked: np.ndarray, tag: str, side: int = 256,
+              dark: bool = False) -> str:
+    """original | marked | marked with contrast x8 around its mean, as one PNG; returns the path.
+
+    ``dark``: the darkest flat window (:func:`flattest_crop`), saved as ``<name>-dark.png``.
+    """
+    y0, x0 = flattest_crop(img, side, dark)
     a, b = img[y0 : y0 + side, x0 : x0 + side], marked[y0 : y0 + side, x0 : x0 + side]
     stretched = np.clip((b.astype(np.float32) - b.mean(axis=(0, 1))) * 8 + 128, 0, 255).astype(np.uint8)
-    out = CACHE / "crops" / tag / f"{name}.png"
+    out = CACHE / "crops" / tag / f"{name}{'-dark' if dark else ''}.png"
     out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.concatenate([a, b, stretched], axis=1)).save(out)
     return str(out)
@@ -142,6 +164,8 @@ def main() -> None:
         quality[cls].append((name, psnr(img, marked), ssim(img, marked)))
         if args.crops:
             crops.append(save_crop(name, img, marked, tag))
+            if flattest_crop(img, dark=True) != flattest_crop(img):
+                crops.append(save_crop(name, img, marked, tag, dark=True))
         for attack in attacks:
             rng = np.random.default_rng([zlib.crc32(name.encode()), zlib.crc32(attack.encode())])
             r = detect(CONTENT_ATTACKS[attack](marked, rng), key=KEY)

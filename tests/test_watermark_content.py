@@ -242,3 +242,37 @@ def test_sixteen_bit_png_stays_sixteen_bit_with_alpha() -> None:
     assert back.dtype == np.uint16 and back.shape == (256, 320, 4)
     assert np.array_equal(back[..., 3], rgba[..., 3])
     assert detect(back, key=KEY).payload == payload_from_produce_id("img-16")
+
+
+def _benchmark_module(name: str):  # noqa: ANN202 - a module
+    """A module of benchmarks/ (its folder on sys.path: the benchmark scripts import each other)."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    folder = str(Path(__file__).resolve().parents[1] / "benchmarks")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    return importlib.import_module(name)
+
+
+def test_corpus_colour_saturates_instead_of_overflowing() -> None:
+    # saturation above 0.75 drew values past 255, and np.uint8 of them raised OverflowError
+    cc = _benchmark_module("content_corpus")
+    rng = np.random.default_rng(0)
+    colours = np.array([cc._colour(rng, 1.0) for _ in range(64)])
+    assert colours.min() >= 0 and colours.max() <= 255
+    assert (colours.max(axis=1) - colours.min(axis=1)).max() >= 200  # fully saturated ones are drawn
+
+
+def test_benchmark_dark_crop_finds_the_dark_flat_fill() -> None:
+    # the content benchmark's crops for a person to look at: the flattest area, and the darkest flat one
+    wc = _benchmark_module("watermark_content")
+    img = np.full((512, 768, 3), 150, np.uint8)
+    img[:, 512:] = 30  # a dark flat panel on the right
+    rng = np.random.default_rng(1)
+    img[:256, :256] = rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)  # texture: never chosen
+    y0, x0 = wc.flattest_crop(img, dark=True)
+    assert x0 >= 512 and img[y0 : y0 + 256, x0 : x0 + 256].max() == 30
+    y1, x1 = wc.flattest_crop(img)
+    assert img[y1 : y1 + 256, x1 : x1 + 256].std() == 0
