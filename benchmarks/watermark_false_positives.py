@@ -20,6 +20,14 @@ crops of the corpus photos), each generated from its own seed, a third JPEG-comp
 random key, on ``--workers`` processes (one thread each)::
 
     python benchmarks/watermark_false_positives.py --classes 10000 --workers 2 --write
+
+A run stopped by ``--budget`` can be continued with other seeds (``--start``): ``--dump rows.json`` keeps
+every trial's row, ``--budget 0`` only tabulates those rows, and ``--merge`` adds the counts of the
+``--classes`` table already in RESULTS.md (an earlier run with seeds below ``--start``)::
+
+    python benchmarks/watermark_false_positives.py --classes 8155 --start 1846 --workers 1 --dump rows.json
+    python benchmarks/watermark_false_positives.py --classes 8155 --start 1846 --workers 1 --dump rows.json \
+        --budget 0 --merge --write
 """
 
 from __future__ import annotations
@@ -136,12 +144,41 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)
 
 
+def prior_counts(section: str) -> dict[str, dict[str, float]]:
+    """Per-class counts of an earlier ``--classes`` table (the RESULTS.md section's text), for a run
+    that continues it with other seeds and kept no ``--dump`` rows: images, false detections, smallest
+    p, largest z, the numbers of p <= 0.1 / 0.01 / 0.001 (share x images, rounded) and ms per image."""
+    out = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 9 and cells[0] in CLASSES:
+            n = int(cells[1].replace(",", ""))
+            out[cells[0]] = {"n": n, "found": int(cells[2]), "pmin": float(cells[3]), "zmax": float(cells[4]),
+                             "k1": round(float(cells[5]) * n), "k2": round(float(cells[6]) * n),
+                             "k3": round(float(cells[7]) * n), "ms": float(cells[8])}
+    return out
+
+
+def _class_row(cls: str, v: list[tuple[float, float, bool, float]], prior: dict[str, float] | None) -> str:
+    """One table row: this run's trials ``v`` of ``cls`` plus an earlier run's counts ``prior``."""
+    q = prior or {"n": 0, "found": 0, "pmin": 1.0, "zmax": -np.inf, "k1": 0, "k2": 0, "k3": 0, "ms": 0.0}
+    p = np.array([r[0] for r in v]) if v else np.ones(0)
+    n = len(v) + q["n"]
+    counts = [int(np.sum(p <= a)) + q[k] for a, k in ((0.1, "k1"), (1e-2, "k2"), (1e-3, "k3"))]
+    ms = (1000 * sum(r[3] for r in v) + q["ms"] * q["n"]) / max(n, 1)
+    pmin = min(p.min(initial=1.0), q["pmin"])
+    return (f"| {cls} | {n} | {sum(r[2] for r in v) + q['found']} | {pmin:.3g} | "
+            f"{max(max((r[1] for r in v), default=-np.inf), q['zmax']):.2f} | "
+            + " | ".join(f"{c / max(n, 1):.4f}" for c in counts) + f" | {ms:.0f} |")
+
+
 def run_classes(per_class: int, workers: int, budget_s: float, start: int = 0,
-                dump: str | None = None) -> str:
+                dump: str | None = None, prior: dict[str, dict[str, float]] | None = None) -> str:
     """False positives per content class over ``per_class`` fresh images each (seeds ``start`` on;
     classes interleaved, so a run stopped by ``budget_s`` seconds covers every class equally); the
     RESULTS.md text. With ``dump`` the (class, seed, p, z, found, seconds) rows go to that JSON file, and
-    rows already there (an earlier run with other seeds) are counted in the table too."""
+    rows already there (an earlier run with other seeds) are counted in the table too; ``prior``
+    (:func:`prior_counts`) adds an earlier run's table instead."""
     import json
     import multiprocessing as mp
     from pathlib import Path
@@ -152,6 +189,8 @@ def run_classes(per_class: int, workers: int, budget_s: float, start: int = 0,
     for cls, _seed, p, z, found, sec in rows:
         res[cls].append((p, z, found, sec))
     t0 = time.perf_counter()
+    if budget_s <= 0:  # tabulate the dumped rows only
+        jobs = []
     with mp.get_context("fork").Pool(workers, initializer=_init_worker) as pool:
         for i, (cls, p, z, found, sec) in enumerate(pool.imap(_class_trial, jobs, chunksize=6)):
             res[cls].append((p, z, found, sec))
@@ -166,22 +205,22 @@ def run_classes(per_class: int, workers: int, budget_s: float, start: int = 0,
     if dump:
         Path(dump).write_text(json.dumps(rows))
     total = sum(len(v) for v in res.values())
+    run = f"the last run {wall:.0f} s" if jobs else "tabulated from the --dump rows"
+    earlier = sum(int(q["n"]) for q in (prior or {}).values())
+    merged = (f"; with the {earlier} trials of an earlier run's table (seeds below {start}), "
+              f"{total + earlier} in all") if earlier else ""
     lines = [f"Fresh unmarked images, 256-512 px a side, a third JPEG q40-95, each read with its own random "
              f"32-byte key, both methods, full sync search (`--classes {per_class}`, {workers} workers, "
-             f"{total} trials, the last run {wall:.0f} s). Threshold 1e-6. Classes: flat fills and shapes, "
-             "vector-like SVG art (rsvg-convert), cartoon illustrations, gradients / AI-look portraits, "
+             f"{total} trials from seed {start}, {run}{merged}). Threshold 1e-6. "
+             "Classes: flat fills and shapes, vector-like SVG art (rsvg-convert), cartoon illustrations, "
+             "gradients / AI-look portraits, "
              "text / UI renders, crops of the 13 corpus photos (half rescaled 0.5-2x). Calibration: "
              "without a mark P(p <= a) <= a must hold for every a.", "",
              "| class | images | false detections | smallest p | largest z | P(p <= 0.1) | P(p <= 0.01) "
              "| P(p <= 0.001) | ms / image (CPU) |", "|---|---|---|---|---|---|---|---|---|"]
     for cls in CLASSES:
-        v = res[cls]
-        if not v:
-            continue
-        p = np.array([r[0] for r in v])
-        lines.append(f"| {cls} | {len(v)} | {sum(r[2] for r in v)} | {p.min():.3g} | "
-                     f"{max(r[1] for r in v):.2f} | {np.mean(p <= 0.1):.4f} | {np.mean(p <= 0.01):.4f} | "
-                     f"{np.mean(p <= 1e-3):.4f} | {1000 * np.mean([r[3] for r in v]):.0f} |")
+        if res[cls] or (prior and cls in prior):
+            lines.append(_class_row(cls, res[cls], (prior or {}).get(cls)))
     return "\n".join(lines)
 
 
@@ -197,11 +236,21 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--start", type=int, default=0, help="first seed of --classes (continue a run)")
     ap.add_argument("--dump", default=None, help="JSON file of --classes rows: read, extended, written")
+    ap.add_argument("--merge", action="store_true",
+                    help="count the --classes table in RESULTS.md too (an earlier run, seeds below --start)")
     ap.add_argument("--budget", type=float, default=float("inf"),
-                    help="stop --classes after this many seconds")
+                    help="stop --classes after this many seconds (0: only tabulate the --dump rows)")
     args = ap.parse_args()
     if args.classes:
-        text = run_classes(args.classes, args.workers, args.budget, args.start, args.dump)
+        prior = None
+        if args.merge:  # the table written before, continued with other seeds
+            import re
+
+            from results import RESULTS
+
+            m = re.search(r"watermark:false_positives_classes:start -->(.*?)<!--", RESULTS.read_text(), re.S)
+            prior = prior_counts(m.group(1)) if m else None
+        text = run_classes(args.classes, args.workers, args.budget, args.start, args.dump, prior)
         print(text)
         if args.write:
             write_section("watermark:false_positives_classes", text)
