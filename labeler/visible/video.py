@@ -354,36 +354,21 @@ def add_video_label(
     whole = whole or seconds is None
     places = parse_places(at)
     seconds = 0.0 if seconds is None else float(seconds)
-    if not whole:
-        label_intervals(None, seconds)  # the seconds check, before any file is touched
-    if not 0 <= int(crf) <= 51:
-        raise LabelerError(f"crf must be 0..51, got {crf!r}")
-    if preset not in X264_PRESETS:
-        raise LabelerError(f"preset must be one of {', '.join(X264_PRESETS)}, got {preset!r}")
-    check_wording(text)
-    src_path, dst_path = os.path.abspath(os.fspath(src)), os.path.abspath(os.fspath(dst))
-    if os.path.exists(dst_path):
-        if os.path.exists(src_path) and os.path.samefile(src_path, dst_path):
-            raise LabelerError("output would overwrite the input; pick another name")
-        if not overwrite:
-            raise LabelerError(f"output exists: {os.fspath(dst)} (pass overwrite=True)")
+    _check_options(text, seconds, whole, crf, preset)
+    src_path, dst_path = _paths(src, dst, overwrite)
     info, frame = _probe_and_first_frame(src_path, style.scheme == "auto")
     intervals = None if whole else label_intervals(info.duration, seconds, places)
     height, width = _upright_size(info)
     placement = place_label(height, width, text, position=position, height_ratio=height_ratio, style=style)
     scheme = _scheme_for(frame, placement.box, (height, width), style)
-    x, y, _, _ = placement.box
+    rgba = label_rgba(placement, scheme)
+    _encode(src_path, dst_path, info, rgba, placement.box, intervals, int(crf), preset)
+    return _result(text, placement, seconds, places, intervals)
 
-    with tempfile.TemporaryDirectory(prefix="aigc-label-") as workdir:
-        png = os.path.join(workdir, "label.png")
-        Image.fromarray(label_rgba(placement, scheme), "RGBA").save(png, compress_level=1)
-        args = _command(src_path, png, info, x, y, intervals, int(crf), preset, dst_path)
-        with ff.output_path(dst_path) as tmp:
-            args[-1] = tmp
-            # -y: the temporary file exists already (created empty, so its name is ours). -xerror: a
-            # truncated or damaged input otherwise "succeeds" with the frames it could decode.
-            ff.run(["-loglevel", "error", "-xerror", "-y", *args], error=CorruptFile,
-                   names=[ff.input_url(src_path), tmp])
+
+def _result(text: str, placement: Placement, seconds: float, places: tuple[str, ...],
+            intervals: tuple[tuple[float, float | None], ...] | None) -> dict[str, Any]:
+    """The dict :func:`add_video_label` returns (``intervals`` None: the whole video)."""
     return {
         "kind": "video-text",
         "text": text,
@@ -395,6 +380,45 @@ def add_video_label(
         "whole": intervals is None,
         "intervals": ((0.0, None),) if intervals is None else intervals,
     }
+
+
+def _check_options(text: str, seconds: float, whole: bool, crf: int, preset: str) -> None:
+    """Refuse bad options before any file is touched (the :func:`add_video_label` checks)."""
+    if not whole:
+        label_intervals(None, seconds)  # the seconds check
+    if not 0 <= int(crf) <= 51:
+        raise LabelerError(f"crf must be 0..51, got {crf!r}")
+    if preset not in X264_PRESETS:
+        raise LabelerError(f"preset must be one of {', '.join(X264_PRESETS)}, got {preset!r}")
+    check_wording(text)
+
+
+def _paths(src: str | os.PathLike[str], dst: str | os.PathLike[str], overwrite: bool) -> tuple[str, str]:
+    """Absolute ``(src, dst)``; refuses a ``dst`` that is ``src``, or exists without ``overwrite``."""
+    src_path, dst_path = os.path.abspath(os.fspath(src)), os.path.abspath(os.fspath(dst))
+    if os.path.exists(dst_path):
+        if os.path.exists(src_path) and os.path.samefile(src_path, dst_path):
+            raise LabelerError("output would overwrite the input; pick another name")
+        if not overwrite:
+            raise LabelerError(f"output exists: {os.fspath(dst)} (pass overwrite=True)")
+    return src_path, dst_path
+
+
+def _encode(src: str, dst: str, info: VideoInfo, rgba: np.ndarray, box: tuple[int, int, int, int],
+            intervals: tuple[tuple[float, float | None], ...] | None, crf: int, preset: str) -> None:
+    """One ffmpeg run: ``src`` with the ``rgba`` plate overlaid at ``box`` during ``intervals``, to
+    ``dst`` (through a temporary file beside it, renamed on success)."""
+    x, y, _, _ = box
+    with tempfile.TemporaryDirectory(prefix="aigc-label-") as workdir:
+        png = os.path.join(workdir, "label.png")
+        Image.fromarray(rgba, "RGBA").save(png, compress_level=1)
+        args = _command(src, png, info, x, y, intervals, crf, preset, dst)
+        with ff.output_path(dst) as tmp:
+            args[-1] = tmp
+            # -y: the temporary file exists already (created empty, so its name is ours). -xerror: a
+            # truncated or damaged input otherwise "succeeds" with the frames it could decode.
+            ff.run(["-loglevel", "error", "-xerror", "-y", *args], error=CorruptFile,
+                   names=[ff.input_url(src), tmp])
 
 
 def _command(src: str, png: str, info: VideoInfo, x: int, y: int,
