@@ -624,3 +624,20 @@ def test_error_line_picks_the_reason() -> None:
     assert ff.error_line(plain, ["file:/tmp/x.mp4"]) == "invalid data found when processing input"
     assert ff.channel_count("7.1.4") == 12 and ff.channel_count("quad(side)") == 4
     assert ff.rate_text(23.976) == "24000/1001" and ff.rate_text("25") == "25"
+
+
+def test_frame_pipes_are_widened_where_the_system_allows(tmp_path: Path) -> None:
+    """widen_pipe asks Linux for a 1 MiB pipe (fewer wake-ups per raw frame); anything else gets 0."""
+    import sys
+
+    proc = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        granted = ff.widen_pipe(proc.stdout)
+        if sys.platform.startswith("linux"):
+            assert granted >= ff.PIPE_BYTES or granted == 0  # 0: pipe-max-size set below 1 MiB
+            assert ff.widen_pipe(proc.stdin, 1 << 16) >= 1 << 16
+    finally:
+        ff.stop(proc, kill=True)
+    with (tmp_path / "f").open("wb") as handle:
+        assert ff.widen_pipe(handle) == 0  # not a pipe: left alone
+    assert ff.widen_pipe(io.BytesIO()) == 0  # no descriptor

@@ -160,3 +160,19 @@ def test_watermark_keeps_every_timestamp_and_is_read_back(vfr: Path, tmp_path: P
         assert abs(shift) < Fraction(1, 10)
     found = detect_video(out, key=key)
     assert found.found and found.payload == payload
+
+
+def test_timed_reader_reads_blocks_of_any_track_number_length() -> None:
+    """Each block's head (track vint of 1 or 2 bytes, signed relative time, flags) is parsed apart from
+    the frame, which comes back whole, writable, with its cluster + relative time."""
+    import io
+
+    from labeler.media import timed
+
+    cluster = bytes([0x1F, 0x43, 0xB6, 0x75, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF])  # unknown size
+    stamp = bytes([0xE7, 0x81, 40])  # cluster time 40 ms
+    one = bytes([0xA3, 0x8A, 0x81, 0x00, 0x05, 0x80]) + b"abcdef"  # track 1 (1-byte vint), +5
+    two = bytes([0xA3, 0x8B, 0x40, 0x01, 0xFF, 0xFE, 0x80]) + b"ghijkl"  # track 1 (2-byte vint), -2
+    frames = list(timed.read_frames(io.BytesIO(cluster + stamp + one + two), 6))
+    assert [(bytes(f), ns) for f, ns in frames] == [(b"abcdef", 45_000_000), (b"ghijkl", 38_000_000)]
+    frames[0][0][0] = 0  # writable: a pass marks frames in place
