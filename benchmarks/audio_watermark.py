@@ -352,6 +352,70 @@ def false_positives(count: int, seed: int, lo: float, hi: float) -> tuple[int, l
 # --- report --------------------------------------------------------------------------------------------
 
 
+def _aw(*args: str) -> str:
+    """Run the audiowmark binary on PATH; its report (stdout + stderr) as text."""
+    r = subprocess.run(["audiowmark", *args], capture_output=True, text=True, timeout=900)
+    return r.stdout + r.stderr
+
+
+def side_by_side(groups: dict[str, list[tuple[str, np.ndarray, int]]], attacks: list[str], tmp: Path,
+                 seed: int) -> dict[str, dict[str, tuple[list[bool], list[bool]]]]:
+    """Ours and audiowmark (default strength, its own 128-bit payload) through the same attacks on the
+    same files: {attack: {group: ([ours exact?], [audiowmark exact?])}}. audiowmark counts as exact when
+    its payload is among the patterns it prints (it states no p-value); the speed and atempo rows use
+    its ``--detect-speed`` search, the others its plain ``get``."""
+    rng = np.random.default_rng(seed)
+    keyf = tmp / "aw.key"
+    _aw("gen-key", str(keyf))
+    out: dict[str, dict[str, tuple[list[bool], list[bool]]]] = {a: {g: ([], []) for g in groups}
+                                                               for a in attacks}
+    for group, files in groups.items():
+        for name, x, fs in files:
+            payload = rng.bytes(8)
+            hexpay = rng.bytes(16).hex()
+            y = embed_audio(x, fs, payload, key=KEY)
+            src, marked = tmp / "aw-src.wav", tmp / "aw-marked.wav"
+            sf.write(str(src), x, fs, subtype="PCM_16")
+            _aw("add", "--key", str(keyf), str(src), str(marked), hexpay)
+            ya_w, fa_w = _read(marked)
+            snr = 10 * np.log10(float((x.astype(np.float64) ** 2).sum())
+                                / max(float(((ya_w[: x.shape[0]] - x) ** 2).sum()), 1e-30))
+            print(f"audiowmark {name}: SNR {snr:.1f} dB", flush=True)
+            for a in attacks:
+                seed_a, rep = int(rng.integers(1 << 31)), ""
+                try:
+                    ya, fa = attack(a, y, fs, tmp, np.random.default_rng(seed_a))
+                    r = detect_audio(ya, fa, key=KEY)
+                    ok = bool(r.found and r.payload == payload)
+                    yb, fb = attack(a, ya_w, fa_w, tmp, np.random.default_rng(seed_a))
+                    att = tmp / "aw-att.wav"
+                    sf.write(str(att), yb, fb, subtype="FLOAT")
+                    extra = ["--detect-speed"] if a.startswith(("speed", "atempo")) else []
+                    rep = _aw("get", *extra, "--key", str(keyf), str(att))
+                    ok_w = hexpay in rep
+                except subprocess.CalledProcessError:
+                    ok, ok_w = False, False
+                out[a][group][0].append(ok)
+                out[a][group][1].append(ok_w)
+                print(f"{group:16s} {name:18s} {a:12s} ours {'ok' if ok else '--'} audiowmark "
+                      f"{'ok' if ok_w else '--'} ({rep.count('pattern')} patterns)", flush=True)
+    return out
+
+
+def side_by_side_table(res: dict[str, dict[str, tuple[list[bool], list[bool]]]]) -> str:
+    """Markdown: per attack and group "ours / audiowmark" exact counts, plus the totals."""
+    groups = list(next(iter(res.values())))
+    head = ("| attack | " + " | ".join(f"{g}: ours / audiowmark" for g in groups)
+            + " | all: ours / audiowmark |\n|---|" + "---|" * (len(groups) + 1) + "\n")
+    rows = []
+    for a, per in res.items():
+        cells = [f"{_rate(per[g][0])} / {_rate(per[g][1])}" for g in groups]
+        ours = [v for g in groups for v in per[g][0]]
+        theirs = [v for g in groups for v in per[g][1]]
+        rows.append(f"| {a} | " + " | ".join(cells) + f" | **{_rate(ours)} / {_rate(theirs)}** |")
+    return head + "\n".join(rows)
+
+
 def _rate(v: list[bool]) -> str:
     return f"{sum(v)}/{len(v)}" if v else "-"
 
@@ -365,7 +429,26 @@ def main() -> None:
     ap.add_argument("--attacks", default=None, help="comma-separated subset of: " + ",".join(ATTACKS))
     ap.add_argument("--seed", type=int, default=14)
     ap.add_argument("--speed", action="store_true", help="only the speed table (music-piano or synthesized)")
+    ap.add_argument("--audiowmark", action="store_true",
+                    help="only the side-by-side table with the audiowmark binary on PATH")
     args = ap.parse_args()
+    if args.audiowmark:
+        if not shutil.which("audiowmark"):
+            raise SystemExit("audiowmark is not on PATH (see benchmarks/README-audio.md)")
+        attacks = args.attacks.split(",") if args.attacks else (QUICK if args.quick else list(ATTACKS))
+        t0 = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="aigc-audio-aw-") as td:
+            groups = material(Path(td), args.quick)
+            res = side_by_side(groups, attacks, Path(td), args.seed)
+        ver = _aw("--version").strip().splitlines()[0]
+        text = (f"Exact payload per file, ours (64 bits, found with p <= 1e-6) / audiowmark ({ver}, default "
+                f"strength, 128 bits among the patterns it prints; `--detect-speed` on the speed and atempo "
+                f"rows), the same files and the same attack draws; {time.perf_counter() - t0:.0f} s.\n\n"
+                + side_by_side_table(res))
+        print(text)
+        if args.write:
+            write_section("watermark:audio-vs-audiowmark", text)
+        return
     if args.speed:
         src = CORPUS / "music-piano.wav"
         x = sf.read(str(src), dtype="float32", always_2d=True)[0] if src.exists() else synth_music(30.0, 5)
@@ -416,7 +499,7 @@ def main() -> None:
                               text=True).stdout
     vorbis = "yes" if "libvorbis" in encoders else "NO (row fails)"
     if shutil.which("audiowmark"):
-        aw = "audiowmark on PATH: side-by-side run not implemented in this version"
+        aw = "audiowmark on PATH: side by side with `--audiowmark`"
     else:
         aw = "audiowmark not on PATH: not run (see benchmarks/README-audio.md)"
     text = (f"Exact 64-bit payload (found, p <= 1e-6, right payload) per file, default strength; "
