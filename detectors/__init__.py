@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = ["verify", "Report", "MetadataLayer", "VERDICTS", "CONFIDENCES", "SCHEMA", "Decision", "decide",
            "cross_check", "Source", "TEMP_PREFIX", "VerifyOptions", "VERIFY_LAYERS", "QUICK_LAYERS",
-           "parse_verify_layers"]
+           "QUICK_WATERMARK_NOTE", "parse_verify_layers"]
 
 #: The layers :func:`verify` can examine, in report order.
 VERIFY_LAYERS = ("metadata", "c2pa", "watermark", "visible")
@@ -89,7 +89,9 @@ def verify(
     layers : str or sequence of str, optional
         Which layers to examine: names from :data:`VERIFY_LAYERS` (``"metadata,c2pa"`` or a sequence),
         or ``"quick"`` for :data:`QUICK_LAYERS` (metadata, C2PA and, with ``key``, the watermark: no
-        visible search). Default: all. ``report.examined`` lists the layers examined, so a layer left
+        visible search; the image watermark is then read at its geometry as given, no rescale or
+        rotation search, and the layer's ``note`` says so when nothing was found). Default: all.
+        ``report.examined`` lists the layers examined, so a layer left
         out reads as "not examined", never as "absent"; the verdict rules are unchanged for those
         examined (a metadata layer not examined counts as no label, as for a pixel array).
 
@@ -115,7 +117,9 @@ def verify(
     :data:`TEMP_PREFIX`) that is removed before this function returns.
     """
     wanted = tuple(n for n in parse_verify_layers(layers) if visible or n != "visible")
-    opts = VerifyOptions(key, tuple(trust_anchors or ()), "visible" in wanted, manifest_store, wanted)
+    # ``layers="quick"`` is triage: the watermark is read at the geometry as given only (no lattice search)
+    quick = isinstance(layers, str) and layers.strip() == "quick"
+    opts = VerifyOptions(key, tuple(trust_anchors or ()), "visible" in wanted, manifest_store, wanted, quick)
     if isinstance(source, (bytes, bytearray, memoryview)):
         return _verify_bytes(bytes(source), opts)
     if isinstance(source, (str, os.PathLike)):
@@ -136,6 +140,13 @@ class VerifyOptions:
     visible: bool = True
     manifest_store: str | None = None
     layers: tuple[str, ...] = VERIFY_LAYERS
+    #: ``layers="quick"``: the image watermark is read as given (no rescale / rotation search).
+    quick: bool = False
+
+
+#: The watermark layer's ``note`` when ``layers="quick"`` read an image as given and found no mark.
+QUICK_WATERMARK_NOTE = ("read at the geometry as given only (quick): a rescaled or rotated copy was not "
+                        "searched; verify without --quick for that")
 
 
 def parse_verify_layers(spec: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -214,7 +225,8 @@ def _verify_array(array: Any, opts: VerifyOptions) -> Report:
     empty = MetadataLayer()
     if opts.key is not None and "watermark" in opts.layers:
         report.examined.append("watermark")
-        report.watermark = _guarded(report, "watermark", watermark_layer, source, "image", opts.key, empty)
+        report.watermark = _guarded(report, "watermark", watermark_layer, source, "image", opts.key, empty,
+                                    quick=opts.quick)
     if opts.visible:
         report.examined.append("visible")
         report.visible = _guarded(report, "visible", visible_layer, source)
@@ -254,7 +266,7 @@ def _judge(report: Report, fmt: str, found: list[Any], pixels: _Pixels | None, p
     if opts.key is not None and "watermark" in opts.layers:
         report.examined.append("watermark")
         report.watermark = _guarded(report, "watermark", watermark_layer, pixels, report.medium, opts.key,
-                                    metadata, path, samples)
+                                    metadata, path, samples, quick=opts.quick)
     if opts.visible and (pixels is not None or report.medium == "video" or samples is not None):
         report.examined.append("visible")
     if opts.visible and pixels is not None:
@@ -403,14 +415,18 @@ def audio_visible_layer(samples: _Samples) -> dict[str, Any]:
 
 
 def watermark_layer(pixels: _Pixels | None, what: str, key: bytes, metadata: MetadataLayer,
-                    path: Path | bytes | None = None, samples: _Samples | None = None) -> dict[str, Any]:
+                    path: Path | bytes | None = None, samples: _Samples | None = None,
+                    quick: bool = False) -> dict[str, Any]:
     """The ``layers.watermark`` entry: detection result, key ID, and agreement with the metadata label.
 
     Images are read from their decoded pixels, audio from its decoded ``samples`` (one decode shared
     with the audio cue search); ``path`` is the file (or bytes) for media read from a file.
     ``matches_metadata`` is true/false when both a watermark and a metadata ProduceID exist (the
     default payload is derived from the ProduceID), else null. A file the detector cannot read
-    (video, an image under 128 px, audio under 1.5 s) gets ``checked: false`` and a ``note``.
+    (video, an image under 128 px, audio under 1.5 s) gets ``checked: false`` and a ``note``. With
+    ``quick`` an image is read at its geometry as given only (offsets, no rescale / rotation search;
+    the p-value counts those reads only), and an image without a mark there gets
+    :data:`QUICK_WATERMARK_NOTE`, so "not searched" never reads as "absent".
     """
     from labeler.watermark.keyfile import key_id
 
@@ -418,7 +434,9 @@ def watermark_layer(pixels: _Pixels | None, what: str, key: bytes, metadata: Met
                              "method": None, "matches_metadata": None, "key_id": key_id(key)}
     try:
         if pixels is not None:
-            result = _detect_image(pixels, key)
+            result = _detect_image(pixels, key, search_scale=not quick)
+            if quick and not result.found:
+                layer["note"] = QUICK_WATERMARK_NOTE
         elif samples is not None:
             from detectors.watermark import detect_audio
 
@@ -481,13 +499,13 @@ def _soundtrack_mark(path: Path, key: bytes) -> Any:
     return result if result.found else None
 
 
-def _detect_image(pixels: _Pixels, key: bytes) -> Any:
+def _detect_image(pixels: _Pixels, key: bytes, search_scale: bool = True) -> Any:
     from detectors.watermark import detect
 
     image = pixels.get()
     if image is None:
         raise LabelerError(pixels.error or "the image could not be decoded")
-    return detect(image, key=key)
+    return detect(image, key=key, search_scale=search_scale)
 
 
 class _Samples:

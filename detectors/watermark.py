@@ -256,7 +256,7 @@ def detect(image: np.ndarray, *, key: bytes, method: str | None = None,
     search_scale : bool
         When the image as given does not decode, estimate the mark's lattice (rescale, rotation) from
         the image's autocorrelation and retry (3 to 6 candidates, :func:`scale_tries`). Off: offsets
-        only (faster).
+        only (faster; the p-value then counts the reads as given only).
 
     Returns
     -------
@@ -274,37 +274,48 @@ def detect(image: np.ndarray, *, key: bytes, method: str | None = None,
     y = luma_fast(image)
     # every hypothesis the search may look at, fixed in advance so the p-value does not depend on
     # which path the search took: all shifts of every method at scale 1 and at each scale candidate
-    per_scale = sum(s.shifts for s in schemes)
     tries = scale_tries(*y.shape) if search_scale else 0
-    trials = per_scale * (READS_AS_GIVEN + tries)
+    search = _Search(schemes, key, sum(s.shifts for s in schemes) * (READS_AS_GIVEN + tries), threshold)
+    search.as_given(prefilter_parts(y))
+    if search.best() is None and search_scale:
+        search.geometry(y, tries)
+    return search.result()
 
-    attempts: list[_Attempt] = []
-    z_img = prefilter_parts(y)
-    z_min = _z_min(trials, threshold)
 
-    def done() -> _Attempt | None:
-        good = [a for a in attempts if a.crc_ok and _p_value(a, trials) <= threshold]
-        return min(good, key=lambda a: _p_value(a, trials)) if good else None
+class _Search:
+    """The attempts of one :func:`detect` call and the p-value they share (``trials`` hypotheses)."""
 
-    # the image as given: first the fast half-resolution fold of every method, then the full one for a
-    # method whose half-resolution pilot showed something (skipping reads keeps the union bound valid)
-    for scheme in schemes:
-        attempts.append(_read(z_img, scheme, key, (1.0, 1.0), z_min=z_min, half=True))
-        if done():
-            break
-    if done() is None:
-        for scheme, fast in zip(schemes, list(attempts), strict=False):
+    def __init__(self, schemes: list[Scheme], key: bytes, trials: int, threshold: float) -> None:
+        self.schemes, self.key, self.trials, self.threshold = schemes, key, trials, threshold
+        self.z_min = _z_min(trials, threshold)
+        self.attempts: list[_Attempt] = []
+
+    def best(self) -> _Attempt | None:
+        """The most significant attempt that passes (CRC and threshold), else None."""
+        good = [a for a in self.attempts if a.crc_ok and _p_value(a, self.trials) <= self.threshold]
+        return min(good, key=lambda a: _p_value(a, self.trials)) if good else None
+
+    def as_given(self, z_img: Prefiltered) -> None:
+        """The image as given: the half-resolution fold of every method, then the full one for a method
+        whose half-resolution pilot showed something (skipping reads keeps the union bound valid)."""
+        for scheme in self.schemes:
+            self.attempts.append(_read(z_img, scheme, self.key, (1.0, 1.0), z_min=self.z_min, half=True))
+            if self.best():
+                return
+        for scheme, fast in zip(self.schemes, list(self.attempts), strict=False):
             if fast.z >= FULL_READ_MIN_Z:
-                attempts.append(_read(z_img, scheme, key, (1.0, 1.0), z_min=z_min))
-                if done():
-                    break
-    if done() is None and search_scale:
-        tile_px = schemes[0].tile_px
-        candidates = [c for c in scale_candidates(geometry_image(y), tile_px, *SCALE_RANGE, count=tries + 1)
+                self.attempts.append(_read(z_img, scheme, self.key, (1.0, 1.0), z_min=self.z_min))
+                if self.best():
+                    return
+
+    def geometry(self, y: np.ndarray, tries: int) -> None:
+        """Estimate the lattice, screen its first ``tries`` candidates and read those that pass."""
+        candidates = [c for c in scale_candidates(geometry_image(y), self.schemes[0].tile_px, *SCALE_RANGE,
+                                                  count=tries + 1)
                       if np.abs(c - np.eye(2)).max() > 0.004]  # the geometry as given was tried
         y_float = y.astype(np.float32)  # once for every resampling below
         for mat in candidates[:tries]:
-            if _screen(y_float, mat, schemes, key) < SCREEN_MIN_Z:
+            if _screen(y_float, mat, self.schemes, self.key) < SCREEN_MIN_Z:
                 continue
             y2 = _resample(y_float, mat)
             if y2 is None:
@@ -312,19 +323,17 @@ def detect(image: np.ndarray, *, key: bytes, method: str | None = None,
             z2 = prefilter_parts(y2)
             geometry = (float(np.hypot(mat[0, 0], mat[1, 0])), float(np.hypot(mat[0, 1], mat[1, 1])))
             angle = float(np.degrees(np.arctan2(mat[1, 0] - mat[0, 1], mat[0, 0] + mat[1, 1])))
-            for scheme in schemes:
-                attempts.append(_read(z2, scheme, key, geometry, angle, z_min=z_min))
-            if done():
-                break
+            for scheme in self.schemes:
+                self.attempts.append(_read(z2, scheme, self.key, geometry, angle, z_min=self.z_min))
+            if self.best():
+                return
 
-    best = done()
-    if best is None:
-        best = max(attempts, key=lambda a: a.z)
-        return WatermarkResult(found=False, payload=None, p_value=_p_value(best, trials),
-                               method=best.scheme.name, z=best.z, scale=best.scale, rotation=best.rotation,
-                               offset=best.offset,
-                               trials=trials, threshold=threshold)
-    return WatermarkResult(found=True, payload=best.payload, p_value=_p_value(best, trials),
-                           method=best.scheme.name, z=best.z, scale=best.scale, rotation=best.rotation,
-                               offset=best.offset,
-                           bit_errors=best.bit_errors, trials=trials, threshold=threshold)
+    def result(self) -> WatermarkResult:
+        """The best passing attempt, else the strongest failed one (``found`` False)."""
+        best = self.best()
+        a = best if best is not None else max(self.attempts, key=lambda a: a.z)
+        return WatermarkResult(found=best is not None, payload=a.payload if best is not None else None,
+                               p_value=_p_value(a, self.trials), method=a.scheme.name, z=a.z, scale=a.scale,
+                               rotation=a.rotation, offset=a.offset,
+                               bit_errors=a.bit_errors if best is not None else None, trials=self.trials,
+                               threshold=self.threshold)

@@ -127,3 +127,23 @@ def test_cli_batch_verify_quick(labeled, tmp_path) -> None:
     assert records["a.jpg"]["examined"] == ["metadata", "c2pa", "watermark"]
     assert records["b.wav"]["examined"][:2] == ["metadata", "c2pa"]
     assert all("visible" not in r["layers"] for r in records.values())
+
+
+def test_quick_reads_the_watermark_as_given_and_says_so(labeled) -> None:
+    """--quick is triage: no rescale search, and a mark it did not find is "not searched", not "absent"."""
+    import cv2
+
+    from detectors import QUICK_WATERMARK_NOTE
+    from labeler.media import read_image
+
+    path, _, key = labeled
+    pixels = read_image(path).pixels
+    as_given = verify(pixels, key=key, layers="quick").watermark
+    assert as_given["present"] and "note" not in as_given  # found as given: nothing to qualify
+    h, w = pixels.shape[:2]
+    smaller = cv2.resize(pixels, (round(w * 0.75), round(h * 0.75)), interpolation=cv2.INTER_AREA)
+    full, quick = verify(smaller, key=key).watermark, verify(smaller, key=key, layers="quick").watermark
+    assert full["present"] and "note" not in full  # the lattice search undoes the resize
+    assert not quick["present"] and quick["checked"] and quick["note"] == QUICK_WATERMARK_NOTE
+    # an explicit list of the same layers is not triage: the watermark is searched in full
+    assert verify(smaller, key=key, layers=QUICK_LAYERS).watermark["present"]
