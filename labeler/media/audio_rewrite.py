@@ -9,9 +9,10 @@ are moved to stay on the same programme sample.
 from __future__ import annotations
 
 import os
+import re
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -48,7 +49,7 @@ def rewrite_audio_file(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
     transform: Callable[[np.ndarray, int], np.ndarray | AudioEdit],
-) -> None:
+) -> list[str]:
     """Decode ``src``, pass its samples through ``transform``, write ``dst`` atomically, tags kept.
 
     The one read/write path of the audio explicit labels. WAV, FLAC and OGG keep their soundfile
@@ -64,8 +65,10 @@ def rewrite_audio_file(
     lead-out set to the new length. WAV: every chunk of the source but ``fmt``, ``fact``, ``data``,
     ``ds64`` and ``PEAK`` is copied byte for byte (``LIST``/``INFO``, ``id3``, ``bext``, ``iXML``,
     ``AIGC``, ``plst``, ``LIST``/``adtl``...), before or after ``data`` as in the source, except that
-    the sample positions of ``cue`` points and ``smpl`` loops are moved by the delay. OGG: the Vorbis
-    comments, through mutagen.
+    the sample positions of ``cue`` points and ``smpl`` loops are moved by the delay, and the BWF
+    timecode (``bext`` TimeReference, iXML's ``TIMESTAMP_SAMPLES_SINCE_MIDNIGHT`` and
+    ``BWF_TIME_REFERENCE``) is moved earlier by it, so the programme keeps its time of day. OGG: the
+    Vorbis comments, through mutagen.
 
     The delay is what the transform says: an :class:`AudioEdit`'s ``delay`` (samples inserted before
     the programme). A transform that returns bare samples of the input's length moved nothing (delay
@@ -78,6 +81,12 @@ def rewrite_audio_file(
         Input and output files (may be the same path).
     transform : callable
         ``(samples (frames, channels) float32, sample_rate) -> samples`` or :class:`AudioEdit`.
+
+    Returns
+    -------
+    list of str
+        Notes for the user: what could not be kept exactly (a timecode earlier than the inserted
+        label, clamped at midnight). Empty as a rule.
 
     Raises
     ------
@@ -93,18 +102,18 @@ def rewrite_audio_file(
     else:
         out = edited
         delay = 0 if len(out) == len(data.samples) else None
-    shift = _Shift(delay, len(out))
+    shift = _Shift(delay, len(out), data.sample_rate)
     fmt = audio_format_for(dst) or (data.format or "").lower()
     if fmt in ("mp3", "m4a"):
         write_audio(dst, out, data.sample_rate, format=fmt, bitrate=_bitrate_of(src), metadata_from=src)
-        return
+        return shift.notes
     if fmt not in _TAG_COPIERS:
         raise LabelerError(f"cannot write the labeled audio as {fmt or os.fspath(dst)!r}")
     same = audio_format_for(src) == fmt and data.subtype and data.subtype.isupper()
     subtype = data.subtype if same else None
     if (data.format or "").lower() != fmt:
         write_audio(dst, out, data.sample_rate, format=fmt, subtype=subtype)  # other container: no tags
-        return
+        return shift.notes
     folder = os.path.dirname(os.path.abspath(dst))
     if not os.path.isdir(folder):
         raise LabelerError(f"output folder does not exist: {folder}")
@@ -113,6 +122,7 @@ def rewrite_audio_file(
         write_audio(encoded, out, data.sample_rate, format=fmt, subtype=subtype)
         with open(src, "rb") as source, open(encoded, "r+b") as fresh, atomic_output(dst) as handle:
             _TAG_COPIERS[fmt](source, fresh, handle, shift)
+    return shift.notes
 
 
 @dataclass(frozen=True)
@@ -120,17 +130,22 @@ class _Shift:
     """How sample positions move from the source to the labeled file.
 
     ``delay``: samples inserted before the programme (None: unknown, positions cannot be kept);
-    ``frames``: length of the labeled audio in samples per channel.
+    ``frames``: length of the labeled audio in samples per channel; ``rate``: its sample rate (Hz,
+    the source's); ``notes``: what the copiers could not keep exactly, for the caller to report.
     """
 
     delay: int | None
     frames: int
+    rate: int = 0
+    notes: list[str] = field(default_factory=list)
 
 
 # WAV chunks the encoder writes itself; chunks whose contents are sample positions, and the lists that
 # only make sense beside them (a playlist and the cue points' labels refer to cue point IDs).
 _WAV_OWN = {b"fmt ", b"fact", b"data", b"ds64", b"PEAK"}
 _WAV_POSITIONAL = {b"cue ", b"smpl", b"plst"}
+# Chunks holding the time of day of the first sample (BWF): moved earlier by the inserted samples.
+_WAV_TIMECODE = (b"bext", b"iXML")
 _U32_MAX = 0xFFFFFFFF
 
 
@@ -158,6 +173,10 @@ def _wav_with_tags(src: BinaryIO, fresh: BinaryIO, out: BinaryIO, shift: _Shift)
             if payload is None:
                 continue  # malformed: its positions cannot be moved
             moved[chunk.offset] = riff._chunk_bytes(chunk.cid, payload)
+        elif chunk.cid in _WAV_TIMECODE and shift.delay:
+            payload = _moved_timecode(src, chunk, shift)
+            if payload is not None:  # None: no timecode in it, copied as it is
+                moved[chunk.offset] = riff._chunk_bytes(chunk.cid, payload)
         (after if seen_data else before).append(chunk)
     if new.form != b"RIFF" or not (before or after):
         fresh.seek(0)
@@ -219,6 +238,72 @@ def _moved_wav_positions(src: BinaryIO, chunk: Any, delay: int) -> bytes | None:
             moved = min(struct.unpack_from("<I", payload, at)[0] + delay, _U32_MAX)
             struct.pack_into("<I", payload, at, moved)
     return bytes(payload)
+
+
+# EBU Tech 3285 (BWF) bext: Description 256, Originator 32, OriginatorReference 32, OriginationDate 10,
+# OriginationTime 8 bytes, then TimeReference as a little-endian uint64 (low dword first).
+_BEXT_TIME_AT = 338
+# iXML 2.x: a 64-bit sample count split in two decimal 32-bit halves, and the rate it counts at.
+_IXML_PAIRS = ((b"TIMESTAMP_SAMPLES_SINCE_MIDNIGHT_HI", b"TIMESTAMP_SAMPLES_SINCE_MIDNIGHT_LO", True),
+               (b"BWF_TIME_REFERENCE_HIGH", b"BWF_TIME_REFERENCE_LOW", False))
+
+
+def _moved_timecode(src: BinaryIO, chunk: Any, shift: _Shift) -> bytes | None:
+    """The payload of a ``bext`` or ``iXML`` chunk with its time reference moved ``shift.delay`` earlier.
+
+    The label's samples now come first, so the first sample's time of day is earlier by their
+    duration and the programme keeps its own. A reference smaller than that is set to 0 (midnight)
+    and a note says so. None when the chunk holds no time reference (or is too large to edit).
+    """
+    from labeler import limits
+
+    if chunk.stored != chunk.size or chunk.size > limits.MAX_XMP_PACKET:
+        return None
+    src.seek(chunk.start)
+    payload = bytearray(src.read(chunk.size))
+    what = "BWF bext TimeReference" if chunk.cid == b"bext" else "iXML timestamp"
+    if chunk.cid == b"bext":
+        if len(payload) < _BEXT_TIME_AT + 8:
+            return None
+        old = struct.unpack_from("<Q", payload, _BEXT_TIME_AT)[0]
+        struct.pack_into("<Q", payload, _BEXT_TIME_AT, _earlier(old, shift.delay or 0, what, shift))
+        return bytes(payload)
+    text, changed = bytes(payload), False
+    for hi_tag, lo_tag, own_rate in _IXML_PAIRS:
+        hi, lo = _ixml_number(text, hi_tag), _ixml_number(text, lo_tag)
+        if hi is None or lo is None:
+            continue
+        delay = shift.delay or 0
+        rate = _ixml_number(text, b"TIMESTAMP_SAMPLE_RATE") if own_rate else None
+        if rate and shift.rate and rate != shift.rate:
+            delay = round(delay * rate / shift.rate)  # the timestamp counts at its own rate
+        new = _earlier((hi << 32) + lo, delay, what, shift)
+        text = _ixml_set(_ixml_set(text, hi_tag, new >> 32), lo_tag, new & _U32_MAX)
+        changed = True
+    return text if changed else None
+
+
+def _earlier(reference: int, delay: int, what: str, shift: _Shift) -> int:
+    if reference >= delay:
+        return reference - delay
+    shift.notes.append(f"{what} ({reference} samples since midnight) is earlier than the {delay} samples "
+                       "the audio label put before it: set to 0, so the programme's timecode is off by "
+                       f"{delay - reference} samples")
+    return 0
+
+
+def _ixml_element(tag: bytes) -> re.Pattern[bytes]:
+    return re.compile(rb"(<" + tag + rb">\s*)(\d{1,20})(\s*</" + tag + rb">)")
+
+
+def _ixml_number(text: bytes, tag: bytes) -> int | None:
+    """The single decimal value of ``<TAG>`` in iXML; None when absent, repeated or not a number."""
+    found = _ixml_element(tag).findall(text)
+    return int(found[0][1]) if len(found) == 1 else None
+
+
+def _ixml_set(text: bytes, tag: bytes, value: int) -> bytes:
+    return _ixml_element(tag).sub(lambda m: m.group(1) + str(value).encode() + m.group(3), text, count=1)
 
 
 # FLAC metadata block types (RFC 9639 8.1) that describe the old audio frames, and the cue sheet.
