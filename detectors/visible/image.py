@@ -334,6 +334,28 @@ def _ncc_maps(region: np.ndarray, keys: list[tuple[str, int]], style: LabelStyle
     return maps
 
 
+# A coarse find: score, top band?, centre (x, y) and ink height (working px), wording, width (working px).
+_Place = tuple[float, bool, tuple[float, float], float, str, float]
+
+
+def _distinct_places(candidates: list[_Place]) -> list[_Place]:
+    """The best :data:`COARSE_CANDIDATES` coarse finds scoring at least :data:`COARSE_FLOOR`, one per place.
+
+    A place is confirmed once per wording length (with every height and wording of that length near
+    it), whichever height found it; the other length gets its own look (a long wording's prefix or
+    suffix can outscore it there in the coarse pass).
+    """
+    chosen: list[_Place] = []
+    for cand in sorted(candidates, key=lambda c: -c[0]):
+        if cand[0] < COARSE_FLOOR or len(chosen) >= COARSE_CANDIDATES:
+            break
+        if any(c[1] == cand[1] and c[4] == cand[4] and abs(c[2][0] - cand[2][0]) < 0.5 * max(c[5], cand[5])
+               and abs(c[2][1] - cand[2][1]) < 0.5 * cand[3] for c in chosen):
+            continue
+        chosen.append(cand)
+    return chosen
+
+
 def _coarse_then_confirm(grey: np.ndarray, texts: tuple[str, ...], ladder: list[float],
                          style: LabelStyle) -> _Match:
     """Coarse FFT search over both bands, then :func:`_match_region` at working size around the best places.
@@ -370,7 +392,7 @@ def _coarse_then_confirm(grey: np.ndarray, texts: tuple[str, ...], ladder: list[
         return _NO_MATCH
     depth = min(sh, max(_template_cached(t, k, style)[0].shape[0] for t, k in keys)
                 + math.ceil(0.1 * work_short * sy) + 3)
-    candidates = []  # coarse score, top?, centre x, centre y (working px), ink (working px), text
+    candidates: list[_Place] = []
     for top in (True, False):
         y0 = 0 if top else sh - depth
         spans = []
@@ -388,20 +410,8 @@ def _coarse_then_confirm(grey: np.ndarray, texts: tuple[str, ...], ladder: list[
             my, mx = np.unravel_index(int(np.argmax(usable)), usable.shape)
             centre = ((mx + tw / 2) / sx, (y0 + off + my + th / 2) / sy)
             candidates.append((float(usable[my, mx]), top, centre, ink4 / 4 / scale, text, tw / sx))
-    candidates.sort(key=lambda c: -c[0])
-    chosen: list[tuple[float, bool, tuple[float, float], float, str, float]] = []
-    for cand in candidates:
-        if cand[0] < COARSE_FLOOR or len(chosen) >= COARSE_CANDIDATES:
-            break
-        # A place is confirmed once per wording length (with every height and wording of that length
-        # near it), whichever height found it; the other length gets its own look (a long wording's
-        # prefix or suffix can outscore it there in the coarse pass).
-        if any(c[1] == cand[1] and c[4] == cand[4] and abs(c[2][0] - cand[2][0]) < 0.5 * max(c[5], cand[5])
-               and abs(c[2][1] - cand[2][1]) < 0.5 * cand[3] for c in chosen):
-            continue
-        chosen.append(cand)
     best = _NO_MATCH
-    for _, top, (cx, cy), ink_c, text_c, _ in chosen:
+    for _, top, (cx, cy), ink_c, text_c, _ in _distinct_places(candidates):
         width_c = _template(text_c, ink_c, style)[0].shape[1] / ink_c
         for text in texts:
             if abs(_template(text, ink_c, style)[0].shape[1] / ink_c - width_c) > 0.15 * width_c:
