@@ -214,6 +214,14 @@ def test_start_middle_end_frames(looped: Path, tmp_path: Path) -> None:
         assert box_diff(t) < 3, t  # outside: the same pixels as a plain re-encode
     found = detect_video_label(out)
     assert found.present and found.intervals == ("start", "middle", "end") and found.seconds == SECONDS
+    # Stopping at a confirmed start: same answer and duration, the unread windows named, not reported absent.
+    early = detect_video_label(out, stop_at_start=True)
+    assert early.present and early.intervals == ("start",) and early.seconds == SECONDS
+    assert early.not_read == ("middle", "end") and early.to_dict()["not_read"] == ["middle", "end"]
+    assert "not_read" not in found.to_dict()
+    # Without a start label nothing is skipped: the plain re-encode is read in full and found clean.
+    clean = detect_video_label(tmp_path / "plain.mp4", stop_at_start=True)
+    assert not clean.present and clean.not_read == ()
 
 
 def test_cli_video_at_needs_start(looped: Path, tmp_path: Path) -> None:

@@ -74,15 +74,22 @@ class VideoLabelResult(VisibleResult):
         start does not carry it.
     intervals : tuple of str
         Which of ``"start"``, ``"middle"``, ``"end"`` carry the label (in that order).
+
+    not_read : tuple of str
+        Windows (``"middle"``, ``"end"``) not decoded because the start already settled the answer
+        (``stop_at_start``); their absence from ``intervals`` then says nothing about them.
     """
 
     kind: str = "video-text"
     intervals: tuple[str, ...] = ()
+    not_read: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``layers.visible`` entry of a verify report (with ``intervals``)."""
+        """The ``layers.visible`` entry of a verify report (with ``intervals``, and ``not_read`` when set)."""
         out = super().to_dict()
         out["intervals"] = list(self.intervals)
+        if self.not_read:
+            out["not_read"] = list(self.not_read)
         return out
 
 
@@ -358,6 +365,7 @@ def detect_video_label(
     *,
     seconds_probe: float = 2.0,
     intervals: bool = True,
+    stop_at_start: bool = False,
     texts: tuple[str, ...] = DEFAULT_TEXTS,
     threshold: float = DEFAULT_THRESHOLD,
     style: LabelStyle = DEFAULT_STYLE,
@@ -376,6 +384,10 @@ def detect_video_label(
         standard's 2 s minimum at the start).
     intervals : bool
         Also look at the middle and the end.
+    stop_at_start : bool
+        When the start carries the label, do not decode the middle and the end: the layer's answer
+        (``present``) is already decided, and on a 10 s clip with one keyframe those windows cost a
+        decode of nearly the whole clip. ``not_read`` then names them. A clean file is read in full.
     texts, threshold, style
         As for :func:`detect_image_label`.
 
@@ -409,8 +421,12 @@ def detect_video_label(
     _scan_start(path, info, probe_until, judge, seen)
     carries, run_end = _start_run(seen)
     found = ["start"] if carries else []
+    not_read: tuple[str, ...] = ()
     if intervals and info.duration:
-        found += _later_intervals(path, info, judge, seen)
+        if carries and stop_at_start:
+            not_read = ("middle", "end")
+        else:
+            found += _later_intervals(path, info, judge, seen)
 
     best = max(seen.values(), key=lambda r: r.score, default=VisibleResult(False))
     if not found or not best.present:
@@ -428,4 +444,5 @@ def detect_video_label(
         box=box,
         seconds=run_end if "start" in found else None,
         intervals=tuple(found),
+        not_read=not_read,
     )
