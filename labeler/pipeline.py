@@ -117,46 +117,34 @@ def label_file(
     src : path
         Input media file; never modified.
     dst : path
-        Output path; written atomically (a temporary file renamed into place),
-        so a failure leaves nothing behind. Must not be ``src``.
+        Output; written atomically (a failure leaves nothing behind). Must not be ``src``.
     label : AIGCLabel
         The implicit label; validated against GB 45438 Appendix E first.
     layers : str or sequence of str
-        Which layers to add: ``"metadata"`` (default), ``"watermark"`` (images), comma-separated or a
-        sequence; they are applied in :data:`LAYER_ORDER` whatever the order given.
+        Layers to add (comma-separated or a sequence), applied in :data:`LAYER_ORDER` whatever the order.
     overwrite : bool
         Replace an existing ``dst`` (never ``src``).
-    key : bytes, optional
-        Watermark key (required by the ``watermark`` layer; see :mod:`labeler.watermark.keyfile`).
-    watermark_method : {"dct", "dwt"}
-        Watermark method.
-    watermark_strength : float, optional
-        Watermark strength in 8-bit luma levels; None (default): the per-image budget
-        (:func:`labeler.watermark.budget_mask`).
+    key, watermark_method, watermark_strength
+        Watermark key (required by the ``watermark`` layer; :mod:`labeler.watermark.keyfile`), method
+        (``"dct"``/``"dwt"``) and strength in 8-bit luma levels (None: the per-image budget,
+        :func:`labeler.watermark.budget_mask`).
     quality : int
         JPEG / lossy WebP quality (1-100) used when the watermark layer re-encodes the pixels.
-    signer : SignerSpec, optional
-        C2PA signer (required by the ``c2pa`` layer): :func:`labeler.provenance.c2pa_sign.local_signer`
-        for PEM files, :func:`~labeler.provenance.c2pa_sign.callback_signer` for a KMS/HSM.
-    c2pa_thumbnail : bool
-        Embed a claim thumbnail in the manifest (adds 35-440 KB per image; off by default).
-    text : str
-        Wording of the visible label (must contain "AI"/"人工智能" and "生成"/"合成", GB 45438 5).
-    position : str
-        Where the visible label goes: one of :data:`labeler.visible.POSITIONS`.
-    visible_seconds : float or None
-        Video: how long the visible label shows from the start, in seconds (>= 2, GB 45438 5.3);
-        None for the whole duration. The video stream is re-encoded once (libx264); audio is copied.
-    video_at : sequence of {"start", "middle", "end"}
-        Video: where in time the visible label shows, ``visible_seconds`` at each; must include
-        ``"start"`` (GB 45438 5). A video no longer than ``visible_seconds`` is labelled throughout.
+    signer, c2pa_thumbnail
+        C2PA signer (required by the ``c2pa`` layer; :func:`labeler.provenance.c2pa_sign.local_signer`
+        or ``callback_signer``), and whether to embed a claim thumbnail (35-440 KB per image; off).
+    text, position
+        Wording of the visible label (with "AI"/"人工智能" and "生成"/"合成", GB 45438 5) and where it
+        goes (one of :data:`labeler.visible.POSITIONS`).
+    visible_seconds, video_at
+        Video: how long the visible label shows, in seconds (>= 2, GB 45438 5.3; None: throughout), at
+        each of ``video_at`` (``"start"`` required, ``"middle"``, ``"end"``). Re-encoded once (libx264).
     cue_positions : sequence of {"start", "end", "middle"}
         Audio: where the audio label (rhythm cue, voice prompt or both) goes. WAV/FLAC keep their
         sample format and tags; MP3/M4A are re-encoded once at about the input's bit rate, tags kept.
-    audio_label : {"rhythm", "voice", "both"}
-        Audio: the Morse "AI" rhythm cue, the spoken prompt, or the cue followed by the prompt.
-    voice_language : {"zh", "en"}
-        Audio: language of the spoken prompt ("本内容由人工智能生成" / "This content is AI-generated.").
+    audio_label, voice_language : str
+        Audio: ``"rhythm"`` (the Morse "AI" cue), ``"voice"`` (the spoken prompt) or ``"both"``; the
+        prompt's language, ``"zh"`` ("本内容由人工智能生成") or ``"en"`` ("This content is AI-generated.").
     manifest_store : str, optional
         With the ``c2pa`` and ``watermark`` layers: a SQLite file where the signed manifest is kept
         under the watermark's soft binding (:mod:`labeler.provenance.store`), for ``verify
@@ -173,13 +161,12 @@ def label_file(
         ``options`` together with a keyword above that differs from its default.
     """
     started = time.perf_counter()
-    options = resolve_options(
-        options, layers=layers, key=key, watermark_method=watermark_method,
-        watermark_strength=watermark_strength, quality=quality, overwrite=overwrite, signer=signer,
-        c2pa_thumbnail=c2pa_thumbnail, text=text, position=position, visible_seconds=visible_seconds,
-        cue_positions=cue_positions, video_at=video_at, audio_label=audio_label,
-        voice_language=voice_language, manifest_store=manifest_store,
-    )
+    options = resolve_options(options, layers=layers, key=key, watermark_method=watermark_method,
+                              watermark_strength=watermark_strength, quality=quality, overwrite=overwrite,
+                              signer=signer, c2pa_thumbnail=c2pa_thumbnail, text=text, position=position,
+                              visible_seconds=visible_seconds, cue_positions=cue_positions, video_at=video_at,
+                              audio_label=audio_label, voice_language=voice_language,
+                              manifest_store=manifest_store)
     return run_stages(src, dst, label, options, started=started)
 
 
