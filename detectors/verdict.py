@@ -131,7 +131,39 @@ def decide(
     """
     f = _facts(metadata, watermark, c2pa)
     seen = _explicit(visible)
-    primary: str | None = None  # which layer gave the first reason (it is not repeated below)
+    verdict, primary, reasons = _first_rule(metadata, f, seen)
+
+    # What the other layers add, in a fixed order: metadata, watermark, C2PA, explicit label.
+    if f.label is not None and not metadata.valid:
+        reasons.append("the label does not fully comply with GB 45438 Appendix E (see problems)")
+    if metadata.present and f.label is None and primary != "metadata":
+        reasons.append(_bad_label_line(metadata))
+    if f.wm is not None and primary != "watermark":
+        where, agrees = _wm_where(f.wm), f.wm.get("matches_metadata")
+        if agrees is True:
+            reasons.append(f"{where} carries the payload of the label's ProduceID")
+        elif agrees is False:
+            reasons.append(f"{where} payload does not match the label's ProduceID (label changed or forged?)")
+        else:
+            reasons.append(f"{where} found (the label has no ProduceID to compare with)")
+        if verdict != "confirmed" and agrees is not False:
+            reasons.append(f"the watermark says AI-generated although the label says Label={f.label}")
+    if f.c2pa is not None and primary != "c2pa" and (f.c2pa_ai or f.c2pa_not_ai):
+        reasons.append(_c2pa_line(f.c2pa, ai=f.c2pa_ai))
+    if seen is not None and primary != "visible":
+        reasons.append(seen)
+
+    warnings, contradictions = _cross(metadata, f)
+    if f.copies_conflict:
+        contradictions.append("conflicting label copies in the metadata (see layers.metadata.problems)")
+    return Decision(verdict, _confidence(verdict, f, contradictions), tuple(reasons), tuple(warnings),
+                    tuple(contradictions))
+
+
+def _first_rule(metadata: MetadataLayer, f: _Facts, seen: str | None) -> tuple[str, str | None, list[str]]:
+    """The verdict of the first rule that applies, the layer that gave it (None for ``none``; its reason
+    is not repeated among the others) and the first reason."""
+    primary: str | None
     if f.label is not None:
         verdict, primary = _BY_LABEL[f.label], "metadata"
         reasons = [f"metadata label in {metadata.carrier or 'metadata'} says Label={f.label} "
@@ -164,34 +196,9 @@ def decide(
         verdict, primary = "possible", "visible"
         reasons = [f"{seen}, but no machine-readable label"]
     else:
-        verdict = "none"
+        verdict, primary = "none", None
         reasons = ["no AIGC label found"]
-
-    # What the other layers add, in a fixed order: metadata, watermark, C2PA, explicit label.
-    if f.label is not None and not metadata.valid:
-        reasons.append("the label does not fully comply with GB 45438 Appendix E (see problems)")
-    if metadata.present and f.label is None and primary != "metadata":
-        reasons.append(_bad_label_line(metadata))
-    if f.wm is not None and primary != "watermark":
-        where, agrees = _wm_where(f.wm), f.wm.get("matches_metadata")
-        if agrees is True:
-            reasons.append(f"{where} carries the payload of the label's ProduceID")
-        elif agrees is False:
-            reasons.append(f"{where} payload does not match the label's ProduceID (label changed or forged?)")
-        else:
-            reasons.append(f"{where} found (the label has no ProduceID to compare with)")
-        if verdict != "confirmed" and agrees is not False:
-            reasons.append(f"the watermark says AI-generated although the label says Label={f.label}")
-    if f.c2pa is not None and primary != "c2pa" and (f.c2pa_ai or f.c2pa_not_ai):
-        reasons.append(_c2pa_line(f.c2pa, ai=f.c2pa_ai))
-    if seen is not None and primary != "visible":
-        reasons.append(seen)
-
-    warnings, contradictions = _cross(metadata, f)
-    if f.copies_conflict:
-        contradictions.append("conflicting label copies in the metadata (see layers.metadata.problems)")
-    return Decision(verdict, _confidence(verdict, f, contradictions), tuple(reasons), tuple(warnings),
-                    tuple(contradictions))
+    return verdict, primary, reasons
 
 
 def _confidence(verdict: str, f: _Facts, contradictions: list[str]) -> str | None:
