@@ -178,21 +178,13 @@ def parse_banner(text: str) -> MediaInfo | None:
                     continue
             meta = None
         if stripped == "Metadata:":
-            if section == "input" and indent == 2:
-                meta = global_meta
-            elif section == "stream" and streams:
-                meta = streams[-1]["metadata"]
-            else:
-                meta = {}  # chapter or program tags: parsed and dropped
+            meta = _metadata_target(section, indent, global_meta, streams)
             meta_indent = indent
             last_key = ""
             continue
         match = _DURATION_RE.match(line)
         if match:
-            duration = _clock_seconds(match.group("dur"))
-            start = float(match.group("start")) if match.group("start") else None
-            rate = match.group("rate")
-            bitrate = int(rate) * 1000 if rate and rate != "N/A" else None
+            duration, start, bitrate = _duration_line(match)
             section = "input"
             continue
         match = _STREAM_RE.match(line)
@@ -220,6 +212,24 @@ def parse_banner(text: str) -> MediaInfo | None:
         streams=tuple(StreamInfo(**s) for s in streams),
         metadata=global_meta,
     )
+
+
+def _metadata_target(section: str, indent: int, global_meta: dict[str, str],
+                     streams: list[dict]) -> dict[str, str]:
+    """Where the tags of a ``Metadata:`` block go: the container's, the last stream's, or nowhere."""
+    if section == "input" and indent == 2:
+        return global_meta
+    if section == "stream" and streams:
+        return streams[-1]["metadata"]
+    return {}  # chapter or program tags: parsed and dropped
+
+
+def _duration_line(match: re.Match[str]) -> tuple[float | None, float | None, int | None]:
+    """``(duration s, start s, bit rate bit/s)`` of the ``Duration:`` line; None where ffmpeg says N/A."""
+    rate = match.group("rate")
+    return (_clock_seconds(match.group("dur")),
+            float(match.group("start")) if match.group("start") else None,
+            int(rate) * 1000 if rate and rate != "N/A" else None)
 
 
 def _clock_seconds(text: str) -> float | None:
