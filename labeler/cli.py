@@ -294,8 +294,9 @@ def verify_cmd(
         _fail(str(exc))
     unreadable = 0
     for path in files:
-        report = verify(path, key=key, trust_anchors=list(anchor_files) or None, layers=layers,
-                        manifest_store=manifest_store)
+        # "quick" (not its layer tuple) makes the image watermark a read at the geometry as given.
+        report = verify(path, key=key, trust_anchors=list(anchor_files) or None,
+                        layers="quick" if quick else layers, manifest_store=manifest_store)
         if not report.ok:
             unreadable += 1
         if as_json:

@@ -188,7 +188,7 @@ def _audio_samples(call: StageCall) -> dict[str, dict[str, Any]]:
                 samples = result
         return AudioEdit(samples, delay)
 
-    rewrite_audio_file(call.src, call.out, transform)
+    call.warnings.extend(rewrite_audio_file(call.src, call.out, transform) or ())
     return done
 
 
