@@ -291,7 +291,12 @@ def test_label_of_bytes_with_c2pa_makes_no_temporary_file(tmp_path, monkeypatch,
     assert from_bytes["layers"]["c2pa"]["state"] == "Trusted"
     assert from_bytes["layers"]["c2pa"]["aigc_fields"]["ProduceID"] == f"mem-c2pa-{name}"
     assert (from_bytes["verdict"], from_bytes["confidence"]) == ("confirmed", "high")
-    # The same layers as labeling the file: the manifest differs only in its title and signature.
+    # The same layers as labeling the file: the manifest differs only in its title and signature. An
+    # unmarked MP3's watermark p-value is noise that moves with those bytes (ECDSA signatures differ on
+    # every call, and the MP3 decoder does not skip the manifest's bytes identically: p 0.248 / 0.254).
+    for report in (from_bytes, from_path):
+        if not report["layers"].get("watermark", {"present": True})["present"]:
+            report["layers"]["watermark"].pop("p_value")
     assert from_bytes["layers"] == from_path["layers"]
 
 
