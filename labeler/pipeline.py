@@ -116,20 +116,18 @@ def label_file(
     ----------
     src : path
         Input media file; never modified.
-    dst : path
-        Output; written atomically (a failure leaves nothing behind). Must not be ``src``.
+    dst, overwrite : path, bool
+        Output, written atomically (a failure leaves nothing behind), never ``src``; ``overwrite``
+        replaces an existing ``dst``.
     label : AIGCLabel
         The implicit label; validated against GB 45438 Appendix E first.
     layers : str or sequence of str
         Layers to add (comma-separated or a sequence), applied in :data:`LAYER_ORDER` whatever the order.
-    overwrite : bool
-        Replace an existing ``dst`` (never ``src``).
-    key, watermark_method, watermark_strength
+    key, watermark_method, watermark_strength, quality
         Watermark key (required by the ``watermark`` layer; :mod:`labeler.watermark.keyfile`), method
-        (``"dct"``/``"dwt"``) and strength in 8-bit luma levels (None: the per-image budget,
-        :func:`labeler.watermark.budget_mask`).
-    quality : int
-        JPEG / lossy WebP quality (1-100) used when the watermark layer re-encodes the pixels.
+        (``"dct"``/``"dwt"``), strength in 8-bit luma levels (None: the per-image budget,
+        :func:`labeler.watermark.budget_mask`), and the JPEG / lossy WebP quality (1-100) used when
+        the watermark layer re-encodes the pixels.
     signer, c2pa_thumbnail
         C2PA signer (required by the ``c2pa`` layer; :func:`labeler.provenance.c2pa_sign.local_signer`
         or ``callback_signer``), and whether to embed a claim thumbnail (35-440 KB per image; off).
