@@ -51,6 +51,92 @@ def coarse_best(samples: np.ndarray, rate: int, language: str | None = None, ons
     return float(coarse[language][max(0, i - 3):i + 4].max(initial=0.0))
 
 
+class Tally:
+    """What the positives and the negatives give, gathered over the files."""
+
+    def __init__(self, bitrates: tuple[str, ...]) -> None:
+        self.hits = {(b, w): [0, 0] for b in bitrates for w in ("start", "middle", "end")}
+        self.worst_hit, self.best_miss, self.alarms, self.negatives, self.seconds = 1.0, 0.0, 0, 0, 0.0
+        self.coarse_hit, self.coarse_miss, self.exact_negatives = 1.0, 0.0, 0
+        self.detect_time: list[float] = []
+
+    def timed(self, samples: np.ndarray, rate: int) -> voice.VoicePromptResult:
+        """Run the detector, keeping its CPU time per second of audio."""
+        started = time.process_time()
+        r = detect_voice_prompt(samples, rate)
+        self.detect_time.append((time.process_time() - started) / (len(samples) / rate))
+        return r
+
+    def table(self) -> str:
+        lines = ["| set | result |", "|---|---|"]
+        for (bitrate, where), (ok, total) in self.hits.items():
+            lines.append(f"| MP3 {bitrate}, {where} (both languages) | {ok} / {total} found |")
+        lines.append(f"| lowest positive score | {self.worst_hit:.3f} (threshold {VOICE_THRESHOLD}) |")
+        lines.append(f"| unlabeled: whole files (clean, MP3 128k, 64k) and random excerpts x gain | "
+                     f"**{self.alarms} / {self.negatives} false alarms** ({self.seconds / 60:.1f} min of "
+                     f"audio), highest score {self.best_miss:.3f} |")
+        lines.append(f"| coarse pass (cut {CUT}) | lowest at a found prompt {self.coarse_hit:.3f}; "
+                     f"highest on the unlabeled {self.coarse_miss:.3f}, {self.exact_negatives} / "
+                     f"{self.negatives} of them scored exactly |")
+        per_second = 1000 * float(np.median(self.detect_time))
+        lines.append(f"| detection time | median {per_second:.1f} ms CPU per second of audio (one thread) |")
+        return "\n".join(lines)
+
+
+def labeled_cases(x: np.ndarray, sr: int, language: str, offsets: int) -> list[tuple[np.ndarray, str, int]]:
+    """``x`` with the prompt at the start, the end and ``offsets`` places in the middle: (samples, where,
+    onset in samples)."""
+    n = len(voice_clip(language, sr))
+    gap = round(0.3 * sr)
+    cases = [(add_voice_prompt(x, sr, language=language, where=("start",)), "start", 0),
+             (add_voice_prompt(x, sr, language=language, where=("end",)), "end", len(x) + gap)]
+    # "middle" = more than 2 s from either edge (the detector's rule); none fit in a short file.
+    last = len(x) / sr - n / sr - 2.1
+    target = loudness(x, sr)
+    for off in np.linspace(2.1, last, offsets) if last > 2.1 else ():
+        s = round(off * sr)
+        y = x.copy()
+        y[s:s + n] = add_voice_prompt(x[s:s + n], sr, language=language, where=("middle",), level=target)
+        cases.append((y, "middle", s))
+    return cases
+
+
+def positives(tally: Tally, x: np.ndarray, sr: int, offsets: int, bitrates: tuple[str, ...]) -> None:
+    for language in LANGUAGES:
+        for y, where, onset in labeled_cases(x, sr, language, offsets):
+            for bitrate in bitrates:
+                decoded = mp3_round_trip(y, sr, bitrate)
+                r = tally.timed(decoded, sr)
+                ok = (r.present and len(r.prompts) == 1 and r.prompts[0][1] == where
+                      and r.prompts[0][2] == language and abs(r.prompts[0][0] - onset / sr) < 0.02)
+                tally.hits[bitrate, where][0] += ok
+                tally.hits[bitrate, where][1] += 1
+                tally.worst_hit = min(tally.worst_hit, r.score)
+                if ok:
+                    tally.coarse_hit = min(tally.coarse_hit, coarse_best(decoded, sr, language, onset / sr))
+
+
+def negatives(tally: Tally, x: np.ndarray, sr: int, excerpts: int, bitrates: tuple[str, ...],
+              rng: np.random.Generator) -> None:
+    clean = [x] + [mp3_round_trip(x, sr, b) for b in bitrates]
+    trials = list(clean)
+    for _ in range(excerpts):
+        length = int(rng.integers(round(1.5 * sr), round(20 * sr)))
+        start = int(rng.integers(0, max(1, len(x) - length)))
+        gain = 10 ** (rng.uniform(-30, 6) / 20)
+        source = clean[int(rng.integers(0, len(clean)))]
+        trials.append(np.clip(source[start:start + length] * gain, -1, 1))
+    for t in trials:
+        r = tally.timed(t, sr)
+        coarse = coarse_best(t, sr)
+        tally.coarse_miss = max(tally.coarse_miss, coarse)
+        tally.exact_negatives += coarse >= CUT
+        tally.negatives += 1
+        tally.alarms += r.present
+        tally.best_miss = max(tally.best_miss, r.score)
+        tally.seconds += len(t) / sr
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -62,72 +148,13 @@ def main() -> None:
     offsets, excerpts = (2, 6) if args.quick else (4, 40)
     bitrates = ("128k", "64k")
     rng = np.random.default_rng(7)
-    hits = {(b, w): [0, 0] for b in bitrates for w in ("start", "middle", "end")}
-    worst_hit, best_miss, alarms, negatives, seconds = 1.0, 0.0, 0, 0, 0.0
-    coarse_hit, coarse_miss, exact_negatives = 1.0, 0.0, 0
-    detect_time: list[float] = []
+    tally = Tally(bitrates)
     for path in files:
         audio = read_audio(path)
-        x, sr = audio.samples, audio.sample_rate
-        target = loudness(x, sr)
-        for language in LANGUAGES:
-            n = len(voice_clip(language, sr))
-            gap = round(0.3 * sr)
-            cases = [(add_voice_prompt(x, sr, language=language, where=("start",)), "start", 0),
-                     (add_voice_prompt(x, sr, language=language, where=("end",)), "end", len(x) + gap)]
-            # "middle" = more than 2 s from either edge (the detector's rule); none fit in a short file.
-            last = len(x) / sr - n / sr - 2.1
-            for off in np.linspace(2.1, last, offsets) if last > 2.1 else ():
-                s = round(off * sr)
-                y = x.copy()
-                y[s:s + n] = add_voice_prompt(x[s:s + n], sr, language=language, where=("middle",),
-                                              level=target)
-                cases.append((y, "middle", s))
-            for y, where, onset in cases:
-                for bitrate in bitrates:
-                    decoded = mp3_round_trip(y, sr, bitrate)
-                    started = time.process_time()
-                    r = detect_voice_prompt(decoded, sr)
-                    detect_time.append((time.process_time() - started) / (len(y) / sr))
-                    ok = (r.present and len(r.prompts) == 1 and r.prompts[0][1] == where
-                          and r.prompts[0][2] == language and abs(r.prompts[0][0] - onset / sr) < 0.02)
-                    hits[bitrate, where][0] += ok
-                    hits[bitrate, where][1] += 1
-                    worst_hit = min(worst_hit, r.score)
-                    if ok:
-                        coarse_hit = min(coarse_hit, coarse_best(decoded, sr, language, onset / sr))
-        clean = [x] + [mp3_round_trip(x, sr, b) for b in bitrates]
-        trials = list(clean)
-        for _ in range(excerpts):
-            length = int(rng.integers(round(1.5 * sr), round(20 * sr)))
-            start = int(rng.integers(0, max(1, len(x) - length)))
-            gain = 10 ** (rng.uniform(-30, 6) / 20)
-            source = clean[int(rng.integers(0, len(clean)))]
-            trials.append(np.clip(source[start:start + length] * gain, -1, 1))
-        for t in trials:
-            started = time.process_time()
-            r = detect_voice_prompt(t, sr)
-            detect_time.append((time.process_time() - started) / (len(t) / sr))
-            coarse = coarse_best(t, sr)
-            coarse_miss = max(coarse_miss, coarse)
-            exact_negatives += coarse >= CUT
-            negatives += 1
-            alarms += r.present
-            best_miss = max(best_miss, r.score)
-            seconds += len(t) / sr
+        positives(tally, audio.samples, audio.sample_rate, offsets, bitrates)
+        negatives(tally, audio.samples, audio.sample_rate, excerpts, bitrates, rng)
         print(f"{path.name}: done", flush=True)
-    lines = ["| set | result |", "|---|---|"]
-    for (bitrate, where), (ok, total) in hits.items():
-        lines.append(f"| MP3 {bitrate}, {where} (both languages) | {ok} / {total} found |")
-    lines.append(f"| lowest positive score | {worst_hit:.3f} (threshold {VOICE_THRESHOLD}) |")
-    lines.append(f"| unlabeled: whole files (clean, MP3 128k, 64k) and random excerpts x gain | "
-                 f"**{alarms} / {negatives} false alarms** ({seconds / 60:.1f} min of audio), "
-                 f"highest score {best_miss:.3f} |")
-    lines.append(f"| coarse pass (cut {CUT}) | lowest at a found prompt {coarse_hit:.3f}; highest on the "
-                 f"unlabeled {coarse_miss:.3f}, {exact_negatives} / {negatives} of them scored exactly |")
-    per_second = 1000 * float(np.median(detect_time))
-    lines.append(f"| detection time | median {per_second:.1f} ms CPU per second of audio (one thread) |")
-    table = "\n".join(lines)
+    table = tally.table()
     print(table)
     if args.write:
         from results import write_section
