@@ -366,6 +366,18 @@ def _visible_overlay(src: str, info: VideoInfo, size: tuple[int, int], workdir: 
     return _Overlay(png, x, y, None if intervals is None else _enable(intervals)), done
 
 
+def _check_paths(src: str | os.PathLike[str], dst: str | os.PathLike[str],
+                 overwrite: bool) -> tuple[str, str]:
+    """Absolute (src, dst); refuses a ``dst`` that is ``src``, or that exists without ``overwrite``."""
+    src_path, dst_path = os.path.abspath(os.fspath(src)), os.path.abspath(os.fspath(dst))
+    if os.path.exists(dst_path):
+        if os.path.exists(src_path) and os.path.samefile(src_path, dst_path):
+            raise LabelerError("output would overwrite the input; pick another name")
+        if not overwrite:
+            raise LabelerError(f"output exists: {os.fspath(dst)} (pass overwrite=True)")
+    return src_path, dst_path
+
+
 def watermark_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], payload: bytes, *, key: bytes,
                     method: str = VIDEO_METHOD, strength: float | None = None,
                     visible: dict[str, Any] | None = None, quality: tuple[str, ...] | None = None,
@@ -414,12 +426,7 @@ def watermark_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], pa
         ``dst`` exists (without ``overwrite``) or is ``src``; frames smaller than 128 px; the encoder
         failed. Whatever fails, nothing is left at ``dst``.
     """
-    src_path, dst_path = os.path.abspath(os.fspath(src)), os.path.abspath(os.fspath(dst))
-    if os.path.exists(dst_path):
-        if os.path.exists(src_path) and os.path.samefile(src_path, dst_path):
-            raise LabelerError("output would overwrite the input; pick another name")
-        if not overwrite:
-            raise LabelerError(f"output exists: {os.fspath(dst)} (pass overwrite=True)")
+    src_path, dst_path = _check_paths(src, dst, overwrite)
     try:
         info = video_info(src_path)
     except UnsupportedFormat:
