@@ -331,7 +331,10 @@ def _guarded(report: Report, name: str, fn: Any, *args: Any, **kwargs: Any) -> A
 class _Pixels:
     """Decode an image at most once for the pixel layers, and remember a decoding error.
 
-    One per :func:`verify` call (never shared between calls), so threads do not meet here.
+    Both pixel layers (watermark, visible mark) look at luma only, so a colour JPEG is decoded to its
+    Y channel alone (:func:`labeler.media.image.read_luma_pixels`: no chroma, no colour conversion,
+    about a quarter of an RGB decode); other images come as :func:`~labeler.media.image.read_image`
+    gives them. One per :func:`verify` call (never shared between calls), so threads do not meet here.
     """
 
     def __init__(self, source: Path | bytes, fmt: str | None = None) -> None:
@@ -349,10 +352,10 @@ class _Pixels:
 
     def get(self) -> Any:
         if self._pixels is None and self.error is None:
-            from labeler.media.image import read_image
+            from labeler.media.image import read_luma_pixels
 
             try:
-                self._pixels = read_image(self.source, fmt=self.fmt).pixels
+                self._pixels = read_luma_pixels(self.source, fmt=self.fmt)
             except LabelerError as exc:
                 self.error = str(exc)
         return self._pixels
