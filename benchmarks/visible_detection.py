@@ -1,13 +1,19 @@
 """Detection rate and false alarms of detectors.visible on the shared corpus (numbers for docs/visible.md).
 
-Run: ``.venv/bin/python benchmarks/visible_detection.py`` (needs ../shared/corpus; ~2 min on 2 cores).
+Run: ``.venv/bin/python benchmarks/visible_detection.py [--quick] [--decode luma|rgb]`` (needs
+../shared/corpus; ~2 min on 2 cores; ``--quick``: every third photo, ~40 s).
 Positives: every corpus photo plus samples/photo.{jpg,png}, labeled with "AI生成" and "人工智能生成" at each
 of the six positions, then JPEG q70, 0.5x area resize, and both. Negatives: the unlabeled photos, their
 JPEG q70 and 0.5x copies, and 20 random crops of each (seeded).
+
+A JPEG copy is decoded as ``verify`` decodes a JPEG file (``--decode luma``, the default: its luma alone,
+:func:`labeler.media.image.read_luma_pixels`) or as an RGB array (``--decode rgb``: OpenCV's decode, the
+tables before issue #17's luma read).
 """
 
 from __future__ import annotations
 
+import argparse
 import time
 from pathlib import Path
 
@@ -16,17 +22,22 @@ import numpy as np
 
 from detectors.visible import DEFAULT_THRESHOLD, detect_image_label
 from labeler.media import read_image
+from labeler.media.image import read_luma_pixels
 from labeler.visible import POSITIONS, add_image_label
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus"
 TEXTS = ("AI生成", "人工智能生成")
+#: How a JPEG copy is decoded: "luma" as verify reads a JPEG file, "rgb" as an RGB array.
+DECODE = {"mode": "luma"}
 
 
 def jpeg(a: np.ndarray, quality: int = 70) -> np.ndarray:
-    """JPEG round trip (RGB or grey)."""
+    """JPEG round trip (RGB or grey), decoded as :data:`DECODE` says."""
     bgr = a[..., ::-1] if a.ndim == 3 else a
     _, buf = cv2.imencode(".jpg", np.ascontiguousarray(bgr), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if DECODE["mode"] == "luma":
+        return read_luma_pixels(buf.tobytes(), fmt="jpeg")
     out = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     return out[..., ::-1] if out.ndim == 3 else out
 
@@ -40,7 +51,15 @@ TRANSFORMS = {"jpeg70": jpeg, "half": half, "half+jpeg70": lambda a: jpeg(half(a
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="every third photo only")
+    parser.add_argument("--decode", choices=("luma", "rgb"), default="luma",
+                        help="how JPEG copies are decoded")
+    args = parser.parse_args()
+    DECODE["mode"] = args.decode
     paths = sorted((CORPUS / "images").glob("*")) + [ROOT / "samples/photo.jpg", ROOT / "samples/photo.png"]
+    if args.quick:
+        paths = paths[::3]
     rng = np.random.default_rng(1)
     pos_scores, neg_scores, misses, wrong, seconds = [], [], [], [], []
     for path in paths:

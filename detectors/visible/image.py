@@ -313,23 +313,29 @@ def _ncc_maps(region: np.ndarray, keys: list[tuple[str, int]], style: LabelStyle
     size = (cv2.getOptimalDFTSize(rows), cv2.getOptimalDFTSize(cols))
     centred = region - np.float32(region.mean())  # smaller float32 rounding; NCC ignores the offset
     spectrum = np.fft.rfft2(centred, s=size)
+    shapes = [_template_cached(text, ink4, style)[0].shape for text, ink4 in keys]
+    starts = []
+    for (a, b), (th, _) in zip(spans, shapes, strict=True):
+        a = max(0, a)
+        starts.append((a, max(a, min(b, rows - th + 1))))
+    lo, hi = min(a for a, _ in starts), max(b for _, b in starts)
     stack = np.stack([_template_spectrum(text, ink4, style, *size) for text, ink4 in keys])
-    corr = np.fft.irfft2(stack * spectrum, s=size, axes=(-2, -1))
-    total, squares = cv2.integral2(centred.astype(np.float64))
+    stack *= spectrum
+    # irfft2's two passes written out, so that the second (back to real, along each row) runs on the
+    # rows a window may start at only, about a third of them; the same numbers as irfft2.
+    corr = np.fft.irfft(np.fft.ifft(stack, axis=1)[:, lo:hi], n=size[1], axis=2)
+    # Window sums of the values and their squares (float64: differences of large integral-image
+    # entries), both from one slicing per template.
+    sums = np.stack(cv2.integral2(centred.astype(np.float64)))
     maps = []
-    for (text, ink4), c, (a, b) in zip(keys, corr, spans, strict=True):
-        th, tw = _template_cached(text, ink4, style)[0].shape
-        a, b, w = max(0, a), min(b, rows - th + 1), cols - tw + 1
-        b = max(a, b)
-        s = (total[a + th:b + th, tw:tw + w] - total[a:b, tw:tw + w] - total[a + th:b + th, :w]
-             + total[a:b, :w])
-        q = (squares[a + th:b + th, tw:tw + w] - squares[a:b, tw:tw + w] - squares[a + th:b + th, :w]
-             + squares[a:b, :w])
+    for c, (a, b), (th, tw) in zip(corr, starts, shapes, strict=True):
+        w = cols - tw + 1
+        window = (sums[:, a + th:b + th, tw:tw + w] - sums[:, a:b, tw:tw + w] - sums[:, a + th:b + th, :w]
+                  + sums[:, a:b, :w])
         n = th * tw
-        spread = q - s * s / n  # n x the window's variance
-        flat = spread < n * _MIN_STD**2
-        score = np.abs(c[a:b, :w]) / np.sqrt(np.maximum(spread, 1e-6))
-        score[flat] = 0
+        spread = window[1] - window[0] * window[0] / n  # n x the window's variance
+        score = np.abs(c[a - lo:b - lo, :w]) / np.sqrt(np.maximum(spread, 1e-6))
+        score[spread < n * _MIN_STD**2] = 0
         maps.append(score.astype(np.float32))
     return maps
 
