@@ -7,12 +7,14 @@ of the process and its ffmpeg children (the machine is shared), ratios taken wit
 
 * image (a corpus photo resized to 1920x1080 and 2560x1440, JPEG q90; labeled = watermark + visible +
   metadata, clean = as is): ``verify`` with the key, all layers, over one decode of the same file
-  (``labeler.media.read_image``); ``--quick`` verify (metadata, C2PA, watermark) too where it exists;
+  (``labeler.media.read_image``, the RGB array); ``--quick`` verify (metadata, C2PA, watermark) too where
+  it exists; the decode and the verifies are timed in turn (see :func:`_interleaved_times`), and their
+  milliseconds are listed too;
 * video (10 s 1920x1080 25 fps H.264, ``testsrc2``; labeled = visible at start, middle, end + metadata):
   ``verify`` CPU time over the clip's duration; the same re-encoded with a keyframe every 2 s; a 120 s
   and a 1-hour clip (a 60 s 1080p clip, keyframe every 2 s, looped by stream copy: real H.264 packets,
   made in seconds), CPU seconds and the peak memory of the process and its ffmpeg children;
-  ``--video-only`` measures just these (and leaves RESULTS.md alone);
+  ``--video-only`` measures just these (and leaves RESULTS.md alone), ``--image-only`` the images;
 * audio (32 s 44.1 kHz stereo, the corpus piano looped; labeled = rhythm cue + voice prompt at start
   and end): audio duration over ``verify`` wall time, "x real time";
 * ``aigc batch verify`` over a folder of images (half labeled), files per second on 1 and 2 workers
@@ -54,6 +56,24 @@ SAVED = Path(__file__).resolve().parent / "verify_throughput.json"
 PRODUCER = "001191110102MACQD9K64010000"
 
 
+def _steady_allocator() -> None:
+    """Fix glibc's mmap and trim thresholds (256 / 512 MiB), so freed arrays are reused, not re-faulted.
+
+    By default glibc moves its mmap threshold with what was freed last, so whether a decode's 6 MB
+    arrays come from reused heap or from fresh, page-faulted mmaps depends on what ran before: the
+    same 1080p ``read_image`` then costs 11 or 30 ms in one process. Fixed thresholds are the steady
+    state of a long-running worker, the same for the decode and the verify it is compared with.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(name) if name else None
+    if libc is not None and hasattr(libc, "mallopt"):
+        libc.mallopt(-3, 256 << 20)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 512 << 20)  # M_TRIM_THRESHOLD
+
+
 def _pin() -> None:
     cv2.setNumThreads(1)
     if hasattr(os, "sched_setaffinity"):
@@ -79,6 +99,25 @@ def _median_time(fn: Callable[[], Any], repeats: int) -> float:
         fn()
         times.append(_cpu() - t0)
     return statistics.median(times)
+
+
+def _interleaved_times(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
+    """Median CPU time (s) of each of ``fns``, called in turn (A, B, C, A, B, C, ...) after a warm-up.
+
+    In turn, not one after the other: an RGB decode's cost depends on the allocator's state (a fresh
+    process page-faults its 6 MB arrays in, ~30 ms for a 1080p JPEG; after a verify has freed large
+    arrays the same decode takes ~12 ms), so the decode and the verify it is compared with are
+    measured in the same conditions.
+    """
+    for fn in fns.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = _cpu()
+            fn()
+            times[name].append(_cpu() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def make_video_media(folder: Path, files: dict[str, Path]) -> None:
@@ -116,16 +155,14 @@ def make_video_media(folder: Path, files: dict[str, Path]) -> None:
                         str(minute), "-c", "copy", str(files[f"video{seconds}-clean"])], check=True)
 
 
-def make_media(folder: Path) -> dict[str, Path]:
-    """The clean and labeled files of every medium in ``folder``."""
+def make_image_media(folder: Path) -> dict[str, Path]:
+    """The key and the clean and labeled JPEGs (1920 and 2560 px) in ``folder``."""
     from labeler import AIGCLabel, label_file
-    from labeler.media import ffmpeg as ff
     from labeler.media import read_image
+    from labeler.watermark.keyfile import generate_key, read_key_file, write_key_file
 
     photo = CORPUS / "images" / "mate-Garden.jpg"
     src = read_image(photo if photo.exists() else ROOT / "samples" / "photo.jpg").pixels
-    from labeler.watermark.keyfile import generate_key, read_key_file, write_key_file
-
     key = folder / "key.txt"
     write_key_file(key, generate_key())
     files: dict[str, Path] = {"key": key}
@@ -138,6 +175,16 @@ def make_media(folder: Path) -> dict[str, Path]:
         files[f"image{w}-labeled"] = folder / f"labeled{w}.jpg"
         label_file(clean, files[f"image{w}-labeled"], rec, layers=("watermark", "visible", "metadata"),
                    key=read_key_file(key), quality=90)
+    return files
+
+
+def make_media(folder: Path) -> dict[str, Path]:
+    """The clean and labeled files of every medium in ``folder``."""
+    from labeler import AIGCLabel, label_file
+    from labeler.media import ffmpeg as ff
+
+    files = make_image_media(folder)
+    rec = AIGCLabel(PRODUCER, "bench-1")
     make_video_media(folder, files)
     exe = ff.ffmpeg_exe()
     piano = CORPUS / "audio" / "music-piano.wav"
@@ -160,24 +207,11 @@ def _has_layers() -> bool:
 def measure(files: dict[str, Path], repeats: int) -> dict[str, float]:
     """Ratios per medium and state (see the module docstring)."""
     from detectors import verify
-    from labeler.media import read_image
     from labeler.media.audio import read_audio
     from labeler.watermark.keyfile import read_key_file
 
     key = read_key_file(files["key"])
-    out: dict[str, float] = {}
-    for w in (1920, 2560):
-        for state in ("labeled", "clean"):
-            path = files[f"image{w}-{state}"]
-            decode = _median_time(lambda p=path: read_image(p), repeats)
-            full = _median_time(lambda p=path: verify(p, key=key), repeats)
-            out[f"image{w}-{state}"] = full / decode
-            out[f"image{w}-{state}-ms"] = 1000 * full
-            if _has_layers():
-                quick = _median_time(lambda p=path: verify(p, key=key, layers="quick"), repeats)
-                out[f"image{w}-{state}-quick"] = quick / decode
-            print(f"image {w} {state}: decode {1000 * decode:.0f} ms, verify {1000 * full:.0f} ms "
-                  f"({full / decode:.1f}x)", flush=True)
+    out = measure_images(files, repeats, key)
     out |= measure_video(files, repeats, key)
     for state in ("labeled", "clean"):
         path = files[f"audio-{state}"]
@@ -188,6 +222,32 @@ def measure(files: dict[str, Path], repeats: int) -> dict[str, float]:
         out[f"audio-{state}-key"] = duration / _median_time(lambda p=path: verify(p, key=key), 1)
         print(f"audio {state}: verify {1000 * seconds:.0f} ms for {duration:.0f} s "
               f"({duration / seconds:.0f}x real time)", flush=True)
+    return out
+
+
+def measure_images(files: dict[str, Path], repeats: int, key: bytes) -> dict[str, float]:
+    """Images: verify (all layers, key) and ``--quick`` verify over the RGB decode, and their ms."""
+    from detectors import verify
+    from labeler.media import read_image
+
+    out: dict[str, float] = {}
+    for w in (1920, 2560):
+        for state in ("labeled", "clean"):
+            path = files[f"image{w}-{state}"]
+            fns = {"decode": lambda p=path: read_image(p), "full": lambda p=path: verify(p, key=key)}
+            if _has_layers():
+                fns["quick"] = lambda p=path: verify(p, key=key, layers="quick")
+            t = _interleaved_times(fns, repeats)
+            decode, full = t["decode"], t["full"]
+            out[f"image{w}-{state}"] = full / decode
+            out[f"image{w}-{state}-ms"] = 1000 * full
+            out[f"image{w}-{state}-decode-ms"] = 1000 * decode
+            if "quick" in t:
+                out[f"image{w}-{state}-quick"] = t["quick"] / decode
+                out[f"image{w}-{state}-quick-ms"] = 1000 * t["quick"]
+            print(f"image {w} {state}: decode {1000 * decode:.0f} ms, verify {1000 * full:.0f} ms "
+                  f"({full / decode:.2f}x), quick {1000 * t.get('quick', float('nan')):.0f} ms "
+                  f"({t.get('quick', float('nan')) / decode:.2f}x)", flush=True)
     return out
 
 
@@ -279,6 +339,13 @@ def table(now: dict[str, float], before: dict[str, float] | None) -> str:
                     f"{cell(now, k, '.0f')} | >= 500 |")
         rows.append(f"| audio 32 s 44.1 kHz stereo | x real time, with key (+ audio watermark) | {state} | "
                     f"{cell(before, k + '-key', '.0f')} | {cell(now, k + '-key', '.0f')} | - |")
+    rows += ["", "| image JPEG | state | decode (ms) | verify (ms) | `--quick` (ms) |",
+             "|---|---|---:|---:|---:|"]
+    for w in (1920, 2560):
+        for state in ("labeled", "clean"):
+            k = f"image{w}-{state}"
+            rows.append(f"| {w} px | {state} | {cell(now, k + '-decode-ms', '.1f')} | "
+                        f"{cell(now, k + '-ms', '.1f')} | {cell(now, k + '-quick-ms', '.1f')} |")
     rows += ["", "| `aigc batch verify`, 1080p JPEGs (half labeled), all layers + key | before | after |",
              "|---|---:|---:|"]
     for workers in (1, 2):
@@ -286,6 +353,20 @@ def table(now: dict[str, float], before: dict[str, float] | None) -> str:
         rows.append(f"| files/s, {workers} worker{'s' if workers > 1 else ''} | {cell(before, k, '.1f')} | "
                     f"{cell(now, k, '.1f')} |")
     return "\n".join(rows)
+
+
+def run_image_only(folder: Path, repeats: int) -> None:
+    """``--image-only``: make (or reuse) the image media, measure, print."""
+    from labeler.watermark.keyfile import read_key_file
+
+    index = folder / "images.json"
+    if index.exists():
+        files = {k: Path(v) for k, v in json.loads(index.read_text()).items()}
+    else:
+        files = make_image_media(folder)
+        index.write_text(json.dumps({k: str(v) for k, v in files.items()}))
+    _pin()
+    measure_images(files, repeats, read_key_file(files["key"]))
 
 
 def run_video_only(folder: Path, index: Path, repeats: int) -> None:
@@ -307,15 +388,21 @@ def main() -> None:
     parser.add_argument("--label", default="after", help="'before' saves the numbers for a later 'after' run")
     parser.add_argument("--video-only", action="store_true",
                         help="only the video rows (printed; RESULTS.md and the saved numbers are left alone)")
+    parser.add_argument("--image-only", action="store_true",
+                        help="only the image rows (printed; RESULTS.md and the saved numbers are left alone)")
     parser.add_argument("--media", type=Path,
                         help="keep the generated media in this folder (reused when there)")
     args = parser.parse_args()
+    _steady_allocator()
     repeats, count = (3, 8) if args.quick else (7, 24)
     folder = args.media or Path(tempfile.mkdtemp(prefix="aigc-verify-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
     index = folder / "files.json"
     if args.video_only:
         run_video_only(folder, index, repeats)
+        return
+    if args.image_only:
+        run_image_only(folder, repeats)
         return
     if index.exists():
         files = {k: Path(v) for k, v in json.loads(index.read_text()).items()}
@@ -340,7 +427,9 @@ def main() -> None:
 
         body = ("`benchmarks/verify_throughput.py`" + (" --quick" if args.quick else "")
                 + ": one core (CPU 0, 1 thread), median CPU time (process + ffmpeg children) of repeats; "
-                "ratios within one run; "
+                "ratios within one run; an image's decode and verifies timed in turn, with glibc's mmap "
+                "threshold fixed (a long-running worker's steady state: otherwise the same RGB decode "
+                "costs 11 or 30 ms depending on what ran before); "
                 "batch files/s are wall time. 'before' = the commit issue #17 started "
                 "from, run with its own code.\n\n" + text)
         write_section("verify:throughput", body)
