@@ -126,50 +126,100 @@ def throughput(path: Path, repeats: int, work: Path) -> list[str]:
     return rows
 
 
-def detection(quick: bool, work: Path) -> tuple[list[str], str]:
-    """Table rows per transform and a summary line."""
+def _load_module(path: Path) -> Callable[..., object]:
+    """``detect_video_label`` of another ``detectors/visible/video.py`` (e.g. written by ``git show``)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("video_before", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["video_before"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module.detect_video_label
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (the ffmpeg runs)."""
+    return time.process_time() + _child_cpu()
+
+
+LABELLED = (  # name, source ("pan", "clip", "loop"), add_video_label options, intervals carried
+    ("pan-720p start 3 s", "pan", {}, ("start",)),
+    ("pan-720p start+end 2 s", "pan", {"seconds": 2.0, "at": ("start", "end")}, ("start", "end")),
+    ("pan-720p top-left 2 s, 0.08", "pan", {"seconds": 2.0, "position": "top-left", "height_ratio": 0.08},
+     ("start",)),
+    ("pan-720p top-center start+middle 2 s", "pan",
+     {"seconds": 2.0, "position": "top-center", "at": ("start", "middle")}, ("start", "middle")),
+    ("clip start 2 s", "clip", {"seconds": 2.0}, ("start",)),
+    ("clip x3 start+middle+end 2 s", "loop", {"seconds": 2.0, "at": ("start", "middle", "end")},
+     ("start", "middle", "end")),
+    ("clip x3 bottom-left start+end 2.5 s, 0.1", "loop",
+     {"seconds": 2.5, "position": "bottom-left", "height_ratio": 0.1, "at": ("start", "end")},
+     ("start", "end")),
+)
+
+
+def detection(quick: bool, work: Path, before: Path | None = None) -> tuple[list[str], list[str]]:
+    """Table rows per transform and summary lines.
+
+    Every file goes through ``detect_video_label`` (default settings), through it with
+    ``stop_at_start=True`` (a labelled clip must then report the start, and name the middle and the
+    end in ``not_read`` when it carries them) and, with ``before``, through that older module (whose
+    results must equal today's; CPU time ratio reported).
+    """
     loop = work / "loop.mp4"
     _ffmpeg("-stream_loop", "2", "-i", CLIP, "-map", "0", "-c", "copy", loop)
+    sources = {"pan": PAN, "clip": CLIP, "loop": loop}
     labelled: list[tuple[str, Path, tuple[str, ...]]] = []
-    for name, src, kwargs, expect in (
-        ("pan-720p start 3 s", PAN, {}, ("start",)),
-        ("pan-720p start+end 2 s", PAN, {"seconds": 2.0, "at": ("start", "end")}, ("start", "end")),
-        ("clip start 2 s", CLIP, {"seconds": 2.0}, ("start",)),
-        ("clip x3 start+middle+end 2 s", loop, {"seconds": 2.0, "at": ("start", "middle", "end")},
-         ("start", "middle", "end")),
-    ):
+    for name, src, kwargs, expect in LABELLED:
         out = work / f"l{len(labelled)}.mp4"
-        add_video_label(src, out, preset="veryfast", **kwargs)
+        add_video_label(sources[src], out, preset="veryfast", **kwargs)
         labelled.append((name, out, expect))
     clean = [("pan-720p", PAN), ("clip", CLIP), ("clip x3", loop)]
-    rows, found_all, alarms_all, times = [], 0, 0, []
+    old = _load_module(before) if before else None
+    rows, totals, differ, cpu, ratios = [], [0, 0, 0], [], [], []
     for tname, (suffix, options) in video_reencodes(quick).items():
-        found, misses, alarms = 0, [], []
+        found, early, misses, alarms = 0, 0, [], []
         negatives = [(n, p, ()) for n, p in clean]
-        for kind, items in (("pos", labelled), ("neg", negatives)):
-            for name, path, expect in items:
-                target = path
-                if options:
-                    target = work / f"t-{path.stem}{suffix}"
-                    _ffmpeg("-i", path, *options, target)
-                start = time.perf_counter()
-                result = detect_video_label(target)
-                times.append(time.perf_counter() - start)
-                if kind == "pos":
-                    ok = result.present and result.intervals == expect
-                    found += ok
-                    if not ok:
-                        misses.append(f"{name}: {result.intervals or 'none'} ({result.score:.2f})")
-                elif result.present:
-                    alarms.append(f"{name}: {result.intervals} ({result.score:.2f})")
-        found_all += found
-        alarms_all += len(alarms)
-        rows.append(f"| {tname} | {found} / {len(labelled)} | {len(alarms)} / {len(clean)} | "
-                    f"{'; '.join(misses + alarms) or '-'} |")
+        for name, path, expect in [*labelled, *negatives]:
+            target = path
+            if options:
+                target = work / f"t-{path.stem}{suffix}"
+                _ffmpeg("-i", path, *options, target)
+            start = _cpu()
+            result = detect_video_label(target)
+            cpu.append(_cpu() - start)
+            quick_result = detect_video_label(target, stop_at_start=True)
+            if old is not None:
+                start = _cpu()
+                previous = old(target)
+                ratios.append(cpu[-1] / max(1e-9, _cpu() - start))
+                if previous.to_dict() != result.to_dict():
+                    differ.append(f"{tname} / {name}: {previous.to_dict()} -> {result.to_dict()}")
+            if expect:
+                ok = result.present and result.intervals == expect
+                found += ok
+                early += (quick_result.present and quick_result.intervals == ("start",)
+                          and quick_result.not_read == ("middle", "end"))
+                if not ok:
+                    misses.append(f"{name}: {result.intervals or 'none'} ({result.score:.2f})")
+            elif result.present or quick_result.present:
+                alarms.append(f"{name}: {result.intervals or quick_result.intervals} ({result.score:.2f})")
+        for k, v in enumerate((found, early, len(alarms))):
+            totals[k] += v
+        rows.append(f"| {tname} | {found} / {len(labelled)} | {early} / {len(labelled)} | "
+                    f"{len(alarms)} / {len(clean)} | {'; '.join(misses + alarms) or '-'} |")
     n = len(video_reencodes(quick))
-    summary = (f"{found_all} / {n * len(labelled)} labelled found with exactly their intervals, "
-               f"{alarms_all} / {n * len(clean)} false alarms; detect_video_label median "
-               f"{statistics.median(times):.2f} s, max {max(times):.2f} s per video.")
+    summary = [f"{totals[0]} / {n * len(labelled)} labelled found with exactly their intervals "
+               f"({totals[1]} with `stop_at_start`), {totals[2]} / {n * len(clean)} false alarms; "
+               f"detect_video_label CPU (process + ffmpeg) median {statistics.median(cpu):.2f} s, "
+               f"max {max(cpu):.2f} s per video."]
+    if old is not None:
+        same = len(ratios) - len(differ)
+        summary.append(f"Against {before.name}: {same} / {len(ratios)} results identical; "
+                       f"CPU time now / before median {statistics.median(ratios):.2f} "
+                       f"(min {min(ratios):.2f}, max {max(ratios):.2f}).")
+        summary += [f"- differs: {d}" for d in differ]
     return rows, summary
 
 
@@ -177,16 +227,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 runs each, 2 transforms")
     parser.add_argument("--write", action="store_true", help="replace the section in benchmarks/RESULTS.md")
+    parser.add_argument("--detection-only", action="store_true", help="(b) only (cannot be written)")
+    parser.add_argument("--before", type=Path, help="an older detectors/visible/video.py to compare (b) with")
     args = parser.parse_args()
     if not PAN.exists():
         sys.exit(f"corpus not found: {PAN}")
+    if args.write and args.detection_only:
+        sys.exit("--write needs the whole run")
     repeats = 2 if args.quick else 5
     with tempfile.TemporaryDirectory(prefix="aigc-bench-video-") as tmp:
         work = Path(tmp)
         rows = []
-        for path in (PAN, CLIP):
+        for path in () if args.detection_only else (PAN, CLIP):
             rows += throughput(path, repeats, work)
-        det_rows, summary = detection(args.quick, work)
+        det_rows, summary = detection(args.quick, work, args.before)
     body = "\n".join([
         f"`python benchmarks/visible_video.py{' --quick' if args.quick else ''}`: median of {repeats} "
         "interleaved runs; libx264 crf 18 preset medium for both. Ratios are to the plain re-encode of the "
@@ -197,14 +251,15 @@ def main() -> None:
         "|---|---|---:|---:|---:|---:|---:|",
         *rows,
         "",
-        "Detection (`detect_video_label`, default settings): labelled clips must come back with exactly "
-        "the intervals they carry.",
+        "Detection (`detect_video_label`): labelled clips must come back with exactly the intervals they "
+        "carry (default settings), and with `stop_at_start=True` with the start only and `not_read` "
+        "middle and end; an unlabeled clip is a false alarm when either call reports anything.",
         "",
-        "| transform | labelled found | false alarms | misses / alarms |",
-        "|---|---:|---:|---|",
+        "| transform | labelled found | found, `stop_at_start` | false alarms | misses / alarms |",
+        "|---|---:|---:|---:|---|",
         *det_rows,
         "",
-        summary,
+        *summary,
     ])
     print(body)
     if args.write:

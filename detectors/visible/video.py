@@ -1,18 +1,24 @@
 """Find the visible label of :func:`labeler.visible.add_video_label` in a video: start, middle, end.
 
-How. Start: frames at t = 0.5, 1.0, ... s are decoded (one ffmpeg run, a ``select`` filter through a
-pipe, decoding stops as soon as the answer is known) and passed to
-:func:`detectors.visible.detect_image_label`. Every sample up to ``seconds_probe`` is looked at; after
-that, sampling goes on only while the label is still found, up to :data:`VIDEO_MAX_SECONDS`. Middle
-and end (``intervals``, when the duration is known): three frames each,
-:data:`VIDEO_INTERVAL_OFFSETS` around the midpoint and around 1 s before the end, taken from the start
-scan when it already passed them, else decoded by one ffmpeg run that opens the file once per seek
-(``-ss`` before ``-i``) and concatenates the samples; the container's keyframe index says whether a
-seek or decoding through is cheaper (:func:`_segments`). The first frame showing the label is searched
-in full; later frames are only rechecked at its place, wording and scale (a few small matches), falling
-back to a full search when that fails. So a video costs at most two decoding runs (plus the probe) and
-26 frame looks, whatever its length; an unlabeled one 3 + 1 + 1 full searches (the start stops once
-too few samples are left to carry the label; the first miss in a middle or end window ends it).
+How. Frames are sampled at t = 0.5, 1.0, ... s (a ``select`` filter, decoded by ffmpeg at the image
+detector's working size, grey, through a pipe; stopping the read kills ffmpeg) and passed to
+:func:`detectors.visible.detect_image_label`. Middle and end (``intervals``, when the duration is
+known): three frames each, :data:`VIDEO_INTERVAL_OFFSETS` around the midpoint and around 1 s before the
+end. The first frame showing the label is searched in full; later frames are only rechecked at its
+place, wording and scale (a few small matches), falling back to a full search when that fails.
+
+Two paths. First (:func:`_unlabeled_start`), one ffmpeg run reads the start samples that would have to
+miss for the start not to carry the label (3 of the 4 up to 2 s) followed by the middle and end
+windows, all without unreferenced frames: when none of those start samples shows the label, that run
+gives the whole answer (an unlabeled video: one decoding run, 3 + 1 + 1 full searches; with one
+keyframe per 10 s it is decoded once from the first frame instead of twice). Its first hit abandons it
+for the exact path (:func:`_scan_start`): every frame of the start decoded, every sample up to
+``seconds_probe`` looked at, then sampling goes on only while the label is still found, up to
+:data:`VIDEO_MAX_SECONDS`, so ``seconds`` comes from the exact frames; then the middle and end windows
+(unless ``stop_at_start``), reusing the start scan's samples where it passed them, else in one ffmpeg
+run that opens the file once per seek (``-ss`` before ``-i``), the container's keyframe index saying
+whether a seek or decoding through is cheaper (:func:`_segments`). So a video costs at most three
+decoding runs (plus the probe) and 29 frame looks, whatever its length.
 
 The start carries the label when at least 2 of its samples show it (all of them when there are
 fewer), so a single look-alike frame does not count; the middle and the end when all three of theirs
@@ -74,7 +80,6 @@ class VideoLabelResult(VisibleResult):
         start does not carry it.
     intervals : tuple of str
         Which of ``"start"``, ``"middle"``, ``"end"`` carry the label (in that order).
-
     not_read : tuple of str
         Windows (``"middle"``, ``"end"``) not decoded because the start already settled the answer
         (``stop_at_start``); their absence from ``intervals`` then says nothing about them.
@@ -304,13 +309,14 @@ def _segments(windows: list[list[float]], keyframes: np.ndarray | None) -> list[
 
 
 def _judge_windows(path: str | os.PathLike[str], info: Any, windows: list[list[float]], judge: _Judge,
-                   seen: dict[float, VisibleResult]) -> list[bool]:
+                   seen: dict[float, VisibleResult], *, clean_first: bool = False) -> list[bool] | None:
     """Do all the samples of each window (s; windows in time order, disjoint) show the label?
 
     One ffmpeg run for all of them (:func:`_segments` says which are decoded through and which are
     sought), without the unreferenced frames (a window only needs frames somewhere inside it, not the
     exact one at a boundary). A window's first miss settles it (its later frames are not judged); the
-    run stops once every window is settled.
+    run stops once every window is settled. ``clean_first``: the first window is start samples that
+    must all miss; its first hit abandons the run and returns None.
     """
     from labeler.media.video_index import keyframe_times
 
@@ -326,12 +332,28 @@ def _judge_windows(path: str | os.PathLike[str], info: Any, windows: list[list[f
                 continue
             seen[at] = judge(frame)
             results[i].append(seen[at])
-            settled[i] = not seen[at].present or len(results[i]) == len(windows[i])
+            complete = len(results[i]) == len(windows[i])
+            if clean_first and i == 0:
+                if seen[at].present:
+                    return None
+                settled[0] = complete
+            else:
+                settled[i] = not seen[at].present or complete
             if all(settled):
                 break
     finally:
         sampled.close()
+    if clean_first and len(results[0]) < len(windows[0]):
+        return None  # the start samples were not all read: let the exact start scan decide
     return [len(r) == len(w) and all(x.present for x in r) for r, w in zip(results, windows, strict=True)]
+
+
+def _interval_windows(info: Any) -> list[list[float]]:
+    """Sample times (s) of the middle and the end windows (needs ``info.duration``)."""
+    duration = info.duration
+    newest = max(0.0, duration - 1.0 / info.fps)
+    return [sorted({min(newest, max(0.0, centre + d)) for d in VIDEO_INTERVAL_OFFSETS})
+            for centre in (duration / 2, duration - 1.0)]
 
 
 def _later_intervals(path: str | os.PathLike[str], info: Any, judge: _Judge,
@@ -341,14 +363,11 @@ def _later_intervals(path: str | os.PathLike[str], info: Any, judge: _Judge,
     Windows the start scan already passed reuse its samples; the others are judged in one ffmpeg run
     (:func:`_judge_windows`).
     """
-    duration, last = info.duration, max(seen, default=0.0)
-    newest = max(0.0, duration - 1.0 / info.fps)
+    last = max(seen, default=0.0)
     names = ("middle", "end")
-    windows = [sorted({min(newest, max(0.0, centre + d)) for d in VIDEO_INTERVAL_OFFSETS})
-               for centre in (duration / 2, duration - 1.0)]
     carries: dict[str, bool] = {}
     todo = []
-    for name, wanted in zip(names, windows, strict=True):
+    for name, wanted in zip(names, _interval_windows(info), strict=True):
         reused = _covered(wanted, last, seen)
         if reused is not None:
             carries[name] = all(r.present for r in reused)
@@ -356,8 +375,62 @@ def _later_intervals(path: str | os.PathLike[str], info: Any, judge: _Judge,
             todo.append((name, wanted))
     if todo:
         judged = _judge_windows(path, info, [w for _, w in todo], judge, seen)
+        assert judged is not None
         carries.update((name, ok) for (name, _), ok in zip(todo, judged, strict=True))
     return [name for name in names if carries.get(name)]
+
+
+def _unlabeled_start(path: str | os.PathLike[str], info: Any, probe_until: float, judge: _Judge,
+                     seen: dict[float, VisibleResult]) -> list[str] | None:
+    """The fast path of a start without the label: the intervals found, or None to take the exact path.
+
+    The start samples the exact scan would need to see missing before it gives up (3 of the 4 up to
+    2 s) and the middle and end windows are read in one ffmpeg run without unreferenced frames (so a
+    video with one keyframe is decoded once, not twice from its first frame). A sample then falls a frame
+    or two late, which can only turn the last hit of a label into a miss, never create a hit out of
+    misses; so when none of those start samples shows the label, the exact scan would not find it
+    carried either. Any hit abandons the run (None): the caller scans the start exactly, as ``seconds``
+    needs the exact frames. None too when the windows do not lie wholly after those samples.
+    """
+    times = _start_times(info)
+    probed = sum(1 for t in times if t <= probe_until + 1e-9)
+    first = times[: probed - min(_VIDEO_MIN_HITS, probed) + 1]
+    windows = [first, *_interval_windows(info)]
+    if any(a[-1] + VIDEO_STEP / 2 >= b[0] for a, b in zip(windows, windows[1:], strict=False)):
+        return None  # a short clip: windows overlap the start or each other
+    judged = _judge_windows(path, info, windows, judge, seen, clean_first=True)
+    if judged is None:
+        return None
+    return [name for name, ok in zip(("middle", "end"), judged[1:], strict=True) if ok]
+
+
+def _examine(path: str | os.PathLike[str], info: Any, probe_until: float, intervals: bool,
+             stop_at_start: bool, judging: tuple[tuple[str, ...], float, LabelStyle],
+             seen: dict[float, VisibleResult]) -> tuple[list[str], float | None, tuple[str, ...]]:
+    """The intervals carrying the label, the start run's last hit (s) and the windows not read."""
+    whole = intervals and bool(info.duration)
+    if whole:
+        found = _unlabeled_start(path, info, probe_until, _Judge(*judging), seen)
+        if found is not None:
+            return found, None, ()
+        seen.clear()  # the fast path's samples are not the exact ones: start again
+    judge = _Judge(*judging)
+    _scan_start(path, info, probe_until, judge, seen)
+    carries, run_end = _start_run(seen)
+    found = ["start"] if carries else []
+    if whole and carries and stop_at_start:
+        return found, run_end, ("middle", "end")
+    if whole:
+        found += _later_intervals(path, info, judge, seen)
+    return found, run_end, ()
+
+
+def _video_box(box: tuple[int, ...] | None, info: Any) -> tuple[int, ...] | None:
+    """A box found at the working size (:func:`_work_size`), in the video's own (upright) pixels."""
+    if box is None:
+        return None
+    (full_h, full_w), (work_h, work_w) = _upright_size(info), _work_size(info)
+    return tuple(round(v * (full_w / work_w if i % 2 == 0 else full_h / work_h)) for i, v in enumerate(box))
 
 
 def detect_video_label(
@@ -387,7 +460,9 @@ def detect_video_label(
     stop_at_start : bool
         When the start carries the label, do not decode the middle and the end: the layer's answer
         (``present``) is already decided, and on a 10 s clip with one keyframe those windows cost a
-        decode of nearly the whole clip. ``not_read`` then names them. A clean file is read in full.
+        decode of nearly the whole clip. ``not_read`` then names them (and ``to_dict`` writes it), so
+        a window not read never reads as one without the label. A video whose start lacks the label
+        is read in full.
     texts, threshold, style
         As for :func:`detect_image_label`.
 
@@ -415,34 +490,13 @@ def detect_video_label(
     from labeler.media.video import video_info
 
     info = video_info(path)
-    probe_until = max(VIDEO_STEP, float(seconds_probe))
     seen: dict[float, VisibleResult] = {}
-    judge = _Judge(texts, threshold, style)
-    _scan_start(path, info, probe_until, judge, seen)
-    carries, run_end = _start_run(seen)
-    found = ["start"] if carries else []
-    not_read: tuple[str, ...] = ()
-    if intervals and info.duration:
-        if carries and stop_at_start:
-            not_read = ("middle", "end")
-        else:
-            found += _later_intervals(path, info, judge, seen)
-
+    found, run_end, not_read = _examine(path, info, max(VIDEO_STEP, float(seconds_probe)), intervals,
+                                        stop_at_start, (texts, threshold, style), seen)
     best = max(seen.values(), key=lambda r: r.score, default=VisibleResult(False))
     if not found or not best.present:
-        return VideoLabelResult(False, score=best.score)
-    # Frames were decoded at the working size: the box goes back to the video's own pixels.
-    (full_h, full_w), (work_h, work_w) = _upright_size(info), _work_size(info)
-    box = None if best.box is None else tuple(round(v * (full_w / work_w if i % 2 == 0 else full_h / work_h))
-                                              for i, v in enumerate(best.box))
-    return VideoLabelResult(
-        True,
-        position=best.position,
-        height_ratio=best.height_ratio,
-        score=best.score,
-        text=best.text,
-        box=box,
-        seconds=run_end if "start" in found else None,
-        intervals=tuple(found),
-        not_read=not_read,
-    )
+        return VideoLabelResult(False, score=best.score, not_read=not_read)
+    return VideoLabelResult(True, position=best.position, height_ratio=best.height_ratio, score=best.score,
+                            text=best.text, box=_video_box(best.box, info),
+                            seconds=run_end if "start" in found else None, intervals=tuple(found),
+                            not_read=not_read)
