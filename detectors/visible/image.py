@@ -68,6 +68,11 @@ COARSE_STEP = 1.18
 COARSE_FLOOR = 0.3
 #: Coarse pass: at most this many distinct places are confirmed at working size.
 COARSE_CANDIDATES = 4
+#: Confirmation: the window searched around a coarse place reaches this fraction of the template height
+#: (plus one coarse pixel) beyond the place's own box. The label found is at most 0.078 template heights
+#: from its coarse place on benchmarks/visible_detection.py; 0.15, 0.2 and the former 0.3 give the same
+#: 540 positive scores there.
+CONFIRM_PAD = 0.2
 _LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
 
 
@@ -435,7 +440,7 @@ def _coarse_then_confirm(grey: np.ndarray, texts: tuple[str, ...], ladder: list[
                     continue
                 band = _band_rows(th, work_short, wh)
                 b0 = 0 if top else wh - band
-                pad = max(3, math.ceil(0.3 * th)) + math.ceil(1 / scale)
+                pad = max(3, math.ceil(CONFIRM_PAD * th)) + math.ceil(1 / scale)
                 x0, x1 = max(0, math.floor(cx - tw / 2) - pad), min(ww, math.ceil(cx + tw / 2) + pad)
                 y0, y1 = max(b0, math.floor(cy - th / 2) - pad), min(b0 + band, math.ceil(cy + th / 2) + pad)
                 score, mx, my = _match_region(grey, y0, y1, x0, x1, tpl, best[0])
