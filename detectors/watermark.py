@@ -226,7 +226,8 @@ def _half_prefiltered(half: np.ndarray, floor: float = 1.0) -> Prefiltered:
 
 
 def _screen(y: np.ndarray, mat: np.ndarray, schemes: list[Scheme], key: bytes) -> float:
-    """Largest screening pilot ``z`` of a geometry candidate over ``schemes`` (see :data:`SCREEN_MIN_Z`).
+    """Largest screening pilot ``z`` of a geometry candidate over ``schemes`` (see :data:`SCREEN_MIN_Z`),
+    or the first that reaches :data:`SCREEN_MIN_Z` (the candidate passes whatever the others read).
 
     The luma is resampled straight to half of the embedding resolution (a displacement of one sample
     there is ``2 mat`` pixels here: a quarter of the output pixels of the full read's resampling),
@@ -236,7 +237,12 @@ def _screen(y: np.ndarray, mat: np.ndarray, schemes: list[Scheme], key: bytes) -
     if h2 is None:
         return np.inf  # too small to screen: let the full read decide
     z_half = _half_prefiltered(h2)
-    return max(_read(z_half, s, key, (1.0, 1.0), z_min=np.inf, half=True).z for s in schemes)
+    best = -np.inf
+    for scheme in schemes:
+        best = max(best, _read(z_half, scheme, key, (1.0, 1.0), z_min=np.inf, half=True).z)
+        if best >= SCREEN_MIN_Z:
+            break
+    return best
 
 
 def detect(image: np.ndarray, *, key: bytes, method: str | None = None,
