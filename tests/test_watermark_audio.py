@@ -17,10 +17,11 @@ import soundfile as sf
 from conftest import SAMPLES, corpus_path
 
 from detectors.watermark import WatermarkResult, detect_audio
-from detectors.watermark_audio import _time_whiten
+from detectors.watermark_audio import DECODINGS, LIST_SIZE, _time_whiten, list_viterbi
 from labeler.media.ffmpeg import ffmpeg_exe
 from labeler.watermark import WatermarkError, embed_audio
 from labeler.watermark.audio import DEFAULT_SNR_DB, AudioEmbedder, embed_audio_blocks
+from labeler.watermark.payload import conv_encode, info_bits, split_info, viterbi_decode
 
 KEY = b"audio-test-key-0123456789abcdef!"
 PAYLOAD = bytes.fromhex("0123456789abcdef")
@@ -225,6 +226,37 @@ def test_speech_noise_20db(marked_speech, speech) -> None:
     x = marked_speech
     noisy = x + rng.normal(0, np.sqrt(float((x ** 2).mean()) / 100), x.shape).astype(np.float32)
     assert_found(detect_audio(noisy, speech[1], key=KEY))
+
+
+@pytest.mark.parametrize("seed", [9, 11])
+def test_speech_noise_20db_list_decoding(seed, marked_speech, speech) -> None:
+    # noise draws whose maximum-likelihood decodings all fail the CRC (the detector before the list
+    # Viterbi and the reliability weights returned found=False, pilot z 11.1 / 11.9): a path of the list
+    # passes, and the p-value pays for the list (2 x DECODINGS x LIST_SIZE CRC checks, Bonferroni)
+    rng = np.random.default_rng(seed)
+    x = marked_speech
+    noisy = x + rng.normal(0, np.sqrt(float((x ** 2).mean()) / 100), x.shape).astype(np.float32)
+    r = detect_audio(noisy, speech[1], key=KEY)
+    assert_found(r)
+    assert r.p_value == pytest.approx(r.zero_bit_p_value * 2 * DECODINGS * LIST_SIZE * 2.0 ** -16, rel=1e-6)
+
+
+def test_list_viterbi() -> None:
+    rng = np.random.default_rng(5)
+    ml = listed = false_passes = 0
+    for _ in range(60):
+        payload = rng.bytes(8)
+        code = conv_encode(info_bits(payload))
+        soft = 0.75 * code + rng.normal(size=code.size).astype(np.float32)  # near the code's threshold
+        paths = list_viterbi(soft, LIST_SIZE)
+        assert np.array_equal(paths[0], viterbi_decode(soft))  # path 0 is the ML path
+        assert len({p.tobytes() for p in paths}) == len(paths) == LIST_SIZE
+        ml += split_info(paths[0]) == (payload, True)
+        listed += any(split_info(p) == (payload, True) for p in paths)
+        # without a codeword the list passes the CRC by chance, each path with probability 2**-16
+        false_passes += sum(split_info(p)[1] for p in list_viterbi(rng.normal(size=code.size), LIST_SIZE))
+    assert listed >= ml + 15, (ml, listed)
+    assert false_passes <= 2  # expected 60 * 64 / 65536 = 0.06
 
 
 # --- API -----------------------------------------------------------------------------------------------
