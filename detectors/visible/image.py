@@ -129,8 +129,13 @@ def _work_luma(image: np.ndarray) -> tuple[np.ndarray, float]:
             # Whole multiples of the step only (at most step - 1 edge rows/columns dropped), so OpenCV
             # takes its exact-integer area path.
             rows, cols = height // step * step, width // step * step
-            arr = cv2.resize(np.ascontiguousarray(arr[:rows, :cols]), (cols // step, rows // step),
-                             interpolation=cv2.INTER_AREA)
+            arr = np.ascontiguousarray(arr[:rows, :cols])
+            if step == 3:
+                # OpenCV's integer area path is vectorised for 2x only: for 3x (2560x1440) a box filter
+                # sampled every third pixel gives the same bytes (checked on the corpus) in half the time.
+                arr = cv2.boxFilter(arr, -1, (3, 3), normalize=True, anchor=(0, 0))[::3, ::3]
+            else:
+                arr = cv2.resize(arr, (cols // step, rows // step), interpolation=cv2.INTER_AREA)
         if arr.shape[::-1] != size:
             # What is left after the integer step is a reduction by (1/2, 1]; OpenCV's fractional area
             # path costs ~2 ms at 1080p (most of this function), bilinear ~0.3 ms and aliases little
