@@ -14,7 +14,8 @@ of the process and its ffmpeg children (the machine is shared), ratios taken wit
   ``verify`` CPU time over the clip's duration; the same re-encoded with a keyframe every 2 s; a 120 s
   and a 1-hour clip (a 60 s 1080p clip, keyframe every 2 s, looped by stream copy: real H.264 packets,
   made in seconds), CPU seconds and the peak memory of the process and its ffmpeg children;
-  ``--video-only`` measures just these (and leaves RESULTS.md alone), ``--image-only`` the images;
+  ``--video-only`` measures just these (and leaves RESULTS.md alone), ``--image-only`` the images
+  (``--save-images`` keeps them as those of ``--label`` in the saved JSON, e.g. a re-measured "before");
 * audio (32 s 44.1 kHz stereo, the corpus piano looped; labeled = rhythm cue + voice prompt at start
   and end): audio duration over ``verify`` wall time, "x real time";
 * ``aigc batch verify`` over a folder of images (half labeled), files per second on 1 and 2 workers
@@ -355,8 +356,9 @@ def table(now: dict[str, float], before: dict[str, float] | None) -> str:
     return "\n".join(rows)
 
 
-def run_image_only(folder: Path, repeats: int) -> None:
-    """``--image-only``: make (or reuse) the image media, measure, print."""
+def run_image_only(folder: Path, repeats: int, save_as: str | None) -> None:
+    """``--image-only``: make (or reuse) the image media, measure, print; with ``save_as`` the image
+    numbers replace those of that label in the saved JSON (its other media are kept)."""
     from labeler.watermark.keyfile import read_key_file
 
     index = folder / "images.json"
@@ -366,7 +368,12 @@ def run_image_only(folder: Path, repeats: int) -> None:
         files = make_image_media(folder)
         index.write_text(json.dumps({k: str(v) for k, v in files.items()}))
     _pin()
-    measure_images(files, repeats, read_key_file(files["key"]))
+    now = measure_images(files, repeats, read_key_file(files["key"]))
+    if save_as:
+        saved = json.loads(SAVED.read_text()) if SAVED.exists() else {}
+        kept = {k: v for k, v in saved.get(save_as, {}).items() if not k.startswith("image")}
+        saved[save_as] = kept | now
+        SAVED.write_text(json.dumps(saved, indent=1, sort_keys=True))
 
 
 def run_video_only(folder: Path, index: Path, repeats: int) -> None:
@@ -390,6 +397,10 @@ def main() -> None:
                         help="only the video rows (printed; RESULTS.md and the saved numbers are left alone)")
     parser.add_argument("--image-only", action="store_true",
                         help="only the image rows (printed; RESULTS.md and the saved numbers are left alone)")
+    parser.add_argument("--save-images", action="store_true",
+                        help="with --image-only: keep the image numbers as those of --label in the "
+                        "saved JSON "
+                        "(e.g. re-measure 'before' with its own code on PYTHONPATH)")
     parser.add_argument("--media", type=Path,
                         help="keep the generated media in this folder (reused when there)")
     args = parser.parse_args()
@@ -402,7 +413,7 @@ def main() -> None:
         run_video_only(folder, index, repeats)
         return
     if args.image_only:
-        run_image_only(folder, repeats)
+        run_image_only(folder, repeats, args.label if args.save_images else None)
         return
     if index.exists():
         files = {k: Path(v) for k, v in json.loads(index.read_text()).items()}
