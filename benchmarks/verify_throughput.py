@@ -442,7 +442,8 @@ def main() -> None:
                 "threshold fixed (a long-running worker's steady state: otherwise the same RGB decode "
                 "costs 11 or 30 ms depending on what ran before); "
                 "batch files/s are wall time. 'before' = the commit issue #17 started "
-                "from, run with its own code.\n\n" + text)
+                "from (5354ae6), run with its own code; its image rows re-measured with this method "
+                "(`--image-only --save-images --label before`, 5354ae6 on PYTHONPATH).\n\n" + text)
         write_section("verify:throughput", body)
 
 
