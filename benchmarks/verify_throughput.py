@@ -356,6 +356,26 @@ def table(now: dict[str, float], before: dict[str, float] | None) -> str:
     return "\n".join(rows)
 
 
+NOTES_HEADING = "Notes kept from earlier runs (their numbers are those of the commits and runs they name):"
+
+
+def _earlier_notes() -> str:
+    """The paragraphs after the tables of the current ``verify:throughput`` section, kept by ``--write``
+    (measurements written there by hand from other runs), under :data:`NOTES_HEADING`."""
+    import re
+
+    from results import RESULTS
+
+    text = RESULTS.read_text() if RESULTS.exists() else ""
+    found = re.search(r"<!-- verify:throughput:start -->(.*?)<!-- verify:throughput:end -->", text, re.S)
+    section = found.group(1) if found else ""
+    at = section.find("| files/s, 2 workers |")
+    if at < 0 or "\n" not in section[at:]:
+        return ""
+    rest = section[section.index("\n", at) + 1:].strip()
+    return rest if not rest or rest.startswith(NOTES_HEADING) else f"{NOTES_HEADING}\n\n{rest}"
+
+
 def run_image_only(folder: Path, repeats: int, save_as: str | None) -> None:
     """``--image-only``: make (or reuse) the image media, measure, print; with ``save_as`` the image
     numbers replace those of that label in the saved JSON (its other media are kept)."""
@@ -444,7 +464,8 @@ def main() -> None:
                 "batch files/s are wall time. 'before' = the commit issue #17 started "
                 "from (5354ae6), run with its own code; its image rows re-measured with this method "
                 "(`--image-only --save-images --label before`, 5354ae6 on PYTHONPATH).\n\n" + text)
-        write_section("verify:throughput", body)
+        notes = _earlier_notes()
+        write_section("verify:throughput", body + (f"\n\n{notes}" if notes else ""))
 
 
 if __name__ == "__main__":
