@@ -22,6 +22,7 @@ from labeler.media.ffmpeg import ffmpeg_exe
 from labeler.watermark import WatermarkError, embed_audio
 from labeler.watermark.audio import DEFAULT_SNR_DB, AudioEmbedder, embed_audio_blocks
 from labeler.watermark.payload import conv_encode, info_bits, split_info, viterbi_decode
+from labeler.watermark.sync import null_tail
 
 KEY = b"audio-test-key-0123456789abcdef!"
 PAYLOAD = bytes.fromhex("0123456789abcdef")
@@ -140,6 +141,18 @@ def test_presence_from_3_s(speech, marked_speech, music, marked_music) -> None:
         assert r.zero_bit_p_value <= 1e-6, (start, r.z)
 
 
+def test_presence_nominal_speed_test(speech, marked_speech) -> None:
+    # the nominal hypothesis (speed and pitch 1) gets half the false-positive budget on its own, so a 3 s
+    # excerpt at the marked speed counts 2 x 192 phases instead of 59 hypotheses x 192: these two
+    # excerpts (z 6.3 / 6.2) had zero-bit p 4e-6 / 1e-5 with the whole search alone
+    fs = speech[1]
+    for start in (3.0, 4.0):
+        r = detect_audio(marked_speech[int(start * fs): int((start + 3) * fs)], fs, key=KEY)
+        assert r.speed == 1.0 and r.pitch == 1.0
+        assert r.zero_bit_p_value == pytest.approx(2 * 192 * null_tail(r.z), rel=1e-9)
+        assert r.zero_bit_p_value <= 1e-6, (start, r.z)
+
+
 def test_time_whitening_removes_held_content() -> None:
     # a map whose across-frequency pattern is held over time (a sustained chord) plus a little noise:
     # the whitening fits a weight near 1 and removes most of it; white noise alone is left as it is
@@ -203,6 +216,7 @@ def test_speed_changes(flt, speed, tmp_path, marked_speech, speech) -> None:
     r = detect_audio(y, rate, key=KEY)
     assert_found(r)
     assert abs(r.speed - speed) < 0.01
+    assert r.zero_bit_p_value == pytest.approx(min(1.0, 2 * r.trials * null_tail(r.z)), rel=1e-9)
 
 
 def test_resample_8k(tmp_path, marked_speech, speech) -> None:
