@@ -24,6 +24,7 @@ for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_v] = "1"
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -420,12 +421,52 @@ def _rate(v: list[bool]) -> str:
     return f"{sum(v)}/{len(v)}" if v else "-"
 
 
+def fp_table(found: int, pvals: list[float], kinds: dict[str, int], lo: float, hi: float, how: str) -> str:
+    """Markdown summary of a false-positive run: counts of p <= a against the bound a x N."""
+    p = np.array(pvals)
+    rows = "\n".join(f"| {a:g} | {int((p <= a).sum())} | {a * len(p):.3g} |"
+                      for a in (1e-1, 1e-2, 1e-3, 1e-6))
+    mix = ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
+    return (f"{len(p)} clean excerpts of {lo:g}-{hi:g} s ({mix}), each read with its own random key; "
+            f"`found` (payload, p <= 1e-6): **{found}**; smallest p (min of payload and zero-bit p-values): "
+            f"{p.min():.2g}; {how}.\n\n| a | excerpts with p <= a | bound a x N |\n|---|---|---|\n" + rows)
+
+
+def _fp_main(args: argparse.Namespace) -> None:
+    """``--fp N`` (optionally one shard appended to ``--fp-out``) or ``--fp-pool`` of such shards."""
+    lo, hi = (float(v) for v in args.fp_seconds.split(","))
+    if args.fp_pool:  # shards of `--fp N --seed S --fp-out F`, pooled (independent seeds)
+        found, pvals, kinds, seeds = 0, [], {}, []
+        for path in args.fp_pool:
+            for line in Path(path).read_text().splitlines():
+                d = json.loads(line)
+                found, pvals, seeds = found + d["found"], pvals + d["pvals"], seeds + [d["seed"]]
+                for k, v in d["kinds"].items():
+                    kinds[k] = kinds.get(k, 0) + v
+        how = (f"{len(seeds)} shards of `--fp {len(pvals) // max(1, len(seeds))} --seed S --fp-out F` pooled "
+               f"with `--fp-pool`, seeds {', '.join(map(str, sorted(seeds)))}")
+        text = fp_table(found, pvals, kinds, lo, hi, how)
+    else:
+        t0 = time.perf_counter()
+        found, pvals, kinds = false_positives(args.fp, args.seed, lo, hi)
+        if args.fp_out:
+            with open(args.fp_out, "a") as f:
+                shard = {"seed": args.seed, "found": found, "pvals": pvals, "kinds": kinds}
+                f.write(json.dumps(shard) + "\n")
+        text = fp_table(found, pvals, kinds, lo, hi, f"{time.perf_counter() - t0:.0f} s")
+    print(text)
+    if args.write:
+        write_section(f"watermark:audio-false-positives-{lo:g}-{hi:g}s", text)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--write", action="store_true")
     ap.add_argument("--fp", type=int, default=0, help="false-positive run over N clean excerpts (only that)")
     ap.add_argument("--fp-seconds", default="3,6", help="excerpt length range of the --fp run [3,6]")
+    ap.add_argument("--fp-out", default=None, help="append the --fp run's p-values to this JSON-lines file")
+    ap.add_argument("--fp-pool", nargs="+", default=None, help="pool --fp-out files (shards) into one table")
     ap.add_argument("--attacks", default=None, help="comma-separated subset of: " + ",".join(ATTACKS))
     ap.add_argument("--seed", type=int, default=14)
     ap.add_argument("--speed", action="store_true", help="only the speed table (music-piano or synthesized)")
@@ -457,22 +498,8 @@ def main() -> None:
         if args.write:
             write_section("watermark:audio-speed", text)
         return
-    if args.fp:
-        t0 = time.perf_counter()
-        lo, hi = (float(v) for v in args.fp_seconds.split(","))
-        found, pvals, kinds = false_positives(args.fp, args.seed, lo, hi)
-        p = np.array(pvals)
-        rows = "\n".join(f"| {a:g} | {int((p <= a).sum())} | {a * len(p):.3g} |"
-                         for a in (1e-1, 1e-2, 1e-3, 1e-6))
-        mix = ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
-        text = (f"{len(p)} clean excerpts of {lo:g}-{hi:g} s ({mix}), "
-                f"each read with its own random key; `found` (payload, p <= 1e-6): **{found}**; smallest "
-                f"p (min of payload and zero-bit p-values): {p.min():.2g}; "
-                f"{time.perf_counter() - t0:.0f} s.\n\n"
-                "| a | excerpts with p <= a | bound a x N |\n|---|---|---|\n" + rows)
-        print(text)
-        if args.write:
-            write_section(f"watermark:audio-false-positives-{lo:g}-{hi:g}s", text)
+    if args.fp or args.fp_pool:
+        _fp_main(args)
         return
     attacks = args.attacks.split(",") if args.attacks else (QUICK if args.quick else list(ATTACKS))
     with tempfile.TemporaryDirectory(prefix="aigc-audio-bench-") as td:
