@@ -71,14 +71,15 @@ def test_unlabeled_start_is_one_decoding_run(media: dict[str, Path], decoding_ru
 
 
 def test_labelled_start_takes_the_exact_path(media: dict[str, Path], decoding_runs: list[int]) -> None:
-    # The one-run path gives up at its first hit; the exact scan fixes seconds from every frame.
+    # The one-run path stops judging at its first hit (the window frames read on into memory); the
+    # exact scan fixes seconds from every frame, then the kept window frames are judged.
     found = detect_video_label(media["labelled"])
     assert found.intervals == ("start", "middle", "end") and found.seconds == 2.0
-    assert len(decoding_runs) == 3  # abandoned run, exact start scan, middle + end
+    assert len(decoding_runs) == 2  # the one-run path (windows kept), the exact start scan
     decoding_runs.clear()
     early = detect_video_label(media["labelled"], stop_at_start=True)
     assert early.intervals == ("start",) and early.seconds == 2.0 and early.not_read == ("middle", "end")
-    assert len(decoding_runs) == 2  # the windows are not decoded
+    assert len(decoding_runs) == 2  # the one-run path abandoned at once, the exact start scan
     assert (early.position, early.box, early.text) == (found.position, found.box, found.text)
 
 

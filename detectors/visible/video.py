@@ -11,14 +11,16 @@ Two paths. First (:func:`_unlabeled_start`), one ffmpeg run reads the start samp
 miss for the start not to carry the label (3 of the 4 up to 2 s) followed by the middle and end
 windows, all without unreferenced frames: when none of those start samples shows the label, that run
 gives the whole answer (an unlabeled video: one decoding run, 3 + 1 + 1 full searches; with one
-keyframe per 10 s it is decoded once from the first frame instead of twice). Its first hit abandons it
-for the exact path (:func:`_scan_start`): every frame of the start decoded, every sample up to
-``seconds_probe`` looked at, then sampling goes on only while the label is still found, up to
-:data:`VIDEO_MAX_SECONDS`, so ``seconds`` comes from the exact frames; then the middle and end windows
-(unless ``stop_at_start``), reusing the start scan's samples where it passed them, else in one ffmpeg
-run that opens the file once per seek (``-ss`` before ``-i``), the container's keyframe index saying
-whether a seek or decoding through is cheaper (:func:`_segments`). So a video costs at most three
-decoding runs (plus the probe) and 29 frame looks, whatever its length.
+keyframe per 10 s it is decoded once from the first frame instead of twice). At its first hit the
+start is scanned exactly instead (:func:`_scan_start`), the window frames having been read on into
+memory first (six small grey frames; not with ``stop_at_start``, which abandons the run at once): every
+frame of the start decoded, every sample up to ``seconds_probe`` looked at, then sampling goes on only
+while the label is still found, up to :data:`VIDEO_MAX_SECONDS`, so ``seconds`` comes from the exact
+frames; then the middle and end windows are judged (unless ``stop_at_start``), from the start scan's
+samples where it passed them, else from the frames kept (or, failing those, in one more ffmpeg run that
+opens the file once per seek, ``-ss`` before ``-i``, the container's keyframe index saying whether a
+seek or decoding through is cheaper: :func:`_segments`). So a video costs one or two decoding runs
+(plus the probe; three at most) and about 30 frame looks, whatever its length.
 
 The start carries the label when at least 2 of its samples show it (all of them when there are
 fewer), so a single look-alike frame does not count; the middle and the end when all three of theirs
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -309,40 +311,60 @@ def _segments(windows: list[list[float]], keyframes: np.ndarray | None) -> list[
 
 
 def _judge_windows(path: str | os.PathLike[str], info: Any, windows: list[list[float]], judge: _Judge,
-                   seen: dict[float, VisibleResult], *, clean_first: bool = False) -> list[bool] | None:
+                   seen: dict[float, VisibleResult], *, clean_first: bool = False,
+                   keep: list[tuple[float, np.ndarray]] | None = None) -> list[bool] | None:
     """Do all the samples of each window (s; windows in time order, disjoint) show the label?
 
     One ffmpeg run for all of them (:func:`_segments` says which are decoded through and which are
     sought), without the unreferenced frames (a window only needs frames somewhere inside it, not the
-    exact one at a boundary). A window's first miss settles it (its later frames are not judged); the
-    run stops once every window is settled. ``clean_first``: the first window is start samples that
-    must all miss; its first hit abandons the run and returns None.
+    exact one at a boundary); judged by :func:`_judge_frames`. ``clean_first``: the first window is
+    start samples that must all miss; its first hit ends the judging and returns None, after the frames
+    of the other windows are read into ``keep`` when it is given (else the run is abandoned at once).
     """
     from labeler.media.video_index import keyframe_times
 
-    owner = [i for i, window in enumerate(windows) for _ in window]
-    results: list[list[VisibleResult]] = [[] for _ in windows]
-    settled = [False] * len(windows)
     segments = _segments(windows, keyframe_times(path, info.stream))
     sampled = _video_frames(path, info, segments, skip_noref=True)
     try:
-        for k, (at, frame) in enumerate(sampled):
-            i = owner[k]
-            if settled[i]:
-                continue
-            seen[at] = judge(frame)
-            results[i].append(seen[at])
-            complete = len(results[i]) == len(windows[i])
-            if clean_first and i == 0:
-                if seen[at].present:
-                    return None
-                settled[0] = complete
-            else:
-                settled[i] = not seen[at].present or complete
-            if all(settled):
-                break
+        judged = _judge_frames(sampled, windows, judge, seen, clean_first=clean_first)
+        if judged is None and keep is not None:
+            wanted = sum(len(w) for w in windows[1:])
+            for at, frame in sampled:
+                if at >= windows[1][0] - 1e-9:
+                    keep.append((at, frame))
+                if len(keep) == wanted:
+                    break
+        return judged
     finally:
         sampled.close()
+
+
+def _judge_frames(sampled: Iterator[tuple[float, np.ndarray]], windows: list[list[float]], judge: _Judge,
+                  seen: dict[float, VisibleResult], *, clean_first: bool = False) -> list[bool] | None:
+    """Judge the frames of ``windows`` (``sampled``: ``(t, frame)`` in window order) as they come.
+
+    A window's first miss settles it (its later frames are not judged); reading stops once every window
+    is settled. ``clean_first``: see :func:`_judge_windows` (None at the first window's first hit, or
+    when its samples were not all read).
+    """
+    owner = [i for i, window in enumerate(windows) for _ in window]
+    results: list[list[VisibleResult]] = [[] for _ in windows]
+    settled = [False] * len(windows)
+    for k, (at, frame) in enumerate(sampled):
+        i = owner[k]
+        if settled[i]:
+            continue
+        seen[at] = judge(frame)
+        results[i].append(seen[at])
+        complete = len(results[i]) == len(windows[i])
+        if clean_first and i == 0:
+            if seen[at].present:
+                return None
+            settled[0] = complete
+        else:
+            settled[i] = not seen[at].present or complete
+        if all(settled):
+            break
     if clean_first and len(results[0]) < len(windows[0]):
         return None  # the start samples were not all read: let the exact start scan decide
     return [len(r) == len(w) and all(x.present for x in r) for r, w in zip(results, windows, strict=True)]
@@ -356,12 +378,13 @@ def _interval_windows(info: Any) -> list[list[float]]:
             for centre in (duration / 2, duration - 1.0)]
 
 
-def _later_intervals(path: str | os.PathLike[str], info: Any, judge: _Judge,
-                     seen: dict[float, VisibleResult]) -> list[str]:
+def _later_intervals(path: str | os.PathLike[str], info: Any, judge: _Judge, seen: dict[float, VisibleResult],
+                     kept: Sequence[tuple[float, np.ndarray]] = ()) -> list[str]:
     """Which of ``"middle"`` and ``"end"`` carry the label (needs ``info.duration``).
 
-    Windows the start scan already passed reuse its samples; the others are judged in one ffmpeg run
-    (:func:`_judge_windows`).
+    Windows the start scan already passed reuse its samples; the others are judged from ``kept``
+    (``(t, frame)`` of both windows, read by :func:`_unlabeled_start` before it gave up) when it holds
+    all their samples, else in one ffmpeg run (:func:`_judge_windows`).
     """
     last = max(seen, default=0.0)
     names = ("middle", "end")
@@ -374,14 +397,21 @@ def _later_intervals(path: str | os.PathLike[str], info: Any, judge: _Judge,
         else:
             todo.append((name, wanted))
     if todo:
-        judged = _judge_windows(path, info, [w for _, w in todo], judge, seen)
+        wanted = [w for _, w in todo]
+        times = [t for w in wanted for t in w]
+        frames = [(at, frame) for at, frame in kept if at in times]
+        if [at for at, _ in frames] == times:
+            judged = _judge_frames(iter(frames), wanted, judge, seen)
+        else:
+            judged = _judge_windows(path, info, wanted, judge, seen)
         assert judged is not None
         carries.update((name, ok) for (name, _), ok in zip(todo, judged, strict=True))
     return [name for name in names if carries.get(name)]
 
 
 def _unlabeled_start(path: str | os.PathLike[str], info: Any, probe_until: float, judge: _Judge,
-                     seen: dict[float, VisibleResult]) -> list[str] | None:
+                     seen: dict[float, VisibleResult],
+                     keep: list[tuple[float, np.ndarray]] | None) -> list[str] | None:
     """The fast path of a start without the label: the intervals found, or None to take the exact path.
 
     The start samples the exact scan would need to see missing before it gives up (3 of the 4 up to
@@ -389,8 +419,10 @@ def _unlabeled_start(path: str | os.PathLike[str], info: Any, probe_until: float
     video with one keyframe is decoded once, not twice from its first frame). A sample then falls a frame
     or two late, which can only turn the last hit of a label into a miss, never create a hit out of
     misses; so when none of those start samples shows the label, the exact scan would not find it
-    carried either. Any hit abandons the run (None): the caller scans the start exactly, as ``seconds``
-    needs the exact frames. None too when the windows do not lie wholly after those samples.
+    carried either. Any hit ends the judging (None): the caller scans the start exactly, as ``seconds``
+    needs the exact frames; with ``keep`` the window frames are read on into it first (judged later,
+    after the exact scan, as they would have been), else the run is abandoned at once. None too when
+    the windows do not lie wholly after those samples.
     """
     times = _start_times(info)
     probed = sum(1 for t in times if t <= probe_until + 1e-9)
@@ -398,7 +430,7 @@ def _unlabeled_start(path: str | os.PathLike[str], info: Any, probe_until: float
     windows = [first, *_interval_windows(info)]
     if any(a[-1] + VIDEO_STEP / 2 >= b[0] for a, b in zip(windows, windows[1:], strict=False)):
         return None  # a short clip: windows overlap the start or each other
-    judged = _judge_windows(path, info, windows, judge, seen, clean_first=True)
+    judged = _judge_windows(path, info, windows, judge, seen, clean_first=True, keep=keep)
     if judged is None:
         return None
     return [name for name, ok in zip(("middle", "end"), judged[1:], strict=True) if ok]
@@ -409,8 +441,10 @@ def _examine(path: str | os.PathLike[str], info: Any, probe_until: float, interv
              seen: dict[float, VisibleResult]) -> tuple[list[str], float | None, tuple[str, ...]]:
     """The intervals carrying the label, the start run's last hit (s) and the windows not read."""
     whole = intervals and bool(info.duration)
+    kept: list[tuple[float, np.ndarray]] = []
     if whole:
-        found = _unlabeled_start(path, info, probe_until, _Judge(*judging), seen)
+        found = _unlabeled_start(path, info, probe_until, _Judge(*judging), seen,
+                                 None if stop_at_start else kept)
         if found is not None:
             return found, None, ()
         seen.clear()  # the fast path's samples are not the exact ones: start again
@@ -421,7 +455,7 @@ def _examine(path: str | os.PathLike[str], info: Any, probe_until: float, interv
     if whole and carries and stop_at_start:
         return found, run_end, ("middle", "end")
     if whole:
-        found += _later_intervals(path, info, judge, seen)
+        found += _later_intervals(path, info, judge, seen, kept)
     return found, run_end, ()
 
 
