@@ -57,22 +57,29 @@ SAVED = Path(__file__).resolve().parent / "verify_throughput.json"
 PRODUCER = "001191110102MACQD9K64010000"
 
 
-def _steady_allocator() -> None:
-    """Fix glibc's mmap and trim thresholds (256 / 512 MiB), so freed arrays are reused, not re-faulted.
+def _steady_allocator(steady: bool = True) -> None:
+    """Fix glibc's mmap and trim thresholds (256 / 512 MiB), so freed arrays are reused, not re-faulted;
+    with ``steady`` False, back to glibc's initial 128 KiB (large blocks mmapped and returned at once),
+    the free heap released.
 
     By default glibc moves its mmap threshold with what was freed last, so whether a decode's 6 MB
     arrays come from reused heap or from fresh, page-faulted mmaps depends on what ran before: the
     same 1080p ``read_image`` then costs 11 or 30 ms in one process. Fixed thresholds are the steady
-    state of a long-running worker, the same for the decode and the verify it is compared with.
+    state of a long-running worker, the same for the decode and the verify it is compared with. Only
+    the image rows use it: kept on, freed video frames would stay resident and inflate the video rows'
+    peak memory.
     """
     import ctypes
     import ctypes.util
 
     name = ctypes.util.find_library("c")
     libc = ctypes.CDLL(name) if name else None
-    if libc is not None and hasattr(libc, "mallopt"):
-        libc.mallopt(-3, 256 << 20)  # M_MMAP_THRESHOLD
-        libc.mallopt(-1, 512 << 20)  # M_TRIM_THRESHOLD
+    if libc is None or not hasattr(libc, "mallopt"):
+        return
+    libc.mallopt(-3, 256 << 20 if steady else 128 << 10)  # M_MMAP_THRESHOLD
+    libc.mallopt(-1, 512 << 20 if steady else 128 << 10)  # M_TRIM_THRESHOLD
+    if not steady and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
 
 
 def _pin() -> None:
@@ -228,10 +235,13 @@ def measure(files: dict[str, Path], repeats: int) -> dict[str, float]:
 
 def measure_images(files: dict[str, Path], repeats: int, key: bytes) -> dict[str, float]:
     """Images: verify (all layers, key) and ``--quick`` verify over the RGB decode, and their ms."""
+    import resource
+
     from detectors import verify
     from labeler.media import read_image
 
     out: dict[str, float] = {}
+    _steady_allocator()
     for w in (1920, 2560):
         for state in ("labeled", "clean"):
             path = files[f"image{w}-{state}"]
@@ -249,6 +259,9 @@ def measure_images(files: dict[str, Path], repeats: int, key: bytes) -> dict[str
             print(f"image {w} {state}: decode {1000 * decode:.0f} ms, verify {1000 * full:.0f} ms "
                   f"({full / decode:.2f}x), quick {1000 * t.get('quick', float('nan')):.0f} ms "
                   f"({t.get('quick', float('nan')) / decode:.2f}x)", flush=True)
+    _steady_allocator(False)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak memory after the images: {peak:.0f} MiB", flush=True)
     return out
 
 
@@ -424,7 +437,6 @@ def main() -> None:
     parser.add_argument("--media", type=Path,
                         help="keep the generated media in this folder (reused when there)")
     args = parser.parse_args()
-    _steady_allocator()
     repeats, count = (3, 8) if args.quick else (7, 24)
     folder = args.media or Path(tempfile.mkdtemp(prefix="aigc-verify-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
