@@ -377,11 +377,16 @@ def visible_layer(pixels: _Pixels) -> dict[str, Any]:
 
 
 def video_visible_layer(path: Path) -> dict[str, Any]:
-    """The ``layers.visible`` entry for a video: our mark in the first seconds, and for how long."""
+    """The ``layers.visible`` entry for a video: our mark in the first seconds, and for how long.
+
+    When the start carries the mark (what GB 45438 5.3 requires), the middle and end windows are not
+    decoded (verify is triage: the start decides ``present``); ``not_read`` then names them, so a
+    window left out of ``intervals`` is "not read", never "absent".
+    """
     from detectors.visible import detect_video_label
 
     try:
-        layer = detect_video_label(path).to_dict()
+        layer = detect_video_label(path, stop_at_start=True).to_dict()
     except LabelerError as exc:
         return {"present": False, "kind": None, "position": None, "height_ratio": None, "seconds": None,
                 "note": str(exc)}
