@@ -7,7 +7,7 @@ Usage::
     python benchmarks/watermark_geometry.py --write    # also write the table into RESULTS.md
 
 The detector tries the first 3 (images >= 1 MP) to 6 (small images) candidates of
-:func:`labeler.watermark.sync.scale_candidates` after the image as given fails, so a true geometry
+:func:`labeler.watermark.lattice.scale_candidates` after the image as given fails, so a true geometry
 ranked lower is a lost recovery. For every marked photo and geometric attack (rotations, resizes, a
 resize then rotation) this reads the candidate list (20 long) and records the rank of the first
 candidate within 0.25 degrees and 1 % of scale of the truth ("-" when none is).

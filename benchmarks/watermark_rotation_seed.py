@@ -8,9 +8,9 @@ Usage::
 
 Every image is marked with the default budget (``dct``) and with ``method="dwt"``, rotated by +-2 degrees
 (and +-1 with ``--angles``), and read with ``detectors.watermark.detect`` twice: as the code is, and with
-the last lattice proposal of ``labeler.watermark.sync._candidates_2d`` dropped at run time. That proposal
-(``sync._rotation_seed``): the rotation ``R(t)`` of the unscaled tile for ``t`` in
--3..3 degrees in 0.25 degree steps, the one that :func:`labeler.watermark.sync._lattice_fit` scores
+the last lattice proposal of ``labeler.watermark.lattice._candidates_2d`` dropped at run time. That proposal
+(``lattice._rotation_seed``): the rotation ``R(t)`` of the unscaled tile for ``t`` in
+-3..3 degrees in 0.25 degree steps, the one that :func:`labeler.watermark.lattice._lattice_fit` scores
 highest, refined like the other proposals (start window 2 samples) and kept refined only if the
 refinement scores at least as high. Why: the 2-D estimator scores periods on the axis-aligned lattice
 ``(m p, n p)``; after a 2 degree rotation its points beyond the first ring sit 5-13 px off the true
@@ -34,7 +34,7 @@ from results import write_section
 from watermark_common import KEY, corpus_images
 
 from detectors.watermark import detect
-from labeler.watermark import embed, sync
+from labeler.watermark import embed, lattice
 
 PAYLOAD = bytes.fromhex("a1b2c3d4e5f60718")
 
@@ -43,19 +43,19 @@ SEED_SECONDS: list[float] = []
 
 
 def install_without_seed() -> None:
-    """Patch ``sync._candidates_2d`` to drop the rotation seed it appends (this process only)."""
-    original = sync._candidates_2d
+    """Patch ``lattice._candidates_2d`` to drop the rotation seed it appends (this process only)."""
+    original = lattice._candidates_2d
 
     def patched(acf: np.ndarray, lh: int, lw: int, tile: int, lo: float, hi: float,
                 count: int = 8) -> list[np.ndarray]:
         return original(acf, lh, lw, tile, lo, hi, count)[:-1]
 
-    sync._candidates_2d = patched
+    lattice._candidates_2d = patched
 
 
 def time_seed() -> None:
-    """Wrap ``sync._rotation_seed`` to record its CPU time per geometry search."""
-    original = sync._rotation_seed
+    """Wrap ``lattice._rotation_seed`` to record its CPU time per geometry search."""
+    original = lattice._rotation_seed
 
     def timed(acf: np.ndarray, lh: int, lw: int, tile: int) -> np.ndarray:
         t0 = time.process_time()
@@ -63,7 +63,7 @@ def time_seed() -> None:
         SEED_SECONDS.append(time.process_time() - t0)
         return out
 
-    sync._rotation_seed = timed
+    lattice._rotation_seed = timed
 
 
 def main() -> None:
@@ -93,7 +93,7 @@ def main() -> None:
     lines = [f"Rotations {', '.join(f'{a:+g}' for a in angles)} degrees of {len(images)} images (corpus "
              "photos, text / UI renders), each marked with the default budget (`dct`) and with `dwt`; "
              "found = exact payload, p <= 1e-6. `with the seed`: one more lattice proposal (module "
-             "docstring, `labeler.watermark.sync._rotation_seed`); `without the seed` drops it at run "
+             "docstring, `labeler.watermark.lattice._rotation_seed`); `without the seed` drops it at run "
              "time.", "",
              "| method | without the seed | with the seed |", "|---|---|---|"]
     for method in ("dct", "dwt"):

@@ -176,7 +176,7 @@ def _resample(y: np.ndarray, mat: np.ndarray, limit: int = MAX_RESAMPLED,
     """Luma mapped back to the embedding geometry, or None if it gets smaller than ``min_side``.
 
     ``mat`` (2 x 2) maps a displacement (dy, dx) at the embedding geometry to the image under test
-    (see :func:`labeler.watermark.sync.scale_candidates`). A diagonal ``mat`` is a resize (cv2.resize);
+    (see :func:`labeler.watermark.lattice.scale_candidates`). A diagonal ``mat`` is a resize (cv2.resize);
     otherwise the image is warped (cv2.warpAffine, bicubic) about its centre, into the largest
     upright rectangle that stays inside it. At most ``limit`` pixels come out (a centred window).
     """

@@ -549,8 +549,8 @@ def test_unmarked_image_gets_no_full_geometry_read_below_the_screen(monkeypatch:
 
 
 def test_whitened_autocorrelation_matches_numpy_reference() -> None:
-    """sync._acf2d (cv2's float32 DFT, mirrored half spectrum) equals the numpy rfft2 / irfft2 version."""
-    from labeler.watermark.sync import _acf2d, _rings
+    """lattice._acf2d (cv2's float32 DFT, mirrored half spectrum) equals the numpy rfft2 / irfft2 version."""
+    from labeler.watermark.lattice import _acf2d, _rings
 
     z = geometry_image(luma_fast(photo_like(300, 420, seed=2)))
     acf, lh, lw = _acf2d(z, 512)
@@ -571,7 +571,7 @@ def test_whitened_autocorrelation_matches_numpy_reference() -> None:
 @pytest.mark.parametrize("deg", [2.0, -2.0])
 def test_two_degree_rotation_of_the_sample_photo_is_read(method: str, deg: float) -> None:
     # The period ranking scores the axis-aligned lattice, whose outer points miss a 2 degree rotation's
-    # peaks: without sync._rotation_seed this photo read z ~4 and no payload, both methods.
+    # peaks: without lattice._rotation_seed this photo read z ~4 and no payload, both methods.
     img = np.asarray(Image.open(SAMPLES / "photo.jpg").convert("RGB"))
     payload = bytes.fromhex("a1b2c3d4e5f60718")
     marked = embed(img, payload, key=b"r" * 32, method=method)

@@ -433,7 +433,7 @@ def geometry_image(y: np.ndarray, max_side: int = 1088, floor: float = 1.0) -> n
     (3 levels, cutoff ~1/16 cycle per pixel; the pyramid's sampling grid has period 8 px, whose
     harmonics the estimators tolerate). Smoother than :func:`prefilter_parts`, whose 2 x 2 block
     structure is harmless to the folded correlation but blurs the autocorrelation peaks that
-    :func:`labeler.watermark.sync.scale_candidates` ranks: on small rotated photos the true lattice came
+    :func:`labeler.watermark.lattice.scale_candidates` ranks: on small rotated photos the true lattice came
     4 to 11 places further down the list. Only the centred window the estimators read (<= 1024 px along
     an axis) is filtered, so the cost is bounded whatever the image size.
     """
