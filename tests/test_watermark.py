@@ -548,11 +548,12 @@ def test_unmarked_image_gets_no_full_geometry_read_below_the_screen(monkeypatch:
     assert len(full) == 2 * passed  # both methods read each screened-in candidate, no other
 
 
-def test_whitened_autocorrelation_matches_numpy_reference() -> None:
+@pytest.mark.parametrize("size", [(300, 420), (257, 333)])  # (257, 333) pads to odd-ish 540 x 675
+def test_whitened_autocorrelation_matches_numpy_reference(size: tuple[int, int]) -> None:
     """lattice._acf2d (cv2's float32 DFT, mirrored half spectrum) equals the numpy rfft2 / irfft2 version."""
     from labeler.watermark.lattice import _acf2d, _rings
 
-    z = geometry_image(luma_fast(photo_like(300, 420, seed=2)))
+    z = geometry_image(luma_fast(photo_like(*size, seed=2)))
     acf, lh, lw = _acf2d(z, 512)
     sh, sw = acf.shape
     buf = np.zeros((sh, sw), dtype=np.float64)
@@ -565,6 +566,26 @@ def test_whitened_autocorrelation_matches_numpy_reference() -> None:
     white[0, 0] = 0.0
     ref = np.fft.irfft2(white, s=(sh, sw))
     assert np.abs(acf - ref).max() < 1e-5 * np.abs(ref).max()
+
+
+def test_batched_lattice_refinement_equals_one_at_a_time() -> None:
+    """lattice._refine_lattices (all starts in one gather per step) gives each start's lattice as refining
+    it alone would, on a marked photo resized by 0.8 (true period ~102 px) and wrong starts beside it."""
+    from labeler.watermark.lattice import _acf2d, _refine_lattice, _refine_lattices
+
+    img = np.asarray(Image.open(SAMPLES / "photo.jpg").convert("RGB"))
+    marked = embed(img, bytes(8), key=b"q" * 32)
+    h, w = marked.shape[:2]
+    small = np.asarray(Image.fromarray(marked).resize((round(0.8 * w), round(0.8 * h)), Image.BICUBIC))
+    acf, lh, lw = _acf2d(geometry_image(luma_fast(small)), 512)
+    periods = [102.4, 97.0, 64.0, 128.0, 51.2]
+    windows = [int(np.ceil(0.06 * p)) for p in periods]
+    batch = _refine_lattices(acf, lh, lw, periods, windows)
+    single = [_refine_lattice(acf, lh, lw, p, w) for p, w in zip(periods, windows, strict=True)]
+    assert len(batch) == len(periods)
+    for b, s in zip(batch, single, strict=True):
+        np.testing.assert_allclose(b, s, rtol=0, atol=1e-9)
+    assert abs(batch[0][0, 0] / 128.0 - 0.8) < 0.01  # the true start refines to the resize
 
 
 @pytest.mark.parametrize("method", ["dct", "dwt"])
