@@ -123,16 +123,24 @@ class FoldSum(Prefiltered):
         return fold(self.full, tile)
 
 
-def _frames(path: str, height: int, width: int, stream: int):  # noqa: ANN202 - a generator of arrays
+def _frames(path: str, height: int, width: int, stream: int, view: int = 1):  # noqa: ANN202 - arrays
+    """Luma frames (upright) shrunk ``view`` times by ffmpeg, each pixel the exact mean of a ``view`` x
+    ``view`` block: what :func:`_shrink` makes of the full frame, bit for bit (swscale's area filter with
+    ``accurate_rnd`` at an integer ratio is that rounded mean), with 1/view**2 of the bytes through the
+    pipe and no resize of our own."""
     url = ff.input_url(path)
+    h, w = height // view, width // view
+    # gray first (a copy of the luma plane), then crop to whole blocks and average them
+    chain = "format=gray" if view == 1 else (
+        f"format=gray,crop={w * view}:{h * view}:0:0,scale={w}:{h}:flags=area+accurate_rnd+bitexact")
     args = [ff.ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error",
             "-protocol_whitelist", ff.PROTOCOLS, "-i", url, "-map", f"0:{stream}", "-an", "-sn", "-dn",
-            "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "gray", "-s", f"{width}x{height}",
-            "pipe:"]
-    for buf in ff.pipe_chunks(args, url, width * height):
-        if len(buf) < width * height:
+            "-fps_mode", "passthrough", "-vf", chain, "-f", "rawvideo", "-pix_fmt", "gray",
+            "-s", f"{w}x{h}", "pipe:"]
+    for buf in ff.pipe_chunks(args, url, w * h):
+        if len(buf) < w * h:
             return
-        yield np.frombuffer(buf, np.uint8).reshape(height, width)
+        yield np.frombuffer(buf, np.uint8).reshape(h, w)
 
 
 def detect_video(path: str | os.PathLike[str], *, key: bytes, method: str | None = VIDEO_METHOD,
@@ -193,8 +201,9 @@ def detect_video(path: str | os.PathLike[str], *, key: bytes, method: str | None
     per_read = sum(s.shifts for s in schemes)
     reads = READS_AS_GIVEN + (tries + len(standard)) * len(schemes)
     trials = per_read * reads * (len(points) + 1)
-    return _Search(schemes, key, trials, threshold, tries, points, (view,), min(h, w), standard).run(
-        _frames(os.fspath(path), h, w, info.stream))
+    search = _Search(schemes, key, trials, threshold, tries, points, (view,), min(h, w), standard,
+                     prescaled=True)
+    return search.run(_frames(os.fspath(path), h, w, info.stream, view))
 
 
 #: Shorter sides (pixels) videos are published at: a rescale between two of them is snapped to its ratio.
@@ -272,7 +281,9 @@ class _Search:
 
     def __init__(self, schemes: list[Scheme], key: bytes, trials: int, threshold: float, tries: int,
                  points: list[int], views: tuple[int, ...] = (1,), side: int = 0,
-                 standard: list[float] | None = None) -> None:
+                 standard: list[float] | None = None, prescaled: bool = False) -> None:
+        # prescaled: the frames arrive already shrunk to the (single) view
+        self.prescaled = prescaled and len(views) == 1
         self.schemes, self.key, self.trials, self.threshold = schemes, key, trials, threshold
         self.tries, self.points, self.side = tries, set(points), side
         self.period = max(s.tile_px for s in schemes)
@@ -323,7 +334,7 @@ class _Search:
         return n >= FUTILE_FROM and strongest < self.z_min - FUTILE_MARGIN
 
     def _add(self, y: np.ndarray, n: int) -> None:
-        imgs = {v: _shrink(y, v) for v in self.views}
+        imgs = {v: y if self.prescaled else _shrink(y, v) for v in self.views}
         for v, acc in self.views.items():
             acc.add(prefilter_parts(imgs[v]))
         if self.geometries:

@@ -16,7 +16,9 @@ from detectors.watermark_video import (
     FUTILE_FROM,
     FUTILE_MARGIN,
     MAX_FRAMES,
+    _frames,
     _Search,
+    _shrink,
     checkpoints,
     detect_video,
     rescale_candidates,
@@ -150,6 +152,22 @@ def test_unmarked_frames_stop_at_the_futility_checkpoint() -> None:
     trials = 10**8  # z_min ~6.1; a clean sum's strongest z (largest of ~16,000 shifts) is ~4-4.7
     r = _Search([scheme], KEY, trials, 1e-6, 0, points).run(frames)
     assert not r.found and r.frames_read == FUTILE_FROM and r.z < _z_min(trials, 1e-6) - FUTILE_MARGIN
+
+
+@pytest.mark.parametrize(("width", "height", "view"), [(1920, 1080, 3), (1924, 1082, 3), (1282, 722, 2)])
+def test_decoder_side_shrink_is_the_exact_block_mean(folder: Path, width: int, height: int,
+                                                      view: int) -> None:
+    """ffmpeg's shrink to the view must give the frames _shrink makes of the full luma, bit for bit
+    (the calibrated reads were measured on that view); sizes that are no multiple of the view are cropped."""
+    clip = folder / f"grain-{width}x{height}.mp4"
+    ff("-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate=25,noise=alls=12:allf=t", "-frames:v", "3",
+       "-c:v", "libx264", "-preset", "ultrafast", "-crf", "20", "-pix_fmt", "yuv420p", str(clip))
+    full = list(_frames(str(clip), height, width, 0))
+    shrunk = list(_frames(str(clip), height, width, 0, view))
+    assert len(full) == len(shrunk) == 3
+    for y, v in zip(full, shrunk, strict=True):
+        assert v.shape == (height // view, width // view)
+        np.testing.assert_array_equal(v, _shrink(y, view))
 
 
 def test_watermark_and_visible_in_one_pass(folder: Path) -> None:
