@@ -263,16 +263,17 @@ def _judge(report: Report, fmt: str, found: list[Any], pixels: _Pixels | None, p
     if "c2pa" in opts.layers:
         report.examined.append("c2pa")
     samples = _Samples(path) if report.medium == "audio" else None
+    video = _VideoProbe(path) if report.medium == "video" and isinstance(path, Path) else None
     if opts.key is not None and "watermark" in opts.layers:
         report.examined.append("watermark")
         report.watermark = _guarded(report, "watermark", watermark_layer, pixels, report.medium, opts.key,
-                                    metadata, path, samples, quick=opts.quick)
+                                    metadata, path, samples, quick=opts.quick, video=video)
     if opts.visible and (pixels is not None or report.medium == "video" or samples is not None):
         report.examined.append("visible")
     if opts.visible and pixels is not None:
         report.visible = _guarded(report, "visible", visible_layer, pixels)
     elif opts.visible and report.medium == "video":
-        report.visible = _guarded(report, "visible", video_visible_layer, path)
+        report.visible = _guarded(report, "visible", video_visible_layer, path, video)
     elif opts.visible and samples is not None:
         report.visible = _guarded(report, "visible", audio_visible_layer, samples)
     anchors = list(opts.trust_anchors) or None
@@ -376,7 +377,7 @@ def visible_layer(pixels: _Pixels) -> dict[str, Any]:
     return layer
 
 
-def video_visible_layer(path: Path) -> dict[str, Any]:
+def video_visible_layer(path: Path, video: _VideoProbe | None = None) -> dict[str, Any]:
     """The ``layers.visible`` entry for a video: our mark in the first seconds, and for how long.
 
     When the start carries the mark (what GB 45438 5.3 requires), the middle and end windows are not
@@ -386,7 +387,8 @@ def video_visible_layer(path: Path) -> dict[str, Any]:
     from detectors.visible import detect_video_label
 
     try:
-        layer = detect_video_label(path, stop_at_start=True).to_dict()
+        info = video.get() if video is not None else None
+        layer = detect_video_label(path, stop_at_start=True, info=info).to_dict()
     except LabelerError as exc:
         return {"present": False, "kind": None, "position": None, "height_ratio": None, "seconds": None,
                 "note": str(exc)}
@@ -425,7 +427,7 @@ def audio_visible_layer(samples: _Samples) -> dict[str, Any]:
 
 def watermark_layer(pixels: _Pixels | None, what: str, key: bytes, metadata: MetadataLayer,
                     path: Path | bytes | None = None, samples: _Samples | None = None,
-                    quick: bool = False) -> dict[str, Any]:
+                    quick: bool = False, video: _VideoProbe | None = None) -> dict[str, Any]:
     """The ``layers.watermark`` entry: detection result, key ID, and agreement with the metadata label.
 
     Images are read from their decoded pixels, audio from its decoded ``samples`` (one decode shared
@@ -435,7 +437,8 @@ def watermark_layer(pixels: _Pixels | None, what: str, key: bytes, metadata: Met
     (video, an image under 128 px, audio under 1.5 s) gets ``checked: false`` and a ``note``. With
     ``quick`` an image is read at its geometry as given only (offsets, no rescale / rotation search;
     the p-value counts those reads only), and an image without a mark there gets
-    :data:`QUICK_WATERMARK_NOTE`, so "not searched" never reads as "absent".
+    :data:`QUICK_WATERMARK_NOTE`, so "not searched" never reads as "absent". ``video`` is the video's
+    probe shared with the visible layer (one ffmpeg probe per verify).
     """
     from labeler.watermark.keyfile import key_id
 
@@ -452,7 +455,7 @@ def watermark_layer(pixels: _Pixels | None, what: str, key: bytes, metadata: Met
             audio = samples.get()
             result = detect_audio(audio.samples, audio.sample_rate, key=key)
         elif what == "video" and isinstance(path, Path):
-            result = _video_mark(path, key, layer)
+            result = _video_mark(path, key, layer, video or _VideoProbe(path))
         else:
             layer["note"] = f"watermark detection covers images, audio and video; this file is {what}"
             return layer
@@ -471,13 +474,13 @@ def watermark_layer(pixels: _Pixels | None, what: str, key: bytes, metadata: Met
     return layer
 
 
-def _video_mark(path: Path, key: bytes, layer: dict[str, Any]) -> Any:
+def _video_mark(path: Path, key: bytes, layer: dict[str, Any], video: _VideoProbe) -> Any:
     """The frames' mark, else the soundtrack's; ``layer`` gets ``frames_read`` and ``stream``."""
     from detectors.watermark_video import detect_video
 
     problem = None
     try:
-        result = detect_video(path, key=key)
+        result = detect_video(path, key=key, info=video.get())
         layer["frames_read"] = result.frames_read
     except LabelerError as exc:  # e.g. frames too small: the soundtrack may still carry the mark
         result, problem = None, exc
@@ -485,7 +488,7 @@ def _video_mark(path: Path, key: bytes, layer: dict[str, Any]) -> Any:
         result.method = "video"  # the mark's name, as the label result and the soft binding say
         layer["stream"] = "video"
         return result
-    audio = _soundtrack_mark(path, key)
+    audio = _soundtrack_mark(path, key, video)
     if audio is not None:
         layer["stream"] = "audio"
         return audio
@@ -495,11 +498,16 @@ def _video_mark(path: Path, key: bytes, layer: dict[str, Any]) -> Any:
     return result
 
 
-def _soundtrack_mark(path: Path, key: bytes) -> Any:
+def _soundtrack_mark(path: Path, key: bytes, video: _VideoProbe) -> Any:
     """The audio watermark of a video's soundtrack (the frames gave none), or None without one."""
     from detectors.watermark import detect_audio
     from labeler.media.audio import read_audio
 
+    try:
+        if video.get().audio_streams == 0:
+            return None  # no soundtrack: no second probe to find that out
+    except LabelerError:
+        pass  # the frames could not be probed: the soundtrack alone may still be readable
     try:
         audio = read_audio(path)
     except LabelerError:
@@ -515,6 +523,29 @@ def _detect_image(pixels: _Pixels, key: bytes, search_scale: bool = True) -> Any
     if image is None:
         raise LabelerError(pixels.error or "the image could not be decoded")
     return detect(image, key=key, search_scale=search_scale)
+
+
+class _VideoProbe:
+    """Probe a video file at most once for the layers that need its :class:`VideoInfo` (watermark,
+    visible); the probe's ``LabelerError`` is re-raised to each. One per :func:`verify` call."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._info: Any = None
+        self._error: LabelerError | None = None
+
+    def get(self) -> Any:
+        """The :class:`~labeler.media.video.VideoInfo`; raises the probe's ``LabelerError``."""
+        if self._info is None and self._error is None:
+            from labeler.media.video import video_info
+
+            try:
+                self._info = video_info(self.path)
+            except LabelerError as exc:
+                self._error = exc
+        if self._error is not None:
+            raise self._error
+        return self._info
 
 
 class _Samples:

@@ -50,7 +50,7 @@ from detectors.watermark import (
 )
 from labeler.errors import CorruptFile
 from labeler.media import ffmpeg as ff
-from labeler.media.video import video_info
+from labeler.media.video import VideoInfo, video_info
 from labeler.watermark import METHODS, _scheme
 from labeler.watermark.payload import check_key
 from labeler.watermark.scheme import Scheme
@@ -152,7 +152,7 @@ def _frames(path: str, height: int, width: int, stream: int, view: int = 1,  # n
 
 def detect_video(path: str | os.PathLike[str], *, key: bytes, method: str | None = VIDEO_METHOD,
                  threshold: float = DEFAULT_THRESHOLD, max_frames: int = MAX_FRAMES,
-                 search_scale: bool = True) -> WatermarkResult:
+                 search_scale: bool = True, info: VideoInfo | None = None) -> WatermarkResult:
     """Look for a watermark made with ``key`` in a video's frames; stops as soon as it is decided.
 
     Parameters
@@ -170,6 +170,8 @@ def detect_video(path: str | os.PathLike[str], *, key: bytes, method: str | None
         Frames read at most (from the start of the file); the p-value counts every checkpoint up to it.
     search_scale : bool
         Estimate a rescale from the frames when the video as given does not decode.
+    info : VideoInfo, optional
+        The file's :func:`labeler.media.video.video_info`, when the caller has it (saves a probe).
 
     Returns
     -------
@@ -191,7 +193,7 @@ def detect_video(path: str | os.PathLike[str], *, key: bytes, method: str | None
     """
     key = check_key(key)
     schemes = [_scheme(method)] if method is not None else list(METHODS.values())
-    info = video_info(path)
+    info = video_info(path) if info is None else info
     quarter = round((info.rotation or 0) / 90) % 2
     h, w = (info.width, info.height) if quarter else (info.height, info.width)
     if min(h, w) < MIN_SIDE:

@@ -476,6 +476,7 @@ def detect_video_label(
     texts: tuple[str, ...] = DEFAULT_TEXTS,
     threshold: float = DEFAULT_THRESHOLD,
     style: LabelStyle = DEFAULT_STYLE,
+    info: Any = None,
 ) -> VideoLabelResult:
     """Look for a visible label drawn by :func:`labeler.visible.add_video_label`: at the start, middle, end.
 
@@ -499,6 +500,8 @@ def detect_video_label(
         is read in full.
     texts, threshold, style
         As for :func:`detect_image_label`.
+    info : labeler.media.video.VideoInfo, optional
+        The file's :func:`labeler.media.video.video_info`, when the caller has it (saves a probe).
 
     Returns
     -------
@@ -523,7 +526,7 @@ def detect_video_label(
     """
     from labeler.media.video import video_info
 
-    info = video_info(path)
+    info = video_info(path) if info is None else info
     seen: dict[float, VisibleResult] = {}
     found, run_end, not_read = _examine(path, info, max(VIDEO_STEP, float(seconds_probe)), intervals,
                                         stop_at_start, (texts, threshold, style), seen)
