@@ -368,14 +368,11 @@ def _visible_overlay(src: str, info: VideoInfo, size: tuple[int, int], workdir: 
 
 def _check_paths(src: str | os.PathLike[str], dst: str | os.PathLike[str],
                  overwrite: bool) -> tuple[str, str]:
-    """Absolute (src, dst); refuses a ``dst`` that is ``src``, or that exists without ``overwrite``."""
-    src_path, dst_path = os.path.abspath(os.fspath(src)), os.path.abspath(os.fspath(dst))
-    if os.path.exists(dst_path):
-        if os.path.exists(src_path) and os.path.samefile(src_path, dst_path):
-            raise LabelerError("output would overwrite the input; pick another name")
-        if not overwrite:
-            raise LabelerError(f"output exists: {os.fspath(dst)} (pass overwrite=True)")
-    return src_path, dst_path
+    """Absolute (src, dst); refuses a ``dst`` that is ``src``, or that exists without ``overwrite``
+    (the visible labeler's rule, shared)."""
+    from labeler.visible.video import _paths
+
+    return _paths(src, dst, overwrite)
 
 
 def watermark_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], payload: bytes, *, key: bytes,
