@@ -525,49 +525,43 @@ def _detect_image(pixels: _Pixels, key: bytes, search_scale: bool = True) -> Any
     return detect(image, key=key, search_scale=search_scale)
 
 
-class _VideoProbe:
-    """Probe a video file at most once for the layers that need its :class:`VideoInfo` (watermark,
-    visible); the probe's ``LabelerError`` is re-raised to each. One per :func:`verify` call."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._info: Any = None
-        self._error: LabelerError | None = None
-
-    def get(self) -> Any:
-        """The :class:`~labeler.media.video.VideoInfo`; raises the probe's ``LabelerError``."""
-        if self._info is None and self._error is None:
-            from labeler.media.video import video_info
-
-            try:
-                self._info = video_info(self.path)
-            except LabelerError as exc:
-                self._error = exc
-        if self._error is not None:
-            raise self._error
-        return self._info
-
-
-class _Samples:
-    """Decode an audio file at most once for the sample layers (watermark, cue); errors re-raised.
-
-    One per :func:`verify` call, like :class:`_Pixels`.
-    """
+class _Once:
+    """A value read at most once per :func:`verify` call for the layers that share it; the read's
+    ``LabelerError`` is kept and re-raised to each of them."""
 
     def __init__(self, source: Path | bytes) -> None:
         self.source = source
-        self._audio: Any = None
+        self._value: Any = None
         self._error: LabelerError | None = None
 
-    def get(self) -> Any:
-        """The :class:`~labeler.media.audio.AudioData`; raises the decoding's ``LabelerError``."""
-        if self._audio is None and self._error is None:
-            from labeler.media.audio import read_audio
+    def _read(self) -> Any:
+        raise NotImplementedError
 
+    def get(self) -> Any:
+        """The value; raises the read's ``LabelerError``."""
+        if self._value is None and self._error is None:
             try:
-                self._audio = read_audio(self.source)
+                self._value = self._read()
             except LabelerError as exc:
                 self._error = exc
         if self._error is not None:
             raise self._error
-        return self._audio
+        return self._value
+
+
+class _VideoProbe(_Once):
+    """A video's :class:`~labeler.media.video.VideoInfo` (watermark and visible layers: one probe)."""
+
+    def _read(self) -> Any:
+        from labeler.media.video import video_info
+
+        return video_info(self.source)
+
+
+class _Samples(_Once):
+    """An audio file's :class:`~labeler.media.audio.AudioData` (watermark and cue: one decode)."""
+
+    def _read(self) -> Any:
+        from labeler.media.audio import read_audio
+
+        return read_audio(self.source)
