@@ -203,7 +203,8 @@ def _label_in_memory(data: bytes, record: AIGCLabel, fmt: str, options: LabelOpt
     pixel = tuple(n for n in options.layers if n in ("watermark", "visible"))
     done: dict[str, dict[str, Any]] = {}
     if pixel:
-        from labeler.media.image import encode_image, read_image
+        from labeler.media.image import read_image
+        from labeler.media.image_write import encode_image
 
         image = read_image(data, fmt=fmt)
         pixels, done = image_layers(image, pixel, record, options)

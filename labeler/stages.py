@@ -92,7 +92,8 @@ def _needs_signer(probe: Probe, options: LabelOptions) -> None:
 
 def _image_pixels(call: StageCall) -> dict[str, dict[str, Any]]:
     """Watermark, then visible mark, on one decode; ICC, EXIF and XMP written back with the pixels."""
-    from labeler.media.image import read_image, write_image
+    from labeler.media.image import read_image
+    from labeler.media.image_write import write_image
 
     image = read_image(call.src, fmt=call.probe.format)
     pixels, done = image_layers(image, call.layers, call.record, call.options)

@@ -15,7 +15,8 @@ import labeler.media.image as media_image
 from detectors import verify
 from labeler import AIGCLabel, label_file
 from labeler.errors import CorruptFile
-from labeler.media.image import encode_image, read_image, read_luma_pixels
+from labeler.media.image import read_image, read_luma_pixels
+from labeler.media.image_write import encode_image
 from labeler.watermark.keyfile import generate_key
 
 

@@ -231,7 +231,8 @@ def test_palette_note_is_reported(tmp_path) -> None:  # noqa: ANN001 - pytest fi
 
 def test_sixteen_bit_png_stays_sixteen_bit_with_alpha() -> None:
     from labeler import AIGCLabel, label
-    from labeler.media.image import encode_image, read_image
+    from labeler.media.image import read_image
+    from labeler.media.image_write import encode_image
 
     base = gradient(256, 320).astype(np.uint16) * 257
     rgba = np.dstack([base, np.full((256, 320), 40000, np.uint16)])

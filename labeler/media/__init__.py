@@ -25,14 +25,8 @@ from labeler.media.audio import (
     write_audio,
 )
 from labeler.media.ffmpeg import MediaInfo, StreamInfo, ffmpeg_exe, probe
-from labeler.media.image import (
-    MAX_PIXELS,
-    ImageData,
-    encode_image,
-    image_from_array,
-    read_image,
-    write_image,
-)
+from labeler.media.image import MAX_PIXELS, ImageData, image_from_array, read_image
+from labeler.media.image_write import encode_image, write_image
 from labeler.media.video import VideoInfo, VideoWriter, read_video_frames, video_info
 
 __all__ = [

@@ -26,7 +26,8 @@ decompression-bomb check (``2 * PIL.Image.MAX_IMAGE_PIXELS``, 179 MP by default)
 reject one earlier; this module never changes that global. Files over
 :data:`labeler.limits.MAX_IMAGE_FILE` bytes are refused unread.
 
-Writing (:func:`write_image`, :func:`encode_image`) accepts the same layouts. What each
+Writing (:mod:`labeler.media.image_write`: :func:`~labeler.media.image_write.write_image`,
+:func:`~labeler.media.image_write.encode_image`) accepts the same layouts. What each
 format can hold: JPEG 8-bit L/RGB; WebP 8-bit RGB/RGBA (grey is widened); GIF 8-bit
 (exact when the picture has at most 256 colours, else quantised by Pillow; alpha below
 128 becomes transparent, the rest opaque); PNG everything above; TIFF everything but
@@ -50,12 +51,10 @@ from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageCms, JpegImagePlugin, UnidentifiedImageError
-from PIL.PngImagePlugin import PngInfo
 
 from labeler import limits
-from labeler.atomic import atomic_output
 from labeler.errors import CorruptFile, InvalidArgument, LabelerError, UnsafeInput, UnsupportedFormat
-from labeler.formats import EXTENSIONS, FORMAT_TABLE, IMAGE_FORMATS, sniff
+from labeler.formats import FORMAT_TABLE, IMAGE_FORMATS, sniff
 from labeler.media.image16 import (
     EXIF_IFD,
     EXIF_PREFIX,
@@ -63,8 +62,6 @@ from labeler.media.image16 import (
     TIFF_DESCRIPTIVE,
     decode_deep,
     deep_layout,
-    encode_png16,
-    encode_tiff16,
 )
 
 #: Most pixels (width x height) an image may have before it is refused unread: 16384 x 16384.
@@ -103,7 +100,8 @@ class ImageData:
     n_frames : int
         Frames in the file (animations); ``pixels`` is the first.
     lossless : bool
-        A WebP stored losslessly (``VP8L``): :func:`write_image` with this as ``like`` keeps it lossless.
+        A WebP stored losslessly (``VP8L``): :func:`~labeler.media.image_write.write_image` with this
+        as ``like`` keeps it lossless.
     """
 
     pixels: np.ndarray
@@ -233,7 +231,7 @@ def _open(src: str | os.PathLike[str] | bytes | BinaryIO, fmt: str | None,
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError,
             struct.error, zlib.error, ZeroDivisionError) as exc:
         # Pillow reports broken files with all of these (SyntaxError from several plugins).
-        raise CorruptFile(f"damaged {kind or 'image'} file: {_one_line(exc)}") from None
+        raise CorruptFile(f"damaged {kind or 'image'} file: {one_line(exc)}") from None
 
 
 def _jpeg_luma(im: Image.Image) -> bool:
@@ -268,7 +266,7 @@ def _read_source(src: str | os.PathLike[str] | bytes | BinaryIO) -> bytes:
     return data
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text[:1].lower() + text[1:200]
 
@@ -283,7 +281,7 @@ def _decode(im: Image.Image, data: bytes, kind: str | None) -> ImageData:
     if isinstance(xmp, str):
         xmp = xmp.encode("utf-8")
     dpi = _dpi(info.get("dpi"))
-    exif = _tiff_exif(im) if fmt == "tiff" else _normal_exif(info.get("exif"))
+    exif = _tiff_exif(im) if fmt == "tiff" else normal_exif(info.get("exif"))
     n_frames = int(getattr(im, "n_frames", 1) or 1)
     mode = im.mode
 
@@ -336,7 +334,7 @@ def _dpi(value: object) -> tuple[float, float] | None:
     return (x, y) if x > 0 and y > 0 else None
 
 
-def _normal_exif(exif: object) -> bytes | None:
+def normal_exif(exif: object) -> bytes | None:
     if not exif or not isinstance(exif, (bytes, bytearray)):
         return None
     exif = bytes(exif)
@@ -440,170 +438,3 @@ def image_from_array(pixels: np.ndarray, *, like: ImageData | None = None) -> Im
     if like is None:
         return ImageData(arr)
     return replace(like, pixels=arr, mode=None, n_frames=1)
-
-
-# --------------------------------------------------------------------------- writing
-
-
-def image_format_for(path: str | os.PathLike[str]) -> str | None:
-    """Return the image format a file name's extension asks for (``"x.JPG"`` -> ``"jpeg"``), or None."""
-    ext = os.path.splitext(os.fspath(path))[1].lower()
-    for fmt in IMAGE_FORMATS:
-        if ext in EXTENSIONS[fmt]:
-            return fmt
-    return None
-
-
-def write_image(
-    path: str | os.PathLike[str],
-    pixels: np.ndarray | ImageData,
-    *,
-    format: str | None = None,  # noqa: A002 - the name imageio and Pillow use
-    like: ImageData | None = None,
-    quality: int = 95,
-    lossless: bool = False,
-) -> None:
-    """Encode ``pixels`` and write them to ``path`` atomically (a temporary file renamed into place).
-
-    Parameters
-    ----------
-    path : path-like
-        Output file; replaced only when encoding succeeded.
-    pixels : numpy.ndarray or ImageData
-        See :func:`image_from_array`. An :class:`ImageData` also serves as ``like``
-        when ``like`` is not given.
-    format : str, optional
-        ``"jpeg"``, ``"png"``, ``"webp"``, ``"tiff"`` or ``"gif"``; by default from the
-        extension of ``path``, else ``like.format``.
-    like : ImageData, optional
-        Image whose ICC profile, EXIF, XMP and dpi are written with the pixels.
-    quality : int
-        JPEG and lossy WebP quality, 1..100.
-    lossless : bool
-        Lossless WebP; also when ``like`` was a lossless WebP (a lossless file stays lossless).
-
-    Raises
-    ------
-    UnsupportedFormat
-        The format cannot store these pixels (alpha or 16 bits in JPEG...), or is unknown.
-    ValueError
-        Pixels of a shape or dtype :func:`image_from_array` refuses.
-    """
-    if isinstance(pixels, ImageData):
-        like = like or pixels
-        pixels = pixels.pixels
-    fmt = format or image_format_for(path) or (like.format if like else None)
-    if fmt is None:
-        raise UnsupportedFormat(f"cannot tell the image format from the name {os.fspath(path)!r}")
-    lossless = lossless or bool(like is not None and like.lossless and fmt == "webp")
-    data = encode_image(pixels, fmt, like=like, quality=quality, lossless=lossless)
-    with atomic_output(path) as handle:
-        handle.write(data)
-
-
-def encode_image(
-    pixels: np.ndarray,
-    format: str,  # noqa: A002 - the name imageio and Pillow use
-    *,
-    like: ImageData | None = None,
-    quality: int = 95,
-    lossless: bool = False,
-) -> bytes:
-    """Encode ``pixels`` as an image file in memory; see :func:`write_image` for the parameters.
-
-    Returns
-    -------
-    bytes
-        The whole file.
-    """
-    fmt = format.lower()
-    fmt = {"jpg": "jpeg", "tif": "tiff"}.get(fmt, fmt)
-    if fmt not in IMAGE_FORMATS:
-        raise UnsupportedFormat(f"cannot write images as {format!r}")
-    if not 1 <= quality <= 100:
-        raise InvalidArgument(f"quality must be 1..100, got {quality}")
-    img = image_from_array(pixels, like=like)
-    arr = img.pixels
-    deep = arr.dtype == np.uint16
-    channels = img.channels
-    icc = img.icc if _icc_fits(img.icc, channels) else None
-    if fmt == "png" and deep:
-        return encode_png16(arr, icc=icc, exif=img.exif, xmp=img.xmp, dpi=img.dpi)
-    if fmt == "tiff":
-        if deep and channels == 2:
-            raise UnsupportedFormat("16-bit grey+alpha tiff is not supported (pillow cannot read it)")
-        return encode_tiff16(arr, icc=icc, exif=img.exif, xmp=img.xmp, dpi=img.dpi)
-    if deep:
-        raise UnsupportedFormat(f"{fmt} stores 8-bit samples only; write png or tiff for 16-bit")
-    if fmt == "jpeg" and channels in (2, 4):
-        raise UnsupportedFormat("jpeg has no alpha channel; drop it or write png, webp or tiff")
-    options: dict[str, object] = {}
-    if fmt == "gif":
-        im, transparency = _gif_image(arr)
-        if transparency is not None:
-            options["transparency"] = transparency
-    else:
-        im = Image.fromarray(arr)
-    if fmt == "webp" and channels < 3:
-        im = im.convert("RGBA" if channels == 2 else "RGB")  # WebP has no grey pixel format
-    if fmt != "gif":
-        if icc:
-            options["icc_profile"] = icc
-        if img.dpi:
-            options["dpi"] = img.dpi
-        if img.exif:
-            options["exif"] = _normal_exif(img.exif)
-        if img.xmp:
-            if fmt == "png":
-                info = PngInfo()
-                # XMP spec part 3, 1.1.5: PNG iTXt with keyword XML:com.adobe.xmp, uncompressed.
-                info.add_itxt("XML:com.adobe.xmp", img.xmp.decode("utf-8", "replace"), zip=False)
-                options["pnginfo"] = info
-            else:
-                options["xmp"] = img.xmp
-    if fmt == "jpeg":
-        options["quality"] = quality
-    elif fmt == "webp":
-        options.update(quality=quality, lossless=lossless, method=4)
-    elif fmt == "png":
-        options["compress_level"] = 6
-    out = io.BytesIO()
-    try:
-        im.save(out, format=fmt.upper(), **options)
-    except ValueError as exc:
-        # Pillow says "EXIF data is too long" etc. for what a JPEG segment cannot hold.
-        raise UnsupportedFormat(f"cannot write this {fmt}: {_one_line(exc)}") from None
-    return out.getvalue()
-
-
-def _gif_image(arr: np.ndarray) -> tuple[Image.Image, int | None]:
-    """A palette image for GIF: exact when the picture has at most 256 colours (255 with
-    transparency), else quantised by Pillow. Alpha below 128 becomes the transparent index."""
-    if arr.ndim == 2:
-        return Image.fromarray(arr), None
-    if arr.shape[2] == 2:
-        arr = np.dstack([arr[..., 0]] * 3 + [arr[..., 1]])
-    rgb = arr[..., :3].reshape(-1, 3).astype(np.uint32)
-    keys = (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
-    clear = (arr[..., 3] < 128).reshape(-1) if arr.shape[2] == 4 else np.zeros(len(keys), bool)
-    colours, index = np.unique(keys[~clear], return_inverse=True)
-    if len(colours) > (255 if clear.any() else 256):
-        if arr.shape[2] == 4:
-            # Pillow's quantiser makes only alpha 0 transparent: binarise alpha first.
-            arr = np.dstack([arr[..., :3], np.where(arr[..., 3] < 128, 0, 255).astype(np.uint8)])
-        return Image.fromarray(arr), None
-    indices = np.full(len(keys), len(colours), np.uint8)
-    indices[~clear] = index.reshape(-1)
-    palette = np.zeros((256, 3), np.uint8)
-    palette[: len(colours)] = np.stack([(colours >> 16) & 255, (colours >> 8) & 255, colours & 255], 1)
-    im = Image.frombytes("P", (arr.shape[1], arr.shape[0]), indices.tobytes())
-    im.putpalette(palette.tobytes())
-    return im, (len(colours) if clear.any() else None)
-
-
-def _icc_fits(icc: bytes | None, channels: int) -> bool:
-    # ICC.1:2022 7.2.6: the header's data colour space signature at bytes 16..19.
-    if not icc or len(icc) < 128:
-        return False
-    space = icc[16:20]
-    return space == (b"GRAY" if channels <= 2 else b"RGB ")

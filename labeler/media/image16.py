@@ -1,6 +1,6 @@
 """16-bit PNG and TIFF: what Pillow would truncate to 8 bits, decoded with OpenCV and encoded here.
 
-:func:`labeler.media.image.read_image` and :func:`~labeler.media.image.encode_image` call these for
+:func:`labeler.media.image.read_image` and :func:`~labeler.media.image_write.encode_image` call these for
 16-bit colour (grey+alpha, RGB, RGBA); 16-bit grey and every 8-bit image go through Pillow.
 """
 
