@@ -143,42 +143,10 @@ def _parse() -> argparse.Namespace:
     return ap.parse_args()
 
 
-def main() -> None:
-    args = _parse()
-    per_class = args.per_class or (4 if args.quick else 15)
-    classes = tuple(args.classes.split(","))
-    attacks = args.attacks.split(",") if args.attacks else (QUICK if args.quick else list(CONTENT_ATTACKS))
-    items = corpus(per_class, tuple(c for c in classes if c != "photo"), photos="photo" in classes)
-    if args.quick:
-        photos = [x for x in items if x[0] == "photo"][::3]
-        items = [x for x in items if x[0] != "photo"] + photos
-    tag = f"{args.method}-{'budget' if args.strength is None else f's{args.strength:g}'}"
-
-    ok: dict[tuple[str, str, str], list[bool]] = defaultdict(list)
-    quality: dict[str, list[tuple[str, float, float]]] = defaultdict(list)
-    failures: list[str] = []
-    crops: list[str] = []
-    t0 = time.perf_counter()
-    for cls, part, name, img in items:
-        marked = embed(img, PAYLOAD, key=KEY, method=args.method, strength=args.strength)
-        quality[cls].append((name, psnr(img, marked), ssim(img, marked)))
-        if args.crops:
-            crops.append(save_crop(name, img, marked, tag))
-            if flattest_crop(img, dark=True) != flattest_crop(img):
-                crops.append(save_crop(name, img, marked, tag, dark=True))
-        for attack in attacks:
-            rng = np.random.default_rng([zlib.crc32(name.encode()), zlib.crc32(attack.encode())])
-            r = detect(CONTENT_ATTACKS[attack](marked, rng), key=KEY)
-            good = bool(r.found and r.payload == PAYLOAD)
-            ok[(cls, part, attack)].append(good)
-            if not good:
-                failures.append(f"{name} / {attack} (z {r.z:.1f})")
-        print(
-            f"[{time.perf_counter() - t0:6.1f}s] {name} psnr {quality[cls][-1][1]:.1f} "
-            f"ssim {quality[cls][-1][2]:.4f} misses {sum(not v[-1] for k, v in ok.items() if k[0] == cls)}",
-            flush=True,
-        )
-
+def _tables(args: argparse.Namespace, per_class: int, attacks: list[str],
+            ok: dict[tuple[str, str, str], list[bool]], quality: dict[str, list[tuple[str, float, float]]],
+            failures: list[str]) -> list[str]:
+    """The run's Markdown: exact payloads per attack and class part, quality per class, the misses."""
     present = [c for c in ("photo",) + CLASSES if c in quality]
     cols = [(c, p) for c in present for p in ("tune", "held-out") if ok.get((c, p, attacks[0]))]
     model = "per-image budget" if args.strength is None else f"fixed strength {args.strength:g}"
@@ -215,8 +183,48 @@ def main() -> None:
     lines += [
         "",
         f"Misses ({len(failures)}): " + ("; ".join(failures) if failures else "none") + ".",
-        f"Time: {time.perf_counter() - t0:.0f} s.",
     ]
+    return lines
+
+
+def main() -> None:
+    args = _parse()
+    per_class = args.per_class or (4 if args.quick else 15)
+    classes = tuple(args.classes.split(","))
+    attacks = args.attacks.split(",") if args.attacks else (QUICK if args.quick else list(CONTENT_ATTACKS))
+    items = corpus(per_class, tuple(c for c in classes if c != "photo"), photos="photo" in classes)
+    if args.quick:
+        photos = [x for x in items if x[0] == "photo"][::3]
+        items = [x for x in items if x[0] != "photo"] + photos
+    tag = f"{args.method}-{'budget' if args.strength is None else f's{args.strength:g}'}"
+
+    ok: dict[tuple[str, str, str], list[bool]] = defaultdict(list)
+    quality: dict[str, list[tuple[str, float, float]]] = defaultdict(list)
+    failures: list[str] = []
+    crops: list[str] = []
+    t0 = time.perf_counter()
+    for cls, part, name, img in items:
+        marked = embed(img, PAYLOAD, key=KEY, method=args.method, strength=args.strength)
+        quality[cls].append((name, psnr(img, marked), ssim(img, marked)))
+        if args.crops:
+            crops.append(save_crop(name, img, marked, tag))
+            if flattest_crop(img, dark=True) != flattest_crop(img):
+                crops.append(save_crop(name, img, marked, tag, dark=True))
+        for attack in attacks:
+            rng = np.random.default_rng([zlib.crc32(name.encode()), zlib.crc32(attack.encode())])
+            r = detect(CONTENT_ATTACKS[attack](marked, rng), key=KEY)
+            good = bool(r.found and r.payload == PAYLOAD)
+            ok[(cls, part, attack)].append(good)
+            if not good:
+                failures.append(f"{name} / {attack} (z {r.z:.1f})")
+        print(
+            f"[{time.perf_counter() - t0:6.1f}s] {name} psnr {quality[cls][-1][1]:.1f} "
+            f"ssim {quality[cls][-1][2]:.4f} misses {sum(not v[-1] for k, v in ok.items() if k[0] == cls)}",
+            flush=True,
+        )
+
+    lines = _tables(args, per_class, attacks, ok, quality, failures)
+    lines.append(f"Time: {time.perf_counter() - t0:.0f} s.")
     if crops:
         lines.append(
             f"Flattest-area crops: {CACHE / 'crops' / tag}/ (original | marked | marked, contrast x8)."

@@ -87,66 +87,46 @@ def test_image(h: int, w: int, content: str | None = None) -> np.ndarray:
     return synthetic_photo(h, w)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--write", action="store_true")
-    ap.add_argument("--no-anchors", action="store_true")
-    ap.add_argument("--content", default=None, help="a generated class (flat, gradient, text): 1080p only")
-    ap.add_argument("--section", default="watermark:speed")
-    ap.add_argument("--cpu", action="store_true", help="CPU time on one pinned core (shared machines)")
-    ap.add_argument("--sizes", default=None, help="HxW,HxW,... instead of 512x512 to 7680x4320")
-    args = ap.parse_args()
-    _steady_allocator()
-    cv2.setNumThreads(1)
-    if args.cpu:
-        CLOCK[0] = time.process_time
-        if hasattr(os, "sched_setaffinity"):
-            os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-    sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")] if args.sizes else SIZES
-    repeats = 3 if args.quick else 7
-    anchor_list = [] if args.no_anchors else anchors(32)
+def _measure(h: int, w: int, content: str | None, repeats: int, anchor_list: list, quick: bool) -> dict:
+    """Times (ms) of JPEG encode/decode, our embed/detect per method and the anchors at one size."""
+    img = test_image(h, w, content)
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, "JPEG", quality=90)
+    data = buf.getvalue()
 
-    rows = []
-    for h, w in ([(1080, 1920)] if args.content else sizes):
-        img = test_image(h, w, args.content)
-        mp = h * w / 1e6
-        buf = io.BytesIO()
-        Image.fromarray(img).save(buf, "JPEG", quality=90)
-        data = buf.getvalue()
+    def enc(img: np.ndarray = img) -> None:
+        Image.fromarray(img).save(io.BytesIO(), "JPEG", quality=90)
 
-        def enc(img: np.ndarray = img) -> None:
-            Image.fromarray(img).save(io.BytesIO(), "JPEG", quality=90)
+    def dec(data: bytes = data) -> None:
+        with Image.open(io.BytesIO(data)) as im:
+            np.asarray(im.convert("RGB"))
 
-        def dec(data: bytes = data) -> None:
-            with Image.open(io.BytesIO(data)) as im:
-                np.asarray(im.convert("RGB"))
+    row: dict = {"size": f"{w}x{h}", "jpeg_enc": timeit(enc, repeats), "jpeg_dec": timeit(dec, repeats)}
+    for method in ("dct", "dwt"):
+        marked = embed(img, PAYLOAD, key=KEY, method=method)
+        scaled = resize(0.75)(marked, None)
+        row[f"{method}_embed"] = timeit(
+            lambda m=method, i=img: embed(i, PAYLOAD, key=KEY, method=m), repeats)
+        row[f"{method}_detect"] = timeit(lambda x=marked: detect(x, key=KEY), repeats)
+        row[f"{method}_scale"] = timeit(lambda x=scaled: detect(x, key=KEY), repeats)
+        row[f"{method}_unmarked"] = timeit(lambda i=img: detect(i, key=KEY), repeats)
+    for a in anchor_list:
+        if (quick and (h, w) != (1080, 1920)) or h * w > 9_000_000:  # anchors: minutes at 8K
+            continue
+        bits = np.random.default_rng(0).integers(0, 2, a.bits).astype(np.uint8)
+        try:
+            marked = a.embed(img, bits)
+            row[f"{a.name}_embed"] = timeit(
+                lambda a=a, b=bits, i=img: a.embed(i, b), max(1, repeats // 2))
+            row[f"{a.name}_detect"] = timeit(lambda a=a, x=marked: a.extract(x), max(1, repeats // 2))
+        except Exception as exc:  # noqa: BLE001 - report, do not abort the run
+            print(f"{a.name} failed at {w}x{h}: {exc}")
+    return row
 
-        t_enc, t_dec = timeit(enc, repeats), timeit(dec, repeats)
-        row = {"size": f"{w}x{h}", "jpeg_enc": t_enc, "jpeg_dec": t_dec}
-        for method in ("dct", "dwt"):
-            marked = embed(img, PAYLOAD, key=KEY, method=method)
-            scaled = resize(0.75)(marked, None)
-            row[f"{method}_embed"] = timeit(
-                lambda m=method, i=img: embed(i, PAYLOAD, key=KEY, method=m), repeats)
-            row[f"{method}_detect"] = timeit(lambda x=marked: detect(x, key=KEY), repeats)
-            row[f"{method}_scale"] = timeit(lambda x=scaled: detect(x, key=KEY), repeats)
-            row[f"{method}_unmarked"] = timeit(lambda i=img: detect(i, key=KEY), repeats)
-        for a in anchor_list:
-            if (args.quick and (h, w) != (1080, 1920)) or h * w > 9_000_000:  # anchors: minutes at 8K
-                continue
-            bits = np.random.default_rng(0).integers(0, 2, a.bits).astype(np.uint8)
-            try:
-                marked = a.embed(img, bits)
-                row[f"{a.name}_embed"] = timeit(
-                    lambda a=a, b=bits, i=img: a.embed(i, b), max(1, repeats // 2))
-                row[f"{a.name}_detect"] = timeit(lambda a=a, x=marked: a.extract(x), max(1, repeats // 2))
-            except Exception as exc:  # noqa: BLE001 - report, do not abort the run
-                print(f"{a.name} failed at {w}x{h}: {exc}")
-        rows.append((mp, row))
-        print(row, flush=True)
 
-    lines = [("CPU m" if args.cpu else "M") + "illiseconds, single thread, median. Ratios are to Pillow JPEG "
+def _tables(rows: list[tuple[float, dict]], anchor_list: list, cpu: bool) -> str:
+    """The Markdown tables of the run: ours per size and method, then the anchors."""
+    lines = [("CPU m" if cpu else "M") + "illiseconds, single thread, median. Ratios are to Pillow JPEG "
              "q90 encode (embed) and decode (detect) of the same image.", "",
              "| size | JPEG enc | JPEG dec | method | embed | detect | detect, 0.75x (scale search) | "
              "detect, unmarked | embed / enc | detect / dec | unmarked / dec | embed MP/s |",
@@ -169,7 +149,34 @@ def main() -> None:
                     e, d = r[f"{a.name}_embed"], r[f"{a.name}_detect"]
                     lines.append(f"| {r['size']} | {a.name} | {e:.1f} | {d:.1f} | "
                                  f"{e / r['dct_embed']:.1f}x | {d / r['dct_detect']:.1f}x |")
-    text = "\n".join(lines)
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--write", action="store_true")
+    ap.add_argument("--no-anchors", action="store_true")
+    ap.add_argument("--content", default=None, help="a generated class (flat, gradient, text): 1080p only")
+    ap.add_argument("--section", default="watermark:speed")
+    ap.add_argument("--cpu", action="store_true", help="CPU time on one pinned core (shared machines)")
+    ap.add_argument("--sizes", default=None, help="HxW,HxW,... instead of 512x512 to 7680x4320")
+    args = ap.parse_args()
+    _steady_allocator()
+    cv2.setNumThreads(1)
+    if args.cpu:
+        CLOCK[0] = time.process_time
+        if hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")] if args.sizes else SIZES
+    repeats = 3 if args.quick else 7
+    anchor_list = [] if args.no_anchors else anchors(32)
+    rows = []
+    for h, w in ([(1080, 1920)] if args.content else sizes):
+        row = _measure(h, w, args.content, repeats, anchor_list, args.quick)
+        rows.append((h * w / 1e6, row))
+        print(row, flush=True)
+    text = _tables(rows, anchor_list, args.cpu)
     print(text)
     if args.write:
         write_section(args.section, (f"Image: generated `{args.content}` seed 0, resized.\n\n" if args.content
