@@ -467,7 +467,8 @@ def main() -> None:
     ap.add_argument("--fp-seconds", default="3,6", help="excerpt length range of the --fp run [3,6]")
     ap.add_argument("--fp-out", default=None, help="append the --fp run's p-values to this JSON-lines file")
     ap.add_argument("--fp-pool", nargs="+", default=None, help="pool --fp-out files (shards) into one table")
-    ap.add_argument("--attacks", default=None, help="comma-separated subset of: " + ",".join(ATTACKS))
+    ap.add_argument("--attacks", default=None,  # argparse formats help with %: escape "speed+2%"
+                    help="comma-separated subset of: " + ",".join(ATTACKS).replace("%", "%%"))
     ap.add_argument("--seed", type=int, default=14)
     ap.add_argument("--speed", action="store_true", help="only the speed table (music-piano or synthesized)")
     ap.add_argument("--audiowmark", action="store_true",

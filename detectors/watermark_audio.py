@@ -79,8 +79,14 @@ TOP_PHASES, DECODE_TOP = 3, 6
 #: High-pass: the log bin energy minus its mean over this many frames x bins: across frequency only
 #: (smoothing over time too subtracted part of the cell's own step; per-cell SNR 0.089 against 0.046).
 DETREND = (1, 5)
-#: Detrended values are clipped to +- this (log units): a transient or a gap cannot dominate a sum.
-CLIP = 1.5
+#: Detrended values pass a soft clip ``CLIP * d / (CLIP + |d|)`` (log units): a transient or a gap
+#: cannot dominate a sum, and large values count less than small ones (the host's log energy has heavy
+#: tails, the mark's step is bounded). Against the hard clip at 1.5 of before, with SMOOTH_FRAMES:
+#: mean nominal z on random 3 s of the tuning speech 7.97 -> 8.33, piano 14.98 -> 15.80.
+CLIP = 1.0
+#: Band energies are averaged over this many frames (hop 11.6 ms) before the log: the log of an average
+#: of noise-like energies spreads less; a cell spans ~2.75 hops (3 frames measured worse: z 7.38).
+SMOOTH_FRAMES = 2
 #: Energies below this fraction of the window's mean band energy count as silence (read as 0).
 FLOOR = 1e-5
 #: Zero-padding factor of the detector's FFT: the mark's bins are read within 1/4 bin of their centre
@@ -175,9 +181,12 @@ def _band_map(power: np.ndarray, bin_hz: float, freq: float, hop_s: float) -> np
     energy = _band_energy(power, bin_hz, freq)
     floor = np.float32(FLOOR) * max(float(energy.mean()), 1e-20)
     log = np.log(energy + floor)
-    d = log - cv2.blur(log, (DETREND[1], DETREND[0]), borderType=cv2.BORDER_REFLECT)
-    np.minimum(d, np.float32(CLIP), out=d)  # in place: np.clip with Python scalars is ~5x slower here
-    np.maximum(d, np.float32(-CLIP), out=d)
+    d = np.log(cv2.blur(energy, (1, SMOOTH_FRAMES), borderType=cv2.BORDER_REFLECT) + floor)
+    d -= cv2.blur(d, (DETREND[1], DETREND[0]), borderType=cv2.BORDER_REFLECT)
+    mag = np.abs(d)
+    mag += np.float32(CLIP)
+    d *= np.float32(CLIP)
+    d /= mag  # the soft clip in place (np.tanh measured 20x slower for the same z)
     # matched filter, half way: the embedder's modulation depth differs up to 20x between cells (its
     # masking rule), and the detector can re-estimate it from the received energies (key-independent,
     # so the null law is unchanged). Weighting by its square root measured best: z on speech +8-12 %,
