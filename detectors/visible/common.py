@@ -104,6 +104,8 @@ _ANALYSIS_HOP_S = 0.005
 _ANALYSIS_MIN_RATE = 5000.0
 # Both searches start with a coarse pass over every _COARSE_STEP-th analysis frame (15 ms apart).
 _COARSE_STEP = 3
+# Frames per FFT call of the analysis STFT (a few MiB of buffers at ~5.5 kHz: 25 ms frames of 138 samples).
+_STFT_BATCH = 1024
 
 
 def _decimated(mono: np.ndarray, sample_rate: float) -> tuple[np.ndarray, float]:
@@ -146,10 +148,17 @@ def _fir_decimate(x: np.ndarray, sample_rate: float, factor: int, transition_hz:
     padded[taps // 2:taps // 2 + len(x)] = x  # output j's window starts at input j * factor - taps // 2
     view = padded.reshape(rows, factor)
     out = np.empty(out_len, np.float32)
+    # One product buffer for all blocks: a fresh one per block would be mapped and page-faulted in
+    # anew wherever the allocator hands large blocks back to the system at once (glibc with a fixed
+    # mmap threshold). The block length stays: BLAS rounds the columns of a block's tail differently,
+    # so other blocks would move the outputs by an ulp.
     block = 1 << 16
+    buffer = np.empty(phases * (min(block, out_len) + phases - 1), np.float32)
     for a in range(0, out_len, block):
         b = min(out_len, a + block)
-        dots = weights @ view[a:b + phases - 1].T  # (phases, rows of this block)
+        # (phases, rows of this block), C-contiguous for matmul's out.
+        dots = buffer[:phases * (b - a + phases - 1)].reshape(phases, -1)
+        np.matmul(weights, view[a:b + phases - 1].T, out=dots)
         out[a:b] = dots[0, :b - a]
         for k in range(1, phases):
             out[a:b] += dots[k, k:k + b - a]
@@ -188,8 +197,8 @@ def _stft_power(work: np.ndarray, rate: float, first: int, count: int, step: int
 
     Frame ``t`` is the Hann window centred on sample ``t * hop`` of ``work`` (zeros beyond its ends),
     so any stretch of frames computed alone equals the same frames of the whole file. float64 (NumPy's
-    float64 FFT is ~3x faster than its float32 one), shape ``(count, bins)``; batches of 4096 frames
-    bound the memory on long files.
+    float64 FFT is ~3x faster than its float32 one), shape ``(count, bins)``; batches of
+    :data:`_STFT_BATCH` frames bound the memory on long files.
     """
     win, hop, nfft = _analysis_geometry(rate)
     lo = first * hop - win // 2
@@ -201,8 +210,16 @@ def _stft_power(work: np.ndarray, rate: float, first: int, count: int, step: int
     frames = np.lib.stride_tricks.sliding_window_view(segment, win)[::hop * step][:count]
     window = np.hanning(win)
     power = np.empty((len(frames), bins))
-    batch = 4096
-    for s in range(0, len(frames), batch):
-        spec = np.fft.rfft(frames[s:s + batch] * window, nfft, axis=1)[:, :bins]
-        power[s:s + batch] = spec.real**2 + spec.imag**2
+    # One set of batch buffers, written in place: fresh ones per batch and step would be mapped and
+    # page-faulted in anew wherever the allocator hands large blocks back to the system at once.
+    rows = min(_STFT_BATCH, len(frames))
+    windowed, imag = np.empty((rows, win)), np.empty((rows, bins))
+    spec = np.empty((rows, nfft // 2 + 1), complex)
+    for s in range(0, len(frames), _STFT_BATCH):
+        n = min(_STFT_BATCH, len(frames) - s)
+        np.multiply(frames[s:s + n], window, out=windowed[:n])
+        np.fft.rfft(windowed[:n], nfft, axis=1, out=spec[:n])
+        # power = real ** 2 + imag ** 2
+        np.square(spec.real[:n, :bins], out=power[s:s + n])
+        power[s:s + n] += np.square(spec.imag[:n, :bins], out=imag[:n])
     return power

@@ -83,16 +83,28 @@ class VoicePromptResult(VisibleResult):
         return out
 
 
+@functools.lru_cache(maxsize=8)
+def _band_masks(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The voice band's FFT bins (``size`` points, both signs) and its positive-frequency half (bool)."""
+    freqs = np.fft.fftfreq(size, 1.0 / VOICE_RATE_HZ)
+    band = (np.abs(freqs) >= VOICE_BAND_HZ[0]) & (np.abs(freqs) <= VOICE_BAND_HZ[1])
+    positive = band & (freqs > 0)
+    band.setflags(write=False)  # cached: shared by every call
+    positive.setflags(write=False)
+    return band, positive
+
+
 def _voice_band(x: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Spectrum (``size`` points) of the band-passed analytic signal, and the band-passed real signal."""
     spec = np.fft.fft(x.astype(np.complex64), size)
-    freqs = np.fft.fftfreq(size, 1.0 / VOICE_RATE_HZ)
-    band = (np.abs(freqs) >= VOICE_BAND_HZ[0]) & (np.abs(freqs) <= VOICE_BAND_HZ[1])
+    band, positive = _band_masks(size)
     real = np.fft.ifft(spec * band)[: len(x)].real.astype(np.float32)
     # Analytic: positive frequencies doubled, negative ones dropped. Its correlation with a real
     # template is the complex envelope of the real correlation: its magnitude does not care about the
-    # sub-sample offset or the phase shifts a lossy codec leaves.
-    return (spec * (band & (freqs > 0)) * 2).astype(np.complex64), real
+    # sub-sample offset or the phase shifts a lossy codec leaves. In place: no more large temporaries.
+    spec *= positive
+    spec *= 2
+    return spec, real
 
 
 @functools.lru_cache(maxsize=2)
@@ -129,17 +141,19 @@ def _voice_scores(x: np.ndarray, languages: tuple[str, ...] | None = None) -> di
         lo, hi = max(0, a - _VOICE_MARGIN), min(n, a + chunk + longest + _VOICE_MARGIN)
         size = _fast_size(hi - lo)
         analytic, real = _voice_band(x[lo:hi], size)
-        energy = np.concatenate([[0.0], np.cumsum(real.astype(np.float64) ** 2)])
+        energy = np.zeros(len(real) + 1)  # energy[i] = sum of real[:i] ** 2
+        np.cumsum(np.square(real.astype(np.float64)), out=energy[1:])
+        product = np.empty_like(analytic)
         for (language, length, parts), spectra in zip(_voice_templates(), _voice_spectra(size), strict=True):
             t0, t1 = a, min(a + chunk, n - length + 1)
             if language not in scores or t1 <= t0:
                 continue
             total = np.zeros(t1 - t0, np.float64)
             for (offset, part), spectrum in zip(parts, spectra, strict=True):
-                corr = np.fft.ifft(analytic * spectrum)
-                idx = np.arange(t0, t1) - lo + offset
-                power = np.maximum(energy[idx + len(part)] - energy[idx], len(part) * _VOICE_FLOOR)
-                total += np.abs(corr[idx]) / np.sqrt(power)
+                corr = np.fft.ifft(np.multiply(analytic, spectrum, out=product))
+                i, j, m = t0 - lo + offset, t1 - lo + offset, len(part)  # onsets t0..t1-1 in corr
+                power = np.maximum(energy[i + m:j + m] - energy[i:j], m * _VOICE_FLOOR)
+                total += np.abs(corr[i:j]) / np.sqrt(power)
             scores[language][t0:t1] = total / len(parts)
     return scores
 
