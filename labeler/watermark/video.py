@@ -15,11 +15,13 @@
 One streaming pass: ffmpeg decodes the video stream to raw planar YUV (the source's 8-bit planar
 format, so no RGB round trip and no chroma resampling) through a pipe; each frame's luma plane gets
 the image core's pattern (same transforms, payload coding and tile layout, magnified with the frame:
-:func:`zoom_for`) at a uniform amplitude (:data:`VIDEO_STRENGTH`); a second ffmpeg encodes the
-frames with the source's codec family and copies every other stream of the source (audio packets
+:func:`zoom_for`) at a uniform amplitude, the per-video budget (:func:`budget_strength` of the first
+frame: at least :data:`VIDEO_STRENGTH`, more on grainy sources); a second ffmpeg encodes the frames
+with the source's codec family and copies every other stream of the source (audio packets
 bit-identical). One frame is in Python's hands at a time, so memory does not grow with the video's
 length. The output is written beside ``dst`` and renamed into place only when both ffmpeg runs
-succeeded.
+succeeded. The label stage (:mod:`labeler.stages`) then marks the soundtrack with the audio watermark
+(:func:`labeler.watermark.soundtrack.mark_soundtrack`); this function leaves it as it was.
 
 The tiled pattern depends only on the frame size, the key and the payload, so it is built and rounded
 to levels once per video; a frame costs one saturating add (cv2). The visible label of the
@@ -173,11 +175,12 @@ class VideoPattern:
     block : int
         Side (pixels) of the image core's blocks at this zoom (8 x subsample x zoom).
     strength : float
-        Amplitude in 8-bit luma levels RMS (:data:`VIDEO_STRENGTH`), uniform over the frame.
+        Amplitude in 8-bit luma levels RMS, uniform over the frame (:meth:`build`'s default is
+        :data:`VIDEO_STRENGTH`; :func:`watermark_video` uses the per-video budget).
     method : str
         ``"dct"`` or ``"dwt"``.
     zoom : int
-        Magnification of the pattern (1 or 2).
+        Magnification of the pattern (1, 2 or 3: :func:`zoom_for`).
     """
 
     pattern: np.ndarray
@@ -221,7 +224,7 @@ class VideoPattern:
         """The luma change (float32, H x W, 8-bit units): ``strength * pattern``, the same for every frame.
 
         ``y`` (the frame's luma) is accepted for symmetry with the image core and not used: the video
-        mark has no texture mask (:data:`VIDEO_STRENGTH`).
+        mark has no texture mask (uniform amplitude, see :data:`VIDEO_STRENGTH`).
         """
         return self.pattern * np.float32(self.strength)
 
@@ -411,7 +414,8 @@ def watermark_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], pa
         ``{"watermark": {...}, "visible": {...}}`` (visible only when asked): the watermark entry has
         ``method``, ``strength`` (the amplitude used), ``budget`` (True when it was budgeted),
         ``encoder``, ``pix_fmt``, ``frames``, ``mark_seconds`` (CPU time of
-        the marking itself) and ``audio`` (``"copied"``).
+        the marking itself) and ``audio`` (``"copied"``: the soundtrack is marked afterwards by the label
+        stage, :func:`labeler.watermark.soundtrack.mark_soundtrack`).
 
     Raises
     ------
