@@ -46,7 +46,7 @@ class Format:
         Pillow's format name (images).
     c2pa : bool
         c2pa-rs can embed and read a manifest in it (checked with ``c2pa.Builder.get_supported_mime_types()``
-        of c2pa-python 0.38: no Matroska or WebM type is listed).
+        of c2pa-python 0.38: no Matroska, WebM or Ogg type is listed).
     """
 
     name: str
@@ -78,6 +78,8 @@ FORMAT_TABLE: tuple[Format, ...] = (
            pillow="GIF"),
     Format("wav", "audio", (".wav", ".wave"), "audio/wav", "riff", _riff(b"WAVE", b"RIFF", b"RF64", b"BW64")),
     Format("flac", "audio", (".flac",), "audio/flac", "flac", (((0, b"fLaC"),),)),
+    # Vorbis and Opus only: sniff() refuses other Ogg codecs (labeler.metadata.ogg.check_head).
+    Format("ogg", "audio", (".ogg", ".oga", ".opus"), "audio/ogg", "ogg", (((0, b"OggS"),),), c2pa=False),
     Format("mp3", "audio", (".mp3",), "audio/mpeg", "id3"),
     Format("m4a", "audio", (".m4a", ".m4b", ".mp4", ".aac"), "audio/mp4", "isobmff"),
     Format("mp4", "video", (".mp4", ".m4v", ".m4a", ".mov"), "video/mp4", "isobmff"),
@@ -147,6 +149,10 @@ def sniff(head: bytes, name: str = "") -> str:
         raise CorruptFile("empty file (0 bytes)")
     for fmt in FORMAT_TABLE:
         if any(all(head[at:at + len(sig)] == sig for at, sig in alt) for alt in fmt.magic):
+            if fmt.name == "ogg":
+                from labeler.metadata.ogg import check_head
+
+                check_head(head)
             return fmt.name
     if head.startswith(b"\x1a\x45\xdf\xa3"):
         return _ebml(head)
@@ -164,8 +170,8 @@ def sniff(head: bytes, name: str = "") -> str:
     if len(head) >= 8 and head[4:8] in _QT_FIRST_BOXES:
         return "mov"
     raise UnsupportedFormat(
-        "unrecognised file content (not JPEG, PNG, WebP, TIFF, GIF, WAV, MP3, FLAC, MP4, MOV, M4A, MKV "
-        "or WebM)"
+        "unrecognised file content (not JPEG, PNG, WebP, TIFF, GIF, WAV, MP3, FLAC, Ogg, MP4, MOV, M4A, "
+        "MKV or WebM)"
     )
 
 

@@ -18,5 +18,7 @@ MAX_INFLATED = 4 << 20
 MAX_BOX_DEPTH = 16
 #: Most boxes/chunks visited in one file before giving up.
 MAX_BOXES = 100_000
+#: Largest Ogg header packet (comment header with cover art, Vorbis setup header) loaded (bytes).
+MAX_OGG_PACKET = 16 << 20
 #: Largest ISO-BMFF ``moov`` box loaded into memory (bytes).
 MAX_MOOV = 256 << 20

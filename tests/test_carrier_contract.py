@@ -37,6 +37,8 @@ def unlabeled(tmp_path_factory) -> dict[str, bytes]:
             small.save(made[fmt], pil)
     made["m4a"] = d / "x.m4a"
     _ffmpeg("-i", str(SAMPLES / "speech.wav"), "-t", "1", "-c:a", "aac", "-b:a", "64k", str(made["m4a"]))
+    made["ogg"] = d / "x.ogg"
+    _ffmpeg("-i", str(SAMPLES / "speech.wav"), "-t", "1", "-c:a", "libvorbis", str(made["ogg"]))
     made["mov"] = d / "x.mov"
     _ffmpeg("-i", str(SAMPLES / "clip.mp4"), "-c", "copy", str(made["mov"]))
     assert set(made) == {f.name for f in FORMAT_TABLE}, "a format of the table has no contract sample"

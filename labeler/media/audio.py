@@ -21,6 +21,7 @@ All functions are thread-safe.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import subprocess
@@ -42,7 +43,7 @@ MAX_DECODED_BYTES = 1 << 31
 _SOUNDFILE_FORMATS = {"wav": ("WAV", "PCM_16"), "flac": ("FLAC", "PCM_16"), "ogg": ("OGG", "VORBIS")}
 _FFMPEG_FORMATS = {"mp3": ("libmp3lame", "192k"), "m4a": ("aac", "192k")}
 _EXTENSIONS = {
-    ".wav": "wav", ".wave": "wav", ".flac": "flac", ".ogg": "ogg", ".oga": "ogg",
+    ".wav": "wav", ".wave": "wav", ".flac": "flac", ".ogg": "ogg", ".oga": "ogg", ".opus": "ogg",
     ".mp3": "mp3", ".m4a": "m4a", ".m4b": "m4a", ".mp4": "m4a",
 }
 # Containers sniffed as these go straight to ffmpeg (libsndfile's MP3 support is optional).
@@ -410,7 +411,10 @@ def write_audio(
         soundfile subtype for WAV/FLAC/OGG (``"PCM_16"``, ``"PCM_24"``, ``"FLOAT"``...);
         default ``PCM_16`` for WAV and FLAC, ``VORBIS`` for OGG. Not used for MP3/M4A.
     bitrate : str or int, optional
-        MP3/M4A bit rate, ``"192k"`` or bit/s (default 192 kbit/s).
+        MP3/M4A bit rate, ``"192k"`` or bit/s (default 192 kbit/s). OGG: the lowest encoder setting
+        that aims at least this rate (Opus: that target; Vorbis: the VBR quality whose nominal rate at
+        this layout reaches it), with a margin because VBR averages land under their target; by
+        default libsndfile's (Vorbis quality 0.4, Opus libopus's automatic rate). Not used for WAV/FLAC.
     metadata_from : path-like, optional
         MP3/M4A: copy the global tags (title, artist, an AIGC tag...) of this file into the output, so
         re-encoding a file does not drop its metadata. Not used for WAV/FLAC/OGG.
@@ -432,15 +436,19 @@ def write_audio(
         raise InvalidArgument(f"sample_rate must be a positive integer, got {sample_rate!r}")
     data = as_float_samples(samples)
     if fmt in _SOUNDFILE_FORMATS:
-        if bitrate is not None:
-            raise InvalidArgument(f"bitrate applies to mp3 and m4a, not {fmt}")
+        if bitrate is not None and fmt != "ogg":
+            raise InvalidArgument(f"bitrate applies to mp3, m4a and ogg, not {fmt}")
         container, default = _SOUNDFILE_FORMATS[fmt]
         kind = (subtype or default).upper()
         if not sf.check_format(container, kind):
             raise UnsupportedFormat(f"{fmt} cannot hold subtype {kind}")
+        channels = data.shape[1] if data.ndim == 2 else 1
+        bps = None if bitrate is None else _bits_per_second(bitrate)
         with atomic_output(path) as handle:
             try:
-                sf.write(handle, data, int(sample_rate), format=container, subtype=kind)
+                level = None if bps is None else _ogg_compression(kind, bps, channels, int(sample_rate))
+                sf.write(handle, data, int(sample_rate), format=container, subtype=kind,
+                         compression_level=level)
             except (sf.LibsndfileError, RuntimeError) as exc:
                 raise LabelerError(f"cannot encode {fmt}: {' '.join(str(exc).split())[:200]}") from None
         return
@@ -448,6 +456,43 @@ def write_audio(
         raise InvalidArgument(f"subtype applies to wav, flac and ogg, not {fmt}")
     codec, default_rate = _FFMPEG_FORMATS[fmt]
     _ffmpeg_encode(path, data, int(sample_rate), codec, str(bitrate or default_rate), metadata_from)
+
+
+def _bits_per_second(bitrate: str | int) -> int:
+    text = str(bitrate).strip().lower()
+    try:
+        return int(float(text[:-1]) * 1000) if text.endswith("k") else int(text)
+    except ValueError:
+        raise InvalidArgument(f"bitrate must be bit/s or like '128k', got {bitrate!r}") from None
+
+
+def _ogg_compression(subtype: str, bps: int, channels: int, rate: int) -> float:
+    """libsndfile's compression level (0 best .. 1 smallest) that aims at ``bps`` bit/s or more.
+
+    libsndfile 1.2 maps the level ``c`` to an Opus target of ``((1 - c) * 250000 + 6000)`` bit/s per
+    channel and to a Vorbis VBR quality of ``1 - c``. libsndfile has no constant-rate Opus mode and VBR
+    averages land under their target (libopus: 25.1 kbit/s for 28.2 kbit/s on speech), so the aim is
+    25 % (Opus) or 10 % (Vorbis) above ``bps``. A Vorbis quality's nominal rate depends on the sample
+    rate and channels, so it is read from the identification header of a tiny silent encode per step.
+    """
+    if subtype == "OPUS":
+        per_channel = 1.25 * bps / max(channels, 1)
+        return float(min(1.0, max(0.0, 1.0 - (per_channel - 6000) / 250000)))
+    for step in range(11):
+        if _vorbis_nominal(step / 10, channels, rate) >= 1.1 * bps:
+            return 1.0 - step / 10
+    return 0.0
+
+
+@functools.lru_cache(maxsize=64)
+def _vorbis_nominal(quality: float, channels: int, rate: int) -> int:
+    """libvorbis's nominal bit rate (bit/s) at VBR ``quality`` for this layout (id header bytes 20-24)."""
+    out = io.BytesIO()
+    sf.write(out, np.zeros((256, channels), np.float32), rate, format="OGG", subtype="VORBIS",
+             compression_level=1.0 - quality)
+    data = out.getvalue()
+    start = 27 + data[26]  # the identification packet, alone on the first page
+    return int.from_bytes(data[start + 20:start + 24], "little", signed=True)
 
 
 def _ffmpeg_encode(

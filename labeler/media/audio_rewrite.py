@@ -53,10 +53,12 @@ def rewrite_audio_file(
     """Decode ``src``, pass its samples through ``transform``, write ``dst`` atomically, tags kept.
 
     The one read/write path of the audio explicit labels. WAV, FLAC and OGG keep their soundfile
-    subtype (``PCM_16``, ``PCM_24``, ``FLOAT``...). MP3 and M4A are decoded and re-encoded (lossy, one
-    extra generation) at the input's bit rate rounded to the nearest of 64..320 kbit/s when ffprobe
-    reports it, else 192 kbit/s. ``dst``'s extension picks the format when it names one; otherwise the
-    source's format is kept.
+    subtype (``PCM_16``, ``PCM_24``, ``FLOAT``, ``VORBIS``, ``OPUS``...); OGG is re-encoded once at a bit
+    rate at least the source's (the larger of its nominal and measured rate, from ffprobe; see
+    :func:`labeler.media.audio.write_audio`), libsndfile's default when ffprobe cannot tell. MP3 and
+    M4A are decoded and re-encoded (lossy, one extra generation) at the input's bit rate rounded to
+    the nearest of 64..320 kbit/s when ffprobe reports it, else 192 kbit/s. ``dst``'s extension picks
+    the format when it names one; otherwise the source's format is kept.
 
     Tags survive the re-encode when the format stays the same. MP3/M4A: ffmpeg copies the global
     tags. FLAC: every metadata block of the source but ``STREAMINFO`` and ``SEEKTABLE`` (Vorbis
@@ -111,6 +113,8 @@ def rewrite_audio_file(
         raise LabelerError(f"cannot write the labeled audio as {fmt or os.fspath(dst)!r}")
     same = audio_format_for(src) == fmt and data.subtype and data.subtype.isupper()
     subtype = data.subtype if same else None
+    # Lossy OGG (Vorbis, Opus) is re-encoded once at a rate at least the source's.
+    rate = _ogg_bitrate(src) if fmt == "ogg" and same else None
     if (data.format or "").lower() != fmt:
         write_audio(dst, out, data.sample_rate, format=fmt, subtype=subtype)  # other container: no tags
         return shift.notes
@@ -119,7 +123,7 @@ def rewrite_audio_file(
         raise LabelerError(f"output folder does not exist: {folder}")
     with staging_folder(Path(folder)) as scratch:
         encoded = os.path.join(scratch, "encoded." + fmt)
-        write_audio(encoded, out, data.sample_rate, format=fmt, subtype=subtype)
+        write_audio(encoded, out, data.sample_rate, format=fmt, subtype=subtype, bitrate=rate)
         with open(src, "rb") as source, open(encoded, "r+b") as fresh, atomic_output(dst) as handle:
             _TAG_COPIERS[fmt](source, fresh, handle, shift)
     return shift.notes
@@ -414,6 +418,18 @@ _TAG_COPIERS: dict[str, Callable[[BinaryIO, BinaryIO, BinaryIO, _Shift], None]] 
 
 
 _BITRATES = (64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
+
+
+def _ogg_bitrate(path: str | os.PathLike[str]) -> int | None:
+    """An Ogg file's bit rate (bit/s): the larger of the Vorbis nominal rate and the measured average."""
+    from labeler.media import ffmpeg as ff
+
+    try:
+        info = ff.probe(path)
+    except (LabelerError, OSError):
+        return None
+    rates = [r for r in [s.bitrate for s in info.audio[:1]] + [info.bitrate] if r]
+    return max(rates) if rates else None
 
 
 def _bitrate_of(path: str | os.PathLike[str]) -> str:
