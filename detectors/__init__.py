@@ -44,7 +44,7 @@ QUICK_LAYERS = ("metadata", "c2pa", "watermark")
 
 #: Formats :func:`verify` reads from bytes without a temporary file (MP4/MOV/M4A need a seekable file
 #: for ffmpeg: their index may sit at the end).
-IN_MEMORY_FORMATS = ("jpeg", "png", "webp", "tiff", "gif", "wav", "flac", "mp3")
+IN_MEMORY_FORMATS = ("jpeg", "png", "webp", "tiff", "gif", "wav", "flac", "mp3", "ogg")
 #: What :func:`verify` accepts.
 Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, "np.ndarray"]
 #: Prefix of the private temporary folder :func:`verify` makes for in-memory data that a reader can only
@@ -110,7 +110,7 @@ def verify(
     -----
     Never raises for bad input: problems reading it are in ``report.errors`` (and ``report.verdict``
     is then ``None``). Thread-safe: keeps no state between calls, so a web server may call it from many
-    threads at once. Images and WAV, FLAC and MP3 in memory (:data:`IN_MEMORY_FORMATS`) are read
+    threads at once. Images and WAV, FLAC, MP3 and Ogg in memory (:data:`IN_MEMORY_FORMATS`) are read
     entirely from memory: the carriers, the pixels or samples (MP3 through ffmpeg's standard input)
     and C2PA (c2pa-python's stream API); no temporary file. M4A and video need a seekable file for
     ffmpeg, so their bytes are also written to a private temporary folder (prefix

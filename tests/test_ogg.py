@@ -131,6 +131,14 @@ def test_watermark_and_metadata_round_trip(tmp_path, codec):
     assert report["verdict"] == "confirmed"
     assert report["layers"]["metadata"]["fields"]["ProduceID"] == "ogg-wm"
     assert report["layers"]["watermark"]["present"] and report["layers"]["watermark"]["matches_metadata"]
+    # The same file as bytes is read in memory (no temporary file) and judged the same.
+    from detectors import IN_MEMORY_FORMATS, verify
+    from labeler.watermark.keyfile import read_key_file
+
+    assert "ogg" in IN_MEMORY_FORMATS
+    in_memory = verify(dst.read_bytes(), key=read_key_file(key)).to_dict()
+    assert in_memory["verdict"] == "confirmed"
+    assert in_memory["layers"]["watermark"]["payload"] == report["layers"]["watermark"]["payload"]
     before, after = _probe(src), _probe(dst)
     keep = ("codec_name", "sample_rate", "channels")
     assert [after["streams"][0][k] for k in keep] == [before["streams"][0][k] for k in keep]
