@@ -393,3 +393,13 @@ def test_video_box_on_the_first_frame(pool: object) -> None:
     assert checked.json()["verdict"] == "confirmed" and checked.json()["layers"]["visible"]["present"]
     (box,) = json.loads(checked.headers["x-aigc-visible-boxes"])
     assert box is not None and box["x"] > box["width"] / 2 and box["y"] > box["height"] / 2  # bottom-right
+
+
+def test_download_name_keeps_the_uploads_extension_of_the_same_format():
+    from labeler.server.routes_label import _download_name
+
+    assert _download_name("song.opus", "ogg") == "song.labeled.opus"  # not .ogg: players look at it
+    assert _download_name("photo.JPEG", "jpeg") == "photo.labeled.jpeg"
+    # A name whose extension says another format gets the canonical one of what the content is.
+    assert _download_name("photo.png", "jpeg") == "photo.labeled.jpg"
+    assert _download_name("upload", "ogg") == "upload.labeled.ogg"

@@ -167,7 +167,9 @@ def _flag(fields: dict[str, str], name: str) -> bool:
 def _download_name(name: str, fmt: str) -> str:
     # ASCII letters, digits, dot, dash and underscore only: a header value, and a name a browser saves.
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", name.rsplit(".", 1)[0]).strip("._")[:80] or "upload"
-    return f"{stem}.labeled{EXTENSIONS[fmt][0]}"
+    # The upload's own extension when it is one of the format's (song.opus stays .opus, not .ogg).
+    ext = "." + name.rsplit(".", 1)[1].lower() if "." in name else ""
+    return f"{stem}.labeled{ext if ext in EXTENSIONS[fmt] else EXTENSIONS[fmt][0]}"
 
 
 routes = [Route("/v1/label", label_endpoint, methods=["POST"])]
