@@ -65,9 +65,9 @@ def _steady_allocator(steady: bool = True) -> None:
     By default glibc moves its mmap threshold with what was freed last, so whether a decode's 6 MB
     arrays come from reused heap or from fresh, page-faulted mmaps depends on what ran before: the
     same 1080p ``read_image`` then costs 11 or 30 ms in one process. Fixed thresholds are the steady
-    state of a long-running worker, the same for the decode and the verify it is compared with. Only
-    the image rows use it: kept on, freed video frames would stay resident and inflate the video rows'
-    peak memory.
+    state of a long-running worker, the same for the decode and the verify it is compared with. The
+    image and audio rows use it; the video rows do not: kept on, freed video frames would stay resident
+    and inflate their peak memory.
     """
     import ctypes
     import ctypes.util
@@ -214,13 +214,27 @@ def _has_layers() -> bool:
 
 def measure(files: dict[str, Path], repeats: int) -> dict[str, float]:
     """Ratios per medium and state (see the module docstring)."""
-    from detectors import verify
-    from labeler.media.audio import read_audio
     from labeler.watermark.keyfile import read_key_file
 
     key = read_key_file(files["key"])
+    # Images and audio in a long-running worker's steady allocator state (see _steady_allocator): with
+    # glibc's initial 128 KiB thresholds fixed, the audio verify paid ~70 % of its time in page faults of
+    # fresh temporaries (665x instead of ~1600x real time on the same code). Video after, back at the
+    # initial thresholds, so that freed frames do not count in its peak memory.
+    _steady_allocator()
     out = measure_images(files, repeats, key)
+    out |= _measure_audio(files, repeats, key)
+    _steady_allocator(False)
     out |= measure_video(files, repeats, key)
+    return out
+
+
+def _measure_audio(files: dict[str, Path], repeats: int, key: bytes) -> dict[str, float]:
+    """Audio: x real time of verify without and with the key."""
+    from detectors import verify
+    from labeler.media.audio import read_audio
+
+    out: dict[str, float] = {}
     for state in ("labeled", "clean"):
         path = files[f"audio-{state}"]
         seconds = _median_time(lambda p=path: verify(p), repeats)
@@ -241,7 +255,6 @@ def measure_images(files: dict[str, Path], repeats: int, key: bytes) -> dict[str
     from labeler.media import read_image
 
     out: dict[str, float] = {}
-    _steady_allocator()
     for w in (1920, 2560):
         for state in ("labeled", "clean"):
             path = files[f"image{w}-{state}"]
@@ -259,7 +272,6 @@ def measure_images(files: dict[str, Path], repeats: int, key: bytes) -> dict[str
             print(f"image {w} {state}: decode {1000 * decode:.0f} ms, verify {1000 * full:.0f} ms "
                   f"({full / decode:.2f}x), quick {1000 * t.get('quick', float('nan')):.0f} ms "
                   f"({t.get('quick', float('nan')) / decode:.2f}x)", flush=True)
-    _steady_allocator(False)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory after the images: {peak:.0f} MiB", flush=True)
     return out
@@ -401,7 +413,9 @@ def run_image_only(folder: Path, repeats: int, save_as: str | None) -> None:
         files = make_image_media(folder)
         index.write_text(json.dumps({k: str(v) for k, v in files.items()}))
     _pin()
+    _steady_allocator()
     now = measure_images(files, repeats, read_key_file(files["key"]))
+    _steady_allocator(False)
     if save_as:
         saved = json.loads(SAVED.read_text()) if SAVED.exists() else {}
         kept = {k: v for k, v in saved.get(save_as, {}).items() if not k.startswith("image")}
@@ -453,10 +467,16 @@ def main() -> None:
         files = make_media(folder)
         index.write_text(json.dumps({k: str(v) for k, v in files.items()}))
     try:
+        cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+        _pin()
+        now = measure(files, repeats)
+        # The batch last, on every core again: its worker processes would otherwise count in the video
+        # rows' peak memory (RUSAGE_CHILDREN), and pinned they would share one core.
+        if cpus is not None:
+            os.sched_setaffinity(0, cpus)
         rates = {f"batch-{w}": batch_rate(files, folder, count, w) for w in (1, 2)}
         print(f"batch verify: {rates}", flush=True)
-        _pin()
-        now = measure(files, repeats) | rates
+        now |= rates
     finally:
         if args.media is None:
             shutil.rmtree(folder, ignore_errors=True)
@@ -470,9 +490,10 @@ def main() -> None:
 
         body = ("`benchmarks/verify_throughput.py`" + (" --quick" if args.quick else "")
                 + ": one core (CPU 0, 1 thread), median CPU time (process + ffmpeg children) of repeats; "
-                "ratios within one run; an image's decode and verifies timed in turn, with glibc's mmap "
-                "threshold fixed (a long-running worker's steady state: otherwise the same RGB decode "
-                "costs 11 or 30 ms depending on what ran before); "
+                "ratios within one run; an image's decode and verifies timed in turn; images and audio with "
+                "glibc's mmap threshold fixed high (a long-running worker's steady state: otherwise the "
+                "same RGB decode costs 11 or 30 ms depending on what ran before, and the audio verify "
+                "pays most of its time in page faults), video at glibc's initial thresholds; "
                 "batch files/s are wall time. 'before' = the commit issue #17 started "
                 "from (5354ae6), run with its own code; its image rows re-measured with this method "
                 "(`--image-only --save-images --label before`, 5354ae6 on PYTHONPATH).\n\n" + text)
