@@ -32,13 +32,12 @@ Write policy
 from __future__ import annotations
 
 import os
-import struct
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from labeler import limits
 from labeler.errors import CorruptFile, UnsafeInput
-from labeler.metadata import FoundLabel, copy_stream
+from labeler.metadata import FoundLabel, copy_stream, vorbis_comment
 from labeler.metadata import id3 as _id3
 
 # RFC 9639 8.1 block types.
@@ -111,33 +110,8 @@ def _layout(src: BinaryIO) -> _Layout:
 def _comments(src: BinaryIO, block: _Block) -> tuple[bytes, list[bytes]]:
     """``(vendor, [raw 'NAME=value' fields])`` of a VORBIS_COMMENT block (Vorbis I 5.2.1)."""
     src.seek(block.start)
-    data = src.read(block.length)
-    try:
-        (vendor_len,) = struct.unpack_from("<I", data, 0)
-        pos = 4 + vendor_len
-        if pos + 4 > len(data):
-            raise CorruptFile("flac vorbis comment is truncated")
-        vendor = data[4:pos]
-        (count,) = struct.unpack_from("<I", data, pos)
-        pos += 4
-        # Each field costs at least its 4-byte length, which bounds a hostile count.
-        if count > (len(data) - pos) // 4:
-            raise CorruptFile("flac vorbis comment count is larger than its block")
-        fields = []
-        for _ in range(count):
-            (size,) = struct.unpack_from("<I", data, pos)
-            pos += 4
-            if pos + size > len(data):
-                raise CorruptFile("flac vorbis comment field runs past its block")
-            fields.append(data[pos : pos + size])
-            pos += size
-    except struct.error:
-        raise CorruptFile("flac vorbis comment is truncated") from None
+    vendor, fields, _ = vorbis_comment.split(src.read(block.length), 0, "flac vorbis comment")
     return vendor, fields
-
-
-def _name(field: bytes) -> str:
-    return field.split(b"=", 1)[0].decode("ascii", "replace").lower()
 
 
 def read(src: BinaryIO) -> list[FoundLabel]:
@@ -148,29 +122,16 @@ def read(src: BinaryIO) -> list[FoundLabel]:
     for block in layout.blocks:
         if block.kind != _VORBIS_COMMENT:
             continue
-        for index, field in enumerate(_comments(src, block)[1]):
-            name = _name(field)
-            if "aigc" not in name:
-                continue
-            value = field.split(b"=", 1)[1] if b"=" in field else b""
-            if len(value) > limits.MAX_TEXT_VALUE:
-                raise UnsafeInput(f"flac AIGC comment is over the {limits.MAX_TEXT_VALUE}-byte limit")
-            text = value.decode("utf-8", "replace")
-            where = f"VORBIS_COMMENT field {index} ({name.upper()}) in the block at offset {block.offset}"
-            if name == "aigc":
-                found.append(FoundLabel("vorbis-comment", text, where))
-            else:
-                others.append(FoundLabel("vendor-key", text, where, standard=False))
+        standard, other = vorbis_comment.labels(
+            _comments(src, block)[1],
+            lambda index, key, at=block.offset: (
+                f"VORBIS_COMMENT field {index} ({key}) in the block at offset {at}"),
+            "flac")
+        found += standard
+        others += other
     if layout.id3 is not None:
         others.extend(_id3.tag_labels(layout.id3, "in front of the flac stream"))
     return found + sorted(others, key=lambda f: not f.standard)
-
-
-def _comment_block(vendor: bytes, fields: list[bytes]) -> bytes:
-    parts = [struct.pack("<I", len(vendor)), vendor, struct.pack("<I", len(fields))]
-    for field in fields:
-        parts += [struct.pack("<I", len(field)), field]
-    return b"".join(parts)
 
 
 def write(src: BinaryIO, dst: BinaryIO, value: str) -> None:
@@ -184,19 +145,19 @@ def write(src: BinaryIO, dst: BinaryIO, value: str) -> None:
         if block.kind != _VORBIS_COMMENT:
             continue
         vendor, fields = _comments(src, block)
-        kept = [field for field in fields if _name(field) != "aigc"]
         if not placed:
-            first = next((i for i, field in enumerate(fields) if _name(field) == "aigc"), len(fields))
-            kept.insert(first, label)  # kept[:first] == fields[:first]: the label takes the old one's place
+            kept = vorbis_comment.with_label(fields, value)  # the label takes the first one's place
             placed = True
-        elif len(kept) == len(fields):
-            continue
-        payloads[index] = _comment_block(vendor, kept)
+        else:
+            kept = [field for field in fields if vorbis_comment.name(field) != "aigc"]
+            if len(kept) == len(fields):
+                continue
+        payloads[index] = vorbis_comment.build(vendor, kept)
     order = list(range(len(layout.blocks)))
     if not placed:
         # No VORBIS_COMMENT block: one goes right after STREAMINFO, which must come first (RFC 9639 8).
         order.insert(1, _NEW_COMMENT)
-        payloads[_NEW_COMMENT] = _comment_block(b"", [label])
+        payloads[_NEW_COMMENT] = vorbis_comment.build(b"", [label])
     delta = sum(4 + len(new) for new in payloads.values()) - sum(
         4 + layout.blocks[key].length for key in payloads if key >= 0
     )

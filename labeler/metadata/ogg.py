@@ -45,8 +45,7 @@ from typing import BinaryIO
 
 from labeler import limits
 from labeler.errors import CorruptFile, UnsafeInput, UnsupportedFormat
-from labeler.metadata import FoundLabel, copy_stream
-from labeler.metadata.flac import _comment_block, _name
+from labeler.metadata import FoundLabel, copy_stream, vorbis_comment
 
 # RFC 3533 6: capture pattern, version, header type, granule position, serial, sequence, CRC, segments.
 _PAGE = struct.Struct("<4sBBQIIIB")
@@ -216,59 +215,23 @@ def _split(packet: bytes, prefix: bytes) -> tuple[bytes, list[bytes], bytes]:
     """``(vendor, [raw 'NAME=value' fields], bytes after the list)`` of a comment header packet."""
     if not packet.startswith(prefix):
         raise CorruptFile("the second ogg packet is not a comment header")
-    data = packet
-    try:
-        pos = len(prefix)
-        (vendor_len,) = struct.unpack_from("<I", data, pos)
-        pos += 4
-        vendor = data[pos:pos + vendor_len]
-        pos += vendor_len
-        (count,) = struct.unpack_from("<I", data, pos)
-        pos += 4
-        # Each field costs at least its 4-byte length, which bounds a hostile count.
-        if count > (len(data) - pos) // 4:
-            raise CorruptFile("ogg comment count is larger than its packet")
-        fields = []
-        for _ in range(count):
-            (size,) = struct.unpack_from("<I", data, pos)
-            pos += 4
-            if pos + size > len(data):
-                raise CorruptFile("ogg comment field runs past its packet")
-            fields.append(data[pos:pos + size])
-            pos += size
-    except struct.error:
-        raise CorruptFile("ogg comment header is truncated") from None
-    return vendor, fields, data[pos:]
+    vendor, fields, end = vorbis_comment.split(packet, len(prefix), "ogg comment header")
+    return vendor, fields, packet[end:]
 
 
 def read(src: BinaryIO) -> list[FoundLabel]:
     """Every AIGC label of an Ogg Vorbis/Opus file (its first stream's comment header), standard first."""
     headers = _headers(src)
-    found: list[FoundLabel] = []
-    others: list[FoundLabel] = []
     codec = "Vorbis" if headers.codec == "vorbis" else "Opus"
-    for index, field in enumerate(_split(headers.packets[1], headers.prefix)[1]):
-        name = _name(field)
-        if "aigc" not in name:
-            continue
-        value = field.split(b"=", 1)[1] if b"=" in field else b""
-        if len(value) > limits.MAX_TEXT_VALUE:
-            raise UnsafeInput(f"ogg AIGC comment is over the {limits.MAX_TEXT_VALUE}-byte limit")
-        where = f"{codec} comment header field {index} ({name.upper()})"
-        if name == "aigc":
-            found.append(FoundLabel("vorbis-comment", value.decode("utf-8", "replace"), where))
-        else:
-            others.append(FoundLabel("vendor-key", value.decode("utf-8", "replace"), where, standard=False))
+    found, others = vorbis_comment.labels(
+        _split(headers.packets[1], headers.prefix)[1],
+        lambda index, key: f"{codec} comment header field {index} ({key})", "ogg")
     return found + others
 
 
 def _new_comment(headers: _Headers, value: str) -> bytes:
     vendor, fields, tail = _split(headers.packets[1], headers.prefix)
-    label = b"AIGC=" + value.encode("utf-8")
-    first = next((i for i, field in enumerate(fields) if _name(field) == "aigc"), len(fields))
-    kept = [field for field in fields if _name(field) != "aigc"]
-    kept.insert(first, label)  # kept[:first] == fields[:first]: the label takes the old one's place
-    body = _comment_block(vendor, kept)
+    body = vorbis_comment.build(vendor, vorbis_comment.with_label(fields, value))
     if headers.codec == "vorbis":
         tail = tail or b"\x01"  # the framing bit a decoder checks (Vorbis I 5.2.1)
     elif tail and not tail[0] & 1:
