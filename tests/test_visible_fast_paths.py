@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from conftest import SAMPLES, ffmpeg_exe
@@ -107,3 +108,24 @@ def test_cue_found_at_44k_and_48k() -> None:
         result = detect_audio_cue(labeled, rate)
         assert [c[1] for c in result.cues] == ["start", "end"]
         assert abs(result.freq_hz - 880) < 5 and result.seconds < 0.01
+
+
+def test_coarse_ncc_matches_match_template_in_both_bands(photo: np.ndarray) -> None:
+    # The coarse pass scores both bands in one FFT, the bottom one upside down with flipped templates:
+    # its best windows and scores are matchTemplate's on those bands (flat windows masked).
+    labeled = add_image_label(photo, "AI生成", position="bottom-left")
+    grey, factor = image._work_luma(labeled)
+    ladder = image._ladder(min(grey.shape), factor)
+    scale, depth, keys, limits = image._coarse_plan(image.DEFAULT_TEXTS, tuple(ladder), image.DEFAULT_STYLE,
+                                                    *grey.shape)
+    bands = image._coarse_bands(grey, scale, depth)
+    best, rows, cols = image._ncc_best(bands, keys, image.DEFAULT_STYLE, limits)
+    for band in range(2):
+        for i, (text, ink4) in enumerate(keys):
+            tpl = image._template_cached(text, ink4, image.DEFAULT_STYLE)[0]
+            tpl = np.ascontiguousarray(tpl[::-1] if band else tpl)
+            ref = np.abs(cv2.matchTemplate(bands[band], tpl, cv2.TM_CCOEFF_NORMED))
+            ref[~np.isfinite(ref) | image._flat(bands[band], *tpl.shape)] = 0
+            ref = ref[:limits[i]]
+            assert best[band, i] == pytest.approx(ref.max(), abs=1e-4)
+            assert ref[rows[band, i], cols[band, i]] == pytest.approx(ref.max(), abs=1e-4)

@@ -61,11 +61,14 @@ _FLAT_TRIES = 4
 #: 5, 6 and 7 px all tested), the best coarse score of a labeled image >= 0.545 there (0.491 at 10 px),
 #: ~2x fewer FFT points, and the exhaustive search kept only for images under ~210 px (issue #17).
 COARSE_INK_PX = 7.0
-#: Coarse pass: ratio between neighbouring ink heights (the confirmation covers one step either side).
+#: Coarse pass: ratio between neighbouring ink heights (the confirmation covers CONFIRM_STEPS either side).
 COARSE_STEP = 1.18
-#: Coarse pass: places scoring below this are not confirmed (the best coarse score of every labeled image of
-#: benchmarks/visible_detection.py is >= 0.545).
-COARSE_FLOOR = 0.3
+#: Coarse pass: places scoring below this are not confirmed. On benchmarks/visible_detection.py the place
+#: where a labeled image's label is found scores >= 0.481 (a long wording's own template; its short one
+#: scores >= 0.533 there), an unlabeled image's best place <= 0.443 (99th percentile 0.378, median 0.284).
+#: 0.35 keeps a 0.13 margin below every label and confirms no place on 93 % of the unlabeled images
+#: (0.3: 64 %), each place costing ~0.5 ms of matchTemplate at 1080p (issue #17).
+COARSE_FLOOR = 0.35
 #: Coarse pass: at most this many distinct places are confirmed at working size.
 COARSE_CANDIDATES = 4
 #: Confirmation: the window searched around a coarse place reaches this fraction of the template height
@@ -74,9 +77,10 @@ COARSE_CANDIDATES = 4
 #: 540 positive scores there.
 CONFIRM_PAD = 0.2
 #: Confirmation: the fine heights tried at a coarse place are within this many coarse steps of its height
-#: (the label found is at most 0.55 steps from it on benchmarks/visible_detection.py; 0.8, 1 and the former
-#: 1.3 give the same 540 positive scores there).
-CONFIRM_STEPS = 1.0
+#: (the label found is at most 0.47 steps from it on benchmarks/visible_detection.py with the band-only
+#: coarse copy, 0.55 with the former whole-copy one; 0.8, 1 and the former 1.3 give the same 540 positive
+#: scores there; 0.8 tries ~26 % fewer heights than 1).
+CONFIRM_STEPS = 0.8
 _LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
 #: Working copy: a reduction left after the exact integer step that is at least this mild (1080p: 0.89) is
 #: bilinear, not area: on benchmarks/visible_detection.py still 540/540 found (lowest 0.638) and 0/345 false
@@ -312,62 +316,6 @@ def _coarse_ladder(ladder: list[float], scale: float) -> list[float]:
     return [low * (high / low) ** (i / (count - 1)) for i in range(count)]
 
 
-@functools.lru_cache(maxsize=256)
-def _template_spectrum(text: str, ink4: int, style: LabelStyle, rows: int, cols: int) -> np.ndarray:
-    """Conjugate 2-D spectrum (``rows x cols``) of the zero-mean, unit-norm template, for FFT correlation."""
-    tpl, _ = _template_cached(text, ink4, style)
-    centred = tpl - tpl.mean()
-    centred /= max(float(np.linalg.norm(centred)), 1e-6)
-    spectrum = np.conj(np.fft.rfft2(centred, s=(rows, cols))).astype(np.complex64)
-    spectrum.setflags(write=False)
-    return spectrum
-
-
-def _ncc_maps(region: np.ndarray, keys: list[tuple[str, int]], style: LabelStyle,
-              spans: list[tuple[int, int]]) -> list[np.ndarray]:
-    """``|normalized cross-correlation|`` of every template ``keys`` (text, ink4) over ``region``, by FFT.
-
-    Only the window rows ``spans[i] = (first, stop)`` of template ``i`` are scored (clipped to the
-    windows inside the region): the rows a label of that size may start at.
-
-    One forward transform of the region and one batched inverse for all templates (instead of one
-    ``matchTemplate`` each); window sums from an integral image. The region is circularly correlated at
-    its own size, which is exact for the windows that lie wholly inside it (the only ones kept).
-    Windows whose grey level varies by less than :data:`_MIN_STD` score 0, as in :func:`_flat`.
-    """
-    rows, cols = region.shape
-    # Transform sizes with only factors 2, 3, 5 (a prime width would make the FFT many times slower);
-    # the zero padding only touches windows that leave the region, which are dropped.
-    size = (cv2.getOptimalDFTSize(rows), cv2.getOptimalDFTSize(cols))
-    centred = region - np.float32(region.mean())  # smaller float32 rounding; NCC ignores the offset
-    spectrum = np.fft.rfft2(centred, s=size)
-    shapes = [_template_cached(text, ink4, style)[0].shape for text, ink4 in keys]
-    starts = []
-    for (a, b), (th, _) in zip(spans, shapes, strict=True):
-        a = max(0, a)
-        starts.append((a, max(a, min(b, rows - th + 1))))
-    lo, hi = min(a for a, _ in starts), max(b for _, b in starts)
-    stack = np.stack([_template_spectrum(text, ink4, style, *size) for text, ink4 in keys])
-    stack *= spectrum
-    # irfft2's two passes written out, so that the second (back to real, along each row) runs on the
-    # rows a window may start at only, about a third of them; the same numbers as irfft2.
-    corr = np.fft.irfft(np.fft.ifft(stack, axis=1)[:, lo:hi], n=size[1], axis=2)
-    # Window sums of the values and their squares (float64: differences of large integral-image
-    # entries), both from one slicing per template.
-    sums = np.stack(cv2.integral2(centred.astype(np.float64)))
-    maps = []
-    for c, (a, b), (th, tw) in zip(corr, starts, shapes, strict=True):
-        w = cols - tw + 1
-        window = (sums[:, a + th:b + th, tw:tw + w] - sums[:, a:b, tw:tw + w] - sums[:, a + th:b + th, :w]
-                  + sums[:, a:b, :w])
-        n = th * tw
-        spread = window[1] - window[0] * window[0] / n  # n x the window's variance
-        score = np.abs(c[a - lo:b - lo, :w]) / np.sqrt(np.maximum(spread, 1e-6))
-        score[spread < n * _MIN_STD**2] = 0
-        maps.append(score.astype(np.float32))
-    return maps
-
-
 # A coarse find: score, top band?, centre (x, y) and ink height (working px), wording, width (working px).
 _Place = tuple[float, bool, tuple[float, float], float, str, float]
 
@@ -390,62 +338,169 @@ def _distinct_places(candidates: list[_Place]) -> list[_Place]:
     return chosen
 
 
-def _coarse_then_confirm(grey: np.ndarray, texts: tuple[str, ...], ladder: list[float],
-                         style: LabelStyle) -> _Match:
-    """Coarse FFT search over both bands, then :func:`_match_region` at working size around the best places.
+@functools.lru_cache(maxsize=64)
+def _spectra(keys: tuple[tuple[str, int], ...], style: LabelStyle, rows: int, cols: int) -> np.ndarray:
+    """Conjugate spectra (``2 x len(keys) x rows x (cols // 2 + 1)``) of the zero-mean, unit-norm templates.
 
-    The coarse pass runs on a copy reduced so the smallest ladder height is :data:`COARSE_INK_PX`, at
-    every wording and :data:`COARSE_STEP`-spaced heights, as one FFT correlation per band. Its
-    :data:`COARSE_CANDIDATES` best places (distinct, scoring at least :data:`COARSE_FLOOR`) are searched
-    exactly as :func:`_exhaustive` would (same templates, same scores), restricted to the fine heights
-    within one coarse step and to a window around the place. All of them: a shorter wording matching
-    part of a longer one can pass the threshold at a lower score than the longer one scores there.
-    So a reported score is always one the reference search
-    computes too, and an unlabeled image can only score lower than there, never higher.
+    Row 0 for the top band, row 1 for the bottom band, which :func:`_coarse_bands` hands over upside
+    down: its templates are flipped the same way. Cached per key list (one per image size).
+    """
+    out = np.empty((2, len(keys), rows, cols // 2 + 1), np.complex64)
+    for i, (text, ink4) in enumerate(keys):
+        tpl, _ = _template_cached(text, ink4, style)
+        centred = tpl - tpl.mean()
+        centred /= max(float(np.linalg.norm(centred)), 1e-6)
+        out[0, i] = np.conj(np.fft.rfft2(centred, s=(rows, cols)))
+        out[1, i] = np.conj(np.fft.rfft2(centred[::-1], s=(rows, cols)))
+    out.setflags(write=False)
+    return out
+
+
+def _ncc_best(bands: np.ndarray, keys: tuple[tuple[str, int], ...], style: LabelStyle,
+              limits: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Best ``|normalized cross-correlation|`` of every template ``keys`` (text, ink4) in both bands, by FFT.
+
+    ``bands`` is ``(2, rows, cols)``: the top band and the bottom band upside down, so that in both the
+    windows a label of template ``i`` may start at are the first ``limits[i]`` rows (clipped to the
+    windows inside the band). Returns the best score, its window's row and column, each ``(2, len(keys))``
+    (score 0 where no window is usable).
+
+    One forward transform of both bands and one batched inverse for all templates (the second pass,
+    back to real along each row, on the rows a window may start at only); window sums from an integral
+    image. The bands are circularly correlated at the transform size, exact for the windows that lie
+    wholly inside them (the only ones kept). Windows whose grey level varies by less than
+    :data:`_MIN_STD` score 0, as in :func:`_flat`. Scores are compared squared (no square root per
+    window), as ``corr^2 / (n x variance)``.
+    """
+    _, rows, cols = bands.shape
+    # Transform sizes with only factors 2, 3, 5 (a prime width would make the FFT many times slower);
+    # the zero padding only touches windows that leave the band, which are dropped.
+    size = (cv2.getOptimalDFTSize(rows), cv2.getOptimalDFTSize(cols))
+    centred = bands - bands.mean(axis=(1, 2), keepdims=True)  # smaller float32 rounding; NCC ignores it
+    shapes = [_template_cached(text, ink4, style)[0].shape for text, ink4 in keys]
+    stops = [max(0, min(limit, rows - th + 1)) for limit, (th, _) in zip(limits, shapes, strict=True)]
+    depth = max(stops)
+    score = np.zeros((2, len(keys), max(depth, 1), cols), np.float32)
+    if depth:
+        spectrum = _spectra(keys, style, *size) * np.fft.rfft2(centred, s=size)[:, None]
+        corr = np.fft.irfft(np.fft.ifft(spectrum, axis=2)[:, :, :depth], n=size[1], axis=3)
+        np.square(corr, out=corr)
+        # Window sums of the values and their squares as (band, sum | squares, row, column): the integral
+        # image in float64 (differences of large entries), the sums over a template's rows in float32
+        # (a coarse score moves by < 1e-3; it only picks the places to confirm).
+        sums = np.stack([np.stack(cv2.integral2(c, sdepth=cv2.CV_64F, sqdepth=cv2.CV_64F)) for c in centred])
+        strips: dict[tuple[int, int], np.ndarray] = {}
+        for i, ((th, tw), stop) in enumerate(zip(shapes, stops, strict=True)):
+            if not stop:
+                continue
+            if (th, stop) not in strips:  # shared by the wordings of a height
+                strips[th, stop] = np.subtract(sums[:, :, th:th + stop], sums[:, :, :stop], dtype=np.float32)
+            strip, w, n = strips[th, stop], cols - tw + 1, th * tw
+            window = strip[..., tw:tw + w] - strip[..., :w]
+            spread = window[:, 1] - window[:, 0] * window[:, 0] * np.float32(1 / n)  # n x the variance
+            np.divide(corr[:, i, :stop, :w], spread, out=score[:, i, :stop, :w],
+                      where=spread >= np.float32(n * _MIN_STD**2))
+    flat = score.reshape(2, len(keys), -1)
+    at = flat.argmax(axis=2)
+    best = np.sqrt(np.take_along_axis(flat, at[..., None], axis=2)[..., 0])
+    return best, at // score.shape[3], at % score.shape[3]
+
+
+def _coarse_bands(grey: np.ndarray, scale: float, depth: int) -> np.ndarray:
+    """The top and bottom ``depth`` rows of ``grey`` reduced by ``scale``, the bottom upside down.
+
+    Returns ``(2, rows, cols)`` float32 (``rows <= depth`` when the image is shorter); coarse pixel edge
+    ``u`` is working pixel edge ``u / scale`` (counted from the bottom edge in the second band). Only the
+    two bands are reduced, each anchored at its own edge: an exact integer box step (a box filter
+    sampled every ``step`` pixels), then the remaining fraction, bilinear when it is at least
+    :data:`LINEAR_RESIDUAL`, else area; ~4x cheaper than one fractional area resize of the whole copy.
+    The coarse pass only picks the places to confirm, so its copy need not be the reference's.
     """
     wh, ww = grey.shape
+    step = max(1, int(1 / scale))
+    rest = scale * step
+    # Source rows (a whole number of steps) for depth coarse rows plus one for the interpolation.
+    need = min(wh // step * step, math.ceil((depth + 1) / scale / step) * step)
+    cols = ww // step * step
+    out = []
+    for slab in (grey[:need, :cols], grey[wh - need:, :cols][::-1]):
+        slab = np.ascontiguousarray(slab)
+        if step > 1:
+            slab = cv2.boxFilter(slab, -1, (step, step), anchor=(0, 0), normalize=True)[::step, ::step]
+        out.append(cv2.resize(np.ascontiguousarray(slab), None, fx=rest, fy=rest,
+                              interpolation=cv2.INTER_LINEAR if rest >= LINEAR_RESIDUAL else cv2.INTER_AREA))
+    return np.stack(out)[:, :depth]
+
+
+@functools.lru_cache(maxsize=64)
+def _coarse_plan(texts: tuple[str, ...], ladder: tuple[float, ...], style: LabelStyle, wh: int,
+                 ww: int) -> tuple[float, int, tuple[tuple[str, int], ...], tuple[int, ...]]:
+    """What the coarse pass of a ``wh x ww`` working copy looks for (the same for every image that size).
+
+    Returns the coarse factor, the band depth (coarse rows), the templates ``(text, ink4)`` and for each
+    the number of rows from the band's edge its windows may start at (the reference search's band).
+    """
     work_short = min(wh, ww)
     scale = COARSE_INK_PX / ladder[0]
-    small = cv2.resize(grey, (max(1, round(ww * scale)), max(1, round(wh * scale))),
-                       interpolation=cv2.INTER_AREA)
-    sh, sw = small.shape
-    sy, sx = sh / wh, sw / ww
+    step = max(1, int(1 / scale))
+    sh, sw = round(wh // step * (scale * step)), round(ww // step * (scale * step))
     # Wordings of one length (AI生成 / AI合成) differ by a glyph: the coarse pass looks for the first of
     # each length, the confirmation tries them all.
     widths: dict[int, str] = {}
     for text in texts:
         widths.setdefault(round(10 * _template(text, 20.0, style)[0].shape[1] / 20.0), text)
-    keys = []
+    keys, limits = [], []
     for text in widths.values():
-        for ink in _coarse_ladder(ladder, scale):
+        for ink in _coarse_ladder(list(ladder), scale):
             ink4 = round(ink * 4)
             th, tw = _template_cached(text, ink4, style)[0].shape
             if th < sh and tw < sw:
                 keys.append((text, ink4))
+                # Rows a fine template of this size may start at: the reference search's band.
+                fine_th = round(th / scale)
+                limits.append(math.ceil((_band_rows(fine_th, work_short, wh) - fine_th) * scale) + 1)
+    depth = min(sh, max((_template_cached(t, k, style)[0].shape[0] for t, k in keys), default=0)
+                + math.ceil(0.1 * work_short * scale) + 3)
+    return scale, depth, tuple(keys), tuple(limits)
+
+
+def _coarse_places(grey: np.ndarray, texts: tuple[str, ...], ladder: list[float],
+                   style: LabelStyle) -> tuple[list[_Place], float]:
+    """Each coarse template's best place in each band (scoring at least :data:`COARSE_FLOOR`); the factor."""
+    wh, ww = grey.shape
+    scale, depth, keys, limits = _coarse_plan(texts, tuple(ladder), style, wh, ww)
     if not keys:
-        return _NO_MATCH
-    depth = min(sh, max(_template_cached(t, k, style)[0].shape[0] for t, k in keys)
-                + math.ceil(0.1 * work_short * sy) + 3)
-    candidates: list[_Place] = []
-    for top in (True, False):
-        y0 = 0 if top else sh - depth
-        spans = []
-        for text, ink4 in keys:
-            th = _template_cached(text, ink4, style)[0].shape[0]
-            # Rows a fine template of this size may start at: the reference search's band.
-            fine_th = round(th / sy)
-            limit = math.ceil((_band_rows(fine_th, work_short, wh) - fine_th) * sy) + 1
-            spans.append((0, limit) if top else (max(0, depth - th + 1 - limit), depth - th + 1))
-        maps = _ncc_maps(small[y0:y0 + depth], keys, style, spans)
-        for (text, ink4), usable, (off, _) in zip(keys, maps, spans, strict=True):
-            th, tw = _template_cached(text, ink4, style)[0].shape
-            if not usable.size:
-                continue
-            my, mx = np.unravel_index(int(np.argmax(usable)), usable.shape)
-            centre = ((mx + tw / 2) / sx, (y0 + off + my + th / 2) / sy)
-            candidates.append((float(usable[my, mx]), top, centre, ink4 / 4 / scale, text, tw / sx))
+        return [], scale
+    bands = _coarse_bands(grey, scale, depth)
+    best, rows, cols = _ncc_best(bands, keys, style, limits)
+    places: list[_Place] = []
+    for band, i in zip(*np.nonzero(best >= COARSE_FLOOR), strict=True):
+        text, ink4 = keys[i]
+        th, tw = _template_cached(text, ink4, style)[0].shape
+        cy = (int(rows[band, i]) + th / 2) / scale  # from the bottom edge in the bottom band
+        centre = ((int(cols[band, i]) + tw / 2) / scale, cy if band == 0 else wh - cy)
+        places.append((float(best[band, i]), bool(band == 0), centre, ink4 / 4 / scale, text, tw / scale))
+    return places, scale
+
+
+def _coarse_then_confirm(grey: np.ndarray, texts: tuple[str, ...], ladder: list[float],
+                         style: LabelStyle) -> _Match:
+    """Coarse FFT search over both bands, then :func:`_match_region` at working size around the best places.
+
+    The coarse pass runs on a copy reduced so the smallest ladder height is :data:`COARSE_INK_PX`, at
+    every wording and :data:`COARSE_STEP`-spaced heights, as one FFT correlation of both bands. Its
+    :data:`COARSE_CANDIDATES` best places (distinct, scoring at least :data:`COARSE_FLOOR`) are searched
+    exactly as :func:`_exhaustive` would (same templates, same scores), restricted to the fine heights
+    within :data:`CONFIRM_STEPS` coarse steps and to a window around the place. All of them: a shorter
+    wording matching part of a longer one can pass the threshold at a lower score than the longer one
+    scores there. So a reported score is always one the reference search computes too, and an unlabeled
+    image can only score lower than there, never higher (0 when no place reaches the floor).
+    """
+    wh, ww = grey.shape
+    work_short = min(wh, ww)
+    places, scale = _coarse_places(grey, texts, ladder, style)
     best = _NO_MATCH
-    for _, top, (cx, cy), ink_c, text_c, _ in _distinct_places(candidates):
+    for _, top, (cx, cy), ink_c, text_c, _ in _distinct_places(places):
         width_c = _template(text_c, ink_c, style)[0].shape[1] / ink_c
         for text in texts:
             if abs(_template(text, ink_c, style)[0].shape[1] / ink_c - width_c) > 0.15 * width_c:
