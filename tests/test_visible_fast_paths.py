@@ -116,9 +116,16 @@ def test_coarse_ncc_matches_match_template_in_both_bands(photo: np.ndarray) -> N
     labeled = add_image_label(photo, "AI生成", position="bottom-left")
     grey, factor = image._work_luma(labeled)
     ladder = image._ladder(min(grey.shape), factor)
-    scale, depth, keys, limits = image._coarse_plan(image.DEFAULT_TEXTS, tuple(ladder), image.DEFAULT_STYLE,
-                                                    *grey.shape)
-    bands = image._coarse_bands(grey, scale, depth)
+    levels = image._coarse_plan(image.DEFAULT_TEXTS, tuple(ladder), image.DEFAULT_STYLE, *grey.shape)
+    scale, depth, keys, limits = levels[0]
+    assert levels[1][2], "the larger heights are looked for on the halved copy"
+    level0 = image._coarse_bands(grey, scale, max(depth, 2 * levels[1][1]))
+    level1 = image._halved(level0, levels[1][1])
+    for bands, (_, depth, keys, limits) in zip((level0, level1), levels, strict=True):
+        _check_ncc(bands[:, :depth], keys, limits)
+
+
+def _check_ncc(bands: np.ndarray, keys: tuple[tuple[str, int], ...], limits: tuple[int, ...]) -> None:
     best, rows, cols = image._ncc_best(bands, keys, image.DEFAULT_STYLE, limits)
     for band in range(2):
         for i, (text, ink4) in enumerate(keys):

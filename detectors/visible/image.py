@@ -63,6 +63,9 @@ _FLAT_TRIES = 4
 COARSE_INK_PX = 7.0
 #: Coarse pass: ratio between neighbouring ink heights (the confirmation covers CONFIRM_STEPS either side).
 COARSE_STEP = 1.18
+#: Coarse pass: ink heights from this many times COARSE_INK_PX up are looked for on the coarse copy halved
+#: again (their ink still >= COARSE_INK_PX there; FFT size and windows 4x smaller for 3 of 8 heights).
+COARSE_HALF_FROM = 2.0
 #: Coarse pass: places scoring below this are not confirmed. On benchmarks/visible_detection.py the place
 #: where a labeled image's label is found scores >= 0.481 (a long wording's own template; its short one
 #: scores >= 0.533 there), an unlabeled image's best place <= 0.443 (99th percentile 0.378, median 0.284).
@@ -432,13 +435,26 @@ def _coarse_bands(grey: np.ndarray, scale: float, depth: int) -> np.ndarray:
     return np.stack(out)[:, :depth]
 
 
+def _halved(bands: np.ndarray, depth: int) -> np.ndarray:
+    """The first ``depth`` rows of ``bands`` (``2 x rows x cols``) halved by an exact 2x area reduction."""
+    rows, cols = min(bands.shape[1], 2 * depth) // 2, bands.shape[2] // 2
+    view = bands[:, :2 * rows, :2 * cols]  # OpenCV's fast path needs whole multiples of 2
+    return np.stack([cv2.resize(b, (cols, rows), interpolation=cv2.INTER_AREA) for b in view])
+
+
+# What the coarse pass looks for at one reduction: factor (coarse px per working px), band depth (coarse
+# rows), templates (text, ink4) and, for each, the rows from the band's edge its windows may start at.
+_Level = tuple[float, int, tuple[tuple[str, int], ...], tuple[int, ...]]
+
+
 @functools.lru_cache(maxsize=64)
 def _coarse_plan(texts: tuple[str, ...], ladder: tuple[float, ...], style: LabelStyle, wh: int,
-                 ww: int) -> tuple[float, int, tuple[tuple[str, int], ...], tuple[int, ...]]:
+                 ww: int) -> tuple[_Level, ...]:
     """What the coarse pass of a ``wh x ww`` working copy looks for (the same for every image that size).
 
-    Returns the coarse factor, the band depth (coarse rows), the templates ``(text, ink4)`` and for each
-    the number of rows from the band's edge its windows may start at (the reference search's band).
+    Level 0 is the copy where the smallest ladder height is :data:`COARSE_INK_PX`; heights of at least
+    :data:`COARSE_HALF_FROM` times that are looked for at level 1, the same copy halved again, where
+    their ink is still at least :data:`COARSE_INK_PX`.
     """
     work_short = min(wh, ww)
     scale = COARSE_INK_PX / ladder[0]
@@ -449,37 +465,47 @@ def _coarse_plan(texts: tuple[str, ...], ladder: tuple[float, ...], style: Label
     widths: dict[int, str] = {}
     for text in texts:
         widths.setdefault(round(10 * _template(text, 20.0, style)[0].shape[1] / 20.0), text)
-    keys, limits = [], []
-    for text in widths.values():
-        for ink in _coarse_ladder(list(ladder), scale):
-            ink4 = round(ink * 4)
-            th, tw = _template_cached(text, ink4, style)[0].shape
-            if th < sh and tw < sw:
-                keys.append((text, ink4))
-                # Rows a fine template of this size may start at: the reference search's band.
-                fine_th = round(th / scale)
-                limits.append(math.ceil((_band_rows(fine_th, work_short, wh) - fine_th) * scale) + 1)
-    depth = min(sh, max((_template_cached(t, k, style)[0].shape[0] for t, k in keys), default=0)
-                + math.ceil(0.1 * work_short * scale) + 3)
-    return scale, depth, tuple(keys), tuple(limits)
+    levels = []
+    for level in (0, 1):
+        at, fit = scale / 2**level, (sh >> level, sw >> level)
+        keys, limits = [], []
+        for text in widths.values():
+            for ink in _coarse_ladder(list(ladder), scale):
+                if (ink >= COARSE_HALF_FROM * COARSE_INK_PX) != bool(level):
+                    continue
+                ink4 = round(ink / 2**level * 4)
+                th, tw = _template_cached(text, ink4, style)[0].shape
+                if th < fit[0] and tw < fit[1]:
+                    keys.append((text, ink4))
+                    # Rows a fine template of this size may start at: the reference search's band.
+                    fine_th = round(th / at)
+                    limits.append(math.ceil((_band_rows(fine_th, work_short, wh) - fine_th) * at) + 1)
+        depth = min(fit[0], max((_template_cached(t, k, style)[0].shape[0] for t, k in keys), default=0)
+                    + math.ceil(0.1 * work_short * at) + 3)
+        levels.append((at, depth, tuple(keys), tuple(limits)))
+    return tuple(levels)
 
 
 def _coarse_places(grey: np.ndarray, texts: tuple[str, ...], ladder: list[float],
                    style: LabelStyle) -> tuple[list[_Place], float]:
     """Each coarse template's best place in each band (scoring at least :data:`COARSE_FLOOR`); the factor."""
-    wh, ww = grey.shape
-    scale, depth, keys, limits = _coarse_plan(texts, tuple(ladder), style, wh, ww)
-    if not keys:
-        return [], scale
-    bands = _coarse_bands(grey, scale, depth)
-    best, rows, cols = _ncc_best(bands, keys, style, limits)
+    wh, _ = grey.shape
+    levels = _coarse_plan(texts, tuple(ladder), style, *grey.shape)
+    scale = levels[0][0]
+    bands = _coarse_bands(grey, scale, max(levels[0][1], 2 * levels[1][1]))
     places: list[_Place] = []
-    for band, i in zip(*np.nonzero(best >= COARSE_FLOOR), strict=True):
-        text, ink4 = keys[i]
-        th, tw = _template_cached(text, ink4, style)[0].shape
-        cy = (int(rows[band, i]) + th / 2) / scale  # from the bottom edge in the bottom band
-        centre = ((int(cols[band, i]) + tw / 2) / scale, cy if band == 0 else wh - cy)
-        places.append((float(best[band, i]), bool(band == 0), centre, ink4 / 4 / scale, text, tw / scale))
+    for level, (at, depth, keys, limits) in enumerate(levels):
+        if not keys:
+            continue
+        if level:
+            bands = _halved(bands, depth)
+        best, rows_at, cols_at = _ncc_best(bands[:, :depth], keys, style, limits)
+        for band, i in zip(*np.nonzero(best >= COARSE_FLOOR), strict=True):
+            text, ink4 = keys[i]
+            th, tw = _template_cached(text, ink4, style)[0].shape
+            cy = (int(rows_at[band, i]) + th / 2) / at  # from the bottom edge in the bottom band
+            centre = ((int(cols_at[band, i]) + tw / 2) / at, cy if band == 0 else wh - cy)
+            places.append((float(best[band, i]), bool(band == 0), centre, ink4 / 4 / at, text, tw / at))
     return places, scale
 
 
