@@ -326,11 +326,14 @@ def _lattice_shows(z_img: Prefiltered, tile: int) -> bool:
 
 def _full_window(z_img: Prefiltered, side: int) -> np.ndarray:
     """The full-resolution prefiltered image ``W * y - U(W_h * low)`` in a centred side x side window
-    (even corner), from its parts (float32): a quarter-megapixel instead of the whole image."""
+    (even corner), from its parts (float32): a quarter-megapixel instead of the whole image. ``W_h * low``
+    is formed for the window only (the same products as ``z_img.lw``, not computed for the whole image)."""
     h, w = z_img.shape
     y0, x0 = (h - side) // 4 * 2, (w - side) // 4 * 2
-    up = [cv2.resize(part[y0 // 2 : (y0 + side) // 2, x0 // 2 : (x0 + side) // 2], (side, side),
-                     interpolation=cv2.INTER_NEAREST_EXACT) for part in (z_img.weight, z_img.lw)]
+    ys, xs = slice(y0 // 2, (y0 + side) // 2), slice(x0 // 2, (x0 + side) // 2)
+    weight = z_img.weight[ys, xs]
+    lw = cv2.multiply(z_img.low[ys, xs], weight)
+    up = [cv2.resize(part, (side, side), interpolation=cv2.INTER_NEAREST_EXACT) for part in (weight, lw)]
     return cv2.subtract(cv2.multiply(z_img.y[y0 : y0 + side, x0 : x0 + side], up[0], dtype=cv2.CV_32F), up[1])
 
 

@@ -548,10 +548,13 @@ def test_unmarked_image_gets_no_full_geometry_read_below_the_screen(monkeypatch:
     assert len(full) == 2 * passed  # both methods read each screened-in candidate, no other
 
 
-@pytest.mark.parametrize("size", [(300, 420), (257, 333)])  # (257, 333) pads to odd-ish 540 x 675
+# (257, 333) pads to 540 x 675 (odd width), (333, 257) to 675 x 540 (odd height)
+@pytest.mark.parametrize("size", [(300, 420), (257, 333), (333, 257)])
 def test_whitened_autocorrelation_matches_numpy_reference(size: tuple[int, int]) -> None:
-    """lattice._acf2d (cv2's float32 DFT, mirrored half spectrum) equals the numpy rfft2 / irfft2 version."""
-    from labeler.watermark.lattice import _acf2d, _rings
+    """lattice._acf2d (cv2's float32 DFT, whitened in its packed layout) equals the numpy rfft2 / irfft2
+    version."""
+    from labeler.watermark.acf import rings
+    from labeler.watermark.lattice import _acf2d
 
     z = geometry_image(luma_fast(photo_like(*size, seed=2)))
     acf, lh, lw = _acf2d(z, 512)
@@ -560,7 +563,7 @@ def test_whitened_autocorrelation_matches_numpy_reference(size: tuple[int, int])
     buf[:lh, :lw] = z - z.mean()
     spec = np.fft.rfft2(buf)
     power = np.abs(spec) ** 2
-    ring, count = _rings(sh, sw)
+    ring, count = rings(sh, sw)
     mean = np.bincount(ring, power.ravel(), count.size) / count
     white = np.minimum(power / np.maximum(mean[ring].reshape(power.shape), 1e-20), 8.0)
     white[0, 0] = 0.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -68,3 +69,56 @@ def test_degenerate_lattice_is_not_resampled() -> None:
     y = np.full((200, 300), 100, np.float32)
     assert wm._resample(y, np.array([[0.5, 0.5], [0.5, 0.5]])) is None
     assert wm._resample(y, np.zeros((2, 2))) is None
+
+
+def _evidence_reference(z: np.ndarray, lo: float, hi: float) -> float:
+    """lattice_evidence as first written: every lattice's 12 points gathered (those out of reach at lag 0
+    and subtracted), float64 sums, the median and MAD by np.median."""
+    from labeler.watermark.acf import whitened_acf
+    from labeler.watermark.lattice import _EVIDENCE_ANGLES, _EVIDENCE_REACH, _half_plane
+
+    side = 512
+    y0, x0 = (z.shape[0] - side) // 2, (z.shape[1] - side) // 2
+    win = z[y0 : y0 + side, x0 : x0 + side]
+    acf = cv2.dilate(whitened_acf(np.subtract(win, np.float32(win.mean()), dtype=np.float32)),
+                     np.ones((3, 3), np.uint8))
+    r = int(_EVIDENCE_REACH * side)
+    region = np.concatenate([acf[: r + 1, : r + 1].ravel(), acf[side - r :, : r + 1].ravel()])[::13]
+    med = float(np.median(region))
+    mad = 1.4826 * float(np.median(np.abs(region - med))) + 1e-12
+    periods = np.arange(lo, min(hi, _EVIDENCE_REACH * side), 0.25)
+    m, n = _half_plane(2)
+    c, s = np.cos(_EVIDENCE_ANGLES), np.sin(_EVIDENCE_ANGLES)
+    p = periods[None, :, None]
+    dy = p * (c[None, None, :] * m[:, None, None] - s[None, None, :] * n[:, None, None])
+    dx = p * (s[None, None, :] * m[:, None, None] + c[None, None, :] * n[:, None, None])
+    ok = ((np.abs(dy) <= _EVIDENCE_REACH * side) & (np.abs(dx) <= _EVIDENCE_REACH * side)).reshape(m.size, -1)
+    idx = (np.rint(dy).astype(np.int64) % side) * side + np.rint(dx).astype(np.int64) % side
+    vals = np.where(ok, acf.ravel()[idx.reshape(m.size, -1)].astype(np.float64), 0.0)
+    count = ok.sum(axis=0)
+    score = (vals.sum(axis=0) - count * med) / (mad * np.sqrt(np.maximum(count, 1)))
+    return float(np.where(count >= 2, score, -np.inf).max())
+
+
+def test_lattice_evidence_equals_the_reference_reduction() -> None:
+    """The grouped, de-duplicated gather (only points within reach, equal lattices once, float32 sums) and the
+    one-partition median give the scores of the plain computation, unmarked and marked, both windows."""
+    img = photo_like(1200, 1300, seed=7)
+    marked = _resized(embed(img, PAYLOAD, key=KEY, method="dct"), 0.9)
+    for rgb in (img, marked):
+        z = prefilter_parts(luma_fast(rgb))
+        for win, lo, hi in ((z.half, 0.38 * 64, 2.2 * 64), (wm._full_window(z, 512), 0.38 * 128, 2.2 * 128)):
+            ref = _evidence_reference(win, lo, hi)
+            assert abs(lattice_evidence(win, lo, hi) - ref) < 1e-4 * max(1.0, abs(ref))
+
+
+def test_median_equals_numpy() -> None:
+    """lattice._median (one single-index partition) is np.median, odd and even sizes, with ties."""
+    from labeler.watermark.lattice import _median
+
+    rng = np.random.default_rng(0)
+    for size in (1, 2, 5, 8192, 8191):
+        for _ in range(20):
+            x = rng.standard_normal(size).astype(np.float32)
+            x = np.round(x, 1) if size > 5 else x
+            assert _median(x) == float(np.median(x))
