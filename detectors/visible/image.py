@@ -70,7 +70,7 @@ COARSE_HALF_FROM = 2.0
 #: where a labeled image's label is found scores >= 0.481 (a long wording's own template; its short one
 #: scores >= 0.533 there), an unlabeled image's best place <= 0.443 (99th percentile 0.378, median 0.284).
 #: 0.35 keeps a 0.13 margin below every label and confirms no place on 93 % of the unlabeled images
-#: (0.3: 64 %), each place costing ~0.5 ms of matchTemplate at 1080p (issue #17).
+#: (0.3: 64 %), each place costing ~0.3-0.7 ms of matchTemplate at 1080p (issue #17).
 COARSE_FLOOR = 0.35
 #: Coarse pass: at most this many distinct places are confirmed at working size.
 COARSE_CANDIDATES = 4
