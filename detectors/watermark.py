@@ -311,30 +311,17 @@ def _lattice_shows(z_img: Prefiltered, tile: int) -> bool:
     image (see :data:`LATTICE_MIN`); always True below 1024 px a side, where the evidence is too weak to
     tell (a 512 px marked photo halved scores as low as unmarked art).
 
-    Two reads of one centred :data:`~labeler.watermark.lattice.EVIDENCE_SIDE` window each: the
-    half-resolution prefiltered image (twice the field of view: enlarged marks, whose periods reach 282
-    px), then the full-resolution one (the band above 1/4 cycle per pixel that a mark shrunk below ~0.6x
-    moves to, which the half-resolution image has lost).
+    One read of the centred :data:`~labeler.watermark.lattice.EVIDENCE_SIDE` window of the
+    half-resolution prefiltered image (twice the field of view: enlarged marks, whose periods reach
+    282 px). A second read of the full-resolution window (for marks shrunk below ~0.6x, whose band moves
+    above 1/4 cycle per pixel) was dropped on 2026-12-05: on every decoded mark of the gate benchmark
+    (photos and flat / gradient / text art, 0.38x resizes included) the half-resolution read scored
+    higher, never below 20 against a cut of 12 (docs/watermark.md, "Gate").
     """
     if min(z_img.half.shape) < EVIDENCE_SIDE:
         return True
     lo, hi = SCALE_RANGE
-    if lattice_evidence(z_img.half, lo * tile / 2, hi * tile / 2) >= LATTICE_MIN:
-        return True
-    return lattice_evidence(_full_window(z_img, EVIDENCE_SIDE), lo * tile, hi * tile) >= LATTICE_MIN
-
-
-def _full_window(z_img: Prefiltered, side: int) -> np.ndarray:
-    """The full-resolution prefiltered image ``W * y - U(W_h * low)`` in a centred side x side window
-    (even corner), from its parts (float32): a quarter-megapixel instead of the whole image. ``W_h * low``
-    is formed for the window only (the same products as ``z_img.lw``, not computed for the whole image)."""
-    h, w = z_img.shape
-    y0, x0 = (h - side) // 4 * 2, (w - side) // 4 * 2
-    ys, xs = slice(y0 // 2, (y0 + side) // 2), slice(x0 // 2, (x0 + side) // 2)
-    weight = z_img.weight[ys, xs]
-    lw = cv2.multiply(z_img.low[ys, xs], weight)
-    up = [cv2.resize(part, (side, side), interpolation=cv2.INTER_NEAREST_EXACT) for part in (weight, lw)]
-    return cv2.subtract(cv2.multiply(z_img.y[y0 : y0 + side, x0 : x0 + side], up[0], dtype=cv2.CV_32F), up[1])
+    return lattice_evidence(z_img.half, lo * tile / 2, hi * tile / 2) >= LATTICE_MIN
 
 
 class _Search:
