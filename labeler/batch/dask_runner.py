@@ -75,6 +75,12 @@ class DaskExecutor:
                 self.client = distributed.Client(dask, set_as_default=False)
             except (OSError, ValueError, TypeError) as exc:
                 raise LabelerError(f"cannot connect to {self.where}: {_one_line(exc)}") from None
+        # The client's own log of a lost scheduler ("Failed to reconnect ... closing client", from its
+        # event-loop thread) would be a second line beside the batch's one-line error: hushed while the
+        # batch owns the client (a caller's own client keeps its logging).
+        self._hush = contextlib.ExitStack()
+        if self.own_client:
+            self._hush.enter_context(_quiet("distributed.client"))
         try:
             self.ready = distributed.as_completed(loop=self.client.loop)
             self._check_workers()
@@ -121,7 +127,9 @@ class DaskExecutor:
         except Exception as exc:  # noqa: BLE001 - lost scheduler, cancelled: the batch cannot go on
             # On a lost connection the client cancels every future at once (reason
             # "scheduler-connection-lost"), then tries to reconnect; the files' results are gone either way.
-            if "scheduler-connection-lost" in str(exc) or self.client.status != "running":
+            # A connection reset can surface here before the client has noticed (status still "running").
+            if ("scheduler-connection-lost" in str(exc) or self.client.status != "running"
+                    or isinstance(exc, (ConnectionError, self.distributed.comm.CommClosedError))):
                 raise self._lost() from None
             if future.status == "cancelled" or isinstance(exc, (OSError, CancelledError)):
                 raise LabelerError(f"{self.where} stopped running the batch: {_one_line(exc)}") from None
@@ -144,6 +152,12 @@ class DaskExecutor:
         return [fut for fut in futures if fut.key in running]
 
     def shutdown(self, wait: bool, pending: list[Any]) -> None:
+        try:
+            self._close(pending)
+        finally:
+            self._hush.close()
+
+    def _close(self, pending: list[Any]) -> None:
         if self.lost:
             # Closing stops the client's reconnect attempt, which distributed logs as an error with a
             # traceback; the batch has said what happened in one line already.
