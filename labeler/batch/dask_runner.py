@@ -75,12 +75,13 @@ class DaskExecutor:
                 self.client = distributed.Client(dask, set_as_default=False)
             except (OSError, ValueError, TypeError) as exc:
                 raise LabelerError(f"cannot connect to {self.where}: {_one_line(exc)}") from None
-        # The client's own log of a lost scheduler ("Failed to reconnect ... closing client", from its
-        # event-loop thread) would be a second line beside the batch's one-line error: hushed while the
-        # batch owns the client (a caller's own client keeps its logging).
+        # distributed's own logs of a lost scheduler (distributed.client "Failed to reconnect ...",
+        # distributed.batched "Batched Comm Closed" with a traceback, from its event-loop thread) would
+        # stand beside the batch's one-line error: the whole tree is hushed while the batch owns the
+        # client (a caller's own client keeps its logging; a local cluster is silenced to ERROR anyway).
         self._hush = contextlib.ExitStack()
         if self.own_client:
-            self._hush.enter_context(_quiet("distributed.client"))
+            self._hush.enter_context(_quiet("distributed"))
         try:
             self.ready = distributed.as_completed(loop=self.client.loop)
             self._check_workers()
