@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import cv2
 import numpy as np
 import pytest
 from conftest import SAMPLES, corpus_path
@@ -546,6 +547,64 @@ def test_unmarked_image_gets_no_full_geometry_read_below_the_screen(monkeypatch:
     assert screens, "the geometry search ran"
     passed = sum(z >= wm.SCREEN_MIN_Z for z in screens)
     assert len(full) == 2 * passed  # both methods read each screened-in candidate, no other
+
+
+def test_row_bands_fold_is_the_fold_of_those_tiles() -> None:
+    """A fold of every other band of tile rows equals the sum of the folds of those bands of the whole
+    prefiltered image (tile phase kept), and the parts are those of the bands."""
+    from labeler.watermark.transforms import fold, prefilter_parts
+
+    y = np.random.default_rng(5).integers(0, 256, (700, 389)).astype(np.uint8)
+    parts = prefilter_parts(y)
+    z = parts.image()
+    bands = parts.row_bands(128, 2)
+    assert bands.y.shape == (3 * 128, 388) and bands.half.shape == (3 * 64, 194)
+    want = sum(fold(z[b * 128 : (b + 1) * 128], 128) for b in (0, 2, 4))
+    assert np.allclose(bands.fold(128), want, rtol=0, atol=1e-3)
+    assert np.array_equal(parts.row_bands(128, 9).y, parts.y[:128])  # fewer bands than the step: the first
+
+
+def test_as_given_full_read_only_after_its_screen(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The full-resolution read of the image as given is made for a method whose half-resolution pilot
+    reached FULL_READ_MIN_Z only when the row-band screen reached FULL_READ_SCREEN_Z (or the half z
+    FULL_READ_DIRECT_Z); unmarked images over many keys are never found and the trial count is unchanged;
+    a marked texture whose half read is weak (aliasing) passes the screen and decodes."""
+    import detectors.watermark as wm
+
+    reads: list[tuple[int, bool, float]] = []
+    real_read = wm._read
+
+    def read(z_img: object, scheme: object, *args: object, **kw: object) -> object:
+        out = real_read(z_img, scheme, *args, **kw)
+        reads.append((z_img.shape[0], bool(kw.get("half")), out.z))
+        return out
+
+    monkeypatch.setattr(wm, "_read", read)
+    img = photo_like(1024, 768, seed=3)
+    screened = full = 0
+    for i in range(12):
+        reads.clear()
+        r = detect(img, key=bytes([i]) * 32, search_scale=False)
+        assert not r.found and r.trials == 2 * 128 * 128 * 2
+        halves = [z for rows, half, z in reads if half]
+        screens = [z for rows, half, z in reads if not half and rows == 512]
+        fulls = [z for rows, half, z in reads if not half and rows == 1024]
+        due = sum(wm.FULL_READ_MIN_Z <= z < wm.FULL_READ_DIRECT_Z for z in halves)
+        assert len(screens) == due
+        assert len(fulls) == sum(z >= wm.FULL_READ_SCREEN_Z for z in screens) + sum(
+            z >= wm.FULL_READ_DIRECT_Z for z in halves)
+        screened, full = screened + len(screens), full + len(fulls)
+    assert screened > full  # the screen saved full reads (about half the keys trigger one, few pass)
+    # seed 0: the dct half read gives z ~4.5 (the full read ~9.7, its screen ~7.4)
+    noise = np.random.default_rng(0).normal(0, 1, (512, 768)).astype(np.float32)
+    noise = cv2.GaussianBlur(noise, (0, 0), 1.0)
+    grey = np.clip(128 + 40 * noise / noise.std(), 0, 255).astype(np.uint8)
+    texture = np.repeat(grey[..., None], 3, axis=2)
+    reads.clear()
+    r = detect(codec(embed(texture, PAYLOAD, key=KEY), "JPEG", quality=50), key=KEY, search_scale=False)
+    assert r.found and r.payload == PAYLOAD
+    assert max(z for rows, half, z in reads if half) < wm.FULL_READ_DIRECT_Z
+    assert any(not half and rows == 256 and z >= wm.FULL_READ_SCREEN_Z + 1.5 for rows, half, z in reads)
 
 
 # (257, 333) pads to 540 x 675 (odd width), (333, 257) to 675 x 540 (odd height)

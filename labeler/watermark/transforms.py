@@ -299,6 +299,23 @@ class Prefiltered:
             self._folds[tile] = out
         return out
 
+    def row_bands(self, tile: int, step: int) -> Prefiltered:
+        """The parts over every ``step``-th band of ``tile`` pixel rows (bands 0, step, 2 step, ...).
+
+        The bands are stacked in order; each starts at a multiple of ``tile`` in the image and in the
+        stack, so a fold of the result is the fold of those tiles alone (phase kept): about ``1 / step``
+        of the pixels and of a full fold's cost. An image with fewer than ``step + 1`` whole bands gives
+        its first band only.
+        """
+        half = tile // 2
+        bands = range(0, max(1, self.y.shape[0] // tile), step)
+
+        def take(a: np.ndarray, rows: int) -> np.ndarray:
+            return np.concatenate([a[b * rows : (b + 1) * rows] for b in bands])
+
+        return Prefiltered(take(self.y, tile), take(self.weight, half), take(self.low, half),
+                           take(self.half, half))
+
     def fold_half(self, tile: int) -> np.ndarray:
         """A band-limited ``fold(z, tile)`` from the half-resolution image; cached.
 
