@@ -27,6 +27,7 @@ from detectors.watermark_video import (
 from labeler import AIGCLabel, label_file
 from labeler.errors import LabelerError, UnsupportedFormat
 from labeler.media.ffmpeg import ffmpeg_exe, probe
+from labeler.media.video import video_info
 from labeler.watermark import _scheme, payload_from_produce_id
 from labeler.watermark.video import (
     NOISE_REF,
@@ -199,6 +200,22 @@ def test_truncated_input_leaves_nothing(folder: Path) -> None:
     assert "\n" not in str(info.value)
     assert not dst.exists()
     assert not [p for p in folder.iterdir() if p.name.startswith(".truncated.out")]
+
+
+def test_one_frame_video_keeps_its_rate_and_reads_back(folder: Path) -> None:
+    """A 1-frame video: the output keeps the frame's duration and rate (the raw frames' Matroska track
+    carries DefaultDuration; without it the MP4 came out with duration 0 and rate 1/0, which video_info
+    refuses), verify reads its mark, and it can be labeled again."""
+    src = folder / "one.mp4"
+    ff("-f", "lavfi", "-i", "testsrc2=s=640x360:r=25", "-frames:v", "1", "-c:v", "libx264",
+       "-pix_fmt", "yuv420p", str(src))
+    dst = folder / "one.labeled.mp4"
+    label_file(src, dst, RECORD, layers="watermark,metadata", key=KEY)
+    info = video_info(dst)
+    assert info.fps == pytest.approx(25.0) and info.duration == pytest.approx(0.04, abs=0.005)
+    wm = verify(dst, key=KEY).to_dict()["layers"]["watermark"]
+    assert wm["present"] and wm["matches_metadata"] is True and wm["frames_read"] == 1
+    watermark_video(dst, folder / "one.again.mp4", PAYLOAD, key=KEY)  # its output is a readable video
 
 
 def test_existing_output_refused(labeled: Path) -> None:

@@ -198,9 +198,15 @@ class TimedWriter:
         Frame size (pixels).
     pix_fmt : str
         One of :data:`FOURCC`.
+    frame_duration : Fraction, optional
+        Nominal duration of a frame (seconds, > 0), written as the track's DefaultDuration: the
+        demuxer gives it to every frame as its duration, so the last frame keeps one (a 1-frame video
+        otherwise comes out with a duration and frame rate of 0, which nothing can read back); the
+        frames' times are their own either way.
     """
 
-    def __init__(self, out: BinaryIO, width: int, height: int, pix_fmt: str) -> None:
+    def __init__(self, out: BinaryIO, width: int, height: int, pix_fmt: str,
+                 frame_duration: Fraction | None = None) -> None:
         if pix_fmt not in FOURCC:
             raise InvalidArgument(f"pix_fmt must be one of {', '.join(FOURCC)}, got {pix_fmt!r}")
         self.out, self.started = out, False
@@ -213,6 +219,8 @@ class TimedWriter:
             video += ebml.element(0x55B0, ebml.uint_element(0x55B9, 2))
         track = (ebml.uint_element(0xD7, 1) + ebml.uint_element(0x73C5, 1) + ebml.uint_element(0x83, 1)
                  + ebml.element(0x86, b"V_UNCOMPRESSED") + ebml.element(0xE0, video))
+        if frame_duration is not None and frame_duration > 0:  # DefaultDuration, ns (RFC 9559 5.1.4.1.13)
+            track += ebml.uint_element(0x23E383, max(1, round(frame_duration * 1_000_000_000)))
         header = ebml.element(_EBML, ebml.uint_element(0x4286, 1) + ebml.uint_element(0x42F7, 1)
                               + ebml.uint_element(0x42F2, 4) + ebml.uint_element(0x42F3, 8)
                               + ebml.element(0x4282, b"matroska") + ebml.uint_element(0x4287, 4)

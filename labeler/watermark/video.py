@@ -37,6 +37,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from typing import Any
 
 import cv2
@@ -480,7 +481,8 @@ def _stream(src: str, info: VideoInfo, enc: list[str], marker: VideoPattern, pix
         ok = False
         try:
             assert proc.stdin is not None
-            writer = timed.TimedWriter(proc.stdin, w, h, pix_fmt) if pix_fmt in timed.FOURCC else None
+            writer = (timed.TimedWriter(proc.stdin, w, h, pix_fmt, Fraction(1) / Fraction(info.frame_rate))
+                      if pix_fmt in timed.FOURCC else None)
             for buf, pts in _frames(src, info, pix_fmt, frame_bytes, url):
                 if len(buf) < frame_bytes:
                     raise CorruptFile(f"decoder output ended inside a frame ({len(buf)} of {frame_bytes} B)")
