@@ -231,6 +231,8 @@ def _describe(name: str, info: dict) -> str:
     if name == "metadata":
         return f"metadata in {info['carrier']} (+{info['bytes_added']} bytes)"
     if name == "watermark":
+        if info.get("embedded") is False:
+            return f"watermark not embedded (nothing for the {info['method']} mark to ride on)"
         return f"watermark {info['method']} payload {info['payload']} key {info['key_id']}"
     if name == "visible":
         if info.get("kind") == "audio-rhythm":

@@ -209,9 +209,25 @@ def _audio_watermark_step(call: StageCall, done: dict[str, dict[str, Any]]) -> C
                          "strength": DEFAULT_AUDIO_STRENGTH}
 
     def step(samples: Any, rate: int) -> Any:
-        return embed_audio(samples, rate, payload, key=key)
+        import numpy as np
+
+        from labeler.watermark.audio import as_float_pcm
+
+        marked = embed_audio(samples, rate, payload, key=key)
+        # The mark is relative to the sound in its bands: digital silence or DC gets none. Say so
+        # rather than report a layer that is not there.
+        done["watermark"]["embedded"] = not np.array_equal(marked.reshape(-1),
+                                                           as_float_pcm(samples)[0].reshape(-1))
+        if not done["watermark"]["embedded"]:
+            call.warnings.append(SILENT_AUDIO_NOTE)
+        return marked
 
     return step
+
+
+#: The audio watermark stage's warning when the file gave the mark nothing to ride on.
+SILENT_AUDIO_NOTE = ("no watermark was embedded: the audio has no sound between 301 and 3704 Hz (digital "
+                     "silence) and the mark only changes the energy of sound that is there")
 
 
 def _audio_label_step(call: StageCall, done: dict[str, dict[str, Any]]) -> Callable[[Any, int], Any]:
@@ -300,7 +316,7 @@ def _c2pa(call: StageCall) -> dict[str, dict[str, Any]]:
     opts = call.options.c2pa
     assert opts.signer is not None
     signed = sign_file(call.src, call.out, signer=opts.signer, label=call.record,
-                       soft_binding=call.done.get("watermark"), thumbnail=opts.thumbnail,
+                       soft_binding=_embedded_mark(call), thumbnail=opts.thumbnail,
                        fmt=call.probe.format)
     done = signed.to_dict()
     if opts.manifest_store is not None:
@@ -308,14 +324,22 @@ def _c2pa(call: StageCall) -> dict[str, dict[str, Any]]:
     return {"c2pa": done}
 
 
+def _embedded_mark(call: StageCall) -> dict[str, Any] | None:
+    """What the watermark stage wrote, or None without one (no layer, or nothing to carry the mark): a
+    soft binding is declared only for a mark that is there."""
+    mark = call.done.get("watermark")
+    return None if mark is None or mark.get("embedded") is False else mark
+
+
 def _keep_manifest(spec: str, signed: Any, call: StageCall) -> bool:
     """Store the signed manifest under the watermark's soft binding; False (and a warning) without one."""
     from labeler.provenance.c2pa_sign import soft_binding_alg
     from labeler.provenance.store import open_store
 
-    mark = call.done.get("watermark")
+    mark = _embedded_mark(call)
     if mark is None:
-        call.warnings.append("no watermark layer: the manifest was not stored (a store finds manifests "
+        what = "no watermark layer" if "watermark" not in call.done else "no watermark embedded"
+        call.warnings.append(f"{what}: the manifest was not stored (a store finds manifests "
                              "by the watermark's payload)")
         return False
     open_store(spec).put(alg=soft_binding_alg(mark["method"]), key_id=mark["key_id"],

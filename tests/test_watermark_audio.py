@@ -394,6 +394,37 @@ def test_bad_input_gives_a_clear_answer() -> None:
         detect_audio(dc, fs, key=b"")
 
 
+def test_label_on_silence_says_no_mark_and_declares_no_soft_binding(tmp_path, speech) -> None:
+    """Digital silence gives the relative mark nothing to change: the label result says the watermark was
+    not embedded (and warns) instead of reporting a payload, and C2PA declares no soft binding for it; a
+    file with sound is marked and bound as before."""
+    from detectors import verify
+    from labeler import AIGCLabel, label_file
+    from labeler.provenance.c2pa_sign import local_signer
+    from labeler.provenance.pki import init_test_pki
+    from labeler.stages import SILENT_AUDIO_NOTE
+
+    pki = init_test_pki(tmp_path / "pki")
+    signer = local_signer(pki.chain, pki.signer_key)
+    record = AIGCLabel("001191110102MACQD9K64010000", "silent-1")
+    silent = tmp_path / "silence.wav"
+    sf.write(str(silent), np.zeros((5 * 22050, 2), np.float32), 22050, subtype="PCM_16")
+    out = tmp_path / "silence.labeled.wav"
+    result = label_file(silent, out, record, layers="watermark,metadata,c2pa", key=KEY, signer=signer)
+    assert result.layers["watermark"]["embedded"] is False
+    assert SILENT_AUDIO_NOTE in result.warnings
+    assert sf.read(str(out), dtype="int16")[0].any() == False  # noqa: E712 - still silence
+    assert verify(out, trust_anchors=[pki.trust_anchor]).to_dict()["layers"]["c2pa"]["soft_binding"] is None
+    x, fs = speech
+    voiced = tmp_path / "speech.wav"
+    sf.write(str(voiced), x, fs, subtype="PCM_16")
+    result = label_file(voiced, tmp_path / "speech.labeled.wav", record, layers="watermark,c2pa", key=KEY,
+                        signer=signer)
+    assert result.layers["watermark"]["embedded"] is True and not result.warnings
+    report = verify(tmp_path / "speech.labeled.wav", key=KEY, trust_anchors=[pki.trust_anchor]).to_dict()
+    assert report["layers"]["c2pa"]["soft_binding"]["payload"] == result.layers["watermark"]["payload"]
+
+
 def test_p_value_is_calibrated_over_keys(speech) -> None:
     # Under the null (no mark of this key) the zero-bit p-value must satisfy P(p <= a) <= a. 40 random
     # keys on an unmarked 4 s excerpt: the bound allows 4 below 0.1 on average; 12 or more would have
