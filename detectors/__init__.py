@@ -140,13 +140,15 @@ class VerifyOptions:
     visible: bool = True
     manifest_store: str | None = None
     layers: tuple[str, ...] = VERIFY_LAYERS
-    #: ``layers="quick"``: the image watermark is read as given (no rescale / rotation search).
+    #: ``layers="quick"``: the image watermark is read as given (no rescale / rotation search), a JPEG of
+    #: 512 px a side or more at half size only (:func:`detectors.watermark.detect_half`).
     quick: bool = False
 
 
 #: The watermark layer's ``note`` when ``layers="quick"`` read an image as given and found no mark.
-QUICK_WATERMARK_NOTE = ("read at the geometry as given only (quick): a rescaled or rotated copy was not "
-                        "searched; verify without --quick for that")
+QUICK_WATERMARK_NOTE = ("read at the geometry as given only (quick; a large JPEG at half size): a "
+                        "rescaled or rotated copy, or a mark that only a full-resolution read finds, was "
+                        "not searched; verify without --quick for that")
 
 
 def parse_verify_layers(spec: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -362,6 +364,19 @@ class _Pixels:
                 self.error = str(exc)
         return self._pixels
 
+    def half(self) -> Any:
+        """A JPEG's luma decoded at half size (:func:`labeler.media.image.read_luma_half`) for the quick
+        watermark read, or None (another format, a small JPEG, or pixels already decoded in full)."""
+        if self._pixels is not None or self.error is not None or self.fmt not in (None, "jpeg"):
+            return None
+        from labeler.media.image import read_luma_half
+
+        try:
+            return read_luma_half(self.source, fmt=self.fmt)
+        except LabelerError as exc:
+            self.error = str(exc)
+            return None
+
 
 def visible_layer(pixels: _Pixels) -> dict[str, Any]:
     """The ``layers.visible`` entry: our visible label found in the image, where and how large."""
@@ -517,8 +532,12 @@ def _soundtrack_mark(path: Path, key: bytes, video: _VideoProbe) -> Any:
 
 
 def _detect_image(pixels: _Pixels, key: bytes, search_scale: bool = True) -> Any:
-    from detectors.watermark import detect
+    from detectors.watermark import detect, detect_half
 
+    if not search_scale:  # quick: a large JPEG is read at half size (detect_half), nothing else
+        half = pixels.half()
+        if half is not None:
+            return detect_half(half, key=key)
     image = pixels.get()
     if image is None:
         raise LabelerError(pixels.error or "the image could not be decoded")

@@ -32,6 +32,7 @@ from labeler.watermark.lattice import EVIDENCE_SIDE, lattice_evidence
 from labeler.watermark.payload import (
     CRC_BITS,
     Layout,
+    WatermarkError,
     check_key,
     conv_encode,
     info_bits,
@@ -49,7 +50,7 @@ from labeler.watermark.transforms import (
     prefilter_parts,
 )
 
-__all__ = ["detect", "detect_audio", "WatermarkResult", "DEFAULT_THRESHOLD"]
+__all__ = ["detect", "detect_half", "detect_audio", "WatermarkResult", "DEFAULT_THRESHOLD"]
 
 #: Rescale candidates tried after the scale-1 attempt fails (per method), for images of >= 1 MP; small
 #: images (where the period estimate is noisier and each try is cheap) get up to MAX_SCALE_TRIES.
@@ -315,6 +316,46 @@ def detect(image: np.ndarray, *, key: bytes, method: str | None = None,
     search.as_given(z_img)
     if search.best() is None and search_scale and _lattice_shows(z_img, schemes[0].tile_px):
         search.geometry(y, tries)
+    return search.result()
+
+
+def detect_half(half: np.ndarray, *, key: bytes, method: str | None = None,
+                threshold: float = DEFAULT_THRESHOLD) -> WatermarkResult:
+    """Triage read of an image given at half size (a JPEG's DCT-domain downscale,
+    :func:`labeler.media.image.read_luma_half`): :func:`detect`'s first read alone.
+
+    Parameters
+    ----------
+    half : ndarray, uint8, shape (H2, W2)
+        Luma at half the image's size (8-bit levels), at least 64 x 64.
+    key, method, threshold
+        As for :func:`detect`.
+
+    Returns
+    -------
+    WatermarkResult
+        ``scale`` (1, 1): the geometry is that of the full-size image. The p-value counts the
+        half-resolution reads of the methods tried (one per method), no more.
+
+    The half-resolution fold of :func:`detect` folds ``W_h (pyrDown(y) - low)``; here the decoder's
+    half-size image takes pyrDown's place (the same prefilter after it). libjpeg's block-wise scaling
+    keeps the band the marks live in (below 1/4 cycle per full-size pixel) about as pyrDown does:
+    measured on 341 marked, attacked images (photos and flat / gradient / text art, JPEG q92 files),
+    its pilot ``z`` was 0.96-0.99 of pyrDown's (median per class) and 333 decoded against 335. No
+    full-resolution read (nor its screen) and no rescale / rotation search: a mark only those find is
+    missed, and ``verify --quick`` says so in its note.
+    """
+    key = check_key(key)
+    if half.ndim != 2 or min(half.shape) < MIN_SIDE // 2:
+        raise WatermarkError(f"a half-size luma must be 2-D and at least {MIN_SIDE // 2} px a side, "
+                             f"not {half.shape}")
+    schemes = [_scheme(method)] if method is not None else [METHODS["dwt"], METHODS["dct"]]
+    search = _Search(schemes, key, sum(s.shifts for s in schemes), threshold)
+    z_half = _half_prefiltered(np.asarray(half, dtype=np.float32))
+    for scheme in schemes:
+        search.attempts.append(_read(z_half, scheme, key, (1.0, 1.0), z_min=search.z_min, half=True))
+        if search.best():
+            break
     return search.result()
 
 

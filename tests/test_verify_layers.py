@@ -147,3 +147,71 @@ def test_quick_reads_the_watermark_as_given_and_says_so(labeled) -> None:
     assert not quick["present"] and quick["checked"] and quick["note"] == QUICK_WATERMARK_NOTE
     # an explicit list of the same layers is not triage: the watermark is searched in full
     assert verify(smaller, key=key, layers=QUICK_LAYERS).watermark["present"]
+
+
+def test_quick_reads_a_large_jpeg_at_half_size(labeled, tmp_path, monkeypatch) -> None:
+    """--quick on a JPEG of >= 512 px a side decodes its luma at half size (libjpeg's DCT scaling) and
+    makes detect_half's one read per method: the mark is found with that read's p-value (2 x 16,384
+    hypotheses); the full-size luma is never decoded. A PNG, or a small JPEG, takes the full-size path."""
+    import cv2
+    import numpy as np
+
+    import detectors.watermark as wm_detector
+    import labeler.media.image as image_io
+    from detectors import QUICK_WATERMARK_NOTE
+    from labeler.media import read_image
+
+    path, _, key = labeled
+    full_decodes: list[object] = []
+    halves: list[object] = []
+    real, real_half = image_io.read_luma_pixels, wm_detector.detect_half
+    def half(*args: object, **kw: object) -> object:
+        halves.append(real_half(*args, **kw))
+        return halves[-1]
+
+    monkeypatch.setattr(image_io, "read_luma_pixels", lambda *a, **k: full_decodes.append(a) or real(*a, **k))
+    monkeypatch.setattr(wm_detector, "detect_half", half)
+    wm = verify(path, key=key, layers="quick").watermark
+    assert wm["present"] and wm["p_value"] <= 1e-6 and wm["matches_metadata"] is True and not full_decodes
+    assert len(halves) == 1 and halves[0].trials == 2 * 128 * 128
+    clean = verify(SAMPLES / "photo.jpg", key=key, layers="quick").watermark
+    assert not clean["present"] and clean["note"] == QUICK_WATERMARK_NOTE and not full_decodes
+    pixels = read_image(path).pixels
+    png = tmp_path / "photo.png"
+    cv2.imwrite(str(png), np.ascontiguousarray(pixels[..., ::-1]))
+    small = tmp_path / "small.jpg"
+    cv2.imwrite(str(small), np.ascontiguousarray(pixels[:400, :500, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    for other in (png, small):
+        assert verify(other, key=key, layers="quick").watermark["present"]  # the full-size path
+    assert len(full_decodes) == 2 and len(halves) == 2
+    bad = tmp_path / "cut.jpg"
+    bad.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+    report = verify(bad, key=key, layers="quick")
+    assert report.watermark is not None and not report.watermark["present"]
+    assert "damaged" in (report.watermark.get("note") or "") or report.errors
+
+
+def test_read_luma_half_sizes_and_refusals(tmp_path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from labeler.media.image import HALF_MIN_SIDE, read_luma_half, read_luma_pixels
+
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (601, 1023, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "odd.jpg", quality=95)
+    half = read_luma_half(tmp_path / "odd.jpg")
+    assert half.shape == (301, 512) and half.dtype == np.uint8
+    full = read_luma_pixels(tmp_path / "odd.jpg").astype(np.float32)
+    block = full[:600, :1022].reshape(300, 2, 511, 2).mean(axis=(1, 3))
+    assert np.corrcoef(block.ravel(), half[:300, :511].astype(np.float32).ravel())[0, 1] > 0.9
+    Image.fromarray(rgb[..., 0]).save(tmp_path / "grey.jpg")
+    assert read_luma_half(tmp_path / "grey.jpg").shape == (301, 512)
+    Image.fromarray(rgb[: HALF_MIN_SIDE - 1]).save(tmp_path / "small.jpg")
+    Image.fromarray(rgb).save(tmp_path / "odd.png")
+    Image.fromarray(rgb).convert("CMYK").save(tmp_path / "cmyk.jpg")
+    assert read_luma_half(tmp_path / "small.jpg") is None
+    assert read_luma_half(tmp_path / "odd.png") is None
+    assert read_luma_half(tmp_path / "cmyk.jpg") is None
+    with pytest.raises(LabelerError):
+        read_luma_half(b"\xff\xd8\xff\xe0" + b"\x00" * 40)
