@@ -223,8 +223,13 @@ class _Run:
         self.journal.close()
         # A Ctrl-C that lands while the pool shuts down (the batch is over) would otherwise lose the
         # summary and print a traceback from the executor's threads.
+        # After a Ctrl-C whose running files all finished, the pool is waited for as after a normal end:
+        # shut down without waiting, its manager thread closes its wake-up pipe while the interpreter's
+        # exit hook writes to it (CPython 3.11 concurrent.futures: an "OSError: Bad file descriptor"
+        # traceback at exit, seen once in CI). Only files abandoned by a second Ctrl-C are not waited for.
+        settled = all(fut.done() for fut in self.in_flight)
         with _sigint_ignored():
-            self.executor.shutdown(wait=not self.interrupted, pending=list(self.in_flight))
+            self.executor.shutdown(wait=not self.interrupted or settled, pending=list(self.in_flight))
         self.bar.update(force=True)
         self.bar.close()
 
