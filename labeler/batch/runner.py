@@ -226,7 +226,8 @@ class _Run:
         # After a Ctrl-C whose running files all finished, the pool is waited for as after a normal end:
         # shut down without waiting, its manager thread closes its wake-up pipe while the interpreter's
         # exit hook writes to it (CPython 3.11 concurrent.futures: an "OSError: Bad file descriptor"
-        # traceback at exit, seen once in CI). Only files abandoned by a second Ctrl-C are not waited for.
+        # traceback at exit, seen once in CI; the wake-up got its own lock in CPython gh-125451). Only
+        # files abandoned by a second Ctrl-C are not waited for.
         settled = all(fut.done() for fut in self.in_flight)
         with _sigint_ignored():
             self.executor.shutdown(wait=not self.interrupted or settled, pending=list(self.in_flight))
