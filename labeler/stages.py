@@ -214,8 +214,8 @@ def _audio_watermark_step(call: StageCall, done: dict[str, dict[str, Any]]) -> C
         from labeler.watermark.audio import as_float_pcm
 
         marked = embed_audio(samples, rate, payload, key=key)
-        # The mark is relative to the sound in its bands: digital silence or DC gets none. Say so
-        # rather than report a layer that is not there.
+        # The mark is relative to the sound in its bands: digital silence gets none (a DC level only a
+        # faint trace at its edges). Say so rather than report a layer that is not there.
         done["watermark"]["embedded"] = not np.array_equal(marked.reshape(-1),
                                                            as_float_pcm(samples)[0].reshape(-1))
         if not done["watermark"]["embedded"]:
