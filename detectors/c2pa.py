@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from labeler.errors import LabelerError
+from labeler.metadata.jpeg import may_hold_c2pa
 from labeler.provenance.c2pa_manifest import AIGC_ASSERTION, SOFT_BINDING_ASSERTION
 from labeler.provenance.c2pa_sign import closing_native
 from labeler.record import FIELD_NAMES, LabelParseError, parse_label
@@ -164,6 +165,8 @@ def read_c2pa(path: str | os.PathLike[str] | bytes, *, trust_anchors: list[str] 
     Returns
     -------
     C2paLayer
+        A JPEG without an APP11 segment or an XMP reference to a remote store
+        (:func:`labeler.metadata.jpeg.may_hold_c2pa`) is not handed to c2pa-rs: it holds no manifest.
         A malformed or hostile container, or a manifest that cannot be parsed, gives a layer with
         ``error`` set (``present`` true when a manifest was seen), never an exception.
 
@@ -187,6 +190,10 @@ def read_c2pa(path: str | os.PathLike[str] | bytes, *, trust_anchors: list[str] 
     except OSError as exc:
         raise LabelerError(exc.strerror or str(exc)) from None
     with handle:
+        if mime in (None, "image/jpeg") and manifest_data is None and not may_hold_c2pa(handle):
+            # Most JPEGs carry no manifest: c2pa-rs would find none either, for ~0.3-0.7 ms a file.
+            return layer
+        handle.seek(0)
         try:
             with closing_native(c2pa.Context.from_dict(settings)) as ctx:
                 reader = c2pa.Reader.try_create(mime, handle, manifest_data, ctx)

@@ -4,6 +4,7 @@ the c2pa-rs reference fixtures in ../shared/corpus/provenance (EXPECTED.tsv)."""
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
 import stat
@@ -304,3 +305,39 @@ def test_resigning_other_peoples_files(signer, pki, tmp_path):
     with pytest.raises(C2paSignError, match="cannot parse"):
         sign_file(folder / "nested_moov_1000.mp4", tmp_path / "n.mp4", signer=signer)
     assert not list(tmp_path.glob("[cn].*"))
+
+
+# -- the JPEG pre-scan that spares c2pa-rs files without a manifest --------------------------------------
+def _with_segment(jpeg: bytes, marker: int, payload: bytes) -> bytes:
+    """``jpeg`` with one more marker segment right after SOI."""
+    return jpeg[:2] + bytes([0xFF, marker]) + struct.pack(">H", len(payload) + 2) + payload + jpeg[2:]
+
+
+def test_jpeg_prescan_finds_every_place_a_manifest_can_be(monkeypatch, signer, tmp_path):
+    import c2pa
+
+    from labeler.metadata.jpeg import may_hold_c2pa
+
+    plain = (SAMPLES / "photo.jpg").read_bytes()
+    assert not may_hold_c2pa(io.BytesIO(plain))
+    sign_file(SAMPLES / "photo.jpg", tmp_path / "signed.jpg", signer=signer, label=_label())
+    signed = (tmp_path / "signed.jpg").read_bytes()
+    xmp = b"http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta dcterms:provenance='https://example.com/m.c2pa'/>"
+    for data in (signed,  # APP11 JUMBF
+                 _with_segment(plain, 0xE1, xmp),  # a remote manifest's reference
+                 _with_segment(plain, 0xE1, b"Exif\x00\x00")[:60],  # cut inside the segments
+                 _with_segment(plain, 0xE1, b"x")[:2] + b"\x00\x00" + plain[2:],  # bytes that are no marker
+                 b"\x89PNG\r\n\x1a\n" + plain[2:]):  # not a JPEG: c2pa-rs decides
+        assert may_hold_c2pa(io.BytesIO(data))
+    # Only the files the pre-scan cannot rule out reach c2pa-rs.
+    made: list[str] = []
+    real = c2pa.Reader.try_create
+
+    def counting(*args, **kwargs):
+        made.append("reader")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(c2pa.Reader, "try_create", staticmethod(counting))
+    assert read_c2pa(plain, mime="image/jpeg").to_dict() == read_c2pa(SAMPLES / "photo.jpg").to_dict()
+    assert not made
+    assert read_c2pa(signed, mime="image/jpeg").present and made == ["reader"]

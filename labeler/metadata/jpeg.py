@@ -44,6 +44,7 @@ Write policy
 
 from __future__ import annotations
 
+import os
 import struct
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -60,6 +61,7 @@ _EXTENDED_XMP = b"http://ns.adobe.com/xmp/extension/\x00"
 _EXIF_HEADER = b"Exif\x00"  # CIPA DC-008 4.5.4: "Exif" NUL + one pad byte
 _MPF_HEADER = b"MPF\x00"  # CIPA DC-007 5.2
 _SOI, _SOS, _EOI, _APP0, _APP1, _APP2, _APP15, _COM = 0xD8, 0xDA, 0xD9, 0xE0, 0xE1, 0xE2, 0xEF, 0xFE
+_APP11 = 0xEB
 _MAX_SEGMENT = 0xFFFF - 2  # payload bytes of one marker segment (T.81 B.1.1.4)
 MAX_PACKET = _MAX_SEGMENT - len(XMP_HEADER)
 _MP_ENTRY = 0xB002  # CIPA DC-007 5.2.3.3
@@ -115,6 +117,60 @@ def _segments(data: bytes) -> tuple[list[_Segment], int]:
             raise CorruptFile(f"jpeg is truncated: segment 0x{marker:02x} at offset {pos} runs past the end")
         segments.append(_Segment(marker, offset, pos + 4, end))
         pos = end
+
+
+def may_hold_c2pa(src: BinaryIO) -> bool:
+    """Whether a JPEG may embed a C2PA manifest store or point to a remote one.
+
+    The C2PA Technical Specification (2.1, "Embedding manifests into JPEG") puts the store, as JUMBF,
+    in APP11 segments (JPEG XT, ISO/IEC 18477-3); a remote store is referenced from the XMP packet
+    (``dcterms:provenance``, "External manifests"). Both precede the image data, so a file whose
+    segments before the first SOS hold no APP11 segment and no APP1 payload that mentions
+    ``provenance`` holds no manifest. Reads the segment headers and the APP1 payloads only (a few
+    reads, not the image data).
+
+    Parameters
+    ----------
+    src : binary file
+        The file, read from its start (its position is left anywhere).
+
+    Returns
+    -------
+    bool
+        False only when the segments up to the first SOS were walked and none can carry a manifest;
+        True otherwise, also for a file that is no JPEG or whose markers cannot be walked (a C2PA
+        reader then gives its own answer).
+    """
+    src.seek(0)
+    if src.read(2) != b"\xff\xd8":
+        return True
+    for _ in range(limits.MAX_BOXES):
+        head = src.read(2)
+        if len(head) < 2 or head[0] != 0xFF:
+            return True
+        marker = head[1]
+        while marker == 0xFF:  # T.81 B.1.1.2: fill bytes before a marker
+            more = src.read(1)
+            if not more:
+                return True
+            marker = more[0]
+        if marker == _SOS:
+            return False
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            continue  # RSTn / TEM: no length
+        raw = src.read(2)
+        if marker in (0x00, _SOI, _EOI, _APP11) or len(raw) < 2:
+            return True
+        length = struct.unpack(">H", raw)[0]
+        if length < 2:
+            return True
+        if marker == _APP1:
+            payload = src.read(length - 2)
+            if len(payload) < length - 2 or b"provenance" in payload:
+                return True
+        else:
+            src.seek(length - 2, os.SEEK_CUR)
+    return True
 
 
 def _xmp_packet(data: bytes, seg: _Segment) -> bytes | None:
@@ -238,4 +294,4 @@ def _fix_mpf(data: bytes, segments: list[_Segment], parts: list[bytes], inserted
         return
 
 
-__all__ = ["XMP_HEADER", "MAX_PACKET", "read", "write"]
+__all__ = ["XMP_HEADER", "MAX_PACKET", "read", "write", "may_hold_c2pa"]
