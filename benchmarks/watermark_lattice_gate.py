@@ -11,9 +11,13 @@ Marked photos are enlarged before marking where an attack would leave less than 
 On images of >= 1024 px a side the rescale / rotation search runs only where the lattice evidence (the
 half-resolution read of :func:`detectors.watermark._lattice_shows`) reaches ``LATTICE_MIN``. The same
 read of the full-resolution window (the gate's second read until 2026-12-05) is printed beside it.
-``--content N`` adds N flat, gradient and text images a class (``content_corpus``). This prints, per
+``--content N`` adds N flat, gradient and text images a class (``content_corpus``); ``--texture N`` adds N
+synthetic textured pictures (:func:`textured`: grain over the whole picture, or over 50-85 % of it beside
+smooth shading), where the gate's window is not mostly flat and the search must run anyway
+(``detectors.watermark.GATE_FLAT_SHARE``). This prints, per
 geometric attack of marked images, how many the detector decodes and the lowest evidence among those (a
-decoded mark below the cut would be a mark the gate loses), and the evidence of unmarked variants of the
+decoded mark below the cut is one the gate loses unless its window is mostly textured), and the evidence of
+unmarked variants of the
 same images (above the cut they are searched: time, not errors).
 """
 
@@ -24,6 +28,7 @@ import io
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 from attacks import chain, jpeg, resize, rotate, webp
 from PIL import Image
@@ -41,6 +46,26 @@ ATTACKS = {
     "rot2+jpeg50": chain(rotate(2.0), jpeg(50)),
     "rot-3": rotate(-3.0), "resize0.7+rot2+jpeg60": chain(resize(0.7), rotate(2.0), jpeg(60)),
 }
+
+
+def textured(i: int, shape: tuple[int, int] = (1440, 2560)) -> np.ndarray:
+    """Synthetic picture ``i``: blurred Gaussian grain (blur 0.8-1.4 px, RMS 40 or, every fourth, 15
+    levels) over the whole picture (even ``i``) or over 50 / 70 / 85 % of it in smooth blobs beside slow
+    shading (odd ``i``)."""
+    rng = np.random.default_rng(1000 + i)
+    grain = cv2.GaussianBlur(rng.normal(0, 1, shape).astype(np.float32), (0, 0), 0.8 + 0.2 * (i % 4))
+    grain *= (15 if i % 4 == 3 else 40) / grain.std()
+    if i % 2 == 0:
+        img = 128 + grain
+    else:
+        yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
+        shading = 60 * np.sin(xx / 700 + i) * np.cos(yy / 500)
+        field = cv2.GaussianBlur(rng.normal(0, 1, shape).astype(np.float32), (0, 0), 60)
+        share = (0.5, 0.7, 0.85)[(i // 2) % 3]
+        mask = cv2.GaussianBlur((field <= np.quantile(field, share)).astype(np.float32), (0, 0), 3)
+        img = 128 + shading + mask * grain
+    grey = np.clip(img, 0, 255).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=2)
 
 
 def evidence(rgb: np.ndarray) -> tuple[float, float]:
@@ -136,6 +161,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--content", type=int, default=0, help="flat, gradient and text images a class to add")
+    ap.add_argument("--texture", type=int, default=0, help="synthetic textured pictures to add")
     ap.add_argument("--dump", help="also write every case's two reads to this JSON file")
     args = ap.parse_args()
     images = [(n, img) for n, img in corpus_images() if min(img.shape[:2]) >= 1024]
@@ -146,6 +172,7 @@ def main() -> None:
         import content_corpus
 
         images += [(name, img) for _, _, name, img in content_corpus.corpus(args.content, photos=False)]
+    images += [(f"texture-{i}", textured(i)) for i in range(args.texture)]
     rows, clean = collect(images, methods)
     print(f"\nLATTICE_MIN = {wm.LATTICE_MIN}; images: {len(images)}; methods {', '.join(methods)}\n")
     report(rows, clean)

@@ -123,3 +123,35 @@ def test_median_equals_numpy() -> None:
             x = rng.standard_normal(size).astype(np.float32)
             x = np.round(x, 1) if size > 5 else x
             assert _median(x) == float(np.median(x))
+
+
+def _dense_texture(h: int, w: int, seed: int) -> np.ndarray:
+    """Grain-like texture over the whole picture (blurred Gaussian noise, RMS 40 levels): no flat area."""
+    rng = np.random.default_rng(seed)
+    noise = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), 1.3)
+    grey = np.clip(128 + 40 * noise / noise.std(), 0, 255).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=2)
+
+
+def test_dense_texture_is_searched_though_no_lattice_shows() -> None:
+    """On dense texture a rescaled mark leaves no lattice evidence (the autocorrelation grows with the
+    square of the mark's share of the local residual), yet the keyed search decodes it: the gate must
+    not skip the search where its window is not mostly flat."""
+    marked = embed(_dense_texture(1440, 2560, seed=6), PAYLOAD, key=KEY)
+    out = _resized(marked, 0.75)
+    z = prefilter_parts(luma_fast(out))
+    assert _evidence(out) < wm.LATTICE_MIN and wm._flat_share(z.weight) < wm.GATE_FLAT_SHARE
+    assert wm._lattice_shows(z, 128)
+    r = wm.detect(out, key=KEY)
+    assert r.found and r.payload == PAYLOAD and r.scale != (1.0, 1.0)
+
+
+def test_flat_share_of_photo_like_and_textured_windows() -> None:
+    """The flat share reads the centred window of the weight: a photo-like image is mostly flat there, a
+    textured one not at all, and a weight that is flat on the left half only gives one half."""
+    photo = prefilter_parts(luma_fast(photo_like(1080, 1920, seed=3)))
+    assert wm._flat_share(photo.weight) >= wm.GATE_FLAT_SHARE
+    assert wm._flat_share(prefilter_parts(luma_fast(_dense_texture(1080, 1920, seed=1))).weight) == 0.0
+    weight = np.full((600, 800), 1 / 8, np.float32)
+    weight[:, :400] = 1.0
+    assert wm._flat_share(weight) == 0.5
