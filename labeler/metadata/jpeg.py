@@ -44,8 +44,10 @@ Write policy
 
 from __future__ import annotations
 
+import io
 import os
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -78,45 +80,61 @@ class _Segment:
         return data[self.start:self.end]
 
 
-def _segments(data: bytes) -> tuple[list[_Segment], int]:
-    """Marker segments between SOI and the first SOS, and the offset of that SOS marker."""
-    if not data.startswith(b"\xff\xd8"):
+def _walk(src: BinaryIO, size: int) -> Iterator[_Segment]:
+    """The marker segments of the JPEG in ``src`` (``size`` bytes) from SOI up to the first SOS, header by
+    header (payloads are skipped, so the caller may read them between steps); the last one yielded is
+    that SOS marker (its ``start`` = ``end``, just after the marker). Malformed structure raises
+    :class:`~labeler.errors.CorruptFile`, more than :data:`labeler.limits.MAX_BOXES` segments
+    :class:`~labeler.errors.UnsafeInput`."""
+    src.seek(0)
+    if src.read(2) != b"\xff\xd8":
         raise CorruptFile("not a jpeg file (no SOI marker)")
-    segments: list[_Segment] = []
-    pos, size = 2, len(data)
+    pos, count = 2, 0
     while True:
-        if len(segments) >= limits.MAX_BOXES:
+        if count >= limits.MAX_BOXES:
             raise UnsafeInput(f"jpeg has more than {limits.MAX_BOXES} marker segments")
         if pos >= size:
             raise CorruptFile("jpeg is truncated: it ends before the image data (no SOS marker)")
-        if data[pos] != 0xFF:
+        src.seek(pos)
+        if src.read(1) != b"\xff":
             raise CorruptFile(f"jpeg has bytes that are no marker at offset {pos}")
         offset = pos
-        while pos + 1 < size and data[pos + 1] == 0xFF:
+        following = src.read(1)
+        while following == b"\xff":
             pos += 1  # T.81 B.1.1.2: any number of 0xFF fill bytes may precede a marker
-        if pos + 1 >= size:
+            following = src.read(1)
+        if not following:
             raise CorruptFile("jpeg is truncated inside a marker")
-        marker = data[pos + 1]
+        marker = following[0]
         if marker == _SOS:
-            return segments, offset
+            yield _Segment(marker, offset, pos + 2, pos + 2)
+            return
         if marker == _EOI:
             raise CorruptFile("jpeg ends (EOI) before any image data")
+        count += 1
         if 0xD0 <= marker <= 0xD7 or marker == 0x01:
-            segments.append(_Segment(marker, offset, pos + 2, pos + 2))  # RSTn / TEM: no length
+            yield _Segment(marker, offset, pos + 2, pos + 2)  # RSTn / TEM: no length
             pos += 2
             continue
         if marker in (0x00, _SOI):
             raise CorruptFile(f"jpeg has an invalid marker 0x{marker:02x} at offset {pos}")
-        if pos + 4 > size:
+        raw = src.read(2)
+        if len(raw) < 2:
             raise CorruptFile("jpeg is truncated inside a segment header")
-        length = struct.unpack_from(">H", data, pos + 2)[0]
+        length = struct.unpack(">H", raw)[0]
         if length < 2:
             raise CorruptFile(f"jpeg segment at offset {pos} has an invalid length {length}")
         end = pos + 2 + length
         if end > size:
             raise CorruptFile(f"jpeg is truncated: segment 0x{marker:02x} at offset {pos} runs past the end")
-        segments.append(_Segment(marker, offset, pos + 4, end))
+        yield _Segment(marker, offset, pos + 4, end)
         pos = end
+
+
+def _segments(data: bytes) -> tuple[list[_Segment], int]:
+    """Marker segments between SOI and the first SOS, and the offset of that SOS marker."""
+    *segments, sos = _walk(io.BytesIO(data), len(data))
+    return segments, sos.offset
 
 
 def may_hold_c2pa(src: BinaryIO) -> bool:
@@ -132,7 +150,7 @@ def may_hold_c2pa(src: BinaryIO) -> bool:
     Parameters
     ----------
     src : binary file
-        The file, read from its start (its position is left anywhere).
+        The file, seekable, read from its start (its position is left anywhere).
 
     Returns
     -------
@@ -141,36 +159,18 @@ def may_hold_c2pa(src: BinaryIO) -> bool:
         True otherwise, also for a file that is no JPEG or whose markers cannot be walked (a C2PA
         reader then gives its own answer).
     """
-    src.seek(0)
-    if src.read(2) != b"\xff\xd8":
+    size = src.seek(0, os.SEEK_END)
+    try:
+        for seg in _walk(src, size):
+            if seg.marker == _APP11:
+                return True
+            if seg.marker == _APP1:
+                src.seek(seg.start)
+                if b"provenance" in src.read(seg.end - seg.start):
+                    return True
+    except LabelerError:
         return True
-    for _ in range(limits.MAX_BOXES):
-        head = src.read(2)
-        if len(head) < 2 or head[0] != 0xFF:
-            return True
-        marker = head[1]
-        while marker == 0xFF:  # T.81 B.1.1.2: fill bytes before a marker
-            more = src.read(1)
-            if not more:
-                return True
-            marker = more[0]
-        if marker == _SOS:
-            return False
-        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
-            continue  # RSTn / TEM: no length
-        raw = src.read(2)
-        if marker in (0x00, _SOI, _EOI, _APP11) or len(raw) < 2:
-            return True
-        length = struct.unpack(">H", raw)[0]
-        if length < 2:
-            return True
-        if marker == _APP1:
-            payload = src.read(length - 2)
-            if len(payload) < length - 2 or b"provenance" in payload:
-                return True
-        else:
-            src.seek(length - 2, os.SEEK_CUR)
-    return True
+    return False
 
 
 def _xmp_packet(data: bytes, seg: _Segment) -> bytes | None:
