@@ -9,16 +9,15 @@ Usage::
 Marked photos are enlarged before marking where an attack would leave less than 1024 px a side.
 
 On images of >= 1024 px a side the rescale / rotation search runs only where the lattice evidence (the
-half-resolution read of :func:`detectors.watermark._lattice_shows`) reaches ``LATTICE_MIN``. The same
+half-resolution read of :func:`detectors.watermark._lattice_shows`) reaches ``LATTICE_MIN``, or where
+less than ``GATE_FLAT_SHARE`` of its window is nearly flat (dense texture hides the lattice). The same
 read of the full-resolution window (the gate's second read until 2026-12-05) is printed beside it.
-``--content N`` adds N flat, gradient and text images a class (``content_corpus``); ``--texture N`` adds N
-synthetic textured pictures (:func:`textured`: grain over the whole picture, or over 50-85 % of it beside
-smooth shading), where the gate's window is not mostly flat and the search must run anyway
-(``detectors.watermark.GATE_FLAT_SHARE``). This prints, per
-geometric attack of marked images, how many the detector decodes and the lowest evidence among those (a
-decoded mark below the cut is one the gate loses unless its window is mostly textured), and the evidence of
-unmarked variants of the
-same images (above the cut they are searched: time, not errors).
+``--content N`` adds N flat, gradient and text images a class (``content_corpus``); ``--texture N`` adds
+N synthetic textured pictures (:func:`textured`: grain over the whole picture, or over 50-85 % of it
+beside smooth shading). This prints, per geometric attack of marked images, how many the detector
+decodes and the lowest evidence among those (a decoded mark below the cut is one the gate would lose
+but for the flat-share rule), and the evidence of unmarked variants of the same images (those the gate
+lets through are searched: time, not errors).
 """
 
 from __future__ import annotations
@@ -68,12 +67,14 @@ def textured(i: int, shape: tuple[int, int] = (1440, 2560)) -> np.ndarray:
     return np.repeat(grey[..., None], 3, axis=2)
 
 
-def evidence(rgb: np.ndarray) -> tuple[float, float]:
-    """The gate's lattice evidence read (the half-resolution window) and, for comparison, the same read of
-    the full-resolution window (the gate's second read until 2026-12-05)."""
+def evidence(rgb: np.ndarray) -> tuple[float, float, float]:
+    """The gate's lattice evidence read (the half-resolution window), for comparison the same read of the
+    full-resolution window (the gate's second read until 2026-12-05), and the window's flat share
+    (below ``GATE_FLAT_SHARE`` the search runs whatever the evidence)."""
     z = prefilter_parts(luma_fast(rgb))
     lo, hi = wm.SCALE_RANGE
-    return (lattice_evidence(z.half, lo * 64, hi * 64), lattice_evidence(z.image(), lo * 128, hi * 128))
+    return (lattice_evidence(z.half, lo * 64, hi * 64), lattice_evidence(z.image(), lo * 128, hi * 128),
+            wm._flat_share(z.weight))
 
 
 def unmarked_variants(rgb: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
@@ -122,11 +123,12 @@ def attacked(rgb: np.ndarray, method: str, fn: object, rng: np.random.Generator)
 
 
 def collect(images: list[tuple[str, np.ndarray]], methods: tuple[str, ...]
-            ) -> tuple[dict[str, list[tuple[tuple[float, float], bool, bool]]], list[tuple[float, float]]]:
+            ) -> tuple[dict[str, list[tuple[tuple[float, float, float], bool, bool]]],
+                       list[tuple[float, float, float]]]:
     """Per attack: (evidence, decoded with the gate, decoded with the search forced) of every marked image;
     and the evidence of the unmarked variants."""
-    rows: dict[str, list[tuple[tuple[float, float], bool, bool]]] = {a: [] for a in ATTACKS}
-    clean: list[tuple[float, float]] = []
+    rows: dict[str, list[tuple[tuple[float, float, float], bool, bool]]] = {a: [] for a in ATTACKS}
+    clean: list[tuple[float, float, float]] = []
     rng = np.random.default_rng(0)
     for name, rgb in images:
         clean += [evidence(v) for v in unmarked_variants(rgb, rng)]
@@ -138,8 +140,8 @@ def collect(images: list[tuple[str, np.ndarray]], methods: tuple[str, ...]
     return rows, clean
 
 
-def report(rows: dict[str, list[tuple[tuple[float, float], bool, bool]]],
-           clean: list[tuple[float, float]]) -> None:
+def report(rows: dict[str, list[tuple[tuple[float, float, float], bool, bool]]],
+           clean: list[tuple[float, float, float]]) -> None:
     """The marked table and the unmarked summary (the gate reads ``e[0]``; ``e[1]`` for comparison)."""
     cut = wm.LATTICE_MIN
     print("| attack | decoded, gate | decoded, search forced | lowest evidence of a decoded mark | "
@@ -152,9 +154,11 @@ def report(rows: dict[str, list[tuple[tuple[float, float], bool, bool]]],
         print(f"| {attack} | {sum(g for _, g, _ in v)}/{len(v)} | {len(dec)}/{len(v)} | {low} | "
               f"{sum(e[0] < cut for e in dec)} | {full} |")
     c = np.array(clean)
+    textured = c[:, 2] < wm.GATE_FLAT_SHARE
     print(f"\nUnmarked variants ({len(c)}): median {np.median(c[:, 0]):.1f}, max {c[:, 0].max():.1f}, "
-          f"searched (>= cut) {int(np.sum(c[:, 0] >= cut))}; full-resolution read (not used) median "
-          f"{np.median(c[:, 1]):.1f} max {c[:, 1].max():.1f}")
+          f"searched (>= cut) {int(np.sum(c[:, 0] >= cut))}, searched for texture (flat share < "
+          f"{wm.GATE_FLAT_SHARE}) {int(np.sum(textured & (c[:, 0] < cut)))}; full-resolution read (not used) "
+          f"median {np.median(c[:, 1]):.1f} max {c[:, 1].max():.1f}")
 
 
 def main() -> None:
@@ -177,7 +181,7 @@ def main() -> None:
     print(f"\nLATTICE_MIN = {wm.LATTICE_MIN}; images: {len(images)}; methods {', '.join(methods)}\n")
     report(rows, clean)
     if args.dump:
-        cases = [{"attack": a, "half": e[0], "full": e[1], "gate": g, "forced": f}
+        cases = [{"attack": a, "half": e[0], "full": e[1], "flat_share": e[2], "gate": g, "forced": f}
                  for a, v in rows.items() for e, g, f in v]
         Path(args.dump).write_text(json.dumps({"marked": cases, "unmarked": clean}, indent=1))
 
