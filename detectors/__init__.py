@@ -27,7 +27,7 @@ from detectors.metadata import MetadataLayer, judge_metadata
 from detectors.report import SCHEMA, Report
 from detectors.verdict import CONFIDENCES, VERDICTS, Decision, cross_check, decide
 from labeler.errors import InvalidArgument, LabelerError
-from labeler.formats import EXTENSIONS, format_info, medium, sniff, sniff_file
+from labeler.formats import EXTENSIONS, format_info, medium, sniff_bytes, sniff_file
 from labeler.metadata import carrier_module, read_labels
 
 if TYPE_CHECKING:
@@ -195,8 +195,8 @@ def _verify_path(path: str | os.PathLike[str], opts: VerifyOptions) -> Report:
 def _verify_bytes(data: bytes, opts: VerifyOptions) -> Report:
     report = Report(file="<bytes>", size=len(data))
     try:
-        # The whole buffer as the "head": sniff looks past an ID3 tag (FLAC behind ID3) within it.
-        fmt = sniff(data)
+        # The whole buffer: sniff looks past an ID3 tag (FLAC behind ID3) and into an MP4's or WebM's tracks.
+        fmt = sniff_bytes(data)
         found = carrier_module(fmt).read(io.BytesIO(data)) if "metadata" in opts.layers else []
         if fmt in IN_MEMORY_FORMATS:
             # Every reader takes memory here: the carriers, the pixels or samples, C2PA's stream API.

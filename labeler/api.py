@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
 from labeler.errors import LabelerError
-from labeler.formats import C2PA_FORMATS, EXTENSIONS, FORMATS, PIXEL_FORMATS, sniff, sniff_file
+from labeler.formats import C2PA_FORMATS, EXTENSIONS, FORMATS, PIXEL_FORMATS, sniff_bytes, sniff_file
 from labeler.options import LabelOptions
 from labeler.pipeline import LabelResult, label_file, resolve_options
 from labeler.record import AIGCLabel
@@ -144,6 +144,10 @@ def _check_fmt(fmt: str) -> None:
         raise LabelerError(f"unknown format {fmt!r} (formats: {', '.join(FORMATS)})")
 
 
+#: Formats that share a container (a track list, not the signature, tells them apart).
+_SAME_CONTAINER = ({"mp4", "m4a", "mov"}, {"mkv", "mka"}, {"webm", "weba"})
+
+
 def _check_path_fmt(source: str | os.PathLike[str], fmt: str | None) -> None:
     """Refuse a ``fmt`` that the file's content contradicts (m4a/mp4/mov share a container)."""
     if fmt is None:
@@ -153,7 +157,7 @@ def _check_path_fmt(source: str | os.PathLike[str], fmt: str | None) -> None:
         found = sniff_file(source)
     except OSError:
         return  # a missing or unreadable source: label_file says so, in its words
-    if found != fmt and not {found, fmt} <= {"mp4", "m4a", "mov"}:
+    if found != fmt and not any({found, fmt} <= group for group in _SAME_CONTAINER):
         raise LabelerError(f"fmt={fmt!r} does not match the content ({found})")
 
 
@@ -162,8 +166,8 @@ def _label_bytes(data: bytes, record: AIGCLabel, fmt: str | None, options: Label
         _check_fmt(fmt)
     # The whole buffer as the head (an ID3 tag before FLAC is looked past); fmt's extension is the
     # name hint that tells m4a from mp4 when the brand does not.
-    found = sniff(data, f"input{EXTENSIONS[fmt][0]}" if fmt else "")
-    if fmt is not None and found != fmt:
+    found = sniff_bytes(data, f"input{EXTENSIONS[fmt][0]}" if fmt else "")
+    if fmt is not None and found != fmt and not any({found, fmt} <= g for g in _SAME_CONTAINER):
         raise LabelerError(f"fmt={fmt!r} does not match the content ({found})")
     if _in_memory(found, options):
         return _label_in_memory(data, record, found, options)

@@ -7,16 +7,19 @@ Pillow's name for it. Adding a container is one carrier module plus one row; the
 pipeline, the image I/O, C2PA signing and the readers all read the table.
 
 Formats are recognised from the content, never from the file name (a name only tells an audio-only
-``.m4a`` from a video ``.mp4`` when the ISO-BMFF brand does not).
+``.m4a`` from a video ``.mp4`` when the ISO-BMFF brand does not and the track list cannot be read). An
+MP4, Matroska or WebM file without a video track is audio (``m4a``, ``mka``, ``weba``: :func:`audio_only`).
 """
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-from labeler.errors import CorruptFile, InvalidArgument, UnsupportedFormat
+from labeler.errors import CorruptFile, InvalidArgument, LabelerError, UnsupportedFormat
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,10 @@ FORMAT_TABLE: tuple[Format, ...] = (
     # Vorbis and Opus only: sniff() refuses other Ogg codecs (labeler.metadata.ogg.check_head).
     Format("ogg", "audio", (".ogg", ".oga", ".opus"), "audio/ogg", "ogg", (((0, b"OggS"),),), c2pa=False),
     Format("mp3", "audio", (".mp3",), "audio/mpeg", "id3"),
+    # An MP4, Matroska or WebM file with sound and no picture is audio (sniff_file / sniff_bytes).
     Format("m4a", "audio", (".m4a", ".m4b", ".mp4", ".aac"), "audio/mp4", "isobmff"),
+    Format("mka", "audio", (".mka", ".mkv"), "audio/x-matroska", "matroska", c2pa=False),
+    Format("weba", "audio", (".webm", ".weba"), "audio/webm", "matroska", c2pa=False),
     Format("mp4", "video", (".mp4", ".m4v", ".m4a", ".mov"), "video/mp4", "isobmff"),
     Format("mov", "video", (".mov", ".qt", ".mp4"), "video/quicktime", "isobmff"),
     # Matroska and WebM share the EBML magic 1A 45 DF A3; sniff() tells them apart by the header's DocType.
@@ -142,7 +148,9 @@ def sniff(head: bytes, name: str = "") -> str:
     """Return the format name for a file starting with ``head`` (at least 64 bytes if the file has them).
 
     ``name`` is only used to tell an audio-only ``.m4a`` from a video ``.mp4``
-    when the brand does not say. Raises :class:`UnsupportedFormat` otherwise.
+    when the brand does not say. Raises :class:`UnsupportedFormat` otherwise. The signature alone:
+    an MP4, Matroska or WebM file is named a video format here; :func:`sniff_file` and
+    :func:`sniff_bytes` look at its tracks.
     """
     ext = os.path.splitext(name)[1].lower()
     if not head:
@@ -196,7 +204,8 @@ def _after_id3(head: bytes) -> str:
 
 
 def sniff_file(path: str | os.PathLike[str]) -> str:
-    """Return the format name of the file at ``path`` (reads its first bytes)."""
+    """Return the format name of the file at ``path`` (reads its first bytes, and an MP4's, Matroska's
+    or WebM's track list: :func:`audio_only`)."""
     p = Path(path)
     with p.open("rb") as handle:
         head = handle.read(4096)
@@ -205,7 +214,41 @@ def sniff_file(path: str | os.PathLike[str]) -> str:
             handle.seek(10 + size + (10 if head[5] & 0x10 else 0))
             if handle.read(4) == b"fLaC":
                 return "flac"
-    return sniff(head, p.name)
+        return audio_only(sniff(head, p.name), handle)
+
+
+def sniff_bytes(data: bytes, name: str = "") -> str:
+    """Return the format name of a whole file in memory (:func:`sniff`, then :func:`audio_only`)."""
+    return audio_only(sniff(data, name), io.BytesIO(data))
+
+
+#: The audio format of each video container, for files of it that hold sound and no picture.
+AUDIO_ONLY = {"mp4": "m4a", "mkv": "mka", "webm": "weba"}
+
+
+def audio_only(fmt: str, src: BinaryIO) -> str:
+    """``fmt``, or its audio format (:data:`AUDIO_ONLY`) when the file ``src`` has an audio track and no
+    video track: a voice clip a browser recorded as WebM, or an MP4 exported without picture, is labeled
+    and verified as audio (audio watermark, audible cue), not refused for want of frames.
+
+    The track list is read from the container (``hdlr`` handler types of an MP4's tracks; the TrackType
+    of Matroska's TrackEntries before the first Cluster). A container too damaged to tell keeps ``fmt``:
+    its readers then say what is wrong.
+    """
+    if fmt not in AUDIO_ONLY:
+        return fmt
+    try:
+        if fmt == "mp4":
+            from labeler.metadata.bmff_boxes import track_handlers
+
+            kinds = {{b"vide": "video", b"soun": "audio"}.get(h, "other") for h in track_handlers(src)}
+        else:
+            from labeler.metadata.matroska import track_types
+
+            kinds = {{1: "video", 2: "audio"}.get(t, "other") for t in track_types(src)}
+    except LabelerError:
+        return fmt
+    return AUDIO_ONLY[fmt] if "audio" in kinds and "video" not in kinds else fmt
 
 
 def medium(fmt: str) -> str:

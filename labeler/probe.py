@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labeler.formats import Format, format_info, sniff, sniff_file
+from labeler.formats import Format, format_info, sniff_bytes, sniff_file
 
 if TYPE_CHECKING:
     from labeler.media.ffmpeg import MediaInfo
@@ -101,8 +101,8 @@ def probe_path(path: str | os.PathLike[str]) -> Probe:
 
 def probe_bytes(data: bytes, name: str = "") -> Probe:
     """Probe an encoded file in memory; ``name`` only tells ``m4a`` from ``mp4`` when the brand does not."""
-    # The whole buffer as the head: sniff looks past an ID3 tag (FLAC behind ID3) within it.
-    fmt = sniff(data, name)
+    # The whole buffer: sniff looks past an ID3 tag (FLAC behind ID3) and into an MP4's or WebM's tracks.
+    fmt = sniff_bytes(data, name)
     return Probe("bytes", fmt, format_info(fmt).medium, len(data), data=data)
 
 

@@ -12,7 +12,7 @@ from conftest import SAMPLES, ffmpeg_exe
 from PIL import Image
 
 from labeler.errors import LabelerError
-from labeler.formats import FORMAT_TABLE
+from labeler.formats import FORMAT_TABLE, sniff_bytes
 from labeler.metadata import Carrier, carrier_module
 
 VALUE = ('{"Label":"1","ContentProducer":"x","ProduceID":"contract","ReservedCode1":"",'
@@ -41,6 +41,11 @@ def unlabeled(tmp_path_factory) -> dict[str, bytes]:
     _ffmpeg("-i", str(SAMPLES / "speech.wav"), "-t", "1", "-c:a", "libvorbis", str(made["ogg"]))
     made["mov"] = d / "x.mov"
     _ffmpeg("-i", str(SAMPLES / "clip.mp4"), "-c", "copy", str(made["mov"]))
+    # Audio-only Matroska and WebM (a browser's recorded voice note is the latter)
+    made["mka"] = d / "x.mka"
+    _ffmpeg("-i", str(SAMPLES / "speech.wav"), "-t", "1", "-c:a", "libvorbis", str(made["mka"]))
+    made["weba"] = d / "x.webm"
+    _ffmpeg("-i", str(SAMPLES / "speech.wav"), "-t", "1", "-c:a", "libopus", str(made["weba"]))
     assert set(made) == {f.name for f in FORMAT_TABLE}, "a format of the table has no contract sample"
     return {fmt: Path(p).read_bytes() for fmt, p in made.items()}
 
@@ -50,6 +55,7 @@ def test_carrier_contract(unlabeled, fmt):
     module = carrier_module(fmt)
     assert isinstance(module, Carrier)
     original = unlabeled[fmt]
+    assert sniff_bytes(original) == fmt  # the sample is what the row says (audio-only: by its tracks)
     assert [f for f in module.read(io.BytesIO(original)) if f.standard] == []
     once = io.BytesIO()
     module.write(io.BytesIO(original), once, VALUE)

@@ -33,7 +33,7 @@ import soundfile as sf
 
 from labeler.atomic import atomic_output
 from labeler.errors import CorruptFile, InvalidArgument, LabelerError, UnsafeInput, UnsupportedFormat
-from labeler.formats import sniff
+from labeler.formats import sniff_bytes, sniff_file
 from labeler.media import ffmpeg as ff
 
 #: Most decoded sample bytes (float32) :func:`read_audio` holds: 2 GiB, about 3 h of 44.1 kHz stereo.
@@ -41,13 +41,23 @@ MAX_DECODED_BYTES = 1 << 31
 
 #: Output formats and how they are written.
 _SOUNDFILE_FORMATS = {"wav": ("WAV", "PCM_16"), "flac": ("FLAC", "PCM_16"), "ogg": ("OGG", "VORBIS")}
-_FFMPEG_FORMATS = {"mp3": ("libmp3lame", "192k"), "m4a": ("aac", "192k")}
+_FFMPEG_FORMATS = {"mp3": ("libmp3lame", "192k"), "m4a": ("aac", "192k"), "mka": ("flac", None),
+                   "weba": ("libopus", "128k")}
+#: Matroska and WebM audio keep the source's codec (WebM holds Opus or Vorbis only); other sources go to
+#: the format's default: FLAC in Matroska (lossless, so no generation is lost), Opus in WebM.
+_KEPT_CODECS = {
+    "mka": {"opus": "libopus", "vorbis": "libvorbis", "aac": "aac", "mp3": "libmp3lame", "flac": "flac"},
+    "weba": {"opus": "libopus", "vorbis": "libvorbis"},
+}
+#: ffmpeg's muxer for the formats whose extensions it may not know (``.weba``).
+_MUXERS = {"mka": "matroska", "weba": "webm"}
 _EXTENSIONS = {
     ".wav": "wav", ".wave": "wav", ".flac": "flac", ".ogg": "ogg", ".oga": "ogg", ".opus": "ogg",
-    ".mp3": "mp3", ".m4a": "m4a", ".m4b": "m4a", ".mp4": "m4a",
+    ".mp3": "mp3", ".m4a": "m4a", ".m4b": "m4a", ".mp4": "m4a", ".mka": "mka", ".weba": "weba",
 }
-# Containers sniffed as these go straight to ffmpeg (libsndfile's MP3 support is optional).
-_FFMPEG_FIRST = {"mp3", "m4a", "mp4", "mov"}
+# Containers sniffed as these go straight to ffmpeg (libsndfile's MP3 support is optional; it reads no
+# Matroska).
+_FFMPEG_FIRST = {"mp3", "m4a", "mp4", "mov", "mka", "weba", "mkv", "webm"}
 
 
 @dataclass(frozen=True)
@@ -139,10 +149,8 @@ def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
     size = os.path.getsize(path)
     if size == 0:
         raise CorruptFile("empty file (0 bytes)")
-    with open(path, "rb") as handle:
-        head = handle.read(4096)
     try:
-        kind: str | None = sniff(head, os.fspath(path))
+        kind: str | None = sniff_file(path)
     except LabelerError:
         kind = None
     if kind not in _FFMPEG_FIRST:
@@ -229,7 +237,7 @@ def _read_audio_bytes(data: bytes) -> AudioData:
     if not data:
         raise CorruptFile("empty file (0 bytes)")
     try:
-        kind: str | None = sniff(data)
+        kind: str | None = sniff_bytes(data)
     except LabelerError:
         kind = None
     if kind not in _FFMPEG_FIRST:
@@ -393,6 +401,7 @@ def write_audio(
     subtype: str | None = None,
     bitrate: str | int | None = None,
     metadata_from: str | os.PathLike[str] | None = None,
+    source_codec: str | None = None,
 ) -> None:
     """Encode samples and write them to ``path`` atomically.
 
@@ -406,7 +415,8 @@ def write_audio(
         Samples per second per channel, in Hz. For MP3 and M4A, ffmpeg resamples a rate the
         encoder cannot take to the nearest one it can (MP3: at most 48 kHz).
     format : str, optional
-        ``"wav"``, ``"flac"``, ``"ogg"``, ``"mp3"`` or ``"m4a"``; by default from the extension.
+        ``"wav"``, ``"flac"``, ``"ogg"``, ``"mp3"``, ``"m4a"``, ``"mka"`` (Matroska audio) or ``"weba"``
+        (WebM audio); by default from the extension.
     subtype : str, optional
         soundfile subtype for WAV/FLAC/OGG (``"PCM_16"``, ``"PCM_24"``, ``"FLOAT"``...);
         default ``PCM_16`` for WAV and FLAC, ``VORBIS`` for OGG. Not used for MP3/M4A.
@@ -418,6 +428,11 @@ def write_audio(
     metadata_from : path-like, optional
         MP3/M4A: copy the global tags (title, artist, an AIGC tag...) of this file into the output, so
         re-encoding a file does not drop its metadata. Not used for WAV/FLAC/OGG.
+        MKA/WebM: the same (Matroska's segment-wide tags).
+    source_codec : str, optional
+        MKA/WebM: the codec of the audio being replaced (ffmpeg's name: ``"opus"``, ``"vorbis"``,
+        ``"aac"``...), kept when the container holds it; otherwise FLAC (MKA) or Opus (WebM). A FLAC
+        output takes no ``bitrate``.
 
     Raises
     ------
@@ -431,7 +446,7 @@ def write_audio(
     fmt = (format or audio_format_for(path) or "").lower()
     if fmt not in _SOUNDFILE_FORMATS and fmt not in _FFMPEG_FORMATS:
         wanted = fmt or os.fspath(path)
-        raise UnsupportedFormat(f"cannot write audio as {wanted!r} (wav, flac, ogg, mp3, m4a)")
+        raise UnsupportedFormat(f"cannot write audio as {wanted!r} (wav, flac, ogg, mp3, m4a, mka, weba)")
     if int(sample_rate) != sample_rate or sample_rate <= 0:
         raise InvalidArgument(f"sample_rate must be a positive integer, got {sample_rate!r}")
     data = as_float_samples(samples)
@@ -455,7 +470,9 @@ def write_audio(
     if subtype is not None:
         raise InvalidArgument(f"subtype applies to wav, flac and ogg, not {fmt}")
     codec, default_rate = _FFMPEG_FORMATS[fmt]
-    _ffmpeg_encode(path, data, int(sample_rate), codec, str(bitrate or default_rate), metadata_from)
+    codec = _KEPT_CODECS.get(fmt, {}).get(source_codec or "", codec)
+    rate = None if codec == "flac" else str(bitrate or default_rate or "192k")
+    _ffmpeg_encode(path, data, int(sample_rate), codec, rate, metadata_from, _MUXERS.get(fmt))
 
 
 def _bits_per_second(bitrate: str | int) -> int:
@@ -500,8 +517,9 @@ def _ffmpeg_encode(
     data: np.ndarray,
     rate: int,
     codec: str,
-    bitrate: str,
+    bitrate: str | None,
     metadata_from: str | os.PathLike[str] | None = None,
+    muxer: str | None = None,
 ) -> None:
     with ff.output_path(path) as tmp:
         args = [
@@ -515,7 +533,8 @@ def _ffmpeg_encode(
                      "-map", "0:a", "-map_metadata", "1"]
             if codec == "aac":
                 args += ["-movflags", "use_metadata_tags"]
-        args += ["-c:a", codec, "-b:a", bitrate, "file:" + os.path.abspath(tmp)]
+        args += ["-c:a", codec] + (["-b:a", bitrate] if bitrate else []) + (["-f", muxer] if muxer else [])
+        args.append("file:" + os.path.abspath(tmp))
         with ff.stderr_file() as err:
             proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
             finished = broken = False

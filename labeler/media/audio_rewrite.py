@@ -55,19 +55,21 @@ def rewrite_audio_file(
     The one read/write path of the audio explicit labels. WAV, FLAC and OGG keep their soundfile
     subtype (``PCM_16``, ``PCM_24``, ``FLOAT``, ``VORBIS``, ``OPUS``...); OGG is re-encoded once at a bit
     rate at least the source's (the larger of its nominal and measured rate, from ffprobe; see
-    :func:`labeler.media.audio.write_audio`), libsndfile's default when ffprobe cannot tell. MP3 and
-    M4A are decoded and re-encoded (lossy, one extra generation) at the input's bit rate rounded to
-    the nearest of 64..320 kbit/s when ffprobe reports it, else 192 kbit/s. ``dst``'s extension picks
-    the format when it names one; otherwise the source's format is kept.
+    :func:`labeler.media.audio.write_audio`), libsndfile's default when ffprobe cannot tell. MP3,
+    M4A and audio-only Matroska / WebM are decoded and re-encoded (lossy, one extra generation) at the
+    input's bit rate rounded to the nearest of 64..320 kbit/s when ffprobe reports it, else 192 kbit/s;
+    Matroska / WebM keep their codec (Opus, Vorbis; AAC, MP3 and FLAC in Matroska; other codecs become
+    FLAC in Matroska, Opus in WebM). ``dst``'s extension picks the format when it names one; otherwise
+    the source's format is kept.
 
-    Tags survive the re-encode when the format stays the same. MP3/M4A: ffmpeg copies the global
-    tags. FLAC: every metadata block of the source but ``STREAMINFO`` and ``SEEKTABLE`` (Vorbis
-    comments, pictures, application blocks, padding; a leading ID3v2 tag too) is copied byte for byte
-    after the new ``STREAMINFO``; a ``CUESHEET`` gets its track offsets moved by the delay and its
-    lead-out set to the new length. WAV: every chunk of the source but ``fmt``, ``fact``, ``data``,
-    ``ds64`` and ``PEAK`` is copied byte for byte (``LIST``/``INFO``, ``id3``, ``bext``, ``iXML``,
-    ``AIGC``, ``plst``, ``LIST``/``adtl``...), before or after ``data`` as in the source, except that
-    the sample positions of ``cue`` points and ``smpl`` loops are moved by the delay, and the BWF
+    Tags survive the re-encode when the format stays the same. MP3/M4A: ffmpeg copies the global tags
+    (Matroska / WebM: the segment-wide ones). FLAC: every metadata block of the source but ``STREAMINFO``
+    and ``SEEKTABLE`` (Vorbis comments, pictures, application blocks, padding; a leading ID3v2 tag too) is
+    copied byte for byte after the new ``STREAMINFO``; a ``CUESHEET`` gets its track offsets moved by the
+    delay and its lead-out set to the new length. WAV: every chunk of the source but ``fmt``, ``fact``,
+    ``data``, ``ds64`` and ``PEAK`` is copied byte for byte (``LIST``/``INFO``, ``id3``, ``bext``,
+    ``iXML``, ``AIGC``, ``plst``, ``LIST``/``adtl``...), before or after ``data`` as in the source, except
+    that the sample positions of ``cue`` points and ``smpl`` loops are moved by the delay, and the BWF
     timecode (``bext`` TimeReference, iXML's ``TIMESTAMP_SAMPLES_SINCE_MIDNIGHT`` and
     ``BWF_TIME_REFERENCE``) is moved earlier by it, so the programme keeps its time of day. OGG: the
     Vorbis comments, through mutagen.
@@ -106,8 +108,9 @@ def rewrite_audio_file(
         delay = 0 if len(out) == len(data.samples) else None
     shift = _Shift(delay, len(out), data.sample_rate)
     fmt = audio_format_for(dst) or (data.format or "").lower()
-    if fmt in ("mp3", "m4a"):
-        write_audio(dst, out, data.sample_rate, format=fmt, bitrate=_bitrate_of(src), metadata_from=src)
+    if fmt in ("mp3", "m4a", "mka", "weba"):
+        write_audio(dst, out, data.sample_rate, format=fmt, bitrate=_bitrate_of(src), metadata_from=src,
+                    source_codec=data.subtype)
         return shift.notes
     if fmt not in _TAG_COPIERS:
         raise LabelerError(f"cannot write the labeled audio as {fmt or os.fspath(dst)!r}")

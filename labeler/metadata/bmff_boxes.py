@@ -12,6 +12,7 @@ writer (``keys``/``ilst``/XMP) live in :mod:`labeler.metadata.isobmff`, which us
 * :func:`child_boxes` lists the children of one box in a loaded buffer (callers follow fixed paths,
   never a recursive walk, so hostile nesting costs nothing); :func:`meta_first_child` tells ISO's
   full-box ``meta`` from QuickTime's plain one.
+* :func:`track_handlers` lists the tracks' handler types (``vide``, ``soun``...): what the file holds.
 * :func:`splice` replaces bytes inside a loaded box and fixes the sizes of the boxes enclosing them.
 * :func:`rewrite` copies a file with some top-level boxes replaced: a ``free``/``skip`` box between the
   edited boxes and the media data absorbs the size change when it can (then nothing moves); otherwise
@@ -190,6 +191,30 @@ def meta_first_child(buf: bytes, box: Box) -> int:
 def moov_root(buf: bytes) -> Box:
     """The moov box of a loaded moov (its header was made a plain 8-byte one by :func:`load_moov`)."""
     return Box(b"moov", 0, 8, len(buf))
+
+
+def track_handlers(src: BinaryIO) -> list[bytes]:
+    """The handler type of every track, in file order: ``moov/trak/mdia/hdlr`` (ISO/IEC 14496-12 8.4.3;
+    ``vide``, ``soun``, ``text``, ``meta``...).
+
+    Raises
+    ------
+    CorruptFile, UnsafeInput
+        As :func:`top_level` and :func:`load_moov` (no ``moov``, a damaged or oversized one).
+    """
+    budget = Budget()
+    _, moov = load_moov(src, top_level(src, budget))
+
+    def children(parent: Box, kind: bytes) -> list[Box]:
+        return [b for b in child_boxes(moov, parent, budget, strict=False)[0] if b.type == kind]
+
+    handlers = []
+    for trak in children(moov_root(moov), b"trak"):
+        for mdia in children(trak, b"mdia"):
+            # hdlr: version/flags (4), pre_defined (4), then handler_type
+            handlers += [bytes(moov[h.content + 8:h.content + 12]) for h in children(mdia, b"hdlr")
+                         if h.end - h.content >= 12]
+    return handlers
 
 
 # ----------------------------------------------------------------------------------------- moov edits

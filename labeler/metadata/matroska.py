@@ -140,6 +140,50 @@ def layout(src: BinaryIO, *, strict: bool = True) -> Layout:
     return Layout(doctype, segment, data_end, children, size)
 
 
+#: Segment children read past before :func:`track_types` gives up (muxers put Tracks within the first few).
+_TRACKS_WITHIN = 64
+_TRACK_ENTRY, _TRACK_TYPE = 0xAE, 0x83
+
+
+def track_types(src: BinaryIO) -> list[int]:
+    """The TrackType of every TrackEntry (RFC 9559 5.1.4.1.3: 1 video, 2 audio, 17 subtitle...), in order.
+
+    Only the Segment's elements before the first Cluster are walked (where muxers write ``Tracks``: ffmpeg,
+    mkvmerge, browsers' MediaRecorder) and only ``Tracks`` is loaded (at most :data:`MAX_TAGS` bytes).
+    An empty list means no ``Tracks`` was found there.
+
+    Raises
+    ------
+    UnsupportedFormat
+        Not Matroska or WebM.
+    CorruptFile, UnsafeInput
+        A damaged header or ``Tracks``, or one too large.
+    """
+    size = src.seek(0, os.SEEK_END)
+    src.seek(0)
+    head = src.read(_EBML_HEADER_MAX + 16)
+    if doctype_of(head) not in DOCTYPES:
+        raise UnsupportedFormat("not a Matroska or WebM file")
+    segment = _find_segment(src, ebml.read_header(head).end, size)
+    end = size if segment.size is None else min(segment.end, size)
+    pos = segment.start
+    for _ in range(_TRACKS_WITHIN):
+        if end - pos < 2:
+            break
+        element = _header(src, pos, end, unknown_ok=True)
+        if element.id == CLUSTER or element.size is None:
+            break
+        if element.id == TRACKS:
+            if element.size > MAX_TAGS:
+                raise UnsafeInput(f"Matroska Tracks of {element.size} bytes")
+            src.seek(element.start)
+            entries = ebml.parse_children(src.read(element.size), 1, 3)
+            return [ebml.read_uint(value) for entry, data in entries if entry.id == _TRACK_ENTRY
+                    for field, value in ebml.parse_children(data, 2, 3) if field.id == _TRACK_TYPE]
+        pos = element.end
+    return []
+
+
 def _find_segment(src: BinaryIO, pos: int, size: int) -> ebml.Element:
     # Void or CRC elements may sit between the EBML header and the Segment.
     for _ in range(16):

@@ -31,7 +31,7 @@ from typing import Any, BinaryIO
 
 from labeler.atomic import atomic_output, check_paths
 from labeler.errors import LabelerError
-from labeler.formats import EXTENSIONS, medium, sniff, sniff_file
+from labeler.formats import EXTENSIONS, medium, sniff_bytes, sniff_file
 from labeler.provenance.c2pa_manifest import (
     AIGC_ASSERTION,
     MIME_TYPES,
@@ -247,7 +247,7 @@ def sign_bytes(
     """
     started = time.perf_counter()
     data = bytes(data)
-    fmt = fmt or sniff(data)
+    fmt = fmt or sniff_bytes(data)
     mime = _mime(fmt, signer)
     timespan = (0, round(duration * 1000)) if soft_binding and duration and medium(fmt) != "image" else None
     name = title or f"untitled{EXTENSIONS[fmt][0]}"
