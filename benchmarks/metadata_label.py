@@ -41,7 +41,11 @@ def inputs(quick: bool, scratch: Path) -> list[Path]:
     Image.open(ROOT / "samples" / "photo.png").save(scratch / "photo.webp", quality=80)
     Image.open(ROOT / "samples" / "photo.png").save(scratch / "photo.tiff")
     Image.open(ROOT / "samples" / "photo.png").convert("P").save(scratch / "photo.gif")
+    Image.open(ROOT / "samples" / "photo.png").convert("RGB").save(scratch / "photo.avif", quality=75)
     ff = ffmpeg_exe()
+    # an audio-only WebM (a browser's voice note: Opus), labeled as audio (format weba)
+    subprocess.run([ff, "-v", "error", "-i", str(ROOT / "samples" / "speech.wav"), "-c:a", "libopus",
+                    str(scratch / "voice.webm")], check=True)
     subprocess.run([ff, "-v", "error", "-i", str(ROOT / "samples" / "speech.wav"), "-c:a", "aac",
                     str(scratch / "speech.m4a")], check=True)
     subprocess.run([ff, "-v", "error", "-i", str(ROOT / "samples" / "clip.mp4"), "-c", "copy", "-f", "mov",

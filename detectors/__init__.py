@@ -266,7 +266,13 @@ def _judge(report: Report, fmt: str, found: list[Any], pixels: _Pixels | None, p
         report.examined.append("c2pa")
     samples = _Samples(path) if report.medium == "audio" else None
     video = _VideoProbe(path) if report.medium == "video" and isinstance(path, Path) else None
-    if opts.key is not None and "watermark" in opts.layers:
+    if report.medium == "image" and not format_info(fmt).pillow:
+        pixels = None  # no decoder for this image codec here (HEIC: HEVC): the pixel layers cannot look
+        if opts.visible or (opts.key is not None and "watermark" in opts.layers):
+            report.warnings.append(f"{fmt} pixels cannot be decoded here (no HEVC decoder): the watermark "
+                                   "and the visible mark were not examined")
+    decodable = pixels is not None or report.medium != "image"
+    if opts.key is not None and "watermark" in opts.layers and decodable:
         report.examined.append("watermark")
         report.watermark = _guarded(report, "watermark", watermark_layer, pixels, report.medium, opts.key,
                                     metadata, path, samples, quick=opts.quick, video=video)

@@ -308,6 +308,8 @@ def verify_cmd(
             if report.metadata is not None:
                 for problem in report.metadata.problems:
                     click.echo(f"  problem: {problem}")
+            for warning in report.warnings:
+                click.echo(f"  warning: {warning}")
     sys.exit(EXIT_BAD_INPUT if unreadable else EXIT_OK)
 
 

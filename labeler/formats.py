@@ -79,6 +79,9 @@ FORMAT_TABLE: tuple[Format, ...] = (
            (((0, b"II*\x00"),), ((0, b"MM\x00*"),)), pixel_layers=True, pillow="TIFF"),
     Format("gif", "image", (".gif",), "image/gif", "gif", (((0, b"GIF87a"),), ((0, b"GIF89a"),)),
            pillow="GIF"),
+    # HEIF stills (ISO/IEC 23008-12), told from MP4 by the ftyp brands: AV1 (AVIF) or HEVC / generic.
+    Format("avif", "image", (".avif",), "image/avif", "heif", pillow="AVIF"),
+    Format("heic", "image", (".heic", ".heif", ".hif"), "image/heic", "heif"),
     Format("wav", "audio", (".wav", ".wave"), "audio/wav", "riff", _riff(b"WAVE", b"RIFF", b"RF64", b"BW64")),
     Format("flac", "audio", (".flac",), "audio/flac", "flac", (((0, b"fLaC"),),)),
     # Vorbis and Opus only: sniff() refuses other Ogg codecs (labeler.metadata.ogg.check_head).
@@ -142,6 +145,8 @@ def check_extension(fmt: str, path: str | os.PathLike[str]) -> None:
 # Top-level ISO-BMFF box types that may open a file without 'ftyp' (old QuickTime).
 _QT_FIRST_BOXES = {b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
 _M4A_BRANDS = {b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "}
+# HEIF still-image major brands of ISO/IEC 23008-12 (heic/heix/heim/heis: HEVC images; mif1/mif2: any).
+_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"mif1", b"mif2"}
 
 
 def sniff(head: bytes, name: str = "") -> str:
@@ -170,6 +175,9 @@ def sniff(head: bytes, name: str = "") -> str:
         return "mp3"
     if len(head) >= 12 and head[4:8] == b"ftyp":
         brand = head[8:12]
+        still = _heif_still(head)
+        if still:
+            return still
         if brand in _M4A_BRANDS:
             return "m4a"
         if brand == b"qt  ":
@@ -178,9 +186,21 @@ def sniff(head: bytes, name: str = "") -> str:
     if len(head) >= 8 and head[4:8] in _QT_FIRST_BOXES:
         return "mov"
     raise UnsupportedFormat(
-        "unrecognised file content (not JPEG, PNG, WebP, TIFF, GIF, WAV, MP3, FLAC, Ogg, MP4, MOV, M4A, "
-        "MKV or WebM)"
+        "unrecognised file content (not JPEG, PNG, WebP, TIFF, GIF, AVIF, HEIC, WAV, MP3, FLAC, Ogg, MP4, "
+        "MOV, M4A, MKV or WebM)"
     )
+
+
+def _heif_still(head: bytes) -> str | None:
+    """``"avif"`` or ``"heic"`` when the ``ftyp`` names a HEIF still image (major brand ``avif``, or a
+    HEIF major brand such as ``heic`` / ``mif1`` with ``avif`` among the compatible ones for AVIF);
+    None for movies and image sequences (``avis``, ``msf1``, ``hevc``: tracks, read as MP4)."""
+    size = int.from_bytes(head[:4], "big")
+    major = head[8:12]
+    compatible = {head[i:i + 4] for i in range(16, min(size, len(head)) - 3, 4)}
+    if major == b"avif" or (major in _HEIF_BRANDS and b"avif" in compatible):
+        return "avif"
+    return "heic" if major in _HEIF_BRANDS else None
 
 
 def _ebml(head: bytes) -> str:

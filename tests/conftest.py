@@ -138,3 +138,59 @@ def aigc_serve(tmp_path_factory: pytest.TempPathFactory, *args: str):
         proc.terminate()
         proc.wait(timeout=30)
     assert list(tmp.iterdir()) == [], "aigc serve left files in its temporary folder"
+
+
+def make_heic(path: Path, width: int = 256, height: int = 192) -> Path:
+    """Write a real HEIC still (one x265 intra frame in an ISO/IEC 23008-12 file) to ``path``.
+
+    ffmpeg writes no HEIF, so the frame is encoded to a one-sample MP4 and its ``hvcC`` configuration
+    and sample are moved into the HEIF item boxes (``hvc1`` item, ``hvcC`` and ``ispe`` properties),
+    as libheif lays out a camera's HEIC.
+    """
+    import struct
+
+    from labeler.metadata.bmff_boxes import Box, Budget, child_boxes, load_moov, moov_root, top_level
+
+    mp4 = path.with_suffix(".tmp.mp4")
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={width}x{height}",
+                    "-frames:v", "1", "-c:v", "libx265", "-x265-params", "log-level=none", "-tag:v", "hvc1",
+                    "-pix_fmt", "yuv420p", str(mp4)], check=True, capture_output=True)
+    with open(mp4, "rb") as f:
+        budget = Budget()
+        layout = top_level(f, budget)
+        _, moov = load_moov(f, layout)
+        node = moov_root(moov)
+        for kind in (b"trak", b"mdia", b"minf", b"stbl"):
+            node = next(b for b in child_boxes(moov, node, budget)[0] if b.type == kind)
+        tables = {b.type: b for b in child_boxes(moov, node, budget)[0]}
+        stsd = tables[b"stsd"]
+        entry_size = struct.unpack_from(">I", moov, stsd.content + 8)[0]
+        entry = Box(b"hvc1", stsd.content + 8, 8, stsd.content + 8 + entry_size)
+        hvcc = next(b for b in child_boxes(moov, entry, budget, entry.content + 78)[0] if b.type == b"hvcC")
+        stsz = tables[b"stsz"].content  # version/flags, sample_size (0: a table of sizes follows), count
+        size = struct.unpack_from(">I", moov, stsz + 4)[0] or struct.unpack_from(">I", moov, stsz + 12)[0]
+        offset = struct.unpack_from(">I", moov, tables[b"stco"].content + 8)[0]
+        f.seek(offset)
+        sample = f.read(size)
+    mp4.unlink()
+
+    def box(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I4s", 8 + len(body), kind) + body
+
+    def full(kind: bytes, body: bytes, version: int = 0) -> bytes:
+        return box(kind, struct.pack(">B3x", version) + body)
+
+    ftyp = box(b"ftyp", b"heic" + bytes(4) + b"mif1heic")
+    ispe = full(b"ispe", struct.pack(">II", width, height))
+    iprp = box(b"iprp", box(b"ipco", bytes(moov[hvcc.start:hvcc.end]) + ispe)
+               + full(b"ipma", struct.pack(">IHBBB", 1, 1, 2, 0x81, 0x02)))
+    head = (full(b"hdlr", bytes(4) + b"pict" + bytes(12) + b"\x00") + full(b"pitm", struct.pack(">H", 1))
+            + full(b"iinf", struct.pack(">H", 1) + full(b"infe", struct.pack(">HH", 1, 0) + b"hvc1\x00", 2)))
+
+    def meta(at: int) -> bytes:
+        iloc = full(b"iloc", struct.pack(">HH", 0x4400, 1) + struct.pack(">HHHII", 1, 0, 1, at, len(sample)))
+        return full(b"meta", head + iloc + iprp)
+
+    start = len(ftyp) + len(meta(0)) + 8
+    path.write_bytes(ftyp + meta(start) + box(b"mdat", sample))
+    return path

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLES, ffmpeg_exe
+from conftest import SAMPLES, ffmpeg_exe, make_heic
 from PIL import Image
 
 from labeler.errors import LabelerError
@@ -39,6 +39,9 @@ def unlabeled(tmp_path_factory) -> dict[str, bytes]:
     _ffmpeg("-i", str(SAMPLES / "speech.wav"), "-t", "1", "-c:a", "aac", "-b:a", "64k", str(made["m4a"]))
     made["ogg"] = d / "x.ogg"
     _ffmpeg("-i", str(SAMPLES / "speech.wav"), "-t", "1", "-c:a", "libvorbis", str(made["ogg"]))
+    made["avif"] = d / "x.avif"
+    small.save(made["avif"], "AVIF")
+    made["heic"] = make_heic(d / "x.heic")
     made["mov"] = d / "x.mov"
     _ffmpeg("-i", str(SAMPLES / "clip.mp4"), "-c", "copy", str(made["mov"]))
     # Audio-only Matroska and WebM (a browser's recorded voice note is the latter)

@@ -1,6 +1,6 @@
 """Implicit metadata labels (GB 45438-2025 section 6, Appendix E): one carrier module per container.
 
-Each carrier module (``jpeg``, ``png``, ``webp``, ``tiff``, ``gif``, ``riff``,
+Each carrier module (``jpeg``, ``png``, ``webp``, ``tiff``, ``gif``, ``heif``, ``riff``,
 ``id3``, ``flac``, ``ogg``, ``isobmff``, ``matroska``) exposes the same two functions:
 
 ``read(src: BinaryIO) -> list[FoundLabel]``

@@ -444,9 +444,10 @@ def plan_layout(layout: Layout, sizes: dict[int, int]) -> tuple[list[int | None]
     return starts, padding
 
 
-def _patch_offsets(src: BinaryIO, layout: Layout, replaced: dict[int, bytearray], moov_index: int,
+def _patch_offsets(src: BinaryIO, layout: Layout, replaced: dict[int, bytearray], edited: int,
                    move: Relocation, budget: Budget) -> None:
-    """Shift the absolute offsets of ``mfra``, top-level ``meta`` and ``moov`` (loaded into ``replaced``)."""
+    """Shift the absolute offsets of ``mfra``, top-level ``meta`` and ``moov`` (loaded into ``replaced``);
+    ``replaced[edited]`` is the edited ``moov`` or top-level ``meta`` (a plain 8-byte header)."""
     for i, box in enumerate(layout.boxes):
         if box.type == b"mfra":
             replaced[i] = load_box(src, box, limits.MAX_MOOV)
@@ -455,7 +456,11 @@ def _patch_offsets(src: BinaryIO, layout: Layout, replaced: dict[int, bytearray]
             data = load_box(src, box, limits.MAX_MOOV)
             patch_meta_iloc(data, Box(b"meta", 0, box.header, len(data)), move, budget)
             replaced[i] = data
-    patch_moov(replaced[moov_index], move, budget)
+    data = replaced[edited]
+    if layout.boxes[edited].type == b"meta":
+        patch_meta_iloc(data, Box(b"meta", 0, 8, len(data)), move, budget)
+    else:
+        patch_moov(data, move, budget)
 
 
 def _copy_boxes(src: BinaryIO, dst: BinaryIO, layout: Layout, replaced: dict[int, bytearray],
@@ -482,11 +487,12 @@ def _copy_boxes(src: BinaryIO, dst: BinaryIO, layout: Layout, replaced: dict[int
     copy_stream(src, dst, layout.size - layout.tail)
 
 
-def rewrite(src: BinaryIO, dst: BinaryIO, layout: Layout, replaced: dict[int, bytearray], moov_index: int,
+def rewrite(src: BinaryIO, dst: BinaryIO, layout: Layout, replaced: dict[int, bytearray], edited: int,
             budget: Budget) -> None:
     """Copy the file ``src`` (walked into ``layout``) to ``dst`` with the top-level boxes in ``replaced``.
 
-    ``replaced`` maps a top-level box's index to its new bytes (``moov_index`` must be among them); the
+    ``replaced`` maps a top-level box's index to its new bytes; ``edited`` is the index of the edited
+    ``moov`` (a movie) or top-level ``meta`` (a HEIF image), whose offsets are shifted too. The
     first ``free``/``skip`` box after an edit and before media data absorbs the size change when it
     can; otherwise every absolute file offset is shifted (see the module notes). ``replaced`` gains
     the patched copies of the boxes whose offsets were shifted.
@@ -494,5 +500,5 @@ def rewrite(src: BinaryIO, dst: BinaryIO, layout: Layout, replaced: dict[int, by
     starts, padding = plan_layout(layout, {i: len(data) for i, data in replaced.items()})
     move = Relocation(layout.boxes, starts)
     if move.moves:
-        _patch_offsets(src, layout, replaced, moov_index, move, budget)
+        _patch_offsets(src, layout, replaced, edited, move, budget)
     _copy_boxes(src, dst, layout, replaced, padding, move)
