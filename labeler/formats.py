@@ -95,6 +95,7 @@ FORMAT_TABLE: tuple[Format, ...] = (
     Format("mov", "video", (".mov", ".qt", ".mp4"), "video/quicktime", "isobmff"),
     # Matroska and WebM share the EBML magic 1A 45 DF A3; sniff() tells them apart by the header's DocType.
     Format("mkv", "video", (".mkv", ".mk3d"), "video/x-matroska", "matroska", c2pa=False),
+    Format("flv", "video", (".flv",), "video/x-flv", "flv", (((0, b"FLV\x01"),),), c2pa=False),
     Format("webm", "video", (".webm",), "video/webm", "matroska", c2pa=False),
 )
 _BY_NAME = {f.name: f for f in FORMAT_TABLE}
@@ -187,7 +188,7 @@ def sniff(head: bytes, name: str = "") -> str:
         return "mov"
     raise UnsupportedFormat(
         "unrecognised file content (not JPEG, PNG, WebP, TIFF, GIF, AVIF, HEIC, WAV, MP3, FLAC, Ogg, MP4, "
-        "MOV, M4A, MKV or WebM)"
+        "MOV, M4A, MKV, WebM or FLV)"
     )
 
 

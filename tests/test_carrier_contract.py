@@ -42,6 +42,8 @@ def unlabeled(tmp_path_factory) -> dict[str, bytes]:
     made["avif"] = d / "x.avif"
     small.save(made["avif"], "AVIF")
     made["heic"] = make_heic(d / "x.heic")
+    made["flv"] = d / "x.flv"
+    _ffmpeg("-i", str(SAMPLES / "clip.mp4"), "-c:v", "copy", "-c:a", "aac", str(made["flv"]))
     made["mov"] = d / "x.mov"
     _ffmpeg("-i", str(SAMPLES / "clip.mp4"), "-c", "copy", str(made["mov"]))
     # Audio-only Matroska and WebM (a browser's recorded voice note is the latter)
