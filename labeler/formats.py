@@ -96,6 +96,7 @@ FORMAT_TABLE: tuple[Format, ...] = (
     # Matroska and WebM share the EBML magic 1A 45 DF A3; sniff() tells them apart by the header's DocType.
     Format("mkv", "video", (".mkv", ".mk3d"), "video/x-matroska", "matroska", c2pa=False),
     Format("flv", "video", (".flv",), "video/x-flv", "flv", (((0, b"FLV\x01"),),), c2pa=False),
+    Format("avi", "video", (".avi",), "video/x-msvideo", "avi", _riff(b"AVI ", b"RIFF")),
     Format("webm", "video", (".webm",), "video/webm", "matroska", c2pa=False),
 )
 _BY_NAME = {f.name: f for f in FORMAT_TABLE}
@@ -188,7 +189,7 @@ def sniff(head: bytes, name: str = "") -> str:
         return "mov"
     raise UnsupportedFormat(
         "unrecognised file content (not JPEG, PNG, WebP, TIFF, GIF, AVIF, HEIC, WAV, MP3, FLAC, Ogg, MP4, "
-        "MOV, M4A, MKV, WebM or FLV)"
+        "MOV, M4A, MKV, WebM, FLV or AVI)"
     )
 
 

@@ -44,6 +44,8 @@ def unlabeled(tmp_path_factory) -> dict[str, bytes]:
     made["heic"] = make_heic(d / "x.heic")
     made["flv"] = d / "x.flv"
     _ffmpeg("-i", str(SAMPLES / "clip.mp4"), "-c:v", "copy", "-c:a", "aac", str(made["flv"]))
+    made["avi"] = d / "x.avi"
+    _ffmpeg("-i", str(SAMPLES / "clip.mp4"), "-c:v", "mpeg4", "-c:a", "libmp3lame", str(made["avi"]))
     made["mov"] = d / "x.mov"
     _ffmpeg("-i", str(SAMPLES / "clip.mp4"), "-c", "copy", str(made["mov"]))
     # Audio-only Matroska and WebM (a browser's recorded voice note is the latter)

@@ -110,3 +110,15 @@ def test_verify_sniffs_once():
     with _Count() as count:
         verify(SAMPLES / "photo.jpg")
     assert count.calls["sniff"] == 1
+
+
+def test_the_page_accepts_every_format():
+    """The verification page's file picker offers every extension of the format table."""
+    import re
+
+    from labeler.formats import EXTENSIONS
+
+    page = (SAMPLES.parent / "labeler" / "server" / "static" / "index.html").read_text()
+    accept = set(re.search(r'accept="([^"]+)"', page).group(1).split(","))
+    missing = sorted(e for exts in EXTENSIONS.values() for e in exts if e not in accept)
+    assert missing == []

@@ -1,7 +1,7 @@
 """Implicit metadata labels (GB 45438-2025 section 6, Appendix E): one carrier module per container.
 
 Each carrier module (``jpeg``, ``png``, ``webp``, ``tiff``, ``gif``, ``heif``, ``riff``,
-``id3``, ``flac``, ``ogg``, ``isobmff``, ``matroska``, ``flv``) exposes the same two functions:
+``id3``, ``flac``, ``ogg``, ``isobmff``, ``matroska``, ``flv``, ``avi``) exposes the same two functions:
 
 ``read(src: BinaryIO) -> list[FoundLabel]``
     Every AIGC label value found in the file, standard carrier first,
