@@ -109,6 +109,8 @@ def test_label_and_verify_as_audio(made, tmp_path, name, codec):
             "--layers", "watermark,visible,metadata", "--key-file", str(key), check=True)
     report = _verify(out, key)
     assert report["medium"] == "audio" and report["verdict"] == "confirmed"
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.validate(report, json.loads((SAMPLES.parent / "docs" / "report.schema.json").read_text()))
     wm = report["layers"]["watermark"]
     assert wm["method"] == "audio" and wm["payload"] == payload_from_produce_id(f"ao-{name}").hex()
     assert wm["matches_metadata"] is True and wm["p_value"] < 1e-6

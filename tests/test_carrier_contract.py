@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import subprocess
 from pathlib import Path
 
@@ -77,3 +78,18 @@ def test_carrier_contract(unlabeled, fmt):
     for cut in (len(original) // 2, 16):
         with contextlib.suppress(LabelerError):
             module.read(io.BytesIO(original[:cut]))
+
+
+@pytest.mark.parametrize("fmt", [f.name for f in FORMAT_TABLE])
+def test_report_matches_the_documented_schema(unlabeled, fmt, tmp_path):
+    """verify's report on a labeled file of every format validates against docs/report.schema.json."""
+    jsonschema = pytest.importorskip("jsonschema")
+    from detectors import verify
+    from labeler.formats import EXTENSIONS
+
+    path = tmp_path / f"labeled{EXTENSIONS[fmt][0]}"
+    with open(path, "wb") as out:
+        carrier_module(fmt).write(io.BytesIO(unlabeled[fmt]), out, VALUE)
+    report = verify(path, visible=False).to_dict()
+    assert report["format"] == fmt and report["layers"]["metadata"]["present"]
+    jsonschema.validate(report, json.loads((SAMPLES.parent / "docs" / "report.schema.json").read_text()))

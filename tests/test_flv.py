@@ -130,6 +130,9 @@ def test_every_layer_on_flv(clip, tmp_path):
     proc = run_cli("verify", "--json", str(out), "--key-file", str(key))
     report = json.loads(proc.stdout)
     assert report["format"] == "flv" and report["verdict"] == "confirmed"
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((Path(__file__).resolve().parents[1] / "docs" / "report.schema.json").read_text())
+    jsonschema.validate(report, schema)  # a video watermark's method, an FLV carrier
     assert report["layers"]["watermark"]["matches_metadata"] is True
     assert report["layers"]["visible"]["present"] is True
     assert [s.codec for s in ff.probe(out).streams] == ["h264", "aac"]
