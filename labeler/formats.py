@@ -80,7 +80,7 @@ FORMAT_TABLE: tuple[Format, ...] = (
     Format("gif", "image", (".gif",), "image/gif", "gif", (((0, b"GIF87a"),), ((0, b"GIF89a"),)),
            pillow="GIF"),
     # HEIF stills (ISO/IEC 23008-12), told from MP4 by the ftyp brands: AV1 (AVIF) or HEVC / generic.
-    Format("avif", "image", (".avif",), "image/avif", "heif", pillow="AVIF"),
+    Format("avif", "image", (".avif",), "image/avif", "heif", pixel_layers=True, pillow="AVIF"),
     Format("heic", "image", (".heic", ".heif", ".hif"), "image/heic", "heif"),
     Format("wav", "audio", (".wav", ".wave"), "audio/wav", "riff", _riff(b"WAVE", b"RIFF", b"RF64", b"BW64")),
     Format("flac", "audio", (".flac",), "audio/flac", "flac", (((0, b"fLaC"),),)),

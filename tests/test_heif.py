@@ -188,3 +188,20 @@ def test_heic_decodes_the_same_after_labeling(files, tmp_path):
     with open(files["heic"], "rb") as src, open(out, "wb") as dst:
         heif.write(src, dst, VALUE)
     assert frame(out) == before and len(before) == 256 * 192
+
+
+def test_pixel_layers_on_avif(files, tmp_path):
+    """AVIF takes the watermark and the visible mark (Pillow decodes and re-encodes AV1), metadata after."""
+    key = tmp_path / "wm.key"
+    run_cli("keygen", str(key), check=True)
+    out = tmp_path / "labeled.avif"
+    run_cli("label", str(files["avif-xmp"]), str(out), "--producer", PRODUCER, "--produce-id", "avif-px",
+            "--layers", "watermark,visible,metadata", "--key-file", str(key), check=True)
+    report, _ = _verify(out, "--key-file", str(key))
+    assert report["format"] == "avif" and report["verdict"] == "confirmed"
+    assert report["layers"]["watermark"]["matches_metadata"] is True
+    assert report["layers"]["visible"]["present"] is True
+    with Image.open(out) as im:
+        assert im.format == "AVIF" and im.size == (320, 240)
+        assert b"kept title" in im.info["xmp"]  # the source's XMP went through the re-encode
+    assert '"ProduceID":"avif-px"' in heif.read(io.BytesIO(out.read_bytes()))[0].raw

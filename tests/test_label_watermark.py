@@ -83,7 +83,7 @@ def test_relabeled_with_other_id_is_flagged(marked, keys, tmp_path):
     [
         ("photo.jpg", [], "needs a key"),
         # GIF's 256-colour palette would ruin the mark and the picture: no stage takes it.
-        ("anim.gif", ["--key-file", "KEY"], "the watermark layer supports jpeg, png, webp, tiff, wav"),
+        ("anim.gif", ["--key-file", "KEY"], "the watermark layer supports jpeg, png, webp, tiff, avif, wav"),
     ],
 )
 def test_watermark_layer_errors(keys, tmp_path, src, extra, needle):

@@ -32,7 +32,7 @@ def test_every_fact_about_a_format_comes_from_its_row():
             for at, sig in alt:
                 head[at:at + len(sig)] = sig
             assert sniff(bytes(head)) == row.name
-    assert PIXEL_FORMATS == ("jpeg", "png", "webp", "tiff")
+    assert PIXEL_FORMATS == ("jpeg", "png", "webp", "tiff", "avif")
     with pytest.raises(UnsupportedFormat, match="unknown format 'bmp'"):
         format_info("bmp")
 

@@ -49,12 +49,12 @@ def write_image(
         See :func:`image_from_array`. An :class:`ImageData` also serves as ``like``
         when ``like`` is not given.
     format : str, optional
-        ``"jpeg"``, ``"png"``, ``"webp"``, ``"tiff"`` or ``"gif"``; by default from the
+        ``"jpeg"``, ``"png"``, ``"webp"``, ``"tiff"``, ``"gif"`` or ``"avif"``; by default from the
         extension of ``path``, else ``like.format``.
     like : ImageData, optional
         Image whose ICC profile, EXIF, XMP and dpi are written with the pixels.
     quality : int
-        JPEG and lossy WebP quality, 1..100.
+        JPEG, lossy WebP and AVIF quality, 1..100.
     lossless : bool
         Lossless WebP; also when ``like`` was a lossless WebP (a lossless file stays lossless).
 
@@ -120,8 +120,8 @@ def encode_image(
             options["transparency"] = transparency
     else:
         im = Image.fromarray(arr)
-    if fmt == "webp" and channels < 3:
-        im = im.convert("RGBA" if channels == 2 else "RGB")  # WebP has no grey pixel format
+    if fmt in ("webp", "avif") and channels < 3:
+        im = im.convert("RGBA" if channels == 2 else "RGB")  # no grey pixel format (AVIF: in Pillow)
     if fmt != "gif":
         if icc:
             options["icc_profile"] = icc
@@ -141,6 +141,8 @@ def encode_image(
         options["quality"] = quality
     elif fmt == "webp":
         options.update(quality=quality, lossless=lossless, method=4)
+    elif fmt == "avif":
+        options["quality"] = quality  # libavif's 0..100 (AV1 is lossy here: one more generation)
     elif fmt == "png":
         options["compress_level"] = 6
     out = io.BytesIO()
