@@ -53,6 +53,11 @@ def webp(q: int) -> ImageAttack:
     return lambda a, rng: reencode(a, "WEBP", quality=q)
 
 
+def avif(q: int) -> ImageAttack:
+    """An AVIF re-encode (Pillow's libavif, its default speed), as CDNs serve images now."""
+    return lambda a, rng: reencode(a, "AVIF", quality=q)
+
+
 def resize(f: float) -> ImageAttack:
     def run(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         h, w = a.shape[:2]
