@@ -194,3 +194,31 @@ def make_heic(path: Path, width: int = 256, height: int = 192) -> Path:
     start = len(ftyp) + len(meta(0)) + 8
     path.write_bytes(ftyp + meta(start) + box(b"mdat", sample))
     return path
+
+
+def label_json(produce_id: str) -> str:
+    """A compliant label value (the seven Appendix E keys), ``produce_id`` its ProduceID and PropagateID."""
+    import json
+
+    return json.dumps({"Label": "1", "ContentProducer": "x", "ProduceID": produce_id, "ReservedCode1": "",
+                       "ContentPropagator": "x", "PropagateID": produce_id, "ReservedCode2": ""},
+                      separators=(",", ":"))
+
+
+def assert_carrier_fails_cleanly(carrier, base: bytes, seed: int, rounds: int = 300,
+                                 shortest: int = 4) -> None:
+    """Cut and bit-flipped copies of ``base``: the carrier's read and write raise a LabelerError or work,
+    never another exception (a hostile or damaged file is a one-line error)."""
+    import contextlib
+    import io
+
+    from labeler.errors import LabelerError
+
+    rng = np.random.default_rng(seed)
+    for _ in range(rounds):
+        buf = bytearray(base[: int(rng.integers(shortest, len(base) + 1))])
+        buf[int(rng.integers(0, len(buf)))] ^= 1 << int(rng.integers(0, 8))
+        with contextlib.suppress(LabelerError):
+            carrier.read(io.BytesIO(bytes(buf)))
+        with contextlib.suppress(LabelerError):
+            carrier.write(io.BytesIO(bytes(buf)), io.BytesIO(), label_json("mutant"))

@@ -5,24 +5,21 @@ Before 2026-12-06 an AVI file was refused as unrecognised content, although the 
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import struct
 import subprocess
 from pathlib import Path
 
-import numpy as np
 import pytest
-from conftest import PRODUCER, ffmpeg_exe, run_cli
+from conftest import PRODUCER, assert_carrier_fails_cleanly, ffmpeg_exe, label_json, run_cli
 
-from labeler.errors import LabelerError, UnsupportedFormat
+from labeler.errors import UnsupportedFormat
 from labeler.formats import sniff_file
 from labeler.media import ffmpeg as ff
 from labeler.metadata import avi
 
-VALUE = ('{"Label":"1","ContentProducer":"x","ProduceID":"avi-1","ReservedCode1":"","ContentPropagator":"x",'
-         '"PropagateID":"avi-1","ReservedCode2":""}')
+VALUE = label_json("avi-1")
 
 
 @pytest.fixture(scope="module")
@@ -94,15 +91,7 @@ def test_appended_after_the_index_when_there_is_no_room(clip, tmp_path):
 
 
 def test_damaged_files_fail_cleanly(clip):
-    rng = np.random.default_rng(5)
-    base = clip.read_bytes()[:12000]
-    for _ in range(300):
-        buf = bytearray(base[: int(rng.integers(4, len(base) + 1))])
-        buf[int(rng.integers(0, len(buf)))] ^= 1 << int(rng.integers(0, 8))
-        with contextlib.suppress(LabelerError):
-            avi.read(io.BytesIO(bytes(buf)))
-        with contextlib.suppress(LabelerError):
-            avi.write(io.BytesIO(bytes(buf)), io.BytesIO(), VALUE)
+    assert_carrier_fails_cleanly(avi, clip.read_bytes()[:12000], seed=5)
 
 
 def test_every_layer_on_avi(clip, tmp_path):

@@ -5,24 +5,20 @@ Before 2026-12-06 an FLV file was refused as unrecognised content, although the 
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import struct
 import subprocess
 from pathlib import Path
 
-import numpy as np
 import pytest
-from conftest import PRODUCER, ffmpeg_exe, run_cli
+from conftest import PRODUCER, assert_carrier_fails_cleanly, ffmpeg_exe, label_json, run_cli
 
-from labeler.errors import LabelerError
 from labeler.formats import sniff_file
 from labeler.media import ffmpeg as ff
 from labeler.metadata import flv
 
-VALUE = ('{"Label":"1","ContentProducer":"x","ProduceID":"flv-1","ReservedCode1":"","ContentPropagator":"x",'
-         '"PropagateID":"flv-1","ReservedCode2":""}')
+VALUE = label_json("flv-1")
 
 
 @pytest.fixture(scope="module")
@@ -110,15 +106,7 @@ def test_other_aigc_keys_are_non_standard(tmp_path):
 
 
 def test_damaged_files_fail_cleanly(clip):
-    rng = np.random.default_rng(11)
-    base = clip.read_bytes()[:4096]
-    for _ in range(400):
-        buf = bytearray(base[: int(rng.integers(4, len(base) + 1))])
-        buf[int(rng.integers(0, len(buf)))] ^= 1 << int(rng.integers(0, 8))
-        with contextlib.suppress(LabelerError):
-            flv.read(io.BytesIO(bytes(buf)))
-        with contextlib.suppress(LabelerError):
-            flv.write(io.BytesIO(bytes(buf)), io.BytesIO(), VALUE)
+    assert_carrier_fails_cleanly(flv, clip.read_bytes()[:4096], seed=11, rounds=400)
 
 
 def test_every_layer_on_flv(clip, tmp_path):
