@@ -268,9 +268,12 @@ def _judge(report: Report, fmt: str, found: list[Any], pixels: _Pixels | None, p
     video = _VideoProbe(path) if report.medium == "video" and isinstance(path, Path) else None
     if report.medium == "image" and not format_info(fmt).pillow:
         pixels = None  # no decoder for this image codec here (HEIC: HEVC): the pixel layers cannot look
-        if opts.visible or (opts.key is not None and "watermark" in opts.layers):
-            report.warnings.append(f"{fmt} pixels cannot be decoded here (no HEVC decoder): the watermark "
-                                   "and the visible mark were not examined")
+        asked = [name for name, wanted in (("watermark", opts.key is not None and "watermark" in opts.layers),
+                                           ("visible mark", opts.visible)) if wanted]
+        if asked:
+            verb = "were" if len(asked) > 1 else "was"
+            report.warnings.append(f"{fmt} pixels cannot be decoded here (no HEVC decoder): the "
+                                   f"{' and the '.join(asked)} {verb} not examined")
     decodable = pixels is not None or report.medium != "image"
     if opts.key is not None and "watermark" in opts.layers and decodable:
         report.examined.append("watermark")
