@@ -194,3 +194,44 @@ def test_pixel_layers_on_avif(files, tmp_path):
         assert im.format == "AVIF" and im.size == (320, 240)
         assert b"kept title" in im.info["xmp"]  # the source's XMP went through the re-encode
     assert '"ProduceID":"avif-px"' in heif.read(io.BytesIO(out.read_bytes()))[0].raw
+
+
+def _apple_like(data: bytes) -> bytes:
+    """The HEIC with an ``iloc`` of version 1 whose image offset sits in base_offset (as Apple's files
+    store it), and an Exif item whose bytes live in ``idat`` (construction method 1); no free box, so a
+    label moves the image data and its base offset must follow."""
+    src = io.BytesIO(data)
+    layout, index, meta, budget = heif._load(src)
+    iloc = heif._parse_iloc(meta.buf, meta.iloc, budget)
+    image = next(e for e in iloc.entries if e.item == meta.primary)
+    start, length = image.base + image.extents[0].offset, image.extents[0].length
+    iloc.version, iloc.sizes = 1, (4, 4, 4, 0)
+    iloc.entries.append(heif._Location(7, 1, 0, 0, [heif._Extent(0, 0, len(EXIF))]))
+    infe = heif.box_bytes(b"infe", struct.pack(">B3xHH", 2, 7, 0) + b"Exif\x00")
+
+    def rebuilt(shift: int) -> bytes:
+        image.base, image.extents = start + shift, [heif._Extent(0, 0, length)]
+        boxes = {b"iloc": heif._iloc_bytes(iloc, set())[0], b"iinf": heif._iinf_plus(meta, infe),
+                 b"idat": heif.box_bytes(b"idat", EXIF)}
+        return bytes(heif._rebuild(meta, boxes)[0])
+
+    old = layout.boxes[index]
+    new_meta = rebuilt(len(rebuilt(0)) - old.size)
+    return data[:old.start] + new_meta + data[old.end:]
+
+
+EXIF = b"\x00\x00\x00\x06Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08\x00\x00"
+
+
+def test_iloc_v1_base_offsets_and_idat_items_survive(files):
+    data = _apple_like(files["heic"].read_bytes())
+    assert _image_item(data) == _image_item(files["heic"].read_bytes())
+    out = io.BytesIO()
+    heif.write(io.BytesIO(data), out, VALUE)
+    labeled = out.getvalue()
+    assert _image_item(labeled) == _image_item(data)
+    src = io.BytesIO(labeled)
+    layout, _, meta, budget = heif._load(src)
+    exif = next(e for e in heif._parse_iloc(meta.buf, meta.iloc, budget).entries if e.item == 7)
+    assert heif._item_data(src, meta, exif, layout.size) == EXIF
+    assert [f.raw for f in heif.read(io.BytesIO(labeled))] == [VALUE]
