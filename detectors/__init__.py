@@ -266,14 +266,16 @@ def _judge(report: Report, fmt: str, found: list[Any], pixels: _Pixels | None, p
         report.examined.append("c2pa")
     samples = _Samples(path) if report.medium == "audio" else None
     video = _VideoProbe(path) if report.medium == "video" and isinstance(path, Path) else None
-    if report.medium == "image" and not format_info(fmt).pillow:
-        pixels = None  # no decoder for this image codec here (HEIC: HEVC): the pixel layers cannot look
+    if report.medium == "image" and not format_info(fmt).pillow and pixels is not None:
+        # HEIC: Pillow has no HEVC decoder; ffmpeg 7.1+ decodes it (labeler.media.heic). Tried once here:
+        # where it cannot, one warning says so and the pixel layers are left out, not reported as failed.
         asked = [name for name, wanted in (("watermark", opts.key is not None and "watermark" in opts.layers),
                                            ("visible mark", opts.visible)) if wanted]
-        if asked:
+        if asked and pixels.get() is None:
             verb = "were" if len(asked) > 1 else "was"
-            report.warnings.append(f"{fmt} pixels cannot be decoded here (no HEVC decoder): the "
+            report.warnings.append(f"{fmt} pixels cannot be decoded here ({pixels.error}), so the "
                                    f"{' and the '.join(asked)} {verb} not examined")
+            pixels = None
     decodable = pixels is not None or report.medium != "image"
     if opts.key is not None and "watermark" in opts.layers and decodable:
         report.examined.append("watermark")

@@ -140,8 +140,9 @@ def aigc_serve(tmp_path_factory: pytest.TempPathFactory, *args: str):
     assert list(tmp.iterdir()) == [], "aigc serve left files in its temporary folder"
 
 
-def make_heic(path: Path, width: int = 256, height: int = 192) -> Path:
-    """Write a real HEIC still (one x265 intra frame in an ISO/IEC 23008-12 file) to ``path``.
+def make_heic(path: Path, width: int = 256, height: int = 192, source: Path | None = None) -> Path:
+    """Write a real HEIC still (one x265 intra frame in an ISO/IEC 23008-12 file) to ``path``: a test
+    pattern, or the picture ``source`` (cropped to even sides, CRF 16).
 
     ffmpeg writes no HEIF, so the frame is encoded to a one-sample MP4 and its ``hvcC`` configuration
     and sample are moved into the HEIF item boxes (``hvc1`` item, ``hvcC`` and ``ispe`` properties),
@@ -149,12 +150,19 @@ def make_heic(path: Path, width: int = 256, height: int = 192) -> Path:
     """
     import struct
 
+    from PIL import Image
+
     from labeler.metadata.bmff_boxes import Box, Budget, child_boxes, load_moov, moov_root, top_level
 
     mp4 = path.with_suffix(".tmp.mp4")
-    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={width}x{height}",
-                    "-frames:v", "1", "-c:v", "libx265", "-x265-params", "log-level=none", "-tag:v", "hvc1",
-                    "-pix_fmt", "yuv420p", str(mp4)], check=True, capture_output=True)
+    picture = ["-f", "lavfi", "-i", f"testsrc2=size={width}x{height}"]
+    if source is not None:
+        with Image.open(source) as im:
+            width, height = im.width // 2 * 2, im.height // 2 * 2
+        picture = ["-i", str(source), "-vf", f"crop={width}:{height}:0:0"]
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", *picture, "-frames:v", "1", "-c:v", "libx265",
+                    "-x265-params", "log-level=none:crf=16", "-tag:v", "hvc1", "-pix_fmt", "yuv420p",
+                    str(mp4)], check=True, capture_output=True)
     with open(mp4, "rb") as f:
         budget = Budget()
         layout = top_level(f, budget)

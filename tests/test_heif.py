@@ -18,6 +18,7 @@ from conftest import PRODUCER, SAMPLES, assert_carrier_fails_cleanly, label_json
 from PIL import Image
 
 from labeler.formats import sniff_bytes, sniff_file
+from labeler.media import ffmpeg as ff
 from labeler.metadata import heif
 from labeler.metadata.bmff_boxes import Budget, top_level
 
@@ -140,9 +141,9 @@ def test_cli_label_and_verify(files, tmp_path):
         report, text = _verify(out, "--key-file", str(key))
         assert report["format"] == fmt and report["medium"] == "image"
         assert report["verdict"] == "confirmed" and report["layers"]["metadata"]["carrier"] == "xmp-tc260"
-        if fmt == "avif":  # Pillow decodes AV1: the pixel layers were looked at
+        if fmt == "avif" or ff.ffmpeg_version() >= (7, 1):  # Pillow decodes AV1, ffmpeg 7.1+ HEVC
             assert "watermark" in report["examined"] and report["warnings"] == []
-        else:  # no HEVC decoder: said so, and not listed as examined
+        else:  # no HEVC decoder here: said so, and not listed as examined
             assert "watermark" not in report["examined"] and "visible" not in report["examined"]
             assert "cannot be decoded" in report["warnings"][0] and "  warning: heic pixels" in text
 
@@ -235,3 +236,22 @@ def test_iloc_v1_base_offsets_and_idat_items_survive(files):
     exif = next(e for e in heif._parse_iloc(meta.buf, meta.iloc, budget).entries if e.item == 7)
     assert heif._item_data(src, meta, exif, layout.size) == EXIF
     assert [f.raw for f in heif.read(io.BytesIO(labeled))] == [VALUE]
+
+
+def test_heic_pixels_read_where_ffmpeg_can(tmp_path):
+    """A marked picture stored as HEIC: with ffmpeg 7.1+ (the imageio-ffmpeg wheel's) verify decodes it and
+    finds the watermark and the visible mark; with an older ffmpeg it says why it could not look."""
+    key = tmp_path / "wm.key"
+    run_cli("keygen", str(key), check=True)
+    marked = tmp_path / "marked.png"
+    run_cli("label", str(SAMPLES / "photo.png"), str(marked), "--producer", PRODUCER, "--produce-id",
+            "heic-px", "--layers", "watermark,visible", "--key-file", str(key), check=True)
+    heic = make_heic(tmp_path / "marked.heic", source=marked)
+    report, text = _verify(heic, "--key-file", str(key))
+    if ff.ffmpeg_version() >= (7, 1):
+        assert report["examined"] == ["metadata", "c2pa", "watermark", "visible"] and report["warnings"] == []
+        assert report["layers"]["watermark"]["present"] is True
+        assert report["layers"]["visible"]["present"] is True and report["verdict"] == "confirmed"
+    else:
+        assert "watermark" not in report["examined"] and "7.1 and later" in report["warnings"][0]
+        assert "  warning: heic pixels cannot be decoded here" in text

@@ -190,13 +190,18 @@ def read_luma_pixels(src: str | os.PathLike[str] | bytes | BinaryIO, *, fmt: str
     Returns
     -------
     numpy.ndarray
-        ``(H, W)`` uint8 luma (0..255) for a colour JPEG, else :func:`read_image`'s pixels.
+        ``(H, W)`` uint8 luma (0..255) for a colour JPEG and a HEIC (decoded by ffmpeg 7.1+:
+        :func:`labeler.media.heic.decode_luma`), else :func:`read_image`'s pixels.
 
     Raises
     ------
     CorruptFile, UnsupportedFormat, UnsafeInput, OSError
         As :func:`read_image`.
     """
+    if fmt == "heic":  # no Pillow decoder: ffmpeg's (labeler.media.heic)
+        from labeler.media.heic import decode_luma
+
+        return decode_luma(src.read() if hasattr(src, "read") else src)
     return _open(src, fmt, luma=True).pixels
 
 

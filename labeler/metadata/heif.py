@@ -364,3 +364,38 @@ def _rebuild(meta: _Meta, new: dict[bytes, bytes | None]) -> tuple[bytearray, di
             parts.append(body)
             pos += len(body)
     return bytearray(box_bytes(b"meta", b"".join(parts))), where
+
+
+def primary_size(src: BinaryIO) -> tuple[int, int] | None:
+    """(width, height) in pixels of the primary item, from its ``ispe`` property (ISO/IEC 23008-12 image
+    spatial extents; ``iprp/ipco`` holds the properties, ``ipma`` associates them), or None when the file
+    does not say. A bound to check before decoding: a grid's ``ispe`` is its whole canvas."""
+    _, _, meta, budget = _load(src)
+    buf = meta.buf
+    iprp = next((c for c in meta.children if c.type == b"iprp"), None)
+    if iprp is None or meta.primary is None:
+        return None
+    kids = child_boxes(buf, iprp, budget, strict=False)[0]
+    ipco = next((c for c in kids if c.type == b"ipco"), None)
+    if ipco is None:
+        return None
+    props = child_boxes(buf, ipco, budget, strict=False)[0]
+    for ipma in (c for c in kids if c.type == b"ipma"):
+        version, flags = buf[ipma.content], _uint(buf, ipma.content + 1, 3, ipma.end)
+        pos = ipma.content + 8
+        for _ in range(_uint(buf, ipma.content + 4, 4, ipma.end)):
+            budget.take()
+            wide = 4 if version else 2
+            item, count = _uint(buf, pos, wide, ipma.end), _uint(buf, pos + wide, 1, ipma.end)
+            pos += wide + 1
+            step = 2 if flags & 1 else 1
+            indexes = [_uint(buf, pos + k * step, step, ipma.end) & (0x7FFF if step == 2 else 0x7F)
+                       for k in range(count)]
+            pos += count * step
+            if item != meta.primary:
+                continue
+            for i in indexes:
+                if 0 < i <= len(props) and props[i - 1].type == b"ispe":
+                    c = props[i - 1].content
+                    return _uint(buf, c + 4, 4, props[i - 1].end), _uint(buf, c + 8, 4, props[i - 1].end)
+    return None
