@@ -35,6 +35,7 @@ from detectors.watermark_video import detect_video  # noqa: E402
 from labeler.media.ffmpeg import ffmpeg_exe  # noqa: E402
 from labeler.watermark import payload_from_produce_id  # noqa: E402
 from labeler.watermark.keyfile import write_key_file  # noqa: E402
+from labeler.watermark.motion import MotionTracker  # noqa: E402
 from labeler.watermark.video import (  # noqa: E402
     VIDEO_STRENGTH,
     VideoPattern,
@@ -62,8 +63,10 @@ def ff(*args: str) -> None:
         raise RuntimeError(proc.stderr.decode()[-400:])
 
 
-def make_clips(folder: Path, w: int, h: int, seconds: float, quick: bool) -> dict[str, Path]:
-    """Source clips: name -> path (H.264 CRF 16, yuv420p, 30 fps, AAC 96k piano excerpt)."""
+def make_clips(folder: Path, w: int, h: int, seconds: float, quick: bool,
+               only: str | None = None) -> dict[str, Path]:
+    """Source clips: name -> path (H.264 CRF 16, yuv420p, 30 fps, AAC 96k piano excerpt); ``only``: the
+    clips whose name contains it."""
     specs = {
         "pan (camera-like)": (
             CORPUS / "mate-Garden.jpg",
@@ -78,6 +81,8 @@ def make_clips(folder: Path, w: int, h: int, seconds: float, quick: bool) -> dic
     }
     if quick:
         specs = {k: specs[k] for k in ("pan (camera-like)", "testsrc2 (screen)")}
+    if only:
+        specs = {k: v for k, v in specs.items() if only in k}
     out = {}
     for i, (name, (photo, vf)) in enumerate(specs.items()):
         path = folder / f"src{i}.mp4"
@@ -206,14 +211,19 @@ def quality(src: Path, marked: Path, plain: Path, w: int, h: int, strength: floa
     gain of ``labeled - source`` on the mark: 1 = all of it); the encoder's own error on the marked
     frames (PSNR of the labeled file against source + mark); and flicker, the mean frame-to-frame change
     of the error ``out - source`` (8-bit levels) for the labeled file and for the plain re-encode, so
-    their difference is the temporal change the mark adds after encoding."""
+    their difference is the temporal change the mark adds after encoding. The mark of each frame is
+    placed where the labeler put it (moved with the picture's global motion, the same
+    :class:`MotionTracker` on the source frames), and the flicker compares each frame's error with the
+    previous frame's moved by that motion (a mark carried along with a pan does not flicker)."""
     marker = VideoPattern.build(h, w, PAYLOAD, KEY, strength=strength)
-    d = marker.rounded.astype(np.float32)
-    dd = float(np.mean(d * d))
+    dd = float(np.mean(marker.rounded.astype(np.float32) ** 2))
     mse_m, mse_p, mse_enc, gain, flick_m, flick_p = [], [], [], [], [], []
     prev = None
+    motion = MotionTracker()
     frames = zip(gray_frames(src, w, h), gray_frames(marked, w, h), gray_frames(plain, w, h), strict=False)
     for a, b, c in frames:
+        at = tuple(round(v) for v in motion.push(a))
+        d = marker.change(at).astype(np.float32)
         a32, b32, c32 = a.astype(np.float32), b.astype(np.float32), c.astype(np.float32)
         em, ep = b32 - a32, c32 - a32
         mse_m.append(float(np.mean(em * em)))
@@ -222,9 +232,10 @@ def quality(src: Path, marked: Path, plain: Path, w: int, h: int, strength: floa
         mse_enc.append(float(np.mean((b32 - target) ** 2)))
         gain.append(float(np.mean(em * d)) / dd)
         if prev is not None:
-            flick_m.append(float(np.mean(np.abs(em - prev[0]))))
-            flick_p.append(float(np.mean(np.abs(ep - prev[1]))))
-        prev = (em, ep)
+            step = (at[0] - prev[2][0], at[1] - prev[2][1])
+            flick_m.append(_moved_change(em, prev[0], step))
+            flick_p.append(_moved_change(ep, prev[1], step))
+        prev = (em, ep, at)
 
     def psnr(m: list[float]) -> float:
         return float(np.mean([10 * np.log10(255**2 / max(x, 1e-6)) for x in m]))
@@ -239,6 +250,18 @@ def quality(src: Path, marked: Path, plain: Path, w: int, h: int, strength: floa
         "flicker_marked": float(np.mean(flick_m or [0])),
         "flicker_plain": float(np.mean(flick_p or [0])),
     }
+
+
+def _moved_change(cur: np.ndarray, prev: np.ndarray, step: tuple[int, int]) -> float:
+    """Mean absolute change from ``prev`` moved by ``step`` (dy, dx) pixels to ``cur``, over the part both
+    cover (``step`` (0, 0): the plain frame-to-frame change)."""
+    dy, dx = step
+    h, w = cur.shape
+    if abs(dy) >= h or abs(dx) >= w:
+        return float(np.mean(np.abs(cur - prev)))
+    c = cur[max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)]
+    p = prev[max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)]
+    return float(np.mean(np.abs(c - p)))
 
 
 def timed(cmd: list[str]) -> tuple[float, float, str]:
@@ -312,12 +335,12 @@ def soundtrack_cell(marked: Path, out: Path) -> str:
     return f"{'yes' if ok else 'NO'} ({read}, z {r.z:.1f}, p0 {r.zero_bit_p_value:.0e})"
 
 
-def long_soundtracks(folder: Path, seconds: float, quick: bool) -> dict[str, str]:
+def long_soundtracks(folder: Path, seconds: float, quick: bool, only: str | None = None) -> dict[str, str]:
     """The soundtrack row again on longer versions of the clips (same filters and piano excerpt, frames at
     640 x 360 to keep it cheap: the frames play no part): the audio mark's payload needs ~10 s of sound
     (docs/watermark-audio.md), more than the grid's clips have."""
     folder.mkdir()
-    clips = make_clips(folder, 640, 360, seconds, quick)
+    clips = make_clips(folder, 640, 360, seconds, quick, only)
     cells = {}
     for ci, (cname, src) in enumerate(clips.items()):
         label_command(src, folder / f"m{ci}.mp4", folder.parent / "key.bin")
@@ -416,14 +439,15 @@ def false_positives(clips: dict[str, Path], folder: Path, n: int) -> dict[str, f
     }
 
 
-def run(quick: bool) -> str:
-    """Every measurement of the benchmark; returns the Markdown tables."""
+def run(quick: bool, only: str | None = None) -> str:
+    """Every measurement of the benchmark (``only``: on the clips whose name contains it); returns the
+    Markdown tables."""
     w, h, seconds = (1280, 720, 3.0) if quick else (1920, 1080, 4.0)
     t0, c0 = time.perf_counter(), _cpu()
     with tempfile.TemporaryDirectory(prefix="bench-vwm-") as tmp:
         folder = Path(tmp)
         write_key_file(folder / "key.bin", KEY)
-        clips = make_clips(folder, w, h, seconds, quick)
+        clips = make_clips(folder, w, h, seconds, quick, only)
         grid = attacks(w, h, seconds, quick)
         sound = "soundtrack alone, AAC 64k (video removed)"
         sound_long = "the same, 12 s versions of the clips (frames 640x360)"
@@ -442,9 +466,9 @@ def run(quick: bool) -> str:
                 print(f"{time.perf_counter() - t0:6.0f} s {cname:20s} {aname:32s} {cells[aname][cname]}",
                       flush=True)
             cells[sound][cname] = soundtrack_cell(marked, folder / f"a{ci}.m4a")
-        cells[sound_long] = long_soundtracks(folder / "long", 12.0, quick)
+        cells[sound_long] = long_soundtracks(folder / "long", 12.0, quick, only)
         stage = stage_speed()
-        fp = false_positives(clips, folder, 24 if quick else 200)
+        fp = false_positives(clips, folder, 24 if quick or only else 200)
     took = (time.perf_counter() - t0, _cpu() - c0)
     return report((w, h, seconds), cells, labeled, stage, fp, took)
 
@@ -526,9 +550,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="720p, 2 clips, 7 attacks, 24 false-positive reads")
     ap.add_argument("--write", action="store_true", help="write the tables into benchmarks/RESULTS.md")
+    ap.add_argument("--clip", help="only the clips whose name contains this (e.g. 'fast'); not with --write")
     args = ap.parse_args()
+    if args.write and args.clip:
+        ap.error("--write records a full run: leave out --clip")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    body = run(args.quick)
+    body = run(args.quick, args.clip)
     print(body)
     if args.write:
         from benchmarks.results import write_section
