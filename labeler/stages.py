@@ -162,7 +162,13 @@ def _watermark_pixels(pixels: Any, record: AIGCLabel, options: LabelOptions) -> 
 
 
 def _audio_samples(call: StageCall) -> dict[str, dict[str, Any]]:
-    """Watermark, then the audio cue / voice prompt, on one decode and one encode, tags kept.
+    """The audio cue / voice prompt, then the watermark, on one decode and one encode, tags kept.
+
+    The cue goes first because it moves the programme (a cue at the start puts seconds of sound before
+    it): marked afterwards, the watermark covers the file as it is published, cue included, and is read
+    from its first sample. Marked before, the whole mark moved by the cue's length; speech kept it, but
+    on tonal sound (a held tone, a synthesised melody) the detector's time alignment does not find a
+    mark moved by a fraction of its 32 ms cell (docs/watermark-audio.md, "Limits").
 
     WAV and FLAC keep their sample format; MP3 and M4A are re-encoded once at about the source's bit
     rate (:func:`labeler.media.audio_rewrite.rewrite_audio_file`), so the two layers never cost two
@@ -172,14 +178,14 @@ def _audio_samples(call: StageCall) -> dict[str, dict[str, Any]]:
 
     done: dict[str, dict[str, Any]] = {}
     steps: list[Callable[[Any, int], Any]] = []
-    if "watermark" in call.layers:
-        steps.append(_audio_watermark_step(call, done))
     if "visible" in call.layers:
         steps.append(_audio_label_step(call, done))
+    if "watermark" in call.layers:
+        steps.append(_audio_watermark_step(call, done))
 
     def transform(samples: Any, rate: int) -> AudioEdit:
-        # The watermark keeps the length; the label step says how many samples it put before the
-        # programme, so the rewriter can move the file's cue points and cue sheet by as much.
+        # The label step says how many samples it put before the programme (the watermark keeps the
+        # length), so the rewriter can move the file's cue points and cue sheet by as much.
         delay = 0
         for step in steps:
             result = step(samples, rate)
@@ -352,7 +358,7 @@ def _keep_manifest(spec: str, signed: Any, call: StageCall) -> bool:
 STAGES: tuple[Stage, ...] = (
     Stage("image pixels (watermark, visible mark)", ("watermark", "visible"), PIXEL_FORMATS, _image_pixels,
           _needs_key),
-    Stage("audio samples (watermark, cue / voice prompt)", ("watermark", "visible"), AUDIO_FORMATS,
+    Stage("audio samples (cue / voice prompt, watermark)", ("watermark", "visible"), AUDIO_FORMATS,
           _audio_samples, _needs_key),
     Stage("video pixels (watermark, visible mark)", ("watermark", "visible"), VIDEO_FORMATS, _video_pixels,
           _needs_key),

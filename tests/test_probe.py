@@ -59,7 +59,7 @@ def test_stages_are_one_table_and_plans_merge_one_stages_layers():
                                                          ("metadata label", ("metadata",)),
                                                          ("C2PA manifest", ("c2pa",))]
     wav = plan(("visible", "metadata"), "wav")
-    assert [s.name for s, _ in wav] == ["audio samples (watermark, cue / voice prompt)", "metadata label"]
+    assert [s.name for s, _ in wav] == ["audio samples (cue / voice prompt, watermark)", "metadata label"]
     with pytest.raises(LabelerError, match="the visible layer does not support gif files"):
         stage_for("visible", "gif")
     with pytest.raises(InvalidArgument, match="does not fit the input's format"):
