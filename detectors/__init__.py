@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = ["verify", "Report", "MetadataLayer", "VERDICTS", "CONFIDENCES", "SCHEMA", "Decision", "decide",
            "cross_check", "Source", "TEMP_PREFIX", "VerifyOptions", "VERIFY_LAYERS", "QUICK_LAYERS",
-           "QUICK_WATERMARK_NOTE", "parse_verify_layers"]
+           "QUICK_WATERMARK_NOTE", "parse_verify_layers", "unexamined_warnings"]
 
 #: The layers :func:`verify` can examine, in report order.
 VERIFY_LAYERS = ("metadata", "c2pa", "watermark", "visible")
@@ -300,6 +300,25 @@ def _judge(report: Report, fmt: str, found: list[Any], pixels: _Pixels | None, p
             report.c2pa and report.c2pa["present"] and report.c2pa["state"] in ("Trusted", "Valid")):
         _recover(report, opts.manifest_store, path, mime, anchors)
     _conclude(report, decide(metadata, report.watermark, report.c2pa, report.visible))
+    report.warnings.extend(unexamined_warnings(report))
+    if pixels is not None and pixels.salvaged:
+        report.warnings.append(f"{pixels.salvaged}: the pixel layers read the part of the picture that is "
+                               "there (the rest decoded as grey)")
+
+
+def unexamined_warnings(report: Report) -> list[str]:
+    """One warning per pixel / sample layer that was asked for but could not be examined (damaged or
+    unreadable pixels or samples, a file too large to decode, a decoder that failed), with the reason:
+    such a layer is judged as absent by the verdict, and "could not look" must not read as "looked and
+    found nothing". A mark found is never warned about; neither is the ``--quick`` note."""
+    out = []
+    wm = report.watermark
+    if wm is not None and not wm.get("checked", True) and wm.get("note") not in (None, QUICK_WATERMARK_NOTE):
+        out.append(f"the watermark layer could not be examined: {wm['note']}")
+    vis = report.visible
+    if vis is not None and not vis.get("present") and vis.get("note"):
+        out.append(f"the visible layer could not be examined: {vis['note']}")
+    return out
 
 
 def _recover(report: Report, store: str, content: Path | bytes, mime: str, anchors: list[str] | None) -> None:
@@ -357,6 +376,8 @@ class _Pixels:
         self.fmt = fmt
         self._pixels: Any = None
         self.error: str | None = None
+        #: The decoding error of a JPEG whose pixels were read as far as its data goes, else None.
+        self.salvaged: str | None = None
 
     @classmethod
     def of(cls, pixels: Any) -> _Pixels:
@@ -367,12 +388,19 @@ class _Pixels:
 
     def get(self) -> Any:
         if self._pixels is None and self.error is None:
-            from labeler.media.image import read_luma_pixels
+            from labeler.media.image import read_luma_pixels, read_truncated_jpeg_luma
 
             try:
                 self._pixels = read_luma_pixels(self.source, fmt=self.fmt)
             except LabelerError as exc:
                 self.error = str(exc)
+            if self.error is not None and self.fmt == "jpeg" and "truncated" in self.error:
+                # a JPEG cut short (an interrupted download or copy): read the part that is there
+                try:
+                    self._pixels = read_truncated_jpeg_luma(self.source)
+                    self.salvaged, self.error = self.error, None
+                except LabelerError:
+                    pass
         return self._pixels
 
     def half(self) -> Any:
@@ -384,9 +412,8 @@ class _Pixels:
 
         try:
             return read_luma_half(self.source, fmt=self.fmt)
-        except LabelerError as exc:
-            self.error = str(exc)
-            return None
+        except LabelerError:
+            return None  # the full decode (get) says why, or reads what a truncated JPEG holds
 
 
 def visible_layer(pixels: _Pixels) -> dict[str, Any]:

@@ -137,7 +137,8 @@ def propagate_file(
         One line: unreadable or unsupported input, a non-compliant existing label, invalid propagator
         values, an existing ``dst`` without ``overwrite``.
     """
-    from detectors import verify  # detectors imports labeler: import here to keep the package graph acyclic
+    # detectors imports labeler: import here to keep the package graph acyclic
+    from detectors import unexamined_warnings, verify
 
     src_p, dst_p = check_paths(src, dst, overwrite=overwrite)
     # Check the platform's own values first: a typo in --propagator must not depend on the file.
@@ -147,6 +148,9 @@ def propagate_file(
         raise LabelerError(report.errors[0] if report.errors else "file could not be read")
     result = PropagateResult(os.fspath(src), os.fspath(dst), "copied", report.verdict,
                              list(report.reasons), format=report.format)
+    # "none" here may only mean "could not look": say so beside whatever is done with the file
+    result.warnings.extend(f"{w}; the file may carry traces this check did not see"
+                           for w in unexamined_warnings(report))
     if report.c2pa and report.c2pa.get("present"):
         # The manifest's hard binding hashes the bytes we are about to change.
         result.warnings.append("the file's C2PA manifest will no longer match its bytes after the metadata "
