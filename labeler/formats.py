@@ -251,16 +251,18 @@ AUDIO_ONLY = {"mp4": "m4a", "mkv": "mka", "webm": "weba"}
 def audio_only(fmt: str, src: BinaryIO) -> str:
     """``fmt``, or its audio format (:data:`AUDIO_ONLY`) when the file ``src`` has an audio track and no
     video track: a voice clip a browser recorded as WebM, or an MP4 exported without picture, is labeled
-    and verified as audio (audio watermark, audible cue), not refused for want of frames.
+    and verified as audio (audio watermark, audible cue), not refused for want of frames. The other way
+    round, an ``m4a`` (an audio brand, or an ``.m4a`` name on an ``isom`` file) with a video track is
+    ``mp4``: the content decides, not the name.
 
     The track list is read from the container (``hdlr`` handler types of an MP4's tracks; the TrackType
     of Matroska's TrackEntries before the first Cluster). A container too damaged to tell keeps ``fmt``:
     its readers then say what is wrong.
     """
-    if fmt not in AUDIO_ONLY:
+    if fmt not in AUDIO_ONLY and fmt != "m4a":
         return fmt
     try:
-        if fmt == "mp4":
+        if fmt in ("mp4", "m4a"):
             from labeler.metadata.bmff_boxes import track_handlers
 
             kinds = {{b"vide": "video", b"soun": "audio"}.get(h, "other") for h in track_handlers(src)}
@@ -270,6 +272,8 @@ def audio_only(fmt: str, src: BinaryIO) -> str:
             kinds = {{1: "video", 2: "audio"}.get(t, "other") for t in track_types(src)}
     except LabelerError:
         return fmt
+    if fmt == "m4a":  # named so by its brand or its name: a picture track makes it a video all the same
+        return "mp4" if "video" in kinds else fmt
     return AUDIO_ONLY[fmt] if "audio" in kinds and "video" not in kinds else fmt
 
 

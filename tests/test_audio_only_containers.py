@@ -66,6 +66,29 @@ def test_video_files_stay_video():
         assert sorted(matroska.track_types(f)) == [1, 2]
 
 
+def test_a_video_named_or_branded_m4a_is_video(tmp_path):
+    """The content decides: an MP4 with a picture track renamed .m4a, or muxed with the M4A brand, is
+    video (watermark on the frames, the on-screen mark), not audio."""
+    renamed = tmp_path / "clip.m4a"
+    renamed.write_bytes((SAMPLES / "clip.mp4").read_bytes())
+    branded = tmp_path / "branded.m4a"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(SAMPLES / "clip.mp4"), "-c", "copy",
+                    "-brand", "M4A ", "-f", "mp4", str(branded)], check=True)
+    assert branded.read_bytes()[8:12] == b"M4A "
+    for path in (renamed, branded):
+        data = path.read_bytes()
+        assert sniff(data[:4096], path.name) == "m4a"  # what the brand or the name alone says
+        assert sniff_file(path) == sniff_bytes(data, path.name) == "mp4"
+    out = tmp_path / "labeled.m4a"
+    done = run_cli("label", str(renamed), str(out), "--producer", PRODUCER, "--produce-id", "m4a-video",
+                   "--layers", "visible,metadata", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["format"] == "mp4"
+    report = json.loads(run_cli("verify", "--json", str(out)).stdout)
+    assert (report["format"], report["medium"]) == ("mp4", "video")
+    assert report["layers"]["visible"]["present"]
+
+
 def test_damaged_containers_keep_the_video_format(made):
     """A track list that cannot be read says nothing: the video format stays and its readers explain."""
     data = made["export.mp4"].read_bytes()
