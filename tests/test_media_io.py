@@ -641,3 +641,31 @@ def test_frame_pipes_are_widened_where_the_system_allows(tmp_path: Path) -> None
     with (tmp_path / "f").open("wb") as handle:
         assert ff.widen_pipe(handle) == 0  # not a pipe: left alone
     assert ff.widen_pipe(io.BytesIO()) == 0  # no descriptor
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac", "ogg"])
+def test_full_disk_while_encoding_audio_is_one_oserror(tmp_path, monkeypatch, capfd, fmt) -> None:
+    """soundfile writes through a C callback, where a raised OSError is only printed (a traceback on
+    stderr) and soundfile then fails an assertion ("internal error"); the disk's error comes out instead,
+    as for any other output, and nothing is left behind."""
+    import contextlib
+    import errno
+
+    import labeler.media.audio as audio_mod
+
+    class Full(io.BytesIO):
+        def write(self, data):  # noqa: ANN001, ANN202 - a file
+            if self.tell() + len(data) > 4096:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return super().write(data)
+
+    @contextlib.contextmanager
+    def full_disk(path):  # noqa: ANN001, ANN202 - atomic_output's shape
+        yield Full()
+
+    monkeypatch.setattr(audio_mod, "atomic_output", full_disk)
+    samples = np.random.default_rng(0).normal(0, 0.1, (44100, 2)).astype(np.float32)
+    with pytest.raises(OSError) as caught:
+        audio_mod.write_audio(tmp_path / f"x.{fmt}", samples, 44100)
+    assert caught.value.errno == errno.ENOSPC
+    assert "Exception ignored" not in capfd.readouterr().err

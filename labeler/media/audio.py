@@ -27,6 +27,7 @@ import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -460,11 +461,16 @@ def write_audio(
         channels = data.shape[1] if data.ndim == 2 else 1
         bps = None if bitrate is None else _bits_per_second(bitrate)
         with atomic_output(path) as handle:
+            sink = _Sink(handle)
             try:
                 level = None if bps is None else _ogg_compression(kind, bps, channels, int(sample_rate))
-                sf.write(handle, data, int(sample_rate), format=container, subtype=kind,
+                sf.write(sink, data, int(sample_rate), format=container, subtype=kind,
                          compression_level=level)
-            except (sf.LibsndfileError, RuntimeError) as exc:
+                if sink.error is not None:  # libsndfile's Ogg writer does not check what write returned
+                    raise sink.error
+            except (sf.LibsndfileError, RuntimeError, AssertionError) as exc:
+                if sink.error is not None:  # the disk, not the encoder: say so, as for any other output
+                    raise sink.error from None
                 raise LabelerError(f"cannot encode {fmt}: {' '.join(str(exc).split())[:200]}") from None
         return
     if subtype is not None:
@@ -473,6 +479,29 @@ def write_audio(
     codec = _KEPT_CODECS.get(fmt, {}).get(source_codec or "", codec)
     rate = None if codec == "flac" else str(bitrate or default_rate or "192k")
     _ffmpeg_encode(path, data, int(sample_rate), codec, rate, metadata_from, _MUXERS.get(fmt))
+
+
+class _Sink:
+    """A file for soundfile's virtual I/O whose write errors are kept, not raised: an exception raised
+    inside soundfile's C callback is only printed ("Exception ignored from cffi callback", a traceback)
+    and soundfile then fails an assertion; :func:`write_audio` raises the kept error instead (a full
+    disk: ``OSError`` ENOSPC, one line like any other output error)."""
+
+    def __init__(self, handle: Any) -> None:
+        self._handle = handle
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        if self.error is not None:
+            return 0
+        try:
+            return self._handle.write(data)
+        except OSError as exc:
+            self.error = exc
+            return 0
+
+    def __getattr__(self, name: str) -> Any:  # seek, tell, read, flush: the handle's own
+        return getattr(self._handle, name)
 
 
 def _bits_per_second(bitrate: str | int) -> int:
