@@ -395,6 +395,10 @@ def _run_batch(task, journal: str | None, opts: dict) -> None:
                             dask=opts["dask"])
     except LabelerError as exc:
         _fail(str(exc))
+    if summary.other_options:
+        click.echo(f"aigc: warning: {summary.journal}: {summary.other_options} journaled file(s) were done "
+                   "with other options; they were done again with these (outputs that exist need "
+                   "--overwrite)", err=True)
     click.echo(summary.line(), err=True)
     if summary.interrupted:
         sys.exit(130)

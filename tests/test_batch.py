@@ -229,7 +229,7 @@ def test_sigkill_then_resume_does_every_file_once(tmp_path):
     # A torn last line, as a kill in the middle of a write would leave it.
     with open(journal, "ab") as handle:
         handle.write(b'{"path":"d0/f 000.png","si')
-    done_before, _ = read_journal(journal)
+    done_before, _, _ = read_journal(journal)
     summary = run_batch(label_task(src, dst), workers=2, progress=False)
     assert 0 < len(done_before) < 60 and summary.skipped == len(done_before)
     records = lines(journal)  # every line is whole JSON again
@@ -270,3 +270,40 @@ def test_progress_lines_when_not_a_tty(tree, tmp_path, capsys):
               progress=True, progress_interval=0.0)
     err = capsys.readouterr().err
     assert "aigc batch verify:" in err and "files/s" in err
+
+
+def test_rerun_with_other_options_or_overwrite_is_not_skipped(tmp_path):
+    """The journal remembers what each file was done with: a re-run with another record or other layers
+    does the files again (an existing output then needs --overwrite, as the journal says), and
+    --overwrite also redoes files that failed because their output existed (the fix the error names)."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    dst.mkdir()
+    shutil.copy(SAMPLES / "photo.png", src / "a.png")
+    shutil.copy(SAMPLES / "photo.jpg", src / "b.jpg")
+    (dst / "a.png").write_text("not ours")
+    journal = dst / LABEL_JOURNAL
+
+    def task(producer: str, layers: tuple[str, ...] = ("metadata",), overwrite: bool = False) -> BatchTask:
+        return BatchTask("label", os.fspath(src), os.fspath(dst), RecordTemplate(producer, "r-{path_hash}"),
+                         LabelOptions.build(layers=layers, overwrite=overwrite))
+
+    first = run_batch(task(PRODUCER), workers=1, progress=False)
+    assert first.counts == {"ok": 1, "error": 1}
+    assert "exists" in next(r for r in lines(journal) if r["path"] == "a.png")["error"]
+    assert (dst / "a.png").read_text() == "not ours"
+    again = run_batch(task(PRODUCER, overwrite=True), workers=1, progress=False)
+    assert (again.done, again.skipped, again.counts) == (1, 1, {"ok": 1})  # a.png redone, b.jpg kept
+    assert f'"ContentProducer":"{PRODUCER}"' in read_labels(dst / "a.png")[1][0].raw
+    same = run_batch(task(PRODUCER, overwrite=True), workers=1, progress=False)
+    assert (same.done, same.skipped, same.other_options) == (0, 2, 0)
+    other = run_batch(task("OTHER-PRODUCER", ("metadata", "visible")), workers=1, progress=False)
+    assert other.other_options == 2 and other.counts == {"error": 2}  # outputs exist: not replaced
+    replaced = run_batch(task("OTHER-PRODUCER", ("metadata", "visible"), overwrite=True), workers=1,
+                         progress=False)
+    assert replaced.counts == {"ok": 2} and replaced.other_options == 2
+    for name in ("a.png", "b.jpg"):
+        assert '"ContentProducer":"OTHER-PRODUCER"' in read_labels(dst / name)[1][0].raw
+    done = run_batch(task("OTHER-PRODUCER", ("metadata", "visible"), overwrite=True), workers=1,
+                     progress=False)
+    assert (done.done, done.skipped, done.other_options) == (0, 2, 0)

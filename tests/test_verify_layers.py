@@ -186,9 +186,11 @@ def test_quick_reads_a_large_jpeg_at_half_size(labeled, tmp_path, monkeypatch) -
     assert len(full_decodes) == 2 and len(halves) == 2
     bad = tmp_path / "cut.jpg"
     bad.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+    # a third of the file: the half-size read fails, the full decode reads what is there (a watermark is in
+    # every tile) and says the file is damaged
     report = verify(bad, key=key, layers="quick")
-    assert report.watermark is not None and not report.watermark["present"]
-    assert "damaged" in (report.watermark.get("note") or "") or report.errors
+    assert report.watermark is not None and report.watermark["present"]
+    assert any("truncated" in w for w in report.warnings)
 
 
 def test_read_luma_half_sizes_and_refusals(tmp_path) -> None:

@@ -81,7 +81,7 @@ def _verify_one(task: BatchTask, rel: str, size: int | None, mtime_ns: int | Non
 
         why = f"internal error ({type(exc).__name__}: {exc}); please report it"
         record = Report(file=os.fspath(src), errors=[why]).to_dict()
-    record["batch"] = {"path": rel, "size": size, "mtime_ns": mtime_ns}
+    record["batch"] = {"path": rel, "size": size, "mtime_ns": mtime_ns, "task": task.fingerprint()}
     return record
 
 
@@ -92,8 +92,8 @@ def _label_one(task: BatchTask, rel: str, size: int | None, mtime_ns: int | None
     src = Path(task.src_root) / rel
     assert task.dst_root is not None
     dst = Path(task.dst_root) / rel
-    record: dict[str, Any] = {"path": rel, "size": size, "mtime_ns": mtime_ns, "status": "error",
-                              "error": None, "dst": os.fspath(dst)}
+    record: dict[str, Any] = {"path": rel, "size": size, "mtime_ns": mtime_ns, "task": task.fingerprint(),
+                              "status": "error", "error": None, "dst": os.fspath(dst)}
     try:
         state = prepare(task)
         if state["signer_error"]:
@@ -147,6 +147,7 @@ def problem_record(task: BatchTask, rel: str, path: str, reason: str) -> dict[st
         from detectors.report import Report
 
         rec = Report(file=path, errors=[reason]).to_dict()
-        rec["batch"] = {"path": rel, "size": None, "mtime_ns": None}
+        rec["batch"] = {"path": rel, "size": None, "mtime_ns": None, "task": task.fingerprint()}
         return rec
-    return {"path": rel, "size": None, "mtime_ns": None, "status": "error", "error": reason, "dst": None}
+    return {"path": rel, "size": None, "mtime_ns": None, "task": task.fingerprint(), "status": "error",
+            "error": reason, "dst": None}

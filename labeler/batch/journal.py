@@ -48,18 +48,24 @@ def record_key(record: dict[str, Any]) -> int | None:
     return resume_key(key["path"], key.get("size"), key.get("mtime_ns"))
 
 
-def read_journal(path: Path, *, retry_errors: bool = False) -> tuple[set[int], int]:
-    """The resume keys in a journal and the byte length of its complete lines.
+def read_journal(path: Path, *, retry_errors: bool = False,
+                 task: str | None = None) -> tuple[set[int], int, int]:
+    """The resume keys in a journal, the byte length of its complete lines, and how many of its files
+    only another task did.
 
     Lines that are not JSON objects (a line torn by a SIGKILL) are ignored. With ``retry_errors``, lines
-    of failed files do not count as done.
+    of failed files do not count as done. With ``task`` (:meth:`BatchTask.fingerprint`), lines written
+    by a task with other options do not count as done either (their files are done again: a run with
+    other layers or another producer must not skip them); lines without a fingerprint (journals
+    written before it existed) count as before.
     """
     done: set[int] = set()
+    others: set[int] = set()
     good = 0
     try:
         handle = open(path, "rb")  # noqa: SIM115 - with below
     except FileNotFoundError:
-        return done, 0
+        return done, 0, 0
     with handle:
         for line in handle:
             if not line.endswith(b"\n"):
@@ -73,10 +79,16 @@ def read_journal(path: Path, *, retry_errors: bool = False) -> tuple[set[int], i
                 continue
             if retry_errors and _failed(record):
                 continue
+            key_part = record.get("batch", record)
+            written_by = key_part.get("task") if isinstance(key_part, dict) else None
             key = record_key(record)
-            if key is not None:
+            if key is None:
+                continue
+            if task is not None and written_by is not None and written_by != task:
+                others.add(key)
+            else:
                 done.add(key)
-    return done, good
+    return done, good, len(others - done)
 
 
 def _failed(record: dict[str, Any]) -> bool:

@@ -90,10 +90,13 @@ def run_batch(
             sources = (Path(os.path.abspath(p)) for p in sources)
     journal_p = Path(journal_path) if journal_path is not None else default_journal(task)
     workers = max(1, workers or os.cpu_count() or 1)
-    done_keys, good_bytes = read_journal(journal_p, retry_errors=retry_errors)
+    # --overwrite says "replace what is there": files that failed before (an existing output was
+    # refused) are done again, not skipped as journaled
+    retry = retry_errors or (task.kind == "label" and task.options.output.overwrite)
+    done_keys, good_bytes, other = read_journal(journal_p, retry_errors=retry, task=task.fingerprint())
     executor, journal = _start(task, dask, workers, journal_p, good_bytes)
     exclude = prepare_dst(task, journal_p, done_keys)
-    summary = BatchSummary(task.kind, journal=os.fspath(journal_p))
+    summary = BatchSummary(task.kind, journal=os.fspath(journal_p), other_options=other)
     run = _Run(task, executor, journal, done_keys, summary, limit=max_in_flight or 4 * executor.slots,
                bar=Progress(progress, task.kind, progress_interval))
     if sources is None:

@@ -30,6 +30,9 @@ class BatchSummary:
         Stopped by Ctrl-C (KeyboardInterrupt); the journal holds every file finished until then.
     journal : str
         The journal path.
+    other_options : int
+        Journal lines written by a run with other options (layers, record, keys, settings): their files
+        were not skipped but done again with this run's.
     """
 
     kind: str
@@ -40,6 +43,7 @@ class BatchSummary:
     seconds: float = 0.0
     interrupted: bool = False
     journal: str = ""
+    other_options: int = 0
 
     @property
     def files_per_s(self) -> float:

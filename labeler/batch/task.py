@@ -172,6 +172,28 @@ class BatchTask:
             self.record.check()
         return self
 
+    def fingerprint(self) -> str:
+        """16 hex digits that name what this task does to a file: the kind, the record template, the
+        layers and their options, the signer and the verify settings; not where the files are, not
+        ``overwrite``, and keys only as their IDs. A journal line carries it, so a re-run with other
+        options does not take files done with the old ones as done
+        (:func:`labeler.batch.journal.read_journal`).
+        """
+        import hashlib
+        from dataclasses import asdict
+
+        from labeler.watermark.keyfile import key_id
+
+        def kid(key: bytes | None) -> str | None:
+            return None if key is None else key_id(key)
+
+        options = replace(self.options, watermark=replace(self.options.watermark, key=None),
+                          output=replace(self.options.output, overwrite=False))
+        settings = replace(self.verify, key=None)
+        what = (self.kind, asdict(self.record), asdict(options), kid(self.options.watermark.key),
+                None if self.signer is None else asdict(self.signer), asdict(settings), kid(self.verify.key))
+        return hashlib.blake2b(repr(what).encode("utf-8", "surrogateescape"), digest_size=8).hexdigest()
+
     def label_options(self, signer: Any = None) -> LabelOptions:
         """The :class:`~labeler.options.LabelOptions` of every file, with the worker's built ``signer``."""
         from labeler.pipeline import parse_layers
