@@ -35,7 +35,6 @@ from detectors.watermark_video import detect_video  # noqa: E402
 from labeler.media.ffmpeg import ffmpeg_exe  # noqa: E402
 from labeler.watermark import payload_from_produce_id  # noqa: E402
 from labeler.watermark.keyfile import write_key_file  # noqa: E402
-from labeler.watermark.motion import MotionTracker  # noqa: E402
 from labeler.watermark.video import (  # noqa: E402
     VIDEO_STRENGTH,
     VideoPattern,
@@ -211,19 +210,14 @@ def quality(src: Path, marked: Path, plain: Path, w: int, h: int, strength: floa
     gain of ``labeled - source`` on the mark: 1 = all of it); the encoder's own error on the marked
     frames (PSNR of the labeled file against source + mark); and flicker, the mean frame-to-frame change
     of the error ``out - source`` (8-bit levels) for the labeled file and for the plain re-encode, so
-    their difference is the temporal change the mark adds after encoding. The mark of each frame is
-    placed where the labeler put it (moved with the picture's global motion, the same
-    :class:`MotionTracker` on the source frames), and the flicker compares each frame's error with the
-    previous frame's moved by that motion (a mark carried along with a pan does not flicker)."""
+    their difference is the temporal change the mark adds after encoding."""
     marker = VideoPattern.build(h, w, PAYLOAD, KEY, strength=strength)
-    dd = float(np.mean(marker.rounded.astype(np.float32) ** 2))
+    d = marker.rounded.astype(np.float32)
+    dd = float(np.mean(d * d))
     mse_m, mse_p, mse_enc, gain, flick_m, flick_p = [], [], [], [], [], []
     prev = None
-    motion = MotionTracker()
     frames = zip(gray_frames(src, w, h), gray_frames(marked, w, h), gray_frames(plain, w, h), strict=False)
     for a, b, c in frames:
-        at = tuple(round(v) for v in motion.push(a))
-        d = marker.change(at).astype(np.float32)
         a32, b32, c32 = a.astype(np.float32), b.astype(np.float32), c.astype(np.float32)
         em, ep = b32 - a32, c32 - a32
         mse_m.append(float(np.mean(em * em)))
@@ -232,10 +226,9 @@ def quality(src: Path, marked: Path, plain: Path, w: int, h: int, strength: floa
         mse_enc.append(float(np.mean((b32 - target) ** 2)))
         gain.append(float(np.mean(em * d)) / dd)
         if prev is not None:
-            step = (at[0] - prev[2][0], at[1] - prev[2][1])
-            flick_m.append(_moved_change(em, prev[0], step))
-            flick_p.append(_moved_change(ep, prev[1], step))
-        prev = (em, ep, at)
+            flick_m.append(float(np.mean(np.abs(em - prev[0]))))
+            flick_p.append(float(np.mean(np.abs(ep - prev[1]))))
+        prev = (em, ep)
 
     def psnr(m: list[float]) -> float:
         return float(np.mean([10 * np.log10(255**2 / max(x, 1e-6)) for x in m]))
@@ -250,18 +243,6 @@ def quality(src: Path, marked: Path, plain: Path, w: int, h: int, strength: floa
         "flicker_marked": float(np.mean(flick_m or [0])),
         "flicker_plain": float(np.mean(flick_p or [0])),
     }
-
-
-def _moved_change(cur: np.ndarray, prev: np.ndarray, step: tuple[int, int]) -> float:
-    """Mean absolute change from ``prev`` moved by ``step`` (dy, dx) pixels to ``cur``, over the part both
-    cover (``step`` (0, 0): the plain frame-to-frame change)."""
-    dy, dx = step
-    h, w = cur.shape
-    if abs(dy) >= h or abs(dx) >= w:
-        return float(np.mean(np.abs(cur - prev)))
-    c = cur[max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)]
-    p = prev[max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)]
-    return float(np.mean(np.abs(c - p)))
 
 
 def timed(cmd: list[str]) -> tuple[float, float, str]:

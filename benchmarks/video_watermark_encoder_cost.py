@@ -21,14 +21,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from labeler.media.ffmpeg import ffmpeg_exe  # noqa: E402
-from labeler.watermark import payload_from_produce_id  # noqa: E402
-from labeler.watermark.motion import MotionTracker  # noqa: E402
-from labeler.watermark.video import VideoPattern, budget_strength  # noqa: E402
+from labeler.watermark import _scheme, payload_from_produce_id  # noqa: E402
+from labeler.watermark.video import VideoPattern, budget_strength, zoom_for  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "images"
 W, H, N, FPS = 1280, 720, 30, 30
@@ -69,22 +69,30 @@ def _marked(src: np.ndarray, change: np.ndarray, alternate: bool) -> np.ndarray:
 
 
 def _global_shifts(src: np.ndarray) -> list[tuple[int, int]]:
-    """Cumulative global motion of the picture, (dy, dx) pixels per frame from frame 0, rounded: what
-    the labeler measures as it streams (:class:`labeler.watermark.motion.MotionTracker`)."""
-    tracker = MotionTracker()
-    ys = src[:, : W * H].reshape(N, H, W)
-    return [tuple(round(v) for v in tracker.push(y)) for y in ys]
+    """Cumulative global motion of the picture, (dy, dx) pixels per frame from frame 0, rounded: phase
+    correlation of consecutive luma frames (what an embedder could measure as it streams)."""
+    ys = src[:, : W * H].reshape(N, H, W).astype(np.float32)
+    cy = cx = 0.0
+    out = [(0, 0)]
+    for a, b in zip(ys[:-1], ys[1:], strict=True):
+        (dx, dy), _ = cv2.phaseCorrelate(a, b)
+        cy, cx = cy + dy, cx + dx
+        out.append((round(cy), round(cx)))
+    return out
 
 
 def _moving(src: np.ndarray, strength: float, payload: bytes, key: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """Frames with the mark carried along by the picture's global motion (the labeler's mark), so
-    x264's motion compensation predicts it from the previous frame; and frame 0's change."""
-    pattern = VideoPattern.build(H, W, payload, key, strength=strength)
+    """Frames with the mark carried along by the picture's global motion (mark at frame t = P(x - c_t)),
+    so x264's motion compensation predicts it from the previous frame; and frame 0's change."""
+    zoom = zoom_for(H, W)
+    period = _scheme("dwt").tile_px * zoom
+    big = VideoPattern.build(H + period, W + period, payload, key, strength=strength, zoom=zoom).rounded
     out = src.copy()
     y = out[:, : W * H].reshape(N, H, W)
-    for t, at in enumerate(_global_shifts(src)):
-        pattern.mark(y[t], at)
-    return out, pattern.rounded
+    for t, (cy, cx) in enumerate(_global_shifts(src)):
+        oy, ox = (-cy) % period, (-cx) % period
+        y[t] = np.clip(y[t].astype(np.int16) + big[oy : oy + H, ox : ox + W], 0, 255)
+    return out, big[:H, :W]
 
 
 def _psnr(mse: np.ndarray) -> float:

@@ -52,7 +52,6 @@ from labeler.errors import CorruptFile
 from labeler.media import ffmpeg as ff
 from labeler.media.video import VideoInfo, video_info
 from labeler.watermark import METHODS, _scheme
-from labeler.watermark.motion import MotionTracker
 from labeler.watermark.payload import check_key
 from labeler.watermark.scheme import Scheme
 from labeler.watermark.sync import null_tail, scale_candidates
@@ -112,39 +111,16 @@ class FoldSum(Prefiltered):
         self.frames = 0
         self._half_folds: dict[int, np.ndarray] = {}
 
-    def add(self, z: Prefiltered, shift: tuple[float, float] = (0.0, 0.0)) -> None:
-        """Add one frame's prefiltered luma (both folds); invalidates the cached reads.
-
-        ``shift`` (dy, dx), pixels of ``z``: where the mark of this frame has moved since the first
-        frame added (the picture's motion, :class:`labeler.watermark.motion.MotionTracker`); the folds
-        are moved back by it (:func:`_shift_periodic`), so every frame's mark adds at the same phase.
-        """
-        t = self.period
-        self.full += _shift_periodic(z.fold(t), -shift[0], -shift[1])
-        self.half += _shift_periodic(fold(z.half, t // 2), -shift[0] / 2, -shift[1] / 2)
+    def add(self, z: Prefiltered) -> None:
+        """Add one frame's prefiltered luma (both folds); invalidates the cached reads."""
+        self.full += z.fold(self.period)
+        self.half += fold(z.half, self.period // 2)
         self.frames += 1
         self._half_folds = {}
 
     def fold(self, tile: int) -> np.ndarray:
         """The summed full-resolution fold at ``tile`` pixels (a divisor of ``period``)."""
         return fold(self.full, tile)
-
-
-def _shift_periodic(a: np.ndarray, dy: float, dx: float) -> np.ndarray:
-    """A fold (one period of a periodic image, float32) moved by (dy, dx) pixels, fractions included.
-
-    Whole-pixel moves are a roll. A fractional one multiplies the spectrum by a phase ramp: exact for
-    a periodic image, where rounding to the pixel would leave up to half a pixel (a full pixel of the
-    frame in the half-resolution fold, whose shift is half the frame's).
-    """
-    if abs(dy - round(dy)) < 1e-3 and abs(dx - round(dx)) < 1e-3:
-        h, w = a.shape
-        return np.roll(a, (round(dy) % h, round(dx) % w), axis=(0, 1))
-    h, w = a.shape
-    ky = np.fft.fftfreq(h)[:, None]
-    kx = np.fft.rfftfreq(w)[None, :]
-    ramp = np.exp(-2j * np.pi * (ky * dy + kx * dx))
-    return np.fft.irfft2(np.fft.rfft2(a) * ramp, s=(h, w)).astype(np.float32)
 
 
 def _frames(path: str, height: int, width: int, stream: int, view: int = 1,  # noqa: ANN202 - arrays
@@ -299,16 +275,6 @@ def rescale_candidates(side: int, view: int) -> list[float]:
     return out
 
 
-def _translate(y: np.ndarray, dy: float, dx: float) -> np.ndarray:
-    """``y`` (float32 out) with its content moved by (dy, dx) pixels (bilinear, edges replicated)."""
-    y = np.asarray(y, dtype=np.float32)
-    if abs(dy) < 1e-3 and abs(dx) < 1e-3:
-        return y
-    h, w = y.shape
-    m = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]])
-    return cv2.warpAffine(y, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-
-
 def _shrink(y: np.ndarray, factor: int) -> np.ndarray:
     """Luma shrunk ``factor`` times, each pixel the exact mean of a ``factor`` x ``factor`` block (undoes
     the zoom of the mark; an integer INTER_AREA reduction is that mean)."""
@@ -345,13 +311,9 @@ class _Search:
                                         FoldSum(scheme.tile_px)))
         self.estimated = False
         self.attempts: list[_Attempt] = []
-        # the frames (in the geometry view) not yet given to the rescale candidates: their sum (each
-        # moved back onto the group's first frame), count, and the first frame's motion (view pixels)
+        # the frames (in the geometry view) not yet given to the rescale candidates: their sum and count
         self.group: np.ndarray | None = None
         self.grouped = 0
-        self.group_at = (0.0, 0.0)
-        # the mark moves with the picture: its displacement since the first frame read (input pixels)
-        self.motion = MotionTracker()
 
     def run(self, frames) -> WatermarkResult:  # noqa: ANN001 - an iterator of luma arrays
         n = 0
@@ -382,23 +344,19 @@ class _Search:
 
     def _add(self, y: np.ndarray, n: int) -> None:
         imgs = {v: y if self.prescaled else _shrink(y, v) for v in self.views}
-        dy, dx = self.motion.push(y)
-        at = {v: (dy, dx) if self.prescaled else (dy / v, dx / v) for v in self.views}
         for v, acc in self.views.items():
-            acc.add(prefilter_parts(imgs[v]), at[v])
-        gy, gx = at[self.geo_view]
+            acc.add(prefilter_parts(imgs[v]))
         if self.geometries:
             g = imgs[self.geo_view]
             if self.group is None:
-                self.group, self.group_at = g.astype(np.float32), (gy, gx)
+                self.group = g.astype(np.float32)
             else:
-                self.group += _translate(g, self.group_at[0] - gy, self.group_at[1] - gx)
+                self.group += g
             self.grouped += 1
             if self.grouped >= GROUP or n in self.points:
                 self._flush()
         if self.tries and not self.estimated and n <= GEOMETRY_FRAMES:
-            # onto the first frame's picture (and mark): the lattice adds up over the frames
-            self.buffer.append(geometry_image(_translate(imgs[self.geo_view], -gy, -gx)))
+            self.buffer.append(geometry_image(imgs[self.geo_view]))
             if n == GEOMETRY_FRAMES:
                 self._choose_geometries()
 
@@ -408,22 +366,19 @@ class _Search:
             return
         mean = self.group * np.float32(1.0 / self.grouped)
         for _, _, mat, _, _, acc in self.geometries:
-            self._add_resampled(mean, mat, acc, self.group_at)
+            self._add_resampled(mean, mat, acc)
         self.group, self.grouped = None, 0
 
     @staticmethod
-    def _add_resampled(y: np.ndarray, mat: np.ndarray, acc: FoldSum,
-                       at: tuple[float, float] = (0.0, 0.0)) -> None:
-        # a centred window of the same size every frame, so the tile phase stays the same; the mark's
-        # motion ``at`` (view pixels) is a displacement inv(mat) @ at at the embedding geometry
+    def _add_resampled(y: np.ndarray, mat: np.ndarray, acc: FoldSum) -> None:
+        # a centred window of the same size every frame, so the tile phase stays the same
         h, w = y.shape
         ch = min(h, int(np.ceil(RESAMPLE_SIDE * float(np.hypot(mat[0, 0], mat[1, 0])))))
         cw = min(w, int(np.ceil(RESAMPLE_SIDE * float(np.hypot(mat[0, 1], mat[1, 1])))))
         y0, x0 = (h - ch) // 2, (w - cw) // 2
         y2 = _resample(y[y0 : y0 + ch, x0 : x0 + cw], mat)
         if y2 is not None:
-            sy, sx = np.linalg.solve(mat, np.asarray(at, dtype=np.float64))
-            acc.add(prefilter_parts(y2), (float(sy), float(sx)))
+            acc.add(prefilter_parts(y2))
 
     def _choose_geometries(self) -> None:
         """Lattice candidates from the mean geometry image of the first frames (the mark adds up).

@@ -49,7 +49,6 @@ from labeler.media import timed
 from labeler.media.video import VideoInfo, video_info
 from labeler.media.video_index import stream_time_base
 from labeler.watermark import _pattern
-from labeler.watermark.motion import MotionTracker
 from labeler.watermark.transforms import MIN_SIDE
 
 __all__ = ["VideoPattern", "encoder_settings", "watermark_video", "KEEP_PIX_FMTS", "ENCODERS", "VIDEO_METHOD",
@@ -173,7 +172,7 @@ class VideoPattern:
     ----------
     pattern : ndarray (H, W), float32
         The image core's RMS-1 tile (magnified ``zoom`` times) repeated over the frame from its
-        top-left corner (the mark of a frame whose picture has not moved since the first frame).
+        top-left corner.
     block : int
         Side (pixels) of the image core's blocks at this zoom (8 x subsample x zoom).
     strength : float
@@ -190,28 +189,12 @@ class VideoPattern:
     strength: float
     method: str
     zoom: int = 1
-    #: The (zoomed) tile, period x period pixels; None: the pattern does not move (``mark``'s offset
-    #: is ignored).
-    tile: np.ndarray | None = field(default=None, repr=False, compare=False)
     rounded: np.ndarray = field(init=False, repr=False, compare=False)
-    _margined: np.ndarray = field(init=False, repr=False, compare=False)
-
-    @property
-    def period(self) -> int:
-        """Period of the tiling (pixels): the tile side times the zoom; 0 without a tile."""
-        return 0 if self.tile is None else int(self.tile.shape[0])
 
     def __post_init__(self) -> None:
-        # the change each frame gets, rounded to levels once per video (int16 for the saturating add),
-        # over the frame plus one period each way, so a frame at any offset is a slice of it
-        h, w = self.pattern.shape
-        big = self.pattern
-        if self.tile is not None:
-            t = self.period
-            big = np.tile(self.tile, (-(-(h + t) // t), -(-(w + t) // t)))[: h + t, : w + t]
-        change = np.rint(big * np.float32(self.strength)).astype(np.int16)
-        object.__setattr__(self, "_margined", change)
-        object.__setattr__(self, "rounded", change[:h, :w])
+        # the change each frame gets, rounded to levels once per video (int16 for the saturating add)
+        change = np.rint(self.pattern * np.float32(self.strength)).astype(np.int16)
+        object.__setattr__(self, "rounded", change)
 
     @classmethod
     def build(cls, height: int, width: int, payload: bytes, key: bytes, method: str = VIDEO_METHOD,
@@ -236,8 +219,7 @@ class VideoPattern:
             t *= zoom
         full = np.tile(tile, (-(-height // t), -(-width // t)))[:height, :width]
         full = np.ascontiguousarray(full, dtype=np.float32)
-        return cls(full, 8 * scheme.subsample * zoom, float(strength), method, zoom,
-                   np.ascontiguousarray(tile, dtype=np.float32))
+        return cls(full, 8 * scheme.subsample * zoom, float(strength), method, zoom)
 
     def delta(self, y: np.ndarray | None = None) -> np.ndarray:
         """The luma change (float32, H x W, 8-bit units): ``strength * pattern``, the same for every frame.
@@ -247,25 +229,14 @@ class VideoPattern:
         """
         return self.pattern * np.float32(self.strength)
 
-    def mark(self, y: np.ndarray, offset: tuple[int, int] = (0, 0)) -> np.ndarray:
+    def mark(self, y: np.ndarray) -> np.ndarray:
         """Add the mark to luma ``y`` (uint8, H x W) in place, rounded and saturated; returns ``y``.
 
-        ``offset`` (dy, dx), whole pixels: the pattern is shifted by it, so the mark of frame ``n``
-        moves with the picture (:class:`labeler.watermark.motion.MotionTracker`): pixel (r, c) gets the
-        pattern's value at (r - dy, c - dx), modulo the period. ``round(y + d) == y + round(d)`` for
-        integer ``y``, so the rounded change is computed once per video and a frame costs one
-        saturating add of a slice of it.
+        ``round(y + d) == y + round(d)`` for integer ``y``, so the rounded change is computed once per
+        video and a frame costs one saturating add.
         """
-        cv2.add(y, self.change(offset), dst=y, dtype=cv2.CV_8U)
+        cv2.add(y, self.rounded, dst=y, dtype=cv2.CV_8U)
         return y
-
-    def change(self, offset: tuple[int, int] = (0, 0)) -> np.ndarray:
-        """The rounded change (int16, H x W, levels) of a frame whose mark is moved by ``offset`` (dy, dx)
-        whole pixels (see :meth:`mark`); a view, not a copy."""
-        h, w = self.pattern.shape
-        t = self.period
-        oy, ox = ((-int(offset[0])) % t, (-int(offset[1])) % t) if t else (0, 0)
-        return self._margined[oy : oy + h, ox : ox + w]
 
 
 def encoder_settings(codec: str, suffix: str) -> tuple[str, tuple[str, ...]]:
@@ -505,7 +476,6 @@ def _stream(src: str, info: VideoInfo, enc: list[str], marker: VideoPattern, pix
     h, w = size
     frame_bytes, luma = _frame_bytes(pix_fmt, w, h), w * h
     frames, spent = 0, 0.0
-    motion = MotionTracker()  # the mark moves with the picture (module labeler.watermark.motion)
     with ff.stderr_file() as err:
         proc = subprocess.Popen(enc, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
         ok = False
@@ -520,8 +490,7 @@ def _stream(src: str, info: VideoInfo, enc: list[str], marker: VideoPattern, pix
                 y = np.frombuffer(buf, np.uint8, count=luma).reshape(h, w)
                 if budget and frames == 0:
                     marker = replace(marker, strength=budget_strength(y))
-                dy, dx = motion.push(y)
-                marker.mark(y, (round(dy), round(dx)))
+                marker.mark(y)
                 spent += time.process_time() - t0
                 try:
                     if writer is not None:
