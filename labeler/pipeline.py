@@ -188,6 +188,40 @@ def resolve_options(options: LabelOptions | None, *, layers: str | Sequence[str]
     return replace(options, layers=parse_layers(options.layers))
 
 
+def input_notes(src: Path, fmt: str, label: AIGCLabel, layers: Sequence[str]) -> list[str]:
+    """What labeling ``src`` will undo that the caller may not know: another producer's label that the
+    metadata layer replaces, and a C2PA manifest whose hash no longer matches once any layer changes
+    the bytes (unless the c2pa layer signs the result with it as its parent). Warnings only: the caller
+    asked for it (``aigc propagate`` is the tool that keeps a producer's fields)."""
+    from labeler.formats import C2PA_FORMATS
+    from labeler.metadata import read_labels
+    from labeler.record import parse_label
+
+    notes = []
+    if "metadata" in layers:
+        try:
+            found = [f for f in read_labels(src, fmt)[1] if f.standard]
+        except LabelerError:
+            found = []  # the metadata stage reports an unreadable file itself
+        for old in found[:1]:
+            try:
+                values = parse_label(old.raw).fields
+            except LabelerError:
+                continue
+            producer, produce_id = values.get("ContentProducer"), values.get("ProduceID")
+            if (producer, produce_id) != (label.content_producer, label.produce_id):
+                notes.append(f"replaces the file's existing AIGC label (ContentProducer {producer!r}, "
+                             f"ProduceID {produce_id!r}); to pass a labeled file on, aigc propagate keeps "
+                             "the producer's fields")
+    if "c2pa" not in layers and fmt in C2PA_FORMATS:
+        from labeler.provenance.c2pa_sign import holds_manifest
+
+        if holds_manifest(src, fmt):
+            notes.append("the file's C2PA manifest will no longer match its bytes (verify: Invalid); add the "
+                         "c2pa layer to sign the result with it as the parent ingredient")
+    return notes
+
+
 def run_stages(src: str | os.PathLike[str], dst: str | os.PathLike[str], label: AIGCLabel,
                options: LabelOptions, probe: Probe | None = None, *,
                started: float | None = None) -> LabelResult:
@@ -212,6 +246,7 @@ def run_stages(src: str | os.PathLike[str], dst: str | os.PathLike[str], label: 
     if not dst_p.parent.is_dir():
         raise LabelerError(f"output folder does not exist: {dst_p.parent}")
     result = LabelResult(os.fspath(src), os.fspath(dst), fmt)
+    result.warnings.extend(input_notes(src_p, fmt, label, options.layers))
     # Each step but the last writes a staged file beside dst (same filesystem: the final rename is
     # atomic, and a failure anywhere leaves no output); the last step writes dst atomically itself.
     staging = (

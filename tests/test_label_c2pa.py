@@ -71,7 +71,11 @@ def test_relabel_after_signing_breaks_and_is_reported(setup, tmp_path):
     run_cli("label", str(SAMPLES / "photo.jpg"), str(signed), "--producer", PRODUCER, "--produce-id", "orig",
             "--layers", "metadata,c2pa", *sign_args(setup), check=True)
     changed = tmp_path / "changed.jpg"
-    run_cli("label", str(signed), str(changed), "--producer", PRODUCER, "--produce-id", "changed", check=True)
+    done = run_cli("label", str(signed), str(changed), "--producer", PRODUCER, "--produce-id", "changed",
+                   check=True)
+    # label says beforehand what it undoes: the manifest's hash, and the label it replaces
+    assert "the file's C2PA manifest will no longer match its bytes" in done.stderr
+    assert "replaces the file's existing AIGC label" in done.stderr and "'orig'" in done.stderr
     report = verify_json(str(changed))
     assert report["layers"]["c2pa"]["state"] == "Invalid"
     assert any("dataHash.mismatch" in code for code in report["layers"]["c2pa"]["codes"])
@@ -103,3 +107,17 @@ def test_reports_with_c2pa_match_schema(setup, tmp_path):
     proc = run_cli("verify", "--json", "--key-file", str(setup["wm"]), str(signed), str(SAMPLES / "clip.mp4"))
     for line in proc.stdout.splitlines():
         jsonschema.validate(json.loads(line), schema)
+
+
+def test_relabel_notes_only_when_something_is_undone(setup, tmp_path):
+    """The same label again, or a file without a manifest: no such warning; re-signing (c2pa layer) with
+    the same label: none either (the old manifest becomes the parent ingredient)."""
+    signed = tmp_path / "signed.jpg"
+    run_cli("label", str(SAMPLES / "photo.jpg"), str(signed), "--producer", PRODUCER, "--produce-id", "same",
+            "--layers", "metadata,c2pa", *sign_args(setup), check=True)
+    again = run_cli("label", str(signed), str(tmp_path / "again.jpg"), "--producer", PRODUCER,
+                    "--produce-id", "same", "--layers", "metadata,c2pa", *sign_args(setup), check=True)
+    assert "warning" not in again.stderr
+    plain = run_cli("label", str(SAMPLES / "photo.jpg"), str(tmp_path / "plain.jpg"), "--producer", PRODUCER,
+                    "--produce-id", "p", check=True)
+    assert "warning" not in plain.stderr
