@@ -104,7 +104,8 @@ def verify(
     Raises
     ------
     InvalidArgument
-        ``layers`` names an unknown layer or none (a caller's mistake, not bad input).
+        ``layers`` names an unknown layer or none, or names ``watermark`` without a ``key``, or a
+        ``manifest_store`` without the watermark layer and a key (a caller's mistake, not bad input).
 
     Notes
     -----
@@ -119,6 +120,11 @@ def verify(
     wanted = tuple(n for n in parse_verify_layers(layers) if visible or n != "visible")
     # ``layers="quick"`` is triage: the watermark is read at the geometry as given only (no lattice search)
     quick = isinstance(layers, str) and layers.strip() == "quick"
+    if key is None and layers is not None and not quick and "watermark" in wanted:
+        raise InvalidArgument("the watermark layer needs a key")
+    if manifest_store is not None and (key is None or "watermark" not in wanted):
+        raise InvalidArgument("a manifest store needs the watermark layer and a key (the store is searched "
+                              "by the watermark's payload)")
     opts = VerifyOptions(key, tuple(trust_anchors or ()), "visible" in wanted, manifest_store, wanted, quick)
     if isinstance(source, (bytes, bytearray, memoryview)):
         return _verify_bytes(bytes(source), opts)

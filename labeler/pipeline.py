@@ -247,6 +247,9 @@ def run_stages(src: str | os.PathLike[str], dst: str | os.PathLike[str], label: 
         raise LabelerError(f"output folder does not exist: {dst_p.parent}")
     result = LabelResult(os.fspath(src), os.fspath(dst), fmt)
     result.warnings.extend(input_notes(src_p, fmt, label, options.layers))
+    if options.c2pa.manifest_store is not None and "c2pa" not in options.layers:
+        result.warnings.append("a manifest store keeps the signed C2PA manifest: without the c2pa layer "
+                               "there is none to keep, so it was not used")
     # Each step but the last writes a staged file beside dst (same filesystem: the final rename is
     # atomic, and a failure anywhere leaves no output); the last step writes dst atomically itself.
     staging = (

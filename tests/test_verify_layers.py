@@ -217,3 +217,20 @@ def test_read_luma_half_sizes_and_refusals(tmp_path) -> None:
     assert read_luma_half(tmp_path / "cmyk.jpg") is None
     with pytest.raises(LabelerError):
         read_luma_half(b"\xff\xd8\xff\xe0" + b"\x00" * 40)
+
+
+def test_what_needs_a_key_says_so(tmp_path) -> None:
+    """Asking for the watermark, or for manifest recovery, without a key is a caller's mistake, said in one
+    line, not a silent 'none'; without asking, no key just means the watermark is not read."""
+    photo = str(SAMPLES / "photo.jpg")
+    with pytest.raises(InvalidArgument, match="needs a key"):
+        verify(photo, layers="watermark")
+    with pytest.raises(InvalidArgument, match="manifest store needs"):
+        verify(photo, manifest_store=str(tmp_path / "m.db"))
+    assert verify(photo).examined == ["metadata", "c2pa", "visible"]
+    done = run_cli("verify", "--manifest-store", str(tmp_path / "m.db"), photo)
+    assert done.returncode == 2 and "--manifest-store needs the watermark layer and --key-file" in done.stderr
+    assert not (tmp_path / "m.db").exists()
+    labeled = run_cli("label", photo, str(tmp_path / "x.jpg"), "--producer", "P", "--produce-id", "x",
+                      "--manifest-store", str(tmp_path / "m.db"))
+    assert labeled.returncode == 0 and "without the c2pa layer there is none to keep" in labeled.stderr

@@ -146,7 +146,8 @@ def verify_job(path: str, name: str, keys: tuple[bytes, ...], anchors: tuple[str
         report = None
         # Each key in turn until one finds its watermark: rotated keys keep old files recognised.
         for key in keys or (None,):
-            report = verify(path, key=key, trust_anchors=list(anchors) or None, manifest_store=store)
+            report = verify(path, key=key, trust_anchors=list(anchors) or None,
+                            manifest_store=store if key is not None else None)  # a store is keyed by marks
             if key is None or (report.watermark or {}).get("present"):
                 break
         assert report is not None
