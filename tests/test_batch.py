@@ -307,3 +307,13 @@ def test_rerun_with_other_options_or_overwrite_is_not_skipped(tmp_path):
     done = run_batch(task("OTHER-PRODUCER", ("metadata", "visible"), overwrite=True), workers=1,
                      progress=False)
     assert (done.done, done.skipped, done.other_options) == (0, 2, 0)
+
+
+def test_dst_equal_to_src_is_refused_before_anything_is_written(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(SAMPLES / "photo.png", src / "a.png")
+    for dst in (src, tmp_path / "src" / "." , tmp_path / "x" / ".." / "src"):
+        with pytest.raises(LabelerError, match="DST is SRC"):
+            run_batch(label_task(src, dst), workers=1, progress=False)
+    assert sorted(p.name for p in src.iterdir()) == ["a.png"]  # no journal, no output

@@ -165,6 +165,10 @@ class BatchTask:
 
             if not self.dst_root:
                 raise LabelerError("a label batch needs DST")
+            if Path(self.dst_root).resolve() == Path(self.src_root).resolve():
+                # outputs mirror SRC under DST: every output would be its own input (refused file by
+                # file, after the journal was already written into SRC)
+                raise LabelerError("DST is SRC: label into another folder (SRC is never modified)")
             if self.options.c2pa.signer is not None:
                 raise LabelerError("a batch takes its C2PA signer as BatchTask.signer (a SignerRef that each "
                                    "worker rebuilds), not in options")
