@@ -182,8 +182,11 @@ def test_400_label_fields(pool: object) -> None:
             "producer": PRODUCER, "produce_id": "a", "key": "00" * 32}), 400)
         assert "c2pa" in _error(client.post("/v1/label", files=jpg, data={
             "producer": PRODUCER, "produce_id": "a", "layers": "metadata,c2pa"}), 400)
-        assert "unknown field" in _error(client.post("/v1/label", files=jpg, data={
+        unknown = _error(client.post("/v1/label", files=jpg, data={
             "producer": PRODUCER, "produce_id": "a", "colour": "red"}), 400)
+        assert "unknown field" in unknown and "produce_id" in unknown
+        # the list of fields names what may be sent, not the secrets that are always refused
+        assert not any(secret in unknown for secret in ("key_file", "sign_key", "token"))
         assert "quality" in _error(client.post("/v1/label", files=jpg, data={
             "producer": PRODUCER, "produce_id": "a", "quality": "200"}), 400)
         assert "label" in _error(client.post("/v1/label", files=jpg, data={
@@ -249,6 +252,22 @@ def test_422_truncated_mp4(pool: object) -> None:
         response = client.post("/v1/verify", files={"file": ("cut.mp4", _sample("clip.mp4")[:5000])})
         detail = _error(response, 422)
     assert detail.startswith("cut.mp4: ")
+
+
+def test_422_too_small_for_the_watermark(pool: object) -> None:
+    """A 1 x 1 picture is a valid image that cannot carry the mark: unfit for the layer (422), like
+    a picture over the megapixel limit, not a bad request (400)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (1, 1), (200, 10, 10)).save(buf, "PNG")
+    with _client(pool, keys=(KEY,)) as client:
+        detail = _error(client.post("/v1/label", files={"file": ("dot.png", buf.getvalue())},
+                                    data={"producer": PRODUCER, "produce_id": "dot", "layers": "watermark"}),
+                        422)
+    assert "needs at least 128x128 pixels" in detail
 
 
 def test_503_when_full(pool: object) -> None:

@@ -663,3 +663,21 @@ def test_two_degree_rotation_of_the_sample_photo_is_read(method: str, deg: float
     m = int(np.ceil(np.sin(np.radians(abs(deg))) * max(h, w))) + 2  # drop the black corners
     result = detect(turned[m:h - m, m:w - m], key=b"r" * 32)
     assert result.found and result.payload == payload
+
+
+def test_a_mark_is_never_made_with_a_short_key() -> None:
+    """Anyone with the key can read and forge the mark: embedding refuses keys under 16 bytes (a typed-in
+    word), for pictures, sound and video alike; reading with any key is harmless and allowed."""
+    from labeler.watermark import embed_audio
+    from labeler.watermark.video import VideoPattern
+
+    img = np.full((256, 256, 3), 128, np.uint8)
+    for short in (b"secret", b"x" * 15):
+        with pytest.raises(WatermarkError, match="at least 16 bytes"):
+            embed(img, bytes(8), key=short)
+        with pytest.raises(WatermarkError, match="at least 16 bytes"):
+            embed_audio(np.zeros(44100 * 2, np.float32), 44100, bytes(8), key=short)
+        with pytest.raises(WatermarkError, match="at least 16 bytes"):
+            VideoPattern.build(360, 640, bytes(8), short)
+        assert not detect(img, key=short).found
+    embed(img, bytes(8), key=b"x" * 16)

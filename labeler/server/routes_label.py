@@ -59,7 +59,7 @@ async def label_endpoint(request: Request) -> Response:
             raise ApiError(403, "labeling is disabled on this server: it has no watermark key or C2PA signer")
         async with admitted(state) as work:
             await read_form(request, work, max_files=1, max_bytes=config.max_upload_bytes,
-                            allowed_fields=frozenset(LABEL_FIELDS) | frozenset(_SECRETS))
+                            allowed_fields=frozenset(LABEL_FIELDS), refused_fields=frozenset(_SECRETS))
             record, options = _label_request(work.fields, config)
             body, summary = await _label(state, work, record, options)
     except ClientDisconnect:

@@ -109,8 +109,12 @@ def _remove(work: Work | None) -> None:
 
 
 async def read_form(request: Request, work: Work, *, max_files: int, max_bytes: int,
-                    allowed_fields: frozenset[str] = frozenset()) -> None:
+                    allowed_fields: frozenset[str] = frozenset(),
+                    refused_fields: frozenset[str] = frozenset()) -> None:
     """Parse the multipart body into ``work``: files of field ``file`` copied, text fields kept.
+
+    ``refused_fields`` are taken in (so the caller can refuse them with its own reason) but not named
+    among the fields an unknown field's error lists.
 
     Raises
     ------
@@ -130,12 +134,13 @@ async def read_form(request: Request, work: Work, *, max_files: int, max_bytes: 
     except HTTPException as exc:  # the parser's complaint (bad framing, too many parts)
         raise ApiError(400, str(exc.detail)) from None
     try:
-        await _take(form, work, max_bytes, allowed_fields)
+        await _take(form, work, max_bytes, allowed_fields, refused_fields)
     finally:
         await form.close()
 
 
-async def _take(form: FormData, work: Work, max_bytes: int, allowed_fields: frozenset[str]) -> None:
+async def _take(form: FormData, work: Work, max_bytes: int, allowed_fields: frozenset[str],
+                refused_fields: frozenset[str] = frozenset()) -> None:
     for name, value in form.multi_items():
         if isinstance(value, UploadFile):
             if name != FILE_FIELD:
@@ -143,7 +148,7 @@ async def _take(form: FormData, work: Work, max_bytes: int, allowed_fields: froz
             work.uploads.append(await _copy(value, work, len(work.uploads), max_bytes))
         elif name == FILE_FIELD:
             raise ApiError(400, f"the field {FILE_FIELD!r} must be a file upload, not text")
-        elif name not in allowed_fields:
+        elif name not in allowed_fields | refused_fields:
             known = f" (fields: {', '.join(sorted(allowed_fields))})" if allowed_fields else ""
             raise ApiError(400, f"unknown field {_shown(name)!r}{known}")
         elif name in work.fields:

@@ -29,8 +29,9 @@ from labeler.watermark.dct import DCT
 from labeler.watermark.dwt import DWT
 from labeler.watermark.payload import (
     PAYLOAD_BYTES,
+    TooSmallForWatermark,
     WatermarkError,
-    check_key,
+    check_embed_key,
     check_payload,
     conv_encode,
     info_bits,
@@ -59,6 +60,7 @@ __all__ = [
     "PAYLOAD_BYTES",
     "MIN_SIDE",
     "WatermarkError",
+    "TooSmallForWatermark",
 ]
 
 #: The methods by name.
@@ -395,7 +397,7 @@ def _tile_for(payload: bytes, key: bytes, method: str, strength: float | None,
 
     ``requested`` is the method the caller asked for (:func:`_dwt_band`).
     """
-    payload, key = check_payload(payload), check_key(key)
+    payload, key = check_payload(payload), check_embed_key(key)
     if strength is None:
         return _budget_pattern(payload, key, method, DWT_TILT, _dwt_band(requested))
     return _pixel_pattern(payload, key, method)
@@ -417,7 +419,7 @@ def _check_strength(strength: float | None) -> None:
 def _pattern(payload: bytes, key: bytes, method: str, strength: float | None) -> tuple[Scheme, np.ndarray]:
     scheme = _scheme(method)
     _check_strength(strength)
-    return scheme, _pixel_pattern(check_payload(payload), check_key(key), scheme.name)
+    return scheme, _pixel_pattern(check_payload(payload), check_embed_key(key), scheme.name)
 
 
 #: Exponent of the budget's `dwt` coefficient weights ``seen_c ** -DWT_TILT`` (0: the flat spectrum of

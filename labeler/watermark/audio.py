@@ -27,7 +27,9 @@ import numpy as np
 from labeler.watermark.payload import (
     CODED_BITS,
     Layout,
+    TooSmallForWatermark,
     WatermarkError,
+    check_embed_key,
     check_key,
     check_payload,
     conv_encode,
@@ -173,7 +175,8 @@ class Pattern:
 
 def make_pattern(key: bytes, payload: bytes | None) -> Pattern:
     """The period's chips for ``key``; with ``payload`` None only the pilot (for the detector)."""
-    layout = make_layout(check_key(key), _LABEL, PERIOD_CELLS * N_BANDS, PILOT_FRACTION)
+    key = check_key(key) if payload is None else check_embed_key(key)
+    layout = make_layout(key, _LABEL, PERIOD_CELLS * N_BANDS, PILOT_FRACTION)
     code = None if payload is None else conv_encode(info_bits(check_payload(payload)))
     chips = layout.chips(code).reshape(PERIOD_CELLS, N_BANDS)
     return Pattern(chips, layout.chips(None).reshape(PERIOD_CELLS, N_BANDS), layout)
@@ -444,8 +447,8 @@ def embed_audio(samples: np.ndarray, sample_rate: int, payload: bytes, *, key: b
     x, is_int = as_float_pcm(samples)
     fs = check_rate(sample_rate)
     if x.shape[0] < MIN_SECONDS * fs:
-        raise WatermarkError(f"audio too short to carry a watermark "
-                             f"({x.shape[0] / fs:.2f} s < {MIN_SECONDS:g} s)")
+        raise TooSmallForWatermark(f"audio too short to carry a watermark "
+                                   f"({x.shape[0] / fs:.2f} s < {MIN_SECONDS:g} s)")
     emb = AudioEmbedder(fs, x.shape[1], payload, key=key, strength=strength, snr_db=snr_db)
     out = np.concatenate([emb.push(x), emb.flush()])
     if is_int:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from labeler.errors import LabelerError
+from labeler.errors import LabelerError, UnsupportedLayer
 
 #: User payload size in bytes (64 bits).
 PAYLOAD_BYTES = 8
@@ -42,6 +42,12 @@ class WatermarkError(LabelerError):
     """Bad input to the watermark layer (payload size, key, image shape or type)."""
 
 
+class TooSmallForWatermark(WatermarkError, UnsupportedLayer):
+    """The input is fine but cannot carry the mark (an image or video frame under 128 px a side, audio
+    too short): the layer does not apply to it, as :class:`~labeler.errors.UnsupportedLayer` says (the
+    HTTP service answers 422, not 400: nothing in the request is wrong)."""
+
+
 def check_payload(payload: bytes) -> bytes:
     """Return ``payload`` as bytes, or raise :class:`WatermarkError` when it is not 8 bytes."""
     if not isinstance(payload, (bytes, bytearray)) or len(payload) != PAYLOAD_BYTES:
@@ -54,6 +60,22 @@ def check_key(key: bytes) -> bytes:
     if not isinstance(key, (bytes, bytearray)) or len(key) == 0:
         raise WatermarkError("watermark key must be non-empty bytes")
     return bytes(key)
+
+
+#: Shortest key a mark is made with (bytes): ``aigc keygen`` makes 32 random bytes, a key file needs at
+#: least 16 (:mod:`labeler.watermark.keyfile`). Anyone who has the key can read and forge the mark, so a
+#: short or typed-in key (``b"secret"``) would make it guessable. Reading accepts any non-empty key.
+MIN_EMBED_KEY_BYTES = 16
+
+
+def check_embed_key(key: bytes) -> bytes:
+    """:func:`check_key` for embedding: also at least :data:`MIN_EMBED_KEY_BYTES` bytes."""
+    key = check_key(key)
+    if len(key) < MIN_EMBED_KEY_BYTES:
+        raise WatermarkError(f"a watermark key must have at least {MIN_EMBED_KEY_BYTES} bytes, not "
+                             f"{len(key)} (aigc keygen, or labeler.watermark.keyfile.generate_key(), makes "
+                             "32 random bytes): a short key is guessable, and the key can forge the mark")
+    return key
 
 
 def payload_from_produce_id(produce_id: str) -> bytes:

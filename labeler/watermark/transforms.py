@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pywt
 
-from labeler.watermark.payload import WatermarkError
+from labeler.watermark.payload import TooSmallForWatermark, WatermarkError
 
 #: BT.601 luma weights (ITU-R BT.601-7, section 2.5.1), the ones JPEG/JFIF uses for Y'CbCr.
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -92,7 +92,8 @@ def _check_image(image: np.ndarray) -> tuple[int, int, int]:
         raise WatermarkError(f"image shape {image.shape} is not (H, W) or (H, W, 1|2|3|4)")
     h, w = image.shape[:2]
     if h < MIN_SIDE or w < MIN_SIDE:
-        raise WatermarkError(f"image is {w}x{h}; the watermark needs at least {MIN_SIDE}x{MIN_SIDE} pixels")
+        raise TooSmallForWatermark(f"image is {w}x{h}; the watermark needs at least {MIN_SIDE}x{MIN_SIDE} "
+                                   "pixels")
     return h, w, channels
 
 

@@ -49,6 +49,7 @@ from labeler.media import timed
 from labeler.media.video import VideoInfo, video_info
 from labeler.media.video_index import stream_time_base
 from labeler.watermark import _pattern
+from labeler.watermark.payload import TooSmallForWatermark
 from labeler.watermark.transforms import MIN_SIDE
 
 __all__ = ["VideoPattern", "encoder_settings", "watermark_video", "KEEP_PIX_FMTS", "ENCODERS", "VIDEO_METHOD",
@@ -435,7 +436,7 @@ def watermark_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], pa
         raise UnsupportedFormat("not a video: no video stream in this file") from None
     size = _upright(info)
     if min(size) < MIN_SIDE:
-        raise LabelerError(f"video frames of {size[1]}x{size[0]} are too small for the watermark "
+        raise TooSmallForWatermark(f"video frames of {size[1]}x{size[0]} are too small for the watermark "
                            f"(at least {MIN_SIDE} px a side)")
     pix_fmt = info.pix_fmt if info.pix_fmt in KEEP_PIX_FMTS else "yuv420p"
     encoder, options = encoder_settings(info.codec, os.path.splitext(dst_path)[1])
