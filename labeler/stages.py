@@ -288,6 +288,10 @@ def _video_pixels(call: StageCall) -> dict[str, dict[str, Any]]:
     # core's method inside it is kept as "core_method".
     done["watermark"].update(method="video", core_method=done["watermark"]["method"], payload=payload.hex(),
                              key_id=key_id(wm.key))
+    converted = done["watermark"].get("converted_from")
+    if converted:
+        call.warnings.append(f"the video's {converted} frames were written as 8-bit "
+                             f"{done['watermark']['pix_fmt']} (the watermark pass works on 8-bit planar YUV)")
     return done
 
 

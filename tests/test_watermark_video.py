@@ -274,3 +274,16 @@ def test_corpus_pan_720p(folder: Path) -> None:
     ff("-i", str(dst), "-an", "-c:v", "libx264", "-preset", "veryfast", "-crf", "28", str(attacked))
     r = detect_video(attacked, key=KEY)
     assert r.found and r.payload == PAYLOAD
+
+
+def test_ten_bit_source_is_converted_and_says_so(folder: Path) -> None:
+    """A 10-bit source goes through the 8-bit watermark pass: the result says what it was converted
+    from, and a warning says it (QA: the conversion was visible only in --json)."""
+    src = folder / "ten-bit.mp4"
+    ff("-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=1", "-pix_fmt", "yuv420p10le", "-c:v", "libx264",
+       "-preset", "veryfast", str(src))
+    assert probe(src).video[0].pix_fmt == "yuv420p10le"
+    result = label_file(src, folder / "ten-bit.wm.mp4", RECORD, layers="watermark", key=KEY)
+    assert result.layers["watermark"]["converted_from"] == "yuv420p10le"
+    assert any("yuv420p10le frames were written as 8-bit yuv420p" in w for w in result.warnings)
+    assert probe(folder / "ten-bit.wm.mp4").video[0].pix_fmt == "yuv420p"
