@@ -23,7 +23,7 @@ import click
 from labeler import __version__
 from labeler.errors import LabelerError
 from labeler.options import VISIBLE_POSITIONS, LabelOptions, SignerRef, parse_cue_places, parse_video_places
-from labeler.pipeline import AVAILABLE_LAYERS, LAYER_ORDER, label_file, parse_layers
+from labeler.pipeline import AVAILABLE_LAYERS, LAYER_ORDER, LabelResult, label_file, parse_layers
 from labeler.record import AIGCLabel
 
 EXIT_OK = 0
@@ -51,8 +51,25 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
               help="Show the version, the ffmpeg program in use and the C2PA library, then exit.")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Label AI-generated media (GB 45438-2025) and verify labels."""
+    if ctx.invoked_subcommand != "serve":  # the server handles SIGTERM itself (graceful shutdown)
+        _term_as_interrupt()
+
+
+def _term_as_interrupt() -> None:
+    """SIGTERM (a scheduler's or a container's stop) does what Ctrl-C does: the running file's
+    temporary outputs and staging folders are removed, ffmpeg children are stopped, a batch journals
+    what finished; by default Python would die on the spot and leave them behind."""
+    import signal
+    import threading
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
 
 
 # Options several commands share; click builds a fresh Option each time one is applied.
@@ -218,6 +235,9 @@ def label_cmd(src: str, dst: str, as_json: bool, **opts) -> None:
         _fail(f"{exc.filename or src}: {exc.strerror or exc}")
     except Exception as exc:  # noqa: BLE001 - one line, not a traceback, even for a bug
         _fail(f"{src}: internal error ({type(exc).__name__}: {exc}); please report it", EXIT_INTERNAL)
+    unread = _read_back(dst, result, options.watermark.key)
+    if unread:
+        result.warnings.append(unread)
     if as_json:
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
     else:
@@ -225,6 +245,27 @@ def label_cmd(src: str, dst: str, as_json: bool, **opts) -> None:
         click.echo(f"{dst}: labeled {result.format} - {done}")
     for warning in result.warnings:
         click.echo(f"aigc: warning: {dst}: {warning}", err=True)
+
+
+#: ``aigc label``'s warning when the watermark it wrote cannot be read back from the output.
+UNREAD_WATERMARK_NOTE = ("the watermark was embedded but cannot be read back from the output (this content "
+                         "gives the invisible mark too little to ride on: noise, a single tiny frame, a held "
+                         "tone...); do not rely on it for this file")
+
+
+def _read_back(dst: str, result: LabelResult, key: bytes | None) -> str | None:
+    """:data:`UNREAD_WATERMARK_NOTE` when the output's watermark, as written, is not found by the
+    detector (read at the geometry as given: ``verify --quick``'s read, one frame of a video), else None.
+    A check of what was promised, for the command line: the library's callers can verify themselves."""
+    mark = result.layers.get("watermark")
+    if key is None or mark is None or mark.get("embedded") is False:
+        return None
+    from detectors import verify
+
+    found = verify(dst, key=key, layers="quick").watermark or {}
+    if found.get("present") and found.get("payload") == mark.get("payload"):
+        return None
+    return UNREAD_WATERMARK_NOTE
 
 
 def _describe(name: str, info: dict) -> str:
@@ -290,7 +331,7 @@ def verify_cmd(
 
     try:
         key = _read_key(key_file)
-        layers = _layers_to_verify(verify_layers, quick, no_visible, key)
+        layers = _layers_to_verify(verify_layers, quick, no_visible, key, manifest_store)
         load_trust_anchors(anchor_files)  # fail early, once, on an unreadable anchor file
     except LabelerError as exc:
         _fail(str(exc))
@@ -313,7 +354,8 @@ def verify_cmd(
     sys.exit(EXIT_BAD_INPUT if unreadable else EXIT_OK)
 
 
-def _layers_to_verify(spec: str | None, quick: bool, no_visible: bool, key: bytes | None) -> tuple[str, ...]:
+def _layers_to_verify(spec: str | None, quick: bool, no_visible: bool, key: bytes | None,
+                      manifest_store: str | None = None) -> tuple[str, ...]:
     """The layers ``aigc verify`` / ``aigc batch verify`` examine; ``LabelerError`` (one line) on misuse."""
     from detectors import parse_verify_layers
 
@@ -322,6 +364,11 @@ def _layers_to_verify(spec: str | None, quick: bool, no_visible: bool, key: byte
     layers = parse_verify_layers("quick" if quick else spec)
     if spec and "watermark" in layers and key is None:
         raise LabelerError("--layers watermark needs --key-file")
+    if manifest_store is not None and (key is None or "watermark" not in layers):
+        raise LabelerError("--manifest-store needs the watermark layer and --key-file (the store is searched "
+                           "by the watermark's payload)")
+    if key is None:  # by default the watermark is read when there is a key to read it with
+        layers = tuple(n for n in layers if n != "watermark")
     return tuple(n for n in layers if not (no_visible and n == "visible"))
 
 
@@ -456,7 +503,7 @@ def batch_verify_cmd(
 
     try:
         key = _read_key(key_file)
-        layers = _layers_to_verify(verify_layers, quick, no_visible, key)
+        layers = _layers_to_verify(verify_layers, quick, no_visible, key, manifest_store)
     except LabelerError as exc:
         _fail(str(exc))
     settings = VerifySettings(key, tuple(anchor_files), "visible" in layers, layers,
