@@ -23,7 +23,7 @@ import click
 from labeler import __version__
 from labeler.errors import LabelerError
 from labeler.options import VISIBLE_POSITIONS, LabelOptions, SignerRef, parse_cue_places, parse_video_places
-from labeler.pipeline import AVAILABLE_LAYERS, LAYER_ORDER, LabelResult, label_file, parse_layers
+from labeler.pipeline import AVAILABLE_LAYERS, LAYER_ORDER, label_file, parse_layers
 from labeler.record import AIGCLabel
 
 EXIT_OK = 0
@@ -235,7 +235,9 @@ def label_cmd(src: str, dst: str, as_json: bool, **opts) -> None:
         _fail(f"{exc.filename or src}: {exc.strerror or exc}")
     except Exception as exc:  # noqa: BLE001 - one line, not a traceback, even for a bug
         _fail(f"{src}: internal error ({type(exc).__name__}: {exc}); please report it", EXIT_INTERNAL)
-    unread = _read_back(dst, result, options.watermark.key)
+    from detectors.read_back import unread_watermark
+
+    unread = unread_watermark(dst, result, options.watermark.key)
     if unread:
         result.warnings.append(unread)
     if as_json:
@@ -245,32 +247,6 @@ def label_cmd(src: str, dst: str, as_json: bool, **opts) -> None:
         click.echo(f"{dst}: labeled {result.format} - {done}")
     for warning in result.warnings:
         click.echo(f"aigc: warning: {dst}: {warning}", err=True)
-
-
-#: ``aigc label``'s warning when the watermark it wrote cannot be read back from the output.
-UNREAD_WATERMARK_NOTE = ("the watermark was embedded but cannot be read back from the output (this content "
-                         "gives the invisible mark too little to ride on: noise, a single tiny frame, a held "
-                         "tone...); do not rely on it for this file")
-
-
-def _read_back(dst: str, result: LabelResult, key: bytes | None) -> str | None:
-    """:data:`UNREAD_WATERMARK_NOTE` when a picture's watermark, as written, is not found by the detector
-    (read at the geometry as given: ``verify --quick``'s read, ~10-40 ms at 1080p), else None. A check of
-    what was promised, for the command line (the library's callers can verify themselves). Pictures only:
-    the image budget follows the content, and pure noise leaves the mark unreadable; the video mark has a
-    uniform amplitude (read from one frame in every benchmark cell), and reading a long soundtrack back
-    would cost a good part of the labeling."""
-    from labeler.formats import medium
-
-    mark = result.layers.get("watermark")
-    if key is None or mark is None or mark.get("embedded") is False or medium(result.format) != "image":
-        return None
-    from detectors import verify
-
-    found = verify(dst, key=key, layers="quick").watermark or {}
-    if found.get("present") and found.get("payload") == mark.get("payload"):
-        return None
-    return UNREAD_WATERMARK_NOTE
 
 
 def _describe(name: str, info: dict) -> str:

@@ -342,7 +342,7 @@ def test_label_reads_its_watermark_back(tmp_path) -> None:
     import numpy as np
     from PIL import Image
 
-    from labeler.cli import UNREAD_WATERMARK_NOTE
+    from detectors.read_back import UNREAD_WATERMARK_NOTE
     from labeler.watermark.keyfile import generate_key, write_key_file
 
     key = tmp_path / "k.key"

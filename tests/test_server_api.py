@@ -120,6 +120,7 @@ def test_label_then_verify_with_the_box(pool: object) -> None:
         assert "src" not in summary and "dst" not in summary  # no server paths leak
         checked = client.post("/v1/verify?boxes=1", files={"file": ("x.jpg", labeled.content)})
     report = checked.json()
+    assert summary["warnings"] == []  # the mark was read back from the output
     assert report["verdict"] == "confirmed"
     assert report["layers"]["watermark"]["present"] and report["layers"]["watermark"]["matches_metadata"]
     assert report["layers"]["metadata"]["fields"]["ProduceID"] == "srv-1"
@@ -252,6 +253,24 @@ def test_422_truncated_mp4(pool: object) -> None:
         response = client.post("/v1/verify", files={"file": ("cut.mp4", _sample("clip.mp4")[:5000])})
         detail = _error(response, 422)
     assert detail.startswith("cut.mp4: ")
+
+
+def test_label_warns_when_its_watermark_cannot_be_read_back(pool: object) -> None:
+    """On pure noise the invisible mark has nothing to ride on: the result header says so."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from detectors.read_back import UNREAD_WATERMARK_NOTE
+
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(3).integers(0, 256, (300, 400, 3), dtype=np.uint8)).save(buf, "PNG")
+    with _client(pool, keys=(KEY,)) as client:
+        labeled = client.post("/v1/label", files={"file": ("noise.png", buf.getvalue())},
+                              data={"producer": PRODUCER, "produce_id": "noise", "layers": "watermark"})
+    assert labeled.status_code == 200
+    assert UNREAD_WATERMARK_NOTE in json.loads(labeled.headers["x-aigc-label-result"])["warnings"]
 
 
 def test_422_too_small_for_the_watermark(pool: object) -> None:

@@ -233,7 +233,13 @@ def label_job(src: str, record: Any, options: LabelOptions, max_pixels: int) -> 
         if too_large:
             raise UnsafeInput(f"{too_large}; only the metadata and c2pa layers apply")
         source, dst = upload.rename(upload.with_name(f"input{ext}")), upload.with_name(f"labeled{ext}")
-        result = label_file(source, dst, record, options=options).to_dict()
+        labeled = label_file(source, dst, record, options=options)
+        from detectors.read_back import unread_watermark
+
+        unread = unread_watermark(dst, labeled, options.watermark.key)
+        if unread:
+            labeled.warnings.append(unread)
+        result = labeled.to_dict()
     except LabelerError:
         raise
     except OSError as exc:
