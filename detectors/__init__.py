@@ -382,6 +382,9 @@ class _Pixels:
         self.fmt = fmt
         self._pixels: Any = None
         self.error: str | None = None
+        #: EXIF Orientation of the file (1..8; 1 when untagged or not known): the visible mark is
+        #: looked for as a viewer shows the picture (:func:`labeler.media.image.to_display`).
+        self.orientation = 1
         #: The decoding error of a JPEG whose pixels were read as far as its data goes, else None.
         self.salvaged: str | None = None
 
@@ -394,10 +397,11 @@ class _Pixels:
 
     def get(self) -> Any:
         if self._pixels is None and self.error is None:
-            from labeler.media.image import read_luma_pixels, read_truncated_jpeg_luma
+            from labeler.media.image import read_luma_image, read_truncated_jpeg_luma
 
             try:
-                self._pixels = read_luma_pixels(self.source, fmt=self.fmt)
+                image = read_luma_image(self.source, fmt=self.fmt)
+                self._pixels, self.orientation = image.pixels, image.orientation
             except LabelerError as exc:
                 self.error = str(exc)
             if self.error is not None and self.fmt == "jpeg" and "truncated" in self.error:
@@ -430,7 +434,9 @@ def visible_layer(pixels: _Pixels) -> dict[str, Any]:
     if image is None:
         return {"present": False, "kind": None, "position": None, "height_ratio": None, "seconds": None,
                 "note": pixels.error}
-    layer = detect_image_label(image).to_dict()
+    from labeler.media.image import to_display
+
+    layer = detect_image_label(to_display(image, pixels.orientation)).to_dict()
     if not layer["present"]:
         layer.update(kind=None, position=None, height_ratio=None)
     return layer

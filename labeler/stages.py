@@ -136,13 +136,20 @@ def image_layers(image: Any, layers: tuple[str, ...], record: AIGCLabel,
         if note:
             done["watermark"]["converted"] = note
     if "visible" in layers:
+        from labeler.media.image import to_display, to_stored
         from labeler.visible import add_image_label, place_label
 
         vis = options.visible
-        placement = place_label(pixels.shape[0], pixels.shape[1], vis.text, position=vis.position)
-        pixels = add_image_label(pixels, vis.text, position=vis.position)
+        # drawn as a viewer shows the picture: a phone photo stored sideways with an EXIF Orientation
+        # tag (kept in the output) gets its label upright, at the corner asked for
+        turn = getattr(image, "orientation", 1)
+        shown = to_display(pixels, turn)
+        placement = place_label(shown.shape[0], shown.shape[1], vis.text, position=vis.position)
+        pixels = to_stored(add_image_label(shown, vis.text, position=vis.position), turn)
         done["visible"] = {"kind": "image-text", "text": vis.text, "position": placement.position,
                            "height_ratio": round(placement.height_ratio, 4), "box": list(placement.box)}
+        if turn != 1:
+            done["visible"]["orientation"] = turn  # the box is in displayed coordinates
     return pixels, done
 
 

@@ -126,3 +126,32 @@ def test_lossless_sources_stay_lossless_after_a_pixel_layer(tmp_path, fmt, optio
     mask = np.ones(before.shape[:2], bool)
     mask[max(0, y - 4):y + h + 4, max(0, x - 4):x + w + 4] = False
     assert np.array_equal(before[mask], after[mask])
+
+
+@pytest.mark.parametrize("orientation", [6, 8, 3])
+def test_visible_label_upright_on_a_photo_stored_sideways(tmp_path, orientation):
+    """A phone photo is stored sideways with an EXIF Orientation tag: the label is drawn as a viewer shows
+    the picture (upright, in the corner asked for), the tag is kept, and verify reads it the same way."""
+    from PIL import ImageOps
+
+    from detectors.visible import detect_image_label
+
+    src = tmp_path / "phone.jpg"
+    exif = Image.Exif()
+    exif[274] = orientation
+    with Image.open(SAMPLES / "photo.jpg") as im:
+        im.convert("RGB").resize((600, 400)).save(src, "JPEG", quality=92, exif=exif)
+    out = tmp_path / "labeled.jpg"
+    proc = run_cli("label", str(src), str(out), "--producer", PRODUCER, "--produce-id", "o",
+                   "--layers", "visible,metadata", "--position", "bottom-right", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["layers"]["visible"]["orientation"] == orientation
+    with Image.open(out) as im:
+        assert im.getexif().get(274) == orientation
+        assert im.size == (600, 400)  # stored pixels keep their layout
+        shown = np.asarray(ImageOps.exif_transpose(im).convert("L"))
+    found = detect_image_label(shown)
+    assert found.present and found.position == "bottom-right"
+    (report,) = verify_json(out)
+    visible = report["layers"]["visible"]
+    assert visible["present"] and visible["position"] == "bottom-right"

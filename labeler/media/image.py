@@ -136,6 +136,12 @@ class ImageData:
         """True for grey+alpha and RGBA."""
         return self.channels in (2, 4)
 
+    @property
+    def orientation(self) -> int:
+        """EXIF Orientation, 1..8 (1: stored as displayed, also when there is no tag): how a viewer turns
+        ``pixels`` for display (:func:`to_display`)."""
+        return exif_orientation(self.exif)
+
 
 # --------------------------------------------------------------------------- reading
 
@@ -205,6 +211,16 @@ def read_luma_pixels(src: str | os.PathLike[str] | bytes | BinaryIO, *, fmt: str
     return _open(src, fmt, luma=True).pixels
 
 
+def read_luma_image(src: str | os.PathLike[str] | bytes | BinaryIO, *, fmt: str | None = None) -> ImageData:
+    """:func:`read_luma_pixels` as an :class:`ImageData`: the same pixels, and for a colour JPEG its EXIF
+    block too (already parsed when the file is opened), so a caller can show the pixels as a viewer
+    does (:attr:`ImageData.orientation`). Other metadata of a colour JPEG is not read.
+    """
+    if fmt == "heic":
+        return ImageData(read_luma_pixels(src, fmt=fmt), "heic", "L")
+    return _open(src, fmt, luma=True)
+
+
 def read_truncated_jpeg_luma(src: str | os.PathLike[str] | bytes | BinaryIO) -> np.ndarray:
     """The luma of a JPEG whose data stops early, decoded as far as it goes (for verification only).
 
@@ -233,7 +249,7 @@ def _open(src: str | os.PathLike[str] | bytes | BinaryIO, fmt: str | None,
         if luma and _jpeg_luma(im):
             _check_size(*im.size)
             im.load()
-            return ImageData(np.array(im), "jpeg", "L")
+            return ImageData(np.array(im), "jpeg", "L", exif=normal_exif(im.info.get("exif")))
         return _decode(im, data, kind)
 
 
@@ -405,6 +421,45 @@ _UNDO_ORIENTATION = {
     7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
     8: lambda a: np.rot90(a, -1),
 }
+
+
+# Stored pixels turned as a viewer shows them: the inverse of each _UNDO_ORIENTATION entry (the flips and
+# transposes are their own inverses; the two quarter turns swap).
+_TO_DISPLAY = {**_UNDO_ORIENTATION, 6: lambda a: np.rot90(a, -1), 8: lambda a: np.rot90(a, 1)}
+
+
+def exif_orientation(exif: bytes | None) -> int:
+    """The Orientation tag (274) of IFD0 in an EXIF block (``Exif\\0\\0`` + TIFF structure, or the TIFF
+    structure alone): 1..8, or 1 when there is none or the block cannot be read (EXIF 2.32, 4.6.4)."""
+    if not exif:
+        return 1
+    tiff = exif[len(EXIF_PREFIX):] if exif.startswith(EXIF_PREFIX) else exif
+    order = {b"II": "<", b"MM": ">"}.get(tiff[:2])
+    if order is None or len(tiff) < 8:
+        return 1
+    ifd = int.from_bytes(tiff[4:8], "little" if order == "<" else "big")
+    end = "little" if order == "<" else "big"
+    if ifd + 2 > len(tiff):
+        return 1
+    count = min(int.from_bytes(tiff[ifd:ifd + 2], end), (len(tiff) - ifd - 2) // 12)
+    for at in range(ifd + 2, ifd + 2 + 12 * count, 12):
+        if int.from_bytes(tiff[at:at + 2], end) == 274:
+            value = int.from_bytes(tiff[at + 8:at + 10], end)  # a SHORT, left-aligned in the value field
+            return value if 1 <= value <= 8 else 1
+    return 1
+
+
+def to_display(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """``pixels`` (stored orientation) turned as a viewer shows them under EXIF ``orientation`` (1..8;
+    anything else leaves them as they are). A view where possible, not a copy."""
+    turn = _TO_DISPLAY.get(orientation)
+    return pixels if turn is None else turn(pixels)
+
+
+def to_stored(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """The inverse of :func:`to_display`: pixels as shown turned back to their stored orientation."""
+    turn = _UNDO_ORIENTATION.get(orientation)
+    return pixels if turn is None else np.ascontiguousarray(turn(pixels))
 
 
 def _dpi(value: object) -> tuple[float, float] | None:

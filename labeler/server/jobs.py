@@ -185,9 +185,11 @@ def _visible_box(path: str, report: dict[str, Any]) -> dict[str, int] | None:
 
 
 def _image(path: str) -> Any:
-    from labeler.media.image import read_image
+    from labeler.media.image import read_image, to_display
 
-    return read_image(path).pixels
+    # as the browser shows it (EXIF orientation applied), which is how verify found the label
+    image = read_image(path)
+    return to_display(image.pixels, image.orientation)
 
 
 def _first_frame(path: str) -> Any:
