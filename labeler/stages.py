@@ -97,22 +97,29 @@ def _image_pixels(call: StageCall) -> dict[str, dict[str, Any]]:
 
     image = read_image(call.src, fmt=call.probe.format)
     pixels, done = image_layers(image, call.layers, call.record, call.options)
-    note = palette_note(image)
+    note = conversion_note(image)
     if note:
         call.warnings.append(note)
     write_image(call.out, pixels, format=image.format, like=image, quality=call.options.output.quality)
     return done
 
 
-def palette_note(image: Any) -> str | None:
-    """What happens to an 8-bit palette image under a pixel layer, or None for any other image.
+def conversion_note(image: Any) -> str | None:
+    """What a pixel layer changes in how an image is stored (8-bit palette, CMYK), or None.
 
     A watermark changes most pixels by a level or two and a visible mark adds anti-aliased text: neither
     fits a palette of at most 256 colours, and re-quantising would erase the mark. So the image is
     written as truecolour (RGB, or RGBA when the palette had transparency: the transparency is kept as
-    alpha), losslessly in PNG, and the label result says so rather than refusing.
+    alpha), losslessly in PNG, and the label result says so rather than refusing. A CMYK JPEG is
+    decoded to RGB (through its ICC profile when it has one) and written as RGB: the pixel layers work
+    on RGB, and print workflows that need the CMYK separation should know.
     """
-    if getattr(image, "mode", None) not in ("P", "PA"):
+    mode = getattr(image, "mode", None)
+    if mode == "CMYK":
+        how = ("through its ICC profile to sRGB" if image.icc
+               else "with Pillow's plain formula (no ICC profile)")
+        return f"CMYK image written as RGB (converted {how}; the pixel layers work on RGB)"
+    if mode not in ("P", "PA"):
         return None
     kind = "RGBA" if image.pixels.ndim == 3 and image.pixels.shape[2] == 4 else "RGB"
     return (f"8-bit palette image written as truecolour {kind} (the pixel layers' changes do not fit a "
@@ -132,7 +139,7 @@ def image_layers(image: Any, layers: tuple[str, ...], record: AIGCLabel,
     done: dict[str, dict[str, Any]] = {}
     if "watermark" in layers:
         pixels, done["watermark"] = _watermark_pixels(pixels, record, options)
-        note = palette_note(image)
+        note = conversion_note(image)
         if note:
             done["watermark"]["converted"] = note
     if "visible" in layers:

@@ -669,3 +669,36 @@ def test_full_disk_while_encoding_audio_is_one_oserror(tmp_path, monkeypatch, ca
         audio_mod.write_audio(tmp_path / f"x.{fmt}", samples, 44100)
     assert caught.value.errno == errno.ENOSPC
     assert "Exception ignored" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize(("subsampling", "progressive"), [(0, True), (1, False), (2, True)])
+def test_jpeg_rewrite_keeps_subsampling_and_progressive(subsampling, progressive) -> None:
+    """A pixel layer re-encodes a JPEG: a 4:4:4 (or 4:2:2) source is not turned 4:2:0, a progressive one
+    stays progressive (Pillow's defaults are 4:2:0 baseline)."""
+    from PIL import JpegImagePlugin
+
+    from labeler.media.image import read_image
+    from labeler.media.image_write import encode_image
+
+    rng = np.random.default_rng(3)
+    src = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (64, 96, 3), dtype=np.uint8)).save(
+        src, "JPEG", quality=90, subsampling=subsampling, progressive=progressive)
+    image = read_image(src.getvalue())
+    assert (image.subsampling, image.progressive) == (subsampling, progressive)
+    with Image.open(io.BytesIO(encode_image(image.pixels, "jpeg", like=image))) as out:
+        assert JpegImagePlugin.get_sampling(out) == subsampling
+        assert bool(out.info.get("progressive")) == progressive
+
+
+def test_cmyk_jpeg_under_a_pixel_layer_is_reported(tmp_path) -> None:
+    from labeler import AIGCLabel, label_file
+
+    src = tmp_path / "cmyk.jpg"
+    rng = np.random.default_rng(4)
+    Image.fromarray(rng.integers(0, 255, (300, 400, 3), dtype=np.uint8)).convert("CMYK").save(src, "JPEG")
+    rec = AIGCLabel("001191110102MACQD9K64010000", "cmyk")
+    res = label_file(src, tmp_path / "o.jpg", rec, layers="visible")
+    assert any("CMYK image written as RGB" in w for w in res.warnings), res.warnings
+    with Image.open(tmp_path / "o.jpg") as im:
+        assert im.mode == "RGB"

@@ -104,6 +104,11 @@ class ImageData:
     lossless : bool
         A WebP stored losslessly (``VP8L``): :func:`~labeler.media.image_write.write_image` with this
         as ``like`` keeps it lossless.
+    subsampling : int or None
+        A colour JPEG's chroma subsampling, as Pillow names it (0: 4:4:4, 1: 4:2:2, 2: 4:2:0); None
+        for other images. Writing a JPEG with this as ``like`` keeps it.
+    progressive : bool
+        A progressive JPEG; writing a JPEG with this as ``like`` keeps it progressive.
     """
 
     pixels: np.ndarray
@@ -115,6 +120,8 @@ class ImageData:
     dpi: tuple[float, float] | None = None
     n_frames: int = 1
     lossless: bool = False
+    subsampling: int | None = None
+    progressive: bool = False
 
     @property
     def height(self) -> int:
@@ -395,7 +402,17 @@ def _decode(im: Image.Image, data: bytes, kind: str | None) -> ImageData:
     if orientation in _UNDO_ORIENTATION:
         pixels = np.ascontiguousarray(_UNDO_ORIENTATION[orientation](pixels))
     lossless = fmt == "webp" and _webp_lossless(data)
-    return ImageData(pixels, fmt, mode, icc, exif, xmp, dpi, n_frames, lossless)
+    subsampling, progressive = _jpeg_coding(im) if fmt == "jpeg" else (None, False)
+    return ImageData(pixels, fmt, mode, icc, exif, xmp, dpi, n_frames, lossless, subsampling, progressive)
+
+
+def _jpeg_coding(im: Image.Image) -> tuple[int | None, bool]:
+    """A JPEG's chroma subsampling (Pillow's 0 / 1 / 2, None when not 3-component YCbCr) and whether it
+    is progressive, so a re-encode keeps what the source chose (a 4:4:4 photo is not turned 4:2:0)."""
+    from PIL import JpegImagePlugin
+
+    sampling = JpegImagePlugin.get_sampling(im)
+    return (sampling if sampling in (0, 1, 2) else None), bool(im.info.get("progressive"))
 
 
 def _webp_lossless(data: bytes) -> bool:

@@ -52,7 +52,8 @@ def write_image(
         ``"jpeg"``, ``"png"``, ``"webp"``, ``"tiff"``, ``"gif"`` or ``"avif"``; by default from the
         extension of ``path``, else ``like.format``.
     like : ImageData, optional
-        Image whose ICC profile, EXIF, XMP and dpi are written with the pixels.
+        Image whose ICC profile, EXIF, XMP and dpi are written with the pixels; a JPEG also keeps its
+        chroma subsampling and progressive coding.
     quality : int
         JPEG, lossy WebP and AVIF quality, 1..100.
     lossless : bool
@@ -139,6 +140,10 @@ def encode_image(
                 options["xmp"] = img.xmp
     if fmt == "jpeg":
         options["quality"] = quality
+        if img.subsampling is not None and channels == 3:
+            options["subsampling"] = img.subsampling  # the source's (Pillow's default is 4:2:0)
+        if img.progressive:
+            options["progressive"] = True
     elif fmt == "webp":
         options.update(quality=quality, lossless=lossless, method=4)
     elif fmt == "avif":
