@@ -74,7 +74,7 @@ def verify(
         ``layers.c2pa`` are absent.
     key : bytes, optional
         Watermark key; without it the watermark layer is not examined (``layers.watermark`` absent).
-    trust_anchors : list of str, optional
+    trust_anchors : list of str, or one path, optional
         PEM files of trusted C2PA roots; a manifest whose chain ends in one is ``Trusted``. The C2PA
         layer is always read (not for arrays), offline (no remote manifests, no OCSP).
     visible : bool
@@ -105,7 +105,9 @@ def verify(
     ------
     InvalidArgument
         ``layers`` names an unknown layer or none, or names ``watermark`` without a ``key``, or a
-        ``manifest_store`` without the watermark layer and a key (a caller's mistake, not bad input).
+        ``manifest_store`` without the watermark layer and a key; ``key`` is not non-empty bytes-like;
+        a ``trust_anchors`` file is missing or holds no PEM certificate (a caller's mistake, not bad
+        input: a bad anchor would otherwise drop the whole C2PA layer).
 
     Notes
     -----
@@ -117,6 +119,8 @@ def verify(
     ffmpeg, so their bytes are also written to a private temporary folder (prefix
     :data:`TEMP_PREFIX`) that is removed before this function returns.
     """
+    key = _key_argument(key)
+    anchors = _trust_anchor_files(trust_anchors)
     wanted = tuple(n for n in parse_verify_layers(layers) if visible or n != "visible")
     # ``layers="quick"`` is triage: the watermark is read at the geometry as given only (no lattice search)
     quick = isinstance(layers, str) and layers.strip() == "quick"
@@ -125,7 +129,7 @@ def verify(
     if manifest_store is not None and (key is None or "watermark" not in wanted):
         raise InvalidArgument("a manifest store needs the watermark layer and a key (the store is searched "
                               "by the watermark's payload)")
-    opts = VerifyOptions(key, tuple(trust_anchors or ()), "visible" in wanted, manifest_store, wanted, quick)
+    opts = VerifyOptions(key, anchors, "visible" in wanted, manifest_store, wanted, quick)
     if isinstance(source, (bytes, bytearray, memoryview)):
         return _verify_bytes(bytes(source), opts)
     if isinstance(source, (str, os.PathLike)):
@@ -135,6 +139,42 @@ def verify(
     report = Report(file=f"<{type(source).__name__}>")
     report.errors.append(f"cannot verify a {type(source).__name__}: give a path, bytes or a NumPy array")
     return report
+
+
+def _key_argument(key: Any) -> bytes | None:
+    """``key`` as bytes (any bytes-like is taken), or InvalidArgument for what cannot be a key."""
+    if key is None:
+        return None
+    from labeler.watermark.payload import check_key
+
+    try:
+        return check_key(key)
+    except LabelerError:
+        what = type(key).__name__ + ("" if isinstance(key, str) else " (empty)")
+        raise InvalidArgument(f"key must be non-empty bytes (a key file's contents), not {what}") from None
+
+
+#: Bytes of a trust-anchor file read to find a PEM certificate in it.
+_PEM_PROBE = 1 << 20
+
+
+def _trust_anchor_files(anchors: Any) -> tuple[str, ...]:
+    """The trust-anchor paths as a tuple (one path may be given alone), each checked to exist and to hold
+    a PEM certificate: c2pa-rs would otherwise fail on it inside the C2PA layer and drop the layer."""
+    if anchors is None:
+        return ()
+    paths = [anchors] if isinstance(anchors, (str, os.PathLike)) else list(anchors)
+    for path in paths:
+        if not isinstance(path, (str, os.PathLike)):
+            raise InvalidArgument(f"trust anchors are PEM file paths, not {type(path).__name__}")
+        try:
+            with open(path, "rb") as handle:
+                head = handle.read(_PEM_PROBE)
+        except OSError as exc:
+            raise InvalidArgument(f"trust anchors {os.fspath(path)}: {exc.strerror or exc}") from None
+        if b"-----BEGIN CERTIFICATE-----" not in head:
+            raise InvalidArgument(f"trust anchors {os.fspath(path)}: no PEM certificate in it")
+    return tuple(os.fspath(p) for p in paths)
 
 
 @dataclass(frozen=True)

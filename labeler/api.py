@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
-from labeler.errors import LabelerError
+from labeler.errors import InvalidArgument, LabelerError
 from labeler.formats import C2PA_FORMATS, EXTENSIONS, FORMATS, PIXEL_FORMATS, sniff_bytes, sniff_file
 from labeler.options import LabelOptions
 from labeler.pipeline import LabelResult, label_file, resolve_options
@@ -116,6 +116,8 @@ def label(
         One-line reason: bad input, an invalid label, a layer the source cannot take, a missing key or
         signer. A failure leaves no output and no temporary file behind.
     """
+    if not isinstance(record, AIGCLabel):
+        raise InvalidArgument(f"record must be an AIGCLabel (labeler.AIGCLabel), not {type(record).__name__}")
     flat = {"layers": layers, "key": key, "watermark_method": watermark_method,
             "watermark_strength": watermark_strength, "text": text, "position": position}
     if isinstance(source, (str, os.PathLike)):

@@ -213,6 +213,8 @@ def parse_label(raw: str | bytes | Mapping[str, Any]) -> ParsedLabel:
         If no JSON object can be found.
     """
     shape_notes: list[str] = []
+    if not isinstance(raw, (str, bytes, bytearray, Mapping)):
+        raise LabelParseError(f"a label is text, bytes or a mapping, not {type(raw).__name__}")
     if isinstance(raw, Mapping):
         obj: Any = dict(raw)
     else:

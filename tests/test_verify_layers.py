@@ -164,12 +164,12 @@ def test_quick_reads_a_large_jpeg_at_half_size(labeled, tmp_path, monkeypatch) -
     path, _, key = labeled
     full_decodes: list[object] = []
     halves: list[object] = []
-    real, real_half = image_io.read_luma_pixels, wm_detector.detect_half
+    real, real_half = image_io.read_luma_image, wm_detector.detect_half
     def half(*args: object, **kw: object) -> object:
         halves.append(real_half(*args, **kw))
         return halves[-1]
 
-    monkeypatch.setattr(image_io, "read_luma_pixels", lambda *a, **k: full_decodes.append(a) or real(*a, **k))
+    monkeypatch.setattr(image_io, "read_luma_image", lambda *a, **k: full_decodes.append(a) or real(*a, **k))
     monkeypatch.setattr(wm_detector, "detect_half", half)
     wm = verify(path, key=key, layers="quick").watermark
     assert wm["present"] and wm["p_value"] <= 1e-6 and wm["matches_metadata"] is True and not full_decodes
@@ -234,3 +234,34 @@ def test_what_needs_a_key_says_so(tmp_path) -> None:
     labeled = run_cli("label", photo, str(tmp_path / "x.jpg"), "--producer", "P", "--produce-id", "x",
                       "--manifest-store", str(tmp_path / "m.db"))
     assert labeled.returncode == 0 and "without the c2pa layer there is none to keep" in labeled.stderr
+
+
+def test_verify_refuses_arguments_that_cannot_be_used(tmp_path) -> None:
+    """A key or trust anchor that cannot be used is the caller's mistake: InvalidArgument up front, not an
+    'internal error' warning inside a layer (a bad anchor used to drop the whole C2PA layer)."""
+    from detectors import verify
+    from labeler.errors import InvalidArgument
+
+    photo = SAMPLES / "photo.jpg"
+    not_pem = tmp_path / "notes.txt"
+    not_pem.write_text("hello")
+    for kw, words in ((dict(key="secret"), "not str"), (dict(key=b""), "empty"),
+                      (dict(trust_anchors=str(tmp_path / "missing.pem")), "missing.pem"),
+                      (dict(trust_anchors=[str(not_pem)]), "no PEM certificate")):
+        with pytest.raises(InvalidArgument, match=words):
+            verify(photo, **kw)
+    assert verify(photo, key=memoryview(bytes(range(32)))).errors == []  # any bytes-like key
+
+
+def test_label_and_parse_refuse_wrong_types() -> None:
+    from labeler import label
+    from labeler.errors import InvalidArgument
+    from labeler.record import LabelParseError, parse_label
+    from labeler.watermark import payload_from_produce_id
+
+    with pytest.raises(InvalidArgument, match="AIGCLabel"):
+        label((SAMPLES / "photo.jpg").read_bytes(), None)
+    with pytest.raises(InvalidArgument, match="str"):
+        payload_from_produce_id(None)
+    with pytest.raises(LabelParseError):
+        parse_label(None)

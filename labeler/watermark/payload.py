@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from labeler.errors import LabelerError, UnsupportedLayer
+from labeler.errors import InvalidArgument, LabelerError, UnsupportedLayer
 
 #: User payload size in bytes (64 bits).
 PAYLOAD_BYTES = 8
@@ -57,6 +57,8 @@ def check_payload(payload: bytes) -> bytes:
 
 def check_key(key: bytes) -> bytes:
     """Return ``key`` as bytes, or raise :class:`WatermarkError` when it is empty or not bytes."""
+    if isinstance(key, memoryview):
+        key = key.tobytes()
     if not isinstance(key, (bytes, bytearray)) or len(key) == 0:
         raise WatermarkError("watermark key must be non-empty bytes")
     return bytes(key)
@@ -82,7 +84,14 @@ def payload_from_produce_id(produce_id: str) -> bytes:
     """The default 64-bit payload for a label: the first 8 bytes of SHA-256 of its ProduceID (UTF-8).
 
     A verifier recomputes it from the metadata's ``ProduceID`` and compares it with the watermark.
+
+    Raises
+    ------
+    InvalidArgument
+        ``produce_id`` is not a string.
     """
+    if not isinstance(produce_id, str):
+        raise InvalidArgument(f"produce_id must be a str, not {type(produce_id).__name__}")
     return hashlib.sha256(produce_id.encode("utf-8")).digest()[:PAYLOAD_BYTES]
 
 
