@@ -124,6 +124,10 @@ class Report:
             agree = {True: ", matches metadata", False: ", DOES NOT match metadata", None: ""}
             parts.append(f"watermark {wm['method']} payload={wm['payload']} p={wm['p_value']:.1e}"
                          + agree[wm.get("matches_metadata")])
+        elif wm is not None and wm.get("note"):
+            # A key was given and nothing was decided (too short, not searched): "no watermark" would
+            # read as "looked and found none".
+            parts.append(f"watermark not decided: {wm['note']}")
         vis = self.visible
         if vis is not None and vis.get("present") and md is not None and md.present:
             kind = str(vis.get("kind") or "")

@@ -38,6 +38,7 @@ from labeler.watermark.audio import (
     MASK_BOOST,
     MASK_LO,
     MASK_SLOPE,
+    MIN_DETECT_SECONDS,
     N_BANDS,
     PERIOD_CELLS,
     SNR_BLOCK_SECONDS,
@@ -63,8 +64,6 @@ from labeler.watermark.sync import null_tail
 
 __all__ = ["detect_audio", "AudioDetector", "MIN_DETECT_SECONDS", "WINDOW_SECONDS", "hypotheses"]
 
-#: Shortest excerpt read (s): below this nothing is decided ("too short").
-MIN_DETECT_SECONDS = 1.5
 #: Longest window read at once (s); longer input is cut into equal consecutive windows of at most this
 #: (stop at the first that decodes), each counted in the p-value. Longer windows fold more periods (the
 #: payload needs ~20-30 s of speech) but need a finer speed grid.

@@ -79,8 +79,9 @@ def test_prepend_shift_and_stereo() -> None:
     np.testing.assert_array_equal(out[: cue_length(SR), 0], out[: cue_length(SR), 1])
     np.testing.assert_array_equal(out[:cue_length(SR), 0], morse_ai_cue(SR, level_dbfs=-20.0))
     assert not out[cue_length(SR):shift].any()
-    both = add_audio_cue(programme[:, 0], SR, where=("start", "end", "middle"), level=-20.0)
-    assert both.ndim == 1 and len(both) == SR + 2 * shift
+    longer = np.tile(programme[:, 0], 2)  # a 'middle' cue must fit in the programme whole
+    both = add_audio_cue(longer, SR, where=("start", "end", "middle"), level=-20.0)
+    assert both.ndim == 1 and len(both) == 2 * SR + 2 * shift
 
 
 def test_match_level_follows_programme() -> None:

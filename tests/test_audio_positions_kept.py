@@ -30,9 +30,11 @@ def _chunk(cid: bytes, payload: bytes) -> bytes:
 
 
 def _programme(path: Path) -> np.ndarray:
-    """Write 1 s of 16-bit stereo noise to ``path``; return it as decoded (exact PCM values)."""
+    """Write 2 s of 16-bit stereo noise to ``path``; return it as decoded (exact PCM values).
+
+    Longer than the 1.1 s rhythm cue, which a 'middle' label must fit in whole."""
     rng = np.random.default_rng(7)
-    write_audio(path, (0.1 * rng.standard_normal((SR, 2))).astype(np.float32), SR, subtype="PCM_16")
+    write_audio(path, (0.1 * rng.standard_normal((2 * SR, 2))).astype(np.float32), SR, subtype="PCM_16")
     return read_audio(path).samples
 
 

@@ -428,7 +428,9 @@ def write_audio(
         default libsndfile's (Vorbis quality 0.4, Opus libopus's automatic rate). Not used for WAV/FLAC.
     metadata_from : path-like, optional
         MP3/M4A: copy the global tags (title, artist, an AIGC tag...) of this file into the output, so
-        re-encoding a file does not drop its metadata. Not used for WAV/FLAC/OGG.
+        re-encoding a file does not drop its metadata; MP3: its cover pictures (APIC) too, image bytes
+        as they are (M4A cover art: :func:`labeler.media.audio_rewrite.rewrite_audio_file`). Not used
+        for WAV/FLAC/OGG.
         MKA/WebM: the same (Matroska's segment-wide tags).
     source_codec : str, optional
         MKA/WebM: the codec of the audio being replaced (ffmpeg's name: ``"opus"``, ``"vorbis"``,
@@ -478,7 +480,16 @@ def write_audio(
     codec, default_rate = _FFMPEG_FORMATS[fmt]
     codec = _KEPT_CODECS.get(fmt, {}).get(source_codec or "", codec)
     rate = None if codec == "flac" else str(bitrate or default_rate or "192k")
-    _ffmpeg_encode(path, data, int(sample_rate), codec, rate, metadata_from, _MUXERS.get(fmt))
+    pictures = _attached_pictures(metadata_from) if metadata_from is not None and fmt == "mp3" else ()
+    _ffmpeg_encode(path, data, int(sample_rate), codec, rate, metadata_from, _MUXERS.get(fmt), pictures)
+
+
+def _attached_pictures(path: str | os.PathLike[str]) -> tuple[int, ...]:
+    """Indices of the cover pictures (ID3 APIC, MP4 covr: ffmpeg's attached pictures) in ``path``."""
+    try:
+        return tuple(s.index for s in ff.probe(path).streams if s.attached_pic)
+    except (LabelerError, OSError):
+        return ()  # unreadable here means the tags cannot be copied either: ffmpeg says so below
 
 
 class _Sink:
@@ -549,6 +560,7 @@ def _ffmpeg_encode(
     bitrate: str | None,
     metadata_from: str | os.PathLike[str] | None = None,
     muxer: str | None = None,
+    pictures: tuple[int, ...] = (),
 ) -> None:
     with ff.output_path(path) as tmp:
         args = [
@@ -562,6 +574,10 @@ def _ffmpeg_encode(
                      "-map", "0:a", "-map_metadata", "1"]
             if codec == "aac":
                 args += ["-movflags", "use_metadata_tags"]
+            # Cover pictures are streams to ffmpeg: copied as they are (no second JPEG generation).
+            for index in pictures:
+                args += ["-map", f"1:{index}"]
+            args += ["-c:v", "copy"] if pictures else []
         args += ["-c:a", codec] + (["-b:a", bitrate] if bitrate else []) + (["-f", muxer] if muxer else [])
         args.append("file:" + os.path.abspath(tmp))
         with ff.stderr_file() as err:

@@ -107,10 +107,21 @@ def rewrite_audio_file(
         out = edited
         delay = 0 if len(out) == len(data.samples) else None
     shift = _Shift(delay, len(out), data.sample_rate)
-    fmt = audio_format_for(dst) or (data.format or "").lower()
+    # libsndfile names a WAVE_FORMAT_EXTENSIBLE file "WAVEX": the same container, chunks and all.
+    source_format = {"wavex": "wav"}.get((data.format or "").lower(), (data.format or "").lower())
+    fmt = audio_format_for(dst) or source_format
     if fmt in ("mp3", "m4a", "mka", "weba"):
-        write_audio(dst, out, data.sample_rate, format=fmt, bitrate=_bitrate_of(src), metadata_from=src,
-                    source_codec=data.subtype)
+        covers = _mp4_covers(src) if fmt == "m4a" else []
+        if not covers:
+            write_audio(dst, out, data.sample_rate, format=fmt, bitrate=_bitrate_of(src), metadata_from=src,
+                        source_codec=data.subtype)
+            return shift.notes
+        with _staged(dst) as scratch:
+            encoded = os.path.join(scratch, "encoded.m4a")
+            write_audio(encoded, out, data.sample_rate, format=fmt, bitrate=_bitrate_of(src),
+                        metadata_from=src, source_codec=data.subtype)
+            with open(encoded, "rb") as fresh, atomic_output(dst) as handle:
+                _mp4_with_covers(fresh, handle, covers)
         return shift.notes
     if fmt not in _TAG_COPIERS:
         raise LabelerError(f"cannot write the labeled audio as {fmt or os.fspath(dst)!r}")
@@ -118,18 +129,23 @@ def rewrite_audio_file(
     subtype = data.subtype if same else None
     # Lossy OGG (Vorbis, Opus) is re-encoded once at a rate at least the source's.
     rate = _ogg_bitrate(src) if fmt == "ogg" and same else None
-    if (data.format or "").lower() != fmt:
+    if source_format != fmt:
         write_audio(dst, out, data.sample_rate, format=fmt, subtype=subtype)  # other container: no tags
         return shift.notes
-    folder = os.path.dirname(os.path.abspath(dst))
-    if not os.path.isdir(folder):
-        raise LabelerError(f"output folder does not exist: {folder}")
-    with staging_folder(Path(folder)) as scratch:
+    with _staged(dst) as scratch:
         encoded = os.path.join(scratch, "encoded." + fmt)
         write_audio(encoded, out, data.sample_rate, format=fmt, subtype=subtype, bitrate=rate)
         with open(src, "rb") as source, open(encoded, "r+b") as fresh, atomic_output(dst) as handle:
             _TAG_COPIERS[fmt](source, fresh, handle, shift)
     return shift.notes
+
+
+def _staged(dst: str | os.PathLike[str]) -> Any:
+    """A scratch folder beside ``dst`` (same file system) for the encoder's output before tags are added."""
+    folder = os.path.dirname(os.path.abspath(dst))
+    if not os.path.isdir(folder):
+        raise LabelerError(f"output folder does not exist: {folder}")
+    return staging_folder(Path(folder))
 
 
 @dataclass(frozen=True)
@@ -151,6 +167,8 @@ class _Shift:
 # only make sense beside them (a playlist and the cue points' labels refer to cue point IDs).
 _WAV_OWN = {b"fmt ", b"fact", b"data", b"ds64", b"PEAK"}
 _WAV_POSITIONAL = {b"cue ", b"smpl", b"plst"}
+# Chunks libsndfile adds on its own (float files get both; WAVEX files a fact).
+_WAV_ENCODER_EXTRAS = {b"PEAK", b"fact"}
 # Chunks holding the time of day of the first sample (BWF): moved earlier by the inserted samples.
 _WAV_TIMECODE = (b"bext", b"iXML")
 _U32_MAX = 0xFFFFFFFF
@@ -185,11 +203,14 @@ def _wav_with_tags(src: BinaryIO, fresh: BinaryIO, out: BinaryIO, shift: _Shift)
             if payload is not None:  # None: no timecode in it, copied as it is
                 moved[chunk.offset] = riff._chunk_bytes(chunk.cid, payload)
         (after if seen_data else before).append(chunk)
-    if new.form != b"RIFF" or not (before or after):
+    if new.form != b"RIFF":
         fresh.seek(0)
         copy_stream(fresh, out)
         return
     carried = {c.cid for c in before + after}
+    # The encoder's own extras (libsndfile's PEAK and fact) only where the source had them too.
+    unwanted = _WAV_ENCODER_EXTRAS - {c.cid for c in old.chunks}
+    layout = _source_wav_format(src, old, fresh, new)
 
     def carry(chunk: Any) -> None:
         if chunk.offset in moved:
@@ -202,8 +223,11 @@ def _wav_with_tags(src: BinaryIO, fresh: BinaryIO, out: BinaryIO, shift: _Shift)
         if chunk.cid == b"data":
             for extra in before:
                 carry(extra)
-        elif chunk.cid in carried:
+        elif chunk.cid in carried or chunk.cid in unwanted:
             continue  # the source's copy (its LIST/INFO, say) wins over the encoder's
+        elif chunk.cid == b"fmt " and layout is not None:
+            out.write(riff._chunk_bytes(b"fmt ", layout))
+            continue
         riff._copy_chunk(fresh, out, chunk)
     for extra in after:
         carry(extra)
@@ -213,6 +237,28 @@ def _wav_with_tags(src: BinaryIO, fresh: BinaryIO, out: BinaryIO, shift: _Shift)
     out.seek(4)
     out.write(struct.pack("<I", size))
     out.seek(0, os.SEEK_END)
+
+
+def _source_wav_format(src: BinaryIO, old: Any, fresh: BinaryIO, new: Any) -> bytes | None:
+    """The source's ``fmt `` payload when it is WAVE_FORMAT_EXTENSIBLE and describes ``fresh``'s samples.
+
+    libsndfile writes a plain ``fmt `` (format 1 or 3, no channel mask): a 5.1 file would come out
+    with its speaker positions unknown. The source's header is kept when only its form differs: the
+    same channels, rate, block size and bits, and a sub-format GUID whose first two bytes are the
+    format tag libsndfile wrote (KSDATAFORMAT_SUBTYPE_PCM / IEEE_FLOAT). None: use the encoder's.
+    """
+    def payload(handle: BinaryIO, layout: Any) -> bytes:
+        chunk = next((c for c in layout.chunks if c.cid == b"fmt "), None)
+        if chunk is None or chunk.stored != chunk.size or chunk.size > 1024:
+            return b""
+        handle.seek(chunk.start)
+        return handle.read(chunk.size)
+
+    source, encoded = payload(src, old), payload(fresh, new)
+    if len(source) < 40 or len(encoded) < 16 or source[:2] != b"\xfe\xff":
+        return None
+    same_layout = source[2:16] == encoded[2:16] and source[24:26] == encoded[:2]
+    return source if same_layout else None
 
 
 def _moved_wav_positions(src: BinaryIO, chunk: Any, delay: int) -> bytes | None:
@@ -411,6 +457,53 @@ def _ogg_with_tags(src: BinaryIO, fresh: BinaryIO, out: BinaryIO, shift: _Shift)
         raise LabelerError(f"cannot carry the ogg comments over: {exc}") from None
     fresh.seek(0)
     copy_stream(fresh, out)
+
+
+def _mp4_covers(path: str | os.PathLike[str]) -> list[bytes]:
+    """The ``covr`` items (whole boxes) of an MP4 file's iTunes-style tags; empty if none or not MP4."""
+    from labeler.metadata import bmff_boxes as bx
+    from labeler.metadata import isobmff
+
+    try:
+        with open(path, "rb") as src:
+            budget = bx.Budget()
+            _, buf = bx.load_moov(src, bx.top_level(src, budget))
+            metas, _ = isobmff._metas(buf, budget)
+    except (LabelerError, OSError):
+        return []
+    return [bytes(buf[item.box.start:item.box.end])
+            for meta in metas if not meta.keyed for item in meta.items if item.box.type == b"covr"]
+
+
+def _mp4_with_covers(fresh: BinaryIO, out: BinaryIO, covers: list[bytes]) -> None:
+    """``fresh`` (an M4A ffmpeg just wrote) with the cover items ``covers`` added, to ``out``.
+
+    ffmpeg writes its tags as mdta keys (``use_metadata_tags``, so an AIGC key survives) and then
+    writes no ``covr`` at all: the source's cover items go, byte for byte, into an iTunes-style
+    ``meta`` (handler ``mdir``) after ffmpeg's in ``moov/udta``, the layout
+    :mod:`labeler.metadata.isobmff` keeps and ffmpeg, exiftool and mutagen read.
+    """
+    from labeler.metadata import bmff_boxes as bx
+    from labeler.metadata import copy_stream, isobmff
+
+    budget = bx.Budget()
+    layout = bx.top_level(fresh, budget)
+    index, buf = bx.load_moov(fresh, layout)
+    if any(item.box.type == b"covr" for meta in isobmff._metas(buf, budget)[0] for item in meta.items):
+        fresh.seek(0)  # an ffmpeg that writes covers with mdta keys: nothing to add
+        copy_stream(fresh, out)
+        return
+    hdlr = bx.box_bytes(b"hdlr", bytes(8) + b"mdirappl" + bytes(9))  # as ffmpeg writes iTunes tags
+    meta = bx.box_bytes(b"meta", bytes(4) + hdlr + bx.box_bytes(b"ilst", b"".join(covers)))
+    moov = bx.moov_root(buf)
+    children, stop = bx.child_boxes(buf, moov, budget)
+    udta = next((c for c in children if c.type == b"udta"), None)
+    if udta is None:
+        bx.splice(buf, [moov], stop, stop, bx.box_bytes(b"udta", meta))
+    else:
+        _, at = bx.child_boxes(buf, udta, budget)
+        bx.splice(buf, [moov, udta], at, at, meta)
+    bx.rewrite(fresh, out, layout, {index: buf}, index, budget)
 
 
 _TAG_COPIERS: dict[str, Callable[[BinaryIO, BinaryIO, BinaryIO, _Shift], None]] = {

@@ -29,7 +29,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from labeler.errors import LabelerError
+from labeler.errors import InvalidArgument, LabelerError
 from labeler.media.audio_rewrite import AudioEdit, rewrite_audio_file  # noqa: F401 - re-exported
 
 __all__ = [
@@ -44,6 +44,8 @@ __all__ = [
     "add_audio_cue",
     "add_audio_cue_file",
     "audio_cue_edit",
+    "check_middle_fits",
+    "check_sample_rate",
     "cue_length",
     "loudness",
     "morse_ai_cue",
@@ -284,10 +286,13 @@ def audio_cue_edit(
     Raises
     ------
     LabelerError
-        Empty input, NaN/inf samples, non-float dtype, unknown ``where``, bad cue options.
+        Empty input, NaN/inf samples, non-float dtype, unknown ``where``, bad cue options; a sample
+        rate that is not a positive integer, or ``"middle"`` on a programme shorter than the cue
+        (mixed over it the cue would be cut short and no longer read as "AI") (InvalidArgument).
     """
     one_d = np.ndim(samples) == 1
     x = _as_2d(samples)
+    check_sample_rate(sample_rate)
     places = _check_places(where)
     unknown = set(cue_opts) - {"freq_hz", "unit_s", "ramp_ms"}
     if unknown:
@@ -302,6 +307,7 @@ def audio_cue_edit(
     else:
         raise LabelerError(f"level must be 'match' or a number of dBFS, got {level!r}")
     cue = morse_ai_cue(sample_rate, level_dbfs=level_db, **cue_opts)
+    check_middle_fits(len(x), len(cue), places, sample_rate, "rhythm cue")
     gap = round(gap_s * sample_rate)
     result = _place(x, cue, places, gap)
     return AudioEdit(result[:, 0] if one_d else result, start_delay(places, len(cue), gap))
@@ -342,6 +348,42 @@ def start_delay(places: tuple[str, ...], block: int, gap: int) -> int:
         Length of the label put at the start and of the silence after it, in samples.
     """
     return block + gap if "start" in places else 0
+
+
+def check_sample_rate(sample_rate: int) -> None:
+    """Refuse a sample rate that is not a positive integer (Hz), as :class:`InvalidArgument`.
+
+    Parameters
+    ----------
+    sample_rate : int
+        Samples per second per channel.
+    """
+    if isinstance(sample_rate, bool) or int(sample_rate) != sample_rate or sample_rate <= 0:
+        raise InvalidArgument(f"sample_rate must be a positive integer, got {sample_rate!r}")
+
+
+def check_middle_fits(frames: int, block: int, places: tuple[str, ...], sample_rate: int, what: str) -> None:
+    """Refuse a ``"middle"`` label longer than the programme it is mixed over.
+
+    ``"middle"`` keeps the programme's length, so the label would be cut at the programme's end and
+    reported as placed while no listener (and no detector) hears it whole. Start and end insert the
+    label and never cut it, so they are the way to label such a short programme.
+
+    Parameters
+    ----------
+    frames, block : int
+        Length of the programme and of the label, in samples.
+    places : tuple of str
+        Where the label goes.
+    sample_rate : int
+        Hz, for the message.
+    what : str
+        The label's name, for the message (``"rhythm cue"``, ``"voice prompt"``).
+    """
+    if "middle" in places and frames < block:
+        raise InvalidArgument(f"the audio ({frames / sample_rate:.2f} s) is shorter than the {what} "
+                              f"({block / sample_rate:.2f} s): a 'middle' {what} would be cut short; "
+                              "put it at the start or end")
 
 
 def _check_places(where: Iterable[str]) -> tuple[str, ...]:

@@ -40,6 +40,7 @@ from labeler.visible.audio import (
     _matched_level,
     _place,
     audio_cue_edit,
+    check_middle_fits,
     loudness,
     morse_ai_cue,
     rewrite_audio_file,
@@ -337,7 +338,8 @@ def audio_label_edit(
     ------
     LabelerError
         Empty or non-finite input, non-float dtype, unknown ``kind``/``language``/``where``, bad
-        ``gap_s``, ``level`` or ``duck_db``.
+        ``gap_s``, ``level`` or ``duck_db``; ``"middle"`` on a programme shorter than the label (it
+        would be cut short: use start or end).
     """
     one_d = np.ndim(samples) == 1
     x = _as_2d(samples)
@@ -352,6 +354,8 @@ def audio_label_edit(
     if not (0.0 <= duck_db <= 60.0):
         raise LabelerError(f"duck_db must be between 0 and 60 dB, got {duck_db!r}")
     block, end_block = _prompt_blocks(x, int(sample_rate), kind, language, gap_s, level)
+    check_middle_fits(len(x), len(block), places, int(sample_rate), "voice prompt" if kind == "voice"
+                      else "rhythm cue" if kind == "rhythm" else "rhythm cue and voice prompt")
     ramp = round(_DUCK_RAMP_S * sample_rate)
     gap = round(gap_s * sample_rate)
     result = _place(x, block, places, gap, duck=10 ** (-duck_db / 20), ramp=ramp, end_block=end_block)

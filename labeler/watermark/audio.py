@@ -44,6 +44,7 @@ __all__ = [
     "DEFAULT_SNR_DB",
     "DEFAULT_AUDIO_STRENGTH",
     "MIN_SECONDS",
+    "MIN_DETECT_SECONDS",
     "as_float_pcm",
     "band_matrix",
     "frame_length",
@@ -96,6 +97,10 @@ MASK_LO, MASK_BOOST, MASK_SLOPE = 0.2, 8.0, 0.7
 TIME_SLOPE = 0.8
 #: Shortest input (s) that embedding accepts: one cell is the least that carries anything.
 MIN_SECONDS = 1.0
+#: Shortest excerpt (s) the detector (``detectors.watermark_audio``) reads: below this nothing is decided
+#: ("too short"), so a mark embedded in shorter audio cannot be verified. Here so that the labeler can
+#: warn without importing the detectors.
+MIN_DETECT_SECONDS = 1.5
 #: Sample rates accepted (Hz).
 MIN_RATE, MAX_RATE = 8000, 192000
 #: SNR blocks per processing chunk (bounds the temporary arrays to a few MB whatever the file length).
@@ -186,12 +191,18 @@ def as_float_pcm(samples: np.ndarray) -> tuple[np.ndarray, bool]:
     """``samples`` as float32 (n, channels) in [-1, 1] units, and whether the input was integer PCM.
 
     Raises :class:`WatermarkError` for a non-array, an empty array, a shape other than (n,) or
-    (n, channels), or float input with NaN / inf.
+    (n, channels), 64-bit integers (int64 / uint64: no PCM range to scale by), or float input with
+    NaN / inf.
     """
     a = np.asarray(samples)
     if a.ndim not in (1, 2) or a.size == 0 or (a.ndim == 2 and a.shape[1] < 1):
         raise WatermarkError(f"audio must be shaped (n,) or (n, channels), not {a.shape}")
     is_int = a.dtype.kind in "iu"
+    if is_int and a.dtype.itemsize > 4:
+        # No PCM format has 64-bit integers: scaled by their range, 16-bit values held in int64 become
+        # ~1e-15, i.e. silence, and no mark. Refuse rather than guess which range was meant.
+        raise WatermarkError(f"{a.dtype} audio samples are not supported: convert them to int16 or int32 "
+                             "(their PCM range) or to float in [-1, 1]")
     if is_int:
         info = np.iinfo(a.dtype)
         scale = np.float32(2.0 / (float(info.max) - float(info.min) + 1.0))
@@ -417,8 +428,9 @@ def embed_audio(samples: np.ndarray, sample_rate: int, payload: bytes, *, key: b
     Parameters
     ----------
     samples : ndarray, shape (n,) or (n, channels)
-        float PCM (nominally [-1, 1]; NaN/inf refused) or integer PCM (scaled to [-1, 1]: int16 / 32768,
-        unsigned around its midpoint). At least :data:`MIN_SECONDS` long.
+        float PCM (nominally [-1, 1]; NaN/inf refused) or integer PCM up to 32 bits (scaled to [-1, 1]:
+        int16 / 32768, unsigned around its midpoint; int64 / uint64 refused). At least
+        :data:`MIN_SECONDS` long; the detector reads :data:`MIN_DETECT_SECONDS` or more.
     sample_rate : int
         8000-192000 Hz.
     payload : bytes
@@ -442,7 +454,8 @@ def embed_audio(samples: np.ndarray, sample_rate: int, payload: bytes, *, key: b
     Raises
     ------
     WatermarkError
-        Bad payload, key, strength, sample rate, shape, dtype, NaN/inf, or input shorter than 1 s.
+        Bad payload, key, strength, sample rate, shape, dtype (int64 / uint64 included), NaN/inf, or
+        input shorter than 1 s.
     """
     x, is_int = as_float_pcm(samples)
     fs = check_rate(sample_rate)
