@@ -31,6 +31,7 @@ and the frame sum is such an image).
 
 from __future__ import annotations
 
+import numbers
 import os
 
 import cv2
@@ -167,7 +168,8 @@ def detect_video(path: str | os.PathLike[str], *, key: bytes, method: str | None
     threshold : float
         Largest p-value reported as found (default 1e-6).
     max_frames : int
-        Frames read at most (from the start of the file); the p-value counts every checkpoint up to it.
+        Frames read at most (from the start of the file, at least 1); the p-value counts every checkpoint
+        up to it.
     search_scale : bool
         Estimate a rescale from the frames when the video as given does not decode.
     info : VideoInfo, optional
@@ -189,8 +191,10 @@ def detect_video(path: str | os.PathLike[str], *, key: bytes, method: str | None
     CorruptFile
         ffmpeg cannot read the file (a decoding error after some frames only ends the reading).
     WatermarkError
-        Bad key or method, or frames under 128 px a side.
+        Bad key or method, ``max_frames`` under 1, ``path`` given as bytes (this reads a file; use
+        :func:`detectors.verify` for a file in memory), or frames under 128 px a side.
     """
+    _check_call(path, max_frames)
     key = check_key(key)
     schemes = [_scheme(method)] if method is not None else list(METHODS.values())
     info = video_info(path) if info is None else info
@@ -213,6 +217,19 @@ def detect_video(path: str | os.PathLike[str], *, key: bytes, method: str | None
     search = _Search(schemes, key, trials, threshold, tries, points, (view,), min(h, w), standard,
                      prescaled=True)
     return search.run(_frames(os.fspath(path), h, w, info.stream, view, max(points)))
+
+
+def _check_call(path: object, max_frames: object) -> None:
+    """Refuse arguments :func:`detect_video` cannot use, in one line (before any file is opened)."""
+    from labeler.watermark.payload import WatermarkError
+
+    if isinstance(path, (bytes, bytearray, memoryview)):
+        # a bytes path is legal in os.fspath, but here it is almost always a file's content, and the
+        # FileNotFoundError that follows quotes all of it
+        raise WatermarkError(f"detect_video reads a video file: pass its path, not {len(path)} bytes "
+                             "(detectors.verify takes a file's bytes)")
+    if isinstance(max_frames, bool) or not isinstance(max_frames, numbers.Integral) or max_frames < 1:
+        raise WatermarkError(f"max_frames must be a whole number of frames, at least 1, got {max_frames!r}")
 
 
 #: Shorter sides (pixels) videos are published at: a rescale between two of them is snapped to its ratio.

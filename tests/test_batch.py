@@ -317,3 +317,22 @@ def test_dst_equal_to_src_is_refused_before_anything_is_written(tmp_path):
         with pytest.raises(LabelerError, match="DST is SRC"):
             run_batch(label_task(src, dst), workers=1, progress=False)
     assert sorted(p.name for p in src.iterdir()) == ["a.png"]  # no journal, no output
+
+
+def test_read_journal_reports_the_files_still_failed(tmp_path):
+    """``failed`` gets the files whose last journal line is a failure: a file retried successfully is
+    no longer failed, and a retry run (retry_errors) counts no old failure."""
+    from labeler.batch.journal import resume_key
+
+    journal = tmp_path / LABEL_JOURNAL
+    rows = [{"path": "a.png", "size": 1, "mtime_ns": 1, "status": "error"},
+            {"path": "b.png", "size": 1, "mtime_ns": 1, "status": "error"},
+            {"path": "a.png", "size": 1, "mtime_ns": 1, "status": "ok"},
+            {"path": "c.png", "size": 1, "mtime_ns": 1, "status": "ok"}]
+    journal.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    failed: set[int] = set()
+    done, _, _ = read_journal(journal, failed=failed)
+    assert len(done) == 3 and failed == {resume_key("b.png", 1, 1)}
+    retrying: set[int] = set()
+    read_journal(journal, retry_errors=True, failed=retrying)
+    assert retrying == set()

@@ -46,6 +46,32 @@ def test_batch_label_verify_resume(tmp_path):
     assert len(report.read_text().splitlines()) == 4
 
 
+def test_batch_rerun_keeps_journaled_failures_failed(tmp_path):
+    """A re-run skipped the journaled failures and said "0 done (nothing new)" with exit 0, as if the
+    archive were clean: it exits 2 and says how many files still stand failed and how to redo them."""
+    src, dst, report = tmp_path / "src", tmp_path / "dst", tmp_path / "report.jsonl"
+    src.mkdir()
+    shutil.copy(SAMPLES / "photo.png", src / "good.png")
+    shutil.copy(SAMPLES / "photo.jpg", src / "good.jpg")
+    (src / "notes.txt").write_text("not media\n")
+    (src / "cut.png").write_bytes((SAMPLES / "photo.png").read_bytes()[:2000])
+    label = ("batch", "label", str(src), str(dst), "--producer", PRODUCER, "--workers", "2", "--no-progress")
+    first = run_cli(*label)
+    assert first.returncode == 2 and "error 2, ok 2" in first.stderr, first.stderr
+    again = run_cli(*label)
+    assert again.returncode == 2, again.stderr
+    assert "4 skipped (2 still failed from an earlier run: --retry-errors redoes them)" in again.stderr
+    verify = ("batch", "verify", str(src), "--report", str(report), "--workers", "2", "--no-progress")
+    assert run_cli(*verify).returncode == 2
+    again = run_cli(*verify)
+    assert again.returncode == 2 and "2 still failed from an earlier run" in again.stderr, again.stderr
+    # once the failures are gone from SRC (and redone), nothing stands failed
+    (src / "notes.txt").unlink()
+    (src / "cut.png").unlink()
+    clean = run_cli(*label)
+    assert clean.returncode == 0 and "still failed" not in clean.stderr, clean.stderr
+
+
 def test_propagate_cli(tmp_path):
     labeled = tmp_path / "l.jpg"
     run_cli("label", str(SAMPLES / "photo.jpg"), str(labeled), "--producer", PRODUCER, "--produce-id", "p-1",

@@ -441,3 +441,55 @@ def test_download_name_keeps_the_uploads_extension_of_the_same_format():
     # A name whose extension says another format gets the canonical one of what the content is.
     assert _download_name("photo.png", "jpeg") == "photo.labeled.jpg"
     assert _download_name("upload", "ogg") == "upload.labeled.ogg"
+
+
+def test_label_field_errors_name_the_form_field(pool: object) -> None:
+    """The 400s named the CLI's option ("--cue takes ...") and the library's parameter ("pass
+    check_wording=False"), neither of which an HTTP client has."""
+    fields = {"producer": PRODUCER, "produce_id": "srv-fields"}
+    with _client(pool, keys=(KEY,)) as client:
+        cue = _error(client.post("/v1/label", files={"file": ("s.mp3", _sample("speech.mp3"))},
+                                 data={**fields, "layers": "visible,metadata", "cue": "foo"}), 400)
+        assert cue.startswith("cue must be start, end and/or middle") and "--" not in cue and "'foo'" in cue
+        text = _error(client.post("/v1/label", files={"file": ("p.png", _sample("photo.png"))},
+                                  data={**fields, "layers": "visible,metadata", "text": "hello"}), 400)
+        assert text.startswith("text must contain 'AI'") and "check_wording" not in text and "'hello'" in text
+        # the wording matters only where the visible layer draws it
+        ok = client.post("/v1/label", files={"file": ("p.png", _sample("photo.png"))},
+                         data={**fields, "text": "hello"})
+        assert ok.status_code == 200, ok.text
+
+
+def test_non_ascii_upload_name_is_kept_in_the_download_name(pool: object) -> None:
+    """``照片 1.png`` was offered as ``1.labeled.png``: the name now travels as RFC 6266 ``filename*``
+    (UTF-8, percent-encoded), with the ASCII name as the fallback for old clients."""
+    fields = {"producer": PRODUCER, "produce_id": "srv-name"}
+    with _client(pool, keys=(KEY,)) as client:
+        labeled = client.post("/v1/label", files={"file": ("照片 1.png", _sample("photo.png"))}, data=fields)
+    assert labeled.status_code == 200, labeled.text
+    assert labeled.headers["content-disposition"] == (
+        "attachment; filename=\"1.labeled.png\"; filename*=UTF-8''%E7%85%A7%E7%89%87%201.labeled.png")
+
+
+def test_download_name_keeps_no_separator_or_format_character():
+    from labeler.server.routes_label import content_disposition
+
+    header = content_disposition("evil\u202egnp.exe.png", "png")  # U+202E would show "evilgnp.exe" reversed
+    assert "%E2%80%AE" not in header and header.isascii()
+    assert content_disposition("photo.png", "png") == 'attachment; filename="photo.labeled.png"'
+
+
+def test_serve_on_a_port_in_use_is_one_line_and_exit_2() -> None:
+    """uvicorn printed the banner, then "ERROR: [Errno 98] ..." and exited 3."""
+    import socket
+
+    from tests.conftest import run_cli
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        proc = run_cli("serve", "--port", str(port))
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(f"aigc: error: port {port} is already in use")
+    assert proc.stderr.count("\n") == 1 and "aigc serve:" not in proc.stderr

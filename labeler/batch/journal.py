@@ -48,8 +48,8 @@ def record_key(record: dict[str, Any]) -> int | None:
     return resume_key(key["path"], key.get("size"), key.get("mtime_ns"))
 
 
-def read_journal(path: Path, *, retry_errors: bool = False,
-                 task: str | None = None) -> tuple[set[int], int, int]:
+def read_journal(path: Path, *, retry_errors: bool = False, task: str | None = None,
+                 failed: set[int] | None = None) -> tuple[set[int], int, int]:
     """The resume keys in a journal, the byte length of its complete lines, and how many of its files
     only another task did.
 
@@ -57,7 +57,8 @@ def read_journal(path: Path, *, retry_errors: bool = False,
     of failed files do not count as done. With ``task`` (:meth:`BatchTask.fingerprint`), lines written
     by a task with other options do not count as done either (their files are done again: a run with
     other layers or another producer must not skip them); lines without a fingerprint (journals
-    written before it existed) count as before.
+    written before it existed) count as before. ``failed``, when given, receives the done keys whose
+    last line records a failure (a re-run skips them, but their errors still stand).
     """
     done: set[int] = set()
     others: set[int] = set()
@@ -88,6 +89,8 @@ def read_journal(path: Path, *, retry_errors: bool = False,
                 others.add(key)
             else:
                 done.add(key)
+                if failed is not None:  # the last line of a file decides (a retried file may be ok now)
+                    (failed.add if _failed(record) else failed.discard)(key)
     return done, good, len(others - done)
 
 

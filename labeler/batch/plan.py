@@ -20,7 +20,6 @@ from labeler.batch.journal import LABEL_JOURNAL, resume_key
 from labeler.errors import LabelerError
 
 if TYPE_CHECKING:
-    from labeler.batch.summary import BatchSummary
     from labeler.batch.task import BatchTask
 
 # Temporary names left by labeler.atomic (".NAME.HEX12.part") and labeler.pipeline (".aigc-XXXX/").
@@ -198,10 +197,10 @@ def prepare_dst(task: BatchTask, journal: Path, done_keys: set[int]) -> tuple[Pa
 
 
 def queue_item(
-    task: BatchTask, path: Path, src_root: Path, done_keys: set[int], summary: BatchSummary,
+    task: BatchTask, path: Path, src_root: Path, done_keys: set[int], skip: Callable[[int], None],
     record: Callable[[dict[str, Any]], None],
 ) -> Item | None:
-    """The (rel, size, mtime_ns, attempts) to submit, or None when skipped or recorded here."""
+    """The (rel, size, mtime_ns, attempts) to submit, or None when skipped (``skip(key)``) or recorded."""
     rel = relative(path, src_root)
     if rel is None:
         record(problem_record(task, os.fspath(path), os.fspath(path), "outside SRC; skipped"))
@@ -209,13 +208,13 @@ def queue_item(
     try:
         st = os.stat(path)
     except OSError as exc:
-        if resume_key(rel, None, None) in done_keys:
-            summary.skipped += 1
+        if (key := resume_key(rel, None, None)) in done_keys:
+            skip(key)
             return None
         record(problem_record(task, rel, os.fspath(path), exc.strerror or str(exc)))
         return None
-    if resume_key(rel, st.st_size, st.st_mtime_ns) in done_keys:
-        summary.skipped += 1
+    if (key := resume_key(rel, st.st_size, st.st_mtime_ns)) in done_keys:
+        skip(key)
         return None
     return rel, st.st_size, st.st_mtime_ns, 0
 

@@ -93,12 +93,14 @@ def run_batch(
     # --overwrite says "replace what is there": files that failed before (an existing output was
     # refused) are done again, not skipped as journaled
     retry = retry_errors or (task.kind == "label" and task.options.output.overwrite)
-    done_keys, good_bytes, other = read_journal(journal_p, retry_errors=retry, task=task.fingerprint())
+    failed: set[int] = set()
+    done_keys, good_bytes, other = read_journal(journal_p, retry_errors=retry, task=task.fingerprint(),
+                                                failed=failed)
     executor, journal = _start(task, dask, workers, journal_p, good_bytes)
     exclude = prepare_dst(task, journal_p, done_keys)
     summary = BatchSummary(task.kind, journal=os.fspath(journal_p), other_options=other)
     run = _Run(task, executor, journal, done_keys, summary, limit=max_in_flight or 4 * executor.slots,
-               bar=Progress(progress, task.kind, progress_interval))
+               bar=Progress(progress, task.kind, progress_interval), failed=failed)
     if sources is None:
         sources = run.walk(Path(list_file) if list_file is not None else None, exclude, count=progress)
     run.run(sources)
@@ -125,8 +127,10 @@ class _Run:
     """One batch in progress: the files in flight and to retry, the journal, the tally and the progress."""
 
     def __init__(self, task: BatchTask, executor: Executor, journal: Journal, done_keys: set[int],
-                 summary: BatchSummary, *, limit: int, bar: Progress) -> None:
+                 summary: BatchSummary, *, limit: int, bar: Progress, failed: set[int] | None = None) -> None:
         self.task, self.executor, self.journal, self.done_keys = task, executor, journal, done_keys
+        # keys the journal records as failed: skipping them does not make their errors go away
+        self.failed = failed if failed is not None else set()
         self.summary, self.limit, self.bar = summary, limit, bar
         self.src_root = Path(task.src_root)
         self.counts: Counter[str] = Counter()
@@ -175,7 +179,7 @@ class _Run:
             if path is None:
                 self.exhausted = True
                 return
-            item = queue_item(self.task, Path(path), self.src_root, self.done_keys, self.summary, self.record)
+            item = queue_item(self.task, Path(path), self.src_root, self.done_keys, self.skip, self.record)
             if item is None:
                 self.bar.update(skipped=self.summary.skipped - self.bar.skipped)
                 continue
@@ -237,6 +241,14 @@ class _Run:
         self.bar.update(force=True)
         self.bar.close()
 
+    def skip(self, key: int | None) -> None:
+        """Count a file the journal has already; one it records as failed still stands failed."""
+        self.summary.skipped += 1
+        if key in self.failed:
+            self.failed.discard(key)  # counted once, even when listed twice
+            self.summary.failed_before += 1
+            self.summary.errors += 1
+
     def record(self, rec: dict[str, Any]) -> None:
         """Journal one file's record and count it."""
         self.journal.write(rec)
@@ -255,16 +267,16 @@ class _Run:
         """Record a worker's result, unless the file is journaled already."""
         # A file that ran twice (listed twice, or re-run by a Dask scheduler after its worker was lost
         # just as it reported) is journaled once.
-        if record_key(rec) in self.done_keys:
-            self.summary.skipped += 1
+        if (key := record_key(rec)) in self.done_keys:
+            self.skip(key)
             self.bar.update(skipped=1)
             return
         self.record(rec)
 
     def walk_problem(self, path: str, reason: str) -> None:
         rel = relative(Path(path), self.src_root) or path
-        if resume_key(rel, None, None) in self.done_keys:
-            self.summary.skipped += 1
+        if (key := resume_key(rel, None, None)) in self.done_keys:
+            self.skip(key)
             return
         self.record(problem_record(self.task, rel, path, reason))
 

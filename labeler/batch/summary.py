@@ -23,7 +23,8 @@ class BatchSummary:
         Per status (``label``: ``ok``, ``kept``, ``error``) or verdict (``verify``: ``confirmed``,
         ``possible``, ``suspected``, ``none``, ``error``) for this run.
     errors : int
-        Files recorded with an error in this run.
+        Files that stand failed after this run: those recorded with an error in this run, plus
+        ``failed_before`` (``aigc batch`` exits 2 when this is not 0).
     seconds : float
         Wall time.
     interrupted : bool
@@ -33,6 +34,9 @@ class BatchSummary:
     other_options : int
         Journal lines written by a run with other options (layers, record, keys, settings): their files
         were not skipped but done again with this run's.
+    failed_before : int
+        Files skipped because the journal records them as failed: their errors still stand
+        (``retry_errors=True``, ``--retry-errors``, redoes them).
     """
 
     kind: str
@@ -44,6 +48,7 @@ class BatchSummary:
     interrupted: bool = False
     journal: str = ""
     other_options: int = 0
+    failed_before: int = 0
 
     @property
     def files_per_s(self) -> float:
@@ -61,5 +66,8 @@ class BatchSummary:
         """One human line, e.g. ``label: 120 done (ok 118, error 2), 5000 skipped, 41.2 files/s``."""
         counts = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items()))
         head = "interrupted after" if self.interrupted else "finished:"
-        return (f"{self.kind} {head} {self.done} done ({counts or 'nothing new'}), {self.skipped} skipped, "
-                f"{self.files_per_s:.1f} files/s in {self.seconds:.1f} s; journal {self.journal}")
+        # a re-run that skips journaled failures must not read as a clean run
+        still = (f" ({self.failed_before} still failed from an earlier run: --retry-errors redoes them)"
+                 if self.failed_before else "")
+        return (f"{self.kind} {head} {self.done} done ({counts or 'nothing new'}), {self.skipped} skipped"
+                f"{still}, {self.files_per_s:.1f} files/s in {self.seconds:.1f} s; journal {self.journal}")

@@ -10,14 +10,16 @@ import asyncio
 import json
 import re
 import time
+import unicodedata
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from labeler.errors import LabelerError
+from labeler.errors import InvalidArgument, LabelerError
 from labeler.formats import EXTENSIONS, format_info
 from labeler.options import LabelOptions
 from labeler.record import AIGCLabel
@@ -70,7 +72,7 @@ async def label_endpoint(request: Request) -> Response:
         return error_response(400, str(exc))
     fmt = summary["format"]
     headers = {**NO_STORE, RESULT_HEADER: json.dumps(summary, ensure_ascii=True, separators=(",", ":")),
-               "Content-Disposition": f'attachment; filename="{_download_name(work.uploads[0].name, fmt)}"'}
+               "Content-Disposition": content_disposition(work.uploads[0].name, fmt)}
     return Response(body, media_type=format_info(fmt).mime, headers=headers)
 
 
@@ -123,16 +125,41 @@ def _options(fields: dict[str, str], config: Any, layers: tuple[str, ...], cue: 
         "watermark_method": _choice(fields, "watermark_method", ("dct", "dwt"), "dct"),
         "watermark_strength": _number(fields, "watermark_strength", 0.25, 16.0, None),
         "quality": int(_number(fields, "quality", 1, 100, 95, integer=True)),
-        "text": fields.get("text") or "AI生成",
+        "text": _text(fields, layers),
         "position": _choice(fields, "position", VISIBLE_POSITIONS, "bottom-right"),
         "visible_seconds": None if whole else _number(fields, "duration", 2.0, 86400.0, 3.0),
-        "cue_positions": cue(fields.get("cue") or "start"),
+        "cue_positions": _cue(fields, cue),
         "video_at": video_at(fields.get("video_at") or "start"),
         "audio_label": _choice(fields, "audio_label", ("rhythm", "voice", "both"), "rhythm"),
         "voice_language": _choice(fields, "voice_language", ("zh", "en"), "zh"),
         "c2pa_thumbnail": _flag(fields, "c2pa_thumbnail"),
         "manifest_store": config.manifest_store if "c2pa" in layers else None,
     })
+
+
+def _text(fields: dict[str, str], layers: tuple[str, ...]) -> str:
+    """The visible label's wording, checked here so the 400 names the form field (the library's message
+    points to its ``check_wording=False`` parameter, which the API does not have)."""
+    from labeler.visible.image import check_wording
+
+    text = fields.get("text") or "AI生成"
+    if "visible" in layers:
+        try:
+            check_wording(text)
+        except LabelerError:
+            raise ApiError(400, f"text must contain 'AI' or '人工智能' and '生成' or '合成' (GB 45438 "
+                                f"section 5), not {text[:40]!r}") from None
+    return text
+
+
+def _cue(fields: dict[str, str], parse: Any) -> tuple[str, ...]:
+    """The audio cue's places; the 400 names the form field, not the CLI's ``--cue``."""
+    spec = fields.get("cue") or "start"
+    try:
+        return parse(spec)  # type: ignore[no-any-return]
+    except InvalidArgument:
+        raise ApiError(400, f"cue must be start, end and/or middle (comma-separated), not {spec[:40]!r}") \
+            from None
 
 
 def _choice(fields: dict[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
@@ -164,12 +191,33 @@ def _flag(fields: dict[str, str], name: str) -> bool:
     return value in ("1", "true", "yes", "on")
 
 
-def _download_name(name: str, fmt: str) -> str:
-    # ASCII letters, digits, dot, dash and underscore only: a header value, and a name a browser saves.
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", name.rsplit(".", 1)[0]).strip("._")[:80] or "upload"
+def _download_name(name: str, fmt: str, *, ascii_only: bool = True) -> str:
+    """The labeled file's name: ``STEM.labeled.EXT``. ``ascii_only``: letters, digits, dot, dash and
+    underscore only (the ``filename=`` fallback); else the upload's own characters, less the ones no
+    file name should have (separators, quotes, control characters)."""
+    stem = name.rsplit(".", 1)[0]
+    if ascii_only:
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem)
+    else:
+        # format characters too (U+202E turns "x\u202egnp.exe" into "xexe.png" on screen)
+        stem = re.sub(r'[/\\:"*?<>|]+', "_", "".join(
+            "_" if unicodedata.category(c)[0] == "C" or c in "\u2028\u2029" else c for c in stem))
+    stem = stem.strip("._ ")[:80] or "upload"
     # The upload's own extension when it is one of the format's (song.opus stays .opus, not .ogg).
     ext = "." + name.rsplit(".", 1)[1].lower() if "." in name else ""
     return f"{stem}.labeled{ext if ext in EXTENSIONS[fmt] else EXTENSIONS[fmt][0]}"
+
+
+def content_disposition(name: str, fmt: str) -> str:
+    """``attachment`` with an ASCII ``filename`` and, for a name that has other characters, the whole
+    name as ``filename*=UTF-8''...`` (RFC 6266 section 4.3, RFC 8187): browsers prefer the latter, so
+    ``照片 1.png`` downloads as ``照片 1.labeled.png`` rather than ``1.labeled.png``."""
+    fallback = _download_name(name, fmt)
+    full = _download_name(name, fmt, ascii_only=False)
+    header = f'attachment; filename="{fallback}"'
+    if full != fallback:
+        header += f"; filename*=UTF-8''{quote(full, safe='')}"
+    return header
 
 
 routes = [Route("/v1/label", label_endpoint, methods=["POST"])]

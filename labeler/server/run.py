@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -40,7 +42,8 @@ def serve(options: ServeOptions) -> None:
     Raises
     ------
     LabelerError
-        An unreadable token file, or python-multipart missing.
+        An unreadable token file, python-multipart missing, or an address that cannot be listened on
+        (:func:`check_port`).
     """
     import importlib.util
 
@@ -50,6 +53,7 @@ def serve(options: ServeOptions) -> None:
         # Starlette imports without it and would fail on the first upload instead.
         raise LabelerError("aigc serve needs python-multipart: pip install 'aigc-labeler[serve]'")
     token = read_token_file(options.token_file) if options.token_file else None
+    check_port(options.host, options.port)
     # One private folder (mode 0700) for everything the server writes: the multipart parser's spooled
     # files (anonymous, via tempfile.tempdir), the requests' folders, and - through TMPDIR, which the
     # worker processes inherit - the library's own aigc-label-*/aigc-verify-* folders.
@@ -70,6 +74,38 @@ def serve(options: ServeOptions) -> None:
                     server_header=False, timeout_graceful_shutdown=10)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def check_port(host: str, port: int) -> None:
+    """Bind ``host:port`` for a moment as uvicorn will, so a taken port is one line before the banner.
+
+    uvicorn binds each address ``host`` resolves to with ``SO_REUSEADDR`` (asyncio's ``create_server``),
+    so this does the same: a port held by connections in TIME_WAIT is free for both. Without this check
+    uvicorn prints the banner, then its own ``ERROR: [Errno 98]`` log line, and exits 3.
+
+    Raises
+    ------
+    LabelerError
+        The port is in use, may not be used (a privileged port), or ``host`` is not an address here.
+    """
+    if port == 0:
+        return  # the system picks a free port
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise LabelerError(f"cannot listen on {host}: {exc.strerror}") from None
+    for family, kind, proto, _name, address in addresses:
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:  # as asyncio: the IPv4 address is bound on its own
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise LabelerError(f"port {port} is already in use on {host}: stop what holds it "
+                                       "or give another --port") from None
+                raise LabelerError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def _terminated(signum: int, _frame: Any) -> None:

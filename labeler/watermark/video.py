@@ -33,6 +33,7 @@ measurements: ``docs/watermark-video.md``.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -138,6 +139,18 @@ ENCODERS: dict[str, tuple[str, tuple[str, ...]]] = {
 # A codec without an encoder here is re-encoded with H.264, or VP9 for WebM (which holds nothing else).
 _FALLBACK = {".webm": "vp9"}
 _MOV_SUFFIXES = {".mp4", ".m4v", ".mov", ".3gp", ".3g2"}
+#: VP8/VP9 keep an alpha plane beside the picture (Matroska BlockAdditional, tagged ``alpha_mode=1``)
+#: that ffmpeg's own decoders ignore; libvpx's decoders read it and its encoders write it (yuva420p).
+_ALPHA_DECODERS = {"vp9": "libvpx-vp9", "vp8": "libvpx"}
+#: Containers the alpha plane of a VP8/VP9 stream can be written to (MP4 has no place for it).
+_ALPHA_SUFFIXES = {".webm", ".mkv"}
+#: Coded formats with an alpha channel (ffmpeg's names), which the yuv420p conversion drops.
+_ALPHA_PIX_FMT = re.compile(r"^(yuva|gbrap|ya\d|rgba|bgra|argb|abgr|pal8)")
+#: RGB-coded formats: ffmpeg converts them to YUV with its default matrix, BT.601 in limited range
+#: (measured with ffmpeg 5.1 and 7/9: pure red comes out Y 81, Cb 90, Cr 240), so the output is tagged so;
+#: the source's own tags (``gbr``, full range) describe RGB and are refused by a YUV encoder.
+_RGB_PIX_FMT = re.compile(r"^(0?rgb|0?bgr|gbr|argb|abgr|x2rgb|x2bgr|pal8|monob|monow)")
+_RGB_TO_YUV_TAGS = ("smpte170m", "tv")
 
 
 #: Frames whose shorter side is at least this (pixels) get the pattern zoomed (:func:`zoom_for`).
@@ -288,9 +301,44 @@ def _decoder_args(src: str, info: VideoInfo, pix_fmt: str) -> list[str]:
             "-an", "-sn", "-dn", "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", pix_fmt, "pipe:"]
 
 
+def _source_alpha(info: VideoInfo) -> bool:
+    """True when the video has an alpha channel: an alpha pixel format, or VP8/VP9's ``alpha_mode`` tag."""
+    stream = next(s for s in info.media.streams if s.index == info.stream)
+    tags = {k.lower(): v for k, v in stream.metadata.items()}
+    return tags.get("alpha_mode") == "1" or bool(_ALPHA_PIX_FMT.match(info.pix_fmt or ""))
+
+
+def _alpha_decoder(info: VideoInfo, suffix: str) -> str | None:
+    """The libvpx decoder that reads the source's alpha plane when it can be written again, else None.
+
+    Only VP8/VP9 alpha written back to WebM/Matroska is kept: the pass marks the luma of the 8-bit
+    picture, and the encoder merges the source's own alpha plane back in (:func:`_encoder_args`).
+    """
+    if info.pix_fmt not in KEEP_PIX_FMTS or suffix.lower() not in _ALPHA_SUFFIXES:
+        return None
+    if not _source_alpha(info):
+        return None
+    return _ALPHA_DECODERS.get(info.codec)
+
+
+def _colour_tags(info: VideoInfo, stream: ff.StreamInfo, out_index: int) -> list[str]:
+    """``-colorspace``/``-color_range`` for the output: the source's, unless its frames were converted
+    from RGB, whose tags (``gbr``) describe no YUV and are refused by the encoder."""
+    space, rng = stream.color_space, stream.color_range
+    if info.pix_fmt not in KEEP_PIX_FMTS and (space == "gbr" or _RGB_PIX_FMT.match(info.pix_fmt or "")):
+        space, rng = _RGB_TO_YUV_TAGS
+    args = [f"-colorspace:{out_index}", space] if space else []
+    return args + ([f"-color_range:{out_index}", rng] if rng else [])
+
+
 def _encoder_args(src: str, info: VideoInfo, pix_fmt: str, size: tuple[int, int], encoder: str,
-                  quality: Iterable[str], overlay: _Overlay | None, out: str) -> list[str]:
-    """ffmpeg arguments: raw frames on stdin (input 0), the label PNG (1, optional), the source (last)."""
+                  quality: Iterable[str], overlay: _Overlay | None, out: str,
+                  alpha_decoder: str | None = None) -> list[str]:
+    """ffmpeg arguments: raw frames on stdin (input 0), the label PNG (1, optional), the source (last).
+
+    With ``alpha_decoder`` the source is also decoded (by that decoder) for its alpha plane, which is
+    merged with the marked frames and encoded as ``yuva420p``.
+    """
     h, w = size
     args = [ff.ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
     if pix_fmt in timed.FOURCC:
@@ -302,13 +350,24 @@ def _encoder_args(src: str, info: VideoInfo, pix_fmt: str, size: tuple[int, int]
     if overlay is not None:
         args += ["-i", ff.input_url(overlay.png)]
     src_in = 2 if overlay is not None else 1
+    if alpha_decoder is not None:  # only this stream is decoded from the source; the others are copied
+        args += [f"-c:{info.stream}", alpha_decoder]
     args += ["-protocol_whitelist", ff.PROTOCOLS, "-i", ff.input_url(src)]
-    video = "0:v"
+    pad, graph = "[0:v]", []
+    if alpha_decoder is not None:
+        # Both inputs start at 0 (ffmpeg moves each input to its own start): setpts does the same for the
+        # source's video stream, so each marked frame meets the alpha plane of the same source frame.
+        graph.append(f"[{src_in}:{info.stream}]alphaextract,setpts=PTS-STARTPTS[a];{pad}[a]alphamerge[m]")
+        pad = "[m]"
     if overlay is not None:
         enable = f":enable='{overlay.enable}'" if overlay.enable else ""
-        # format=: the overlay blends in the frames' own format (no RGB conversion of the frame).
-        args += ["-filter_complex", f"[0:v][1:v]overlay={overlay.x}:{overlay.y}{enable}:format=auto[v]"]
-        video = "[v]"
+        # format=: the overlay blends in the frames' own format (no RGB conversion of the frame); after
+        # the alpha merge, so the label's plate is opaque over a transparent corner too.
+        graph.append(f"{pad}[1:v]overlay={overlay.x}:{overlay.y}{enable}:format=auto[o]")
+        pad = "[o]"
+    video = pad if graph else "0:v"
+    if graph:
+        args += ["-filter_complex", ";".join(graph)]
     # Every source stream keeps its place: the marked video where the source's video was, the rest copied.
     out_index = 0
     for position, stream in enumerate(info.media.streams):
@@ -319,14 +378,11 @@ def _encoder_args(src: str, info: VideoInfo, pix_fmt: str, size: tuple[int, int]
             args += ["-map", f"{src_in}:{stream.index}"]
     args += ["-c", "copy", f"-c:{out_index}", encoder]
     args += [f"{opt}:{out_index}" if opt.startswith("-") else opt for opt in quality]
-    args += [f"-pix_fmt:{out_index}", pix_fmt, f"-fps_mode:{out_index}", "passthrough"]
+    out_fmt = "yuva420p" if alpha_decoder is not None else pix_fmt
+    args += [f"-pix_fmt:{out_index}", out_fmt, f"-fps_mode:{out_index}", "passthrough"]
     if pix_fmt in timed.FOURCC:  # every frame's time in the source's own time base
         args += [f"-enc_time_base:{out_index}", str(stream_time_base(src, info.stream))]
-    stream_info = info.media.streams[out_index]
-    if stream_info.color_space:
-        args += [f"-colorspace:{out_index}", stream_info.color_space]
-    if stream_info.color_range:
-        args += [f"-color_range:{out_index}", stream_info.color_range]
+    args += _colour_tags(info, info.media.streams[out_index], out_index)
     args += ["-map_metadata", str(src_in)]
     if os.path.splitext(out)[1].lower() in _MOV_SUFFIXES:
         args += ["-movflags", "use_metadata_tags"]
@@ -417,7 +473,9 @@ def watermark_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], pa
         ``method``, ``strength`` (the amplitude used), ``budget`` (True when it was budgeted),
         ``encoder``, ``pix_fmt``, ``frames``, ``mark_seconds`` (CPU time of
         the marking itself) and ``audio`` (``"copied"``: the soundtrack is marked afterwards by the label
-        stage, :func:`labeler.watermark.soundtrack.mark_soundtrack`).
+        stage, :func:`labeler.watermark.soundtrack.mark_soundtrack`); ``converted_from`` (the source's
+        pixel format) when the frames were converted to yuv420p, and ``alpha`` (``"kept"`` or
+        ``"dropped"``) when the source has an alpha channel.
 
     Raises
     ------
@@ -439,7 +497,9 @@ def watermark_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], pa
         raise TooSmallForWatermark(f"video frames of {size[1]}x{size[0]} are too small for the watermark "
                            f"(at least {MIN_SIDE} px a side)")
     pix_fmt = info.pix_fmt if info.pix_fmt in KEEP_PIX_FMTS else "yuv420p"
-    encoder, options = encoder_settings(info.codec, os.path.splitext(dst_path)[1])
+    suffix = os.path.splitext(dst_path)[1]
+    encoder, options = encoder_settings(info.codec, suffix)
+    alpha_decoder = _alpha_decoder(info, suffix)
     marker = VideoPattern.build(size[0], size[1], payload, key, method,
                                 VIDEO_STRENGTH if strength is None else strength)
     with tempfile.TemporaryDirectory(prefix="aigc-label-") as workdir:
@@ -447,7 +507,7 @@ def watermark_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], pa
                              else (None, None))
         with ff.output_path(dst_path) as tmp:
             enc = _encoder_args(src_path, info, pix_fmt, size, encoder, quality or options, overlay,
-                                "file:" + tmp)
+                                "file:" + tmp, alpha_decoder)
             frames, seconds, marker = _stream(src_path, info, enc, marker, pix_fmt,
                                               size, ff.input_url(src_path), budget=strength is None)
     done: dict[str, Any] = {"watermark": {
@@ -456,6 +516,11 @@ def watermark_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], pa
         "audio": "copied"}}
     if info.pix_fmt not in KEEP_PIX_FMTS:
         done["watermark"]["converted_from"] = info.pix_fmt
+    if _source_alpha(info):
+        done["watermark"]["alpha"] = "kept" if alpha_decoder is not None else "dropped"
+        if alpha_decoder is None:
+            # the label stage warns from converted_from: a yuv420p stream with a VP8/VP9 alpha plane lost it
+            done["watermark"].setdefault("converted_from", "yuva420p")
     if vis_done is not None:
         done["visible"] = vis_done
     return done

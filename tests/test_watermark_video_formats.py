@@ -1,0 +1,138 @@
+"""Sources the watermark pass converts or passes through: RGB frames, VP9 alpha, and detect_video's
+argument checks. Every input is made here with encoders both the system ffmpeg and the imageio-ffmpeg
+wheel's build have (libx264rgb, libvpx-vp9, ffv1, libopus)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from detectors import verify
+from detectors.watermark_video import detect_video
+from labeler import AIGCLabel, label_file
+from labeler.media.ffmpeg import ffmpeg_exe, probe
+from labeler.watermark.payload import WatermarkError
+
+KEY = bytes(range(32))
+RECORD = AIGCLabel("001191110102MACQD9K64010000", "vid-formats-0001")
+
+
+def ff(*args: str) -> None:
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args], check=True)
+
+
+def alpha_mode(path: Path) -> str | None:
+    """The stream's alpha_mode tag (Matroska tag names keep the case they were written in)."""
+    return {k.lower(): v for k, v in probe(path).video[0].metadata.items()}.get("alpha_mode")
+
+
+def alpha_planes(path: Path) -> np.ndarray:
+    """Every frame's alpha plane, read with libvpx's decoder (ffmpeg's own VP9 decoder ignores it)."""
+    out = subprocess.run([ffmpeg_exe(), "-v", "error", "-c:v", "libvpx-vp9", "-i", str(path), "-map", "0:v",
+                          "-vf", "alphaextract", "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt",
+                          "gray", "-"], capture_output=True, check=True).stdout
+    return np.frombuffer(out, np.uint8).reshape(-1, 240, 320).astype(np.int16)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("vwm-formats")
+
+
+@pytest.fixture(scope="module")
+def alpha_webm(folder: Path) -> Path:
+    """VP9 + alpha (alpha_mode=1) with Opus sound; the alpha is uniform per frame and steps by 10 levels
+    a frame, so an alpha plane put on the wrong frame shows."""
+    src = folder / "alpha.webm"
+    ff("-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=1.2", "-f", "lavfi",
+       "-i", "color=c=black:s=320x240:r=25:d=1.2,format=gray,geq=lum='40+mod(N*10\\,200)'",
+       "-f", "lavfi", "-i", "sine=d=1.2", "-filter_complex", "[0:v][1:v]alphamerge,format=yuva420p[v]",
+       "-map", "[v]", "-map", "2:a", "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8",
+       "-c:a", "libopus", str(src))
+    assert alpha_mode(src) == "1"
+    return src
+
+
+def test_rgb_h264_is_converted_tagged_and_verifies(folder: Path) -> None:
+    """An RGB H.264 source (libx264rgb, colorspace gbr) was refused by the encoder ("error setting
+    option colorspace to value gbr"): now converted to yuv420p, tagged with the matrix the conversion
+    used (BT.601, limited range), with a warning; watermark and visible label in one pass."""
+    src = folder / "rgb.mkv"
+    ff("-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=1", "-c:v", "libx264rgb", "-preset", "veryfast",
+       "-pix_fmt", "rgb24", str(src))
+    assert probe(src).video[0].color_space == "gbr"
+    dst = folder / "rgb.labeled.mkv"
+    result = label_file(src, dst, RECORD, layers="watermark,visible,metadata", key=KEY)
+    assert result.layers["watermark"]["converted_from"] == "gbrp"
+    assert any("gbrp frames were written as 8-bit yuv420p" in w for w in result.warnings)
+    video = probe(dst).video[0]
+    assert (video.pix_fmt, video.color_space, video.color_range) == ("yuv420p", "smpte170m", "tv")
+    report = verify(dst, key=KEY).to_dict()
+    assert report["verdict"] == "confirmed"
+    assert report["layers"]["watermark"]["matches_metadata"] is True
+    assert report["layers"]["visible"]["present"] is True
+
+
+def test_vp9_alpha_is_kept_frame_for_frame(alpha_webm: Path, folder: Path) -> None:
+    """VP9 alpha came out without its alpha plane (alpha_mode gone), silently. Now the plane of each
+    source frame goes with the same marked frame."""
+    dst = folder / "alpha.labeled.webm"
+    result = label_file(alpha_webm, dst, RECORD, layers="watermark,metadata", key=KEY)
+    assert result.layers["watermark"]["alpha"] == "kept"
+    assert "converted_from" not in result.layers["watermark"] and result.warnings == []
+    assert alpha_mode(dst) == "1"
+    before, after = alpha_planes(alpha_webm), alpha_planes(dst)
+    assert before.shape == after.shape
+    # lossy, but a frame's alpha is within a level or two; one frame off would be 10 levels
+    assert float(np.abs(before - after).mean()) < 2.0
+    report = verify(dst, key=KEY).to_dict()
+    assert report["verdict"] == "confirmed" and report["layers"]["watermark"]["matches_metadata"] is True
+
+
+def test_visible_label_over_a_transparent_video_stays_visible(folder: Path) -> None:
+    """With the alpha kept, the label's plate is drawn after the alpha merge: over a fully transparent
+    frame its box is opaque where the plate is, not as transparent as the source."""
+    src = folder / "transparent.webm"
+    ff("-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=0.6", "-f", "lavfi",
+       "-i", "color=c=black:s=320x240:r=25:d=0.6,format=gray", "-filter_complex",
+       "[0:v][1:v]alphamerge,format=yuva420p[v]", "-map", "[v]", "-c:v", "libvpx-vp9",
+       "-deadline", "realtime", "-cpu-used", "8", str(src))
+    dst = folder / "transparent.labeled.webm"
+    result = label_file(src, dst, RECORD, layers="watermark,visible,metadata", key=KEY)
+    assert result.layers["watermark"]["alpha"] == "kept"
+    x, y, w, h = result.layers["visible"]["box"]
+    first = alpha_planes(dst)[0]
+    assert float(first.mean()) < 40 and float(first[y:y + h, x:x + w].mean()) > 120
+
+
+def test_alpha_that_cannot_be_kept_is_reported(folder: Path) -> None:
+    """An alpha channel the pass cannot write back (FFV1 yuva420p, re-encoded with x264) is dropped:
+    the result says so and the warning names the format it came from."""
+    src = folder / "alpha-ffv1.mkv"
+    ff("-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=0.6", "-vf", "format=yuva420p", "-c:v", "ffv1",
+       str(src))
+    result = label_file(src, folder / "alpha-ffv1.labeled.mkv", RECORD, layers="watermark", key=KEY)
+    assert result.layers["watermark"]["alpha"] == "dropped"
+    assert any("yuva420p frames were written as 8-bit yuv420p" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize("max_frames", [0, -1, 2.5, True])
+def test_detect_video_refuses_max_frames_under_one(alpha_webm: Path, max_frames: object) -> None:
+    # 0 read the whole video, -1 answered "no frame could be read"
+    with pytest.raises(WatermarkError, match="max_frames must be .* at least 1"):
+        detect_video(alpha_webm, key=KEY, max_frames=max_frames)  # type: ignore[arg-type]
+
+
+def test_detect_video_refuses_bytes_in_one_line(alpha_webm: Path) -> None:
+    data = alpha_webm.read_bytes()
+    with pytest.raises(WatermarkError) as caught:
+        detect_video(data, key=KEY)  # type: ignore[arg-type]
+    message = str(caught.value)
+    assert f"not {len(data)} bytes" in message and len(message) < 200 and "\n" not in message
+
+
+def test_detect_video_max_frames_one_reads_one_frame(alpha_webm: Path) -> None:
+    assert detect_video(alpha_webm, key=KEY, max_frames=1).frames_read == 1
