@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
+from detectors.arguments import key_argument, trust_anchor_files
 from detectors.c2pa import read_c2pa
 from detectors.metadata import MetadataLayer, judge_metadata
 from detectors.report import SCHEMA, Report
@@ -119,8 +120,8 @@ def verify(
     ffmpeg, so their bytes are also written to a private temporary folder (prefix
     :data:`TEMP_PREFIX`) that is removed before this function returns.
     """
-    key = _key_argument(key)
-    anchors = _trust_anchor_files(trust_anchors)
+    key = key_argument(key)
+    anchors = trust_anchor_files(trust_anchors)
     wanted = tuple(n for n in parse_verify_layers(layers) if visible or n != "visible")
     # ``layers="quick"`` is triage: the watermark is read at the geometry as given only (no lattice search)
     quick = isinstance(layers, str) and layers.strip() == "quick"
@@ -139,42 +140,6 @@ def verify(
     report = Report(file=f"<{type(source).__name__}>")
     report.errors.append(f"cannot verify a {type(source).__name__}: give a path, bytes or a NumPy array")
     return report
-
-
-def _key_argument(key: Any) -> bytes | None:
-    """``key`` as bytes (any bytes-like is taken), or InvalidArgument for what cannot be a key."""
-    if key is None:
-        return None
-    from labeler.watermark.payload import check_key
-
-    try:
-        return check_key(key)
-    except LabelerError:
-        what = type(key).__name__ + ("" if isinstance(key, str) else " (empty)")
-        raise InvalidArgument(f"key must be non-empty bytes (a key file's contents), not {what}") from None
-
-
-#: Bytes of a trust-anchor file read to find a PEM certificate in it.
-_PEM_PROBE = 1 << 20
-
-
-def _trust_anchor_files(anchors: Any) -> tuple[str, ...]:
-    """The trust-anchor paths as a tuple (one path may be given alone), each checked to exist and to hold
-    a PEM certificate: c2pa-rs would otherwise fail on it inside the C2PA layer and drop the layer."""
-    if anchors is None:
-        return ()
-    paths = [anchors] if isinstance(anchors, (str, os.PathLike)) else list(anchors)
-    for path in paths:
-        if not isinstance(path, (str, os.PathLike)):
-            raise InvalidArgument(f"trust anchors are PEM file paths, not {type(path).__name__}")
-        try:
-            with open(path, "rb") as handle:
-                head = handle.read(_PEM_PROBE)
-        except OSError as exc:
-            raise InvalidArgument(f"trust anchors {os.fspath(path)}: {exc.strerror or exc}") from None
-        if b"-----BEGIN CERTIFICATE-----" not in head:
-            raise InvalidArgument(f"trust anchors {os.fspath(path)}: no PEM certificate in it")
-    return tuple(os.fspath(p) for p in paths)
 
 
 @dataclass(frozen=True)
@@ -571,6 +536,11 @@ def watermark_layer(pixels: _Pixels | None, what: str, key: bytes, metadata: Met
     layer["checked"] = True
     if getattr(result, "reason", None):
         layer["note"] = result.reason
+    elif not result.found and result.p_value is not None and result.p_value <= result.threshold:
+        # the pilot shows past the threshold but no payload passed its CRC (a small or damaged copy):
+        # not counted as present, since the payload is what ties the mark to a label
+        layer["note"] = (f"a mark of this key shows (p = {result.p_value:.1e}, pilot only) but its payload "
+                         "could not be read")
     produce_id = metadata.fields.get("ProduceID") if metadata.fields else None
     if result.found and result.payload is not None and produce_id:
         from labeler.watermark import payload_from_produce_id

@@ -12,8 +12,8 @@ __all__ = ["UNREAD_WATERMARK_NOTE", "unread_watermark"]
 
 #: The warning when the watermark a label call wrote cannot be read back from its output.
 UNREAD_WATERMARK_NOTE = ("the watermark was embedded but cannot be read back from the output (this content "
-                         "gives the invisible mark too little to ride on: noise, a single tiny frame, a held "
-                         "tone...); do not rely on it for this file")
+                         "gives the invisible mark too little to ride on: a small picture, noise, a single "
+                         "tiny frame, a held tone...); do not rely on it for this file")
 
 
 def unread_watermark(output: str | os.PathLike[str], result: Any, key: bytes | None) -> str | None:

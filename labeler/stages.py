@@ -97,11 +97,24 @@ def _image_pixels(call: StageCall) -> dict[str, dict[str, Any]]:
 
     image = read_image(call.src, fmt=call.probe.format)
     pixels, done = image_layers(image, call.layers, call.record, call.options)
-    note = conversion_note(image)
-    if note:
-        call.warnings.append(note)
+    small = small_watermark_note(image.pixels) if "watermark" in call.layers else None
+    for note in (conversion_note(image), small):
+        if note:
+            call.warnings.append(note)
     write_image(call.out, pixels, format=image.format, like=image, quality=call.options.output.quality)
     return done
+
+
+def small_watermark_note(pixels: Any) -> str | None:
+    """A warning for a picture under :data:`labeler.watermark.transforms.RELIABLE_PIXELS`: marked, but its
+    payload may not read back (``aigc label``'s read-back then says whether it did), else None."""
+    from labeler.watermark.transforms import RELIABLE_PIXELS
+
+    h, w = pixels.shape[:2]
+    if h * w >= RELIABLE_PIXELS:
+        return None
+    return (f"the picture is {w}x{h}: under {RELIABLE_PIXELS:,} pixels the watermark's payload may not read "
+            "back (measured: about 1 in 8 pictures of 128x128 lose it); keep the metadata and visible layers")
 
 
 def conversion_note(image: Any) -> str | None:
@@ -231,7 +244,7 @@ def _audio_watermark_step(call: StageCall, done: dict[str, dict[str, Any]]) -> C
     def step(samples: Any, rate: int) -> Any:
         import numpy as np
 
-        from labeler.watermark.audio import as_float_pcm
+        from labeler.watermark.audio import MIN_DETECT_SECONDS, as_float_pcm
 
         marked = embed_audio(samples, rate, payload, key=key)
         # The mark is relative to the sound in its bands: digital silence gets none (a DC level only a
@@ -240,9 +253,19 @@ def _audio_watermark_step(call: StageCall, done: dict[str, dict[str, Any]]) -> C
                                                            as_float_pcm(samples)[0].reshape(-1))
         if not done["watermark"]["embedded"]:
             call.warnings.append(SILENT_AUDIO_NOTE)
+        elif len(marked) < MIN_DETECT_SECONDS * rate:
+            call.warnings.append(short_audio_note(len(marked) / rate))
         return marked
 
     return step
+
+
+def short_audio_note(seconds: float) -> str:
+    """The audio watermark stage's warning for audio shorter than the detector reads."""
+    from labeler.watermark.audio import MIN_DETECT_SECONDS
+
+    return (f"the watermark was embedded but cannot be verified: the audio is {seconds:.2f} s long and "
+            f"the detector reads {MIN_DETECT_SECONDS:g} s or more")
 
 
 #: The audio watermark stage's warning when the file gave the mark nothing to ride on.

@@ -137,3 +137,28 @@ def test_watermark_and_visible_in_one_encode(keys, tmp_path):
         diff = np.abs(np.asarray(a, np.float32) - np.asarray(b, np.float32))
     diff[(y // 8) * 8 - 8:y + h + 16, (x // 8) * 8 - 8:x + w + 16] = 0
     assert float(diff.mean()) < 0.01
+
+
+def test_small_picture_is_marked_with_a_warning_and_an_unread_payload_is_noted(tmp_path) -> None:
+    """Under 256 x 256 pixels the payload may not read back: the label says so; and a verify whose pilot
+    shows past the threshold without a readable payload says that, instead of a bare 'absent'."""
+    from detectors import verify
+    from labeler import AIGCLabel, label_file
+    from labeler.media import read_image
+    from labeler.media.image_write import write_image
+    from labeler.watermark import embed
+
+    key = bytes(range(32))
+    photo = read_image(SAMPLES / "photo.png").pixels
+    rec = AIGCLabel("001191110102MACQD9K64010000", "small")
+    for (h, w), warned in (((160, 160), True), ((300, 400), False)):
+        src = tmp_path / f"{h}x{w}.png"
+        write_image(src, np.ascontiguousarray(photo[:h, :w]))
+        res = label_file(src, tmp_path / f"out{h}.png", rec, layers="watermark", key=key)
+        assert any("may not read back" in x for x in res.warnings) == warned, res.warnings
+    # a flipped, column-dropped copy of a 256 x 128 crop: pilot found, CRC fails (p 9.7e-14 measured)
+    small = np.ascontiguousarray(photo[:256][::-1, ::2][:, :128])
+    key2 = bytes([2]) * 32
+    layer = verify(embed(small, payload_from_produce_id("x"), key=key2), key=key2).watermark
+    assert layer["present"] is False and layer["p_value"] <= 1e-6
+    assert "payload could not be read" in layer["note"]

@@ -1,0 +1,48 @@
+"""Checks of :func:`detectors.verify`'s arguments: what a caller passes that cannot be used is refused up
+front with :class:`~labeler.errors.InvalidArgument` (a one-line message), never turned into a layer's
+"internal error" or a silently dropped layer."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from labeler.errors import InvalidArgument, LabelerError
+
+__all__ = ["key_argument", "trust_anchor_files"]
+
+
+def key_argument(key: Any) -> bytes | None:
+    """``key`` as bytes (any bytes-like is taken), or InvalidArgument for what cannot be a key."""
+    if key is None:
+        return None
+    from labeler.watermark.payload import check_key
+
+    try:
+        return check_key(key)
+    except LabelerError:
+        what = type(key).__name__ + ("" if isinstance(key, str) else " (empty)")
+        raise InvalidArgument(f"key must be non-empty bytes (a key file's contents), not {what}") from None
+
+
+#: Bytes of a trust-anchor file read to find a PEM certificate in it.
+_PEM_PROBE = 1 << 20
+
+
+def trust_anchor_files(anchors: Any) -> tuple[str, ...]:
+    """The trust-anchor paths as a tuple (one path may be given alone), each checked to exist and to hold
+    a PEM certificate: c2pa-rs would otherwise fail on it inside the C2PA layer and drop the layer."""
+    if anchors is None:
+        return ()
+    paths = [anchors] if isinstance(anchors, (str, os.PathLike)) else list(anchors)
+    for path in paths:
+        if not isinstance(path, (str, os.PathLike)):
+            raise InvalidArgument(f"trust anchors are PEM file paths, not {type(path).__name__}")
+        try:
+            with open(path, "rb") as handle:
+                head = handle.read(_PEM_PROBE)
+        except OSError as exc:
+            raise InvalidArgument(f"trust anchors {os.fspath(path)}: {exc.strerror or exc}") from None
+        if b"-----BEGIN CERTIFICATE-----" not in head:
+            raise InvalidArgument(f"trust anchors {os.fspath(path)}: no PEM certificate in it")
+    return tuple(os.fspath(p) for p in paths)
