@@ -277,7 +277,7 @@ def test_mp3_write_read_keeps_frames_and_audio(media, tmp_path, name, version):
         assert src_bytes[id3_size(src_bytes):] == data[id3_size(data):]
     else:
         assert data[id3_size(data):] == src_bytes
-        assert result.bytes_added == 10 + 10 + 1 + 5 + len(VALUE)
+        assert result.bytes_added == 10 + 10 + 1 + 5 + len(VALUE) + id3.GROW_PADDING
     assert decoded_digest(out) == decoded_digest(src)
     assert ffmpeg_errors(out) == "" and ffmpeg_warnings(out) == ffmpeg_warnings(src)
 
@@ -535,3 +535,25 @@ def test_hostile_headers():
     # 20 000 tiny chunks are walked within the chunk bound, quickly.
     many = b"RIFF\x00\x00\x00\x00WAVE" + b"JUNK\x00\x00\x00\x00" * 20000
     assert riff.read(io.BytesIO(many)) == []
+
+
+def test_grown_id3v24_tag_is_padded_so_exiftool_reads_it_without_a_warning(tmp_path):
+    """A v2.4 tag that grows gets padding: exiftool 12 warns "Invalid ID3 frame size" when the last
+    frame ends the tag exactly (every MP3 whose tag had no room for the label did), and a later
+    relabel now fits in place."""
+    from conftest import SAMPLES
+
+    audio = (SAMPLES / "speech.mp3").read_bytes()
+    src = tmp_path / "v24.mp3"
+    tag = mutagen.id3.ID3()
+    tag.add(mutagen.id3.TIT2(encoding=3, text="x"))
+    tag.save(src, v2_version=4, padding=lambda info: 0)  # no room at all
+    src.write_bytes(src.read_bytes() + audio[id3_size(audio):])
+    out, again = tmp_path / "out.mp3", tmp_path / "again.mp3"
+    write_label(src, out, VALUE)
+    assert id3_size(out.read_bytes()) - id3_size(src.read_bytes()) > id3.GROW_PADDING
+    write_label(out, again, VALUE2)
+    assert id3_size(again.read_bytes()) == id3_size(out.read_bytes())  # relabeled in place
+    if shutil.which("exiftool"):
+        shown = subprocess.run(["exiftool", "-a", "-warning", str(out)], capture_output=True, text=True)
+        assert "Invalid ID3" not in shown.stdout

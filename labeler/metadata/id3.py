@@ -23,7 +23,8 @@ Write policy
   place; further such frames, also in ID3v2 tags stacked after the first, are
   removed, so exactly one label remains.
 * The tag keeps its old size when the new frames fit in it (padding absorbs the
-  change); otherwise it grows by exactly what is needed, without new padding.
+  change); otherwise it grows by what is needed plus :data:`GROW_PADDING` bytes of
+  padding (as mutagen and id3lib leave; exiftool warns about a v2.4 tag with none).
   An extended header (its CRC would no longer match) and a v2.4 footer (only
   needed for appended tags) are dropped; v2.2/v2.3 tag-level unsynchronisation
   is undone.
@@ -319,6 +320,10 @@ def _label_frame(major: int, value: str) -> _Frame:
     return _Frame(b"TXX" if major == 2 else b"TXXX", b"" if major == 2 else b"\x00\x00", payload)
 
 
+#: Padding (bytes) after the frames of a tag that had to grow.
+GROW_PADDING = 1024
+
+
 def rewrite_tag(data: bytes | None, value: str | None) -> bytes | None:
     """Return ``data`` (one whole ID3v2 tag, or None for no tag) with its AIGC label set to ``value``.
 
@@ -352,7 +357,9 @@ def rewrite_tag(data: bytes | None, value: str | None) -> bytes | None:
     if not frames:
         return b""
     body = b"".join(_render_frame(f, tag.major) for f in frames)
-    body += b"\x00" * max(0, tag.room - len(body))
+    # a tag that must grow gets GROW_PADDING of padding (a later relabel then fits in place); exiftool
+    # 12.57 warns "Invalid ID3 frame size" on a v2.4 tag whose last frame ends the tag exactly
+    body += b"\x00" * (tag.room - len(body) if len(body) <= tag.room else GROW_PADDING)
     # Frames are now stored without tag-level unsynchronisation (v2.2/v2.3), extended header or footer.
     # A v2.4 tag-level unsync flag is kept: copied frames may rely on it, and the new frame has no 0xFF.
     flags = tag.flags & ~(_F_EXTENDED | _F_FOOTER)
