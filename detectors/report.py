@@ -141,7 +141,13 @@ class Report:
             # The TSA's time is what makes the signing time credible; show it when there is one.
             stamped = (f", time-stamped {ts['time']}" + (f" by {ts['tsa']}" if ts.get("tsa") else "")
                        if ts.get("time") else "")
-            parts.append(f"c2pa {cp.get('state') or 'unreadable'} signer={cp.get('signer')}{ai}{stamped}")
+            if cp.get("state"):
+                parts.append(f"c2pa {cp['state']} signer={cp.get('signer')}{ai}{stamped}")
+            else:  # a remote-only manifest not fetched, or one c2pa-rs could not read: say which
+                parts.append(f"c2pa not validated ({cp.get('error') or 'unreadable'})")
+        elif cp is not None and cp.get("error"):
+            # the file could not be parsed for C2PA at all: "no label" alone would hide that
+            parts.append(f"c2pa not read ({cp['error']})")
         # --layers / --quick / --no-visible: say what was skipped, so a verdict of none is not read as
         # "checked and absent" for those layers.
         skipped = [n for n in ("metadata", "c2pa", "visible") if n not in self.examined]

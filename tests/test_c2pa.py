@@ -344,3 +344,17 @@ def test_jpeg_prescan_finds_every_place_a_manifest_can_be(monkeypatch, signer, t
     # What c2pa-rs itself says of the file the pre-scan ruled out: the same layer.
     monkeypatch.setattr("detectors.c2pa.may_hold_c2pa", lambda src: True)
     assert read_c2pa(plain, mime="image/jpeg").to_dict() == skipped and made == ["reader", "reader"]
+
+
+@pytest.mark.corpus
+def test_summary_says_why_a_manifest_was_not_validated(tmp_path) -> None:
+    """The text line named an unreadable manifest 'c2pa unreadable signer=None' and said nothing at all
+    when the file could not be parsed for C2PA: it now gives c2pa-rs's reason."""
+    from detectors import verify
+
+    folder = corpus_path("provenance")
+    remote = verify(folder / "cloud.jpg").summary()
+    assert "c2pa not validated (remote-only manifest at https://" in remote and "signer=None" not in remote
+    bad = verify(folder / "sample3.invalid.wav").summary()
+    assert "c2pa not read (" in bad and "Invalid RIFF" in bad
+    assert "c2pa" not in verify(SAMPLES / "photo.jpg").summary()  # no manifest, nothing to say

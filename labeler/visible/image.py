@@ -194,8 +194,7 @@ def check_wording(text: str) -> None:
         raise LabelerError("label text is empty")
     if not _AI_RE.search(text) or not _MADE_RE.search(text):
         raise LabelerError(
-            f"label text {text!r} must contain 'AI' or '人工智能' and '生成' or '合成' (GB 45438 section 5); "
-            "pass check_wording=False for wording you have cleared otherwise"
+            f"label text {text!r} must contain 'AI' or '人工智能' and '生成' or '合成' (GB 45438 section 5)"
         )
 
 
