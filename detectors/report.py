@@ -130,10 +130,7 @@ class Report:
             parts.append(f"watermark not decided: {wm['note']}")
         vis = self.visible
         if vis is not None and vis.get("present") and md is not None and md.present:
-            kind = str(vis.get("kind") or "")
-            what = ("rhythm cue" if kind == "audio-rhythm" else "voice prompt" if kind.startswith("audio")
-                    else f"visible {vis.get('text')!r}")
-            parts.append(f"{what} at {vis['position']}")
+            parts.append(_visible_words(vis))
         cp = self.c2pa
         if cp is not None and cp.get("present"):
             ai = {True: ", AI-generated", False: ", not AI-generated", None: ""}[cp.get("ai_generated")]
@@ -154,3 +151,19 @@ class Report:
         if skipped:
             parts.append(f"not examined: {', '.join(skipped)}")
         return " - ".join(parts)
+
+
+def _visible_words(vis: dict[str, Any]) -> str:
+    """``visible 'AI生成' at bottom-right``, or for audio every kind and place found, in time order
+    (``voice prompt at start + rhythm cue at end``: a file given both labels names both)."""
+    def words(kind: str, position: Any) -> str:
+        what = ("rhythm cue" if kind == "audio-rhythm" else "voice prompt" if kind.startswith("audio")
+                else f"visible {vis.get('text')!r}")
+        return f"{what} at {position}"
+
+    seen: list[str] = []
+    for found in vis.get("found") or [{"kind": str(vis.get("kind") or ""), "position": vis.get("position")}]:
+        text = words(str(found.get("kind") or ""), found.get("position"))
+        if text not in seen:
+            seen.append(text)
+    return " + ".join(seen)

@@ -229,3 +229,14 @@ def test_batch_label_passes_the_voice_options(tmp_path) -> None:
             "--workers", "1", "--no-progress", check=True)
     result = detect_voice_prompt(read_audio(dst / "a.flac").samples, 22050)
     assert result.present and result.language == "en" and result.position == "start"
+
+
+def test_verify_text_names_both_audio_labels(tmp_path) -> None:
+    """A file given both audio labels: the text line named only the best-scoring one."""
+    out = tmp_path / "both.wav"
+    done = run_cli("label", str(SAMPLES / "speech.wav"), str(out), "--producer", PRODUCER,
+                   "--produce-id", "b", "--layers", "visible,metadata", "--audio-label", "both")
+    assert done.returncode == 0, done.stderr
+    shown = run_cli("verify", str(out))
+    assert shown.returncode == 0, shown.stderr
+    assert "rhythm cue at start" in shown.stdout and "voice prompt at start" in shown.stdout, shown.stdout
