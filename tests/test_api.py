@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PRODUCER, SAMPLES, decoded_digest
+from conftest import PRODUCER, SAMPLES, decoded_digest, seeded_key
 
 import detectors
 from detectors import verify
@@ -21,7 +21,6 @@ from labeler import AIGCLabel, LabelerError, LabelResult, label
 from labeler.api import TEMP_PREFIX as LABEL_PREFIX
 from labeler.media import read_image
 from labeler.watermark import payload_from_produce_id
-from labeler.watermark.keyfile import generate_key
 
 PREFIXES = (LABEL_PREFIX, detectors.TEMP_PREFIX)
 
@@ -41,7 +40,7 @@ def no_leftovers(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def key() -> bytes:
-    return generate_key()
+    return seeded_key("test_api-1")
 
 
 @pytest.mark.parametrize("name", ["photo.jpg", "photo.png", "speech.mp3"])

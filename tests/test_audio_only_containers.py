@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PRODUCER, SAMPLES, ffmpeg_exe, run_cli
+from conftest import PRODUCER, SAMPLES, ffmpeg_exe, run_cli, seeded_key_file
 
 from labeler.errors import LabelerError
 from labeler.formats import format_info, sniff, sniff_bytes, sniff_file
@@ -126,7 +126,7 @@ def _verify(path: Path, key: Path) -> dict:
                                              ("aac.mkv", "aac"), ("pcm.mka", "flac"), ("export.mp4", "aac")])
 def test_label_and_verify_as_audio(made, tmp_path, name, codec):
     key = tmp_path / "wm.key"
-    run_cli("keygen", str(key), check=True)
+    seeded_key_file(key, "test_audio_only_containers-1")
     out = tmp_path / f"labeled-{name}"
     run_cli("label", str(made[name]), str(out), "--producer", PRODUCER, "--produce-id", f"ao-{name}",
             "--layers", "watermark,visible,metadata", "--key-file", str(key), check=True)

@@ -19,6 +19,7 @@ from conftest import (
     ffmpeg_exe,
     ffmpeg_warnings,
     run_cli,
+    seeded_key,
 )
 
 from labeler.record import AIGCLabel
@@ -313,13 +314,13 @@ def test_sigterm_while_labeling_a_video_leaves_nothing(tmp_path) -> None:
     import signal
     import time
 
-    from labeler.watermark.keyfile import generate_key, write_key_file
+    from labeler.watermark.keyfile import write_key_file
 
     src, out = tmp_path / "long.mp4", tmp_path / "out"
     subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=1280x720:r=30:d=8",
                     "-c:v", "libx264", "-preset", "ultrafast", str(src)], check=True)
     out.mkdir()
-    write_key_file(tmp_path / "k.key", generate_key())
+    write_key_file(tmp_path / "k.key", seeded_key("test_cli-1"))
     proc = subprocess.Popen([sys.executable, "-m", "labeler.cli", "label", str(src), str(out / "x.mp4"),
                              "--producer", "P", "--produce-id", "x", "--layers", "watermark",
                              "--key-file", str(tmp_path / "k.key")],

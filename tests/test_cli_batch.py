@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import PRODUCER, SAMPLES, run_cli
+from conftest import PRODUCER, SAMPLES, run_cli, seeded_key_file
 
 from labeler.provenance.store import open_store
 
@@ -106,7 +106,7 @@ def test_batch_and_serve_give_workers_an_absolute_manifest_store(spec, expected,
 
 def test_batch_label_gives_every_option_group_to_the_workers(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the manifest store is given relative to this folder
-    run_cli("keygen", "wm.key", check=True)
+    seeded_key_file(Path("wm.key"), "test_cli_batch-1")
     run_cli("keys", "init", "pki", check=True)
     src, dst = tmp_path / "src", tmp_path / "dst"
     (src / "sub").mkdir(parents=True)

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import PRODUCER, assert_carrier_fails_cleanly, ffmpeg_exe, label_json, run_cli
+from conftest import PRODUCER, assert_carrier_fails_cleanly, ffmpeg_exe, label_json, run_cli, seeded_key_file
 
 from labeler.formats import sniff_file
 from labeler.media import ffmpeg as ff
@@ -111,7 +111,7 @@ def test_damaged_files_fail_cleanly(clip):
 
 def test_every_layer_on_flv(clip, tmp_path):
     key = tmp_path / "wm.key"
-    run_cli("keygen", str(key), check=True)
+    seeded_key_file(key, "test_flv-1")
     out = tmp_path / "labeled.flv"
     run_cli("label", str(clip), str(out), "--producer", PRODUCER, "--produce-id", "flv-cli", "--layers",
             "watermark,visible,metadata", "--key-file", str(key), check=True)

@@ -14,7 +14,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PRODUCER, SAMPLES, assert_carrier_fails_cleanly, label_json, make_heic, run_cli
+from conftest import (
+    PRODUCER,
+    SAMPLES,
+    assert_carrier_fails_cleanly,
+    label_json,
+    make_heic,
+    run_cli,
+    seeded_key_file,
+)
 from PIL import Image
 
 from labeler.formats import sniff_bytes, sniff_file
@@ -133,7 +141,7 @@ def _verify(path: Path, *args: str) -> tuple[dict, str]:
 
 def test_cli_label_and_verify(files, tmp_path):
     key = tmp_path / "wm.key"
-    run_cli("keygen", str(key), check=True)
+    seeded_key_file(key, "test_heif-1")
     for name, fmt in (("avif", "avif"), ("heic", "heic")):
         out = tmp_path / f"labeled.{fmt}"
         run_cli("label", str(files[name]), str(out), "--producer", PRODUCER, "--produce-id", f"cli-{fmt}",
@@ -151,7 +159,7 @@ def test_cli_label_and_verify(files, tmp_path):
 def test_watermark_found_after_conversion_to_avif(tmp_path):
     """A marked PNG that a CDN serves as AVIF: verify reads the AVIF's pixels and finds the mark."""
     key = tmp_path / "wm.key"
-    run_cli("keygen", str(key), check=True)
+    seeded_key_file(key, "test_heif-2")
     marked = tmp_path / "marked.png"
     run_cli("label", str(SAMPLES / "photo.png"), str(marked), "--producer", PRODUCER, "--produce-id", "cdn-1",
             "--layers", "watermark", "--key-file", str(key), check=True)
@@ -183,7 +191,7 @@ def test_heic_decodes_the_same_after_labeling(files, tmp_path):
 def test_pixel_layers_on_avif(files, tmp_path):
     """AVIF takes the watermark and the visible mark (Pillow decodes and re-encodes AV1), metadata after."""
     key = tmp_path / "wm.key"
-    run_cli("keygen", str(key), check=True)
+    seeded_key_file(key, "test_heif-3")
     out = tmp_path / "labeled.avif"
     run_cli("label", str(files["avif-xmp"]), str(out), "--producer", PRODUCER, "--produce-id", "avif-px",
             "--layers", "watermark,visible,metadata", "--key-file", str(key), check=True)
@@ -242,7 +250,7 @@ def test_heic_pixels_read_where_ffmpeg_can(tmp_path):
     """A marked picture stored as HEIC: with ffmpeg 7.1+ (the imageio-ffmpeg wheel's) verify decodes it and
     finds the watermark and the visible mark; with an older ffmpeg it says why it could not look."""
     key = tmp_path / "wm.key"
-    run_cli("keygen", str(key), check=True)
+    seeded_key_file(key, "test_heif-4")
     marked = tmp_path / "marked.png"
     run_cli("label", str(SAMPLES / "photo.png"), str(marked), "--producer", PRODUCER, "--produce-id",
             "heic-px", "--layers", "watermark,visible", "--key-file", str(key), check=True)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import PRODUCER, SAMPLES, run_cli
+from conftest import PRODUCER, SAMPLES, run_cli, seeded_key_file
 
 
 @pytest.fixture(scope="module")
@@ -15,7 +15,7 @@ def setup(tmp_path_factory) -> dict[str, Path]:
     proc = run_cli("keys", "init", str(base / "pki"))
     assert proc.returncode == 0, proc.stderr
     assert "for testing only" in proc.stderr
-    run_cli("keygen", str(base / "wm.key"), check=True)
+    seeded_key_file(base / "wm.key", "test_label_c2pa-1")
     pki = base / "pki"
     paths = {"chain": pki / "signer-chain.pem", "key": pki / "signer.key.pem",
              "anchor": pki / "trust-anchors.pem", "wm": base / "wm.key", "base": base}

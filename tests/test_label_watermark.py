@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PRODUCER, SAMPLES, run_cli
+from conftest import PRODUCER, SAMPLES, run_cli, seeded_key_file
 from PIL import Image
 
 from labeler.watermark import payload_from_produce_id
@@ -17,8 +17,8 @@ from labeler.watermark import payload_from_produce_id
 def keys(tmp_path_factory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("keys")
     good, other = folder / "good.key", folder / "other.key"
-    run_cli("keygen", str(good), check=True)
-    run_cli("keygen", str(other), check=True)
+    seeded_key_file(good, "test_label_watermark-1")
+    seeded_key_file(other, "test_label_watermark-2")
     return good, other
 
 

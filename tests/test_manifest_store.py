@@ -14,7 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import PRODUCER, SAMPLES, run_cli
+from conftest import PRODUCER, SAMPLES, run_cli, seeded_key_file
 from PIL import Image
 
 from labeler.provenance.store import StoreError, open_store
@@ -23,7 +23,7 @@ from labeler.provenance.store import StoreError, open_store
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     d = tmp_path_factory.mktemp("store")
-    run_cli("keygen", str(d / "wm.key"), check=True)
+    seeded_key_file(d / "wm.key", "test_manifest_store-1")
     run_cli("keys", "init", str(d / "pki"), check=True)
     return d
 

@@ -274,7 +274,7 @@ def test_bad_image_files_raise_labeler_errors(tmp_path: Path) -> None:
     cases = {
         "empty.png": (b"", CorruptFile),
         "truncated.png": (good.getvalue()[: len(good.getvalue()) // 2], CorruptFile),
-        "garbage.png": (os.urandom(3000), UnsupportedFormat),
+        "garbage.png": (np.random.default_rng(12).bytes(3000), UnsupportedFormat),
         "header-only.jpg": (b"\xff\xd8\xff\xe0" + bytes(40), CorruptFile),
     }
     for name, (data, error) in cases.items():
@@ -383,8 +383,9 @@ def test_write_audio_options_and_clipping(tmp_path: Path) -> None:
 
 def test_bad_audio_files_raise_labeler_errors(tmp_path: Path) -> None:
     (tmp_path / "empty.wav").write_bytes(b"")
-    (tmp_path / "garbage.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunk" + os.urandom(2000))
-    (tmp_path / "garbage.mp3").write_bytes(os.urandom(3000))
+    junk = np.random.default_rng(13).bytes(2000)
+    (tmp_path / "garbage.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunk" + junk)
+    (tmp_path / "garbage.mp3").write_bytes(np.random.default_rng(14).bytes(3000))
     for name in ("empty.wav", "garbage.wav", "garbage.mp3"):
         with pytest.raises(LabelerError) as info:
             read_audio(tmp_path / name)
@@ -533,7 +534,7 @@ def test_reader_stops_ffmpeg_when_abandoned(clip: Path) -> None:
 
 
 def test_corrupt_video_raises_corrupt_file(clip: Path, tmp_path: Path) -> None:
-    (tmp_path / "noise.mp4").write_bytes(os.urandom(4000))
+    (tmp_path / "noise.mp4").write_bytes(np.random.default_rng(15).bytes(4000))
     data = clip.read_bytes()
     (tmp_path / "half.mp4").write_bytes(data[: len(data) // 2])  # moov is at the end
     for name in ("noise.mp4", "half.mp4"):

@@ -14,7 +14,7 @@ from pathlib import Path
 import mutagen
 import pytest
 import soundfile as sf
-from conftest import PRODUCER, SAMPLES, ffmpeg_exe, run_cli
+from conftest import PRODUCER, SAMPLES, ffmpeg_exe, run_cli, seeded_key_file
 
 from labeler import limits
 from labeler.errors import CorruptFile, LabelerError, UnsafeInput, UnsupportedFormat
@@ -135,7 +135,7 @@ def test_watermark_and_metadata_round_trip(tmp_path, codec):
     ext = CODECS[codec][1]
     src = make_ogg(tmp_path / f"a{ext}", codec, "-ar", "48000", "-ac", "2", "-b:a", "96k", loops=1)
     key = tmp_path / "wm.key"
-    run_cli("keygen", str(key), check=True)
+    seeded_key_file(key, "test_ogg-1")
     dst = tmp_path / f"b{ext}"
     run_cli("label", str(src), str(dst), "--producer", PRODUCER, "--produce-id", "ogg-wm",
             "--layers", "watermark,metadata", "--key-file", str(key), check=True)

@@ -8,7 +8,7 @@ import sys
 from collections import Counter
 
 import pytest
-from conftest import PRODUCER, SAMPLES
+from conftest import PRODUCER, SAMPLES, seeded_key
 
 from labeler import formats
 from labeler.errors import InvalidArgument, LabelerError, UnsupportedFormat
@@ -91,14 +91,13 @@ def test_label_with_every_layer_sniffs_once(tmp_path):
     from labeler import AIGCLabel, label_file
     from labeler.provenance.c2pa_sign import local_signer
     from labeler.provenance.pki import init_test_pki
-    from labeler.watermark.keyfile import generate_key
 
     pki = init_test_pki(tmp_path / "pki")
     signer = local_signer(pki.chain, pki.signer_key)
     rec = AIGCLabel(PRODUCER, "probe-1")
     with _Count() as count:
         label_file(SAMPLES / "photo.jpg", tmp_path / "out.jpg", rec, layers="watermark,visible,metadata,c2pa",
-                   key=generate_key(), signer=signer)
+                   key=seeded_key("test_probe-1"), signer=signer)
     # Before the probe: 4 sniffs (pipeline, image decode, metadata writer, C2PA signer), 19 opens.
     assert count.calls["sniff"] == 1
     assert count.calls["open"] <= 19

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import PRODUCER, SAMPLES, decoded_digest
+from conftest import PRODUCER, SAMPLES, decoded_digest, seeded_key
 
 from detectors import verify
 from labeler import AIGCLabel, label_file, write_label
@@ -72,9 +72,8 @@ def test_declared_ai_on_unlabeled_file_gives_label_2(tmp_path):
 
 
 def test_traces_without_label_give_label_3(tmp_path):
-    from labeler.watermark.keyfile import generate_key
 
-    key = generate_key()
+    key = seeded_key("test_propagate-1")
     marked = tmp_path / "marked.png"
     # A watermark but no metadata label: traces of AI generation without a label.
     label_file(SAMPLES / "photo.png", marked, AIGCLabel(PRODUCER, "wm-1"), layers=("watermark",), key=key)

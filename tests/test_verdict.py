@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import PRODUCER, ROOT, SAMPLES
+from conftest import PRODUCER, ROOT, SAMPLES, seeded_key
 from PIL import Image, PngImagePlugin
 
 from detectors import CONFIDENCES, VERDICTS, decide, verify
@@ -275,10 +275,9 @@ def test_odd_layer_contents_never_raise():
 @pytest.fixture(scope="module")
 def marked(tmp_path_factory) -> dict[str, Any]:
     """photo.jpg with watermark and metadata (ProduceID wm-e2e), and the key."""
-    from labeler.watermark.keyfile import generate_key
 
     folder = tmp_path_factory.mktemp("verdict-e2e")
-    key = generate_key()
+    key = seeded_key("test_verdict-1")
     out = folder / "marked.jpg"
     label_file(SAMPLES / "photo.jpg", out, AIGCLabel(PRODUCER, "wm-e2e"), layers="watermark,metadata",
                key=key)

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import PRODUCER, SAMPLES
+from conftest import PRODUCER, SAMPLES, seeded_key
 from PIL import Image
 
 import labeler.media.image as media_image
@@ -17,7 +17,6 @@ from labeler import AIGCLabel, label_file
 from labeler.errors import CorruptFile
 from labeler.media.image import read_image, read_luma_pixels
 from labeler.media.image_write import encode_image
-from labeler.watermark.keyfile import generate_key
 
 
 def test_colour_jpeg_is_read_as_its_luma() -> None:
@@ -50,7 +49,7 @@ def test_luma_read_refuses_what_read_image_refuses() -> None:
 
 
 def test_verify_decodes_a_jpeg_once_and_only_its_luma(tmp_path: Path, monkeypatch) -> None:
-    key = generate_key()
+    key = seeded_key("test_verify_decode-1")
     dst = tmp_path / "photo.jpg"
     label_file(SAMPLES / "photo.jpg", dst, AIGCLabel(PRODUCER, "decode-1"),
                layers=("watermark", "visible", "metadata"), key=key)

@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import PRODUCER, SAMPLES, run_cli
+from conftest import PRODUCER, SAMPLES, run_cli, seeded_key
 
 from detectors import QUICK_LAYERS, VERIFY_LAYERS, parse_verify_layers, verify
 from labeler import AIGCLabel, label_file
 from labeler.errors import InvalidArgument, LabelerError
-from labeler.watermark.keyfile import generate_key, write_key_file
+from labeler.watermark.keyfile import write_key_file
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,7 +21,7 @@ def labeled(tmp_path_factory) -> tuple[Path, Path, bytes]:
     """samples/photo.jpg with watermark, visible mark and metadata; the key file and key."""
     out = tmp_path_factory.mktemp("layers")
     key_file = out / "key.txt"
-    key = write_key_file(key_file, generate_key())
+    key = write_key_file(key_file, seeded_key("test_verify_layers-1"))
     dst = out / "photo.jpg"
     label_file(SAMPLES / "photo.jpg", dst, AIGCLabel(PRODUCER, "layers-1"),
                layers=("watermark", "visible", "metadata"), key=key)

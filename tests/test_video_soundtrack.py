@@ -6,7 +6,7 @@ import json
 import subprocess
 
 import pytest
-from conftest import PRODUCER, SAMPLES, ffmpeg_exe, run_cli
+from conftest import PRODUCER, SAMPLES, ffmpeg_exe, run_cli, seeded_key_file
 
 
 def _ff(*args: str) -> None:
@@ -16,7 +16,7 @@ def _ff(*args: str) -> None:
 @pytest.fixture(scope="module")
 def labeled(tmp_path_factory):
     d = tmp_path_factory.mktemp("soundtrack")
-    run_cli("keygen", str(d / "wm.key"), check=True)
+    seeded_key_file(d / "wm.key", "test_video_soundtrack-1")
     # 360p frames with 16.6 s of speech (the sample twice) as AAC 128k: the audio mark wants >= ~10 s
     # of speech to carry its payload reliably (docs/watermark-audio.md).
     clip = d / "clip.mp4"
