@@ -419,8 +419,9 @@ class _Pixels:
         return self._pixels
 
     def half(self) -> Any:
-        """A JPEG's luma decoded at half size (:func:`labeler.media.image.read_luma_half`) for the quick
-        watermark read, or None (another format, a small JPEG, or pixels already decoded in full)."""
+        """A JPEG's luma decoded at half size (:func:`labeler.media.image.read_luma_half`, an
+        :class:`~labeler.media.image.ImageData` with its EXIF) for the quick watermark read, or None
+        (another format, a small JPEG, or pixels already decoded in full)."""
         if self._pixels is not None or self.error is not None or self.fmt not in (None, "jpeg"):
             return None
         from labeler.media.image import read_luma_half
@@ -592,16 +593,18 @@ def _soundtrack_mark(path: Path, key: bytes, video: _VideoProbe) -> Any:
 
 
 def _detect_image(pixels: _Pixels, key: bytes, search_scale: bool = True) -> Any:
-    from detectors.watermark import detect, detect_half
+    from detectors.watermark import detect, detect_as_shown, detect_half
 
     if not search_scale:  # quick: a large JPEG is read at half size (detect_half), nothing else
         half = pixels.half()
         if half is not None:
-            return detect_half(half, key=key)
+            return detect_as_shown(half.pixels, half.orientation,
+                                   lambda luma, threshold: detect_half(luma, key=key, threshold=threshold))
     image = pixels.get()
     if image is None:
         raise LabelerError(pixels.error or "the image could not be decoded")
-    return detect(image, key=key, search_scale=search_scale)
+    return detect_as_shown(image, pixels.orientation, lambda luma, threshold: detect(
+        luma, key=key, search_scale=search_scale, threshold=threshold))
 
 
 class _Once:

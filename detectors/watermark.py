@@ -20,7 +20,8 @@ whose signs are independent of the pilot's (``2 * 2**-16``: two decodings are tr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -370,6 +371,43 @@ def detect_half(half: np.ndarray, *, key: bytes, method: str | None = None,
         if search.best():
             break
     return search.result()
+
+
+def detect_as_shown(stored: np.ndarray, orientation: int,
+                    read: Callable[[np.ndarray, float], WatermarkResult],
+                    threshold: float = DEFAULT_THRESHOLD) -> WatermarkResult:
+    """Read a picture that carries an EXIF ``orientation`` (1..8) as a viewer shows it, then as stored.
+
+    The label pipeline marks a tagged photo as it is shown (:func:`labeler.media.image.to_display`), so
+    the mark survives a platform that bakes the rotation into the pixels and drops the tag, as most
+    upload paths do. A file still tagged is read turned the same way; the stored orientation is read
+    second, for a mark made on the stored pixels (the array API, another tool, or an earlier release).
+    Two reads: each is decided at ``threshold / 2`` and the p-value reported is doubled
+    (Bonferroni), so ``threshold`` keeps its meaning. Untagged pictures (orientation 1, or a value out
+    of range) get the one read ``read(stored, threshold)``.
+
+    Parameters
+    ----------
+    stored : ndarray
+        The pixels (or luma) in stored orientation.
+    orientation : int
+        The file's EXIF Orientation tag, 1..8.
+    read : callable
+        ``read(pixels, threshold) -> WatermarkResult`` (:func:`detect` or :func:`detect_half` with the
+        key bound).
+    threshold : float
+        Largest p-value reported as found.
+    """
+    if not 2 <= orientation <= 8:
+        return read(stored, threshold)
+    from labeler.media.image import to_display
+
+    best = read(np.ascontiguousarray(to_display(stored, orientation)), threshold / 2)
+    if not best.found:
+        other = read(stored, threshold / 2)
+        if other.found or other.p_value < best.p_value:
+            best = other
+    return replace(best, p_value=min(1.0, 2 * best.p_value), trials=2 * best.trials, threshold=threshold)
 
 
 def _lattice_shows(z_img: Prefiltered, tile: int) -> bool:

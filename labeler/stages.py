@@ -151,7 +151,8 @@ def image_layers(image: Any, layers: tuple[str, ...], record: AIGCLabel,
     pixels = image.pixels
     done: dict[str, dict[str, Any]] = {}
     if "watermark" in layers:
-        pixels, done["watermark"] = _watermark_pixels(pixels, record, options)
+        pixels, done["watermark"] = _watermark_pixels(pixels, getattr(image, "orientation", 1), record,
+                                                      options)
         note = conversion_note(image)
         if note:
             done["watermark"]["converted"] = note
@@ -173,19 +174,29 @@ def image_layers(image: Any, layers: tuple[str, ...], record: AIGCLabel,
     return pixels, done
 
 
-def _watermark_pixels(pixels: Any, record: AIGCLabel, options: LabelOptions) -> tuple[Any, dict[str, Any]]:
+def _watermark_pixels(pixels: Any, turn: int, record: AIGCLabel,
+                      options: LabelOptions) -> tuple[Any, dict[str, Any]]:
     # The payload is derived from the ProduceID, so a verifier can check watermark against metadata.
+    import numpy as np
+
+    from labeler.media.image import to_display, to_stored
     from labeler.watermark import embed, payload_from_produce_id
     from labeler.watermark.keyfile import key_id
 
     wm = options.watermark
     assert wm.key is not None
     payload = payload_from_produce_id(record.produce_id)
-    # None: the per-image budget (docs/watermark.md); a number: the fixed texture-mask strength
-    marked = embed(pixels, payload, key=wm.key, method=wm.method, strength=wm.strength)
+    # Marked as shown (EXIF orientation applied): upload paths bake the rotation into the pixels and
+    # drop the tag, and the mark's tiles are not rotation-invariant (the detector reads a tagged file
+    # turned the same way: detectors.watermark.detect_as_shown). None: the per-image budget
+    # (docs/watermark.md); a number: the fixed texture-mask strength.
+    marked = embed(np.ascontiguousarray(to_display(pixels, turn)), payload, key=wm.key, method=wm.method,
+                   strength=wm.strength)
     done = {"method": wm.method, "payload": payload.hex(), "key_id": key_id(wm.key),
             "strength": "budget" if wm.strength is None else wm.strength}
-    return marked, done
+    if turn != 1:
+        done["orientation"] = turn
+    return to_stored(marked, turn), done
 
 
 def _audio_samples(call: StageCall) -> dict[str, dict[str, Any]]:

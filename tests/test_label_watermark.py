@@ -162,3 +162,65 @@ def test_small_picture_is_marked_with_a_warning_and_an_unread_payload_is_noted(t
     layer = verify(embed(small, payload_from_produce_id("x"), key=key2), key=key2).watermark
     assert layer["present"] is False and layer["p_value"] <= 1e-6
     assert "payload could not be read" in layer["note"]
+
+
+@pytest.mark.parametrize("orientation", [6, 3, 5])
+def test_mark_on_a_tagged_photo_survives_a_baked_rotation(keys, tmp_path, orientation):
+    """A phone photo stored sideways with an EXIF Orientation tag is marked as shown, so the mark is still
+    read after an upload path bakes the rotation into the pixels and drops the tag (most do); the tagged
+    file is read turned the same way, by the full and the quick read, with the p-value of two reads."""
+    from PIL import ImageOps
+
+    from detectors import verify
+    from labeler.watermark.keyfile import read_key_file
+
+    src = tmp_path / "phone.jpg"
+    exif = Image.Exif()
+    exif[274] = orientation
+    with Image.open(SAMPLES / "photo.jpg") as im:
+        im.convert("RGB").resize((900, 600)).save(src, "JPEG", quality=92, exif=exif)
+    out = tmp_path / "labeled.jpg"
+    proc = run_cli("label", str(src), str(out), "--producer", PRODUCER, "--produce-id", "turned",
+                   "--layers", "watermark", "--key-file", str(keys[0]), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["layers"]["watermark"]["orientation"] == orientation
+    key = read_key_file(keys[0])
+    want = payload_from_produce_id("turned").hex()
+    for layers in ("watermark", "quick"):
+        found = verify(out, key=key, layers=layers).watermark
+        assert found["present"] and found["payload"] == want, (layers, found)
+    baked = tmp_path / "baked.jpg"
+    with Image.open(out) as im:
+        upright = ImageOps.exif_transpose(im)
+        upright.save(baked, "JPEG", quality=85)  # no EXIF: the tag is gone, the pixels are turned
+    with Image.open(baked) as im:
+        assert im.getexif().get(274) is None and im.size == upright.size
+    found = verify(baked, key=key, layers="watermark").watermark
+    assert found["present"] and found["payload"] == want
+
+
+def test_mark_on_the_stored_pixels_of_a_tagged_photo_is_read_second(keys, tmp_path):
+    """A mark made on a tagged file's stored pixels (the array API, another tool, a file labeled before
+    marks followed the tag) is found by the second read; the p-value then counts both reads."""
+    from detectors import verify
+    from detectors.watermark import detect, detect_as_shown
+    from labeler.watermark import embed
+    from labeler.watermark.keyfile import read_key_file
+
+    key = read_key_file(keys[0])
+    with Image.open(SAMPLES / "photo.jpg") as im:
+        stored = np.asarray(im.convert("RGB").resize((900, 600)))
+    payload = payload_from_produce_id("stored")
+    marked = embed(stored, payload, key=key)
+    exif = Image.Exif()
+    exif[274] = 6
+    path = tmp_path / "tagged.jpg"
+    Image.fromarray(marked).save(path, "JPEG", quality=92, exif=exif)
+    found = verify(path, key=key, layers="watermark").watermark
+    assert found["present"] and found["payload"] == payload.hex()
+    with Image.open(path) as im:
+        pixels = np.asarray(im)
+    once = detect(pixels, key=key)
+    both = detect_as_shown(pixels, 6, lambda image, threshold: detect(image, key=key, threshold=threshold))
+    assert once.found and both.found and both.payload == payload
+    assert both.p_value == pytest.approx(2 * once.p_value) and both.trials == 2 * once.trials

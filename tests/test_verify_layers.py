@@ -202,13 +202,14 @@ def test_read_luma_half_sizes_and_refusals(tmp_path) -> None:
     rng = np.random.default_rng(3)
     rgb = rng.integers(0, 256, (601, 1023, 3), dtype=np.uint8)
     Image.fromarray(rgb).save(tmp_path / "odd.jpg", quality=95)
-    half = read_luma_half(tmp_path / "odd.jpg")
-    assert half.shape == (301, 512) and half.dtype == np.uint8
+    read = read_luma_half(tmp_path / "odd.jpg")
+    half = read.pixels
+    assert half.shape == (301, 512) and half.dtype == np.uint8 and read.orientation == 1
     full = read_luma_pixels(tmp_path / "odd.jpg").astype(np.float32)
     block = full[:600, :1022].reshape(300, 2, 511, 2).mean(axis=(1, 3))
     assert np.corrcoef(block.ravel(), half[:300, :511].astype(np.float32).ravel())[0, 1] > 0.9
     Image.fromarray(rgb[..., 0]).save(tmp_path / "grey.jpg")
-    assert read_luma_half(tmp_path / "grey.jpg").shape == (301, 512)
+    assert read_luma_half(tmp_path / "grey.jpg").pixels.shape == (301, 512)
     Image.fromarray(rgb[: HALF_MIN_SIDE - 1]).save(tmp_path / "small.jpg")
     Image.fromarray(rgb).save(tmp_path / "odd.png")
     Image.fromarray(rgb).convert("CMYK").save(tmp_path / "cmyk.jpg")

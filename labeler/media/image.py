@@ -265,7 +265,7 @@ HALF_MIN_SIDE = 512
 
 
 def read_luma_half(src: str | os.PathLike[str] | bytes | BinaryIO, *,
-                   fmt: str | None = None) -> np.ndarray | None:
+                   fmt: str | None = None) -> ImageData | None:
     """The luma of a JPEG decoded at half size, for the watermark's triage read (``verify --quick``).
 
     libjpeg scales in the DCT domain (each 8 x 8 block's 4 x 4 lowest coefficients, inverse-transformed
@@ -279,8 +279,9 @@ def read_luma_half(src: str | os.PathLike[str] | bytes | BinaryIO, *,
 
     Returns
     -------
-    numpy.ndarray or None
-        ``(ceil(H / 2), ceil(W / 2))`` uint8 luma (0..255) of a colour or grey JPEG of at least
+    ImageData or None
+        Pixels ``(ceil(H / 2), ceil(W / 2))`` uint8 luma (0..255), mode ``"L"``, with the file's EXIF
+        block (for :attr:`ImageData.orientation`), of a colour or grey JPEG of at least
         :data:`HALF_MIN_SIDE` pixels a side; None for any other image (the caller decodes it in full).
 
     Raises
@@ -300,7 +301,7 @@ def read_luma_half(src: str | os.PathLike[str] | bytes | BinaryIO, *,
         if im.mode != "L" or im.size != (-(-width // 2), -(-height // 2)):
             return None  # pillow did not take the draft
         im.load()
-        return np.array(im)
+        return ImageData(np.array(im), "jpeg", "L", exif=normal_exif(im.info.get("exif")))
 
 
 def _data_and_kind(src: str | os.PathLike[str] | bytes | BinaryIO,
