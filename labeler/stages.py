@@ -347,9 +347,12 @@ def _video_mark(call: StageCall) -> dict[str, dict[str, Any]]:
     from labeler.visible import add_video_label
 
     vis = call.options.visible
-    return {"visible": add_video_label(call.src, call.out, text=vis.text, position=vis.position,
-                                       seconds=vis.seconds, at=vis.video_at, whole=vis.seconds is None,
-                                       overwrite=True)}
+    done = add_video_label(call.src, call.out, text=vis.text, position=vis.position, seconds=vis.seconds,
+                           at=vis.video_at, whole=vis.seconds is None, overwrite=True)
+    if done.get("alpha") == "dropped":
+        call.warnings.append(f"the video's alpha channel was dropped: only VP8/VP9 alpha written to WebM or "
+                             f"Matroska is kept (this is {call.probe.format}, the frames are written opaque)")
+    return {"visible": done}
 
 
 def _metadata(call: StageCall) -> dict[str, dict[str, Any]]:

@@ -119,6 +119,28 @@ def test_alpha_that_cannot_be_kept_is_reported(folder: Path) -> None:
     assert any("yuva420p frames were written as 8-bit yuv420p" in w for w in result.warnings)
 
 
+def test_visible_only_label_keeps_vp9_alpha(alpha_webm: Path, folder: Path) -> None:
+    """The visible layer alone (its own ffmpeg overlay pass) wrote VP9 alpha as opaque H.264-style
+    yuv420p VP9 with no alpha_mode, silently; now the plane goes with each frame, as in the watermark
+    pass, and a source whose alpha cannot be kept is reported."""
+    dst = folder / "alpha.visible.webm"
+    result = label_file(alpha_webm, dst, RECORD, layers="visible,metadata")
+    assert result.layers["visible"]["alpha"] == "kept" and result.warnings == []
+    assert alpha_mode(dst) == "1"
+    before, after = alpha_planes(alpha_webm), alpha_planes(dst)
+    x, y, w, h = result.layers["visible"]["box"]
+    outside = np.ones(before.shape[1:], bool)
+    outside[y:y + h, x:x + w] = False
+    assert before.shape == after.shape and float(np.abs(before - after)[:, outside].mean()) < 2.0
+    assert float(after[0, y:y + h, x:x + w].mean()) > float(before[0, y:y + h, x:x + w].mean()) + 40
+    ffv1 = folder / "alpha-ffv1-visible.mkv"
+    ff("-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=0.6", "-vf", "format=yuva420p", "-c:v", "ffv1",
+       str(ffv1))
+    dropped = label_file(ffv1, folder / "alpha-ffv1.visible.mkv", RECORD, layers="visible")
+    assert dropped.layers["visible"]["alpha"] == "dropped"
+    assert any("alpha channel was dropped" in w for w in dropped.warnings)
+
+
 @pytest.mark.parametrize("max_frames", [0, -1, 2.5, True])
 def test_detect_video_refuses_max_frames_under_one(alpha_webm: Path, max_frames: object) -> None:
     # 0 read the whole video, -1 answered "no frame could be read"

@@ -20,6 +20,7 @@ ones may run in separate threads.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
 import weakref
@@ -135,6 +136,36 @@ def video_info(path: str | os.PathLike[str]) -> VideoInfo:
         estimated_frames=estimate,
         media=media,
     )
+
+
+#: VP8/VP9 keep an alpha plane beside the picture (Matroska BlockAdditional, tagged ``alpha_mode=1``)
+#: that ffmpeg's own decoders ignore; libvpx's decoders read it and its encoders write it (yuva420p).
+ALPHA_DECODERS = {"vp9": "libvpx-vp9", "vp8": "libvpx"}
+#: Containers the alpha plane of a VP8/VP9 stream can be written to (MP4 has no place for it).
+ALPHA_SUFFIXES = {".webm", ".mkv"}
+#: Coded formats with an alpha channel (ffmpeg's names), which a yuv420p conversion drops.
+_ALPHA_PIX_FMT = re.compile(r"^(yuva|gbrap|ya\d|rgba|bgra|argb|abgr|pal8)")
+
+
+def has_alpha(info: VideoInfo) -> bool:
+    """True when the video has an alpha channel: an alpha pixel format, or VP8/VP9's ``alpha_mode`` tag."""
+    stream = next(s for s in info.media.streams if s.index == info.stream)
+    tags = {k.lower(): v for k, v in stream.metadata.items()}
+    return tags.get("alpha_mode") == "1" or bool(_ALPHA_PIX_FMT.match(info.pix_fmt or ""))
+
+
+def alpha_plane_decoder(info: VideoInfo, suffix: str) -> str | None:
+    """The libvpx decoder that reads the source's alpha plane when it can be written again, else None.
+
+    Only VP8/VP9 alpha (8-bit 4:2:0, the one layout libvpx codes with alpha) written back to WebM or
+    Matroska is kept: a pass decodes the picture and its alpha plane with this decoder and encodes
+    ``yuva420p`` with the libvpx encoder of the same family.
+    """
+    if info.pix_fmt not in ("yuv420p", "yuva420p") or suffix.lower() not in ALPHA_SUFFIXES:
+        return None
+    if not has_alpha(info):
+        return None
+    return ALPHA_DECODERS.get(info.codec)
 
 
 def _frame_layout(pix_fmt: str) -> tuple[int, type[np.generic]]:

@@ -55,7 +55,7 @@ from PIL import Image
 
 from labeler.errors import CorruptFile, InvalidArgument, LabelerError, UnsupportedFormat
 from labeler.media import ffmpeg as ff
-from labeler.media.video import VideoInfo, video_info
+from labeler.media.video import VideoInfo, alpha_plane_decoder, has_alpha, video_info
 from labeler.media.video_index import stream_time_base
 from labeler.visible.image import (
     DEFAULT_STYLE,
@@ -339,6 +339,9 @@ def add_video_label(
         video no longer than ``seconds``); ``box`` is ``(x, y, w, h)`` of the label plate in upright
         frame pixels; ``at`` the places asked for; ``whole`` whether it covers every frame;
         ``intervals`` the ``(from, to)`` seconds it is shown (``to`` None: until the last frame).
+        A source with an alpha channel adds ``alpha``: ``"kept"`` (VP8/VP9 alpha written to WebM or
+        Matroska, re-encoded with libvpx as ``yuva420p``; the plate is opaque over a transparent
+        corner) or ``"dropped"`` (any other alpha source or container: written as opaque yuv420p).
 
     Raises
     ------
@@ -362,8 +365,12 @@ def add_video_label(
     placement = place_label(height, width, text, position=position, height_ratio=height_ratio, style=style)
     scheme = _scheme_for(frame, placement.box, (height, width), style)
     rgba = label_rgba(placement, scheme)
-    _encode(src_path, dst_path, info, rgba, placement.box, intervals, int(crf), preset)
-    return _result(text, placement, seconds, places, intervals)
+    decoder = alpha_plane_decoder(info, os.path.splitext(dst_path)[1])
+    _encode(src_path, dst_path, info, rgba, placement.box, intervals, int(crf), preset, decoder)
+    done = _result(text, placement, seconds, places, intervals)
+    if has_alpha(info):
+        done["alpha"] = "kept" if decoder is not None else "dropped"
+    return done
 
 
 def _result(text: str, placement: Placement, seconds: float, places: tuple[str, ...],
@@ -405,14 +412,16 @@ def _paths(src: str | os.PathLike[str], dst: str | os.PathLike[str], overwrite: 
 
 
 def _encode(src: str, dst: str, info: VideoInfo, rgba: np.ndarray, box: tuple[int, int, int, int],
-            intervals: tuple[tuple[float, float | None], ...] | None, crf: int, preset: str) -> None:
+            intervals: tuple[tuple[float, float | None], ...] | None, crf: int, preset: str,
+            alpha_decoder: str | None = None) -> None:
     """One ffmpeg run: ``src`` with the ``rgba`` plate overlaid at ``box`` during ``intervals``, to
-    ``dst`` (through a temporary file beside it, renamed on success)."""
+    ``dst`` (through a temporary file beside it, renamed on success); with ``alpha_decoder`` (a libvpx
+    decoder) the source's alpha plane is read and written again."""
     x, y, _, _ = box
     with tempfile.TemporaryDirectory(prefix="aigc-label-") as workdir:
         png = os.path.join(workdir, "label.png")
         Image.fromarray(rgba, "RGBA").save(png, compress_level=1)
-        args = _command(src, png, info, x, y, intervals, crf, preset, dst)
+        args = _command(src, png, info, x, y, intervals, crf, preset, dst, alpha_decoder)
         with ff.output_path(dst) as tmp:
             args[-1] = tmp
             # -y: the temporary file exists already (created empty, so its name is ours). -xerror: a
@@ -423,9 +432,12 @@ def _encode(src: str, dst: str, info: VideoInfo, rgba: np.ndarray, box: tuple[in
 
 def _command(src: str, png: str, info: VideoInfo, x: int, y: int,
              intervals: tuple[tuple[float, float | None], ...] | None, crf: int, preset: str,
-             dst: str) -> list[str]:
+             dst: str, alpha_decoder: str | None = None) -> list[str]:
     """ffmpeg arguments (without the program name) for the labelling run; the last one is ``dst``."""
-    source = ffmpeg_python.input(ff.input_url(src), protocol_whitelist=ff.PROTOCOLS)
+    # libvpx's decoder, set for this stream only, gives yuva420p frames; the overlay (format yuv420)
+    # takes them as they are and blends the plate's alpha into the frame's, so the plate stays opaque
+    decode = {f"c:{info.stream}": alpha_decoder} if alpha_decoder is not None else {}
+    source = ffmpeg_python.input(ff.input_url(src), protocol_whitelist=ff.PROTOCOLS, **decode)
     mark = ffmpeg_python.input(ff.input_url(png))
     overlay: dict[str, Any] = {"x": x, "y": y}
     if intervals is not None:
@@ -447,7 +459,16 @@ def _command(src: str, png: str, info: VideoInfo, x: int, y: int,
         f"enc_time_base:{out_index}": str(stream_time_base(src, info.stream)),
         "map_metadata": 0,
     }
-    if os.path.splitext(dst)[1].lower() == ".webm":
+    if alpha_decoder is not None:
+        # the alpha plane needs libvpx (VP8 or VP9, the source's family), in WebM or Matroska alike
+        from labeler.watermark.video import encoder_settings
+
+        encoder, quality = encoder_settings(info.codec, ".webm")
+        del options[f"crf:{out_index}"], options[f"preset:{out_index}"]
+        options[f"c:{out_index}"] = encoder
+        options[f"pix_fmt:{out_index}"] = "yuva420p"
+        options.update({f"{k[1:]}:{out_index}": v for k, v in zip(quality[::2], quality[1::2], strict=True)})
+    elif os.path.splitext(dst)[1].lower() == ".webm":
         # WebM holds VP8/VP9/AV1 only: the source's family, as the watermark pass encodes it (VP9 else).
         from labeler.watermark.video import encoder_settings
 

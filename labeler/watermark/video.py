@@ -47,7 +47,7 @@ import numpy as np
 from labeler.errors import CorruptFile, LabelerError, UnsupportedFormat
 from labeler.media import ffmpeg as ff
 from labeler.media import timed
-from labeler.media.video import VideoInfo, video_info
+from labeler.media.video import VideoInfo, alpha_plane_decoder, has_alpha, video_info
 from labeler.media.video_index import stream_time_base
 from labeler.watermark import _pattern
 from labeler.watermark.payload import TooSmallForWatermark
@@ -139,13 +139,6 @@ ENCODERS: dict[str, tuple[str, tuple[str, ...]]] = {
 # A codec without an encoder here is re-encoded with H.264, or VP9 for WebM (which holds nothing else).
 _FALLBACK = {".webm": "vp9"}
 _MOV_SUFFIXES = {".mp4", ".m4v", ".mov", ".3gp", ".3g2"}
-#: VP8/VP9 keep an alpha plane beside the picture (Matroska BlockAdditional, tagged ``alpha_mode=1``)
-#: that ffmpeg's own decoders ignore; libvpx's decoders read it and its encoders write it (yuva420p).
-_ALPHA_DECODERS = {"vp9": "libvpx-vp9", "vp8": "libvpx"}
-#: Containers the alpha plane of a VP8/VP9 stream can be written to (MP4 has no place for it).
-_ALPHA_SUFFIXES = {".webm", ".mkv"}
-#: Coded formats with an alpha channel (ffmpeg's names), which the yuv420p conversion drops.
-_ALPHA_PIX_FMT = re.compile(r"^(yuva|gbrap|ya\d|rgba|bgra|argb|abgr|pal8)")
 #: RGB-coded formats: ffmpeg converts them to YUV with its default matrix, BT.601 in limited range
 #: (measured with ffmpeg 5.1 and 7/9: pure red comes out Y 81, Cb 90, Cr 240), so the output is tagged so;
 #: the source's own tags (``gbr``, full range) describe RGB and are refused by a YUV encoder.
@@ -299,26 +292,6 @@ def _decoder_args(src: str, info: VideoInfo, pix_fmt: str) -> list[str]:
     return [ff.ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-xerror",
             "-protocol_whitelist", ff.PROTOCOLS, "-i", ff.input_url(src), "-map", f"0:{info.stream}",
             "-an", "-sn", "-dn", "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", pix_fmt, "pipe:"]
-
-
-def _source_alpha(info: VideoInfo) -> bool:
-    """True when the video has an alpha channel: an alpha pixel format, or VP8/VP9's ``alpha_mode`` tag."""
-    stream = next(s for s in info.media.streams if s.index == info.stream)
-    tags = {k.lower(): v for k, v in stream.metadata.items()}
-    return tags.get("alpha_mode") == "1" or bool(_ALPHA_PIX_FMT.match(info.pix_fmt or ""))
-
-
-def _alpha_decoder(info: VideoInfo, suffix: str) -> str | None:
-    """The libvpx decoder that reads the source's alpha plane when it can be written again, else None.
-
-    Only VP8/VP9 alpha written back to WebM/Matroska is kept: the pass marks the luma of the 8-bit
-    picture, and the encoder merges the source's own alpha plane back in (:func:`_encoder_args`).
-    """
-    if info.pix_fmt not in KEEP_PIX_FMTS or suffix.lower() not in _ALPHA_SUFFIXES:
-        return None
-    if not _source_alpha(info):
-        return None
-    return _ALPHA_DECODERS.get(info.codec)
 
 
 def _colour_tags(info: VideoInfo, stream: ff.StreamInfo, out_index: int) -> list[str]:
@@ -499,7 +472,7 @@ def watermark_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], pa
     pix_fmt = info.pix_fmt if info.pix_fmt in KEEP_PIX_FMTS else "yuv420p"
     suffix = os.path.splitext(dst_path)[1]
     encoder, options = encoder_settings(info.codec, suffix)
-    alpha_decoder = _alpha_decoder(info, suffix)
+    alpha_decoder = alpha_plane_decoder(info, suffix)
     marker = VideoPattern.build(size[0], size[1], payload, key, method,
                                 VIDEO_STRENGTH if strength is None else strength)
     with tempfile.TemporaryDirectory(prefix="aigc-label-") as workdir:
@@ -516,7 +489,7 @@ def watermark_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], pa
         "audio": "copied"}}
     if info.pix_fmt not in KEEP_PIX_FMTS:
         done["watermark"]["converted_from"] = info.pix_fmt
-    if _source_alpha(info):
+    if has_alpha(info):
         done["watermark"]["alpha"] = "kept" if alpha_decoder is not None else "dropped"
         if alpha_decoder is None:
             # the label stage warns from converted_from: a yuv420p stream with a VP8/VP9 alpha plane lost it
