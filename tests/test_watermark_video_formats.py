@@ -141,6 +141,33 @@ def test_visible_only_label_keeps_vp9_alpha(alpha_webm: Path, folder: Path) -> N
     assert any("alpha channel was dropped" in w for w in dropped.warnings)
 
 
+def _streams(path: Path) -> list[tuple[str, dict[str, str]]]:
+    """Each stream's kind and tags (language, title, handler name), in file order."""
+    return [(s.kind, {"language": s.language, **{k.lower(): v for k, v in s.metadata.items()
+                                                 if k.lower() in ("title", "handler_name")}})
+            for s in probe(path).streams]
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+@pytest.mark.parametrize("layers", ["watermark,metadata", "visible"])
+def test_stream_tags_and_order_kept(folder: Path, suffix: str, layers: str) -> None:
+    """The marked frames (from a pipe) and the marked soundtrack came out with no tags of their own: the
+    video's and the sound's language and title were lost, and the soundtrack moved after a cover picture.
+    Now every stream keeps its place and its tags, in either pass."""
+    src = folder / f"tagged{suffix}"
+    ff("-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=3", "-f", "lavfi", "-i", "sine=f=440:d=3",
+       "-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac", "-metadata:s:v:0", "language=jpn",
+       "-metadata:s:a:0", "language=fra", "-metadata:s:a:0", "title=Narration",
+       "-metadata:s:a:0", "handler_name=Narration", str(src))
+    before = _streams(src)
+    assert before[1][1]["language"] == "fra" and before[0][1]["language"] == "jpn"
+    dst = folder / f"tagged.{layers.replace(',', '-')}{suffix}"
+    result = label_file(src, dst, RECORD, layers=layers, key=KEY)
+    if "watermark" in layers:
+        assert result.layers["watermark"]["audio"] == "marked"
+    assert _streams(dst) == before
+
+
 @pytest.mark.parametrize("max_frames", [0, -1, 2.5, True])
 def test_detect_video_refuses_max_frames_under_one(alpha_webm: Path, max_frames: object) -> None:
     # 0 read the whole video, -1 answered "no frame could be read"

@@ -574,9 +574,12 @@ def _ffmpeg_encode(
                      "-map", "0:a", "-map_metadata", "1"]
             if codec == "aac":
                 args += ["-movflags", "use_metadata_tags"]
+            # The sound's stream tags (language, handler, title) go on the new sound: naming them turns
+            # ffmpeg's copying of stream tags off, so a picture's are named too.
+            args += ["-map_metadata:s:a:0", "1:s:a:0"]
             # Cover pictures are streams to ffmpeg: copied as they are (no second JPEG generation).
-            for index in pictures:
-                args += ["-map", f"1:{index}"]
+            for number, index in enumerate(pictures):
+                args += ["-map", f"1:{index}", f"-map_metadata:s:v:{number}", f"1:s:{index}"]
             args += ["-c:v", "copy"] if pictures else []
         args += ["-c:a", codec] + (["-b:a", bitrate] if bitrate else []) + (["-f", muxer] if muxer else [])
         args.append("file:" + os.path.abspath(tmp))

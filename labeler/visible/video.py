@@ -459,6 +459,10 @@ def _command(src: str, png: str, info: VideoInfo, x: int, y: int,
         f"enc_time_base:{out_index}": str(stream_time_base(src, info.stream)),
         "map_metadata": 0,
     }
+    # Every stream keeps its tags (language, title, handler): the filtered video has none of its own, and
+    # naming one stream's tags turns ffmpeg's copying of the others' off, so all are named.
+    options.update({f"map_metadata:s:{position}": f"0:s:{s.index}"
+                    for position, s in enumerate(info.media.streams)})
     if alpha_decoder is not None:
         # the alpha plane needs libvpx (VP8 or VP9, the source's family), in WebM or Matroska alike
         from labeler.watermark.video import encoder_settings

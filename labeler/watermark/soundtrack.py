@@ -67,7 +67,7 @@ def mark_soundtrack(path: str | os.PathLike[str], payload: bytes, *, key: bytes)
         args = [ff.ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
                 "-protocol_whitelist", ff.PROTOCOLS, "-i", ff.input_url(path),
                 "-f", "f32le", "-ar", str(data.sample_rate), "-ac", str(channels), "-i", "pipe:0",
-                "-map", "0", "-map", f"-0:{stream.index}", "-map", "1:a", "-c", "copy",
+                *_maps(info, stream.index), "-c", "copy",
                 "-c:a", encoder, "-b:a", bitrate, "-map_metadata", "0", "-movflags", "use_metadata_tags",
                 "file:" + tmp]
         proc = subprocess.run(args, input=np.ascontiguousarray(marked, "<f4").tobytes(),
@@ -76,6 +76,17 @@ def mark_soundtrack(path: str | os.PathLike[str], payload: bytes, *, key: bytes)
             reason = ff.error_line(proc.stderr.decode("utf-8", "replace"), [ff.input_url(path)])
             raise LabelerError(f"marking the soundtrack failed: {reason or f'exit {proc.returncode}'}")
     return {"audio": "marked", "codec": encoder, "bitrate": bitrate}
+
+
+def _maps(info: ff.MediaInfo, marked: int) -> list[str]:
+    """``-map`` every stream in its own place, the marked sound (input 1) where the source's was, each
+    with the source stream's tags (language, title): a pipe has none, and naming one stream's tags turns
+    ffmpeg's copying of the others' off."""
+    args: list[str] = []
+    for position, stream in enumerate(info.streams):
+        args += ["-map", "1:a" if stream.index == marked else f"0:{stream.index}",
+                 f"-map_metadata:s:{position}", f"0:s:{stream.index}"]
+    return args
 
 
 def _bitrate(source: int | None, default: str) -> str:

@@ -342,6 +342,8 @@ def _encoder_args(src: str, info: VideoInfo, pix_fmt: str, size: tuple[int, int]
     if graph:
         args += ["-filter_complex", ";".join(graph)]
     # Every source stream keeps its place: the marked video where the source's video was, the rest copied.
+    # Each keeps its tags (language, title, handler): the marked frames come from a pipe, which has none,
+    # and naming one stream's tags turns ffmpeg's copying of the others' off, so all are named.
     out_index = 0
     for position, stream in enumerate(info.media.streams):
         if stream.index == info.stream:
@@ -349,6 +351,7 @@ def _encoder_args(src: str, info: VideoInfo, pix_fmt: str, size: tuple[int, int]
             out_index = position
         else:
             args += ["-map", f"{src_in}:{stream.index}"]
+        args += [f"-map_metadata:s:{position}", f"{src_in}:s:{stream.index}"]
     args += ["-c", "copy", f"-c:{out_index}", encoder]
     args += [f"{opt}:{out_index}" if opt.startswith("-") else opt for opt in quality]
     out_fmt = "yuva420p" if alpha_decoder is not None else pix_fmt
