@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from labeler.errors import LabelerError, UnsupportedLayer
-from labeler.formats import AUDIO_FORMATS, C2PA_FORMATS, FORMATS, PIXEL_FORMATS, VIDEO_FORMATS
+from labeler.formats import AUDIO_FORMATS, C2PA_FORMATS, FORMATS, PIXEL_FORMATS, VIDEO_FORMATS, format_info
 from labeler.options import LabelOptions
 from labeler.probe import Probe
 from labeler.record import AIGCLabel
@@ -331,6 +331,7 @@ def _video_pixels(call: StageCall) -> dict[str, dict[str, Any]]:
                                visible=visible, overwrite=True)
         # The soundtrack carries the same payload: it survives alone when a platform keeps only the sound.
         done["watermark"].update(mark_soundtrack(staged, payload, key=wm.key))
+        _keep_covers(call, staged)
         os.replace(staged, call.out)
     # "video" names the mark (and its C2PA soft-binding algorithm, aigc-labeler.wm.video.1): the image
     # core's method inside it is kept as "core_method".
@@ -349,10 +350,20 @@ def _video_mark(call: StageCall) -> dict[str, dict[str, Any]]:
     vis = call.options.visible
     done = add_video_label(call.src, call.out, text=vis.text, position=vis.position, seconds=vis.seconds,
                            at=vis.video_at, whole=vis.seconds is None, overwrite=True)
+    _keep_covers(call, call.out)
     if done.get("alpha") == "dropped":
         call.warnings.append(f"the video's alpha channel was dropped: only VP8/VP9 alpha written to WebM or "
                              f"Matroska is kept (this is {call.probe.format}, the frames are written opaque)")
     return {"visible": done}
+
+
+def _keep_covers(call: StageCall, written: Path) -> None:
+    """An MP4 / MOV source's cover pictures into the re-encoded ``written`` (ffmpeg, keeping the custom
+    tag keys, writes none: :mod:`labeler.media.mp4_covers`)."""
+    if format_info(call.probe.format).carrier == "isobmff":
+        from labeler.media.mp4_covers import restore_mp4_covers
+
+        restore_mp4_covers(call.src, written)
 
 
 def _metadata(call: StageCall) -> dict[str, dict[str, Any]]:

@@ -36,8 +36,9 @@ def _stream_tags(path: Path) -> list[dict[str, str]]:
     """Each stream's tags, as ffmpeg reads them (lower-case names)."""
     from labeler.media.ffmpeg import probe
 
-    return [{"language": s.language, **{k.lower(): v for k, v in s.metadata.items()
-                                        if k.lower() in ("handler_name", "title")}} for s in probe(path).streams]
+    keep = ("handler_name", "title")
+    return [{"language": s.language, **{k.lower(): v for k, v in s.metadata.items() if k.lower() in keep}}
+            for s in probe(path).streams]
 
 
 @pytest.mark.parametrize("layers", ["watermark", "visible"])
@@ -45,8 +46,8 @@ def test_stream_tags_kept_when_samples_are_reencoded(tmp_path: Path, layers: str
     """An M4A's sound stream lost its language and handler name (ffmpeg copies no stream tags from a
     pipe): the re-encoded sound now has the source stream's."""
     src = tmp_path / "tagged.m4a"
-    _ffmpeg("-i", str(SAMPLES / "speech.wav"), "-c:a", "aac", "-b:a", "96k", "-metadata:s:a:0", "language=fra",
-            "-metadata:s:a:0", "handler_name=French narration", str(src))
+    _ffmpeg("-i", str(SAMPLES / "speech.wav"), "-c:a", "aac", "-b:a", "96k",
+            "-metadata:s:a:0", "language=fra", "-metadata:s:a:0", "handler_name=French narration", str(src))
     assert _stream_tags(src) == [{"language": "fra", "handler_name": "French narration"}]
     dst = tmp_path / "out.m4a"
     label(src, RECORD, dst=dst, layers=layers, key=KEY)

@@ -168,6 +168,36 @@ def test_stream_tags_and_order_kept(folder: Path, suffix: str, layers: str) -> N
     assert _streams(dst) == before
 
 
+def _cover(path: Path) -> bytes:
+    """The attached picture's bytes as stored (stream copy)."""
+    out = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", "0:v:1", "-c", "copy",
+                          "-frames:v", "1", "-f", "image2", "-"], capture_output=True, check=True).stdout
+    return out
+
+
+@pytest.mark.parametrize("layers", ["watermark,metadata", "visible"])
+def test_mp4_cover_picture_kept(folder: Path, layers: str) -> None:
+    """An MP4 video's cover picture (iTunes covr) was dropped by both passes: ffmpeg writes no covr once it
+    keeps custom tag keys (use_metadata_tags). The source's cover item is put back byte for byte."""
+    from labeler.media.mp4_covers import mp4_covers
+
+    plain = folder / "cover-plain.mp4"
+    ff("-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=2", "-f", "lavfi", "-i", "sine=d=2", "-c:v", "libx264",
+       "-preset", "veryfast", "-c:a", "aac", str(plain))
+    src = folder / "cover.mp4"
+    photo = Path(__file__).parents[1] / "samples" / "photo.jpg"
+    ff("-i", str(plain), "-i", str(photo), "-map", "0", "-map", "1", "-c", "copy",
+       "-disposition:2", "attached_pic", str(src))
+    assert len(mp4_covers(src)) == 1
+    dst = folder / f"cover.{layers.replace(',', '-')}.mp4"
+    label_file(src, dst, RECORD, layers=layers, key=KEY)
+    assert mp4_covers(dst) == mp4_covers(src) and _cover(dst) == _cover(src)
+    assert [s.attached_pic for s in probe(dst).streams] == [False, False, True]
+    if "watermark" in layers:
+        report = verify(dst, key=KEY).to_dict()
+        assert report["verdict"] == "confirmed" and report["layers"]["watermark"]["matches_metadata"] is True
+
+
 @pytest.mark.parametrize("max_frames", [0, -1, 2.5, True])
 def test_detect_video_refuses_max_frames_under_one(alpha_webm: Path, max_frames: object) -> None:
     # 0 read the whole video, -1 answered "no frame could be read"

@@ -21,6 +21,7 @@ import numpy as np
 from labeler.atomic import atomic_output, staging_folder
 from labeler.errors import LabelerError
 from labeler.media.audio import read_audio, write_audio
+from labeler.media.mp4_covers import add_mp4_covers, mp4_covers
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ def rewrite_audio_file(
     source_format = {"wavex": "wav"}.get((data.format or "").lower(), (data.format or "").lower())
     fmt = audio_format_for(dst) or source_format
     if fmt in ("mp3", "m4a", "mka", "weba"):
-        covers = _mp4_covers(src) if fmt == "m4a" else []
+        covers = mp4_covers(src) if fmt == "m4a" else []
         if not covers:
             write_audio(dst, out, data.sample_rate, format=fmt, bitrate=_bitrate_of(src), metadata_from=src,
                         source_codec=data.subtype)
@@ -121,7 +122,7 @@ def rewrite_audio_file(
             write_audio(encoded, out, data.sample_rate, format=fmt, bitrate=_bitrate_of(src),
                         metadata_from=src, source_codec=data.subtype)
             with open(encoded, "rb") as fresh, atomic_output(dst) as handle:
-                _mp4_with_covers(fresh, handle, covers)
+                add_mp4_covers(fresh, handle, covers)
         return shift.notes
     if fmt not in _TAG_COPIERS:
         raise LabelerError(f"cannot write the labeled audio as {fmt or os.fspath(dst)!r}")
@@ -457,53 +458,6 @@ def _ogg_with_tags(src: BinaryIO, fresh: BinaryIO, out: BinaryIO, shift: _Shift)
         raise LabelerError(f"cannot carry the ogg comments over: {exc}") from None
     fresh.seek(0)
     copy_stream(fresh, out)
-
-
-def _mp4_covers(path: str | os.PathLike[str]) -> list[bytes]:
-    """The ``covr`` items (whole boxes) of an MP4 file's iTunes-style tags; empty if none or not MP4."""
-    from labeler.metadata import bmff_boxes as bx
-    from labeler.metadata import isobmff
-
-    try:
-        with open(path, "rb") as src:
-            budget = bx.Budget()
-            _, buf = bx.load_moov(src, bx.top_level(src, budget))
-            metas, _ = isobmff._metas(buf, budget)
-    except (LabelerError, OSError):
-        return []
-    return [bytes(buf[item.box.start:item.box.end])
-            for meta in metas if not meta.keyed for item in meta.items if item.box.type == b"covr"]
-
-
-def _mp4_with_covers(fresh: BinaryIO, out: BinaryIO, covers: list[bytes]) -> None:
-    """``fresh`` (an M4A ffmpeg just wrote) with the cover items ``covers`` added, to ``out``.
-
-    ffmpeg writes its tags as mdta keys (``use_metadata_tags``, so an AIGC key survives) and then
-    writes no ``covr`` at all: the source's cover items go, byte for byte, into an iTunes-style
-    ``meta`` (handler ``mdir``) after ffmpeg's in ``moov/udta``, the layout
-    :mod:`labeler.metadata.isobmff` keeps and ffmpeg, exiftool and mutagen read.
-    """
-    from labeler.metadata import bmff_boxes as bx
-    from labeler.metadata import copy_stream, isobmff
-
-    budget = bx.Budget()
-    layout = bx.top_level(fresh, budget)
-    index, buf = bx.load_moov(fresh, layout)
-    if any(item.box.type == b"covr" for meta in isobmff._metas(buf, budget)[0] for item in meta.items):
-        fresh.seek(0)  # an ffmpeg that writes covers with mdta keys: nothing to add
-        copy_stream(fresh, out)
-        return
-    hdlr = bx.box_bytes(b"hdlr", bytes(8) + b"mdirappl" + bytes(9))  # as ffmpeg writes iTunes tags
-    meta = bx.box_bytes(b"meta", bytes(4) + hdlr + bx.box_bytes(b"ilst", b"".join(covers)))
-    moov = bx.moov_root(buf)
-    children, stop = bx.child_boxes(buf, moov, budget)
-    udta = next((c for c in children if c.type == b"udta"), None)
-    if udta is None:
-        bx.splice(buf, [moov], stop, stop, bx.box_bytes(b"udta", meta))
-    else:
-        _, at = bx.child_boxes(buf, udta, budget)
-        bx.splice(buf, [moov, udta], at, at, meta)
-    bx.rewrite(fresh, out, layout, {index: buf}, index, budget)
 
 
 _TAG_COPIERS: dict[str, Callable[[BinaryIO, BinaryIO, BinaryIO, _Shift], None]] = {
