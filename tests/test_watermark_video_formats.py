@@ -198,6 +198,26 @@ def test_mp4_cover_picture_kept(folder: Path, layers: str) -> None:
         assert report["verdict"] == "confirmed" and report["layers"]["watermark"]["matches_metadata"] is True
 
 
+@pytest.mark.parametrize("layers", ["watermark,metadata", "visible"])
+def test_matroska_cover_attachment_stays_an_attachment(folder: Path, layers: str) -> None:
+    """A Matroska cover attachment came out of both passes (and the soundtrack's) as a one-frame MJPEG
+    video track: ffmpeg remuxes a picture attachment so. It is now attached again, bytes unchanged."""
+    src = folder / "attached.mkv"
+    photo = Path(__file__).parents[1] / "samples" / "photo.jpg"
+    ff("-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=3", "-f", "lavfi", "-i", "sine=d=3", "-c:v", "libx264",
+       "-preset", "veryfast", "-c:a", "aac", "-attach", str(photo), "-metadata:s:t:0", "mimetype=image/jpeg",
+       "-metadata:s:t:0", "filename=cover.jpg", str(src))
+    dst = folder / f"attached.{layers.replace(',', '-')}.mkv"
+    result = label_file(src, dst, RECORD, layers=layers, key=KEY)
+    if "watermark" in layers:
+        assert result.layers["watermark"]["audio"] == "marked"
+    streams = probe(dst).streams
+    kinds = [(s.kind, s.attached_pic) for s in streams]
+    assert kinds == [("video", False), ("audio", False), ("video", True)]
+    assert {k.lower(): v for k, v in streams[2].metadata.items()}["filename"] == "cover.jpg"
+    assert _cover(dst) == photo.read_bytes()
+
+
 @pytest.mark.parametrize("max_frames", [0, -1, 2.5, True])
 def test_detect_video_refuses_max_frames_under_one(alpha_webm: Path, max_frames: object) -> None:
     # 0 read the whole video, -1 answered "no frame could be read"

@@ -24,7 +24,7 @@ import re
 import subprocess
 import tempfile
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from types import TracebackType
@@ -166,6 +166,62 @@ def alpha_plane_decoder(info: VideoInfo, suffix: str) -> str | None:
     if not has_alpha(info):
         return None
     return ALPHA_DECODERS.get(info.codec)
+
+
+#: Containers that keep attachments (Matroska; WebM has no place for them).
+_ATTACHMENT_SUFFIXES = {".mkv", ".mka", ".mk3d"}
+_PICTURE_TYPES = {"mjpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "bmp": "image/bmp",
+                  "gif": "image/gif"}
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A Matroska picture attachment (a cover) copied out of the source for an ffmpeg pass.
+
+    ffmpeg demuxes a Matroska attachment that is a picture as an ``attached pic`` video stream and,
+    even with ``-c copy``, writes it back as a one-frame MJPEG/PNG **video track** (ffmpeg 5.1 and 7
+    alike), so a pass leaves it out of ``-map`` and attaches the file again (:func:`attach_args`).
+    """
+
+    index: int
+    path: str
+    tags: dict[str, str]
+
+
+def picture_attachments(src: str, media: ff.MediaInfo, dst: str, workdir: str) -> list[Attachment]:
+    """The source's Matroska picture attachments, each written to a file in ``workdir``; empty when it
+    has none or ``dst`` is not Matroska (WebM keeps no attachments: the stream is then mapped as before).
+
+    Raises
+    ------
+    CorruptFile
+        ffmpeg could not copy an attachment out.
+    """
+    if os.path.splitext(dst)[1].lower() not in _ATTACHMENT_SUFFIXES:
+        return []
+    found = [s for s in media.streams if s.attached_pic and "filename" in {k.lower() for k in s.metadata}]
+    if not found:
+        return []
+    out: list[Attachment] = []
+    args = ["-loglevel", "error", "-y", "-protocol_whitelist", ff.PROTOCOLS, "-i", ff.input_url(src)]
+    for number, stream in enumerate(found):
+        path = os.path.join(workdir, f"attachment-{number}")
+        args += ["-map", f"0:{stream.index}", "-c", "copy", "-f", "data", "file:" + path]
+        tags = {k.lower(): v for k, v in stream.metadata.items() if k.lower() not in ("duration",)}
+        tags.setdefault("mimetype", _PICTURE_TYPES.get(stream.codec, "application/octet-stream"))
+        out.append(Attachment(stream.index, path, tags))
+    ff.run(args, error=CorruptFile, names=[ff.input_url(src)])
+    return out
+
+
+def attach_args(attachments: Sequence[Attachment], first: int) -> list[str]:
+    """``-attach`` arguments for ``attachments``, whose output streams follow the ``first`` mapped ones."""
+    args: list[str] = []
+    for number, item in enumerate(attachments):
+        args += ["-attach", item.path]
+        for name, value in item.tags.items():
+            args += [f"-metadata:s:{first + number}", f"{name}={value}"]
+    return args
 
 
 def _frame_layout(pix_fmt: str) -> tuple[int, type[np.generic]]:

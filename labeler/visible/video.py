@@ -46,7 +46,7 @@ import io
 import math
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import ffmpeg as ffmpeg_python
@@ -55,7 +55,15 @@ from PIL import Image
 
 from labeler.errors import CorruptFile, InvalidArgument, LabelerError, UnsupportedFormat
 from labeler.media import ffmpeg as ff
-from labeler.media.video import VideoInfo, alpha_plane_decoder, has_alpha, video_info
+from labeler.media.video import (
+    Attachment,
+    VideoInfo,
+    alpha_plane_decoder,
+    attach_args,
+    has_alpha,
+    picture_attachments,
+    video_info,
+)
 from labeler.media.video_index import stream_time_base
 from labeler.visible.image import (
     DEFAULT_STYLE,
@@ -421,7 +429,8 @@ def _encode(src: str, dst: str, info: VideoInfo, rgba: np.ndarray, box: tuple[in
     with tempfile.TemporaryDirectory(prefix="aigc-label-") as workdir:
         png = os.path.join(workdir, "label.png")
         Image.fromarray(rgba, "RGBA").save(png, compress_level=1)
-        args = _command(src, png, info, x, y, intervals, crf, preset, dst, alpha_decoder)
+        attachments = picture_attachments(src, info.media, dst, workdir)
+        args = _command(src, png, info, x, y, intervals, crf, preset, dst, alpha_decoder, attachments)
         with ff.output_path(dst) as tmp:
             args[-1] = tmp
             # -y: the temporary file exists already (created empty, so its name is ours). -xerror: a
@@ -432,8 +441,10 @@ def _encode(src: str, dst: str, info: VideoInfo, rgba: np.ndarray, box: tuple[in
 
 def _command(src: str, png: str, info: VideoInfo, x: int, y: int,
              intervals: tuple[tuple[float, float | None], ...] | None, crf: int, preset: str,
-             dst: str, alpha_decoder: str | None = None) -> list[str]:
-    """ffmpeg arguments (without the program name) for the labelling run; the last one is ``dst``."""
+             dst: str, alpha_decoder: str | None = None,
+             attachments: Sequence[Attachment] = ()) -> list[str]:
+    """ffmpeg arguments (without the program name) for the labelling run; the last one is ``dst``.
+    ``attachments`` (Matroska pictures) are left out of the maps and attached again after them."""
     # libvpx's decoder, set for this stream only, gives yuva420p frames; the overlay (format yuv420)
     # takes them as they are and blends the plate's alpha into the frame's, so the plate stays opaque
     decode = {f"c:{info.stream}": alpha_decoder} if alpha_decoder is not None else {}
@@ -444,8 +455,10 @@ def _command(src: str, png: str, info: VideoInfo, x: int, y: int,
         overlay["enable"] = _enable(intervals)
     video = ffmpeg_python.overlay(source[str(info.stream)], mark, **overlay)
     # Every input stream keeps its place in the output: the labelled video where it was, the rest copied.
-    streams = [video if s.index == info.stream else source[str(s.index)] for s in info.media.streams]
-    out_index = [s.index for s in info.media.streams].index(info.stream)
+    attached = {a.index for a in attachments}
+    mapped = [s for s in info.media.streams if s.index not in attached]
+    streams = [video if s.index == info.stream else source[str(s.index)] for s in mapped]
+    out_index = [s.index for s in mapped].index(info.stream)
     pix_fmt = info.pix_fmt if info.pix_fmt in _KEEP_PIX_FMTS else "yuv420p"
     options: dict[str, Any] = {
         "c": "copy",
@@ -461,8 +474,7 @@ def _command(src: str, png: str, info: VideoInfo, x: int, y: int,
     }
     # Every stream keeps its tags (language, title, handler): the filtered video has none of its own, and
     # naming one stream's tags turns ffmpeg's copying of the others' off, so all are named.
-    options.update({f"map_metadata:s:{position}": f"0:s:{s.index}"
-                    for position, s in enumerate(info.media.streams)})
+    options.update({f"map_metadata:s:{position}": f"0:s:{s.index}" for position, s in enumerate(mapped)})
     if alpha_decoder is not None:
         # the alpha plane needs libvpx (VP8 or VP9, the source's family), in WebM or Matroska alike
         from labeler.watermark.video import encoder_settings
@@ -484,4 +496,5 @@ def _command(src: str, png: str, info: VideoInfo, x: int, y: int,
         options["movflags"] = "use_metadata_tags"
     graph = ffmpeg_python.output(*streams, dst, **options)
     # compile() puts the program first; ff.run adds it (and -hide_banner -nostdin) itself.
-    return graph.compile(cmd=ff.ffmpeg_exe())[1:]
+    args = graph.compile(cmd=ff.ffmpeg_exe())[1:]
+    return [*args[:-1], *attach_args(attachments, len(mapped)), args[-1]]

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -19,6 +21,7 @@ import numpy as np
 from labeler.errors import LabelerError
 from labeler.media import ffmpeg as ff
 from labeler.media.audio import read_audio
+from labeler.media.video import Attachment, attach_args, picture_attachments
 from labeler.watermark.audio import MIN_SECONDS, embed_audio
 
 #: Source audio codec -> (ffmpeg encoder, default bit rate) for the marked stream.
@@ -63,11 +66,12 @@ def mark_soundtrack(path: str | os.PathLike[str], payload: bytes, *, key: bytes)
     encoder, default = ENCODERS.get(stream.codec, ENCODERS["aac"])
     bitrate = _bitrate(stream.bitrate, default)
     channels = marked.shape[1] if marked.ndim == 2 else 1
-    with ff.output_path(path) as tmp:
+    with ff.output_path(path) as tmp, tempfile.TemporaryDirectory(prefix="aigc-label-") as workdir:
+        attachments = picture_attachments(os.fspath(path), info, os.fspath(path), workdir)
         args = [ff.ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
                 "-protocol_whitelist", ff.PROTOCOLS, "-i", ff.input_url(path),
                 "-f", "f32le", "-ar", str(data.sample_rate), "-ac", str(channels), "-i", "pipe:0",
-                *_maps(info, stream.index), "-c", "copy",
+                *_maps(info, stream.index, attachments), "-c", "copy",
                 "-c:a", encoder, "-b:a", bitrate, "-map_metadata", "0", "-movflags", "use_metadata_tags",
                 "file:" + tmp]
         proc = subprocess.run(args, input=np.ascontiguousarray(marked, "<f4").tobytes(),
@@ -78,15 +82,18 @@ def mark_soundtrack(path: str | os.PathLike[str], payload: bytes, *, key: bytes)
     return {"audio": "marked", "codec": encoder, "bitrate": bitrate}
 
 
-def _maps(info: ff.MediaInfo, marked: int) -> list[str]:
+def _maps(info: ff.MediaInfo, marked: int, attachments: Sequence[Attachment]) -> list[str]:
     """``-map`` every stream in its own place, the marked sound (input 1) where the source's was, each
     with the source stream's tags (language, title): a pipe has none, and naming one stream's tags turns
-    ffmpeg's copying of the others' off."""
+    ffmpeg's copying of the others' off. Matroska picture attachments are attached again, not mapped
+    (:func:`labeler.media.video.picture_attachments`)."""
+    attached = {a.index for a in attachments}
+    mapped = [s for s in info.streams if s.index not in attached]
     args: list[str] = []
-    for position, stream in enumerate(info.streams):
+    for position, stream in enumerate(mapped):
         args += ["-map", "1:a" if stream.index == marked else f"0:{stream.index}",
                  f"-map_metadata:s:{position}", f"0:s:{stream.index}"]
-    return args
+    return args + attach_args(attachments, len(mapped))
 
 
 def _bitrate(source: int | None, default: str) -> str:

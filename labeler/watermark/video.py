@@ -36,7 +36,7 @@ import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
@@ -47,7 +47,15 @@ import numpy as np
 from labeler.errors import CorruptFile, LabelerError, UnsupportedFormat
 from labeler.media import ffmpeg as ff
 from labeler.media import timed
-from labeler.media.video import VideoInfo, alpha_plane_decoder, has_alpha, video_info
+from labeler.media.video import (
+    Attachment,
+    VideoInfo,
+    alpha_plane_decoder,
+    attach_args,
+    has_alpha,
+    picture_attachments,
+    video_info,
+)
 from labeler.media.video_index import stream_time_base
 from labeler.watermark import _pattern
 from labeler.watermark.payload import TooSmallForWatermark
@@ -306,11 +314,12 @@ def _colour_tags(info: VideoInfo, stream: ff.StreamInfo, out_index: int) -> list
 
 def _encoder_args(src: str, info: VideoInfo, pix_fmt: str, size: tuple[int, int], encoder: str,
                   quality: Iterable[str], overlay: _Overlay | None, out: str,
-                  alpha_decoder: str | None = None) -> list[str]:
+                  alpha_decoder: str | None = None, attachments: Sequence[Attachment] = ()) -> list[str]:
     """ffmpeg arguments: raw frames on stdin (input 0), the label PNG (1, optional), the source (last).
 
     With ``alpha_decoder`` the source is also decoded (by that decoder) for its alpha plane, which is
-    merged with the marked frames and encoded as ``yuva420p``.
+    merged with the marked frames and encoded as ``yuva420p``. ``attachments`` (Matroska pictures) are
+    left out of the maps and attached again after the mapped streams.
     """
     h, w = size
     args = [ff.ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
@@ -345,20 +354,23 @@ def _encoder_args(src: str, info: VideoInfo, pix_fmt: str, size: tuple[int, int]
     # Each keeps its tags (language, title, handler): the marked frames come from a pipe, which has none,
     # and naming one stream's tags turns ffmpeg's copying of the others' off, so all are named.
     out_index = 0
-    for position, stream in enumerate(info.media.streams):
+    attached = {a.index for a in attachments}
+    mapped = [s for s in info.media.streams if s.index not in attached]
+    for position, stream in enumerate(mapped):
         if stream.index == info.stream:
             args += ["-map", video]
             out_index = position
         else:
             args += ["-map", f"{src_in}:{stream.index}"]
         args += [f"-map_metadata:s:{position}", f"{src_in}:s:{stream.index}"]
+    args += attach_args(attachments, len(mapped))
     args += ["-c", "copy", f"-c:{out_index}", encoder]
     args += [f"{opt}:{out_index}" if opt.startswith("-") else opt for opt in quality]
     out_fmt = "yuva420p" if alpha_decoder is not None else pix_fmt
     args += [f"-pix_fmt:{out_index}", out_fmt, f"-fps_mode:{out_index}", "passthrough"]
     if pix_fmt in timed.FOURCC:  # every frame's time in the source's own time base
         args += [f"-enc_time_base:{out_index}", str(stream_time_base(src, info.stream))]
-    args += _colour_tags(info, info.media.streams[out_index], out_index)
+    args += _colour_tags(info, mapped[out_index], out_index)
     args += ["-map_metadata", str(src_in)]
     if os.path.splitext(out)[1].lower() in _MOV_SUFFIXES:
         args += ["-movflags", "use_metadata_tags"]
@@ -482,8 +494,9 @@ def watermark_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], pa
         overlay, vis_done = (_visible_overlay(src_path, info, size, workdir, visible) if visible is not None
                              else (None, None))
         with ff.output_path(dst_path) as tmp:
+            attachments = picture_attachments(src_path, info.media, dst_path, workdir)
             enc = _encoder_args(src_path, info, pix_fmt, size, encoder, quality or options, overlay,
-                                "file:" + tmp, alpha_decoder)
+                                "file:" + tmp, alpha_decoder, attachments)
             frames, seconds, marker = _stream(src_path, info, enc, marker, pix_fmt,
                                               size, ff.input_url(src_path), budget=strength is None)
     done: dict[str, Any] = {"watermark": {
