@@ -20,11 +20,10 @@ ones may run in separate threads.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import tempfile
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from types import TracebackType
@@ -136,92 +135,6 @@ def video_info(path: str | os.PathLike[str]) -> VideoInfo:
         estimated_frames=estimate,
         media=media,
     )
-
-
-#: VP8/VP9 keep an alpha plane beside the picture (Matroska BlockAdditional, tagged ``alpha_mode=1``)
-#: that ffmpeg's own decoders ignore; libvpx's decoders read it and its encoders write it (yuva420p).
-ALPHA_DECODERS = {"vp9": "libvpx-vp9", "vp8": "libvpx"}
-#: Containers the alpha plane of a VP8/VP9 stream can be written to (MP4 has no place for it).
-ALPHA_SUFFIXES = {".webm", ".mkv"}
-#: Coded formats with an alpha channel (ffmpeg's names), which a yuv420p conversion drops.
-_ALPHA_PIX_FMT = re.compile(r"^(yuva|gbrap|ya\d|rgba|bgra|argb|abgr|pal8)")
-
-
-def has_alpha(info: VideoInfo) -> bool:
-    """True when the video has an alpha channel: an alpha pixel format, or VP8/VP9's ``alpha_mode`` tag."""
-    stream = next(s for s in info.media.streams if s.index == info.stream)
-    tags = {k.lower(): v for k, v in stream.metadata.items()}
-    return tags.get("alpha_mode") == "1" or bool(_ALPHA_PIX_FMT.match(info.pix_fmt or ""))
-
-
-def alpha_plane_decoder(info: VideoInfo, suffix: str) -> str | None:
-    """The libvpx decoder that reads the source's alpha plane when it can be written again, else None.
-
-    Only VP8/VP9 alpha (8-bit 4:2:0, the one layout libvpx codes with alpha) written back to WebM or
-    Matroska is kept: a pass decodes the picture and its alpha plane with this decoder and encodes
-    ``yuva420p`` with the libvpx encoder of the same family.
-    """
-    if info.pix_fmt not in ("yuv420p", "yuva420p") or suffix.lower() not in ALPHA_SUFFIXES:
-        return None
-    if not has_alpha(info):
-        return None
-    return ALPHA_DECODERS.get(info.codec)
-
-
-#: Containers that keep attachments (Matroska; WebM has no place for them).
-_ATTACHMENT_SUFFIXES = {".mkv", ".mka", ".mk3d"}
-_PICTURE_TYPES = {"mjpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "bmp": "image/bmp",
-                  "gif": "image/gif"}
-
-
-@dataclass(frozen=True)
-class Attachment:
-    """A Matroska picture attachment (a cover) copied out of the source for an ffmpeg pass.
-
-    ffmpeg demuxes a Matroska attachment that is a picture as an ``attached pic`` video stream and,
-    even with ``-c copy``, writes it back as a one-frame MJPEG/PNG **video track** (ffmpeg 5.1 and 7
-    alike), so a pass leaves it out of ``-map`` and attaches the file again (:func:`attach_args`).
-    """
-
-    index: int
-    path: str
-    tags: dict[str, str]
-
-
-def picture_attachments(src: str, media: ff.MediaInfo, dst: str, workdir: str) -> list[Attachment]:
-    """The source's Matroska picture attachments, each written to a file in ``workdir``; empty when it
-    has none or ``dst`` is not Matroska (WebM keeps no attachments: the stream is then mapped as before).
-
-    Raises
-    ------
-    CorruptFile
-        ffmpeg could not copy an attachment out.
-    """
-    if os.path.splitext(dst)[1].lower() not in _ATTACHMENT_SUFFIXES:
-        return []
-    found = [s for s in media.streams if s.attached_pic and "filename" in {k.lower() for k in s.metadata}]
-    if not found:
-        return []
-    out: list[Attachment] = []
-    args = ["-loglevel", "error", "-y", "-protocol_whitelist", ff.PROTOCOLS, "-i", ff.input_url(src)]
-    for number, stream in enumerate(found):
-        path = os.path.join(workdir, f"attachment-{number}")
-        args += ["-map", f"0:{stream.index}", "-c", "copy", "-f", "data", "file:" + path]
-        tags = {k.lower(): v for k, v in stream.metadata.items() if k.lower() not in ("duration",)}
-        tags.setdefault("mimetype", _PICTURE_TYPES.get(stream.codec, "application/octet-stream"))
-        out.append(Attachment(stream.index, path, tags))
-    ff.run(args, error=CorruptFile, names=[ff.input_url(src)])
-    return out
-
-
-def attach_args(attachments: Sequence[Attachment], first: int) -> list[str]:
-    """``-attach`` arguments for ``attachments``, whose output streams follow the ``first`` mapped ones."""
-    args: list[str] = []
-    for number, item in enumerate(attachments):
-        args += ["-attach", item.path]
-        for name, value in item.tags.items():
-            args += [f"-metadata:s:{first + number}", f"{name}={value}"]
-    return args
 
 
 def _frame_layout(pix_fmt: str) -> tuple[int, type[np.generic]]:

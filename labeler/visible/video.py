@@ -55,16 +55,15 @@ from PIL import Image
 
 from labeler.errors import CorruptFile, InvalidArgument, LabelerError, UnsupportedFormat
 from labeler.media import ffmpeg as ff
-from labeler.media.video import (
+from labeler.media.video import VideoInfo, video_info
+from labeler.media.video_index import stream_time_base
+from labeler.media.video_streams import (
     Attachment,
-    VideoInfo,
     alpha_plane_decoder,
     attach_args,
     has_alpha,
     picture_attachments,
-    video_info,
 )
-from labeler.media.video_index import stream_time_base
 from labeler.visible.image import (
     DEFAULT_STYLE,
     DEFAULT_TEXT,

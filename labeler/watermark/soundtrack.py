@@ -21,7 +21,7 @@ import numpy as np
 from labeler.errors import LabelerError
 from labeler.media import ffmpeg as ff
 from labeler.media.audio import read_audio
-from labeler.media.video import Attachment, attach_args, picture_attachments
+from labeler.media.video_streams import Attachment, attach_args, picture_attachments
 from labeler.watermark.audio import MIN_SECONDS, embed_audio
 
 #: Source audio codec -> (ffmpeg encoder, default bit rate) for the marked stream.

@@ -47,16 +47,15 @@ import numpy as np
 from labeler.errors import CorruptFile, LabelerError, UnsupportedFormat
 from labeler.media import ffmpeg as ff
 from labeler.media import timed
-from labeler.media.video import (
+from labeler.media.video import VideoInfo, video_info
+from labeler.media.video_index import stream_time_base
+from labeler.media.video_streams import (
     Attachment,
-    VideoInfo,
     alpha_plane_decoder,
     attach_args,
     has_alpha,
     picture_attachments,
-    video_info,
 )
-from labeler.media.video_index import stream_time_base
 from labeler.watermark import _pattern
 from labeler.watermark.payload import TooSmallForWatermark
 from labeler.watermark.transforms import MIN_SIDE
