@@ -21,7 +21,7 @@ from labeler.errors import LabelerError
 from labeler.formats import PIXEL_FORMATS, check_extension
 from labeler.options import LabelOptions
 from labeler.probe import Probe, probe_path
-from labeler.record import AIGCLabel
+from labeler.record import AIGCLabel, check_watermark_label
 from labeler.stages import StageCall, plan
 
 if TYPE_CHECKING:
@@ -233,6 +233,7 @@ def run_stages(src: str | os.PathLike[str], dst: str | os.PathLike[str], label: 
     """
     started = time.perf_counter() if started is None else started
     label.check()
+    check_watermark_label(label, options.layers)
     src_p, dst_p = check_paths(src, dst, overwrite=options.output.overwrite)
     probe = probe or probe_path(src_p)
     fmt = probe.format

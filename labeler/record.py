@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -130,6 +130,30 @@ class AIGCLabel:
         if found:
             raise InvalidLabel("invalid label: " + "; ".join(found))
         return self
+
+
+def check_watermark_label(record: AIGCLabel, layers: Sequence[str]) -> None:
+    """Refuse the watermark layer for a record whose ``Label`` is not "1".
+
+    The watermark's payload carries the ProduceID only, and a verifier reads a watermark found without
+    metadata as AI-generated content (docs/verdicts.md, rule 2): it is embedded by the generator into
+    what it generated. A "possibly" (2) or "suspected" (3) label is a platform's judgement of content
+    it did not make (Labeling Measures Art. 6); marked with our watermark, a copy stripped of its
+    metadata would verify as confirmed AI-generated, stronger than the label it came with.
+
+    Raises
+    ------
+    InvalidArgument
+        ``"watermark"`` in ``layers`` and ``record.label`` is "2" or "3".
+    """
+    if "watermark" in layers and record.label in ("2", "3"):
+        from labeler.errors import InvalidArgument
+
+        raise InvalidArgument(
+            f"the watermark layer is for content the caller generated (Label 1): verify reads a watermark "
+            f"alone as AI-generated, so a Label {record.label} "
+            f"({'possibly' if record.label == '2' else 'suspected'} AI-generated) copy stripped of its "
+            "metadata would read as confirmed; label it with the metadata (and c2pa) layers only")
 
 
 def field_problems(values: Mapping[str, str | None]) -> list[str]:

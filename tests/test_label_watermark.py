@@ -224,3 +224,16 @@ def test_mark_on_the_stored_pixels_of_a_tagged_photo_is_read_second(keys, tmp_pa
     both = detect_as_shown(pixels, 6, lambda image, threshold: detect(image, key=key, threshold=threshold))
     assert once.found and both.found and both.payload == payload
     assert both.p_value == pytest.approx(2 * once.p_value) and both.trials == 2 * once.trials
+
+
+@pytest.mark.parametrize("value", ["2", "3"])
+def test_watermark_refused_for_possibly_or_suspected_labels(keys, tmp_path, value):
+    """A Label 2/3 file marked with the watermark verified as 'suspected'; stripped of its metadata the
+    watermark alone made it 'confirmed' (QA). The watermark is for content the caller generated."""
+    out = tmp_path / "out.jpg"
+    args = ("label", str(SAMPLES / "photo.jpg"), str(out), "--producer", PRODUCER, "--produce-id", "l23")
+    proc = run_cli(*args, "--label", value, "--layers", "watermark,metadata", "--key-file", str(keys[0]))
+    assert proc.returncode == 2 and not out.exists()
+    assert proc.stderr.count("\n") == 1 and "Label 1" in proc.stderr and "metadata" in proc.stderr
+    done = run_cli(*args, "--label", value, "--layers", "metadata")
+    assert done.returncode == 0, done.stderr
