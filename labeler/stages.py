@@ -351,6 +351,9 @@ def _video_mark(call: StageCall) -> dict[str, dict[str, Any]]:
     done = add_video_label(call.src, call.out, text=vis.text, position=vis.position, seconds=vis.seconds,
                            at=vis.video_at, whole=vis.seconds is None, overwrite=True)
     _keep_covers(call, call.out)
+    if done.get("converted_from"):
+        call.warnings.append(f"the video's {done['converted_from']} frames were written as 8-bit yuv420p "
+                             "(the visible label's pass encodes 4:2:0 H.264 or VP9: every player reads it)")
     if done.get("alpha") == "dropped":
         call.warnings.append(f"the video's alpha channel was dropped: only VP8/VP9 alpha written to WebM or "
                              f"Matroska is kept (this is {call.probe.format}, the frames are written opaque)")

@@ -218,6 +218,27 @@ def test_matroska_cover_attachment_stays_an_attachment(folder: Path, layers: str
     assert _cover(dst) == photo.read_bytes()
 
 
+@pytest.mark.parametrize("layers", ["watermark,metadata", "visible"])
+def test_hdr_colour_tags_kept_and_bit_depth_change_warned(folder: Path, layers: str) -> None:
+    """The watermark pass wrote a BT.2020 / PQ source with primaries and transfer 'unknown' (players then
+    show it as SDR), and the visible pass turned 10-bit into 8-bit without a word (QA)."""
+    src = folder / "hdr.mkv"
+    # setparams tags the frames (ffmpeg 7 takes the stream's tags from them), the options the stream (5.1)
+    ff("-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=1", "-vf",
+       "setparams=color_primaries=bt2020:color_trc=smpte2084:colorspace=bt2020nc:range=tv,format=yuv420p10le",
+       "-c:v", "ffv1", "-color_primaries", "bt2020", "-color_trc", "smpte2084", "-colorspace", "bt2020nc",
+       "-color_range", "tv", str(src))
+    before = probe(src).video[0]
+    assert (before.color_primaries, before.color_trc) == ("bt2020", "smpte2084")
+    dst = folder / f"hdr.{layers.replace(',', '-')}.mkv"
+    result = label_file(src, dst, RECORD, layers=layers, key=KEY)
+    after = probe(dst).video[0]
+    assert (after.color_space, after.color_primaries, after.color_trc, after.color_range) == (
+        "bt2020nc", "bt2020", "smpte2084", "tv")
+    assert after.pix_fmt == "yuv420p"
+    assert any("yuv420p10le frames were written as 8-bit yuv420p" in w for w in result.warnings)
+
+
 @pytest.mark.parametrize("max_frames", [0, -1, 2.5, True])
 def test_detect_video_refuses_max_frames_under_one(alpha_webm: Path, max_frames: object) -> None:
     # 0 read the whole video, -1 answered "no frame could be read"

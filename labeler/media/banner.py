@@ -41,6 +41,9 @@ class StreamInfo:
         YUV matrix the stream is tagged with (``"bt709"``, ``"bt470bg"``, ``"smpte170m"``...), if any.
     color_range : str or None
         ``"tv"`` (limited) or ``"pc"`` (full), if tagged.
+    color_primaries, color_trc : str or None
+        Colour primaries and transfer characteristic the stream is tagged with (``"bt2020"``,
+        ``"smpte2084"``...), if any (ffmpeg's names, as ``-color_primaries`` / ``-color_trc`` take them).
     rotation : float or None
         Display rotation in degrees from the stream's display matrix (video), else None.
     sample_rate : int or None
@@ -73,6 +76,8 @@ class StreamInfo:
     pix_fmt: str | None = None
     color_space: str | None = None
     color_range: str | None = None
+    color_primaries: str | None = None
+    color_trc: str | None = None
     rotation: float | None = None
     sample_rate: int | None = None
     channels: int | None = None
@@ -325,7 +330,11 @@ _FIELD_ORDERS = {"progressive", "top first", "bottom first", "top coded first (s
 
 
 def _colour_tags(pix_fmt_text: str) -> dict[str, str]:
-    """Read "yuv420p(tv, bt709/bt709/bt709, progressive)": range, space[/primaries/trc], field order."""
+    """Read "yuv420p(tv, bt709/bt709/bt709, progressive)": range, space[/primaries/trc], field order.
+
+    ffmpeg prints one name when matrix, primaries and transfer have the same name, else all three
+    ("bt2020nc/bt2020/smpte2084"), with "unknown" for one that is not tagged.
+    """
     match = re.search(r"\((.*)\)", pix_fmt_text)
     tags: dict[str, str] = {}
     if not match:
@@ -334,7 +343,12 @@ def _colour_tags(pix_fmt_text: str) -> dict[str, str]:
         if item in ("tv", "pc"):
             tags["color_range"] = item
         elif item and item not in _FIELD_ORDERS and "color_space" not in tags and " " not in item:
-            tags["color_space"] = item.split("/")[0]
+            names = item.split("/")
+            space, primaries, trc = (names + names[:1] * 2)[:3] if len(names) < 3 else names[:3]
+            tags["color_space"] = space
+            for name, value in (("color_primaries", primaries), ("color_trc", trc)):
+                if value != "unknown":
+                    tags[name] = value
     return tags
 
 

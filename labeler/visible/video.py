@@ -346,7 +346,9 @@ def add_video_label(
         video no longer than ``seconds``); ``box`` is ``(x, y, w, h)`` of the label plate in upright
         frame pixels; ``at`` the places asked for; ``whole`` whether it covers every frame;
         ``intervals`` the ``(from, to)`` seconds it is shown (``to`` None: until the last frame).
-        A source with an alpha channel adds ``alpha``: ``"kept"`` (VP8/VP9 alpha written to WebM or
+        A source whose pixel format is not 8-bit 4:2:0 (10-bit, 4:2:2, 4:4:4, RGB) adds ``converted_from``
+        (that format; the output is ``yuv420p``, which every player decodes). A source with an alpha
+        channel adds ``alpha``: ``"kept"`` (VP8/VP9 alpha written to WebM or
         Matroska, re-encoded with libvpx as ``yuva420p``; the plate is opaque over a transparent
         corner) or ``"dropped"`` (any other alpha source or container: written as opaque yuv420p).
 
@@ -377,6 +379,8 @@ def add_video_label(
     done = _result(text, placement, seconds, places, intervals)
     if has_alpha(info):
         done["alpha"] = "kept" if decoder is not None else "dropped"
+    if info.pix_fmt not in _KEEP_PIX_FMTS and decoder is None:
+        done["converted_from"] = info.pix_fmt  # 10-bit, 4:2:2, 4:4:4, RGB...: written as 8-bit 4:2:0
     return done
 
 

@@ -302,13 +302,18 @@ def _decoder_args(src: str, info: VideoInfo, pix_fmt: str) -> list[str]:
 
 
 def _colour_tags(info: VideoInfo, stream: ff.StreamInfo, out_index: int) -> list[str]:
-    """``-colorspace``/``-color_range`` for the output: the source's, unless its frames were converted
-    from RGB, whose tags (``gbr``) describe no YUV and are refused by the encoder."""
+    """``-colorspace``/``-color_range``/``-color_primaries``/``-color_trc`` for the output: the source's
+    (the frames come from a pipe that carries none: an HDR source's BT.2020 / PQ tags were lost, so
+    players showed it as SDR), except the matrix and range of frames converted from RGB, whose tags
+    (``gbr``) describe no YUV and are refused by the encoder. Primaries and transfer describe the
+    light, not the coding, so they stay with 10-bit sources written as 8-bit too."""
     space, rng = stream.color_space, stream.color_range
     if info.pix_fmt not in KEEP_PIX_FMTS and (space == "gbr" or _RGB_PIX_FMT.match(info.pix_fmt or "")):
         space, rng = _RGB_TO_YUV_TAGS
-    args = [f"-colorspace:{out_index}", space] if space else []
-    return args + ([f"-color_range:{out_index}", rng] if rng else [])
+    tags = (("-colorspace", space), ("-color_range", rng), ("-color_primaries", stream.color_primaries),
+            ("-color_trc", stream.color_trc))
+    return [arg for option, value in tags if value and value != "unknown"
+            for arg in (f"{option}:{out_index}", value)]
 
 
 def _encoder_args(src: str, info: VideoInfo, pix_fmt: str, size: tuple[int, int], encoder: str,
@@ -322,12 +327,16 @@ def _encoder_args(src: str, info: VideoInfo, pix_fmt: str, size: tuple[int, int]
     """
     h, w = size
     args = [ff.ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
+    # the colour tags on the piped frames as well: ffmpeg 7 takes an encoder's primaries and transfer
+    # from its frames, and raw frames carry none (ffmpeg 5.1 takes the output options below)
+    video_stream = next(s for s in info.media.streams if s.index == info.stream)
+    tagged = [a.split(":")[0] if a.startswith("-") else a for a in _colour_tags(info, video_stream, 0)]
     if pix_fmt in timed.FOURCC:
         # Frames come with their own times (labeler.media.timed): a variable frame rate is kept.
-        args += ["-f", "matroska", "-i", "pipe:0"]
+        args += ["-f", "matroska", *tagged, "-i", "pipe:0"]
     else:
         args += ["-f", "rawvideo", "-pix_fmt", pix_fmt, "-s", f"{w}x{h}", "-framerate", info.frame_rate,
-                 "-i", "pipe:0"]
+                 *tagged, "-i", "pipe:0"]
     if overlay is not None:
         args += ["-i", ff.input_url(overlay.png)]
     src_in = 2 if overlay is not None else 1
