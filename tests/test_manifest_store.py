@@ -115,6 +115,36 @@ def test_concurrent_writers_lose_and_duplicate_nothing(tmp_path):
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+def test_lookup_writes_nothing_beside_the_store(tmp_path):
+    """A lookup is a read: `verify --manifest-store` left m.db-shm and m.db-wal beside the store and, on
+    read-only media, failed ("attempt to write a readonly database"), losing the recovery (QA). With no
+    writer at work the store is read as it is (immutable); with one, through its WAL."""
+    folder = tmp_path / "evidence"
+    folder.mkdir()
+    path = folder / "m.db"
+    for i in range(3):
+        _put(str(path), i)
+    before = sorted(p.name for p in folder.iterdir())
+    assert before == ["m.db"]  # the writer's last close checkpointed and removed its WAL
+    found = open_store(path, readonly=True).find(alg="aigc-labeler.wm.dct.1", key_id="k",
+                                                 payload=(1).to_bytes(8, "big"))
+    assert [m.manifest_id for m in found] == ["urn:c2pa:1"]
+    assert sorted(p.name for p in folder.iterdir()) == before
+    writer = sqlite3.connect(path)  # a writer at work: its WAL holds what it committed
+    try:
+        writer.execute("PRAGMA journal_mode=WAL")
+        writer.execute("INSERT INTO manifests VALUES ('urn:c2pa:9', 'image/jpeg', x'00', NULL, 1e10)")
+        writer.execute("INSERT INTO bindings VALUES ('aigc-labeler.wm.dct.1', 'k', ?, 'urn:c2pa:9')",
+                       ((9).to_bytes(8, "big"),))
+        writer.commit()
+        assert (folder / "m.db-wal").exists()
+        found = open_store(path, readonly=True).find(alg="aigc-labeler.wm.dct.1", key_id="k",
+                                                     payload=(9).to_bytes(8, "big"))
+        assert [m.manifest_id for m in found] == ["urn:c2pa:9"]
+    finally:
+        writer.close()
+
+
 def test_store_specs(tmp_path):
     with pytest.raises(StoreError, match="ftp:// is not supported"):
         open_store("ftp://resolver.example/v1")

@@ -18,6 +18,7 @@ import os
 import re
 import sqlite3
 import time
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,7 +135,17 @@ class SqliteStore:
             raise StoreError(f"manifest store folder does not exist: {self.path.parent}")
 
     def _connect(self) -> sqlite3.Connection:
-        uri = f"file:{self.path}?mode={'ro' if self.readonly else 'rwc'}"
+        name = urllib.parse.quote(os.fspath(self.path))
+        if not self.readonly:
+            uri = f"file:{name}?mode=rwc"
+        elif os.path.exists(f"{self.path}-wal"):
+            uri = f"file:{name}?mode=ro"  # a writer is at work: read through its WAL
+        else:
+            # No writer (a writer's last close checkpoints and removes the WAL): read the file as it is.
+            # mode=ro on a WAL database still creates -shm / -wal files beside it, so a lookup wrote
+            # beside the store and failed on read-only evidence media ("attempt to write a readonly
+            # database"); immutable=1 takes no locks and creates nothing.
+            uri = f"file:{name}?immutable=1"
         try:
             conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
             if not self.readonly:
