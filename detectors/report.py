@@ -6,6 +6,7 @@ The schema is documented in ``docs/report.md`` and ``docs/report.schema.json``.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,11 +103,49 @@ class Report:
         }
 
     def to_json(self) -> str:
-        """One line of JSON (for JSON Lines output)."""
-        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+        """One line of JSON (for JSON Lines output), valid UTF-8 whatever the file name.
+
+        Returns
+        -------
+        str
+            :func:`json_line` of :meth:`to_dict`. Text is written as itself (``AI生成`` stays
+            readable), except what could break the line or the encoding, which is escaped the JSON way
+            (``\\uXXXX``): a file name that is not valid UTF-8 (an old ZIP or Windows archive) reaches
+            Python as lone surrogates, one per undecodable byte (``caf\\xe9.jpg`` is ``"caf\\udce9.jpg"``);
+            written raw they would make the line invalid UTF-8, replaced by U+FFFD the name would no
+            longer name the file. The escape is plain ASCII, so the output is valid UTF-8 JSON (RFC 8259),
+            and ``os.fsencode(json.loads(line)["file"])`` gives the file's bytes back (``jq`` shows the
+            byte as U+FFFD). C1 controls and U+2028/U+2029 are escaped too: readers that split lines on
+            them (Python's ``str.splitlines``, older JavaScript) still see one report per line.
+        """
+        return json_line(self.to_dict())
 
     def summary(self) -> str:
-        """A short human summary: ``FILE: verdict (confidence) - details``."""
+        """A short human summary: ``FILE: verdict (confidence) - details``.
+
+        Control characters in it (the file name, the label's fields, a signer's name, a reason quoting
+        them: all chosen by whoever made the file) are escaped by :func:`printable`, so each file gives
+        exactly one line and no terminal escape sequence.
+        """
+        return printable(self._summary())
+
+    def text_lines(self) -> list[str]:
+        """What ``aigc verify`` prints for this file without ``--json``.
+
+        Returns
+        -------
+        list of str
+            The :meth:`summary` line, then one indented ``problem:`` line per metadata problem and one
+            ``warning:`` line per warning, each passed through :func:`printable` (a warning may quote a
+            field or a C2PA assertion): never more lines than these.
+        """
+        lines = [self.summary()]
+        if self.metadata is not None:
+            lines += [printable(f"  problem: {problem}") for problem in self.metadata.problems]
+        lines += [printable(f"  warning: {warning}") for warning in self.warnings]
+        return lines
+
+    def _summary(self) -> str:
         if self.errors:
             return f"{self.file}: error - {self.errors[0]}"
         parts = [f"{self.file}: {self.verdict}" + (f" ({self.confidence})" if self.confidence else "")]
@@ -167,3 +206,63 @@ def _visible_words(vis: dict[str, Any]) -> str:
         if text not in seen:
             seen.append(text)
     return " + ".join(seen)
+
+
+# What the human line escapes: C0 and C1 controls and DEL (line breaks, terminal escape sequences), the
+# Unicode line and paragraph separators, lone surrogates (undecodable bytes of a file name), and the bidi
+# embedding, override and isolate controls, which reorder the rest of the line on screen (a name could
+# make a verdict read backwards). Other Unicode, Chinese text included, is printed as it is.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# What JSON output escapes beyond json.dumps: lone surrogates (invalid UTF-8 otherwise) and the
+# characters some line splitters break on that json.dumps(ensure_ascii=False) leaves raw.
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    if char in _NAMED:
+        return _NAMED[char]
+    if 0xDC80 <= code <= 0xDCFF:  # os.fsdecode's stand-in for an undecodable byte: show that byte
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print as part of one line: control characters escaped as in Python's ``repr``.
+
+    Parameters
+    ----------
+    text : str
+        A line that may hold strings from a file under examination (its name, its label's fields).
+
+    Returns
+    -------
+    str
+        ``text`` with line breaks, C0/C1 controls and DEL as ``\\n``, ``\\r``, ``\\t``, ``\\x1b``...,
+        U+2028/U+2029 and the bidi embedding/override/isolate controls as ``\\u2028``..., and a file
+        name's undecodable byte (a lone surrogate from ``os.fsdecode``) as ``\\xe9``; everything else,
+        backslashes and Chinese text included, unchanged. For people: the JSON report is the exact form.
+    """
+    return _UNPRINTABLE.sub(_escape, text)
+
+
+def json_line(obj: Any) -> str:
+    """``obj`` as one line of JSON that encodes to valid UTF-8 (see :meth:`Report.to_json`).
+
+    Parameters
+    ----------
+    obj : Any
+        JSON-ready data (``Report.to_dict()``, a batch journal record, a label result).
+
+    Returns
+    -------
+    str
+        Compact JSON with text as itself, except lone surrogates (a file name's undecodable bytes),
+        C1 controls, DEL and U+2028/U+2029, which are ``\\uXXXX`` escapes; ``json.loads`` returns the
+        same ``str``, so ``os.fsencode`` of a name gives its bytes back.
+    """
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    # These characters occur only inside JSON strings, where an escape stands for the same character.
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

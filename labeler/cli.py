@@ -4,9 +4,10 @@ Exit codes (stable, for scripts):
 
 * 0 - success (``verify``: every file was read, whatever its verdict);
 * 1 - an unexpected internal error (a bug: please report it);
-* 2 - bad input or usage (``verify``: at least one file could not be read).
+* 2 - bad input or usage (``verify``: at least one file could not be read);
+* 130 - interrupted (Ctrl-C, or SIGTERM from a scheduler).
 
-Errors are one line on stderr: ``aigc: error: FILE: reason``.
+Errors are one line on stderr: ``aigc: error: FILE: reason``, usage errors ``aigc: error: reason``.
 """
 
 from __future__ import annotations
@@ -32,8 +33,17 @@ EXIT_BAD_INPUT = 2
 
 
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
-    click.echo(f"aigc: error: {message}", err=True)
+    click.echo(f"aigc: error: {_one_line(message)}", err=True)
     sys.exit(code)
+
+
+def _one_line(text: str) -> str:
+    """``text`` with its control characters escaped (a file name with a newline in an error message)."""
+    try:
+        from detectors.report import printable
+    except Exception:  # noqa: BLE001 - the error being reported may be this import's own
+        return " ".join(text.splitlines())
+    return printable(text)
 
 
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -293,7 +303,9 @@ def _read_key(key_file: str | None) -> bytes | None:
 
 
 @cli.command("verify")
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=str))
+# readable=False: click would stop the whole run at the first unreadable file, before any result; each
+# file's own report says why it could not be read (README: a list of files is never cut short).
+@click.argument("files", nargs=-1, required=True, type=click.Path(readable=False, path_type=str))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file (JSON Lines).")
 @click.option("--key-file", type=click.Path(dir_okay=False, path_type=str),
               help="Watermark key: also look for our invisible watermark (images).")
@@ -309,6 +321,7 @@ def verify_cmd(
     """Read and judge the labels of FILES: confirmed, possible, suspected or none."""
     from detectors import verify
     from detectors.c2pa import load_trust_anchors
+    from detectors.report import Report
 
     try:
         key = _read_key(key_file)
@@ -318,20 +331,16 @@ def verify_cmd(
         _fail(str(exc))
     unreadable = 0
     for path in files:
-        # "quick" (not its layer tuple) makes the image watermark a read at the geometry as given.
-        report = verify(path, key=key, trust_anchors=list(anchor_files) or None,
-                        layers="quick" if quick else layers, manifest_store=manifest_store)
+        if not path:  # an unset shell variable: Path("") is ".", which would be reported as a folder
+            report = Report(file=path, errors=["empty file name"])
+        else:
+            # "quick" (not its layer tuple) makes the image watermark a read at the geometry as given.
+            report = verify(path, key=key, trust_anchors=list(anchor_files) or None,
+                            layers="quick" if quick else layers, manifest_store=manifest_store)
         if not report.ok:
             unreadable += 1
-        if as_json:
-            click.echo(report.to_json())
-        else:
-            click.echo(report.summary())
-            if report.metadata is not None:
-                for problem in report.metadata.problems:
-                    click.echo(f"  problem: {problem}")
-            for warning in report.warnings:
-                click.echo(f"  warning: {warning}")
+        # Both forms escape what the file controls (its name, its label): one report, one line each.
+        click.echo(report.to_json() if as_json else "\n".join(report.text_lines()))
     sys.exit(EXIT_BAD_INPUT if unreadable else EXIT_OK)
 
 
@@ -424,13 +433,23 @@ def _run_batch(task, journal: str | None, opts: dict) -> None:
     except LabelerError as exc:
         _fail(str(exc))
     if summary.other_options:
-        click.echo(f"aigc: warning: {summary.journal}: {summary.other_options} journaled file(s) were done "
-                   "with other options; they were done again with these (outputs that exist need "
-                   "--overwrite)", err=True)
+        words = _other_options_words(task.kind, summary.other_options)
+        click.echo(f"aigc: warning: {summary.journal}: {words}", err=True)
     click.echo(summary.line(), err=True)
     if summary.interrupted:
         sys.exit(130)
     sys.exit(EXIT_BAD_INPUT if summary.errors else EXIT_OK)
+
+
+def _other_options_words(kind: str, count: int) -> str:
+    """The warning for journaled files a run with other options did, which this run did again."""
+    if kind == "verify":
+        # No outputs to overwrite: the report (the journal) gets a second line for each such file.
+        return (f"{count} file(s) in the report were verified with other options; they were verified "
+                "again with these options, and the report now holds both results for them (the later "
+                "line is the current one)")
+    return (f"{count} journaled file(s) were done with other options; they were done again with these "
+            "(outputs that exist need --overwrite)")
 
 
 @batch_group.command("label")
@@ -601,10 +620,31 @@ def doctor_cmd(as_json: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after ``aigc``; default ``sys.argv[1:]``.
+
+    Notes
+    -----
+    Exits with the codes in the module docstring. Usage errors (a bad option or argument, a missing
+    one, an unknown command) are one line on stderr, ``aigc: error: REASON``, exit 2; ``--help`` and a
+    bare ``aigc`` or ``aigc batch`` print the help as usual.
+    """
     try:
-        cli.main(args=list(argv) if argv is not None else None, prog_name="aigc", standalone_mode=True)
-    except KeyboardInterrupt:
+        # Not click's standalone mode: it prints a usage error as a four-line block (usage, a --help
+        # hint, a blank line, the error); here it becomes the documented one line. click still quiets a
+        # closed stdout (`aigc verify ... | head -1`) itself, in either mode (exit 1, no message).
+        code = cli.main(args=list(argv) if argv is not None else None, prog_name="aigc",
+                        standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:  # `aigc` alone: the help is the answer
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:  # UsageError and BadParameter included
+        _fail(exc.format_message(), exc.exit_code)
+    except (KeyboardInterrupt, click.exceptions.Abort):  # click turns a Ctrl-C in a command into Abort
         click.echo("aigc: interrupted", err=True)
         sys.exit(130)
     except LabelerError as exc:
@@ -618,6 +658,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         # handlers (pool threads, temp-dir cleanup) and print a traceback instead of our last line.
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A command that returns normally gives None; --help, --version and ctx.exit() give their code.
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
 if __name__ == "__main__":

@@ -119,10 +119,11 @@ class Journal:
         self.unsynced = 0
 
     def write(self, record: dict[str, Any]) -> None:
-        try:
-            data = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        except UnicodeEncodeError:  # undecodable file names (surrogate escapes): ASCII-escaped JSON
-            data = json.dumps(record, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+        from detectors.report import json_line  # here: a label batch need not load the detectors
+
+        # The same encoding as `aigc verify --json` (one report, one form): an undecodable byte of a file
+        # name as a \udcXX escape, valid UTF-8 that json.loads and os.fsencode turn back into the name.
+        data = json_line(record).encode("utf-8")
         self.handle.write(data + b"\n")
         self.handle.flush()
         self.unsynced += 1
