@@ -15,10 +15,12 @@ The entry point is :func:`verify`; it takes a path, an encoded file in memory or
 from __future__ import annotations
 
 import io
+import mmap
 import os
+import stat
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
@@ -26,10 +28,10 @@ from detectors.arguments import key_argument, trust_anchor_files
 from detectors.c2pa import read_c2pa
 from detectors.metadata import MetadataLayer, judge_metadata
 from detectors.report import SCHEMA, Report
-from detectors.verdict import CONFIDENCES, VERDICTS, Decision, cross_check, decide
+from detectors.verdict import CONFIDENCES, METADATA_UNREADABLE, VERDICTS, Decision, cross_check, decide
 from labeler.errors import InvalidArgument, LabelerError
 from labeler.formats import EXTENSIONS, format_info, medium, sniff_bytes, sniff_file
-from labeler.metadata import carrier_module, read_labels
+from labeler.metadata import FoundLabel, carrier_module, read_labels
 
 if TYPE_CHECKING:
     import numpy as np
@@ -77,7 +79,8 @@ def verify(
         Watermark key; without it the watermark layer is not examined (``layers.watermark`` absent).
     trust_anchors : list of str, or one path, optional
         PEM files of trusted C2PA roots; a manifest whose chain ends in one is ``Trusted``. The C2PA
-        layer is always read (not for arrays), offline (no remote manifests, no OCSP).
+        layer is always read, offline (no remote manifests, no OCSP); not for arrays, nor for the types
+        C2PA defines no manifest for (Ogg, Matroska, WebM, FLV: ``examined`` leaves ``c2pa`` out).
     visible : bool
         Look for our explicit label: the visible "AI生成"-style mark in images and video, the audio cue
         and voice prompt (``layers.visible``). False is the same as leaving ``visible`` out of ``layers``.
@@ -89,12 +92,13 @@ def verify(
         re-encoded file; that is expected, see :mod:`detectors.recovery`). Needs ``key``.
     layers : str or sequence of str, optional
         Which layers to examine: names from :data:`VERIFY_LAYERS` (``"metadata,c2pa"`` or a sequence),
-        or ``"quick"`` for :data:`QUICK_LAYERS` (metadata, C2PA and, with ``key``, the watermark: no
-        visible search; the image watermark is then read at its geometry as given, no rescale or
-        rotation search, and the layer's ``note`` says so when nothing was found). Default: all.
-        ``report.examined`` lists the layers examined, so a layer left
-        out reads as "not examined", never as "absent"; the verdict rules are unchanged for those
-        examined (a metadata layer not examined counts as no label, as for a pixel array).
+        or ``"quick"`` (or ``["quick"]``) for :data:`QUICK_LAYERS` (metadata, C2PA and, with ``key``, the
+        watermark: no visible search; the image watermark is then read at its geometry as given, no
+        rescale or rotation search, and the layer's ``note`` says so when nothing was found). Default:
+        all. ``report.examined`` lists the layers examined, so a layer left out reads as "not examined",
+        never as "absent" (nor do the reasons and warnings call it absent); the verdict rules are
+        unchanged for those examined (a metadata layer not examined counts as no label, as for a pixel
+        array).
 
     Returns
     -------
@@ -112,19 +116,25 @@ def verify(
 
     Notes
     -----
-    Never raises for bad input: problems reading it are in ``report.errors`` (and ``report.verdict``
-    is then ``None``). Thread-safe: keeps no state between calls, so a web server may call it from many
-    threads at once. Images and WAV, FLAC, MP3 and Ogg in memory (:data:`IN_MEMORY_FORMATS`) are read
-    entirely from memory: the carriers, the pixels or samples (MP3 through ffmpeg's standard input)
-    and C2PA (c2pa-python's stream API); no temporary file. M4A and video need a seekable file for
-    ffmpeg, so their bytes are also written to a private temporary folder (prefix
-    :data:`TEMP_PREFIX`) that is removed before this function returns.
+    Never raises for bad input: problems reading it are in ``report.errors`` (and ``report.verdict`` is
+    then ``None``). Metadata carriers that cannot be parsed (a malformed XMP packet, a chunk that fails
+    its CRC, a truncated container) are the metadata layer's problem: the other layers still run, and
+    only when none of them can read anything either is the file unreadable. A layer asked for that could
+    not be examined gets a line in ``report.warnings`` (:func:`unexamined_warnings`). Thread-safe: keeps
+    no state between calls, so a web server may call it from many threads at once. Images and WAV, FLAC,
+    MP3 and Ogg in memory (:data:`IN_MEMORY_FORMATS`) are read entirely from memory: the carriers, the
+    pixels or samples (MP3 through ffmpeg's standard input) and C2PA (c2pa-python's stream API); no
+    temporary file. M4A, video, AVIF and HEIC are read from a file (ffmpeg needs a seekable one), so their
+    bytes are also written to a private temporary folder (prefix :data:`TEMP_PREFIX`) that is removed
+    before this function returns; every layer, the pixel layers included, reads that file as it would
+    the path.
     """
     key = key_argument(key)
     anchors = trust_anchor_files(trust_anchors)
     wanted = tuple(n for n in parse_verify_layers(layers) if visible or n != "visible")
-    # ``layers="quick"`` is triage: the watermark is read at the geometry as given only (no lattice search)
-    quick = isinstance(layers, str) and layers.strip() == "quick"
+    # ``layers="quick"`` (or ``["quick"]``) is triage: the watermark is read at the geometry as given only
+    # (no lattice search)
+    quick = layers is not None and _layer_names(layers) == ["quick"]
     if key is None and layers is not None and not quick and "watermark" in wanted:
         raise InvalidArgument("the watermark layer needs a key")
     if manifest_store is not None and (key is None or "watermark" not in wanted):
@@ -171,7 +181,7 @@ def parse_verify_layers(spec: str | Sequence[str] | None) -> tuple[str, ...]:
     """
     if spec is None:
         return VERIFY_LAYERS
-    names = [n.strip() for n in (spec.split(",") if isinstance(spec, str) else spec) if n.strip()]
+    names = _layer_names(spec)
     if names == ["quick"]:
         return QUICK_LAYERS
     if not names:
@@ -183,15 +193,28 @@ def parse_verify_layers(spec: str | Sequence[str] | None) -> tuple[str, ...]:
     return tuple(n for n in VERIFY_LAYERS if n in names)
 
 
+def _layer_names(spec: str | Sequence[str]) -> list[str]:
+    """The names of a ``layers`` argument, stripped, empty ones dropped (one parse for the layers and
+    for the ``quick`` flag, so ``"quick"`` and ``["quick"]`` mean the same)."""
+    items = spec.split(",") if isinstance(spec, str) else spec
+    try:
+        items = list(items)
+    except TypeError:
+        raise InvalidArgument(f"layers must be a str or a sequence of str, not {type(spec).__name__}"
+                              ) from None
+    for item in items:
+        if not isinstance(item, str):
+            raise InvalidArgument(f"layers must name layers as str, not {type(item).__name__} ({item!r})")
+    return [n.strip() for n in items if n.strip()]
+
+
 def _verify_path(path: str | os.PathLike[str], opts: VerifyOptions) -> Report:
     report = Report(file=os.fspath(path))
     p = Path(path)
     try:
-        if p.is_dir():
-            raise LabelerError("is a folder, not a file")
-        report.size = p.stat().st_size
-        # Without the metadata layer only the format is needed (no carrier parsing).
-        fmt, found = read_labels(p) if "metadata" in opts.layers else (sniff_file(p), [])
+        report.size = _regular_file(path)
+        fmt = sniff_file(p)
+        found, damage = _read_carriers(lambda: read_labels(p, fmt)[1], opts)
     except Exception as exc:  # noqa: BLE001 - reported, see _read_error
         report.errors.append(_read_error(exc))
         return report
@@ -199,8 +222,42 @@ def _verify_path(path: str | os.PathLike[str], opts: VerifyOptions) -> Report:
     if ext and ext not in EXTENSIONS.get(fmt, ()):
         report.warnings.append(f"extension {ext} does not match the content ({fmt})")
     pixels = _Pixels(p, fmt) if medium(fmt) == "image" else None
-    _judge(report, fmt, found, pixels, p, opts)
+    _judge(report, fmt, found, pixels, p, opts, damage)
     return report
+
+
+def _regular_file(path: str | os.PathLike[str]) -> int:
+    """The size of the regular file at ``path``; a one-line ``LabelerError`` for anything else.
+
+    A FIFO would block the first read forever (and a device may never end), so only regular files
+    (or links to one) are opened; ``""`` is ``Path(".")``, the current folder, so it is named here.
+    """
+    if os.fspath(path) in ("", b""):
+        raise LabelerError("empty file name")
+    mode = os.stat(path).st_mode  # follows links: a link to a regular file is read
+    if stat.S_ISDIR(mode):
+        raise LabelerError("is a folder, not a file")
+    if not stat.S_ISREG(mode):
+        kind = ("FIFO" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode)
+                else "character device" if stat.S_ISCHR(mode) else "block device" if stat.S_ISBLK(mode)
+                else "special file")
+        raise LabelerError(f"not a regular file ({kind})")
+    return os.stat(path).st_size
+
+
+def _read_carriers(read: Any, opts: VerifyOptions) -> tuple[list[FoundLabel], str | None]:
+    """``(labels found, None)``, or ``([], why)`` when a carrier is damaged or unsafe to parse.
+
+    One bad byte in an XMP packet or a text chunk's CRC is the metadata layer's problem, not the file's:
+    the pixels, the samples and a C2PA manifest may still be intact, so the other layers still run
+    (:func:`_judge`). ``OSError`` (the file cannot be opened) and parser bugs still end the report.
+    """
+    if "metadata" not in opts.layers:
+        return [], None  # only the format is needed: no carrier parsing
+    try:
+        return read(), None
+    except LabelerError as exc:  # CorruptFile, UnsafeInput
+        return [], str(exc)
 
 
 def _verify_bytes(data: bytes, opts: VerifyOptions) -> Report:
@@ -208,16 +265,20 @@ def _verify_bytes(data: bytes, opts: VerifyOptions) -> Report:
     try:
         # The whole buffer: sniff looks past an ID3 tag (FLAC behind ID3) and into an MP4's or WebM's tracks.
         fmt = sniff_bytes(data)
-        found = carrier_module(fmt).read(io.BytesIO(data)) if "metadata" in opts.layers else []
+        found, damage = _read_carriers(lambda: carrier_module(fmt).read(io.BytesIO(data)), opts)
         if fmt in IN_MEMORY_FORMATS:
             # Every reader takes memory here: the carriers, the pixels or samples, C2PA's stream API.
-            _judge(report, fmt, found, _Pixels(data, fmt) if medium(fmt) == "image" else None, data, opts)
+            pixels = _Pixels(data, fmt) if medium(fmt) == "image" else None
+            _judge(report, fmt, found, pixels, data, opts, damage)
             return report
         with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as folder:
             # Only for the readers that need a path; private (mode 0700 folder), removed on any exit.
             spilled = Path(folder) / f"input{EXTENSIONS[fmt][0]}"
             spilled.write_bytes(data)
-            _judge(report, fmt, found, None, spilled, opts)
+            # An AVIF or HEIC is decoded from the spilled file as from a path: the pixel layers must
+            # see it, or both would be dropped without a word.
+            pixels = _Pixels(spilled, fmt) if medium(fmt) == "image" else None
+            _judge(report, fmt, found, pixels, spilled, opts, damage)
     except Exception as exc:  # noqa: BLE001 - reported, see _read_error
         report.errors.append(_read_error(exc))
     return report
@@ -243,7 +304,14 @@ def _verify_array(array: Any, opts: VerifyOptions) -> Report:
     if opts.visible:
         report.examined.append("visible")
         report.visible = _guarded(report, "visible", visible_layer, source)
+    # No container: the metadata label and the manifest are absent by construction (not "not examined"),
+    # so the reasons may say so (docs/verdicts.md rows 17, 28, 32).
     _conclude(report, decide(empty, report.watermark, None, report.visible))
+    # the same "could not be examined" lines as for the encoded picture (e.g. an image under 128 px)
+    report.warnings.extend(unexamined_warnings(report))
+    if not report.examined:
+        report.warnings.append("none of the layers asked for could be examined: a pixel array has no "
+                               "metadata or C2PA manifest")
     return report
 
 
@@ -260,20 +328,26 @@ def _array_problem(pixels: Any) -> str | None:
 
 
 def _judge(report: Report, fmt: str, found: list[Any], pixels: _Pixels | None, path: Path | bytes,
-           opts: VerifyOptions) -> None:
+           opts: VerifyOptions, damage: str | None = None) -> None:
     """The layers of a container file that ``opts.layers`` asks for, then the verdict.
 
     ``path`` is the file for the readers that need one (ffmpeg, the audio readers), or the encoded
-    image itself when every reader takes memory.
+    image itself when every reader takes memory. ``damage`` is why the metadata carriers could not be
+    read (:func:`_read_carriers`): the metadata layer then says so and the other layers still run; if
+    none of them can read anything either, the file is unreadable (``errors``, verdict None).
     """
     report.format, report.medium = fmt, medium(fmt)
     # A layer not examined is judged as the verdict judges a missing one; the report leaves it out and
     # ``examined`` says it was not looked at.
-    metadata = judge_metadata(found) if "metadata" in opts.layers else MetadataLayer()
+    metadata = MetadataLayer()
     if "metadata" in opts.layers:
+        metadata = judge_metadata(found) if damage is None else _unreadable_metadata(damage, path)
         report.metadata = metadata
         report.examined.append("metadata")
-    if "c2pa" in opts.layers:
+    # C2PA defines no manifest for Ogg, Matroska, WebM or FLV (c2pa-rs reads none): there is nothing to
+    # look at, as for the visible layer on a medium it does not cover, so the layer is not examined.
+    c2pa_wanted = "c2pa" in opts.layers and format_info(fmt).c2pa
+    if c2pa_wanted:
         report.examined.append("c2pa")
     samples = _Samples(path) if report.medium == "audio" else None
     video = _VideoProbe(path) if report.medium == "video" and isinstance(path, Path) else None
@@ -302,7 +376,7 @@ def _judge(report: Report, fmt: str, found: list[Any], pixels: _Pixels | None, p
         report.visible = _guarded(report, "visible", audio_visible_layer, samples)
     anchors = list(opts.trust_anchors) or None
     mime = format_info(fmt).mime
-    if "c2pa" in opts.layers:
+    if c2pa_wanted:
         c2pa_layer = _guarded(report, "c2pa", read_c2pa, path, trust_anchors=anchors, mime=mime)
         report.c2pa = c2pa_layer.to_dict() if c2pa_layer is not None else None
     if report.c2pa is not None and report.c2pa["present"]:
@@ -310,19 +384,84 @@ def _judge(report: Report, fmt: str, found: list[Any], pixels: _Pixels | None, p
     if opts.manifest_store and report.watermark and report.watermark.get("present") and not (
             report.c2pa and report.c2pa["present"] and report.c2pa["state"] in ("Trusted", "Valid")):
         _recover(report, opts.manifest_store, path, mime, anchors)
-    _conclude(report, decide(metadata, report.watermark, report.c2pa, report.visible))
+    if damage is not None and not _read_anything(report):
+        # The carriers broke and nothing else in the file could be read either: unreadable, not unlabeled.
+        _unreadable(report, damage)
+        return
+    # A manifest in a type C2PA defines none for is absent by design, not merely not looked at.
+    judged = [*report.examined, *(["c2pa"] if "c2pa" in opts.layers and not c2pa_wanted else [])]
+    _conclude(report, decide(metadata, report.watermark, report.c2pa, report.visible, examined=judged))
     report.warnings.extend(unexamined_warnings(report))
     if pixels is not None and pixels.salvaged:
-        report.warnings.append(f"{pixels.salvaged}: the pixel layers read the part of the picture that is "
-                               "there (the rest decoded as grey)")
+        report.warnings.append(f"{pixels.salvaged}: {pixels.salvage_note}")
+    if not report.examined and "c2pa" in opts.layers:
+        # e.g. ``layers="c2pa"`` on an Ogg file: a bare "none" would read as "looked and found nothing"
+        report.warnings.append(f"none of the layers asked for could be examined: C2PA defines no manifest "
+                               f"for {fmt} files")
+
+
+#: Bytes that only an AIGC label holds: an Appendix E field name (as text, and as UTF-16 for ID3 and
+#: EXIF text) and the TC260 XMP namespace. Found in a file whose carriers could not be parsed, they make
+#: its metadata "AIGC metadata whose value is not readable" (docs/verdicts.md rule 4), not "no label".
+_LABEL_TEXT = (b"ContentProducer", "ContentProducer".encode("utf-16-le"),
+               "ContentProducer".encode("utf-16-be"), b"tc260.org.cn/ns/AIGC")
+
+
+def _unreadable_metadata(reason: str, content: Path | bytes) -> MetadataLayer:
+    """The metadata layer of a file whose carriers could not be parsed: the reason as its problem, and
+    ``present`` when label text shows in the raw bytes (a damaged label is still evidence, never "no
+    label"); ``fields`` None, so no rule takes a value from it."""
+    return MetadataLayer(present=_holds_label_text(content), problems=[METADATA_UNREADABLE + reason])
+
+
+def _holds_label_text(content: Path | bytes) -> bool:
+    if isinstance(content, bytes):
+        return any(marker in content for marker in _LABEL_TEXT)
+    try:
+        # mapped, not read: the file may be a long video
+        with open(content, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            return any(view.find(marker) >= 0 for marker in _LABEL_TEXT)
+    except (OSError, ValueError):  # an empty file cannot be mapped (and holds nothing)
+        return False
+
+
+def _read_anything(report: Report) -> bool:
+    """Some layer other than the metadata read the file: decoded pixels or samples (the watermark was
+    checked, the visible search ran), or found a C2PA manifest."""
+    wm, vis, cp = report.watermark, report.visible, report.c2pa
+    return bool((wm is not None and wm.get("checked"))
+                or (vis is not None and (vis.get("present") or not vis.get("note")))
+                or (cp is not None and cp.get("present")))
+
+
+def _unreadable(report: Report, reason: str) -> None:
+    """Make ``report`` the report of a file that could not be read (as if reading had failed at once)."""
+    blank = Report(file=report.file, size=report.size)
+    for item in fields(Report):
+        setattr(report, item.name, getattr(blank, item.name))
+    report.errors.append(reason)
 
 
 def unexamined_warnings(report: Report) -> list[str]:
-    """One warning per pixel / sample layer that was asked for but could not be examined (damaged or
-    unreadable pixels or samples, a file too large to decode, a decoder that failed), with the reason:
-    such a layer is judged as absent by the verdict, and "could not look" must not read as "looked and
-    found nothing". A mark found is never warned about; neither is the ``--quick`` note."""
+    """One warning per layer that was asked for but could not be examined, with the reason: metadata
+    carriers that could not be parsed, a C2PA reader that could not parse the file, damaged or unreadable
+    pixels or samples, audio too short to read, a file too large to decode, a decoder that failed. Such
+    a layer is judged as absent by the verdict (a damaged carrier that shows label text as AIGC metadata
+    whose value is not readable), and "could not look" must not read as "looked and found nothing". A
+    mark found is never warned about; neither is the ``--quick`` note."""
     out = []
+    md = report.metadata
+    unread = next((p for p in md.problems if p.startswith(METADATA_UNREADABLE)), None) if md else None
+    if md is not None and unread is not None:
+        judged = ("; the file holds AIGC label text, judged as AIGC metadata whose value is not readable"
+                  if md.present else "")
+        out.append(f"the metadata layer could not be examined: {unread[len(METADATA_UNREADABLE):]}{judged}")
+    cp = report.c2pa
+    if cp is not None and not cp.get("present") and cp.get("error"):
+        # c2pa-rs could not parse the file (a WAV cut short, an unsupported variant): no manifest seen is
+        # not no manifest there. ("C2PA: " is the layer's own prefix; the line names the layer already.)
+        error = str(cp["error"])
+        out.append(f"the c2pa layer could not be examined: {error.removeprefix('C2PA: ')}")
     wm = report.watermark
     if wm is not None and not wm.get("checked", True) and wm.get("note") not in (None, QUICK_WATERMARK_NOTE):
         out.append(f"the watermark layer could not be examined: {wm['note']}")
@@ -390,8 +529,10 @@ class _Pixels:
         #: EXIF Orientation of the file (1..8; 1 when untagged or not known): the visible mark is
         #: looked for as a viewer shows the picture (:func:`labeler.media.image.to_display`).
         self.orientation = 1
-        #: The decoding error of a JPEG whose pixels were read as far as its data goes, else None.
+        #: The damage of a picture whose pixels were read anyway (a JPEG as far as its data goes, a PNG
+        #: without an ancillary chunk that fails its CRC), else None; ``salvage_note`` says how.
         self.salvaged: str | None = None
+        self.salvage_note = ""
 
     @classmethod
     def of(cls, pixels: Any) -> _Pixels:
@@ -414,9 +555,39 @@ class _Pixels:
                 try:
                     self._pixels = read_truncated_jpeg_luma(self.source)
                     self.salvaged, self.error = self.error, None
+                    self.salvage_note = ("the pixel layers read the part of the picture that is there (the "
+                                         "rest decoded as grey)")
                 except LabelerError:
                     pass
+            if self.error is not None and self.fmt == "png":
+                self._salvage_png()
         return self._pixels
+
+    def _salvage_png(self) -> None:
+        """Decode a PNG without its ancillary chunks that fail their CRC (a damaged text or XMP chunk).
+
+        Pillow refuses the whole file for one bad checksum in a chunk that holds no pixels; libpng (what
+        browsers and viewers use) drops such a chunk with a warning and shows the picture. The pixels
+        then carry their watermark and visible mark as before; a bad checksum in a pixel chunk is not
+        salvaged.
+        """
+        from labeler.media.image import read_luma_image
+
+        try:
+            data = self.source if isinstance(self.source, bytes) else Path(self.source).read_bytes()
+        except OSError:
+            return
+        fixed = _png_without_bad_ancillary_chunks(data)
+        if fixed is None:
+            return
+        try:
+            image = read_luma_image(fixed[0], fmt="png")
+        except LabelerError:
+            return
+        self._pixels, self.orientation = image.pixels, image.orientation
+        self.salvaged, self.error = fixed[1], None
+        self.salvage_note = ("the pixel layers read the picture without that chunk (it holds no pixels; PNG "
+                             "decoders drop such a chunk)")
 
     def half(self) -> Any:
         """A JPEG's luma decoded at half size (:func:`labeler.media.image.read_luma_half`, an
@@ -430,6 +601,34 @@ class _Pixels:
             return read_luma_half(self.source, fmt=self.fmt)
         except LabelerError:
             return None  # the full decode (get) says why, or reads what a truncated JPEG holds
+
+
+def _png_without_bad_ancillary_chunks(data: bytes) -> tuple[bytes, str] | None:
+    """``(data without the ancillary chunks whose CRC fails, what the first one was)``; None when no
+    chunk is dropped: every CRC matches, a critical chunk (pixels, palette, header) fails its CRC, or
+    the chunk structure itself is broken (a truncated file)."""
+    import zlib
+
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return None
+    out, pos, first = [data[:8]], 8, None
+    while pos + 12 <= len(data):
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        end = pos + 12 + length
+        if end > len(data):
+            return None
+        kind = data[pos + 4:pos + 8]
+        if zlib.crc32(data[pos + 4:end - 4]) != int.from_bytes(data[end - 4:end], "big"):
+            if not kind[0] & 0x20:  # critical: its bytes are the picture's own
+                return None
+            first = first or (f"damaged png file: {kind.decode('latin-1')!r} chunk at offset {pos} fails its "
+                              "crc check")
+        else:
+            out.append(data[pos:end])
+        pos = end
+        if kind == b"IEND":
+            break
+    return (b"".join(out), first) if first is not None else None
 
 
 def visible_layer(pixels: _Pixels) -> dict[str, Any]:
@@ -534,7 +733,11 @@ def watermark_layer(pixels: _Pixels | None, what: str, key: bytes, metadata: Met
         layer["note"] = str(exc)
         return layer
     layer.update(result.to_dict())
-    layer["checked"] = True
+    # A result that only says why nothing could be decided (audio too short, no frame readable) did not
+    # look: ``checked`` false, no p-value, and unexamined_warnings() says so.
+    layer["checked"] = getattr(result, "decided", True)
+    if not layer["checked"]:
+        layer["p_value"] = None
     if getattr(result, "reason", None):
         layer["note"] = result.reason
     elif not result.found and result.p_value is not None and result.p_value <= result.threshold:

@@ -22,19 +22,23 @@ one, ``low`` for none (only weak evidence).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from detectors.metadata import MetadataLayer
 from labeler.record import LABEL_MEANINGS
 
-__all__ = ["VERDICTS", "CONFIDENCES", "Decision", "decide", "cross_check"]
+__all__ = ["VERDICTS", "CONFIDENCES", "Decision", "decide", "cross_check", "METADATA_UNREADABLE"]
 
 VERDICTS = ("confirmed", "possible", "suspected", "none")
 #: The confidence vocabulary, strongest first; a report's ``confidence`` is one of these or None.
 CONFIDENCES = ("high", "medium", "low")
 _BY_LABEL = {"1": "confirmed", "2": "possible", "3": "suspected"}
 _INTACT = ("Trusted", "Valid")
+#: How ``layers.metadata.problems`` starts when the carriers could not be read (a damaged or hostile
+#: container: :func:`detectors.verify` goes on with the other layers).
+METADATA_UNREADABLE = "the metadata could not be read: "
 
 
 @dataclass(frozen=True)
@@ -76,9 +80,17 @@ class _Facts:
     c2pa_intact: bool  # Trusted or Valid
     c2pa_label: str | None  # Label (1/2/3) of the manifest's AIGC assertion
     copies_conflict: bool
+    #: Why an absent metadata label says nothing about the file ("metadata not examined", "the metadata
+    #: could not be read"); None when the metadata was read and holds no label.
+    md_gap: str | None = None
+    #: "C2PA not examined" when the C2PA layer was not looked at, else None.
+    c2pa_gap: str | None = None
+    #: The watermark layer as examined (found or not), for the soft binding's key check.
+    wm_read: dict[str, Any] | None = None
 
 
-def _facts(metadata: MetadataLayer, watermark: dict[str, Any] | None, c2pa: dict[str, Any] | None) -> _Facts:
+def _facts(metadata: MetadataLayer, watermark: dict[str, Any] | None, c2pa: dict[str, Any] | None,
+           examined: Sequence[str] | None = None) -> _Facts:
     label = metadata.label_value if metadata.present else None
     wm = watermark if watermark and watermark.get("present") else None
     cp = c2pa if c2pa and c2pa.get("present") else None
@@ -89,6 +101,11 @@ def _facts(metadata: MetadataLayer, watermark: dict[str, Any] | None, c2pa: dict
     conflict = any(
         c.get("fields") is not None and c.get("fields") != metadata.fields for c in metadata.copies
     ) if metadata.fields else False
+    md_gap = None
+    if examined is not None and "metadata" not in examined:
+        md_gap = "metadata not examined"
+    elif not metadata.present and any(p.startswith(METADATA_UNREADABLE) for p in metadata.problems):
+        md_gap = "the metadata could not be read"
     return _Facts(
         label=label if label in _BY_LABEL else None,
         wm=wm,
@@ -99,6 +116,9 @@ def _facts(metadata: MetadataLayer, watermark: dict[str, Any] | None, c2pa: dict
         c2pa_intact=bool(cp) and cp.get("state") in _INTACT,
         c2pa_label=c2pa_label,
         copies_conflict=conflict,
+        md_gap=md_gap,
+        c2pa_gap="C2PA not examined" if examined is not None and "c2pa" not in examined else None,
+        wm_read=watermark,
     )
 
 
@@ -107,6 +127,7 @@ def decide(
     watermark: dict[str, Any] | None = None,
     c2pa: dict[str, Any] | None = None,
     visible: dict[str, Any] | None = None,
+    examined: Sequence[str] | None = None,
 ) -> Decision:
     """Judge the layers read from one file.
 
@@ -122,6 +143,12 @@ def decide(
     visible : dict, optional
         ``layers.visible``: any ``kind`` (``image-text``, ``video-text``, ``audio-rhythm``,
         ``audio-voice``...).
+    examined : sequence of str, optional
+        ``report.examined``: the layers looked at (default: all). A layer left out is judged as absent
+        (the rules do not change), but no reason or warning says it is absent: "metadata not
+        examined" instead of "no metadata label". A metadata layer whose ``problems`` start with
+        :data:`METADATA_UNREADABLE` (and that holds no label) is worded the same way: "could not be
+        read", never "absent".
 
     Returns
     -------
@@ -129,7 +156,7 @@ def decide(
         Verdict, confidence, reasons and the cross-layer warnings; the rules are in
         ``docs/verdicts.md``. Never raises for odd layer contents.
     """
-    f = _facts(metadata, watermark, c2pa)
+    f = _facts(metadata, watermark, c2pa, examined)
     seen = _explicit(visible)
     verdict, primary, reasons = _first_rule(metadata, f, seen)
 
@@ -152,6 +179,9 @@ def decide(
         reasons.append(_c2pa_line(f.c2pa, ai=f.c2pa_ai))
     if seen is not None and primary != "visible":
         reasons.append(seen)
+    unchecked = _binding_for_another_key(f)
+    if unchecked:
+        reasons.append(unchecked)
 
     warnings, contradictions = _cross(metadata, f)
     if f.copies_conflict:
@@ -173,8 +203,13 @@ def _first_rule(metadata: MetadataLayer, f: _Facts, seen: str | None) -> tuple[s
         where = _wm_where(f.wm)
         if metadata.present:
             reasons = [f"{where} found; the AIGC metadata has no usable Label value"]
+        elif f.md_gap is not None:
+            # not looked at (or unreadable) is not absent: no "no metadata label", no "stripped?"
+            reasons = ["; ".join([f"{where} found", f.md_gap, *([f.c2pa_gap] if f.c2pa_gap else [])])]
         elif f.c2pa_ai:
             reasons = [f"{where} found but no metadata label"]
+        elif f.c2pa_gap is not None:
+            reasons = [f"{where} found but no metadata label (stripped?); {f.c2pa_gap}"]
         else:
             reasons = [f"watermark only: {where} found but no metadata label (stripped?)"]
     elif f.c2pa_ai:
@@ -194,7 +229,8 @@ def _first_rule(metadata: MetadataLayer, f: _Facts, seen: str | None) -> tuple[s
         reasons = [f"non-standard AI declaration ({kinds}), not a GB 45438 label"]
     elif seen is not None:
         verdict, primary = "possible", "visible"
-        reasons = [f"{seen}, but no machine-readable label"]
+        gaps = [g for g in (f.md_gap, f.c2pa_gap) if g]
+        reasons = [f"{seen}, but no machine-readable label" + (f" found ({'; '.join(gaps)})" if gaps else "")]
     else:
         verdict, primary = "none", None
         reasons = ["no AIGC label found"]
@@ -217,16 +253,18 @@ def _confidence(verdict: str, f: _Facts, contradictions: list[str]) -> str | Non
 
 
 def cross_check(
-    metadata: MetadataLayer, watermark: dict[str, Any] | None, c2pa: dict[str, Any] | None
+    metadata: MetadataLayer, watermark: dict[str, Any] | None, c2pa: dict[str, Any] | None,
+    examined: Sequence[str] | None = None,
 ) -> list[str]:
     """Findings across layers, as report warnings (never exceptions).
 
-    The same list as ``decide(...).warnings``: the watermark payload must match the label's ProduceID,
-    the C2PA AIGC assertion must carry the same seven fields as the metadata label, the C2PA soft binding
-    the same payload as the watermark in the pixels, and a manifest that declares a non-AI source must
-    not sit beside an AIGC label or our watermark.
+    The same list as ``decide(..., examined=examined).warnings``: the watermark payload must match the
+    label's ProduceID, the C2PA AIGC assertion must carry the same seven fields as the metadata label,
+    the C2PA soft binding the same payload as the watermark in the pixels (when it names the key the
+    pixels were read with), and a manifest that declares a non-AI source must not sit beside an AIGC
+    label or our watermark.
     """
-    return _cross(metadata, _facts(metadata, watermark, c2pa))[0]
+    return _cross(metadata, _facts(metadata, watermark, c2pa, examined))[0]
 
 
 def _cross(metadata: MetadataLayer, f: _Facts) -> tuple[list[str], list[str]]:
@@ -248,15 +286,16 @@ def _cross(metadata: MetadataLayer, f: _Facts) -> tuple[list[str], list[str]]:
     if fields and metadata.present and metadata.fields and fields != metadata.fields:
         differing = [k for k in metadata.fields if fields.get(k) != metadata.fields.get(k)]
         add(f"the C2PA AIGC assertion differs from the metadata label in {', '.join(differing)}")
-    if fields and not metadata.present:
+    if fields and not metadata.present and f.md_gap is None:
         # Signed without the metadata layer, or the metadata was stripped: worth a look, but the
-        # manifest says nothing the file contradicts.
+        # manifest says nothing the file contradicts. (Metadata not examined or unreadable: unknown.)
         add("the C2PA manifest carries an AIGC assertion but the file has no metadata label", False)
     binding = cp.get("soft_binding")
     if (
         binding
         and f.wm is not None
         and binding.get("payload")
+        and _same_key(binding, f.wm)
         and str(binding["payload"]).lower() != str(f.wm.get("payload")).lower()
     ):
         add("the C2PA soft binding names another watermark payload than the one in the pixels")
@@ -265,6 +304,25 @@ def _cross(metadata: MetadataLayer, f: _Facts) -> tuple[list[str], list[str]]:
     if f.c2pa_not_ai and f.wm is not None:
         add("the C2PA manifest does not declare AI generation but the pixels carry the watermark")
     return warnings, contradictions
+
+
+def _same_key(binding: dict[str, Any], wm: dict[str, Any]) -> bool:
+    """The soft binding names the key the watermark was read with. A mark of another key (or a binding
+    of another vendor's algorithm, which names no key of ours) cannot be compared: the pixels may carry
+    both marks, and this key reads only its own."""
+    bound = binding.get("key_id")
+    return bound is not None and str(bound).lower() == str(wm.get("key_id")).lower()
+
+
+def _binding_for_another_key(f: _Facts) -> str | None:
+    """The reason line for a soft binding of our watermark made with another key than the one given."""
+    binding = f.c2pa.get("soft_binding") if f.c2pa is not None else None
+    if not isinstance(binding, dict) or binding.get("key_id") is None or f.wm_read is None:
+        return None
+    if _same_key(binding, f.wm_read):
+        return None
+    return (f"the C2PA soft binding names a watermark of key {binding['key_id']}, not of the key given "
+            f"({f.wm_read.get('key_id')}): not checked")
 
 
 def _wm_where(wm: dict[str, Any]) -> str:
@@ -281,6 +339,10 @@ def _c2pa_line(cp: dict[str, Any], *, ai: bool) -> str:
 
 
 def _bad_label_line(metadata: MetadataLayer) -> str:
+    if metadata.fields is None:
+        # no copy could be parsed, or the carrier itself is damaged (METADATA_UNREADABLE)
+        where = f"in {metadata.carrier}" if metadata.carrier else "in the file"
+        return f"AIGC metadata {where} but its value is not readable (see problems)"
     label = metadata.label_value
     shown = "missing" if label is None else repr(label)
     return f"AIGC metadata in {metadata.carrier or 'metadata'} but its Label value is {shown}, not 1/2/3"

@@ -49,7 +49,8 @@ class WatermarkResult:
     zero_bit_p_value : float
         Audio only: p-value of the presence test alone (pilot correlation, no payload/CRC needed).
     reason : str or None
-        Why nothing could be decided (e.g. "too short to carry a watermark"), else None.
+        Why nothing could be decided (e.g. "too short to carry a watermark", "no frame could be read"),
+        else None. With a reason and nothing found the detector did not look: :attr:`decided` is False.
     frames_read : int
         Video only: frames decoded before the decision (detection stops at the first significant read).
     """
@@ -72,6 +73,17 @@ class WatermarkResult:
     zero_bit_p_value: float = 1.0
     reason: str | None = None
     frames_read: int = 0
+
+    @property
+    def decided(self) -> bool:
+        """The detector read the content: a mark was found, or none was with no ``reason`` against it.
+
+        False for audio too short to carry a mark, non-finite samples, a video with no readable frame:
+        ``p_value`` is then 1.0 by convention, not a measurement, and a report's ``layers.watermark``
+        gets ``checked: false`` (``detectors.watermark_layer``), so "could not look" never reads as
+        "looked and found nothing".
+        """
+        return self.found or self.reason is None
 
     def to_dict(self) -> dict[str, object]:
         """The ``layers.watermark`` report fields (``payload`` as hex)."""
