@@ -8,39 +8,108 @@ from __future__ import annotations
 import os
 from typing import Any
 
-__all__ = ["UNREAD_WATERMARK_NOTE", "unread_watermark"]
+__all__ = ["UNREAD_WATERMARK_NOTE", "UNREADABLE_OUTPUT_NOTE", "unread_watermark"]
 
 #: The warning when the watermark a label call wrote cannot be read back from its output.
 UNREAD_WATERMARK_NOTE = ("the watermark was embedded but cannot be read back from the output (this content "
                          "gives the invisible mark too little to ride on: a small picture, noise, a single "
                          "tiny frame, a held tone...); do not rely on it for this file")
+#: The start of the warning when the output itself cannot be read (the reason follows in brackets): it
+#: says nothing about the mark, so it must not blame the content.
+UNREADABLE_OUTPUT_NOTE = "the watermark could not be read back: the output could not be read"
 
 
-def unread_watermark(output: str | os.PathLike[str], result: Any, key: bytes | None) -> str | None:
-    """:data:`UNREAD_WATERMARK_NOTE` when a picture's watermark, as written, is not found in ``output``;
-    else None.
+def unread_watermark(output: str | os.PathLike[str] | bytes | bytearray | memoryview, result: Any,
+                     key: bytes | None) -> str | None:
+    """A warning when a picture's watermark, as written, is not found in ``output``; else None.
 
     Parameters
     ----------
-    output : path-like
-        The labeled file.
-    result : labeler.pipeline.LabelResult
-        What the label call returned (its ``layers["watermark"]`` and ``format``).
+    output : path-like or bytes-like
+        The labeled file: the ``dst`` of ``label(path, ..., dst=...)`` / ``label_file``, or the bytes
+        ``label(data, ...)`` returned.
+    result : labeler.pipeline.LabelResult or labeler.AIGCLabel
+        What the label call returned (its ``layers["watermark"]`` and ``format`` say whether a mark was
+        written, and which). For bytes, which return no result, the :class:`~labeler.AIGCLabel` the call
+        was given: the payload is derived from its ProduceID as the labeler does, the format is sniffed
+        from ``output``, and the mark is taken as asked for (call this only with the watermark layer).
     key : bytes or None
-        The key the mark was made with.
+        The key the mark was made with (None: nothing to check).
+
+    Returns
+    -------
+    str or None
+        None when the mark reads back (or there is nothing to check: no key, no mark written, not a
+        picture); :data:`UNREAD_WATERMARK_NOTE` when the output was read and the mark is not found in
+        it; :data:`UNREADABLE_OUTPUT_NOTE` and the reason when the output could not be read at all.
+
+    Raises
+    ------
+    labeler.errors.InvalidArgument
+        ``result`` is neither a ``LabelResult`` nor an ``AIGCLabel``, ``output`` is neither a path
+        nor bytes, or ``key`` is not bytes.
 
     The read is ``verify --quick``'s (the geometry as given; ~10-40 ms at 1080p). Pictures only: the
     image budget follows the content, and pure noise leaves the mark unreadable; the video mark has a
     uniform amplitude (read from one frame in every benchmark cell) and a video's read-back cost
     0.2-0.45 s a 1080p clip; reading a long soundtrack back would cost much more.
+
+    Examples
+    --------
+    >>> body = label(upload_bytes, rec, layers="watermark,metadata", key=key)   # bytes in, bytes out
+    >>> unread_watermark(body, rec, key)                                        # None: the mark reads back
     """
     from detectors import verify
+    from labeler.errors import InvalidArgument
     from labeler.formats import medium
+    from labeler.pipeline import LabelResult
+    from labeler.record import AIGCLabel
 
-    mark = result.layers.get("watermark")
-    if key is None or mark is None or mark.get("embedded") is False or medium(result.format) != "image":
+    if not isinstance(output, (str, os.PathLike, bytes, bytearray, memoryview)):
+        raise InvalidArgument(f"output must be the labeled file's path or bytes, not {type(output).__name__}")
+    if isinstance(result, LabelResult):
+        mark = result.layers.get("watermark")
+        if mark is None or mark.get("embedded") is False:
+            return None
+        fmt: str | None = result.format
+        payload = mark.get("payload")
+    elif isinstance(result, AIGCLabel):
+        from labeler.watermark import payload_from_produce_id
+
+        fmt, payload = None, payload_from_produce_id(result.produce_id).hex()
+    else:
+        raise InvalidArgument("result must be the LabelResult the label call returned, or for bytes the "
+                              f"AIGCLabel it was given, not {type(result).__name__}")
+    if key is None:
         return None
-    found = verify(output, key=key, layers="quick").watermark or {}
-    if found.get("present") and found.get("payload") == mark.get("payload"):
+    if fmt is None:
+        fmt = _sniff(output)
+        if fmt is None:  # the output cannot even be sniffed: verify says why, in its words
+            return _unreadable(verify(output, layers="metadata").errors)
+    if medium(fmt) != "image":
+        return None
+    report = verify(output, key=key, layers="quick")
+    if report.errors:
+        return _unreadable(report.errors)
+    found = report.watermark or {}
+    if found.get("present") and found.get("payload") == payload:
         return None
     return UNREAD_WATERMARK_NOTE
+
+
+def _sniff(output: str | os.PathLike[str] | bytes | bytearray | memoryview) -> str | None:
+    """The format of ``output``, or None when it cannot be read or is no known format."""
+    from labeler.errors import LabelerError
+    from labeler.formats import sniff_bytes, sniff_file
+
+    try:
+        if isinstance(output, (bytes, bytearray, memoryview)):
+            return sniff_bytes(bytes(output))
+        return sniff_file(output)
+    except (OSError, ValueError, LabelerError):  # ValueError: a NUL in the path
+        return None
+
+
+def _unreadable(errors: list[str]) -> str:
+    reason = errors[0] if errors else "unknown reason"
+    return f"{UNREADABLE_OUTPUT_NOTE} ({reason})"

@@ -19,7 +19,14 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from labeler.api import label
-from labeler.errors import CorruptFile, InvalidLabel, LabelerError, UnsafeInput, UnsupportedFormat
+from labeler.errors import (
+    CorruptFile,
+    InvalidLabel,
+    LabelerError,
+    LabelWarning,
+    UnsafeInput,
+    UnsupportedFormat,
+)
 from labeler.formats import FORMATS, sniff_file
 from labeler.metadata import FoundLabel, read_labels, write_label
 from labeler.options import LabelOptions
@@ -46,4 +53,5 @@ __all__ = [
     "UnsafeInput",
     "UnsupportedFormat",
     "InvalidLabel",
+    "LabelWarning",
 ]

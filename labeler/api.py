@@ -17,21 +17,26 @@ layers that need ffmpeg or a file (the audio watermark and cue, the video layers
 Arrays go through the same array functions the pipeline uses (:func:`labeler.watermark.embed`,
 :func:`labeler.visible.add_image_label`). Nothing here keeps state, so calls may run on many threads
 at once.
+
+Bytes and arrays return no :class:`~labeler.pipeline.LabelResult`, so what its ``warnings`` would say
+(no watermark embedded in silent audio, a palette picture written as RGB, another producer's label
+replaced...) is issued as :class:`~labeler.errors.LabelWarning` through :mod:`warnings`, one per entry.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
-from labeler.errors import InvalidArgument, LabelerError
+from labeler.errors import InvalidArgument, LabelerError, LabelWarning
 from labeler.formats import C2PA_FORMATS, EXTENSIONS, FORMATS, PIXEL_FORMATS, sniff_bytes, sniff_file
 from labeler.options import LabelOptions
-from labeler.pipeline import LabelResult, label_file, resolve_options
-from labeler.record import AIGCLabel
+from labeler.pipeline import LabelResult, input_notes, label_file, resolve_options
+from labeler.record import AIGCLabel, check_watermark_label
 
 if TYPE_CHECKING:
     import numpy as np
@@ -112,38 +117,55 @@ def label(
 
     Raises
     ------
+    InvalidArgument
+        A caller mistake (a ``LabelerError`` and a ``ValueError``): an argument of the wrong type or out
+        of range, ``dst`` missing for a path or given for data in memory, an unknown ``fmt``.
     LabelerError
         One-line reason: bad input, an invalid label, a layer the source cannot take, a missing key or
         signer. A failure leaves no output and no temporary file behind.
+
+    Warns
+    -----
+    LabelWarning
+        Bytes and arrays only: one warning per entry the path form would put in
+        ``LabelResult.warnings`` (for the same input and options), pointing at the caller's line.
     """
     if not isinstance(record, AIGCLabel):
         raise InvalidArgument(f"record must be an AIGCLabel (labeler.AIGCLabel), not {type(record).__name__}")
     flat = {"layers": layers, "key": key, "watermark_method": watermark_method,
             "watermark_strength": watermark_strength, "text": text, "position": position}
+    if fmt is not None and not isinstance(fmt, str):
+        raise InvalidArgument(f"fmt must be a format name (str) or None, not {type(fmt).__name__}")
     if isinstance(source, (str, os.PathLike)):
         if dst is None:
-            raise LabelerError("labeling a file needs dst= (the output path)")
+            raise InvalidArgument("labeling a file needs dst= (the output path)")
         _check_path_fmt(source, fmt)
         return label_file(source, dst, record, options=resolve_options(options, **flat, **more))
     if dst is not None:
-        raise LabelerError("dst= is for labeling a file; bytes and arrays are returned")
+        raise InvalidArgument("dst= is for labeling a file; bytes and arrays are returned")
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return _label_bytes(bytes(source), record, fmt, resolve_options(options, **flat, **more))
-    if hasattr(source, "__array_interface__"):
+        labeled, notes = _label_bytes(bytes(source), record, fmt, resolve_options(options, **flat, **more))
+    elif hasattr(source, "__array_interface__"):
         _check_array_keywords(fmt, more)
-        return _label_array(source, record, resolve_options(options, **flat))
-    raise LabelerError(f"cannot label a {type(source).__name__}: give a path, bytes or a NumPy array")
+        labeled, notes = _label_array(source, record, resolve_options(options, **flat))
+    else:
+        raise InvalidArgument(f"cannot label a {type(source).__name__}: give a path, bytes or a NumPy array")
+    # Issued only once the call has succeeded (a failure raises instead), and from here, so that
+    # stacklevel=2 names the caller's line: the warnings module's filters then work per call site.
+    for note in notes:
+        warnings.warn(note, LabelWarning, stacklevel=2)
+    return labeled
 
 
 def _check_array_keywords(fmt: str | None, more: dict[str, Any]) -> None:
     if fmt is not None or more:
         extra = ", ".join(["fmt"] * (fmt is not None) + sorted(more))
-        raise LabelerError(f"{extra}: only for files and bytes, not arrays")
+        raise InvalidArgument(f"{extra}: only for files and bytes, not arrays")
 
 
 def _check_fmt(fmt: str) -> None:
     if fmt not in FORMATS:
-        raise LabelerError(f"unknown format {fmt!r} (formats: {', '.join(FORMATS)})")
+        raise InvalidArgument(f"unknown format {fmt!r} (formats: {', '.join(FORMATS)})")
 
 
 #: Formats that share a container (a track list, not the signature, tells them apart).
@@ -163,7 +185,9 @@ def _check_path_fmt(source: str | os.PathLike[str], fmt: str | None) -> None:
         raise LabelerError(f"fmt={fmt!r} does not match the content ({found})")
 
 
-def _label_bytes(data: bytes, record: AIGCLabel, fmt: str | None, options: LabelOptions) -> bytes:
+def _label_bytes(data: bytes, record: AIGCLabel, fmt: str | None,
+                 options: LabelOptions) -> tuple[bytes, list[str]]:
+    """The labeled bytes and the warnings a :class:`LabelResult` would carry."""
     if fmt is not None:
         _check_fmt(fmt)
     # The whole buffer as the head (an ID3 tag before FLAC is looked past); fmt's extension is the
@@ -182,8 +206,8 @@ def _label_bytes(data: bytes, record: AIGCLabel, fmt: str | None, options: Label
             src.write_bytes(data)
         except OSError as exc:
             raise LabelerError(f"cannot write a temporary file: {exc.strerror or exc}") from None
-        label_file(src, out, record, options=options)
-        return out.read_bytes()
+        result = label_file(src, out, record, options=options)
+        return out.read_bytes(), result.warnings
 
 
 def _in_memory(fmt: str, options: LabelOptions) -> bool:
@@ -191,21 +215,32 @@ def _in_memory(fmt: str, options: LabelOptions) -> bool:
     pixel = set(options.layers) - {"metadata", "c2pa"}
     if pixel and (fmt not in PIXEL_FORMATS or pixel - {"watermark", "visible"}):
         return False
-    # The manifest store is written by the file pipeline's C2PA stage; a format C2PA cannot carry
-    # gets that stage's own refusal there.
-    return "c2pa" not in options.layers or (fmt in C2PA_FORMATS and options.c2pa.manifest_store is None)
+    # The manifest store is written by the file pipeline's C2PA stage (and without the c2pa layer the
+    # pipeline warns that it went unused); a format C2PA cannot carry gets that stage's own refusal there.
+    if options.c2pa.manifest_store is not None:
+        return False
+    return "c2pa" not in options.layers or fmt in C2PA_FORMATS
 
 
-def _label_in_memory(data: bytes, record: AIGCLabel, fmt: str, options: LabelOptions) -> bytes:
+def _label_in_memory(data: bytes, record: AIGCLabel, fmt: str,
+                     options: LabelOptions) -> tuple[bytes, list[str]]:
     """Label without any file: image pixel layers, then the metadata label, then the C2PA manifest,
-    each on the previous one's bytes (the order and the writers of :func:`label_file`)."""
-    from labeler.stages import image_layers, stage_for
+    each on the previous one's bytes (the order and the writers of :func:`label_file`). Returns the
+    bytes and the warnings the file pipeline gives for the same input, in its order."""
+    from labeler.stages import conversion_note, image_layers, metadata_result, small_watermark_note, stage_for
 
     record.check()
+    check_watermark_label(record, options.layers)
     for layer in options.layers:
         stage = stage_for(layer, fmt)
         if stage.check is not None:
             stage.check(None, options)  # type: ignore[arg-type] - the checks read options only
+    value = record.to_json()
+    if "metadata" in options.layers:
+        from labeler.metadata import check_value
+
+        check_value(value)  # before the pixel layers spend their time
+    notes = input_notes(data, fmt, record, options.layers)
     pixel = tuple(n for n in options.layers if n in ("watermark", "visible"))
     done: dict[str, dict[str, Any]] = {}
     if pixel:
@@ -214,51 +249,61 @@ def _label_in_memory(data: bytes, record: AIGCLabel, fmt: str, options: LabelOpt
 
         image = read_image(data, fmt=fmt)
         pixels, done = image_layers(image, pixel, record, options)
+        small = small_watermark_note(image.pixels) if "watermark" in pixel else None
+        notes += [note for note in (conversion_note(image), small) if note]
         data = encode_image(pixels, fmt, like=image, quality=options.output.quality,
                             lossless=image.lossless)
     if "metadata" in options.layers:
         from labeler.metadata import write_label_bytes
 
-        data, _ = write_label_bytes(data, record.to_json(), fmt)
+        data, written = write_label_bytes(data, value, fmt)
+        metadata_result(written, value, notes)
     if "c2pa" in options.layers:
         from labeler.provenance.c2pa_sign import sign_bytes
 
         assert options.c2pa.signer is not None  # the stage's check above
         data, _ = sign_bytes(data, signer=options.c2pa.signer, label=record,
                              soft_binding=done.get("watermark"), thumbnail=options.c2pa.thumbnail, fmt=fmt)
-    return data
+    return data, notes
 
 
-def _label_array(source: Any, record: AIGCLabel, options: LabelOptions) -> np.ndarray:
+def _label_array(source: Any, record: AIGCLabel, options: LabelOptions) -> tuple[np.ndarray, list[str]]:
+    """The labeled array and the warnings the file pipeline would give for the same pixels."""
     import numpy as np
+
+    from labeler.stages import small_watermark_note
 
     order, mark = options.layers, options.watermark
     refused = [name for name in order if name in _CONTAINER_LAYERS]
     if refused:
-        raise LabelerError(
+        raise InvalidArgument(
             f"an array has no container for the {' and '.join(refused)} layer"
             f"{'s' if len(refused) > 1 else ''}: encode it first (labeler.media.encode_image) and label "
             "the bytes, or use layers='watermark' / 'visible'"
         )
     pixels = np.asarray(source)
     if pixels.dtype not in (np.uint8, np.uint16):
-        raise LabelerError(f"pixel array must be uint8 or uint16, not {pixels.dtype}")
+        raise InvalidArgument(f"pixel array must be uint8 or uint16, not {pixels.dtype}")
     if pixels.ndim not in (2, 3) or (pixels.ndim == 3 and not 1 <= pixels.shape[2] <= 4):
-        raise LabelerError(f"pixel array must be (H, W) or (H, W, 1..4), not {pixels.shape}")
+        raise InvalidArgument(f"pixel array must be (H, W) or (H, W, 1..4), not {pixels.shape}")
     record.check()
+    check_watermark_label(record, options.layers)
+    notes: list[str] = []
     if "watermark" in order:
         from labeler.watermark import embed, payload_from_produce_id
 
         if mark.key is None:
             raise LabelerError("the watermark layer needs a key (see labeler.watermark.keyfile)")
         # None: the per-image budget (docs/watermark.md); a number: the fixed texture-mask strength
+        small = small_watermark_note(pixels)
         pixels = embed(pixels, payload_from_produce_id(record.produce_id), key=mark.key, method=mark.method,
                        strength=mark.strength)
+        notes += [small] if small else []
     if "visible" in order:
         from labeler.visible import add_image_label
 
         try:
             pixels = add_image_label(pixels, options.visible.text, position=options.visible.position)
         except ValueError as exc:  # a parameter out of range: the caller's input, not a bug
-            raise LabelerError(str(exc).splitlines()[0]) from None
-    return pixels
+            raise InvalidArgument(str(exc).splitlines()[0]) from None
+    return pixels, notes

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import secrets
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from labeler.errors import LabelerError
+from labeler.errors import InvalidArgument, LabelerError
 
 
 @contextlib.contextmanager
@@ -87,11 +89,43 @@ def _alive(pid: int) -> bool:
     return True
 
 
+#: Longest file name (bytes, in the file system's encoding) on the file systems in use (NAME_MAX).
+NAME_MAX = 255
+#: What a temporary name adds to the output's: ``.`` before, ``.`` + 12 hex digits + ``.part`` after.
+_PART_EXTRA = len(".") + len(".") + 12 + len(".part")
+
+
+def part_name(name: str, token: str, suffix: str = "") -> str:
+    """The temporary name ``.NAME.TOKEN.part[SUFFIX]`` for an output called ``name``, within
+    :data:`NAME_MAX`.
+
+    Parameters
+    ----------
+    name : str
+        The output's file name (or its stem, when ``suffix`` carries the extension).
+    token : str
+        12 random hex digits (``secrets.token_hex(6)``): they keep the name unique.
+    suffix : str
+        Appended after ``.part``, for writers that choose the container by extension (ffmpeg).
+
+    A name too long to take the extra characters is cut (on a character boundary, counted in the file
+    system's encoding) rather than refused: the token keeps it unique, the folder keeps it beside the
+    output, and the batch clean-up still knows it by its shape.
+    """
+    room = NAME_MAX - _PART_EXTRA - len(os.fsencode(suffix))
+    stem = name
+    # Cut characters, not bytes: a multi-byte character split in two is not a valid name on some
+    # file systems. A few hundred short encodes at most, and only for names near the limit.
+    while len(os.fsencode(stem)) > room:
+        stem = stem[:-1]
+    return f".{stem}.{token}.part{suffix}"
+
+
 def _create_beside(target: Path) -> tuple[int, str]:
     # O_EXCL with mode 0o666 lets the kernel apply the umask, as for any new file; mkstemp would
     # give 0600 and fixing that needs os.umask(), which is process-wide and not thread-safe.
     for _ in range(100):
-        tmp = str(target.parent / f".{target.name}.{secrets.token_hex(6)}.part")
+        tmp = str(target.parent / part_name(target.name, secrets.token_hex(6)))
         try:
             return os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), tmp
         except FileExistsError:
@@ -104,17 +138,52 @@ def _create_beside(target: Path) -> tuple[int, str]:
 def check_paths(
     src: str | os.PathLike[str], dst: str | os.PathLike[str], *, overwrite: bool
 ) -> tuple[Path, Path]:
-    """Check an input/output pair before any work: ``src`` is a file, ``dst`` is not ``src``, and an
-    existing ``dst`` is replaced only when ``overwrite``. Returns both as :class:`~pathlib.Path`.
+    """Check an input/output pair before any work: ``src`` is a file, ``dst`` is not ``src`` nor a
+    folder, and an existing ``dst`` is replaced only when ``overwrite``. Returns both as
+    :class:`~pathlib.Path`.
 
-    Raises :class:`LabelerError` with a one-line reason otherwise.
+    Raises
+    ------
+    InvalidArgument
+        A path that is not a str or path-like, or one no file can have (a NUL character).
+    LabelerError
+        With a one-line reason otherwise (a missing input, a folder as the output, a name too long).
     """
-    src_p, dst_p = Path(src), Path(dst)
-    if not src_p.is_file():
-        raise LabelerError("no such file" if not src_p.exists() else "not a regular file")
-    if dst_p.exists():
-        if os.path.samefile(src_p, dst_p):
+    src_p, dst_p = _as_path(src, "input"), _as_path(dst, "output")
+    src_st, dst_st = _stat(src_p, "input"), _stat(dst_p, "output")
+    if src_st is None:
+        raise LabelerError("no such file")
+    if not stat.S_ISREG(src_st.st_mode):
+        raise LabelerError("not a regular file")
+    if dst_st is not None:
+        if (src_st.st_dev, src_st.st_ino) == (dst_st.st_dev, dst_st.st_ino):
             raise LabelerError("refusing to overwrite the input file; give another output path")
+        # os.replace cannot put a file where a folder is, overwrite or not: say so before any work.
+        if stat.S_ISDIR(dst_st.st_mode):
+            raise LabelerError(f"output {dst_p} is a folder; give a file name")
         if not overwrite:
             raise LabelerError(f"output {dst_p} exists (use --overwrite to replace it)")
     return src_p, dst_p
+
+
+def _as_path(path: object, what: str) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidArgument(f"the {what} path must be a str or path-like, not {type(path).__name__}")
+    text = os.fspath(path)
+    if not isinstance(text, str):  # a PathLike giving bytes: the rest of the toolkit works on str paths
+        raise InvalidArgument(f"the {what} path must be a str or path-like giving a str, not bytes")
+    if "\0" in text:
+        raise InvalidArgument(f"the {what} path contains a NUL character")
+    return Path(text)
+
+
+def _stat(path: Path, what: str) -> os.stat_result | None:
+    """``os.stat`` of ``path`` (symbolic links followed), None when there is nothing there; other
+    failures (a name too long, no permission) as one line."""
+    try:
+        return path.stat()
+    except OSError as exc:
+        # As pathlib's exists(): a missing name, a file used as a folder, a symlink loop is "nothing there"
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP):
+            return None
+        raise LabelerError(f"cannot use the {what} path {path}: {exc.strerror or exc}") from None

@@ -32,3 +32,16 @@ class UnsupportedLayer(LabelerError):
 
 class InvalidArgument(LabelerError, ValueError):
     """A parameter has a value the function cannot use (also a ``ValueError``, as callers expect)."""
+
+
+class LabelWarning(UserWarning):
+    """Something a label call did that the caller should know, for calls that return no
+    :class:`~labeler.pipeline.LabelResult`.
+
+    :func:`labeler.label` on bytes or an array issues one (``warnings.warn``, pointing at the caller's
+    line) for each entry the path form reports in ``LabelResult.warnings``: no watermark embedded in
+    silent audio, a palette or CMYK picture written as RGB, another producer's label replaced, a C2PA
+    manifest that no longer matches... Turn them into errors with
+    ``warnings.simplefilter("error", LabelWarning)``, or collect them with
+    ``warnings.catch_warnings(record=True)``.
+    """

@@ -9,6 +9,7 @@ this module probes the input once, plans the steps and runs them with staged, at
 from __future__ import annotations
 
 import contextlib
+import numbers
 import os
 import time
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labeler.atomic import check_paths, staging_folder
-from labeler.errors import LabelerError
+from labeler.errors import InvalidArgument, LabelerError
 from labeler.formats import PIXEL_FORMATS, check_extension
 from labeler.options import LabelOptions
 from labeler.probe import Probe, probe_path
@@ -73,15 +74,29 @@ class LabelResult:
 
 
 def parse_layers(spec: str | Sequence[str]) -> tuple[str, ...]:
-    """Validate a layer list (``"metadata,watermark"`` or a sequence) and return it in application order."""
-    names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
+    """Validate a layer list (``"metadata,watermark"`` or a sequence) and return it in application order.
+
+    Raises
+    ------
+    InvalidArgument
+        Not a str or a sequence of str, no layer, or an unknown or unavailable layer name.
+    """
+    must = "layers must be a str or a sequence of str (e.g. 'watermark,metadata')"
+    try:
+        parts = spec.split(",") if isinstance(spec, str) else list(spec)
+    except TypeError:  # not iterable
+        raise InvalidArgument(f"{must}, not {type(spec).__name__}") from None
+    for part in parts:
+        if not isinstance(part, str):
+            raise InvalidArgument(f"{must}, not a sequence holding {type(part).__name__}")
+    names = [s.strip() for s in parts if s.strip()]
     if not names:
-        raise LabelerError("no layers given")
+        raise InvalidArgument("no layers given")
     for name in names:
         if name not in LAYER_ORDER:
-            raise LabelerError(f"unknown layer {name!r} (layers: {', '.join(LAYER_ORDER)})")
+            raise InvalidArgument(f"unknown layer {name!r} (layers: {', '.join(LAYER_ORDER)})")
         if name not in AVAILABLE_LAYERS:
-            raise LabelerError(
+            raise InvalidArgument(
                 f"layer {name!r} is not available in this version (available: {', '.join(AVAILABLE_LAYERS)})"
             )
     return tuple(n for n in LAYER_ORDER if n in names)
@@ -153,18 +168,27 @@ def label_file(
 
     Raises
     ------
+    InvalidArgument
+        A caller mistake: ``label`` not an :class:`AIGCLabel`, a path that is not one, an option of the
+        wrong type or out of range, a label value over the readers' limit with the metadata layer.
     LabelerError
         With a one-line reason, for bad input, an invalid label or an unsafe file.
     TypeError
         ``options`` together with a keyword above that differs from its default.
     """
     started = time.perf_counter()
+    if not isinstance(label, AIGCLabel):
+        raise InvalidArgument(f"label must be an AIGCLabel (labeler.AIGCLabel), not {type(label).__name__}")
     options = resolve_options(options, layers=layers, key=key, watermark_method=watermark_method,
                               watermark_strength=watermark_strength, quality=quality, overwrite=overwrite,
                               signer=signer, c2pa_thumbnail=c2pa_thumbnail, text=text, position=position,
                               visible_seconds=visible_seconds, cue_positions=cue_positions, video_at=video_at,
                               audio_label=audio_label, voice_language=voice_language,
                               manifest_store=manifest_store)
+    if "metadata" in options.layers:
+        from labeler.metadata import check_value
+
+        check_value(label.to_json())  # before a watermark or visible pass spends its time
     return run_stages(src, dst, label, options, started=started)
 
 
@@ -177,30 +201,84 @@ def resolve_options(options: LabelOptions | None, *, layers: str | Sequence[str]
     ------
     TypeError
         ``options`` together with a flat keyword that differs from its default, or an unknown keyword.
-    LabelerError
-        An unknown or unavailable layer.
+    InvalidArgument
+        An unknown or unavailable layer, ``options`` that is not a :class:`LabelOptions`, or an option of
+        the wrong type (a str quality, a None text...) or out of range (quality outside 1-100).
     """
+    if options is not None and not isinstance(options, LabelOptions):
+        raise InvalidArgument(f"options must be a LabelOptions (labeler.LabelOptions), "
+                              f"not {type(options).__name__}")
+    for name in ("cue_positions", "video_at"):
+        # LabelOptions.build makes a tuple of these: None or a number would fail there as a TypeError
+        if name in flat and not isinstance(flat[name], (str, Sequence)):
+            raise InvalidArgument(f"{name} must be a sequence of str, not {type(flat[name]).__name__}")
     built = LabelOptions.build(layers=parse_layers(layers), **flat)
     if options is None:
-        return built
+        return _checked(built)
     if built != LabelOptions():
         raise TypeError("give options= or the separate option keywords, not both")
-    return replace(options, layers=parse_layers(options.layers))
+    return _checked(replace(options, layers=parse_layers(options.layers)))
 
 
-def input_notes(src: Path, fmt: str, label: AIGCLabel, layers: Sequence[str]) -> list[str]:
-    """What labeling ``src`` will undo that the caller may not know: another producer's label that the
-    metadata layer replaces, and a C2PA manifest whose hash no longer matches once any layer changes
-    the bytes (unless the c2pa layer signs the result with it as its parent). Warnings only: the caller
-    asked for it (``aigc propagate`` is the tool that keeps a producer's fields)."""
+def _checked(options: LabelOptions) -> LabelOptions:
+    """``options`` with its numbers as plain ``int``/``float``, after refusing values of the wrong type
+    here, with the option's name, rather than as a TypeError deep in a stage (or a misleading encoder
+    error: Pillow calls a float quality an invalid setting). Values of the right type are checked by the
+    stages that know them (methods, positions, places)."""
+    def bad(name: str, value: Any, want: str) -> InvalidArgument:
+        return InvalidArgument(f"{name} must be {want}, not {value!r}"[:200])
+
+    def number(value: Any) -> bool:  # NumPy scalars too: a backend's numbers often are
+        return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+    mark, vis, out, c2pa = options.watermark, options.visible, options.output, options.c2pa
+    quality = out.quality
+    integral = isinstance(quality, numbers.Integral) and not isinstance(quality, bool)
+    if not integral or not 1 <= quality <= 100:
+        raise bad("quality", quality, "an int from 1 to 100")
+    if mark.key is not None and not isinstance(mark.key, (bytes, bytearray, memoryview)):
+        # the key's value is a secret: only its type goes into the message
+        raise InvalidArgument(f"key must be bytes (see labeler.watermark.keyfile), "
+                              f"not {type(mark.key).__name__}")
+    if mark.strength is not None and not number(mark.strength):
+        raise bad("watermark_strength", mark.strength, "a number or None")
+    if vis.seconds is not None and not number(vis.seconds):
+        raise bad("visible_seconds", vis.seconds, "a number or None")
+    texts = {"watermark_method": mark.method, "text": vis.text, "position": vis.position,
+             "audio_label": vis.audio_label, "voice_language": vis.voice_language}
+    for name, value in texts.items():
+        if not isinstance(value, str):
+            raise bad(name, value, "a str")
+    for name, places in (("cue_positions", vis.cue_positions), ("video_at", vis.video_at)):
+        if not all(isinstance(place, str) for place in places):
+            raise bad(name, places, "a sequence of str")
+    if c2pa.manifest_store is not None and not isinstance(c2pa.manifest_store, (str, os.PathLike)):
+        raise bad("manifest_store", c2pa.manifest_store, "a path or None")
+    # Plain Python numbers from here on: encoders refuse NumPy scalars (Pillow: "invalid quality setting").
+    strength = mark.strength
+    if strength is not None and type(strength) not in (int, float):
+        strength = float(strength)
+    return replace(options, output=replace(out, quality=int(quality)),
+                   watermark=replace(mark, strength=strength))
+
+
+def input_notes(src: Path | bytes, fmt: str, label: AIGCLabel, layers: Sequence[str]) -> list[str]:
+    """What labeling ``src`` (a path, or the file's bytes) will undo that the caller may not know:
+    another producer's label that the metadata layer replaces, and a C2PA manifest whose hash no longer
+    matches once any layer changes the bytes (unless the c2pa layer signs the result with it as its
+    parent). Warnings only: the caller asked for it (``aigc propagate`` is the tool that keeps a
+    producer's fields)."""
+    import io
+
     from labeler.formats import C2PA_FORMATS
-    from labeler.metadata import read_labels
+    from labeler.metadata import carrier_module, read_labels
     from labeler.record import parse_label
 
     notes = []
     if "metadata" in layers:
         try:
-            found = [f for f in read_labels(src, fmt)[1] if f.standard]
+            found = [f for f in (carrier_module(fmt).read(io.BytesIO(src)) if isinstance(src, bytes)
+                                 else read_labels(src, fmt)[1]) if f.standard]
         except LabelerError:
             found = []  # the metadata stage reports an unreadable file itself
         for old in found[:1]:
@@ -217,8 +295,13 @@ def input_notes(src: Path, fmt: str, label: AIGCLabel, layers: Sequence[str]) ->
         from labeler.provenance.c2pa_sign import holds_manifest
 
         if holds_manifest(src, fmt):
-            notes.append("the file's C2PA manifest will no longer match its bytes (verify: Invalid); add the "
-                         "c2pa layer to sign the result with it as the parent ingredient")
+            coded = [name for name in layers if name in ("watermark", "visible")]
+            # a re-encode keeps the manifest only where the rewrite copies unknown chunks (WAV, FLAC);
+            # Pillow, ffmpeg and the MP3 path drop it (measured 2026-12-06)
+            what = (f"the {' and '.join(coded)} layer re-encodes the file: the manifest is dropped, or kept "
+                    "as Invalid in WAV and FLAC" if coded else "verify: Invalid")
+            notes.append(f"the file's C2PA manifest will no longer match its bytes ({what}); add the c2pa "
+                         "layer to sign the result with it as the parent ingredient")
     return notes
 
 

@@ -121,3 +121,16 @@ def test_relabel_notes_only_when_something_is_undone(setup, tmp_path):
     plain = run_cli("label", str(SAMPLES / "photo.jpg"), str(tmp_path / "plain.jpg"), "--producer", PRODUCER,
                     "--produce-id", "p", check=True)
     assert "warning" not in plain.stderr
+
+
+def test_pixel_layer_on_a_signed_file_says_the_manifest_is_dropped(setup, tmp_path):
+    """A watermark on a signed JPEG drops the manifest (Pillow writes no APP11), but the warning said it
+    would be 'Invalid' and verify then showed no manifest at all (QA)."""
+    signed = tmp_path / "signed.jpg"
+    run_cli("label", str(SAMPLES / "photo.jpg"), str(signed), "--producer", PRODUCER, "--produce-id", "orig",
+            "--layers", "metadata,c2pa", *sign_args(setup), check=True)
+    marked = tmp_path / "marked.jpg"
+    done = run_cli("label", str(signed), str(marked), "--producer", PRODUCER, "--produce-id", "orig",
+                   "--layers", "watermark", "--key-file", str(setup["wm"]), check=True)
+    assert "the watermark layer re-encodes the file: the manifest is dropped" in done.stderr
+    assert verify_json(str(marked))["layers"]["c2pa"]["present"] is False

@@ -201,7 +201,7 @@ def _png(im: Image.Image, **kw: object) -> bytes:
 
 
 def test_palette_png_becomes_truecolour_and_says_so() -> None:
-    from labeler import AIGCLabel, label
+    from labeler import AIGCLabel, LabelWarning, label
 
     rec = AIGCLabel("001191110102MACQD9K64010000", "img-palette")
     img = illustration(256, 320)
@@ -210,7 +210,8 @@ def test_palette_png_becomes_truecolour_and_says_so() -> None:
     data = _png(pal)
     with Image.open(io.BytesIO(data)) as im:
         assert im.mode == "P"
-    result = label(io.BytesIO(data).getvalue(), rec, layers="watermark", key=KEY)
+    with pytest.warns(LabelWarning, match="8-bit palette image written as truecolour RGBA"):
+        result = label(io.BytesIO(data).getvalue(), rec, layers="watermark", key=KEY)
     with Image.open(io.BytesIO(result)) as im:
         assert im.mode == "RGBA"
         out = np.asarray(im)

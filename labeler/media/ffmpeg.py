@@ -398,13 +398,18 @@ def temp_path_beside(path: str | os.PathLike[str]) -> str:
     directory = target.parent if str(target.parent) else Path(".")
     if not directory.is_dir():
         raise LabelerError(f"output folder does not exist: {directory}")
+    from labeler.atomic import part_name
+
     while True:
-        tmp = str(directory / f".{target.stem}.{secrets.token_hex(6)}.part{target.suffix}")
+        # part_name keeps the temporary name within NAME_MAX (a 240-character output name failed)
+        tmp = str(directory / part_name(target.stem, secrets.token_hex(6), target.suffix))
         try:
             os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             return tmp
         except FileExistsError:
             continue
+        except OSError as exc:
+            raise LabelerError(f"cannot create a file beside {target.name}: {exc.strerror or exc}") from None
 
 
 def commit(tmp: str, path: str | os.PathLike[str]) -> None:

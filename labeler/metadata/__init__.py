@@ -26,7 +26,7 @@ from types import ModuleType
 from typing import BinaryIO, Protocol, runtime_checkable
 
 from labeler.atomic import atomic_output
-from labeler.errors import LabelerError
+from labeler.errors import InvalidArgument, LabelerError
 from labeler.formats import FORMAT_TABLE, sniff_file
 
 
@@ -128,7 +128,16 @@ def write_label(
     place; ``src_path`` is never modified (if both name the same file, the file
     is replaced atomically). ``fmt`` is the source's format when the caller has probed it
     already (:class:`labeler.probe.Probe`); it is sniffed from the content otherwise.
+
+    Raises
+    ------
+    InvalidArgument
+        ``value`` is not a str, or is longer than the readers accept (:func:`check_value`); refused
+        before any file is opened, the same for every format.
+    LabelerError
+        A damaged, unsafe or unsupported source, or an output that cannot be written.
     """
+    check_value(value)
     fmt = fmt or sniff_file(src_path)
     with open(src_path, "rb") as src, atomic_output(dst_path) as dst:
         return _write_checked(fmt, src, dst, value)
@@ -136,9 +145,36 @@ def write_label(
 
 def write_label_bytes(data: bytes, value: str, fmt: str) -> tuple[bytes, WriteResult]:
     """:func:`write_label` on an encoded file in memory: returns the labeled bytes (no file involved)."""
+    check_value(value)
     out = io.BytesIO()
     result = _write_checked(fmt, io.BytesIO(data), out, value)
     return out.getvalue(), result
+
+
+def check_value(value: str) -> None:
+    """Refuse a label ``value`` no reader would take back: over :data:`labeler.limits.MAX_TEXT_VALUE`
+    bytes as UTF-8.
+
+    The readers cap one value at that size (the safety bound for untrusted files), counted in bytes by
+    the binary carriers (RIFF, ID3, Matroska...) and in characters by the label parser; bytes are never
+    fewer than characters, so a value under the limit reads back from every carrier. Checked here for
+    every format alike, before anything is written: the XMP carriers (PNG, WebP, TIFF, GIF) would
+    otherwise write a label that :mod:`detectors` reports as unreadable.
+
+    Raises
+    ------
+    InvalidArgument
+        One line naming the value's size and the limit.
+    """
+    from labeler import limits
+
+    if not isinstance(value, str):
+        raise InvalidArgument(f"the label value must be a str (AIGCLabel.to_json()), "
+                              f"not {type(value).__name__}")
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size > limits.MAX_TEXT_VALUE:
+        raise InvalidArgument(f"the label value is {size} bytes, over the {limits.MAX_TEXT_VALUE}-byte limit "
+                              "of the label readers; shorten its fields")
 
 
 def _write_checked(fmt: str, src: BinaryIO, dst: BinaryIO, value: str) -> WriteResult:
@@ -216,6 +252,7 @@ __all__ = [
     "carrier_module",
     "read_labels",
     "write_label",
+    "check_value",
     "aigc_blob",
     "copy_stream",
     "read_all",

@@ -332,14 +332,19 @@ def _sign_stream(source: BinaryIO, out: BinaryIO, mime: str, claim: _Claim, sign
     return bytes(store), _read_back(out, mime), parent
 
 
-def holds_manifest(path: str | os.PathLike[str], fmt: str) -> bool:
-    """True when the file at ``path`` (format ``fmt``) seems to hold a C2PA manifest store: one c2pa
-    reader run (~1-3 ms without one); a JPEG with no APP11 segment and no XMP provenance is not even
-    opened by it. A manifest that cannot be parsed counts as present (it is there, and would be broken).
+def holds_manifest(path: str | os.PathLike[str] | bytes, fmt: str) -> bool:
+    """True when the file at ``path`` (or the file's bytes; format ``fmt``) seems to hold a C2PA manifest
+    store: one c2pa reader run (~1-3 ms without one); a JPEG with no APP11 segment and no XMP provenance
+    is not even opened by it. A manifest that cannot be parsed counts as present (it is there, and would
+    be broken).
     """
+    import contextlib
+    import io
+
     from labeler.formats import format_info
 
-    with open(path, "rb") as source:
+    opened = io.BytesIO(path) if isinstance(path, bytes) else open(path, "rb")  # noqa: SIM115
+    with contextlib.closing(opened) as source:
         if fmt == "jpeg":
             from labeler.metadata.jpeg import may_hold_c2pa
 
