@@ -51,12 +51,10 @@ from labeler.watermark.audio import (
     make_pattern,
 )
 from labeler.watermark.payload import (
-    CONSTRAINT,
     CRC_BITS,
-    GENERATORS,
-    TAIL,
     WatermarkError,
     check_key,
+    list_viterbi,
     split_info,
     viterbi_decode,
 )
@@ -320,65 +318,6 @@ def _reliability_cells(read: _Read, pattern: Pattern, an: _Analysis) -> np.ndarr
     w = (np.maximum(amp, 0.0) / np.maximum(power, 1e-30)).astype(np.float32)
     folded = _fold(ticks * w[cls].reshape(ticks.shape))
     return np.roll(folded, -read.phase, axis=0).reshape(PERIOD_CELLS, CELL_TICKS, N_BANDS).sum(axis=1)
-
-
-def _trellis_outputs() -> tuple[np.ndarray, np.ndarray]:
-    """Output signs ``out[reg, g]`` (bit 1 -> +1) of the code's 7-bit registers (newest bit lowest, as in
-    :mod:`labeler.watermark.payload`) and ``regs[ns, j]``, the two registers that lead to next state ns."""
-    regs = np.arange(1 << CONSTRAINT)
-    bits = (regs[:, None] >> np.arange(CONSTRAINT)) & 1  # (128, 7)
-    taps = (np.array(GENERATORS)[:, None] >> np.arange(CONSTRAINT)) & 1  # (3, 7)
-    out = ((bits @ taps.T) & 1) * 2.0 - 1.0
-    ns = np.arange(1 << (CONSTRAINT - 1))
-    return out.astype(np.float32), np.stack([ns, ns | (1 << (CONSTRAINT - 1))], axis=1)
-
-
-_OUT, _INTO = _trellis_outputs()
-
-
-def list_viterbi(soft: np.ndarray, size: int) -> np.ndarray:
-    """Parallel list Viterbi decoding: the ``size`` best paths of the zero-terminated code, best first.
-
-    Seshadri & Sundberg, "List Viterbi decoding algorithms with applications", IEEE Trans. Commun.
-    42 (1994): every state keeps its ``size`` best partial paths; the CRC then picks among the final
-    list. Path 0 is the maximum-likelihood path of :func:`labeler.watermark.payload.viterbi_decode`.
-
-    Parameters
-    ----------
-    soft : ndarray, shape (3 * (n + 6),)
-        Soft values, positive meaning coded bit 1, any scale.
-    size : int
-        List length, >= 1.
-
-    Returns
-    -------
-    ndarray of uint8, shape (k, n)
-        Information bits of the k <= ``size`` terminated paths, in decreasing metric.
-    """
-    r = np.asarray(soft, np.float32).reshape(-1, len(GENERATORS))
-    steps, nstates = r.shape[0], _INTO.shape[0]
-    branch = r @ _OUT.T  # (steps, 128): metric of every register at every step
-    prev = _INTO >> 1  # (states, 2): the previous states
-    metric = np.full((nstates, size), -np.inf, np.float32)
-    metric[0, 0] = 0.0
-    back = np.empty((steps, nstates, size), np.int32)  # index into the 2 x size candidates
-    rows = np.arange(nstates)[:, None]
-    for t in range(steps):  # the trellis is sequential; each step is vectorised over states and paths
-        cand = (metric[prev] + branch[t, _INTO][:, :, None]).reshape(nstates, 2 * size)
-        keep = np.argpartition(cand, size, axis=1)[:, size:]
-        back[t] = keep
-        metric = cand[rows, keep]
-    final = metric[0]
-    order = np.argsort(-final, kind="stable")
-    order = order[np.isfinite(final[order])]
-    state = np.zeros(order.size, np.int64)
-    rank = order.astype(np.int64)
-    bits = np.empty((order.size, steps), np.uint8)
-    for t in range(steps - 1, -1, -1):  # trace all paths back at once
-        bits[:, t] = state & 1
-        i = back[t, state, rank]
-        state, rank = _INTO[state, i // size] >> 1, i % size
-    return bits[:, : steps - TAIL]
 
 
 def _decode(read: _Read, pattern: Pattern, an: _Analysis, listed: bool) -> tuple[bytes, bool, bool]:

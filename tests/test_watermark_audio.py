@@ -17,11 +17,11 @@ import soundfile as sf
 from conftest import SAMPLES, corpus_path
 
 from detectors.watermark import WatermarkResult, detect_audio
-from detectors.watermark_audio import DECODINGS, LIST_SIZE, _time_whiten, list_viterbi
+from detectors.watermark_audio import DECODINGS, LIST_SIZE, _time_whiten
 from labeler.media.ffmpeg import ffmpeg_exe
 from labeler.watermark import WatermarkError, embed_audio
 from labeler.watermark.audio import DEFAULT_SNR_DB, AudioEmbedder, embed_audio_blocks
-from labeler.watermark.payload import conv_encode, info_bits, split_info, viterbi_decode
+from labeler.watermark.payload import conv_encode, info_bits, list_viterbi, split_info, viterbi_decode
 from labeler.watermark.sync import null_tail
 
 KEY = b"audio-test-key-0123456789abcdef!"
