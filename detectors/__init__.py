@@ -15,7 +15,6 @@ The entry point is :func:`verify`; it takes a path, an encoded file in memory or
 from __future__ import annotations
 
 import io
-import mmap
 import os
 import stat
 import tempfile
@@ -26,9 +25,23 @@ from typing import TYPE_CHECKING, Any, Union
 
 from detectors.arguments import key_argument, trust_anchor_files
 from detectors.c2pa import read_c2pa
+
+# The per-layer readers live in detectors.layers; the public names among them stay importable from
+# ``detectors`` (QUICK_WATERMARK_NOTE and unexamined_warnings are in __all__; the *_layer functions
+# are named ``detectors.watermark_layer`` and so on in docstrings elsewhere).
+from detectors.layers import (
+    QUICK_WATERMARK_NOTE,
+    audio_visible_layer,
+    unexamined_warnings,
+    unreadable_metadata,
+    video_visible_layer,
+    visible_layer,
+    watermark_layer,
+)
 from detectors.metadata import MetadataLayer, judge_metadata
 from detectors.report import SCHEMA, Report
-from detectors.verdict import CONFIDENCES, METADATA_UNREADABLE, VERDICTS, Decision, cross_check, decide
+from detectors.sources import Pixels, Samples, VideoProbe
+from detectors.verdict import CONFIDENCES, VERDICTS, Decision, cross_check, decide
 from labeler.errors import InvalidArgument, LabelerError
 from labeler.formats import EXTENSIONS, format_info, medium, sniff_bytes, sniff_file
 from labeler.metadata import FoundLabel, carrier_module, read_labels
@@ -166,12 +179,6 @@ class VerifyOptions:
     quick: bool = False
 
 
-#: The watermark layer's ``note`` when ``layers="quick"`` read an image as given and found no mark.
-QUICK_WATERMARK_NOTE = ("read at the geometry as given only (quick; a large JPEG at half size): a "
-                        "rescaled or rotated copy, or a mark that only a full-resolution read finds, was "
-                        "not searched; verify without --quick for that")
-
-
 def parse_verify_layers(spec: str | Sequence[str] | None) -> tuple[str, ...]:
     """Validate the ``layers`` of :func:`verify` and return them in :data:`VERIFY_LAYERS` order.
 
@@ -221,7 +228,7 @@ def _verify_path(path: str | os.PathLike[str], opts: VerifyOptions) -> Report:
     ext = p.suffix.lower()
     if ext and ext not in EXTENSIONS.get(fmt, ()):
         report.warnings.append(f"extension {ext} does not match the content ({fmt})")
-    pixels = _Pixels(p, fmt) if medium(fmt) == "image" else None
+    pixels = Pixels(p, fmt) if medium(fmt) == "image" else None
     _judge(report, fmt, found, pixels, p, opts, damage)
     return report
 
@@ -268,7 +275,7 @@ def _verify_bytes(data: bytes, opts: VerifyOptions) -> Report:
         found, damage = _read_carriers(lambda: carrier_module(fmt).read(io.BytesIO(data)), opts)
         if fmt in IN_MEMORY_FORMATS:
             # Every reader takes memory here: the carriers, the pixels or samples, C2PA's stream API.
-            pixels = _Pixels(data, fmt) if medium(fmt) == "image" else None
+            pixels = Pixels(data, fmt) if medium(fmt) == "image" else None
             _judge(report, fmt, found, pixels, data, opts, damage)
             return report
         with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as folder:
@@ -277,7 +284,7 @@ def _verify_bytes(data: bytes, opts: VerifyOptions) -> Report:
             spilled.write_bytes(data)
             # An AVIF or HEIC is decoded from the spilled file as from a path: the pixel layers must
             # see it, or both would be dropped without a word.
-            pixels = _Pixels(spilled, fmt) if medium(fmt) == "image" else None
+            pixels = Pixels(spilled, fmt) if medium(fmt) == "image" else None
             _judge(report, fmt, found, pixels, spilled, opts, damage)
     except Exception as exc:  # noqa: BLE001 - reported, see _read_error
         report.errors.append(_read_error(exc))
@@ -293,7 +300,7 @@ def _verify_array(array: Any, opts: VerifyOptions) -> Report:
     if problem:
         report.errors.append(problem)
         return report
-    source = _Pixels.of(pixels)
+    source = Pixels.of(pixels)
     # No container: no metadata label, no C2PA manifest. The verdict sees an empty metadata layer; the
     # report leaves both layers out rather than claim they were looked for.
     empty = MetadataLayer()
@@ -327,7 +334,7 @@ def _array_problem(pixels: Any) -> str | None:
     return None
 
 
-def _judge(report: Report, fmt: str, found: list[Any], pixels: _Pixels | None, path: Path | bytes,
+def _judge(report: Report, fmt: str, found: list[Any], pixels: Pixels | None, path: Path | bytes,
            opts: VerifyOptions, damage: str | None = None) -> None:
     """The layers of a container file that ``opts.layers`` asks for, then the verdict.
 
@@ -341,7 +348,7 @@ def _judge(report: Report, fmt: str, found: list[Any], pixels: _Pixels | None, p
     # ``examined`` says it was not looked at.
     metadata = MetadataLayer()
     if "metadata" in opts.layers:
-        metadata = judge_metadata(found) if damage is None else _unreadable_metadata(damage, path)
+        metadata = judge_metadata(found) if damage is None else unreadable_metadata(damage, path)
         report.metadata = metadata
         report.examined.append("metadata")
     # C2PA defines no manifest for Ogg, Matroska, WebM or FLV (c2pa-rs reads none): there is nothing to
@@ -349,8 +356,8 @@ def _judge(report: Report, fmt: str, found: list[Any], pixels: _Pixels | None, p
     c2pa_wanted = "c2pa" in opts.layers and format_info(fmt).c2pa
     if c2pa_wanted:
         report.examined.append("c2pa")
-    samples = _Samples(path) if report.medium == "audio" else None
-    video = _VideoProbe(path) if report.medium == "video" and isinstance(path, Path) else None
+    samples = Samples(path) if report.medium == "audio" else None
+    video = VideoProbe(path) if report.medium == "video" and isinstance(path, Path) else None
     if report.medium == "image" and not format_info(fmt).pillow and pixels is not None:
         # HEIC: Pillow has no HEVC decoder; ffmpeg 7.1+ decodes it (labeler.media.heic). Tried once here:
         # where it cannot, one warning says so and the pixel layers are left out, not reported as failed.
@@ -400,31 +407,6 @@ def _judge(report: Report, fmt: str, found: list[Any], pixels: _Pixels | None, p
                                f"for {fmt} files")
 
 
-#: Bytes that only an AIGC label holds: an Appendix E field name (as text, and as UTF-16 for ID3 and
-#: EXIF text) and the TC260 XMP namespace. Found in a file whose carriers could not be parsed, they make
-#: its metadata "AIGC metadata whose value is not readable" (docs/verdicts.md rule 4), not "no label".
-_LABEL_TEXT = (b"ContentProducer", "ContentProducer".encode("utf-16-le"),
-               "ContentProducer".encode("utf-16-be"), b"tc260.org.cn/ns/AIGC")
-
-
-def _unreadable_metadata(reason: str, content: Path | bytes) -> MetadataLayer:
-    """The metadata layer of a file whose carriers could not be parsed: the reason as its problem, and
-    ``present`` when label text shows in the raw bytes (a damaged label is still evidence, never "no
-    label"); ``fields`` None, so no rule takes a value from it."""
-    return MetadataLayer(present=_holds_label_text(content), problems=[METADATA_UNREADABLE + reason])
-
-
-def _holds_label_text(content: Path | bytes) -> bool:
-    if isinstance(content, bytes):
-        return any(marker in content for marker in _LABEL_TEXT)
-    try:
-        # mapped, not read: the file may be a long video
-        with open(content, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
-            return any(view.find(marker) >= 0 for marker in _LABEL_TEXT)
-    except (OSError, ValueError):  # an empty file cannot be mapped (and holds nothing)
-        return False
-
-
 def _read_anything(report: Report) -> bool:
     """Some layer other than the metadata read the file: decoded pixels or samples (the watermark was
     checked, the visible search ran), or found a C2PA manifest."""
@@ -440,35 +422,6 @@ def _unreadable(report: Report, reason: str) -> None:
     for item in fields(Report):
         setattr(report, item.name, getattr(blank, item.name))
     report.errors.append(reason)
-
-
-def unexamined_warnings(report: Report) -> list[str]:
-    """One warning per layer that was asked for but could not be examined, with the reason: metadata
-    carriers that could not be parsed, a C2PA reader that could not parse the file, damaged or unreadable
-    pixels or samples, audio too short to read, a file too large to decode, a decoder that failed. Such
-    a layer is judged as absent by the verdict (a damaged carrier that shows label text as AIGC metadata
-    whose value is not readable), and "could not look" must not read as "looked and found nothing". A
-    mark found is never warned about; neither is the ``--quick`` note."""
-    out = []
-    md = report.metadata
-    unread = next((p for p in md.problems if p.startswith(METADATA_UNREADABLE)), None) if md else None
-    if md is not None and unread is not None:
-        judged = ("; the file holds AIGC label text, judged as AIGC metadata whose value is not readable"
-                  if md.present else "")
-        out.append(f"the metadata layer could not be examined: {unread[len(METADATA_UNREADABLE):]}{judged}")
-    cp = report.c2pa
-    if cp is not None and not cp.get("present") and cp.get("error"):
-        # c2pa-rs could not parse the file (a WAV cut short, an unsupported variant): no manifest seen is
-        # not no manifest there. ("C2PA: " is the layer's own prefix; the line names the layer already.)
-        error = str(cp["error"])
-        out.append(f"the c2pa layer could not be examined: {error.removeprefix('C2PA: ')}")
-    wm = report.watermark
-    if wm is not None and not wm.get("checked", True) and wm.get("note") not in (None, QUICK_WATERMARK_NOTE):
-        out.append(f"the watermark layer could not be examined: {wm['note']}")
-    vis = report.visible
-    if vis is not None and not vis.get("present") and vis.get("note"):
-        out.append(f"the visible layer could not be examined: {vis['note']}")
-    return out
 
 
 def _recover(report: Report, store: str, content: Path | bytes, mime: str, anchors: list[str] | None) -> None:
@@ -509,344 +462,3 @@ def _guarded(report: Report, name: str, fn: Any, *args: Any, **kwargs: Any) -> A
         report.warnings.append(f"the {name} layer failed: internal error ({type(exc).__name__}: {exc}); "
                                "please report it")
         return None
-
-
-class _Pixels:
-    """Decode an image at most once for the pixel layers, and remember a decoding error.
-
-    Both pixel layers (watermark, visible mark) look at luma only, so a colour JPEG is decoded to its
-    Y channel alone (:func:`labeler.media.image.read_luma_pixels`: no chroma, no colour conversion,
-    about half of :func:`~labeler.media.image.read_image`'s time at 1080p); other images come as
-    :func:`~labeler.media.image.read_image` gives them. One per :func:`verify` call (never shared
-    between calls), so threads do not meet here.
-    """
-
-    def __init__(self, source: Path | bytes, fmt: str | None = None) -> None:
-        self.source = source
-        self.fmt = fmt
-        self._pixels: Any = None
-        self.error: str | None = None
-        #: EXIF Orientation of the file (1..8; 1 when untagged or not known): the visible mark is
-        #: looked for as a viewer shows the picture (:func:`labeler.media.image.to_display`).
-        self.orientation = 1
-        #: The damage of a picture whose pixels were read anyway (a JPEG as far as its data goes, a PNG
-        #: without an ancillary chunk that fails its CRC), else None; ``salvage_note`` says how.
-        self.salvaged: str | None = None
-        self.salvage_note = ""
-
-    @classmethod
-    def of(cls, pixels: Any) -> _Pixels:
-        """Already decoded pixels (an array given to :func:`verify`)."""
-        made = cls(b"")
-        made._pixels = pixels
-        return made
-
-    def get(self) -> Any:
-        if self._pixels is None and self.error is None:
-            from labeler.media.image import read_luma_image, read_truncated_jpeg_luma
-
-            try:
-                image = read_luma_image(self.source, fmt=self.fmt)
-                self._pixels, self.orientation = image.pixels, image.orientation
-            except LabelerError as exc:
-                self.error = str(exc)
-            if self.error is not None and self.fmt == "jpeg" and "truncated" in self.error:
-                # a JPEG cut short (an interrupted download or copy): read the part that is there
-                try:
-                    self._pixels = read_truncated_jpeg_luma(self.source)
-                    self.salvaged, self.error = self.error, None
-                    self.salvage_note = ("the pixel layers read the part of the picture that is there (the "
-                                         "rest decoded as grey)")
-                except LabelerError:
-                    pass
-            if self.error is not None and self.fmt == "png":
-                self._salvage_png()
-        return self._pixels
-
-    def _salvage_png(self) -> None:
-        """Decode a PNG without its ancillary chunks that fail their CRC (a damaged text or XMP chunk).
-
-        Pillow refuses the whole file for one bad checksum in a chunk that holds no pixels; libpng (what
-        browsers and viewers use) drops such a chunk with a warning and shows the picture. The pixels
-        then carry their watermark and visible mark as before; a bad checksum in a pixel chunk is not
-        salvaged.
-        """
-        from labeler.media.image import read_luma_image
-
-        try:
-            data = self.source if isinstance(self.source, bytes) else Path(self.source).read_bytes()
-        except OSError:
-            return
-        fixed = _png_without_bad_ancillary_chunks(data)
-        if fixed is None:
-            return
-        try:
-            image = read_luma_image(fixed[0], fmt="png")
-        except LabelerError:
-            return
-        self._pixels, self.orientation = image.pixels, image.orientation
-        self.salvaged, self.error = fixed[1], None
-        self.salvage_note = ("the pixel layers read the picture without that chunk (it holds no pixels; PNG "
-                             "decoders drop such a chunk)")
-
-    def half(self) -> Any:
-        """A JPEG's luma decoded at half size (:func:`labeler.media.image.read_luma_half`, an
-        :class:`~labeler.media.image.ImageData` with its EXIF) for the quick watermark read, or None
-        (another format, a small JPEG, or pixels already decoded in full)."""
-        if self._pixels is not None or self.error is not None or self.fmt not in (None, "jpeg"):
-            return None
-        from labeler.media.image import read_luma_half
-
-        try:
-            return read_luma_half(self.source, fmt=self.fmt)
-        except LabelerError:
-            return None  # the full decode (get) says why, or reads what a truncated JPEG holds
-
-
-def _png_without_bad_ancillary_chunks(data: bytes) -> tuple[bytes, str] | None:
-    """``(data without the ancillary chunks whose CRC fails, what the first one was)``; None when no
-    chunk is dropped: every CRC matches, a critical chunk (pixels, palette, header) fails its CRC, or
-    the chunk structure itself is broken (a truncated file)."""
-    import zlib
-
-    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return None
-    out, pos, first = [data[:8]], 8, None
-    while pos + 12 <= len(data):
-        length = int.from_bytes(data[pos:pos + 4], "big")
-        end = pos + 12 + length
-        if end > len(data):
-            return None
-        kind = data[pos + 4:pos + 8]
-        if zlib.crc32(data[pos + 4:end - 4]) != int.from_bytes(data[end - 4:end], "big"):
-            if not kind[0] & 0x20:  # critical: its bytes are the picture's own
-                return None
-            first = first or (f"damaged png file: {kind.decode('latin-1')!r} chunk at offset {pos} fails its "
-                              "crc check")
-        else:
-            out.append(data[pos:end])
-        pos = end
-        if kind == b"IEND":
-            break
-    return (b"".join(out), first) if first is not None else None
-
-
-def visible_layer(pixels: _Pixels) -> dict[str, Any]:
-    """The ``layers.visible`` entry: our visible label found in the image, where and how large."""
-    from detectors.visible import detect_image_label
-
-    image = pixels.get()
-    if image is None:
-        return {"present": False, "kind": None, "position": None, "height_ratio": None, "seconds": None,
-                "note": pixels.error}
-    from labeler.media.image import to_display
-
-    layer = detect_image_label(to_display(image, pixels.orientation)).to_dict()
-    if not layer["present"]:
-        layer.update(kind=None, position=None, height_ratio=None)
-    return layer
-
-
-def video_visible_layer(path: Path, video: _VideoProbe | None = None) -> dict[str, Any]:
-    """The ``layers.visible`` entry for a video: our mark in the first seconds, and for how long.
-
-    When the start carries the mark (what GB 45438 5.3 requires), the middle and end windows are not
-    decoded (verify is triage: the start decides ``present``); ``not_read`` then names them, so a
-    window left out of ``intervals`` is "not read", never "absent".
-    """
-    from detectors.visible import detect_video_label
-
-    try:
-        info = video.get() if video is not None else None
-        layer = detect_video_label(path, stop_at_start=True, info=info).to_dict()
-    except LabelerError as exc:
-        return {"present": False, "kind": None, "position": None, "height_ratio": None, "seconds": None,
-                "note": str(exc)}
-    if not layer["present"]:
-        layer.update(kind=None, position=None, height_ratio=None, seconds=None)
-    return layer
-
-
-def audio_visible_layer(samples: _Samples) -> dict[str, Any]:
-    """The ``layers.visible`` entry for audio: our rhythm cue (Morse "AI") and voice prompt.
-
-    The entry describes the highest-scoring label found (``kind`` audio-rhythm or audio-voice, its
-    ``position``, onset ``seconds``, ``score``; ``language`` for a prompt); ``found`` lists every cue
-    and prompt found, in time order, as ``{kind, position, seconds, score[, language]}``.
-    """
-    from detectors.visible.audio_labels import detect_audio_labels
-
-    try:
-        audio = samples.get()
-        cue, voice = detect_audio_labels(audio.samples, audio.sample_rate)  # one shared analysis
-    except LabelerError as exc:
-        return {"present": False, "kind": None, "position": None, "height_ratio": None, "seconds": None,
-                "note": str(exc)}
-    present = [r for r in (cue, voice) if r.present]
-    layer = max(present or [cue, voice], key=lambda r: r.score).to_dict()
-    found = [{"kind": "audio-rhythm", "position": p, "seconds": t, "score": s} for t, p, s in cue.cues]
-    found += [{"kind": "audio-voice", "position": p, "seconds": t, "score": s, "language": lang}
-              for t, p, lang, s in voice.prompts]
-    layer["found"] = sorted(found, key=lambda f: f["seconds"])
-    if not layer["present"]:
-        layer.update(kind=None, position=None, seconds=None, text=None)
-        if "language" in layer:
-            layer["language"] = None
-    return layer
-
-
-def watermark_layer(pixels: _Pixels | None, what: str, key: bytes, metadata: MetadataLayer,
-                    path: Path | bytes | None = None, samples: _Samples | None = None,
-                    quick: bool = False, video: _VideoProbe | None = None) -> dict[str, Any]:
-    """The ``layers.watermark`` entry: detection result, key ID, and agreement with the metadata label.
-
-    Images are read from their decoded pixels, audio from its decoded ``samples`` (one decode shared
-    with the audio cue search); ``path`` is the file (or bytes) for media read from a file.
-    ``matches_metadata`` is true/false when both a watermark and a metadata ProduceID exist (the
-    default payload is derived from the ProduceID), else null. A file the detector cannot read
-    (video, an image under 128 px, audio under 1.5 s) gets ``checked: false`` and a ``note``. With
-    ``quick`` an image is read at its geometry as given only (offsets, no rescale / rotation search;
-    the p-value counts those reads only), and an image without a mark there gets
-    :data:`QUICK_WATERMARK_NOTE`, so "not searched" never reads as "absent". ``video`` is the video's
-    probe shared with the visible layer (one ffmpeg probe per verify).
-    """
-    from labeler.watermark.keyfile import key_id
-
-    layer: dict[str, Any] = {"present": False, "checked": False, "payload": None, "p_value": None,
-                             "method": None, "matches_metadata": None, "key_id": key_id(key)}
-    try:
-        if pixels is not None:
-            result = _detect_image(pixels, key, search_scale=not quick)
-            if quick and not result.found:
-                layer["note"] = QUICK_WATERMARK_NOTE
-        elif samples is not None:
-            from detectors.watermark import detect_audio
-
-            audio = samples.get()
-            result = detect_audio(audio.samples, audio.sample_rate, key=key)
-        elif what == "video" and isinstance(path, Path):
-            result = _video_mark(path, key, layer, video or _VideoProbe(path))
-        else:
-            layer["note"] = f"watermark detection covers images, audio and video; this file is {what}"
-            return layer
-    except LabelerError as exc:
-        layer["note"] = str(exc)
-        return layer
-    layer.update(result.to_dict())
-    # A result that only says why nothing could be decided (audio too short, no frame readable) did not
-    # look: ``checked`` false, no p-value, and unexamined_warnings() says so.
-    layer["checked"] = getattr(result, "decided", True)
-    if not layer["checked"]:
-        layer["p_value"] = None
-    if getattr(result, "reason", None):
-        layer["note"] = result.reason
-    elif not result.found and result.p_value is not None and result.p_value <= result.threshold:
-        # the pilot shows past the threshold but no payload passed its CRC (a small or damaged copy):
-        # not counted as present, since the payload is what ties the mark to a label
-        layer["note"] = (f"a mark of this key shows (p = {result.p_value:.1e}, pilot only) but its payload "
-                         "could not be read")
-    produce_id = metadata.fields.get("ProduceID") if metadata.fields else None
-    if result.found and result.payload is not None and produce_id:
-        from labeler.watermark import payload_from_produce_id
-
-        layer["matches_metadata"] = result.payload == payload_from_produce_id(produce_id)
-    return layer
-
-
-def _video_mark(path: Path, key: bytes, layer: dict[str, Any], video: _VideoProbe) -> Any:
-    """The frames' mark, else the soundtrack's; ``layer`` gets ``frames_read`` and ``stream``."""
-    from detectors.watermark_video import detect_video
-
-    problem = None
-    try:
-        result = detect_video(path, key=key, info=video.get())
-        layer["frames_read"] = result.frames_read
-    except LabelerError as exc:  # e.g. frames too small: the soundtrack may still carry the mark
-        result, problem = None, exc
-    if result is not None and result.found:
-        result.method = "video"  # the mark's name, as the label result and the soft binding say
-        layer["stream"] = "video"
-        return result
-    audio = _soundtrack_mark(path, key, video)
-    if audio is not None:
-        layer["stream"] = "audio"
-        return audio
-    if problem is not None:
-        raise problem
-    layer["stream"] = None
-    return result
-
-
-def _soundtrack_mark(path: Path, key: bytes, video: _VideoProbe) -> Any:
-    """The audio watermark of a video's soundtrack (the frames gave none), or None without one."""
-    from detectors.watermark import detect_audio
-    from labeler.media.audio import read_audio
-
-    try:
-        if video.get().audio_streams == 0:
-            return None  # no soundtrack: no second probe to find that out
-    except LabelerError:
-        pass  # the frames could not be probed: the soundtrack alone may still be readable
-    try:
-        audio = read_audio(path)
-    except LabelerError:
-        return None  # no audio stream, or none decodable: the frames' answer stands
-    result = detect_audio(audio.samples, audio.sample_rate, key=key)
-    return result if result.found else None
-
-
-def _detect_image(pixels: _Pixels, key: bytes, search_scale: bool = True) -> Any:
-    from detectors.watermark import detect, detect_as_shown, detect_half
-
-    if not search_scale:  # quick: a large JPEG is read at half size (detect_half), nothing else
-        half = pixels.half()
-        if half is not None:
-            return detect_as_shown(half.pixels, half.orientation,
-                                   lambda luma, threshold: detect_half(luma, key=key, threshold=threshold))
-    image = pixels.get()
-    if image is None:
-        raise LabelerError(pixels.error or "the image could not be decoded")
-    return detect_as_shown(image, pixels.orientation, lambda luma, threshold: detect(
-        luma, key=key, search_scale=search_scale, threshold=threshold))
-
-
-class _Once:
-    """A value read at most once per :func:`verify` call for the layers that share it; the read's
-    ``LabelerError`` is kept and re-raised to each of them."""
-
-    def __init__(self, source: Path | bytes) -> None:
-        self.source = source
-        self._value: Any = None
-        self._error: LabelerError | None = None
-
-    def _read(self) -> Any:
-        raise NotImplementedError
-
-    def get(self) -> Any:
-        """The value; raises the read's ``LabelerError``."""
-        if self._value is None and self._error is None:
-            try:
-                self._value = self._read()
-            except LabelerError as exc:
-                self._error = exc
-        if self._error is not None:
-            raise self._error
-        return self._value
-
-
-class _VideoProbe(_Once):
-    """A video's :class:`~labeler.media.video.VideoInfo` (watermark and visible layers: one probe)."""
-
-    def _read(self) -> Any:
-        from labeler.media.video import video_info
-
-        return video_info(self.source)
-
-
-class _Samples(_Once):
-    """An audio file's :class:`~labeler.media.audio.AudioData` (watermark and cue: one decode)."""
-
-    def _read(self) -> Any:
-        from labeler.media.audio import read_audio
-
-        return read_audio(self.source)
