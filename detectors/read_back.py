@@ -13,7 +13,13 @@ __all__ = ["UNREAD_WATERMARK_NOTE", "UNREADABLE_OUTPUT_NOTE", "unread_watermark"
 #: The warning when the watermark a label call wrote cannot be read back from its output.
 UNREAD_WATERMARK_NOTE = ("the watermark was embedded but cannot be read back from the output (this content "
                          "gives the invisible mark too little to ride on: a small picture, noise, a single "
-                         "tiny frame, a held tone...); do not rely on it for this file")
+                         "tiny frame, a held tone, a few seconds of sound...); do not rely on it for this "
+                         "file")
+#: Audio up to this long (s) is read back (about 0.05-0.15 s of CPU); longer audio is not: a payload
+#: read needs a few seconds of sound and the mark repeats every 3.07 s, so a file that long that does
+#: not read back is rare (measured 2026-12-06: speech cut to 1.5-2.5 s carried a mark that its own
+#: verify could not read, 3 s and more read back), and reading a long soundtrack costs much more.
+READ_BACK_AUDIO_SECONDS = 30.0
 #: The start of the warning when the output itself cannot be read (the reason follows in brackets): it
 #: says nothing about the mark, so it must not blame the content.
 UNREADABLE_OUTPUT_NOTE = "the watermark could not be read back: the output could not be read"
@@ -49,10 +55,12 @@ def unread_watermark(output: str | os.PathLike[str] | bytes | bytearray | memory
         ``result`` is neither a ``LabelResult`` nor an ``AIGCLabel``, ``output`` is neither a path
         nor bytes, or ``key`` is not bytes.
 
-    The read is ``verify --quick``'s (the geometry as given; ~10-40 ms at 1080p). Pictures only: the
-    image budget follows the content, and pure noise leaves the mark unreadable; the video mark has a
-    uniform amplitude (read from one frame in every benchmark cell) and a video's read-back cost
-    0.2-0.45 s a 1080p clip; reading a long soundtrack back would cost much more.
+    A picture is read as ``verify --quick`` reads it (the geometry as given; ~10-40 ms at 1080p): the
+    image budget follows the content, and pure noise leaves the mark unreadable. Audio of up to
+    :data:`READ_BACK_AUDIO_SECONDS` is read by the audio detector (a clip of 1.5-2.5 s carries a mark
+    it may not read). Not video: the video mark has a uniform amplitude (read from one frame in every
+    benchmark cell) and a video's read-back cost 0.2-0.45 s a 1080p clip; nor long audio, whose
+    read-back would cost much more.
 
     Examples
     --------
@@ -86,15 +94,34 @@ def unread_watermark(output: str | os.PathLike[str] | bytes | bytearray | memory
         fmt = _sniff(output)
         if fmt is None:  # the output cannot even be sniffed: verify says why, in its words
             return _unreadable(verify(output, layers="metadata").errors)
-    if medium(fmt) != "image":
+    kind = medium(fmt)
+    if kind == "audio" and not _short_audio(output):
         return None
-    report = verify(output, key=key, layers="quick")
+    if kind not in ("image", "audio"):
+        return None
+    report = verify(output, key=key, layers="quick" if kind == "image" else "watermark")
     if report.errors:
         return _unreadable(report.errors)
     found = report.watermark or {}
     if found.get("present") and found.get("payload") == payload:
         return None
     return UNREAD_WATERMARK_NOTE
+
+
+def _short_audio(output: str | os.PathLike[str] | bytes | bytearray | memoryview) -> bool:
+    """True when ``output`` is audio of at most :data:`READ_BACK_AUDIO_SECONDS` (unknown: False)."""
+    from labeler.errors import LabelerError
+    from labeler.media import ffmpeg as ff
+
+    if isinstance(output, (bytes, bytearray, memoryview)):
+        # no probe for bytes: the mark's size decides (~16 kB/s for the lossless formats' 44.1 kHz mono
+        # would under-count compressed audio, so the read runs for anything up to 30 s at 128 kbit/s)
+        return len(output) <= READ_BACK_AUDIO_SECONDS * 16_000
+    try:
+        duration = ff.probe(output).duration
+    except (OSError, LabelerError):
+        return False
+    return duration is not None and duration <= READ_BACK_AUDIO_SECONDS
 
 
 def _sniff(output: str | os.PathLike[str] | bytes | bytearray | memoryview) -> str | None:

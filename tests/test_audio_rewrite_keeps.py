@@ -160,6 +160,25 @@ def test_long_enough_audio_gets_no_short_warning(tmp_path: Path) -> None:
     assert not any("cannot be verified" in w for w in result.warnings)
 
 
+@pytest.mark.parametrize(("seconds", "unread"), [(2.0, True), (8.0, False)])
+def test_short_audio_read_back(tmp_path: Path, seconds: float, unread: bool) -> None:
+    """Audio over the 1.5 s floor but of a few seconds got a mark its own verify could not read, with no
+    warning (QA; speech cut to 2 s: 10 of 12 keys). The label read-back now covers audio up to 30 s."""
+    from conftest import seeded_key
+
+    from detectors.read_back import UNREAD_WATERMARK_NOTE, unread_watermark
+
+    key = seeded_key("short-0")
+    src = tmp_path / "clip.wav"
+    _ffmpeg("-i", str(SAMPLES / "speech.wav"), "-t", str(seconds), str(src))
+    dst = tmp_path / "out.wav"
+    result = label(src, RECORD, dst=dst, layers="watermark,metadata", key=key)
+    assert not any("cannot be verified" in w for w in result.warnings)  # over the detector's 1.5 s
+    note = unread_watermark(dst, result, key)
+    assert (note == UNREAD_WATERMARK_NOTE) is unread
+    assert verify(dst, key=key).watermark["present"] is not unread
+
+
 # --------------------------------------------------------------------------- 64-bit integers
 
 
