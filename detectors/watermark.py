@@ -37,6 +37,7 @@ from labeler.watermark.payload import (
     check_key,
     conv_encode,
     info_bits,
+    list_viterbi,
     split_info,
     viterbi_decode,
 )
@@ -76,8 +77,15 @@ FULL_READ_MIN_Z = 4.0
 #: so they add no hypothesis; skipping a full read only makes the union smaller.
 FULL_READ_SCREEN_Z, FULL_READ_DIRECT_Z, FULL_READ_BAND_STEP = 4.5, 6.0, 2
 #: Decodings tried per attempt (weighted and plain despreading); each passes the CRC by chance with
-#: probability 2**-16 without the mark, so the p-value's CRC factor is DECODINGS * 2**-16.
+#: probability 2**-16 without the mark, so the p-value's CRC factor is DECODINGS * 2**-16 (times 2,
+#: see LIST_SIZE).
 DECODINGS = 2
+#: Paths per decoding of the list Viterbi (:func:`labeler.watermark.payload.list_viterbi`) tried when no
+#: maximum-likelihood decoding passes its CRC and the pilot is strong enough for a list find to be
+#: significant. Two tests, each a union bound over its CRC checks: A = the DECODINGS maximum-likelihood
+#: paths, B = their DECODINGS x LIST_SIZE list paths; p = 2 x min(p_A, p_B) (Bonferroni over A and B,
+#: as the audio detector does), so a mark that A decodes pays a factor 2, not LIST_SIZE.
+LIST_SIZE = 64
 #: Range of rescale factors the lattice estimate searches. Down to 0.38: a social-media upload of a
 #: 2560 px wide image resized to 1080 px is 0.42x (outside the earlier 0.45, where every such image
 #: was missed: 5 of 5 read at 0.38). The estimate reads the image only, never the key, so the range
@@ -138,14 +146,17 @@ class _Attempt:
     scale: tuple[float, float]
     bit_errors: int | None
     rotation: float = 0.0
+    listed: bool = False
 
 
 def _read(z_img: Prefiltered, scheme: Scheme, key: bytes, scale: tuple[float, float],
-          rotation: float = 0.0, z_min: float = 0.0, half: bool = False) -> _Attempt:
+          rotation: float = 0.0, z_min: float = 0.0, half: bool = False, z_list: float = np.inf) -> _Attempt:
     """Fold, synchronise and decode one prefiltered image with one method.
 
-    Below ``z_min`` no CRC could make the result significant, so the payload is not decoded. With
-    ``half`` the fold comes from the half-resolution image (:meth:`Prefiltered.fold_half`).
+    Below ``z_min`` no CRC could make the result significant, so the payload is not decoded; from
+    ``z_list`` on, a list Viterbi (:data:`LIST_SIZE` paths) is tried when no maximum-likelihood path
+    passes its CRC. With ``half`` the fold comes from the half-resolution image
+    (:meth:`Prefiltered.fold_half`).
     """
     folded = scheme.folded(z_img, half=half)
     shift = shift_search(folded, scheme.pilot_tile(key), scheme.pilot_terms(key), grid=16,
@@ -159,23 +170,42 @@ def _read(z_img: Prefiltered, scheme: Scheme, key: bytes, scale: tuple[float, fl
     values = scheme.tile_to_slots(aligned)
     # list decoding: the weighted despreading first (better on average), the plain sum if its CRC fails
     # (the weights' pilot estimate is noisy on small crops); the p-value counts both (DECODINGS)
-    for soft in (layout.soft_bits(values * _coefficient_weights(values, layout, len(scheme.coefficients))),
-                 layout.soft_bits(values)):
+    softs = (layout.soft_bits(values * _coefficient_weights(values, layout, len(scheme.coefficients))),
+             layout.soft_bits(values))
+    listed = False
+    for soft in softs:
         payload, ok = split_info(viterbi_decode(soft))
         if ok:
             break
+    if not ok and shift.z >= z_list:
+        # near the code's limit the right payload is often a runner-up path (a small or heavily
+        # attacked picture whose pilot is clear): each decoding's list, path 0 (the ML path) excluded
+        payload, ok, soft = _list_decode(softs, payload)
+        listed = ok
     errors = None
     if ok:
         errors = int(np.count_nonzero(np.sign(soft) != conv_encode(info_bits(payload))))
-    return _Attempt(scheme, shift.z, shift.shifts, payload, ok, off, scale, errors, rotation)
+    return _Attempt(scheme, shift.z, shift.shifts, payload, ok, off, scale, errors, rotation, listed)
 
 
-def _z_min(trials: int, threshold: float) -> float:
-    """Smallest pilot z whose p-value, with a matching CRC, can be <= ``threshold`` (bisection)."""
+def _list_decode(softs: tuple[np.ndarray, ...], payload: bytes) -> tuple[bytes, bool, np.ndarray]:
+    """The first CRC-valid list path of the decodings ``softs`` (payload, True, its soft values), else
+    (``payload``, False, the last soft values)."""
+    for soft in softs:
+        for bits in list_viterbi(soft, LIST_SIZE)[1:]:
+            found, ok = split_info(bits)
+            if ok:
+                return found, True, soft
+    return payload, False, softs[-1]
+
+
+def _z_min(trials: int, threshold: float, paths: int = 1) -> float:
+    """Smallest pilot z whose p-value, with a matching CRC among ``paths`` paths per decoding, can be
+    <= ``threshold`` (bisection)."""
     lo, hi = 0.0, 40.0
     for _ in range(40):
         mid = 0.5 * (lo + hi)
-        if trials * null_tail(mid) * DECODINGS * 2.0 ** -CRC_BITS <= threshold:
+        if trials * null_tail(mid) * _crc_factor(paths) <= threshold:
             hi = mid
         else:
             lo = mid
@@ -208,9 +238,15 @@ def _coefficient_weights(values: np.ndarray, layout: Layout, ncoef: int) -> np.n
     return np.tile(w.astype(np.float32), v.shape[0])
 
 
+def _crc_factor(paths: int) -> float:
+    """The p-value's CRC factor for a payload found among ``paths`` paths per decoding (1: the ML ones);
+    the leading 2 is the Bonferroni factor over the ML test and the list test (:data:`LIST_SIZE`)."""
+    return 2.0 * DECODINGS * paths * 2.0 ** -CRC_BITS
+
+
 def _p_value(a: _Attempt, trials: int) -> float:
     p = min(1.0, trials * null_tail(a.z))
-    return p * DECODINGS * 2.0 ** -CRC_BITS if a.crc_ok else p
+    return min(1.0, p * _crc_factor(LIST_SIZE if a.listed else 1)) if a.crc_ok else p
 
 
 def _resample(y: np.ndarray, mat: np.ndarray, limit: int = MAX_RESAMPLED,
@@ -367,7 +403,8 @@ def detect_half(half: np.ndarray, *, key: bytes, method: str | None = None,
     search = _Search(schemes, key, sum(s.shifts for s in schemes), threshold)
     z_half = _half_prefiltered(np.asarray(half, dtype=np.float32))
     for scheme in schemes:
-        search.attempts.append(_read(z_half, scheme, key, (1.0, 1.0), z_min=search.z_min, half=True))
+        search.attempts.append(_read(z_half, scheme, key, (1.0, 1.0), z_min=search.z_min, half=True,
+                                     z_list=search.z_list))
         if search.best():
             break
     return search.result()
@@ -463,6 +500,7 @@ class _Search:
     def __init__(self, schemes: list[Scheme], key: bytes, trials: int, threshold: float) -> None:
         self.schemes, self.key, self.trials, self.threshold = schemes, key, trials, threshold
         self.z_min = _z_min(trials, threshold)
+        self.z_list = _z_min(trials, threshold, LIST_SIZE)
         self.attempts: list[_Attempt] = []
 
     def best(self) -> _Attempt | None:
@@ -474,13 +512,15 @@ class _Search:
         """The image as given: the half-resolution fold of every method, then the full one for a method
         whose half-resolution pilot showed something (skipping reads keeps the union bound valid)."""
         for scheme in self.schemes:
-            self.attempts.append(_read(z_img, scheme, self.key, (1.0, 1.0), z_min=self.z_min, half=True))
+            self.attempts.append(_read(z_img, scheme, self.key, (1.0, 1.0), z_min=self.z_min, half=True,
+                                       z_list=self.z_list))
             if self.best():
                 return
         screen = _FullReadScreen(z_img, self.key)
         for scheme, fast in zip(self.schemes, list(self.attempts), strict=False):
             if fast.z >= FULL_READ_MIN_Z and screen.passes(scheme, fast.z):
-                self.attempts.append(_read(z_img, scheme, self.key, (1.0, 1.0), z_min=self.z_min))
+                self.attempts.append(_read(z_img, scheme, self.key, (1.0, 1.0), z_min=self.z_min,
+                                                  z_list=self.z_list))
                 if self.best():
                     return
 
@@ -500,7 +540,8 @@ class _Search:
             geometry = (float(np.hypot(mat[0, 0], mat[1, 0])), float(np.hypot(mat[0, 1], mat[1, 1])))
             angle = float(np.degrees(np.arctan2(mat[1, 0] - mat[0, 1], mat[0, 0] + mat[1, 1])))
             for scheme in self.schemes:
-                self.attempts.append(_read(z2, scheme, self.key, geometry, angle, z_min=self.z_min))
+                self.attempts.append(_read(z2, scheme, self.key, geometry, angle, z_min=self.z_min,
+                                                  z_list=self.z_list))
             if self.best():
                 return
 

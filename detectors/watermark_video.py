@@ -40,6 +40,7 @@ import numpy as np
 from detectors.watermark import (
     DEFAULT_THRESHOLD,
     FULL_READ_MIN_Z,
+    LIST_SIZE,
     READS_AS_GIVEN,
     WatermarkResult,
     _Attempt,
@@ -314,6 +315,7 @@ class _Search:
         self.tries, self.points, self.side = tries, set(points), side
         self.period = max(s.tile_px for s in schemes)
         self.z_min = _z_min(trials, threshold)
+        self.z_list = _z_min(trials, threshold, LIST_SIZE)
         # one frame sum per view (the frames shrunk by that factor; detect_video uses one view)
         self.views = {v: FoldSum(self.period) for v in views}
         # (method, view, lattice matrix in that view, reported scale, rotation, frame sum)
@@ -426,19 +428,22 @@ class _Search:
             fast = []
             scale = (1.0 / v, 1.0 / v)
             for scheme in self.schemes:
-                fast.append(_read(acc, scheme, self.key, scale, z_min=self.z_min, half=True))
+                fast.append(_read(acc, scheme, self.key, scale, z_min=self.z_min, half=True,
+                                  z_list=self.z_list))
                 self.attempts.append(fast[-1])
                 if self._best():
                     return self._best()
             for scheme, a in zip(self.schemes, fast, strict=True):
                 if a.z >= FULL_READ_MIN_Z:
-                    self.attempts.append(_read(acc, scheme, self.key, scale, z_min=self.z_min))
+                    self.attempts.append(_read(acc, scheme, self.key, scale, z_min=self.z_min,
+                                                      z_list=self.z_list))
                     if self._best():
                         return self._best()
         for scheme, _, _, geometry, angle, acc in self.geometries:
             if acc.frames == 0:
                 continue
-            self.attempts.append(_read(acc, scheme, self.key, geometry, angle, z_min=self.z_min))
+            self.attempts.append(_read(acc, scheme, self.key, geometry, angle, z_min=self.z_min,
+                                              z_list=self.z_list))
             if self._best():
                 return self._best()
         return None
