@@ -186,7 +186,11 @@ class Report:
             parts.append(f"c2pa not read ({cp['error']})")
         # --layers / --quick / --no-visible: say what was skipped, so a verdict of none is not read as
         # "checked and absent" for those layers.
-        skipped = [n for n in ("metadata", "c2pa", "visible") if n not in self.examined]
+        # The watermark is named only on a "none": without a key it is never searched, and a stripped,
+        # marked file would otherwise read as checked and clean (QA).
+        named = ("metadata", "c2pa", "watermark", "visible") if self.verdict == "none" else (
+            "metadata", "c2pa", "visible")
+        skipped = [n for n in named if n not in self.examined]
         if skipped:
             parts.append(f"not examined: {', '.join(skipped)}")
         return " - ".join(parts)

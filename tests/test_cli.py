@@ -123,7 +123,7 @@ def test_human_summary(labeled):
     lines = proc.stdout.splitlines()
     assert lines[0].endswith(
         f"confirmed (medium) - metadata xmp-tc260 Label=1 producer={PRODUCER} id=id-photo.jpg")
-    assert lines[1].endswith("photo.jpg: none - no AIGC label found")
+    assert lines[1].endswith("photo.jpg: none - no AIGC label found - not examined: watermark")
 
 
 # -- bad input -------------------------------------------------------------------------------------

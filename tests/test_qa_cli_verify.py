@@ -55,7 +55,7 @@ def test_unreadable_file_is_one_result_among_the_others(tmp_path: Path) -> None:
     text = _run(args, prefix)
     assert text.returncode == 2 and text.stderr == b"", text.stderr
     assert text.stdout.decode().splitlines() == [
-        f"{readable}: none - no AIGC label found - not examined: c2pa, visible",
+        f"{readable}: none - no AIGC label found - not examined: c2pa, watermark, visible",
         f"{unreadable}: error - Permission denied",
     ]
     proc = _run(["verify", "--json", *args[1:]], prefix)
@@ -72,7 +72,7 @@ def test_empty_file_name_is_its_own_result(tmp_path: Path) -> None:
     assert proc.returncode == 2 and proc.stderr == ""
     lines = proc.stdout.splitlines()
     assert lines[0] == ": error - empty file name"
-    assert lines[1].endswith("photo.jpg: none - no AIGC label found - not examined: c2pa, visible")
+    assert lines[1].endswith("photo.jpg: none - no AIGC label found - not examined: c2pa, watermark, visible")
     proc = run_cli("verify", "--json", "")
     report = json.loads(proc.stdout)
     assert proc.returncode == 2 and report["verdict"] is None and report["errors"] == ["empty file name"]
