@@ -80,7 +80,8 @@ def test_metadata_not_examined_is_not_reported_absent(labeled) -> None:
     assert report.examined == ["c2pa"] and report.metadata is None
     assert "metadata" not in report.to_dict()["layers"]
     assert report.verdict == "none"  # nothing examined shows a label...
-    assert "not examined: metadata, watermark, visible" in report.summary()  # ...and the line says what was skipped
+    # ...and the line says what was skipped
+    assert "not examined: metadata, watermark, visible" in report.summary()
     only_visible = verify(path, layers=["visible"])
     assert only_visible.examined == ["visible"] and only_visible.visible["present"]
 

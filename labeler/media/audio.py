@@ -582,6 +582,7 @@ def _ffmpeg_encode(
                 args += ["-map", f"1:{index}", f"-map_metadata:s:v:{number}", f"1:s:{index}"]
             args += ["-c:v", "copy"] if pictures else []
         args += ["-c:a", codec] + (["-b:a", bitrate] if bitrate else []) + (["-f", muxer] if muxer else [])
+        args += ff.reproducible(path)
         args.append("file:" + os.path.abspath(tmp))
         with ff.stderr_file() as err:
             proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)

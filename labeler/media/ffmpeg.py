@@ -388,6 +388,20 @@ def stop(proc: subprocess.Popen[bytes], *, kill: bool) -> int:
     return proc.wait()
 
 
+#: Output suffixes whose muxers draw random IDs (Matroska segment and track UIDs, Ogg stream serials)
+#: unless asked to be bit-exact: the same input labeled twice gave different bytes (60 of them in a
+#: Matroska file), which defeats caches, de-duplication and content-hash IDs.
+_RANDOM_ID_SUFFIXES = {".mkv", ".mka", ".mk3d", ".webm", ".weba", ".ogg", ".oga", ".opus"}
+
+
+def reproducible(path: str | os.PathLike[str]) -> list[str]:
+    """``["-fflags", "+bitexact"]`` (an output option) for an output at ``path`` whose muxer would
+    otherwise draw random IDs, else ``[]``. Its only other effect: the file's ``encoder`` tag reads
+    ``Lavf`` without the library version."""
+    suffix = os.path.splitext(os.fspath(path))[1].lower()
+    return ["-fflags", "+bitexact"] if suffix in _RANDOM_ID_SUFFIXES else []
+
+
 def temp_path_beside(path: str | os.PathLike[str]) -> str:
     """Create an empty, uniquely named file next to ``path`` (same suffix) and return its name.
 

@@ -500,4 +500,4 @@ def _command(src: str, png: str, info: VideoInfo, x: int, y: int,
     graph = ffmpeg_python.output(*streams, dst, **options)
     # compile() puts the program first; ff.run adds it (and -hide_banner -nostdin) itself.
     args = graph.compile(cmd=ff.ffmpeg_exe())[1:]
-    return [*args[:-1], *attach_args(attachments, len(mapped)), args[-1]]
+    return [*args[:-1], *attach_args(attachments, len(mapped)), *ff.reproducible(dst), args[-1]]

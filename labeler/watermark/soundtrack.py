@@ -73,7 +73,7 @@ def mark_soundtrack(path: str | os.PathLike[str], payload: bytes, *, key: bytes)
                 "-f", "f32le", "-ar", str(data.sample_rate), "-ac", str(channels), "-i", "pipe:0",
                 *_maps(info, stream.index, attachments), "-c", "copy",
                 "-c:a", encoder, "-b:a", bitrate, "-map_metadata", "0", "-movflags", "use_metadata_tags",
-                "file:" + tmp]
+                *ff.reproducible(path), "file:" + tmp]
         proc = subprocess.run(args, input=np.ascontiguousarray(marked, "<f4").tobytes(),
                               capture_output=True, timeout=3600)
         if proc.returncode != 0:

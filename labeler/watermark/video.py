@@ -382,7 +382,7 @@ def _encoder_args(src: str, info: VideoInfo, pix_fmt: str, size: tuple[int, int]
     args += ["-map_metadata", str(src_in)]
     if os.path.splitext(out)[1].lower() in _MOV_SUFFIXES:
         args += ["-movflags", "use_metadata_tags"]
-    return [*args, out]
+    return [*args, *ff.reproducible(out), out]
 
 
 def _visible_overlay(src: str, info: VideoInfo, size: tuple[int, int], workdir: str,
