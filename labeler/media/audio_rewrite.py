@@ -444,7 +444,6 @@ def _ogg_with_tags(src: BinaryIO, fresh: BinaryIO, out: BinaryIO, shift: _Shift)
     import mutagen
     from mutagen import MutagenError
 
-    from labeler.metadata import copy_stream
 
     try:
         old = mutagen.File(src)
@@ -456,8 +455,39 @@ def _ogg_with_tags(src: BinaryIO, fresh: BinaryIO, out: BinaryIO, shift: _Shift)
             new.save(fresh)
     except (MutagenError, ValueError) as exc:
         raise LabelerError(f"cannot carry the ogg comments over: {exc}") from None
-    fresh.seek(0)
-    copy_stream(fresh, out)
+    _source_serial(src, fresh, out)
+
+
+def _source_serial(src: BinaryIO, fresh: BinaryIO, out: BinaryIO) -> None:
+    """``fresh`` to ``out`` with every page's stream serial set to the source's first one.
+
+    libsndfile draws a random serial for the stream it writes, so the same input labeled twice gave
+    different bytes (QA: caches, de-duplication); the source's serial is as good an identity and makes
+    the output a function of the input. mutagen rewrites each page's CRC. A source with more than one
+    logical stream (not written here) keeps the fresh file as it is.
+    """
+    from mutagen import MutagenError
+    from mutagen.ogg import OggPage
+
+    from labeler.metadata import copy_stream
+
+    try:
+        src.seek(0)
+        serial = OggPage(src).serial
+        fresh.seek(0)
+        pages = []
+        while fresh.read(4) == b"OggS":  # OggPage raises at the end; peek for the capture pattern
+            fresh.seek(-4, 1)
+            pages.append(OggPage(fresh))
+    except (MutagenError, OSError, ValueError, EOFError):
+        pages = []
+    if not pages or len({page.serial for page in pages}) != 1:
+        fresh.seek(0)
+        copy_stream(fresh, out)
+        return
+    for page in pages:
+        page.serial = serial
+        out.write(page.write())
 
 
 _TAG_COPIERS: dict[str, Callable[[BinaryIO, BinaryIO, BinaryIO, _Shift], None]] = {
