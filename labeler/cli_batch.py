@@ -1,0 +1,145 @@
+"""``aigc batch``: ``aigc batch label`` and ``aigc batch verify`` over whole folder trees.
+
+The commands, their shared options (workers, file list, retries, progress, Dask) and the end of a run
+(the summary line, the warning for journaled files done with other options, the exit code); the work
+itself is :func:`labeler.batch.run_batch`. The options the single-file commands share and the error
+helpers come from :mod:`labeler.cli`, whose ``aigc`` group :data:`batch_group` joins (``@cli.group``);
+:mod:`labeler.cli` imports this module, so ``aigc batch`` is there whichever is imported first.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import click
+
+from labeler.cli import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    _absolute_store,
+    _fail,
+    _label_groups,
+    _label_options,
+    _layers_to_verify,
+    _no_visible_option,
+    _quick_option,
+    _read_key,
+    _store_option,
+    _trust_anchors_option,
+    _verify_layers_option,
+    cli,
+)
+from labeler.errors import LabelerError
+
+
+@cli.group("batch")
+def batch_group() -> None:
+    """Label or verify whole folder trees: parallel, journaled, resumable."""
+
+
+def _batch_options(func):
+    options = [
+        click.option("--workers", type=click.IntRange(1, 1024), default=None,
+                     help="Worker processes [default: all cores]."),
+        click.option("--list", "list_file", type=click.Path(dir_okay=False, path_type=str),
+                     help="Take the files from this list (one path per line, relative to SRC)."),
+        click.option("--retry-errors", is_flag=True, help="Redo files the journal records as failed."),
+        click.option("--no-progress", is_flag=True, help="No progress bar or progress lines."),
+        click.option("--dask", "dask", metavar="ADDRESS|local",
+                     help="Run on Dask distributed: a scheduler address (tcp://HOST:8786) or 'local' for a "
+                          "local cluster of --workers processes. Workers must see SRC and DST at the same "
+                          "paths (shared file system). Needs the dask extra."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _run_batch(task, journal: str | None, opts: dict) -> None:
+    from labeler.batch import run_batch
+
+    try:
+        summary = run_batch(task, workers=opts["workers"], journal_path=journal, list_file=opts["list_file"],
+                            retry_errors=opts["retry_errors"], progress=not opts["no_progress"],
+                            dask=opts["dask"])
+    except LabelerError as exc:
+        _fail(str(exc))
+    if summary.other_options:
+        words = _other_options_words(task.kind, summary.other_options)
+        click.echo(f"aigc: warning: {summary.journal}: {words}", err=True)
+    click.echo(summary.line(), err=True)
+    if summary.interrupted:
+        sys.exit(130)
+    sys.exit(EXIT_BAD_INPUT if summary.errors else EXIT_OK)
+
+
+def _other_options_words(kind: str, count: int) -> str:
+    """The warning for journaled files a run with other options did, which this run did again."""
+    if kind == "verify":
+        # No outputs to overwrite: the report (the journal) gets a second line for each such file.
+        return (f"{count} file(s) in the report were verified with other options; they were verified "
+                "again with these options, and the report now holds both results for them (the later "
+                "line is the current one)")
+    return (f"{count} journaled file(s) were done with other options; they were done again with these "
+            "(outputs that exist need --overwrite)")
+
+
+@batch_group.command("label")
+@click.argument("src", type=click.Path(file_okay=False, exists=True, path_type=str))
+@click.argument("dst", type=click.Path(file_okay=False, path_type=str))
+@_label_options(batch=True)
+@_batch_options
+@click.option("--journal", type=click.Path(dir_okay=False, path_type=str),
+              help="Journal file [default: DST/.aigc-journal.jsonl].")
+def batch_label_cmd(src: str, dst: str, journal: str | None, **opts) -> None:
+    """Label every file under SRC into the same tree under DST; re-run to resume.
+
+    Exit 0 when every file was labeled, 2 when any failed (each is in the journal with its reason),
+    130 when interrupted.
+    """
+    from labeler.batch import BatchTask, RecordTemplate
+
+    try:
+        options, signer = _label_groups(opts)
+    except LabelerError as exc:
+        _fail(str(exc))
+    record = RecordTemplate(
+        producer=opts["producer"], produce_id=opts["produce_id"], label=opts["label_value"],
+        reserved_code1=opts["reserved1"], propagator=opts["propagator"], propagate_id=opts["propagate_id"],
+        reserved_code2=opts["reserved2"],
+    )
+    task = BatchTask("label", src, dst, record, options, signer)
+    _run_batch(task, journal, opts)
+
+
+@batch_group.command("verify")
+@click.argument("src", type=click.Path(file_okay=False, exists=True, path_type=str))
+@click.option("--report", required=True, type=click.Path(dir_okay=False, path_type=str),
+              help="JSON Lines report, one line per file as it finishes; also the resume journal.")
+@click.option("--key-file", type=click.Path(dir_okay=False, path_type=str), help="Watermark key.")
+@_trust_anchors_option
+@_no_visible_option
+@_verify_layers_option
+@_quick_option
+@_store_option
+@_batch_options
+def batch_verify_cmd(
+    src: str, report: str, key_file: str | None, anchor_files: Sequence[str], no_visible: bool,
+    verify_layers: str | None, quick: bool, manifest_store: str | None, **opts
+) -> None:
+    """Verify every file under SRC into REPORT (JSON Lines); re-run to resume.
+
+    Exit 0 when every file was read, 2 when any could not be, 130 when interrupted.
+    """
+    from labeler.batch import BatchTask, VerifySettings
+
+    try:
+        key = _read_key(key_file)
+        layers = _layers_to_verify(verify_layers, quick, no_visible, key, manifest_store)
+    except LabelerError as exc:
+        _fail(str(exc))
+    settings = VerifySettings(key, tuple(anchor_files), "visible" in layers, layers,
+                              _absolute_store(manifest_store))
+    task = BatchTask("verify", src, verify=settings)
+    _run_batch(task, report, opts)
