@@ -56,6 +56,18 @@ def seeded_key_file(path: Path, seed: str | None = None) -> Path:
     return path
 
 
+def tagged_photo(path: Path, orientation: int, size: tuple[int, int]) -> Path:
+    """samples/photo.jpg resized to ``size`` (w, h) as a JPEG (q92) whose EXIF Orientation tag is
+    ``orientation``: a phone photo stored sideways, as viewers turn it."""
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[274] = orientation
+    with Image.open(SAMPLES / "photo.jpg") as im:
+        im.convert("RGB").resize(size).save(path, "JPEG", quality=92, exif=exif)
+    return path
+
+
 def ffmpeg_exe() -> str:
     """The ffmpeg the project itself runs ($AIGC_FFMPEG, else PATH, else the imageio-ffmpeg wheel's)."""
     return _project_ffmpeg_exe()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PRODUCER, SAMPLES, run_cli
+from conftest import PRODUCER, SAMPLES, run_cli, tagged_photo
 from PIL import Image
 
 
@@ -136,11 +136,7 @@ def test_visible_label_upright_on_a_photo_stored_sideways(tmp_path, orientation)
 
     from detectors.visible import detect_image_label
 
-    src = tmp_path / "phone.jpg"
-    exif = Image.Exif()
-    exif[274] = orientation
-    with Image.open(SAMPLES / "photo.jpg") as im:
-        im.convert("RGB").resize((600, 400)).save(src, "JPEG", quality=92, exif=exif)
+    src = tagged_photo(tmp_path / "phone.jpg", orientation, (600, 400))
     out = tmp_path / "labeled.jpg"
     proc = run_cli("label", str(src), str(out), "--producer", PRODUCER, "--produce-id", "o",
                    "--layers", "visible,metadata", "--position", "bottom-right", "--json")

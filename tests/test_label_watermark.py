@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PRODUCER, SAMPLES, run_cli, seeded_key_file
+from conftest import PRODUCER, SAMPLES, run_cli, seeded_key_file, tagged_photo
 from PIL import Image
 
 from labeler.watermark import payload_from_produce_id
@@ -174,11 +174,7 @@ def test_mark_on_a_tagged_photo_survives_a_baked_rotation(keys, tmp_path, orient
     from detectors import verify
     from labeler.watermark.keyfile import read_key_file
 
-    src = tmp_path / "phone.jpg"
-    exif = Image.Exif()
-    exif[274] = orientation
-    with Image.open(SAMPLES / "photo.jpg") as im:
-        im.convert("RGB").resize((900, 600)).save(src, "JPEG", quality=92, exif=exif)
+    src = tagged_photo(tmp_path / "phone.jpg", orientation, (900, 600))
     out = tmp_path / "labeled.jpg"
     proc = run_cli("label", str(src), str(out), "--producer", PRODUCER, "--produce-id", "turned",
                    "--layers", "watermark", "--key-file", str(keys[0]), "--json")
