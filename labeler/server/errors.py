@@ -28,6 +28,7 @@ ERROR_WORDS = {
     403: "forbidden",
     404: "not found",
     405: "method not allowed",
+    408: "request timeout",
     413: "content too large",
     415: "unsupported media type",
     422: "unprocessable content",

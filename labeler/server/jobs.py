@@ -230,10 +230,15 @@ def label_job(src: str, record: Any, options: LabelOptions, max_pixels: int) -> 
     try:
         upload = Path(src)
         ext = EXTENSIONS[sniff_file(upload)][0]
-        decodes = {"watermark", "visible"} & set(options.layers) or options.c2pa.thumbnail
+        layers = set(options.layers)
+        # The thumbnail option is inert unless the c2pa layer is asked for: only then does it decode.
+        thumbnail = "c2pa" in layers and options.c2pa.thumbnail
+        decodes = bool({"watermark", "visible"} & layers) or thumbnail
         too_large = pixels_problem(src, max_pixels) if decodes else None
         if too_large:
-            raise UnsafeInput(f"{too_large}; only the metadata and c2pa layers apply")
+            apply = "the metadata and c2pa layers (without c2pa_thumbnail)" if thumbnail else (
+                "the metadata and c2pa layers")
+            raise UnsafeInput(f"{too_large}; only {apply} apply")
         source, dst = upload.rename(upload.with_name(f"input{ext}")), upload.with_name(f"labeled{ext}")
         labeled = label_file(source, dst, record, options=options)
         from detectors.read_back import unread_watermark

@@ -41,8 +41,10 @@ class BodyLimit:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.limit:
-            await _send_413(send, f"the request body is {declared} bytes; this server takes at most "
-                                  f"{self.limit - FORM_OVERHEAD} bytes per upload")
+            # The limit applied here is the whole body's (the file limit plus FORM_OVERHEAD): state that
+            # one, so a client is not told a smaller number than the one that refused it.
+            await _send_413(send, f"the request body is {declared} bytes; this server takes a request body "
+                                  f"of at most {self.limit} bytes")
             return
         await self.app(scope, self._counting(receive), send)
 
@@ -55,8 +57,8 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise UploadTooLarge(f"the request body passed {self.limit - FORM_OVERHEAD} bytes, "
-                                         "this server's upload limit")
+                    raise UploadTooLarge(f"the request body passed {self.limit} bytes, this server's "
+                                         "limit for a request body")
             return message
 
         return counted
@@ -73,7 +75,8 @@ def _content_length(scope: Scope) -> int | None:
 
 
 async def _send_413(send: Send, detail: str) -> None:
-    body = json.dumps({"error": ERROR_WORDS[413], "detail": detail}).encode()
+    # Compact, as every other error body (errors.error_response) is.
+    body = json.dumps({"error": ERROR_WORDS[413], "detail": detail}, separators=(",", ":")).encode()
     # Connection: close - the client may still be sending the body we will not read.
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"),

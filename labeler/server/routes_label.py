@@ -30,6 +30,13 @@ from labeler.server.uploads import Work, admitted, read_form
 
 #: Header with the JSON summary of what was written (ASCII only: non-ASCII is \\u-escaped).
 RESULT_HEADER = "X-AIGC-Label-Result"
+#: Longest ``RESULT_HEADER`` value in bytes. Form fields may be 64 KB each and the metadata value repeats
+#: them all; clients and proxies refuse long header lines (Node 16 KiB, nginx's proxy buffer 4-8 KiB),
+#: after the file was labeled. docs/server.md documents this bound.
+RESULT_HEADER_MAX = 8192
+#: A string in an over-long summary is cut to this many characters, then ``CUT_MARK``.
+CUT_CHARS = 256
+CUT_MARK = "..."
 #: The form fields (besides ``file``) and what they mean; the same names and values as ``aigc label``.
 LABEL_FIELDS = {
     "producer": "ContentProducer (required): 27-char TC260 code, or a name",
@@ -61,7 +68,8 @@ async def label_endpoint(request: Request) -> Response:
             raise ApiError(403, "labeling is disabled on this server: it has no watermark key or C2PA signer")
         async with admitted(state) as work:
             await read_form(request, work, max_files=1, max_bytes=config.max_upload_bytes,
-                            allowed_fields=frozenset(LABEL_FIELDS), refused_fields=frozenset(_SECRETS))
+                            allowed_fields=frozenset(LABEL_FIELDS), refused_fields=frozenset(_SECRETS),
+                            deadline_s=config.timeout_s)
             record, options = _label_request(work.fields, config)
             body, summary = await _label(state, work, record, options)
     except ClientDisconnect:
@@ -71,7 +79,7 @@ async def label_endpoint(request: Request) -> Response:
     except ValueError as exc:  # a label option out of range (e.g. --video-at's parser)
         return error_response(400, str(exc))
     fmt = summary["format"]
-    headers = {**NO_STORE, RESULT_HEADER: json.dumps(summary, ensure_ascii=True, separators=(",", ":")),
+    headers = {**NO_STORE, RESULT_HEADER: result_header(summary),
                "Content-Disposition": content_disposition(work.uploads[0].name, fmt)}
     return Response(body, media_type=format_info(fmt).mime, headers=headers)
 
@@ -84,6 +92,53 @@ async def _label(state: Any, work: Work, record: AIGCLabel, options: dict[str, A
     summary["seconds"] = round(time.monotonic() - started, 3)
     # Read before the folder goes (admitted's exit): the response never depends on a file on disk.
     return await asyncio.to_thread(Path(done["output"]).read_bytes), summary
+
+
+def _compact(summary: Any) -> str:
+    return json.dumps(summary, ensure_ascii=True, separators=(",", ":"))
+
+
+def result_header(summary: dict[str, Any]) -> str:
+    """The ``X-AIGC-Label-Result`` value: the summary as compact ASCII JSON, at most ``RESULT_HEADER_MAX``.
+
+    A summary that fits is sent whole. Otherwise every string over ``CUT_CHARS`` characters is cut to
+    that many followed by ``CUT_MARK``, and ``"truncated"`` lists the cut values' paths (such as
+    ``layers.metadata.value``); if even that is too long, only ``format``, the layers' names,
+    ``seconds`` and ``"truncated": ["*"]`` remain.
+
+    Parameters
+    ----------
+    summary : dict
+        ``LabelResult.to_dict()`` plus ``seconds``.
+
+    Returns
+    -------
+    str
+    """
+    whole = _compact(summary)
+    if len(whole) <= RESULT_HEADER_MAX:
+        return whole
+    cut: list[str] = []
+    shortened = _cut_strings(summary, "", cut)
+    shortened["truncated"] = cut
+    header = _compact(shortened)
+    if len(header) <= RESULT_HEADER_MAX:
+        return header
+    layers = summary.get("layers")
+    return _compact({"format": summary.get("format"), "layers": {name: {} for name in layers or {}},
+                     "seconds": summary.get("seconds"), "truncated": ["*"]})
+
+
+def _cut_strings(value: Any, path: str, cut: list[str]) -> Any:
+    """``value`` with each string over ``CUT_CHARS`` cut (paths appended to ``cut``); a copy."""
+    if isinstance(value, dict):
+        return {k: _cut_strings(v, f"{path}.{k}" if path else str(k), cut) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_cut_strings(v, f"{path}[{i}]", cut) for i, v in enumerate(value)]
+    if isinstance(value, str) and len(value) > CUT_CHARS:
+        cut.append(path)
+        return value[:CUT_CHARS] + CUT_MARK
+    return value
 
 
 def _label_request(fields: dict[str, str], config: Any) -> tuple[AIGCLabel, LabelOptions]:

@@ -26,8 +26,11 @@ from labeler.provenance.store import StoreError, open_store
 from labeler.server.auth import require_token
 from labeler.server.errors import NO_STORE, ApiError, response_for
 
-#: Our soft-binding algorithms (docs/durable-credentials.md).
-ALGORITHMS = ("aigc-labeler.wm.dct.1", "aigc-labeler.wm.dwt.1", "aigc-labeler.wm.audio.1")
+#: Our soft-binding algorithms (docs/durable-credentials.md, "Soft-binding algorithms"): every
+#: ``c2pa_manifest`` alg a label can store. A video's binding holds the same 8-byte payload as an
+#: image's, so it is looked up the same way.
+ALGORITHMS = ("aigc-labeler.wm.dct.1", "aigc-labeler.wm.dwt.1", "aigc-labeler.wm.audio.1",
+              "aigc-labeler.wm.video.1")
 #: Largest value accepted (base64 characters): our payloads are 8 bytes.
 MAX_VALUE_CHARS = 4096
 #: Most matches returned per query.

@@ -32,7 +32,7 @@ async def verify_endpoint(request: Request) -> Response:
     try:
         async with admitted(state) as work:
             await read_form(request, work, max_files=MAX_FILES_PER_REQUEST,
-                            max_bytes=state.config.max_upload_bytes)
+                            max_bytes=state.config.max_upload_bytes, deadline_s=state.config.timeout_s)
             outcomes = await _verify_all(state, work, want_box)
     except ClientDisconnect:
         return error_response(400, "the client went away before the upload ended")  # nobody reads it

@@ -110,17 +110,19 @@ def _remove(work: Work | None) -> None:
 
 async def read_form(request: Request, work: Work, *, max_files: int, max_bytes: int,
                     allowed_fields: frozenset[str] = frozenset(),
-                    refused_fields: frozenset[str] = frozenset()) -> None:
+                    refused_fields: frozenset[str] = frozenset(), deadline_s: float | None = None) -> None:
     """Parse the multipart body into ``work``: files of field ``file`` copied, text fields kept.
 
     ``refused_fields`` are taken in (so the caller can refuse them with its own reason) but not named
-    among the fields an unknown field's error lists.
+    among the fields an unknown field's error lists. ``deadline_s`` (the server's ``--timeout``) bounds
+    the time the body may take to arrive: a stalled upload holds an admission slot, so without it a few
+    idle connections would lock everyone out (503).
 
     Raises
     ------
     ApiError
         400: not multipart, no ``file`` field, an empty file, an unknown field, too many files;
-        413: a file over ``max_bytes``.
+        408: the body did not arrive within ``deadline_s``; 413: a file over ``max_bytes``.
     UploadTooLarge
         From the body limit, while the body streams in.
     """
@@ -129,10 +131,16 @@ async def read_form(request: Request, work: Work, *, max_files: int, max_bytes: 
         raise ApiError(400, f"send multipart/form-data with the file in a field named {FILE_FIELD!r}"
                             f" (got {kind or 'no content type'})")
     try:
-        form = await request.form(max_files=max_files, max_fields=len(allowed_fields) + 8,
-                                  max_part_size=64 << 10)
+        # Cancelled at the deadline, the parser closes its spooled parts (anonymous files) itself, and
+        # admitted() removes the request's folder and frees the slot.
+        form = await asyncio.wait_for(request.form(max_files=max_files, max_fields=len(allowed_fields) + 8,
+                                                   max_part_size=64 << 10), deadline_s)
     except HTTPException as exc:  # the parser's complaint (bad framing, too many parts)
         raise ApiError(400, str(exc.detail)) from None
+    except asyncio.TimeoutError:
+        # Connection: close - the rest of the body, if it ever comes, is not read.
+        raise ApiError(408, f"the upload did not arrive within {deadline_s:g} s (the server's --timeout)",
+                       {"Connection": "close"}) from None
     try:
         await _take(form, work, max_bytes, allowed_fields, refused_fields)
     finally:

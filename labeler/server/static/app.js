@@ -13,7 +13,17 @@ const FIELD_NAMES = ["Label", "ContentProducer", "ProduceID", "ReservedCode1", "
   "PropagateID", "ReservedCode2"];
 const LABEL_MEANING = { "1": "AI-generated", "2": "possibly AI-generated", "3": "suspected AI-generated" };
 
+// Below this height ratio the visible label is clearly under GB 45438's 5 %, whatever the measurement's error.
+const HEIGHT_CLEARLY_LOW = 0.045;
+// Uploads in flight at once until /v1/health says the server's --max-concurrent; a 503 is retried after
+// its Retry-After this many times, so picking more files than the server admits still gives every result.
+const DEFAULT_IN_FLIGHT = 2;
+const MAX_BUSY_RETRIES = 6;
+
 let cardCount = 0;
+let maxInFlight = DEFAULT_IN_FLIGHT;
+let inFlight = 0;
+const waiting = []; // {file, card, tries}, oldest first
 let renderingCard = ""; // the card whose sections are being built: their heading ids start with it
 
 function el(tag, attrs, ...children) {
@@ -159,7 +169,10 @@ function visibleSection(vis, report, file, box) {
   }
   const rows = [["Kind", vis.kind], ["Wording", vis.text], ["Position", vis.position]];
   if (vis.height_ratio !== null && vis.height_ratio !== undefined) {
-    rows.push(["Height", `${(vis.height_ratio * 100).toFixed(1)} % of the shorter side (GB 45438 asks at least 5 %)`]);
+    // verify's measurement reads a few percent low (docs/report.md, height_ratio): say "about", and only
+    // point at GB 45438's 5 % when the value is clearly under it, not for a label drawn at 5 %.
+    const low = vis.height_ratio < HEIGHT_CLEARLY_LOW ? " (GB 45438 asks at least 5 %)" : "";
+    rows.push(["Height", `about ${(vis.height_ratio * 100).toFixed(1)} % of the shorter side${low}`]);
   }
   if (report.medium === "audio") rows.push(["Time", `${Number(vis.seconds).toFixed(2)} s`]);
   if (report.medium === "video" && vis.seconds !== null) rows.push(["Seen until", `${vis.seconds} s (sampled every 0.5 s)`]);
@@ -250,8 +263,34 @@ function newCard(file) {
   return card;
 }
 
+// Send queued uploads while fewer than maxInFlight are in flight.
+function pump() {
+  while (inFlight < maxInFlight && waiting.length > 0) {
+    inFlight += 1;
+    send(waiting.shift());
+  }
+}
+
+function finished() {
+  inFlight -= 1;
+  pump();
+}
+
+// Seconds a 503 asks to wait (Retry-After as seconds), kept within 1..30.
+function retryDelay(xhr) {
+  const seconds = Number.parseInt(xhr.getResponseHeader("Retry-After") || "", 10);
+  return Number.isFinite(seconds) ? Math.min(30, Math.max(1, seconds)) : 5;
+}
+
 function check(file) {
   const card = newCard(file);
+  setProgress(card, "Waiting to upload…", 0);
+  waiting.push({ file, card, tries: 0 });
+  pump();
+}
+
+function send(job) {
+  const { file, card } = job;
   setProgress(card, "Uploading 0 %", 0);
   const form = new FormData();
   form.append("file", file, file.name);
@@ -266,6 +305,16 @@ function check(file) {
   });
   xhr.upload.addEventListener("load", () => setProgress(card, "Checking…", null));
   xhr.addEventListener("load", () => {
+    if (xhr.status === 503 && job.tries < MAX_BUSY_RETRIES) {
+      // The server is full (other people's uploads count too): wait as it asks, then queue again first.
+      job.tries += 1;
+      const delay = retryDelay(xhr);
+      setProgress(card, `Server busy; retrying in ${delay} s`, null);
+      setTimeout(() => { waiting.unshift(job); pump(); }, delay * 1000);
+      inFlight -= 1;
+      return;
+    }
+    finished();
     card.querySelector(".progress-row").hidden = true;
     card.removeAttribute("aria-busy");
     let data = null;
@@ -279,6 +328,7 @@ function check(file) {
     }
   });
   xhr.addEventListener("error", () => {
+    finished();
     card.querySelector(".progress-row").hidden = true;
     card.removeAttribute("aria-busy");
     renderError(card, 0, { error: "network error", detail: "the server could not be reached" }, file);
@@ -304,6 +354,11 @@ async function loadHealth() {
       info.classList.add("disabled");
     }
     info.dataset.labeling = labeling.enabled ? "enabled" : "disabled";
+    const admitted = Number(health.limits.max_concurrent);
+    if (Number.isInteger(admitted) && admitted >= 1) {
+      maxInFlight = admitted;
+      pump();
+    }
     const mb = Math.floor(health.limits.max_upload_bytes / (1 << 20));
     document.getElementById("limits-hint").textContent =
       `JPEG, PNG, WebP, TIFF, GIF, WAV, MP3, FLAC, M4A, MP4, MOV; up to ${mb} MB each.`;
