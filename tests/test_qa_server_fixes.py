@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import socket
-import tempfile
 import time
 import urllib.request
 import warnings
@@ -22,6 +21,9 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient  # noqa: E402
 
 from PIL import Image  # noqa: E402
+
+# the API tests' autouse fixture (a private temp folder that must be empty after each test)
+from test_server_api import private_tmp  # noqa: E402, F401
 
 from labeler import AIGCLabel, label_file  # noqa: E402
 from labeler.server import ServerConfig, create_app  # noqa: E402
@@ -39,15 +41,6 @@ def pool() -> Iterator[object]:
     executor = make_pool(1)
     yield executor
     executor.shutdown(wait=True)
-
-
-@pytest.fixture(autouse=True)
-def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    folder = tmp_path / "server-tmp"
-    folder.mkdir(mode=0o700)
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    yield folder
-    assert list(folder.rglob("*")) == [], "the server left files behind"
 
 
 def test_a_watermarked_video_resolves_through_the_api(tmp_path: Path) -> None:
