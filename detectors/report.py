@@ -177,8 +177,11 @@ class Report:
             # The TSA's time is what makes the signing time credible; show it when there is one.
             stamped = (f", time-stamped {ts['time']}" + (f" by {ts['tsa']}" if ts.get("tsa") else "")
                        if ts.get("time") else "")
+            # A manifest looked up by the watermark is not in the file (its hard binding cannot match
+            # a re-encoded copy): say where it came from, as the reasons do.
+            recovered = " recovered from the manifest store" if cp.get("source") == "store" else ""
             if cp.get("state"):
-                parts.append(f"c2pa {cp['state']} signer={cp.get('signer')}{ai}{stamped}")
+                parts.append(f"c2pa {cp['state']}{recovered} signer={cp.get('signer')}{ai}{stamped}")
             else:  # a remote-only manifest not fetched, or one c2pa-rs could not read: say which
                 parts.append(f"c2pa not validated ({cp.get('error') or 'unreadable'})")
         elif cp is not None and cp.get("error"):

@@ -71,7 +71,10 @@ class Probe:
 
     @functools.cached_property
     def image_size(self) -> tuple[int, int] | None:
-        """``(width, height)`` of an image from its header (no pixel decode), or of an array."""
+        """``(width, height)`` of an image from its header (no pixel decode), or of an array.
+
+        None for audio and video, and for a HEIC whose header gives no size.
+        """
         if self.shape is not None:
             return (self.shape[1], self.shape[0])
         if self.medium != "image":
@@ -80,6 +83,14 @@ class Probe:
 
         from PIL import Image
 
+        if self.format == "heic":
+            # Pillow has no HEIF decoder: the primary item's ``ispe`` property holds its size.
+            from labeler.metadata.heif import primary_size
+
+            if self.path is None:
+                return primary_size(io.BytesIO(self.data or b""))
+            with open(self.path, "rb") as handle:
+                return primary_size(handle)
         with Image.open(self.path if self.path is not None else io.BytesIO(self.data or b"")) as im:
             return im.size
 

@@ -72,6 +72,21 @@ def test_batch_rerun_keeps_journaled_failures_failed(tmp_path):
     assert clean.returncode == 0 and "still failed" not in clean.stderr, clean.stderr
 
 
+@pytest.mark.parametrize("command", [("batch", "label", "s3://bucket/in", "out", "--producer", PRODUCER,
+                                      "--produce-id", "u-1"),
+                                     ("batch", "verify", "gs://bucket/in", "--report", "r.jsonl")])
+def test_batch_src_url_is_refused_with_the_documented_line(command, tmp_path, monkeypatch):
+    # docs/batch.md: a URL is refused with "URLs are not supported yet"; click's exists check answered
+    # "Directory 's3://bucket/in' does not exist." for SRC before the runner could say so.
+    monkeypatch.chdir(tmp_path)
+    proc = run_cli(*command)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith(f"aigc: error: SRC {command[2]}: URLs are not supported yet")
+    assert list(tmp_path.iterdir()) == []  # nothing written
+    missing = run_cli("batch", "verify", str(tmp_path / "nope"), "--report", "r.jsonl")
+    assert missing.returncode == 2 and "SRC is not a folder" in missing.stderr
+
+
 def test_propagate_cli(tmp_path):
     labeled = tmp_path / "l.jpg"
     run_cli("label", str(SAMPLES / "photo.jpg"), str(labeled), "--producer", PRODUCER, "--produce-id", "p-1",

@@ -63,6 +63,13 @@ def test_stripped_jpeg_gets_its_manifest_back(setup, tmp_path):
     assert c2pa["aigc_fields"]["ProduceID"] == "durable-1" and c2pa["ai_generated"] is True
     assert report["verdict"] == "confirmed" and report["confidence"] == "high"
     assert any("recovered from the manifest store" in r for r in report["reasons"])
+    # The human line says so too: "c2pa Trusted" alone reads as a manifest embedded in the file.
+    line = run_cli("verify", str(stripped), "--key-file", str(setup / "wm.key"), "--trust-anchors",
+                   str(setup / "pki" / "trust-anchors.pem"), "--manifest-store",
+                   str(setup / "manifests.db")).stdout
+    assert " - c2pa Trusted recovered from the manifest store signer=" in line
+    assert "recovered" not in run_cli("verify", str(labeled), "--manifest-store",
+                                      str(setup / "manifests.db")).stdout
     # The labeled file itself still reports its own, embedded manifest.
     assert _verify(setup, labeled, "--manifest-store", str(setup / "manifests.db"))["layers"]["c2pa"][
         "source"] == "embedded"

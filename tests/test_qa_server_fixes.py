@@ -1,5 +1,6 @@
 """QA fixes of `aigc serve`'s API: video soft bindings resolve, a bounded result header, a metadata-only
-label with ``c2pa_thumbnail``, the Content-Length 413's body, and a deadline on stalled uploads."""
+label with ``c2pa_thumbnail``, the Content-Length 413's body, a deadline on stalled uploads, and the
+megapixel check that called a truncated JPEG or any HEIC "too large to decode"."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from labeler.server import ServerConfig, create_app  # noqa: E402
 from labeler.server.jobs import make_pool  # noqa: E402
 from labeler.server.limits import FORM_OVERHEAD  # noqa: E402
 from labeler.server.routes_label import RESULT_HEADER_MAX, result_header  # noqa: E402
-from tests.conftest import PRODUCER, SAMPLES, aigc_serve  # noqa: E402
+from tests.conftest import PRODUCER, SAMPLES, aigc_serve, make_heic  # noqa: E402
 
 KEY = bytes(range(32))
 VIDEO_ALG = "aigc-labeler.wm.video.1"
@@ -77,6 +78,28 @@ def test_metadata_only_label_of_a_large_image_ignores_the_thumbnail_option(pool:
         refused = client.post("/v1/label", files={"file": ("big.png", big.read_bytes())},
                               data={**fields, "layers": "watermark,metadata"})
         assert refused.status_code == 422 and "megapixels" in refused.json()["detail"]
+
+
+def test_the_megapixel_check_refuses_only_large_pictures(pool: object, tmp_path: Path) -> None:
+    from labeler.server.jobs import pixels_problem
+
+    # A header Pillow cannot read (a JPEG cut short, a HEIC: Pillow has no HEIF decoder) is no size
+    # problem: the reader says what is wrong, as `aigc verify` does.
+    cut = (SAMPLES / "photo.jpg").read_bytes()[:1000]
+    heic = make_heic(tmp_path / "camera.heic")  # 256 x 192, its size in the ispe property
+    assert pixels_problem(str(heic), 50_000_000) is None
+    assert "256 x 192" in (pixels_problem(str(heic), 40_000) or "")
+    with TestClient(create_app(ServerConfig(), executor=pool)) as client:  # type: ignore[arg-type]
+        detail = _error_detail(client.post("/v1/verify", files={"file": ("cut.jpg", cut)}), 422)
+        assert "truncated" in detail and "megapixels" not in detail
+        response = client.post("/v1/verify", files={"file": ("camera.heic", heic.read_bytes())})
+        assert response.status_code == 200, response.text[:300]
+        assert response.json()["format"] == "heic" and response.json()["verdict"] == "none"
+
+
+def _error_detail(response: object, status: int) -> str:
+    assert response.status_code == status, response.text[:300]  # type: ignore[attr-defined]
+    return response.json()["detail"]  # type: ignore[attr-defined]
 
 
 def test_result_header_is_bounded_and_says_what_was_cut(pool: object) -> None:

@@ -99,6 +99,8 @@ def pixels_problem(path: str, max_pixels: int) -> str | None:
     A decompression bomb (a few hundred kB of PNG that decodes to 100 megapixels) is refused before
     any pixel is decoded, so a worker's memory stays bounded by ``max_pixels``.
     """
+    from PIL import Image
+
     from labeler.probe import probe_path
 
     try:
@@ -106,10 +108,12 @@ def pixels_problem(path: str, max_pixels: int) -> str | None:
         if probe.medium != "image":
             return None
         width, height = probe.image_size or (0, 0)
-    except LabelerError:
-        return None  # not an image we read: the caller's reader says why
-    except Exception:  # noqa: BLE001 - Pillow's own bomb check (DecompressionBombError) and the like
+    except Image.DecompressionBombError:  # Pillow's own bomb check, from the header
         return f"the image is too large to decode (over {max_pixels / 1e6:g} megapixels)"
+    except Exception:  # noqa: BLE001 - a header Pillow cannot read (truncated, damaged)
+        # Not a size problem: the reader then says what is wrong with the file, as the CLI does
+        # (a truncated JPEG was answered "too large to decode" until 2026-12-06).
+        return None
     if width * height > max_pixels:
         return (f"the image is {width} x {height} = {width * height / 1e6:.0f} megapixels; this server "
                 f"decodes at most {max_pixels / 1e6:g}")
