@@ -415,11 +415,12 @@ def load(cls: str, seed: int) -> np.ndarray:
 
 
 def corpus(
-    per_class: int, classes: tuple[str, ...] = CLASSES, photos: bool = True
+    per_class: int, classes: tuple[str, ...] = CLASSES, photos: bool = True, art: bool = False
 ) -> list[tuple[str, str, str, np.ndarray]]:
-    """(class, split, name, RGB array) for ``per_class`` seeds of every class, then the photos.
+    """(class, split, name, RGB array) for ``per_class`` seeds of every class, then the photos, then
+    (with ``art``) the real artwork of ``real_art.py``, class ``"art"``, all held out.
 
-    Photos are split by position (every photo whose index is below ``TUNE_FRACTION`` of the count tunes).
+    Photos are split by position (every third photo is held out).
     """
     out = []
     for cls in classes:
@@ -431,6 +432,10 @@ def corpus(
         ph = corpus_images()
         for i, (name, img) in enumerate(ph):
             out.append(("photo", "tune" if i % 3 != 2 else "held-out", name, img))
+    if art:
+        from real_art import art_images
+
+        out += [("art", "held-out", name, img) for name, img in art_images()]
     return out
 
 

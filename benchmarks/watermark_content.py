@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/watermark_content.py                 # 15 images per generated class + the photos
-    python benchmarks/watermark_content.py --quick         # 4 per class, every 3rd photo, fewer attacks
+    python benchmarks/watermark_content.py --quick         # 4 per class, every 3rd photo / art, fewer attacks
     python benchmarks/watermark_content.py --write         # also write the tables into RESULTS.md
     python benchmarks/watermark_content.py --strength 2    # the old fixed-strength model, for comparison
 
@@ -42,6 +42,7 @@ LABELS = {
     "flat": "flat / illustration",
     "gradient": "gradient / AI-look",
     "text": "text / UI",
+    "art": "real vector art",
 }
 
 
@@ -137,7 +138,9 @@ def _parse() -> argparse.Namespace:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--write", action="store_true")
     ap.add_argument("--per-class", type=int, default=None, help="generated images per class [15, quick 4]")
-    ap.add_argument("--classes", default=",".join(("photo",) + CLASSES))
+    ap.add_argument("--classes", default=",".join(("photo",) + CLASSES + ("art",)),
+                    help="photo, the generated classes and art (real_art.py: Debian's wallpapers and Tango "
+                         "icon sheets, all held out; skipped when those packages are absent)")
     ap.add_argument("--attacks", default=None,
                     help="comma-separated subset of: " + ",".join([*CONTENT_ATTACKS, *EXTRA_ATTACKS]))
     ap.add_argument("--method", default="dct")
@@ -151,14 +154,16 @@ def _tables(args: argparse.Namespace, per_class: int, attacks: list[str],
             ok: dict[tuple[str, str, str], list[bool]], quality: dict[str, list[tuple[str, float, float]]],
             failures: list[str]) -> list[str]:
     """The run's Markdown: exact payloads per attack and class part, quality per class, the misses."""
-    present = [c for c in ("photo",) + CLASSES if c in quality]
+    present = [c for c in ("photo",) + CLASSES + ("art",) if c in quality]
     cols = [(c, p) for c in present for p in ("tune", "held-out") if ok.get((c, p, attacks[0]))]
     model = "per-image budget" if args.strength is None else f"fixed strength {args.strength:g}"
     lines = [
         f"Method `{args.method}`, {model}; read with `detect(key=...)` (both methods, full search). "
         f"{per_class} generated images per class (`benchmarks/content_corpus.py`, 1920x1080 to 2560x1440; "
-        "tuning seeds / held-out seeds) and the corpus photos. Cell: images whose exact 64-bit payload "
-        "was found (p <= 1e-6) / images. Targets: >= 99 %, rotation >= 95 %.",
+        "tuning seeds / held-out seeds), the corpus photos and, where Debian's packages are installed, real "
+        "vector art (`benchmarks/real_art.py`: desktop-base wallpapers and Tango icon sheets, never tuned "
+        "on). Cell: images whose exact 64-bit payload was found (p <= 1e-6) / images. "
+        "Targets: >= 99 %, rotation >= 95 %.",
         "",
         "| attack | " + " | ".join(f"{LABELS[c]} ({p})" for c, p in cols) + " |",
         "|---|" + "---|" * len(cols),
@@ -196,10 +201,11 @@ def main() -> None:
     per_class = args.per_class or (4 if args.quick else 15)
     classes = tuple(args.classes.split(","))
     attacks = args.attacks.split(",") if args.attacks else (QUICK if args.quick else list(CONTENT_ATTACKS))
-    items = corpus(per_class, tuple(c for c in classes if c != "photo"), photos="photo" in classes)
-    if args.quick:
-        photos = [x for x in items if x[0] == "photo"][::3]
-        items = [x for x in items if x[0] != "photo"] + photos
+    generated = tuple(c for c in classes if c not in ("photo", "art"))
+    items = corpus(per_class, generated, photos="photo" in classes, art="art" in classes)
+    if args.quick:  # every third photo and real-art image
+        items = [x for x in items if x[0] not in ("photo", "art")] + \
+            [x for x in items if x[0] == "photo"][::3] + [x for x in items if x[0] == "art"][::3]
     tag = f"{args.method}-{'budget' if args.strength is None else f's{args.strength:g}'}"
 
     ok: dict[tuple[str, str, str], list[bool]] = defaultdict(list)

@@ -132,6 +132,43 @@ def test_budget_mask_shapes_and_split() -> None:
     assert only_dct is None and only_dwt.shape == (16, 24)
 
 
+def _on_canvas(art: np.ndarray, level: int, h: int = 720, w: int = 1280) -> np.ndarray:
+    """``art`` pasted in the middle of a flat ``level`` canvas (a white page, a black background)."""
+    out = np.full((h, w, 3), level, np.uint8)
+    y0, x0 = (h - art.shape[0]) // 2, (w - art.shape[1]) // 2
+    out[y0 : y0 + art.shape[0], x0 : x0 + art.shape[1]] = art
+    return out
+
+
+def test_white_page_spends_its_budget_and_survives_webp() -> None:
+    """Pure-white blocks lose the upward half of the change; the boost makes the variance left, what
+    SSIM charges, what the prediction counted (CLIPPED_BOOST). With sqrt(2) a white page came out at
+    SSIM ~0.986 against the 0.982 target and WebP q75 lost the mark on such pages."""
+    img = _on_canvas(illustration(240, 400, seed=8), 255)
+    marked = embed(img, PAYLOAD, key=KEY)
+    assert ssim(img, marked) == pytest.approx(0.982, abs=0.0015)
+    assert psnr(img, marked) >= 40.0
+    white = (img == 255).all(axis=2)
+    change = luma(marked).astype(np.float32) - luma(img)
+    assert change[white].max() <= 0.0 and change[white].min() < -3.0  # clipped above, boosted below
+    r = detect(codec(marked, "WEBP", 75), key=KEY, search_scale=False)
+    assert r.found and r.payload == PAYLOAD
+
+
+def test_black_background_gets_no_mark_and_leaves_the_budget_to_the_picture() -> None:
+    """Pure-black blocks get no mark (BLACK_FACTOR): what the clip leaves there is a visible speck and a
+    shift of the mean that SSIM charges in full near black. With sqrt(2) a picture on a black canvas
+    came out under the SSIM floor or with a starved mark (PSNR ~51 dB)."""
+    img = _on_canvas(illustration(360, 640, seed=9), 0)
+    marked = embed(img, PAYLOAD, key=KEY)
+    black = (img == 0).all(axis=2)
+    black[176:-176, 316:-316] = False  # the picture's own dark outlines are not the background
+    assert np.array_equal(marked[black], img[black])
+    assert ssim(img, marked) >= 0.98 and psnr(img, marked) < 47.0  # the budget went to the picture
+    r = detect(codec(marked, "WEBP", 75), key=KEY, search_scale=False)
+    assert r.found and r.payload == PAYLOAD
+
+
 def test_textured_photo_gets_one_dct_mark_that_survives_resize_and_jpeg() -> None:
     """A small textured photo puts the whole budget into one `dct` mark: the detector reads each method on
     its own, and the split (part `dct`, part `dwt`) lost this photo after resize 0.75 + JPEG q75 (z 5.0)."""

@@ -173,8 +173,9 @@ def budget_mask(sub_activity: np.ndarray, h: int, w: int, method: str = "dct",
         the whole budget goes to ``dct`` when textured blocks hold most of it (:data:`SINGLE_DCT_SHARE`);
         ``"dwt"``: a ``dwt`` mark everywhere.
     sub_means : ndarray, float32, optional
-        Luma mean of every 4 x 4 block (levels). With it, blocks that sit wholly at 0 or 255 get the
-        amplitude that survives clipping (:func:`_clipped_boost`).
+        Luma mean of every 4 x 4 block (levels). With it, blocks that sit wholly at 255 get
+        :data:`CLIPPED_BOOST` x the amplitude and those wholly at 0 :data:`BLACK_FACTOR` x, and the fit
+        charges what they really change (:func:`_pinned_factors`).
 
     Returns
     -------
@@ -198,15 +199,16 @@ def budget_mask(sub_activity: np.ndarray, h: int, w: int, method: str = "dct",
     # SSIM's host variance per block, from within its quarters only: an edge's variance sits on a line
     # while the mark covers the whole block, so counting it predicts too little loss
     var8 = _block_min(act * act, 8 // _SUB, hb8, wb8, op="mean")
-    lum = None
+    lum = pinned = None
     if m8 is not None:  # SSIM's luminance term: 2 mu^2 + C1 per block (it charges dark blocks)
         lum = (2.0 * m8 * m8 + np.float32(_SSIM_C1)).astype(np.float32)
+        pinned = _pinned_factors(sub_means, hb8, wb8, hb16, wb16)
     g = _budget_scale(dct, dwt, (2.0 * var8 + np.float32(_SSIM_C2)).astype(np.float32), hb8, wb8, lum,
-                      _dwt_band(method))
+                      _dwt_band(method), pinned)
     hi = np.float32(_BUDGET_HI)
     out = [None if m is None else np.minimum(m * g, hi) for m in (dct, dwt)]
-    if sub_means is not None:
-        out = _clipped_boost(out, sub_means, hb8, wb8, hb16, wb16)
+    if pinned is not None:
+        out = [None if m is None else (m if f is None else m * f) for m, f in zip(out, pinned, strict=True)]
     return out[0], out[1]
 
 
@@ -255,8 +257,19 @@ def _budget_shapes(act: np.ndarray, method: str, hb8: int, wb8: int, hb16: int,
     return (dct if np.any(dct > 0) else None), (dwt if np.any(dwt > 0) else None)
 
 
+def _pinned_charges(f: np.ndarray | None) -> np.ndarray | None:
+    """Charge of blocks with amplitude factor ``f`` (:func:`_pinned_factors`) relative to the unclipped
+    change the fit counts: ``f^2 (1/2 - 1/(2 pi))`` where ``f != 1`` (the variance of the half-clipped
+    change), 1 elsewhere; None for no factors."""
+    if f is None:
+        return None
+    return np.where(f != np.float32(1.0), np.float32(0.5 - 0.5 / np.pi) * f * f,
+                    np.float32(1.0)).astype(np.float32)
+
+
 def _budget_scale(dct: np.ndarray | None, dwt: np.ndarray | None, c: np.ndarray, hb8: int,
-                  wb8: int, lum: np.ndarray | None = None, band: float = 0.5) -> np.float32:
+                  wb8: int, lum: np.ndarray | None = None, band: float = 0.5,
+                  pinned: tuple[np.ndarray | None, np.ndarray | None] | None = None) -> np.float32:
     """The largest ``g`` whose predicted SSIM and RMS change meet the budget (bisection to 1 %).
 
     ``c`` is ``2 v + C2`` per 8 x 8 block. Predicted SSIM: the mean over blocks of
@@ -266,20 +279,34 @@ def _budget_scale(dct: np.ndarray | None, dwt: np.ndarray | None, c: np.ndarray,
     given: the share of the change too slow for the window's variance moves its mean, which SSIM charges
     only near black (a dark photo, mean level 19, measured 0.9805 against 0.982 predicted without it).
     Each block of either pattern has the same energy and the two patterns' signs are independent, so
-    the RMS is exact before clipping at 0 and 255. ``band``: the `dwt` tile's (:func:`_dwt_band`).
+    the RMS is exact before clipping at 0 and 255. Blocks pinned there get an amplitude factor ``f``
+    after the fit (``pinned``, per grid, :func:`_pinned_factors`) and half of their change is clipped
+    away: they are charged the variance of what is left, ``f^2 (1/2 - 1/(2 pi))`` of the unclipped
+    change, in both predictions (:data:`CLIPPED_BOOST`; the shift of their mean, ``f^2 / (2 pi)``, is
+    not charged to the PSNR bound, which guards the SSIM prediction on texture). ``band``: the `dwt`
+    tile's (:func:`_dwt_band`).
     """
     hi = np.float32(_BUDGET_HI)
     target = 255.0 * 10.0 ** (-BUDGET_PSNR / 20.0)
     target2 = max(target * target - 1.0 / 12.0, 0.0)  # rounding to integers adds ~1/12 level^2
     parts = []  # both marks on the 8 x 8 grid (a `dwt` block value repeated over its four 8 x 8 blocks)
+    # per part, the charge per 8 x 8 block of the change made over the unclipped one where blocks are
+    # pinned (None: 1 everywhere)
+    charges: list[np.ndarray | None] = []
+    factors = (None, None) if pinned is None else pinned
     if dct is not None:
         parts.append((np.ascontiguousarray(dct, np.float32), np.float32(_seen_share("dct", 0.0, 0.5))))
+        charges.append(_pinned_charges(factors[0]))
     if dwt is not None:
         up = np.repeat(np.repeat(dwt, 2, axis=0), 2, axis=1)[:hb8, :wb8]
         parts.append((np.ascontiguousarray(up, np.float32),
                       np.float32(_seen_share("dwt", DWT_TILT, band))))
+        f16 = factors[1]
+        charges.append(_pinned_charges(None if f16 is None else
+                                       np.repeat(np.repeat(f16, 2, axis=0), 2, axis=1)[:hb8, :wb8]))
     # bracket around the uncapped small-change estimate (the cap only lowers the cost, so g >= it)
-    e1 = sum(float(np.mean(np.square(m, dtype=np.float64))) for m, _ in parts)
+    e1 = sum(float(np.mean(np.square(m, dtype=np.float64) * (1.0 if ch is None else ch)))
+             for (m, _), ch in zip(parts, charges, strict=True))
     r1 = float(np.mean(sum(share * m * m for m, share in parts) / c, dtype=np.float64))
     g0 = min(np.sqrt(target2 / e1) if e1 > 0 else 64.0,
              np.sqrt((1.0 / BUDGET_SSIM - 1.0) / r1) if r1 > 0 else 64.0)
@@ -288,6 +315,7 @@ def _budget_scale(dct: np.ndarray | None, dwt: np.ndarray | None, c: np.ndarray,
     c = np.ascontiguousarray(c[::2, ::2])
     inv_lum = None if lum is None else np.ascontiguousarray(np.float32(1.0) / lum[::2, ::2])
     parts = [(np.ascontiguousarray(m[::2, ::2]), share) for m, share in parts]
+    charges = [None if ch is None else np.ascontiguousarray(ch[::2, ::2]) for ch in charges]
     seen = np.empty(c.shape, np.float32)
     unseen = np.zeros(c.shape, np.float32)
     tmp = np.empty(c.shape, np.float32)
@@ -296,10 +324,12 @@ def _budget_scale(dct: np.ndarray | None, dwt: np.ndarray | None, c: np.ndarray,
         seen.fill(0.0)
         unseen.fill(0.0)
         energy = 0.0
-        for m, share in parts:
+        for (m, share), ch in zip(parts, charges, strict=True):
             np.multiply(m, np.float32(g), out=tmp)
             np.minimum(tmp, hi, out=tmp)
             np.multiply(tmp, tmp, out=tmp)
+            if ch is not None:
+                np.multiply(tmp, ch, out=tmp)
             energy += float(tmp.mean(dtype=np.float64))
             if inv_lum is not None:
                 np.add(unseen, tmp * (np.float32(1.0) - share), out=unseen)
@@ -321,20 +351,41 @@ def _budget_scale(dct: np.ndarray | None, dwt: np.ndarray | None, c: np.ndarray,
     return np.float32(lo)
 
 
-def _clipped_boost(out: list, sub_means: np.ndarray, hb8: int, wb8: int, hb16: int,
-                   wb16: int) -> list:
-    """Where a whole 8 x 8 block sits at 0 or 255 (white UI panels, black bars) half of the change is
-    clipped away, so the actual change has half the energy and half the correlation: those blocks get
-    sqrt(2) x the amplitude, which costs what the predictions charge for the unclipped one."""
-    head = np.minimum(sub_means, np.float32(255.0) - sub_means)  # room to the nearer end (levels)
-    sat8 = -_block_min(-head, 8 // _SUB, hb8, wb8) <= 0.5  # every 4 x 4 block at 0 or 255
-    sat16 = -_block_min(-sat8.astype(np.float32), 2, hb16, wb16, op="min") > 0.5
-    boost = np.float32(np.sqrt(2.0))
-    if out[0] is not None:
-        out[0] = np.where(sat8, out[0] * boost, out[0]).astype(np.float32)
-    if out[1] is not None:
-        out[1] = np.where(sat16, out[1] * boost, out[1]).astype(np.float32)
-    return out
+#: Amplitude factor of blocks that sit wholly at 255 (white UI panels and page backgrounds), where the
+#: half of the change that points up is clipped away. What is left, a half-rectified pattern, has
+#: ``b^2 / 2`` of the unclipped energy but only ``b^2 (1/2 - 1/(2 pi))`` of its variance: the rest
+#: shifts the block's mean, which SSIM's luminance term hardly charges near 255 and the detector's
+#: prefilter removes. ``b = 1 / sqrt(1/2 - 1/(2 pi)) ~ 1.71`` makes that variance, what SSIM charges,
+#: equal to the unclipped change the predictions count (:func:`_budget_scale`); the energy, what PSNR
+#: counts, is ``b^2 / 2 ~ 1.46`` x, the excess being that mean shift (white pages come out at 42.6-43.2
+#: dB, the floor being 40). sqrt(2) until 2026-12-06 matched the energy only: light UI renders came out
+#: at SSIM 0.985-0.987 against 0.982 (budget unspent), and WebP q75 lost the mark on white icon sheets of
+#: the held-out real-art class. Charging the mean shift to the PSNR bound as well left them at 0.9852.
+CLIPPED_BOOST = float(1.0 / np.sqrt(0.5 - 0.5 / np.pi))
+#: Amplitude factor of blocks that sit wholly at 0 (black bars, pure black backgrounds): no mark. What
+#: survives the clip there is a positive speck on black, the most visible place for it, and it moves the
+#: block's mean off 0, which SSIM's luminance term charges in full near black (a letterboxed wallpaper
+#: with sqrt(2) came out at SSIM 0.9823 and PSNR 50.7 dB: its black bars had spent the image's budget;
+#: 1.71: 0.9771, under the floor).
+BLACK_FACTOR = 0.0
+
+
+def _pinned_factors(sub_means: np.ndarray, hb8: int, wb8: int, hb16: int,
+                    wb16: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Amplitude factors of the 8 x 8 (``dct``) and 16 x 16 (``dwt``) blocks that sit wholly at 255
+    (:data:`CLIPPED_BOOST`) or at 0 (:data:`BLACK_FACTOR`): every 4 x 4 block mean within half a level
+    of that end; 1 elsewhere. None for a grid with no such block."""
+    out: list[np.ndarray | None] = []
+    grids = ((8 // _SUB, hb8, wb8), (16 // _SUB, hb16, wb16))
+    for k, hb, wb in grids:
+        white = _block_min(sub_means, k, hb, wb) >= np.float32(254.5)
+        black = -_block_min(-sub_means, k, hb, wb) <= np.float32(0.5)
+        if not (white.any() or black.any()):
+            out.append(None)
+            continue
+        f = np.where(white, np.float32(CLIPPED_BOOST), np.float32(1.0))
+        out.append(np.where(black, np.float32(BLACK_FACTOR), f).astype(np.float32))
+    return out[0], out[1]
 
 
 def _parts(stats: Callable[[int, bool], np.ndarray | tuple[np.ndarray, np.ndarray]], h: int, w: int,
