@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from labeler.errors import InvalidArgument, LabelerError
+from labeler.errors import OVERWRITE_HINT, InvalidArgument, LabelerError
 
 
 @contextlib.contextmanager
@@ -162,7 +162,7 @@ def check_paths(
         if stat.S_ISDIR(dst_st.st_mode):
             raise LabelerError(f"output {dst_p} is a folder; give a file name")
         if not overwrite:
-            raise LabelerError(f"output {dst_p} exists (use --overwrite to replace it)")
+            raise LabelerError(f"output {dst_p} exists ({OVERWRITE_HINT}, replaces it)")
     return src_p, dst_p
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+#: How to replace an existing output, for messages read both on the command line and in Python.
+OVERWRITE_HINT = "--overwrite, or overwrite=True in Python"
+
 
 class LabelerError(Exception):
     """Base class: every error the toolkit raises on purpose.

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
-from labeler.errors import LabelerError
+from labeler.errors import OVERWRITE_HINT, LabelerError
 
 __all__ = ["TestPki", "init_test_pki", "pki_paths", "C2PA_CLAIM_SIGNING_EKU", "FILE_NAMES"]
 
@@ -133,7 +133,7 @@ def init_test_pki(
         raise LabelerError(f"{base} exists and is not a folder")
     existing = [p.name for p in _files(paths) if p.exists()]
     if existing and not overwrite:
-        raise LabelerError(f"{base} already holds a PKI ({existing[0]}); not overwriting (use --overwrite)")
+        raise LabelerError(f"{base} already holds a PKI ({existing[0]}); not overwriting ({OVERWRITE_HINT})")
     try:
         base.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -267,7 +267,7 @@ def _write(path: Path, data: bytes, *, private: bool, overwrite: bool) -> None:
     try:
         fd = os.open(path, flags, mode)
     except FileExistsError:
-        raise LabelerError(f"{path} exists; refusing to overwrite it (use --overwrite)") from None
+        raise LabelerError(f"{path} exists; refusing to overwrite it ({OVERWRITE_HINT})") from None
     except OSError as exc:
         raise LabelerError(f"{path}: {exc.strerror}") from None
     with os.fdopen(fd, "wb") as handle:

@@ -18,7 +18,7 @@ import re
 import secrets
 from pathlib import Path
 
-from labeler.errors import InvalidArgument, LabelerError
+from labeler.errors import OVERWRITE_HINT, InvalidArgument, LabelerError
 
 #: Bytes of key material ``keygen`` draws (256 bits).
 KEY_BYTES = 32
@@ -110,7 +110,7 @@ def write_key_file(
     try:
         fd = os.open(target, flags, 0o600)
     except FileExistsError:
-        raise LabelerError(f"{target} exists; refusing to overwrite a key (use --overwrite)") from None
+        raise LabelerError(f"{target} exists; refusing to overwrite a key ({OVERWRITE_HINT})") from None
     except OSError as exc:
         raise LabelerError(f"{target}: {exc.strerror}") from None
     with os.fdopen(fd, "w", encoding="ascii") as handle:
