@@ -203,8 +203,10 @@ def budget_mask(sub_activity: np.ndarray, h: int, w: int, method: str = "dct",
     if m8 is not None:  # SSIM's luminance term: 2 mu^2 + C1 per block (it charges dark blocks)
         lum = (2.0 * m8 * m8 + np.float32(_SSIM_C1)).astype(np.float32)
         pinned = _pinned_factors(sub_means, hb8, wb8, hb16, wb16)
+        if pinned[0] is not None:  # a withheld mark moves no mean (see BLACK_FACTOR)
+            lum[pinned[0] == np.float32(0.0)] = np.inf
     g = _budget_scale(dct, dwt, (2.0 * var8 + np.float32(_SSIM_C2)).astype(np.float32), hb8, wb8, lum,
-                      _dwt_band(method), pinned)
+                      _dwt_band(method))
     hi = np.float32(_BUDGET_HI)
     out = [None if m is None else np.minimum(m * g, hi) for m in (dct, dwt)]
     if pinned is not None:
@@ -257,19 +259,8 @@ def _budget_shapes(act: np.ndarray, method: str, hb8: int, wb8: int, hb16: int,
     return (dct if np.any(dct > 0) else None), (dwt if np.any(dwt > 0) else None)
 
 
-def _pinned_charges(f: np.ndarray | None) -> np.ndarray | None:
-    """Charge of blocks with amplitude factor ``f`` (:func:`_pinned_factors`) relative to the unclipped
-    change the fit counts: ``f^2 (1/2 - 1/(2 pi))`` where ``f != 1`` (the variance of the half-clipped
-    change), 1 elsewhere; None for no factors."""
-    if f is None:
-        return None
-    return np.where(f != np.float32(1.0), np.float32(0.5 - 0.5 / np.pi) * f * f,
-                    np.float32(1.0)).astype(np.float32)
-
-
 def _budget_scale(dct: np.ndarray | None, dwt: np.ndarray | None, c: np.ndarray, hb8: int,
-                  wb8: int, lum: np.ndarray | None = None, band: float = 0.5,
-                  pinned: tuple[np.ndarray | None, np.ndarray | None] | None = None) -> np.float32:
+                  wb8: int, lum: np.ndarray | None = None, band: float = 0.5) -> np.float32:
     """The largest ``g`` whose predicted SSIM and RMS change meet the budget (bisection to 1 %).
 
     ``c`` is ``2 v + C2`` per 8 x 8 block. Predicted SSIM: the mean over blocks of
@@ -279,34 +270,22 @@ def _budget_scale(dct: np.ndarray | None, dwt: np.ndarray | None, c: np.ndarray,
     given: the share of the change too slow for the window's variance moves its mean, which SSIM charges
     only near black (a dark photo, mean level 19, measured 0.9805 against 0.982 predicted without it).
     Each block of either pattern has the same energy and the two patterns' signs are independent, so
-    the RMS is exact before clipping at 0 and 255. Blocks pinned there get an amplitude factor ``f``
-    after the fit (``pinned``, per grid, :func:`_pinned_factors`) and half of their change is clipped
-    away: they are charged the variance of what is left, ``f^2 (1/2 - 1/(2 pi))`` of the unclipped
-    change, in both predictions (:data:`CLIPPED_BOOST`; the shift of their mean, ``f^2 / (2 pi)``, is
-    not charged to the PSNR bound, which guards the SSIM prediction on texture). ``band``: the `dwt`
+    the RMS is exact before clipping at 0 and 255; blocks pinned there are charged as unclipped, which
+    their amplitude factors make true of what SSIM sees (:func:`_pinned_factors`). ``band``: the `dwt`
     tile's (:func:`_dwt_band`).
     """
     hi = np.float32(_BUDGET_HI)
     target = 255.0 * 10.0 ** (-BUDGET_PSNR / 20.0)
     target2 = max(target * target - 1.0 / 12.0, 0.0)  # rounding to integers adds ~1/12 level^2
     parts = []  # both marks on the 8 x 8 grid (a `dwt` block value repeated over its four 8 x 8 blocks)
-    # per part, the charge per 8 x 8 block of the change made over the unclipped one where blocks are
-    # pinned (None: 1 everywhere)
-    charges: list[np.ndarray | None] = []
-    factors = (None, None) if pinned is None else pinned
     if dct is not None:
         parts.append((np.ascontiguousarray(dct, np.float32), np.float32(_seen_share("dct", 0.0, 0.5))))
-        charges.append(_pinned_charges(factors[0]))
     if dwt is not None:
         up = np.repeat(np.repeat(dwt, 2, axis=0), 2, axis=1)[:hb8, :wb8]
         parts.append((np.ascontiguousarray(up, np.float32),
                       np.float32(_seen_share("dwt", DWT_TILT, band))))
-        f16 = factors[1]
-        charges.append(_pinned_charges(None if f16 is None else
-                                       np.repeat(np.repeat(f16, 2, axis=0), 2, axis=1)[:hb8, :wb8]))
     # bracket around the uncapped small-change estimate (the cap only lowers the cost, so g >= it)
-    e1 = sum(float(np.mean(np.square(m, dtype=np.float64) * (1.0 if ch is None else ch)))
-             for (m, _), ch in zip(parts, charges, strict=True))
+    e1 = sum(float(np.mean(np.square(m, dtype=np.float64))) for m, _ in parts)
     r1 = float(np.mean(sum(share * m * m for m, share in parts) / c, dtype=np.float64))
     g0 = min(np.sqrt(target2 / e1) if e1 > 0 else 64.0,
              np.sqrt((1.0 / BUDGET_SSIM - 1.0) / r1) if r1 > 0 else 64.0)
@@ -315,7 +294,6 @@ def _budget_scale(dct: np.ndarray | None, dwt: np.ndarray | None, c: np.ndarray,
     c = np.ascontiguousarray(c[::2, ::2])
     inv_lum = None if lum is None else np.ascontiguousarray(np.float32(1.0) / lum[::2, ::2])
     parts = [(np.ascontiguousarray(m[::2, ::2]), share) for m, share in parts]
-    charges = [None if ch is None else np.ascontiguousarray(ch[::2, ::2]) for ch in charges]
     seen = np.empty(c.shape, np.float32)
     unseen = np.zeros(c.shape, np.float32)
     tmp = np.empty(c.shape, np.float32)
@@ -324,12 +302,10 @@ def _budget_scale(dct: np.ndarray | None, dwt: np.ndarray | None, c: np.ndarray,
         seen.fill(0.0)
         unseen.fill(0.0)
         energy = 0.0
-        for (m, share), ch in zip(parts, charges, strict=True):
+        for m, share in parts:
             np.multiply(m, np.float32(g), out=tmp)
             np.minimum(tmp, hi, out=tmp)
             np.multiply(tmp, tmp, out=tmp)
-            if ch is not None:
-                np.multiply(tmp, ch, out=tmp)
             energy += float(tmp.mean(dtype=np.float64))
             if inv_lum is not None:
                 np.add(unseen, tmp * (np.float32(1.0) - share), out=unseen)
@@ -352,39 +328,42 @@ def _budget_scale(dct: np.ndarray | None, dwt: np.ndarray | None, c: np.ndarray,
 
 
 #: Amplitude factor of blocks that sit wholly at 255 (white UI panels and page backgrounds), where the
-#: half of the change that points up is clipped away. What is left, a half-rectified pattern, has
-#: ``b^2 / 2`` of the unclipped energy but only ``b^2 (1/2 - 1/(2 pi))`` of its variance: the rest
-#: shifts the block's mean, which SSIM's luminance term hardly charges near 255 and the detector's
-#: prefilter removes. ``b = 1 / sqrt(1/2 - 1/(2 pi)) ~ 1.71`` makes that variance, what SSIM charges,
-#: equal to the unclipped change the predictions count (:func:`_budget_scale`); the energy, what PSNR
-#: counts, is ``b^2 / 2 ~ 1.46`` x, the excess being that mean shift (white pages come out at 42.6-43.2
-#: dB, the floor being 40). sqrt(2) until 2026-12-06 matched the energy only: light UI renders came out
-#: at SSIM 0.985-0.987 against 0.982 (budget unspent), and WebP q75 lost the mark on white icon sheets of
-#: the held-out real-art class. Charging the mean shift to the PSNR bound as well left them at 0.9852.
+#: half of the change that points up is clipped away. What is left, a half-rectified pattern, has only
+#: ``b^2 (1/2 - 1/(2 pi))`` of the unclipped change's variance: the rest shifts the block's mean, which
+#: SSIM's luminance term hardly charges near 255 and the detector's prefilter removes. ``b = 1 / sqrt(1/2
+#: - 1/(2 pi)) ~ 1.71`` makes that variance, what SSIM charges, equal to the unclipped change the fit
+#: counts; the energy, what PSNR counts, is ``b^2 / 2 ~ 1.46`` x, the excess being the mean shift (white
+#: pages come out at 43.0-43.2 dB against the 43 the fit aims at, the floor being 40). sqrt(2) until
+#: 2026-12-06 matched the energy only: white pages came out at SSIM 0.985-0.987 against 0.982 (budget
+#: unspent), and WebP q75 lost the mark on a white icon sheet of the held-out real-art class.
 CLIPPED_BOOST = float(1.0 / np.sqrt(0.5 - 0.5 / np.pi))
 #: Amplitude factor of blocks that sit wholly at 0 (black bars, pure black backgrounds): no mark. What
-#: survives the clip there is a positive speck on black, the most visible place for it, and it moves the
-#: block's mean off 0, which SSIM's luminance term charges in full near black (a letterboxed wallpaper
-#: with sqrt(2) came out at SSIM 0.9823 and PSNR 50.7 dB: its black bars had spent the image's budget;
-#: 1.71: 0.9771, under the floor).
+#: the clip leaves there moves the block's mean off 0, which SSIM's luminance term charges in full near
+#: black, and charging it starved the rest of the image (a letterboxed wallpaper came out at PSNR 50.7
+#: dB and lost WebP q75) or, where the prediction missed it, broke the floor (a photo on a black canvas:
+#: SSIM 0.9716). The fit still counts these blocks as ordinary flat ones (without the luminance term),
+#: so the rest of the image gets what it would get if they were marked, not their share on top.
 BLACK_FACTOR = 0.0
+#: Share of 8 x 8 blocks at 0 from which they are marked anyway, at sqrt(2) as before 2026-12-06: a
+#: picture that is (almost) all black would otherwise carry nothing.
+BLACK_MARK_SHARE = 0.95
 
 
 def _pinned_factors(sub_means: np.ndarray, hb8: int, wb8: int, hb16: int,
                     wb16: int) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Amplitude factors of the 8 x 8 (``dct``) and 16 x 16 (``dwt``) blocks that sit wholly at 255
-    (:data:`CLIPPED_BOOST`) or at 0 (:data:`BLACK_FACTOR`): every 4 x 4 block mean within half a level
-    of that end; 1 elsewhere. None for a grid with no such block."""
+    (:data:`CLIPPED_BOOST`) or at 0 (:data:`BLACK_FACTOR`, or sqrt(2) from :data:`BLACK_MARK_SHARE`):
+    every 4 x 4 block mean within half a level of that end; 1 elsewhere. None for a grid with none."""
     out: list[np.ndarray | None] = []
-    grids = ((8 // _SUB, hb8, wb8), (16 // _SUB, hb16, wb16))
-    for k, hb, wb in grids:
+    for k, hb, wb in ((8 // _SUB, hb8, wb8), (16 // _SUB, hb16, wb16)):
         white = _block_min(sub_means, k, hb, wb) >= np.float32(254.5)
         black = -_block_min(-sub_means, k, hb, wb) <= np.float32(0.5)
         if not (white.any() or black.any()):
             out.append(None)
             continue
+        dark = BLACK_FACTOR if float(black.mean()) < BLACK_MARK_SHARE else float(np.sqrt(2.0))
         f = np.where(white, np.float32(CLIPPED_BOOST), np.float32(1.0))
-        out.append(np.where(black, np.float32(BLACK_FACTOR), f).astype(np.float32))
+        out.append(np.where(black, np.float32(dark), f).astype(np.float32))
     return out[0], out[1]
 
 
