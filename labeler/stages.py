@@ -139,6 +139,11 @@ def conversion_note(image: Any) -> str | None:
             "256-colour palette)")
 
 
+#: What a file of more than one frame is, per format, for the pixel layers' refusal (others: animations).
+_MULTI_FRAME = {"jpeg": ("multi-picture JPEG (MPO) files such as a phone's portrait or 3D photo", "images"),
+                "tiff": ("multi-page TIFF files", "pages")}
+
+
 def image_layers(image: Any, layers: tuple[str, ...], record: AIGCLabel,
                  options: LabelOptions) -> tuple[Any, dict[str, dict[str, Any]]]:
     """Apply the image pixel ``layers`` (watermark, then visible mark) to a decoded :class:`ImageData`.
@@ -147,7 +152,10 @@ def image_layers(image: Any, layers: tuple[str, ...], record: AIGCLabel,
     :func:`labeler.label` on bytes).
     """
     if image.n_frames > 1:
-        raise UnsupportedLayer(f"the {layers[0]} layer does not support animated images")
+        # named as the user knows the file: a phone's MPO or a scanned multi-page TIFF is no animation
+        kind, unit = _MULTI_FRAME.get(getattr(image, "format", None), ("animated images", "frames"))
+        raise UnsupportedLayer(f"the {layers[0]} layer does not support {kind}: this one has "
+                               f"{image.n_frames} {unit}")
     pixels = image.pixels
     done: dict[str, dict[str, Any]] = {}
     if "watermark" in layers:

@@ -35,7 +35,8 @@ format can hold: JPEG 8-bit L/RGB; WebP 8-bit RGB/RGBA (grey is widened); GIF 8-
 by small encoders in this module: Pillow cannot hold 16-bit colour, and its compressed
 TIFF path drops the Exif sub-IFD. Metadata comes from ``like``: its ICC profile (only
 when its colour space matches the pixels: GRAY for grey, RGB for colour), EXIF, XMP and
-dpi. GIF stores none of them.
+dpi, and for a JPEG or PNG written as its own format the rest of its container's metadata
+(IPTC, comments, text chunks: :mod:`labeler.media.image_extras`). GIF stores none of them.
 
 All functions are thread-safe; nothing here keeps global state.
 """
@@ -65,6 +66,7 @@ from labeler.media.image16 import (
     decode_deep,
     deep_layout,
 )
+from labeler.media.image_extras import source_extras
 
 #: Most pixels (width x height) an image may have before it is refused unread: 16384 x 16384.
 MAX_PIXELS = 16384 * 16384
@@ -109,6 +111,9 @@ class ImageData:
         for other images. Writing a JPEG with this as ``like`` keeps it.
     progressive : bool
         A progressive JPEG; writing a JPEG with this as ``like`` keeps it progressive.
+    extras : tuple of (bytes, bytes)
+        Other metadata of a JPEG or PNG container (IPTC, comments, PNG text and colour chunks:
+        :mod:`labeler.media.image_extras`); writing the same format with this as ``like`` copies them.
     """
 
     pixels: np.ndarray
@@ -122,6 +127,7 @@ class ImageData:
     lossless: bool = False
     subsampling: int | None = None
     progressive: bool = False
+    extras: tuple[tuple[bytes, bytes], ...] = ()
 
     @property
     def height(self) -> int:
@@ -386,7 +392,9 @@ def _decode(im: Image.Image, data: bytes, kind: str | None) -> ImageData:
     xmp = info.get("xmp") or None
     if isinstance(xmp, str):
         xmp = xmp.encode("utf-8")
-    dpi = _dpi(info.get("dpi"))
+    # Pillow reports (1, 1) dpi for a TIFF without XResolution; written back that would print it 1 inch
+    # per pixel. Only a resolution the file states is kept.
+    dpi = None if fmt == "tiff" and 282 not in getattr(im, "tag_v2", {}) else _dpi(info.get("dpi"))
     exif = _tiff_exif(im) if fmt == "tiff" else normal_exif(info.get("exif"))
     n_frames = int(getattr(im, "n_frames", 1) or 1)
     mode = im.mode
@@ -404,7 +412,8 @@ def _decode(im: Image.Image, data: bytes, kind: str | None) -> ImageData:
         pixels = np.ascontiguousarray(_UNDO_ORIENTATION[orientation](pixels))
     lossless = fmt == "webp" and _webp_lossless(data)
     subsampling, progressive = _jpeg_coding(im) if fmt == "jpeg" else (None, False)
-    return ImageData(pixels, fmt, mode, icc, exif, xmp, dpi, n_frames, lossless, subsampling, progressive)
+    return ImageData(pixels, fmt, mode, icc, exif, xmp, dpi, n_frames, lossless, subsampling, progressive,
+                     source_extras(data, fmt))
 
 
 def _jpeg_coding(im: Image.Image) -> tuple[int | None, bool]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from PIL import Image, TiffImagePlugin
@@ -100,8 +100,10 @@ def encode_png16(
     exif: bytes | None,
     xmp: bytes | None,
     dpi: tuple[float, float] | None,
+    chunks: Sequence[tuple[bytes, bytes]] = (),
 ) -> bytes:
-    """Write a 16-bit PNG (grey, grey+alpha, RGB or RGBA), non-interlaced."""
+    """Write a 16-bit PNG (grey, grey+alpha, RGB or RGBA), non-interlaced; ``chunks`` (type, data) are
+    written before the image data (text and colour chunks of the source: PNG 5.6 allows both there)."""
     height, width = pixels.shape[:2]
     channels = 1 if pixels.ndim == 2 else pixels.shape[2]
     colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]  # PNG spec 11.2.2
@@ -118,6 +120,7 @@ def encode_png16(
         parts.append(chunk_bytes(b"eXIf", exif.removeprefix(EXIF_PREFIX)))
     if xmp:
         parts.append(chunk_bytes(b"iTXt", b"XML:com.adobe.xmp\x00\x00\x00\x00\x00" + xmp))
+    parts += [chunk_bytes(ctype, body) for ctype, body in chunks]
     rows = pixels.astype(">u2", copy=False).reshape(height, width * channels).view(np.uint8)
     compressor = zlib.compressobj(6)
     idat = bytearray()

@@ -19,6 +19,7 @@ from labeler.errors import InvalidArgument, UnsupportedFormat
 from labeler.formats import EXTENSIONS, IMAGE_FORMATS
 from labeler.media.image import ImageData, image_from_array, normal_exif, one_line
 from labeler.media.image16 import encode_png16, encode_tiff16
+from labeler.media.image_extras import jpeg_segments, png_chunks
 
 
 def image_format_for(path: str | os.PathLike[str]) -> str | None:
@@ -53,7 +54,8 @@ def write_image(
         extension of ``path``, else ``like.format``.
     like : ImageData, optional
         Image whose ICC profile, EXIF, XMP and dpi are written with the pixels; a JPEG also keeps its
-        chroma subsampling and progressive coding.
+        chroma subsampling and progressive coding, a JPEG or PNG written as its own format its other
+        container metadata (:attr:`~labeler.media.image.ImageData.extras`).
     quality : int
         JPEG, lossy WebP and AVIF quality, 1..100.
     lossless : bool
@@ -104,8 +106,11 @@ def encode_image(
     deep = arr.dtype == np.uint16
     channels = img.channels
     icc = img.icc if _icc_fits(img.icc, channels) else None
+    # the source container's other metadata (IPTC, comments, PNG text): only into the same container
+    extras = img.extras if img.format == fmt else ()
     if fmt == "png" and deep:
-        return encode_png16(arr, icc=icc, exif=img.exif, xmp=img.xmp, dpi=img.dpi)
+        return encode_png16(arr, icc=icc, exif=img.exif, xmp=img.xmp, dpi=img.dpi,
+                            chunks=png_chunks(extras, icc=bool(icc)))
     if fmt == "tiff":
         if deep and channels == 2:
             raise UnsupportedFormat("16-bit grey+alpha tiff is not supported (pillow cannot read it)")
@@ -130,14 +135,18 @@ def encode_image(
             options["dpi"] = img.dpi
         if img.exif:
             options["exif"] = normal_exif(img.exif)
-        if img.xmp:
-            if fmt == "png":
-                info = PngInfo()
+        if img.xmp and fmt != "png":
+            options["xmp"] = img.xmp
+        if fmt == "png" and (img.xmp or extras):
+            info = PngInfo()
+            if img.xmp:
                 # XMP spec part 3, 1.1.5: PNG iTXt with keyword XML:com.adobe.xmp, uncompressed.
                 info.add_itxt("XML:com.adobe.xmp", img.xmp.decode("utf-8", "replace"), zip=False)
-                options["pnginfo"] = info
-            else:
-                options["xmp"] = img.xmp
+            for ctype, body in png_chunks(extras, icc=bool(icc)):
+                info.add(ctype, body)
+            options["pnginfo"] = info
+        if fmt == "jpeg" and extras:
+            options["extra"] = jpeg_segments(extras)  # Pillow writes these before its XMP and ICC segments
     if fmt == "jpeg":
         options["quality"] = quality
         if img.subsampling is not None and channels == 3:

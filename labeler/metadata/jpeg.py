@@ -137,6 +137,19 @@ def _segments(data: bytes) -> tuple[list[_Segment], int]:
     return segments, sos.offset
 
 
+def header_segments(data: bytes) -> list[tuple[int, bytes]]:
+    """``(marker, payload)`` of every marker segment of a JPEG from SOI up to its first SOS, in file order
+    (what a re-encode of the pixels may copy; :mod:`labeler.media.image_extras`).
+
+    Raises
+    ------
+    CorruptFile, UnsafeInput
+        As :func:`read`: malformed marker structure, too many segments.
+    """
+    segments, _ = _segments(data)
+    return [(seg.marker, seg.payload(data)) for seg in segments]
+
+
 def may_hold_c2pa(src: BinaryIO) -> bool:
     """Whether a JPEG may embed a C2PA manifest store or point to a remote one.
 
@@ -294,4 +307,4 @@ def _fix_mpf(data: bytes, segments: list[_Segment], parts: list[bytes], inserted
         return
 
 
-__all__ = ["XMP_HEADER", "MAX_PACKET", "read", "write", "may_hold_c2pa"]
+__all__ = ["XMP_HEADER", "MAX_PACKET", "read", "write", "may_hold_c2pa", "header_segments"]

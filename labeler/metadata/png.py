@@ -193,6 +193,21 @@ def read(src: BinaryIO) -> list[FoundLabel]:
     return xmp_found + text_found + sorted(exif_found, key=lambda f: not f.standard)
 
 
+def chunks_of_types(data: bytes, types: tuple[bytes, ...]) -> list[tuple[bytes, bytes, bytes]]:
+    """``(type, keyword, data)`` of every chunk of one of ``types`` in a PNG, in file order, CRC-checked;
+    ``keyword`` is a text chunk's keyword, empty for other types (what a re-encode of the pixels may copy;
+    :mod:`labeler.media.image_extras`).
+
+    Raises
+    ------
+    CorruptFile, UnsafeInput
+        Malformed chunk structure or a failed CRC, too many chunks.
+    """
+    chunks, _ = _chunks(data)
+    return [(c.ctype, _keyword(data, c) if c.ctype in _TEXT_TYPES else b"", _data(data, c))
+            for c in chunks if c.ctype in types]
+
+
 def chunk_bytes(ctype: bytes, body: bytes) -> bytes:
     """One PNG chunk: length, type, data, CRC-32 over type and data (PNG spec 5.3)."""
     return struct.pack(">I", len(body)) + ctype + body + struct.pack(">I", zlib.crc32(ctype + body))
@@ -238,4 +253,4 @@ def write(src: BinaryIO, dst: BinaryIO, value: str) -> None:
         dst.write(part)
 
 
-__all__ = ["SIGNATURE", "XMP_KEYWORD", "read", "write"]
+__all__ = ["SIGNATURE", "XMP_KEYWORD", "read", "write", "chunks_of_types"]

@@ -23,6 +23,7 @@ import contextlib
 import io
 import os
 import re
+import struct
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -307,6 +308,11 @@ def _sign_stream(source: BinaryIO, out: BinaryIO, mime: str, claim: _Claim, sign
     """
     import c2pa
 
+    if mime == "image/tiff" and _tiff_pages(source) > 1:
+        # c2pa-rs (c2pa-python 0.38) links its manifest as an extra IFD without an image after the last
+        # page: the signed file validates, but Pillow (and verify's pixel layers) can no longer open it.
+        raise C2paSignError("C2PA signing does not support multi-page TIFF files (c2pa-rs would add a page "
+                            "without an image, which TIFF readers refuse)")
     parent = _has_manifest(source, mime)
     manifest = manifest_definition(claim.title, mime, parent, claim.digital_source_type, claim.software_agent,
                                    claim.assertions)
@@ -330,6 +336,28 @@ def _sign_stream(source: BinaryIO, out: BinaryIO, mime: str, claim: _Claim, sign
     out.flush()
     out.seek(0)
     return bytes(store), _read_back(out, mime), parent
+
+
+def _tiff_pages(source: BinaryIO) -> int:
+    """How many IFDs (pages) the main chain of a TIFF in ``source`` links, counted to 2 (TIFF 6.0 section 2:
+    an 8-byte header with the first IFD's offset, each IFD's 2-byte count, 12-byte entries, next offset).
+    A header or chain that cannot be read counts as one page (c2pa-rs then gives its own answer)."""
+    source.seek(0)
+    head = source.read(8)
+    endian = {b"II": "<", b"MM": ">"}.get(head[:2])
+    if endian is None or len(head) < 8 or struct.unpack(endian + "H", head[2:4])[0] != 42:
+        return 1
+    offset, pages = struct.unpack(endian + "I", head[4:8])[0], 0
+    while offset and pages < 2:
+        source.seek(offset)
+        count = source.read(2)
+        if len(count) < 2:
+            break
+        source.seek(offset + 2 + 12 * struct.unpack(endian + "H", count)[0])
+        link = source.read(4)
+        pages += 1
+        offset = struct.unpack(endian + "I", link)[0] if len(link) == 4 else 0
+    return max(pages, 1)
 
 
 def holds_manifest(path: str | os.PathLike[str] | bytes, fmt: str) -> bool:
