@@ -528,6 +528,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     one, an unknown command) are one line on stderr, ``aigc: error: REASON``, exit 2; ``--help`` and a
     bare ``aigc`` or ``aigc batch`` print the help as usual.
     """
+    # OpenCV's own TIFF warnings (an unknown tag such as C2PA's 0xcd41 in every signed TIFF) are not the
+    # user's business on a command line whose errors are one line; the environment variable reaches cv2
+    # when it is first imported here and in worker processes, and a user's own setting wins. The library
+    # leaves the log level alone (process-wide state).
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     try:
         # Not click's standalone mode: it prints a usage error as a four-line block (usage, a --help
         # hint, a blank line, the error); here it becomes the documented one line. click still quiets a

@@ -358,3 +358,27 @@ def test_label_reads_its_watermark_back(tmp_path) -> None:
         assert done.returncode == 0, done.stderr
         assert (UNREAD_WATERMARK_NOTE in json.loads(done.stdout)["warnings"]) is unread
         assert (UNREAD_WATERMARK_NOTE in done.stderr) is unread
+
+
+def test_opencv_warnings_stay_off_the_command_line(tmp_path, monkeypatch):
+    """A 16-bit TIFF with a tag libtiff does not know (C2PA's 0xcd41 is in every signed TIFF) made OpenCV
+    print '[ WARN:0@0.1] global grfmt_tiff.cpp:123 TIFF_Warning ...' above verify's one-line answer."""
+    import struct
+
+    import numpy as np
+
+    from labeler.media.image16 import encode_tiff16
+
+    pixels = np.random.default_rng(0).integers(0, 65535, (64, 96, 3)).astype(np.uint16)
+    data = bytearray(encode_tiff16(pixels, icc=None, exif=None, xmp=None, dpi=None))
+    assert data[:2] == b"II"
+    ifd = struct.unpack("<I", data[4:8])[0]
+    last = ifd + 2 + 12 * (struct.unpack("<H", data[ifd : ifd + 2])[0] - 1)
+    assert struct.unpack("<H", data[last : last + 2])[0] == 339  # SampleFormat, the highest tag
+    data[last : last + 2] = struct.pack("<H", 65000)  # a private tag nobody registered
+    tif = tmp_path / "deep.tif"
+    tif.write_bytes(bytes(data))
+    monkeypatch.delenv("OPENCV_LOG_LEVEL", raising=False)
+    proc = run_cli("verify", str(tif))
+    assert proc.returncode == 0 and proc.stdout.startswith(f"{tif}: none")
+    assert "WARN" not in proc.stderr and "TIFF" not in proc.stderr, proc.stderr
