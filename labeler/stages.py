@@ -130,7 +130,7 @@ def conversion_note(image: Any) -> str | None:
     mode = getattr(image, "mode", None)
     if mode == "CMYK":
         how = ("through its ICC profile to sRGB" if image.icc
-               else "with Pillow's plain formula (no ICC profile)")
+               else "with Pillow's plain formula: the file has no CMYK ICC profile that could be used")
         return f"CMYK image written as RGB (converted {how}; the pixel layers work on RGB)"
     if mode not in ("P", "PA"):
         return None

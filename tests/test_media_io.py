@@ -703,3 +703,13 @@ def test_cmyk_jpeg_under_a_pixel_layer_is_reported(tmp_path) -> None:
     assert any("CMYK image written as RGB" in w for w in res.warnings), res.warnings
     with Image.open(tmp_path / "o.jpg") as im:
         assert im.mode == "RGB"
+    # a CMYK JPEG that carries a profile the conversion cannot use (an RGB one) is not said to have none
+    from PIL import ImageCms
+
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    odd = tmp_path / "cmyk-rgb-profile.jpg"
+    Image.fromarray(rng.integers(0, 255, (300, 400, 3), dtype=np.uint8)).convert("CMYK").save(
+        odd, "JPEG", icc_profile=srgb)
+    res = label_file(odd, tmp_path / "o2.jpg", rec, layers="visible")
+    note = next(w for w in res.warnings if "CMYK image written as RGB" in w)
+    assert "no CMYK ICC profile that could be used" in note and "(no ICC profile)" not in note
