@@ -250,7 +250,11 @@ class _Run:
             self.summary.errors += 1
 
     def record(self, rec: dict[str, Any]) -> None:
-        """Journal one file's record and count it."""
+        """Journal one file's record and count it, as one step for Ctrl-C (:func:`_interrupts_deferred`)."""
+        with _interrupts_deferred():
+            self._record(rec)
+
+    def _record(self, rec: dict[str, Any]) -> None:
         self.journal.write(rec)
         key = rec.get("batch", rec)
         kind = self.task.kind
@@ -279,6 +283,29 @@ class _Run:
             self.skip(key)
             return
         self.record(problem_record(self.task, rel, path, reason))
+
+
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C (or the CLI's SIGTERM, which raises the same) until the block is done, then deliver
+    it: a record journaled but not yet counted had left the summary one file short of the journal (CI)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # handlers run in the main thread only: nothing to defer elsewhere
+        return
+    held: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, _frame: held.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+        for signum in held[:1]:  # one interrupt is enough; the handler says what it means
+            handler = previous[signum]
+            if callable(handler):
+                handler(signum, None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(signum)
 
 
 @contextlib.contextmanager
