@@ -66,7 +66,7 @@ async def label_endpoint(request: Request) -> Response:
         require_token(request, config.token)
         if not config.labeling_enabled:
             raise ApiError(403, "labeling is disabled on this server: it has no watermark key or C2PA signer")
-        async with admitted(state) as work:
+        async with admitted(state, request) as work:
             await read_form(request, work, max_files=1, max_bytes=config.max_upload_bytes,
                             allowed_fields=frozenset(LABEL_FIELDS), refused_fields=frozenset(_SECRETS),
                             deadline_s=config.timeout_s)

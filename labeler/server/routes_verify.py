@@ -30,7 +30,7 @@ async def verify_endpoint(request: Request) -> Response:
     state = request.app.state.server
     want_box = request.query_params.get("boxes", "") in ("1", "true")
     try:
-        async with admitted(state) as work:
+        async with admitted(state, request) as work:
             await read_form(request, work, max_files=MAX_FILES_PER_REQUEST,
                             max_bytes=state.config.max_upload_bytes, deadline_s=state.config.timeout_s)
             outcomes = await _verify_all(state, work, want_box)

@@ -24,7 +24,7 @@ from typing import Any
 
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from labeler.server.errors import ApiError, UploadTooLarge
 from labeler.server.jobs import Pending
@@ -34,6 +34,8 @@ REQUEST_PREFIX = "aigc-request-"
 #: The multipart field that carries the file(s).
 FILE_FIELD = "file"
 _SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,8}")
+#: How long a refused (503) request's body is read and discarded before the answer goes out.
+DRAIN_S = 5.0
 
 
 @dataclass
@@ -67,7 +69,7 @@ class Work:
 
 
 @contextlib.asynccontextmanager
-async def admitted(state: Any) -> AsyncIterator[Work]:
+async def admitted(state: Any, request: Request | None = None) -> AsyncIterator[Work]:
     """Admit a request (503 when the gate is full), give it a private folder, clean up after it.
 
     Parameters
@@ -75,8 +77,13 @@ async def admitted(state: Any) -> AsyncIterator[Work]:
     state : object
         The app state: ``gate`` (:class:`~labeler.server.limits.Gate`) and ``root`` (the server's
         private temporary folder).
+    request : Request, optional
+        Given, a refused request's body is read and discarded first (see :func:`drain`), so that
+        the client, still sending, reads the 503 instead of a broken pipe.
     """
     if not state.gate.try_enter():
+        if request is not None:
+            await drain(request, DRAIN_S)
         raise ApiError(503, f"{state.gate.limit} requests are already being handled; retry shortly",
                        {"Retry-After": "5"})
     work: Work | None = None
@@ -85,6 +92,26 @@ async def admitted(state: Any) -> AsyncIterator[Work]:
         yield work
     finally:
         _release(state, work)
+
+
+async def drain(request: Request, limit_s: float) -> None:
+    """Read and discard a request's body for at most ``limit_s`` seconds, in memory one chunk at a time.
+
+    A server that answers before reading the body and then closes leaves a client that is still
+    sending with a broken pipe (or a reset that discards the answer): most HTTP clients then report a
+    network error, not the status. Draining costs neither disk nor a worker, and the body limit still
+    applies as it streams. A client that sent ``Expect: 100-continue`` has not sent the body (it is
+    waiting for our go-ahead, which reading would give), so it is answered at once.
+    """
+    if request.headers.get("expect", "").lower() == "100-continue":
+        return
+
+    async def discard() -> None:
+        async for _chunk in request.stream():
+            pass
+
+    with contextlib.suppress(asyncio.TimeoutError, ClientDisconnect, UploadTooLarge):
+        await asyncio.wait_for(discard(), limit_s)
 
 
 def _release(state: Any, work: Work | None) -> None:
