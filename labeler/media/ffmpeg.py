@@ -187,11 +187,13 @@ _BOILERPLATE = re.compile(
     r"^(Error opening (input|output) files?\b|Conversion failed|At least one output file must be"
     r"|Exiting normally|Error while (opening|filtering)|Nothing was written|size=|frame=|video:"
     r"|Error initializing output stream|Could not write header|Error sending frames|Task finished"
-    r"|Terminating thread|Error submitting|Error writing trailer|Error selecting an encoder)"
+    r"|Terminating thread|Error submitting|Error writing trailer|Error selecting an encoder"
+    r"|Could not open encoder)"
     r"|misdetection possible|^Press \[q\]",
     re.IGNORECASE,
 )
-_PREFIX_RE = re.compile(r"^\[[^\]]*@ 0x[0-9a-f]+\]\s*")
+# ffmpeg 7+ may nest contexts: "[vost#0:0/libx264 @ 0x55be] [enc:libx264 @ 0x55bf] Could not open ..."
+_PREFIX_RE = re.compile(r"^(?:\[[^\]]*@ 0x[0-9a-f]+\]\s*)+")
 
 
 def error_line(stderr: str | bytes, names: Sequence[str] = ()) -> str:
@@ -278,6 +280,26 @@ def run(
     return proc.stdout
 
 
+#: What demuxers print, at error level, when the data ends before the file's index or sizes say
+#: (MP4/MOV: samples listed past the end; Matroska: a segment or cluster cut short). ffmpeg then stops as
+#: at a normal end with exit status 0, and ``-xerror`` does not see it.
+_CUT_SHORT = re.compile(r"partial file|file ended prematurely", re.IGNORECASE)
+
+
+def cut_short(stderr: str | bytes, names: Sequence[str] = ()) -> str | None:
+    """The reason, as one line, when a decoder's ``stderr`` says its input ended early, else ``None``.
+
+    A labeling pass checks this after a decoder that exited 0, so that a truncated file is refused
+    instead of labeled with its last frames missing.
+    """
+    if isinstance(stderr, bytes):
+        stderr = stderr.decode("utf-8", "replace")
+    hit = next((line for line in stderr.splitlines() if _CUT_SHORT.search(line)), None)
+    if hit is None:
+        return None
+    return f"the file is cut short (ffmpeg: {error_line(hit, names) or hit.strip()})"
+
+
 @contextlib.contextmanager
 def stderr_file() -> Iterator[IO[bytes]]:
     """A temporary file for a long-running ffmpeg's stderr.
@@ -335,12 +357,15 @@ def read_up_to(stream: IO[bytes], size: int) -> bytearray:
     return buf
 
 
-def pipe_chunks(args: Sequence[str], url: str, chunk_bytes: int) -> Iterator[bytearray]:
+def pipe_chunks(args: Sequence[str], url: str, chunk_bytes: int, *,
+                refuse_cut_short: bool = False) -> Iterator[bytearray]:
     """Run ffmpeg ``args`` and yield its stdout in chunks of ``chunk_bytes`` (the last may be shorter).
 
     stderr goes to a temporary file, so a chatty decoder cannot block the pipe. A consumer that stops
     early (or an exception) kills the process; a failed decode raises :class:`CorruptFile` with
-    ffmpeg's reason, after the data it did produce.
+    ffmpeg's reason, after the data it did produce. With ``refuse_cut_short`` (labeling) an input that
+    ended before its index says (:func:`cut_short`) raises :class:`CorruptFile` too, although ffmpeg
+    exits 0 for it; readers (verify) leave it off and read what is there.
     """
     with stderr_file() as err:
         proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
@@ -361,6 +386,8 @@ def pipe_chunks(args: Sequence[str], url: str, chunk_bytes: int) -> Iterator[byt
         if status != 0:
             reason = error_line(read_tail(err), [url]) or f"exit status {status}"
             raise CorruptFile(f"ffmpeg: {reason}")
+        if refuse_cut_short and (short := cut_short(read_tail(err), [url])):
+            raise CorruptFile(short)
 
 
 def stop(proc: subprocess.Popen[bytes], *, kill: bool) -> int:

@@ -167,7 +167,8 @@ def timed_frames(src: str | os.PathLike[str], stream: int, pix_fmt: str,
     Raises
     ------
     CorruptFile
-        The decoder failed (its reason in the message), after the frames it produced.
+        The decoder failed (its reason in the message), or the file ended before its index says
+        (:func:`labeler.media.ffmpeg.cut_short`), after the frames it produced.
     """
     exact = ExactTimes(src, stream)
     url = ff.input_url(src)
@@ -185,6 +186,8 @@ def timed_frames(src: str | os.PathLike[str], stream: int, pix_fmt: str,
             status = ff.stop(proc, kill=not finished)
         if status != 0:
             raise CorruptFile(f"ffmpeg: {ff.error_line(ff.read_tail(err), [url]) or f'exit status {status}'}")
+        if short := ff.cut_short(ff.read_tail(err), [url]):
+            raise CorruptFile(short)  # exit 0, but frames the file's index lists are missing
 
 
 class TimedWriter:

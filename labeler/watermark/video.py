@@ -527,7 +527,8 @@ def _frames(src: str, info: VideoInfo, pix_fmt: str, frame_bytes: int, url: str)
     """(frame buffer, presentation time or None): timed Matroska frames, or a raw pipe for other formats."""
     if pix_fmt in timed.FOURCC:
         return timed.timed_frames(src, info.stream, pix_fmt, frame_bytes)
-    return ((buf, None) for buf in ff.pipe_chunks(_decoder_args(src, info, pix_fmt), url, frame_bytes))
+    return ((buf, None) for buf in ff.pipe_chunks(_decoder_args(src, info, pix_fmt), url, frame_bytes,
+                                                  refuse_cut_short=True))
 
 
 def _stream(src: str, info: VideoInfo, enc: list[str], marker: VideoPattern, pix_fmt: str,

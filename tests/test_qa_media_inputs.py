@@ -1,0 +1,118 @@
+"""QA of bad and unusual video and audio input to the labeling passes.
+
+A: a video whose data ends before its index says (an MP4/MOV whose cut leaves video samples absent, so ffmpeg
+prints "partial file" and exits 0; a Matroska file cut short) was labeled by ``--layers watermark`` with its
+last frames missing although the video watermark pass promises ``-xerror`` refusal: now refused with a
+one-line reason and no output. Verify still reads what is there.
+
+B: an odd-sized 4:2:0 video refused by the encoder said, with ffmpeg 7+ (the imageio-ffmpeg wheel's),
+"[enc:libx264 @ 0x55...] could not open encoder before EOF" instead of x264's reason ("width not
+divisible by 2"): :func:`labeler.media.ffmpeg.error_line` stripped only the first of ffmpeg's nested
+``[context @ 0x...]`` prefixes, so the boilerplate line was not recognised.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import PRODUCER, run_cli, seeded_key, seeded_key_file
+
+from labeler import AIGCLabel, label_file
+from labeler.errors import CorruptFile, LabelerError
+from labeler.media.ffmpeg import cut_short, error_line, ffmpeg_exe
+
+
+def _ffmpeg(*args: str | Path) -> Path:
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *map(str, args)], check=True)
+    return Path(args[-1])
+
+
+def _mov_cut_in_its_sound(tmp_path: Path) -> Path:
+    """A faststart MOV cut at half its size: nearly all of its bytes are PCM sound, so the cut lands in a
+    sound chunk and the video samples after it are simply absent (ffmpeg: "partial file", exit 0, for
+    the video stream alone), not damaged (a damaged packet was refused before, through -xerror)."""
+    whole = _ffmpeg("-f", "lavfi", "-i", "testsrc2=s=160x128:r=24:d=1", "-f", "lavfi", "-i",
+                    "sine=d=1:sample_rate=48000", "-c:v", "libx264", "-crf", "40", "-pix_fmt", "yuv420p",
+                    "-c:a", "pcm_s24le", "-ac", "2", "-movflags", "+faststart", tmp_path / "whole.mov")
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.mov"
+    cut.write_bytes(data[: len(data) // 2])
+    return cut
+
+
+def _mkv_cut(tmp_path: Path) -> Path:
+    whole = _ffmpeg("-f", "lavfi", "-i", "testsrc2=s=160x128:r=24:d=1", "-c:v", "libx264",
+                    "-pix_fmt", "yuv420p", tmp_path / "whole.mkv")
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    return cut
+
+
+def test_cut_short_recognises_the_demuxers_messages() -> None:
+    assert cut_short("[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55d2] stream 0, offset 0x15ce9: partial file\n") == (
+        "the file is cut short (ffmpeg: stream 0, offset 0x15ce9: partial file)")
+    assert cut_short(b"[in#0/matroska,webm @ 0x55a1] File ended prematurely\n") == (
+        "the file is cut short (ffmpeg: file ended prematurely)")
+    assert cut_short("") is None
+    assert cut_short("[h264 @ 0x1] non-existing PPS 0 referenced\n") is None
+
+
+@pytest.mark.parametrize("make", [_mov_cut_in_its_sound, _mkv_cut], ids=["mov", "mkv"])
+def test_video_watermark_refuses_a_file_cut_short(tmp_path: Path, make) -> None:
+    src = make(tmp_path)
+    before = src.read_bytes()
+    dst = tmp_path / f"out{src.suffix}"
+    with pytest.raises(CorruptFile, match="cut short|corrupt"):
+        label_file(src, dst, AIGCLabel(PRODUCER, "qa-cut"), layers="watermark", key=seeded_key("qa-cut"))
+    assert not dst.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["whole" + src.suffix, src.name])
+    assert src.read_bytes() == before
+
+
+def test_cli_watermark_on_a_mov_cut_short_is_one_line_and_verify_still_reads_it(tmp_path: Path) -> None:
+    src = _mov_cut_in_its_sound(tmp_path)
+    keyfile = seeded_key_file(tmp_path / "wm.key", "qa-cut-cli")
+    dst = tmp_path / "out.mov"
+    proc = run_cli("label", "--layers", "watermark", "--key-file", str(keyfile), "--producer", PRODUCER,
+                   "--produce-id", "qa-cut", str(src), str(dst))
+    assert proc.returncode == 2, proc
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cut short" in lines[0] and "Traceback" not in proc.stderr, proc.stderr
+    assert not dst.exists()
+    # verify is a reader: it reads the frames that are there, and the (damaged) metadata is a warning
+    ver = run_cli("verify", "--json", "--key-file", str(keyfile), str(src))
+    assert ver.returncode in (0, 2) and "Traceback" not in ver.stderr
+
+
+# -- B: the encoder's reason, with ffmpeg 9's nested log prefixes ---------------------------------------
+
+FFMPEG9_ODD_SIZE = """\
+[libx264 @ 0x55be081eb380] width not divisible by 2 (1919x1079)
+[vost#0:0/libx264 @ 0x55be081ea780] [enc:libx264 @ 0x55be081eb2c0] Error while opening encoder - maybe \
+incorrect parameters such as bit_rate, rate, width or height.
+[vf#0:0 @ 0x55be081ed580] Error sending frames to consumers: Generic error in an external library
+[vf#0:0 @ 0x55be081ed580] Task finished with error code: -542398533 (Generic error in an external library)
+[vost#0:0/libx264 @ 0x55be081ea780] [enc:libx264 @ 0x55be081eb2c0] Could not open encoder before EOF
+[vost#0:0/libx264 @ 0x55be081ea780] Task finished with error code: -22 (Invalid argument)
+[out#0/mp4 @ 0x55be081e9a40] Nothing was written into output file, because at least one of its streams \
+received no packets.
+"""
+
+
+def test_error_line_strips_nested_prefixes_and_finds_the_encoders_reason() -> None:
+    assert error_line(FFMPEG9_ODD_SIZE) == "width not divisible by 2 (1919x1079)"
+    assert error_line("[vost#0:0/libx264 @ 0x1] [enc:libx264 @ 0x2] some reason\n") == "some reason"
+
+
+def test_video_watermark_on_odd_sized_420_names_the_encoders_reason(tmp_path: Path) -> None:
+    src = _ffmpeg("-f", "lavfi", "-i", "testsrc2=s=322x242:r=24:d=0.25,format=yuv444p,crop=321:241:0:0,"
+                  "format=yuv420p", "-c:v", "ffv1", tmp_path / "odd.mkv")
+    dst = tmp_path / "out.mkv"
+    with pytest.raises(LabelerError) as caught:
+        label_file(src, dst, AIGCLabel(PRODUCER, "qa-odd"), layers="watermark", key=seeded_key("qa-odd"))
+    message = str(caught.value)
+    assert "divisible by 2" in message and "@ 0x" not in message and "\n" not in message, message
+    assert not dst.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["odd.mkv"]
