@@ -222,6 +222,7 @@ def _audio_samples(call: StageCall) -> dict[str, dict[str, Any]]:
     """
     from labeler.media.audio_rewrite import AudioEdit, rewrite_audio_file
 
+    _require_complete(call)
     done: dict[str, dict[str, Any]] = {}
     steps: list[Callable[[Any, int], Any]] = []
     if "visible" in call.layers:
@@ -313,8 +314,19 @@ def _audio_label_step(call: StageCall, done: dict[str, dict[str, Any]]) -> Calla
     return step
 
 
+def _require_complete(call: StageCall) -> None:
+    """A decoding pass on an ISO-BMFF file (MP4, MOV, M4A) first checks that no box runs past the file's
+    end (:func:`labeler.metadata.bmff_boxes.require_complete`): ffmpeg decodes a file cut between two
+    samples to where it stops, often without an error, and the output would lack the file's end."""
+    if call.probe.format is not None and format_info(call.probe.format).carrier == "isobmff":
+        from labeler.metadata.bmff_boxes import require_complete
+
+        require_complete(call.src)
+
+
 def _video_pixels(call: StageCall) -> dict[str, dict[str, Any]]:
     """Watermark (and visible label) on one decode and one encode; visible alone: :func:`_video_mark`."""
+    _require_complete(call)
     if "watermark" not in call.layers:
         return _video_mark(call)
     from labeler.watermark import payload_from_produce_id

@@ -116,3 +116,35 @@ def test_video_watermark_on_odd_sized_420_names_the_encoders_reason(tmp_path: Pa
     message = str(caught.value)
     assert "divisible by 2" in message and "@ 0x" not in message and "\n" not in message, message
     assert not dst.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["odd.mkv"]
+
+
+# -- C: an ISO-BMFF file whose mdat runs past its end, before any decoding pass -------------------------
+
+
+def _bmff_cut(tmp_path: Path, kind: str) -> Path:
+    """A faststart M4A (AAC) or video-only MP4 cut at 60 %: the index lists samples that are not there.
+    The audio decoder (no -xerror) reads what is there and exits 0, and ffmpeg 7+ says nothing when the
+    cut falls between two video samples, so only the box sizes tell."""
+    if kind == "m4a":
+        whole = _ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:d=4:sample_rate=44100", "-c:a", "aac",
+                        "-b:a", "96k", "-movflags", "+faststart", tmp_path / "whole.m4a")
+    else:
+        whole = _ffmpeg("-f", "lavfi", "-i", "testsrc2=s=192x144:r=24:d=2", "-c:v", "libx264", "-crf", "30",
+                        "-pix_fmt", "yuv420p", "-movflags", "+faststart", tmp_path / "whole.mp4")
+    data = whole.read_bytes()
+    cut = tmp_path / f"cut{whole.suffix}"
+    cut.write_bytes(data[: len(data) * 3 // 5])
+    return cut
+
+
+@pytest.mark.parametrize(("kind", "layers"), [("m4a", "watermark"), ("m4a", "visible"),
+                                              ("mp4", "watermark"), ("mp4", "visible")])
+def test_a_bmff_file_cut_short_is_refused_before_the_decoding_pass(tmp_path: Path, kind: str,
+                                                                   layers: str) -> None:
+    src = _bmff_cut(tmp_path, kind)
+    before = src.read_bytes()
+    dst = tmp_path / f"out{src.suffix}"
+    with pytest.raises(CorruptFile, match=r"the file is cut short: mp4 box 'mdat' .* runs past the end"):
+        label_file(src, dst, AIGCLabel(PRODUCER, "qa-bmff-cut"), layers=layers, key=seeded_key("qa-bmff"))
+    assert not dst.exists() and src.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"whole{src.suffix}", src.name])

@@ -12,6 +12,7 @@ writer (``keys``/``ilst``/XMP) live in :mod:`labeler.metadata.isobmff`, which us
 * :func:`child_boxes` lists the children of one box in a loaded buffer (callers follow fixed paths,
   never a recursive walk, so hostile nesting costs nothing); :func:`meta_first_child` tells ISO's
   full-box ``meta`` from QuickTime's plain one.
+* :func:`require_complete` refuses a file whose boxes run past its end, before a decoding pass.
 * :func:`track_handlers` lists the tracks' handler types (``vide``, ``soun``...): what the file holds.
 * :func:`splice` replaces bytes inside a loaded box and fixes the sizes of the boxes enclosing them.
 * :func:`rewrite` copies a file with some top-level boxes replaced: a ``free``/``skip`` box between the
@@ -117,6 +118,28 @@ def top_level(src: BinaryIO, budget: Budget) -> Layout:
     if not boxes:
         raise CorruptFile("not an mp4 file (no complete box)")
     return Layout(boxes, size, pos)
+
+
+def require_complete(path: str | os.PathLike[str]) -> None:
+    """Refuse an MP4 / MOV / M4A whose top-level boxes run past the end of the file (an interrupted
+    download or copy), before a pass that decodes and re-encodes it.
+
+    ffmpeg reads such a file to where it stops and, when the cut falls between two samples, exits 0
+    with nothing said (ffmpeg 7+) or a "partial file" warning: the pixel and audio passes would then
+    write a labeled file with its end missing. Only the box headers are read (seeks, never ``mdat``).
+
+    Raises
+    ------
+    CorruptFile
+        "the file is cut short: ..." with the box that runs past the end.
+    """
+    with open(path, "rb") as src:
+        try:
+            top_level(src, Budget())
+        except CorruptFile as exc:
+            if "runs past the end" in str(exc) or "truncated header" in str(exc):
+                raise CorruptFile(f"the file is cut short: {exc}") from None
+            raise
 
 
 def load_box(src: BinaryIO, box: Box, limit: int) -> bytearray:
