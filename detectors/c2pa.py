@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from labeler.errors import LabelerError
+from labeler.errors import InvalidArgument, LabelerError
 from labeler.metadata.jpeg import may_hold_c2pa
 from labeler.provenance.c2pa_manifest import AIGC_ASSERTION, SOFT_BINDING_ASSERTION
 from labeler.provenance.c2pa_sign import closing_native
@@ -173,7 +173,8 @@ def read_c2pa(path: str | os.PathLike[str] | bytes, *, trust_anchors: list[str] 
     Raises
     ------
     LabelerError
-        Only when ``path`` or a trust-anchor file cannot be opened.
+        Only when ``path`` or a trust-anchor file cannot be opened (``InvalidArgument`` when ``path``
+        is neither a path nor bytes).
     """
     import c2pa  # loaded on first use: it is most of `import detectors`' time
     settings: dict[str, Any] = {
@@ -184,9 +185,12 @@ def read_c2pa(path: str | os.PathLike[str] | bytes, *, trust_anchors: list[str] 
         # user_anchors add to c2pa-rs's own (empty by default) anchors instead of replacing them.
         settings["trust"] = {"user_anchors": load_trust_anchors(trust_anchors)}
     layer = C2paLayer()
+    if not isinstance(path, (str, os.PathLike, bytes, bytearray, memoryview)):
+        raise InvalidArgument(f"read_c2pa reads a path or bytes, not {type(path).__name__}")
     try:
         # Closed below, after the Reader that borrows it.
-        handle = io.BytesIO(path) if isinstance(path, bytes) else open(path, "rb")  # noqa: SIM115
+        handle = (io.BytesIO(bytes(path)) if isinstance(path, (bytes, bytearray, memoryview))
+                  else open(path, "rb"))  # noqa: SIM115
     except OSError as exc:
         raise LabelerError(exc.strerror or str(exc)) from None
     with handle:

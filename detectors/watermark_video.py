@@ -194,6 +194,9 @@ def detect_video(path: str | os.PathLike[str], *, key: bytes, method: str | None
     WatermarkError
         Bad key or method, ``max_frames`` under 1, ``path`` given as bytes (this reads a file; use
         :func:`detectors.verify` for a file in memory), or frames under 128 px a side.
+    LabelerError
+        ``path`` names no file, or a folder or other non-regular file (``InvalidArgument`` when it is
+        not a path at all).
     """
     _check_call(path, max_frames)
     key = check_key(key)
@@ -229,6 +232,9 @@ def _check_call(path: object, max_frames: object) -> None:
         # FileNotFoundError that follows quotes all of it
         raise WatermarkError(f"detect_video reads a video file: pass its path, not {len(path)} bytes "
                              "(detectors.verify takes a file's bytes)")
+    from labeler.atomic import check_input
+
+    check_input(path)  # type: ignore[arg-type] - None, a missing file, a folder: one line, before ffmpeg
     if isinstance(max_frames, bool) or not isinstance(max_frames, numbers.Integral) or max_frames < 1:
         raise WatermarkError(f"max_frames must be a whole number of frames, at least 1, got {max_frames!r}")
 

@@ -32,9 +32,15 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     try:
         with os.fdopen(fd, "w+b") as handle:
             yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
+            try:
+                handle.flush()
+                os.fsync(handle.fileno())
+            except OSError as exc:  # a full disk, an I/O error: the output's fault, not the writer's
+                raise LabelerError(f"cannot write {target}: {exc.strerror or exc}") from None
+        try:
+            os.replace(tmp, target)
+        except OSError as exc:  # e.g. a folder created at ``path`` meanwhile: one line, not a traceback
+            raise LabelerError(f"cannot write {target}: {exc.strerror or exc}") from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -52,7 +58,10 @@ def staging_folder(directory: Path) -> tempfile.TemporaryDirectory[str]:
     Its name carries this process's ID, so a later run can tell a folder left by a killed process from
     one that a live process is still using (:func:`clean_stale_staging`).
     """
-    return tempfile.TemporaryDirectory(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=directory)
+    try:
+        return tempfile.TemporaryDirectory(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=directory)
+    except OSError as exc:  # a read-only or full folder: one line, as atomic_output says it
+        raise LabelerError(f"cannot write in {directory}: {exc.strerror or exc}") from None
 
 
 def clean_stale_staging(directory: Path) -> list[Path]:
@@ -149,12 +158,9 @@ def check_paths(
     LabelerError
         With a one-line reason otherwise (a missing input, a folder as the output, a name too long).
     """
-    src_p, dst_p = _as_path(src, "input"), _as_path(dst, "output")
-    src_st, dst_st = _stat(src_p, "input"), _stat(dst_p, "output")
-    if src_st is None:
-        raise LabelerError("no such file")
-    if not stat.S_ISREG(src_st.st_mode):
-        raise LabelerError("not a regular file")
+    src_p, src_st = _input(src)
+    dst_p = _as_path(dst, "output")
+    dst_st = _stat(dst_p, "output")
     if dst_st is not None:
         if (src_st.st_dev, src_st.st_ino) == (dst_st.st_dev, dst_st.st_ino):
             raise LabelerError("refusing to overwrite the input file; give another output path")
@@ -164,6 +170,38 @@ def check_paths(
         if not overwrite:
             raise LabelerError(f"output {dst_p} exists ({OVERWRITE_HINT}, replaces it)")
     return src_p, dst_p
+
+
+def check_input(src: str | os.PathLike[str]) -> Path:
+    """``src`` as a :class:`~pathlib.Path` once it is known to name a regular file (or a link to one).
+
+    Raises
+    ------
+    InvalidArgument
+        Not a str or path-like (``None``, bytes), or a name with a NUL character.
+    LabelerError
+        ``no such file``, ``not a regular file`` (a folder, a FIFO...), or why it cannot be looked at.
+    """
+    return _input(src)[0]
+
+
+def check_output(dst: str | os.PathLike[str]) -> Path:
+    """``dst`` as a :class:`~pathlib.Path`, refused up front when no file can be written there: not a str
+    or path-like (:class:`InvalidArgument`), or a folder (``os.replace`` cannot put a file there)."""
+    path = _as_path(dst, "output")
+    if path.is_dir():
+        raise LabelerError(f"output {path} is a folder; give a file name")
+    return path
+
+
+def _input(src: object) -> tuple[Path, os.stat_result]:
+    path = _as_path(src, "input")
+    st = _stat(path, "input")
+    if st is None:
+        raise LabelerError("no such file")
+    if not stat.S_ISREG(st.st_mode):
+        raise LabelerError("not a regular file")
+    return path, st
 
 
 def _as_path(path: object, what: str) -> Path:

@@ -518,14 +518,19 @@ def detect_video_label(
         The file cannot be decoded.
     UnsupportedFormat
         No video stream.
+    LabelerError
+        ``path`` names no file, or a folder or other non-regular file (``InvalidArgument`` when it is
+        not a str or path-like).
 
     Notes
     -----
     The i-th selected frame is taken to be the i-th sample time; on variable-frame-rate video with
     gaps longer than :data:`VIDEO_STEP` that mapping can shift (``seconds`` may come out early).
     """
+    from labeler.atomic import check_input
     from labeler.media.video import video_info
 
+    check_input(path)  # None, a missing file, a folder: one line, before ffmpeg
     info = video_info(path) if info is None else info
     seen: dict[float, VisibleResult] = {}
     found, run_end, not_read = _examine(path, info, max(VIDEO_STEP, float(seconds_probe)), intervals,

@@ -210,9 +210,15 @@ def read_audio(path: str | os.PathLike[str] | bytes) -> AudioData:
         No audio stream.
     UnsafeInput
         More than :data:`MAX_DECODED_BYTES` of decoded samples (use :func:`iter_audio_blocks`).
+    InvalidArgument
+        ``path`` is neither a path nor bytes (``None``...).
+    OSError
+        When a path cannot be opened (missing, a folder), as :func:`labeler.media.image.read_image`.
     """
     if isinstance(path, (bytes, bytearray, memoryview)):
         return _read_audio_bytes(bytes(path))
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidArgument(f"audio is a path or bytes, not {type(path).__name__}")
     info = audio_info(path)
     if info.frames is not None and info.frames * info.channels * 4 > MAX_DECODED_BYTES:
         raise UnsafeInput(f"{info.frames} frames x {info.channels} channels is too long to decode at once")

@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from labeler.atomic import atomic_output, staging_folder
+from labeler.atomic import atomic_output, check_input, check_output, staging_folder
 from labeler.errors import LabelerError
 from labeler.media.audio import read_audio, write_audio
 from labeler.media.mp4_covers import add_mp4_covers, mp4_covers
@@ -95,11 +95,17 @@ def rewrite_audio_file(
 
     Raises
     ------
+    InvalidArgument
+        ``src`` or ``dst`` is not a str or path-like.
     LabelerError
-        Undecodable input, an output format that cannot be written, or the transform's own errors.
+        A missing or non-regular ``src``, a folder as ``dst``, undecodable input, an output format that
+        cannot be written, or the transform's own errors.
     """
     from labeler.media.audio import audio_format_for
 
+    # One-line errors for a missing or non-regular source, a path that is not a str (bytes would be read
+    # as an encoded file by read_audio) and a folder as the output, before anything is decoded.
+    src, dst = check_input(src), check_output(dst)
     data = read_audio(src)
     edited = transform(data.samples, data.sample_rate)
     if isinstance(edited, AudioEdit):

@@ -371,8 +371,10 @@ def _read_source(src: str | os.PathLike[str] | bytes | BinaryIO) -> bytes:
             raise UnsafeInput(f"image file of {size} bytes is over the {limits.MAX_IMAGE_FILE}-byte limit")
         with open(src, "rb") as handle:
             data = handle.read()
-    else:
+    elif callable(getattr(src, "read", None)):
         data = src.read(limits.MAX_IMAGE_FILE + 1)
+    else:
+        raise InvalidArgument(f"an image is a path, bytes or a binary file, not {type(src).__name__}")
     if len(data) > limits.MAX_IMAGE_FILE:
         raise UnsafeInput(f"image file is over the {limits.MAX_IMAGE_FILE}-byte limit")
     return data

@@ -17,15 +17,18 @@ Both raise :class:`~labeler.errors.CorruptFile` or
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import io
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import BinaryIO, Protocol, runtime_checkable
 
-from labeler.atomic import atomic_output
+from labeler.atomic import atomic_output, check_input, check_output
 from labeler.errors import InvalidArgument, LabelerError
 from labeler.formats import FORMAT_TABLE, sniff_file
 
@@ -90,9 +93,20 @@ def carrier_module(fmt: str) -> ModuleType:
 
 
 def read_labels(path: str | os.PathLike[str], fmt: str | None = None) -> tuple[str, list[FoundLabel]]:
-    """Return ``(format, labels found)`` for ``path``; its format is sniffed unless ``fmt`` gives it."""
-    fmt = fmt or sniff_file(path)
-    with open(path, "rb") as src:
+    """Return ``(format, labels found)`` for ``path``; its format is sniffed unless ``fmt`` gives it.
+
+    Raises
+    ------
+    InvalidArgument
+        ``path`` is not a str or path-like (``None``, bytes: for a file in memory use
+        ``carrier_module(fmt).read(io.BytesIO(data))`` or :func:`detectors.verify`).
+    LabelerError
+        A missing path, a folder or other non-regular file, one that cannot be opened, or damaged,
+        unsafe or unsupported content.
+    """
+    path = check_input(path)
+    with _opened(path) as src:
+        fmt = fmt or sniff_file(path)
         return fmt, carrier_module(fmt).read(src)
 
 
@@ -133,14 +147,29 @@ def write_label(
     ------
     InvalidArgument
         ``value`` is not a str, or is longer than the readers accept (:func:`check_value`); refused
-        before any file is opened, the same for every format.
+        before any file is opened, the same for every format. A path that is not a str or path-like.
     LabelerError
-        A damaged, unsafe or unsupported source, or an output that cannot be written.
+        A missing source, a folder or other non-regular file as the source or a folder as
+        ``dst_path``, a damaged, unsafe or unsupported source, or an output that cannot be written.
     """
     check_value(value)
-    fmt = fmt or sniff_file(src_path)
-    with open(src_path, "rb") as src, atomic_output(dst_path) as dst:
-        return _write_checked(fmt, src, dst, value)
+    src_path = check_input(src_path)
+    dst_path = check_output(dst_path)
+    with _opened(src_path) as src:
+        fmt = fmt or sniff_file(src_path)
+        with atomic_output(dst_path) as dst:
+            return _write_checked(fmt, src, dst, value)
+
+
+@contextlib.contextmanager
+def _opened(path: Path) -> Iterator[BinaryIO]:
+    """``path`` opened for reading; a file that cannot be (no permission) is a one-line LabelerError."""
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise LabelerError(exc.strerror or str(exc)) from None
+    with handle:
+        yield handle
 
 
 def write_label_bytes(data: bytes, value: str, fmt: str) -> tuple[bytes, WriteResult]:

@@ -412,14 +412,13 @@ def _check_options(text: str, seconds: float, whole: bool, crf: int, preset: str
 
 
 def _paths(src: str | os.PathLike[str], dst: str | os.PathLike[str], overwrite: bool) -> tuple[str, str]:
-    """Absolute ``(src, dst)``; refuses a ``dst`` that is ``src``, or exists without ``overwrite``."""
-    src_path, dst_path = os.path.abspath(os.fspath(src)), os.path.abspath(os.fspath(dst))
-    if os.path.exists(dst_path):
-        if os.path.exists(src_path) and os.path.samefile(src_path, dst_path):
-            raise LabelerError("output would overwrite the input; pick another name")
-        if not overwrite:
-            raise LabelerError(f"output exists: {os.fspath(dst)} (pass overwrite=True)")
-    return src_path, dst_path
+    """Absolute ``(src, dst)``, checked as :func:`labeler.atomic.check_paths` checks them (one-line errors
+    for a missing or non-regular ``src``, a path that is not a str, a ``dst`` that is ``src`` or a folder,
+    or that exists without ``overwrite``), before ffmpeg is started."""
+    from labeler.atomic import check_paths
+
+    src_path, dst_path = check_paths(src, dst, overwrite=overwrite)
+    return os.path.abspath(src_path), os.path.abspath(dst_path)
 
 
 def _encode(src: str, dst: str, info: VideoInfo, rgba: np.ndarray, box: tuple[int, int, int, int],

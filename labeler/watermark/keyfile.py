@@ -124,6 +124,8 @@ def read_key_file(path: str | os.PathLike[str]) -> bytes:
 
     A UTF-8 byte-order mark before the text is skipped: Windows Notepad saves one.
     """
+    if not isinstance(path, (str, os.PathLike)) or not isinstance(os.fspath(path), str):
+        raise InvalidArgument(f"the key file must be a path (str or path-like), not {type(path).__name__}")
     target = Path(path)
     try:
         with target.open("rb") as handle:
