@@ -14,6 +14,7 @@ tables before issue #17's luma read).
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from pathlib import Path
 
@@ -61,9 +62,11 @@ def main() -> None:
     if args.quick:
         paths = paths[::3]
     rng = np.random.default_rng(1)
-    pos_scores, neg_scores, misses, wrong, seconds = [], [], [], [], []
+    pos_scores, neg_scores, misses, wrong, seconds, heights = [], [], [], [], [], []
     for path in paths:
         img = read_image(path).pixels
+        short = min(img.shape[:2])
+        drawn = max(math.ceil(0.05 * short), 12) / short  # the labeler's ink height at the default ratio
         for text in TEXTS:
             for pos in POSITIONS:
                 labeled = add_image_label(img, text, position=pos)
@@ -77,6 +80,8 @@ def main() -> None:
                         misses.append((path.name, text, pos, name, round(r.score, 3)))
                     elif r.position != pos:
                         wrong.append((path.name, text, pos, name, r.position))
+                    if r.present and r.height_ratio is not None:
+                        heights.append(r.height_ratio / drawn)
         negatives = [img, jpeg(img), half(img)]
         h, w = img.shape[:2]
         for _ in range(20):
@@ -90,6 +95,9 @@ def main() -> None:
           f"score min {pos.min():.3f}, 1st percentile {np.percentile(pos, 1):.3f}")
     print(f"unlabeled: {(neg >= DEFAULT_THRESHOLD).sum()}/{len(neg)} false alarms; "
           f"score max {neg.max():.3f}, 99th percentile {np.percentile(neg, 99):.3f}")
+    hr = np.array(heights)
+    print(f"height_ratio read / drawn: min {hr.min():.3f}, 1st percentile {np.percentile(hr, 1):.3f}, "
+          f"median {np.median(hr):.3f}, 99th percentile {np.percentile(hr, 99):.3f}, max {hr.max():.3f}")
     print(f"threshold {DEFAULT_THRESHOLD}; detect time mean {1000 * np.mean(seconds):.0f} ms, "
           f"max {1000 * np.max(seconds):.0f} ms")
     for miss in misses:
