@@ -388,9 +388,14 @@ def _judge(report: Report, fmt: str, found: list[Any], pixels: Pixels | None, pa
         report.c2pa = c2pa_layer.to_dict() if c2pa_layer is not None else None
     if report.c2pa is not None and report.c2pa["present"]:
         report.c2pa["source"] = "embedded"
-    if opts.manifest_store and report.watermark and report.watermark.get("present") and not (
-            report.c2pa and report.c2pa["present"] and report.c2pa["state"] in ("Trusted", "Valid")):
+    # The store lookup is part of the c2pa layer: not done when C2PA was left out (--layers); done for a
+    # format that carries no manifest itself (a WAV transcoded to Ogg), which then has a c2pa layer.
+    if opts.manifest_store and "c2pa" in opts.layers and report.watermark and report.watermark.get(
+            "present") and not (report.c2pa and report.c2pa["present"]
+                                and report.c2pa["state"] in ("Trusted", "Valid")):
         _recover(report, opts.manifest_store, path, mime, anchors)
+        if report.c2pa is not None and "c2pa" not in report.examined:
+            report.examined.insert(1 if "metadata" in report.examined else 0, "c2pa")
     if damage is not None and not _read_anything(report):
         # The carriers broke and nothing else in the file could be read either: unreadable, not unlabeled.
         _unreadable(report, damage)

@@ -86,7 +86,9 @@ def recover_manifest(spec: str, watermark: dict[str, Any], content: Path | bytes
         rest = set(layer.codes) - HARD_BINDING_MISMATCH
         if layer.error is None and rest <= _UNTRUSTED:
             entry["state"] = "Valid" if rest else "Trusted"
-        entry.update(source="store", manifest_id=stored.manifest_id,
+        # c2pa-rs calls a manifest given as detached data "not embedded" (remote); this one was not
+        # referenced by URL and left unfetched, it came from the store (`source` says so).
+        entry.update(remote=False, source="store", manifest_id=stored.manifest_id,
                      hard_binding="mismatch" if mismatched else "match")
         return entry
     return None

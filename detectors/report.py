@@ -180,8 +180,12 @@ class Report:
             # A manifest looked up by the watermark is not in the file (its hard binding cannot match
             # a re-encoded copy): say where it came from, as the reasons do.
             recovered = " recovered from the manifest store" if cp.get("source") == "store" else ""
+            # An Invalid manifest names its failures (a hash mismatch: the content was changed after
+            # signing; a signature mismatch: the manifest itself was), as the JSON report's codes do.
+            failed = [c for c in cp.get("codes") or [] if c != "signingCredential.untrusted"]
+            why = f" ({', '.join(failed)})" if cp.get("state") == "Invalid" and failed else ""
             if cp.get("state"):
-                parts.append(f"c2pa {cp['state']}{recovered} signer={cp.get('signer')}{ai}{stamped}")
+                parts.append(f"c2pa {cp['state']}{why}{recovered} signer={cp.get('signer')}{ai}{stamped}")
             else:  # a remote-only manifest not fetched, or one c2pa-rs could not read: say which
                 parts.append(f"c2pa not validated ({cp.get('error') or 'unreadable'})")
         elif cp is not None and cp.get("error"):

@@ -254,9 +254,10 @@ def label_cmd(src: str, dst: str, as_json: bool, **opts) -> None:
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
     else:
         done = ", ".join(_describe(name, info) for name, info in result.layers.items())
-        click.echo(f"{dst}: labeled {result.format} - {done}")
+        # a file name or a certificate subject may hold a line break: one line per file, escaped
+        click.echo(_one_line(f"{dst}: labeled {result.format} - {done}"))
     for warning in result.warnings:
-        click.echo(f"aigc: warning: {dst}: {warning}", err=True)
+        click.echo(_one_line(f"aigc: warning: {dst}: {warning}"), err=True)
 
 
 def _describe(name: str, info: dict) -> str:
@@ -465,7 +466,8 @@ def keygen_cmd(key_file: str, overwrite: bool) -> None:
 @click.option("--max-concurrent", type=click.IntRange(0, 4096), default=16, show_default=True,
               help="Label/verify requests admitted at once (503 beyond).")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(1, 86400), default=300, show_default=True,
-              help="Seconds one request's work may take (504 beyond).")
+              help="Seconds one request's upload may take (408 beyond), then seconds its work may take "
+                   "(504 beyond).")
 @click.option("--max-megapixels", type=click.IntRange(1, 268), default=50, show_default=True,
               help="Largest image decoded (422 beyond): bounds a worker's memory against image bombs.")
 @click.option("--manifest-store", default=None,

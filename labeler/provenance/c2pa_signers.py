@@ -19,6 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
 
 from labeler.errors import LabelerError
 
@@ -33,6 +34,18 @@ _ALGS = SIGNING_ALGORITHMS
 # ECDSA: c2pa-rs wants the raw r||s form (IEEE P1363) from a callback; these are the halves' lengths.
 _EC_HALF = {"es256": 32, "es384": 48, "es512": 66}
 _MAX_PEM = 1 << 20
+# C2PA 2.x, "Certificate profile": a signing certificate's EKU must name one of these, and must not name
+# anyExtendedKeyUsage, timeStamping or OCSPSigning; its key usage must assert digitalSignature.
+_SIGNING_EKUS = {
+    ExtendedKeyUsageOID.EMAIL_PROTECTION: "emailProtection",
+    ObjectIdentifier("1.3.6.1.5.5.7.3.36"): "documentSigning",
+    ObjectIdentifier("1.3.6.1.4.1.62558.2.1"): "C2PA claim signing",
+}
+_FORBIDDEN_EKUS = {
+    ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE: "anyExtendedKeyUsage",
+    ExtendedKeyUsageOID.TIME_STAMPING: "timeStamping",
+    ExtendedKeyUsageOID.OCSP_SIGNING: "OCSPSigning",
+}
 
 
 class C2paSignError(LabelerError):
@@ -213,8 +226,53 @@ def _load_chain(text: str, where: str) -> tuple[str, list[x509.Certificate]]:
         raise C2paSignError(f"{where}: signing certificate not valid before {leaf.not_valid_before_utc}")
     if len(certs) == 1 and leaf.issuer == leaf.subject:
         raise C2paSignError(f"{where}: self-signed certificates cannot sign C2PA (see aigc keys init)")
+    _check_profile(leaf, where)
     pem = "".join(c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in certs)
     return pem, certs
+
+
+def _check_profile(leaf: x509.Certificate, where: str) -> None:
+    """Refuse a signing certificate outside the C2PA certificate profile, with the reason.
+
+    c2pa-rs reports most of these as a bare "the certificate is invalid", and signs with a key usage
+    that lacks digitalSignature (other validators then reject the manifest); name what is wrong instead.
+    """
+    try:
+        extensions = leaf.extensions
+    except ValueError as exc:  # duplicate or malformed extensions
+        raise C2paSignError(f"{where}: signing certificate extensions cannot be read ({exc})") from None
+    try:
+        if extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
+            raise C2paSignError(f"{where}: signing certificate is a CA certificate (basicConstraints "
+                                "CA:TRUE); C2PA signs with an end-entity certificate")
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        extensions.get_extension_for_class(x509.AuthorityKeyIdentifier)
+    except x509.ExtensionNotFound:
+        raise C2paSignError(f"{where}: signing certificate has no authority key identifier, which C2PA "
+                            "requires") from None
+    try:
+        ku = extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        ku = None
+    if ku is None or not ku.digital_signature:
+        raise C2paSignError(f"{where}: signing certificate lacks the digitalSignature key usage C2PA "
+                            "requires")
+    wanted = ", ".join(_SIGNING_EKUS.values())
+    try:
+        ekus = list(extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+    except x509.ExtensionNotFound:
+        raise C2paSignError(f"{where}: signing certificate has no extended key usage; C2PA requires one of "
+                            f"{wanted}") from None
+    forbidden = [name for oid, name in _FORBIDDEN_EKUS.items() if oid in ekus]
+    if forbidden:
+        raise C2paSignError(f"{where}: C2PA forbids the extended key usage {', '.join(forbidden)} on a "
+                            "signing certificate")
+    if not any(oid in _SIGNING_EKUS for oid in ekus):
+        names = ", ".join(getattr(oid, "_name", None) or oid.dotted_string for oid in ekus)
+        raise C2paSignError(f"{where}: signing certificate's extended key usage ({names}) does not allow "
+                            f"C2PA signing; C2PA requires one of {wanted}")
 
 
 def _subject(cert: x509.Certificate) -> str:
