@@ -61,9 +61,10 @@ def process_file(task: BatchTask, rel: str, size: int | None, mtime_ns: int | No
     Returns
     -------
     dict
-        ``label``: ``path``, ``size``, ``mtime_ns``, ``status`` (``ok``, ``kept``, ``error``), ``error``,
-        ``dst``, ``format``, ``produce_id``, ``layers``, ``warnings``, ``seconds``.
-        ``verify``: ``Report.to_dict()`` plus ``batch`` = {``path``, ``size``, ``mtime_ns``}.
+        ``label``: ``path``, ``size``, ``mtime_ns``, ``task``, ``status`` (``ok``, ``kept``, ``error``),
+        ``error``, ``dst``, ``produce_id``, ``format``, ``layers``, ``warnings``, ``seconds``, always all
+        of them (null where they do not apply; docs/batch.md).
+        ``verify``: ``Report.to_dict()`` plus ``batch`` = {``path``, ``size``, ``mtime_ns``, ``task``}.
     """
     if task.kind == "verify":
         return _verify_one(task, rel, size, mtime_ns)
@@ -92,8 +93,7 @@ def _label_one(task: BatchTask, rel: str, size: int | None, mtime_ns: int | None
     src = Path(task.src_root) / rel
     assert task.dst_root is not None
     dst = Path(task.dst_root) / rel
-    record: dict[str, Any] = {"path": rel, "size": size, "mtime_ns": mtime_ns, "task": task.fingerprint(),
-                              "status": "error", "error": None, "dst": os.fspath(dst)}
+    record = _label_record(task, rel, size, mtime_ns, os.fspath(dst))
     try:
         state = prepare(task)
         if state["signer_error"]:
@@ -101,10 +101,11 @@ def _label_one(task: BatchTask, rel: str, size: int | None, mtime_ns: int | None
         label = task.record.make_label(_path_hash(rel), lambda: _content_hash(src))
         record["produce_id"] = label.produce_id
         dst.parent.mkdir(parents=True, exist_ok=True)
-        if not task.options.output.overwrite and os.path.lexists(dst) and _carries(dst, label.to_json()):
+        if not task.options.output.overwrite and os.path.lexists(dst) and (
+                kept := _carries(dst, label.to_json())):
             # Output of an earlier run killed before its journal line: outputs are renamed into place
             # whole, so an existing one with our exact label is complete.
-            record.update(status="kept", error=None)
+            record.update(status="kept", error=None, format=kept)
         else:
             result = run_stages(src, dst, label, task.label_options(state["signer"]))
             record.update(status="ok", format=result.format, layers=list(result.layers),
@@ -119,14 +120,23 @@ def _label_one(task: BatchTask, rel: str, size: int | None, mtime_ns: int | None
     return record
 
 
-def _carries(path: Path, value: str) -> bool:
+def _carries(path: Path, value: str) -> str | None:
+    """The format of ``path`` when its (first) label is exactly ``value``, else None."""
     from labeler.metadata import read_labels
 
     try:
-        _, found = read_labels(path)
+        fmt, found = read_labels(path)
     except (LabelerError, OSError):
-        return False
-    return bool(found) and found[0].raw == value
+        return None
+    return fmt if found and found[0].raw == value else None
+
+
+def _label_record(task: BatchTask, rel: str, size: int | None, mtime_ns: int | None,
+                  dst: str | None) -> dict[str, Any]:
+    """A label journal line with every field (docs/batch.md), as a failure until the job says otherwise."""
+    return {"path": rel, "size": size, "mtime_ns": mtime_ns, "task": task.fingerprint(), "status": "error",
+            "error": None, "dst": dst, "produce_id": None, "format": None, "layers": None, "warnings": [],
+            "seconds": None}
 
 
 def _path_hash(rel: str) -> str:
@@ -149,5 +159,6 @@ def problem_record(task: BatchTask, rel: str, path: str, reason: str) -> dict[st
         rec = Report(file=path, errors=[reason]).to_dict()
         rec["batch"] = {"path": rel, "size": None, "mtime_ns": None, "task": task.fingerprint()}
         return rec
-    return {"path": rel, "size": None, "mtime_ns": None, "task": task.fingerprint(), "status": "error",
-            "error": reason, "dst": None}
+    record = _label_record(task, rel, None, None, None)
+    record["error"] = reason
+    return record

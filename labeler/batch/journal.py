@@ -78,7 +78,7 @@ def read_journal(path: Path, *, retry_errors: bool = False, task: str | None = N
                 continue
             if not isinstance(record, dict):
                 continue
-            if retry_errors and _failed(record):
+            if retry_errors and is_failed(record):
                 continue
             key_part = record.get("batch", record)
             written_by = key_part.get("task") if isinstance(key_part, dict) else None
@@ -90,11 +90,12 @@ def read_journal(path: Path, *, retry_errors: bool = False, task: str | None = N
             else:
                 done.add(key)
                 if failed is not None:  # the last line of a file decides (a retried file may be ok now)
-                    (failed.add if _failed(record) else failed.discard)(key)
+                    (failed.add if is_failed(record) else failed.discard)(key)
     return done, good, len(others - done)
 
 
-def _failed(record: dict[str, Any]) -> bool:
+def is_failed(record: dict[str, Any]) -> bool:
+    """Whether a journal line records a failure (label: ``status`` ``error``; verify: ``errors``)."""
     return record.get("status") == "error" or bool(record.get("errors"))
 
 

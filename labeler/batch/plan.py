@@ -155,11 +155,14 @@ def _iter_list(root: Path, list_file: Path, report: OnError, skip: set) -> Itera
                 continue
             path = Path(text)
             if path.is_absolute():
-                try:
-                    path.relative_to(root)
-                except ValueError:
+                # Under SRC as given, or as an absolute path (SRC given relative: `batch label src/ ...`
+                # with a list of /abs/src/... lines); either way the file is SRC / its relative path, so
+                # its journal key is the one the walk gives it.
+                inside = _under(path, root)
+                if inside is None:
                     report(text, f"outside SRC ({root}); skipped")
                     continue
+                path = root / inside
             else:
                 path = root / path
             if ".." in path.relative_to(root).parts:
@@ -176,6 +179,16 @@ def _iter_list(root: Path, list_file: Path, report: OnError, skip: set) -> Itera
                 report(os.fspath(path), "not a regular file; skipped")
                 continue
             yield path
+
+
+def _under(path: Path, root: Path) -> Path | None:
+    """``path`` (absolute) relative to ``root`` as given or made absolute, or None when not under it."""
+    for base in (root, Path(os.path.abspath(root))):
+        try:
+            return path.relative_to(base)
+        except ValueError:
+            continue
+    return None
 
 
 def _ident(path: Path) -> tuple[int, int] | None:

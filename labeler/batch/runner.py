@@ -16,7 +16,7 @@ from typing import Any
 from labeler.batch.dask_runner import DaskExecutor
 from labeler.batch.executor import DIED, Executor, WorkerDied
 from labeler.batch.jobs import problem_record
-from labeler.batch.journal import Journal, default_journal, read_journal, record_key, resume_key
+from labeler.batch.journal import Journal, default_journal, is_failed, read_journal, record_key, resume_key
 from labeler.batch.local import PoolExecutor
 from labeler.batch.plan import Item, iter_sources, prepare_dst, queue_item, relative
 from labeler.batch.progress import Progress, count_in_background
@@ -215,13 +215,19 @@ class _Run:
             self.record(problem_record(self.task, item[0], os.fspath(self.src_root / item[0]), DIED))
 
     def finish_running(self) -> None:
-        """After Ctrl-C: drop pending files; running ones finish and are journaled."""
+        """After Ctrl-C: drop pending files; running ones finish and are journaled, unless they failed."""
         # Running ones (pool workers ignore SIGINT) finish so what was paid for is kept. A second Ctrl-C
         # while waiting abandons them (journal still whole).
         with contextlib.suppress(KeyboardInterrupt):
             for fut in self.executor.cancel_pending(list(self.in_flight)):
                 with contextlib.suppress(Exception):
-                    self.finish(self.executor.result(fut, self.in_flight[fut]))
+                    rec = self.executor.result(fut, self.in_flight[fut])
+                    # A terminal's Ctrl-C reaches the whole process group, the ffmpeg a worker runs too
+                    # (ffmpeg sets its own SIGINT handler: the workers' SIG_IGN does not shield it), so a
+                    # file that fails now may have failed of the interruption ("exit status 255").
+                    # Journaled, it would stand failed and be skipped on resume; left out, it is redone.
+                    if not is_failed(rec):
+                        self.finish(rec)
 
     def close(self) -> None:
         """Stop the count, close the journal, shut the executor down and the progress display."""
