@@ -412,7 +412,9 @@ def _c2pa(call: StageCall) -> dict[str, dict[str, Any]]:
     assert opts.signer is not None
     signed = sign_file(call.src, call.out, signer=opts.signer, label=call.record,
                        soft_binding=_embedded_mark(call), thumbnail=opts.thumbnail,
-                       fmt=call.probe.format)
+                       fmt=call.probe.format,
+                       # the input's own name for a parent ingredient: call.src may be a staged copy
+                       source_name=call.probe.path.name if call.probe.path is not None else None)
     done = signed.to_dict()
     if opts.manifest_store is not None:
         done["manifest_store"] = _keep_manifest(opts.manifest_store, signed, call)

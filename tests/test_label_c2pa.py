@@ -134,3 +134,16 @@ def test_pixel_layer_on_a_signed_file_says_the_manifest_is_dropped(setup, tmp_pa
                    "--layers", "watermark", "--key-file", str(setup["wm"]), check=True)
     assert "the watermark layer re-encodes the file: the manifest is dropped" in done.stderr
     assert verify_json(str(marked))["layers"]["c2pa"]["present"] is False
+
+
+def test_resigning_through_label_names_the_parent_after_the_input(setup, tmp_path):
+    """With metadata before c2pa the signer reads a staged copy: the parent ingredient was titled with
+    the copy's name (``0.jpg``), not the input's (QA, investigator pass)."""
+    signed = tmp_path / "first-signed.jpg"
+    run_cli("label", str(SAMPLES / "photo.jpg"), str(signed), "--producer", PRODUCER, "--produce-id", "p1",
+            "--layers", "metadata,c2pa", *sign_args(setup), check=True)
+    again = tmp_path / "again.jpg"
+    run_cli("label", str(signed), str(again), "--producer", PRODUCER, "--produce-id", "p1",
+            "--layers", "metadata,c2pa", *sign_args(setup), check=True)
+    ingredients = verify_json(str(again))["layers"]["c2pa"]["ingredients"]
+    assert [i["title"] for i in ingredients if i["relationship"] == "parentOf"] == ["first-signed.jpg"]

@@ -152,6 +152,7 @@ def sign_file(
     digital_source_type: str = TRAINED_ALGORITHMIC_MEDIA,
     overwrite: bool = True,
     fmt: str | None = None,
+    source_name: str | None = None,
 ) -> SignResult:
     """Copy ``src`` to ``dst`` with a signed C2PA manifest declaring the content AI-generated.
 
@@ -180,6 +181,10 @@ def sign_file(
     fmt : str, optional
         ``src``'s format when the caller has probed it already (:class:`labeler.probe.Probe`);
         sniffed from the content otherwise.
+    source_name : str, optional
+        Title of the ``parentOf`` ingredient when ``src`` already holds a manifest; default ``src``'s
+        file name. The label pipeline passes its input's name, since ``src`` is then often a staged
+        copy (``0.jpg``).
 
     Returns
     -------
@@ -195,8 +200,8 @@ def sign_file(
     fmt = fmt or sniff_file(src_p)
     mime = _mime(fmt, signer)
     timespan = _timespan_ms(src_p, fmt) if soft_binding else None
-    claim = _Claim(dst_p.name, src_p.name, our_assertions(label, soft_binding, timespan), digital_source_type,
-                   software_agent, bool(thumbnail))
+    claim = _Claim(dst_p.name, source_name or src_p.name, our_assertions(label, soft_binding, timespan),
+                   digital_source_type, software_agent, bool(thumbnail))
     failures: list[BaseException] = []
     with _one_line_errors(signer, failures, src_p), open(src_p, "rb") as source, atomic_output(dst_p) as out:
         store, active, parent = _sign_stream(source, out, mime, claim, signer, failures)
