@@ -148,3 +148,22 @@ def test_a_bmff_file_cut_short_is_refused_before_the_decoding_pass(tmp_path: Pat
         label_file(src, dst, AIGCLabel(PRODUCER, "qa-bmff-cut"), layers=layers, key=seeded_key("qa-bmff"))
     assert not dst.exists() and src.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"whole{src.suffix}", src.name])
+
+
+# -- D: audio that decodes to no samples -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layers", ["watermark", "visible"])
+def test_audio_with_no_samples_says_so(tmp_path: Path, layers: str) -> None:
+    """A WAV whose data chunk is empty (or whose container ffmpeg cannot walk: the corpus' nested-LIST
+    bomb) decodes to (0, 1): the watermark said "audio must be shaped (n,) or (n, channels), not (0, 1)"."""
+    import struct
+
+    src = tmp_path / "empty.wav"
+    fmt = struct.pack("<HHIIHH", 1, 1, 44100, 88200, 2, 16)
+    src.write_bytes(b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt) + 8) + b"WAVE" + b"fmt " +
+                    struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", 0))
+    dst = tmp_path / "out.wav"
+    with pytest.raises(CorruptFile, match="no audio samples could be decoded"):
+        label_file(src, dst, AIGCLabel(PRODUCER, "qa-empty"), layers=layers, key=seeded_key("qa-empty"))
+    assert not dst.exists()

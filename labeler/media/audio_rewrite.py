@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from labeler.atomic import atomic_output, check_input, check_output, staging_folder
-from labeler.errors import LabelerError
+from labeler.errors import CorruptFile, LabelerError
 from labeler.media.audio import read_audio, write_audio
 from labeler.media.mp4_covers import add_mp4_covers, mp4_covers
 
@@ -107,6 +107,9 @@ def rewrite_audio_file(
     # as an encoded file by read_audio) and a folder as the output, before anything is decoded.
     src, dst = check_input(src), check_output(dst)
     data = read_audio(src)
+    if len(data.samples) == 0:  # the transforms' own shape checks would say "(0, 1)", not why
+        raise CorruptFile("no audio samples could be decoded: the file holds no sound, or its container "
+                          "could not be read")
     edited = transform(data.samples, data.sample_rate)
     if isinstance(edited, AudioEdit):
         out, delay = edited.samples, int(edited.delay)
