@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from labeler import __version__
+from labeler.server.config import MAX_FILES_PER_REQUEST
 from labeler.server.routes_label import LABEL_FIELDS, RESULT_HEADER
 from labeler.server.routes_verify import BOXES_HEADER
 
@@ -20,18 +21,26 @@ def _errors(*codes: int) -> dict[str, Any]:
     words = {400: "bad request: not multipart, no or empty file, wrong field, bad option",
              401: "no or wrong bearer token (when the server has --token-file)",
              403: "labeling disabled: the server has no watermark key or C2PA signer",
+             408: "the upload did not arrive within the server's --timeout (the connection is closed)",
              413: "upload over the server's --max-upload-mb",
              415: "the content is no format this toolkit reads (sniffed, never the name or Content-Type)",
              422: "recognised but unreadable or unfit (truncated, damaged, too large to decode, layer n/a)",
              503: "the server is handling its --max-concurrent requests already (see Retry-After)",
              504: "the job took longer than the server's timeout"}
-    return {str(c): {"description": words[c], "content": {"application/json": {"schema": _ERROR}}}
-            for c in codes}
+    answers: dict[str, Any] = {
+        str(c): {"description": words[c], "content": {"application/json": {"schema": _ERROR}}} for c in codes}
+    if "503" in answers:
+        answers["503"]["headers"] = {"Retry-After": {"schema": {"type": "integer"},
+                                                     "description": "seconds to wait before trying again"}}
+    if "401" in answers:
+        answers["401"]["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+    return answers
 
 
 def _upload(many: bool, fields: dict[str, str] | None = None) -> dict[str, Any]:
     file_schema = {"type": "string", "format": "binary"}
-    props: dict[str, Any] = {"file": {"type": "array", "items": file_schema} if many else file_schema}
+    many_files = {"type": "array", "items": file_schema, "maxItems": MAX_FILES_PER_REQUEST}
+    props: dict[str, Any] = {"file": many_files if many else file_schema}
     for name, text in (fields or {}).items():
         props[name] = {"type": "string", "description": text}
     required = ["file"] + (["producer", "produce_id"] if fields else [])
@@ -54,9 +63,13 @@ def openapi_document() -> dict[str, Any]:
                                 "description": f"1: add the {BOXES_HEADER} header (visible label boxes)"}],
                 "requestBody": _upload(True),
                 "responses": {"200": {"description": "one report (one file) or a list (several files)",
+                                      "headers": {BOXES_HEADER: {
+                                          "schema": {"type": "string"},
+                                          "description": "with ?boxes=1: JSON list, per file null or "
+                                                         "{x, y, w, h, width, height}"}},
                                       "content": {"application/json": {"schema": {"oneOf": [
                                           _REPORT, {"type": "array", "items": _REPORT}]}}}},
-                              **_errors(400, 413, 415, 422, 503, 504)}}},
+                              **_errors(400, 408, 413, 415, 422, 503, 504)}}},
             "/v1/label": {"post": {
                 "summary": "Label a file with the server's key and signer",
                 "security": [{"bearer": []}],
@@ -64,10 +77,15 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": {"description": "the labeled file, same format; Content-Type from "
                                                      "the content",
                                       "headers": {RESULT_HEADER: {"schema": {"type": "string"},
-                                                                  "description": "JSON summary (ASCII)"}},
-                                      "content": {"application/octet-stream": {
+                                                                  "description": "JSON summary (ASCII)"},
+                                                  "Content-Disposition": {
+                                                      "schema": {"type": "string"},
+                                                      "description": "attachment; filename=\"NAME.labeled."
+                                                                     "EXT\" (and filename*=UTF-8'' for "
+                                                                     "other characters)"}},
+                                      "content": {"*/*": {
                                           "schema": {"type": "string", "format": "binary"}}}},
-                              **_errors(400, 401, 403, 413, 415, 422, 503, 504)}}},
+                              **_errors(400, 401, 403, 408, 413, 415, 422, 503, 504)}}},
             "/v1/health": {"get": {"summary": "Alive, and what this server offers",
                                    "responses": {"200": {"description": "health document",
                                                          "content": {"application/json": {}}}}}},

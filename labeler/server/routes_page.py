@@ -15,14 +15,26 @@ from labeler.server.openapi import openapi_document
 STATIC = Path(__file__).with_name("static")
 
 
+#: The page and its files are revalidated on each load (ETag / Last-Modified, a 304 when unchanged):
+#: without it a browser keeps a heuristically fresh ``app.js`` after the package was upgraded.
+REVALIDATE = {"Cache-Control": "no-cache"}
+
+
+class _Static(StaticFiles):
+    def file_response(self, *args, **kwargs) -> Response:  # type: ignore[no-untyped-def]
+        response = super().file_response(*args, **kwargs)
+        response.headers.update(REVALIDATE)
+        return response
+
+
 async def page(request: Request) -> Response:
     """``GET /``: the verification page."""
-    return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+    return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8", headers=REVALIDATE)
 
 
 async def docs(request: Request) -> Response:
     """``GET /docs``: the API's documentation, rendered from the OpenAPI document by our own script."""
-    return FileResponse(STATIC / "docs.html", media_type="text/html; charset=utf-8")
+    return FileResponse(STATIC / "docs.html", media_type="text/html; charset=utf-8", headers=REVALIDATE)
 
 
 async def label_font(request: Request) -> Response:
@@ -42,5 +54,5 @@ routes = [
     Route("/docs", docs, methods=["GET"]),
     Route("/v1/openapi.json", openapi, methods=["GET"]),
     Route("/fonts/label-cjk.otf", label_font, methods=["GET"]),
-    Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+    Mount("/static", app=_Static(directory=STATIC), name="static"),
 ]

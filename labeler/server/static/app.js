@@ -77,8 +77,9 @@ function list(items, cls) {
 function pValueWords(p, present) {
   if (p === null || p === undefined) return "not measured";
   if (p <= 0) return "p = 0: no unmarked file would match this strongly";
-  const exponent = Math.floor(-Math.log10(p));
-  const odds = exponent >= 1 ? `about 1 in 10^${exponent}` : `about ${Math.round(p * 100)} %`;
+  // Rounded, not floored: p = 1.2e-90 is about 1 in 10^90 (floor said 10^89, eight times too likely).
+  const exponent = Math.round(-Math.log10(p));
+  const odds = p < 0.01 ? `about 1 in 10^${exponent}` : `about ${Math.round(p * 100)} %`;
   const verdict = present ? "a real watermark" : "below the detection threshold (1 in a million)";
   return `p = ${p.toExponential(1)}: the chance that an unmarked file matches this strongly is ${odds}; ${verdict}`;
 }
@@ -129,10 +130,16 @@ function drawBox(width, height, canvas, box) {
 function imagePreview(file, box, vis) {
   const img = el("img", { alt: `Preview of ${file.name}` });
   const canvas = el("canvas", { "aria-hidden": "true", "data-box": `${box.x},${box.y},${box.w},${box.h}` });
-  img.addEventListener("load", () => drawBox(img.naturalWidth, img.naturalHeight, canvas, box));
-  img.src = URL.createObjectURL(file);
   const caption = el("p", { class: "note",
     text: `Red box: the visible label "${vis.text}" found at ${vis.position} (${box.w}×${box.h} px at ${box.x}, ${box.y}).` });
+  img.addEventListener("load", () => drawBox(img.naturalWidth, img.naturalHeight, canvas, box));
+  // TIFF, HEIC...: formats the server reads that a browser may not show. Say so, as for a video, rather
+  // than a broken image under a caption about a red box that is not drawn.
+  img.addEventListener("error", () => {
+    caption.textContent = `This browser cannot show this image format; the label was found at ${vis.position} (${box.w}×${box.h} px at ${box.x}, ${box.y}).`;
+    img.parentElement.hidden = true;
+  });
+  img.src = URL.createObjectURL(file);
   return el("figure", { class: "preview-figure" }, el("div", { class: "preview" }, img, canvas), caption);
 }
 
@@ -361,7 +368,7 @@ async function loadHealth() {
     }
     const mb = Math.floor(health.limits.max_upload_bytes / (1 << 20));
     document.getElementById("limits-hint").textContent =
-      `JPEG, PNG, WebP, TIFF, GIF, WAV, MP3, FLAC, M4A, MP4, MOV; up to ${mb} MB each.`;
+      `JPEG, PNG, WebP, TIFF, GIF, AVIF, HEIC, WAV, MP3, FLAC, Ogg, M4A, MP4, MOV, MKV, WebM, FLV, AVI; up to ${mb} MB each.`;
   } catch (e) {
     info.textContent = "The server did not say what it offers; verification may still work.";
   }
