@@ -59,8 +59,9 @@ def openapi_document() -> dict[str, Any]:
             "/v1/verify": {"post": {
                 "summary": "Verify one or more files",
                 "parameters": [{"name": "boxes", "in": "query", "required": False,
-                                "schema": {"type": "string", "enum": ["0", "1"]},
-                                "description": f"1: add the {BOXES_HEADER} header (visible label boxes)"}],
+                                "schema": {"type": "string", "enum": ["0", "1", "false", "true"]},
+                                "description": f"1 or true: add the {BOXES_HEADER} header (visible label "
+                                               "boxes)"}],
                 "requestBody": _upload(True),
                 "responses": {"200": {"description": "one report (one file) or a list (several files)",
                                       "headers": {BOXES_HEADER: {

@@ -216,7 +216,8 @@ function verdictBadge(report) {
     node.append(el("span", { class: "verdict verdict-error", text: "unreadable" }));
   } else {
     node.append(el("span", { class: `verdict verdict-${report.verdict}`, text: report.verdict }));
-    if (report.confidence) node.append(el("span", { class: "confidence", text: `(${report.confidence} confidence)` }));
+    // the space is text, not only CSS, so a screen reader does not run "confirmed(high" together
+    if (report.confidence) node.append(" ", el("span", { class: "confidence", text: `(${report.confidence} confidence)` }));
   }
   return node;
 }
