@@ -49,6 +49,7 @@ _FFMPEG_FORMATS = {"mp3": ("libmp3lame", "192k"), "m4a": ("aac", "192k"), "mka":
 _KEPT_CODECS = {
     "mka": {"opus": "libopus", "vorbis": "libvorbis", "aac": "aac", "mp3": "libmp3lame", "flac": "flac"},
     "weba": {"opus": "libopus", "vorbis": "libvorbis"},
+    "m4a": {"alac": "alac"},  # Apple Lossless stays lossless (AAC would be a lossy generation)
 }
 #: ffmpeg's muxer for the formats whose extensions it may not know (``.weba``).
 _MUXERS = {"mka": "matroska", "weba": "webm"}
@@ -439,6 +440,7 @@ def write_audio(
         for WAV/FLAC/OGG.
         MKA/WebM: the same (Matroska's segment-wide tags).
     source_codec : str, optional
+        M4A: ``"alac"`` keeps Apple Lossless (at the source's 16 or 24 bits), any other codec becomes AAC.
         MKA/WebM: the codec of the audio being replaced (ffmpeg's name: ``"opus"``, ``"vorbis"``,
         ``"aac"``...), kept when the container holds it; otherwise FLAC (MKA) or Opus (WebM). A FLAC
         output takes no ``bitrate``.
@@ -485,9 +487,23 @@ def write_audio(
         raise InvalidArgument(f"subtype applies to wav, flac and ogg, not {fmt}")
     codec, default_rate = _FFMPEG_FORMATS[fmt]
     codec = _KEPT_CODECS.get(fmt, {}).get(source_codec or "", codec)
-    rate = None if codec == "flac" else str(bitrate or default_rate or "192k")
+    rate = None if codec in ("flac", "alac") else str(bitrate or default_rate or "192k")
     pictures = _attached_pictures(metadata_from) if metadata_from is not None and fmt == "mp3" else ()
-    _ffmpeg_encode(path, data, int(sample_rate), codec, rate, metadata_from, _MUXERS.get(fmt), pictures)
+    sample_fmt = _lossless_sample_format(codec, metadata_from)
+    _ffmpeg_encode(path, data, int(sample_rate), codec, rate, metadata_from, _MUXERS.get(fmt), pictures,
+                   sample_fmt)
+
+
+def _lossless_sample_format(codec: str, source: str | os.PathLike[str] | None) -> str | None:
+    """ALAC's sample format for the source's bit depth: ``s16p`` for 16-bit, else None (ffmpeg's choice
+    from float input, ``s32p`` holding 24 bits), so a 16-bit ALAC file does not come out as 24-bit."""
+    if codec != "alac" or source is None:
+        return None
+    try:
+        streams = ff.probe(source).audio
+    except (LabelerError, OSError):
+        return None
+    return "s16p" if streams and (streams[0].sample_fmt or "").startswith("s16") else None
 
 
 def _attached_pictures(path: str | os.PathLike[str]) -> tuple[int, ...]:
@@ -567,6 +583,7 @@ def _ffmpeg_encode(
     metadata_from: str | os.PathLike[str] | None = None,
     muxer: str | None = None,
     pictures: tuple[int, ...] = (),
+    sample_fmt: str | None = None,
 ) -> None:
     with ff.output_path(path) as tmp:
         args = [
@@ -588,6 +605,7 @@ def _ffmpeg_encode(
                 args += ["-map", f"1:{index}", f"-map_metadata:s:v:{number}", f"1:s:{index}"]
             args += ["-c:v", "copy"] if pictures else []
         args += ["-c:a", codec] + (["-b:a", bitrate] if bitrate else []) + (["-f", muxer] if muxer else [])
+        args += ["-sample_fmt", sample_fmt] if sample_fmt else []
         args += ff.reproducible(path)
         args.append("file:" + os.path.abspath(tmp))
         with ff.stderr_file() as err:

@@ -58,13 +58,15 @@ def rewrite_audio_file(
     rate at least the source's (the larger of its nominal and measured rate, from ffprobe; see
     :func:`labeler.media.audio.write_audio`), libsndfile's default when ffprobe cannot tell. MP3,
     M4A and audio-only Matroska / WebM are decoded and re-encoded (lossy, one extra generation) at the
-    input's bit rate rounded to the nearest of 64..320 kbit/s when ffprobe reports it, else 192 kbit/s;
+    input's bit rate rounded up to the next of 64..320 kbit/s when ffprobe reports it, else 192 kbit/s;
     Matroska / WebM keep their codec (Opus, Vorbis; AAC, MP3 and FLAC in Matroska; other codecs become
     FLAC in Matroska, Opus in WebM). ``dst``'s extension picks the format when it names one; otherwise
     the source's format is kept.
 
-    Tags survive the re-encode when the format stays the same. MP3/M4A: ffmpeg copies the global tags
-    (Matroska / WebM: the segment-wide ones). FLAC: every metadata block of the source but ``STREAMINFO``
+    Tags survive the re-encode when the format stays the same. MP3: the source's ID3v2 tag(s) byte for
+    byte (``CHAP`` times moved by the delay) and a trailing ID3v1 tag. M4A: ffmpeg copies the global tags
+    (Matroska / WebM: the segment-wide ones); ALAC stays ALAC.
+    FLAC: every metadata block of the source but ``STREAMINFO``
     and ``SEEKTABLE`` (Vorbis comments, pictures, application blocks, padding; a leading ID3v2 tag too) is
     copied byte for byte after the new ``STREAMINFO``; a ``CUESHEET`` gets its track offsets moved by the
     delay and its lead-out set to the new length. WAV: every chunk of the source but ``fmt``, ``fact``,
@@ -117,21 +119,27 @@ def rewrite_audio_file(
         out = edited
         delay = 0 if len(out) == len(data.samples) else None
     shift = _Shift(delay, len(out), data.sample_rate)
-    # libsndfile names a WAVE_FORMAT_EXTENSIBLE file "WAVEX": the same container, chunks and all.
-    source_format = {"wavex": "wav"}.get((data.format or "").lower(), (data.format or "").lower())
+    # libsndfile names a WAVE_FORMAT_EXTENSIBLE file "WAVEX" and an RF64 one "RF64": the same chunks
+    # (an RF64 source under 4 GiB comes out as plain RIFF, its ds64 sizes being then unneeded).
+    source_format = (data.format or "").lower()
+    source_format = {"wavex": "wav", "rf64": "wav"}.get(source_format, source_format)
     fmt = audio_format_for(dst) or source_format
     if fmt in ("mp3", "m4a", "mka", "weba"):
         covers = mp4_covers(src) if fmt == "m4a" else []
-        if not covers:
+        if not covers and fmt != "mp3":
             write_audio(dst, out, data.sample_rate, format=fmt, bitrate=_bitrate_of(src), metadata_from=src,
                         source_codec=data.subtype)
             return shift.notes
         with _staged(dst) as scratch:
-            encoded = os.path.join(scratch, "encoded.m4a")
+            encoded = os.path.join(scratch, "encoded." + fmt)
             write_audio(encoded, out, data.sample_rate, format=fmt, bitrate=_bitrate_of(src),
                         metadata_from=src, source_codec=data.subtype)
             with open(encoded, "rb") as fresh, atomic_output(dst) as handle:
-                add_mp4_covers(fresh, handle, covers)
+                if fmt == "mp3":
+                    with open(src, "rb") as source:
+                        _mp3_with_tags(source, fresh, handle, shift)
+                else:
+                    add_mp4_covers(fresh, handle, covers)
         return shift.notes
     if fmt not in _TAG_COPIERS:
         raise LabelerError(f"cannot write the labeled audio as {fmt or os.fspath(dst)!r}")
@@ -448,6 +456,76 @@ def _moved_cuesheet(src: BinaryIO, block: Any, shift: _Shift) -> bytes | None:
     return bytes(sheet)
 
 
+def _mp3_with_tags(src: BinaryIO, fresh: BinaryIO, out: BinaryIO, shift: _Shift) -> None:
+    """``fresh`` (an MP3 ffmpeg just wrote) with ``src``'s ID3v2 tag(s) instead of ffmpeg's, to ``out``.
+
+    ffmpeg re-renders the tag it copies: v2.3 becomes v2.4, ``COMM`` a ``TXXX:comment``, ``USLT``,
+    ``POPM``, ``PRIV``, ``GEOB`` and the like are dropped, and chapter times move by the encoder
+    delay. The source's tags are copied byte for byte instead, in front of ffmpeg's audio frames (its
+    Xing/LAME header with the new gapless values included); ``CHAP`` times move by the delay (unknown
+    delay: ``CHAP`` and ``CTOC`` left out). A trailing ID3v1 tag is copied too. A source without an
+    ID3v2 tag keeps ffmpeg's (what it read from an ID3v1 or APE tag).
+    """
+    from labeler.metadata import copy_stream, id3
+
+    tags = id3._front_tags(src, src.seek(0, os.SEEK_END))
+    size = fresh.seek(0, os.SEEK_END)
+    own = id3._front_tags(fresh, size)
+    if not tags:
+        fresh.seek(0)
+        copy_stream(fresh, out)
+        return
+    for _, data in tags:
+        out.write(_moved_chapters(data, shift))
+    audio = own[-1][0] + len(own[-1][1]) if own else 0
+    fresh.seek(audio)
+    copy_stream(fresh, out, size - audio)
+    end = src.seek(0, os.SEEK_END)
+    if end >= 128 + sum(len(t) for _, t in tags):
+        src.seek(end - 128)
+        tail = src.read(128)
+        fresh.seek(max(size - 128, 0))
+        if tail[:3] == b"TAG" and fresh.read(3) != b"TAG":
+            out.write(tail)
+
+
+def _moved_chapters(data: bytes, shift: _Shift) -> bytes:
+    """One ID3v2 tag with its ``CHAP`` frames' times moved ``shift.delay`` samples later (ID3v2
+    Chapter Frame Addendum 1.0: start and end in ms, then byte offsets, 0xFFFFFFFF = unused, which
+    they become: the frames moved). Unknown delay: ``CHAP`` / ``CTOC`` dropped, as is a ``CHAP``
+    stored compressed or encrypted, whose times cannot be edited."""
+    from labeler.metadata import id3
+
+    if shift.delay == 0 or b"CHAP" not in data:
+        return data
+    tag = id3._parse(data)
+    if tag.major < 3:
+        return data
+    moved_ms = 0 if shift.delay is None else round(shift.delay * 1000 / max(shift.rate, 1))
+    frames = []
+    for frame in tag.frames:
+        if frame.fid in (b"CHAP", b"CTOC") and shift.delay is None:
+            continue
+        if frame.fid == b"CHAP":
+            body = bytearray(frame.payload)
+            at = body.find(b"\x00") + 1
+            stored_plain = not frame.flags[1] and not (tag.major == 4 and tag.flags & id3._F_UNSYNC)
+            if not stored_plain or not 0 < at <= len(body) - 16:
+                continue
+            for field_at in (at, at + 4):
+                old = struct.unpack_from(">I", body, field_at)[0]
+                struct.pack_into(">I", body, field_at, min(old + moved_ms, _U32_MAX))
+            body[at + 8:at + 16] = b"\xff" * 8
+            frame = id3._Frame(frame.fid, frame.flags, bytes(body))
+        frames.append(frame)
+    body = b"".join(id3._render_frame(f, tag.major) for f in frames)
+    body += b"\x00" * (tag.room - len(body) if len(body) <= tag.room else id3.GROW_PADDING)
+    flags = tag.flags & ~(id3._F_EXTENDED | id3._F_FOOTER)
+    if tag.major < 4:
+        flags &= ~id3._F_UNSYNC
+    return b"ID3" + bytes((tag.major, tag.revision, flags)) + id3._to_syncsafe(len(body)) + body
+
+
 def _ogg_with_tags(src: BinaryIO, fresh: BinaryIO, out: BinaryIO, shift: _Shift) -> None:
     """``fresh`` with ``src``'s Vorbis comments (mutagen rewrites the comment packet), to ``out``."""
     import mutagen
@@ -522,7 +600,8 @@ def _ogg_bitrate(path: str | os.PathLike[str]) -> int | None:
 
 
 def _bitrate_of(path: str | os.PathLike[str]) -> str:
-    """The file's audio bit rate snapped to a common encoder setting, e.g. ``"128k"``; 192k if unknown."""
+    """The file's audio bit rate rounded up to a common encoder setting (64..320k), e.g. ``"128k"``; 192k if
+    unknown."""
     from labeler.media import ffmpeg as ff
 
     try:
@@ -533,4 +612,5 @@ def _bitrate_of(path: str | os.PathLike[str]) -> str:
     bps = next((r for r in rates if r), None)
     if not bps:
         return "192k"
-    return f"{min(_BITRATES, key=lambda b: abs(b - bps / 1000))}k"
+    # The lowest common setting at least the source's rate (a VBR V2 MP3 at 171 kbit/s: 192k, not 160k).
+    return f"{next((b for b in _BITRATES if b * 1000 >= bps), _BITRATES[-1])}k"

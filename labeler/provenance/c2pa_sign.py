@@ -383,6 +383,15 @@ def holds_manifest(path: str | os.PathLike[str] | bytes, fmt: str) -> bool:
 
             if not may_hold_c2pa(source):
                 return False
+        if fmt == "wav" and source.read(4) in (b"RF64", b"BW64"):
+            # c2pa-rs reads RIFF only ("expected RIFF, got RF64"): that is not a manifest. A C2PA chunk
+            # in such a file (c2pa-rs' WAV chunk id) still counts.
+            from labeler.metadata import riff
+
+            try:
+                return any(chunk.cid == b"C2PA" for chunk in riff._layout(source).chunks)
+            except LabelerError:
+                return True
         try:
             return _has_manifest(source, format_info(fmt).mime)
         except C2paSignError:
