@@ -360,8 +360,30 @@ def _video_pixels(call: StageCall) -> dict[str, dict[str, Any]]:
     converted = done["watermark"].get("converted_from")
     if converted:
         call.warnings.append(f"the video's {converted} frames were written as 8-bit "
-                             f"{done['watermark']['pix_fmt']} (the watermark pass works on 8-bit planar YUV)")
+                             f"{done['watermark']['pix_fmt']} (the watermark pass works on 8-bit planar YUV)"
+                             f"{_hdr_note(call.src)}")
+    if done["watermark"].get("codec_from"):
+        call.warnings.append(f"the video's {done['watermark']['codec_from']} stream was re-encoded with "
+                             f"{done['watermark']['encoder']} (the watermark pass has no encoder of its "
+                             "family)")
     return done
+
+
+def _hdr_note(src: Path) -> str:
+    """The part of the 8-bit conversion warning for an HDR source (PQ or HLG transfer): what is lost."""
+    from labeler.media.video import video_info
+
+    try:
+        info = video_info(src)
+    except LabelerError:
+        return ""
+    stream = next((s for s in info.media.streams if s.index == info.stream), None)
+    trc = stream.color_trc if stream is not None else None
+    if trc not in ("smpte2084", "arib-std-b67"):
+        return ""
+    name = "PQ" if trc == "smpte2084" else "HLG"
+    return (f"; this is HDR ({name}): its primaries and transfer tags are kept, so players still show it as "
+            "HDR, but at 8 bits it may band, and HDR10 mastering-display / light-level metadata is not kept")
 
 
 def _video_mark(call: StageCall) -> dict[str, dict[str, Any]]:
@@ -373,7 +395,8 @@ def _video_mark(call: StageCall) -> dict[str, dict[str, Any]]:
     _keep_covers(call, call.out)
     if done.get("converted_from"):
         call.warnings.append(f"the video's {done['converted_from']} frames were written as 8-bit yuv420p "
-                             "(the visible label's pass encodes 4:2:0 H.264 or VP9: every player reads it)")
+                             "(the visible label's pass encodes 4:2:0 H.264 or VP9: every player reads it)"
+                             f"{_hdr_note(call.src)}")
     if done.get("alpha") == "dropped":
         call.warnings.append(f"the video's alpha channel was dropped: only VP8/VP9 alpha written to WebM or "
                              f"Matroska is kept (this is {call.probe.format}, the frames are written opaque)")

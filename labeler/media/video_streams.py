@@ -18,7 +18,7 @@ from labeler.media import ffmpeg as ff
 from labeler.media.video import VideoInfo
 
 __all__ = ["ALPHA_DECODERS", "ALPHA_SUFFIXES", "Attachment", "alpha_plane_decoder", "attach_args",
-           "has_alpha", "picture_attachments"]
+           "has_alpha", "is_timecode_track", "picture_attachments", "start_offset_args", "timecode_args"]
 
 
 #: VP8/VP9 keep an alpha plane beside the picture (Matroska BlockAdditional, tagged ``alpha_mode=1``)
@@ -95,6 +95,41 @@ def picture_attachments(src: str, media: ff.MediaInfo, dst: str, workdir: str) -
         out.append(Attachment(stream.index, path, tags))
     ff.run(args, error=CorruptFile, names=[ff.input_url(src)])
     return out
+
+
+#: Containers whose muxer (ffmpeg's mov/mp4) writes a QuickTime timecode track itself.
+_MOV_SUFFIXES = {".mp4", ".m4v", ".mov", ".3gp", ".3g2"}
+
+
+def is_timecode_track(stream: ff.StreamInfo, dst: str) -> bool:
+    """A QuickTime timecode track (``tmcd``, a data stream ffmpeg names codec ``none``) written to MP4/MOV.
+
+    ffmpeg cannot copy it (the MP4 muxer refuses it: "could not find tag for codec none", so every
+    pass failed on a camera's MP4 with a timecode track before 2026-12-07); its muxer writes the track
+    again from the video stream's ``timecode`` tag (:func:`timecode_args`), so the passes leave it out of
+    their maps."""
+    return (stream.kind == "data" and stream.codec == "none" and "timecode" in stream.metadata
+            and os.path.splitext(dst)[1].lower() in _MOV_SUFFIXES)
+
+
+def timecode_args(media: ff.MediaInfo, video: int, out_index: int, dst: str) -> list[str]:
+    """``-metadata:s:N timecode=...`` for the output video stream when a timecode track left out of the
+    maps (:func:`is_timecode_track`) has a timecode the video stream's own tags lack."""
+    video_stream = next((s for s in media.streams if s.index == video), None)
+    if video_stream is None or "timecode" in video_stream.metadata:
+        return []
+    track = next((s for s in media.streams if is_timecode_track(s, dst)), None)
+    return [] if track is None else [f"-metadata:s:{out_index}", f"timecode={track.metadata['timecode']}"]
+
+
+def start_offset_args(media: ff.MediaInfo) -> list[str]:
+    """``-output_ts_offset`` for a source that starts after 0 (a cut from a longer recording, a capture).
+
+    ffmpeg moves every input to start at 0 when it transcodes, so before 2026-12-07 a source starting at
+    10 s came out starting at 0 (its copied streams too); the offset puts the file's own start back."""
+    if media.start is None or media.start <= 0:
+        return []
+    return ["-output_ts_offset", f"{media.start:.6f}"]
 
 
 def attach_args(attachments: Sequence[Attachment], first: int) -> list[str]:

@@ -62,7 +62,10 @@ from labeler.media.video_streams import (
     alpha_plane_decoder,
     attach_args,
     has_alpha,
+    is_timecode_track,
     picture_attachments,
+    start_offset_args,
+    timecode_args,
 )
 from labeler.visible.image import (
     DEFAULT_STYLE,
@@ -458,7 +461,8 @@ def _command(src: str, png: str, info: VideoInfo, x: int, y: int,
     video = ffmpeg_python.overlay(source[str(info.stream)], mark, **overlay)
     # Every input stream keeps its place in the output: the labelled video where it was, the rest copied.
     attached = {a.index for a in attachments}
-    mapped = [s for s in info.media.streams if s.index not in attached]
+    # an MP4/MOV timecode track is not copied (ffmpeg cannot): the muxer writes it again from the tag
+    mapped = [s for s in info.media.streams if s.index not in attached and not is_timecode_track(s, dst)]
     streams = [video if s.index == info.stream else source[str(s.index)] for s in mapped]
     out_index = [s.index for s in mapped].index(info.stream)
     pix_fmt = info.pix_fmt if info.pix_fmt in _KEEP_PIX_FMTS else "yuv420p"
@@ -499,4 +503,6 @@ def _command(src: str, png: str, info: VideoInfo, x: int, y: int,
     graph = ffmpeg_python.output(*streams, dst, **options)
     # compile() puts the program first; ff.run adds it (and -hide_banner -nostdin) itself.
     args = graph.compile(cmd=ff.ffmpeg_exe())[1:]
-    return [*args[:-1], *attach_args(attachments, len(mapped)), *ff.reproducible(dst), args[-1]]
+    return [*args[:-1], *attach_args(attachments, len(mapped)),
+            *timecode_args(info.media, info.stream, out_index, dst), *start_offset_args(info.media),
+            *ff.reproducible(dst), args[-1]]

@@ -21,12 +21,20 @@ import numpy as np
 from labeler.errors import LabelerError
 from labeler.media import ffmpeg as ff
 from labeler.media.audio import read_audio
-from labeler.media.video_streams import Attachment, attach_args, picture_attachments
+from labeler.media.video_streams import (
+    Attachment,
+    attach_args,
+    is_timecode_track,
+    picture_attachments,
+    start_offset_args,
+)
 from labeler.watermark.audio import MIN_SECONDS, embed_audio
 
 #: Source audio codec -> (ffmpeg encoder, default bit rate) for the marked stream.
 ENCODERS = {"aac": ("aac", "128k"), "mp3": ("libmp3lame", "128k"), "opus": ("libopus", "96k"),
             "vorbis": ("libvorbis", "128k")}
+#: Lossless source codecs (and every ``pcm_*``), encoded again with their own encoder: no bit rate, no loss.
+LOSSLESS = {"flac", "alac", "wavpack", "tta"}
 #: Bit rates the encoders are given: the source's, rounded up to one of these (never below it).
 _BITRATES = (64, 96, 128, 160, 192, 256, 320)
 
@@ -63,36 +71,48 @@ def mark_soundtrack(path: str | os.PathLike[str], payload: bytes, *, key: bytes)
     if data.samples.shape[0] < MIN_SECONDS * data.sample_rate or not np.any(data.samples):
         return {"audio": "copied (too short or silent for the audio mark)"}
     marked = embed_audio(data.samples, data.sample_rate, payload, key=key)
-    encoder, default = ENCODERS.get(stream.codec, ENCODERS["aac"])
-    bitrate = _bitrate(stream.bitrate, default)
+    if stream.codec in LOSSLESS or stream.codec.startswith("pcm_"):
+        # lossless stays lossless, at the source's sample depth (was AAC before 2026-12-07)
+        encoder = stream.codec
+        keep_depth = stream.sample_fmt and not encoder.startswith("pcm_")
+        rate = ["-sample_fmt", stream.sample_fmt] if keep_depth else []
+        bitrate = None
+    else:
+        encoder, default = ENCODERS.get(stream.codec, ENCODERS["aac"])
+        bitrate = _bitrate(stream.bitrate, default)
+        rate = ["-b:a", bitrate]
     channels = marked.shape[1] if marked.ndim == 2 else 1
     with ff.output_path(path) as tmp, tempfile.TemporaryDirectory(prefix="aigc-label-") as workdir:
         attachments = picture_attachments(os.fspath(path), info, os.fspath(path), workdir)
         args = [ff.ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
                 "-protocol_whitelist", ff.PROTOCOLS, "-i", ff.input_url(path),
                 "-f", "f32le", "-ar", str(data.sample_rate), "-ac", str(channels), "-i", "pipe:0",
-                *_maps(info, stream.index, attachments), "-c", "copy",
-                "-c:a", encoder, "-b:a", bitrate, "-map_metadata", "0", "-movflags", "use_metadata_tags",
+                *_maps(info, stream.index, attachments, os.fspath(path)), "-c", "copy",
+                "-c:a", encoder, *rate, "-map_metadata", "0", *start_offset_args(info),
+                "-movflags", "use_metadata_tags",
                 *ff.reproducible(path), "file:" + tmp]
         proc = subprocess.run(args, input=np.ascontiguousarray(marked, "<f4").tobytes(),
                               capture_output=True, timeout=3600)
         if proc.returncode != 0:
             reason = ff.error_line(proc.stderr.decode("utf-8", "replace"), [ff.input_url(path)])
             raise LabelerError(f"marking the soundtrack failed: {reason or f'exit {proc.returncode}'}")
-    return {"audio": "marked", "codec": encoder, "bitrate": bitrate}
+    done: dict[str, Any] = {"audio": "marked", "codec": encoder, "bitrate": bitrate}
+    return done
 
 
-def _maps(info: ff.MediaInfo, marked: int, attachments: Sequence[Attachment]) -> list[str]:
+def _maps(info: ff.MediaInfo, marked: int, attachments: Sequence[Attachment], dst: str) -> list[str]:
     """``-map`` every stream in its own place, the marked sound (input 1) where the source's was, each
     with the source stream's tags (language, title): a pipe has none, and naming one stream's tags turns
     ffmpeg's copying of the others' off. Matroska picture attachments are attached again, not mapped
     (:func:`labeler.media.video.picture_attachments`)."""
     attached = {a.index for a in attachments}
-    mapped = [s for s in info.streams if s.index not in attached]
+    mapped = [s for s in info.streams if s.index not in attached and not is_timecode_track(s, dst)]
     args: list[str] = []
     for position, stream in enumerate(mapped):
         args += ["-map", "1:a" if stream.index == marked else f"0:{stream.index}",
                  f"-map_metadata:s:{position}", f"0:s:{stream.index}"]
+    # an MP4/MOV timecode track is left out (ffmpeg cannot copy it): the muxer writes it again from the
+    # video stream's timecode tag, which the frames' pass kept
     return args + attach_args(attachments, len(mapped))
 
 

@@ -54,7 +54,10 @@ from labeler.media.video_streams import (
     alpha_plane_decoder,
     attach_args,
     has_alpha,
+    is_timecode_track,
     picture_attachments,
+    start_offset_args,
+    timecode_args,
 )
 from labeler.watermark import _pattern
 from labeler.watermark.payload import TooSmallForWatermark
@@ -363,7 +366,8 @@ def _encoder_args(src: str, info: VideoInfo, pix_fmt: str, size: tuple[int, int]
     # and naming one stream's tags turns ffmpeg's copying of the others' off, so all are named.
     out_index = 0
     attached = {a.index for a in attachments}
-    mapped = [s for s in info.media.streams if s.index not in attached]
+    # an MP4/MOV timecode track is not copied (ffmpeg cannot): the muxer writes it again from the tag
+    mapped = [s for s in info.media.streams if s.index not in attached and not is_timecode_track(s, out)]
     for position, stream in enumerate(mapped):
         if stream.index == info.stream:
             args += ["-map", video]
@@ -372,14 +376,18 @@ def _encoder_args(src: str, info: VideoInfo, pix_fmt: str, size: tuple[int, int]
             args += ["-map", f"{src_in}:{stream.index}"]
         args += [f"-map_metadata:s:{position}", f"{src_in}:s:{stream.index}"]
     args += attach_args(attachments, len(mapped))
+    args += timecode_args(info.media, info.stream, out_index, out)
     args += ["-c", "copy", f"-c:{out_index}", encoder]
     args += [f"{opt}:{out_index}" if opt.startswith("-") else opt for opt in quality]
+    if encoder == "libx265" and os.path.splitext(out)[1].lower() in _MOV_SUFFIXES:
+        # hvc1, as phones and cameras write it: ffmpeg's default (hev1) is refused by Apple's players
+        args += [f"-tag:{out_index}", "hvc1"]
     out_fmt = "yuva420p" if alpha_decoder is not None else pix_fmt
     args += [f"-pix_fmt:{out_index}", out_fmt, f"-fps_mode:{out_index}", "passthrough"]
     if pix_fmt in timed.FOURCC:  # every frame's time in the source's own time base
         args += [f"-enc_time_base:{out_index}", str(stream_time_base(src, info.stream))]
     args += _colour_tags(info, mapped[out_index], out_index)
-    args += ["-map_metadata", str(src_in)]
+    args += ["-map_metadata", str(src_in), *start_offset_args(info.media)]
     if os.path.splitext(out)[1].lower() in _MOV_SUFFIXES:
         args += ["-movflags", "use_metadata_tags"]
     return [*args, *ff.reproducible(out), out]
@@ -513,6 +521,8 @@ def watermark_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], pa
         "audio": "copied"}}
     if info.pix_fmt not in KEEP_PIX_FMTS:
         done["watermark"]["converted_from"] = info.pix_fmt
+    if encoder != ENCODERS.get(info.codec, ("",))[0]:
+        done["watermark"]["codec_from"] = info.codec  # no encoder of its family here (ProRes, FFV1...)
     if has_alpha(info):
         done["watermark"]["alpha"] = "kept" if alpha_decoder is not None else "dropped"
         if alpha_decoder is None:
