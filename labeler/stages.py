@@ -351,7 +351,7 @@ def _video_pixels(call: StageCall) -> dict[str, dict[str, Any]]:
                                visible=visible, overwrite=True)
         # The soundtrack carries the same payload: it survives alone when a platform keeps only the sound.
         done["watermark"].update(mark_soundtrack(staged, payload, key=wm.key))
-        _keep_covers(call, staged)
+        _keep_itunes_items(call, staged)
         os.replace(staged, call.out)
     # "video" names the mark (and its C2PA soft-binding algorithm, aigc-labeler.wm.video.1): the image
     # core's method inside it is kept as "core_method".
@@ -392,7 +392,7 @@ def _video_mark(call: StageCall) -> dict[str, dict[str, Any]]:
     vis = call.options.visible
     done = add_video_label(call.src, call.out, text=vis.text, position=vis.position, seconds=vis.seconds,
                            at=vis.video_at, whole=vis.seconds is None, overwrite=True)
-    _keep_covers(call, call.out)
+    _keep_itunes_items(call, call.out)
     if done.get("converted_from"):
         call.warnings.append(f"the video's {done['converted_from']} frames were written as 8-bit yuv420p "
                              "(the visible label's pass encodes 4:2:0 H.264 or VP9: every player reads it)"
@@ -403,13 +403,13 @@ def _video_mark(call: StageCall) -> dict[str, dict[str, Any]]:
     return {"visible": done}
 
 
-def _keep_covers(call: StageCall, written: Path) -> None:
-    """An MP4 / MOV source's cover pictures into the re-encoded ``written`` (ffmpeg, keeping the custom
-    tag keys, writes none: :mod:`labeler.media.mp4_covers`)."""
+def _keep_itunes_items(call: StageCall, written: Path) -> None:
+    """An MP4 / MOV source's iTunes-style tags (cover, title, artist...) into the re-encoded ``written``
+    (ffmpeg, keeping the custom tag keys, writes none: :mod:`labeler.media.mp4_itunes`)."""
     if format_info(call.probe.format).carrier == "isobmff":
-        from labeler.media.mp4_covers import restore_mp4_covers
+        from labeler.media.mp4_itunes import restore_itunes_items
 
-        restore_mp4_covers(call.src, written)
+        restore_itunes_items(call.src, written)
 
 
 def _metadata(call: StageCall) -> dict[str, dict[str, Any]]:

@@ -154,3 +154,24 @@ def test_rf64_keeps_its_chunks_and_gets_no_c2pa_warning(tmp_path: Path) -> None:
 
     assert sf.info(str(dst)).subtype == "PCM_24"
     assert sf.info(str(dst)).channels == 2
+
+
+@pytest.mark.parametrize("codec", ["aac", "alac"])
+def test_m4a_itunes_items_kept(tmp_path: Path, codec: str) -> None:
+    """ffmpeg, keeping custom keys (use_metadata_tags), writes the tags as mdta keys only: mutagen and
+    iTunes-style players, which read the iTunes items, lost title, artist and freeform items (the cover
+    alone was put back). The source's items now all are, byte for byte (``©too`` aside: the encoder)."""
+    mutagen_mp4 = pytest.importorskip("mutagen.mp4")
+    src = tmp_path / f"tagged-{codec}.m4a"
+    _ffmpeg("-i", str(_tone(tmp_path)), "-c:a", codec, "-metadata", "title=Night Drive",
+            "-metadata", "artist=Example Band", "-metadata", "track=3/9", str(src))
+    tags = mutagen_mp4.MP4(str(src))
+    tags["----:com.apple.iTunes:replaygain_track_gain"] = [mutagen_mp4.MP4FreeForm(b"-6.20 dB")]
+    tags.save()
+    dst = tmp_path / f"out-{codec}.m4a"
+    rewrite_audio_file(src, dst, lambda samples, rate: samples * np.float32(0.5))
+    out = mutagen_mp4.MP4(str(dst)).tags
+    assert out is not None
+    assert out["\xa9nam"] == ["Night Drive"] and out["\xa9ART"] == ["Example Band"], dict(out)
+    assert out["trkn"] == [(3, 9)]
+    assert bytes(out["----:com.apple.iTunes:replaygain_track_gain"][0]) == b"-6.20 dB"

@@ -179,7 +179,7 @@ def _cover(path: Path) -> bytes:
 def test_mp4_cover_picture_kept(folder: Path, layers: str) -> None:
     """An MP4 video's cover picture (iTunes covr) was dropped by both passes: ffmpeg writes no covr once it
     keeps custom tag keys (use_metadata_tags). The source's cover item is put back byte for byte."""
-    from labeler.media.mp4_covers import mp4_covers
+    from labeler.media.mp4_itunes import itunes_items
 
     plain = folder / "cover-plain.mp4"
     ff("-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=2", "-f", "lavfi", "-i", "sine=d=2", "-c:v", "libx264",
@@ -188,10 +188,10 @@ def test_mp4_cover_picture_kept(folder: Path, layers: str) -> None:
     photo = Path(__file__).parents[1] / "samples" / "photo.jpg"
     ff("-i", str(plain), "-i", str(photo), "-map", "0", "-map", "1", "-c", "copy",
        "-disposition:2", "attached_pic", str(src))
-    assert len(mp4_covers(src)) == 1
+    assert len(itunes_items(src)) == 1
     dst = folder / f"cover.{layers.replace(',', '-')}.mp4"
     label_file(src, dst, RECORD, layers=layers, key=KEY)
-    assert mp4_covers(dst) == mp4_covers(src) and _cover(dst) == _cover(src)
+    assert itunes_items(dst) == itunes_items(src) and _cover(dst) == _cover(src)
     assert [s.attached_pic for s in probe(dst).streams] == [False, False, True]
     if "watermark" in layers:
         report = verify(dst, key=KEY).to_dict()

@@ -21,7 +21,7 @@ import numpy as np
 from labeler.atomic import atomic_output, check_input, check_output, staging_folder
 from labeler.errors import CorruptFile, LabelerError
 from labeler.media.audio import read_audio, write_audio
-from labeler.media.mp4_covers import add_mp4_covers, mp4_covers
+from labeler.media.mp4_itunes import add_itunes_items, itunes_items
 
 
 @dataclass(frozen=True)
@@ -125,8 +125,8 @@ def rewrite_audio_file(
     source_format = {"wavex": "wav", "rf64": "wav"}.get(source_format, source_format)
     fmt = audio_format_for(dst) or source_format
     if fmt in ("mp3", "m4a", "mka", "weba"):
-        covers = mp4_covers(src) if fmt == "m4a" else []
-        if not covers and fmt != "mp3":
+        tags = itunes_items(src) if fmt == "m4a" else []
+        if not tags and fmt != "mp3":
             write_audio(dst, out, data.sample_rate, format=fmt, bitrate=_bitrate_of(src), metadata_from=src,
                         source_codec=data.subtype)
             return shift.notes
@@ -139,7 +139,7 @@ def rewrite_audio_file(
                     with open(src, "rb") as source:
                         _mp3_with_tags(source, fresh, handle, shift)
                 else:
-                    add_mp4_covers(fresh, handle, covers)
+                    add_itunes_items(fresh, handle, tags)
         return shift.notes
     if fmt not in _TAG_COPIERS:
         raise LabelerError(f"cannot write the labeled audio as {fmt or os.fspath(dst)!r}")
