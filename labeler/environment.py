@@ -58,7 +58,7 @@ class FFmpegReport:
 
 def ffmpeg_report() -> FFmpegReport:
     """Describe the ffmpeg program the project would run now (never raises)."""
-    from labeler.media.ffmpeg import ffmpeg_choice
+    from labeler.media.ffmpeg import CHILD, ffmpeg_choice
 
     try:
         choice = ffmpeg_choice()
@@ -66,9 +66,9 @@ def ffmpeg_report() -> FFmpegReport:
         return FFmpegReport(None, None, None, error=str(exc))
     try:
         ver = subprocess.run([choice.path, "-hide_banner", "-version"], capture_output=True, text=True,
-                             timeout=30)
+                             timeout=30, **CHILD)
         enc = subprocess.run([choice.path, "-hide_banner", "-encoders"], capture_output=True, text=True,
-                             timeout=30)
+                             timeout=30, **CHILD)
     except (OSError, subprocess.SubprocessError) as exc:
         return FFmpegReport(choice.path, choice.source, None, error=f"cannot run {choice.path}: {exc}")
     match = re.search(r"ffmpeg version (\S+)", ver.stdout)

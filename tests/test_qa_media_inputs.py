@@ -167,3 +167,50 @@ def test_audio_with_no_samples_says_so(tmp_path: Path, layers: str) -> None:
     with pytest.raises(CorruptFile, match="no audio samples could be decoded"):
         label_file(src, dst, AIGCLabel(PRODUCER, "qa-empty"), layers=layers, key=seeded_key("qa-empty"))
     assert not dst.exists()
+
+
+# -- E: ffmpeg children out of the terminal's process group ----------------------------------------------
+
+
+def test_ffmpeg_children_run_in_a_session_of_their_own() -> None:
+    """A Ctrl-C (SIGINT to the foreground process group) made the ffmpeg of a running batch file quit:
+    ffmpeg sets its own handler, the workers' SIG_IGN did not shield it, and a verify was journaled as
+    done with "the visible layer could not be examined: ffmpeg: exit status 255" (reproduced with a
+    batch whose driver ignored SIGINT, 2 of 4 runs). Every ffmpeg child now has its own session."""
+    import os
+
+    psutil = pytest.importorskip("psutil")
+    args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+            "testsrc2=s=64x64:r=25:d=20", "-f", "rawvideo", "-pix_fmt", "gray", "pipe:"]
+    from labeler.media.ffmpeg import pipe_chunks
+
+    chunks = pipe_chunks(args, "lavfi", 64 * 64)
+    next(chunks)
+    try:
+        kids = [p for p in psutil.Process().children() if "ffmpeg" in p.name()]
+        assert kids, "no ffmpeg child seen"
+        assert all(os.getsid(k.pid) != os.getsid(0) for k in kids)
+    finally:
+        chunks.close()
+
+
+def test_every_ffmpeg_spawn_site_uses_its_own_session() -> None:
+    """Every subprocess call of the product (ffmpeg and its probes) passes ``CHILD`` (see above); the
+    voice-prompt maker is a development tool run by hand."""
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    missing = []
+    for path in [*(root / "labeler").rglob("*.py"), *(root / "detectors").rglob("*.py")]:
+        if path.name == "make_voice.py":
+            continue
+        text = path.read_text(encoding="utf-8")
+        for match in re.finditer(r"subprocess\.(run|Popen)\(", text):
+            depth, end = 0, match.end() - 1
+            for end in range(match.end() - 1, len(text)):
+                depth += {"(": 1, ")": -1}.get(text[end], 0)
+                if depth == 0:
+                    break
+            if "CHILD" not in text[match.start():end]:
+                missing.append(f"{path.relative_to(root)}:{text.count(chr(10), 0, match.start()) + 1}")
+    assert not missing, missing

@@ -287,7 +287,7 @@ def _ffmpeg_decode_bytes(data: bytes, kind: str | None) -> AudioData:
     # Bounded by the input: no audio codec expands by more than ~100x into f32 samples.
     if len(data) * 100 > MAX_DECODED_BYTES * 4:
         raise UnsafeInput(f"{len(data)} bytes of compressed audio is too much to decode in memory")
-    proc = subprocess.run(args, input=data, capture_output=True, timeout=600)
+    proc = subprocess.run(args, input=data, capture_output=True, timeout=600, **ff.CHILD)
     stderr = proc.stderr.decode("utf-8", "replace")
     info = ff.parse_banner(stderr)
     streams = info.audio if info else ()
@@ -609,7 +609,8 @@ def _ffmpeg_encode(
         args += ff.reproducible(path)
         args.append("file:" + os.path.abspath(tmp))
         with ff.stderr_file() as err:
-            proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
+            proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err,
+                                    **ff.CHILD)
             finished = broken = False
             try:
                 assert proc.stdin is not None

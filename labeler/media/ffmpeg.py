@@ -38,6 +38,14 @@ from labeler.media.banner import (  # noqa: F401 - re-exported: the stream facts
     rate_text,
 )
 
+#: Keyword arguments of every ffmpeg child: a session of its own, so the Ctrl-C a terminal sends to its
+#: foreground process group does not reach it. ffmpeg sets its own SIGINT handler (a worker's SIG_IGN
+#: does not carry over), so when ``aigc batch`` turned a Ctrl-C into "finish the running files", their
+#: ffmpeg quit under them: a verify was journaled as done with "the visible layer could not be examined:
+#: ffmpeg: exit status 255" and skipped on resume. Our code stops its children itself (subprocess.run
+#: kills on any exception, the streaming passes in their ``finally``).
+CHILD: dict[str, bool] = {"start_new_session": True}
+
 #: Protocols an input may use; ``pipe`` is for frames and samples we send ourselves.
 PROTOCOLS = "file,pipe"
 #: Seconds a probe may take before it counts as hostile input.
@@ -128,7 +136,8 @@ def ffmpeg_version(exe: str | None = None) -> tuple[int, int]:
 
 @functools.lru_cache(maxsize=8)
 def _version_of(exe: str) -> tuple[int, int]:
-    proc = subprocess.run([exe, "-hide_banner", "-version"], capture_output=True, text=True, timeout=30)
+    proc = subprocess.run([exe, "-hide_banner", "-version"], capture_output=True, text=True, timeout=30,
+                          **CHILD)
     match = re.search(r"version\s+n?(\d+)\.(\d+)", proc.stdout)
     if match:
         return int(match.group(1)), int(match.group(2))
@@ -170,7 +179,7 @@ def probe(path: str | os.PathLike[str], *, timeout: float = PROBE_TIMEOUT) -> Me
     args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-protocol_whitelist", PROTOCOLS, "-i", input_url(path)]
     try:
         # ffmpeg exits with an error here because no output is given; the banner is all we want.
-        proc = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+        proc = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, **CHILD)
     except subprocess.TimeoutExpired:
         raise UnsafeInput(f"ffmpeg took over {timeout:g} s to read the headers") from None
     text = proc.stderr.decode("utf-8", "replace")
@@ -194,6 +203,7 @@ _BOILERPLATE = re.compile(
 )
 # ffmpeg 7+ may nest contexts: "[vost#0:0/libx264 @ 0x55be] [enc:libx264 @ 0x55bf] Could not open ..."
 _PREFIX_RE = re.compile(r"^(?:\[[^\]]*@ 0x[0-9a-f]+\]\s*)+")
+
 
 
 def error_line(stderr: str | bytes, names: Sequence[str] = ()) -> str:
@@ -271,6 +281,7 @@ def run(
             stdin=None if input is not None else subprocess.DEVNULL,
             capture_output=True,
             timeout=timeout,
+            **CHILD,
         )
     except subprocess.TimeoutExpired:
         raise UnsafeInput(f"ffmpeg took over {timeout:g} s") from None
@@ -368,7 +379,7 @@ def pipe_chunks(args: Sequence[str], url: str, chunk_bytes: int, *,
     exits 0 for it; readers (verify) leave it off and read what is there.
     """
     with stderr_file() as err:
-        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
+        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, **CHILD)
         finished = False
         try:
             assert proc.stdout is not None

@@ -138,7 +138,7 @@ class ExactTimes:
         proc = subprocess.run(
             [ff.ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-protocol_whitelist",
              ff.PROTOCOLS, "-i", url, "-map", f"0:{stream}", "-c", "copy", "-f", "framecrc", "-"],
-            capture_output=True, check=False)
+            capture_output=True, check=False, **ff.CHILD)
         lines = proc.stdout.decode("ascii", "replace").splitlines()
         tb = next((Fraction(ln.split(":", 1)[1].strip()) for ln in lines if ln.startswith("#tb 0")), None)
         if proc.returncode != 0 or tb is None:
@@ -174,7 +174,7 @@ def timed_frames(src: str | os.PathLike[str], stream: int, pix_fmt: str,
     url = ff.input_url(src)
     with ff.stderr_file() as err:
         proc = subprocess.Popen(decoder_args(src, stream, pix_fmt, exact.time_base), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=err)
+                                stdout=subprocess.PIPE, stderr=err, **ff.CHILD)
         finished = False
         try:
             assert proc.stdout is not None

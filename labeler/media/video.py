@@ -352,6 +352,7 @@ class VideoWriter:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=err,
+                **ff.CHILD,
             )
         except BaseException:
             if err is not None:

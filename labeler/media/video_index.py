@@ -137,7 +137,7 @@ def stream_time_base(path: str | os.PathLike[str], stream: int) -> Fraction:
         [ff.ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-protocol_whitelist",
          ff.PROTOCOLS, "-i", url, "-map", f"0:{stream}", "-c", "copy", "-frames:v", "1", "-f", "framecrc",
          "-"],
-        capture_output=True, timeout=ff.PROBE_TIMEOUT,
+        capture_output=True, timeout=ff.PROBE_TIMEOUT, **ff.CHILD,
     )
     for line in proc.stdout.decode("ascii", "replace").splitlines():
         if line.startswith("#tb 0:"):

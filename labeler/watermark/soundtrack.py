@@ -92,7 +92,7 @@ def mark_soundtrack(path: str | os.PathLike[str], payload: bytes, *, key: bytes)
                 "-movflags", "use_metadata_tags",
                 *ff.reproducible(path), "file:" + tmp]
         proc = subprocess.run(args, input=np.ascontiguousarray(marked, "<f4").tobytes(),
-                              capture_output=True, timeout=3600)
+                              capture_output=True, timeout=3600, **ff.CHILD)
         if proc.returncode != 0:
             reason = ff.error_line(proc.stderr.decode("utf-8", "replace"), [ff.input_url(path)])
             raise LabelerError(f"marking the soundtrack failed: {reason or f'exit {proc.returncode}'}")

@@ -551,7 +551,7 @@ def _stream(src: str, info: VideoInfo, enc: list[str], marker: VideoPattern, pix
     frame_bytes, luma = _frame_bytes(pix_fmt, w, h), w * h
     frames, spent = 0, 0.0
     with ff.stderr_file() as err:
-        proc = subprocess.Popen(enc, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
+        proc = subprocess.Popen(enc, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err, **ff.CHILD)
         ok = False
         try:
             assert proc.stdin is not None
