@@ -22,6 +22,7 @@ from labeler.atomic import atomic_output, check_input, check_output, staging_fol
 from labeler.errors import CorruptFile, LabelerError
 from labeler.media.audio import read_audio, write_audio
 from labeler.media.mp4_itunes import add_itunes_items, itunes_items
+from labeler.metadata import id3
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,9 @@ def rewrite_audio_file(
             with open(encoded, "rb") as fresh, atomic_output(dst) as handle:
                 if fmt == "mp3":
                     with open(src, "rb") as source:
-                        _mp3_with_tags(source, fresh, handle, shift)
+                        moved_ms = None if shift.delay is None else round(
+                            shift.delay * 1000 / max(shift.rate, 1))
+                        id3.with_source_tags(source, fresh, handle, moved_ms)
                 else:
                     add_itunes_items(fresh, handle, tags)
         return shift.notes
@@ -454,76 +457,6 @@ def _moved_cuesheet(src: BinaryIO, block: Any, shift: _Shift) -> bytes | None:
         sheet[128:136] = bytes(8)
         sheet[tracks[-1] + 8] = 255
     return bytes(sheet)
-
-
-def _mp3_with_tags(src: BinaryIO, fresh: BinaryIO, out: BinaryIO, shift: _Shift) -> None:
-    """``fresh`` (an MP3 ffmpeg just wrote) with ``src``'s ID3v2 tag(s) instead of ffmpeg's, to ``out``.
-
-    ffmpeg re-renders the tag it copies: v2.3 becomes v2.4, ``COMM`` a ``TXXX:comment``, ``USLT``,
-    ``POPM``, ``PRIV``, ``GEOB`` and the like are dropped, and chapter times move by the encoder
-    delay. The source's tags are copied byte for byte instead, in front of ffmpeg's audio frames (its
-    Xing/LAME header with the new gapless values included); ``CHAP`` times move by the delay (unknown
-    delay: ``CHAP`` and ``CTOC`` left out). A trailing ID3v1 tag is copied too. A source without an
-    ID3v2 tag keeps ffmpeg's (what it read from an ID3v1 or APE tag).
-    """
-    from labeler.metadata import copy_stream, id3
-
-    tags = id3._front_tags(src, src.seek(0, os.SEEK_END))
-    size = fresh.seek(0, os.SEEK_END)
-    own = id3._front_tags(fresh, size)
-    if not tags:
-        fresh.seek(0)
-        copy_stream(fresh, out)
-        return
-    for _, data in tags:
-        out.write(_moved_chapters(data, shift))
-    audio = own[-1][0] + len(own[-1][1]) if own else 0
-    fresh.seek(audio)
-    copy_stream(fresh, out, size - audio)
-    end = src.seek(0, os.SEEK_END)
-    if end >= 128 + sum(len(t) for _, t in tags):
-        src.seek(end - 128)
-        tail = src.read(128)
-        fresh.seek(max(size - 128, 0))
-        if tail[:3] == b"TAG" and fresh.read(3) != b"TAG":
-            out.write(tail)
-
-
-def _moved_chapters(data: bytes, shift: _Shift) -> bytes:
-    """One ID3v2 tag with its ``CHAP`` frames' times moved ``shift.delay`` samples later (ID3v2
-    Chapter Frame Addendum 1.0: start and end in ms, then byte offsets, 0xFFFFFFFF = unused, which
-    they become: the frames moved). Unknown delay: ``CHAP`` / ``CTOC`` dropped, as is a ``CHAP``
-    stored compressed or encrypted, whose times cannot be edited."""
-    from labeler.metadata import id3
-
-    if shift.delay == 0 or b"CHAP" not in data:
-        return data
-    tag = id3._parse(data)
-    if tag.major < 3:
-        return data
-    moved_ms = 0 if shift.delay is None else round(shift.delay * 1000 / max(shift.rate, 1))
-    frames = []
-    for frame in tag.frames:
-        if frame.fid in (b"CHAP", b"CTOC") and shift.delay is None:
-            continue
-        if frame.fid == b"CHAP":
-            body = bytearray(frame.payload)
-            at = body.find(b"\x00") + 1
-            stored_plain = not frame.flags[1] and not (tag.major == 4 and tag.flags & id3._F_UNSYNC)
-            if not stored_plain or not 0 < at <= len(body) - 16:
-                continue
-            for field_at in (at, at + 4):
-                old = struct.unpack_from(">I", body, field_at)[0]
-                struct.pack_into(">I", body, field_at, min(old + moved_ms, _U32_MAX))
-            body[at + 8:at + 16] = b"\xff" * 8
-            frame = id3._Frame(frame.fid, frame.flags, bytes(body))
-        frames.append(frame)
-    body = b"".join(id3._render_frame(f, tag.major) for f in frames)
-    body += b"\x00" * (tag.room - len(body) if len(body) <= tag.room else id3.GROW_PADDING)
-    flags = tag.flags & ~(id3._F_EXTENDED | id3._F_FOOTER)
-    if tag.major < 4:
-        flags &= ~id3._F_UNSYNC
-    return b"ID3" + bytes((tag.major, tag.revision, flags)) + id3._to_syncsafe(len(body)) + body
 
 
 def _ogg_with_tags(src: BinaryIO, fresh: BinaryIO, out: BinaryIO, shift: _Shift) -> None:

@@ -31,6 +31,9 @@ Write policy
 * Everything after the ID3v2 tag(s) -- MPEG audio frames, APEv2, ID3v1 -- is
   copied unchanged with a streaming copy.
 
+:func:`with_source_tags` serves the audio layers, which re-encode an MP3 with ffmpeg: it puts the
+source's tags back in front of the new audio, byte for byte (``CHAP`` times moved by an inserted cue).
+
 Not read: an APEv2 item or an ID3v1 comment named AIGC (ID3v1 comments hold 28
 bytes, too small for a label; no tool is known to put the label in APEv2), and
 ID3v2 tags appended at the end of the file.
@@ -413,3 +416,69 @@ def write(src: BinaryIO, dst: BinaryIO, value: str) -> None:
     audio = tags[-1][0] + len(tags[-1][1]) if tags else 0
     src.seek(audio)
     copy_stream(src, dst, size - audio)
+
+
+def with_source_tags(src: BinaryIO, fresh: BinaryIO, out: BinaryIO, moved_ms: int | None) -> None:
+    """``fresh`` (an MP3 ffmpeg just wrote) with ``src``'s ID3v2 tag(s) instead of ffmpeg's, to ``out``.
+
+    ffmpeg re-renders the tag it copies: v2.3 becomes v2.4, ``COMM`` a ``TXXX:comment``, ``USLT``,
+    ``POPM``, ``PRIV``, ``GEOB`` and the like are dropped, and chapter times move by the encoder
+    delay. The source's tags are copied byte for byte instead, in front of ffmpeg's audio frames (its
+    Xing/LAME header with the new gapless values included); ``CHAP`` times move ``moved_ms``
+    milliseconds later (the sound a label inserted before the programme; None: unknown, ``CHAP`` and
+    ``CTOC`` left out). A trailing ID3v1 tag is copied too. A source without an ID3v2 tag keeps
+    ffmpeg's (what it read from an ID3v1 or APE tag).
+    """
+    tags = _front_tags(src, src.seek(0, os.SEEK_END))
+    size = fresh.seek(0, os.SEEK_END)
+    own = _front_tags(fresh, size)
+    if not tags:
+        fresh.seek(0)
+        copy_stream(fresh, out)
+        return
+    for _, data in tags:
+        out.write(_moved_chapters(data, moved_ms))
+    audio = own[-1][0] + len(own[-1][1]) if own else 0
+    fresh.seek(audio)
+    copy_stream(fresh, out, size - audio)
+    end = src.seek(0, os.SEEK_END)
+    if end >= 128 + sum(len(t) for _, t in tags):
+        src.seek(end - 128)
+        tail = src.read(128)
+        fresh.seek(max(size - 128, 0))
+        if tail[:3] == b"TAG" and fresh.read(3) != b"TAG":
+            out.write(tail)
+
+
+def _moved_chapters(data: bytes, moved_ms: int | None) -> bytes:
+    """One ID3v2 tag with its ``CHAP`` frames' times moved ``moved_ms`` later (ID3v2 Chapter Frame
+    Addendum 1.0: start and end in ms, then byte offsets, 0xFFFFFFFF = unused, which they become: the
+    frames moved). None: ``CHAP`` / ``CTOC`` dropped, as is a ``CHAP`` stored compressed or encrypted,
+    whose times cannot be edited."""
+    if moved_ms == 0 or b"CHAP" not in data:
+        return data
+    tag = _parse(data)
+    if tag.major < 3:
+        return data
+    frames = []
+    for frame in tag.frames:
+        if frame.fid in (b"CHAP", b"CTOC") and moved_ms is None:
+            continue
+        if frame.fid == b"CHAP":
+            body = bytearray(frame.payload)
+            at = body.find(b"\x00") + 1
+            stored_plain = not frame.flags[1] and not (tag.major == 4 and tag.flags & _F_UNSYNC)
+            if not stored_plain or not 0 < at <= len(body) - 16:
+                continue
+            for field_at in (at, at + 4):
+                old = struct.unpack_from(">I", body, field_at)[0]
+                struct.pack_into(">I", body, field_at, min(old + int(moved_ms or 0), 0xFFFFFFFF))
+            body[at + 8:at + 16] = b"\xff" * 8
+            frame = _Frame(frame.fid, frame.flags, bytes(body))
+        frames.append(frame)
+    body = b"".join(_render_frame(f, tag.major) for f in frames)
+    body += b"\x00" * (tag.room - len(body) if len(body) <= tag.room else GROW_PADDING)
+    flags = tag.flags & ~(_F_EXTENDED | _F_FOOTER)
+    if tag.major < 4:
+        flags &= ~_F_UNSYNC
+    return b"ID3" + bytes((tag.major, tag.revision, flags)) + _to_syncsafe(len(body)) + body
