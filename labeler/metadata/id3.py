@@ -359,6 +359,11 @@ def rewrite_tag(data: bytes | None, value: str | None) -> bytes | None:
         frames.append(_label_frame(tag.major, value))
     if not frames:
         return b""
+    return _render_tag(tag, frames)
+
+
+def _render_tag(tag: _Tag, frames: list[_Frame]) -> bytes:
+    """``tag`` written again with ``frames``, in its version, in its old size when they fit."""
     body = b"".join(_render_frame(f, tag.major) for f in frames)
     # a tag that must grow gets GROW_PADDING of padding (a later relabel then fits in place); exiftool
     # 12.57 warns "Invalid ID3 frame size" on a v2.4 tag whose last frame ends the tag exactly
@@ -476,9 +481,4 @@ def _moved_chapters(data: bytes, moved_ms: int | None) -> bytes:
             body[at + 8:at + 16] = b"\xff" * 8
             frame = _Frame(frame.fid, frame.flags, bytes(body))
         frames.append(frame)
-    body = b"".join(_render_frame(f, tag.major) for f in frames)
-    body += b"\x00" * (tag.room - len(body) if len(body) <= tag.room else GROW_PADDING)
-    flags = tag.flags & ~(_F_EXTENDED | _F_FOOTER)
-    if tag.major < 4:
-        flags &= ~_F_UNSYNC
-    return b"ID3" + bytes((tag.major, tag.revision, flags)) + _to_syncsafe(len(body)) + body
+    return _render_tag(tag, frames)
