@@ -125,3 +125,21 @@ def test_label_journal_lines_have_every_documented_field(tmp_path):
     assert isinstance(empty["seconds"], float) and isinstance(empty["size"], int)
     assert pipe["size"] is None and pipe["dst"] is None and pipe["seconds"] is None
     assert pipe["produce_id"] is None
+
+
+def test_a_symlink_in_dst_that_leads_outside_is_not_written_through(tmp_path):
+    """A folder link already inside DST that points elsewhere: outputs were written through it, outside
+    DST (QA, batch pass). Now that file is an error and nothing is written there."""
+    src, dst, outside = tmp_path / "src", tmp_path / "dst", tmp_path / "outside"
+    _png(src / "sub" / "a.png")
+    _png(src / "ok.png")
+    outside.mkdir()
+    dst.mkdir()
+    (dst / "sub").symlink_to(outside, target_is_directory=True)
+    run_batch(BatchTask("label", os.fspath(src), os.fspath(dst), RecordTemplate(PRODUCER)), workers=1,
+              progress=False)
+    records = {r["path"]: r for r in map(json.loads, (dst / ".aigc-journal.jsonl").read_text().splitlines())}
+    assert records["ok.png"]["status"] == "ok"
+    assert records["sub/a.png"]["status"] == "error"
+    assert "outside DST through a symbolic link" in records["sub/a.png"]["error"]
+    assert list(outside.iterdir()) == []

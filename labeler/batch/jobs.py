@@ -101,6 +101,7 @@ def _label_one(task: BatchTask, rel: str, size: int | None, mtime_ns: int | None
         label = task.record.make_label(_path_hash(rel), lambda: _content_hash(src))
         record["produce_id"] = label.produce_id
         dst.parent.mkdir(parents=True, exist_ok=True)
+        _inside_dst(dst.parent, Path(task.dst_root))
         if not task.options.output.overwrite and os.path.lexists(dst) and (
                 kept := _carries(dst, label.to_json())):
             # Output of an earlier run killed before its journal line: outputs are renamed into place
@@ -118,6 +119,15 @@ def _label_one(task: BatchTask, rel: str, size: int | None, mtime_ns: int | None
         record["error"] = f"internal error ({type(exc).__name__}: {exc}); please report it"
     record["seconds"] = round(time.perf_counter() - started, 6)
     return record
+
+
+def _inside_dst(folder: Path, dst_root: Path) -> None:
+    """Refuse an output folder that a symbolic link already in DST leads out of DST: a batch writes
+    under DST only (a link in SRC is followed when reading, but DST's folders are made, not followed)."""
+    real, root = folder.resolve(), dst_root.resolve()
+    if real != root and not real.is_relative_to(root):
+        raise LabelerError(f"the output folder leads outside DST through a symbolic link ({real}); "
+                           "not written")
 
 
 def _carries(path: Path, value: str) -> str | None:
