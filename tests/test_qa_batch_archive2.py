@@ -132,6 +132,7 @@ def test_a_symlink_in_dst_that_leads_outside_is_not_written_through(tmp_path):
     DST (QA, batch pass). Now that file is an error and nothing is written there."""
     src, dst, outside = tmp_path / "src", tmp_path / "dst", tmp_path / "outside"
     _png(src / "sub" / "a.png")
+    _png(src / "sub" / "deeper" / "b.png")
     _png(src / "ok.png")
     outside.mkdir()
     dst.mkdir()
@@ -142,4 +143,5 @@ def test_a_symlink_in_dst_that_leads_outside_is_not_written_through(tmp_path):
     assert records["ok.png"]["status"] == "ok"
     assert records["sub/a.png"]["status"] == "error"
     assert "outside DST through a symbolic link" in records["sub/a.png"]["error"]
-    assert list(outside.iterdir()) == []
+    assert records["sub/deeper/b.png"]["status"] == "error"
+    assert list(outside.iterdir()) == []  # not even an empty folder for sub/deeper

@@ -100,8 +100,8 @@ def _label_one(task: BatchTask, rel: str, size: int | None, mtime_ns: int | None
             raise LabelerError(state["signer_error"])
         label = task.record.make_label(_path_hash(rel), lambda: _content_hash(src))
         record["produce_id"] = label.produce_id
+        _inside_dst(dst.parent, Path(task.dst_root))  # before mkdir: it would make folders out there
         dst.parent.mkdir(parents=True, exist_ok=True)
-        _inside_dst(dst.parent, Path(task.dst_root))
         if not task.options.output.overwrite and os.path.lexists(dst) and (
                 kept := _carries(dst, label.to_json())):
             # Output of an earlier run killed before its journal line: outputs are renamed into place
