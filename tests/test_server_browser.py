@@ -187,6 +187,29 @@ def test_page_keyboard_and_phone_width(server: str, browser: webdriver.Chrome) -
         browser.set_window_size(1000, 2400)
 
 
+def test_field_names_are_not_broken_mid_word_at_phone_width(server: str, browser: webdriver.Chrome,
+                                                          media: dict[str, Path]) -> None:
+    # 375 CSS px (an iPhone SE/mini): headless Chromium's window does not go below 500, so the device
+    # metrics are overridden. Two columns left "ContentPropagator" ~14 characters and it broke inside.
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": 375, "height": 1600, "deviceScaleFactor": 1, "mobile": True})
+    try:
+        browser.get(server + "/")
+        browser.find_element(By.ID, "file-input").send_keys(str(media["jpg"]))
+        card = _card(browser, media["jpg"].name)
+        heads = card.find_elements(By.CSS_SELECTOR, "table.fields th")
+        assert any(h.text == "ContentPropagator" for h in heads)
+        for head in heads:  # one line each: no name (the longest is 23 characters) wraps at this width
+            lines = browser.execute_script(
+                "const s = getComputedStyle(arguments[0]);"
+                "return arguments[0].getBoundingClientRect().height / parseFloat(s.lineHeight || s.fontSize);",
+                head)
+            assert lines < 1.6, (head.text, lines)
+        assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
 def test_page_shows_an_error_card(server: str, browser: webdriver.Chrome, tmp_path: Path) -> None:
     bad = tmp_path / "notes.jpg"
     bad.write_bytes(b"%PDF-1.7 this is not a picture")
