@@ -244,6 +244,7 @@ def parse_label(raw: str | bytes | Mapping[str, Any]) -> ParsedLabel:
     else:
         obj = _load_json_object(raw, shape_notes)
     shape = "bare"
+    warnings: list[str] = []
     inner_key = next((k for k in obj if isinstance(k, str) and k.strip().upper() == "AIGC"), None)
     if inner_key is not None:
         inner = obj[inner_key]
@@ -251,32 +252,73 @@ def parse_label(raw: str | bytes | Mapping[str, Any]) -> ParsedLabel:
             shape_notes.append("+double-encoded")
             inner = _load_json_object(inner, shape_notes)
         if isinstance(inner, Mapping):
-            obj, shape = dict(inner), "wrapped"
-    warnings: list[str] = []
+            # Keys beside the wrapper are not the label's, but say so: a stray "Label" there is ambiguous.
+            warnings += [f"key {str(k)[:40]!r} beside the AIGC object is ignored"
+                         for k in obj if k != inner_key]
+            obj, shape = inner, "wrapped"
+    values, problems = _read_fields(obj, warnings)
+    if all(v is None for v in values.values()):
+        problems = ["no Appendix E fields in the AIGC value"]
+    else:
+        problems += field_problems(values)
+    warnings.extend(field_warnings(values))
+    return ParsedLabel(values, shape + "".join(shape_notes), problems, warnings)
+
+
+def _read_fields(obj: Mapping[str, Any], warnings: list[str]) -> tuple[dict[str, str | None], list[str]]:
+    """The seven fields of a label object and the problems of its keys; soft findings go to ``warnings``.
+
+    A field given twice (the same key repeated in the JSON text, or two spellings of one name) keeps
+    the last value, as JSON parsers do, but differing values are a problem: other readers may take the
+    first. Appendix E names its fields with fixed letter case, so a key in another case is read (real
+    readers should not lose the label) but makes the label non-compliant.
+    """
+    problems: list[str] = []
     values: dict[str, str | None] = dict.fromkeys(FIELD_NAMES)
+    seen: dict[str, str | None] = {}
     canonical = {name.lower(): name for name in FIELD_NAMES}
-    for key, value in obj.items():
+    pairs = obj.pairs if isinstance(obj, _PairsDict) else list(obj.items())
+    for key, value in pairs:
         name = canonical.get(str(key).strip().lower())
         if name is None:
             warnings.append(f"unknown key {str(key)[:40]!r}")
             continue
         if name != key:
             warnings.append(f"key {str(key)[:40]!r} should be spelled {name!r}")
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            warnings.append(f"{name} is a {type(value).__name__}, not a string")
-            value = json.dumps(value, ensure_ascii=True)
-        elif not isinstance(value, str):
-            warnings.append(f"{name} is a number, not a string")
-            value = str(value)
-        values[name] = value
-    if all(v is None for v in values.values()):
-        problems = ["no Appendix E fields in the AIGC value"]
-    else:
-        problems = field_problems(values)
-    warnings.extend(field_warnings(values))
-    return ParsedLabel(values, shape + "".join(shape_notes), problems, warnings)
+            problems.append(f"key {str(key)[:40]!r} is not the Appendix E field name {name!r} "
+                            "(field names are case-sensitive)")
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                warnings.append(f"{name} is a {type(value).__name__}, not a string")
+                value = json.dumps(value, ensure_ascii=True)
+            elif not isinstance(value, str):
+                warnings.append(f"{name} is a number, not a string")
+                value = str(value)
+        if name in seen:
+            if seen[name] != value:
+                problems.append(f"{name} is given twice, as {_short(seen[name])} and {_short(value)}")
+            else:
+                warnings.append(f"{name} is given twice (same value)")
+        seen[name] = value
+        if value is not None:
+            values[name] = value
+    return values, problems
+
+
+def _short(value: str | None) -> str:
+    return repr(value if value is None or len(value) <= 40 else value[:40] + "...")
+
+
+class _PairsDict(dict):
+    """A JSON object that also keeps its key/value pairs in order, repeated keys included."""
+
+    pairs: list[tuple[str, Any]]
+
+
+def _pairs_hook(pairs: list[tuple[str, Any]]) -> _PairsDict:
+    obj = _PairsDict(pairs)
+    obj.pairs = pairs
+    return obj
 
 
 def _load_json_object(raw: str | bytes, notes: list[str]) -> dict[str, Any]:
@@ -291,7 +333,7 @@ def _load_json_object(raw: str | bytes, notes: list[str]) -> dict[str, Any]:
         notes.append("+prefixed")
     for attempt in range(3):
         try:
-            obj = json.loads(text)
+            obj = json.loads(text, object_pairs_hook=_pairs_hook)
         except RecursionError:
             raise LabelParseError("label value nests JSON too deeply") from None
         except ValueError:
@@ -319,7 +361,7 @@ def _embedded_object(text: str) -> Any:
     if start < 0:
         return None
     try:
-        obj, _ = json.JSONDecoder().raw_decode(text[start:])
+        obj, _ = json.JSONDecoder(object_pairs_hook=_pairs_hook).raw_decode(text[start:])
     except (ValueError, RecursionError):
         return None
     return obj

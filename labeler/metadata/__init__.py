@@ -230,6 +230,9 @@ def aigc_blob(payload: bytes) -> str | None:
 
     These are non-standard declarations seen in real files (digest section 5); the text is returned
     for reporting, cut to :data:`labeler.limits.MAX_TEXT_VALUE` bytes, or None when there is none.
+    The bare Appendix E object (``{"Label":"1","ContentProducer":...}``) put in such a segment is a
+    label in the wrong place, reported the same way; it needs ``Label`` and ``ContentProducer`` or
+    ``ProduceID`` among its keys, so that JSON comments of other tools are not taken for one.
     """
     from labeler import limits
 
@@ -239,9 +242,26 @@ def aigc_blob(payload: bytes) -> str | None:
     else:
         at = payload.find(b'{"AIGC"')
         if at < 0:
+            at = _bare_label_at(payload[: limits.MAX_TEXT_VALUE])
+        if at < 0:
             return None
         raw = payload[at:]
     return raw[: limits.MAX_TEXT_VALUE].decode("utf-8", "replace").strip("\x00 \t\r\n")
+
+
+def _bare_label_at(payload: bytes) -> int:
+    """Offset of a bare Appendix E label object in ``payload``, or -1."""
+    from labeler.record import LabelParseError, parse_label
+
+    at = payload.find(b"{")
+    if at < 0 or b'"Label"' not in payload:
+        return -1
+    try:
+        fields = parse_label(payload[at:]).fields
+    except LabelParseError:
+        return -1
+    party = fields["ContentProducer"] is not None or fields["ProduceID"] is not None
+    return at if fields["Label"] is not None and party else -1
 
 
 def copy_stream(src, dst, length: int | None = None, chunk: int = 1 << 20) -> None:

@@ -39,7 +39,10 @@ Write policy
   offsets to the following images are moved by the same amount.
 * The packet must fit one APP1 segment (65 504 bytes after the 29-byte header):
   Extended XMP is not written; a larger packet is a :class:`~labeler.errors.LabelerError`.
-* EXIF UserComment / ImageDescription and APP blobs are left as they are.
+* An EXIF UserComment that holds a label (an older one, the image guide's Annex B
+  alternative) is blanked in place, the segment keeping its length
+  (:func:`labeler.metadata.tiff.blank_exif_label`), so one label remains (GB 45438
+  6.1 c). Other UserComments, ImageDescription and APP blobs are left as they are.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ from typing import BinaryIO
 from labeler import limits
 from labeler.errors import CorruptFile, LabelerError, UnsafeInput
 from labeler.metadata import FoundLabel, aigc_blob, read_all
-from labeler.metadata.tiff import TiffData, exif_labels
+from labeler.metadata.tiff import TiffData, blank_exif_label, exif_labels
 from labeler.metadata.xmp import extract_aigc, remove_aigc, upsert_aigc
 
 XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"  # XMP Part 3 1.1.3
@@ -253,6 +256,12 @@ def write(src: BinaryIO, dst: BinaryIO, value: str) -> None:
         ):
             at += 1
         inserted = (at, _app1(XMP_HEADER, packet))
+    for i, seg in enumerate(segments):
+        payload = seg.payload(data)
+        if seg.marker == _APP1 and payload.startswith(_EXIF_HEADER):
+            blanked = blank_exif_label(payload[6:])
+            if blanked is not None:  # same length: nothing after it moves
+                new_parts[i] = data[seg.offset:seg.start] + payload[:6] + blanked
     for i, blob in new_parts.items():
         parts[i] = blob
     _fix_mpf(data, segments, parts, inserted)

@@ -36,7 +36,10 @@ Write policy
   exiftool (12.57) puts a new XMP ``iTXt`` at the same place.
 * ``tEXt``/``zTXt``/``iTXt`` chunks with keyword ``AIGC`` are removed: they
   would be a second copy of the label (GB 45438-2025 6.1 c).
-* All other chunks, including ``eXIf`` and image data, are copied byte for byte.
+* An ``eXIf`` chunk whose UserComment holds a label gets it blanked in place
+  (:func:`labeler.metadata.tiff.blank_exif_label`: same length, new CRC), so one
+  label remains.
+* All other chunks, including other ``eXIf`` data and image data, are copied byte for byte.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ from typing import BinaryIO
 from labeler import limits
 from labeler.errors import CorruptFile, UnsafeInput
 from labeler.metadata import FoundLabel, read_all
-from labeler.metadata.tiff import exif_labels
+from labeler.metadata.tiff import blank_exif_label, exif_labels
 from labeler.metadata.xmp import extract_aigc, remove_aigc, upsert_aigc
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -247,6 +250,9 @@ def write(src: BinaryIO, dst: BinaryIO, value: str) -> None:
             done = True
         elif chunk.ctype == b"IEND" and not done:
             raise CorruptFile("png has no IDAT chunk")
+        elif chunk.ctype == b"eXIf":
+            blanked = blank_exif_label(_data(data, chunk))
+            raw = raw if blanked is None else chunk_bytes(b"eXIf", blanked)
         out.append(raw)
     out.append(data[iend_end:])
     for part in out:

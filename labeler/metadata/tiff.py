@@ -41,8 +41,10 @@ Write policy
   pixel data does not move. The old IFD0 stays in the file unreferenced; the
   old XMP packet (which held the previous label) is overwritten with NUL bytes
   so no stale label copy remains.
-* EXIF UserComment / ImageDescription copies are left as they are (rewriting
-  the Exif IFD is out of scope); :func:`labeler.metadata.write_label` reports them.
+* An EXIF UserComment that holds a label is blanked in place
+  (:func:`blank_exif_label`), so one label remains; ImageDescription and other
+  UserComments are left as they are; :func:`labeler.metadata.write_label` reports
+  a label copy that remains elsewhere.
 """
 
 from __future__ import annotations
@@ -247,6 +249,37 @@ def exif_labels(data: bytes, where: str, *, strict: bool = False) -> list[FoundL
         return []
 
 
+def blank_exif_label(data: bytes) -> bytes | None:
+    """``data`` with an EXIF UserComment that holds a label blanked in place, or None when there is none.
+
+    GB 45438 6.1 c) allows one label per file, so a writer that puts the label in XMP must not leave an
+    older label in UserComment (the image guide's Annex B alternative) behind: readers would find two
+    copies, conflicting after a relabel. The value's bytes are overwritten (its 8-byte character code
+    kept, the text turned into NULs: an empty comment, CIPA DC-008 4.6.5) so that no offset of the
+    EXIF block or the file moves; a UserComment that is no label (a caption, a vendor declaration) is
+    left as it is. A broken EXIF block is left alone too (:func:`exif_labels` ignores it as well).
+
+    Parameters
+    ----------
+    data : bytes
+        A TIFF structure (an EXIF block without its ``Exif\\0\\0`` header, or a whole TIFF file).
+    """
+    try:
+        tiff = TiffData(data, "exif")
+        exif_ptr = tiff.ifd(tiff.ifd0).get(TAG_EXIF_IFD)
+        comment = tiff.ifd(tiff.pointer(exif_ptr)).get(TAG_USER_COMMENT) if exif_ptr is not None else None
+        if comment is None:
+            return None
+        start, end = tiff.value_span(comment)
+        raw = tiff.value(comment, limits.MAX_TEXT_VALUE)
+    except (CorruptFile, UnsupportedFormat, UnsafeInput, struct.error):
+        return None
+    if not _is_label(user_comment_text(raw, tiff.endian)):
+        return None
+    code = raw[:8] if raw[:8].rstrip(b"\x00").isalpha() or raw[:8] == bytes(8) else b""
+    return data[:start] + code + bytes(end - start - len(code)) + data[end:]
+
+
 def user_comment_text(raw: bytes, endian: str = "<") -> str:
     """Decode an EXIF UserComment (CIPA DC-008 4.6.5 Table 9: 8-byte character code, then text).
 
@@ -326,7 +359,7 @@ def write(src: BinaryIO, dst: BinaryIO, value: str) -> None:
         raise CorruptFile("tiff has no ifd0")
     ifd0 = tiff.chain()[0]
     old = ifd0.get(TAG_XMP)
-    out = bytearray(data)
+    out = bytearray(blank_exif_label(data) or data)
     if old is not None:
         span = tiff.value_span(old)
         packet = upsert_aigc(tiff.value(old, limits.MAX_XMP_PACKET), value, size_hint=span[1] - span[0])
@@ -366,6 +399,7 @@ __all__ = [
     "Ifd",
     "Entry",
     "exif_labels",
+    "blank_exif_label",
     "user_comment_text",
     "looks_like_ai_declaration",
     "read",

@@ -34,7 +34,9 @@ Write policy
   from the chunks present.
 * The RIFF size is recomputed; every other chunk (``ICCP``, ``EXIF``, ``ANIM``,
   ``ANMF``, ``ALPH``, image data, unknown chunks) is copied byte for byte.
-* EXIF UserComment / ImageDescription copies are left as they are.
+* An EXIF UserComment that holds a label is blanked in place, the chunk keeping its
+  size (:func:`labeler.metadata.tiff.blank_exif_label`), so one label remains;
+  other UserComments and ImageDescription are left as they are.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from typing import BinaryIO
 from labeler import limits
 from labeler.errors import CorruptFile, LabelerError, UnsafeInput
 from labeler.metadata import FoundLabel, read_all
-from labeler.metadata.tiff import exif_labels
+from labeler.metadata.tiff import blank_exif_label, exif_labels
 from labeler.metadata.xmp import extract_aigc, remove_aigc, upsert_aigc
 
 # RFC 9649 2.7.1 VP8X flags byte: Rsv(2) ICC Alpha EXIF XMP Animation Rsv.
@@ -144,6 +146,13 @@ def write(src: BinaryIO, dst: BinaryIO, value: str) -> None:
     data = read_all(src, limits.MAX_IMAGE_FILE)
     chunks, riff_end = _chunks(data)
     parts = [c.raw(data) for c in chunks]
+    for i, chunk in enumerate(chunks):
+        if chunk.cid == b"EXIF":
+            payload = _payload(data, chunk, limits.MAX_IMAGE_FILE, "EXIF")
+            head = payload[:len(payload) - len(_exif_tiff(payload))]
+            blanked = blank_exif_label(payload[len(head):])
+            if blanked is not None:  # same length: the chunk keeps its size
+                parts[i] = _chunk_bytes(b"EXIF", head + blanked)
     xmp_indices = [i for i, c in enumerate(chunks) if c.cid == b"XMP "]
     if xmp_indices:
         first = xmp_indices[0]
