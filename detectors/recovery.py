@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from detectors.c2pa import read_c2pa
+from detectors.c2pa import C2paLayer, read_c2pa
 from labeler.provenance.c2pa_sign import soft_binding_alg
 from labeler.provenance.store import open_store
 
@@ -25,6 +25,10 @@ HARD_BINDING_MISMATCH = frozenset({
 })
 #: Failure codes that only say the signer is not in the trust list: the manifest is still Valid.
 _UNTRUSTED = frozenset({"signingCredential.untrusted"})
+#: Stored manifests validated per lookup (each is a c2pa-rs read of the file in hand).
+MAX_CANDIDATES = 10
+#: Which of several candidates is reported: the best-validated first.
+_STATE_RANK = {"Trusted": 0, "Valid": 1, "Invalid": 2}
 
 
 #: Image methods that read one embedding: a mark made with "dct" and the per-image budget carries its
@@ -59,9 +63,11 @@ def recover_manifest(spec: str, watermark: dict[str, Any], content: Path | bytes
     Returns
     -------
     dict or None
-        As :meth:`detectors.c2pa.C2paLayer.to_dict`, plus ``source: "store"``, ``manifest_id`` and
-        ``hard_binding`` (``"match"`` or ``"mismatch"``: expected after a re-encode). None when the store
-        holds no manifest whose soft binding matches.
+        As :meth:`detectors.c2pa.C2paLayer.to_dict`, plus ``source: "store"``, ``manifest_id``,
+        ``hard_binding`` (``"match"`` or ``"mismatch"``: expected after a re-encode) and ``candidates``
+        (how many stored manifests name this mark; the one returned is the first whose hard binding
+        matches, else the best state, Trusted, Valid, Invalid; among equals the newest). None when the
+        store holds no manifest whose soft binding (algorithm, payload and key ID) matches.
 
     Raises
     ------
@@ -76,19 +82,34 @@ def recover_manifest(spec: str, watermark: dict[str, Any], content: Path | bytes
     value = bytes.fromhex(str(payload))
     found = [m for name in methods
              for m in store.find(alg=soft_binding_alg(name), key_id=str(key_id), payload=value)]
-    for stored in found:
+    entries = []
+    for stored in found[:MAX_CANDIDATES]:
         layer = read_c2pa(content, trust_anchors=trust_anchors, mime=mime, manifest_data=stored.store)
         binding = layer.soft_binding or {}
-        if binding.get("method") not in methods or binding.get("payload") != payload:
-            continue  # 18.10.5: every soft binding of the manifest must match what was found
-        entry = layer.to_dict()
-        mismatched = [c for c in layer.codes if c in HARD_BINDING_MISMATCH]
-        rest = set(layer.codes) - HARD_BINDING_MISMATCH
-        if layer.error is None and rest <= _UNTRUSTED:
-            entry["state"] = "Valid" if rest else "Trusted"
-        # c2pa-rs calls a manifest given as detached data "not embedded" (remote); this one was not
-        # referenced by URL and left unfetched, it came from the store (`source` says so).
-        entry.update(remote=False, source="store", manifest_id=stored.manifest_id,
-                     hard_binding="mismatch" if mismatched else "match")
-        return entry
-    return None
+        # 18.10.5: the manifest's soft binding must be the mark found, key included: a resolution
+        # service need not honour our keyId, and a payload is only a hash of the ProduceID.
+        if (binding.get("method") not in methods or binding.get("payload") != payload
+                or binding.get("key_id") != key_id):
+            continue
+        entries.append(_entry(layer, stored.manifest_id))
+    if not entries:
+        return None
+    # Several manifests for one mark (the same ProduceID labeled twice): the store's order is newest
+    # first, and a stable sort keeps it among equals.
+    best = min(entries, key=lambda e: (e["hard_binding"] != "match", _STATE_RANK.get(e["state"], 3)))
+    best["candidates"] = len(entries)
+    return best
+
+
+def _entry(layer: C2paLayer, manifest_id: str) -> dict[str, Any]:
+    """``layer`` (a stored manifest validated against the file in hand) as a recovered ``layers.c2pa``."""
+    entry = layer.to_dict()
+    mismatched = [c for c in layer.codes if c in HARD_BINDING_MISMATCH]
+    rest = set(layer.codes) - HARD_BINDING_MISMATCH
+    if layer.error is None and rest <= _UNTRUSTED:
+        entry["state"] = "Valid" if rest else "Trusted"
+    # c2pa-rs calls a manifest given as detached data "not embedded" (remote); this one was not
+    # referenced by URL and left unfetched, it came from the store (`source` says so).
+    entry.update(remote=False, source="store", manifest_id=manifest_id,
+                 hard_binding="mismatch" if mismatched else "match")
+    return entry

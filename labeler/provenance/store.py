@@ -84,6 +84,23 @@ class StoredManifest:
     created: float
 
 
+def _check_is_store(conn: sqlite3.Connection) -> None:
+    """Refuse a database that holds tables of its own (another application's, given by mistake).
+
+    Opening it as a store would add our tables to it and switch it to WAL; a lookup would read
+    "no such table". An empty database (no tables at all) is a new store.
+
+    Raises
+    ------
+    sqlite3.DatabaseError
+        Not a manifest store (or not a database at all).
+    """
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if tables and not {"manifests", "bindings"} <= tables:
+        raise sqlite3.DatabaseError("not a manifest store (it holds other tables: "
+                                    f"{', '.join(sorted(tables)[:5])})")
+
+
 def _prepare(conn: sqlite3.Connection) -> None:
     """Switch ``conn``'s database to WAL and create the tables, retrying while another process does.
 
@@ -97,6 +114,7 @@ def _prepare(conn: sqlite3.Connection) -> None:
     delay = 0.005
     while True:
         try:
+            _check_is_store(conn)  # before anything is written to someone else's database
             # WAL: readers never block the writer, and concurrent batch workers queue for the lock.
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("BEGIN IMMEDIATE")
@@ -148,10 +166,16 @@ class SqliteStore:
             uri = f"file:{name}?immutable=1"
         try:
             conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-            if not self.readonly:
+        except sqlite3.Error as exc:
+            raise StoreError(f"manifest store {self.path}: {exc}") from None
+        try:
+            if self.readonly:
+                _check_is_store(conn)
+            else:
                 _prepare(conn)
             return conn
         except sqlite3.Error as exc:
+            conn.close()
             raise StoreError(f"manifest store {self.path}: {exc}") from None
 
     def put(self, *, alg: str, key_id: str, payload: bytes, manifest_id: str, mime: str, store: bytes,

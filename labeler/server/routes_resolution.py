@@ -33,7 +33,7 @@ ALGORITHMS = ("aigc-labeler.wm.dct.1", "aigc-labeler.wm.dwt.1", "aigc-labeler.wm
               "aigc-labeler.wm.video.1")
 #: Largest value accepted (base64 characters): our payloads are 8 bytes.
 MAX_VALUE_CHARS = 4096
-#: Most matches returned per query.
+#: Most matches returned per query: a larger maxResults is served up to this (the API sets no maximum).
 MAX_RESULTS = 100
 
 
@@ -71,9 +71,10 @@ def _query(alg: Any, value: Any, key_id: Any, max_results: Any) -> tuple[str, by
         limit = int(max_results) if max_results is not None else 10
     except (binascii.Error, ValueError, TypeError):
         raise ApiError(400, "value must be base64 and maxResults an integer") from None
-    if not 1 <= limit <= MAX_RESULTS:
-        raise ApiError(400, f"maxResults must be 1..{MAX_RESULTS}")
-    return alg, payload, key_id if isinstance(key_id, str) and key_id else None, limit
+    if limit < 1:
+        raise ApiError(400, "maxResults must be at least 1")
+    # OpenAPI 1.0 gives maxResults a minimum and no maximum: a conforming client's 500 is a valid query.
+    return alg, payload, key_id if isinstance(key_id, str) and key_id else None, min(limit, MAX_RESULTS)
 
 
 async def _matches(spec: str, alg: str, payload: bytes, key_id: str | None, limit: int) -> JSONResponse:
