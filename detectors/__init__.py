@@ -439,8 +439,17 @@ def _recover(report: Report, store: str, content: Path | bytes, mime: str, ancho
     except LabelerError as exc:
         report.warnings.append(str(exc))  # StoreError: "manifest store PATH: reason"
         return
-    if recovered is not None:
-        report.c2pa = recovered
+    if recovered is None:
+        return
+    embedded = report.c2pa
+    if embedded is not None and embedded.get("present"):
+        # The file's own manifest failed validation (pixels changed after signing, say) and the report now
+        # shows the stored one: say what it replaced, or an investigator never learns of the broken one.
+        codes = ", ".join(embedded.get("codes") or []) or "no codes"
+        state = embedded.get("state") or "unvalidated"
+        report.warnings.append(f"the file's embedded C2PA manifest is {state} ({codes}); the manifest "
+                               "reported was recovered from the store through the watermark")
+    report.c2pa = recovered
 
 
 def _conclude(report: Report, decision: Decision) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labeler.atomic import staging_folder
 from labeler.errors import LabelerError, UnsupportedLayer
 from labeler.formats import AUDIO_FORMATS, C2PA_FORMATS, FORMATS, PIXEL_FORMATS, VIDEO_FORMATS, format_info
 from labeler.options import LabelOptions
@@ -433,14 +434,26 @@ def _c2pa(call: StageCall) -> dict[str, dict[str, Any]]:
 
     opts = call.options.c2pa
     assert opts.signer is not None
-    signed = sign_file(call.src, call.out, signer=opts.signer, label=call.record,
-                       soft_binding=_embedded_mark(call), thumbnail=opts.thumbnail,
-                       fmt=call.probe.format,
-                       # the input's own name for a parent ingredient: call.src may be a staged copy
-                       source_name=call.probe.path.name if call.probe.path is not None else None)
-    done = signed.to_dict()
-    if opts.manifest_store is not None:
+
+    def sign(out: Path) -> Any:
+        return sign_file(call.src, out, signer=opts.signer, label=call.record,
+                         soft_binding=_embedded_mark(call), thumbnail=opts.thumbnail, fmt=call.probe.format,
+                         # the input's own name for a parent ingredient: call.src may be a staged copy
+                         source_name=call.probe.path.name if call.probe.path is not None else None)
+
+    if opts.manifest_store is None:
+        return {"c2pa": sign(call.out).to_dict()}
+    # Signed beside the output and renamed into place only once the store holds the manifest: a store
+    # that cannot be written (read-only, corrupt, not a store) must leave no output, as any failure does.
+    with staging_folder(call.out.parent) as scratch:
+        staged = Path(scratch) / call.out.name
+        signed = sign(staged)
+        done = signed.to_dict()
         done["manifest_store"] = _keep_manifest(opts.manifest_store, signed, call)
+        try:
+            os.replace(staged, call.out)
+        except OSError as exc:
+            raise LabelerError(f"cannot write {call.out}: {exc.strerror or exc}") from None
     return {"c2pa": done}
 
 

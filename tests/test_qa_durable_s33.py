@@ -197,3 +197,42 @@ def test_platform_strips_of_a_png_all_recover_the_manifest(env, tmp_path):
         assert report.c2pa["source"] == "store" and report.c2pa["manifest_id"] == manifest, copy
         assert report.c2pa["state"] == "Trusted" and report.c2pa["hard_binding"] == "mismatch"
         assert report.verdict == "confirmed", copy
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_store_that_cannot_take_the_manifest_leaves_no_output(env, tmp_path, overwrite):
+    """The manifest was signed into the output before the store was written: a store that refused it
+    (here another application's database) failed the label call but left a signed output behind, or
+    replaced an existing one. Nothing is written (or replaced) now, and no staging folder is left."""
+    app = tmp_path / "app.db"
+    _foreign_db(app)
+    out = tmp_path / "out.png"
+    if overwrite:
+        out.write_bytes(b"an earlier output")
+    with pytest.raises(StoreError, match="not a manifest store"):
+        label_file(SAMPLES / "photo.png", out, AIGCLabel(PRODUCER, "s33-no-output"),
+                   layers="watermark,metadata,c2pa", key=env["key"], signer=env["signer"],
+                   manifest_store=str(app), overwrite=overwrite)
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["app.db", "out.png"] if overwrite else ["app.db"])
+    if overwrite:
+        assert out.read_bytes() == b"an earlier output"
+
+
+def test_an_invalid_embedded_manifest_replaced_by_the_stored_one_is_reported(env, tmp_path):
+    """A signed JPEG whose picture changed after signing: its embedded manifest is Invalid, the stored
+    copy of the same manifest is what the report shows; a warning keeps the embedded result in sight."""
+    store = tmp_path / "m.db"
+    out = tmp_path / "signed.jpg"
+    label_file(SAMPLES / "photo.jpg", out, AIGCLabel(PRODUCER, "s33-tampered"),
+               layers="watermark,metadata,c2pa", key=env["key"], signer=env["signer"],
+               manifest_store=str(store))
+    data = bytearray(out.read_bytes())
+    at = len(data) - 200  # inside the entropy-coded scan, before EOI: the data hash no longer matches
+    data[at] ^= 0x01
+    out.write_bytes(bytes(data))
+    embedded = verify(out, key=env["key"], trust_anchors=env["anchors"]).to_dict()["layers"]["c2pa"]
+    assert embedded["state"] == "Invalid"
+    report = verify(out, key=env["key"], trust_anchors=env["anchors"], manifest_store=str(store)).to_dict()
+    assert report["layers"]["c2pa"]["source"] == "store"
+    assert any(w.startswith("the file's embedded C2PA manifest is Invalid (")
+               and "recovered from the store" in w for w in report["warnings"]), report["warnings"]
