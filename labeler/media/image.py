@@ -35,7 +35,7 @@ format can hold: JPEG 8-bit L/RGB; WebP 8-bit RGB/RGBA (grey is widened); GIF 8-
 by small encoders in this module: Pillow cannot hold 16-bit colour, and its compressed
 TIFF path drops the Exif sub-IFD. Metadata comes from ``like``: its ICC profile (only
 when its colour space matches the pixels: GRAY for grey, RGB for colour), EXIF, XMP and
-dpi, and for a JPEG or PNG written as its own format the rest of its container's metadata
+dpi, and for a JPEG, PNG or TIFF written as its own format the rest of its container's metadata
 (IPTC, comments, text chunks: :mod:`labeler.media.image_extras`). GIF stores none of them.
 
 All functions are thread-safe; nothing here keeps global state.
@@ -112,7 +112,7 @@ class ImageData:
     progressive : bool
         A progressive JPEG; writing a JPEG with this as ``like`` keeps it progressive.
     extras : tuple of (bytes, bytes)
-        Other metadata of a JPEG or PNG container (IPTC, comments, PNG text and colour chunks:
+        Other metadata of a JPEG, PNG or TIFF container (IPTC, comments, PNG text and colour chunks:
         :mod:`labeler.media.image_extras`); writing the same format with this as ``like`` copies them.
     """
 
@@ -394,9 +394,7 @@ def _decode(im: Image.Image, data: bytes, kind: str | None) -> ImageData:
     xmp = info.get("xmp") or None
     if isinstance(xmp, str):
         xmp = xmp.encode("utf-8")
-    # Pillow reports (1, 1) dpi for a TIFF without XResolution; written back that would print it 1 inch
-    # per pixel. Only a resolution the file states is kept.
-    dpi = None if fmt == "tiff" and 282 not in getattr(im, "tag_v2", {}) else _dpi(info.get("dpi"))
+    dpi = _dpi(info.get("dpi")) if _states_resolution(im, fmt) else None
     exif = _tiff_exif(im) if fmt == "tiff" else normal_exif(info.get("exif"))
     n_frames = int(getattr(im, "n_frames", 1) or 1)
     mode = im.mode
@@ -491,6 +489,21 @@ def to_stored(pixels: np.ndarray, orientation: int) -> np.ndarray:
     return pixels if turn is None else np.ascontiguousarray(turn(pixels))
 
 
+def _states_resolution(im: Image.Image, fmt: str) -> bool:
+    """Whether the file states the resolution Pillow reports in ``info["dpi"]``, rather than Pillow
+    putting a placeholder there: (1, 1) for a TIFF without XResolution, (72, 72) for a JPEG whose JFIF
+    density is an aspect ratio (unit 0) or absent and whose EXIF has no XResolution. Written back, a
+    placeholder would become a stated resolution (a TIFF printed 1 inch per pixel)."""
+    if fmt == "tiff":
+        return 282 in getattr(im, "tag_v2", {})
+    if fmt == "jpeg" and im.info.get("jfif_unit") not in (1, 2):
+        try:
+            return 0x011A in im.getexif()  # EXIF XResolution, where Pillow took the value from
+        except Exception:  # noqa: BLE001 - unreadable EXIF: Pillow's placeholder, and the pixels still read
+            return False
+    return True
+
+
 def _dpi(value: object) -> tuple[float, float] | None:
     try:
         x, y = value  # type: ignore[misc]
@@ -545,7 +558,11 @@ def _to_array(im: Image.Image, icc: bytes | None) -> tuple[np.ndarray, bytes | N
     if mode == "CMYK":
         return _cmyk_to_rgb(im, icc)
     if mode.startswith("I;16") and mode not in ("I;16S", "I;16BS"):
-        return np.array(im).astype(np.uint16), icc
+        grey = np.array(im).astype(np.uint16)
+        key = im.info.get("transparency")
+        if isinstance(key, int):  # a 16-bit grey PNG's tRNS key: alpha, as at 8 bits
+            return np.dstack([grey, np.where(grey == key, 0, 65535).astype(np.uint16)]), icc
+        return grey, icc
     if mode == "I":
         values = np.array(im)
         if values.size and (values.min() < 0 or values.max() > 65535):

@@ -168,11 +168,14 @@ def encode_tiff16(
     exif: bytes | None,
     xmp: bytes | None,
     dpi: tuple[float, float] | None,
+    fields: Sequence[tuple[int, int, object]] = (),
 ) -> bytes:
     """Write a baseline TIFF (8 or 16 bits, 1-4 samples): one Deflate strip with horizontal differencing.
 
     Pillow's TIFF writer goes through libtiff for compressed files, which drops the
-    Exif/GPS sub-IFDs, and it cannot hold 16-bit colour; this small writer does both.
+    Exif/GPS sub-IFDs, and it cannot hold 16-bit colour; this small writer does both. ``fields``
+    (tag, type, value) are further IFD0 entries (the source's IPTC record...:
+    :func:`labeler.media.image_extras.tiff_fields`).
     """
     height, width = pixels.shape[:2]
     channels = 1 if pixels.ndim == 2 else pixels.shape[2]
@@ -211,9 +214,24 @@ def encode_tiff16(
         tags += [(282, 5, float(dpi[0])), (283, 5, float(dpi[1])), (296, 3, 2)]
     if icc:
         tags.append((34675, 7, icc))
-    for tag, kind, value in tags:
-        ifd.tagtype[tag] = kind  # before the value: Pillow converts the value by this type
+    # LONG fields given as their bytes (an IPTC record as Photoshop types it) go in as UNDEFINED, then
+    # are retyped: Pillow keeps only the first value of a tag it knows as single-valued.
+    longs = {tag: len(value) // 4 for tag, kind, value in fields
+             if kind == 4 and isinstance(value, bytes) and len(value) % 4 == 0}
+    for tag, kind, value in [*fields, *tags]:
+        ifd.tagtype[tag] = 7 if tag in longs else kind  # before the value: Pillow converts it by this type
         ifd[tag] = value
     # Pillow adds the end of the directory and its out-of-line values to StripOffsets, so the
     # 0 above comes out as the offset right after them, where the strip is placed.
-    return b"II*\x00" + struct.pack("<I", 8) + ifd.tobytes(8) + bytes(strip)
+    return b"II*\x00" + struct.pack("<I", 8) + _retyped(ifd.tobytes(8), longs) + bytes(strip)
+
+
+def _retyped(directory: bytes, longs: dict[int, int]) -> bytes:
+    """A little-endian IFD (count, then 12-byte entries: TIFF 6.0 section 2) with the entries of ``longs``
+    turned from UNDEFINED bytes into that many LONGs: the same value bytes, so nothing moves."""
+    out = bytearray(directory)
+    for at in range(2, 2 + 12 * struct.unpack_from("<H", out)[0], 12):
+        tag = struct.unpack_from("<H", out, at)[0]
+        if tag in longs:
+            struct.pack_into("<HI", out, at + 2, 4, longs[tag])
+    return bytes(out)

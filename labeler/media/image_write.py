@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+from dataclasses import replace
 
 import numpy as np
 from PIL import Image
@@ -19,7 +20,7 @@ from labeler.errors import InvalidArgument, UnsupportedFormat
 from labeler.formats import EXTENSIONS, IMAGE_FORMATS
 from labeler.media.image import ImageData, image_from_array, normal_exif, one_line
 from labeler.media.image16 import encode_png16, encode_tiff16
-from labeler.media.image_extras import jpeg_segments, png_chunks
+from labeler.media.image_extras import fresh_exif_thumbnail, jpeg_segments, png_chunks, tiff_fields
 
 
 def image_format_for(path: str | os.PathLike[str]) -> str | None:
@@ -53,9 +54,10 @@ def write_image(
         ``"jpeg"``, ``"png"``, ``"webp"``, ``"tiff"``, ``"gif"`` or ``"avif"``; by default from the
         extension of ``path``, else ``like.format``.
     like : ImageData, optional
-        Image whose ICC profile, EXIF, XMP and dpi are written with the pixels; a JPEG also keeps its
-        chroma subsampling and progressive coding, a JPEG or PNG written as its own format its other
-        container metadata (:attr:`~labeler.media.image.ImageData.extras`).
+        Image whose ICC profile, EXIF, XMP and dpi are written with the pixels (an EXIF thumbnail drawn
+        again from them when they differ from ``like``'s); a JPEG also keeps its chroma subsampling and
+        progressive coding, a JPEG, PNG or TIFF written as its own format its other container metadata
+        (:attr:`~labeler.media.image.ImageData.extras`).
     quality : int
         JPEG, lossy WebP and AVIF quality, 1..100.
     lossless : bool
@@ -103,6 +105,8 @@ def encode_image(
         raise InvalidArgument(f"quality must be 1..100, got {quality}")
     img = image_from_array(pixels, like=like)
     arr = img.pixels
+    # an EXIF thumbnail of the source shows its old pixels (file browsers show it): drawn again
+    img = replace(img, exif=fresh_exif_thumbnail(img.exif, arr, like.pixels if like else None))
     deep = arr.dtype == np.uint16
     channels = img.channels
     icc = img.icc if _icc_fits(img.icc, channels) else None
@@ -114,7 +118,8 @@ def encode_image(
     if fmt == "tiff":
         if deep and channels == 2:
             raise UnsupportedFormat("16-bit grey+alpha tiff is not supported (pillow cannot read it)")
-        return encode_tiff16(arr, icc=icc, exif=img.exif, xmp=img.xmp, dpi=img.dpi)
+        return encode_tiff16(arr, icc=icc, exif=img.exif, xmp=img.xmp, dpi=img.dpi,
+                             fields=tiff_fields(extras))
     if deep:
         raise UnsupportedFormat(f"{fmt} stores 8-bit samples only; write png or tiff for 16-bit")
     if fmt == "jpeg" and channels in (2, 4):
