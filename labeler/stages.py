@@ -119,7 +119,7 @@ def small_watermark_note(pixels: Any) -> str | None:
 
 
 def conversion_note(image: Any) -> str | None:
-    """What a pixel layer changes in how an image is stored (8-bit palette, CMYK), or None.
+    """What a pixel layer changes in how an image is stored (1-bit, 8-bit palette, CMYK), or None.
 
     A watermark changes most pixels by a level or two and a visible mark adds anti-aliased text: neither
     fits a palette of at most 256 colours, and re-quantising would erase the mark. So the image is
@@ -133,6 +133,9 @@ def conversion_note(image: Any) -> str | None:
         how = ("through its ICC profile to sRGB" if image.icc
                else "with Pillow's plain formula: the file has no CMYK ICC profile that could be used")
         return f"CMYK image written as RGB (converted {how}; the pixel layers work on RGB)"
+    if mode == "1":
+        return ("1-bit (black and white) image written as 8-bit grey (the pixel layers' changes do not fit "
+                "one bit per pixel)")
     if mode not in ("P", "PA"):
         return None
     kind = "RGBA" if image.pixels.ndim == 3 and image.pixels.shape[2] == 4 else "RGB"

@@ -185,3 +185,16 @@ def test_exif_thumbnail_is_redrawn_with_the_visible_label(tmp_path: Path) -> Non
     assert after.shape == before.shape
     corner = (slice(100, 120), slice(120, 160))  # where the label is drawn
     assert np.abs(after[corner] - shown[corner]).mean() < np.abs(before[corner] - shown[corner]).mean() / 2
+
+
+def test_one_bit_png_written_as_grey_says_so(tmp_path: Path) -> None:
+    """A 1-bit PNG (a scanned page, line art) comes out 8-bit grey after a pixel layer: now with a warning."""
+    src = tmp_path / "bw.png"
+    with Image.open(SAMPLES / "photo.png") as im:
+        im.convert("L").point(lambda v: 255 if v > 128 else 0).convert("1").save(src)
+    with Image.open(src) as im:
+        assert im.mode == "1"
+    result = label_file(src, tmp_path / "out.png", AIGCLabel(PRODUCER, "s33-bw"), layers="visible")
+    assert any(w.startswith("1-bit (black and white) image written as 8-bit grey") for w in result.warnings)
+    with Image.open(tmp_path / "out.png") as im:
+        assert im.mode == "L"
