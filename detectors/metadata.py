@@ -8,6 +8,10 @@ from typing import Any
 from labeler.metadata import FoundLabel
 from labeler.record import FIELD_NAMES, LabelParseError, ParsedLabel, parse_label
 
+#: Most non-standard declarations listed in a report: a hostile file can hold tens of thousands (one per
+#: XMP property or comment field), which would make a report of megabytes and say nothing more.
+MAX_DECLARATIONS = 32
+
 
 @dataclass
 class MetadataLayer:
@@ -33,8 +37,9 @@ class MetadataLayer:
     copies : list of dict
         Every label value found: ``carrier``, ``location``, ``fields`` (or ``error``).
     declarations : list of dict
-        Non-standard AI declarations (vendor keys, EXIF ImageDescription JSON):
-        ``carrier``, ``location``, ``raw`` (first 500 characters).
+        Non-standard AI declarations (vendor keys, EXIF ImageDescription JSON, a label in a comment
+        field): ``carrier``, ``location``, ``raw`` (first 500 characters); at most
+        :data:`MAX_DECLARATIONS`, a warning counts the others.
     """
 
     present: bool = False
@@ -78,11 +83,15 @@ def judge_metadata(found: list[FoundLabel]) -> MetadataLayer:
     """
     layer = MetadataLayer()
     chosen: ParsedLabel | None = None
+    unlisted = 0
     for item in found:
         if not item.standard:
-            layer.declarations.append(
-                {"carrier": item.carrier, "location": item.location, "raw": item.raw[:500]}
-            )
+            if len(layer.declarations) < MAX_DECLARATIONS:
+                layer.declarations.append(
+                    {"carrier": item.carrier, "location": item.location, "raw": item.raw[:500]}
+                )
+            else:
+                unlisted += 1
             continue
         copy: dict[str, Any] = {"carrier": item.carrier, "location": item.location}
         layer.copies.append(copy)
@@ -113,6 +122,8 @@ def judge_metadata(found: list[FoundLabel]) -> MetadataLayer:
                 f"conflicting label copy in {item.carrier} ({item.location}): "
                 f"differs in {', '.join(differing)}"
             )
+    if unlisted:
+        layer.warnings.append(f"{unlisted} further non-standard AI declarations are not listed")
     if layer.copies and chosen is None:
         # AIGC-named metadata exists but holds nothing readable: still evidence, never "no label".
         layer.present = True

@@ -249,6 +249,36 @@ def aigc_blob(payload: bytes) -> str | None:
     return raw[: limits.MAX_TEXT_VALUE].decode("utf-8", "replace").strip("\x00 \t\r\n")
 
 
+def misplaced_label(family: str, field: str, text: str | bytes, location: str) -> FoundLabel | None:
+    """A label put in a free-text field (a comment, a description) as a non-standard declaration, or None.
+
+    The text is judged by :func:`aigc_blob`, the one rule for free-form places, so plain comments
+    and other tools' JSON are not taken for a label. A label there is no GB 45438 label (wrong
+    carrier) but must not read as "no label" either.
+
+    Parameters
+    ----------
+    family : str
+        The carrier family, e.g. ``"id3"``, ``"riff-info"``, ``"vorbis-comment"``, ``"xmp"``.
+    field : str
+        The field's name in that family (``COMM``, ``ICMT``, ``DESCRIPTION``...); the reported
+        carrier is ``family-field`` in lower case (e.g. ``id3-comm``), so the verdict's reason names it.
+    text : str or bytes
+        The field's value; only its first :data:`labeler.limits.MAX_TEXT_VALUE` bytes are examined.
+    location : str
+        Where the field is, for people.
+    """
+    from labeler import limits
+
+    payload = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    found = aigc_blob(payload[: limits.MAX_TEXT_VALUE])
+    if found is None:
+        return None
+    # Field names come from the file: keep the carrier a short token of printable ASCII.
+    slug = "".join(c if c.isascii() and (c.isalnum() or c in "_.:-") else "_" for c in field.lower())[:40]
+    return FoundLabel(f"{family}-{slug}", found, location, standard=False)
+
+
 def _bare_label_at(payload: bytes) -> int:
     """Offset of a bare Appendix E label object in ``payload``, or -1."""
     from labeler.record import LabelParseError, parse_label
@@ -303,6 +333,7 @@ __all__ = [
     "write_label",
     "check_value",
     "aigc_blob",
+    "misplaced_label",
     "copy_stream",
     "read_all",
 ]

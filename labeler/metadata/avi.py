@@ -21,7 +21,8 @@ An AVI's indexes hold file offsets (``idx1`` relative to ``movi`` or absolute; O
   ``JUNK`` sub-chunk of the same size).
 
 Reading walks the first form's top-level chunks by seeking (``movi`` is never loaded) and reads
-``AIGC`` entries of every ``INFO`` list in it.
+``AIGC`` entries of every ``INFO`` list in it; a label in another entry (``ICMT``...) is a non-standard
+declaration (``riff-info-icmt``, :func:`labeler.metadata.riff.info_misplaced`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,15 @@ from typing import BinaryIO
 from labeler import limits
 from labeler.errors import CorruptFile, UnsafeInput, UnsupportedFormat
 from labeler.metadata import FoundLabel, copy_stream
-from labeler.metadata.riff import _Chunk, _chunk_bytes, _copy_chunk, _list_type, _subchunks, _text
+from labeler.metadata.riff import (
+    _Chunk,
+    _chunk_bytes,
+    _copy_chunk,
+    _list_type,
+    _subchunks,
+    _text,
+    info_misplaced,
+)
 
 CARRIER = "riff-info"
 _KEY = b"AIGC"
@@ -67,7 +76,7 @@ def _is_list(src: BinaryIO, chunk: _Chunk, kind: bytes) -> bool:
 def read(src: BinaryIO) -> list[FoundLabel]:
     """Every ``AIGC`` entry of the ``LIST``/``INFO`` chunks of an AVI file's first RIFF form."""
     _, _, chunks = _form(src)
-    found, budget = [], [len(chunks)]
+    found, others, budget = [], [], [len(chunks)]
     for chunk in chunks:
         if not _is_list(src, chunk, b"INFO"):
             continue
@@ -75,7 +84,9 @@ def read(src: BinaryIO) -> list[FoundLabel]:
             if sub.cid.upper() == _KEY:
                 where = f"LIST/INFO entry {sub.cid.decode('latin-1')!r} at offset {sub.offset}"
                 found.append(FoundLabel(CARRIER, _text(src, sub, "avi INFO AIGC entry"), where))
-    return found
+            elif (misplaced := info_misplaced(src, sub)) is not None:
+                others.append(misplaced)
+    return found + others
 
 
 def _info(src: BinaryIO, old: _Chunk | None, value: str) -> bytes:

@@ -9,7 +9,8 @@ type markers from Adobe's AMF0 specification (2007).
 
 Reading looks at the script tags among the first :data:`_FIRST_TAGS` tags (muxers write ``onMetaData``
 first), parses the AMF0 properties with a nesting limit (16) and a size limit (the tag's, at most 16
-MiB), and reports ``AIGC`` (standard) and other keys containing ``aigc`` (non-standard).
+MiB), and reports ``AIGC`` (standard) and other keys containing ``aigc`` (non-standard), and a label in
+another string key (``comment``...: ``flv-onmetadata-comment``, :func:`labeler.metadata.misplaced_label`).
 
 Writing rebuilds only the ``onMetaData`` tag: every ``AIGC`` property is dropped and one string property
 ``AIGC`` is appended (a long string past 65,535 bytes); every other property keeps its bytes. A file
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from labeler.errors import CorruptFile, UnsafeInput
-from labeler.metadata import FoundLabel, copy_stream
+from labeler.metadata import FoundLabel, copy_stream, misplaced_label
 
 CARRIER = "flv-onmetadata"
 KEY = "AIGC"
@@ -175,10 +176,14 @@ def read(src: BinaryIO) -> list[FoundLabel]:
     tag, data = found
     props = _metadata(data)[2]
     where = f"onMetaData tag at offset {tag.offset}"
-    texts = [(p.key, t) for p in props if (t := _text(data, p)) is not None and "aigc" in p.key.lower()]
+    texts = [(p.key, t) for p in props if (t := _text(data, p)) is not None]
     standard = [FoundLabel(CARRIER, t, where) for key, t in texts if key == KEY]
-    other = [FoundLabel(CARRIER, t, f"{where}, key {key!r}", False) for key, t in texts if key != KEY]
-    return standard + other
+    other = [FoundLabel(CARRIER, t, f"{where}, key {key!r}", False)
+             for key, t in texts if key != KEY and "aigc" in key.lower()]
+    # comment, description...: a label there is a non-standard declaration
+    misplaced = [misplaced_label(CARRIER, key, t, f"{where}, key {key!r}")
+                 for key, t in texts if "aigc" not in key.lower()]
+    return standard + other + [m for m in misplaced if m is not None]
 
 
 def _amf_string(value: str) -> bytes:

@@ -42,7 +42,7 @@ from typing import BinaryIO
 from labeler import limits
 from labeler.errors import CorruptFile, LabelerError, UnsafeInput
 from labeler.metadata import FoundLabel, aigc_blob, read_all
-from labeler.metadata.xmp import extract_aigc, remove_aigc, upsert_aigc
+from labeler.metadata.xmp import extract_aigc, packet_labels, remove_aigc, upsert_aigc
 
 XMP_APP_ID = b"XMP DataXMP"  # XMP Part 3 1.1.2: identifier "XMP Data" + authentication code "XMP"
 #: XMP Part 3 1.1.2: 0x01, 0xFF down to 0x00, and the block terminator.
@@ -153,12 +153,12 @@ def read(src: BinaryIO) -> list[FoundLabel]:
         if block.app_id == XMP_APP_ID:
             packet = _packet(data, block)
             where = f"XMP application extension {where}"
-            found += [FoundLabel("xmp-tc260", v, where) for v in extract_aigc(packet)]
+            found += packet_labels(packet, where)
         elif block.label == _COMMENT:
             text = aigc_blob(_join_sub_blocks(data[block.offset + 2:block.end]))
             if text is not None:
                 blobs.append(FoundLabel("app-blob", text, f"comment extension {where}", standard=False))
-    return found + blobs
+    return sorted(found + blobs, key=lambda f: not f.standard)
 
 
 def _extension(packet: bytes) -> bytes:

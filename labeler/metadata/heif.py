@@ -236,12 +236,12 @@ def _xmp_items(src: BinaryIO, layout: Layout, meta: _Meta, budget: Budget) -> tu
 
 def read(src: BinaryIO) -> list[FoundLabel]:
     """Every AIGC label value in the XMP items of a HEIF / HEIC / AVIF file."""
-    from labeler.metadata.xmp import extract_aigc
+    from labeler.metadata.xmp import packet_labels
 
     layout, _, meta, budget = _load(src)
     _, items = _xmp_items(src, layout, meta, budget)
-    return [FoundLabel(CARRIER, v, f"XMP item {loc.item}")
-            for loc, packet in items for v in extract_aigc(packet)]
+    found = [label for loc, packet in items for label in packet_labels(packet, f"XMP item {loc.item}")]
+    return sorted(found, key=lambda f: not f.standard)
 
 
 def write(src: BinaryIO, dst: BinaryIO, value: str) -> None:

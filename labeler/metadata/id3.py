@@ -34,6 +34,10 @@ Write policy
 :func:`with_source_tags` serves the audio layers, which re-encode an MP3 with ffmpeg: it puts the
 source's tags back in front of the new audio, byte for byte (``CHAP`` times moved by an inserted cue).
 
+A label put in a free-text frame (``COMM``, ``USLT``, a text frame such as ``TIT3``, ``TXXX`` with
+another description) is reported as a non-standard declaration (carrier ``id3-<frame id>``, see
+:func:`labeler.metadata.misplaced_label`).
+
 Not read: an APEv2 item or an ID3v1 comment named AIGC (ID3v1 comments hold 28
 bytes, too small for a label; no tool is known to put the label in APEv2), and
 ID3v2 tags appended at the end of the file.
@@ -49,7 +53,7 @@ from typing import BinaryIO
 
 from labeler import limits
 from labeler.errors import CorruptFile, UnsafeInput
-from labeler.metadata import FoundLabel, copy_stream
+from labeler.metadata import FoundLabel, copy_stream, misplaced_label
 
 #: Largest ID3v2 tag parsed (bytes, header included). Cover art makes tags of a
 #: few MiB; 64 MiB bounds memory on hostile headers (the size field allows 256 MiB).
@@ -69,6 +73,8 @@ _F24_GROUP, _F24_COMPRESS, _F24_ENCRYPT, _F24_UNSYNC, _F24_DLI = 0x40, 0x08, 0x0
 # Text encodings, ID3v2.4.0 4.2 (0 and 1 also in v2.2/v2.3).
 _CODECS = {0: "latin-1", 1: "utf-16", 2: "utf-16-be", 3: "utf-8"}
 _ID_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+# Comment and lyrics frames (v2.3/v2.4 and v2.2 ids): free text where a label is sometimes put.
+_COMMENT_FRAMES = (b"COMM", b"COM", b"USLT", b"ULT")
 
 
 @dataclass
@@ -279,7 +285,8 @@ def _is_label(frame: _Frame) -> bool:
 
 
 def tag_labels(data: bytes, where: str) -> list[FoundLabel]:
-    """Labels in one ID3v2 tag: ``TXXX:AIGC`` (any case) as ``id3-txxx``, other *aigc* TXXX as ``vendor-key``.
+    """Labels in one ID3v2 tag: ``TXXX:AIGC`` (any case) as ``id3-txxx``, other *aigc* TXXX as ``vendor-key``,
+    a label in another free-text frame as ``id3-<frame id>`` (both non-standard).
 
     Parameters
     ----------
@@ -292,6 +299,9 @@ def tag_labels(data: bytes, where: str) -> list[FoundLabel]:
     found: list[FoundLabel] = []
     for frame in tag.frames:
         if frame.desc is None or frame.value is None or "aigc" not in frame.desc.lower():
+            misplaced = _misplaced(frame, tag, where)
+            if misplaced is not None:
+                found.append(misplaced)
             continue
         location = f"ID3v2.{tag.major} {frame.fid.decode()} frame '{frame.desc}' (tag {where})"
         if _is_label(frame):
@@ -301,6 +311,34 @@ def tag_labels(data: bytes, where: str) -> list[FoundLabel]:
         else:
             found.append(FoundLabel("vendor-key", frame.value[:limits.MAX_TEXT_VALUE], location, False))
     return found
+
+
+def _misplaced(frame: _Frame, tag: _Tag, where: str) -> FoundLabel | None:
+    """A label in a free-text frame (``COMM``, ``USLT``, a text frame such as ``TIT3``, ``TXXX`` with
+    another description) as a non-standard declaration (:func:`labeler.metadata.misplaced_label`)."""
+    fid = frame.fid
+    text_frame = fid[:1] == b"T" and fid not in (b"TXXX", b"TXX")
+    if not (text_frame or fid in _COMMENT_FRAMES or frame.value is not None):
+        return None
+    if len(frame.payload) > limits.MAX_TEXT_VALUE:
+        return None  # no label is that long; such frames are skipped, never inflated
+    if frame.value is not None:
+        text = frame.value
+    else:
+        try:
+            data = _frame_data(frame, tag.major, tag.major == 4 and bool(tag.flags & _F_UNSYNC))
+        except UnsafeInput:
+            return None  # a bomb in a frame that is not the label's carrier is skipped, not fatal
+        if not data or data[0] not in _CODECS:
+            return None
+        if text_frame:
+            text = data[1:].decode(_CODECS[data[0]], "replace")
+        else:
+            # ID3v2.4.0 4.10 / 4.8: encoding, 3-byte language, content descriptor, terminator, text.
+            text = "\x00".join(_split_text(data[4:], _CODECS[data[0]], data[0] in (1, 2))[1:])
+    name = fid.decode("latin-1")
+    desc = f" '{frame.desc}'" if frame.desc is not None else ""
+    return misplaced_label("id3", name, text, f"ID3v2.{tag.major} {name} frame{desc} (tag {where})")
 
 
 def _render_frame(frame: _Frame, major: int) -> bytes:

@@ -30,7 +30,9 @@ Read (standard carrier first)
 3. ``xmp-tc260``: XMP ``TC260:AIGC`` in the top-level ``uuid`` box
    BE7ACFCB-97A9-42E8-9C71-999491E3AFAC or in a ``moov/udta/XMP_`` box.
 4. ``vendor-key`` (non-standard): other keys whose name contains ``aigc``, and
-   keyed items whose value parses as a label.
+   keyed items whose value parses as a label; also non-standard, a label in a
+   QuickTime ``moov/udta`` text atom (``mp4-udta-cmt``...) or in another XMP
+   property (:func:`labeler.metadata.misplaced_label`).
 
 Write policy
 ------------
@@ -77,7 +79,7 @@ from typing import BinaryIO
 
 from labeler import limits
 from labeler.errors import CorruptFile, InvalidLabel, UnsafeInput
-from labeler.metadata import FoundLabel
+from labeler.metadata import FoundLabel, misplaced_label
 from labeler.metadata.bmff_boxes import (
     Box,
     Budget,
@@ -201,6 +203,29 @@ def _metas(buf: bytes, budget: Budget) -> tuple[list[_Meta], list[tuple[Box, Box
     return metas, xmp_boxes
 
 
+def _udta_texts(buf: bytes, budget: Budget) -> list[FoundLabel]:
+    """A label in a QuickTime user data text atom (``moov/udta/©cmt``, ``©des``... as ffmpeg writes a MOV's
+    comment), as a non-standard declaration (:func:`labeler.metadata.misplaced_label`).
+
+    QTFF "User data text strings": records of a 16-bit size, a 16-bit language code, the text; the
+    first record is read (the others are translations of it).
+    """
+    moov = moov_root(buf)
+    found: list[FoundLabel] = []
+    for child in child_boxes(buf, moov, budget)[0]:
+        if child.type != b"udta":
+            continue
+        for sub in child_boxes(buf, child, budget)[0]:
+            if sub.type[:1] != b"\xa9" or sub.end - sub.content < 4:
+                continue
+            size = int.from_bytes(buf[sub.content:sub.content + 2], "big")
+            text = bytes(buf[sub.content + 4:min(sub.content + 4 + size, sub.end)])
+            where = f"moov/udta {box_name(sub.type)!r} text atom"
+            misplaced = misplaced_label("mp4-udta", box_name(sub.type[1:]), text.rstrip(b"\x00"), where)
+            found += [misplaced] if misplaced is not None else []
+    return found
+
+
 def _text(dtype: int, value: bytes) -> str | None:
     codec = _TEXT_TYPES.get(dtype)
     if codec is None:
@@ -286,11 +311,17 @@ def _xmp_module():
 
 
 def _xmp_values(packet: bytes) -> list[str]:
+    """The ``TC260:AIGC`` values of a packet (what a write updates)."""
+    return [f.raw for f in _xmp_labels(packet, "") if f.standard]
+
+
+def _xmp_labels(packet: bytes, where: str) -> list[FoundLabel]:
+    """Every label of a packet, misplaced ones included (:func:`labeler.metadata.xmp.packet_labels`)."""
     xmp = _xmp_module()
     if xmp is None:
         return []
     try:
-        return list(xmp.extract_aigc(packet))
+        return xmp.packet_labels(packet, where)
     except CorruptFile:
         return []  # a broken packet hides no label we could read; the rest of the file still counts
 
@@ -327,14 +358,13 @@ def read(src: BinaryIO) -> list[FoundLabel]:
     found: list[FoundLabel] = []
     for meta in metas:
         found.extend(_meta_labels(meta))
+    found.extend(_udta_texts(buf, budget))
     for _, box in xmp_boxes:
-        for raw in _xmp_values(_udta_xmp(buf, box)):
-            found.append(FoundLabel("xmp-tc260", raw, "moov/udta/XMP_ box"))
+        found.extend(_xmp_labels(_udta_xmp(buf, box), "moov/udta/XMP_ box"))
     for box in layout.boxes:
         packet = _load_uuid_xmp(src, box)
         if packet is not None:
-            where = f"top-level XMP uuid box at offset {box.start}"
-            found.extend(FoundLabel("xmp-tc260", raw, where) for raw in _xmp_values(packet))
+            found.extend(_xmp_labels(packet, f"top-level XMP uuid box at offset {box.start}"))
     rank = {"mp4-keys": 0, "mp4-ilst": 1, "xmp-tc260": 2}
     # sorted() is stable: copies of one carrier stay in file order (ffmpeg's order too).
     return sorted(found, key=lambda f: (not f.standard, rank.get(f.carrier, 3)))

@@ -58,7 +58,7 @@ from labeler import limits
 from labeler.errors import CorruptFile, LabelerError, UnsafeInput
 from labeler.metadata import FoundLabel, aigc_blob, read_all
 from labeler.metadata.tiff import TiffData, blank_exif_label, exif_labels
-from labeler.metadata.xmp import extract_aigc, remove_aigc, upsert_aigc
+from labeler.metadata.xmp import extract_aigc, packet_labels, remove_aigc, upsert_aigc
 
 XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"  # XMP Part 3 1.1.3
 _XMP_PREFIX = b"http://ns.adobe.com/xap/1.0/"
@@ -211,7 +211,7 @@ def read(src: BinaryIO) -> list[FoundLabel]:
         payload = seg.payload(data)
         packet = _xmp_packet(data, seg)
         if packet is not None:
-            xmp_found += [FoundLabel("xmp-tc260", v, "APP1 XMP packet") for v in extract_aigc(packet)]
+            xmp_found += packet_labels(packet, "APP1 XMP packet")
         elif seg.marker == _APP1 and payload.startswith(_EXIF_HEADER):
             other += exif_labels(payload[6:], "APP1 Exif")
         elif seg.marker == _APP1 and payload.startswith(_EXTENDED_XMP):
@@ -221,7 +221,7 @@ def read(src: BinaryIO) -> list[FoundLabel]:
             if text is not None:
                 name = "COM" if seg.marker == _COM else f"APP{seg.marker - _APP0}"
                 other.append(FoundLabel("app-blob", text, f"{name} segment at offset {seg.offset}", False))
-    return xmp_found + sorted(other, key=lambda f: not f.standard)
+    return sorted(xmp_found + other, key=lambda f: not f.standard)
 
 
 def write(src: BinaryIO, dst: BinaryIO, value: str) -> None:

@@ -10,7 +10,9 @@ Element IDs and layout: RFC 8794 (EBML) and RFC 9559 (Matroska) sections 5.1 (Se
 Reading walks the Segment's top-level elements by seeking (clusters are never loaded; a cluster of
 unknown size, as live recorders write, is walked child by child to find its end), at most
 :data:`MAX_ELEMENTS` elements. Each ``Tags`` element is loaded (at most :data:`MAX_TAGS` bytes) and
-parsed with a nesting limit. A file cut short still gives the labels found before the cut.
+parsed with a nesting limit. A file cut short still gives the labels found before the cut. A label in
+a SimpleTag of another name (``COMMENT``, ``DESCRIPTION``) is a non-standard declaration
+(``mkv-tag-comment``..., :func:`labeler.metadata.misplaced_label`).
 
 Write policy (no media byte moves, so no offset needs rewriting)
 ----------------------------------------------------------------
@@ -40,7 +42,7 @@ from typing import BinaryIO
 
 from labeler import limits
 from labeler.errors import CorruptFile, LabelerError, UnsafeInput, UnsupportedFormat
-from labeler.metadata import FoundLabel, copy_stream, ebml
+from labeler.metadata import FoundLabel, copy_stream, ebml, misplaced_label
 
 CARRIER = "mkv-tag"
 #: Most top-level (and unknown-size cluster) elements walked in one file.
@@ -288,13 +290,18 @@ def _labels_in(tags_data: bytes) -> list[FoundLabel]:
             if child.id != SIMPLE_TAG:
                 continue
             name, value = _simple_tag(data)
-            if name.upper() != "AIGC" or value is None:
+            if value is None:
+                continue
+            where = "Segment/Tags/Tag/SimpleTag" if whole else "Segment/Tags/Tag/SimpleTag of a track"
+            if name.upper() != "AIGC":
+                # COMMENT, DESCRIPTION...: a label there is a non-standard declaration
+                misplaced = misplaced_label("mkv-tag", name, value.rstrip(b"\x00"), f"{where} {name}")
+                found += [misplaced] if misplaced is not None else []
                 continue
             if len(value) > limits.MAX_TEXT_VALUE:
                 raise UnsafeInput(f"an AIGC tag of {len(value)} bytes is over {limits.MAX_TEXT_VALUE} bytes")
             raw = value.rstrip(b"\x00").decode("utf-8", "replace")
             standard = whole and name == "AIGC"
-            where = "Segment/Tags/Tag/SimpleTag" if whole else "Segment/Tags/Tag/SimpleTag of a track"
             found.append(FoundLabel(CARRIER, raw, f"{where} {name}", standard))
     return found
 

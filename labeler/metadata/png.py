@@ -20,7 +20,10 @@ inflated at most to :data:`labeler.limits.MAX_INFLATED` bytes
 Labels read (standard first): ``xmp-tc260`` (``TC260:AIGC`` in any
 ``XML:com.adobe.xmp`` iTXt, compressed or not), ``png-text`` (``tEXt``,
 ``zTXt`` or ``iTXt`` with keyword ``AIGC``, any letter case), then the EXIF of an
-``eXIf`` chunk (``exif-usercomment``; ``exif-imagedescription`` not standard).
+``eXIf`` chunk (``exif-usercomment``; ``exif-imagedescription`` not standard). A label in a text
+chunk of another keyword (``png-text-comment``...) or in another XMP property (``xmp-description``...)
+is a non-standard declaration (:func:`labeler.metadata.misplaced_label`); such a chunk that cannot be
+read is skipped, not an error.
 
 Write policy
 ------------
@@ -50,10 +53,10 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from labeler import limits
-from labeler.errors import CorruptFile, UnsafeInput
-from labeler.metadata import FoundLabel, read_all
+from labeler.errors import CorruptFile, LabelerError, UnsafeInput
+from labeler.metadata import FoundLabel, misplaced_label, read_all
 from labeler.metadata.tiff import blank_exif_label, exif_labels
-from labeler.metadata.xmp import extract_aigc, remove_aigc, upsert_aigc
+from labeler.metadata.xmp import extract_aigc, packet_labels, remove_aigc, upsert_aigc
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 XMP_KEYWORD = b"XML:com.adobe.xmp"  # XMP Part 3 1.1.4
@@ -138,6 +141,12 @@ def _keyword(data: bytes, chunk: _Chunk) -> bytes:
     return head.split(b"\x00", 1)[0] if b"\x00" in head else b""
 
 
+def _itxt_compressed(data: bytes, chunk: _Chunk) -> bool:
+    """The compression flag of an iTXt chunk (the byte after its keyword's NUL), read without a CRC check."""
+    at = data.find(b"\x00", chunk.start, chunk.start + min(chunk.length, 80))
+    return at >= 0 and at + 1 < chunk.start + chunk.length and data[at + 1] != 0
+
+
 def _text(data: bytes, chunk: _Chunk, *, inflate: bool = True) -> _Text:
     body = _data(data, chunk)
     what = f"{chunk.ctype.decode()} chunk at offset {chunk.offset}"
@@ -174,6 +183,7 @@ def read(src: BinaryIO) -> list[FoundLabel]:
     xmp_found: list[FoundLabel] = []
     text_found: list[FoundLabel] = []
     exif_found: list[FoundLabel] = []
+    budget = [limits.MAX_INFLATED]
     for chunk in chunks:
         where = f"{chunk.ctype.decode()} chunk at offset {chunk.offset}"
         if chunk.ctype in _TEXT_TYPES:
@@ -182,7 +192,7 @@ def read(src: BinaryIO) -> list[FoundLabel]:
                 if chunk.length > limits.MAX_XMP_PACKET + 200:
                     raise UnsafeInput(f"png xmp {where} is {chunk.length} bytes, over the xmp packet limit")
                 packet = _text(data, chunk).text
-                xmp_found += [FoundLabel("xmp-tc260", v, f"XMP {where}") for v in extract_aigc(packet)]
+                xmp_found += packet_labels(packet, f"XMP {where}")
             elif _is_aigc(keyword):
                 if chunk.length > limits.MAX_TEXT_VALUE + 100:
                     raise UnsafeInput(f"png {where} is {chunk.length} bytes, over the text value limit")
@@ -191,9 +201,35 @@ def read(src: BinaryIO) -> list[FoundLabel]:
                 text = item.text.decode(charset, "replace")
                 where += f" (keyword {keyword.decode('latin-1')})"
                 text_found.append(FoundLabel("png-text", text, where))
+            elif (misplaced := _misplaced(data, chunk, keyword, where, budget)) is not None:
+                exif_found.append(misplaced)
         elif chunk.ctype == b"eXIf":
             exif_found += exif_labels(_data(data, chunk), "eXIf")
-    return xmp_found + text_found + sorted(exif_found, key=lambda f: not f.standard)
+    return sorted(xmp_found + text_found + exif_found, key=lambda f: not f.standard)
+
+
+def _misplaced(
+    data: bytes, chunk: _Chunk, keyword: bytes, where: str, budget: list[int]
+) -> FoundLabel | None:
+    """A label in another text chunk (``Comment``, ``Description``...) as a non-standard declaration.
+
+    Such a chunk is not the label's carrier, so one that cannot be read (bad CRC, corrupt or oversized
+    compressed text) is skipped rather than made fatal to the whole file. ``budget`` is what is left of
+    :data:`labeler.limits.MAX_INFLATED` for inflating such chunks, all together: many small
+    compression bombs must not cost more than one.
+    """
+    compressed = chunk.ctype == b"zTXt" or (chunk.ctype == b"iTXt" and _itxt_compressed(data, chunk))
+    if chunk.length > limits.MAX_TEXT_VALUE + 100 or (compressed and budget[0] <= 0):
+        return None
+    try:
+        item = _text(data, chunk)
+    except LabelerError:
+        budget[0] -= limits.MAX_INFLATED if compressed else 0
+        return None
+    budget[0] -= len(item.text) if compressed else 0
+    name = keyword.decode("latin-1")
+    text = item.text.decode("utf-8" if chunk.ctype == b"iTXt" else "latin-1", "replace")
+    return misplaced_label("png-text", name, text, f"{where} (keyword {name})")
 
 
 def chunks_of_types(data: bytes, types: tuple[bytes, ...]) -> list[tuple[bytes, bytes, bytes]]:

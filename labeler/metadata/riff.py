@@ -3,9 +3,10 @@
 The audio practice guide TC260-PG-202510A puts the label of a WAV file in a
 RIFF sub-chunk of the ``WAVE`` form with id ``AIGC`` and the JSON text as data;
 some tools also add an ``AIGC`` entry to the ``LIST``/``INFO`` chunk (read here
-as ``riff-info``). RIFF layout: Microsoft/IBM "Multimedia Programming Interface
-and Data Specifications 1.0" (1991), chapter 2; RF64: EBU Tech 3306; BW64:
-ITU-R BS.2088.
+as ``riff-info``). A label in another ``INFO`` entry (``ICMT``...) or ID3 frame is a
+non-standard declaration (``riff-info-icmt``, ``id3-comm``...). RIFF layout:
+Microsoft/IBM "Multimedia Programming Interface and Data Specifications 1.0" (1991),
+chapter 2; RF64: EBU Tech 3306; BW64: ITU-R BS.2088.
 
 Reading walks the chunks by seeking (the ``data`` chunk is never loaded),
 visits at most :data:`labeler.limits.MAX_BOXES` chunks and follows ``LIST``
@@ -55,7 +56,7 @@ from typing import BinaryIO
 
 from labeler import limits
 from labeler.errors import CorruptFile, UnsafeInput, UnsupportedFormat
-from labeler.metadata import FoundLabel, copy_stream
+from labeler.metadata import FoundLabel, copy_stream, misplaced_label
 from labeler.metadata import id3 as _id3
 
 _RF64_FORMS = (b"RF64", b"BW64")
@@ -208,7 +209,23 @@ def _info_labels(src: BinaryIO, chunk: _Chunk, depth: int, budget: list[int]) ->
         elif kind == b"INFO" and sub.cid.upper() == b"AIGC":
             where = f"LIST/INFO entry {sub.cid.decode('latin-1')!r} at offset {sub.offset}"
             found.append(FoundLabel("riff-info", _text(src, sub, "riff INFO AIGC entry"), where))
+        elif kind == b"INFO":
+            misplaced = info_misplaced(src, sub)
+            if misplaced is not None:
+                found.append(misplaced)
     return found
+
+
+def info_misplaced(src: BinaryIO, sub: _Chunk) -> FoundLabel | None:
+    """A label in another ``LIST/INFO`` entry (``ICMT``, ``ISBJ``...) as a non-standard declaration.
+
+    Only the entry's first :data:`labeler.limits.MAX_TEXT_VALUE` bytes are read: a long comment is no
+    reason to refuse the file, as it is for the ``AIGC`` entry itself.
+    """
+    src.seek(sub.start)
+    raw = src.read(min(sub.size, limits.MAX_TEXT_VALUE)).rstrip(b"\x00")
+    name = sub.cid.decode("latin-1")
+    return misplaced_label("riff-info", name.strip(), raw, f"LIST/INFO entry {name!r} at offset {sub.offset}")
 
 
 def _id3_tag(src: BinaryIO, chunk: _Chunk) -> bytes | None:
@@ -246,7 +263,7 @@ def read(src: BinaryIO) -> list[FoundLabel]:
             if tag is not None:
                 where = f"in the WAV {chunk.cid.decode()!r} chunk at {chunk.offset}"
                 others.extend(_id3.tag_labels(tag, where))
-    return chunks + infos + sorted(others, key=lambda f: not f.standard)
+    return chunks + sorted(infos + others, key=lambda f: not f.standard)
 
 
 def _chunk_bytes(cid: bytes, payload: bytes) -> bytes:

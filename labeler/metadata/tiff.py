@@ -58,7 +58,7 @@ from typing import BinaryIO
 from labeler import limits
 from labeler.errors import CorruptFile, LabelerError, UnsafeInput, UnsupportedFormat
 from labeler.metadata import FoundLabel, read_all
-from labeler.metadata.xmp import extract_aigc, upsert_aigc
+from labeler.metadata.xmp import packet_labels, upsert_aigc
 from labeler.record import is_label_json
 
 # TIFF 6.0 section 2 field types and their sizes in bytes; 13 IFD from Adobe TIFF Tech Note 1.
@@ -346,7 +346,7 @@ def read(src: BinaryIO) -> list[FoundLabel]:
     entry = ifd0.get(TAG_XMP)
     if entry is not None:
         packet = tiff.value(entry, limits.MAX_XMP_PACKET)
-        found += [FoundLabel("xmp-tc260", v, "IFD0 tag 700 XMP packet") for v in extract_aigc(packet)]
+        found += packet_labels(packet, "IFD0 tag 700 XMP packet")
     found += exif_labels(data, "EXIF", strict=False)
     return sorted(found, key=lambda f: not f.standard)
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from labeler import limits
 from labeler.errors import CorruptFile, UnsafeInput
-from labeler.metadata import FoundLabel
+from labeler.metadata import FoundLabel, misplaced_label
 
 
 def split(data: bytes, pos: int, what: str) -> tuple[bytes, list[bytes], int]:
@@ -62,18 +62,22 @@ def name(field: bytes) -> str:
 
 def labels(fields: list[bytes], where: Callable[[int, str], str], what: str
            ) -> tuple[list[FoundLabel], list[FoundLabel]]:
-    """``(standard, other)`` labels of a list: ``AIGC`` fields, then other names holding "aigc".
+    """``(standard, other)`` labels of a list: ``AIGC`` fields, then other names holding "aigc" and labels
+    put in other fields (``COMMENT``, ``DESCRIPTION``...: carrier ``vorbis-comment-<name>``).
 
     ``where(index, NAME)`` says where a field is, for people; ``what`` names the container in the
-    size error (a value over :data:`labeler.limits.MAX_TEXT_VALUE` raises UnsafeInput).
+    size error (an ``AIGC`` value over :data:`labeler.limits.MAX_TEXT_VALUE` raises UnsafeInput).
     """
     found: list[FoundLabel] = []
     others: list[FoundLabel] = []
     for index, field in enumerate(fields):
         key = name(field)
-        if "aigc" not in key:
-            continue
         value = field.split(b"=", 1)[1] if b"=" in field else b""
+        if "aigc" not in key:
+            misplaced = misplaced_label("vorbis-comment", key, value, where(index, key.upper()))
+            if misplaced is not None:
+                others.append(misplaced)
+            continue
         if len(value) > limits.MAX_TEXT_VALUE:
             raise UnsafeInput(f"{what} AIGC comment is over the {limits.MAX_TEXT_VALUE}-byte limit")
         text = value.decode("utf-8", "replace")

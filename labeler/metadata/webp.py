@@ -49,7 +49,7 @@ from labeler import limits
 from labeler.errors import CorruptFile, LabelerError, UnsafeInput
 from labeler.metadata import FoundLabel, read_all
 from labeler.metadata.tiff import blank_exif_label, exif_labels
-from labeler.metadata.xmp import extract_aigc, remove_aigc, upsert_aigc
+from labeler.metadata.xmp import extract_aigc, packet_labels, remove_aigc, upsert_aigc
 
 # RFC 9649 2.7.1 VP8X flags byte: Rsv(2) ICC Alpha EXIF XMP Animation Rsv.
 FLAG_ICC, FLAG_ALPHA, FLAG_EXIF, FLAG_XMP, FLAG_ANIMATION = 0x20, 0x10, 0x08, 0x04, 0x02
@@ -115,10 +115,10 @@ def read(src: BinaryIO) -> list[FoundLabel]:
         where = f"{chunk.cid.decode('latin-1').strip()} chunk at offset {chunk.offset}"
         if chunk.cid == b"XMP ":
             packet = _payload(data, chunk, limits.MAX_XMP_PACKET, "XMP")
-            xmp_found += [FoundLabel("xmp-tc260", v, where) for v in extract_aigc(packet)]
+            xmp_found += packet_labels(packet, where)
         elif chunk.cid == b"EXIF":
             exif_found += exif_labels(_exif_tiff(_payload(data, chunk, limits.MAX_IMAGE_FILE, "EXIF")), where)
-    return xmp_found + sorted(exif_found, key=lambda f: not f.standard)
+    return sorted(xmp_found + exif_found, key=lambda f: not f.standard)
 
 
 def _chunk_bytes(cid: bytes, payload: bytes) -> bytes:

@@ -14,6 +14,9 @@ form ``<TC260:AIGC>json</TC260:AIGC>`` and the attribute form
 ``<rdf:Description TC260:AIGC="json"/>`` (ISO 16684-1 7.9.2.3, simple properties as
 attributes) are found.
 
+:func:`packet_labels` also reports a label put in any other property (``dc:description``,
+``exif:UserComment``...) as a non-standard declaration.
+
 Writing (:func:`upsert_aigc`) edits an existing packet textually so that every
 other byte stays as it was: only the value of the first ``TC260:AIGC`` property
 changes (element or attribute form, whatever its prefix), further copies are cut
@@ -37,6 +40,7 @@ import defusedxml.ElementTree as DET
 
 from labeler import limits
 from labeler.errors import CorruptFile, InvalidLabel, LabelerError, UnsafeInput
+from labeler.metadata import FoundLabel, misplaced_label
 
 #: Namespace URI of the TC260 AIGC label (TC260-PG-20259A).
 TC260_NS = "http://www.tc260.org.cn/ns/AIGC/1.0/"
@@ -90,7 +94,56 @@ def extract_aigc(packet: bytes) -> list[str]:
     _, doc, _ = _split(packet)
     if not doc.strip():
         return []
+    return _aigc_values(_parse(doc))
+
+
+def packet_labels(packet: bytes, where: str) -> list[FoundLabel]:
+    """Every label value of an XMP packet, as the image and MP4 readers report them.
+
+    First each ``TC260:AIGC`` value (carrier ``xmp-tc260``, standard), then a label put in any other
+    property (``dc:description``, ``exif:UserComment``...: carrier ``xmp-<property name>``, a
+    non-standard declaration, see :func:`labeler.metadata.misplaced_label`). The packet is parsed
+    once; errors as :func:`extract_aigc`.
+
+    Parameters
+    ----------
+    packet : bytes
+        The packet as stored.
+    where : str
+        Where the packet is, for people (e.g. ``"APP1 XMP packet"``).
+    """
+    _, doc, _ = _split(packet)
+    if not doc.strip():
+        return []
     root = _parse(doc)
+    found = [FoundLabel("xmp-tc260", v, where) for v in _aigc_values(root)]
+    for prop, text in _other_values(root):
+        local = prop.rsplit("}", 1)[-1]
+        misplaced = misplaced_label("xmp", local, text, f"{where}, property {prop}")
+        if misplaced is not None:
+            found.append(misplaced)
+    return found
+
+
+def _other_values(root) -> list[tuple[str, str]]:
+    """``(property, text)`` of every simple value in the packet but ``TC260:AIGC``: attribute values and
+    leaf element texts, an ``rdf:li`` / ``rdf:value`` leaf named after the property that holds it."""
+    skip = f"{{{TC260_NS}}}{AIGC_PROPERTY}"
+    out: list[tuple[str, str]] = []
+    stack = [(root, "")]  # iterative: the nesting depth of a hostile packet costs no recursion
+    while stack:
+        elem, prop = stack.pop()
+        if not str(elem.tag).startswith(f"{{{RDF_NS}}}"):
+            prop = str(elem.tag)
+        out += [(str(k), v) for k, v in elem.attrib.items()
+                if k != skip and not str(k).startswith((f"{{{RDF_NS}}}", f"{{{_XML_NS}}}")) and "{" in v]
+        if len(elem) == 0 and prop != skip and elem.text and "{" in elem.text:
+            out.append((prop, elem.text))
+        stack.extend((child, prop) for child in reversed(elem))
+    return out
+
+
+def _aigc_values(root) -> list[str]:
     key = f"{{{TC260_NS}}}{AIGC_PROPERTY}"
     values: list[str] = []
     try:
@@ -478,4 +531,6 @@ def _pad(packet: bytes, size: int, doc_start: int = 0, doc_end: int | None = Non
     return packet
 
 
-__all__ = ["TC260_NS", "AIGC_PROPERTY", "extract_aigc", "upsert_aigc", "remove_aigc", "new_packet"]
+__all__ = [
+    "TC260_NS", "AIGC_PROPERTY", "extract_aigc", "packet_labels", "upsert_aigc", "remove_aigc", "new_packet",
+]
