@@ -67,6 +67,8 @@ class Pixels:
                     pass
             if self.error is not None and self.fmt == "png":
                 self._salvage_png()
+            if self.error is not None and self.fmt == "png" and "truncated" in self.error:
+                self._salvage_cut_png()
         return self._pixels
 
     def _salvage_png(self) -> None:
@@ -94,6 +96,20 @@ class Pixels:
         self.salvaged, self.error = fixed[1], None
         self.salvage_note = ("the pixel layers read the picture without that chunk (it holds no pixels; PNG "
                              "decoders drop such a chunk)")
+
+    def _salvage_cut_png(self) -> None:
+        """A PNG cut short within its picture data (an interrupted download): the rows that are there,
+        as a JPEG cut in its scan is read (:func:`labeler.media.image.read_truncated_png`)."""
+        from labeler.media.image import read_truncated_png
+
+        try:
+            image, share = read_truncated_png(self.source)
+        except LabelerError:
+            return
+        self._pixels, self.orientation = image.pixels, image.orientation
+        self.salvaged, self.error = self.error, None
+        self.salvage_note = (f"the pixel layers read the part of the picture that is there ({share:.0%} of "
+                             "its rows; the rest decoded as grey)")
 
     def half(self) -> Any:
         """A JPEG's luma decoded at half size (:func:`labeler.media.image.read_luma_half`, an

@@ -42,6 +42,39 @@ def test_truncated_jpeg_is_read_as_far_as_it_goes(marked_jpeg: Path, tmp_path: P
     assert done.returncode == 2 and "truncated" in done.stderr and not (tmp_path / "out.jpg").exists()
 
 
+@pytest.fixture(scope="module")
+def marked_png(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("damaged") / "marked.png"
+    label_file(SAMPLES / "photo.png", out, RECORD, layers="watermark,metadata", key=KEY)
+    return out
+
+
+@pytest.mark.parametrize("keep", [0.99, 0.7])
+def test_truncated_png_is_read_as_far_as_it_goes(marked_png: Path, tmp_path: Path, keep: float) -> None:
+    """A PNG cut in its picture data (an interrupted download) was unreadable ("png is truncated"),
+    where a JPEG cut the same way is read: now its label chunks before the cut and its rows are read."""
+    data = marked_png.read_bytes()
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(data[: int(len(data) * keep)])
+    report = verify(cut, key=KEY).to_dict()
+    assert report["layers"]["metadata"]["fields"]["ProduceID"] == "damaged-1"
+    wm = report["layers"]["watermark"]
+    assert wm["present"] and wm["payload"] == payload_from_produce_id("damaged-1").hex()
+    assert report["verdict"] == "confirmed" and report["errors"] == []
+    assert any("truncated" in w and "part of the picture that is there" in w for w in report["warnings"])
+    done = run_cli("label", str(cut), str(tmp_path / "out.png"), "--producer", "P", "--produce-id", "x",
+                   "--layers", "metadata")
+    assert done.returncode == 2 and "truncated" in done.stderr and not (tmp_path / "out.png").exists()
+
+
+def test_png_cut_before_its_picture_data_stays_unreadable(marked_png: Path, tmp_path: Path) -> None:
+    data = marked_png.read_bytes()
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(data[: data.index(b"IDAT") - 2])
+    report = verify(cut, key=KEY).to_dict()
+    assert report["verdict"] is None and any("truncated" in e for e in report["errors"])
+
+
 def test_unreadable_samples_are_not_examined_not_absent(tmp_path: Path) -> None:
     """A FLAC whose audio breaks off: the metadata is read, the sample layers cannot be, and the report
     (text and JSON) and propagate say so instead of a bare "none"."""

@@ -88,8 +88,13 @@ class _Text:
     translated: bytes = b""
 
 
-def _chunks(data: bytes) -> tuple[list[_Chunk], int]:
-    """The chunks from IHDR to IEND (inclusive) and the offset just after IEND."""
+def _chunks(data: bytes, cut_after_idat: bool = False) -> tuple[list[_Chunk], int]:
+    """The chunks from IHDR to IEND (inclusive) and the offset just after IEND.
+
+    With ``cut_after_idat`` a file that ends early once its picture data has begun (an interrupted
+    download or copy) gives the complete chunks before the cut and -1; a cut before the first ``IDAT``
+    is still an error. Reading only: a writer never takes a damaged file.
+    """
     if not data.startswith(SIGNATURE):
         raise CorruptFile("not a png file (bad signature)")
     chunks: list[_Chunk] = []
@@ -98,6 +103,8 @@ def _chunks(data: bytes) -> tuple[list[_Chunk], int]:
         if len(chunks) >= limits.MAX_BOXES:
             raise UnsafeInput(f"png has more than {limits.MAX_BOXES} chunks")
         if pos + 12 > size:
+            if cut_after_idat and any(c.ctype == b"IDAT" for c in chunks):
+                return chunks, -1
             raise CorruptFile("png is truncated (no IEND chunk)")
         length, ctype = struct.unpack_from(">I4s", data, pos)
         if length > _MAX_CHUNK:
@@ -106,6 +113,8 @@ def _chunks(data: bytes) -> tuple[list[_Chunk], int]:
             raise CorruptFile(f"png chunk at offset {pos} has an invalid type {ctype!r}")
         chunk = _Chunk(ctype, pos, length)
         if chunk.end > size:
+            if cut_after_idat and (ctype == b"IDAT" or any(c.ctype == b"IDAT" for c in chunks)):
+                return chunks, -1
             raise CorruptFile(f"png is truncated: chunk {ctype.decode()} at offset {pos} runs past the end")
         if not chunks and ctype != b"IHDR":
             raise CorruptFile("png does not start with an IHDR chunk")
@@ -177,9 +186,13 @@ def _is_aigc(keyword: bytes) -> bool:
 
 
 def read(src: BinaryIO) -> list[FoundLabel]:
-    """Every AIGC label value in a PNG file: XMP first, then AIGC text chunks, then EXIF."""
+    """Every AIGC label value in a PNG file: XMP first, then AIGC text chunks, then EXIF.
+
+    A file cut short within or after its picture data is read as far as it goes, as a JPEG cut in its
+    scan is (the pixel layers then say the picture is damaged); a label in a chunk past the cut is lost.
+    """
     data = read_all(src, limits.MAX_IMAGE_FILE)
-    chunks, _ = _chunks(data)
+    chunks, _ = _chunks(data, cut_after_idat=True)
     xmp_found: list[FoundLabel] = []
     text_found: list[FoundLabel] = []
     exif_found: list[FoundLabel] = []
@@ -230,6 +243,72 @@ def _misplaced(
     name = keyword.decode("latin-1")
     text = item.text.decode("utf-8" if chunk.ctype == b"iTXt" else "latin-1", "replace")
     return misplaced_label("png-text", name, text, f"{where} (keyword {name})")
+
+
+#: Samples per pixel of each PNG colour type (PNG 11.2.1, IHDR).
+_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+
+
+def completed_truncated(data: bytes, max_pixels: int) -> tuple[bytes, float]:
+    """A PNG cut short within or after its picture data, completed for a decoder (verification only).
+
+    The complete chunks before the cut are kept (``IHDR``, ``PLTE``, ...); the picture data that is there
+    (the complete ``IDAT`` chunks and the part of the cut one) is inflated as far as it goes, and the
+    scanlines it gives are recompressed, followed by rows of mid-grey (filter type None, every byte
+    0x80) up to the image's height, into one ``IDAT`` and an ``IEND``. The decoder then unfilters the
+    rows that were there exactly, as libpng shows a partial download, without Pillow's process-wide
+    ``LOAD_TRUNCATED_IMAGES`` switch.
+
+    Returns
+    -------
+    (bytes, float)
+        The completed file, and the share (0..1) of the rows that came from the file.
+
+    Raises
+    ------
+    CorruptFile
+        Not cut within or after its picture data, interlaced (Adam7 passes do not map to rows), an
+        unknown colour type, or no complete row.
+    UnsafeInput
+        More than ``max_pixels`` pixels (checked before inflating).
+    """
+    chunks, end = _chunks(data, cut_after_idat=True)
+    if end != -1:
+        raise CorruptFile("png is not cut short")
+    width, height, depth, colour, _, _, interlace = struct.unpack_from(">IIBBBBB", data, chunks[0].start)
+    if width * height > max_pixels:
+        raise UnsafeInput(f"image is {width}x{height} pixels, over the limit of {max_pixels} pixels")
+    if interlace or colour not in _CHANNELS:
+        raise CorruptFile("an interlaced png cut short cannot be read in part" if interlace
+                          else f"png has an unknown colour type {colour}")
+    stride = (width * _CHANNELS[colour] * depth + 7) // 8 + 1  # + the filter-type byte
+    parts = [data[c.start : c.start + c.length] for c in chunks if c.ctype == b"IDAT"]
+    cut = chunks[-1].end
+    if cut + 8 <= len(data) and data[cut + 4 : cut + 8] == b"IDAT":
+        parts.append(data[cut + 8 :])  # the part of the cut chunk that is there (its CRC is not)
+    raw = _inflate_prefix(b"".join(parts), stride * height)
+    rows = len(raw) // stride
+    if rows == 0:
+        raise CorruptFile("png is cut short before its first row of pixels")
+    grey = (b"\x00" + b"\x80" * (stride - 1)) * (height - rows)
+    body = zlib.compress(raw[: rows * stride] + grey, 1)
+    head = b"".join(data[c.offset : c.end] for c in chunks if c.ctype not in (b"IDAT", b"IEND"))
+    return SIGNATURE + head + chunk_bytes(b"IDAT", body) + chunk_bytes(b"IEND", b""), rows / height
+
+
+def _inflate_prefix(blob: bytes, limit: int, piece: int = 1 << 16) -> bytes:
+    """What a zlib stream cut short (or damaged part way) inflates to, at most ``limit`` bytes."""
+    inflater, out, size = zlib.decompressobj(), [], 0
+    for at in range(0, len(blob), piece):
+        try:
+            got = inflater.decompress(blob[at : at + piece], limit - size)
+        except zlib.error:  # damaged from here on: keep what came before
+            break
+        out.append(got)
+        size += len(got)
+        if size >= limit or inflater.eof:
+            break
+    return b"".join(out)
 
 
 def chunks_of_types(data: bytes, types: tuple[bytes, ...]) -> list[tuple[bytes, bytes, bytes]]:
