@@ -49,7 +49,8 @@ class Pixels:
 
     def get(self) -> Any:
         if self._pixels is None and self.error is None:
-            from labeler.media.image import read_luma_image, read_truncated_jpeg_luma
+            from labeler.media.image import read_luma_image
+            from labeler.media.image_salvage import read_truncated_jpeg_luma
 
             try:
                 image = read_luma_image(self.source, fmt=self.fmt)
@@ -99,8 +100,8 @@ class Pixels:
 
     def _salvage_cut_png(self) -> None:
         """A PNG cut short within its picture data (an interrupted download): the rows that are there,
-        as a JPEG cut in its scan is read (:func:`labeler.media.image.read_truncated_png`)."""
-        from labeler.media.image import read_truncated_png
+        as a JPEG cut in its scan is read (:func:`labeler.media.image_salvage.read_truncated_png`)."""
+        from labeler.media.image_salvage import read_truncated_png
 
         try:
             image, share = read_truncated_png(self.source)

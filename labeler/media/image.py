@@ -234,42 +234,6 @@ def read_luma_image(src: str | os.PathLike[str] | bytes | BinaryIO, *, fmt: str 
     return _open(src, fmt, luma=True)
 
 
-def read_truncated_jpeg_luma(src: str | os.PathLike[str] | bytes | BinaryIO) -> np.ndarray:
-    """The luma of a JPEG whose data stops early, decoded as far as it goes (for verification only).
-
-    An end-of-image marker is put after the data, so libjpeg finishes the scan where the data ends and
-    fills the rest of the picture with grey (its own behaviour on a premature end), without Pillow's
-    process-wide ``LOAD_TRUNCATED_IMAGES`` switch. What is there can still be read (a watermark is in
-    every tile); labeling never uses this (a damaged input is refused).
-
-    Raises
-    ------
-    CorruptFile, UnsafeInput, OSError
-        Not a JPEG, or damaged beyond a missing end.
-    """
-    data, kind = _data_and_kind(src, "jpeg")
-    if not data.startswith(b"\xff\xd8"):
-        raise CorruptFile("not a JPEG file")
-    return _open(data + b"\xff\xd9", kind, luma=True).pixels
-
-
-def read_truncated_png(src: str | os.PathLike[str] | bytes | BinaryIO) -> tuple[ImageData, float]:
-    """A PNG cut short within its picture data, as :func:`read_luma_image` reads a PNG: the rows that are
-    there decoded, the rest mid-grey (for verification only: labeling refuses a damaged input;
-    :func:`labeler.metadata.png.completed_truncated`), and the share (0..1) of the rows read.
-
-    Raises
-    ------
-    CorruptFile, UnsafeInput, OSError
-        Not a PNG cut within its picture data (see ``completed_truncated``), or damaged otherwise.
-    """
-    from labeler.metadata.png import completed_truncated
-
-    data, kind = _data_and_kind(src, "png")
-    fixed, share = completed_truncated(data, MAX_PIXELS)
-    return _open(fixed, kind, luma=True), share
-
-
 def _open(src: str | os.PathLike[str] | bytes | BinaryIO, fmt: str | None,
           luma: bool) -> ImageData:
     """:func:`read_image`; with ``luma`` a colour JPEG's pixels are its luma alone (and ``mode`` is
