@@ -109,7 +109,7 @@ def test_error_line_strips_nested_prefixes_and_finds_the_encoders_reason() -> No
 
 def test_video_watermark_on_odd_sized_420_names_the_encoders_reason(tmp_path: Path) -> None:
     src = _ffmpeg("-f", "lavfi", "-i", "testsrc2=s=322x242:r=24:d=0.25,format=yuv444p,crop=321:241:0:0,"
-                  "format=yuv420p", "-c:v", "ffv1", tmp_path / "odd.mkv")
+                  "format=yuv420p", "-c:v", "mpeg4", tmp_path / "odd.mkv")  # re-encoded as H.264
     dst = tmp_path / "out.mkv"
     with pytest.raises(LabelerError) as caught:
         label_file(src, dst, AIGCLabel(PRODUCER, "qa-odd"), layers="watermark", key=seeded_key("qa-odd"))

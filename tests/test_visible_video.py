@@ -69,7 +69,7 @@ def test_result_and_streams(labelled: tuple[Path, dict]) -> None:
     assert result == {"kind": "video-text", "text": "AI生成", "position": "bottom-right",
                       "height_ratio": round(placement.height_ratio, 4), "seconds": SECONDS,
                       "box": placement.box, "at": ("start",), "whole": False,
-                      "intervals": ((0.0, SECONDS),)}
+                      "intervals": ((0.0, SECONDS),), "encoder": "libx264", "pix_fmt": "yuvj420p"}
     src, dst = probe(CLIP), probe(out)
     assert [s.kind for s in dst.streams] == [s.kind for s in src.streams]
     assert dst.video[0].codec == "h264" and dst.video[0].frame_rate == src.video[0].frame_rate

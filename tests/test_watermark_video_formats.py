@@ -221,7 +221,8 @@ def test_matroska_cover_attachment_stays_an_attachment(folder: Path, layers: str
 @pytest.mark.parametrize("layers", ["watermark,metadata", "visible"])
 def test_hdr_colour_tags_kept_and_bit_depth_change_warned(folder: Path, layers: str) -> None:
     """The watermark pass wrote a BT.2020 / PQ source with primaries and transfer 'unknown' (players then
-    show it as SDR), and the visible pass turned 10-bit into 8-bit without a word (QA)."""
+    show it as SDR), and the visible pass turned 10-bit into 8-bit without a word (QA). Since 2026-12-07
+    both write the source's 10 bits again (FFV1 kept); the watermark pass marks at 8 bits and warns."""
     src = folder / "hdr.mkv"
     # setparams tags the frames (ffmpeg 7 takes the stream's tags from them), the options the stream (5.1)
     ff("-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=1", "-vf",
@@ -235,8 +236,9 @@ def test_hdr_colour_tags_kept_and_bit_depth_change_warned(folder: Path, layers: 
     after = probe(dst).video[0]
     assert (after.color_space, after.color_primaries, after.color_trc, after.color_range) == (
         "bt2020nc", "bt2020", "smpte2084", "tv")
-    assert after.pix_fmt == "yuv420p"
-    assert any("yuv420p10le frames were written as 8-bit yuv420p" in w for w in result.warnings)
+    assert after.codec == "ffv1" and after.pix_fmt == "yuv420p10le"
+    marked = "watermark" in layers
+    assert any("yuv420p10le frames were written as 8-bit yuv420p" in w for w in result.warnings) == marked
 
 
 @pytest.mark.parametrize("layers", ["watermark,metadata", "visible,metadata"])

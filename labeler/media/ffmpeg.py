@@ -144,6 +144,31 @@ def _version_of(exe: str) -> tuple[int, int]:
     return (99, 0)
 
 
+def encoder_pix_fmts(name: str, exe: str | None = None) -> tuple[str, ...] | None:
+    """Pixel formats the encoder ``name`` of the ffmpeg at ``exe`` (default :func:`ffmpeg_exe`) takes,
+    in its order of preference; None when that ffmpeg has no such encoder.
+
+    An encoder that lists none (a hardware wrapper) gives an empty tuple.
+    """
+    return _encoder_pix_fmts(exe or ffmpeg_exe(), name)
+
+
+@functools.lru_cache(maxsize=64)
+def _encoder_pix_fmts(exe: str, name: str) -> tuple[str, ...] | None:
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        return None
+    try:
+        proc = subprocess.run([exe, "-hide_banner", "-h", f"encoder={name}"], capture_output=True, text=True,
+                              timeout=30, **CHILD)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    # "Encoder libx264 [libx264 H.264 ...]:" then "    Supported pixel formats: yuv420p yuvj420p ..."
+    if not re.search(rf"^Encoder {re.escape(name)} ", proc.stdout, re.MULTILINE):
+        return None
+    match = re.search(r"Supported pixel formats:([^\n]*)", proc.stdout)
+    return tuple(match.group(1).split()) if match else ()
+
+
 def input_url(path: str | os.PathLike[str]) -> str:
     """Return the ``file:`` URL ffmpeg should open for a local ``path`` (never a protocol)."""
     return "file:" + os.path.abspath(os.fspath(path))

@@ -18,7 +18,8 @@ from labeler.media import ffmpeg as ff
 from labeler.media.video import VideoInfo
 
 __all__ = ["ALPHA_DECODERS", "ALPHA_SUFFIXES", "Attachment", "alpha_plane_decoder", "attach_args",
-           "has_alpha", "is_timecode_track", "picture_attachments", "start_offset_args", "timecode_args"]
+           "derived_tag_args", "disposition_args", "drop_derived_keys", "has_alpha", "is_timecode_track",
+           "picture_attachments", "start_offset_args", "timecode_args"]
 
 
 #: VP8/VP9 keep an alpha plane beside the picture (Matroska BlockAdditional, tagged ``alpha_mode=1``)
@@ -140,3 +141,66 @@ def attach_args(attachments: Sequence[Attachment], first: int) -> list[str]:
         for name, value in item.tags.items():
             args += [f"-metadata:s:{first + number}", f"{name}={value}"]
     return args
+
+
+def disposition_args(media: ff.MediaInfo, index: int, out_index: int) -> list[str]:
+    """``-disposition:N`` for a re-encoded stream (source stream ``index``, output stream ``out_index``):
+    the source stream's default flag.
+
+    A stream that comes out of a filter graph or a pipe has no disposition of its own, so the Matroska
+    muxer wrote the labeled video with FlagDefault 0: a source's default video track stopped being the
+    default. (Copied streams keep theirs: ffmpeg copies them from their input stream.)"""
+    stream = next((s for s in media.streams if s.index == index), None)
+    return [] if stream is None else [f"-disposition:{out_index}", "default" if stream.default else "0"]
+
+
+#: Tags ffmpeg's mov demuxer makes from boxes (``ftyp``, ``mvhd``), which ``-movflags use_metadata_tags``
+#: writes again as keys: ffmpeg 9 then reads both copies and joins them ("isom;isom", a creation time
+#: that parses as none), and a later ffmpeg pass writes the joined text back (mvhd time 0).
+_DERIVED_KEYS = {b"major_brand", b"minor_version", b"compatible_brands", b"creation_time"}
+
+
+def derived_tag_args(media: ff.MediaInfo, dst: str) -> list[str]:
+    """``-metadata`` for the MP4/MOV ``dst``'s :data:`_DERIVED_KEYS` tags that ffmpeg read doubled.
+
+    ffmpeg 9 reads a source that carries them as keys too (a file ffmpeg wrote with
+    ``use_metadata_tags``, one labeled before :func:`drop_derived_keys`) as ``"X;X"``; the muxer takes
+    that text as the creation time, which then parses as none (mvhd time 0). One copy is put back when
+    every part is the same."""
+    if os.path.splitext(dst)[1].lower() not in _MOV_SUFFIXES:
+        return []
+    args: list[str] = []
+    for key in sorted(k.decode() for k in _DERIVED_KEYS):
+        parts = set(media.metadata.get(key, "").split(";"))
+        if ";" in media.metadata.get(key, "") and len(parts) == 1:
+            args += ["-metadata", f"{key}={parts.pop()}"]
+    return args
+
+
+def drop_derived_keys(path: str) -> None:
+    """Remove :data:`_DERIVED_KEYS` from the keyed (``mdta``) metadata of an MP4/MOV file ffmpeg has just
+    written with ``use_metadata_tags`` (rewritten atomically; other files and keys are left alone).
+
+    Their values stay where ffmpeg reads them from: the brands in ``ftyp``, the time in ``mvhd``.
+    """
+    if os.path.splitext(path)[1].lower() not in _MOV_SUFFIXES:
+        return
+    from labeler.atomic import atomic_output
+    from labeler.metadata import bmff_boxes as bx
+    from labeler.metadata import isobmff
+
+    with open(path, "rb") as fresh:
+        budget = bx.Budget()
+        layout = bx.top_level(fresh, budget)
+        index, buf = bx.load_moov(fresh, layout)
+        metas, _ = isobmff._metas(buf, budget)
+        meta = next((m for m in metas if m.keyed and m.handler == b"mdta"), None)
+        if meta is None or not any(name in _DERIVED_KEYS for _, name, _ in meta.keys):
+            return
+        kept = [k for k, (_, name, _) in enumerate(meta.keys, 1) if name not in _DERIVED_KEYS]
+        number = {old: new for new, old in enumerate(kept, 1)}  # items name their key by its index
+        items = [isobmff._renumbered(buf, item, number[item.index])
+                 for item in meta.items if item.index in number]
+        isobmff._rebuild(buf, meta, [meta.keys[k - 1][2] for k in kept], items)
+        with atomic_output(path) as out:
+            bx.rewrite(fresh, out, layout, {index: buf}, index, budget)

@@ -12,13 +12,15 @@ How. The label is rendered **once**, with the same size and look rules as images
 (:func:`labeler.visible.place_label`, :func:`labeler.visible.render_label`: ink height >= 5 % of the
 frame's shorter side), into an RGBA PNG the size of the label plate. One ffmpeg run (built with
 ffmpeg-python) then overlays that PNG on the video with an ``enable`` expression covering the chosen
-intervals (:func:`label_intervals`) and re-encodes the video stream only (libx264, ``-crf``,
-``-preset``, the source's 4:2:0 pixel format, every frame kept with its timestamp:
-``-fps_mode passthrough``); audio, subtitle and data streams are copied, global metadata is kept
+intervals (:func:`label_intervals`) and re-encodes the video stream only, in the source's codec family
+and pixel format where this ffmpeg can (the choice the watermark pass makes too:
+:func:`labeler.media.video_encoders.plan_encoding`; H.264 with ``-crf`` and ``-preset``), every frame kept
+with its timestamp (``-fps_mode passthrough``); audio, subtitle and data streams are copied (their
+dispositions too; the video gets the source's default flag), global metadata is kept
 (``-map_metadata 0``, plus ``-movflags use_metadata_tags`` for MP4/MOV so an ``AIGC`` key written by
 :func:`labeler.metadata.write_label` survives). Outside its intervals the overlay filter is bypassed
 (ffmpeg's timeline support passes the frame through untouched); inside, it blends a few thousand
-pixels of a plate that ffmpeg converted to ``yuva420p`` once. So the run streams at encoder speed: the
+pixels of a plate that ffmpeg converted to the frames' format once. So the run streams at encoder speed: the
 label's only measurable cost is the fixed start-up (the probe and the first frame, run concurrently).
 
 When. GB 45438 asks for the text *at the start*, shown >= 2 s, and allows it also at the end and in
@@ -42,6 +44,7 @@ Output is written to a temporary file beside ``dst`` and renamed into place only
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import io
 import math
 import os
@@ -56,11 +59,22 @@ from PIL import Image
 from labeler.errors import CorruptFile, InvalidArgument, LabelerError, UnsupportedFormat
 from labeler.media import ffmpeg as ff
 from labeler.media.video import VideoInfo, video_info
+from labeler.media.video_encoders import (
+    Encoding,
+    container_args,
+    loses,
+    overlay_format,
+    overlay_pix_fmt,
+    plan_encoding,
+)
 from labeler.media.video_index import stream_time_base
 from labeler.media.video_streams import (
     Attachment,
     alpha_plane_decoder,
     attach_args,
+    derived_tag_args,
+    disposition_args,
+    drop_derived_keys,
     has_alpha,
     is_timecode_track,
     picture_attachments,
@@ -93,8 +107,6 @@ X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium"
 END_MARGIN_S = 0.5
 # Containers whose muxer takes "-movflags use_metadata_tags" (ffmpeg's mov/mp4 family).
 _MOV_SUFFIXES = {".mp4", ".m4v", ".mov", ".3gp", ".3g2"}
-# Coded pixel formats kept as they are; anything else is encoded as yuv420p (what players expect).
-_KEEP_PIX_FMTS = {"yuv420p", "yuvj420p"}
 _LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
 # The first frame is only averaged under the label box, so it is decoded at most this wide (px): a cap
 # that also keeps a huge frame from being piped before video_info has checked its size.
@@ -331,7 +343,8 @@ def add_video_label(
     whole : bool
         Show the label for the whole duration instead.
     crf : int
-        libx264 constant rate factor for the re-encoded video, 0..51.
+        libx264 constant rate factor, 0..51, when the video is written as H.264 (other codecs get the
+        shared settings of :data:`labeler.media.video_encoders.ENCODERS`).
     preset : str
         libx264 preset, one of :data:`X264_PRESETS` (speed against size at the same quality).
     overwrite : bool
@@ -348,12 +361,14 @@ def add_video_label(
         "intervals"}``: ``seconds`` is None when the label covers the whole video (``whole``, or a
         video no longer than ``seconds``); ``box`` is ``(x, y, w, h)`` of the label plate in upright
         frame pixels; ``at`` the places asked for; ``whole`` whether it covers every frame;
-        ``intervals`` the ``(from, to)`` seconds it is shown (``to`` None: until the last frame).
-        A source whose pixel format is not 8-bit 4:2:0 (10-bit, 4:2:2, 4:4:4, RGB) adds ``converted_from``
-        (that format; the output is ``yuv420p``, which every player decodes). A source with an alpha
-        channel adds ``alpha``: ``"kept"`` (VP8/VP9 alpha written to WebM or
-        Matroska, re-encoded with libvpx as ``yuva420p``; the plate is opaque over a transparent
-        corner) or ``"dropped"`` (any other alpha source or container: written as opaque yuv420p).
+        ``intervals`` the ``(from, to)`` seconds it is shown (``to`` None: until the last frame);
+        ``encoder`` and ``pix_fmt``, what the video was written with (the source's family and format
+        where the encoder takes them). ``codec_from`` (the source's codec) when its family could not be
+        kept (no encoder here, or the container refuses it); ``converted_from`` (the source's pixel
+        format) when bit depth or chroma resolution was lost. A source with an alpha channel adds
+        ``alpha``: ``"kept"`` (VP8/VP9 alpha written to WebM or Matroska, re-encoded with libvpx as
+        ``yuva420p``; the plate is opaque over a transparent corner) or ``"dropped"`` (any other alpha
+        source or container: written opaque).
 
     Raises
     ------
@@ -378,12 +393,20 @@ def add_video_label(
     scheme = _scheme_for(frame, placement.box, (height, width), style)
     rgba = label_rgba(placement, scheme)
     decoder = alpha_plane_decoder(info, os.path.splitext(dst_path)[1])
-    _encode(src_path, dst_path, info, rgba, placement.box, intervals, int(crf), preset, decoder)
+    encoding = plan_encoding(info.codec, info.pix_fmt, os.path.splitext(dst_path)[1],
+                             alpha_kept=decoder is not None)
+    if encoding.encoder == "libx264":  # the caller's crf and preset; other encoders keep the shared settings
+        encoding = dataclasses.replace(encoding, quality=("-crf", str(int(crf)), "-preset", preset))
+    _encode(src_path, dst_path, info, rgba, placement.box, intervals, encoding, decoder)
     done = _result(text, placement, seconds, places, intervals)
+    done.update(encoder=encoding.encoder, pix_fmt=encoding.pix_fmt)
+    if encoding.choice.fallback:
+        done["codec_from"] = info.codec  # no encoder of its family here, or the container refuses it
     if has_alpha(info):
         done["alpha"] = "kept" if decoder is not None else "dropped"
-    if info.pix_fmt not in _KEEP_PIX_FMTS and decoder is None:
-        done["converted_from"] = info.pix_fmt  # 10-bit, 4:2:2, 4:4:4, RGB...: written as 8-bit 4:2:0
+    blended = overlay_pix_fmt(overlay_format(encoding.pix_fmt))
+    if loses(info.pix_fmt, encoding.pix_fmt) or loses(info.pix_fmt, blended):
+        done["converted_from"] = info.pix_fmt  # fewer bits or less chroma than the source's
     return done
 
 
@@ -425,7 +448,7 @@ def _paths(src: str | os.PathLike[str], dst: str | os.PathLike[str], overwrite: 
 
 
 def _encode(src: str, dst: str, info: VideoInfo, rgba: np.ndarray, box: tuple[int, int, int, int],
-            intervals: tuple[tuple[float, float | None], ...] | None, crf: int, preset: str,
+            intervals: tuple[tuple[float, float | None], ...] | None, encoding: Encoding,
             alpha_decoder: str | None = None) -> None:
     """One ffmpeg run: ``src`` with the ``rgba`` plate overlaid at ``box`` during ``intervals``, to
     ``dst`` (through a temporary file beside it, renamed on success); with ``alpha_decoder`` (a libvpx
@@ -435,18 +458,19 @@ def _encode(src: str, dst: str, info: VideoInfo, rgba: np.ndarray, box: tuple[in
         png = os.path.join(workdir, "label.png")
         Image.fromarray(rgba, "RGBA").save(png, compress_level=1)
         attachments = picture_attachments(src, info.media, dst, workdir)
-        args = _command(src, png, info, x, y, intervals, crf, preset, dst, alpha_decoder, attachments)
+        args = _command(src, png, info, x, y, intervals, dst, encoding, alpha_decoder, attachments)
         with ff.output_path(dst) as tmp:
             args[-1] = tmp
             # -y: the temporary file exists already (created empty, so its name is ours). -xerror: a
             # truncated or damaged input otherwise "succeeds" with the frames it could decode.
             ff.run(["-loglevel", "error", "-xerror", "-y", *args], error=CorruptFile,
                    names=[ff.input_url(src), tmp])
+            drop_derived_keys(tmp)
 
 
 def _command(src: str, png: str, info: VideoInfo, x: int, y: int,
-             intervals: tuple[tuple[float, float | None], ...] | None, crf: int, preset: str,
-             dst: str, alpha_decoder: str | None = None,
+             intervals: tuple[tuple[float, float | None], ...] | None,
+             dst: str, encoding: Encoding, alpha_decoder: str | None = None,
              attachments: Sequence[Attachment] = ()) -> list[str]:
     """ffmpeg arguments (without the program name) for the labelling run; the last one is ``dst``.
     ``attachments`` (Matroska pictures) are left out of the maps and attached again after them."""
@@ -455,7 +479,8 @@ def _command(src: str, png: str, info: VideoInfo, x: int, y: int,
     decode = {f"c:{info.stream}": alpha_decoder} if alpha_decoder is not None else {}
     source = ffmpeg_python.input(ff.input_url(src), protocol_whitelist=ff.PROTOCOLS, **decode)
     mark = ffmpeg_python.input(ff.input_url(png))
-    overlay: dict[str, Any] = {"x": x, "y": y}
+    # blended in the frames' own chroma and depth (the filter's default is 8-bit 4:2:0; "auto" is RGBA)
+    overlay: dict[str, Any] = {"x": x, "y": y, "format": overlay_format(encoding.pix_fmt)}
     if intervals is not None:
         overlay["enable"] = _enable(intervals)
     video = ffmpeg_python.overlay(source[str(info.stream)], mark, **overlay)
@@ -465,44 +490,28 @@ def _command(src: str, png: str, info: VideoInfo, x: int, y: int,
     mapped = [s for s in info.media.streams if s.index not in attached and not is_timecode_track(s, dst)]
     streams = [video if s.index == info.stream else source[str(s.index)] for s in mapped]
     out_index = [s.index for s in mapped].index(info.stream)
-    pix_fmt = info.pix_fmt if info.pix_fmt in _KEEP_PIX_FMTS else "yuv420p"
     options: dict[str, Any] = {
         "c": "copy",
-        f"c:{out_index}": "libx264",
-        f"crf:{out_index}": crf,
-        f"preset:{out_index}": preset,
-        f"pix_fmt:{out_index}": pix_fmt,
+        f"c:{out_index}": encoding.encoder,
+        f"pix_fmt:{out_index}": encoding.pix_fmt,
         # Every frame kept with its own timestamp: same count and rate (cfr would drop/duplicate on VFR),
         # in the source's time base (ffmpeg's default, 1/frame rate, rounds a variable rate's timestamps).
         f"fps_mode:{out_index}": "passthrough",
         f"enc_time_base:{out_index}": str(stream_time_base(src, info.stream)),
         "map_metadata": 0,
     }
+    quality = encoding.quality
+    options.update({f"{k[1:]}:{out_index}": v for k, v in zip(quality[::2], quality[1::2], strict=True)})
     # Every stream keeps its tags (language, title, handler): the filtered video has none of its own, and
     # naming one stream's tags turns ffmpeg's copying of the others' off, so all are named.
     options.update({f"map_metadata:s:{position}": f"0:s:{s.index}" for position, s in enumerate(mapped)})
-    if alpha_decoder is not None:
-        # the alpha plane needs libvpx (VP8 or VP9, the source's family), in WebM or Matroska alike
-        from labeler.watermark.video import encoder_settings
-
-        encoder, quality = encoder_settings(info.codec, ".webm")
-        del options[f"crf:{out_index}"], options[f"preset:{out_index}"]
-        options[f"c:{out_index}"] = encoder
-        options[f"pix_fmt:{out_index}"] = "yuva420p"
-        options.update({f"{k[1:]}:{out_index}": v for k, v in zip(quality[::2], quality[1::2], strict=True)})
-    elif os.path.splitext(dst)[1].lower() == ".webm":
-        # WebM holds VP8/VP9/AV1 only: the source's family, as the watermark pass encodes it (VP9 else).
-        from labeler.watermark.video import encoder_settings
-
-        encoder, quality = encoder_settings(info.codec, ".webm")
-        del options[f"crf:{out_index}"], options[f"preset:{out_index}"]
-        options[f"c:{out_index}"] = encoder
-        options.update({f"{k[1:]}:{out_index}": v for k, v in zip(quality[::2], quality[1::2], strict=True)})
     if os.path.splitext(dst)[1].lower() in _MOV_SUFFIXES:
         options["movflags"] = "use_metadata_tags"
     graph = ffmpeg_python.output(*streams, dst, **options)
     # compile() puts the program first; ff.run adds it (and -hide_banner -nostdin) itself.
     args = graph.compile(cmd=ff.ffmpeg_exe())[1:]
     return [*args[:-1], *attach_args(attachments, len(mapped)),
+            *container_args(encoding.choice, os.path.splitext(dst)[1], out_index),
+            *disposition_args(info.media, info.stream, out_index), *derived_tag_args(info.media, dst),
             *timecode_args(info.media, info.stream, out_index, dst), *start_offset_args(info.media),
             *ff.reproducible(dst), args[-1]]

@@ -36,7 +36,7 @@ import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
@@ -48,11 +48,22 @@ from labeler.errors import CorruptFile, LabelerError, UnsupportedFormat
 from labeler.media import ffmpeg as ff
 from labeler.media import timed
 from labeler.media.video import VideoInfo, video_info
+from labeler.media.video_encoders import (  # noqa: F401 - ENCODERS re-exported: the table both passes use
+    ENCODERS,
+    Encoding,
+    container_args,
+    overlay_format,
+    pix_fmt_traits,
+    plan_encoding,
+)
 from labeler.media.video_index import stream_time_base
 from labeler.media.video_streams import (
     Attachment,
     alpha_plane_decoder,
     attach_args,
+    derived_tag_args,
+    disposition_args,
+    drop_derived_keys,
     has_alpha,
     is_timecode_track,
     picture_attachments,
@@ -63,7 +74,7 @@ from labeler.watermark import _pattern
 from labeler.watermark.payload import TooSmallForWatermark
 from labeler.watermark.transforms import MIN_SIDE
 
-__all__ = ["VideoPattern", "encoder_settings", "watermark_video", "KEEP_PIX_FMTS", "ENCODERS", "VIDEO_METHOD",
+__all__ = ["VideoPattern", "watermark_video", "KEEP_PIX_FMTS", "ENCODERS", "VIDEO_METHOD",
            "VIDEO_STRENGTH", "budget_strength", "noise_sigma"]
 
 #: The image core's method video uses: ``dwt`` (block DCT in the Haar LL subband, 1/16 to 1/8 cycle per
@@ -134,20 +145,6 @@ KEEP_PIX_FMTS: dict[str, tuple[int, int]] = {
     "yuv444p": (0, 0), "yuvj444p": (0, 0),
 }
 
-#: Source codec -> (encoder, its quality options). Rate control is constant quality, chosen as each
-#: encoder's "visually lossless" setting so the labeled file looks as good as the input: x264 CRF 18
-#: (the visible layer's default; x264's own docs call 18 "visually lossless or nearly so"), x265 CRF 20
-#: (x265's scale runs ~4-6 CRF above x264's for the same quality; 20 errs on the good side), VP9 and
-#: AV1 constant-quality mode (``-b:v 0``) at CRF 24 (libvpx's recommended 1080p range is 15-35).
-ENCODERS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "h264": ("libx264", ("-crf", "18", "-preset", "medium")),
-    "hevc": ("libx265", ("-crf", "20", "-preset", "medium", "-x265-params", "log-level=error")),
-    "vp9": ("libvpx-vp9", ("-crf", "24", "-b", "0", "-row-mt", "1", "-deadline", "good", "-cpu-used", "2")),
-    "vp8": ("libvpx", ("-crf", "10", "-b", "20M")),
-    "av1": ("libsvtav1", ("-crf", "24", "-preset", "8")),
-}
-# A codec without an encoder here is re-encoded with H.264, or VP9 for WebM (which holds nothing else).
-_FALLBACK = {".webm": "vp9"}
 _MOV_SUFFIXES = {".mp4", ".m4v", ".mov", ".3gp", ".3g2"}
 #: RGB-coded formats: ffmpeg converts them to YUV with its default matrix, BT.601 in limited range
 #: (measured with ffmpeg 5.1 and 7/9: pure red comes out Y 81, Cb 90, Cr 240), so the output is tagged so;
@@ -256,23 +253,27 @@ class VideoPattern:
         return y
 
 
-def encoder_settings(codec: str, suffix: str) -> tuple[str, tuple[str, ...]]:
-    """The encoder and quality options for a source ``codec`` written to a file with ``suffix``.
+def _marked_pix_fmt(source: str | None) -> str:
+    """The 8-bit planar format the frames are marked in: the source's (:data:`KEEP_PIX_FMTS`), else the
+    8-bit form of its chroma layout (4:2:2 and 4:4:4 kept), else ``yuv420p`` (RGB, gray, 4:1:1...)."""
+    if source in KEEP_PIX_FMTS:
+        assert source is not None
+        return source
+    traits = pix_fmt_traits(source)
+    if traits is not None and traits.kind == "yuv":
+        return {2: "yuv422p", 3: "yuv444p"}.get(traits.chroma, "yuv420p")
+    return "yuv420p"
 
-    Parameters
-    ----------
-    codec : str
-        The source's codec name as ffmpeg prints it (``"h264"``, ``"hevc"``, ``"vp9"``...).
-    suffix : str
-        The output's extension (``".mp4"``), which decides the fallback for other codecs.
 
-    Returns
-    -------
-    (str, tuple of str)
-        ffmpeg encoder name and its options (rate control and speed).
-    """
-    family = codec if codec in ENCODERS else _FALLBACK.get(suffix.lower(), "h264")
-    return ENCODERS[family]
+def _written_like(source: str | None, marked: str) -> str:
+    """The format the encoder is asked to keep: the source's when it is YUV of the marked frames' chroma
+    (a 10-bit source is written at 10 bits again, as its codec profile and any HDR signalling need),
+    else the marked frames' own."""
+    src, mine = pix_fmt_traits(source), pix_fmt_traits(marked)
+    if src is not None and mine is not None and src.kind == "yuv" and src.chroma == mine.chroma:
+        assert source is not None
+        return source
+    return marked
 
 
 def _frame_bytes(pix_fmt: str, width: int, height: int) -> int:
@@ -319,14 +320,14 @@ def _colour_tags(info: VideoInfo, stream: ff.StreamInfo, out_index: int) -> list
             for arg in (f"{option}:{out_index}", value)]
 
 
-def _encoder_args(src: str, info: VideoInfo, pix_fmt: str, size: tuple[int, int], encoder: str,
-                  quality: Iterable[str], overlay: _Overlay | None, out: str,
+def _encoder_args(src: str, info: VideoInfo, pix_fmt: str, size: tuple[int, int], encoding: Encoding,
+                  overlay: _Overlay | None, out: str,
                   alpha_decoder: str | None = None, attachments: Sequence[Attachment] = ()) -> list[str]:
     """ffmpeg arguments: raw frames on stdin (input 0), the label PNG (1, optional), the source (last).
 
     With ``alpha_decoder`` the source is also decoded (by that decoder) for its alpha plane, which is
-    merged with the marked frames and encoded as ``yuva420p``. ``attachments`` (Matroska pictures) are
-    left out of the maps and attached again after the mapped streams.
+    merged with the marked frames (``encoding.pix_fmt`` is then ``yuva420p``). ``attachments`` (Matroska
+    pictures) are left out of the maps and attached again after the mapped streams.
     """
     h, w = size
     args = [ff.ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
@@ -354,9 +355,9 @@ def _encoder_args(src: str, info: VideoInfo, pix_fmt: str, size: tuple[int, int]
         pad = "[m]"
     if overlay is not None:
         enable = f":enable='{overlay.enable}'" if overlay.enable else ""
-        # format=: the overlay blends in the frames' own format (no RGB conversion of the frame); after
-        # the alpha merge, so the label's plate is opaque over a transparent corner too.
-        graph.append(f"{pad}[1:v]overlay={overlay.x}:{overlay.y}{enable}:format=auto[o]")
+        # format=: the overlay blends in the frames' own format ("auto" picks rgba: every frame went
+        # YUV -> RGB -> YUV); after the alpha merge, so the label's plate is opaque over a transparent corner.
+        graph.append(f"{pad}[1:v]overlay={overlay.x}:{overlay.y}{enable}:format={overlay_format(pix_fmt)}[o]")
         pad = "[o]"
     video = pad if graph else "0:v"
     if graph:
@@ -377,17 +378,15 @@ def _encoder_args(src: str, info: VideoInfo, pix_fmt: str, size: tuple[int, int]
         args += [f"-map_metadata:s:{position}", f"{src_in}:s:{stream.index}"]
     args += attach_args(attachments, len(mapped))
     args += timecode_args(info.media, info.stream, out_index, out)
-    args += ["-c", "copy", f"-c:{out_index}", encoder]
-    args += [f"{opt}:{out_index}" if opt.startswith("-") else opt for opt in quality]
-    if encoder == "libx265" and os.path.splitext(out)[1].lower() in _MOV_SUFFIXES:
-        # hvc1, as phones and cameras write it: ffmpeg's default (hev1) is refused by Apple's players
-        args += [f"-tag:{out_index}", "hvc1"]
-    out_fmt = "yuva420p" if alpha_decoder is not None else pix_fmt
-    args += [f"-pix_fmt:{out_index}", out_fmt, f"-fps_mode:{out_index}", "passthrough"]
+    args += ["-c", "copy", f"-c:{out_index}", encoding.choice.encoder]
+    args += [f"{opt}:{out_index}" if opt.startswith("-") else opt for opt in encoding.quality]
+    args += container_args(encoding.choice, os.path.splitext(out)[1], out_index)
+    args += disposition_args(info.media, info.stream, out_index)
+    args += [f"-pix_fmt:{out_index}", encoding.pix_fmt, f"-fps_mode:{out_index}", "passthrough"]
     if pix_fmt in timed.FOURCC:  # every frame's time in the source's own time base
         args += [f"-enc_time_base:{out_index}", str(stream_time_base(src, info.stream))]
     args += _colour_tags(info, mapped[out_index], out_index)
-    args += ["-map_metadata", str(src_in), *start_offset_args(info.media)]
+    args += ["-map_metadata", str(src_in), *derived_tag_args(info.media, out), *start_offset_args(info.media)]
     if os.path.splitext(out)[1].lower() in _MOV_SUFFIXES:
         args += ["-movflags", "use_metadata_tags"]
     return [*args, *ff.reproducible(out), out]
@@ -465,7 +464,7 @@ def watermark_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], pa
         Draw the visible label in the same encode: ``text``, ``position``, ``seconds`` (None: whole
         video), ``at`` (as :func:`labeler.visible.add_video_label`).
     quality : tuple of str, optional
-        Encoder options replacing :data:`ENCODERS`' rate control (e.g. ``("-crf", "23", "-preset",
+        Encoder options replacing the rate control of :data:`ENCODERS` (e.g. ``("-crf", "23", "-preset",
         "veryfast")``), for benchmarks.
     overwrite : bool
         Replace an existing ``dst``.
@@ -475,11 +474,13 @@ def watermark_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], pa
     dict
         ``{"watermark": {...}, "visible": {...}}`` (visible only when asked): the watermark entry has
         ``method``, ``strength`` (the amplitude used), ``budget`` (True when it was budgeted),
-        ``encoder``, ``pix_fmt``, ``frames``, ``mark_seconds`` (CPU time of
+        ``encoder``, ``pix_fmt`` (the 8-bit format marked), ``output_pix_fmt`` (the format written:
+        the source's depth again where the encoder takes it), ``frames``, ``mark_seconds`` (CPU time of
         the marking itself) and ``audio`` (``"copied"``: the soundtrack is marked afterwards by the label
         stage, :func:`labeler.watermark.soundtrack.mark_soundtrack`); ``converted_from`` (the source's
-        pixel format) when the frames were converted to yuv420p, and ``alpha`` (``"kept"`` or
-        ``"dropped"``) when the source has an alpha channel.
+        pixel format) when the frames were marked in another format (10-bit, RGB...), ``codec_from``
+        when the source's codec family could not be kept, and ``alpha`` (``"kept"`` or ``"dropped"``)
+        when the source has an alpha channel.
 
     Raises
     ------
@@ -500,10 +501,11 @@ def watermark_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], pa
     if min(size) < MIN_SIDE:
         raise TooSmallForWatermark(f"video frames of {size[1]}x{size[0]} are too small for the watermark "
                            f"(at least {MIN_SIDE} px a side)")
-    pix_fmt = info.pix_fmt if info.pix_fmt in KEEP_PIX_FMTS else "yuv420p"
+    pix_fmt = _marked_pix_fmt(info.pix_fmt)
     suffix = os.path.splitext(dst_path)[1]
-    encoder, options = encoder_settings(info.codec, suffix)
     alpha_decoder = alpha_plane_decoder(info, suffix)
+    encoding = plan_encoding(info.codec, _written_like(info.pix_fmt, pix_fmt), suffix,
+                             alpha_kept=alpha_decoder is not None, quality=quality)
     marker = VideoPattern.build(size[0], size[1], payload, key, method,
                                 VIDEO_STRENGTH if strength is None else strength)
     with tempfile.TemporaryDirectory(prefix="aigc-label-") as workdir:
@@ -511,18 +513,19 @@ def watermark_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], pa
                              else (None, None))
         with ff.output_path(dst_path) as tmp:
             attachments = picture_attachments(src_path, info.media, dst_path, workdir)
-            enc = _encoder_args(src_path, info, pix_fmt, size, encoder, quality or options, overlay,
-                                "file:" + tmp, alpha_decoder, attachments)
+            enc = _encoder_args(src_path, info, pix_fmt, size, encoding, overlay, "file:" + tmp,
+                                alpha_decoder, attachments)
             frames, seconds, marker = _stream(src_path, info, enc, marker, pix_fmt,
                                               size, ff.input_url(src_path), budget=strength is None)
+            drop_derived_keys(tmp)
     done: dict[str, Any] = {"watermark": {
         "method": method, "strength": marker.strength, "budget": strength is None, "zoom": marker.zoom,
-        "encoder": encoder, "pix_fmt": pix_fmt, "frames": frames, "mark_seconds": round(seconds, 3),
-        "audio": "copied"}}
+        "encoder": encoding.encoder, "pix_fmt": pix_fmt, "output_pix_fmt": encoding.pix_fmt, "frames": frames,
+        "mark_seconds": round(seconds, 3), "audio": "copied"}}
     if info.pix_fmt not in KEEP_PIX_FMTS:
         done["watermark"]["converted_from"] = info.pix_fmt
-    if encoder != ENCODERS.get(info.codec, ("",))[0]:
-        done["watermark"]["codec_from"] = info.codec  # no encoder of its family here (ProRes, FFV1...)
+    if encoding.choice.fallback:
+        done["watermark"]["codec_from"] = info.codec  # no encoder of its family, or the container refuses
     if has_alpha(info):
         done["watermark"]["alpha"] = "kept" if alpha_decoder is not None else "dropped"
         if alpha_decoder is None:
