@@ -12,7 +12,6 @@ Errors are one line on stderr: ``aigc: error: FILE: reason``, usage errors ``aig
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -44,6 +43,31 @@ def _one_line(text: str) -> str:
     except Exception:  # noqa: BLE001 - the error being reported may be this import's own
         return " ".join(text.splitlines())
     return printable(text)
+
+
+def _echo_json(obj: object) -> None:
+    """Print ``obj`` as one line of JSON (:func:`detectors.report.json_line`: a file name that is not
+    valid UTF-8 keeps its bytes as ``\\udcXX`` escapes), as UTF-8 bytes whatever the locale's encoding
+    (RFC 8259, docs/report.md): a Latin-1 or Windows code page stdout cannot even encode AI生成."""
+    from detectors.report import json_line
+
+    click.echo(json_line(obj).encode("utf-8"))
+
+
+class CliPath(click.Path):
+    """``click.Path`` that refuses an empty path and ``-``. ``Path("")`` is the current folder, so an unset
+    shell variable (``aigc batch label "$SRC" ...``) would label or verify the whole current folder, write
+    a test PKI there or read a key from it; ``-`` reads as standard output to a script author, but no
+    command streams, so ``aigc label in.jpg - | upload`` made a file named ``-`` and piped the result
+    line. ``aigc verify``'s FILES keep ``click.Path``: a bad name there is one unreadable result."""
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> object:
+        if value == "":
+            self.fail("empty path (an unset shell variable?)", param, ctx)
+        if value == "-":
+            self.fail("'-' (standard input or output) is not supported; give a path (./- for a file "
+                      "named -)", param, ctx)
+        return super().convert(value, param, ctx)
 
 
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -98,12 +122,12 @@ _quick_option = click.option(
     "(= --layers metadata,c2pa,watermark).",
 )
 _store_option = click.option(
-    "--manifest-store", default=None, type=click.Path(dir_okay=False, path_type=str),
+    "--manifest-store", default=None, type=CliPath(dir_okay=False, path_type=str),
     help="Manifest store (SQLite file): a file whose manifest was stripped but whose watermark is found "
     "gets its manifest back from there (needs --key-file).",
 )
 _trust_anchors_option = click.option(
-    "--trust-anchors", "anchor_files", multiple=True, type=click.Path(dir_okay=False, path_type=str),
+    "--trust-anchors", "anchor_files", multiple=True, type=CliPath(dir_okay=False, path_type=str),
     help="PEM file of trusted C2PA root certificates (repeatable); a chain to one gives Trusted.",
 )
 
@@ -130,7 +154,7 @@ def _label_options(batch: bool):
         click.option("--layers", default="metadata", show_default=True,
                      help=f"Comma-separated layers to add, applied in the order {', '.join(LAYER_ORDER)} "
                      f"(available: {', '.join(AVAILABLE_LAYERS)})."),
-        click.option("--key-file", type=click.Path(dir_okay=False, path_type=str), help="Watermark key."),
+        click.option("--key-file", type=CliPath(dir_okay=False, path_type=str), help="Watermark key."),
         click.option("--watermark-method", type=click.Choice(["dct", "dwt"]), default="dct",
                      show_default=True),
         click.option("--watermark-strength", type=click.FloatRange(0.25, 16), default=None,
@@ -155,12 +179,13 @@ def _label_options(batch: bool):
         click.option("--voice-language", type=click.Choice(("zh", "en")), default="zh", show_default=True,
                      help="Audio: language of the spoken prompt (本内容由人工智能生成 / This content is "
                           "AI-generated)."),
-        click.option("--sign-cert", type=click.Path(dir_okay=False, path_type=str),
+        click.option("--sign-cert", type=CliPath(dir_okay=False, path_type=str),
                      help="C2PA signing certificate chain PEM (leaf first)."),
-        click.option("--sign-key", type=click.Path(dir_okay=False, path_type=str), help="C2PA signing key."),
+        click.option("--sign-key", type=CliPath(dir_okay=False, path_type=str),
+                     help="C2PA signing key."),
         click.option("--tsa", default=None, help="RFC 3161 time-stamp authority URL for the C2PA signature."),
         click.option("--c2pa-thumbnail", is_flag=True, help="Embed a claim thumbnail in the C2PA manifest."),
-        click.option("--manifest-store", default=None, type=click.Path(dir_okay=False, path_type=str),
+        click.option("--manifest-store", default=None, type=CliPath(dir_okay=False, path_type=str),
                      help="With c2pa and watermark: keep the signed manifest in this SQLite file, under the "
                      "watermark's payload, so verify --manifest-store finds it in a stripped copy."),
         click.option("--overwrite", is_flag=True, help="Replace existing outputs (never inputs)."),
@@ -218,8 +243,8 @@ def _record(opts: dict) -> AIGCLabel:
 
 
 @cli.command("label")
-@click.argument("src", type=click.Path(dir_okay=False, path_type=str))
-@click.argument("dst", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("src", type=CliPath(dir_okay=False, path_type=str))
+@click.argument("dst", type=CliPath(dir_okay=False, path_type=str))
 @_label_options(batch=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 def label_cmd(src: str, dst: str, as_json: bool, **opts) -> None:
@@ -251,7 +276,7 @@ def label_cmd(src: str, dst: str, as_json: bool, **opts) -> None:
     if unread:
         result.warnings.append(unread)
     if as_json:
-        click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+        _echo_json(result.to_dict())
     else:
         done = ", ".join(_describe(name, info) for name, info in result.layers.items())
         # a file name or a certificate subject may hold a line break: one line per file, escaped
@@ -308,8 +333,8 @@ def _read_key(key_file: str | None) -> bytes | None:
 # file's own report says why it could not be read (README: a list of files is never cut short).
 @click.argument("files", nargs=-1, required=True, type=click.Path(readable=False, path_type=str))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file (JSON Lines).")
-@click.option("--key-file", type=click.Path(dir_okay=False, path_type=str),
-              help="Watermark key: also look for our invisible watermark (images).")
+@click.option("--key-file", type=CliPath(dir_okay=False, path_type=str),
+              help="Watermark key: also look for our invisible watermark (images, audio, video).")
 @_trust_anchors_option
 @_no_visible_option
 @_verify_layers_option
@@ -335,42 +360,52 @@ def verify_cmd(
         if not path:  # an unset shell variable: Path("") is ".", which would be reported as a folder
             report = Report(file=path, errors=["empty file name"])
         else:
-            # "quick" (not its layer tuple) makes the image watermark a read at the geometry as given.
-            report = verify(path, key=key, trust_anchors=list(anchor_files) or None,
-                            layers="quick" if quick else layers, manifest_store=manifest_store)
+            report = verify(path, key=key, trust_anchors=list(anchor_files) or None, layers=layers,
+                            manifest_store=manifest_store)
         if not report.ok:
             unreadable += 1
         # Both forms escape what the file controls (its name, its label): one report, one line each.
-        click.echo(report.to_json() if as_json else "\n".join(report.text_lines()))
+        if as_json:
+            _echo_json(report.to_dict())  # what report.to_json() gives, as UTF-8 bytes
+        else:
+            click.echo("\n".join(report.text_lines()))
     sys.exit(EXIT_BAD_INPUT if unreadable else EXIT_OK)
 
 
 def _layers_to_verify(spec: str | None, quick: bool, no_visible: bool, key: bytes | None,
                       manifest_store: str | None = None) -> tuple[str, ...]:
-    """The layers ``aigc verify`` / ``aigc batch verify`` examine; ``LabelerError`` (one line) on misuse."""
+    """The ``layers`` of :func:`detectors.verify` for ``aigc verify`` / ``aigc batch verify``.
+
+    ``--quick`` and ``--layers quick`` give ``("quick",)``, not its layer names: the library's triage
+    (the image watermark read at the geometry as given, its ``note`` saying so), the same on both
+    commands. ``LabelerError`` (one line) on misuse.
+    """
     from detectors import parse_verify_layers
 
     if quick and spec:
         raise LabelerError("--quick and --layers are exclusive (--quick is --layers metadata,c2pa,watermark)")
+    quick = quick or (spec is not None and [n.strip() for n in spec.split(",") if n.strip()] == ["quick"])
     layers = parse_verify_layers("quick" if quick else spec)
-    if spec and "watermark" in layers and key is None:
+    if spec and not quick and "watermark" in layers and key is None:
         raise LabelerError("--layers watermark needs --key-file")
     if manifest_store is not None and (key is None or "watermark" not in layers):
         raise LabelerError("--manifest-store needs the watermark layer and --key-file (the store is searched "
                            "by the watermark's payload)")
+    if quick:  # verify reads the watermark only with a key, and never the visible layer, in quick mode
+        return ("quick",)
     if key is None:  # by default the watermark is read when there is a key to read it with
         layers = tuple(n for n in layers if n != "watermark")
     return tuple(n for n in layers if not (no_visible and n == "visible"))
 
 
 @cli.command("propagate")
-@click.argument("src", type=click.Path(dir_okay=False, path_type=str))
-@click.argument("dst", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("src", type=CliPath(dir_okay=False, path_type=str))
+@click.argument("dst", type=CliPath(dir_okay=False, path_type=str))
 @click.option("--propagator", required=True, help="ContentPropagator: the platform's code or name.")
 @click.option("--propagate-id", required=True, help="PropagateID: the platform's ID for this content.")
 @click.option("--reserved2", default="", help="ReservedCode2: the platform's protection data.")
 @click.option("--declared-ai", is_flag=True, help="The uploader declares the content AI-generated.")
-@click.option("--key-file", type=click.Path(dir_okay=False, path_type=str),
+@click.option("--key-file", type=CliPath(dir_okay=False, path_type=str),
               help="Watermark key: a found watermark counts as a trace of AI generation.")
 @_trust_anchors_option
 @click.option("--overwrite", is_flag=True, help="Replace DST if it exists.")
@@ -394,11 +429,11 @@ def propagate_cmd(src: str, dst: str, propagator: str, propagate_id: str, reserv
     except OSError as exc:
         _fail(f"{exc.filename or src}: {exc.strerror or exc}")
     if as_json:
-        click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+        _echo_json(result.to_dict())
     else:
-        click.echo(f"{dst}: {result.action} (input verdict {result.verdict})")
+        click.echo(_one_line(f"{dst}: {result.action} (input verdict {result.verdict})"))
     for warning in result.warnings:
-        click.echo(f"aigc: warning: {dst}: {warning}", err=True)
+        click.echo(_one_line(f"aigc: warning: {dst}: {warning}"), err=True)
 
 
 # `aigc batch` (its commands, options and the end of a run) is labeler.cli_batch, which imports the
@@ -414,7 +449,7 @@ def keys_group() -> None:
 
 
 @keys_group.command("init")
-@click.argument("directory", type=click.Path(file_okay=False, path_type=str))
+@click.argument("directory", type=CliPath(file_okay=False, path_type=str))
 @click.option("--overwrite", is_flag=True, help="Replace a PKI already in DIRECTORY.")
 def keys_init_cmd(directory: str, overwrite: bool) -> None:
     """Create a private TEST PKI in DIRECTORY: root -> intermediate -> ES256 C2PA signer."""
@@ -429,12 +464,12 @@ def keys_init_cmd(directory: str, overwrite: bool) -> None:
         "Sign production content with a certificate from a CA on the C2PA trust list.",
         err=True,
     )
-    click.echo(f"sign with:   --sign-cert {pki.chain} --sign-key {pki.signer_key}")
-    click.echo(f"verify with: --trust-anchors {pki.trust_anchor}")
+    click.echo(_one_line(f"sign with:   --sign-cert {pki.chain} --sign-key {pki.signer_key}"))
+    click.echo(_one_line(f"verify with: --trust-anchors {pki.trust_anchor}"))
 
 
 @cli.command("keygen")
-@click.argument("key_file", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("key_file", type=CliPath(dir_okay=False, path_type=str))
 @click.option("--overwrite", is_flag=True, help="Replace an existing key file (its marks become unreadable).")
 def keygen_cmd(key_file: str, overwrite: bool) -> None:
     """Write a random 256-bit watermark key to KEY_FILE (mode 0600) and print its public key ID."""
@@ -444,20 +479,20 @@ def keygen_cmd(key_file: str, overwrite: bool) -> None:
         key = write_key_file(key_file, overwrite=overwrite)
     except LabelerError as exc:
         _fail(str(exc))
-    click.echo(f"{key_file}: watermark key {key_id(key)} (keep this file secret)")
+    click.echo(_one_line(f"{key_file}: watermark key {key_id(key)} (keep this file secret)"))
 
 
 @cli.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on. Keep the default behind a reverse proxy (docs/server.md).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
-@click.option("--key-file", "key_files", multiple=True, type=click.Path(dir_okay=False, path_type=str),
+@click.option("--key-file", "key_files", multiple=True, type=CliPath(dir_okay=False, path_type=str),
               help="Watermark key (repeatable): the first labels, each is tried when verifying.")
-@click.option("--sign-cert", type=click.Path(dir_okay=False, path_type=str),
+@click.option("--sign-cert", type=CliPath(dir_okay=False, path_type=str),
               help="C2PA signing certificate chain PEM: enables the c2pa layer of /v1/label.")
-@click.option("--sign-key", type=click.Path(dir_okay=False, path_type=str), help="C2PA signing key.")
+@click.option("--sign-key", type=CliPath(dir_okay=False, path_type=str), help="C2PA signing key.")
 @_trust_anchors_option
-@click.option("--token-file", type=click.Path(dir_okay=False, path_type=str),
+@click.option("--token-file", type=CliPath(dir_okay=False, path_type=str),
               help="File whose first line is the bearer token /v1/label requires.")
 @click.option("--max-upload-mb", type=click.IntRange(1, 4096), default=200, show_default=True,
               help="Largest upload (413 beyond).")
@@ -511,7 +546,10 @@ def doctor_cmd(as_json: bool) -> None:
     from labeler.environment import describe_environment, summary_lines
 
     env = describe_environment()
-    click.echo(json.dumps(env, ensure_ascii=False) if as_json else "\n".join(summary_lines(env)))
+    if as_json:
+        _echo_json(env)
+    else:
+        click.echo("\n".join(summary_lines(env)))
     if env["problems"]:
         sys.exit(EXIT_BAD_INPUT)
 
@@ -535,6 +573,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     # when it is first imported here and in worker processes, and a user's own setting wins. The library
     # leaves the log level alone (process-wide state).
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    # Human lines and diagnostics in a locale that cannot encode some of their text (AI生成 on a Latin-1
+    # or Windows code page stream): \uXXXX escapes, not a UnicodeEncodeError reported as an internal
+    # error after the work was done. JSON is written as UTF-8 bytes (_echo_json).
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     try:
         # Not click's standalone mode: it prints a usage error as a four-line block (usage, a --help
         # hint, a blank line, the error); here it becomes the documented one line. click still quiets a

@@ -17,6 +17,7 @@ import click
 from labeler.cli import (
     EXIT_BAD_INPUT,
     EXIT_OK,
+    CliPath,
     _absolute_store,
     _fail,
     _label_groups,
@@ -42,7 +43,7 @@ def _batch_options(func):
     options = [
         click.option("--workers", type=click.IntRange(1, 1024), default=None,
                      help="Worker processes [default: all cores]."),
-        click.option("--list", "list_file", type=click.Path(dir_okay=False, path_type=str),
+        click.option("--list", "list_file", type=CliPath(dir_okay=False, path_type=str),
                      help="Take the files from this list (one path per line, relative to SRC)."),
         click.option("--retry-errors", is_flag=True, help="Redo files the journal records as failed."),
         click.option("--no-progress", is_flag=True, help="No progress bar or progress lines."),
@@ -88,11 +89,11 @@ def _other_options_words(kind: str, count: int) -> str:
 @batch_group.command("label")
 # No exists=True: a URL must reach BatchTask.check, which says URLs are not supported yet (click said
 # "does not exist"); a missing folder is refused there too ("SRC is not a folder").
-@click.argument("src", type=click.Path(file_okay=False, path_type=str))
-@click.argument("dst", type=click.Path(file_okay=False, path_type=str))
+@click.argument("src", type=CliPath(file_okay=False, path_type=str))
+@click.argument("dst", type=CliPath(file_okay=False, path_type=str))
 @_label_options(batch=True)
 @_batch_options
-@click.option("--journal", type=click.Path(dir_okay=False, path_type=str),
+@click.option("--journal", type=CliPath(dir_okay=False, path_type=str),
               help="Journal file [default: DST/.aigc-journal.jsonl].")
 def batch_label_cmd(src: str, dst: str, journal: str | None, **opts) -> None:
     """Label every file under SRC into the same tree under DST; re-run to resume.
@@ -118,10 +119,10 @@ def batch_label_cmd(src: str, dst: str, journal: str | None, **opts) -> None:
 @batch_group.command("verify")
 # No exists=True: a URL must reach BatchTask.check, which says URLs are not supported yet (click said
 # "does not exist"); a missing folder is refused there too ("SRC is not a folder").
-@click.argument("src", type=click.Path(file_okay=False, path_type=str))
-@click.option("--report", required=True, type=click.Path(dir_okay=False, path_type=str),
+@click.argument("src", type=CliPath(file_okay=False, path_type=str))
+@click.option("--report", required=True, type=CliPath(dir_okay=False, path_type=str),
               help="JSON Lines report, one line per file as it finishes; also the resume journal.")
-@click.option("--key-file", type=click.Path(dir_okay=False, path_type=str), help="Watermark key.")
+@click.option("--key-file", type=CliPath(dir_okay=False, path_type=str), help="Watermark key.")
 @_trust_anchors_option
 @_no_visible_option
 @_verify_layers_option
