@@ -180,6 +180,8 @@ class Report:
             # A manifest looked up by the watermark is not in the file (its hard binding cannot match
             # a re-encoded copy): say where it came from, as the reasons do.
             recovered = " recovered from the manifest store" if cp.get("source") == "store" else ""
+            if recovered and (cp.get("candidates") or 1) > 1:
+                recovered += f" (1 of {cp['candidates']} stored manifests for this mark)"
             # An Invalid manifest names its failures (a hash mismatch: the content was changed after
             # signing; a signature mismatch: the manifest itself was), as the JSON report's codes do.
             failed = [c for c in cp.get("codes") or [] if c != "signingCredential.untrusted"]

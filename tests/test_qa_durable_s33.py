@@ -91,6 +91,7 @@ def test_two_manifests_for_one_payload_the_trusted_one_wins_and_the_count_is_rep
     plain = verify(stripped, key=env["key"], manifest_store=str(db))
     assert plain.c2pa["manifest_id"] == second and plain.c2pa["candidates"] == 2
     assert plain.c2pa["state"] == "Valid"
+    assert "recovered from the manifest store (1 of 2 stored manifests for this mark)" in report.summary()
 
 
 def test_one_stored_manifest_reports_one_candidate(env, tmp_path):
