@@ -122,9 +122,10 @@ _quick_option = click.option(
     "(= --layers metadata,c2pa,watermark).",
 )
 _store_option = click.option(
-    "--manifest-store", default=None, type=CliPath(dir_okay=False, path_type=str),
-    help="Manifest store (SQLite file): a file whose manifest was stripped but whose watermark is found "
-    "gets its manifest back from there (needs --key-file).",
+    "--manifest-store", default=None, type=CliPath(dir_okay=False, path_type=str), metavar="STORE",
+    help="Manifest store (SQLite file, postgresql:// URL, or a resolution service's https:// URL): a file "
+    "whose manifest was stripped but whose watermark is found gets its manifest back from there (needs "
+    "--key-file).",
 )
 _trust_anchors_option = click.option(
     "--trust-anchors", "anchor_files", multiple=True, type=CliPath(dir_okay=False, path_type=str),
@@ -186,8 +187,10 @@ def _label_options(batch: bool):
         click.option("--tsa", default=None, help="RFC 3161 time-stamp authority URL for the C2PA signature."),
         click.option("--c2pa-thumbnail", is_flag=True, help="Embed a claim thumbnail in the C2PA manifest."),
         click.option("--manifest-store", default=None, type=CliPath(dir_okay=False, path_type=str),
-                     help="With c2pa and watermark: keep the signed manifest in this SQLite file, under the "
-                     "watermark's payload, so verify --manifest-store finds it in a stripped copy."),
+                     metavar="STORE",
+                     help="With c2pa and watermark: keep the signed manifest in this store (SQLite file or "
+                     "postgresql:// URL), under the watermark's payload, so verify --manifest-store finds it "
+                     "in a stripped copy."),
         click.option("--overwrite", is_flag=True, help="Replace existing outputs (never inputs)."),
     ]
 
