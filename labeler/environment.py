@@ -19,10 +19,13 @@ from labeler import __version__
 from labeler.errors import LabelerError
 
 #: Encoders the layers use, by what they are for. ``required`` ones are used for the default output of
-#: a supported format; the rest only for a source that already uses that codec.
+#: a supported format; the rest only for a source that already uses that codec: the video passes keep
+#: HEVC, VP9, VP8, AV1, ProRes and FFV1 with their encoders in
+#: :data:`labeler.media.video_encoders.ENCODERS`, and write H.264 (VP9 in WebM) where one is missing.
 ENCODERS: dict[str, tuple[str, ...]] = {
     "required": ("libx264", "aac", "libmp3lame", "flac", "pcm_s16le"),
-    "optional": ("libx265", "libvpx-vp9", "libaom-av1", "libsvtav1", "libopus", "libvorbis", "libwebp"),
+    "optional": ("libx265", "libvpx-vp9", "libvpx", "libsvtav1", "libaom-av1", "prores_ks", "ffv1", "libopus",
+                 "libvorbis", "libwebp"),
 }
 #: Python distributions reported, in this order (``None`` when not installed).
 PACKAGES = ("numpy", "opencv-python-headless", "pillow", "pywavelets", "soundfile", "mutagen", "c2pa-python",
@@ -47,6 +50,9 @@ class FFmpegReport:
         For every encoder in :data:`ENCODERS`, whether this build has it.
     error : str or None
         Why ffmpeg is unusable, when it is.
+    video_fallbacks : dict of str to str
+        Video codec families the pixel passes cannot keep with this build (written as H.264, VP9 in
+        WebM), each with the encoder it lacks; empty when every family is kept.
     """
 
     path: str | None
@@ -54,6 +60,7 @@ class FFmpegReport:
     version: str | None
     encoders: dict[str, bool] = field(default_factory=dict)
     error: str | None = None
+    video_fallbacks: dict[str, str] = field(default_factory=dict)
 
 
 def ffmpeg_report() -> FFmpegReport:
@@ -76,7 +83,17 @@ def ffmpeg_report() -> FFmpegReport:
     names = {line.split()[1] for line in enc.stdout.splitlines() if re.match(r"^\s[VAS][.A-Z]{5}\s", line)}
     wanted = ENCODERS["required"] + ENCODERS["optional"]
     return FFmpegReport(choice.path, choice.source, match.group(1) if match else None,
-                        {name: name in names for name in wanted})
+                        {name: name in names for name in wanted},
+                        # H.264 is the fallback itself: a missing libx264 is a problem (describe_environment)
+                        video_fallbacks={family: encoder for family, encoder in _video_encoders().items()
+                                         if encoder not in names and family != "h264"})
+
+
+def _video_encoders() -> dict[str, str]:
+    """Video codec family -> the encoder the pixel passes keep it with."""
+    from labeler.media.video_encoders import ENCODERS as VIDEO
+
+    return {family: encoder for family, (encoder, _) in VIDEO.items()}
 
 
 def _c2pa_versions() -> dict[str, str | None]:
@@ -139,6 +156,16 @@ def describe_environment() -> dict[str, Any]:
     }
 
 
+def _video_line(fallbacks: dict[str, str]) -> str:
+    """Which video codec families the pixel passes keep with this ffmpeg, and which become H.264."""
+    kept = [family for family in _video_encoders() if family not in fallbacks]
+    if not fallbacks:
+        return f"video: every codec family kept ({', '.join(kept)})"
+    lacks = ", ".join(dict.fromkeys(fallbacks.values()))
+    return (f"video: {', '.join(fallbacks)} re-encoded as H.264 (VP9 in WebM): this ffmpeg has no {lacks}; "
+            f"kept: {', '.join(kept) or 'none'}")
+
+
 def summary_lines(env: dict[str, Any]) -> list[str]:
     """The human form of :func:`describe_environment`: short ``name: value`` lines, problems last."""
     ff = env["ffmpeg"]
@@ -153,6 +180,7 @@ def summary_lines(env: dict[str, Any]) -> list[str]:
         missing = [name for name, ok in ff["encoders"].items() if not ok]
         absent = f" (missing: {', '.join(missing)})" if missing else ""
         lines.append(f"encoders: {', '.join(have)}{absent}")
+        lines.append(_video_line(ff.get("video_fallbacks") or {}))
     lines.append(f"c2pa: c2pa-python {c2pa.get('c2pa-python')}, c2pa-rs {c2pa.get('c2pa-rs')}")
     lines.append(f"libsndfile: {env['libsndfile']}")
     packages = env["packages"]

@@ -361,20 +361,45 @@ def _video_pixels(call: StageCall) -> dict[str, dict[str, Any]]:
     # core's method inside it is kept as "core_method".
     done["watermark"].update(method="video", core_method=done["watermark"]["method"], payload=payload.hex(),
                              key_id=key_id(wm.key))
-    converted = done["watermark"].get("converted_from")
-    if converted:
-        call.warnings.append(f"the video's {converted} frames were written as 8-bit "
-                             f"{done['watermark']['pix_fmt']} (the watermark pass works on 8-bit planar YUV)"
-                             f"{_hdr_note(call.src)}")
-    if done["watermark"].get("codec_from"):
-        call.warnings.append(f"the video's {done['watermark']['codec_from']} stream was re-encoded with "
-                             f"{done['watermark']['encoder']} (the watermark pass has no encoder of its "
-                             "family)")
+    mark = done["watermark"]
+    if mark.get("converted_from"):
+        marked, written = mark["pix_fmt"], mark.get("output_pix_fmt", mark["pix_fmt"])
+        # a 10-bit source is written at 10 bits again, but its picture went through the 8-bit marking
+        what = (f"written as 8-bit {marked}" if written == marked
+                else f"marked at 8 bits ({marked}) and written as {written}")
+        call.warnings.append(f"the video's {mark['converted_from']} frames were {what} (the watermark pass "
+                             f"works on 8-bit planar YUV){_hdr_note(call.src, 8)}")
+    if mark.get("codec_from"):
+        call.warnings.append(_codec_note(mark["codec_from"], mark["encoder"], call.out.suffix))
+    if mark.get("alpha") == "dropped":
+        call.warnings.append(_alpha_note(call))
     return done
 
 
-def _hdr_note(src: Path) -> str:
-    """The part of the 8-bit conversion warning for an HDR source (PQ or HLG transfer): what is lost."""
+def _codec_note(codec: str, encoder: str, suffix: str) -> str:
+    """The warning for a video stream not written in its own codec family (a pass's ``codec_from``),
+    with the reason :func:`labeler.media.video_encoders.choose_encoder` had: the passes have no family
+    for the codec, this ffmpeg lacks the family's encoder, or the output's container refuses the codec."""
+    from labeler.media import ffmpeg as ff
+    from labeler.media.video_encoders import _ONLY_IN, ENCODERS
+
+    if codec not in ENCODERS:
+        why = "the video passes keep H.264, HEVC, VP8, VP9, AV1, ProRes and FFV1 only"
+    elif ff.encoder_pix_fmts(ENCODERS[codec][0]) is None:
+        why = f"this ffmpeg has no {ENCODERS[codec][0]} encoder"
+    elif suffix.lower() == ".webm":
+        why = f"WebM files cannot hold {codec} (WebM holds VP8, VP9 and AV1 only)"
+    else:  # the container: _ONLY_IN names where the family goes
+        homes = [name for ext, name in ((".mkv", "Matroska"), (".mov", "MOV"), (".avi", "AVI"))
+                 if ext in _ONLY_IN.get(codec, ())]
+        where = f" (ffmpeg writes it to {', '.join(homes[:-1])} or {homes[-1]})" if len(homes) > 1 else ""
+        why = f"{suffix.lstrip('.').upper()} files cannot hold {codec}{where}"
+    return f"the video's {codec} stream was re-encoded with {encoder}: {why}"
+
+
+def _hdr_note(src: Path, bits: int) -> str:
+    """The part of a conversion warning for an HDR source (PQ or HLG transfer) whose picture went
+    through ``bits`` bits: what is lost."""
     from labeler.media.video import video_info
 
     try:
@@ -387,7 +412,8 @@ def _hdr_note(src: Path) -> str:
         return ""
     name = "PQ" if trc == "smpte2084" else "HLG"
     return (f"; this is HDR ({name}): its primaries and transfer tags are kept, so players still show it as "
-            "HDR, but at 8 bits it may band, and HDR10 mastering-display / light-level metadata is not kept")
+            f"HDR, but at {bits} bits it may band, and HDR10 mastering-display / light-level metadata is not "
+            "kept")
 
 
 def _video_mark(call: StageCall) -> dict[str, dict[str, Any]]:
@@ -398,13 +424,34 @@ def _video_mark(call: StageCall) -> dict[str, dict[str, Any]]:
                            at=vis.video_at, whole=vis.seconds is None, overwrite=True)
     _keep_itunes_items(call, call.out)
     if done.get("converted_from"):
-        call.warnings.append(f"the video's {done['converted_from']} frames were written as 8-bit yuv420p "
-                             "(the visible label's pass encodes 4:2:0 H.264 or VP9: every player reads it)"
-                             f"{_hdr_note(call.src)}")
+        call.warnings.append(_visible_conversion_note(call.src, done))
+    if done.get("codec_from"):
+        call.warnings.append(_codec_note(done["codec_from"], done["encoder"], call.out.suffix))
     if done.get("alpha") == "dropped":
-        call.warnings.append(f"the video's alpha channel was dropped: only VP8/VP9 alpha written to WebM or "
-                             f"Matroska is kept (this is {call.probe.format}, the frames are written opaque)")
+        call.warnings.append(_alpha_note(call))
     return {"visible": done}
+
+
+def _alpha_note(call: StageCall) -> str:
+    """The warning for a video whose alpha channel a pixel pass could not keep."""
+    return (f"the video's alpha channel was dropped: only VP8/VP9 alpha written to WebM or Matroska is kept "
+            f"(this is {call.probe.format}, the frames are written opaque)")
+
+
+def _visible_conversion_note(src: Path, done: dict[str, Any]) -> str:
+    """The visible pass's warning for a picture that lost depth or chroma (``converted_from``): in the
+    format its encoder took, or in the format the label's overlay blended it in (at most 10 bits)."""
+    from labeler.media.video_encoders import loses, overlay_format, overlay_pix_fmt, pix_fmt_traits
+
+    source, written, encoder = done["converted_from"], done["pix_fmt"], done["encoder"]
+    blended = overlay_pix_fmt(overlay_format(written))
+    if loses(source, written) or not loses(source, blended):
+        what, why, kept = f"written as {written} by {encoder}", f"the nearest format {encoder} takes", written
+    else:
+        what = f"blended with the label as {blended} and written as {written} by {encoder}"
+        why, kept = "the overlay filter of this ffmpeg blends no deeper format", blended
+    traits = pix_fmt_traits(kept)
+    return f"the video's {source} frames were {what} ({why}){_hdr_note(src, traits.depth if traits else 8)}"
 
 
 def _keep_itunes_items(call: StageCall, written: Path) -> None:

@@ -260,3 +260,22 @@ def assert_carrier_fails_cleanly(carrier, base: bytes, seed: int, rounds: int = 
             carrier.read(io.BytesIO(bytes(buf)))
         with contextlib.suppress(LabelerError):
             carrier.write(io.BytesIO(bytes(buf)), io.BytesIO(), label_json("mutant"))
+
+
+@pytest.fixture(params=["system", "bundled"])
+def which_ffmpeg(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test with the ffmpeg on PATH, then with the imageio-ffmpeg wheel's (skipped when absent).
+
+    On a machine without a system ffmpeg both runs use the wheel's (aigc's own fallback)."""
+    from labeler.media import ffmpeg as ff
+
+    if request.param == "bundled":
+        pytest.importorskip("imageio_ffmpeg")
+        monkeypatch.setenv(ff.FFMPEG_ENV, ff.BUNDLED)
+    else:
+        monkeypatch.delenv(ff.FFMPEG_ENV, raising=False)
+    try:
+        ff.ffmpeg_exe()
+    except Exception as exc:  # noqa: BLE001 - no such ffmpeg here: nothing to test
+        pytest.skip(f"no {request.param} ffmpeg: {exc}")
+    return request.param

@@ -28,21 +28,6 @@ VIDEO = ["-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=1"]
 SOUND = ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=1"]
 
 
-@pytest.fixture(params=["system", "bundled"])
-def which_ffmpeg(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run the test with the ffmpeg on PATH, then with the imageio-ffmpeg wheel's (skipped when absent)."""
-    if request.param == "bundled":
-        pytest.importorskip("imageio_ffmpeg")
-        monkeypatch.setenv(ff.FFMPEG_ENV, ff.BUNDLED)
-    else:
-        monkeypatch.delenv(ff.FFMPEG_ENV, raising=False)
-    try:
-        ff.ffmpeg_exe()
-    except Exception as exc:  # noqa: BLE001 - no such ffmpeg here: nothing to test
-        pytest.skip(f"no {request.param} ffmpeg: {exc}")
-    return request.param
-
-
 def _make(path: Path, *args: str) -> Path:
     subprocess.run([ff.ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args, str(path)],
                    check=True)

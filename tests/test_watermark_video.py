@@ -285,7 +285,8 @@ def test_ten_bit_source_is_converted_and_says_so(folder: Path) -> None:
     assert probe(src).video[0].pix_fmt == "yuv420p10le"
     result = label_file(src, folder / "ten-bit.wm.mp4", RECORD, layers="watermark", key=KEY)
     assert result.layers["watermark"]["converted_from"] == "yuv420p10le"
-    assert any("yuv420p10le frames were written as 8-bit yuv420p" in w for w in result.warnings)
+    assert any("yuv420p10le frames were marked at 8 bits (yuv420p) and written as yuv420p10le" in w
+               for w in result.warnings)
     # marked in 8 bits, written at 10 again (H.264 High 10, as the source; 8-bit until 2026-12-07)
     assert probe(folder / "ten-bit.wm.mp4").video[0].pix_fmt == "yuv420p10le"
     assert result.layers["watermark"]["output_pix_fmt"] == "yuv420p10le"

@@ -7,7 +7,9 @@ iTunes items at all. A re-encoded M4A, MP4 or MOV so lost its cover and, for eve
 at the iTunes items only (mutagen, iTunes / Music, most phone and car players), its title, artist,
 album, track number and freeform items (ReplayGain, MusicBrainz IDs): ffprobe and exiftool still read
 the keys. :func:`itunes_items` takes the source's items, byte for byte, and :func:`add_itunes_items` /
-:func:`restore_itunes_items` put back those the new file lacks.
+:func:`restore_itunes_items` put back those the new file lacks, and remove the keys ffmpeg wrote for
+them: ffmpeg 9 reads a tag held both ways twice and joins the copies ("My Title;My Title"), exiftool
+lists it twice.
 """
 
 from __future__ import annotations
@@ -36,6 +38,26 @@ def itunes_items(path: str | os.PathLike[str]) -> list[bytes]:
 
 #: Items not carried over: ``©too`` names the encoding tool, which the re-encode changed.
 _NOT_CARRIED = (b"\xa9too",)
+
+#: iTunes item type -> the tag name ffmpeg's mov demuxer reads it as (``mov_read_udta_string``, the same
+#: in ffmpeg 5.1 and 9), which is the key name its muxer writes with ``use_metadata_tags``. A freeform
+#: (``----``) item is read as its ``name``.
+_FFMPEG_NAMES = {
+    b"aART": "album_artist", b"akID": "account_type", b"apID": "account_id", b"catg": "category",
+    b"cpil": "compilation", b"cprt": "copyright", b"desc": "description", b"disk": "disc",
+    b"egid": "episode_uid", b"gnre": "genre", b"hdvd": "hd_video", b"keyw": "keywords", b"ldes": "synopsis",
+    b"pcst": "podcast", b"pgap": "gapless_playback", b"purd": "purchase_date", b"rtng": "rating",
+    b"soaa": "sort_album_artist", b"soal": "sort_album", b"soar": "sort_artist", b"soco": "sort_composer",
+    b"sonm": "sort_name", b"sosn": "sort_show", b"stik": "media_type", b"trkn": "track",
+    b"tven": "episode_id", b"tves": "episode_sort", b"tvnn": "network", b"tvsh": "show",
+    b"tvsn": "season_number", b"\xa9ART": "artist", b"\xa9alb": "album", b"\xa9aut": "artist",
+    b"\xa9cmt": "comment", b"\xa9com": "composer", b"\xa9cpy": "copyright", b"\xa9day": "date",
+    b"\xa9des": "description", b"\xa9dir": "director", b"\xa9gen": "genre", b"\xa9grp": "grouping",
+    b"\xa9lyr": "lyrics", b"\xa9nam": "title", b"\xa9prd": "producer", b"\xa9st3": "subtitle",
+    b"\xa9wrt": "composer",
+}
+#: Keys never removed, whatever an item is called: the label's own (written by this project).
+_KEPT_KEYS = (b"aigc",)
 
 
 def _items(buf: bytes, budget: Any) -> list[bytes]:
@@ -68,12 +90,13 @@ def add_itunes_items(fresh: BinaryIO, out: BinaryIO, items: list[bytes]) -> None
     budget = bx.Budget()
     layout = bx.top_level(fresh, budget)
     index, buf = bx.load_moov(fresh, layout)
-    metas, _ = isobmff._metas(buf, budget)
     missing = _missing(items, _items(buf, budget))
-    if not missing:
+    dropped = _drop_keys(buf, _ffmpeg_names(items, budget), budget)
+    if not missing and not dropped:
         fresh.seek(0)
         copy_stream(fresh, out)
         return
+    metas, _ = isobmff._metas(buf, budget)  # after the keys went: their boxes moved
     own = next((m for m in metas if not m.keyed and m.ilst is not None), None)
     if own is not None:
         assert own.ilst is not None
@@ -91,16 +114,64 @@ def add_itunes_items(fresh: BinaryIO, out: BinaryIO, items: list[bytes]) -> None
     bx.rewrite(fresh, out, layout, {index: buf}, index, budget)
 
 
+def _ffmpeg_names(items: list[bytes], budget: Any) -> set[bytes]:
+    """The tag names ffmpeg reads ``items`` as (:data:`_FFMPEG_NAMES`; a freeform item's own name)."""
+    from labeler.metadata import bmff_boxes as bx
+    from labeler.metadata import isobmff
+
+    names = set()
+    for raw in items:
+        kind = raw[4:8]
+        if kind == b"----":
+            header = 16 if raw[:4] == b"\x00\x00\x00\x01" else 8
+            name = isobmff._parse_item(raw, bx.Box(kind, 0, header, len(raw)), budget).name
+            if name:
+                names.add(name.encode("utf-8"))
+        elif kind in _FFMPEG_NAMES:
+            names.add(_FFMPEG_NAMES[kind].encode())
+    return {n for n in names if n.lower() not in _KEPT_KEYS}
+
+
+def _drop_keys(buf: bytearray, names: set[bytes], budget: Any) -> bool:
+    """Remove the keys called ``names`` (and their values) from the keyed (``mdta``) metadata ffmpeg
+    reads, the first; True when any was there."""
+    from labeler.metadata import isobmff
+
+    metas, _ = isobmff._metas(buf, budget)
+    meta = next((m for m in metas if m.keyed and m.handler == b"mdta"), None)
+    if meta is None or not any(name in names for _, name, _ in meta.keys):
+        return False
+    kept = [k for k, (_, name, _) in enumerate(meta.keys, 1) if name not in names]
+    number = {old: new for new, old in enumerate(kept, 1)}  # items name their key by its index
+    values = [isobmff._renumbered(buf, item, number[item.index])
+              for item in meta.items if item.index in number]
+    isobmff._rebuild(buf, meta, [meta.keys[k - 1][2] for k in kept], values)
+    return True
+
+
+def _keyed_twice(path: str | os.PathLike[str], items: list[bytes]) -> bool:
+    """Whether the MP4 at ``path`` has keys of the tags ``items`` hold (:func:`_drop_keys` would act)."""
+    from labeler.metadata import bmff_boxes as bx
+
+    with open(path, "rb") as src:
+        budget = bx.Budget()
+        _, buf = bx.load_moov(src, bx.top_level(src, budget))
+        return _drop_keys(buf, _ffmpeg_names(items, budget), budget)
+
+
 def restore_itunes_items(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> int:
-    """Put ``src``'s iTunes items that ``dst`` lacks into ``dst`` (rewritten atomically).
+    """Put ``src``'s iTunes items that ``dst`` lacks into ``dst`` (rewritten atomically), and remove the
+    keys ffmpeg wrote for them (the same tags, which ffmpeg 9 would read twice).
 
     Returns the number of items added: 0 when ``src`` has none (or is not MP4-family) or ``dst`` kept
     them itself.
     """
     items = itunes_items(src)
-    missing = _missing(items, itunes_items(dst)) if items else []
-    if not missing:
+    if not items:
         return 0
+    missing = _missing(items, itunes_items(dst))
+    if not missing and not _keyed_twice(dst, items):
+        return 0  # nothing to change: the file is not copied
     with open(dst, "rb") as fresh, atomic_output(dst) as out:
         add_itunes_items(fresh, out, items)
     return len(missing)

@@ -24,6 +24,9 @@ from labeler.media.audio import read_audio
 from labeler.media.video_streams import (
     Attachment,
     attach_args,
+    derived_tag_args,
+    disposition_args,
+    drop_derived_keys,
     is_timecode_track,
     picture_attachments,
     start_offset_args,
@@ -83,12 +86,16 @@ def mark_soundtrack(path: str | os.PathLike[str], payload: bytes, *, key: bytes)
         rate = ["-b:a", bitrate]
     channels = marked.shape[1] if marked.ndim == 2 else 1
     with ff.output_path(path) as tmp, tempfile.TemporaryDirectory(prefix="aigc-label-") as workdir:
-        attachments = picture_attachments(os.fspath(path), info, os.fspath(path), workdir)
+        name = os.fspath(path)
+        attachments = picture_attachments(name, info, name, workdir)
+        # the marked sound comes from a pipe, which has no disposition: the source track's default flag
+        # is given again (Matroska wrote FlagDefault 0 until 2026-12-07)
+        flag = disposition_args(info, stream.index, _out_index(info, stream.index, attachments, name))
         args = [ff.ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
                 "-protocol_whitelist", ff.PROTOCOLS, "-i", ff.input_url(path),
                 "-f", "f32le", "-ar", str(data.sample_rate), "-ac", str(channels), "-i", "pipe:0",
-                *_maps(info, stream.index, attachments, os.fspath(path)), "-c", "copy",
-                "-c:a", encoder, *rate, "-map_metadata", "0", *start_offset_args(info),
+                *_maps(info, stream.index, attachments, name), "-c", "copy", "-c:a", encoder, *rate, *flag,
+                "-map_metadata", "0", *derived_tag_args(info, name), *start_offset_args(info),
                 "-movflags", "use_metadata_tags",
                 *ff.reproducible(path), "file:" + tmp]
         proc = subprocess.run(args, input=np.ascontiguousarray(marked, "<f4").tobytes(),
@@ -96,8 +103,22 @@ def mark_soundtrack(path: str | os.PathLike[str], payload: bytes, *, key: bytes)
         if proc.returncode != 0:
             reason = ff.error_line(proc.stderr.decode("utf-8", "replace"), [ff.input_url(path)])
             raise LabelerError(f"marking the soundtrack failed: {reason or f'exit {proc.returncode}'}")
+        # use_metadata_tags wrote the brands and creation time as keys again (ffmpeg 9 reads them doubled)
+        drop_derived_keys(tmp)
     done: dict[str, Any] = {"audio": "marked", "codec": encoder, "bitrate": bitrate}
     return done
+
+
+def _mapped(info: ff.MediaInfo, attachments: Sequence[Attachment], dst: str) -> list[ff.StreamInfo]:
+    """The source streams mapped, in output order: all but Matroska picture attachments and an MP4/MOV
+    timecode track."""
+    attached = {a.index for a in attachments}
+    return [s for s in info.streams if s.index not in attached and not is_timecode_track(s, dst)]
+
+
+def _out_index(info: ff.MediaInfo, marked: int, attachments: Sequence[Attachment], dst: str) -> int:
+    """The output position of the marked sound (source stream ``marked``)."""
+    return [s.index for s in _mapped(info, attachments, dst)].index(marked)
 
 
 def _maps(info: ff.MediaInfo, marked: int, attachments: Sequence[Attachment], dst: str) -> list[str]:
@@ -105,8 +126,7 @@ def _maps(info: ff.MediaInfo, marked: int, attachments: Sequence[Attachment], ds
     with the source stream's tags (language, title): a pipe has none, and naming one stream's tags turns
     ffmpeg's copying of the others' off. Matroska picture attachments are attached again, not mapped
     (:func:`labeler.media.video.picture_attachments`)."""
-    attached = {a.index for a in attachments}
-    mapped = [s for s in info.streams if s.index not in attached and not is_timecode_track(s, dst)]
+    mapped = _mapped(info, attachments, dst)
     args: list[str] = []
     for position, stream in enumerate(mapped):
         args += ["-map", "1:a" if stream.index == marked else f"0:{stream.index}",
