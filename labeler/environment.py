@@ -85,15 +85,18 @@ def ffmpeg_report() -> FFmpegReport:
     return FFmpegReport(choice.path, choice.source, match.group(1) if match else None,
                         {name: name in names for name in wanted},
                         # H.264 is the fallback itself: a missing libx264 is a problem (describe_environment)
-                        video_fallbacks={family: encoder for family, encoder in _video_encoders().items()
-                                         if encoder not in names and family != "h264"})
+                        video_fallbacks={family: " or ".join(encoders)
+                                         for family, encoders in _video_encoders().items()
+                                         if not any(e in names for e in encoders) and family != "h264"})
 
 
-def _video_encoders() -> dict[str, str]:
-    """Video codec family -> the encoder the pixel passes keep it with."""
+def _video_encoders() -> dict[str, tuple[str, ...]]:
+    """Video codec family -> the encoders the pixel passes may keep it with, in the order they try them."""
+    from labeler.media.video_encoders import ALTERNATIVES
     from labeler.media.video_encoders import ENCODERS as VIDEO
 
-    return {family: encoder for family, (encoder, _) in VIDEO.items()}
+    return {family: (encoder, *(other for other, _ in ALTERNATIVES.get(family, ())))
+            for family, (encoder, _) in VIDEO.items()}
 
 
 def _c2pa_versions() -> dict[str, str | None]:

@@ -377,24 +377,10 @@ def _video_pixels(call: StageCall) -> dict[str, dict[str, Any]]:
 
 
 def _codec_note(codec: str, encoder: str, suffix: str) -> str:
-    """The warning for a video stream not written in its own codec family (a pass's ``codec_from``),
-    with the reason :func:`labeler.media.video_encoders.choose_encoder` had: the passes have no family
-    for the codec, this ffmpeg lacks the family's encoder, or the output's container refuses the codec."""
-    from labeler.media import ffmpeg as ff
-    from labeler.media.video_encoders import _ONLY_IN, ENCODERS
+    """The warning for a video stream not written in its own codec family (a pass's ``codec_from``)."""
+    from labeler.media.video_encoders import fallback_reason
 
-    if codec not in ENCODERS:
-        why = "the video passes keep H.264, HEVC, VP8, VP9, AV1, ProRes and FFV1 only"
-    elif ff.encoder_pix_fmts(ENCODERS[codec][0]) is None:
-        why = f"this ffmpeg has no {ENCODERS[codec][0]} encoder"
-    elif suffix.lower() == ".webm":
-        why = f"WebM files cannot hold {codec} (WebM holds VP8, VP9 and AV1 only)"
-    else:  # the container: _ONLY_IN names where the family goes
-        homes = [name for ext, name in ((".mkv", "Matroska"), (".mov", "MOV"), (".avi", "AVI"))
-                 if ext in _ONLY_IN.get(codec, ())]
-        where = f" (ffmpeg writes it to {', '.join(homes[:-1])} or {homes[-1]})" if len(homes) > 1 else ""
-        why = f"{suffix.lstrip('.').upper()} files cannot hold {codec}{where}"
-    return f"the video's {codec} stream was re-encoded with {encoder}: {why}"
+    return f"the video's {codec} stream was re-encoded with {encoder}: {fallback_reason(codec, suffix)}"
 
 
 def _hdr_note(src: Path, bits: int) -> str:

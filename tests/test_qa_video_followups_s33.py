@@ -117,6 +117,18 @@ def test_soundtrack_pass_writes_no_derived_mp4_keys(tmp_path: Path, which_ffmpeg
     assert not [v for v in tags.values() if ";" in v], tags
 
 
+def test_m4a_re_encode_writes_no_derived_keys(tmp_path: Path, which_ffmpeg: str) -> None:
+    """The M4A writer (a watermark or cue re-encodes the sound) wrote the brands and creation time as
+    keys too, which ffmpeg 9 read doubled ("M4A ;M4A ")."""
+    src = _make(tmp_path / "src.m4a", *SOUND, "-c:a", "aac", "-metadata", "title=kept")
+    out = tmp_path / "out.m4a"
+    label_file(src, out, RECORD, layers="watermark,metadata", key=KEY)
+    keys = _mov_keys(out)
+    assert not DERIVED & set(keys) and b"AIGC" in keys, keys
+    tags = ff.probe(out).metadata
+    assert not [v for v in tags.values() if ";" in v] and tags.get("title") == "kept", tags
+
+
 # ------------------------------------------------------------------------------------- 3: iTunes items
 
 

@@ -628,3 +628,9 @@ def _ffmpeg_encode(
             if status != 0 or not finished:
                 reason = ff.error_line(ff.read_tail(err), [tmp]) or f"exit status {status}"
                 raise LabelerError(f"cannot encode {codec}: ffmpeg: {reason}")
+        if metadata_from is not None and codec == "aac":
+            from labeler.media.video_streams import drop_derived_keys
+
+            # use_metadata_tags also writes the brands and creation time as keys, which ffmpeg 9 then
+            # reads twice ("M4A ;M4A "); their values stay in ftyp and mvhd
+            drop_derived_keys(tmp)

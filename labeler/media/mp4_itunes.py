@@ -91,7 +91,7 @@ def add_itunes_items(fresh: BinaryIO, out: BinaryIO, items: list[bytes]) -> None
     layout = bx.top_level(fresh, budget)
     index, buf = bx.load_moov(fresh, layout)
     missing = _missing(items, _items(buf, budget))
-    dropped = _drop_keys(buf, _ffmpeg_names(items, budget), budget)
+    dropped = isobmff.drop_keyed(buf, _ffmpeg_names(items, budget), budget)
     if not missing and not dropped:
         fresh.seek(0)
         copy_stream(fresh, out)
@@ -132,31 +132,16 @@ def _ffmpeg_names(items: list[bytes], budget: Any) -> set[bytes]:
     return {n for n in names if n.lower() not in _KEPT_KEYS}
 
 
-def _drop_keys(buf: bytearray, names: set[bytes], budget: Any) -> bool:
-    """Remove the keys called ``names`` (and their values) from the keyed (``mdta``) metadata ffmpeg
-    reads, the first; True when any was there."""
-    from labeler.metadata import isobmff
-
-    metas, _ = isobmff._metas(buf, budget)
-    meta = next((m for m in metas if m.keyed and m.handler == b"mdta"), None)
-    if meta is None or not any(name in names for _, name, _ in meta.keys):
-        return False
-    kept = [k for k, (_, name, _) in enumerate(meta.keys, 1) if name not in names]
-    number = {old: new for new, old in enumerate(kept, 1)}  # items name their key by its index
-    values = [isobmff._renumbered(buf, item, number[item.index])
-              for item in meta.items if item.index in number]
-    isobmff._rebuild(buf, meta, [meta.keys[k - 1][2] for k in kept], values)
-    return True
-
-
 def _keyed_twice(path: str | os.PathLike[str], items: list[bytes]) -> bool:
-    """Whether the MP4 at ``path`` has keys of the tags ``items`` hold (:func:`_drop_keys` would act)."""
+    """Whether the MP4 at ``path`` has keys of the tags ``items`` hold (what
+    :func:`labeler.metadata.isobmff.drop_keyed` would remove)."""
     from labeler.metadata import bmff_boxes as bx
+    from labeler.metadata import isobmff
 
     with open(path, "rb") as src:
         budget = bx.Budget()
         _, buf = bx.load_moov(src, bx.top_level(src, budget))
-        return _drop_keys(buf, _ffmpeg_names(items, budget), budget)
+        return isobmff.drop_keyed(buf, _ffmpeg_names(items, budget), budget)
 
 
 def restore_itunes_items(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> int:

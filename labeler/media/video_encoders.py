@@ -23,8 +23,9 @@ from dataclasses import dataclass
 
 from labeler.media import ffmpeg as ff
 
-__all__ = ["ENCODERS", "EncoderChoice", "Encoding", "PixTraits", "choose_encoder", "container_args", "loses",
-           "nearest_pix_fmt", "overlay_format", "overlay_pix_fmt", "pix_fmt_traits", "plan_encoding"]
+__all__ = ["ALTERNATIVES", "ENCODERS", "EncoderChoice", "Encoding", "PixTraits", "choose_encoder",
+           "container_args", "fallback_reason", "loses", "nearest_pix_fmt", "overlay_format",
+           "overlay_pix_fmt", "pix_fmt_traits", "plan_encoding"]
 
 #: Source codec (ffmpeg's name) -> (encoder, its quality options), each at its "visually lossless"
 #: point: x264 CRF 18 (x264's docs call 18 "visually lossless or nearly so"), x265 CRF 20 (x265's scale
@@ -80,19 +81,52 @@ def _fits(family: str, suffix: str) -> bool:
     return suffix in _ONLY_IN.get(family, {suffix})
 
 
+#: Other encoders of a family, tried in order when this ffmpeg lacks the one in :data:`ENCODERS`:
+#: libaom (AV1's reference encoder, in most builds) at the same constant quality, ``-cpu-used 6`` (its
+#: documented speed range is 0-8; 6 is the fastest setting its docs recommend for good quality).
+ALTERNATIVES: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    "av1": (("libaom-av1", ("-crf", "24", "-b:v", "0", "-cpu-used", "6", "-row-mt", "1")),),
+}
+
+
+def _family_encoder(family: str) -> tuple[str, tuple[str, ...]] | None:
+    """The first encoder of ``family`` this ffmpeg has (:data:`ENCODERS`, then :data:`ALTERNATIVES`)."""
+    for encoder, options in (ENCODERS[family], *ALTERNATIVES.get(family, ())):
+        if ff.encoder_pix_fmts(encoder) is not None:
+            return encoder, options
+    return None
+
+
 def choose_encoder(codec: str | None, suffix: str) -> EncoderChoice:
     """The encoder for a source ``codec`` (ffmpeg's name) written to a file ending in ``suffix``.
 
-    The source's family when this ffmpeg has its encoder and the container takes it; else H.264, or VP9
-    for WebM (the fallback is taken whether or not its encoder is there: ``aigc doctor`` reports a
-    missing libx264, and ffmpeg's own error names it).
+    The source's family when this ffmpeg has one of its encoders and the container takes it; else H.264,
+    or VP9 for WebM (the fallback is taken whether or not its encoder is there: ``aigc doctor`` reports
+    a missing libx264, and ffmpeg's own error names it). :func:`fallback_reason` says why.
     """
     suffix = suffix.lower()
     family = codec or ""
-    if family in ENCODERS and _fits(family, suffix) and ff.encoder_pix_fmts(ENCODERS[family][0]) is not None:
-        return EncoderChoice(*ENCODERS[family], family, False)
+    if family in ENCODERS and _fits(family, suffix) and (found := _family_encoder(family)) is not None:
+        return EncoderChoice(*found, family, False)
     fallback = "vp9" if suffix == ".webm" else "h264"
     return EncoderChoice(*ENCODERS[fallback], fallback, True)
+
+
+def fallback_reason(codec: str, suffix: str) -> str:
+    """Why :func:`choose_encoder` did not keep a ``codec`` source's family in a ``suffix`` file: the
+    passes have no family for the codec, this ffmpeg lacks the family's encoders, or the container
+    refuses the codec (where ffmpeg does write it is named)."""
+    if codec not in ENCODERS:
+        return "the video passes keep H.264, HEVC, VP8, VP9, AV1, ProRes and FFV1 only"
+    if _family_encoder(codec) is None:
+        names = [ENCODERS[codec][0], *(e for e, _ in ALTERNATIVES.get(codec, ()))]
+        return f"this ffmpeg has no {' or '.join(names)} encoder"
+    if suffix.lower() == ".webm":
+        return f"WebM files cannot hold {codec} (WebM holds VP8, VP9 and AV1 only)"
+    homes = [name for ext, name in ((".mkv", "Matroska"), (".mov", "MOV"), (".avi", "AVI"))
+             if ext in _ONLY_IN.get(codec, ())]
+    where = f" (ffmpeg writes it to {', '.join(homes[:-1])} or {homes[-1]})" if len(homes) > 1 else ""
+    return f"{suffix.lstrip('.').upper()} files cannot hold {codec}{where}"
 
 
 def container_args(choice: EncoderChoice, suffix: str, out_index: int) -> list[str]:

@@ -178,12 +178,12 @@ def derived_tag_args(media: ff.MediaInfo, dst: str) -> list[str]:
 
 
 def drop_derived_keys(path: str) -> None:
-    """Remove :data:`_DERIVED_KEYS` from the keyed (``mdta``) metadata of an MP4/MOV file ffmpeg has just
+    """Remove :data:`_DERIVED_KEYS` from the keyed (``mdta``) metadata of an MP4/MOV/M4A file ffmpeg has just
     written with ``use_metadata_tags`` (rewritten atomically; other files and keys are left alone).
 
     Their values stay where ffmpeg reads them from: the brands in ``ftyp``, the time in ``mvhd``.
     """
-    if os.path.splitext(path)[1].lower() not in _MOV_SUFFIXES:
+    if os.path.splitext(path)[1].lower() not in _MOV_SUFFIXES | {".m4a", ".m4b"}:
         return
     from labeler.atomic import atomic_output
     from labeler.metadata import bmff_boxes as bx
@@ -193,14 +193,7 @@ def drop_derived_keys(path: str) -> None:
         budget = bx.Budget()
         layout = bx.top_level(fresh, budget)
         index, buf = bx.load_moov(fresh, layout)
-        metas, _ = isobmff._metas(buf, budget)
-        meta = next((m for m in metas if m.keyed and m.handler == b"mdta"), None)
-        if meta is None or not any(name in _DERIVED_KEYS for _, name, _ in meta.keys):
+        if not isobmff.drop_keyed(buf, _DERIVED_KEYS, budget):
             return
-        kept = [k for k, (_, name, _) in enumerate(meta.keys, 1) if name not in _DERIVED_KEYS]
-        number = {old: new for new, old in enumerate(kept, 1)}  # items name their key by its index
-        items = [isobmff._renumbered(buf, item, number[item.index])
-                 for item in meta.items if item.index in number]
-        isobmff._rebuild(buf, meta, [meta.keys[k - 1][2] for k in kept], items)
         with atomic_output(path) as out:
             bx.rewrite(fresh, out, layout, {index: buf}, index, budget)

@@ -555,3 +555,19 @@ def write(src: BinaryIO, dst: BinaryIO, value: str) -> None:
             new = _xmp_module().upsert_aigc(packet, value)
             replaced[i] = bytearray(box_bytes(b"uuid", XMP_UUID + new))
     rewrite(src, dst, layout, replaced, moov_index, budget)
+
+
+def drop_keyed(buf: bytearray, names: set[bytes], budget: Budget) -> bool:
+    """Remove the keys called ``names`` (and their values) from the first keyed (``mdta``) metadata of the
+    ``moov`` in ``buf`` (ffmpeg's ``use_metadata_tags`` keys), renumbering the items of the others;
+    True when any was there. The caller writes ``buf`` back (:func:`labeler.metadata.bmff_boxes.rewrite`).
+    """
+    metas, _ = _metas(buf, budget)
+    meta = next((m for m in metas if m.keyed and m.handler == b"mdta"), None)
+    if meta is None or not any(name in names for _, name, _ in meta.keys):
+        return False
+    kept = [k for k, (_, name, _) in enumerate(meta.keys, 1) if name not in names]
+    number = {old: new for new, old in enumerate(kept, 1)}  # items name their key by its index
+    values = [_renumbered(buf, item, number[item.index]) for item in meta.items if item.index in number]
+    _rebuild(buf, meta, [meta.keys[k - 1][2] for k in kept], values)
+    return True
