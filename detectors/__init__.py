@@ -42,7 +42,7 @@ from detectors.metadata import MetadataLayer, judge_metadata
 from detectors.report import SCHEMA, Report
 from detectors.sources import Pixels, Samples, VideoProbe
 from detectors.verdict import CONFIDENCES, VERDICTS, Decision, cross_check, decide
-from labeler.errors import InvalidArgument, LabelerError
+from labeler.errors import InvalidArgument, LabelerError, PartialFile
 from labeler.formats import EXTENSIONS, format_info, medium, sniff_bytes, sniff_file
 from labeler.metadata import FoundLabel, carrier_module, read_labels
 
@@ -221,7 +221,7 @@ def _verify_path(path: str | os.PathLike[str], opts: VerifyOptions) -> Report:
     try:
         report.size = _regular_file(path)
         fmt = sniff_file(p)
-        found, damage = _read_carriers(lambda: read_labels(p, fmt)[1], opts)
+        carriers = _read_carriers(lambda: read_labels(p, fmt)[1], opts)
     except Exception as exc:  # noqa: BLE001 - reported, see _read_error
         report.errors.append(_read_error(exc))
         return report
@@ -229,7 +229,7 @@ def _verify_path(path: str | os.PathLike[str], opts: VerifyOptions) -> Report:
     if ext and ext not in EXTENSIONS.get(fmt, ()):
         report.warnings.append(f"extension {ext} does not match the content ({fmt})")
     pixels = Pixels(p, fmt) if medium(fmt) == "image" else None
-    _judge(report, fmt, found, pixels, p, opts, damage)
+    _judge(report, fmt, carriers, pixels, p, opts)
     return report
 
 
@@ -252,19 +252,32 @@ def _regular_file(path: str | os.PathLike[str]) -> int:
     return os.stat(path).st_size
 
 
-def _read_carriers(read: Any, opts: VerifyOptions) -> tuple[list[FoundLabel], str | None]:
-    """``(labels found, None)``, or ``([], why)`` when a carrier is damaged or unsafe to parse.
+@dataclass
+class _Carriers:
+    """What the metadata readers gave: the labels, why the carriers could not be read (``damage``), or
+    why the labels found are those of the part of a file cut short (``partial``)."""
+
+    found: list[FoundLabel]
+    damage: str | None = None
+    partial: str | None = None
+
+
+def _read_carriers(read: Any, opts: VerifyOptions) -> _Carriers:
+    """The labels found, or none and why when a carrier is damaged or unsafe to parse.
 
     One bad byte in an XMP packet or a text chunk's CRC is the metadata layer's problem, not the file's:
     the pixels, the samples and a C2PA manifest may still be intact, so the other layers still run
-    (:func:`_judge`). ``OSError`` (the file cannot be opened) and parser bugs still end the report.
+    (:func:`_judge`). A file cut short after its carriers (:class:`~labeler.errors.PartialFile`) gives
+    the labels before the cut. ``OSError`` (the file cannot be opened) and parser bugs end the report.
     """
     if "metadata" not in opts.layers:
-        return [], None  # only the format is needed: no carrier parsing
+        return _Carriers([])  # only the format is needed: no carrier parsing
     try:
-        return read(), None
+        return _Carriers(read())
+    except PartialFile as exc:
+        return _Carriers(exc.found, partial=str(exc))
     except LabelerError as exc:  # CorruptFile, UnsafeInput
-        return [], str(exc)
+        return _Carriers([], damage=str(exc))
 
 
 def _verify_bytes(data: bytes, opts: VerifyOptions) -> Report:
@@ -272,11 +285,11 @@ def _verify_bytes(data: bytes, opts: VerifyOptions) -> Report:
     try:
         # The whole buffer: sniff looks past an ID3 tag (FLAC behind ID3) and into an MP4's or WebM's tracks.
         fmt = sniff_bytes(data)
-        found, damage = _read_carriers(lambda: carrier_module(fmt).read(io.BytesIO(data)), opts)
+        carriers = _read_carriers(lambda: carrier_module(fmt).read(io.BytesIO(data)), opts)
         if fmt in IN_MEMORY_FORMATS:
             # Every reader takes memory here: the carriers, the pixels or samples, C2PA's stream API.
             pixels = Pixels(data, fmt) if medium(fmt) == "image" else None
-            _judge(report, fmt, found, pixels, data, opts, damage)
+            _judge(report, fmt, carriers, pixels, data, opts)
             return report
         with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as folder:
             # Only for the readers that need a path; private (mode 0700 folder), removed on any exit.
@@ -285,7 +298,7 @@ def _verify_bytes(data: bytes, opts: VerifyOptions) -> Report:
             # An AVIF or HEIC is decoded from the spilled file as from a path: the pixel layers must
             # see it, or both would be dropped without a word.
             pixels = Pixels(spilled, fmt) if medium(fmt) == "image" else None
-            _judge(report, fmt, found, pixels, spilled, opts, damage)
+            _judge(report, fmt, carriers, pixels, spilled, opts)
     except Exception as exc:  # noqa: BLE001 - reported, see _read_error
         report.errors.append(_read_error(exc))
     return report
@@ -334,15 +347,16 @@ def _array_problem(pixels: Any) -> str | None:
     return None
 
 
-def _judge(report: Report, fmt: str, found: list[Any], pixels: Pixels | None, path: Path | bytes,
-           opts: VerifyOptions, damage: str | None = None) -> None:
+def _judge(report: Report, fmt: str, carriers: _Carriers, pixels: Pixels | None, path: Path | bytes,
+           opts: VerifyOptions) -> None:
     """The layers of a container file that ``opts.layers`` asks for, then the verdict.
 
     ``path`` is the file for the readers that need one (ffmpeg, the audio readers), or the encoded
-    image itself when every reader takes memory. ``damage`` is why the metadata carriers could not be
-    read (:func:`_read_carriers`): the metadata layer then says so and the other layers still run; if
-    none of them can read anything either, the file is unreadable (``errors``, verdict None).
+    image itself when every reader takes memory. ``carriers.damage`` is why the metadata carriers could
+    not be read (:func:`_read_carriers`): the metadata layer then says so and the other layers still
+    run; if none of them can read anything either, the file is unreadable (``errors``, verdict None).
     """
+    found, damage = carriers.found, carriers.damage
     report.format, report.medium = fmt, medium(fmt)
     # A layer not examined is judged as the verdict judges a missing one; the report leaves it out and
     # ``examined`` says it was not looked at.
@@ -405,7 +419,10 @@ def _judge(report: Report, fmt: str, found: list[Any], pixels: Pixels | None, pa
     _conclude(report, decide(metadata, report.watermark, report.c2pa, report.visible, examined=judged))
     report.warnings.extend(unexamined_warnings(report))
     if pixels is not None and pixels.salvaged:
-        report.warnings.append(f"{pixels.salvaged}: {pixels.salvage_note}")
+        read_too = "; the labels before the cut were read" if carriers.partial else ""
+        report.warnings.append(f"{pixels.salvaged}: {pixels.salvage_note}{read_too}")
+    elif carriers.partial:  # no pixel layer looked: the cut must still be said
+        report.warnings.append(f"damaged {fmt} file: {carriers.partial}: the labels before the cut were read")
     if not report.examined and "c2pa" in opts.layers:
         # e.g. ``layers="c2pa"`` on an Ogg file: a bare "none" would read as "looked and found nothing"
         report.warnings.append(f"none of the layers asked for could be examined: C2PA defines no manifest "

@@ -21,6 +21,18 @@ class CorruptFile(LabelerError):
     """The container is truncated or structurally broken."""
 
 
+class PartialFile(CorruptFile):
+    """A file cut short whose carriers before the cut could be read: ``found`` holds what they gave.
+
+    Readers that can go no further (labeling) see a :class:`CorruptFile`; verification reports what
+    was found, and that the file is cut short.
+    """
+
+    def __init__(self, message: str, found: list) -> None:
+        super().__init__(message)
+        self.found = found
+
+
 class UnsafeInput(LabelerError):
     """The input exceeds a safety bound (size, nesting depth, element count, XML entities)."""
 

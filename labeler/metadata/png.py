@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from labeler import limits
-from labeler.errors import CorruptFile, LabelerError, UnsafeInput
+from labeler.errors import CorruptFile, LabelerError, PartialFile, UnsafeInput
 from labeler.metadata import FoundLabel, misplaced_label, read_all
 from labeler.metadata.tiff import blank_exif_label, exif_labels
 from labeler.metadata.xmp import extract_aigc, packet_labels, remove_aigc, upsert_aigc
@@ -188,11 +188,17 @@ def _is_aigc(keyword: bytes) -> bool:
 def read(src: BinaryIO) -> list[FoundLabel]:
     """Every AIGC label value in a PNG file: XMP first, then AIGC text chunks, then EXIF.
 
-    A file cut short within or after its picture data is read as far as it goes, as a JPEG cut in its
-    scan is (the pixel layers then say the picture is damaged); a label in a chunk past the cut is lost.
+    Raises
+    ------
+    PartialFile
+        The file is cut short within or after its picture data: the labels of the chunks before the cut
+        are in its ``found`` (verify reports them, as it reads a JPEG cut in its scan; a label in a chunk
+        past the cut is lost).
+    CorruptFile, UnsafeInput
+        Otherwise broken, or over a bound.
     """
     data = read_all(src, limits.MAX_IMAGE_FILE)
-    chunks, _ = _chunks(data, cut_after_idat=True)
+    chunks, end = _chunks(data, cut_after_idat=True)
     xmp_found: list[FoundLabel] = []
     text_found: list[FoundLabel] = []
     exif_found: list[FoundLabel] = []
@@ -218,7 +224,10 @@ def read(src: BinaryIO) -> list[FoundLabel]:
                 exif_found.append(misplaced)
         elif chunk.ctype == b"eXIf":
             exif_found += exif_labels(_data(data, chunk), "eXIf")
-    return sorted(xmp_found + text_found + exif_found, key=lambda f: not f.standard)
+    found = sorted(xmp_found + text_found + exif_found, key=lambda f: not f.standard)
+    if end < 0:
+        raise PartialFile(f"png is truncated: it ends within its picture data, at {len(data)} bytes", found)
+    return found
 
 
 def _misplaced(
