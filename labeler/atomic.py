@@ -28,6 +28,7 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     directory = target.parent if str(target.parent) else Path(".")
     if not directory.is_dir():
         raise LabelerError(f"output folder does not exist: {directory}")
+    _refuse_special(target, _stat(target, "output"))
     fd, tmp = _create_beside(target)
     try:
         with os.fdopen(fd, "w+b") as handle:
@@ -144,19 +145,100 @@ def _create_beside(target: Path) -> tuple[int, str]:
     raise LabelerError(f"cannot create a temporary file beside {target}")
 
 
+def write_whole(target: Path, data: bytes, *, private: bool, overwrite: bool) -> bool:
+    """Write a small file (a key, a certificate) whole: ``data`` in a new file, fsync'ed, renamed onto
+    ``target`` with ``overwrite``; False, nothing written, when ``target`` exists without it.
+
+    Without ``overwrite`` the file is created at ``target`` itself with ``O_EXCL``, so nothing already
+    there (not even a dangling link) is replaced, and a file that cannot be written whole is removed.
+    With it, the new file is written beside ``target`` (mode ``0600`` when ``private``, else ``0644``,
+    both less the umask; ``0600`` whatever the umask when ``private``) and renamed onto it, so the old
+    file stays whole until the new one is on disk. A symbolic link is refused then: replacing the link
+    would leave its target holding the old content, and writing through it would change a file
+    elsewhere (and make it ``0600``). A folder, a device or a FIFO is refused too.
+
+    Raises
+    ------
+    LabelerError
+        What is at ``target`` cannot be replaced (with ``overwrite``), or the file cannot be written.
+    """
+    if not overwrite:
+        return _write_new(target, data, target, private)
+    _check_replaceable(target)
+    for _ in range(100):
+        tmp = target.parent / part_name(target.name, secrets.token_hex(6))
+        if _write_new(tmp, data, target, private):
+            break
+    else:
+        raise LabelerError(f"cannot create a temporary file beside {target}")
+    try:
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise LabelerError(f"{target}: {exc.strerror or exc}") from None
+    return True
+
+
+def _check_replaceable(target: Path) -> None:
+    """Refuse to replace ``target`` unless it is missing or a regular file (not a link to one)."""
+    try:
+        mode = os.lstat(target).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise LabelerError(f"{target}: {exc.strerror or exc}") from None
+    if stat.S_ISLNK(mode):
+        raise LabelerError(f"{target} is a symbolic link; refusing to replace it: replace the link's target "
+                           "by hand, or give the target's own path")
+    if stat.S_ISDIR(mode):
+        raise LabelerError(f"{target} is a folder; give a file name")
+    if not stat.S_ISREG(mode):
+        raise LabelerError(f"{target} is not a regular file (a device, a FIFO or a socket); give a file name")
+
+
+def _write_new(path: Path, data: bytes, target: Path, private: bool) -> bool:
+    """Create ``path`` (O_EXCL), write ``data`` and fsync it; False when ``path`` exists. A file that
+    cannot be written whole is removed; errors name ``target``, the file the user asked for."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags, 0o600 if private else 0o644)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        raise LabelerError(f"{target}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            if private:
+                os.fchmod(handle.fileno(), 0o600)  # whatever the umask: a key is its owner's only
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException as exc:  # a full disk, Ctrl-C: no half-written file left behind
+        path.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise LabelerError(f"{target}: {exc.strerror or exc}") from None
+        raise
+    return True
+
+
 def check_paths(
     src: str | os.PathLike[str], dst: str | os.PathLike[str], *, overwrite: bool
 ) -> tuple[Path, Path]:
     """Check an input/output pair before any work: ``src`` is a file, ``dst`` is not ``src`` nor a
-    folder, and an existing ``dst`` is replaced only when ``overwrite``. Returns both as
+    folder nor any other file that is not a regular file (a device, a FIFO, a socket, or a symbolic link
+    to one), and an existing ``dst`` is replaced only when ``overwrite``. Returns both as
     :class:`~pathlib.Path`.
+
+    A ``dst`` that is a symbolic link to a regular file is replaced by the output (the link, not the
+    file it points to), as ``os.replace`` does.
 
     Raises
     ------
     InvalidArgument
         A path that is not a str or path-like, or one no file can have (a NUL character).
     LabelerError
-        With a one-line reason otherwise (a missing input, a folder as the output, a name too long).
+        With a one-line reason otherwise (a missing input, a folder or a device as the output, a name
+        too long).
     """
     src_p, src_st = _input(src)
     dst_p = _as_path(dst, "output")
@@ -167,6 +249,7 @@ def check_paths(
         # os.replace cannot put a file where a folder is, overwrite or not: say so before any work.
         if stat.S_ISDIR(dst_st.st_mode):
             raise LabelerError(f"output {dst_p} is a folder; give a file name")
+        _refuse_special(dst_p, dst_st)
         if not overwrite:
             raise LabelerError(f"output {dst_p} exists ({OVERWRITE_HINT}, replaces it)")
     return src_p, dst_p
@@ -187,11 +270,26 @@ def check_input(src: str | os.PathLike[str]) -> Path:
 
 def check_output(dst: str | os.PathLike[str]) -> Path:
     """``dst`` as a :class:`~pathlib.Path`, refused up front when no file can be written there: not a str
-    or path-like (:class:`InvalidArgument`), or a folder (``os.replace`` cannot put a file there)."""
+    or path-like (:class:`InvalidArgument`), a folder (``os.replace`` cannot put a file there), or another
+    file that is not a regular file (a device, a FIFO: see :func:`check_paths`)."""
     path = _as_path(dst, "output")
-    if path.is_dir():
+    st = _stat(path, "output")
+    if st is not None and stat.S_ISDIR(st.st_mode):
         raise LabelerError(f"output {path} is a folder; give a file name")
+    _refuse_special(path, st)
     return path
+
+
+def _refuse_special(path: Path, st: os.stat_result | None) -> None:
+    """Refuse an existing output that is neither a regular file nor a folder (``st`` follows links).
+
+    ``os.replace`` would put a regular file where a device, a FIFO or a socket was (``aigc label x.jpg
+    /dev/null --overwrite`` replaced /dev/null), and through a link to one, the link: neither is what
+    naming such a file means. Folders are left to the callers, which word that refusal themselves.
+    """
+    if st is not None and not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):
+        raise LabelerError(f"output {path} exists and is not a regular file (a device, a FIFO or a socket, "
+                           "or a link to one); give a file name")
 
 
 def _input(src: object) -> tuple[Path, os.stat_result]:

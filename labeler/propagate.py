@@ -30,6 +30,7 @@ from typing import Any
 
 from labeler.atomic import atomic_output, check_paths
 from labeler.errors import LabelerError
+from labeler.formats import check_extension
 from labeler.metadata import write_label
 from labeler.record import AIGCLabel, field_problems
 
@@ -135,7 +136,9 @@ def propagate_file(
     ------
     LabelerError
         One line: unreadable or unsupported input, a non-compliant existing label, invalid propagator
-        values, an existing ``dst`` without ``overwrite``.
+        values, an existing ``dst`` without ``overwrite`` or one that is not a regular file, a ``dst``
+        whose extension belongs to another format (:class:`~labeler.errors.InvalidArgument`: a JPEG is
+        never written as ``x.mp4``).
     """
     # detectors imports labeler: import here to keep the package graph acyclic
     from detectors import unexamined_warnings, verify
@@ -146,6 +149,8 @@ def propagate_file(
     report = verify(src_p, key=key, trust_anchors=trust_anchors)
     if report.verdict is None:
         raise LabelerError(report.errors[0] if report.errors else "file could not be read")
+    if report.format:  # as label refuses it: the output keeps the input's format, whatever its name says
+        check_extension(report.format, dst_p)
     result = PropagateResult(os.fspath(src), os.fspath(dst), "copied", report.verdict,
                              list(report.reasons), format=report.format)
     # "none" here may only mean "could not look": say so beside whatever is done with the file

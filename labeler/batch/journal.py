@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -26,6 +27,11 @@ if TYPE_CHECKING:
 FSYNC_EVERY = 32
 #: Default name of the label journal inside DST.
 LABEL_JOURNAL = ".aigc-journal.jsonl"
+#: How a journal line begins (label: ``path`` first; verify: the report's ``schema``): a file whose only
+#: line was torn by a kill is still ours when what is left of it begins so.
+_LINE_STARTS = (b'{"path":', b'{"schema":')
+#: Open without waiting: should a FIFO take the journal's place after the check, open() must not block.
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 
 def default_journal(task: BatchTask) -> Path:
@@ -49,9 +55,14 @@ def record_key(record: dict[str, Any]) -> int | None:
 
 
 def read_journal(path: Path, *, retry_errors: bool = False, task: str | None = None,
-                 failed: set[int] | None = None) -> tuple[set[int], int, int]:
+                 failed: set[int] | None = None, kind: str | None = None) -> tuple[set[int], int, int]:
     """The resume keys in a journal, the byte length of its complete lines, and how many of its files
     only another task did.
+
+    A journal that does not exist is empty. One that is not a regular file (a device, a FIFO: reading
+    ``/dev/stdout`` blocked), or a non-empty file whose first line is not a journal line (docs/batch.md,
+    "Journal lines"; of ``kind``'s, ``"label"`` or ``"verify"``, when given) is refused with a
+    :class:`~labeler.errors.LabelerError`: the batch would cut it after its last newline and append to it.
 
     Lines that are not JSON objects (a line torn by a SIGKILL) are ignored. With ``retry_errors``, lines
     of failed files do not count as done. With ``task`` (:meth:`BatchTask.fingerprint`), lines written
@@ -63,19 +74,23 @@ def read_journal(path: Path, *, retry_errors: bool = False, task: str | None = N
     done: set[int] = set()
     others: set[int] = set()
     good = 0
-    try:
-        handle = open(path, "rb")  # noqa: SIM115 - with below
-    except FileNotFoundError:
+    handle = _open_journal(path, os.O_RDONLY, kind)
+    if handle is None:
         return done, 0, 0
     with handle:
         for line in handle:
             if not line.endswith(b"\n"):
+                if not good and not any(line.startswith(s) or s.startswith(line) for s in _LINE_STARTS):
+                    raise _not_a_journal(path, kind)  # no complete line, nor the start of one of ours
                 break  # torn tail: cut off before appending
-            good += len(line)
             try:
                 record = json.loads(line)
             except ValueError:
-                continue
+                record = None
+            if not good and not _is_journal_line(record, kind):
+                # Appending would cut the file after its last newline: a JPEG, an input, someone's notes.
+                raise _not_a_journal(path, kind)
+            good += len(line)
             if not isinstance(record, dict):
                 continue
             if retry_errors and is_failed(record):
@@ -94,6 +109,46 @@ def read_journal(path: Path, *, retry_errors: bool = False, task: str | None = N
     return done, good, len(others - done)
 
 
+def _is_journal_line(record: object, kind: str | None) -> bool:
+    """Whether ``record`` is a journal line of ours: a label line has ``path`` and ``status``, a verify
+    line a ``batch`` object with ``path`` (docs/batch.md, "Journal lines")."""
+    if not isinstance(record, dict):
+        return False
+    key = record.get("batch")
+    if isinstance(key, dict):
+        return kind in (None, "verify") and isinstance(key.get("path"), str)
+    return kind in (None, "label") and isinstance(record.get("path"), str) and "status" in record
+
+
+def _not_a_journal(path: Path, kind: str | None) -> LabelerError:
+    what = "report" if kind == "verify" else "journal"
+    return LabelerError(f"{what} {path} is not a batch {kind or 'label or verify'} {what} (its first line "
+                        f"is not one); refusing to append to it: give a new file or an earlier run's {what}")
+
+
+def _open_journal(path: Path, flags: int, kind: str | None) -> IO[bytes] | None:
+    """``path`` opened with ``flags`` (binary) once it is known to be a regular file (or a link to one);
+    None when it does not exist and ``flags`` does not create it."""
+    what = "report" if kind == "verify" else "journal"
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # before open(): a FIFO would block it
+            raise LabelerError(f"{what} {path} is not a regular file (a folder, a device, a FIFO or a "
+                               "socket); give a file name")
+    except FileNotFoundError:
+        if not flags & os.O_CREAT:
+            return None
+    except OSError as exc:
+        raise LabelerError(f"cannot use the {what} {path}: {exc.strerror or exc}") from None
+    try:
+        fd = os.open(path, flags | _NONBLOCK | getattr(os, "O_BINARY", 0), 0o666)
+    except OSError as exc:
+        raise LabelerError(f"cannot open the {what} {path}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # replaced since the check above
+        os.close(fd)
+        raise LabelerError(f"{what} {path} is not a regular file; give a file name")
+    return os.fdopen(fd, "ab" if flags & os.O_APPEND else "rb")
+
+
 def is_failed(record: dict[str, Any]) -> bool:
     """Whether a journal line records a failure (label: ``status`` ``error``; verify: ``errors``)."""
     return record.get("status") == "error" or bool(record.get("errors"))
@@ -105,7 +160,10 @@ class Journal:
     def __init__(self, path: Path, keep_bytes: int) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.handle: IO[bytes] = open(path, "ab")  # noqa: SIM115 - closed by close()
+        # Checked as read_journal checks it: a regular file, never a device or a FIFO.
+        handle = _open_journal(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, None)
+        assert handle is not None  # O_CREAT
+        self.handle: IO[bytes] = handle
         try:
             import fcntl
 

@@ -95,7 +95,7 @@ def run_batch(
     retry = retry_errors or (task.kind == "label" and task.options.output.overwrite)
     failed: set[int] = set()
     done_keys, good_bytes, other = read_journal(journal_p, retry_errors=retry, task=task.fingerprint(),
-                                                failed=failed)
+                                                failed=failed, kind=task.kind)
     executor, journal = _start(task, dask, workers, journal_p, good_bytes)
     exclude = prepare_dst(task, journal_p, done_keys)
     summary = BatchSummary(task.kind, journal=os.fspath(journal_p), other_options=other)

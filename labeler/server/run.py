@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import ipaddress
 import os
@@ -53,7 +54,8 @@ def serve(options: ServeOptions) -> None:
         # Starlette imports without it and would fail on the first upload instead.
         raise LabelerError("aigc serve needs python-multipart: pip install 'aigc-labeler[serve]'")
     token = read_token_file(options.token_file) if options.token_file else None
-    check_port(options.host, options.port)
+    # --port 0: the port the system picked, for the banner and uvicorn (it would show 0 and pick another)
+    options = dataclasses.replace(options, port=check_port(options.host, options.port))
     # One private folder (mode 0700) for everything the server writes: the multipart parser's spooled
     # files (anonymous, via tempfile.tempdir), the requests' folders, and - through TMPDIR, which the
     # worker processes inherit - the library's own aigc-label-*/aigc-verify-* folders.
@@ -76,20 +78,21 @@ def serve(options: ServeOptions) -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def check_port(host: str, port: int) -> None:
-    """Bind ``host:port`` for a moment as uvicorn will, so a taken port is one line before the banner.
+def check_port(host: str, port: int) -> int:
+    """Bind ``host:port`` for a moment as uvicorn will, so a taken port is one line before the banner;
+    return the port checked.
 
     uvicorn binds each address ``host`` resolves to with ``SO_REUSEADDR`` (asyncio's ``create_server``),
     so this does the same: a port held by connections in TIME_WAIT is free for both. Without this check
-    uvicorn prints the banner, then its own ``ERROR: [Errno 98]`` log line, and exits 3.
+    uvicorn prints the banner, then its own ``ERROR: [Errno 98]`` log line, and exits 3. Port 0 is checked
+    too (the address may not be this machine's): the system picks a free port on the first address and
+    that port is checked on the others and returned, for the caller to give uvicorn and show.
 
     Raises
     ------
     LabelerError
         The port is in use, may not be used (a privileged port), or ``host`` is not an address here.
     """
-    if port == 0:
-        return  # the system picks a free port
     try:
         addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
@@ -100,12 +103,14 @@ def check_port(host: str, port: int) -> None:
             if family == socket.AF_INET6:  # as asyncio: the IPv4 address is bound on its own
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             try:
-                sock.bind(address)
+                sock.bind((*address[:1], port, *address[2:]))
             except OSError as exc:
                 if exc.errno == errno.EADDRINUSE:
                     raise LabelerError(f"port {port} is already in use on {host}: stop what holds it "
                                        "or give another --port") from None
                 raise LabelerError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+            port = port or sock.getsockname()[1]  # 0: the system's pick, then the same on every address
+    return port
 
 
 def _terminated(signum: int, _frame: Any) -> None:

@@ -18,6 +18,7 @@ import re
 import secrets
 from pathlib import Path
 
+from labeler.atomic import write_whole
 from labeler.errors import OVERWRITE_HINT, InvalidArgument, LabelerError
 
 #: Bytes of key material ``keygen`` draws (256 bits).
@@ -81,7 +82,10 @@ def write_key_file(
     """Write a key file readable only by its owner (mode 0600) and return the key.
 
     Refuses to replace an existing file unless ``overwrite``: losing a key makes every mark made with
-    it unreadable.
+    it unreadable. With ``overwrite`` the new file is written beside the old one and renamed onto it, so
+    the old key stays whole until the new one is on disk; a symbolic link is refused (replacing the link
+    would leave its target holding the old key, writing through it would change a file elsewhere), and
+    so is anything else that is not a regular file.
 
     Parameters
     ----------
@@ -91,14 +95,15 @@ def write_key_file(
         :data:`MIN_KEY_BYTES` to :data:`MAX_KEY_BYTES` bytes (what :func:`read_key_file` reads back);
         None draws a fresh :data:`KEY_BYTES`-byte key.
     overwrite : bool
-        Replace an existing file.
+        Replace an existing regular file.
 
     Raises
     ------
     InvalidArgument
         A key that is not bytes or has a length a key file cannot hold (checked before any file is made).
     LabelerError
-        The file exists (without ``overwrite``) or cannot be written.
+        The file exists (without ``overwrite``), is a symbolic link, a folder or not a regular file (with
+        ``overwrite``), or cannot be written.
     """
     key = generate_key() if key is None else check_key(key)
     target = Path(path)
@@ -106,16 +111,8 @@ def write_key_file(
         "# aigc-labeler watermark key: keep it secret; anyone holding it can read and forge marks\n"
         f"{_PREFIX}{key.hex()}\n"
     )
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
-    try:
-        fd = os.open(target, flags, 0o600)
-    except FileExistsError:
-        raise LabelerError(f"{target} exists; refusing to overwrite a key ({OVERWRITE_HINT})") from None
-    except OSError as exc:
-        raise LabelerError(f"{target}: {exc.strerror}") from None
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        os.fchmod(handle.fileno(), 0o600)
-        handle.write(text)
+    if not write_whole(target, text.encode("ascii"), private=True, overwrite=overwrite):
+        raise LabelerError(f"{target} exists; refusing to overwrite a key ({OVERWRITE_HINT})")
     return key
 
 
