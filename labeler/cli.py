@@ -474,7 +474,8 @@ def keys_init_cmd(directory: str, overwrite: bool) -> None:
 
 @cli.command("keygen")
 @click.argument("key_file", type=CliPath(dir_okay=False, path_type=str))
-@click.option("--overwrite", is_flag=True, help="Replace an existing key file (its marks become unreadable).")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an existing key file (its marks become unreadable); a symbolic link is refused.")
 def keygen_cmd(key_file: str, overwrite: bool) -> None:
     """Write a random 256-bit watermark key to KEY_FILE (mode 0600) and print its public key ID."""
     from labeler.watermark.keyfile import key_id, write_key_file

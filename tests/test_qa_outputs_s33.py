@@ -349,3 +349,37 @@ def test_serve_port_zero_banner_shows_the_port_it_listens_on():
         proc.terminate()
         proc.wait(timeout=30)
         proc.stderr.close()
+
+
+def test_keys_init_overwrite_does_not_write_a_private_key_through_a_link(tmp_path):
+    """``aigc keys init DIR --overwrite`` truncated each file in place: a signer key path that was a
+    symbolic link had the new private key written into the file it pointed to (made 0600)."""
+    from labeler.provenance.pki import init_test_pki, pki_paths
+
+    pki = tmp_path / "pki"
+    init_test_pki(pki)
+    elsewhere = tmp_path / "notes.txt"
+    elsewhere.write_text("someone's notes\n")
+    os.chmod(elsewhere, 0o644)
+    key = pki_paths(pki).signer_key
+    key.unlink()
+    key.symlink_to(elsewhere)
+    with pytest.raises(LabelerError, match="symbolic link"):
+        init_test_pki(pki, overwrite=True)
+    assert elsewhere.read_text() == "someone's notes\n" and stat.S_IMODE(os.stat(elsewhere).st_mode) == 0o644
+    key.unlink()
+    init_test_pki(pki, overwrite=True)  # a regular file is replaced whole, private
+    assert b"PRIVATE KEY" in key.read_bytes() and stat.S_IMODE(os.stat(key).st_mode) == 0o600
+
+
+def test_ffmpeg_writers_refuse_a_fifo_as_the_output(tmp_path):
+    """``write_audio("f.mp3", ...)`` (an ffmpeg writer) replaced a FIFO with its output."""
+    import numpy as np
+
+    from labeler.media import write_audio
+
+    fifo = tmp_path / "f.mp3"
+    os.mkfifo(fifo)
+    with pytest.raises(LabelerError, match="not a regular file"):
+        write_audio(fifo, np.zeros((4410, 1), np.float32), 44100)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and sorted(p.name for p in tmp_path.iterdir()) == ["f.mp3"]

@@ -466,7 +466,9 @@ def reproducible(path: str | os.PathLike[str]) -> list[str]:
 
 
 def temp_path_beside(path: str | os.PathLike[str]) -> str:
-    """Create an empty, uniquely named file next to ``path`` (same suffix) and return its name.
+    """Create an empty, uniquely named file next to ``path`` (same suffix) and return its name; an existing
+    ``path`` that is not a regular file (or a link to one) or a folder is refused
+    (:func:`labeler.atomic.check_output`).
 
     The file gets the usual permissions (0o666 less the umask), applied by the kernel:
     reading the umask with ``os.umask`` would briefly change it for every thread.
@@ -475,7 +477,9 @@ def temp_path_beside(path: str | os.PathLike[str]) -> str:
     directory = target.parent if str(target.parent) else Path(".")
     if not directory.is_dir():
         raise LabelerError(f"output folder does not exist: {directory}")
-    from labeler.atomic import part_name
+    from labeler.atomic import check_output, part_name
+
+    check_output(target)  # a device or a FIFO is never replaced by the rename that follows
 
     while True:
         # part_name keeps the temporary name within NAME_MAX (a 240-character output name failed)

@@ -262,16 +262,9 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 
 def _write(path: Path, data: bytes, *, private: bool, overwrite: bool) -> None:
-    mode = 0o600 if private else 0o644
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL) | getattr(os, "O_BINARY", 0)
-    try:
-        fd = os.open(path, flags, mode)
-    except FileExistsError:
-        raise LabelerError(f"{path} exists; refusing to overwrite it ({OVERWRITE_HINT})") from None
-    except OSError as exc:
-        raise LabelerError(f"{path}: {exc.strerror}") from None
-    with os.fdopen(fd, "wb") as handle:
-        if private:
-            # O_CREAT's mode does not apply to a file that already existed (overwrite), so set it.
-            os.fchmod(handle.fileno(), 0o600)
-        handle.write(data)
+    # Whole files only, and with ``overwrite`` written beside and renamed: truncating in place wrote a
+    # private key through a symbolic link into a file elsewhere (and made it 0600).
+    from labeler.atomic import write_whole
+
+    if not write_whole(path, data, private=private, overwrite=overwrite):
+        raise LabelerError(f"{path} exists; refusing to overwrite it ({OVERWRITE_HINT})")
