@@ -182,8 +182,12 @@ def _ladder(work_short: int, factor: float) -> list[float]:
     """Ink heights (working px) to try."""
     low = max(_MIN_MATCH_PX, 0.9 * MIN_HEIGHT_RATIO * work_short)
     # The 12 px floor of small images is a larger ratio; halve it for a 0.5x resized copy.
-    high = max(MAX_RATIO * work_short, 1.1 * MIN_INK_PX * factor)
-    high = min(high, 0.3 * work_short)
+    floor_ink = 1.1 * MIN_INK_PX * factor
+    high = max(MAX_RATIO * work_short, floor_ink)
+    # Templates over 30 % of the shorter side are not worth matching, except the 12 px floor itself: on a
+    # picture under ~44 px high (a 100x30 button, a 200x20 strip) the labeler's ink is 12 px or whatever
+    # fits, 30-60 % of it, and capping the ladder at 30 % left verify blind to it.
+    high = min(high, max(0.3 * work_short, floor_ink))
     count = max(1, math.ceil(math.log(high / low) / math.log(SCALE_STEP)) + 1)
     return [low * SCALE_STEP**i for i in range(count)]
 
@@ -199,10 +203,23 @@ def _flat(region: np.ndarray, th: int, tw: int) -> np.ndarray:
     return var < _MIN_STD**2
 
 
-def _position(cx: float, top: bool, width: int) -> str:
-    third = cx / width
-    horizontal = "left" if third < 1 / 3 else "right" if third > 2 / 3 else "center"
-    return f"{'top' if top else 'bottom'}-{horizontal}"
+def _position(box: tuple[int, int, int, int], top: bool, size: tuple[int, int]) -> str:
+    """Position name of a label ``box`` ``(x, y, w, h)`` found in the ``top`` band of a ``size`` picture.
+
+    Judged by where the box sits within the room it has (``width - w``, ``height - h``), not by which
+    third its centre falls in: a label as wide as most of a small picture has its centre in the middle
+    third wherever it is drawn (46 px "AI生成" at the right of 64 px: centre at 63 %), and on a picture
+    hardly taller than the label (200x20) both bands hold it, so the band alone does not say which edge.
+    """
+    x, y, w, h = box
+    height, width = size
+    room = width - w
+    # -1: against the left edge, +1: against the right one, 0: centred (or no room to tell).
+    offset = (2 * x - room) / room if room > 0 else 0.0
+    horizontal = "left" if offset < -1 / 3 else "right" if offset > 1 / 3 else "center"
+    below = height - h - 2 * y  # > 0: nearer the top edge; 0: no room to tell, the band says
+    vertical = "top" if below > 0 or (below == 0 and top) else "bottom"
+    return f"{vertical}-{horizontal}"
 
 
 def detect_image_label(
@@ -245,7 +262,7 @@ def detect_image_label(
     box = (round(bx * inv), round(by * inv), round(bw * inv), round(bh * inv))
     return VisibleResult(
         True,
-        position=_position(bx + bw / 2, top, ww),
+        position=_position((bx, by, bw, bh), top, (wh, ww)),
         height_ratio=ink / work_short,
         score=score,
         text=text,

@@ -19,7 +19,8 @@ Level rule (ours, **[U]** in the standard): ``level="match"`` sets the prompt's 
 the programme's (:data:`MATCH_OFFSET_LU` = 0), kept inside :data:`MATCH_RANGE_LUFS` and with its sample
 peak at most :data:`MAX_PEAK_DBFS`; a silent programme gets :data:`DEFAULT_LEVEL_LUFS` (EBU R 128's
 -23 LUFS). In the middle of a programme the prompt is mixed over it with the programme ducked by
-:data:`DUCK_DB` under the prompt, so the prompt stays intelligible and nothing is cut or shifted.
+:data:`DUCK_DB` under the prompt (more where the sum would still pass full scale: nothing is clipped),
+so the prompt stays intelligible and nothing is cut or shifted.
 """
 
 from __future__ import annotations
