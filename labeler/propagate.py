@@ -13,8 +13,9 @@ The rules, and why, are in ``docs/verdicts.md`` ("Propagation"). In short:
   (first-write rule), since the generator is unknown and guessing it would be forging a label (Art. 10);
 * nothing at all -> an unchanged byte copy (``action == "copied"``), so an upload pipeline can run every
   file through this step;
-* a label that is present but not compliant -> :class:`~labeler.errors.LabelerError`: rewriting the
-  producer's fields would be tampering (Art. 10), and keeping them would write a non-compliant label.
+* a label whose producer fields are not compliant -> :class:`~labeler.errors.LabelerError`: rewriting
+  them would be tampering (Art. 10), and keeping them would write a non-compliant label; problems in the
+  propagator fields alone (production services leave them out) do not refuse it, since they are replaced.
 
 Only the metadata carrier is rewritten (:func:`labeler.metadata.write_label`): pixels and samples stay
 byte for byte as they were.
@@ -32,7 +33,7 @@ from labeler.atomic import atomic_output, check_paths
 from labeler.errors import LabelerError
 from labeler.formats import check_extension
 from labeler.metadata import write_label
-from labeler.record import AIGCLabel, field_problems
+from labeler.record import AIGCLabel, field_problems, propagator_field_problem
 
 #: Values of :attr:`PropagateResult.action`.
 ACTIONS = ("propagated", "labeled", "copied")
@@ -63,7 +64,9 @@ class PropagateResult:
     format : str or None
         Container format.
     warnings : list of str
-        Things the platform should know (e.g. a C2PA manifest whose hard binding the new metadata breaks).
+        Things the platform should know: what the verifier warned about the upload (a damaged file, layers
+        that contradict each other, one it could not examine), a C2PA manifest whose hard binding the new
+        metadata breaks, a non-standard declaration left in place.
     """
 
     src: str
@@ -153,21 +156,23 @@ def propagate_file(
         check_extension(report.format, dst_p)
     result = PropagateResult(os.fspath(src), os.fspath(dst), "copied", report.verdict,
                              list(report.reasons), format=report.format)
-    # "none" here may only mean "could not look": say so beside whatever is done with the file
-    result.warnings.extend(f"{w}; the file may carry traces this check did not see"
-                           for w in unexamined_warnings(report))
-    if report.c2pa and report.c2pa.get("present"):
-        # The manifest's hard binding hashes the bytes we are about to change.
-        result.warnings.append("the file's C2PA manifest will no longer match its bytes after the metadata "
-                               "change; re-sign it as the propagator if the platform keeps C2PA")
+    # What the verifier warned about the upload (a damaged file, layers that contradict each other) is the
+    # platform's to know; "none" beside a layer it could not examine may only mean "could not look".
+    unexamined = unexamined_warnings(report)
+    result.warnings.extend(f"{w}; the file may carry traces this check did not see" if w in unexamined else w
+                           for w in report.warnings)
     record = _platform_record(report, result, declared_ai, AIGCLabel(
         content_producer=propagator, produce_id=propagate_id, content_propagator=propagator,
         propagate_id=propagate_id, reserved_code2=reserved_code2))
-    if record is None:
+    if record is None:  # a byte copy: a manifest in it still matches
         _copy(src_p, dst_p)
         result.reasons.append("no label, no declaration, no traces: copied unchanged")
         return result
     record.check()
+    if report.c2pa and report.c2pa.get("present"):
+        # The manifest's hard binding hashes the bytes we are about to change.
+        result.warnings.append("the file's C2PA manifest will no longer match its bytes after the metadata "
+                               "change; re-sign it as the propagator if the platform keeps C2PA")
     written = write_label(src_p, dst_p, record.to_json())
     result.label = record.as_dict()
     result.carrier = written.carrier
@@ -182,7 +187,7 @@ def _check_platform_values(propagator: str, propagate_id: str, reserved_code2: s
     problems = field_problems(
         {"ContentPropagator": propagator, "PropagateID": propagate_id, "ReservedCode2": reserved_code2}
     )
-    problems = [p for p in problems if not p.startswith(("Label ", "ContentProducer ", "ProduceID "))]
+    problems = [p for p in problems if propagator_field_problem(p)]
     if problems:
         raise LabelerError("invalid propagator values: " + "; ".join(problems))
 
@@ -196,12 +201,20 @@ def _platform_record(report: Any, result: PropagateResult, declared_ai: bool,
     if md is not None and md.present:
         fields = dict(md.fields or {})
         result.before = fields
-        if not md.valid or fields.get("Label") not in ("1", "2", "3"):
-            why = "; ".join(md.problems) or f"Label is {fields.get('Label')!r}"
+        # The propagator fields are replaced below: only problems in the producer's count.
+        replaced = [p for p in md.problems if propagator_field_problem(p)]
+        kept = [p for p in md.problems if p not in replaced]
+        why = "; ".join(kept) or f"Label is {fields.get('Label')!r}"
+        if not any(fields.values()):  # a damaged carrier, or no copy parsed: there is no label to keep
+            raise LabelerError(f"the file's label could not be read ({why}); not propagated: a label "
+                               "written over it would hide the producer's (Labeling Measures Art. 10)")
+        if kept or fields.get("Label") not in ("1", "2", "3"):
             raise LabelerError(f"the file's label is not compliant ({why}); not propagated: rewriting the "
                                "producer's fields would be tampering (Labeling Measures Art. 10)")
         result.action = "propagated"
         result.reasons.append("label kept; propagator fields filled (Labeling Measures Art. 6 (4))")
+        if replaced:
+            result.reasons.append("the label's own propagator fields replaced: " + "; ".join(replaced))
         return AIGCLabel.from_fields({k: v or "" for k, v in fields.items()}).replace(
             content_propagator=platform.content_propagator, propagate_id=platform.propagate_id,
             reserved_code2=platform.reserved_code2,

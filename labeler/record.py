@@ -31,6 +31,8 @@ FIELD_NAMES = (
 LABEL_MEANINGS = {"1": "AI-generated", "2": "possibly AI-generated", "3": "suspected AI-generated"}
 
 _REQUIRED = ("Label", "ContentProducer", "ProduceID", "ContentPropagator", "PropagateID")
+#: The fields a distribution platform writes over (Labeling Measures Art. 6 (4)); the rest are the producer's.
+PROPAGATOR_FIELDS = ("ContentPropagator", "PropagateID", "ReservedCode2")
 # Appendix E j): 0x21, 0x23-0x5B, 0x5D-0x7E; a double quote only as \" (JSON escaping does that).
 _BAD_CHARS = re.compile(r'[^\x21-\x5b\x5d-\x7e]')
 # TC260 provider code: 00 + 1 + 1 + 18-char unified social credit code + 5-char service extension.
@@ -174,6 +176,18 @@ def field_problems(values: Mapping[str, str | None]) -> list[str]:
             bad = sorted({c for c in value if _BAD_CHARS.match(c) and c != '"'})
             out.append(f"{name} has characters outside GB 45438 Appendix E j): {''.join(bad)!r}")
     return out
+
+
+def propagator_field_problem(problem: str) -> bool:
+    """True when ``problem``, as :func:`field_problems` and :func:`parse_label` word it, concerns only one of
+    :data:`PROPAGATOR_FIELDS`.
+
+    A platform replaces those fields (docs/verdicts.md, "Propagation"), so a producer's label that leaves
+    them out, empty or misspelled (Doubao omits them, Kling leaves them empty) is no reason to refuse it:
+    the platform's values make the label compliant, and none of the producer's fields is touched.
+    """
+    return any(problem.startswith(f"{name} ") or f"is not the Appendix E field name {name!r} " in problem
+               for name in PROPAGATOR_FIELDS)
 
 
 def field_warnings(values: Mapping[str, str | None]) -> list[str]:
