@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from detectors.metadata import MetadataLayer
-from labeler.record import LABEL_MEANINGS
+from labeler.record import LABEL_MEANINGS, PROPAGATOR_FIELDS
 
 __all__ = ["VERDICTS", "CONFIDENCES", "Decision", "decide", "cross_check", "METADATA_UNREADABLE"]
 
@@ -285,7 +285,13 @@ def _cross(metadata: MetadataLayer, f: _Facts) -> tuple[list[str], list[str]]:
     fields = cp.get("aigc_fields")
     if fields and metadata.present and metadata.fields and fields != metadata.fields:
         differing = [k for k in metadata.fields if fields.get(k) != metadata.fields.get(k)]
-        add(f"the C2PA AIGC assertion differs from the metadata label in {', '.join(differing)}")
+        if any(k not in PROPAGATOR_FIELDS for k in differing):
+            add(f"the C2PA AIGC assertion differs from the metadata label in {', '.join(differing)}")
+        else:
+            # A platform's propagate step fills these in after the producer signed (Labeling Measures
+            # Art. 6): expected on every propagated copy of a signed file, not a sign of tampering.
+            add(f"the metadata label's propagator fields ({', '.join(differing)}) differ from the C2PA AIGC "
+                "assertion: the label was propagated after signing", False)
     if fields and not metadata.present and f.md_gap is None:
         # Signed without the metadata layer, or the metadata was stripped: worth a look, but the
         # manifest says nothing the file contradicts. (Metadata not examined or unreadable: unknown.)

@@ -153,6 +153,10 @@ ROWS = [
         more=SIGNED("Trusted") + " declares AI-generated content"),
     Row(9, lambda m: (m["1"], None, c2pa("Valid", True, fields()), None), "confirmed", "high", L1,
         more="C2PA manifest (Valid"),
+    Row(9, lambda m: (m["1"], None, c2pa("Valid", True, {**fields(), "ContentPropagator": "platformX",
+                                                          "PropagateID": "px-1"}), None), "confirmed", "high",
+        L1, ("the metadata label's propagator fields (ContentPropagator, PropagateID) differ from the C2PA "
+             "AIGC assertion: the label was propagated after signing",), more="C2PA manifest (Valid"),
     Row(10, lambda m: (m["1"], None, c2pa("Valid", True, fields("1", "other-id")), None), "confirmed", "low",
         L1, ("the C2PA AIGC assertion differs from the metadata label in ProduceID, PropagateID",)),
     Row(11, lambda m: (m["1"], None, c2pa("Invalid", True, fields()), None), "confirmed", "medium", L1,
