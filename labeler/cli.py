@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Sequence
 
 import click
@@ -526,6 +527,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     # when it is first imported here and in worker processes, and a user's own setting wins. The library
     # leaves the log level alone (process-wide state).
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    # Pillow's own UserWarnings ("Corrupt EXIF data" on a damaged TIFF) would print two raw lines of
+    # source location; what matters of the damage reaches the user in our one-line messages.
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
     # Human lines and diagnostics in a locale that cannot encode some of their text (AI生成 on a Latin-1
     # or Windows code page stream): \uXXXX escapes, not a UnicodeEncodeError reported as an internal
     # error after the work was done. JSON is written as UTF-8 bytes (_echo_json).

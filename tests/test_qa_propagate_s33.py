@@ -308,3 +308,23 @@ def test_a_copied_signed_upload_keeps_a_valid_manifest_and_gets_no_warning(tmp_p
     assert result.action == "copied" and out.read_bytes() == src.read_bytes()
     assert verify(out).c2pa["state"] == verify(src).c2pa["state"] == "Valid"
     assert not any("C2PA" in w for w in result.warnings)
+
+
+def test_a_damaged_tiff_gives_our_lines_not_pillows_warnings(tmp_path):
+    """Pillow's own UserWarnings (``Tag data larger than file``) reached the terminal as two raw lines of
+    source location; every stderr line is now ours."""
+    from PIL import Image
+
+    whole = tmp_path / "whole.tiff"
+    exif = Image.Exif()
+    exif[0x010E] = "desc"
+    with Image.open(SAMPLES / "photo.png") as im:
+        im.save(whole, exif=exif)
+    cut = tmp_path / "cut.tiff"
+    cut.write_bytes(whole.read_bytes()[:200])  # inside the ICC profile's data
+    out = str(tmp_path / "out.tiff")
+    for args in (["propagate", str(cut), out, "--propagator", "p", "--propagate-id", "1"],
+                 ["verify", str(cut)]):
+        proc = run_cli(*args)
+        assert "UserWarning" not in proc.stderr and "warnings.warn" not in proc.stderr, proc.stderr
+        assert all(line.startswith("aigc:") for line in proc.stderr.splitlines()), proc.stderr
