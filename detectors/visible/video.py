@@ -100,20 +100,19 @@ class VideoLabelResult(VisibleResult):
         return out
 
 
-def _upright_size(info: Any) -> tuple[int, int]:
-    """``(height, width)`` upright (ffmpeg autorotates, so the labeler drew on upright frames)."""
-    quarter = round((info.rotation or 0) / 90) % 2
-    return (info.width, info.height) if quarter else (info.height, info.width)
-
-
 def _work_size(info: Any) -> tuple[int, int]:
     """``(height, width)`` frames are decoded at: the image detector's working size, never larger.
 
     :func:`detect_image_label` reduces every image so its shorter side is :data:`WORK_SIDE` before
     matching; letting ffmpeg's scaler do it (area averaging, grey) keeps full-size RGB frames out of
-    the pipe and out of Python, and the detector then sees the same picture.
+    the pipe and out of Python, and the detector then sees the same picture. The picture is the one a
+    player shows (:func:`labeler.media.video.displayed_size`: upright, as the labeler drew on it, and
+    for non-square pixels the width times the sample aspect ratio, which the scaler un-squeezes), so
+    the label's size and box come out in displayed geometry.
     """
-    height, width = _upright_size(info)
+    from labeler.media.video import displayed_size
+
+    height, width = displayed_size(info)
     factor = min(1.0, WORK_SIDE / min(height, width))
     return max(1, round(height * factor)), max(1, round(width * factor))
 
@@ -460,10 +459,13 @@ def _examine(path: str | os.PathLike[str], info: Any, probe_until: float, interv
 
 
 def _video_box(box: tuple[int, ...] | None, info: Any) -> tuple[int, ...] | None:
-    """A box found at the working size (:func:`_work_size`), in the video's own (upright) pixels."""
+    """A box found at the working size (:func:`_work_size`), in the video's upright displayed pixels
+    (its own pixels when they are square)."""
+    from labeler.media.video import displayed_size
+
     if box is None:
         return None
-    (full_h, full_w), (work_h, work_w) = _upright_size(info), _work_size(info)
+    (full_h, full_w), (work_h, work_w) = displayed_size(info), _work_size(info)
     return tuple(round(v * (full_w / work_w if i % 2 == 0 else full_h / work_h)) for i, v in enumerate(box))
 
 

@@ -46,6 +46,10 @@ class StreamInfo:
         ``"smpte2084"``...), if any (ffmpeg's names, as ``-color_primaries`` / ``-color_trc`` take them).
     rotation : float or None
         Display rotation in degrees from the stream's display matrix (video), else None.
+    sample_aspect_ratio : Fraction or None
+        Sample (pixel) aspect ratio of the video, ``[SAR 4:3 DAR 16:9]`` -> ``Fraction(4, 3)``: a player
+        shows each stored pixel this many times as wide as it is tall. None for square pixels (1:1),
+        an unknown one (0:1) or none printed.
     sample_rate : int or None
         Samples per second per channel (audio), in Hz.
     channels : int or None
@@ -79,6 +83,7 @@ class StreamInfo:
     color_primaries: str | None = None
     color_trc: str | None = None
     rotation: float | None = None
+    sample_aspect_ratio: Fraction | None = None
     sample_rate: int | None = None
     channels: int | None = None
     channel_layout: str | None = None
@@ -264,6 +269,9 @@ def _split_top(text: str) -> list[str]:
 
 
 _SIZE_RE = re.compile(r"^(\d+)x(\d+)\b")
+# The codec's SAR after the size, "1440x1080 [SAR 4:3 DAR 16:9]"; the container's, when it has one that
+# differs (Matroska's display size, MP4's pasp), as a part of its own: "720x576, SAR 64:45 DAR 16:9".
+_SAR_RE = re.compile(r"SAR (\d{1,9}):(\d{1,9}) DAR \d{1,9}:\d{1,9}")
 _RATE_RE = re.compile(r"^([\d.]+)(k?) (fps|tbr)$")
 _HZ_RE = re.compile(r"^(\d+) Hz$")
 _KBS_RE = re.compile(r"^(\d+) kb/s")
@@ -290,6 +298,12 @@ def _parse_stream(match: re.Match[str]) -> dict:
         size = _SIZE_RE.match(part)
         if size and stream["kind"] == "video" and "width" not in stream:
             stream["width"], stream["height"] = int(size.group(1)), int(size.group(2))
+            stream["sample_aspect_ratio"] = _sample_aspect_ratio(_SAR_RE.search(part, size.end()))
+            continue
+        container_sar = _SAR_RE.fullmatch(part)
+        if container_sar and stream["kind"] == "video":
+            # ffmpeg (and so the overlay, and players) take the container's SAR over the codec's
+            stream["sample_aspect_ratio"] = _sample_aspect_ratio(container_sar)
             continue
         rate = _RATE_RE.match(part)
         if rate:
@@ -323,6 +337,14 @@ def _parse_stream(match: re.Match[str]) -> dict:
         stream["frame_rate"] = _rational_text(exact)
         stream["fps"] = float(exact)
     return stream
+
+
+def _sample_aspect_ratio(match: re.Match[str] | None) -> Fraction | None:
+    """The SAR ``_SAR_RE`` found; None when square, unknown (0:1, x:0) or not printed."""
+    if not match or not int(match.group(1)) or not int(match.group(2)):
+        return None
+    sar = Fraction(int(match.group(1)), int(match.group(2)))
+    return None if sar == 1 else sar
 
 
 _FIELD_ORDERS = {"progressive", "top first", "bottom first", "top coded first (swapped)",

@@ -3,7 +3,8 @@
 :func:`read_video_frames` yields one frame at a time (never the whole video): by
 default ``(H, W, 3)`` uint8 RGB. Frames are in **stored orientation** (ffmpeg's
 autorotation is off; :attr:`VideoInfo.rotation` says how a player turns them), at the
-stream's coded size, one array per decoded frame (no frames dropped or repeated).
+stream's coded size (stored pixels: :attr:`VideoInfo.sample_aspect_ratio` says how a player stretches
+them), one array per decoded frame (no frames dropped or repeated).
 
 :class:`VideoWriter` encodes frames (libx264 CRF 18, yuv420p by default) into a
 temporary file beside the target, copies the audio streams (``-c:a copy``) and the
@@ -46,6 +47,10 @@ PIXEL_FORMATS: dict[str, tuple[int, type[np.generic]]] = {
     "gray16le": (1, np.uint16),
 }
 
+#: Widest sample aspect ratio taken from a stream (and 1 / it, the narrowest). Real anamorphic formats
+#: stay within 1:2 .. 2:1 (DV 16:9 is 64:45 or 40:33, HDV 4:3, DVCPRO HD 3:2); a tag far beyond is damage.
+MAX_SAMPLE_ASPECT = 8
+
 # YUV matrices VideoWriter can tag and convert to: tag -> swscale matrix name.
 _MATRICES = {"bt709": "bt709", "bt470bg": "bt601", "smpte170m": "bt601"}
 
@@ -80,6 +85,11 @@ class VideoInfo:
         ``round(duration * fps)``: a hint for progress bars, not a count.
     media : MediaInfo
         Everything :func:`~labeler.media.ffmpeg.probe` found.
+    sample_aspect_ratio : Fraction or None
+        Sample (pixel) aspect ratio of the stored frames (anamorphic video: 1440x1080 at 4:3 is shown
+        1920x1080), None for square pixels. Like ``rotation``, it says how a player shows the frames
+        (:func:`displayed_size`). A ratio beyond :data:`MAX_SAMPLE_ASPECT` either way is taken for a
+        damaged tag and ignored.
     """
 
     width: int
@@ -95,6 +105,7 @@ class VideoInfo:
     audio_streams: int
     estimated_frames: int | None
     media: ff.MediaInfo
+    sample_aspect_ratio: Fraction | None = None
 
 
 def video_info(path: str | os.PathLike[str]) -> VideoInfo:
@@ -134,7 +145,44 @@ def video_info(path: str | os.PathLike[str]) -> VideoInfo:
         audio_streams=len(media.audio),
         estimated_frames=estimate,
         media=media,
+        sample_aspect_ratio=_plausible_sar(stream.sample_aspect_ratio),
     )
+
+
+def _plausible_sar(sar: Fraction | None) -> Fraction | None:
+    if sar is None or not 1 / MAX_SAMPLE_ASPECT <= sar <= MAX_SAMPLE_ASPECT:
+        return None
+    return sar
+
+
+def upright_size(info: VideoInfo) -> tuple[int, int]:
+    """``(height, width)`` of the frames as ffmpeg decodes them when transcoding: turned upright by the
+    display rotation (a quarter turn swaps the sides), still in stored pixels."""
+    quarter = round((info.rotation or 0) / 90) % 2
+    return (info.width, info.height) if quarter else (info.height, info.width)
+
+
+def upright_sample_aspect(info: VideoInfo) -> Fraction | None:
+    """The sample aspect ratio of the upright frames (:func:`upright_size`), None for square pixels.
+
+    A quarter turn makes the pixels' width their height: ffmpeg's autorotation (``transpose``) inverts
+    the SAR, 4:3 becomes 3:4.
+    """
+    sar = info.sample_aspect_ratio
+    if sar is None:
+        return None
+    return 1 / sar if round((info.rotation or 0) / 90) % 2 else sar
+
+
+def displayed_size(info: VideoInfo) -> tuple[int, int]:
+    """``(height, width)`` of the picture a player shows: upright, the width times the upright SAR.
+
+    The height is kept (as ffmpeg's display aspect does), so a row of the picture is a row of the
+    upright frame; for square pixels this is :func:`upright_size`.
+    """
+    height, width = upright_size(info)
+    sar = upright_sample_aspect(info)
+    return (height, width) if sar is None else (height, max(1, round(width * sar)))
 
 
 def _frame_layout(pix_fmt: str) -> tuple[int, type[np.generic]]:

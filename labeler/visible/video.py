@@ -10,7 +10,7 @@
 
 How. The label is rendered **once**, with the same size and look rules as images
 (:func:`labeler.visible.place_label`, :func:`labeler.visible.render_label`: ink height >= 5 % of the
-frame's shorter side), into an RGBA PNG the size of the label plate. One ffmpeg run (built with
+frame's shorter side as shown), into an RGBA PNG the size of the label plate. One ffmpeg run (built with
 ffmpeg-python) then overlays that PNG on the video with an ``enable`` expression covering the chosen
 intervals (:func:`label_intervals`) and re-encodes the video stream only, in the source's codec family
 and pixel format where this ffmpeg can (the choice the watermark pass makes too:
@@ -37,6 +37,13 @@ Rotation. ffmpeg autorotates when it transcodes, so frames carrying a display ro
 upright before the overlay and the label is placed on the upright frame (the output is stored upright,
 without a rotation tag).
 
+Anamorphic video. Frames whose pixels are not square (a sample aspect ratio, SAR, other than 1:1:
+1440x1080 at 4:3 is shown 1920x1080) are labelled as a player shows them: the label is placed and
+sized on the displayed picture (:func:`labeler.media.video.displayed_size`: upright, the width times
+the SAR), so its ink is >= 5 % of the *displayed* shorter side, then the plate is squeezed horizontally
+by 1 / SAR (and its x divided by the SAR) for the stored pixels, which the player stretches back. The
+output keeps the source's SAR; ``box`` is in displayed pixels and the result names the SAR.
+
 Output is written to a temporary file beside ``dst`` and renamed into place only when ffmpeg succeeded;
 ``src`` is only read.
 """
@@ -58,7 +65,7 @@ from PIL import Image
 
 from labeler.errors import CorruptFile, InvalidArgument, LabelerError, UnsupportedFormat
 from labeler.media import ffmpeg as ff
-from labeler.media.video import VideoInfo, video_info
+from labeler.media.video import VideoInfo, displayed_size, upright_sample_aspect, upright_size, video_info
 from labeler.media.video_encoders import (
     Encoding,
     container_args,
@@ -92,7 +99,7 @@ from labeler.visible.image import (
 )
 
 __all__ = ["END_MARGIN_S", "MIN_SECONDS", "PLACES", "X264_PRESETS", "add_video_label", "label_intervals",
-           "label_rgba", "parse_places"]
+           "label_rgba", "parse_places", "video_plate"]
 
 #: Shortest time (seconds) the label may be shown at the start: GB 45438 section 5 (spec digest, 2.).
 MIN_SECONDS = 2.0
@@ -232,17 +239,12 @@ def _enable(intervals: tuple[tuple[float, float | None], ...]) -> str:
     return "+".join(terms)
 
 
-def _upright_size(info: VideoInfo) -> tuple[int, int]:
-    """``(height, width)`` of the frames the filter graph sees (ffmpeg autorotates when transcoding)."""
-    quarter = round((info.rotation or 0) / 90) % 2
-    return (info.width, info.height) if quarter else (info.height, info.width)
-
-
 def _scheme_for(frame: np.ndarray | None, box: tuple[int, int, int, int], size: tuple[int, int],
                 style: LabelStyle) -> str:
     """``style.scheme``, or for ``"auto"`` the scheme that contrasts with ``frame`` under ``box``.
 
-    ``box`` is in upright frame pixels of ``size`` = ``(height, width)``; ``frame`` may be smaller.
+    ``box`` is in upright frame pixels of ``size`` = ``(height, width)``; ``frame`` may be smaller, or
+    stretched on one axis (each axis is scaled on its own).
     """
     if style.scheme != "auto":
         return style.scheme
@@ -350,7 +352,8 @@ def add_video_label(
     overwrite : bool
         Replace an existing ``dst``.
     height_ratio : float
-        Ink height as a fraction of the frame's shorter side, 0.05..0.5.
+        Ink height as a fraction of the shorter side of the picture as shown (upright; the width times
+        the sample aspect ratio for non-square pixels), 0.05..0.5.
     style : LabelStyle
         Colour scheme, outline, plate (as for images).
 
@@ -360,7 +363,9 @@ def add_video_label(
         ``{"kind": "video-text", "text", "position", "height_ratio", "seconds", "box", "at", "whole",
         "intervals"}``: ``seconds`` is None when the label covers the whole video (``whole``, or a
         video no longer than ``seconds``); ``box`` is ``(x, y, w, h)`` of the label plate in upright
-        frame pixels; ``at`` the places asked for; ``whole`` whether it covers every frame;
+        displayed pixels (the frame's pixels, except for anamorphic video: then ``sample_aspect_ratio``,
+        the source's SAR as ``"4:3"``, is added, and x and w are the frame's times the SAR, inverted
+        after a quarter turn); ``at`` the places asked for; ``whole`` whether it covers every frame;
         ``intervals`` the ``(from, to)`` seconds it is shown (``to`` None: until the last frame);
         ``encoder`` and ``pix_fmt``, what the video was written with (the source's family and format
         where the encoder takes them). ``codec_from`` (the source's codec) when its family could not be
@@ -388,17 +393,18 @@ def add_video_label(
     src_path, dst_path = _paths(src, dst, overwrite)
     info, frame = _probe_and_first_frame(src_path, style.scheme == "auto")
     intervals = None if whole else label_intervals(info.duration, seconds, places)
-    height, width = _upright_size(info)
-    placement = place_label(height, width, text, position=position, height_ratio=height_ratio, style=style)
-    scheme = _scheme_for(frame, placement.box, (height, width), style)
-    rgba = label_rgba(placement, scheme)
+    placement, rgba, box = video_plate(info, frame, text, position=position, height_ratio=height_ratio,
+                                       style=style)
     decoder = alpha_plane_decoder(info, os.path.splitext(dst_path)[1])
     encoding = plan_encoding(info.codec, info.pix_fmt, os.path.splitext(dst_path)[1],
                              alpha_kept=decoder is not None)
     if encoding.encoder == "libx264":  # the caller's crf and preset; other encoders keep the shared settings
         encoding = dataclasses.replace(encoding, quality=("-crf", str(int(crf)), "-preset", preset))
-    _encode(src_path, dst_path, info, rgba, placement.box, intervals, encoding, decoder)
+    _encode(src_path, dst_path, info, rgba, box, intervals, encoding, decoder)
     done = _result(text, placement, seconds, places, intervals)
+    if info.sample_aspect_ratio is not None:
+        sar = info.sample_aspect_ratio
+        done["sample_aspect_ratio"] = f"{sar.numerator}:{sar.denominator}"  # the box is in displayed pixels
     done.update(encoder=encoding.encoder, pix_fmt=encoding.pix_fmt)
     if encoding.choice.fallback:
         done["codec_from"] = info.codec  # no encoder of its family here, or the container refuses it
@@ -408,6 +414,46 @@ def add_video_label(
     if loses(info.pix_fmt, encoding.pix_fmt) or loses(info.pix_fmt, blended):
         done["converted_from"] = info.pix_fmt  # fewer bits or less chroma than the source's
     return done
+
+
+def video_plate(info: VideoInfo, frame: np.ndarray | None, text: str = DEFAULT_TEXT, *,
+                position: str = "bottom-right", height_ratio: float = MIN_HEIGHT_RATIO,
+                style: LabelStyle = DEFAULT_STYLE) -> tuple[Placement, np.ndarray, tuple[int, int, int, int]]:
+    """Place and render the label of a video: where and what ffmpeg's ``overlay`` draws.
+
+    Parameters
+    ----------
+    info : VideoInfo
+        The video (its rotation and sample aspect ratio say how it is shown).
+    frame : numpy.ndarray or None
+        Its first frame, upright, any size (:func:`_first_frame`), for the ``"auto"`` colour scheme.
+    text, position, height_ratio, style
+        As for :func:`labeler.visible.place_label`.
+
+    Returns
+    -------
+    placement : Placement
+        The label placed on the displayed picture (:func:`labeler.media.video.displayed_size`): its
+        ``box`` is in displayed pixels, its ink >= ``height_ratio`` of the displayed shorter side.
+    rgba : numpy.ndarray
+        The straight-alpha plate in upright frame pixels: :func:`label_rgba`, squeezed horizontally by
+        1 / SAR for non-square pixels (the player stretches it back).
+    box : tuple of int
+        ``(x, y, w, h)`` of ``rgba`` in upright frame pixels (the overlay's place).
+    """
+    height, shown = displayed_size(info)
+    placement = place_label(height, shown, text, position=position, height_ratio=height_ratio, style=style)
+    rgba = label_rgba(placement, _scheme_for(frame, placement.box, (height, shown), style))
+    sar = upright_sample_aspect(info)
+    x, y, w, h = placement.box
+    if sar is None:
+        return placement, rgba, (x, y, w, h)
+    width = upright_size(info)[1]
+    stored_w = min(width, max(1, round(w / sar)))
+    # Pillow resizes RGBA with premultiplied alpha, so the plate's edges keep their colour.
+    squeezed = Image.fromarray(rgba, "RGBA").resize((stored_w, h), Image.Resampling.LANCZOS)
+    stored_x = max(0, min(round(x / sar), width - stored_w))  # rounding must not push it off the frame
+    return placement, np.asarray(squeezed), (stored_x, y, stored_w, h)
 
 
 def _result(text: str, placement: Placement, seconds: float, places: tuple[str, ...],
