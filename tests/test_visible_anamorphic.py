@@ -150,3 +150,33 @@ def test_watermark_pass_still_marks_an_anamorphic_clip(tmp_path: Path) -> None:
     watermark_video(src, tmp_path / "marked.mp4", payload, key=key)
     found = detect_video(tmp_path / "marked.mp4", key=key)
     assert found.found and found.payload == payload
+    # the pass pipes raw frames, which carry no SAR: the output was 1:1, shown at the wrong shape
+    assert video_info(tmp_path / "marked.mp4").sample_aspect_ratio == SAR
+
+
+def test_watermark_pass_draws_the_visible_label_on_the_displayed_picture(tmp_path: Path) -> None:
+    """``--layers visible,watermark``: the label drawn by the watermark pass is placed as the visible
+    pass places it (>= 5 % of the displayed shorter side, glyphs squeezed into stored pixels)."""
+    from labeler.watermark.video import watermark_video
+
+    src = _clip(tmp_path / "tall.mp4", 270, 360)  # shown 360 x 360
+    done = watermark_video(src, tmp_path / "both.mp4", b"SAR-4:3!", key=b"anamorphic-test-key-0123456789ab",
+                           visible={"seconds": None})
+    plain = add_video_label(src, tmp_path / "visible.mp4", whole=True)
+    assert done["visible"]["box"] == plain["box"] and done["visible"]["sample_aspect_ratio"] == "4:3"
+    assert done["visible"]["height_ratio"] >= 0.05
+    assert video_info(tmp_path / "both.mp4").sample_aspect_ratio == SAR
+
+
+def test_the_server_page_box_is_found_on_the_displayed_first_frame(tmp_path: Path) -> None:
+    """The page's box search ran on the stored-pixel first frame, where the un-squeezed template of an
+    anamorphic label does not match: no box was drawn."""
+    from labeler.server.jobs import _visible_box
+
+    src = _clip(tmp_path / "wide.mp4", 360, 270)  # shown 480 x 270
+    labeled = tmp_path / "labeled.mp4"
+    add_video_label(src, labeled, whole=True)
+    report = {"medium": "video", "layers": {"visible": {"present": True, "text": "AI生成"}}}
+    box = _visible_box(str(labeled), report)
+    assert box is not None and (box["width"], box["height"]) == (480, 270)
+    assert box["x"] > 240 and box["y"] > 135  # bottom-right of the picture as shown

@@ -197,14 +197,23 @@ def _image(path: str) -> Any:
 
 
 def _first_frame(path: str) -> Any:
-    # The video mark starts with the first frame: the page shows that frame, with the box on it.
-    from labeler.media.video import read_video_frames
+    # The video mark starts with the first frame: the page shows that frame, with the box on it, at the
+    # shape a player shows it (an anamorphic frame stretched by its sample aspect ratio, as verify reads it).
+    import cv2
+
+    from labeler.media.video import displayed_size, read_video_frames, video_info
 
     frames = read_video_frames(path)
     try:
-        return next(frames, None)
+        frame = next(frames, None)
     finally:
         frames.close()  # stops and reaps ffmpeg
+    if frame is None:
+        return None
+    height, width = displayed_size(video_info(path))
+    if (height, width) == frame.shape[:2]:
+        return frame
+    return cv2.resize(frame, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def label_job(src: str, record: Any, options: LabelOptions, max_pixels: int) -> dict[str, Any]:

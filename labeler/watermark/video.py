@@ -47,7 +47,7 @@ import numpy as np
 from labeler.errors import CorruptFile, LabelerError, UnsupportedFormat
 from labeler.media import ffmpeg as ff
 from labeler.media import timed
-from labeler.media.video import VideoInfo, video_info
+from labeler.media.video import VideoInfo, upright_sample_aspect, video_info
 from labeler.media.video_encoders import (  # noqa: F401 - ENCODERS re-exported: the table both passes use
     ENCODERS,
     Encoding,
@@ -359,6 +359,12 @@ def _encoder_args(src: str, info: VideoInfo, pix_fmt: str, size: tuple[int, int]
         # YUV -> RGB -> YUV); after the alpha merge, so the label's plate is opaque over a transparent corner.
         graph.append(f"{pad}[1:v]overlay={overlay.x}:{overlay.y}{enable}:format={overlay_format(pix_fmt)}[o]")
         pad = "[o]"
+    sar = upright_sample_aspect(info)
+    if sar is not None:
+        # Raw frames carry no sample aspect ratio: without it an anamorphic video came out 1:1, shown
+        # at the wrong shape (1080x1440 at 4:3 shown 1080x1440, not 1440x1440).
+        graph.append(f"{pad}setsar={sar.numerator}/{sar.denominator}[s]")
+        pad = "[s]"
     video = pad if graph else "0:v"
     if graph:
         args += ["-filter_complex", ";".join(graph)]
@@ -392,41 +398,39 @@ def _encoder_args(src: str, info: VideoInfo, pix_fmt: str, size: tuple[int, int]
     return [*args, *ff.reproducible(out), out]
 
 
-def _visible_overlay(src: str, info: VideoInfo, size: tuple[int, int], workdir: str,
+def _visible_overlay(src: str, info: VideoInfo, workdir: str,
                      visible: dict[str, Any]) -> tuple[_Overlay, dict[str, Any]]:
-    """Place and render the visible label as :func:`labeler.visible.add_video_label` does.
+    """Place and render the visible label as :func:`labeler.visible.add_video_label` does (on the
+    displayed picture, squeezed into stored pixels for non-square ones: :func:`video_plate`).
 
     ``visible`` holds ``text``, ``position``, ``seconds`` (None: whole video) and ``at``. Returns the
     overlay and the layer's result dict (the same fields ``add_video_label`` returns).
     """
     from PIL import Image
 
-    from labeler.visible.image import DEFAULT_STYLE, check_wording, place_label
+    from labeler.visible.image import DEFAULT_STYLE, check_wording
     from labeler.visible.video import (
         _enable,
         _first_frame,
-        _scheme_for,
+        _result,
         label_intervals,
-        label_rgba,
         parse_places,
+        video_plate,
     )
 
     text, position = visible.get("text", "AI生成"), visible.get("position", "bottom-right")
     seconds = visible.get("seconds", 3.0)
     places = parse_places(visible.get("at", ("start",)))
     check_wording(text)
-    whole = seconds is None
-    intervals = None if whole else label_intervals(info.duration, float(seconds), places)
-    h, w = size
-    placement = place_label(h, w, text, position=position, style=DEFAULT_STYLE)
-    scheme = _scheme_for(_first_frame(src), placement.box, (h, w), DEFAULT_STYLE)
+    intervals = None if seconds is None else label_intervals(info.duration, float(seconds), places)
+    placement, rgba, (x, y, _, _) = video_plate(info, _first_frame(src), text, position=position,
+                                                style=DEFAULT_STYLE)
     png = os.path.join(workdir, "label.png")
-    Image.fromarray(label_rgba(placement, scheme), "RGBA").save(png, compress_level=1)
-    x, y, _, _ = placement.box
-    done = {"kind": "video-text", "text": text, "position": placement.position,
-            "height_ratio": round(placement.height_ratio, 4),
-            "seconds": None if intervals is None else float(seconds), "box": placement.box, "at": places,
-            "whole": intervals is None, "intervals": ((0.0, None),) if intervals is None else intervals}
+    Image.fromarray(rgba, "RGBA").save(png, compress_level=1)
+    done = _result(text, placement, None if seconds is None else float(seconds), places, intervals)
+    if info.sample_aspect_ratio is not None:
+        sar = info.sample_aspect_ratio
+        done["sample_aspect_ratio"] = f"{sar.numerator}:{sar.denominator}"  # the box is in displayed pixels
     return _Overlay(png, x, y, None if intervals is None else _enable(intervals)), done
 
 
@@ -509,7 +513,7 @@ def watermark_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], pa
     marker = VideoPattern.build(size[0], size[1], payload, key, method,
                                 VIDEO_STRENGTH if strength is None else strength)
     with tempfile.TemporaryDirectory(prefix="aigc-label-") as workdir:
-        overlay, vis_done = (_visible_overlay(src_path, info, size, workdir, visible) if visible is not None
+        overlay, vis_done = (_visible_overlay(src_path, info, workdir, visible) if visible is not None
                              else (None, None))
         with ff.output_path(dst_path) as tmp:
             attachments = picture_attachments(src_path, info.media, dst_path, workdir)
