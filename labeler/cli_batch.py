@@ -60,12 +60,18 @@ def _batch_options(func):
 def _run_batch(task, journal: str | None, opts: dict) -> None:
     from labeler.batch import run_batch
 
+    if opts["workers"] is not None and opts["dask"] not in (None, "local"):
+        # Said before the run, not after it: the cluster's size decides how many files run at once.
+        click.echo("aigc: warning: --workers is not used with a Dask scheduler address: the cluster's "
+                   "workers run the files (start more with `dask worker`)", err=True)
     try:
         summary = run_batch(task, workers=opts["workers"], journal_path=journal, list_file=opts["list_file"],
                             retry_errors=opts["retry_errors"], progress=not opts["no_progress"],
                             dask=opts["dask"])
     except LabelerError as exc:
         _fail(str(exc))
+    for note in summary.notes:
+        click.echo(f"aigc: warning: {note}", err=True)
     if summary.other_options:
         words = _other_options_words(task.kind, summary.other_options)
         click.echo(f"aigc: warning: {summary.journal}: {words}", err=True)

@@ -25,6 +25,8 @@ class Executor(Protocol):
     shared_fate: bool
     #: Files that can run at once (worker processes or threads).
     slots: int
+    #: Warnings about where the files ran, for the end of the batch (:attr:`BatchSummary.notes`).
+    notes: list[str]
 
     def submit(self, item: Item) -> Any: ...
     def wait(self, futures: Collection[Any], timeout: float) -> list[Any]: ...

@@ -70,6 +70,7 @@ class PoolExecutor:
 
     def __init__(self, workers: int, task: BatchTask) -> None:
         self.slots, self.task = workers, task
+        self.notes: list[str] = []
         self.pool = _new_pool(workers, task)
 
     def submit(self, item: Item) -> Future:

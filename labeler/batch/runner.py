@@ -83,12 +83,13 @@ def run_batch(
     """
     task.check()
     started = time.monotonic()
+    # Before the paths are made absolute for Dask: the summary names the journal as the pool's run does.
+    journal_p = Path(journal_path) if journal_path is not None else default_journal(task)
     if dask is not None:
         # Workers elsewhere have their own working folder: they get absolute paths.
         task = absolute_paths(task)
         if sources is not None:
             sources = (Path(os.path.abspath(p)) for p in sources)
-    journal_p = Path(journal_path) if journal_path is not None else default_journal(task)
     workers = max(1, workers or os.cpu_count() or 1)
     # --overwrite says "replace what is there": files that failed before (an existing output was
     # refused) are done again, not skipped as journaled
@@ -99,10 +100,11 @@ def run_batch(
     executor, journal = _start(task, dask, workers, journal_p, good_bytes)
     exclude = prepare_dst(task, journal_p, done_keys)
     summary = BatchSummary(task.kind, journal=os.fspath(journal_p), other_options=other)
-    run = _Run(task, executor, journal, done_keys, summary, limit=max_in_flight or 4 * executor.slots,
+    run = _Run(task, executor, journal, done_keys, summary, limit=max_in_flight,
                bar=Progress(progress, task.kind, progress_interval), failed=failed)
     if sources is None:
         sources = run.walk(Path(list_file) if list_file is not None else None, exclude, count=progress)
+    summary.notes = list(executor.notes)
     run.run(sources)
     summary.seconds = time.monotonic() - started
     return summary
@@ -127,11 +129,12 @@ class _Run:
     """One batch in progress: the files in flight and to retry, the journal, the tally and the progress."""
 
     def __init__(self, task: BatchTask, executor: Executor, journal: Journal, done_keys: set[int],
-                 summary: BatchSummary, *, limit: int, bar: Progress, failed: set[int] | None = None) -> None:
+                 summary: BatchSummary, *, limit: int | None, bar: Progress,
+                 failed: set[int] | None = None) -> None:
         self.task, self.executor, self.journal, self.done_keys = task, executor, journal, done_keys
         # keys the journal records as failed: skipping them does not make their errors go away
         self.failed = failed if failed is not None else set()
-        self.summary, self.limit, self.bar = summary, limit, bar
+        self.summary, self.max_in_flight, self.bar = summary, limit, bar
         self.src_root = Path(task.src_root)
         self.counts: Counter[str] = Counter()
         self.stop = threading.Event()  # stops the background count
@@ -165,6 +168,12 @@ class _Run:
             self.close()
         self.summary.counts = dict(self.counts)
         self.summary.interrupted = self.interrupted
+
+    @property
+    def limit(self) -> int:
+        """Files queued or running at once: ``max_in_flight``, else four per slot (a Dask cluster's slots
+        follow the workers that join or leave it)."""
+        return self.max_in_flight or 4 * self.executor.slots
 
     def refill(self, sources: Iterator[Path]) -> None:
         """Submit retries first, then new sources, until ``limit`` files are in flight."""

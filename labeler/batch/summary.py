@@ -37,6 +37,9 @@ class BatchSummary:
     failed_before : int
         Files skipped because the journal records them as failed: their errors still stand
         (``retry_errors=True``, ``--retry-errors``, redoes them).
+    notes : list of str
+        Warnings about where the files ran (Dask workers whose ffmpeg differs: their audio and video
+        outputs differ by worker); ``aigc batch`` prints each as a warning.
     """
 
     kind: str
@@ -49,6 +52,7 @@ class BatchSummary:
     journal: str = ""
     other_options: int = 0
     failed_before: int = 0
+    notes: list[str] = field(default_factory=list)
 
     @property
     def files_per_s(self) -> float:
