@@ -222,17 +222,34 @@ def _audio_samples(call: StageCall) -> dict[str, dict[str, Any]]:
 
     WAV and FLAC keep their sample format; MP3 and M4A are re-encoded once at about the source's bit
     rate (:func:`labeler.media.audio_rewrite.rewrite_audio_file`), so the two layers never cost two
-    generations of loss.
+    generations of loss. All but Ogg are streamed (``stream``): read, labeled, marked and written in
+    blocks, so memory does not grow with the file; the bytes are those of ``transform`` on the whole.
     """
     from labeler.media.audio_rewrite import AudioEdit, rewrite_audio_file
+    from labeler.media.audio_stream import AudioStreamEdit
+    from labeler.visible.audio_stream import audio_label_stream
 
     _require_complete(call)
     done: dict[str, dict[str, Any]] = {}
     steps: list[Callable[[Any, int], Any]] = []
+    streams: list[Callable[[Any, Any], AudioStreamEdit]] = []
+    vis = call.options.visible
     if "visible" in call.layers:
         steps.append(_audio_label_step(call, done))
+        streams.append(lambda source, blocks: audio_label_stream(
+            source, kind=vis.audio_label, where=vis.cue_positions, language=vis.voice_language))
     if "watermark" in call.layers:
         steps.append(_audio_watermark_step(call, done))
+        streams.append(_audio_watermark_stream(call, done))
+
+    def stream(source: Any) -> AudioStreamEdit:
+        # The same steps as transform below, on blocks: the label reads the source itself (it needs a
+        # first pass for the programme's loudness), the watermark marks what comes before it.
+        edit = AudioStreamEdit(source.blocks())
+        for make in streams:
+            step = make(source, edit.blocks)
+            edit = AudioStreamEdit(step.blocks, edit.delay + step.delay)
+        return edit
 
     def transform(samples: Any, rate: int) -> AudioEdit:
         # The label step says how many samples it put before the programme (the watermark keeps the
@@ -246,7 +263,7 @@ def _audio_samples(call: StageCall) -> dict[str, dict[str, Any]]:
                 samples = result
         return AudioEdit(samples, delay)
 
-    call.warnings.extend(rewrite_audio_file(call.src, call.out, transform) or ())
+    call.warnings.extend(rewrite_audio_file(call.src, call.out, transform, stream) or ())
     return done
 
 
@@ -282,6 +299,47 @@ def _audio_watermark_step(call: StageCall, done: dict[str, dict[str, Any]]) -> C
         return marked
 
     return step
+
+
+def _audio_watermark_stream(call: StageCall, done: dict[str, dict[str, Any]]) -> Callable[[Any, Any], Any]:
+    """:func:`_audio_watermark_step` on blocks (which wrote ``done``'s entry): the same mark and notes."""
+    from labeler.media.audio_stream import AudioStreamEdit
+    from labeler.watermark import payload_from_produce_id
+    from labeler.watermark.audio import MIN_DETECT_SECONDS, MIN_SECONDS, embed_audio_blocks
+    from labeler.watermark.payload import TooSmallForWatermark
+
+    wm = call.options.watermark
+    payload = payload_from_produce_id(call.record.produce_id)
+
+    def marked(blocks: Any, rate: int, channels: int) -> Any:
+        import numpy as np
+
+        held, frames, changed = [], 0, False
+
+        def tap(blocks: Any) -> Any:
+            nonlocal frames
+            for block in blocks:
+                frames += len(block)
+                if not changed:
+                    held.append(block)  # until the output differs: at most the embedder's 3 s lag
+                yield block
+
+        for out in embed_audio_blocks(tap(blocks), rate, channels, payload, key=wm.key):
+            if not changed:  # the mark is relative: digital silence gets none (as the whole-file step)
+                original = np.concatenate(held)
+                changed = not np.array_equal(out, original[:len(out)])
+                held[:] = [] if changed else [original[len(out):]]
+            yield out
+        if frames < MIN_SECONDS * rate:  # embed_audio refuses it before marking; known here at the end
+            raise TooSmallForWatermark(f"audio too short to carry a watermark "
+                                       f"({frames / rate:.2f} s < {MIN_SECONDS:g} s)")
+        done["watermark"]["embedded"] = changed
+        if not changed:
+            call.warnings.append(SILENT_AUDIO_NOTE)
+        elif frames < MIN_DETECT_SECONDS * rate:
+            call.warnings.append(short_audio_note(frames / rate))
+
+    return lambda source, blocks: AudioStreamEdit(marked(blocks, source.sample_rate, source.channels))
 
 
 def short_audio_note(seconds: float) -> str:

@@ -25,7 +25,7 @@ import functools
 import io
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -485,13 +485,34 @@ def write_audio(
         return
     if subtype is not None:
         raise InvalidArgument(f"subtype applies to wav, flac and ogg, not {fmt}")
-    codec, default_rate = _FFMPEG_FORMATS[fmt]
-    codec = _KEPT_CODECS.get(fmt, {}).get(source_codec or "", codec)
+    encode_blocks(path, [data], int(sample_rate), data.shape[1], format=fmt, bitrate=bitrate,
+                  metadata_from=metadata_from, source_codec=source_codec)
+
+
+def encode_blocks(
+    path: str | os.PathLike[str],
+    blocks: Iterable[np.ndarray],
+    sample_rate: int,
+    channels: int,
+    *,
+    format: str,  # noqa: A002 - as write_audio
+    bitrate: str | int | None = None,
+    metadata_from: str | os.PathLike[str] | None = None,
+    source_codec: str | None = None,
+) -> None:
+    """:func:`write_audio` for MP3, M4A, MKA and WebM audio from float32 ``(n, channels)`` blocks.
+
+    The blocks go to ffmpeg's standard input as they come (the caller clips them, as
+    :func:`as_float_samples` does), so the file is the one a whole array of the same samples gives.
+    Options as :func:`write_audio`; an exception raised by ``blocks`` stops ffmpeg and is raised.
+    """
+    codec, default_rate = _FFMPEG_FORMATS[format]
+    codec = _KEPT_CODECS.get(format, {}).get(source_codec or "", codec)
     rate = None if codec in ("flac", "alac") else str(bitrate or default_rate or "192k")
-    pictures = _attached_pictures(metadata_from) if metadata_from is not None and fmt == "mp3" else ()
+    pictures = _attached_pictures(metadata_from) if metadata_from is not None and format == "mp3" else ()
     sample_fmt = _lossless_sample_format(codec, metadata_from)
-    _ffmpeg_encode(path, data, int(sample_rate), codec, rate, metadata_from, _MUXERS.get(fmt), pictures,
-                   sample_fmt)
+    _ffmpeg_encode(path, blocks, channels, int(sample_rate), codec, rate, metadata_from, _MUXERS.get(format),
+                   pictures, sample_fmt)
 
 
 def _lossless_sample_format(codec: str, source: str | os.PathLike[str] | None) -> str | None:
@@ -576,7 +597,8 @@ def _vorbis_nominal(quality: float, channels: int, rate: int) -> int:
 
 def _ffmpeg_encode(
     path: str | os.PathLike[str],
-    data: np.ndarray,
+    blocks: Iterable[np.ndarray],
+    channels: int,
     rate: int,
     codec: str,
     bitrate: str | None,
@@ -588,7 +610,7 @@ def _ffmpeg_encode(
     with ff.output_path(path) as tmp:
         args = [
             ff.ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-            "-f", "f32le", "-ar", str(rate), "-ac", str(data.shape[1]), "-i", "pipe:0",
+            "-f", "f32le", "-ar", str(rate), "-ac", str(channels), "-i", "pipe:0",
         ]
         if metadata_from is not None:
             # The source's tags only (-map 0:a keeps its streams out); use_metadata_tags keeps an
@@ -614,10 +636,11 @@ def _ffmpeg_encode(
             finished = broken = False
             try:
                 assert proc.stdin is not None
-                raw = memoryview(data.astype("<f4", copy=False).reshape(-1)).cast("B")
                 step = 1 << 20
-                for start in range(0, len(raw), step):
-                    proc.stdin.write(raw[start:start + step])
+                for data in blocks:
+                    raw = memoryview(data.astype("<f4", copy=False).reshape(-1)).cast("B")
+                    for start in range(0, len(raw), step):
+                        proc.stdin.write(raw[start:start + step])
                 proc.stdin.close()
                 finished = True
             except BrokenPipeError:

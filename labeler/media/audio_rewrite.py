@@ -20,7 +20,8 @@ import numpy as np
 
 from labeler.atomic import atomic_output, check_input, check_output, staging_folder
 from labeler.errors import CorruptFile, LabelerError
-from labeler.media.audio import read_audio, write_audio
+from labeler.media.audio import as_float_samples, audio_format_for, encode_blocks, read_audio, write_audio
+from labeler.media.audio_stream import AudioSource, AudioStreamEdit, streamable, write_blocks
 from labeler.media.mp4_itunes import add_itunes_items, itunes_items
 from labeler.metadata import id3
 
@@ -51,6 +52,7 @@ def rewrite_audio_file(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
     transform: Callable[[np.ndarray, int], np.ndarray | AudioEdit],
+    stream: Callable[[AudioSource], AudioStreamEdit] | None = None,
 ) -> list[str]:
     """Decode ``src``, pass its samples through ``transform``, write ``dst`` atomically, tags kept.
 
@@ -89,6 +91,12 @@ def rewrite_audio_file(
         Input and output files (may be the same path).
     transform : callable
         ``(samples (frames, channels) float32, sample_rate) -> samples`` or :class:`AudioEdit`.
+    stream : callable, optional
+        The same transform in streaming form, ``(AudioSource) -> AudioStreamEdit``
+        (:mod:`labeler.media.audio_stream`), used instead where the file can be read and written in
+        blocks: WAV (RIFF, WAVE_FORMAT_EXTENSIBLE, RF64) and FLAC kept in their format (libsndfile), MP3,
+        M4A and Matroska / WebM audio (ffmpeg pipes). Memory is then a few blocks whatever the file's
+        length; the output is the one ``transform`` would give. Ogg is decoded whole.
 
     Returns
     -------
@@ -104,11 +112,12 @@ def rewrite_audio_file(
         A missing or non-regular ``src``, a folder as ``dst``, undecodable input, an output format that
         cannot be written, or the transform's own errors.
     """
-    from labeler.media.audio import audio_format_for
-
     # One-line errors for a missing or non-regular source, a path that is not a str (bytes would be read
     # as an encoded file by read_audio) and a folder as the output, before anything is decoded.
     src, dst = check_input(src), check_output(dst)
+    source = None if stream is None else streamable(src, dst)
+    if source is not None:
+        return _rewrite_stream(src, dst, source, stream)  # type: ignore[arg-type]
     data = read_audio(src)
     if len(data.samples) == 0:  # the transforms' own shape checks would say "(0, 1)", not why
         raise CorruptFile("no audio samples could be decoded: the file holds no sound, or its container "
@@ -125,25 +134,10 @@ def rewrite_audio_file(
     source_format = (data.format or "").lower()
     source_format = {"wavex": "wav", "rf64": "wav"}.get(source_format, source_format)
     fmt = audio_format_for(dst) or source_format
-    if fmt in ("mp3", "m4a", "mka", "weba"):
-        tags = itunes_items(src) if fmt == "m4a" else []
-        if not tags and fmt != "mp3":
-            write_audio(dst, out, data.sample_rate, format=fmt, bitrate=_bitrate_of(src), metadata_from=src,
-                        source_codec=data.subtype)
-            return shift.notes
-        with _staged(dst) as scratch:
-            encoded = os.path.join(scratch, "encoded." + fmt)
-            write_audio(encoded, out, data.sample_rate, format=fmt, bitrate=_bitrate_of(src),
-                        metadata_from=src, source_codec=data.subtype)
-            with open(encoded, "rb") as fresh, atomic_output(dst) as handle:
-                if fmt == "mp3":
-                    with open(src, "rb") as source:
-                        moved_ms = None if shift.delay is None else round(
-                            shift.delay * 1000 / max(shift.rate, 1))
-                        id3.with_source_tags(source, fresh, handle, moved_ms)
-                else:
-                    add_itunes_items(fresh, handle, tags)
-        return shift.notes
+    if fmt in _FFMPEG_OUT:
+        return _encoded_with_tags(src, dst, fmt, shift, lambda path: write_audio(
+            path, out, data.sample_rate, format=fmt, bitrate=_bitrate_of(src), metadata_from=src,
+            source_codec=data.subtype))
     if fmt not in _TAG_COPIERS:
         raise LabelerError(f"cannot write the labeled audio as {fmt or os.fspath(dst)!r}")
     same = audio_format_for(src) == fmt and data.subtype and data.subtype.isupper()
@@ -158,6 +152,52 @@ def rewrite_audio_file(
         write_audio(encoded, out, data.sample_rate, format=fmt, subtype=subtype, bitrate=rate)
         with open(src, "rb") as source, open(encoded, "r+b") as fresh, atomic_output(dst) as handle:
             _TAG_COPIERS[fmt](source, fresh, handle, shift)
+    return shift.notes
+
+
+def _encoded_with_tags(src: str | os.PathLike[str], dst: str | os.PathLike[str], fmt: str, shift: _Shift,
+                       encode: Callable[[str | os.PathLike[str]], None]) -> list[str]:
+    """MP3, M4A, MKA, WebM: ``encode(path)`` writes the new audio (ffmpeg), then the source's tags go in."""
+    tags = itunes_items(src) if fmt == "m4a" else []
+    if not tags and fmt != "mp3":
+        encode(dst)
+        return shift.notes
+    with _staged(dst) as scratch:
+        encoded = os.path.join(scratch, "encoded." + fmt)
+        encode(encoded)
+        with open(encoded, "rb") as fresh, atomic_output(dst) as handle:
+            if fmt == "mp3":
+                with open(src, "rb") as source:
+                    moved_ms = None if shift.delay is None else round(shift.delay * 1000 / max(shift.rate, 1))
+                    id3.with_source_tags(source, fresh, handle, moved_ms)
+            else:
+                add_itunes_items(fresh, handle, tags)
+    return shift.notes
+
+
+def _rewrite_stream(src: str | os.PathLike[str], dst: str | os.PathLike[str], source: AudioSource,
+                    stream: Callable[[AudioSource], AudioStreamEdit]) -> list[str]:
+    """:func:`rewrite_audio_file` block by block: ``stream``'s blocks encoded, then the source's tags."""
+    if next(source.blocks(0, 1), None) is None:
+        raise CorruptFile("no audio samples could be decoded: the file holds no sound, or its container "
+                          "could not be read")
+    fmt = audio_format_for(dst)
+    if fmt in _FFMPEG_OUT:  # an ffmpeg pipe in, another out; shift.frames is only for FLAC's cue sheet
+        edit = stream(source)
+        shift = _Shift(int(edit.delay), 0, source.sample_rate)
+        return _encoded_with_tags(src, dst, fmt, shift, lambda path: encode_blocks(
+            path, (as_float_samples(b) for b in edit.blocks), source.sample_rate, source.channels,
+            format=fmt, bitrate=_bitrate_of(src), metadata_from=src, source_codec=source.subtype))
+    with _staged(dst) as scratch:
+        encoded = os.path.join(scratch, "encoded." + source.format)
+        edit = stream(source)
+        frames = write_blocks(encoded, edit.blocks, source)
+        if source.format == "wav" and os.path.getsize(encoded) > _RIFF_LIMIT:
+            # libsndfile writes such a WAV with its sizes wrapped; an RF64 source over 4 GiB lands here
+            raise LabelerError("labeled wav would exceed the 4 GiB RIFF limit")
+        shift = _Shift(int(edit.delay), frames, source.sample_rate)
+        with open(src, "rb") as original, open(encoded, "r+b") as fresh, atomic_output(dst) as handle:
+            _TAG_COPIERS[source.format](original, fresh, handle, shift)
     return shift.notes
 
 
@@ -193,6 +233,8 @@ _WAV_ENCODER_EXTRAS = {b"PEAK", b"fact"}
 # Chunks holding the time of day of the first sample (BWF): moved earlier by the inserted samples.
 _WAV_TIMECODE = (b"bext", b"iXML")
 _U32_MAX = 0xFFFFFFFF
+# Largest RIFF file the streamed path writes (its size field is 32 bits).
+_RIFF_LIMIT = _U32_MAX
 
 
 def _wav_with_tags(src: BinaryIO, fresh: BinaryIO, out: BinaryIO, shift: _Shift) -> None:
@@ -509,6 +551,9 @@ def _source_serial(src: BinaryIO, fresh: BinaryIO, out: BinaryIO) -> None:
         page.serial = serial
         out.write(page.write())
 
+
+#: Formats ffmpeg encodes (:func:`labeler.media.audio.encode_blocks`).
+_FFMPEG_OUT = ("mp3", "m4a", "mka", "weba")
 
 _TAG_COPIERS: dict[str, Callable[[BinaryIO, BinaryIO, BinaryIO, _Shift], None]] = {
     "wav": _wav_with_tags,

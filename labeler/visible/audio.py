@@ -48,6 +48,8 @@ __all__ = [
     "check_sample_rate",
     "cue_length",
     "loudness",
+    "LoudnessMeter",
+    "MeasuredProgramme",
     "morse_ai_cue",
     "rewrite_audio_file",
 ]
@@ -180,7 +182,7 @@ _HEADROOM_RAMP_S = 0.05
 _LOUDNESS_CHUNK_SAMPLES = 1 << 20
 
 
-def loudness(samples: np.ndarray, sample_rate: int) -> float:
+def loudness(samples: np.ndarray | MeasuredProgramme, sample_rate: int) -> float:
     """Gated programme loudness after ITU-R BS.1770-4, in LUFS (``-inf`` for silence).
 
     400 ms blocks with 75 % overlap, K-weighted in the frequency domain (each Hann-free block's power
@@ -188,44 +190,102 @@ def loudness(samples: np.ndarray, sample_rate: int) -> float:
     1.41 are not applied: we treat every channel as front), absolute gate -70 LUFS, relative gate
     -10 LU. Differs from a time-domain implementation by a few tenths of a dB on ordinary material
     (block edges are treated as periodic); that is well inside what the cue level needs.
+    :class:`LoudnessMeter` measures the same, block by block.
 
     Parameters
     ----------
-    samples : numpy.ndarray
-        ``(frames,)`` or ``(frames, channels)`` float.
+    samples : numpy.ndarray or MeasuredProgramme
+        ``(frames,)`` or ``(frames, channels)`` float; a :class:`MeasuredProgramme` gives its loudness.
     sample_rate : int
         Hz.
     """
+    if isinstance(samples, MeasuredProgramme):
+        return samples.lufs
     x = _as_2d(samples)
-    block = round(0.4 * sample_rate)
-    step = max(1, block // 4)
-    if len(x) < block:
-        x = np.concatenate([x, np.zeros((block - len(x), x.shape[1]), np.float32)])
-    count = 1 + (len(x) - block) // step
-    weight = _k_weight_power(np.fft.rfftfreq(block, 1.0 / sample_rate))
-    # Mean square of each K-weighted block per channel, via Parseval on the one-sided spectrum.
-    scale = np.full(len(weight), 2.0)
-    scale[0] = 1.0
-    if block % 2 == 0:
-        scale[-1] = 1.0
-    gains = weight * scale / block**2
-    power = np.zeros(count)
-    # About a million samples' worth of blocks at a time: all at once is (count, block) complex per channel,
-    # 4x the programme (75 % overlap) in 16-byte numbers: 10 GB for an hour of 44.1 kHz stereo.
-    chunk = max(1, _LOUDNESS_CHUNK_SAMPLES // block)
-    for ch in range(x.shape[1]):
-        frames = np.lib.stride_tricks.sliding_window_view(x[:, ch], block)[::step]
-        for first in range(0, count, chunk):
-            spec = np.fft.rfft(frames[first:first + chunk].astype(np.float64), axis=1)
-            power[first:first + chunk] += (spec.real**2 + spec.imag**2) @ gains
-    with np.errstate(divide="ignore"):
-        block_lufs = -0.691 + 10 * np.log10(power)
-    kept = power[block_lufs > -70.0]
-    if not len(kept):
-        return float("-inf")
-    relative = -0.691 + 10 * np.log10(kept.mean()) - 10.0
-    kept = power[block_lufs > max(-70.0, relative)]
-    return float(-0.691 + 10 * np.log10(kept.mean()))
+    meter = LoudnessMeter(sample_rate, x.shape[1])
+    meter.push(x)
+    return meter.result()
+
+
+class LoudnessMeter:
+    """:func:`loudness` measured block by block: memory is ~1 M samples per channel, whatever the length.
+
+    ``push`` float32 ``(n, channels)`` blocks of any length, then ``result()``. The 400 ms blocks are
+    computed in the same groups of about a million samples as a whole-array :func:`loudness`, so the
+    two give the very same number (a streaming label then equals the whole-file one bit for bit).
+
+    Parameters
+    ----------
+    sample_rate : int
+        Hz.
+    channels : int
+        Channel count of the pushed blocks.
+    """
+
+    def __init__(self, sample_rate: int, channels: int) -> None:
+        self.block = round(0.4 * sample_rate)
+        self.step = max(1, self.block // 4)
+        # About a million samples' worth of blocks at a time: all at once is (count, block) complex per
+        # channel, 4x the programme (75 % overlap) in 16-byte numbers: 10 GB for an hour of 44.1 kHz stereo.
+        self.chunk = max(1, _LOUDNESS_CHUNK_SAMPLES // self.block)
+        weight = _k_weight_power(np.fft.rfftfreq(self.block, 1.0 / sample_rate))
+        # Mean square of each K-weighted block per channel, via Parseval on the one-sided spectrum.
+        scale = np.full(len(weight), 2.0)
+        scale[0] = 1.0
+        if self.block % 2 == 0:
+            scale[-1] = 1.0
+        self.gains = weight * scale / self.block**2
+        self.frames = 0  # samples per channel pushed
+        self._buf = np.zeros((0, channels), np.float32)  # from the first 400 ms block not yet measured
+        self._powers: list[np.ndarray] = []
+
+    def push(self, samples: np.ndarray) -> None:
+        """Add ``(n, channels)`` float32 samples (checked finite, as :func:`loudness` checks them)."""
+        self.frames += len(samples)
+        # a whole programme pushed at once is measured in place, not copied (635 MB an hour of stereo)
+        self._buf = np.concatenate([self._buf, samples]) if len(self._buf) else samples
+        span = (self.chunk - 1) * self.step + self.block  # samples of one group of blocks
+        while len(self._buf) >= span:
+            self._measure(self.chunk)
+
+    def result(self) -> float:
+        """The gated loudness of everything pushed, LUFS (``-inf`` for silence)."""
+        if self.frames < self.block:
+            self._buf = np.concatenate([self._buf, np.zeros((self.block - len(self._buf), self._buf.shape[1]),
+                                                            np.float32)])
+        while len(self._buf) >= self.block:
+            self._measure(min(self.chunk, 1 + (len(self._buf) - self.block) // self.step))
+        power = np.concatenate(self._powers)
+        with np.errstate(divide="ignore"):
+            block_lufs = -0.691 + 10 * np.log10(power)
+        kept = power[block_lufs > -70.0]
+        if not len(kept):
+            return float("-inf")
+        relative = -0.691 + 10 * np.log10(kept.mean()) - 10.0
+        kept = power[block_lufs > max(-70.0, relative)]
+        return float(-0.691 + 10 * np.log10(kept.mean()))
+
+    def _measure(self, count: int) -> None:
+        """Mean squares of the next ``count`` 400 ms blocks, channels summed; drops their first steps."""
+        power = np.zeros(count)
+        for ch in range(self._buf.shape[1]):
+            frames = np.lib.stride_tricks.sliding_window_view(self._buf[:, ch], self.block)[::self.step]
+            spec = np.fft.rfft(frames[:count].astype(np.float64), axis=1)
+            power += (spec.real**2 + spec.imag**2) @ self.gains
+        self._powers.append(power)
+        self._buf = self._buf[count * self.step:]
+
+
+class MeasuredProgramme:
+    """A programme known by its length, channels and loudness only (a streaming pass measured it).
+
+    Stands in for the samples where the label's level rules read nothing else: :func:`loudness` gives
+    ``lufs``, and ``shape`` is ``(frames, channels)``.
+    """
+
+    def __init__(self, frames: int, channels: int, lufs: float) -> None:
+        self.shape = (int(frames), int(channels))
+        self.lufs = float(lufs)
 
 
 def _matched_level(samples: np.ndarray, sample_rate: int, freq_hz: float) -> float:
@@ -417,6 +477,16 @@ def _headroom_duck(under: np.ndarray, block: np.ndarray, duck: float) -> float:
     return duck if loudest <= room else duck * max(room, 0.0) / loudest
 
 
+def _duck_gain(frames: int, start: int, stop: int, duck: float, ramp: int) -> tuple[int, int, np.ndarray]:
+    """``(lo, hi, gain)``: the programme's float32 gain over samples ``lo:hi`` under a label mixed in at
+    ``start:stop``: ``duck`` there, 1 outside, raised-cosine ramps of ``ramp`` samples in between."""
+    lo, hi = max(0, start - ramp), min(frames, stop + ramp)
+    idx = np.arange(lo, hi)
+    dist = np.maximum(np.maximum(start - idx, idx - (stop - 1)), 0) / max(ramp, 1)
+    fade = 0.5 + 0.5 * np.cos(np.pi * np.minimum(dist, 1.0))
+    return lo, hi, (duck + (1.0 - duck) * (1.0 - fade)).astype(np.float32)
+
+
 def _place(
     x: np.ndarray,
     block: np.ndarray,
@@ -447,12 +517,7 @@ def _place(
         stop = min(len(out), start + len(piece))
         duck = _headroom_duck(out[start:stop], block, duck)
         if duck != 1.0:
-            lo, hi = max(0, start - ramp), min(len(out), stop + ramp)
-            idx = np.arange(lo, hi)
-            # 1 outside, `duck` over [start, stop), raised-cosine in between.
-            dist = np.maximum(np.maximum(start - idx, idx - (stop - 1)), 0) / max(ramp, 1)
-            fade = 0.5 + 0.5 * np.cos(np.pi * np.minimum(dist, 1.0))
-            gain = (duck + (1.0 - duck) * (1.0 - fade)).astype(np.float32)
+            lo, hi, gain = _duck_gain(len(out), start, stop, duck, ramp)
             out[lo:hi] *= gain[:, None]
         out[start:stop] = np.clip(out[start:stop] + piece[: stop - start], -1.0, 1.0)
     pieces = []
@@ -481,3 +546,4 @@ def add_audio_cue_file(
         Passed to :func:`add_audio_cue` (``where``, ``gap_s``, ``level``, ``freq_hz``...).
     """
     rewrite_audio_file(src, dst, lambda x, rate: audio_cue_edit(x, rate, **opts))  # type: ignore[arg-type]
+

@@ -1,0 +1,192 @@
+"""Read and write WAV / FLAC block by block, so a label's memory does not grow with the programme's length.
+
+:func:`labeler.media.audio_rewrite.rewrite_audio_file` takes a streaming form of its transform: it
+gets an :class:`AudioSource` (the file, read in blocks, as many passes as it needs) and returns an
+:class:`AudioStreamEdit` (the labeled blocks and how far the programme moved); :func:`write_blocks`
+encodes them in the source's own sample format. The blocks hold the very floats
+:func:`labeler.media.audio.read_audio` gives, and :func:`write_blocks` writes them as
+:func:`labeler.media.audio.write_audio` does, so a streamed label is bit for bit the whole-file one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import soundfile as sf
+
+from labeler.atomic import atomic_output
+from labeler.errors import CorruptFile, LabelerError
+from labeler.media.audio import (
+    _FFMPEG_FORMATS,
+    _INTEGER_READS,
+    AudioInfo,
+    _blocks,
+    _Sink,
+    as_float_samples,
+    audio_format_for,
+    audio_info,
+)
+
+#: Samples per channel in each block read (256 KiB of float32 per channel).
+BLOCK_FRAMES = 1 << 16
+#: The containers streamed, by soundfile's format name; the other formats are decoded whole.
+_STREAMED = {"WAV": "wav", "WAVEX": "wav", "RF64": "wav", "FLAC": "flac"}
+# libsndfile's frame count of a FLAC whose STREAMINFO has no total (SF_COUNT_MAX).
+_UNKNOWN_FRAMES = 1 << 62
+
+
+@dataclass(frozen=True)
+class AudioStreamEdit:
+    """The streaming form of :class:`labeler.media.audio_rewrite.AudioEdit`.
+
+    Attributes
+    ----------
+    blocks : iterable of numpy.ndarray
+        float32 ``(n, channels)`` blocks of the labeled programme, in order; consumed once.
+    delay : int
+        Samples inserted before the programme's first sample.
+    """
+
+    blocks: Iterable[np.ndarray]
+    delay: int = 0
+
+
+class AudioSource:
+    """An audio file read in float32 blocks, as many passes as needed.
+
+    WAV (RIFF, WAVE_FORMAT_EXTENSIBLE, RF64) and FLAC through libsndfile; MP3, M4A and Matroska / WebM
+    audio through an ffmpeg pipe (:func:`labeler.media.audio.iter_audio_blocks`), decoded again for each
+    pass.
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+    info : soundfile.SoundFile or labeler.media.audio.AudioInfo
+        The file opened once by :func:`streamable` (libsndfile), or ffprobe's facts (ffmpeg).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], info: sf.SoundFile | AudioInfo) -> None:
+        self.path = path
+        self.sample_rate = int(info.sample_rate if isinstance(info, AudioInfo) else info.samplerate)
+        self.channels = int(info.channels)
+        self.subtype = info.subtype
+        self._ffmpeg = info if isinstance(info, AudioInfo) else None
+        # format: the container as labeler.media.audio names it; container: libsndfile's, for the writer
+        self.format = info.format if isinstance(info, AudioInfo) else _STREAMED[info.format]
+        self.container = "WAV" if self.format == "wav" else self.format.upper()
+
+    def blocks(self, start: int = 0, stop: int | None = None,
+               block_frames: int = BLOCK_FRAMES) -> Iterator[np.ndarray]:
+        """float32 ``(n, channels)`` blocks of samples ``start:stop`` (to the end when None), owned by
+        the caller: the values :func:`labeler.media.audio.read_audio` gives (16- and 24-bit PCM scaled
+        as it scales them)."""
+        if self._ffmpeg is not None:
+            return _part(_blocks(self.path, self._ffmpeg, block_frames), start, stop)
+        return self._soundfile_blocks(start, stop, block_frames)
+
+    def _soundfile_blocks(self, start: int, stop: int | None, block_frames: int) -> Iterator[np.ndarray]:
+        integer = _INTEGER_READS.get(self.subtype)
+        try:
+            with sf.SoundFile(self.path) as snd:
+                if start:
+                    snd.seek(start)
+                left = None if stop is None else max(0, stop - start)
+                while left is None or left > 0:
+                    want = block_frames if left is None else min(block_frames, left)
+                    if integer is None:
+                        block = snd.read(want, dtype="float32", always_2d=True)
+                    else:
+                        raw = snd.read(want, dtype=integer[0], always_2d=True)
+                        block = np.multiply(raw, np.float32(integer[1]), dtype=np.float32)
+                    if not len(block):
+                        return
+                    if left is not None:
+                        left -= len(block)
+                    yield block
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise CorruptFile(f"cannot decode audio: {' '.join(str(exc).split())[:200]}") from None
+
+
+def _part(blocks: Iterator[np.ndarray], start: int, stop: int | None) -> Iterator[np.ndarray]:
+    """Samples ``start:stop`` of a stream of blocks (a pipe cannot seek: the blocks before are skipped)."""
+    at = 0
+    try:
+        for block in blocks:
+            lo, hi = max(start - at, 0), len(block) if stop is None else min(stop - at, len(block))
+            at += len(block)
+            if lo < hi:
+                yield block[lo:hi]
+            if stop is not None and at >= stop:
+                return
+    finally:
+        blocks.close()  # type: ignore[attr-defined]  # stops the decoder
+
+
+def streamable(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> AudioSource | None:
+    """An :class:`AudioSource` for ``src`` when labeling it into ``dst`` can stream, else None.
+
+    It can when libsndfile reads ``src`` as WAV or FLAC, ``src`` and ``dst`` are named as that format,
+    and the sample format can be written back: the cases where the whole-file path keeps the
+    container, the subtype and the chunks; and when ffmpeg decodes ``src`` and ``dst`` is an MP3, M4A,
+    Matroska or WebM audio file (re-encoded by ffmpeg either way). Anything else (another extension,
+    Ogg...) is decoded whole.
+    """
+    if audio_format_for(dst) in _FFMPEG_FORMATS:
+        try:
+            info = audio_info(src)
+        except (LabelerError, OSError):
+            return None  # the whole-file path says why, as before
+        return AudioSource(src, info) if info.decoder == "ffmpeg" else None
+    try:
+        with sf.SoundFile(src) as snd:
+            fmt = _STREAMED.get(snd.format)
+            if fmt is None or audio_format_for(src) != fmt or audio_format_for(dst) != fmt:
+                return None
+            if snd.frames >= _UNKNOWN_FRAMES:  # a piped FLAC (no total): libsndfile cannot read its end
+                return None
+            source = AudioSource(src, snd)
+    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError):
+        return None  # not for libsndfile: the whole-file path says why, as before
+    if not (source.subtype or "").isupper() or not sf.check_format(source.container, source.subtype):
+        return None
+    return source
+
+
+def write_blocks(path: str | os.PathLike[str], blocks: Iterable[np.ndarray], source: AudioSource) -> int:
+    """Encode ``blocks`` into ``path`` (atomically) in ``source``'s container and subtype.
+
+    Each block is clipped to [-1, 1] as :func:`labeler.media.audio.write_audio` clips, and libsndfile
+    converts sample by sample, so the file equals a whole-array ``write_audio`` of the same samples.
+
+    Returns
+    -------
+    int
+        Samples per channel written.
+
+    Raises
+    ------
+    LabelerError
+        The encoder failed; ``OSError`` when the disk did (a full disk), in one line.
+    """
+    frames = 0
+    with atomic_output(path) as handle:
+        sink = _Sink(handle)
+        try:
+            with sf.SoundFile(sink, "w", source.sample_rate, source.channels, source.subtype,
+                              format=source.container) as snd:
+                for block in blocks:
+                    snd.write(as_float_samples(block))
+                    frames += len(block)
+                    if sink.error is not None:
+                        raise sink.error
+        except (sf.LibsndfileError, RuntimeError, AssertionError) as exc:
+            if sink.error is not None:  # the disk, not the encoder: say so, as for any other output
+                raise sink.error from None
+            raise LabelerError(f"cannot encode {source.format}: {' '.join(str(exc).split())[:200]}") from None
+        if sink.error is not None:
+            raise sink.error
+    return frames
