@@ -434,7 +434,7 @@ def test_label_on_silence_says_no_mark_and_declares_no_soft_binding(tmp_path, sp
     from labeler import AIGCLabel, label_file
     from labeler.provenance.c2pa_sign import local_signer
     from labeler.provenance.pki import init_test_pki
-    from labeler.stages import SILENT_AUDIO_NOTE
+    from labeler.stages_audio import SILENT_AUDIO_NOTE
 
     pki = init_test_pki(tmp_path / "pki")
     signer = local_signer(pki.chain, pki.signer_key)

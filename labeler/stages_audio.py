@@ -1,0 +1,183 @@
+"""The audio samples stage of :data:`labeler.stages.STAGES`: the cue / voice prompt, then the watermark, on
+one decode and one encode, tags kept; long files streamed in blocks (:mod:`labeler.media.audio_stream`).
+
+In a module of its own because it is the largest stage (a whole-file form and a streamed one of each
+step); :mod:`labeler.stages` calls :func:`audio_samples` from its table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from labeler.stages import _require_complete
+
+if TYPE_CHECKING:
+    from labeler.stages import StageCall
+
+__all__ = ["SILENT_AUDIO_NOTE", "audio_samples", "short_audio_note"]
+
+
+def audio_samples(call: StageCall) -> dict[str, dict[str, Any]]:
+    """The audio cue / voice prompt, then the watermark, on one decode and one encode, tags kept.
+
+    The cue goes first because it moves the programme (a cue at the start puts seconds of sound before
+    it): marked afterwards, the watermark covers the file as it is published, cue included, and is read
+    from its first sample. Marked before, the whole mark moved by the cue's length; speech kept it, but
+    on tonal sound (a held tone, a synthesised melody) the detector's time alignment does not find a
+    mark moved by a fraction of its 32 ms cell (docs/watermark-audio.md, "Limits").
+
+    WAV and FLAC keep their sample format; MP3 and M4A are re-encoded once at about the source's bit
+    rate (:func:`labeler.media.audio_rewrite.rewrite_audio_file`), so the two layers never cost two
+    generations of loss. All but Ogg are streamed (``stream``): read, labeled, marked and written in
+    blocks, so memory does not grow with the file; the bytes are those of ``transform`` on the whole.
+    """
+    from labeler.media.audio_rewrite import AudioEdit, rewrite_audio_file
+    from labeler.media.audio_stream import AudioStreamEdit
+    from labeler.visible.audio_stream import audio_label_stream
+
+    _require_complete(call)
+    done: dict[str, dict[str, Any]] = {}
+    steps: list[Callable[[Any, int], Any]] = []
+    streams: list[Callable[[Any, Any], AudioStreamEdit]] = []
+    vis = call.options.visible
+    if "visible" in call.layers:
+        steps.append(_audio_label_step(call, done))
+        streams.append(lambda source, blocks: audio_label_stream(
+            source, kind=vis.audio_label, where=vis.cue_positions, language=vis.voice_language))
+    if "watermark" in call.layers:
+        steps.append(_audio_watermark_step(call, done))
+        streams.append(_audio_watermark_stream(call, done))
+
+    def stream(source: Any) -> AudioStreamEdit:
+        # The same steps as transform below, on blocks: the label reads the source itself (it needs a
+        # first pass for the programme's loudness), the watermark marks what comes before it.
+        edit = AudioStreamEdit(source.blocks())
+        for make in streams:
+            step = make(source, edit.blocks)
+            edit = AudioStreamEdit(step.blocks, edit.delay + step.delay)
+        return edit
+
+    def transform(samples: Any, rate: int) -> AudioEdit:
+        # The label step says how many samples it put before the programme (the watermark keeps the
+        # length), so the rewriter can move the file's cue points and cue sheet by as much.
+        delay = 0
+        for step in steps:
+            result = step(samples, rate)
+            if isinstance(result, AudioEdit):
+                samples, delay = result.samples, delay + result.delay
+            else:
+                samples = result
+        return AudioEdit(samples, delay)
+
+    call.warnings.extend(rewrite_audio_file(call.src, call.out, transform, stream) or ())
+    return done
+
+
+def _audio_watermark_step(call: StageCall, done: dict[str, dict[str, Any]]) -> Callable[[Any, int], Any]:
+    from labeler.watermark import embed_audio, payload_from_produce_id
+    from labeler.watermark.audio import DEFAULT_AUDIO_STRENGTH
+    from labeler.watermark.keyfile import key_id
+
+    wm = call.options.watermark
+    assert wm.key is not None
+    key = wm.key
+    payload = payload_from_produce_id(call.record.produce_id)
+    if wm.strength is not None:
+        # The image strength is in luma levels; the audio mark has its own scale (docs/watermark-audio.md).
+        call.warnings.append("the watermark strength applies to images; audio uses its default strength")
+    done["watermark"] = {"method": "audio", "payload": payload.hex(), "key_id": key_id(key),
+                         "strength": DEFAULT_AUDIO_STRENGTH}
+
+    def step(samples: Any, rate: int) -> Any:
+        import numpy as np
+
+        from labeler.watermark.audio import MIN_DETECT_SECONDS, as_float_pcm
+
+        marked = embed_audio(samples, rate, payload, key=key)
+        # The mark is relative to the sound in its bands: digital silence gets none (a DC level only a
+        # faint trace at its edges). Say so rather than report a layer that is not there.
+        done["watermark"]["embedded"] = not np.array_equal(marked.reshape(-1),
+                                                           as_float_pcm(samples)[0].reshape(-1))
+        if not done["watermark"]["embedded"]:
+            call.warnings.append(SILENT_AUDIO_NOTE)
+        elif len(marked) < MIN_DETECT_SECONDS * rate:
+            call.warnings.append(short_audio_note(len(marked) / rate))
+        return marked
+
+    return step
+
+
+def _audio_watermark_stream(call: StageCall, done: dict[str, dict[str, Any]]) -> Callable[[Any, Any], Any]:
+    """:func:`_audio_watermark_step` on blocks (which wrote ``done``'s entry): the same mark and notes."""
+    from labeler.media.audio_stream import AudioStreamEdit
+    from labeler.watermark import payload_from_produce_id
+    from labeler.watermark.audio import MIN_DETECT_SECONDS, MIN_SECONDS, embed_audio_blocks
+    from labeler.watermark.payload import TooSmallForWatermark
+
+    wm = call.options.watermark
+    payload = payload_from_produce_id(call.record.produce_id)
+
+    def marked(blocks: Any, rate: int, channels: int) -> Any:
+        import numpy as np
+
+        held, frames, changed = [], 0, False
+
+        def tap(blocks: Any) -> Any:
+            nonlocal frames
+            for block in blocks:
+                frames += len(block)
+                if not changed:
+                    held.append(block)  # until the output differs: at most the embedder's 3 s lag
+                yield block
+
+        for out in embed_audio_blocks(tap(blocks), rate, channels, payload, key=wm.key):
+            if not changed:  # the mark is relative: digital silence gets none (as the whole-file step)
+                original = np.concatenate(held)
+                changed = not np.array_equal(out, original[:len(out)])
+                held[:] = [] if changed else [original[len(out):]]
+            yield out
+        if frames < MIN_SECONDS * rate:  # embed_audio refuses it before marking; known here at the end
+            raise TooSmallForWatermark(f"audio too short to carry a watermark "
+                                       f"({frames / rate:.2f} s < {MIN_SECONDS:g} s)")
+        done["watermark"]["embedded"] = changed
+        if not changed:
+            call.warnings.append(SILENT_AUDIO_NOTE)
+        elif frames < MIN_DETECT_SECONDS * rate:
+            call.warnings.append(short_audio_note(frames / rate))
+
+    return lambda source, blocks: AudioStreamEdit(marked(blocks, source.sample_rate, source.channels))
+
+
+def short_audio_note(seconds: float) -> str:
+    """The audio watermark stage's warning for audio shorter than the detector reads."""
+    from labeler.watermark.audio import MIN_DETECT_SECONDS
+
+    return (f"the watermark was embedded but cannot be verified: the audio is {seconds:.2f} s long and "
+            f"the detector reads {MIN_DETECT_SECONDS:g} s or more")
+
+
+#: The audio watermark stage's warning when the file gave the mark nothing to ride on.
+SILENT_AUDIO_NOTE = ("no watermark was embedded: the audio has no sound between 301 and 3704 Hz (digital "
+                     "silence) and the mark only changes the energy of sound that is there")
+
+
+def _audio_label_step(call: StageCall, done: dict[str, dict[str, Any]]) -> Callable[[Any, int], Any]:
+    vis = call.options.visible
+    kinds = {"rhythm": ["audio-rhythm"], "voice": ["audio-voice"]}.get(vis.audio_label,
+                                                                        ["audio-rhythm", "audio-voice"])
+    done["visible"] = {"kind": kinds[-1], "kinds": kinds, "where": list(vis.cue_positions)}
+    if vis.audio_label != "rhythm":
+        done["visible"]["language"] = vis.voice_language
+
+    def step(samples: Any, rate: int) -> Any:
+        if vis.audio_label == "rhythm":
+            from labeler.visible.audio import audio_cue_edit
+
+            return audio_cue_edit(samples, rate, where=vis.cue_positions)
+        from labeler.visible.voice_prompt import audio_label_edit
+
+        return audio_label_edit(samples, rate, kind=vis.audio_label, language=vis.voice_language,
+                                where=vis.cue_positions)
+
+    return step
