@@ -202,7 +202,8 @@ def test_field_names_are_not_broken_mid_word_at_phone_width(server: str, browser
         for head in heads:  # one line each: no name (the longest is 23 characters) wraps at this width
             lines = browser.execute_script(
                 "const s = getComputedStyle(arguments[0]);"
-                "return arguments[0].getBoundingClientRect().height / parseFloat(s.lineHeight || s.fontSize);",
+                "return arguments[0].getBoundingClientRect().height"
+                " / parseFloat(s.lineHeight || s.fontSize);",
                 head)
             assert lines < 1.6, (head.text, lines)
         assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
