@@ -279,3 +279,19 @@ def which_ffmpeg(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
     except Exception as exc:  # noqa: BLE001 - no such ffmpeg here: nothing to test
         pytest.skip(f"no {request.param} ffmpeg: {exc}")
     return request.param
+
+
+def mov_keys(path: Path) -> list[bytes]:
+    """The key names of the first keyed (``mdta``) metadata of an MP4 (the table ffmpeg reads), found
+    by a plain scan for the ``keys`` box (test files only: a ``keys`` byte run elsewhere would fool it)."""
+    data = path.read_bytes()
+    at = data.find(b"keys")
+    if at < 0:
+        return []
+    count = int.from_bytes(data[at + 8:at + 12], "big")
+    names, pos = [], at + 12
+    for _ in range(count):
+        size = int.from_bytes(data[pos:pos + 4], "big")
+        names.append(data[pos + 8:pos + size])
+        pos += size
+    return names

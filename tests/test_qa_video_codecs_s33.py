@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import mov_keys
 
 from detectors.visible import detect_video_label
 from detectors.watermark_video import detect_video
@@ -150,21 +151,6 @@ def test_visible_pass_keeps_matroska_video_default_flag(tmp_path: Path, which_ff
     assert [s.default for s in ff.probe(out).streams] == [default, False, True]
 
 
-def _mov_keys(path: Path) -> list[bytes]:
-    """The key names of an MP4's keyed (``mdta``) metadata."""
-    data = path.read_bytes()
-    at = data.find(b"keys")
-    if at < 0:
-        return []
-    count = int.from_bytes(data[at + 8:at + 12], "big")
-    names, pos = [], at + 12
-    for _ in range(count):
-        size = int.from_bytes(data[pos:pos + 4], "big")
-        names.append(data[pos + 8:pos + size])
-        pos += size
-    return names
-
-
 def _mvhd_time(path: Path) -> str:
     """The movie header's creation time (UTC, ISO 8601 to the second)."""
     import datetime
@@ -188,7 +174,7 @@ def test_mp4_container_tags_are_not_doubled(tmp_path: Path, which_ffmpeg: str, l
     src = _make(tmp_path / "src.mp4", *VIDEO, *SOUND, "-c:v", "libx264", "-c:a", "aac",
                 "-metadata", f"creation_time={when}", "-metadata", "title=My Title",
                 "-metadata", "com.example.custom=kept", "-movflags", "use_metadata_tags")
-    assert b"creation_time" in _mov_keys(src)  # as ffmpeg writes a custom key: the source has them too
+    assert b"creation_time" in mov_keys(src)  # as ffmpeg writes a custom key: the source has them too
     out = tmp_path / "out.mp4"
     if layer == "visible":
         add_video_label(src, out, seconds=None, preset="ultrafast")
@@ -197,7 +183,7 @@ def test_mp4_container_tags_are_not_doubled(tmp_path: Path, which_ffmpeg: str, l
     tags = ff.probe(out).metadata
     assert tags["creation_time"] == when and tags["major_brand"] == "isom", tags
     assert not [v for v in tags.values() if ";" in v], tags
-    keys = _mov_keys(out)
+    keys = mov_keys(out)
     assert b"creation_time" not in keys and b"major_brand" not in keys and b"com.example.custom" in keys
     assert ff.probe(out).video[0].metadata.get("creation_time") == when
     if layer == "watermark":  # the soundtrack pass reads the marked file again: the date must survive it

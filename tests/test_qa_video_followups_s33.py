@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import mov_keys
 
 from labeler import AIGCLabel, label_file
 from labeler.media import ffmpeg as ff
@@ -42,21 +43,6 @@ def _make(path: Path, *args: str, exe: str | None = None) -> Path:
     subprocess.run([exe or ff.ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args, str(path)],
                    check=True)
     return path
-
-
-def _mov_keys(path: Path) -> list[bytes]:
-    """The key names of the first keyed (``mdta``) metadata of an MP4 (the table ffmpeg reads)."""
-    data = path.read_bytes()
-    at = data.find(b"keys")
-    if at < 0:
-        return []
-    count = int.from_bytes(data[at + 8:at + 12], "big")
-    names, pos = [], at + 12
-    for _ in range(count):
-        size = int.from_bytes(data[pos:pos + 4], "big")
-        names.append(data[pos + 8:pos + size])
-        pos += size
-    return names
 
 
 def _tags_by(exe: str, path: Path) -> dict[str, str]:
@@ -110,7 +96,7 @@ def test_soundtrack_pass_writes_no_derived_mp4_keys(tmp_path: Path, which_ffmpeg
     out = tmp_path / "out.mp4"
     watermark_video(src, out, PAYLOAD, key=KEY)
     assert mark_soundtrack(out, PAYLOAD, key=KEY)["audio"] == "marked"
-    keys = _mov_keys(out)
+    keys = mov_keys(out)
     assert not DERIVED & set(keys) and b"com.example.custom" in keys, keys
     tags = ff.probe(out).metadata
     assert tags["creation_time"] == when and tags["major_brand"] == "isom", tags
@@ -123,7 +109,7 @@ def test_m4a_re_encode_writes_no_derived_keys(tmp_path: Path, which_ffmpeg: str)
     src = _make(tmp_path / "src.m4a", *SOUND, "-c:a", "aac", "-metadata", "title=kept")
     out = tmp_path / "out.m4a"
     label_file(src, out, RECORD, layers="watermark,metadata", key=KEY)
-    keys = _mov_keys(out)
+    keys = mov_keys(out)
     assert not DERIVED & set(keys) and b"AIGC" in keys, keys
     tags = ff.probe(out).metadata
     assert not [v for v in tags.values() if ";" in v] and tags.get("title") == "kept", tags
@@ -143,7 +129,7 @@ def _itunes_source(path: Path) -> Path:
     tags = MP4(path)
     tags["----:com.apple.iTunes:replaygain_track_gain"] = [MP4FreeForm(b"-3.20 dB")]
     tags.save()
-    assert not _mov_keys(path)
+    assert not mov_keys(path)
     return path
 
 
@@ -159,7 +145,7 @@ def test_itunes_tags_read_once_after_labeling(tmp_path: Path, which_ffmpeg: str,
     src = _itunes_source(tmp_path / "src.mp4")
     out = tmp_path / "out.mp4"
     label_file(src, out, RECORD, layers=f"{layers},metadata", key=KEY)
-    keys = _mov_keys(out)
+    keys = mov_keys(out)
     assert b"AIGC" in keys and not {k.encode() for k in WANTED} & set(keys), keys
     for exe in ("ffmpeg", _bundled()):  # the system's ffmpeg (5.1 here) and the wheel's (9)
         tags = _tags_by(exe, out)
