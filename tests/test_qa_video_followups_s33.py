@@ -147,7 +147,8 @@ def test_itunes_tags_read_once_after_labeling(tmp_path: Path, which_ffmpeg: str,
     label_file(src, out, RECORD, layers=f"{layers},metadata", key=KEY)
     keys = mov_keys(out)
     assert b"AIGC" in keys and not {k.encode() for k in WANTED} & set(keys), keys
-    for exe in ("ffmpeg", _bundled()):  # the system's ffmpeg (5.1 here) and the wheel's (9)
+    # the system's ffmpeg (5.1 here) where there is one, and the wheel's (9)
+    for exe in [e for e in (shutil.which("ffmpeg"), _bundled()) if e]:
         tags = _tags_by(exe, out)
         assert {k: tags.get(k) for k in WANTED} == WANTED, (exe, tags)
         assert not [v for v in tags.values() if ";" in v], (exe, tags)
