@@ -51,6 +51,13 @@ _CUE_CONTRAST = 0.5
 # Spread (dB, standard deviation) of the in-band level over the tones' cores tolerated in full; the
 # score falls to 0 at twice this.
 _CUE_STEADY_DB = 2.0
+# Level contrast (dB, mean in-band level under the tones minus under the gaps) below which the score is
+# 0, and the span over which it rises to full. A real cue's gaps are its tone switched off: with the
+# tone ratio's contrast the score needs, the band is >= ~9 dB quieter there (15-55 dB measured after MP3
+# over speech and piano). A steady tone under a voice prompt has its ratio dip at each syllable, a
+# Morse-like envelope, but its band is no quieter in those "gaps" (-6.5 .. +0.7 dB measured): no cue.
+_CUE_LEVEL_DROP_DB = 3.0
+_CUE_LEVEL_SPAN_DB = 3.0
 
 
 @dataclass
@@ -233,6 +240,16 @@ def _unit_scores(csums: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], u
     c -= _CUE_STEADY_DB
     c /= _CUE_STEADY_DB
     b *= np.clip(np.subtract(1, c, out=c), 0, 1, out=c)
+    # Tones that switch off: level_on - level_off (in a), discounted below _CUE_LEVEL_DROP_DB + span.
+    _box_sum(lsum, tones, count, out=a)
+    np.subtract(lsum[:, length:], lsum[:, :count], out=c)
+    c -= a
+    c /= n_off
+    a /= n_on
+    a -= c
+    a -= _CUE_LEVEL_DROP_DB
+    a /= _CUE_LEVEL_SPAN_DB
+    b *= np.clip(a, 0, 1, out=a)
     return b
 
 
@@ -316,8 +333,11 @@ def detect_audio_cue(
     within +-90 Hz over power within +-300 Hz (scale-free, ~1 for a tone, ~0 for silence, lower for
     speech and broadband music). That envelope is correlated at every frame with the cue's on/off
     template at each unit length in ``units_s``: score = Pearson correlation x min(1, contrast / 0.5),
-    contrast being the mean ratio under the template's tones minus under its gaps, so the score is
-    0..1, independent of level, and high only for a tone switching on and off in the cue's rhythm.
+    contrast being the mean ratio under the template's tones minus under its gaps, times two factors
+    in 0..1: steadiness (the in-band level barely varies over the tones) and the level drop (the band
+    is at least 3-6 dB quieter in the gaps than under the tones: the tone really switches off, which a
+    steady tone whose ratio merely dips under speech does not). So the score is 0..1, independent of
+    level, and high only for a tone switching on and off in the cue's rhythm.
 
     Parameters
     ----------
