@@ -267,14 +267,16 @@ def input_notes(src: Path | bytes, fmt: str, label: AIGCLabel, layers: Sequence[
     another producer's label that the metadata layer replaces, and a C2PA manifest whose hash no longer
     matches once any layer changes the bytes (unless the c2pa layer signs the result with it as its
     parent). Warnings only: the caller asked for it (``aigc propagate`` is the tool that keeps a
-    producer's fields)."""
+    producer's fields), and a JPEG or MP3 cut short, which the metadata, c2pa and audio layers label as
+    far as it goes (ffmpeg decodes an MP3 to the cut without a word; the image pixel layers refuse a cut
+    JPEG themselves)."""
     import io
 
     from labeler.formats import C2PA_FORMATS
     from labeler.metadata import carrier_module, read_labels
     from labeler.record import parse_label
 
-    notes = []
+    notes = [note for note in (_cut_short_note(src, fmt),) if note is not None]
     if "metadata" in layers:
         try:
             found = [f for f in (carrier_module(fmt).read(io.BytesIO(src)) if isinstance(src, bytes)
@@ -303,6 +305,18 @@ def input_notes(src: Path | bytes, fmt: str, label: AIGCLabel, layers: Sequence[
             notes.append(f"the file's C2PA manifest will no longer match its bytes ({what}); add the c2pa "
                          "layer to sign the result with it as the parent ingredient")
     return notes
+
+
+def _cut_short_note(src: Path | bytes, fmt: str) -> str | None:
+    if fmt == "jpeg":
+        from labeler.media.image_salvage import jpeg_cut_note
+
+        return jpeg_cut_note(src)
+    if fmt == "mp3":
+        from labeler.media.mp3_cut import mp3_cut_note
+
+        return mp3_cut_note(src)
+    return None
 
 
 def run_stages(src: str | os.PathLike[str], dst: str | os.PathLike[str], label: AIGCLabel,

@@ -229,11 +229,13 @@ def test_wav_past_the_riff_limit_is_refused(tmp_path):
 
 def test_flac_without_a_sample_count_is_not_streamed(tmp_path):
     """A FLAC written to a pipe has no total in STREAMINFO; libsndfile fails at its end ("psf_fseek()
-    failed"), so it keeps the whole-file path and its answer rather than a decoder error half-way."""
+    failed"), so it keeps the whole-file path (ffmpeg decodes it) and the streamed call gives the same
+    file rather than a decoder error half-way."""
     src = tmp_path / "piped.flac"
     with src.open("wb") as out:
         subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-i", str(SAMPLES / "speech.wav"), "-f", "flac",
                         "-"], stdout=out, check=True, timeout=60)
-    streamed = _error(src, tmp_path / "a.flac", False, "watermark")
-    assert streamed == _error(src, tmp_path / "b.flac", True, "watermark")
-    assert "psf_fseek" not in streamed
+    label(src, RECORD, dst=tmp_path / "a.flac", layers="watermark", key=KEY)
+    with mock.patch.object(audio_rewrite, "streamable", lambda s, d: None):
+        label(src, RECORD, dst=tmp_path / "b.flac", layers="watermark", key=KEY)
+    assert (tmp_path / "a.flac").read_bytes() == (tmp_path / "b.flac").read_bytes()

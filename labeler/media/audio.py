@@ -36,6 +36,7 @@ from labeler.atomic import atomic_output
 from labeler.errors import CorruptFile, InvalidArgument, LabelerError, UnsafeInput, UnsupportedFormat
 from labeler.formats import sniff_bytes, sniff_file
 from labeler.media import ffmpeg as ff
+from labeler.media.audio_sndfile import UNKNOWN_FRAMES, sndfile_subtype, steady_peak_chunk
 
 #: Most decoded sample bytes (float32) :func:`read_audio` holds: 2 GiB, about 3 h of 44.1 kHz stereo.
 MAX_DECODED_BYTES = 1 << 31
@@ -158,7 +159,7 @@ def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
     if kind not in _FFMPEG_FIRST:
         try:
             with sf.SoundFile(path) as snd:
-                if snd.format != "MPEG":
+                if snd.format != "MPEG" and snd.frames < UNKNOWN_FRAMES:  # else ffmpeg (a piped FLAC too)
                     return AudioInfo(
                         sample_rate=int(snd.samplerate),
                         channels=int(snd.channels),
@@ -183,7 +184,7 @@ def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
         frames=None,
         duration=info.duration,
         format=kind or info.container.split(",")[0],
-        subtype=stream.codec,
+        subtype=(sndfile_subtype(path) if kind == "flac" else None) or stream.codec,
         decoder="ffmpeg",
         stream=stream.index,
     )
@@ -251,7 +252,7 @@ def _read_audio_bytes(data: bytes) -> AudioData:
     if kind not in _FFMPEG_FIRST:
         try:
             with sf.SoundFile(io.BytesIO(data)) as snd:
-                if snd.format != "MPEG":
+                if snd.format != "MPEG" and snd.frames < UNKNOWN_FRAMES:  # else ffmpeg, as audio_info
                     if snd.frames * snd.channels * 4 > MAX_DECODED_BYTES:
                         raise UnsafeInput(f"{snd.frames} frames x {snd.channels} channels is too long to "
                                           "decode at once")
@@ -478,6 +479,7 @@ def write_audio(
                          compression_level=level)
                 if sink.error is not None:  # libsndfile's Ogg writer does not check what write returned
                     raise sink.error
+                steady_peak_chunk(handle, container)
             except (sf.LibsndfileError, RuntimeError, AssertionError) as exc:
                 if sink.error is not None:  # the disk, not the encoder: say so, as for any other output
                     raise sink.error from None

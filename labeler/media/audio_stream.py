@@ -29,13 +29,12 @@ from labeler.media.audio import (
     audio_format_for,
     audio_info,
 )
+from labeler.media.audio_sndfile import UNKNOWN_FRAMES, steady_peak_chunk
 
 #: Samples per channel in each block read (256 KiB of float32 per channel).
 BLOCK_FRAMES = 1 << 16
 #: The containers streamed, by soundfile's format name; the other formats are decoded whole.
 _STREAMED = {"WAV": "wav", "WAVEX": "wav", "RF64": "wav", "FLAC": "flac"}
-# libsndfile's frame count of a FLAC whose STREAMINFO has no total (SF_COUNT_MAX).
-_UNKNOWN_FRAMES = 1 << 62
 
 
 @dataclass(frozen=True)
@@ -146,7 +145,7 @@ def streamable(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Audi
             fmt = _STREAMED.get(snd.format)
             if fmt is None or audio_format_for(src) != fmt or audio_format_for(dst) != fmt:
                 return None
-            if snd.frames >= _UNKNOWN_FRAMES:  # a piped FLAC (no total): libsndfile cannot read its end
+            if snd.frames >= UNKNOWN_FRAMES:  # a piped FLAC (no total): libsndfile cannot read its end
                 return None
             source = AudioSource(src, snd)
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError):
@@ -189,4 +188,5 @@ def write_blocks(path: str | os.PathLike[str], blocks: Iterable[np.ndarray], sou
             raise LabelerError(f"cannot encode {source.format}: {' '.join(str(exc).split())[:200]}") from None
         if sink.error is not None:
             raise sink.error
+        steady_peak_chunk(handle, source.container)  # as write_audio: the same bytes on every run
     return frames

@@ -1,5 +1,8 @@
 """Damaged pictures read as far as they go, for verification only (labeling refuses a damaged input).
 
+The metadata layer alone needs no pixels and labels a JPEG cut in its scan as it is; :func:`jpeg_cut_note`
+is the warning that label call gives.
+
 A JPEG or PNG cut short (an interrupted download or copy) still holds the part of the picture that is
 there, and a watermark is in every tile of it; these readers decode that part, the rest grey, without
 Pillow's process-wide ``LOAD_TRUNCATED_IMAGES`` switch. :class:`detectors.sources.Pixels` falls back
@@ -13,10 +16,10 @@ from typing import BinaryIO
 
 import numpy as np
 
-from labeler.errors import CorruptFile
+from labeler.errors import CorruptFile, LabelerError
 from labeler.media.image import MAX_PIXELS, ImageData, _data_and_kind, _open
 
-__all__ = ["read_truncated_jpeg_luma", "read_truncated_png"]
+__all__ = ["jpeg_cut_note", "read_truncated_jpeg_luma", "read_truncated_png"]
 
 
 def read_truncated_jpeg_luma(src: str | os.PathLike[str] | bytes | BinaryIO) -> np.ndarray:
@@ -53,3 +56,25 @@ def read_truncated_png(src: str | os.PathLike[str] | bytes | BinaryIO) -> tuple[
     data, kind = _data_and_kind(src, "png")
     fixed, share = completed_truncated(data, MAX_PIXELS)
     return _open(fixed, kind, luma=True), share
+
+
+def jpeg_cut_note(src: str | os.PathLike[str] | bytes | BinaryIO) -> str | None:
+    """A warning for a label call when the JPEG ``src`` is cut short in its image data, else None.
+
+    Entropy-coded data never holds the bytes FF D9 (T.81 B.1.1.5: a data byte FF is stuffed as FF 00),
+    so a file without an EOI marker after its first SOS ends within its scans: what Pillow reports as
+    ``image file is truncated``, and what the pixel layers refuse. The wording follows verify's
+    (``damaged jpeg file: ...``). None too for a file whose markers cannot be walked: the layer that
+    reads it says what is wrong then.
+    """
+    from labeler.metadata.jpeg import _segments
+
+    try:
+        data, _ = _data_and_kind(src, "jpeg")
+        _, sos = _segments(data)
+    except (LabelerError, OSError):
+        return None
+    if data.find(b"\xff\xd9", sos) >= 0:
+        return None
+    return (f"damaged jpeg file: it is truncated (it ends within its image data, at {len(data)} bytes, with "
+            "no EOI marker): labeled as it is, the picture still cut short")
