@@ -47,9 +47,11 @@ demo: install
 	@$(BIN)/aigc verify --json demo-out/all-layers/photo.jpg --key-file demo-out/keys/wm.key \
 	  --trust-anchors demo-out/keys/pki/trust-anchors.pem
 
-## Install with the test extra and run the suite.
+## Install with the test extra and run the suite: one worker per core, at most 4 (pytest-xdist; a test
+## file stays on one worker, so its module fixtures are made once). PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= auto
 test: install-test
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --maxprocesses 4 --dist loadfile
 
 install-bench: install-test
 	$(BIN)/python -m pip install -q -e '.[test,bench]'
