@@ -152,7 +152,8 @@ def is_random(attack: str) -> bool:
 
 def mp3_round_trip(x: np.ndarray, sr: int, bitrate: str = "128k") -> np.ndarray:
     """Samples ``x`` (rate ``sr``) encoded to MP3 at ``bitrate`` and decoded back (labeler.media.audio)."""
-    from labeler.media.audio import read_audio, write_audio
+    from labeler.media.audio import read_audio
+    from labeler.media.audio_write import write_audio
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "a.mp3"

@@ -8,7 +8,8 @@ from conftest import SAMPLES, corpus_path
 
 from detectors.visible import detect_audio_cue
 from labeler.errors import LabelerError
-from labeler.media.audio import read_audio, write_audio
+from labeler.media.audio import read_audio
+from labeler.media.audio_write import write_audio
 from labeler.visible.audio import (
     CUE_UNITS,
     add_audio_cue,

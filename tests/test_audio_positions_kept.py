@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from conftest import PRODUCER, run_cli
 
-from labeler.media.audio import read_audio, write_audio
+from labeler.media.audio import read_audio
+from labeler.media.audio_write import write_audio
 from labeler.visible.audio import cue_length
 from labeler.visible.voice_prompt import voice_clip
 

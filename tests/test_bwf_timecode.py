@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from labeler.media.audio import read_audio, write_audio
+from labeler.media.audio import read_audio
+from labeler.media.audio_write import write_audio
 from labeler.metadata import riff
 from labeler.visible.audio import add_audio_cue_file
 

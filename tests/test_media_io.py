@@ -652,7 +652,7 @@ def test_full_disk_while_encoding_audio_is_one_oserror(tmp_path, monkeypatch, ca
     import contextlib
     import errno
 
-    import labeler.media.audio as audio_mod
+    import labeler.media.audio_write as audio_mod
 
     class Full(io.BytesIO):
         def write(self, data):  # noqa: ANN001, ANN202 - a file

@@ -214,8 +214,8 @@ def test_float_wav_with_peak_chunk_labels_repeatably(tmp_path):
 
 
 def test_whole_file_audio_path_writes_a_steady_peak_chunk(tmp_path):
-    from labeler.media.audio import write_audio
     from labeler.media.audio_rewrite import rewrite_audio_file
+    from labeler.media.audio_write import write_audio
 
     src = _float_wav(tmp_path)
     out = tmp_path / "out.wav"

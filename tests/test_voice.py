@@ -12,7 +12,8 @@ from conftest import PRODUCER, SAMPLES, corpus_path, run_cli
 
 from detectors.visible import detect_audio_cue, detect_voice_prompt
 from labeler.errors import LabelerError
-from labeler.media.audio import read_audio, write_audio
+from labeler.media.audio import read_audio
+from labeler.media.audio_write import write_audio
 from labeler.visible import add_audio_cue_file, add_audio_label, add_voice_prompt, add_voice_prompt_file
 from labeler.visible.audio import loudness
 from labeler.visible.voice_prompt import VOICE_RATE, VOICE_TEXTS, resample, voice_clip, voice_clip_path

@@ -22,8 +22,8 @@ from labeler.media.audio import (
     audio_info,
     iter_audio_blocks,
     read_audio,
-    write_audio,
 )
+from labeler.media.audio_write import write_audio
 from labeler.media.ffmpeg import MediaInfo, StreamInfo, ffmpeg_exe, probe
 from labeler.media.image import MAX_PIXELS, ImageData, image_from_array, read_image
 from labeler.media.image_write import encode_image, write_image

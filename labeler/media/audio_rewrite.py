@@ -20,8 +20,9 @@ import numpy as np
 
 from labeler.atomic import atomic_output, check_input, check_output, staging_folder
 from labeler.errors import CorruptFile, LabelerError
-from labeler.media.audio import as_float_samples, audio_format_for, encode_blocks, read_audio, write_audio
+from labeler.media.audio import audio_format_for, read_audio
 from labeler.media.audio_stream import AudioSource, AudioStreamEdit, streamable, write_blocks
+from labeler.media.audio_write import as_float_samples, encode_blocks, write_audio
 from labeler.media.mp4_itunes import add_itunes_items, itunes_items
 from labeler.metadata import id3
 
@@ -59,7 +60,7 @@ def rewrite_audio_file(
     The one read/write path of the audio explicit labels. WAV, FLAC and OGG keep their soundfile
     subtype (``PCM_16``, ``PCM_24``, ``FLOAT``, ``VORBIS``, ``OPUS``...); OGG is re-encoded once at a bit
     rate at least the source's (the larger of its nominal and measured rate, from ffprobe; see
-    :func:`labeler.media.audio.write_audio`), libsndfile's default when ffprobe cannot tell. MP3,
+    :func:`labeler.media.audio_write.write_audio`), libsndfile's default when ffprobe cannot tell. MP3,
     M4A and audio-only Matroska / WebM are decoded and re-encoded (lossy, one extra generation) at the
     input's bit rate rounded up to the next of 64..320 kbit/s when ffprobe reports it, else 192 kbit/s;
     Matroska / WebM keep their codec (Opus, Vorbis; AAC, MP3 and FLAC in Matroska; other codecs become
@@ -552,7 +553,7 @@ def _source_serial(src: BinaryIO, fresh: BinaryIO, out: BinaryIO) -> None:
         out.write(page.write())
 
 
-#: Formats ffmpeg encodes (:func:`labeler.media.audio.encode_blocks`).
+#: Formats ffmpeg encodes (:func:`labeler.media.audio_write.encode_blocks`).
 _FFMPEG_OUT = ("mp3", "m4a", "mka", "weba")
 
 _TAG_COPIERS: dict[str, Callable[[BinaryIO, BinaryIO, BinaryIO, _Shift], None]] = {

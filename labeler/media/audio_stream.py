@@ -5,7 +5,7 @@ gets an :class:`AudioSource` (the file, read in blocks, as many passes as it nee
 :class:`AudioStreamEdit` (the labeled blocks and how far the programme moved); :func:`write_blocks`
 encodes them in the source's own sample format. The blocks hold the very floats
 :func:`labeler.media.audio.read_audio` gives, and :func:`write_blocks` writes them as
-:func:`labeler.media.audio.write_audio` does, so a streamed label is bit for bit the whole-file one.
+:func:`labeler.media.audio_write.write_audio` does, so a streamed label is bit for bit the whole-file one.
 """
 
 from __future__ import annotations
@@ -19,17 +19,9 @@ import soundfile as sf
 
 from labeler.atomic import atomic_output
 from labeler.errors import CorruptFile, LabelerError
-from labeler.media.audio import (
-    _FFMPEG_FORMATS,
-    _INTEGER_READS,
-    AudioInfo,
-    _blocks,
-    _Sink,
-    as_float_samples,
-    audio_format_for,
-    audio_info,
-)
+from labeler.media.audio import INTEGER_READS, AudioInfo, audio_format_for, audio_info, decoded_blocks
 from labeler.media.audio_sndfile import UNKNOWN_FRAMES, steady_peak_chunk
+from labeler.media.audio_write import FFMPEG_FORMATS, Sink, as_float_samples
 
 #: Samples per channel in each block read (256 KiB of float32 per channel).
 BLOCK_FRAMES = 1 << 16
@@ -84,11 +76,11 @@ class AudioSource:
         the caller: the values :func:`labeler.media.audio.read_audio` gives (16- and 24-bit PCM scaled
         as it scales them)."""
         if self._ffmpeg is not None:
-            return _part(_blocks(self.path, self._ffmpeg, block_frames), start, stop)
+            return _part(decoded_blocks(self.path, self._ffmpeg, block_frames), start, stop)
         return self._soundfile_blocks(start, stop, block_frames)
 
     def _soundfile_blocks(self, start: int, stop: int | None, block_frames: int) -> Iterator[np.ndarray]:
-        integer = _INTEGER_READS.get(self.subtype)
+        integer = INTEGER_READS.get(self.subtype)
         try:
             with sf.SoundFile(self.path) as snd:
                 if start:
@@ -134,7 +126,7 @@ def streamable(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Audi
     Matroska or WebM audio file (re-encoded by ffmpeg either way). Anything else (another extension,
     Ogg...) is decoded whole.
     """
-    if audio_format_for(dst) in _FFMPEG_FORMATS:
+    if audio_format_for(dst) in FFMPEG_FORMATS:
         try:
             info = audio_info(src)
         except (LabelerError, OSError):
@@ -158,7 +150,7 @@ def streamable(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Audi
 def write_blocks(path: str | os.PathLike[str], blocks: Iterable[np.ndarray], source: AudioSource) -> int:
     """Encode ``blocks`` into ``path`` (atomically) in ``source``'s container and subtype.
 
-    Each block is clipped to [-1, 1] as :func:`labeler.media.audio.write_audio` clips, and libsndfile
+    Each block is clipped to [-1, 1] as :func:`labeler.media.audio_write.write_audio` clips, and libsndfile
     converts sample by sample, so the file equals a whole-array ``write_audio`` of the same samples.
 
     Returns
@@ -173,7 +165,7 @@ def write_blocks(path: str | os.PathLike[str], blocks: Iterable[np.ndarray], sou
     """
     frames = 0
     with atomic_output(path) as handle:
-        sink = _Sink(handle)
+        sink = Sink(handle)
         try:
             with sf.SoundFile(sink, "w", source.sample_rate, source.channels, source.subtype,
                               format=source.container) as snd:
