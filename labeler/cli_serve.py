@@ -26,7 +26,7 @@ from labeler.errors import LabelerError
 @click.option("--sign-key", type=CliPath(dir_okay=False, path_type=str), help="C2PA signing key.")
 @_trust_anchors_option
 @click.option("--token-file", type=CliPath(dir_okay=False, path_type=str),
-              help="File whose first line is the bearer token /v1/label requires.")
+              help="File whose first line is the bearer token /v1/label and /v1/propagate require.")
 @click.option("--max-upload-mb", type=click.IntRange(1, 4096), default=200, show_default=True,
               help="Largest upload (413 beyond).")
 @click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True,
@@ -44,7 +44,8 @@ from labeler.errors import LabelerError
 def serve_cmd(host: str, port: int, key_files: Sequence[str], sign_cert: str | None, sign_key: str | None,
               anchor_files: Sequence[str], token_file: str | None, max_upload_mb: int, workers: int,
               max_concurrent: int, timeout_s: float, max_megapixels: int, manifest_store: str | None) -> None:
-    """Serve the verification page (GET /) and the HTTP API (/v1/verify, /v1/label, /v1/health).
+    """Serve the verification page (GET /) and the HTTP API (/v1/verify, /v1/label, /v1/propagate,
+    /v1/health).
 
     Labeling is enabled when the server has a watermark key or a C2PA signer; keys and signer are the
     server's, never sent by clients. Needs the serve extra: pip install 'aigc-labeler[serve]'.

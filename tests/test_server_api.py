@@ -346,7 +346,7 @@ def test_health_openapi_page_and_docs(pool: object) -> None:
         assert health["limits"]["max_upload_bytes"] == 5 << 20
         assert TOKEN not in json.dumps(health)
         spec = client.get("/v1/openapi.json").json()
-        assert set(spec["paths"]) == {"/v1/verify", "/v1/label", "/v1/health"}
+        assert set(spec["paths"]) == {"/v1/verify", "/v1/label", "/v1/propagate", "/v1/health"}
         page = client.get("/")
         assert page.status_code == 200 and "text/html" in page.headers["content-type"]
         assert "default-src 'self'" in page.headers["content-security-policy"]

@@ -1,6 +1,6 @@
 """The app factory: one Starlette app serving the page and the ``/v1`` API.
 
-Starlette rather than FastAPI: the API is three endpoints whose bodies are files and whose answers
+Starlette rather than FastAPI: the API is four endpoints whose bodies are files and whose answers
 are the CLI's report, so FastAPI's model layer (pydantic) would add a large dependency and nothing
 to check; and its built-in documentation page loads Swagger UI from a CDN, which breaks the
 offline rule. The OpenAPI document is written by hand (:mod:`labeler.server.openapi`) and rendered
@@ -23,7 +23,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from labeler.server import routes_health, routes_label, routes_page, routes_resolution, routes_verify
+from labeler.server import (
+    routes_health,
+    routes_label,
+    routes_page,
+    routes_propagate,
+    routes_resolution,
+    routes_verify,
+)
 from labeler.server.config import ServerConfig
 from labeler.server.errors import error_response, response_for
 from labeler.server.jobs import make_pool
@@ -112,7 +119,7 @@ def create_app(config: ServerConfig | None = None, *, executor: Executor | None 
 
     app = Starlette(
         routes=[*routes_page.routes, *routes_health.routes, *routes_verify.routes, *routes_label.routes,
-                *routes_resolution.routes],
+                *routes_propagate.routes, *routes_resolution.routes],
         middleware=[Middleware(SecurityHeaders),
                     Middleware(BodyLimit, limit=config.max_upload_bytes + FORM_OVERHEAD)],
         exception_handlers={HTTPException: _http_error, Exception: _any_error},

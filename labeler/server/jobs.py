@@ -21,7 +21,7 @@ from labeler.errors import LabelerError, UnsafeInput, UnsupportedFormat
 from labeler.options import LabelOptions
 from labeler.server.errors import ApiError
 
-__all__ = ["make_pool", "run_job", "verify_job", "label_job", "Pending"]
+__all__ = ["make_pool", "run_job", "verify_job", "label_job", "propagate_job", "Pending"]
 
 
 def make_pool(workers: int) -> ProcessPoolExecutor:
@@ -269,3 +269,72 @@ def label_job(src: str, record: Any, options: LabelOptions, max_pixels: int) -> 
     result.pop("src", None)
     result.pop("dst", None)
     return {"result": result, "output": str(dst)}
+
+
+def propagate_job(src: str, fields: dict[str, Any], keys: tuple[bytes, ...], anchors: tuple[str, ...],
+                  max_pixels: int) -> dict[str, Any]:
+    """What ``aigc propagate`` does, for the upload ``src``, beside it in the request's folder.
+
+    Parameters
+    ----------
+    src : str
+        The upload; renamed to its sniffed format's extension, as :func:`label_job` does.
+    fields : dict
+        ``propagator``, ``propagate_id``, ``reserved_code2`` and ``declared_ai`` for
+        :func:`labeler.propagate.propagate_file`.
+    keys, anchors : tuple
+        The server's watermark keys (each in turn, as verify tries them) and C2PA trust anchors.
+    max_pixels : int
+        Propagation verifies the upload first, which decodes an image: a larger one is refused.
+
+    Returns
+    -------
+    dict
+        ``result``: ``PropagateResult.to_dict()`` without the paths; ``output``: the output's path;
+        ``format``: the sniffed format.
+
+    Raises
+    ------
+    LabelerError
+        The client's input; a file that could not be read, or whose label may not be propagated, is
+        a :class:`~labeler.errors.CorruptFile` (422: recognised but unfit), not a bad request.
+    """
+    from pathlib import Path
+
+    from labeler.errors import CorruptFile
+    from labeler.formats import EXTENSIONS, sniff_file
+    from labeler.propagate import propagate_file
+
+    try:
+        upload = Path(src)
+        fmt = sniff_file(upload)
+        ext = EXTENSIONS[fmt][0]
+        too_large = pixels_problem(src, max_pixels)
+        if too_large:
+            raise UnsafeInput(f"{too_large}; propagation verifies the file first, which decodes it")
+        source, dst = upload.rename(upload.with_name(f"input{ext}")), upload.with_name(f"propagated{ext}")
+        trust = list(anchors) or None
+        result = propagate_file(source, dst, key=keys[0] if keys else None, trust_anchors=trust, **fields)
+        # Key rotation: a watermark of an older key is a trace too; only a copy can change with the key.
+        for key in keys[1:] if result.action == "copied" else ():
+            if _watermark_found(source, key):
+                result = propagate_file(source, dst, key=key, trust_anchors=trust, overwrite=True, **fields)
+                break
+        out = result.to_dict()
+    except LabelerError as exc:
+        if type(exc) is LabelerError:  # propagate_file's own refusals: about the file, the fields are checked
+            raise CorruptFile(str(exc)) from None
+        raise
+    except OSError as exc:
+        raise LabelerError(f"cannot read or write the file: {exc.strerror or exc}") from None
+    except Exception as exc:  # noqa: BLE001 - see _bug
+        raise _bug(exc) from None
+    out.pop("src", None)
+    out.pop("dst", None)
+    return {"result": out, "output": str(dst), "format": fmt}
+
+
+def _watermark_found(path: Any, key: bytes) -> bool:
+    from detectors import verify
+
+    return bool((verify(path, key=key, layers=("watermark",)).watermark or {}).get("present"))

@@ -11,6 +11,8 @@ from typing import Any
 from labeler import __version__
 from labeler.server.config import MAX_FILES_PER_REQUEST
 from labeler.server.routes_label import LABEL_FIELDS, RESULT_HEADER
+from labeler.server.routes_propagate import PROPAGATE_FIELDS
+from labeler.server.routes_propagate import RESULT_HEADER as PROPAGATE_HEADER
 from labeler.server.routes_verify import BOXES_HEADER
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -37,15 +39,27 @@ def _errors(*codes: int) -> dict[str, Any]:
     return answers
 
 
-def _upload(many: bool, fields: dict[str, str] | None = None) -> dict[str, Any]:
+def _upload(many: bool, fields: dict[str, str] | None = None,
+            required: tuple[str, ...] = ("producer", "produce_id")) -> dict[str, Any]:
     file_schema = {"type": "string", "format": "binary"}
     many_files = {"type": "array", "items": file_schema, "maxItems": MAX_FILES_PER_REQUEST}
     props: dict[str, Any] = {"file": many_files if many else file_schema}
     for name, text in (fields or {}).items():
         props[name] = {"type": "string", "description": text}
-    required = ["file"] + (["producer", "produce_id"] if fields else [])
+    names = ["file"] + (list(required) if fields else [])
     return {"required": True, "content": {"multipart/form-data": {
-        "schema": {"type": "object", "properties": props, "required": required}}}}
+        "schema": {"type": "object", "properties": props, "required": names}}}}
+
+
+def _file_answer(what: str, header: str, summary: str) -> dict[str, Any]:
+    """The 200 of an endpoint that answers with a file: its format's Content-Type, the name, a summary."""
+    return {"description": f"{what}, same format; Content-Type from the content",
+            "headers": {header: {"schema": {"type": "string"}, "description": summary},
+                        "Content-Disposition": {
+                            "schema": {"type": "string"},
+                            "description": "attachment; filename=\"NAME.labeled.EXT\" (and filename*=UTF-8'' "
+                                           "for other characters)"}},
+            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}}
 
 
 def openapi_document() -> dict[str, Any]:
@@ -75,17 +89,22 @@ def openapi_document() -> dict[str, Any]:
                 "summary": "Label a file with the server's key and signer",
                 "security": [{"bearer": []}],
                 "requestBody": _upload(False, LABEL_FIELDS),
-                "responses": {"200": {"description": "the labeled file, same format; Content-Type from "
-                                                     "the content",
-                                      "headers": {RESULT_HEADER: {"schema": {"type": "string"},
-                                                                  "description": "JSON summary (ASCII)"},
-                                                  "Content-Disposition": {
-                                                      "schema": {"type": "string"},
-                                                      "description": "attachment; filename=\"NAME.labeled."
-                                                                     "EXT\" (and filename*=UTF-8'' for "
-                                                                     "other characters)"}},
-                                      "content": {"*/*": {
-                                          "schema": {"type": "string", "format": "binary"}}}},
+                "responses": {"200": _file_answer("the labeled file", RESULT_HEADER, "JSON summary (ASCII)"),
+                              **_errors(400, 401, 403, 408, 413, 415, 422, 503, 504)}}},
+            "/v1/propagate": {"post": {
+                "summary": "A distribution platform's upload step (Labeling Measures Art. 6), as `aigc "
+                           "propagate`",
+                "description": "A labeled file keeps the producer's fields and gets the platform's "
+                               "propagator fields; an unlabeled one gets Label 2 (declared_ai) or 3 "
+                               "(traces found with the server's keys and trust anchors); else it comes "
+                               "back unchanged. docs/verdicts.md, Propagation.",
+                "security": [{"bearer": []}],
+                "requestBody": _upload(False, PROPAGATE_FIELDS, ("propagator", "propagate_id")),
+                "responses": {"200": _file_answer(
+                    "the file with the platform's label (or unchanged)", PROPAGATE_HEADER,
+                    "JSON result (ASCII): action (propagated, labeled, copied), notice (what the platform "
+                    "shows: AI-generated, possibly AI-generated, suspected AI-generated, or null), verdict "
+                    "(the upload's), reasons, before, label, carrier, format, warnings, seconds"),
                               **_errors(400, 401, 403, 408, 413, 415, 422, 503, 504)}}},
             "/v1/health": {"get": {"summary": "Alive, and what this server offers",
                                    "responses": {"200": {"description": "health document",

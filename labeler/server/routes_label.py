@@ -55,7 +55,8 @@ LABEL_FIELDS = {
     "audio_label": "audio: rhythm (default), voice or both", "voice_language": "zh (default) or en",
     "c2pa_thumbnail": "embed a claim thumbnail in the C2PA manifest (true/false)",
 }
-_SECRETS = ("key", "key_file", "sign_cert", "sign_key", "signer", "tsa", "token")
+#: Form fields that would carry a secret: refused, the server uses its own (never a client's).
+SECRET_FIELDS = ("key", "key_file", "sign_cert", "sign_key", "signer", "tsa", "token")
 
 
 async def label_endpoint(request: Request) -> Response:
@@ -68,7 +69,7 @@ async def label_endpoint(request: Request) -> Response:
             raise ApiError(403, "labeling is disabled on this server: it has no watermark key or C2PA signer")
         async with admitted(state, request) as work:
             await read_form(request, work, max_files=1, max_bytes=config.max_upload_bytes,
-                            allowed_fields=frozenset(LABEL_FIELDS), refused_fields=frozenset(_SECRETS),
+                            allowed_fields=frozenset(LABEL_FIELDS), refused_fields=frozenset(SECRET_FIELDS),
                             deadline_s=config.timeout_s)
             record, options = _label_request(work.fields, config)
             body, summary = await _label(state, work, record, options)
@@ -147,7 +148,7 @@ def _label_request(fields: dict[str, str], config: Any) -> tuple[AIGCLabel, Labe
     from labeler.options import parse_video_places as _video_at
     from labeler.pipeline import parse_layers
 
-    sent = [name for name in _SECRETS if name in fields]
+    sent = [name for name in SECRET_FIELDS if name in fields]
     if sent:
         raise ApiError(400, f"{', '.join(sent)}: the watermark key, the signer and the token are the "
                             "server's own; a client never sends them")
@@ -172,7 +173,7 @@ def _options(fields: dict[str, str], config: Any, layers: tuple[str, ...], cue: 
              ) -> LabelOptions:
     from labeler.options import VISIBLE_POSITIONS
 
-    whole = _flag(fields, "whole")
+    whole = form_flag(fields, "whole")
     return LabelOptions.build(**{
         "layers": layers,
         "key": config.keys[0] if config.keys and "watermark" in layers else None,
@@ -187,7 +188,7 @@ def _options(fields: dict[str, str], config: Any, layers: tuple[str, ...], cue: 
         "video_at": video_at(fields.get("video_at") or "start"),
         "audio_label": _choice(fields, "audio_label", ("rhythm", "voice", "both"), "rhythm"),
         "voice_language": _choice(fields, "voice_language", ("zh", "en"), "zh"),
-        "c2pa_thumbnail": _flag(fields, "c2pa_thumbnail"),
+        "c2pa_thumbnail": form_flag(fields, "c2pa_thumbnail"),
         "manifest_store": config.manifest_store if "c2pa" in layers else None,
     })
 
@@ -239,15 +240,16 @@ def _number(fields: dict[str, str], name: str, low: float, high: float, default:
     return value
 
 
-def _flag(fields: dict[str, str], name: str) -> bool:
+def form_flag(fields: dict[str, str], name: str) -> bool:
+    """The form field ``name`` as a boolean (absent: False); 400 for a value that is not one."""
     value = fields.get(name, "").strip().lower()
     if value not in ("", "0", "1", "true", "false", "yes", "no", "on", "off"):
         raise ApiError(400, f"{name} must be true or false, not {value[:40]!r}")
     return value in ("1", "true", "yes", "on")
 
 
-def _download_name(name: str, fmt: str, *, ascii_only: bool = True) -> str:
-    """The labeled file's name: ``STEM.labeled.EXT``. ``ascii_only``: letters, digits, dot, dash and
+def _download_name(name: str, fmt: str, *, ascii_only: bool = True, suffix: str = "labeled") -> str:
+    """The returned file's name: ``STEM.SUFFIX.EXT``. ``ascii_only``: letters, digits, dot, dash and
     underscore only (the ``filename=`` fallback); else the upload's own characters, less the ones no
     file name should have (separators, quotes, control characters)."""
     stem = name.rsplit(".", 1)[0]
@@ -260,15 +262,15 @@ def _download_name(name: str, fmt: str, *, ascii_only: bool = True) -> str:
     stem = stem.strip("._ ")[:80] or "upload"
     # The upload's own extension when it is one of the format's (song.opus stays .opus, not .ogg).
     ext = "." + name.rsplit(".", 1)[1].lower() if "." in name else ""
-    return f"{stem}.labeled{ext if ext in EXTENSIONS[fmt] else EXTENSIONS[fmt][0]}"
+    return f"{stem}.{suffix}{ext if ext in EXTENSIONS[fmt] else EXTENSIONS[fmt][0]}"
 
 
-def content_disposition(name: str, fmt: str) -> str:
+def content_disposition(name: str, fmt: str, suffix: str = "labeled") -> str:
     """``attachment`` with an ASCII ``filename`` and, for a name that has other characters, the whole
     name as ``filename*=UTF-8''...`` (RFC 6266 section 4.3, RFC 8187): browsers prefer the latter, so
     ``照片 1.png`` downloads as ``照片 1.labeled.png`` rather than ``1.labeled.png``."""
-    fallback = _download_name(name, fmt)
-    full = _download_name(name, fmt, ascii_only=False)
+    fallback = _download_name(name, fmt, suffix=suffix)
+    full = _download_name(name, fmt, ascii_only=False, suffix=suffix)
     header = f'attachment; filename="{fallback}"'
     if full != fallback:
         header += f"; filename*=UTF-8''{quote(full, safe='')}"
