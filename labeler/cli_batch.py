@@ -1,4 +1,5 @@
-"""``aigc batch``: ``aigc batch label`` and ``aigc batch verify`` over whole folder trees.
+"""``aigc batch``: ``aigc batch label``, ``aigc batch verify`` and ``aigc batch propagate`` over whole
+folder trees.
 
 The commands, their shared options (workers, file list, retries, progress, Dask) and the end of a run
 (the summary line, the warning for journaled files done with other options, the exit code); the work
@@ -36,7 +37,7 @@ from labeler.errors import LabelerError
 
 @cli.group("batch")
 def batch_group() -> None:
-    """Label or verify whole folder trees: parallel, journaled, resumable."""
+    """Label, verify or propagate whole folder trees: parallel, journaled, resumable."""
 
 
 def _batch_options(func):
@@ -92,6 +93,11 @@ def _other_options_words(kind: str, count: int) -> str:
             "(outputs that exist need --overwrite)")
 
 
+def _journal_option(func):
+    return click.option("--journal", type=CliPath(dir_okay=False, path_type=str),
+                        help="Journal file [default: DST/.aigc-journal.jsonl].")(func)
+
+
 @batch_group.command("label")
 # No exists=True: a URL must reach BatchTask.check, which says URLs are not supported yet (click said
 # "does not exist"); a missing folder is refused there too ("SRC is not a folder").
@@ -99,8 +105,7 @@ def _other_options_words(kind: str, count: int) -> str:
 @click.argument("dst", type=CliPath(file_okay=False, path_type=str))
 @_label_options(batch=True)
 @_batch_options
-@click.option("--journal", type=CliPath(dir_okay=False, path_type=str),
-              help="Journal file [default: DST/.aigc-journal.jsonl].")
+@_journal_option
 def batch_label_cmd(src: str, dst: str, journal: str | None, **opts) -> None:
     """Label every file under SRC into the same tree under DST; re-run to resume.
 
@@ -154,3 +159,46 @@ def batch_verify_cmd(
                               _absolute_store(manifest_store))
     task = BatchTask("verify", src, verify=settings)
     _run_batch(task, report, opts)
+
+
+@batch_group.command("propagate")
+# No exists=True, as for batch label: BatchTask.check words a URL or a missing folder.
+@click.argument("src", type=CliPath(file_okay=False, path_type=str))
+@click.argument("dst", type=CliPath(file_okay=False, path_type=str))
+@click.option("--propagator", required=True, help="ContentPropagator: the platform's code or name.")
+@click.option("--propagate-id", "id_template", metavar="TEMPLATE",
+              help="PropagateID per file: literal text with {stem}, {name}, {relpath}, {path_hash} or "
+                   "{content_hash} (e.g. 'px-{path_hash}'); or give --ids.")
+@click.option("--ids", "ids_file", type=CliPath(dir_okay=False, path_type=str), metavar="CSV",
+              help="PropagateIDs from a CSV of 'relative path,id' rows; a file not in it fails (journaled).")
+@click.option("--reserved2", default="", help="ReservedCode2: the platform's protection data.")
+@click.option("--declared-ai", is_flag=True,
+              help="The uploaders declare the content AI-generated: an unlabeled file gets Label 2.")
+@click.option("--key-file", type=CliPath(dir_okay=False, path_type=str),
+              help="Watermark key: a found watermark counts as a trace of AI generation.")
+@_trust_anchors_option
+@click.option("--overwrite", is_flag=True, help="Replace outputs that exist (and redo failed files).")
+@_batch_options
+@_journal_option
+def batch_propagate_cmd(src: str, dst: str, propagator: str, id_template: str | None, ids_file: str | None,
+                        reserved2: str, declared_ai: bool, key_file: str | None, anchor_files: Sequence[str],
+                        overwrite: bool, journal: str | None, **opts) -> None:
+    """What a distribution platform does on upload (Labeling Measures Art. 6), for every file under SRC
+    into the same tree under DST; re-run to resume.
+
+    Each file as `aigc propagate` does it: a labeled file keeps the producer's fields and gets the
+    platform's ContentPropagator and PropagateID, an unlabeled one Label 2 (--declared-ai) or Label 3
+    (traces found), and one with nothing found is copied unchanged. Exit 0 when every file was done, 2
+    when any failed (each is in the journal with its reason), 130 when interrupted.
+    """
+    from labeler.batch import BatchTask, PropagateSettings
+
+    if (id_template is None) == (ids_file is None):
+        _fail("give one of --propagate-id TEMPLATE and --ids CSV (each file needs its PropagateID)")
+    try:
+        key = _read_key(key_file)
+    except LabelerError as exc:
+        _fail(str(exc))
+    settings = PropagateSettings(propagator, id_template, ids_file, reserved2, declared_ai, key,
+                                 tuple(anchor_files), overwrite)
+    _run_batch(BatchTask("propagate", src, dst, propagate=settings), journal, opts)

@@ -148,7 +148,7 @@ def propagate_file(
 
     src_p, dst_p = check_paths(src, dst, overwrite=overwrite)
     # Check the platform's own values first: a typo in --propagator must not depend on the file.
-    _check_platform_values(propagator, propagate_id, reserved_code2)
+    check_platform_values(propagator, propagate_id, reserved_code2)
     report = verify(src_p, key=key, trust_anchors=trust_anchors)
     if report.verdict is None:
         raise LabelerError(report.errors[0] if report.errors else "file could not be read")
@@ -182,8 +182,15 @@ def propagate_file(
     return result
 
 
-def _check_platform_values(propagator: str, propagate_id: str, reserved_code2: str) -> None:
-    """Refuse bad propagator fields (one line) whatever the file holds."""
+def check_platform_values(propagator: str, propagate_id: str, reserved_code2: str) -> None:
+    """Refuse bad propagator fields whatever the file holds (``aigc propagate``, ``aigc batch propagate``
+    and ``POST /v1/propagate`` check them before any file is read).
+
+    Raises
+    ------
+    LabelerError
+        One line naming every field that breaks the standard's value rules.
+    """
     problems = field_problems(
         {"ContentPropagator": propagator, "PropagateID": propagate_id, "ReservedCode2": reserved_code2}
     )

@@ -309,8 +309,8 @@ def _worker_check(kind: str, src: tuple[str, list[str]], dst_root: str | None,
     import labeler.pipeline  # noqa: F401 - fails here, once, on a worker that lacks a dependency
     from labeler import __version__
 
-    if kind == "verify":
-        import detectors  # noqa: F401 - the verify job's package
+    if kind in ("verify", "propagate"):
+        import detectors  # noqa: F401 - the verify and propagate jobs' package
 
     problem = _unseen(f"SRC {src[0]}", *src)
     if problem is None and dst_root is not None:

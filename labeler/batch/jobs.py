@@ -1,5 +1,6 @@
-"""The per-file jobs a worker runs: label one file (:func:`labeler.label_file` into DST) or verify one
-(:func:`detectors.verify`), each returning the file's journal record and never raising for a bad file.
+"""The per-file jobs a worker runs: label one file (:func:`labeler.label_file` into DST), verify one
+(:func:`detectors.verify`) or propagate one (:mod:`labeler.batch.propagate_job`), each returning the
+file's journal record and never raising for a bad file.
 
 :func:`process_file` is the one function the local pool and Dask run; :func:`problem_record` is the
 record of a file that never reached a worker, in the same shape. ``detectors`` and the pipeline are
@@ -28,7 +29,8 @@ _WORKER_LOCK = threading.Lock()  # a Dask worker with several threads may start 
 
 
 def prepare(task: BatchTask) -> dict[str, Any]:
-    """The task's rebuilt parts (``signer``, ``signer_error``), built once per process and task."""
+    """The task's rebuilt parts (``signer``, ``signer_error``; ``ids``, ``ids_error``: a propagate task's ID
+    list), built once per process and task."""
     state = _WORKER.get("state")
     if state is not None and state["task"] == task:
         return state
@@ -36,12 +38,19 @@ def prepare(task: BatchTask) -> dict[str, Any]:
         state = _WORKER.get("state")
         if state is not None and state["task"] == task:
             return state
-        state = {"task": task, "signer": None, "signer_error": None}
+        state = {"task": task, "signer": None, "signer_error": None, "ids": None, "ids_error": None}
         if task.kind == "label" and task.signer is not None:
             try:
                 state["signer"] = task.signer.build()
             except LabelerError as exc:
                 state["signer_error"] = str(exc)
+        if task.kind == "propagate" and task.propagate.ids_file is not None:
+            from labeler.batch.propagate_job import read_ids
+
+            try:
+                state["ids"] = read_ids(task.propagate.ids_file)
+            except LabelerError as exc:  # every file fails with it, journaled (the driver read it fine)
+                state["ids_error"] = str(exc)
         _WORKER["state"] = state  # one assignment: a reader sees the old state or the new one, whole
     return state
 
@@ -65,9 +74,14 @@ def process_file(task: BatchTask, rel: str, size: int | None, mtime_ns: int | No
         ``error``, ``dst``, ``produce_id``, ``format``, ``layers``, ``warnings``, ``seconds``, always all
         of them (null where they do not apply; docs/batch.md).
         ``verify``: ``Report.to_dict()`` plus ``batch`` = {``path``, ``size``, ``mtime_ns``, ``task``}.
+        ``propagate``: :func:`labeler.batch.propagate_job.propagate_record`'s fields (docs/batch.md).
     """
     if task.kind == "verify":
         return _verify_one(task, rel, size, mtime_ns)
+    if task.kind == "propagate":
+        from labeler.batch.propagate_job import propagate_one
+
+        return propagate_one(task, rel, size, mtime_ns)
     return _label_one(task, rel, size, mtime_ns)
 
 
@@ -121,6 +135,15 @@ def _label_one(task: BatchTask, rel: str, size: int | None, mtime_ns: int | None
     return record
 
 
+def failure_reason(exc: Exception, src: Path) -> str:
+    """The journal's one-line ``error`` for an exception a job caught on ``src`` (as the label job's)."""
+    if isinstance(exc, LabelerError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        return f"{exc.filename or src}: {exc.strerror or exc}" if exc.filename else str(exc)
+    return f"internal error ({type(exc).__name__}: {exc}); please report it"
+
+
 def _inside_dst(folder: Path, dst_root: Path) -> None:
     """Refuse an output folder that a symbolic link already in DST leads out of DST: a batch writes
     under DST only (a link in SRC is followed when reading, but DST's folders are made, not followed)."""
@@ -169,6 +192,12 @@ def problem_record(task: BatchTask, rel: str, path: str, reason: str) -> dict[st
         rec = Report(file=path, errors=[reason]).to_dict()
         rec["batch"] = {"path": rel, "size": None, "mtime_ns": None, "task": task.fingerprint()}
         return rec
+    if task.kind == "propagate":
+        from labeler.batch.propagate_job import propagate_record
+
+        record = propagate_record(task, rel, None, None, None)
+        record["error"] = reason
+        return record
     record = _label_record(task, rel, None, None, None)
     record["error"] = reason
     return record

@@ -35,8 +35,9 @@ _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 
 def default_journal(task: BatchTask) -> Path:
-    """``DST/.aigc-journal.jsonl`` for label; verify has no default (the report file is its journal)."""
-    if task.kind == "label" and task.dst_root:
+    """``DST/.aigc-journal.jsonl`` for label and propagate; verify has no default (the report file is its
+    journal)."""
+    if task.kind in ("label", "propagate") and task.dst_root:
         return Path(task.dst_root) / LABEL_JOURNAL
     raise LabelerError("a verify batch needs a report path (it is also the journal)")
 
@@ -61,8 +62,9 @@ def read_journal(path: Path, *, retry_errors: bool = False, task: str | None = N
 
     A journal that does not exist is empty. One that is not a regular file (a device, a FIFO: reading
     ``/dev/stdout`` blocked), or a non-empty file whose first line is not a journal line (docs/batch.md,
-    "Journal lines"; of ``kind``'s, ``"label"`` or ``"verify"``, when given) is refused with a
-    :class:`~labeler.errors.LabelerError`: the batch would cut it after its last newline and append to it.
+    "Journal lines"; of ``kind``'s, ``"label"``, ``"verify"`` or ``"propagate"``, when given) is refused
+    with a :class:`~labeler.errors.LabelerError`: the batch would cut it after its last newline and append
+    to it.
 
     Lines that are not JSON objects (a line torn by a SIGKILL) are ignored. With ``retry_errors``, lines
     of failed files do not count as done. With ``task`` (:meth:`BatchTask.fingerprint`), lines written
@@ -110,20 +112,25 @@ def read_journal(path: Path, *, retry_errors: bool = False, task: str | None = N
 
 
 def _is_journal_line(record: object, kind: str | None) -> bool:
-    """Whether ``record`` is a journal line of ours: a label line has ``path`` and ``status``, a verify
-    line a ``batch`` object with ``path`` (docs/batch.md, "Journal lines")."""
+    """Whether ``record`` is a journal line of ours: a label line has ``path`` and ``status``, a propagate
+    line those and ``outcome``, a verify line a ``batch`` object with ``path`` (docs/batch.md, "Journal
+    lines")."""
     if not isinstance(record, dict):
         return False
     key = record.get("batch")
     if isinstance(key, dict):
         return kind in (None, "verify") and isinstance(key.get("path"), str)
-    return kind in (None, "label") and isinstance(record.get("path"), str) and "status" in record
+    if not (isinstance(record.get("path"), str) and "status" in record):
+        return False
+    # a propagate batch into a label batch's DST must not append to (and resume from) its journal
+    return kind is None or kind == ("propagate" if "outcome" in record else "label")
 
 
 def _not_a_journal(path: Path, kind: str | None) -> LabelerError:
     what = "report" if kind == "verify" else "journal"
-    return LabelerError(f"{what} {path} is not a batch {kind or 'label or verify'} {what} (its first line "
-                        f"is not one); refusing to append to it: give a new file or an earlier run's {what}")
+    return LabelerError(f"{what} {path} is not a batch {kind or 'label, verify or propagate'} {what} (its "
+                        f"first line is not one); refusing to append to it: give a new file or an earlier "
+                        f"run's {what}")
 
 
 def _open_journal(path: Path, flags: int, kind: str | None) -> IO[bytes] | None:

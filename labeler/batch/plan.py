@@ -200,13 +200,16 @@ def _ident(path: Path) -> tuple[int, int] | None:
 
 
 def prepare_dst(task: BatchTask, journal: Path, done_keys: set[int]) -> tuple[Path, ...]:
-    """Make DST (label) and clean a killed run's leftovers from it; return what the walk must leave out."""
-    if task.kind == "label":
+    """Make DST (label, propagate) and clean a killed run's leftovers from it; return what the walk must
+    leave out."""
+    if task.kind in ("label", "propagate"):
         # Exists before the walk starts, so a DST inside SRC is recognised and never walked into.
         Path(task.dst_root or "").mkdir(parents=True, exist_ok=True)
         if done_keys:
             clean_partials(Path(task.dst_root or ""))
-    return (journal,) + ((Path(task.dst_root),) if task.dst_root else ())
+    # an ID list kept beside the uploads is the platform's bookkeeping, not an upload
+    ids = (Path(task.propagate.ids_file),) if task.kind == "propagate" and task.propagate.ids_file else ()
+    return (journal, *ids) + ((Path(task.dst_root),) if task.dst_root else ())
 
 
 def queue_item(

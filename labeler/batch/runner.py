@@ -93,7 +93,8 @@ def run_batch(
     workers = max(1, workers or os.cpu_count() or 1)
     # --overwrite says "replace what is there": files that failed before (an existing output was
     # refused) are done again, not skipped as journaled
-    retry = retry_errors or (task.kind == "label" and task.options.output.overwrite)
+    retry = retry_errors or (task.kind == "label" and task.options.output.overwrite) or (
+        task.kind == "propagate" and task.propagate.overwrite)
     failed: set[int] = set()
     done_keys, good_bytes, other = read_journal(journal_p, retry_errors=retry, task=task.fingerprint(),
                                                 failed=failed, kind=task.kind)
@@ -274,6 +275,8 @@ class _Run:
         key = rec.get("batch", rec)
         kind = self.task.kind
         status = (rec.get("verdict") or "error") if kind == "verify" else rec.get("status", "error")
+        if kind == "propagate" and status != "error":
+            status = rec.get("outcome") or "error"  # counted by what propagation did; kept ones too
         self.counts[status] += 1
         self.summary.done += 1
         if status == "error" or (kind == "verify" and rec.get("errors")):

@@ -14,14 +14,16 @@ class BatchSummary:
     Attributes
     ----------
     kind : str
-        ``label`` or ``verify``.
+        ``label``, ``verify`` or ``propagate``.
     done : int
         Files processed in this run (journaled), failures and walk problems included.
     skipped : int
         Files skipped because the journal already had them.
     counts : dict
-        Per status (``label``: ``ok``, ``kept``, ``error``) or verdict (``verify``: ``confirmed``,
-        ``possible``, ``suspected``, ``none``, ``error``) for this run.
+        Per status (``label``: ``ok``, ``kept``, ``error``), verdict (``verify``: ``confirmed``,
+        ``possible``, ``suspected``, ``none``, ``error``) or outcome (``propagate``: ``propagated``,
+        ``declared``, ``traces``, ``copied``, ``error``; :data:`labeler.batch.propagate_job.OUTCOMES`) for
+        this run.
     errors : int
         Files that stand failed after this run: those recorded with an error in this run, plus
         ``failed_before`` (``aigc batch`` exits 2 when this is not 0).

@@ -82,7 +82,7 @@ def propagate_fields(fields: dict[str, str]) -> dict[str, Any]:
     The platform's values are checked here, before the job, so that a bad value is a 400 naming it and
     every refusal the job raises is about the file (422).
     """
-    from labeler.propagate import _check_platform_values  # the check `aigc propagate` makes first
+    from labeler.propagate import check_platform_values  # the check `aigc propagate` makes first
 
     sent = [name for name in SECRET_FIELDS if name in fields]
     if sent:
@@ -94,7 +94,7 @@ def propagate_fields(fields: dict[str, str]) -> dict[str, Any]:
     values = {"propagator": fields["propagator"], "propagate_id": fields["propagate_id"],
               "reserved_code2": fields.get("reserved2", "")}
     try:
-        _check_platform_values(**values)
+        check_platform_values(**values)
     except LabelerError as exc:
         raise ApiError(400, str(exc)) from None
     return {**values, "declared_ai": form_flag(fields, "declared_ai")}
