@@ -38,7 +38,8 @@ def read_ids(path: str | os.PathLike[str]) -> dict[str, str]:
 
     The list is CSV (UTF-8, a byte-order mark allowed): ``relative path,PropagateID`` per row, paths
     relative to SRC with ``/`` separators as the journal writes them (a leading ``./`` is dropped); blank
-    rows and rows whose first cell starts with ``#`` are skipped, and a first row ``path,id`` is a header.
+    rows and lines that start with ``#`` are skipped (a path that starts with ``#`` is quoted), empty
+    cells after the two are dropped (a spreadsheet pads rows so), and a first row ``path,id`` is a header.
 
     Raises
     ------
@@ -50,9 +51,16 @@ def read_ids(path: str | os.PathLike[str]) -> dict[str, str]:
     try:
         # surrogateescape: a path that is not valid UTF-8 is written so by the walk, and matches here
         with open(path, encoding="utf-8", errors="surrogateescape", newline="") as handle:
+            comments: set[int] = set()
             # strict: an unclosed quote is an error, not a cell that swallows the rows after it
-            for number, row in enumerate(csv.reader(_rows(handle, path), strict=True), 1):
-                _add_row(ids, row, number, path)
+            reader = csv.reader(_rows(handle, path, comments), strict=True)
+            start = 1
+            for number, row in enumerate(reader, 1):
+                # A comment is a line, not a cell: '"#1.jpg",ID' names a file, and the second line of
+                # a quoted path is never taken for one.
+                if start not in comments:
+                    _add_row(ids, row, number, path)
+                start = reader.line_num + 1
     except OSError as exc:
         raise LabelerError(f"cannot read the ID list {path}: {exc.strerror or exc}") from None
     except csv.Error as exc:
@@ -60,17 +68,24 @@ def read_ids(path: str | os.PathLike[str]) -> dict[str, str]:
     return ids
 
 
-def _rows(handle: Any, path: str | os.PathLike[str]) -> Any:
+def _rows(handle: Any, path: str | os.PathLike[str], comments: set[int]) -> Any:
+    """The list's lines for the CSV reader; the numbers of those that start with ``#`` go to ``comments``."""
     for number, line in enumerate(handle, 1):
         if len(line) > _MAX_ROW:
             raise LabelerError(f"ID list {path}, row {number}: longer than {_MAX_ROW} characters; "
                                "not an ID list")
-        yield line.lstrip("\ufeff") if number == 1 else line
+        if number == 1:
+            line = line.lstrip("\ufeff")
+        if line.lstrip().startswith("#"):
+            comments.add(number)
+        yield line
 
 
 def _add_row(ids: dict[str, str], row: list[str], number: int, path: str | os.PathLike[str]) -> None:
-    if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
+    if not "".join(row).strip():
         return
+    while len(row) > 2 and not row[-1].strip():  # Excel pads each row with the empty cells of the widest
+        row = row[:-1]
     if number == 1 and [cell.strip().lower() for cell in row] == ["path", "id"]:
         return
     where = f"ID list {path}, row {number}"
@@ -138,9 +153,20 @@ def _propagate_id(task: BatchTask, rel: str, content_hash: Any) -> str:
         raise LabelerError(state["ids_error"])
     pid = state["ids"].get(rel)
     if pid is None:
+        if "ids_not_utf8" not in state:  # counted once per worker, on its first file without an ID
+            state["ids_not_utf8"] = sum(1 for listed in state["ids"] if _undecoded(listed))
+        # A spreadsheet's plain "CSV" is in the system's code page (GBK on a Chinese Windows): its rows
+        # hold the names in bytes that cannot match, and the row the user sees must not seem ignored.
+        hint = (f"; {state['ids_not_utf8']} row(s) of the list are not UTF-8: save it as CSV UTF-8"
+                if state["ids_not_utf8"] and not _undecoded(rel) else "")
         raise LabelerError(f"no PropagateID for {rel} in the ID list {settings.ids_file}; not propagated "
-                           "(add it and re-run with --retry-errors)")
+                           f"(add it and re-run with --retry-errors){hint}")
     return pid
+
+
+def _undecoded(text: str) -> bool:
+    """Whether ``text`` holds bytes that were not UTF-8 (surrogate escapes)."""
+    return not text.isascii() and any("\udc80" <= char <= "\udcff" for char in text)
 
 
 def _outcome(action: str, label: str | None) -> str:
