@@ -21,6 +21,7 @@ import numpy as np
 from labeler.atomic import atomic_output, check_input, check_output, staging_folder
 from labeler.errors import CorruptFile, LabelerError
 from labeler.media.audio import audio_format_for, read_audio
+from labeler.media.audio_sndfile import kept_wav_subtype
 from labeler.media.audio_stream import AudioSource, AudioStreamEdit, streamable, write_blocks
 from labeler.media.audio_write import as_float_samples, encode_blocks, write_audio
 from labeler.media.mp4_itunes import add_itunes_items, itunes_items
@@ -119,6 +120,7 @@ def rewrite_audio_file(
     source = None if stream is None else streamable(src, dst)
     if source is not None:
         return _rewrite_stream(src, dst, source, stream)  # type: ignore[arg-type]
+    kept = kept_wav_subtype(src, dst)  # before decoding: a WAV that cannot be written back is refused
     data = read_audio(src)
     if len(data.samples) == 0:  # the transforms' own shape checks would say "(0, 1)", not why
         raise CorruptFile("no audio samples could be decoded: the file holds no sound, or its container "
@@ -142,15 +144,16 @@ def rewrite_audio_file(
     if fmt not in _TAG_COPIERS:
         raise LabelerError(f"cannot write the labeled audio as {fmt or os.fspath(dst)!r}")
     same = audio_format_for(src) == fmt and data.subtype and data.subtype.isupper()
-    subtype = data.subtype if same else None
+    subtype = kept or (data.subtype if same else None)
     # Lossy OGG (Vorbis, Opus) is re-encoded once at a rate at least the source's.
     rate = _ogg_bitrate(src) if fmt == "ogg" and same else None
     if source_format != fmt:
-        write_audio(dst, out, data.sample_rate, format=fmt, subtype=subtype)  # other container: no tags
+        write_audio(dst, out, data.sample_rate, format=fmt, subtype=subtype, clip=False)  # no tags
         return shift.notes
     with _staged(dst) as scratch:
         encoded = os.path.join(scratch, "encoded." + fmt)
-        write_audio(encoded, out, data.sample_rate, format=fmt, subtype=subtype, bitrate=rate)
+        # clip=False: a float WAV keeps samples beyond full scale (its headroom), as the streamed path
+        write_audio(encoded, out, data.sample_rate, format=fmt, subtype=subtype, bitrate=rate, clip=False)
         with open(src, "rb") as source, open(encoded, "r+b") as fresh, atomic_output(dst) as handle:
             _TAG_COPIERS[fmt](source, fresh, handle, shift)
     return shift.notes

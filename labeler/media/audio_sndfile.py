@@ -1,4 +1,5 @@
-"""Two things libsndfile leaves to :mod:`labeler.media.audio`: a FLAC without a length, a PEAK time stamp.
+"""What libsndfile leaves to :mod:`labeler.media.audio`: a FLAC without a length, a PEAK time stamp, and
+WAV encodings it cannot write back.
 
 * A FLAC whose STREAMINFO gives no total sample count (0: unknown, legal per RFC 9639 8.2; what
   ``ffmpeg ... -f flac -`` writes to a pipe) is reported by libsndfile as :data:`UNKNOWN_FRAMES` long,
@@ -8,19 +9,26 @@
 * libsndfile writes a float WAV's ``PEAK`` chunk with the time of writing (``time(NULL)``), so two
   labelings of one file differed in those four bytes; :func:`steady_peak_chunk` sets the time stamp
   to 0 (not known), and the same input gives the same output.
+* A WAV's samples can be written back only in an encoding libsndfile writes (:func:`wav_subtype`): one
+  ffmpeg decoded for it (G.726, Yamaha ADPCM...) became 16-bit PCM without a word, and one it reads but
+  cannot write (MP3 in WAV: ``sf.check_format`` says yes) failed with "Error opening <...Sink object at
+  0x...>". Both are now refused in one line before anything is decoded.
 """
 
 from __future__ import annotations
 
+import functools
+import io
 import os
 import struct
 from typing import BinaryIO
 
 import soundfile as sf
 
-from labeler.errors import LabelerError
+from labeler.errors import LabelerError, UnsupportedFormat
 
-__all__ = ["UNKNOWN_FRAMES", "sndfile_subtype", "steady_peak_chunk"]
+__all__ = ["UNKNOWN_FRAMES", "can_write", "kept_wav_subtype", "sndfile_subtype", "steady_peak_chunk",
+           "wav_subtype"]
 
 #: libsndfile's frame count of a FLAC whose STREAMINFO has no total (SF_COUNT_MAX); anything this large
 #: is no real length.
@@ -35,6 +43,73 @@ def sndfile_subtype(path: str | os.PathLike[str]) -> str | None:
             return snd.subtype if snd.format == "FLAC" and snd.frames >= UNKNOWN_FRAMES else None
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError):
         return None
+
+
+#: ffmpeg's names of the WAV encodings libsndfile writes too, for a WAV ffmpeg decoded (libsndfile could not
+#: open it: a header it rejects), so its samples keep their encoding.
+_FFMPEG_WAV_CODECS = {
+    "pcm_u8": "PCM_U8", "pcm_s16le": "PCM_16", "pcm_s24le": "PCM_24", "pcm_s32le": "PCM_32",
+    "pcm_f32le": "FLOAT", "pcm_f64le": "DOUBLE", "pcm_mulaw": "ULAW", "pcm_alaw": "ALAW",
+    "adpcm_ima_wav": "IMA_ADPCM", "adpcm_ms": "MS_ADPCM", "gsm_ms": "GSM610",
+}
+
+
+@functools.lru_cache(maxsize=64)
+def can_write(container: str, subtype: str) -> bool:
+    """Whether libsndfile writes ``subtype`` samples in ``container`` (its names: ``"WAV"``, ``"PCM_24"``).
+
+    Tried on an empty in-memory file: ``sf.check_format`` answers from a table and says yes to MP3 in a
+    WAV, which libsndfile reads but refuses to write.
+    """
+    try:
+        with sf.SoundFile(io.BytesIO(), "w", 8000, 1, subtype, format=container):
+            return True
+    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError):
+        return False
+
+
+def wav_subtype(codec: str | None) -> str:
+    """The libsndfile subtype a labeled WAV is written in to keep the source's encoding ``codec``.
+
+    ``codec`` is libsndfile's subtype (``"PCM_24"``) or, for a WAV ffmpeg decoded, ffmpeg's codec name
+    (``"pcm_s24le"``).
+
+    Raises
+    ------
+    UnsupportedFormat
+        An encoding libsndfile cannot write in a WAV (G.726, Yamaha ADPCM, MP3...): writing 16-bit PCM
+        instead would change the file's format and size without a word.
+    """
+    name = codec or "unknown"
+    subtype = name if name.isupper() else _FFMPEG_WAV_CODECS.get(name)
+    if subtype is not None and can_write("WAV", subtype):
+        return subtype
+    raise UnsupportedFormat(
+        f"wav file with {name} audio: the watermark and audio cue layers re-encode the samples and "
+        f"{name} cannot be written back (a WAV keeps PCM, float, mu-law, A-law, IMA / MS ADPCM or GSM "
+        f"6.10); label it with --layers metadata, which keeps the samples as they are, or convert it first")
+
+
+def kept_wav_subtype(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> str | None:
+    """The subtype (:func:`wav_subtype`) a WAV ``src`` labeled into a WAV ``dst`` is written in, else None.
+
+    Asked before the samples are decoded. None also for a ``src`` that cannot be read: the decoder
+    then says why, as before.
+
+    Raises
+    ------
+    UnsupportedFormat
+        As :func:`wav_subtype`.
+    """
+    from labeler.media.audio import audio_format_for, audio_info  # that module imports this one
+
+    if audio_format_for(dst) not in ("wav", None):  # no extension: the source's format is kept
+        return None
+    try:
+        info = audio_info(src)
+    except (LabelerError, OSError):
+        return None
+    return wav_subtype(info.subtype) if info.format in ("wav", "wavex", "rf64") else None
 
 
 def steady_peak_chunk(handle: BinaryIO, container: str) -> None:

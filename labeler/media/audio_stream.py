@@ -20,8 +20,8 @@ import soundfile as sf
 from labeler.atomic import atomic_output
 from labeler.errors import CorruptFile, LabelerError
 from labeler.media.audio import INTEGER_READS, AudioInfo, audio_format_for, audio_info, decoded_blocks
-from labeler.media.audio_sndfile import UNKNOWN_FRAMES, steady_peak_chunk
-from labeler.media.audio_write import FFMPEG_FORMATS, Sink, as_float_samples
+from labeler.media.audio_sndfile import UNKNOWN_FRAMES, can_write, steady_peak_chunk
+from labeler.media.audio_write import FFMPEG_FORMATS, FLOAT_SUBTYPES, Sink, as_float_samples
 
 #: Samples per channel in each block read (256 KiB of float32 per channel).
 BLOCK_FRAMES = 1 << 16
@@ -142,7 +142,7 @@ def streamable(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Audi
             source = AudioSource(src, snd)
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError):
         return None  # not for libsndfile: the whole-file path says why, as before
-    if not (source.subtype or "").isupper() or not sf.check_format(source.container, source.subtype):
+    if not (source.subtype or "").isupper() or not can_write(source.container, source.subtype):
         return None
     return source
 
@@ -150,8 +150,9 @@ def streamable(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Audi
 def write_blocks(path: str | os.PathLike[str], blocks: Iterable[np.ndarray], source: AudioSource) -> int:
     """Encode ``blocks`` into ``path`` (atomically) in ``source``'s container and subtype.
 
-    Each block is clipped to [-1, 1] as :func:`labeler.media.audio_write.write_audio` clips, and libsndfile
-    converts sample by sample, so the file equals a whole-array ``write_audio`` of the same samples.
+    Each block is clipped to [-1, 1] as :func:`labeler.media.audio_write.write_audio` clips (a float
+    subtype is not: its headroom is kept, ``clip=False``), and libsndfile converts sample by sample, so
+    the file equals a whole-array ``write_audio`` of the same samples.
 
     Returns
     -------
@@ -164,13 +165,14 @@ def write_blocks(path: str | os.PathLike[str], blocks: Iterable[np.ndarray], sou
         The encoder failed; ``OSError`` when the disk did (a full disk), in one line.
     """
     frames = 0
+    clip = source.subtype not in FLOAT_SUBTYPES
     with atomic_output(path) as handle:
         sink = Sink(handle)
         try:
             with sf.SoundFile(sink, "w", source.sample_rate, source.channels, source.subtype,
                               format=source.container) as snd:
                 for block in blocks:
-                    snd.write(as_float_samples(block))
+                    snd.write(as_float_samples(block, clip=clip))
                     frames += len(block)
                     if sink.error is not None:
                         raise sink.error

@@ -2,9 +2,10 @@
 
 Encoding: WAV, FLAC, OGG through soundfile (default subtypes ``PCM_16``, ``PCM_16``,
 ``VORBIS``), MP3 (libmp3lame), M4A (AAC-LC, ``aac``), Matroska and WebM audio through ffmpeg.
-Samples are clipped to [-1, 1] first; writing 16-bit PCM samples read by
-:func:`labeler.media.audio.read_audio` gives the same integers back. Every writer goes through a
-temporary file renamed into place. All functions are thread-safe.
+Samples are clipped to [-1, 1] first (for a float WAV, ``FLOAT`` or ``DOUBLE``, labeling keeps its
+headroom: ``clip=False``); writing 16-bit PCM samples read by :func:`labeler.media.audio.read_audio`
+gives the same integers back. Every writer goes through a temporary file renamed into place. All
+functions are thread-safe.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from labeler.atomic import atomic_output
 from labeler.errors import InvalidArgument, LabelerError, UnsupportedFormat
 from labeler.media import ffmpeg as ff
 from labeler.media.audio import audio_format_for
-from labeler.media.audio_sndfile import steady_peak_chunk
+from labeler.media.audio_sndfile import can_write, steady_peak_chunk
 
 __all__ = ["as_float_samples", "encode_blocks", "write_audio"]
 
@@ -41,11 +42,16 @@ _KEPT_CODECS = {
 #: ffmpeg's muxer for the formats whose extensions it may not know (``.weba``).
 _MUXERS = {"mka": "matroska", "weba": "webm"}
 
-def as_float_samples(samples: np.ndarray) -> np.ndarray:
+#: soundfile subtypes that hold samples beyond [-1, 1] (a float file's headroom), so they are not clipped.
+FLOAT_SUBTYPES = frozenset({"FLOAT", "DOUBLE"})
+
+
+def as_float_samples(samples: np.ndarray, *, clip: bool = True) -> np.ndarray:
     """Return ``samples`` as C-contiguous float32 ``(frames, channels)`` clipped to [-1, 1].
 
     1-D input is one channel. int16 and int32 are scaled by ``1 / 2**15`` and ``1 / 2**31``;
-    NaN becomes 0.
+    NaN becomes 0. ``clip=False`` keeps values beyond [-1, 1], for a float file (:data:`FLOAT_SUBTYPES`):
+    until 2026-12-07 a float WAV peaking above full scale came back flattened at +-1.0.
 
     Raises
     ------
@@ -64,7 +70,7 @@ def as_float_samples(samples: np.ndarray) -> np.ndarray:
     elif not np.issubdtype(arr.dtype, np.floating):
         raise InvalidArgument(f"samples must be float, int16 or int32, got {arr.dtype}")
     out = np.nan_to_num(arr.astype(np.float32, copy=False), nan=0.0, posinf=1.0, neginf=-1.0)
-    return np.ascontiguousarray(np.clip(out, -1.0, 1.0))
+    return np.ascontiguousarray(np.clip(out, -1.0, 1.0) if clip else out)
 
 
 def write_audio(
@@ -77,6 +83,7 @@ def write_audio(
     bitrate: str | int | None = None,
     metadata_from: str | os.PathLike[str] | None = None,
     source_codec: str | None = None,
+    clip: bool = True,
 ) -> None:
     """Encode samples and write them to ``path`` atomically.
 
@@ -111,6 +118,9 @@ def write_audio(
         MKA/WebM: the codec of the audio being replaced (ffmpeg's name: ``"opus"``, ``"vorbis"``,
         ``"aac"``...), kept when the container holds it; otherwise FLAC (MKA) or Opus (WebM). A FLAC
         output takes no ``bitrate``.
+    clip : bool
+        False keeps samples beyond [-1, 1] in a float subtype (:data:`FLOAT_SUBTYPES`: a float file's
+        headroom, which labeling keeps); every other output is clipped whatever this says.
 
     Raises
     ------
@@ -127,13 +137,13 @@ def write_audio(
         raise UnsupportedFormat(f"cannot write audio as {wanted!r} (wav, flac, ogg, mp3, m4a, mka, weba)")
     if int(sample_rate) != sample_rate or sample_rate <= 0:
         raise InvalidArgument(f"sample_rate must be a positive integer, got {sample_rate!r}")
-    data = as_float_samples(samples)
     if fmt in _SOUNDFILE_FORMATS:
         if bitrate is not None and fmt != "ogg":
             raise InvalidArgument(f"bitrate applies to mp3, m4a and ogg, not {fmt}")
         container, default = _SOUNDFILE_FORMATS[fmt]
         kind = (subtype or default).upper()
-        if not sf.check_format(container, kind):
+        data = as_float_samples(samples, clip=clip or kind not in FLOAT_SUBTYPES)
+        if not can_write(container, kind):  # sf.check_format says yes to MP3 in a WAV
             raise UnsupportedFormat(f"{fmt} cannot hold subtype {kind}")
         channels = data.shape[1] if data.ndim == 2 else 1
         bps = None if bitrate is None else _bits_per_second(bitrate)
@@ -153,6 +163,7 @@ def write_audio(
         return
     if subtype is not None:
         raise InvalidArgument(f"subtype applies to wav, flac and ogg, not {fmt}")
+    data = as_float_samples(samples)
     encode_blocks(path, [data], int(sample_rate), data.shape[1], format=fmt, bitrate=bitrate,
                   metadata_from=metadata_from, source_codec=source_codec)
 
