@@ -269,7 +269,7 @@ def _video_pixels(call: StageCall) -> dict[str, dict[str, Any]]:
         what = (f"written as 8-bit {marked}" if written == marked
                 else f"marked at 8 bits ({marked}) and written as {written}")
         call.warnings.append(f"the video's {mark['converted_from']} frames were {what} (the watermark pass "
-                             f"works on 8-bit planar YUV){_hdr_note(call.src, 8)}")
+                             f"works on 8-bit planar YUV){_hdr_note(call.src, 8, mark.get('encoder'))}")
     if mark.get("codec_from"):
         call.warnings.append(_codec_note(mark["codec_from"], mark["encoder"], call.out.suffix))
     if mark.get("alpha") == "dropped":
@@ -284,9 +284,10 @@ def _codec_note(codec: str, encoder: str, suffix: str) -> str:
     return f"the video's {codec} stream was re-encoded with {encoder}: {fallback_reason(codec, suffix)}"
 
 
-def _hdr_note(src: Path, bits: int) -> str:
+def _hdr_note(src: Path, bits: int, encoder: str | None) -> str:
     """The part of a conversion warning for an HDR source (PQ or HLG transfer) whose picture went
-    through ``bits`` bits: what is lost."""
+    through ``bits`` bits and ``encoder``: what is lost (libx265 and SVT-AV1 write the HDR10 static
+    metadata again, :func:`labeler.media.video_encoders.keep_frame_facts`; the other encoders cannot)."""
     from labeler.media.video import video_info
 
     try:
@@ -298,9 +299,10 @@ def _hdr_note(src: Path, bits: int) -> str:
     if trc not in ("smpte2084", "arib-std-b67"):
         return ""
     name = "PQ" if trc == "smpte2084" else "HLG"
+    static = ("" if encoder in ("libx265", "libsvtav1")
+              else ", and HDR10 mastering-display / light-level metadata is not kept")
     return (f"; this is HDR ({name}): its primaries and transfer tags are kept, so players still show it as "
-            f"HDR, but at {bits} bits it may band, and HDR10 mastering-display / light-level metadata is not "
-            "kept")
+            f"HDR, but at {bits} bits it may band{static}")
 
 
 def _video_mark(call: StageCall) -> dict[str, dict[str, Any]]:
@@ -338,7 +340,8 @@ def _visible_conversion_note(src: Path, done: dict[str, Any]) -> str:
         what = f"blended with the label as {blended} and written as {written} by {encoder}"
         why, kept = "the overlay filter of this ffmpeg blends no deeper format", blended
     traits = pix_fmt_traits(kept)
-    return f"the video's {source} frames were {what} ({why}){_hdr_note(src, traits.depth if traits else 8)}"
+    hdr = _hdr_note(src, traits.depth if traits else 8, encoder)
+    return f"the video's {source} frames were {what} ({why}){hdr}"
 
 
 def _keep_itunes_items(call: StageCall, written: Path) -> None:

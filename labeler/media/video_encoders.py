@@ -19,13 +19,14 @@ Design and the per-codec settings: ``docs/watermark-video.md`` ("encoder").
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from labeler.media import ffmpeg as ff
+from labeler.media.video_streams import FrameFacts
 
 __all__ = ["ALTERNATIVES", "ENCODERS", "EncoderChoice", "Encoding", "PixTraits", "choose_encoder",
-           "container_args", "fallback_reason", "loses", "nearest_pix_fmt", "overlay_format",
-           "overlay_pix_fmt", "pix_fmt_traits", "plan_encoding"]
+           "container_args", "fallback_reason", "keep_frame_facts", "loses", "nearest_pix_fmt",
+           "overlay_format", "overlay_pix_fmt", "pix_fmt_traits", "plan_encoding"]
 
 #: Source codec (ffmpeg's name) -> (encoder, its quality options), each at its "visually lossless"
 #: point: x264 CRF 18 (x264's docs call 18 "visually lossless or nearly so"), x265 CRF 20 (x265's scale
@@ -273,3 +274,53 @@ def plan_encoding(codec: str | None, pix_fmt: str | None, suffix: str, *, alpha_
     else:
         written = nearest_pix_fmt(pix_fmt, ff.encoder_pix_fmts(choice.encoder) or ("yuv420p",), alpha=False)
     return Encoding(choice, written, choice.options if quality is None else tuple(quality))
+
+
+def keep_frame_facts(encoding: Encoding, facts: FrameFacts) -> Encoding:
+    """``encoding`` with the options that write a source's field order and HDR10 static metadata again
+    (``facts``: :func:`labeler.media.video_streams.frame_facts` reads them from its first frame).
+
+    Interlaced: libx264 and ProRes code the fields (``-flags +ilme+ildct``; the order is each frame's own,
+    so frames that lost it, raw frames from a pipe, need ``setfield``) and the stream is tagged with it;
+    without them every frame was coded progressive, combed, and players did not deinterlace it.
+    HDR10: libx265 and SVT-AV1 write the mastering display and content light level
+    (x265's ``master-display`` in 0.00002 chromaticity and 0.0001 cd/m² units); without them a PQ source
+    came out with its tags but not its metadata, which HDR10 displays tone-map from. Other encoders are
+    left as they are.
+    """
+    quality = list(encoding.quality)
+    field_order, mastering, light_level = facts.field_order, facts.mastering, facts.light_level
+    if field_order is not None and encoding.encoder in ("libx264", "prores_ks", "ffv1"):
+        if encoding.encoder != "ffv1":
+            # the field order itself comes from the frames (libx264 and prores_ks read each frame's flag)
+            quality += ["-flags", "+ilme+ildct" if encoding.encoder == "libx264" else "+ildct"]
+        quality += ["-field_order", field_order]
+    if encoding.encoder == "libx265" and (mastering or light_level):
+        params = []
+        if mastering:
+            rx, ry, gx, gy, bx, by, wx, wy, low, high = mastering
+            xy = [round(v / 0.00002) for v in (gx, gy, bx, by, rx, ry, wx, wy)]
+            params.append("master-display=G({},{})B({},{})R({},{})WP({},{})".format(*xy)
+                          + f"L({round(high * 10000)},{round(low * 10000)})")
+        if light_level:
+            params.append(f"max-cll={light_level[0]},{light_level[1]}")
+        quality = _add_params(quality, "-x265-params", params)
+    elif encoding.encoder == "libsvtav1" and (mastering or light_level):
+        params = []
+        if mastering:
+            rx, ry, gx, gy, bx, by, wx, wy, low, high = mastering
+            params.append(f"mastering-display=G({gx:g},{gy:g})B({bx:g},{by:g})R({rx:g},{ry:g})"
+                          f"WP({wx:g},{wy:g})L({high:g},{low:g})")
+        if light_level:
+            params.append(f"content-light={light_level[0]},{light_level[1]}")
+        quality = _add_params(quality, "-svtav1-params", params)
+    return replace(encoding, quality=tuple(quality))
+
+
+def _add_params(quality: list[str], option: str, params: list[str]) -> list[str]:
+    # an encoder's "-x265-params a=b:c=d" is one option: a second one would replace the first
+    if option in quality:
+        at = quality.index(option) + 1
+        quality[at] = ":".join([quality[at], *params])
+        return quality
+    return [*quality, option, ":".join(params)]

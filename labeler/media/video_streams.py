@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,9 +18,10 @@ from labeler.errors import CorruptFile
 from labeler.media import ffmpeg as ff
 from labeler.media.video import VideoInfo
 
-__all__ = ["ALPHA_DECODERS", "ALPHA_SUFFIXES", "Attachment", "alpha_plane_decoder", "attach_args",
-           "derived_tag_args", "disposition_args", "drop_derived_keys", "has_alpha", "is_timecode_track",
-           "picture_attachments", "start_offset_args", "timecode_args"]
+__all__ = ["ALPHA_DECODERS", "ALPHA_SUFFIXES", "Attachment", "FrameFacts", "alpha_plane_decoder",
+           "attach_args", "chapter_tracks", "derived_tag_args", "disposition_args", "drop_derived_keys",
+           "frame_facts", "has_alpha", "is_timecode_track", "picture_attachments", "start_offset_args",
+           "timecode_args"]
 
 
 #: VP8/VP9 keep an alpha plane beside the picture (Matroska BlockAdditional, tagged ``alpha_mode=1``)
@@ -113,6 +115,33 @@ def is_timecode_track(stream: ff.StreamInfo, dst: str) -> bool:
             and os.path.splitext(dst)[1].lower() in _MOV_SUFFIXES)
 
 
+# An MP4/MOV chapter track in ffmpeg's banner: the mov demuxer turns the 'text' track a 'chap' reference
+# names into a data stream ("Data: bin_data (text / 0x74786574)") and its samples into the chapters.
+_CHAPTER_TRACK = re.compile(r"^\s*Stream #0:(\d+)\S*: Data: bin_data \(text / 0x74786574\)", re.MULTILINE)
+
+
+def chapter_tracks(src: str, media: ff.MediaInfo) -> frozenset[int]:
+    """Stream indexes of the MP4/MOV chapter text tracks of ``src``, which the passes leave out of their maps.
+
+    ffmpeg carries the chapters themselves over (``-map_chapters``, its default) and the MP4/MOV muxer
+    writes a chapter track for them; the copied track came as well, as a second data track that the muxer
+    tags ``gpmd`` (GoPro telemetry), so every labelled MP4 with chapters had a bogus track. ffmpeg's
+    banner is read again (one start-up) only for an MOV-family source with a ``bin_data`` stream.
+    """
+    if not media.container.startswith("mov") or not any(
+            s.kind == "data" and s.codec == "bin_data" for s in media.streams):
+        return frozenset()
+    args = [ff.ffmpeg_exe(), "-hide_banner", "-nostdin", "-protocol_whitelist", ff.PROTOCOLS,
+            "-i", ff.input_url(src)]
+    try:
+        proc = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, timeout=ff.PROBE_TIMEOUT,
+                              **ff.CHILD)
+    except subprocess.TimeoutExpired:
+        return frozenset()
+    header = proc.stderr.decode("utf-8", "replace").split("\nOutput #", 1)[0]
+    return frozenset(int(m.group(1)) for m in _CHAPTER_TRACK.finditer(header))
+
+
 def timecode_args(media: ff.MediaInfo, video: int, out_index: int, dst: str) -> list[str]:
     """``-metadata:s:N timecode=...`` for the output video stream when a timecode track left out of the
     maps (:func:`is_timecode_track`) has a timecode the video stream's own tags lack."""
@@ -197,3 +226,60 @@ def drop_derived_keys(path: str) -> None:
             return
         with atomic_output(path) as out:
             bx.rewrite(fresh, out, layout, {index: buf}, index, budget)
+
+
+@dataclass(frozen=True)
+class FrameFacts:
+    """What a video's first decoded frame says that the stream header does not (see :func:`frame_facts`).
+
+    Attributes
+    ----------
+    field_order : str or None
+        ``"tt"`` (top field first) or ``"bb"`` for an interlaced picture, None for a progressive one.
+    mastering : tuple of float or None
+        HDR10 mastering display: the red, green, blue and white-point CIE x, y (8 values) then the minimum
+        and maximum luminance in cd/m².
+    light_level : tuple of int or None
+        HDR10 content light level: MaxCLL and MaxFALL in cd/m².
+    """
+
+    field_order: str | None = None
+    mastering: tuple[float, ...] | None = None
+    light_level: tuple[int, int] | None = None
+
+
+_NUM = r"([0-9.]+)[,\s]\s*([0-9.]+)"
+# showinfo's side-data lines (ffmpeg 5.1 "mastering display:", 9.0 "Mastering display metadata:");
+# its blue pair has no comma ("b(0.1500 0.0600)"), hence [,\s].
+_MASTERING = re.compile(rf"mastering display.*?r\({_NUM}\) g\({_NUM}\) b\({_NUM}\) wp\({_NUM}\)"
+                        r".*?min_luminance=([0-9.]+), max_luminance=([0-9.]+)", re.IGNORECASE)
+_LIGHT = re.compile(r"MaxCLL=(\d+), MaxFALL=(\d+)")
+_INTERLACE = re.compile(r" i:([TBP?]) ")
+
+
+def frame_facts(src: str, stream: int) -> FrameFacts:
+    """Field order and HDR10 static metadata of the first frame of ``src``'s stream ``stream``.
+
+    Both live in the coded frames (H.264/HEVC SEI, field flags), which a pass re-encoding the picture
+    does not carry over by itself: ffmpeg 5.1's libx265 drops the mastering display and light level, raw
+    frames from a pipe carry none, and libx264 codes every frame progressive unless told otherwise, so an
+    interlaced source came out as combed progressive frames. One decoded frame (ffmpeg's ``showinfo``
+    filter, so the wheel's ffmpeg without ffprobe can tell) is enough: these are per-stream properties.
+    A frame that cannot be read gives the empty facts; the pass itself reports a damaged input.
+    """
+    args = ["-hide_banner", "-nostdin", "-loglevel", "info", "-protocol_whitelist", ff.PROTOCOLS,
+            "-i", ff.input_url(src), "-map", f"0:{stream}", "-an", "-sn", "-dn", "-frames:v", "1",
+            "-vf", "showinfo", "-f", "null", "-"]
+    try:
+        proc = subprocess.run([ff.ffmpeg_exe(), *args], stdin=subprocess.DEVNULL, capture_output=True,
+                              timeout=ff.PROBE_TIMEOUT, **ff.CHILD)
+    except subprocess.TimeoutExpired:
+        return FrameFacts()
+    text = proc.stderr.decode("utf-8", "replace")
+    field = _INTERLACE.search(text)
+    mastering, light = _MASTERING.search(text), _LIGHT.search(text)
+    return FrameFacts(
+        field_order={"T": "tt", "B": "bb"}.get(field.group(1)) if field else None,
+        mastering=tuple(float(v) for v in mastering.groups()) if mastering else None,
+        light_level=(int(light.group(1)), int(light.group(2))) if light else None,
+    )

@@ -15,7 +15,9 @@ ffmpeg-python) then overlays that PNG on the video with an ``enable`` expression
 intervals (:func:`label_intervals`) and re-encodes the video stream only, in the source's codec family
 and pixel format where this ffmpeg can (the choice the watermark pass makes too:
 :func:`labeler.media.video_encoders.plan_encoding`; H.264 with ``-crf`` and ``-preset``), every frame kept
-with its timestamp (``-fps_mode passthrough``); audio, subtitle and data streams are copied (their
+with its timestamp (``-fps_mode passthrough``), an interlaced source's fields and an HDR10 source's
+mastering display and light level written again (:func:`labeler.media.video_encoders.keep_frame_facts`);
+audio, subtitle and data streams are copied (their
 dispositions too; the video gets the source's default flag), global metadata is kept
 (``-map_metadata 0``, plus ``-movflags use_metadata_tags`` for MP4/MOV so an ``AIGC`` key written by
 :func:`labeler.metadata.write_label` survives). Outside its intervals the overlay filter is bypassed
@@ -69,6 +71,7 @@ from labeler.media.video import VideoInfo, displayed_size, upright_sample_aspect
 from labeler.media.video_encoders import (
     Encoding,
     container_args,
+    keep_frame_facts,
     loses,
     overlay_format,
     overlay_pix_fmt,
@@ -79,9 +82,11 @@ from labeler.media.video_streams import (
     Attachment,
     alpha_plane_decoder,
     attach_args,
+    chapter_tracks,
     derived_tag_args,
     disposition_args,
     drop_derived_keys,
+    frame_facts,
     has_alpha,
     is_timecode_track,
     picture_attachments,
@@ -400,6 +405,8 @@ def add_video_label(
                              alpha_kept=decoder is not None)
     if encoding.encoder == "libx264":  # the caller's crf and preset; other encoders keep the shared settings
         encoding = dataclasses.replace(encoding, quality=("-crf", str(int(crf)), "-preset", preset))
+    facts = frame_facts(src_path, info.stream)
+    encoding = keep_frame_facts(encoding, facts)
     _encode(src_path, dst_path, info, rgba, box, intervals, encoding, decoder)
     done = _result(text, placement, seconds, places, intervals)
     if info.sample_aspect_ratio is not None:
@@ -533,6 +540,8 @@ def _command(src: str, png: str, info: VideoInfo, x: int, y: int,
     # Every input stream keeps its place in the output: the labelled video where it was, the rest copied.
     attached = {a.index for a in attachments}
     # an MP4/MOV timecode track is not copied (ffmpeg cannot): the muxer writes it again from the tag
+    # nor is an MP4/MOV chapter track: the muxer writes it again from the chapters ffmpeg carries over
+    attached |= chapter_tracks(src, info.media)
     mapped = [s for s in info.media.streams if s.index not in attached and not is_timecode_track(s, dst)]
     streams = [video if s.index == info.stream else source[str(s.index)] for s in mapped]
     out_index = [s.index for s in mapped].index(info.stream)

@@ -24,6 +24,7 @@ from labeler.media.audio import read_audio
 from labeler.media.video_streams import (
     Attachment,
     attach_args,
+    chapter_tracks,
     derived_tag_args,
     disposition_args,
     drop_derived_keys,
@@ -110,10 +111,11 @@ def mark_soundtrack(path: str | os.PathLike[str], payload: bytes, *, key: bytes)
 
 
 def _mapped(info: ff.MediaInfo, attachments: Sequence[Attachment], dst: str) -> list[ff.StreamInfo]:
-    """The source streams mapped, in output order: all but Matroska picture attachments and an MP4/MOV
-    timecode track."""
-    attached = {a.index for a in attachments}
-    return [s for s in info.streams if s.index not in attached and not is_timecode_track(s, dst)]
+    """The source streams mapped, in output order: all but Matroska picture attachments, an MP4/MOV
+    timecode track and an MP4/MOV chapter track (the muxer writes it again from the chapters, which
+    ffmpeg carries over: copied too, it came out twice)."""
+    left_out = {a.index for a in attachments} | chapter_tracks(dst, info)
+    return [s for s in info.streams if s.index not in left_out and not is_timecode_track(s, dst)]
 
 
 def _out_index(info: ff.MediaInfo, marked: int, attachments: Sequence[Attachment], dst: str) -> int:

@@ -52,6 +52,7 @@ from labeler.media.video_encoders import (  # noqa: F401 - ENCODERS re-exported:
     ENCODERS,
     Encoding,
     container_args,
+    keep_frame_facts,
     overlay_format,
     pix_fmt_traits,
     plan_encoding,
@@ -61,9 +62,11 @@ from labeler.media.video_streams import (
     Attachment,
     alpha_plane_decoder,
     attach_args,
+    chapter_tracks,
     derived_tag_args,
     disposition_args,
     drop_derived_keys,
+    frame_facts,
     has_alpha,
     is_timecode_track,
     picture_attachments,
@@ -322,13 +325,14 @@ def _colour_tags(info: VideoInfo, stream: ff.StreamInfo, out_index: int) -> list
 
 def _encoder_args(src: str, info: VideoInfo, pix_fmt: str, size: tuple[int, int], encoding: Encoding,
                   overlay: _Overlay | None, out: str,
-                  alpha_decoder: str | None = None, attachments: Sequence[Attachment] = ()) -> list[str]:
+                  alpha_decoder: str | None = None, attachments: Sequence[Attachment] = (),
+                  field_order: str | None = None) -> list[str]:
     """ffmpeg arguments: raw frames on stdin (input 0), the label PNG (1, optional), the source (last).
 
     With ``alpha_decoder`` the source is also decoded (by that decoder) for its alpha plane, which is
     merged with the marked frames (``encoding.pix_fmt`` is then ``yuva420p``). ``attachments`` (Matroska
-    pictures) are left out of the maps and attached again after the mapped streams.
-    """
+    pictures) are left out of the maps and attached again after the mapped streams. ``field_order``
+    (``"tt"``/``"bb"``: an interlaced source) flags the piped frames, which carry none."""
     h, w = size
     args = [ff.ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
     # the colour tags on the piped frames as well: ffmpeg 7 takes an encoder's primaries and transfer
@@ -359,6 +363,9 @@ def _encoder_args(src: str, info: VideoInfo, pix_fmt: str, size: tuple[int, int]
         # YUV -> RGB -> YUV); after the alpha merge, so the label's plate is opaque over a transparent corner.
         graph.append(f"{pad}[1:v]overlay={overlay.x}:{overlay.y}{enable}:format={overlay_format(pix_fmt)}[o]")
         pad = "[o]"
+    if field_order is not None:
+        graph.append(f"{pad}setfield={'tff' if field_order == 'tt' else 'bff'}[f]")
+        pad = "[f]"
     sar = upright_sample_aspect(info)
     if sar is not None:
         # Raw frames carry no sample aspect ratio: without it an anamorphic video came out 1:1, shown
@@ -374,6 +381,8 @@ def _encoder_args(src: str, info: VideoInfo, pix_fmt: str, size: tuple[int, int]
     out_index = 0
     attached = {a.index for a in attachments}
     # an MP4/MOV timecode track is not copied (ffmpeg cannot): the muxer writes it again from the tag
+    # nor is an MP4/MOV chapter track: the muxer writes it again from the chapters ffmpeg carries over
+    attached |= chapter_tracks(src, info.media)
     mapped = [s for s in info.media.streams if s.index not in attached and not is_timecode_track(s, out)]
     for position, stream in enumerate(mapped):
         if stream.index == info.stream:
@@ -510,6 +519,8 @@ def watermark_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], pa
     alpha_decoder = alpha_plane_decoder(info, suffix)
     encoding = plan_encoding(info.codec, _written_like(info.pix_fmt, pix_fmt), suffix,
                              alpha_kept=alpha_decoder is not None, quality=quality)
+    facts = frame_facts(src_path, info.stream)
+    encoding = keep_frame_facts(encoding, facts)
     marker = VideoPattern.build(size[0], size[1], payload, key, method,
                                 VIDEO_STRENGTH if strength is None else strength)
     with tempfile.TemporaryDirectory(prefix="aigc-label-") as workdir:
@@ -518,7 +529,7 @@ def watermark_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], pa
         with ff.output_path(dst_path) as tmp:
             attachments = picture_attachments(src_path, info.media, dst_path, workdir)
             enc = _encoder_args(src_path, info, pix_fmt, size, encoding, overlay, "file:" + tmp,
-                                alpha_decoder, attachments)
+                                alpha_decoder, attachments, facts.field_order)
             frames, seconds, marker = _stream(src_path, info, enc, marker, pix_fmt,
                                               size, ff.input_url(src_path), budget=strength is None)
             drop_derived_keys(tmp)
