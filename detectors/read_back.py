@@ -105,6 +105,10 @@ def unread_watermark(output: str | os.PathLike[str] | bytes | bytearray | memory
     found = report.watermark or {}
     if found.get("present") and found.get("payload") == payload:
         return None
+    if found.get("checked") is False:
+        # the detector did not look (audio under its 1.5 s read): the label call's own note says so,
+        # and blaming the content as well would send the user after the wrong cause
+        return None
     return UNREAD_WATERMARK_NOTE
 
 

@@ -148,6 +148,10 @@ def test_short_audio_watermark_warns_and_verify_says_why(tmp_path: Path) -> None
     dst = tmp_path / "out.wav"
     result = label(src, RECORD, dst=dst, layers="watermark,metadata", key=KEY)
     assert any("cannot be verified" in w and f"{MIN_DETECT_SECONDS:g} s" in w for w in result.warnings)
+    from detectors.read_back import unread_watermark
+
+    # that note is the whole story: the read-back does not add "this content gives the mark too little"
+    assert unread_watermark(dst, result, KEY) is None
     report = verify(dst, key=KEY)
     assert not report.watermark["present"]
     assert "watermark not decided: too short to carry a watermark (1.00 s)" in report.summary()
