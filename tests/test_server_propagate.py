@@ -8,30 +8,21 @@ worker's own temporary folder (TMPDIR, inherited at spawn) is checked once at th
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-pytest.importorskip("starlette", reason="the serve extra (starlette) is not installed")
-pytest.importorskip("multipart", reason="the serve extra (python-multipart) is not installed")
-
-with warnings.catch_warnings():  # Starlette 1.x nudges towards httpx2; httpx is what the test extra has
-    warnings.simplefilter("ignore")
-    from starlette.testclient import TestClient  # noqa: E402
+import server_support  # noqa: E402
+from server_support import TestClient, left_in, make_client  # noqa: E402
 
 from detectors import verify  # noqa: E402
 from labeler import AIGCLabel, label_file, write_label  # noqa: E402
-from labeler.server import ServerConfig, create_app  # noqa: E402
-from labeler.server.jobs import make_pool  # noqa: E402
 from labeler.server.routes_label import RESULT_HEADER_MAX  # noqa: E402
 from labeler.server.routes_propagate import propagate_header  # noqa: E402
 from tests.conftest import PRODUCER, SAMPLES, seeded_key  # noqa: E402
 
+# the shared fixtures, registered in this module (server_support)
+pool, private_tmp = server_support.pool, server_support.private_tmp
 PLATFORM = "001191110102MACQD9K64020001"
 TOKEN = "s3cret-token-for-tests-0123456789"
 KEY = seeded_key("test_server_propagate")
@@ -40,38 +31,9 @@ PLATFORM_FIELDS = {"propagator": PLATFORM, "propagate_id": "up-42"}
 PNG = (SAMPLES / "photo.png").read_bytes()
 
 
-@pytest.fixture(scope="module")
-def pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    worker_tmp = tmp_path_factory.mktemp("worker-tmp")
-    old = os.environ.get("TMPDIR")
-    os.environ["TMPDIR"] = str(worker_tmp)  # the spawned worker's tempfile folder
-    executor = make_pool(1)
-    executor.submit(int).result(timeout=120)  # started with this TMPDIR
-    if old is None:
-        os.environ.pop("TMPDIR")
-    else:
-        os.environ["TMPDIR"] = old
-    yield executor
-    executor.shutdown(wait=True)
-    assert list(worker_tmp.iterdir()) == [], "the worker left temporary files"
-
-
-@pytest.fixture(autouse=True)
-def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    folder = tmp_path / "server-tmp"
-    folder.mkdir(mode=0o700)
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    yield folder
-    assert _left(folder) == [], "the server left files behind"
-
-
-def _left(folder: Path) -> list[str]:
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
-
-
 def _client(pool: object, **config: object) -> TestClient:
     config.setdefault("keys", (KEY,))
-    return TestClient(create_app(ServerConfig(**config), executor=pool))  # type: ignore[arg-type]
+    return make_client(pool, **config)
 
 
 def _error(response: object, status: int) -> str:
@@ -220,7 +182,7 @@ def test_504_cleans_up_when_the_late_job_ends(pool: object) -> None:
         while state.gate.active and time.monotonic() < deadline:  # the job runs on, then cleans up
             time.sleep(0.1)
         assert state.gate.active == 0
-        assert _left(Path(state.root)) == []
+        assert left_in(Path(state.root)) == []
 
 
 def test_client_disconnect_mid_upload_leaves_nothing(pool: object) -> None:
@@ -242,7 +204,7 @@ def test_client_disconnect_mid_upload_leaves_nothing(pool: object) -> None:
                  "headers": [(b"content-type", b"multipart/form-data; boundary=B")]}
         client.portal.call(app, scope, receive, send)  # type: ignore[attr-defined]
         assert client.app.state.server.gate.active == 0  # type: ignore[attr-defined]
-        assert _left(Path(client.app.state.server.root)) == []  # type: ignore[attr-defined]
+        assert left_in(Path(client.app.state.server.root)) == []  # type: ignore[attr-defined]
 
 
 def test_openapi_describes_the_endpoint(pool: object) -> None:
