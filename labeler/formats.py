@@ -140,7 +140,8 @@ def check_extension(fmt: str, path: str | os.PathLike[str]) -> None:
     ext = os.path.splitext(os.fspath(path))[1].lower()
     if ext and ext not in EXTENSIONS[fmt]:
         raise InvalidArgument(
-            f"output extension {ext} does not fit the input's format ({fmt}); labeling never converts formats"
+            f"output extension {ext!r} does not fit the input's format ({fmt}); labeling never converts "
+            "formats"
         )
 
 

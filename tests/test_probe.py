@@ -64,6 +64,9 @@ def test_stages_are_one_table_and_plans_merge_one_stages_layers():
         stage_for("visible", "gif")
     with pytest.raises(InvalidArgument, match="does not fit the input's format"):
         formats.check_extension("jpeg", "x.png")
+    # a name ending in a space: the extension is quoted, so the message shows why ".mp4 " is not ".mp4"
+    with pytest.raises(InvalidArgument, match=r"output extension '\.mp4 ' does not fit"):
+        formats.check_extension("mp4", "clip.mp4 ")
 
 
 class _Count:
