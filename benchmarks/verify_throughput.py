@@ -19,7 +19,10 @@ of the process and its ffmpeg children (the machine is shared), ratios taken wit
   ``--video-only`` measures just these (and leaves RESULTS.md alone), ``--image-only`` the images
   (``--save-images`` keeps them as those of ``--label`` in the saved JSON, e.g. a re-measured "before");
 * audio (32 s 44.1 kHz stereo, the corpus piano looped; labeled = rhythm cue + voice prompt at start
-  and end): audio duration over ``verify`` wall time, "x real time";
+  and end): audio duration over ``verify`` CPU time, "x real time"; a 1-hour WAV of the same (labeled:
+  the cue at start and end and the audio watermark), streamed by ``verify``: x real time without and
+  with the key (clean with the key: every watermark window read) and the peak memory (fresh process);
+  ``--audio-only`` measures just these (printed);
 * ``aigc batch verify`` over a folder of images (half labeled), files per second on 1 and 2 workers
   (not pinned: the workers need their own cores).
 
@@ -215,12 +218,19 @@ IMAGE_ROWS = ((1920, "labeled"), (1920, "clean"), (1920, "textured"), (2560, "la
 
 def make_media(folder: Path) -> dict[str, Path]:
     """The clean and labeled files of every medium in ``folder``."""
+    files = make_image_media(folder)
+    make_video_media(folder, files)
+    make_audio_media(folder, files)
+    return files
+
+
+def make_audio_media(folder: Path, files: dict[str, Path]) -> None:
+    """The 32 s WAVs and the 1-hour ones (44.1 kHz stereo 16-bit, the short clean one looped; labeled
+    with the cue at start and end and the audio watermark of ``files["key"]``) into ``files``."""
     from labeler import AIGCLabel, label_file
     from labeler.media import ffmpeg as ff
+    from labeler.watermark.keyfile import read_key_file
 
-    files = make_image_media(folder)
-    rec = AIGCLabel(PRODUCER, "bench-1")
-    make_video_media(folder, files)
     exe = ff.ffmpeg_exe()
     piano = CORPUS / "audio" / "music-piano.wav"
     wav = folder / "clean.wav"
@@ -228,9 +238,15 @@ def make_media(folder: Path) -> dict[str, Path]:
                     str(piano if piano.exists() else ROOT / "samples" / "speech.wav"), "-t", "32", "-ac", "2",
                     "-ar", "44100", str(wav)], check=True)
     files["audio-clean"], files["audio-labeled"] = wav, folder / "labeled.wav"
-    label_file(wav, files["audio-labeled"], rec, layers=("visible", "metadata"), audio_label="both",
+    label_file(wav, files["audio-labeled"], AIGCLabel(PRODUCER, "bench-1"), layers=("visible", "metadata"),
+               audio_label="both", cue_positions=("start", "end"))
+    hour = folder / "clean-3600s.wav"
+    subprocess.run([exe, "-y", "-loglevel", "error", "-stream_loop", "-1", "-i", str(wav), "-t", "3600",
+                    "-c:a", "pcm_s16le", str(hour)], check=True)
+    files["audio3600-clean"], files["audio3600-labeled"] = hour, folder / "labeled-3600s.wav"
+    label_file(hour, files["audio3600-labeled"], AIGCLabel(PRODUCER, "bench-hour"),
+               layers=("watermark", "visible", "metadata"), key=read_key_file(files["key"]),
                cue_positions=("start", "end"))
-    return files
 
 
 def _has_layers() -> bool:
@@ -271,6 +287,27 @@ def _measure_audio(files: dict[str, Path], repeats: int, key: bytes) -> dict[str
         out[f"audio-{state}-key"] = duration / _median_time(lambda p=path: verify(p, key=key), 1)
         print(f"audio {state}: verify {1000 * seconds:.0f} ms for {duration:.0f} s "
               f"({duration / seconds:.0f}x real time)", flush=True)
+    return out | measure_long_audio(files, key)
+
+
+def measure_long_audio(files: dict[str, Path], key: bytes) -> dict[str, float]:
+    """The 1-hour WAVs: x real time without and with the key (one run each: minutes of audio), and the
+    peak memory of a verify without the key in a fresh process (:func:`_fresh_peak_kib`)."""
+    from detectors import verify
+
+    out: dict[str, float] = {}
+    for state in ("labeled", "clean"):
+        path = files.get(f"audio3600-{state}")
+        if path is None:
+            continue
+        k = f"audio3600-{state}"
+        for suffix, kwargs in (("", {}), ("-key", {"key": key})):
+            t0 = _cpu()
+            verify(path, **kwargs)
+            out[k + suffix] = 3600.0 / (_cpu() - t0)
+        out[k + "-mib"] = _fresh_peak_kib(path) / 1024
+        print(f"audio 1 hour {state}: {out[k]:.0f}x real time, with key {out[k + '-key']:.0f}x, peak "
+              f"{out[k + '-mib']:.0f} MiB", flush=True)
     return out
 
 
@@ -339,8 +376,12 @@ def _fresh_peak_kib(path: Path) -> int:
             "hwm = [int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmHWM')]\n"
             "own = hwm[0] if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
             "print(max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))")
+    # Not run from ROOT: ``python -c`` puts its working folder first on sys.path, ahead of PYTHONPATH, so
+    # a "before" checkout given there would be measured with this one's code. ROOT goes last instead.
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), str(ROOT)) if p)
     done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True,
-                          cwd=ROOT)
+                          cwd=path.parent, env=env)
     return int(done.stdout.split()[-1])
 
 
@@ -436,6 +477,14 @@ def table(now: dict[str, float], before: dict[str, float] | None) -> str:
                     f"{cell(now, k, '.0f')} | >= 500 |")
         rows.append(f"| audio 32 s 44.1 kHz stereo | x real time, with key (+ audio watermark) | {state} | "
                     f"{cell(before, k + '-key', '.0f')} | {cell(now, k + '-key', '.0f')} | - |")
+    for state in ("labeled", "clean"):
+        k = f"audio3600-{state}"
+        mib = cell(now, k + "-mib", ".0f")
+        rows.append(f"| audio 1 hour 44.1 kHz stereo WAV | x real time (peak memory) | {state} | "
+                    f"{cell(before, k, '.0f')} | {cell(now, k, '.0f')} ({mib} MiB) | "
+                    ">= 500, memory bounded |")
+        rows.append(f"| audio 1 hour 44.1 kHz stereo WAV | x real time, with key | {state} | "
+                    f"{cell(before, k + '-key', '.0f')} | {cell(now, k + '-key', '.0f')} | - |")
     rows += ["", "| image JPEG | state | decode (ms) | verify (ms) | `--quick` (ms) |",
              "|---|---|---:|---:|---:|"]
     for w, state in IMAGE_ROWS:
@@ -505,6 +554,25 @@ def run_video_only(folder: Path, index: Path, repeats: int) -> None:
         print(f"{k}: {v:.3f}")
 
 
+def run_audio_only(folder: Path, repeats: int) -> None:
+    """``--audio-only``: make (or reuse) the audio media (a key, the short clips and the 1-hour WAVs),
+    measure, print."""
+    from labeler.watermark.keyfile import read_key_file, write_key_file
+
+    index = folder / "audio.json"
+    if index.exists():
+        files = {k: Path(v) for k, v in json.loads(index.read_text()).items()}
+    else:
+        files = {"key": folder / "audio.key"}
+        write_key_file(files["key"])
+        make_audio_media(folder, files)
+        index.write_text(json.dumps({k: str(v) for k, v in files.items()}))
+    _pin()
+    _steady_allocator()
+    for k, v in _measure_audio(files, repeats, read_key_file(files["key"])).items():
+        print(f"{k}: {v:.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats and batch files")
@@ -519,6 +587,8 @@ def main() -> None:
                         help="with --image-only: keep the image numbers as those of --label in the "
                         "saved JSON "
                         "(e.g. re-measure 'before' with its own code on PYTHONPATH)")
+    parser.add_argument("--audio-only", action="store_true",
+                        help="only the audio rows (printed; RESULTS.md and the saved numbers are left alone)")
     parser.add_argument("--media", type=Path,
                         help="keep the generated media in this folder (reused when there)")
     args = parser.parse_args()
@@ -526,10 +596,12 @@ def main() -> None:
     folder = args.media or Path(tempfile.mkdtemp(prefix="aigc-verify-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
     index = folder / "files.json"
-    if args.video_only or args.image_only:
+    if args.video_only or args.image_only or args.audio_only:
         try:
             if args.video_only:
                 run_video_only(folder, index, repeats)
+            elif args.audio_only:
+                run_audio_only(folder, repeats)
             else:
                 run_image_only(folder, repeats, args.label if args.save_images else None)
         finally:

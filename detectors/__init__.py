@@ -370,7 +370,9 @@ def _judge(report: Report, fmt: str, carriers: _Carriers, pixels: Pixels | None,
     c2pa_wanted = "c2pa" in opts.layers and format_info(fmt).c2pa
     if c2pa_wanted:
         report.examined.append("c2pa")
-    samples = Samples(path) if report.medium == "audio" else None
+    wants_mark = opts.key is not None and "watermark" in opts.layers
+    samples = (Samples(path, key=opts.key if wants_mark else None, labels=opts.visible)
+               if report.medium == "audio" else None)
     video = VideoProbe(path) if report.medium == "video" and isinstance(path, Path) else None
     if report.medium == "image" and not format_info(fmt).pillow and pixels is not None:
         # HEIC: Pillow has no HEVC decoder; ffmpeg 7.1+ decodes it (labeler.media.heic). Tried once here:

@@ -72,11 +72,8 @@ def audio_visible_layer(samples: Samples) -> dict[str, Any]:
     ``position``, onset ``seconds``, ``score``; ``language`` for a prompt); ``found`` lists every cue
     and prompt found, in time order, as ``{kind, position, seconds, score[, language]}``.
     """
-    from detectors.visible.audio_labels import detect_audio_labels
-
     try:
-        audio = samples.get()
-        cue, voice = detect_audio_labels(audio.samples, audio.sample_rate)  # one shared analysis
+        cue, voice = samples.labels()  # one shared analysis (streamed for a long file)
     except LabelerError as exc:
         return {"present": False, "kind": None, "position": None, "height_ratio": None, "seconds": None,
                 "note": str(exc)}
@@ -118,10 +115,7 @@ def watermark_layer(pixels: Pixels | None, what: str, key: bytes, metadata: Meta
             if quick and not result.found:
                 layer["note"] = QUICK_WATERMARK_NOTE
         elif samples is not None:
-            from detectors.watermark import detect_audio
-
-            audio = samples.get()
-            result = detect_audio(audio.samples, audio.sample_rate, key=key)
+            result = samples.watermark(key)
         elif what == "video" and isinstance(path, Path):
             result = _video_mark(path, key, layer, video or VideoProbe(path))
         else:
@@ -177,8 +171,9 @@ def _video_mark(path: Path, key: bytes, layer: dict[str, Any], video: VideoProbe
 
 def _soundtrack_mark(path: Path, key: bytes, video: VideoProbe) -> Any:
     """The audio watermark of a video's soundtrack (the frames gave none), or None without one."""
+    from detectors.audio_scan import scan_audio, streamed
     from detectors.watermark import detect_audio
-    from labeler.media.audio import read_audio
+    from labeler.media.audio import audio_info, read_audio
 
     try:
         if video.get().audio_streams == 0:
@@ -186,10 +181,14 @@ def _soundtrack_mark(path: Path, key: bytes, video: VideoProbe) -> Any:
     except LabelerError:
         pass  # the frames could not be probed: the soundtrack alone may still be readable
     try:
-        audio = read_audio(path)
+        info = audio_info(path)
+        if streamed(info):  # an hour-long soundtrack: streamed, reading stops once the mark decodes
+            result = scan_audio(path, info, key=key, labels=False).get("watermark")
+        else:
+            audio = read_audio(path, info=info)
+            result = detect_audio(audio.samples, audio.sample_rate, key=key)
     except LabelerError:
         return None  # no audio stream, or none decodable: the frames' answer stands
-    result = detect_audio(audio.samples, audio.sample_rate, key=key)
     return result if result.found else None
 
 

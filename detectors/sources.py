@@ -187,9 +187,61 @@ class VideoProbe(Once):
 
 
 class Samples(Once):
-    """An audio file's :class:`~labeler.media.audio.AudioData` (watermark and cue: one decode)."""
+    """An audio file's samples for the watermark and the audio labels: one decode, or one streamed pass.
+
+    A short file (or bytes) is decoded whole once (:func:`~labeler.media.audio.read_audio`) and each
+    layer runs its detector on the array when it asks. A long file
+    (:func:`detectors.audio_scan.streamed`, or one too long to decode at once) is streamed once through
+    both detectors (:func:`detectors.audio_scan.scan_audio`), so the holder must know up front what the
+    layers will ask for: ``key`` for the watermark (None: not asked) and ``labels``.
+    """
+
+    def __init__(self, source: Path | bytes, *, key: bytes | None = None, labels: bool = True) -> None:
+        super().__init__(source)
+        self.key = key
+        self.labels_wanted = labels
 
     def _read(self) -> Any:
-        from labeler.media.audio import read_audio
+        from labeler.errors import UnsafeInput
+        from labeler.media.audio import audio_info, read_audio
 
-        return read_audio(self.source)
+        if not isinstance(self.source, Path):
+            return read_audio(self.source)
+        from detectors.audio_scan import scan_audio, streamed
+
+        info = audio_info(self.source)
+        if not streamed(info):
+            try:
+                return read_audio(self.source, info=info)
+            except UnsafeInput:
+                pass  # longer than it said, or its length unstated: stream it
+        return scan_audio(self.source, info, key=self.key, labels=self.labels_wanted)
+
+    def watermark(self, key: bytes) -> Any:
+        """The audio watermark detector's :class:`~detectors.watermark_result.WatermarkResult` for ``key``."""
+        from detectors.audio_scan import AudioScan
+        from detectors.watermark import detect_audio
+
+        audio = self.get()
+        if isinstance(audio, AudioScan):
+            return (audio if key == self.key else self._own_pass(key, False)).get("watermark")
+        return detect_audio(audio.samples, audio.sample_rate, key=key)
+
+    def labels(self) -> tuple[Any, Any]:
+        """The rhythm cue's and the voice prompt's results
+        (:func:`detectors.visible.audio_labels.detect_audio_labels`)."""
+        from detectors.audio_scan import AudioScan
+        from detectors.visible.audio_labels import detect_audio_labels
+
+        audio = self.get()
+        if isinstance(audio, AudioScan):
+            planned = self.labels_wanted
+            return (audio if planned else self._own_pass(None, True)).get("labels")
+        return detect_audio_labels(audio.samples, audio.sample_rate)
+
+    def _own_pass(self, key: bytes | None, labels: bool) -> Any:
+        """A streamed pass for what the first one did not plan for (another key, the labels)."""
+        from detectors.audio_scan import scan_audio
+        from labeler.media.audio import audio_info
+
+        return scan_audio(Path(self.source), audio_info(self.source), key=key, labels=labels)

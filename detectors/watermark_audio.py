@@ -113,6 +113,8 @@ LIST_READS = 2
 #: then counts 192 phases instead of hypotheses x 192 (3 s: 11,328), for a factor 2 on the rest.
 NOMINAL_WEIGHT = 0.5
 _PERIOD_TICKS = PERIOD_CELLS * CELL_TICKS
+# Frames per FFT call of the detector's spectrogram (bounded memory on long windows).
+_SPECTRUM_BATCH = 256
 
 
 def hypotheses(seconds: float) -> list[tuple[float, float]]:
@@ -168,8 +170,13 @@ def _spectrogram(mono: np.ndarray, fs: int) -> tuple[np.ndarray, float, float]:
     win = np.hanning(n).astype(np.float32)
     nfft = OVERSAMPLE * n
     keep = min(nfft // 2 + 1, int(math.ceil(BAND_HI * (1 + PITCH_RANGE + SPEED_RANGE) * nfft / fs)) + 2)
-    spec = np.fft.rfft(frames * win, n=nfft, axis=1)[:, :keep]
-    return (spec.real ** 2 + spec.imag ** 2).astype(np.float32), hop / fs, fs / nfft
+    power = np.empty((len(frames), keep), np.float32)
+    # In batches of frames: the whole window's complex spectrum, all nfft / 2 bins in float64, would be
+    # ~190 MB for a 60 s window at 44.1 kHz, of which ~4 MB (the bins up to ~4 kHz) are kept.
+    for a in range(0, len(frames), _SPECTRUM_BATCH):
+        spec = np.fft.rfft(frames[a:a + _SPECTRUM_BATCH] * win, n=nfft, axis=1)[:, :keep]
+        power[a:a + len(spec)] = spec.real ** 2 + spec.imag ** 2
+    return power, hop / fs, fs / nfft
 
 
 def _band_energy(power: np.ndarray, bin_hz: float, freq: float) -> np.ndarray:
@@ -465,18 +472,33 @@ def detect_audio(samples: np.ndarray, sample_rate: int, *, key: bytes,
 class AudioDetector:
     """Streaming detector for long audio: memory is one analysis window, reading stops once decided.
 
-    Feed float or integer PCM blocks (n,) or (n, channels) of any length with :meth:`push`; each time
-    ``WINDOW_SECONDS`` of audio have arrived that window is read and dropped. :meth:`push` returns the
-    result as soon as a window decodes (stop feeding then); :meth:`result` reads what is left (if at least
+    Feed float or integer PCM blocks (n,) or (n, channels) of any length with :meth:`push`; each time a
+    window of audio has arrived that window is read and dropped. :meth:`push` returns the result as soon
+    as a window decodes (stop feeding then); :meth:`result` reads what is left (if at least
     ``MIN_DETECT_SECONDS``) and returns the best result so far.
 
-    The length is not known in advance, so the p-value spends the false-positive budget over windows:
-    window k (1, 2, ...) is tested with ``trials = M_k * k * (k + 1)``, ``M_k`` its own hypotheses x
-    phases; since ``sum 1 / (k (k + 1)) = 1`` the p-value stays valid for a stream of any length (a
-    second window costs a factor 6 in p, ~0.4 in z).
+    With ``frames`` (the stream's length, when the file states it) the windows and the p-value are those
+    of :func:`detect_audio` over the whole signal, so both give the same result; audio beyond ``frames``
+    is not read. Without it the length is not known in advance: the windows are
+    :data:`WINDOW_SECONDS` long and the p-value spends the false-positive budget over them: window k (1,
+    2, ...) is tested with ``trials = M_k * k * (k + 1)``, ``M_k`` its own hypotheses x phases; since
+    ``sum 1 / (k (k + 1)) = 1`` the p-value stays valid for a stream of any length (a second window
+    costs a factor 6 in p, ~0.4 in z).
+
+    Parameters
+    ----------
+    sample_rate : int
+        8000-192000 Hz.
+    key : bytes
+        The embedding key.
+    threshold : float
+        As :func:`detect_audio`'s.
+    frames : int, optional
+        Samples per channel the stream will deliver, when known.
     """
 
-    def __init__(self, sample_rate: int, *, key: bytes, threshold: float = DEFAULT_THRESHOLD) -> None:
+    def __init__(self, sample_rate: int, *, key: bytes, threshold: float = DEFAULT_THRESHOLD,
+                 frames: int | None = None) -> None:
         self.fs = check_rate(sample_rate)
         self.threshold = float(threshold)
         self.pattern = make_pattern(check_key(key), None)
@@ -485,6 +507,14 @@ class AudioDetector:
         self._held = 0
         self._k = 0  # windows read
         self._start = 0.0  # seconds consumed before the buffered audio
+        self._left: int | None = None  # frames still to take in (frames given)
+        self._plan: tuple[int, int] | None = None  # (trials, nominal) of detect_audio (frames given)
+        if frames is not None and frames >= MIN_DETECT_SECONDS * self.fs:
+            count = max(1, math.ceil(frames / (WINDOW_SECONDS * self.fs)))
+            self.window = -(-int(frames) // count)
+            trials = sum(len(hypotheses(min(self.window, frames - s0) / self.fs))
+                         for s0 in range(0, frames, self.window)) * _PERIOD_TICKS
+            self._plan, self._left = (trials, count * _PERIOD_TICKS), int(frames)
         self.best: WatermarkResult | None = None
 
     def push(self, block: np.ndarray) -> WatermarkResult | None:
@@ -492,6 +522,8 @@ class AudioDetector:
         if self.best is not None and self.best.found:
             return self.best
         x, _ = as_float_pcm(block)  # NaN/inf raise WatermarkError here: a stream cannot skip them silently
+        if self._left is not None:
+            x, self._left = x[: self._left], max(0, self._left - x.shape[0])
         mono = x @ np.full(x.shape[1], 1.0 / x.shape[1], np.float32) if x.shape[1] > 1 else x[:, 0]
         self._parts.append(np.array(mono, dtype=np.float32))
         self._held += mono.shape[0]
@@ -515,8 +547,11 @@ class AudioDetector:
 
     def _read(self, seg: np.ndarray) -> None:
         self._k += 1
-        nominal = _PERIOD_TICKS * self._k * (self._k + 1)
-        trials = len(hypotheses(seg.shape[0] / self.fs)) * nominal
+        if self._plan is not None:
+            trials, nominal = self._plan
+        else:
+            nominal = _PERIOD_TICKS * self._k * (self._k + 1)
+            trials = len(hypotheses(seg.shape[0] / self.fs)) * nominal
         res = _read_window(seg, self.fs, self.pattern, trials, nominal, self.threshold)
         res.offset_seconds += self._start
         res.blocks_read = self._k

@@ -179,9 +179,8 @@ def _exhaustive_cues(samples: np.ndarray, rate: int) -> list[tuple[float, str]]:
                            ac._cue_bins(low_rate / nfft, nfft, low, high))
     _, ratio, level = ac._ratio_level(power, low_rate, low, high)
     best, unit = ac._best_per_frame(ratio, level, hop / low_rate, ac.AUDIO_CUE_UNITS_S)
-    cues = ac._pick_cues(best, unit, hop / low_rate, ac.AUDIO_CUE_THRESHOLD, len(mono) / rate, work,
-                         low_rate, low, high)
-    return sorted((round(c[0], 3), c[1]) for c in cues)
+    cues = ac._pick_cues(best, unit, hop / low_rate, ac.AUDIO_CUE_THRESHOLD, work, low_rate, low, high)
+    return [(c[0], c[1]) for c in ac.cue_result(cues, len(mono) / rate, 0.0).cues]
 
 
 @pytest.mark.parametrize(("rate", "unit_s", "freq_hz"), [(44100, 0.1, 880.0), (16000, 0.13, 640.0),

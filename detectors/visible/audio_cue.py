@@ -58,6 +58,8 @@ _CUE_STEADY_DB = 2.0
 # Morse-like envelope, but its band is no quieter in those "gaps" (-6.5 .. +0.7 dB measured): no cue.
 _CUE_LEVEL_DROP_DB = 3.0
 _CUE_LEVEL_SPAN_DB = 3.0
+# At most this many cues are listed per file.
+_MAX_FOUND = 32
 
 
 @dataclass
@@ -292,30 +294,68 @@ def _best_per_frame(
 
 
 def _pick_cues(
-    best_score: np.ndarray, best_unit: np.ndarray, hop: float, threshold: float, duration: float,
+    best_score: np.ndarray, best_unit: np.ndarray, hop: float, threshold: float,
     work: np.ndarray, rate: float, low: float, high: float,
-) -> list[tuple[float, str, float, float, float]]:
-    """Cues found, ``(onset, position, score, tone Hz, unit s)``: greedy non-maximum suppression.
+) -> list[tuple[float, float, float, float]]:
+    """Cues found, ``(onset s, score, tone Hz, unit s)``: greedy non-maximum suppression.
 
-    ``duration`` is the input's (s); ``work`` the analysis signal at ``rate`` Hz (for the tone).
+    ``work`` is the analysis signal at ``rate`` Hz (for the tone).
     """
     from labeler.visible.audio import CUE_UNITS
 
-    cues: list[tuple[float, str, float, float, float]] = []
+    cues: list[tuple[float, float, float, float]] = []
     left = best_score.copy()
-    while len(cues) < 32:
+    while len(cues) < _MAX_FOUND:
         t = int(np.argmax(left))
         if left[t] < threshold:
             break
         unit = float(best_unit[t])
         onset = t * hop
-        end_gap = duration - (onset + CUE_UNITS * unit)
-        position = "start" if onset <= _CUE_EDGE_S else "end" if end_gap <= _CUE_EDGE_S else "middle"
-        tone = _dash_freq(work, rate, onset, unit, low, high)
-        cues.append((onset, position, float(left[t]), tone, unit))
+        cues.append((onset, float(left[t]), _dash_freq(work, rate, onset, unit, low, high), unit))
         reach = round(CUE_UNITS * unit / hop)
         left[max(0, t - reach):t + reach] = 0
     return cues
+
+
+def merge_cues(found: list[tuple[float, float, float, float]]) -> list[tuple[float, float, float, float]]:
+    """:func:`_pick_cues`' suppression over cues found apart (overlapping chunks of one file).
+
+    ``found`` holds ``(onset s, score, tone Hz, unit s)`` on one time axis; the strongest cue is kept
+    and every other starting within its length (Morse units x unit) dropped, as within one search.
+    """
+    from labeler.visible.audio import CUE_UNITS
+
+    kept: list[tuple[float, float, float, float]] = []
+    for cue in sorted(found, key=lambda c: -c[1]):
+        if len(kept) == _MAX_FOUND:
+            break
+        if all(abs(cue[0] - k[0]) >= CUE_UNITS * k[3] for k in kept):
+            kept.append(cue)
+    return kept
+
+
+def cue_result(cues: list[tuple[float, float, float, float]], duration: float, seen: float) -> AudioCueResult:
+    """The :class:`AudioCueResult` of ``cues`` (``(onset s, score, tone Hz, unit s)``) in audio of
+    ``duration`` seconds; ``seen`` is the score reported when there is none."""
+    from labeler.visible.audio import CUE_UNITS
+
+    if not cues:
+        return AudioCueResult(False, score=float(seen))
+    placed = []
+    for onset, score, tone, unit in sorted(cues):
+        end_gap = duration - (onset + CUE_UNITS * unit)
+        position = "start" if onset <= _CUE_EDGE_S else "end" if end_gap <= _CUE_EDGE_S else "middle"
+        placed.append((onset, position, score, tone, unit))
+    onset, position, score, freq, unit = placed[0]
+    return AudioCueResult(
+        True,
+        position=position,
+        score=score,
+        seconds=onset,
+        freq_hz=freq,
+        unit_s=unit,
+        cues=tuple((round(c[0], 3), c[1], round(c[2], 4)) for c in placed),
+    )
 
 
 def detect_audio_cue(
@@ -374,7 +414,19 @@ def _search(
     freq_hz: float | None = None, threshold: float = AUDIO_CUE_THRESHOLD,
     units_s: tuple[float, ...] = AUDIO_CUE_UNITS_S,
 ) -> AudioCueResult:
-    """:func:`detect_audio_cue` on the validated mono mix and its decimation (``work`` at ``rate`` Hz).
+    """:func:`detect_audio_cue` on the validated mono mix and its decimation (``work`` at ``rate`` Hz)."""
+    cues, seen = find_cues(work, rate, coarse_power, freq_hz=freq_hz, threshold=threshold, units_s=units_s)
+    return cue_result(cues, len(mono) / sample_rate, seen)
+
+
+def find_cues(
+    work: np.ndarray, rate: float, coarse_power: np.ndarray | None, *,
+    freq_hz: float | None = None, threshold: float = AUDIO_CUE_THRESHOLD,
+    units_s: tuple[float, ...] = AUDIO_CUE_UNITS_S,
+) -> tuple[list[tuple[float, float, float, float]], float]:
+    """The cues in ``work`` (the decimated mono mix at ``rate`` Hz), ``(onset s, score, tone Hz, unit s)``
+    after suppression, and the best score seen (the best exact score where the coarse pass pointed; its
+    own best where it pointed nowhere).
 
     ``coarse_power`` is the coarse pass's STFT (every :data:`_COARSE_STEP`-th frame, at least
     :func:`_cue_bins` bins) when the caller has it (shared with the voice search), else computed here.
@@ -394,23 +446,9 @@ def _search(
         better = score > best_score[a:a + count]
         best_score[a:a + count][better] = score[better]
         best_unit[a:a + count][better] = unit[better]
-    duration = len(mono) / sample_rate
-    cues = _pick_cues(best_score, best_unit, hop / rate, threshold, duration, work, rate, low, high)
-    if not cues:
-        # The best exact score where the coarse pass pointed; its own best where it pointed nowhere.
-        seen = best_score.max(initial=0.0) if best_score.any() else coarse.max(initial=0.0)
-        return AudioCueResult(False, score=float(seen))
-    cues.sort()
-    onset, position, score, freq, unit = cues[0]
-    return AudioCueResult(
-        True,
-        position=position,
-        score=score,
-        seconds=onset,
-        freq_hz=freq,
-        unit_s=unit,
-        cues=tuple((round(c[0], 3), c[1], round(c[2], 4)) for c in cues),
-    )
+    cues = _pick_cues(best_score, best_unit, hop / rate, threshold, work, rate, low, high)
+    seen = best_score.max(initial=0.0) if best_score.any() else coarse.max(initial=0.0)
+    return cues, float(seen)
 
 
 def _coarse_pass(work: np.ndarray, rate: float, power: np.ndarray | None, low: float, high: float,

@@ -50,6 +50,8 @@ _VOICE_FLOOR = 1e-8
 _COARSE_EDGES_HZ = tuple(float(f) for f in np.geomspace(250.0, 2500.0, 13))
 _COARSE_THRESHOLD = 0.3
 _COARSE_PAD_S = 0.03
+# At most this many prompts are listed per file.
+_MAX_FOUND = 32
 
 
 @dataclass
@@ -255,7 +257,7 @@ def _exact_near(
     8 kHz grid, with :data:`_VOICE_MARGIN` samples on either side (the resampler's and band-pass's
     edges). Returns every language's full-length array, or an empty dict when nothing was hit.
     """
-    lengths = {language: length for language, length, _ in _voice_templates()}
+    lengths = _clip_lengths()
     n8 = round(len(mono) * VOICE_RATE_HZ / sample_rate)
     g = math.gcd(sample_rate, VOICE_RATE_HZ)
     step_in, step_out = sample_rate // g, VOICE_RATE_HZ // g
@@ -364,42 +366,75 @@ def _search(
     mono: np.ndarray, sample_rate: int, work: np.ndarray, rate: float, coarse_power: np.ndarray | None, *,
     threshold: float = VOICE_THRESHOLD,
 ) -> VoicePromptResult:
-    """:func:`detect_voice_prompt` on the validated mono mix and its decimation (``work`` at ``rate`` Hz).
+    """:func:`detect_voice_prompt` on the validated mono mix and its decimation (``work`` at ``rate`` Hz)."""
+    found, seen = find_prompts(mono, sample_rate, work, rate, coarse_power, threshold=threshold)
+    return prompt_result(found, len(mono) / sample_rate, seen)
+
+
+def find_prompts(
+    mono: np.ndarray, sample_rate: int, work: np.ndarray, rate: float, coarse_power: np.ndarray | None, *,
+    threshold: float = VOICE_THRESHOLD,
+) -> tuple[list[tuple[float, str, float]], float]:
+    """The prompts in ``mono`` (``work``: its decimation at ``rate`` Hz), ``(onset s, language, score)``
+    after suppression, and the best score seen (exact where the coarse pass pointed, else the coarse
+    pass's best).
 
     ``coarse_power`` is the analysis STFT every :data:`_COARSE_STEP`-th frame with at least
     :func:`_coarse_bins` bins (shared with the cue search), else computed here.
     """
-    from labeler.visible.voice_prompt import VOICE_TEXTS
-
     coarse = _coarse_pass(work, rate, sample_rate, coarse_power)
     hop_s = _COARSE_STEP * _analysis_geometry(rate)[1] / rate
-    duration = len(mono) / sample_rate
     scores = _exact_near(mono, sample_rate, coarse, hop_s, min(_COARSE_THRESHOLD, threshold))
-    lengths = {language: length for language, length, _ in _voice_templates()}
+    lengths = _clip_lengths()
     if not scores:
-        return VoicePromptResult(False, score=max((float(s.max(initial=0.0)) for s in coarse.values()),
-                                                  default=0.0))
+        return [], max((float(s.max(initial=0.0)) for s in coarse.values()), default=0.0)
     best = max(float(s.max(initial=0.0)) for s in scores.values())
-    found: list[tuple[float, str, str, float]] = []
+    found: list[tuple[float, str, float]] = []
     left = {language: s.copy() for language, s in scores.items()}
-    while len(found) < 32:
+    while len(found) < _MAX_FOUND:
         language = max(left, key=lambda k: float(left[k].max(initial=0.0)))
         s = left[language]
         if not len(s) or s.max() < threshold:
             break
         t = int(np.argmax(s))
-        onset = t / VOICE_RATE_HZ
-        end_gap = duration - (onset + lengths[language] / VOICE_RATE_HZ)
-        position = "start" if onset <= _CUE_EDGE_S else "end" if end_gap <= _CUE_EDGE_S else "middle"
-        found.append((onset, position, language, float(s[t])))
+        found.append((t / VOICE_RATE_HZ, language, float(s[t])))
         # One prompt per stretch of audio, whatever the language: suppress both around it.
         for other, arr_ in left.items():
             reach = max(lengths[other], lengths[language])
             arr_[max(0, t - reach):t + reach] = 0
+    return found, best
+
+
+def merge_prompts(found: list[tuple[float, str, float]]) -> list[tuple[float, str, float]]:
+    """:func:`find_prompts`' suppression over prompts found apart (overlapping chunks of one file).
+
+    ``found`` holds ``(onset s, language, score)`` on one time axis; the strongest is kept and every
+    other starting within the longer of the two clips dropped, as within one search.
+    """
+    lengths = _clip_lengths()
+    kept: list[tuple[float, str, float]] = []
+    for prompt in sorted(found, key=lambda f: -f[2]):
+        if len(kept) == _MAX_FOUND:
+            break
+        if all(abs(prompt[0] - k[0]) * VOICE_RATE_HZ >= max(lengths[prompt[1]], lengths[k[1]]) for k in kept):
+            kept.append(prompt)
+    return kept
+
+
+def prompt_result(found: list[tuple[float, str, float]], duration: float, seen: float) -> VoicePromptResult:
+    """The :class:`VoicePromptResult` of ``found`` (``(onset s, language, score)``) in audio of
+    ``duration`` seconds; ``seen`` is the score reported when there is none."""
+    from labeler.visible.voice_prompt import VOICE_TEXTS
+
     if not found:
-        return VoicePromptResult(False, score=best)
-    found.sort()
-    onset, position, language, score = found[0]
+        return VoicePromptResult(False, score=float(seen))
+    lengths = _clip_lengths()
+    placed = []
+    for onset, language, score in sorted(found):
+        end_gap = duration - (onset + lengths[language] / VOICE_RATE_HZ)
+        position = "start" if onset <= _CUE_EDGE_S else "end" if end_gap <= _CUE_EDGE_S else "middle"
+        placed.append((onset, position, language, score))
+    onset, position, language, score = placed[0]
     return VoicePromptResult(
         True,
         position=position,
@@ -407,5 +442,10 @@ def _search(
         seconds=onset,
         language=language,
         text=VOICE_TEXTS[language],
-        prompts=tuple((round(f[0], 3), f[1], f[2], round(f[3], 4)) for f in found),
+        prompts=tuple((round(f[0], 3), f[1], f[2], round(f[3], 4)) for f in placed),
     )
+
+
+def _clip_lengths() -> dict[str, int]:
+    """Each shipped clip's length in samples at :data:`VOICE_RATE_HZ`."""
+    return {language: length for language, length, _ in _voice_templates()}

@@ -169,7 +169,7 @@ def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
     )
 
 
-def read_audio(path: str | os.PathLike[str] | bytes) -> AudioData:
+def read_audio(path: str | os.PathLike[str] | bytes, *, info: AudioInfo | None = None) -> AudioData:
     """Decode a whole audio file.
 
     Parameters
@@ -177,6 +177,8 @@ def read_audio(path: str | os.PathLike[str] | bytes) -> AudioData:
     path : path-like or bytes
         The file, or a whole encoded file in memory (WAV, FLAC and OGG through libsndfile, MP3 and
         M4A through ffmpeg's standard input; no temporary file either way).
+    info : AudioInfo, optional
+        The file's :func:`audio_info` when the caller has it (saves a second probe; paths only).
 
     Returns
     -------
@@ -200,7 +202,7 @@ def read_audio(path: str | os.PathLike[str] | bytes) -> AudioData:
         return _read_audio_bytes(bytes(path))
     if not isinstance(path, (str, os.PathLike)):
         raise InvalidArgument(f"audio is a path or bytes, not {type(path).__name__}")
-    info = audio_info(path)
+    info = info or audio_info(path)
     if info.frames is not None and info.frames * info.channels * 4 > MAX_DECODED_BYTES:
         raise UnsafeInput(f"{info.frames} frames x {info.channels} channels is too long to decode at once")
     if info.decoder == "soundfile" and info.subtype in INTEGER_READS:
@@ -319,11 +321,13 @@ def decoded_blocks(path: str | os.PathLike[str], info: AudioInfo, block_frames: 
 def _soundfile_blocks(path: str | os.PathLike[str], block_frames: int) -> Iterator[np.ndarray]:
     try:
         with sf.SoundFile(path) as snd:
+            dtype, scale = INTEGER_READS.get(snd.subtype, ("float32", None))
             while True:
-                block = snd.read(block_frames, dtype="float32", always_2d=True)
+                block = snd.read(block_frames, dtype=dtype, always_2d=True)
                 if not len(block):
                     return
-                yield block
+                # 16/24-bit PCM as integers, scaled: read_audio's floats, several times faster
+                yield block if scale is None else np.multiply(block, np.float32(scale), dtype=np.float32)
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise CorruptFile(f"cannot decode audio: {' '.join(str(exc).split())[:200]}") from None
 

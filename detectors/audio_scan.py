@@ -1,0 +1,144 @@
+"""One streamed pass over a long audio file for ``verify``'s sample layers, in bounded memory.
+
+A short file is decoded whole once and each sample layer reads the array
+(:class:`detectors.sources.Samples`). A long one (over :data:`STREAM_ABOVE_BYTES` of decoded samples:
+~12 minutes of 44.1 kHz stereo) would hold gigabytes that way (an hour of 48 kHz stereo is 1.4 GB of
+float32, several times that in the searches' intermediates), and one over
+:data:`labeler.media.audio.MAX_DECODED_BYTES` could not be examined at all. :func:`scan_audio` instead
+feeds the decoder's blocks to the watermark detector
+(:class:`detectors.watermark_audio.AudioDetector`, which stops once a window decodes) and to the audio
+label search (:class:`detectors.visible.audio_labels.AudioLabelScan`, overlapping chunks) in one
+pass; memory is one label chunk (~50 MB with its searches) and one watermark window (~60 MB at
+44.1 kHz), whatever the length.
+
+Results equal the whole-file ones: with the file's frame count known (WAV, FLAC, Ogg: the header
+says) the watermark reads the same windows with the same p-value; without it (MP3, AAC: ffmpeg decodes
+a stream of unknown length) the p-value spends its false-positive budget window by window
+(:class:`~detectors.watermark_audio.AudioDetector`), valid for any length. The labels' chunks are laid on
+every analysis grid, so each finds what the whole search finds there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labeler.errors import LabelerError
+from labeler.media.audio import AudioInfo, decoded_blocks
+
+__all__ = ["STREAM_ABOVE_BYTES", "AudioScan", "scan_audio", "streamed"]
+
+#: Decoded samples (float32 bytes) above which ``verify`` streams an audio file instead of decoding it
+#: whole: 256 MiB, 12.7 minutes of 44.1 kHz stereo.
+STREAM_ABOVE_BYTES = 1 << 28
+# Frames per decoded block: ~1.4 s at 48 kHz, 1.5 MB of stereo float32.
+_BLOCK_FRAMES = 1 << 16
+
+
+def streamed(info: AudioInfo) -> bool:
+    """Whether ``verify`` streams this file: its decoded size (from the frame count, else the stated
+    duration) is over :data:`STREAM_ABOVE_BYTES`. A length the file does not state is decoded whole
+    (:func:`labeler.media.audio.read_audio` refuses one over its limit, and the caller streams then)."""
+    if info.frames is not None:
+        frames = float(info.frames)
+    elif info.duration is not None:
+        frames = info.duration * info.sample_rate
+    else:
+        return False
+    return frames * info.channels * 4 > STREAM_ABOVE_BYTES
+
+
+@dataclass
+class AudioScan:
+    """What :func:`scan_audio` found: each part's result, or the ``LabelerError`` that stopped it.
+
+    Attributes
+    ----------
+    watermark : WatermarkResult or None
+        The audio watermark detector's result (None when no key was given or it failed).
+    labels : tuple of (AudioCueResult, VoicePromptResult) or None
+        The rhythm cue's and the voice prompt's results (None when not asked for or failed).
+    errors : dict
+        ``"watermark"`` / ``"labels"``: the error that stopped that part (a decoding error stops both).
+    seconds : float
+        Audio read (s): all of it, unless only the watermark was asked for and decoded early.
+    """
+
+    watermark: Any = None
+    labels: tuple[Any, Any] | None = None
+    errors: dict[str, LabelerError] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def get(self, part: str) -> Any:
+        """``watermark`` or ``labels``; raises the error that stopped that part."""
+        if part in self.errors:
+            raise self.errors[part]
+        return getattr(self, part)
+
+
+def scan_audio(path: Path, info: AudioInfo, *, key: bytes | None, labels: bool) -> AudioScan:
+    """Stream ``path`` once through the watermark detector (with ``key``) and the label search.
+
+    Parameters
+    ----------
+    path : Path
+        The audio file (or a video, for its soundtrack: ``labels=False``).
+    info : AudioInfo
+        Its :func:`labeler.media.audio.audio_info`.
+    key : bytes or None
+        The watermark key; None skips the watermark.
+    labels : bool
+        Search for the rhythm cue and the voice prompt.
+
+    Returns
+    -------
+    AudioScan
+        A part that raised (NaN samples, a bad key) has its error in ``errors``; a decoding error
+        (the file breaks off) is every part's. Reading stops early only when the watermark alone was
+        asked for and has decoded.
+    """
+    from detectors.visible.audio_labels import AudioLabelScan
+    from detectors.watermark_audio import AudioDetector
+
+    scan = AudioScan()
+    parts: dict[str, Any] = {}
+    for name, make in (("watermark", lambda: AudioDetector(info.sample_rate, key=key, frames=info.frames)),
+                       ("labels", lambda: AudioLabelScan(info.sample_rate))):
+        if (name == "watermark" and key is None) or (name == "labels" and not labels):
+            continue
+        try:
+            parts[name] = make()
+        except LabelerError as exc:
+            scan.errors[name] = exc
+    frames = 0
+    blocks = decoded_blocks(path, info, _BLOCK_FRAMES)
+    try:
+        for block in blocks:
+            frames += len(block)
+            for name in list(parts):
+                try:
+                    decided = parts[name].push(block)
+                except LabelerError as exc:
+                    scan.errors[name] = exc
+                    del parts[name]
+                    continue
+                if name == "watermark" and decided is not None:
+                    scan.watermark = decided
+                    del parts[name]
+            if not parts:
+                break
+    except LabelerError as exc:  # the decoder: no part can finish
+        for name in ("watermark", "labels"):
+            if name in parts:
+                scan.errors[name] = exc
+        return scan
+    finally:
+        blocks.close()  # stops ffmpeg when reading ended early
+    scan.seconds = frames / info.sample_rate
+    for name, part in parts.items():
+        try:
+            setattr(scan, name, part.result())
+        except LabelerError as exc:
+            scan.errors[name] = exc
+    return scan
