@@ -168,9 +168,12 @@ class Report:
             # read as "looked and found none".
             parts.append(f"watermark not decided: {wm['note']}")
         vis = self.visible
-        if vis is not None and vis.get("present") and md is not None and md.present:
-            parts.append(_visible_words(vis))
+        # Named beside the layer that gave the verdict; when the mark alone gave it, reasons[0] names it.
         cp = self.c2pa
+        other = ((md is not None and md.present) or (wm is not None and wm.get("present"))
+                 or (cp is not None and cp.get("present") and cp.get("ai_generated")))
+        if vis is not None and vis.get("present") and other:
+            parts.append(_visible_words(vis))
         if cp is not None and cp.get("present"):
             ai = {True: ", AI-generated", False: ", not AI-generated", None: ""}[cp.get("ai_generated")]
             ts = cp.get("time_stamp") or {}

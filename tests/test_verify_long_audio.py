@@ -225,3 +225,12 @@ def test_a_long_soundtrack_is_streamed_and_stops_at_the_mark(labeled, monkeypatc
     assert wm["present"] and wm["stream"] == "audio"
     assert len(calls) == 1 and calls[0][0] == {"key": labeled["key"], "labels": False}
     assert calls[0][1] < 40.0  # stopped after the first windows, not at 75 s
+
+
+def test_the_summary_line_names_the_cues_beside_a_watermark_without_metadata(labeled) -> None:
+    # Watermark and cues, no metadata label: the verdict comes from the watermark, and the one-line
+    # summary also names the cues found (until 2026-12-07 it named them only beside a metadata label).
+    line = detectors.verify(labeled["wav"], key=labeled["key"]).summary()
+    assert "watermark only" in line and line.endswith(" - rhythm cue at start + rhythm cue at end"), line
+    alone = detectors.verify(labeled["wav"]).summary()  # the cue alone gives the verdict: named once
+    assert alone.count("rhythm cue") == 1 and "possible" in alone, alone

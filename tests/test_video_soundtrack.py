@@ -78,3 +78,36 @@ def test_a_failing_soundtrack_leaves_no_output(labeled, tmp_path, monkeypatch):
         label_file(d / "clip.mp4", out, AIGCLabel(PRODUCER, "x"), layers="watermark",
                    key=read_key_file(d / "wm.key"))
     assert list(tmp_path.iterdir()) == []  # no output, no staging folder
+
+
+def test_the_soundtrack_is_marked_as_it_is_decoded_to_the_same_bytes(labeled, tmp_path, monkeypatch):
+    # Streamed block by block (bounded memory for an hour's soundtrack): the marked file does not
+    # depend on the block size, one block for the whole sound included (what decoding it whole gave).
+    import shutil
+
+    from labeler.watermark import soundtrack
+    from labeler.watermark.keyfile import read_key_file
+
+    d, _, _ = labeled
+    key = read_key_file(d / "wm.key")
+    outs = []
+    for frames in (1 << 30, 4001):
+        monkeypatch.setattr(soundtrack, "_BLOCK_FRAMES", frames)
+        out = tmp_path / f"blocks-{frames}.mp4"
+        shutil.copy(d / "clip.mp4", out)
+        assert soundtrack.mark_soundtrack(out, bytes(range(8)), key=key)["audio"] == "marked"
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1] and outs[0] != (d / "clip.mp4").read_bytes()
+
+
+@pytest.mark.parametrize("sound", ["anullsrc=r=44100:cl=stereo:d=4", "sine=f=440:d=0.5"])
+def test_a_silent_or_too_short_soundtrack_is_left_as_it_was(sound, tmp_path):
+    from labeler.watermark import soundtrack
+
+    clip = tmp_path / "clip.mp4"
+    _ff("-f", "lavfi", "-i", "testsrc2=s=160x120:d=4:r=5", "-f", "lavfi", "-i", sound, "-c:v", "libx264",
+        "-pix_fmt", "yuv420p", "-c:a", "aac", str(clip))
+    before = clip.read_bytes()
+    done = soundtrack.mark_soundtrack(clip, bytes(range(8)), key=b"k" * 32)
+    assert done == {"audio": "copied (too short or silent for the audio mark)"}
+    assert clip.read_bytes() == before and list(tmp_path.iterdir()) == [clip]  # no copy left behind

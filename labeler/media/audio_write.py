@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import io
 import os
-import subprocess
 from collections.abc import Iterable
 from typing import Any
 
@@ -309,27 +308,9 @@ def _ffmpeg_encode(
         args += ["-sample_fmt", sample_fmt] if sample_fmt else []
         args += ff.reproducible(path)
         args.append("file:" + os.path.abspath(tmp))
-        with ff.stderr_file() as err:
-            proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err,
-                                    **ff.CHILD)
-            finished = broken = False
-            try:
-                assert proc.stdin is not None
-                step = 1 << 20
-                for data in blocks:
-                    raw = memoryview(data.astype("<f4", copy=False).reshape(-1)).cast("B")
-                    for start in range(0, len(raw), step):
-                        proc.stdin.write(raw[start:start + step])
-                proc.stdin.close()
-                finished = True
-            except BrokenPipeError:
-                broken = True  # ffmpeg stopped reading: it is exiting and its stderr says why
-            finally:
-                # Any other exception (KeyboardInterrupt...) abandons the job: kill, then reap.
-                status = ff.stop(proc, kill=not (finished or broken))
-            if status != 0 or not finished:
-                reason = ff.error_line(ff.read_tail(err), [tmp]) or f"exit status {status}"
-                raise LabelerError(f"cannot encode {codec}: ffmpeg: {reason}")
+        reason = ff.feed(args, blocks, [tmp])
+        if reason is not None:
+            raise LabelerError(f"cannot encode {codec}: ffmpeg: {reason}")
         if metadata_from is not None and codec == "aac":
             from labeler.media.video_streams import drop_derived_keys
 

@@ -23,10 +23,10 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from labeler.errors import CorruptFile, LabelerError, UnsafeInput
 from labeler.media.banner import (  # noqa: F401 - re-exported: the stream facts are part of this API
@@ -424,6 +424,36 @@ def pipe_chunks(args: Sequence[str], url: str, chunk_bytes: int, *,
             raise CorruptFile(f"ffmpeg: {reason}")
         if refuse_cut_short and (short := cut_short(read_tail(err), [url])):
             raise CorruptFile(short)
+
+
+def feed(args: Sequence[str], blocks: Iterable[Any], names: Sequence[str]) -> str | None:
+    """Run ffmpeg ``args`` with ``blocks`` (NumPy arrays, written as little-endian float32) on its
+    standard input, one block in memory at a time.
+
+    Returns None when it exits 0 having read everything, else why not: ffmpeg's error line (file
+    ``names`` stripped from it, :func:`error_line`) or its exit status. An exception from ``blocks``
+    (a decoder feeding them failed) kills the process and propagates.
+    """
+    with stderr_file() as err:
+        proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err, **CHILD)
+        finished = broken = False
+        try:
+            assert proc.stdin is not None
+            step = 1 << 20
+            for data in blocks:
+                raw = memoryview(data.astype("<f4", copy=False).reshape(-1)).cast("B")
+                for start in range(0, len(raw), step):
+                    proc.stdin.write(raw[start:start + step])
+            proc.stdin.close()
+            finished = True
+        except BrokenPipeError:
+            broken = True  # ffmpeg stopped reading: it is exiting and its stderr says why
+        finally:
+            # Any other exception (KeyboardInterrupt, a failed decode upstream) abandons the job.
+            status = stop(proc, kill=not (finished or broken))
+        if status != 0 or not finished:
+            return error_line(read_tail(err), list(names)) or f"exit status {status}"
+    return None
 
 
 def stop(proc: subprocess.Popen[bytes], *, kill: bool) -> int:

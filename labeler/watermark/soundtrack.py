@@ -2,25 +2,25 @@
 
 A platform may keep the picture and re-encode only the sound, or the reverse; a clip's soundtrack is
 also often re-used alone. :func:`mark_soundtrack` decodes the first audio stream of a video file,
-adds the audio watermark (:func:`labeler.watermark.audio.embed_audio`), encodes it once with the
-stream's own codec family at about its bit rate, and writes the file again with every other stream
-copied (the picture is not re-encoded a second time). The result is written beside the file and
-renamed into place.
+adds the audio watermark (:class:`labeler.watermark.audio.AudioEmbedder`, block by block: bounded
+memory whatever the length), encodes it once with the stream's own codec family at about its bit
+rate, and writes the file again with every other stream copied (the picture is not re-encoded a
+second time). The result is written beside the file and renamed into place.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
-import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from labeler.errors import LabelerError
 from labeler.media import ffmpeg as ff
-from labeler.media.audio import read_audio
+from labeler.media.audio import AudioInfo, audio_info, decoded_blocks
 from labeler.media.video_streams import (
     Attachment,
     attach_args,
@@ -32,7 +32,7 @@ from labeler.media.video_streams import (
     picture_attachments,
     start_offset_args,
 )
-from labeler.watermark.audio import MIN_SECONDS, embed_audio
+from labeler.watermark.audio import MIN_SECONDS, AudioEmbedder, as_float_pcm
 
 #: Source audio codec -> (ffmpeg encoder, default bit rate) for the marked stream.
 ENCODERS = {"aac": ("aac", "128k"), "mp3": ("libmp3lame", "128k"), "opus": ("libopus", "96k"),
@@ -71,10 +71,49 @@ def mark_soundtrack(path: str | os.PathLike[str], payload: bytes, *, key: bytes)
     if len(streams) != 1:
         return {"audio": "none" if not streams else "copied (several audio streams)"}
     stream = streams[0]
-    data = read_audio(path)
-    if data.samples.shape[0] < MIN_SECONDS * data.sample_rate or not np.any(data.samples):
-        return {"audio": "copied (too short or silent for the audio mark)"}
-    marked = embed_audio(data.samples, data.sample_rate, payload, key=key)
+    audio = audio_info(path)
+    blocks = decoded_blocks(path, audio, _BLOCK_FRAMES)
+    try:
+        head = _head(blocks, MIN_SECONDS * audio.sample_rate)
+        if head is None:
+            return {"audio": _UNMARKED}
+        return _write_marked(path, info, stream, audio, itertools.chain(head, blocks), payload, key)
+    except _Silent:
+        return {"audio": _UNMARKED}
+    finally:
+        blocks.close()  # stops the decoder when the mark was not written
+
+
+_UNMARKED = "copied (too short or silent for the audio mark)"
+# Frames per decoded block: ~1.4 s at 48 kHz.
+_BLOCK_FRAMES = 1 << 16
+
+
+class _Silent(Exception):
+    """The whole soundtrack was digital silence: nothing to mark, the marked copy is dropped."""
+
+
+def _head(blocks: Iterator[np.ndarray], frames: float) -> list[np.ndarray] | None:
+    """The first blocks, until they hold ``frames`` frames; None when the sound ends before."""
+    head: list[np.ndarray] = []
+    held = 0
+    for block in blocks:
+        head.append(block)
+        held += len(block)
+        if held >= frames:
+            return head
+    return None
+
+
+def _write_marked(path: str | os.PathLike[str], info: ff.MediaInfo, stream: ff.StreamInfo, audio: AudioInfo,
+                  blocks: Iterable[np.ndarray], payload: bytes, key: bytes) -> dict[str, Any]:
+    """Encode the marked sound and write the file again with every other stream copied.
+
+    The sound is marked and encoded as it is decoded (:class:`~labeler.watermark.audio.AudioEmbedder`,
+    whose output does not depend on how the input is cut), so memory is a few blocks whatever the
+    length: an hour's soundtrack was 1.4 GB of float32 decoded whole, twice (marked copy), until
+    2026-12-07. Raises :class:`_Silent` after encoding when every sample was 0 (the copy is dropped).
+    """
     if stream.codec in LOSSLESS or stream.codec.startswith("pcm_"):
         # lossless stays lossless, at the source's sample depth (was AAC before 2026-12-07)
         encoder = stream.codec
@@ -85,7 +124,17 @@ def mark_soundtrack(path: str | os.PathLike[str], payload: bytes, *, key: bytes)
         encoder, default = ENCODERS.get(stream.codec, ENCODERS["aac"])
         bitrate = _bitrate(stream.bitrate, default)
         rate = ["-b:a", bitrate]
-    channels = marked.shape[1] if marked.ndim == 2 else 1
+    heard = False
+
+    def marked() -> Iterator[np.ndarray]:
+        nonlocal heard
+        embedder = AudioEmbedder(audio.sample_rate, audio.channels, payload, key=key)
+        for block in blocks:
+            x, _ = as_float_pcm(block)  # NaN/inf refused, as embed_audio does
+            heard = heard or bool(np.any(x))
+            yield embedder.push(x)
+        yield embedder.flush()
+
     with ff.output_path(path) as tmp, tempfile.TemporaryDirectory(prefix="aigc-label-") as workdir:
         name = os.fspath(path)
         attachments = picture_attachments(name, info, name, workdir)
@@ -94,20 +143,19 @@ def mark_soundtrack(path: str | os.PathLike[str], payload: bytes, *, key: bytes)
         flag = disposition_args(info, stream.index, _out_index(info, stream.index, attachments, name))
         args = [ff.ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
                 "-protocol_whitelist", ff.PROTOCOLS, "-i", ff.input_url(path),
-                "-f", "f32le", "-ar", str(data.sample_rate), "-ac", str(channels), "-i", "pipe:0",
+                "-f", "f32le", "-ar", str(audio.sample_rate), "-ac", str(audio.channels), "-i", "pipe:0",
                 *_maps(info, stream.index, attachments, name), "-c", "copy", "-c:a", encoder, *rate, *flag,
                 "-map_metadata", "0", *derived_tag_args(info, name), *start_offset_args(info),
                 "-movflags", "use_metadata_tags",
                 *ff.reproducible(path), "file:" + tmp]
-        proc = subprocess.run(args, input=np.ascontiguousarray(marked, "<f4").tobytes(),
-                              capture_output=True, timeout=3600, **ff.CHILD)
-        if proc.returncode != 0:
-            reason = ff.error_line(proc.stderr.decode("utf-8", "replace"), [ff.input_url(path)])
-            raise LabelerError(f"marking the soundtrack failed: {reason or f'exit {proc.returncode}'}")
+        reason = ff.feed(args, marked(), [ff.input_url(path)])
+        if reason is not None:
+            raise LabelerError(f"marking the soundtrack failed: {reason}")
+        if not heard:
+            raise _Silent
         # use_metadata_tags wrote the brands and creation time as keys again (ffmpeg 9 reads them doubled)
         drop_derived_keys(tmp)
-    done: dict[str, Any] = {"audio": "marked", "codec": encoder, "bitrate": bitrate}
-    return done
+    return {"audio": "marked", "codec": encoder, "bitrate": bitrate}
 
 
 def _mapped(info: ff.MediaInfo, attachments: Sequence[Attachment], dst: str) -> list[ff.StreamInfo]:
