@@ -1,4 +1,5 @@
-"""``aigc label`` streams WAV and FLAC: memory does not grow with the file; the bytes are the whole-file ones.
+"""``aigc label`` streams WAV, FLAC, Ogg and the ffmpeg formats: memory does not grow with the file; the
+bytes are the whole-file ones.
 
 Issue #14: labeling an hour of 44.1 kHz stereo peaked at ~5.4 GB (the float32 PCM alone is 635 MB). The
 audio-sample stage now reads, labels (cue / voice prompt at the start, middle and end, the loudness
@@ -111,6 +112,29 @@ def test_ffmpeg_formats_stream_through_pipes(tmp_path, name, args):
         _label_both_ways(src, tmp_path, "watermark")
 
 
+@pytest.mark.parametrize(("name", "args"), [
+    ("vorbis.ogg", ("-c:a", "libvorbis", "-q:a", "3")),
+    ("opus.opus", ("-c:a", "libopus", "-b:a", "48k")),
+])
+def test_ogg_streams_through_libsndfile(tmp_path, name, args):
+    """Ogg Vorbis and Opus: read and written in blocks by libsndfile (until 2026-12-07 decoded whole:
+    an hour of it held gigabytes). Their encoders' output depends on how the samples are handed to
+    them, so every Ogg writer hands them over in the same parts (``sndfile_writes``): the same bytes,
+    the source's comments carried over, the rate held."""
+    src = tmp_path / name
+    subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-stream_loop", "2", "-i",
+                    str(SAMPLES / "speech.wav"), *args, "-metadata", "title=T", str(src)],
+                   check=True, timeout=60)
+    out, result = _label_both_ways(src, tmp_path, "visible,watermark,metadata", audio_label="both",
+                                   cue_positions=ALL)
+    assert result.layers["watermark"]["embedded"] is True
+    labeled = tmp_path / f"stream-visible-watermark-metadata{src.suffix}"
+    with sf.SoundFile(labeled) as snd:
+        assert snd.subtype == sf.info(str(src)).subtype and snd.frames > sf.info(str(src)).frames
+    assert b"title=T" in out
+    _label_both_ways(src, tmp_path, "watermark")
+
+
 @pytest.mark.parametrize(("suffix", "codec", "extra"), [(".wav", "pcm_s24le", ()),
                                                         (".wav", "pcm_s16le", ("-rf64", "always")),
                                                         (".flac", "flac", ())])
@@ -200,7 +224,10 @@ print(tracemalloc.get_traced_memory()[1])
 """
 
 
-@pytest.mark.parametrize("suffix", [".wav", ".flac", ".mp3"])
+_CODECS = {".flac": "flac", ".mp3": "libmp3lame", ".ogg": "libvorbis"}
+
+
+@pytest.mark.parametrize("suffix", [".wav", ".flac", ".mp3", ".ogg"])
 def test_peak_memory_does_not_grow_with_the_file(tmp_path, suffix):
     """1 vs 8 minutes (8 kHz mono: the whole-file path held 10x the PCM, ~130 MB more for the long one):
     the traced peak (NumPy's allocations included; ffmpeg runs in its own processes) differs by under
@@ -208,7 +235,7 @@ def test_peak_memory_does_not_grow_with_the_file(tmp_path, suffix):
     peaks = []
     for minutes in (1, 8):
         src = _long_wav(tmp_path / f"m{minutes}{suffix}", 60 * minutes, rate=8000, channels=1,
-                        codec={".flac": "flac", ".mp3": "libmp3lame"}.get(suffix, "pcm_s16le"))
+                        codec=_CODECS.get(suffix, "pcm_s16le"))
         proc = subprocess.run([sys.executable, "-c", _PEAK, str(src), str(tmp_path / f"out{minutes}{suffix}"),
                                PRODUCER], capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr

@@ -96,9 +96,9 @@ def rewrite_audio_file(
     stream : callable, optional
         The same transform in streaming form, ``(AudioSource) -> AudioStreamEdit``
         (:mod:`labeler.media.audio_stream`), used instead where the file can be read and written in
-        blocks: WAV (RIFF, WAVE_FORMAT_EXTENSIBLE, RF64) and FLAC kept in their format (libsndfile), MP3,
-        M4A and Matroska / WebM audio (ffmpeg pipes). Memory is then a few blocks whatever the file's
-        length; the output is the one ``transform`` would give. Ogg is decoded whole.
+        blocks: WAV (RIFF, WAVE_FORMAT_EXTENSIBLE, RF64), FLAC and Ogg kept in their format (libsndfile),
+        MP3, M4A and Matroska / WebM audio (ffmpeg pipes). Memory is then a few blocks whatever the
+        file's length; the output is the one ``transform`` would give.
 
     Returns
     -------
@@ -195,7 +195,9 @@ def _rewrite_stream(src: str | os.PathLike[str], dst: str | os.PathLike[str], so
     with _staged(dst) as scratch:
         encoded = os.path.join(scratch, "encoded." + source.format)
         edit = stream(source)
-        frames = write_blocks(encoded, edit.blocks, source)
+        # Lossy Ogg is re-encoded once at a rate at least the source's, as on the whole-file path.
+        rate = _ogg_bitrate(src) if source.format == "ogg" else None
+        frames = write_blocks(encoded, edit.blocks, source, rate)
         if source.format == "wav" and os.path.getsize(encoded) > _RIFF_LIMIT:
             # libsndfile writes such a WAV with its sizes wrapped; an RF64 source over 4 GiB lands here
             raise LabelerError("labeled wav would exceed the 4 GiB RIFF limit")

@@ -1,4 +1,4 @@
-"""Read and write WAV / FLAC block by block, so a label's memory does not grow with the programme's length.
+"""Read and write WAV, FLAC and Ogg block by block: a label's memory does not grow with the programme.
 
 :func:`labeler.media.audio_rewrite.rewrite_audio_file` takes a streaming form of its transform: it
 gets an :class:`AudioSource` (the file, read in blocks, as many passes as it needs) and returns an
@@ -21,12 +21,19 @@ from labeler.atomic import atomic_output
 from labeler.errors import CorruptFile, LabelerError
 from labeler.media.audio import INTEGER_READS, AudioInfo, audio_format_for, audio_info, decoded_blocks
 from labeler.media.audio_sndfile import UNKNOWN_FRAMES, can_write, steady_peak_chunk
-from labeler.media.audio_write import FFMPEG_FORMATS, FLOAT_SUBTYPES, Sink, as_float_samples
+from labeler.media.audio_write import (
+    FFMPEG_FORMATS,
+    FLOAT_SUBTYPES,
+    Sink,
+    as_float_samples,
+    ogg_compression,
+    sndfile_writes,
+)
 
 #: Samples per channel in each block read (256 KiB of float32 per channel).
 BLOCK_FRAMES = 1 << 16
 #: The containers streamed, by soundfile's format name; the other formats are decoded whole.
-_STREAMED = {"WAV": "wav", "WAVEX": "wav", "RF64": "wav", "FLAC": "flac"}
+_STREAMED = {"WAV": "wav", "WAVEX": "wav", "RF64": "wav", "FLAC": "flac", "OGG": "ogg"}
 
 
 @dataclass(frozen=True)
@@ -48,7 +55,8 @@ class AudioStreamEdit:
 class AudioSource:
     """An audio file read in float32 blocks, as many passes as needed.
 
-    WAV (RIFF, WAVE_FORMAT_EXTENSIBLE, RF64) and FLAC through libsndfile; MP3, M4A and Matroska / WebM
+    WAV (RIFF, WAVE_FORMAT_EXTENSIBLE, RF64), FLAC and Ogg (Vorbis, Opus) through libsndfile; MP3, M4A
+    and Matroska / WebM
     audio through an ffmpeg pipe (:func:`labeler.media.audio.iter_audio_blocks`), decoded again for each
     pass.
 
@@ -120,11 +128,11 @@ def _part(blocks: Iterator[np.ndarray], start: int, stop: int | None) -> Iterato
 def streamable(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> AudioSource | None:
     """An :class:`AudioSource` for ``src`` when labeling it into ``dst`` can stream, else None.
 
-    It can when libsndfile reads ``src`` as WAV or FLAC, ``src`` and ``dst`` are named as that format,
+    It can when libsndfile reads ``src`` as WAV, FLAC or Ogg, ``src`` and ``dst`` are named as that format,
     and the sample format can be written back: the cases where the whole-file path keeps the
     container, the subtype and the chunks; and when ffmpeg decodes ``src`` and ``dst`` is an MP3, M4A,
-    Matroska or WebM audio file (re-encoded by ffmpeg either way). Anything else (another extension,
-    Ogg...) is decoded whole.
+    Matroska or WebM audio file (re-encoded by ffmpeg either way). Anything else (another extension, a
+    FLAC of unknown length...) is decoded whole.
     """
     if audio_format_for(dst) in FFMPEG_FORMATS:
         try:
@@ -147,12 +155,15 @@ def streamable(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Audi
     return source
 
 
-def write_blocks(path: str | os.PathLike[str], blocks: Iterable[np.ndarray], source: AudioSource) -> int:
+def write_blocks(path: str | os.PathLike[str], blocks: Iterable[np.ndarray], source: AudioSource,
+                 bitrate: int | None = None) -> int:
     """Encode ``blocks`` into ``path`` (atomically) in ``source``'s container and subtype.
 
     Each block is clipped to [-1, 1] as :func:`labeler.media.audio_write.write_audio` clips (a float
-    subtype is not: its headroom is kept, ``clip=False``), and libsndfile converts sample by sample, so
-    the file equals a whole-array ``write_audio`` of the same samples.
+    subtype is not: its headroom is kept, ``clip=False``), and libsndfile converts sample by sample (Ogg:
+    handed over in the parts ``write_audio`` uses, :func:`~labeler.media.audio_write.sndfile_writes`), so
+    the file equals a whole-array ``write_audio`` of the same samples. ``bitrate`` (bit/s, Ogg only) is
+    ``write_audio``'s: the lowest encoder setting that aims at least this rate.
 
     Returns
     -------
@@ -166,13 +177,16 @@ def write_blocks(path: str | os.PathLike[str], blocks: Iterable[np.ndarray], sou
     """
     frames = 0
     clip = source.subtype not in FLOAT_SUBTYPES
+    level = None if bitrate is None else ogg_compression(source.subtype, bitrate, source.channels,
+                                                         source.sample_rate)
     with atomic_output(path) as handle:
         sink = Sink(handle)
         try:
             with sf.SoundFile(sink, "w", source.sample_rate, source.channels, source.subtype,
-                              format=source.container) as snd:
-                for block in blocks:
-                    snd.write(as_float_samples(block, clip=clip))
+                              format=source.container, compression_level=level) as snd:
+                parts = (as_float_samples(b, clip=clip) for b in blocks)
+                for block in sndfile_writes(source.container, parts):
+                    snd.write(block)
                     frames += len(block)
                     if sink.error is not None:
                         raise sink.error

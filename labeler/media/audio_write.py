@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import io
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -149,9 +149,11 @@ def write_audio(
         with atomic_output(path) as handle:
             sink = Sink(handle)
             try:
-                level = None if bps is None else _ogg_compression(kind, bps, channels, int(sample_rate))
-                sf.write(sink, data, int(sample_rate), format=container, subtype=kind,
-                         compression_level=level)
+                level = None if bps is None else ogg_compression(kind, bps, channels, int(sample_rate))
+                with sf.SoundFile(sink, "w", int(sample_rate), channels, kind, format=container,
+                                  compression_level=level) as snd:
+                    for part in sndfile_writes(container, [data]):
+                        snd.write(part)
                 if sink.error is not None:  # libsndfile's Ogg writer does not check what write returned
                     raise sink.error
                 steady_peak_chunk(handle, container)
@@ -236,6 +238,33 @@ class Sink:
         return getattr(self._handle, name)
 
 
+#: Frames per write call of an Ogg file (libvorbis and libopus through libsndfile encode differently
+#: for different call sizes): every Ogg writer hands its samples over in these, so a file labeled block
+#: by block (:func:`labeler.media.audio_stream.write_blocks`) is the very file written from one array.
+OGG_WRITE_FRAMES = 1 << 16
+
+
+def sndfile_writes(container: str, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    """``blocks`` as libsndfile should be handed them: as they come, or for Ogg (``container`` "OGG")
+    regrouped into :data:`OGG_WRITE_FRAMES`-frame parts (the last one shorter)."""
+    if container != "OGG":
+        yield from blocks
+        return
+    held: list[np.ndarray] = []
+    count = 0
+    for block in blocks:
+        while len(block):
+            take = block[:OGG_WRITE_FRAMES - count]
+            held.append(take)
+            count += len(take)
+            block = block[len(take):]
+            if count == OGG_WRITE_FRAMES:
+                yield np.concatenate(held) if len(held) > 1 else held[0]
+                held, count = [], 0
+    if held:
+        yield np.concatenate(held) if len(held) > 1 else held[0]
+
+
 def _bits_per_second(bitrate: str | int) -> int:
     text = str(bitrate).strip().lower()
     try:
@@ -244,7 +273,7 @@ def _bits_per_second(bitrate: str | int) -> int:
         raise InvalidArgument(f"bitrate must be bit/s or like '128k', got {bitrate!r}") from None
 
 
-def _ogg_compression(subtype: str, bps: int, channels: int, rate: int) -> float:
+def ogg_compression(subtype: str, bps: int, channels: int, rate: int) -> float:
     """libsndfile's compression level (0 best .. 1 smallest) that aims at ``bps`` bit/s or more.
 
     libsndfile 1.2 maps the level ``c`` to an Opus target of ``((1 - c) * 250000 + 6000)`` bit/s per
