@@ -61,6 +61,10 @@ QUICK_LAYERS = ("metadata", "c2pa", "watermark")
 #: Formats :func:`verify` reads from bytes without a temporary file (MP4/MOV/M4A need a seekable file
 #: for ffmpeg: their index may sit at the end).
 IN_MEMORY_FORMATS = ("jpeg", "png", "webp", "tiff", "gif", "wav", "flac", "mp3", "ogg")
+#: Encoded audio (bytes) from which :func:`verify` reads a file spilled to its private folder instead of
+#: memory: 16 MiB is ~17 minutes of 128 kbit/s MP3, whose samples (~360 MB of float32) are then streamed
+#: (:mod:`detectors.audio_scan`) rather than decoded whole, or refused as too much to decode in memory.
+SPILL_AUDIO_BYTES = 16 << 20
 #: What :func:`verify` accepts.
 Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, "np.ndarray"]
 #: Prefix of the private temporary folder :func:`verify` makes for in-memory data that a reader can only
@@ -137,10 +141,11 @@ def verify(
     no state between calls, so a web server may call it from many threads at once. Images and WAV, FLAC,
     MP3 and Ogg in memory (:data:`IN_MEMORY_FORMATS`) are read entirely from memory: the carriers, the
     pixels or samples (MP3 through ffmpeg's standard input) and C2PA (c2pa-python's stream API); no
-    temporary file. M4A, video, AVIF and HEIC are read from a file (ffmpeg needs a seekable one), so their
-    bytes are also written to a private temporary folder (prefix :data:`TEMP_PREFIX`) that is removed
-    before this function returns; every layer, the pixel layers included, reads that file as it would
-    the path.
+    temporary file. M4A, video, AVIF and HEIC are read from a file (ffmpeg needs a seekable one), and so is
+    audio over :data:`SPILL_AUDIO_BYTES` (its samples are then streamed in bounded memory, not decoded
+    whole), so their bytes are also written to a private temporary folder (prefix :data:`TEMP_PREFIX`)
+    that is removed before this function returns; every layer, the pixel layers included, reads that
+    file as it would the path.
     """
     key = key_argument(key)
     anchors = trust_anchor_files(trust_anchors)
@@ -286,7 +291,7 @@ def _verify_bytes(data: bytes, opts: VerifyOptions) -> Report:
         # The whole buffer: sniff looks past an ID3 tag (FLAC behind ID3) and into an MP4's or WebM's tracks.
         fmt = sniff_bytes(data)
         carriers = _read_carriers(lambda: carrier_module(fmt).read(io.BytesIO(data)), opts)
-        if fmt in IN_MEMORY_FORMATS:
+        if fmt in IN_MEMORY_FORMATS and not (medium(fmt) == "audio" and len(data) > SPILL_AUDIO_BYTES):
             # Every reader takes memory here: the carriers, the pixels or samples, C2PA's stream API.
             pixels = Pixels(data, fmt) if medium(fmt) == "image" else None
             _judge(report, fmt, carriers, pixels, data, opts)

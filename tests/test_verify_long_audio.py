@@ -234,3 +234,22 @@ def test_the_summary_line_names_the_cues_beside_a_watermark_without_metadata(lab
     assert "watermark only" in line and line.endswith(" - rhythm cue at start + rhythm cue at end"), line
     alone = detectors.verify(labeled["wav"]).summary()  # the cue alone gives the verdict: named once
     assert alone.count("rhythm cue") == 1 and "possible" in alone, alone
+
+
+def test_long_audio_given_as_bytes_is_spilled_and_streamed(labeled, monkeypatch, tmp_path) -> None:
+    # Audio bytes over SPILL_AUDIO_BYTES go to verify's private folder and are streamed from there: the
+    # report of the path, where decoding in memory refused them as too much (an hour of MP3 is 115 MB).
+    import tempfile
+
+    from labeler.media import audio as media_audio
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(detectors, "SPILL_AUDIO_BYTES", 1 << 20)
+    monkeypatch.setattr(media_audio, "MAX_DECODED_BYTES", 4 << 20)  # in memory: "too much to decode"
+    _small_stream(monkeypatch)
+    data = labeled["mp3"].read_bytes()
+    assert len(data) > 1 << 20
+    from_bytes = _layers(detectors.verify(data, key=labeled["key"]))
+    assert from_bytes == _layers(detectors.verify(labeled["mp3"], key=labeled["key"]))
+    assert from_bytes["watermark"]["present"] and from_bytes["visible"]["present"]
+    assert list(tmp_path.iterdir()) == []  # the spilled file and its folder are gone
