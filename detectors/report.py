@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from detectors.metadata import MetadataLayer
+from labeler.errors import LabelerError
 
 #: Identifies the report layout; bumped on incompatible changes.
 SCHEMA = "aigc-verify/1"
@@ -202,10 +203,22 @@ class Report:
         # marked file would otherwise read as checked and clean (QA).
         named = ("metadata", "c2pa", "watermark", "visible") if self.verdict == "none" else (
             "metadata", "c2pa", "visible")
-        skipped = [n for n in named if n not in self.examined]
+        # C2PA defines no manifest for Ogg, Matroska, WebM or FLV: nothing there to look at, so not
+        # "not examined" either (a user could do nothing to have it examined).
+        skipped = [n for n in named if n not in self.examined and (n != "c2pa" or _holds_c2pa(self.format))]
         if skipped:
             parts.append(f"not examined: {', '.join(skipped)}")
         return " - ".join(parts)
+
+
+def _holds_c2pa(fmt: str | None) -> bool:
+    """Whether C2PA defines a manifest for files of format ``fmt`` (true when it is not known)."""
+    from labeler.formats import format_info
+
+    try:
+        return fmt is None or format_info(fmt).c2pa
+    except LabelerError:
+        return True
 
 
 def _visible_words(vis: dict[str, Any]) -> str:

@@ -168,3 +168,12 @@ def test_quick_as_a_sequence(labeled) -> None:
     for bad in ([1], 5):
         with pytest.raises(InvalidArgument):
             verify(SAMPLES / "photo.png", layers=bad)
+
+
+@pytest.mark.parametrize(("name", "says_c2pa"), [("clip.mkv", False), ("clip.webm", False),
+                                                 ("clip.mp4", True), ("photo.jpg", True)])
+def test_c2pa_is_not_called_unexamined_where_c2pa_defines_no_manifest(name: str, says_c2pa: bool) -> None:
+    # Matroska, WebM, Ogg and FLV have no C2PA manifest to look at: "not examined: c2pa" on every such
+    # file (until 2026-12-07) read as a layer the user could ask for. Where C2PA applies it is still said.
+    line = verify(SAMPLES / name, layers=("metadata",)).summary()
+    assert line.endswith("not examined: " + ("c2pa, " if says_c2pa else "") + "watermark, visible"), line
