@@ -254,15 +254,15 @@ def test_wav_past_the_riff_limit_is_refused(tmp_path):
     assert not dst.exists()
 
 
-def test_flac_without_a_sample_count_is_not_streamed(tmp_path):
-    """A FLAC written to a pipe has no total in STREAMINFO; libsndfile fails at its end ("psf_fseek()
-    failed"), so it keeps the whole-file path (ffmpeg decodes it) and the streamed call gives the same
-    file rather than a decoder error half-way."""
+def test_flac_without_a_sample_count_streams_through_ffmpeg(tmp_path):
+    """A FLAC written to a pipe has no total in STREAMINFO and libsndfile fails at its end ("psf_fseek()
+    failed"): ffmpeg decodes it block by block and libsndfile writes it (until 2026-12-07 it was decoded
+    whole, up to MAX_DECODED_BYTES), the same file as the whole-file path, at its own 24 bits."""
     src = tmp_path / "piped.flac"
     with src.open("wb") as out:
-        subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-i", str(SAMPLES / "speech.wav"), "-f", "flac",
-                        "-"], stdout=out, check=True, timeout=60)
-    label(src, RECORD, dst=tmp_path / "a.flac", layers="watermark", key=KEY)
-    with mock.patch.object(audio_rewrite, "streamable", lambda s, d: None):
-        label(src, RECORD, dst=tmp_path / "b.flac", layers="watermark", key=KEY)
-    assert (tmp_path / "a.flac").read_bytes() == (tmp_path / "b.flac").read_bytes()
+        subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-i", str(SAMPLES / "speech.wav"), "-c:a", "flac",
+                        "-sample_fmt", "s32", "-f", "flac", "-"], stdout=out, check=True, timeout=60)
+    _, result = _label_both_ways(src, tmp_path, "visible,watermark", audio_label="rhythm",
+                                 cue_positions=ALL)
+    assert result.layers["watermark"]["embedded"] is True
+    assert sf.info(str(tmp_path / "stream-visible-watermark.flac")).subtype == "PCM_24"

@@ -131,8 +131,9 @@ def streamable(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Audi
     It can when libsndfile reads ``src`` as WAV, FLAC or Ogg, ``src`` and ``dst`` are named as that format,
     and the sample format can be written back: the cases where the whole-file path keeps the
     container, the subtype and the chunks; and when ffmpeg decodes ``src`` and ``dst`` is an MP3, M4A,
-    Matroska or WebM audio file (re-encoded by ffmpeg either way). Anything else (another extension, a
-    FLAC of unknown length...) is decoded whole.
+    Matroska or WebM audio file (re-encoded by ffmpeg either way); a FLAC of unknown length (written to
+    a pipe) is decoded by ffmpeg and written by libsndfile. Anything else (another extension...) is
+    decoded whole.
     """
     if audio_format_for(dst) in FFMPEG_FORMATS:
         try:
@@ -145,11 +146,16 @@ def streamable(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Audi
             fmt = _STREAMED.get(snd.format)
             if fmt is None or audio_format_for(src) != fmt or audio_format_for(dst) != fmt:
                 return None
-            if snd.frames >= UNKNOWN_FRAMES:  # a piped FLAC (no total): libsndfile cannot read its end
-                return None
-            source = AudioSource(src, snd)
+            # A FLAC written to a pipe has no total, and libsndfile cannot read its end: ffmpeg decodes
+            # it (to the same floats), libsndfile writes it at its own depth.
+            source = AudioSource(src, snd) if snd.frames < UNKNOWN_FRAMES else None
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError):
         return None  # not for libsndfile: the whole-file path says why, as before
+    if source is None:
+        try:
+            source = AudioSource(src, audio_info(src))
+        except (LabelerError, OSError):
+            return None
     if not (source.subtype or "").isupper() or not can_write(source.container, source.subtype):
         return None
     return source
