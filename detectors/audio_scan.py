@@ -9,7 +9,9 @@ feeds the decoder's blocks to the watermark detector
 (:class:`detectors.watermark_audio.AudioDetector`, which stops once a window decodes) and to the audio
 label search (:class:`detectors.visible.audio_labels.AudioLabelScan`, overlapping chunks) in one
 pass; memory is one label chunk (~50 MB with its searches) and one watermark window (~60 MB at
-44.1 kHz), whatever the length.
+44.1 kHz), whatever the length. A file that does not state its length (a FLAC or WebM written to a
+pipe) is decoded until it proves long (:func:`decode_or_scan`); the blocks held by then, at most
+:data:`STREAM_ABOVE_BYTES`, are fed first and let go one by one.
 
 Results equal the whole-file ones: with the file's frame count known (WAV, FLAC, Ogg: the header
 says) the watermark reads the same windows with the same p-value; without it (MP3, AAC: ffmpeg decodes
@@ -20,14 +22,19 @@ every analysis grid, so each finds what the whole search finds there.
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labeler.errors import LabelerError
-from labeler.media.audio import AudioInfo, decoded_blocks
+import numpy as np
 
-__all__ = ["STREAM_ABOVE_BYTES", "AudioScan", "scan_audio", "streamed"]
+from labeler.errors import LabelerError, UnsafeInput
+from labeler.media import audio as media_audio
+from labeler.media.audio import AudioData, AudioInfo, decoded_blocks, read_audio
+
+__all__ = ["STREAM_ABOVE_BYTES", "AudioScan", "decode_or_scan", "scan_audio", "streamed"]
 
 #: Decoded samples (float32 bytes) above which ``verify`` streams an audio file instead of decoding it
 #: whole: 256 MiB, 12.7 minutes of 44.1 kHz stereo.
@@ -37,9 +44,9 @@ _BLOCK_FRAMES = 1 << 16
 
 
 def streamed(info: AudioInfo) -> bool:
-    """Whether ``verify`` streams this file: its decoded size (from the frame count, else the stated
-    duration) is over :data:`STREAM_ABOVE_BYTES`. A length the file does not state is decoded whole
-    (:func:`labeler.media.audio.read_audio` refuses one over its limit, and the caller streams then)."""
+    """Whether ``verify`` streams this file from its start: its decoded size (from the frame count, else
+    the stated duration) is over :data:`STREAM_ABOVE_BYTES`. A length the file does not state is found
+    out by decoding (:func:`decode_or_scan`)."""
     if info.frames is not None:
         frames = float(info.frames)
     elif info.duration is not None:
@@ -77,7 +84,58 @@ class AudioScan:
         return getattr(self, part)
 
 
-def scan_audio(path: Path, info: AudioInfo, *, key: bytes | None, labels: bool) -> AudioScan:
+def decode_or_scan(path: Path, info: AudioInfo, *, key: bytes | None, labels: bool) -> AudioData | AudioScan:
+    """``path`` decoded whole when it is short, else streamed once (:func:`scan_audio`).
+
+    A length the header states decides up front (:func:`streamed`). Without one (ffmpeg's decoders: a
+    FLAC or WebM written to a pipe states none, an MP3's duration is an estimate) the file is decoded
+    until it proves longer than :data:`STREAM_ABOVE_BYTES` (or than
+    :data:`labeler.media.audio.MAX_DECODED_BYTES`); the blocks held so far are then fed to the
+    streamed pass ahead of the rest, so no file is decoded twice or held past that size.
+
+    Returns
+    -------
+    AudioData or AudioScan
+        The samples of a short file, the streamed pass's results for a long one.
+
+    Raises
+    ------
+    LabelerError
+        The file cannot be decoded (before it proved long; afterwards :class:`AudioScan` holds the error).
+    """
+    if streamed(info):
+        return scan_audio(path, info, key=key, labels=labels)
+    if info.frames is not None:  # libsndfile: read_audio's integer reads, the count known
+        try:
+            return read_audio(path, info=info)
+        except UnsafeInput:
+            return scan_audio(path, info, key=key, labels=labels)
+    limit = min(STREAM_ABOVE_BYTES, media_audio.MAX_DECODED_BYTES)
+    blocks = decoded_blocks(path, info, _BLOCK_FRAMES)
+    head: deque[np.ndarray] = deque()
+    size = 0
+    try:
+        for block in blocks:
+            head.append(block)
+            size += block.nbytes
+            if size > limit:
+                return scan_audio(path, info, key=key, labels=labels, blocks=_resumed(head, blocks))
+    finally:
+        blocks.close()  # ends ffmpeg on an error (the streamed pass has read it to its end otherwise)
+    # as read_audio decodes a file through ffmpeg: the same blocks, joined
+    samples = np.concatenate(head) if head else np.zeros((0, info.channels), np.float32)
+    return AudioData(samples, info.sample_rate, info.format, info.subtype)
+
+
+def _resumed(head: deque[np.ndarray], rest: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    """The blocks already decoded (each let go once handed on), then the rest of the decoder's."""
+    while head:
+        yield head.popleft()
+    yield from rest
+
+
+def scan_audio(path: Path, info: AudioInfo, *, key: bytes | None, labels: bool,
+               blocks: Iterator[np.ndarray] | None = None) -> AudioScan:
     """Stream ``path`` once through the watermark detector (with ``key``) and the label search.
 
     Parameters
@@ -90,6 +148,9 @@ def scan_audio(path: Path, info: AudioInfo, *, key: bytes | None, labels: bool) 
         The watermark key; None skips the watermark.
     labels : bool
         Search for the rhythm cue and the voice prompt.
+    blocks : iterator of numpy.ndarray, optional
+        The decoded blocks when the caller has started decoding (:func:`decode_or_scan`); by default
+        the file is decoded here.
 
     Returns
     -------
@@ -112,7 +173,8 @@ def scan_audio(path: Path, info: AudioInfo, *, key: bytes | None, labels: bool) 
         except LabelerError as exc:
             scan.errors[name] = exc
     frames = 0
-    blocks = decoded_blocks(path, info, _BLOCK_FRAMES)
+    if blocks is None:
+        blocks = decoded_blocks(path, info, _BLOCK_FRAMES)
     try:
         for block in blocks:
             frames += len(block)

@@ -171,9 +171,9 @@ def _video_mark(path: Path, key: bytes, layer: dict[str, Any], video: VideoProbe
 
 def _soundtrack_mark(path: Path, key: bytes, video: VideoProbe) -> Any:
     """The audio watermark of a video's soundtrack (the frames gave none), or None without one."""
-    from detectors.audio_scan import scan_audio, streamed
+    from detectors.audio_scan import AudioScan, decode_or_scan
     from detectors.watermark import detect_audio
-    from labeler.media.audio import audio_info, read_audio
+    from labeler.media.audio import audio_info
 
     try:
         if video.get().audio_streams == 0:
@@ -181,11 +181,12 @@ def _soundtrack_mark(path: Path, key: bytes, video: VideoProbe) -> Any:
     except LabelerError:
         pass  # the frames could not be probed: the soundtrack alone may still be readable
     try:
-        info = audio_info(path)
-        if streamed(info):  # an hour-long soundtrack: streamed, reading stops once the mark decodes
-            result = scan_audio(path, info, key=key, labels=False).get("watermark")
+        # an hour-long soundtrack (stated, or found so as it is decoded) is streamed, and reading stops
+        # once the mark decodes
+        audio = decode_or_scan(path, audio_info(path), key=key, labels=False)
+        if isinstance(audio, AudioScan):
+            result = audio.get("watermark")
         else:
-            audio = read_audio(path, info=info)
             result = detect_audio(audio.samples, audio.sample_rate, key=key)
     except LabelerError:
         return None  # no audio stream, or none decodable: the frames' answer stands

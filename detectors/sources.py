@@ -189,11 +189,11 @@ class VideoProbe(Once):
 class Samples(Once):
     """An audio file's samples for the watermark and the audio labels: one decode, or one streamed pass.
 
-    A short file (or bytes) is decoded whole once (:func:`~labeler.media.audio.read_audio`) and each
-    layer runs its detector on the array when it asks. A long file
-    (:func:`detectors.audio_scan.streamed`, or one too long to decode at once) is streamed once through
-    both detectors (:func:`detectors.audio_scan.scan_audio`), so the holder must know up front what the
-    layers will ask for: ``key`` for the watermark (None: not asked) and ``labels``.
+    A short file (or bytes) is decoded whole once and each layer runs its detector on the array when it
+    asks. A long file (its stated length over :data:`detectors.audio_scan.STREAM_ABOVE_BYTES`, or one
+    that proves that long as it is decoded) is streamed once through both detectors
+    (:func:`detectors.audio_scan.decode_or_scan`), so the holder must know up front what the layers
+    will ask for: ``key`` for the watermark (None: not asked) and ``labels``.
     """
 
     def __init__(self, source: Path | bytes, *, key: bytes | None = None, labels: bool = True) -> None:
@@ -202,20 +202,13 @@ class Samples(Once):
         self.labels_wanted = labels
 
     def _read(self) -> Any:
-        from labeler.errors import UnsafeInput
         from labeler.media.audio import audio_info, read_audio
 
         if not isinstance(self.source, Path):
             return read_audio(self.source)
-        from detectors.audio_scan import scan_audio, streamed
+        from detectors.audio_scan import decode_or_scan
 
-        info = audio_info(self.source)
-        if not streamed(info):
-            try:
-                return read_audio(self.source, info=info)
-            except UnsafeInput:
-                pass  # longer than it said, or its length unstated: stream it
-        return scan_audio(self.source, info, key=self.key, labels=self.labels_wanted)
+        return decode_or_scan(self.source, audio_info(self.source), key=self.key, labels=self.labels_wanted)
 
     def watermark(self, key: bytes) -> Any:
         """The audio watermark detector's :class:`~detectors.watermark_result.WatermarkResult` for ``key``."""

@@ -20,6 +20,7 @@ from detectors.visible.common import (
     _decimated,
     _mono_samples,
     _stft_power,
+    best_seen,
 )
 
 __all__ = ["AUDIO_CUE_SEARCH_HZ", "AUDIO_CUE_THRESHOLD", "AUDIO_CUE_UNITS_S", "AudioCueResult",
@@ -416,7 +417,7 @@ def _search(
 ) -> AudioCueResult:
     """:func:`detect_audio_cue` on the validated mono mix and its decimation (``work`` at ``rate`` Hz)."""
     cues, seen = find_cues(work, rate, coarse_power, freq_hz=freq_hz, threshold=threshold, units_s=units_s)
-    return cue_result(cues, len(mono) / sample_rate, seen)
+    return cue_result(cues, len(mono) / sample_rate, best_seen([seen]))
 
 
 def find_cues(
@@ -447,8 +448,8 @@ def find_cues(
         best_score[a:a + count][better] = score[better]
         best_unit[a:a + count][better] = unit[better]
     cues = _pick_cues(best_score, best_unit, hop / rate, threshold, work, rate, low, high)
-    seen = best_score.max(initial=0.0) if best_score.any() else coarse.max(initial=0.0)
-    return cues, float(seen)
+    exact = float(best_score.max()) if best_score.any() else None
+    return cues, (exact, float(coarse.max(initial=0.0)))
 
 
 def _coarse_pass(work: np.ndarray, rate: float, power: np.ndarray | None, low: float, high: float,

@@ -14,7 +14,15 @@ import math
 import numpy as np
 
 from detectors.visible import audio_cue, voice
-from detectors.visible.common import _COARSE_STEP, _analysis_frames, _decimated, _mono_samples, _stft_power
+from detectors.visible.common import (
+    _ANALYSIS_MIN_RATE,
+    _COARSE_STEP,
+    _analysis_frames,
+    _decimated,
+    _mono_samples,
+    _stft_power,
+    best_seen,
+)
 from labeler.errors import LabelerError
 
 __all__ = ["LABEL_CHUNK_S", "LABEL_OVERLAP_S", "AudioLabelScan", "detect_audio_labels"]
@@ -27,7 +35,8 @@ __all__ = ["LABEL_CHUNK_S", "LABEL_OVERLAP_S", "AudioLabelScan", "detect_audio_l
 LABEL_CHUNK_S = 120.0
 LABEL_OVERLAP_S = 20.0
 
-Found = tuple[list[tuple[float, float, float, float]], float, list[tuple[float, str, float]], float]
+Seen = tuple[float | None, float]
+Found = tuple[list[tuple[float, float, float, float]], Seen, list[tuple[float, str, float]], Seen]
 
 
 def detect_audio_labels(
@@ -57,8 +66,8 @@ def detect_audio_labels(
     mono = _mono_samples(samples, sample_rate)
     cues, cue_seen, prompts, voice_seen = _find(mono, int(sample_rate))
     duration = len(mono) / sample_rate
-    return (audio_cue.cue_result(cues, duration, cue_seen),
-            voice.prompt_result(prompts, duration, voice_seen))
+    return (audio_cue.cue_result(cues, duration, best_seen([cue_seen])),
+            voice.prompt_result(prompts, duration, best_seen([voice_seen])))
 
 
 def _find(mono: np.ndarray, sample_rate: int) -> Found:
@@ -74,14 +83,22 @@ def _find(mono: np.ndarray, sample_rate: int) -> Found:
     return cues, cue_seen, prompts, voice_seen
 
 
+def _frame_step(sample_rate: int) -> tuple[int, float]:
+    """The analysis frames' step: in input samples, and in seconds as the cue search computes it (its
+    hop over the decimated rate, :func:`~detectors.visible.common._decimated`'s)."""
+    factor = 1
+    while sample_rate / (2 * factor) >= _ANALYSIS_MIN_RATE:
+        factor *= 2
+    rate = float(sample_rate) / factor
+    hop = audio_cue._analysis_geometry(rate)[1]
+    return factor * hop, hop / rate
+
+
 def _grid(sample_rate: int) -> int:
     """Input samples between chunk starts that keep every analysis grid where the whole file has it:
     the decimation, the coarse STFT frames and the 8 kHz grid of the prompt's matched filter."""
-    factor = 1
-    while sample_rate / (2 * factor) >= 5000.0:
-        factor *= 2
-    hop = audio_cue._analysis_geometry(sample_rate / factor)[1]
-    return math.lcm(factor * hop * _COARSE_STEP, sample_rate // math.gcd(sample_rate, voice.VOICE_RATE_HZ))
+    return math.lcm(_frame_step(sample_rate)[0] * _COARSE_STEP,
+                    sample_rate // math.gcd(sample_rate, voice.VOICE_RATE_HZ))
 
 
 class AudioLabelScan:
@@ -119,7 +136,7 @@ class AudioLabelScan:
         self._searched = False  # some chunk was searched (the buffer then opens with its overlap)
         self._cues: list[tuple[float, float, float, float]] = []
         self._prompts: list[tuple[float, str, float]] = []
-        self._seen = [0.0, 0.0]
+        self._seen: tuple[list[tuple[float | None, float]], ...] = ([], [])  # each chunk's, per search
 
     def push(self, samples: np.ndarray) -> None:
         """Add a block, float ``(frames,)`` or ``(frames, channels)``; raises ``LabelerError`` as
@@ -151,13 +168,20 @@ class AudioLabelScan:
         if not self._searched:
             raise LabelerError("samples must be a non-empty (frames,) or (frames, channels) array: (0,)")
         duration = (self._start + self._held) / self.sample_rate
-        return (audio_cue.cue_result(audio_cue.merge_cues(self._cues), duration, self._seen[0]),
-                voice.prompt_result(voice.merge_prompts(self._prompts), duration, self._seen[1]))
+        return (audio_cue.cue_result(audio_cue.merge_cues(self._cues), duration, best_seen(self._seen[0])),
+                voice.prompt_result(voice.merge_prompts(self._prompts), duration, best_seen(self._seen[1])))
 
     def _search(self, mono: np.ndarray) -> None:
         cues, cue_seen, prompts, voice_seen = _find(mono, self.sample_rate)
-        shift = self._start / self.sample_rate
-        self._cues += [(onset + shift, *rest) for onset, *rest in cues]
-        self._prompts += [(onset + shift, *rest) for onset, *rest in prompts]
-        self._seen = [max(self._seen[0], cue_seen), max(self._seen[1], voice_seen)]
+        # Onsets as one search computes them, frame index x step: the chunk's start added in seconds
+        # moves some by an ulp, and a prompt's (t / 8000 s, half a millisecond past a whole one) then
+        # rounds to another millisecond in the report.
+        samples, step = _frame_step(self.sample_rate)
+        frames = self._start // samples
+        self._cues += [((round(onset / step) + frames) * step, *rest) for onset, *rest in cues]
+        ticks = self._start * voice.VOICE_RATE_HZ // self.sample_rate
+        self._prompts += [((round(onset * voice.VOICE_RATE_HZ) + ticks) / voice.VOICE_RATE_HZ, *rest)
+                          for onset, *rest in prompts]
+        self._seen[0].append(cue_seen)
+        self._seen[1].append(voice_seen)
         self._searched = True

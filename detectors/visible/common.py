@@ -223,3 +223,11 @@ def _stft_power(work: np.ndarray, rate: float, first: int, count: int, step: int
         np.square(spec.real[:n, :bins], out=power[s:s + n])
         power[s:s + n] += np.square(spec.imag[:n, :bins], out=imag[:n])
     return power
+
+
+def best_seen(seens: list[tuple[float | None, float]]) -> float:
+    """The score a search reports when it finds nothing, from its parts' ``(exact, coarse)`` bests (one
+    search, or the chunks of a streamed one): the best exact score wherever the coarse pass pointed
+    somewhere (``exact`` not None), else the coarse pass's best."""
+    exact = [e for e, _ in seens if e is not None]
+    return max(exact) if exact else max((c for _, c in seens), default=0.0)

@@ -20,6 +20,7 @@ from detectors.visible.common import (
     _fir_decimate,
     _mono_samples,
     _stft_power,
+    best_seen,
 )
 
 __all__ = ["VOICE_BAND_HZ", "VOICE_PARTS", "VOICE_RATE_HZ", "VOICE_THRESHOLD", "VoicePromptResult",
@@ -368,7 +369,7 @@ def _search(
 ) -> VoicePromptResult:
     """:func:`detect_voice_prompt` on the validated mono mix and its decimation (``work`` at ``rate`` Hz)."""
     found, seen = find_prompts(mono, sample_rate, work, rate, coarse_power, threshold=threshold)
-    return prompt_result(found, len(mono) / sample_rate, seen)
+    return prompt_result(found, len(mono) / sample_rate, best_seen([seen]))
 
 
 def find_prompts(
@@ -386,8 +387,9 @@ def find_prompts(
     hop_s = _COARSE_STEP * _analysis_geometry(rate)[1] / rate
     scores = _exact_near(mono, sample_rate, coarse, hop_s, min(_COARSE_THRESHOLD, threshold))
     lengths = _clip_lengths()
+    coarse_best = max((float(s.max(initial=0.0)) for s in coarse.values()), default=0.0)
     if not scores:
-        return [], max((float(s.max(initial=0.0)) for s in coarse.values()), default=0.0)
+        return [], (None, coarse_best)
     best = max(float(s.max(initial=0.0)) for s in scores.values())
     found: list[tuple[float, str, float]] = []
     left = {language: s.copy() for language, s in scores.items()}
@@ -402,7 +404,7 @@ def find_prompts(
         for other, arr_ in left.items():
             reach = max(lengths[other], lengths[language])
             arr_[max(0, t - reach):t + reach] = 0
-    return found, best
+    return found, (best, coarse_best)
 
 
 def merge_prompts(found: list[tuple[float, str, float]]) -> list[tuple[float, str, float]]:
