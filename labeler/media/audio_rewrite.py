@@ -117,6 +117,11 @@ def rewrite_audio_file(
     # One-line errors for a missing or non-regular source, a path that is not a str (bytes would be read
     # as an encoded file by read_audio) and a folder as the output, before anything is decoded.
     src, dst = check_input(src), check_output(dst)
+    if audio_format_for(src) == "ogg":
+        from labeler.metadata import ogg
+
+        with open(src, "rb") as handle:  # libsndfile reads the first logical stream only
+            ogg.check_single_stream(handle)
     source = None if stream is None else streamable(src, dst)
     if source is not None:
         return _rewrite_stream(src, dst, source, stream)  # type: ignore[arg-type]

@@ -85,6 +85,12 @@ class AudioSource:
         as it scales them)."""
         if self._ffmpeg is not None:
             return _part(decoded_blocks(self.path, self._ffmpeg, block_frames), start, stop)
+        if start and self.container == "OGG":
+            # libsndfile's Ogg seek is not sample-exact: Opus pre-rolls too little to settle the decoder
+            # (~3,000 samples after a page boundary differ), Vorbis lands 151 samples off in the last
+            # page; a --cue middle's duck then differed from the whole-file label's. Decoded from the
+            # start, as read_audio does.
+            return _part(self._soundfile_blocks(0, stop, block_frames), start, stop)
         return self._soundfile_blocks(start, stop, block_frames)
 
     def _soundfile_blocks(self, start: int, stop: int | None, block_frames: int) -> Iterator[np.ndarray]:

@@ -135,6 +135,35 @@ def codec_of(packet: bytes) -> tuple[str, bytes, int]:
     raise UnsupportedFormat(f"ogg file with a {name} stream (only Vorbis and Opus are supported)")
 
 
+def check_single_stream(src: BinaryIO) -> None:
+    """Refuse an Ogg file that holds more than one logical stream (chained or multiplexed).
+
+    libsndfile decodes the first stream only: a chained file's later links, or a second multiplexed
+    stream, were left out of the labeled file without a word. Page headers are read, not bodies; a
+    damaged tail stops the walk (the decoder says what it can of it).
+
+    Raises
+    ------
+    UnsupportedFormat
+        A page of another stream than the first.
+    """
+    size = src.seek(0, os.SEEK_END)
+    pos, serial = 0, None
+    while pos + _PAGE.size <= size:
+        src.seek(pos)
+        head = src.read(_PAGE.size)
+        if head[:4] != b"OggS":
+            return
+        page_serial, count = _PAGE.unpack(head)[4], head[-1]
+        if serial is None:
+            serial = page_serial
+        elif page_serial != serial:
+            raise UnsupportedFormat("ogg file with several logical streams (chained or multiplexed): only "
+                                    "the first could be labeled, the others would be dropped")
+        lacing = src.read(count)
+        pos += _PAGE.size + count + sum(lacing)
+
+
 def check_head(head: bytes) -> None:
     """Refuse a file whose first Ogg page (in ``head``) starts a known codec other than Vorbis or Opus.
 
