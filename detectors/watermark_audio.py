@@ -23,31 +23,20 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
+from detectors.audio_bandmap import band_energy, band_map, spectrogram
 from detectors.watermark_result import DEFAULT_THRESHOLD, WatermarkResult
 from labeler.watermark.audio import (
-    ALPHA_MAX,
-    BAND_HI,
-    BIN_HZ,
     CELL,
     CELL_TICKS,
-    DEFAULT_AUDIO_STRENGTH,
-    FIRST_BIN,
-    MASK_BOOST,
-    MASK_LO,
-    MASK_SLOPE,
     MIN_DETECT_SECONDS,
     N_BANDS,
     PERIOD_CELLS,
-    SNR_BLOCK_SECONDS,
     TICK,
-    TIME_SLOPE,
     Pattern,
     as_float_pcm,
     check_rate,
-    frame_length,
     make_pattern,
 )
 from labeler.watermark.payload import (
@@ -73,29 +62,6 @@ SPEED_RANGE, PITCH_RANGE = 0.06, 0.065
 PITCH_STEP = 0.005
 #: Phases kept from the FFT correlation per hypothesis and hypotheses decoded per window.
 TOP_PHASES, DECODE_TOP = 3, 6
-#: High-pass: the log bin energy minus its mean over this many frames x bins: across frequency only
-#: (smoothing over time too subtracted part of the cell's own step; per-cell SNR 0.089 against 0.046).
-DETREND = (1, 5)
-#: Detrended values pass a soft clip ``CLIP * d / (CLIP + |d|)`` (log units): a transient or a gap
-#: cannot dominate a sum, and large values count less than small ones (the host's log energy has heavy
-#: tails, the mark's step is bounded). Against the hard clip at 1.5 of before, with SMOOTH_FRAMES:
-#: mean nominal z on random 3 s of the tuning speech 7.97 -> 8.33, piano 14.98 -> 15.80.
-CLIP = 1.0
-#: Harmonic comb removal (per frame, across the bands, last step of the map): every component of the
-#: band axis's real DFT from index COMB_FROM on whose magnitude exceeds COMB_FLOOR x the frame's median
-#: is zeroed. A voiced frame's harmonics make its log spectrum a comb of period F0 / 43 Hz bins (5-7 bins
-#: for voices at 200-300 Hz), which the 5-bin high-pass leaves whole and which, moving with the pitch,
-#: the time whitening cannot predict: host noise many times the mark's step. The mark is white across
-#: the bands, so zeroing a few components takes little of it. Key-free, so the null law holds.
-COMB_FROM, COMB_FLOOR = 4, 4.0
-#: Band energies are averaged over this many frames (hop 11.6 ms) before the log: the log of an average
-#: of noise-like energies spreads less; a cell spans ~2.75 hops (3 frames measured worse: z 7.38).
-SMOOTH_FRAMES = 2
-#: Energies below this fraction of the window's mean band energy count as silence (read as 0).
-FLOOR = 1e-5
-#: Zero-padding factor of the detector's FFT: the mark's bins are read within 1/4 bin of their centre
-#: under any frequency factor.
-OVERSAMPLE = 2
 #: Decodings tried per read (cell-reliability-weighted, band-weighted and plain despreading): the CRC
 #: factor is DECODINGS * 2**-16.
 DECODINGS = 3
@@ -113,8 +79,6 @@ LIST_READS = 2
 #: then counts 192 phases instead of hypotheses x 192 (3 s: 11,328), for a factor 2 on the rest.
 NOMINAL_WEIGHT = 0.5
 _PERIOD_TICKS = PERIOD_CELLS * CELL_TICKS
-# Frames per FFT call of the detector's spectrogram (bounded memory on long windows).
-_SPECTRUM_BATCH = 256
 
 
 def hypotheses(seconds: float) -> list[tuple[float, float]]:
@@ -152,137 +116,6 @@ class _Read:
     phase: int
     hyp: tuple[float, float]
     cells: np.ndarray  # (PERIOD_CELLS, N_BANDS) folded, aligned cell values
-
-
-def _spectrogram(mono: np.ndarray, fs: int) -> tuple[np.ndarray, float, float]:
-    """Zero-padded power spectrogram of ``mono``: (frames, bins up to ~4 kHz), frame hop (s), bin (Hz).
-
-    Frames and hop are the embedder's; the FFT is OVERSAMPLE times longer, so the energy at any
-    frequency (the mark's bins after a speed or pitch change moved them by a factor) is read within
-    1/(2 OVERSAMPLE) of a bin of its centre, from one transform for all frequency factors. Reading on a
-    grid that misses the mark's bins mixes neighbouring cells' chips (half a bin off cost ~half of z).
-    """
-    n = frame_length(fs)
-    hop = n // 2
-    if mono.shape[0] < n:
-        mono = np.pad(mono, (0, n - mono.shape[0]))
-    frames = np.lib.stride_tricks.sliding_window_view(mono, n)[::hop]
-    win = np.hanning(n).astype(np.float32)
-    nfft = OVERSAMPLE * n
-    keep = min(nfft // 2 + 1, int(math.ceil(BAND_HI * (1 + PITCH_RANGE + SPEED_RANGE) * nfft / fs)) + 2)
-    power = np.empty((len(frames), keep), np.float32)
-    # In batches of frames: the whole window's complex spectrum, all nfft / 2 bins in float64, would be
-    # ~190 MB for a 60 s window at 44.1 kHz, of which ~4 MB (the bins up to ~4 kHz) are kept.
-    for a in range(0, len(frames), _SPECTRUM_BATCH):
-        spec = np.fft.rfft(frames[a:a + _SPECTRUM_BATCH] * win, n=nfft, axis=1)[:, :keep]
-        power[a:a + len(spec)] = spec.real ** 2 + spec.imag ** 2
-    return power, hop / fs, fs / nfft
-
-
-def _band_energy(power: np.ndarray, bin_hz: float, freq: float) -> np.ndarray:
-    """Energy at the mark's bin centres (frames, N_BANDS) under frequency factor ``freq``."""
-    centres = (FIRST_BIN + np.arange(N_BANDS)) * BIN_HZ * freq / bin_hz
-    idx = np.minimum(np.round(centres).astype(np.int64), power.shape[1] - 1)
-    return power[:, idx]
-
-
-def _band_map(power: np.ndarray, bin_hz: float, freq: float, hop_s: float) -> np.ndarray:
-    """Detrended, clipped, depth-weighted log band energies (frames, N_BANDS) at frequency factor ``freq``.
-    """
-    energy = _band_energy(power, bin_hz, freq)
-    floor = np.float32(FLOOR) * max(float(energy.mean()), 1e-20)
-    log = np.log(energy + floor)
-    d = np.log(cv2.blur(energy, (1, SMOOTH_FRAMES), borderType=cv2.BORDER_REFLECT) + floor)
-    d -= cv2.blur(d, (DETREND[1], DETREND[0]), borderType=cv2.BORDER_REFLECT)
-    # matched filter, half way: the embedder's modulation depth differs up to 20x between cells (its
-    # masking rule), and the detector can re-estimate it from the received energies (key-independent,
-    # so the null law is unchanged). Weighting by its square root measured best: z on speech +8-12 %,
-    # on music -2-6 % (full weight: speech +10-15 %, music -4-11 %).
-    d = _soft_clip(d) * _sqrt_depth(log, energy, hop_s)
-    # last, what neither the whitening (a comb held from cell to cell) nor the high-pass removed: a comb
-    # that moves with the pitch (removed first, it also cost held music 0.8-2 of its z)
-    return _decomb(_time_whiten(d, hop_s))
-
-
-def _soft_clip(d: np.ndarray) -> np.ndarray:
-    """``CLIP * d / (CLIP + |d|)`` in place (np.tanh measured 20x slower for the same z)."""
-    mag = np.abs(d)
-    mag += np.float32(CLIP)
-    d *= np.float32(CLIP)
-    d /= mag
-    return d
-
-
-def _decomb(d: np.ndarray) -> np.ndarray:
-    """``d`` (frames, N_BANDS) with each frame's outstanding components across the bands removed (see
-    :data:`COMB_FLOOR`): the harmonic comb of voiced speech and of held notes.
-
-    One batch of real DFTs along the bands (cv2, packed layout Re0, Re1, Im1, ..., Re(n/2): ~6x numpy's
-    rfft + median here), the median of each frame's power from COMB_FROM on by partition.
-    """
-    rows, n = d.shape
-    spec = cv2.dft(np.ascontiguousarray(d, dtype=np.float32), flags=cv2.DFT_ROWS)
-    power = np.empty((rows, n // 2 + 1), dtype=np.float32)
-    power[:, 0] = spec[:, 0] * spec[:, 0]
-    power[:, 1:-1] = spec[:, 1:-1:2] * spec[:, 1:-1:2] + spec[:, 2:-1:2] * spec[:, 2:-1:2]
-    power[:, -1] = spec[:, -1] * spec[:, -1]
-    k = (power.shape[1] - COMB_FROM) // 2
-    median = np.partition(power[:, COMB_FROM:], k, axis=1)[:, k : k + 1]
-    drop = power > np.float32(COMB_FLOOR * COMB_FLOOR) * median
-    drop[:, :COMB_FROM] = False  # the high-pass already took the lowest; the envelope is not a comb
-    if not drop.any():
-        return d
-    spec[:, 1:-1][np.repeat(drop[:, 1:-1], 2, axis=1)] = 0.0
-    spec[:, -1][drop[:, -1]] = 0.0
-    return cv2.idft(spec, flags=cv2.DFT_ROWS | cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)
-
-
-def _time_whiten(d: np.ndarray, hop_s: float) -> np.ndarray:
-    """Subtract from every frame the least-squares share of its neighbours one cell before and after.
-
-    Sustained content (a held piano chord, a drone) keeps its across-frequency pattern from cell to cell,
-    and that pattern is host noise to the detector. The frames one cell away lie in the neighbouring
-    cells, whose chips are independent of this cell's, so the prediction removes host, not mark. The
-    weight ``beta`` (0-1) is fitted on the window's own map without the key, so the null law of the
-    pilot statistic is unchanged. Measured on 3 s excerpts: piano z 7.9 -> 11.0; speech, whose
-    spectrum changes within 32 ms, gets beta ~0.2 and is hardly changed.
-    """
-    lag = int(math.ceil(CELL / hop_s))
-    if d.shape[0] <= 2 * lag:
-        return d
-    s = np.empty_like(d)
-    s[lag:-lag] = d[: -2 * lag] + d[2 * lag:]
-    s[lag:-lag] *= np.float32(0.5)
-    s[:lag] = d[lag: 2 * lag]
-    s[-lag:] = d[-2 * lag: -lag]
-    den = float(np.einsum("ij,ij->", s, s))
-    beta = min(1.0, max(0.0, float(np.einsum("ij,ij->", d, s)) / den)) if den > 0 else 0.0
-    if beta > 0:
-        s *= np.float32(beta)
-        d -= s
-    return d
-
-
-def _sqrt_depth(log: np.ndarray, energy: np.ndarray, hop_s: float) -> np.ndarray:
-    """Square root of the embedder's modulation depth per (frame, band), re-estimated from the received
-    energies: the rule of :func:`labeler.watermark.audio._mark_frames` at the default strength, in the
-    log domain (one ``exp``), with the SNR blocks counted from the window's start (the embedder's start
-    at the file's: close enough for a weight)."""
-    ref = energy.mean(axis=1)
-    block = max(1, int(round(SNR_BLOCK_SECONDS / hop_s)))
-    nb = -(-ref.shape[0] // block)
-    pad = nb * block - ref.shape[0]
-    bmean = np.repeat(np.pad(ref, (0, pad)).reshape(nb, block).mean(axis=1), block)[: ref.shape[0]]
-    lref = np.log(np.maximum(ref, 1e-30)).astype(np.float32)
-    lo, hi = np.float32(math.log(MASK_LO)), np.float32(math.log(MASK_BOOST))
-    tboost = np.clip(-TIME_SLOPE * (lref - np.log(np.maximum(bmean, 1e-30))), lo, hi).astype(np.float32)
-    lb = np.float32(-MASK_SLOPE) * (log - lref[:, None])
-    np.minimum(lb, hi, out=lb)
-    np.maximum(lb, lo, out=lb)
-    lb += tboost[:, None] + np.float32(math.log(DEFAULT_AUDIO_STRENGTH))
-    np.minimum(lb, np.float32(math.log(ALPHA_MAX)), out=lb)
-    lb *= np.float32(0.5)
-    return np.exp(lb)
 
 
 def _ticks(dmap: np.ndarray, hop_s: float, time: float) -> np.ndarray:
@@ -352,7 +185,7 @@ def _reliability_cells(read: _Read, pattern: Pattern, an: _Analysis) -> np.ndarr
     """
     time, freq = read.hyp
     ticks = _ticks(an.maps[freq], an.hop_s, time)
-    level = np.log(np.maximum(_ticks(_band_energy(an.power, an.bin_hz, freq), an.hop_s, time), 1e-30))
+    level = np.log(np.maximum(_ticks(band_energy(an.power, an.bin_hz, freq), an.hop_s, time), 1e-30))
     level -= np.percentile(level, RELIABILITY_PERCENTILE, axis=0)
     edges = np.quantile(level, np.linspace(0.0, 1.0, RELIABILITY_CLASSES + 1)[1:-1])
     cls = np.searchsorted(edges, level).ravel()
@@ -389,14 +222,14 @@ def _decode(read: _Read, pattern: Pattern, an: _Analysis, listed: bool) -> tuple
 
 def _window_reads(mono: np.ndarray, fs: int, pattern: Pattern) -> tuple[list[_Read], _Analysis]:
     """Phase search for every hypothesis of a window of ``mono``."""
-    power, hop_s, bin_hz = _spectrogram(mono, fs)
+    power, hop_s, bin_hz = spectrogram(mono, fs, 1.0 + PITCH_RANGE + SPEED_RANGE)
     pilot_conj = _pilot_spectrum(pattern)
     an = _Analysis(power, hop_s, bin_hz, {})
     reads = []
     for hyp in hypotheses(mono.shape[0] / fs):
         time, freq = hyp
         if freq not in an.maps:
-            an.maps[freq] = _band_map(power, bin_hz, freq, hop_s)
+            an.maps[freq] = band_map(power, bin_hz, freq, hop_s)
         folded = _fold(_ticks(an.maps[freq], hop_s, time))
         reads.append(_phase_search(folded, pilot_conj, pattern, hyp))
     return reads, an

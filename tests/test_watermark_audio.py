@@ -16,8 +16,9 @@ import pytest
 import soundfile as sf
 from conftest import SAMPLES, corpus_path
 
+from detectors.audio_bandmap import _decomb, _time_whiten
 from detectors.watermark import WatermarkResult, detect_audio
-from detectors.watermark_audio import DECODINGS, LIST_SIZE, _decomb, _time_whiten
+from detectors.watermark_audio import DECODINGS, LIST_SIZE
 from labeler.media.ffmpeg import ffmpeg_exe
 from labeler.watermark import WatermarkError, embed_audio
 from labeler.watermark.audio import DEFAULT_SNR_DB, AudioEmbedder, embed_audio_blocks

@@ -33,10 +33,9 @@ measurements: ``docs/watermark-video.md``.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
@@ -47,7 +46,7 @@ import numpy as np
 from labeler.errors import CorruptFile, LabelerError, UnsupportedFormat
 from labeler.media import ffmpeg as ff
 from labeler.media import timed
-from labeler.media.video import VideoInfo, upright_sample_aspect, video_info
+from labeler.media.video import VideoInfo, video_info
 from labeler.media.video_encoders import (  # noqa: F401 - ENCODERS re-exported: the table both passes use
     ENCODERS,
     Encoding,
@@ -57,25 +56,26 @@ from labeler.media.video_encoders import (  # noqa: F401 - ENCODERS re-exported:
     pix_fmt_traits,
     plan_encoding,
 )
-from labeler.media.video_index import stream_time_base
 from labeler.media.video_streams import (
-    Attachment,
     alpha_plane_decoder,
-    attach_args,
-    chapter_tracks,
-    derived_tag_args,
-    disposition_args,
     drop_derived_keys,
     frame_facts,
     has_alpha,
-    is_timecode_track,
     picture_attachments,
-    start_offset_args,
-    timecode_args,
 )
 from labeler.watermark import _pattern
 from labeler.watermark.payload import TooSmallForWatermark
 from labeler.watermark.transforms import MIN_SIDE
+from labeler.watermark.video_commands import (
+    KEEP_PIX_FMTS,
+    Overlay,
+    decoder_args,
+    encoder_args,
+    frame_size,
+    marked_pix_fmt,
+    upright_size,
+    written_like,
+)
 
 __all__ = ["VideoPattern", "watermark_video", "KEEP_PIX_FMTS", "ENCODERS", "VIDEO_METHOD",
            "VIDEO_STRENGTH", "budget_strength", "noise_sigma"]
@@ -139,21 +139,6 @@ def budget_strength(y: np.ndarray) -> float:
     s = floor * float(np.sqrt(1.0 + (noise_sigma(y) / NOISE_REF) ** 2))
     return round(min(BUDGET_MAX, s), 3)
 
-#: 8-bit planar YUV formats the pass keeps as they are: name -> chroma subsampling (x, y) as shifts.
-#: The luma plane is the first ``W * H`` bytes of a frame in each. Anything else (10-bit, RGB,
-#: packed, paletted) is converted to yuv420p, the format every player takes.
-KEEP_PIX_FMTS: dict[str, tuple[int, int]] = {
-    "yuv420p": (1, 1), "yuvj420p": (1, 1),
-    "yuv422p": (1, 0), "yuvj422p": (1, 0),
-    "yuv444p": (0, 0), "yuvj444p": (0, 0),
-}
-
-_MOV_SUFFIXES = {".mp4", ".m4v", ".mov", ".3gp", ".3g2"}
-#: RGB-coded formats: ffmpeg converts them to YUV with its default matrix, BT.601 in limited range
-#: (measured with ffmpeg 5.1 and 7/9: pure red comes out Y 81, Cb 90, Cr 240), so the output is tagged so;
-#: the source's own tags (``gbr``, full range) describe RGB and are refused by a YUV encoder.
-_RGB_PIX_FMT = re.compile(r"^(0?rgb|0?bgr|gbr|argb|abgr|x2rgb|x2bgr|pal8|monob|monow)")
-_RGB_TO_YUV_TAGS = ("smpte170m", "tv")
 
 
 #: Frames whose shorter side is at least this (pixels) get the pattern zoomed (:func:`zoom_for`).
@@ -256,159 +241,8 @@ class VideoPattern:
         return y
 
 
-def _marked_pix_fmt(source: str | None) -> str:
-    """The 8-bit planar format the frames are marked in: the source's (:data:`KEEP_PIX_FMTS`), else the
-    8-bit form of its chroma layout (4:2:2 and 4:4:4 kept), else ``yuv420p`` (RGB, gray, 4:1:1...)."""
-    if source in KEEP_PIX_FMTS:
-        assert source is not None
-        return source
-    traits = pix_fmt_traits(source)
-    if traits is not None and traits.kind == "yuv":
-        return {2: "yuv422p", 3: "yuv444p"}.get(traits.chroma, "yuv420p")
-    return "yuv420p"
-
-
-def _written_like(source: str | None, marked: str) -> str:
-    """The format the encoder is asked to keep: the source's when it is YUV of the marked frames' chroma
-    (a 10-bit source is written at 10 bits again, as its codec profile and any HDR signalling need),
-    else the marked frames' own."""
-    src, mine = pix_fmt_traits(source), pix_fmt_traits(marked)
-    if src is not None and mine is not None and src.kind == "yuv" and src.chroma == mine.chroma:
-        assert source is not None
-        return source
-    return marked
-
-
-def _frame_bytes(pix_fmt: str, width: int, height: int) -> int:
-    sx, sy = KEEP_PIX_FMTS[pix_fmt]
-    cw, ch = -(-width // (1 << sx)), -(-height // (1 << sy))
-    return width * height + 2 * cw * ch
-
-
-def _upright(info: VideoInfo) -> tuple[int, int]:
-    """(height, width) of the decoded frames: ffmpeg turns rotated frames upright when transcoding."""
-    quarter = round((info.rotation or 0) / 90) % 2
-    return (info.width, info.height) if quarter else (info.height, info.width)
-
-
-@dataclass(frozen=True)
-class _Overlay:
-    """The visible label drawn in the encoder's filter graph: a PNG, its place, its time expression."""
-
-    png: str
-    x: int
-    y: int
-    enable: str | None
-
-
-def _decoder_args(src: str, info: VideoInfo, pix_fmt: str) -> list[str]:
-    # -xerror: a truncated or damaged input is refused, never labeled with frames missing.
-    return [ff.ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-xerror",
-            "-protocol_whitelist", ff.PROTOCOLS, "-i", ff.input_url(src), "-map", f"0:{info.stream}",
-            "-an", "-sn", "-dn", "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", pix_fmt, "pipe:"]
-
-
-def _colour_tags(info: VideoInfo, stream: ff.StreamInfo, out_index: int) -> list[str]:
-    """``-colorspace``/``-color_range``/``-color_primaries``/``-color_trc`` for the output: the source's
-    (the frames come from a pipe that carries none: an HDR source's BT.2020 / PQ tags were lost, so
-    players showed it as SDR), except the matrix and range of frames converted from RGB, whose tags
-    (``gbr``) describe no YUV and are refused by the encoder. Primaries and transfer describe the
-    light, not the coding, so they stay with 10-bit sources written as 8-bit too."""
-    space, rng = stream.color_space, stream.color_range
-    if info.pix_fmt not in KEEP_PIX_FMTS and (space == "gbr" or _RGB_PIX_FMT.match(info.pix_fmt or "")):
-        space, rng = _RGB_TO_YUV_TAGS
-    tags = (("-colorspace", space), ("-color_range", rng), ("-color_primaries", stream.color_primaries),
-            ("-color_trc", stream.color_trc))
-    return [arg for option, value in tags if value and value != "unknown"
-            for arg in (f"{option}:{out_index}", value)]
-
-
-def _encoder_args(src: str, info: VideoInfo, pix_fmt: str, size: tuple[int, int], encoding: Encoding,
-                  overlay: _Overlay | None, out: str,
-                  alpha_decoder: str | None = None, attachments: Sequence[Attachment] = (),
-                  field_order: str | None = None) -> list[str]:
-    """ffmpeg arguments: raw frames on stdin (input 0), the label PNG (1, optional), the source (last).
-
-    With ``alpha_decoder`` the source is also decoded (by that decoder) for its alpha plane, which is
-    merged with the marked frames (``encoding.pix_fmt`` is then ``yuva420p``). ``attachments`` (Matroska
-    pictures) are left out of the maps and attached again after the mapped streams. ``field_order``
-    (``"tt"``/``"bb"``: an interlaced source) flags the piped frames, which carry none."""
-    h, w = size
-    args = [ff.ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
-    # the colour tags on the piped frames as well: ffmpeg 7 takes an encoder's primaries and transfer
-    # from its frames, and raw frames carry none (ffmpeg 5.1 takes the output options below)
-    video_stream = next(s for s in info.media.streams if s.index == info.stream)
-    tagged = [a.split(":")[0] if a.startswith("-") else a for a in _colour_tags(info, video_stream, 0)]
-    if pix_fmt in timed.FOURCC:
-        # Frames come with their own times (labeler.media.timed): a variable frame rate is kept.
-        args += ["-f", "matroska", *tagged, "-i", "pipe:0"]
-    else:
-        args += ["-f", "rawvideo", "-pix_fmt", pix_fmt, "-s", f"{w}x{h}", "-framerate", info.frame_rate,
-                 *tagged, "-i", "pipe:0"]
-    if overlay is not None:
-        args += ["-i", ff.input_url(overlay.png)]
-    src_in = 2 if overlay is not None else 1
-    if alpha_decoder is not None:  # only this stream is decoded from the source; the others are copied
-        args += [f"-c:{info.stream}", alpha_decoder]
-    args += ["-protocol_whitelist", ff.PROTOCOLS, "-i", ff.input_url(src)]
-    pad, graph = "[0:v]", []
-    if alpha_decoder is not None:
-        # Both inputs start at 0 (ffmpeg moves each input to its own start): setpts does the same for the
-        # source's video stream, so each marked frame meets the alpha plane of the same source frame.
-        graph.append(f"[{src_in}:{info.stream}]alphaextract,setpts=PTS-STARTPTS[a];{pad}[a]alphamerge[m]")
-        pad = "[m]"
-    if overlay is not None:
-        enable = f":enable='{overlay.enable}'" if overlay.enable else ""
-        # format=: the overlay blends in the frames' own format ("auto" picks rgba: every frame went
-        # YUV -> RGB -> YUV); after the alpha merge, so the label's plate is opaque over a transparent corner.
-        graph.append(f"{pad}[1:v]overlay={overlay.x}:{overlay.y}{enable}:format={overlay_format(pix_fmt)}[o]")
-        pad = "[o]"
-    if field_order is not None:
-        graph.append(f"{pad}setfield={'tff' if field_order == 'tt' else 'bff'}[f]")
-        pad = "[f]"
-    sar = upright_sample_aspect(info)
-    if sar is not None:
-        # Raw frames carry no sample aspect ratio: without it an anamorphic video came out 1:1, shown
-        # at the wrong shape (1080x1440 at 4:3 shown 1080x1440, not 1440x1440).
-        graph.append(f"{pad}setsar={sar.numerator}/{sar.denominator}[s]")
-        pad = "[s]"
-    video = pad if graph else "0:v"
-    if graph:
-        args += ["-filter_complex", ";".join(graph)]
-    # Every source stream keeps its place: the marked video where the source's video was, the rest copied.
-    # Each keeps its tags (language, title, handler): the marked frames come from a pipe, which has none,
-    # and naming one stream's tags turns ffmpeg's copying of the others' off, so all are named.
-    out_index = 0
-    attached = {a.index for a in attachments}
-    # an MP4/MOV timecode track is not copied (ffmpeg cannot): the muxer writes it again from the tag
-    # nor is an MP4/MOV chapter track: the muxer writes it again from the chapters ffmpeg carries over
-    attached |= chapter_tracks(src, info.media)
-    mapped = [s for s in info.media.streams if s.index not in attached and not is_timecode_track(s, out)]
-    for position, stream in enumerate(mapped):
-        if stream.index == info.stream:
-            args += ["-map", video]
-            out_index = position
-        else:
-            args += ["-map", f"{src_in}:{stream.index}"]
-        args += [f"-map_metadata:s:{position}", f"{src_in}:s:{stream.index}"]
-    args += attach_args(attachments, len(mapped))
-    args += timecode_args(info.media, info.stream, out_index, out)
-    args += ["-c", "copy", f"-c:{out_index}", encoding.choice.encoder]
-    args += [f"{opt}:{out_index}" if opt.startswith("-") else opt for opt in encoding.quality]
-    args += container_args(encoding.choice, os.path.splitext(out)[1], out_index)
-    args += disposition_args(info.media, info.stream, out_index)
-    args += [f"-pix_fmt:{out_index}", encoding.pix_fmt, f"-fps_mode:{out_index}", "passthrough"]
-    if pix_fmt in timed.FOURCC:  # every frame's time in the source's own time base
-        args += [f"-enc_time_base:{out_index}", str(stream_time_base(src, info.stream))]
-    args += _colour_tags(info, mapped[out_index], out_index)
-    args += ["-map_metadata", str(src_in), *derived_tag_args(info.media, out), *start_offset_args(info.media)]
-    if os.path.splitext(out)[1].lower() in _MOV_SUFFIXES:
-        args += ["-movflags", "use_metadata_tags"]
-    return [*args, *ff.reproducible(out), out]
-
-
 def _visible_overlay(src: str, info: VideoInfo, workdir: str,
-                     visible: dict[str, Any]) -> tuple[_Overlay, dict[str, Any]]:
+                     visible: dict[str, Any]) -> tuple[Overlay, dict[str, Any]]:
     """Place and render the visible label as :func:`labeler.visible.add_video_label` does (on the
     displayed picture, squeezed into stored pixels for non-square ones: :func:`video_plate`).
 
@@ -440,7 +274,7 @@ def _visible_overlay(src: str, info: VideoInfo, workdir: str,
     if info.sample_aspect_ratio is not None:
         sar = info.sample_aspect_ratio
         done["sample_aspect_ratio"] = f"{sar.numerator}:{sar.denominator}"  # the box is in displayed pixels
-    return _Overlay(png, x, y, None if intervals is None else _enable(intervals)), done
+    return Overlay(png, x, y, None if intervals is None else _enable(intervals)), done
 
 
 def _check_paths(src: str | os.PathLike[str], dst: str | os.PathLike[str],
@@ -510,14 +344,14 @@ def watermark_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], pa
         info = video_info(src_path)
     except UnsupportedFormat:
         raise UnsupportedFormat("not a video: no video stream in this file") from None
-    size = _upright(info)
+    size = upright_size(info)
     if min(size) < MIN_SIDE:
         raise TooSmallForWatermark(f"video frames of {size[1]}x{size[0]} are too small for the watermark "
                            f"(at least {MIN_SIDE} px a side)")
-    pix_fmt = _marked_pix_fmt(info.pix_fmt)
+    pix_fmt = marked_pix_fmt(info.pix_fmt)
     suffix = os.path.splitext(dst_path)[1]
     alpha_decoder = alpha_plane_decoder(info, suffix)
-    encoding = plan_encoding(info.codec, _written_like(info.pix_fmt, pix_fmt), suffix,
+    encoding = plan_encoding(info.codec, written_like(info.pix_fmt, pix_fmt), suffix,
                              alpha_kept=alpha_decoder is not None, quality=quality)
     facts = frame_facts(src_path, info.stream)
     encoding = keep_frame_facts(encoding, facts)
@@ -528,7 +362,7 @@ def watermark_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], pa
                              else (None, None))
         with ff.output_path(dst_path) as tmp:
             attachments = picture_attachments(src_path, info.media, dst_path, workdir)
-            enc = _encoder_args(src_path, info, pix_fmt, size, encoding, overlay, "file:" + tmp,
+            enc = encoder_args(src_path, info, pix_fmt, size, encoding, overlay, "file:" + tmp,
                                 alpha_decoder, attachments, facts.field_order)
             frames, seconds, marker = _stream(src_path, info, enc, marker, pix_fmt,
                                               size, ff.input_url(src_path), budget=strength is None)
@@ -555,7 +389,7 @@ def _frames(src: str, info: VideoInfo, pix_fmt: str, frame_bytes: int, url: str)
     """(frame buffer, presentation time or None): timed Matroska frames, or a raw pipe for other formats."""
     if pix_fmt in timed.FOURCC:
         return timed.timed_frames(src, info.stream, pix_fmt, frame_bytes)
-    return ((buf, None) for buf in ff.pipe_chunks(_decoder_args(src, info, pix_fmt), url, frame_bytes,
+    return ((buf, None) for buf in ff.pipe_chunks(decoder_args(src, info, pix_fmt), url, frame_bytes,
                                                   refuse_cut_short=True))
 
 
@@ -566,7 +400,7 @@ def _stream(src: str, info: VideoInfo, enc: list[str], marker: VideoPattern, pix
     import time
 
     h, w = size
-    frame_bytes, luma = _frame_bytes(pix_fmt, w, h), w * h
+    frame_bytes, luma = frame_size(pix_fmt, w, h), w * h
     frames, spent = 0, 0.0
     with ff.stderr_file() as err:
         proc = subprocess.Popen(enc, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err, **ff.CHILD)
