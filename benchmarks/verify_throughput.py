@@ -12,6 +12,10 @@ of the process and its ffmpeg children (the machine is shared), ratios taken wit
   milliseconds are listed too; a clean image is verified with :data:`CLEAN_KEYS` keys (its cost depends
   on the key) and its rows give their mean and worst; a clean 1920x1080 picture of dense grain
   (:func:`make_textured_image`) too, where the image detector's rescale / rotation search always runs;
+  and generated art (:func:`make_art_images`: flat / illustration, gradient / AI-look and text / UI
+  pictures of ``content_corpus``, 1920-2560 px, JPEG q90), clean and labeled, mean and worst over the
+  pictures: on such content the key-free lattice gate often sees a lattice (edges, text lines), so a
+  clean picture gets the rescale / rotation search;
 * video (10 s 1920x1080 25 fps H.264, ``testsrc2``; labeled = visible at start, middle, end + metadata):
   ``verify`` CPU time over the clip's duration; the same re-encoded with a keyframe every 2 s; a 120 s
   and a 1-hour clip (a 60 s 1080p clip, keyframe every 2 s, looped by stream copy: real H.264 packets,
@@ -189,6 +193,7 @@ def make_image_media(folder: Path) -> dict[str, Path]:
         label_file(clean, files[f"image{w}-labeled"], rec, layers=("watermark", "visible", "metadata"),
                    key=read_key_file(key), quality=90)
     files["image1920-textured"] = make_textured_image(folder)
+    files |= make_art_images(folder, key)
     return files
 
 
@@ -204,11 +209,43 @@ def make_textured_image(folder: Path) -> Path:
     return path
 
 
+#: Generated art per class of ``content_corpus`` in the art rows (its held-out seeds: never tuned on).
+ART_PER_CLASS = 3
+ART_SEEDS = range(12, 12 + ART_PER_CLASS)
+
+
+def make_art_images(folder: Path, key_file: Path) -> dict[str, Path]:
+    """Generated art (``content_corpus``: flat / illustration, gradient / AI-look, text / UI), each
+    picture as a clean JPEG (q90) and labeled like the photo (watermark with the key of ``key_file``,
+    visible mark, metadata): keys ``art-clean-<name>`` and ``art-labeled-<name>``."""
+    from content_corpus import CLASSES, load
+
+    from labeler import AIGCLabel, label_file
+    from labeler.watermark.keyfile import read_key_file
+
+    key = read_key_file(key_file)
+    files: dict[str, Path] = {}
+    for cls in CLASSES:
+        for seed in ART_SEEDS:
+            name = f"{cls}-{seed:03d}"
+            clean = folder / f"art-{name}.jpg"
+            cv2.imwrite(str(clean), np.ascontiguousarray(load(cls, seed)[..., ::-1]),
+                        [cv2.IMWRITE_JPEG_QUALITY, 90])
+            labeled = folder / f"art-{name}-labeled.jpg"
+            label_file(clean, labeled, AIGCLabel(PRODUCER, f"bench-{name}"),
+                       layers=("watermark", "visible", "metadata"), key=key, quality=90)
+            files[f"art-clean-{name}"], files[f"art-labeled-{name}"] = clean, labeled
+    return files
+
+
 def _with_textured(files: dict[str, Path], folder: Path, index: Path) -> dict[str, Path]:
-    """``files`` with the textured image (made and added to ``index`` for media made before it existed)."""
+    """``files`` with the textured image and the art (made and added to ``index`` for media made before
+    they existed)."""
     if "image1920-textured" not in files:
         files["image1920-textured"] = make_textured_image(folder)
-        index.write_text(json.dumps({k: str(v) for k, v in files.items()}))
+    if not any(k.startswith("art-") for k in files):
+        files |= make_art_images(folder, files["key"])
+    index.write_text(json.dumps({k: str(v) for k, v in files.items()}))
     return files
 
 
@@ -360,8 +397,49 @@ def measure_images(files: dict[str, Path], repeats: int, key: bytes) -> dict[str
               f"({out.get(f'image{w}-{state}-quick', float('nan')):.2f}x, worst "
               f"{out.get(f'image{w}-{state}-quick-worst', float('nan')):.2f}x) over {len(keys)} key(s)",
               flush=True)
+    out |= measure_art(files, repeats, key)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory after the images: {peak:.0f} MiB", flush=True)
+    return out
+
+
+def measure_art(files: dict[str, Path], repeats: int, key: bytes) -> dict[str, float]:
+    """The art rows: per picture, verify (all layers, key) and ``--quick`` over its decode, as the photo
+    rows measure them (a clean picture with :data:`CLEAN_KEYS` keys); then the mean over the pictures
+    and the worst picture (``art-<state>[-quick]`` and ``-worst``), and the mean milliseconds."""
+    from detectors import verify
+    from labeler.media import read_image
+
+    out: dict[str, float] = {}
+    for state in ("labeled", "clean"):
+        names = sorted(k for k in files if k.startswith(f"art-{state}-"))
+        ratios: dict[str, list[float]] = {"": [], "-quick": []}
+        ms: dict[str, list[float]] = {"": [], "-quick": [], "-decode": []}
+        for name in names:
+            path = files[name]
+            keys = [key] if state == "labeled" else _clean_keys(key)
+            fns: dict[str, Callable[[], Any]] = {"decode": lambda p=path: read_image(p)}
+            for i, k in enumerate(keys):
+                fns[f"full{i}"] = lambda p=path, k=k: verify(p, key=k)
+                if _has_layers():
+                    fns[f"quick{i}"] = lambda p=path, k=k: verify(p, key=k, layers="quick")
+            t = _interleaved_times(fns, repeats)
+            ms["-decode"].append(1000 * t["decode"])
+            for kind, suffix in (("full", ""), ("quick", "-quick")):
+                times = [t[f"{kind}{i}"] for i in range(len(keys)) if f"{kind}{i}" in t]
+                if times:
+                    ratios[suffix].append(statistics.mean(times) / t["decode"])
+                    ms[suffix].append(1000 * statistics.mean(times))
+            quick = ratios["-quick"][-1] if ratios["-quick"] else float("nan")
+            print(f"{name}: decode {ms['-decode'][-1]:.1f} ms, verify {ms[''][-1]:.1f} ms "
+                  f"({ratios[''][-1]:.2f}x), quick {quick:.2f}x", flush=True)
+        for suffix, values in ratios.items():
+            if values:
+                out[f"art-{state}{suffix}"] = statistics.mean(values)
+                out[f"art-{state}{suffix}-worst"] = max(values)
+        for suffix, values in ms.items():
+            if values:
+                out[f"art-{state}{suffix}-ms"] = statistics.mean(values)
     return out
 
 
@@ -455,6 +533,14 @@ def table(now: dict[str, float], before: dict[str, float] | None) -> str:
                     f"{cell(before, k + '-quick', '.2f')} | {cell(now, k + '-quick', '.2f')}"
                     f"{' (worst ' + cell(now, k + '-quick-worst', '.2f') + ')' if worst else ''} | "
                     "<= 1.2x |")
+    art = f"generated art ({3 * ART_PER_CLASS} pictures, 1920-2560 px JPEG)"
+    for state in ("labeled", "clean"):
+        k = f"art-{state}"
+        for suffix, what, target in (("", "verify (all layers, key) / decode", "<= 2x"),
+                                     ("-quick", "`--quick` verify / decode", "<= 1.2x")):
+            rows.append(f"| {art} | {what}, mean (worst picture) | {state} | "
+                        f"{cell(before, k + suffix, '.2f')} | {cell(now, k + suffix, '.2f')} "
+                        f"(worst {cell(now, k + suffix + '-worst', '.2f')}) | {target} |")
     for state in ("labeled", "clean"):
         k = f"video-{state}"
         rows.append(f"| video 10 s 1080p25 H.264 | verify / duration | {state} | {cell(before, k, '.3f')} | "
@@ -491,6 +577,10 @@ def table(now: dict[str, float], before: dict[str, float] | None) -> str:
         k = f"image{w}-{state}"
         rows.append(f"| {w} px | {'clean, dense grain' if state == 'textured' else state} | "
                     f"{cell(now, k + '-decode-ms', '.1f')} | "
+                    f"{cell(now, k + '-ms', '.1f')} | {cell(now, k + '-quick-ms', '.1f')} |")
+    for state in ("labeled", "clean"):
+        k = f"art-{state}"
+        rows.append(f"| generated art, mean | {state} | {cell(now, k + '-decode-ms', '.1f')} | "
                     f"{cell(now, k + '-ms', '.1f')} | {cell(now, k + '-quick-ms', '.1f')} |")
     rows += ["", "| `aigc batch verify`, 1080p JPEGs (half labeled), all layers + key | before | after |",
              "|---|---:|---:|"]
