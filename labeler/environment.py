@@ -8,6 +8,7 @@ encoders and their defaults).
 
 from __future__ import annotations
 
+import os
 import platform
 import re
 import subprocess
@@ -28,6 +29,10 @@ ENCODERS: dict[str, tuple[str, ...]] = {
                  "libvorbis", "libwebp"),
 }
 #: Python distributions reported, in this order (``None`` when not installed).
+#: Environment variables that set the BLAS thread count of NumPy's OpenBLAS (pip wheels) or MKL (conda
+#: builds); the ``aigc`` command sets each to 1 unless the user did (:func:`labeler.cli.main`).
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
 PACKAGES = ("numpy", "opencv-python-headless", "pillow", "pywavelets", "soundfile", "mutagen", "c2pa-python",
             "imageio-ffmpeg", "cryptography", "dask", "distributed")
 
@@ -126,8 +131,10 @@ def describe_environment() -> dict[str, Any]:
     dict
         ``aigc`` (our version), ``python``, ``platform``, ``ffmpeg`` (:class:`FFmpegReport` as a dict),
         ``c2pa`` (``c2pa-python`` and ``c2pa-rs`` versions), ``libsndfile``, ``packages`` (distribution
-        name -> version or None) and ``problems`` (one line each; empty when everything the default
-        layers need is there).
+        name -> version or None), ``threads`` (the BLAS thread variables as this process sees them:
+        ``aigc`` sets each to 1 unless the user did, :data:`BLAS_THREAD_VARIABLES`; None where
+        unset, as in a host application that imports the library) and ``problems`` (one line each; empty
+        when everything the default layers need is there).
     """
     ff = ffmpeg_report()
     c2pa = _c2pa_versions()
@@ -155,6 +162,7 @@ def describe_environment() -> dict[str, Any]:
         "c2pa": c2pa,
         "libsndfile": libsndfile,
         "packages": _package_versions(),
+        "threads": {name: os.environ.get(name) for name in BLAS_THREAD_VARIABLES},
         "problems": problems,
     }
 
@@ -188,6 +196,8 @@ def summary_lines(env: dict[str, Any]) -> list[str]:
     lines.append(f"libsndfile: {env['libsndfile']}")
     packages = env["packages"]
     lines.append("packages: " + ", ".join(f"{k} {v}" for k, v in packages.items() if v is not None))
+    threads = env.get("threads") or {}
+    lines.append("threads: " + ", ".join(f"{k}={'unset' if v is None else v}" for k, v in threads.items()))
     problems = env["problems"]
     lines += [f"problem: {p}" for p in problems] or ["problems: none"]
     return lines

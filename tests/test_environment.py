@@ -105,3 +105,20 @@ def test_tool_messages_compare_what_was_said_not_where():
     on_a = tool_messages("x: /tmp/a.wav: bad\n", "/tmp/a.wav")
     assert on_a == tool_messages("x: /tmp/b.wav: bad", "/tmp/b.wav") == ["x: FILE: bad"]
     assert tool_messages(a) != tool_messages("[aist#0:0/pcm_s16le @ 0x1] Guessed Channel Layout: stereo")
+
+
+def test_the_command_runs_numpy_with_one_blas_thread_unless_the_user_says_otherwise():
+    """`aigc` sets OPENBLAS_NUM_THREADS / MKL_NUM_THREADS to 1 before NumPy loads (extra BLAS threads only
+    spin on our small products: a WAV's watermark verify took 1.5x the CPU with them), in its own process
+    and so in batch workers; a user's own value is kept."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    proc = subprocess.run([sys.executable, "-m", "labeler.cli", "doctor", "--json"], capture_output=True,
+                          text=True, timeout=120, env={**clean, FFMPEG_ENV: "bundled"})
+    assert json.loads(proc.stdout)["threads"] == {"OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    mine = _cli("doctor", "--json", env={FFMPEG_ENV: "bundled", "OPENBLAS_NUM_THREADS": "3"})
+    assert json.loads(mine.stdout)["threads"]["OPENBLAS_NUM_THREADS"] == "3"
+    assert "threads: OPENBLAS_NUM_THREADS=" in _cli("doctor", env={FFMPEG_ENV: "bundled"}).stdout
+    # the variables only reach NumPy if it is not loaded before main() runs
+    loaded = subprocess.run([sys.executable, "-c", "import sys, labeler.cli; print('numpy' in sys.modules)"],
+                            capture_output=True, text=True, timeout=60, env=clean)
+    assert loaded.stdout.strip() == "False", loaded.stderr
