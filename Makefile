@@ -26,7 +26,7 @@ install: $(VENV)/.installed
 
 install-test: $(VENV)/.installed-test
 
-## Label every file in samples/ into demo-out/, verify originals and copies, then show every layer on the photo.
+## Label the photos, audio and MP4 in samples/ into demo-out/, verify originals and copies, then show every layer on the photo.
 demo: install
 	@rm -rf demo-out && mkdir -p demo-out/keys demo-out/all-layers
 	@for f in $(DEMO_MEDIA); do \

@@ -175,7 +175,7 @@ def _maps(info: ff.MediaInfo, marked: int, attachments: Sequence[Attachment], ds
     """``-map`` every stream in its own place, the marked sound (input 1) where the source's was, each
     with the source stream's tags (language, title): a pipe has none, and naming one stream's tags turns
     ffmpeg's copying of the others' off. Matroska picture attachments are attached again, not mapped
-    (:func:`labeler.media.video.picture_attachments`)."""
+    (:func:`labeler.media.video_streams.picture_attachments`)."""
     mapped = _mapped(info, attachments, dst)
     args: list[str] = []
     for position, stream in enumerate(mapped):
