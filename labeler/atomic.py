@@ -48,6 +48,48 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         raise
 
 
+#: ``os.link`` errors that mean "this file system has no hard links", not "the target exists".
+_NO_LINKS = {errno.EPERM, errno.EXDEV, errno.EMLINK, getattr(errno, "ENOTSUP", -1),
+             getattr(errno, "EOPNOTSUPP", -1), errno.ENOSYS}
+
+
+def place(staged: str | os.PathLike[str], target: str | os.PathLike[str], *, overwrite: bool) -> None:
+    """Move the finished file ``staged`` onto ``target`` (same file system: one atomic step).
+
+    With ``overwrite`` an existing ``target`` is replaced (``os.replace``). Without it the move fails
+    when ``target`` exists *at that moment*, not only when it existed at the start: two writers given
+    the same output (two threads of a backend, two batch runs) would otherwise both succeed and one
+    result would silently replace the other. The file is linked in (``os.link`` fails on an existing
+    name, atomically) and its staged name removed; on a file system without hard links the name is
+    checked just before ``os.replace`` (a window of microseconds instead of the whole job).
+
+    Raises
+    ------
+    LabelerError
+        ``target`` exists and not ``overwrite`` (the one-line "exists" error of :func:`check_paths`),
+        or the move fails (a full or read-only folder).
+    """
+    staged, target = os.fspath(staged), Path(target)
+    if not overwrite:
+        try:
+            os.link(staged, target)
+        except FileExistsError:
+            raise LabelerError(f"output {target} exists ({OVERWRITE_HINT}, replaces it)") from None
+        except OSError as exc:
+            if exc.errno not in _NO_LINKS:
+                raise LabelerError(f"cannot write {target}: {exc.strerror or exc}") from None
+            if os.path.lexists(target):
+                raise LabelerError(f"output {target} exists ({OVERWRITE_HINT}, replaces it)") from None
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(staged)
+            return
+    try:
+        os.replace(staged, target)
+    except OSError as exc:  # e.g. a folder created at ``target`` meanwhile: one line, not a traceback
+        raise LabelerError(f"cannot write {target}: {exc.strerror or exc}") from None
+
+
 #: Prefix of the staging folders multi-step labeling makes beside its output; the owner's PID follows.
 STAGING_PREFIX = ".aigc-"
 _STAGING = re.compile(r"^\.aigc-(\d+)-")

@@ -8,7 +8,6 @@ this module probes the input once, plans the steps and runs them with staged, at
 
 from __future__ import annotations
 
-import contextlib
 import numbers
 import os
 import time
@@ -17,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labeler.atomic import check_paths, staging_folder
+from labeler.atomic import check_paths, place, staging_folder
 from labeler.errors import InvalidArgument, LabelerError
 from labeler.formats import PIXEL_FORMATS, check_extension
 from labeler.options import LabelOptions
@@ -348,19 +347,19 @@ def run_stages(src: str | os.PathLike[str], dst: str | os.PathLike[str], label: 
     if options.c2pa.manifest_store is not None and "c2pa" not in options.layers:
         result.warnings.append("a manifest store keeps the signed C2PA manifest: without the c2pa layer "
                                "there is none to keep, so it was not used")
-    # Each step but the last writes a staged file beside dst (same filesystem: the final rename is
-    # atomic, and a failure anywhere leaves no output); the last step writes dst atomically itself.
-    staging = (
-        staging_folder(dst_p.parent)
-        if len(steps) > 1
-        else contextlib.nullcontext("")
-    )
-    with staging as scratch:
+    # Every step writes a staged file beside dst (same file system: the final move is atomic, and a
+    # failure anywhere leaves no output); the last one keeps dst's name (C2PA records it) and is moved
+    # onto dst in one step that refuses, without overwrite, a dst that appeared meanwhile (place()).
+    with staging_folder(dst_p.parent) as scratch:
+        final = Path(scratch) / "out"  # its own folder: dst's name cannot meet a step's ("1.png")
+        final.mkdir()
         current = src_p
         for index, (stage, layers) in enumerate(steps):
-            out = dst_p if index == len(steps) - 1 else Path(scratch) / f"{index}{dst_p.suffix or '.' + fmt}"
+            last = index == len(steps) - 1
+            out = final / dst_p.name if last else Path(scratch) / f"{index}{dst_p.suffix or '.' + fmt}"
             call = StageCall(current, out, probe, label, options, layers, result.layers, result.warnings)
             result.layers.update(stage.run(call))
             current = out
+        place(current, dst_p, overwrite=options.output.overwrite)
     result.seconds = time.perf_counter() - started
     return result
