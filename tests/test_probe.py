@@ -124,3 +124,25 @@ def test_the_page_accepts_every_format():
     accept = set(re.search(r'accept="([^"]+)"', page).group(1).split(","))
     missing = sorted(e for exts in EXTENSIONS.values() for e in exts if e not in accept)
     assert missing == []
+
+
+def test_an_ogg_opus_file_of_headers_only_is_refused_in_words(tmp_path):
+    """An Ogg Opus file cut after its two header pages (OpusHead, OpusTags): ffmpeg's whole reason is
+    "End of file", which said nothing of what is wrong; the error names it."""
+    import subprocess
+
+    from labeler.errors import CorruptFile
+    from labeler.media.ffmpeg import ffmpeg_exe, probe
+
+    full = tmp_path / "full.opus"
+    subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-i", str(SAMPLES / "speech.wav"), "-c:a", "libopus",
+                    "-b:a", "32k", str(full)], check=True)
+    data, pos = full.read_bytes(), 0
+    for _ in range(2):  # each page: 27-byte header, segment table, then the segments
+        assert data[pos:pos + 4] == b"OggS"
+        count = data[pos + 26]
+        pos += 27 + count + sum(data[pos + 27:pos + 27 + count])
+    headers = tmp_path / "headers.opus"
+    headers.write_bytes(data[:pos])
+    with pytest.raises(CorruptFile, match="ends before any media data"):
+        probe(headers)

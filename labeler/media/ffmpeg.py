@@ -210,7 +210,10 @@ def probe(path: str | os.PathLike[str], *, timeout: float = PROBE_TIMEOUT) -> Me
     text = proc.stderr.decode("utf-8", "replace")
     info = parse_banner(text)
     if info is None:
-        raise CorruptFile(error_line(text, [input_url(path)]) or "ffmpeg cannot read this file")
+        reason = error_line(text, [input_url(path)]) or "ffmpeg cannot read this file"
+        if reason == "end of file":  # ffmpeg's whole reason for a file cut before its first packet
+            reason = "the file ends before any media data (only headers, or cut short): end of file"
+        raise CorruptFile(reason)
     return info
 
 
