@@ -361,6 +361,22 @@ def _clean_keys(key: bytes) -> list[bytes]:
     return [key] + [hashlib.sha256(key + bytes([i])).digest() for i in range(1, CLEAN_KEYS)]
 
 
+def _image_times(path: Path, keys: list[bytes], repeats: int) -> tuple[float, dict[str, list[float]]]:
+    """The RGB decode of ``path`` and its verifies with each of ``keys`` (seconds of CPU), timed in
+    turn: (decode, {"": full verifies, "-quick": ``--quick`` verifies, empty where it does not exist})."""
+    from detectors import verify
+    from labeler.media import read_image
+
+    fns: dict[str, Callable[[], Any]] = {"decode": lambda: read_image(path)}
+    for i, k in enumerate(keys):
+        fns[f"full{i}"] = lambda k=k: verify(path, key=k)
+        if _has_layers():
+            fns[f"quick{i}"] = lambda k=k: verify(path, key=k, layers="quick")
+    t = _interleaved_times(fns, repeats)
+    return t["decode"], {suffix: [t[f"{kind}{i}"] for i in range(len(keys)) if f"{kind}{i}" in t]
+                         for kind, suffix in (("full", ""), ("quick", "-quick"))}
+
+
 def measure_images(files: dict[str, Path], repeats: int, key: bytes) -> dict[str, float]:
     """Images: verify (all layers, key) and ``--quick`` verify over the RGB decode, and their ms.
 
@@ -369,23 +385,12 @@ def measure_images(files: dict[str, Path], repeats: int, key: bytes) -> dict[str
     """
     import resource
 
-    from detectors import verify
-    from labeler.media import read_image
-
     out: dict[str, float] = {}
     for w, state in IMAGE_ROWS:
-        path = files[f"image{w}-{state}"]
         keys = [key] if state == "labeled" else _clean_keys(key)
-        fns: dict[str, Callable[[], Any]] = {"decode": lambda p=path: read_image(p)}
-        for i, k in enumerate(keys):
-            fns[f"full{i}"] = lambda p=path, k=k: verify(p, key=k)
-            if _has_layers():
-                fns[f"quick{i}"] = lambda p=path, k=k: verify(p, key=k, layers="quick")
-        t = _interleaved_times(fns, repeats)
-        decode = t["decode"]
+        decode, verifies = _image_times(files[f"image{w}-{state}"], keys, repeats)
         out[f"image{w}-{state}-decode-ms"] = 1000 * decode
-        for kind, name in (("full", ""), ("quick", "-quick")):
-            times = [t[f"{kind}{i}"] for i in range(len(keys)) if f"{kind}{i}" in t]
+        for name, times in verifies.items():
             if times:
                 out[f"image{w}-{state}{name}"] = statistics.mean(times) / decode
                 out[f"image{w}-{state}{name}-worst"] = max(times) / decode
@@ -407,28 +412,18 @@ def measure_art(files: dict[str, Path], repeats: int, key: bytes) -> dict[str, f
     """The art rows: per picture, verify (all layers, key) and ``--quick`` over its decode, as the photo
     rows measure them (a clean picture with :data:`CLEAN_KEYS` keys); then the mean over the pictures
     and the worst picture (``art-<state>[-quick]`` and ``-worst``), and the mean milliseconds."""
-    from detectors import verify
-    from labeler.media import read_image
-
     out: dict[str, float] = {}
     for state in ("labeled", "clean"):
         names = sorted(k for k in files if k.startswith(f"art-{state}-"))
         ratios: dict[str, list[float]] = {"": [], "-quick": []}
         ms: dict[str, list[float]] = {"": [], "-quick": [], "-decode": []}
         for name in names:
-            path = files[name]
             keys = [key] if state == "labeled" else _clean_keys(key)
-            fns: dict[str, Callable[[], Any]] = {"decode": lambda p=path: read_image(p)}
-            for i, k in enumerate(keys):
-                fns[f"full{i}"] = lambda p=path, k=k: verify(p, key=k)
-                if _has_layers():
-                    fns[f"quick{i}"] = lambda p=path, k=k: verify(p, key=k, layers="quick")
-            t = _interleaved_times(fns, repeats)
-            ms["-decode"].append(1000 * t["decode"])
-            for kind, suffix in (("full", ""), ("quick", "-quick")):
-                times = [t[f"{kind}{i}"] for i in range(len(keys)) if f"{kind}{i}" in t]
+            decode, verifies = _image_times(files[name], keys, repeats)
+            ms["-decode"].append(1000 * decode)
+            for suffix, times in verifies.items():
                 if times:
-                    ratios[suffix].append(statistics.mean(times) / t["decode"])
+                    ratios[suffix].append(statistics.mean(times) / decode)
                     ms[suffix].append(1000 * statistics.mean(times))
             quick = ratios["-quick"][-1] if ratios["-quick"] else float("nan")
             print(f"{name}: decode {ms['-decode'][-1]:.1f} ms, verify {ms[''][-1]:.1f} ms "
