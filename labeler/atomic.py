@@ -81,7 +81,7 @@ def place(staged: str | os.PathLike[str], target: str | os.PathLike[str], *, ove
             if os.path.lexists(target):
                 raise LabelerError(f"output {target} exists ({OVERWRITE_HINT}, replaces it)") from None
         else:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):  # the output is in place; the staging folder goes anyway
                 os.unlink(staged)
             return
     try:

@@ -28,11 +28,10 @@ ENCODERS: dict[str, tuple[str, ...]] = {
     "optional": ("libx265", "libvpx-vp9", "libvpx", "libsvtav1", "libaom-av1", "prores_ks", "ffv1", "libopus",
                  "libvorbis", "libwebp"),
 }
-#: Python distributions reported, in this order (``None`` when not installed).
 #: Environment variables that set the BLAS thread count of NumPy's OpenBLAS (pip wheels) or MKL (conda
 #: builds); the ``aigc`` command sets each to 1 unless the user did (:func:`labeler.cli.main`).
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
+#: Python distributions reported, in this order (``None`` when not installed).
 PACKAGES = ("numpy", "opencv-python-headless", "pillow", "pywavelets", "soundfile", "mutagen", "c2pa-python",
             "imageio-ffmpeg", "cryptography", "dask", "distributed")
 
