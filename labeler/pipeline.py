@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -318,6 +319,16 @@ def _cut_short_note(src: Path | bytes, fmt: str) -> str | None:
     return None
 
 
+def _name_the_output(exc: LabelerError, scratch: str, staged: Path, dst: Path) -> None:
+    """Make ``exc``'s message name ``dst`` where a step named its staged file (``cannot write
+    .aigc-123-ab/out/a.jpg: No space left on device``): the user gave ``dst`` and never sees the rest."""
+    if not exc.args or not isinstance(exc.args[0], str) or scratch not in exc.args[0]:
+        return
+    message = exc.args[0].replace(str(staged), str(dst))  # the finished file's name may hold spaces
+    message = re.sub(re.escape(scratch) + r"[^\s:'\"]*", lambda _: str(dst), message)  # a step's file
+    exc.args = (message, *exc.args[1:])
+
+
 def run_stages(src: str | os.PathLike[str], dst: str | os.PathLike[str], label: AIGCLabel,
                options: LabelOptions, probe: Probe | None = None, *,
                started: float | None = None) -> LabelResult:
@@ -354,12 +365,16 @@ def run_stages(src: str | os.PathLike[str], dst: str | os.PathLike[str], label: 
         final = Path(scratch) / "out"  # its own folder: dst's name cannot meet a step's ("1.png")
         final.mkdir()
         current = src_p
-        for index, (stage, layers) in enumerate(steps):
-            last = index == len(steps) - 1
-            out = final / dst_p.name if last else Path(scratch) / f"{index}{dst_p.suffix or '.' + fmt}"
-            call = StageCall(current, out, probe, label, options, layers, result.layers, result.warnings)
-            result.layers.update(stage.run(call))
-            current = out
+        try:
+            for index, (stage, layers) in enumerate(steps):
+                last = index == len(steps) - 1
+                out = final / dst_p.name if last else Path(scratch) / f"{index}{dst_p.suffix or '.' + fmt}"
+                call = StageCall(current, out, probe, label, options, layers, result.layers, result.warnings)
+                result.layers.update(stage.run(call))
+                current = out
+        except LabelerError as exc:
+            _name_the_output(exc, scratch, final / dst_p.name, dst_p)
+            raise
         place(current, dst_p, overwrite=options.output.overwrite)
     result.seconds = time.perf_counter() - started
     return result

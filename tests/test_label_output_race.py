@@ -109,3 +109,20 @@ def test_an_output_named_like_a_step_file_is_labeled(tmp_path, name):
     label(SAMPLES / "photo.png", REC, dst=dst, layers="watermark,visible,metadata", key=b"k" * 32)
     assert dst.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+@pytest.mark.parametrize("layers", ["metadata", "watermark,visible,metadata"])
+def test_a_failed_write_names_the_output_not_the_staged_file(tmp_path, monkeypatch, layers):
+    """Every step writes inside a private staging folder; an error that names the file a step was
+    writing (a full disk) says the output's path, the only one the user gave."""
+    import labeler.metadata
+
+    def full_disk(src, dst, *args, **kwargs):
+        raise LabelerError(f"cannot write {dst}: No space left on device")
+
+    monkeypatch.setattr(labeler.metadata, "write_label", full_disk)
+    dst = tmp_path / "my photo.png"
+    with pytest.raises(LabelerError) as err:
+        label(SAMPLES / "photo.png", REC, dst=dst, layers=layers, key=b"k" * 32)
+    assert str(err.value) == f"cannot write {dst}: No space left on device"
+    assert list(tmp_path.iterdir()) == []  # no output, no staging folder left
