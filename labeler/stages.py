@@ -10,13 +10,11 @@ video watermark) is adding a :class:`Stage` row here, not editing the pipeline.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labeler.atomic import staging_folder
 from labeler.errors import LabelerError, UnsupportedLayer
 from labeler.formats import AUDIO_FORMATS, C2PA_FORMATS, FORMATS, PIXEL_FORMATS, VIDEO_FORMATS, format_info
 from labeler.options import LabelOptions
@@ -244,20 +242,15 @@ def _video_pixels(call: StageCall) -> dict[str, dict[str, Any]]:
     visible = None
     if "visible" in call.layers:
         visible = {"text": vis.text, "position": vis.position, "seconds": vis.seconds, "at": vis.video_at}
-    from labeler.atomic import staging_folder
     from labeler.watermark.soundtrack import mark_soundtrack
 
-    # Frames, then soundtrack, in a private folder beside the output: the output appears only when both
-    # are done, so a failed soundtrack never leaves a half-labeled file where the output should be.
-    with staging_folder(call.out.parent) as scratch:
-        staged = Path(scratch) / f"marked{call.out.suffix}"
-        done = watermark_video(call.src, staged, payload, key=wm.key, method=VIDEO_METHOD,
-                               strength=wm.strength,
-                               visible=visible, overwrite=True)
-        # The soundtrack carries the same payload: it survives alone when a platform keeps only the sound.
-        done["watermark"].update(mark_soundtrack(staged, payload, key=wm.key))
-        _keep_itunes_items(call, staged)
-        os.replace(staged, call.out)
+    # Frames, then soundtrack, into call.out, which is in run_stages' staging folder: the output appears
+    # only when both are done, so a failed soundtrack never leaves a half-labeled file behind.
+    done = watermark_video(call.src, call.out, payload, key=wm.key, method=VIDEO_METHOD,
+                           strength=wm.strength, visible=visible, overwrite=True)
+    # The soundtrack carries the same payload: it survives alone when a platform keeps only the sound.
+    done["watermark"].update(mark_soundtrack(call.out, payload, key=wm.key))
+    _keep_itunes_items(call, call.out)
     # "video" names the mark (and its C2PA soft-binding algorithm, aigc-labeler.wm.video.1): the image
     # core's method inside it is kept as "core_method".
     done["watermark"].update(method="video", core_method=done["watermark"]["method"], payload=payload.hex(),
@@ -381,19 +374,12 @@ def _c2pa(call: StageCall) -> dict[str, dict[str, Any]]:
                          # the input's own name for a parent ingredient: call.src may be a staged copy
                          source_name=call.probe.path.name if call.probe.path is not None else None)
 
-    if opts.manifest_store is None:
-        return {"c2pa": sign(call.out).to_dict()}
-    # Signed beside the output and renamed into place only once the store holds the manifest: a store
-    # that cannot be written (read-only, corrupt, not a store) must leave no output, as any failure does.
-    with staging_folder(call.out.parent) as scratch:
-        staged = Path(scratch) / call.out.name
-        signed = sign(staged)
-        done = signed.to_dict()
+    signed = sign(call.out)
+    done = signed.to_dict()
+    if opts.manifest_store is not None:
+        # call.out is staged (run_stages): a store that cannot be written (read-only, corrupt, not a
+        # store) raises here and leaves no output, as any failure does.
         done["manifest_store"] = _keep_manifest(opts.manifest_store, signed, call)
-        try:
-            os.replace(staged, call.out)
-        except OSError as exc:
-            raise LabelerError(f"cannot write {call.out}: {exc.strerror or exc}") from None
     return {"c2pa": done}
 
 
