@@ -382,3 +382,19 @@ def test_opencv_warnings_stay_off_the_command_line(tmp_path, monkeypatch):
     proc = run_cli("verify", str(tif))
     assert proc.returncode == 0 and proc.stdout.startswith(f"{tif}: none")
     assert "WARN" not in proc.stderr and "TIFF" not in proc.stderr, proc.stderr
+
+
+def test_the_watermark_strength_help_states_the_default_the_label_uses(tmp_path: Path) -> None:
+    """``--watermark-strength`` left out means the per-image budget, and the help says so (it said
+    'default: 2.0', the fixed strength of an earlier version)."""
+    from labeler.watermark.keyfile import write_key_file
+
+    text = " ".join(run_cli("label", "--help", check=True).stdout.split())
+    start = text.index("--watermark-strength")
+    option = text[start : text.index("--quality", start)]
+    assert "budget" in option and "2.0" not in option
+    write_key_file(tmp_path / "k.key", seeded_key("test_cli-strength"))
+    proc = run_cli("label", str(SAMPLES / "photo.png"), str(tmp_path / "o.png"), "--producer", PRODUCER,
+                   "--produce-id", "s1", "--layers", "watermark", "--key-file", str(tmp_path / "k.key"),
+                   "--json", check=True)
+    assert json.loads(proc.stdout)["layers"]["watermark"]["strength"] == "budget"
