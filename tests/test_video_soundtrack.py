@@ -111,3 +111,44 @@ def test_a_silent_or_too_short_soundtrack_is_left_as_it_was(sound, tmp_path):
     done = soundtrack.mark_soundtrack(clip, bytes(range(8)), key=b"k" * 32)
     assert done == {"audio": "copied (too short or silent for the audio mark)"}
     assert clip.read_bytes() == before and list(tmp_path.iterdir()) == [clip]  # no copy left behind
+
+
+def test_a_silent_soundtrack_is_not_encoded_at_all(tmp_path, monkeypatch):
+    # The silence is known once it is decoded; nothing is encoded or muxed for it (an hour's silent
+    # track of a generated clip was encoded and written whole, then dropped)
+    from labeler.media import ffmpeg as ff
+    from labeler.watermark import soundtrack
+
+    clip = tmp_path / "clip.mp4"
+    _ff("-f", "lavfi", "-i", "testsrc2=s=160x120:d=12:r=5", "-f", "lavfi", "-i",
+        "anullsrc=r=44100:cl=stereo:d=12", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(clip))
+
+    def no_encode(*args, **kwargs):
+        raise AssertionError("the silent soundtrack was encoded")
+
+    monkeypatch.setattr(ff, "feed", no_encode)
+    monkeypatch.setattr(soundtrack, "_BLOCK_FRAMES", 8192)  # many silent blocks
+    done = soundtrack.mark_soundtrack(clip, bytes(range(8)), key=b"k" * 32)
+    assert done == {"audio": "copied (too short or silent for the audio mark)"}
+
+
+def test_a_soundtrack_that_starts_silent_is_marked_as_if_read_whole(tmp_path, monkeypatch):
+    # the silent blocks before the first sound are given again as zeros: the same bytes as one block
+    import shutil
+
+    from labeler.watermark import soundtrack
+
+    clip = tmp_path / "clip.mp4"
+    _ff("-f", "lavfi", "-i", "testsrc2=s=160x120:d=12:r=5", "-f", "lavfi", "-i",
+        "anullsrc=r=22050:cl=mono:d=3", "-i", str(SAMPLES / "speech.wav"), "-filter_complex",
+        "[1:a][2:a]concat=n=2:v=0:a=1[a]", "-map", "0:v", "-map", "[a]", "-c:v", "libx264",
+        "-pix_fmt", "yuv420p", "-c:a", "flac", "-shortest", str(tmp_path / "clip.mkv"))
+    clip = tmp_path / "clip.mkv"
+    outs = []
+    for frames in (1 << 30, 4096):
+        monkeypatch.setattr(soundtrack, "_BLOCK_FRAMES", frames)
+        out = tmp_path / f"blocks-{frames}.mkv"
+        shutil.copy(clip, out)
+        assert soundtrack.mark_soundtrack(out, bytes(range(8)), key=b"k" * 32)["audio"] == "marked"
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1] and outs[0] != clip.read_bytes()

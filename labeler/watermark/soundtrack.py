@@ -75,11 +75,10 @@ def mark_soundtrack(path: str | os.PathLike[str], payload: bytes, *, key: bytes)
     blocks = decoded_blocks(path, audio, _BLOCK_FRAMES)
     try:
         head = _head(blocks, MIN_SECONDS * audio.sample_rate)
-        if head is None:
+        sound = None if head is None else _sounding(itertools.chain(head, blocks), audio.channels)
+        if sound is None:
             return {"audio": _UNMARKED}
-        return _write_marked(path, info, stream, audio, itertools.chain(head, blocks), payload, key)
-    except _Silent:
-        return {"audio": _UNMARKED}
+        return _write_marked(path, info, stream, audio, sound, payload, key)
     finally:
         blocks.close()  # stops the decoder when the mark was not written
 
@@ -87,10 +86,6 @@ def mark_soundtrack(path: str | os.PathLike[str], payload: bytes, *, key: bytes)
 _UNMARKED = "copied (too short or silent for the audio mark)"
 # Frames per decoded block: ~1.4 s at 48 kHz.
 _BLOCK_FRAMES = 1 << 16
-
-
-class _Silent(Exception):
-    """The whole soundtrack was digital silence: nothing to mark, the marked copy is dropped."""
 
 
 def _head(blocks: Iterator[np.ndarray], frames: float) -> list[np.ndarray] | None:
@@ -105,6 +100,24 @@ def _head(blocks: Iterator[np.ndarray], frames: float) -> list[np.ndarray] | Non
     return None
 
 
+def _sounding(blocks: Iterator[np.ndarray], channels: int) -> Iterator[np.ndarray] | None:
+    """``blocks`` again, or None when every sample is digital silence (the mark is relative to the
+    sound: silence gets none, so there is nothing to write).
+
+    Decodes until the first block that holds sound; the silent blocks before it are given again as
+    zeros of the same lengths, so only their lengths are held (a generated clip's silent track of an
+    hour was encoded and muxed in full, then dropped, until 2026-12-07).
+    """
+    silent: list[int] = []
+    for block in blocks:
+        x, _ = as_float_pcm(block)  # NaN/inf refused, as embed_audio does
+        if np.any(x):
+            zeros = (np.zeros((n, channels), np.float32) for n in silent)
+            return itertools.chain(zeros, [block], blocks)
+        silent.append(len(x))
+    return None
+
+
 def _write_marked(path: str | os.PathLike[str], info: ff.MediaInfo, stream: ff.StreamInfo, audio: AudioInfo,
                   blocks: Iterable[np.ndarray], payload: bytes, key: bytes) -> dict[str, Any]:
     """Encode the marked sound and write the file again with every other stream copied.
@@ -112,7 +125,7 @@ def _write_marked(path: str | os.PathLike[str], info: ff.MediaInfo, stream: ff.S
     The sound is marked and encoded as it is decoded (:class:`~labeler.watermark.audio.AudioEmbedder`,
     whose output does not depend on how the input is cut), so memory is a few blocks whatever the
     length: an hour's soundtrack was 1.4 GB of float32 decoded whole, twice (marked copy), until
-    2026-12-07. Raises :class:`_Silent` after encoding when every sample was 0 (the copy is dropped).
+    2026-12-07.
     """
     if stream.codec in LOSSLESS or stream.codec.startswith("pcm_"):
         # lossless stays lossless, at the source's sample depth (was AAC before 2026-12-07)
@@ -124,15 +137,10 @@ def _write_marked(path: str | os.PathLike[str], info: ff.MediaInfo, stream: ff.S
         encoder, default = ENCODERS.get(stream.codec, ENCODERS["aac"])
         bitrate = _bitrate(stream.bitrate, default)
         rate = ["-b:a", bitrate]
-    heard = False
-
     def marked() -> Iterator[np.ndarray]:
-        nonlocal heard
         embedder = AudioEmbedder(audio.sample_rate, audio.channels, payload, key=key)
         for block in blocks:
-            x, _ = as_float_pcm(block)  # NaN/inf refused, as embed_audio does
-            heard = heard or bool(np.any(x))
-            yield embedder.push(x)
+            yield embedder.push(as_float_pcm(block)[0])
         yield embedder.flush()
 
     with ff.output_path(path) as tmp, tempfile.TemporaryDirectory(prefix="aigc-label-") as workdir:
@@ -151,8 +159,6 @@ def _write_marked(path: str | os.PathLike[str], info: ff.MediaInfo, stream: ff.S
         reason = ff.feed(args, marked(), [ff.input_url(path)])
         if reason is not None:
             raise LabelerError(f"marking the soundtrack failed: {reason}")
-        if not heard:
-            raise _Silent
         # use_metadata_tags wrote the brands and creation time as keys again (ffmpeg 9 reads them doubled)
         drop_derived_keys(tmp)
     return {"audio": "marked", "codec": encoder, "bitrate": bitrate}
