@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from detectors.watermark_audio import detect_audio
+from detectors.watermark_audio import check_threshold, detect_audio
 from detectors.watermark_result import DEFAULT_THRESHOLD, WatermarkResult
 from labeler.watermark import METHODS, _scheme
 from labeler.watermark.lattice import EVIDENCE_SIDE, lattice_evidence
@@ -351,9 +351,11 @@ def detect(image: np.ndarray, *, key: bytes, method: str | None = None,
     Raises
     ------
     WatermarkError
-        Bad key, unknown method, unsupported dtype/shape, or an image smaller than 128 x 128.
+        Bad key, unknown method, unsupported dtype/shape, an image smaller than 128 x 128, or a
+        ``threshold`` outside (0, 1].
     """
     key = check_key(key)
+    threshold = check_threshold(threshold)
     # dwt first: the default (budget) mark carries smooth areas, most of most images, in dwt, so its first
     # read usually decodes; the order changes only which reads are skipped, never the hypotheses counted
     schemes = [_scheme(method)] if method is not None else [METHODS["dwt"], METHODS["dct"]]
@@ -394,8 +396,22 @@ def detect_half(half: np.ndarray, *, key: bytes, method: str | None = None,
     its pilot ``z`` was 0.96-0.99 of pyrDown's (median per class) and 333 decoded against 335. No
     full-resolution read (nor its screen) and no rescale / rotation search: a mark only those find is
     missed, and ``verify --quick`` says so in its note.
+
+    Raises
+    ------
+    WatermarkError
+        Bad key, method or ``threshold``; ``half`` not a 2-D numeric array (integer, or finite float in
+        8-bit levels) at least 64 x 64.
     """
     key = check_key(key)
+    threshold = check_threshold(threshold)
+    # a list raised AttributeError; bool / complex / object arrays and NaN were read as pixels (found=False
+    # for a marked image, silently)
+    if not isinstance(half, np.ndarray) or half.dtype.kind not in "uif":
+        kind = half.dtype if isinstance(half, np.ndarray) else type(half).__name__
+        raise WatermarkError(f"a half-size luma must be a numpy array of 8-bit levels (uint8), not {kind}")
+    if half.dtype.kind == "f" and not np.isfinite(half).all():
+        raise WatermarkError("a half-size luma contains NaN or infinite values")
     if half.ndim != 2 or min(half.shape) < MIN_SIDE // 2:
         raise WatermarkError(f"a half-size luma must be 2-D and at least {MIN_SIDE // 2} px a side, "
                              f"not {half.shape}")

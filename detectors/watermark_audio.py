@@ -21,6 +21,7 @@ on the pilot's self-normalised correlation, times ``2**-16`` per CRC check when 
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,6 +80,27 @@ LIST_READS = 2
 #: then counts 192 phases instead of hypotheses x 192 (3 s: 11,328), for a factor 2 on the rest.
 NOMINAL_WEIGHT = 0.5
 _PERIOD_TICKS = PERIOD_CELLS * CELL_TICKS
+
+
+def check_threshold(threshold: float) -> float:
+    """``threshold`` as float, or :class:`WatermarkError` unless it is a number in (0, 1].
+
+    A p-value threshold of NaN, 0 or below can never be met (every mark read as absent, silently); a
+    str or None used to raise TypeError deep in the search.
+    """
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not 0.0 < threshold <= 1.0:
+        raise WatermarkError(f"watermark threshold must be a p-value in (0, 1], not {threshold!r}")
+    return float(threshold)
+
+
+def _check_frames(frames: int | None) -> int | None:
+    """The stream length given to :class:`AudioDetector` (None, or an integer >= 0)."""
+    if frames is None:
+        return None
+    if isinstance(frames, bool) or not isinstance(frames, numbers.Integral) or frames < 0:
+        raise WatermarkError(f"frames must be the stream's sample count (an integer >= 0) or None, "
+                             f"not {frames!r}")
+    return int(frames)
 
 
 def hypotheses(seconds: float) -> list[tuple[float, float]]:
@@ -264,12 +286,18 @@ def detect_audio(samples: np.ndarray, sample_rate: int, *, key: bytes,
     Raises
     ------
     WatermarkError
-        Bad key, sample rate, shape or dtype (not for silence, short or non-finite audio).
+        Bad key, sample rate, shape or dtype, a ``threshold`` outside (0, 1] or a ``max_windows`` that is
+        not an integer >= 1 (not for silence, short or non-finite audio).
     """
     check_key(key)
     fs = check_rate(sample_rate)
+    threshold = check_threshold(threshold)
+    whole = isinstance(max_windows, numbers.Integral) and not isinstance(max_windows, bool)
+    if max_windows is not None and (not whole or max_windows < 1):
+        # 0 and -1 used to read one window anyway, "a" raised ValueError from int()
+        raise WatermarkError(f"max_windows must be an integer >= 1 or None, not {max_windows!r}")
     try:
-        x, _ = as_float_pcm(samples)
+        x, _ = as_float_pcm(samples, allow_empty=True)  # no samples: "too short", as promised for any length
     except WatermarkError as err:
         if "NaN" not in str(err):
             raise
@@ -278,7 +306,8 @@ def detect_audio(samples: np.ndarray, sample_rate: int, *, key: bytes,
     mono = x @ np.full(x.shape[1], 1.0 / x.shape[1], np.float32) if x.shape[1] > 1 else x[:, 0]
     if mono.shape[0] < MIN_DETECT_SECONDS * fs:
         return WatermarkResult(False, None, 1.0, None, threshold=threshold,
-                               reason=f"too short to carry a watermark ({mono.shape[0] / fs:.2f} s)")
+                               reason=f"too short to carry a watermark "
+                                      f"({math.floor(mono.shape[0] / fs * 100) / 100:.2f} s)")  # rounded down
     pattern = make_pattern(key, None)
     count = max(1, math.ceil(mono.shape[0] / (WINDOW_SECONDS * fs)))
     win = -(-mono.shape[0] // count)
@@ -328,12 +357,20 @@ class AudioDetector:
         As :func:`detect_audio`'s.
     frames : int, optional
         Samples per channel the stream will deliver, when known.
+
+    Raises
+    ------
+    WatermarkError
+        Bad sample rate, key, ``threshold`` (outside (0, 1]) or ``frames`` (not an integer >= 0); from
+        :meth:`push`, a bad block (shape, dtype, NaN / inf) or a push after :meth:`result` (which reads
+        the rest of the stream as its last window) while nothing was found.
     """
 
     def __init__(self, sample_rate: int, *, key: bytes, threshold: float = DEFAULT_THRESHOLD,
                  frames: int | None = None) -> None:
         self.fs = check_rate(sample_rate)
-        self.threshold = float(threshold)
+        self.threshold = check_threshold(threshold)
+        frames = _check_frames(frames)
         self.pattern = make_pattern(check_key(key), None)
         self.window = int(WINDOW_SECONDS * self.fs)
         self._parts: list[np.ndarray] = []
@@ -349,12 +386,20 @@ class AudioDetector:
                          for s0 in range(0, frames, self.window)) * _PERIOD_TICKS
             self._plan, self._left = (trials, count * _PERIOD_TICKS), int(frames)
         self.best: WatermarkResult | None = None
+        self._ended = False  # result() was called: it read the rest as the last window
 
     def push(self, block: np.ndarray) -> WatermarkResult | None:
-        """Add a block; returns the result once a window has decoded, else None."""
+        """Add a block (an empty one is allowed); returns the result once a window has decoded, else None."""
         if self.best is not None and self.best.found:
             return self.best
-        x, _ = as_float_pcm(block)  # NaN/inf raise WatermarkError here: a stream cannot skip them silently
+        if self._ended:
+            # the window result() read short would be followed by more windows than the p-value counts
+            # (with ``frames`` its plan holds the windows of the stated length only)
+            raise WatermarkError("AudioDetector.push after result(): result() ends the stream; "
+                                 "start a new AudioDetector")
+        # NaN/inf raise WatermarkError here: a stream cannot skip them silently; an empty block (a decoder
+        # may deliver one) used to be refused as a bad shape
+        x, _ = as_float_pcm(block, allow_empty=True)
         if self._left is not None:
             x, self._left = x[: self._left], max(0, self._left - x.shape[0])
         mono = x @ np.full(x.shape[1], 1.0 / x.shape[1], np.float32) if x.shape[1] > 1 else x[:, 0]
@@ -369,7 +414,9 @@ class AudioDetector:
         return None
 
     def result(self) -> WatermarkResult:
-        """Read the remaining audio (if long enough) and return the best result of all windows."""
+        """Read the remaining audio (if long enough) and return the best result of all windows; ends the
+        stream (call it again for the same result; :meth:`push` after it raises unless found)."""
+        self._ended = True
         if (self.best is None or not self.best.found) and self._held >= MIN_DETECT_SECONDS * self.fs:
             self._read(np.concatenate(self._parts))
             self._parts, self._held = [], 0

@@ -18,6 +18,7 @@ an amplitude that follows the local texture. Design, measurements and the false-
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from functools import lru_cache
 
@@ -442,6 +443,10 @@ def _dwt_band(requested: str) -> float:
 
 
 def _check_strength(strength: float | None) -> None:
+    # a str ("2") or a bool used to pass float() and a list to raise TypeError from inside it: the
+    # documented type is a number (numpy numbers are numbers.Real too)
+    if strength is not None and (isinstance(strength, bool) or not isinstance(strength, numbers.Real)):
+        raise WatermarkError(f"watermark strength must be a number or None, not {strength!r}")
     if strength is not None and not (0.0 < float(strength) <= 20.0):
         raise WatermarkError(f"watermark strength must be in (0, 20], not {strength}")
 

@@ -18,6 +18,7 @@ bins; the only Python loop is over chunks of frames, which bounds memory (``CHUN
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -103,6 +104,9 @@ MIN_SECONDS = 1.0
 MIN_DETECT_SECONDS = 1.5
 #: Sample rates accepted (Hz).
 MIN_RATE, MAX_RATE = 8000, 192000
+#: An (a, b) array with b > a and more than this many "channels" is taken for (channels, n) given by
+#: mistake and refused (no audio format carries that many channels; ffmpeg's layouts stop at 64).
+_TRANSPOSED_CHANNELS = 64
 #: SNR blocks per processing chunk (bounds the temporary arrays to a few MB whatever the file length).
 CHUNK_BLOCKS = 1
 
@@ -187,16 +191,21 @@ def make_pattern(key: bytes, payload: bytes | None) -> Pattern:
     return Pattern(chips, layout.chips(None).reshape(PERIOD_CELLS, N_BANDS), layout)
 
 
-def as_float_pcm(samples: np.ndarray) -> tuple[np.ndarray, bool]:
+def as_float_pcm(samples: np.ndarray, allow_empty: bool = False) -> tuple[np.ndarray, bool]:
     """``samples`` as float32 (n, channels) in [-1, 1] units, and whether the input was integer PCM.
 
-    Raises :class:`WatermarkError` for a non-array, an empty array, a shape other than (n,) or
-    (n, channels), 64-bit integers (int64 / uint64: no PCM range to scale by), or float input with
-    NaN / inf.
+    Raises :class:`WatermarkError` for a non-array, an empty array (unless ``allow_empty``: a stream's
+    empty block), a shape other than (n,) or (n, channels), (channels, n) given by mistake (more than 64
+    "channels", more than samples), 64-bit integers (int64 / uint64: no PCM range to scale by), or float
+    input with NaN / inf.
     """
     a = np.asarray(samples)
-    if a.ndim not in (1, 2) or a.size == 0 or (a.ndim == 2 and a.shape[1] < 1):
+    if a.ndim not in (1, 2) or (a.size == 0 and not allow_empty) or (a.ndim == 2 and a.shape[1] < 1):
         raise WatermarkError(f"audio must be shaped (n,) or (n, channels), not {a.shape}")
+    if a.ndim == 2 and a.shape[1] > max(a.shape[0], _TRANSPOSED_CHANNELS):
+        # (8, n) read as n channels of 8 samples was "too short" (0.00 s) or, in a stream, a silent mix
+        raise WatermarkError(f"audio shaped {a.shape} would have {a.shape[1]} channels: samples must be "
+                             "(n,) or (n, channels); transpose it (samples.T)")
     is_int = a.dtype.kind in "iu"
     if is_int and a.dtype.itemsize > 4:
         # No PCM format has 64-bit integers: scaled by their range, 16-bit values held in int64 become
@@ -221,11 +230,11 @@ def check_rate(sample_rate: int) -> int:
     """``sample_rate`` as int, or :class:`WatermarkError` outside 8-192 kHz."""
     try:
         fs = int(sample_rate)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: float("inf")
         raise WatermarkError(f"sample rate must be a number of Hz, not {sample_rate!r}") from None
     if not MIN_RATE <= fs <= MAX_RATE or fs != sample_rate:
         raise WatermarkError(f"sample rate must be an integer from {MIN_RATE} to {MAX_RATE} Hz, "
-                             f"not {sample_rate}")
+                             f"not {sample_rate!r}")
     return fs
 
 
@@ -289,8 +298,16 @@ def _overlap_add(frames: np.ndarray, hop: int) -> np.ndarray:
     return ola
 
 
+def _number(value: float, name: str) -> float:
+    """``value`` as float, or :class:`WatermarkError` for anything but a real number (a str, a bool,
+    None and a list used to pass ``float()`` or raise TypeError from it)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise WatermarkError(f"audio watermark {name} must be a number, not {value!r}")
+    return float(value)
+
+
 def _check_strength(strength: float) -> float:
-    s = float(strength)
+    s = _number(strength, "strength")
     if not 0.0 < s <= 1.0:
         raise WatermarkError(f"audio watermark strength must be in (0, 1], not {strength}")
     return s
@@ -327,11 +344,14 @@ class AudioEmbedder:
     def __init__(self, sample_rate: int, channels: int, payload: bytes, *, key: bytes,
                  strength: float = DEFAULT_AUDIO_STRENGTH, snr_db: float = DEFAULT_SNR_DB) -> None:
         self.fs = check_rate(sample_rate)
+        # 2.7 became 2 and "2" was taken: a channel count is a whole number
+        if isinstance(channels, bool) or not isinstance(channels, numbers.Integral):
+            raise WatermarkError(f"audio channel count must be an integer, not {channels!r}")
         self.channels = int(channels)
         if self.channels < 1:
             raise WatermarkError("audio must have at least one channel")
         self.strength = _check_strength(strength)
-        if not 10.0 <= float(snr_db) <= 80.0:
+        if not 10.0 <= _number(snr_db, "snr_db") <= 80.0:
             raise WatermarkError(f"audio watermark snr_db must be in [10, 80], not {snr_db}")
         self.snr_db = float(snr_db)
         self.pattern = make_pattern(key, payload).chips.astype(np.float32)
@@ -347,17 +367,41 @@ class AudioEmbedder:
         self._frame0 = 0  # index of the next frame to compute
         self._pending_head = self.hop  # leading padding still to drop from the output
         self._n_in = self._n_out = 0
+        self._flushed = False
 
     def push(self, block: np.ndarray) -> np.ndarray:
-        """Mark a float32 (n, channels) block; returns the marked samples that are complete so far."""
-        block = np.asarray(block, dtype=np.float32).reshape(-1, self.channels)
+        """Mark a (n, channels) block; returns the marked samples that are complete so far (float32).
+
+        ``block`` is float PCM in [-1, 1] or integer PCM (scaled as :func:`embed_audio` does), shaped
+        (n, channels), or (n,) for a mono embedder; an empty block is allowed (nothing comes out).
+
+        Raises
+        ------
+        WatermarkError
+            Another channel count than the embedder's, a bad shape or dtype, NaN / inf, or a push after
+            :meth:`flush` (the stream has ended: its padding would land mid-stream).
+        """
+        if self._flushed:
+            raise WatermarkError("AudioEmbedder.push after flush(): the stream has ended; "
+                                 "start a new AudioEmbedder")
+        # A (n, 2) block into a mono embedder, (n,) or (n, 3) into a stereo one, (2, n) by mistake: each
+        # used to be reshaped to (-1, channels), interleaving samples into a wrong signal; integer PCM
+        # went in unscaled (int16 values as floats of +-32768)
+        block, _ = as_float_pcm(block, allow_empty=True)
+        if block.shape[0] == 0:  # an empty block of any width is nothing
+            block = block.reshape(-1, self.channels)  # (0, channels)
+        if block.shape[1] != self.channels:
+            raise WatermarkError(f"audio block has {block.shape[1]} channel(s); this AudioEmbedder was made "
+                                 f"for {self.channels}")
         self._n_in += block.shape[0]
         self._buf = np.concatenate([self._buf, block])
         ready = (self._buf.shape[0] - self.hop) // self.hop  # frames whose samples are all in
         return self._emit(ready - ready % (self.block * CHUNK_BLOCKS))  # whole chunks only
 
     def flush(self) -> np.ndarray:
-        """Emit the remaining samples (the stream is padded with zeros for its last frames)."""
+        """Emit the remaining samples (the stream is padded with zeros for its last frames); ends the
+        stream (a second flush returns nothing, a push after it raises :class:`WatermarkError`)."""
+        self._flushed = True
         pad = (-self._buf.shape[0]) % self.hop + self.hop
         self._buf = np.concatenate([self._buf, np.zeros((pad, self.channels), np.float32)])
         return self._emit((self._buf.shape[0] - self.hop) // self.hop)
@@ -457,11 +501,12 @@ def embed_audio(samples: np.ndarray, sample_rate: int, payload: bytes, *, key: b
         Bad payload, key, strength, sample rate, shape, dtype (int64 / uint64 included), NaN/inf, or
         input shorter than 1 s.
     """
-    x, is_int = as_float_pcm(samples)
+    x, is_int = as_float_pcm(samples, allow_empty=True)  # no samples: too short, as any length under 1 s
     fs = check_rate(sample_rate)
     if x.shape[0] < MIN_SECONDS * fs:
+        # rounded down: 15999 samples at 16 kHz read "1.00 s < 1 s"
         raise TooSmallForWatermark(f"audio too short to carry a watermark "
-                                   f"({x.shape[0] / fs:.2f} s < {MIN_SECONDS:g} s)")
+                                   f"({math.floor(x.shape[0] / fs * 100) / 100:.2f} s < {MIN_SECONDS:g} s)")
     emb = AudioEmbedder(fs, x.shape[1], payload, key=key, strength=strength, snr_db=snr_db)
     out = np.concatenate([emb.push(x), emb.flush()])
     if is_int:
@@ -472,11 +517,11 @@ def embed_audio(samples: np.ndarray, sample_rate: int, payload: bytes, *, key: b
 def embed_audio_blocks(blocks: Iterable[np.ndarray], sample_rate: int, channels: int, payload: bytes, *,
                        key: bytes, strength: float = DEFAULT_AUDIO_STRENGTH,
                        snr_db: float = DEFAULT_SNR_DB) -> Iterator[np.ndarray]:
-    """Generator form of :class:`AudioEmbedder`: marked float32 (n, channels) blocks for input blocks."""
+    """Generator form of :class:`AudioEmbedder`: marked float32 (n, channels) blocks for input blocks
+    (float or integer PCM, as :meth:`AudioEmbedder.push` takes them; empty blocks are skipped)."""
     emb = AudioEmbedder(sample_rate, channels, payload, key=key, strength=strength, snr_db=snr_db)
     for block in blocks:
-        x, _ = as_float_pcm(block)
-        out = emb.push(x)
+        out = emb.push(block)  # push converts and checks the block (an empty one was refused here)
         if out.shape[0]:
             yield out
     tail = emb.flush()

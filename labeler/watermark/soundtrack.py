@@ -140,7 +140,7 @@ def _write_marked(path: str | os.PathLike[str], info: ff.MediaInfo, stream: ff.S
     def marked() -> Iterator[np.ndarray]:
         embedder = AudioEmbedder(audio.sample_rate, audio.channels, payload, key=key)
         for block in blocks:
-            yield embedder.push(as_float_pcm(block)[0])
+            yield embedder.push(block)  # it converts and checks the block (NaN/inf refused)
         yield embedder.flush()
 
     with ff.output_path(path) as tmp, tempfile.TemporaryDirectory(prefix="aigc-label-") as workdir:
