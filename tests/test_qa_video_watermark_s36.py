@@ -1,0 +1,75 @@
+"""QA of the invisible video watermark as a user meets it (session 36): fixes with their tests.
+
+Clips are made with ffmpeg inside each test (320 x 240, a few frames: about a second each)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from detectors.watermark_video import detect_video
+from labeler.media.ffmpeg import ffmpeg_exe
+from labeler.media.video import video_info
+from labeler.watermark import payload_from_produce_id
+from labeler.watermark.video import watermark_video
+
+KEY = bytes(range(32))
+OTHER_KEY = bytes(range(1, 33))
+PAYLOAD = payload_from_produce_id("qa-s36-video")
+
+
+def _ffmpeg(*args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args],
+                          capture_output=True, check=False)
+
+
+def _tag_rotation(src: Path, dst: Path, degrees: int) -> None:
+    """Copy ``src`` to ``dst`` with a display rotation added, packets untouched (a lossless remux, as an
+    editor's "rotate" or ``ffmpeg -display_rotation`` makes): ffmpeg 6+ takes ``-display_rotation``,
+    5.1 the ``rotate`` tag."""
+    done = _ffmpeg("-display_rotation", str(degrees), "-i", str(src), "-c", "copy", str(dst))
+    if done.returncode != 0:
+        done = _ffmpeg("-i", str(src), "-c", "copy", "-metadata:s:v:0", f"rotate={degrees}", str(dst))
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    assert video_info(dst).rotation not in (None, 0, 0.0)
+
+
+@pytest.fixture(scope="module")
+def marked(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 320 x 240 H.264 clip of 8 frames, watermarked (upright, untagged, as the labeler writes it)."""
+    folder = tmp_path_factory.mktemp("qa_s36")
+    src, out = folder / "src.mp4", folder / "marked.mp4"
+    made = _ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-frames:v", "8",
+                   "-c:v", "libx264", "-pix_fmt", "yuv420p", str(src))
+    assert made.returncode == 0, made.stderr.decode(errors="replace")
+    watermark_video(src, out, PAYLOAD, key=KEY)
+    return out
+
+
+@pytest.mark.parametrize("degrees", [90, 180])
+def test_mark_survives_a_rotation_tag_added_after_labeling(marked: Path, tmp_path: Path,
+                                                            degrees: int) -> None:
+    # A labeled video given a display rotation by a lossless remux: ffmpeg now turns the decoded frames,
+    # the mark is still in the stored ones. Until session 36 the detector read only the turned frames
+    # and found nothing (p 1.0 after 32 frames); the image detector reads an EXIF-tagged picture as
+    # shown, then as stored, and the video detector now does the same.
+    tagged = tmp_path / f"tagged{degrees}.mp4"
+    _tag_rotation(marked, tagged, degrees)
+    plain = detect_video(marked, key=KEY)
+    r = detect_video(tagged, key=KEY)
+    assert r.found and r.payload == PAYLOAD
+    assert r.p_value <= 1e-6 and r.threshold == plain.threshold
+    # two reads (as shown, as stored) in the union bound: twice the hypotheses of the untagged read
+    assert r.trials == 2 * plain.trials
+    assert r.frames_read > plain.frames_read  # the frames of both reads
+    wrong = detect_video(tagged, key=OTHER_KEY)
+    assert not wrong.found and wrong.payload is None
+
+
+def test_untagged_video_gets_one_read(marked: Path) -> None:
+    # no display rotation: one read, decided at the threshold as given (nothing doubled)
+    r = detect_video(marked, key=KEY)
+    assert r.found and r.payload == PAYLOAD and r.frames_read == 1
+    assert r.p_value < 1e-12
