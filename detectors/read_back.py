@@ -58,9 +58,13 @@ def unread_watermark(output: str | os.PathLike[str] | bytes | bytearray | memory
     A picture is read as ``verify --quick`` reads it (the geometry as given; ~10-40 ms at 1080p): the
     image budget follows the content, and pure noise leaves the mark unreadable. Audio of up to
     :data:`READ_BACK_AUDIO_SECONDS` is read by the audio detector (a clip of 1.5-2.5 s carries a mark
-    it may not read). Not video: the video mark has a uniform amplitude (read from one frame in every
-    benchmark cell) and a video's read-back cost 0.2-0.45 s a 1080p clip; nor long audio, whose
-    read-back would cost much more.
+    it may not read). Video only when its frames are under
+    :data:`labeler.watermark.transforms.RELIABLE_PIXELS` (a file on disk): the video mark has a uniform
+    amplitude and reads from one frame in every benchmark cell at 360p and up, and a read-back cost
+    0.2-0.45 s a 1080p clip, but at 128-144 px a side whether it reads depends on the content (QA
+    2026-12-07: testsrc2 at 128 x 128, 129 x 129 and 136 x 136 was labeled and never read back,
+    without a word) and the read costs little there. Not long audio, whose read-back would cost much
+    more.
 
     Examples
     --------
@@ -97,7 +101,9 @@ def unread_watermark(output: str | os.PathLike[str] | bytes | bytearray | memory
     kind = medium(fmt)
     if kind == "audio" and not _short_audio(output):
         return None
-    if kind not in ("image", "audio"):
+    if kind == "video" and not _small_video(output):
+        return None
+    if kind not in ("image", "audio", "video"):
         return None
     report = verify(output, key=key, layers="quick" if kind == "image" else "watermark")
     if report.errors:
@@ -126,6 +132,22 @@ def _short_audio(output: str | os.PathLike[str] | bytes | bytearray | memoryview
     except (OSError, LabelerError):
         return False
     return duration is not None and duration <= READ_BACK_AUDIO_SECONDS
+
+
+def _small_video(output: str | os.PathLike[str] | bytes | bytearray | memoryview) -> bool:
+    """True when ``output`` is a video file whose frames are under ``RELIABLE_PIXELS`` (bytes, or a
+    file that cannot be probed: False)."""
+    from labeler.errors import LabelerError
+    from labeler.media.video import video_info
+    from labeler.watermark.transforms import RELIABLE_PIXELS
+
+    if isinstance(output, (bytes, bytearray, memoryview)):
+        return False
+    try:
+        info = video_info(output)
+    except (OSError, LabelerError):
+        return False
+    return info.width * info.height < RELIABLE_PIXELS
 
 
 def _sniff(output: str | os.PathLike[str] | bytes | bytearray | memoryview) -> str | None:

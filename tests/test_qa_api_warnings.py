@@ -182,7 +182,7 @@ def test_read_back_of_noise_bytes_warns_as_the_path_form(key, tmp_path):
 def test_read_back_skips_video(key):
     rec = AIGCLabel(PRODUCER, "qa-video")
     body = label((SAMPLES / "clip.mp4").read_bytes(), rec, layers="metadata")
-    assert unread_watermark(body, rec, key) is None  # pictures and audio up to 30 s are read back
+    assert unread_watermark(body, rec, key) is None  # pictures, audio up to 30 s, video files under 256 x 256
 
 
 def test_read_back_of_a_missing_or_unreadable_output_says_so(key, tmp_path):

@@ -73,3 +73,25 @@ def test_untagged_video_gets_one_read(marked: Path) -> None:
     r = detect_video(marked, key=KEY)
     assert r.found and r.payload == PAYLOAD and r.frames_read == 1
     assert r.p_value < 1e-12
+
+
+@pytest.mark.parametrize(("size", "warned"), [("128x128", True), ("320x240", False)])
+def test_label_says_when_a_small_video_mark_does_not_read_back(tmp_path: Path, size: str,
+                                                              warned: bool) -> None:
+    # testsrc2 at 128 x 128 is labeled, but its frames' mark never reads back (QA: also 129 and 136 px a
+    # side); the picture path warned, video said nothing. Frames under RELIABLE_PIXELS are now read back.
+    import json
+
+    from conftest import PRODUCER, run_cli, seeded_key_file
+
+    from detectors.read_back import UNREAD_WATERMARK_NOTE
+
+    src, out = tmp_path / "src.mp4", tmp_path / "out.mp4"
+    made = _ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25", "-frames:v", "10",
+                   "-c:v", "libx264", "-pix_fmt", "yuv420p", str(src))
+    assert made.returncode == 0, made.stderr.decode(errors="replace")
+    seeded_key_file(tmp_path / "k.key", "test_qa_video_watermark_s36-small")
+    proc = run_cli("label", str(src), str(out), "--producer", PRODUCER, "--produce-id", "small-video",
+                   "--layers", "watermark", "--key-file", str(tmp_path / "k.key"), "--json", check=True)
+    warnings = json.loads(proc.stdout)["warnings"]
+    assert (UNREAD_WATERMARK_NOTE in warnings) is warned, warnings
