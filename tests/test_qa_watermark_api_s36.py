@@ -210,3 +210,15 @@ def test_detect_audio_max_windows_checked(speech: tuple[np.ndarray, int], max_wi
     with pytest.raises(WatermarkError) as err:
         detect_audio(x, fs, key=KEY, max_windows=max_windows)
     assert "max_windows" in _one_line(err)
+
+
+def test_payload_type_is_named_and_memoryview_taken() -> None:
+    # a str of 8 characters was told "must be 8 bytes"; a memoryview (accepted as a key) was refused
+    from labeler.watermark.payload import WatermarkError as Err
+    from labeler.watermark.payload import check_payload
+
+    with pytest.raises(Err, match="not str"):
+        check_payload("ABCDEFGH")
+    with pytest.raises(Err, match="not 9"):
+        check_payload(b"123456789")
+    assert check_payload(memoryview(b"12345678")) == b"12345678"

@@ -49,9 +49,16 @@ class TooSmallForWatermark(WatermarkError, UnsupportedLayer):
 
 
 def check_payload(payload: bytes) -> bytes:
-    """Return ``payload`` as bytes, or raise :class:`WatermarkError` when it is not 8 bytes."""
-    if not isinstance(payload, (bytes, bytearray)) or len(payload) != PAYLOAD_BYTES:
-        raise WatermarkError(f"watermark payload must be {PAYLOAD_BYTES} bytes (64 bits)")
+    """Return ``payload`` as bytes, or raise :class:`WatermarkError` when it is not 8 bytes (bytes,
+    bytearray or memoryview, as :func:`check_key` takes)."""
+    if isinstance(payload, memoryview):
+        payload = payload.tobytes()
+    if not isinstance(payload, (bytes, bytearray)):
+        # "ABCDEFGH" has 8 characters: "must be 8 bytes" alone read as a wrong length
+        raise WatermarkError(f"watermark payload must be {PAYLOAD_BYTES} bytes (64 bits), not "
+                             f"{type(payload).__name__}")
+    if len(payload) != PAYLOAD_BYTES:
+        raise WatermarkError(f"watermark payload must be {PAYLOAD_BYTES} bytes (64 bits), not {len(payload)}")
     return bytes(payload)
 
 
