@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from detectors.watermark_result import DEFAULT_THRESHOLD
 from labeler.errors import LabelerError, UnsafeInput
 from labeler.media import audio as media_audio
 from labeler.media.audio import AudioData, AudioInfo, decoded_blocks, read_audio
@@ -84,7 +85,8 @@ class AudioScan:
         return getattr(self, part)
 
 
-def decode_or_scan(path: Path, info: AudioInfo, *, key: bytes | None, labels: bool) -> AudioData | AudioScan:
+def decode_or_scan(path: Path, info: AudioInfo, *, key: bytes | None, labels: bool,
+                   threshold: float = DEFAULT_THRESHOLD) -> AudioData | AudioScan:
     """``path`` decoded whole when it is short, else streamed once (:func:`scan_audio`).
 
     A length the header states decides up front (:func:`streamed`). Without one (ffmpeg's decoders: a
@@ -104,12 +106,12 @@ def decode_or_scan(path: Path, info: AudioInfo, *, key: bytes | None, labels: bo
         The file cannot be decoded (before it proved long; afterwards :class:`AudioScan` holds the error).
     """
     if streamed(info):
-        return scan_audio(path, info, key=key, labels=labels)
+        return scan_audio(path, info, key=key, labels=labels, threshold=threshold)
     if info.frames is not None:  # libsndfile: read_audio's integer reads, the count known
         try:
             return read_audio(path, info=info)
         except UnsafeInput:
-            return scan_audio(path, info, key=key, labels=labels)
+            return scan_audio(path, info, key=key, labels=labels, threshold=threshold)
     limit = min(STREAM_ABOVE_BYTES, media_audio.MAX_DECODED_BYTES)
     blocks = decoded_blocks(path, info, _BLOCK_FRAMES)
     head: deque[np.ndarray] = deque()
@@ -119,7 +121,8 @@ def decode_or_scan(path: Path, info: AudioInfo, *, key: bytes | None, labels: bo
             head.append(block)
             size += block.nbytes
             if size > limit:
-                return scan_audio(path, info, key=key, labels=labels, blocks=_resumed(head, blocks))
+                return scan_audio(path, info, key=key, labels=labels, blocks=_resumed(head, blocks),
+                                  threshold=threshold)
     finally:
         blocks.close()  # ends ffmpeg on an error (the streamed pass has read it to its end otherwise)
     # as read_audio decodes a file through ffmpeg: the same blocks, joined
@@ -135,7 +138,7 @@ def _resumed(head: deque[np.ndarray], rest: Iterator[np.ndarray]) -> Iterator[np
 
 
 def scan_audio(path: Path, info: AudioInfo, *, key: bytes | None, labels: bool,
-               blocks: Iterator[np.ndarray] | None = None) -> AudioScan:
+               blocks: Iterator[np.ndarray] | None = None, threshold: float = DEFAULT_THRESHOLD) -> AudioScan:
     """Stream ``path`` once through the watermark detector (with ``key``) and the label search.
 
     Parameters
@@ -151,6 +154,8 @@ def scan_audio(path: Path, info: AudioInfo, *, key: bytes | None, labels: bool,
     blocks : iterator of numpy.ndarray, optional
         The decoded blocks when the caller has started decoding (:func:`decode_or_scan`); by default
         the file is decoded here.
+    threshold : float
+        The watermark detector's p-value threshold.
 
     Returns
     -------
@@ -164,7 +169,8 @@ def scan_audio(path: Path, info: AudioInfo, *, key: bytes | None, labels: bool,
 
     scan = AudioScan()
     parts: dict[str, Any] = {}
-    for name, make in (("watermark", lambda: AudioDetector(info.sample_rate, key=key, frames=info.frames)),
+    for name, make in (("watermark", lambda: AudioDetector(info.sample_rate, key=key, frames=info.frames,
+                                                              threshold=threshold)),
                        ("labels", lambda: AudioLabelScan(info.sample_rate))):
         if (name == "watermark" and key is None) or (name == "labels" and not labels):
             continue

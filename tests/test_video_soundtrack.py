@@ -152,3 +152,28 @@ def test_a_soundtrack_that_starts_silent_is_marked_as_if_read_whole(tmp_path, mo
         assert soundtrack.mark_soundtrack(out, bytes(range(8)), key=b"k" * 32)["audio"] == "marked"
         outs.append(out.read_bytes())
     assert outs[0] == outs[1] and outs[0] != clip.read_bytes()
+
+
+def test_frames_and_soundtrack_are_two_tests_of_one_file(labeled, tmp_path):
+    # verify reads the frames, then (when they give nothing) the soundtrack: two looks at one file. Each
+    # is decided at half the threshold and the p-value reported doubled (each at 1e-6 allowed 2e-6 per
+    # file and key, QA); a file without a soundtrack is one test, reported as the frames' read gives it.
+    from detectors import verify
+    from detectors.watermark_video import detect_video
+    from labeler.watermark.keyfile import read_key_file
+
+    d, out, _ = labeled
+    key = read_key_file(d / "wm.key")
+    frames = detect_video(out, key=key)
+    wm = verify(out, key=key, layers="watermark").watermark
+    assert wm["present"] and wm["stream"] == "video"
+    assert wm["p_value"] == pytest.approx(2 * frames.p_value, rel=1e-9, abs=0)
+    silent = tmp_path / "no-sound.mp4"
+    _ff("-i", str(out), "-an", "-c", "copy", str(silent))
+    alone = detect_video(silent, key=key)
+    wm = verify(silent, key=key, layers="watermark").watermark
+    assert wm["present"] and wm["p_value"] == pytest.approx(alone.p_value, rel=1e-9, abs=0)
+    sound = tmp_path / "sound-only.mp4"  # frames too small for their mark; the soundtrack carries it
+    _ff("-i", str(out), "-vf", "scale=64:36", "-c:v", "libx264", "-c:a", "copy", str(sound))
+    wm = verify(sound, key=key, layers="watermark").watermark
+    assert wm["present"] and wm["stream"] == "audio" and wm["p_value"] <= 1e-6
