@@ -509,3 +509,32 @@ def test_cue_at_the_start_and_watermark_on_a_held_tone(tmp_path, ext) -> None:
     wm = report["layers"]["watermark"]
     assert wm["present"] and wm["payload"] == payload_from_produce_id("tone-1").hex()
     assert report["layers"]["visible"]["present"] and report["layers"]["visible"]["position"] == "start"
+
+
+def _three_second_z(x: np.ndarray, fs: int, monkeypatch: pytest.MonkeyPatch | None = None,
+                    **constants: float) -> tuple[np.ndarray, np.ndarray]:
+    """Marked ``x`` (with the embedder's depth constants replaced by ``constants``) and the pilot z of
+    eight evenly spaced 3 s excerpts, read by today's detector."""
+    import labeler.watermark.audio as audio
+
+    for name, value in constants.items():
+        assert monkeypatch is not None
+        monkeypatch.setattr(audio, name, value)
+    y = embed_audio(x, fs, bytes(range(8)), key=KEY)
+    n = 3 * fs
+    zs = np.array([detect_audio(y[s0 : s0 + n], fs, key=KEY).z
+                   for s0 in np.linspace(0, y.shape[0] - n, 8).astype(int)])
+    return y, zs
+
+
+def test_the_depth_rule_of_2026_12_07_reads_higher_and_older_marks_still_read(monkeypatch) -> None:
+    # floor 0.2 -> 0.1, cap 0.95 -> 0.99, raises 0.7 of a cut: more 3 s z at the same SNR (issue #14's
+    # high voices; here the sample speech), and a file marked with the constants before still decodes
+    # (the detector is the same; only its depth weights follow the new constants)
+    x, fs = sf.read(str(SAMPLES / "speech.wav"), dtype="float32", always_2d=True)
+    _, new = _three_second_z(x, fs)
+    old_y, old = _three_second_z(x, fs, monkeypatch, MASK_LO=0.2, ALPHA_MAX=0.95, RISE=1.0)
+    assert new.mean() > old.mean() + 0.3, (new, old)
+    monkeypatch.undo()
+    r = detect_audio(old_y, fs, key=KEY)
+    assert r.found and r.payload == bytes(range(8))
