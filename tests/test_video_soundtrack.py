@@ -177,3 +177,19 @@ def test_frames_and_soundtrack_are_two_tests_of_one_file(labeled, tmp_path):
     _ff("-i", str(out), "-vf", "scale=64:36", "-c:v", "libx264", "-c:a", "copy", str(sound))
     wm = verify(sound, key=key, layers="watermark").watermark
     assert wm["present"] and wm["stream"] == "audio" and wm["p_value"] <= 1e-6
+
+
+def test_several_soundtracks_are_left_unmarked_with_a_warning(tmp_path):
+    # the audio mark goes on a file's only soundtrack; with two (two languages) the result said so in
+    # its JSON only, and the label printed nothing
+    clip = tmp_path / "two.mkv"
+    _ff("-f", "lavfi", "-i", "testsrc2=s=320x240:d=2:r=10", "-f", "lavfi", "-i", "sine=f=440:d=2",
+        "-f", "lavfi", "-i", "sine=f=660:d=2", "-map", "0:v", "-map", "1:a", "-map", "2:a",
+        "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "flac", str(clip))
+    seeded_key_file(tmp_path / "wm.key", "test_video_soundtrack-two")
+    proc = run_cli("label", str(clip), str(tmp_path / "out.mkv"), "--producer", PRODUCER, "--produce-id",
+                   "two-tracks", "--layers", "watermark", "--key-file", str(tmp_path / "wm.key"), "--json",
+                   check=True)
+    result = json.loads(proc.stdout)
+    assert result["layers"]["watermark"]["audio"] == "copied (several audio streams)"
+    assert any("several audio streams" in w for w in result["warnings"]), result["warnings"]

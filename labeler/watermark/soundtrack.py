@@ -69,7 +69,7 @@ def mark_soundtrack(path: str | os.PathLike[str], payload: bytes, *, key: bytes)
     info = ff.probe(path)
     streams = info.audio
     if len(streams) != 1:
-        return {"audio": "none" if not streams else "copied (several audio streams)"}
+        return {"audio": "none" if not streams else SEVERAL_SOUNDTRACKS}
     stream = streams[0]
     audio = audio_info(path)
     blocks = decoded_blocks(path, audio, _BLOCK_FRAMES)
@@ -84,6 +84,8 @@ def mark_soundtrack(path: str | os.PathLike[str], payload: bytes, *, key: bytes)
 
 
 _UNMARKED = "copied (too short or silent for the audio mark)"
+#: What the result says of a file with more than one audio stream (none of them is marked).
+SEVERAL_SOUNDTRACKS = "copied (several audio streams)"
 # Frames per decoded block: ~1.4 s at 48 kHz.
 _BLOCK_FRAMES = 1 << 16
 
