@@ -88,7 +88,7 @@ def unread_watermark(output: str | os.PathLike[str] | bytes | bytearray | memory
     elif isinstance(result, AIGCLabel):
         from labeler.watermark import payload_from_produce_id
 
-        fmt, payload = None, payload_from_produce_id(result.produce_id).hex()
+        fmt, payload, mark = None, payload_from_produce_id(result.produce_id).hex(), None
     else:
         raise InvalidArgument("result must be the LabelResult the label call returned, or for bytes the "
                               f"AIGCLabel it was given, not {type(result).__name__}")
@@ -101,7 +101,7 @@ def unread_watermark(output: str | os.PathLike[str] | bytes | bytearray | memory
     kind = medium(fmt)
     if kind == "audio" and not _short_audio(output):
         return None
-    if kind == "video" and not _small_video(output):
+    if kind == "video" and not _small_video(output, mark):
         return None
     if kind not in ("image", "audio", "video"):
         return None
@@ -134,13 +134,17 @@ def _short_audio(output: str | os.PathLike[str] | bytes | bytearray | memoryview
     return duration is not None and duration <= READ_BACK_AUDIO_SECONDS
 
 
-def _small_video(output: str | os.PathLike[str] | bytes | bytearray | memoryview) -> bool:
-    """True when ``output`` is a video file whose frames are under ``RELIABLE_PIXELS`` (bytes, or a
-    file that cannot be probed: False)."""
+def _small_video(output: str | os.PathLike[str] | bytes | bytearray | memoryview,
+                 mark: dict[str, Any] | None) -> bool:
+    """True when ``output`` is a video file whose frames are under ``RELIABLE_PIXELS``: the size the
+    label result's ``mark`` states (no probe), else probed (bytes, or a file that cannot be probed:
+    False)."""
     from labeler.errors import LabelerError
     from labeler.media.video import video_info
     from labeler.watermark.transforms import RELIABLE_PIXELS
 
+    if mark is not None and isinstance(mark.get("width"), int) and isinstance(mark.get("height"), int):
+        return mark["width"] * mark["height"] < RELIABLE_PIXELS
     if isinstance(output, (bytes, bytearray, memoryview)):
         return False
     try:

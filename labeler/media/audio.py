@@ -20,7 +20,7 @@ import io
 import os
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import soundfile as sf
@@ -154,7 +154,22 @@ def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
     streams = info.audio
     if not streams:
         raise UnsupportedFormat("no audio stream in this file")
-    stream = streams[0]
+    audio = stream_audio_info(info, streams[0], kind)
+    if kind == "flac":
+        audio = replace(audio, subtype=sndfile_subtype(path) or audio.subtype)
+    return audio
+
+
+def stream_audio_info(info: ff.MediaInfo, stream: ff.StreamInfo, kind: str | None = None) -> AudioInfo:
+    """:class:`AudioInfo` of one audio stream of a file already probed (``info``), decoded by ffmpeg:
+    what :func:`audio_info` says of a file's first stream, without probing it again (a video's
+    soundtrack, whose file the caller has probed).
+
+    Raises
+    ------
+    CorruptFile
+        The stream's sample rate or channel count is unknown.
+    """
     if not stream.sample_rate or not stream.channels:
         raise CorruptFile(f"cannot tell the sample rate and channels of the {stream.codec} stream")
     return AudioInfo(
@@ -163,7 +178,7 @@ def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
         frames=None,
         duration=info.duration,
         format=kind or info.container.split(",")[0],
-        subtype=(sndfile_subtype(path) if kind == "flac" else None) or stream.codec,
+        subtype=stream.codec,
         decoder="ffmpeg",
         stream=stream.index,
     )

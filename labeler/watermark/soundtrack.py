@@ -20,7 +20,7 @@ import numpy as np
 
 from labeler.errors import LabelerError
 from labeler.media import ffmpeg as ff
-from labeler.media.audio import AudioInfo, audio_info, decoded_blocks
+from labeler.media.audio import AudioInfo, decoded_blocks, stream_audio_info
 from labeler.media.video_streams import (
     Attachment,
     attach_args,
@@ -71,7 +71,7 @@ def mark_soundtrack(path: str | os.PathLike[str], payload: bytes, *, key: bytes)
     if len(streams) != 1:
         return {"audio": "none" if not streams else SEVERAL_SOUNDTRACKS}
     stream = streams[0]
-    audio = audio_info(path)
+    audio = stream_audio_info(info, stream)  # the file is probed above: not a second time
     blocks = decoded_blocks(path, audio, _BLOCK_FRAMES)
     try:
         head = _head(blocks, MIN_SECONDS * audio.sample_rate)

@@ -369,7 +369,8 @@ def watermark_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], pa
             drop_derived_keys(tmp)
     done: dict[str, Any] = {"watermark": {
         "method": method, "strength": marker.strength, "budget": strength is None, "zoom": marker.zoom,
-        "encoder": encoding.encoder, "pix_fmt": pix_fmt, "output_pix_fmt": encoding.pix_fmt, "frames": frames,
+        "width": size[1], "height": size[0], "encoder": encoding.encoder, "pix_fmt": pix_fmt,
+        "output_pix_fmt": encoding.pix_fmt, "frames": frames,
         "mark_seconds": round(seconds, 3), "audio": "copied"}}
     if info.pix_fmt not in KEEP_PIX_FMTS:
         done["watermark"]["converted_from"] = info.pix_fmt
