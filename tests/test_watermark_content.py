@@ -16,7 +16,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from detectors.watermark import detect
-from labeler.watermark import BUDGET_PSNR, budget_mask, embed, payload_from_produce_id, watermark_delta
+from labeler.watermark import budget_mask, embed, payload_from_produce_id, watermark_delta
+from labeler.watermark.budget import BUDGET_PSNR
 from labeler.watermark.transforms import block_activity, luma
 
 KEY = bytes(range(7, 39))
@@ -204,7 +205,7 @@ def test_budget_dwt_pattern_has_no_energy_above_its_band() -> None:
     """The split's `dwt` tile keeps only what the detector's Haar LL read and the codecs keep (below
     DWT_BAND cycles/px per axis): the 2 x 2 staircase of the Haar synthesis is gone; the fixed model's
     tile and the all-`dwt` budget's keep it."""
-    from labeler.watermark import DWT_BAND, DWT_TILT, _budget_pattern, _pixel_pattern
+    from labeler.watermark.patterns import DWT_BAND, DWT_TILT, _budget_pattern, _pixel_pattern
 
     def above(tile: np.ndarray) -> float:
         spec = np.abs(np.fft.fft2(tile.astype(np.float64))) ** 2
