@@ -242,7 +242,7 @@ def _video_pixels(call: StageCall) -> dict[str, dict[str, Any]]:
     visible = None
     if "visible" in call.layers:
         visible = {"text": vis.text, "position": vis.position, "seconds": vis.seconds, "at": vis.video_at}
-    from labeler.watermark.soundtrack import SEVERAL_SOUNDTRACKS, mark_soundtrack
+    from labeler.watermark.soundtrack import mark_soundtrack
 
     # Frames, then soundtrack, into call.out, which is in run_stages' staging folder: the output appears
     # only when both are done, so a failed soundtrack never leaves a half-labeled file behind.
@@ -256,10 +256,6 @@ def _video_pixels(call: StageCall) -> dict[str, dict[str, Any]]:
     done["watermark"].update(method="video", core_method=done["watermark"]["method"], payload=payload.hex(),
                              key_id=key_id(wm.key))
     mark = done["watermark"]
-    if mark.get("audio") == SEVERAL_SOUNDTRACKS:
-        call.warnings.append("the soundtracks were not watermarked: the file has several audio streams "
-                             "and the audio mark is written on a file's only soundtrack; the frames carry "
-                             "the mark")
     if mark.get("converted_from"):
         marked, written = mark["pix_fmt"], mark.get("output_pix_fmt", mark["pix_fmt"])
         # a 10-bit source is written at 10 bits again, but its picture went through the 8-bit marking

@@ -179,17 +179,31 @@ def test_frames_and_soundtrack_are_two_tests_of_one_file(labeled, tmp_path):
     assert wm["present"] and wm["stream"] == "audio" and wm["p_value"] <= 1e-6
 
 
-def test_several_soundtracks_are_left_unmarked_with_a_warning(tmp_path):
-    # the audio mark goes on a file's only soundtrack; with two (two languages) the result said so in
-    # its JSON only, and the label printed nothing
+def test_every_soundtrack_is_marked_and_each_carries_the_payload_alone(tmp_path):
+    # two audio streams (dubbed languages): each is marked in its own pass; a platform that keeps one
+    # language keeps the mark. Until 2026-12-07 neither was marked ("copied (several audio streams)").
+    from detectors import verify
+    from labeler.watermark import payload_from_produce_id
+    from labeler.watermark.keyfile import read_key_file
+
     clip = tmp_path / "two.mkv"
-    _ff("-f", "lavfi", "-i", "testsrc2=s=320x240:d=2:r=10", "-f", "lavfi", "-i", "sine=f=440:d=2",
-        "-f", "lavfi", "-i", "sine=f=660:d=2", "-map", "0:v", "-map", "1:a", "-map", "2:a",
-        "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "flac", str(clip))
+    _ff("-f", "lavfi", "-i", "testsrc2=s=320x240:d=17:r=5", "-stream_loop", "1", "-i",
+        str(SAMPLES / "speech.wav"), "-f", "lavfi", "-i", "anullsrc=r=22050:cl=mono:d=17", "-map", "0:v",
+        "-map", "1:a", "-map", "1:a",
+        "-map", "2:a", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "flac", "-shortest",
+        "-metadata:s:a:1", "language=fra", str(clip))
     seeded_key_file(tmp_path / "wm.key", "test_video_soundtrack-two")
-    proc = run_cli("label", str(clip), str(tmp_path / "out.mkv"), "--producer", PRODUCER, "--produce-id",
-                   "two-tracks", "--layers", "watermark", "--key-file", str(tmp_path / "wm.key"), "--json",
-                   check=True)
-    result = json.loads(proc.stdout)
-    assert result["layers"]["watermark"]["audio"] == "copied (several audio streams)"
-    assert any("several audio streams" in w for w in result["warnings"]), result["warnings"]
+    out = tmp_path / "out.mkv"
+    proc = run_cli("label", str(clip), str(out), "--producer", PRODUCER, "--produce-id", "two-tracks",
+                   "--layers", "watermark", "--key-file", str(tmp_path / "wm.key"), "--json", check=True)
+    wm = json.loads(proc.stdout)["layers"]["watermark"]
+    assert wm["audio"] == "marked" and [s["audio"] for s in wm["streams"]] == [
+        "marked", "marked", "copied (too short or silent for the audio mark)"]
+    key = read_key_file(tmp_path / "wm.key")
+    for n in (0, 1):  # each language alone, as a platform keeping one would serve it
+        alone = tmp_path / f"track{n}.flac"
+        _ff("-i", str(out), "-map", f"0:a:{n}", "-c", "copy", str(alone))
+        found = verify(alone, key=key, layers="watermark").watermark
+        assert found["present"] and found["payload"] == payload_from_produce_id("two-tracks").hex()
+    probe = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(out)], capture_output=True, text=True)
+    assert probe.stderr.count("Audio: flac") == 3 and "(fra)" in probe.stderr  # streams and tags kept

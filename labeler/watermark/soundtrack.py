@@ -1,7 +1,7 @@
 """The audio watermark on a video's soundtrack: the same payload on a second stream of the file.
 
 A platform may keep the picture and re-encode only the sound, or the reverse; a clip's soundtrack is
-also often re-used alone. :func:`mark_soundtrack` decodes the first audio stream of a video file,
+also often re-used alone. :func:`mark_soundtrack` decodes each audio stream of a video file in turn,
 adds the audio watermark (:class:`labeler.watermark.audio.AudioEmbedder`, block by block: bounded
 memory whatever the length), encodes it once with the stream's own codec family at about its bit
 rate, and writes the file again with every other stream copied (the picture is not re-encoded a
@@ -44,12 +44,12 @@ _BITRATES = (64, 96, 128, 160, 192, 256, 320)
 
 
 def mark_soundtrack(path: str | os.PathLike[str], payload: bytes, *, key: bytes) -> dict[str, Any]:
-    """Watermark the first audio stream of the video file at ``path`` in place.
+    """Watermark every audio stream of the video file at ``path`` in place.
 
     Parameters
     ----------
     path : path-like
-        An MP4/MOV file (rewritten atomically; on any error it is left as it was).
+        A video file (rewritten atomically; on any error it is left as it was).
     payload : bytes
         The 8-byte payload (the frames' payload).
     key : bytes
@@ -59,7 +59,9 @@ def mark_soundtrack(path: str | os.PathLike[str], payload: bytes, *, key: bytes)
     -------
     dict
         ``{"audio": "marked", "codec", "bitrate"}``, or ``{"audio": reason}`` when the file has no
-        audio stream, several, or one too short to carry the mark (then nothing is written).
+        audio stream or one too short or silent to carry the mark (then nothing is written). With several
+        audio streams (dubbed languages, a commentary) each is marked in turn, one pass each, and
+        ``"streams"`` lists every stream's own result; the rest describes the first marked one.
 
     Raises
     ------
@@ -67,11 +69,23 @@ def mark_soundtrack(path: str | os.PathLike[str], payload: bytes, *, key: bytes)
         When decoding or encoding fails.
     """
     info = ff.probe(path)
-    streams = info.audio
-    if len(streams) != 1:
-        return {"audio": "none" if not streams else SEVERAL_SOUNDTRACKS}
-    stream = streams[0]
-    audio = stream_audio_info(info, stream)  # the file is probed above: not a second time
+    if not info.audio:
+        return {"audio": "none"}
+    results: list[dict[str, Any]] = []
+    for position in range(len(info.audio)):
+        if results and results[-1]["audio"] == "marked":
+            info = ff.probe(path)  # written again: the same streams in the same order, probed afresh
+        results.append(_mark_stream(path, info, info.audio[position], payload, key))
+    if len(results) == 1:
+        return results[0]
+    marked = [r for r in results if r["audio"] == "marked"]
+    return {**(marked[0] if marked else results[0]), "streams": results}
+
+
+def _mark_stream(path: str | os.PathLike[str], info: ff.MediaInfo, stream: ff.StreamInfo, payload: bytes,
+                 key: bytes) -> dict[str, Any]:
+    """Mark one audio stream of ``path`` (every other stream copied), or say why not."""
+    audio = stream_audio_info(info, stream)  # the file is probed by the caller: not a second time
     blocks = decoded_blocks(path, audio, _BLOCK_FRAMES)
     try:
         head = _head(blocks, MIN_SECONDS * audio.sample_rate)
@@ -84,8 +98,6 @@ def mark_soundtrack(path: str | os.PathLike[str], payload: bytes, *, key: bytes)
 
 
 _UNMARKED = "copied (too short or silent for the audio mark)"
-#: What the result says of a file with more than one audio stream (none of them is marked).
-SEVERAL_SOUNDTRACKS = "copied (several audio streams)"
 # Frames per decoded block: ~1.4 s at 48 kHz.
 _BLOCK_FRAMES = 1 << 16
 
