@@ -40,6 +40,11 @@ def _same_mark(method: str) -> tuple[str, ...]:
     """The methods whose soft bindings a mark read by ``method`` may have been stored under, that first."""
     if method in IMAGE_METHODS:
         return (method, *(m for m in IMAGE_METHODS if m != method))
+    if method == "audio":
+        # A video's soundtrack carries the video's payload under the same key, and its manifest is stored
+        # under the video binding only: the soundtrack alone (ripped to M4A) or a video whose frames lost
+        # the mark (read on its soundtrack, stream "audio") must find that manifest too.
+        return ("audio", "video")
     return (method,)
 
 

@@ -124,7 +124,7 @@ def _label_one(task: BatchTask, rel: str, size: int | None, mtime_ns: int | None
         else:
             result = run_stages(src, dst, label, task.label_options(state["signer"]))
             record.update(status="ok", format=result.format, layers=list(result.layers),
-                          warnings=result.warnings)
+                          warnings=[*result.warnings, *_unread_mark(dst, result, task)])
     except LabelerError as exc:
         record["error"] = str(exc)
     except OSError as exc:
@@ -133,6 +133,39 @@ def _label_one(task: BatchTask, rel: str, size: int | None, mtime_ns: int | None
         record["error"] = f"internal error ({type(exc).__name__}: {exc}); please report it"
     record["seconds"] = round(time.perf_counter() - started, 6)
     return record
+
+
+def _unread_mark(dst: Path, result: Any, task: BatchTask) -> list[str]:
+    """The read-back warning ``aigc label`` and ``/v1/label`` give for a written watermark that cannot be
+    found in the output (a held tone, noise, a tiny picture or video), as a list of at most one.
+
+    Without it a batch journaled such a file ``ok`` with no warning while the same file labeled alone
+    was warned about: an archive learned that the mark was missing only once the metadata was stripped.
+
+    Parameters
+    ----------
+    dst : Path
+        The labeled output.
+    result : labeler.pipeline.LabelResult
+        What :func:`labeler.pipeline.run_stages` returned for it.
+    task : BatchTask
+        The batch's task (its watermark key).
+
+    Returns
+    -------
+    list of str
+        ``[]`` when the mark reads back or there is nothing to check; else the one warning.
+    """
+    key = task.options.watermark.key
+    if key is None or "watermark" not in result.layers:
+        return []
+    from detectors.read_back import unread_watermark
+
+    try:
+        unread = unread_watermark(dst, result, key)
+    except Exception as exc:  # noqa: BLE001 - the file is labeled: a failed check must not make it an error
+        return [f"the watermark could not be read back: internal error ({type(exc).__name__}: {exc})"]
+    return [unread] if unread else []
 
 
 def failure_reason(exc: Exception, src: Path) -> str:
