@@ -27,7 +27,8 @@ UNREADABLE_OUTPUT_NOTE = "the watermark could not be read back: the output could
 
 def unread_watermark(output: str | os.PathLike[str] | bytes | bytearray | memoryview, result: Any,
                      key: bytes | None) -> str | None:
-    """A warning when a picture's watermark, as written, is not found in ``output``; else None.
+    """A warning when the watermark just written (a picture's, short audio's or small video's) is not
+    found in ``output``; else None.
 
     Parameters
     ----------

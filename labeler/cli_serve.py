@@ -53,7 +53,8 @@ def serve_cmd(host: str, port: int, key_files: Sequence[str], sign_cert: str | N
     try:
         from labeler.server.run import ServeOptions, serve
     except ImportError as exc:
-        _fail(f"aigc serve needs the serve extra (pip install 'aigc-labeler[serve]'): {exc}")
+        _fail(f"aigc serve needs the serve extra (pip install 'aigc-labeler[serve]', in a clone "
+              f"pip install -e '.[serve]'): {exc}")
     from detectors.c2pa import load_trust_anchors
 
     try:

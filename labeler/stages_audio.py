@@ -85,7 +85,8 @@ def _audio_watermark_step(call: StageCall, done: dict[str, dict[str, Any]]) -> C
     payload = payload_from_produce_id(call.record.produce_id)
     if wm.strength is not None:
         # The image strength is in luma levels; the audio mark has its own scale (docs/watermark-audio.md).
-        call.warnings.append("the watermark strength applies to images; audio uses its default strength")
+        call.warnings.append("the watermark strength applies to images and video; audio uses its default "
+                             "strength")
     done["watermark"] = {"method": "audio", "payload": payload.hex(), "key_id": key_id(key),
                          "strength": DEFAULT_AUDIO_STRENGTH}
 

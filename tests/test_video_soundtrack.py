@@ -207,3 +207,19 @@ def test_every_soundtrack_is_marked_and_each_carries_the_payload_alone(tmp_path)
         assert found["present"] and found["payload"] == payload_from_produce_id("two-tracks").hex()
     probe = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(out)], capture_output=True, text=True)
     assert probe.stderr.count("Audio: flac") == 3 and "(fra)" in probe.stderr  # streams and tags kept
+
+
+@pytest.mark.parametrize(("rate", "layout"), [(22050, "mono"), (16000, "mono"), (44100, "stereo")])
+def test_a_vorbis_soundtrack_is_encoded_at_a_quality_libvorbis_takes(tmp_path, rate, layout):
+    # MKV / WebM state no per-stream bit rate, so the default 128k was asked of libvorbis, which refuses
+    # it for mono at 16-22.05 kHz ("marking the soundtrack failed: encoder setup failed", no output)
+    from labeler.watermark import soundtrack
+
+    clip = tmp_path / "clip.mkv"
+    _ff("-f", "lavfi", "-i", "testsrc2=s=160x120:d=3:r=5", "-f", "lavfi", "-i",
+        f"sine=f=440:d=3:r={rate}", "-ac", "1" if layout == "mono" else "2", "-c:v", "libx264",
+        "-pix_fmt", "yuv420p", "-c:a", "libvorbis", str(clip))
+    done = soundtrack.mark_soundtrack(clip, bytes(range(8)), key=b"k" * 32)
+    assert done["audio"] == "marked" and done["codec"] == "libvorbis"
+    probe = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(clip)], capture_output=True, text=True)
+    assert f"Audio: vorbis, {rate} Hz, {layout}" in probe.stderr, probe.stderr

@@ -44,7 +44,8 @@ class DaskExecutor:
         try:
             import distributed
         except ImportError:
-            raise LabelerError("--dask needs Dask distributed: pip install 'aigc-labeler[dask]'") from None
+            raise LabelerError("--dask needs Dask distributed: pip install 'aigc-labeler[dask]' "
+                               "(in a clone: pip install -e '.[dask]')") from None
         self.distributed, self.task = distributed, task
         self.cluster: Any = None
         self.lost = False  # the client lost its scheduler mid-batch

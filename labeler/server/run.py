@@ -52,7 +52,8 @@ def serve(options: ServeOptions) -> None:
 
     if not (importlib.util.find_spec("python_multipart") or importlib.util.find_spec("multipart")):
         # Starlette imports without it and would fail on the first upload instead.
-        raise LabelerError("aigc serve needs python-multipart: pip install 'aigc-labeler[serve]'")
+        raise LabelerError("aigc serve needs python-multipart: pip install 'aigc-labeler[serve]' "
+                           "(in a clone: pip install -e '.[serve]')")
     token = read_token_file(options.token_file) if options.token_file else None
     # --port 0: the port the system picked, for the banner and uvicorn (it would show 0 and pick another)
     options = dataclasses.replace(options, port=check_port(options.host, options.port))

@@ -21,6 +21,7 @@ import numpy as np
 from labeler.errors import LabelerError
 from labeler.media import ffmpeg as ff
 from labeler.media.audio import AudioInfo, decoded_blocks, stream_audio_info
+from labeler.media.audio_write import ogg_compression
 from labeler.media.video_streams import (
     Attachment,
     attach_args,
@@ -151,6 +152,14 @@ def _write_marked(path: str | os.PathLike[str], info: ff.MediaInfo, stream: ff.S
         encoder, default = ENCODERS.get(stream.codec, ENCODERS["aac"])
         bitrate = _bitrate(stream.bitrate, default)
         rate = ["-b:a", bitrate]
+        if encoder == "libvorbis":
+            # libvorbis takes a bit rate only within its mode's range for the layout (128k was refused for
+            # mono at 16-22.05 kHz: "encoder setup failed"): the VBR quality whose nominal rate reaches it,
+            # as the audio-only Ogg path picks one
+            quality = 1.0 - ogg_compression("VORBIS", int(bitrate[:-1]) * 1000, audio.channels,
+                                            audio.sample_rate)
+            rate = ["-q:a", f"{10 * quality:g}"]
+
     def marked() -> Iterator[np.ndarray]:
         embedder = AudioEmbedder(audio.sample_rate, audio.channels, payload, key=key)
         for block in blocks:
