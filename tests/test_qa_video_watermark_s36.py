@@ -95,3 +95,33 @@ def test_label_says_when_a_small_video_mark_does_not_read_back(tmp_path: Path, s
                    "--layers", "watermark", "--key-file", str(tmp_path / "k.key"), "--json", check=True)
     warnings = json.loads(proc.stdout)["warnings"]
     assert (UNREAD_WATERMARK_NOTE in warnings) is warned, warnings
+
+
+@pytest.mark.parametrize("layers", ["watermark", "visible"])
+def test_an_odd_sized_subsampled_source_is_written_at_full_chroma(tmp_path: Path, layers: str) -> None:
+    # MPEG-4 Part 2 has no encoder family here, so it falls back to libx264, which refuses 4:2:0 at an
+    # odd width ("width not divisible by 2 (321x241)": refused in one line until 2026-12-07); the 4:4:4
+    # form keeps the size and loses nothing
+    import json
+
+    from conftest import PRODUCER, run_cli, seeded_key_file
+
+    src, out = tmp_path / "odd.mp4", tmp_path / "out.mp4"
+    made = _ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=10", "-frames:v", "5", "-vf",
+                   "scale=321:241", "-c:v", "mpeg4", str(src))
+    assert made.returncode == 0, made.stderr.decode(errors="replace")
+    seeded_key_file(tmp_path / "k.key", "test_qa_video_watermark_s36-odd")
+    proc = run_cli("label", str(src), str(out), "--producer", PRODUCER, "--produce-id", "odd-video",
+                   "--layers", layers, "--key-file", str(tmp_path / "k.key"), "--json", check=True)
+    assert json.loads(proc.stdout)["format"] == "mp4"
+    info = video_info(out)
+    assert (info.width, info.height, info.codec, info.pix_fmt) == (321, 241, "h264", "yuv444p")
+    if layers == "watermark":
+        r = detect_video(out, key=_key(tmp_path / "k.key"))
+        assert r.found and r.payload == payload_from_produce_id("odd-video")
+
+
+def _key(path: Path) -> bytes:
+    from labeler.watermark.keyfile import read_key_file
+
+    return read_key_file(path)

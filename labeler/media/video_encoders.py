@@ -264,15 +264,28 @@ class Encoding:
 
 
 def plan_encoding(codec: str | None, pix_fmt: str | None, suffix: str, *, alpha_kept: bool = False,
-                  quality: tuple[str, ...] | None = None) -> Encoding:
+                  quality: tuple[str, ...] | None = None, odd_sides: bool = False) -> Encoding:
     """The encoder (:func:`choose_encoder`) and the pixel format for frames like ``pix_fmt`` (the nearest
     the encoder takes, without alpha); with ``alpha_kept`` (a VP8/VP9 alpha plane read by libvpx) the
-    source's libvpx family and ``yuva420p``, in WebM or Matroska alike."""
+    source's libvpx family and ``yuva420p``, in WebM or Matroska alike.
+
+    ``odd_sides``: the frames have an odd width or height. Subsampled chroma then needs even sides in
+    libx264 and most encoders ("width not divisible by 2"), so the 4:4:4 form of the same depth is taken
+    where the encoder has one: an odd-sized MPEG-4 Part 2 or cropped H.264 source was refused before.
+    """
     choice = choose_encoder(codec, ".webm" if alpha_kept else suffix)
     if alpha_kept:
         written = "yuva420p"
     else:
-        written = nearest_pix_fmt(pix_fmt, ff.encoder_pix_fmts(choice.encoder) or ("yuv420p",), alpha=False)
+        supported = ff.encoder_pix_fmts(choice.encoder) or ("yuv420p",)
+        written = nearest_pix_fmt(pix_fmt, supported, alpha=False)
+        traits = pix_fmt_traits(written)
+        if odd_sides and traits is not None and traits.kind == "yuv" and traits.chroma < 3:
+            depth = "" if traits.depth == 8 else f"{traits.depth}le"
+            full = nearest_pix_fmt(f"yuv{'j' if traits.full_range else ''}444p{depth}", supported,
+                                   alpha=False)
+            if (pix_fmt_traits(full) or traits).chroma == 3:
+                written = full
     return Encoding(choice, written, choice.options if quality is None else tuple(quality))
 
 

@@ -402,7 +402,8 @@ def add_video_label(
                                        style=style)
     decoder = alpha_plane_decoder(info, os.path.splitext(dst_path)[1])
     encoding = plan_encoding(info.codec, info.pix_fmt, os.path.splitext(dst_path)[1],
-                             alpha_kept=decoder is not None)
+                             alpha_kept=decoder is not None,
+                             odd_sides=bool(info.width % 2 or info.height % 2))
     if encoding.encoder == "libx264":  # the caller's crf and preset; other encoders keep the shared settings
         encoding = dataclasses.replace(encoding, quality=("-crf", str(int(crf)), "-preset", preset))
     facts = frame_facts(src_path, info.stream)

@@ -352,7 +352,8 @@ def watermark_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], pa
     suffix = os.path.splitext(dst_path)[1]
     alpha_decoder = alpha_plane_decoder(info, suffix)
     encoding = plan_encoding(info.codec, written_like(info.pix_fmt, pix_fmt), suffix,
-                             alpha_kept=alpha_decoder is not None, quality=quality)
+                             alpha_kept=alpha_decoder is not None, quality=quality,
+                             odd_sides=bool(info.width % 2 or info.height % 2))
     facts = frame_facts(src_path, info.stream)
     encoding = keep_frame_facts(encoding, facts)
     marker = VideoPattern.build(size[0], size[1], payload, key, method,
