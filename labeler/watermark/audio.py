@@ -405,6 +405,10 @@ class AudioEmbedder:
         if block.shape[1] != self.channels:
             raise WatermarkError(f"audio block has {block.shape[1]} channel(s); this AudioEmbedder was made "
                                  f"for {self.channels}")
+        return self._add(block)
+
+    def _add(self, block: np.ndarray) -> np.ndarray:
+        """:meth:`push` for a block already checked and converted: float32 (n, channels)."""
         self._n_in += block.shape[0]
         self._buf = np.concatenate([self._buf, block])
         ready = (self._buf.shape[0] - self.hop) // self.hop  # frames whose samples are all in
@@ -520,7 +524,7 @@ def embed_audio(samples: np.ndarray, sample_rate: int, payload: bytes, *, key: b
         raise TooSmallForWatermark(f"audio too short to carry a watermark "
                                    f"({math.floor(x.shape[0] / fs * 100) / 100:.2f} s < {MIN_SECONDS:g} s)")
     emb = AudioEmbedder(fs, x.shape[1], payload, key=key, strength=strength, snr_db=snr_db)
-    out = np.concatenate([emb.push(x), emb.flush()])
+    out = np.concatenate([emb._add(x), emb.flush()])  # x is checked and converted above: not twice
     if is_int:
         np.clip(out, -1.0, 1.0, out=out)
     return out.reshape(np.shape(samples)).astype(np.float32, copy=False)
