@@ -329,6 +329,30 @@ def _name_the_output(exc: LabelerError, scratch: str, staged: Path, dst: Path) -
     exc.args = (message, *exc.args[1:])
 
 
+def _stage_error(exc: LabelerError | OSError, scratch: str, src: Path, staged: Path,
+                 dst: Path) -> LabelerError:
+    """The one-line :class:`LabelerError` for a step that failed with ``exc`` (``exc`` itself, reworded,
+    when it is one).
+
+    A step's own file I/O raises ``OSError`` (ffmpeg's output vanished under it, a full disk): the
+    library promises ``LabelerError`` for anything but a bug. An output folder removed (or renamed) while
+    labeling is said as such: the step's message would name a staged file inside it, and the folder
+    check of :func:`~labeler.atomic.atomic_output` would call ``dst`` itself a folder.
+    """
+    if not dst.parent.is_dir():
+        return LabelerError(f"output folder {dst.parent} was removed while labeling")
+    if isinstance(exc, LabelerError):
+        _name_the_output(exc, scratch, staged, dst)
+        return exc
+    where = os.fspath(exc.filename) if isinstance(exc.filename, (str, os.PathLike)) else None
+    reason = exc.strerror or str(exc)
+    if where is not None and Path(where) == src:
+        return LabelerError(f"cannot read {src}: {reason}")
+    if where is None or where.startswith(scratch):
+        return LabelerError(f"cannot write {dst}: {reason}")
+    return LabelerError(f"{where}: {reason}")
+
+
 def run_stages(src: str | os.PathLike[str], dst: str | os.PathLike[str], label: AIGCLabel,
                options: LabelOptions, probe: Probe | None = None, *,
                started: float | None = None) -> LabelResult:
@@ -372,9 +396,11 @@ def run_stages(src: str | os.PathLike[str], dst: str | os.PathLike[str], label: 
                 call = StageCall(current, out, probe, label, options, layers, result.layers, result.warnings)
                 result.layers.update(stage.run(call))
                 current = out
-        except LabelerError as exc:
-            _name_the_output(exc, scratch, final / dst_p.name, dst_p)
-            raise
+        except (LabelerError, OSError) as exc:
+            failed = _stage_error(exc, scratch, src_p, final / dst_p.name, dst_p)
+            if failed is exc:
+                raise
+            raise failed from None
         place(current, dst_p, overwrite=options.output.overwrite)
     result.seconds = time.perf_counter() - started
     return result

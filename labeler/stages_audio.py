@@ -49,13 +49,17 @@ def audio_samples(call: StageCall) -> dict[str, dict[str, Any]]:
         steps.append(_audio_watermark_step(call, done))
         streams.append(_audio_watermark_stream(call, done))
 
+    made: list[Any] = []  # every block iterator stream() made, to close whatever happens
+
     def stream(source: Any) -> AudioStreamEdit:
         # The same steps as transform below, on blocks: the label reads the source itself (it needs a
         # first pass for the programme's loudness), the watermark marks what comes before it.
         edit = AudioStreamEdit(source.blocks())
+        made.append(edit.blocks)
         for make in streams:
             step = make(source, edit.blocks)
             edit = AudioStreamEdit(step.blocks, edit.delay + step.delay)
+            made.append(edit.blocks)
         return edit
 
     def transform(samples: Any, rate: int) -> AudioEdit:
@@ -70,8 +74,26 @@ def audio_samples(call: StageCall) -> dict[str, dict[str, Any]]:
                 samples = result
         return AudioEdit(samples, delay)
 
-    call.warnings.extend(rewrite_audio_file(call.src, call.out, transform, stream) or ())
+    try:
+        call.warnings.extend(rewrite_audio_file(call.src, call.out, transform, stream) or ())
+    finally:
+        _close_all(made)
     return done
+
+
+def _close_all(iterators: list[Any]) -> None:
+    """Close the block generators of a streamed rewrite, outermost first (a no-op for finished ones).
+
+    When the encoder fails, the chain stops mid-file; each generator kills and reaps its ffmpeg decoder
+    only when it is closed, and the chain is reachable from the exception's traceback (the rewriter's
+    frames hold the closures that hold it), so not even ``gc.collect()`` ends it: a caller that keeps the
+    exception (a web framework's error log, a retry queue) kept the decoder too, as a zombie or blocked on
+    a full pipe.
+    """
+    for blocks in reversed(iterators):
+        close = getattr(blocks, "close", None)
+        if close is not None:
+            close()
 
 
 def _audio_watermark_step(call: StageCall, done: dict[str, dict[str, Any]]) -> Callable[[Any, int], Any]:
