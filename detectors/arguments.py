@@ -13,16 +13,24 @@ __all__ = ["key_argument", "trust_anchor_files"]
 
 
 def key_argument(key: Any) -> bytes | None:
-    """``key`` as bytes (any bytes-like is taken), or InvalidArgument for what cannot be a key."""
+    """``key`` as bytes (``bytes``, ``bytearray`` or ``memoryview``, as :func:`labeler.label` takes), or
+    InvalidArgument for what cannot be a key.
+
+    Another type, a NumPy array included, is refused as ``label`` refuses it: the message names only the
+    type (the key is a secret), and said "not ndarray (empty)" of a 32-byte array until 2026-12-07.
+    """
     if key is None:
         return None
     from labeler.watermark.payload import check_key
 
+    if not isinstance(key, (bytes, bytearray, memoryview)):
+        hint = " (its tobytes() gives the bytes)" if hasattr(key, "tobytes") else ""
+        raise InvalidArgument(f"key must be bytes (a key file's contents, see labeler.watermark.keyfile), "
+                              f"not {type(key).__name__}{hint}")
     try:
         return check_key(key)
     except LabelerError:
-        what = type(key).__name__ + ("" if isinstance(key, str) else " (empty)")
-        raise InvalidArgument(f"key must be non-empty bytes (a key file's contents), not {what}") from None
+        raise InvalidArgument("key is empty: it must be non-empty bytes (a key file's contents)") from None
 
 
 #: Bytes of a trust-anchor file read to find a PEM certificate in it.

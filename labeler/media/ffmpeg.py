@@ -225,7 +225,7 @@ _BOILERPLATE = re.compile(
     r"|Exiting normally|Error while (opening|filtering)|Nothing was written|size=|frame=|video:"
     r"|Error initializing output stream|Could not write header|Error sending frames|Task finished"
     r"|Terminating thread|Error submitting|Error writing trailer|Error selecting an encoder"
-    r"|Could not open encoder)"
+    r"|Could not open encoder|Error marking filters as finished)"
     r"|misdetection possible|^Press \[q\]",
     re.IGNORECASE,
 )
@@ -236,6 +236,11 @@ _PREFIX_RE = re.compile(r"^(?:\[[^\]]*@ 0x[0-9a-f]+\]\s*)+")
 
 def error_line(stderr: str | bytes, names: Sequence[str] = ()) -> str:
     """Pick the line of ffmpeg's stderr that says why it failed, as one short lowercase line.
+
+    A demuxer's word that the input ended early (:func:`cut_short`) wins over the failures it causes
+    further on, and reads ``"the file is cut short (...)"``: a Matroska file cut before its first frame
+    made ffmpeg 5.1 end with "error marking filters as finished" (ffmpeg 9: "cannot determine format of
+    input 0:0 after EOF"), which is what the pixel layers reported until 2026-12-07.
 
     Parameters
     ----------
@@ -251,6 +256,14 @@ def error_line(stderr: str | bytes, names: Sequence[str] = ()) -> str:
     """
     if isinstance(stderr, bytes):
         stderr = stderr.decode("utf-8", "replace")
+    short = next((line for line in stderr.splitlines() if _CUT_SHORT.search(line)), None)
+    if short is not None:
+        return f"the file is cut short ({_reason_line(short, names) or short.strip()})"
+    return _reason_line(stderr, names)
+
+
+def _reason_line(stderr: str, names: Sequence[str]) -> str:
+    """:func:`error_line` without its preference for a cut-short line: the last meaningful line."""
     candidates: list[str] = []
     for raw in stderr.replace("\r", "\n").splitlines():
         line = _PREFIX_RE.sub("", raw.strip())
@@ -336,7 +349,7 @@ def cut_short(stderr: str | bytes, names: Sequence[str] = ()) -> str | None:
     hit = next((line for line in stderr.splitlines() if _CUT_SHORT.search(line)), None)
     if hit is None:
         return None
-    return f"the file is cut short (ffmpeg: {error_line(hit, names) or hit.strip()})"
+    return f"the file is cut short (ffmpeg: {_reason_line(hit, names) or hit.strip()})"
 
 
 @contextlib.contextmanager
@@ -436,14 +449,20 @@ def feed(args: Sequence[str], blocks: Iterable[Any], names: Sequence[str]) -> st
     Returns None when it exits 0 having read everything, else why not: ffmpeg's error line (file
     ``names`` stripped from it, :func:`error_line`) or its exit status. An exception from ``blocks``
     (a decoder feeding them failed) kills the process and propagates.
+
+    Whenever it stops before the end of ``blocks`` (the encoder failed, the pipe broke, an exception), it
+    closes their iterator (when it has ``close``): a generator that owns an ffmpeg decoder kills and
+    reaps it only when closed, and a caller that kept the exception (whose traceback holds the
+    generator) kept the decoder alive until 2026-12-07.
     """
+    source = iter(blocks)
     with stderr_file() as err:
         proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err, **CHILD)
         finished = broken = False
         try:
             assert proc.stdin is not None
             step = 1 << 20
-            for data in blocks:
+            for data in source:
                 raw = memoryview(data.astype("<f4", copy=False).reshape(-1)).cast("B")
                 for start in range(0, len(raw), step):
                     proc.stdin.write(raw[start:start + step])
@@ -454,6 +473,10 @@ def feed(args: Sequence[str], blocks: Iterable[Any], names: Sequence[str]) -> st
         finally:
             # Any other exception (KeyboardInterrupt, a failed decode upstream) abandons the job.
             status = stop(proc, kill=not (finished or broken))
+            # a no-op for an exhausted generator or one that raised; ends the decoder of an abandoned one
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
         if status != 0 or not finished:
             return error_line(read_tail(err), list(names)) or f"exit status {status}"
     return None
