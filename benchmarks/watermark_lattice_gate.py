@@ -35,7 +35,7 @@ from watermark_common import KEY, corpus_images
 
 import detectors.watermark as wm
 from labeler.watermark import embed
-from labeler.watermark.lattice import lattice_evidence
+from labeler.watermark.lattice_evidence import lattice_evidence, lattice_scores
 from labeler.watermark.transforms import luma_fast, prefilter_parts
 
 ATTACKS = {
@@ -67,14 +67,16 @@ def textured(i: int, shape: tuple[int, int] = (1440, 2560)) -> np.ndarray:
     return np.repeat(grey[..., None], 3, axis=2)
 
 
-def evidence(rgb: np.ndarray) -> tuple[float, float, float]:
+def evidence(rgb: np.ndarray) -> tuple[float, float, float, float]:
     """The gate's lattice evidence read (the half-resolution window), for comparison the same read of the
-    full-resolution window (the gate's second read until 2026-12-05), and the window's flat share
-    (below ``GATE_FLAT_SHARE`` the search runs whatever the evidence)."""
+    full-resolution window (the gate's second read until 2026-12-05), the window's flat share (below
+    ``GATE_FLAT_SHARE`` the search runs whatever the evidence) and the half-resolution read's ring score
+    (``LATTICE_RING_MIN``)."""
     z = prefilter_parts(luma_fast(rgb))
     lo, hi = wm.SCALE_RANGE
-    return (lattice_evidence(z.half, lo * 64, hi * 64), lattice_evidence(z.image(), lo * 128, hi * 128),
-            wm._flat_share(z.weight))
+    half = lattice_scores(z.half, lo * 64, hi * 64)
+    return (half.total, lattice_evidence(z.image(), lo * 128, hi * 128), wm._flat_share(z.weight),
+            half.ring_total)
 
 
 def unmarked_variants(rgb: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
@@ -123,12 +125,12 @@ def attacked(rgb: np.ndarray, method: str, fn: object, rng: np.random.Generator)
 
 
 def collect(images: list[tuple[str, np.ndarray]], methods: tuple[str, ...]
-            ) -> tuple[dict[str, list[tuple[tuple[float, float, float], bool, bool]]],
-                       list[tuple[float, float, float]]]:
+            ) -> tuple[dict[str, list[tuple[tuple[float, float, float, float], bool, bool]]],
+                       list[tuple[float, float, float, float]]]:
     """Per attack: (evidence, decoded with the gate, decoded with the search forced) of every marked image;
     and the evidence of the unmarked variants."""
-    rows: dict[str, list[tuple[tuple[float, float, float], bool, bool]]] = {a: [] for a in ATTACKS}
-    clean: list[tuple[float, float, float]] = []
+    rows: dict[str, list[tuple[tuple[float, float, float, float], bool, bool]]] = {a: [] for a in ATTACKS}
+    clean: list[tuple[float, float, float, float]] = []
     rng = np.random.default_rng(0)
     for name, rgb in images:
         clean += [evidence(v) for v in unmarked_variants(rgb, rng)]
@@ -140,24 +142,35 @@ def collect(images: list[tuple[str, np.ndarray]], methods: tuple[str, ...]
     return rows, clean
 
 
-def report(rows: dict[str, list[tuple[tuple[float, float, float], bool, bool]]],
-           clean: list[tuple[float, float, float]]) -> None:
-    """The marked table and the unmarked summary (the gate reads ``e[0]``; ``e[1]`` for comparison)."""
-    cut = wm.LATTICE_MIN
+def _shows(e: tuple[float, float, float, float]) -> bool:
+    """Whether the gate lets the search run on evidence ``e`` (both cuts, or too little flat area)."""
+    return e[2] < wm.GATE_FLAT_SHARE or (e[0] >= wm.LATTICE_MIN and e[3] >= wm.LATTICE_RING_MIN)
+
+
+def report(rows: dict[str, list[tuple[tuple[float, float, float, float], bool, bool]]],
+           clean: list[tuple[float, float, float, float]]) -> None:
+    """The marked table and the unmarked summary (the gate reads ``e[0]``, ``e[3]`` and ``e[2]``; ``e[1]``
+    for comparison)."""
     print("| attack | decoded, gate | decoded, search forced | lowest evidence of a decoded mark | "
-          "decoded marks below the cut | lowest full-resolution read of a decoded mark (not used) |")
-    print("|---|---|---|---|---|---|")
+          "lowest ring score of a decoded mark | decoded marks the gate shuts out | "
+          "lowest full-resolution read of a decoded mark (not used) |")
+    print("|---|---|---|---|---|---|---|")
     for attack, v in rows.items():
         dec = [e for e, _, forced in v if forced]
         low = f"{min(e[0] for e in dec):.1f}" if dec else "-"
+        low_ring = f"{min(e[3] for e in dec):.1f}" if dec else "-"
         full = f"{min(e[1] for e in dec):.1f}" if dec else "-"
-        print(f"| {attack} | {sum(g for _, g, _ in v)}/{len(v)} | {len(dec)}/{len(v)} | {low} | "
-              f"{sum(e[0] < cut for e in dec)} | {full} |")
+        print(f"| {attack} | {sum(g for _, g, _ in v)}/{len(v)} | {len(dec)}/{len(v)} | {low} | {low_ring} | "
+              f"{sum(not _shows(e) for e in dec)} | {full} |")
     c = np.array(clean)
     textured = c[:, 2] < wm.GATE_FLAT_SHARE
-    print(f"\nUnmarked variants ({len(c)}): median {np.median(c[:, 0]):.1f}, max {c[:, 0].max():.1f}, "
-          f"searched (>= cut) {int(np.sum(c[:, 0] >= cut))}, searched for texture (flat share < "
-          f"{wm.GATE_FLAT_SHARE}) {int(np.sum(textured & (c[:, 0] < cut)))}; full-resolution read (not used) "
+    shown = np.array([_shows(tuple(e)) for e in c])
+    print(f"\nUnmarked variants ({len(c)}): evidence median {np.median(c[:, 0]):.1f}, "
+          f"max {c[:, 0].max():.1f}, >= LATTICE_MIN {int(np.sum(c[:, 0] >= wm.LATTICE_MIN))}; "
+          f"ring score median {np.median(c[:, 3]):.1f}, max {c[:, 3].max():.1f}; "
+          f"searched {int(shown.sum())}, "
+          f"textured (flat share < {wm.GATE_FLAT_SHARE}) {int(textured.sum())}; "
+          f"full-resolution read (not used) "
           f"median {np.median(c[:, 1]):.1f} max {c[:, 1].max():.1f}")
 
 
@@ -178,10 +191,12 @@ def main() -> None:
         images += [(name, img) for _, _, name, img in content_corpus.corpus(args.content, photos=False)]
     images += [(f"texture-{i}", textured(i)) for i in range(args.texture)]
     rows, clean = collect(images, methods)
-    print(f"\nLATTICE_MIN = {wm.LATTICE_MIN}; images: {len(images)}; methods {', '.join(methods)}\n")
+    print(f"\nLATTICE_MIN = {wm.LATTICE_MIN}, LATTICE_RING_MIN = {wm.LATTICE_RING_MIN}; "
+          f"images: {len(images)}; methods {', '.join(methods)}\n")
     report(rows, clean)
     if args.dump:
-        cases = [{"attack": a, "half": e[0], "full": e[1], "flat_share": e[2], "gate": g, "forced": f}
+        cases = [{"attack": a, "half": e[0], "full": e[1], "flat_share": e[2], "ring": e[3], "gate": g,
+                  "forced": f}
                  for a, v in rows.items() for e, g, f in v]
         Path(args.dump).write_text(json.dumps({"marked": cases, "unmarked": clean}, indent=1))
 

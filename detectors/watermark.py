@@ -29,7 +29,7 @@ import numpy as np
 from detectors.watermark_audio import check_threshold, detect_audio
 from detectors.watermark_result import DEFAULT_THRESHOLD, WatermarkResult
 from labeler.watermark import METHODS, _scheme
-from labeler.watermark.lattice import EVIDENCE_SIDE, lattice_evidence
+from labeler.watermark.lattice_evidence import EVIDENCE_SIDE, lattice_scores
 from labeler.watermark.payload import (
     CRC_BITS,
     Layout,
@@ -103,18 +103,28 @@ MAX_RESAMPLED = 1024 * 1024
 SCREEN_MIN_Z = 4.5
 #: The rescale / rotation search of an image of >= 1024 px a side runs only where a lattice of the
 #: searched periods and rotations shows (:func:`_lattice_shows`): a lattice evidence score
-#: (:func:`labeler.watermark.lattice.lattice_evidence`, ~N(0, 1) per lattice without one) of at least
-#: this at half or at full resolution. Measured (2026-12-05, images >= 1024 px a side): unmarked photos
-#: 6.2 median, 10.6 at the 99th percentile, 14.1 at most (84 crops, rescales, rotations, JPEG q40-95 of
-#: the 8 large corpus photos); every marked photo the search decodes 23.7 or more (245 cases: rescales
-#: 0.38-2.2, rotations to 3 degrees, with JPEG q40-90 and WebP), most of them over 100. Flat art and
-#: text renders often reach it (a third of 75): they are searched as before. Re-measure with
-#: ``benchmarks/watermark_lattice_gate.py`` (marks enlarged first to stay >= 1024 px: 0.38x resizes
-#: score >= 130, the lowest decoded 21.5 after 0.5x + WebP q75; 2 of 30 unmarked variants >= 12, max
-#: 19.8). The score reads the image
-#: only, never the key, so skipping the search removes reads and the p-value (which counts them all)
-#: stays a valid bound.
+#: (:attr:`labeler.watermark.lattice_evidence.LatticeScores.total`, ~N(0, 1) per lattice without one)
+#: of at least this, read at half resolution. Measured (2026-12-05, images >= 1024 px a side): unmarked
+#: photos 6.2 median, 10.6 at the 99th percentile, 14.1 at most (84 crops, rescales, rotations, JPEG
+#: q40-95 of the 8 large corpus photos); every marked photo the search decodes 23.7 or more (245 cases:
+#: rescales 0.38-2.2, rotations to 3 degrees, with JPEG q40-90 and WebP), most of them over 100. Flat
+#: art and text renders often reach it (a third of 75): LATTICE_RING_MIN tells most of them apart.
+#: Re-measure with ``benchmarks/watermark_lattice_gate.py`` (marks enlarged first to stay >= 1024 px:
+#: 0.38x resizes score >= 130, the lowest decoded 20.0 after 0.5x + WebP q75). The score reads the
+#: image only, never the key, so skipping the search removes reads and the p-value (which counts them
+#: all) stays a valid bound.
 LATTICE_MIN = 12.0
+#: ... and its score with every lag standardised by the lags at the same radius (the mean and spread of
+#: its ring, :attr:`labeler.watermark.lattice_evidence.LatticeScores.ring_total`) of at least this. The
+#: edges and outlines of flat art and the lines of text lift the autocorrelation of whole rings near the
+#: origin, so the small periods' lattices pass LATTICE_MIN without a mark (19-42 on clean art, where the
+#: search then cost ~4-8x the image's decode); a mark's lattice is isolated peaks, which stand out of
+#: their rings too. Measured 2026-12-07 (``benchmarks/watermark_lattice_gate.py --content 5 --texture
+#: 8``, 620 marked cases, 462 decoded by the forced search; docs/watermark.md, "Gate"): the decoded
+#: marks where the evidence decides (flat share >= GATE_FLAT_SHARE) score 12.9 or more (photos after
+#: 0.5x + WebP q75; flat art >= 29.8, gradients >= 31.6, text >= 23.2); unmarked photo variants 8.6 at
+#: most, unmarked flat art 12.5, gradients 7.7, text 11.3 (most art under 8).
+LATTICE_RING_MIN = 9.0
 #: The lattice evidence is trusted only where enough of its window is nearly flat: a share of at least
 #: :data:`GATE_FLAT_SHARE` of the window's samples whose local residual RMS (the prefilter's 8 x 8 pixel
 #: blocks, half-resolution band, floor included) is at most :data:`GATE_FLAT_RMS` levels; otherwise the
@@ -470,7 +480,7 @@ def _lattice_shows(z_img: Prefiltered, tile: int) -> bool:
     :data:`GATE_FLAT_SHARE` of the window is nearly flat (dense texture hides the lattice of a mark the
     search decodes).
 
-    One read of the centred :data:`~labeler.watermark.lattice.EVIDENCE_SIDE` window of the
+    One read of the centred :data:`~labeler.watermark.lattice_evidence.EVIDENCE_SIDE` window of the
     half-resolution prefiltered image (twice the field of view: enlarged marks, whose periods reach
     282 px). A second read of the full-resolution window (for marks shrunk below ~0.6x, whose band moves
     above 1/4 cycle per pixel) was dropped on 2026-12-05: on every decoded mark of the gate benchmark
@@ -480,11 +490,12 @@ def _lattice_shows(z_img: Prefiltered, tile: int) -> bool:
     if min(z_img.half.shape) < EVIDENCE_SIDE or _flat_share(z_img.weight) < GATE_FLAT_SHARE:
         return True
     lo, hi = SCALE_RANGE
-    return lattice_evidence(z_img.half, lo * tile / 2, hi * tile / 2) >= LATTICE_MIN
+    scores = lattice_scores(z_img.half, lo * tile / 2, hi * tile / 2, ring_above=LATTICE_MIN)
+    return scores.total >= LATTICE_MIN and scores.ring_total >= LATTICE_RING_MIN
 
 
 def _flat_share(weight: np.ndarray) -> float:
-    """Share (0..1) of the centred :data:`~labeler.watermark.lattice.EVIDENCE_SIDE` window of the
+    """Share (0..1) of the centred :data:`~labeler.watermark.lattice_evidence.EVIDENCE_SIDE` window of the
     prefilter's half-resolution weight (the inverse local residual RMS) whose RMS is at most
     :data:`GATE_FLAT_RMS` levels."""
     side = EVIDENCE_SIDE

@@ -10,7 +10,7 @@ from test_watermark import KEY, PAYLOAD, photo_like
 
 import detectors.watermark as wm
 from labeler.watermark import embed
-from labeler.watermark.lattice import lattice_evidence
+from labeler.watermark.lattice_evidence import lattice_evidence, lattice_scores
 from labeler.watermark.transforms import luma_fast, prefilter_parts
 
 
@@ -75,7 +75,8 @@ def _evidence_reference(z: np.ndarray, lo: float, hi: float) -> float:
     """lattice_evidence as first written: every lattice's 12 points gathered (those out of reach at lag 0
     and subtracted), float64 sums, the median and MAD by np.median."""
     from labeler.watermark.acf import whitened_acf
-    from labeler.watermark.lattice import _EVIDENCE_ANGLES, _EVIDENCE_REACH, _half_plane
+    from labeler.watermark.lattice import half_plane
+    from labeler.watermark.lattice_evidence import _EVIDENCE_ANGLES, _EVIDENCE_REACH
 
     side = 512
     y0, x0 = (z.shape[0] - side) // 2, (z.shape[1] - side) // 2
@@ -87,7 +88,7 @@ def _evidence_reference(z: np.ndarray, lo: float, hi: float) -> float:
     med = float(np.median(region))
     mad = 1.4826 * float(np.median(np.abs(region - med))) + 1e-12
     periods = np.arange(lo, min(hi, _EVIDENCE_REACH * side), 0.25)
-    m, n = _half_plane(2)
+    m, n = half_plane(2)
     c, s = np.cos(_EVIDENCE_ANGLES), np.sin(_EVIDENCE_ANGLES)
     p = periods[None, :, None]
     dy = p * (c[None, None, :] * m[:, None, None] - s[None, None, :] * n[:, None, None])
@@ -114,8 +115,8 @@ def test_lattice_evidence_equals_the_reference_reduction() -> None:
 
 
 def test_median_equals_numpy() -> None:
-    """lattice._median (one single-index partition) is np.median, odd and even sizes, with ties."""
-    from labeler.watermark.lattice import _median
+    """lattice_evidence._median (one single-index partition) is np.median, odd and even sizes, with ties."""
+    from labeler.watermark.lattice_evidence import _median
 
     rng = np.random.default_rng(0)
     for size in (1, 2, 5, 8192, 8191):
@@ -155,3 +156,51 @@ def test_flat_share_of_photo_like_and_textured_windows() -> None:
     weight = np.full((600, 800), 1 / 8, np.float32)
     weight[:, :400] = 1.0
     assert wm._flat_share(weight) == 0.5
+
+
+def _illustration(seed: int) -> np.ndarray:
+    """Flat vector-like art at 2560 x 1440 (fills with thick dark outlines, test_watermark_content's)."""
+    from test_watermark_content import illustration
+
+    return illustration(1440, 2560, seed=seed)
+
+
+@pytest.mark.parametrize("seed", [3, 5])
+def test_flat_art_outlines_do_not_open_the_gate(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The outlines of unmarked flat art lift the window-standardised evidence over LATTICE_MIN (their
+    autocorrelation rings near the origin), but not the ring-standardised score: no search (it cost ~4-8x
+    the image's decode on such pictures), and the p-value still counts every read it could have made."""
+    img = _illustration(seed)
+    z = prefilter_parts(luma_fast(img))
+    scores = lattice_scores(z.half, 0.38 * 64, 2.2 * 64)
+    assert scores.total >= 2 * wm.LATTICE_MIN and scores.ring_total < wm.LATTICE_RING_MIN / 2
+    assert wm._flat_share(z.weight) >= wm.GATE_FLAT_SHARE
+    assert not wm._lattice_shows(z, 128)
+
+    def no_search(*args: object, **kw: object) -> None:
+        raise AssertionError("the geometry search ran")
+
+    monkeypatch.setattr(wm._Search, "geometry", no_search)
+    r = wm.detect(img, key=KEY)
+    assert not r.found and r.trials == 2 * 128 * 128 * (2 + wm.scale_tries(1440, 2560))
+
+
+@pytest.mark.parametrize(("factor", "turn"), [(0.75, 0.0), (1.0, 2.0)])
+def test_rescaled_or_rotated_mark_on_flat_art_passes_both_scores(factor: float, turn: float) -> None:
+    """A mark on the same art, rescaled or rotated, stands out of its rings: the gate opens and the
+    search decodes it."""
+    marked = embed(_illustration(4), PAYLOAD, key=KEY)
+    out = _resized(marked, factor) if factor != 1.0 else _rotated(marked, turn)
+    z = prefilter_parts(luma_fast(out))
+    assert lattice_scores(z.half, 0.38 * 64, 2.2 * 64).ring_total >= 3 * wm.LATTICE_RING_MIN
+    assert wm._lattice_shows(z, 128)
+    r = wm.detect(out, key=KEY)
+    assert r.found and r.payload == PAYLOAD
+
+
+def test_ring_score_is_skipped_below_its_cut() -> None:
+    """``ring_above``: the ring score is worked out only where the window-standardised one reaches it."""
+    z = prefilter_parts(luma_fast(photo_like(1080, 1920, seed=3)))
+    low = lattice_scores(z.half, 0.38 * 64, 2.2 * 64, ring_above=np.inf)
+    both = lattice_scores(z.half, 0.38 * 64, 2.2 * 64)
+    assert np.isnan(low.ring_total) and np.isfinite(both.ring_total) and low.total == both.total

@@ -390,7 +390,7 @@ class _LatticeFit:
 
     def _points(self, mat: np.ndarray) -> np.ndarray:
         side = abs(float(np.linalg.det(mat))) ** 0.5
-        return mat @ _half_plane(int(max(self.lh, self.lw) / max(side, 1.0)) + 1)
+        return mat @ half_plane(int(max(self.lh, self.lw) / max(side, 1.0)) + 1)
 
     def __call__(self, mat: np.ndarray) -> float:
         return float(self.many([mat])[0])
@@ -433,112 +433,10 @@ def _lattice_fit(acf: np.ndarray, lh: int, lw: int, reach: float = 0.8) -> _Latt
 
 
 @lru_cache(maxsize=64)
-def _half_plane(r: int) -> np.ndarray:
+def half_plane(r: int) -> np.ndarray:
     """Lattice offsets (m, n), |m| <= r, 0 <= n <= r, one of each +-(m, n) pair (the ACF is even): (2, k)."""
     m, n = np.meshgrid(np.arange(-r, r + 1), np.arange(0, r + 1), indexing="ij")
     keep = (n > 0) | ((n == 0) & (m > 0))
     out = np.stack([m[keep], n[keep]]).astype(np.float64)
     out.flags.writeable = False
     return out
-
-
-#: Side (samples) of the centred square window :func:`lattice_evidence` reads: fixed, so its lattice
-#: index is built once per period range.
-EVIDENCE_SIDE = 512
-#: Rotations :func:`lattice_evidence` covers, radians: -5 .. 5 degrees in 0.25 degree steps (the detector
-#: reads marks rotated by up to ~4 degrees; at the farthest point used, 0.45 * 512 samples away, a step
-#: moves a lattice point by at most half a sample, inside the 3 x 3 dilation).
-_EVIDENCE_ANGLES = np.radians(np.arange(-5.0, 5.001, 0.25))
-#: Far lattice points are those 0.45 window sides away at most: a cyclic autocorrelation wraps at 0.5.
-_EVIDENCE_REACH = 0.45
-
-
-@lru_cache(maxsize=8)
-def _evidence_index(side: int, lo: float, hi: float) -> tuple[tuple[int, np.ndarray], ...]:
-    """Flat indices into a side x side cyclic autocorrelation of the square lattices ``P R(t) (m, n)``,
-    |m|, |n| <= 2 (one of each +-pair), for every period P in [lo, hi) (0.25 sample steps) and angle t of
-    :data:`_EVIDENCE_ANGLES`, only their points within reach: grouped by that count k (>= 2), each group
-    ``(k, indices)`` with indices (k, lattices) intp. Lattices whose rounded points coincide (small
-    periods at neighbouring angles, ~15-30 %) are kept once and points out of reach are not listed (most
-    lattices of the larger periods keep 4 of 12): 40 % fewer samples to gather. Cached, read-only."""
-    periods = np.arange(lo, hi, 0.25)
-    m, n = (g.astype(np.float64) for g in _half_plane(2))
-    c, s = np.cos(_EVIDENCE_ANGLES), np.sin(_EVIDENCE_ANGLES)
-    p = periods[None, :, None]
-    dy = p * (c[None, None, :] * m[:, None, None] - s[None, None, :] * n[:, None, None])
-    dx = p * (s[None, None, :] * m[:, None, None] + c[None, None, :] * n[:, None, None])
-    ok = ((np.abs(dy) <= _EVIDENCE_REACH * side) & (np.abs(dx) <= _EVIDENCE_REACH * side)).reshape(m.size, -1)
-    flat = (np.rint(dy).astype(np.int64) % side) * side + np.rint(dx).astype(np.int64) % side
-    flat = np.where(ok, flat.reshape(m.size, -1), -1)  # -1: out of reach, sorted first below
-    count = ok.sum(axis=0)
-    groups = []
-    for k in np.unique(count[count >= 2]):
-        pts = np.sort(flat[:, count == k], axis=0)[m.size - k :]
-        first = np.sort(np.unique(pts, axis=1, return_index=True)[1])  # in period order: nearby lags
-        pts = np.ascontiguousarray(pts[:, first], dtype=np.intp)  # take() would convert int32 every call
-        pts.flags.writeable = False
-        groups.append((int(k), pts))
-    return tuple(groups)
-
-
-@lru_cache(maxsize=4)
-def _evidence_sample(side: int) -> np.ndarray:
-    """Flat indices of every 13th lag with |dy|, dx <= the reach (rows dy >= 0 first): the sample whose
-    median and MAD standardise :func:`lattice_evidence`. Cached, read-only."""
-    r = int(_EVIDENCE_REACH * side)
-    rows = np.concatenate([np.arange(r + 1), np.arange(side - r, side)])
-    out = (rows[:, None] * side + np.arange(r + 1)[None, :]).ravel()[::13].astype(np.intp)
-    out.flags.writeable = False
-    return out
-
-
-def _median(x: np.ndarray) -> float:
-    """``np.median`` of a 1-D float32 array: one partition at a single index (numpy's SIMD selection,
-    ~8 us for 8192 samples against ~80 us for np.median's two-index introselect) and, for an even size,
-    the largest sample below it."""
-    k = x.size // 2
-    part = np.partition(x, k)
-    if x.size % 2:
-        return float(part[k])
-    return float((part[:k].max() + part[k]) / np.float32(2.0))
-
-
-def lattice_evidence(z: np.ndarray, lo: float, hi: float) -> float:
-    """How strongly a square lattice of period ``lo`` .. ``hi`` (samples) shows in a prefiltered image.
-
-    Parameters
-    ----------
-    z : ndarray (H, W), float32, H and W >= :data:`EVIDENCE_SIDE`
-        Prefiltered luma (any resolution: the periods are in its samples).
-    lo, hi : float
-        Range of lattice periods (samples).
-
-    Returns
-    -------
-    float
-        The best lattice score: the whitened cyclic autocorrelation of the centred
-        :data:`EVIDENCE_SIDE` square window, dilated 3 x 3 and standardised by its median and MAD, summed
-        over the points ``P R(t) (m, n)`` (|m|, |n| <= 2, within reach) / sqrt(points), maximised over
-        the period ``P`` and the rotation ``t`` (-5 .. 5 degrees). Like :class:`_LatticeFit`, about
-        N(0, 1) per lattice where nothing is periodic.
-
-    A cheap first stage for the rescale / rotation search: one 512 x 512 DFT each way (no padding) and
-    gathers of 160-180k samples, ~1 ms, against ~20 ms for :func:`scale_candidates`. It reads the image
-    only, never a key, and its windows are fixed, so its cost does not grow with the image.
-    """
-    side = EVIDENCE_SIDE
-    h, w = z.shape
-    if min(h, w) < side:
-        raise ValueError(f"lattice_evidence needs at least {side} x {side} samples, not {w} x {h}")
-    y0, x0 = (h - side) // 2, (w - side) // 2
-    win = np.asarray(z[y0 : y0 + side, x0 : x0 + side], dtype=np.float32)  # a view: cv2 reads its rows
-    flat = cv2.dilate(whitened_acf(win), np.ones((3, 3), np.uint8)).ravel()
-    region = flat.take(_evidence_sample(side))
-    med = _median(region)
-    mad = 1.4826 * _median(np.abs(region - np.float32(med))) + 1e-12
-    best = -np.inf
-    # one gather per point count k; within a group the best sum is the best score
-    for k, pts in _evidence_index(side, float(lo), float(min(hi, _EVIDENCE_REACH * side))):
-        total = float(flat.take(pts).sum(axis=0).max())
-        best = max(best, (total - k * med) / (mad * np.sqrt(k)))
-    return float(best)
