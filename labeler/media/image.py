@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import struct
 import zlib
 from collections.abc import Iterator
@@ -313,8 +314,8 @@ def _pillow_errors(kind: str | None) -> Iterator[None]:
         yield
     except LabelerError:
         raise
-    except Image.DecompressionBombError:
-        raise UnsafeInput("image too large to decode safely (pillow's decompression-bomb check)") from None
+    except Image.DecompressionBombError as exc:
+        raise UnsafeInput(bomb_message(exc)) from None
     except UnidentifiedImageError:
         if kind in IMAGE_FORMATS:
             raise CorruptFile(f"damaged {kind} header: pillow cannot identify it") from None
@@ -325,6 +326,23 @@ def _pillow_errors(kind: str | None) -> Iterator[None]:
             struct.error, zlib.error, ZeroDivisionError) as exc:
         # Pillow reports broken files with all of these (SyntaxError from several plugins).
         raise CorruptFile(f"damaged {kind or 'image'} file: {one_line(exc)}") from None
+
+
+_BOMB_SIZES = re.compile(r"\((\d+) pixels\) exceeds limit of (\d+) pixels")
+
+
+def bomb_message(exc: BaseException) -> str:
+    """One line for Pillow's ``DecompressionBombError``, with the image's size and Pillow's limit.
+
+    Pillow refuses at ``2 * MAX_IMAGE_PIXELS`` (179 MP), below :data:`MAX_PIXELS`: the numbers tell an
+    archive which size would pass. Without them when Pillow's wording is not recognised.
+    """
+    match = _BOMB_SIZES.search(str(exc))
+    if match is None:
+        return "image too large to decode safely (pillow's decompression-bomb check)"
+    pixels, limit = (int(g) for g in match.groups())
+    return (f"image too large to decode safely: {pixels / 1e6:.1f} megapixels, over the "
+            f"{limit / 1e6:.1f} megapixels of pillow's decompression-bomb check")
 
 
 def _jpeg_luma(im: Image.Image) -> bool:

@@ -199,6 +199,16 @@ class TiffData:
         start, end = self.value_span(entry)
         return self.data[start:end]
 
+    def head(self, entry: Entry, limit: int) -> bytes:
+        """An entry's first ``limit`` value bytes at most: for text that is only examined, never rewritten.
+
+        A long ImageDescription (ImageJ and OME-TIFF keep megabytes of XML there) or UserComment is
+        no label (a label is at most :data:`labeler.limits.MAX_TEXT_VALUE` bytes), so its head is all a
+        reader needs; refusing it (:meth:`value`) made the whole file unreadable and hid its XMP label.
+        """
+        start, end = self.value_span(entry)
+        return self.data[start:min(end, start + limit)]
+
     def pointer(self, entry: Entry) -> int:
         """The offset held by a LONG/IFD pointer entry such as the Exif IFD pointer."""
         if entry.type not in (4, 13) or entry.count < 1:
@@ -229,21 +239,21 @@ def exif_labels(data: bytes, where: str, *, strict: bool = False) -> list[FoundL
             exif_ifd = tiff.ifd(tiff.pointer(exif_ptr))
             comment = exif_ifd.get(TAG_USER_COMMENT)
             if comment is not None:
-                text = user_comment_text(tiff.value(comment, limits.MAX_TEXT_VALUE), tiff.endian)
+                text = user_comment_text(tiff.head(comment, limits.MAX_TEXT_VALUE), tiff.endian)
                 if _is_label(text):
                     found.append(FoundLabel("exif-usercomment", text, f"{where} UserComment"))
                 elif looks_like_ai_declaration(text):
                     found.append(FoundLabel("exif-usercomment", text, f"{where} UserComment", standard=False))
         desc = ifd0.get(TAG_IMAGE_DESCRIPTION)
         if desc is not None:
-            raw = tiff.value(desc, limits.MAX_TEXT_VALUE)
+            raw = tiff.head(desc, limits.MAX_TEXT_VALUE)
             text = raw.split(b"\x00", 1)[0].decode("utf-8", "replace")
             if _is_label(text) or looks_like_ai_declaration(text):
                 found.append(
                     FoundLabel("exif-imagedescription", text, f"{where} ImageDescription", standard=False)
                 )
         return found
-    except (CorruptFile, UnsupportedFormat, struct.error):
+    except (CorruptFile, UnsupportedFormat, UnsafeInput, struct.error):
         if strict:
             raise
         return []
