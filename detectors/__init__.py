@@ -92,8 +92,9 @@ def verify(
         ``"<array>"``, ``format`` None, ``medium`` ``"image"``): an array has no container, so only
         the pixel layers apply (watermark with ``key``, visible mark); ``layers.metadata`` and
         ``layers.c2pa`` are absent.
-    key : bytes, optional
-        Watermark key; without it the watermark layer is not examined (``layers.watermark`` absent).
+    key : bytes, bytearray or memoryview, optional
+        Watermark key, non-empty; without it the watermark layer is not examined (``layers.watermark``
+        absent).
     trust_anchors : list of str, or one path, optional
         PEM files of trusted C2PA roots; a manifest whose chain ends in one is ``Trusted``. The C2PA
         layer is always read, offline (no remote manifests, no OCSP); not for arrays, nor for the types
@@ -127,9 +128,10 @@ def verify(
     ------
     InvalidArgument
         ``layers`` names an unknown layer or none, or names ``watermark`` without a ``key``, or a
-        ``manifest_store`` without the watermark layer and a key; ``key`` is not non-empty bytes-like;
-        a ``trust_anchors`` file is missing or holds no PEM certificate (a caller's mistake, not bad
-        input: a bad anchor would otherwise drop the whole C2PA layer).
+        ``manifest_store`` without the watermark layer and a key; ``key`` is not ``bytes``, ``bytearray``
+        or ``memoryview`` (a NumPy array included), or is empty; a ``trust_anchors`` file is missing or
+        holds no PEM certificate (a caller's mistake, not bad input: a bad anchor would otherwise drop the
+        whole C2PA layer).
 
     Notes
     -----

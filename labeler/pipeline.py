@@ -220,6 +220,30 @@ def resolve_options(options: LabelOptions | None, *, layers: str | Sequence[str]
     return _checked(replace(options, layers=parse_layers(options.layers)))
 
 
+def _check_key(key: Any, *, embeds: bool) -> None:
+    """Refuse a watermark key that is not bytes, is empty, or (``embeds``: the watermark layer will use
+    it) is shorter than :data:`labeler.watermark.payload.MIN_EMBED_KEY_BYTES`, before any probing or
+    decoding: the embedder would refuse it only after the input was probed (about 0.7 s for a clip).
+
+    Raises
+    ------
+    InvalidArgument
+        With a one-line message that names the key's type or length, never its bytes (a secret).
+    """
+    if not isinstance(key, (bytes, bytearray, memoryview)):
+        raise InvalidArgument(f"key must be bytes (see labeler.watermark.keyfile), not {type(key).__name__}")
+    if memoryview(key).nbytes == 0:
+        # worded as detectors.verify words it (detectors.arguments.key_argument)
+        raise InvalidArgument("key is empty: it must be non-empty bytes (a key file's contents)")
+    if embeds:
+        from labeler.watermark.payload import check_embed_key
+
+        try:
+            check_embed_key(key)
+        except LabelerError as exc:
+            raise InvalidArgument(str(exc)) from None
+
+
 def _checked(options: LabelOptions) -> LabelOptions:
     """``options`` with its numbers as plain ``int``/``float``, after refusing values of the wrong type
     here, with the option's name, rather than as a TypeError deep in a stage (or a misleading encoder
@@ -236,10 +260,8 @@ def _checked(options: LabelOptions) -> LabelOptions:
     integral = isinstance(quality, numbers.Integral) and not isinstance(quality, bool)
     if not integral or not 1 <= quality <= 100:
         raise bad("quality", quality, "an int from 1 to 100")
-    if mark.key is not None and not isinstance(mark.key, (bytes, bytearray, memoryview)):
-        # the key's value is a secret: only its type goes into the message
-        raise InvalidArgument(f"key must be bytes (see labeler.watermark.keyfile), "
-                              f"not {type(mark.key).__name__}")
+    if mark.key is not None:
+        _check_key(mark.key, embeds="watermark" in options.layers)
     if mark.strength is not None and not number(mark.strength):
         raise bad("watermark_strength", mark.strength, "a number or None")
     if vis.seconds is not None and not number(vis.seconds):

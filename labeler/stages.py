@@ -219,12 +219,19 @@ def _audio_samples(call: StageCall) -> dict[str, dict[str, Any]]:
 
 def _require_complete(call: StageCall) -> None:
     """A decoding pass on an ISO-BMFF file (MP4, MOV, M4A) first checks that no box runs past the file's
-    end (:func:`labeler.metadata.bmff_boxes.require_complete`): ffmpeg decodes a file cut between two
-    samples to where it stops, often without an error, and the output would lack the file's end."""
-    if call.probe.format is not None and format_info(call.probe.format).carrier == "isobmff":
+    end (:func:`labeler.metadata.bmff_boxes.require_complete`), on a Matroska one (MKV, WebM, MKA) that
+    its Segment does not (:func:`labeler.metadata.matroska.require_complete`): ffmpeg decodes a file cut
+    between two samples to where it stops, often without an error, and the output would lack the file's
+    end. Both refuse with "the file is cut short: ..."."""
+    carrier = format_info(call.probe.format).carrier if call.probe.format is not None else None
+    if carrier == "isobmff":
         from labeler.metadata.bmff_boxes import require_complete
 
         require_complete(call.src)
+    elif carrier == "matroska":
+        from labeler.metadata import matroska
+
+        matroska.require_complete(call.src)
 
 
 def _video_pixels(call: StageCall) -> dict[str, dict[str, Any]]:

@@ -10,9 +10,10 @@ Element IDs and layout: RFC 8794 (EBML) and RFC 9559 (Matroska) sections 5.1 (Se
 Reading walks the Segment's top-level elements by seeking (clusters are never loaded; a cluster of
 unknown size, as live recorders write, is walked child by child to find its end), at most
 :data:`MAX_ELEMENTS` elements. Each ``Tags`` element is loaded (at most :data:`MAX_TAGS` bytes) and
-parsed with a nesting limit. A file cut short still gives the labels found before the cut. A label in
-a SimpleTag of another name (``COMMENT``, ``DESCRIPTION``) is a non-standard declaration
-(``mkv-tag-comment``..., :func:`labeler.metadata.misplaced_label`).
+parsed with a nesting limit. A file cut short still gives the labels found before the cut (writing,
+and the pixel passes through :func:`require_complete`, refuse it). A label in a SimpleTag of another
+name (``COMMENT``, ``DESCRIPTION``) is a non-standard declaration (``mkv-tag-comment``...,
+:func:`labeler.metadata.misplaced_label`).
 
 Write policy (no media byte moves, so no offset needs rewriting)
 ----------------------------------------------------------------
@@ -119,18 +120,11 @@ def layout(src: BinaryIO, *, strict: bool = True) -> Layout:
     UnsafeInput
         More than :data:`MAX_ELEMENTS` elements.
     """
-    size = src.seek(0, os.SEEK_END)
-    src.seek(0)
-    head = src.read(_EBML_HEADER_MAX + 16)
-    doctype = doctype_of(head)
-    if doctype not in DOCTYPES:
-        raise UnsupportedFormat(f"not a Matroska or WebM file (EBML DocType {doctype!r})")
-    header = ebml.read_header(head)
-    segment = _find_segment(src, header.end, size)
+    doctype, segment, size = _top(src)
     data_end = size if segment.size is None else segment.end
     if data_end > size:
         if strict:
-            raise CorruptFile(f"file is truncated (Segment needs {data_end - size} more bytes)")
+            raise CorruptFile(_past_the_end(segment, size))
         data_end = size
     children: list[ebml.Element] = []
     try:
@@ -161,12 +155,7 @@ def track_types(src: BinaryIO) -> list[int]:
     CorruptFile, UnsafeInput
         A damaged header or ``Tracks``, or one too large.
     """
-    size = src.seek(0, os.SEEK_END)
-    src.seek(0)
-    head = src.read(_EBML_HEADER_MAX + 16)
-    if doctype_of(head) not in DOCTYPES:
-        raise UnsupportedFormat("not a Matroska or WebM file")
-    segment = _find_segment(src, ebml.read_header(head).end, size)
+    _, segment, size = _top(src)
     end = size if segment.size is None else min(segment.end, size)
     pos = segment.start
     for _ in range(_TRACKS_WITHIN):
@@ -184,6 +173,56 @@ def track_types(src: BinaryIO) -> list[int]:
                     for field, value in ebml.parse_children(data, 2, 3) if field.id == _TRACK_TYPE]
         pos = element.end
     return []
+
+
+def _top(src: BinaryIO) -> tuple[str, ebml.Element, int]:
+    """(DocType, Segment header, bytes in the file): the EBML header and the Segment's header only.
+
+    Raises
+    ------
+    UnsupportedFormat
+        Not an EBML file with DocType matroska or webm.
+    CorruptFile
+        A damaged EBML header, or no Segment after it.
+    """
+    size = src.seek(0, os.SEEK_END)
+    src.seek(0)
+    head = src.read(_EBML_HEADER_MAX + 16)
+    doctype = doctype_of(head)
+    if doctype is None or doctype not in DOCTYPES:
+        raise UnsupportedFormat(f"not a Matroska or WebM file (EBML DocType {doctype!r})")
+    return doctype, _find_segment(src, ebml.read_header(head).end, size), size
+
+
+def _past_the_end(segment: ebml.Element, size: int) -> str:
+    """The message for a Segment of known size that does not fit a file of ``size`` bytes, worded as
+    :mod:`labeler.metadata.bmff_boxes` words a box that runs past the end (header included)."""
+    return (f"Matroska Segment at offset {segment.offset} runs past the end of the file "
+            f"({segment.length} bytes declared, {size - segment.offset} present)")
+
+
+def require_complete(path: str | os.PathLike[str]) -> None:
+    """Refuse a Matroska / WebM file whose Segment runs past the end of the file (an interrupted download
+    or copy), before a pass that decodes and re-encodes it.
+
+    ffmpeg decodes such a file to where it stops and exits 0 (its demuxer logs "File ended prematurely"
+    at most): the visible pass would then write a labeled file with its end missing. Only the EBML
+    and Segment headers are read (the Segment-size check of :func:`layout`; no cluster is walked). A
+    Segment of unknown size (a live recording, ``ffmpeg -f matroska pipe:1``) declares no end, so
+    nothing here can tell it was cut: it is taken as it is.
+
+    Raises
+    ------
+    CorruptFile
+        "the file is cut short: Matroska Segment ... runs past the end of the file (...)", as
+        :func:`labeler.metadata.bmff_boxes.require_complete` says it of an MP4; or a damaged header.
+    UnsupportedFormat
+        Not Matroska or WebM.
+    """
+    with open(path, "rb") as src:
+        _, segment, size = _top(src)
+    if segment.size is not None and segment.end > size:
+        raise CorruptFile(f"the file is cut short: {_past_the_end(segment, size)}")
 
 
 def _find_segment(src: BinaryIO, pos: int, size: int) -> ebml.Element:
@@ -477,4 +516,4 @@ def write(src: BinaryIO, dst: BinaryIO, value: str) -> None:
     copy_stream(src, dst, top.file_size - top.data_end)
 
 
-__all__ = ["CARRIER", "Layout", "doctype_of", "layout", "read", "write"]
+__all__ = ["CARRIER", "Layout", "doctype_of", "layout", "read", "require_complete", "write"]
