@@ -511,6 +511,26 @@ def doctor_cmd(as_json: bool) -> None:
         sys.exit(EXIT_BAD_INPUT)
 
 
+def quiet_pillow_warnings() -> None:
+    """Ignore Pillow's warnings in this process: the command line's, and its batch and server workers'.
+
+    Notes
+    -----
+    Pillow's own UserWarnings ("Corrupt EXIF data" on a damaged TIFF) and its
+    ``DecompressionBombWarning`` (any image over ``PIL.Image.MAX_IMAGE_PIXELS``, 89 MP: a 12000 x 12000
+    PNG) would each print two raw lines of source location. What matters of the damage reaches the user
+    in our one-line messages, and what is too large to decode is decided by :mod:`labeler.limits` and
+    :mod:`labeler.media.image` (Pillow's refusal at twice its limit is still an error). Worker processes
+    started with ``forkserver`` or ``spawn`` do not inherit warning filters, so their initializers call
+    this too. The library never calls it: warning filters are process-wide state, the caller's.
+    """
+    from PIL import Image
+
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+    # Only this RuntimeWarning subclass: other RuntimeWarnings (NumPy's overflows) may point at a bug.
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point.
 
@@ -537,9 +557,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     # would each start a thread per core. The library leaves this alone (process-wide state).
     for name in BLAS_THREAD_VARIABLES:
         os.environ.setdefault(name, "1")
-    # Pillow's own UserWarnings ("Corrupt EXIF data" on a damaged TIFF) would print two raw lines of
-    # source location; what matters of the damage reaches the user in our one-line messages.
-    warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+    quiet_pillow_warnings()
     # Human lines and diagnostics in a locale that cannot encode some of their text (AI生成 on a Latin-1
     # or Windows code page stream): \uXXXX escapes, not a UnicodeEncodeError reported as an internal
     # error after the work was done. JSON is written as UTF-8 bytes (_echo_json).

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import functools
 import os
+import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from labeler.formats import Format, format_info, sniff_bytes, sniff_file
 
@@ -94,6 +96,24 @@ class Probe:
         with Image.open(self.path if self.path is not None else io.BytesIO(self.data or b"")) as im:
             return im.size
 
+    @functools.cached_property
+    def xmp_chunks(self) -> tuple[tuple[int, int], ...]:
+        """``(offset, size)`` of each XMP chunk of a PNG or WebP, from the chunk headers alone.
+
+        ``offset`` is the chunk's (its length field in PNG, its header in WebP), ``size`` its data
+        bytes. Empty for other formats and arrays. No pixel is decoded and no chunk body read (a PNG
+        ``iTXt`` chunk's keyword excepted); the walk stops quietly where the structure is damaged, which
+        the stages report themselves. Lets the metadata stage refuse a packet over
+        :data:`labeler.limits.MAX_XMP_PACKET` before the pixel layers run (:mod:`labeler.stages`).
+        """
+        if self.format not in ("png", "webp") or (self.path is None and self.data is None):
+            return ()
+        import io
+
+        walk = _png_xmp_chunks if self.format == "png" else _webp_xmp_chunks
+        with open(self.path, "rb") if self.path is not None else io.BytesIO(self.data or b"") as handle:
+            return tuple(walk(handle, self.size))
+
 
 def probe_path(path: str | os.PathLike[str]) -> Probe:
     """Probe a file by its content (reads its first bytes; see :func:`labeler.formats.sniff_file`).
@@ -120,3 +140,46 @@ def probe_bytes(data: bytes, name: str = "") -> Probe:
 def probe_array(array: Any) -> Probe:
     """Probe a pixel array ``(H, W)`` or ``(H, W, C)``: an image with no container."""
     return Probe("array", None, "image", int(array.nbytes), shape=tuple(array.shape))
+
+
+def _png_xmp_chunks(handle: BinaryIO, size: int) -> Iterator[tuple[int, int]]:
+    """``(offset, length)`` of the XMP ``iTXt`` chunks of a PNG (PNG 5.3 chunk headers, up to IEND)."""
+    from labeler.limits import MAX_BOXES
+    from labeler.metadata.png import SIGNATURE, XMP_KEYWORD
+
+    if handle.read(len(SIGNATURE)) != SIGNATURE:
+        return
+    pos = len(SIGNATURE)
+    for _ in range(MAX_BOXES):
+        header = handle.read(8)
+        if len(header) < 8:
+            return
+        length, ctype = struct.unpack(">I4s", header)
+        if ctype == b"IEND" or pos + 12 + length > size:
+            return
+        if ctype == b"iTXt" and handle.read(min(length, 80)).split(b"\x00", 1)[0] == XMP_KEYWORD:
+            yield pos, length
+        pos += 12 + length  # length, type, data, CRC
+        handle.seek(pos)
+
+
+def _webp_xmp_chunks(handle: BinaryIO, size: int) -> Iterator[tuple[int, int]]:
+    """``(offset, size)`` of the ``XMP `` chunks of a WebP's RIFF form (RFC 9649 2.5-2.7 chunk headers)."""
+    from labeler.limits import MAX_BOXES
+
+    head = handle.read(12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:] != b"WEBP":
+        return
+    riff_end = min(8 + struct.unpack_from("<I", head, 4)[0], size)
+    pos = 12
+    for _ in range(MAX_BOXES):
+        header = handle.read(8)
+        if pos + 8 > riff_end or len(header) < 8:
+            return
+        cid, length = struct.unpack("<4sI", header)
+        if pos + 8 + length > riff_end:
+            return
+        if cid == b"XMP ":
+            yield pos, length
+        pos += 8 + length + (length & 1)  # odd-sized chunks get one pad byte
+        handle.seek(pos)

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labeler.errors import LabelerError, UnsupportedLayer
+from labeler import limits
+from labeler.errors import LabelerError, UnsafeInput, UnsupportedLayer
 from labeler.formats import AUDIO_FORMATS, C2PA_FORMATS, FORMATS, PIXEL_FORMATS, VIDEO_FORMATS, format_info
 from labeler.options import LabelOptions
 from labeler.probe import Probe
@@ -82,6 +83,22 @@ class Stage:
 def _needs_key(probe: Probe, options: LabelOptions) -> None:
     if "watermark" in options.layers and options.watermark.key is None:
         raise LabelerError("the watermark layer needs a key (--key-file; make one with aigc keygen)")
+
+
+def _xmp_fits(probe: Probe, options: LabelOptions) -> None:
+    """Refuse, before any layer runs, an XMP chunk the metadata writer would refuse (its message).
+
+    A PNG or WebP whose XMP packet is over :data:`labeler.limits.MAX_XMP_PACKET` was refused only by
+    the metadata stage, after the pixel layers had run (an 8000 x 6000 WebP: 11.8 s and 1.1 GB for
+    nothing); the chunk headers (:attr:`Probe.xmp_chunks`) tell its size at once. ``probe`` is None
+    from the in-memory path of :func:`labeler.label` (its checks read the options only).
+    """
+    limit = limits.MAX_XMP_PACKET
+    for offset, size in probe.xmp_chunks if probe is not None else ():
+        if probe.format == "png" and size > limit + 200:  # the iTXt header's share, as png.write allows
+            raise UnsafeInput(f"png xmp chunk at offset {offset} is over the xmp packet limit")
+        if probe.format == "webp" and size > limit:
+            raise UnsafeInput(f"webp XMP chunk is {size} bytes, over the {limit}-byte limit")
 
 
 def _needs_signer(probe: Probe, options: LabelOptions) -> None:
@@ -423,7 +440,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("video pixels (watermark, visible mark)", ("watermark", "visible"), VIDEO_FORMATS, _video_pixels,
           _needs_key),
     Stage("video visible mark", ("visible",), VIDEO_FORMATS, _video_mark),
-    Stage("metadata label", ("metadata",), FORMATS, _metadata),
+    Stage("metadata label", ("metadata",), FORMATS, _metadata, _xmp_fits),
     Stage("C2PA manifest", ("c2pa",), C2PA_FORMATS, _c2pa, _needs_signer),
 )
 

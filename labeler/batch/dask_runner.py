@@ -245,13 +245,18 @@ class DaskExecutor:
 
 
 def dask_setup(worker: Any) -> None:
-    """Dask preload hook for the workers of ``dask="local"``: they ignore SIGINT.
+    """Dask preload hook for the workers of ``dask="local"``: they ignore SIGINT and Pillow's warnings.
 
     Ctrl-C on a terminal reaches the whole process group, local Dask workers included; like the pool's
-    workers they leave it to the batch, which lets running files finish and journals them. Workers
-    started by hand (``dask worker``) are not touched.
+    workers they leave it to the batch, which lets running files finish and journals them. Their stderr
+    is the batch's, so Pillow's warnings are ignored as on the command line
+    (:func:`labeler.cli.quiet_pillow_warnings`). Workers started by hand (``dask worker``) are not
+    touched.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from labeler.cli import quiet_pillow_warnings
+
+    quiet_pillow_warnings()
 
 
 def _probe_scheduler(distributed: Any, address: str) -> None:

@@ -28,10 +28,16 @@ _MAX_ATTEMPTS = 2
 
 
 def init_worker(task: BatchTask) -> None:
-    """The pool's initializer: ignore SIGINT and build what the task needs, once per worker process."""
+    """The pool's initializer: ignore SIGINT and Pillow's warnings, and build what the task needs, once
+    per worker process."""
     # The parent handles Ctrl-C: a terminal sends SIGINT to the whole process group, and workers that
     # died mid-file would lose finished work; ignoring it lets in-flight files finish and be journaled.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A forkserver/spawn worker starts with the default warning filters, not the command line's:
+    # Pillow's DecompressionBombWarning on a 12000 x 12000 PNG printed raw lines on the batch's stderr.
+    from labeler.cli import quiet_pillow_warnings
+
+    quiet_pillow_warnings()
     prepare(task)
 
 
