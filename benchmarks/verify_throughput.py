@@ -200,7 +200,8 @@ def make_image_media(folder: Path) -> dict[str, Path]:
 def make_textured_image(folder: Path) -> Path:
     """A clean 1920 x 1080 JPEG (q90) of dense grain: blurred Gaussian noise, RMS 40 levels, no flat area.
     The image detector's lattice gate cannot rule a rescaled mark out there, so its rescale / rotation
-    search runs (``detectors.watermark.GATE_FLAT_SHARE``): the costliest clean image for a full verify."""
+    search runs (``detectors.watermark_gate.GATE_DENSE_SHARE``): the costliest clean image for a full
+    verify."""
     path = folder / "textured1920.jpg"
     rng = np.random.default_rng(20261206)
     grain = cv2.GaussianBlur(rng.normal(0, 1, (1080, 1920)).astype(np.float32), (0, 0), 1.0)

@@ -1,4 +1,4 @@
-"""The image detector's lattice gate (``detectors.watermark.LATTICE_MIN``): evidence, marked vs unmarked.
+"""The image detector's lattice gate (``detectors.watermark_gate.LATTICE_MIN``): evidence, marked vs unmarked.
 
 Usage::
 
@@ -9,7 +9,7 @@ Usage::
 Marked photos are enlarged before marking where an attack would leave less than 1024 px a side.
 
 On images of >= 1024 px a side the rescale / rotation search runs only where the lattice evidence (the
-half-resolution read of :func:`detectors.watermark._lattice_shows`) reaches ``LATTICE_MIN``, or where
+half-resolution read of :func:`detectors.watermark_gate.lattice_shows`) reaches ``LATTICE_MIN``, or where
 less than ``GATE_FLAT_SHARE`` of its window is nearly flat (dense texture hides the lattice). The same
 read of the full-resolution window (the gate's second read until 2026-12-05) is printed beside it.
 ``--content N`` adds N flat, gradient and text images a class (``content_corpus``); ``--texture N`` adds
@@ -34,6 +34,7 @@ from PIL import Image
 from watermark_common import KEY, corpus_images
 
 import detectors.watermark as wm
+import detectors.watermark_gate as gate
 from labeler.watermark import embed
 from labeler.watermark.lattice_evidence import lattice_evidence, lattice_scores
 from labeler.watermark.transforms import luma_fast, prefilter_parts
@@ -67,16 +68,18 @@ def textured(i: int, shape: tuple[int, int] = (1440, 2560)) -> np.ndarray:
     return np.repeat(grey[..., None], 3, axis=2)
 
 
-def evidence(rgb: np.ndarray) -> tuple[float, float, float, float]:
+def evidence(rgb: np.ndarray) -> tuple[float, float, float, float, float]:
     """The gate's lattice evidence read (the half-resolution window), for comparison the same read of the
     full-resolution window (the gate's second read until 2026-12-05), the window's flat share (below
-    ``GATE_FLAT_SHARE`` the search runs whatever the evidence) and the half-resolution read's ring score
-    (``LATTICE_RING_MIN``)."""
-    z = prefilter_parts(luma_fast(rgb))
-    lo, hi = wm.SCALE_RANGE
+    ``GATE_FLAT_SHARE`` the search runs whatever the evidence where the window is dense texture), the
+    half-resolution read's ring score (``LATTICE_RING_MIN``) and the dense-texture share
+    (``GATE_DENSE_SHARE``)."""
+    y = luma_fast(rgb)
+    z = prefilter_parts(y)
+    lo, hi = gate.SCALE_RANGE
     half = lattice_scores(z.half, lo * 64, hi * 64)
-    return (half.total, lattice_evidence(z.image(), lo * 128, hi * 128), wm._flat_share(z.weight),
-            half.ring_total)
+    return (half.total, lattice_evidence(z.image(), lo * 128, hi * 128), gate.flat_share(z.weight),
+            half.ring_total, gate.dense_share(y))
 
 
 def unmarked_variants(rgb: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
@@ -99,13 +102,13 @@ def unmarked_variants(rgb: np.ndarray, rng: np.random.Generator) -> list[np.ndar
 
 def decoded(img: np.ndarray, gate: bool) -> bool:
     """Whether ``detect`` finds the payload, with the gate or with the search forced on (as before it)."""
-    real = wm._lattice_shows
+    real = wm.lattice_shows
     if not gate:
-        wm._lattice_shows = lambda *a: True
+        wm.lattice_shows = lambda *a: True
     try:
         r = wm.detect(img, key=KEY)
     finally:
-        wm._lattice_shows = real
+        wm.lattice_shows = real
     return bool(r.found and r.payload == bytes(range(8)))
 
 
@@ -125,12 +128,12 @@ def attacked(rgb: np.ndarray, method: str, fn: object, rng: np.random.Generator)
 
 
 def collect(images: list[tuple[str, np.ndarray]], methods: tuple[str, ...]
-            ) -> tuple[dict[str, list[tuple[tuple[float, float, float, float], bool, bool]]],
-                       list[tuple[float, float, float, float]]]:
+            ) -> tuple[dict[str, list[tuple[tuple[float, ...], bool, bool]]],
+                       list[tuple[float, ...]]]:
     """Per attack: (evidence, decoded with the gate, decoded with the search forced) of every marked image;
     and the evidence of the unmarked variants."""
-    rows: dict[str, list[tuple[tuple[float, float, float, float], bool, bool]]] = {a: [] for a in ATTACKS}
-    clean: list[tuple[float, float, float, float]] = []
+    rows: dict[str, list[tuple[tuple[float, ...], bool, bool]]] = {a: [] for a in ATTACKS}
+    clean: list[tuple[float, ...]] = []
     rng = np.random.default_rng(0)
     for name, rgb in images:
         clean += [evidence(v) for v in unmarked_variants(rgb, rng)]
@@ -142,13 +145,18 @@ def collect(images: list[tuple[str, np.ndarray]], methods: tuple[str, ...]
     return rows, clean
 
 
-def _shows(e: tuple[float, float, float, float]) -> bool:
-    """Whether the gate lets the search run on evidence ``e`` (both cuts, or too little flat area)."""
-    return e[2] < wm.GATE_FLAT_SHARE or (e[0] >= wm.LATTICE_MIN and e[3] >= wm.LATTICE_RING_MIN)
+def _textured(e: tuple[float, ...]) -> bool:
+    """Whether the gate searches ``e``'s window for its texture, whatever its scores."""
+    return e[2] < gate.GATE_FLAT_SHARE and e[4] >= gate.GATE_DENSE_SHARE
 
 
-def report(rows: dict[str, list[tuple[tuple[float, float, float, float], bool, bool]]],
-           clean: list[tuple[float, float, float, float]]) -> None:
+def _shows(e: tuple[float, ...]) -> bool:
+    """Whether the gate lets the search run on evidence ``e`` (both cuts, or dense texture)."""
+    return _textured(e) or (e[0] >= gate.LATTICE_MIN and e[3] >= gate.LATTICE_RING_MIN)
+
+
+def report(rows: dict[str, list[tuple[tuple[float, ...], bool, bool]]],
+           clean: list[tuple[float, ...]]) -> None:
     """The marked table and the unmarked summary (the gate reads ``e[0]``, ``e[3]`` and ``e[2]``; ``e[1]``
     for comparison)."""
     print("| attack | decoded, gate | decoded, search forced | lowest evidence of a decoded mark | "
@@ -163,13 +171,14 @@ def report(rows: dict[str, list[tuple[tuple[float, float, float, float], bool, b
         print(f"| {attack} | {sum(g for _, g, _ in v)}/{len(v)} | {len(dec)}/{len(v)} | {low} | {low_ring} | "
               f"{sum(not _shows(e) for e in dec)} | {full} |")
     c = np.array(clean)
-    textured = c[:, 2] < wm.GATE_FLAT_SHARE
+    textured = np.array([_textured(tuple(e)) for e in c])
     shown = np.array([_shows(tuple(e)) for e in c])
     print(f"\nUnmarked variants ({len(c)}): evidence median {np.median(c[:, 0]):.1f}, "
-          f"max {c[:, 0].max():.1f}, >= LATTICE_MIN {int(np.sum(c[:, 0] >= wm.LATTICE_MIN))}; "
+          f"max {c[:, 0].max():.1f}, >= LATTICE_MIN {int(np.sum(c[:, 0] >= gate.LATTICE_MIN))}; "
           f"ring score median {np.median(c[:, 3]):.1f}, max {c[:, 3].max():.1f}; "
           f"searched {int(shown.sum())}, "
-          f"textured (flat share < {wm.GATE_FLAT_SHARE}) {int(textured.sum())}; "
+          f"textured (flat share < {gate.GATE_FLAT_SHARE}, dense share >= {gate.GATE_DENSE_SHARE}) "
+          f"{int(textured.sum())}; "
           f"full-resolution read (not used) "
           f"median {np.median(c[:, 1]):.1f} max {c[:, 1].max():.1f}")
 
@@ -191,12 +200,12 @@ def main() -> None:
         images += [(name, img) for _, _, name, img in content_corpus.corpus(args.content, photos=False)]
     images += [(f"texture-{i}", textured(i)) for i in range(args.texture)]
     rows, clean = collect(images, methods)
-    print(f"\nLATTICE_MIN = {wm.LATTICE_MIN}, LATTICE_RING_MIN = {wm.LATTICE_RING_MIN}; "
+    print(f"\nLATTICE_MIN = {gate.LATTICE_MIN}, LATTICE_RING_MIN = {gate.LATTICE_RING_MIN}; "
           f"images: {len(images)}; methods {', '.join(methods)}\n")
     report(rows, clean)
     if args.dump:
-        cases = [{"attack": a, "half": e[0], "full": e[1], "flat_share": e[2], "ring": e[3], "gate": g,
-                  "forced": f}
+        cases = [{"attack": a, "half": e[0], "full": e[1], "flat_share": e[2], "ring": e[3], "dense": e[4],
+                  "gate": g, "forced": f}
                  for a, v in rows.items() for e, g, f in v]
         Path(args.dump).write_text(json.dumps({"marked": cases, "unmarked": clean}, indent=1))
 

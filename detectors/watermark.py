@@ -27,9 +27,9 @@ import cv2
 import numpy as np
 
 from detectors.watermark_audio import check_threshold, detect_audio
+from detectors.watermark_gate import SCALE_RANGE, lattice_shows
 from detectors.watermark_result import DEFAULT_THRESHOLD, WatermarkResult
 from labeler.watermark import METHODS, _scheme
-from labeler.watermark.lattice_evidence import EVIDENCE_SIDE, lattice_scores
 from labeler.watermark.payload import (
     CRC_BITS,
     Layout,
@@ -86,11 +86,6 @@ DECODINGS = 2
 #: paths, B = their DECODINGS x LIST_SIZE list paths; p = 2 x min(p_A, p_B) (Bonferroni over A and B,
 #: as the audio detector does), so a mark that A decodes pays a factor 2, not LIST_SIZE.
 LIST_SIZE = 64
-#: Range of rescale factors the lattice estimate searches. Down to 0.38: a social-media upload of a
-#: 2560 px wide image resized to 1080 px is 0.42x (outside the earlier 0.45, where every such image
-#: was missed: 5 of 5 read at 0.38). The estimate reads the image only, never the key, so the range
-#: does not enter the p-value; the number of candidates tried (which does) is unchanged.
-SCALE_RANGE = (0.38, 2.2)
 #: Largest image (pixels) a geometry attempt resamples to; bigger ones are read in a centred window (1 MP
 #: holds ~60 tiles, plenty of folding gain; it halves the cost of each attempt at 1080p).
 MAX_RESAMPLED = 1024 * 1024
@@ -101,43 +96,6 @@ MAX_RESAMPLED = 1024 * 1024
 #: they add no hypothesis to ``M``; skipping a full read only makes the union smaller. On unmarked images
 #: the screening ``z`` (the best of 16,384 shifts) is 3.3-5, and 4.5 or more for about one candidate in 8.
 SCREEN_MIN_Z = 4.5
-#: The rescale / rotation search of an image of >= 1024 px a side runs only where a lattice of the
-#: searched periods and rotations shows (:func:`_lattice_shows`): a lattice evidence score
-#: (:attr:`labeler.watermark.lattice_evidence.LatticeScores.total`, ~N(0, 1) per lattice without one)
-#: of at least this, read at half resolution. Measured (2026-12-05, images >= 1024 px a side): unmarked
-#: photos 6.2 median, 10.6 at the 99th percentile, 14.1 at most (84 crops, rescales, rotations, JPEG
-#: q40-95 of the 8 large corpus photos); every marked photo the search decodes 23.7 or more (245 cases:
-#: rescales 0.38-2.2, rotations to 3 degrees, with JPEG q40-90 and WebP), most of them over 100. Flat
-#: art and text renders often reach it (a third of 75): LATTICE_RING_MIN tells most of them apart.
-#: Re-measure with ``benchmarks/watermark_lattice_gate.py`` (marks enlarged first to stay >= 1024 px:
-#: 0.38x resizes score >= 130, the lowest decoded 20.0 after 0.5x + WebP q75). The score reads the
-#: image only, never the key, so skipping the search removes reads and the p-value (which counts them
-#: all) stays a valid bound.
-LATTICE_MIN = 12.0
-#: ... and its score with every lag standardised by the lags at the same radius (the mean and spread of
-#: its ring, :attr:`labeler.watermark.lattice_evidence.LatticeScores.ring_total`) of at least this. The
-#: edges and outlines of flat art and the lines of text lift the autocorrelation of whole rings near the
-#: origin, so the small periods' lattices pass LATTICE_MIN without a mark (19-42 on clean art, where the
-#: search then cost ~4-8x the image's decode); a mark's lattice is isolated peaks, which stand out of
-#: their rings too. Measured 2026-12-07 (``benchmarks/watermark_lattice_gate.py --content 5 --texture
-#: 8``, 620 marked cases, 462 decoded by the forced search; docs/watermark.md, "Gate"): the decoded
-#: marks where the evidence decides (flat share >= GATE_FLAT_SHARE) score 12.9 or more (photos after
-#: 0.5x + WebP q75; flat art >= 29.8, gradients >= 31.6, text >= 23.2); unmarked photo variants 8.6 at
-#: most, unmarked flat art 12.5, gradients 7.7, text 11.3 (most art under 8).
-LATTICE_RING_MIN = 9.0
-#: The lattice evidence is trusted only where enough of its window is nearly flat: a share of at least
-#: :data:`GATE_FLAT_SHARE` of the window's samples whose local residual RMS (the prefilter's 8 x 8 pixel
-#: blocks, half-resolution band, floor included) is at most :data:`GATE_FLAT_RMS` levels; otherwise the
-#: search runs as if the lattice showed. The key-free autocorrelation grows with the square of the mark's
-#: share of the local residual, the keyed read with its first power, so on dense texture (grain, foliage,
-#: gravel) a mark the search decodes leaves almost no lattice. Measured 2026-12-06 (throwaway study
-#: scripts; method and figures in docs/watermark.md, "Gate"): on synthetic dense texture and on
-#: pictures with 15-85 % of textured area, 87 marks the forced search decoded after a rescale or rotation
-#: scored below LATTICE_MIN (3.7-11.9); every one of them had a flat share of 0.65 or less, while the
-#: windows of the large corpus photos' unmarked variants have 0.73-0.99 and the verify benchmark's 0.82
-#: (a photo with less flat area is searched: slower, never a mark lost).
-GATE_FLAT_RMS = 6.0
-GATE_FLAT_SHARE = 0.75
 
 
 def scale_tries(h: int, w: int) -> int:
@@ -376,7 +334,7 @@ def detect(image: np.ndarray, *, key: bytes, method: str | None = None,
     search = _Search(schemes, key, sum(s.shifts for s in schemes) * (READS_AS_GIVEN + tries), threshold)
     z_img = prefilter_parts(y)
     search.as_given(z_img)
-    if search.best() is None and search_scale and _lattice_shows(z_img, schemes[0].tile_px):
+    if search.best() is None and search_scale and lattice_shows(z_img, schemes[0].tile_px):
         search.geometry(y, tries)
     return search.result()
 
@@ -471,37 +429,6 @@ def detect_as_shown(stored: np.ndarray, orientation: int,
         if other.found or other.p_value < best.p_value:
             best = other
     return replace(best, p_value=min(1.0, 2 * best.p_value), trials=2 * best.trials, threshold=threshold)
-
-
-def _lattice_shows(z_img: Prefiltered, tile: int) -> bool:
-    """Whether a mark's lattice of the searched rescales (:data:`SCALE_RANGE`) and rotations may be in the
-    image (see :data:`LATTICE_MIN`); always True below 1024 px a side, where the evidence is too weak to
-    tell (a 512 px marked photo halved scores as low as unmarked art), and where less than
-    :data:`GATE_FLAT_SHARE` of the window is nearly flat (dense texture hides the lattice of a mark the
-    search decodes).
-
-    One read of the centred :data:`~labeler.watermark.lattice_evidence.EVIDENCE_SIDE` window of the
-    half-resolution prefiltered image (twice the field of view: enlarged marks, whose periods reach
-    282 px). A second read of the full-resolution window (for marks shrunk below ~0.6x, whose band moves
-    above 1/4 cycle per pixel) was dropped on 2026-12-05: on every decoded mark of the gate benchmark
-    (photos and flat / gradient / text art, 0.38x resizes included) the half-resolution read scored
-    higher, never below 20 against a cut of 12 (docs/watermark.md, "Gate").
-    """
-    if min(z_img.half.shape) < EVIDENCE_SIDE or _flat_share(z_img.weight) < GATE_FLAT_SHARE:
-        return True
-    lo, hi = SCALE_RANGE
-    scores = lattice_scores(z_img.half, lo * tile / 2, hi * tile / 2, ring_above=LATTICE_MIN)
-    return scores.total >= LATTICE_MIN and scores.ring_total >= LATTICE_RING_MIN
-
-
-def _flat_share(weight: np.ndarray) -> float:
-    """Share (0..1) of the centred :data:`~labeler.watermark.lattice_evidence.EVIDENCE_SIDE` window of the
-    prefilter's half-resolution weight (the inverse local residual RMS) whose RMS is at most
-    :data:`GATE_FLAT_RMS` levels."""
-    side = EVIDENCE_SIDE
-    y0, x0 = (weight.shape[0] - side) // 2, (weight.shape[1] - side) // 2
-    win = weight[y0 : y0 + side, x0 : x0 + side]
-    return float(np.count_nonzero(win >= np.float32(1.0 / GATE_FLAT_RMS))) / win.size
 
 
 class _FullReadScreen:

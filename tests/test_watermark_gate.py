@@ -9,6 +9,7 @@ from PIL import Image
 from test_watermark import KEY, PAYLOAD, photo_like
 
 import detectors.watermark as wm
+import detectors.watermark_gate as gate
 from labeler.watermark import embed
 from labeler.watermark.lattice_evidence import lattice_evidence, lattice_scores
 from labeler.watermark.transforms import luma_fast, prefilter_parts
@@ -38,7 +39,7 @@ def test_marked_and_resampled_image_passes_the_gate_and_is_read(method: str, att
     marked = embed(img, PAYLOAD, key=KEY, method=method)
     out = _rotated(marked, 2.0) if attack == "rot2" else _resized(marked, float(attack[1:]))
     assert min(out.shape[:2]) >= 1024
-    assert _evidence(out) >= 2 * wm.LATTICE_MIN
+    assert _evidence(out) >= 2 * gate.LATTICE_MIN
     r = wm.detect(out, key=KEY)
     assert r.found and r.payload == PAYLOAD
 
@@ -47,7 +48,7 @@ def test_unmarked_large_image_skips_the_search_with_the_same_trials(monkeypatch:
     """An unmarked 1080p photo-like image shows no lattice: no geometry search, and the p-value still
     counts every read the search could have made."""
     img = photo_like(1080, 1920, seed=3)
-    assert _evidence(img) < wm.LATTICE_MIN
+    assert _evidence(img) < gate.LATTICE_MIN
 
     def no_search(*args: object, **kw: object) -> None:
         raise AssertionError("the geometry search ran")
@@ -60,7 +61,7 @@ def test_unmarked_large_image_skips_the_search_with_the_same_trials(monkeypatch:
 def test_small_images_are_always_searched() -> None:
     """Below 1024 px a side the evidence cannot tell: the gate lets the search run."""
     z = prefilter_parts(luma_fast(photo_like(700, 1500, seed=4)))
-    assert wm._lattice_shows(z, 128)
+    assert gate.lattice_shows(z, 128)
 
 
 def test_degenerate_lattice_is_not_resampled() -> None:
@@ -141,8 +142,8 @@ def test_dense_texture_is_searched_though_no_lattice_shows() -> None:
     marked = embed(_dense_texture(1440, 2560, seed=6), PAYLOAD, key=KEY)
     out = _resized(marked, 0.75)
     z = prefilter_parts(luma_fast(out))
-    assert _evidence(out) < wm.LATTICE_MIN and wm._flat_share(z.weight) < wm.GATE_FLAT_SHARE
-    assert wm._lattice_shows(z, 128)
+    assert _evidence(out) < gate.LATTICE_MIN and gate.flat_share(z.weight) < gate.GATE_FLAT_SHARE
+    assert gate.lattice_shows(z, 128)
     r = wm.detect(out, key=KEY)
     assert r.found and r.payload == PAYLOAD and r.scale != (1.0, 1.0)
 
@@ -151,11 +152,11 @@ def test_flat_share_of_photo_like_and_textured_windows() -> None:
     """The flat share reads the centred window of the weight: a photo-like image is mostly flat there, a
     textured one not at all, and a weight that is flat on the left half only gives one half."""
     photo = prefilter_parts(luma_fast(photo_like(1080, 1920, seed=3)))
-    assert wm._flat_share(photo.weight) >= wm.GATE_FLAT_SHARE
-    assert wm._flat_share(prefilter_parts(luma_fast(_dense_texture(1080, 1920, seed=1))).weight) == 0.0
+    assert gate.flat_share(photo.weight) >= gate.GATE_FLAT_SHARE
+    assert gate.flat_share(prefilter_parts(luma_fast(_dense_texture(1080, 1920, seed=1))).weight) == 0.0
     weight = np.full((600, 800), 1 / 8, np.float32)
     weight[:, :400] = 1.0
-    assert wm._flat_share(weight) == 0.5
+    assert gate.flat_share(weight) == 0.5
 
 
 def _illustration(seed: int) -> np.ndarray:
@@ -173,9 +174,9 @@ def test_flat_art_outlines_do_not_open_the_gate(seed: int, monkeypatch: pytest.M
     img = _illustration(seed)
     z = prefilter_parts(luma_fast(img))
     scores = lattice_scores(z.half, 0.38 * 64, 2.2 * 64)
-    assert scores.total >= 2 * wm.LATTICE_MIN and scores.ring_total < wm.LATTICE_RING_MIN / 2
-    assert wm._flat_share(z.weight) >= wm.GATE_FLAT_SHARE
-    assert not wm._lattice_shows(z, 128)
+    assert scores.total >= 2 * gate.LATTICE_MIN and scores.ring_total < gate.LATTICE_RING_MIN / 2
+    assert gate.flat_share(z.weight) >= gate.GATE_FLAT_SHARE
+    assert not gate.lattice_shows(z, 128)
 
     def no_search(*args: object, **kw: object) -> None:
         raise AssertionError("the geometry search ran")
@@ -192,8 +193,8 @@ def test_rescaled_or_rotated_mark_on_flat_art_passes_both_scores(factor: float, 
     marked = embed(_illustration(4), PAYLOAD, key=KEY)
     out = _resized(marked, factor) if factor != 1.0 else _rotated(marked, turn)
     z = prefilter_parts(luma_fast(out))
-    assert lattice_scores(z.half, 0.38 * 64, 2.2 * 64).ring_total >= 3 * wm.LATTICE_RING_MIN
-    assert wm._lattice_shows(z, 128)
+    assert lattice_scores(z.half, 0.38 * 64, 2.2 * 64).ring_total >= 3 * gate.LATTICE_RING_MIN
+    assert gate.lattice_shows(z, 128)
     r = wm.detect(out, key=KEY)
     assert r.found and r.payload == PAYLOAD
 
@@ -204,3 +205,51 @@ def test_ring_score_is_skipped_below_its_cut() -> None:
     low = lattice_scores(z.half, 0.38 * 64, 2.2 * 64, ring_above=np.inf)
     both = lattice_scores(z.half, 0.38 * 64, 2.2 * 64)
     assert np.isnan(low.ring_total) and np.isfinite(both.ring_total) and low.total == both.total
+
+
+def _text_page(size: int = 28, seed: int = 0) -> np.ndarray:
+    """A 2560 x 1440 page of dark text lines on light ground (Pillow's default font at ``size`` px)."""
+    from PIL import ImageDraw, ImageFont
+
+    rng = np.random.default_rng(seed)
+    im = Image.new("RGB", (2560, 1440), (250, 250, 250))
+    draw = ImageDraw.Draw(im)
+    font = ImageFont.load_default(size)
+    words = ["label", "generated", "content", "image", "watermark", "verify", "report", "layer", "AIGC"]
+    for y in range(20, 1440 - 30, int(size * 1.5)):
+        draw.text((30, y), " ".join(rng.choice(words, 14)), fill=(20, 20, 20), font=font)
+    return np.asarray(im)
+
+
+def test_text_glyphs_are_not_dense_texture(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large text takes the window's flat share under GATE_FLAT_SHARE, but its glyph blocks are edges on flat
+    ground (a flat quarter each), not texture: the evidence decides, and on this unmarked page it says no
+    (until 2026-12-07 every such window was searched, ~7x the decode of a text render)."""
+    img = _text_page()
+    y = luma_fast(img)
+    z = prefilter_parts(y)
+    assert gate.flat_share(z.weight) < gate.GATE_FLAT_SHARE
+    assert gate.dense_share(y) < gate.GATE_DENSE_SHARE
+    assert not gate.lattice_shows(z, 128)
+
+    def no_search(*args: object, **kw: object) -> None:
+        raise AssertionError("the geometry search ran")
+
+    monkeypatch.setattr(wm._Search, "geometry", no_search)
+    assert not wm.detect(img, key=KEY).found
+
+
+def test_marked_text_page_rescaled_is_searched_and_read() -> None:
+    """The same page marked and rescaled: the evidence opens the gate and the search decodes the mark."""
+    out = _resized(embed(_text_page(), PAYLOAD, key=KEY), 0.8)
+    z = prefilter_parts(luma_fast(out))
+    assert gate.lattice_shows(z, 128)
+    r = wm.detect(out, key=KEY)
+    assert r.found and r.payload == PAYLOAD and r.scale != (1.0, 1.0)
+
+
+def test_dense_share_of_texture_photo_and_text() -> None:
+    """Dense grain is dense texture everywhere; a photo-like image and a text page hardly any."""
+    assert gate.dense_share(luma_fast(_dense_texture(1080, 1920, seed=1))) > 0.9
+    assert gate.dense_share(luma_fast(photo_like(1080, 1920, seed=3))) < gate.GATE_DENSE_SHARE
+    assert gate.dense_share(luma_fast(_text_page())) < gate.GATE_DENSE_SHARE
