@@ -227,14 +227,20 @@ def _label_in_memory(data: bytes, record: AIGCLabel, fmt: str,
     """Label without any file: image pixel layers, then the metadata label, then the C2PA manifest,
     each on the previous one's bytes (the order and the writers of :func:`label_file`). Returns the
     bytes and the warnings the file pipeline gives for the same input, in its order."""
+    from labeler.formats import format_info
+    from labeler.probe import Probe
     from labeler.stages import conversion_note, image_layers, metadata_result, small_watermark_note, stage_for
 
     record.check()
     check_watermark_label(record, options.layers)
+    # The probe label_file's checks get: the metadata stage's reads the XMP chunk headers, so a packet
+    # it would refuse is refused before the pixel layers spend their time. Built from the format already
+    # sniffed (with fmt's name hint), not sniffed again.
+    probe = Probe("bytes", fmt, format_info(fmt).medium, len(data), data=data)
     for layer in options.layers:
         stage = stage_for(layer, fmt)
         if stage.check is not None:
-            stage.check(None, options)  # type: ignore[arg-type] - the checks read options only
+            stage.check(probe, options)
     value = record.to_json()
     if "metadata" in options.layers:
         from labeler.metadata import check_value

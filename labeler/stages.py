@@ -90,11 +90,10 @@ def _xmp_fits(probe: Probe, options: LabelOptions) -> None:
 
     A PNG or WebP whose XMP packet is over :data:`labeler.limits.MAX_XMP_PACKET` was refused only by
     the metadata stage, after the pixel layers had run (an 8000 x 6000 WebP: 11.8 s and 1.1 GB for
-    nothing); the chunk headers (:attr:`Probe.xmp_chunks`) tell its size at once. ``probe`` is None
-    from the in-memory path of :func:`labeler.label` (its checks read the options only).
+    nothing); the chunk headers (:attr:`Probe.xmp_chunks`) tell its size at once.
     """
     limit = limits.MAX_XMP_PACKET
-    for offset, size in probe.xmp_chunks if probe is not None else ():
+    for offset, size in probe.xmp_chunks:
         if probe.format == "png" and size > limit + 200:  # the iTXt header's share, as png.write allows
             raise UnsafeInput(f"png xmp chunk at offset {offset} is over the xmp packet limit")
         if probe.format == "webp" and size > limit:

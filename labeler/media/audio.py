@@ -327,10 +327,19 @@ def iter_audio_blocks(path: str | os.PathLike[str], block_frames: int = 1 << 16)
     return decoded_blocks(path, audio_info(path), block_frames)
 
 
-def decoded_blocks(path: str | os.PathLike[str], info: AudioInfo, block_frames: int) -> Iterator[np.ndarray]:
+def decoded_blocks(path: str | os.PathLike[str], info: AudioInfo, block_frames: int, *,
+                   refuse_cut_short: bool = False) -> Iterator[np.ndarray]:
+    """:func:`iter_audio_blocks` for a file already described (``info``).
+
+    ``refuse_cut_short`` is for labeling: ffmpeg exits 0 on a file that ends before its sizes say (a
+    live Matroska / WebM recording cut part way), so the decoder's stderr is checked after the last
+    block and such a file raises :class:`CorruptFile` ("the file is cut short (ffmpeg: ...)"), as the
+    video path does. Readers (verify) leave it off and read what is there. libsndfile reads report
+    their own errors either way.
+    """
     if info.decoder == "soundfile":
         return _soundfile_blocks(path, block_frames)
-    return _ffmpeg_blocks(path, info, block_frames)
+    return _ffmpeg_blocks(path, info, block_frames, refuse_cut_short=refuse_cut_short)
 
 
 def _soundfile_blocks(path: str | os.PathLike[str], block_frames: int) -> Iterator[np.ndarray]:
@@ -347,7 +356,8 @@ def _soundfile_blocks(path: str | os.PathLike[str], block_frames: int) -> Iterat
         raise CorruptFile(f"cannot decode audio: {' '.join(str(exc).split())[:200]}") from None
 
 
-def _ffmpeg_blocks(path: str | os.PathLike[str], info: AudioInfo, block_frames: int) -> Iterator[np.ndarray]:
+def _ffmpeg_blocks(path: str | os.PathLike[str], info: AudioInfo, block_frames: int, *,
+                   refuse_cut_short: bool = False) -> Iterator[np.ndarray]:
     url = ff.input_url(path)
     args = [
         ff.ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error",
@@ -357,7 +367,7 @@ def _ffmpeg_blocks(path: str | os.PathLike[str], info: AudioInfo, block_frames: 
         "pipe:1",
     ]
     frame_bytes = 4 * info.channels
-    for buf in ff.pipe_chunks(args, url, block_frames * frame_bytes):
+    for buf in ff.pipe_chunks(args, url, block_frames * frame_bytes, refuse_cut_short=refuse_cut_short):
         usable = len(buf) - len(buf) % frame_bytes
         if usable:
             yield np.frombuffer(buf, "<f4", count=usable // 4).reshape(-1, info.channels).astype(

@@ -84,7 +84,10 @@ class AudioSource:
         the caller: the values :func:`labeler.media.audio.read_audio` gives (16- and 24-bit PCM scaled
         as it scales them)."""
         if self._ffmpeg is not None:
-            return _part(decoded_blocks(self.path, self._ffmpeg, block_frames), start, stop)
+            # Labeling only (this class feeds the label path): a cut live Matroska / WebM decodes to its cut
+            # and ffmpeg exits 0, so its stderr is checked, as the video path does.
+            return _part(decoded_blocks(self.path, self._ffmpeg, block_frames, refuse_cut_short=True),
+                         start, stop)
         if start and self.container == "OGG":
             # libsndfile's Ogg seek is not sample-exact: Opus pre-rolls too little to settle the decoder
             # (~3,000 samples after a page boundary differ), Vorbis lands 151 samples off in the last
