@@ -10,7 +10,7 @@ Marked photos are enlarged before marking where an attack would leave less than 
 
 On images of >= 1024 px a side the rescale / rotation search runs only where the lattice evidence (the
 half-resolution read of :func:`detectors.watermark_gate.lattice_shows`) reaches ``LATTICE_MIN``, or where
-less than ``GATE_FLAT_SHARE`` of its window is nearly flat (dense texture hides the lattice). The same
+its window is dense texture (``GATE_DENSE_SHARE``: texture hides the lattice). The same
 read of the full-resolution window (the gate's second read until 2026-12-05) is printed beside it.
 ``--content N`` adds N flat, gradient and text images a class (``content_corpus``); ``--texture N`` adds
 N synthetic textured pictures (:func:`textured`: grain over the whole picture, or over 50-85 % of it
@@ -68,18 +68,17 @@ def textured(i: int, shape: tuple[int, int] = (1440, 2560)) -> np.ndarray:
     return np.repeat(grey[..., None], 3, axis=2)
 
 
-def evidence(rgb: np.ndarray) -> tuple[float, float, float, float, float]:
+def evidence(rgb: np.ndarray) -> tuple[float, float, float, float]:
     """The gate's lattice evidence read (the half-resolution window), for comparison the same read of the
-    full-resolution window (the gate's second read until 2026-12-05), the window's flat share (below
-    ``GATE_FLAT_SHARE`` the search runs whatever the evidence where the window is dense texture), the
-    half-resolution read's ring score (``LATTICE_RING_MIN``) and the dense-texture share
-    (``GATE_DENSE_SHARE``)."""
+    full-resolution window (the gate's second read until 2026-12-05), the window's dense-texture share
+    (from ``GATE_DENSE_SHARE`` the search runs whatever the evidence) and the half-resolution read's ring
+    score (``LATTICE_RING_MIN``)."""
     y = luma_fast(rgb)
     z = prefilter_parts(y)
     lo, hi = gate.SCALE_RANGE
     half = lattice_scores(z.half, lo * 64, hi * 64)
-    return (half.total, lattice_evidence(z.image(), lo * 128, hi * 128), gate.flat_share(z.weight),
-            half.ring_total, gate.dense_share(y))
+    return (half.total, lattice_evidence(z.image(), lo * 128, hi * 128), gate.dense_share(y),
+            half.ring_total)
 
 
 def unmarked_variants(rgb: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
@@ -147,7 +146,7 @@ def collect(images: list[tuple[str, np.ndarray]], methods: tuple[str, ...]
 
 def _textured(e: tuple[float, ...]) -> bool:
     """Whether the gate searches ``e``'s window for its texture, whatever its scores."""
-    return e[2] < gate.GATE_FLAT_SHARE and e[4] >= gate.GATE_DENSE_SHARE
+    return e[2] >= gate.GATE_DENSE_SHARE
 
 
 def _shows(e: tuple[float, ...]) -> bool:
@@ -177,7 +176,7 @@ def report(rows: dict[str, list[tuple[tuple[float, ...], bool, bool]]],
           f"max {c[:, 0].max():.1f}, >= LATTICE_MIN {int(np.sum(c[:, 0] >= gate.LATTICE_MIN))}; "
           f"ring score median {np.median(c[:, 3]):.1f}, max {c[:, 3].max():.1f}; "
           f"searched {int(shown.sum())}, "
-          f"textured (flat share < {gate.GATE_FLAT_SHARE}, dense share >= {gate.GATE_DENSE_SHARE}) "
+          f"dense texture (share >= {gate.GATE_DENSE_SHARE}) "
           f"{int(textured.sum())}; "
           f"full-resolution read (not used) "
           f"median {np.median(c[:, 1]):.1f} max {c[:, 1].max():.1f}")
@@ -204,7 +203,7 @@ def main() -> None:
           f"images: {len(images)}; methods {', '.join(methods)}\n")
     report(rows, clean)
     if args.dump:
-        cases = [{"attack": a, "half": e[0], "full": e[1], "flat_share": e[2], "ring": e[3], "dense": e[4],
+        cases = [{"attack": a, "half": e[0], "full": e[1], "dense": e[2], "ring": e[3],
                   "gate": g, "forced": f}
                  for a, v in rows.items() for e, g, f in v]
         Path(args.dump).write_text(json.dumps({"marked": cases, "unmarked": clean}, indent=1))
