@@ -9,9 +9,10 @@ Usage::
 Marked photos are enlarged before marking where an attack would leave less than 1024 px a side.
 
 On images of >= 1024 px a side the rescale / rotation search runs only where the lattice evidence (the
-half-resolution read of :func:`detectors.watermark_gate.lattice_shows`) reaches ``LATTICE_MIN``, or where
-its window is dense texture (``GATE_DENSE_SHARE``: texture hides the lattice). The same
-read of the full-resolution window (the gate's second read until 2026-12-05) is printed beside it.
+half-resolution read of :func:`detectors.watermark_gate.lattice_shows`) reaches ``LATTICE_MIN`` (and its
+ring score ``LATTICE_RING_MIN``), or where its window is less than ``GATE_FLAT_SHARE`` flat or dense texture
+(``GATE_DENSE_SHARE``: there the host hides the lattice). The same read of the full-resolution window (the
+gate's second read until 2026-12-05) is printed beside it.
 ``--content N`` adds N flat, gradient and text images a class (``content_corpus``); ``--texture N`` adds
 N synthetic textured pictures (:func:`textured`: grain over the whole picture, or over 50-85 % of it
 beside smooth shading). This prints, per geometric attack of marked images, how many the detector
@@ -68,17 +69,17 @@ def textured(i: int, shape: tuple[int, int] = (1440, 2560)) -> np.ndarray:
     return np.repeat(grey[..., None], 3, axis=2)
 
 
-def evidence(rgb: np.ndarray) -> tuple[float, float, float, float]:
+def evidence(rgb: np.ndarray) -> tuple[float, float, float, float, float]:
     """The gate's lattice evidence read (the half-resolution window), for comparison the same read of the
     full-resolution window (the gate's second read until 2026-12-05), the window's dense-texture share
     (from ``GATE_DENSE_SHARE`` the search runs whatever the evidence) and the half-resolution read's ring
-    score (``LATTICE_RING_MIN``)."""
+    score (``LATTICE_RING_MIN``) and its flat share (under ``GATE_FLAT_SHARE`` the search runs too)."""
     y = luma_fast(rgb)
     z = prefilter_parts(y)
     lo, hi = gate.SCALE_RANGE
     half = lattice_scores(z.half, lo * 64, hi * 64)
     return (half.total, lattice_evidence(z.image(), lo * 128, hi * 128), gate.dense_share(y),
-            half.ring_total)
+            half.ring_total, gate.flat_share(z.weight))
 
 
 def unmarked_variants(rgb: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
@@ -146,7 +147,7 @@ def collect(images: list[tuple[str, np.ndarray]], methods: tuple[str, ...]
 
 def _textured(e: tuple[float, ...]) -> bool:
     """Whether the gate searches ``e``'s window for its texture, whatever its scores."""
-    return e[2] >= gate.GATE_DENSE_SHARE
+    return e[4] < gate.GATE_FLAT_SHARE or e[2] >= gate.GATE_DENSE_SHARE
 
 
 def _shows(e: tuple[float, ...]) -> bool:
@@ -176,7 +177,8 @@ def report(rows: dict[str, list[tuple[tuple[float, ...], bool, bool]]],
           f"max {c[:, 0].max():.1f}, >= LATTICE_MIN {int(np.sum(c[:, 0] >= gate.LATTICE_MIN))}; "
           f"ring score median {np.median(c[:, 3]):.1f}, max {c[:, 3].max():.1f}; "
           f"searched {int(shown.sum())}, "
-          f"dense texture (share >= {gate.GATE_DENSE_SHARE}) "
+          f"for their texture (flat share < {gate.GATE_FLAT_SHARE} or dense share >= "
+          f"{gate.GATE_DENSE_SHARE}) "
           f"{int(textured.sum())}; "
           f"full-resolution read (not used) "
           f"median {np.median(c[:, 1]):.1f} max {c[:, 1].max():.1f}")
@@ -203,7 +205,7 @@ def main() -> None:
           f"images: {len(images)}; methods {', '.join(methods)}\n")
     report(rows, clean)
     if args.dump:
-        cases = [{"attack": a, "half": e[0], "full": e[1], "dense": e[2], "ring": e[3],
+        cases = [{"attack": a, "half": e[0], "full": e[1], "dense": e[2], "ring": e[3], "flat_share": e[4],
                   "gate": g, "forced": f}
                  for a, v in rows.items() for e, g, f in v]
         Path(args.dump).write_text(json.dumps({"marked": cases, "unmarked": clean}, indent=1))

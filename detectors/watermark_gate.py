@@ -15,8 +15,8 @@ import numpy as np
 from labeler.watermark.lattice_evidence import EVIDENCE_SIDE, lattice_scores
 from labeler.watermark.transforms import Prefiltered
 
-__all__ = ["lattice_shows", "dense_share", "SCALE_RANGE", "LATTICE_MIN", "LATTICE_RING_MIN", "GATE_DENSE_STD",
-           "GATE_DENSE_SHARE"]
+__all__ = ["lattice_shows", "flat_share", "dense_share", "SCALE_RANGE", "LATTICE_MIN", "LATTICE_RING_MIN",
+           "GATE_FLAT_RMS", "GATE_FLAT_SHARE", "GATE_DENSE_STD", "GATE_DENSE_SHARE"]
 
 #: Range of rescale factors the lattice estimate searches. Down to 0.38: a social-media upload of a
 #: 2560 px wide image resized to 1080 px is 0.42x (outside the earlier 0.45, where every such image
@@ -47,21 +47,27 @@ LATTICE_MIN = 12.0
 #: 0.5x + WebP q75; flat art >= 29.8, gradients >= 31.6, text >= 23.2); unmarked photo variants 8.6 at
 #: most, unmarked flat art 12.5, gradients 7.7, text 11.3 (most art under 8).
 LATTICE_RING_MIN = 9.0
-#: The lattice evidence is trusted only where the window is not dense texture; where at least
-#: :data:`GATE_DENSE_SHARE` of its 8 x 8 pixel blocks have a luma standard deviation over
-#: :data:`GATE_DENSE_STD` levels in each of their four 4 x 4 quarters (the embedder's own texture measure,
-#: ``labeler.watermark.budget``), the search runs as if the lattice showed. The key-free autocorrelation
-#: grows with the square of the mark's share of the local residual, the keyed read with its first power,
-#: so on dense texture (grain, foliage, gravel) a mark the search decodes leaves almost no lattice, and
-#: from 15 % of textured blocks on the embedder gives an image one texture-masked mark whose flat areas
-#: carry little (:data:`labeler.watermark.budget.SINGLE_DCT_SHARE`). An edge on flat ground is not
-#: texture: a glyph of text or an outline of vector art has a flat quarter, and the mark lives on that
-#: ground, where the evidence reads it. Measured 2026-12-07 (docs/watermark.md, "Gate"; gate benchmark
-#: and study scripts, 1,400 marked cases): marks the search decodes and the evidence misses sit on
-#: windows with a dense share of 0.12 or more (pictures with 15-85 % of grain; shrunk 0.38x, a 15 %
-#: picture's); every corpus photo variant 0.085 at most, text renders 0.02-0.13, vector art under 0.04.
-#: Until 2026-12-07 the rule was a flat share (local residual RMS <= 6 levels) under 0.75, which sent
-#: every large text render to the search and missed 2 of those shrunk marks on 15-25 % grain.
+#: The lattice evidence is trusted only where its window is mostly flat and not dense texture; elsewhere
+#: the search runs as if the lattice showed. The key-free autocorrelation grows with the square of the
+#: mark's share of the local residual, the keyed read with its first power, so where the host leaves the
+#: mark a small share (grain, foliage, gravel; the hard block edges of nearest-neighbour upscaled pixel
+#: art) a mark the search decodes leaves almost no lattice. Two rules, either sends the image to the
+#: search: a flat share (:data:`GATE_FLAT_SHARE`) of the window's samples whose local residual RMS (the
+#: prefilter's 8 x 8 pixel blocks, half-resolution band, floor included) is at most
+#: :data:`GATE_FLAT_RMS` levels under 0.75 (2026-12-06: 87 decoded marks on synthetic texture, all under
+#: 0.65; pixel art upscaled 6-16x: 0.08-0.34, whose marks after a 1.3-1.7x rescale or a small rotation
+#: score 4.9-10.6); and a dense-texture share of at least :data:`GATE_DENSE_SHARE`: 8 x 8 blocks with a
+#: luma standard deviation over :data:`GATE_DENSE_STD` levels in each of their four 4 x 4 quarters (the
+#: embedder's own texture measure; from 15 % of such blocks on it gives an image one texture-masked mark
+#: whose flat areas carry little, :data:`labeler.watermark.budget.SINGLE_DCT_SHARE`). The second catches
+#: what the first misses: pictures with 15-25 % of grain over smooth shading keep a flat share of
+#: 0.81-0.84, and their marks shrunk to 0.38x scored 5.3-7.7 (2 of 89 decoded marks in a study lost
+#: until 2026-12-07; dense share 0.12 and 0.20). Every corpus photo variant has a dense share of 0.085
+#: at most, text renders 0.02-0.13, vector art under 0.04 (docs/watermark.md, "Gate"). For a few hours
+#: on 2026-12-07 the dense share replaced the flat share; an adversarial check found pixel art it lost
+#: (11 of 59 decoded marks), whose blocks are edges on flat ground, not texture.
+GATE_FLAT_RMS = 6.0
+GATE_FLAT_SHARE = 0.75
 GATE_DENSE_STD = 4.0
 GATE_DENSE_SHARE = 0.10
 
@@ -70,8 +76,8 @@ def lattice_shows(z_img: Prefiltered, tile: int) -> bool:
     """Whether a mark's lattice of the searched rescales (:data:`SCALE_RANGE`) and rotations may be in the
     image (see :data:`LATTICE_MIN` and :data:`LATTICE_RING_MIN`); always True below 1024 px a side, where
     the evidence is too weak to tell (a 512 px marked photo halved scores as low as unmarked art), and
-    where the window is dense texture (:data:`GATE_DENSE_SHARE`: it hides the lattice of a mark the
-    search decodes).
+    where the window is less than :data:`GATE_FLAT_SHARE` flat or dense texture (:data:`GATE_DENSE_SHARE`):
+    there the host hides the lattice of a mark the search decodes.
 
     One read of the centred :data:`~labeler.watermark.lattice_evidence.EVIDENCE_SIDE` window of the
     half-resolution prefiltered image (twice the field of view: enlarged marks, whose periods reach
@@ -80,11 +86,23 @@ def lattice_shows(z_img: Prefiltered, tile: int) -> bool:
     (photos and flat / gradient / text art, 0.38x resizes included) the half-resolution read scored
     higher, never below 20 against a cut of 12 (docs/watermark.md, "Gate").
     """
-    if min(z_img.half.shape) < EVIDENCE_SIDE or dense_share(z_img.y) >= GATE_DENSE_SHARE:
+    if min(z_img.half.shape) < EVIDENCE_SIDE or flat_share(z_img.weight) < GATE_FLAT_SHARE:
+        return True
+    if dense_share(z_img.y) >= GATE_DENSE_SHARE:
         return True
     lo, hi = SCALE_RANGE
     scores = lattice_scores(z_img.half, lo * tile / 2, hi * tile / 2, ring_above=LATTICE_MIN)
     return scores.total >= LATTICE_MIN and scores.ring_total >= LATTICE_RING_MIN
+
+
+def flat_share(weight: np.ndarray) -> float:
+    """Share (0..1) of the centred :data:`~labeler.watermark.lattice_evidence.EVIDENCE_SIDE` window of the
+    prefilter's half-resolution weight (the inverse local residual RMS) whose RMS is at most
+    :data:`GATE_FLAT_RMS` levels."""
+    side = EVIDENCE_SIDE
+    y0, x0 = (weight.shape[0] - side) // 2, (weight.shape[1] - side) // 2
+    win = weight[y0 : y0 + side, x0 : x0 + side]
+    return float(np.count_nonzero(win >= np.float32(1.0 / GATE_FLAT_RMS))) / win.size
 
 
 def dense_share(y: np.ndarray) -> float:
