@@ -116,6 +116,8 @@ def dense_share(y: np.ndarray) -> float:
     side = 2 * EVIDENCE_SIDE
     h, w = y.shape
     ch, cw = min(h, side) // 16 * 16, min(w, side) // 8 * 8
+    if ch == 0 or cw == 0:
+        return 0.0  # not one row of blocks (the gate never asks below 1024 px a side)
     y0, x0 = (h - ch) // 2, (w - cw) // 2
     bands = y[y0 : y0 + ch, x0 : x0 + cw].reshape(ch // 16, 16, cw)[:, :8, :]  # alternate block rows
     win = bands.reshape(-1, cw).astype(np.float32)

@@ -283,3 +283,4 @@ def test_dense_share_reads_alternate_block_rows_of_the_window() -> None:
     y[88:1112, 88:1112] = 128
     y[88:1112, 88::8] = 0  # an edge every 8 px: every block has an edge, but flat quarters
     assert gate.dense_share(y) == 0.0
+    assert gate.dense_share(np.zeros((12, 400), np.uint8)) == 0.0  # not one row of blocks
