@@ -290,6 +290,7 @@ def run(
     timeout: float | None = None,
     error: type[LabelerError] = CorruptFile,
     names: Sequence[str] = (),
+    refuse_cut_short: bool = False,
 ) -> bytes:
     """Run ffmpeg with ``args`` (without the program name) and return its stdout.
 
@@ -307,12 +308,17 @@ def run(
         Raised on failure: :class:`CorruptFile` when reading, :class:`LabelerError` when writing.
     names : sequence of str
         File names to strip from the front of the error line.
+    refuse_cut_short : bool
+        Also refuse a run that exits 0 but whose stderr says the input ended early
+        (:func:`cut_short`): a live Matroska recording cut mid-way decodes to its cut without an error,
+        and a labeling pass would write a copy with its end missing.
 
     Raises
     ------
     LabelerError
         ``error`` with the last meaningful stderr line when ffmpeg exits non-zero;
-        :class:`UnsafeInput` when it runs past ``timeout``.
+        :class:`UnsafeInput` when it runs past ``timeout``; :class:`CorruptFile` for an input cut short
+        (``refuse_cut_short``).
     """
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", *args]
     try:
@@ -329,6 +335,8 @@ def run(
     if proc.returncode != 0:
         reason = error_line(proc.stderr, names) or f"exit status {proc.returncode}"
         raise error(f"ffmpeg: {reason}")
+    if refuse_cut_short and (short := cut_short(proc.stderr, names)):
+        raise CorruptFile(short)
     return proc.stdout
 
 

@@ -57,7 +57,6 @@ import dataclasses
 import io
 import math
 import os
-import subprocess
 import tempfile
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -518,38 +517,10 @@ def _encode(src: str, dst: str, info: VideoInfo, rgba: np.ndarray, box: tuple[in
             args[-1] = tmp
             # -y: the temporary file exists already (created empty, so its name is ours). -xerror: a
             # truncated or damaged input otherwise "succeeds" with the frames it could decode.
-            _run_whole(["-loglevel", "error", "-xerror", "-y", *args], names=[ff.input_url(src), tmp])
+            # -xerror misses a live Matroska recording cut mid-way (ffmpeg exits 0): its stderr tells
+            ff.run(["-loglevel", "error", "-xerror", "-y", *args], error=CorruptFile,
+                   names=[ff.input_url(src), tmp], refuse_cut_short=True)
             drop_derived_keys(tmp)
-
-
-def _run_whole(args: list[str], names: Sequence[str]) -> None:
-    """Run the labelling ffmpeg (``args``, without the program name) and refuse an input that ended early.
-
-    Parameters
-    ----------
-    args : list of str
-        ffmpeg's arguments; ``-hide_banner -nostdin`` are added in front.
-    names : sequence of str
-        File names to strip from the front of the error line.
-
-    Raises
-    ------
-    CorruptFile
-        ffmpeg failed (its reason), or its stderr says the input was cut short
-        (:func:`labeler.media.ffmpeg.cut_short`), which ``-xerror`` misses: a live Matroska recording
-        (Segment size unknown, so no check before decoding tells) cut mid-way makes ffmpeg say "file
-        ended prematurely" and exit 0, and its labeled copy was written with the end missing until
-        2026-12-08. The watermark pass refuses it the same way.
-    """
-    cmd = [ff.ffmpeg_exe(), "-hide_banner", "-nostdin", *args]
-    with ff.stderr_file() as err:  # a file, not a pipe: nothing to drain while ffmpeg runs
-        status = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                                **ff.CHILD).returncode
-        tail = ff.read_tail(err)
-    if status != 0:
-        raise CorruptFile(f"ffmpeg: {ff.error_line(tail, names) or f'exit status {status}'}")
-    if short := ff.cut_short(tail, names):
-        raise CorruptFile(short)
 
 
 def _command(src: str, png: str, info: VideoInfo, x: int, y: int,
@@ -594,7 +565,7 @@ def _command(src: str, png: str, info: VideoInfo, x: int, y: int,
     if os.path.splitext(dst)[1].lower() in _MOV_SUFFIXES:
         options["movflags"] = "use_metadata_tags"
     graph = ffmpeg_python.output(*streams, dst, **options)
-    # compile() puts the program first; _run_whole adds it (and -hide_banner -nostdin) itself.
+    # compile() puts the program first; ff.run adds it (and -hide_banner -nostdin) itself.
     args = graph.compile(cmd=ff.ffmpeg_exe())[1:]
     return [*args[:-1], *attach_args(attachments, len(mapped)),
             *container_args(encoding.choice, os.path.splitext(dst)[1], out_index),
