@@ -16,7 +16,6 @@ import os
 import signal
 import sys
 import threading
-import warnings
 from collections.abc import Sequence
 
 import click
@@ -24,6 +23,7 @@ import click
 from labeler import __version__
 from labeler.environment import BLAS_THREAD_VARIABLES
 from labeler.errors import LabelerError
+from labeler.media.pillow_guard import quiet_pillow_warnings
 from labeler.options import VISIBLE_POSITIONS, LabelOptions, SignerRef, parse_cue_places, parse_video_places
 from labeler.pipeline import AVAILABLE_LAYERS, LAYER_ORDER, label_file, parse_layers
 from labeler.record import AIGCLabel
@@ -509,26 +509,6 @@ def doctor_cmd(as_json: bool) -> None:
         click.echo("\n".join(summary_lines(env)))
     if env["problems"]:
         sys.exit(EXIT_BAD_INPUT)
-
-
-def quiet_pillow_warnings() -> None:
-    """Ignore Pillow's warnings in this process: the command line's, and its batch and server workers'.
-
-    Notes
-    -----
-    Pillow's own UserWarnings ("Corrupt EXIF data" on a damaged TIFF) and its
-    ``DecompressionBombWarning`` (any image over ``PIL.Image.MAX_IMAGE_PIXELS``, 89 MP: a 12000 x 12000
-    PNG) would each print two raw lines of source location. What matters of the damage reaches the user
-    in our one-line messages, and what is too large to decode is decided by :mod:`labeler.limits` and
-    :mod:`labeler.media.image` (Pillow's refusal at twice its limit is still an error). Worker processes
-    started with ``forkserver`` or ``spawn`` do not inherit warning filters, so their initializers call
-    this too. The library never calls it: warning filters are process-wide state, the caller's.
-    """
-    from PIL import Image
-
-    warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
-    # Only this RuntimeWarning subclass: other RuntimeWarnings (NumPy's overflows) may point at a bug.
-    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

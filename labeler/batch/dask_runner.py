@@ -250,11 +250,11 @@ def dask_setup(worker: Any) -> None:
     Ctrl-C on a terminal reaches the whole process group, local Dask workers included; like the pool's
     workers they leave it to the batch, which lets running files finish and journals them. Their stderr
     is the batch's, so Pillow's warnings are ignored as on the command line
-    (:func:`labeler.cli.quiet_pillow_warnings`). Workers started by hand (``dask worker``) are not
-    touched.
+    (:func:`labeler.media.pillow_guard.quiet_pillow_warnings`). Workers started by hand (``dask worker``)
+    are not touched.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from labeler.cli import quiet_pillow_warnings
+    from labeler.media.pillow_guard import quiet_pillow_warnings
 
     quiet_pillow_warnings()
 

@@ -35,7 +35,7 @@ def init_worker(task: BatchTask) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # A forkserver/spawn worker starts with the default warning filters, not the command line's:
     # Pillow's DecompressionBombWarning on a 12000 x 12000 PNG printed raw lines on the batch's stderr.
-    from labeler.cli import quiet_pillow_warnings
+    from labeler.media.pillow_guard import quiet_pillow_warnings
 
     quiet_pillow_warnings()
     prepare(task)

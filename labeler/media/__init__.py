@@ -25,8 +25,9 @@ from labeler.media.audio import (
 )
 from labeler.media.audio_write import write_audio
 from labeler.media.ffmpeg import MediaInfo, StreamInfo, ffmpeg_exe, probe
-from labeler.media.image import MAX_PIXELS, ImageData, image_from_array, read_image
+from labeler.media.image import ImageData, image_from_array, read_image
 from labeler.media.image_write import encode_image, write_image
+from labeler.media.pillow_guard import MAX_PIXELS
 from labeler.media.video import VideoInfo, VideoWriter, read_video_frames, video_info
 
 __all__ = [

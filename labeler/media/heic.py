@@ -30,11 +30,11 @@ def decode_luma(src: str | os.PathLike[str] | bytes) -> np.ndarray:
     UnsupportedFormat
         The ffmpeg in use cannot decode HEIF images (older than 7.1), with its version.
     UnsafeInput
-        The image (its ``ispe`` canvas) is over :data:`labeler.media.image.MAX_PIXELS` pixels.
+        The image (its ``ispe`` canvas) is over :data:`labeler.media.pillow_guard.MAX_PIXELS` pixels.
     CorruptFile
         A damaged file.
     """
-    from labeler.media.image import MAX_PIXELS
+    from labeler.media.pillow_guard import MAX_PIXELS
     from labeler.metadata.heif import primary_size
 
     if isinstance(src, (bytes, bytearray, memoryview)):

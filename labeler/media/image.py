@@ -20,10 +20,10 @@ Pixel layout after :func:`read_image` (the rules are few on purpose):
 * Animated GIF/WebP/PNG: the first frame only (``n_frames`` says how many there are).
 * 16-bit colour is decoded with OpenCV because Pillow reduces it to 8 bits.
 
-Limits: an image over :data:`MAX_PIXELS` pixels raises :class:`~labeler.errors.UnsafeInput`
-before its pixels are decoded (the size is read from the header). Pillow's own
-decompression-bomb check (``2 * PIL.Image.MAX_IMAGE_PIXELS``, 179 MP by default) may
-reject one earlier; this module never changes that global. Files over
+Limits: an image over :data:`~labeler.media.pillow_guard.MAX_PIXELS` pixels raises
+:class:`~labeler.errors.UnsafeInput` before its pixels are decoded (the size is read from the
+header). Pillow's own decompression-bomb check (``2 * PIL.Image.MAX_IMAGE_PIXELS``, 179 MP by
+default) may reject one earlier; this module never changes that global. Files over
 :data:`labeler.limits.MAX_IMAGE_FILE` bytes are refused unread.
 
 Writing (:mod:`labeler.media.image_write`: :func:`~labeler.media.image_write.write_image`,
@@ -45,20 +45,15 @@ from __future__ import annotations
 
 import io
 import os
-import re
-import struct
-import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageCms, JpegImagePlugin, UnidentifiedImageError
+from PIL import Image, ImageCms, JpegImagePlugin
 
 from labeler import limits
 from labeler.errors import CorruptFile, InvalidArgument, LabelerError, UnsafeInput, UnsupportedFormat
-from labeler.formats import FORMAT_TABLE, IMAGE_FORMATS, sniff
+from labeler.formats import FORMAT_TABLE, sniff
 from labeler.media.image16 import (
     EXIF_IFD,
     EXIF_PREFIX,
@@ -68,10 +63,7 @@ from labeler.media.image16 import (
     deep_layout,
 )
 from labeler.media.image_extras import source_extras
-
-#: Most pixels (width x height) an image may have before it is refused unread: 16384 x 16384.
-MAX_PIXELS = 16384 * 16384
-
+from labeler.media.pillow_guard import check_size, pillow_errors
 
 # Pillow's format names -> ours (from the format table; Pillow calls a multi-picture JPEG "MPO").
 _FORMAT_NAMES = {f.pillow: f.name for f in FORMAT_TABLE if f.pillow} | {"MPO": "jpeg"}
@@ -183,7 +175,8 @@ def read_image(src: str | os.PathLike[str] | bytes | BinaryIO, *, fmt: str | Non
         Not an image Pillow can read, or a pixel type this module does not handle
         (32-bit integer or float samples, LAB).
     UnsafeInput
-        More than :data:`MAX_PIXELS` pixels, or a file over ``limits.MAX_IMAGE_FILE`` bytes.
+        More than :data:`~labeler.media.pillow_guard.MAX_PIXELS` pixels, or a file over
+        ``limits.MAX_IMAGE_FILE`` bytes.
     OSError
         When a path cannot be opened.
     """
@@ -240,9 +233,9 @@ def _open(src: str | os.PathLike[str] | bytes | BinaryIO, fmt: str | None,
     """:func:`read_image`; with ``luma`` a colour JPEG's pixels are its luma alone (and ``mode`` is
     ``"L"``, metadata not read): :func:`read_luma_pixels`."""
     data, kind = _data_and_kind(src, fmt)
-    with _pillow_errors(kind), Image.open(io.BytesIO(data)) as im:
+    with pillow_errors(kind), Image.open(io.BytesIO(data)) as im:
         if luma and _jpeg_luma(im):
-            _check_size(*im.size)
+            check_size(*im.size)
             im.load()
             return ImageData(np.array(im), "jpeg", "L", exif=normal_exif(im.info.get("exif")))
         return _decode(im, data, kind)
@@ -278,11 +271,11 @@ def read_luma_half(src: str | os.PathLike[str] | bytes | BinaryIO, *,
         As :func:`read_image`.
     """
     data, kind = _data_and_kind(src, fmt)
-    with _pillow_errors(kind), Image.open(io.BytesIO(data)) as im:
+    with pillow_errors(kind), Image.open(io.BytesIO(data)) as im:
         if not isinstance(im, JpegImagePlugin.JpegImageFile) or im.mode not in ("RGB", "L"):
             return None
         width, height = im.size
-        _check_size(width, height)
+        check_size(width, height)
         if min(width, height) < HALF_MIN_SIDE:
             return None
         im.draft("L", (width // 2, height // 2))
@@ -307,58 +300,12 @@ def _data_and_kind(src: str | os.PathLike[str] | bytes | BinaryIO,
     return data, kind
 
 
-@contextmanager
-def _pillow_errors(kind: str | None) -> Iterator[None]:
-    """Pillow's many ways of reporting a bad or hostile file, as this toolkit's one-line errors."""
-    try:
-        yield
-    except LabelerError:
-        raise
-    except Image.DecompressionBombError as exc:
-        raise UnsafeInput(bomb_message(exc)) from None
-    except UnidentifiedImageError:
-        if kind in IMAGE_FORMATS:
-            raise CorruptFile(f"damaged {kind} header: pillow cannot identify it") from None
-        raise UnsupportedFormat("not an image format this toolkit can decode") from None
-    except MemoryError:
-        raise UnsafeInput("not enough memory to decode this image") from None
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError,
-            struct.error, zlib.error, ZeroDivisionError) as exc:
-        # Pillow reports broken files with all of these (SyntaxError from several plugins).
-        raise CorruptFile(f"damaged {kind or 'image'} file: {one_line(exc)}") from None
-
-
-_BOMB_SIZES = re.compile(r"\((\d+) pixels\) exceeds limit of (\d+) pixels")
-
-
-def bomb_message(exc: BaseException) -> str:
-    """One line for Pillow's ``DecompressionBombError``, with the image's size and Pillow's limit.
-
-    Pillow refuses at ``2 * MAX_IMAGE_PIXELS`` (179 MP), below :data:`MAX_PIXELS`: the numbers tell an
-    archive which size would pass. Without them when Pillow's wording is not recognised.
-    """
-    match = _BOMB_SIZES.search(str(exc))
-    if match is None:
-        return "image too large to decode safely (pillow's decompression-bomb check)"
-    pixels, limit = (int(g) for g in match.groups())
-    return (f"image too large to decode safely: {pixels / 1e6:.1f} megapixels, over the "
-            f"{limit / 1e6:.1f} megapixels of pillow's decompression-bomb check")
-
-
 def _jpeg_luma(im: Image.Image) -> bool:
     """Ask libjpeg for the luma only, when ``im`` is a three-component JPEG; whether it was asked."""
     if not isinstance(im, JpegImagePlugin.JpegImageFile) or im.mode != "RGB":
         return False  # grey JPEGs are luma already; CMYK/YCCK need read_image's colour management
     drafted = im.draft("L", None)
     return drafted is not None and im.mode == "L"
-
-
-def _check_size(width: int, height: int) -> None:
-    if width <= 0 or height <= 0:
-        raise CorruptFile(f"image has no pixels ({width}x{height})")
-    if width * height > MAX_PIXELS:
-        # Checked before .load(): the header alone is enough to refuse a decompression bomb.
-        raise UnsafeInput(f"image is {width}x{height} pixels, over the limit of {MAX_PIXELS} pixels")
 
 
 def _read_source(src: str | os.PathLike[str] | bytes | BinaryIO) -> bytes:
@@ -379,14 +326,9 @@ def _read_source(src: str | os.PathLike[str] | bytes | BinaryIO) -> bytes:
     return data
 
 
-def one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text[:1].lower() + text[1:200]
-
-
 def _decode(im: Image.Image, data: bytes, kind: str | None) -> ImageData:
     width, height = im.size
-    _check_size(width, height)
+    check_size(width, height)
     fmt = _FORMAT_NAMES.get(im.format or "", (im.format or kind or "unknown").lower())
     info = dict(im.info)
     icc = info.get("icc_profile") or None

@@ -17,7 +17,8 @@ from typing import BinaryIO
 import numpy as np
 
 from labeler.errors import CorruptFile, LabelerError
-from labeler.media.image import MAX_PIXELS, ImageData, _data_and_kind, _open
+from labeler.media.image import ImageData, _data_and_kind, _open
+from labeler.media.pillow_guard import MAX_PIXELS
 
 __all__ = ["jpeg_cut_note", "read_truncated_jpeg_luma", "read_truncated_png"]
 

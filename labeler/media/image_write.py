@@ -18,9 +18,10 @@ from PIL.PngImagePlugin import PngInfo
 from labeler.atomic import atomic_output
 from labeler.errors import InvalidArgument, UnsupportedFormat
 from labeler.formats import EXTENSIONS, IMAGE_FORMATS
-from labeler.media.image import ImageData, image_from_array, normal_exif, one_line
+from labeler.media.image import ImageData, image_from_array, normal_exif
 from labeler.media.image16 import encode_png16, encode_tiff16
 from labeler.media.image_extras import fresh_exif_thumbnail, jpeg_segments, png_chunks, tiff_fields
+from labeler.media.pillow_guard import one_line
 
 
 def image_format_for(path: str | os.PathLike[str]) -> str | None:

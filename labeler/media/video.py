@@ -35,7 +35,7 @@ import numpy as np
 
 from labeler.errors import CorruptFile, InvalidArgument, LabelerError, UnsafeInput, UnsupportedFormat
 from labeler.media import ffmpeg as ff
-from labeler.media.image import MAX_PIXELS
+from labeler.media.pillow_guard import MAX_PIXELS
 
 #: Raw pixel formats frames may have: ffmpeg name -> (channels, dtype). Channels 1 means (H, W).
 PIXEL_FORMATS: dict[str, tuple[int, type[np.generic]]] = {
@@ -118,7 +118,7 @@ def video_info(path: str | os.PathLike[str]) -> VideoInfo:
     UnsupportedFormat
         The file has no video stream.
     UnsafeInput
-        Frames over :data:`labeler.media.image.MAX_PIXELS` pixels.
+        Frames over :data:`labeler.media.pillow_guard.MAX_PIXELS` pixels.
     """
     media = ff.probe(path)
     if not media.video:

@@ -34,7 +34,7 @@ def _warm_up() -> None:
     # Import the readers once per process, so the first request does not pay for NumPy, OpenCV, c2pa.
     import detectors  # noqa: F401
     import labeler.pipeline  # noqa: F401
-    from labeler.cli import quiet_pillow_warnings
+    from labeler.media.pillow_guard import quiet_pillow_warnings
 
     # A spawned worker has the default warning filters, not `aigc serve`'s: Pillow's
     # DecompressionBombWarning (a 12000 x 12000 upload) printed raw lines on the server's stderr.
