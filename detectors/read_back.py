@@ -12,9 +12,9 @@ __all__ = ["UNREAD_WATERMARK_NOTE", "UNREADABLE_OUTPUT_NOTE", "unread_watermark"
 
 #: The warning when the watermark a label call wrote cannot be read back from its output.
 UNREAD_WATERMARK_NOTE = ("the watermark was embedded but cannot be read back from the output (this content "
-                         "gives the invisible mark too little to ride on: a small picture, noise, a single "
-                         "tiny frame, a held tone, a few seconds of sound...); do not rely on it for this "
-                         "file")
+                         "gives the invisible mark too little to ride on: a small picture, noise, a pattern "
+                         "that repeats every 64 or 128 px, a single tiny frame, a held tone, a few seconds "
+                         "of sound...); do not rely on it for this file")
 #: Audio up to this long (s) is read back (about 0.05-0.15 s of CPU); longer audio is not: a payload
 #: read needs a few seconds of sound and the mark repeats every 3.07 s, so a file that long that does
 #: not read back is rare (measured 2026-12-06: speech cut to 1.5-2.5 s carried a mark that its own
