@@ -28,7 +28,8 @@ default) may reject one earlier; this module never changes that global. Files ov
 
 Writing (:mod:`labeler.media.image_write`: :func:`~labeler.media.image_write.write_image`,
 :func:`~labeler.media.image_write.encode_image`) accepts the same layouts. What each
-format can hold: JPEG 8-bit L/RGB; WebP 8-bit RGB/RGBA (grey is widened); GIF 8-bit
+format can hold: JPEG 8-bit L/RGB; WebP 8-bit RGB/RGBA (grey is widened); AVIF 8-bit
+L/RGB/RGBA (grey+alpha is widened; a colour AVIF source's chroma subsampling is kept); GIF 8-bit
 (exact when the picture has at most 256 colours, else quantised by Pillow; alpha below
 128 becomes transparent, the rest opaque); PNG everything above; TIFF everything but
 16-bit grey+alpha (Pillow cannot read that back). TIFF files and 16-bit PNGs are written
@@ -61,6 +62,7 @@ from labeler.media.image16 import (
     TIFF_DESCRIPTIVE,
     decode_deep,
     deep_layout,
+    tiff_grey_alpha16,
 )
 from labeler.media.image_extras import source_extras
 from labeler.media.pillow_guard import check_size, pillow_errors
@@ -100,8 +102,8 @@ class ImageData:
         A WebP stored losslessly (``VP8L``): :func:`~labeler.media.image_write.write_image` with this
         as ``like`` keeps it lossless.
     subsampling : int or None
-        A colour JPEG's chroma subsampling, as Pillow names it (0: 4:4:4, 1: 4:2:2, 2: 4:2:0); None
-        for other images. Writing a JPEG with this as ``like`` keeps it.
+        A colour JPEG's or AVIF's chroma subsampling, as Pillow names a JPEG's (0: 4:4:4, 1: 4:2:2,
+        2: 4:2:0); None for other images. Writing a JPEG or AVIF with this as ``like`` keeps it.
     progressive : bool
         A progressive JPEG; writing a JPEG with this as ``like`` keeps it progressive.
     extras : tuple of (bytes, bytes)
@@ -173,7 +175,7 @@ def read_image(src: str | os.PathLike[str] | bytes | BinaryIO, *, fmt: str | Non
         Empty, truncated or damaged file.
     UnsupportedFormat
         Not an image Pillow can read, or a pixel type this module does not handle
-        (32-bit integer or float samples, LAB).
+        (32-bit integer or float samples, LAB, 16-bit grey+alpha TIFF).
     UnsafeInput
         More than :data:`~labeler.media.pillow_guard.MAX_PIXELS` pixels, or a file over
         ``limits.MAX_IMAGE_FILE`` bytes.
@@ -297,6 +299,10 @@ def _data_and_kind(src: str | os.PathLike[str] | bytes | BinaryIO,
             kind = sniff(data[:4096])
         except LabelerError:
             kind = None
+    if kind == "tiff" and tiff_grey_alpha16(data):
+        # a valid file that Pillow cannot identify: not "damaged", as pillow_errors would call it
+        raise UnsupportedFormat("16-bit grey+alpha tiff is not supported (pillow cannot decode it); "
+                                "save it as a 16-bit png, or as rgba or 8-bit tiff")
     return data, kind
 
 
@@ -353,6 +359,8 @@ def _decode(im: Image.Image, data: bytes, kind: str | None) -> ImageData:
         pixels = np.ascontiguousarray(_UNDO_ORIENTATION[orientation](pixels))
     lossless = fmt == "webp" and _webp_lossless(data)
     subsampling, progressive = _jpeg_coding(im) if fmt == "jpeg" else (None, False)
+    if fmt == "avif":
+        subsampling = _avif_subsampling(data)
     return ImageData(pixels, fmt, mode, icc, exif, xmp, dpi, n_frames, lossless, subsampling, progressive,
                      source_extras(data, fmt))
 
@@ -364,6 +372,17 @@ def _jpeg_coding(im: Image.Image) -> tuple[int | None, bool]:
 
     sampling = JpegImagePlugin.get_sampling(im)
     return (sampling if sampling in (0, 1, 2) else None), bool(im.info.get("progressive"))
+
+
+def _avif_subsampling(data: bytes) -> int | None:
+    """An AVIF's chroma subsampling (:func:`labeler.metadata.heif.av1_subsampling`); None when its boxes
+    do not say or are damaged (Pillow's default then, and the pixels still read)."""
+    from labeler.metadata.heif import av1_subsampling
+
+    try:
+        return av1_subsampling(io.BytesIO(data))
+    except LabelerError:
+        return None
 
 
 def _webp_lossless(data: bytes) -> bool:

@@ -44,6 +44,32 @@ def deep_layout(im: Image.Image, data: bytes, fmt: str) -> str | None:
     return None
 
 
+def tiff_grey_alpha16(data: bytes) -> bool:
+    """Whether a classic TIFF's first image is 16-bit grey+alpha (two 16-bit samples per pixel), a layout
+    neither Pillow (it cannot identify the file) nor OpenCV (it returns 8-bit grey) decodes.
+
+    Only IFD0's BitsPerSample (258) and SamplesPerPixel (277) are read (TIFF 6.0 section 2: the header,
+    then 12-byte entries whose value sits in the entry when it fits in 4 bytes, else at an offset).
+    """
+    order = {b"II": "little", b"MM": "big"}.get(data[:2])
+    if order is None or len(data) < 8 or int.from_bytes(data[2:4], order) != 42:
+        return False
+
+    def number(at: int, width: int) -> int:
+        return int.from_bytes(data[at:at + width], order)
+
+    ifd = number(4, 4)
+    if ifd + 2 > len(data):
+        return False
+    fields: dict[int, int] = {}
+    for at in range(ifd + 2, min(ifd + 2 + 12 * number(ifd, 2), len(data) - 11), 12):
+        tag, kind, count = number(at, 2), number(at + 2, 2), number(at + 4, 4)
+        if tag in (258, 277) and kind == 3 and count >= 1:  # SHORT: the first value
+            where = at + 8 if count <= 2 else number(at + 8, 4)
+            fields[tag] = number(where, 2)
+    return fields.get(277) == 2 and fields.get(258) == 16
+
+
 def decode_deep(data: bytes, layout: str, width: int, height: int) -> tuple[np.ndarray, str]:
     import cv2
 

@@ -132,8 +132,9 @@ def encode_image(
             options["transparency"] = transparency
     else:
         im = Image.fromarray(arr)
-    if fmt in ("webp", "avif") and channels < 3:
-        im = im.convert("RGBA" if channels == 2 else "RGB")  # no grey pixel format (AVIF: in Pillow)
+    if (fmt == "webp" and channels < 3) or (fmt == "avif" and channels == 2):
+        # WebP has no grey pixel format; Pillow writes grey AVIF as 4:0:0 but not grey+alpha
+        im = im.convert("RGBA" if channels == 2 else "RGB")
     if fmt != "gif":
         if icc:
             options["icc_profile"] = icc
@@ -163,6 +164,8 @@ def encode_image(
         options.update(quality=quality, lossless=lossless, method=4)
     elif fmt == "avif":
         options["quality"] = quality  # libavif's 0..100 (AV1 is lossy here: one more generation)
+        if img.subsampling in _AVIF_SUBSAMPLING and channels >= 3:
+            options["subsampling"] = _AVIF_SUBSAMPLING[img.subsampling]  # the source's (Pillow: 4:2:0)
     elif fmt == "png":
         options["compress_level"] = 6
     out = io.BytesIO()
@@ -172,6 +175,10 @@ def encode_image(
         # Pillow says "EXIF data is too long" etc. for what a JPEG segment cannot hold.
         raise UnsupportedFormat(f"cannot write this {fmt}: {one_line(exc)}") from None
     return out.getvalue()
+
+
+#: :attr:`~labeler.media.image.ImageData.subsampling` (Pillow's JPEG numbers) as its AVIF writer names it.
+_AVIF_SUBSAMPLING = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}
 
 
 def _gif_image(arr: np.ndarray) -> tuple[Image.Image, int | None]:

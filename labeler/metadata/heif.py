@@ -366,10 +366,10 @@ def _rebuild(meta: _Meta, new: dict[bytes, bytes | None]) -> tuple[bytearray, di
     return bytearray(box_bytes(b"meta", b"".join(parts))), where
 
 
-def primary_size(src: BinaryIO) -> tuple[int, int] | None:
-    """(width, height) in pixels of the primary item, from its ``ispe`` property (ISO/IEC 23008-12 image
-    spatial extents; ``iprp/ipco`` holds the properties, ``ipma`` associates them), or None when the file
-    does not say. A bound to check before decoding: a grid's ``ispe`` is its whole canvas."""
+def _primary_property(src: BinaryIO, kind: bytes) -> tuple[bytes | bytearray, Box] | None:
+    """The primary item's first property of type ``kind`` (e.g. ``b"ispe"``, ``b"av1C"``) and the buffer
+    it lies in, or None when the file does not say. ``iprp/ipco`` holds the properties (numbered from
+    1) and ``ipma`` says which item has which (ISO/IEC 23008-12 9.3)."""
     _, _, meta, budget = _load(src)
     buf = meta.buf
     iprp = next((c for c in meta.children if c.type == b"iprp"), None)
@@ -395,7 +395,33 @@ def primary_size(src: BinaryIO) -> tuple[int, int] | None:
             if item != meta.primary:
                 continue
             for i in indexes:
-                if 0 < i <= len(props) and props[i - 1].type == b"ispe":
-                    c = props[i - 1].content
-                    return _uint(buf, c + 4, 4, props[i - 1].end), _uint(buf, c + 8, 4, props[i - 1].end)
+                if 0 < i <= len(props) and props[i - 1].type == kind:
+                    return buf, props[i - 1]
     return None
+
+
+def primary_size(src: BinaryIO) -> tuple[int, int] | None:
+    """(width, height) in pixels of the primary item, from its ``ispe`` property (image spatial extents),
+    or None when the file does not say. A bound to check before decoding: a grid's ``ispe`` is its whole
+    canvas."""
+    found = _primary_property(src, b"ispe")
+    if found is None:
+        return None
+    buf, box = found
+    return _uint(buf, box.content + 4, 4, box.end), _uint(buf, box.content + 8, 4, box.end)
+
+
+def av1_subsampling(src: BinaryIO) -> int | None:
+    """An AVIF primary item's chroma subsampling in Pillow's JPEG numbers (0: 4:4:4, 1: 4:2:2, 2: 4:2:0)
+    from its ``av1C`` property (AV1 in ISOBMFF 2.3.3: byte 2 holds mono_chrome, chroma_subsampling_x and
+    _y in bits 4, 3 and 2), so that a re-encode keeps it (Pillow does not report what it read and writes
+    4:2:0 unless told). None for a monochrome picture, a grid (its ``av1C`` is on the tiles) or a file
+    that does not say."""
+    found = _primary_property(src, b"av1C")
+    if found is None:
+        return None
+    buf, box = found
+    bits = _uint(buf, box.content + 2, 1, box.end)
+    if bits & 0x10:
+        return None
+    return {(0, 0): 0, (1, 0): 1, (1, 1): 2}.get(((bits >> 3) & 1, (bits >> 2) & 1))
