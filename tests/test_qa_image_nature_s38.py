@@ -188,3 +188,22 @@ def test_16bit_rgba_png_stays_16bit_with_its_alpha(tmp_path: Path) -> None:
     back = read_image(out).pixels
     assert back.dtype == np.uint16 and np.array_equal(back[..., 3], rgba[..., 3])
     _marks_found(_verified(out, ".png", tmp_path))
+
+
+def test_lossless_webp_keeps_the_colour_under_transparent_pixels():
+    """libwebp rewrites the RGB of fully transparent pixels unless told ``exact``; a lossless source must
+    keep every sample a pixel layer did not change (the visible label only touches its own box)."""
+    rgba = np.zeros((300, 400, 4), np.uint8)
+    rgba[..., 0] = 200
+    rgba[..., 1] = (np.arange(400) % 251)[None, :]
+    rgba[..., 2] = (np.arange(300) % 241)[:, None]
+    rgba[:150, :, 3] = 255  # top half opaque, bottom half fully transparent with colour kept under it
+    buf = io.BytesIO()
+    Image.fromarray(rgba).save(buf, format="WEBP", lossless=True, exact=True)
+    out = label(buf.getvalue(), AIGCLabel(PRODUCER, "qa-webp-exact"), layers="visible")
+    got = np.asarray(Image.open(io.BytesIO(out)).convert("RGBA"))
+    hidden = (rgba[..., 3] == 0) & (got[..., 3] == 0)
+    ys, xs = np.nonzero(got[..., 3] != rgba[..., 3])  # the label's plate: its box is the layer's own
+    hidden[ys.min() - 2 : ys.max() + 3, xs.min() - 2 : xs.max() + 3] = False
+    assert hidden.sum() > 0.3 * hidden.size
+    assert np.array_equal(got[hidden][:, :3], rgba[hidden][:, :3])

@@ -162,6 +162,10 @@ def encode_image(
             options["progressive"] = True
     elif fmt == "webp":
         options.update(quality=quality, lossless=lossless, method=4)
+        if lossless:
+            # libwebp otherwise rewrites the colour under fully transparent pixels (to compress better):
+            # a lossless source keeps every sample the layers did not change
+            options["exact"] = True
     elif fmt == "avif":
         options["quality"] = quality  # libavif's 0..100 (AV1 is lossy here: one more generation)
         if img.subsampling in _AVIF_SUBSAMPLING and channels >= 3:
