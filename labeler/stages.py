@@ -133,7 +133,8 @@ def small_watermark_note(pixels: Any) -> str | None:
 
 
 def conversion_note(image: Any) -> str | None:
-    """What a pixel layer changes in how an image is stored (1-bit, 8-bit palette, CMYK), or None.
+    """What a pixel layer changes in how an image is stored (1-bit, 8-bit palette, CMYK, 10-bit AVIF),
+    or None.
 
     A watermark changes most pixels by a level or two and a visible mark adds anti-aliased text: neither
     fits a palette of at most 256 colours, and re-quantising would erase the mark. So the image is
@@ -150,6 +151,9 @@ def conversion_note(image: Any) -> str | None:
     if mode == "1":
         return ("1-bit (black and white) image written as 8-bit grey (the pixel layers' changes do not fit "
                 "one bit per pixel)")
+    if getattr(image, "format", None) == "avif" and mode and mode.endswith((";10", ";12")):
+        return (f"{mode.rsplit(';', 1)[1]}-bit AVIF written as 8-bit (the AVIF codec here reads and writes "
+                "8 bits per sample)")
     if mode not in ("P", "PA"):
         return None
     kind = "RGBA" if image.pixels.ndim == 3 and image.pixels.shape[2] == 4 else "RGB"

@@ -207,3 +207,25 @@ def test_lossless_webp_keeps_the_colour_under_transparent_pixels():
     hidden[ys.min() - 2 : ys.max() + 3, xs.min() - 2 : xs.max() + 3] = False
     assert hidden.sum() > 0.3 * hidden.size
     assert np.array_equal(got[hidden][:, :3], rgba[hidden][:, :3])
+
+
+def test_a_10_bit_avif_is_said_to_become_8_bit(tmp_path):
+    """Pillow reads and writes AVIF at 8 bits: a 10-bit source (av1C high_bitdepth) loses two bits in a
+    pixel layer, and the label result says so, as it does for CMYK or a palette."""
+    import subprocess
+
+    from labeler.media.ffmpeg import ffmpeg_exe
+
+    Image.fromarray((np.random.default_rng(3).random((128, 160, 3)) * 255).astype(np.uint8)).save(
+        tmp_path / "a.png")
+    src = tmp_path / "a10.avif"
+    proc = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(tmp_path / "a.png"), "-c:v", "libaom-av1",
+                           "-still-picture", "1", "-pix_fmt", "yuv420p10le", "-y", str(src)],
+                          capture_output=True, timeout=120)
+    if proc.returncode:
+        pytest.skip("this ffmpeg cannot write a 10-bit AVIF (libaom-av1)")
+    image = read_image(src)
+    assert image.mode == "RGB;10" and image.subsampling == 2
+    result = label(src, AIGCLabel(PRODUCER, "qa-avif10"), dst=tmp_path / "out.avif", layers="visible")
+    assert any("10-bit AVIF written as 8-bit" in w for w in result.warnings), result.warnings
+    assert read_image(tmp_path / "out.avif").mode == "RGB"

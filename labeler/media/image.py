@@ -85,7 +85,8 @@ class ImageData:
         ``"gif"``, or Pillow's name in lower case for others); None for arrays.
     mode : str or None
         How the file stored them, before any conversion: Pillow's mode (``"P"``,
-        ``"CMYK"``, ``"I;16"``...), or ``"RGB;16"``/``"RGBA;16"``/``"LA;16"`` for 16-bit colour.
+        ``"CMYK"``, ``"I;16"``...), or ``"RGB;16"``/``"RGBA;16"``/``"LA;16"`` for 16-bit colour,
+        ``"RGB;10"``, ``"L;12"``... for a 10- or 12-bit AVIF (read at 8 bits).
     icc : bytes or None
         The embedded ICC profile, whole.
     exif : bytes or None
@@ -360,7 +361,9 @@ def _decode(im: Image.Image, data: bytes, kind: str | None) -> ImageData:
     lossless = fmt == "webp" and _webp_lossless(data)
     subsampling, progressive = _jpeg_coding(im) if fmt == "jpeg" else (None, False)
     if fmt == "avif":
-        subsampling = _avif_subsampling(data)
+        subsampling, depth = _avif_coding(data)
+        if depth > 8:  # Pillow gives 8 bits: say how the file stored them, as for 16-bit PNGs
+            mode = f"{mode};{depth}"
     return ImageData(pixels, fmt, mode, icc, exif, xmp, dpi, n_frames, lossless, subsampling, progressive,
                      source_extras(data, fmt))
 
@@ -374,15 +377,15 @@ def _jpeg_coding(im: Image.Image) -> tuple[int | None, bool]:
     return (sampling if sampling in (0, 1, 2) else None), bool(im.info.get("progressive"))
 
 
-def _avif_subsampling(data: bytes) -> int | None:
-    """An AVIF's chroma subsampling (:func:`labeler.metadata.heif.av1_subsampling`); None when its boxes
-    do not say or are damaged (Pillow's default then, and the pixels still read)."""
-    from labeler.metadata.heif import av1_subsampling
+def _avif_coding(data: bytes) -> tuple[int | None, int]:
+    """An AVIF's chroma subsampling and bit depth (:func:`labeler.metadata.heif.av1_coding`); (None, 8)
+    when its boxes do not say or are damaged (Pillow's defaults then, and the pixels still read)."""
+    from labeler.metadata.heif import av1_coding
 
     try:
-        return av1_subsampling(io.BytesIO(data))
+        return av1_coding(io.BytesIO(data)) or (None, 8)
     except LabelerError:
-        return None
+        return None, 8
 
 
 def _webp_lossless(data: bytes) -> bool:

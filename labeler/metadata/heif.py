@@ -411,17 +411,21 @@ def primary_size(src: BinaryIO) -> tuple[int, int] | None:
     return _uint(buf, box.content + 4, 4, box.end), _uint(buf, box.content + 8, 4, box.end)
 
 
-def av1_subsampling(src: BinaryIO) -> int | None:
-    """An AVIF primary item's chroma subsampling in Pillow's JPEG numbers (0: 4:4:4, 1: 4:2:2, 2: 4:2:0)
-    from its ``av1C`` property (AV1 in ISOBMFF 2.3.3: byte 2 holds mono_chrome, chroma_subsampling_x and
-    _y in bits 4, 3 and 2), so that a re-encode keeps it (Pillow does not report what it read and writes
-    4:2:0 unless told). None for a monochrome picture, a grid (its ``av1C`` is on the tiles) or a file
-    that does not say."""
+def av1_coding(src: BinaryIO) -> tuple[int | None, int] | None:
+    """An AVIF primary item's chroma subsampling and bit depth, from its ``av1C`` property (AV1 in
+    ISOBMFF 2.3.3: byte 2 holds high_bitdepth, twelve_bit, mono_chrome, chroma_subsampling_x and _y in
+    bits 6, 5, 4, 3 and 2), or None when the file does not say (a grid: its ``av1C`` is on the tiles).
+
+    The subsampling is in Pillow's JPEG numbers (0: 4:4:4, 1: 4:2:2, 2: 4:2:0), None for a monochrome
+    picture: a re-encode keeps it (Pillow does not report what it read and writes 4:2:0 unless told).
+    The depth is 8, 10 or 12 (Pillow reads and writes AVIF at 8 bits: a deeper source loses its depth).
+    """
     found = _primary_property(src, b"av1C")
     if found is None:
         return None
     buf, box = found
     bits = _uint(buf, box.content + 2, 1, box.end)
+    depth = (12 if bits & 0x20 else 10) if bits & 0x40 else 8
     if bits & 0x10:
-        return None
-    return {(0, 0): 0, (1, 0): 1, (1, 1): 2}.get(((bits >> 3) & 1, (bits >> 2) & 1))
+        return None, depth
+    return {(0, 0): 0, (1, 0): 1, (1, 1): 2}.get(((bits >> 3) & 1, (bits >> 2) & 1)), depth
