@@ -343,17 +343,77 @@ def decoded_blocks(path: str | os.PathLike[str], info: AudioInfo, block_frames: 
 
 
 def _soundfile_blocks(path: str | os.PathLike[str], block_frames: int) -> Iterator[np.ndarray]:
+    done = 0
+    ogg: tuple[int, int, int] | None = None  # an Ogg stream's frames, channels and rate
     try:
         with sf.SoundFile(path) as snd:
             dtype, scale = INTEGER_READS.get(snd.subtype, ("float32", None))
+            if snd.format == "OGG":
+                ogg = (int(snd.frames), int(snd.channels), int(snd.samplerate))
             while True:
                 block = snd.read(block_frames, dtype=dtype, always_2d=True)
                 if not len(block):
                     return
+                done += len(block)
                 # 16/24-bit PCM as integers, scaled: read_audio's floats, several times faster
                 yield block if scale is None else np.multiply(block, np.float32(scale), dtype=np.float32)
     except (sf.LibsndfileError, RuntimeError) as exc:
-        raise CorruptFile(f"cannot decode audio: {' '.join(str(exc).split())[:200]}") from None
+        error = CorruptFile(f"cannot decode audio: {' '.join(str(exc).split())[:200]}")
+        if ogg is None:
+            raise error from None
+        # libsndfile failed part way through an Ogg: ffmpeg decodes the rest (or confirms the damage)
+        yield from ogg_rest_by_ffmpeg(path, done, *ogg, block_frames, error)
+
+
+def ogg_rest_by_ffmpeg(path: str | os.PathLike[str], done: int, frames: int, channels: int, rate: int,
+                       block_frames: int, error: CorruptFile) -> Iterator[np.ndarray]:
+    """Samples ``done:frames`` of the Ogg file at ``path`` decoded by ffmpeg, after libsndfile failed there.
+
+    libsndfile 1.2 fails part way through a valid Ogg Opus whose packets span pages ("Supported file
+    format but file is malformed": a stereo Opus at 510k or a 7.1 one ffmpeg wrote with its one-second
+    pages), so such a file could not be labeled or verified. ffmpeg's decoder gives the same samples
+    (within float rounding), so the blocks go on from where libsndfile stopped.
+
+    Parameters
+    ----------
+    path : path-like
+        The Ogg file.
+    done : int
+        Samples per channel libsndfile gave before it failed.
+    frames : int
+        libsndfile's length of the stream (from the last granule position).
+    channels, rate : int
+        The stream's channels and sample rate, as libsndfile read them.
+    block_frames : int
+        Samples per channel in each block.
+    error : CorruptFile
+        libsndfile's error, raised when ffmpeg cannot decode the file either or gives fewer samples
+        than the stream holds (a file damaged indeed).
+
+    Yields
+    ------
+    numpy.ndarray
+        float32 ``(n, channels)`` blocks.
+    """
+    url = ff.input_url(path)
+    # -xerror: a damaged packet stops ffmpeg (non-zero exit) instead of being skipped in silence
+    args = [ff.ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-xerror",
+            "-protocol_whitelist", ff.PROTOCOLS, "-i", url, "-map", "0:a:0", "-vn", "-sn", "-dn",
+            "-f", "f32le", "-acodec", "pcm_f32le", "-ac", str(channels), "-ar", str(rate), "pipe:1"]
+    frame_bytes = 4 * channels
+    at = 0
+    try:
+        for buf in ff.pipe_chunks(args, url, block_frames * frame_bytes):
+            usable = len(buf) - len(buf) % frame_bytes
+            block = np.frombuffer(buf, "<f4", count=usable // 4).reshape(-1, channels)
+            lo, hi = max(done - at, 0), max(min(frames - at, len(block)), 0)
+            at += len(block)
+            if lo < hi:
+                yield block[lo:hi].copy()  # writable and owned, as libsndfile's blocks
+    except CorruptFile:
+        raise error from None
+    if at < frames:  # fewer samples than the granule positions say: damaged, not libsndfile's bug
+        raise error
 
 
 def _ffmpeg_blocks(path: str | os.PathLike[str], info: AudioInfo, block_frames: int, *,

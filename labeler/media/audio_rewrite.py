@@ -23,7 +23,7 @@ from labeler.errors import CorruptFile, LabelerError
 from labeler.media.audio import audio_format_for, read_audio
 from labeler.media.audio_sndfile import kept_wav_subtype
 from labeler.media.audio_stream import AudioSource, AudioStreamEdit, streamable, write_blocks
-from labeler.media.audio_write import as_float_samples, encode_blocks, write_audio
+from labeler.media.audio_write import as_float_samples, bitrate_at_least, encode_blocks, write_audio
 from labeler.media.mp4_itunes import add_itunes_items, itunes_items
 from labeler.metadata import id3
 
@@ -144,7 +144,7 @@ def rewrite_audio_file(
     fmt = audio_format_for(dst) or source_format
     if fmt in _FFMPEG_OUT:
         return _encoded_with_tags(src, dst, fmt, shift, lambda path: write_audio(
-            path, out, data.sample_rate, format=fmt, bitrate=_bitrate_of(src), metadata_from=src,
+            path, out, data.sample_rate, format=fmt, bitrate=_bitrate_of(src, fmt), metadata_from=src,
             source_codec=data.subtype))
     if fmt not in _TAG_COPIERS:
         raise LabelerError(f"cannot write the labeled audio as {fmt or os.fspath(dst)!r}")
@@ -196,7 +196,7 @@ def _rewrite_stream(src: str | os.PathLike[str], dst: str | os.PathLike[str], so
         shift = _Shift(int(edit.delay), 0, source.sample_rate)
         return _encoded_with_tags(src, dst, fmt, shift, lambda path: encode_blocks(
             path, (as_float_samples(b) for b in edit.blocks), source.sample_rate, source.channels,
-            format=fmt, bitrate=_bitrate_of(src), metadata_from=src, source_codec=source.subtype))
+            format=fmt, bitrate=_bitrate_of(src, fmt), metadata_from=src, source_codec=source.subtype))
     with _staged(dst) as scratch:
         encoded = os.path.join(scratch, "encoded." + source.format)
         edit = stream(source)
@@ -573,7 +573,6 @@ _TAG_COPIERS: dict[str, Callable[[BinaryIO, BinaryIO, BinaryIO, _Shift], None]] 
 }
 
 
-_BITRATES = (64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
 
 
 def _ogg_bitrate(path: str | os.PathLike[str]) -> int | None:
@@ -588,9 +587,9 @@ def _ogg_bitrate(path: str | os.PathLike[str]) -> int | None:
     return max(rates) if rates else None
 
 
-def _bitrate_of(path: str | os.PathLike[str]) -> str:
-    """The file's audio bit rate rounded up to a common encoder setting (64..320k), e.g. ``"128k"``; 192k if
-    unknown."""
+def _bitrate_of(path: str | os.PathLike[str], fmt: str = "mp3") -> str:
+    """The file's audio bit rate as the setting to re-encode it as ``fmt`` with, e.g. ``"128k"``
+    (:func:`labeler.media.audio_write.bitrate_at_least`); 192k if unknown."""
     from labeler.media import ffmpeg as ff
 
     try:
@@ -599,7 +598,6 @@ def _bitrate_of(path: str | os.PathLike[str]) -> str:
         return "192k"
     rates = [s.bitrate for s in info.audio[:1]] + [info.bitrate]
     bps = next((r for r in rates if r), None)
-    if not bps:
-        return "192k"
-    # The lowest common setting at least the source's rate (a VBR V2 MP3 at 171 kbit/s: 192k, not 160k).
-    return f"{next((b for b in _BITRATES if b * 1000 >= bps), _BITRATES[-1])}k"
+    stream = info.audio[0] if info.audio else None
+    codec = "mp3" if fmt == "mp3" else getattr(stream, "codec", None)
+    return bitrate_at_least(bps, codec, getattr(stream, "channels", None), "192k")

@@ -19,7 +19,14 @@ import soundfile as sf
 
 from labeler.atomic import atomic_output
 from labeler.errors import CorruptFile, LabelerError
-from labeler.media.audio import INTEGER_READS, AudioInfo, audio_format_for, audio_info, decoded_blocks
+from labeler.media.audio import (
+    INTEGER_READS,
+    AudioInfo,
+    audio_format_for,
+    audio_info,
+    decoded_blocks,
+    ogg_rest_by_ffmpeg,
+)
 from labeler.media.audio_sndfile import UNKNOWN_FRAMES, can_write, steady_peak_chunk
 from labeler.media.audio_write import (
     FFMPEG_FORMATS,
@@ -98,11 +105,13 @@ class AudioSource:
 
     def _soundfile_blocks(self, start: int, stop: int | None, block_frames: int) -> Iterator[np.ndarray]:
         integer = INTEGER_READS.get(self.subtype)
+        left = None if stop is None else max(0, stop - start)
+        done, frames = 0, 0
         try:
             with sf.SoundFile(self.path) as snd:
+                frames = int(snd.frames)
                 if start:
                     snd.seek(start)
-                left = None if stop is None else max(0, stop - start)
                 while left is None or left > 0:
                     want = block_frames if left is None else min(block_frames, left)
                     if integer is None:
@@ -114,9 +123,17 @@ class AudioSource:
                         return
                     if left is not None:
                         left -= len(block)
+                    done += len(block)
                     yield block
         except (sf.LibsndfileError, RuntimeError) as exc:
-            raise CorruptFile(f"cannot decode audio: {' '.join(str(exc).split())[:200]}") from None
+            error = CorruptFile(f"cannot decode audio: {' '.join(str(exc).split())[:200]}")
+            if self.container != "OGG" or start or not frames:
+                raise error from None
+            # libsndfile fails part way through some valid Ogg Opus files (packets spanning pages): ffmpeg
+            # decodes the rest, as read_audio does (an Ogg is always read here from its start)
+            rest = ogg_rest_by_ffmpeg(self.path, done, frames, self.channels, self.sample_rate, block_frames,
+                                      error)
+            yield from _part(rest, 0, left)
 
 
 def _part(blocks: Iterator[np.ndarray], start: int, stop: int | None) -> Iterator[np.ndarray]:

@@ -265,6 +265,44 @@ def sndfile_writes(container: str, blocks: Iterable[np.ndarray]) -> Iterator[np.
         yield np.concatenate(held) if len(held) > 1 else held[0]
 
 
+#: Bit rates (kbit/s) a lossy re-encode is given: the source's, rounded up to one of these (never below it).
+BITRATES = (64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
+
+
+def bitrate_at_least(bps: int | None, codec: str | None, channels: int | None, default: str) -> str:
+    """The encoder setting for re-encoding a lossy stream of ``bps`` bit/s without lowering its rate.
+
+    Parameters
+    ----------
+    bps : int or None
+        The source stream's bit rate (bit/s); None or 0: unknown, ``default`` is returned.
+    codec : str or None
+        The codec the stream is written with (``"aac"``, ``"opus"``, ``"mp3"``, ``"vorbis"``...).
+    channels : int or None
+        Its channels (Opus's limit is per channel).
+    default : str
+        The setting when the rate is unknown, e.g. ``"192k"``.
+
+    Returns
+    -------
+    str
+        The lowest of :data:`BITRATES` at least the source's (a VBR V2 MP3 at 171 kbit/s: 192k, not
+        160k), e.g. ``"128k"``. MP3 stops at 320k, the most MPEG-1 Layer III has, and libvorbis given
+        a bit rate refuses much more ("encoder setup failed"); AAC and Opus go above it in 32k steps, so
+        a 384k stereo or 470k 7.1 AAC is not re-encoded at 320k. Opus stays within libopus's 256k a
+        channel (a container's overhead can lift a mono 256k file's measured rate over it).
+    """
+    if not bps:
+        return default
+    if bps <= BITRATES[-1] * 1000 or codec not in ("aac", "opus"):
+        kbps = next((b for b in BITRATES if b * 1000 >= bps), BITRATES[-1])
+    else:
+        kbps = -(-int(bps) // 32_000) * 32
+    if codec == "opus" and channels:
+        kbps = min(kbps, 256 * channels)
+    return f"{kbps}k"
+
+
 def _bits_per_second(bitrate: str | int) -> int:
     text = str(bitrate).strip().lower()
     try:

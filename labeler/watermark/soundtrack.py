@@ -21,7 +21,7 @@ import numpy as np
 from labeler.errors import LabelerError
 from labeler.media import ffmpeg as ff
 from labeler.media.audio import AudioInfo, decoded_blocks, stream_audio_info
-from labeler.media.audio_write import ogg_compression
+from labeler.media.audio_write import bitrate_at_least, ogg_compression
 from labeler.media.video_streams import (
     Attachment,
     attach_args,
@@ -40,8 +40,6 @@ ENCODERS = {"aac": ("aac", "128k"), "mp3": ("libmp3lame", "128k"), "opus": ("lib
             "vorbis": ("libvorbis", "128k")}
 #: Lossless source codecs (and every ``pcm_*``), encoded again with their own encoder: no bit rate, no loss.
 LOSSLESS = {"flac", "alac", "wavpack", "tta"}
-#: Bit rates the encoders are given: the source's, rounded up to one of these (never below it).
-_BITRATES = (64, 96, 128, 160, 192, 256, 320)
 
 
 def mark_soundtrack(path: str | os.PathLike[str], payload: bytes, *, key: bytes) -> dict[str, Any]:
@@ -150,7 +148,8 @@ def _write_marked(path: str | os.PathLike[str], info: ff.MediaInfo, stream: ff.S
         bitrate = None
     else:
         encoder, default = ENCODERS.get(stream.codec, ENCODERS["aac"])
-        bitrate = _bitrate(stream.bitrate, default)
+        family = stream.codec if stream.codec in ENCODERS else "aac"
+        bitrate = bitrate_at_least(stream.bitrate, family, audio.channels, default)
         rate = ["-b:a", bitrate]
         if encoder == "libvorbis":
             # libvorbis takes a bit rate only within its mode's range for the layout (128k was refused for
@@ -213,10 +212,3 @@ def _maps(info: ff.MediaInfo, marked: int, attachments: Sequence[Attachment], ds
     # an MP4/MOV timecode track is left out (ffmpeg cannot copy it): the muxer writes it again from the
     # video stream's timecode tag, which the frames' pass kept
     return args + attach_args(attachments, len(mapped))
-
-
-def _bitrate(source: int | None, default: str) -> str:
-    if not source:
-        return default
-    kbps = source / 1000
-    return f"{next((b for b in _BITRATES if b >= kbps), _BITRATES[-1])}k"
