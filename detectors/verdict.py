@@ -179,9 +179,9 @@ def decide(
         reasons.append(_c2pa_line(f.c2pa, ai=f.c2pa_ai))
     if seen is not None and primary != "visible":
         reasons.append(seen)
-    unchecked = _binding_for_another_key(f)
-    if unchecked:
-        reasons.append(unchecked)
+    binding_line = _soft_binding_line(f)
+    if binding_line:
+        reasons.append(binding_line)
 
     warnings, contradictions = _cross(metadata, f)
     if f.copies_conflict:
@@ -320,15 +320,29 @@ def _same_key(binding: dict[str, Any], wm: dict[str, Any]) -> bool:
     return bound is not None and str(bound).lower() == str(wm.get("key_id")).lower()
 
 
-def _binding_for_another_key(f: _Facts) -> str | None:
-    """The reason line for a soft binding of our watermark made with another key than the one given."""
+def _soft_binding_line(f: _Facts) -> str | None:
+    """The reason line for a soft binding of our watermark that could not be compared with the pixels.
+
+    A binding made with another key than the one given is not checked (this key reads only its own
+    mark). A binding of the key given whose mark was looked for in full and not found is said too: the
+    manifest promises a mark the content does not carry, as when a manifest is copied from another file
+    onto unmarked content, or the mark was destroyed (an investigator must not have to compare
+    ``layers.c2pa.soft_binding`` with ``layers.watermark`` by hand). Not a contradiction: a mark can also
+    be lost to a heavy re-encode, so the confidence is left as it is. Said nothing when the watermark
+    layer decided nothing (``checked`` false) or searched less than it could (a ``note``, e.g. quick).
+    """
     binding = f.c2pa.get("soft_binding") if f.c2pa is not None else None
     if not isinstance(binding, dict) or binding.get("key_id") is None or f.wm_read is None:
         return None
-    if _same_key(binding, f.wm_read):
-        return None
-    return (f"the C2PA soft binding names a watermark of key {binding['key_id']}, not of the key given "
-            f"({f.wm_read.get('key_id')}): not checked")
+    if not _same_key(binding, f.wm_read):
+        return (f"the C2PA soft binding names a watermark of key {binding['key_id']}, not of the key given "
+                f"({f.wm_read.get('key_id')}): not checked")
+    read = f.wm_read
+    if f.wm is None and read.get("checked") and not read.get("note") and binding.get("payload"):
+        return (f"the C2PA soft binding names a watermark of key {binding['key_id']} (payload "
+                f"{binding['payload']}) that was not found with that key: the manifest may come from other "
+                "content, or the mark was removed")
+    return None
 
 
 def _wm_where(wm: dict[str, Any]) -> str:
