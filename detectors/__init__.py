@@ -423,8 +423,10 @@ def _judge(report: Report, fmt: str, carriers: _Carriers, pixels: Pixels | None,
         # The carriers broke and nothing else in the file could be read either: unreadable, not unlabeled.
         _unreadable(report, damage)
         return
-    # A manifest in a type C2PA defines none for is absent by design, not merely not looked at.
-    judged = [*report.examined, *(["c2pa"] if "c2pa" in opts.layers and not c2pa_wanted else [])]
+    # A manifest in a type C2PA defines none for is absent by design, not merely not looked at, whatever
+    # --layers asked for (a reason "C2PA not examined" on an MKV contradicted the report's own list)
+    judged = [*report.examined,
+              *(["c2pa"] if not format_info(fmt).c2pa and "c2pa" not in report.examined else [])]
     _conclude(report, decide(metadata, report.watermark, report.c2pa, report.visible, examined=judged))
     report.warnings.extend(unexamined_warnings(report))
     if pixels is not None and pixels.salvaged:
