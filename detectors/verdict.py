@@ -85,6 +85,8 @@ class _Facts:
     md_gap: str | None = None
     #: "C2PA not examined" when the C2PA layer was not looked at, else None.
     c2pa_gap: str | None = None
+    #: "watermark not examined" when the watermark was not looked for (no key, or left out), else None.
+    wm_gap: str | None = None
     #: The watermark layer as examined (found or not), for the soft binding's key check.
     wm_read: dict[str, Any] | None = None
 
@@ -118,6 +120,7 @@ def _facts(metadata: MetadataLayer, watermark: dict[str, Any] | None, c2pa: dict
         copies_conflict=conflict,
         md_gap=md_gap,
         c2pa_gap="C2PA not examined" if examined is not None and "c2pa" not in examined else None,
+        wm_gap="watermark not examined" if examined is not None and "watermark" not in examined else None,
         wm_read=watermark,
     )
 
@@ -229,7 +232,8 @@ def _first_rule(metadata: MetadataLayer, f: _Facts, seen: str | None) -> tuple[s
         reasons = [f"non-standard AI declaration ({kinds}), not a GB 45438 label"]
     elif seen is not None:
         verdict, primary = "possible", "visible"
-        gaps = [g for g in (f.md_gap, f.c2pa_gap) if g]
+        # the watermark is a machine-readable label too: never called absent when not looked for
+        gaps = [g for g in (f.md_gap, f.wm_gap, f.c2pa_gap) if g]
         reasons = [f"{seen}, but no machine-readable label" + (f" found ({'; '.join(gaps)})" if gaps else "")]
     else:
         verdict, primary = "none", None

@@ -71,7 +71,9 @@ def test_visible_only_names_what_was_not_examined() -> None:
     decision = decide(MetadataLayer(), None, None, MARK, examined=["visible"])
     assert (decision.verdict, decision.confidence) == ("possible", "low")
     assert decision.reasons[0] == ("visible label 'AI生成' at bottom-right, but no machine-readable label "
-                                   "found (metadata not examined; C2PA not examined)")
+                                   "found (metadata not examined; watermark not examined; C2PA not examined)")
+    looked = decide(MetadataLayer(), None, None, MARK, examined=["metadata", "c2pa", "visible"])
+    assert looked.reasons[0].endswith("but no machine-readable label found (watermark not examined)")
 
 
 def test_unreadable_metadata_is_not_called_absent() -> None:
