@@ -308,11 +308,11 @@ def _cross(metadata: MetadataLayer, f: _Facts) -> tuple[list[str], list[str]]:
         and _same_key(binding, f.wm)
         and str(binding["payload"]).lower() != str(f.wm.get("payload")).lower()
     ):
-        add("the C2PA soft binding names another watermark payload than the one in the pixels")
+        add(f"the C2PA soft binding names another watermark payload than the one in the {_carrier(f.wm)}")
     if f.c2pa_not_ai and f.label is not None:
         add(f"the C2PA manifest does not declare AI generation but the metadata label says Label={f.label}")
     if f.c2pa_not_ai and f.wm is not None:
-        add("the C2PA manifest does not declare AI generation but the pixels carry the watermark")
+        add(f"the C2PA manifest does not declare AI generation but the {_carrier(f.wm)} carry the watermark")
     return warnings, contradictions
 
 
@@ -347,6 +347,12 @@ def _soft_binding_line(f: _Facts) -> str | None:
                 f"{binding['payload']}) that was not found with that key: the manifest may come from other "
                 "content, or the mark was removed")
     return None
+
+
+def _carrier(wm: dict[str, Any]) -> str:
+    """What carried the watermark, as the contradictions name it: "sound" for audio (a WAV has no pixels),
+    "pixels" for pictures and video frames."""
+    return "sound samples" if wm.get("method") == "audio" else "pixels"
 
 
 def _wm_where(wm: dict[str, Any]) -> str:

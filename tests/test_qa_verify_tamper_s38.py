@@ -88,3 +88,19 @@ def test_other_key_and_the_genuine_file_get_no_such_line(case) -> None:
     # without a key the watermark was not looked for: nothing is said about it
     keyless = verify_json(str(case["forged"]))
     assert not any("soft binding" in r for r in keyless["reasons"])
+
+
+def test_audio_contradictions_name_the_sound_not_pixels():
+    """A WAV has no pixels: the contradictions about its watermark name what carried it."""
+    from detectors.c2pa import C2paLayer
+    from detectors.metadata import MetadataLayer
+    from detectors.verdict import decide
+
+    mark = {"present": True, "checked": True, "payload": "00" * 8, "p_value": 1e-20, "method": "audio",
+            "matches_metadata": None, "key_id": "ab" * 8}
+    manifest = C2paLayer(present=True, state="Valid", ai_generated=False, signer="test").to_dict()
+    decision = decide(MetadataLayer(), mark, manifest)
+    assert any("the sound samples carry the watermark" in c for c in decision.contradictions), decision
+    assert not any("pixels" in c for c in decision.contradictions)
+    picture = decide(MetadataLayer(), {**mark, "method": "dct"}, manifest)
+    assert any("the pixels carry the watermark" in c for c in picture.contradictions)
