@@ -132,9 +132,14 @@ def encoder_args(src: str, info: VideoInfo, pix_fmt: str, size: tuple[int, int],
     # from its frames, and raw frames carry none (ffmpeg 5.1 takes the output options below)
     video_stream = next(s for s in info.media.streams if s.index == info.stream)
     tagged = [a.split(":")[0] if a.startswith("-") else a for a in colour_tags(info, video_stream, 0)]
-    if pix_fmt in timed.FOURCC:
-        # Frames come with their own times (labeler.media.timed): a variable frame rate is kept.
-        args += ["-f", "matroska", *tagged, "-i", "pipe:0"]
+    keeps_times = pix_fmt in timed.FOURCC
+    if keeps_times:
+        # Frames come with their own times (labeler.media.timed): a variable frame rate is kept. Those
+        # times count from the source's start (its decoder moved the file to start at 0), so the source
+        # is moved by the same amount and no input is moved again (-copyts): ffmpeg otherwise moves each
+        # input to start at 0 on its own, and a video starting after the file's start (AAC priming in
+        # MKV, Opus pre-skip in WebM) came out shifted against the copied sound and subtitles.
+        args += ["-copyts", "-f", "matroska", *tagged, "-i", "pipe:0"]
     else:
         args += ["-f", "rawvideo", "-pix_fmt", pix_fmt, "-s", f"{w}x{h}", "-framerate", info.frame_rate,
                  *tagged, "-i", "pipe:0"]
@@ -143,12 +148,16 @@ def encoder_args(src: str, info: VideoInfo, pix_fmt: str, size: tuple[int, int],
     src_in = 2 if overlay is not None else 1
     if alpha_decoder is not None:  # only this stream is decoded from the source; the others are copied
         args += [f"-c:{info.stream}", alpha_decoder]
+    if keeps_times and info.media.start:
+        args += ["-itsoffset", f"{-info.media.start:.6f}"]  # to start at 0, as the piped frames count
     args += ["-protocol_whitelist", ff.PROTOCOLS, "-i", ff.input_url(src)]
     pad, graph = "[0:v]", []
     if alpha_decoder is not None:
-        # Both inputs start at 0 (ffmpeg moves each input to its own start): setpts does the same for the
-        # source's video stream, so each marked frame meets the alpha plane of the same source frame.
-        graph.append(f"[{src_in}:{info.stream}]alphaextract,setpts=PTS-STARTPTS[a];{pad}[a]alphamerge[m]")
+        # Each marked frame must meet the alpha plane of the same source frame. Timed frames keep the
+        # source's times (both inputs are on the same clock); raw frames start at 0, so setpts moves the
+        # source's video stream to 0 as well.
+        align = "" if keeps_times else ",setpts=PTS-STARTPTS"
+        graph.append(f"[{src_in}:{info.stream}]alphaextract{align}[a];{pad}[a]alphamerge[m]")
         pad = "[m]"
     if overlay is not None:
         enable = f":enable='{overlay.enable}'" if overlay.enable else ""
