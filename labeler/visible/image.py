@@ -254,9 +254,11 @@ def check_glyphs(text: str) -> None:
     """Raise :class:`LabelerError` when the shipped font has no glyph for a character of ``text``."""
     missing = sorted({c for c in text if ord(c) not in _charset()})
     if missing:
+        # said to whoever chose the wording (a CLI user, an API client): what the font holds, not how
+        # the package's font file is built (labeler/visible/fonts/make_subset.py, for maintainers)
         raise LabelerError(
-            f"the label font has no glyph for {''.join(missing)!r}; use the default wordings or rebuild "
-            "labeler/visible/fonts/NotoSansCJKsc-Subset.otf with make_subset.py"
+            f"the label font has no glyph for {''.join(missing)!r}: it holds the characters of the GB "
+            "45438 wordings (AI生成, 人工智能生成, AI合成, 人工智能合成...) and printable ASCII"
         )
 
 
