@@ -23,7 +23,6 @@ import click
 from labeler import __version__
 from labeler.environment import BLAS_THREAD_VARIABLES
 from labeler.errors import LabelerError
-from labeler.media.pillow_guard import quiet_pillow_warnings
 from labeler.options import VISIBLE_POSITIONS, LabelOptions, SignerRef, parse_cue_places, parse_video_places
 from labeler.pipeline import AVAILABLE_LAYERS, LAYER_ORDER, label_file, parse_layers
 from labeler.record import AIGCLabel
@@ -537,6 +536,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     # would each start a thread per core. The library leaves this alone (process-wide state).
     for name in BLAS_THREAD_VARIABLES:
         os.environ.setdefault(name, "1")
+    from labeler.media.pillow_guard import quiet_pillow_warnings  # here: its package loads NumPy
+
     quiet_pillow_warnings()
     # Human lines and diagnostics in a locale that cannot encode some of their text (AI生成 on a Latin-1
     # or Windows code page stream): \uXXXX escapes, not a UnicodeEncodeError reported as an internal
