@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import select
 import signal
+import threading
+import time
 from collections.abc import Collection
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -25,11 +28,15 @@ if TYPE_CHECKING:
 
 # How many times a file whose worker died (BrokenProcessPool) is tried before it is recorded as failed.
 _MAX_ATTEMPTS = 2
+# Held by a worker while it runs a file: the driver watch (_watch_driver) takes it before the worker
+# exits, so a file under way is finished (its output renamed into place whole, its staging folder gone)
+# and no further one is started.
+_RUNNING = threading.Lock()
 
 
-def init_worker(task: BatchTask) -> None:
-    """The pool's initializer: ignore SIGINT and Pillow's warnings, and build what the task needs, once
-    per worker process."""
+def init_worker(task: BatchTask, driver: int | None = None) -> None:
+    """The pool's initializer: ignore SIGINT and Pillow's warnings, end the worker when the driver
+    process ``driver`` is gone, and build what the task needs, once per worker process."""
     # The parent handles Ctrl-C: a terminal sends SIGINT to the whole process group, and workers that
     # died mid-file would lose finished work; ignoring it lets in-flight files finish and be journaled.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -38,7 +45,51 @@ def init_worker(task: BatchTask) -> None:
     from labeler.media.pillow_guard import quiet_pillow_warnings
 
     quiet_pillow_warnings()
+    if driver is not None:
+        _watch_driver(driver)
     prepare(task)
+
+
+def run_one(task: BatchTask, rel: str, size: int | None, mtime_ns: int | None) -> dict[str, Any]:
+    """:func:`~labeler.batch.jobs.process_file` in a pool worker, marked as running for the driver watch."""
+    with _RUNNING:
+        return process_file(task, rel, size, mtime_ns)
+
+
+def _watch_driver(driver: int) -> None:
+    """End this worker once the batch's driver process has exited, after the file it is running.
+
+    A pool worker waits for its next file on a pipe that every worker holds open at both ends, so it
+    never sees the driver go: a driver killed with SIGKILL (``kill -9``, the OOM killer, a CI timeout)
+    left the forkserver and every worker waiting for ever, ~110 MB each, and a resumed run beside them.
+    The worker's parent is the forkserver, not the driver, so the driver is watched by its process ID:
+    a pidfd on Linux (readable once it exits; immune to the ID's reuse), else asked once a second.
+    """
+    try:
+        fd: int | None = os.pidfd_open(driver)  # type: ignore[attr-defined]  # Linux >= 5.3, Python >= 3.9
+    except ProcessLookupError:
+        os._exit(1)  # gone already: nobody will ever send a file
+    except (AttributeError, OSError):
+        fd = None
+    if fd is None and os.name != "posix":
+        return  # os.kill(pid, 0) terminates the process on Windows: no fallback there
+
+    def watch() -> None:
+        if fd is not None:
+            select.select([fd], [], [])
+        else:
+            while True:
+                time.sleep(1.0)
+                try:
+                    os.kill(driver, 0)
+                except ProcessLookupError:
+                    break
+                except OSError:  # alive, another user's (a reused ID): keep watching
+                    continue
+        _RUNNING.acquire()  # never released: the file under way finishes, no other one starts
+        os._exit(1)
+
+    threading.Thread(target=watch, name="aigc-batch-driver-watch", daemon=True).start()
 
 
 def _new_pool(workers: int, task: BatchTask) -> ProcessPoolExecutor:
@@ -46,7 +97,7 @@ def _new_pool(workers: int, task: BatchTask) -> ProcessPoolExecutor:
     # threaded process can deadlock the child; spawn elsewhere.
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method),
-                               initializer=init_worker, initargs=(task,))
+                               initializer=init_worker, initargs=(task, os.getpid()))
     # Probe: a pool whose workers cannot even start (unimportable __main__, no memory) must stop the
     # batch with one error, not record every file as "worker died".
     try:
@@ -61,7 +112,7 @@ def _new_pool(workers: int, task: BatchTask) -> ProcessPoolExecutor:
 def _submit(pool: ProcessPoolExecutor, task: BatchTask, item: tuple) -> Future:
     """Submit one file; a pool broken meanwhile gives a failed future, handled like any other break."""
     try:
-        return pool.submit(process_file, task, *item[:3])
+        return pool.submit(run_one, task, *item[:3])
     except BrokenProcessPool as exc:
         fut: Future = Future()
         fut.set_exception(exc)
