@@ -155,6 +155,7 @@ class SqliteStore:
     def _connect(self) -> sqlite3.Connection:
         name = urllib.parse.quote(os.fspath(self.path))
         if not self.readonly:
+            self._check_writable()
             uri = f"file:{name}?mode=rwc"
         elif os.path.exists(f"{self.path}-wal"):
             uri = f"file:{name}?mode=ro"  # a writer is at work: read through its WAL
@@ -177,6 +178,22 @@ class SqliteStore:
         except sqlite3.Error as exc:
             conn.close()
             raise StoreError(f"manifest store {self.path}: {exc}") from None
+
+    def _check_writable(self) -> None:
+        """Refuse an existing store file that cannot be opened for writing, before SQLite touches it.
+
+        SQLite falls back to opening such a file read-only, and for a WAL database it then creates
+        ``-wal`` and ``-shm`` files beside it that nobody removes once the write fails ("attempt to write
+        a readonly database"); later lookups took them for a writer at work.
+        """
+        try:
+            with open(self.path, "r+b"):
+                pass
+        except FileNotFoundError:
+            return  # a new store: created by the connection
+        except OSError as exc:
+            why = exc.strerror or type(exc).__name__
+            raise StoreError(f"manifest store {self.path}: cannot be written ({why})") from None
 
     def put(self, *, alg: str, key_id: str, payload: bytes, manifest_id: str, mime: str, store: bytes,
             label: str | None = None) -> None:
@@ -385,6 +402,7 @@ class RemoteStore:
         self.timeout = timeout
 
     def _get(self, url: str, limit: int) -> tuple[bytes, str]:
+        import http.client
         import urllib.error
         import urllib.request
 
@@ -400,6 +418,11 @@ class RemoteStore:
         except (urllib.error.URLError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
             raise StoreError(f"manifest store {self.base}: {_one_line(reason)}") from None
+        except http.client.HTTPException as exc:
+            # A peer that does not speak HTTP (BadStatusLine, LineTooLong, IncompleteRead) "answers
+            # garbage": a warning like any other, not an internal error that ends the verify.
+            raise StoreError(f"manifest store {self.base}: not an HTTP answer ({type(exc).__name__}: "
+                             f"{_one_line(exc)[:80]})") from None
         if len(body) > limit:
             raise StoreError(f"manifest store {self.base}: answer over {limit} bytes")
         return body, kind
