@@ -14,9 +14,14 @@ without SOS is :class:`~labeler.errors.CorruptFile`.
 
 Labels read (standard first):
 
-* ``xmp-tc260``: ``TC260:AIGC`` in an APP1 XMP packet (Extended XMP segments,
-  ``http://ns.adobe.com/xmp/extension/``, are ignored: the label is a small
-  property of the main packet);
+* ``xmp-tc260``: ``TC260:AIGC`` in an APP1 XMP packet, or in the Extended XMP packet
+  (``http://ns.adobe.com/xmp/extension/`` APP1 segments, XMP Part 3 1.1.3.1) that the main
+  packet names by ``xmpNote:HasExtendedXMP``: exiftool moves the largest properties there
+  when the XMP passes one segment, so a label with a long ReservedCode1 (a signature) lands
+  there. Like exiftool, only the extended packet with that GUID is read, whole (every chunk
+  present), and only up to :data:`labeler.limits.MAX_XMP_PACKET` bytes (a phone's multi-MB
+  depth map is skipped, as before). Until 2026-12-08 it was never read: such a label read as
+  no label at all;
 * ``exif-usercomment``: EXIF UserComment with label JSON (APP1 ``Exif\\0\\0``,
   see :func:`labeler.metadata.tiff.exif_labels`);
 * ``exif-imagedescription`` (``standard=False``): AI-declaration JSON in EXIF ImageDescription;
@@ -39,6 +44,9 @@ Write policy
   offsets to the following images are moved by the same amount.
 * The packet must fit one APP1 segment (65 504 bytes after the 29-byte header):
   Extended XMP is not written; a larger packet is a :class:`~labeler.errors.LabelerError`.
+  A label in the Extended XMP packet is removed from it (so one label remains): its other
+  properties stay, its chunks are rewritten under the new packet's MD5, and the main packet's
+  ``xmpNote:HasExtendedXMP`` GUID is replaced by the new one (same length: nothing else moves).
 * An EXIF UserComment that holds a label (an older one, the image guide's Annex B
   alternative) is blanked in place, the segment keeping its length
   (:func:`labeler.metadata.tiff.blank_exif_label`), so one label remains (GB 45438
@@ -47,6 +55,7 @@ Write policy
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import struct
@@ -58,7 +67,7 @@ from labeler import limits
 from labeler.errors import CorruptFile, LabelerError, UnsafeInput
 from labeler.metadata import FoundLabel, aigc_blob, read_all
 from labeler.metadata.tiff import TiffData, blank_exif_label, exif_labels
-from labeler.metadata.xmp import extract_aigc, packet_labels, remove_aigc, upsert_aigc
+from labeler.metadata.xmp import extended_guid, extract_aigc, packet_labels, remove_aigc, upsert_aigc
 
 XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"  # XMP Part 3 1.1.3
 _XMP_PREFIX = b"http://ns.adobe.com/xap/1.0/"
@@ -70,6 +79,10 @@ _APP11 = 0xEB
 _MAX_SEGMENT = 0xFFFF - 2  # payload bytes of one marker segment (T.81 B.1.1.4)
 MAX_PACKET = _MAX_SEGMENT - len(XMP_HEADER)
 _MP_ENTRY = 0xB002  # CIPA DC-007 5.2.3.3
+# XMP Part 3 1.1.3.1: an Extended XMP segment is the signature, a 32-char GUID, the full length and this
+# chunk's offset (big-endian 32-bit), then the chunk (exiftool writes chunks of at most 65,400 bytes).
+_EXT_HEAD = len(_EXTENDED_XMP) + 32 + 8
+_EXT_CHUNK = 65400
 
 
 @dataclass
@@ -201,6 +214,64 @@ def _xmp_packet(data: bytes, seg: _Segment) -> bytes | None:
     return body[1:] if body[:1] == b"\x00" else body
 
 
+@dataclass
+class _Extended:
+    guid: bytes  # as in the segments and the main packet
+    indices: list[int]  # of its segments, in file order
+    packet: bytes
+
+
+def _main_guid(data: bytes, segments: list[_Segment]) -> str | None:
+    # exiftool takes the GUID of the last main packet that names one; so does this reader.
+    guid = None
+    for seg in segments:
+        packet = _xmp_packet(data, seg)
+        if packet is not None:
+            guid = extended_guid(packet) or guid
+    return guid
+
+
+def _extended_xmp(data: bytes, segments: list[_Segment], guid: str | None) -> _Extended | None:
+    """The Extended XMP packet whose GUID the main packet names, assembled; None if there is none, a chunk
+    is missing, or it is over :data:`labeler.limits.MAX_XMP_PACKET` bytes (left as it is, unread)."""
+    if not guid or len(guid) != 32 or not guid.isascii():
+        return None
+    want = guid.encode("ascii")
+    chunks: dict[int, bytes] = {}
+    indices: list[int] = []
+    total: int | None = None
+    for i, seg in enumerate(segments):
+        payload = seg.payload(data)
+        if seg.marker != _APP1 or not payload.startswith(_EXTENDED_XMP) or len(payload) < _EXT_HEAD:
+            continue
+        if payload[len(_EXTENDED_XMP):len(_EXTENDED_XMP) + 32] != want:
+            continue
+        size, offset = struct.unpack(">II", payload[_EXT_HEAD - 8:_EXT_HEAD])
+        if total is not None and size != total:
+            return None  # inconsistent lengths: exiftool warns and so cannot be relied on
+        total = size
+        chunks[offset] = payload[_EXT_HEAD:]
+        indices.append(i)
+    if total is None or total > limits.MAX_XMP_PACKET:
+        return None
+    parts, at = [], 0
+    while at < total and chunks.get(at):
+        parts.append(chunks[at])
+        at += len(chunks[at])
+    if at != total:
+        return None  # incomplete (exiftool: "Incomplete extended XMP")
+    return _Extended(want, indices, b"".join(parts))
+
+
+def _extended_segments(packet: bytes) -> tuple[bytes, bytes]:
+    """(GUID, the APP1 segments) of ``packet`` stored as Extended XMP."""
+    guid = hashlib.md5(packet).hexdigest().upper().encode("ascii")  # XMP Part 3: the GUID is its MD5
+    head = _EXTENDED_XMP + guid + struct.pack(">I", len(packet))
+    segs = b"".join(_app1(head + struct.pack(">I", at), packet[at:at + _EXT_CHUNK])
+                    for at in range(0, max(len(packet), 1), _EXT_CHUNK))
+    return guid, segs
+
+
 def read(src: BinaryIO) -> list[FoundLabel]:
     """Every AIGC label value in a JPEG file: XMP first, then EXIF UserComment, then non-standard ones."""
     data = read_all(src, limits.MAX_IMAGE_FILE)
@@ -221,6 +292,9 @@ def read(src: BinaryIO) -> list[FoundLabel]:
             if text is not None:
                 name = "COM" if seg.marker == _COM else f"APP{seg.marker - _APP0}"
                 other.append(FoundLabel("app-blob", text, f"{name} segment at offset {seg.offset}", False))
+    extended = _extended_xmp(data, segments, _main_guid(data, segments))
+    if extended is not None:
+        xmp_found += packet_labels(extended.packet, "APP1 Extended XMP packet")
     return sorted(xmp_found + other, key=lambda f: not f.standard)
 
 
@@ -262,6 +336,14 @@ def write(src: BinaryIO, dst: BinaryIO, value: str) -> None:
             blanked = blank_exif_label(payload[6:])
             if blanked is not None:  # same length: nothing after it moves
                 new_parts[i] = data[seg.offset:seg.start] + payload[:6] + blanked
+    extended = _extended_xmp(data, segments, _main_guid(data, segments)) if xmp_indices else None
+    if extended is not None and extract_aigc(extended.packet):
+        guid, segs = _extended_segments(remove_aigc(extended.packet, size_hint=0))
+        new_parts[extended.indices[0]] = segs
+        for i in extended.indices[1:]:
+            new_parts[i] = b""
+        for i in xmp_indices:  # the GUID is 32 ASCII characters either way: no length changes
+            new_parts[i] = new_parts.get(i, parts[i]).replace(extended.guid, guid)
     for i, blob in new_parts.items():
         parts[i] = blob
     _fix_mpf(data, segments, parts, inserted)

@@ -18,7 +18,8 @@ name (``COMMENT``, ``DESCRIPTION``) is a non-standard declaration (``mkv-tag-com
 Write policy (no media byte moves, so no offset needs rewriting)
 ----------------------------------------------------------------
 * Every ``AIGC`` SimpleTag of a segment-wide ``Tag`` is removed (a ``Tag`` left without SimpleTags is
-  dropped); one new ``Tag`` (``TargetTypeValue`` 50, SimpleTag ``AIGC``, language ``und``) is added to
+  dropped); one new ``Tag`` (``TargetTypeValue`` 50, SimpleTag ``AIGC``, no ``TagLanguage``: its
+  default ``und``, as ffmpeg writes it, so exiftool names it ``Aigc``, not ``Aigc-und``) is added to
   the first ``Tags`` element. Every other element keeps its bytes; a ``CRC-32`` of a rewritten ``Tags``
   is recomputed.
 * The first ``Tags`` is rewritten in place when it fits its old bytes plus a ``Void`` right after it
@@ -370,7 +371,9 @@ def read(src: BinaryIO) -> list[FoundLabel]:
 
 def _aigc_tag(value: str) -> bytes:
     targets = ebml.element(TARGETS, ebml.uint_element(TARGET_TYPE_VALUE, 50))
-    simple = ebml.element(SIMPLE_TAG, ebml.element(TAG_NAME, b"AIGC") + ebml.element(TAG_LANGUAGE, b"und")
+    # No TagLanguage: RFC 9559 gives it the default "und" when absent, ffmpeg writes none for a plain key,
+    # and exiftool names a SimpleTag with an explicit language "Aigc-und", so `exiftool -Aigc` missed it.
+    simple = ebml.element(SIMPLE_TAG, ebml.element(TAG_NAME, b"AIGC")
                           + ebml.element(TAG_STRING, value.encode("utf-8")))
     return ebml.element(TAG, targets + simple)
 

@@ -18,7 +18,10 @@ inflated at most to :data:`labeler.limits.MAX_INFLATED` bytes
 (:class:`~labeler.errors.UnsafeInput` beyond).
 
 Labels read (standard first): ``xmp-tc260`` (``TC260:AIGC`` in any
-``XML:com.adobe.xmp`` iTXt, compressed or not), ``png-text`` (``tEXt``,
+``XML:com.adobe.xmp`` iTXt, compressed or not, and in a ``tEXt`` / ``zTXt`` chunk of that keyword:
+not where XMP Part 3 puts it, but what Pillow's ``PngInfo.add_text(..., zip=True)`` writes, and
+exiftool reads all three as the XMP packet; until 2026-12-08 such a label was reported as a
+non-standard declaration of XML text, verdict "possible"), ``png-text`` (``tEXt``,
 ``zTXt`` or ``iTXt`` with keyword ``AIGC``, any letter case), then the EXIF of an
 ``eXIf`` chunk (``exif-usercomment``; ``exif-imagedescription`` not standard). A label in a text
 chunk of another keyword (``png-text-comment``...) or in another XMP property (``xmp-description``...)
@@ -37,6 +40,9 @@ Write policy
   readers that stop at ``IDAT`` find it, and after the existing ancillary chunks
   (``PLTE``, ``iCCP``, ``sRGB``, ``pHYs``...) leaves the head of the file as it was.
   exiftool (12.57) puts a new XMP ``iTXt`` at the same place.
+* Without an XMP ``iTXt``, the first ``tEXt`` / ``zTXt`` XMP chunk becomes an uncompressed XMP
+  ``iTXt`` in its place (its other properties kept), so the label is where XMP Part 3 puts it and no
+  stale copy remains; further ``tEXt`` / ``zTXt`` XMP chunks with a label lose it (type kept).
 * ``tEXt``/``zTXt``/``iTXt`` chunks with keyword ``AIGC`` are removed: they
   would be a second copy of the label (GB 45438-2025 6.1 c).
 * An ``eXIf`` chunk whose UserComment holds a label gets it blanked in place
@@ -185,6 +191,31 @@ def _is_aigc(keyword: bytes) -> bool:
     return keyword.strip().upper() == b"AIGC"
 
 
+def _xmp_text(data: bytes, chunk: _Chunk) -> bytes | None:
+    """The XMP packet of a ``tEXt`` / ``zTXt`` chunk with keyword ``XML:com.adobe.xmp`` as UTF-8, or None
+    if it cannot be read (bad CRC, corrupt or oversized, not XML): that chunk is not the standard carrier,
+    so it is then left to :func:`_misplaced` rather than made fatal to the file."""
+    if chunk.length > limits.MAX_XMP_PACKET + 200:
+        return None
+    try:
+        text = _text(data, chunk).text
+        try:
+            text.decode("utf-8")
+        except UnicodeDecodeError:
+            text = text.decode("latin-1").encode("utf-8")  # PNG 11.3.3.2: tEXt/zTXt text is Latin-1
+        extract_aigc(text)  # well-formed and DTD-free, or None
+    except LabelerError:
+        return None
+    return text
+
+
+def _text_chunk(ctype: bytes, keyword: bytes, text: bytes) -> bytes:
+    """A ``tEXt`` or ``zTXt`` chunk (PNG 11.3.3.2, 11.3.3.3: compression method 0, zlib)."""
+    if ctype == b"zTXt":
+        return chunk_bytes(b"zTXt", keyword + b"\x00\x00" + zlib.compress(text))
+    return chunk_bytes(b"tEXt", keyword + b"\x00" + text)
+
+
 def read(src: BinaryIO) -> list[FoundLabel]:
     """Every AIGC label value in a PNG file: XMP first, then AIGC text chunks, then EXIF.
 
@@ -211,6 +242,8 @@ def read(src: BinaryIO) -> list[FoundLabel]:
                 if chunk.length > limits.MAX_XMP_PACKET + 200:
                     raise UnsafeInput(f"png xmp {where} is {chunk.length} bytes, over the xmp packet limit")
                 packet = _text(data, chunk).text
+                xmp_found += packet_labels(packet, f"XMP {where}")
+            elif keyword == XMP_KEYWORD and (packet := _xmp_text(data, chunk)) is not None:
                 xmp_found += packet_labels(packet, f"XMP {where}")
             elif _is_aigc(keyword):
                 if chunk.length > limits.MAX_TEXT_VALUE + 100:
@@ -354,6 +387,8 @@ def write(src: BinaryIO, dst: BinaryIO, value: str) -> None:
     # An XMP chunk anywhere (even after IDAT) is edited where it is, never joined by a new one.
     done = False
     has_xmp = any(c.ctype == b"iTXt" and _keyword(data, c) == XMP_KEYWORD for c in chunks)
+    texts = {c.offset: t for c in chunks if c.ctype in (b"tEXt", b"zTXt") and _keyword(data, c) == XMP_KEYWORD
+             and (t := _xmp_text(data, c)) is not None}
     for chunk in chunks:
         raw = data[chunk.offset:chunk.end]
         if chunk.ctype in _TEXT_TYPES:
@@ -367,9 +402,16 @@ def write(src: BinaryIO, dst: BinaryIO, value: str) -> None:
                     done = True
                 elif extract_aigc(item.text):
                     raw = _itxt(remove_aigc(item.text), item.lang, item.translated)
+            elif chunk.offset in texts:
+                packet = texts[chunk.offset]
+                if not has_xmp and not done:
+                    raw = _itxt(upsert_aigc(packet, value))
+                    done = True
+                elif extract_aigc(packet):
+                    raw = _text_chunk(chunk.ctype, keyword, remove_aigc(packet))
             elif _is_aigc(keyword):
                 continue  # a second label copy (Annex B alternative): removed
-        elif chunk.ctype in (b"IDAT", b"fcTL") and not has_xmp and not done:
+        elif chunk.ctype in (b"IDAT", b"fcTL") and not has_xmp and not texts and not done:
             out.append(_itxt(upsert_aigc(None, value)))
             done = True
         elif chunk.ctype == b"IEND" and not done:

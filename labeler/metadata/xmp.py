@@ -49,6 +49,7 @@ AIGC_PROPERTY = "AIGC"
 
 RDF_NS = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 _XMPMETA_NS = "adobe:ns:meta/"
+_XMPNOTE_NS = "http://ns.adobe.com/xmp/note/"
 _XML_NS = "http://www.w3.org/XML/1998/namespace"
 # ISO 16684-1 7.3.2: the packet header's id is this fixed string.
 _PACKET_ID = "W5M0MpCehiHzreSzNTczkc9d"
@@ -123,6 +124,27 @@ def packet_labels(packet: bytes, where: str) -> list[FoundLabel]:
         if misplaced is not None:
             found.append(misplaced)
     return found
+
+
+def extended_guid(packet: bytes) -> str | None:
+    """The ``xmpNote:HasExtendedXMP`` value of a JPEG's main XMP packet, or None.
+
+    XMP Specification Part 3 (2016) 1.1.3.1: a packet too large for one APP1 segment is split into the
+    main packet and an Extended XMP packet stored in ``http://ns.adobe.com/xmp/extension/`` APP1 segments;
+    the main packet names the extended one by this GUID (the MD5 of the extended packet, 32 upper-case
+    hex digits). exiftool moves the largest properties there, a long ``TC260:AIGC`` (a signature in
+    ReservedCode1) among them. Errors as :func:`extract_aigc`.
+    """
+    _, doc, _ = _split(packet)
+    if not doc.strip():
+        return None
+    key = f"{{{_XMPNOTE_NS}}}HasExtendedXMP"
+    for elem in _parse(doc).iter():
+        if key in elem.attrib:
+            return elem.attrib[key].strip()
+        if elem.tag == key and len(elem) == 0:
+            return (elem.text or "").strip()
+    return None
 
 
 def _other_values(root) -> list[tuple[str, str]]:
@@ -273,12 +295,14 @@ def upsert_aigc(packet: bytes | None, value: str, *, size_hint: int | None = Non
     return result
 
 
-def remove_aigc(packet: bytes) -> bytes:
+def remove_aigc(packet: bytes, *, size_hint: int | None = None) -> bytes:
     """Return ``packet`` without its ``TC260:AIGC`` properties (same edit rules as :func:`upsert_aigc`).
 
-    Used for a second XMP packet in a file, so that only one label remains.
+    Used for a second XMP packet in a file, so that only one label remains. ``size_hint`` as for
+    :func:`upsert_aigc` (default: keep the packet's size, padding it); 0 adds no padding (a JPEG
+    Extended XMP packet, which is rewritten whole anyway).
     """
-    return _edit(packet, None, None)
+    return _edit(packet, None, size_hint)
 
 
 def new_packet(value: str) -> bytes:
@@ -533,4 +557,5 @@ def _pad(packet: bytes, size: int, doc_start: int = 0, doc_end: int | None = Non
 
 __all__ = [
     "TC260_NS", "AIGC_PROPERTY", "extract_aigc", "packet_labels", "upsert_aigc", "remove_aigc", "new_packet",
+    "extended_guid",
 ]
