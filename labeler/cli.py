@@ -293,7 +293,7 @@ def label_cmd(src: str, dst: str, as_json: bool, **opts) -> None:
 
 def _describe(name: str, info: dict) -> str:
     if name == "metadata":
-        return f"metadata in {info['carrier']} (+{info['bytes_added']} bytes)"
+        return f"metadata in {info['carrier']} ({info['bytes_added']:+d} bytes)"  # a relabel may shrink it
     if name == "watermark":
         if info.get("embedded") is False:
             return f"watermark not embedded (nothing for the {info['method']} mark to ride on)"
@@ -312,7 +312,7 @@ def _describe(name: str, info: dict) -> str:
             shown = f", {info['seconds']:g} s at {' + '.join(info['at'])}"
         return f"visible {info['text']!r} at {info['position']} ({share}{shown})"
     if name == "c2pa":
-        return f"c2pa manifest signed by {info['signer']} (+{info['bytes_added']} bytes)"
+        return f"c2pa manifest signed by {info['signer']} ({info['bytes_added']:+d} bytes)"
     return name
 
 

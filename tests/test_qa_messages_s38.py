@@ -19,3 +19,12 @@ def test_a_wording_the_label_font_cannot_draw_names_what_it_can():
     message = str(caught.value)
     assert "'长'" in message and "AI生成" in message and "ASCII" in message
     assert "make_subset" not in message and ".otf" not in message and "\n" not in message
+
+
+def test_a_relabel_that_shrinks_the_file_prints_a_minus():
+    """The label line printed "(+-70446 bytes)" when a relabel made the file smaller (a JPEG whose label
+    was in an Extended XMP packet, rewritten without it)."""
+    from labeler.cli import _describe
+
+    assert _describe("metadata", {"carrier": "xmp-tc260", "bytes_added": -70446}).endswith("(-70446 bytes)")
+    assert _describe("metadata", {"carrier": "xmp-tc260", "bytes_added": 513}).endswith("(+513 bytes)")
