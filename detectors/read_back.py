@@ -8,13 +8,17 @@ from __future__ import annotations
 import os
 from typing import Any
 
-__all__ = ["UNREAD_WATERMARK_NOTE", "UNREADABLE_OUTPUT_NOTE", "unread_watermark"]
+__all__ = ["OTHER_WATERMARK_NOTE", "UNREAD_WATERMARK_NOTE", "UNREADABLE_OUTPUT_NOTE", "unread_watermark"]
 
 #: The warning when the watermark a label call wrote cannot be read back from its output.
 UNREAD_WATERMARK_NOTE = ("the watermark was embedded but cannot be read back from the output (this content "
                          "gives the invisible mark too little to ride on: a small picture, noise, a pattern "
                          "that repeats every 64 or 128 px, a single tiny frame, a held tone, a few seconds "
                          "of sound...); do not rely on it for this file")
+#: The warning when the output reads as another payload of the same key: the input was marked already.
+OTHER_WATERMARK_NOTE = ("the output still carries an earlier watermark of this key (payload {payload}), and "
+                        "the new mark cannot be read under it: the input was already watermarked with this "
+                        "key; label the unmarked original instead")
 #: Audio up to this long (s) is read back (about 0.05-0.15 s of CPU); longer audio is not: a payload
 #: read needs a few seconds of sound and the mark repeats every 3.07 s, so a file that long that does
 #: not read back is rare (measured 2026-12-06: speech cut to 1.5-2.5 s carried a mark that its own
@@ -47,8 +51,10 @@ def unread_watermark(output: str | os.PathLike[str] | bytes | bytearray | memory
     -------
     str or None
         None when the mark reads back (or there is nothing to check: no key, no mark written, not a
-        picture); :data:`UNREAD_WATERMARK_NOTE` when the output was read and the mark is not found in
-        it; :data:`UNREADABLE_OUTPUT_NOTE` and the reason when the output could not be read at all.
+        picture); :data:`OTHER_WATERMARK_NOTE` when the output reads as another payload of the same key
+        (the input was marked already); :data:`UNREAD_WATERMARK_NOTE` when the output was read and the
+        mark is not found in it; :data:`UNREADABLE_OUTPUT_NOTE` and the reason when the output could not
+        be read at all.
 
     Raises
     ------
@@ -112,6 +118,11 @@ def unread_watermark(output: str | os.PathLike[str] | bytes | bytearray | memory
     found = report.watermark or {}
     if found.get("present") and found.get("payload") == payload:
         return None
+    if found.get("present") and found.get("payload"):
+        # the input already carried a mark of this key (a labeled file labeled again with another
+        # ProduceID): the old mark still reads and the new one is lost under it, which "too little to
+        # ride on" would misdescribe
+        return OTHER_WATERMARK_NOTE.format(payload=found["payload"])
     if found.get("checked") is False:
         # the detector did not look (audio under its 1.5 s read): the label call's own note says so,
         # and blaming the content as well would send the user after the wrong cause
