@@ -59,6 +59,15 @@ _CUE_STEADY_DB = 2.0
 # Morse-like envelope, but its band is no quieter in those "gaps" (-6.5 .. +0.7 dB measured): no cue.
 _CUE_LEVEL_DROP_DB = 3.0
 _CUE_LEVEL_SPAN_DB = 3.0
+# Each gap must be empty on its own, not only on average: how far the fullest gap's mean tone ratio
+# (over its core, away from the tones' edges) stands above the emptiest gap's, as a share of the tones'
+# mean above it, is tolerated in full up to _CUE_GAP_FILL, and the score falls to 0 at twice that.
+# Morse "P" (.--.) has the cue's length and differs only by a dash inside its 3-unit letter gap (fill
+# 0.70): the Pearson r alone scored it 0.62, over the threshold; now 0.45. Real cues mixed over speech
+# after MP3 64k fill their gaps <= 0.08, but over speech or piano at a forced -30 dBFS some gaps hold
+# speech harmonics: at 0.45 one of benchmarks/visible_audio_cue.py's 69 cues found was lost (at 0.55
+# none), which is why Morse "L" (.-.., fill 0.57, 0.65 -> 0.63) is still above the threshold.
+_CUE_GAP_FILL = 0.55
 # At most this many cues are listed per file.
 _MAX_FOUND = 32
 
@@ -117,6 +126,14 @@ def _template_runs(
     """:func:`_cue_template` as box runs: on-frame count, tone runs, core-frame count, core runs."""
     on, core = _cue_template(unit_frames, length, erode)
     return float(on.sum()), _runs(on), float(core.sum()), _runs(core)
+
+
+@functools.lru_cache(maxsize=64)
+def _gap_cores(unit_frames: float, length: int, erode: int) -> tuple[tuple[int, int], ...]:
+    """``[start, end)`` of each gap of the template less ``erode`` frames at both ends (the analysis
+    window there still overlaps a tone); gaps too short to keep a frame are left out."""
+    on, _ = _cue_template(unit_frames, length, erode)
+    return tuple((a + erode, b - erode) for a, b in _runs(1.0 - on) if b - a > 2 * erode)
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -253,6 +270,27 @@ def _unit_scores(csums: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], u
     a -= _CUE_LEVEL_DROP_DB
     a /= _CUE_LEVEL_SPAN_DB
     b *= np.clip(a, 0, 1, out=a)
+    # Every gap empty: fill = (fullest gap core's mean ratio - emptiest one's, in c and a) / (the tones'
+    # mean ratio - the emptiest gap's, in d); score *= clip(1 - (fill - _CUE_GAP_FILL) / _CUE_GAP_FILL,
+    # 0, 1). Against the emptiest gap, not 0: a cue over steady noise has every gap at the noise's
+    # ratio (0.3 for white noise), evenly, and that is no tone in a gap.
+    gaps = _gap_cores(unit_frames, length, erode)
+    if len(gaps) > 1:
+        c.fill(-np.inf)
+        a.fill(np.inf)
+        for g0, g1 in gaps:
+            _box_sum(csum, [(g0, g1)], count, out=d)
+            d /= g1 - g0
+            np.maximum(c, d, out=c)
+            np.minimum(a, d, out=a)
+        c -= a
+        _box_sum(csum, tones, count, out=d)
+        d /= n_on
+        d -= a
+        c /= np.maximum(d, 1e-6, out=d)
+        c -= _CUE_GAP_FILL
+        c /= _CUE_GAP_FILL
+        b *= np.clip(np.subtract(1, c, out=c), 0, 1, out=c)
     return b
 
 
