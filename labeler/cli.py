@@ -3,8 +3,10 @@
 Exit codes (stable, for scripts):
 
 * 0 - success (``verify``: every file was read, whatever its verdict);
-* 1 - an unexpected internal error (a bug: please report it);
-* 2 - bad input or usage (``verify``: at least one file could not be read);
+* 1 - an unexpected internal error (a bug: please report it); also, silently, a reader of standard
+  output that went away (``aigc verify ... | head -1``: click's handling of a broken pipe);
+* 2 - bad input or usage (``verify``: at least one file could not be read), or a standard output that
+  cannot be written (full, or closed: ``>&-``);
 * 130 - interrupted (Ctrl-C, or SIGTERM from a scheduler).
 
 Errors are one line on stderr: ``aigc: error: FILE: reason``, usage errors ``aigc: error: reason``.
@@ -60,7 +62,8 @@ class CliPath(click.Path):
     shell variable (``aigc batch label "$SRC" ...``) would label or verify the whole current folder, write
     a test PKI there or read a key from it; ``-`` reads as standard output to a script author, but no
     command streams, so ``aigc label in.jpg - | upload`` made a file named ``-`` and piped the result
-    line. ``aigc verify``'s FILES keep ``click.Path``: a bad name there is one unreadable result."""
+    line. A file path (``dir_okay=False``) that ends in ``/`` is refused too. ``aigc verify``'s FILES keep
+    ``click.Path``: a bad name there is one unreadable result."""
 
     def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> object:
         if value == "":
@@ -68,6 +71,11 @@ class CliPath(click.Path):
         if value == "-":
             self.fail("'-' (standard input or output) is not supported; give a path (./- for a file "
                       "named -)", param, ctx)
+        if (not self.dir_okay and isinstance(value, str) and value.endswith(("/", os.sep))
+                and "://" not in value):  # a store's https:// URL may end in /
+            # A trailing slash names a folder (open() and cat refuse "photo.jpg/"), but pathlib drops it:
+            # `aigc label in.jpg new/` wrote a file named "new", `o.jpg/ --overwrite` replaced o.jpg.
+            self.fail(f"{value!r} ends with '/', which names a folder; give a file path", param, ctx)
         return super().convert(value, param, ctx)
 
 
@@ -89,6 +97,12 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Label AI-generated media (GB 45438-2025) and verify labels."""
+    if sys.stdout is None and ctx.invoked_subcommand not in ("batch", "serve"):
+        # Started with standard output closed (`aigc verify x >&-`): Python has no stdout and click.echo
+        # drops every line, so a verify ended with exit 0 and no result anywhere. batch and serve write
+        # their results elsewhere (the journal, the network) and need no stdout.
+        raise LabelerError("standard output is closed: the results are written there "
+                           "(>/dev/null discards them)")
     if ctx.invoked_subcommand != "serve":  # the server handles SIGTERM itself (graceful shutdown)
         _term_as_interrupt()
 

@@ -38,7 +38,7 @@ from labeler.errors import LabelerError
                    "(504 beyond).")
 @click.option("--max-megapixels", type=click.IntRange(1, 268), default=50, show_default=True,
               help="Largest image decoded (422 beyond): bounds a worker's memory against image bombs.")
-@click.option("--manifest-store", default=None,
+@click.option("--manifest-store", default=None, type=CliPath(dir_okay=False, path_type=str), metavar="STORE",
               help="Manifest store (SQLite file or postgresql:// URL): /v1/label keeps manifests there, "
               "/v1/verify recovers them, and the C2PA resolution API (/matches/byBinding) serves them.")
 def serve_cmd(host: str, port: int, key_files: Sequence[str], sign_cert: str | None, sign_key: str | None,
@@ -56,11 +56,16 @@ def serve_cmd(host: str, port: int, key_files: Sequence[str], sign_cert: str | N
         _fail(f"aigc serve needs the serve extra (pip install 'aigc-labeler[serve]', in a clone "
               f"pip install -e '.[serve]'): {exc}")
     from detectors.c2pa import load_trust_anchors
+    from labeler.provenance.store import open_store
 
     try:
         keys = tuple(_read_key(path) for path in key_files)
         signer = _signer(sign_cert, sign_key, None)
         load_trust_anchors(anchor_files)  # fail now, not on the first request
+        if manifest_store:
+            # Now too: an unsupported scheme or a SQLite file in a missing folder started the server,
+            # whose every c2pa label then failed. Opening checks the spec only (no connection, no file).
+            open_store(_absolute_store(manifest_store))
         options = ServeOptions(host, port, keys, signer, tuple(anchor_files), token_file, max_upload_mb,
                                workers, max_concurrent, timeout_s, max_megapixels,
                                _absolute_store(manifest_store))
