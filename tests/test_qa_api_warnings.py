@@ -19,9 +19,15 @@ from conftest import PRODUCER, SAMPLES, seeded_key
 from PIL import Image
 
 import labeler.atomic
-from detectors.read_back import UNREAD_WATERMARK_NOTE, UNREADABLE_OUTPUT_NOTE, unread_watermark
+from detectors.read_back import (
+    OTHER_WATERMARK_NOTE,
+    UNREAD_WATERMARK_NOTE,
+    UNREADABLE_OUTPUT_NOTE,
+    unread_watermark,
+)
 from labeler import AIGCLabel, LabelWarning, label, label_file
 from labeler.errors import InvalidArgument
+from labeler.watermark import payload_from_produce_id
 
 
 @pytest.fixture(scope="module")
@@ -162,8 +168,10 @@ def test_read_back_of_bytes(key, tmp_path):
     assert unread_watermark(memoryview(body), rec, key) is None
     (tmp_path / "body.png").write_bytes(body)
     assert unread_watermark(tmp_path / "body.png", rec, key) is None
-    # another record's payload is not the one in the picture
-    assert unread_watermark(body, AIGCLabel(PRODUCER, "qa-other"), key) == UNREAD_WATERMARK_NOTE
+    # another record's payload is not the one in the picture, which carries this key's mark of another
+    # ProduceID: said as a mark already there (detectors.read_back.OTHER_WATERMARK_NOTE)
+    other = unread_watermark(body, AIGCLabel(PRODUCER, "qa-other"), key)
+    assert other == OTHER_WATERMARK_NOTE.format(payload=payload_from_produce_id("qa-readback").hex())
     assert unread_watermark(body, rec, None) is None
 
 
