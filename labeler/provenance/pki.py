@@ -153,16 +153,26 @@ def init_test_pki(
     def pem(cert: x509.Certificate) -> bytes:
         return cert.public_bytes(serialization.Encoding.PEM)
 
-    # Keys first: if writing them fails, no certificate points at a key that does not exist.
-    _write(paths.root_key, _key_pem(root_key), private=True, overwrite=overwrite)
-    _write(paths.intermediate_key, _key_pem(inter_key), private=True, overwrite=overwrite)
-    _write(paths.signer_key, _key_pem(leaf_key), private=True, overwrite=overwrite)
-    _write(paths.root_cert, pem(root), private=False, overwrite=overwrite)
-    _write(paths.intermediate_cert, pem(inter), private=False, overwrite=overwrite)
-    _write(paths.signer_cert, pem(leaf), private=False, overwrite=overwrite)
-    # The chain a manifest embeds is leaf first, then the issuers, without the root (C2PA x5chain).
-    _write(paths.chain, pem(leaf) + pem(inter), private=False, overwrite=overwrite)
-    _write(paths.trust_anchor, pem(root), private=False, overwrite=overwrite)
+    # Keys first: if writing them fails, no certificate points at a key that does not exist. The chain a
+    # manifest embeds is leaf first, then the issuers, without the root (C2PA x5chain).
+    files = [(paths.root_key, _key_pem(root_key), True), (paths.intermediate_key, _key_pem(inter_key), True),
+             (paths.signer_key, _key_pem(leaf_key), True), (paths.root_cert, pem(root), False),
+             (paths.intermediate_cert, pem(inter), False), (paths.signer_cert, pem(leaf), False),
+             (paths.chain, pem(leaf) + pem(inter), False), (paths.trust_anchor, pem(root), False)]
+    written: list[Path] = []
+    try:
+        for path, data, private in files:
+            _write(path, data, private=private, overwrite=overwrite)
+            written.append(path)
+    except (LabelerError, OSError) as exc:
+        if not overwrite:
+            # A new PKI cut short (a full disk) is removed whole: half of one was then refused by every
+            # later run as "already holds a PKI", and signed nothing
+            for path in written:
+                path.unlink(missing_ok=True)
+        if isinstance(exc, LabelerError):
+            raise
+        raise LabelerError(f"{path}: {exc.strerror or exc}") from None
     return paths
 
 
