@@ -71,6 +71,10 @@ def _run_batch(task, journal: str | None, opts: dict) -> None:
                             dask=opts["dask"])
     except LabelerError as exc:
         _fail(str(exc))
+    except OSError as exc:
+        # The journal or report could not be written (a full disk): name it, as every other error does;
+        # the files journaled before stay done for a resume (a torn last line is cut off then)
+        _fail(f"{exc.filename or journal or 'the batch journal'}: {exc.strerror or exc}")
     for note in summary.notes:
         click.echo(f"aigc: warning: {note}", err=True)
     if summary.other_options:
