@@ -287,14 +287,14 @@ def bitrate_at_least(bps: int | None, codec: str | None, channels: int | None, d
     -------
     str
         The lowest of :data:`BITRATES` at least the source's (a VBR V2 MP3 at 171 kbit/s: 192k, not
-        160k), e.g. ``"128k"``. MP3 stops at 320k, the most MPEG-1 Layer III has, and libvorbis given
-        a bit rate refuses much more ("encoder setup failed"); AAC and Opus go above it in 32k steps, so
-        a 384k stereo or 470k 7.1 AAC is not re-encoded at 320k. Opus stays within libopus's 256k a
+        160k), e.g. ``"128k"``. MP3 stops at 320k, the most MPEG-1 Layer III has; AAC, Opus and Vorbis
+        (encoded at the VBR quality that reaches the rate: :func:`rate_args`) go above it in 32k steps,
+        so a 384k stereo or 470k 7.1 AAC is not re-encoded at 320k. Opus stays within libopus's 256k a
         channel (a container's overhead can lift a mono 256k file's measured rate over it).
     """
     if not bps:
         return default
-    if bps <= BITRATES[-1] * 1000 or codec not in ("aac", "opus"):
+    if bps <= BITRATES[-1] * 1000 or codec not in ("aac", "opus", "vorbis"):
         kbps = next((b for b in BITRATES if b * 1000 >= bps), BITRATES[-1])
     else:
         kbps = -(-int(bps) // 32_000) * 32
@@ -340,6 +340,21 @@ def _vorbis_nominal(quality: float, channels: int, rate: int) -> int:
     return int.from_bytes(data[start + 20:start + 24], "little", signed=True)
 
 
+def rate_args(codec: str, bitrate: str | None, channels: int, rate: int) -> list[str]:
+    """ffmpeg's rate option for ``codec`` aiming at ``bitrate`` (None: the encoder's default).
+
+    libvorbis takes a bit rate only within its mode's range for the layout (128k was refused for mono at
+    16-22.05 kHz, over 320k for stereo: "encoder setup failed"), so it gets the VBR quality whose nominal
+    rate reaches the bit rate (:func:`ogg_compression`), as the Ogg writer and the soundtrack pass do.
+    """
+    if not bitrate:
+        return []
+    if codec == "libvorbis":
+        quality = 1.0 - ogg_compression("VORBIS", _bits_per_second(bitrate), channels, rate)
+        return ["-q:a", f"{10 * quality:g}"]
+    return ["-b:a", bitrate]
+
+
 def _ffmpeg_encode(
     path: str | os.PathLike[str],
     blocks: Iterable[np.ndarray],
@@ -371,7 +386,8 @@ def _ffmpeg_encode(
             for number, index in enumerate(pictures):
                 args += ["-map", f"1:{index}", f"-map_metadata:s:v:{number}", f"1:s:{index}"]
             args += ["-c:v", "copy"] if pictures else []
-        args += ["-c:a", codec] + (["-b:a", bitrate] if bitrate else []) + (["-f", muxer] if muxer else [])
+        args += ["-c:a", codec, *rate_args(codec, bitrate, channels, rate)]
+        args += ["-f", muxer] if muxer else []
         args += ["-sample_fmt", sample_fmt] if sample_fmt else []
         args += ff.reproducible(path)
         args.append("file:" + os.path.abspath(tmp))

@@ -21,7 +21,7 @@ import numpy as np
 from labeler.errors import LabelerError
 from labeler.media import ffmpeg as ff
 from labeler.media.audio import AudioInfo, decoded_blocks, stream_audio_info
-from labeler.media.audio_write import bitrate_at_least, ogg_compression
+from labeler.media.audio_write import bitrate_at_least, rate_args
 from labeler.media.video_streams import (
     Attachment,
     attach_args,
@@ -150,14 +150,9 @@ def _write_marked(path: str | os.PathLike[str], info: ff.MediaInfo, stream: ff.S
         encoder, default = ENCODERS.get(stream.codec, ENCODERS["aac"])
         family = stream.codec if stream.codec in ENCODERS else "aac"
         bitrate = bitrate_at_least(stream.bitrate, family, audio.channels, default)
-        rate = ["-b:a", bitrate]
-        if encoder == "libvorbis":
-            # libvorbis takes a bit rate only within its mode's range for the layout (128k was refused for
-            # mono at 16-22.05 kHz: "encoder setup failed"): the VBR quality whose nominal rate reaches it,
-            # as the audio-only Ogg path picks one
-            quality = 1.0 - ogg_compression("VORBIS", int(bitrate[:-1]) * 1000, audio.channels,
-                                            audio.sample_rate)
-            rate = ["-q:a", f"{10 * quality:g}"]
+        # libvorbis gets the VBR quality whose nominal rate reaches it (a bit rate out of its mode's range
+        # for the layout is refused), as every audio writer does
+        rate = rate_args(encoder, bitrate, audio.channels, audio.sample_rate)
 
     def marked() -> Iterator[np.ndarray]:
         embedder = AudioEmbedder(audio.sample_rate, audio.channels, payload, key=key)
