@@ -325,7 +325,7 @@ def _same_key(binding: dict[str, Any], wm: dict[str, Any]) -> bool:
 
 
 def _soft_binding_line(f: _Facts) -> str | None:
-    """The reason line for a soft binding of our watermark that could not be compared with the pixels.
+    """The reason line for a soft binding of our watermark that could not be compared with the content.
 
     A binding made with another key than the one given is not checked (this key reads only its own
     mark). A binding of the key given whose mark was looked for in full and not found is said too: the
@@ -350,8 +350,8 @@ def _soft_binding_line(f: _Facts) -> str | None:
 
 
 def _carrier(wm: dict[str, Any]) -> str:
-    """What carried the watermark, as the contradictions name it: "sound" for audio (a WAV has no pixels),
-    "pixels" for pictures and video frames."""
+    """What carried the watermark, as the contradictions name it: "sound samples" for audio (a WAV has no
+    pixels), "pixels" for pictures and video frames."""
     return "sound samples" if wm.get("method") == "audio" else "pixels"
 
 
