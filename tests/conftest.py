@@ -73,6 +73,19 @@ def ffmpeg_exe() -> str:
     return _project_ffmpeg_exe()
 
 
+def run_ffmpeg(*args: str) -> None:
+    """Run the project's ffmpeg quietly on ``args`` (output overwritten); raise on failure."""
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args],
+                   check=True, capture_output=True, timeout=120)
+
+
+def has_encoder(name: str) -> bool:
+    """Whether the project's ffmpeg has the encoder ``name`` (``libopus``, ``libvorbis``...)."""
+    out = subprocess.run([ffmpeg_exe(), "-hide_banner", "-encoders"], capture_output=True, text=True,
+                         timeout=60).stdout
+    return any(line.split()[1:2] == [name] for line in out.splitlines() if len(line.split()) > 1)
+
+
 # A log context such as "[aist#0:0/pcm_s16le @ 0x55f1b5bc25c0]" names the object's memory address,
 # which differs in every process: what a message says is the rest of the line.
 _ADDRESS = re.compile(r" @ 0x[0-9a-fA-F]+")

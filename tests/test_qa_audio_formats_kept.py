@@ -8,31 +8,19 @@ an RF64 WAV lost every chunk (LIST/INFO, the extensible header) and got a false 
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ffmpeg_exe
+from conftest import has_encoder, run_ffmpeg
 
 from labeler.media import ffmpeg as ff
 from labeler.media.audio_rewrite import AudioEdit, rewrite_audio_file
 
 
-def _ffmpeg(*args: str) -> None:
-    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args],
-                   check=True, capture_output=True, timeout=120)
-
-
-def _has_encoder(name: str) -> bool:
-    out = subprocess.run([ffmpeg_exe(), "-hide_banner", "-encoders"], capture_output=True, text=True,
-                         timeout=60).stdout
-    return any(line.split()[1:2] == [name] for line in out.splitlines() if len(line.split()) > 1)
-
-
 def _tone(tmp_path: Path, seconds: float = 3.0) -> Path:
     src = tmp_path / "tone.wav"
-    _ffmpeg("-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}:sample_rate=44100",
+    run_ffmpeg("-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}:sample_rate=44100",
             "-f", "lavfi", "-i", f"anoisesrc=d={seconds}:a=0.1:r=44100", "-filter_complex",
             "[0][1]amix=inputs=2,aformat=channel_layouts=stereo", "-c:a", "pcm_s16le", str(src))
     return src
@@ -49,10 +37,10 @@ def _delayed(samples: np.ndarray, rate: int) -> AudioEdit:
 
 def _id3_source(tmp_path: Path) -> Path:
     mutagen_id3 = pytest.importorskip("mutagen.id3")
-    if not _has_encoder("libmp3lame"):
+    if not has_encoder("libmp3lame"):
         pytest.skip("no libmp3lame encoder in this ffmpeg")
     src = tmp_path / "tagged.mp3"
-    _ffmpeg("-i", str(_tone(tmp_path)), "-c:a", "libmp3lame", "-b:a", "128k", str(src))
+    run_ffmpeg("-i", str(_tone(tmp_path)), "-c:a", "libmp3lame", "-b:a", "128k", str(src))
     m = mutagen_id3
     tag = m.ID3()
     tag.add(m.TIT2(encoding=1, text="QA Title"))
@@ -119,10 +107,10 @@ def test_lossy_bitrate_never_below_the_source(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_alac_stays_lossless_at_its_bit_depth(tmp_path: Path) -> None:
-    if not _has_encoder("alac"):
+    if not has_encoder("alac"):
         pytest.skip("no alac encoder in this ffmpeg")
     src = tmp_path / "lossless.m4a"
-    _ffmpeg("-i", str(_tone(tmp_path)), "-c:a", "alac", "-metadata", "title=QA Title", str(src))
+    run_ffmpeg("-i", str(_tone(tmp_path)), "-c:a", "alac", "-metadata", "title=QA Title", str(src))
     dst = tmp_path / "out.m4a"
     rewrite_audio_file(src, dst, _quieter)
     stream = ff.probe(dst).audio[0]
@@ -141,7 +129,7 @@ def test_rf64_keeps_its_chunks_and_gets_no_c2pa_warning(tmp_path: Path) -> None:
     from labeler.provenance.c2pa_sign import holds_manifest
 
     src = tmp_path / "big.wav"
-    _ffmpeg("-i", str(_tone(tmp_path)), "-rf64", "always", "-metadata", "title=QA Title",
+    run_ffmpeg("-i", str(_tone(tmp_path)), "-rf64", "always", "-metadata", "title=QA Title",
             "-c:a", "pcm_s24le", str(src))
     assert src.read_bytes()[:4] == b"RF64"
     assert not holds_manifest(src, "wav")  # c2pa-rs cannot parse RF64: that is not a manifest
@@ -163,7 +151,7 @@ def test_m4a_itunes_items_kept(tmp_path: Path, codec: str) -> None:
     alone was put back). The source's items now all are, byte for byte (``©too`` aside: the encoder)."""
     mutagen_mp4 = pytest.importorskip("mutagen.mp4")
     src = tmp_path / f"tagged-{codec}.m4a"
-    _ffmpeg("-i", str(_tone(tmp_path)), "-c:a", codec, "-metadata", "title=Night Drive",
+    run_ffmpeg("-i", str(_tone(tmp_path)), "-c:a", codec, "-metadata", "title=Night Drive",
             "-metadata", "artist=Example Band", "-metadata", "track=3/9", str(src))
     tags = mutagen_mp4.MP4(str(src))
     tags["----:com.apple.iTunes:replaygain_track_gain"] = [mutagen_mp4.MP4FreeForm(b"-6.20 dB")]

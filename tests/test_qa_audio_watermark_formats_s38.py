@@ -12,27 +12,15 @@ Found by a QA pass over WAV / FLAC / MP3 / M4A / Ogg / WebM sources (December 20
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ffmpeg_exe, run_cli, seeded_key_file
+from conftest import has_encoder, run_cli, run_ffmpeg, seeded_key_file
 
 from labeler.errors import CorruptFile
 from labeler.media import ffmpeg as ff
 from labeler.media.audio import read_audio
-
-
-def _ffmpeg(*args: str) -> None:
-    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args],
-                   check=True, capture_output=True, timeout=120)
-
-
-def _has_encoder(name: str) -> bool:
-    out = subprocess.run([ffmpeg_exe(), "-hide_banner", "-encoders"], capture_output=True, text=True,
-                         timeout=60).stdout
-    return any(line.split()[1:2] == [name] for line in out.splitlines() if len(line.split()) > 1)
 
 
 def _music(tmp_path: Path, seconds: float, channels: int = 2) -> Path:
@@ -74,11 +62,11 @@ def _audio_bitrate(path: Path) -> int:
 
 
 def test_high_rate_ogg_opus_is_read_to_its_end_and_labeled(tmp_path: Path) -> None:
-    if not _has_encoder("libopus"):
+    if not has_encoder("libopus"):
         pytest.skip("no libopus encoder in this ffmpeg")
     src = tmp_path / "loud.opus"
     # 510k CBR stereo: ffmpeg's one-second pages overflow, packets span pages, libsndfile stops part way
-    _ffmpeg(*_raw_in(_music(tmp_path, 3.0), 2), "-c:a", "libopus", "-b:a", "510k", "-vbr", "off", str(src))
+    run_ffmpeg(*_raw_in(_music(tmp_path, 3.0), 2), "-c:a", "libopus", "-b:a", "510k", "-vbr", "off", str(src))
     data = read_audio(src)
     assert data.samples.shape == (3 * 48000, 2)
     key = seeded_key_file(tmp_path / "key")
@@ -95,10 +83,10 @@ def test_ffmpeg_rest_of_an_ogg_refuses_fewer_samples_than_the_stream_holds(tmp_p
     # fewer samples than libsndfile's length (the last granule position) is libsndfile's error again.
     from labeler.media.audio import ogg_rest_by_ffmpeg  # new with the fallback
 
-    if not _has_encoder("libopus"):
+    if not has_encoder("libopus"):
         pytest.skip("no libopus encoder in this ffmpeg")
     src = tmp_path / "loud.opus"
-    _ffmpeg(*_raw_in(_music(tmp_path, 2.0), 2), "-c:a", "libopus", "-b:a", "128k", str(src))
+    run_ffmpeg(*_raw_in(_music(tmp_path, 2.0), 2), "-c:a", "libopus", "-b:a", "128k", str(src))
     error = CorruptFile("cannot decode audio: libsndfile's reason")
     rest = list(ogg_rest_by_ffmpeg(src, 48000, 96000, 2, 48000, 1 << 14, error))
     assert sum(len(b) for b in rest) == 48000
@@ -110,7 +98,7 @@ def test_ffmpeg_rest_of_an_ogg_refuses_fewer_samples_than_the_stream_holds(tmp_p
 
 def test_aac_above_320k_keeps_its_bit_rate(tmp_path: Path) -> None:
     src = tmp_path / "hi.m4a"
-    _ffmpeg(*_raw_in(_music(tmp_path, 4.0), 2), "-c:a", "aac", "-b:a", "384k", str(src))
+    run_ffmpeg(*_raw_in(_music(tmp_path, 4.0), 2), "-c:a", "aac", "-b:a", "384k", str(src))
     key = seeded_key_file(tmp_path / "key")
     layers = _label_and_verify(src, tmp_path / "out.m4a", key)
     assert layers["watermark"]["present"] is True and layers["watermark"]["matches_metadata"] is True
@@ -120,10 +108,10 @@ def test_aac_above_320k_keeps_its_bit_rate(tmp_path: Path) -> None:
 
 
 def test_video_soundtrack_aac_above_320k_keeps_its_bit_rate(tmp_path: Path) -> None:
-    if not _has_encoder("libx264"):
+    if not has_encoder("libx264"):
         pytest.skip("no libx264 encoder in this ffmpeg")
     src = tmp_path / "movie.mp4"
-    _ffmpeg("-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=3", *_raw_in(_music(tmp_path, 3.0, 6), 6),
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=3", *_raw_in(_music(tmp_path, 3.0, 6), 6),
             "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-b:a", "448k", "-shortest", str(src))
     key = seeded_key_file(tmp_path / "key")
     run_cli("label", str(src), str(tmp_path / "out.mp4"), "--producer", "acme", "--produce-id", "qa-s38",
@@ -137,10 +125,10 @@ def test_a_high_rate_vorbis_in_matroska_keeps_its_rate(tmp_path: Path) -> None:
     """A Vorbis stream over 320k in MKA was re-encoded at about 343k (a ~530k q10 source): the table
     stopped at 320k, and libvorbis given a bit rate over its mode's range refuses it. Vorbis is now
     written at the VBR quality whose nominal rate reaches the source's."""
-    if not _has_encoder("libvorbis"):
+    if not has_encoder("libvorbis"):
         pytest.skip("no libvorbis encoder in this ffmpeg")
     src = tmp_path / "loud.mka"
-    _ffmpeg("-f", "lavfi", "-i", "anoisesrc=d=12:c=pink:r=44100:a=0.3", "-ac", "2", "-c:a", "libvorbis",
+    run_ffmpeg("-f", "lavfi", "-i", "anoisesrc=d=12:c=pink:r=44100:a=0.3", "-ac", "2", "-c:a", "libvorbis",
             "-q:a", "10", str(src))
     key = seeded_key_file(tmp_path / "key.txt")
     layers = _label_and_verify(src, tmp_path / "out.mka", key)
