@@ -73,10 +73,14 @@ def ffmpeg_exe() -> str:
     return _project_ffmpeg_exe()
 
 
-def run_ffmpeg(*args: str) -> None:
-    """Run the project's ffmpeg quietly on ``args`` (output overwritten); raise on failure."""
-    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args],
+def run_ffmpeg(*args: str | os.PathLike[str]) -> Path:
+    """Run the project's ffmpeg quietly on ``args`` (output overwritten); raise on failure.
+
+    Returns the last argument as a path: the output, when ``args`` end with it.
+    """
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *map(str, args)],
                    check=True, capture_output=True, timeout=120)
+    return Path(args[-1])
 
 
 def has_encoder(name: str) -> bool:

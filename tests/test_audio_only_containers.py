@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PRODUCER, SAMPLES, ffmpeg_exe, run_cli, seeded_key_file
+from conftest import PRODUCER, SAMPLES, ffmpeg_exe, run_cli, run_ffmpeg, seeded_key_file
 
 from labeler.errors import LabelerError
 from labeler.formats import format_info, sniff, sniff_bytes, sniff_file
@@ -23,10 +23,6 @@ from labeler.media import ffmpeg as ff
 from labeler.metadata import matroska
 from labeler.metadata.bmff_boxes import track_handlers
 from labeler.watermark import payload_from_produce_id
-
-
-def _ffmpeg(*args: str) -> None:
-    subprocess.run([ffmpeg_exe(), "-v", "error", "-nostdin", "-y", *args], check=True, capture_output=True)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +38,7 @@ def made(tmp_path_factory) -> dict[str, Path]:
     paths = {}
     for name, codec in out.items():
         paths[name] = d / name
-        _ffmpeg(*src, *codec, str(paths[name]))
+        run_ffmpeg(*src, *codec, str(paths[name]))
     return paths
 
 

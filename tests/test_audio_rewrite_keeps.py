@@ -8,12 +8,11 @@ refusal of int64 samples and of a 'middle' label longer than the programme.
 from __future__ import annotations
 
 import struct
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PRODUCER, SAMPLES, ffmpeg_exe
+from conftest import PRODUCER, SAMPLES, run_ffmpeg
 
 from detectors import verify
 from labeler import AIGCLabel, label
@@ -25,11 +24,6 @@ from labeler.watermark.payload import WatermarkError
 
 KEY = b"audio-rewrite-keeps-test-key-0001"
 RECORD = AIGCLabel(PRODUCER, "keeps-1")
-
-
-def _ffmpeg(*args: str) -> None:
-    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args],
-                   check=True, capture_output=True, timeout=120)
 
 
 def _stream_tags(path: Path) -> list[dict[str, str]]:
@@ -46,8 +40,8 @@ def test_stream_tags_kept_when_samples_are_reencoded(tmp_path: Path, layers: str
     """An M4A's sound stream lost its language and handler name (ffmpeg copies no stream tags from a
     pipe): the re-encoded sound now has the source stream's."""
     src = tmp_path / "tagged.m4a"
-    _ffmpeg("-i", str(SAMPLES / "speech.wav"), "-c:a", "aac", "-b:a", "96k",
-            "-metadata:s:a:0", "language=fra", "-metadata:s:a:0", "handler_name=French narration", str(src))
+    run_ffmpeg("-i", str(SAMPLES / "speech.wav"), "-c:a", "aac", "-b:a", "96k",
+               "-metadata:s:a:0", "language=fra", "-metadata:s:a:0", "handler_name=French narration", src)
     assert _stream_tags(src) == [{"language": "fra", "handler_name": "French narration"}]
     dst = tmp_path / "out.m4a"
     label(src, RECORD, dst=dst, layers=layers, key=KEY)
@@ -60,15 +54,15 @@ def test_stream_tags_kept_when_samples_are_reencoded(tmp_path: Path, layers: str
 def _cover_source(tmp_path: Path, ext: str) -> Path:
     src = tmp_path / f"cover.{ext}"
     codec = ["-c:a", "copy", "-id3v2_version", "3"] if ext == "mp3" else ["-c:a", "aac", "-b:a", "96k"]
-    _ffmpeg("-i", str(SAMPLES / "speech.mp3"), "-i", str(SAMPLES / "photo.jpg"), "-map", "0:a", "-map", "1",
-            *codec, "-c:v", "copy", "-disposition:v", "attached_pic", str(src))
+    run_ffmpeg("-i", SAMPLES / "speech.mp3", "-i", SAMPLES / "photo.jpg", "-map", "0:a", "-map", "1",
+               *codec, "-c:v", "copy", "-disposition:v", "attached_pic", str(src))
     return src
 
 
 def _picture(path: Path, tmp_path: Path) -> bytes:
     """The attached picture's bytes as stored (ffmpeg stream copy to a file)."""
     out = tmp_path / f"{path.stem}-picture.jpg"
-    _ffmpeg("-i", str(path), "-map", "0:v", "-c", "copy", "-frames:v", "1", "-f", "image2", str(out))
+    run_ffmpeg("-i", str(path), "-map", "0:v", "-c", "copy", "-frames:v", "1", "-f", "image2", str(out))
     return out.read_bytes()
 
 
@@ -125,7 +119,7 @@ def _make_extensible(path: Path, mask: int) -> None:
 def test_wav_extensible_header_and_mask_kept(tmp_path: Path, layout: str, codec: str) -> None:
     src = tmp_path / "src.wav"
     pan = "|".join(f"c{i}=c0" for i in range(6 if "5.1" in layout else 2))
-    _ffmpeg("-i", str(SAMPLES / "speech.wav"), "-af", f"pan={layout}|{pan}", "-c:a", codec, str(src))
+    run_ffmpeg("-i", str(SAMPLES / "speech.wav"), "-af", f"pan={layout}|{pan}", "-c:a", codec, str(src))
     _make_extensible(src, 0x3)  # 5.1(side) is already: ffmpeg writes more than two channels so
     before = _chunks(src)
     assert before[b"fmt "][:2] == b"\xfe\xff" and b"PEAK" not in before
@@ -144,7 +138,7 @@ def test_wav_extensible_header_and_mask_kept(tmp_path: Path, layout: str, codec:
 
 def test_short_audio_watermark_warns_and_verify_says_why(tmp_path: Path) -> None:
     src = tmp_path / "short8k.wav"
-    _ffmpeg("-i", str(SAMPLES / "speech.wav"), "-t", "1", "-ar", "8000", str(src))
+    run_ffmpeg("-i", str(SAMPLES / "speech.wav"), "-t", "1", "-ar", "8000", str(src))
     dst = tmp_path / "out.wav"
     result = label(src, RECORD, dst=dst, layers="watermark,metadata", key=KEY)
     assert any("cannot be verified" in w and f"{MIN_DETECT_SECONDS:g} s" in w for w in result.warnings)
@@ -159,7 +153,7 @@ def test_short_audio_watermark_warns_and_verify_says_why(tmp_path: Path) -> None
 
 def test_long_enough_audio_gets_no_short_warning(tmp_path: Path) -> None:
     src = tmp_path / "two.wav"
-    _ffmpeg("-i", str(SAMPLES / "speech.wav"), "-t", "2", str(src))
+    run_ffmpeg("-i", str(SAMPLES / "speech.wav"), "-t", "2", str(src))
     result = label(src, RECORD, dst=tmp_path / "out.wav", layers="watermark,metadata", key=KEY)
     assert not any("cannot be verified" in w for w in result.warnings)
 
@@ -174,7 +168,7 @@ def test_short_audio_read_back(tmp_path: Path, seconds: float, unread: bool) -> 
 
     key = seeded_key("short-0")
     src = tmp_path / "clip.wav"
-    _ffmpeg("-i", str(SAMPLES / "speech.wav"), "-t", str(seconds), str(src))
+    run_ffmpeg("-i", str(SAMPLES / "speech.wav"), "-t", str(seconds), str(src))
     dst = tmp_path / "out.wav"
     result = label(src, RECORD, dst=dst, layers="watermark,metadata", key=key)
     assert not any("cannot be verified" in w for w in result.warnings)  # over the detector's 1.5 s
@@ -222,7 +216,7 @@ def test_middle_cue_fits_when_programme_is_long_enough() -> None:
 
 def test_label_middle_cue_on_short_file_is_an_error_not_a_report(tmp_path: Path) -> None:
     src = tmp_path / "one.wav"
-    _ffmpeg("-i", str(SAMPLES / "speech.wav"), "-t", "1", str(src))
+    run_ffmpeg("-i", str(SAMPLES / "speech.wav"), "-t", "1", str(src))
     dst = tmp_path / "out.wav"
     with pytest.raises(InvalidArgument, match="rhythm cue"):
         label(src, RECORD, dst=dst, layers="visible", cue_positions=("middle",))

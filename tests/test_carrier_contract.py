@@ -5,11 +5,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLES, ffmpeg_exe, make_heic
+from conftest import SAMPLES, make_heic, run_ffmpeg
 from PIL import Image
 
 from labeler.errors import LabelerError
@@ -18,10 +17,6 @@ from labeler.metadata import Carrier, carrier_module
 
 VALUE = ('{"Label":"1","ContentProducer":"x","ProduceID":"contract","ReservedCode1":"",'
          '"ContentPropagator":"x","PropagateID":"contract","ReservedCode2":""}')
-
-
-def _ffmpeg(*args: str) -> None:
-    subprocess.run([ffmpeg_exe(), "-v", "error", "-nostdin", "-y", *args], check=True, capture_output=True)
 
 
 @pytest.fixture(scope="module")
@@ -37,23 +32,23 @@ def unlabeled(tmp_path_factory) -> dict[str, bytes]:
             made[fmt] = d / f"x.{fmt}"
             small.save(made[fmt], pil)
     made["m4a"] = d / "x.m4a"
-    _ffmpeg("-i", str(SAMPLES / "speech.wav"), "-t", "1", "-c:a", "aac", "-b:a", "64k", str(made["m4a"]))
+    run_ffmpeg("-i", str(SAMPLES / "speech.wav"), "-t", "1", "-c:a", "aac", "-b:a", "64k", str(made["m4a"]))
     made["ogg"] = d / "x.ogg"
-    _ffmpeg("-i", str(SAMPLES / "speech.wav"), "-t", "1", "-c:a", "libvorbis", str(made["ogg"]))
+    run_ffmpeg("-i", str(SAMPLES / "speech.wav"), "-t", "1", "-c:a", "libvorbis", str(made["ogg"]))
     made["avif"] = d / "x.avif"
     small.save(made["avif"], "AVIF")
     made["heic"] = make_heic(d / "x.heic")
     made["flv"] = d / "x.flv"
-    _ffmpeg("-i", str(SAMPLES / "clip.mp4"), "-c:v", "copy", "-c:a", "aac", str(made["flv"]))
+    run_ffmpeg("-i", str(SAMPLES / "clip.mp4"), "-c:v", "copy", "-c:a", "aac", str(made["flv"]))
     made["avi"] = d / "x.avi"
-    _ffmpeg("-i", str(SAMPLES / "clip.mp4"), "-c:v", "mpeg4", "-c:a", "libmp3lame", str(made["avi"]))
+    run_ffmpeg("-i", str(SAMPLES / "clip.mp4"), "-c:v", "mpeg4", "-c:a", "libmp3lame", str(made["avi"]))
     made["mov"] = d / "x.mov"
-    _ffmpeg("-i", str(SAMPLES / "clip.mp4"), "-c", "copy", str(made["mov"]))
+    run_ffmpeg("-i", str(SAMPLES / "clip.mp4"), "-c", "copy", str(made["mov"]))
     # Audio-only Matroska and WebM (a browser's recorded voice note is the latter)
     made["mka"] = d / "x.mka"
-    _ffmpeg("-i", str(SAMPLES / "speech.wav"), "-t", "1", "-c:a", "libvorbis", str(made["mka"]))
+    run_ffmpeg("-i", str(SAMPLES / "speech.wav"), "-t", "1", "-c:a", "libvorbis", str(made["mka"]))
     made["weba"] = d / "x.webm"
-    _ffmpeg("-i", str(SAMPLES / "speech.wav"), "-t", "1", "-c:a", "libopus", str(made["weba"]))
+    run_ffmpeg("-i", str(SAMPLES / "speech.wav"), "-t", "1", "-c:a", "libopus", str(made["weba"]))
     assert set(made) == {f.name for f in FORMAT_TABLE}, "a format of the table has no contract sample"
     return {fmt: Path(p).read_bytes() for fmt, p in made.items()}
 

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLES, decoded_digest, ffmpeg_exe
+from conftest import SAMPLES, decoded_digest, ffmpeg_exe, run_ffmpeg
 
 from labeler.errors import LabelerError, UnsupportedFormat, UnsupportedLayer
 from labeler.formats import format_info, sniff, sniff_file
@@ -18,10 +18,6 @@ from labeler.metadata import ebml, matroska, read_labels, write_label
 V1 = ('{"Label":"1","ContentProducer":"x","ProduceID":"first","ReservedCode1":"","ContentPropagator":"x",'
       '"PropagateID":"first","ReservedCode2":""}')
 V2 = V1.replace("first", "second-and-longer-than-the-first")
-
-
-def _ffmpeg(*args: str) -> None:
-    subprocess.run([ffmpeg_exe(), "-v", "error", "-nostdin", "-y", *args], check=True, capture_output=True)
 
 
 def _format_tags(path: Path) -> dict[str, str]:
@@ -84,8 +80,8 @@ def test_a_shorter_label_is_rewritten_in_place(tmp_path):
 
 def test_label_written_by_ffmpeg_is_read_and_replaced(tmp_path):
     by_ffmpeg, ours = tmp_path / "ffmpeg.mkv", tmp_path / "ours.mkv"
-    _ffmpeg("-i", str(SAMPLES / "clip.mkv"), "-map", "0", "-c", "copy", "-metadata", f"AIGC={V1}",
-            str(by_ffmpeg))
+    run_ffmpeg("-i", str(SAMPLES / "clip.mkv"), "-map", "0", "-c", "copy", "-metadata", f"AIGC={V1}",
+               str(by_ffmpeg))
     assert [(f.raw, f.standard) for f in read_labels(by_ffmpeg)[1]] == [(V1, True)]
     write_label(by_ffmpeg, ours, V2)
     assert [(f.raw, f.standard) for f in read_labels(ours)[1]] == [(V2, True)]
@@ -94,8 +90,8 @@ def test_label_written_by_ffmpeg_is_read_and_replaced(tmp_path):
 
 def test_a_track_tag_is_reported_not_taken(tmp_path):
     tagged, out = tmp_path / "track.mkv", tmp_path / "out.mkv"
-    _ffmpeg("-i", str(SAMPLES / "clip.mkv"), "-map", "0", "-c", "copy", "-metadata:s:v:0", f"AIGC={V1}",
-            str(tagged))
+    run_ffmpeg("-i", str(SAMPLES / "clip.mkv"), "-map", "0", "-c", "copy", "-metadata:s:v:0", f"AIGC={V1}",
+               str(tagged))
     found = read_labels(tagged)[1]
     assert [(f.raw, f.standard) for f in found] == [(V1, False)]
     result = write_label(tagged, out, V2)
@@ -146,7 +142,7 @@ def test_hostile_ebml_is_refused_quickly():
 
 def test_truncated_file_keeps_the_labels_before_the_cut(tmp_path):
     out = tmp_path / "l.mkv"
-    _ffmpeg("-i", str(SAMPLES / "clip.mkv"), "-map", "0", "-c", "copy", "-metadata", f"AIGC={V1}", str(out))
+    run_ffmpeg("-i", SAMPLES / "clip.mkv", "-map", "0", "-c", "copy", "-metadata", f"AIGC={V1}", out)
     data = out.read_bytes()
     cut = data[: len(data) // 2]
     assert [f.raw for f in matroska.read(io.BytesIO(cut))] == [V1]

@@ -20,7 +20,7 @@ import mutagen.wave
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import PRODUCER, corpus_path, decoded_digest, ffmpeg_exe, ffmpeg_warnings
+from conftest import PRODUCER, corpus_path, decoded_digest, ffmpeg_exe, ffmpeg_warnings, run_ffmpeg
 
 from labeler import limits
 from labeler.errors import CorruptFile, LabelerError, UnsafeInput
@@ -33,10 +33,6 @@ ODD = '{"Label":"1","ContentProducer":"x","ProduceID":"odd"}'  # 53 bytes: exerc
 NON_ASCII = '{"Label":"1","ContentProducer":"豆包","ProduceID":"ÿ-1"}'
 FF = ffmpeg_exe()
 PROVENANCE = ("provenance",)
-
-
-def ffmpeg(*args: str) -> None:
-    subprocess.run([FF, "-v", "error", "-nostdin", "-y", *args], check=True, capture_output=True)
 
 
 def ffmpeg_errors(path: Path) -> str:
@@ -87,15 +83,15 @@ def media(tmp_path_factory) -> dict[str, Path]:
         files[path.stem] = path
     src = files["pcm_16_1ch"]
     cover = d / "cover.png"
-    ffmpeg("-f", "lavfi", "-i", "color=c=red:s=16x16", "-frames:v", "1", str(cover))
+    run_ffmpeg("-f", "lavfi", "-i", "color=c=red:s=16x16", "-frames:v", "1", str(cover))
     pic = ["-i", str(cover), "-map", "0:a", "-map", "1:v", "-c:v", "copy", "-disposition:v", "attached_pic"]
-    ffmpeg("-i", str(src), *pic, "-c:a", "libmp3lame", "-b:a", "128k", "-id3v2_version", "3",
-           "-metadata", "title=Test tone", str(d / "v23.mp3"))
-    ffmpeg("-i", str(src), "-c:a", "libmp3lame", "-b:a", "128k", "-id3v2_version", "4",
-           "-metadata", "title=Test tone", str(d / "v24.mp3"))
-    ffmpeg("-i", str(src), "-c:a", "libmp3lame", "-b:a", "128k", "-id3v2_version", "0", str(d / "bare.mp3"))
+    run_ffmpeg("-i", str(src), *pic, "-c:a", "libmp3lame", "-b:a", "128k", "-id3v2_version", "3",
+               "-metadata", "title=Test tone", str(d / "v23.mp3"))
+    run_ffmpeg("-i", str(src), "-c:a", "libmp3lame", "-b:a", "128k", "-id3v2_version", "4",
+               "-metadata", "title=Test tone", str(d / "v24.mp3"))
+    run_ffmpeg("-i", src, "-c:a", "libmp3lame", "-b:a", "128k", "-id3v2_version", "0", d / "bare.mp3")
     # ffmpeg's FLAC has STREAMINFO, PICTURE, VORBIS_COMMENT and 8 KiB of PADDING; soundfile's has no padding.
-    ffmpeg("-i", str(src), *pic, "-c:a", "flac", "-metadata", "title=Test tone", str(d / "ff.flac"))
+    run_ffmpeg("-i", str(src), *pic, "-c:a", "flac", "-metadata", "title=Test tone", str(d / "ff.flac"))
     sf.write(d / "sf.flac", tone(), 22050, subtype="PCM_16")
     for name in ("v23.mp3", "v24.mp3", "bare.mp3", "ff.flac", "sf.flac"):
         files[name] = d / name
@@ -214,7 +210,7 @@ def test_wav_streamed_unknown_sizes_are_fixed(media, tmp_path):
 @pytest.mark.parametrize("value", [VALUE, ODD])
 def test_wav_rf64_keeps_its_form(media, tmp_path, value):
     src = tmp_path / "rf64.wav"
-    ffmpeg("-i", str(media["pcm_16_1ch"]), "-rf64", "always", str(src))
+    run_ffmpeg("-i", str(media["pcm_16_1ch"]), "-rf64", "always", str(src))
     out = tmp_path / "out.wav"
     write_label(src, out, value)
     data = out.read_bytes()

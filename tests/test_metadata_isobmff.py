@@ -21,7 +21,7 @@ from pathlib import Path
 
 import mutagen.mp4
 import pytest
-from conftest import PRODUCER, corpus_path, ffmpeg_exe
+from conftest import PRODUCER, corpus_path, ffmpeg_exe, run_ffmpeg
 
 from labeler import limits
 from labeler.errors import CorruptFile, LabelerError, UnsafeInput, UnsupportedFormat
@@ -38,10 +38,6 @@ STD = "moov/udta/meta (mdta) key 'AIGC' (item {})"
 
 
 # ------------------------------------------------------------------------------------------ helpers
-
-
-def ffmpeg(*args: str) -> None:
-    subprocess.run([FF, "-v", "error", "-nostdin", "-y", *args], check=True, capture_output=True)
 
 
 @functools.lru_cache(maxsize=64)
@@ -211,18 +207,18 @@ def media(tmp_path_factory) -> dict[str, Path]:
     av = ["-f", "lavfi", "-i", "testsrc2=size=96x64:rate=10:duration=1",
           "-f", "lavfi", "-i", "sine=frequency=440:duration=1",
           "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "4", "-c:a", "aac", "-b:a", "32k", "-shortest"]
-    ffmpeg(*av, str(d / "end.mp4"))  # moov after mdat
-    ffmpeg("-i", str(d / "end.mp4"), "-c", "copy", "-movflags", "+faststart", str(d / "fast.mp4"))
-    ffmpeg("-i", str(d / "end.mp4"), "-c", "copy", "-f", "mov", str(d / "clip.mov"))
-    ffmpeg("-f", "lavfi", "-i", "sine=frequency=330:duration=1", "-c:a", "aac", "-b:a", "32k",
-           "-metadata", "title=Song", str(d / "song.m4a"))
+    run_ffmpeg(*av, str(d / "end.mp4"))  # moov after mdat
+    run_ffmpeg("-i", str(d / "end.mp4"), "-c", "copy", "-movflags", "+faststart", str(d / "fast.mp4"))
+    run_ffmpeg("-i", str(d / "end.mp4"), "-c", "copy", "-f", "mov", str(d / "clip.mov"))
+    run_ffmpeg("-f", "lavfi", "-i", "sine=frequency=330:duration=1", "-c:a", "aac", "-b:a", "32k",
+               "-metadata", "title=Song", str(d / "song.m4a"))
     # Fragmented: ffmpeg's default tfhd has an absolute base_data_offset; default_base_moof: relative.
-    ffmpeg("-i", str(d / "end.mp4"), "-c", "copy", "-movflags", "frag_keyframe", str(d / "frag.mp4"))
-    ffmpeg("-i", str(d / "end.mp4"), "-c", "copy", "-movflags", "frag_keyframe+empty_moov+default_base_moof",
-           str(d / "fragmoof.mp4"))
-    ffmpeg("-i", str(d / "end.mp4"), "-c", "copy", "-moov_size", "3000", str(d / "reserved.mp4"))
-    ffmpeg("-i", str(d / "end.mp4"), "-c", "copy", "-metadata", f"AIGC={OLD}", "-metadata", "title=Clip",
-           "-movflags", "use_metadata_tags", str(d / "fflabel.mp4"))
+    run_ffmpeg("-i", str(d / "end.mp4"), "-c", "copy", "-movflags", "frag_keyframe", str(d / "frag.mp4"))
+    run_ffmpeg("-i", d / "end.mp4", "-c", "copy", "-movflags", "frag_keyframe+empty_moov+default_base_moof",
+               str(d / "fragmoof.mp4"))
+    run_ffmpeg("-i", str(d / "end.mp4"), "-c", "copy", "-moov_size", "3000", str(d / "reserved.mp4"))
+    run_ffmpeg("-i", str(d / "end.mp4"), "-c", "copy", "-metadata", f"AIGC={OLD}", "-metadata", "title=Clip",
+               "-movflags", "use_metadata_tags", str(d / "fflabel.mp4"))
     return {p.name: p for p in d.iterdir()}
 
 
@@ -355,8 +351,8 @@ def test_ffmpeg_labelled_file_is_read_and_replaced_in_place(media, tmp_path):
 
 def test_vendor_key_is_reported_and_kept(media, tmp_path):
     src = tmp_path / "vendor.mp4"
-    ffmpeg("-i", str(media["end.mp4"]), "-c", "copy", "-metadata", "aigc_label_type=1",
-           "-movflags", "use_metadata_tags", str(src))
+    run_ffmpeg("-i", str(media["end.mp4"]), "-c", "copy", "-metadata", "aigc_label_type=1",
+               "-movflags", "use_metadata_tags", str(src))
     found = labels(src)
     assert [(f.carrier, f.raw, f.standard) for f in found] == [("vendor-key", "1", False)]
     out = label_file(src, tmp_path)

@@ -4,11 +4,10 @@ left of the mark in a video whose frames lost it, finds the video's manifest in 
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import PRODUCER, SAMPLES, ffmpeg_exe, seeded_key
+from conftest import PRODUCER, SAMPLES, run_ffmpeg, seeded_key
 
 from detectors import verify
 from detectors.read_back import UNREAD_WATERMARK_NOTE
@@ -21,10 +20,6 @@ from labeler.provenance.pki import init_test_pki
 from labeler.watermark import payload_from_produce_id
 
 KEY = seeded_key("qa-av-paths-s36")
-
-
-def _ffmpeg(*args: str) -> None:
-    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
 
 
 def _label_task(src: Path, dst: Path) -> BatchTask:
@@ -44,7 +39,7 @@ def test_batch_label_warns_when_the_audio_mark_does_not_read_back(tmp_path: Path
     src = tmp_path / "src"
     src.mkdir()
     # a held tone in Ogg Vorbis: written with the mark, which the Vorbis re-encode leaves unreadable
-    _ffmpeg("-f", "lavfi", "-i", "sine=f=500:d=3", "-c:a", "libvorbis", str(src / "tone.ogg"))
+    run_ffmpeg("-f", "lavfi", "-i", "sine=f=500:d=3", "-c:a", "libvorbis", str(src / "tone.ogg"))
     (src / "speech.wav").write_bytes((SAMPLES / "speech.wav").read_bytes())
     task = _label_task(src, tmp_path / "dst")
     tone = _journal_line(task, "tone.ogg")
@@ -78,13 +73,13 @@ def test_a_stripped_videos_soundtrack_recovers_the_videos_manifest(labeled_clip:
     d = labeled_clip["dir"]
     if case == "soundtrack-m4a":
         stripped = d / "soundtrack.m4a"
-        _ffmpeg("-i", str(labeled_clip["out"]), "-vn", "-map_metadata", "-1", "-c:a", "aac", "-b:a", "64k",
-                str(stripped))
+        run_ffmpeg("-i", str(labeled_clip["out"]), "-vn", "-map_metadata", "-1", "-c:a", "aac", "-b:a", "64k",
+                   str(stripped))
     else:
         stripped = d / "tiny.mp4"
         # frames shrunk to 48 x 36: the video mark is gone, the soundtrack's is not
-        _ffmpeg("-i", str(labeled_clip["out"]), "-map_metadata", "-1", "-vf", "scale=48:36",
-                "-c:v", "libx264", "-crf", "28", "-c:a", "aac", "-b:a", "64k", str(stripped))
+        run_ffmpeg("-i", str(labeled_clip["out"]), "-map_metadata", "-1", "-vf", "scale=48:36",
+                   "-c:v", "libx264", "-crf", "28", "-c:a", "aac", "-b:a", "64k", str(stripped))
     report = verify(stripped, key=KEY, trust_anchors=labeled_clip["anchors"],
                     manifest_store=labeled_clip["store"], visible=False)
     mark = report.watermark

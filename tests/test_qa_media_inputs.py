@@ -13,29 +13,23 @@ divisible by 2"): :func:`labeler.media.ffmpeg.error_line` stripped only the firs
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import PRODUCER, run_cli, seeded_key, seeded_key_file
+from conftest import PRODUCER, run_cli, run_ffmpeg, seeded_key, seeded_key_file
 
 from labeler import AIGCLabel, label_file
 from labeler.errors import CorruptFile
 from labeler.media.ffmpeg import cut_short, error_line, ffmpeg_exe
 
 
-def _ffmpeg(*args: str | Path) -> Path:
-    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *map(str, args)], check=True)
-    return Path(args[-1])
-
-
 def _mov_cut_in_its_sound(tmp_path: Path) -> Path:
     """A faststart MOV cut at half its size: nearly all of its bytes are PCM sound, so the cut lands in a
     sound chunk and the video samples after it are simply absent (ffmpeg: "partial file", exit 0, for
     the video stream alone), not damaged (a damaged packet was refused before, through -xerror)."""
-    whole = _ffmpeg("-f", "lavfi", "-i", "testsrc2=s=160x128:r=24:d=1", "-f", "lavfi", "-i",
-                    "sine=d=1:sample_rate=48000", "-c:v", "libx264", "-crf", "40", "-pix_fmt", "yuv420p",
-                    "-c:a", "pcm_s24le", "-ac", "2", "-movflags", "+faststart", tmp_path / "whole.mov")
+    whole = run_ffmpeg("-f", "lavfi", "-i", "testsrc2=s=160x128:r=24:d=1", "-f", "lavfi", "-i",
+                       "sine=d=1:sample_rate=48000", "-c:v", "libx264", "-crf", "40", "-pix_fmt", "yuv420p",
+                       "-c:a", "pcm_s24le", "-ac", "2", "-movflags", "+faststart", tmp_path / "whole.mov")
     data = whole.read_bytes()
     cut = tmp_path / "cut.mov"
     cut.write_bytes(data[: len(data) // 2])
@@ -43,8 +37,8 @@ def _mov_cut_in_its_sound(tmp_path: Path) -> Path:
 
 
 def _mkv_cut(tmp_path: Path) -> Path:
-    whole = _ffmpeg("-f", "lavfi", "-i", "testsrc2=s=160x128:r=24:d=1", "-c:v", "libx264",
-                    "-pix_fmt", "yuv420p", tmp_path / "whole.mkv")
+    whole = run_ffmpeg("-f", "lavfi", "-i", "testsrc2=s=160x128:r=24:d=1", "-c:v", "libx264",
+                       "-pix_fmt", "yuv420p", tmp_path / "whole.mkv")
     data = whole.read_bytes()
     cut = tmp_path / "cut.mkv"
     cut.write_bytes(data[: len(data) * 2 // 3])
@@ -112,8 +106,8 @@ def test_video_watermark_on_odd_sized_420_is_written_at_full_chroma(tmp_path: Pa
     # written in 4:4:4 at its own size (labeler.media.video_encoders.plan_encoding, odd_sides)
     from labeler.media.video import video_info
 
-    src = _ffmpeg("-f", "lavfi", "-i", "testsrc2=s=322x242:r=24:d=0.25,format=yuv444p,crop=321:241:0:0,"
-                  "format=yuv420p", "-c:v", "mpeg4", tmp_path / "odd.mkv")  # re-encoded as H.264
+    src = run_ffmpeg("-f", "lavfi", "-i", "testsrc2=s=322x242:r=24:d=0.25,format=yuv444p,crop=321:241:0:0,"
+                     "format=yuv420p", "-c:v", "mpeg4", tmp_path / "odd.mkv")  # re-encoded as H.264
     dst = tmp_path / "out.mkv"
     label_file(src, dst, AIGCLabel(PRODUCER, "qa-odd"), layers="watermark", key=seeded_key("qa-odd"))
     info = video_info(dst)
@@ -129,11 +123,12 @@ def _bmff_cut(tmp_path: Path, kind: str) -> Path:
     The audio decoder (no -xerror) reads what is there and exits 0, and ffmpeg 7+ says nothing when the
     cut falls between two video samples, so only the box sizes tell."""
     if kind == "m4a":
-        whole = _ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:d=4:sample_rate=44100", "-c:a", "aac",
-                        "-b:a", "96k", "-movflags", "+faststart", tmp_path / "whole.m4a")
+        whole = run_ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:d=4:sample_rate=44100", "-c:a", "aac",
+                           "-b:a", "96k", "-movflags", "+faststart", tmp_path / "whole.m4a")
     else:
-        whole = _ffmpeg("-f", "lavfi", "-i", "testsrc2=s=192x144:r=24:d=2", "-c:v", "libx264", "-crf", "30",
-                        "-pix_fmt", "yuv420p", "-movflags", "+faststart", tmp_path / "whole.mp4")
+        whole = run_ffmpeg("-f", "lavfi", "-i", "testsrc2=s=192x144:r=24:d=2", "-c:v", "libx264",
+                           "-crf", "30", "-pix_fmt", "yuv420p", "-movflags", "+faststart",
+                           tmp_path / "whole.mp4")
     data = whole.read_bytes()
     cut = tmp_path / f"cut{whole.suffix}"
     cut.write_bytes(data[: len(data) * 3 // 5])

@@ -20,18 +20,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import PRODUCER, SAMPLES, ffmpeg_exe, run_cli, seeded_key_file
+from conftest import PRODUCER, SAMPLES, ffmpeg_exe, run_cli, run_ffmpeg, seeded_key_file
 
 LABEL = ("label", "--producer", PRODUCER, "--produce-id", "qa-s34")
 
 
 def _label(src: Path, dst: Path, layers: str, *extra: str) -> subprocess.CompletedProcess[str]:
     return run_cli(*LABEL, "--layers", layers, *extra, str(src), str(dst))
-
-
-def _ffmpeg(*args: str) -> None:
-    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args],
-                   check=True, capture_output=True, timeout=120)
 
 
 # --------------------------------------------------------------------------- JPEG cut in its scan
@@ -112,8 +107,8 @@ def test_whole_mp3s_give_no_damage_warning(tmp_path):
     from labeler.media.mp3_cut import mp3_cut_note
 
     plain = tmp_path / "noxing.mp3"  # no Xing header: only the frames tell
-    _ffmpeg("-i", str(SAMPLES / "speech.wav"), "-c:a", "libmp3lame", "-b:a", "96k", "-write_xing", "0",
-            str(plain))
+    run_ffmpeg("-i", str(SAMPLES / "speech.wav"), "-c:a", "libmp3lame", "-b:a", "96k", "-write_xing", "0",
+               str(plain))
     for path in (SAMPLES / "speech.mp3", plain):
         assert mp3_cut_note(path) is None
         proc = _label(path, tmp_path / f"out-{path.name}", "metadata")

@@ -13,15 +13,10 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from conftest import ffmpeg_exe
+from conftest import ffmpeg_exe, run_ffmpeg
 
 from labeler.media.video_index import stream_time_base
 from labeler.visible import add_video_label
-
-
-def _ffmpeg(*args: str | Path) -> Path:
-    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *map(str, args)], check=True)
-    return Path(args[-1])
 
 
 def video_pts(path: Path) -> list[Fraction]:
@@ -36,11 +31,11 @@ def video_pts(path: Path) -> list[Fraction]:
 @pytest.fixture(scope="module")
 def vfr(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("vfr") / "vfr.mp4"
-    _ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30,select='not(eq(mod(n\\,4)\\,1))',"
-            "settb=1/90000,setpts='PTS+270*N*N'", "-f", "lavfi", "-i", "sine=f=440:d=6", "-t", "6",
-            "-fps_mode", "passthrough", "-enc_time_base", "1/90000", "-c:v", "libx264",
-            "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-video_track_timescale", "90000",
-            "-shortest", out)
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30,select='not(eq(mod(n\\,4)\\,1))',"
+               "settb=1/90000,setpts='PTS+270*N*N'", "-f", "lavfi", "-i", "sine=f=440:d=6", "-t", "6",
+               "-fps_mode", "passthrough", "-enc_time_base", "1/90000", "-c:v", "libx264",
+               "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
+               "-video_track_timescale", "90000", "-shortest", out)
     pts = video_pts(out)
     gaps = {b - a for a, b in zip(pts, pts[1:], strict=False)}
     assert len(pts) > 30 and len(gaps) > 20  # really variable: no constant rate would fit
@@ -53,8 +48,8 @@ def test_time_base_is_read_from_the_stream(vfr: Path) -> None:
 
 @pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
 def test_visible_mark_keeps_every_timestamp(vfr: Path, tmp_path: Path, suffix: str) -> None:
-    src = vfr if suffix == ".mp4" else _ffmpeg("-i", str(vfr), "-map", "0", "-c", "copy",
-                                               tmp_path / "vfr.mkv")
+    src = vfr if suffix == ".mp4" else run_ffmpeg("-i", str(vfr), "-map", "0", "-c", "copy",
+                                                  tmp_path / "vfr.mkv")
     out = tmp_path / f"labeled{suffix}"
     add_video_label(src, out, seconds=2.0)
     before, after = video_pts(src), video_pts(out)
@@ -74,8 +69,8 @@ def test_timed_raw_pipe_keeps_every_timestamp(vfr: Path, tmp_path: Path, suffix:
     """Decode -> raw frames with their times -> encode (what a frame-marking pass does): times kept."""
     from labeler.media import timed
 
-    src = vfr if suffix == ".mp4" else _ffmpeg("-i", str(vfr), "-map", "0", "-c", "copy",
-                                               tmp_path / "vfr.mkv")
+    src = vfr if suffix == ".mp4" else run_ffmpeg("-i", str(vfr), "-map", "0", "-c", "copy",
+                                                  tmp_path / "vfr.mkv")
     out = tmp_path / f"out{suffix}"
     exact = timed.ExactTimes(src, 0)
     width, height = 320, 240
@@ -145,8 +140,8 @@ def test_watermark_keeps_every_timestamp_and_is_read_back(vfr: Path, tmp_path: P
     from detectors.watermark_video import detect_video
     from labeler.watermark.video import watermark_video
 
-    src = vfr if suffix == ".mp4" else _ffmpeg("-i", str(vfr), "-map", "0", "-c", "copy",
-                                               tmp_path / "vfr.mkv")
+    src = vfr if suffix == ".mp4" else run_ffmpeg("-i", str(vfr), "-map", "0", "-c", "copy",
+                                                  tmp_path / "vfr.mkv")
     key, payload = b"k" * 32, bytes(range(8))
     out = tmp_path / f"marked{suffix}"
     watermark_video(src, out, payload, key=key)

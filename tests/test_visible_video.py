@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PRODUCER, SAMPLES, corpus_path, ffmpeg_exe, run_cli
+from conftest import PRODUCER, SAMPLES, corpus_path, ffmpeg_exe, run_cli, run_ffmpeg
 
 from detectors.visible import detect_image_label, detect_video_label
 from labeler.errors import LabelerError
@@ -30,12 +30,6 @@ from labeler.visible.video import END_MARGIN_S, label_intervals
 CLIP = SAMPLES / "clip.mp4"
 SECONDS = 2.0
 FPS = 25
-
-
-def _ffmpeg(*args: str | Path) -> Path:
-    """Run ffmpeg; return its last argument (the output)."""
-    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", *map(str, args)], check=True)
-    return Path(args[-1])
 
 
 def _md5(path: Path) -> str:
@@ -173,13 +167,13 @@ def test_label_intervals() -> None:
 def looped(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """samples/clip.mp4 three times over (12 s), stream copied: real H.264 + AAC, no re-encode."""
     out = tmp_path_factory.mktemp("loop") / "loop.mp4"
-    return _ffmpeg("-stream_loop", "2", "-i", str(CLIP), "-map", "0", "-c", "copy", out)
+    return run_ffmpeg("-stream_loop", "2", "-i", str(CLIP), "-map", "0", "-c", "copy", out)
 
 
 def _plain(src: Path, dst: Path) -> Path:
     """The same re-encode without the label: libx264 crf 18, preset ultrafast, source pixel format."""
-    return _ffmpeg("-i", str(src), "-map", "0", "-c", "copy", "-c:v", "libx264", "-crf", "18",
-                   "-preset", "ultrafast", "-pix_fmt", "yuvj420p", "-fps_mode", "passthrough", dst)
+    return run_ffmpeg("-i", str(src), "-map", "0", "-c", "copy", "-c:v", "libx264", "-crf", "18",
+                      "-preset", "ultrafast", "-pix_fmt", "yuvj420p", "-fps_mode", "passthrough", dst)
 
 
 def _frames_at(path: Path, indices: set[int]) -> dict[int, np.ndarray]:
@@ -233,7 +227,7 @@ def test_cli_video_at_needs_start(looped: Path, tmp_path: Path) -> None:
 
 
 def test_short_video_labelled_throughout(tmp_path: Path) -> None:
-    short = _ffmpeg("-i", str(CLIP), "-t", "1.5", "-map", "0", "-c", "copy", tmp_path / "short.mp4")
+    short = run_ffmpeg("-i", str(CLIP), "-t", "1.5", "-map", "0", "-c", "copy", tmp_path / "short.mp4")
     assert probe(short).duration < SECONDS
     out = tmp_path / "out.mp4"
     value = AIGCLabel(PRODUCER, "vid-visible-2").to_json()
@@ -253,7 +247,7 @@ def test_short_video_labelled_throughout(tmp_path: Path) -> None:
 
 
 def _transcode(src: Path, dst: Path, *args: str) -> Path:
-    return _ffmpeg("-i", str(src), *args, dst)
+    return run_ffmpeg("-i", str(src), *args, dst)
 
 
 def test_detected_after_crf28_half_size(tmp_path: Path) -> None:
@@ -271,8 +265,8 @@ def test_detected_after_crf28_half_size(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("tagging", [["-pix_fmt", "yuvj420p"], ["-pix_fmt", "yuv420p", "-color_range", "pc"]])
 def test_full_range_video_keeps_its_range(tmp_path, tagging):
-    src = _ffmpeg("-f", "lavfi", "-i", "testsrc2=s=320x240:d=2", *tagging, "-c:v", "libx264",
-                  tmp_path / "full.mp4")
+    src = run_ffmpeg("-f", "lavfi", "-i", "testsrc2=s=320x240:d=2", *tagging, "-c:v", "libx264",
+                     tmp_path / "full.mp4")
     out = tmp_path / "labelled.mp4"
     add_video_label(src, out, seconds=SECONDS)
     assert probe(out).video[0].color_range == "pc"
@@ -301,10 +295,10 @@ def test_matroska_label_found_and_codec_family_kept(tmp_path: Path, name: str, c
 def test_keyframe_index_from_mp4_and_matroska(tmp_path: Path) -> None:
     from labeler.media.video_index import keyframe_times
 
-    gop = _ffmpeg("-i", str(CLIP), "-an", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25",
-                  "-keyint_min", "25", "-sc_threshold", "0", tmp_path / "gop1s.mp4")
+    gop = run_ffmpeg("-i", str(CLIP), "-an", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25",
+                     "-keyint_min", "25", "-sc_threshold", "0", tmp_path / "gop1s.mp4")
     assert np.allclose(keyframe_times(gop, 0), [0, 1, 2, 3])
-    mkv = _ffmpeg("-i", str(gop), "-c", "copy", tmp_path / "gop1s.mkv")
+    mkv = run_ffmpeg("-i", str(gop), "-c", "copy", tmp_path / "gop1s.mkv")
     assert np.allclose(keyframe_times(mkv, 0), [0, 1, 2, 3])
     assert keyframe_times(SAMPLES / "speech.wav", 0) is None  # no index to read: nothing assumed
 

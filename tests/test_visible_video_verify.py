@@ -9,11 +9,10 @@ and its end carries the label).
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLES, ffmpeg_exe
+from conftest import SAMPLES, run_ffmpeg
 
 import detectors.visible.video as video
 from detectors.visible import detect_video_label
@@ -23,23 +22,18 @@ CLIP = SAMPLES / "clip.mp4"
 SCHEMA = Path(__file__).resolve().parents[1] / "docs" / "report.schema.json"
 
 
-def _ffmpeg(*args: str | Path) -> Path:
-    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *map(str, args)], check=True)
-    return Path(args[-1])
-
-
 @pytest.fixture(scope="module")
 def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("verify-video")
-    loop = _ffmpeg("-stream_loop", "2", "-i", CLIP, "-map", "0", "-c", "copy", folder / "loop.mp4")
+    loop = run_ffmpeg("-stream_loop", "2", "-i", CLIP, "-map", "0", "-c", "copy", folder / "loop.mp4")
     labelled = folder / "sme.mp4"
     add_video_label(loop, labelled, seconds=2.0, at=("start", "middle", "end"), preset="ultrafast")
     # Plain clip, then the labelled loop: start clean, middle (8 s: the loop's 4 s) clean, end labelled.
-    tail = _ffmpeg("-i", CLIP, "-i", labelled, "-filter_complex", "[0:v][1:v]concat=n=2:v=1:a=0[v]",
-                   "-map", "[v]", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-pix_fmt",
-                   "yuv420p", folder / "end-only.mp4")
-    plain = _ffmpeg("-i", loop, "-map", "0:v", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18",
-                    "-pix_fmt", "yuv420p", folder / "plain.mp4")
+    tail = run_ffmpeg("-i", CLIP, "-i", labelled, "-filter_complex", "[0:v][1:v]concat=n=2:v=1:a=0[v]",
+                      "-map", "[v]", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-pix_fmt",
+                      "yuv420p", folder / "end-only.mp4")
+    plain = run_ffmpeg("-i", loop, "-map", "0:v", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18",
+                       "-pix_fmt", "yuv420p", folder / "plain.mp4")
     return {"labelled": labelled, "end-only": tail, "plain": plain}
 
 
