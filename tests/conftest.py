@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -83,11 +84,16 @@ def run_ffmpeg(*args: str | os.PathLike[str]) -> Path:
     return Path(args[-1])
 
 
+@functools.lru_cache(maxsize=4)
+def _encoder_names(exe: str) -> frozenset[str]:
+    out = subprocess.run([exe, "-hide_banner", "-encoders"], capture_output=True, text=True,
+                         timeout=60).stdout
+    return frozenset(line.split()[1] for line in out.splitlines() if len(line.split()) > 1)
+
+
 def has_encoder(name: str) -> bool:
     """Whether the project's ffmpeg has the encoder ``name`` (``libopus``, ``libvorbis``...)."""
-    out = subprocess.run([ffmpeg_exe(), "-hide_banner", "-encoders"], capture_output=True, text=True,
-                         timeout=60).stdout
-    return any(line.split()[1:2] == [name] for line in out.splitlines() if len(line.split()) > 1)
+    return name in _encoder_names(ffmpeg_exe())
 
 
 # A log context such as "[aist#0:0/pcm_s16le @ 0x55f1b5bc25c0]" names the object's memory address,

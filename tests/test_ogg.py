@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import io
 import json
@@ -14,7 +13,7 @@ from pathlib import Path
 import mutagen
 import pytest
 import soundfile as sf
-from conftest import PRODUCER, SAMPLES, ffmpeg_exe, run_cli, seeded_key, seeded_key_file
+from conftest import PRODUCER, SAMPLES, ffmpeg_exe, has_encoder, run_cli, seeded_key, seeded_key_file
 
 from labeler import limits
 from labeler.errors import CorruptFile, LabelerError, UnsafeInput, UnsupportedFormat
@@ -27,15 +26,10 @@ VALUE = ('{"Label":"1","ContentProducer":"x","ProduceID":"ogg-1","ReservedCode1"
 CODECS = {"vorbis": ("libvorbis", ".ogg"), "opus": ("libopus", ".opus")}
 
 
-@functools.lru_cache(maxsize=1)
-def _encoders() -> str:
-    return subprocess.run([ffmpeg_exe(), "-hide_banner", "-encoders"], capture_output=True, text=True).stdout
-
-
 def make_ogg(path: Path, codec: str, *extra: str, loops: int = 0) -> Path:
     """Encode samples/speech.wav with ffmpeg's libvorbis/libopus; skips when the encoder is missing."""
     encoder = CODECS[codec][0]
-    if f" {encoder} " not in _encoders():
+    if not has_encoder(encoder):
         pytest.skip(f"{ffmpeg_exe()} has no {encoder} encoder")
     subprocess.run([ffmpeg_exe(), "-v", "error", "-nostdin", "-y", "-stream_loop", str(loops),
                     "-i", str(SAMPLES / "speech.wav"), "-c:a", encoder, *extra, str(path)],

@@ -6,10 +6,10 @@ encoder that ffmpeg lacks is skipped.
 
 from __future__ import annotations
 
-import functools
 import subprocess
 
 import pytest
+from conftest import has_encoder
 
 from labeler.media import ffmpeg as ff
 from labeler.visible import add_video_label
@@ -23,15 +23,9 @@ VIDEO = ["-f", "lavfi", "-i", "testsrc2=size=256x192:rate=25:duration=1.2"]
 SOUND = ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=1.2"]
 
 
-@functools.lru_cache(maxsize=1)
-def _encoders() -> str:
-    return subprocess.run([ff.ffmpeg_exe(), "-hide_banner", "-encoders"], capture_output=True,
-                          text=True).stdout
-
-
 def _need(*encoders: str) -> None:
     for name in encoders:
-        if f" {name} " not in _encoders():
+        if not has_encoder(name):
             pytest.skip(f"this ffmpeg has no {name} encoder")
 
 
