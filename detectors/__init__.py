@@ -23,7 +23,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
-from detectors.arguments import key_argument, trust_anchor_files
+from detectors.arguments import key_argument, store_argument, trust_anchor_files, visible_argument
 from detectors.c2pa import read_c2pa
 
 # The per-layer readers live in detectors.layers; the public names among them stay importable from
@@ -76,9 +76,9 @@ def verify(
     source: Source,
     *,
     key: bytes | None = None,
-    trust_anchors: list[str] | None = None,
+    trust_anchors: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
     visible: bool = True,
-    manifest_store: str | None = None,
+    manifest_store: str | os.PathLike[str] | None = None,
     layers: str | Sequence[str] | None = None,
 ) -> Report:
     """Read every label layer of ``source`` and judge them.
@@ -88,10 +88,10 @@ def verify(
     source : path-like, bytes-like or ndarray
         A file path; or a whole encoded file in memory (``bytes``, ``bytearray``, ``memoryview``: the
         format is sniffed from the content; ``report.file`` is ``"<bytes>"``); or decoded pixels, a
-        NumPy array ``(H, W)`` or ``(H, W, C)`` with C in 1..4, uint8 or uint16 (``report.file`` is
-        ``"<array>"``, ``format`` None, ``medium`` ``"image"``): an array has no container, so only
-        the pixel layers apply (watermark with ``key``, visible mark); ``layers.metadata`` and
-        ``layers.c2pa`` are absent.
+        NumPy array ``(H, W)`` or ``(H, W, C)`` with C in 1..4, uint8 or uint16 (either byte order;
+        ``report.file`` is ``"<array>"``, ``format`` None, ``medium`` ``"image"``): an array has no
+        container, so only the pixel layers apply (watermark with ``key``, visible mark);
+        ``layers.metadata`` and ``layers.c2pa`` are absent.
     key : bytes, bytearray or memoryview, optional
         Watermark key, non-empty; without it the watermark layer is not examined (``layers.watermark``
         absent).
@@ -102,7 +102,8 @@ def verify(
     visible : bool
         Look for our explicit label: the visible "AI生成"-style mark in images and video, the audio cue
         and voice prompt (``layers.visible``). False is the same as leaving ``visible`` out of ``layers``.
-    manifest_store : str, optional
+        A bool (a NumPy bool too); another type is refused (the text ``"false"`` would be true).
+    manifest_store : str or path-like, optional
         A manifest store (:func:`labeler.provenance.store.open_store`: a SQLite file) in which to look
         up the watermark's payload when the file carries no valid manifest of its own (stripped by a
         re-upload): a manifest found there is validated against the file with the same trust settings
@@ -127,11 +128,13 @@ def verify(
     Raises
     ------
     InvalidArgument
-        ``layers`` names an unknown layer or none, or names ``watermark`` without a ``key``, or a
-        ``manifest_store`` without the watermark layer and a key; ``key`` is not ``bytes``, ``bytearray``
-        or ``memoryview`` (a NumPy array included), or is empty; a ``trust_anchors`` file is missing or
-        holds no PEM certificate (a caller's mistake, not bad input: a bad anchor would otherwise drop the
-        whole C2PA layer).
+        ``layers`` names an unknown layer or none (``visible`` alone with ``visible=False`` included),
+        or names ``watermark`` without a ``key``, or a ``manifest_store`` without the watermark layer
+        and a key; ``key`` is not ``bytes``, ``bytearray`` or ``memoryview`` (a NumPy array included),
+        or is empty; ``visible`` is not a bool; ``manifest_store`` is not a str or path-like;
+        ``trust_anchors`` is not a path or a list of paths, or one of its files is missing or holds no
+        PEM certificate (a caller's mistake, not bad input: a bad anchor would otherwise drop the whole
+        C2PA layer).
 
     Notes
     -----
@@ -151,7 +154,12 @@ def verify(
     """
     key = key_argument(key)
     anchors = trust_anchor_files(trust_anchors)
+    visible = visible_argument(visible)
+    manifest_store = store_argument(manifest_store)
     wanted = tuple(n for n in parse_verify_layers(layers) if visible or n != "visible")
+    if not wanted:  # layers="visible", visible=False: a verdict "none" from looking at nothing
+        raise InvalidArgument("no layers to verify: layers names only visible, and visible=False leaves "
+                              "it out")
     # ``layers="quick"`` (or ``["quick"]``) is triage: the watermark is read at the geometry as given only
     # (no lattice search)
     quick = layers is not None and _layer_names(layers) == ["quick"]
@@ -200,6 +208,8 @@ def parse_verify_layers(spec: str | Sequence[str] | None) -> tuple[str, ...]:
         return QUICK_LAYERS
     if not names:
         raise InvalidArgument("no layers to verify given")
+    if "quick" in names:  # was "unknown layer 'quick' (...; or quick)", which read as a contradiction
+        raise InvalidArgument("quick stands alone: it cannot be combined with other layers")
     for name in names:
         if name not in VERIFY_LAYERS:
             raise InvalidArgument(f"unknown layer {name!r} to verify (layers: {', '.join(VERIFY_LAYERS)}; "
@@ -211,6 +221,8 @@ def _layer_names(spec: str | Sequence[str]) -> list[str]:
     """The names of a ``layers`` argument, stripped, empty ones dropped (one parse for the layers and
     for the ``quick`` flag, so ``"quick"`` and ``["quick"]`` mean the same)."""
     items = spec.split(",") if isinstance(spec, str) else spec
+    if isinstance(spec, (bytes, bytearray, memoryview)):  # a sequence too, of ints: "not int (109)"
+        raise InvalidArgument(f"layers must be a str or a sequence of str, not {type(spec).__name__}")
     try:
         items = list(items)
     except TypeError:
@@ -246,8 +258,11 @@ def _regular_file(path: str | os.PathLike[str]) -> int:
     A FIFO would block the first read forever (and a device may never end), so only regular files
     (or links to one) are opened; ``""`` is ``Path(".")``, the current folder, so it is named here.
     """
-    if os.fspath(path) in ("", b""):
+    name = os.fspath(path)
+    if name in ("", b""):
         raise LabelerError("empty file name")
+    if ("\0" if isinstance(name, str) else b"\0") in name:  # os.stat's ValueError: an "internal error"
+        raise LabelerError("the file name contains a NUL character")
     mode = os.stat(path).st_mode  # follows links: a link to a regular file is read
     if stat.S_ISDIR(mode):
         raise LabelerError("is a folder, not a file")
@@ -316,6 +331,8 @@ def _verify_array(array: Any, opts: VerifyOptions) -> Report:
 
     report = Report(file="<array>", medium="image")
     pixels = np.asarray(array)
+    if pixels.dtype.kind == "u" and pixels.dtype.itemsize == 2 and not pixels.dtype.isnative:
+        pixels = pixels.astype(np.uint16)  # big-endian uint16 ('>u2'): the same values; was refused
     problem = _array_problem(pixels)
     if problem:
         report.errors.append(problem)

@@ -9,7 +9,7 @@ from typing import Any
 
 from labeler.errors import InvalidArgument, LabelerError
 
-__all__ = ["key_argument", "trust_anchor_files"]
+__all__ = ["key_argument", "trust_anchor_files", "store_argument", "visible_argument"]
 
 
 def key_argument(key: Any) -> bytes | None:
@@ -42,7 +42,14 @@ def trust_anchor_files(anchors: Any) -> tuple[str, ...]:
     a PEM certificate: c2pa-rs would otherwise fail on it inside the C2PA layer and drop the layer."""
     if anchors is None:
         return ()
-    paths = [anchors] if isinstance(anchors, (str, os.PathLike)) else list(anchors)
+    if isinstance(anchors, (str, os.PathLike)):
+        paths = [anchors]
+    elif isinstance(anchors, (bytes, bytearray, memoryview)) or not hasattr(anchors, "__iter__"):
+        # an int was "'int' object is not iterable" (a TypeError from list()), bytes a list of ints
+        raise InvalidArgument(f"trust anchors are a PEM file path or a list of them, "
+                              f"not {type(anchors).__name__}")
+    else:
+        paths = list(anchors)
     for path in paths:
         if not isinstance(path, (str, os.PathLike)):
             raise InvalidArgument(f"trust anchors are PEM file paths, not {type(path).__name__}")
@@ -54,3 +61,30 @@ def trust_anchor_files(anchors: Any) -> tuple[str, ...]:
         if b"-----BEGIN CERTIFICATE-----" not in head:
             raise InvalidArgument(f"trust anchors {os.fspath(path)}: no PEM certificate in it")
     return tuple(os.fspath(p) for p in paths)
+
+
+def store_argument(spec: Any) -> str | None:
+    """``manifest_store`` as a str (a path, ``sqlite:///``, ``postgresql://`` or ``https://``), or
+    InvalidArgument for what cannot name a store.
+
+    Checked up front: a number or bytes reached :func:`labeler.provenance.store.open_store` only once a
+    watermark was found, and its TypeError made the report of a readable file "internal error while
+    reading" with no verdict.
+    """
+    if spec is None:
+        return None
+    if not isinstance(spec, (str, os.PathLike)):
+        raise InvalidArgument(f"manifest_store must be a path or URL (str), not {type(spec).__name__}")
+    text = os.fspath(spec)
+    if not isinstance(text, str) or not text or "\0" in text:
+        raise InvalidArgument("manifest_store must be a non-empty path or URL (str) without NUL characters")
+    return text
+
+
+def visible_argument(visible: Any) -> bool:
+    """``visible`` as a bool; anything else is refused (``"false"`` from a query string is true)."""
+    import numpy as np
+
+    if not isinstance(visible, (bool, np.bool_)):
+        raise InvalidArgument(f"visible must be True or False, not {type(visible).__name__} ({visible!r})")
+    return bool(visible)

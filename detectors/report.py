@@ -206,6 +206,10 @@ class Report:
         # C2PA defines no manifest for Ogg, Matroska, WebM or FLV: nothing there to look at, so not
         # "not examined" either (a user could do nothing to have it examined).
         skipped = [n for n in named if n not in self.examined and (n != "c2pa" or _holds_c2pa(self.format))]
+        if self.format is None:
+            # A pixel array (a file read has a format): it has no container, so its metadata label and
+            # manifest are absent by construction, as its reasons say; "not examined" contradicted them.
+            skipped = [n for n in skipped if n not in ("metadata", "c2pa")]
         if skipped:
             parts.append(f"not examined: {', '.join(skipped)}")
         return " - ".join(parts)

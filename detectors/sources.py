@@ -48,6 +48,9 @@ class Pixels:
         return made
 
     def get(self) -> Any:
+        """The pixels (a NumPy array), decoded on the first call; None when they cannot be (``error``
+        then says why). A truncated JPEG or PNG, or a PNG with a damaged ancillary chunk, is salvaged
+        (``salvaged`` says so)."""
         if self._pixels is None and self.error is None:
             from labeler.media.image import read_luma_image
             from labeler.media.image_salvage import read_truncated_jpeg_luma

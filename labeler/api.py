@@ -47,6 +47,9 @@ __all__ = ["label", "TEMP_PREFIX"]
 TEMP_PREFIX = "aigc-label-"
 #: Layers that need a container, so an array cannot take them.
 _CONTAINER_LAYERS = ("metadata", "c2pa")
+#: The keywords of :func:`label_file` that :func:`label` passes on through ``**more``.
+_MORE_KEYWORDS = frozenset({"overwrite", "quality", "signer", "c2pa_thumbnail", "visible_seconds",
+                            "cue_positions", "video_at", "audio_label", "voice_language", "manifest_store"})
 
 
 @overload
@@ -84,10 +87,10 @@ def label(
           :data:`labeler.formats.FORMATS`, sniffed from the content); returns the labeled file as
           ``bytes``, in the same format. No temporary file unless a layer needs ffmpeg (audio and
           video sample layers) or ``manifest_store`` is given (see the module docstring).
-        * a NumPy array ``(H, W)`` or ``(H, W, 1..4)``, uint8 (0..255) or uint16 (0..65535), at least
-          128 x 128 for the watermark: only the pixel layers apply (``watermark``, ``visible``; an
-          array has no container for ``metadata`` or ``c2pa``); returns a new array of the same shape
-          and dtype (``source`` is not modified).
+        * a NumPy array ``(H, W)`` or ``(H, W, 1..4)``, uint8 (0..255) or uint16 (0..65535, either byte
+          order), at least 128 x 128 for the watermark: only the pixel layers apply (``watermark``,
+          ``visible``; an array has no container for ``metadata`` or ``c2pa``); returns a new array of
+          the same shape and dtype (``source`` is not modified).
     record : AIGCLabel
         The implicit label; validated against GB 45438 Appendix E first. For arrays it gives the
         watermark payload (derived from its ProduceID, as for files).
@@ -108,7 +111,8 @@ def label(
     **more
         Files and bytes only: the other keyword arguments of :func:`~labeler.pipeline.label_file`,
         passed on unchanged (e.g. ``overwrite``, ``quality`` 1-100, ``signer``, ``c2pa_thumbnail``,
-        ``visible_seconds``, ``cue_positions``); an unknown name is a ``TypeError``, as there.
+        ``visible_seconds``, ``cue_positions``); an unknown name is a ``TypeError``, as there (for an
+        array too; a name ``label_file`` takes is an ``InvalidArgument`` for an array).
 
     Returns
     -------
@@ -123,6 +127,8 @@ def label(
     LabelerError
         One-line reason: bad input, an invalid label, a layer the source cannot take, a missing key or
         signer. A failure leaves no output and no temporary file behind.
+    TypeError
+        An unknown keyword argument, or ``options`` together with one of the option keywords.
 
     Warns
     -----
@@ -136,6 +142,11 @@ def label(
             "watermark_strength": watermark_strength, "text": text, "position": position}
     if fmt is not None and not isinstance(fmt, str):
         raise InvalidArgument(f"fmt must be a format name (str) or None, not {type(fmt).__name__}")
+    unknown = sorted(set(more) - _MORE_KEYWORDS)
+    if unknown:
+        # Named here, for every kind of source: LabelOptions.build's own TypeError named that internal
+        # function, and an array said "foo: only for files and bytes" of a name no form takes.
+        raise TypeError(f"label() got an unexpected keyword argument {unknown[0]!r}")
     if isinstance(source, (str, os.PathLike)):
         if dst is None:
             raise InvalidArgument("labeling a file needs dst= (the output path)")
@@ -179,8 +190,10 @@ def _check_path_fmt(source: str | os.PathLike[str], fmt: str | None) -> None:
     _check_fmt(fmt)
     try:
         found = sniff_file(source)
-    except OSError:
-        return  # a missing or unreadable source: label_file says so, in its words
+    except (OSError, ValueError):
+        # a missing or unreadable source, or a NUL in its name (os.open's ValueError, which escaped as
+        # "embedded null byte"): label_file says so, in its words
+        return
     if found != fmt and not any({found, fmt} <= group for group in _SAME_CONTAINER):
         raise LabelerError(f"fmt={fmt!r} does not match the content ({found})")
 
@@ -288,6 +301,11 @@ def _label_array(source: Any, record: AIGCLabel, options: LabelOptions) -> tuple
             "the bytes, or use layers='watermark' / 'visible'"
         )
     pixels = np.asarray(source)
+    given = pixels.dtype
+    if given.kind == "u" and given.itemsize == 2 and not given.isnative:
+        # Big-endian uint16 (a 16-bit PNG or TIFF read as '>u2'): the same values, worked on in the native
+        # order and given back in the caller's; it was refused as "must be uint16, not >u2".
+        pixels = pixels.astype(np.uint16)
     if pixels.dtype not in (np.uint8, np.uint16):
         raise InvalidArgument(f"pixel array must be uint8 or uint16, not {pixels.dtype}")
     if pixels.ndim not in (2, 3) or (pixels.ndim == 3 and not 1 <= pixels.shape[2] <= 4):
@@ -312,4 +330,4 @@ def _label_array(source: Any, record: AIGCLabel, options: LabelOptions) -> tuple
             pixels = add_image_label(pixels, options.visible.text, position=options.visible.position)
         except ValueError as exc:  # a parameter out of range: the caller's input, not a bug
             raise InvalidArgument(str(exc).splitlines()[0]) from None
-    return pixels, notes
+    return (pixels if pixels.dtype == given else pixels.astype(given)), notes
