@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
+from labeler.atomic import _check_replaceable
 from labeler.errors import OVERWRITE_HINT, LabelerError
 
 __all__ = ["TestPki", "init_test_pki", "pki_paths", "C2PA_CLAIM_SIGNING_EKU", "FILE_NAMES"]
@@ -107,7 +110,9 @@ def init_test_pki(
         Where to write the PEM files (names in :data:`FILE_NAMES`).
     overwrite : bool
         Replace an existing PKI. Without it any existing PKI file makes this fail, because replacing
-        the keys orphans every manifest signed with them.
+        the keys orphans every manifest signed with them. The replacement is all or nothing: what is in
+        the way of any file (a folder, a link) is refused before anything is written, and if a write
+        fails the old files are renamed back, so keys and certificates never come from two runs.
     organization : str
         ``O`` of all three subjects.
     signer_name : str
@@ -159,20 +164,32 @@ def init_test_pki(
              (paths.signer_key, _key_pem(leaf_key), True), (paths.root_cert, pem(root), False),
              (paths.intermediate_cert, pem(inter), False), (paths.signer_cert, pem(leaf), False),
              (paths.chain, pem(leaf) + pem(inter), False), (paths.trust_anchor, pem(root), False)]
+    if overwrite:
+        # Everything that would stop the swap halfway (a folder or a link where a file goes) is refused
+        # before anything is written: one replaced file and seven old ones sign with a key that no
+        # certificate names.
+        for path, _data, _private in files:
+            _check_replaceable(path)
+    saved = _save_old([path for path, _data, _private in files], base) if overwrite else None
     written: list[Path] = []
     try:
         for path, data, private in files:
             _write(path, data, private=private, overwrite=overwrite)
             written.append(path)
-    except (LabelerError, OSError) as exc:
-        if not overwrite:
-            # A new PKI cut short (a full disk) is removed whole: half of one was then refused by every
-            # later run as "already holds a PKI", and signed nothing
-            for path in written:
-                path.unlink(missing_ok=True)
-        if isinstance(exc, LabelerError):
-            raise
-        raise LabelerError(f"{path}: {exc.strerror or exc}") from None
+    except BaseException as exc:  # a full disk, an I/O error, Ctrl-C: all or nothing
+        # A new PKI cut short is removed whole (half of one was refused by every later run as "already
+        # holds a PKI"); one being replaced gets its old files back, each renamed into place, so the
+        # key and certificate files never come from two different runs.
+        if not _roll_back(written, saved) and saved is not None:
+            kept, saved = saved[0], None  # not removed below: it holds the only copy of an old file
+            raise LabelerError(f"{path}: {_reason(exc)}; the PKI being replaced could not be put back "
+                               f"whole: its files are in {kept}") from None
+        if isinstance(exc, OSError):
+            raise LabelerError(f"{path}: {_reason(exc)}") from None
+        raise
+    finally:
+        if saved is not None:
+            shutil.rmtree(saved[0], ignore_errors=True)
     return paths
 
 
@@ -269,6 +286,57 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
+
+
+def _save_old(targets: list[Path], base: Path) -> tuple[Path, dict[Path, Path]]:
+    """Keep the files of the PKI being replaced in a private folder in ``base`` until the new one is
+    written whole: hard links (nothing copied, the files stay in place), copies where links fail.
+
+    Returns the folder and, for each existing target, its saved copy. If the process is killed (no
+    ``except`` runs) the old PKI stays there, in ``.aigc-pki-old-*``, to be moved back by hand.
+    """
+    try:
+        folder = Path(tempfile.mkdtemp(prefix=".aigc-pki-old-", dir=base))  # 0700: it holds private keys
+    except OSError as exc:
+        raise LabelerError(f"cannot write in {base}: {exc.strerror or exc}") from None
+    saved: dict[Path, Path] = {}
+    try:
+        for target in targets:
+            if not target.exists():
+                continue
+            keep = folder / target.name
+            try:
+                os.link(target, keep)
+            except OSError:  # a file system without hard links
+                shutil.copy2(target, keep)
+            saved[target] = keep
+    except OSError as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise LabelerError(f"cannot keep a copy of {target} while replacing it: {_reason(exc)}") from None
+    return folder, saved
+
+
+def _roll_back(written: list[Path], saved: tuple[Path, dict[Path, Path]] | None) -> bool:
+    """Undo the files ``written``: the saved old file renamed back, or the new file removed.
+
+    Returns False when an old file could not be renamed back (its saved copy is then still saved).
+    """
+    old = saved[1] if saved is not None else {}
+    whole = True
+    for path in reversed(written):
+        try:
+            if path in old:
+                os.replace(old[path], path)
+            else:
+                path.unlink(missing_ok=True)
+        except OSError:
+            whole = whole and path not in old  # a new file left over is harmless; a lost old one is not
+    return whole
+
+
+def _reason(exc: BaseException) -> str:
+    """The one-line reason of an error (``strerror`` of an ``OSError``)."""
+    return (exc.strerror if isinstance(exc, OSError) else None) or str(exc) or type(exc).__name__
 
 
 def _write(path: Path, data: bytes, *, private: bool, overwrite: bool) -> None:
