@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.datastructures import FormData, UploadFile
-from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect, Request
 
 from labeler.server.errors import ApiError, UploadTooLarge
@@ -33,6 +33,8 @@ from labeler.server.jobs import Pending
 REQUEST_PREFIX = "aigc-request-"
 #: The multipart field that carries the file(s).
 FILE_FIELD = "file"
+#: Longest text field (each); Starlette's default is 1 MiB, and no option of label needs a tenth of this.
+FIELD_MAX_BYTES = 64 << 10
 _SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,8}")
 #: How long a refused (503) request's body is read and discarded before the answer goes out.
 DRAIN_S = 5.0
@@ -148,7 +150,8 @@ async def read_form(request: Request, work: Work, *, max_files: int, max_bytes: 
     Raises
     ------
     ApiError
-        400: not multipart, no ``file`` field, an empty file, an unknown field, too many files;
+        400: not multipart, a body cut short before its closing boundary, a text field over
+        :data:`FIELD_MAX_BYTES` (named), no ``file`` field, an empty file, an unknown field, too many files;
         408: the body did not arrive within ``deadline_s``; 413: a file over ``max_bytes``.
     UploadTooLarge
         From the body limit, while the body streams in.
@@ -157,21 +160,62 @@ async def read_form(request: Request, work: Work, *, max_files: int, max_bytes: 
     if kind != "multipart/form-data":
         raise ApiError(400, f"send multipart/form-data with the file in a field named {FILE_FIELD!r}"
                             f" (got {kind or 'no content type'})")
+    # As Request.form() does it, but with the parser below; the stream closed whatever happens.
+    async with contextlib.aclosing(request.stream()) as stream:
+        parser = _FormParser(request.headers, stream, max_files=max_files, max_fields=len(allowed_fields) + 8,
+                             max_part_size=FIELD_MAX_BYTES)
+        try:
+            # Cancelled at the deadline, the parser closes its spooled parts (anonymous files) itself, and
+            # admitted() removes the request's folder and frees the slot.
+            form = await asyncio.wait_for(parser.parse(), deadline_s)
+        except MultiPartException as exc:  # the parser's complaint (bad framing, too many parts)
+            raise ApiError(400, exc.message) from None
+        except asyncio.TimeoutError:
+            # Connection: close - the rest of the body, if it ever comes, is not read.
+            raise ApiError(408, f"the upload did not arrive within {deadline_s:g} s (the server's --timeout)",
+                           {"Connection": "close"}) from None
     try:
-        # Cancelled at the deadline, the parser closes its spooled parts (anonymous files) itself, and
-        # admitted() removes the request's folder and frees the slot.
-        form = await asyncio.wait_for(request.form(max_files=max_files, max_fields=len(allowed_fields) + 8,
-                                                   max_part_size=64 << 10), deadline_s)
-    except HTTPException as exc:  # the parser's complaint (bad framing, too many parts)
-        raise ApiError(400, str(exc.detail)) from None
-    except asyncio.TimeoutError:
-        # Connection: close - the rest of the body, if it ever comes, is not read.
-        raise ApiError(408, f"the upload did not arrive within {deadline_s:g} s (the server's --timeout)",
-                       {"Connection": "close"}) from None
-    try:
+        if not parser.ended:
+            parser.close_cut_part()
+            # The parts before the cut look complete to the parser and the one cut off is dropped, so
+            # without this a truncated upload was answered "no file" (or handled without its last field).
+            raise ApiError(400, "the upload is truncated or malformed: the multipart body ends before its "
+                                "closing boundary; send the whole file again")
         await _take(form, work, max_bytes, allowed_fields, refused_fields)
     finally:
         await form.close()
+
+
+class _FormParser(MultiPartParser):
+    """Starlette's multipart parser, saying which text field is too long and whether the body ended.
+
+    ``ended`` is set by python-multipart's ``end`` callback, which it calls only on the closing
+    boundary (``--BOUNDARY--``): a body that stops before it (a client or proxy that cut the upload
+    short) is malformed, not a form without a file.
+    """
+
+    ended = False
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        try:
+            super().on_part_data(data, start, end)
+        except MultiPartException:
+            # Starlette says "Part exceeded maximum size of 64KB." and not which part.
+            part = getattr(self, "_current_part", None)  # Starlette's own attribute; absent: unnamed
+            name = _shown(getattr(part, "field_name", None) or "")
+            raise MultiPartException(
+                f"the form field {name!r} is longer than {FIELD_MAX_BYTES >> 10} KB, the most a text field "
+                f"may hold (a file goes in the field {FILE_FIELD!r} as a file upload, with a filename)"
+            ) from None
+
+    def on_end(self) -> None:
+        self.ended = True
+        super().on_end()
+
+    def close_cut_part(self) -> None:
+        """Close the spooled file of a part the body stopped in: it is in no form item to be closed."""
+        for spooled in getattr(self, "_files_to_close_on_error", ()):
+            spooled.close()
 
 
 async def _take(form: FormData, work: Work, max_bytes: int, allowed_fields: frozenset[str],
