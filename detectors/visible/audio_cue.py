@@ -68,6 +68,12 @@ _CUE_LEVEL_SPAN_DB = 3.0
 # speech harmonics: at 0.45 one of benchmarks/visible_audio_cue.py's 69 cues found was lost (at 0.55
 # none), which is why Morse "L" (.-.., fill 0.57, 0.65 -> 0.63) is still above the threshold.
 _CUE_GAP_FILL = 0.55
+# The two units on either side of the cue (_guard_cores, _guard_factor): one filled beyond _CUE_GUARD_FILL
+# (as the gaps' fill is measured), fully at _CUE_GUARD_FILL + _CUE_GUARD_SPAN, at the tones' level (within
+# _CUE_GUARD_LEVEL_DB, none at twice that) is a Morse element of a longer letter: the score goes to 0.
+_CUE_GUARD_FILL = 0.7
+_CUE_GUARD_SPAN = 0.2
+_CUE_GUARD_LEVEL_DB = 3.0
 # At most this many cues are listed per file.
 _MAX_FOUND = 32
 
@@ -126,6 +132,29 @@ def _template_runs(
     """:func:`_cue_template` as box runs: on-frame count, tone runs, core-frame count, core runs."""
     on, core = _cue_template(unit_frames, length, erode)
     return float(on.sum()), _runs(on), float(core.sum()), _runs(core)
+
+
+@functools.lru_cache(maxsize=64)
+def _guard_cores(unit_frames: float, length: int, erode: int) -> tuple[tuple[int, int], ...]:
+    """``[start, end)``, relative to the cue's first frame, of the cores of the two units before the cue
+    and the two after it (less ``erode`` frames at both ends); windows too short to keep a frame are
+    left out.
+
+    Inside a Morse letter the elements are one unit apart: a tone in these units makes the "AI" rhythm
+    part of a longer letter ("AS", "AH", "AR": a dot or a dash right after the last dot; "UI": a dot
+    right before the first). The cue has at least its 3-unit letter gap of room (the labeler leaves
+    0.3 s of silence next to a start or end cue), and other Morse letters are 3 units away.
+    """
+    edges = [-2 * unit_frames, -unit_frames, 0.0, None, float(length), length + unit_frames,
+             length + 2 * unit_frames]
+    out = []
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        if a is None or b is None:
+            continue
+        lo, hi = math.ceil(a) + erode, math.floor(b) - erode
+        if hi > lo:
+            out.append((lo, hi))
+    return tuple(out)
 
 
 @functools.lru_cache(maxsize=64)
@@ -215,7 +244,7 @@ def _dash_freq(
 
 
 def _unit_scores(csums: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], unit_frames: float,
-                 length: int, erode: int, scratch: np.ndarray) -> np.ndarray:
+                 length: int, erode: int, scratch: np.ndarray, guard: bool = True) -> np.ndarray:
     """Score, per candidate frequency and start frame, of the cue's template at one unit length.
 
     ``csums`` are the cumulative sums (a zero first column) of the ratio, its square, the level and
@@ -225,7 +254,8 @@ def _unit_scores(csums: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], u
     writes into ``scratch`` (the same operations, in the same order, as the plain expressions in the
     comments): a fresh temporary per step would be mapped and page-faulted in anew wherever the
     allocator hands large blocks back to the system at once (glibc with a fixed 128 KiB mmap
-    threshold: 3x the arithmetic's cost).
+    threshold: 3x the arithmetic's cost). ``guard``: also look at the units around the cue
+    (:func:`_guard_factor`; the coarse pass leaves it out, its 15 ms frames being too coarse for it).
     """
     csum, csq, lsum, lsq = csums
     rows, count = csum.shape[0], csum.shape[1] - length
@@ -287,11 +317,50 @@ def _unit_scores(csums: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], u
         _box_sum(csum, tones, count, out=d)
         d /= n_on
         d -= a
-        c /= np.maximum(d, 1e-6, out=d)
+        c /= np.maximum(d, 1e-6, out=d)  # the gaps' fill
         c -= _CUE_GAP_FILL
         c /= _CUE_GAP_FILL
         b *= np.clip(np.subtract(1, c, out=c), 0, 1, out=c)
+        if guard:
+            b *= _guard_factor(csums, unit_frames, length, erode, count, a)
     return b
+
+
+def _guard_factor(csums: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], unit_frames: float,
+                  length: int, erode: int, count: int, emptiest: np.ndarray) -> np.ndarray:
+    """Per candidate and start frame, 1 when the units beside the cue hold no Morse element, down to 0.
+
+    A Morse element one unit before or after the cue (:func:`_guard_cores`: "AS", "AH", "AR", "UI") is
+    the cue's own tone: it fills its unit as a tone fills the template's tones (fill, measured as the
+    gaps' is against ``emptiest``, the emptiest gap's mean ratio: ~1.0) at the tones' level (within
+    0.1 dB). A programme beside a mixed-in cue has harmonics pass through such a unit: over speech,
+    fills up to 0.93 but 15 dB off the tones' level, or within 2.4 dB but filling 0.65. So a unit
+    counts by the product of how full it is (0 up to :data:`_CUE_GUARD_FILL`, 1 from that plus
+    :data:`_CUE_GUARD_SPAN`) and how close its level is to the tones' (1 within
+    :data:`_CUE_GUARD_LEVEL_DB`, 0 at twice that), and the fullest such unit takes the score down.
+    Fresh arrays, not scratch space: only the exact pass, over the coarse pass's few regions, asks.
+    """
+    csum, _, lsum, _ = csums
+    guards = _guard_cores(unit_frames, length, erode)
+    if not guards:
+        return np.ones((csum.shape[0], count))
+    n_on, tones, n_core, cores = _template_runs(unit_frames, length, erode)
+    # Padded with the edge values, a unit beyond either end of the frames sums to nothing (a cue at the
+    # very start or end of a file has silence there, as far as this is concerned).
+    pad = max(-guards[0][0], guards[-1][1] - length, 0)
+    padded_ratio = np.pad(csum, ((0, 0), (pad, pad)), mode="edge")
+    padded_level = np.pad(lsum, ((0, 0), (pad, pad)), mode="edge")
+    above = np.maximum(_box_sum(csum, tones, count) / n_on - emptiest, 1e-6)
+    tone_level = _box_sum(lsum, cores, count) / n_core
+    worst = np.zeros_like(above)
+    for g0, g1 in guards:
+        run = [(g0 + pad, g1 + pad)]
+        fill = (_box_sum(padded_ratio, run, count) / (g1 - g0) - emptiest) / above
+        full = np.clip((fill - _CUE_GUARD_FILL) / _CUE_GUARD_SPAN, 0, 1)
+        off_db = np.abs(_box_sum(padded_level, run, count) / (g1 - g0) - tone_level)
+        same = np.clip(2 - off_db / _CUE_GUARD_LEVEL_DB, 0, 1)
+        np.maximum(worst, full * same, out=worst)
+    return 1 - worst
 
 
 def _zero_led_cumsum(x: np.ndarray) -> np.ndarray:
@@ -325,7 +394,7 @@ def _best_per_frame(
     for unit, length in _unit_lengths(hop, units_s).items():
         if length >= frames:
             continue
-        top = _unit_scores(csums, unit / hop, length, erode, scratch).max(axis=0)
+        top = _unit_scores(csums, unit / hop, length, erode, scratch, guard=step == 1).max(axis=0)
         better = top > best_score[: len(top)]
         best_score[: len(top)][better] = top[better]
         best_unit[: len(top)][better] = unit
@@ -478,13 +547,19 @@ def find_cues(
     cut = _COARSE_SHARE * threshold
     best_score, best_unit = np.zeros(frames), np.zeros(frames)
     longest = max(_unit_lengths(hop / rate, units_s).values())
+    # The two units before and after a cue are looked at too (_guard_cores): analysed from that much
+    # before each region, so that a tone there is seen, not taken for the region's edge.
+    lead = math.ceil(2 * max(units_s) * rate / hop) + 1
     for a, b in _regions(coarse >= cut, _COARSE_STEP, _COARSE_PAD, frames):
-        count = min(frames - a, b - a + longest)
-        power = _stft_power(work, rate, a, count, 1, bins)
+        first = max(0, a - lead)
+        count = min(frames - first, b - first + longest + lead)
+        power = _stft_power(work, rate, first, count, 1, bins)
         score, unit = _best_per_frame(*_ratio_level(power, rate, low, high)[1:], hop / rate, units_s)
-        better = score > best_score[a:a + count]
-        best_score[a:a + count][better] = score[better]
-        best_unit[a:a + count][better] = unit[better]
+        score, unit = score[a - first:], unit[a - first:]  # only the onsets the coarse pass pointed at
+        n = len(score)
+        better = score > best_score[a:a + n]
+        best_score[a:a + n][better] = score[better]
+        best_unit[a:a + n][better] = unit[better]
     cues = _pick_cues(best_score, best_unit, hop / rate, threshold, work, rate, low, high)
     exact = float(best_score.max()) if best_score.any() else None
     return cues, (exact, float(coarse.max(initial=0.0)))
