@@ -22,6 +22,7 @@ from labeler.batch.plan import Item, iter_sources, prepare_dst, queue_item, rela
 from labeler.batch.progress import Progress, count_in_background
 from labeler.batch.summary import BatchSummary
 from labeler.batch.task import BatchTask, absolute_paths
+from labeler.errors import LabelerError
 
 
 def run_batch(
@@ -85,6 +86,8 @@ def run_batch(
     started = time.monotonic()
     # Before the paths are made absolute for Dask: the summary names the journal as the pool's run does.
     journal_p = Path(journal_path) if journal_path is not None else default_journal(task)
+    if journal_path is not None:
+        _check_journal_folder(task, journal_p)
     if dask is not None:
         # Workers elsewhere have their own working folder: they get absolute paths.
         task = absolute_paths(task)
@@ -109,6 +112,27 @@ def run_batch(
     run.run(sources)
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _check_journal_folder(task: BatchTask, journal: Path) -> None:
+    """Refuse a ``--journal`` / ``--report`` whose folder does not exist, naming it, before any work.
+
+    The folders were made without a word, so a typo (``--report /typo/dir/report.jsonl``) ran the whole
+    batch into a report nobody would look for. Only DST's folders are made (a journal inside DST, which
+    does not exist yet, is fine), as ``cp``, ``tee`` or a shell redirection make none either.
+    """
+    folder = journal.parent
+    if folder.is_dir():
+        return
+    if task.dst_root is not None and task.kind in ("label", "propagate"):
+        dst = Path(os.path.abspath(task.dst_root))
+        where = Path(os.path.abspath(folder))
+        if where == dst or dst in where.parents:
+            return
+    what = "report" if task.kind == "verify" else "journal"
+    hint = "" if folder.exists() else "; create it first, or check the path"
+    state = "is not a folder" if folder.exists() else "does not exist"
+    raise LabelerError(f"the {what}'s folder {folder} {state}{hint}")
 
 
 def _start(task: BatchTask, dask: str | Any | None, workers: int, journal_path: Path,
