@@ -451,6 +451,9 @@ def _judge(report: Report, fmt: str, carriers: _Carriers, pixels: Pixels | None,
         report.warnings.append(f"{pixels.salvaged}: {pixels.salvage_note}{read_too}")
     elif carriers.partial:  # no pixel layer looked: the cut must still be said
         report.warnings.append(f"damaged {fmt} file: {carriers.partial}: the labels before the cut were read")
+    if samples is not None and samples.damage is not None:
+        report.warnings.append(f"damaged {fmt} file: {samples.damage}: the sound was examined as it decodes "
+                               "(libsndfile skips or conceals a damaged page)")
     if not report.examined and "c2pa" in opts.layers:
         # e.g. ``layers="c2pa"`` on an Ogg file: a bare "none" would read as "looked and found nothing"
         report.warnings.append(f"none of the layers asked for could be examined: C2PA defines no manifest "

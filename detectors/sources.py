@@ -203,10 +203,15 @@ class Samples(Once):
         super().__init__(source)
         self.key = key
         self.labels_wanted = labels
+        #: Why an Ogg file's pages are damaged (``"ogg page at offset N fails its CRC check"``), or None.
+        #: libsndfile skips (Vorbis) or conceals (Opus) such a page: the layers examine the sound as it
+        #: decodes, and the report says the file is damaged.
+        self.damage: str | None = None
 
     def _read(self) -> Any:
         from labeler.media.audio import audio_info, read_audio
 
+        self.damage = _ogg_damage(self.source)
         if not isinstance(self.source, Path):
             return read_audio(self.source)
         from detectors.audio_scan import decode_or_scan
@@ -241,3 +246,15 @@ class Samples(Once):
         from labeler.media.audio import audio_info
 
         return scan_audio(Path(self.source), audio_info(self.source), key=key, labels=labels)
+
+
+def _ogg_damage(source: Path | bytes) -> str | None:
+    """:func:`labeler.media.audio_sndfile.ogg_damage` of an Ogg file (a path or its bytes), else None."""
+    import io
+
+    from labeler.media.audio_sndfile import ogg_damage
+
+    if isinstance(source, Path):
+        with open(source, "rb") as handle:
+            return ogg_damage(handle) if handle.read(4) == b"OggS" else None
+    return ogg_damage(io.BytesIO(source)) if bytes(source[:4]) == b"OggS" else None

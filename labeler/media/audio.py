@@ -28,7 +28,7 @@ import soundfile as sf
 from labeler.errors import CorruptFile, InvalidArgument, LabelerError, UnsafeInput, UnsupportedFormat
 from labeler.formats import sniff_bytes, sniff_file
 from labeler.media import ffmpeg as ff
-from labeler.media.audio_sndfile import UNKNOWN_FRAMES, sndfile_subtype
+from labeler.media.audio_sndfile import UNKNOWN_FRAMES, ogg_damage, sndfile_subtype
 
 #: Most decoded sample bytes (float32) :func:`read_audio` holds: 2 GiB, about 3 h of 44.1 kHz stereo.
 MAX_DECODED_BYTES = 1 << 31
@@ -203,7 +203,9 @@ def read_audio(path: str | os.PathLike[str] | bytes, *, info: AudioInfo | None =
     Raises
     ------
     CorruptFile
-        Empty, truncated beyond use or undecodable.
+        Empty, truncated beyond use or undecodable. An Ogg file with a damaged page reads as libsndfile
+        decodes it (a page short, or concealed): readers examine what is there; labeling refuses it
+        first (:func:`check_ogg`).
     UnsupportedFormat
         No audio stream.
     UnsafeInput
@@ -335,11 +337,28 @@ def decoded_blocks(path: str | os.PathLike[str], info: AudioInfo, block_frames: 
     live Matroska / WebM recording cut part way), so the decoder's stderr is checked after the last
     block and such a file raises :class:`CorruptFile` ("the file is cut short (ffmpeg: ...)"), as the
     video path does. Readers (verify) leave it off and read what is there. libsndfile reads report
-    their own errors either way.
+    their own errors either way, except an Ogg page that fails its CRC check, which libsndfile skips
+    (labeling checks with :func:`check_ogg` first; verify warns).
     """
     if info.decoder == "soundfile":
         return _soundfile_blocks(path, block_frames)
     return _ffmpeg_blocks(path, info, block_frames, refuse_cut_short=refuse_cut_short)
+
+
+def check_ogg(src: str | os.PathLike[str] | io.BytesIO) -> None:
+    """Before labeling: raise :class:`CorruptFile` when the Ogg file ``src`` has a damaged page
+    (:func:`labeler.media.audio_sndfile.ogg_damage`).
+
+    libsndfile reads past such a page without an error: a Vorbis stream comes out short (the page's
+    second of sound gone from the middle, the rest moved up), an Opus one with the gap concealed. A
+    label then wrote back a copy silently lacking part of someone's audio. For labeling this is an
+    error, as when libsndfile does report the damage (:func:`ogg_rest_by_ffmpeg`); readers (verify)
+    examine what decodes and say the file is damaged (``detectors.sources.Samples.damage``).
+    """
+    damage = ogg_damage(src)
+    if damage is not None:
+        raise CorruptFile(f"damaged ogg file: {damage}; the audio there cannot be decoded, so a re-encoded "
+                          "copy would lose it (--layers metadata keeps the pages as they are)")
 
 
 def _soundfile_blocks(path: str | os.PathLike[str], block_frames: int) -> Iterator[np.ndarray]:

@@ -18,7 +18,7 @@ import numpy as np
 
 from labeler.atomic import atomic_output, check_input, check_output, staging_folder
 from labeler.errors import CorruptFile, LabelerError
-from labeler.media.audio import audio_format_for, read_audio
+from labeler.media.audio import audio_format_for, check_ogg, read_audio
 from labeler.media.audio_carry import TAG_COPIERS, Shift
 from labeler.media.audio_sndfile import kept_wav_subtype
 from labeler.media.audio_stream import AudioSource, AudioStreamEdit, streamable, write_blocks
@@ -125,6 +125,8 @@ def rewrite_audio_file(
     if source is not None:
         return _rewrite_stream(src, dst, source, stream)  # type: ignore[arg-type]
     kept = kept_wav_subtype(src, dst)  # before decoding: a WAV that cannot be written back is refused
+    if audio_format_for(src) == "ogg":  # libsndfile skips a damaged page: the copy would lack that sound
+        check_ogg(src)
     data = read_audio(src)
     if len(data.samples) == 0:  # the transforms' own shape checks would say "(0, 1)", not why
         raise CorruptFile("no audio samples could be decoded: the file holds no sound, or its container "

@@ -13,6 +13,9 @@ WAV encodings it cannot write back.
   ffmpeg decoded for it (G.726, Yamaha ADPCM...) became 16-bit PCM without a word, and one it reads but
   cannot write (MP3 in WAV: ``sf.check_format`` says yes) failed with "Error opening <...Sink object at
   0x...>". Both are now refused in one line before anything is decoded.
+* libsndfile drops an Ogg page that fails its CRC check without a word: Vorbis then reads short (the
+  labeled file lost a second of the middle and ended early), Opus conceals the gap (the labeled file
+  kept invented sound). :func:`ogg_damage` finds such a page (and a missing or cut one) before decoding.
 """
 
 from __future__ import annotations
@@ -25,10 +28,10 @@ from typing import BinaryIO
 
 import soundfile as sf
 
-from labeler.errors import LabelerError, UnsupportedFormat
+from labeler.errors import CorruptFile, LabelerError, UnsupportedFormat
 
-__all__ = ["UNKNOWN_FRAMES", "can_write", "kept_wav_subtype", "sndfile_subtype", "steady_peak_chunk",
-           "wav_subtype"]
+__all__ = ["UNKNOWN_FRAMES", "can_write", "kept_wav_subtype", "ogg_damage", "sndfile_subtype",
+           "steady_peak_chunk", "wav_subtype"]
 
 #: libsndfile's frame count of a FLAC whose STREAMINFO has no total (SF_COUNT_MAX); anything this large
 #: is no real length.
@@ -133,3 +136,48 @@ def steady_peak_chunk(handle: BinaryIO, container: str) -> None:
             handle.seek(chunk.start + 4)
             handle.write(struct.pack("<I", 0))
     handle.seek(0, os.SEEK_END)
+
+
+def ogg_damage(src: str | os.PathLike[str] | BinaryIO) -> str | None:
+    """What is wrong with the pages of the Ogg file ``src`` (a path or a seekable binary file), or None.
+
+    Every page is read and CRC-checked (:mod:`labeler.metadata.ogg`), and each logical stream's page
+    sequence numbers must follow one another: a page that fails its CRC, one missing, or the last one cut
+    short is the first problem found (``"ogg page at offset N fails its CRC check"``). Bytes after the
+    last page that hold no further page (a tag, padding) are not damage: no decoder reads them.
+
+    The walk reads the whole file once (page by page, each under 64 KiB), at the speed of zlib's CRC.
+    """
+    from labeler.metadata import ogg  # that package imports labeler.media
+
+    if isinstance(src, (str, os.PathLike)):
+        with open(src, "rb") as handle:
+            return ogg_damage(handle)
+    size = src.seek(0, os.SEEK_END)
+    offset = 0
+    last: dict[int, int] = {}
+    while offset < size:
+        try:
+            page, _body = ogg._read_page(src, offset, size)
+        except CorruptFile as exc:
+            if str(exc).startswith("no ogg page") and not _page_after(src, offset):
+                return None
+            return str(exc)
+        seq = last.get(page.serial)
+        if seq is not None and page.seq != (seq + 1) & 0xFFFFFFFF:
+            return (f"ogg page at offset {offset} is page {page.seq} of its stream, after page {seq}: "
+                    "pages are missing")
+        last[page.serial] = page.seq
+        offset += page.size
+    return None
+
+
+def _page_after(src: BinaryIO, offset: int) -> bool:
+    """Whether an Ogg capture pattern follows ``offset`` (damage in the middle, not trailing bytes)."""
+    src.seek(offset)
+    tail = b""
+    while chunk := src.read(1 << 20):
+        if b"OggS" in tail[-3:] + chunk:
+            return True
+        tail = chunk
+    return False

@@ -24,6 +24,7 @@ from labeler.media.audio import (
     AudioInfo,
     audio_format_for,
     audio_info,
+    check_ogg,
     decoded_blocks,
     ogg_rest_by_ffmpeg,
 )
@@ -84,6 +85,7 @@ class AudioSource:
         # format: the container as labeler.media.audio names it; container: libsndfile's, for the writer
         self.format = info.format if isinstance(info, AudioInfo) else _STREAMED[info.format]
         self.container = "WAV" if self.format == "wav" else self.format.upper()
+        self._ogg_checked = False
 
     def blocks(self, start: int = 0, stop: int | None = None,
                block_frames: int = BLOCK_FRAMES) -> Iterator[np.ndarray]:
@@ -107,6 +109,12 @@ class AudioSource:
         integer = INTEGER_READS.get(self.subtype)
         left = None if stop is None else max(0, stop - start)
         done, frames = 0, 0
+        if self.container == "OGG" and not self._ogg_checked:
+            # Labeling only: libsndfile skips (Vorbis) or conceals (Opus) a page that fails its CRC
+            # check without an error, and the labeled file lost that part of the sound. Checked on the
+            # first pass, before a block is written.
+            check_ogg(self.path)
+            self._ogg_checked = True
         try:
             with sf.SoundFile(self.path) as snd:
                 frames = int(snd.frames)
