@@ -20,8 +20,8 @@ from labeler.media.video import VideoInfo
 
 __all__ = ["ALPHA_DECODERS", "ALPHA_SUFFIXES", "Attachment", "FrameFacts", "alpha_plane_decoder",
            "attach_args", "chapter_tracks", "derived_tag_args", "disposition_args", "drop_derived_keys",
-           "frame_facts", "has_alpha", "is_timecode_track", "picture_attachments", "start_offset_args",
-           "timecode_args"]
+           "frame_facts", "has_alpha", "is_timecode_track", "picture_attachments", "require_complete",
+           "start_offset_args", "timecode_args"]
 
 
 #: VP8/VP9 keep an alpha plane beside the picture (Matroska BlockAdditional, tagged ``alpha_mode=1``)
@@ -31,6 +31,99 @@ ALPHA_DECODERS = {"vp9": "libvpx-vp9", "vp8": "libvpx"}
 ALPHA_SUFFIXES = {".webm", ".mkv"}
 #: Coded formats with an alpha channel (ffmpeg's names), which a yuv420p conversion drops.
 _ALPHA_PIX_FMT = re.compile(r"^(yuva|gbrap|ya\d|rgba|bgra|argb|abgr|pal8)")
+
+
+def require_complete(path: str | os.PathLike[str], container: str) -> None:
+    """Refuse a video file cut short (an interrupted download or copy) before a pass re-encodes it.
+
+    The pass decodes the video stream with ``-xerror``, but copies every other stream: a cut that falls
+    in the soundtrack (the last bytes of an interleaved file are often audio), or between two whole
+    packets, was labeled with exit 0 and the soundtrack's end missing (an MP4 cut at 99.5 %: 44 of 45
+    AAC packets, FLV the same, AVI cut at 97 %: 41 of 45). ``container`` is ffmpeg's demuxer name
+    (:attr:`labeler.media.ffmpeg.MediaInfo.container`). MP4 / MOV and Matroska / WebM: the checks the
+    label stage makes (:func:`labeler.metadata.bmff_boxes.require_complete`,
+    :func:`labeler.metadata.matroska.require_complete`); AVI: a top-level RIFF chunk that runs past the
+    end; FLV: a tag that does. Only headers are read. A size a streaming writer left unknown (0 or
+    0xFFFFFFFF) is taken as it is: nothing tells where such a file should end.
+
+    Raises
+    ------
+    CorruptFile
+        "the file is cut short: ..." naming the box, chunk or tag that runs past the end.
+    """
+    names = set(container.split(","))
+    if names & {"mov", "mp4"}:
+        from labeler.metadata.bmff_boxes import require_complete as bmff_complete
+
+        bmff_complete(path)
+    elif names & {"matroska", "webm"}:
+        from labeler.metadata import matroska
+
+        matroska.require_complete(path)
+    elif "avi" in names:
+        _riff_complete(path)
+    elif "flv" in names:
+        _flv_complete(path)
+
+
+#: RIFF sizes a streaming writer leaves when it never came back to fill them in.
+_UNKNOWN_SIZES = (0, 0xFFFFFFFF)
+#: FLV tag types: audio, video, script data (the filter bit, 0x20, may be set on any of them).
+_FLV_TAGS = (8, 9, 18)
+#: FLV tags walked at most (an hour of 30 fps video with its audio is ~200,000): past it, taken as is.
+_FLV_MAX_TAGS = 4_000_000
+
+
+def _cut(what: str, pos: int, declared: int, present: int) -> CorruptFile:
+    # worded as labeler.metadata.bmff_boxes words a box that runs past the end (header included)
+    return CorruptFile(f"the file is cut short: {what} at offset {pos} runs past the end of the file "
+                       f"({declared} bytes declared, {present} present)")
+
+
+def _riff_complete(path: str | os.PathLike[str]) -> None:
+    """The top-level chunks of an AVI (``RIFF AVI `` and OpenDML's ``RIFF AVIX`` extensions) end
+    within the file."""
+    import struct
+
+    with open(path, "rb") as src:
+        size = src.seek(0, os.SEEK_END)
+        pos = 0
+        while size - pos >= 8:
+            src.seek(pos)
+            cid, length = struct.unpack("<4sI", src.read(8))
+            if cid not in (b"RIFF", b"LIST", b"JUNK") or length in _UNKNOWN_SIZES:
+                return  # bytes after the last chunk, or a size never written: nothing to tell
+            end = pos + 8 + length + (length & 1)
+            if pos + 8 + length > size:
+                raise _cut(f"avi chunk {cid.decode('latin-1')!r}", pos, 8 + length, size - pos)
+            pos = end
+
+
+def _flv_complete(path: str | os.PathLike[str]) -> None:
+    """Every tag of an FLV ends within the file (E.4.1 of Adobe's FLV spec v10.1: 11-byte header, data,
+    4-byte PreviousTagSize)."""
+    import struct
+
+    with open(path, "rb") as src:
+        size = src.seek(0, os.SEEK_END)
+        src.seek(0)
+        head = src.read(9)
+        if len(head) < 9 or head[:3] != b"FLV":
+            return
+        pos = struct.unpack(">I", head[5:9])[0] + 4  # the header, then PreviousTagSize0
+        for _ in range(_FLV_MAX_TAGS):
+            if size - pos < 11:
+                if size > pos:  # a tag header cut in two
+                    raise _cut("flv tag", pos, 11, size - pos)
+                return
+            src.seek(pos)
+            tag = src.read(11)
+            if tag[0] & 0x1F not in _FLV_TAGS:
+                return  # not a tag: trailing bytes some writers leave, taken as they are
+            length = 11 + int.from_bytes(tag[1:4], "big") + 4
+            if pos + length > size:
+                raise _cut("flv tag", pos, length, size - pos)
+            pos += length
 
 
 def has_alpha(info: VideoInfo) -> bool:
@@ -241,11 +334,16 @@ class FrameFacts:
         and maximum luminance in cd/m².
     light_level : tuple of int or None
         HDR10 content light level: MaxCLL and MaxFALL in cd/m².
+    start : float or None
+        Presentation time of the first frame (seconds) counted from the file's start, as ffmpeg moves
+        every input when it transcodes: above 0 when the video starts after another stream (AAC priming
+        in Matroska, a clip placed later on its soundtrack, an MP4 edit list).
     """
 
     field_order: str | None = None
     mastering: tuple[float, ...] | None = None
     light_level: tuple[int, int] | None = None
+    start: float | None = None
 
 
 _NUM = r"([0-9.]+)[,\s]\s*([0-9.]+)"
@@ -255,10 +353,11 @@ _MASTERING = re.compile(rf"mastering display.*?r\({_NUM}\) g\({_NUM}\) b\({_NUM}
                         r".*?min_luminance=([0-9.]+), max_luminance=([0-9.]+)", re.IGNORECASE)
 _LIGHT = re.compile(r"MaxCLL=(\d+), MaxFALL=(\d+)")
 _INTERLACE = re.compile(r" i:([TBP?]) ")
+_FIRST_TIME = re.compile(r"\bn:\s*0\s+pts:\s*-?\d+\s+pts_time:(-?[0-9.]+(?:e-?\d+)?)")
 
 
 def frame_facts(src: str, stream: int) -> FrameFacts:
-    """Field order and HDR10 static metadata of the first frame of ``src``'s stream ``stream``.
+    """Field order, HDR10 static metadata and time of the first frame of ``src``'s stream ``stream``.
 
     Both live in the coded frames (H.264/HEVC SEI, field flags), which a pass re-encoding the picture
     does not carry over by itself: ffmpeg 5.1's libx265 drops the mastering display and light level, raw
@@ -278,8 +377,10 @@ def frame_facts(src: str, stream: int) -> FrameFacts:
     text = proc.stderr.decode("utf-8", "replace")
     field = _INTERLACE.search(text)
     mastering, light = _MASTERING.search(text), _LIGHT.search(text)
+    first = _FIRST_TIME.search(text)
     return FrameFacts(
         field_order={"T": "tt", "B": "bb"}.get(field.group(1)) if field else None,
         mastering=tuple(float(v) for v in mastering.groups()) if mastering else None,
         light_level=(int(light.group(1)), int(light.group(2))) if light else None,
+        start=float(first.group(1)) if first else None,
     )

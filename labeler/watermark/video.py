@@ -62,6 +62,7 @@ from labeler.media.video_streams import (
     frame_facts,
     has_alpha,
     picture_attachments,
+    require_complete,
 )
 from labeler.watermark import _pattern
 from labeler.watermark.payload import TooSmallForWatermark
@@ -334,7 +335,8 @@ def watermark_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], pa
     UnsupportedFormat
         No video stream.
     CorruptFile
-        The source cannot be decoded to its end.
+        The source cannot be decoded to its end, or is cut short (a box, chunk or tag runs past the
+        end of the file: :func:`labeler.media.video_streams.require_complete`).
     LabelerError
         ``dst`` exists (without ``overwrite``) or is ``src``; frames smaller than 128 px; the encoder
         failed. Whatever fails, nothing is left at ``dst``.
@@ -344,6 +346,8 @@ def watermark_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], pa
         info = video_info(src_path)
     except UnsupportedFormat:
         raise UnsupportedFormat("not a video: no video stream in this file") from None
+    # a cut in the copied streams (the soundtrack) is not seen by the video decoder's -xerror
+    require_complete(src_path, info.media.container)
     size = upright_size(info)
     if min(size) < MIN_SIDE:
         raise TooSmallForWatermark(f"video frames of {size[1]}x{size[0]} are too small for the watermark "
@@ -364,7 +368,7 @@ def watermark_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], pa
         with ff.output_path(dst_path) as tmp:
             attachments = picture_attachments(src_path, info.media, dst_path, workdir)
             enc = encoder_args(src_path, info, pix_fmt, size, encoding, overlay, "file:" + tmp,
-                                alpha_decoder, attachments, facts.field_order)
+                                alpha_decoder, attachments, facts.field_order, facts.start)
             frames, seconds, marker = _stream(src_path, info, enc, marker, pix_fmt,
                                               size, ff.input_url(src_path), budget=strength is None)
             drop_derived_keys(tmp)

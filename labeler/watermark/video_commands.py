@@ -119,13 +119,16 @@ def colour_tags(info: VideoInfo, stream: ff.StreamInfo, out_index: int) -> list[
 def encoder_args(src: str, info: VideoInfo, pix_fmt: str, size: tuple[int, int], encoding: Encoding,
                   overlay: Overlay | None, out: str,
                   alpha_decoder: str | None = None, attachments: Sequence[Attachment] = (),
-                  field_order: str | None = None) -> list[str]:
+                  field_order: str | None = None, video_start: float | None = None) -> list[str]:
     """ffmpeg arguments: raw frames on stdin (input 0), the label PNG (1, optional), the source (last).
 
     With ``alpha_decoder`` the source is also decoded (by that decoder) for its alpha plane, which is
     merged with the marked frames (``encoding.pix_fmt`` is then ``yuva420p``). ``attachments`` (Matroska
     pictures) are left out of the maps and attached again after the mapped streams. ``field_order``
-    (``"tt"``/``"bb"``: an interlaced source) flags the piped frames, which carry none."""
+    (``"tt"``/``"bb"``: an interlaced source) flags the piped frames, which carry none. ``video_start``
+    (seconds from the file's start to the first frame, ``FrameFacts.start`` of
+    :mod:`labeler.media.video_streams`) places the frames of the constant-rate raw pipe, which start
+    at 0, where the source's video started."""
     h, w = size
     args = [ff.ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
     # the colour tags on the piped frames as well: ffmpeg 7 takes an encoder's primaries and transfer
@@ -174,6 +177,15 @@ def encoder_args(src: str, info: VideoInfo, pix_fmt: str, size: tuple[int, int],
         # at the wrong shape (1080x1440 at 4:3 shown 1080x1440, not 1440x1440).
         graph.append(f"{pad}setsar={sar.numerator}/{sar.denominator}[s]")
         pad = "[s]"
+    # Raw frames start at 0, and ffmpeg moves the source to start at 0 too: a video that starts after the
+    # file's start (the sound first: AAC priming in Matroska, a clip placed 0.3 s into its soundtrack, an
+    # edit list) came out that much early against the copied sound (until 2026-12-08; the timed pipe
+    # carries the frames' own times). Moved last (the label's intervals count from the first frame), in
+    # ffmpeg's microseconds: the raw pipe's 1/frame-rate clock would round the move to whole frames.
+    shifted = not keeps_times and video_start is not None and video_start > 0.0005
+    if shifted:
+        graph.append(f"{pad}settb=AVTB,setpts=PTS+{video_start:.6f}/TB[t]")
+        pad = "[t]"
     video = pad if graph else "0:v"
     if graph:
         args += ["-filter_complex", ";".join(graph)]
@@ -200,7 +212,7 @@ def encoder_args(src: str, info: VideoInfo, pix_fmt: str, size: tuple[int, int],
     args += container_args(encoding.choice, os.path.splitext(out)[1], out_index)
     args += disposition_args(info.media, info.stream, out_index)
     args += [f"-pix_fmt:{out_index}", encoding.pix_fmt, f"-fps_mode:{out_index}", "passthrough"]
-    if pix_fmt in timed.FOURCC:  # every frame's time in the source's own time base
+    if keeps_times or shifted:  # every frame's time in the source's own time base
         args += [f"-enc_time_base:{out_index}", str(stream_time_base(src, info.stream))]
     args += colour_tags(info, mapped[out_index], out_index)
     args += ["-map_metadata", str(src_in), *derived_tag_args(info.media, out), *start_offset_args(info.media)]
