@@ -36,9 +36,11 @@ from labeler.watermark.audio import (
     PERIOD_CELLS,
     TICK,
     Pattern,
+    UnreadableSamples,
     as_float_pcm,
     check_rate,
     make_pattern,
+    seconds_down,
 )
 from labeler.watermark.payload import (
     CRC_BITS,
@@ -265,7 +267,8 @@ def detect_audio(samples: np.ndarray, sample_rate: int, *, key: bytes,
     ----------
     samples : ndarray, shape (n,) or (n, channels)
         float or integer PCM, any length (under :data:`MIN_DETECT_SECONDS` gives found=False with
-        ``reason`` "too short"). NaN/inf in float input give found=False with a reason.
+        ``reason`` "too short"). NaN/inf (or magnitudes over 1e12) in float input give found=False with a
+        reason.
     sample_rate : int
         8000-192000 Hz.
     key : bytes
@@ -298,16 +301,13 @@ def detect_audio(samples: np.ndarray, sample_rate: int, *, key: bytes,
         raise WatermarkError(f"max_windows must be an integer >= 1 or None, not {max_windows!r}")
     try:
         x, _ = as_float_pcm(samples, allow_empty=True)  # no samples: "too short", as promised for any length
-    except WatermarkError as err:
-        if "NaN" not in str(err):
-            raise
+    except UnreadableSamples as err:  # NaN / inf / absurd magnitudes: not decided, as for silence
         return WatermarkResult(False, None, 1.0, None, threshold=threshold, reason=str(err))
     # channel mean as a matrix-vector product (numpy's mean over a short last axis is ~10x slower)
     mono = x @ np.full(x.shape[1], 1.0 / x.shape[1], np.float32) if x.shape[1] > 1 else x[:, 0]
     if mono.shape[0] < MIN_DETECT_SECONDS * fs:
         return WatermarkResult(False, None, 1.0, None, threshold=threshold,
-                               reason=f"too short to carry a watermark "
-                                      f"({math.floor(mono.shape[0] / fs * 100) / 100:.2f} s)")  # rounded down
+                               reason=f"too short to carry a watermark ({seconds_down(mono.shape[0], fs)} s)")
     pattern = make_pattern(key, None)
     count = max(1, math.ceil(mono.shape[0] / (WINDOW_SECONDS * fs)))
     win = -(-mono.shape[0] // count)

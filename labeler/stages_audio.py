@@ -15,7 +15,7 @@ from labeler.stages import _require_complete
 if TYPE_CHECKING:
     from labeler.stages import StageCall
 
-__all__ = ["SILENT_AUDIO_NOTE", "audio_samples", "short_audio_note"]
+__all__ = ["CANCELLED_AUDIO_NOTE", "SILENT_AUDIO_NOTE", "audio_samples", "short_audio_note"]
 
 
 def audio_samples(call: StageCall) -> dict[str, dict[str, Any]]:
@@ -120,10 +120,10 @@ def _audio_watermark_step(call: StageCall, done: dict[str, dict[str, Any]]) -> C
         marked = embed_audio(samples, rate, payload, key=key)
         # The mark is relative to the sound in its bands: digital silence gets none (a DC level only a
         # faint trace at its edges). Say so rather than report a layer that is not there.
-        done["watermark"]["embedded"] = not np.array_equal(marked.reshape(-1),
-                                                           as_float_pcm(samples)[0].reshape(-1))
+        original = as_float_pcm(samples)[0]
+        done["watermark"]["embedded"] = not np.array_equal(marked.reshape(-1), original.reshape(-1))
         if not done["watermark"]["embedded"]:
-            call.warnings.append(SILENT_AUDIO_NOTE)
+            call.warnings.append(CANCELLED_AUDIO_NOTE if original.any() else SILENT_AUDIO_NOTE)
         elif len(marked) < MIN_DETECT_SECONDS * rate:
             call.warnings.append(short_audio_note(len(marked) / rate))
         return marked
@@ -135,7 +135,7 @@ def _audio_watermark_stream(call: StageCall, done: dict[str, dict[str, Any]]) ->
     """:func:`_audio_watermark_step` on blocks (which wrote ``done``'s entry): the same mark and notes."""
     from labeler.media.audio_stream import AudioStreamEdit
     from labeler.watermark import payload_from_produce_id
-    from labeler.watermark.audio import MIN_DETECT_SECONDS, MIN_SECONDS, embed_audio_blocks
+    from labeler.watermark.audio import MIN_DETECT_SECONDS, MIN_SECONDS, embed_audio_blocks, seconds_down
     from labeler.watermark.payload import TooSmallForWatermark
 
     wm = call.options.watermark
@@ -144,14 +144,15 @@ def _audio_watermark_stream(call: StageCall, done: dict[str, dict[str, Any]]) ->
     def marked(blocks: Any, rate: int, channels: int) -> Any:
         import numpy as np
 
-        held, frames, changed = [], 0, False
+        held, frames, changed, sounding = [], 0, False, False
 
         def tap(blocks: Any) -> Any:
-            nonlocal frames
+            nonlocal frames, sounding
             for block in blocks:
                 frames += len(block)
                 if not changed:
                     held.append(block)  # until the output differs: at most the embedder's 3 s lag
+                    sounding = sounding or bool(np.any(block))  # which note, if nothing changes
                 yield block
 
         for out in embed_audio_blocks(tap(blocks), rate, channels, payload, key=wm.key):
@@ -162,10 +163,10 @@ def _audio_watermark_stream(call: StageCall, done: dict[str, dict[str, Any]]) ->
             yield out
         if frames < MIN_SECONDS * rate:  # embed_audio refuses it before marking; known here at the end
             raise TooSmallForWatermark(f"audio too short to carry a watermark "
-                                       f"({frames / rate:.2f} s < {MIN_SECONDS:g} s)")
+                                       f"({seconds_down(frames, rate)} s < {MIN_SECONDS:g} s)")
         done["watermark"]["embedded"] = changed
         if not changed:
-            call.warnings.append(SILENT_AUDIO_NOTE)
+            call.warnings.append(CANCELLED_AUDIO_NOTE if sounding else SILENT_AUDIO_NOTE)
         elif frames < MIN_DETECT_SECONDS * rate:
             call.warnings.append(short_audio_note(frames / rate))
 
@@ -174,15 +175,26 @@ def _audio_watermark_stream(call: StageCall, done: dict[str, dict[str, Any]]) ->
 
 def short_audio_note(seconds: float) -> str:
     """The audio watermark stage's warning for audio shorter than the detector reads."""
+    import math
+
     from labeler.watermark.audio import MIN_DETECT_SECONDS
 
-    return (f"the watermark was embedded but cannot be verified: the audio is {seconds:.2f} s long and "
+    # rounded down, as the detector's "too short" note: 1.4999 s read "1.50 s long and the detector reads
+    # 1.5 s or more"; the 1e-6 (hundredths) absorbs the float quotient's error, far below one sample
+    shown = math.floor(seconds * 100 + 1e-6) / 100
+    return (f"the watermark was embedded but cannot be verified: the audio is {shown:.2f} s long and "
             f"the detector reads {MIN_DETECT_SECONDS:g} s or more")
 
 
 #: The audio watermark stage's warning when the file gave the mark nothing to ride on.
 SILENT_AUDIO_NOTE = ("no watermark was embedded: the audio has no sound between 301 and 3704 Hz (digital "
                      "silence) and the mark only changes the energy of sound that is there")
+#: The same when the samples are not all zero: the mark is computed from (and read in) the channels' mean,
+#: which is silent when the channels cancel (a stereo file with one channel in inverted polarity). It
+#: used to get SILENT_AUDIO_NOTE, which called audible sound "digital silence".
+CANCELLED_AUDIO_NOTE = ("no watermark was embedded: the audio's mono mix (the mean of its channels, which "
+                        "the mark is computed from and read in) has no sound between 301 and 3704 Hz: its "
+                        "channels cancel (one in inverted polarity) or its sound lies outside that band")
 
 
 def _audio_label_step(call: StageCall, done: dict[str, dict[str, Any]]) -> Callable[[Any, int], Any]:

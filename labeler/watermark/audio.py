@@ -46,7 +46,10 @@ __all__ = [
     "DEFAULT_AUDIO_STRENGTH",
     "MIN_SECONDS",
     "MIN_DETECT_SECONDS",
+    "MAX_FLOAT_SAMPLE",
+    "UnreadableSamples",
     "as_float_pcm",
+    "seconds_down",
     "band_matrix",
     "frame_length",
 ]
@@ -119,6 +122,10 @@ MIN_RATE, MAX_RATE = 8000, 192000
 #: An (a, b) array with b > a and more than this many "channels" is taken for (channels, n) given by
 #: mistake and refused (no audio format carries that many channels; ffmpeg's layouts stop at 64).
 _TRANSPOSED_CHANNELS = 64
+#: Largest float sample magnitude accepted. Float PCM is nominally [-1, 1]; integer-scaled floats (+-2**31)
+#: still work (the mark is relative), but from ~1e18 the float32 band energies overflow and the mark is
+#: NaN. 1e12 leaves a factor 1e4 in energy (measured: 1e14 square waves at 192 kHz, 8 channels, mark fine).
+MAX_FLOAT_SAMPLE = 1e12
 #: SNR blocks per processing chunk (bounds the temporary arrays to a few MB whatever the file length).
 CHUNK_BLOCKS = 1
 
@@ -131,6 +138,14 @@ _LABEL = "audio-bandenergy-v2"
 #: cells (measured: 80 linear bands x 32 ms gave z 7-10 on 24-32 s of speech / music where 24 mel bands
 #: x 64 ms gave 2-3).
 BAND_EDGES = BAND_LO + BIN_HZ * np.arange(N_BANDS + 1)
+
+
+class UnreadableSamples(WatermarkError):
+    """Float samples the mark cannot be computed on: NaN, inf, or beyond +-:data:`MAX_FLOAT_SAMPLE`.
+
+    The detector reports these as "not decided" (``found=False`` with the message as ``reason``) rather
+    than raising, as it does for silence and short input; the embedder refuses them.
+    """
 
 
 @lru_cache(maxsize=64)
@@ -208,8 +223,8 @@ def as_float_pcm(samples: np.ndarray, allow_empty: bool = False) -> tuple[np.nda
 
     Raises :class:`WatermarkError` for a non-array, an empty array (unless ``allow_empty``: a stream's
     empty block), a shape other than (n,) or (n, channels), (channels, n) given by mistake (more than 64
-    "channels", more than samples), 64-bit integers (int64 / uint64: no PCM range to scale by), or float
-    input with NaN / inf.
+    "channels", more than samples), 64-bit integers (int64 / uint64: no PCM range to scale by), or
+    :class:`UnreadableSamples` for float input with NaN / inf or beyond +-:data:`MAX_FLOAT_SAMPLE`.
     """
     a = np.asarray(samples)
     if a.ndim not in (1, 2) or (a.size == 0 and not allow_empty) or (a.ndim == 2 and a.shape[1] < 1):
@@ -230,9 +245,17 @@ def as_float_pcm(samples: np.ndarray, allow_empty: bool = False) -> tuple[np.nda
         mid = (float(info.max) + float(info.min) + 1.0) / 2.0  # 0 for signed, 2**(bits-1) for unsigned
         x = (a.astype(np.float32) - np.float32(mid)) * scale
     elif a.dtype.kind == "f":
+        # max / min propagate NaN and keep inf: one check for all three, without a temporary array; on
+        # the input, so that 1e300 in float64 is named as such, not as the inf of its float32
+        peak = max(float(a.max()), -float(a.min())) if a.size else 0.0
+        if not math.isfinite(peak):
+            raise UnreadableSamples("audio contains NaN or infinite samples")
+        if peak > MAX_FLOAT_SAMPLE:
+            # finite but absurd (a float WAV of 1e20s): the band energies overflow float32, the mark came
+            # out all NaN, which the writer turned into a silent file reported as labeled
+            raise UnreadableSamples(f"audio samples reach {peak:.3g}: float PCM is nominally in [-1, 1] "
+                                    f"and cannot exceed {MAX_FLOAT_SAMPLE:g}")
         x = a.astype(np.float32, copy=False)
-        if not np.isfinite(x).all():
-            raise WatermarkError("audio contains NaN or infinite samples")
     else:
         raise WatermarkError(f"audio samples must be integer or float, not {a.dtype}")
     return (x[:, None] if x.ndim == 1 else x), is_int
@@ -318,6 +341,13 @@ def _number(value: float, name: str) -> float:
     return float(value)
 
 
+def seconds_down(frames: int, rate: int) -> str:
+    """``frames / rate`` seconds as text with two decimals, rounded down (a length just under a limit must
+    not read as the limit: "1.00 s < 1 s"), in integer arithmetic: ``floor(frames / rate * 100)`` read
+    16240 samples at 8 kHz (2.03 s) as 2.02 s, the float quotient falling just below 203."""
+    return f"{int(frames) * 100 // int(rate) / 100:.2f}"
+
+
 def _check_strength(strength: float) -> float:
     s = _number(strength, "strength")
     if not 0.0 < s <= 1.0:
@@ -380,12 +410,14 @@ class AudioEmbedder:
         self._pending_head = self.hop  # leading padding still to drop from the output
         self._n_in = self._n_out = 0
         self._flushed = False
+        self._clip = False  # integer blocks were pushed: the output is clipped to [-1, 1] as embed_audio's
 
     def push(self, block: np.ndarray) -> np.ndarray:
         """Mark a (n, channels) block; returns the marked samples that are complete so far (float32).
 
-        ``block`` is float PCM in [-1, 1] or integer PCM (scaled as :func:`embed_audio` does), shaped
-        (n, channels), or (n,) for a mono embedder; an empty block is allowed (nothing comes out).
+        ``block`` is float PCM in [-1, 1] or integer PCM (scaled as :func:`embed_audio` does, and, as
+        there, the output clipped to [-1, 1] once an integer block was pushed), shaped (n, channels), or
+        (n,) for a mono embedder; an empty block is allowed (nothing comes out).
 
         Raises
         ------
@@ -399,7 +431,11 @@ class AudioEmbedder:
         # A (n, 2) block into a mono embedder, (n,) or (n, 3) into a stereo one, (2, n) by mistake: each
         # used to be reshaped to (-1, channels), interleaving samples into a wrong signal; integer PCM
         # went in unscaled (int16 values as floats of +-32768)
-        block, _ = as_float_pcm(block, allow_empty=True)
+        block, is_int = as_float_pcm(block, allow_empty=True)
+        # integer PCM comes back clipped to [-1, 1], as from embed_audio: unclipped, a full-scale int16
+        # square wave came out at 1.115 (0.115 away from the whole-file result), which wraps around
+        # when scaled back to int16
+        self._clip = self._clip or (is_int and block.shape[0] > 0)
         if block.shape[0] == 0:  # an empty block of any width is nothing
             block = block.reshape(-1, self.channels)  # (0, channels)
         if block.shape[1] != self.channels:
@@ -425,6 +461,8 @@ class AudioEmbedder:
     def _emit(self, nframes: int) -> np.ndarray:
         out = self._process(nframes)
         out = out[: max(0, self._n_in - self._n_out)]  # never more than was pushed (flush padding)
+        if self._clip:
+            np.clip(out, -1.0, 1.0, out=out)
         self._n_out += out.shape[0]
         return out
 
@@ -488,9 +526,10 @@ def embed_audio(samples: np.ndarray, sample_rate: int, payload: bytes, *, key: b
     Parameters
     ----------
     samples : ndarray, shape (n,) or (n, channels)
-        float PCM (nominally [-1, 1]; NaN/inf refused) or integer PCM up to 32 bits (scaled to [-1, 1]:
-        int16 / 32768, unsigned around its midpoint; int64 / uint64 refused). At least
-        :data:`MIN_SECONDS` long; the detector reads :data:`MIN_DETECT_SECONDS` or more.
+        float PCM (nominally [-1, 1]; NaN/inf and magnitudes over :data:`MAX_FLOAT_SAMPLE` refused) or
+        integer PCM up to 32 bits (scaled to [-1, 1]: int16 / 32768, unsigned around its midpoint; int64 /
+        uint64 refused). At least :data:`MIN_SECONDS` long; the detector reads :data:`MIN_DETECT_SECONDS`
+        or more.
     sample_rate : int
         8000-192000 Hz.
     payload : bytes
@@ -522,7 +561,7 @@ def embed_audio(samples: np.ndarray, sample_rate: int, payload: bytes, *, key: b
     if x.shape[0] < MIN_SECONDS * fs:
         # rounded down: 15999 samples at 16 kHz read "1.00 s < 1 s"
         raise TooSmallForWatermark(f"audio too short to carry a watermark "
-                                   f"({math.floor(x.shape[0] / fs * 100) / 100:.2f} s < {MIN_SECONDS:g} s)")
+                                   f"({seconds_down(x.shape[0], fs)} s < {MIN_SECONDS:g} s)")
     emb = AudioEmbedder(fs, x.shape[1], payload, key=key, strength=strength, snr_db=snr_db)
     out = np.concatenate([emb._add(x), emb.flush()])  # x is checked and converted above: not twice
     if is_int:

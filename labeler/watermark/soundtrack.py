@@ -33,7 +33,7 @@ from labeler.media.video_streams import (
     picture_attachments,
     start_offset_args,
 )
-from labeler.watermark.audio import MIN_SECONDS, AudioEmbedder, as_float_pcm
+from labeler.watermark.audio import MAX_RATE, MIN_RATE, MIN_SECONDS, AudioEmbedder, as_float_pcm
 
 #: Source audio codec -> (ffmpeg encoder, default bit rate) for the marked stream.
 ENCODERS = {"aac": ("aac", "128k"), "mp3": ("libmp3lame", "128k"), "opus": ("libopus", "96k"),
@@ -85,6 +85,12 @@ def _mark_stream(path: str | os.PathLike[str], info: ff.MediaInfo, stream: ff.St
                  key: bytes) -> dict[str, Any]:
     """Mark one audio stream of ``path`` (every other stream copied), or say why not."""
     audio = stream_audio_info(info, stream)  # the file is probed by the caller: not a second time
+    if not MIN_RATE <= audio.sample_rate <= MAX_RATE:
+        # AAC at 7350 Hz, PCM at 384 kHz: the mark has no rate to go on, but the picture does. The whole
+        # label failed here ("sample rate must be ... not 7350") though the frames were marked; the
+        # track is copied as a silent one is, and the result says why
+        return {"audio": f"copied (sample rate {audio.sample_rate} Hz: the audio mark needs "
+                         f"{MIN_RATE}-{MAX_RATE} Hz)"}
     blocks = decoded_blocks(path, audio, _BLOCK_FRAMES)
     try:
         head = _head(blocks, MIN_SECONDS * audio.sample_rate)
