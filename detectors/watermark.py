@@ -299,7 +299,7 @@ def detect(image: np.ndarray, *, key: bytes, method: str | None = None,
 
     Parameters
     ----------
-    image : ndarray, uint8 or uint16, shape (H, W) or (H, W, 1|2|3|4)
+    image : ndarray, uint8 or uint16 (either byte order), shape (H, W) or (H, W, 1|2|3|4)
         Pixels to test, at least 128 x 128.
     key : bytes
         The key used to embed.

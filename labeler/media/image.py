@@ -60,6 +60,7 @@ from labeler.media.image16 import (
     EXIF_PREFIX,
     GPS_IFD,
     TIFF_DESCRIPTIVE,
+    check_complete,
     decode_deep,
     deep_layout,
     tiff_grey_alpha16,
@@ -304,7 +305,36 @@ def _data_and_kind(src: str | os.PathLike[str] | bytes | BinaryIO,
         # a valid file that Pillow cannot identify: not "damaged", as pillow_errors would call it
         raise UnsupportedFormat("16-bit grey+alpha tiff is not supported (pillow cannot decode it); "
                                 "save it as a 16-bit png, or as rgba or 8-bit tiff")
+    if kind == "jpeg":
+        precision, marker = _jpeg_frame(data)
+        if precision not in (None, 8):
+            # valid, but Pillow decodes 8-bit samples only (and then says it cannot identify the file)
+            process = "lossless " if marker in _JPEG_LOSSLESS else ""
+            raise UnsupportedFormat(f"{precision}-bit {process}jpeg is not supported (pillow decodes 8-bit "
+                                    "jpeg only); save it as a 16-bit png or tiff")
     return data, kind
+
+
+#: Start-of-frame markers (ITU-T T.81 table B.1: SOF0-3, 5-7, 9-11, 13-15) and the lossless ones among them.
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_JPEG_LOSSLESS = frozenset({0xC3, 0xC7, 0xCB, 0xCF})
+
+
+def _jpeg_frame(data: bytes) -> tuple[int | None, int | None]:
+    """The sample precision (bits) and marker of a JPEG's first frame header, or (None, None) when the
+    markers before it cannot be walked (T.81 B.1.1: each marker segment states its length)."""
+    pos = 2
+    while pos + 5 <= len(data) and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if marker == 0xFF:  # a fill byte before the marker (T.81 B.1.1.2)
+            pos += 1
+        elif marker in _JPEG_SOF:
+            return data[pos + 4], marker
+        elif marker in (0xD9, 0xDA):  # EOI, SOS: no frame header before the scan
+            break
+        else:
+            pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+    return None, None
 
 
 def _jpeg_luma(im: Image.Image) -> bool:
@@ -351,6 +381,7 @@ def _decode(im: Image.Image, data: bytes, kind: str | None) -> ImageData:
     # turned size); undo it so every format comes back in stored orientation.
     orientation = im.tag_v2.get(274, 1) if fmt == "tiff" and hasattr(im, "tag_v2") else 1
     deep = deep_layout(im, data, fmt)
+    check_complete(im, data, fmt, deep is not None)  # before a native decoder prints its own lines
     if deep is not None:
         pixels, mode = decode_deep(data, deep, width, height)
     else:
@@ -371,10 +402,33 @@ def _decode(im: Image.Image, data: bytes, kind: str | None) -> ImageData:
 def _jpeg_coding(im: Image.Image) -> tuple[int | None, bool]:
     """A JPEG's chroma subsampling (Pillow's 0 / 1 / 2, None when not 3-component YCbCr) and whether it
     is progressive, so a re-encode keeps what the source chose (a 4:4:4 photo is not turned 4:2:0)."""
-    from PIL import JpegImagePlugin
+    return _jpeg_subsampling(im), bool(im.info.get("progressive"))
 
-    sampling = JpegImagePlugin.get_sampling(im)
-    return (sampling if sampling in (0, 1, 2) else None), bool(im.info.get("progressive"))
+
+#: Pillow's JPEG subsampling numbers by (horizontal, vertical) chroma reduction: 4:4:4, 4:2:2, 4:2:0.
+_PILLOW_SUBSAMPLING = {(1, 1): 0, (2, 1): 1, (2, 2): 2}
+
+
+def _jpeg_subsampling(im: Image.Image) -> int | None:
+    """The Pillow subsampling that keeps at least the chroma resolution of a 3-component JPEG, or None.
+
+    What counts is the ratio of the luma's sampling factors to the chroma's (ITU-T T.81 A.1.1), not the
+    factors themselves: ffmpeg writes a 4:4:4 JPEG as 1 x 2 factors for all three components and a
+    4:2:2 one as 2 x 2 luma over 1 x 2 chroma, which Pillow's ``get_sampling`` (exact factor triples
+    only) does not know, and a re-encode with Pillow's default made them 4:2:0. Layouts Pillow cannot
+    write (4:4:0 from a losslessly turned 4:2:2 photo, 4:1:1) get the nearest that loses no chroma.
+    """
+    layer = getattr(im, "layer", None)
+    if not layer or len(layer) != 3 or im.mode != "RGB":
+        return None
+    try:
+        (_, yh, yv, _), chroma = layer[0], layer[1:]
+        ratios = [(yh / ch, yv / cv) for _, ch, cv, _ in chroma]
+    except (ValueError, TypeError, ZeroDivisionError):
+        return None
+    hr, vr = min(r[0] for r in ratios), min(r[1] for r in ratios)
+    fits = [(h * v, n) for (h, v), n in _PILLOW_SUBSAMPLING.items() if h <= hr and v <= vr]
+    return max(fits)[1] if fits else None
 
 
 def _avif_coding(data: bytes) -> tuple[int | None, int]:

@@ -70,9 +70,86 @@ def tiff_grey_alpha16(data: bytes) -> bool:
     return fields.get(277) == 2 and fields.get(258) == 16
 
 
+#: PNG chunks whose damage libpng treats as fatal (PNG 5.4: critical chunks are upper case first).
+_PNG_CRITICAL = (b"IHDR", b"PLTE", b"IDAT")
+
+
+def check_complete(im: Image.Image, data: bytes, fmt: str, deep: bool) -> None:
+    """Raise :class:`CorruptFile` when a TIFF's picture data, or a 16-bit PNG's, is cut short or (PNG)
+    fails its checksums: the damage a native decoder would otherwise report on stderr, past this
+    toolkit's one-line errors.
+
+    libtiff (through Pillow, and OpenCV for 16-bit TIFF) and libpng (through OpenCV for 16-bit PNG) print
+    their own lines to the process's stderr before they fail ("TIFFFillStrip: Read error on strip 0",
+    "libpng error: IDAT: CRC error", OpenCV's ``[ERROR]`` log), and then fail with "decoder error -2" or
+    no reason at all. The checks here are the cheap, exact ones: every TIFF strip or tile of the first
+    page inside the file (TIFF 6.0 section 3: StripOffsets 273 / StripByteCounts 279, TileOffsets 324 /
+    TileByteCounts 325), and for a 16-bit PNG (8-bit PNGs are decoded by Pillow, which reports the same
+    damage itself) every chunk up to IEND whole, with a matching CRC where libpng would stop on a bad
+    one. Damage inside a compressed stream whose sizes and checksums hold (a TIFF has no checksums) is
+    left to the decoders, and still reaches stderr.
+    """
+    if fmt == "tiff":
+        tags = getattr(im, "tag_v2", None)
+        if tags is None:
+            return
+        for offsets_tag, counts_tag, unit in ((273, 279, "strip"), (324, 325, "tile")):
+            offsets, counts = tags.get(offsets_tag), tags.get(counts_tag)
+            if offsets is None or counts is None:
+                continue
+            offsets = (offsets,) if isinstance(offsets, int) else tuple(offsets)
+            counts = (counts,) if isinstance(counts, int) else tuple(counts)
+            for n, (at, size) in enumerate(zip(offsets, counts, strict=False)):
+                if at + size > len(data):
+                    raise CorruptFile(f"damaged tiff file: image file is truncated ({unit} {n} ends at byte "
+                                      f"{at + size} of a {len(data)}-byte file)")
+    elif fmt == "png" and deep:
+        _check_png_chunks(data)
+
+
+def _check_png_chunks(data: bytes) -> None:
+    """:func:`check_complete` for a PNG: every chunk whole up to IEND (OpenCV reads the file to its end,
+    PNG 5.3), and the critical ones with a matching CRC."""
+    pos = 8
+    while pos + 8 <= len(data):
+        size, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        if pos + 12 + size > len(data):
+            break
+        if kind == b"IEND":
+            return
+        if kind in _PNG_CRITICAL:
+            crc = struct.unpack(">I", data[pos + 8 + size:pos + 12 + size])[0]
+            if zlib.crc32(data[pos + 4:pos + 8 + size]) != crc:
+                raise CorruptFile(f"damaged png file: CRC error in the {kind.decode('latin-1')} chunk at "
+                                  f"byte {pos}")
+        pos += 12 + size
+    raise CorruptFile("damaged png file: image file is truncated")
+
+
+#: The chunks OpenCV's PNG decoder is given (:func:`_pixel_chunks`): what the samples need.
+_PNG_PIXEL_CHUNKS = (b"IHDR", b"PLTE", b"tRNS", b"IDAT", b"IEND")
+
+
+def _pixel_chunks(data: bytes) -> bytes:
+    """A PNG with only the chunks that decide its samples (the colour key in ``tRNS`` included): libpng
+    prints a warning line on stderr for damaged or odd ancillary chunks that Pillow reads quietly ("tEXt:
+    CRC error", "iCCP: known incorrect sRGB profile"), and the metadata is read from the file itself."""
+    parts, pos = [data[:8]], 8
+    while pos + 8 <= len(data):
+        size, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        if kind in _PNG_PIXEL_CHUNKS:
+            parts.append(data[pos:pos + 12 + size])
+        if kind == b"IEND":
+            break
+        pos += 12 + size
+    return b"".join(parts)
+
+
 def decode_deep(data: bytes, layout: str, width: int, height: int) -> tuple[np.ndarray, str]:
     import cv2
 
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        data = _pixel_chunks(data)
     try:
         decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:

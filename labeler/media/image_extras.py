@@ -6,7 +6,8 @@ everything else the source's container held would be lost. What is kept here is 
 keep on an edit and what does not describe the old pixels:
 
 * JPEG: APP13 (Photoshop IRB: IPTC captions, keywords, copyright, as newsrooms write them), COM
-  (comments) and Extended XMP APP1 segments (the rest of an XMP packet too large for one segment);
+  (comments), Extended XMP APP1 segments (the rest of an XMP packet too large for one segment) and
+  the bytes after the image's EOI (a motion photo's video, a Samsung trailer: :func:`jpeg_trailer`);
 * PNG: ``tEXt`` / ``zTXt`` / ``iTXt`` chunks other than XMP (Stable Diffusion and ComfyUI keep their
   generation parameters and workflow there, other tools author, title, copyright) and the colour
   chunks ``gAMA``, ``cHRM``, ``sRGB`` and ``cICP``, which say how the stored values are to be shown:
@@ -37,7 +38,9 @@ from labeler.errors import LabelerError
 #: type as three bytes (tag big-endian, then type: ``b"\\x83\\xbb\\x04"``) or a PNG chunk type (four).
 Extra = tuple[bytes, bytes]
 
-_APP1, _APP13, _COM = 0xE1, 0xED, 0xFE
+_APP1, _APP2, _APP13, _COM = 0xE1, 0xE2, 0xED, 0xFE
+#: The :data:`Extra` id of the bytes after a JPEG's EOI marker (:func:`jpeg_trailer`): EOI's marker byte.
+_TRAILER = b"\xd9"
 _EXTENDED_XMP = b"http://ns.adobe.com/xmp/extension/\x00"  # XMP Part 3 1.1.3.1
 _PNG_KEPT = (b"tEXt", b"zTXt", b"iTXt", b"gAMA", b"cHRM", b"sRGB", b"cICP")
 _PNG_XMP = b"XML:com.adobe.xmp"  # carried as ImageData.xmp
@@ -65,9 +68,14 @@ def source_extras(data: bytes, fmt: str | None) -> tuple[Extra, ...]:
         if fmt == "jpeg":
             from labeler.metadata.jpeg import header_segments
 
-            return tuple((bytes([marker]), payload) for marker, payload in header_segments(data)
+            segments = header_segments(data)
+            kept = tuple((bytes([marker]), payload) for marker, payload in segments
                          if marker in (_APP13, _COM)
                          or (marker == _APP1 and payload.startswith(_EXTENDED_XMP)))
+            # an MPO's other pictures follow the first one's EOI, located by its MPF segment, not kept
+            mpf = any(marker == _APP2 and payload.startswith(b"MPF\0") for marker, payload in segments)
+            trailer = b"" if mpf else _after_eoi(data)
+            return kept + ((_TRAILER, trailer),) if trailer else kept
         if fmt == "png":
             from labeler.metadata.png import chunks_of_types
 
@@ -103,7 +111,48 @@ def jpeg_segments(extras: tuple[Extra, ...]) -> bytes:
     """The JPEG marker segments of ``extras`` (marker, length, payload: T.81 B.1.1.4), ready to be put
     before the image data (Pillow's ``extra`` save option); payloads over one segment are left out."""
     return b"".join(b"\xff" + marker + (len(payload) + 2).to_bytes(2, "big") + payload
-                    for marker, payload in extras if len(marker) == 1 and len(payload) <= 0xFFFF - 2)
+                    for marker, payload in extras
+                    if len(marker) == 1 and marker != _TRAILER and len(payload) <= 0xFFFF - 2)
+
+
+def jpeg_trailer(extras: tuple[Extra, ...]) -> bytes:
+    """The bytes the source JPEG held after its image's EOI marker (b"" when none), to be appended as
+    they were: a phone's motion photo keeps its video there (Google's ``GCamera:MicroVideoOffset`` and
+    the Motion Photo ``Container:Directory`` in the XMP locate it from the end of the file), Samsung
+    its ``SEFT`` trailer."""
+    return b"".join(payload for marker, payload in extras if marker == _TRAILER)
+
+
+def _after_eoi(data: bytes) -> bytes:
+    """What follows the EOI that ends a JPEG's image (T.81 B.2.1: segments up to each SOS, then
+    entropy-coded data up to the next marker that is neither a stuffed 0xFF00 nor a restart), or b""
+    when there is nothing or the structure cannot be walked."""
+    pos, size = 2, len(data)
+    while pos + 2 <= size and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if marker == 0xFF:  # a fill byte
+            pos += 1
+        elif marker == 0xD9:
+            return data[pos + 2:]
+        elif 0xD0 <= marker <= 0xD7 or marker == 0x01:  # standalone markers
+            pos += 2
+        else:
+            if pos + 4 > size:
+                return b""
+            pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+            if marker == 0xDA:
+                while True:  # skip the scan's entropy-coded data
+                    pos = data.find(b"\xff", pos)
+                    if pos < 0 or pos + 1 >= size:
+                        return b""
+                    follower = data[pos + 1]
+                    if follower == 0 or 0xD0 <= follower <= 0xD7:
+                        pos += 2
+                    elif follower == 0xFF:
+                        pos += 1
+                    else:
+                        break
+    return b""
 
 
 def png_chunks(extras: tuple[Extra, ...], *, icc: bool) -> list[Extra]:

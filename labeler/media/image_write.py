@@ -20,7 +20,13 @@ from labeler.errors import InvalidArgument, UnsupportedFormat
 from labeler.formats import EXTENSIONS, IMAGE_FORMATS
 from labeler.media.image import ImageData, image_from_array, normal_exif
 from labeler.media.image16 import encode_png16, encode_tiff16
-from labeler.media.image_extras import fresh_exif_thumbnail, jpeg_segments, png_chunks, tiff_fields
+from labeler.media.image_extras import (
+    fresh_exif_thumbnail,
+    jpeg_segments,
+    jpeg_trailer,
+    png_chunks,
+    tiff_fields,
+)
 from labeler.media.pillow_guard import one_line
 
 
@@ -178,6 +184,8 @@ def encode_image(
     except ValueError as exc:
         # Pillow says "EXIF data is too long" etc. for what a JPEG segment cannot hold.
         raise UnsupportedFormat(f"cannot write this {fmt}: {one_line(exc)}") from None
+    if fmt == "jpeg" and extras:
+        return out.getvalue() + jpeg_trailer(extras)  # after the new EOI, as the source had it
     return out.getvalue()
 
 

@@ -44,6 +44,7 @@ from labeler.watermark.transforms import (
     _luma_fast,
     add_luma,
     block_activity,
+    native_order,
     strip_activity,
 )
 
@@ -194,7 +195,7 @@ def embed(image: np.ndarray, payload: bytes, *, key: bytes, method: str = "dct",
 
     Parameters
     ----------
-    image : ndarray, uint8 or uint16, shape (H, W), (H, W, 1|2|3|4)
+    image : ndarray, uint8 or uint16 (either byte order), shape (H, W), (H, W, 1|2|3|4)
         Gray, gray+alpha, RGB or RGBA pixels, at least 128 x 128. Alpha is copied unchanged; 16-bit
         images are marked at the same relative amplitude as 8-bit ones.
     payload : bytes
@@ -215,13 +216,15 @@ def embed(image: np.ndarray, payload: bytes, *, key: bytes, method: str = "dct",
     Returns
     -------
     ndarray
-        Same shape and dtype as ``image``.
+        Same shape and dtype (byte order included) as ``image``.
 
     Raises
     ------
     WatermarkError
         Bad payload, key, method, strength, dtype, shape, or an image smaller than 128 x 128.
     """
+    given = getattr(image, "dtype", None)
+    image = native_order(image)  # a big-endian uint16 array: marked as uint16, returned in its order
     h, w, _ = _check_image(image)
     _check_strength(strength)
     parts = []
@@ -239,7 +242,7 @@ def embed(image: np.ndarray, payload: bytes, *, key: bytes, method: str = "dct",
         for wide, mask, bs in parts[1:]:  # the budget's second mark (smooth areas), same strip
             delta += _masked_pattern(wide, mask, bs, r0, r1, w)
         add_luma(image[r0:r1], delta, out=out[r0:r1])
-    return out
+    return out if out.dtype == given else out.astype(given)
 
 
 def _scheme(method: str) -> Scheme:

@@ -104,12 +104,23 @@ def _check_image(image: np.ndarray) -> tuple[int, int, int]:
     return h, w, channels
 
 
+def native_order(image: np.ndarray) -> np.ndarray:
+    """``image`` with 16-bit samples in the machine's byte order: a big-endian ``>u2`` array (read with
+    ``np.frombuffer`` from a PNG, FITS or raw file) is the same uint16 picture, which
+    :func:`labeler.label` accepts in either order; other arrays are returned as they are."""
+    dtype = getattr(image, "dtype", None)
+    if isinstance(image, np.ndarray) and dtype.kind == "u" and dtype.itemsize == 2 and not dtype.isnative:
+        return image.astype(np.uint16)
+    return image
+
+
 def _scale(image: np.ndarray) -> float:
     return 257.0 if image.dtype == np.uint16 else 1.0  # 65535 / 255: work in 8-bit units for all depths
 
 
 def luma(image: np.ndarray) -> np.ndarray:
     """BT.601 luma of a uint8/uint16 gray, gray+alpha, RGB or RGBA image, float32 in 8-bit units."""
+    image = native_order(image)
     _check_image(image)
     return _luma(image)
 
@@ -135,6 +146,7 @@ def luma_fast(image: np.ndarray) -> np.ndarray:
     For the detector, whose prefilter takes either, and the embedder's texture mask (exact integer
     block sums for 8-bit images).
     """
+    image = native_order(image)
     _check_image(image)
     return _luma_fast(image)
 
