@@ -228,9 +228,25 @@ def _after_id3(head: bytes) -> str:
 
 def sniff_file(path: str | os.PathLike[str]) -> str:
     """Return the format name of the file at ``path`` (reads its first bytes, and an MP4's, Matroska's
-    or WebM's track list: :func:`audio_only`)."""
-    p = Path(path)
-    with p.open("rb") as handle:
+    or WebM's track list: :func:`audio_only`).
+
+    Raises
+    ------
+    InvalidArgument
+        ``path`` is not a str or path-like (bytes of a file in memory: :func:`sniff_bytes`), or holds a NUL.
+    LabelerError
+        One line: a folder, a missing file or one that cannot be read; empty or unrecognised content
+        (:class:`~labeler.errors.UnsupportedFormat`, :class:`~labeler.errors.CorruptFile`).
+    """
+    p = _sniff_path(path)
+    try:
+        opened = p.open("rb")
+    except OSError as exc:
+        # Was the raw IsADirectoryError / FileNotFoundError of open(): the library's errors are one line.
+        if p.is_dir():
+            raise LabelerError(f"{p} is a folder, not a file") from None
+        raise LabelerError(f"cannot read {p}: {exc.strerror or exc}") from None
+    with opened as handle:
         head = handle.read(4096)
         if head.startswith(b"ID3") and len(head) >= 10:
             size = (head[6] << 21) | (head[7] << 14) | (head[8] << 7) | head[9]
@@ -238,6 +254,20 @@ def sniff_file(path: str | os.PathLike[str]) -> str:
             if handle.read(4) == b"fLaC":
                 return "flac"
         return audio_only(sniff(head, p.name), handle)
+
+
+def _sniff_path(path: object) -> Path:
+    """``path`` as a :class:`~pathlib.Path`, or :class:`InvalidArgument` naming what it is instead (bytes
+    gave Path's TypeError, "... not <class 'bytes'>")."""
+    if isinstance(path, (bytes, bytearray, memoryview)):
+        raise InvalidArgument(f"sniff_file takes a path, not {type(path).__name__}; for a file in memory "
+                              "use labeler.formats.sniff_bytes")
+    if not isinstance(path, (str, os.PathLike)) or not isinstance(os.fspath(path), str):
+        raise InvalidArgument(f"sniff_file takes a path (a str or path-like giving a str), "
+                              f"not {type(path).__name__}")
+    if "\0" in os.fspath(path):
+        raise InvalidArgument("the path given to sniff_file contains a NUL character")
+    return Path(path)
 
 
 def sniff_bytes(data: bytes, name: str = "") -> str:

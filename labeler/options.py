@@ -121,7 +121,8 @@ class OutputOptions:
     quality : int
         JPEG / lossy WebP quality, 1-100, when a pixel layer re-encodes an image.
     overwrite : bool
-        Replace an existing output (never the input).
+        Replace an existing output (never the input). Strictly a bool (or NumPy's): a label call refuses
+        any other value (``"no"`` would read as true), :func:`labeler.pipeline.resolve_options`.
     """
 
     quality: int = 95
@@ -137,7 +138,7 @@ class C2paOptions:
     signer : SignerSpec or None
         The signer (the layer refuses to run without one).
     thumbnail : bool
-        Embed a claim thumbnail.
+        Embed a claim thumbnail (strictly a bool, as ``OutputOptions.overwrite``).
     manifest_store : str or None
         Where to keep the signed manifest under the watermark's soft binding (a SQLite file path,
         :func:`labeler.provenance.store.open_store`), so a verifier can find it again after the file

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labeler.atomic import check_paths, place, staging_folder
-from labeler.errors import InvalidArgument, LabelerError
+from labeler.errors import InvalidArgument, LabelerError, PartialFile
 from labeler.formats import PIXEL_FORMATS, check_extension
 from labeler.options import LabelOptions
 from labeler.probe import Probe, probe_path
@@ -247,15 +247,25 @@ def _check_key(key: Any, *, embeds: bool) -> None:
 def _checked(options: LabelOptions) -> LabelOptions:
     """``options`` with its numbers as plain ``int``/``float``, after refusing values of the wrong type
     here, with the option's name, rather than as a TypeError deep in a stage (or a misleading encoder
-    error: Pillow calls a float quality an invalid setting). Values of the right type are checked by the
-    stages that know them (methods, positions, places)."""
+    error: Pillow calls a float quality an invalid setting), and its flags (``overwrite``,
+    ``c2pa_thumbnail``) as plain ``bool`` once known to be ``bool`` or NumPy's. Values of the right type
+    are checked by the stages that know them (methods, positions, places)."""
     def bad(name: str, value: Any, want: str) -> InvalidArgument:
         return InvalidArgument(f"{name} must be {want}, not {value!r}"[:200])
 
     def number(value: Any) -> bool:  # NumPy scalars too: a backend's numbers often are
         return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
+    def flag(name: str, value: Any) -> bool:
+        # Strictly a bool (NumPy's too): any other value was taken for its truth, so overwrite="no" or
+        # overwrite="false" replaced an existing output.
+        kind = type(value)
+        if isinstance(value, bool) or (kind.__module__ == "numpy" and kind.__name__ in ("bool", "bool_")):
+            return bool(value)
+        raise bad(name, value, "True or False")
+
     mark, vis, out, c2pa = options.watermark, options.visible, options.output, options.c2pa
+    overwrite, thumbnail = flag("overwrite", out.overwrite), flag("c2pa_thumbnail", c2pa.thumbnail)
     quality = out.quality
     integral = isinstance(quality, numbers.Integral) and not isinstance(quality, bool)
     if not integral or not 1 <= quality <= 100:
@@ -280,8 +290,8 @@ def _checked(options: LabelOptions) -> LabelOptions:
     strength = mark.strength
     if strength is not None and type(strength) not in (int, float):
         strength = float(strength)
-    return replace(options, output=replace(out, quality=int(quality)),
-                   watermark=replace(mark, strength=strength))
+    return replace(options, output=replace(out, quality=int(quality), overwrite=overwrite),
+                   watermark=replace(mark, strength=strength), c2pa=replace(c2pa, thumbnail=thumbnail))
 
 
 def input_notes(src: Path | bytes, fmt: str, label: AIGCLabel, layers: Sequence[str]) -> list[str]:
@@ -289,9 +299,9 @@ def input_notes(src: Path | bytes, fmt: str, label: AIGCLabel, layers: Sequence[
     another producer's label that the metadata layer replaces, and a C2PA manifest whose hash no longer
     matches once any layer changes the bytes (unless the c2pa layer signs the result with it as its
     parent). Warnings only: the caller asked for it (``aigc propagate`` is the tool that keeps a
-    producer's fields), and a JPEG or MP3 cut short, which the metadata, c2pa and audio layers label as
-    far as it goes (ffmpeg decodes an MP3 to the cut without a word; the image pixel layers refuse a cut
-    JPEG themselves)."""
+    producer's fields), and a JPEG, MP3 or WAV cut short, which the metadata, c2pa and audio layers label
+    as far as it goes (ffmpeg decodes an MP3 or WAV to the cut without a word; the image pixel layers
+    refuse a cut JPEG themselves)."""
     import io
 
     from labeler.formats import C2PA_FORMATS
@@ -303,6 +313,8 @@ def input_notes(src: Path | bytes, fmt: str, label: AIGCLabel, layers: Sequence[
         try:
             found = [f for f in (carrier_module(fmt).read(io.BytesIO(src)) if isinstance(src, bytes)
                                  else read_labels(src, fmt)[1]) if f.standard]
+        except PartialFile as exc:  # a WAV cut short: its label, before the cut, is replaced all the same
+            found = [f for f in exc.found if f.standard]
         except LabelerError:
             found = []  # the metadata stage reports an unreadable file itself
         for old in found[:1]:
@@ -338,6 +350,12 @@ def _cut_short_note(src: Path | bytes, fmt: str) -> str | None:
         from labeler.media.mp3_cut import mp3_cut_note
 
         return mp3_cut_note(src)
+    if fmt == "wav":
+        # libsndfile and ffmpeg decode a WAV cut in its samples to the cut without a word, and the
+        # metadata layer writes it with its data size set to what is there: the user must hear of it.
+        from labeler.metadata.riff import cut_note
+
+        return cut_note(src)
     return None
 
 

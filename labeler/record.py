@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import html
 import json
+import numbers
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from labeler.errors import InvalidLabel, LabelerError
+from labeler.errors import InvalidArgument, InvalidLabel, LabelerError
 
 #: Appendix E field names, in the standard's order.
 FIELD_NAMES = (
@@ -68,8 +69,11 @@ class AIGCLabel:
         Distribution platform and its content ID. ``None`` applies the
         first-write rule: they take the producer's values.
 
-    Construction does not validate, so that labels read from files can be
-    represented as they are; call :meth:`problems` or :meth:`check`.
+    Construction does not validate the values, so that labels read from files can be
+    represented as they are; call :meth:`problems` or :meth:`check`. Their types it does: every
+    field is a str (the JSON strings of Appendix E), None where a value is absent; ``label`` also
+    takes the int 1, 2 or 3 (stored as its str). Anything else (``AIGCLabel(1, 2)``) is an
+    :class:`~labeler.errors.InvalidArgument`: it was written as the text of the number.
     """
 
     content_producer: str
@@ -85,8 +89,17 @@ class AIGCLabel:
             object.__setattr__(self, "content_propagator", self.content_producer)
         if self.propagate_id is None:
             object.__setattr__(self, "propagate_id", self.produce_id)
-        if isinstance(self.label, int):
-            object.__setattr__(self, "label", str(self.label))
+        if isinstance(self.label, numbers.Integral) and not isinstance(self.label, bool):
+            object.__setattr__(self, "label", str(int(self.label)))  # the documented label=1 (NumPy's too)
+        # Appendix E values are JSON strings: a number or bytes given as ContentProducer or ProduceID was
+        # written as its str() (b'..' with the quotes), so refused here, where the caller made it.
+        wrong = [(f.name, getattr(self, f.name)) for f in fields(self)
+                 if not isinstance(getattr(self, f.name), (str, type(None)))]
+        if wrong:
+            name, value = wrong[0]
+            extra = " (or the int 1, 2 or 3)" if name == "label" else ""
+            raise InvalidArgument(f"AIGCLabel {name} must be a str{extra}, not {type(value).__name__} "
+                                  f"({value!r})"[:200])
 
     # -- views -------------------------------------------------------------------------------------
     def as_dict(self) -> dict[str, str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from labeler import limits
-from labeler.errors import LabelerError, UnsafeInput, UnsupportedLayer
+from labeler.errors import CorruptFile, LabelerError, UnsafeInput, UnsupportedLayer
 from labeler.formats import AUDIO_FORMATS, C2PA_FORMATS, FORMATS, PIXEL_FORMATS, VIDEO_FORMATS, format_info
 from labeler.options import LabelOptions
 from labeler.probe import Probe
@@ -82,7 +82,9 @@ class Stage:
 
 def _needs_key(probe: Probe, options: LabelOptions) -> None:
     if "watermark" in options.layers and options.watermark.key is None:
-        raise LabelerError("the watermark layer needs a key (--key-file; make one with aigc keygen)")
+        # Worded for both callers: label(bytes | path) has no --key-file, the CLI no key=.
+        raise LabelerError("the watermark layer needs a key (key= in Python, e.g. labeler.watermark.keyfile."
+                           "read_key_file; --key-file on the command line; make one with aigc keygen)")
 
 
 def _xmp_fits(probe: Probe, options: LabelOptions) -> None:
@@ -102,7 +104,9 @@ def _xmp_fits(probe: Probe, options: LabelOptions) -> None:
 
 def _needs_signer(probe: Probe, options: LabelOptions) -> None:
     if options.c2pa.signer is None:
-        raise LabelerError("the c2pa layer needs a signer (--sign-cert and --sign-key; see aigc keys init)")
+        raise LabelerError("the c2pa layer needs a signer (signer= in Python, e.g. labeler.provenance."
+                           "c2pa_sign.local_signer; --sign-cert and --sign-key on the command line; see aigc "
+                           "keys init)")
 
 
 def _image_pixels(call: StageCall) -> dict[str, dict[str, Any]]:
@@ -234,7 +238,18 @@ def _audio_samples(call: StageCall) -> dict[str, dict[str, Any]]:
     voice prompt and the watermark, whole-file and streamed)."""
     from labeler.stages_audio import audio_samples
 
-    return audio_samples(call)
+    try:
+        return audio_samples(call)
+    except CorruptFile:
+        # ffmpeg's words for a file it cannot decode ("invalid argument", "invalid data found when
+        # processing input") say nothing of what is wrong; a WAV or MP3 that holds no audio at all is
+        # said as such, as the metadata layer says it. Only after a failure: no file ffmpeg reads is refused.
+        from labeler.stages_audio import unreadable_audio
+
+        why = unreadable_audio(call.src, call.probe.format)
+        if why is None:
+            raise
+        raise CorruptFile(why) from None
 
 
 def _require_complete(call: StageCall) -> None:

@@ -8,14 +8,17 @@ step); :mod:`labeler.stages` calls :func:`audio_samples` from its table.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from labeler.errors import CorruptFile, LabelerError
 from labeler.stages import _require_complete
 
 if TYPE_CHECKING:
     from labeler.stages import StageCall
 
-__all__ = ["CANCELLED_AUDIO_NOTE", "SILENT_AUDIO_NOTE", "audio_samples", "short_audio_note"]
+__all__ = ["CANCELLED_AUDIO_NOTE", "SILENT_AUDIO_NOTE", "audio_samples", "short_audio_note",
+           "unreadable_audio"]
 
 
 def audio_samples(call: StageCall) -> dict[str, dict[str, Any]]:
@@ -216,3 +219,32 @@ def _audio_label_step(call: StageCall, done: dict[str, dict[str, Any]]) -> Calla
                                 where=vis.cue_positions)
 
     return step
+
+
+def unreadable_audio(path: Path, fmt: str | None) -> str | None:
+    """Why the WAV or MP3 at ``path`` holds no audio to decode (too short for its first chunk or frame, no
+    ``data`` chunk, no MPEG audio frame), or None when its structure shows nothing of the kind: the audio
+    stage's error when ffmpeg's own says only "invalid argument"."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            if fmt == "wav":
+                from labeler.metadata import riff
+
+                try:
+                    layout = riff._layout(handle)
+                except CorruptFile as exc:
+                    return f"not a readable WAV file ({exc})"
+                if not layout.chunks:
+                    return (f"not a readable WAV file: too short ({size} bytes), no complete chunk after "
+                            "the RIFF header, so no audio frames")
+                if not any(chunk.cid == b"data" for chunk in layout.chunks):
+                    return "not a readable WAV file: it has no data chunk, so no audio frames"
+                return None
+            if fmt == "mp3":
+                from labeler.media.mp3_cut import mp3_without_frames
+
+                return mp3_without_frames(handle.read(1 << 20), size)
+    except (OSError, LabelerError):
+        return None
+    return None

@@ -14,10 +14,10 @@ from __future__ import annotations
 import mmap
 import os
 
-from labeler.errors import LabelerError
+from labeler.errors import CorruptFile, LabelerError
 from labeler.metadata.id3 import tag_length
 
-__all__ = ["mp3_cut_note"]
+__all__ = ["mp3_cut_note", "mp3_without_frames"]
 
 # kbit/s by bit-rate index: (MPEG-1 layer I, II, III), (MPEG-2 / 2.5 layer I, II and III).
 _RATES = {
@@ -121,3 +121,22 @@ def _cut_detail(data: mmap.mmap | bytes) -> str | None:
 def _note(detail: str, seconds: float) -> str:
     return (f"damaged mp3 file: it is truncated ({detail}): labeled as it is, the {seconds:.2f} s of sound "
             "before the cut")
+
+
+def mp3_without_frames(head: bytes, size: int) -> str | None:
+    """Why an MP3 of ``size`` bytes whose first MiB (or whole) is ``head`` holds no audio to decode (its
+    ID3v2 tags run past its end, or no MPEG frame follows them), or None when that cannot be said."""
+    pos = 0
+    try:
+        while (length := tag_length(head[pos : pos + 10])) is not None:
+            if pos + length > size:
+                return (f"not a readable MP3 file: too short ({size} bytes): its ID3v2 tag runs past the "
+                        "end, so no audio frames")
+            pos += length
+    except CorruptFile as exc:  # a tag header cut short or unknown
+        return f"not a readable MP3 file ({exc}), so no audio frames"
+    if size > pos + _FIRST_FRAME_WITHIN:
+        return None  # the first frame is looked for that far only: no verdict beyond it
+    if _first_frame(head, pos, size) is None:
+        return f"not a readable MP3 file: no MPEG audio frames in its {size - pos} bytes after the tags"
+    return None

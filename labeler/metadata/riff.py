@@ -19,7 +19,12 @@ quirks, all common in real files:
   recording, or a WAV streamed through a pipe with size 0xFFFFFFFF), and a
   ``data`` chunk of size 0 that is followed by no valid chunk (same cause): the
   samples run to the end of the file. Any other chunk that runs past the end is
-  a :class:`~labeler.errors.CorruptFile`;
+  a :class:`~labeler.errors.CorruptFile`. A ``data`` chunk that gives a real
+  size (not 0 or a streaming writer's "unknown", :data:`_UNKNOWN_SIZES`) and runs
+  past the end is a file cut short (``head -c``, an interrupted download):
+  :func:`read` raises :class:`~labeler.errors.PartialFile` with the labels before
+  the cut (verify reports them and the cut), :func:`cut_note` words it for a
+  label call;
 * a missing pad byte after an odd-sized last chunk, and bytes after the last
   chunk that do not form a chunk (kept, unparsed);
 * a ``LIST`` sub-chunk that does not fit in its list ends the walk of that list
@@ -43,25 +48,30 @@ Write policy
   left empty is dropped), so exactly one label remains (GB 45438-2025 6.1 c).
 * All other chunks are copied byte for byte, the samples with a streaming copy.
   The RIFF size is set to the real size; a ``data`` size that ran past the end
-  is set to the bytes present; RF64/BW64 files keep their form and get the
-  ``ds64`` sizes updated.
+  is set to the bytes present, less a sample frame the cut left incomplete
+  (``fmt `` block align), so the output's sizes all hold; RF64/BW64 files keep
+  their form and get the ``ds64`` sizes updated.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from labeler import limits
-from labeler.errors import CorruptFile, UnsafeInput, UnsupportedFormat
+from labeler.errors import CorruptFile, LabelerError, PartialFile, UnsafeInput, UnsupportedFormat
 from labeler.metadata import FoundLabel, copy_stream, misplaced_label
 from labeler.metadata import id3 as _id3
 
 _RF64_FORMS = (b"RF64", b"BW64")
 _ID3_CHUNKS = (b"id3 ", b"ID3 ")
 _UNKNOWN_SIZE = 0xFFFFFFFF
+#: ``data`` sizes that say "unknown" rather than a length: a writer to a pipe (0xFFFFFFFF; RF64's 64-bit
+#: -1), SoX's unspecified length (0x7FFFF000), 0x7FFFFFFF. A file shorter than one of these is no cut.
+_UNKNOWN_SIZES = (_UNKNOWN_SIZE, 0x7FFFF000, 0x7FFFFFFF, (1 << 64) - 1)
 
 
 @dataclass
@@ -244,9 +254,77 @@ def _id3_tag(src: BinaryIO, chunk: _Chunk) -> bytes | None:
     return tag[:length]
 
 
-def read(src: BinaryIO) -> list[FoundLabel]:
-    """Every AIGC label of a WAV file: ``riff-aigc`` chunks, ``riff-info`` entries, ``id3 `` chunk frames."""
+def _cut_data(layout: _Layout) -> _Chunk | None:
+    """The ``data`` chunk when the file is cut within it: its size is a real one and runs past the end."""
+    for chunk in layout.chunks:
+        if chunk.cid == b"data" and chunk.stored < chunk.size and chunk.size not in _UNKNOWN_SIZES:
+            return chunk
+    return None
+
+
+def _frame_sizes(src: BinaryIO, layout: _Layout) -> tuple[int, int] | None:
+    """``(block align, average bytes per second)`` of the ``fmt `` chunk, or None without a usable one."""
+    for chunk in layout.chunks:
+        if chunk.cid == b"fmt " and chunk.stored >= 14:
+            src.seek(chunk.start + 8)
+            rate, align = struct.unpack("<IH", src.read(6))
+            return (align, rate) if align and rate else None
+    return None
+
+
+def _truncated(src: BinaryIO, layout: _Layout, data: _Chunk) -> str:
+    """Why ``data`` (:func:`_cut_data`) is cut, with the seconds of sound before the cut when known."""
+    sizes = _frame_sizes(src, layout)
+    seconds = f" ({data.stored / sizes[1]:.2f} s of sound)" if sizes else ""
+    return (f"wav is truncated: its data chunk holds {data.stored} of the {data.size} bytes its header "
+            f"gives{seconds}")
+
+
+def cut_note(src: str | os.PathLike[str] | bytes) -> str | None:
+    """A warning for a label call when the WAV ``src`` (a path, or the file's bytes) is cut within its
+    samples (:func:`_cut_data`), worded as :func:`labeler.media.mp3_cut.mp3_cut_note` words an MP3's;
+    None otherwise, and for a file that cannot be read (the layers say what is wrong then)."""
+    try:
+        if isinstance(src, bytes):
+            return _cut_detail(io.BytesIO(src))
+        with open(src, "rb") as handle:
+            return _cut_detail(handle)
+    except (OSError, LabelerError):
+        return None
+
+
+def _cut_detail(src: BinaryIO) -> str | None:
     layout = _layout(src)
+    data = _cut_data(layout)
+    if data is None:
+        return None
+    sizes = _frame_sizes(src, layout)
+    kept = f"the {data.stored / sizes[1]:.2f} s of sound" if sizes else "the sound"
+    return (f"damaged wav file: it is truncated (its data chunk holds {data.stored} of the {data.size} bytes "
+            f"its header gives): labeled as it is, {kept} before the cut, with the chunk sizes set to what "
+            "is there")
+
+
+def read(src: BinaryIO) -> list[FoundLabel]:
+    """Every AIGC label of a WAV file: ``riff-aigc`` chunks, ``riff-info`` entries, ``id3 `` chunk frames.
+
+    Raises
+    ------
+    PartialFile
+        The file is cut within its samples (:func:`_cut_data`): ``found`` holds the labels before the cut
+        (all chunks up to the samples; a label after them is lost with the cut).
+    CorruptFile, UnsafeInput
+        A file too damaged, or too large in its chunk counts, to read.
+    """
+    layout = _layout(src)
+    found = _read(src, layout)
+    data = _cut_data(layout)
+    if data is not None:
+        raise PartialFile(_truncated(src, layout, data), found)
+    return found
+
+
+def _read(src: BinaryIO, layout: _Layout) -> list[FoundLabel]:
     if not layout.chunks:
         # Only the 12-byte RIFF header (maybe plus a torn chunk header): a cut file, not a label-less WAV.
         raise CorruptFile("wav file is truncated: no complete chunk after the RIFF header")
@@ -313,7 +391,7 @@ def _stripped(src: BinaryIO, chunk: _Chunk) -> bytes | None:
 def write(src: BinaryIO, dst: BinaryIO, value: str) -> None:
     """Copy a WAV file from ``src`` to ``dst`` with ``value`` in an ``AIGC`` chunk (see the module notes)."""
     layout = _layout(src)
-    read(src)  # validates nesting, sizes and bounds before anything is written
+    _read(src, layout)  # validates nesting, sizes and bounds before anything is written (a cut is too: below)
     if not any(c.cid == b"data" for c in layout.chunks):
         raise CorruptFile("wav file has no data chunk")
     rf64 = layout.form in _RF64_FORMS
@@ -343,13 +421,15 @@ def write(src: BinaryIO, dst: BinaryIO, value: str) -> None:
         if replacement is not None:
             dst.write(replacement)
         elif chunk.cid == b"data" and chunk.stored != chunk.size:
-            # Cut-off or unknown-size data: the header states the bytes really present.
-            data_size = chunk.stored
+            # Cut-off or unknown-size data: the header states the bytes really present, in whole sample
+            # frames (a cut within one left a part that readers drop or read as noise).
+            sizes = _frame_sizes(src, layout)
+            data_size = chunk.stored - (chunk.stored % sizes[0] if sizes else 0)
             header = _UNKNOWN_SIZE if rf64 or data_size > _UNKNOWN_SIZE else data_size
             dst.write(b"data" + struct.pack("<I", header))
             src.seek(chunk.start)
-            copy_stream(src, dst, chunk.stored)
-            if chunk.stored & 1:
+            copy_stream(src, dst, data_size)
+            if data_size & 1:
                 dst.write(b"\x00")
         else:
             _copy_chunk(src, dst, chunk)

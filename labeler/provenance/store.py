@@ -147,6 +147,11 @@ class SqliteStore:
     def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False) -> None:
         self.path = Path(path)
         self.readonly = readonly
+        if self.path.is_dir():
+            # Said as such: a lookup called a folder a store that "does not exist", a write one that
+            # "cannot be written (Is a directory)".
+            raise StoreError(f"manifest store {self.path} is a folder, not a store file; give the path of "
+                             "the SQLite file (created on first write) inside it")
         if readonly and not self.path.is_file():
             raise StoreError(f"manifest store {self.path} does not exist")
         if not readonly and not self.path.parent.is_dir():
