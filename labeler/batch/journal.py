@@ -66,19 +66,20 @@ def read_journal(path: Path, *, retry_errors: bool = False, task: str | None = N
     with a :class:`~labeler.errors.LabelerError`: the batch would cut it after its last newline and append
     to it.
 
-    Lines that are not JSON objects (a line torn by a SIGKILL) are ignored. With ``retry_errors``, lines
-    of failed files do not count as done. With ``task`` (:meth:`BatchTask.fingerprint`), lines written
-    by a task with other options do not count as done either (their files are done again: a run with
-    other layers or another producer must not skip them); lines without a fingerprint (journals
-    written before it existed) count as before. ``failed``, when given, receives the done keys whose
-    last line records a failure (a re-run skips them, but their errors still stand).
+    Lines that are not JSON objects (a line torn by a SIGKILL) are ignored. A file's last line decides
+    what it is. With ``retry_errors``, a file whose last line records a failure is not done. With
+    ``task`` (:meth:`BatchTask.fingerprint`), a file whose last line was written by a task with other
+    options is not done either (it is done again: a run with other layers or another producer must not
+    skip it, nor a run back to the first options skip what a run with others relabeled since: until
+    2026-12-08 any earlier line of this task's counted); lines without a fingerprint (journals written
+    before it existed) count as this task's. ``failed``, when given, receives the done keys whose last
+    line records a failure (a re-run skips them, but their errors still stand).
     """
-    done: set[int] = set()
-    others: set[int] = set()
+    state: dict[int, tuple[bool, bool]] = {}  # key -> (last line this task's, last line a failure)
     good = 0
     handle = _open_journal(path, os.O_RDONLY, kind)
     if handle is None:
-        return done, 0, 0
+        return set(), 0, 0
     with handle:
         for line in handle:
             if not line.endswith(b"\n"):
@@ -95,20 +96,17 @@ def read_journal(path: Path, *, retry_errors: bool = False, task: str | None = N
             good += len(line)
             if not isinstance(record, dict):
                 continue
-            if retry_errors and is_failed(record):
-                continue
             key_part = record.get("batch", record)
             written_by = key_part.get("task") if isinstance(key_part, dict) else None
             key = record_key(record)
             if key is None:
                 continue
-            if task is not None and written_by is not None and written_by != task:
-                others.add(key)
-            else:
-                done.add(key)
-                if failed is not None:  # the last line of a file decides (a retried file may be ok now)
-                    (failed.add if is_failed(record) else failed.discard)(key)
-    return done, good, len(others - done)
+            state[key] = (task is None or written_by is None or written_by == task, is_failed(record))
+    done = {key for key, (mine, bad) in state.items() if mine and not (retry_errors and bad)}
+    if failed is not None:
+        failed.update(key for key in done if state[key][1])
+    others = sum(1 for mine, _bad in state.values() if not mine)
+    return done, good, others
 
 
 def _is_journal_line(record: object, kind: str | None) -> bool:
