@@ -104,8 +104,10 @@ def _new_pool(workers: int, task: BatchTask) -> ProcessPoolExecutor:
         pool.submit(os.getpid).result()
     except BrokenProcessPool:
         pool.shutdown(wait=False, cancel_futures=True)
-        raise LabelerError("worker processes cannot start (run from a script or module, not stdin; "
-                           "check memory)") from None
+        # From Python the usual cause is a script without the __main__ guard: each worker imports it and
+        # starts a pool of its own, which multiprocessing refuses (QA walkthrough, 2026-12-08)
+        raise LabelerError("worker processes cannot start (call run_batch under 'if __name__ == "
+                           "\"__main__\":' in a script or module, not from stdin; check memory)") from None
     return pool
 
 
