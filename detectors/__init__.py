@@ -240,7 +240,7 @@ def _verify_path(path: str | os.PathLike[str], opts: VerifyOptions) -> Report:
     try:
         report.size = _regular_file(path)
         fmt = sniff_file(p)
-        carriers = _read_carriers(lambda: read_labels(p, fmt)[1], opts)
+        carriers = _read_carriers(lambda: _cut_checked(fmt, read_labels(p, fmt)[1], p), opts)
     except Exception as exc:  # noqa: BLE001 - reported, see _read_error
         report.errors.append(_read_error(exc))
         return report
@@ -302,12 +302,24 @@ def _read_carriers(read: Any, opts: VerifyOptions) -> _Carriers:
         return _Carriers([], damage=str(exc))
 
 
+def _cut_checked(fmt: str, found: list[FoundLabel], src: Path | bytes) -> list[FoundLabel]:
+    """``found``, or :class:`~labeler.errors.PartialFile` with it for an MP3 whose audio is cut short after
+    its tags (the WAV reader raises it itself; the MP3 one cannot, as a label call reads its cut output
+    back: :func:`labeler.metadata.id3.check_cut`)."""
+    if fmt != "mp3":
+        return found
+    from labeler.metadata.id3 import check_cut
+
+    return check_cut(found, src)
+
+
 def _verify_bytes(data: bytes, opts: VerifyOptions) -> Report:
     report = Report(file="<bytes>", size=len(data))
     try:
         # The whole buffer: sniff looks past an ID3 tag (FLAC behind ID3) and into an MP4's or WebM's tracks.
         fmt = sniff_bytes(data)
-        carriers = _read_carriers(lambda: carrier_module(fmt).read(io.BytesIO(data)), opts)
+        carriers = _read_carriers(lambda: _cut_checked(fmt, carrier_module(fmt).read(io.BytesIO(data)), data),
+                                  opts)
         if fmt in IN_MEMORY_FORMATS and not (medium(fmt) == "audio" and len(data) > SPILL_AUDIO_BYTES):
             # Every reader takes memory here: the carriers, the pixels or samples, C2PA's stream API.
             pixels = Pixels(data, fmt) if medium(fmt) == "image" else None

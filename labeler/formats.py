@@ -165,6 +165,8 @@ def sniff(head: bytes, name: str = "") -> str:
         raise CorruptFile("empty file (0 bytes)")
     for fmt in FORMAT_TABLE:
         if any(all(head[at:at + len(sig)] == sig for at, sig in alt) for alt in fmt.magic):
+            if fmt.name == "tiff":
+                _refuse_tiff_raw(head)
             if fmt.name == "ogg":
                 from labeler.metadata.ogg import check_head
 
@@ -185,13 +187,78 @@ def sniff(head: bytes, name: str = "") -> str:
             return "m4a"
         if brand == b"qt  ":
             return "mov"
+        if brand == b"crx ":
+            raise UnsupportedFormat(f"{_RAW} (Canon CR3) is not supported: {_RAW_HINT}")
         return "m4a" if ext in (".m4a", ".m4b", ".aac") else "mp4"
     if len(head) >= 8 and head[4:8] in _QT_FIRST_BOXES:
         return "mov"
+    _refuse_known(head)
     raise UnsupportedFormat(
         "unrecognised file content (not JPEG, PNG, WebP, TIFF, GIF, AVIF, HEIC, WAV, MP3, FLAC, Ogg, MP4, "
         "MOV, M4A, MKV, WebM, FLV or AVI)"
     )
+
+
+_RAW = "a camera raw file"
+_RAW_HINT = "export it from the raw converter as JPEG, PNG or TIFF"
+_TO_PNG = "convert it to PNG"
+# Formats people try that this toolkit does not handle, told by their signature so that the refusal
+# names them ("BMP is not supported") instead of calling them unrecognised: (offset, bytes) that must
+# all match, their name, what to do instead. Checked only after every supported signature failed.
+_KNOWN_UNSUPPORTED: tuple[tuple[tuple[tuple[int, bytes], ...], str, str], ...] = (
+    (((0, b"8BPS\x00\x01"),), "PSD (Photoshop)", "export it as PNG or TIFF"),
+    (((0, b"8BPS\x00\x02"),), "PSB (Photoshop)", "export it as PNG or TIFF"),
+    (((0, b"\xff\x0a"),), "JPEG XL", _TO_PNG),
+    (((0, b"\x00\x00\x00\x0cJXL \r\n\x87\n"),), "JPEG XL", _TO_PNG),
+    (((0, b"\x00\x00\x00\x0cjP  \r\n\x87\n"),), "JPEG 2000", _TO_PNG),
+    (((0, b"\xff\x4f\xff\x51"),), "JPEG 2000", _TO_PNG),
+    (((0, b"IIRO\x08\x00\x00\x00"),), f"{_RAW} (Olympus ORF)", _RAW_HINT),
+    (((0, b"IIRS\x08\x00\x00\x00"),), f"{_RAW} (Olympus ORF)", _RAW_HINT),
+    (((0, b"MMOR\x00\x00\x00\x08"),), f"{_RAW} (Olympus ORF)", _RAW_HINT),
+    (((0, b"IIU\x00"),), f"{_RAW} (Panasonic RW2)", _RAW_HINT),
+    (((0, b"FUJIFILMCCD-RAW"),), f"{_RAW} (Fujifilm RAF)", _RAW_HINT),
+)
+#: Sizes of the BMP info headers (BITMAPCOREHEADER, BITMAPINFOHEADER, V2, V3, OS/2 2, V4, V5).
+_BMP_HEADERS = (12, 40, 52, 56, 64, 108, 124)
+#: TIFF tag DNGVersion (Adobe DNG 1.7 specification), in IFD 0 of every DNG.
+_DNG_VERSION = 50706
+
+
+def _refuse_known(head: bytes) -> None:
+    """Raise :class:`UnsupportedFormat` naming ``head``'s format when it is a known one this toolkit does
+    not handle (BMP, ICO, PSD, SVG, PDF, JPEG XL, JPEG 2000, camera raw), with what to do instead."""
+    for alt, name, hint in _KNOWN_UNSUPPORTED:
+        if all(head[at:at + len(sig)] == sig for at, sig in alt):
+            raise UnsupportedFormat(f"{name} is not supported: {hint}")
+    if head[:2] == b"BM" and int.from_bytes(head[14:18], "little") in _BMP_HEADERS:
+        raise UnsupportedFormat(f"BMP is not supported: {_TO_PNG}")
+    if head[:4] in (b"\x00\x00\x01\x00", b"\x00\x00\x02\x00") and head[4:6] != b"\x00\x00":
+        kind = "ICO (icon)" if head[2] == 1 else "CUR (cursor)"
+        raise UnsupportedFormat(f"{kind} is not supported: {_TO_PNG}")
+    if head.startswith(b"%PDF-"):
+        # "unrecognised file content" first: a document is no media file at all (and callers match it)
+        raise UnsupportedFormat("unrecognised file content: a PDF document, not a media file; export its "
+                                "pages or pictures as PNG or JPEG")
+    text = head[:4096].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    # an XML file whose root is <svg> (an HTML page that holds one is no SVG file)
+    xml_start = text.startswith((b"<svg", b"<?xml", b"<!--", b"<!doctype svg"))
+    if xml_start and b"<svg" in text and b"<html" not in text:
+        raise UnsupportedFormat("SVG is not supported: render it to PNG")
+
+
+def _refuse_tiff_raw(head: bytes) -> None:
+    """Raise :class:`UnsupportedFormat` for a camera raw file laid out as TIFF: a DNG (the ``DNGVersion``
+    tag in IFD 0, when IFD 0 is within ``head``) or a Canon CR2 (``CR`` after the TIFF header). Read as
+    TIFF (as they were), their IFD 0 is mostly a small preview, the raw picture in a SubIFD that no pixel
+    layer decodes, and the pixel layers' TIFF writer keeps IFD 0 alone."""
+    if head[8:11] == b"CR\x02":
+        raise UnsupportedFormat(f"{_RAW} (Canon CR2) is not supported: {_RAW_HINT}")
+    order = "little" if head[:2] == b"II" else "big"
+    ifd = int.from_bytes(head[4:8], order)
+    count = int.from_bytes(head[ifd:ifd + 2], order) if 8 <= ifd <= len(head) - 2 else 0
+    for at in range(ifd + 2, min(ifd + 2 + 12 * count, len(head) - 1), 12):
+        if int.from_bytes(head[at:at + 2], order) == _DNG_VERSION:
+            raise UnsupportedFormat(f"{_RAW} (DNG) is not supported: {_RAW_HINT}")
 
 
 def _heif_still(head: bytes) -> str | None:
@@ -235,17 +302,18 @@ def sniff_file(path: str | os.PathLike[str]) -> str:
     InvalidArgument
         ``path`` is not a str or path-like (bytes of a file in memory: :func:`sniff_bytes`), or holds a NUL.
     LabelerError
-        One line: a folder, a missing file or one that cannot be read; empty or unrecognised content
-        (:class:`~labeler.errors.UnsupportedFormat`, :class:`~labeler.errors.CorruptFile`).
+        One line: a folder; empty or unrecognised content (:class:`~labeler.errors.UnsupportedFormat`,
+        :class:`~labeler.errors.CorruptFile`).
+    OSError
+        A missing file or one that cannot be read (``FileNotFoundError``, ``PermissionError``).
     """
     p = _sniff_path(path)
     try:
         opened = p.open("rb")
-    except OSError as exc:
-        # Was the raw IsADirectoryError / FileNotFoundError of open(): the library's errors are one line.
-        if p.is_dir():
-            raise LabelerError(f"{p} is a folder, not a file") from None
-        raise LabelerError(f"cannot read {p}: {exc.strerror or exc}") from None
+    except IsADirectoryError:
+        raise LabelerError(f"{p} is a folder, not a file") from None
+    # Other OSErrors (missing, permission denied) propagate as they are: callers such as verify word them
+    # after the file's name, which a "cannot read PATH: ..." here repeated.
     with opened as handle:
         head = handle.read(4096)
         if head.startswith(b"ID3") and len(head) >= 10:

@@ -162,7 +162,7 @@ def _unread_mark(dst: Path, result: Any, task: BatchTask) -> list[str]:
     from detectors.read_back import unread_watermark
 
     try:
-        unread = unread_watermark(dst, result, key)
+        unread = unread_watermark(dst, result, key, quality=task.options.output.quality)
     except Exception as exc:  # noqa: BLE001 - the file is labeled: a failed check must not make it an error
         return [f"the watermark could not be read back: internal error ({type(exc).__name__}: {exc})"]
     return [unread] if unread else []

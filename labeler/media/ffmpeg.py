@@ -213,8 +213,32 @@ def probe(path: str | os.PathLike[str], *, timeout: float = PROBE_TIMEOUT) -> Me
         reason = error_line(text, [input_url(path)]) or "ffmpeg cannot read this file"
         if reason == "end of file":  # ffmpeg's whole reason for a file cut before its first packet
             reason = "the file ends before any media data (only headers, or cut short): end of file"
-        raise CorruptFile(reason)
+        raise CorruptFile(_named_reason(path, reason))
     return info
+
+
+#: ffmpeg's reason for a WAV header's sample rate over 2^31 - 1 Hz: the 32-bit field read as signed.
+_NEGATIVE_RATE = re.compile(r"invalid sample rate: (-\d+)")
+
+
+def _named_reason(path: str | os.PathLike[str], reason: str) -> str:
+    """``reason`` (ffmpeg's, for a file it cannot open) with what is wrong where ffmpeg's words hide it: an
+    MP3 that is ID3v2 tags and no audio frame ("invalid argument"), a WAV whose sample rate field is over
+    2^31 - 1 ("invalid sample rate: -1" for 4294967295: ffmpeg reads the unsigned field as signed)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(1 << 20)
+            size = handle.seek(0, os.SEEK_END)
+    except OSError:
+        return reason
+    if reason == "invalid argument" and head[:3] == b"ID3":
+        from labeler.media.mp3_cut import mp3_without_frames
+
+        return mp3_without_frames(head, size) or reason
+    rate = _NEGATIVE_RATE.fullmatch(reason)
+    if rate is not None and head[:4] in (b"RIFF", b"RF64", b"BW64") and head[8:12] == b"WAVE":
+        return f"invalid sample rate in the WAV header: {int(rate[1]) + (1 << 32)} Hz"
+    return reason
 
 
 # --------------------------------------------------------------------------- running

@@ -17,7 +17,7 @@ import os
 from labeler.errors import CorruptFile, LabelerError
 from labeler.metadata.id3 import tag_length
 
-__all__ = ["mp3_cut_note", "mp3_without_frames"]
+__all__ = ["mp3_cut", "mp3_cut_note", "mp3_without_frames"]
 
 # kbit/s by bit-rate index: (MPEG-1 layer I, II, III), (MPEG-2 / 2.5 layer I, II and III).
 _RATES = {
@@ -74,13 +74,11 @@ def _first_frame(data: mmap.mmap | bytes, start: int, end: int) -> int | None:
     return None
 
 
-def mp3_cut_note(src: str | os.PathLike[str] | bytes) -> str | None:
-    """A warning for a label call when the MP3 ``src`` (a path, or the file's bytes) is cut short (module
-    doc), else None.
-
-    The wording follows verify's for a damaged picture (``damaged jpeg file: ...``). None too for a
-    file that cannot be opened or walked: the decoder or the metadata layer says what is wrong then.
-    """
+def mp3_cut(src: str | os.PathLike[str] | bytes) -> tuple[str, float] | None:
+    """Whether the MP3 ``src`` (a path, or the file's bytes) is cut short (module doc): ``(what is cut,
+    seconds of sound before the cut)``, e.g. ``("its last frame, at offset 80000, lacks 300 of its 418
+    bytes", 4.94)``, else None. None too for a file that cannot be opened or walked: the decoder or the
+    metadata layer says what is wrong then."""
     try:
         if isinstance(src, bytes):
             return _cut_detail(src)
@@ -90,7 +88,20 @@ def mp3_cut_note(src: str | os.PathLike[str] | bytes) -> str | None:
         return None  # an empty file (mmap's ValueError), an unreadable or broken tag
 
 
-def _cut_detail(data: mmap.mmap | bytes) -> str | None:
+def mp3_cut_note(src: str | os.PathLike[str] | bytes) -> str | None:
+    """A warning for a label call when the MP3 ``src`` is cut short (:func:`mp3_cut`), else None.
+
+    The wording follows verify's for a damaged picture (``damaged jpeg file: ...``).
+    """
+    cut = mp3_cut(src)
+    if cut is None:
+        return None
+    detail, seconds = cut
+    return (f"damaged mp3 file: it is truncated ({detail}): labeled as it is, the {seconds:.2f} s of sound "
+            "before the cut")
+
+
+def _cut_detail(data: mmap.mmap | bytes) -> tuple[str, float] | None:
     end = len(data) - (128 if data[-128:-125] == b"TAG" else 0)  # a trailing ID3v1 tag
     pos = 0
     while (length := tag_length(data[pos : pos + 10])) is not None:
@@ -111,16 +122,11 @@ def _cut_detail(data: mmap.mmap | bytes) -> str | None:
             detail = f"its last frame, at offset {pos}, lacks {pos + info[0] - end} of its {info[0]} bytes"
             if declared is not None:
                 detail += f"; {frames} of the {declared} audio frames its header gives are whole"
-            return _note(detail, samples / head[2])
+            return detail, samples / head[2]
         frames, samples, pos = frames + 1, samples + info[1], pos + info[0]
     if declared is not None and frames < declared:
-        return _note(f"it holds {frames} of the {declared} audio frames its header gives", samples / head[2])
+        return f"it holds {frames} of the {declared} audio frames its header gives", samples / head[2]
     return None
-
-
-def _note(detail: str, seconds: float) -> str:
-    return (f"damaged mp3 file: it is truncated ({detail}): labeled as it is, the {seconds:.2f} s of sound "
-            "before the cut")
 
 
 def mp3_without_frames(head: bytes, size: int) -> str | None:

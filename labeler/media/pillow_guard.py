@@ -98,3 +98,35 @@ def quiet_pillow_warnings() -> None:
     warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
     # Only this RuntimeWarning subclass: other RuntimeWarnings (NumPy's overflows) may point at a bug.
     warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+    _quiet_libtiff()
+
+
+def _quiet_libtiff() -> None:
+    """Take away the error handler of the libtiff that Pillow's TIFF decoder uses, so that it stops
+    printing its own lines on stderr.
+
+    Pillow decodes a compressed TIFF (LZW, Deflate...) with libtiff, and silences libtiff's warnings but
+    not its errors: a damaged strip printed ``tempfile.tif: Using code not yet in table.`` or
+    ``ZIPDecode: Decoding error at scanline 0, ...`` before our one-line error (Pillow's "decoder error
+    -2", as :func:`pillow_errors` words it), which says the same. Pillow has no setting for it, so
+    libtiff's own ``TIFFSetErrorHandler(NULL)`` is called on the library Pillow's ``_imaging`` module
+    loaded (found in ``/proc/self/maps``: Linux; elsewhere, or when it cannot be found, nothing is done).
+    Process-wide state, like the warning filters above. OpenCV's libtiff is another copy; its messages go
+    through OpenCV's log (``OPENCV_LOG_LEVEL``, which the command line sets).
+    """
+    import ctypes
+
+    # Pillow's _imaging module (imported above with PIL.Image) links libtiff: it is mapped by now.
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            libs = sorted({line.split(None, 5)[5].strip() for line in maps
+                           if line.count(" ") >= 5 and "libtiff" in line.rsplit("/", 1)[-1]})
+        for lib_path in libs:
+            lib = ctypes.CDLL(lib_path)
+            for name in ("TIFFSetErrorHandler", "TIFFSetWarningHandler"):
+                setter = getattr(lib, name, None)
+                if setter is not None:
+                    setter.restype, setter.argtypes = ctypes.c_void_p, [ctypes.c_void_p]
+                    setter(None)
+    except (OSError, IndexError, AttributeError):
+        return  # no /proc (not Linux), or a libtiff that cannot be loaded: its lines still print

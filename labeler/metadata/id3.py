@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from labeler import limits
-from labeler.errors import CorruptFile, UnsafeInput
+from labeler.errors import CorruptFile, PartialFile, UnsafeInput
 from labeler.metadata import FoundLabel, copy_stream, misplaced_label
 
 #: Largest ID3v2 tag parsed (bytes, header included). Cover art makes tags of a
@@ -444,6 +444,29 @@ def read(src: BinaryIO) -> list[FoundLabel]:
     for offset, data in _front_tags(src, _size(src)):
         found.extend(tag_labels(data, f"at offset {offset}"))
     return sorted(found, key=lambda f: not f.standard)
+
+
+def check_cut(found: list[FoundLabel], src: str | os.PathLike[str] | bytes) -> list[FoundLabel]:
+    """``found`` (what :func:`read` gave for the MP3 ``src``, a path or the file's bytes), unless its audio
+    is cut short (:func:`labeler.media.mp3_cut.mp3_cut`: a last frame that runs past the end, or fewer
+    frames than its Xing / VBRI header gives).
+
+    Verification's reader: the tags were read whole and the cut is in the audio after them, so the labels
+    stand and the cut must still be said, as a WAV cut in its samples is (:func:`labeler.metadata.riff.read`).
+    Not part of :func:`read`: a label call writes a cut MP3 as it is and reads its output back.
+
+    Raises
+    ------
+    PartialFile
+        The audio is cut; ``found`` is carried in it.
+    """
+    from labeler.media.mp3_cut import mp3_cut  # imports this module: here, not at the top
+
+    cut = mp3_cut(src)
+    if cut is None:
+        return found
+    detail, seconds = cut
+    raise PartialFile(f"mp3 is truncated: {detail} ({seconds:.2f} s of sound)", found)
 
 
 def write(src: BinaryIO, dst: BinaryIO, value: str) -> None:

@@ -270,7 +270,7 @@ def label_job(src: str, record: Any, options: LabelOptions, max_pixels: int) -> 
         labeled = label_file(source, dst, record, options=options)
         from detectors.read_back import unread_watermark
 
-        unread = unread_watermark(dst, labeled, options.watermark.key)
+        unread = unread_watermark(dst, labeled, options.watermark.key, quality=options.output.quality)
         if unread:
             labeled.warnings.append(unread)
         result = labeled.to_dict()
