@@ -132,13 +132,20 @@ def watermark_layer(pixels: Pixels | None, what: str, key: bytes, metadata: Meta
     layer["checked"] = getattr(result, "decided", True)
     if not layer["checked"]:
         layer["p_value"] = None
+    # a video read that stopped on a decoding error or a cut (VideoWatermarkResult.read_error): the frames
+    # before it hold no mark, the rest was not seen; the note starts with it and unexamined_warnings()
+    # names it (a mark found is not warned about)
+    stopped = None if result.found else getattr(result, "read_error", None)
     if getattr(result, "reason", None):
-        layer["note"] = result.reason
+        layer["note"] = result.reason if stopped is None else f"{result.reason}; {stopped}"
     elif not result.found and result.p_value is not None and result.p_value <= result.threshold:
         # the pilot shows past the threshold but no payload passed its CRC (a small or damaged copy):
         # not counted as present, since the payload is what ties the mark to a label
-        layer["note"] = (f"a mark of this key shows (p = {result.p_value:.1e}, pilot only) but its payload "
-                         "could not be read")
+        pilot = (f"a mark of this key shows (p = {result.p_value:.1e}, pilot only) but its payload "
+                 "could not be read")
+        layer["note"] = pilot if stopped is None else f"{stopped}; {pilot}"
+    elif stopped is not None:
+        layer["note"] = stopped
     produce_id = metadata.fields.get("ProduceID") if metadata.fields else None
     if result.found and result.payload is not None and produce_id:
         from labeler.watermark import payload_from_produce_id
@@ -275,6 +282,12 @@ def unexamined_warnings(report: Report) -> list[str]:
     wm = report.watermark
     if wm is not None and not wm.get("checked", True) and wm.get("note") not in (None, QUICK_WATERMARK_NOTE):
         out.append(f"the watermark layer could not be examined: {wm['note']}")
+    elif wm is not None and not wm.get("present") and wm.get("frames_read") and wm.get("note"):
+        from detectors.watermark_video import READ_STOPPED
+
+        if str(wm["note"]).startswith(READ_STOPPED):
+            # the frames before a decoding error (or the cut) hold no mark: the rest was not seen
+            out.append(f"the watermark layer was examined only in part: {wm['note']}")
     vis = report.visible
     if vis is not None and not vis.get("present") and vis.get("note"):
         out.append(f"the visible layer could not be examined: {vis['note']}")

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numbers
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -61,7 +61,17 @@ from labeler.watermark.sync import null_tail, scale_candidates
 from labeler.watermark.transforms import MIN_SIDE, Prefiltered, fold, geometry_image, prefilter_parts
 from labeler.watermark.video import VIDEO_METHOD, ZOOMS, zoom_for
 
-__all__ = ["detect_video", "MAX_FRAMES", "GEOMETRY_FRAMES"]
+__all__ = ["detect_video", "MAX_FRAMES", "GEOMETRY_FRAMES", "READ_STOPPED", "VideoWatermarkResult"]
+
+
+@dataclass
+class VideoWatermarkResult(WatermarkResult):
+    """:class:`~detectors.watermark.WatermarkResult` of a video read, with ``read_error``: why the
+    frames stopped before the end (a decoding error after some frames, or a file that ends before its
+    index says), else None. The frames read before it are judged as they are (``frames_read`` counts
+    them); without this the read ended quietly, 22 frames of 25 reading as a whole video."""
+
+    read_error: str | None = None
 
 #: Frames read at most (5 s at 30 fps): an unmarked video costs this many frame reads. More frames
 #: help little (consecutive frames share most of their picture; see docs/watermark-video.md).
@@ -87,6 +97,9 @@ GROUP = 4
 #: cost is a mark that is below ``z_min - FUTILE_MARGIN`` after 32 frames and would have crossed
 #: ``z_min`` later (temporal gain beyond 32 frames is small: docs/watermark-video.md).
 FUTILE_FROM = 32
+#: How :attr:`VideoWatermarkResult.read_error` begins (the frame number and the reason follow): a
+#: report's watermark note that starts so gets a warning (:func:`detectors.layers.unexamined_warnings`).
+READ_STOPPED = "the video's frames stopped after frame"
 FUTILE_MARGIN = 1.0
 
 
@@ -151,7 +164,9 @@ def _frames(path: str, height: int, width: int, stream: int, view: int = 1,  # n
             "-fps_mode", "passthrough", *(["-frames:v", str(limit)] if limit else []),
             "-vf", chain, "-f", "rawvideo", "-pix_fmt", "gray",
             "-s", f"{w}x{h}", "pipe:"]
-    for buf in ff.pipe_chunks(args, url, w * h):
+    # refuse_cut_short: a file that ends before its index says (ffmpeg: "File ended prematurely", exit 0)
+    # raises CorruptFile after its last frame, so the search can say its read stopped short
+    for buf in ff.pipe_chunks(args, url, w * h, refuse_cut_short=True):
         if len(buf) < w * h:
             return
         yield np.frombuffer(buf, np.uint8).reshape(h, w)
@@ -159,7 +174,7 @@ def _frames(path: str, height: int, width: int, stream: int, view: int = 1,  # n
 
 def detect_video(path: str | os.PathLike[str], *, key: bytes, method: str | None = VIDEO_METHOD,
                  threshold: float = DEFAULT_THRESHOLD, max_frames: int = MAX_FRAMES,
-                 search_scale: bool = True, info: VideoInfo | None = None) -> WatermarkResult:
+                 search_scale: bool = True, info: VideoInfo | None = None) -> VideoWatermarkResult:
     """Look for a watermark made with ``key`` in a video's frames; stops as soon as it is decided.
 
     Parameters
@@ -183,21 +198,22 @@ def detect_video(path: str | os.PathLike[str], *, key: bytes, method: str | None
 
     Returns
     -------
-    WatermarkResult
-        With ``frames_read`` (frames decoded before the decision) and ``zero_bit_p_value``, the
-        p-value of presence alone (the strongest pilot correlation under the same union bound, no
-        payload needed: a mark too damaged to decode can still be shown present). ``scale`` is the
-        mark's lattice scale in the view it was read in: 1.0 as decoded, 0.5 on the halved frames
-        (a 2x-zoomed mark read intact), other values after a rescale. A file with a display rotation
-        is read as shown, then (if nothing is found) as stored: each read at ``threshold / 2``, the
-        p-values doubled, ``frames_read`` the frames of both reads.
+    VideoWatermarkResult
+        With ``read_error`` (why the frames stopped before the end, else None), ``frames_read`` (frames
+        decoded before the decision) and ``zero_bit_p_value``, the p-value of presence alone (the strongest
+        pilot correlation under the same union bound, no payload needed: a mark too damaged to decode can
+        still be shown present). ``scale`` is the mark's lattice scale in the view it was read in: 1.0 as
+        decoded, 0.5 on the halved frames (a 2x-zoomed mark read intact), other values after a rescale. A file
+        with a display rotation is read as shown, then (if nothing is found) as stored: each read at
+        ``threshold / 2``, the p-values doubled, ``frames_read`` the frames of both reads.
 
     Raises
     ------
     UnsupportedFormat
         No video stream.
     CorruptFile
-        ffmpeg cannot read the file (a decoding error after some frames only ends the reading).
+        ffmpeg cannot read the file (a decoding error after some frames, or a file that ends before
+        its index says, only ends the reading: ``read_error`` says why).
     WatermarkError
         Bad key or method, ``max_frames`` under 1, ``path`` given as bytes (this reads a file; use
         :func:`detectors.verify` for a file in memory), or frames under 128 px a side.
@@ -238,7 +254,7 @@ def detect_video(path: str | os.PathLike[str], *, key: bytes, method: str | None
 
 def _detect_view(path: str, info: VideoInfo, size: tuple[int, int], schemes: list[Scheme], key: bytes,
                  threshold: float, max_frames: int, search_scale: bool,
-                 autorotate: bool = True) -> WatermarkResult:
+                 autorotate: bool = True) -> VideoWatermarkResult:
     """One streaming search of the frames of ``size`` (height, width), as shown (``autorotate``) or as
     stored."""
     h, w = size
@@ -368,12 +384,13 @@ class _Search:
                 self.geometries.append((scheme, self.geo_view, np.eye(2) * f, (f, f), 0.0,
                                         FoldSum(scheme.tile_px)))
         self.estimated = False
+        self.read_error: str | None = None
         self.attempts: list[_Attempt] = []
         # the frames (in the geometry view) not yet given to the rescale candidates: their sum and count
         self.group: np.ndarray | None = None
         self.grouped = 0
 
-    def run(self, frames) -> WatermarkResult:  # noqa: ANN001 - an iterator of luma arrays
+    def run(self, frames) -> VideoWatermarkResult:  # noqa: ANN001 - an iterator of luma arrays
         n = 0
         best = None
         try:
@@ -384,9 +401,11 @@ class _Search:
                     best = self._read_all()
                     if best is not None or n >= max(self.points) or self._futile(n):
                         break
-        except CorruptFile:
+        except CorruptFile as exc:
             if n == 0:
                 raise
+            # the frames before the error are read as they are, but the result says the read was cut
+            self.read_error = f"{READ_STOPPED} {n}: {exc}"
         finally:
             close = getattr(frames, "close", None)
             if close is not None:
@@ -491,18 +510,20 @@ class _Search:
         good = [a for a in self.attempts if a.crc_ok and _p_value(a, self.trials) <= self.threshold]
         return min(good, key=lambda a: _p_value(a, self.trials)) if good else None
 
-    def _result(self, best: _Attempt | None, n: int) -> WatermarkResult:
+    def _result(self, best: _Attempt | None, n: int) -> VideoWatermarkResult:
         if not self.attempts:
-            return WatermarkResult(found=False, payload=None, p_value=1.0, method=None, trials=self.trials,
-                                   threshold=self.threshold, frames_read=n, reason="no frame could be read")
+            return VideoWatermarkResult(found=False, payload=None, p_value=1.0, method=None,
+                                        trials=self.trials, threshold=self.threshold, frames_read=n,
+                                        reason="no frame could be read", read_error=self.read_error)
         found = best is not None
         a = best if best is not None else max(self.attempts, key=lambda x: x.z)
         # presence alone (the pilot's z, no payload): the same union bound without the CRC factor
         strongest = max(x.z for x in self.attempts)
         presence = min(1.0, self.trials * null_tail(strongest))
-        return WatermarkResult(found=found, payload=a.payload if found else None,
-                               p_value=_p_value(a, self.trials), method=a.scheme.name, z=a.z, scale=a.scale,
-                               rotation=a.rotation, offset=a.offset,
-                               bit_errors=a.bit_errors if found else None, trials=self.trials,
-                               threshold=self.threshold, frames_read=n, zero_bit_p_value=presence)
+        return VideoWatermarkResult(found=found, payload=a.payload if found else None,
+                                    p_value=_p_value(a, self.trials), method=a.scheme.name, z=a.z,
+                                    scale=a.scale, rotation=a.rotation, offset=a.offset,
+                                    bit_errors=a.bit_errors if found else None, trials=self.trials,
+                                    threshold=self.threshold, frames_read=n, zero_bit_p_value=presence,
+                                    read_error=self.read_error)
 

@@ -137,15 +137,20 @@ def small_watermark_note(pixels: Any) -> str | None:
 
 
 def conversion_note(image: Any) -> str | None:
-    """What a pixel layer changes in how an image is stored (1-bit, 8-bit palette, CMYK, 10-bit AVIF),
-    or None.
+    """What a pixel layer changes in how an image is stored (1-bit, palette, CMYK, 10-bit AVIF, a grey or
+    RGB PNG's ``tRNS`` colour key), or None.
 
     A watermark changes most pixels by a level or two and a visible mark adds anti-aliased text: neither
     fits a palette of at most 256 colours, and re-quantising would erase the mark. So the image is
     written as truecolour (RGB, or RGBA when the palette had transparency: the transparency is kept as
-    alpha), losslessly in PNG, and the label result says so rather than refusing. A CMYK JPEG is
-    decoded to RGB (through its ICC profile when it has one) and written as RGB: the pixel layers work
-    on RGB, and print workflows that need the CMYK separation should know.
+    alpha), losslessly in PNG, and the label result says so rather than refusing. A palette of more than
+    16 colours is an 8-bit one (PNG and TIFF palettes have 1, 2, 4 or 8 bits); a smaller one is named by
+    its colours, as the decoded pixels do not tell a 2- or 4-bit palette from an 8-bit one that uses few
+    entries. A grey or RGB picture with a colour key (PNG ``tRNS``) is decoded with the key as alpha and
+    written with an alpha channel: a mark that changed a pixel by one level would otherwise move it in
+    or out of the key colour. A CMYK JPEG is decoded to RGB (through its ICC profile when it has one)
+    and written as RGB: the pixel layers work on RGB, and print workflows that need the CMYK separation
+    should know.
     """
     mode = getattr(image, "mode", None)
     if mode == "CMYK":
@@ -158,11 +163,49 @@ def conversion_note(image: Any) -> str | None:
     if getattr(image, "format", None) == "avif" and mode and mode.endswith((";10", ";12")):
         return (f"{mode.rsplit(';', 1)[1]}-bit AVIF written as 8-bit (the AVIF codec here reads and writes "
                 "8 bits per sample)")
+    pixels = image.pixels
+    channels = pixels.shape[2] if pixels.ndim == 3 else 1
+    stored = {"L": 1, "I": 1, "RGB": 3}.get((mode or "").split(";")[0])
+    if stored is not None and channels == stored + 1:  # the decoder made the colour key an alpha channel
+        grey = stored == 1
+        what = f"{'16-bit ' if pixels.dtype.itemsize == 2 else ''}{'grey' if grey else 'RGB'}"
+        written = "grey + alpha" if grey else "RGBA"
+        return (f"{what} image with a transparent colour key (tRNS) written as {written} (the transparency "
+                "is kept exactly; with a key colour the pixel layers' changes would move pixels in or out "
+                "of it)")
     if mode not in ("P", "PA"):
         return None
-    kind = "RGBA" if image.pixels.ndim == 3 and image.pixels.shape[2] == 4 else "RGB"
-    return (f"8-bit palette image written as truecolour {kind} (the pixel layers' changes do not fit a "
-            "256-colour palette)")
+    kind = "RGBA" if channels == 4 else "RGB"
+    colours = _palette_colours(pixels)
+    if colours > 16:
+        return (f"8-bit palette image written as truecolour {kind} (the pixel layers' changes do not fit a "
+                "256-colour palette)")
+    return (f"{colours}-colour palette image written as truecolour {kind} (the pixel layers' changes do not "
+            f"fit its {colours} colours)")
+
+
+def _palette_colours(pixels: Any) -> int:
+    """Distinct colours of a decoded palette image's ``(H, W, 3 | 4)`` uint8 pixels, counted exactly up
+    to 16; more is given as 17 (enough to call the palette 8-bit). A few comparison passes, no sort of
+    the whole picture (a 16-megapixel one took 0.8 s with ``np.unique``)."""
+    import numpy as np
+
+    flat = pixels.reshape(-1, pixels.shape[2])
+    codes = flat[:, 0].astype(np.uint32)
+    for column in range(1, flat.shape[1]):
+        codes = (codes << 8) | flat[:, column]
+    known = np.unique(codes[::97])  # a spread-out sample: a photo-like palette shows its colours at once
+    if len(known) > 16:
+        return 17
+    seen = np.zeros(codes.shape, bool)
+    for colour in known:  # at most 16 compares: faster than np.isin, which sorts
+        seen |= codes == colour
+    rest = codes[~seen]
+    count = len(known)
+    while rest.size and count <= 16:  # colours the sample missed, one pass each
+        rest = rest[rest != rest[0]]
+        count += 1
+    return count
 
 
 #: What a file of more than one frame is, per format, for the pixel layers' refusal (others: animations).
@@ -253,20 +296,20 @@ def _audio_samples(call: StageCall) -> dict[str, dict[str, Any]]:
 
 
 def _require_complete(call: StageCall) -> None:
-    """A decoding pass on an ISO-BMFF file (MP4, MOV, M4A) first checks that no box runs past the file's
-    end (:func:`labeler.metadata.bmff_boxes.require_complete`), on a Matroska one (MKV, WebM, MKA) that
-    its Segment does not (:func:`labeler.metadata.matroska.require_complete`): ffmpeg decodes a file cut
-    between two samples to where it stops, often without an error, and the output would lack the file's
-    end. Both refuse with "the file is cut short: ..."."""
+    """A decoding pass on a file cut short is refused first: ffmpeg decodes a file cut between two
+    samples to where it stops, often without an error, and the output would lack the file's end (a
+    copied soundtrack's last packets). ISO-BMFF (MP4, MOV, M4A): no box runs past the end; Matroska
+    (MKV, WebM, MKA): nor its Segment; AVI: nor a top-level RIFF chunk; FLV: nor a tag
+    (:func:`labeler.media.video_streams.require_complete`; AVI and FLV were unchecked here, so the
+    visible pass labeled a cut AVI or FLV with exit 0). All refuse with "the file is cut short: ..."."""
     carrier = format_info(call.probe.format).carrier if call.probe.format is not None else None
-    if carrier == "isobmff":
-        from labeler.metadata.bmff_boxes import require_complete
+    # the carrier as ffmpeg's demuxer names it (MediaInfo.container), which require_complete takes; a
+    # WAV ("riff") has its own cut handling (labeled as far as it goes, with a note)
+    container = {"isobmff": "mov", "matroska": "matroska", "avi": "avi", "flv": "flv"}.get(carrier or "")
+    if container is not None:
+        from labeler.media.video_streams import require_complete
 
-        require_complete(call.src)
-    elif carrier == "matroska":
-        from labeler.metadata import matroska
-
-        matroska.require_complete(call.src)
+        require_complete(call.src, container)
 
 
 def _video_pixels(call: StageCall) -> dict[str, dict[str, Any]]:
@@ -299,16 +342,23 @@ def _video_pixels(call: StageCall) -> dict[str, dict[str, Any]]:
                              key_id=key_id(wm.key))
     mark = done["watermark"]
     if mark.get("converted_from"):
+        from labeler.media.video_encoders import pix_fmt_traits
+
         marked, written = mark["pix_fmt"], mark.get("output_pix_fmt", mark["pix_fmt"])
-        # a 10-bit source is written at 10 bits again, but its picture went through the 8-bit marking
+        source = pix_fmt_traits(mark["converted_from"])
+        # a 10-bit source is written at 10 bits again, but its picture went through the 8-bit marking;
+        # an 8-bit source lost no bits there, only (RGB, packed) its layout
+        deeper = source is None or source.depth > 8
         what = (f"written as 8-bit {marked}" if written == marked
-                else f"marked at 8 bits ({marked}) and written as {written}")
+                else f"marked at 8 bits ({marked}) and written as {written}" if deeper
+                else f"marked as {marked} and written as {written}")
         call.warnings.append(f"the video's {mark['converted_from']} frames were {what} (the watermark pass "
                              f"works on 8-bit planar YUV){_hdr_note(call.src, 8, mark.get('encoder'))}")
     if mark.get("codec_from"):
         call.warnings.append(_codec_note(mark["codec_from"], mark["encoder"], call.out.suffix))
     if mark.get("alpha") == "dropped":
         call.warnings.append(_alpha_note(call))
+    _stream_notes(call, mark, " and ".join(call.layers))
     return done
 
 
@@ -353,7 +403,27 @@ def _video_mark(call: StageCall) -> dict[str, dict[str, Any]]:
         call.warnings.append(_codec_note(done["codec_from"], done["encoder"], call.out.suffix))
     if done.get("alpha") == "dropped":
         call.warnings.append(_alpha_note(call))
+    _stream_notes(call, done, "visible")
     return {"visible": done}
+
+
+def _stream_notes(call: StageCall, done: dict[str, Any], layers: str) -> None:
+    """Warnings for what a pixel pass's result says it left as it was or could not keep: other video
+    tracks (copied unmarked, ``unmarked_video``) and a display rotation that is not a quarter turn
+    (``rotation_dropped``)."""
+    others = done.get("unmarked_video") or []
+    if others:
+        streams, were = ("stream", "was") if len(others) == 1 else ("streams", "were")
+        plural = "s" if " and " in layers else ""
+        call.warnings.append(
+            f"the file's other video {streams} ({', '.join(others)}) {were} copied without the {layers} "
+            f"layer{plural}: only the first video stream is marked, and verify reads only that one")
+    turn = done.get("rotation_dropped")
+    if turn is not None:
+        call.warnings.append(
+            f"the video's display rotation of {turn:g} degrees (not a quarter turn) was not kept: the frames "
+            "were turned by it within their stored size (the corners outside it are cut off) and written "
+            "with no rotation tag")
 
 
 def _alpha_note(call: StageCall) -> str:

@@ -24,9 +24,9 @@ from dataclasses import dataclass, replace
 from labeler.media import ffmpeg as ff
 from labeler.media.video_streams import FrameFacts
 
-__all__ = ["ALTERNATIVES", "ENCODERS", "EncoderChoice", "Encoding", "PixTraits", "choose_encoder",
-           "container_args", "fallback_reason", "keep_frame_facts", "loses", "nearest_pix_fmt",
-           "overlay_format", "overlay_pix_fmt", "pix_fmt_traits", "plan_encoding"]
+__all__ = ["ALTERNATIVES", "ENCODERS", "FULL_CHROMA", "NO_CHROMA", "EncoderChoice", "Encoding", "PixTraits",
+           "choose_encoder", "chroma_lost", "container_args", "fallback_reason", "keep_frame_facts", "loses",
+           "nearest_pix_fmt", "overlay_format", "overlay_pix_fmt", "pix_fmt_traits", "plan_encoding"]
 
 #: Source codec (ffmpeg's name) -> (encoder, its quality options), each at its "visually lossless"
 #: point: x264 CRF 18 (x264's docs call 18 "visually lossless or nearly so"), x265 CRF 20 (x265's scale
@@ -143,17 +143,25 @@ _RGB = re.compile(r"^(?:gbr(a)?p(\d+)?(?:le|be)?|(?:x2)?(rgb|bgr)(a|0)?(\d+)?(?:
 _GRAY = re.compile(r"^(?:gray|y)(a)?(\d+)?(?:le|be)?$")
 # packed RGB: bits a pixel -> bits a component (rgb565 and the like are not recognised)
 _PACKED_RGB_DEPTH = {None: 8, "24": 8, "32": 8, "48": 16, "64": 16}
-# chroma planes' resolution, as a rank: 4:1:0 < 4:2:0 = 4:1:1 < 4:2:2 = 4:4:0 < 4:4:4
-_CHROMA = {"410": 0, "420": 1, "411": 1, "422": 2, "440": 2, "444": 3}
+# chroma planes' subsampling as (horizontal, vertical) shifts: each axis on its own, since 4:4:0 (full
+# width, half height) and 4:2:2 (half width, full height) hold different halves of the chroma, as 4:1:1
+# and 4:2:0 do; one rank (4:4:0 = 4:2:2) lost 4:4:0's horizontal chroma and 4:1:1's vertical chroma.
+_CHROMA = {"410": (2, 2), "420": (1, 1), "411": (2, 0), "422": (1, 0), "440": (0, 1), "444": (0, 0)}
+#: (horizontal, vertical) shifts of a format without chroma (gray): coarser than any YUV layout.
+NO_CHROMA = (3, 3)
+#: (horizontal, vertical) shifts of full chroma (4:4:4, RGB).
+FULL_CHROMA = (0, 0)
 
 
 @dataclass(frozen=True)
 class PixTraits:
-    """What a pixel format keeps: ``kind`` (``"yuv"``, ``"rgb"``, ``"gray"``), ``chroma`` (rank, 3 = full,
-    -1 none), ``depth`` (bits a component), ``alpha``, ``full_range`` (the ``yuvj`` forms)."""
+    """What a pixel format keeps: ``kind`` (``"yuv"``, ``"rgb"``, ``"gray"``), ``chroma`` (the chroma
+    planes' subsampling as (horizontal, vertical) shifts: :data:`FULL_CHROMA` ``(0, 0)`` for 4:4:4 and
+    RGB, ``(1, 1)`` for 4:2:0, ``(0, 1)`` for 4:4:0, :data:`NO_CHROMA` for gray), ``depth`` (bits a
+    component), ``alpha``, ``full_range`` (the ``yuvj`` forms)."""
 
     kind: str
-    chroma: int
+    chroma: tuple[int, int]
     depth: int
     alpha: bool
     full_range: bool = False
@@ -167,12 +175,20 @@ def pix_fmt_traits(pix_fmt: str | None) -> PixTraits | None:
         return PixTraits("yuv", _CHROMA[m.group(2)], int(m.group(3) or 8), kind == "a", kind == "j")
     if m := _RGB.match(name):
         if name.startswith("gbr"):
-            return PixTraits("rgb", 3, int(m.group(2) or 8), bool(m.group(1)))
+            return PixTraits("rgb", FULL_CHROMA, int(m.group(2) or 8), bool(m.group(1)))
         depth = 10 if name.startswith("x2") else _PACKED_RGB_DEPTH.get(m.group(5))
-        return None if depth is None else PixTraits("rgb", 3, depth, "a" in (m.group(4), m.group(6)))
+        alpha = "a" in (m.group(4), m.group(6))
+        return None if depth is None else PixTraits("rgb", FULL_CHROMA, depth, alpha)
     if m := _GRAY.match(name):
-        return PixTraits("gray", -1, int(m.group(2) or 8), bool(m.group(1)))
+        return PixTraits("gray", NO_CHROMA, int(m.group(2) or 8), bool(m.group(1)))
     return None
+
+
+def chroma_lost(source: tuple[int, int], written: tuple[int, int]) -> int:
+    """Halvings of chroma resolution lost writing chroma subsampled as ``source`` (shifts:
+    :attr:`PixTraits.chroma`) as ``written``, both axes counted: 4:4:0 as 4:2:2 loses 1 (the width),
+    4:1:1 as 4:2:2 none."""
+    return sum(max(0, w - s) for s, w in zip(source, written, strict=True))
 
 
 def nearest_pix_fmt(wanted: str | None, supported: tuple[str, ...], *, alpha: bool = True) -> str:
@@ -198,9 +214,10 @@ def nearest_pix_fmt(wanted: str | None, supported: tuple[str, ...], *, alpha: bo
         t = pix_fmt_traits(name)
         assert t is not None
         # RGB sources are coded as YUV 4:4:4 when the encoder takes no RGB: same resolution, other matrix
-        return (max(0, want.depth - t.depth), max(0, want.chroma - t.chroma), want.alpha > t.alpha,
+        # chroma lost, then chroma added, per axis: 4:4:0 goes to 4:4:4 (adds height), never 4:2:2
+        return (max(0, want.depth - t.depth), chroma_lost(want.chroma, t.chroma), want.alpha > t.alpha,
                 t.kind != want.kind, t.depth - want.depth if t.depth > want.depth else 0,
-                max(0, t.chroma - want.chroma), t.alpha > want.alpha, t.full_range != want.full_range)
+                chroma_lost(t.chroma, want.chroma), t.alpha > want.alpha, t.full_range != want.full_range)
 
     known = [name for name in supported if pix_fmt_traits(name) is not None]
     return min(known, key=cost) if known else default
@@ -219,7 +236,9 @@ def overlay_format(pix_fmt: str) -> str:
         return "yuv420"
     if t.kind == "rgb":
         return "gbrp"
-    name = {1: "yuv420", 2: "yuv422", 3: "yuv444"}.get(t.chroma, "yuv420")
+    # the coarsest blend format that keeps both axes: 4:4:0 is blended in 4:4:4, 4:1:1 in 4:2:2
+    across, down = t.chroma
+    name = "yuv444" if across == 0 else "yuv422" if down == 0 else "yuv420"
     if t.depth > 8 and (name != "yuv444" or ff.ffmpeg_version() >= (6, 0)):
         name += "p10"
     return name
@@ -244,7 +263,8 @@ def loses(source: str | None, written: str) -> bool:
     a, b = pix_fmt_traits(source), pix_fmt_traits(written)
     if a is None or b is None:
         return True
-    return b.depth < a.depth or b.chroma < a.chroma or (a.kind != b.kind and a.kind != "gray")
+    return (b.depth < a.depth or chroma_lost(a.chroma, b.chroma) > 0
+            or (a.kind != b.kind and a.kind != "gray"))
 
 
 @dataclass(frozen=True)
@@ -280,11 +300,11 @@ def plan_encoding(codec: str | None, pix_fmt: str | None, suffix: str, *, alpha_
         supported = ff.encoder_pix_fmts(choice.encoder) or ("yuv420p",)
         written = nearest_pix_fmt(pix_fmt, supported, alpha=False)
         traits = pix_fmt_traits(written)
-        if odd_sides and traits is not None and traits.kind == "yuv" and traits.chroma < 3:
+        if odd_sides and traits is not None and traits.kind == "yuv" and traits.chroma != FULL_CHROMA:
             depth = "" if traits.depth == 8 else f"{traits.depth}le"
             full = nearest_pix_fmt(f"yuv{'j' if traits.full_range else ''}444p{depth}", supported,
                                    alpha=False)
-            if (pix_fmt_traits(full) or traits).chroma == 3:
+            if (pix_fmt_traits(full) or traits).chroma == FULL_CHROMA:
                 written = full
     return Encoding(choice, written, choice.options if quality is None else tuple(quality))
 

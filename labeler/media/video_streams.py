@@ -20,7 +20,8 @@ from labeler.media.video import VideoInfo
 
 __all__ = ["ALPHA_DECODERS", "ALPHA_SUFFIXES", "Attachment", "FrameFacts", "alpha_plane_decoder",
            "attach_args", "chapter_tracks", "derived_tag_args", "disposition_args", "drop_derived_keys",
-           "frame_facts", "has_alpha", "is_timecode_track", "picture_attachments", "require_complete",
+           "frame_facts", "has_alpha", "is_timecode_track", "odd_rotation", "other_video_streams",
+           "picture_attachments", "require_complete", "require_one_size", "require_video_file",
            "start_offset_args", "timecode_args"]
 
 
@@ -64,6 +65,111 @@ def require_complete(path: str | os.PathLike[str], container: str) -> None:
         _riff_complete(path)
     elif "flv" in names:
         _flv_complete(path)
+
+
+def require_video_file(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+    """Refuse a source whose content is a still image (or an image format's animation), as ``aigc label``
+    does.
+
+    ffmpeg opens a PNG or JPEG (whatever its name) as a one-frame video: through the API alone, the
+    video passes wrote a PNG named ``.mp4`` as a one-frame H.264 MP4 (``codec_from: "png"``), where the
+    pipeline refuses the output name (:func:`labeler.formats.check_extension`). An audio file is left to
+    the probe ("not a video: no video stream"); content this toolkit does not sniff (MPEG-TS, Y4M...)
+    to ffmpeg, as before.
+
+    Raises
+    ------
+    InvalidArgument
+        ``dst``'s extension does not fit the source's format: the pipeline's own words.
+    UnsupportedFormat
+        The source is an image written to a name of its own format.
+    """
+    from labeler.errors import LabelerError, UnsupportedFormat
+    from labeler.formats import IMAGE_FORMATS, check_extension, sniff_file
+
+    try:
+        fmt = sniff_file(src)
+    except LabelerError:
+        return  # not a format this toolkit names (or unreadable): ffmpeg's probe says what it is
+    if fmt in IMAGE_FORMATS:
+        check_extension(fmt, dst)
+        raise UnsupportedFormat(f"not a video: this file is a {fmt} image (label it as an image)")
+
+
+def other_video_streams(info: VideoInfo) -> list[str]:
+    """The video tracks a pixel pass leaves unmarked, as ``"stream 1 (h264, 320x240)"``: the passes mark
+    the first video stream (:func:`labeler.media.video.video_info`) and copy every other one as it is
+    (another camera angle came out with no watermark and no visible label, without a word). Cover
+    pictures are not video tracks."""
+    return [f"stream {s.index} ({s.codec}" + (f", {s.width}x{s.height})" if s.width and s.height else ")")
+            for s in info.media.video if s.index != info.stream]
+
+
+def odd_rotation(info: VideoInfo) -> float | None:
+    """The display rotation (degrees) when it is not a quarter turn, else None.
+
+    ffmpeg turns quarter turns upright within 1 degree (transpose / flips, which the passes write
+    untagged); any other angle it applies with its ``rotate`` filter inside the stored frame size, so
+    the picture's corners are cut off, and the output carries no rotation tag (45 degrees was dropped
+    without a word)."""
+    turn = info.rotation
+    if turn is None or abs(turn - 90 * round(turn / 90)) < 1.0:
+        return None
+    return float(turn)
+
+
+#: showinfo's line for a frame: its time and its size (``s:WxH``).
+_SHOWINFO_SIZE = re.compile(r"pts_time:\s*(-?[\d.]+|N/A).*?\ss:(\d+)x(\d+)\s")
+
+
+def require_one_size(src: str | os.PathLike[str], info: VideoInfo) -> None:
+    """Refuse a video whose frame size changes mid-stream (a stream spliced from two sizes).
+
+    A pass writes one frame size: ffmpeg scaled every frame after the change to the first frame's size
+    (320x240 then 640x480 came out all 320x240, the second part at a quarter of its pixels), without a
+    word. The frames can only be labeled by changing the video, which a label must not do unasked: the
+    caller makes it one size (or labels it with the metadata and C2PA layers, which do not re-encode).
+    A size change starts a new coded sequence, so only key frames are decoded (``-skip_frame nokey``),
+    and the scan stops at the first change. A stream that cannot be read here passes: the pass itself
+    refuses a damaged one.
+
+    Raises
+    ------
+    UnsupportedFormat
+        One line naming both sizes and where the second starts.
+    """
+    from labeler.errors import UnsupportedFormat
+
+    args = [ff.ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "info", "-skip_frame", "nokey",
+            "-noautorotate", "-protocol_whitelist", ff.PROTOCOLS, "-i", ff.input_url(src),
+            "-map", f"0:{info.stream}", "-an", "-sn", "-dn", "-vf", "showinfo=checksum=0", "-f", "null", "-"]
+    first, change, drained = (info.width, info.height), None, False
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, **ff.CHILD)
+    try:
+        assert proc.stderr is not None
+        for raw in proc.stderr:  # line by line: an hour of key frames is never held at once
+            found = _SHOWINFO_SIZE.search(raw.decode("utf-8", "replace"))
+            if found is None:
+                continue
+            size = (int(found.group(2)), int(found.group(3)))
+            if size != first:
+                change = (size, found.group(1))
+                break
+        else:
+            drained = True
+    finally:
+        # stopped early (a change found, or an exception): kill it, it may block on a full stderr pipe
+        ff.stop(proc, kill=not drained)
+        if proc.stderr is not None:
+            proc.stderr.close()
+    if change is not None:
+        (w, h), at = change
+        when = "" if at == "N/A" else f" from {float(at):.2f} s"
+        raise UnsupportedFormat(
+            f"the video changes frame size mid-stream ({first[0]}x{first[1]}, then {w}x{h}{when}): a "
+            "pixel pass writes one size and would scale the rest to the first; make it one size first, "
+            "or label it with the metadata and c2pa layers only")
 
 
 #: RIFF sizes a streaming writer leaves when it never came back to fill them in.

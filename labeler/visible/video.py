@@ -89,7 +89,12 @@ from labeler.media.video_streams import (
     frame_facts,
     has_alpha,
     is_timecode_track,
+    odd_rotation,
+    other_video_streams,
     picture_attachments,
+    require_complete,
+    require_one_size,
+    require_video_file,
     start_offset_args,
     timecode_args,
 )
@@ -378,7 +383,10 @@ def add_video_label(
         format) when bit depth or chroma resolution was lost. A source with an alpha channel adds
         ``alpha``: ``"kept"`` (VP8/VP9 alpha written to WebM or Matroska, re-encoded with libvpx as
         ``yuva420p``; the plate is opaque over a transparent corner) or ``"dropped"`` (any other alpha
-        source or container: written opaque).
+        source or container: written opaque). ``unmarked_video``: the other video tracks, copied
+        without the label (:func:`labeler.media.video_streams.other_video_streams`);
+        ``rotation_dropped``: a display rotation that is not a quarter turn
+        (:func:`labeler.media.video_streams.odd_rotation`).
 
     Raises
     ------
@@ -386,17 +394,26 @@ def add_video_label(
         Wording, ``seconds``, ``at``, ``crf`` or ``preset`` not acceptable, ``dst`` exists (without
         ``overwrite``) or is ``src``. Whatever fails, nothing is left at ``dst``.
     UnsupportedFormat
-        ``src`` has no video stream.
+        ``src`` has no video stream, or its frame size changes mid-stream
+        (:func:`labeler.media.video_streams.require_one_size`).
     CorruptFile
         ``src`` cannot be read, or ffmpeg stopped on a decoding error (``-xerror``: a damaged input is
-        refused rather than labelled with frames missing).
+        refused rather than labelled with frames missing), or it is cut short (a box, chunk or tag runs
+        past its end: :func:`labeler.media.video_streams.require_complete`; the copied soundtrack's end
+        would be missing).
+    InvalidArgument
+        ``src`` is a still image or audio file and ``dst`` a video name (``aigc label``'s own refusal).
     """
     whole = whole or seconds is None
     places = parse_places(at)
     seconds = 0.0 if seconds is None else float(seconds)
     _check_options(text, seconds, whole, crf, preset)
     src_path, dst_path = _paths(src, dst, overwrite)
+    require_video_file(src_path, dst_path)  # a PNG named .mp4 is refused as aigc label refuses it
     info, frame = _probe_and_first_frame(src_path, style.scheme == "auto")
+    # a cut in the copied streams (the soundtrack) is not seen by the video decoder's -xerror
+    require_complete(src_path, info.media.container)
+    require_one_size(src_path, info)  # frames after a size change were scaled to the first size
     intervals = None if whole else label_intervals(info.duration, seconds, places)
     placement, rgba, box = video_plate(info, frame, text, position=position, height_ratio=height_ratio,
                                        style=style)
@@ -418,6 +435,10 @@ def add_video_label(
         done["codec_from"] = info.codec  # no encoder of its family here, or the container refuses it
     if has_alpha(info):
         done["alpha"] = "kept" if decoder is not None else "dropped"
+    if others := other_video_streams(info):
+        done["unmarked_video"] = others  # copied as they are: the label stage names them
+    if (turn := odd_rotation(info)) is not None:
+        done["rotation_dropped"] = turn
     blended = overlay_pix_fmt(overlay_format(encoding.pix_fmt))
     if loses(info.pix_fmt, encoding.pix_fmt) or loses(info.pix_fmt, blended):
         done["converted_from"] = info.pix_fmt  # fewer bits or less chroma than the source's

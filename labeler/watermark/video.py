@@ -61,8 +61,12 @@ from labeler.media.video_streams import (
     drop_derived_keys,
     frame_facts,
     has_alpha,
+    odd_rotation,
+    other_video_streams,
     picture_attachments,
     require_complete,
+    require_one_size,
+    require_video_file,
 )
 from labeler.watermark import _pattern
 from labeler.watermark.payload import TooSmallForWatermark
@@ -327,13 +331,18 @@ def watermark_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], pa
         the marking itself) and ``audio`` (``"copied"``: the soundtrack is marked afterwards by the label
         stage, :func:`labeler.watermark.soundtrack.mark_soundtrack`); ``converted_from`` (the source's
         pixel format) when the frames were marked in another format (10-bit, RGB...), ``codec_from``
-        when the source's codec family could not be kept, and ``alpha`` (``"kept"`` or ``"dropped"``)
-        when the source has an alpha channel.
+        when the source's codec family could not be kept, ``alpha`` (``"kept"`` or ``"dropped"``)
+        when the source has an alpha channel, ``unmarked_video`` (the other video tracks, copied
+        unmarked: :func:`labeler.media.video_streams.other_video_streams`) and ``rotation_dropped``
+        (a display rotation that is not a quarter turn: :func:`~labeler.media.video_streams.odd_rotation`).
 
     Raises
     ------
     UnsupportedFormat
-        No video stream.
+        No video stream; a still image or audio file; a frame size that changes mid-stream
+        (:func:`labeler.media.video_streams.require_one_size`).
+    InvalidArgument
+        ``src`` is a still image or audio file and ``dst`` a video name (``aigc label``'s own refusal).
     CorruptFile
         The source cannot be decoded to its end, or is cut short (a box, chunk or tag runs past the
         end of the file: :func:`labeler.media.video_streams.require_complete`).
@@ -342,6 +351,7 @@ def watermark_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], pa
         failed. Whatever fails, nothing is left at ``dst``.
     """
     src_path, dst_path = _check_paths(src, dst, overwrite)
+    require_video_file(src_path, dst_path)  # a PNG named .mp4 is refused as aigc label refuses it
     try:
         info = video_info(src_path)
     except UnsupportedFormat:
@@ -349,6 +359,8 @@ def watermark_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], pa
     # a cut in the copied streams (the soundtrack) is not seen by the video decoder's -xerror
     require_complete(src_path, info.media.container)
     size = upright_size(info)
+    if min(size) >= MIN_SIDE:
+        require_one_size(src_path, info)  # frames after a size change were scaled to the first size
     if min(size) < MIN_SIDE:
         raise TooSmallForWatermark(f"video frames of {size[1]}x{size[0]} are too small for the watermark "
                            f"(at least {MIN_SIDE} px a side)")
@@ -386,6 +398,10 @@ def watermark_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], pa
         if alpha_decoder is None:
             # the label stage warns from converted_from: a yuv420p stream with a VP8/VP9 alpha plane lost it
             done["watermark"].setdefault("converted_from", "yuva420p")
+    if others := other_video_streams(info):
+        done["watermark"]["unmarked_video"] = others  # copied as they are: the label stage names them
+    if (turn := odd_rotation(info)) is not None:
+        done["watermark"]["rotation_dropped"] = turn
     if vis_done is not None:
         done["visible"] = vis_done
     return done

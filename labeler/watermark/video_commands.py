@@ -32,12 +32,18 @@ __all__ = ["KEEP_PIX_FMTS", "Overlay", "marked_pix_fmt", "written_like", "frame_
            "decoder_args", "colour_tags", "encoder_args"]
 
 #: 8-bit planar YUV formats the pass keeps as they are: name -> chroma subsampling (x, y) as shifts.
-#: The luma plane is the first ``W * H`` bytes of a frame in each. Anything else (10-bit, RGB,
-#: packed, paletted) is converted to yuv420p, the format every player takes.
+#: The luma plane is the first ``W * H`` bytes of a frame in each (only luma is marked: the chroma
+#: planes go through untouched, whatever their layout, so 4:4:0 and DV's 4:1:1 are kept too rather than
+#: resampled to 4:2:2 / 4:2:0, which lost half their chroma on one axis). Deeper YUV is marked in the
+#: 8-bit form of its own layout; RGB, packed and paletted frames are converted to yuv420p, the format
+#: every player takes.
 KEEP_PIX_FMTS: dict[str, tuple[int, int]] = {
     "yuv420p": (1, 1), "yuvj420p": (1, 1),
     "yuv422p": (1, 0), "yuvj422p": (1, 0),
     "yuv444p": (0, 0), "yuvj444p": (0, 0),
+    "yuv440p": (0, 1), "yuvj440p": (0, 1),
+    "yuv411p": (2, 0), "yuvj411p": (2, 0),
+    "yuv410p": (2, 2),
 }
 
 _MOV_SUFFIXES = {".mp4", ".m4v", ".mov", ".3gp", ".3g2"}
@@ -50,13 +56,16 @@ _RGB_TO_YUV_TAGS = ("smpte170m", "tv")
 
 def marked_pix_fmt(source: str | None) -> str:
     """The 8-bit planar format the frames are marked in: the source's (:data:`KEEP_PIX_FMTS`), else the
-    8-bit form of its chroma layout (4:2:2 and 4:4:4 kept), else ``yuv420p`` (RGB, gray, 4:1:1...)."""
+    8-bit form of its chroma layout (every YUV subsampling has one there: a 10-bit 4:4:0 source is
+    marked as ``yuv440p``), else ``yuv420p`` (RGB, gray, packed...)."""
     if source in KEEP_PIX_FMTS:
         assert source is not None
         return source
     traits = pix_fmt_traits(source)
     if traits is not None and traits.kind == "yuv":
-        return {2: "yuv422p", 3: "yuv444p"}.get(traits.chroma, "yuv420p")
+        for name, shifts in KEEP_PIX_FMTS.items():
+            if shifts == traits.chroma and not name.startswith("yuvj"):
+                return name
     return "yuv420p"
 
 
