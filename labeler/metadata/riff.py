@@ -185,7 +185,9 @@ def _subchunks(src: BinaryIO, parent: _Chunk, budget: list[int]) -> list[_Chunk]
             raise UnsafeInput(f"wav file has more than {limits.MAX_BOXES} chunks")
         src.seek(pos)
         cid, size = struct.unpack("<4sI", src.read(8))
-        if pos + 8 + size > end:
+        if pos + 8 + size > end or not _printable(cid):
+            # Not a sub-chunk: the rest of the list is padding (a LIST of 2 MB of zeros, which some
+            # editors reserve, read as 262,144 empty chunks and was refused as over MAX_BOXES) or junk
             break
         out.append(_Chunk(cid, pos, size, size))
         pos += 8 + size + (size & 1)
