@@ -164,6 +164,10 @@ class Report:
             agree = {True: ", matches metadata", False: ", DOES NOT match metadata", None: ""}
             parts.append(f"watermark {wm['method']} payload={wm['payload']} p={wm['p_value']:.1e}"
                          + agree[wm.get("matches_metadata")])
+        elif wm is not None and wm.get("checked") and wm.get("frames_read") and _read_stopped(wm.get("note")):
+            # A video read that stopped part-way (a decoding error, a cut): the frames read were judged
+            # and hold no mark; the rest was not seen (the note says where it stopped).
+            parts.append(f"watermark not found in the {wm['frames_read']} frames read ({wm['note']})")
         elif wm is not None and wm.get("note"):
             # A key was given and nothing was decided (too short, not searched): "no watermark" would
             # read as "looked and found none".
@@ -223,6 +227,16 @@ def _holds_c2pa(fmt: str | None) -> bool:
         return fmt is None or format_info(fmt).c2pa
     except LabelerError:
         return True
+
+
+def _read_stopped(note: object) -> bool:
+    """Whether a watermark layer's ``note`` says the video's frames stopped part-way (a decoding error or
+    a cut: :data:`detectors.watermark_video.READ_STOPPED`)."""
+    if not note:
+        return False
+    from detectors.watermark_video import READ_STOPPED  # here: only a video's note needs it (cv2)
+
+    return str(note).startswith(READ_STOPPED)
 
 
 def _visible_words(vis: dict[str, Any]) -> str:

@@ -305,7 +305,8 @@ def check_input(src: str | os.PathLike[str]) -> Path:
     InvalidArgument
         Not a str or path-like (``None``, bytes), or a name with a NUL character.
     LabelerError
-        ``no such file``, ``not a regular file`` (a folder, a FIFO...), or why it cannot be looked at.
+        ``SRC: no such file``, ``SRC: not a regular file`` (a folder, a FIFO...), or why it cannot be
+        looked at.
     """
     return _input(src)[0]
 
@@ -337,10 +338,13 @@ def _refuse_special(path: Path, st: os.stat_result | None) -> None:
 def _input(src: object) -> tuple[Path, os.stat_result]:
     path = _as_path(src, "input")
     st = _stat(path, "input")
+    # Named as the caller gave it (Path() drops a "./"): a library caller's message says which file, and
+    # aigc, which puts "FILE: " before a reason, leaves that out for a reason that names it already.
+    given = src if isinstance(src, str) else os.fspath(path)
     if st is None:
-        raise LabelerError("no such file")
+        raise LabelerError(f"{given}: no such file")
     if not stat.S_ISREG(st.st_mode):
-        raise LabelerError("not a regular file")
+        raise LabelerError(f"{given}: not a regular file")
     return path, st
 
 

@@ -48,6 +48,12 @@ def _one_line(text: str) -> str:
     return printable(text)
 
 
+def _about(src: str, reason: str) -> str:
+    """``SRC: reason``, the documented form of an error about one file; a library reason that is in that
+    form already ("SRC: no such file") keeps the name once, not twice."""
+    return reason if reason.startswith(f"{src}: ") else f"{src}: {reason}"
+
+
 def _echo_json(obj: object) -> None:
     """Print ``obj`` as one line of JSON (:func:`detectors.report.json_line`: a file name that is not
     valid UTF-8 keeps its bytes as ``\\udcXX`` escapes), as UTF-8 bytes whatever the locale's encoding
@@ -63,7 +69,15 @@ class CliPath(click.Path):
     a test PKI there or read a key from it; ``-`` reads as standard output to a script author, but no
     command streams, so ``aigc label in.jpg - | upload`` made a file named ``-`` and piped the result
     line. A file path (``dir_okay=False``) that ends in ``/`` is refused too. ``aigc verify``'s FILES keep
-    ``click.Path``: a bad name there is one unreadable result."""
+    ``click.Path``: a bad name there is one unreadable result.
+
+    ``folder_hint``, for a file argument, replaces click's "Invalid value for 'SRC': File 'x' is a
+    directory." with the tool's one line, ``x: is a folder, not a file; HINT`` (what to do instead).
+    """
+
+    def __init__(self, *args: object, folder_hint: str | None = None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.folder_hint = folder_hint
 
     def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> object:
         if value == "":
@@ -71,6 +85,9 @@ class CliPath(click.Path):
         if value == "-":
             self.fail("'-' (standard input or output) is not supported; give a path (./- for a file "
                       "named -)", param, ctx)
+        if self.folder_hint and not self.dir_okay and isinstance(value, str) and os.path.isdir(value):
+            # a UsageError's message is printed as it is: no "Invalid value for 'SRC':" before it
+            raise click.UsageError(f"{value}: is a folder, not a file; {self.folder_hint}", ctx)
         if (not self.dir_okay and isinstance(value, str) and value.endswith(("/", os.sep))
                 and "://" not in value):  # a store's https:// URL may end in /
             # A trailing slash names a folder (open() and cat refuse "photo.jpg/"), but pathlib drops it:
@@ -172,7 +189,9 @@ def _label_options(batch: bool):
                      f"(available: {', '.join(AVAILABLE_LAYERS)})."),
         click.option("--key-file", type=CliPath(dir_okay=False, path_type=str), help="Watermark key."),
         click.option("--watermark-method", type=click.Choice(["dct", "dwt"]), default="dct",
-                     show_default=True),
+                     show_default=True,
+                     help="Image watermark domain: dct (block DCT) or dwt (Haar wavelet: more robust to blur "
+                          "and downscaling, a little more visible). Audio and video use their own."),
         click.option("--watermark-strength", type=click.FloatRange(0.25, 16), default=None,
                      help="Fixed image/video watermark strength: RMS luma change in 8-bit levels in textured "
                           "areas. Default: a budget per image (per video) that keeps the quality floors of "
@@ -181,8 +200,10 @@ def _label_options(batch: bool):
                      help="JPEG/WebP quality when a pixel layer (watermark, visible) re-encodes."),
         click.option("--text", default="AI生成", show_default=True,
                      help="Visible label wording (needs AI/人工智能 and 生成/合成)."),
+        # PLACE, the choices in the help: click's [a|b|...] list of six made a 98-column line
         click.option("--position", type=click.Choice(VISIBLE_POSITIONS), default="bottom-right",
-                     show_default=True, help="Where the visible label goes."),
+                     show_default=True, metavar="PLACE",
+                     help=f"Where the visible label goes: {', '.join(VISIBLE_POSITIONS)}."),
         click.option("--duration", type=click.FloatRange(min=2.0), default=3.0, show_default=True,
                      help="Video: seconds the visible label shows from the start (GB 45438: at least 2)."),
         click.option("--whole", is_flag=True, help="Video: show the visible label for the whole duration."),
@@ -263,14 +284,17 @@ def _record(opts: dict) -> AIGCLabel:
 
 
 @cli.command("label")
-@click.argument("src", type=CliPath(dir_okay=False, path_type=str))
-@click.argument("dst", type=CliPath(dir_okay=False, path_type=str))
+@click.argument("src", type=CliPath(dir_okay=False, path_type=str,
+                                    folder_hint="to label every file in it use aigc batch label SRC DST"))
+@click.argument("dst", type=CliPath(dir_okay=False, path_type=str,
+                                    folder_hint="give the output a file name inside it"))
 @_label_options(batch=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 def label_cmd(src: str, dst: str, as_json: bool, **opts) -> None:
     """Copy SRC to DST with AIGC labels added.
 
-    The metadata layer never re-encodes the media; the watermark layer re-encodes the pixels once.
+    The metadata and c2pa layers never re-encode the media; the watermark and visible layers re-encode
+    it once, together.
     """
     from pathlib import Path
 
@@ -285,7 +309,7 @@ def label_cmd(src: str, dst: str, as_json: bool, **opts) -> None:
             options = options.with_signer(signer.build())
         result = label_file(src, dst, _record(opts), options=options)
     except LabelerError as exc:
-        _fail(f"{src}: {exc}")
+        _fail(_about(src, str(exc)))
     except OSError as exc:
         _fail(f"{exc.filename or src}: {exc.strerror or exc}")
     except Exception as exc:  # noqa: BLE001 - one line, not a traceback, even for a bug
@@ -419,8 +443,11 @@ def _layers_to_verify(spec: str | None, quick: bool, no_visible: bool, key: byte
 
 
 @cli.command("propagate")
-@click.argument("src", type=CliPath(dir_okay=False, path_type=str))
-@click.argument("dst", type=CliPath(dir_okay=False, path_type=str))
+@click.argument("src", type=CliPath(dir_okay=False, path_type=str,
+                                    folder_hint="to propagate every file in it use aigc batch propagate "
+                                                "SRC DST"))
+@click.argument("dst", type=CliPath(dir_okay=False, path_type=str,
+                                    folder_hint="give the output a file name inside it"))
 @click.option("--propagator", required=True, help="ContentPropagator: the platform's code or name.")
 @click.option("--propagate-id", required=True, help="PropagateID: the platform's ID for this content.")
 @click.option("--reserved2", default="", help="ReservedCode2: the platform's protection data.")
@@ -445,7 +472,7 @@ def propagate_cmd(src: str, dst: str, propagator: str, propagate_id: str, reserv
                                 declared_ai=declared_ai, reserved_code2=reserved2, key=_read_key(key_file),
                                 trust_anchors=list(anchor_files) or None, overwrite=overwrite)
     except LabelerError as exc:
-        _fail(f"{src}: {exc}")
+        _fail(_about(src, str(exc)))
     except OSError as exc:
         _fail(f"{exc.filename or src}: {exc.strerror or exc}")
     if as_json:

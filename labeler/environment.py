@@ -57,6 +57,9 @@ class FFmpegReport:
     video_fallbacks : dict of str to str
         Video codec families the pixel passes cannot keep with this build (written as H.264, VP9 in
         WebM), each with the encoder it lacks; empty when every family is kept.
+    setting : str or None
+        The value of ``AIGC_FFMPEG`` the choice was made with (a path, a command or ``"bundled"``), None
+        when it is unset: then ``source`` says whether ``PATH`` or the wheel's fallback gave the program.
     """
 
     path: str | None
@@ -65,23 +68,27 @@ class FFmpegReport:
     encoders: dict[str, bool] = field(default_factory=dict)
     error: str | None = None
     video_fallbacks: dict[str, str] = field(default_factory=dict)
+    setting: str | None = None
 
 
 def ffmpeg_report() -> FFmpegReport:
     """Describe the ffmpeg program the project would run now (never raises)."""
-    from labeler.media.ffmpeg import CHILD, ffmpeg_choice
+    from labeler.media.ffmpeg import CHILD, FFMPEG_ENV, ffmpeg_choice
 
+    # read as ffmpeg_choice() reads it: the doctor line says which value made the choice
+    setting = os.environ.get(FFMPEG_ENV, "").strip() or None
     try:
         choice = ffmpeg_choice()
     except LabelerError as exc:
-        return FFmpegReport(None, None, None, error=str(exc))
+        return FFmpegReport(None, None, None, error=str(exc), setting=setting)
     try:
         ver = subprocess.run([choice.path, "-hide_banner", "-version"], capture_output=True, text=True,
                              timeout=30, **CHILD)
         enc = subprocess.run([choice.path, "-hide_banner", "-encoders"], capture_output=True, text=True,
                              timeout=30, **CHILD)
     except (OSError, subprocess.SubprocessError) as exc:
-        return FFmpegReport(choice.path, choice.source, None, error=f"cannot run {choice.path}: {exc}")
+        return FFmpegReport(choice.path, choice.source, None, error=f"cannot run {choice.path}: {exc}",
+                            setting=setting)
     match = re.search(r"ffmpeg version (\S+)", ver.stdout)
     # An encoder line is " V....D libx264  description": flags, then the name.
     names = {line.split()[1] for line in enc.stdout.splitlines() if re.match(r"^\s[VAS][.A-Z]{5}\s", line)}
@@ -91,7 +98,8 @@ def ffmpeg_report() -> FFmpegReport:
                         # H.264 is the fallback itself: a missing libx264 is a problem (describe_environment)
                         video_fallbacks={family: " or ".join(encoders)
                                          for family, encoders in _video_encoders().items()
-                                         if not any(e in names for e in encoders) and family != "h264"})
+                                         if not any(e in names for e in encoders) and family != "h264"},
+                        setting=setting)
 
 
 def _video_encoders() -> dict[str, tuple[str, ...]]:
@@ -176,13 +184,28 @@ def _video_line(fallbacks: dict[str, str]) -> str:
             f"kept: {', '.join(kept) or 'none'}")
 
 
+def _chosen_by(ff: dict[str, Any]) -> str:
+    """Why this ffmpeg program (README: ``aigc doctor`` shows the choice and why): the ``AIGC_FFMPEG``
+    value that named it, else the lookup order that found it (:func:`labeler.media.ffmpeg.ffmpeg_choice`)."""
+    from labeler.media.ffmpeg import FFMPEG_ENV
+
+    setting = ff.get("setting")
+    if setting and ff["source"] == FFMPEG_ENV:  # a path or a command
+        return f"{FFMPEG_ENV}={setting}"
+    if setting:  # "bundled": the wheel's program even where PATH has one
+        return f"{ff['source']}, chosen by {FFMPEG_ENV}={setting}"
+    if ff["source"] == "PATH":
+        return f"PATH; {FFMPEG_ENV} is not set"
+    return f"{ff['source']}: {FFMPEG_ENV} is not set and PATH has no ffmpeg"
+
+
 def summary_lines(env: dict[str, Any]) -> list[str]:
     """The human form of :func:`describe_environment`: short ``name: value`` lines, problems last."""
     ff = env["ffmpeg"]
     c2pa = env["c2pa"]
     lines = [
         f"aigc {env['aigc']} (Python {env['python']}, {env['platform']})",
-        f"ffmpeg: {ff['version'] or '?'} at {ff['path']} (from {ff['source']})" if ff["path"]
+        f"ffmpeg: {ff['version'] or '?'} at {ff['path']} (from {_chosen_by(ff)})" if ff["path"]
         else f"ffmpeg: none ({ff['error']})",
     ]
     if ff["encoders"]:

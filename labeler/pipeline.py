@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from labeler.atomic import check_paths, place, staging_folder
 from labeler.errors import InvalidArgument, LabelerError, PartialFile
-from labeler.formats import PIXEL_FORMATS, check_extension
+from labeler.formats import EXTENSIONS, PIXEL_FORMATS, check_extension
 from labeler.options import LabelOptions
 from labeler.probe import Probe, probe_path
 from labeler.record import AIGCLabel, check_watermark_label
@@ -393,6 +393,19 @@ def _stage_error(exc: LabelerError | OSError, scratch: str, src: Path, staged: P
     return LabelerError(f"{where}: {reason}")
 
 
+def _check_names(fmt: str, src: Path, dst: Path) -> None:
+    """Refuse an output extension that does not fit the input's format (:func:`check_extension`), saying
+    so when the input's own name misleads too: a JPEG named ``fake.png`` labeled to ``fake.l.png`` was
+    told ".png does not fit jpeg", which reads as if the input's .png were wrong for a PNG output."""
+    dst_ext, src_ext = dst.suffix.lower(), src.suffix.lower()
+    if dst_ext and dst_ext not in EXTENSIONS[fmt] and src_ext and src_ext not in EXTENSIONS[fmt]:
+        # "it and its output": a batch names each output after its input, so renaming the input is the fix
+        raise InvalidArgument(f"the input's own extension {src_ext!r} does not fit its content ({fmt}); "
+                              f"use {EXTENSIONS[fmt][0]!r} for it and its output: labeling never converts "
+                              "formats")
+    check_extension(fmt, dst)
+
+
 def run_stages(src: str | os.PathLike[str], dst: str | os.PathLike[str], label: AIGCLabel,
                options: LabelOptions, probe: Probe | None = None, *,
                started: float | None = None) -> LabelResult:
@@ -409,7 +422,7 @@ def run_stages(src: str | os.PathLike[str], dst: str | os.PathLike[str], label: 
     probe = probe or probe_path(src_p)
     fmt = probe.format
     assert fmt is not None
-    check_extension(fmt, dst_p)
+    _check_names(fmt, src_p, dst_p)
     steps = plan(options.layers, fmt)
     options.visible.check()
     for stage, _ in steps:

@@ -81,7 +81,9 @@ def test_doctor_reports_the_program_its_encoders_and_c2pa(tmp_path):
     assert env["ffmpeg"]["version"] and env["ffmpeg"]["encoders"]["libx264"] is True
     assert env["c2pa"]["c2pa-python"] and env["c2pa"]["c2pa-rs"]
     text = _cli("doctor", env={FFMPEG_ENV: "bundled"}).stdout
-    assert f"at {BUNDLED} (from imageio-ffmpeg)" in text and "problems: none" in text
+    # the choice and why (README): the wheel's program, chosen by the variable, not a fallback
+    assert f"at {BUNDLED} (from imageio-ffmpeg, chosen by AIGC_FFMPEG=bundled)" in text
+    assert "problems: none" in text
 
 
 def test_doctor_fails_when_ffmpeg_is_missing(tmp_path):

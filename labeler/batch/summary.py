@@ -69,11 +69,16 @@ class BatchSummary:
         return out
 
     def line(self) -> str:
-        """One human line, e.g. ``label: 120 done (ok 118, error 2), 5000 skipped, 41.2 files/s``."""
+        """One human line, e.g. ``label finished: 120 done (ok 118, error 2), 5000 skipped, 41.2 files/s in
+        2.9 s; journal J``; no rate when nothing was done, and how to resume when interrupted."""
         counts = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items()))
         head = "interrupted after" if self.interrupted else "finished:"
         # a re-run that skips journaled failures must not read as a clean run
         still = (f" ({self.failed_before} still failed from an earlier run: --retry-errors redoes them)"
                  if self.failed_before else "")
+        # a run that did nothing has no rate: "0.0 files/s" would read as a stalled batch
+        rate = f", {self.files_per_s:.1f} files/s" if self.done else ""
+        # the journal keeps every finished file: the same command picks up where this one stopped
+        resume = "; run the same command again to resume" if self.interrupted else ""
         return (f"{self.kind} {head} {self.done} done ({counts or 'nothing new'}), {self.skipped} skipped"
-                f"{still}, {self.files_per_s:.1f} files/s in {self.seconds:.1f} s; journal {self.journal}")
+                f"{still}{rate} in {self.seconds:.1f} s; journal {self.journal}{resume}")
