@@ -12,7 +12,7 @@ misses were windows that are mostly pause, the rate would fall with the active f
 
 from __future__ import annotations
 
-import sys
+import argparse
 import tempfile
 from pathlib import Path
 
@@ -33,8 +33,12 @@ def frame_energy(x: np.ndarray, fs: int) -> tuple[np.ndarray, int]:
 
 
 def main() -> None:
-    seed = int(sys.argv[1]) if len(sys.argv) > 1 else 8
-    draws = int(sys.argv[2]) if len(sys.argv) > 2 else 30
+    # argparse, so that ``--help`` prints the usage instead of a ValueError traceback from int().
+    ap = argparse.ArgumentParser(description="3 s presence misses of the audio watermark against pauses.")
+    ap.add_argument("seed", nargs="?", type=int, default=8, help="random seed [default: 8]")
+    ap.add_argument("draws", nargs="?", type=int, default=30, help="3 s excerpts per file [default: 30]")
+    args = ap.parse_args()
+    seed, draws = args.seed, args.draws
     rng = np.random.default_rng(seed)
     with tempfile.TemporaryDirectory() as td:
         groups = material(Path(td), False)

@@ -14,7 +14,7 @@ interpreter and the imported modules do not count; the whole file as float32 PCM
 
 from __future__ import annotations
 
-import sys
+import argparse
 import time
 import tracemalloc
 
@@ -40,8 +40,13 @@ def blocks(seconds: int, seed: int):
 
 
 def main() -> None:
-    minutes = float(sys.argv[1]) if len(sys.argv) > 1 else 60.0
-    det_minutes = float(sys.argv[2]) if len(sys.argv) > 2 else 5.0
+    # argparse, so that ``--help`` prints the usage instead of a ValueError traceback from float().
+    ap = argparse.ArgumentParser(description="Peak memory of streaming the audio watermark through a file.")
+    ap.add_argument("minutes", nargs="?", type=float, default=60.0, help="minutes to embed [default: 60]")
+    ap.add_argument("det_minutes", nargs="?", type=float, default=5.0,
+                    help="unmarked minutes to detect [default: 5]")
+    args = ap.parse_args()
+    minutes, det_minutes = args.minutes, args.det_minutes
     n = int(minutes * 60)
     tracemalloc.start()
     c0 = time.process_time()

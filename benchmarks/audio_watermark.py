@@ -219,8 +219,9 @@ def material(tmp: Path, quick: bool) -> dict[str, list[tuple[str, np.ndarray, in
 
 def quality(x: np.ndarray, y: np.ndarray, fs: int) -> tuple[float, float, float]:
     """(SNR dB; mark level in the quietest 10 % of 32 ms frames relative to the file's mean power, dB;
-    the same relative to those frames' own power, dB). Digital silence counts among the quietest frames:
-    there only the STFT pre-echo of a following onset can put any mark."""
+    the same relative to those frames' own power, dB: ``inf`` when they are all digital silence). Digital
+    silence counts among the quietest frames: there only the STFT pre-echo of a following onset can put
+    any mark."""
     d = (y - x).astype(np.float64)
     snr = 10 * np.log10(float((x.astype(np.float64) ** 2).sum()) / max(float((d ** 2).sum()), 1e-30))
     n = int(0.032 * fs)
@@ -233,7 +234,10 @@ def quality(x: np.ndarray, y: np.ndarray, fs: int) -> tuple[float, float, float]
         return 10 * np.log10(max(a, 1e-30) / max(b, 1e-30))
 
     rel_file = db(float(ed[quiet].mean()), float(ex.mean()))
-    return snr, rel_file, db(float(ed[quiet].sum()), float(ex[quiet].sum()))
+    # Over digital silence the ratio has no finite value: db()'s 1e-30 floor made it a meaningless
+    # "+242 dB" (samples/speech.wav, the espeak-ng voices), so say inf.
+    quiet_power = float(ex[quiet].sum())
+    return snr, rel_file, db(float(ed[quiet].sum()), quiet_power) if quiet_power > 0 else float("inf")
 
 
 def robustness(groups: dict[str, list[tuple[str, np.ndarray, int]]], attacks: list[str], tmp: Path,
@@ -486,6 +490,10 @@ def main() -> None:
     ap.add_argument("--audiowmark", action="store_true",
                     help="only the side-by-side table with the audiowmark binary on PATH")
     args = ap.parse_args()
+    # Name a typo at once, in one line: it used to end the run with a KeyError traceback after marking.
+    unknown = [a for a in (args.attacks or "").split(",") if a and a not in ATTACKS]
+    if unknown:
+        ap.error(f"unknown attack(s): {', '.join(unknown)} (choose from: {', '.join(ATTACKS)})")
     if args.audiowmark:
         if not shutil.which("audiowmark"):
             raise SystemExit("audiowmark is not on PATH (see benchmarks/README-audio.md)")

@@ -219,6 +219,9 @@ def _wallpaper(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
+# The soft edges are logistic curves: far from an edge exp() overflows to inf and the curve is exactly 0,
+# as intended, so the overflow warning (printed on every run) is silenced; the pixels are unchanged.
+@np.errstate(over="ignore")
 def _portrait(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     """A smooth, low-noise synthetic portrait: shaded head and shoulders over a bokeh background."""
     yy, xx = _grid(h, w)

@@ -25,6 +25,7 @@ redistributed by this project.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import shutil
 import subprocess
@@ -128,6 +129,8 @@ def art_images() -> list[tuple[str, np.ndarray]]:
 
 
 def main() -> None:
+    # Parse the (empty) command line first: ``--help`` must not start rendering the cache.
+    argparse.ArgumentParser(description="Render (or reuse) the real-art cache, print a summary.").parse_args()
     items = art_images()
     if not items:
         print("no real art: install desktop-base, tango-icon-theme and librsvg2-bin")

@@ -33,7 +33,8 @@ of the process and its ffmpeg children (the machine is shared), ratios taken wit
 ``--label before`` measures another checkout: run it with that checkout's code first on
 ``PYTHONPATH`` (``git worktree add /tmp/before <commit>``; ``PYTHONPATH=/tmp/before python
 benchmarks/verify_throughput.py --label before``); its numbers are kept in a JSON file beside
-``RESULTS.md`` and shown as the "before" column when ``--label after --write`` runs.
+``RESULTS.md`` and shown as the "before" column when ``--label after --write`` runs. A run labelled
+"after" (the default) saves its numbers there only with ``--write``.
 """
 
 from __future__ import annotations
@@ -715,7 +716,11 @@ def main() -> None:
             shutil.rmtree(folder, ignore_errors=True)
     saved = json.loads(SAVED.read_text()) if SAVED.exists() else {}
     saved[args.label] = now
-    SAVED.write_text(json.dumps(saved, indent=1, sort_keys=True))
+    # The JSON is committed beside RESULTS.md: only a run that publishes (--write) or measures another
+    # checkout for a later run (a label other than "after") replaces its numbers; a plain or --quick
+    # check leaves it alone (it used to overwrite the published "after" numbers on every run).
+    if args.write or args.label != "after":
+        SAVED.write_text(json.dumps(saved, indent=1, sort_keys=True))
     text = table(now, saved.get("before") if args.label != "before" else None)
     print(text)
     if args.write:

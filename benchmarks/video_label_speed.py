@@ -197,6 +197,10 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="720p, 2 s clips, 2 repeats")
     ap.add_argument("--write", action="store_true", help="write the tables into benchmarks/RESULTS.md")
     args = ap.parse_args()
+    # The fast pan is made from a corpus photo: without it, say so in one line (it used to end in a
+    # RuntimeError traceback from ffmpeg after the first clip).
+    if not (CORPUS / "mate-LadyBird.jpg").is_file():
+        sys.exit(f"corpus not found: {CORPUS / 'mate-LadyBird.jpg'}")
     body = run(args.quick)
     print(body)
     if args.write:

@@ -535,6 +535,13 @@ def main() -> None:
     args = ap.parse_args()
     if args.write and args.clip:
         ap.error("--write records a full run: leave out --clip")
+    # The camera-like clips are made from corpus photos, every soundtrack from the corpus piano, and the
+    # speed table reads a corpus photo: without them, say so in one line (it used to end in a
+    # RuntimeError traceback from ffmpeg).
+    needed = [CORPUS / n for n in ("mate-Garden.jpg", "mate-Wood.jpg", "mate-LadyBird.jpg")] + [SOUNDTRACK]
+    missing = [str(p) for p in needed if not p.is_file()]
+    if missing:
+        sys.exit(f"corpus not found: {', '.join(missing)}")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     body = run(args.quick, args.clip)
     print(body)

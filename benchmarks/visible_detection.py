@@ -1,7 +1,7 @@
 """Detection rate and false alarms of detectors.visible on the shared corpus (numbers for docs/visible.md).
 
-Run: ``.venv/bin/python benchmarks/visible_detection.py [--quick] [--decode luma|rgb]`` (needs
-../shared/corpus; ~2 min on 2 cores; ``--quick``: every third photo, ~40 s).
+Run: ``.venv/bin/python benchmarks/visible_detection.py [--quick] [--decode luma|rgb]`` (uses
+../shared/corpus, samples/ only without it; ~2 min on 2 cores; ``--quick``: every third photo, ~40 s).
 Positives: every corpus photo plus samples/photo.{jpg,png}, labeled with "AI生成" and "人工智能生成" at each
 of the six positions, then JPEG q70, 0.5x area resize, and both. Negatives: the unlabeled photos, their
 JPEG q70 and 0.5x copies, and 20 random crops of each (seeded).

@@ -6,6 +6,7 @@ picture is scaled to 480 px wide and stored as a 64-colour PNG (small enough to 
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import cv2
@@ -28,6 +29,8 @@ def save_small(pixels: np.ndarray, path: Path, width: int = 480) -> None:
 
 
 def main() -> None:
+    # Parse the (empty) command line first: ``--help`` must not overwrite the committed pictures.
+    argparse.ArgumentParser(description="Render the example pictures of docs/visible/.").parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     # Public domain photos: the corpus coffee cup (scikit-image) compresses far better than the star field.
     coffee = CORPUS / "images" / "skimage-coffee.png"

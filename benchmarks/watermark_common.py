@@ -117,6 +117,12 @@ class BlindWatermark(Anchor):
     """``blind-watermark`` (DWT + DCT + SVD), bits mode; single process."""
 
     def __init__(self, bits: int = 32) -> None:
+        import importlib.util
+
+        # The package is imported lazily (its import prints notes), so check here that it is there: a
+        # missing one must be skipped by :func:`anchors`, not listed and then fail at every embed.
+        if importlib.util.find_spec("blind_watermark") is None:
+            raise ModuleNotFoundError("No module named 'blind_watermark'", name="blind_watermark")
         self.bits, self.name = bits, "blind-watermark"
 
     def _wm(self):  # noqa: ANN202 - third-party type

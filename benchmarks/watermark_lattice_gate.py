@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 from attacks import chain, jpeg, resize, rotate, webp
 from PIL import Image
-from watermark_common import KEY, corpus_images
+from watermark_common import CORPUS, KEY, corpus_images
 
 import detectors.watermark as wm
 import detectors.watermark_gate as gate
@@ -200,6 +200,11 @@ def main() -> None:
 
         images += [(name, img) for _, _, name, img in content_corpus.corpus(args.content, photos=False)]
     images += [(f"texture-{i}", textured(i)) for i in range(args.texture)]
+    if not images:
+        # Without the corpus there is nothing to measure: say so in one line (it used to print an empty
+        # table and end in an IndexError traceback).
+        raise SystemExit("watermark_lattice_gate: no images: the corpus photos of >= 1024 px a side "
+                         f"({CORPUS}) are absent; add --content N or --texture N")
     rows, clean = collect(images, methods)
     print(f"\nLATTICE_MIN = {gate.LATTICE_MIN}, LATTICE_RING_MIN = {gate.LATTICE_RING_MIN}; "
           f"images: {len(images)}; methods {', '.join(methods)}\n")

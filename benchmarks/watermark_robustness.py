@@ -45,7 +45,12 @@ def _parse_args() -> argparse.Namespace:
     ap.add_argument("--repeats", type=int, default=None,
                     help="random draws per photo of the random attacks (crops at random offsets, noise) for "
                          "our methods [default: 5, --quick 2]; the anchors (slow) get one")
-    return ap.parse_args()
+    args = ap.parse_args()
+    # Name a typo at once, in one line: it used to end the run with a KeyError traceback after marking.
+    unknown = [a for a in (args.attacks or "").split(",") if a and a not in ATTACKS]
+    if unknown:
+        ap.error(f"unknown attack(s): {', '.join(unknown)} (choose from: {', '.join(ATTACKS)})")
+    return args
 
 
 def _mark(idx: int, name: str, rgb: np.ndarray, sname: str, system: object
