@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pywt
 
+from labeler.watermark.acf import scratch
 from labeler.watermark.payload import TooSmallForWatermark, WatermarkError
 
 #: BT.601 luma weights (ITU-R BT.601-7, section 2.5.1), the ones JPEG/JFIF uses for Y'CbCr.
@@ -450,17 +451,27 @@ def half_band(half: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray, n
     return low, weight, cv2.multiply(resid, weight)
 
 
-def _smooth(x: np.ndarray, levels: int = 3) -> np.ndarray:
-    """Wide low-pass: ``levels`` steps down a Gaussian pyramid and back up (cv2.pyrDown / pyrUp)."""
+def _smooth(x: np.ndarray, levels: int = 3, out: np.ndarray | None = None) -> np.ndarray:
+    """Wide low-pass: ``levels`` steps down a Gaussian pyramid and back up (cv2.pyrDown / pyrUp); the last
+    step up is written into ``out`` (x's shape and type) when given."""
     sizes, cur = [], x
     for _ in range(levels):
         if min(cur.shape) < 4:
             break
         sizes.append((cur.shape[1], cur.shape[0]))
         cur = cv2.pyrDown(cur)
-    for size in reversed(sizes):
+    if not sizes:  # too small to filter: x itself, as before (copied where ``out`` is asked for)
+        if out is None:
+            return cur
+        out[...] = cur
+        return out
+    for size in reversed(sizes[1:]):
         cur = cv2.pyrUp(cur, dstsize=size)
-    return cur
+    res = cv2.pyrUp(cur, dst=out, dstsize=sizes[0])
+    if out is not None and not np.shares_memory(res, out):  # a cv2 that would not write into it
+        out[...] = res
+        return out
+    return res
 
 
 def geometry_image(y: np.ndarray, max_side: int = 1088, floor: float = 1.0) -> np.ndarray:
@@ -478,10 +489,15 @@ def geometry_image(y: np.ndarray, max_side: int = 1088, floor: float = 1.0) -> n
     ch, cw = min(h, max_side), min(w, max_side)
     y0, x0 = (h - ch) // 2, (w - cw) // 2
     win = np.ascontiguousarray(y[y0 : y0 + ch, x0 : x0 + cw], dtype=np.float32)
-    hp = win - _smooth(win)
-    energy = _smooth(hp * hp)
+    # in place where the window is our own copy, the temporaries in work arrays (``acf.scratch``); the
+    # same numbers (not cv2.pow in place, whose in-place path rounds differently on some widths)
+    hp = win if not np.shares_memory(win, y) else win.copy()
+    low = scratch("geometry_image.low", hp.shape)
+    np.subtract(hp, _smooth(hp, out=low), out=hp)
+    sq = scratch("geometry_image.sq", hp.shape)
+    energy = _smooth(np.multiply(hp, hp, out=sq), out=low)
     energy += np.float32(floor * floor)
-    return hp * cv2.pow(energy, -0.5)
+    return np.multiply(hp, cv2.pow(energy, -0.5, dst=sq), out=hp)
 
 
 def prefilter(y: np.ndarray, floor: float = 1.0) -> np.ndarray:
