@@ -32,6 +32,7 @@ from labeler.errors import InvalidArgument, LabelerError
 from labeler.metadata.jpeg import may_hold_c2pa
 from labeler.provenance.c2pa_manifest import AIGC_ASSERTION, SOFT_BINDING_ASSERTION
 from labeler.provenance.c2pa_sign import closing_native
+from labeler.provenance.c2pa_walk import too_many_chunks
 from labeler.record import FIELD_NAMES, LabelParseError, parse_label
 
 __all__ = ["C2paLayer", "read_c2pa", "load_trust_anchors", "AI_SOURCE_TYPES", "AIGC_ASSERTION"]
@@ -196,6 +197,11 @@ def read_c2pa(path: str | os.PathLike[str] | bytes, *, trust_anchors: list[str] 
     with handle:
         if mime in (None, "image/jpeg") and manifest_data is None and not may_hold_c2pa(handle):
             # Most JPEGs carry no manifest: c2pa-rs would find none either, for ~0.3-0.7 ms a file.
+            return layer
+        handle.seek(0)
+        too_many = too_many_chunks(handle)
+        if too_many is not None:
+            layer.error = f"C2PA: not read: {too_many} (unsafe input)"
             return layer
         handle.seek(0)
         try:

@@ -22,3 +22,6 @@ MAX_BOXES = 100_000
 MAX_OGG_PACKET = 16 << 20
 #: Largest ISO-BMFF ``moov`` box loaded into memory (bytes).
 MAX_MOOV = 256 << 20
+#: Largest PNG / WebP chunk that holds no pixels (text, XMP, EXIF, ICC) handed to the image decoder (bytes).
+#: Pillow keeps at most 64 MiB of PNG text in all; real side chunks are far below this.
+MAX_SIDE_CHUNK = 16 << 20

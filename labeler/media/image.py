@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 from dataclasses import dataclass, replace
 from typing import BinaryIO
 
@@ -305,6 +306,8 @@ def _data_and_kind(src: str | os.PathLike[str] | bytes | BinaryIO,
         # a valid file that Pillow cannot identify: not "damaged", as pillow_errors would call it
         raise UnsupportedFormat("16-bit grey+alpha tiff is not supported (pillow cannot decode it); "
                                 "save it as a 16-bit png, or as rgba or 8-bit tiff")
+    if kind in ("png", "webp"):
+        _check_side_chunks(data, kind)
     if kind == "jpeg":
         precision, marker = _jpeg_frame(data)
         if precision not in (None, 8):
@@ -313,6 +316,40 @@ def _data_and_kind(src: str | os.PathLike[str] | bytes | BinaryIO,
             raise UnsupportedFormat(f"{precision}-bit {process}jpeg is not supported (pillow decodes 8-bit "
                                     "jpeg only); save it as a 16-bit png or tiff")
     return data, kind
+
+
+#: Chunks that hold the picture (PNG IDAT / APNG fdAT; WebP VP8 / VP8L / ANMF / ALPH): any size.
+_PIXEL_CHUNKS = frozenset({b"IDAT", b"fdAT", b"VP8 ", b"VP8L", b"ANMF", b"ALPH"})
+
+
+def _check_side_chunks(data: bytes, kind: str) -> None:
+    """Refuse (:class:`UnsafeInput`) a PNG or WebP with a chunk that holds no pixels (text, XMP, EXIF,
+    ICC) over :data:`labeler.limits.MAX_SIDE_CHUNK` bytes, before Pillow copies it, or with more than
+    :data:`labeler.limits.MAX_BOXES` chunks.
+
+    Pillow reads such a chunk whole and copies it several times over (split, decode, and for a PNG the
+    salvage of a refused file): a 100 MB iTXt chunk cost ~690 MB of memory. Only chunk headers are read;
+    a structure this walk cannot follow is left to Pillow, which says what is wrong with it.
+    """
+    if kind == "png":
+        pos, layout, extra = 8, ">I4s", 12  # length, type, data, CRC (PNG 5.3)
+    else:
+        pos, layout, extra = 12, "<4sI", 8  # id, size, data, pad byte (RIFF)
+    for _ in range(limits.MAX_BOXES):
+        if pos + 8 > len(data):
+            return
+        first, second = struct.unpack_from(layout, data, pos)
+        ctype, length = (second, first) if kind == "png" else (first, second)
+        if length > limits.MAX_SIDE_CHUNK and ctype not in _PIXEL_CHUNKS:
+            name = ctype.decode("latin-1").strip()
+            raise UnsafeInput(f"{kind} {name} chunk at offset {pos} is {length} bytes, over the "
+                              f"{limits.MAX_SIDE_CHUNK}-byte limit for a chunk that holds no pixels")
+        if ctype == b"IEND":
+            return
+        pos += extra + length + (length & 1 if kind == "webp" else 0)
+    if pos + 8 <= len(data):
+        # Pillow walks every chunk in Python: a million empty ones took it ~4 s, and time grows with the file.
+        raise UnsafeInput(f"{kind} has more than {limits.MAX_BOXES} chunks")
 
 
 #: Start-of-frame markers (ITU-T T.81 table B.1: SOF0-3, 5-7, 9-11, 13-15) and the lossless ones among them.

@@ -392,6 +392,14 @@ def holds_manifest(path: str | os.PathLike[str] | bytes, fmt: str) -> bool:
                 return any(chunk.cid == b"C2PA" for chunk in riff._layout(source).chunks)
             except LabelerError:
                 return True
+        from labeler.provenance.c2pa_walk import too_many_chunks
+
+        source.seek(0)
+        if too_many_chunks(source) is not None:
+            # a flood of chunks or boxes: the metadata layer refuses the file in one line; c2pa-rs took
+            # seconds to minutes to walk it first (QA, 2026-12-08)
+            return False
+        source.seek(0)
         try:
             return _has_manifest(source, format_info(fmt).mime)
         except C2paSignError:
