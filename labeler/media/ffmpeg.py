@@ -223,7 +223,8 @@ _NEGATIVE_RATE = re.compile(r"invalid sample rate: (-\d+)")
 
 def _named_reason(path: str | os.PathLike[str], reason: str) -> str:
     """``reason`` (ffmpeg's, for a file it cannot open) with what is wrong where ffmpeg's words hide it: an
-    MP3 that is ID3v2 tags and no audio frame ("invalid argument"), a WAV whose sample rate field is over
+    MP3 that is ID3v2 tags and no audio frame ("invalid argument", or with newer ffmpeg "failed to find
+    two consecutive MPEG audio frames"), a WAV whose sample rate field is over
     2^31 - 1 ("invalid sample rate: -1" for 4294967295: ffmpeg reads the unsigned field as signed)."""
     try:
         with open(path, "rb") as handle:
@@ -231,7 +232,8 @@ def _named_reason(path: str | os.PathLike[str], reason: str) -> str:
             size = handle.seek(0, os.SEEK_END)
     except OSError:
         return reason
-    if reason == "invalid argument" and head[:3] == b"ID3":
+    if head[:3] == b"ID3":
+        # ffmpeg 5.1 says "invalid argument", 7+ "failed to find two consecutive MPEG audio frames."
         from labeler.media.mp3_cut import mp3_without_frames
 
         return mp3_without_frames(head, size) or reason
