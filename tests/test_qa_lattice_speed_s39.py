@@ -2,7 +2,7 @@
 
 The lattice estimate of :mod:`labeler.watermark.lattice` now dilates only the lags a lattice can reach,
 keeps the score's lattice index per window size, takes medians by one partition and writes its
-autocorrelations and ``geometry_image`` into work arrays (:func:`labeler.watermark.acf.scratch`). Each is
+autocorrelations and ``geometry_image`` into work arrays it fills in place. Each is
 checked here against the straightforward computation, on a real photo (``samples/photo.jpg``), marked
 and resized like the images the search runs on.
 """

@@ -13,19 +13,6 @@ import cv2
 import numpy as np
 
 
-def scratch(name: str, shape: tuple[int, ...], zeros: bool = False) -> np.ndarray:
-    """A fresh float32 work array of ``shape`` (zero-filled if ``zeros``, else uninitialised) for the step
-    ``name``: every user writes it whole (or zeroes its padding) before reading it.
-
-    Not kept between calls. A per-thread cache of these (~11 arrays, ~40 MB on a large image) saved
-    their first-touch page faults (~0.5 ms each) only where the allocator hands large blocks back to the
-    system; a long-running worker reuses its heap anyway (glibc raises its mmap threshold after the
-    first free), and a server's thread pool would have held 40 MB per thread.
-    """
-    del name  # names the use at each call site, for readers and profiles
-    return (np.zeros if zeros else np.empty)(shape, dtype=np.float32)
-
-
 def _ccs_rows(n: int) -> tuple[slice, slice, int | None]:
     """Rows of a packed (CCS) real column of length n: the real and imaginary parts of bins 1 .. (n-1)//2
     and the row of the real Nyquist bin (n even), else None."""
@@ -73,8 +60,7 @@ def whitened_acf(buf: np.ndarray) -> np.ndarray:
     """
     sh, sw = buf.shape
     pairs = (sw - 1) // 2
-    # work arrays written whole before they are read (``scratch``)
-    spec = scratch("acf.spec", (sh, sw))
+    spec = np.empty((sh, sw), np.float32)
     _into(cv2.dft(buf, dst=spec), spec)
     spec[0, 0] = 0.0  # the DC bin: whitened to 0 below, and kept out of the lowest ring's mean
     sq = _into(cv2.multiply(spec, spec, dst=spec), spec)  # in place: spec is not read again
@@ -92,7 +78,7 @@ def whitened_acf(buf: np.ndarray) -> np.ndarray:
     ring_fold, ring_pp, ring_edge, count = _ring_maps(sh, sw)
     lut = np.full(256, np.inf, dtype=np.float32)  # index 255: the Im slots, whitened to 0
     lut[: count.size] = np.maximum(np.bincount(ring_fold, fold.ravel(), count.size) / count, 1e-20)
-    ccs = scratch("acf.ccs", (sh, sw))
+    ccs = np.empty((sh, sw), np.float32)
     body = ccs[:, 1 : 2 * pairs]
     # cv2 writes into the view; its min is ~10x numpy's NaN-aware minimum on these strided rows
     _into(cv2.divide(pp, cv2.LUT(ring_pp, lut), dst=body), body)

@@ -14,7 +14,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from labeler.watermark.acf import scratch, whitened_acf
+from labeler.watermark.acf import whitened_acf
 
 #: Lattice proposals per estimator that :func:`scale_candidates` ranks (plus their doubles).
 POOL = 12
@@ -35,8 +35,8 @@ def _axis_acf(z: np.ndarray, axis: int, max_len: int) -> np.ndarray:
     mean = win.mean(axis=1, keepdims=True)
     size = cv2.getOptimalDFTSize(2 * ln)
     size += size % 2  # even, for the packed layout below
-    # a work array (``acf.scratch``) whose padding is zeroed here, which leaves it in cache for the DFT
-    buf = scratch("axis_acf.buf", (lm, size))
+    # its padding zeroed here, which leaves it in cache for the DFT
+    buf = np.empty((lm, size), np.float32)
     buf[:, ln:] = 0.0
     if axis == 0:  # one cache-friendly transpose of the window into the buffer instead of strided reads
         win = buf[:, :ln]
@@ -45,7 +45,7 @@ def _axis_acf(z: np.ndarray, axis: int, max_len: int) -> np.ndarray:
             win[:] = out
     np.subtract(win, mean, out=buf[:, :ln])
     # packed (CCS) output: Re0, Re1, Im1, Re2, Im2, ..., Re(size/2); 3-4x faster than complex output
-    spec = scratch("axis_acf.spec", (lm, size))
+    spec = np.empty((lm, size), np.float32)
     out = cv2.dft(buf, dst=spec, flags=cv2.DFT_ROWS)
     if not np.shares_memory(out, spec):  # a cv2 that would not write into it
         spec[:] = out
@@ -121,8 +121,8 @@ def _acf2d(z: np.ndarray, max_side: int) -> tuple[np.ndarray, int, int]:
     lh, lw = min(h, max_side), min(w, max_side)
     y0, x0 = (h - lh) // 2, (w - lw) // 2
     sh, sw = cv2.getOptimalDFTSize(2 * lh), cv2.getOptimalDFTSize(2 * lw)
-    # a work array (``acf.scratch``) whose padding is zeroed here (in cache for the DFT)
-    buf = scratch("acf2d.buf", (sh, sw))
+    # its padding zeroed here (in cache for the DFT)
+    buf = np.empty((sh, sw), np.float32)
     buf[lh:] = 0.0
     buf[:lh, lw:] = 0.0
     win = z[y0 : y0 + lh, x0 : x0 + lw]

@@ -13,7 +13,6 @@ import cv2
 import numpy as np
 import pywt
 
-from labeler.watermark.acf import scratch
 from labeler.watermark.payload import TooSmallForWatermark, WatermarkError
 
 #: BT.601 luma weights (ITU-R BT.601-7, section 2.5.1), the ones JPEG/JFIF uses for Y'CbCr.
@@ -489,12 +488,12 @@ def geometry_image(y: np.ndarray, max_side: int = 1088, floor: float = 1.0) -> n
     ch, cw = min(h, max_side), min(w, max_side)
     y0, x0 = (h - ch) // 2, (w - cw) // 2
     win = np.ascontiguousarray(y[y0 : y0 + ch, x0 : x0 + cw], dtype=np.float32)
-    # in place where the window is our own copy, the temporaries in work arrays (``acf.scratch``); the
-    # same numbers (not cv2.pow in place, whose in-place path rounds differently on some widths)
+    # in place where the window is our own copy; the same numbers (not cv2.pow in place, whose in-place
+    # path rounds differently on some widths)
     hp = win if not np.shares_memory(win, y) else win.copy()
-    low = scratch("geometry_image.low", hp.shape)
+    low = np.empty(hp.shape, np.float32)
     np.subtract(hp, _smooth(hp, out=low), out=hp)
-    sq = scratch("geometry_image.sq", hp.shape)
+    sq = np.empty(hp.shape, np.float32)
     energy = _smooth(np.multiply(hp, hp, out=sq), out=low)
     energy += np.float32(floor * floor)
     return np.multiply(hp, cv2.pow(energy, -0.5, dst=sq), out=hp)
